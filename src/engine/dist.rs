@@ -1,0 +1,146 @@
+//! Latency distributions over integer nanoseconds, sampled from a seeded stream.
+//!
+//! Sampling uses `f64` arithmetic (`ln`, `exp`, `sqrt`) on the way and rounds to
+//! whole nanoseconds; the clock itself stays an integer. Results are identical
+//! from run to run on the same platform.
+
+use rand_chacha::rand_core::Rng;
+
+use super::Time;
+
+/// The z-score of the 99th percentile of the standard normal distribution.
+const Z_P99: f64 = 2.326_347_874_040_840_8;
+
+/// A distribution of durations in nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Dist {
+    Constant(Time),
+    /// Uniform on [min, max].
+    Uniform { min: Time, max: Time },
+    /// Exponential with the given mean.
+    Exponential { mean: Time },
+    /// Normal, truncated below at zero.
+    Normal { mean: Time, stddev: Time },
+    /// Log-normal given by its median and 99th percentile (p99 >= median).
+    LogNormal { median: Time, p99: Time },
+}
+
+impl Dist {
+    /// Draws one duration. A constant draws nothing from the stream.
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Time {
+        match *self {
+            Dist::Constant(t) => t,
+            Dist::Uniform { min, max } => {
+                if max <= min {
+                    min
+                } else {
+                    let span = max - min + 1;
+                    min + rng.next_u64() % span
+                }
+            }
+            Dist::Exponential { mean } => to_time(-(mean as f64) * (1.0 - unit(rng)).ln()),
+            Dist::Normal { mean, stddev } => {
+                to_time(mean as f64 + stddev as f64 * standard_normal(rng))
+            }
+            Dist::LogNormal { median, p99 } => {
+                if median == 0 {
+                    return 0;
+                }
+                let mu = (median as f64).ln();
+                let sigma = ((p99.max(median) as f64).ln() - mu) / Z_P99;
+                to_time((mu + sigma * standard_normal(rng)).exp())
+            }
+        }
+    }
+
+    /// The mean of the distribution in nanoseconds, for documentation and checks.
+    pub fn mean(&self) -> f64 {
+        match *self {
+            Dist::Constant(t) => t as f64,
+            Dist::Uniform { min, max } => (min as f64 + max as f64) / 2.0,
+            Dist::Exponential { mean } => mean as f64,
+            Dist::Normal { mean, .. } => mean as f64,
+            Dist::LogNormal { median, p99 } => {
+                let sigma = ((p99.max(median) as f64).ln() - (median as f64).ln()) / Z_P99;
+                median as f64 * (sigma * sigma / 2.0).exp()
+            }
+        }
+    }
+}
+
+/// A uniform draw in [0, 1) with 53 random bits.
+fn unit<R: Rng + ?Sized>(rng: &mut R) -> f64 {
+    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A standard normal draw by Marsaglia's polar method (no trigonometry).
+fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> f64 {
+    loop {
+        let u = 2.0 * unit(rng) - 1.0;
+        let v = 2.0 * unit(rng) - 1.0;
+        let s = u * u + v * v;
+        if s > 0.0 && s < 1.0 {
+            return u * (-2.0 * s.ln() / s).sqrt();
+        }
+    }
+}
+
+fn to_time(x: f64) -> Time {
+    if x.is_nan() || x <= 0.0 {
+        0
+    } else if x >= u64::MAX as f64 {
+        u64::MAX
+    } else {
+        x.round() as Time
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{MILLISECOND, RngStreams};
+
+    fn percentile(dist: Dist, p: f64) -> Time {
+        let mut rng = RngStreams::new(7).stream("test");
+        let mut v: Vec<Time> = (0..20_000).map(|_| dist.sample(&mut rng)).collect();
+        v.sort_unstable();
+        v[((v.len() as f64) * p) as usize]
+    }
+
+    #[test]
+    fn lognormal_has_the_requested_median_and_p99() {
+        let d = Dist::LogNormal {
+            median: 10 * MILLISECOND,
+            p99: 100 * MILLISECOND,
+        };
+        let p50 = percentile(d, 0.5) as f64;
+        let p99 = percentile(d, 0.99) as f64;
+        assert!((p50 / 10e6 - 1.0).abs() < 0.05, "p50 {p50}");
+        assert!((p99 / 100e6 - 1.0).abs() < 0.15, "p99 {p99}");
+    }
+
+    #[test]
+    fn uniform_stays_in_bounds_and_constant_is_constant() {
+        let mut rng = RngStreams::new(1).stream("u");
+        for _ in 0..1000 {
+            let x = Dist::Uniform { min: 5, max: 9 }.sample(&mut rng);
+            assert!((5..=9).contains(&x));
+        }
+        assert_eq!(Dist::Constant(3).sample(&mut rng), 3);
+    }
+
+    #[test]
+    fn exponential_and_normal_have_their_means() {
+        let mean = |d: Dist| {
+            let mut rng = RngStreams::new(3).stream("m");
+            (0..20_000).map(|_| d.sample(&mut rng) as f64).sum::<f64>() / 20_000.0
+        };
+        let e = mean(Dist::Exponential { mean: 1_000_000 });
+        assert!((e / 1e6 - 1.0).abs() < 0.05, "{e}");
+        let n = mean(Dist::Normal {
+            mean: 1_000_000,
+            stddev: 100_000,
+        });
+        assert!((n / 1e6 - 1.0).abs() < 0.01, "{n}");
+    }
+}
