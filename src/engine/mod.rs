@@ -49,7 +49,7 @@ pub trait Address: Copy {
 pub struct Ctx<D, M> {
     now: Time,
     seq: u64,
-    out: Vec<(Time, D, M)>,
+    out: Vec<(Time, D, M, bool)>,
 }
 
 impl<D, M> Ctx<D, M> {
@@ -66,12 +66,20 @@ impl<D, M> Ctx<D, M> {
     /// Sends `msg` to `dest`, to arrive `delay` nanoseconds from now.
     pub fn send(&mut self, dest: D, delay: Time, msg: M) {
         let at = self.now.saturating_add(delay);
-        self.out.push((at, dest, msg));
+        self.out.push((at, dest, msg, false));
+    }
+
+    /// Sends a background message: one that does not by itself keep the run
+    /// going (a periodic timer, say). A run with only background events left
+    /// is idle.
+    pub fn send_background(&mut self, dest: D, delay: Time, msg: M) {
+        let at = self.now.saturating_add(delay);
+        self.out.push((at, dest, msg, true));
     }
 
     /// Sends `msg` to `dest` at the absolute time `at` (never earlier than now).
     pub fn send_at(&mut self, dest: D, at: Time, msg: M) {
-        self.out.push((at.max(self.now), dest, msg));
+        self.out.push((at.max(self.now), dest, msg, false));
     }
 }
 
@@ -121,7 +129,9 @@ pub struct Engine<D, M> {
     now: Time,
     processed: u64,
     hash: RunHash,
-    out: Vec<(Time, D, M)>,
+    out: Vec<(Time, D, M, bool)>,
+    /// Pending events that are not background events.
+    foreground: usize,
 }
 
 impl<D: Address, M: MessageKind> Default for Engine<D, M> {
@@ -138,6 +148,7 @@ impl<D: Address, M: MessageKind> Engine<D, M> {
             processed: 0,
             hash: RunHash::default(),
             out: Vec::new(),
+            foreground: 0,
         }
     }
 
@@ -159,14 +170,18 @@ impl<D: Address, M: MessageKind> Engine<D, M> {
 
     /// Schedules a message from outside any handler (initial events).
     pub fn schedule(&mut self, at: Time, dest: D, msg: M) {
-        self.queue.push(at.max(self.now), dest, msg);
+        self.queue.push(at.max(self.now), dest, msg, false);
+        self.foreground += 1;
     }
 
-    /// Runs events until the queue is empty or the next event lies after
+    /// Runs events until only background events are left or the next event lies after
     /// `until` (inclusive limit). The clock ends at `until` when the limit
     /// stopped the run, else at the last event.
     pub fn run<W: World<Dest = D, Msg = M>>(&mut self, world: &mut W, until: Option<Time>) -> Stop {
         loop {
+            if self.foreground == 0 {
+                return Stop::Idle;
+            }
             match (self.queue.peek_time(), until) {
                 (None, _) => return Stop::Idle,
                 (Some(t), Some(limit)) if t > limit => {
@@ -185,6 +200,9 @@ impl<D: Address, M: MessageKind> Engine<D, M> {
     fn step<W: World<Dest = D, Msg = M>>(&mut self, world: &mut W, ev: Scheduled<D, M>) {
         self.now = ev.time;
         self.processed += 1;
+        if !ev.background {
+            self.foreground -= 1;
+        }
         self.hash.add(ev.time);
         self.hash.add(ev.seq);
         self.hash.add(ev.dest.address_id());
@@ -195,8 +213,9 @@ impl<D: Address, M: MessageKind> Engine<D, M> {
             out: std::mem::take(&mut self.out),
         };
         world.handle(&mut ctx, ev.dest, ev.msg);
-        for (at, dest, msg) in ctx.out.drain(..) {
-            self.queue.push(at, dest, msg);
+        for (at, dest, msg, background) in ctx.out.drain(..) {
+            self.queue.push(at, dest, msg, background);
+            self.foreground += usize::from(!background);
         }
         self.out = ctx.out;
     }
@@ -259,6 +278,29 @@ mod tests {
         assert_eq!(engine.run(&mut world, Some(20)), Stop::TimeLimit);
         assert_eq!(world.0.len(), 1);
         assert_eq!(engine.now(), 20);
+    }
+
+    struct Ticker(u32);
+    impl World for Ticker {
+        type Dest = Node;
+        type Msg = Ping;
+        fn handle(&mut self, ctx: &mut Ctx<Node, Ping>, dest: Node, msg: Ping) {
+            self.0 += 1;
+            ctx.send_background(dest, 10, msg);
+        }
+    }
+
+    #[test]
+    fn background_events_alone_do_not_keep_the_run_going() {
+        let mut engine = Engine::new();
+        let mut world = Ticker(0);
+        engine.schedule(0, Node(0), Ping(0));
+        engine.schedule(35, Node(1), Ping(0));
+        assert_eq!(engine.run(&mut world, None), Stop::Idle);
+        // Node 0 ticks at 0, 10, 20, 30; node 1 at 35; then only background
+        // events remain.
+        assert_eq!(world.0, 5);
+        assert_eq!(engine.now(), 35);
     }
 
     #[test]

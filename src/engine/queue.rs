@@ -12,6 +12,8 @@ pub struct Scheduled<D, M> {
     pub seq: u64,
     pub dest: D,
     pub msg: M,
+    /// A background event does not keep the run going by itself.
+    pub background: bool,
 }
 
 impl<D, M> PartialEq for Scheduled<D, M> {
@@ -53,7 +55,7 @@ impl<D, M> EventQueue<D, M> {
     }
 
     /// Schedules `msg` for `dest` at `time`; returns its sequence number.
-    pub fn push(&mut self, time: Time, dest: D, msg: M) -> u64 {
+    pub fn push(&mut self, time: Time, dest: D, msg: M, background: bool) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.heap.push(Scheduled {
@@ -61,6 +63,7 @@ impl<D, M> EventQueue<D, M> {
             seq,
             dest,
             msg,
+            background,
         });
         seq
     }
@@ -89,10 +92,10 @@ mod tests {
     #[test]
     fn pops_by_time_then_insertion_order() {
         let mut q = EventQueue::new();
-        q.push(5, 'a', ());
-        q.push(1, 'b', ());
-        q.push(5, 'c', ());
-        q.push(1, 'd', ());
+        q.push(5, 'a', (), false);
+        q.push(1, 'b', (), false);
+        q.push(5, 'c', (), false);
+        q.push(1, 'd', (), false);
         let order: Vec<char> = std::iter::from_fn(|| q.pop().map(|s| s.dest)).collect();
         assert_eq!(order, vec!['b', 'd', 'a', 'c']);
     }

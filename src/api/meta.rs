@@ -1,0 +1,169 @@
+//! Object metadata, kinds and keys shared by every object of the model.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+
+use crate::engine::Time;
+
+/// Labels and annotations: ordered, so that iteration order never depends on
+/// hashing.
+pub type Labels = BTreeMap<String, String>;
+
+/// The kinds of object the simulator models.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Node,
+    Pod,
+    Service,
+    EndpointSlice,
+    Deployment,
+    ReplicaSet,
+    DaemonSet,
+    StatefulSet,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 8] = [
+        Kind::Node,
+        Kind::Pod,
+        Kind::Service,
+        Kind::EndpointSlice,
+        Kind::Deployment,
+        Kind::ReplicaSet,
+        Kind::DaemonSet,
+        Kind::StatefulSet,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Node => "Node",
+            Kind::Pod => "Pod",
+            Kind::Service => "Service",
+            Kind::EndpointSlice => "EndpointSlice",
+            Kind::Deployment => "Deployment",
+            Kind::ReplicaSet => "ReplicaSet",
+            Kind::DaemonSet => "DaemonSet",
+            Kind::StatefulSet => "StatefulSet",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Cluster-scoped kinds have no namespace.
+    pub fn namespaced(self) -> bool {
+        self != Kind::Node
+    }
+
+    /// The apiVersion a manifest of this kind carries.
+    pub fn api_version(self) -> &'static str {
+        match self {
+            Kind::Node | Kind::Pod | Kind::Service => "v1",
+            Kind::EndpointSlice => "discovery.k8s.io/v1",
+            _ => "apps/v1",
+        }
+    }
+
+    /// A dense index, for per-kind tables.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The identity of a stored object: kind, namespace ("" when cluster-scoped)
+/// and name. Ordered like etcd keys.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey {
+    pub kind: Kind,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjectKey {
+    pub fn new(kind: Kind, namespace: &str, name: &str) -> Self {
+        ObjectKey {
+            kind,
+            namespace: if kind.namespaced() {
+                namespace.to_string()
+            } else {
+                String::new()
+            },
+            name: name.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.namespace.is_empty() {
+            write!(f, "{}/{}", self.kind, self.name)
+        } else {
+            write!(f, "{}/{}/{}", self.kind, self.namespace, self.name)
+        }
+    }
+}
+
+/// A reference from a dependent to its owner.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnerReference {
+    #[serde(default)]
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    #[serde(default)]
+    pub uid: String,
+    #[serde(default)]
+    pub controller: Option<bool>,
+}
+
+/// `metadata`: what a user writes, plus the fields the apiserver sets.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectMeta {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub generate_name: String,
+    #[serde(default)]
+    pub namespace: String,
+    #[serde(default)]
+    pub labels: Labels,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    pub owner_references: Vec<OwnerReference>,
+    /// Set by the apiserver on create: a number unique within the run.
+    #[serde(skip)]
+    pub uid: u64,
+    /// The etcd revision of the last write of this object.
+    #[serde(skip)]
+    pub resource_version: u64,
+    /// Bumped by the apiserver on every change of the spec.
+    #[serde(skip)]
+    pub generation: i64,
+    #[serde(skip)]
+    pub creation_timestamp: Option<Time>,
+    #[serde(skip)]
+    pub deletion_timestamp: Option<Time>,
+}
+
+impl ObjectMeta {
+    /// The controlling owner, as `Kind/name`, if any.
+    pub fn controller_owner(&self) -> Option<String> {
+        self.owner_references
+            .iter()
+            .find(|o| o.controller == Some(true))
+            .or_else(|| self.owner_references.first())
+            .map(|o| format!("{}/{}", o.kind, o.name))
+    }
+}

@@ -1,0 +1,19 @@
+//! The object model: Kubernetes objects as the simulator stores them, parsed
+//! from real manifests, with exact quantities and label selectors.
+
+pub mod meta;
+pub mod node;
+pub mod object;
+pub mod pod;
+pub mod quantity;
+pub mod resources;
+pub mod selector;
+pub mod service;
+pub mod workloads;
+
+pub use meta::{Kind, Labels, ObjectKey, ObjectMeta};
+pub use node::Node;
+pub use object::{Manifest, Object};
+pub use pod::{Pod, PodPhase};
+pub use quantity::Quantity;
+pub use service::{EndpointSlice, Service};

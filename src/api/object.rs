@@ -1,0 +1,358 @@
+//! The closed set of stored objects, and manifests as users write them:
+//! `apiVersion`, `kind`, `metadata`, `spec` (and a Node's `status`), with
+//! every other field ignored. A `List` (as `kubectl get -o yaml` prints it)
+//! carries its manifests in `items`.
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
+
+use super::meta::{Kind, ObjectKey, ObjectMeta};
+use super::node::{Node, NodeSpec, NodeStatus};
+use super::pod::{Pod, PodSpec};
+use super::service::{EndpointSlice, Service, ServiceSpec};
+use super::workloads::{Workload, WorkloadSpec};
+
+/// A stored object. Objects are shared between components as
+/// `Arc<Object>` snapshots and never mutated in place once stored.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Object {
+    Node(Node),
+    Pod(Pod),
+    Service(Service),
+    EndpointSlice(EndpointSlice),
+    /// A Deployment, ReplicaSet, DaemonSet or StatefulSet.
+    Workload(Kind, Workload),
+}
+
+impl Object {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Object::Node(_) => Kind::Node,
+            Object::Pod(_) => Kind::Pod,
+            Object::Service(_) => Kind::Service,
+            Object::EndpointSlice(_) => Kind::EndpointSlice,
+            Object::Workload(k, _) => *k,
+        }
+    }
+
+    pub fn meta(&self) -> &ObjectMeta {
+        match self {
+            Object::Node(o) => &o.metadata,
+            Object::Pod(o) => &o.metadata,
+            Object::Service(o) => &o.metadata,
+            Object::EndpointSlice(o) => &o.metadata,
+            Object::Workload(_, o) => &o.metadata,
+        }
+    }
+
+    pub fn meta_mut(&mut self) -> &mut ObjectMeta {
+        match self {
+            Object::Node(o) => &mut o.metadata,
+            Object::Pod(o) => &mut o.metadata,
+            Object::Service(o) => &mut o.metadata,
+            Object::EndpointSlice(o) => &mut o.metadata,
+            Object::Workload(_, o) => &mut o.metadata,
+        }
+    }
+
+    pub fn key(&self) -> ObjectKey {
+        let m = self.meta();
+        ObjectKey::new(self.kind(), &m.namespace, &m.name)
+    }
+
+    pub fn as_pod(&self) -> Option<&Pod> {
+        match self {
+            Object::Pod(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    pub fn as_node(&self) -> Option<&Node> {
+        match self {
+            Object::Node(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Whether two versions of the object differ in what `generation` tracks
+    /// (everything but metadata and status).
+    pub fn spec_differs(&self, other: &Object) -> bool {
+        match (self, other) {
+            (Object::Node(a), Object::Node(b)) => a.spec != b.spec,
+            (Object::Pod(a), Object::Pod(b)) => a.spec != b.spec,
+            (Object::Service(a), Object::Service(b)) => a.spec != b.spec,
+            (Object::EndpointSlice(a), Object::EndpointSlice(b)) => a.endpoints != b.endpoints,
+            (Object::Workload(_, a), Object::Workload(_, b)) => a.spec != b.spec,
+            _ => true,
+        }
+    }
+}
+
+/// One manifest as written by a user.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Manifest {
+    pub api_version: String,
+    pub kind: String,
+    /// `None` when the kind is one the simulator does not model (a ConfigMap,
+    /// say): the loader reports it and skips it.
+    pub object: Option<Object>,
+    /// The manifests of a `List`.
+    pub items: Vec<Manifest>,
+}
+
+impl Manifest {
+    /// The manifest and the manifests of its list items, depth first.
+    pub fn flatten(self) -> Vec<Manifest> {
+        let mut out = Vec::new();
+        let mut stack = vec![self];
+        while let Some(mut m) = stack.pop() {
+            let items = std::mem::take(&mut m.items);
+            if m.object.is_some() || !is_list_kind(&m.kind) {
+                out.push(m);
+            }
+            stack.extend(items.into_iter().rev());
+        }
+        out
+    }
+}
+
+fn is_list_kind(kind: &str) -> bool {
+    kind.ends_with("List")
+}
+
+/// The kinds a user may apply: every stored kind but EndpointSlice, which only
+/// its controller writes.
+fn user_kind(kind: &str) -> Option<Kind> {
+    Kind::parse(kind).filter(|k| *k != Kind::EndpointSlice)
+}
+
+enum Spec {
+    Node(NodeSpec),
+    Pod(PodSpec),
+    Service(ServiceSpec),
+    Workload(WorkloadSpec),
+}
+
+fn spec_for<E: de::Error>(
+    kind: Kind,
+    value: impl FnOnce(SpecType) -> Result<Spec, E>,
+) -> Result<Spec, E> {
+    value(match kind {
+        Kind::Node => SpecType::Node,
+        Kind::Pod => SpecType::Pod,
+        Kind::Service => SpecType::Service,
+        _ => SpecType::Workload,
+    })
+}
+
+#[derive(Clone, Copy)]
+enum SpecType {
+    Node,
+    Pod,
+    Service,
+    Workload,
+}
+
+fn next_spec<'de, A: MapAccess<'de>>(map: &mut A, t: SpecType) -> Result<Spec, A::Error> {
+    Ok(match t {
+        SpecType::Node => Spec::Node(map.next_value()?),
+        SpecType::Pod => Spec::Pod(map.next_value()?),
+        SpecType::Service => Spec::Service(map.next_value()?),
+        SpecType::Workload => Spec::Workload(map.next_value()?),
+    })
+}
+
+fn spec_from_value<E: de::Error>(v: serde_yaml::Value, t: SpecType) -> Result<Spec, E> {
+    let err = |e: serde_yaml::Error| E::custom(format!("in spec: {e}"));
+    Ok(match t {
+        SpecType::Node => Spec::Node(serde_yaml::from_value(v).map_err(err)?),
+        SpecType::Pod => Spec::Pod(serde_yaml::from_value(v).map_err(err)?),
+        SpecType::Service => Spec::Service(serde_yaml::from_value(v).map_err(err)?),
+        SpecType::Workload => Spec::Workload(serde_yaml::from_value(v).map_err(err)?),
+    })
+}
+
+impl<'de> Deserialize<'de> for Manifest {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(ManifestVisitor)
+    }
+}
+
+struct ManifestVisitor;
+
+impl<'de> Visitor<'de> for ManifestVisitor {
+    type Value = Manifest;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a Kubernetes manifest: a mapping with apiVersion, kind, metadata and spec")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Manifest, A::Error> {
+        let mut kind: Option<String> = None;
+        let mut api_version = String::new();
+        let mut metadata: Option<ObjectMeta> = None;
+        let mut spec: Option<Spec> = None;
+        let mut deferred_spec: Option<serde_yaml::Value> = None;
+        let mut node_status: Option<NodeStatus> = None;
+        let mut deferred_status: Option<serde_yaml::Value> = None;
+        let mut items: Vec<Manifest> = Vec::new();
+        // Fields are read typed as they come, so that an error names its exact
+        // line; a `spec` written before `kind` is read once the kind is known.
+        while let Some(key) = map.next_key::<String>()? {
+            let known = kind.as_deref().and_then(user_kind);
+            match key.as_str() {
+                "kind" => kind = Some(map.next_value()?),
+                "apiVersion" => api_version = map.next_value()?,
+                "metadata" => metadata = Some(map.next_value()?),
+                "items" => items = map.next_value()?,
+                "spec" => match known {
+                    Some(k) => spec = Some(spec_for(k, |t| next_spec(&mut map, t))?),
+                    None => deferred_spec = Some(map.next_value()?),
+                },
+                "status" => match known {
+                    Some(Kind::Node) => node_status = Some(map.next_value()?),
+                    Some(_) => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                    None => deferred_status = Some(map.next_value()?),
+                },
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let kind = kind.ok_or_else(|| {
+            de::Error::custom("manifest has no `kind` (expected e.g. `kind: Pod`)")
+        })?;
+        let Some(k) = user_kind(&kind) else {
+            return Ok(Manifest {
+                api_version,
+                kind,
+                object: None,
+                items,
+            });
+        };
+        if let Some(v) = deferred_spec {
+            spec = Some(spec_for(k, |t| spec_from_value(v, t))?);
+        }
+        if let (Kind::Node, Some(v)) = (k, deferred_status) {
+            node_status = Some(
+                serde_yaml::from_value(v)
+                    .map_err(|e| de::Error::custom(format!("in status: {e}")))?,
+            );
+        }
+        let metadata = metadata.unwrap_or_default();
+        if metadata.name.is_empty() && metadata.generate_name.is_empty() {
+            return Err(de::Error::custom(format!(
+                "{kind} manifest has no `metadata.name` (expected e.g. `metadata: {{name: web}}`)"
+            )));
+        }
+        let object = match (k, spec) {
+            (Kind::Node, s) => Object::Node(Node {
+                metadata,
+                spec: match s {
+                    Some(Spec::Node(s)) => s,
+                    _ => NodeSpec::default(),
+                },
+                status: node_status.unwrap_or_default(),
+            }),
+            (Kind::Pod, s) => Object::Pod(Pod {
+                metadata,
+                spec: match s {
+                    Some(Spec::Pod(s)) => s,
+                    _ => PodSpec::default(),
+                },
+                status: Default::default(),
+            }),
+            (Kind::Service, s) => Object::Service(Service {
+                metadata,
+                spec: match s {
+                    Some(Spec::Service(s)) => s,
+                    _ => ServiceSpec::default(),
+                },
+            }),
+            (k, s) => Object::Workload(
+                k,
+                Workload {
+                    metadata,
+                    spec: match s {
+                        Some(Spec::Workload(s)) => s,
+                        _ => WorkloadSpec::default(),
+                    },
+                },
+            ),
+        };
+        Ok(Manifest {
+            api_version,
+            kind,
+            object: Some(object),
+            items,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_real_pod_manifest_deserializes_and_unknown_fields_are_ignored() {
+        let m: Manifest = serde_yaml::from_str(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  labels: {app: web}\n  creationTimestamp: null\nspec:\n  containers:\n  - name: nginx\n    image: nginx:1.27\n    resources: {requests: {cpu: 250m, memory: 64Mi}}\n    livenessProbe: {httpGet: {path: /, port: 80}}\n  dnsPolicy: ClusterFirst\nstatus: {}\n",
+        )
+        .unwrap();
+        let Some(Object::Pod(p)) = m.object else {
+            panic!("not a pod")
+        };
+        assert_eq!(p.metadata.name, "web");
+        assert_eq!(p.spec.containers[0].image, "nginx:1.27");
+    }
+
+    #[test]
+    fn spec_before_kind_is_still_typed() {
+        let m: Manifest = serde_yaml::from_str(
+            "spec: {replicas: 3, template: {spec: {containers: [{name: a, image: x}]}}}\nmetadata: {name: d}\nkind: Deployment\napiVersion: apps/v1\n",
+        )
+        .unwrap();
+        let Some(Object::Workload(Kind::Deployment, d)) = m.object else {
+            panic!()
+        };
+        assert_eq!(d.spec.replicas, Some(3));
+    }
+
+    #[test]
+    fn missing_kind_and_name_are_errors() {
+        let e = serde_yaml::from_str::<Manifest>("metadata: {name: x}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no `kind`"), "{e}");
+        let e = serde_yaml::from_str::<Manifest>("kind: Pod\nmetadata: {}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("metadata.name"), "{e}");
+    }
+
+    #[test]
+    fn bad_quantity_in_spec_names_its_line() {
+        let e = serde_yaml::from_str::<Manifest>(
+            "kind: Pod\nmetadata: {name: x}\nspec:\n  containers:\n  - name: a\n    resources: {requests: {cpu: 1.5K}}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("1.5K") && e.contains("line 6"), "{e}");
+    }
+
+    #[test]
+    fn lists_flatten_and_unknown_kinds_are_kept_aside() {
+        let m: Manifest = serde_yaml::from_str(
+            "apiVersion: v1\nkind: List\nitems:\n- {kind: Service, metadata: {name: s}, spec: {selector: {app: a}}}\n- {kind: ConfigMap, metadata: {name: c}}\n",
+        )
+        .unwrap();
+        let flat = m.flatten();
+        assert_eq!(flat.len(), 2);
+        assert_eq!(flat[0].kind, "Service");
+        assert!(flat[1].object.is_none());
+    }
+}

@@ -1,0 +1,395 @@
+//! Pods: the spec a user writes (containers, resources, scheduling
+//! constraints) and the status the kubelet reports.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::meta::{Labels, ObjectMeta};
+use super::quantity::Quantity;
+use super::selector::NodeSelector;
+use crate::engine::Time;
+
+/// The scheduler name pods get when they name none.
+pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct Pod {
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: PodSpec,
+    /// Written only by the simulation (a manifest's `status` is ignored).
+    #[serde(skip)]
+    pub status: PodStatus,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub enum RestartPolicy {
+    #[default]
+    Always,
+    OnFailure,
+    Never,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSpec {
+    #[serde(default)]
+    pub containers: Vec<Container>,
+    #[serde(default)]
+    pub init_containers: Vec<Container>,
+    #[serde(default)]
+    pub node_name: Option<String>,
+    #[serde(default)]
+    pub node_selector: Labels,
+    #[serde(default)]
+    pub affinity: Option<Affinity>,
+    #[serde(default)]
+    pub tolerations: Vec<Toleration>,
+    #[serde(default)]
+    pub scheduler_name: Option<String>,
+    #[serde(default)]
+    pub priority: Option<i32>,
+    #[serde(default)]
+    pub priority_class_name: Option<String>,
+    #[serde(default)]
+    pub restart_policy: Option<RestartPolicy>,
+    #[serde(default)]
+    pub termination_grace_period_seconds: Option<i64>,
+    #[serde(default)]
+    pub host_network: bool,
+    #[serde(default)]
+    pub overhead: BTreeMap<String, Quantity>,
+}
+
+impl PodSpec {
+    pub fn node_name(&self) -> Option<&str> {
+        self.node_name.as_deref().filter(|n| !n.is_empty())
+    }
+
+    pub fn scheduler_name(&self) -> &str {
+        self.scheduler_name.as_deref().unwrap_or(DEFAULT_SCHEDULER)
+    }
+
+    /// The pod's priority; unset counts as 0.
+    pub fn priority(&self) -> i32 {
+        self.priority.unwrap_or(0)
+    }
+
+    pub fn required_node_affinity(&self) -> Option<&NodeSelector> {
+        self.affinity
+            .as_ref()?
+            .node_affinity
+            .as_ref()?
+            .required_during_scheduling_ignored_during_execution
+            .as_ref()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum PullPolicy {
+    Always,
+    IfNotPresent,
+    Never,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Container {
+    pub name: String,
+    #[serde(default)]
+    pub image: String,
+    #[serde(default)]
+    pub image_pull_policy: Option<PullPolicy>,
+    #[serde(default)]
+    pub resources: ResourceRequirements,
+    #[serde(default)]
+    pub ports: Vec<ContainerPort>,
+}
+
+impl Container {
+    /// The pull policy with the upstream default: `Always` for the tag
+    /// `latest` or no tag (and no digest), else `IfNotPresent`.
+    pub fn pull_policy(&self) -> PullPolicy {
+        self.image_pull_policy.unwrap_or_else(|| {
+            if self.image.contains('@') {
+                return PullPolicy::IfNotPresent;
+            }
+            let last = self.image.rsplit('/').next().unwrap_or("");
+            match last.split_once(':') {
+                None => PullPolicy::Always,
+                Some((_, "latest")) => PullPolicy::Always,
+                Some(_) => PullPolicy::IfNotPresent,
+            }
+        })
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct ResourceRequirements {
+    #[serde(default)]
+    pub requests: BTreeMap<String, Quantity>,
+    #[serde(default)]
+    pub limits: BTreeMap<String, Quantity>,
+}
+
+impl ResourceRequirements {
+    /// Requests, with limits standing in where a request is missing (the
+    /// apiserver's defaulting).
+    pub fn effective_requests(&self) -> BTreeMap<String, Quantity> {
+        let mut r = self.requests.clone();
+        for (k, v) in &self.limits {
+            r.entry(k.clone()).or_insert(*v);
+        }
+        r
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerPort {
+    #[serde(default)]
+    pub container_port: i32,
+    #[serde(default)]
+    pub host_port: Option<i32>,
+    #[serde(default)]
+    pub protocol: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Affinity {
+    #[serde(default)]
+    pub node_affinity: Option<NodeAffinity>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeAffinity {
+    #[serde(default)]
+    pub required_during_scheduling_ignored_during_execution: Option<NodeSelector>,
+    #[serde(default)]
+    pub preferred_during_scheduling_ignored_during_execution: Vec<PreferredSchedulingTerm>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct PreferredSchedulingTerm {
+    pub weight: i32,
+    pub preference: super::selector::NodeSelectorTerm,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+pub enum TaintEffect {
+    NoSchedule,
+    PreferNoSchedule,
+    NoExecute,
+}
+
+impl TaintEffect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaintEffect::NoSchedule => "NoSchedule",
+            TaintEffect::PreferNoSchedule => "PreferNoSchedule",
+            TaintEffect::NoExecute => "NoExecute",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Taint {
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
+    pub effect: TaintEffect,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub enum TolerationOperator {
+    #[default]
+    Equal,
+    Exists,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Toleration {
+    #[serde(default)]
+    pub key: String,
+    #[serde(default)]
+    pub operator: TolerationOperator,
+    #[serde(default)]
+    pub value: String,
+    #[serde(default)]
+    pub effect: Option<TaintEffect>,
+    #[serde(default)]
+    pub toleration_seconds: Option<i64>,
+}
+
+impl Toleration {
+    /// Upstream `ToleratesTaint`: the effect must match unless the toleration
+    /// names none; the key must match unless it is empty (which, with
+    /// `Exists`, tolerates every taint); then `Exists` matches any value and
+    /// `Equal` the same value.
+    pub fn tolerates(&self, taint: &Taint) -> bool {
+        if self.effect.is_some_and(|e| e != taint.effect) {
+            return false;
+        }
+        if !self.key.is_empty() && self.key != taint.key {
+            return false;
+        }
+        match self.operator {
+            TolerationOperator::Exists => true,
+            TolerationOperator::Equal => self.value == taint.value,
+        }
+    }
+}
+
+/// Whether some toleration of the list tolerates `taint`.
+pub fn tolerated(tolerations: &[Toleration], taint: &Taint) -> bool {
+    tolerations.iter().any(|t| t.tolerates(taint))
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PodPhase {
+    #[default]
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Unknown,
+}
+
+impl PodPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PodPhase::Pending => "Pending",
+            PodPhase::Running => "Running",
+            PodPhase::Succeeded => "Succeeded",
+            PodPhase::Failed => "Failed",
+            PodPhase::Unknown => "Unknown",
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, PodPhase::Succeeded | PodPhase::Failed)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PodConditionType {
+    PodScheduled,
+    PodReadyToStartContainers,
+    Initialized,
+    ContainersReady,
+    Ready,
+}
+
+impl PodConditionType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PodConditionType::PodScheduled => "PodScheduled",
+            PodConditionType::PodReadyToStartContainers => "PodReadyToStartContainers",
+            PodConditionType::Initialized => "Initialized",
+            PodConditionType::ContainersReady => "ContainersReady",
+            PodConditionType::Ready => "Ready",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodCondition {
+    pub kind: PodConditionType,
+    pub status: bool,
+    pub last_transition: Time,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodStatus {
+    pub phase: PodPhase,
+    pub conditions: Vec<PodCondition>,
+    pub pod_ip: Option<String>,
+    pub host_ip: Option<String>,
+    pub start_time: Option<Time>,
+    pub reason: String,
+    pub message: String,
+}
+
+impl PodStatus {
+    pub fn condition(&self, kind: PodConditionType) -> Option<&PodCondition> {
+        self.conditions.iter().find(|c| c.kind == kind)
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.condition(PodConditionType::Ready)
+            .is_some_and(|c| c.status)
+    }
+
+    /// Sets a condition, keeping its transition time when the status is unchanged.
+    pub fn set_condition(&mut self, kind: PodConditionType, status: bool, now: Time, reason: &str) {
+        match self.conditions.iter_mut().find(|c| c.kind == kind) {
+            Some(c) if c.status == status => {}
+            Some(c) => {
+                c.status = status;
+                c.last_transition = now;
+                c.reason = reason.to_string();
+            }
+            None => {
+                self.conditions.push(PodCondition {
+                    kind,
+                    status,
+                    last_transition: now,
+                    reason: reason.to_string(),
+                });
+                self.conditions.sort_by_key(|c| c.kind);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn taint(key: &str, value: &str, effect: TaintEffect) -> Taint {
+        Taint {
+            key: key.into(),
+            value: value.into(),
+            effect,
+        }
+    }
+
+    #[test]
+    fn toleration_matching_follows_upstream() {
+        let t: Vec<Toleration> = serde_yaml::from_str(
+            "- {key: dedicated, operator: Equal, value: gpu, effect: NoSchedule}",
+        )
+        .unwrap();
+        assert!(tolerated(&t, &taint("dedicated", "gpu", TaintEffect::NoSchedule)));
+        assert!(!tolerated(&t, &taint("dedicated", "gpu", TaintEffect::NoExecute)));
+        assert!(!tolerated(&t, &taint("dedicated", "cpu", TaintEffect::NoSchedule)));
+        let all: Vec<Toleration> = serde_yaml::from_str("- {operator: Exists}").unwrap();
+        assert!(tolerated(&all, &taint("any", "thing", TaintEffect::NoExecute)));
+        let key_only: Vec<Toleration> =
+            serde_yaml::from_str("- {key: dedicated, operator: Exists}").unwrap();
+        assert!(tolerated(&key_only, &taint("dedicated", "x", TaintEffect::PreferNoSchedule)));
+        assert!(!tolerated(&key_only, &taint("other", "x", TaintEffect::NoSchedule)));
+    }
+
+    #[test]
+    fn pull_policy_defaults_follow_upstream() {
+        let c = |image: &str| Container {
+            name: "c".into(),
+            image: image.into(),
+            ..Default::default()
+        };
+        assert_eq!(c("nginx").pull_policy(), PullPolicy::Always);
+        assert_eq!(c("nginx:latest").pull_policy(), PullPolicy::Always);
+        assert_eq!(c("nginx:1.27").pull_policy(), PullPolicy::IfNotPresent);
+        assert_eq!(c("registry:5000/app").pull_policy(), PullPolicy::Always);
+        assert_eq!(c("registry:5000/app:v1").pull_policy(), PullPolicy::IfNotPresent);
+        assert_eq!(c("app@sha256:abc").pull_policy(), PullPolicy::IfNotPresent);
+    }
+}

@@ -1,0 +1,156 @@
+//! Resource arithmetic: a pod's effective requests (upstream `PodRequests`),
+//! the non-zero requests the scheduler scores with, and node allocatable.
+
+use std::collections::BTreeMap;
+
+use super::node::Node;
+use super::pod::{Container, PodSpec};
+use super::quantity::Quantity;
+
+/// Requests counted as 100 mCPU by scoring when a container sets none
+/// (`pkg/scheduler/util/pod_resources.go`).
+pub const DEFAULT_MILLI_CPU_REQUEST: i64 = 100;
+/// Likewise 200 MiB of memory.
+pub const DEFAULT_MEMORY_REQUEST: i64 = 200 * 1024 * 1024;
+/// The kubelet's default `maxPods`.
+pub const DEFAULT_MAX_PODS: i64 = 110;
+
+/// An amount of each resource: cpu in millicores, memory and ephemeral storage
+/// in bytes, extended resources (e.g. `nvidia.com/gpu`) in units, sorted by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Resources {
+    pub milli_cpu: i64,
+    pub memory: i64,
+    pub ephemeral_storage: i64,
+    pub scalar: Vec<(String, i64)>,
+}
+
+impl Resources {
+    fn from_map(map: &BTreeMap<String, Quantity>) -> Resources {
+        let mut r = Resources::default();
+        for (name, q) in map {
+            match name.as_str() {
+                "cpu" => r.milli_cpu = q.milli_value(),
+                "memory" => r.memory = q.value(),
+                "ephemeral-storage" => r.ephemeral_storage = q.value(),
+                "pods" => {}
+                other => r.scalar.push((other.to_string(), q.value())),
+            }
+        }
+        r
+    }
+
+    pub fn scalar(&self, name: &str) -> i64 {
+        self.scalar
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(0, |(_, v)| *v)
+    }
+
+    fn combine(&mut self, other: &Resources, f: impl Fn(i64, i64) -> i64) {
+        self.milli_cpu = f(self.milli_cpu, other.milli_cpu);
+        self.memory = f(self.memory, other.memory);
+        self.ephemeral_storage = f(self.ephemeral_storage, other.ephemeral_storage);
+        for (name, v) in &other.scalar {
+            match self.scalar.binary_search_by(|(n, _)| n.as_str().cmp(name)) {
+                Ok(i) => self.scalar[i].1 = f(self.scalar[i].1, *v),
+                Err(i) => self.scalar.insert(i, (name.clone(), f(0, *v))),
+            }
+        }
+    }
+
+    pub fn add(&mut self, other: &Resources) {
+        self.combine(other, |a, b| a + b);
+    }
+
+    pub fn sub(&mut self, other: &Resources) {
+        self.combine(other, |a, b| a - b);
+    }
+
+    fn max_with(&mut self, other: &Resources) {
+        self.combine(other, i64::max);
+    }
+}
+
+fn container_requests(c: &Container) -> Resources {
+    Resources::from_map(&c.resources.effective_requests())
+}
+
+/// A pod's effective requests: the larger of the sum over its containers and
+/// the largest init container, per resource, plus the pod overhead.
+pub fn pod_requests(spec: &PodSpec) -> Resources {
+    let mut sum = Resources::default();
+    for c in &spec.containers {
+        sum.add(&container_requests(c));
+    }
+    for c in &spec.init_containers {
+        sum.max_with(&container_requests(c));
+    }
+    sum.add(&Resources::from_map(&spec.overhead));
+    sum
+}
+
+/// The cpu (millicores) and memory (bytes) requests that scoring uses: a
+/// container that requests no cpu counts 100m, no memory counts 200Mi.
+pub fn pod_nonzero_requests(spec: &PodSpec) -> (i64, i64) {
+    let mut cpu = 0;
+    let mut memory = 0;
+    for c in &spec.containers {
+        let r = c.resources.effective_requests();
+        cpu += r
+            .get("cpu")
+            .map_or(DEFAULT_MILLI_CPU_REQUEST, |q| q.milli_value());
+        memory += r.get("memory").map_or(DEFAULT_MEMORY_REQUEST, |q| q.value());
+    }
+    let mut init_cpu = 0;
+    let mut init_memory = 0;
+    for c in &spec.init_containers {
+        let r = c.resources.effective_requests();
+        init_cpu = init_cpu.max(
+            r.get("cpu")
+                .map_or(DEFAULT_MILLI_CPU_REQUEST, |q| q.milli_value()),
+        );
+        init_memory = init_memory.max(r.get("memory").map_or(DEFAULT_MEMORY_REQUEST, |q| q.value()));
+    }
+    let overhead = Resources::from_map(&spec.overhead);
+    (
+        cpu.max(init_cpu) + overhead.milli_cpu,
+        memory.max(init_memory) + overhead.memory,
+    )
+}
+
+/// A node's allocatable resources and pod count.
+pub fn node_allocatable(node: &Node) -> (Resources, i64) {
+    let mut map = node.status.capacity.clone();
+    for (k, v) in &node.status.allocatable {
+        map.insert(k.clone(), *v);
+    }
+    let pods = map.get("pods").map_or(DEFAULT_MAX_PODS, |q| q.value());
+    (Resources::from_map(&map), pods)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(yaml: &str) -> PodSpec {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn requests_take_the_larger_of_containers_and_init_containers() {
+        let s = spec(
+            "containers:\n- {name: a, resources: {requests: {cpu: 100m, memory: 64Mi}}}\n- {name: b, resources: {requests: {cpu: 200m}, limits: {memory: 1Gi}}}\ninitContainers:\n- {name: i, resources: {requests: {cpu: 500m, nvidia.com/gpu: 1}}}\noverhead: {cpu: 10m}",
+        );
+        let r = pod_requests(&s);
+        assert_eq!(r.milli_cpu, 510);
+        assert_eq!(r.memory, 64 * 1024 * 1024 + 1024 * 1024 * 1024);
+        assert_eq!(r.scalar("nvidia.com/gpu"), 1);
+    }
+
+    #[test]
+    fn nonzero_requests_default_missing_requests_only() {
+        let s = spec("containers:\n- {name: a}\n- {name: b, resources: {requests: {cpu: '0', memory: 1Mi}}}");
+        assert_eq!(pod_nonzero_requests(&s), (100, DEFAULT_MEMORY_REQUEST + 1024 * 1024));
+    }
+}

@@ -1,0 +1,243 @@
+//! What the apiserver does to an object before storing it: defaulting
+//! (including the DefaultTolerationSeconds admission plugin) and validation,
+//! with upstream's field paths and wording where the simulator checks the
+//! same rule.
+
+use crate::api::pod::{PodSpec, TaintEffect, Toleration, TolerationOperator};
+use crate::api::workloads::{IntOrPercent, Workload};
+use crate::api::{Kind, Object, ObjectMeta};
+
+/// Upstream's DefaultTolerationSeconds: 300 s for not-ready and unreachable.
+pub const DEFAULT_TOLERATION_SECONDS: i64 = 300;
+pub const TAINT_NOT_READY: &str = "node.kubernetes.io/not-ready";
+pub const TAINT_UNREACHABLE: &str = "node.kubernetes.io/unreachable";
+
+/// Fills in the defaults the apiserver sets on create.
+pub fn default_object(obj: &mut Object) {
+    let kind = obj.kind();
+    let meta = obj.meta_mut();
+    if kind.namespaced() && meta.namespace.is_empty() {
+        meta.namespace = "default".into();
+    }
+    match obj {
+        Object::Pod(p) => default_pod_spec(&mut p.spec),
+        Object::Workload(_, w) => default_pod_spec(&mut w.spec.template.spec),
+        _ => {}
+    }
+}
+
+fn default_pod_spec(spec: &mut PodSpec) {
+    if spec.scheduler_name.is_none() {
+        spec.scheduler_name = Some(crate::api::pod::DEFAULT_SCHEDULER.into());
+    }
+    if spec.priority.is_none() && spec.priority_class_name.is_none() {
+        spec.priority = Some(0);
+    }
+    if spec.termination_grace_period_seconds.is_none() {
+        spec.termination_grace_period_seconds = Some(30);
+    }
+    for taint in [TAINT_NOT_READY, TAINT_UNREACHABLE] {
+        let covered = spec.tolerations.iter().any(|t| {
+            (t.key == taint || (t.key.is_empty() && t.operator == TolerationOperator::Exists))
+                && t.effect.is_none_or(|e| e == TaintEffect::NoExecute)
+        });
+        if !covered {
+            spec.tolerations.push(Toleration {
+                key: taint.into(),
+                operator: TolerationOperator::Exists,
+                value: String::new(),
+                effect: Some(TaintEffect::NoExecute),
+                toleration_seconds: Some(DEFAULT_TOLERATION_SECONDS),
+            });
+        }
+    }
+}
+
+/// RFC 1123 subdomain: lower-case alphanumerics, '-' and '.', at most 253
+/// characters, starting and ending with an alphanumeric.
+fn is_dns1123_subdomain(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(is_dns1123_label)
+}
+
+/// RFC 1123 label: lower-case alphanumerics and '-', at most 63 characters,
+/// starting and ending with an alphanumeric.
+fn is_dns1123_label(s: &str) -> bool {
+    let ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars().all(|c| ok(c) || c == '-')
+        && s.starts_with(ok)
+        && s.ends_with(ok)
+}
+
+/// RFC 1035 label (Service names): a label that starts with a letter.
+fn is_dns1035_label(s: &str) -> bool {
+    is_dns1123_label(s) && s.starts_with(|c: char| c.is_ascii_lowercase())
+}
+
+fn validate_meta(kind: Kind, meta: &ObjectMeta, errs: &mut Vec<String>) {
+    let name_ok = match kind {
+        Kind::Service => is_dns1035_label(&meta.name),
+        _ => is_dns1123_subdomain(&meta.name),
+    };
+    if !name_ok {
+        errs.push(format!(
+            "metadata.name: Invalid value: \"{}\": a lowercase RFC 1123 {} must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+            meta.name,
+            if kind == Kind::Service { "label" } else { "subdomain" }
+        ));
+    }
+    if kind.namespaced() && !is_dns1123_label(&meta.namespace) {
+        errs.push(format!(
+            "metadata.namespace: Invalid value: \"{}\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'",
+            meta.namespace
+        ));
+    }
+}
+
+fn validate_pod_spec(path: &str, spec: &PodSpec, errs: &mut Vec<String>) {
+    if spec.containers.is_empty() {
+        errs.push(format!("{path}.containers: Required value"));
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for (group, list) in [("containers", &spec.containers), ("initContainers", &spec.init_containers)] {
+        for (i, c) in list.iter().enumerate() {
+            let p = format!("{path}.{group}[{i}]");
+            if !is_dns1123_label(&c.name) {
+                errs.push(format!("{p}.name: Invalid value: \"{}\"", c.name));
+            } else if !names.insert(c.name.as_str()) {
+                errs.push(format!("{p}.name: Duplicate value: \"{}\"", c.name));
+            }
+            if c.image.trim().is_empty() {
+                errs.push(format!("{p}.image: Required value"));
+            }
+            for (res, q) in c.resources.requests.iter().chain(&c.resources.limits) {
+                if q.is_negative() {
+                    errs.push(format!(
+                        "{p}.resources: Invalid value: \"{q}\": {res} must be greater than or equal to 0"
+                    ));
+                }
+            }
+            for (res, req) in &c.resources.requests {
+                if let Some(limit) = c.resources.limits.get(res)
+                    && req.milli_value() > limit.milli_value()
+                {
+                    errs.push(format!(
+                        "{p}.resources.requests: Invalid value: \"{req}\": must be less than or equal to {res} limit of {limit}"
+                    ));
+                }
+            }
+        }
+    }
+}
+
+fn validate_workload(kind: Kind, w: &Workload, errs: &mut Vec<String>) {
+    let s = &w.spec;
+    if let Some(r) = s.replicas
+        && r < 0
+    {
+        errs.push(format!(
+            "spec.replicas: Invalid value: {r}: must be greater than or equal to 0"
+        ));
+    }
+    match &s.selector {
+        None => errs.push("spec.selector: Required value".into()),
+        Some(sel) if sel.is_empty() => errs.push(
+            "spec.selector: Invalid value: {}: empty selector is invalid for deployment".into(),
+        ),
+        Some(sel) => {
+            for r in &sel.match_expressions {
+                if let Err(e) = r.validate() {
+                    errs.push(format!("spec.selector.matchExpressions: {e}"));
+                }
+            }
+            if !sel.matches(&w.spec.template.metadata.labels) {
+                errs.push(
+                    "spec.template.metadata.labels: Invalid value: `selector` does not match template `labels`"
+                        .into(),
+                );
+            }
+        }
+    }
+    validate_pod_spec("spec.template.spec", &s.template.spec, errs);
+    if kind == Kind::Deployment
+        && let Some(ru) = s.strategy.as_ref().and_then(|st| st.rolling_update.as_ref())
+    {
+        let zero = |v: &Option<IntOrPercent>| {
+            matches!(v, Some(IntOrPercent::Int(0)) | Some(IntOrPercent::Percent(0)))
+        };
+        if zero(&ru.max_surge) && zero(&ru.max_unavailable) {
+            errs.push(
+                "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: 0: may not be 0 when `maxSurge` is 0"
+                    .into(),
+            );
+        }
+    }
+    if kind == Kind::StatefulSet && s.service_name.as_deref().is_none_or(str::is_empty) {
+        errs.push("spec.serviceName: Required value".into());
+    }
+}
+
+/// The validation errors of an object about to be stored, empty when valid.
+pub fn validate(obj: &Object) -> Vec<String> {
+    let mut errs = Vec::new();
+    validate_meta(obj.kind(), obj.meta(), &mut errs);
+    match obj {
+        Object::Pod(p) => validate_pod_spec("spec", &p.spec, &mut errs),
+        Object::Workload(k, w) => validate_workload(*k, w, &mut errs),
+        Object::Service(s) => {
+            for (i, p) in s.spec.ports.iter().enumerate() {
+                if !(1..=65535).contains(&p.port) {
+                    errs.push(format!(
+                        "spec.ports[{i}].port: Invalid value: {}: must be between 1 and 65535, inclusive",
+                        p.port
+                    ));
+                }
+            }
+        }
+        Object::Node(_) | Object::EndpointSlice(_) => {}
+    }
+    errs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Manifest;
+
+    fn object(yaml: &str) -> Object {
+        let mut o = serde_yaml::from_str::<Manifest>(yaml).unwrap().object.unwrap();
+        default_object(&mut o);
+        o
+    }
+
+    #[test]
+    fn pods_get_upstream_defaults() {
+        let Object::Pod(p) = object("kind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: c, image: x}]}") else {
+            panic!()
+        };
+        assert_eq!(p.metadata.namespace, "default");
+        assert_eq!(p.spec.scheduler_name(), "default-scheduler");
+        assert_eq!(p.spec.termination_grace_period_seconds, Some(30));
+        assert_eq!(p.spec.tolerations.len(), 2);
+        assert!(p.spec.tolerations.iter().all(|t| t.toleration_seconds == Some(300)));
+    }
+
+    #[test]
+    fn invalid_objects_are_rejected_with_field_paths() {
+        let e = validate(&object("kind: Pod\nmetadata: {name: Bad_Name}\nspec: {containers: []}"));
+        assert!(e.iter().any(|m| m.starts_with("metadata.name")), "{e:?}");
+        assert!(e.iter().any(|m| m == "spec.containers: Required value"), "{e:?}");
+        let e = validate(&object(
+            "kind: Deployment\nmetadata: {name: d}\nspec: {replicas: -1, selector: {matchLabels: {app: a}}, template: {metadata: {labels: {app: b}}, spec: {containers: [{name: c, image: x}]}}, strategy: {rollingUpdate: {maxSurge: 0, maxUnavailable: '0%'}}}",
+        ));
+        assert_eq!(e.len(), 3, "{e:?}");
+        let e = validate(&object(
+            "kind: StatefulSet\nmetadata: {name: s}\nspec: {selector: {matchLabels: {app: a}}, template: {metadata: {labels: {app: a}}, spec: {containers: [{name: c, image: x}]}}}",
+        ));
+        assert_eq!(e, vec!["spec.serviceName: Required value".to_string()]);
+        assert!(validate(&object("kind: Pod\nmetadata: {name: ok}\nspec: {containers: [{name: c, image: x, resources: {requests: {cpu: '2'}, limits: {cpu: '1'}}}]}")).len() == 1);
+    }
+}

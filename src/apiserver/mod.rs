@@ -1,0 +1,387 @@
+//! kube-apiserver: the hub. It defaults and validates requests, turns them
+//! into etcd transactions, keeps a watch cache of every object (from which
+//! lists are served) and a ring of recent changes (from which watches
+//! resume), and fans each committed change out to the watches it concerns.
+
+pub mod admission;
+pub mod watch;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use crate::api::resources::pod_requests;
+use crate::api::{Kind, Object, ObjectKey};
+use crate::engine::Time;
+use crate::etcd::{Change, EventType};
+use crate::output::{Recorder, Subject};
+use crate::sim::msg::{ApiError, FieldSelector, Response, Txn, TxnDone, TxnResult, WatchSpec};
+use crate::sim::{Cx, Dest, Hop, Msg, Request, Verb, component_name};
+
+use watch::Registry;
+
+/// How many recent changes the watch cache keeps for watches that resume
+/// from a resourceVersion.
+pub const WATCH_CACHE_CAPACITY: usize = 100_000;
+
+pub struct ApiServer {
+    registry: Registry,
+    cache: BTreeMap<ObjectKey, Arc<Object>>,
+    ring: VecDeque<Arc<Change>>,
+    /// The newest revision dropped from the ring.
+    ring_compacted: u64,
+    revision: u64,
+    next_uid: u64,
+    scratch: Vec<u32>,
+}
+
+impl Default for ApiServer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ApiServer {
+    pub fn new() -> Self {
+        ApiServer {
+            registry: Registry::default(),
+            cache: BTreeMap::new(),
+            ring: VecDeque::new(),
+            ring_compacted: 0,
+            revision: 0,
+            next_uid: 1,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Fills the watch cache from what etcd held before the run started (an
+    /// already booted cluster's nodes).
+    pub fn bootstrap<'a>(&mut self, objects: impl Iterator<Item = &'a Arc<Object>>, revision: u64) {
+        for o in objects {
+            self.next_uid = self.next_uid.max(o.meta().uid + 1);
+            self.cache.insert(o.key(), o.clone());
+        }
+        self.revision = revision;
+        self.ring_compacted = revision;
+    }
+
+    /// A fresh uid for an object created outside a request (bootstrap).
+    pub fn allocate_uid(&mut self) -> u64 {
+        let uid = self.next_uid;
+        self.next_uid += 1;
+        uid
+    }
+
+    pub fn handle(&mut self, msg: Msg, cx: &mut Cx) {
+        match msg {
+            Msg::Request(req) => self.on_request(*req, cx),
+            Msg::TxnDone(done) => self.on_commit(*done, cx),
+            _ => {}
+        }
+    }
+
+    fn respond(cx: &mut Cx, to: Dest, tag: u64, verb: &'static str, key: ObjectKey, result: Result<Arc<Object>, ApiError>) {
+        cx.send(
+            to,
+            0,
+            Msg::Response(Box::new(Response {
+                tag,
+                verb,
+                key,
+                result,
+            })),
+        );
+    }
+
+    fn reject(cx: &mut Cx, req: Request, err: ApiError) {
+        let key = req.verb.key();
+        cx.rec.counters.api_rejected += 1;
+        let detail = format!("{} {}: {}", err.code, err.reason, err.message);
+        cx.log(Dest::ApiServer, "reject", Subject::from(&key), &detail);
+        Self::respond(cx, req.from, req.tag, req.verb.name(), key, Err(err));
+    }
+
+    fn on_request(&mut self, mut req: Request, cx: &mut Cx) {
+        cx.rec.counters.api_requests += 1;
+        let from = component_name(req.from);
+        if let Verb::Watch(spec) = req.verb {
+            let detail = format!("list+watch {} from {from}", describe_watch(&spec));
+            let key = ObjectKey::new(spec.kind, spec.namespace.as_deref().unwrap_or(""), "");
+            cx.log(Dest::ApiServer, "watch", Subject::from(&key), &detail);
+            self.open_watch(req.from, req.tag, spec, cx);
+            return;
+        }
+        let now = cx.now();
+        let mut etcd_hop = Hop::EtcdWrite;
+        match &mut req.verb {
+            Verb::Create(obj) => {
+                admission::default_object(obj);
+                let meta = obj.meta_mut();
+                if meta.name.is_empty() {
+                    meta.name = format!("{}{}", meta.generate_name, name_suffix(self.next_uid));
+                }
+                meta.uid = self.next_uid;
+                self.next_uid += 1;
+                meta.creation_timestamp = Some(now);
+                meta.generation = 1;
+                meta.resource_version = 0;
+                let errs = admission::validate(obj);
+                if !errs.is_empty() {
+                    let err = ApiError::invalid(&obj.key(), &errs);
+                    return Self::reject(cx, req, err);
+                }
+            }
+            Verb::Update { object, .. } => {
+                admission::default_object(object);
+                let errs = admission::validate(object);
+                if !errs.is_empty() {
+                    let err = ApiError::invalid(&object.key(), &errs);
+                    return Self::reject(cx, req, err);
+                }
+            }
+            Verb::Get(_) => etcd_hop = Hop::EtcdRead,
+            _ => {}
+        }
+        let key = req.verb.key();
+        let detail = match &req.verb {
+            Verb::Bind { node, .. } => format!("from {from} node={node}"),
+            Verb::UpdatePodStatus { status, .. } => format!(
+                "from {from} phase={}{}",
+                status.phase.as_str(),
+                if status.is_ready() { " ready" } else { "" }
+            ),
+            _ => format!("from {from}"),
+        };
+        cx.log(Dest::ApiServer, req.verb.name(), Subject::from(&key), &detail);
+        let delay = cx.lat.sample(etcd_hop);
+        cx.send(
+            Dest::Etcd,
+            delay,
+            Msg::Txn(Box::new(Txn {
+                from: req.from,
+                tag: req.tag,
+                verb: req.verb,
+            })),
+        );
+    }
+
+    fn open_watch(&mut self, owner: Dest, tag: u64, spec: WatchSpec, cx: &mut Cx) {
+        let now = cx.now();
+        let watch_tag = spec.tag;
+        let replay: Vec<(EventType, Arc<Change>)>;
+        let mut list: Option<Vec<Arc<Object>>> = None;
+        let id = match spec.from_revision {
+            Some(rv) if rv < self.ring_compacted => {
+                let key = ObjectKey::new(spec.kind, "", "");
+                let err = ApiError {
+                    code: 410,
+                    reason: "Gone",
+                    message: format!("too old resource version: {rv} ({})", self.ring_compacted),
+                };
+                cx.rec.counters.api_rejected += 1;
+                cx.log(Dest::ApiServer, "reject", Subject::from(&key), &err.message);
+                return Self::respond(cx, owner, tag, "watch", key, Err(err));
+            }
+            Some(rv) => {
+                let id = self.registry.add(owner, spec, now);
+                let w = &self.registry.watchers[id as usize];
+                let start = self.ring.partition_point(|c| c.revision <= rv);
+                replay = self
+                    .ring
+                    .range(start..)
+                    .filter_map(|c| w.event_for(c).map(|t| (t, c.clone())))
+                    .collect();
+                for (kind, change) in replay {
+                    self.deliver(id, kind, change, cx);
+                }
+                id
+            }
+            None => {
+                let lo = ObjectKey::new(spec.kind, "", "");
+                let objects = self
+                    .cache
+                    .range(lo..)
+                    .take_while(|(k, _)| k.kind == spec.kind)
+                    .filter(|(_, o)| watch::selects(&spec, o))
+                    .map(|(_, o)| o.clone())
+                    .collect();
+                list = Some(objects);
+                self.registry.add(owner, spec, now)
+            }
+        };
+        if let Some(objects) = list {
+            let at = self.next_delivery(id, cx);
+            cx.rec.counters.watch_events += 1;
+            cx.send_at(
+                owner,
+                at,
+                Msg::WatchList {
+                    tag: watch_tag,
+                    revision: self.revision,
+                    objects,
+                },
+            );
+        }
+    }
+
+    /// The arrival time of the next event on watch `id`: a sampled delivery
+    /// delay, never before the previous event of the same watch.
+    fn next_delivery(&mut self, id: u32, cx: &mut Cx) -> Time {
+        let w = &mut self.registry.watchers[id as usize];
+        let at = (cx.now() + cx.lat.sample(Hop::WatchDelivery)).max(w.last_delivery);
+        w.last_delivery = at;
+        at
+    }
+
+    fn deliver(&mut self, id: u32, kind: EventType, change: Arc<Change>, cx: &mut Cx) {
+        let at = self.next_delivery(id, cx);
+        let w = &self.registry.watchers[id as usize];
+        cx.rec.counters.watch_events += 1;
+        cx.send_at(
+            w.owner,
+            at,
+            Msg::WatchEvent {
+                tag: w.spec.tag,
+                kind,
+                change,
+            },
+        );
+    }
+
+    fn on_commit(&mut self, done: TxnDone, cx: &mut Cx) {
+        let TxnDone {
+            from,
+            tag,
+            verb,
+            key,
+            result,
+        } = done;
+        match result {
+            TxnResult::Read(obj) => Self::respond(cx, from, tag, verb, key, Ok(obj)),
+            TxnResult::Failed(e) => {
+                let err = ApiError::from_etcd(&e);
+                if err.code == 409 {
+                    cx.rec.counters.api_conflicts += 1;
+                }
+                let detail = format!("{} {}: {}", err.code, err.reason, err.message);
+                cx.log(Dest::ApiServer, "error", Subject::from(&key), &detail);
+                Self::respond(cx, from, tag, verb, key, Err(err));
+            }
+            TxnResult::Written(change) => {
+                self.revision = change.revision;
+                if change.kind == EventType::Deleted {
+                    self.cache.remove(&key);
+                } else {
+                    self.cache.insert(key.clone(), change.object.clone());
+                }
+                if self.ring.len() == WATCH_CACHE_CAPACITY
+                    && let Some(old) = self.ring.pop_front()
+                {
+                    self.ring_compacted = old.revision;
+                }
+                self.ring.push_back(change.clone());
+                if key.kind == Kind::Pod {
+                    record_pod(&change, cx.rec, cx.now());
+                }
+                let mut candidates = std::mem::take(&mut self.scratch);
+                self.registry.candidates(&change, &mut candidates);
+                for &id in &candidates {
+                    if let Some(kind) = self.registry.watchers[id as usize].event_for(&change) {
+                        self.deliver(id, kind, change.clone(), cx);
+                    }
+                }
+                self.scratch = candidates;
+                Self::respond(cx, from, tag, verb, key, Ok(change.object.clone()));
+            }
+        }
+    }
+}
+
+fn describe_watch(spec: &WatchSpec) -> String {
+    let mut s = spec.kind.as_str().to_string();
+    if let Some(ns) = &spec.namespace {
+        s.push_str(&format!(" namespace={ns}"));
+    }
+    match &spec.field {
+        FieldSelector::Everything => {}
+        FieldSelector::NodeName(n) => s.push_str(&format!(" spec.nodeName={n}")),
+        FieldSelector::Unassigned => s.push_str(" spec.nodeName="),
+    }
+    s
+}
+
+/// A deterministic 5-character suffix for `generateName`, from the uid.
+fn name_suffix(uid: u64) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut x = uid.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (0..5)
+        .map(|_| {
+            let c = ALPHABET[(x % ALPHABET.len() as u64) as usize] as char;
+            x /= ALPHABET.len() as u64;
+            c
+        })
+        .collect()
+}
+
+/// Keeps the pod records up to date from committed changes: this is where
+/// creation, binding, phase and readiness become observable.
+fn record_pod(change: &Change, rec: &mut Recorder, now: Time) {
+    let Some(pod) = change.object.as_pod() else {
+        return;
+    };
+    let uid = pod.metadata.uid;
+    let prev = change.prev.as_deref().and_then(Object::as_pod);
+    match change.kind {
+        EventType::Added => {
+            let r = rec.pod(uid);
+            r.namespace = pod.metadata.namespace.clone();
+            r.name = pod.metadata.name.clone();
+            r.owner = pod.metadata.controller_owner().unwrap_or_default();
+            r.created = pod.metadata.creation_timestamp;
+            r.phase = pod.status.phase;
+            if let Some(node) = pod.spec.node_name() {
+                // Created already bound (spec.nodeName set by the user).
+                r.node = node.to_string();
+                r.bound = Some(now);
+                let node = node.to_string();
+                rec.node_pod(now, &node, &pod_requests(&pod.spec), 1);
+            }
+        }
+        EventType::Modified => {
+            let Some(prev) = prev else { return };
+            let node = pod.spec.node_name().map(str::to_string);
+            let newly_bound = prev.spec.node_name().is_none() && node.is_some();
+            let phase = pod.status.phase;
+            let ready = pod.status.is_ready();
+            let r = rec.pod(uid);
+            if newly_bound {
+                r.node = node.clone().unwrap_or_default();
+                r.bound = Some(now);
+            }
+            r.phase = phase;
+            if phase == crate::api::PodPhase::Running && r.started.is_none() {
+                r.started = Some(now);
+            }
+            if ready && r.ready.is_none() {
+                r.ready = Some(now);
+            }
+            if let Some(node) = node {
+                if newly_bound && !phase.is_terminal() {
+                    rec.node_pod(now, &node, &pod_requests(&pod.spec), 1);
+                } else if phase.is_terminal() && !prev.status.phase.is_terminal() && !newly_bound {
+                    rec.node_pod(now, &node, &pod_requests(&pod.spec), -1);
+                }
+            }
+        }
+        EventType::Deleted => {
+            let r = rec.pod(uid);
+            r.deleted = Some(now);
+            let was = prev.unwrap_or(pod);
+            if let Some(node) = was.spec.node_name()
+                && !was.status.phase.is_terminal()
+            {
+                let node = node.to_string();
+                rec.node_pod(now, &node, &pod_requests(&was.spec), -1);
+            }
+        }
+    }
+}

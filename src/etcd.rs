@@ -1,0 +1,445 @@
+//! etcd as an MVCC store: one global revision bumped by every write, an
+//! object's `resourceVersion` equal to the revision of its last write,
+//! optimistic concurrency on writes, and a bounded history of events from
+//! which watches resume.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+
+use crate::api::{Kind, Object, ObjectKey};
+
+/// What happened to an object in one write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One committed write. `object` is the new state (for a delete, the last
+/// state with the deletion's revision), `prev` the state before.
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub revision: u64,
+    pub kind: EventType,
+    pub object: Arc<Object>,
+    pub prev: Option<Arc<Object>>,
+}
+
+/// Why a write failed. The apiserver maps these to HTTP 409 and 404, and a
+/// watch from a compacted revision to 410 Gone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EtcdError {
+    AlreadyExists(ObjectKey),
+    NotFound(ObjectKey),
+    Conflict {
+        key: ObjectKey,
+        expected: u64,
+        actual: u64,
+    },
+    /// The write was refused by the guarded update's own check.
+    Precondition { key: ObjectKey, reason: String },
+    Compacted { requested: u64, compacted: u64 },
+}
+
+impl fmt::Display for EtcdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EtcdError::AlreadyExists(k) => write!(f, "{k} already exists"),
+            EtcdError::NotFound(k) => write!(f, "{k} not found"),
+            EtcdError::Conflict {
+                key,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "Operation cannot be fulfilled on {key}: the object has been modified (resourceVersion {expected}, now {actual}); please apply your changes to the latest version and try again"
+            ),
+            EtcdError::Precondition { key, reason } => write!(f, "{key}: {reason}"),
+            EtcdError::Compacted {
+                requested,
+                compacted,
+            } => write!(
+                f,
+                "too old resource version: {requested} (compacted up to {compacted})"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for EtcdError {}
+
+struct Stored {
+    object: Arc<Object>,
+    create_revision: u64,
+}
+
+/// The store. Keys are ordered like etcd's, so listings are deterministic.
+pub struct Etcd {
+    revision: u64,
+    objects: BTreeMap<ObjectKey, Stored>,
+    history: VecDeque<Arc<Change>>,
+    history_limit: usize,
+    /// The newest revision no longer in the history (0: nothing dropped).
+    compacted: u64,
+}
+
+impl Etcd {
+    /// A store that keeps the last `history_limit` changes for watches.
+    pub fn new(history_limit: usize) -> Self {
+        Etcd {
+            revision: 0,
+            objects: BTreeMap::new(),
+            history: VecDeque::new(),
+            history_limit: history_limit.max(1),
+            compacted: 0,
+        }
+    }
+
+    /// The current revision: that of the last write.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
+    pub fn get(&self, key: &ObjectKey) -> Option<&Arc<Object>> {
+        self.objects.get(key).map(|s| &s.object)
+    }
+
+    /// The revision at which the object under `key` was created.
+    pub fn create_revision(&self, key: &ObjectKey) -> Option<u64> {
+        self.objects.get(key).map(|s| s.create_revision)
+    }
+
+    /// Every object of a kind, in key order.
+    pub fn list(&self, kind: Kind) -> impl Iterator<Item = &Arc<Object>> {
+        self.objects
+            .iter()
+            .filter(move |(k, _)| k.kind == kind)
+            .map(|(_, s)| &s.object)
+    }
+
+    fn commit(&mut self, kind: EventType, object: Arc<Object>, prev: Option<Arc<Object>>) -> Arc<Change> {
+        let change = Arc::new(Change {
+            revision: self.revision,
+            kind,
+            object,
+            prev,
+        });
+        if self.history.len() == self.history_limit
+            && let Some(old) = self.history.pop_front()
+        {
+            self.compacted = old.revision;
+        }
+        self.history.push_back(change.clone());
+        change
+    }
+
+    /// Creates an object; fails if its key exists.
+    pub fn create(&mut self, mut object: Object) -> Result<Arc<Change>, EtcdError> {
+        let key = object.key();
+        if self.objects.contains_key(&key) {
+            return Err(EtcdError::AlreadyExists(key));
+        }
+        self.revision += 1;
+        object.meta_mut().resource_version = self.revision;
+        let object = Arc::new(object);
+        self.objects.insert(
+            key,
+            Stored {
+                object: object.clone(),
+                create_revision: self.revision,
+            },
+        );
+        Ok(self.commit(EventType::Added, object, None))
+    }
+
+    /// Replaces an object. With `expected` set, fails with a conflict unless
+    /// the stored resourceVersion equals it.
+    pub fn update(&mut self, object: Object, expected: Option<u64>) -> Result<Arc<Change>, EtcdError> {
+        let key = object.key();
+        self.guaranteed_update(&key, expected, |_| Ok(object))
+    }
+
+    /// Read-modify-write in one transaction: `f` computes the new state from
+    /// the stored one, or refuses with a reason.
+    pub fn guaranteed_update(
+        &mut self,
+        key: &ObjectKey,
+        expected: Option<u64>,
+        f: impl FnOnce(&Object) -> Result<Object, String>,
+    ) -> Result<Arc<Change>, EtcdError> {
+        let Some(stored) = self.objects.get_mut(key) else {
+            return Err(EtcdError::NotFound(key.clone()));
+        };
+        let actual = stored.object.meta().resource_version;
+        if let Some(expected) = expected
+            && expected != actual
+        {
+            return Err(EtcdError::Conflict {
+                key: key.clone(),
+                expected,
+                actual,
+            });
+        }
+        let mut next = f(&stored.object).map_err(|reason| EtcdError::Precondition {
+            key: key.clone(),
+            reason,
+        })?;
+        self.revision += 1;
+        next.meta_mut().resource_version = self.revision;
+        let next = Arc::new(next);
+        let prev = std::mem::replace(&mut stored.object, next.clone());
+        Ok(self.commit(EventType::Modified, next, Some(prev)))
+    }
+
+    /// Deletes an object, optionally only at the given resourceVersion.
+    pub fn delete(&mut self, key: &ObjectKey, expected: Option<u64>) -> Result<Arc<Change>, EtcdError> {
+        let Some(stored) = self.objects.get(key) else {
+            return Err(EtcdError::NotFound(key.clone()));
+        };
+        let actual = stored.object.meta().resource_version;
+        if let Some(expected) = expected
+            && expected != actual
+        {
+            return Err(EtcdError::Conflict {
+                key: key.clone(),
+                expected,
+                actual,
+            });
+        }
+        let prev = self.objects.remove(key).map(|s| s.object);
+        self.revision += 1;
+        let mut last = prev.as_deref().cloned().expect("checked above");
+        last.meta_mut().resource_version = self.revision;
+        Ok(self.commit(EventType::Deleted, Arc::new(last), prev))
+    }
+
+    /// The changes after revision `since`, oldest first; fails when some of
+    /// them were already dropped from the history.
+    pub fn history_since(&self, since: u64) -> Result<impl Iterator<Item = &Arc<Change>>, EtcdError> {
+        if since < self.compacted {
+            return Err(EtcdError::Compacted {
+                requested: since,
+                compacted: self.compacted,
+            });
+        }
+        let start = self.history.partition_point(|c| c.revision <= since);
+        Ok(self.history.range(start..))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Service;
+
+    fn svc(name: &str) -> Object {
+        let mut s = Service::default();
+        s.metadata.name = name.into();
+        s.metadata.namespace = "default".into();
+        Object::Service(s)
+    }
+
+    #[test]
+    fn revisions_and_resource_versions() {
+        let mut etcd = Etcd::new(100);
+        let a = etcd.create(svc("a")).unwrap();
+        let b = etcd.create(svc("b")).unwrap();
+        assert_eq!((a.revision, b.revision), (1, 2));
+        assert_eq!(b.object.meta().resource_version, 2);
+        let u = etcd.update(svc("a"), Some(1)).unwrap();
+        assert_eq!(u.revision, 3);
+        assert_eq!(u.prev.as_ref().unwrap().meta().resource_version, 1);
+        assert_eq!(etcd.get(&svc("a").key()).unwrap().meta().resource_version, 3);
+        assert_eq!(etcd.create_revision(&svc("a").key()), Some(1));
+        assert_eq!(etcd.revision(), 3);
+    }
+
+    #[test]
+    fn create_of_an_existing_name_and_stale_update_fail() {
+        let mut etcd = Etcd::new(100);
+        etcd.create(svc("a")).unwrap();
+        assert_eq!(
+            etcd.create(svc("a")).unwrap_err(),
+            EtcdError::AlreadyExists(svc("a").key())
+        );
+        etcd.update(svc("a"), Some(1)).unwrap();
+        let err = etcd.update(svc("a"), Some(1)).unwrap_err();
+        assert!(matches!(err, EtcdError::Conflict { expected: 1, actual: 2, .. }));
+        assert!(err.to_string().contains("has been modified"));
+        assert!(etcd.update(svc("zz"), None).is_err());
+        assert_eq!(etcd.revision(), 2, "failed writes do not bump the revision");
+    }
+
+    #[test]
+    fn delete_and_history_for_watches() {
+        let mut etcd = Etcd::new(3);
+        etcd.create(svc("a")).unwrap();
+        etcd.create(svc("b")).unwrap();
+        let d = etcd.delete(&svc("a").key(), None).unwrap();
+        assert_eq!(d.kind, EventType::Deleted);
+        assert_eq!(d.object.meta().resource_version, 3);
+        assert!(etcd.get(&svc("a").key()).is_none());
+        let since1: Vec<u64> = etcd.history_since(1).unwrap().map(|c| c.revision).collect();
+        assert_eq!(since1, vec![2, 3]);
+        etcd.create(svc("c")).unwrap();
+        // Revision 1 fell out of the 3-event history.
+        assert!(etcd.history_since(0).is_err());
+        assert_eq!(etcd.history_since(1).unwrap().count(), 3);
+        assert_eq!(etcd.list(Kind::Service).count(), 2);
+    }
+
+    #[test]
+    fn guarded_update_can_refuse() {
+        let mut etcd = Etcd::new(10);
+        etcd.create(svc("a")).unwrap();
+        let err = etcd
+            .guaranteed_update(&svc("a").key(), None, |_| Err("no".into()))
+            .unwrap_err();
+        assert!(matches!(err, EtcdError::Precondition { .. }));
+        assert_eq!(etcd.revision(), 1);
+    }
+}
+
+/// The etcd member as a component: it applies the apiserver's transactions
+/// to the store and answers with the committed change.
+pub struct EtcdServer {
+    pub store: Etcd,
+}
+
+mod server {
+    use super::*;
+    use crate::api::pod::PodConditionType;
+    use crate::output::Subject;
+    use crate::sim::msg::{Txn, TxnDone, TxnResult};
+    use crate::sim::{Cx, Dest, Msg, Verb};
+
+    impl EtcdServer {
+        pub fn new(history_limit: usize) -> Self {
+            EtcdServer {
+                store: Etcd::new(history_limit),
+            }
+        }
+
+        pub fn handle(&mut self, msg: Msg, cx: &mut Cx) {
+            let Msg::Txn(txn) = msg else {
+                return;
+            };
+            let Txn { from, tag, verb } = *txn;
+            let key = verb.key();
+            let name = verb.name();
+            let now = cx.now();
+            let result = match verb {
+                Verb::Create(object) => self.store.create(object).map(TxnResult::Written),
+                Verb::Get(key) => self
+                    .store
+                    .get(&key)
+                    .cloned()
+                    .map(TxnResult::Read)
+                    .ok_or(EtcdError::NotFound(key)),
+                Verb::Update {
+                    object,
+                    precondition,
+                } => self
+                    .store
+                    .guaranteed_update(&key, precondition, |current| {
+                        // The server owns identity and bookkeeping fields.
+                        let mut next = object;
+                        let cur = current.meta();
+                        let spec_changed = next.spec_differs(current);
+                        let meta = next.meta_mut();
+                        meta.uid = cur.uid;
+                        meta.creation_timestamp = cur.creation_timestamp;
+                        meta.deletion_timestamp = cur.deletion_timestamp;
+                        meta.generation = cur.generation + i64::from(spec_changed);
+                        Ok(next)
+                    })
+                    .map(TxnResult::Written),
+                Verb::UpdatePodStatus { key, status } => self
+                    .store
+                    .guaranteed_update(&key, None, |current| {
+                        let Object::Pod(pod) = current else {
+                            return Err("not a pod".into());
+                        };
+                        let mut pod = pod.clone();
+                        pod.status = status;
+                        Ok(Object::Pod(pod))
+                    })
+                    .map(TxnResult::Written),
+                Verb::Bind { key, node } => self
+                    .store
+                    .guaranteed_update(&key, None, |current| {
+                        let Object::Pod(pod) = current else {
+                            return Err("not a pod".into());
+                        };
+                        if let Some(bound) = pod.spec.node_name() {
+                            return Err(format!(
+                                "pod {} is already assigned to node \"{bound}\"",
+                                pod.metadata.name
+                            ));
+                        }
+                        if pod.metadata.deletion_timestamp.is_some() {
+                            return Err(format!("pod {} is being deleted", pod.metadata.name));
+                        }
+                        let mut pod = pod.clone();
+                        pod.spec.node_name = Some(node);
+                        pod.status
+                            .set_condition(PodConditionType::PodScheduled, true, now, "");
+                        Ok(Object::Pod(pod))
+                    })
+                    .map(TxnResult::Written),
+                Verb::Delete { key, precondition } => self
+                    .store
+                    .delete(&key, precondition)
+                    .map(TxnResult::Written),
+                Verb::Watch(_) => return,
+            };
+            let result = result.unwrap_or_else(TxnResult::Failed);
+            match &result {
+                TxnResult::Written(change) => {
+                    cx.rec.counters.etcd_writes += 1;
+                    let action = match change.kind {
+                        EventType::Deleted => "delete",
+                        _ => "put",
+                    };
+                    let detail = format!("revision={}", change.revision);
+                    cx.log(Dest::Etcd, action, Subject::from(&key), &detail);
+                }
+                TxnResult::Read(_) => cx.log(Dest::Etcd, "range", Subject::from(&key), ""),
+                TxnResult::Failed(e) => {
+                    cx.log(Dest::Etcd, "txn-failed", Subject::from(&key), &e.to_string())
+                }
+            }
+            cx.send(
+                Dest::ApiServer,
+                0,
+                Msg::TxnDone(Box::new(TxnDone {
+                    from,
+                    tag,
+                    verb: name,
+                    key,
+                    result,
+                })),
+            );
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! The run's outputs: the event timeline (`events.csv`), per-pod lifecycle
+//! records (`pods.csv`), node allocation samples (`nodes.csv`) and the summary
+//! (`summary.csv`). Files hold virtual-time results only, so that the same
+//! scenario and seed give byte-identical files.
+//!
+//! The recorder is an observer: components tell it what happened, it never
+//! feeds anything back into the model.
+
+mod recorder;
+mod summary;
+
+pub use recorder::{Counters, PodRecord, Recorder, Subject};
+pub use summary::{RunFacts, Summary, percentile};
+
+/// The column headers, as documented in the README.
+pub const EVENTS_HEADER: [&str; 9] = [
+    "time_s",
+    "seq",
+    "component",
+    "action",
+    "kind",
+    "namespace",
+    "name",
+    "node",
+    "detail",
+];
+pub const PODS_HEADER: [&str; 14] = [
+    "namespace",
+    "name",
+    "owner",
+    "node",
+    "phase",
+    "created_s",
+    "scheduled_s",
+    "bound_s",
+    "started_s",
+    "ready_s",
+    "reachable_s",
+    "deleted_s",
+    "attempts",
+    "startup_latency_s",
+];
+pub const NODES_HEADER: [&str; 8] = [
+    "time_s",
+    "node",
+    "cpu_requested_m",
+    "cpu_allocatable_m",
+    "memory_requested_bytes",
+    "memory_allocatable_bytes",
+    "pods",
+    "pods_allocatable",
+];

@@ -1,0 +1,296 @@
+//! The recorder: streams timeline rows as they happen and keeps the per-pod
+//! and per-node records the end-of-run files are made from.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+
+use crate::api::resources::Resources;
+use crate::api::{Kind, Object, ObjectKey, PodPhase};
+use crate::engine::{Time, format_seconds};
+
+use super::{EVENTS_HEADER, NODES_HEADER, PODS_HEADER};
+
+/// What a timeline row is about: a kind, namespace and name, or nothing.
+#[derive(Clone, Copy, Debug)]
+pub struct Subject<'a> {
+    pub kind: Option<Kind>,
+    pub namespace: &'a str,
+    pub name: &'a str,
+}
+
+impl Subject<'_> {
+    pub const NONE: Subject<'static> = Subject {
+        kind: None,
+        namespace: "",
+        name: "",
+    };
+}
+
+impl<'a> From<&'a Object> for Subject<'a> {
+    fn from(o: &'a Object) -> Self {
+        let m = o.meta();
+        Subject {
+            kind: Some(o.kind()),
+            namespace: &m.namespace,
+            name: &m.name,
+        }
+    }
+}
+
+impl<'a> From<&'a ObjectKey> for Subject<'a> {
+    fn from(k: &'a ObjectKey) -> Self {
+        Subject {
+            kind: Some(k.kind),
+            namespace: &k.namespace,
+            name: &k.name,
+        }
+    }
+}
+
+/// One pod's lifecycle, in virtual time.
+#[derive(Clone, Debug, Default)]
+pub struct PodRecord {
+    pub namespace: String,
+    pub name: String,
+    pub owner: String,
+    pub node: String,
+    pub phase: PodPhase,
+    pub created: Option<Time>,
+    pub scheduled: Option<Time>,
+    pub bound: Option<Time>,
+    /// When the status saying all containers started was stored (the
+    /// moment it became observable through a watch).
+    pub started: Option<Time>,
+    pub ready: Option<Time>,
+    /// When the last node's kube-proxy programmed the pod's endpoint.
+    pub reachable: Option<Time>,
+    pub deleted: Option<Time>,
+    pub attempts: u32,
+}
+
+impl PodRecord {
+    /// Creation to started, the pod startup latency SLI.
+    pub fn startup_latency(&self) -> Option<Time> {
+        Some(self.started? - self.created?)
+    }
+
+    /// Creation to bind.
+    pub fn scheduling_latency(&self) -> Option<Time> {
+        Some(self.bound? - self.created?)
+    }
+}
+
+/// Counts the summary reports.
+#[derive(Clone, Debug, Default)]
+pub struct Counters {
+    pub api_requests: u64,
+    pub api_rejected: u64,
+    pub api_conflicts: u64,
+    pub etcd_writes: u64,
+    pub watch_events: u64,
+    pub scheduling_attempts: u64,
+    pub scheduling_failures: u64,
+    pub image_pulls: u64,
+    pub proxy_syncs: u64,
+    pub timeline_rows: u64,
+    /// Per (node, endpoint change), the programming latency in ns.
+    pub network_programming: Vec<Time>,
+}
+
+struct NodeTotals {
+    name: String,
+    requested: Resources,
+    pods: i64,
+    allocatable: Resources,
+    pods_allocatable: i64,
+}
+
+/// Writes the timeline as it goes and keeps the records.
+pub struct Recorder {
+    events: csv::Writer<Box<dyn Write>>,
+    nodes: csv::Writer<Box<dyn Write>>,
+    /// The sequence number of the event being handled, for the `seq` column.
+    pub seq: u64,
+    pub counters: Counters,
+    pods: Vec<PodRecord>,
+    pod_index: HashMap<u64, usize>,
+    node_totals: Vec<NodeTotals>,
+    node_index: HashMap<String, usize>,
+    error: Option<io::Error>,
+}
+
+impl Recorder {
+    /// A recorder streaming the timeline to `events` and node samples to `nodes`.
+    pub fn new(events: Box<dyn Write>, nodes: Box<dyn Write>) -> Self {
+        let mut r = Recorder {
+            events: csv::Writer::from_writer(events),
+            nodes: csv::Writer::from_writer(nodes),
+            seq: 0,
+            counters: Counters::default(),
+            pods: Vec::new(),
+            pod_index: HashMap::new(),
+            node_totals: Vec::new(),
+            node_index: HashMap::new(),
+            error: None,
+        };
+        let e = r.events.write_record(EVENTS_HEADER);
+        r.keep(e);
+        let e = r.nodes.write_record(NODES_HEADER);
+        r.keep(e);
+        r
+    }
+
+    fn keep(&mut self, result: csv::Result<()>) {
+        if let Err(e) = result
+            && self.error.is_none()
+        {
+            self.error = Some(io::Error::other(e));
+        }
+    }
+
+    /// One timeline row.
+    pub fn event(
+        &mut self,
+        now: Time,
+        component: &str,
+        action: &str,
+        subject: Subject<'_>,
+        node: &str,
+        detail: &str,
+    ) {
+        self.counters.timeline_rows += 1;
+        let time = format_seconds(now);
+        let seq = self.seq.to_string();
+        let r = self.events.write_record([
+            time.as_str(),
+            seq.as_str(),
+            component,
+            action,
+            subject.kind.map_or("", Kind::as_str),
+            subject.namespace,
+            subject.name,
+            node,
+            detail,
+        ]);
+        self.keep(r);
+    }
+
+    /// Registers a node for allocation samples and writes its first sample.
+    pub fn node_added(&mut self, now: Time, name: &str, allocatable: Resources, pods_allocatable: i64) {
+        let i = match self.node_index.get(name) {
+            Some(&i) => i,
+            None => {
+                self.node_totals.push(NodeTotals {
+                    name: name.to_string(),
+                    requested: Resources::default(),
+                    pods: 0,
+                    allocatable: Resources::default(),
+                    pods_allocatable: 0,
+                });
+                self.node_index.insert(name.to_string(), self.node_totals.len() - 1);
+                self.node_totals.len() - 1
+            }
+        };
+        self.node_totals[i].allocatable = allocatable;
+        self.node_totals[i].pods_allocatable = pods_allocatable;
+        self.sample_node(now, i);
+    }
+
+    /// A pod's requests start (`sign` 1) or stop (-1) counting on a node.
+    pub fn node_pod(&mut self, now: Time, node: &str, requests: &Resources, sign: i64) {
+        let Some(&i) = self.node_index.get(node) else {
+            return;
+        };
+        let t = &mut self.node_totals[i];
+        if sign > 0 {
+            t.requested.add(requests);
+        } else {
+            t.requested.sub(requests);
+        }
+        t.pods += sign;
+        self.sample_node(now, i);
+    }
+
+    fn sample_node(&mut self, now: Time, i: usize) {
+        let t = &self.node_totals[i];
+        let row = [
+            format_seconds(now),
+            t.name.clone(),
+            t.requested.milli_cpu.to_string(),
+            t.allocatable.milli_cpu.to_string(),
+            t.requested.memory.to_string(),
+            t.allocatable.memory.to_string(),
+            t.pods.to_string(),
+            t.pods_allocatable.to_string(),
+        ];
+        let r = self.nodes.write_record(&row);
+        self.keep(r);
+    }
+
+    /// The record of pod `uid`, created on first use.
+    pub fn pod(&mut self, uid: u64) -> &mut PodRecord {
+        let next = self.pods.len();
+        let i = *self.pod_index.entry(uid).or_insert(next);
+        if i == next {
+            self.pods.push(PodRecord::default());
+        }
+        &mut self.pods[i]
+    }
+
+    /// The record of pod `uid`, if it was created.
+    pub fn pod_if_known(&mut self, uid: u64) -> Option<&mut PodRecord> {
+        let i = *self.pod_index.get(&uid)?;
+        Some(&mut self.pods[i])
+    }
+
+    /// Every pod record in creation order.
+    pub fn pods(&self) -> &[PodRecord] {
+        &self.pods
+    }
+
+    /// Flushes the streams; returns the first write error of the run.
+    pub fn finish(&mut self) -> io::Result<()> {
+        let e = self.events.flush();
+        if let Err(e) = e
+            && self.error.is_none()
+        {
+            self.error = Some(e);
+        }
+        let e = self.nodes.flush();
+        if let Err(e) = e
+            && self.error.is_none()
+        {
+            self.error = Some(e);
+        }
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes pods.csv.
+    pub fn write_pods<W: Write>(&self, out: W) -> io::Result<()> {
+        let mut w = csv::Writer::from_writer(out);
+        w.write_record(PODS_HEADER)?;
+        let opt = |t: Option<Time>| t.map(format_seconds).unwrap_or_default();
+        for p in &self.pods {
+            w.write_record([
+                p.namespace.as_str(),
+                p.name.as_str(),
+                p.owner.as_str(),
+                p.node.as_str(),
+                p.phase.as_str(),
+                &opt(p.created),
+                &opt(p.scheduled),
+                &opt(p.bound),
+                &opt(p.started),
+                &opt(p.ready),
+                &opt(p.reachable),
+                &opt(p.deleted),
+                &p.attempts.to_string(),
+                &opt(p.startup_latency()),
+            ])?;
+        }
+        w.flush()
+    }
+}

@@ -1,0 +1,192 @@
+//! docker, the container runtime of one node: an image cache, image pulls
+//! serialized per node (the kubelet's `serializeImagePulls`), pod sandboxes
+//! with an IP from the node's pod CIDR, and container create and start, each
+//! taking its own modelled time.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use crate::output::Subject;
+use crate::sim::msg::{RuntimeCall, RuntimeResult};
+use crate::sim::{Cx, Dest, Hop, Msg};
+
+/// The size assumed for an image the scenario's `images:` does not list.
+pub const DEFAULT_IMAGE_SIZE: u64 = 50 * 1024 * 1024;
+
+pub struct Docker {
+    index: u32,
+    images: BTreeSet<String>,
+    sizes: Arc<BTreeMap<String, u64>>,
+    /// The image being pulled, and the images waiting to be, in order.
+    pulling: Option<String>,
+    pull_queue: VecDeque<(String, bool)>,
+    /// Pods waiting for each image.
+    waiters: BTreeMap<String, Vec<u64>>,
+    /// Sandboxes by pod uid: the last octet of their IP and the pod's
+    /// `namespace/name`.
+    sandboxes: BTreeMap<u64, (u32, Arc<str>)>,
+    free_hosts: BTreeSet<u32>,
+}
+
+impl Docker {
+    /// The runtime of node `index`, with `images` already present.
+    pub fn new(index: u32, images: impl IntoIterator<Item = String>, sizes: Arc<BTreeMap<String, u64>>) -> Self {
+        Docker {
+            index,
+            images: images.into_iter().collect(),
+            sizes,
+            pulling: None,
+            pull_queue: VecDeque::new(),
+            waiters: BTreeMap::new(),
+            sandboxes: BTreeMap::new(),
+            free_hosts: (2..255).collect(),
+        }
+    }
+
+    /// The node's pod CIDR, `10.X.Y.0/24`, derived from its index.
+    pub fn pod_cidr(index: u32) -> String {
+        format!("10.{}.{}.0/24", 64 + index / 256, index % 256)
+    }
+
+    fn ip(&self, host: u32) -> String {
+        format!("10.{}.{}.{host}", 64 + self.index / 256, self.index % 256)
+    }
+
+    fn pod_name(&self, pod: u64) -> Arc<str> {
+        self.sandboxes
+            .get(&pod)
+            .map_or_else(|| Arc::from(""), |(_, n)| n.clone())
+    }
+
+    fn me(&self) -> Dest {
+        Dest::Docker(self.index)
+    }
+
+    fn kubelet(&self) -> Dest {
+        Dest::Kubelet(self.index)
+    }
+
+    pub fn handle(&mut self, msg: Msg, cx: &mut Cx) {
+        match msg {
+            Msg::Runtime(call) => self.call(call, cx),
+            Msg::PullDone => self.pull_done(cx),
+            _ => {}
+        }
+    }
+
+    fn call(&mut self, call: RuntimeCall, cx: &mut Cx) {
+        let me = self.me();
+        let kubelet = self.kubelet();
+        match call {
+            RuntimeCall::RunPodSandbox { pod, name } => {
+                let host = match self.sandboxes.get(&pod) {
+                    Some((h, _)) => *h,
+                    None => {
+                        let Some(h) = self.free_hosts.pop_first() else {
+                            cx.log(me, "sandbox-failed", pod_subject(&name), "pod CIDR exhausted");
+                            return;
+                        };
+                        self.sandboxes.insert(pod, (h, name.clone()));
+                        h
+                    }
+                };
+                let ip = self.ip(host);
+                cx.log(me, "run-sandbox", pod_subject(&name), &format!("ip={ip}"));
+                let delay = cx.lat.sample(Hop::PodSandbox);
+                cx.send(kubelet, delay, Msg::RuntimeResult(RuntimeResult::SandboxReady { pod, ip }));
+            }
+            RuntimeCall::PullImage { pod, image, always } => {
+                if self.images.contains(&image) && !always {
+                    let name = self.pod_name(pod);
+                    cx.log(me, "image-present", pod_subject(&name), &image);
+                    cx.send(kubelet, 0, Msg::RuntimeResult(RuntimeResult::ImageReady { pod, image }));
+                    return;
+                }
+                let waiting = self.waiters.entry(image.clone()).or_default();
+                waiting.push(pod);
+                if waiting.len() == 1 {
+                    self.pull_queue.push_back((image, always));
+                    self.start_pull(cx);
+                }
+            }
+            RuntimeCall::CreateContainer { pod, container } => {
+                let delay = cx.lat.sample(Hop::ContainerCreate);
+                let name = self.pod_name(pod);
+                cx.log(me, "create-container", pod_subject(&name), &format!("container={container}"));
+                cx.send(
+                    kubelet,
+                    delay,
+                    Msg::RuntimeResult(RuntimeResult::ContainerCreated { pod, container }),
+                );
+            }
+            RuntimeCall::StartContainer { pod, container } => {
+                let delay = cx.lat.sample(Hop::ContainerStart);
+                let name = self.pod_name(pod);
+                cx.log(me, "start-container", pod_subject(&name), &format!("container={container}"));
+                cx.send(
+                    kubelet,
+                    delay,
+                    Msg::RuntimeResult(RuntimeResult::ContainerStarted { pod, container }),
+                );
+            }
+            RuntimeCall::StopPodSandbox { pod } => {
+                if let Some((h, name)) = self.sandboxes.remove(&pod) {
+                    self.free_hosts.insert(h);
+                    cx.log(me, "stop-sandbox", pod_subject(&name), "");
+                }
+                cx.send(kubelet, 0, Msg::RuntimeResult(RuntimeResult::SandboxStopped { pod }));
+            }
+        }
+    }
+
+    fn start_pull(&mut self, cx: &mut Cx) {
+        if self.pulling.is_some() {
+            return;
+        }
+        let Some((image, always)) = self.pull_queue.pop_front() else {
+            return;
+        };
+        let present = self.images.contains(&image);
+        let size = self.sizes.get(&image).copied().unwrap_or(DEFAULT_IMAGE_SIZE);
+        // An `Always` pull of a present image only checks the manifest.
+        let transfer = if present && always { 0 } else { cx.lat.transfer_time(size) };
+        let delay = cx.lat.sample(Hop::ImagePull) + transfer;
+        let detail = format!("{image} size={size}");
+        let first = self.waiters.get(&image).and_then(|w| w.first()).copied();
+        let name = first.map(|p| self.pod_name(p)).unwrap_or_else(|| Arc::from(""));
+        cx.log(self.me(), "pull", pod_subject(&name), &detail);
+        self.pulling = Some(image);
+        cx.send(self.me(), delay, Msg::PullDone);
+    }
+
+    fn pull_done(&mut self, cx: &mut Cx) {
+        let Some(image) = self.pulling.take() else {
+            return;
+        };
+        cx.rec.counters.image_pulls += 1;
+        cx.log(self.me(), "pulled", Subject::NONE, &image);
+        self.images.insert(image.clone());
+        for pod in self.waiters.remove(&image).unwrap_or_default() {
+            cx.send(
+                self.kubelet(),
+                0,
+                Msg::RuntimeResult(RuntimeResult::ImageReady {
+                    pod,
+                    image: image.clone(),
+                }),
+            );
+        }
+        self.start_pull(cx);
+    }
+}
+
+fn pod_subject(name: &str) -> Subject<'_> {
+    let Some((namespace, name)) = name.split_once('/') else {
+        return Subject::NONE;
+    };
+    Subject {
+        kind: Some(crate::api::Kind::Pod),
+        namespace,
+        name,
+    }
+}

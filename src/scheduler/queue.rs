@@ -1,0 +1,241 @@
+//! The scheduling queue: activeQ ordered by PrioritySort (higher priority
+//! first, then the earlier queue timestamp), backoffQ for pods whose last
+//! attempt failed recently (1 s doubling to 10 s), and the unschedulable
+//! pods, which cluster events move back and which are flushed after 5 min.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashMap};
+
+use priority_queue::PriorityQueue;
+
+use crate::engine::{SECOND, Time};
+
+pub const INITIAL_BACKOFF: Time = SECOND;
+pub const MAX_BACKOFF: Time = 10 * SECOND;
+/// `DefaultPodMaxInUnschedulablePodsDuration`.
+pub const MAX_UNSCHEDULABLE: Time = 300 * SECOND;
+
+/// Backoff after `attempts` failed attempts: 1, 2, 4, 8, 10, 10 ... s.
+pub fn backoff(attempts: u32) -> Time {
+    if attempts == 0 {
+        return 0;
+    }
+    let shift = (attempts - 1).min(16);
+    (INITIAL_BACKOFF << shift).min(MAX_BACKOFF)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Where {
+    Active,
+    Backoff(Time, u64),
+    Unschedulable(u64),
+}
+
+struct Entry {
+    priority: i32,
+    attempts: u32,
+    last_failure: Time,
+    at: Where,
+}
+
+/// The queue of pods waiting for a scheduling cycle, by pod uid.
+#[derive(Default)]
+pub struct SchedulingQueue {
+    active: PriorityQueue<u64, (i32, Reverse<u64>)>,
+    backoff: BTreeMap<(Time, u64), u64>,
+    unschedulable: BTreeMap<u64, (u64, Time)>,
+    entries: HashMap<u64, Entry>,
+    seq: u64,
+}
+
+impl SchedulingQueue {
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    pub fn contains(&self, uid: u64) -> bool {
+        self.entries.contains_key(&uid)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn active_len(&self) -> usize {
+        self.active.len()
+    }
+
+    /// A new pod: straight to activeQ.
+    pub fn add(&mut self, uid: u64, priority: i32) {
+        if self.entries.contains_key(&uid) {
+            return;
+        }
+        let seq = self.next_seq();
+        self.active.push(uid, (priority, Reverse(seq)));
+        self.entries.insert(
+            uid,
+            Entry {
+                priority,
+                attempts: 0,
+                last_failure: 0,
+                at: Where::Active,
+            },
+        );
+    }
+
+    /// Takes the pod at the head of activeQ. It stays known to the queue
+    /// (in flight) until `done` or `failed`.
+    pub fn pop(&mut self) -> Option<u64> {
+        let (uid, _) = self.active.pop()?;
+        if let Some(e) = self.entries.get_mut(&uid) {
+            e.attempts += 1;
+        }
+        Some(uid)
+    }
+
+    pub fn attempts(&self, uid: u64) -> u32 {
+        self.entries.get(&uid).map_or(0, |e| e.attempts)
+    }
+
+    /// The pod left the queue for good (scheduled, deleted, bound elsewhere).
+    pub fn remove(&mut self, uid: u64) {
+        if let Some(e) = self.entries.remove(&uid) {
+            match e.at {
+                Where::Active => {
+                    self.active.remove(&uid);
+                }
+                Where::Backoff(t, s) => {
+                    self.backoff.remove(&(t, s));
+                }
+                Where::Unschedulable(s) => {
+                    self.unschedulable.remove(&s);
+                }
+            }
+        }
+    }
+
+    /// The in-flight pod found no node: it waits among the unschedulable
+    /// pods. Returns when it is flushed at the latest.
+    pub fn failed_unschedulable(&mut self, uid: u64, now: Time) -> Time {
+        let seq = self.next_seq();
+        if let Some(e) = self.entries.get_mut(&uid) {
+            e.last_failure = now;
+            e.at = Where::Unschedulable(seq);
+            self.unschedulable.insert(seq, (uid, now));
+        }
+        now + MAX_UNSCHEDULABLE
+    }
+
+    /// The in-flight pod failed for another reason (a failed bind): it goes
+    /// to backoffQ. Returns when its backoff expires.
+    pub fn failed_backoff(&mut self, uid: u64, now: Time) -> Option<Time> {
+        let seq = self.next_seq();
+        let e = self.entries.get_mut(&uid)?;
+        e.last_failure = now;
+        let until = now + backoff(e.attempts);
+        e.at = Where::Backoff(until, seq);
+        self.backoff.insert((until, seq), uid);
+        Some(until)
+    }
+
+    fn activate(&mut self, uid: u64) {
+        let seq = self.next_seq();
+        if let Some(e) = self.entries.get_mut(&uid) {
+            e.at = Where::Active;
+            self.active.push(uid, (e.priority, Reverse(seq)));
+        }
+    }
+
+    /// A cluster event that may make pods fit: every unschedulable pod moves
+    /// to backoffQ if still backing off, else to activeQ. Returns the
+    /// earliest backoff expiry among the moved pods.
+    pub fn move_all(&mut self, now: Time) -> Option<Time> {
+        let moved: Vec<u64> = self.unschedulable.values().map(|(uid, _)| *uid).collect();
+        self.unschedulable.clear();
+        let mut earliest: Option<Time> = None;
+        for uid in moved {
+            let Some(e) = self.entries.get(&uid) else { continue };
+            let until = e.last_failure + backoff(e.attempts);
+            if until > now {
+                let seq = self.next_seq();
+                let e = self.entries.get_mut(&uid).expect("present");
+                e.at = Where::Backoff(until, seq);
+                self.backoff.insert((until, seq), uid);
+                earliest = Some(earliest.map_or(until, |t: Time| t.min(until)));
+            } else {
+                self.activate(uid);
+            }
+        }
+        earliest
+    }
+
+    /// Moves pods whose backoff expired, and pods unschedulable for longer
+    /// than 5 minutes, to activeQ.
+    pub fn flush(&mut self, now: Time) {
+        while let Some((&(until, seq), &uid)) = self.backoff.first_key_value() {
+            if until > now {
+                break;
+            }
+            self.backoff.remove(&(until, seq));
+            self.activate(uid);
+        }
+        let stale: Vec<(u64, u64)> = self
+            .unschedulable
+            .iter()
+            .filter(|(_, (_, since))| now.saturating_sub(*since) >= MAX_UNSCHEDULABLE)
+            .map(|(seq, (uid, _))| (*seq, *uid))
+            .collect();
+        for (seq, uid) in stale {
+            self.unschedulable.remove(&seq);
+            self.activate(uid);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_one_to_ten_seconds() {
+        let s: Vec<Time> = (1..=6).map(|a| backoff(a) / SECOND).collect();
+        assert_eq!(s, vec![1, 2, 4, 8, 10, 10]);
+    }
+
+    #[test]
+    fn higher_priority_first_then_fifo() {
+        let mut q = SchedulingQueue::default();
+        q.add(1, 0);
+        q.add(2, 10);
+        q.add(3, 0);
+        q.add(4, 10);
+        let order: Vec<u64> = std::iter::from_fn(|| q.pop()).collect();
+        assert_eq!(order, vec![2, 4, 1, 3]);
+    }
+
+    #[test]
+    fn unschedulable_pods_move_on_cluster_events_respecting_backoff() {
+        let mut q = SchedulingQueue::default();
+        q.add(1, 0);
+        assert_eq!(q.pop(), Some(1));
+        q.failed_unschedulable(1, 0);
+        assert_eq!(q.pop(), None);
+        // 0.5 s later the 1 s backoff is still running: to backoffQ.
+        assert_eq!(q.move_all(SECOND / 2), Some(SECOND));
+        assert_eq!(q.pop(), None);
+        q.flush(SECOND);
+        assert_eq!(q.pop(), Some(1));
+        // After the second failure, nothing moves it but the 5 minute flush.
+        q.failed_unschedulable(1, 2 * SECOND);
+        q.flush(100 * SECOND);
+        assert_eq!(q.pop(), None);
+        q.flush(302 * SECOND);
+        assert_eq!(q.pop(), Some(1));
+        assert_eq!(q.attempts(1), 3);
+    }
+}

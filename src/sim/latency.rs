@@ -1,0 +1,174 @@
+//! The modelled time of every hop of the flows: a default for each, which a
+//! scenario's `latencies:` may override with a duration or a distribution.
+//! Each hop draws from its own random stream.
+
+use rand_chacha::ChaCha8Rng;
+
+use crate::engine::dist::Dist;
+use crate::engine::{MICROSECOND, MILLISECOND, RngStreams, SECOND, Time};
+
+/// Every modelled delay, by its scenario key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Hop {
+    /// A request's trip to the apiserver and its handling there (authn,
+    /// admission, validation), before the storage write.
+    ApiserverRequest,
+    /// An etcd write: the raft commit and fsync.
+    EtcdWrite,
+    /// An etcd quorum read.
+    EtcdRead,
+    /// One watch event from the apiserver's watch cache to one watcher.
+    WatchDelivery,
+    /// The fixed part of one scheduling cycle.
+    SchedulingCycle,
+    /// The part of a scheduling cycle per node evaluated (filters and scores).
+    SchedulingPerNode,
+    /// From a pod update reaching the kubelet to its pod worker's sync.
+    KubeletSync,
+    /// Creating the pod sandbox: the pause container and the CNI network.
+    PodSandbox,
+    /// The fixed part of an image pull (registry round trips); the size over
+    /// `imagePullBandwidth` is added.
+    ImagePull,
+    ContainerCreate,
+    ContainerStart,
+    /// From containers running to the PLEG relist that notices them (the
+    /// generic PLEG relists every second).
+    PlegRelist,
+    /// The EndpointSlice controller's processing of one Service.
+    EndpointsSync,
+    /// The fixed part of one kube-proxy rule sync.
+    ProxySync,
+    /// The part of a kube-proxy sync per endpoint programmed.
+    ProxySyncPerEndpoint,
+    /// kube-proxy's minSyncPeriod: the least time between two syncs' starts.
+    ProxyMinSyncPeriod,
+}
+
+impl Hop {
+    pub const ALL: [Hop; 16] = [
+        Hop::ApiserverRequest,
+        Hop::EtcdWrite,
+        Hop::EtcdRead,
+        Hop::WatchDelivery,
+        Hop::SchedulingCycle,
+        Hop::SchedulingPerNode,
+        Hop::KubeletSync,
+        Hop::PodSandbox,
+        Hop::ImagePull,
+        Hop::ContainerCreate,
+        Hop::ContainerStart,
+        Hop::PlegRelist,
+        Hop::EndpointsSync,
+        Hop::ProxySync,
+        Hop::ProxySyncPerEndpoint,
+        Hop::ProxyMinSyncPeriod,
+    ];
+
+    /// The scenario key.
+    pub fn key(self) -> &'static str {
+        match self {
+            Hop::ApiserverRequest => "apiserverRequest",
+            Hop::EtcdWrite => "etcdWrite",
+            Hop::EtcdRead => "etcdRead",
+            Hop::WatchDelivery => "watchDelivery",
+            Hop::SchedulingCycle => "schedulingCycle",
+            Hop::SchedulingPerNode => "schedulingPerNode",
+            Hop::KubeletSync => "kubeletSync",
+            Hop::PodSandbox => "podSandbox",
+            Hop::ImagePull => "imagePull",
+            Hop::ContainerCreate => "containerCreate",
+            Hop::ContainerStart => "containerStart",
+            Hop::PlegRelist => "plegRelist",
+            Hop::EndpointsSync => "endpointsSync",
+            Hop::ProxySync => "proxySync",
+            Hop::ProxySyncPerEndpoint => "proxySyncPerEndpoint",
+            Hop::ProxyMinSyncPeriod => "proxyMinSyncPeriod",
+        }
+    }
+
+    pub fn parse(key: &str) -> Option<Hop> {
+        Hop::ALL.into_iter().find(|h| h.key() == key)
+    }
+
+    /// The default, realistic for a small, lightly loaded cluster.
+    pub fn default_dist(self) -> Dist {
+        let ms = MILLISECOND;
+        let logn = |median: Time, p99: Time| Dist::LogNormal { median, p99 };
+        match self {
+            Hop::ApiserverRequest => logn(ms, 10 * ms),
+            Hop::EtcdWrite => logn(2 * ms, 15 * ms),
+            Hop::EtcdRead => logn(ms / 2, 3 * ms),
+            Hop::WatchDelivery => logn(ms / 2, 5 * ms),
+            Hop::SchedulingCycle => Dist::Constant(200 * MICROSECOND),
+            Hop::SchedulingPerNode => Dist::Constant(4 * MICROSECOND),
+            Hop::KubeletSync => logn(5 * ms, 50 * ms),
+            Hop::PodSandbox => logn(300 * ms, SECOND),
+            Hop::ImagePull => Dist::Constant(500 * ms),
+            Hop::ContainerCreate => logn(50 * ms, 250 * ms),
+            Hop::ContainerStart => logn(100 * ms, 500 * ms),
+            Hop::PlegRelist => Dist::Uniform { min: 0, max: SECOND },
+            Hop::EndpointsSync => logn(ms, 10 * ms),
+            Hop::ProxySync => logn(20 * ms, 100 * ms),
+            Hop::ProxySyncPerEndpoint => Dist::Constant(5 * MICROSECOND),
+            Hop::ProxyMinSyncPeriod => Dist::Constant(SECOND),
+        }
+    }
+}
+
+/// The default image pull bandwidth, bytes per second (50 MiB/s).
+pub const DEFAULT_IMAGE_PULL_BANDWIDTH: u64 = 50 * 1024 * 1024;
+
+/// A scenario's latency settings: overrides of the defaults.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LatencyConfig {
+    pub overrides: Vec<(Hop, Dist)>,
+    /// Bytes per second; `None`: the default.
+    pub image_pull_bandwidth: Option<u64>,
+}
+
+impl LatencyConfig {
+    pub fn dist(&self, hop: Hop) -> Dist {
+        self.overrides
+            .iter()
+            .rev()
+            .find(|(h, _)| *h == hop)
+            .map_or_else(|| hop.default_dist(), |(_, d)| *d)
+    }
+}
+
+/// The sampler the components draw their delays from.
+pub struct Latencies {
+    dists: Vec<Dist>,
+    streams: Vec<ChaCha8Rng>,
+    pub image_pull_bandwidth: u64,
+}
+
+impl Latencies {
+    pub fn new(config: &LatencyConfig, rng: &RngStreams) -> Self {
+        Latencies {
+            dists: Hop::ALL.iter().map(|h| config.dist(*h)).collect(),
+            streams: Hop::ALL
+                .iter()
+                .map(|h| rng.stream(&format!("latency/{}", h.key())))
+                .collect(),
+            image_pull_bandwidth: config
+                .image_pull_bandwidth
+                .unwrap_or(DEFAULT_IMAGE_PULL_BANDWIDTH)
+                .max(1),
+        }
+    }
+
+    /// Draws the delay of one hop.
+    pub fn sample(&mut self, hop: Hop) -> Time {
+        let i = hop as usize;
+        self.dists[i].sample(&mut self.streams[i])
+    }
+
+    /// The time to transfer `bytes` at the pull bandwidth, rounded up.
+    pub fn transfer_time(&self, bytes: u64) -> Time {
+        let bw = u128::from(self.image_pull_bandwidth);
+        let ns = (u128::from(bytes) * u128::from(SECOND)).div_ceil(bw);
+        ns.min(u128::from(u64::MAX)) as Time
+    }
+}

@@ -1,0 +1,137 @@
+//! The simulated cluster: every component in one [`World`], the handler
+//! context they share, and the run driver that turns a scenario into outputs.
+//!
+//! Architecture invariant: a component's handler changes only its own state
+//! and sends messages; it never reads another component's state. The only
+//! shared thing is the recorder, which observes and never feeds back.
+
+mod client;
+pub mod latency;
+pub mod msg;
+pub mod run;
+
+use std::sync::Arc;
+
+use crate::apiserver::ApiServer;
+use crate::controllers::ControllerManager;
+use crate::engine::{Ctx, Time, World};
+use crate::etcd::EtcdServer;
+use crate::kubelet::Kubelet;
+use crate::output::{Recorder, Subject};
+use crate::proxy::ProxyGroup;
+use crate::runtime::Docker;
+use crate::scheduler::Scheduler;
+
+pub use client::Client;
+pub use latency::{Hop, Latencies, LatencyConfig};
+pub use msg::{Dest, Msg, Request, Verb};
+
+/// The Kubernetes name of a component, as the timeline prints it.
+pub fn component_name(d: Dest) -> &'static str {
+    match d {
+        Dest::Client => "client",
+        Dest::ApiServer => "kube-apiserver",
+        Dest::Etcd => "etcd",
+        Dest::Scheduler => "kube-scheduler",
+        Dest::ControllerManager => "kube-controller-manager",
+        Dest::Kubelet(_) => "kubelet",
+        Dest::Docker(_) => "docker",
+        Dest::KubeProxy => "kube-proxy",
+    }
+}
+
+/// What a handler may touch besides its own state.
+pub struct Cx<'a> {
+    ctx: &'a mut Ctx<Dest, Msg>,
+    pub rec: &'a mut Recorder,
+    pub lat: &'a mut Latencies,
+    node_names: &'a [Arc<str>],
+}
+
+impl Cx<'_> {
+    pub fn now(&self) -> Time {
+        self.ctx.now()
+    }
+
+    pub fn send(&mut self, dest: Dest, delay: Time, msg: Msg) {
+        self.ctx.send(dest, delay, msg);
+    }
+
+    /// Sends a message that does not by itself keep the run going.
+    pub fn send_background(&mut self, dest: Dest, delay: Time, msg: Msg) {
+        self.ctx.send_background(dest, delay, msg);
+    }
+
+    pub fn send_at(&mut self, dest: Dest, at: Time, msg: Msg) {
+        self.ctx.send_at(dest, at, msg);
+    }
+
+    /// Sends an API request from `from`; it reaches the apiserver after the
+    /// modelled request handling time.
+    pub fn api(&mut self, from: Dest, tag: u64, verb: Verb) {
+        let delay = self.lat.sample(Hop::ApiserverRequest);
+        self.ctx
+            .send(Dest::ApiServer, delay, Msg::Request(Box::new(Request { from, tag, verb })));
+    }
+
+    /// The name of node `i`.
+    pub fn node_name(&self, i: u32) -> &Arc<str> {
+        &self.node_names[i as usize]
+    }
+
+    /// A timeline row by `who`; a node agent's row names its node.
+    pub fn log(&mut self, who: Dest, action: &str, subject: Subject<'_>, detail: &str) {
+        let node = match who {
+            Dest::Kubelet(i) | Dest::Docker(i) => self.node_names[i as usize].clone(),
+            _ => Arc::from(""),
+        };
+        self.log_on(who, action, subject, &node, detail);
+    }
+
+    /// A timeline row by `who` about `node`.
+    pub fn log_on(&mut self, who: Dest, action: &str, subject: Subject<'_>, node: &str, detail: &str) {
+        let now = self.now();
+        self.rec
+            .event(now, component_name(who), action, subject, node, detail);
+    }
+}
+
+/// Every component of the cluster.
+pub struct Cluster {
+    pub client: Client,
+    pub apiserver: ApiServer,
+    pub etcd: EtcdServer,
+    pub scheduler: Scheduler,
+    pub controllers: ControllerManager,
+    pub kubelets: Vec<Kubelet>,
+    pub runtimes: Vec<Docker>,
+    pub proxy: ProxyGroup,
+    pub rec: Recorder,
+    pub lat: Latencies,
+    pub node_names: Vec<Arc<str>>,
+}
+
+impl World for Cluster {
+    type Dest = Dest;
+    type Msg = Msg;
+
+    fn handle(&mut self, ctx: &mut Ctx<Dest, Msg>, dest: Dest, msg: Msg) {
+        self.rec.seq = ctx.seq();
+        let mut cx = Cx {
+            ctx,
+            rec: &mut self.rec,
+            lat: &mut self.lat,
+            node_names: &self.node_names,
+        };
+        match dest {
+            Dest::Client => self.client.handle(msg, &mut cx),
+            Dest::ApiServer => self.apiserver.handle(msg, &mut cx),
+            Dest::Etcd => self.etcd.handle(msg, &mut cx),
+            Dest::Scheduler => self.scheduler.handle(msg, &mut cx),
+            Dest::ControllerManager => self.controllers.handle(msg, &mut cx),
+            Dest::Kubelet(i) => self.kubelets[i as usize].handle(msg, &mut cx),
+            Dest::Docker(i) => self.runtimes[i as usize].handle(msg, &mut cx),
+            Dest::KubeProxy => self.proxy.handle(msg, &mut cx),
+        }
+    }
+}

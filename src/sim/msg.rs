@@ -1,0 +1,284 @@
+//! The closed set of messages components exchange, each documented "from X to
+//! Y", and the destinations they are addressed to.
+
+use std::sync::Arc;
+
+use crate::api::pod::PodStatus;
+use crate::api::selector::LabelSelector;
+use crate::api::{Kind, Object, ObjectKey};
+use crate::engine::{Address, MessageKind, Time};
+use crate::etcd::{Change, EtcdError, EventType};
+
+/// A component instance. Per-node agents are addressed by the node's index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Dest {
+    /// The scenario's actions: a kubectl-like client.
+    Client,
+    ApiServer,
+    Etcd,
+    Scheduler,
+    ControllerManager,
+    Kubelet(u32),
+    Docker(u32),
+    /// Every node's kube-proxy, modelled as one group (see `proxy`).
+    KubeProxy,
+}
+
+impl Address for Dest {
+    fn address_id(&self) -> u64 {
+        match *self {
+            Dest::Client => 0,
+            Dest::ApiServer => 1,
+            Dest::Etcd => 2,
+            Dest::Scheduler => 3,
+            Dest::ControllerManager => 4,
+            Dest::KubeProxy => 5,
+            Dest::Kubelet(n) => (1 << 32) | u64::from(n),
+            Dest::Docker(n) => (2 << 32) | u64::from(n),
+        }
+    }
+}
+
+/// Which objects a watch wants by field: all of them, the pods bound to one
+/// node (`spec.nodeName=X`), or the pods bound to none (`spec.nodeName=`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FieldSelector {
+    Everything,
+    NodeName(String),
+    Unassigned,
+}
+
+/// A list-and-watch: the informer's LIST followed by a WATCH from the list's
+/// revision, in one request. With `from_revision` set, no list: the watch
+/// resumes after that revision, or fails with 410 Gone if it is too old.
+#[derive(Clone, Debug)]
+pub struct WatchSpec {
+    /// The watcher's own tag, echoed on every event.
+    pub tag: u32,
+    pub kind: Kind,
+    pub namespace: Option<String>,
+    pub labels: Option<LabelSelector>,
+    pub field: FieldSelector,
+    pub from_revision: Option<u64>,
+}
+
+/// An API call.
+#[derive(Clone, Debug)]
+pub enum Verb {
+    Create(Object),
+    Get(ObjectKey),
+    /// Replace the object; with a precondition, only at that resourceVersion.
+    Update {
+        object: Object,
+        precondition: Option<u64>,
+    },
+    /// PATCH `pods/status` (no resourceVersion precondition, as the kubelet's
+    /// status manager patches).
+    UpdatePodStatus { key: ObjectKey, status: PodStatus },
+    /// POST `pods/binding`: fails if the pod is already bound.
+    Bind { key: ObjectKey, node: String },
+    Delete {
+        key: ObjectKey,
+        precondition: Option<u64>,
+    },
+    Watch(WatchSpec),
+}
+
+impl Verb {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Verb::Create(_) => "create",
+            Verb::Get(_) => "get",
+            Verb::Update { .. } => "update",
+            Verb::UpdatePodStatus { .. } => "update-status",
+            Verb::Bind { .. } => "bind",
+            Verb::Delete { .. } => "delete",
+            Verb::Watch(_) => "watch",
+        }
+    }
+
+    /// The object the call is about (for a watch: its kind only).
+    pub fn key(&self) -> ObjectKey {
+        match self {
+            Verb::Create(o) | Verb::Update { object: o, .. } => o.key(),
+            Verb::Get(k)
+            | Verb::UpdatePodStatus { key: k, .. }
+            | Verb::Bind { key: k, .. }
+            | Verb::Delete { key: k, .. } => k.clone(),
+            Verb::Watch(w) => ObjectKey::new(w.kind, w.namespace.as_deref().unwrap_or(""), ""),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// Who gets the response.
+    pub from: Dest,
+    /// The requester's own tag, echoed in the response.
+    pub tag: u64,
+    pub verb: Verb,
+}
+
+/// An API error as the apiserver returns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: u16,
+    /// `AlreadyExists`, `Conflict`, `NotFound`, `Invalid`, `Gone`.
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn from_etcd(e: &EtcdError) -> ApiError {
+        let (code, reason) = match e {
+            EtcdError::AlreadyExists(_) => (409, "AlreadyExists"),
+            EtcdError::NotFound(_) => (404, "NotFound"),
+            EtcdError::Conflict { .. } | EtcdError::Precondition { .. } => (409, "Conflict"),
+            EtcdError::Compacted { .. } => (410, "Gone"),
+        };
+        ApiError {
+            code,
+            reason,
+            message: e.to_string(),
+        }
+    }
+
+    pub fn invalid(key: &ObjectKey, problems: &[String]) -> ApiError {
+        ApiError {
+            code: 422,
+            reason: "Invalid",
+            message: format!("{key} is invalid: {}", problems.join("; ")),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Response {
+    pub tag: u64,
+    pub verb: &'static str,
+    pub key: ObjectKey,
+    pub result: Result<Arc<Object>, ApiError>,
+}
+
+/// A write or read for etcd, with what the apiserver needs to finish the call.
+#[derive(Clone, Debug)]
+pub struct Txn {
+    pub from: Dest,
+    pub tag: u64,
+    pub verb: Verb,
+}
+
+#[derive(Clone, Debug)]
+pub enum TxnResult {
+    Written(Arc<Change>),
+    Read(Arc<Object>),
+    Failed(EtcdError),
+}
+
+#[derive(Clone, Debug)]
+pub struct TxnDone {
+    pub from: Dest,
+    pub tag: u64,
+    pub verb: &'static str,
+    pub key: ObjectKey,
+    pub result: TxnResult,
+}
+
+/// A container runtime call (CRI), from a kubelet to its node's runtime.
+#[derive(Clone, Debug)]
+pub enum RuntimeCall {
+    RunPodSandbox { pod: u64, name: Arc<str> },
+    PullImage { pod: u64, image: String, always: bool },
+    CreateContainer { pod: u64, container: usize },
+    StartContainer { pod: u64, container: usize },
+    StopPodSandbox { pod: u64 },
+}
+
+/// The runtime's answer, from a node's runtime to its kubelet.
+#[derive(Clone, Debug)]
+pub enum RuntimeResult {
+    SandboxReady { pod: u64, ip: String },
+    ImageReady { pod: u64, image: String },
+    ContainerCreated { pod: u64, container: usize },
+    ContainerStarted { pod: u64, container: usize },
+    SandboxStopped { pod: u64 },
+}
+
+pub enum Msg {
+    /// From the scenario timeline to the client: run action number `.0`.
+    Action(usize),
+    /// From the engine to every component at time 0: start (open watches).
+    Start,
+    /// From any component to the apiserver.
+    Request(Box<Request>),
+    /// From the apiserver to etcd.
+    Txn(Box<Txn>),
+    /// From etcd to the apiserver.
+    TxnDone(Box<TxnDone>),
+    /// From the apiserver to the component that made the request.
+    Response(Box<Response>),
+    /// From the apiserver to a watcher: the initial list of a list-and-watch.
+    WatchList {
+        tag: u32,
+        revision: u64,
+        objects: Vec<Arc<Object>>,
+    },
+    /// From the apiserver to a watcher: one change, typed from the watcher's
+    /// point of view (an object that starts matching its selector is ADDED).
+    WatchEvent {
+        tag: u32,
+        kind: EventType,
+        change: Arc<Change>,
+    },
+    /// From the scheduler to itself: the running scheduling cycle ends.
+    SchedulingCycleDone,
+    /// From the scheduler to itself: move pods whose backoff expired.
+    SchedulerFlush,
+    /// From a kubelet to its node's runtime.
+    Runtime(RuntimeCall),
+    /// From a node's runtime to its kubelet.
+    RuntimeResult(RuntimeResult),
+    /// From a runtime to itself: the image pull in progress finished.
+    PullDone,
+    /// From a kubelet to itself: the pod worker syncs pod `pod`.
+    KubeletSync { pod: u64 },
+    /// From a kubelet to itself: the PLEG relist that notices a pod's
+    /// containers running.
+    Relist { pod: u64 },
+    /// From the controller manager to itself: process the endpoint work queue.
+    EndpointsWork,
+    /// From the kube-proxy group to itself: node `.0` starts a sync.
+    ProxySync(u32),
+    /// From the kube-proxy group to itself: node `node`'s sync ends, having
+    /// programmed the endpoint changes before `upto`.
+    ProxySyncDone { node: u32, upto: usize },
+    /// From the engine to the recorder's sampler: nothing; a wake-up at the
+    /// time limit so that the run ends exactly there.
+    End(Time),
+}
+
+impl MessageKind for Msg {
+    fn kind_id(&self) -> u32 {
+        match self {
+            Msg::Action(_) => 1,
+            Msg::Start => 2,
+            Msg::Request(_) => 3,
+            Msg::Txn(_) => 4,
+            Msg::TxnDone(_) => 5,
+            Msg::Response(_) => 6,
+            Msg::WatchList { .. } => 7,
+            Msg::WatchEvent { .. } => 8,
+            Msg::SchedulingCycleDone => 9,
+            Msg::SchedulerFlush => 10,
+            Msg::Runtime(_) => 11,
+            Msg::RuntimeResult(_) => 12,
+            Msg::PullDone => 13,
+            Msg::Relist { .. } => 14,
+            Msg::EndpointsWork => 15,
+            Msg::ProxySync(_) => 16,
+            Msg::ProxySyncDone { .. } => 17,
+            Msg::End(_) => 18,
+            Msg::KubeletSync { .. } => 19,
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! The run driver: builds the cluster from a scenario, runs the engine, and
+//! writes the outputs so that a failed run never leaves files that look
+//! complete.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::api::resources::node_allocatable;
+use crate::api::{Kind, Object};
+use crate::apiserver::ApiServer;
+use crate::controllers::ControllerManager;
+use crate::engine::{Engine, RngStreams, Stop, Time};
+use crate::etcd::EtcdServer;
+use crate::kubelet::Kubelet;
+use crate::output::RunFacts;
+use crate::output::{Recorder, Summary};
+use crate::proxy::ProxyGroup;
+use crate::runtime::Docker;
+use crate::scenario::Scenario;
+use crate::scheduler::Scheduler;
+
+use super::{Client, Cluster, Dest, Latencies, Msg};
+
+/// How many changes etcd keeps for watches that resume.
+pub const ETCD_HISTORY: usize = 100_000;
+
+/// What a finished simulation hands back.
+pub struct Outcome {
+    pub summary: Summary,
+    pub recorder: Recorder,
+    pub virtual_time: Time,
+    pub events: u64,
+    pub hash: u64,
+}
+
+/// Runs `scenario` with `seed`, streaming the timeline into `events` and the
+/// node samples into `nodes`.
+pub fn simulate(scenario: &Scenario, seed: u64, events: Box<dyn Write>, nodes: Box<dyn Write>) -> Outcome {
+    let rng = RngStreams::new(seed);
+    let mut rec = Recorder::new(events, nodes);
+    let lat = Latencies::new(&scenario.latencies, &rng);
+    let mut etcd = EtcdServer::new(ETCD_HISTORY);
+    let mut apiserver = ApiServer::new();
+    let sizes: Arc<BTreeMap<String, u64>> = Arc::new(scenario.images.clone());
+    let mut kubelets = Vec::with_capacity(scenario.nodes.len());
+    let mut runtimes = Vec::with_capacity(scenario.nodes.len());
+    let mut node_names = Vec::with_capacity(scenario.nodes.len());
+
+    // An already booted cluster: the nodes are registered before time 0.
+    for (i, node) in scenario.nodes.iter().enumerate() {
+        let i = i as u32;
+        let mut node = node.clone();
+        node.metadata.uid = apiserver.allocate_uid();
+        node.metadata.creation_timestamp = Some(0);
+        node.metadata.generation = 1;
+        if node.spec.pod_cidr.is_none() {
+            node.spec.pod_cidr = Some(Docker::pod_cidr(i));
+        }
+        let (alloc, pods) = node_allocatable(&node);
+        rec.node_added(0, &node.metadata.name, alloc, pods);
+        kubelets.push(Kubelet::new(i, &node));
+        let present = node.status.images.iter().flat_map(|im| im.names.iter().cloned());
+        runtimes.push(Docker::new(i, present.collect::<Vec<_>>(), sizes.clone()));
+        node_names.push(Arc::from(node.metadata.name.as_str()));
+        etcd.store
+            .create(Object::Node(node))
+            .expect("scenario node names are unique");
+    }
+    apiserver.bootstrap(etcd.store.list(Kind::Node), etcd.store.revision());
+
+    let mut cluster = Cluster {
+        client: Client::new(scenario.actions.clone()),
+        apiserver,
+        etcd,
+        scheduler: Scheduler::new(&rng),
+        controllers: ControllerManager::default(),
+        kubelets,
+        runtimes,
+        proxy: ProxyGroup::new(node_names.clone()),
+        rec,
+        lat,
+        node_names,
+    };
+    let mut engine: Engine<Dest, Msg> = Engine::new();
+    engine.schedule(0, Dest::Scheduler, Msg::Start);
+    engine.schedule(0, Dest::ControllerManager, Msg::Start);
+    engine.schedule(0, Dest::KubeProxy, Msg::Start);
+    for i in 0..cluster.kubelets.len() {
+        engine.schedule(0, Dest::Kubelet(i as u32), Msg::Start);
+    }
+    for (i, at) in cluster.client.schedule() {
+        engine.schedule(at, Dest::Client, Msg::Action(i));
+    }
+    let stop = engine.run(&mut cluster, scenario.duration);
+    let facts = RunFacts {
+        scenario: &scenario.name,
+        seed,
+        virtual_time: engine.now(),
+        events: engine.processed(),
+        hash: engine.hash().value(),
+        stopped_by_limit: stop == Stop::TimeLimit,
+    };
+    let summary = Summary::build(&facts, &cluster.rec);
+    Outcome {
+        summary,
+        recorder: cluster.rec,
+        virtual_time: engine.now(),
+        events: engine.processed(),
+        hash: engine.hash().value(),
+    }
+}
+
+/// The output files of a run, in the order they are listed.
+pub const OUTPUT_FILES: [&str; 4] = ["events.csv", "pods.csv", "nodes.csv", "summary.csv"];
+
+fn partial(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!(".{name}.partial"))
+}
+
+/// Runs `scenario` and writes its outputs into `dir`. Files are written
+/// under temporary names and renamed into place only when all of them are
+/// complete; any earlier outputs in `dir` are removed first.
+pub fn run_to_dir(scenario: &Scenario, seed: u64, dir: &Path) -> io::Result<Outcome> {
+    fs::create_dir_all(dir)?;
+    for name in OUTPUT_FILES {
+        match fs::remove_file(dir.join(name)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    let result = (|| {
+        let events = BufWriter::with_capacity(1 << 20, fs::File::create(partial(dir, "events.csv"))?);
+        let nodes = BufWriter::with_capacity(1 << 16, fs::File::create(partial(dir, "nodes.csv"))?);
+        let mut outcome = simulate(scenario, seed, Box::new(events), Box::new(nodes));
+        outcome.recorder.finish()?;
+        let mut pods = BufWriter::new(fs::File::create(partial(dir, "pods.csv"))?);
+        outcome.recorder.write_pods(&mut pods)?;
+        pods.flush()?;
+        let mut summary = BufWriter::new(fs::File::create(partial(dir, "summary.csv"))?);
+        outcome.summary.write_csv(&mut summary)?;
+        summary.flush()?;
+        Ok(outcome)
+    })();
+    match result {
+        Ok(outcome) => {
+            for name in OUTPUT_FILES {
+                fs::rename(partial(dir, name), dir.join(name))?;
+            }
+            Ok(outcome)
+        }
+        Err(e) => {
+            for name in OUTPUT_FILES {
+                let _ = fs::remove_file(partial(dir, name));
+            }
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Bad input: every case exits non-zero with a message naming the file, the
+//! place and what was expected, and leaves no output that looks complete.
+
+use std::path::Path;
+
+use crate::support::*;
+
+const GOOD_HEAD: &str = "name: bad\ncluster:\n  nodeGroups:\n  - {name: n, count: 1, capacity: {cpu: '2', memory: 4Gi}}\n";
+
+/// Runs `validate` and `run` on a scenario; both must fail with exit code 2
+/// and a message containing every `expect` fragment; no output is written.
+fn rejects(dir: &Path, text: &str, expect: &[&str]) -> String {
+    let scenario = write(dir, "scenario.yaml", text);
+    let s = scenario.to_str().unwrap();
+    let v = kubesim(&["validate", s]);
+    let out = dir.join("out");
+    let r = kubesim(&["run", s, "--out", out.to_str().unwrap()]);
+    for (what, o) in [("validate", &v), ("run", &r)] {
+        assert_eq!(o.status.code(), Some(2), "{what} exit code; stderr: {}", String::from_utf8_lossy(&o.stderr));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains("panicked"), "{what} panicked: {err}");
+        assert!(err.contains("scenario.yaml"), "{what} names the file: {err}");
+        for e in expect {
+            assert!(err.contains(e), "{what}: expected `{e}` in: {err}");
+        }
+    }
+    assert!(!out.join("events.csv").exists() && !out.join("summary.csv").exists());
+    String::from_utf8_lossy(&v.stderr).into_owned()
+}
+
+#[test]
+fn yaml_syntax_error() {
+    let dir = scratch("syntax");
+    rejects(&dir, "name: bad\ncluster: [\n", &["scenario.yaml:", "YAML"]);
+}
+
+#[test]
+fn unknown_key_suggests_the_closest() {
+    let dir = scratch("unknown-key");
+    let err = rejects(
+        &dir,
+        "name: bad\ncluster:\n  nodeGroup:\n  - {name: n, count: 1}\n",
+        &["scenario.yaml:3:", "nodeGroup", "did you mean `nodeGroups`"],
+    );
+    assert!(err.contains(":3:3:"), "line and column: {err}");
+}
+
+#[test]
+fn bad_quantities() {
+    let dir = scratch("quantity");
+    rejects(
+        &dir,
+        "name: bad\ncluster:\n  nodeGroups:\n  - {name: n, count: 1, capacity: {cpu: 1.5K, memory: 4Gi}}\n",
+        &["scenario.yaml:4:", "1.5K"],
+    );
+    rejects(
+        &dir,
+        &format!("{GOOD_HEAD}actions:\n- at: 0s\n  apply: {{kind: Pod, metadata: {{name: p}}, spec: {{containers: [{{name: c, image: x, resources: {{requests: {{memory: abc}}}}}}]}}}}\n"),
+        &["scenario.yaml:7:", "abc"],
+    );
+}
+
+#[test]
+fn negative_count() {
+    let dir = scratch("negative");
+    rejects(
+        &dir,
+        "name: bad\ncluster:\n  nodeGroups:\n  - {name: n, count: -1, capacity: {cpu: '2'}}\n",
+        &["scenario.yaml:4:", "-1", "non-negative"],
+    );
+}
+
+#[test]
+fn bad_durations() {
+    let dir = scratch("duration");
+    rejects(&dir, &format!("{GOOD_HEAD}duration: 10 parsecs\n"), &["scenario.yaml:5:", "10 parsecs"]);
+    rejects(
+        &dir,
+        &format!("{GOOD_HEAD}actions:\n- at: soon\n  delete: {{kind: Pod, name: p}}\n"),
+        &["scenario.yaml:6:", "soon"],
+    );
+    rejects(
+        &dir,
+        &format!("{GOOD_HEAD}actions:\n- at: 5\n  delete: {{kind: Pod, name: p}}\n"),
+        &["scenario.yaml:6:", "unit"],
+    );
+}
+
+#[test]
+fn missing_manifest_file() {
+    let dir = scratch("missing");
+    rejects(
+        &dir,
+        &format!("{GOOD_HEAD}actions:\n- at: 0s\n  apply: nowhere/web.yaml\n"),
+        &["scenario.yaml:", "nowhere/web.yaml"],
+    );
+}
+
+#[test]
+fn manifest_without_kind_or_name() {
+    let dir = scratch("no-kind");
+    rejects(
+        &dir,
+        &format!("{GOOD_HEAD}actions:\n- at: 0s\n  apply: {{metadata: {{name: p}}}}\n"),
+        &["scenario.yaml:7:", "kind"],
+    );
+    rejects(
+        &dir,
+        &format!("{GOOD_HEAD}actions:\n- at: 0s\n  apply: {{kind: Pod, metadata: {{}}, spec: {{containers: []}}}}\n"),
+        &["scenario.yaml:7:", "metadata.name"],
+    );
+}
+
+#[test]
+fn errors_in_a_manifest_file_name_that_file() {
+    let dir = scratch("manifest-file");
+    write(&dir, "web.yaml", "kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    resources: {requests: {cpu: 1.5K}}\n");
+    let scenario = write(&dir, "scenario.yaml", &format!("{GOOD_HEAD}actions:\n- at: 0s\n  apply: web.yaml\n"));
+    let o = kubesim(&["validate", scenario.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("web.yaml:6:") && err.contains("1.5K"), "{err}");
+}
+
+#[test]
+fn missing_scenario_file() {
+    let o = kubesim(&["run", "no/such/scenario.yaml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no/such/scenario.yaml"));
+}

@@ -1,0 +1,207 @@
+//! The Pod creation flow end to end, determinism and model invariants.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::support::*;
+
+#[test]
+fn quickstart_schedules_every_pod_with_ordered_lifecycle_times() {
+    let out = scratch("quickstart");
+    let o = run_ok(&repo().join("scenarios/quickstart.yaml"), &out, &[]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("speed-up"), "{stdout}");
+    assert_eq!(
+        header(&out.join("events.csv")),
+        "time_s,seq,component,action,kind,namespace,name,node,detail"
+    );
+    assert_eq!(
+        header(&out.join("pods.csv")),
+        "namespace,name,owner,node,phase,created_s,scheduled_s,bound_s,started_s,ready_s,reachable_s,deleted_s,attempts,startup_latency_s"
+    );
+    assert_eq!(
+        header(&out.join("nodes.csv")),
+        "time_s,node,cpu_requested_m,cpu_allocatable_m,memory_requested_bytes,memory_allocatable_bytes,pods,pods_allocatable"
+    );
+    assert_eq!(header(&out.join("summary.csv")), "metric,value");
+    let pods = read_csv(&out.join("pods.csv"));
+    assert!(pods.len() >= 5, "quickstart has a few pods");
+    for p in &pods {
+        assert!(!p["node"].is_empty(), "pod {} has no node", p["name"]);
+        let steps: Vec<u64> = ["created_s", "scheduled_s", "bound_s", "started_s", "ready_s"]
+            .iter()
+            .map(|c| micros(&p[*c]).unwrap_or_else(|| panic!("pod {} lacks {c}", p["name"])))
+            .collect();
+        assert!(
+            steps.windows(2).all(|w| w[0] <= w[1]),
+            "pod {} times out of order: {steps:?}",
+            p["name"]
+        );
+        assert_eq!(p["phase"], "Running");
+    }
+    // The Service's pods become reachable, after they are ready.
+    let reachable: Vec<_> = pods.iter().filter(|p| !p["reachable_s"].is_empty()).collect();
+    assert!(!reachable.is_empty(), "some pod is behind a Service");
+    for p in reachable {
+        assert!(micros(&p["reachable_s"]) >= micros(&p["ready_s"]));
+    }
+}
+
+#[test]
+fn pod_flow_shows_every_hop_in_order() {
+    let out = scratch("pod-flow");
+    run_ok(&repo().join("scenarios/pod-flow.yaml"), &out, &[]);
+    let events = read_csv(&out.join("events.csv"));
+    let times: Vec<u64> = events.iter().map(|e| micros(&e["time_s"]).unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "events.csv is in time order");
+    let is_pod = |e: &BTreeMap<String, String>| e["kind"] == "Pod" && e["name"] == "hello";
+    // The hops of the Pod flow, each found after the previous one.
+    let hops: [(&str, &str); 14] = [
+        ("client", "create"),
+        ("kube-apiserver", "create"),
+        ("etcd", "put"),
+        ("kube-scheduler", "enqueue"),
+        ("kube-scheduler", "schedule"),
+        ("kube-apiserver", "bind"),
+        ("etcd", "put"),
+        ("kubelet", "observe"),
+        ("docker", "run-sandbox"),
+        ("docker", "pull"),
+        ("docker", "create-container"),
+        ("docker", "start-container"),
+        ("kubelet", "status"),
+        ("kube-proxy", "reachable"),
+    ];
+    let mut at = 0;
+    for (component, action) in hops {
+        let found = events[at..]
+            .iter()
+            .position(|e| e["component"] == component && e["action"] == action && is_pod(e))
+            .unwrap_or_else(|| panic!("no `{component} {action}` for pod hello after row {at}"));
+        at += found + 1;
+    }
+    // The kubelet and docker rows name the node the scheduler chose.
+    let pods = read_csv(&out.join("pods.csv"));
+    let node = &pods[0]["node"];
+    assert!(events
+        .iter()
+        .filter(|e| is_pod(e) && (e["component"] == "kubelet" || e["component"] == "docker"))
+        .all(|e| &e["node"] == node));
+}
+
+fn outputs(dir: &std::path::Path) -> Vec<Vec<u8>> {
+    ["events.csv", "pods.csv", "nodes.csv", "summary.csv"]
+        .iter()
+        .map(|f| std::fs::read(dir.join(f)).unwrap())
+        .collect()
+}
+
+#[test]
+fn same_seed_gives_byte_identical_outputs_and_another_seed_differs() {
+    let scenario = repo().join("scenarios/quickstart.yaml");
+    let a = scratch("det-a");
+    let b = scratch("det-b");
+    let c = scratch("det-c");
+    run_ok(&scenario, &a, &[]);
+    run_ok(&scenario, &b, &[]);
+    run_ok(&scenario, &c, &["--seed", "7"]);
+    let (oa, ob, oc) = (outputs(&a), outputs(&b), outputs(&c));
+    for (i, (x, y)) in oa.iter().zip(&ob).enumerate() {
+        assert!(x == y, "output file {i} differs between identical runs");
+    }
+    assert_ne!(oa[0], oc[0], "a different seed changes the timeline");
+    assert_ne!(oa[3], oc[3], "a different seed changes the summary");
+}
+
+#[test]
+fn no_node_is_overcommitted_and_no_pod_is_bound_twice() {
+    let dir = scratch("overcommit");
+    // 3 nodes of 2 cpu; 10 pods of 700m: at most 2 fit per node, so 6 run and
+    // 4 stay pending, retried on every cluster change.
+    let mut text = String::from(
+        "name: overcommit\nseed: 3\ncluster:\n  nodeGroups:\n  - {name: n, count: 3, capacity: {cpu: '2', memory: 8Gi, pods: 110}}\nactions:\n",
+    );
+    for i in 0..10 {
+        text.push_str(&format!(
+            "- at: {}ms\n  apply: {{apiVersion: v1, kind: Pod, metadata: {{name: p{i}}}, spec: {{containers: [{{name: c, image: 'busybox:1.36', resources: {{requests: {{cpu: 700m}}}}}}]}}}}\n",
+            i * 10
+        ));
+    }
+    text.push_str("- at: 30s\n  delete: {kind: Pod, name: p0}\n");
+    let scenario = write(&dir, "s.yaml", &text);
+    let out = dir.join("out");
+    run_ok(&scenario, &out, &[]);
+    for row in read_csv(&out.join("nodes.csv")) {
+        let req: i64 = row["cpu_requested_m"].parse().unwrap();
+        let alloc: i64 = row["cpu_allocatable_m"].parse().unwrap();
+        assert!(req <= alloc, "node over-committed: {row:?}");
+    }
+    let events = read_csv(&out.join("events.csv"));
+    let mut bound = BTreeSet::new();
+    for e in events.iter().filter(|e| e["component"] == "kube-apiserver" && e["action"] == "bind") {
+        assert!(bound.insert(e["name"].clone()), "pod {} bound twice", e["name"]);
+    }
+    let pods = read_csv(&out.join("pods.csv"));
+    let running = pods.iter().filter(|p| p["phase"] == "Running" && p["deleted_s"].is_empty()).count();
+    // After p0's deletion one pending pod takes its place.
+    assert_eq!(running, 6);
+    assert!(events.iter().any(|e| e["action"] == "unschedulable" && e["detail"].contains("Insufficient cpu")));
+    let retried = pods.iter().find(|p| p["attempts"].parse::<u32>().unwrap() > 1 && !p["node"].is_empty());
+    assert!(retried.is_some(), "a pending pod was scheduled on retry after the delete");
+}
+
+#[test]
+fn duplicate_names_at_the_same_time_are_a_recorded_conflict() {
+    let dir = scratch("dup");
+    let scenario = write(
+        &dir,
+        "s.yaml",
+        "name: dup\ncluster:\n  nodeGroups: [{name: n, count: 1, capacity: {cpu: '2', memory: 4Gi}}]\nactions:\n- at: 0s\n  apply:\n  - {kind: Pod, metadata: {name: same}, spec: {containers: [{name: c, image: 'x:1'}]}}\n  - {kind: Pod, metadata: {name: same}, spec: {containers: [{name: c, image: 'x:2'}]}}\n",
+    );
+    let out = dir.join("out");
+    run_ok(&scenario, &out, &[]);
+    let events = read_csv(&out.join("events.csv"));
+    assert!(events.iter().any(|e| e["component"] == "client"
+        && e["action"] == "error"
+        && e["detail"].contains("AlreadyExists")));
+    let summary = read_csv(&out.join("summary.csv"));
+    let get = |m: &str| summary.iter().find(|r| r["metric"] == m).unwrap()["value"].clone();
+    assert_eq!(get("api_conflicts"), "1");
+    assert_eq!(get("pods_created"), "1");
+}
+
+#[test]
+fn invalid_objects_are_rejected_by_the_apiserver_and_the_run_goes_on() {
+    let dir = scratch("invalid");
+    let scenario = write(
+        &dir,
+        "s.yaml",
+        "name: invalid\ncluster:\n  nodeGroups: [{name: n, count: 1, capacity: {cpu: '2', memory: 4Gi}}]\nactions:\n- at: 0s\n  apply:\n  - {kind: Pod, metadata: {name: no-containers}, spec: {containers: []}}\n  - {kind: Pod, metadata: {name: fine}, spec: {containers: [{name: c, image: 'x:1'}]}}\n",
+    );
+    let out = dir.join("out");
+    run_ok(&scenario, &out, &[]);
+    let events = read_csv(&out.join("events.csv"));
+    assert!(events.iter().any(|e| e["action"] == "reject"
+        && e["name"] == "no-containers"
+        && e["detail"].contains("spec.containers: Required value")));
+    let pods = read_csv(&out.join("pods.csv"));
+    assert_eq!(pods.len(), 1);
+    assert_eq!(pods[0]["phase"], "Running");
+}
+
+#[test]
+fn a_duration_limit_stops_the_run_there() {
+    let dir = scratch("limit");
+    let scenario = write(
+        &dir,
+        "s.yaml",
+        "name: limit\nduration: 50ms\ncluster:\n  nodeGroups: [{name: n, count: 1, capacity: {cpu: '2', memory: 4Gi}}]\nactions:\n- at: 0s\n  apply: {kind: Pod, metadata: {name: p}, spec: {containers: [{name: c, image: 'x:1'}]}}\n",
+    );
+    let out = dir.join("out");
+    run_ok(&scenario, &out, &[]);
+    let summary = read_csv(&out.join("summary.csv"));
+    let get = |m: &str| summary.iter().find(|r| r["metric"] == m).unwrap()["value"].clone();
+    assert_eq!(get("virtual_time_s"), "0.050000");
+    assert_eq!(get("stopped_by"), "duration");
+    let events = read_csv(&out.join("events.csv"));
+    assert!(events.iter().all(|e| micros(&e["time_s"]).unwrap() <= 50_000));
+}

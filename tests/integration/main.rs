@@ -1,0 +1,6 @@
+//! Integration tests: the `kubesim` binary run as a user runs it, on the
+//! bundled scenarios and on scenarios written here.
+
+mod bad_input;
+mod flows;
+mod support;

@@ -1,0 +1,82 @@
+//! Helpers: run the binary, read its CSV outputs, write scratch scenarios.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "kubesim-it-{}-{name}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn kubesim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kubesim"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("kubesim runs")
+}
+
+/// Runs a scenario into `out`, asserting success.
+pub fn run_ok(scenario: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = kubesim(&args);
+    assert!(
+        o.status.success(),
+        "kubesim run failed: {}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    o
+}
+
+/// A CSV file as rows of column -> value.
+pub fn read_csv(path: &Path) -> Vec<BTreeMap<String, String>> {
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let headers = r.headers().unwrap().clone();
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            headers
+                .iter()
+                .zip(rec.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+pub fn header(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Seconds with six decimals to microseconds, exactly.
+pub fn micros(s: &str) -> Option<u64> {
+    let (a, b) = s.split_once('.')?;
+    Some(a.parse::<u64>().ok()? * 1_000_000 + b.parse::<u64>().ok()?)
+}
+
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
