@@ -49,8 +49,14 @@ pub enum EtcdError {
         actual: u64,
     },
     /// The write was refused by the guarded update's own check.
-    Precondition { key: ObjectKey, reason: String },
-    Compacted { requested: u64, compacted: u64 },
+    Precondition {
+        key: ObjectKey,
+        reason: String,
+    },
+    Compacted {
+        requested: u64,
+        compacted: u64,
+    },
 }
 
 impl fmt::Display for EtcdError {
@@ -137,7 +143,12 @@ impl Etcd {
             .map(|(_, s)| &s.object)
     }
 
-    fn commit(&mut self, kind: EventType, object: Arc<Object>, prev: Option<Arc<Object>>) -> Arc<Change> {
+    fn commit(
+        &mut self,
+        kind: EventType,
+        object: Arc<Object>,
+        prev: Option<Arc<Object>>,
+    ) -> Arc<Change> {
         let change = Arc::new(Change {
             revision: self.revision,
             kind,
@@ -174,7 +185,11 @@ impl Etcd {
 
     /// Replaces an object. With `expected` set, fails with a conflict unless
     /// the stored resourceVersion equals it.
-    pub fn update(&mut self, object: Object, expected: Option<u64>) -> Result<Arc<Change>, EtcdError> {
+    pub fn update(
+        &mut self,
+        object: Object,
+        expected: Option<u64>,
+    ) -> Result<Arc<Change>, EtcdError> {
         let key = object.key();
         self.guaranteed_update(&key, expected, |_| Ok(object))
     }
@@ -212,7 +227,11 @@ impl Etcd {
     }
 
     /// Deletes an object, optionally only at the given resourceVersion.
-    pub fn delete(&mut self, key: &ObjectKey, expected: Option<u64>) -> Result<Arc<Change>, EtcdError> {
+    pub fn delete(
+        &mut self,
+        key: &ObjectKey,
+        expected: Option<u64>,
+    ) -> Result<Arc<Change>, EtcdError> {
         let Some(stored) = self.objects.get(key) else {
             return Err(EtcdError::NotFound(key.clone()));
         };
@@ -235,7 +254,10 @@ impl Etcd {
 
     /// The changes after revision `since`, oldest first; fails when some of
     /// them were already dropped from the history.
-    pub fn history_since(&self, since: u64) -> Result<impl Iterator<Item = &Arc<Change>>, EtcdError> {
+    pub fn history_since(
+        &self,
+        since: u64,
+    ) -> Result<impl Iterator<Item = &Arc<Change>>, EtcdError> {
         if since < self.compacted {
             return Err(EtcdError::Compacted {
                 requested: since,
@@ -269,7 +291,10 @@ mod tests {
         let u = etcd.update(svc("a"), Some(1)).unwrap();
         assert_eq!(u.revision, 3);
         assert_eq!(u.prev.as_ref().unwrap().meta().resource_version, 1);
-        assert_eq!(etcd.get(&svc("a").key()).unwrap().meta().resource_version, 3);
+        assert_eq!(
+            etcd.get(&svc("a").key()).unwrap().meta().resource_version,
+            3
+        );
         assert_eq!(etcd.create_revision(&svc("a").key()), Some(1));
         assert_eq!(etcd.revision(), 3);
     }
@@ -284,7 +309,14 @@ mod tests {
         );
         etcd.update(svc("a"), Some(1)).unwrap();
         let err = etcd.update(svc("a"), Some(1)).unwrap_err();
-        assert!(matches!(err, EtcdError::Conflict { expected: 1, actual: 2, .. }));
+        assert!(matches!(
+            err,
+            EtcdError::Conflict {
+                expected: 1,
+                actual: 2,
+                ..
+            }
+        ));
         assert!(err.to_string().contains("has been modified"));
         assert!(etcd.update(svc("zz"), None).is_err());
         assert_eq!(etcd.revision(), 2, "failed writes do not bump the revision");
@@ -425,9 +457,12 @@ mod server {
                     cx.log(Dest::Etcd, action, Subject::from(&key), &detail);
                 }
                 TxnResult::Read(_) => cx.log(Dest::Etcd, "range", Subject::from(&key), ""),
-                TxnResult::Failed(e) => {
-                    cx.log(Dest::Etcd, "txn-failed", Subject::from(&key), &e.to_string())
-                }
+                TxnResult::Failed(e) => cx.log(
+                    Dest::Etcd,
+                    "txn-failed",
+                    Subject::from(&key),
+                    &e.to_string(),
+                ),
             }
             cx.send(
                 Dest::ApiServer,

@@ -118,7 +118,11 @@ impl Kubelet {
                         self.admitted_pods -= 1;
                     }
                     if p.stage != Stage::Rejected && p.stage != Stage::Seen {
-                        cx.send(self.runtime(), 0, Msg::Runtime(RuntimeCall::StopPodSandbox { pod: uid }));
+                        cx.send(
+                            self.runtime(),
+                            0,
+                            Msg::Runtime(RuntimeCall::StopPodSandbox { pod: uid }),
+                        );
                     }
                 }
             }
@@ -163,8 +167,18 @@ impl Kubelet {
         }
         let r = &p.requests;
         let checks = [
-            ("cpu", r.milli_cpu, self.admitted.milli_cpu, self.allocatable.milli_cpu),
-            ("memory", r.memory, self.admitted.memory, self.allocatable.memory),
+            (
+                "cpu",
+                r.milli_cpu,
+                self.admitted.milli_cpu,
+                self.allocatable.milli_cpu,
+            ),
+            (
+                "memory",
+                r.memory,
+                self.admitted.memory,
+                self.allocatable.memory,
+            ),
         ];
         for (name, want, used, cap) in checks {
             if want > 0 && want + used > cap {
@@ -210,7 +224,11 @@ impl Kubelet {
                 self.admitted_pods += 1;
                 cx.log(me, "admit", Subject::from(&*subject_obj), "");
                 let name: Arc<str> = Arc::from(format!("{}/{}", p.key.namespace, p.key.name));
-                cx.send(runtime, 0, Msg::Runtime(RuntimeCall::RunPodSandbox { pod: uid, name }));
+                cx.send(
+                    runtime,
+                    0,
+                    Msg::Runtime(RuntimeCall::RunPodSandbox { pod: uid, name }),
+                );
             }
         }
     }
@@ -220,8 +238,15 @@ impl Kubelet {
         let runtime = self.runtime();
         let (uid, next) = match r {
             RuntimeResult::SandboxReady { pod, ip } => {
-                let Some(p) = self.pods.get_mut(&pod) else { return };
-                cx.log(me, "sandbox-ready", Subject::from(&*p.object), &format!("ip={ip}"));
+                let Some(p) = self.pods.get_mut(&pod) else {
+                    return;
+                };
+                cx.log(
+                    me,
+                    "sandbox-ready",
+                    Subject::from(&*p.object),
+                    &format!("ip={ip}"),
+                );
                 p.ip = Some(ip);
                 (pod, Stage::Pulling(0))
             }
@@ -241,7 +266,9 @@ impl Kubelet {
             }
             RuntimeResult::SandboxStopped { .. } => return,
         };
-        let Some(p) = self.pods.get_mut(&uid) else { return };
+        let Some(p) = self.pods.get_mut(&uid) else {
+            return;
+        };
         p.stage = next;
         let Some(pod) = p.object.as_pod() else { return };
         match next {
@@ -258,12 +285,22 @@ impl Kubelet {
                     }),
                 );
             }
-            Stage::Creating(c) => {
-                cx.send(runtime, 0, Msg::Runtime(RuntimeCall::CreateContainer { pod: uid, container: c }))
-            }
-            Stage::Starting(c) => {
-                cx.send(runtime, 0, Msg::Runtime(RuntimeCall::StartContainer { pod: uid, container: c }))
-            }
+            Stage::Creating(c) => cx.send(
+                runtime,
+                0,
+                Msg::Runtime(RuntimeCall::CreateContainer {
+                    pod: uid,
+                    container: c,
+                }),
+            ),
+            Stage::Starting(c) => cx.send(
+                runtime,
+                0,
+                Msg::Runtime(RuntimeCall::StartContainer {
+                    pod: uid,
+                    container: c,
+                }),
+            ),
             Stage::Started => {
                 cx.log(me, "containers-started", Subject::from(&*p.object), "");
                 let delay = cx.lat.sample(Hop::PlegRelist);
@@ -277,7 +314,9 @@ impl Kubelet {
     fn relist(&mut self, uid: u64, cx: &mut Cx) {
         let me = self.me();
         let node = self.node.to_string();
-        let Some(p) = self.pods.get_mut(&uid) else { return };
+        let Some(p) = self.pods.get_mut(&uid) else {
+            return;
+        };
         if p.stage != Stage::Started {
             return;
         }
@@ -299,7 +338,12 @@ impl Kubelet {
         ] {
             status.set_condition(c, true, now, "");
         }
-        cx.log(me, "status", Subject::from(&*p.object), "phase=Running ready");
+        cx.log(
+            me,
+            "status",
+            Subject::from(&*p.object),
+            "phase=Running ready",
+        );
         let key = p.key.clone();
         cx.api(me, uid, Verb::UpdatePodStatus { key, status });
     }

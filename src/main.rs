@@ -11,7 +11,11 @@ use kubesim::scenario;
 use kubesim::sim::run::{OUTPUT_FILES, run_to_dir};
 
 #[derive(Parser)]
-#[command(name = "kubesim", version, about = "A deterministic discrete-event simulator of a Kubernetes cluster")]
+#[command(
+    name = "kubesim",
+    version,
+    about = "A deterministic discrete-event simulator of a Kubernetes cluster"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -95,11 +99,7 @@ fn main() -> ExitCode {
             };
             let wall = started.elapsed().as_secs_f64();
             print_summary(&outcome.summary, wall, outcome.virtual_time, outcome.events);
-            println!(
-                "outputs: {} in {}",
-                OUTPUT_FILES.join(", "),
-                dir.display()
-            );
+            println!("outputs: {} in {}", OUTPUT_FILES.join(", "), dir.display());
             ExitCode::SUCCESS
         }
     }
@@ -115,7 +115,11 @@ fn print_summary(summary: &kubesim::output::Summary, wall: f64, virtual_ns: u64,
         get("virtual_time_s"),
         get("stopped_by")
     );
-    let speedup = if wall > 0.0 { virtual_s / wall } else { f64::INFINITY };
+    let speedup = if wall > 0.0 {
+        virtual_s / wall
+    } else {
+        f64::INFINITY
+    };
     println!(
         "wall time {:.3} s, speed-up {:.0}x over real time, {} events ({:.0} events/s), peak memory {}",
         wall,
@@ -135,9 +139,15 @@ fn print_summary(summary: &kubesim::output::Summary, wall: f64, virtual_ns: u64,
         get("pods_unscheduled")
     );
     for (label, prefix) in [
-        ("scheduling latency (created to bound)", "scheduling_latency"),
+        (
+            "scheduling latency (created to bound)",
+            "scheduling_latency",
+        ),
         ("startup latency (created to running)", "startup_latency"),
-        ("network programming latency (last node)", "network_programming_latency"),
+        (
+            "network programming latency (last node)",
+            "network_programming_latency",
+        ),
     ] {
         println!(
             "{label}: p50 {} s, p90 {} s, p99 {} s",

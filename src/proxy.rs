@@ -122,7 +122,11 @@ impl ProxyGroup {
                 let new: BTreeMap<u64, bool> = if kind == EventType::Deleted {
                     BTreeMap::new()
                 } else {
-                    slice.endpoints.iter().map(|e| (e.pod_uid, e.ready)).collect()
+                    slice
+                        .endpoints
+                        .iter()
+                        .map(|e| (e.pod_uid, e.ready))
+                        .collect()
                 };
                 self.endpoints = self.endpoints + new.len() - old.len();
                 let logged = self.log.len();
@@ -181,7 +185,11 @@ impl ProxyGroup {
         let from = m.upto;
         m.upto = upto;
         m.pending = false;
-        let detail = format!("programmed {} rule changes, {} endpoints", upto - from, self.endpoints);
+        let detail = format!(
+            "programmed {} rule changes, {} endpoints",
+            upto - from,
+            self.endpoints
+        );
         let name = self.node_names[node as usize].clone();
         cx.log_on(Dest::KubeProxy, "sync", Subject::NONE, &name, &detail);
         if let Some(c) = self.upto_counts.get_mut(&from) {
@@ -196,14 +204,23 @@ impl ProxyGroup {
         for i in self.everywhere..everywhere {
             let c = &self.log[i];
             if let (Some(uid), Some(key)) = (c.pod, &c.name) {
-                cx.rec.counters.network_programming.push(now.saturating_sub(c.trigger));
+                cx.rec
+                    .counters
+                    .network_programming
+                    .push(now.saturating_sub(c.trigger));
                 if let Some(r) = cx.rec.pod_if_known(uid)
                     && r.reachable.is_none()
                     && r.deleted.is_none()
                 {
                     r.reachable = Some(now);
                     let key = key.clone();
-                    cx.log_on(Dest::KubeProxy, "reachable", Subject::from(&key), &name, "programmed on every node");
+                    cx.log_on(
+                        Dest::KubeProxy,
+                        "reachable",
+                        Subject::from(&key),
+                        &name,
+                        "programmed on every node",
+                    );
                 }
             }
         }

@@ -30,7 +30,11 @@ pub struct Docker {
 
 impl Docker {
     /// The runtime of node `index`, with `images` already present.
-    pub fn new(index: u32, images: impl IntoIterator<Item = String>, sizes: Arc<BTreeMap<String, u64>>) -> Self {
+    pub fn new(
+        index: u32,
+        images: impl IntoIterator<Item = String>,
+        sizes: Arc<BTreeMap<String, u64>>,
+    ) -> Self {
         Docker {
             index,
             images: images.into_iter().collect(),
@@ -83,7 +87,12 @@ impl Docker {
                     Some((h, _)) => *h,
                     None => {
                         let Some(h) = self.free_hosts.pop_first() else {
-                            cx.log(me, "sandbox-failed", pod_subject(&name), "pod CIDR exhausted");
+                            cx.log(
+                                me,
+                                "sandbox-failed",
+                                pod_subject(&name),
+                                "pod CIDR exhausted",
+                            );
                             return;
                         };
                         self.sandboxes.insert(pod, (h, name.clone()));
@@ -93,13 +102,21 @@ impl Docker {
                 let ip = self.ip(host);
                 cx.log(me, "run-sandbox", pod_subject(&name), &format!("ip={ip}"));
                 let delay = cx.lat.sample(Hop::PodSandbox);
-                cx.send(kubelet, delay, Msg::RuntimeResult(RuntimeResult::SandboxReady { pod, ip }));
+                cx.send(
+                    kubelet,
+                    delay,
+                    Msg::RuntimeResult(RuntimeResult::SandboxReady { pod, ip }),
+                );
             }
             RuntimeCall::PullImage { pod, image, always } => {
                 if self.images.contains(&image) && !always {
                     let name = self.pod_name(pod);
                     cx.log(me, "image-present", pod_subject(&name), &image);
-                    cx.send(kubelet, 0, Msg::RuntimeResult(RuntimeResult::ImageReady { pod, image }));
+                    cx.send(
+                        kubelet,
+                        0,
+                        Msg::RuntimeResult(RuntimeResult::ImageReady { pod, image }),
+                    );
                     return;
                 }
                 let waiting = self.waiters.entry(image.clone()).or_default();
@@ -112,7 +129,12 @@ impl Docker {
             RuntimeCall::CreateContainer { pod, container } => {
                 let delay = cx.lat.sample(Hop::ContainerCreate);
                 let name = self.pod_name(pod);
-                cx.log(me, "create-container", pod_subject(&name), &format!("container={container}"));
+                cx.log(
+                    me,
+                    "create-container",
+                    pod_subject(&name),
+                    &format!("container={container}"),
+                );
                 cx.send(
                     kubelet,
                     delay,
@@ -122,7 +144,12 @@ impl Docker {
             RuntimeCall::StartContainer { pod, container } => {
                 let delay = cx.lat.sample(Hop::ContainerStart);
                 let name = self.pod_name(pod);
-                cx.log(me, "start-container", pod_subject(&name), &format!("container={container}"));
+                cx.log(
+                    me,
+                    "start-container",
+                    pod_subject(&name),
+                    &format!("container={container}"),
+                );
                 cx.send(
                     kubelet,
                     delay,
@@ -134,7 +161,11 @@ impl Docker {
                     self.free_hosts.insert(h);
                     cx.log(me, "stop-sandbox", pod_subject(&name), "");
                 }
-                cx.send(kubelet, 0, Msg::RuntimeResult(RuntimeResult::SandboxStopped { pod }));
+                cx.send(
+                    kubelet,
+                    0,
+                    Msg::RuntimeResult(RuntimeResult::SandboxStopped { pod }),
+                );
             }
         }
     }
@@ -147,13 +178,23 @@ impl Docker {
             return;
         };
         let present = self.images.contains(&image);
-        let size = self.sizes.get(&image).copied().unwrap_or(DEFAULT_IMAGE_SIZE);
+        let size = self
+            .sizes
+            .get(&image)
+            .copied()
+            .unwrap_or(DEFAULT_IMAGE_SIZE);
         // An `Always` pull of a present image only checks the manifest.
-        let transfer = if present && always { 0 } else { cx.lat.transfer_time(size) };
+        let transfer = if present && always {
+            0
+        } else {
+            cx.lat.transfer_time(size)
+        };
         let delay = cx.lat.sample(Hop::ImagePull) + transfer;
         let detail = format!("{image} size={size}");
         let first = self.waiters.get(&image).and_then(|w| w.first()).copied();
-        let name = first.map(|p| self.pod_name(p)).unwrap_or_else(|| Arc::from(""));
+        let name = first
+            .map(|p| self.pod_name(p))
+            .unwrap_or_else(|| Arc::from(""));
         cx.log(self.me(), "pull", pod_subject(&name), &detail);
         self.pulling = Some(image);
         cx.send(self.me(), delay, Msg::PullDone);

@@ -5,8 +5,8 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::meta::{Kind, ObjectKey, ObjectMeta};
 use super::node::{Node, NodeSpec, NodeStatus};

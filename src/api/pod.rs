@@ -367,15 +367,33 @@ mod tests {
             "- {key: dedicated, operator: Equal, value: gpu, effect: NoSchedule}",
         )
         .unwrap();
-        assert!(tolerated(&t, &taint("dedicated", "gpu", TaintEffect::NoSchedule)));
-        assert!(!tolerated(&t, &taint("dedicated", "gpu", TaintEffect::NoExecute)));
-        assert!(!tolerated(&t, &taint("dedicated", "cpu", TaintEffect::NoSchedule)));
+        assert!(tolerated(
+            &t,
+            &taint("dedicated", "gpu", TaintEffect::NoSchedule)
+        ));
+        assert!(!tolerated(
+            &t,
+            &taint("dedicated", "gpu", TaintEffect::NoExecute)
+        ));
+        assert!(!tolerated(
+            &t,
+            &taint("dedicated", "cpu", TaintEffect::NoSchedule)
+        ));
         let all: Vec<Toleration> = serde_yaml::from_str("- {operator: Exists}").unwrap();
-        assert!(tolerated(&all, &taint("any", "thing", TaintEffect::NoExecute)));
+        assert!(tolerated(
+            &all,
+            &taint("any", "thing", TaintEffect::NoExecute)
+        ));
         let key_only: Vec<Toleration> =
             serde_yaml::from_str("- {key: dedicated, operator: Exists}").unwrap();
-        assert!(tolerated(&key_only, &taint("dedicated", "x", TaintEffect::PreferNoSchedule)));
-        assert!(!tolerated(&key_only, &taint("other", "x", TaintEffect::NoSchedule)));
+        assert!(tolerated(
+            &key_only,
+            &taint("dedicated", "x", TaintEffect::PreferNoSchedule)
+        ));
+        assert!(!tolerated(
+            &key_only,
+            &taint("other", "x", TaintEffect::NoSchedule)
+        ));
     }
 
     #[test]
@@ -389,7 +407,10 @@ mod tests {
         assert_eq!(c("nginx:latest").pull_policy(), PullPolicy::Always);
         assert_eq!(c("nginx:1.27").pull_policy(), PullPolicy::IfNotPresent);
         assert_eq!(c("registry:5000/app").pull_policy(), PullPolicy::Always);
-        assert_eq!(c("registry:5000/app:v1").pull_policy(), PullPolicy::IfNotPresent);
+        assert_eq!(
+            c("registry:5000/app:v1").pull_policy(),
+            PullPolicy::IfNotPresent
+        );
         assert_eq!(c("app@sha256:abc").pull_policy(), PullPolicy::IfNotPresent);
     }
 }

@@ -100,7 +100,9 @@ pub fn pod_nonzero_requests(spec: &PodSpec) -> (i64, i64) {
         cpu += r
             .get("cpu")
             .map_or(DEFAULT_MILLI_CPU_REQUEST, |q| q.milli_value());
-        memory += r.get("memory").map_or(DEFAULT_MEMORY_REQUEST, |q| q.value());
+        memory += r
+            .get("memory")
+            .map_or(DEFAULT_MEMORY_REQUEST, |q| q.value());
     }
     let mut init_cpu = 0;
     let mut init_memory = 0;
@@ -110,7 +112,10 @@ pub fn pod_nonzero_requests(spec: &PodSpec) -> (i64, i64) {
             r.get("cpu")
                 .map_or(DEFAULT_MILLI_CPU_REQUEST, |q| q.milli_value()),
         );
-        init_memory = init_memory.max(r.get("memory").map_or(DEFAULT_MEMORY_REQUEST, |q| q.value()));
+        init_memory = init_memory.max(
+            r.get("memory")
+                .map_or(DEFAULT_MEMORY_REQUEST, |q| q.value()),
+        );
     }
     let overhead = Resources::from_map(&spec.overhead);
     (
@@ -150,7 +155,12 @@ mod tests {
 
     #[test]
     fn nonzero_requests_default_missing_requests_only() {
-        let s = spec("containers:\n- {name: a}\n- {name: b, resources: {requests: {cpu: '0', memory: 1Mi}}}");
-        assert_eq!(pod_nonzero_requests(&s), (100, DEFAULT_MEMORY_REQUEST + 1024 * 1024));
+        let s = spec(
+            "containers:\n- {name: a}\n- {name: b, resources: {requests: {cpu: '0', memory: 1Mi}}}",
+        );
+        assert_eq!(
+            pod_nonzero_requests(&s),
+            (100, DEFAULT_MEMORY_REQUEST + 1024 * 1024)
+        );
     }
 }

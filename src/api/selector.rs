@@ -152,9 +152,10 @@ impl NodeSelectorTerm {
         self.match_expressions
             .iter()
             .all(|r| r.matches(labels.get(&r.key)))
-            && self.match_fields.iter().all(|r| {
-                r.key == "metadata.name" && r.matches(Some(&name))
-            })
+            && self
+                .match_fields
+                .iter()
+                .all(|r| r.key == "metadata.name" && r.matches(Some(&name)))
     }
 }
 

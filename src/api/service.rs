@@ -1,5 +1,7 @@
 //! Services and the EndpointSlices that list their endpoints.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 
 use super::meta::{Labels, ObjectMeta};
@@ -40,11 +42,11 @@ pub struct ServicePort {
 /// controller writes them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
-    pub address: String,
+    pub address: Arc<str>,
     /// The pod's uid, to follow one pod through the slices.
     pub pod_uid: u64,
-    pub pod_name: String,
-    pub node_name: String,
+    pub pod_name: Arc<str>,
+    pub node_name: Arc<str>,
     pub ready: bool,
     pub serving: bool,
     pub terminating: bool,

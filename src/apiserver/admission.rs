@@ -56,9 +56,7 @@ fn default_pod_spec(spec: &mut PodSpec) {
 /// RFC 1123 subdomain: lower-case alphanumerics, '-' and '.', at most 253
 /// characters, starting and ending with an alphanumeric.
 fn is_dns1123_subdomain(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.split('.').all(is_dns1123_label)
+    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns1123_label)
 }
 
 /// RFC 1123 label: lower-case alphanumerics and '-', at most 63 characters,
@@ -102,7 +100,10 @@ fn validate_pod_spec(path: &str, spec: &PodSpec, errs: &mut Vec<String>) {
         errs.push(format!("{path}.containers: Required value"));
     }
     let mut names = std::collections::BTreeSet::new();
-    for (group, list) in [("containers", &spec.containers), ("initContainers", &spec.init_containers)] {
+    for (group, list) in [
+        ("containers", &spec.containers),
+        ("initContainers", &spec.init_containers),
+    ] {
         for (i, c) in list.iter().enumerate() {
             let p = format!("{path}.{group}[{i}]");
             if !is_dns1123_label(&c.name) {
@@ -163,10 +164,16 @@ fn validate_workload(kind: Kind, w: &Workload, errs: &mut Vec<String>) {
     }
     validate_pod_spec("spec.template.spec", &s.template.spec, errs);
     if kind == Kind::Deployment
-        && let Some(ru) = s.strategy.as_ref().and_then(|st| st.rolling_update.as_ref())
+        && let Some(ru) = s
+            .strategy
+            .as_ref()
+            .and_then(|st| st.rolling_update.as_ref())
     {
         let zero = |v: &Option<IntOrPercent>| {
-            matches!(v, Some(IntOrPercent::Int(0)) | Some(IntOrPercent::Percent(0)))
+            matches!(
+                v,
+                Some(IntOrPercent::Int(0)) | Some(IntOrPercent::Percent(0))
+            )
         };
         if zero(&ru.max_surge) && zero(&ru.max_unavailable) {
             errs.push(
@@ -208,28 +215,43 @@ mod tests {
     use crate::api::Manifest;
 
     fn object(yaml: &str) -> Object {
-        let mut o = serde_yaml::from_str::<Manifest>(yaml).unwrap().object.unwrap();
+        let mut o = serde_yaml::from_str::<Manifest>(yaml)
+            .unwrap()
+            .object
+            .unwrap();
         default_object(&mut o);
         o
     }
 
     #[test]
     fn pods_get_upstream_defaults() {
-        let Object::Pod(p) = object("kind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: c, image: x}]}") else {
+        let Object::Pod(p) =
+            object("kind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: c, image: x}]}")
+        else {
             panic!()
         };
         assert_eq!(p.metadata.namespace, "default");
         assert_eq!(p.spec.scheduler_name(), "default-scheduler");
         assert_eq!(p.spec.termination_grace_period_seconds, Some(30));
         assert_eq!(p.spec.tolerations.len(), 2);
-        assert!(p.spec.tolerations.iter().all(|t| t.toleration_seconds == Some(300)));
+        assert!(
+            p.spec
+                .tolerations
+                .iter()
+                .all(|t| t.toleration_seconds == Some(300))
+        );
     }
 
     #[test]
     fn invalid_objects_are_rejected_with_field_paths() {
-        let e = validate(&object("kind: Pod\nmetadata: {name: Bad_Name}\nspec: {containers: []}"));
+        let e = validate(&object(
+            "kind: Pod\nmetadata: {name: Bad_Name}\nspec: {containers: []}",
+        ));
         assert!(e.iter().any(|m| m.starts_with("metadata.name")), "{e:?}");
-        assert!(e.iter().any(|m| m == "spec.containers: Required value"), "{e:?}");
+        assert!(
+            e.iter().any(|m| m == "spec.containers: Required value"),
+            "{e:?}"
+        );
         let e = validate(&object(
             "kind: Deployment\nmetadata: {name: d}\nspec: {replicas: -1, selector: {matchLabels: {app: a}}, template: {metadata: {labels: {app: b}}, spec: {containers: [{name: c, image: x}]}}, strategy: {rollingUpdate: {maxSurge: 0, maxUnavailable: '0%'}}}",
         ));

@@ -79,7 +79,14 @@ impl ApiServer {
         }
     }
 
-    fn respond(cx: &mut Cx, to: Dest, tag: u64, verb: &'static str, key: ObjectKey, result: Result<Arc<Object>, ApiError>) {
+    fn respond(
+        cx: &mut Cx,
+        to: Dest,
+        tag: u64,
+        verb: &'static str,
+        key: ObjectKey,
+        result: Result<Arc<Object>, ApiError>,
+    ) {
         cx.send(
             to,
             0,
@@ -151,7 +158,12 @@ impl ApiServer {
             ),
             _ => format!("from {from}"),
         };
-        cx.log(Dest::ApiServer, req.verb.name(), Subject::from(&key), &detail);
+        cx.log(
+            Dest::ApiServer,
+            req.verb.name(),
+            Subject::from(&key),
+            &detail,
+        );
         let delay = cx.lat.sample(etcd_hop);
         cx.send(
             Dest::Etcd,

@@ -28,22 +28,25 @@ impl Watcher {
 
 /// Whether a watch with this spec selects the object.
 pub fn selects(s: &WatchSpec, obj: &Object) -> bool {
-        if obj.kind() != s.kind {
-            return false;
-        }
-        let meta = obj.meta();
-        if s.namespace.as_deref().is_some_and(|ns| ns != meta.namespace) {
-            return false;
-        }
-        if s.labels.as_ref().is_some_and(|l| !l.matches(&meta.labels)) {
-            return false;
-        }
-        match (&s.field, obj) {
-            (FieldSelector::Everything, _) => true,
-            (FieldSelector::NodeName(n), Object::Pod(p)) => p.spec.node_name() == Some(n),
-            (FieldSelector::Unassigned, Object::Pod(p)) => p.spec.node_name().is_none(),
-            _ => false,
-        }
+    if obj.kind() != s.kind {
+        return false;
+    }
+    let meta = obj.meta();
+    if s.namespace
+        .as_deref()
+        .is_some_and(|ns| ns != meta.namespace)
+    {
+        return false;
+    }
+    if s.labels.as_ref().is_some_and(|l| !l.matches(&meta.labels)) {
+        return false;
+    }
+    match (&s.field, obj) {
+        (FieldSelector::Everything, _) => true,
+        (FieldSelector::NodeName(n), Object::Pod(p)) => p.spec.node_name() == Some(n),
+        (FieldSelector::Unassigned, Object::Pod(p)) => p.spec.node_name().is_none(),
+        _ => false,
+    }
 }
 
 impl Watcher {
@@ -95,11 +98,13 @@ impl Registry {
         if kind != Kind::Pod {
             return;
         }
-        let node_of = |o: &Object| o.as_pod().and_then(|p| p.spec.node_name().map(str::to_string));
+        let node_of = |o: &Object| {
+            o.as_pod()
+                .and_then(|p| p.spec.node_name().map(str::to_string))
+        };
         let before = change.prev.as_deref().map(node_of);
         let after = node_of(&change.object);
-        let unassigned_involved =
-            after.is_none() || before.as_ref().is_some_and(|b| b.is_none());
+        let unassigned_involved = after.is_none() || before.as_ref().is_some_and(|b| b.is_none());
         if unassigned_involved {
             out.extend_from_slice(&self.unassigned);
         }
@@ -145,8 +150,16 @@ mod tests {
     #[test]
     fn binding_is_added_for_the_node_and_deleted_for_the_unassigned_watch() {
         let mut r = Registry::default();
-        let kubelet_a = r.add(Dest::Kubelet(0), spec(FieldSelector::NodeName("a".into())), 0);
-        let kubelet_b = r.add(Dest::Kubelet(1), spec(FieldSelector::NodeName("b".into())), 0);
+        let kubelet_a = r.add(
+            Dest::Kubelet(0),
+            spec(FieldSelector::NodeName("a".into())),
+            0,
+        );
+        let kubelet_b = r.add(
+            Dest::Kubelet(1),
+            spec(FieldSelector::NodeName("b".into())),
+            0,
+        );
         let sched = r.add(Dest::Scheduler, spec(FieldSelector::Unassigned), 0);
         let all = r.add(Dest::ControllerManager, spec(FieldSelector::Everything), 0);
         let change = Change {
@@ -157,7 +170,10 @@ mod tests {
         };
         let mut c = Vec::new();
         r.candidates(&change, &mut c);
-        assert!(!c.contains(&kubelet_b), "other nodes' kubelets are not even looked at");
+        assert!(
+            !c.contains(&kubelet_b),
+            "other nodes' kubelets are not even looked at"
+        );
         let ev = |id: u32| r.watchers[id as usize].event_for(&change);
         assert_eq!(ev(kubelet_a), Some(EventType::Added));
         assert_eq!(ev(sched), Some(EventType::Deleted));

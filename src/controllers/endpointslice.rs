@@ -3,8 +3,12 @@
 //! at most 100 per slice, written through the apiserver with the trigger
 //! time of the pod change that caused the write.
 //!
-//! Simplified: slices are named `<service>-<n>` and rewritten in order
-//! rather than packed incrementally; one worker (upstream runs 5).
+//! As upstream, an endpoint stays in the slice it was placed in, and a new
+//! one goes to a slice with room, so a pod change rewrites one slice, not
+//! the whole Service. The desired endpoints are kept up to date as pod
+//! events arrive; a Service's sync writes the slices that changed.
+//!
+//! Simplified: slices are named `<service>-<n>`; one worker (upstream runs 5).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -22,21 +26,6 @@ use crate::sim::{Cx, Dest, Hop, Msg, Verb};
 
 type LabelKey = (String, String, String);
 
-pub struct EndpointSliceController {
-    services: BTreeMap<ObjectKey, Labels>,
-    /// Services by (namespace, one key, its value) of their selector.
-    service_index: HashMap<LabelKey, BTreeSet<ObjectKey>>,
-    pods: HashMap<u64, Arc<Object>>,
-    /// Pods by (namespace, label key, value): (name, uid).
-    pod_index: HashMap<LabelKey, BTreeSet<(String, u64)>>,
-    queue: VecDeque<ObjectKey>,
-    /// Queued services and the earliest trigger time of their pending changes.
-    dirty: BTreeMap<ObjectKey, Time>,
-    busy: bool,
-    /// The slices last written per Service.
-    written: BTreeMap<ObjectKey, Vec<Vec<Endpoint>>>,
-}
-
 fn index_key(namespace: &str, k: &str, v: &str) -> LabelKey {
     (namespace.to_string(), k.to_string(), v.to_string())
 }
@@ -50,38 +39,105 @@ fn trigger_time(pod: &Pod) -> Time {
         .unwrap_or(0)
 }
 
-/// What of a pod the endpoints depend on.
-fn endpoint_view(pod: &Pod) -> (Option<&String>, bool, bool, Option<&str>, bool) {
-    (
-        pod.status.pod_ip.as_ref(),
-        pod.status.is_ready(),
-        pod.status.phase.is_terminal(),
-        pod.spec.node_name(),
-        pod.metadata.deletion_timestamp.is_some(),
-    )
+/// The endpoint a pod contributes: only pods with an IP that are not terminal.
+fn endpoint_of(pod: &Pod) -> Option<Endpoint> {
+    if pod.status.phase.is_terminal() {
+        return None;
+    }
+    let ip = pod.status.pod_ip.as_deref()?;
+    let terminating = pod.metadata.deletion_timestamp.is_some();
+    let serving = pod.status.is_ready();
+    Some(Endpoint {
+        address: Arc::from(ip),
+        pod_uid: pod.metadata.uid,
+        pod_name: Arc::from(pod.metadata.name.as_str()),
+        node_name: Arc::from(pod.spec.node_name().unwrap_or("")),
+        ready: serving && !terminating,
+        serving,
+        terminating,
+    })
 }
 
-impl Default for EndpointSliceController {
-    fn default() -> Self {
-        EndpointSliceController {
-            services: BTreeMap::new(),
-            service_index: HashMap::new(),
-            pods: HashMap::new(),
-            pod_index: HashMap::new(),
-            queue: VecDeque::new(),
-            dirty: BTreeMap::new(),
-            busy: false,
-            written: BTreeMap::new(),
+#[derive(Default)]
+struct Slice {
+    endpoints: BTreeMap<u64, Endpoint>,
+    /// Whether the slice exists in the apiserver.
+    written: bool,
+}
+
+#[derive(Default)]
+struct ServiceState {
+    selector: Labels,
+    slices: Vec<Slice>,
+    /// The slice each pod's endpoint sits in.
+    slot: HashMap<u64, usize>,
+    dirty: BTreeSet<usize>,
+}
+
+impl ServiceState {
+    /// Sets (or removes, with `None`) a pod's endpoint; whether it changed.
+    fn set(&mut self, uid: u64, endpoint: Option<Endpoint>) -> bool {
+        match (self.slot.get(&uid).copied(), endpoint) {
+            (Some(i), Some(e)) => {
+                let old = self.slices[i].endpoints.insert(uid, e);
+                let changed = old.as_ref() != self.slices[i].endpoints.get(&uid);
+                if changed {
+                    self.dirty.insert(i);
+                }
+                changed
+            }
+            (Some(i), None) => {
+                self.slot.remove(&uid);
+                self.slices[i].endpoints.remove(&uid);
+                self.dirty.insert(i);
+                true
+            }
+            (None, Some(e)) => {
+                let i = match self
+                    .slices
+                    .iter()
+                    .position(|s| s.endpoints.len() < MAX_ENDPOINTS_PER_SLICE)
+                {
+                    Some(i) => i,
+                    None => {
+                        self.slices.push(Slice::default());
+                        self.slices.len() - 1
+                    }
+                };
+                self.slices[i].endpoints.insert(uid, e);
+                self.slot.insert(uid, i);
+                self.dirty.insert(i);
+                true
+            }
+            (None, None) => false,
         }
     }
+
+    fn selects(&self, labels: &Labels) -> bool {
+        !self.selector.is_empty() && self.selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+    }
+}
+
+#[derive(Default)]
+pub struct EndpointSliceController {
+    services: BTreeMap<ObjectKey, ServiceState>,
+    /// Services by (namespace, one key, its value) of their selector.
+    service_index: HashMap<LabelKey, BTreeSet<ObjectKey>>,
+    pods: HashMap<u64, Arc<Object>>,
+    /// Pods by (namespace, label key, value).
+    pod_index: HashMap<LabelKey, BTreeSet<u64>>,
+    queue: VecDeque<ObjectKey>,
+    /// Queued services and the earliest trigger time of their pending changes.
+    pending: BTreeMap<ObjectKey, Time>,
+    busy: bool,
 }
 
 impl EndpointSliceController {
     fn enqueue(&mut self, svc: &ObjectKey, trigger: Time) {
-        match self.dirty.get_mut(svc) {
+        match self.pending.get_mut(svc) {
             Some(t) => *t = (*t).min(trigger),
             None => {
-                self.dirty.insert(svc.clone(), trigger);
+                self.pending.insert(svc.clone(), trigger);
                 self.queue.push_back(svc.clone());
             }
         }
@@ -91,9 +147,7 @@ impl EndpointSliceController {
         for (k, v) in labels {
             if let Some(keys) = self.service_index.get(&index_key(namespace, k, v)) {
                 for key in keys {
-                    if self.services.get(key).is_some_and(|sel| {
-                        sel.iter().all(|(sk, sv)| labels.get(sk) == Some(sv))
-                    }) {
+                    if self.services.get(key).is_some_and(|s| s.selects(labels)) {
                         out.insert(key.clone());
                     }
                 }
@@ -105,71 +159,113 @@ impl EndpointSliceController {
         match &**obj {
             Object::Pod(pod) => self.observe_pod(kind, obj, pod),
             Object::Service(svc) => {
-                let key = obj.key();
-                if let Some(old) = self.services.remove(&key)
-                    && let Some((k, v)) = old.iter().next()
-                    && let Some(set) = self.service_index.get_mut(&index_key(&key.namespace, k, v))
-                {
-                    set.remove(&key);
-                }
-                let trigger = obj.meta().creation_timestamp.unwrap_or(0);
-                if kind != EventType::Deleted && !svc.spec.selector.is_empty() {
-                    let (k, v) = svc.spec.selector.iter().next().expect("non-empty");
-                    self.service_index
-                        .entry(index_key(&key.namespace, k, v))
-                        .or_default()
-                        .insert(key.clone());
-                    self.services.insert(key.clone(), svc.spec.selector.clone());
-                }
-                self.enqueue(&key, trigger);
+                let selector = if kind == EventType::Deleted {
+                    Labels::new()
+                } else {
+                    svc.spec.selector.clone()
+                };
+                self.set_selector(
+                    obj.key(),
+                    selector,
+                    obj.meta().creation_timestamp.unwrap_or(0),
+                );
             }
             _ => {}
         }
     }
 
+    /// A Service appeared, changed or went away (empty selector): reindex it
+    /// and recompute which pods it selects.
+    fn set_selector(&mut self, key: ObjectKey, selector: Labels, trigger: Time) {
+        let state = self.services.entry(key.clone()).or_default();
+        if state.selector == selector && !state.slices.is_empty() {
+            return;
+        }
+        if let Some((k, v)) = state.selector.iter().next()
+            && let Some(set) = self.service_index.get_mut(&index_key(&key.namespace, k, v))
+        {
+            set.remove(&key);
+        }
+        state.selector = selector;
+        if let Some((k, v)) = state.selector.iter().next() {
+            self.service_index
+                .entry(index_key(&key.namespace, k, v))
+                .or_default()
+                .insert(key.clone());
+        }
+        let state = self.services.get_mut(&key).expect("inserted above");
+        // Drop the endpoints of pods no longer selected, add the new ones.
+        let current: Vec<u64> = state.slot.keys().copied().collect();
+        for uid in current {
+            let keep = self
+                .pods
+                .get(&uid)
+                .is_some_and(|o| state.selects(&o.meta().labels));
+            if !keep {
+                state.set(uid, None);
+            }
+        }
+        if let Some((k, v)) = state.selector.iter().next()
+            && let Some(uids) = self.pod_index.get(&index_key(&key.namespace, k, v))
+        {
+            for uid in uids {
+                if let Some(Object::Pod(p)) = self.pods.get(uid).map(|o| &**o)
+                    && state.selects(&p.metadata.labels)
+                {
+                    state.set(*uid, endpoint_of(p));
+                }
+            }
+        }
+        self.enqueue(&key, trigger);
+    }
+
     fn observe_pod(&mut self, kind: EventType, obj: &Arc<Object>, pod: &Pod) {
         let uid = pod.metadata.uid;
-        let ns = &pod.metadata.namespace;
+        let ns = pod.metadata.namespace.as_str();
         let old = if kind == EventType::Deleted {
             self.pods.remove(&uid)
         } else {
             self.pods.insert(uid, obj.clone())
         };
-        let old_pod = old.as_deref().and_then(Object::as_pod);
-        let changed = match old_pod {
-            None => true,
-            Some(o) => {
-                kind == EventType::Deleted
-                    || o.metadata.labels != pod.metadata.labels
-                    || endpoint_view(o) != endpoint_view(pod)
+        let old_labels = old.as_ref().map(|o| o.meta().labels.clone());
+        if old_labels.as_ref() != Some(&pod.metadata.labels) || kind == EventType::Deleted {
+            if let Some(labels) = &old_labels {
+                for (k, v) in labels {
+                    if let Some(set) = self.pod_index.get_mut(&index_key(ns, k, v)) {
+                        set.remove(&uid);
+                    }
+                }
             }
-        };
-        if !changed {
-            return;
-        }
-        if let Some(o) = old_pod {
-            for (k, v) in &o.metadata.labels {
-                if let Some(set) = self.pod_index.get_mut(&index_key(ns, k, v)) {
-                    set.remove(&(o.metadata.name.clone(), uid));
+            if kind != EventType::Deleted {
+                for (k, v) in &pod.metadata.labels {
+                    self.pod_index
+                        .entry(index_key(ns, k, v))
+                        .or_default()
+                        .insert(uid);
                 }
             }
         }
-        if kind != EventType::Deleted {
-            for (k, v) in &pod.metadata.labels {
-                self.pod_index
-                    .entry(index_key(ns, k, v))
-                    .or_default()
-                    .insert((pod.metadata.name.clone(), uid));
-            }
-        }
         let mut affected = BTreeSet::new();
-        if let Some(o) = old_pod {
-            self.services_selecting(ns, &o.metadata.labels, &mut affected);
+        if let Some(labels) = &old_labels {
+            self.services_selecting(ns, labels, &mut affected);
         }
         self.services_selecting(ns, &pod.metadata.labels, &mut affected);
+        let endpoint = if kind == EventType::Deleted {
+            None
+        } else {
+            endpoint_of(pod)
+        };
         let trigger = trigger_time(pod);
-        for svc in affected {
-            self.enqueue(&svc, trigger);
+        for key in affected {
+            let state = self.services.get_mut(&key).expect("indexed services exist");
+            let wanted = if state.selects(&pod.metadata.labels) {
+                endpoint.clone()
+            } else {
+                None
+            };
+            if state.set(uid, wanted) {
+                self.enqueue(&key, trigger);
+            }
         }
     }
 
@@ -186,65 +282,52 @@ impl EndpointSliceController {
     pub fn work(&mut self, cx: &mut Cx) {
         self.busy = false;
         if let Some(svc) = self.queue.pop_front()
-            && let Some(trigger) = self.dirty.remove(&svc)
+            && let Some(trigger) = self.pending.remove(&svc)
         {
             self.sync(&svc, trigger, cx);
         }
         self.kick(cx);
     }
 
-    fn desired(&self, svc: &ObjectKey, selector: &Labels) -> Vec<Endpoint> {
-        let Some((k, v)) = selector.iter().next() else {
-            return Vec::new();
-        };
-        let Some(candidates) = self.pod_index.get(&index_key(&svc.namespace, k, v)) else {
-            return Vec::new();
-        };
-        candidates
-            .iter()
-            .filter_map(|(_, uid)| self.pods.get(uid))
-            .filter_map(|o| o.as_pod())
-            .filter(|p| selector.iter().all(|(k, v)| p.metadata.labels.get(k) == Some(v)))
-            .filter(|p| !p.status.phase.is_terminal())
-            .filter_map(|p| {
-                let ip = p.status.pod_ip.clone()?;
-                let terminating = p.metadata.deletion_timestamp.is_some();
-                let serving = p.status.is_ready();
-                Some(Endpoint {
-                    address: ip,
-                    pod_uid: p.metadata.uid,
-                    pod_name: p.metadata.name.clone(),
-                    node_name: p.spec.node_name().unwrap_or("").to_string(),
-                    ready: serving && !terminating,
-                    serving,
-                    terminating,
-                })
-            })
-            .collect()
-    }
-
+    /// Writes the Service's changed slices.
     fn sync(&mut self, svc: &ObjectKey, trigger: Time, cx: &mut Cx) {
-        let desired: Vec<Vec<Endpoint>> = match self.services.get(svc) {
-            Some(sel) => self
-                .desired(svc, sel)
-                .chunks(MAX_ENDPOINTS_PER_SLICE)
-                .map(<[Endpoint]>::to_vec)
-                .collect(),
-            None => Vec::new(),
+        let Some(state) = self.services.get_mut(svc) else {
+            return;
         };
-        let before = self.written.remove(svc).unwrap_or_default();
-        let slice_key = |i: usize| ObjectKey::new(Kind::EndpointSlice, &svc.namespace, &format!("{}-{i}", svc.name));
-        for (i, endpoints) in desired.iter().enumerate() {
-            if before.get(i) == Some(endpoints) {
+        for i in std::mem::take(&mut state.dirty) {
+            let slice = &mut state.slices[i];
+            let key = ObjectKey::new(
+                Kind::EndpointSlice,
+                &svc.namespace,
+                &format!("{}-{i}", svc.name),
+            );
+            if slice.endpoints.is_empty() {
+                if slice.written {
+                    slice.written = false;
+                    cx.log(
+                        Dest::ControllerManager,
+                        "delete",
+                        Subject::from(&key),
+                        "endpointslice-controller",
+                    );
+                    cx.api(
+                        Dest::ControllerManager,
+                        0,
+                        Verb::Delete {
+                            key,
+                            precondition: None,
+                        },
+                    );
+                }
                 continue;
             }
-            let key = slice_key(i);
             let mut meta = ObjectMeta {
                 name: key.name.clone(),
                 namespace: key.namespace.clone(),
                 ..Default::default()
             };
-            meta.labels.insert(LABEL_SERVICE_NAME.into(), svc.name.clone());
+            meta.labels
+                .insert(LABEL_SERVICE_NAME.into(), svc.name.clone());
             meta.annotations
                 .insert(ANNOTATION_TRIGGER_TIME.into(), trigger.to_string());
             meta.owner_references.push(OwnerReference {
@@ -254,42 +337,45 @@ impl EndpointSliceController {
                 uid: String::new(),
                 controller: Some(true),
             });
-            let object = Object::EndpointSlice(EndpointSlice {
-                metadata: meta,
-                endpoints: endpoints.clone(),
-            });
+            let endpoints: Vec<Endpoint> = slice.endpoints.values().cloned().collect();
             let ready = endpoints.iter().filter(|e| e.ready).count();
             let detail = format!(
                 "endpointslice-controller: {} endpoints, {ready} ready, trigger {}s",
                 endpoints.len(),
                 format_seconds(trigger)
             );
-            let verb = if i < before.len() {
-                cx.log(Dest::ControllerManager, "update", Subject::from(&key), &detail);
+            let object = Object::EndpointSlice(EndpointSlice {
+                metadata: meta,
+                endpoints,
+            });
+            let verb = if slice.written {
+                cx.log(
+                    Dest::ControllerManager,
+                    "update",
+                    Subject::from(&key),
+                    &detail,
+                );
                 Verb::Update {
                     object,
                     precondition: None,
                 }
             } else {
-                cx.log(Dest::ControllerManager, "create", Subject::from(&key), &detail);
+                slice.written = true;
+                cx.log(
+                    Dest::ControllerManager,
+                    "create",
+                    Subject::from(&key),
+                    &detail,
+                );
                 Verb::Create(object)
             };
             cx.api(Dest::ControllerManager, 0, verb);
         }
-        for i in desired.len()..before.len() {
-            let key = slice_key(i);
-            cx.log(Dest::ControllerManager, "delete", Subject::from(&key), "endpointslice-controller");
-            cx.api(
-                Dest::ControllerManager,
-                0,
-                Verb::Delete {
-                    key,
-                    precondition: None,
-                },
-            );
-        }
-        if !desired.is_empty() {
-            self.written.insert(svc.clone(), desired);
+        if state.selector.is_empty()
+            && state.slot.is_empty()
+            && state.slices.iter().all(|s| !s.written)
+        {
+            self.services.remove(svc);
         }
     }
 }

@@ -43,7 +43,12 @@ impl ControllerManager {
             Msg::Response(resp) => {
                 if let Err(e) = &resp.result {
                     let detail = format!("{} failed: {} {}", resp.verb, e.code, e.message);
-                    cx.log(Dest::ControllerManager, "error", Subject::from(&resp.key), &detail);
+                    cx.log(
+                        Dest::ControllerManager,
+                        "error",
+                        Subject::from(&resp.key),
+                        &detail,
+                    );
                 }
             }
             _ => {}

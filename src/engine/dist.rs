@@ -16,13 +16,24 @@ const Z_P99: f64 = 2.326_347_874_040_840_8;
 pub enum Dist {
     Constant(Time),
     /// Uniform on [min, max].
-    Uniform { min: Time, max: Time },
+    Uniform {
+        min: Time,
+        max: Time,
+    },
     /// Exponential with the given mean.
-    Exponential { mean: Time },
+    Exponential {
+        mean: Time,
+    },
     /// Normal, truncated below at zero.
-    Normal { mean: Time, stddev: Time },
+    Normal {
+        mean: Time,
+        stddev: Time,
+    },
     /// Log-normal given by its median and 99th percentile (p99 >= median).
-    LogNormal { median: Time, p99: Time },
+    LogNormal {
+        median: Time,
+        p99: Time,
+    },
 }
 
 impl Dist {

@@ -262,10 +262,7 @@ mod tests {
         engine.schedule(0, Node(0), Ping(2));
         engine.schedule(0, Node(100), Ping(9));
         assert_eq!(engine.run(&mut world, None), Stop::Idle);
-        assert_eq!(
-            world.0,
-            vec![(0, 0, 2), (0, 100, 9), (0, 10, 3), (5, 1, 3)]
-        );
+        assert_eq!(world.0, vec![(0, 0, 2), (0, 100, 9), (0, 10, 3), (5, 1, 3)]);
         assert_eq!(engine.processed(), 4);
     }
 

@@ -47,14 +47,18 @@ mod tests {
     #[test]
     fn streams_are_reproducible_and_independent() {
         let s = RngStreams::new(42);
-        let a: Vec<u64> = (0..4).map({
-            let mut r = s.stream("a");
-            move |_| r.next_u64()
-        }).collect();
-        let a2: Vec<u64> = (0..4).map({
-            let mut r = s.stream("a");
-            move |_| r.next_u64()
-        }).collect();
+        let a: Vec<u64> = (0..4)
+            .map({
+                let mut r = s.stream("a");
+                move |_| r.next_u64()
+            })
+            .collect();
+        let a2: Vec<u64> = (0..4)
+            .map({
+                let mut r = s.stream("a");
+                move |_| r.next_u64()
+            })
+            .collect();
         let b = s.stream("b").next_u64();
         let other_seed = RngStreams::new(43).stream("a").next_u64();
         assert_eq!(a, a2);

@@ -176,7 +176,13 @@ impl Recorder {
     }
 
     /// Registers a node for allocation samples and writes its first sample.
-    pub fn node_added(&mut self, now: Time, name: &str, allocatable: Resources, pods_allocatable: i64) {
+    pub fn node_added(
+        &mut self,
+        now: Time,
+        name: &str,
+        allocatable: Resources,
+        pods_allocatable: i64,
+    ) {
         let i = match self.node_index.get(name) {
             Some(&i) => i,
             None => {
@@ -187,7 +193,8 @@ impl Recorder {
                     allocatable: Resources::default(),
                     pods_allocatable: 0,
                 });
-                self.node_index.insert(name.to_string(), self.node_totals.len() - 1);
+                self.node_index
+                    .insert(name.to_string(), self.node_totals.len() - 1);
                 self.node_totals.len() - 1
             }
         };

@@ -124,12 +124,17 @@ pub fn filter(pod: &Pod, res: &PodResources, node: &NodeInfo) -> Result<(), Reje
     if let Some(name) = pod.spec.node_name()
         && name != &*node.name
     {
-        return reject("NodeName", "node(s) didn't match the requested node name".into());
+        return reject(
+            "NodeName",
+            "node(s) didn't match the requested node name".into(),
+        );
     }
     // TaintToleration: the first untolerated NoSchedule or NoExecute taint.
-    if let Some(t) = node.taints.iter().find(|t| {
-        t.effect != TaintEffect::PreferNoSchedule && !tolerated(&pod.spec.tolerations, t)
-    }) {
+    if let Some(t) = node
+        .taints
+        .iter()
+        .find(|t| t.effect != TaintEffect::PreferNoSchedule && !tolerated(&pod.spec.tolerations, t))
+    {
         return reject(
             "TaintToleration",
             format!("node(s) had untolerated taint {{{}: {}}}", t.key, t.value),
@@ -162,7 +167,10 @@ pub fn filter(pod: &Pod, res: &PodResources, node: &NodeInfo) -> Result<(), Reje
     }
     if r.ephemeral_storage > 0
         && r.ephemeral_storage
-            > free(node.allocatable.ephemeral_storage, node.requested.ephemeral_storage)
+            > free(
+                node.allocatable.ephemeral_storage,
+                node.requested.ephemeral_storage,
+            )
     {
         reasons.push("Insufficient ephemeral-storage".into());
     }
@@ -205,8 +213,14 @@ pub fn raw_scores(pod: &Pod, res: &PodResources, node: &NodeInfo) -> RawScores {
     let mut sum = 0;
     let mut weights = 0;
     for (req, alloc) in [
-        (node.nonzero_cpu + res.nonzero_cpu, node.allocatable.milli_cpu),
-        (node.nonzero_memory + res.nonzero_memory, node.allocatable.memory),
+        (
+            node.nonzero_cpu + res.nonzero_cpu,
+            node.allocatable.milli_cpu,
+        ),
+        (
+            node.nonzero_memory + res.nonzero_memory,
+            node.allocatable.memory,
+        ),
     ] {
         if alloc == 0 {
             continue;
@@ -254,7 +268,10 @@ pub fn raw_scores(pod: &Pod, res: &PodResources, node: &NodeInfo) -> RawScores {
             !pod.spec
                 .tolerations
                 .iter()
-                .filter(|tol| tol.effect.is_none_or(|e| e == TaintEffect::PreferNoSchedule))
+                .filter(|tol| {
+                    tol.effect
+                        .is_none_or(|e| e == TaintEffect::PreferNoSchedule)
+                })
                 .any(|tol| tol.tolerates(t))
         })
         .count() as i64;
@@ -339,13 +356,17 @@ mod tests {
 
     fn node(yaml: &str) -> NodeInfo {
         let m: crate::api::Manifest = serde_yaml::from_str(yaml).unwrap();
-        let Some(crate::api::Object::Node(n)) = m.object else { panic!() };
+        let Some(crate::api::Object::Node(n)) = m.object else {
+            panic!()
+        };
         NodeInfo::new(&n)
     }
 
     fn pod(yaml: &str) -> Pod {
         let m: crate::api::Manifest = serde_yaml::from_str(yaml).unwrap();
-        let Some(crate::api::Object::Pod(p)) = m.object else { panic!() };
+        let Some(crate::api::Object::Pod(p)) = m.object else {
+            panic!()
+        };
         p
     }
 
@@ -363,26 +384,46 @@ mod tests {
     /// node2 6000m/10000, pod 3000m/5000 -> 37 and 50.
     #[test]
     fn least_allocated_matches_upstream_integers() {
-        let p = pod("kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: x, resources: {requests: {cpu: 1000m, memory: '2000'}}}, {name: b, image: x, resources: {requests: {cpu: 2000m, memory: '3000'}}}]}");
+        let p = pod(
+            "kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: x, resources: {requests: {cpu: 1000m, memory: '2000'}}}, {name: b, image: x, resources: {requests: {cpu: 2000m, memory: '3000'}}}]}",
+        );
         let res = PodResources::of(&p);
-        let n1 = node("kind: Node\nmetadata: {name: node1}\nstatus: {allocatable: {cpu: 4000m, memory: '10000'}}");
-        let n2 = node("kind: Node\nmetadata: {name: node2}\nstatus: {allocatable: {cpu: 6000m, memory: '10000'}}");
+        let n1 = node(
+            "kind: Node\nmetadata: {name: node1}\nstatus: {allocatable: {cpu: 4000m, memory: '10000'}}",
+        );
+        let n2 = node(
+            "kind: Node\nmetadata: {name: node2}\nstatus: {allocatable: {cpu: 6000m, memory: '10000'}}",
+        );
         assert_eq!(raw_scores(&p, &res, &n1).least_allocated, 37);
         assert_eq!(raw_scores(&p, &res, &n2).least_allocated, 50);
     }
 
     #[test]
     fn filters_give_upstream_reasons() {
-        let n = node("kind: Node\nmetadata: {name: n}\nspec: {taints: [{key: dedicated, value: gpu, effect: NoSchedule}]}\nstatus: {allocatable: {cpu: '1', memory: 1Gi, pods: '1'}}");
-        let p = pod("kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: x, resources: {requests: {cpu: '2'}}}]}");
+        let n = node(
+            "kind: Node\nmetadata: {name: n}\nspec: {taints: [{key: dedicated, value: gpu, effect: NoSchedule}]}\nstatus: {allocatable: {cpu: '1', memory: 1Gi, pods: '1'}}",
+        );
+        let p = pod(
+            "kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: x, resources: {requests: {cpu: '2'}}}]}",
+        );
         let err = filter(&p, &PodResources::of(&p), &n).unwrap_err();
-        assert_eq!(err.reasons, vec!["node(s) had untolerated taint {dedicated: gpu}"]);
-        let p = pod("kind: Pod\nmetadata: {name: p}\nspec: {tolerations: [{key: dedicated, operator: Exists}], containers: [{name: a, image: x, resources: {requests: {cpu: '2', memory: 2Gi}}}]}");
+        assert_eq!(
+            err.reasons,
+            vec!["node(s) had untolerated taint {dedicated: gpu}"]
+        );
+        let p = pod(
+            "kind: Pod\nmetadata: {name: p}\nspec: {tolerations: [{key: dedicated, operator: Exists}], containers: [{name: a, image: x, resources: {requests: {cpu: '2', memory: 2Gi}}}]}",
+        );
         let err = filter(&p, &PodResources::of(&p), &n).unwrap_err();
         assert_eq!(err.plugin, "NodeResourcesFit");
         assert_eq!(err.reasons, vec!["Insufficient cpu", "Insufficient memory"]);
-        let p = pod("kind: Pod\nmetadata: {name: p}\nspec: {nodeSelector: {disk: ssd}, tolerations: [{operator: Exists}], containers: [{name: a, image: x}]}");
-        assert_eq!(filter(&p, &PodResources::of(&p), &n).unwrap_err().plugin, "NodeAffinity");
+        let p = pod(
+            "kind: Pod\nmetadata: {name: p}\nspec: {nodeSelector: {disk: ssd}, tolerations: [{operator: Exists}], containers: [{name: a, image: x}]}",
+        );
+        assert_eq!(
+            filter(&p, &PodResources::of(&p), &n).unwrap_err().plugin,
+            "NodeAffinity"
+        );
     }
 
     #[test]

@@ -135,7 +135,12 @@ impl Scheduler {
                     && let Err(e) = &resp.result
                 {
                     let detail = format!("{} {}: {}", e.code, e.reason, e.message);
-                    cx.log(Dest::Scheduler, "bind-failed", Subject::from(&resp.key), &detail);
+                    cx.log(
+                        Dest::Scheduler,
+                        "bind-failed",
+                        Subject::from(&resp.key),
+                        &detail,
+                    );
                     self.forget(uid);
                     if self.waiting.contains_key(&uid) {
                         let now = cx.now();
@@ -204,7 +209,14 @@ impl Scheduler {
         }
     }
 
-    fn observe_pod(&mut self, kind: EventType, obj: &Arc<Object>, pod: &Pod, _prev: Option<&Object>, cx: &mut Cx) {
+    fn observe_pod(
+        &mut self,
+        kind: EventType,
+        obj: &Arc<Object>,
+        pod: &Pod,
+        _prev: Option<&Object>,
+        cx: &mut Cx,
+    ) {
         let uid = pod.metadata.uid;
         let gone = kind == EventType::Deleted || pod.status.phase.is_terminal();
         if gone {
@@ -280,7 +292,12 @@ impl Scheduler {
     fn decide(&mut self, pod: &Pod) -> (Decision, usize) {
         let n = self.order.len();
         if n == 0 {
-            return (Decision::Unschedulable("0/0 nodes are available: no nodes available to schedule pods.".into()), 0);
+            return (
+                Decision::Unschedulable(
+                    "0/0 nodes are available: no nodes available to schedule pods.".into(),
+                ),
+                0,
+            );
         }
         let res = PodResources::of(pod);
         let want = num_feasible_nodes_to_find(n);
@@ -354,7 +371,9 @@ impl Scheduler {
     }
 
     fn finish_cycle(&mut self, cx: &mut Cx) {
-        let Some(f) = self.in_flight.take() else { return };
+        let Some(f) = self.in_flight.take() else {
+            return;
+        };
         let Some(obj) = self.waiting.get(&f.uid).cloned() else {
             // Deleted or bound elsewhere during the cycle.
             return;
@@ -409,7 +428,12 @@ impl Scheduler {
             }
             Decision::Unschedulable(message) => {
                 cx.rec.counters.scheduling_failures += 1;
-                cx.log(Dest::Scheduler, "unschedulable", Subject::from(&*obj), &message);
+                cx.log(
+                    Dest::Scheduler,
+                    "unschedulable",
+                    Subject::from(&*obj),
+                    &message,
+                );
                 let flush = self.queue.failed_unschedulable(f.uid, now);
                 self.schedule_flush(flush, true, cx);
             }

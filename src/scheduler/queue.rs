@@ -159,7 +159,9 @@ impl SchedulingQueue {
         self.unschedulable.clear();
         let mut earliest: Option<Time> = None;
         for uid in moved {
-            let Some(e) = self.entries.get(&uid) else { continue };
+            let Some(e) = self.entries.get(&uid) else {
+                continue;
+            };
             let until = e.last_failure + backoff(e.attempts);
             if until > now {
                 let seq = self.next_seq();

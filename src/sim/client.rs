@@ -63,7 +63,10 @@ impl Client {
             }
             Msg::Response(resp) => {
                 if let Err(e) = &resp.result {
-                    let detail = format!("{} failed: {} {}: {}", resp.verb, e.code, e.reason, e.message);
+                    let detail = format!(
+                        "{} failed: {} {}: {}",
+                        resp.verb, e.code, e.reason, e.message
+                    );
                     cx.log(Dest::Client, "error", Subject::from(&resp.key), &detail);
                 }
             }

@@ -107,7 +107,10 @@ impl Hop {
             Hop::ImagePull => Dist::Constant(500 * ms),
             Hop::ContainerCreate => logn(50 * ms, 250 * ms),
             Hop::ContainerStart => logn(100 * ms, 500 * ms),
-            Hop::PlegRelist => Dist::Uniform { min: 0, max: SECOND },
+            Hop::PlegRelist => Dist::Uniform {
+                min: 0,
+                max: SECOND,
+            },
             Hop::EndpointsSync => logn(ms, 10 * ms),
             Hop::ProxySync => logn(20 * ms, 100 * ms),
             Hop::ProxySyncPerEndpoint => Dist::Constant(5 * MICROSECOND),

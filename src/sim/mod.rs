@@ -70,8 +70,11 @@ impl Cx<'_> {
     /// modelled request handling time.
     pub fn api(&mut self, from: Dest, tag: u64, verb: Verb) {
         let delay = self.lat.sample(Hop::ApiserverRequest);
-        self.ctx
-            .send(Dest::ApiServer, delay, Msg::Request(Box::new(Request { from, tag, verb })));
+        self.ctx.send(
+            Dest::ApiServer,
+            delay,
+            Msg::Request(Box::new(Request { from, tag, verb })),
+        );
     }
 
     /// The name of node `i`.
@@ -89,7 +92,14 @@ impl Cx<'_> {
     }
 
     /// A timeline row by `who` about `node`.
-    pub fn log_on(&mut self, who: Dest, action: &str, subject: Subject<'_>, node: &str, detail: &str) {
+    pub fn log_on(
+        &mut self,
+        who: Dest,
+        action: &str,
+        subject: Subject<'_>,
+        node: &str,
+        detail: &str,
+    ) {
         let now = self.now();
         self.rec
             .event(now, component_name(who), action, subject, node, detail);

@@ -74,9 +74,15 @@ pub enum Verb {
     },
     /// PATCH `pods/status` (no resourceVersion precondition, as the kubelet's
     /// status manager patches).
-    UpdatePodStatus { key: ObjectKey, status: PodStatus },
+    UpdatePodStatus {
+        key: ObjectKey,
+        status: PodStatus,
+    },
     /// POST `pods/binding`: fails if the pod is already bound.
-    Bind { key: ObjectKey, node: String },
+    Bind {
+        key: ObjectKey,
+        node: String,
+    },
     Delete {
         key: ObjectKey,
         precondition: Option<u64>,
@@ -187,11 +193,26 @@ pub struct TxnDone {
 /// A container runtime call (CRI), from a kubelet to its node's runtime.
 #[derive(Clone, Debug)]
 pub enum RuntimeCall {
-    RunPodSandbox { pod: u64, name: Arc<str> },
-    PullImage { pod: u64, image: String, always: bool },
-    CreateContainer { pod: u64, container: usize },
-    StartContainer { pod: u64, container: usize },
-    StopPodSandbox { pod: u64 },
+    RunPodSandbox {
+        pod: u64,
+        name: Arc<str>,
+    },
+    PullImage {
+        pod: u64,
+        image: String,
+        always: bool,
+    },
+    CreateContainer {
+        pod: u64,
+        container: usize,
+    },
+    StartContainer {
+        pod: u64,
+        container: usize,
+    },
+    StopPodSandbox {
+        pod: u64,
+    },
 }
 
 /// The runtime's answer, from a node's runtime to its kubelet.

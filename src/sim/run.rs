@@ -38,7 +38,12 @@ pub struct Outcome {
 
 /// Runs `scenario` with `seed`, streaming the timeline into `events` and the
 /// node samples into `nodes`.
-pub fn simulate(scenario: &Scenario, seed: u64, events: Box<dyn Write>, nodes: Box<dyn Write>) -> Outcome {
+pub fn simulate(
+    scenario: &Scenario,
+    seed: u64,
+    events: Box<dyn Write>,
+    nodes: Box<dyn Write>,
+) -> Outcome {
     let rng = RngStreams::new(seed);
     let mut rec = Recorder::new(events, nodes);
     let lat = Latencies::new(&scenario.latencies, &rng);
@@ -62,7 +67,11 @@ pub fn simulate(scenario: &Scenario, seed: u64, events: Box<dyn Write>, nodes: B
         let (alloc, pods) = node_allocatable(&node);
         rec.node_added(0, &node.metadata.name, alloc, pods);
         kubelets.push(Kubelet::new(i, &node));
-        let present = node.status.images.iter().flat_map(|im| im.names.iter().cloned());
+        let present = node
+            .status
+            .images
+            .iter()
+            .flat_map(|im| im.names.iter().cloned());
         runtimes.push(Docker::new(i, present.collect::<Vec<_>>(), sizes.clone()));
         node_names.push(Arc::from(node.metadata.name.as_str()));
         etcd.store
@@ -132,7 +141,8 @@ pub fn run_to_dir(scenario: &Scenario, seed: u64, dir: &Path) -> io::Result<Outc
         }
     }
     let result = (|| {
-        let events = BufWriter::with_capacity(1 << 20, fs::File::create(partial(dir, "events.csv"))?);
+        let events =
+            BufWriter::with_capacity(1 << 20, fs::File::create(partial(dir, "events.csv"))?);
         let nodes = BufWriter::with_capacity(1 << 16, fs::File::create(partial(dir, "nodes.csv"))?);
         let mut outcome = simulate(scenario, seed, Box::new(events), Box::new(nodes));
         outcome.recorder.finish()?;

@@ -16,10 +16,18 @@ fn rejects(dir: &Path, text: &str, expect: &[&str]) -> String {
     let out = dir.join("out");
     let r = kubesim(&["run", s, "--out", out.to_str().unwrap()]);
     for (what, o) in [("validate", &v), ("run", &r)] {
-        assert_eq!(o.status.code(), Some(2), "{what} exit code; stderr: {}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{what} exit code; stderr: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!err.contains("panicked"), "{what} panicked: {err}");
-        assert!(err.contains("scenario.yaml"), "{what} names the file: {err}");
+        assert!(
+            err.contains("scenario.yaml"),
+            "{what} names the file: {err}"
+        );
         for e in expect {
             assert!(err.contains(e), "{what}: expected `{e}` in: {err}");
         }
@@ -55,7 +63,9 @@ fn bad_quantities() {
     );
     rejects(
         &dir,
-        &format!("{GOOD_HEAD}actions:\n- at: 0s\n  apply: {{kind: Pod, metadata: {{name: p}}, spec: {{containers: [{{name: c, image: x, resources: {{requests: {{memory: abc}}}}}}]}}}}\n"),
+        &format!(
+            "{GOOD_HEAD}actions:\n- at: 0s\n  apply: {{kind: Pod, metadata: {{name: p}}, spec: {{containers: [{{name: c, image: x, resources: {{requests: {{memory: abc}}}}}}]}}}}\n"
+        ),
         &["scenario.yaml:7:", "abc"],
     );
 }
@@ -73,7 +83,11 @@ fn negative_count() {
 #[test]
 fn bad_durations() {
     let dir = scratch("duration");
-    rejects(&dir, &format!("{GOOD_HEAD}duration: 10 parsecs\n"), &["scenario.yaml:5:", "10 parsecs"]);
+    rejects(
+        &dir,
+        &format!("{GOOD_HEAD}duration: 10 parsecs\n"),
+        &["scenario.yaml:5:", "10 parsecs"],
+    );
     rejects(
         &dir,
         &format!("{GOOD_HEAD}actions:\n- at: soon\n  delete: {{kind: Pod, name: p}}\n"),
@@ -106,7 +120,9 @@ fn manifest_without_kind_or_name() {
     );
     rejects(
         &dir,
-        &format!("{GOOD_HEAD}actions:\n- at: 0s\n  apply: {{kind: Pod, metadata: {{}}, spec: {{containers: []}}}}\n"),
+        &format!(
+            "{GOOD_HEAD}actions:\n- at: 0s\n  apply: {{kind: Pod, metadata: {{}}, spec: {{containers: []}}}}\n"
+        ),
         &["scenario.yaml:7:", "metadata.name"],
     );
 }
@@ -114,8 +130,16 @@ fn manifest_without_kind_or_name() {
 #[test]
 fn errors_in_a_manifest_file_name_that_file() {
     let dir = scratch("manifest-file");
-    write(&dir, "web.yaml", "kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    resources: {requests: {cpu: 1.5K}}\n");
-    let scenario = write(&dir, "scenario.yaml", &format!("{GOOD_HEAD}actions:\n- at: 0s\n  apply: web.yaml\n"));
+    write(
+        &dir,
+        "web.yaml",
+        "kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    resources: {requests: {cpu: 1.5K}}\n",
+    );
+    let scenario = write(
+        &dir,
+        "scenario.yaml",
+        &format!("{GOOD_HEAD}actions:\n- at: 0s\n  apply: web.yaml\n"),
+    );
     let o = kubesim(&["validate", scenario.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);

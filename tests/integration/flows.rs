@@ -27,10 +27,16 @@ fn quickstart_schedules_every_pod_with_ordered_lifecycle_times() {
     assert!(pods.len() >= 5, "quickstart has a few pods");
     for p in &pods {
         assert!(!p["node"].is_empty(), "pod {} has no node", p["name"]);
-        let steps: Vec<u64> = ["created_s", "scheduled_s", "bound_s", "started_s", "ready_s"]
-            .iter()
-            .map(|c| micros(&p[*c]).unwrap_or_else(|| panic!("pod {} lacks {c}", p["name"])))
-            .collect();
+        let steps: Vec<u64> = [
+            "created_s",
+            "scheduled_s",
+            "bound_s",
+            "started_s",
+            "ready_s",
+        ]
+        .iter()
+        .map(|c| micros(&p[*c]).unwrap_or_else(|| panic!("pod {} lacks {c}", p["name"])))
+        .collect();
         assert!(
             steps.windows(2).all(|w| w[0] <= w[1]),
             "pod {} times out of order: {steps:?}",
@@ -39,7 +45,10 @@ fn quickstart_schedules_every_pod_with_ordered_lifecycle_times() {
         assert_eq!(p["phase"], "Running");
     }
     // The Service's pods become reachable, after they are ready.
-    let reachable: Vec<_> = pods.iter().filter(|p| !p["reachable_s"].is_empty()).collect();
+    let reachable: Vec<_> = pods
+        .iter()
+        .filter(|p| !p["reachable_s"].is_empty())
+        .collect();
     assert!(!reachable.is_empty(), "some pod is behind a Service");
     for p in reachable {
         assert!(micros(&p["reachable_s"]) >= micros(&p["ready_s"]));
@@ -51,8 +60,14 @@ fn pod_flow_shows_every_hop_in_order() {
     let out = scratch("pod-flow");
     run_ok(&repo().join("scenarios/pod-flow.yaml"), &out, &[]);
     let events = read_csv(&out.join("events.csv"));
-    let times: Vec<u64> = events.iter().map(|e| micros(&e["time_s"]).unwrap()).collect();
-    assert!(times.windows(2).all(|w| w[0] <= w[1]), "events.csv is in time order");
+    let times: Vec<u64> = events
+        .iter()
+        .map(|e| micros(&e["time_s"]).unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "events.csv is in time order"
+    );
     let is_pod = |e: &BTreeMap<String, String>| e["kind"] == "Pod" && e["name"] == "hello";
     // The hops of the Pod flow, each found after the previous one.
     let hops: [(&str, &str); 14] = [
@@ -82,10 +97,12 @@ fn pod_flow_shows_every_hop_in_order() {
     // The kubelet and docker rows name the node the scheduler chose.
     let pods = read_csv(&out.join("pods.csv"));
     let node = &pods[0]["node"];
-    assert!(events
-        .iter()
-        .filter(|e| is_pod(e) && (e["component"] == "kubelet" || e["component"] == "docker"))
-        .all(|e| &e["node"] == node));
+    assert!(
+        events
+            .iter()
+            .filter(|e| is_pod(e) && (e["component"] == "kubelet" || e["component"] == "docker"))
+            .all(|e| &e["node"] == node)
+    );
 }
 
 fn outputs(dir: &std::path::Path) -> Vec<Vec<u8>> {
@@ -137,16 +154,35 @@ fn no_node_is_overcommitted_and_no_pod_is_bound_twice() {
     }
     let events = read_csv(&out.join("events.csv"));
     let mut bound = BTreeSet::new();
-    for e in events.iter().filter(|e| e["component"] == "kube-apiserver" && e["action"] == "bind") {
-        assert!(bound.insert(e["name"].clone()), "pod {} bound twice", e["name"]);
+    for e in events
+        .iter()
+        .filter(|e| e["component"] == "kube-apiserver" && e["action"] == "bind")
+    {
+        assert!(
+            bound.insert(e["name"].clone()),
+            "pod {} bound twice",
+            e["name"]
+        );
     }
     let pods = read_csv(&out.join("pods.csv"));
-    let running = pods.iter().filter(|p| p["phase"] == "Running" && p["deleted_s"].is_empty()).count();
+    let running = pods
+        .iter()
+        .filter(|p| p["phase"] == "Running" && p["deleted_s"].is_empty())
+        .count();
     // After p0's deletion one pending pod takes its place.
     assert_eq!(running, 6);
-    assert!(events.iter().any(|e| e["action"] == "unschedulable" && e["detail"].contains("Insufficient cpu")));
-    let retried = pods.iter().find(|p| p["attempts"].parse::<u32>().unwrap() > 1 && !p["node"].is_empty());
-    assert!(retried.is_some(), "a pending pod was scheduled on retry after the delete");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["action"] == "unschedulable" && e["detail"].contains("Insufficient cpu"))
+    );
+    let retried = pods
+        .iter()
+        .find(|p| p["attempts"].parse::<u32>().unwrap() > 1 && !p["node"].is_empty());
+    assert!(
+        retried.is_some(),
+        "a pending pod was scheduled on retry after the delete"
+    );
 }
 
 #[test]
@@ -203,5 +239,9 @@ fn a_duration_limit_stops_the_run_there() {
     assert_eq!(get("virtual_time_s"), "0.050000");
     assert_eq!(get("stopped_by"), "duration");
     let events = read_csv(&out.join("events.csv"));
-    assert!(events.iter().all(|e| micros(&e["time_s"]).unwrap() <= 50_000));
+    assert!(
+        events
+            .iter()
+            .all(|e| micros(&e["time_s"]).unwrap() <= 50_000)
+    );
 }

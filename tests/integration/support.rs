@@ -32,7 +32,12 @@ pub fn kubesim(args: &[&str]) -> Output {
 
 /// Runs a scenario into `out`, asserting success.
 pub fn run_ok(scenario: &Path, out: &Path, extra: &[&str]) -> Output {
-    let mut args = vec!["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    let mut args = vec![
+        "run",
+        scenario.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     let o = kubesim(&args);
     assert!(

@@ -1,0 +1,587 @@
+//! Scenario files: the YAML a user writes, loaded and checked into a typed
+//! [`Scenario`] ready to run.
+//!
+//! The file's own keys are strict (see `schema`); manifests, inline or in
+//! files beside the scenario, are read by the api's lenient `Manifest`
+//! deserializer so that pasted `kubectl` output works. Every problem is a
+//! [`LoadError`] naming the file, line and column and what was expected;
+//! objects the simulator does not model are skipped with a warning.
+
+pub mod duration;
+mod locate;
+mod message;
+mod schema;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use crate::api::node::{ContainerImage, NodeSpec, NodeStatus};
+use crate::api::pod::Taint;
+use crate::api::{Kind, Manifest, Node, Object, ObjectMeta};
+use crate::engine::Time;
+use crate::sim::latency::LatencyConfig;
+
+use duration::format_duration;
+use locate::{Loc, ManifestDoc, ManifestInfo};
+use schema::{ManifestSource, RawAction, RawNodeGroup, RawScenario};
+
+/// The seed when the scenario names none.
+pub const DEFAULT_SEED: u64 = 1;
+/// The scheduler policy when the scenario names none.
+pub const DEFAULT_POLICY: &str = "default";
+
+/// A scenario, loaded and checked, ready to run.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// `name:`, or else the file's stem.
+    pub name: String,
+    pub path: PathBuf,
+    /// `seed:`, default [`DEFAULT_SEED`].
+    pub seed: u64,
+    /// `duration:`, the virtual-time limit; `None`: run until idle.
+    pub duration: Option<Time>,
+    /// Node groups expanded, then `cluster.nodes` manifests, in file order;
+    /// names are unique.
+    pub nodes: Vec<Node>,
+    /// `images:`: image -> size in bytes.
+    pub images: BTreeMap<String, u64>,
+    /// `scheduler.policy`, default [`DEFAULT_POLICY`].
+    pub policy: String,
+    pub latencies: LatencyConfig,
+    pub boot_control_plane: bool,
+    /// Sorted by `at`, stable (file order among equal times).
+    pub actions: Vec<Action>,
+    /// Each `FILE:LINE:COLUMN: message`, e.g. a skipped ConfigMap.
+    pub warnings: Vec<String>,
+}
+
+/// One step of the scenario's timeline.
+#[derive(Clone, Debug)]
+pub struct Action {
+    pub at: Time,
+    /// `FILE:LINE:COLUMN` of the action in the scenario, for messages.
+    pub place: String,
+    pub op: ActionOp,
+}
+
+#[derive(Clone, Debug)]
+pub enum ActionOp {
+    /// Create these objects, in order.
+    Apply(Vec<Object>),
+    /// Delete one object.
+    Delete {
+        kind: Kind,
+        /// Empty for cluster-scoped kinds.
+        namespace: String,
+        name: String,
+    },
+}
+
+/// Why a scenario could not be loaded: a message a person can act on, and
+/// where the problem is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadError {
+    pub file: PathBuf,
+    /// 1-based.
+    pub line: Option<usize>,
+    /// 1-based.
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl LoadError {
+    fn new(file: &Path, loc: Option<Loc>, message: impl Into<String>) -> Self {
+        LoadError {
+            file: file.to_path_buf(),
+            line: loc.map(|l| l.line),
+            column: loc.map(|l| l.column),
+            message: message.into(),
+        }
+    }
+
+    fn at(place: &Place, message: impl Into<String>) -> Self {
+        LoadError::new(&place.file, place.loc, message)
+    }
+
+    /// From a serde_yaml error: its position goes into the fields, and out
+    /// of the message.
+    fn from_yaml(file: &Path, err: &serde_yaml::Error, syntax: bool) -> Self {
+        let loc = err.location().map(|l| Loc {
+            line: l.line(),
+            column: l.column(),
+        });
+        let mut message = err.to_string();
+        if let Some(l) = loc {
+            let suffix = format!(" at line {} column {}", l.line, l.column);
+            if let Some(at) = message.find(&suffix) {
+                message.replace_range(at..at + suffix.len(), "");
+            }
+        }
+        let message = if syntax {
+            format!("YAML syntax error: {message}")
+        } else {
+            message::tidy_serde_message(&message)
+        };
+        LoadError::new(file, loc, message)
+    }
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Reads and checks the scenario file at `path`.
+pub fn load(path: &Path) -> Result<Scenario, LoadError> {
+    let text = fs::read_to_string(path)
+        .map_err(|e| LoadError::new(path, None, format!("cannot read scenario: {e}")))?;
+    load_str(&text, path)
+}
+
+/// Checks a scenario given as text; `path` names it in messages, and
+/// relative manifest file names are resolved against its directory.
+pub fn load_str(text: &str, path: &Path) -> Result<Scenario, LoadError> {
+    let raw = parse_scenario(text, path)?;
+    let mut loader = Loader {
+        path,
+        dir: path.parent().unwrap_or(Path::new("")),
+        warnings: Vec::new(),
+        files: BTreeMap::new(),
+    };
+    loader.lower(raw)
+}
+
+/// A place in a file, for messages: `FILE:LINE:COLUMN`.
+#[derive(Clone, Debug)]
+struct Place {
+    file: PathBuf,
+    loc: Option<Loc>,
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(l) = self.loc {
+            write!(f, ":{}:{}", l.line, l.column)?;
+        }
+        Ok(())
+    }
+}
+
+/// The scenario's one YAML document, deserialized.
+fn parse_scenario(text: &str, path: &Path) -> Result<RawScenario, LoadError> {
+    let mut documents = serde_yaml::Deserializer::from_str(text);
+    let empty = || {
+        LoadError::new(
+            path,
+            None,
+            "the scenario is empty: expected a mapping with keys such as `cluster` and `actions`",
+        )
+    };
+    let first = documents.next().ok_or_else(empty)?;
+    let raw = match Option::<RawScenario>::deserialize(first) {
+        Ok(Some(raw)) => raw,
+        Ok(None) => return Err(empty()),
+        Err(e) => return Err(yaml_error(text, 0, path, &e)),
+    };
+    // A trailing `---` is harmless; a second document is a mistake.
+    if let Some(second) = documents.next() {
+        match Option::<IgnoredAny>::deserialize(second) {
+            Ok(None) => {}
+            Ok(Some(_)) => {
+                return Err(LoadError::new(
+                    path,
+                    None,
+                    "a scenario is one YAML document, but this file holds more \
+                     (a `---` line starts another); put manifests in their own files",
+                ));
+            }
+            Err(e) => return Err(LoadError::from_yaml(path, &e, true)),
+        }
+    }
+    Ok(raw)
+}
+
+/// The error of document `index` of `text`, told apart: a syntax error (the
+/// document is not YAML) or a value that does not fit.
+fn yaml_error(text: &str, index: usize, file: &Path, err: &serde_yaml::Error) -> LoadError {
+    // serde_yaml parses a whole document before deserializing it, so a
+    // syntax error anywhere in it fails even a deserializer that accepts
+    // anything.
+    let syntax = serde_yaml::Deserializer::from_str(text)
+        .take(index + 1)
+        .find_map(|doc| IgnoredAny::deserialize(doc).err());
+    match syntax {
+        Some(e) => LoadError::from_yaml(file, &e, true),
+        None => LoadError::from_yaml(file, err, false),
+    }
+}
+
+/// An object read from a manifest, and where.
+#[derive(Clone)]
+struct Placed {
+    object: Object,
+    place: Place,
+}
+
+/// Turns the raw scenario into a [`Scenario`]: reads manifest files,
+/// expands node groups and checks what spans several keys.
+struct Loader<'a> {
+    path: &'a Path,
+    dir: &'a Path,
+    warnings: Vec<String>,
+    /// Manifest files read so far, by resolved path: a file applied twice
+    /// is read (and warned about) once.
+    files: BTreeMap<PathBuf, Vec<Placed>>,
+}
+
+impl Loader<'_> {
+    fn place(&self, loc: Option<Loc>) -> Place {
+        Place {
+            file: self.path.to_path_buf(),
+            loc,
+        }
+    }
+
+    fn lower(&mut self, raw: RawScenario) -> Result<Scenario, LoadError> {
+        let name = match raw.name {
+            Some(name) => name.0,
+            None => self.path.file_stem().map_or_else(
+                || "scenario".to_owned(),
+                |s| s.to_string_lossy().into_owned(),
+            ),
+        };
+        let images: BTreeMap<String, u64> = raw
+            .images
+            .iter()
+            .map(|(image, size)| (image.clone(), size.whole()))
+            .collect();
+
+        let mut nodes = Vec::new();
+        let mut node_places: BTreeMap<String, Place> = BTreeMap::new();
+        let mut add_node = |node: Node, place: Place| {
+            if let Some(first) = node_places.get(&node.metadata.name) {
+                return Err(LoadError::at(
+                    &place,
+                    format!(
+                        "duplicate node name `{}`: already defined at {first}",
+                        node.metadata.name
+                    ),
+                ));
+            }
+            node_places.insert(node.metadata.name.clone(), place);
+            nodes.push(node);
+            Ok(())
+        };
+        for group in &raw.cluster.node_groups {
+            let place = self.place(group.loc);
+            for node in expand_group(&group.value, &images) {
+                add_node(node, place.clone())?;
+            }
+        }
+        if let Some(source) = raw.cluster.nodes {
+            for placed in self.objects(source)? {
+                let Object::Node(mut node) = placed.object else {
+                    return Err(LoadError::at(
+                        &placed.place,
+                        format!(
+                            "cluster.nodes holds Node manifests, but this is a {} (`{}`)",
+                            placed.object.kind(),
+                            placed.object.meta().name
+                        ),
+                    ));
+                };
+                if node.metadata.name.is_empty() {
+                    return Err(LoadError::at(
+                        &placed.place,
+                        "a Node in cluster.nodes needs `metadata.name` (generateName is not enough)",
+                    ));
+                }
+                node.metadata.namespace.clear();
+                add_node(node, placed.place)?;
+            }
+        }
+
+        let duration = raw.duration.map(|d| d.0);
+        let mut actions = Vec::with_capacity(raw.actions.len());
+        for action in raw.actions {
+            let place = self.place(action.loc);
+            let at = action.value.at.0;
+            if let Some(end) = duration.filter(|end| at > *end) {
+                self.warnings.push(format!(
+                    "{place}: this action at {} comes after the end of the run \
+                     (duration: {}) and will not run",
+                    format_duration(at),
+                    format_duration(end)
+                ));
+            }
+            let op = self.action_op(action.value, &place)?;
+            actions.push(Action {
+                at,
+                place: place.to_string(),
+                op,
+            });
+        }
+        // Stable: actions at the same time keep their file order.
+        actions.sort_by_key(|a| a.at);
+
+        Ok(Scenario {
+            name,
+            path: self.path.to_path_buf(),
+            seed: raw.seed.unwrap_or(DEFAULT_SEED),
+            duration,
+            nodes,
+            images,
+            policy: raw
+                .scheduler
+                .policy
+                .unwrap_or_else(|| DEFAULT_POLICY.to_owned()),
+            latencies: raw.latencies.0,
+            boot_control_plane: raw.cluster.boot_control_plane,
+            actions,
+            warnings: std::mem::take(&mut self.warnings),
+        })
+    }
+
+    fn action_op(&mut self, action: RawAction, place: &Place) -> Result<ActionOp, LoadError> {
+        let given: Vec<&str> = [
+            ("apply", action.apply.is_some()),
+            ("delete", action.delete.is_some()),
+            ("scale", action.scale.is_some()),
+            ("setImage", action.set_image.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, present)| present.then_some(key))
+        .collect();
+        match given.as_slice() {
+            [] => {
+                return Err(LoadError::at(
+                    place,
+                    "this action does nothing: add one of `apply`, `delete`, `scale` or `setImage`",
+                ));
+            }
+            [_] => {}
+            [first, second, ..] => {
+                return Err(LoadError::at(
+                    place,
+                    format!(
+                        "this action has both `{first}` and `{second}`: \
+                         write one operation per action"
+                    ),
+                ));
+            }
+        }
+        if let Some(source) = action.apply {
+            let objects: Vec<Object> = self
+                .objects(source)?
+                .into_iter()
+                .map(|p| p.object)
+                .collect();
+            if objects.is_empty() {
+                self.warnings
+                    .push(format!("{place}: this action applies no object"));
+            }
+            return Ok(ActionOp::Apply(objects));
+        }
+        if let Some(target) = action.delete {
+            let kind = target.kind.0;
+            let namespace = if kind.namespaced() {
+                target.namespace.unwrap_or_else(|| "default".to_owned())
+            } else {
+                String::new()
+            };
+            return Ok(ActionOp::Delete {
+                kind,
+                namespace,
+                name: target.name,
+            });
+        }
+        let key = given[0];
+        Err(LoadError::at(
+            place,
+            format!(
+                "`{key}` is not supported yet: the Deployment controller is not modelled \
+                 in this version"
+            ),
+        ))
+    }
+
+    /// The objects of a manifest source, in order, with namespaces
+    /// defaulted; manifests of kinds not modelled become warnings.
+    fn objects(&mut self, source: ManifestSource) -> Result<Vec<Placed>, LoadError> {
+        match source {
+            ManifestSource::Inline(docs) => {
+                let file = self.path.to_path_buf();
+                Ok(self.collect(docs, &file))
+            }
+            ManifestSource::File { path, loc } => {
+                let resolved = self.dir.join(&path);
+                if let Some(objects) = self.files.get(&resolved) {
+                    return Ok(objects.clone());
+                }
+                let text = fs::read_to_string(&resolved).map_err(|e| {
+                    LoadError::at(
+                        &self.place(loc),
+                        format!("cannot read manifest file `{}`: {e}", resolved.display()),
+                    )
+                })?;
+                let docs = parse_manifests(&text, &resolved)?;
+                let objects = self.collect(docs, &resolved);
+                self.files.insert(resolved, objects.clone());
+                Ok(objects)
+            }
+        }
+    }
+
+    fn collect(&mut self, docs: Vec<ManifestDoc>, file: &Path) -> Vec<Placed> {
+        let mut out = Vec::new();
+        for doc in docs {
+            self.walk(doc.manifest, doc.info, file, &mut out);
+        }
+        out
+    }
+
+    /// Flattens a manifest and its List items depth first, as
+    /// `Manifest::flatten` does, keeping each one's info beside it.
+    fn walk(
+        &mut self,
+        mut manifest: Manifest,
+        mut info: ManifestInfo,
+        file: &Path,
+        out: &mut Vec<Placed>,
+    ) {
+        let place = Place {
+            file: file.to_path_buf(),
+            loc: info.loc,
+        };
+        let items = std::mem::take(&mut manifest.items);
+        let item_infos = std::mem::take(&mut info.items);
+        match manifest.object {
+            Some(mut object) => {
+                let namespaced = object.kind().namespaced();
+                let meta = object.meta_mut();
+                if namespaced {
+                    if meta.namespace.is_empty() {
+                        meta.namespace = "default".to_owned();
+                    }
+                } else {
+                    meta.namespace.clear();
+                }
+                out.push(Placed { object, place });
+            }
+            None if manifest.kind.ends_with("List") => {}
+            None => {
+                let what = match (info.namespace.as_str(), info.name.as_str()) {
+                    (_, "") => manifest.kind.clone(),
+                    ("", name) => format!("{} {name}", manifest.kind),
+                    (ns, name) => format!("{} {ns}/{name}", manifest.kind),
+                };
+                let why = if manifest.kind == Kind::EndpointSlice.as_str() {
+                    "EndpointSlices are written by their controller, not applied"
+                } else {
+                    "kind not modelled"
+                };
+                self.warnings
+                    .push(format!("{place}: skipping {what}: {why}"));
+            }
+        }
+        let mut item_infos = item_infos.into_iter();
+        for item in items {
+            let info = item_infos.next().unwrap_or_default();
+            self.walk(item, info, file, out);
+        }
+    }
+}
+
+/// The manifests of a file: one or more YAML documents, empty ones skipped.
+fn parse_manifests(text: &str, file: &Path) -> Result<Vec<ManifestDoc>, LoadError> {
+    let mut docs = Vec::new();
+    // Stop at the first error: serde_yaml's document iterator does not end
+    // after some failures.
+    for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        match Option::<ManifestDoc>::deserialize(document) {
+            Ok(Some(doc)) => docs.push(doc),
+            Ok(None) => {}
+            Err(e) => return Err(yaml_error(text, index, file, &e)),
+        }
+    }
+    Ok(docs)
+}
+
+/// The nodes `<name>-0` .. `<name>-(count-1)` of a node group.
+fn expand_group(group: &RawNodeGroup, images: &BTreeMap<String, u64>) -> Vec<Node> {
+    let resources = |map: &BTreeMap<String, schema::NonNegative<schema::Capacity>>| {
+        map.iter()
+            .map(|(name, q)| (name.clone(), q.0))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let capacity = resources(&group.capacity);
+    let allocatable = group
+        .allocatable
+        .as_ref()
+        .map_or_else(|| capacity.clone(), resources);
+    let taints: Vec<Taint> = group
+        .taints
+        .iter()
+        .map(|t| Taint {
+            key: t.key.clone(),
+            value: t.value.clone(),
+            effect: t.effect,
+        })
+        .collect();
+    let node_images: Vec<ContainerImage> = group
+        .images
+        .iter()
+        .map(|image| ContainerImage {
+            names: vec![image.clone()],
+            size_bytes: images
+                .get(image)
+                .map_or(0, |size| i64::try_from(*size).unwrap_or(i64::MAX)),
+        })
+        .collect();
+    (0..group.count.0)
+        .map(|i| {
+            let name = format!("{}-{i}", group.name.0);
+            let mut labels = group.labels.clone();
+            labels.insert("kubernetes.io/hostname".to_owned(), name.clone());
+            labels
+                .entry("kubernetes.io/os".to_owned())
+                .or_insert_with(|| "linux".to_owned());
+            Node {
+                metadata: ObjectMeta {
+                    name,
+                    labels,
+                    ..ObjectMeta::default()
+                },
+                spec: NodeSpec {
+                    unschedulable: group.unschedulable,
+                    taints: taints.clone(),
+                    pod_cidr: None,
+                },
+                status: NodeStatus {
+                    capacity: capacity.clone(),
+                    allocatable: allocatable.clone(),
+                    images: node_images.clone(),
+                },
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
