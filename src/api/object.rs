@@ -16,6 +16,8 @@ use super::workloads::{Workload, WorkloadSpec};
 
 /// A stored object. Objects are shared between components as
 /// `Arc<Object>` snapshots and never mutated in place once stored.
+// Objects live behind `Arc`, so the enum's size is paid once per version.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Object {
     Node(Node),
@@ -23,7 +25,7 @@ pub enum Object {
     Service(Service),
     EndpointSlice(EndpointSlice),
     /// A Deployment, ReplicaSet, DaemonSet or StatefulSet.
-    Workload(Kind, Workload),
+    Workload(Kind, Box<Workload>),
 }
 
 impl Object {
@@ -128,6 +130,7 @@ fn user_kind(kind: &str) -> Option<Kind> {
     Kind::parse(kind).filter(|k| *k != Kind::EndpointSlice)
 }
 
+#[allow(clippy::large_enum_variant)] // short-lived, one per manifest
 enum Spec {
     Node(NodeSpec),
     Pod(PodSpec),
@@ -275,13 +278,13 @@ impl<'de> Visitor<'de> for ManifestVisitor {
             }),
             (k, s) => Object::Workload(
                 k,
-                Workload {
+                Box::new(Workload {
                     metadata,
                     spec: match s {
                         Some(Spec::Workload(s)) => s,
                         _ => WorkloadSpec::default(),
                     },
-                },
+                }),
             ),
         };
         Ok(Manifest {

@@ -239,21 +239,16 @@ pub fn raw_scores(pod: &Pod, res: &PodResources, node: &NodeInfo) -> RawScores {
             Some((req as f64 / alloc as f64).min(1.0))
         }
     };
-    let fractions: Vec<f64> = [
-        fraction(
-            node.requested.milli_cpu + res.requests.milli_cpu,
-            node.allocatable.milli_cpu,
-        ),
-        fraction(
-            node.requested.memory + res.requests.memory,
-            node.allocatable.memory,
-        ),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let std = match fractions.as_slice() {
-        [a, b] => (a - b).abs() / 2.0,
+    let cpu = fraction(
+        node.requested.milli_cpu + res.requests.milli_cpu,
+        node.allocatable.milli_cpu,
+    );
+    let memory = fraction(
+        node.requested.memory + res.requests.memory,
+        node.allocatable.memory,
+    );
+    let std = match (cpu, memory) {
+        (Some(a), Some(b)) => (a - b).abs() / 2.0,
         _ => 0.0,
     };
     let balanced = ((1.0 - std) * MAX_NODE_SCORE as f64) as i64;

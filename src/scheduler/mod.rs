@@ -355,7 +355,7 @@ impl Scheduler {
                 ties = 1;
             } else if s == scores[best] {
                 ties += 1;
-                if self.rng.next_u64() % ties == 0 {
+                if self.rng.next_u64().is_multiple_of(ties) {
                     best = k;
                 }
             }
