@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod apiserver;
+pub mod bench;
 pub mod controllers;
 pub mod engine;
 pub mod etcd;
