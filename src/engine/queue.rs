@@ -149,9 +149,9 @@ mod tests {
             x = x
                 .wrapping_mul(6_364_136_223_846_793_005)
                 .wrapping_add(1_442_695_040_888_963_407);
-            if x % 3 != 0 || reference.is_empty() {
+            if !x.is_multiple_of(3) || reference.is_empty() {
                 // Many ties: times drawn from a small range above now.
-                let t = now + (x >> 60) * if step % 7 == 0 { 1 << 20 } else { 1 };
+                let t = now + (x >> 60) * if step.is_multiple_of(7) { 1 << 20 } else { 1 };
                 let seq = q.push(t, (), (), false);
                 reference.push((t, seq));
             } else {
