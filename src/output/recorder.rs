@@ -159,18 +159,21 @@ impl Recorder {
         detail: &str,
     ) {
         self.counters.timeline_rows += 1;
-        let time = format_seconds(now);
-        let seq = self.seq.to_string();
+        // Formatted on the stack: this runs for every row of the timeline.
+        let mut time_buf = [0u8; 32];
+        let time = format_seconds_into(now, &mut time_buf);
+        let mut seq_buf = [0u8; 20];
+        let seq = format_u64_into(self.seq, &mut seq_buf);
         let r = self.events.write_record([
-            time.as_str(),
-            seq.as_str(),
-            component,
-            action,
-            subject.kind.map_or("", Kind::as_str),
-            subject.namespace,
-            subject.name,
-            node,
-            detail,
+            time,
+            seq,
+            component.as_bytes(),
+            action.as_bytes(),
+            subject.kind.map_or("", Kind::as_str).as_bytes(),
+            subject.namespace.as_bytes(),
+            subject.name.as_bytes(),
+            node.as_bytes(),
+            detail.as_bytes(),
         ]);
         self.keep(r);
     }
@@ -299,5 +302,60 @@ impl Recorder {
             ])?;
         }
         w.flush()
+    }
+}
+
+/// Writes `n` in decimal at the end of `buf`; returns the digits.
+fn format_u64_into(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+/// [`format_seconds`] without allocating: seconds, a point, six decimals.
+fn format_seconds_into(t: Time, buf: &mut [u8; 32]) -> &[u8] {
+    let mut micros = (t % crate::engine::SECOND) / crate::engine::MICROSECOND;
+    let mut i = buf.len();
+    for _ in 0..6 {
+        i -= 1;
+        buf[i] = b'0' + (micros % 10) as u8;
+        micros /= 10;
+    }
+    i -= 1;
+    buf[i] = b'.';
+    let mut secs = t / crate::engine::SECOND;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (secs % 10) as u8;
+        secs /= 10;
+        if secs == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stack_formatting_matches_format_seconds() {
+        for t in [0, 1, 999, 1_000, 1_500_000_999, 12_000_003_000, u64::MAX] {
+            let mut buf = [0u8; 32];
+            assert_eq!(
+                format_seconds_into(t, &mut buf),
+                format_seconds(t).as_bytes()
+            );
+        }
+        for n in [0, 7, 10, 1234567890, u64::MAX] {
+            let mut buf = [0u8; 20];
+            assert_eq!(format_u64_into(n, &mut buf), n.to_string().as_bytes());
+        }
     }
 }

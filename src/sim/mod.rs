@@ -84,11 +84,13 @@ impl Cx<'_> {
 
     /// A timeline row by `who`; a node agent's row names its node.
     pub fn log(&mut self, who: Dest, action: &str, subject: Subject<'_>, detail: &str) {
-        let node = match who {
-            Dest::Kubelet(i) | Dest::Docker(i) => self.node_names[i as usize].clone(),
-            _ => Arc::from(""),
+        let now = self.now();
+        let node: &str = match who {
+            Dest::Kubelet(i) | Dest::Docker(i) => &self.node_names[i as usize],
+            _ => "",
         };
-        self.log_on(who, action, subject, &node, detail);
+        self.rec
+            .event(now, component_name(who), action, subject, node, detail);
     }
 
     /// A timeline row by `who` about `node`.
