@@ -6,7 +6,7 @@
 pub mod admission;
 pub mod watch;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::api::resources::pod_requests;
@@ -17,7 +17,7 @@ use crate::output::{Recorder, Subject};
 use crate::sim::msg::{ApiError, FieldSelector, Response, Txn, TxnDone, TxnResult, WatchSpec};
 use crate::sim::{Cx, Dest, Hop, Msg, Request, Verb, component_name};
 
-use watch::Registry;
+use watch::{ChangeRing, Registry};
 
 /// How many recent changes the watch cache keeps for watches that resume
 /// from a resourceVersion.
@@ -26,9 +26,7 @@ pub const WATCH_CACHE_CAPACITY: usize = 100_000;
 pub struct ApiServer {
     registry: Registry,
     cache: BTreeMap<ObjectKey, Arc<Object>>,
-    ring: VecDeque<Arc<Change>>,
-    /// The newest revision dropped from the ring.
-    ring_compacted: u64,
+    ring: ChangeRing,
     revision: u64,
     next_uid: u64,
     scratch: Vec<u32>,
@@ -45,8 +43,7 @@ impl ApiServer {
         ApiServer {
             registry: Registry::default(),
             cache: BTreeMap::new(),
-            ring: VecDeque::new(),
-            ring_compacted: 0,
+            ring: ChangeRing::new(WATCH_CACHE_CAPACITY),
             revision: 0,
             next_uid: 1,
             scratch: Vec::new(),
@@ -61,7 +58,7 @@ impl ApiServer {
             self.cache.insert(o.key(), o.clone());
         }
         self.revision = revision;
-        self.ring_compacted = revision;
+        self.ring.start_at(revision);
     }
 
     /// A fresh uid for an object created outside a request (bootstrap).
@@ -179,33 +176,35 @@ impl ApiServer {
     fn open_watch(&mut self, owner: Dest, tag: u64, spec: WatchSpec, cx: &mut Cx) {
         let now = cx.now();
         let watch_tag = spec.tag;
-        let replay: Vec<(EventType, Arc<Change>)>;
         let mut list: Option<Vec<Arc<Object>>> = None;
         let id = match spec.from_revision {
-            Some(rv) if rv < self.ring_compacted => {
-                let key = ObjectKey::new(spec.kind, "", "");
-                let err = ApiError {
-                    code: 410,
-                    reason: "Gone",
-                    message: format!("too old resource version: {rv} ({})", self.ring_compacted),
-                };
-                cx.rec.counters.api_rejected += 1;
-                cx.log(Dest::ApiServer, "reject", Subject::from(&key), &err.message);
-                return Self::respond(cx, owner, tag, "watch", key, Err(err));
-            }
             Some(rv) => {
-                let id = self.registry.add(owner, spec, now);
-                let w = &self.registry.watchers[id as usize];
-                let start = self.ring.partition_point(|c| c.revision <= rv);
-                replay = self
-                    .ring
-                    .range(start..)
-                    .filter_map(|c| w.event_for(c).map(|t| (t, c.clone())))
-                    .collect();
-                for (kind, change) in replay {
-                    self.deliver(id, kind, change, cx);
+                let probe = watch::Watcher {
+                    owner,
+                    spec,
+                    last_delivery: now,
+                };
+                match self.ring.since(rv, &probe) {
+                    Ok(replay) => {
+                        let id = self.registry.add(owner, probe.spec, now);
+                        for (kind, change) in replay {
+                            self.deliver(id, kind, change, cx);
+                        }
+                        id
+                    }
+                    Err(compacted) => {
+                        // The watch never starts: the client must re-list.
+                        let key = ObjectKey::new(probe.spec.kind, "", "");
+                        let err = ApiError {
+                            code: 410,
+                            reason: "Gone",
+                            message: format!("too old resource version: {rv} ({compacted})"),
+                        };
+                        cx.rec.counters.api_rejected += 1;
+                        cx.log(Dest::ApiServer, "reject", Subject::from(&key), &err.message);
+                        return Self::respond(cx, owner, tag, "watch", key, Err(err));
+                    }
                 }
-                id
             }
             None => {
                 let lo = ObjectKey::new(spec.kind, "", "");
@@ -285,12 +284,7 @@ impl ApiServer {
                 } else {
                     self.cache.insert(key.clone(), change.object.clone());
                 }
-                if self.ring.len() == WATCH_CACHE_CAPACITY
-                    && let Some(old) = self.ring.pop_front()
-                {
-                    self.ring_compacted = old.revision;
-                }
-                self.ring.push_back(change.clone());
+                self.ring.push(change.clone());
                 if key.kind == Kind::Pod {
                     record_pod(&change, cx.rec, cx.now());
                 }
