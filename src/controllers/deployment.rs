@@ -104,7 +104,11 @@ pub fn scaled_value(v: &IntOrPercent, total: i32, round_up: bool) -> i32 {
         IntOrPercent::Int(i) => *i as i32,
         IntOrPercent::Percent(p) => {
             let x = *p * i64::from(total);
-            (if round_up { (x + 99).div_euclid(100) } else { x.div_euclid(100) }) as i32
+            (if round_up {
+                (x + 99).div_euclid(100)
+            } else {
+                x.div_euclid(100)
+            }) as i32
         }
     }
 }
@@ -120,9 +124,15 @@ fn is_recreate(d: &Workload) -> bool {
 /// upstream `ResolveFenceposts`: (maxSurge, maxUnavailable) for `replicas`,
 /// with the 25 % defaults.
 pub fn resolve_fenceposts(d: &Workload) -> (i32, i32) {
-    let ru = d.spec.strategy.as_ref().and_then(|s| s.rolling_update.as_ref());
+    let ru = d
+        .spec
+        .strategy
+        .as_ref()
+        .and_then(|s| s.rolling_update.as_ref());
     let pct25 = IntOrPercent::Percent(25);
-    let surge = ru.and_then(|r| r.max_surge.clone()).unwrap_or(pct25.clone());
+    let surge = ru
+        .and_then(|r| r.max_surge.clone())
+        .unwrap_or(pct25.clone());
     let unavail = ru.and_then(|r| r.max_unavailable.clone()).unwrap_or(pct25);
     let replicas = d.replicas();
     let s = scaled_value(&surge, replicas, true);
@@ -233,7 +243,9 @@ impl DeploymentController {
         cache: &Cache,
         cx: &mut Cx,
     ) {
-        let Some(rs_key) = cache.controller_of(obj).or_else(|| old.and_then(|o| cache.controller_of(o)))
+        let Some(rs_key) = cache
+            .controller_of(obj)
+            .or_else(|| old.and_then(|o| cache.controller_of(o)))
         else {
             return;
         };
@@ -250,9 +262,9 @@ impl DeploymentController {
             return;
         };
         let count = |o: Option<&Object>| {
-            o.and_then(Object::as_pod).filter(|p| is_active(p)).map_or((0, 0), |p| {
-                (1, i64::from(p.status.is_ready()))
-            })
+            o.and_then(Object::as_pod)
+                .filter(|p| is_active(p))
+                .map_or((0, 0), |p| (1, i64::from(p.status.is_ready())))
         };
         let before = count(old);
         let after = if kind == EventType::Deleted {
@@ -272,12 +284,21 @@ impl DeploymentController {
         }
     }
 
-    pub fn on_response(&mut self, resp: &Response, cache: &Cache, _client: &mut Client, cx: &mut Cx) {
+    pub fn on_response(
+        &mut self,
+        resp: &Response,
+        cache: &Cache,
+        _client: &mut Client,
+        cx: &mut Cx,
+    ) {
         let Some(p) = self.pending.remove(&resp.tag) else {
             return;
         };
         if let Err(e) = &resp.result {
-            let detail = format!("{} failed: {} {}: {}", resp.verb, e.code, e.reason, e.message);
+            let detail = format!(
+                "{} failed: {} {}: {}",
+                resp.verb, e.code, e.reason, e.message
+            );
             log(cx, "error", Subject::from(&resp.key), NAME, &detail);
         }
         match p {
@@ -295,7 +316,9 @@ impl DeploymentController {
                         .get(&d)
                         .and_then(|o| as_workload(o))
                         .zip(cache.get(&resp.key).and_then(|o| as_workload(o)))
-                        .is_some_and(|(dw, rw)| equal_ignore_hash(&dw.spec.template, &rw.spec.template));
+                        .is_some_and(|(dw, rw)| {
+                            equal_ignore_hash(&dw.spec.template, &rw.spec.template)
+                        });
                     if !same && let Some(dw) = cache.get(&d).and_then(|o| as_workload(o)) {
                         let mut st = dw.status.clone();
                         st.collision_count += 1;
@@ -439,7 +462,11 @@ impl DeploymentController {
     ) -> Option<Rs> {
         let max_old = old.iter().map(|r| revision(r.w())).max().unwrap_or(0);
         let new_rev = max_old + 1;
-        let strategy = if is_recreate(d) { "Recreate" } else { "RollingUpdate" };
+        let strategy = if is_recreate(d) {
+            "Recreate"
+        } else {
+            "RollingUpdate"
+        };
         if let Some(rs) = new {
             let w = rs.w();
             if revision(w) < new_rev {
@@ -528,7 +555,9 @@ impl DeploymentController {
             "create",
             Subject::from(&rs_key),
             NAME,
-            &format!("ScalingReplicaSet: Scaled up replica set {name} from 0 to {replicas} (revision {new_rev})"),
+            &format!(
+                "ScalingReplicaSet: Scaled up replica set {name} from 0 to {replicas} (revision {new_rev})"
+            ),
         );
         self.creating.insert(key.clone(), name.clone());
         self.send(client, cx, Verb::Create(rs), Pending::CreateRs(key.clone()));
@@ -581,8 +610,7 @@ impl DeploymentController {
         let ann = &w.metadata.annotations;
         let annotations_stale = ann.get(DESIRED_REPLICAS_ANNOTATION)
             != Some(&d.replicas().to_string())
-            || ann.get(MAX_REPLICAS_ANNOTATION)
-                != Some(&(d.replicas() + max_surge(d)).to_string());
+            || ann.get(MAX_REPLICAS_ANNOTATION) != Some(&(d.replicas() + max_surge(d)).to_string());
         let size_changed = rs.replicas != to;
         rs.dirty |= size_changed || annotations_stale;
         rs.replicas = to;
@@ -840,14 +868,26 @@ impl DeploymentController {
             all.push(n);
         }
         let total: i32 = all.iter().map(|r| r.replicas).sum();
-        let allowed = if replicas > 0 { replicas + max_surge(d) } else { 0 };
+        let allowed = if replicas > 0 {
+            replicas + max_surge(d)
+        } else {
+            0
+        };
         let to_add = allowed - total;
         // Larger first; ties: newer first when adding, older first when
         // removing.
         if to_add > 0 {
-            all.sort_by(|a, b| b.replicas.cmp(&a.replicas).then(b.created().cmp(&a.created())));
+            all.sort_by(|a, b| {
+                b.replicas
+                    .cmp(&a.replicas)
+                    .then(b.created().cmp(&a.created()))
+            });
         } else {
-            all.sort_by(|a, b| b.replicas.cmp(&a.replicas).then(a.created().cmp(&b.created())));
+            all.sort_by(|a, b| {
+                b.replicas
+                    .cmp(&a.replicas)
+                    .then(a.created().cmp(&b.created()))
+            });
         }
         let max_replicas = replicas + max_surge(d);
         let mut added = 0;
@@ -868,8 +908,8 @@ impl DeploymentController {
                     if annotated == 0 {
                         0
                     } else {
-                        let size = f64::from(rs.replicas) * f64::from(max_replicas)
-                            / f64::from(annotated);
+                        let size =
+                            f64::from(rs.replicas) * f64::from(max_replicas) / f64::from(annotated);
                         size.round() as i32 - rs.replicas
                     }
                 };
@@ -968,7 +1008,9 @@ impl DeploymentController {
         if rollout && !d.spec.paused {
             let current = d.status.condition(PROGRESSING).cloned();
             let already_complete = st.replicas == st.updated_replicas
-                && current.as_ref().is_some_and(|c| c.reason == NEW_RS_AVAILABLE);
+                && current
+                    .as_ref()
+                    .is_some_and(|c| c.reason == NEW_RS_AVAILABLE);
             if !already_complete {
                 let progressing = st.updated_replicas > d.status.updated_replicas
                     || (st.replicas - st.updated_replicas)
@@ -993,7 +1035,11 @@ impl DeploymentController {
                 if complete {
                     set_condition(&mut st, new_cond(true, NEW_RS_AVAILABLE));
                 } else if progressing || current.is_none() {
-                    let reason = if current.is_none() { NEW_RS_CREATED } else { RS_UPDATED };
+                    let reason = if current.is_none() {
+                        NEW_RS_CREATED
+                    } else {
+                        RS_UPDATED
+                    };
                     set_condition(&mut st, new_cond(true, reason));
                 } else if timed_out {
                     if current.as_ref().is_some_and(|c| c.reason != TIMED_OUT) {

@@ -38,7 +38,13 @@ pub struct GarbageCollector {
 }
 
 impl GarbageCollector {
-    pub fn observe(&mut self, kind: EventType, obj: &Arc<Object>, old: Option<&Object>, cache: &Cache) {
+    pub fn observe(
+        &mut self,
+        kind: EventType,
+        obj: &Arc<Object>,
+        old: Option<&Object>,
+        cache: &Cache,
+    ) {
         let meta = obj.meta();
         let orphan = meta.finalizers.iter().any(|f| f == ORPHAN_FINALIZER);
         match kind {
@@ -53,7 +59,9 @@ impl GarbageCollector {
             EventType::Modified
                 if orphan
                     && meta.deletion_timestamp.is_some()
-                    && !old.is_some_and(|o| o.meta().finalizers.iter().any(|f| f == ORPHAN_FINALIZER)) =>
+                    && !old.is_some_and(|o| {
+                        o.meta().finalizers.iter().any(|f| f == ORPHAN_FINALIZER)
+                    }) =>
             {
                 let key = obj.key();
                 self.orphaning.insert(key.clone());
@@ -63,7 +71,13 @@ impl GarbageCollector {
         }
     }
 
-    pub fn sync(&mut self, key: &ObjectKey, cache: &Cache, client: &mut Client, cx: &mut crate::sim::Cx) {
+    pub fn sync(
+        &mut self,
+        key: &ObjectKey,
+        cache: &Cache,
+        client: &mut Client,
+        cx: &mut crate::sim::Cx,
+    ) {
         let Some(obj) = cache.get(key).cloned() else {
             self.orphaning.remove(key);
             return;
@@ -80,7 +94,13 @@ impl GarbageCollector {
                 let Some(dep) = cache.get(&dk) else { continue };
                 let mut o = (**dep).clone();
                 o.meta_mut().owner_references.retain(|r| r.uid != uid_s);
-                log(cx, "orphan", Subject::from(&dk), NAME, &format!("owner {key} deleted with propagationPolicy=Orphan"));
+                log(
+                    cx,
+                    "orphan",
+                    Subject::from(&dk),
+                    NAME,
+                    &format!("owner {key} deleted with propagationPolicy=Orphan"),
+                );
                 let rv = dep.meta().resource_version;
                 client.send(
                     GARBAGE_COLLECTOR,
@@ -91,7 +111,13 @@ impl GarbageCollector {
                     },
                 );
             }
-            log(cx, "delete", Subject::from(key), NAME, "dependents orphaned: orphan finalizer removed");
+            log(
+                cx,
+                "delete",
+                Subject::from(key),
+                NAME,
+                "dependents orphaned: orphan finalizer removed",
+            );
             client.send(
                 GARBAGE_COLLECTOR,
                 cx,
@@ -122,7 +148,10 @@ impl GarbageCollector {
             "delete",
             Subject::from(key),
             NAME,
-            &format!("owner {}/{} deleted (propagationPolicy=Background)", r.kind, r.name),
+            &format!(
+                "owner {}/{} deleted (propagationPolicy=Background)",
+                r.kind, r.name
+            ),
         );
         client.send(
             GARBAGE_COLLECTOR,
@@ -138,7 +167,10 @@ impl GarbageCollector {
         if let Err(e) = &resp.result
             && e.reason != "NotFound"
         {
-            let detail = format!("{} failed: {} {}: {}", resp.verb, e.code, e.reason, e.message);
+            let detail = format!(
+                "{} failed: {} {}: {}",
+                resp.verb, e.code, e.reason, e.message
+            );
             log(cx, "error", Subject::from(&resp.key), NAME, &detail);
         }
     }

@@ -374,7 +374,10 @@ impl ControllerManager {
                 }
                 match id {
                     REPLICASET => self.replicasets.on_response(&resp, &mut self.client, cx),
-                    DEPLOYMENT => self.deployments.on_response(&resp, &self.cache, &mut self.client, cx),
+                    DEPLOYMENT => {
+                        self.deployments
+                            .on_response(&resp, &self.cache, &mut self.client, cx)
+                    }
                     GARBAGE_COLLECTOR => self.gc.on_response(&resp, cx),
                     _ => {}
                 }

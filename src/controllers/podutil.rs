@@ -75,7 +75,11 @@ pub fn deletion_order(a: &Pod, rank_a: usize, b: &Pod, rank_b: usize) -> Orderin
             _ => Ordering::Equal,
         })
         // 7. (Container restarts are not modelled.) 8. Newer first.
-        .then(b.metadata.creation_timestamp.cmp(&a.metadata.creation_timestamp))
+        .then(
+            b.metadata
+                .creation_timestamp
+                .cmp(&a.metadata.creation_timestamp),
+        )
         .then(b.metadata.uid.cmp(&a.metadata.uid))
 }
 
@@ -140,8 +144,7 @@ mod tests {
         p.spec.node_name = node.map(str::to_string);
         p.status.phase = phase;
         if let Some(t) = ready_at {
-            p.status
-                .set_condition(PodConditionType::Ready, true, t, "");
+            p.status.set_condition(PodConditionType::Ready, true, t, "");
         }
         p
     }

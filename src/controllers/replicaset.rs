@@ -121,9 +121,7 @@ impl ReplicaSetController {
     fn satisfied(&self, key: &ObjectKey, now: Time) -> bool {
         match self.expectations.get(key) {
             None => true,
-            Some(e) => {
-                (e.add <= 0 && e.del.is_empty()) || now >= e.set_at + EXPECTATIONS_TIMEOUT
-            }
+            Some(e) => (e.add <= 0 && e.del.is_empty()) || now >= e.set_at + EXPECTATIONS_TIMEOUT,
         }
     }
 
@@ -200,7 +198,11 @@ impl ReplicaSetController {
                 "scale-up",
                 Subject::from(key),
                 NAME,
-                &format!("too few replicas: have {}, need {}, creating {n}", pods.len(), rs.replicas()),
+                &format!(
+                    "too few replicas: have {}, need {}, creating {n}",
+                    pods.len(),
+                    rs.replicas()
+                ),
             );
             self.batches.insert(
                 key.clone(),
@@ -225,7 +227,11 @@ impl ReplicaSetController {
                 "scale-down",
                 Subject::from(key),
                 NAME,
-                &format!("too many replicas: have {}, need {}, deleting {n}", pods.len(), rs.replicas()),
+                &format!(
+                    "too many replicas: have {}, need {}, deleting {n}",
+                    pods.len(),
+                    rs.replicas()
+                ),
             );
             self.expectations.insert(
                 key.clone(),
@@ -260,7 +266,8 @@ impl ReplicaSetController {
         let n = b.size.min(b.remaining);
         let Some(rs) = as_workload(&b.rs) else { return };
         for _ in 0..n {
-            let pod = podutil::pod_from_template(&rs.spec.template, Kind::ReplicaSet, &rs.metadata, "");
+            let pod =
+                podutil::pod_from_template(&rs.spec.template, Kind::ReplicaSet, &rs.metadata, "");
             let tag = client.send(REPLICASET, cx, Verb::Create(Object::Pod(pod)));
             self.pending.insert(tag, Pending::Create(key.clone()));
         }
@@ -284,7 +291,10 @@ impl ReplicaSetController {
             return;
         };
         if let Err(e) = &resp.result {
-            let detail = format!("{} failed: {} {}: {}", resp.verb, e.code, e.reason, e.message);
+            let detail = format!(
+                "{} failed: {} {}: {}",
+                resp.verb, e.code, e.reason, e.message
+            );
             log(cx, "error", Subject::from(&resp.key), NAME, &detail);
         }
         match p {
@@ -370,7 +380,13 @@ impl ReplicaSetController {
         }
     }
 
-    fn send_status(&mut self, key: &ObjectKey, st: WorkloadStatus, client: &mut Client, cx: &mut Cx) {
+    fn send_status(
+        &mut self,
+        key: &ObjectKey,
+        st: WorkloadStatus,
+        client: &mut Client,
+        cx: &mut Cx,
+    ) {
         let tag = client.send(
             REPLICASET,
             cx,

@@ -105,7 +105,11 @@ impl Summary {
         durations.sort_unstable();
         rows.push((
             "rollout_duration_max_s",
-            durations.last().copied().map(format_seconds).unwrap_or_default(),
+            durations
+                .last()
+                .copied()
+                .map(format_seconds)
+                .unwrap_or_default(),
         ));
 
         let c = &rec.counters;

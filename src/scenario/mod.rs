@@ -23,8 +23,8 @@ use serde::de::IgnoredAny;
 use crate::api::node::{ContainerImage, NodeSpec, NodeStatus};
 use crate::api::pod::Taint;
 use crate::api::{Kind, Manifest, Node, Object, ObjectMeta};
-use crate::engine::Time;
 use crate::controllers::ControllerManagerConfig;
+use crate::engine::Time;
 use crate::sim::latency::LatencyConfig;
 
 use duration::format_duration;
@@ -454,7 +454,10 @@ impl Loader<'_> {
                 let names: Vec<&str> = allowed.iter().map(|k| k.as_str()).collect();
                 Err(LoadError::at(
                     place,
-                    format!("`{key}` does not apply to a {kind}: expected {}", names.join(", ")),
+                    format!(
+                        "`{key}` does not apply to a {kind}: expected {}",
+                        names.join(", ")
+                    ),
                 ))
             }
         };

@@ -114,14 +114,20 @@ impl<'de> Deserialize<'de> for Burst {
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Burst, E> {
                 match u32::try_from(v) {
                     Ok(b) if b > 0 => Ok(Burst(b)),
-                    _ => Err(E::custom(format!("burst must be a positive integer, got {v}"))),
+                    _ => Err(E::custom(format!(
+                        "burst must be a positive integer, got {v}"
+                    ))),
                 }
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Burst, E> {
-                Err(E::custom(format!("burst must be a positive integer, got {v}")))
+                Err(E::custom(format!(
+                    "burst must be a positive integer, got {v}"
+                )))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Burst, E> {
-                Err(E::custom(format!("burst must be a positive integer, got {v}")))
+                Err(E::custom(format!(
+                    "burst must be a positive integer, got {v}"
+                )))
             }
         }
         d.deserialize_any(V)

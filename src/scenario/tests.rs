@@ -782,13 +782,37 @@ fn action_operations() {
     let s = load_text(
         "actions:\n  - at: 30s\n    scale: {kind: Deployment, name: web, replicas: 10}\n  - at: 60s\n    setImage: {kind: Deployment, name: web, container: nginx, image: nginx:1.28}\n  - at: 70s\n    rolloutUndo: {kind: Deployment, name: web, toRevision: 1}\n  - at: 80s\n    pause: {kind: Deployment, name: web}\n  - at: 90s\n    resume: {kind: Deployment, name: web, namespace: prod}\n  - at: 99s\n    delete: {kind: Deployment, name: web, propagationPolicy: Orphan}\ncontrollerManager: {qps: 5, burst: 7}\n",
     );
-    assert!(matches!(&s.actions[0].op, ActionOp::Scale { replicas: 10, namespace, .. } if namespace == "default"));
-    assert!(matches!(&s.actions[1].op, ActionOp::SetImage { container, image, .. } if container == "nginx" && image == "nginx:1.28"));
-    assert!(matches!(&s.actions[2].op, ActionOp::RolloutUndo { to_revision: Some(1), .. }));
-    assert!(matches!(&s.actions[3].op, ActionOp::Pause { paused: true, .. }));
-    assert!(matches!(&s.actions[4].op, ActionOp::Pause { paused: false, namespace, .. } if namespace == "prod"));
-    assert!(matches!(&s.actions[5].op, ActionOp::DeleteOrphan { kind: Kind::Deployment, .. }));
-    assert_eq!((s.controller_manager.qps, s.controller_manager.burst), (5.0, 7));
+    assert!(
+        matches!(&s.actions[0].op, ActionOp::Scale { replicas: 10, namespace, .. } if namespace == "default")
+    );
+    assert!(
+        matches!(&s.actions[1].op, ActionOp::SetImage { container, image, .. } if container == "nginx" && image == "nginx:1.28")
+    );
+    assert!(matches!(
+        &s.actions[2].op,
+        ActionOp::RolloutUndo {
+            to_revision: Some(1),
+            ..
+        }
+    ));
+    assert!(matches!(
+        &s.actions[3].op,
+        ActionOp::Pause { paused: true, .. }
+    ));
+    assert!(
+        matches!(&s.actions[4].op, ActionOp::Pause { paused: false, namespace, .. } if namespace == "prod")
+    );
+    assert!(matches!(
+        &s.actions[5].op,
+        ActionOp::DeleteOrphan {
+            kind: Kind::Deployment,
+            ..
+        }
+    ));
+    assert_eq!(
+        (s.controller_manager.qps, s.controller_manager.burst),
+        (5.0, 7)
+    );
     assert_text_error(
         "actions:\n  - at: 30s\n    scale: {kind: Pod, name: web, replicas: 10}\n",
         2,
@@ -801,7 +825,12 @@ fn action_operations() {
         60,
         "actions[0].delete.propagationPolicy: unknown value `Foreground`; expected one of `Background`, `Orphan`",
     );
-    assert_text_error("controllerManager: {qps: 0}\n", 1, 26, "qps must be a positive number, got 0");
+    assert_text_error(
+        "controllerManager: {qps: 0}\n",
+        1,
+        26,
+        "qps must be a positive number, got 0",
+    );
     // The shape of an operation is checked first.
     assert_text_error(
         "actions:\n  - at: 30s\n    scale: {kind: Deployment, name: web, replica: 10}\n",

@@ -28,7 +28,7 @@ const RS_WATCH_TAG: u32 = 1;
 
 #[derive(Clone, Debug)]
 enum Change {
-    Replace(Object),
+    Replace(Box<Object>),
     Scale(i32),
     SetImage { container: String, image: String },
     Undo(Option<i64>),
@@ -206,7 +206,7 @@ impl Client {
                     cx.log(Dest::Client, "create", Subject::from(&obj), "");
                     let op = Op {
                         key: obj.key(),
-                        change: Change::Replace(obj.clone()),
+                        change: Change::Replace(Box::new(obj.clone())),
                         tries: 0,
                     };
                     self.send(cx, Verb::Create(obj), Step::Create(op));
@@ -284,7 +284,7 @@ impl Client {
         let mut next = current.clone();
         match (change, &mut next) {
             (Change::Replace(o), _) => {
-                let mut o = o.clone();
+                let mut o = (**o).clone();
                 o.meta_mut().resource_version = current.meta().resource_version;
                 return Ok(Some(o));
             }
@@ -318,10 +318,9 @@ impl Client {
                 };
                 history.sort_by_key(|o| rev(o));
                 let target = match to {
-                    Some(n) => history
-                        .iter()
-                        .find(|o| rev(o) == *n)
-                        .ok_or_else(|| format!("unable to find specified revision {n} in history"))?,
+                    Some(n) => history.iter().find(|o| rev(o) == *n).ok_or_else(|| {
+                        format!("unable to find specified revision {n} in history")
+                    })?,
                     None => history
                         .iter()
                         .rev()

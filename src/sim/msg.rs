@@ -99,7 +99,9 @@ pub enum Verb {
     /// DELETE with `propagationPolicy: Orphan`: the object gets a
     /// deletionTimestamp and the `orphan` finalizer; the garbage collector
     /// orphans its dependents and then deletes it.
-    DeleteOrphan { key: ObjectKey },
+    DeleteOrphan {
+        key: ObjectKey,
+    },
 }
 
 impl Verb {
