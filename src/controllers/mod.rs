@@ -7,12 +7,15 @@
 //! with the scenario's `controllerManager:` key), so a large Deployment
 //! takes the time it takes in a real cluster.
 
+pub mod daemon;
 pub mod deployment;
 pub mod endpointslice;
 pub mod gc;
 pub mod podutil;
 pub mod ratelimit;
 pub mod replicaset;
+pub mod slowstart;
+pub mod statefulset;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -24,16 +27,20 @@ use crate::output::Subject;
 use crate::sim::msg::{FieldSelector, Request, WatchSpec};
 use crate::sim::{Cx, Dest, Hop, Msg, Verb};
 
+use daemon::DaemonSetController;
 use deployment::DeploymentController;
 use endpointslice::EndpointSliceController;
 use gc::GarbageCollector;
 use ratelimit::TokenBucket;
 use replicaset::ReplicaSetController;
+use statefulset::StatefulSetController;
 
 /// The controllers' ids, in `ControllerWork` messages and request tags.
 pub const REPLICASET: u8 = 1;
 pub const DEPLOYMENT: u8 = 2;
 pub const GARBAGE_COLLECTOR: u8 = 3;
+pub const DAEMONSET: u8 = 4;
+pub const STATEFULSET: u8 = 5;
 
 /// The controller manager's settings (the scenario's `controllerManager:`).
 #[derive(Clone, Debug, PartialEq)]
@@ -256,6 +263,43 @@ impl Client {
     }
 }
 
+/// Keeps the rollout pod counts of DaemonSets and StatefulSets (the
+/// Deployment controller counts its own, through its ReplicaSets).
+fn count_rollout_pods(
+    kind: EventType,
+    obj: &Object,
+    old: Option<&Object>,
+    cache: &Cache,
+    cx: &mut Cx,
+) {
+    let Some(r) = obj.meta().controller_ref() else {
+        return;
+    };
+    if r.kind != "DaemonSet" && r.kind != "StatefulSet" {
+        return;
+    }
+    let Ok(uid) = r.uid.parse::<u64>() else {
+        return;
+    };
+    let _ = cache;
+    let count = |o: Option<&Object>| {
+        o.and_then(Object::as_pod)
+            .filter(|p| podutil::is_active(p))
+            .map_or((0, 0), |p| (1i64, i64::from(p.status.is_ready())))
+    };
+    let before = count(old);
+    let after = if kind == EventType::Deleted {
+        (0, 0)
+    } else {
+        count(Some(obj))
+    };
+    if before != after {
+        cx.rec
+            .rollouts
+            .pods_changed(uid, after.0 - before.0, after.1 - before.1);
+    }
+}
+
 /// A timeline row by the controller manager, naming the controller.
 pub fn log(cx: &mut Cx, action: &str, subject: Subject<'_>, controller: &str, detail: &str) {
     let detail = if detail.is_empty() {
@@ -266,12 +310,14 @@ pub fn log(cx: &mut Cx, action: &str, subject: Subject<'_>, controller: &str, de
     cx.log(Dest::ControllerManager, action, subject, &detail);
 }
 
-const WATCHED: [(u32, Kind); 5] = [
+const WATCHED: [(u32, Kind); 7] = [
     (1, Kind::Service),
     (2, Kind::Pod),
     (3, Kind::Deployment),
     (4, Kind::ReplicaSet),
     (5, Kind::Node),
+    (6, Kind::DaemonSet),
+    (7, Kind::StatefulSet),
 ];
 
 pub struct ControllerManager {
@@ -280,6 +326,8 @@ pub struct ControllerManager {
     endpoints: EndpointSliceController,
     replicasets: ReplicaSetController,
     deployments: DeploymentController,
+    daemonsets: DaemonSetController,
+    statefulsets: StatefulSetController,
     gc: GarbageCollector,
 }
 
@@ -297,6 +345,8 @@ impl ControllerManager {
             endpoints: EndpointSliceController::default(),
             replicasets: ReplicaSetController::default(),
             deployments: DeploymentController::default(),
+            daemonsets: DaemonSetController::default(),
+            statefulsets: StatefulSetController::default(),
             gc: GarbageCollector::default(),
         }
     }
@@ -306,6 +356,8 @@ impl ControllerManager {
         match id {
             REPLICASET => &mut self.replicasets.queue,
             DEPLOYMENT => &mut self.deployments.queue,
+            DAEMONSET => &mut self.daemonsets.queue,
+            STATEFULSET => &mut self.statefulsets.queue,
             _ => &mut self.gc.queue,
         }
     }
@@ -349,20 +401,23 @@ impl ControllerManager {
                             self.deployments
                                 .sync(&key, &self.cache, &mut self.client, cx)
                         }
+                        DAEMONSET => self
+                            .daemonsets
+                            .sync(&key, &self.cache, &mut self.client, cx),
+                        STATEFULSET => {
+                            self.statefulsets
+                                .sync(&key, &self.cache, &mut self.client, cx)
+                        }
                         _ => self.gc.sync(&key, &self.cache, &mut self.client, cx),
                     }
                 }
             }
-            Msg::ControllerRequeue { controller, key } => match controller {
-                REPLICASET => self.replicasets.queue.add(key),
-                DEPLOYMENT => self.deployments.queue.add(key),
-                _ => self.gc.queue.add(key),
-            },
+            Msg::ControllerRequeue { controller, key } => self.queue(controller).add(key),
             Msg::Response(resp) => {
                 let id = (resp.tag >> 56) as u8;
                 worker = Some(id);
                 if let Err(e) = &resp.result
-                    && !(id == REPLICASET || id == DEPLOYMENT || id == GARBAGE_COLLECTOR)
+                    && id == 0
                 {
                     let detail = format!("{} failed: {} {}", resp.verb, e.code, e.message);
                     cx.log(
@@ -379,6 +434,8 @@ impl ControllerManager {
                             .on_response(&resp, &self.cache, &mut self.client, cx)
                     }
                     GARBAGE_COLLECTOR => self.gc.on_response(&resp, cx),
+                    DAEMONSET => self.daemonsets.on_response(&resp, &mut self.client, cx),
+                    STATEFULSET => self.statefulsets.on_response(&resp, cx),
                     _ => {}
                 }
             }
@@ -396,6 +453,8 @@ impl ControllerManager {
         self.replicasets.queue.kick(REPLICASET, cx);
         self.deployments.queue.kick(DEPLOYMENT, cx);
         self.gc.queue.kick(GARBAGE_COLLECTOR, cx);
+        self.daemonsets.queue.kick(DAEMONSET, cx);
+        self.statefulsets.queue.kick(STATEFULSET, cx);
     }
 
     fn observe(&mut self, kind: EventType, obj: &Arc<Object>, cx: &mut Cx) {
@@ -407,13 +466,25 @@ impl ControllerManager {
             return;
         }
         let old = self.cache.apply(kind, obj);
+        if k == Kind::Pod {
+            count_rollout_pods(kind, obj, old.as_deref(), &self.cache, cx);
+        }
         match k {
             Kind::Pod => {
                 self.replicasets
                     .observe_pod(kind, obj, old.as_deref(), &self.cache);
                 self.deployments
                     .observe_pod(kind, obj, old.as_deref(), &self.cache, cx);
+                self.daemonsets
+                    .observe_pod(kind, obj, old.as_deref(), &self.cache);
+                self.statefulsets
+                    .observe_pod(kind, obj, old.as_deref(), &self.cache);
             }
+            Kind::DaemonSet if kind != EventType::Deleted => self.daemonsets.queue.add(obj.key()),
+            Kind::StatefulSet if kind != EventType::Deleted => {
+                self.statefulsets.queue.add(obj.key())
+            }
+            Kind::Node => self.daemonsets.observe_node(&self.cache),
             Kind::ReplicaSet => {
                 self.replicasets.queue.add(obj.key());
                 self.deployments.observe_rs(obj, &self.cache);
