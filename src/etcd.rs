@@ -403,6 +403,15 @@ mod server {
                         meta.creation_timestamp = cur.creation_timestamp;
                         meta.deletion_timestamp = cur.deletion_timestamp;
                         meta.generation = cur.generation + i64::from(spec_changed);
+                        // As upstream's update strategies, an update of the
+                        // main resource keeps the status.
+                        match (&mut next, current) {
+                            (Object::Pod(n), Object::Pod(c)) => n.status = c.status.clone(),
+                            (Object::Workload(_, n), Object::Workload(_, c)) => {
+                                n.status = c.status.clone()
+                            }
+                            _ => {}
+                        }
                         Ok(next)
                     })
                     .map(TxnResult::Written),
@@ -442,6 +451,29 @@ mod server {
                 Verb::Delete { key, precondition } => self
                     .store
                     .delete(&key, precondition)
+                    .map(TxnResult::Written),
+                Verb::UpdateWorkloadStatus { key, status } => self
+                    .store
+                    .guaranteed_update(&key, None, |current| {
+                        let Object::Workload(kind, w) = current else {
+                            return Err("not a workload".into());
+                        };
+                        let mut w = w.clone();
+                        w.status = status;
+                        Ok(Object::Workload(*kind, w))
+                    })
+                    .map(TxnResult::Written),
+                Verb::DeleteOrphan { key } => self
+                    .store
+                    .guaranteed_update(&key, None, |current| {
+                        let mut next = current.clone();
+                        let meta = next.meta_mut();
+                        meta.deletion_timestamp.get_or_insert(now);
+                        if !meta.finalizers.iter().any(|f| f == "orphan") {
+                            meta.finalizers.push("orphan".into());
+                        }
+                        Ok(next)
+                    })
                     .map(TxnResult::Written),
                 Verb::Watch(_) => return,
             };

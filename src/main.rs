@@ -155,6 +155,7 @@ fn main() -> ExitCode {
             };
             let wall = started.elapsed().as_secs_f64();
             print_summary(&outcome.summary, wall, outcome.virtual_time, outcome.events);
+            print_rollouts(&outcome.recorder.rollouts.records);
             println!("outputs: {} in {}", OUTPUT_FILES.join(", "), dir.display());
             ExitCode::SUCCESS
         }
@@ -219,6 +220,21 @@ fn print_summary(summary: &kubesim::output::Summary, wall: f64, virtual_ns: u64,
         get("api_conflicts"),
         get("run_hash")
     );
+}
+
+/// One line per rollout, with its duration.
+fn print_rollouts(records: &[kubesim::output::RolloutRecord]) {
+    use kubesim::engine::format_seconds;
+    for r in records {
+        let took = match r.duration() {
+            Some(d) => format!("took {} s", format_seconds(d)),
+            None => "did not complete".into(),
+        };
+        println!(
+            "rollout {}/{}/{} revision {} ({}): {took}, at most {} pods, at least {} available",
+            r.kind, r.namespace, r.name, r.revision, r.strategy, r.max_pods, r.min_available
+        );
+    }
 }
 
 fn or_dash(s: String) -> String {

@@ -142,6 +142,10 @@ pub struct ObjectMeta {
     pub annotations: BTreeMap<String, String>,
     #[serde(default)]
     pub owner_references: Vec<OwnerReference>,
+    /// E.g. `orphan`, set by a delete with `propagationPolicy: Orphan` until
+    /// the garbage collector has orphaned the dependents.
+    #[serde(default)]
+    pub finalizers: Vec<String>,
     /// Set by the apiserver on create: a number unique within the run.
     #[serde(skip)]
     pub uid: u64,
@@ -158,6 +162,13 @@ pub struct ObjectMeta {
 }
 
 impl ObjectMeta {
+    /// The owner reference with `controller: true`, if any.
+    pub fn controller_ref(&self) -> Option<&OwnerReference> {
+        self.owner_references
+            .iter()
+            .find(|o| o.controller == Some(true))
+    }
+
     /// The controlling owner, as `Kind/name`, if any.
     pub fn controller_owner(&self) -> Option<String> {
         self.owner_references

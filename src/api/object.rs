@@ -284,6 +284,7 @@ impl<'de> Visitor<'de> for ManifestVisitor {
                         Some(Spec::Workload(s)) => s,
                         _ => WorkloadSpec::default(),
                     },
+                    status: Default::default(),
                 }),
             ),
         };

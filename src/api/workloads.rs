@@ -1,11 +1,12 @@
 //! Workload objects: Deployments, ReplicaSets, DaemonSets and StatefulSets.
-//! They are parsed and stored; their controllers are not modelled yet.
+//! A user writes the spec; the status is written only by their controllers.
 
 use serde::{Deserialize, Deserializer};
 
 use super::meta::ObjectMeta;
 use super::pod::PodSpec;
 use super::selector::LabelSelector;
+use crate::engine::Time;
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 pub struct PodTemplateSpec {
@@ -103,4 +104,52 @@ pub struct Workload {
     pub metadata: ObjectMeta,
     #[serde(default)]
     pub spec: WorkloadSpec,
+    /// Written only by the controllers (a manifest's `status` is ignored).
+    #[serde(skip)]
+    pub status: WorkloadStatus,
+}
+
+/// A condition of a Deployment (`Progressing`, `Available`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkloadCondition {
+    pub kind: String,
+    pub status: bool,
+    pub reason: String,
+    pub last_update: Time,
+    pub last_transition: Time,
+}
+
+/// The status the workload controllers report: the union of the fields of
+/// the four kinds' statuses that the simulator models.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WorkloadStatus {
+    pub observed_generation: i64,
+    pub replicas: i32,
+    pub updated_replicas: i32,
+    pub ready_replicas: i32,
+    pub available_replicas: i32,
+    pub unavailable_replicas: i32,
+    /// DaemonSet: nodes that should run the daemon pod.
+    pub desired_number_scheduled: i32,
+    pub collision_count: i32,
+    /// StatefulSet: the revision label of the current and the update pods.
+    pub current_revision: String,
+    pub update_revision: String,
+    pub conditions: Vec<WorkloadCondition>,
+}
+
+impl WorkloadStatus {
+    pub fn condition(&self, kind: &str) -> Option<&WorkloadCondition> {
+        self.conditions.iter().find(|c| c.kind == kind)
+    }
+}
+
+impl Workload {
+    pub fn replicas(&self) -> i32 {
+        self.spec.replicas.unwrap_or(1)
+    }
+
+    pub fn min_ready_seconds(&self) -> i32 {
+        self.spec.min_ready_seconds.unwrap_or(0)
+    }
 }

@@ -279,18 +279,18 @@ impl EndpointSliceController {
     }
 
     /// The worker syncs the Service at the head of the queue.
-    pub fn work(&mut self, cx: &mut Cx) {
+    pub fn work(&mut self, client: &mut super::Client, cx: &mut Cx) {
         self.busy = false;
         if let Some(svc) = self.queue.pop_front()
             && let Some(trigger) = self.pending.remove(&svc)
         {
-            self.sync(&svc, trigger, cx);
+            self.sync(&svc, trigger, client, cx);
         }
         self.kick(cx);
     }
 
     /// Writes the Service's changed slices.
-    fn sync(&mut self, svc: &ObjectKey, trigger: Time, cx: &mut Cx) {
+    fn sync(&mut self, svc: &ObjectKey, trigger: Time, client: &mut super::Client, cx: &mut Cx) {
         let Some(state) = self.services.get_mut(svc) else {
             return;
         };
@@ -310,9 +310,9 @@ impl EndpointSliceController {
                         Subject::from(&key),
                         "endpointslice-controller",
                     );
-                    cx.api(
-                        Dest::ControllerManager,
+                    client.send(
                         0,
+                        cx,
                         Verb::Delete {
                             key,
                             precondition: None,
@@ -369,7 +369,7 @@ impl EndpointSliceController {
                 );
                 Verb::Create(object)
             };
-            cx.api(Dest::ControllerManager, 0, verb);
+            client.send(0, cx, verb);
         }
         if state.selector.is_empty()
             && state.slot.is_empty()

@@ -1,27 +1,373 @@
 //! kube-controller-manager: one component running one work loop per
-//! controller, each fed only by its watches and acting only through
-//! apiserver requests. This version runs the EndpointSlice controller; the
-//! workload controllers come next.
+//! controller (EndpointSlice, ReplicaSet, Deployment, garbage collector),
+//! each fed only by the controller manager's watches (one shared informer
+//! cache per kind, as upstream's SharedInformerFactory) and acting only
+//! through apiserver requests. Every request waits on one client-side
+//! token bucket (`--kube-api-qps` 20, `--kube-api-burst` 30, configurable
+//! with the scenario's `controllerManager:` key), so a large Deployment
+//! takes the time it takes in a real cluster.
 
+pub mod daemon;
+pub mod deployment;
 pub mod endpointslice;
+pub mod gc;
+pub mod podutil;
+pub mod ratelimit;
+pub mod replicaset;
+pub mod slowstart;
+pub mod statefulset;
 
-use crate::api::Kind;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+
+use crate::api::{Kind, Object, ObjectKey};
+use crate::engine::Time;
+use crate::etcd::EventType;
 use crate::output::Subject;
-use crate::sim::msg::{FieldSelector, WatchSpec};
-use crate::sim::{Cx, Dest, Msg, Verb};
+use crate::sim::msg::{FieldSelector, Request, WatchSpec};
+use crate::sim::{Cx, Dest, Hop, Msg, Verb};
 
+use daemon::DaemonSetController;
+use deployment::DeploymentController;
 use endpointslice::EndpointSliceController;
+use gc::GarbageCollector;
+use ratelimit::TokenBucket;
+use replicaset::ReplicaSetController;
+use statefulset::StatefulSetController;
 
+/// The controllers' ids, in `ControllerWork` messages and request tags.
+pub const REPLICASET: u8 = 1;
+pub const DEPLOYMENT: u8 = 2;
+pub const GARBAGE_COLLECTOR: u8 = 3;
+pub const DAEMONSET: u8 = 4;
+pub const STATEFULSET: u8 = 5;
+
+/// The controller manager's settings (the scenario's `controllerManager:`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ControllerManagerConfig {
+    /// `--kube-api-qps`.
+    pub qps: f64,
+    /// `--kube-api-burst`.
+    pub burst: u32,
+}
+
+impl Default for ControllerManagerConfig {
+    fn default() -> Self {
+        ControllerManagerConfig {
+            qps: ratelimit::DEFAULT_QPS,
+            burst: ratelimit::DEFAULT_BURST,
+        }
+    }
+}
+
+/// The shared informer caches: what the controller manager has observed
+/// through its watches, with the indexes its controllers look up.
 #[derive(Default)]
+pub struct Cache {
+    pub objects: BTreeMap<ObjectKey, Arc<Object>>,
+    /// Dependents (pods, ReplicaSets) by the uid of their controller.
+    pub by_controller: HashMap<u64, BTreeSet<ObjectKey>>,
+    /// Dependents by the uid of any owner (for the garbage collector).
+    pub by_owner: HashMap<u64, BTreeSet<ObjectKey>>,
+    /// Objects without a controller, by (kind, namespace): candidates for
+    /// adoption.
+    pub orphans: BTreeMap<(Kind, String), BTreeSet<ObjectKey>>,
+    /// Workloads by uid.
+    pub by_uid: HashMap<u64, ObjectKey>,
+}
+
+fn owner_uid(r: &crate::api::meta::OwnerReference) -> Option<u64> {
+    r.uid.parse().ok()
+}
+
+impl Cache {
+    pub fn get(&self, key: &ObjectKey) -> Option<&Arc<Object>> {
+        self.objects.get(key)
+    }
+
+    /// The objects of `kind` controlled by the object with `uid`.
+    pub fn controlled(&self, uid: u64, kind: Kind) -> impl Iterator<Item = &Arc<Object>> {
+        self.by_controller
+            .get(&uid)
+            .into_iter()
+            .flatten()
+            .filter(move |k| k.kind == kind)
+            .filter_map(|k| self.objects.get(k))
+    }
+
+    /// The objects of `kind` in `namespace` with no controller.
+    pub fn orphans(&self, kind: Kind, namespace: &str) -> impl Iterator<Item = &Arc<Object>> {
+        self.orphans
+            .get(&(kind, namespace.to_string()))
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.objects.get(k))
+    }
+
+    /// Applies one observed change; returns the previous version.
+    pub fn apply(&mut self, kind: EventType, obj: &Arc<Object>) -> Option<Arc<Object>> {
+        let key = obj.key();
+        let old = if kind == EventType::Deleted {
+            self.objects.remove(&key)
+        } else {
+            self.objects.insert(key.clone(), obj.clone())
+        };
+        if let Some(o) = &old {
+            self.unindex(&key, o);
+        }
+        if kind != EventType::Deleted {
+            self.index(&key, obj);
+        }
+        old
+    }
+
+    fn index(&mut self, key: &ObjectKey, o: &Object) {
+        let m = o.meta();
+        if key.kind != Kind::Pod && key.kind != Kind::Node {
+            self.by_uid.insert(m.uid, key.clone());
+        }
+        match m.controller_ref().and_then(owner_uid) {
+            Some(uid) => {
+                self.by_controller
+                    .entry(uid)
+                    .or_default()
+                    .insert(key.clone());
+            }
+            None => {
+                self.orphans
+                    .entry((key.kind, key.namespace.clone()))
+                    .or_default()
+                    .insert(key.clone());
+            }
+        }
+        for r in &m.owner_references {
+            if let Some(uid) = owner_uid(r) {
+                self.by_owner.entry(uid).or_default().insert(key.clone());
+            }
+        }
+    }
+
+    fn unindex(&mut self, key: &ObjectKey, o: &Object) {
+        let m = o.meta();
+        if key.kind != Kind::Pod && key.kind != Kind::Node {
+            self.by_uid.remove(&m.uid);
+        }
+        match m.controller_ref().and_then(owner_uid) {
+            Some(uid) => {
+                if let Some(s) = self.by_controller.get_mut(&uid) {
+                    s.remove(key);
+                    if s.is_empty() {
+                        self.by_controller.remove(&uid);
+                    }
+                }
+            }
+            None => {
+                if let Some(s) = self.orphans.get_mut(&(key.kind, key.namespace.clone())) {
+                    s.remove(key);
+                }
+            }
+        }
+        for r in &m.owner_references {
+            if let Some(uid) = owner_uid(r)
+                && let Some(s) = self.by_owner.get_mut(&uid)
+            {
+                s.remove(key);
+                if s.is_empty() {
+                    self.by_owner.remove(&uid);
+                }
+            }
+        }
+    }
+
+    /// The key of the controller of `o`, if it is in the cache.
+    pub fn controller_of(&self, o: &Object) -> Option<&ObjectKey> {
+        let uid = o.meta().controller_ref().and_then(owner_uid)?;
+        self.by_uid.get(&uid)
+    }
+}
+
+/// A controller's rate-limited work queue: a key is queued at most once.
+#[derive(Default)]
+pub struct WorkQueue {
+    queue: VecDeque<ObjectKey>,
+    queued: BTreeSet<ObjectKey>,
+    busy: bool,
+    /// The worker is blocked on the rate limiter until its last request
+    /// goes out (client-go's limiter blocks the calling goroutine).
+    blocked_until: Time,
+}
+
+impl WorkQueue {
+    pub fn add(&mut self, key: ObjectKey) {
+        if self.queued.insert(key.clone()) {
+            self.queue.push_back(key);
+        }
+    }
+
+    fn pop(&mut self) -> Option<ObjectKey> {
+        self.busy = false;
+        let k = self.queue.pop_front()?;
+        self.queued.remove(&k);
+        Some(k)
+    }
+
+    /// Starts controller `id`'s worker if there is work and it is idle.
+    fn kick(&mut self, id: u8, cx: &mut Cx) {
+        if !self.busy && !self.queue.is_empty() {
+            self.busy = true;
+            let delay = cx.lat.sample(Hop::ControllerSync);
+            let at = (cx.now() + delay).max(self.blocked_until);
+            cx.send_at(Dest::ControllerManager, at, Msg::ControllerWork(id));
+        }
+    }
+}
+
+/// The controller manager's API client: every request waits on the shared
+/// token bucket, and requests reach the apiserver in the order they were
+/// sent (one connection).
+pub struct Client {
+    bucket: TokenBucket,
+    last_arrival: Time,
+    next_tag: u64,
+    /// When the last request left the rate limiter.
+    last_release: Time,
+}
+
+impl Client {
+    fn new(config: &ControllerManagerConfig) -> Self {
+        Client {
+            bucket: TokenBucket::new(config.qps, config.burst),
+            last_arrival: 0,
+            next_tag: 0,
+            last_release: 0,
+        }
+    }
+
+    /// Sends a request for controller `id`; returns its tag, which carries
+    /// the controller id in the top byte.
+    pub fn send(&mut self, id: u8, cx: &mut Cx, verb: Verb) -> u64 {
+        self.next_tag += 1;
+        let tag = (u64::from(id) << 56) | self.next_tag;
+        let now = cx.now();
+        let wait = self.bucket.reserve(now);
+        self.last_release = now + wait;
+        let at = (now + wait + cx.lat.sample(Hop::ApiserverRequest)).max(self.last_arrival);
+        self.last_arrival = at;
+        let msg = Msg::Request(Box::new(Request {
+            from: Dest::ControllerManager,
+            tag,
+            verb,
+        }));
+        cx.send_at(Dest::ApiServer, at, msg);
+        tag
+    }
+}
+
+/// Keeps the rollout pod counts of DaemonSets and StatefulSets (the
+/// Deployment controller counts its own, through its ReplicaSets).
+fn count_rollout_pods(
+    kind: EventType,
+    obj: &Object,
+    old: Option<&Object>,
+    cache: &Cache,
+    cx: &mut Cx,
+) {
+    let Some(r) = obj.meta().controller_ref() else {
+        return;
+    };
+    if r.kind != "DaemonSet" && r.kind != "StatefulSet" {
+        return;
+    }
+    let Ok(uid) = r.uid.parse::<u64>() else {
+        return;
+    };
+    let _ = cache;
+    let count = |o: Option<&Object>| {
+        o.and_then(Object::as_pod)
+            .filter(|p| podutil::is_active(p))
+            .map_or((0, 0), |p| (1i64, i64::from(p.status.is_ready())))
+    };
+    let before = count(old);
+    let after = if kind == EventType::Deleted {
+        (0, 0)
+    } else {
+        count(Some(obj))
+    };
+    if before != after {
+        cx.rec
+            .rollouts
+            .pods_changed(uid, after.0 - before.0, after.1 - before.1);
+    }
+}
+
+/// A timeline row by the controller manager, naming the controller.
+pub fn log(cx: &mut Cx, action: &str, subject: Subject<'_>, controller: &str, detail: &str) {
+    let detail = if detail.is_empty() {
+        controller.to_string()
+    } else {
+        format!("{controller}: {detail}")
+    };
+    cx.log(Dest::ControllerManager, action, subject, &detail);
+}
+
+const WATCHED: [(u32, Kind); 7] = [
+    (1, Kind::Service),
+    (2, Kind::Pod),
+    (3, Kind::Deployment),
+    (4, Kind::ReplicaSet),
+    (5, Kind::Node),
+    (6, Kind::DaemonSet),
+    (7, Kind::StatefulSet),
+];
+
 pub struct ControllerManager {
+    cache: Cache,
+    client: Client,
     endpoints: EndpointSliceController,
+    replicasets: ReplicaSetController,
+    deployments: DeploymentController,
+    daemonsets: DaemonSetController,
+    statefulsets: StatefulSetController,
+    gc: GarbageCollector,
+}
+
+impl Default for ControllerManager {
+    fn default() -> Self {
+        Self::new(&ControllerManagerConfig::default())
+    }
 }
 
 impl ControllerManager {
+    pub fn new(config: &ControllerManagerConfig) -> Self {
+        ControllerManager {
+            cache: Cache::default(),
+            client: Client::new(config),
+            endpoints: EndpointSliceController::default(),
+            replicasets: ReplicaSetController::default(),
+            deployments: DeploymentController::default(),
+            daemonsets: DaemonSetController::default(),
+            statefulsets: StatefulSetController::default(),
+            gc: GarbageCollector::default(),
+        }
+    }
+
+    /// The queue of controller `id`.
+    fn queue(&mut self, id: u8) -> &mut WorkQueue {
+        match id {
+            REPLICASET => &mut self.replicasets.queue,
+            DEPLOYMENT => &mut self.deployments.queue,
+            DAEMONSET => &mut self.daemonsets.queue,
+            STATEFULSET => &mut self.statefulsets.queue,
+            _ => &mut self.gc.queue,
+        }
+    }
+
     pub fn handle(&mut self, msg: Msg, cx: &mut Cx) {
+        let released = self.client.last_release;
+        let mut worker: Option<u8> = None;
         match msg {
             Msg::Start => {
-                for (tag, kind) in [(1, Kind::Service), (2, Kind::Pod)] {
+                for (tag, kind) in WATCHED {
                     let spec = WatchSpec {
                         tag,
                         kind,
@@ -30,18 +376,49 @@ impl ControllerManager {
                         field: FieldSelector::Everything,
                         from_revision: None,
                     };
+                    // Watches are opened once, before the informers sync:
+                    // not rate limited.
                     cx.api(Dest::ControllerManager, 0, Verb::Watch(spec));
                 }
             }
             Msg::WatchList { objects, .. } => {
                 for o in &objects {
-                    self.endpoints.observe(crate::etcd::EventType::Added, o);
+                    self.observe(EventType::Added, o, cx);
                 }
             }
-            Msg::WatchEvent { kind, change, .. } => self.endpoints.observe(kind, &change.object),
-            Msg::EndpointsWork => self.endpoints.work(cx),
+            Msg::WatchEvent { kind, change, .. } => self.observe(kind, &change.object, cx),
+            Msg::EndpointsWork => self.endpoints.work(&mut self.client, cx),
+            Msg::ControllerWork(id) => {
+                worker = Some(id);
+                let key = self.queue(id).pop();
+                if let Some(key) = key {
+                    match id {
+                        REPLICASET => {
+                            self.replicasets
+                                .sync(&key, &self.cache, &mut self.client, cx)
+                        }
+                        DEPLOYMENT => {
+                            self.deployments
+                                .sync(&key, &self.cache, &mut self.client, cx)
+                        }
+                        DAEMONSET => self
+                            .daemonsets
+                            .sync(&key, &self.cache, &mut self.client, cx),
+                        STATEFULSET => {
+                            self.statefulsets
+                                .sync(&key, &self.cache, &mut self.client, cx)
+                        }
+                        _ => self.gc.sync(&key, &self.cache, &mut self.client, cx),
+                    }
+                }
+            }
+            Msg::ControllerRequeue { controller, key } => self.queue(controller).add(key),
             Msg::Response(resp) => {
-                if let Err(e) = &resp.result {
+                let id = (resp.tag >> 56) as u8;
+                worker = Some(id);
+                if let Err(e) = &resp.result
+                    && id == 0
+                {
                     let detail = format!("{} failed: {} {}", resp.verb, e.code, e.message);
                     cx.log(
                         Dest::ControllerManager,
@@ -50,9 +427,71 @@ impl ControllerManager {
                         &detail,
                     );
                 }
+                match id {
+                    REPLICASET => self.replicasets.on_response(&resp, &mut self.client, cx),
+                    DEPLOYMENT => {
+                        self.deployments
+                            .on_response(&resp, &self.cache, &mut self.client, cx)
+                    }
+                    GARBAGE_COLLECTOR => self.gc.on_response(&resp, cx),
+                    DAEMONSET => self.daemonsets.on_response(&resp, &mut self.client, cx),
+                    STATEFULSET => self.statefulsets.on_response(&resp, cx),
+                    _ => {}
+                }
             }
             _ => {}
         }
+        // Whoever sent requests waits until the limiter lets the last go.
+        if let Some(id) = worker
+            && id != 0
+            && self.client.last_release != released
+        {
+            let until = self.client.last_release;
+            self.queue(id).blocked_until = until;
+        }
         self.endpoints.kick(cx);
+        self.replicasets.queue.kick(REPLICASET, cx);
+        self.deployments.queue.kick(DEPLOYMENT, cx);
+        self.gc.queue.kick(GARBAGE_COLLECTOR, cx);
+        self.daemonsets.queue.kick(DAEMONSET, cx);
+        self.statefulsets.queue.kick(STATEFULSET, cx);
+    }
+
+    fn observe(&mut self, kind: EventType, obj: &Arc<Object>, cx: &mut Cx) {
+        let k = obj.kind();
+        if k == Kind::Service || k == Kind::Pod {
+            self.endpoints.observe(kind, obj);
+        }
+        if k == Kind::Service || k == Kind::EndpointSlice {
+            return;
+        }
+        let old = self.cache.apply(kind, obj);
+        if k == Kind::Pod {
+            count_rollout_pods(kind, obj, old.as_deref(), &self.cache, cx);
+        }
+        match k {
+            Kind::Pod => {
+                self.replicasets
+                    .observe_pod(kind, obj, old.as_deref(), &self.cache);
+                self.deployments
+                    .observe_pod(kind, obj, old.as_deref(), &self.cache, cx);
+                self.daemonsets
+                    .observe_pod(kind, obj, old.as_deref(), &self.cache);
+                self.statefulsets
+                    .observe_pod(kind, obj, old.as_deref(), &self.cache);
+            }
+            Kind::DaemonSet if kind != EventType::Deleted => self.daemonsets.queue.add(obj.key()),
+            Kind::StatefulSet if kind != EventType::Deleted => {
+                self.statefulsets.queue.add(obj.key())
+            }
+            Kind::Node => self.daemonsets.observe_node(&self.cache),
+            Kind::ReplicaSet => {
+                self.replicasets.queue.add(obj.key());
+                self.deployments.observe_rs(obj, &self.cache);
+            }
+            Kind::Deployment => self.deployments.observe_deployment(kind, obj),
+            _ => {}
+        }
+        self.gc.observe(kind, obj, old.as_deref(), &self.cache);
     }
 }

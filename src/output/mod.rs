@@ -1,15 +1,17 @@
 //! The run's outputs: the event timeline (`events.csv`), per-pod lifecycle
 //! records (`pods.csv`), node allocation samples (`nodes.csv`) and the summary
-//! (`summary.csv`). Files hold virtual-time results only, so that the same
+//! (`summary.csv`), and the rollouts of workloads (`rollouts.csv`). Files hold virtual-time results only, so that the same
 //! scenario and seed give byte-identical files.
 //!
 //! The recorder is an observer: components tell it what happened, it never
 //! feeds anything back into the model.
 
 mod recorder;
+pub mod rollouts;
 mod summary;
 
 pub use recorder::{Counters, PodRecord, Recorder, Subject};
+pub use rollouts::{ROLLOUTS_HEADER, RolloutRecord, Rollouts};
 pub use summary::{RunFacts, Summary, percentile};
 
 /// The column headers, as documented in the README.

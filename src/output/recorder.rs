@@ -112,6 +112,8 @@ pub struct Recorder {
     /// The sequence number of the event being handled, for the `seq` column.
     pub seq: u64,
     pub counters: Counters,
+    /// The workloads' rollouts, reported by their controllers.
+    pub rollouts: super::Rollouts,
     pods: Vec<PodRecord>,
     pod_index: HashMap<u64, usize>,
     node_totals: Vec<NodeTotals>,
@@ -127,6 +129,7 @@ impl Recorder {
             nodes: csv::Writer::from_writer(nodes),
             seq: 0,
             counters: Counters::default(),
+            rollouts: super::Rollouts::default(),
             pods: Vec::new(),
             pod_index: HashMap::new(),
             node_totals: Vec::new(),

@@ -98,6 +98,20 @@ impl Summary {
             rec.counters.network_programming.clone(),
         );
 
+        let rollouts = &rec.rollouts.records;
+        rows.push(("rollouts", rollouts.len().to_string()));
+        let mut durations: Vec<Time> = rollouts.iter().filter_map(|r| r.duration()).collect();
+        rows.push(("rollouts_completed", durations.len().to_string()));
+        durations.sort_unstable();
+        rows.push((
+            "rollout_duration_max_s",
+            durations
+                .last()
+                .copied()
+                .map(format_seconds)
+                .unwrap_or_default(),
+        ));
+
         let c = &rec.counters;
         for (name, value) in [
             ("api_requests", c.api_requests),

@@ -23,6 +23,7 @@ use serde::de::IgnoredAny;
 use crate::api::node::{ContainerImage, NodeSpec, NodeStatus};
 use crate::api::pod::Taint;
 use crate::api::{Kind, Manifest, Node, Object, ObjectMeta};
+use crate::controllers::ControllerManagerConfig;
 use crate::engine::Time;
 use crate::sim::latency::LatencyConfig;
 
@@ -58,6 +59,8 @@ pub struct Scenario {
     pub actions: Vec<Action>,
     /// Each `FILE:LINE:COLUMN: message`, e.g. a skipped ConfigMap.
     pub warnings: Vec<String>,
+    /// `controllerManager:`: the client rate limit.
+    pub controller_manager: ControllerManagerConfig,
 }
 
 /// One step of the scenario's timeline.
@@ -73,12 +76,46 @@ pub struct Action {
 pub enum ActionOp {
     /// Create these objects, in order.
     Apply(Vec<Object>),
-    /// Delete one object.
+    /// Delete one object (`propagationPolicy: Background`: the garbage
+    /// collector deletes its dependents).
     Delete {
         kind: Kind,
         /// Empty for cluster-scoped kinds.
         namespace: String,
         name: String,
+    },
+    /// Delete one object with `propagationPolicy: Orphan`.
+    DeleteOrphan {
+        kind: Kind,
+        namespace: String,
+        name: String,
+    },
+    /// Set `spec.replicas` (a Deployment, ReplicaSet or StatefulSet).
+    Scale {
+        kind: Kind,
+        namespace: String,
+        name: String,
+        replicas: i32,
+    },
+    /// Set one container's image in a workload's pod template.
+    SetImage {
+        kind: Kind,
+        namespace: String,
+        name: String,
+        container: String,
+        image: String,
+    },
+    /// Roll a Deployment back to the previous revision, or to `to_revision`.
+    RolloutUndo {
+        namespace: String,
+        name: String,
+        to_revision: Option<i64>,
+    },
+    /// Set a Deployment's `spec.paused`.
+    Pause {
+        namespace: String,
+        name: String,
+        paused: bool,
     },
 }
 
@@ -355,6 +392,18 @@ impl Loader<'_> {
             boot_control_plane: raw.cluster.boot_control_plane,
             actions,
             warnings: std::mem::take(&mut self.warnings),
+            controller_manager: {
+                let mut c = ControllerManagerConfig::default();
+                if let Some(cm) = &raw.controller_manager {
+                    if let Some(q) = cm.qps {
+                        c.qps = q.0;
+                    }
+                    if let Some(b) = cm.burst {
+                        c.burst = b.0;
+                    }
+                }
+                c
+            },
         })
     }
 
@@ -364,6 +413,9 @@ impl Loader<'_> {
             ("delete", action.delete.is_some()),
             ("scale", action.scale.is_some()),
             ("setImage", action.set_image.is_some()),
+            ("rolloutUndo", action.rollout_undo.is_some()),
+            ("pause", action.pause.is_some()),
+            ("resume", action.resume.is_some()),
         ]
         .into_iter()
         .filter_map(|(key, present)| present.then_some(key))
@@ -372,7 +424,8 @@ impl Loader<'_> {
             [] => {
                 return Err(LoadError::at(
                     place,
-                    "this action does nothing: add one of `apply`, `delete`, `scale` or `setImage`",
+                    "this action does nothing: add one of `apply`, `delete`, `scale`, `setImage`, \
+                     `rolloutUndo`, `pause` or `resume`",
                 ));
             }
             [_] => {}
@@ -386,6 +439,28 @@ impl Loader<'_> {
                 ));
             }
         }
+        let ns = |kind: Kind, namespace: Option<String>| {
+            if kind.namespaced() {
+                namespace.unwrap_or_else(|| "default".to_owned())
+            } else {
+                String::new()
+            }
+        };
+        // An operation on a kind it does not apply to.
+        let only = |key: &str, kind: Kind, allowed: &[Kind]| {
+            if allowed.contains(&kind) {
+                Ok(())
+            } else {
+                let names: Vec<&str> = allowed.iter().map(|k| k.as_str()).collect();
+                Err(LoadError::at(
+                    place,
+                    format!(
+                        "`{key}` does not apply to a {kind}: expected {}",
+                        names.join(", ")
+                    ),
+                ))
+            }
+        };
         if let Some(source) = action.apply {
             let objects: Vec<Object> = self
                 .objects(source)?
@@ -400,25 +475,76 @@ impl Loader<'_> {
         }
         if let Some(target) = action.delete {
             let kind = target.kind.0;
-            let namespace = if kind.namespaced() {
-                target.namespace.unwrap_or_else(|| "default".to_owned())
-            } else {
-                String::new()
-            };
+            let namespace = ns(kind, target.namespace);
+            if target.propagation_policy == Some(schema::Propagation::Orphan) {
+                return Ok(ActionOp::DeleteOrphan {
+                    kind,
+                    namespace,
+                    name: target.name,
+                });
+            }
             return Ok(ActionOp::Delete {
                 kind,
                 namespace,
                 name: target.name,
             });
         }
-        let key = given[0];
-        Err(LoadError::at(
-            place,
-            format!(
-                "`{key}` is not supported yet: the Deployment controller is not modelled \
-                 in this version"
-            ),
-        ))
+        if let Some(s) = action.scale {
+            let kind = s.kind.0;
+            only(
+                "scale",
+                kind,
+                &[Kind::Deployment, Kind::ReplicaSet, Kind::StatefulSet],
+            )?;
+            let replicas = i32::try_from(s.replicas).map_err(|_| {
+                LoadError::at(place, format!("replicas must be at most {}", i32::MAX))
+            })?;
+            return Ok(ActionOp::Scale {
+                kind,
+                namespace: ns(kind, s.namespace),
+                name: s.name,
+                replicas,
+            });
+        }
+        if let Some(s) = action.set_image {
+            let kind = s.kind.0;
+            only(
+                "setImage",
+                kind,
+                &[
+                    Kind::Deployment,
+                    Kind::ReplicaSet,
+                    Kind::DaemonSet,
+                    Kind::StatefulSet,
+                ],
+            )?;
+            return Ok(ActionOp::SetImage {
+                kind,
+                namespace: ns(kind, s.namespace),
+                name: s.name,
+                container: s.container,
+                image: s.image,
+            });
+        }
+        if let Some(u) = action.rollout_undo {
+            only("rolloutUndo", u.kind.0, &[Kind::Deployment])?;
+            return Ok(ActionOp::RolloutUndo {
+                namespace: ns(u.kind.0, u.namespace),
+                name: u.name,
+                to_revision: u.to_revision.map(i64::from),
+            });
+        }
+        let (key, r, paused) = match (action.pause, action.resume) {
+            (Some(r), _) => ("pause", r, true),
+            (_, Some(r)) => ("resume", r, false),
+            _ => unreachable!("one operation was given"),
+        };
+        only(key, r.kind.0, &[Kind::Deployment])?;
+        Ok(ActionOp::Pause {
+            namespace: ns(r.kind.0, r.namespace),
+            name: r.name,
+            paused,
+        })
     }
 
     /// The objects of a manifest source, in order, with namespaces

@@ -50,6 +50,88 @@ pub(super) struct RawScenario {
     pub latencies: RawLatencies,
     #[serde(default)]
     pub actions: Vec<Located<RawAction>>,
+    pub controller_manager: Option<RawControllerManager>,
+}
+
+/// `controllerManager:`: kube-controller-manager's client rate limit.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "the controller manager settings: a mapping with `qps` and `burst`"
+)]
+pub(super) struct RawControllerManager {
+    pub qps: Option<Qps>,
+    pub burst: Option<Burst>,
+}
+
+/// A positive number of requests per second.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Qps(pub f64);
+
+impl<'de> Deserialize<'de> for Qps {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl V {
+            fn check<E: de::Error>(v: f64) -> Result<Qps, E> {
+                if v.is_finite() && v > 0.0 {
+                    Ok(Qps(v))
+                } else {
+                    Err(E::custom(format!("qps must be a positive number, got {v}")))
+                }
+            }
+        }
+        impl Visitor<'_> for V {
+            type Value = Qps;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a positive number of requests per second, such as 20")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Qps, E> {
+                Self::check(v as f64)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Qps, E> {
+                Self::check(v as f64)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Qps, E> {
+                Self::check(v)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A positive request burst.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Burst(pub u32);
+
+impl<'de> Deserialize<'de> for Burst {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Burst;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a positive integer burst, such as 30")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Burst, E> {
+                match u32::try_from(v) {
+                    Ok(b) if b > 0 => Ok(Burst(b)),
+                    _ => Err(E::custom(format!(
+                        "burst must be a positive integer, got {v}"
+                    ))),
+                }
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Burst, E> {
+                Err(E::custom(format!(
+                    "burst must be a positive integer, got {v}"
+                )))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Burst, E> {
+                Err(E::custom(format!(
+                    "burst must be a positive integer, got {v}"
+                )))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -121,6 +203,42 @@ pub(super) struct RawAction {
     pub delete: Option<RawTarget>,
     pub scale: Option<RawScale>,
     pub set_image: Option<RawSetImage>,
+    pub rollout_undo: Option<RawUndo>,
+    pub pause: Option<RawRef>,
+    pub resume: Option<RawRef>,
+}
+
+/// `propagationPolicy` of a `delete`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub(super) enum Propagation {
+    Background,
+    Orphan,
+}
+
+/// The object a `pause` or `resume` names.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "the Deployment, such as `{kind: Deployment, name: web}`"
+)]
+pub(super) struct RawRef {
+    pub kind: KindName,
+    pub name: String,
+    pub namespace: Option<String>,
+}
+
+/// `rolloutUndo`: back to the previous revision, or to `toRevision`.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    expecting = "the Deployment to roll back, such as `{kind: Deployment, name: web, toRevision: 1}`"
+)]
+pub(super) struct RawUndo {
+    pub kind: KindName,
+    pub name: String,
+    pub namespace: Option<String>,
+    pub to_revision: Option<u32>,
 }
 
 /// The object a `delete` names.
@@ -129,20 +247,19 @@ pub(super) struct RawAction {
     deny_unknown_fields,
     expecting = "the object to delete, such as `{kind: Pod, name: web}`"
 )]
+#[serde(rename_all = "camelCase")]
 pub(super) struct RawTarget {
     pub kind: KindName,
     pub name: String,
     pub namespace: Option<String>,
+    pub propagation_policy: Option<Propagation>,
 }
 
-// `scale` and `setImage` are read in full, so that a malformed one gets the
-// same precise error as any other action, before being refused as a whole.
 #[derive(Debug, Deserialize)]
 #[serde(
     deny_unknown_fields,
     expecting = "what to scale, such as `{kind: Deployment, name: web, replicas: 10}`"
 )]
-#[allow(dead_code)]
 pub(super) struct RawScale {
     pub kind: KindName,
     pub name: String,
@@ -156,7 +273,6 @@ pub(super) struct RawScale {
     expecting = "the image to set, such as \
                  `{kind: Deployment, name: web, container: nginx, image: nginx:1.28}`"
 )]
-#[allow(dead_code)]
 pub(super) struct RawSetImage {
     pub kind: KindName,
     pub name: String,

@@ -75,7 +75,7 @@ fn q(s: &str) -> Quantity {
 fn pod_names(op: &ActionOp) -> Vec<String> {
     match op {
         ActionOp::Apply(objects) => objects.iter().map(|o| o.meta().name.clone()).collect(),
-        ActionOp::Delete { .. } => panic!("not an apply"),
+        _ => panic!("not an apply"),
     }
 }
 
@@ -314,6 +314,7 @@ impl Action {
                 objects.iter().map(|o| o.meta().namespace.clone()).collect()
             }
             ActionOp::Delete { namespace, .. } => vec![namespace.clone()],
+            _ => vec![],
         }
     }
 }
@@ -489,7 +490,7 @@ fn unknown_keys_suggest_the_closest() {
     assert_eq!(
         e.message,
         "unknown key `whatever`; expected one of `name`, `seed`, `duration`, `cluster`, \
-         `images`, `scheduler`, `latencies`, `actions`"
+         `images`, `scheduler`, `latencies`, `actions`, `controllerManager`"
     );
     assert_text_error(
         "latencies:\n  etcdWrite: 1ms\n  etcdWrit: 1ms\n",
@@ -768,7 +769,8 @@ fn action_operations() {
         "actions:\n  - at: 1s\n",
         2,
         5,
-        "this action does nothing: add one of `apply`, `delete`, `scale` or `setImage`",
+        "this action does nothing: add one of `apply`, `delete`, `scale`, `setImage`, \
+         `rolloutUndo`, `pause` or `resume`",
     );
     assert_text_error(
         "actions:\n  - at: 1s\n    delete: {kind: Pod, name: a}\n    apply: []\n",
@@ -776,19 +778,60 @@ fn action_operations() {
         5,
         "this action has both `apply` and `delete`: write one operation per action",
     );
-    assert_text_error(
-        "actions:\n  - at: 30s\n    scale: {kind: Deployment, name: web, replicas: 10}\n",
-        2,
-        5,
-        "`scale` is not supported yet: the Deployment controller is not modelled in this version",
+    // The workload operations load, with their namespace defaulted.
+    let s = load_text(
+        "actions:\n  - at: 30s\n    scale: {kind: Deployment, name: web, replicas: 10}\n  - at: 60s\n    setImage: {kind: Deployment, name: web, container: nginx, image: nginx:1.28}\n  - at: 70s\n    rolloutUndo: {kind: Deployment, name: web, toRevision: 1}\n  - at: 80s\n    pause: {kind: Deployment, name: web}\n  - at: 90s\n    resume: {kind: Deployment, name: web, namespace: prod}\n  - at: 99s\n    delete: {kind: Deployment, name: web, propagationPolicy: Orphan}\ncontrollerManager: {qps: 5, burst: 7}\n",
+    );
+    assert!(
+        matches!(&s.actions[0].op, ActionOp::Scale { replicas: 10, namespace, .. } if namespace == "default")
+    );
+    assert!(
+        matches!(&s.actions[1].op, ActionOp::SetImage { container, image, .. } if container == "nginx" && image == "nginx:1.28")
+    );
+    assert!(matches!(
+        &s.actions[2].op,
+        ActionOp::RolloutUndo {
+            to_revision: Some(1),
+            ..
+        }
+    ));
+    assert!(matches!(
+        &s.actions[3].op,
+        ActionOp::Pause { paused: true, .. }
+    ));
+    assert!(
+        matches!(&s.actions[4].op, ActionOp::Pause { paused: false, namespace, .. } if namespace == "prod")
+    );
+    assert!(matches!(
+        &s.actions[5].op,
+        ActionOp::DeleteOrphan {
+            kind: Kind::Deployment,
+            ..
+        }
+    ));
+    assert_eq!(
+        (s.controller_manager.qps, s.controller_manager.burst),
+        (5.0, 7)
     );
     assert_text_error(
-        "actions:\n  - at: 60s\n    setImage: {kind: Deployment, name: web, container: nginx, image: nginx:1.28}\n",
+        "actions:\n  - at: 30s\n    scale: {kind: Pod, name: web, replicas: 10}\n",
         2,
         5,
-        "`setImage` is not supported yet: the Deployment controller is not modelled in this version",
+        "`scale` does not apply to a Pod: expected Deployment, ReplicaSet, StatefulSet",
     );
-    // The shape of an unsupported operation is still checked first.
+    assert_text_error(
+        "actions:\n  - at: 1s\n    delete: {kind: Deployment, name: a, propagationPolicy: Foreground}\n",
+        3,
+        60,
+        "actions[0].delete.propagationPolicy: unknown value `Foreground`; expected one of `Background`, `Orphan`",
+    );
+    assert_text_error(
+        "controllerManager: {qps: 0}\n",
+        1,
+        26,
+        "qps must be a positive number, got 0",
+    );
+    // The shape of an operation is checked first.
     assert_text_error(
         "actions:\n  - at: 30s\n    scale: {kind: Deployment, name: web, replica: 10}\n",
         3,

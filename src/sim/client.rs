@@ -1,15 +1,63 @@
 //! The client: plays the scenario's actions against the apiserver, as
 //! `kubectl` would, and records the answers it gets.
+//!
+//! `apply` creates, and on AlreadyExists reads the object and replaces it
+//! (an update of a Deployment's template starts a rollout; pods and nodes
+//! are not updated this way: their AlreadyExists is recorded); `scale`,
+//! `setImage`, `pause`/`resume` and `rolloutUndo` read the object, change
+//! it and write it back with its resourceVersion, reading again on a
+//! conflict. `rolloutUndo` lists the ReplicaSets (one list-and-watch,
+//! opened on first use) to find the revision's template, as `kubectl
+//! rollout undo` does.
 
-use crate::api::ObjectKey;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use crate::api::{Kind, Object, ObjectKey};
+use crate::controllers::deployment::{POD_TEMPLATE_HASH_LABEL, revision};
+use crate::etcd::EventType;
 use crate::output::Subject;
 use crate::scenario::{Action, ActionOp};
 
+use super::msg::{FieldSelector, WatchSpec};
 use super::{Cx, Dest, Msg, Verb};
+
+/// How many times an update is retried after a conflict.
+const MAX_CONFLICT_RETRIES: u32 = 5;
+const RS_WATCH_TAG: u32 = 1;
+
+#[derive(Clone, Debug)]
+enum Change {
+    Replace(Box<Object>),
+    Scale(i32),
+    SetImage { container: String, image: String },
+    Undo(Option<i64>),
+    Pause(bool),
+}
+
+#[derive(Clone, Debug)]
+struct Op {
+    key: ObjectKey,
+    change: Change,
+    tries: u32,
+}
+
+enum Step {
+    Create(Op),
+    Get(Op),
+    Update(Op),
+    Other,
+}
 
 pub struct Client {
     actions: Vec<Action>,
     next_tag: u64,
+    pending: HashMap<u64, Step>,
+    /// The ReplicaSets, once listed (for `rolloutUndo`).
+    replicasets: BTreeMap<ObjectKey, Arc<Object>>,
+    rs_watch: bool,
+    rs_synced: bool,
+    waiting_for_list: Vec<Op>,
 }
 
 impl Client {
@@ -17,6 +65,11 @@ impl Client {
         Client {
             actions,
             next_tag: 0,
+            pending: HashMap::new(),
+            replicasets: BTreeMap::new(),
+            rs_watch: false,
+            rs_synced: false,
+            waiting_for_list: Vec::new(),
         }
     }
 
@@ -30,47 +83,277 @@ impl Client {
         self.next_tag
     }
 
+    fn send(&mut self, cx: &mut Cx, verb: Verb, step: Step) {
+        let tag = self.tag();
+        self.pending.insert(tag, step);
+        cx.api(Dest::Client, tag, verb);
+    }
+
+    fn get(&mut self, cx: &mut Cx, op: Op) {
+        let key = op.key.clone();
+        self.send(cx, Verb::Get(key), Step::Get(op));
+    }
+
+    fn modify(&mut self, cx: &mut Cx, key: ObjectKey, change: Change, what: &str) {
+        cx.log(Dest::Client, what, Subject::from(&key), &describe(&change));
+        let op = Op {
+            key,
+            change,
+            tries: 0,
+        };
+        if matches!(op.change, Change::Undo(_)) && !self.rs_synced {
+            if !self.rs_watch {
+                self.rs_watch = true;
+                let spec = WatchSpec {
+                    tag: RS_WATCH_TAG,
+                    kind: Kind::ReplicaSet,
+                    namespace: None,
+                    labels: None,
+                    field: FieldSelector::Everything,
+                    from_revision: None,
+                };
+                cx.api(Dest::Client, 0, Verb::Watch(spec));
+            }
+            self.waiting_for_list.push(op);
+            return;
+        }
+        self.get(cx, op);
+    }
+
     pub fn handle(&mut self, msg: Msg, cx: &mut Cx) {
         match msg {
-            Msg::Action(i) => {
-                let op = self.actions[i].op.clone();
-                match op {
-                    ActionOp::Apply(objects) => {
-                        for obj in objects {
-                            cx.log(Dest::Client, "create", Subject::from(&obj), "");
-                            let tag = self.tag();
-                            cx.api(Dest::Client, tag, Verb::Create(obj));
-                        }
-                    }
-                    ActionOp::Delete {
-                        kind,
-                        namespace,
-                        name,
-                    } => {
-                        let key = ObjectKey::new(kind, &namespace, &name);
-                        cx.log(Dest::Client, "delete", Subject::from(&key), "");
-                        let tag = self.tag();
-                        cx.api(
-                            Dest::Client,
-                            tag,
-                            Verb::Delete {
-                                key,
-                                precondition: None,
-                            },
-                        );
-                    }
+            Msg::Action(i) => self.action(i, cx),
+            Msg::WatchList { objects, .. } => {
+                for o in objects {
+                    self.replicasets.insert(o.key(), o);
+                }
+                self.rs_synced = true;
+                for op in std::mem::take(&mut self.waiting_for_list) {
+                    self.get(cx, op);
+                }
+            }
+            Msg::WatchEvent { kind, change, .. } => {
+                let o = &change.object;
+                if kind == EventType::Deleted {
+                    self.replicasets.remove(&o.key());
+                } else {
+                    self.replicasets.insert(o.key(), o.clone());
                 }
             }
             Msg::Response(resp) => {
-                if let Err(e) = &resp.result {
-                    let detail = format!(
-                        "{} failed: {} {}: {}",
-                        resp.verb, e.code, e.reason, e.message
-                    );
-                    cx.log(Dest::Client, "error", Subject::from(&resp.key), &detail);
+                let step = self.pending.remove(&resp.tag).unwrap_or(Step::Other);
+                match (&resp.result, step) {
+                    (Err(e), Step::Create(op))
+                        if e.reason == "AlreadyExists"
+                            && !matches!(op.key.kind, Kind::Pod | Kind::Node) =>
+                    {
+                        cx.log(
+                            Dest::Client,
+                            "apply",
+                            Subject::from(&resp.key),
+                            "exists: reading it to update",
+                        );
+                        self.get(cx, op);
+                    }
+                    (Err(e), Step::Update(mut op))
+                        if e.reason == "Conflict" && op.tries < MAX_CONFLICT_RETRIES =>
+                    {
+                        op.tries += 1;
+                        self.get(cx, op);
+                    }
+                    (Ok(current), Step::Get(op)) => match self.apply_change(current, &op.change) {
+                        Ok(Some(object)) => {
+                            let rv = current.meta().resource_version;
+                            cx.log(
+                                Dest::Client,
+                                "update",
+                                Subject::from(&op.key),
+                                &describe(&op.change),
+                            );
+                            self.send(
+                                cx,
+                                Verb::Update {
+                                    object,
+                                    precondition: Some(rv),
+                                },
+                                Step::Update(op),
+                            );
+                        }
+                        Ok(None) => {}
+                        Err(message) => {
+                            cx.log(Dest::Client, "error", Subject::from(&op.key), &message);
+                        }
+                    },
+                    (Err(e), _) => {
+                        let detail = format!(
+                            "{} failed: {} {}: {}",
+                            resp.verb, e.code, e.reason, e.message
+                        );
+                        cx.log(Dest::Client, "error", Subject::from(&resp.key), &detail);
+                    }
+                    _ => {}
                 }
             }
             _ => {}
         }
+    }
+
+    fn action(&mut self, i: usize, cx: &mut Cx) {
+        let op = self.actions[i].op.clone();
+        match op {
+            ActionOp::Apply(objects) => {
+                for obj in objects {
+                    cx.log(Dest::Client, "create", Subject::from(&obj), "");
+                    let op = Op {
+                        key: obj.key(),
+                        change: Change::Replace(Box::new(obj.clone())),
+                        tries: 0,
+                    };
+                    self.send(cx, Verb::Create(obj), Step::Create(op));
+                }
+            }
+            ActionOp::Delete {
+                kind,
+                namespace,
+                name,
+            } => {
+                let key = ObjectKey::new(kind, &namespace, &name);
+                cx.log(Dest::Client, "delete", Subject::from(&key), "");
+                let verb = Verb::Delete {
+                    key,
+                    precondition: None,
+                };
+                self.send(cx, verb, Step::Other);
+            }
+            ActionOp::DeleteOrphan {
+                kind,
+                namespace,
+                name,
+            } => {
+                let key = ObjectKey::new(kind, &namespace, &name);
+                cx.log(
+                    Dest::Client,
+                    "delete",
+                    Subject::from(&key),
+                    "propagationPolicy=Orphan",
+                );
+                self.send(cx, Verb::DeleteOrphan { key }, Step::Other);
+            }
+            ActionOp::Scale {
+                kind,
+                namespace,
+                name,
+                replicas,
+            } => {
+                let key = ObjectKey::new(kind, &namespace, &name);
+                self.modify(cx, key, Change::Scale(replicas), "scale");
+            }
+            ActionOp::SetImage {
+                kind,
+                namespace,
+                name,
+                container,
+                image,
+            } => {
+                let key = ObjectKey::new(kind, &namespace, &name);
+                self.modify(cx, key, Change::SetImage { container, image }, "set-image");
+            }
+            ActionOp::RolloutUndo {
+                namespace,
+                name,
+                to_revision,
+            } => {
+                let key = ObjectKey::new(Kind::Deployment, &namespace, &name);
+                self.modify(cx, key, Change::Undo(to_revision), "rollout-undo");
+            }
+            ActionOp::Pause {
+                namespace,
+                name,
+                paused,
+            } => {
+                let key = ObjectKey::new(Kind::Deployment, &namespace, &name);
+                let what = if paused { "pause" } else { "resume" };
+                self.modify(cx, key, Change::Pause(paused), what);
+            }
+        }
+    }
+
+    /// The object to write back, `None` when nothing is to be done, or why
+    /// the change cannot be made.
+    fn apply_change(&self, current: &Object, change: &Change) -> Result<Option<Object>, String> {
+        let mut next = current.clone();
+        match (change, &mut next) {
+            (Change::Replace(o), _) => {
+                let mut o = (**o).clone();
+                o.meta_mut().resource_version = current.meta().resource_version;
+                return Ok(Some(o));
+            }
+            (Change::Scale(n), Object::Workload(_, w)) => w.spec.replicas = Some(*n),
+            (Change::Pause(p), Object::Workload(_, w)) => w.spec.paused = *p,
+            (Change::SetImage { container, image }, Object::Workload(_, w)) => {
+                let c = w
+                    .spec
+                    .template
+                    .spec
+                    .containers
+                    .iter_mut()
+                    .chain(w.spec.template.spec.init_containers.iter_mut())
+                    .find(|c| &c.name == container)
+                    .ok_or_else(|| format!("unable to find container named \"{container}\""))?;
+                c.image = image.clone();
+            }
+            (Change::Undo(to), Object::Workload(_, w)) => {
+                let uid = w.metadata.uid.to_string();
+                let mut history: Vec<&Arc<Object>> = self
+                    .replicasets
+                    .values()
+                    .filter(|o| {
+                        o.meta().namespace == w.metadata.namespace
+                            && o.meta().controller_ref().is_some_and(|r| r.uid == uid)
+                    })
+                    .collect();
+                let rev = |o: &Object| match o {
+                    Object::Workload(_, rs) => revision(rs),
+                    _ => 0,
+                };
+                history.sort_by_key(|o| rev(o));
+                let target = match to {
+                    Some(n) => history.iter().find(|o| rev(o) == *n).ok_or_else(|| {
+                        format!("unable to find specified revision {n} in history")
+                    })?,
+                    None => history
+                        .iter()
+                        .rev()
+                        .nth(1)
+                        .ok_or_else(|| "no rollout history found".to_string())?,
+                };
+                let Object::Workload(_, rs) = &***target else {
+                    return Err("not a ReplicaSet".into());
+                };
+                let mut template = rs.spec.template.clone();
+                template.metadata.labels.remove(POD_TEMPLATE_HASH_LABEL);
+                if template == w.spec.template {
+                    return Err(format!(
+                        "skipped rollback (current template already matches revision {})",
+                        revision(rs)
+                    ));
+                }
+                w.spec.template = template;
+            }
+            _ => return Err(format!("{} cannot be changed this way", current.key())),
+        }
+        Ok(Some(next))
+    }
+}
+
+fn describe(change: &Change) -> String {
+    match change {
+        Change::Replace(_) => "apply".into(),
+        Change::Scale(n) => format!("replicas={n}"),
+        Change::SetImage { container, image } => format!("{container}={image}"),
+        Change::Undo(Some(n)) => format!("to revision {n}"),
+        Change::Undo(None) => "to the previous revision".into(),
+        Change::Pause(true) => "paused=true".into(),
+        Change::Pause(false) => "paused=false".into(),
     }
 }

@@ -43,10 +43,13 @@ pub enum Hop {
     ProxySyncPerEndpoint,
     /// kube-proxy's minSyncPeriod: the least time between two syncs' starts.
     ProxyMinSyncPeriod,
+    /// A workload controller's processing of one key of its work queue
+    /// (before the requests it sends, which wait on the rate limiter).
+    ControllerSync,
 }
 
 impl Hop {
-    pub const ALL: [Hop; 16] = [
+    pub const ALL: [Hop; 17] = [
         Hop::ApiserverRequest,
         Hop::EtcdWrite,
         Hop::EtcdRead,
@@ -63,6 +66,7 @@ impl Hop {
         Hop::ProxySync,
         Hop::ProxySyncPerEndpoint,
         Hop::ProxyMinSyncPeriod,
+        Hop::ControllerSync,
     ];
 
     /// The scenario key.
@@ -84,6 +88,7 @@ impl Hop {
             Hop::ProxySync => "proxySync",
             Hop::ProxySyncPerEndpoint => "proxySyncPerEndpoint",
             Hop::ProxyMinSyncPeriod => "proxyMinSyncPeriod",
+            Hop::ControllerSync => "controllerSync",
         }
     }
 
@@ -115,6 +120,7 @@ impl Hop {
             Hop::ProxySync => logn(20 * ms, 100 * ms),
             Hop::ProxySyncPerEndpoint => Dist::Constant(5 * MICROSECOND),
             Hop::ProxyMinSyncPeriod => Dist::Constant(SECOND),
+            Hop::ControllerSync => logn(ms / 2, 5 * ms),
         }
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::api::pod::PodStatus;
 use crate::api::selector::LabelSelector;
+use crate::api::workloads::WorkloadStatus;
 use crate::api::{Kind, Object, ObjectKey};
 use crate::engine::{Address, MessageKind, Time};
 use crate::etcd::{Change, EtcdError, EventType};
@@ -88,6 +89,19 @@ pub enum Verb {
         precondition: Option<u64>,
     },
     Watch(WatchSpec),
+    /// PUT the `status` subresource of a Deployment, ReplicaSet, DaemonSet
+    /// or StatefulSet: only the status changes, as upstream's status
+    /// strategy keeps the spec.
+    UpdateWorkloadStatus {
+        key: ObjectKey,
+        status: WorkloadStatus,
+    },
+    /// DELETE with `propagationPolicy: Orphan`: the object gets a
+    /// deletionTimestamp and the `orphan` finalizer; the garbage collector
+    /// orphans its dependents and then deletes it.
+    DeleteOrphan {
+        key: ObjectKey,
+    },
 }
 
 impl Verb {
@@ -100,6 +114,8 @@ impl Verb {
             Verb::Bind { .. } => "bind",
             Verb::Delete { .. } => "delete",
             Verb::Watch(_) => "watch",
+            Verb::UpdateWorkloadStatus { .. } => "update-status",
+            Verb::DeleteOrphan { .. } => "delete",
         }
     }
 
@@ -110,7 +126,9 @@ impl Verb {
             Verb::Get(k)
             | Verb::UpdatePodStatus { key: k, .. }
             | Verb::Bind { key: k, .. }
-            | Verb::Delete { key: k, .. } => k.clone(),
+            | Verb::Delete { key: k, .. }
+            | Verb::UpdateWorkloadStatus { key: k, .. }
+            | Verb::DeleteOrphan { key: k } => k.clone(),
             Verb::Watch(w) => ObjectKey::new(w.kind, w.namespace.as_deref().unwrap_or(""), ""),
         }
     }
@@ -276,6 +294,12 @@ pub enum Msg {
     /// From the engine to the recorder's sampler: nothing; a wake-up at the
     /// time limit so that the run ends exactly there.
     End(Time),
+    /// From the controller manager to itself: controller `.0`'s worker
+    /// processes the next key of its work queue.
+    ControllerWork(u8),
+    /// From the controller manager to itself: put `key` back on controller
+    /// `controller`'s queue (upstream's `AddAfter`).
+    ControllerRequeue { controller: u8, key: ObjectKey },
 }
 
 impl MessageKind for Msg {
@@ -300,6 +324,8 @@ impl MessageKind for Msg {
             Msg::ProxySyncDone { .. } => 17,
             Msg::End(_) => 18,
             Msg::KubeletSync { .. } => 19,
+            Msg::ControllerWork(_) => 200,
+            Msg::ControllerRequeue { .. } => 201,
         }
     }
 }

@@ -85,7 +85,7 @@ pub fn simulate(
         apiserver,
         etcd,
         scheduler: Scheduler::new(&rng),
-        controllers: ControllerManager::default(),
+        controllers: ControllerManager::new(&scenario.controller_manager),
         kubelets,
         runtimes,
         proxy: ProxyGroup::new(node_names.clone()),
@@ -123,7 +123,13 @@ pub fn simulate(
 }
 
 /// The output files of a run, in the order they are listed.
-pub const OUTPUT_FILES: [&str; 4] = ["events.csv", "pods.csv", "nodes.csv", "summary.csv"];
+pub const OUTPUT_FILES: [&str; 5] = [
+    "events.csv",
+    "pods.csv",
+    "nodes.csv",
+    "summary.csv",
+    "rollouts.csv",
+];
 
 fn partial(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!(".{name}.partial"))
@@ -152,6 +158,9 @@ pub fn run_to_dir(scenario: &Scenario, seed: u64, dir: &Path) -> io::Result<Outc
         let mut summary = BufWriter::new(fs::File::create(partial(dir, "summary.csv"))?);
         outcome.summary.write_csv(&mut summary)?;
         summary.flush()?;
+        let mut rollouts = BufWriter::new(fs::File::create(partial(dir, "rollouts.csv"))?);
+        outcome.recorder.rollouts.write_csv(&mut rollouts)?;
+        rollouts.flush()?;
         Ok(outcome)
     })();
     match result {

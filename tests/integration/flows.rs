@@ -106,7 +106,7 @@ fn pod_flow_shows_every_hop_in_order() {
 }
 
 fn outputs(dir: &std::path::Path) -> Vec<Vec<u8>> {
-    ["events.csv", "pods.csv", "nodes.csv", "summary.csv"]
+    kubesim::sim::run::OUTPUT_FILES
         .iter()
         .map(|f| std::fs::read(dir.join(f)).unwrap())
         .collect()

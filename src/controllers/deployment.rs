@@ -1,0 +1,1189 @@
+//! The Deployment controller (upstream `pkg/controller/deployment/`): owns
+//! ReplicaSets named `<deployment>-<pod-template-hash>` and moves replicas
+//! from the old ones to the new one.
+//!
+//! Each sync (`syncDeployment`): adopt matching orphan ReplicaSets; find the
+//! new ReplicaSet (template equal but for the hash label) and sync its
+//! revision annotation; a paused Deployment or a scaling event only scales
+//! (proportionally across active ReplicaSets); otherwise roll out: Recreate
+//! (scale the old to 0, wait until no old pod runs, scale the new up) or
+//! RollingUpdate (scale the new up within `replicas + maxSurge`, else
+//! scale the old down keeping `replicas - maxUnavailable` available, else
+//! clean up beyond `revisionHistoryLimit`); then the status, with the
+//! Progressing condition and `progressDeadlineSeconds`.
+//!
+//! Simplified: writes are asynchronous, so a sync that creates the new
+//! ReplicaSet ends there and the next sync (on the ReplicaSet's ADDED
+//! event) goes on; the Deployment's own revision annotation is not written.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::api::selector::LabelSelector;
+use crate::api::workloads::{
+    IntOrPercent, PodTemplateSpec, Workload, WorkloadCondition, WorkloadStatus,
+};
+use crate::api::{Kind, Object, ObjectKey, ObjectMeta};
+use crate::engine::{SECOND, Time};
+use crate::etcd::EventType;
+use crate::output::{RolloutRecord, Subject};
+use crate::sim::msg::Response;
+use crate::sim::{Cx, Dest, Msg, Verb};
+
+use super::podutil::{self, is_active};
+use super::{Cache, Client, DEPLOYMENT, WorkQueue, log};
+
+pub const POD_TEMPLATE_HASH_LABEL: &str = "pod-template-hash";
+pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
+pub const DESIRED_REPLICAS_ANNOTATION: &str = "deployment.kubernetes.io/desired-replicas";
+pub const MAX_REPLICAS_ANNOTATION: &str = "deployment.kubernetes.io/max-replicas";
+const DEFAULT_REVISION_HISTORY_LIMIT: i32 = 10;
+const DEFAULT_PROGRESS_DEADLINE_SECONDS: i32 = 600;
+
+const NAME: &str = "deployment-controller";
+const PROGRESSING: &str = "Progressing";
+const AVAILABLE: &str = "Available";
+const NEW_RS_AVAILABLE: &str = "NewReplicaSetAvailable";
+const RS_UPDATED: &str = "ReplicaSetUpdated";
+const NEW_RS_CREATED: &str = "NewReplicaSetCreated";
+const TIMED_OUT: &str = "ProgressDeadlineExceeded";
+
+fn as_workload(o: &Object) -> Option<&Workload> {
+    match o {
+        Object::Workload(_, w) => Some(w),
+        _ => None,
+    }
+}
+
+/// upstream `SafeEncodeString`'s alphabet (no vowels, no confusable
+/// characters).
+const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+/// The pod-template-hash: fnv32a over the printed template and the
+/// collision count, its decimal form encoded with `SafeEncodeString`.
+pub fn pod_template_hash(template: &PodTemplateSpec, collision_count: i32) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    let mut feed = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u32::from(*b);
+            h = h.wrapping_mul(0x0100_0193);
+        }
+    };
+    feed(format!("{template:?}").as_bytes());
+    if collision_count > 0 {
+        feed(&(collision_count as u32).to_le_bytes());
+    }
+    h.to_string()
+        .bytes()
+        .map(|b| ALPHANUMS[usize::from(b) % ALPHANUMS.len()] as char)
+        .collect()
+}
+
+/// Whether two templates are equal once the hash label is dropped
+/// (upstream `EqualIgnoreHash`).
+pub fn equal_ignore_hash(a: &PodTemplateSpec, b: &PodTemplateSpec) -> bool {
+    let strip = |t: &PodTemplateSpec| {
+        let mut t = t.clone();
+        t.metadata.labels.remove(POD_TEMPLATE_HASH_LABEL);
+        t
+    };
+    strip(a) == strip(b)
+}
+
+pub fn revision(w: &Workload) -> i64 {
+    w.metadata
+        .annotations
+        .get(REVISION_ANNOTATION)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// upstream `GetScaledValueFromIntOrPercent`.
+pub fn scaled_value(v: &IntOrPercent, total: i32, round_up: bool) -> i32 {
+    match v {
+        IntOrPercent::Int(i) => *i as i32,
+        IntOrPercent::Percent(p) => {
+            let x = *p * i64::from(total);
+            (if round_up {
+                (x + 99).div_euclid(100)
+            } else {
+                x.div_euclid(100)
+            }) as i32
+        }
+    }
+}
+
+fn is_recreate(d: &Workload) -> bool {
+    d.spec
+        .strategy
+        .as_ref()
+        .and_then(|s| s.strategy_type.as_deref())
+        == Some("Recreate")
+}
+
+/// upstream `ResolveFenceposts`: (maxSurge, maxUnavailable) for `replicas`,
+/// with the 25 % defaults.
+pub fn resolve_fenceposts(d: &Workload) -> (i32, i32) {
+    let ru = d
+        .spec
+        .strategy
+        .as_ref()
+        .and_then(|s| s.rolling_update.as_ref());
+    let pct25 = IntOrPercent::Percent(25);
+    let surge = ru
+        .and_then(|r| r.max_surge.clone())
+        .unwrap_or(pct25.clone());
+    let unavail = ru.and_then(|r| r.max_unavailable.clone()).unwrap_or(pct25);
+    let replicas = d.replicas();
+    let s = scaled_value(&surge, replicas, true);
+    let mut u = scaled_value(&unavail, replicas, false);
+    if s == 0 && u == 0 {
+        u = 1;
+    }
+    (s, u)
+}
+
+pub fn max_surge(d: &Workload) -> i32 {
+    if is_recreate(d) {
+        0
+    } else {
+        resolve_fenceposts(d).0
+    }
+}
+
+pub fn max_unavailable(d: &Workload) -> i32 {
+    if is_recreate(d) || d.replicas() == 0 {
+        return 0;
+    }
+    resolve_fenceposts(d).1.min(d.replicas())
+}
+
+/// One ReplicaSet as this sync sees it: its cached object and its
+/// `spec.replicas` after the scalings this sync decided.
+#[derive(Clone)]
+struct Rs {
+    key: ObjectKey,
+    obj: Arc<Object>,
+    replicas: i32,
+    /// Scaled by this sync, not yet written.
+    dirty: bool,
+}
+
+impl Rs {
+    fn w(&self) -> &Workload {
+        as_workload(&self.obj).expect("a ReplicaSet")
+    }
+    fn created(&self) -> (Option<Time>, String) {
+        (self.w().metadata.creation_timestamp, self.key.name.clone())
+    }
+}
+
+enum Pending {
+    CreateRs(ObjectKey),
+    Update(ObjectKey),
+    Other,
+}
+
+#[derive(Default)]
+pub struct DeploymentController {
+    pub queue: WorkQueue,
+    /// Deployments whose new ReplicaSet is being created and not yet
+    /// observed.
+    creating: HashMap<ObjectKey, String>,
+    pending: HashMap<u64, Pending>,
+    /// Deployment uid -> the ReplicaSet of its current rollout.
+    rollout_rs: HashMap<u64, String>,
+}
+
+impl DeploymentController {
+    pub fn observe_deployment(&mut self, kind: EventType, obj: &Arc<Object>) {
+        if kind == EventType::Deleted {
+            self.creating.remove(&obj.key());
+            self.rollout_rs.remove(&obj.meta().uid);
+        } else {
+            self.queue.add(obj.key());
+        }
+    }
+
+    pub fn observe_rs(&mut self, obj: &Arc<Object>, cache: &Cache) {
+        match cache.controller_of(obj) {
+            Some(k) if k.kind == Kind::Deployment => {
+                if self.creating.get(k).is_some_and(|n| *n == obj.meta().name) {
+                    self.creating.remove(k);
+                }
+                self.queue.add(k.clone());
+            }
+            Some(_) => {}
+            None if obj.meta().controller_ref().is_none() => {
+                let ns = &obj.meta().namespace;
+                let lo = ObjectKey::new(Kind::Deployment, ns, "");
+                for (k, d) in cache.objects.range(lo..) {
+                    if k.kind != Kind::Deployment || &k.namespace != ns {
+                        break;
+                    }
+                    if as_workload(d)
+                        .and_then(|w| w.spec.selector.as_ref())
+                        .is_some_and(|s| s.matches(&obj.meta().labels))
+                    {
+                        self.queue.add(k.clone());
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// A pod change: keeps the rollout's pod counts, and queues the
+    /// Deployment when one of its pods goes away (Recreate waits for that).
+    pub fn observe_pod(
+        &mut self,
+        kind: EventType,
+        obj: &Arc<Object>,
+        old: Option<&Object>,
+        cache: &Cache,
+        cx: &mut Cx,
+    ) {
+        let Some(rs_key) = cache
+            .controller_of(obj)
+            .or_else(|| old.and_then(|o| cache.controller_of(o)))
+        else {
+            return;
+        };
+        if rs_key.kind != Kind::ReplicaSet {
+            return;
+        }
+        let Some(rs) = cache.get(rs_key) else { return };
+        let Some(d_uid) = rs
+            .meta()
+            .controller_ref()
+            .filter(|r| r.kind == "Deployment")
+            .and_then(|r| r.uid.parse::<u64>().ok())
+        else {
+            return;
+        };
+        let count = |o: Option<&Object>| {
+            o.and_then(Object::as_pod)
+                .filter(|p| is_active(p))
+                .map_or((0, 0), |p| (1, i64::from(p.status.is_ready())))
+        };
+        let before = count(old);
+        let after = if kind == EventType::Deleted {
+            (0, 0)
+        } else {
+            count(Some(obj))
+        };
+        if before != after {
+            cx.rec
+                .rollouts
+                .pods_changed(d_uid, after.0 - before.0, after.1 - before.1);
+        }
+        if after.0 < before.0
+            && let Some(k) = cache.by_uid.get(&d_uid)
+        {
+            self.queue.add(k.clone());
+        }
+    }
+
+    pub fn on_response(
+        &mut self,
+        resp: &Response,
+        cache: &Cache,
+        _client: &mut Client,
+        cx: &mut Cx,
+    ) {
+        let Some(p) = self.pending.remove(&resp.tag) else {
+            return;
+        };
+        if let Err(e) = &resp.result {
+            let detail = format!(
+                "{} failed: {} {}: {}",
+                resp.verb, e.code, e.reason, e.message
+            );
+            log(cx, "error", Subject::from(&resp.key), NAME, &detail);
+        }
+        match p {
+            Pending::CreateRs(d) => {
+                // On success the new ReplicaSet is awaited in the cache.
+                if resp.result.is_err() {
+                    self.creating.remove(&d);
+                }
+                if let Err(e) = &resp.result
+                    && e.reason == "AlreadyExists"
+                {
+                    // A hash collision unless the existing ReplicaSet has
+                    // the Deployment's template: bump collisionCount.
+                    let same = cache
+                        .get(&d)
+                        .and_then(|o| as_workload(o))
+                        .zip(cache.get(&resp.key).and_then(|o| as_workload(o)))
+                        .is_some_and(|(dw, rw)| {
+                            equal_ignore_hash(&dw.spec.template, &rw.spec.template)
+                        });
+                    if !same && let Some(dw) = cache.get(&d).and_then(|o| as_workload(o)) {
+                        let mut st = dw.status.clone();
+                        st.collision_count += 1;
+                        let tag = _client.send(
+                            DEPLOYMENT,
+                            cx,
+                            Verb::UpdateWorkloadStatus {
+                                key: d.clone(),
+                                status: st,
+                            },
+                        );
+                        self.pending.insert(tag, Pending::Other);
+                    }
+                }
+                self.queue.add(d);
+            }
+            Pending::Update(d) => {
+                if resp.result.is_err() {
+                    self.queue.add(d);
+                }
+            }
+            Pending::Other => {}
+        }
+    }
+
+    fn send(&mut self, client: &mut Client, cx: &mut Cx, verb: Verb, p: Pending) {
+        let tag = client.send(DEPLOYMENT, cx, verb);
+        self.pending.insert(tag, p);
+    }
+
+    pub fn sync(&mut self, key: &ObjectKey, cache: &Cache, client: &mut Client, cx: &mut Cx) {
+        let Some(obj) = cache.get(key).cloned() else {
+            return;
+        };
+        let Some(d) = as_workload(&obj) else { return };
+        if d.metadata.deletion_timestamp.is_some() {
+            return;
+        }
+        let Some(selector) = d.spec.selector.clone() else {
+            return;
+        };
+        if selector.is_empty() {
+            return;
+        }
+        let mut rss: Vec<Rs> = cache
+            .controlled(d.metadata.uid, Kind::ReplicaSet)
+            .map(|o| Rs {
+                key: o.key(),
+                obj: o.clone(),
+                replicas: as_workload(o).map_or(0, Workload::replicas),
+                dirty: false,
+            })
+            .collect();
+        for o in cache.orphans(Kind::ReplicaSet, &key.namespace) {
+            if o.meta().deletion_timestamp.is_some() || !selector.matches(&o.meta().labels) {
+                continue;
+            }
+            let mut adopted = (**o).clone();
+            adopted
+                .meta_mut()
+                .owner_references
+                .push(podutil::controller_ref(Kind::Deployment, &d.metadata));
+            log(cx, "adopt", Subject::from(&**o), NAME, &format!("by {key}"));
+            let rv = o.meta().resource_version;
+            self.send(
+                client,
+                cx,
+                Verb::Update {
+                    object: adopted,
+                    precondition: Some(rv),
+                },
+                Pending::Update(key.clone()),
+            );
+            rss.push(Rs {
+                key: o.key(),
+                obj: o.clone(),
+                replicas: as_workload(o).map_or(0, Workload::replicas),
+                dirty: false,
+            });
+        }
+        rss.sort_by_key(Rs::created);
+
+        let paused = d.spec.paused;
+        if paused || self.is_scaling_event(d, &rss) {
+            let (new, mut old) = self.split(d, &rss);
+            let mut new = new;
+            self.scale(d, new.as_mut(), &mut old);
+            self.flush(key, d, old.iter_mut().chain(new.iter_mut()), client, cx);
+            if paused {
+                // upstream also cleans up while paused
+                self.cleanup(d, &old, client, cx);
+            }
+            let all: Vec<&Rs> = old.iter().chain(new.iter()).collect();
+            self.sync_status(key, d, &all, new.as_ref(), false, client, cx);
+            return;
+        }
+        if is_recreate(d) {
+            self.rollout_recreate(key, d, rss, cache, client, cx);
+        } else {
+            self.rollout_rolling(key, d, rss, client, cx);
+        }
+    }
+
+    /// The new ReplicaSet (the template's) and the old ones, oldest first.
+    fn split(&self, d: &Workload, rss: &[Rs]) -> (Option<Rs>, Vec<Rs>) {
+        let mut new = None;
+        let mut old = Vec::new();
+        for rs in rss {
+            if new.is_none() && equal_ignore_hash(&rs.w().spec.template, &d.spec.template) {
+                new = Some(rs.clone());
+            } else {
+                old.push(rs.clone());
+            }
+        }
+        (new, old)
+    }
+
+    fn is_scaling_event(&self, d: &Workload, rss: &[Rs]) -> bool {
+        rss.iter().filter(|r| r.replicas > 0).any(|r| {
+            r.w()
+                .metadata
+                .annotations
+                .get(DESIRED_REPLICAS_ANNOTATION)
+                .and_then(|v| v.parse::<i32>().ok())
+                .is_some_and(|v| v != d.replicas())
+        })
+    }
+
+    /// upstream `getAllReplicaSetsAndSyncRevision`: the new ReplicaSet, its
+    /// revision synced; created (asynchronously) when `create` and missing.
+    #[allow(clippy::too_many_arguments)]
+    fn new_rs(
+        &mut self,
+        key: &ObjectKey,
+        d: &Workload,
+        new: Option<Rs>,
+        old: &[Rs],
+        create: bool,
+        client: &mut Client,
+        cx: &mut Cx,
+    ) -> Option<Rs> {
+        let max_old = old.iter().map(|r| revision(r.w())).max().unwrap_or(0);
+        let new_rev = max_old + 1;
+        let strategy = if is_recreate(d) {
+            "Recreate"
+        } else {
+            "RollingUpdate"
+        };
+        if let Some(rs) = new {
+            let w = rs.w();
+            if revision(w) < new_rev {
+                // Rolled back to this template: it becomes the newest revision.
+                let mut o = (*rs.obj).clone();
+                o.meta_mut()
+                    .annotations
+                    .insert(REVISION_ANNOTATION.into(), new_rev.to_string());
+                log(
+                    cx,
+                    "update",
+                    Subject::from(&rs.key),
+                    NAME,
+                    &format!("revision {new_rev}"),
+                );
+                self.send(
+                    client,
+                    cx,
+                    Verb::Update {
+                        object: o,
+                        precondition: Some(w.metadata.resource_version),
+                    },
+                    Pending::Update(key.clone()),
+                );
+            }
+            self.start_rollout(key, d, &rs.key.name, revision(w).max(new_rev), strategy, cx);
+            return Some(rs);
+        }
+        if !create || self.creating.contains_key(key) {
+            return None;
+        }
+        let hash = pod_template_hash(&d.spec.template, d.status.collision_count);
+        let name = format!("{}-{hash}", d.metadata.name);
+        let mut template = d.spec.template.clone();
+        template
+            .metadata
+            .labels
+            .insert(POD_TEMPLATE_HASH_LABEL.into(), hash.clone());
+        let mut selector: LabelSelector = d.spec.selector.clone().unwrap_or_default();
+        selector
+            .match_labels
+            .insert(POD_TEMPLATE_HASH_LABEL.into(), hash.clone());
+        let replicas = if is_recreate(d) {
+            d.replicas()
+        } else {
+            let current: i32 = old.iter().map(|r| r.replicas).sum();
+            let max_total = d.replicas() + max_surge(d);
+            if current >= max_total {
+                0
+            } else {
+                (max_total - current).min(d.replicas())
+            }
+        };
+        let mut meta = ObjectMeta {
+            name: name.clone(),
+            namespace: key.namespace.clone(),
+            labels: template.metadata.labels.clone(),
+            owner_references: vec![podutil::controller_ref(Kind::Deployment, &d.metadata)],
+            ..Default::default()
+        };
+        meta.annotations
+            .insert(REVISION_ANNOTATION.into(), new_rev.to_string());
+        meta.annotations
+            .insert(DESIRED_REPLICAS_ANNOTATION.into(), d.replicas().to_string());
+        meta.annotations.insert(
+            MAX_REPLICAS_ANNOTATION.into(),
+            (d.replicas() + max_surge(d)).to_string(),
+        );
+        let mut spec = d.spec.clone();
+        spec.replicas = Some(replicas);
+        spec.selector = Some(selector);
+        spec.template = template;
+        spec.strategy = None;
+        spec.paused = false;
+        let rs = Object::Workload(
+            Kind::ReplicaSet,
+            Box::new(Workload {
+                metadata: meta,
+                spec,
+                status: WorkloadStatus::default(),
+            }),
+        );
+        let rs_key = rs.key();
+        log(
+            cx,
+            "create",
+            Subject::from(&rs_key),
+            NAME,
+            &format!(
+                "ScalingReplicaSet: Scaled up replica set {name} from 0 to {replicas} (revision {new_rev})"
+            ),
+        );
+        self.creating.insert(key.clone(), name.clone());
+        self.send(client, cx, Verb::Create(rs), Pending::CreateRs(key.clone()));
+        self.start_rollout(key, d, &name, new_rev, strategy, cx);
+        None
+    }
+
+    fn start_rollout(
+        &mut self,
+        key: &ObjectKey,
+        d: &Workload,
+        rs_name: &str,
+        revision: i64,
+        strategy: &str,
+        cx: &mut Cx,
+    ) {
+        let uid = d.metadata.uid;
+        if self.rollout_rs.get(&uid).map(String::as_str) == Some(rs_name) {
+            return;
+        }
+        self.rollout_rs.insert(uid, rs_name.to_string());
+        log(
+            cx,
+            "rollout-start",
+            Subject::from(key),
+            NAME,
+            &format!("revision {revision} to replica set {rs_name}, {strategy}"),
+        );
+        cx.rec.rollouts.start(
+            uid,
+            RolloutRecord {
+                kind: "Deployment".into(),
+                namespace: key.namespace.clone(),
+                name: key.name.clone(),
+                revision,
+                started: cx.now(),
+                completed: None,
+                max_pods: 0,
+                min_available: 0,
+                strategy: strategy.into(),
+            },
+        );
+    }
+
+    /// Decides a ReplicaSet's replicas (and the desired/max annotations);
+    /// the writes go out once per ReplicaSet in [`Self::flush`]. Whether
+    /// the size changed.
+    fn scale_rs(&mut self, d: &Workload, rs: &mut Rs, to: i32) -> bool {
+        let w = rs.w();
+        let ann = &w.metadata.annotations;
+        let annotations_stale = ann.get(DESIRED_REPLICAS_ANNOTATION)
+            != Some(&d.replicas().to_string())
+            || ann.get(MAX_REPLICAS_ANNOTATION) != Some(&(d.replicas() + max_surge(d)).to_string());
+        let size_changed = rs.replicas != to;
+        rs.dirty |= size_changed || annotations_stale;
+        rs.replicas = to;
+        size_changed
+    }
+
+    /// Writes the ReplicaSets this sync scaled, each with the
+    /// resourceVersion it was read at.
+    fn flush<'a>(
+        &mut self,
+        key: &ObjectKey,
+        d: &Workload,
+        rss: impl Iterator<Item = &'a mut Rs>,
+        client: &mut Client,
+        cx: &mut Cx,
+    ) {
+        for rs in rss.filter(|r| r.dirty) {
+            rs.dirty = false;
+            let w = rs.w();
+            let from = w.replicas();
+            let to = rs.replicas;
+            let mut o = (*rs.obj).clone();
+            if let Object::Workload(_, w) = &mut o {
+                w.spec.replicas = Some(to);
+                w.metadata
+                    .annotations
+                    .insert(DESIRED_REPLICAS_ANNOTATION.into(), d.replicas().to_string());
+                w.metadata.annotations.insert(
+                    MAX_REPLICAS_ANNOTATION.into(),
+                    (d.replicas() + max_surge(d)).to_string(),
+                );
+            }
+            if from != to {
+                let dir = if to > from { "up" } else { "down" };
+                log(
+                    cx,
+                    "scale",
+                    Subject::from(&rs.key),
+                    NAME,
+                    &format!(
+                        "ScalingReplicaSet: Scaled {dir} replica set {} from {from} to {to}",
+                        rs.key.name
+                    ),
+                );
+            }
+            let rv = w.metadata.resource_version;
+            self.send(
+                client,
+                cx,
+                Verb::Update {
+                    object: o,
+                    precondition: Some(rv),
+                },
+                Pending::Update(key.clone()),
+            );
+        }
+    }
+
+    fn rollout_rolling(
+        &mut self,
+        key: &ObjectKey,
+        d: &Workload,
+        rss: Vec<Rs>,
+        client: &mut Client,
+        cx: &mut Cx,
+    ) {
+        let (new, mut old) = self.split(d, &rss);
+        let Some(mut new) = self.new_rs(key, d, new, &old, true, client, cx) else {
+            return;
+        };
+        let replicas = d.replicas();
+        // reconcileNewReplicaSet
+        let scaled_up = if new.replicas == replicas {
+            false
+        } else if new.replicas > replicas {
+            self.scale_rs(d, &mut new, replicas)
+        } else {
+            let current: i32 = old.iter().map(|r| r.replicas).sum::<i32>() + new.replicas;
+            let max_total = replicas + max_surge(d);
+            if current >= max_total {
+                false
+            } else {
+                let to = new.replicas + (max_total - current).min(replicas - new.replicas);
+                self.scale_rs(d, &mut new, to)
+            }
+        };
+        if !scaled_up {
+            let scaled_down = self.reconcile_old(key, d, &mut old, &new);
+            if !scaled_down {
+                let all: Vec<&Rs> = old.iter().chain([&new]).collect();
+                let st = calculate_status(d, &all, Some(&new));
+                if deployment_complete(d, &st) {
+                    self.cleanup(d, &old, client, cx);
+                }
+            }
+        }
+        self.flush(key, d, old.iter_mut().chain([&mut new]), client, cx);
+        let all: Vec<&Rs> = old.iter().chain([&new]).collect();
+        self.sync_status(key, d, &all, Some(&new), true, client, cx);
+    }
+
+    /// upstream `reconcileOldReplicaSets`.
+    fn reconcile_old(&mut self, key: &ObjectKey, d: &Workload, old: &mut [Rs], new: &Rs) -> bool {
+        let old_pods: i32 = old.iter().map(|r| r.replicas).sum();
+        if old_pods == 0 {
+            return false;
+        }
+        let all_pods = old_pods + new.replicas;
+        let min_available = d.replicas() - max_unavailable(d);
+        let new_unavailable = new.replicas - new.w().status.available_replicas;
+        let max_scaled_down = all_pods - min_available - new_unavailable;
+        if max_scaled_down <= 0 {
+            return false;
+        }
+        // cleanupUnhealthyReplicas: oldest first.
+        let mut cleaned = 0;
+        for rs in old.iter_mut() {
+            if cleaned >= max_scaled_down {
+                break;
+            }
+            let available = rs.w().status.available_replicas;
+            if rs.replicas == 0 || rs.replicas == available {
+                continue;
+            }
+            let n = (max_scaled_down - cleaned).min(rs.replicas - available);
+            if n < 0 {
+                // A stale status (more available than wanted): upstream
+                // refuses to scale up here and retries the sync.
+                self.queue.add(key.clone());
+                return true;
+            }
+            let to = rs.replicas - n;
+            self.scale_rs(d, rs, to);
+            cleaned += n;
+        }
+        // scaleDownOldReplicaSetsForRollingUpdate
+        let available: i32 = old
+            .iter()
+            .map(|r| r.w().status.available_replicas)
+            .sum::<i32>()
+            + new.w().status.available_replicas;
+        let mut scaled = 0;
+        if available > min_available {
+            let total = available - min_available;
+            for rs in old.iter_mut() {
+                if scaled >= total {
+                    break;
+                }
+                if rs.replicas == 0 {
+                    continue;
+                }
+                let n = rs.replicas.min(total - scaled);
+                let to = rs.replicas - n;
+                self.scale_rs(d, rs, to);
+                scaled += n;
+            }
+        }
+        cleaned + scaled > 0
+    }
+
+    fn rollout_recreate(
+        &mut self,
+        key: &ObjectKey,
+        d: &Workload,
+        rss: Vec<Rs>,
+        cache: &Cache,
+        client: &mut Client,
+        cx: &mut Cx,
+    ) {
+        let (new, mut old) = self.split(d, &rss);
+        let new = self.new_rs(key, d, new, &old, false, client, cx);
+        let mut scaled_down = false;
+        for rs in old.iter_mut().filter(|r| r.replicas > 0) {
+            scaled_down |= self.scale_rs(d, rs, 0);
+        }
+        let mut new = new;
+        self.flush(key, d, old.iter_mut().chain(new.iter_mut()), client, cx);
+        let all: Vec<&Rs> = old.iter().chain(new.iter()).collect();
+        if scaled_down {
+            self.sync_status(key, d, &all, new.as_ref(), true, client, cx);
+            return;
+        }
+        // oldPodsRunning
+        let old_running = old.iter().map(|r| r.w().status.replicas).sum::<i32>() > 0
+            || old.iter().any(|r| {
+                cache
+                    .controlled(r.w().metadata.uid, Kind::Pod)
+                    .filter_map(|o| o.as_pod())
+                    .any(|p| !p.status.phase.is_terminal())
+            });
+        if old_running {
+            self.sync_status(key, d, &all, new.as_ref(), true, client, cx);
+            return;
+        }
+        let new = match new {
+            Some(n) => n,
+            None => match self.new_rs(key, d, None, &old, true, client, cx) {
+                Some(n) => n,
+                None => return,
+            },
+        };
+        let mut new = new;
+        if new.replicas != d.replicas() {
+            self.scale_rs(d, &mut new, d.replicas());
+        }
+        self.flush(key, d, [&mut new].into_iter(), client, cx);
+        let all: Vec<&Rs> = old.iter().chain([&new]).collect();
+        let st = calculate_status(d, &all, Some(&new));
+        if deployment_complete(d, &st) {
+            self.cleanup(d, &old, client, cx);
+        }
+        self.sync_status(key, d, &all, Some(&new), true, client, cx);
+    }
+
+    /// upstream `scale`: a paused Deployment or a scaling event resizes the
+    /// ReplicaSets, proportionally when a rolling update is in progress.
+    fn scale(&mut self, d: &Workload, new: Option<&mut Rs>, old: &mut [Rs]) {
+        let replicas = d.replicas();
+        let active_old = old.iter().filter(|r| r.replicas > 0).count();
+        let new_active = new.as_ref().is_some_and(|n| n.replicas > 0);
+        // FindActiveOrLatest
+        if active_old + usize::from(new_active) <= 1 {
+            let target: Option<&mut Rs> = if new_active || active_old == 0 {
+                match new {
+                    Some(n) => Some(n),
+                    None => old.iter_mut().max_by_key(|r| r.created()),
+                }
+            } else {
+                old.iter_mut().find(|r| r.replicas > 0)
+            };
+            if let Some(rs) = target
+                && (rs.replicas != replicas || self.annotations_stale(d, rs))
+            {
+                self.scale_rs(d, rs, replicas);
+            }
+            return;
+        }
+        // IsSaturated: the new RS has all the replicas, available.
+        if let Some(n) = &new
+            && n.replicas == replicas
+            && n.w().status.available_replicas == replicas
+        {
+            for rs in old.iter_mut().filter(|r| r.replicas > 0) {
+                self.scale_rs(d, rs, 0);
+            }
+            return;
+        }
+        if is_recreate(d) {
+            return;
+        }
+        let mut all: Vec<&mut Rs> = old.iter_mut().filter(|r| r.replicas > 0).collect();
+        if let Some(n) = new
+            && n.replicas > 0
+        {
+            all.push(n);
+        }
+        let total: i32 = all.iter().map(|r| r.replicas).sum();
+        let allowed = if replicas > 0 {
+            replicas + max_surge(d)
+        } else {
+            0
+        };
+        let to_add = allowed - total;
+        // Larger first; ties: newer first when adding, older first when
+        // removing.
+        if to_add > 0 {
+            all.sort_by(|a, b| {
+                b.replicas
+                    .cmp(&a.replicas)
+                    .then(b.created().cmp(&a.created()))
+            });
+        } else {
+            all.sort_by(|a, b| {
+                b.replicas
+                    .cmp(&a.replicas)
+                    .then(a.created().cmp(&b.created()))
+            });
+        }
+        let max_replicas = replicas + max_surge(d);
+        let mut added = 0;
+        let mut sizes: Vec<i32> = Vec::with_capacity(all.len());
+        for rs in &all {
+            let mut proportion = 0;
+            if rs.replicas != 0 && to_add != 0 && to_add != added {
+                let fraction = if replicas == 0 {
+                    -rs.replicas
+                } else {
+                    let annotated = rs
+                        .w()
+                        .metadata
+                        .annotations
+                        .get(MAX_REPLICAS_ANNOTATION)
+                        .and_then(|v| v.parse::<i32>().ok())
+                        .unwrap_or(d.status.replicas);
+                    if annotated == 0 {
+                        0
+                    } else {
+                        let size =
+                            f64::from(rs.replicas) * f64::from(max_replicas) / f64::from(annotated);
+                        size.round() as i32 - rs.replicas
+                    }
+                };
+                let allowed = to_add - added;
+                proportion = if to_add > 0 {
+                    fraction.min(allowed)
+                } else {
+                    fraction.max(allowed)
+                };
+            }
+            sizes.push(rs.replicas + proportion);
+            added += proportion;
+        }
+        if let Some(first) = sizes.first_mut()
+            && to_add != 0
+        {
+            *first = (*first + to_add - added).max(0);
+        }
+        for (rs, to) in all.into_iter().zip(sizes) {
+            self.scale_rs(d, rs, to);
+        }
+    }
+
+    fn annotations_stale(&self, d: &Workload, rs: &Rs) -> bool {
+        let ann = &rs.w().metadata.annotations;
+        ann.get(DESIRED_REPLICAS_ANNOTATION) != Some(&d.replicas().to_string())
+    }
+
+    /// upstream `cleanupDeployment`: delete the oldest unused ReplicaSets
+    /// beyond `revisionHistoryLimit`.
+    fn cleanup(&mut self, d: &Workload, old: &[Rs], client: &mut Client, cx: &mut Cx) {
+        let limit = d
+            .spec
+            .revision_history_limit
+            .unwrap_or(DEFAULT_REVISION_HISTORY_LIMIT)
+            .max(0) as usize;
+        let mut alive: Vec<&Rs> = old
+            .iter()
+            .filter(|r| r.w().metadata.deletion_timestamp.is_none())
+            .collect();
+        if alive.len() <= limit {
+            return;
+        }
+        alive.sort_by_key(|r| (revision(r.w()), r.created()));
+        let diff = alive.len() - limit;
+        for rs in alive.into_iter().take(diff) {
+            let w = rs.w();
+            if w.status.replicas != 0
+                || rs.replicas != 0
+                || w.metadata.generation > w.status.observed_generation
+            {
+                continue;
+            }
+            log(
+                cx,
+                "delete",
+                Subject::from(&rs.key),
+                NAME,
+                &format!("revisionHistoryLimit {limit}: old revision {}", revision(w)),
+            );
+            let tag = client.send(
+                DEPLOYMENT,
+                cx,
+                Verb::Delete {
+                    key: rs.key.clone(),
+                    precondition: None,
+                },
+            );
+            self.pending.insert(tag, Pending::Other);
+        }
+    }
+
+    /// upstream `syncRolloutStatus` (with `rollout`) or `syncDeploymentStatus`.
+    #[allow(clippy::too_many_arguments)]
+    fn sync_status(
+        &mut self,
+        key: &ObjectKey,
+        d: &Workload,
+        all: &[&Rs],
+        new: Option<&Rs>,
+        rollout: bool,
+        client: &mut Client,
+        cx: &mut Cx,
+    ) {
+        let now = cx.now();
+        let mut st = calculate_status(d, all, new);
+        let deadline = d
+            .spec
+            .progress_deadline_seconds
+            .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECONDS);
+        let complete = deployment_complete(d, &st);
+        if complete && cx.rec.rollouts.is_open(d.metadata.uid) {
+            cx.rec.rollouts.complete(d.metadata.uid, now);
+            log(cx, "rollout-complete", Subject::from(key), NAME, "");
+        }
+        if rollout && !d.spec.paused {
+            let current = d.status.condition(PROGRESSING).cloned();
+            let already_complete = st.replicas == st.updated_replicas
+                && current
+                    .as_ref()
+                    .is_some_and(|c| c.reason == NEW_RS_AVAILABLE);
+            if !already_complete {
+                let progressing = st.updated_replicas > d.status.updated_replicas
+                    || (st.replicas - st.updated_replicas)
+                        < (d.status.replicas - d.status.updated_replicas)
+                    || st.ready_replicas > d.status.ready_replicas
+                    || st.available_replicas > d.status.available_replicas;
+                let new_cond = |status: bool, reason: &str| WorkloadCondition {
+                    kind: PROGRESSING.into(),
+                    status,
+                    reason: reason.into(),
+                    last_update: now,
+                    last_transition: match &current {
+                        Some(c) if c.status == status => c.last_transition,
+                        _ => now,
+                    },
+                };
+                let timed_out = current.as_ref().is_some_and(|c| {
+                    c.reason == TIMED_OUT
+                        || (c.reason != NEW_RS_AVAILABLE
+                            && c.last_update + Time::from(deadline.max(0) as u32) * SECOND < now)
+                });
+                if complete {
+                    set_condition(&mut st, new_cond(true, NEW_RS_AVAILABLE));
+                } else if progressing || current.is_none() {
+                    let reason = if current.is_none() {
+                        NEW_RS_CREATED
+                    } else {
+                        RS_UPDATED
+                    };
+                    set_condition(&mut st, new_cond(true, reason));
+                } else if timed_out {
+                    if current.as_ref().is_some_and(|c| c.reason != TIMED_OUT) {
+                        log(
+                            cx,
+                            "progress-deadline-exceeded",
+                            Subject::from(key),
+                            NAME,
+                            &format!("ReplicaSet has timed out progressing ({deadline}s)"),
+                        );
+                    }
+                    set_condition(&mut st, new_cond(false, TIMED_OUT));
+                }
+                // requeueStuckDeployment
+                if let Some(c) = st.condition(PROGRESSING)
+                    && c.status
+                    && c.reason != NEW_RS_AVAILABLE
+                {
+                    let at = c.last_update + Time::from(deadline.max(0) as u32) * SECOND + SECOND;
+                    cx.send_background(
+                        Dest::ControllerManager,
+                        at.saturating_sub(now),
+                        Msg::ControllerRequeue {
+                            controller: DEPLOYMENT,
+                            key: key.clone(),
+                        },
+                    );
+                }
+            }
+        }
+        if st != d.status {
+            self.send(
+                client,
+                cx,
+                Verb::UpdateWorkloadStatus {
+                    key: key.clone(),
+                    status: st,
+                },
+                Pending::Other,
+            );
+        }
+    }
+}
+
+fn set_condition(st: &mut WorkloadStatus, c: WorkloadCondition) {
+    match st.conditions.iter_mut().find(|x| x.kind == c.kind) {
+        Some(x) => {
+            if x.status == c.status && x.reason == c.reason {
+                // An unchanged condition keeps its times unless progress
+                // refreshes the update time.
+                if c.reason == RS_UPDATED {
+                    x.last_update = c.last_update;
+                }
+            } else {
+                *x = c;
+            }
+        }
+        None => st.conditions.push(c),
+    }
+}
+
+/// upstream `calculateStatus`.
+fn calculate_status(d: &Workload, all: &[&Rs], new: Option<&Rs>) -> WorkloadStatus {
+    let sum = |f: fn(&WorkloadStatus) -> i32| all.iter().map(|r| f(&r.w().status)).sum::<i32>();
+    let mut st = d.status.clone();
+    st.observed_generation = d.metadata.generation;
+    st.replicas = sum(|s| s.replicas);
+    st.updated_replicas = new.map_or(0, |n| n.w().status.replicas);
+    st.ready_replicas = sum(|s| s.ready_replicas);
+    st.available_replicas = sum(|s| s.available_replicas);
+    let total: i32 = all.iter().map(|r| r.replicas).sum();
+    st.unavailable_replicas = (total - st.available_replicas).max(0);
+    let min_available = d.replicas() - max_unavailable(d);
+    let available = st.available_replicas >= min_available;
+    let reason = if available {
+        "MinimumReplicasAvailable"
+    } else {
+        "MinimumReplicasUnavailable"
+    };
+    match st.conditions.iter_mut().find(|c| c.kind == AVAILABLE) {
+        Some(c) if c.status == available => {}
+        Some(c) => {
+            c.status = available;
+            c.reason = reason.into();
+        }
+        None => st.conditions.push(WorkloadCondition {
+            kind: AVAILABLE.into(),
+            status: available,
+            reason: reason.into(),
+            last_update: 0,
+            last_transition: 0,
+        }),
+    }
+    st
+}
+
+/// upstream `DeploymentComplete`.
+fn deployment_complete(d: &Workload, st: &WorkloadStatus) -> bool {
+    let r = d.replicas();
+    st.updated_replicas == r
+        && st.replicas == r
+        && st.available_replicas == r
+        && st.observed_generation >= d.metadata.generation
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deployment(yaml: &str) -> Workload {
+        let m: crate::api::Manifest = serde_yaml::from_str(yaml).unwrap();
+        match m.object {
+            Some(Object::Workload(_, w)) => *w,
+            _ => panic!(),
+        }
+    }
+
+    #[test]
+    fn fenceposts_round_like_upstream() {
+        let d = |r: i32, s: &str, u: &str| {
+            deployment(&format!(
+                "kind: Deployment\nmetadata: {{name: d}}\nspec: {{replicas: {r}, strategy: {{rollingUpdate: {{maxSurge: {s}, maxUnavailable: {u}}}}}}}"
+            ))
+        };
+        // Defaults 25 %/25 % of 10: surge rounds up to 3, unavailable down to 2.
+        let dflt = deployment("kind: Deployment\nmetadata: {name: d}\nspec: {replicas: 10}");
+        assert_eq!((max_surge(&dflt), max_unavailable(&dflt)), (3, 2));
+        assert_eq!(resolve_fenceposts(&d(1, "'0%'", "'0%'")), (0, 1));
+        assert_eq!(resolve_fenceposts(&d(100, "'10%'", "'5%'")), (10, 5));
+        assert_eq!(resolve_fenceposts(&d(3, "'50%'", "'50%'")), (2, 1));
+        assert_eq!(max_unavailable(&d(2, "0", "5")), 2);
+    }
+
+    #[test]
+    fn template_hash_is_deterministic_and_safe() {
+        let d = deployment(
+            "kind: Deployment\nmetadata: {name: d}\nspec: {template: {metadata: {labels: {app: a}}, spec: {containers: [{name: c, image: x}]}}}",
+        );
+        let h = pod_template_hash(&d.spec.template, 0);
+        assert_eq!(h, pod_template_hash(&d.spec.template, 0));
+        assert_ne!(h, pod_template_hash(&d.spec.template, 1));
+        assert!(h.bytes().all(|b| ALPHANUMS.contains(&b)) && !h.is_empty());
+        let mut t = d.spec.template.clone();
+        t.metadata.labels.insert(POD_TEMPLATE_HASH_LABEL.into(), h);
+        assert!(equal_ignore_hash(&t, &d.spec.template));
+    }
+}

@@ -1,0 +1,177 @@
+//! The garbage collector (upstream `pkg/controller/garbagecollector/`):
+//! when an owner is deleted, its dependents (objects whose ownerReferences
+//! name it) are deleted in the background; an owner deleted with
+//! `propagationPolicy: Orphan` carries the `orphan` finalizer, and the
+//! collector removes the references to it from its dependents before it
+//! deletes the owner.
+//!
+//! Simplified: the dependency graph is the controller manager's informer
+//! cache (owners are Deployments and ReplicaSets, dependents ReplicaSets
+//! and pods); foreground deletion is not modelled.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use crate::api::{Kind, Object, ObjectKey};
+use crate::etcd::EventType;
+use crate::output::Subject;
+use crate::sim::Verb;
+use crate::sim::msg::Response;
+
+use super::{Cache, Client, GARBAGE_COLLECTOR, WorkQueue, log};
+
+pub const ORPHAN_FINALIZER: &str = "orphan";
+const NAME: &str = "garbage-collector";
+
+fn owner_kind(kind: &str) -> bool {
+    matches!(
+        kind,
+        "Deployment" | "ReplicaSet" | "DaemonSet" | "StatefulSet"
+    )
+}
+
+#[derive(Default)]
+pub struct GarbageCollector {
+    pub queue: WorkQueue,
+    /// Owners being deleted with the Orphan policy.
+    orphaning: BTreeSet<ObjectKey>,
+}
+
+impl GarbageCollector {
+    pub fn observe(
+        &mut self,
+        kind: EventType,
+        obj: &Arc<Object>,
+        old: Option<&Object>,
+        cache: &Cache,
+    ) {
+        let meta = obj.meta();
+        let orphan = meta.finalizers.iter().any(|f| f == ORPHAN_FINALIZER);
+        match kind {
+            EventType::Deleted if !orphan => {
+                // The owner is gone: its dependents are checked.
+                if let Some(deps) = cache.by_owner.get(&meta.uid) {
+                    for d in deps {
+                        self.queue.add(d.clone());
+                    }
+                }
+            }
+            EventType::Modified
+                if orphan
+                    && meta.deletion_timestamp.is_some()
+                    && !old.is_some_and(|o| {
+                        o.meta().finalizers.iter().any(|f| f == ORPHAN_FINALIZER)
+                    }) =>
+            {
+                let key = obj.key();
+                self.orphaning.insert(key.clone());
+                self.queue.add(key);
+            }
+            _ => {}
+        }
+    }
+
+    pub fn sync(
+        &mut self,
+        key: &ObjectKey,
+        cache: &Cache,
+        client: &mut Client,
+        cx: &mut crate::sim::Cx,
+    ) {
+        let Some(obj) = cache.get(key).cloned() else {
+            self.orphaning.remove(key);
+            return;
+        };
+        let uid = obj.meta().uid;
+        if self.orphaning.remove(key) {
+            let deps: Vec<ObjectKey> = cache
+                .by_owner
+                .get(&uid)
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_default();
+            let uid_s = uid.to_string();
+            for dk in deps {
+                let Some(dep) = cache.get(&dk) else { continue };
+                let mut o = (**dep).clone();
+                o.meta_mut().owner_references.retain(|r| r.uid != uid_s);
+                log(
+                    cx,
+                    "orphan",
+                    Subject::from(&dk),
+                    NAME,
+                    &format!("owner {key} deleted with propagationPolicy=Orphan"),
+                );
+                let rv = dep.meta().resource_version;
+                client.send(
+                    GARBAGE_COLLECTOR,
+                    cx,
+                    Verb::Update {
+                        object: o,
+                        precondition: Some(rv),
+                    },
+                );
+            }
+            log(
+                cx,
+                "delete",
+                Subject::from(key),
+                NAME,
+                "dependents orphaned: orphan finalizer removed",
+            );
+            client.send(
+                GARBAGE_COLLECTOR,
+                cx,
+                Verb::Delete {
+                    key: key.clone(),
+                    precondition: None,
+                },
+            );
+            return;
+        }
+        // A dependent: delete it once every owner it names is gone.
+        let refs: Vec<_> = obj
+            .meta()
+            .owner_references
+            .iter()
+            .filter(|r| owner_kind(&r.kind))
+            .filter_map(|r| r.uid.parse::<u64>().ok().map(|u| (u, r)))
+            .collect();
+        if refs.is_empty() || refs.iter().any(|(u, _)| cache.by_uid.contains_key(u)) {
+            return;
+        }
+        if obj.meta().deletion_timestamp.is_some() && key.kind != Kind::Pod {
+            return;
+        }
+        let (_, r) = refs[0];
+        log(
+            cx,
+            "delete",
+            Subject::from(key),
+            NAME,
+            &format!(
+                "owner {}/{} deleted (propagationPolicy=Background)",
+                r.kind, r.name
+            ),
+        );
+        client.send(
+            GARBAGE_COLLECTOR,
+            cx,
+            Verb::Delete {
+                key: key.clone(),
+                precondition: None,
+            },
+        );
+    }
+
+    pub fn on_response(&mut self, resp: &Response, cx: &mut crate::sim::Cx) {
+        if let Err(e) = &resp.result
+            && e.reason != "NotFound"
+        {
+            let detail = format!(
+                "{} failed: {} {}: {}",
+                resp.verb, e.code, e.reason, e.message
+            );
+            log(cx, "error", Subject::from(&resp.key), NAME, &detail);
+        }
+    }
+}

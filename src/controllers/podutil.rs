@@ -1,0 +1,171 @@
+//! Pod helpers the workload controllers share (upstream
+//! `pkg/controller/controller_utils.go` and `pkg/api/v1/pod`): which pods
+//! are active and available, the order in which a controller deletes pods
+//! when scaling down, and the pod a template stamps out.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use crate::api::meta::OwnerReference;
+use crate::api::pod::{PodConditionType, PodPhase};
+use crate::api::workloads::PodTemplateSpec;
+use crate::api::{Kind, ObjectMeta, Pod};
+use crate::engine::{SECOND, Time};
+
+/// `controller.kubernetes.io/pod-deletion-cost`.
+pub const POD_DELETION_COST: &str = "controller.kubernetes.io/pod-deletion-cost";
+
+/// Upstream `IsPodActive`: not terminal and not being deleted.
+pub fn is_active(p: &Pod) -> bool {
+    !p.status.phase.is_terminal() && p.metadata.deletion_timestamp.is_none()
+}
+
+/// When the pod became Ready, if it is.
+pub fn ready_since(p: &Pod) -> Option<Time> {
+    p.status
+        .condition(PodConditionType::Ready)
+        .filter(|c| c.status)
+        .map(|c| c.last_transition)
+}
+
+/// Upstream `IsPodAvailable`: Ready for at least `min_ready_seconds`.
+pub fn is_available(p: &Pod, min_ready_seconds: i32, now: Time) -> bool {
+    ready_since(p).is_some_and(|t| t + Time::from(min_ready_seconds.max(0) as u32) * SECOND <= now)
+}
+
+/// When a Ready pod that is not available yet becomes available.
+pub fn available_at(p: &Pod, min_ready_seconds: i32) -> Option<Time> {
+    ready_since(p).map(|t| t + Time::from(min_ready_seconds.max(0) as u32) * SECOND)
+}
+
+fn phase_rank(p: PodPhase) -> u8 {
+    match p {
+        PodPhase::Pending => 0,
+        PodPhase::Unknown => 1,
+        PodPhase::Running => 2,
+        _ => 3,
+    }
+}
+
+fn deletion_cost(p: &Pod) -> i64 {
+    p.metadata
+        .annotations
+        .get(POD_DELETION_COST)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Upstream `ActivePodsWithRanks.Less`: the pod to delete first sorts
+/// first. `rank` is the number of related pods on the same node.
+pub fn deletion_order(a: &Pod, rank_a: usize, b: &Pod, rank_b: usize) -> Ordering {
+    let assigned = |p: &Pod| p.spec.node_name().is_some();
+    // 1. Unassigned before assigned.
+    (assigned(a).cmp(&assigned(b)))
+        // 2. Pending < Unknown < Running.
+        .then(phase_rank(a.status.phase).cmp(&phase_rank(b.status.phase)))
+        // 3. Not ready before ready.
+        .then(a.status.is_ready().cmp(&b.status.is_ready()))
+        // 4. Lower pod-deletion-cost first.
+        .then(deletion_cost(a).cmp(&deletion_cost(b)))
+        // 5. Doubled-up pods (higher rank) first.
+        .then(rank_b.cmp(&rank_a))
+        // 6. Ready for a shorter time first.
+        .then_with(|| match (ready_since(a), ready_since(b)) {
+            (Some(x), Some(y)) => y.cmp(&x),
+            _ => Ordering::Equal,
+        })
+        // 7. (Container restarts are not modelled.) 8. Newer first.
+        .then(
+            b.metadata
+                .creation_timestamp
+                .cmp(&a.metadata.creation_timestamp),
+        )
+        .then(b.metadata.uid.cmp(&a.metadata.uid))
+}
+
+/// Sorts pods for deletion, ranking each by the pods of the list on its node.
+pub fn sort_for_deletion(pods: &mut [&Pod]) {
+    let mut per_node: HashMap<&str, usize> = HashMap::new();
+    for p in pods.iter() {
+        if let Some(n) = p.spec.node_name() {
+            *per_node.entry(n).or_default() += 1;
+        }
+    }
+    let rank = |p: &Pod| p.spec.node_name().map_or(0, |n| per_node[n]);
+    pods.sort_by(|a, b| deletion_order(a, rank(a), b, rank(b)));
+}
+
+/// An owner reference with `controller: true` to a workload.
+pub fn controller_ref(kind: Kind, owner: &ObjectMeta) -> OwnerReference {
+    OwnerReference {
+        api_version: kind.api_version().into(),
+        kind: kind.as_str().into(),
+        name: owner.name.clone(),
+        uid: owner.uid.to_string(),
+        controller: Some(true),
+    }
+}
+
+/// A pod from a template, controlled by `owner`; named `name` or, when
+/// empty, generated from `<owner>-`.
+pub fn pod_from_template(
+    template: &PodTemplateSpec,
+    kind: Kind,
+    owner: &ObjectMeta,
+    name: &str,
+) -> Pod {
+    Pod {
+        metadata: ObjectMeta {
+            name: name.to_string(),
+            generate_name: if name.is_empty() {
+                format!("{}-", owner.name)
+            } else {
+                String::new()
+            },
+            namespace: owner.namespace.clone(),
+            labels: template.metadata.labels.clone(),
+            annotations: template.metadata.annotations.clone(),
+            owner_references: vec![controller_ref(kind, owner)],
+            ..Default::default()
+        },
+        spec: template.spec.clone(),
+        status: Default::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(name: &str, node: Option<&str>, phase: PodPhase, ready_at: Option<Time>) -> Pod {
+        let mut p = Pod::default();
+        p.metadata.name = name.into();
+        p.metadata.creation_timestamp = Some(0);
+        p.spec.node_name = node.map(str::to_string);
+        p.status.phase = phase;
+        if let Some(t) = ready_at {
+            p.status.set_condition(PodConditionType::Ready, true, t, "");
+        }
+        p
+    }
+
+    #[test]
+    fn deletion_order_follows_active_pods_with_ranks() {
+        let unassigned = pod("u", None, PodPhase::Pending, None);
+        let pending = pod("p", Some("n1"), PodPhase::Pending, None);
+        let running = pod("r", Some("n1"), PodPhase::Running, None);
+        let ready_new = pod("rn", Some("n2"), PodPhase::Running, Some(10 * SECOND));
+        let ready_old = pod("ro", Some("n3"), PodPhase::Running, Some(SECOND));
+        let mut v = vec![&ready_old, &ready_new, &running, &pending, &unassigned];
+        sort_for_deletion(&mut v);
+        let names: Vec<&str> = v.iter().map(|p| p.metadata.name.as_str()).collect();
+        assert_eq!(names, ["u", "p", "r", "rn", "ro"]);
+        // Doubled-up pods go first among otherwise equal ones.
+        let a = pod("a", Some("n1"), PodPhase::Running, Some(SECOND));
+        let b = pod("b", Some("n1"), PodPhase::Running, Some(SECOND));
+        let c = pod("c", Some("n2"), PodPhase::Running, Some(SECOND));
+        let mut v = vec![&c, &a, &b];
+        sort_for_deletion(&mut v);
+        assert_eq!(v[2].metadata.name, "c");
+    }
+}

@@ -1,0 +1,400 @@
+//! The ReplicaSet controller (upstream `pkg/controller/replicaset/`): keeps
+//! `spec.replicas` active pods for each ReplicaSet. At most 500 creations or
+//! deletions per sync (`BurstReplicas`); creations go in slow-start batches
+//! of 1, 2, 4, ... and an error stops the rest; expectations hold a
+//! ReplicaSet's next action until the informer has seen the pods it
+//! created and deleted (or 5 minutes pass); scale-down deletes pods in
+//! `ActivePodsWithRanks` order; created pods carry a controller
+//! ownerReference, and matching orphans are adopted.
+//!
+//! Simplified: one worker (upstream runs 5); a slow-start batch runs
+//! asynchronously while the worker goes on with other keys; pods that stop
+//! matching the selector are not released.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use crate::api::workloads::{Workload, WorkloadStatus};
+use crate::api::{Kind, Object, ObjectKey, Pod};
+use crate::engine::{SECOND, Time};
+use crate::etcd::EventType;
+use crate::output::Subject;
+use crate::sim::msg::Response;
+use crate::sim::{Cx, Dest, Msg, Verb};
+
+use super::podutil::{self, available_at, is_active, is_available};
+use super::{Cache, Client, REPLICASET, WorkQueue, log};
+
+/// Upstream `BurstReplicas`.
+pub const BURST_REPLICAS: i32 = 500;
+/// Upstream `ExpectationsTimeout`.
+pub const EXPECTATIONS_TIMEOUT: Time = 300 * SECOND;
+
+const NAME: &str = "replicaset-controller";
+
+#[derive(Default)]
+struct Expectations {
+    add: i32,
+    /// uids of pods whose deletion is expected.
+    del: BTreeSet<u64>,
+    set_at: Time,
+}
+
+struct Batch {
+    rs: Arc<Object>,
+    remaining: i32,
+    size: i32,
+    outstanding: i32,
+    failed: bool,
+    created: i32,
+    total: i32,
+}
+
+enum Pending {
+    Create(ObjectKey),
+    Delete(ObjectKey, u64),
+    Other,
+}
+
+#[derive(Default)]
+pub struct ReplicaSetController {
+    pub queue: WorkQueue,
+    expectations: HashMap<ObjectKey, Expectations>,
+    batches: HashMap<ObjectKey, Batch>,
+    pending: HashMap<u64, Pending>,
+}
+
+fn as_workload(o: &Object) -> Option<&Workload> {
+    match o {
+        Object::Workload(_, w) => Some(w),
+        _ => None,
+    }
+}
+
+impl ReplicaSetController {
+    /// A pod change: counts towards its owner's expectations and queues it;
+    /// an orphan queues the ReplicaSets that may adopt it.
+    pub fn observe_pod(
+        &mut self,
+        kind: EventType,
+        obj: &Arc<Object>,
+        old: Option<&Object>,
+        cache: &Cache,
+    ) {
+        let Some(pod) = obj.as_pod() else { return };
+        match cache.controller_of(obj) {
+            Some(owner) if owner.kind == Kind::ReplicaSet => {
+                let owner = owner.clone();
+                if let Some(e) = self.expectations.get_mut(&owner) {
+                    match kind {
+                        EventType::Added if old.is_none() => e.add = (e.add - 1).max(0),
+                        EventType::Deleted => {
+                            e.del.remove(&pod.metadata.uid);
+                        }
+                        _ => {}
+                    }
+                }
+                self.queue.add(owner);
+            }
+            Some(_) => {}
+            None => {
+                if kind == EventType::Deleted || pod.metadata.controller_ref().is_some() {
+                    return;
+                }
+                let ns = &pod.metadata.namespace;
+                let lo = ObjectKey::new(Kind::ReplicaSet, ns, "");
+                for (k, rs) in cache.objects.range(lo..) {
+                    if k.kind != Kind::ReplicaSet || &k.namespace != ns {
+                        break;
+                    }
+                    if as_workload(rs)
+                        .and_then(|w| w.spec.selector.as_ref())
+                        .is_some_and(|s| s.matches(&pod.metadata.labels))
+                    {
+                        self.queue.add(k.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    fn satisfied(&self, key: &ObjectKey, now: Time) -> bool {
+        match self.expectations.get(key) {
+            None => true,
+            Some(e) => (e.add <= 0 && e.del.is_empty()) || now >= e.set_at + EXPECTATIONS_TIMEOUT,
+        }
+    }
+
+    pub fn sync(&mut self, key: &ObjectKey, cache: &Cache, client: &mut Client, cx: &mut Cx) {
+        let now = cx.now();
+        let Some(obj) = cache.get(key).cloned() else {
+            self.expectations.remove(key);
+            return;
+        };
+        let Some(rs) = as_workload(&obj) else { return };
+        let Some(selector) = rs.spec.selector.clone() else {
+            return;
+        };
+        let mut pods: Vec<&Pod> = cache
+            .controlled(rs.metadata.uid, Kind::Pod)
+            .filter_map(|o| o.as_pod())
+            .filter(|p| is_active(p))
+            .collect();
+        // Adopt matching orphans (upstream claimPods), counting them now.
+        if rs.metadata.deletion_timestamp.is_none() {
+            for o in cache.orphans(Kind::Pod, &key.namespace) {
+                let Some(p) = o.as_pod() else { continue };
+                if !is_active(p) || !selector.matches(&p.metadata.labels) {
+                    continue;
+                }
+                let mut adopted = p.clone();
+                adopted
+                    .metadata
+                    .owner_references
+                    .push(podutil::controller_ref(Kind::ReplicaSet, &rs.metadata));
+                log(cx, "adopt", Subject::from(&**o), NAME, &format!("by {key}"));
+                let rv = p.metadata.resource_version;
+                let tag = client.send(
+                    REPLICASET,
+                    cx,
+                    Verb::Update {
+                        object: Object::Pod(adopted),
+                        precondition: Some(rv),
+                    },
+                );
+                self.pending.insert(tag, Pending::Other);
+                pods.push(p);
+            }
+        }
+        let needs_sync = self.satisfied(key, now) && !self.batches.contains_key(key);
+        if needs_sync && rs.metadata.deletion_timestamp.is_none() {
+            self.manage(key, &obj, rs, &pods, client, cx);
+        }
+        self.update_status(key, rs, &pods, client, cx);
+    }
+
+    fn manage(
+        &mut self,
+        key: &ObjectKey,
+        obj: &Arc<Object>,
+        rs: &Workload,
+        pods: &[&Pod],
+        client: &mut Client,
+        cx: &mut Cx,
+    ) {
+        let diff = pods.len() as i32 - rs.replicas();
+        if diff < 0 {
+            let n = (-diff).min(BURST_REPLICAS);
+            self.expectations.insert(
+                key.clone(),
+                Expectations {
+                    add: n,
+                    del: BTreeSet::new(),
+                    set_at: cx.now(),
+                },
+            );
+            log(
+                cx,
+                "scale-up",
+                Subject::from(key),
+                NAME,
+                &format!(
+                    "too few replicas: have {}, need {}, creating {n}",
+                    pods.len(),
+                    rs.replicas()
+                ),
+            );
+            self.batches.insert(
+                key.clone(),
+                Batch {
+                    rs: obj.clone(),
+                    remaining: n,
+                    size: 1,
+                    outstanding: 0,
+                    failed: false,
+                    created: 0,
+                    total: n,
+                },
+            );
+            self.next_batch(key, client, cx);
+        } else if diff > 0 {
+            let n = diff.min(BURST_REPLICAS) as usize;
+            let mut order: Vec<&Pod> = pods.to_vec();
+            podutil::sort_for_deletion(&mut order);
+            let victims: Vec<&Pod> = order.into_iter().take(n).collect();
+            log(
+                cx,
+                "scale-down",
+                Subject::from(key),
+                NAME,
+                &format!(
+                    "too many replicas: have {}, need {}, deleting {n}",
+                    pods.len(),
+                    rs.replicas()
+                ),
+            );
+            self.expectations.insert(
+                key.clone(),
+                Expectations {
+                    add: 0,
+                    del: victims.iter().map(|p| p.metadata.uid).collect(),
+                    set_at: cx.now(),
+                },
+            );
+            for p in victims {
+                let pk = ObjectKey::new(Kind::Pod, &p.metadata.namespace, &p.metadata.name);
+                log(cx, "delete", Subject::from(&pk), NAME, "SuccessfulDelete");
+                let uid = p.metadata.uid;
+                let tag = client.send(
+                    REPLICASET,
+                    cx,
+                    Verb::Delete {
+                        key: pk,
+                        precondition: None,
+                    },
+                );
+                self.pending.insert(tag, Pending::Delete(key.clone(), uid));
+            }
+        }
+    }
+
+    /// Sends the next slow-start batch of `key`'s creations.
+    fn next_batch(&mut self, key: &ObjectKey, client: &mut Client, cx: &mut Cx) {
+        let Some(b) = self.batches.get_mut(key) else {
+            return;
+        };
+        let n = b.size.min(b.remaining);
+        let Some(rs) = as_workload(&b.rs) else { return };
+        for _ in 0..n {
+            let pod =
+                podutil::pod_from_template(&rs.spec.template, Kind::ReplicaSet, &rs.metadata, "");
+            let tag = client.send(REPLICASET, cx, Verb::Create(Object::Pod(pod)));
+            self.pending.insert(tag, Pending::Create(key.clone()));
+        }
+        log(
+            cx,
+            "create",
+            Subject::from(key),
+            NAME,
+            &format!(
+                "SuccessfulCreate: slow-start batch of {n} pods ({} of {} sent)",
+                b.total - b.remaining + n,
+                b.total
+            ),
+        );
+        b.remaining -= n;
+        b.outstanding = n;
+    }
+
+    pub fn on_response(&mut self, resp: &Response, client: &mut Client, cx: &mut Cx) {
+        let Some(p) = self.pending.remove(&resp.tag) else {
+            return;
+        };
+        if let Err(e) = &resp.result {
+            let detail = format!(
+                "{} failed: {} {}: {}",
+                resp.verb, e.code, e.reason, e.message
+            );
+            log(cx, "error", Subject::from(&resp.key), NAME, &detail);
+        }
+        match p {
+            Pending::Create(key) => {
+                let Some(b) = self.batches.get_mut(&key) else {
+                    return;
+                };
+                b.outstanding -= 1;
+                if resp.result.is_err() {
+                    b.failed = true;
+                    if let Some(e) = self.expectations.get_mut(&key) {
+                        e.add = (e.add - 1).max(0);
+                    }
+                } else {
+                    b.created += 1;
+                }
+                if b.outstanding > 0 {
+                    return;
+                }
+                if b.failed || b.remaining == 0 {
+                    let skipped = b.remaining;
+                    self.batches.remove(&key);
+                    if let Some(e) = self.expectations.get_mut(&key) {
+                        e.add = (e.add - skipped).max(0);
+                    }
+                    self.queue.add(key);
+                } else {
+                    b.size = (b.size * 2).min(b.remaining);
+                    self.next_batch(&key, client, cx);
+                }
+            }
+            Pending::Delete(key, uid) => {
+                if resp.result.is_err()
+                    && let Some(e) = self.expectations.get_mut(&key)
+                {
+                    e.del.remove(&uid);
+                    self.queue.add(key);
+                }
+            }
+            Pending::Other => {}
+        }
+    }
+
+    fn update_status(
+        &mut self,
+        key: &ObjectKey,
+        rs: &Workload,
+        pods: &[&Pod],
+        client: &mut Client,
+        cx: &mut Cx,
+    ) {
+        let now = cx.now();
+        let min_ready = rs.min_ready_seconds();
+        let mut st = rs.status.clone();
+        st.replicas = pods.len() as i32;
+        st.ready_replicas = pods.iter().filter(|p| p.status.is_ready()).count() as i32;
+        st.available_replicas = pods
+            .iter()
+            .filter(|p| is_available(p, min_ready, now))
+            .count() as i32;
+        st.observed_generation = rs.metadata.generation;
+        if min_ready > 0 {
+            // Upstream requeues after minReadySeconds to see pods become
+            // available.
+            let next = pods
+                .iter()
+                .filter_map(|p| available_at(p, min_ready))
+                .filter(|t| *t > now)
+                .min();
+            if let Some(t) = next {
+                cx.send_at(
+                    Dest::ControllerManager,
+                    t,
+                    Msg::ControllerRequeue {
+                        controller: REPLICASET,
+                        key: key.clone(),
+                    },
+                );
+            }
+        }
+        if st != rs.status {
+            self.send_status(key, st, client, cx);
+        }
+    }
+
+    fn send_status(
+        &mut self,
+        key: &ObjectKey,
+        st: WorkloadStatus,
+        client: &mut Client,
+        cx: &mut Cx,
+    ) {
+        let tag = client.send(
+            REPLICASET,
+            cx,
+            Verb::UpdateWorkloadStatus {
+                key: key.clone(),
+                status: st,
+            },
+        );
+        self.pending.insert(tag, Pending::Other);
+    }
+}

@@ -1,0 +1,309 @@
+//! The StatefulSet controller (upstream
+//! `pkg/controller/statefulset/stateful_set_control.go`): pods named
+//! `<set>-<ordinal>` for ordinals 0..replicas-1. With OrderedReady (the
+//! default) it creates the lowest missing ordinal only when every lower one
+//! is Running and Ready, and scales down from the highest ordinal, one at a
+//! time, only while all are healthy; Parallel creates and deletes without
+//! waiting. A rolling update deletes pods whose `controller-revision-hash`
+//! is not the template's, from the highest ordinal down to `partition`, one
+//! at a time, each replaced and healthy before the next.
+//!
+//! Simplified: no PersistentVolumeClaims; the revision is the template
+//! hash (no ControllerRevision objects); `maxUnavailable` is not modelled.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use crate::api::pod::PodPhase;
+use crate::api::workloads::Workload;
+use crate::api::{Kind, Object, ObjectKey, Pod};
+use crate::etcd::EventType;
+use crate::output::{RolloutRecord, Subject};
+use crate::sim::Verb;
+use crate::sim::msg::Response;
+
+use super::daemon::REVISION_LABEL;
+use super::deployment::pod_template_hash;
+use super::podutil::{self, is_available};
+use super::{Cache, Client, STATEFULSET, WorkQueue, log};
+
+pub const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
+const NAME: &str = "statefulset-controller";
+
+fn as_workload(o: &Object) -> Option<&Workload> {
+    match o {
+        Object::Workload(_, w) => Some(w),
+        _ => None,
+    }
+}
+
+/// The ordinal of a pod named `<set>-<ordinal>`.
+pub fn ordinal(set: &str, pod: &str) -> Option<i32> {
+    pod.strip_prefix(set)?.strip_prefix('-')?.parse().ok()
+}
+
+fn healthy(p: &Pod) -> bool {
+    p.status.phase == PodPhase::Running
+        && p.status.is_ready()
+        && p.metadata.deletion_timestamp.is_none()
+}
+
+#[derive(Default)]
+pub struct StatefulSetController {
+    pub queue: WorkQueue,
+    /// Pods created or deleted and not yet observed: (set, pod name).
+    in_flight: BTreeSet<(ObjectKey, String)>,
+    /// Set uid -> (revision number, template hash) of its rollout.
+    revisions: BTreeMap<u64, (i64, String)>,
+}
+
+impl StatefulSetController {
+    pub fn observe_pod(
+        &mut self,
+        kind: EventType,
+        obj: &Arc<Object>,
+        old: Option<&Object>,
+        cache: &Cache,
+    ) {
+        let Some(owner) = cache.controller_of(obj) else {
+            return;
+        };
+        if owner.kind != Kind::StatefulSet {
+            return;
+        }
+        let owner = owner.clone();
+        if kind == EventType::Deleted || old.is_none() {
+            self.in_flight
+                .remove(&(owner.clone(), obj.meta().name.clone()));
+        }
+        self.queue.add(owner);
+    }
+
+    pub fn on_response(&mut self, resp: &Response, cx: &mut crate::sim::Cx) {
+        if let Err(e) = &resp.result {
+            let detail = format!(
+                "{} failed: {} {}: {}",
+                resp.verb, e.code, e.reason, e.message
+            );
+            log(cx, "error", Subject::from(&resp.key), NAME, &detail);
+            // The pod's set is found by name: drop the in-flight mark.
+            self.in_flight.retain(|(_, n)| *n != resp.key.name);
+        }
+    }
+
+    pub fn sync(
+        &mut self,
+        key: &ObjectKey,
+        cache: &Cache,
+        client: &mut Client,
+        cx: &mut crate::sim::Cx,
+    ) {
+        let now = cx.now();
+        let Some(obj) = cache.get(key).cloned() else {
+            self.in_flight.retain(|(k, _)| k != key);
+            return;
+        };
+        let Some(set) = as_workload(&obj) else { return };
+        if set.metadata.deletion_timestamp.is_some() {
+            return;
+        }
+        let uid = set.metadata.uid;
+        let name = &set.metadata.name;
+        let hash = pod_template_hash(&set.spec.template, 0);
+        let strategy_type = set
+            .spec
+            .update_strategy
+            .as_ref()
+            .and_then(|s| s.strategy_type.clone())
+            .unwrap_or_else(|| "RollingUpdate".into());
+        match self.revisions.get(&uid) {
+            Some((_, h)) if *h == hash => {}
+            other => {
+                let r = other.map_or(1, |(r, _)| r + 1);
+                self.revisions.insert(uid, (r, hash.clone()));
+                log(
+                    cx,
+                    "rollout-start",
+                    Subject::from(key),
+                    NAME,
+                    &format!("revision {r} ({REVISION_LABEL}={hash})"),
+                );
+                cx.rec.rollouts.start(
+                    uid,
+                    RolloutRecord {
+                        kind: "StatefulSet".into(),
+                        namespace: key.namespace.clone(),
+                        name: key.name.clone(),
+                        revision: r,
+                        started: now,
+                        completed: None,
+                        max_pods: 0,
+                        min_available: 0,
+                        strategy: strategy_type.clone(),
+                    },
+                );
+            }
+        }
+        let replicas = set.replicas();
+        let parallel = set.spec.pod_management_policy.as_deref() == Some("Parallel");
+        let partition = set
+            .spec
+            .update_strategy
+            .as_ref()
+            .and_then(|s| s.rolling_update.as_ref())
+            .and_then(|r| r.partition)
+            .unwrap_or(0);
+        let mut pods: BTreeMap<i32, &Pod> = BTreeMap::new();
+        for o in cache.controlled(uid, Kind::Pod) {
+            if let Some(p) = o.as_pod()
+                && let Some(i) = ordinal(name, &p.metadata.name)
+            {
+                pods.insert(i, p);
+            }
+        }
+        let busy = |s: &Self, pod: &str| s.in_flight.contains(&(key.clone(), pod.to_string()));
+        let mut creates: Vec<i32> = Vec::new();
+        let mut deletes: Vec<&Pod> = Vec::new();
+        // Replicas: create the missing ordinals, lowest first.
+        let mut blocked = false;
+        for i in 0..replicas {
+            let pod_name = format!("{name}-{i}");
+            match pods.get(&i) {
+                _ if busy(self, &pod_name) => blocked = true,
+                None => {
+                    if !blocked || parallel {
+                        creates.push(i);
+                    }
+                    blocked = true;
+                }
+                Some(p) if p.status.phase.is_terminal() => {
+                    // A failed pod is deleted and created again.
+                    deletes.push(p);
+                    blocked = true;
+                }
+                Some(p) => {
+                    if !healthy(p) {
+                        blocked = true;
+                    }
+                }
+            }
+            if blocked && !parallel && !creates.is_empty() {
+                break;
+            }
+        }
+        // One change at a time: nothing else while a create or delete of
+        // this set is not yet observed.
+        let settled = !self.in_flight.iter().any(|(k, _)| k == key);
+        let all_healthy =
+            settled && (0..replicas).all(|i| pods.get(&i).is_some_and(|p| healthy(p)));
+        // Condemned: ordinals >= replicas, highest first.
+        let condemned: Vec<&Pod> = pods.range(replicas..).rev().map(|(_, p)| *p).collect();
+        if !condemned.is_empty() && creates.is_empty() {
+            if parallel {
+                deletes.extend(condemned.iter().filter(|p| !busy(self, &p.metadata.name)));
+            } else if all_healthy
+                && !condemned.iter().any(|p| busy(self, &p.metadata.name))
+                && condemned[1..].iter().all(|p| healthy(p))
+            {
+                deletes.push(condemned[0]);
+            }
+        }
+        // Rolling update, from the highest ordinal down to the partition.
+        if strategy_type == "RollingUpdate"
+            && creates.is_empty()
+            && deletes.is_empty()
+            && condemned.is_empty()
+            && all_healthy
+            && let Some(p) = (partition.max(0)..replicas)
+                .rev()
+                .filter_map(|i| pods.get(&i))
+                .find(|p| p.metadata.labels.get(REVISION_LABEL) != Some(&hash))
+        {
+            deletes.push(p);
+        }
+        for i in creates {
+            let pod_name = format!("{name}-{i}");
+            let mut pod = podutil::pod_from_template(
+                &set.spec.template,
+                Kind::StatefulSet,
+                &set.metadata,
+                &pod_name,
+            );
+            pod.metadata
+                .labels
+                .insert(REVISION_LABEL.into(), hash.clone());
+            pod.metadata
+                .labels
+                .insert(POD_NAME_LABEL.into(), pod_name.clone());
+            let pk = ObjectKey::new(Kind::Pod, &key.namespace, &pod_name);
+            log(
+                cx,
+                "create",
+                Subject::from(&pk),
+                NAME,
+                &format!("SuccessfulCreate: ordinal {i} of {key}"),
+            );
+            self.in_flight.insert((key.clone(), pod_name));
+            client.send(STATEFULSET, cx, Verb::Create(Object::Pod(pod)));
+        }
+        for p in deletes {
+            let pk = ObjectKey::new(Kind::Pod, &p.metadata.namespace, &p.metadata.name);
+            let why = match ordinal(name, &p.metadata.name) {
+                Some(i) if i >= replicas => "SuccessfulDelete: scale down",
+                _ if p.status.phase.is_terminal() => "SuccessfulDelete: failed pod",
+                _ => "SuccessfulDelete: rolling update",
+            };
+            log(cx, "delete", Subject::from(&pk), NAME, why);
+            self.in_flight
+                .insert((key.clone(), p.metadata.name.clone()));
+            client.send(
+                STATEFULSET,
+                cx,
+                Verb::Delete {
+                    key: pk,
+                    precondition: None,
+                },
+            );
+        }
+        // Status.
+        let live: Vec<&Pod> = pods
+            .values()
+            .copied()
+            .filter(|p| podutil::is_active(p))
+            .collect();
+        let min_ready = set.min_ready_seconds();
+        let mut st = set.status.clone();
+        st.observed_generation = set.metadata.generation;
+        st.replicas = live.len() as i32;
+        st.ready_replicas = live.iter().filter(|p| p.status.is_ready()).count() as i32;
+        st.available_replicas = live
+            .iter()
+            .filter(|p| is_available(p, min_ready, now))
+            .count() as i32;
+        st.updated_replicas = live
+            .iter()
+            .filter(|p| p.metadata.labels.get(REVISION_LABEL) == Some(&hash))
+            .count() as i32;
+        st.update_revision = hash.clone();
+        if st.updated_replicas == replicas
+            && st.replicas == replicas
+            && st.ready_replicas == replicas
+        {
+            st.current_revision = hash.clone();
+            if cx.rec.rollouts.is_open(uid) {
+                cx.rec.rollouts.complete(uid, now);
+                log(cx, "rollout-complete", Subject::from(key), NAME, "");
+            }
+        }
+        if st != set.status {
+            client.send(
+                STATEFULSET,
+                cx,
+                Verb::UpdateWorkloadStatus {
+                    key: key.clone(),
+                    status: st,
+                },
+            );
+        }
+    }
+}

@@ -1,0 +1,413 @@
+//! The Deployment flow and the workload controllers: rollout invariants at
+//! every step, the controller manager's rate limit, the garbage collector,
+//! and workload actions on bad input.
+
+use std::collections::BTreeMap;
+
+use crate::support::*;
+
+type Row = BTreeMap<String, String>;
+
+/// A Deployment manifest (flow style) with an optional strategy.
+fn deployment(name: &str, replicas: u32, image: &str, strategy: &str) -> String {
+    format!(
+        "{{apiVersion: apps/v1, kind: Deployment, metadata: {{name: {name}}}, spec: {{replicas: {replicas}, {strategy} selector: {{matchLabels: {{app: {name}}}}}, template: {{metadata: {{labels: {{app: {name}}}}}, spec: {{containers: [{{name: c, image: '{image}', resources: {{requests: {{cpu: 10m, memory: 16Mi}}}}}}]}}}}}}}}"
+    )
+}
+
+fn cluster(nodes: u32) -> String {
+    format!(
+        "cluster:\n  nodeGroups: [{{name: n, count: {nodes}, capacity: {{cpu: '64', memory: 256Gi, pods: 110}}, images: ['app:1', 'app:2']}}]\n"
+    )
+}
+
+/// The pods of a Deployment (owned by one of its ReplicaSets).
+fn pods_of<'a>(pods: &'a [Row], deployment: &str) -> Vec<&'a Row> {
+    let prefix = format!("ReplicaSet/{deployment}-");
+    pods.iter()
+        .filter(|p| p["owner"].starts_with(&prefix))
+        .collect()
+}
+
+/// When the apiserver handled each pod's DELETE: from then on the pod is
+/// terminating (upstream sets its deletionTimestamp there), so no longer
+/// active, even though the store removes it a write later.
+fn delete_requests(events: &[Row]) -> BTreeMap<String, u64> {
+    let mut m = BTreeMap::new();
+    for e in events {
+        if e["component"] == "kube-apiserver" && e["action"] == "delete" && e["kind"] == "Pod" {
+            m.entry(e["name"].clone())
+                .or_insert_with(|| micros(&e["time_s"]).unwrap());
+        }
+    }
+    m
+}
+
+/// (time in µs, change in active pods, change in available pods), in time
+/// order; at equal times removals come first.
+fn steps(pods: &[&Row], deletes: &BTreeMap<String, u64>) -> Vec<(u64, i64, i64)> {
+    let mut v = Vec::new();
+    for p in pods {
+        let created = micros(&p["created_s"]).unwrap();
+        let ready = micros(&p["ready_s"]);
+        let deleted = deletes
+            .get(&p["name"])
+            .copied()
+            .or_else(|| micros(&p["deleted_s"]));
+        v.push((created, 1, 0));
+        if let Some(r) = ready
+            && deleted.is_none_or(|d| r < d)
+        {
+            v.push((r, 0, 1));
+        }
+        if let Some(d) = deleted {
+            let was_ready = ready.is_some_and(|r| r < d);
+            v.push((d, -1, -i64::from(was_ready)));
+        }
+    }
+    v.sort_by_key(|&(t, dp, da)| (t, dp + da));
+    v
+}
+
+/// Runs a rollout of a `replicas`-pod Deployment with `strategy` and checks
+/// at every step of the rollout that pods <= replicas + surge and available
+/// >= replicas - unavailable.
+fn check_rollout(tag: &str, replicas: u32, strategy: &str, surge: i64, unavailable: i64) {
+    let dir = scratch(tag);
+    let text = format!(
+        "name: {tag}\n{}actions:\n- at: 0s\n  apply: {}\n- at: 30s\n  setImage: {{kind: Deployment, name: web, container: c, image: 'app:2'}}\n",
+        cluster(4),
+        deployment("web", replicas, "app:1", strategy)
+    );
+    let scenario = write(&dir, "s.yaml", &text);
+    let out = dir.join("out");
+    run_ok(&scenario, &out, &[]);
+    let rollouts = read_csv(&out.join("rollouts.csv"));
+    let r2 = rollouts
+        .iter()
+        .find(|r| r["name"] == "web" && r["revision"] == "2")
+        .unwrap_or_else(|| panic!("{tag}: no revision 2 in {rollouts:?}"));
+    let start = micros(&r2["started_s"]).unwrap();
+    let end = micros(&r2["completed_s"]).unwrap_or_else(|| panic!("{tag}: rollout incomplete"));
+    let pods = read_csv(&out.join("pods.csv"));
+    let mine = pods_of(&pods, "web");
+    let deletes = delete_requests(&read_csv(&out.join("events.csv")));
+    let (mut n, mut a) = (0i64, 0i64);
+    let (mut max_pods, mut min_avail) = (0i64, i64::MAX);
+    let r = i64::from(replicas);
+    for (t, dp, da) in steps(&mine, &deletes) {
+        n += dp;
+        a += da;
+        if t >= start && t <= end {
+            assert!(
+                n <= r + surge,
+                "{tag}: {n} pods at {t} µs > {r} + maxSurge {surge}"
+            );
+            assert!(
+                a >= r - unavailable,
+                "{tag}: {a} available at {t} µs < {r} - maxUnavailable {unavailable}"
+            );
+            max_pods = max_pods.max(n);
+            min_avail = min_avail.min(a);
+        }
+    }
+    // The bounds are reached, not only respected: the rollout used its room.
+    assert!(max_pods > r || min_avail < r, "{tag}: nothing moved");
+    // rollouts.csv reports what the controller manager observed: within bounds too.
+    let reported_max: i64 = r2["max_pods"].parse().unwrap();
+    let reported_min: i64 = r2["min_available"].parse().unwrap();
+    assert!(
+        reported_max <= r + surge && reported_min >= r - unavailable,
+        "{tag}: {r2:?}"
+    );
+    // The end state: every live pod runs the new template, exactly `replicas`.
+    let live: Vec<&&Row> = mine.iter().filter(|p| p["deleted_s"].is_empty()).collect();
+    assert_eq!(live.len() as i64, r, "{tag}");
+    let owners: std::collections::BTreeSet<&str> =
+        live.iter().map(|p| p["owner"].as_str()).collect();
+    assert_eq!(owners.len(), 1, "{tag}: {owners:?}");
+}
+
+#[test]
+fn rolling_update_respects_max_surge_and_max_unavailable_at_every_step() {
+    // Defaults: 25 % of 20 is 5 surge (rounded up) and 5 unavailable (down).
+    check_rollout("ru-default", 20, "", 5, 5);
+    check_rollout(
+        "ru-int",
+        20,
+        "strategy: {rollingUpdate: {maxSurge: 3, maxUnavailable: 0}},",
+        3,
+        0,
+    );
+    check_rollout(
+        "ru-int-unavail",
+        20,
+        "strategy: {rollingUpdate: {maxSurge: 0, maxUnavailable: 4}},",
+        0,
+        4,
+    );
+    // 30 % of 15 = 4.5: surge rounds up to 5, unavailable down to 4.
+    check_rollout(
+        "ru-percent",
+        15,
+        "strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: '30%', maxUnavailable: '30%'}},",
+        5,
+        4,
+    );
+    // 10 % of 9 = 0.9: surge 1, unavailable 0.
+    check_rollout(
+        "ru-small-percent",
+        9,
+        "strategy: {rollingUpdate: {maxSurge: '10%', maxUnavailable: '10%'}},",
+        1,
+        0,
+    );
+}
+
+#[test]
+fn recreate_never_runs_old_and_new_pods_together() {
+    let dir = scratch("recreate");
+    let text = format!(
+        "name: recreate\n{}actions:\n- at: 0s\n  apply: {}\n- at: 30s\n  setImage: {{kind: Deployment, name: web, container: c, image: 'app:2'}}\n",
+        cluster(2),
+        deployment("web", 6, "app:1", "strategy: {type: Recreate},")
+    );
+    let out = dir.join("out");
+    run_ok(&write(&dir, "s.yaml", &text), &out, &[]);
+    let pods = read_csv(&out.join("pods.csv"));
+    let mine = pods_of(&pods, "web");
+    let owners: std::collections::BTreeSet<&str> =
+        mine.iter().map(|p| p["owner"].as_str()).collect();
+    assert_eq!(owners.len(), 2);
+    let last_old_deleted = mine
+        .iter()
+        .filter(|p| micros(&p["created_s"]).unwrap() < 30_000_000)
+        .map(|p| micros(&p["deleted_s"]).expect("old pods are deleted"))
+        .max()
+        .unwrap();
+    let first_new_created = mine
+        .iter()
+        .filter(|p| micros(&p["created_s"]).unwrap() >= 30_000_000)
+        .map(|p| micros(&p["created_s"]).unwrap())
+        .min()
+        .unwrap();
+    assert!(last_old_deleted < first_new_created);
+    let rollouts = read_csv(&out.join("rollouts.csv"));
+    assert_eq!(rollouts[1]["strategy"], "Recreate");
+    assert_eq!(rollouts[1]["min_available"], "0");
+    assert_eq!(rollouts[1]["max_pods"], "6");
+}
+
+/// The time from the Deployment's creation to the last of its pods'
+/// creation, in µs, and the events.
+fn time_to_create(tag: &str, replicas: u32, cm: &str) -> (u64, Vec<Row>) {
+    let dir = scratch(tag);
+    let text = format!(
+        "name: {tag}\n{}{cm}latencies: {{podSandbox: 1s}}\nactions:\n- at: 0s\n  apply: {}\n",
+        cluster(10),
+        deployment("big", replicas, "app:1", "")
+    );
+    let out = dir.join("out");
+    run_ok(&write(&dir, "s.yaml", &text), &out, &[]);
+    let pods = read_csv(&out.join("pods.csv"));
+    assert_eq!(pods.len(), replicas as usize);
+    let last = pods
+        .iter()
+        .map(|p| micros(&p["created_s"]).unwrap())
+        .max()
+        .unwrap();
+    (last, read_csv(&out.join("events.csv")))
+}
+
+#[test]
+fn a_1000_replica_deployment_takes_the_time_the_rate_limit_allows() {
+    for (qps, burst) in [(20u64, 30u64), (50, 100)] {
+        let cm = format!("controllerManager: {{qps: {qps}, burst: {burst}}}\n");
+        let (last, events) = time_to_create(&format!("big-{qps}"), 1000, &cm);
+        // Every pod creation is one request through the token bucket: after
+        // the burst, at most `qps` per second.
+        let lower = (1000 - burst) * 1_000_000 / qps;
+        assert!(
+            last >= lower,
+            "qps {qps}: last pod at {last} µs < {lower} µs"
+        );
+        // Other writes (ReplicaSet and Deployment status) share the bucket,
+        // so it takes longer, but not more than twice the creations' share.
+        assert!(
+            last <= 2 * 1000 * 1_000_000 / qps,
+            "qps {qps}: last pod at {last} µs"
+        );
+        // Two syncs of at most 500 (BurstReplicas), each in slow-start
+        // batches 1, 2, 4, ..., the last one what remains.
+        let batches: Vec<u32> = events
+            .iter()
+            .filter(|e| e["detail"].contains("slow-start batch of"))
+            .map(|e| {
+                let d = &e["detail"];
+                let rest = &d[d.find("batch of ").unwrap() + 9..];
+                rest.split(' ').next().unwrap().parse().unwrap()
+            })
+            .collect();
+        let expected = [1, 2, 4, 8, 16, 32, 64, 128, 245];
+        assert_eq!(batches.len(), 18, "{batches:?}");
+        assert_eq!(batches[..9], expected);
+        assert_eq!(batches[9..], expected);
+    }
+}
+
+#[test]
+fn deployment_flow_scenario_shows_each_controller_step() {
+    let out = scratch("deployment-flow");
+    run_ok(&repo().join("scenarios/deployment-flow.yaml"), &out, &[]);
+    let events = read_csv(&out.join("events.csv"));
+    let cm: Vec<&Row> = events
+        .iter()
+        .filter(|e| e["component"] == "kube-controller-manager")
+        .collect();
+    let rs_create = cm
+        .iter()
+        .find(|e| e["kind"] == "ReplicaSet" && e["action"] == "create")
+        .expect("the deployment controller creates a ReplicaSet");
+    assert!(rs_create["detail"].starts_with("deployment-controller:"));
+    let rs = rs_create["name"].clone();
+    assert!(rs.starts_with("web-") && rs.len() > 4);
+    assert!(
+        cm.iter().any(|e| e["name"] == rs
+            && e["detail"].starts_with("replicaset-controller: SuccessfulCreate"))
+    );
+    let pods = read_csv(&out.join("pods.csv"));
+    assert_eq!(pods.len(), 2);
+    for p in &pods {
+        assert_eq!(p["owner"], format!("ReplicaSet/{rs}"));
+        assert!(p["name"].starts_with(&format!("{rs}-")));
+        assert_eq!(p["phase"], "Running");
+    }
+    let rollouts = read_csv(&out.join("rollouts.csv"));
+    assert_eq!(
+        header(&out.join("rollouts.csv")),
+        "kind,namespace,name,revision,started_s,completed_s,duration_s,max_pods,min_available,strategy"
+    );
+    assert_eq!(rollouts.len(), 1);
+    assert_eq!(rollouts[0]["revision"], "1");
+    assert!(!rollouts[0]["completed_s"].is_empty());
+}
+
+#[test]
+fn deleting_a_deployment_cascades_unless_orphaned() {
+    let dir = scratch("gc");
+    let text = format!(
+        "name: gc\n{}actions:\n- at: 0s\n  apply: [{}, {}]\n- at: 20s\n  delete: {{kind: Deployment, name: gone}}\n- at: 20s\n  delete: {{kind: Deployment, name: kept, propagationPolicy: Orphan}}\n",
+        cluster(2),
+        deployment("gone", 3, "app:1", ""),
+        deployment("kept", 3, "app:1", "")
+    );
+    let out = dir.join("out");
+    run_ok(&write(&dir, "s.yaml", &text), &out, &[]);
+    let pods = read_csv(&out.join("pods.csv"));
+    let gone = pods_of(&pods, "gone");
+    let kept = pods_of(&pods, "kept");
+    assert_eq!((gone.len(), kept.len()), (3, 3));
+    assert!(gone.iter().all(|p| !p["deleted_s"].is_empty()));
+    assert!(kept.iter().all(|p| p["deleted_s"].is_empty()));
+    let events = read_csv(&out.join("events.csv"));
+    let gc = |action: &str, kind: &str| {
+        events
+            .iter()
+            .filter(|e| {
+                e["detail"].starts_with("garbage-collector")
+                    && e["action"] == action
+                    && e["kind"] == kind
+            })
+            .count()
+    };
+    // gone: its ReplicaSet, then its 3 pods; kept: its ReplicaSet orphaned,
+    // then the Deployment itself deleted.
+    assert_eq!(gc("delete", "ReplicaSet"), 1);
+    assert_eq!(gc("delete", "Pod"), 3);
+    assert_eq!(gc("orphan", "ReplicaSet"), 1);
+    assert_eq!(gc("delete", "Deployment"), 1);
+    assert!(events.iter().any(|e| e["component"] == "etcd"
+        && e["action"] == "delete"
+        && e["kind"] == "Deployment"
+        && e["name"] == "kept"));
+}
+
+#[test]
+fn invalid_workloads_and_actions_on_missing_objects_are_recorded() {
+    let dir = scratch("bad-workloads");
+    let text = format!(
+        "name: bad\n{}actions:\n- at: 0s\n  apply:\n  - {}\n  - {}\n  - {}\n  - {{apiVersion: apps/v1, kind: StatefulSet, metadata: {{name: db}}, spec: {{selector: {{matchLabels: {{app: db}}}}, template: {{metadata: {{labels: {{app: db}}}}, spec: {{containers: [{{name: c, image: x}}]}}}}}}}}\n  - {}\n- at: 1s\n  scale: {{kind: Deployment, name: nope, replicas: 3}}\n- at: 1s\n  setImage: {{kind: Deployment, name: ok, container: missing, image: 'app:2'}}\n",
+        cluster(1),
+        deployment("negative", 0, "app:1", "").replace("replicas: 0", "replicas: -1"),
+        deployment("mismatch", 1, "app:1", "")
+            .replace("matchLabels: {app: mismatch}", "matchLabels: {app: other}"),
+        deployment(
+            "zero",
+            1,
+            "app:1",
+            "strategy: {rollingUpdate: {maxSurge: 0, maxUnavailable: 0}},"
+        ),
+        deployment("ok", 1, "app:1", ""),
+    );
+    let out = dir.join("out");
+    run_ok(&write(&dir, "s.yaml", &text), &out, &[]);
+    let events = read_csv(&out.join("events.csv"));
+    let rejected = |name: &str, what: &str| {
+        events.iter().any(|e| {
+            e["component"] == "kube-apiserver"
+                && e["action"] == "reject"
+                && e["name"] == name
+                && e["detail"].contains("422")
+                && e["detail"].contains(what)
+        })
+    };
+    assert!(rejected("negative", "spec.replicas"));
+    assert!(rejected("mismatch", "selector` does not match template"));
+    assert!(rejected("zero", "may not be 0 when `maxSurge` is 0"));
+    assert!(rejected("db", "spec.serviceName: Required value"));
+    assert!(events.iter().any(|e| e["component"] == "client"
+        && e["action"] == "error"
+        && e["name"] == "nope"
+        && e["detail"].contains("404")));
+    assert!(events.iter().any(|e| e["component"] == "client"
+        && e["action"] == "error"
+        && e["name"] == "ok"
+        && e["detail"].contains("unable to find container named \"missing\"")));
+    let summary = read_csv(&out.join("summary.csv"));
+    let get = |m: &str| summary.iter().find(|r| r["metric"] == m).unwrap()["value"].clone();
+    assert_eq!(get("api_rejected"), "4");
+    // The valid Deployment still rolled out.
+    let pods = read_csv(&out.join("pods.csv"));
+    assert_eq!(pods_of(&pods, "ok").len(), 1);
+}
+
+#[test]
+fn scale_pause_resume_and_undo() {
+    let dir = scratch("undo");
+    let text = format!(
+        "name: undo\n{}actions:\n- at: 0s\n  apply: {}\n- at: 20s\n  pause: {{kind: Deployment, name: web}}\n- at: 21s\n  setImage: {{kind: Deployment, name: web, container: c, image: 'app:2'}}\n- at: 30s\n  scale: {{kind: Deployment, name: web, replicas: 6}}\n- at: 40s\n  resume: {{kind: Deployment, name: web}}\n- at: 80s\n  rolloutUndo: {{kind: Deployment, name: web}}\n",
+        cluster(2),
+        deployment("web", 4, "app:1", "")
+    );
+    let out = dir.join("out");
+    run_ok(&write(&dir, "s.yaml", &text), &out, &[]);
+    let rollouts = read_csv(&out.join("rollouts.csv"));
+    let revs: Vec<(&str, u64)> = rollouts
+        .iter()
+        .map(|r| (r["revision"].as_str(), micros(&r["started_s"]).unwrap()))
+        .collect();
+    assert_eq!(revs.len(), 3, "{rollouts:?}");
+    // Paused: the new template waits for the resume.
+    assert_eq!(revs[1].0, "2");
+    assert!(revs[1].1 >= 40_000_000);
+    // The undo goes back to the first template as revision 3.
+    assert_eq!(revs[2].0, "3");
+    assert!(rollouts.iter().all(|r| !r["completed_s"].is_empty()));
+    let pods = read_csv(&out.join("pods.csv"));
+    let mine = pods_of(&pods, "web");
+    let live: Vec<&&Row> = mine.iter().filter(|p| p["deleted_s"].is_empty()).collect();
+    // Scaled to 6 while paused; the first ReplicaSet runs them again.
+    assert_eq!(live.len(), 6);
+    let first = &mine[0]["owner"];
+    assert!(live.iter().all(|p| &p["owner"] == first));
+}
