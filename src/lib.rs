@@ -14,6 +14,7 @@ pub mod etcd;
 pub mod kubelet;
 pub mod output;
 pub mod proxy;
+pub mod ratelimit;
 pub mod runtime;
 pub mod scenario;
 pub mod scheduler;

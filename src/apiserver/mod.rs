@@ -370,6 +370,10 @@ fn record_pod(change: &Change, rec: &mut Recorder, now: Time) {
                 r.bound = Some(now);
             }
             r.phase = phase;
+            if pod.metadata.deletion_timestamp.is_some() && r.deleted.is_none() {
+                // A graceful delete was accepted: the pod is terminating.
+                r.deleted = Some(now);
+            }
             if phase == crate::api::PodPhase::Running && r.started.is_none() {
                 r.started = Some(now);
             }
@@ -386,7 +390,7 @@ fn record_pod(change: &Change, rec: &mut Recorder, now: Time) {
         }
         EventType::Deleted => {
             let r = rec.pod(uid);
-            r.deleted = Some(now);
+            r.deleted.get_or_insert(now);
             let was = prev.unwrap_or(pod);
             if let Some(node) = was.spec.node_name()
                 && !was.status.phase.is_terminal()

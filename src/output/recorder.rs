@@ -66,12 +66,26 @@ pub struct PodRecord {
     pub reachable: Option<Time>,
     pub deleted: Option<Time>,
     pub attempts: u32,
+    /// What the startup SLI leaves out: the kubelet's image pulling (first
+    /// pull started to last finished) and init containers' run time.
+    pub startup_excluded: Time,
+    /// Whether the kubelet pulled an image for the pod.
+    pub pulled: bool,
 }
 
 impl PodRecord {
     /// Creation to started, the pod startup latency SLI.
     pub fn startup_latency(&self) -> Option<Time> {
         Some(self.started? - self.created?)
+    }
+
+    /// The pod startup SLI: creation to all containers started and
+    /// observed, less image pulls and init containers.
+    pub fn startup_sli(&self) -> Option<Time> {
+        Some(
+            self.startup_latency()?
+                .saturating_sub(self.startup_excluded),
+        )
     }
 
     /// Creation to bind.

@@ -8,6 +8,9 @@ use crate::engine::{Time, format_seconds};
 
 use super::Recorder;
 
+/// The pod startup SLO: p99 of the SLI at most 5 s.
+pub const POD_STARTUP_SLO: Time = 5 * crate::engine::SECOND;
+
 /// The nearest-rank percentile `p` (0 < p <= 100) of sorted values.
 pub fn percentile(sorted: &[Time], p: u32) -> Option<Time> {
     if sorted.is_empty() {
@@ -89,6 +92,25 @@ impl Summary {
             ],
             pods.iter().filter_map(|p| p.startup_latency()).collect(),
         );
+        // The pod startup SLI (sig-scalability): schedulable pods (bound at
+        // their first scheduling attempt), creation to all containers
+        // started and observable, less image pulls and init containers.
+        let sli: Vec<Time> = pods
+            .iter()
+            .filter(|p| p.attempts <= 1)
+            .filter_map(|p| p.startup_sli())
+            .collect();
+        let sli_count = sli.len();
+        let mut sorted_sli = sli.clone();
+        sorted_sli.sort_unstable();
+        add_percentiles(
+            [
+                "pod_startup_sli_p50_s",
+                "pod_startup_sli_p90_s",
+                "pod_startup_sli_p99_s",
+            ],
+            sli,
+        );
         add_percentiles(
             [
                 "network_programming_latency_p50_s",
@@ -97,6 +119,14 @@ impl Summary {
             ],
             rec.counters.network_programming.clone(),
         );
+        rows.push(("pod_startup_sli_pods", sli_count.to_string()));
+        rows.push((
+            "pod_startup_slo_5s_p99_met",
+            match percentile(&sorted_sli, 99) {
+                None => String::new(),
+                Some(p99) => (p99 <= POD_STARTUP_SLO).to_string(),
+            },
+        ));
 
         let c = &rec.counters;
         for (name, value) in [

@@ -50,6 +50,9 @@ pub struct Scenario {
     pub nodes: Vec<Node>,
     /// `images:`: image -> size in bytes.
     pub images: BTreeMap<String, u64>,
+    /// Images marked `missing: true` in `images:`: the registry lacks them,
+    /// so pulls fail (ErrImagePull, then ImagePullBackOff).
+    pub missing_images: std::collections::BTreeSet<String>,
     /// `scheduler.policy`, default [`DEFAULT_POLICY`].
     pub policy: String,
     pub latencies: LatencyConfig,
@@ -269,7 +272,13 @@ impl Loader<'_> {
         let images: BTreeMap<String, u64> = raw
             .images
             .iter()
-            .map(|(image, size)| (image.clone(), size.whole()))
+            .map(|(image, spec)| (image.clone(), spec.size))
+            .collect();
+        let missing_images = raw
+            .images
+            .iter()
+            .filter(|(_, spec)| spec.missing)
+            .map(|(image, _)| image.clone())
             .collect();
 
         let mut nodes = Vec::new();
@@ -347,6 +356,7 @@ impl Loader<'_> {
             duration,
             nodes,
             images,
+            missing_images,
             policy: raw
                 .scheduler
                 .policy

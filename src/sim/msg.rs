@@ -88,6 +88,12 @@ pub enum Verb {
         precondition: Option<u64>,
     },
     Watch(WatchSpec),
+    /// DELETE with grace period 0: the object goes at once, even a pod
+    /// bound to a node (the kubelet's final delete after its containers
+    /// stopped, or a force delete).
+    ForceDelete {
+        key: ObjectKey,
+    },
 }
 
 impl Verb {
@@ -100,6 +106,7 @@ impl Verb {
             Verb::Bind { .. } => "bind",
             Verb::Delete { .. } => "delete",
             Verb::Watch(_) => "watch",
+            Verb::ForceDelete { .. } => "delete",
         }
     }
 
@@ -110,7 +117,8 @@ impl Verb {
             Verb::Get(k)
             | Verb::UpdatePodStatus { key: k, .. }
             | Verb::Bind { key: k, .. }
-            | Verb::Delete { key: k, .. } => k.clone(),
+            | Verb::Delete { key: k, .. }
+            | Verb::ForceDelete { key: k } => k.clone(),
             Verb::Watch(w) => ObjectKey::new(w.kind, w.namespace.as_deref().unwrap_or(""), ""),
         }
     }
@@ -200,15 +208,29 @@ pub enum RuntimeCall {
     PullImage {
         pod: u64,
         image: String,
-        always: bool,
+        policy: crate::api::pod::PullPolicy,
     },
+    /// `container` indexes the init containers, then the containers.
     CreateContainer {
         pod: u64,
         container: usize,
     },
+    /// Start attempt `attempt` of a container; with `run`, the container
+    /// exits by itself after that long with that exit code.
     StartContainer {
         pod: u64,
         container: usize,
+        attempt: u32,
+        run: Option<(Time, i32)>,
+    },
+    /// SIGTERM, then SIGKILL after `grace`; the process needs `shutdown`
+    /// to exit on SIGTERM.
+    StopContainer {
+        pod: u64,
+        container: usize,
+        attempt: u32,
+        grace: Time,
+        shutdown: Time,
     },
     StopPodSandbox {
         pod: u64,
@@ -218,11 +240,42 @@ pub enum RuntimeCall {
 /// The runtime's answer, from a node's runtime to its kubelet.
 #[derive(Clone, Debug)]
 pub enum RuntimeResult {
-    SandboxReady { pod: u64, ip: String },
-    ImageReady { pod: u64, image: String },
-    ContainerCreated { pod: u64, container: usize },
-    ContainerStarted { pod: u64, container: usize },
-    SandboxStopped { pod: u64 },
+    SandboxReady {
+        pod: u64,
+        ip: String,
+    },
+    /// `pulled`: the image was pulled (or its manifest checked) for this
+    /// request, rather than found present.
+    ImageReady {
+        pod: u64,
+        image: String,
+        pulled: bool,
+    },
+    ContainerCreated {
+        pod: u64,
+        container: usize,
+    },
+    ContainerStarted {
+        pod: u64,
+        container: usize,
+    },
+    SandboxStopped {
+        pod: u64,
+    },
+    /// `reason`: ErrImagePull (the registry has no such image) or
+    /// ErrImageNeverPull (policy Never and the image is absent).
+    ImagePullFailed {
+        pod: u64,
+        image: String,
+        reason: &'static str,
+    },
+    /// A container's process ended (by itself, or stopped).
+    ContainerExited {
+        pod: u64,
+        container: usize,
+        attempt: u32,
+        exit_code: i32,
+    },
 }
 
 pub enum Msg {
@@ -276,6 +329,19 @@ pub enum Msg {
     /// From the engine to the recorder's sampler: nothing; a wake-up at the
     /// time limit so that the run ends exactly there.
     End(Time),
+    /// From a kubelet to itself: sync pod `pod` again (a restart or image
+    /// pull back-off expired).
+    KubeletWake { pod: u64 },
+    /// From a kubelet's prober to the kubelet: the readiness of start
+    /// `attempt` of a container changed.
+    ProbeResult {
+        pod: u64,
+        container: usize,
+        attempt: u32,
+        ready: bool,
+    },
+    /// From a kubelet to itself: its client rate limiter has a token again.
+    KubeletFlush,
 }
 
 impl MessageKind for Msg {
@@ -300,6 +366,9 @@ impl MessageKind for Msg {
             Msg::ProxySyncDone { .. } => 17,
             Msg::End(_) => 18,
             Msg::KubeletSync { .. } => 19,
+            Msg::KubeletWake { .. } => 300,
+            Msg::ProbeResult { .. } => 301,
+            Msg::KubeletFlush => 302,
         }
     }
 }

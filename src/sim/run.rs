@@ -2,7 +2,6 @@
 //! writes the outputs so that a failed run never leaves files that look
 //! complete.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -49,7 +48,10 @@ pub fn simulate(
     let lat = Latencies::new(&scenario.latencies, &rng);
     let mut etcd = EtcdServer::new(ETCD_HISTORY);
     let mut apiserver = ApiServer::new();
-    let sizes: Arc<BTreeMap<String, u64>> = Arc::new(scenario.images.clone());
+    let sizes = Arc::new(crate::runtime::ImageCatalog {
+        sizes: scenario.images.clone(),
+        missing: scenario.missing_images.clone(),
+    });
     let mut kubelets = Vec::with_capacity(scenario.nodes.len());
     let mut runtimes = Vec::with_capacity(scenario.nodes.len());
     let mut node_names = Vec::with_capacity(scenario.nodes.len());
