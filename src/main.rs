@@ -145,7 +145,7 @@ fn print_summary(summary: &kubesim::output::Summary, wall: f64, virtual_ns: u64,
         ),
         ("startup latency (created to running)", "startup_latency"),
         (
-            "network programming latency (last node)",
+            "network programming latency (per node and change)",
             "network_programming_latency",
         ),
     ] {

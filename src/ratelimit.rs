@@ -31,6 +31,17 @@ impl TokenBucket {
         }
     }
 
+    /// A full bucket refilling one token every `period`.
+    pub fn with_period(period: Time, burst: u64) -> Self {
+        let per_token = period.max(1);
+        TokenBucket {
+            per_token,
+            capacity: per_token * burst.max(1),
+            level: per_token * burst.max(1),
+            last: 0,
+        }
+    }
+
     /// Takes a token if one is available at `now`.
     pub fn try_take(&mut self, now: Time) -> bool {
         self.refill(now);

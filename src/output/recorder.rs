@@ -95,7 +95,7 @@ impl PodRecord {
 }
 
 /// Counts the summary reports.
-#[derive(Clone, Debug, Default)]
+#[derive(Default)]
 pub struct Counters {
     pub api_requests: u64,
     pub api_rejected: u64,
@@ -107,8 +107,10 @@ pub struct Counters {
     pub image_pulls: u64,
     pub proxy_syncs: u64,
     pub timeline_rows: u64,
-    /// Per (node, endpoint change), the programming latency in ns.
-    pub network_programming: Vec<Time>,
+    /// Per (node, endpoint change), the programming latency.
+    pub network_programming: super::netprog::NetworkProgramming,
+    /// Per endpoint change, the latency to the last node.
+    pub network_programming_last: Vec<Time>,
 }
 
 struct NodeTotals {

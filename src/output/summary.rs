@@ -67,16 +67,18 @@ impl Summary {
             live().filter(|p| p.node.is_empty()).count().to_string(),
         ));
 
-        let mut add_percentiles = |name: [&'static str; 3], mut v: Vec<Time>| {
-            v.sort_unstable();
-            for (metric, p) in name.into_iter().zip([50, 90, 99]) {
-                rows.push((
-                    metric,
-                    percentile(&v, p).map(format_seconds).unwrap_or_default(),
-                ));
-            }
-        };
+        let add_percentiles =
+            |rows: &mut Vec<(&'static str, String)>, name: [&'static str; 3], mut v: Vec<Time>| {
+                v.sort_unstable();
+                for (metric, p) in name.into_iter().zip([50, 90, 99]) {
+                    rows.push((
+                        metric,
+                        percentile(&v, p).map(format_seconds).unwrap_or_default(),
+                    ));
+                }
+            };
         add_percentiles(
+            &mut rows,
             [
                 "scheduling_latency_p50_s",
                 "scheduling_latency_p90_s",
@@ -85,6 +87,7 @@ impl Summary {
             pods.iter().filter_map(|p| p.scheduling_latency()).collect(),
         );
         add_percentiles(
+            &mut rows,
             [
                 "startup_latency_p50_s",
                 "startup_latency_p90_s",
@@ -104,6 +107,7 @@ impl Summary {
         let mut sorted_sli = sli.clone();
         sorted_sli.sort_unstable();
         add_percentiles(
+            &mut rows,
             [
                 "pod_startup_sli_p50_s",
                 "pod_startup_sli_p90_s",
@@ -111,13 +115,26 @@ impl Summary {
             ],
             sli,
         );
+        let np = &rec.counters.network_programming;
+        for (metric, p) in [
+            ("network_programming_latency_p50_s", 50),
+            ("network_programming_latency_p90_s", 90),
+            ("network_programming_latency_p99_s", 99),
+        ] {
+            rows.push((
+                metric,
+                np.percentile(p).map(format_seconds).unwrap_or_default(),
+            ));
+        }
+        rows.push(("network_programming_samples", np.len().to_string()));
         add_percentiles(
+            &mut rows,
             [
-                "network_programming_latency_p50_s",
-                "network_programming_latency_p90_s",
-                "network_programming_latency_p99_s",
+                "network_programming_last_node_p50_s",
+                "network_programming_last_node_p90_s",
+                "network_programming_last_node_p99_s",
             ],
-            rec.counters.network_programming.clone(),
+            rec.counters.network_programming_last.clone(),
         );
         rows.push(("pod_startup_sli_pods", sli_count.to_string()));
         rows.push((

@@ -342,6 +342,9 @@ pub enum Msg {
     },
     /// From a kubelet to itself: its client rate limiter has a token again.
     KubeletFlush,
+    /// From the kube-proxy group to itself (background): member `node`'s
+    /// periodic sync, unless it synced since (`generation`).
+    ProxyResync { node: u32, generation: u64 },
 }
 
 impl MessageKind for Msg {
@@ -369,6 +372,7 @@ impl MessageKind for Msg {
             Msg::KubeletWake { .. } => 300,
             Msg::ProbeResult { .. } => 301,
             Msg::KubeletFlush => 302,
+            Msg::ProxyResync { .. } => 303,
         }
     }
 }

@@ -342,3 +342,66 @@ fn bad_kubesim_annotations_and_probes_are_rejected_by_the_apiserver() {
         && e["name"] == "dur"
         && e["detail"].contains("kubesim.io/run-duration")));
 }
+
+#[test]
+fn kube_proxy_syncs_through_a_bounded_frequency_runner() {
+    // Pods become ready one every 250 ms for 10 s: each node syncs at most
+    // once a second after its burst of 2, and every 30 s when idle.
+    let mut text = String::from(
+        "name: bfr\nlatencies: {podSandbox: 10ms, containerCreate: 10ms, containerStart: 10ms, plegRelist: 0s}\ncluster:\n  nodeGroups: [{name: n, count: 3, capacity: {cpu: '8', memory: 16Gi}, images: ['app:1']}]\nimages: {app:1: 10Mi}\nactions:\n- at: 0s\n  apply: {kind: Service, metadata: {name: svc}, spec: {selector: {app: web}, ports: [{port: 80}]}}\n- at: 0s\n  apply: {kind: Pod, metadata: {name: timer, annotations: {kubesim.io/run-duration: 100s}}, spec: {restartPolicy: Never, containers: [{name: c, image: 'app:1'}]}}\n",
+    );
+    for i in 0..40 {
+        text.push_str(&format!(
+            "- at: {}ms\n  apply: {{kind: Pod, metadata: {{name: w{i}, labels: {{app: web}}}}, spec: {{containers: [{{name: c, image: 'app:1'}}]}}}}\n",
+            1000 + i * 250
+        ));
+    }
+    let (events, pods, summary) = run_text("bfr", &text);
+    for node in ["n-0", "n-1", "n-2"] {
+        let syncs: Vec<f64> = events
+            .iter()
+            .filter(|e| {
+                e["component"] == "kube-proxy" && e["action"] == "sync" && e["node"] == node
+            })
+            .map(t)
+            .collect();
+        let busy: Vec<f64> = syncs.iter().copied().filter(|t| *t < 12.0).collect();
+        // 11 s of changes: at most 2 (burst) + 11 syncs, and they do happen.
+        assert!(busy.len() <= 13 && busy.len() >= 8, "{node}: {busy:?}");
+        for w in busy.windows(4) {
+            assert!(w[3] - w[0] > 2.0, "{node}: 4 syncs within 2 s: {w:?}");
+        }
+    }
+    // Periodic syncs run while the run is alive (the timer pod runs 100 s)
+    // but programme nothing new; they are counted, not logged.
+    let syncs: u64 = summary["proxy_syncs"].parse().unwrap();
+    let logged = events
+        .iter()
+        .filter(|e| e["component"] == "kube-proxy" && e["action"] == "sync")
+        .count() as u64;
+    assert!(syncs >= logged + 3 * 2, "syncs {syncs}, logged {logged}");
+    // Every pod is reachable once every node programmed it.
+    assert!(
+        pods.iter()
+            .filter(|p| p["name"].starts_with('w'))
+            .all(|p| !p["reachable_s"].is_empty())
+    );
+    // Per (node, change): 3 samples per measured change; the latency to
+    // the last node is never below the per-node one.
+    let samples: u64 = summary["network_programming_samples"].parse().unwrap();
+    assert!(samples > 0 && samples % 3 == 0, "{samples}");
+    let per_node = secs(&summary["network_programming_latency_p99_s"]);
+    let last = secs(&summary["network_programming_last_node_p99_s"]);
+    assert!(last >= per_node && per_node > 0.0 && per_node < 2.0);
+}
+
+#[test]
+fn an_idle_cluster_stops_despite_periodic_proxy_syncs() {
+    let text = format!(
+        "name: idle\n{ONE_NODE}actions:\n- at: 0s\n  apply:\n  - {{kind: Service, metadata: {{name: svc}}, spec: {{selector: {{app: web}}, ports: [{{port: 80}}]}}}}\n  - {{kind: Pod, metadata: {{name: web, labels: {{app: web}}}}, spec: {{containers: [{{name: c, image: 'app:1'}}]}}}}\n"
+    );
+    let (_, pods, summary) = run_text("idle", &text);
+    assert_eq!(summary["stopped_by"], "idle");
+    assert!(secs(&summary["virtual_time_s"]) < 30.0);
+    assert!(!pods[0]["reachable_s"].is_empty());
+}
