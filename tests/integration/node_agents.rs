@@ -389,7 +389,7 @@ fn kube_proxy_syncs_through_a_bounded_frequency_runner() {
     // Per (node, change): 3 samples per measured change; the latency to
     // the last node is never below the per-node one.
     let samples: u64 = summary["network_programming_samples"].parse().unwrap();
-    assert!(samples > 0 && samples % 3 == 0, "{samples}");
+    assert!(samples > 0 && samples.is_multiple_of(3), "{samples}");
     let per_node = secs(&summary["network_programming_latency_p99_s"]);
     let last = secs(&summary["network_programming_last_node_p99_s"]);
     assert!(last >= per_node && per_node > 0.0 && per_node < 2.0);
