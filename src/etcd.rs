@@ -376,6 +376,40 @@ pub fn graceful_delete(
     Some(Ok(Object::Pod(pod)))
 }
 
+/// Applies a Node PATCH.
+pub fn apply_node_patch(
+    node: &mut crate::api::Node,
+    patch: crate::sim::msg::NodePatch,
+    now: crate::engine::Time,
+) {
+    use crate::sim::msg::NodePatch;
+    match patch {
+        NodePatch::Unschedulable(u) => node.spec.unschedulable = u,
+        NodePatch::Taints { add, remove } => {
+            node.spec.taints.retain(|t| !remove.contains(&t.key));
+            for t in add {
+                if !node.spec.taints.contains(&t) {
+                    node.spec.taints.push(t);
+                }
+            }
+        }
+        NodePatch::Ready { status, reason } => {
+            let unchanged = node
+                .status
+                .ready
+                .as_ref()
+                .is_some_and(|r| r.status == status);
+            if !unchanged {
+                node.status.ready = Some(crate::api::node::NodeReady {
+                    status,
+                    reason,
+                    last_transition: now,
+                });
+            }
+        }
+    }
+}
+
 /// The etcd member as a component: it applies the apiserver's transactions
 /// to the store and answers with the committed change.
 pub struct EtcdServer {
@@ -480,6 +514,17 @@ mod server {
                             .map(TxnResult::Written),
                     }
                 }
+                Verb::PatchNode { key, patch } => self
+                    .store
+                    .guaranteed_update(&key, None, |current| {
+                        let Object::Node(node) = current else {
+                            return Err("not a node".into());
+                        };
+                        let mut node = node.clone();
+                        apply_node_patch(&mut node, patch, now);
+                        Ok(Object::Node(node))
+                    })
+                    .map(TxnResult::Written),
                 Verb::ForceDelete { key } => self.store.delete(&key, None).map(TxnResult::Written),
                 Verb::Watch(_) => return,
             };

@@ -165,6 +165,12 @@ pub struct Kubelet {
     outbox: VecDeque<Outgoing>,
     queued_status: BTreeSet<u64>,
     flush_scheduled: bool,
+    /// The node failed (`failNode`): the kubelet does nothing until it
+    /// comes back.
+    failed: bool,
+    /// Bumped at every restart after a failure: the tag of the current
+    /// watch, and the high part of container attempts.
+    boot: u32,
 }
 
 impl Kubelet {
@@ -182,6 +188,8 @@ impl Kubelet {
             outbox: VecDeque::new(),
             queued_status: BTreeSet::new(),
             flush_scheduled: false,
+            failed: false,
+            boot: 0,
         }
     }
 
@@ -194,10 +202,17 @@ impl Kubelet {
     }
 
     pub fn handle(&mut self, msg: Msg, cx: &mut Cx) {
+        if let Msg::NodePower { up, .. } = msg {
+            return self.power(up, cx);
+        }
+        if self.failed {
+            return;
+        }
         match msg {
+            Msg::WatchList { tag, .. } | Msg::WatchEvent { tag, .. } if tag != self.boot => {}
             Msg::Start => {
                 let spec = WatchSpec {
-                    tag: 0,
+                    tag: self.boot,
                     kind: crate::api::Kind::Pod,
                     namespace: None,
                     labels: None,
@@ -253,6 +268,32 @@ impl Kubelet {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// The node fails (its kubelet and containers are gone) or comes back
+    /// (the kubelet starts afresh, lists its pods and syncs them again).
+    fn power(&mut self, up: bool, cx: &mut Cx) {
+        if up != self.failed {
+            return;
+        }
+        self.failed = !up;
+        self.pods.clear();
+        self.outbox.clear();
+        self.queued_status.clear();
+        self.admitted = Resources::default();
+        self.admitted_pods = 0;
+        if up {
+            self.boot += 1;
+            cx.log(self.me(), "start", Subject::NONE, "kubelet restarted");
+            self.handle(Msg::Start, cx);
+        } else {
+            cx.log(
+                self.me(),
+                "stop",
+                Subject::NONE,
+                "node failed: kubelet and containers stopped",
+            );
         }
     }
 
@@ -316,7 +357,7 @@ impl Kubelet {
                         },
                         ready: false,
                         restarts: 0,
-                        attempt: 0,
+                        attempt: self.boot * 1_000_000,
                         started_once: false,
                         crash: Backoff::default(),
                         pull: Backoff::default(),
@@ -355,6 +396,12 @@ impl Kubelet {
                         delete_pending: false,
                     },
                 );
+                if deleting {
+                    // Already terminating when first seen (a restarted
+                    // kubelet): nothing to start, only to clean up.
+                    self.terminate(uid, cx);
+                    return;
+                }
                 let delay = cx.lat.sample(Hop::KubeletSync);
                 cx.send(self.me(), delay, Msg::KubeletSync { pod: uid });
             }

@@ -12,6 +12,7 @@ pub mod controllers;
 pub mod engine;
 pub mod etcd;
 pub mod kubelet;
+pub mod nodelease;
 pub mod output;
 pub mod proxy;
 pub mod ratelimit;

@@ -56,6 +56,9 @@ struct Member {
     generation: u64,
     /// In the idle list (entries of busy members are skipped when popped).
     in_idle: bool,
+    /// The node failed: this kube-proxy is down and not counted for
+    /// reachability.
+    down: bool,
 }
 
 pub struct ProxyGroup {
@@ -91,6 +94,7 @@ impl ProxyGroup {
                     limiter: TokenBucket::new(1, SYNC_BURST),
                     generation: 0,
                     in_idle: true,
+                    down: false,
                 })
                 .collect(),
             log: Vec::new(),
@@ -127,7 +131,8 @@ impl ProxyGroup {
                 }
             }
             Msg::WatchEvent { kind, change, .. } => self.observe(kind, &change.object, cx),
-            Msg::ProxySync(node) => self.start_sync(node, cx),
+            Msg::NodePower { node, up } => self.power(node, up, cx),
+            Msg::ProxySync(node) if !self.members[node as usize].down => self.start_sync(node, cx),
             Msg::ProxySyncDone { node, upto } => self.sync_done(node, upto, cx),
             Msg::ProxyResync { node, generation } => {
                 let m = &mut self.members[node as usize];
@@ -200,13 +205,36 @@ impl ProxyGroup {
         self.wake_idle(cx);
     }
 
+    /// A node fails (its kube-proxy stops) or comes back (kube-proxy starts
+    /// and syncs everything).
+    fn power(&mut self, node: u32, up: bool, cx: &mut Cx) {
+        let m = &mut self.members[node as usize];
+        if m.down != up {
+            return;
+        }
+        m.down = !up;
+        m.generation += 1;
+        let upto = m.upto;
+        if up {
+            *self.upto_counts.entry(upto).or_default() += 1;
+            m.running = false;
+            m.pending = true;
+            cx.send(Dest::KubeProxy, 0, Msg::ProxySync(node));
+        } else if let Some(c) = self.upto_counts.get_mut(&upto) {
+            *c -= 1;
+            if *c == 0 {
+                self.upto_counts.remove(&upto);
+            }
+        }
+    }
+
     /// Every idle member schedules a sync as soon as its limiter allows.
     fn wake_idle(&mut self, cx: &mut Cx) {
         let now = cx.now();
         while let Some(i) = self.idle.pop() {
             let m = &mut self.members[i as usize];
             m.in_idle = false;
-            if m.pending || m.running {
+            if m.pending || m.running || m.down {
                 continue;
             }
             m.pending = true;
@@ -237,6 +265,10 @@ impl ProxyGroup {
         cx.rec.counters.proxy_syncs += 1;
         let now = cx.now();
         let m = &mut self.members[node as usize];
+        if m.down || !m.running {
+            // The node failed during the sync.
+            return;
+        }
         let from = m.upto;
         m.upto = upto;
         m.pending = false;

@@ -83,6 +83,14 @@ impl Docker {
 
     pub fn handle(&mut self, msg: Msg, cx: &mut Cx) {
         match msg {
+            Msg::NodePower { up: false, .. } => {
+                // Power off: containers and sandboxes are gone; images on
+                // disk stay; a pull in flight completes for nobody.
+                self.pull_queue.clear();
+                self.waiters.clear();
+                self.sandboxes.clear();
+                self.free_hosts = (2..255).collect();
+            }
             Msg::Runtime(call) => self.call(call, cx),
             Msg::PullDone => self.pull_done(cx),
             _ => {}

@@ -4,6 +4,7 @@
 //! workload controllers come next.
 
 pub mod endpointslice;
+pub mod nodelifecycle;
 
 use crate::api::Kind;
 use crate::output::Subject;
@@ -15,12 +16,14 @@ use endpointslice::EndpointSliceController;
 #[derive(Default)]
 pub struct ControllerManager {
     endpoints: EndpointSliceController,
+    nodes: nodelifecycle::NodeLifecycleController,
 }
 
 impl ControllerManager {
     pub fn handle(&mut self, msg: Msg, cx: &mut Cx) {
         match msg {
             Msg::Start => {
+                self.nodes.start(cx);
                 for (tag, kind) in [(1, Kind::Service), (2, Kind::Pod)] {
                     let spec = WatchSpec {
                         tag,
@@ -36,9 +39,16 @@ impl ControllerManager {
             Msg::WatchList { objects, .. } => {
                 for o in &objects {
                     self.endpoints.observe(crate::etcd::EventType::Added, o);
+                    self.nodes.observe(crate::etcd::EventType::Added, o, cx);
                 }
             }
-            Msg::WatchEvent { kind, change, .. } => self.endpoints.observe(kind, &change.object),
+            Msg::WatchEvent { kind, change, .. } => {
+                self.endpoints.observe(kind, &change.object);
+                self.nodes.observe(kind, &change.object, cx);
+            }
+            msg @ (Msg::NodeMonitor | Msg::LeasesRenewed { .. } | Msg::TaintEviction { .. }) => {
+                self.nodes.handle(msg, cx)
+            }
             Msg::EndpointsWork => self.endpoints.work(cx),
             Msg::Response(resp) => {
                 if let Err(e) = &resp.result {

@@ -106,6 +106,7 @@ pub struct Counters {
     pub scheduling_failures: u64,
     pub image_pulls: u64,
     pub proxy_syncs: u64,
+    pub lease_renewals: u64,
     pub timeline_rows: u64,
     /// Per (node, endpoint change), the programming latency.
     pub network_programming: super::netprog::NetworkProgramming,

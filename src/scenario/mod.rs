@@ -76,6 +76,9 @@ pub struct Action {
 pub enum ActionOp {
     /// Create these objects, in order.
     Apply(Vec<Object>),
+    /// A node action: `cordon`, `uncordon`, `drain`, `failNode`,
+    /// `recoverNode`.
+    Node { op: NodeOp, node: String },
     /// Delete one object.
     Delete {
         kind: Kind,
@@ -83,6 +86,33 @@ pub enum ActionOp {
         namespace: String,
         name: String,
     },
+}
+
+/// What a node action does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeOp {
+    /// Mark the node unschedulable.
+    Cordon,
+    Uncordon,
+    /// Cordon, then delete (gracefully) every pod on the node.
+    Drain,
+    /// The node fails: its kubelet stops (no Lease renewals, no status) and
+    /// its containers are gone.
+    Fail,
+    /// The node comes back: its kubelet starts again.
+    Recover,
+}
+
+impl NodeOp {
+    pub fn key(self) -> &'static str {
+        match self {
+            NodeOp::Cordon => "cordon",
+            NodeOp::Uncordon => "uncordon",
+            NodeOp::Drain => "drain",
+            NodeOp::Fail => "failNode",
+            NodeOp::Recover => "recoverNode",
+        }
+    }
 }
 
 /// Why a scenario could not be loaded: a message a person can act on, and
@@ -339,7 +369,7 @@ impl Loader<'_> {
                     format_duration(end)
                 ));
             }
-            let op = self.action_op(action.value, &place)?;
+            let op = self.action_op(action.value, &place, &node_places)?;
             actions.push(Action {
                 at,
                 place: place.to_string(),
@@ -368,12 +398,22 @@ impl Loader<'_> {
         })
     }
 
-    fn action_op(&mut self, action: RawAction, place: &Place) -> Result<ActionOp, LoadError> {
+    fn action_op(
+        &mut self,
+        action: RawAction,
+        place: &Place,
+        nodes: &BTreeMap<String, Place>,
+    ) -> Result<ActionOp, LoadError> {
         let given: Vec<&str> = [
             ("apply", action.apply.is_some()),
             ("delete", action.delete.is_some()),
             ("scale", action.scale.is_some()),
             ("setImage", action.set_image.is_some()),
+            ("cordon", action.cordon.is_some()),
+            ("uncordon", action.uncordon.is_some()),
+            ("drain", action.drain.is_some()),
+            ("failNode", action.fail_node.is_some()),
+            ("recoverNode", action.recover_node.is_some()),
         ]
         .into_iter()
         .filter_map(|(key, present)| present.then_some(key))
@@ -382,7 +422,8 @@ impl Loader<'_> {
             [] => {
                 return Err(LoadError::at(
                     place,
-                    "this action does nothing: add one of `apply`, `delete`, `scale` or `setImage`",
+                    "this action does nothing: add one of `apply`, `delete`, `scale` or `setImage`, \
+                     or a node action (`cordon`, `uncordon`, `drain`, `failNode`, `recoverNode`)",
                 ));
             }
             [_] => {}
@@ -407,6 +448,38 @@ impl Loader<'_> {
                     .push(format!("{place}: this action applies no object"));
             }
             return Ok(ActionOp::Apply(objects));
+        }
+        for (op, node) in [
+            (NodeOp::Cordon, &action.cordon),
+            (NodeOp::Uncordon, &action.uncordon),
+            (NodeOp::Drain, &action.drain),
+            (NodeOp::Fail, &action.fail_node),
+            (NodeOp::Recover, &action.recover_node),
+        ] {
+            let Some(node) = node else { continue };
+            if !nodes.contains_key(node) {
+                let names: Vec<&str> = nodes.keys().map(String::as_str).collect();
+                let hint = match message::closest(node, &names) {
+                    Some(c) => format!(" (did you mean `{c}`?)"),
+                    None if names.is_empty() => " (the cluster has no nodes)".to_string(),
+                    None => format!(
+                        " (nodes: {}{})",
+                        names.iter().take(5).copied().collect::<Vec<_>>().join(", "),
+                        if names.len() > 5 { ", ..." } else { "" }
+                    ),
+                };
+                return Err(LoadError::at(
+                    place,
+                    format!(
+                        "`{}` names node `{node}`, which the cluster does not have{hint}",
+                        op.key()
+                    ),
+                ));
+            }
+            return Ok(ActionOp::Node {
+                op,
+                node: node.clone(),
+            });
         }
         if let Some(target) = action.delete {
             let kind = target.kind.0;
@@ -587,6 +660,7 @@ fn expand_group(group: &RawNodeGroup, images: &BTreeMap<String, u64>) -> Vec<Nod
                     capacity: capacity.clone(),
                     allocatable: allocatable.clone(),
                     images: node_images.clone(),
+                    ready: None,
                 },
             }
         })

@@ -121,6 +121,12 @@ pub(super) struct RawAction {
     pub delete: Option<RawTarget>,
     pub scale: Option<RawScale>,
     pub set_image: Option<RawSetImage>,
+    /// Node actions, each naming a node.
+    pub cordon: Option<String>,
+    pub uncordon: Option<String>,
+    pub drain: Option<String>,
+    pub fail_node: Option<String>,
+    pub recover_node: Option<String>,
 }
 
 /// The object a `delete` names.

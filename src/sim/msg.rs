@@ -22,6 +22,9 @@ pub enum Dest {
     Docker(u32),
     /// Every node's kube-proxy, modelled as one group (see `proxy`).
     KubeProxy,
+    /// Every kubelet's node Lease loop, modelled as one group (see
+    /// `nodelease`).
+    NodeLeases,
 }
 
 impl Address for Dest {
@@ -33,6 +36,7 @@ impl Address for Dest {
             Dest::Scheduler => 3,
             Dest::ControllerManager => 4,
             Dest::KubeProxy => 5,
+            Dest::NodeLeases => 6,
             Dest::Kubelet(n) => (1 << 32) | u64::from(n),
             Dest::Docker(n) => (2 << 32) | u64::from(n),
         }
@@ -94,6 +98,28 @@ pub enum Verb {
     ForceDelete {
         key: ObjectKey,
     },
+    /// PATCH a Node (a read-modify-write in one transaction).
+    PatchNode {
+        key: ObjectKey,
+        patch: NodePatch,
+    },
+}
+
+/// What a Node PATCH changes.
+#[derive(Clone, Debug)]
+pub enum NodePatch {
+    /// `spec.unschedulable` (cordon, uncordon).
+    Unschedulable(bool),
+    /// Adds taints (unless present) and removes taints by key.
+    Taints {
+        add: Vec<crate::api::pod::Taint>,
+        remove: Vec<String>,
+    },
+    /// The Ready condition.
+    Ready {
+        status: &'static str,
+        reason: String,
+    },
 }
 
 impl Verb {
@@ -107,6 +133,7 @@ impl Verb {
             Verb::Delete { .. } => "delete",
             Verb::Watch(_) => "watch",
             Verb::ForceDelete { .. } => "delete",
+            Verb::PatchNode { .. } => "patch",
         }
     }
 
@@ -118,7 +145,8 @@ impl Verb {
             | Verb::UpdatePodStatus { key: k, .. }
             | Verb::Bind { key: k, .. }
             | Verb::Delete { key: k, .. }
-            | Verb::ForceDelete { key: k } => k.clone(),
+            | Verb::ForceDelete { key: k }
+            | Verb::PatchNode { key: k, .. } => k.clone(),
             Verb::Watch(w) => ObjectKey::new(w.kind, w.namespace.as_deref().unwrap_or(""), ""),
         }
     }
@@ -345,6 +373,24 @@ pub enum Msg {
     /// From the kube-proxy group to itself (background): member `node`'s
     /// periodic sync, unless it synced since (`generation`).
     ProxyResync { node: u32, generation: u64 },
+    /// From the node Lease group to itself (background): renew the Leases
+    /// of every live kubelet.
+    LeaseTick,
+    /// From the node Lease group to the controller manager, after the
+    /// write and watch hops: these nodes' Leases were renewed at `at`.
+    LeasesRenewed { at: Time, nodes: Arc<[u32]> },
+    /// From the node Lease group to itself: keeps a run alive until the node
+    /// lifecycle controller can have noticed a stopped kubelet. Does nothing.
+    LeaseExpiry,
+    /// From the controller manager to itself (background): the node
+    /// lifecycle controller's monitor pass.
+    NodeMonitor,
+    /// From the controller manager to itself: the taint manager evicts pod
+    /// `pod` (a NoExecute taint outlived its toleration).
+    TaintEviction { pod: u64 },
+    /// From the client to a kubelet, its runtime and the Lease group: the
+    /// node fails (`up` false) or comes back (`up` true).
+    NodePower { node: u32, up: bool },
 }
 
 impl MessageKind for Msg {
@@ -373,6 +419,12 @@ impl MessageKind for Msg {
             Msg::ProbeResult { .. } => 301,
             Msg::KubeletFlush => 302,
             Msg::ProxyResync { .. } => 303,
+            Msg::LeaseTick => 304,
+            Msg::LeasesRenewed { .. } => 305,
+            Msg::LeaseExpiry => 306,
+            Msg::NodeMonitor => 307,
+            Msg::TaintEviction { .. } => 308,
+            Msg::NodePower { .. } => 309,
         }
     }
 }

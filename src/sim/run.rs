@@ -63,6 +63,11 @@ pub fn simulate(
         node.metadata.uid = apiserver.allocate_uid();
         node.metadata.creation_timestamp = Some(0);
         node.metadata.generation = 1;
+        node.status.ready = Some(crate::api::node::NodeReady {
+            status: "True",
+            reason: "KubeletReady".into(),
+            last_transition: 0,
+        });
         if node.spec.pod_cidr.is_none() {
             node.spec.pod_cidr = Some(Docker::pod_cidr(i));
         }
@@ -91,6 +96,7 @@ pub fn simulate(
         kubelets,
         runtimes,
         proxy: ProxyGroup::new(node_names.clone()),
+        leases: crate::nodelease::NodeLeases::new(node_names.len()),
         rec,
         lat,
         node_names,
@@ -99,6 +105,7 @@ pub fn simulate(
     engine.schedule(0, Dest::Scheduler, Msg::Start);
     engine.schedule(0, Dest::ControllerManager, Msg::Start);
     engine.schedule(0, Dest::KubeProxy, Msg::Start);
+    engine.schedule(0, Dest::NodeLeases, Msg::Start);
     for i in 0..cluster.kubelets.len() {
         engine.schedule(0, Dest::Kubelet(i as u32), Msg::Start);
     }

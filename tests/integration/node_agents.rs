@@ -405,3 +405,60 @@ fn an_idle_cluster_stops_despite_periodic_proxy_syncs() {
     assert!(secs(&summary["virtual_time_s"]) < 30.0);
     assert!(!pods[0]["reachable_s"].is_empty());
 }
+
+#[test]
+fn a_failed_node_is_marked_unreachable_and_its_pods_evicted_after_their_toleration() {
+    let text = "name: fail\ncluster:\n  nodeGroups: [{name: w, count: 3, capacity: {cpu: '4', memory: 8Gi}, images: ['app:1']}]\nimages: {app:1: 10Mi}\nactions:\n- at: 0s\n  apply:\n  - {kind: Pod, metadata: {name: a}, spec: {nodeName: w-1, containers: [{name: c, image: 'app:1'}]}}\n  - {kind: Pod, metadata: {name: short}, spec: {nodeName: w-1, tolerations: [{key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 60}], containers: [{name: c, image: 'app:1'}]}}\n  - {kind: Pod, metadata: {name: forever}, spec: {nodeName: w-1, tolerations: [{operator: Exists}], containers: [{name: c, image: 'app:1'}]}}\n  - {kind: Pod, metadata: {name: elsewhere}, spec: {nodeName: w-0, containers: [{name: c, image: 'app:1'}]}}\n- at: 20s\n  failNode: w-1\n- at: 20s\n  apply: {kind: Pod, metadata: {name: late}, spec: {containers: [{name: c, image: 'app:1'}]}}\n- at: 100s\n  apply: {kind: Pod, metadata: {name: after}, spec: {containers: [{name: c, image: 'app:1'}]}}\n";
+    let (events, pods, _) = run_text("fail", text);
+    let unreachable = events
+        .iter()
+        .find(|e| e["action"] == "node-unreachable" && e["name"] == "w-1")
+        .map(t)
+        .expect("w-1 is marked unreachable");
+    // Last Lease renewal at or before 20 s, 50 s of grace, 5 s monitor passes.
+    assert!((70.0..=80.0).contains(&unreachable), "{unreachable}");
+    let evicted = |name: &str| {
+        events
+            .iter()
+            .find(|e| e["action"] == "evict" && e["name"] == name)
+            .map(t)
+    };
+    // Default toleration: 300 s after the taint; 60 s for `short`; never
+    // for a pod tolerating every taint; never for pods on healthy nodes.
+    let a = evicted("a").expect("a is evicted");
+    assert!((a - unreachable - 300.0).abs() < 0.5, "a evicted at {a}");
+    let short = evicted("short").expect("short is evicted");
+    assert!((short - unreachable - 60.0).abs() < 0.5, "short at {short}");
+    assert!(evicted("forever").is_none());
+    assert!(evicted("elsewhere").is_none());
+    let row = |n: &str| pods.iter().find(|p| p["name"] == n).unwrap().clone();
+    // About 50 s + 300 s after the failure, the pod is deleted (terminating:
+    // its kubelet is gone, so it stays until the node returns).
+    let deleted = secs(&row("a")["deleted_s"]);
+    assert!((340.0..=365.0).contains(&(deleted - 20.0)), "{deleted}");
+    assert!(row("elsewhere")["deleted_s"].is_empty());
+    // The unreachable node takes no new pods.
+    assert_ne!(row("after")["node"], "w-1");
+    assert!(!row("after")["node"].is_empty());
+}
+
+#[test]
+fn a_recovered_node_is_ready_again_and_cordon_and_drain_work() {
+    let text = "name: recover\ncluster:\n  nodeGroups: [{name: w, count: 2, capacity: {cpu: '4', memory: 8Gi}, images: ['app:1']}]\nimages: {app:1: 10Mi}\nactions:\n- at: 0s\n  apply:\n  - {kind: Pod, metadata: {name: a}, spec: {nodeName: w-0, containers: [{name: c, image: 'app:1'}]}}\n  - {kind: Pod, metadata: {name: b}, spec: {nodeName: w-0, containers: [{name: c, image: 'app:1'}]}}\n- at: 5s\n  failNode: w-1\n- at: 100s\n  recoverNode: w-1\n- at: 150s\n  drain: w-0\n- at: 160s\n  apply: {kind: Pod, metadata: {name: c}, spec: {containers: [{name: c, image: 'app:1'}]}}\n- at: 170s\n  uncordon: w-0\n- at: 170s\n  cordon: w-1\n- at: 180s\n  apply: {kind: Pod, metadata: {name: d}, spec: {containers: [{name: c, image: 'app:1'}]}}\n";
+    let (events, pods, _) = run_text("recover", text);
+    let ready = events
+        .iter()
+        .find(|e| e["action"] == "node-ready" && e["name"] == "w-1")
+        .map(t)
+        .expect("w-1 is Ready again");
+    assert!((100.0..=120.0).contains(&ready), "{ready}");
+    let row = |n: &str| pods.iter().find(|p| p["name"] == n).unwrap().clone();
+    // Drained: both pods deleted gracefully at about 150 s.
+    for n in ["a", "b"] {
+        let d = secs(&row(n)["deleted_s"]);
+        assert!((150.0..151.0).contains(&d), "{n}: {d}");
+    }
+    // While w-0 is cordoned, c goes to w-1; d to w-0 once w-1 is cordoned.
+    assert_eq!(row("c")["node"], "w-1");
+    assert_eq!(row("d")["node"], "w-0");
+}
