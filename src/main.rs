@@ -202,7 +202,7 @@ fn print_summary(summary: &kubesim::output::Summary, wall: f64, virtual_ns: u64,
         ),
         ("startup latency (created to running)", "startup_latency"),
         (
-            "network programming latency (last node)",
+            "network programming latency (per node and change)",
             "network_programming_latency",
         ),
     ] {
@@ -213,6 +213,18 @@ fn print_summary(summary: &kubesim::output::Summary, wall: f64, virtual_ns: u64,
             or_dash(get(&format!("{prefix}_p99_s")))
         );
     }
+    let slo = match get("pod_startup_slo_5s_p99_met").as_str() {
+        "true" => "met",
+        "false" => "NOT met",
+        _ => "-",
+    };
+    println!(
+        "pod startup SLI ({} pods, pulls and init containers excluded): p50 {} s, p90 {} s, p99 {} s; SLO p99 <= 5 s {slo}",
+        get("pod_startup_sli_pods"),
+        or_dash(get("pod_startup_sli_p50_s")),
+        or_dash(get("pod_startup_sli_p90_s")),
+        or_dash(get("pod_startup_sli_p99_s")),
+    );
     println!(
         "api requests {} ({} rejected, {} conflicts), run hash {}",
         get("api_requests"),

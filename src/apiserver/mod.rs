@@ -30,6 +30,8 @@ pub struct ApiServer {
     revision: u64,
     next_uid: u64,
     scratch: Vec<u32>,
+    /// When the last transaction sent to etcd reaches it.
+    last_txn_at: Time,
 }
 
 impl Default for ApiServer {
@@ -47,6 +49,7 @@ impl ApiServer {
             revision: 0,
             next_uid: 1,
             scratch: Vec::new(),
+            last_txn_at: 0,
         }
     }
 
@@ -161,10 +164,13 @@ impl ApiServer {
             Subject::from(&key),
             &detail,
         );
-        let delay = cx.lat.sample(etcd_hop);
-        cx.send(
+        // etcd applies proposals in the order its leader receives them (the
+        // raft log): a transaction never commits before an earlier one.
+        let at = (cx.now() + cx.lat.sample(etcd_hop)).max(self.last_txn_at);
+        self.last_txn_at = at;
+        cx.send_at(
             Dest::Etcd,
-            delay,
+            at,
             Msg::Txn(Box::new(Txn {
                 from: req.from,
                 tag: req.tag,
@@ -364,6 +370,10 @@ fn record_pod(change: &Change, rec: &mut Recorder, now: Time) {
                 r.bound = Some(now);
             }
             r.phase = phase;
+            if pod.metadata.deletion_timestamp.is_some() && r.deleted.is_none() {
+                // A graceful delete was accepted: the pod is terminating.
+                r.deleted = Some(now);
+            }
             if phase == crate::api::PodPhase::Running && r.started.is_none() {
                 r.started = Some(now);
             }
@@ -380,7 +390,7 @@ fn record_pod(change: &Change, rec: &mut Recorder, now: Time) {
         }
         EventType::Deleted => {
             let r = rec.pod(uid);
-            r.deleted = Some(now);
+            r.deleted.get_or_insert(now);
             let was = prev.unwrap_or(pod);
             if let Some(node) = was.spec.node_name()
                 && !was.status.phase.is_terminal()

@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod deployment;
 pub mod endpointslice;
 pub mod gc;
+pub mod nodelifecycle;
 pub mod podutil;
 pub mod ratelimit;
 pub mod replicaset;
@@ -329,6 +330,7 @@ pub struct ControllerManager {
     daemonsets: DaemonSetController,
     statefulsets: StatefulSetController,
     gc: GarbageCollector,
+    nodes: nodelifecycle::NodeLifecycleController,
 }
 
 impl Default for ControllerManager {
@@ -348,6 +350,7 @@ impl ControllerManager {
             daemonsets: DaemonSetController::default(),
             statefulsets: StatefulSetController::default(),
             gc: GarbageCollector::default(),
+            nodes: nodelifecycle::NodeLifecycleController::default(),
         }
     }
 
@@ -367,6 +370,9 @@ impl ControllerManager {
         let mut worker: Option<u8> = None;
         match msg {
             Msg::Start => {
+                // The node lifecycle controller shares the Node and Pod
+                // informers below.
+                self.nodes.start(cx);
                 for (tag, kind) in WATCHED {
                     let spec = WatchSpec {
                         tag,
@@ -387,6 +393,9 @@ impl ControllerManager {
                 }
             }
             Msg::WatchEvent { kind, change, .. } => self.observe(kind, &change.object, cx),
+            msg @ (Msg::NodeMonitor | Msg::LeasesRenewed { .. } | Msg::TaintEviction { .. }) => {
+                self.nodes.handle(msg, cx)
+            }
             Msg::EndpointsWork => self.endpoints.work(&mut self.client, cx),
             Msg::ControllerWork(id) => {
                 worker = Some(id);
@@ -461,6 +470,9 @@ impl ControllerManager {
         let k = obj.kind();
         if k == Kind::Service || k == Kind::Pod {
             self.endpoints.observe(kind, obj);
+        }
+        if k == Kind::Node || k == Kind::Pod {
+            self.nodes.observe(kind, obj, cx);
         }
         if k == Kind::Service || k == Kind::EndpointSlice {
             return;

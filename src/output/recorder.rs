@@ -66,12 +66,26 @@ pub struct PodRecord {
     pub reachable: Option<Time>,
     pub deleted: Option<Time>,
     pub attempts: u32,
+    /// What the startup SLI leaves out: the kubelet's image pulling (first
+    /// pull started to last finished) and init containers' run time.
+    pub startup_excluded: Time,
+    /// Whether the kubelet pulled an image for the pod.
+    pub pulled: bool,
 }
 
 impl PodRecord {
     /// Creation to started, the pod startup latency SLI.
     pub fn startup_latency(&self) -> Option<Time> {
         Some(self.started? - self.created?)
+    }
+
+    /// The pod startup SLI: creation to all containers started and
+    /// observed, less image pulls and init containers.
+    pub fn startup_sli(&self) -> Option<Time> {
+        Some(
+            self.startup_latency()?
+                .saturating_sub(self.startup_excluded),
+        )
     }
 
     /// Creation to bind.
@@ -81,7 +95,7 @@ impl PodRecord {
 }
 
 /// Counts the summary reports.
-#[derive(Clone, Debug, Default)]
+#[derive(Default)]
 pub struct Counters {
     pub api_requests: u64,
     pub api_rejected: u64,
@@ -92,9 +106,12 @@ pub struct Counters {
     pub scheduling_failures: u64,
     pub image_pulls: u64,
     pub proxy_syncs: u64,
+    pub lease_renewals: u64,
     pub timeline_rows: u64,
-    /// Per (node, endpoint change), the programming latency in ns.
-    pub network_programming: Vec<Time>,
+    /// Per (node, endpoint change), the programming latency.
+    pub network_programming: super::netprog::NetworkProgramming,
+    /// Per endpoint change, the latency to the last node.
+    pub network_programming_last: Vec<Time>,
 }
 
 struct NodeTotals {

@@ -51,6 +51,9 @@ pub struct Scenario {
     pub nodes: Vec<Node>,
     /// `images:`: image -> size in bytes.
     pub images: BTreeMap<String, u64>,
+    /// Images marked `missing: true` in `images:`: the registry lacks them,
+    /// so pulls fail (ErrImagePull, then ImagePullBackOff).
+    pub missing_images: std::collections::BTreeSet<String>,
     /// `scheduler.policy`, default [`DEFAULT_POLICY`].
     pub policy: String,
     pub latencies: LatencyConfig,
@@ -76,6 +79,9 @@ pub struct Action {
 pub enum ActionOp {
     /// Create these objects, in order.
     Apply(Vec<Object>),
+    /// A node action: `cordon`, `uncordon`, `drain`, `failNode`,
+    /// `recoverNode`.
+    Node { op: NodeOp, node: String },
     /// Delete one object (`propagationPolicy: Background`: the garbage
     /// collector deletes its dependents).
     Delete {
@@ -117,6 +123,33 @@ pub enum ActionOp {
         name: String,
         paused: bool,
     },
+}
+
+/// What a node action does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeOp {
+    /// Mark the node unschedulable.
+    Cordon,
+    Uncordon,
+    /// Cordon, then delete (gracefully) every pod on the node.
+    Drain,
+    /// The node fails: its kubelet stops (no Lease renewals, no status) and
+    /// its containers are gone.
+    Fail,
+    /// The node comes back: its kubelet starts again.
+    Recover,
+}
+
+impl NodeOp {
+    pub fn key(self) -> &'static str {
+        match self {
+            NodeOp::Cordon => "cordon",
+            NodeOp::Uncordon => "uncordon",
+            NodeOp::Drain => "drain",
+            NodeOp::Fail => "failNode",
+            NodeOp::Recover => "recoverNode",
+        }
+    }
 }
 
 /// Why a scenario could not be loaded: a message a person can act on, and
@@ -306,7 +339,13 @@ impl Loader<'_> {
         let images: BTreeMap<String, u64> = raw
             .images
             .iter()
-            .map(|(image, size)| (image.clone(), size.whole()))
+            .map(|(image, spec)| (image.clone(), spec.size))
+            .collect();
+        let missing_images = raw
+            .images
+            .iter()
+            .filter(|(_, spec)| spec.missing)
+            .map(|(image, _)| image.clone())
             .collect();
 
         let mut nodes = Vec::new();
@@ -367,7 +406,7 @@ impl Loader<'_> {
                     format_duration(end)
                 ));
             }
-            let op = self.action_op(action.value, &place)?;
+            let op = self.action_op(action.value, &place, &node_places)?;
             actions.push(Action {
                 at,
                 place: place.to_string(),
@@ -384,6 +423,7 @@ impl Loader<'_> {
             duration,
             nodes,
             images,
+            missing_images,
             policy: raw
                 .scheduler
                 .policy
@@ -407,7 +447,12 @@ impl Loader<'_> {
         })
     }
 
-    fn action_op(&mut self, action: RawAction, place: &Place) -> Result<ActionOp, LoadError> {
+    fn action_op(
+        &mut self,
+        action: RawAction,
+        place: &Place,
+        nodes: &BTreeMap<String, Place>,
+    ) -> Result<ActionOp, LoadError> {
         let given: Vec<&str> = [
             ("apply", action.apply.is_some()),
             ("delete", action.delete.is_some()),
@@ -416,6 +461,11 @@ impl Loader<'_> {
             ("rolloutUndo", action.rollout_undo.is_some()),
             ("pause", action.pause.is_some()),
             ("resume", action.resume.is_some()),
+            ("cordon", action.cordon.is_some()),
+            ("uncordon", action.uncordon.is_some()),
+            ("drain", action.drain.is_some()),
+            ("failNode", action.fail_node.is_some()),
+            ("recoverNode", action.recover_node.is_some()),
         ]
         .into_iter()
         .filter_map(|(key, present)| present.then_some(key))
@@ -425,7 +475,8 @@ impl Loader<'_> {
                 return Err(LoadError::at(
                     place,
                     "this action does nothing: add one of `apply`, `delete`, `scale`, `setImage`, \
-                     `rolloutUndo`, `pause` or `resume`",
+                     `rolloutUndo`, `pause` or `resume`, or a node action (`cordon`, `uncordon`, \
+                     `drain`, `failNode`, `recoverNode`)",
                 ));
             }
             [_] => {}
@@ -472,6 +523,38 @@ impl Loader<'_> {
                     .push(format!("{place}: this action applies no object"));
             }
             return Ok(ActionOp::Apply(objects));
+        }
+        for (op, node) in [
+            (NodeOp::Cordon, &action.cordon),
+            (NodeOp::Uncordon, &action.uncordon),
+            (NodeOp::Drain, &action.drain),
+            (NodeOp::Fail, &action.fail_node),
+            (NodeOp::Recover, &action.recover_node),
+        ] {
+            let Some(node) = node else { continue };
+            if !nodes.contains_key(node) {
+                let names: Vec<&str> = nodes.keys().map(String::as_str).collect();
+                let hint = match message::closest(node, &names) {
+                    Some(c) => format!(" (did you mean `{c}`?)"),
+                    None if names.is_empty() => " (the cluster has no nodes)".to_string(),
+                    None => format!(
+                        " (nodes: {}{})",
+                        names.iter().take(5).copied().collect::<Vec<_>>().join(", "),
+                        if names.len() > 5 { ", ..." } else { "" }
+                    ),
+                };
+                return Err(LoadError::at(
+                    place,
+                    format!(
+                        "`{}` names node `{node}`, which the cluster does not have{hint}",
+                        op.key()
+                    ),
+                ));
+            }
+            return Ok(ActionOp::Node {
+                op,
+                node: node.clone(),
+            });
         }
         if let Some(target) = action.delete {
             let kind = target.kind.0;
@@ -703,6 +786,7 @@ fn expand_group(group: &RawNodeGroup, images: &BTreeMap<String, u64>) -> Vec<Nod
                     capacity: capacity.clone(),
                     allocatable: allocatable.clone(),
                     images: node_images.clone(),
+                    ready: None,
                 },
             }
         })

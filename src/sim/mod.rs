@@ -37,6 +37,7 @@ pub fn component_name(d: Dest) -> &'static str {
         Dest::Kubelet(_) => "kubelet",
         Dest::Docker(_) => "docker",
         Dest::KubeProxy => "kube-proxy",
+        Dest::NodeLeases => "kubelet",
     }
 }
 
@@ -75,6 +76,14 @@ impl Cx<'_> {
             delay,
             Msg::Request(Box::new(Request { from, tag, verb })),
         );
+    }
+
+    /// The index of the node named `name` (a scan: for rare actions only).
+    pub fn node_index(&self, name: &str) -> Option<u32> {
+        self.node_names
+            .iter()
+            .position(|n| &**n == name)
+            .map(|i| i as u32)
     }
 
     /// The name of node `i`.
@@ -118,6 +127,7 @@ pub struct Cluster {
     pub kubelets: Vec<Kubelet>,
     pub runtimes: Vec<Docker>,
     pub proxy: ProxyGroup,
+    pub leases: crate::nodelease::NodeLeases,
     pub rec: Recorder,
     pub lat: Latencies,
     pub node_names: Vec<Arc<str>>,
@@ -144,6 +154,7 @@ impl World for Cluster {
             Dest::Kubelet(i) => self.kubelets[i as usize].handle(msg, &mut cx),
             Dest::Docker(i) => self.runtimes[i as usize].handle(msg, &mut cx),
             Dest::KubeProxy => self.proxy.handle(msg, &mut cx),
+            Dest::NodeLeases => self.leases.handle(msg, &mut cx),
         }
     }
 }

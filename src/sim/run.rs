@@ -2,7 +2,6 @@
 //! writes the outputs so that a failed run never leaves files that look
 //! complete.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -49,7 +48,10 @@ pub fn simulate(
     let lat = Latencies::new(&scenario.latencies, &rng);
     let mut etcd = EtcdServer::new(ETCD_HISTORY);
     let mut apiserver = ApiServer::new();
-    let sizes: Arc<BTreeMap<String, u64>> = Arc::new(scenario.images.clone());
+    let sizes = Arc::new(crate::runtime::ImageCatalog {
+        sizes: scenario.images.clone(),
+        missing: scenario.missing_images.clone(),
+    });
     let mut kubelets = Vec::with_capacity(scenario.nodes.len());
     let mut runtimes = Vec::with_capacity(scenario.nodes.len());
     let mut node_names = Vec::with_capacity(scenario.nodes.len());
@@ -61,6 +63,11 @@ pub fn simulate(
         node.metadata.uid = apiserver.allocate_uid();
         node.metadata.creation_timestamp = Some(0);
         node.metadata.generation = 1;
+        node.status.ready = Some(crate::api::node::NodeReady {
+            status: "True",
+            reason: "KubeletReady".into(),
+            last_transition: 0,
+        });
         if node.spec.pod_cidr.is_none() {
             node.spec.pod_cidr = Some(Docker::pod_cidr(i));
         }
@@ -89,6 +96,7 @@ pub fn simulate(
         kubelets,
         runtimes,
         proxy: ProxyGroup::new(node_names.clone()),
+        leases: crate::nodelease::NodeLeases::new(node_names.len()),
         rec,
         lat,
         node_names,
@@ -97,6 +105,7 @@ pub fn simulate(
     engine.schedule(0, Dest::Scheduler, Msg::Start);
     engine.schedule(0, Dest::ControllerManager, Msg::Start);
     engine.schedule(0, Dest::KubeProxy, Msg::Start);
+    engine.schedule(0, Dest::NodeLeases, Msg::Start);
     for i in 0..cluster.kubelets.len() {
         engine.schedule(0, Dest::Kubelet(i as u32), Msg::Start);
     }
