@@ -171,6 +171,8 @@ pub struct Kubelet {
     /// Bumped at every restart after a failure: the tag of the current
     /// watch, and the high part of container attempts.
     boot: u32,
+    /// A kubelet on a new machine registers its Node first.
+    register: Option<Box<crate::api::Node>>,
 }
 
 impl Kubelet {
@@ -190,7 +192,15 @@ impl Kubelet {
             flush_scheduled: false,
             failed: false,
             boot: 0,
+            register: None,
         }
+    }
+
+    /// The kubelet of a machine that joins: it registers `node` on start.
+    pub fn registering(index: u32, node: crate::api::Node) -> Self {
+        let mut k = Kubelet::new(index, &node);
+        k.register = Some(Box::new(node));
+        k
     }
 
     fn me(&self) -> Dest {
@@ -211,6 +221,12 @@ impl Kubelet {
         match msg {
             Msg::WatchList { tag, .. } | Msg::WatchEvent { tag, .. } if tag != self.boot => {}
             Msg::Start => {
+                if let Some(node) = self.register.take() {
+                    let key =
+                        crate::api::ObjectKey::new(crate::api::Kind::Node, "", &node.metadata.name);
+                    cx.log(self.me(), "register-node", Subject::from(&key), "");
+                    cx.api(self.me(), 0, Verb::Create(Object::Node(*node)));
+                }
                 let spec = WatchSpec {
                     tag: self.boot,
                     kind: crate::api::Kind::Pod,

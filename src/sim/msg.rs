@@ -25,6 +25,9 @@ pub enum Dest {
     /// Every kubelet's node Lease loop, modelled as one group (see
     /// `nodelease`).
     NodeLeases,
+    /// The infrastructure: provisions machines for `addNodes` (handled by
+    /// the world itself, which owns the per-node components).
+    Cloud,
 }
 
 impl Address for Dest {
@@ -37,6 +40,7 @@ impl Address for Dest {
             Dest::ControllerManager => 4,
             Dest::KubeProxy => 5,
             Dest::NodeLeases => 6,
+            Dest::Cloud => 7,
             Dest::Kubelet(n) => (1 << 32) | u64::from(n),
             Dest::Docker(n) => (2 << 32) | u64::from(n),
         }
@@ -391,6 +395,9 @@ pub enum Msg {
     /// From the client to a kubelet, its runtime and the Lease group: the
     /// node fails (`up` false) or comes back (`up` true).
     NodePower { node: u32, up: bool },
+    /// From the client to the cloud: a new machine boots; its kubelet
+    /// registers this Node.
+    ProvisionNode(Box<crate::api::Node>),
 }
 
 impl MessageKind for Msg {
@@ -425,6 +432,7 @@ impl MessageKind for Msg {
             Msg::NodeMonitor => 307,
             Msg::TaintEviction { .. } => 308,
             Msg::NodePower { .. } => 309,
+            Msg::ProvisionNode(_) => 310,
         }
     }
 }

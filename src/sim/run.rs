@@ -97,6 +97,7 @@ pub fn simulate(
         runtimes,
         proxy: ProxyGroup::new(node_names.clone()),
         leases: crate::nodelease::NodeLeases::new(node_names.len()),
+        images: sizes,
         rec,
         lat,
         node_names,

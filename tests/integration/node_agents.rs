@@ -462,3 +462,32 @@ fn a_recovered_node_is_ready_again_and_cordon_and_drain_work() {
     assert_eq!(row("c")["node"], "w-1");
     assert_eq!(row("d")["node"], "w-0");
 }
+
+#[test]
+fn added_nodes_register_and_take_pods_and_a_removed_nodes_pods_are_collected() {
+    let text = "name: grow\ncluster:\n  nodeGroups: [{name: w, count: 1, capacity: {cpu: '1', memory: 8Gi}, images: ['app:1']}]\nimages: {app:1: 10Mi}\nactions:\n- at: 0s\n  apply:\n  - {kind: Pod, metadata: {name: a}, spec: {containers: [{name: c, image: 'app:1', resources: {requests: {cpu: 800m}}}]}}\n  - {kind: Pod, metadata: {name: b}, spec: {containers: [{name: c, image: 'app:1', resources: {requests: {cpu: 800m}}}]}}\n- at: 10s\n  addNodes: {name: extra, count: 1, capacity: {cpu: '1', memory: 8Gi}}\n- at: 60s\n  removeNode: w-0\n- at: 70s\n  failNode: extra-0\n";
+    let (events, pods, _) = run_text("grow", text);
+    let row = |n: &str| pods.iter().find(|p| p["name"] == n).unwrap().clone();
+    let (first, second) = if row("a")["node"] == "w-0" {
+        (row("a"), row("b"))
+    } else {
+        (row("b"), row("a"))
+    };
+    // One pod waits for room until extra-0 registers at 10 s.
+    assert_eq!(second["node"], "extra-0");
+    assert!(secs(&second["bound_s"]) >= 10.0);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["action"] == "register-node" && e["name"] == "extra-0")
+    );
+    // The pod of the removed node is garbage collected at once.
+    let d = secs(&first["deleted_s"]);
+    assert!((60.0..60.1).contains(&d), "{d}");
+    // An added node can be named by later node actions.
+    assert!(
+        events
+            .iter()
+            .any(|e| e["action"] == "node-unreachable" && e["name"] == "extra-0")
+    );
+}
