@@ -76,7 +76,7 @@ fn pod_names(op: &ActionOp) -> Vec<String> {
     match op {
         ActionOp::Apply(objects) => objects.iter().map(|o| o.meta().name.clone()).collect(),
         ActionOp::Delete { .. } => panic!("not an apply"),
-        ActionOp::Node { .. } => panic!("not an apply"),
+        ActionOp::Node { .. } | ActionOp::AddNodes(_) => panic!("not an apply"),
     }
 }
 
@@ -315,7 +315,7 @@ impl Action {
                 objects.iter().map(|o| o.meta().namespace.clone()).collect()
             }
             ActionOp::Delete { namespace, .. } => vec![namespace.clone()],
-            ActionOp::Node { .. } => Vec::new(),
+            ActionOp::Node { .. } | ActionOp::AddNodes(_) => Vec::new(),
         }
     }
 }
