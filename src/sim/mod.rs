@@ -87,6 +87,11 @@ impl Cx<'_> {
             .map(|i| i as u32)
     }
 
+    /// How many nodes (machines) there are.
+    pub fn node_count(&self) -> usize {
+        self.node_names.len()
+    }
+
     /// The name of node `i`.
     pub fn node_name(&self, i: u32) -> &Arc<str> {
         &self.node_names[i as usize]

@@ -398,6 +398,12 @@ pub enum Msg {
     /// From the client to the cloud: a new machine boots; its kubelet
     /// registers this Node.
     ProvisionNode(Box<crate::api::Node>),
+    /// From the control-plane kubelet to the apiserver: its static pod runs
+    /// and etcd answers, so it starts serving.
+    ComponentUp,
+    /// From the control-plane kubelet to itself: static pod `component`'s
+    /// process is up (its startup time after the container started).
+    StaticPodReady { component: usize },
 }
 
 impl MessageKind for Msg {
@@ -433,6 +439,8 @@ impl MessageKind for Msg {
             Msg::TaintEviction { .. } => 308,
             Msg::NodePower { .. } => 309,
             Msg::ProvisionNode(_) => 310,
+            Msg::ComponentUp => 311,
+            Msg::StaticPodReady { .. } => 312,
         }
     }
 }

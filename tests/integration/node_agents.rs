@@ -491,3 +491,74 @@ fn added_nodes_register_and_take_pods_and_a_removed_nodes_pods_are_collected() {
             .any(|e| e["action"] == "node-unreachable" && e["name"] == "extra-0")
     );
 }
+
+#[test]
+fn boot_yaml_starts_the_static_pods_before_any_workload_is_scheduled() {
+    let out = scratch("boot");
+    run_ok(&repo().join("scenarios/boot.yaml"), &out, &[]);
+    let events = read_csv(&out.join("events.csv"));
+    let first = |component: &str, action: &str| {
+        events
+            .iter()
+            .position(|e| e["component"] == component && e["action"] == action)
+            .unwrap_or_else(|| panic!("no {component} {action}"))
+    };
+    let scheduled = first("kube-scheduler", "schedule");
+    for component in [
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+    ] {
+        let up = events
+            .iter()
+            .position(|e| {
+                e["action"] == "component-up" && e["detail"] == format!("{component} is up")
+            })
+            .unwrap_or_else(|| panic!("{component} never up"));
+        assert!(up < scheduled, "{component} up after the first scheduling");
+    }
+    assert!(first("kube-apiserver", "serving") < first("kubelet", "register-node") + 20);
+    let registered: Vec<&str> = events
+        .iter()
+        .filter(|e| e["action"] == "register-node")
+        .map(|e| e["name"].as_str())
+        .collect();
+    assert_eq!(registered.len(), 4, "{registered:?}");
+    let pods = read_csv(&out.join("pods.csv"));
+    let mirrors: Vec<_> = pods
+        .iter()
+        .filter(|p| p["owner"] == "Node/control-plane")
+        .collect();
+    assert_eq!(mirrors.len(), 4);
+    assert!(
+        mirrors
+            .iter()
+            .all(|p| p["namespace"] == "kube-system" && p["phase"] == "Running")
+    );
+    // Workloads stay off the tainted control-plane node.
+    assert!(
+        pods.iter()
+            .filter(|p| p["namespace"] == "default")
+            .all(|p| p["node"].starts_with("worker-"))
+    );
+    let summary: BTreeMap<String, String> = read_csv(&out.join("summary.csv"))
+        .into_iter()
+        .map(|r| (r["metric"].clone(), r["value"].clone()))
+        .collect();
+    let ready = secs(&summary["cluster_ready_s"]);
+    assert!(ready > 1.0 && ready < 15.0, "{ready}");
+    // The SLI counts the workload pods, not the mirror pods.
+    assert_eq!(summary["pod_startup_sli_pods"], "3");
+}
+
+#[test]
+fn requests_before_the_apiserver_serves_get_503() {
+    let text = "name: early\ncluster:\n  bootControlPlane: true\n  nodeGroups: [{name: w, count: 1, capacity: {cpu: '4', memory: 8Gi}}]\nactions:\n- at: 1s\n  apply: {kind: Pod, metadata: {name: early}, spec: {containers: [{name: c, image: 'app:1'}]}}\n";
+    let (events, pods, summary) = run_text("early", text);
+    assert!(events.iter().any(|e| e["component"] == "client"
+        && e["action"] == "error"
+        && e["detail"].contains("503 ServiceUnavailable")));
+    assert!(pods.iter().all(|p| p["name"] != "early"));
+    assert!(!summary["cluster_ready_s"].is_empty());
+}
