@@ -34,6 +34,9 @@ use crate::ratelimit::TokenBucket;
 use crate::sim::msg::{FieldSelector, RuntimeCall, RuntimeResult, WatchSpec};
 use crate::sim::{Cx, Dest, Hop, Msg, Verb};
 
+mod static_pods;
+pub use static_pods::{ANNOTATION_MIRROR, ControlPlane, StaticManifest};
+
 /// The container restart back-off (`pkg/kubelet`: 10 s doubling to 5 min)
 /// and the image pull back-off, which has the same bounds.
 pub const BACKOFF_INITIAL: Time = 10 * SECOND;
@@ -144,6 +147,10 @@ struct KubeletPod {
     status_in_flight: bool,
     /// Terminated: delete with grace 0 once the final status is stored.
     delete_pending: bool,
+    /// A static pod: its index in the control plane's manifests.
+    static_pod: Option<usize>,
+    /// A static pod whose mirror pod exists (its status goes there).
+    mirrored: bool,
 }
 
 /// A request waiting for the client rate limiter.
@@ -171,6 +178,10 @@ pub struct Kubelet {
     /// Bumped at every restart after a failure: the tag of the current
     /// watch, and the high part of container attempts.
     boot: u32,
+    /// A kubelet on a new machine registers its Node first.
+    register: Option<Box<crate::api::Node>>,
+    /// The control-plane node's kubelet, when the cluster boots.
+    control_plane: Option<Box<ControlPlane>>,
 }
 
 impl Kubelet {
@@ -190,7 +201,24 @@ impl Kubelet {
             flush_scheduled: false,
             failed: false,
             boot: 0,
+            register: None,
+            control_plane: None,
         }
+    }
+
+    /// The control-plane node's kubelet: it starts the static pods, then,
+    /// once the apiserver answers, registers `node`.
+    pub fn control_plane(index: u32, node: crate::api::Node, cp: ControlPlane) -> Self {
+        let mut k = Kubelet::registering(index, node);
+        k.control_plane = Some(Box::new(cp));
+        k
+    }
+
+    /// The kubelet of a machine that joins: it registers `node` on start.
+    pub fn registering(index: u32, node: crate::api::Node) -> Self {
+        let mut k = Kubelet::new(index, &node);
+        k.register = Some(Box::new(node));
+        k
     }
 
     fn me(&self) -> Dest {
@@ -210,7 +238,22 @@ impl Kubelet {
         }
         match msg {
             Msg::WatchList { tag, .. } | Msg::WatchEvent { tag, .. } if tag != self.boot => {}
+            Msg::Start
+                if self
+                    .control_plane
+                    .as_ref()
+                    .is_some_and(|cp| !cp.static_started) =>
+            {
+                self.start_static_pods(cx);
+            }
+            Msg::StaticPodReady { component } => self.static_pod_ready(component, cx),
             Msg::Start => {
+                if let Some(node) = self.register.take() {
+                    let key =
+                        crate::api::ObjectKey::new(crate::api::Kind::Node, "", &node.metadata.name);
+                    cx.log(self.me(), "register-node", Subject::from(&key), "");
+                    cx.api(self.me(), 0, Verb::Create(Object::Node(*node)));
+                }
                 let spec = WatchSpec {
                     tag: self.boot,
                     kind: crate::api::Kind::Pod,
@@ -259,6 +302,13 @@ impl Kubelet {
                 if let Err(e) = &resp.result {
                     let detail = format!("{} failed: {} {}", resp.verb, e.code, e.message);
                     cx.log(self.me(), "error", Subject::from(&resp.key), &detail);
+                } else if resp.verb == "create"
+                    && let Some(p) = self.pods.get_mut(&resp.tag)
+                    && p.static_pod.is_some()
+                {
+                    // The mirror pod exists: the static pod's status goes there.
+                    p.mirrored = true;
+                    self.report(resp.tag, cx);
                 }
                 if resp.verb == "update-status"
                     && let Some(p) = self.pods.get_mut(&resp.tag)
@@ -326,89 +376,103 @@ impl Kubelet {
                     }
                     return;
                 }
-                if pod.status.phase.is_terminal() {
+                if pod.status.phase.is_terminal()
+                    || pod.metadata.annotations.contains_key(ANNOTATION_MIRROR)
+                {
+                    // Mirror pods stand for static pods this kubelet runs.
                     return;
                 }
                 cx.log(self.me(), "observe", Subject::from(&*obj), kind.as_str());
-                let spec = &pod.spec;
-                let ctrs = spec
-                    .init_containers
-                    .iter()
-                    .map(|c| (c, true))
-                    .chain(spec.containers.iter().map(|c| (c, false)))
-                    .map(|(c, init)| Ctr {
-                        name: c.name.clone(),
-                        image: c.image.clone(),
-                        policy: c.pull_policy(),
-                        init,
-                        probe: c.readiness_probe.as_ref().filter(|_| !init).map(|p| {
-                            (
-                                p.initial_delay().max(0) as Time * SECOND,
-                                p.period() as Time * SECOND,
-                                p.failure_threshold() as u64,
-                            )
-                        }),
-                        state: ContainerState::Waiting {
-                            reason: if init {
-                                "PodInitializing"
-                            } else {
-                                "ContainerCreating"
-                            },
-                        },
-                        ready: false,
-                        restarts: 0,
-                        attempt: self.boot * 1_000_000,
-                        started_once: false,
-                        crash: Backoff::default(),
-                        pull: Backoff::default(),
-                        pull_failed_at: None,
-                        finished_at: None,
-                    })
-                    .collect();
-                self.pods.insert(
-                    uid,
-                    KubeletPod {
-                        key: obj.key(),
-                        requests: pod_requests(spec),
-                        behaviour: SimBehaviour::of(&pod.metadata).unwrap_or_default(),
-                        restart: spec.restart_policy(),
-                        object: obj,
-                        admitted: false,
-                        rejected: false,
-                        sandbox: Sandbox::None,
-                        ip: None,
-                        seen_at: cx.now(),
-                        ctrs,
-                        busy: None,
-                        relist_pending: false,
-                        wake_at: None,
-                        terminating: false,
-                        stopping: 0,
-                        finished: false,
-                        pull_requested: 0,
-                        pull_first: None,
-                        pull_last: None,
-                        init_first: None,
-                        init_last: None,
-                        status: PodStatus::default(),
-                        sent: None,
-                        status_in_flight: false,
-                        delete_pending: false,
-                    },
-                );
-                if deleting {
-                    // Already terminating when first seen (a restarted
-                    // kubelet): nothing to start, only to clean up.
-                    self.terminate(uid, cx);
-                    return;
-                }
-                let delay = cx.lat.sample(Hop::KubeletSync);
-                cx.send(self.me(), delay, Msg::KubeletSync { pod: uid });
+                self.add_pod(obj, None, cx);
             }
         }
     }
 
     /// The pod stops counting against the node's allocatable.
+    /// Starts tracking a pod bound to this node (from the watch, or a
+    /// static pod from the manifests).
+    fn add_pod(&mut self, obj: Arc<Object>, static_pod: Option<usize>, cx: &mut Cx) {
+        let pod = obj.as_pod().expect("kubelet pods are pods");
+        let uid = pod.metadata.uid;
+        let deleting = pod.metadata.deletion_timestamp.is_some();
+        let spec = &pod.spec;
+        let ctrs = spec
+            .init_containers
+            .iter()
+            .map(|c| (c, true))
+            .chain(spec.containers.iter().map(|c| (c, false)))
+            .map(|(c, init)| Ctr {
+                name: c.name.clone(),
+                image: c.image.clone(),
+                policy: c.pull_policy(),
+                init,
+                probe: c.readiness_probe.as_ref().filter(|_| !init).map(|p| {
+                    (
+                        p.initial_delay().max(0) as Time * SECOND,
+                        p.period() as Time * SECOND,
+                        p.failure_threshold() as u64,
+                    )
+                }),
+                state: ContainerState::Waiting {
+                    reason: if init {
+                        "PodInitializing"
+                    } else {
+                        "ContainerCreating"
+                    },
+                },
+                ready: false,
+                restarts: 0,
+                attempt: self.boot * 1_000_000,
+                started_once: false,
+                crash: Backoff::default(),
+                pull: Backoff::default(),
+                pull_failed_at: None,
+                finished_at: None,
+            })
+            .collect();
+        self.pods.insert(
+            uid,
+            KubeletPod {
+                key: obj.key(),
+                requests: pod_requests(spec),
+                behaviour: SimBehaviour::of(&pod.metadata).unwrap_or_default(),
+                restart: spec.restart_policy(),
+                object: obj,
+                admitted: false,
+                rejected: false,
+                sandbox: Sandbox::None,
+                ip: None,
+                seen_at: cx.now(),
+                ctrs,
+                busy: None,
+                relist_pending: false,
+                wake_at: None,
+                terminating: false,
+                stopping: 0,
+                finished: false,
+                pull_requested: 0,
+                pull_first: None,
+                pull_last: None,
+                init_first: None,
+                init_last: None,
+                status: PodStatus::default(),
+                sent: None,
+                status_in_flight: false,
+                delete_pending: false,
+                static_pod,
+                mirrored: false,
+            },
+        );
+        if deleting {
+            // Already terminating when first seen (a restarted
+            // kubelet): nothing to start, only to clean up.
+            self.terminate(uid, cx);
+            return;
+        }
+        let delay = cx.lat.sample(Hop::KubeletSync);
+        cx.send(self.me(), delay, Msg::KubeletSync { pod: uid });
+    }
+
     fn release(&mut self, uid: u64) {
         if let Some(p) = self.pods.get_mut(&uid)
             && p.admitted
@@ -712,6 +776,11 @@ impl Kubelet {
                     .all(|c| c.init || matches!(c.state, ContainerState::Running { .. }));
                 if all_started && !p.ctrs[container].init {
                     cx.log(me, "containers-started", Subject::from(&*p.object), "");
+                    if let (Some(k), Some(cp)) = (p.static_pod, &self.control_plane) {
+                        // The component needs a while to come up.
+                        let delay = cp.manifests[k].startup;
+                        cx.send(me, delay, Msg::StaticPodReady { component: k });
+                    }
                 }
                 schedule_relist(p, pod, me, cx);
                 self.drive(pod, cx);
@@ -1026,10 +1095,9 @@ impl Kubelet {
             if let Outgoing::Status(uid) = *front {
                 // Build now: the latest status goes out.
                 self.build_status(uid, cx);
-                let unchanged = self
-                    .pods
-                    .get(&uid)
-                    .is_none_or(|p| p.sent.as_ref() == Some(&p.status));
+                let unchanged = self.pods.get(&uid).is_none_or(|p| {
+                    p.sent.as_ref() == Some(&p.status) || (p.static_pod.is_some() && !p.mirrored)
+                });
                 if unchanged {
                     self.outbox.pop_front();
                     self.queued_status.remove(&uid);

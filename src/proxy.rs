@@ -205,6 +205,22 @@ impl ProxyGroup {
         self.wake_idle(cx);
     }
 
+    /// A kube-proxy for a node added at run time: down until its node
+    /// powers it up.
+    pub fn add_member(&mut self, name: Arc<str>) {
+        self.node_names.push(name);
+        self.members.push(Member {
+            last_start: None,
+            pending: false,
+            running: false,
+            upto: 0,
+            limiter: TokenBucket::new(1, SYNC_BURST),
+            generation: 0,
+            in_idle: false,
+            down: true,
+        });
+    }
+
     /// A node fails (its kube-proxy stops) or comes back (kube-proxy starts
     /// and syncs everything).
     fn power(&mut self, node: u32, up: bool, cx: &mut Cx) {

@@ -32,6 +32,9 @@ pub struct ApiServer {
     scratch: Vec<u32>,
     /// When the last transaction sent to etcd reaches it.
     last_txn_at: Time,
+    /// False while the cluster boots and the kube-apiserver static pod is
+    /// not yet serving: requests get 503.
+    pub serving: bool,
 }
 
 impl Default for ApiServer {
@@ -50,6 +53,7 @@ impl ApiServer {
             next_uid: 1,
             scratch: Vec::new(),
             last_txn_at: 0,
+            serving: true,
         }
     }
 
@@ -73,6 +77,25 @@ impl ApiServer {
 
     pub fn handle(&mut self, msg: Msg, cx: &mut Cx) {
         match msg {
+            Msg::ComponentUp => {
+                self.serving = true;
+                cx.log(
+                    Dest::ApiServer,
+                    "serving",
+                    Subject::NONE,
+                    "kube-apiserver is up",
+                );
+            }
+            Msg::Request(req) if !self.serving => {
+                let err = ApiError {
+                    code: 503,
+                    reason: "ServiceUnavailable",
+                    message: "the server is currently unable to handle the request \
+                              (kube-apiserver not started yet)"
+                        .into(),
+                };
+                Self::reject(cx, *req, err);
+            }
             Msg::Request(req) => self.on_request(*req, cx),
             Msg::TxnDone(done) => self.on_commit(*done, cx),
             _ => {}
@@ -285,6 +308,9 @@ impl ApiServer {
             }
             TxnResult::Written(change) => {
                 self.revision = change.revision;
+                if key.kind == Kind::Node && change.kind == EventType::Added {
+                    cx.rec.node_registered(cx.now());
+                }
                 if change.kind == EventType::Deleted {
                     self.cache.remove(&key);
                 } else {

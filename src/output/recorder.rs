@@ -124,6 +124,11 @@ struct NodeTotals {
 
 /// Writes the timeline as it goes and keeps the records.
 pub struct Recorder {
+    /// With a simulated boot: the Nodes still to register, and when the
+    /// control plane came up and the cluster became ready for workloads.
+    pub nodes_to_register: usize,
+    pub control_plane_ready: Option<Time>,
+    pub cluster_ready: Option<Time>,
     events: csv::Writer<Box<dyn Write>>,
     nodes: csv::Writer<Box<dyn Write>>,
     /// The sequence number of the event being handled, for the `seq` column.
@@ -142,6 +147,9 @@ impl Recorder {
     /// A recorder streaming the timeline to `events` and node samples to `nodes`.
     pub fn new(events: Box<dyn Write>, nodes: Box<dyn Write>) -> Self {
         let mut r = Recorder {
+            nodes_to_register: 0,
+            control_plane_ready: None,
+            cluster_ready: None,
             events: csv::Writer::from_writer(events),
             nodes: csv::Writer::from_writer(nodes),
             seq: 0,
@@ -196,6 +204,27 @@ impl Recorder {
             detail.as_bytes(),
         ]);
         self.keep(r);
+    }
+
+    /// A Node object was created (a kubelet registered).
+    pub fn node_registered(&mut self, now: Time) {
+        self.nodes_to_register = self.nodes_to_register.saturating_sub(1);
+        self.check_ready(now);
+    }
+
+    /// The scheduler and the controller manager run, with the apiserver.
+    pub fn control_plane_up(&mut self, now: Time) {
+        self.control_plane_ready.get_or_insert(now);
+        self.check_ready(now);
+    }
+
+    fn check_ready(&mut self, now: Time) {
+        if self.cluster_ready.is_none()
+            && self.control_plane_ready.is_some()
+            && self.nodes_to_register == 0
+        {
+            self.cluster_ready = Some(now);
+        }
     }
 
     /// Registers a node for allocation samples and writes its first sample.

@@ -51,6 +51,9 @@ impl Summary {
             .to_string(),
         ));
         rows.push(("events_processed", facts.events.to_string()));
+        let opt = |t: Option<Time>| t.map(format_seconds).unwrap_or_default();
+        rows.push(("control_plane_ready_s", opt(rec.control_plane_ready)));
+        rows.push(("cluster_ready_s", opt(rec.cluster_ready)));
         rows.push(("run_hash", format!("{:016x}", facts.hash)));
 
         let pods = rec.pods();
@@ -100,7 +103,7 @@ impl Summary {
         // started and observable, less image pulls and init containers.
         let sli: Vec<Time> = pods
             .iter()
-            .filter(|p| p.attempts <= 1)
+            .filter(|p| p.attempts <= 1 && !p.owner.starts_with("Node/"))
             .filter_map(|p| p.startup_sli())
             .collect();
         let sli_count = sli.len();

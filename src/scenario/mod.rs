@@ -80,8 +80,11 @@ pub enum ActionOp {
     /// Create these objects, in order.
     Apply(Vec<Object>),
     /// A node action: `cordon`, `uncordon`, `drain`, `failNode`,
-    /// `recoverNode`.
+    /// `recoverNode`, `removeNode`.
     Node { op: NodeOp, node: String },
+    /// New nodes join (`addNodes`): each gets a kubelet, a runtime and a
+    /// kube-proxy, and its kubelet registers the Node.
+    AddNodes(Vec<Node>),
     /// Delete one object (`propagationPolicy: Background`: the garbage
     /// collector deletes its dependents).
     Delete {
@@ -138,6 +141,8 @@ pub enum NodeOp {
     Fail,
     /// The node comes back: its kubelet starts again.
     Recover,
+    /// The Node is deleted and the machine goes away.
+    Remove,
 }
 
 impl NodeOp {
@@ -148,6 +153,7 @@ impl NodeOp {
             NodeOp::Drain => "drain",
             NodeOp::Fail => "failNode",
             NodeOp::Recover => "recoverNode",
+            NodeOp::Remove => "removeNode",
         }
     }
 }
@@ -394,8 +400,31 @@ impl Loader<'_> {
         }
 
         let duration = raw.duration.map(|d| d.0);
+        // Nodes added at run time can be named by any node action.
+        let mut added: Vec<Option<Vec<Node>>> = Vec::with_capacity(raw.actions.len());
+        for action in &raw.actions {
+            let Some(group) = &action.value.add_nodes else {
+                added.push(None);
+                continue;
+            };
+            let place = self.place(action.loc);
+            let group_nodes = expand_group(group, &images);
+            for node in &group_nodes {
+                if let Some(first) = node_places.get(&node.metadata.name) {
+                    return Err(LoadError::at(
+                        &place,
+                        format!(
+                            "addNodes: duplicate node name `{}`: already defined at {first}",
+                            node.metadata.name
+                        ),
+                    ));
+                }
+                node_places.insert(node.metadata.name.clone(), place.clone());
+            }
+            added.push(Some(group_nodes));
+        }
         let mut actions = Vec::with_capacity(raw.actions.len());
-        for action in raw.actions {
+        for (action, added) in raw.actions.into_iter().zip(added) {
             let place = self.place(action.loc);
             let at = action.value.at.0;
             if let Some(end) = duration.filter(|end| at > *end) {
@@ -406,7 +435,24 @@ impl Loader<'_> {
                     format_duration(end)
                 ));
             }
-            let op = self.action_op(action.value, &place, &node_places)?;
+            let op = match added {
+                Some(nodes) => {
+                    let mut value = action.value;
+                    value.add_nodes = None;
+                    let only = self.action_op_given(&value);
+                    if let Some(other) = only {
+                        return Err(LoadError::at(
+                            &place,
+                            format!(
+                                "this action has both `addNodes` and `{other}`: \
+                                 write one operation per action"
+                            ),
+                        ));
+                    }
+                    ActionOp::AddNodes(nodes)
+                }
+                None => self.action_op(action.value, &place, &node_places)?,
+            };
             actions.push(Action {
                 at,
                 place: place.to_string(),
@@ -447,6 +493,24 @@ impl Loader<'_> {
         })
     }
 
+    /// The first operation key an action gives, if any.
+    fn action_op_given(&self, action: &RawAction) -> Option<&'static str> {
+        [
+            ("apply", action.apply.is_some()),
+            ("delete", action.delete.is_some()),
+            ("scale", action.scale.is_some()),
+            ("setImage", action.set_image.is_some()),
+            ("cordon", action.cordon.is_some()),
+            ("uncordon", action.uncordon.is_some()),
+            ("drain", action.drain.is_some()),
+            ("failNode", action.fail_node.is_some()),
+            ("recoverNode", action.recover_node.is_some()),
+            ("removeNode", action.remove_node.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(key, present)| present.then_some(key))
+    }
+
     fn action_op(
         &mut self,
         action: RawAction,
@@ -466,6 +530,7 @@ impl Loader<'_> {
             ("drain", action.drain.is_some()),
             ("failNode", action.fail_node.is_some()),
             ("recoverNode", action.recover_node.is_some()),
+            ("removeNode", action.remove_node.is_some()),
         ]
         .into_iter()
         .filter_map(|(key, present)| present.then_some(key))
@@ -476,7 +541,7 @@ impl Loader<'_> {
                     place,
                     "this action does nothing: add one of `apply`, `delete`, `scale`, `setImage`, \
                      `rolloutUndo`, `pause` or `resume`, or a node action (`cordon`, `uncordon`, \
-                     `drain`, `failNode`, `recoverNode`)",
+                     `drain`, `failNode`, `recoverNode`, `addNodes`, `removeNode`)",
                 ));
             }
             [_] => {}
@@ -530,6 +595,7 @@ impl Loader<'_> {
             (NodeOp::Drain, &action.drain),
             (NodeOp::Fail, &action.fail_node),
             (NodeOp::Recover, &action.recover_node),
+            (NodeOp::Remove, &action.remove_node),
         ] {
             let Some(node) = node else { continue };
             if !nodes.contains_key(node) {

@@ -212,6 +212,9 @@ pub(super) struct RawAction {
     pub drain: Option<String>,
     pub fail_node: Option<String>,
     pub recover_node: Option<String>,
+    pub remove_node: Option<String>,
+    /// A node group to add at run time.
+    pub add_nodes: Option<RawNodeGroup>,
 }
 
 /// `propagationPolicy` of a `delete`.

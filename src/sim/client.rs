@@ -251,8 +251,19 @@ impl Client {
                     cx.api(Dest::Client, t, Verb::Watch(spec));
                 }
             }
-            NodeOp::Fail | NodeOp::Recover => {
+            NodeOp::Fail | NodeOp::Recover | NodeOp::Remove => {
                 let up = op == NodeOp::Recover;
+                if op == NodeOp::Remove {
+                    let t = self.tag();
+                    cx.api(
+                        Dest::Client,
+                        t,
+                        Verb::Delete {
+                            key,
+                            precondition: None,
+                        },
+                    );
+                }
                 for dest in [
                     Dest::Kubelet(i),
                     Dest::Docker(i),
@@ -280,6 +291,13 @@ impl Client {
                 }
             }
             ActionOp::Node { op, node } => self.node_action(op, &node, cx),
+            ActionOp::AddNodes(nodes) => {
+                for node in nodes {
+                    let key = ObjectKey::new(Kind::Node, "", &node.metadata.name);
+                    cx.log(Dest::Client, "addNodes", Subject::from(&key), "");
+                    cx.send(Dest::Cloud, 0, Msg::ProvisionNode(Box::new(node)));
+                }
+            }
             ActionOp::Delete {
                 kind,
                 namespace,

@@ -38,6 +38,7 @@ pub fn component_name(d: Dest) -> &'static str {
         Dest::Docker(_) => "docker",
         Dest::KubeProxy => "kube-proxy",
         Dest::NodeLeases => "kubelet",
+        Dest::Cloud => "cloud-provider",
     }
 }
 
@@ -86,6 +87,11 @@ impl Cx<'_> {
             .map(|i| i as u32)
     }
 
+    /// How many nodes (machines) there are.
+    pub fn node_count(&self) -> usize {
+        self.node_names.len()
+    }
+
     /// The name of node `i`.
     pub fn node_name(&self, i: u32) -> &Arc<str> {
         &self.node_names[i as usize]
@@ -128,9 +134,53 @@ pub struct Cluster {
     pub runtimes: Vec<Docker>,
     pub proxy: ProxyGroup,
     pub leases: crate::nodelease::NodeLeases,
+    /// What every node's runtime knows of the registry.
+    pub images: Arc<crate::runtime::ImageCatalog>,
     pub rec: Recorder,
     pub lat: Latencies,
     pub node_names: Vec<Arc<str>>,
+}
+
+impl Cluster {
+    /// A machine joins: a kubelet (which registers its Node), a runtime, a
+    /// kube-proxy and a Lease loop for it.
+    fn provision(&mut self, mut node: crate::api::Node, ctx: &mut Ctx<Dest, Msg>) {
+        let i = self.kubelets.len() as u32;
+        let now = ctx.now();
+        if node.spec.pod_cidr.is_none() {
+            node.spec.pod_cidr = Some(Docker::pod_cidr(i));
+        }
+        node.status.ready = Some(crate::api::node::NodeReady {
+            status: "True",
+            reason: "KubeletReady".into(),
+            last_transition: now,
+        });
+        let name: Arc<str> = Arc::from(node.metadata.name.as_str());
+        let (alloc, pods) = crate::api::resources::node_allocatable(&node);
+        self.rec.node_added(now, &name, alloc, pods);
+        self.rec.event(
+            now,
+            "cloud-provider",
+            "provision",
+            crate::output::Subject::NONE,
+            &name,
+            "",
+        );
+        let present: Vec<String> = node
+            .status
+            .images
+            .iter()
+            .flat_map(|im| im.names.iter().cloned())
+            .collect();
+        self.runtimes
+            .push(Docker::new(i, present, self.images.clone()));
+        self.kubelets.push(Kubelet::registering(i, node));
+        self.node_names.push(name.clone());
+        self.proxy.add_member(name);
+        self.leases.add_node();
+        ctx.send(Dest::Kubelet(i), 0, Msg::Start);
+        ctx.send(Dest::KubeProxy, 0, Msg::NodePower { node: i, up: true });
+    }
 }
 
 impl World for Cluster {
@@ -139,6 +189,10 @@ impl World for Cluster {
 
     fn handle(&mut self, ctx: &mut Ctx<Dest, Msg>, dest: Dest, msg: Msg) {
         self.rec.seq = ctx.seq();
+        if let (Dest::Cloud, Msg::ProvisionNode(node)) = (dest, &msg) {
+            let node = (**node).clone();
+            return self.provision(node, ctx);
+        }
         let mut cx = Cx {
             ctx,
             rec: &mut self.rec,
@@ -155,6 +209,7 @@ impl World for Cluster {
             Dest::Docker(i) => self.runtimes[i as usize].handle(msg, &mut cx),
             Dest::KubeProxy => self.proxy.handle(msg, &mut cx),
             Dest::NodeLeases => self.leases.handle(msg, &mut cx),
+            Dest::Cloud => {}
         }
     }
 }

@@ -26,6 +26,9 @@ pub enum Dest {
     /// Every kubelet's node Lease loop, modelled as one group (see
     /// `nodelease`).
     NodeLeases,
+    /// The infrastructure: provisions machines for `addNodes` (handled by
+    /// the world itself, which owns the per-node components).
+    Cloud,
 }
 
 impl Address for Dest {
@@ -38,6 +41,7 @@ impl Address for Dest {
             Dest::ControllerManager => 4,
             Dest::KubeProxy => 5,
             Dest::NodeLeases => 6,
+            Dest::Cloud => 7,
             Dest::Kubelet(n) => (1 << 32) | u64::from(n),
             Dest::Docker(n) => (2 << 32) | u64::from(n),
         }
@@ -414,6 +418,15 @@ pub enum Msg {
     /// From the client to a kubelet, its runtime and the Lease group: the
     /// node fails (`up` false) or comes back (`up` true).
     NodePower { node: u32, up: bool },
+    /// From the client to the cloud: a new machine boots; its kubelet
+    /// registers this Node.
+    ProvisionNode(Box<crate::api::Node>),
+    /// From the control-plane kubelet to the apiserver: its static pod runs
+    /// and etcd answers, so it starts serving.
+    ComponentUp,
+    /// From the control-plane kubelet to itself: static pod `component`'s
+    /// process is up (its startup time after the container started).
+    StaticPodReady { component: usize },
 }
 
 impl MessageKind for Msg {
@@ -450,6 +463,9 @@ impl MessageKind for Msg {
             Msg::NodeMonitor => 307,
             Msg::TaintEviction { .. } => 308,
             Msg::NodePower { .. } => 309,
+            Msg::ProvisionNode(_) => 310,
+            Msg::ComponentUp => 311,
+            Msg::StaticPodReady { .. } => 312,
         }
     }
 }

@@ -186,3 +186,13 @@ fn an_image_without_a_size() {
         &["mising"],
     );
 }
+
+#[test]
+fn add_nodes_with_a_name_that_exists() {
+    let dir = scratch("bad-add");
+    rejects(
+        &dir,
+        &format!("{GOOD_HEAD}actions:\n- at: 5s\n  addNodes: {{name: n, count: 2}}\n"),
+        &["addNodes: duplicate node name `n-0`"],
+    );
+}
