@@ -31,9 +31,6 @@ use crate::sim::{Cx, Dest, Msg, Verb};
 pub const NODE_MONITOR_PERIOD: Time = 5 * SECOND;
 /// `--node-monitor-grace-period` (50 s since v1.32).
 pub const NODE_MONITOR_GRACE: Time = 50 * SECOND;
-/// The watch tag of the Node watch (the controller manager's tags for its
-/// other controllers are below 300).
-
 struct NodeState {
     /// When a Lease renewal was last observed (or the node first seen).
     probe: Time,
