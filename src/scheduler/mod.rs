@@ -14,6 +14,7 @@
 //! other than the defaults, and InterPodAffinity's namespaceSelector, are
 //! ignored.
 
+pub mod config;
 pub mod framework;
 pub mod profile;
 pub mod queue;
@@ -456,6 +457,7 @@ impl Scheduler {
                     &format!("no profile has schedulerName {name}"),
                 );
                 slot.insert(name);
+                cx.rec.counters.pods_without_profile += 1;
             }
             return;
         }

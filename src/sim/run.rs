@@ -21,6 +21,8 @@ use crate::proxy::ProxyGroup;
 use crate::runtime::Docker;
 use crate::scenario::Scenario;
 use crate::scheduler::Scheduler;
+use crate::scheduler::config::PolicyError;
+use crate::scheduler::profile::Profile;
 
 use super::{Client, Cluster, Dest, Latencies, Msg};
 
@@ -36,6 +38,20 @@ pub struct Outcome {
     pub hash: u64,
 }
 
+/// What a run takes besides the scenario and the seed.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// The scheduler's profiles; `None`: the scenario's `scheduler.policy`.
+    pub profiles: Option<Vec<Profile>>,
+}
+
+/// The scheduler profiles of a scenario's `scheduler.policy` (a file name
+/// is taken relative to the scenario's directory).
+pub fn scenario_profiles(scenario: &Scenario) -> Result<Vec<Profile>, PolicyError> {
+    let base = scenario.path.parent().unwrap_or(Path::new("."));
+    crate::scheduler::config::resolve(&scenario.policy, base)
+}
+
 /// Runs `scenario` with `seed`, streaming the timeline into `events` and the
 /// node samples into `nodes`.
 pub fn simulate(
@@ -44,6 +60,21 @@ pub fn simulate(
     events: Box<dyn Write>,
     nodes: Box<dyn Write>,
 ) -> Outcome {
+    simulate_with(scenario, seed, events, nodes, &RunOptions::default())
+}
+
+/// [`simulate`] with options. A policy that does not resolve falls back to
+/// the default profile: callers check it first with [`scenario_profiles`].
+pub fn simulate_with(
+    scenario: &Scenario,
+    seed: u64,
+    events: Box<dyn Write>,
+    nodes: Box<dyn Write>,
+    opts: &RunOptions,
+) -> Outcome {
+    let profiles = opts.profiles.clone().unwrap_or_else(|| {
+        scenario_profiles(scenario).unwrap_or_else(|_| vec![Profile::default()])
+    });
     let rng = RngStreams::new(seed);
     let mut rec = Recorder::new(events, nodes);
     let lat = Latencies::new(&scenario.latencies, &rng);
@@ -84,7 +115,7 @@ pub fn simulate(
         client: Client::new(scenario.actions.clone()),
         apiserver,
         etcd,
-        scheduler: Scheduler::new(&rng),
+        scheduler: Scheduler::with_profiles(&rng, profiles),
         controllers: ControllerManager::default(),
         kubelets,
         runtimes,
@@ -133,6 +164,16 @@ fn partial(dir: &Path, name: &str) -> PathBuf {
 /// under temporary names and renamed into place only when all of them are
 /// complete; any earlier outputs in `dir` are removed first.
 pub fn run_to_dir(scenario: &Scenario, seed: u64, dir: &Path) -> io::Result<Outcome> {
+    run_to_dir_with(scenario, seed, dir, &RunOptions::default())
+}
+
+/// [`run_to_dir`] with options.
+pub fn run_to_dir_with(
+    scenario: &Scenario,
+    seed: u64,
+    dir: &Path,
+    opts: &RunOptions,
+) -> io::Result<Outcome> {
     fs::create_dir_all(dir)?;
     for name in OUTPUT_FILES {
         match fs::remove_file(dir.join(name)) {
@@ -144,7 +185,7 @@ pub fn run_to_dir(scenario: &Scenario, seed: u64, dir: &Path) -> io::Result<Outc
         let events =
             BufWriter::with_capacity(1 << 20, fs::File::create(partial(dir, "events.csv"))?);
         let nodes = BufWriter::with_capacity(1 << 16, fs::File::create(partial(dir, "nodes.csv"))?);
-        let mut outcome = simulate(scenario, seed, Box::new(events), Box::new(nodes));
+        let mut outcome = simulate_with(scenario, seed, Box::new(events), Box::new(nodes), opts);
         outcome.recorder.finish()?;
         let mut pods = BufWriter::new(fs::File::create(partial(dir, "pods.csv"))?);
         outcome.recorder.write_pods(&mut pods)?;

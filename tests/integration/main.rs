@@ -3,4 +3,5 @@
 
 mod bad_input;
 mod flows;
+mod scheduling;
 mod support;
