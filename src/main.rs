@@ -10,7 +10,9 @@ use clap::{Parser, Subcommand};
 use kubesim::scenario;
 use kubesim::scheduler::config::PolicyError;
 use kubesim::scheduler::profile::Profile;
-use kubesim::sim::run::{OUTPUT_FILES, RunOptions, run_to_dir_with, scenario_profiles};
+use kubesim::sim::run::{
+    OUTPUT_FILES, RunOptions, TRACE_FILE, run_to_dir_with, scenario_profiles, simulate_traced,
+};
 
 #[derive(Parser)]
 #[command(
@@ -39,9 +41,29 @@ enum Command {
         /// KubeSchedulerConfiguration file; overrides `scheduler.policy`.
         #[arg(long)]
         policy: Option<String>,
+        /// Also write the scheduler's decision trace, scheduling.csv.
+        #[arg(long)]
+        trace_scheduling: bool,
     },
     /// List the named scheduling policies.
     Policies,
+    /// Run a scenario and explain where one pod was placed, and why.
+    Explain {
+        /// The scenario file (YAML).
+        scenario: PathBuf,
+        /// The pod, as NAMESPACE/NAME.
+        #[arg(long)]
+        pod: String,
+        /// The scheduling attempt [default: the last].
+        #[arg(long)]
+        attempt: Option<u32>,
+        /// Seed; overrides the scenario's `seed`.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Scheduling policy; overrides `scheduler.policy`.
+        #[arg(long)]
+        policy: Option<String>,
+    },
     /// Check a scenario without running it.
     Validate {
         /// The scenario file (YAML).
@@ -99,6 +121,7 @@ fn main() -> ExitCode {
             out,
             seed,
             policy,
+            trace_scheduling,
         } => {
             let mut s = match scenario::load(&scenario) {
                 Ok(s) => s,
@@ -119,6 +142,7 @@ fn main() -> ExitCode {
             }
             let opts = RunOptions {
                 profiles: Some(profiles),
+                trace_scheduling,
             };
             for w in &s.warnings {
                 eprintln!("warning: {w}");
@@ -135,8 +159,90 @@ fn main() -> ExitCode {
             };
             let wall = started.elapsed().as_secs_f64();
             print_summary(&outcome.summary, wall, outcome.virtual_time, outcome.events);
-            println!("outputs: {} in {}", OUTPUT_FILES.join(", "), dir.display());
+            let mut files = OUTPUT_FILES.to_vec();
+            if trace_scheduling {
+                files.push(TRACE_FILE);
+            }
+            println!("outputs: {} in {}", files.join(", "), dir.display());
             ExitCode::SUCCESS
+        }
+        Command::Explain {
+            scenario,
+            pod,
+            attempt,
+            seed,
+            policy,
+        } => explain(&scenario, &pod, attempt, seed, policy.as_deref()),
+    }
+}
+
+/// A writer into a shared buffer, to keep a trace in memory.
+#[derive(Clone, Default)]
+struct SharedBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("not poisoned").extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `kubesim explain`: runs the scenario in memory with the decision trace
+/// and prints the pod's table.
+fn explain(
+    path: &std::path::Path,
+    pod: &str,
+    attempt: Option<u32>,
+    seed: Option<u64>,
+    policy: Option<&str>,
+) -> ExitCode {
+    let s = match scenario::load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !pod.contains('/') {
+        eprintln!("error: --pod {pod:?}: expected NAMESPACE/NAME, e.g. default/{pod}");
+        return ExitCode::from(2);
+    }
+    let profiles = match policy_profiles(&s, policy) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let buf = SharedBuf::default();
+    let opts = RunOptions {
+        profiles: Some(profiles),
+        trace_scheduling: true,
+    };
+    let outcome = simulate_traced(
+        &s,
+        seed.unwrap_or(s.seed),
+        Box::new(std::io::sink()),
+        Box::new(std::io::sink()),
+        &opts,
+        Some(Box::new(buf.clone())),
+    );
+    if let Err(e) = outcome.trace {
+        eprintln!("error: writing the trace: {e}");
+        return ExitCode::from(1);
+    }
+    let bytes = buf.0.lock().expect("not poisoned").clone();
+    match kubesim::scheduler::explain::explain(&bytes, pod, attempt) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
         }
     }
 }

@@ -15,10 +15,12 @@
 //! ignored.
 
 pub mod config;
+pub mod explain;
 pub mod framework;
 pub mod profile;
 pub mod queue;
 pub mod topology;
+pub mod trace;
 
 #[cfg(test)]
 mod tests;
@@ -102,6 +104,8 @@ struct Scratch {
     feasible: Vec<usize>,
     raw: Vec<[i64; NUM_SCORE_PLUGINS]>,
     normalized: Vec<[i64; NUM_SCORE_PLUGINS]>,
+    /// Whether the last cycle scored (the rows above are its).
+    scored: bool,
     spread: Vec<Option<i64>>,
     column: Vec<i64>,
     totals: Vec<i64>,
@@ -155,6 +159,10 @@ pub struct Scheduler {
     scratch: Scratch,
     /// Pods skipped because no profile has their schedulerName.
     pub unknown_scheduler: BTreeMap<u64, String>,
+    /// The decision trace, when asked for.
+    trace: Option<trace::Trace>,
+    /// The last cycle's filter verdicts, kept only when tracing.
+    trace_verdicts: Vec<(usize, Option<framework::Rejection>)>,
 }
 
 impl Scheduler {
@@ -188,6 +196,110 @@ impl Scheduler {
             owners: HashMap::new(),
             scratch: Scratch::default(),
             unknown_scheduler: BTreeMap::new(),
+            trace: None,
+            trace_verdicts: Vec::new(),
+        }
+    }
+
+    /// Writes the decision trace (`scheduling.csv`) into `w`.
+    pub fn set_trace(&mut self, w: Box<dyn std::io::Write>) {
+        self.trace = Some(trace::Trace::new(w));
+    }
+
+    /// Flushes the decision trace, if any.
+    pub fn finish_trace(&mut self) -> std::io::Result<()> {
+        match &mut self.trace {
+            Some(t) => t.finish(),
+            None => Ok(()),
+        }
+    }
+
+    /// The trace rows of one decision: every visited node's filter
+    /// verdicts (plugins in order up to the first that rejects), every
+    /// feasible node's scores when the cycle scored, and the selection.
+    fn write_trace(&mut self, now: Time, pod: &Pod, attempt: u32, profile: usize, d: &Decision) {
+        let Some(tr) = self.trace.as_mut() else {
+            return;
+        };
+        let key = format!("{}/{}", pod.metadata.namespace, pod.metadata.name);
+        tr.begin(now, &key, attempt);
+        let prof = &self.profiles[profile];
+        for (i, rej) in &self.trace_verdicts {
+            let node = &*self.nodes[*i].name;
+            for plugin in &prof.filters {
+                match rej {
+                    Some(r) if r.plugin == plugin.name() => {
+                        let reason = r.reasons.join("; ");
+                        tr.row(trace::Row {
+                            node,
+                            plugin: plugin.name(),
+                            stage: "filter",
+                            verdict: &reason,
+                            raw: None,
+                            normalized: None,
+                            weighted: None,
+                        });
+                        break;
+                    }
+                    _ => tr.row(trace::Row {
+                        node,
+                        plugin: plugin.name(),
+                        stage: "filter",
+                        verdict: "pass",
+                        raw: None,
+                        normalized: None,
+                        weighted: None,
+                    }),
+                }
+            }
+        }
+        let sc = &self.scratch;
+        if sc.scored {
+            for (k, &i) in sc.feasible.iter().enumerate() {
+                let node = &*self.nodes[i].name;
+                for p in ScorePlugin::ALL {
+                    let w = prof.weight(p);
+                    if w == 0 {
+                        continue;
+                    }
+                    let col = p as usize;
+                    let raw = if p == ScorePlugin::PodTopologySpread {
+                        sc.spread[k]
+                    } else {
+                        Some(sc.raw[k][col])
+                    };
+                    let norm = sc.normalized[k][col];
+                    tr.row(trace::Row {
+                        node,
+                        plugin: p.name(),
+                        stage: "score",
+                        verdict: "",
+                        raw,
+                        normalized: Some(norm),
+                        weighted: Some(norm * w),
+                    });
+                }
+            }
+        }
+        match d {
+            Decision::Node { node, score, .. } => tr.row(trace::Row {
+                node: &self.nodes[*node].name,
+                plugin: "",
+                stage: "select",
+                verdict: "selected",
+                raw: Some(*score),
+                normalized: None,
+                weighted: None,
+            }),
+            Decision::Unschedulable(msg) => tr.row(trace::Row {
+                node: "",
+                plugin: "",
+                stage: "select",
+                verdict: msg,
+                raw: None,
+                normalized: None,
+                weighted: None,
+            }),
         }
     }
 
@@ -481,7 +593,13 @@ impl Scheduler {
         };
         let Some(pod) = obj.as_pod() else { return };
         let profile = self.profile_index(pod).unwrap_or(0);
+        self.scratch.scored = false;
+        self.trace_verdicts.clear();
         let (decision, evaluated) = self.decide(pod, profile);
+        if self.trace.is_some() {
+            let attempt = self.queue.attempts(uid);
+            self.write_trace(cx.now(), pod, attempt, profile, &decision);
+        }
         let cost = cx.lat.sample(Hop::SchedulingCycle)
             + cx.lat.sample(Hop::SchedulingPerNode) * evaluated as Time;
         self.in_flight = Some(InFlight {
@@ -553,6 +671,9 @@ impl Scheduler {
             let i = self.order[(start + k) % n];
             processed = k + 1;
             let verdict = self.run_filters(prof, &st, flags, pod, &res, i);
+            if self.trace.is_some() {
+                self.trace_verdicts.push((i, verdict.clone().err()));
+            }
             match verdict {
                 Ok(()) => {
                     feasible.push(i);
@@ -855,6 +976,7 @@ impl Scheduler {
             });
         }
         // NormalizeScore, weights, sum.
+        sc.scored = true;
         sc.totals.clear();
         sc.totals.resize(feasible.len(), 0);
         sc.normalized.clear();

@@ -36,6 +36,8 @@ pub struct Outcome {
     pub virtual_time: Time,
     pub events: u64,
     pub hash: u64,
+    /// The outcome of flushing the decision trace (Ok when not traced).
+    pub trace: io::Result<()>,
 }
 
 /// What a run takes besides the scenario and the seed.
@@ -43,7 +45,12 @@ pub struct Outcome {
 pub struct RunOptions {
     /// The scheduler's profiles; `None`: the scenario's `scheduler.policy`.
     pub profiles: Option<Vec<Profile>>,
+    /// Write the scheduler's decision trace, [`TRACE_FILE`].
+    pub trace_scheduling: bool,
 }
+
+/// The decision trace's file, written on request beside [`OUTPUT_FILES`].
+pub const TRACE_FILE: &str = "scheduling.csv";
 
 /// The scheduler profiles of a scenario's `scheduler.policy` (a file name
 /// is taken relative to the scenario's directory).
@@ -71,6 +78,18 @@ pub fn simulate_with(
     events: Box<dyn Write>,
     nodes: Box<dyn Write>,
     opts: &RunOptions,
+) -> Outcome {
+    simulate_traced(scenario, seed, events, nodes, opts, None)
+}
+
+/// [`simulate_with`], writing the scheduler's decision trace into `trace`.
+pub fn simulate_traced(
+    scenario: &Scenario,
+    seed: u64,
+    events: Box<dyn Write>,
+    nodes: Box<dyn Write>,
+    opts: &RunOptions,
+    trace: Option<Box<dyn Write>>,
 ) -> Outcome {
     let profiles = opts.profiles.clone().unwrap_or_else(|| {
         scenario_profiles(scenario).unwrap_or_else(|_| vec![Profile::default()])
@@ -124,6 +143,9 @@ pub fn simulate_with(
         lat,
         node_names,
     };
+    if let Some(w) = trace {
+        cluster.scheduler.set_trace(w);
+    }
     let mut engine: Engine<Dest, Msg> = Engine::new();
     engine.schedule(0, Dest::Scheduler, Msg::Start);
     engine.schedule(0, Dest::ControllerManager, Msg::Start);
@@ -144,7 +166,9 @@ pub fn simulate_with(
         stopped_by_limit: stop == Stop::TimeLimit,
     };
     let summary = Summary::build(&facts, &cluster.rec);
+    let trace = cluster.scheduler.finish_trace();
     Outcome {
+        trace,
         summary,
         recorder: cluster.rec,
         virtual_time: engine.now(),
@@ -175,7 +199,11 @@ pub fn run_to_dir_with(
     opts: &RunOptions,
 ) -> io::Result<Outcome> {
     fs::create_dir_all(dir)?;
-    for name in OUTPUT_FILES {
+    let mut files: Vec<&str> = OUTPUT_FILES.to_vec();
+    if opts.trace_scheduling {
+        files.push(TRACE_FILE);
+    }
+    for name in OUTPUT_FILES.iter().chain([&TRACE_FILE]) {
         match fs::remove_file(dir.join(name)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}
@@ -185,7 +213,21 @@ pub fn run_to_dir_with(
         let events =
             BufWriter::with_capacity(1 << 20, fs::File::create(partial(dir, "events.csv"))?);
         let nodes = BufWriter::with_capacity(1 << 16, fs::File::create(partial(dir, "nodes.csv"))?);
-        let mut outcome = simulate_with(scenario, seed, Box::new(events), Box::new(nodes), opts);
+        let trace: Option<Box<dyn Write>> = if opts.trace_scheduling {
+            let f = fs::File::create(partial(dir, TRACE_FILE))?;
+            Some(Box::new(BufWriter::with_capacity(1 << 20, f)))
+        } else {
+            None
+        };
+        let mut outcome = simulate_traced(
+            scenario,
+            seed,
+            Box::new(events),
+            Box::new(nodes),
+            opts,
+            trace,
+        );
+        std::mem::replace(&mut outcome.trace, Ok(()))?;
         outcome.recorder.finish()?;
         let mut pods = BufWriter::new(fs::File::create(partial(dir, "pods.csv"))?);
         outcome.recorder.write_pods(&mut pods)?;
@@ -197,13 +239,13 @@ pub fn run_to_dir_with(
     })();
     match result {
         Ok(outcome) => {
-            for name in OUTPUT_FILES {
+            for name in &files {
                 fs::rename(partial(dir, name), dir.join(name))?;
             }
             Ok(outcome)
         }
         Err(e) => {
-            for name in OUTPUT_FILES {
+            for name in &files {
                 let _ = fs::remove_file(partial(dir, name));
             }
             Err(e)

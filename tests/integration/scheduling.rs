@@ -105,3 +105,87 @@ fn bad_policies_are_refused_with_their_place() {
     }
     assert!(!dir.join("o/events.csv").exists());
 }
+
+#[test]
+fn the_trace_adds_up_and_explain_agrees() {
+    let dir = scratch("trace");
+    let s = four_pods(&dir, "default", "default-scheduler");
+    let out = dir.join("out");
+    run_ok(&s, &out, &["--trace-scheduling"]);
+    assert_eq!(
+        header(&out.join("scheduling.csv")),
+        "time_s,pod,attempt,node,plugin,stage,verdict,raw,normalized,weighted"
+    );
+    let rows = read_csv(&out.join("scheduling.csv"));
+    let selects: Vec<_> = rows.iter().filter(|r| r["stage"] == "select").collect();
+    assert_eq!(selects.len(), 4);
+    let mut checked = 0;
+    for sel in &selects {
+        let weighted: i64 = rows
+            .iter()
+            .filter(|r| {
+                r["stage"] == "score"
+                    && r["pod"] == sel["pod"]
+                    && r["attempt"] == sel["attempt"]
+                    && r["node"] == sel["node"]
+            })
+            .map(|r| r["weighted"].parse::<i64>().unwrap())
+            .sum();
+        if rows
+            .iter()
+            .any(|r| r["stage"] == "score" && r["pod"] == sel["pod"])
+        {
+            assert_eq!(weighted.to_string(), sel["raw"], "{sel:?}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3, "scored decisions: {checked}");
+    // The pods.csv node is the selected one.
+    for p in read_csv(&out.join("pods.csv")) {
+        let key = format!("default/{}", p["name"]);
+        let sel = selects.iter().find(|r| r["pod"] == key).unwrap();
+        assert_eq!(sel["node"], p["node"]);
+    }
+    // explain prints the same total for the chosen node.
+    let o = kubesim(&["explain", s.to_str().unwrap(), "--pod", "default/p3"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let sel = selects.iter().find(|r| r["pod"] == "default/p3").unwrap();
+    assert!(
+        text.contains(&format!(
+            "scheduled on {} (total score {})",
+            sel["node"], sel["raw"]
+        )),
+        "{text}"
+    );
+    let chosen_line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{}*", sel["node"])))
+        .expect("chosen row");
+    assert!(
+        chosen_line.contains(&format!(" {} ", sel["raw"])),
+        "{chosen_line}"
+    );
+    // Without the flag no trace is left behind.
+    run_ok(&s, &out, &[]);
+    assert!(!out.join("scheduling.csv").exists());
+}
+
+#[test]
+fn explain_shows_upstream_rejection_reasons() {
+    let dir = scratch("explain");
+    let text = "name: explain\ncluster:\n  nodeGroups:\n  - {name: small, count: 1, capacity: {cpu: '1', memory: 1Gi}}\n  - {name: tainted, count: 1, capacity: {cpu: '8', memory: 8Gi}, taints: [{key: dedicated, value: gpu, effect: NoSchedule}]}\n  - {name: big, count: 1, capacity: {cpu: '8', memory: 8Gi}}\nactions:\n- at: 0s\n  apply: {apiVersion: v1, kind: Pod, metadata: {name: p}, spec: {containers: [{name: c, image: x:1, resources: {requests: {cpu: '2'}}}]}}\n";
+    let s = write(&dir, "scenario.yaml", text);
+    let o = kubesim(&["explain", s.to_str().unwrap(), "--pod", "default/p"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("scheduled on big-0"), "{out}");
+    assert!(
+        out.contains("small-0: NodeResourcesFit: Insufficient cpu"),
+        "{out}"
+    );
+    assert!(
+        out.contains("tainted-0: TaintToleration: node(s) had untolerated taint {dedicated: gpu}"),
+        "{out}"
+    );
+}
