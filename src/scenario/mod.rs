@@ -8,6 +8,7 @@
 //! objects the simulator does not model are skipped with a warning.
 
 pub mod duration;
+pub mod generate;
 mod locate;
 mod message;
 mod schema;
@@ -80,6 +81,9 @@ pub enum ActionOp {
         namespace: String,
         name: String,
     },
+    /// Objects from a template, expanded when the run starts
+    /// ([`generate::expand`]).
+    Generate(Box<generate::Generate>),
 }
 
 /// Why a scenario could not be loaded: a message a person can act on, and
@@ -364,6 +368,7 @@ impl Loader<'_> {
             ("delete", action.delete.is_some()),
             ("scale", action.scale.is_some()),
             ("setImage", action.set_image.is_some()),
+            ("generate", action.generate.is_some()),
         ]
         .into_iter()
         .filter_map(|(key, present)| present.then_some(key))
@@ -397,6 +402,18 @@ impl Loader<'_> {
                     .push(format!("{place}: this action applies no object"));
             }
             return Ok(ActionOp::Apply(objects));
+        }
+        if let Some(mut g) = action.generate {
+            let source = std::mem::replace(&mut g.template, schema::ManifestSource::Inline(Vec::new()));
+            let template: Vec<Object> = self
+                .objects(source)?
+                .into_iter()
+                .map(|p| p.object)
+                .collect();
+            return g
+                .build(template)
+                .map(|g| ActionOp::Generate(Box::new(g)))
+                .map_err(|m| LoadError::at(place, m));
         }
         if let Some(target) = action.delete {
             let kind = target.kind.0;

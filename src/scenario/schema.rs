@@ -121,6 +121,7 @@ pub(super) struct RawAction {
     pub delete: Option<RawTarget>,
     pub scale: Option<RawScale>,
     pub set_image: Option<RawSetImage>,
+    pub generate: Option<super::generate::RawGenerate>,
 }
 
 /// The object a `delete` names.
@@ -538,7 +539,8 @@ impl<'de> Visitor<'de> for LatenciesVisitor {
 }
 
 /// A hop's latency: a duration (a constant) or a distribution.
-struct LatencyValue(Dist);
+#[derive(Debug)]
+pub(super) struct LatencyValue(pub Dist);
 
 impl<'de> Deserialize<'de> for LatencyValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

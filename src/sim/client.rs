@@ -35,6 +35,8 @@ impl Client {
             Msg::Action(i) => {
                 let op = self.actions[i].op.clone();
                 match op {
+                    // Expanded into `Apply` actions before the run starts.
+                    ActionOp::Generate(_) => {}
                     ActionOp::Apply(objects) => {
                         for obj in objects {
                             cx.log(Dest::Client, "create", Subject::from(&obj), "");

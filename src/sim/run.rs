@@ -131,7 +131,7 @@ pub fn simulate_traced(
     apiserver.bootstrap(etcd.store.list(Kind::Node), etcd.store.revision());
 
     let mut cluster = Cluster {
-        client: Client::new(scenario.actions.clone()),
+        client: Client::new(crate::scenario::generate::expand(&scenario.actions, &rng)),
         apiserver,
         etcd,
         scheduler: Scheduler::with_profiles(&rng, profiles),
