@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod apiserver;
+pub mod compare;
 pub mod controllers;
 pub mod engine;
 pub mod etcd;

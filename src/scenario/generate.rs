@@ -22,8 +22,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use rand_chacha::rand_core::Rng;
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 
 use super::duration::Duration;
 use super::schema::{Count, LatencyValue, ManifestSource};
@@ -75,7 +75,11 @@ impl<'de> Deserialize<'de> for Rate {
                 f.write_str("a rate such as `50/s`, `300/m` or `10/h`")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Rate, E> {
-                let bad = || E::custom(format!("invalid rate `{v}`: expected a rate such as `50/s`, `300/m` or `10/h`"));
+                let bad = || {
+                    E::custom(format!(
+                        "invalid rate `{v}`: expected a rate such as `50/s`, `300/m` or `10/h`"
+                    ))
+                };
                 let (n, unit) = v.split_once('/').ok_or_else(bad)?;
                 let n: f64 = n.trim().parse().map_err(|_| bad())?;
                 let per = match unit.trim() {
@@ -96,7 +100,10 @@ impl<'de> Deserialize<'de> for Rate {
 
 /// Request sizes: a list to draw from, or `{distribution: uniform, min, max}`.
 #[derive(Debug, Deserialize)]
-#[serde(untagged, expecting = "request sizes: a list such as `[100m, 250m]` or `{distribution: uniform, min: 100m, max: 1}`")]
+#[serde(
+    untagged,
+    expecting = "request sizes: a list such as `[100m, 250m]` or `{distribution: uniform, min: 100m, max: 1}`"
+)]
 pub(super) enum RawSizes {
     List(Vec<Quantity>),
     Range(RawRange),
@@ -149,7 +156,10 @@ impl RawGenerate {
         match template.kind() {
             Kind::Pod => {}
             Kind::Deployment if self.lifetime.is_some() => {
-                return Err("`generate.lifetime` applies to Pods only: a Deployment's pods are restarted".into());
+                return Err(
+                    "`generate.lifetime` applies to Pods only: a Deployment's pods are restarted"
+                        .into(),
+                );
             }
             Kind::Deployment => {}
             other => {
@@ -163,7 +173,9 @@ impl RawGenerate {
             (None, Some(p)) => Arrival::Poisson(p.rate.0),
             (None, None) => Arrival::Every(0),
             (Some(_), Some(_)) => {
-                return Err("`generate` has both `every` and `poisson`: choose one arrival process".into());
+                return Err(
+                    "`generate` has both `every` and `poisson`: choose one arrival process".into(),
+                );
             }
         };
         let mut requests = Vec::new();
@@ -180,7 +192,9 @@ impl RawGenerate {
                     ));
                 }
                 RawSizes::Range(r) if r.min.milli_value() > r.max.milli_value() => {
-                    return Err(format!("`generate.requests.{name}`: min is larger than max"));
+                    return Err(format!(
+                        "`generate.requests.{name}`: min is larger than max"
+                    ));
                 }
                 RawSizes::Range(r) => Sizes::Uniform(r.min.milli_value(), r.max.milli_value()),
             };
@@ -199,7 +213,7 @@ impl RawGenerate {
 /// A Go duration string for `ns` (exact: the largest unit that divides it).
 pub fn go_duration(ns: Time) -> String {
     for (unit, size) in [("s", SECOND), ("ms", 1_000_000), ("us", 1_000)] {
-        if ns % size == 0 {
+        if ns.is_multiple_of(size) {
             return format!("{}{unit}", ns / size);
         }
     }
@@ -286,6 +300,56 @@ pub fn expand(actions: &[Action], rng: &RngStreams) -> Vec<Action> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expansion_draws_requests_and_lifetimes_from_the_seed() {
+        let template = match serde_yaml::from_str::<crate::api::Manifest>(
+            "kind: Pod\nmetadata: {name: job, namespace: default}\nspec: {containers: [{name: c, image: x}]}",
+        )
+        .unwrap()
+        .object
+        {
+            Some(o) => o,
+            None => unreachable!(),
+        };
+        let g = Generate {
+            template,
+            count: 50,
+            arrival: Arrival::Poisson(100_000_000),
+            requests: vec![(
+                "cpu".into(),
+                Sizes::List(vec![
+                    Quantity::parse("100m").unwrap(),
+                    Quantity::parse("2").unwrap(),
+                ]),
+            )],
+            lifetime: Some(Dist::Constant(30 * SECOND)),
+        };
+        let actions = vec![Action {
+            at: SECOND,
+            place: "s.yaml:1:1".into(),
+            op: ActionOp::Generate(Box::new(g)),
+        }];
+        let run = |seed| expand(&actions, &RngStreams::new(seed));
+        let a = run(1);
+        assert_eq!(a.len(), 50);
+        assert_eq!(a[0].at, SECOND);
+        assert!(a.windows(2).all(|w| w[0].at <= w[1].at));
+        let mut cpus = std::collections::BTreeSet::new();
+        for act in &a {
+            let ActionOp::Apply(objs) = &act.op else {
+                panic!()
+            };
+            let Object::Pod(p) = &objs[0] else { panic!() };
+            assert_eq!(p.metadata.annotations[RUN_DURATION_ANNOTATION], "30s");
+            cpus.insert(p.spec.containers[0].resources.requests["cpu"].milli_value());
+        }
+        assert_eq!(cpus.into_iter().collect::<Vec<_>>(), vec![100, 2000]);
+        // Same seed, same arrivals; another seed, others.
+        let times = |v: &[Action]| v.iter().map(|a| a.at).collect::<Vec<_>>();
+        assert_eq!(times(&a), times(&run(1)));
+        assert_ne!(times(&a), times(&run(2)));
+    }
 
     #[test]
     fn go_durations_are_exact() {

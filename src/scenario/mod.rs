@@ -404,7 +404,8 @@ impl Loader<'_> {
             return Ok(ActionOp::Apply(objects));
         }
         if let Some(mut g) = action.generate {
-            let source = std::mem::replace(&mut g.template, schema::ManifestSource::Inline(Vec::new()));
+            let source =
+                std::mem::replace(&mut g.template, schema::ManifestSource::Inline(Vec::new()));
             let template: Vec<Object> = self
                 .objects(source)?
                 .into_iter()

@@ -75,7 +75,7 @@ fn q(s: &str) -> Quantity {
 fn pod_names(op: &ActionOp) -> Vec<String> {
     match op {
         ActionOp::Apply(objects) => objects.iter().map(|o| o.meta().name.clone()).collect(),
-        ActionOp::Delete { .. } => panic!("not an apply"),
+        ActionOp::Delete { .. } | ActionOp::Generate(_) => panic!("not an apply"),
     }
 }
 
@@ -314,6 +314,7 @@ impl Action {
                 objects.iter().map(|o| o.meta().namespace.clone()).collect()
             }
             ActionOp::Delete { namespace, .. } => vec![namespace.clone()],
+            ActionOp::Generate(g) => vec![g.template.meta().namespace.clone()],
         }
     }
 }

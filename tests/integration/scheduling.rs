@@ -189,3 +189,89 @@ fn explain_shows_upstream_rejection_reasons() {
         "{out}"
     );
 }
+
+#[test]
+fn compare_packs_with_most_allocated_and_the_table_matches_the_csv() {
+    let dir = scratch("compare");
+    let scenario = repo().join("scenarios/policy-comparison.yaml");
+    let o = kubesim(&[
+        "compare",
+        scenario.to_str().unwrap(),
+        "--policies",
+        "default,most-allocated",
+        "--seeds",
+        "2",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = read_csv(&dir.join("comparison.csv"));
+    assert_eq!(rows.len(), 4);
+    let nodes = |policy: &str| -> f64 {
+        let v: Vec<f64> = rows
+            .iter()
+            .filter(|r| r["policy"] == policy)
+            .map(|r| r["nodes_in_use"].parse().unwrap())
+            .collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    assert!(nodes("most-allocated") < nodes("default"), "{rows:?}");
+    // The table's mean nodes in use is the CSV's mean.
+    let table = String::from_utf8_lossy(&o.stdout);
+    for policy in ["default", "most-allocated"] {
+        let line = table
+            .lines()
+            .find(|l| l.starts_with(&format!("{policy} ")))
+            .expect("a row per policy");
+        let mean = nodes(policy);
+        let shown = if mean.fract() == 0.0 {
+            format!("{}", mean as i64)
+        } else {
+            format!("{mean:.2}")
+        };
+        assert!(
+            line.contains(&format!(" {shown}±")) || line.contains(&format!(" {shown} ")),
+            "{line} vs {mean}"
+        );
+    }
+    // Each cell has its usual outputs.
+    assert!(dir.join("most-allocated/seed-2/pods.csv").exists());
+    // Unknown policies fail before any run.
+    let o = kubesim(&[
+        "compare",
+        scenario.to_str().unwrap(),
+        "--policies",
+        "default,packed",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn generate_makes_pods_with_drawn_requests_and_lifetimes() {
+    let dir = scratch("generate");
+    let text = "name: gen\nseed: 7\ncluster:\n  nodeGroups:\n  - {name: n, count: 2, capacity: {cpu: '8', memory: 16Gi}}\nactions:\n- at: 1s\n  generate:\n    template: {apiVersion: v1, kind: Pod, metadata: {name: job}, spec: {containers: [{name: c, image: x:1}]}}\n    count: 20\n    every: 100ms\n    requests:\n      cpu: [100m, 200m]\n    lifetime: 30s\n";
+    let s = write(&dir, "scenario.yaml", text);
+    run_ok(&s, &dir.join("out"), &[]);
+    let pods = read_csv(&dir.join("out/pods.csv"));
+    assert_eq!(pods.len(), 20);
+    let created: Vec<u64> = pods
+        .iter()
+        .map(|p| micros(&p["created_s"]).unwrap())
+        .collect();
+    // One every 100 ms from 1 s (plus the request's trip to etcd).
+    for (k, w) in created.windows(2).enumerate() {
+        let gap = w[1] as i64 - w[0] as i64;
+        assert!((gap - 100_000).abs() < 50_000, "pod {k}: gap {gap} us");
+    }
+    assert!(pods.iter().any(|p| p["name"] == "job-19"));
+    // A poisson arrival with a bad rate is a located error.
+    let bad = text.replace("every: 100ms", "poisson: {rate: fast}");
+    let s = write(&dir, "bad.yaml", &bad);
+    let o = kubesim(&["validate", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("bad.yaml:") && err.contains("invalid rate `fast`"),
+        "{err}"
+    );
+}
