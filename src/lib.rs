@@ -9,6 +9,7 @@
 pub mod api;
 pub mod apiserver;
 pub mod bench;
+pub mod compare;
 pub mod controllers;
 pub mod engine;
 pub mod etcd;

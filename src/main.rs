@@ -8,7 +8,11 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 
 use kubesim::scenario;
-use kubesim::sim::run::{OUTPUT_FILES, run_to_dir};
+use kubesim::scheduler::config::PolicyError;
+use kubesim::scheduler::profile::Profile;
+use kubesim::sim::run::{
+    OUTPUT_FILES, RunOptions, TRACE_FILE, run_to_dir_with, scenario_profiles, simulate_traced,
+};
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +37,50 @@ enum Command {
         /// Seed for every random draw; overrides the scenario's `seed`.
         #[arg(long)]
         seed: Option<u64>,
+        /// Scheduling policy: a name (`kubesim policies`) or a
+        /// KubeSchedulerConfiguration file; overrides `scheduler.policy`.
+        #[arg(long)]
+        policy: Option<String>,
+        /// Also write the scheduler's decision trace, scheduling.csv.
+        #[arg(long)]
+        trace_scheduling: bool,
+    },
+    /// List the named scheduling policies.
+    Policies,
+    /// Run a scenario under several policies and seeds; print and write a
+    /// side-by-side table (comparison.csv).
+    Compare {
+        /// The scenario file (YAML).
+        scenario: PathBuf,
+        /// Comma-separated policies (names or KubeSchedulerConfiguration files).
+        #[arg(long, value_delimiter = ',', required = true)]
+        policies: Vec<String>,
+        /// How many seeds per policy, from the scenario's seed (or --seed) up.
+        #[arg(long, default_value_t = 1)]
+        seeds: u64,
+        /// The first seed [default: the scenario's].
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Output directory [default: results/<scenario name>/compare/].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Run a scenario and explain where one pod was placed, and why.
+    Explain {
+        /// The scenario file (YAML).
+        scenario: PathBuf,
+        /// The pod, as NAMESPACE/NAME.
+        #[arg(long)]
+        pod: String,
+        /// The scheduling attempt [default: the last].
+        #[arg(long)]
+        attempt: Option<u32>,
+        /// Seed; overrides the scenario's `seed`.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Scheduling policy; overrides `scheduler.policy`.
+        #[arg(long)]
+        policy: Option<String>,
     },
     /// Scheduler throughput through the whole simulator on a SchedulingBasic-
     /// shaped workload (nodes of 4 cpu / 32Gi / 110 pods, pause pods of
@@ -102,6 +150,10 @@ fn main() -> ExitCode {
         }
         Command::Validate { scenario } => match scenario::load(&scenario) {
             Ok(s) => {
+                if let Err(e) = scenario_profiles(&s) {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
                 for w in &s.warnings {
                     eprintln!("warning: {w}");
                 }
@@ -128,17 +180,43 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Policies => {
+            for (name, what) in kubesim::scheduler::profile::POLICIES {
+                println!("{name:<16}{what}");
+            }
+            println!(
+                "{:<16}a KubeSchedulerConfiguration (kubescheduler.config.k8s.io/v1): profiles, plugins, weights, pluginConfig",
+                "FILE.yaml"
+            );
+            ExitCode::SUCCESS
+        }
         Command::Run {
             scenario,
             out,
             seed,
+            policy,
+            trace_scheduling,
         } => {
-            let s = match scenario::load(&scenario) {
+            let mut s = match scenario::load(&scenario) {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("error: {e}");
                     return ExitCode::from(2);
                 }
+            };
+            let profiles = match policy_profiles(&s, policy.as_deref()) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            if let Some(p) = policy {
+                s.policy = p;
+            }
+            let opts = RunOptions {
+                profiles: Some(profiles),
+                trace_scheduling,
             };
             for w in &s.warnings {
                 eprintln!("warning: {w}");
@@ -146,7 +224,7 @@ fn main() -> ExitCode {
             let seed = seed.unwrap_or(s.seed);
             let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&s.name));
             let started = Instant::now();
-            let outcome = match run_to_dir(&s, seed, &dir) {
+            let outcome = match run_to_dir_with(&s, seed, &dir, &opts) {
                 Ok(o) => o,
                 Err(e) => {
                     eprintln!("error: writing outputs to {}: {e}", dir.display());
@@ -156,9 +234,205 @@ fn main() -> ExitCode {
             let wall = started.elapsed().as_secs_f64();
             print_summary(&outcome.summary, wall, outcome.virtual_time, outcome.events);
             print_rollouts(&outcome.recorder.rollouts.records);
-            println!("outputs: {} in {}", OUTPUT_FILES.join(", "), dir.display());
+            let mut files = OUTPUT_FILES.to_vec();
+            if trace_scheduling {
+                files.push(TRACE_FILE);
+            }
+            println!("outputs: {} in {}", files.join(", "), dir.display());
             ExitCode::SUCCESS
         }
+        Command::Compare {
+            scenario,
+            policies,
+            seeds,
+            seed,
+            out,
+        } => compare(&scenario, &policies, seeds, seed, out),
+        Command::Explain {
+            scenario,
+            pod,
+            attempt,
+            seed,
+            policy,
+        } => explain(&scenario, &pod, attempt, seed, policy.as_deref()),
+    }
+}
+
+/// `kubesim compare`: every (policy, seed) cell into its own directory,
+/// then comparison.csv and the table.
+fn compare(
+    path: &std::path::Path,
+    policies: &[String],
+    seeds: u64,
+    first_seed: Option<u64>,
+    out: Option<PathBuf>,
+) -> ExitCode {
+    let s = match scenario::load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if seeds == 0 {
+        eprintln!("error: --seeds must be at least 1");
+        return ExitCode::from(2);
+    }
+    // Resolve every policy first: a typo fails before any run.
+    let mut resolved = Vec::new();
+    for p in policies {
+        match policy_profiles(&s, Some(p)) {
+            Ok(profiles) => resolved.push((p.clone(), profiles)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&s.name).join("compare"));
+    let first = first_seed.unwrap_or(s.seed);
+    let mut cells = Vec::new();
+    for (name, profiles) in &resolved {
+        for seed in first..first + seeds {
+            let label: String = name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let cell_dir = dir.join(&label).join(format!("seed-{seed}"));
+            let opts = RunOptions {
+                profiles: Some(profiles.clone()),
+                trace_scheduling: false,
+            };
+            let started = Instant::now();
+            let outcome = match run_to_dir_with(&s, seed, &cell_dir, &opts) {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("error: writing outputs to {}: {e}", cell_dir.display());
+                    return ExitCode::from(1);
+                }
+            };
+            let wall = started.elapsed().as_secs_f64();
+            match kubesim::compare::cell(
+                name,
+                seed,
+                &outcome.recorder,
+                &outcome.summary,
+                &cell_dir,
+                wall,
+            ) {
+                Ok(c) => cells.push(c),
+                Err(e) => {
+                    eprintln!("error: reading {}: {e}", cell_dir.display());
+                    return ExitCode::from(1);
+                }
+            }
+            eprintln!("ran {name} seed {seed} in {wall:.2} s");
+        }
+    }
+    let csv_path = dir.join("comparison.csv");
+    let partial = dir.join(".comparison.csv.partial");
+    let written = std::fs::File::create(&partial)
+        .and_then(|f| kubesim::compare::write_csv(&cells, std::io::BufWriter::new(f)))
+        .and_then(|_| std::fs::rename(&partial, &csv_path));
+    if let Err(e) = written {
+        eprintln!("error: writing {}: {e}", csv_path.display());
+        return ExitCode::from(1);
+    }
+    println!(
+        "scenario {}, {} seed(s) from {first}; mean ± 95% interval across seeds; allocation at the moment the most pods were bound",
+        s.name, seeds
+    );
+    print!("{}", kubesim::compare::table(policies, &cells));
+    println!("outputs: {} and one directory per cell", csv_path.display());
+    ExitCode::SUCCESS
+}
+
+/// A writer into a shared buffer, to keep a trace in memory.
+#[derive(Clone, Default)]
+struct SharedBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("not poisoned").extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `kubesim explain`: runs the scenario in memory with the decision trace
+/// and prints the pod's table.
+fn explain(
+    path: &std::path::Path,
+    pod: &str,
+    attempt: Option<u32>,
+    seed: Option<u64>,
+    policy: Option<&str>,
+) -> ExitCode {
+    let s = match scenario::load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !pod.contains('/') {
+        eprintln!("error: --pod {pod:?}: expected NAMESPACE/NAME, e.g. default/{pod}");
+        return ExitCode::from(2);
+    }
+    let profiles = match policy_profiles(&s, policy) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let buf = SharedBuf::default();
+    let opts = RunOptions {
+        profiles: Some(profiles),
+        trace_scheduling: true,
+    };
+    let outcome = simulate_traced(
+        &s,
+        seed.unwrap_or(s.seed),
+        Box::new(std::io::sink()),
+        Box::new(std::io::sink()),
+        &opts,
+        Some(Box::new(buf.clone())),
+    );
+    if let Err(e) = outcome.trace {
+        eprintln!("error: writing the trace: {e}");
+        return ExitCode::from(1);
+    }
+    let bytes = buf.0.lock().expect("not poisoned").clone();
+    match kubesim::scheduler::explain::explain(&bytes, pod, attempt) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The profiles of `--policy` (a file relative to the working directory) or
+/// else of the scenario's `scheduler.policy`.
+fn policy_profiles(
+    s: &scenario::Scenario,
+    flag: Option<&str>,
+) -> Result<Vec<Profile>, PolicyError> {
+    match flag {
+        Some(p) => kubesim::scheduler::config::resolve(p, std::path::Path::new(".")),
+        None => scenario_profiles(s),
     }
 }
 
@@ -195,6 +469,12 @@ fn print_summary(summary: &kubesim::output::Summary, wall: f64, virtual_ns: u64,
         get("pods_deleted"),
         get("pods_unscheduled")
     );
+    let orphans = get("pods_without_scheduler_profile");
+    if !orphans.is_empty() && orphans != "0" {
+        println!(
+            "{orphans} pod(s) name a schedulerName no scheduler profile has: left Pending (see `ignored` rows in events.csv)"
+        );
+    }
     for (label, prefix) in [
         (
             "scheduling latency (created to bound)",

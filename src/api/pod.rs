@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::meta::{Labels, ObjectMeta};
 use super::quantity::Quantity;
-use super::selector::NodeSelector;
+use super::selector::{LabelSelector, NodeSelector};
 use crate::engine::Time;
 
 /// The scheduler name pods get when they name none.
@@ -61,6 +61,8 @@ pub struct PodSpec {
     pub host_network: bool,
     #[serde(default)]
     pub overhead: BTreeMap<String, Quantity>,
+    #[serde(default)]
+    pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
 }
 
 impl PodSpec {
@@ -260,6 +262,64 @@ pub struct ContainerPort {
 pub struct Affinity {
     #[serde(default)]
     pub node_affinity: Option<NodeAffinity>,
+    #[serde(default)]
+    pub pod_affinity: Option<PodAffinity>,
+    #[serde(default)]
+    pub pod_anti_affinity: Option<PodAffinity>,
+}
+
+/// `podAffinity` or `podAntiAffinity` (the two have the same shape).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodAffinity {
+    #[serde(default)]
+    pub required_during_scheduling_ignored_during_execution: Vec<PodAffinityTerm>,
+    #[serde(default)]
+    pub preferred_during_scheduling_ignored_during_execution: Vec<WeightedPodAffinityTerm>,
+}
+
+/// Pods matching `labelSelector` in `namespaces` (the pod's own namespace
+/// when empty), counted per domain of `topologyKey`. A missing selector
+/// matches no pod, as upstream. `namespaceSelector` is accepted and ignored.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodAffinityTerm {
+    #[serde(default)]
+    pub label_selector: Option<LabelSelector>,
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    #[serde(default)]
+    pub topology_key: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WeightedPodAffinityTerm {
+    pub weight: i32,
+    pub pod_affinity_term: PodAffinityTerm,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub enum WhenUnsatisfiable {
+    #[default]
+    DoNotSchedule,
+    ScheduleAnyway,
+}
+
+/// `topologySpreadConstraints[]`. `nodeAffinityPolicy` and
+/// `nodeTaintsPolicy` take their defaults (Honor, Ignore); `matchLabelKeys`
+/// is accepted and ignored.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopologySpreadConstraint {
+    pub max_skew: i32,
+    pub topology_key: String,
+    #[serde(default)]
+    pub when_unsatisfiable: WhenUnsatisfiable,
+    #[serde(default)]
+    pub label_selector: Option<LabelSelector>,
+    #[serde(default)]
+    pub min_domains: Option<i32>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]

@@ -104,6 +104,8 @@ pub struct Counters {
     pub watch_events: u64,
     pub scheduling_attempts: u64,
     pub scheduling_failures: u64,
+    /// Pods whose `spec.schedulerName` no scheduler profile has.
+    pub pods_without_profile: u64,
     pub image_pulls: u64,
     pub proxy_syncs: u64,
     pub lease_renewals: u64,

@@ -171,6 +171,7 @@ impl Summary {
             ("watch_events", c.watch_events),
             ("scheduling_attempts", c.scheduling_attempts),
             ("scheduling_failures", c.scheduling_failures),
+            ("pods_without_scheduler_profile", c.pods_without_profile),
             ("image_pulls", c.image_pulls),
             ("proxy_syncs", c.proxy_syncs),
             ("timeline_rows", c.timeline_rows),

@@ -8,6 +8,7 @@
 //! objects the simulator does not model are skipped with a warning.
 
 pub mod duration;
+pub mod generate;
 mod locate;
 mod message;
 mod schema;
@@ -126,6 +127,9 @@ pub enum ActionOp {
         name: String,
         paused: bool,
     },
+    /// Objects from a template, expanded when the run starts
+    /// ([`generate::expand`]).
+    Generate(Box<generate::Generate>),
 }
 
 /// What a node action does.
@@ -531,6 +535,7 @@ impl Loader<'_> {
             ("failNode", action.fail_node.is_some()),
             ("recoverNode", action.recover_node.is_some()),
             ("removeNode", action.remove_node.is_some()),
+            ("generate", action.generate.is_some()),
         ]
         .into_iter()
         .filter_map(|(key, present)| present.then_some(key))
@@ -621,6 +626,19 @@ impl Loader<'_> {
                 op,
                 node: node.clone(),
             });
+        }
+        if let Some(mut g) = action.generate {
+            let source =
+                std::mem::replace(&mut g.template, schema::ManifestSource::Inline(Vec::new()));
+            let template: Vec<Object> = self
+                .objects(source)?
+                .into_iter()
+                .map(|p| p.object)
+                .collect();
+            return g
+                .build(template)
+                .map(|g| ActionOp::Generate(Box::new(g)))
+                .map_err(|m| LoadError::at(place, m));
         }
         if let Some(target) = action.delete {
             let kind = target.kind.0;

@@ -215,6 +215,7 @@ pub(super) struct RawAction {
     pub remove_node: Option<String>,
     /// A node group to add at run time.
     pub add_nodes: Option<RawNodeGroup>,
+    pub generate: Option<super::generate::RawGenerate>,
 }
 
 /// `propagationPolicy` of a `delete`.
@@ -740,7 +741,8 @@ impl<'de> Visitor<'de> for LatenciesVisitor {
 }
 
 /// A hop's latency: a duration (a constant) or a distribution.
-struct LatencyValue(Dist);
+#[derive(Debug)]
+pub(super) struct LatencyValue(pub Dist);
 
 impl<'de> Deserialize<'de> for LatencyValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

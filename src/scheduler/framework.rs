@@ -1,9 +1,12 @@
-//! The scheduler's cache of nodes (requested resources kept up to date
-//! incrementally, like kube-scheduler's NodeInfo) and the plugins of this
-//! version's profile: the NodeUnschedulable, NodeName, TaintToleration,
-//! NodeAffinity and NodeResourcesFit filters; NodeResourcesFit
-//! (LeastAllocated), NodeResourcesBalancedAllocation, TaintToleration and
-//! NodeAffinity scores, normalized and weighted as upstream.
+//! The scheduler's cache of nodes (requested resources, host ports and
+//! images kept up to date incrementally, like kube-scheduler's NodeInfo) and
+//! the per-node plugins: the NodeUnschedulable, NodeName, TaintToleration,
+//! NodeAffinity, NodePorts and NodeResourcesFit filters; NodeResourcesFit
+//! (LeastAllocated, MostAllocated, RequestedToCapacityRatio),
+//! NodeResourcesBalancedAllocation, TaintToleration, NodeAffinity and
+//! ImageLocality scores, with upstream's normalization. The plugins that
+//! look at other pods (PodTopologySpread, InterPodAffinity) are in
+//! `topology`.
 
 use std::sync::Arc;
 
@@ -27,6 +30,39 @@ pub struct NodeInfo {
     pub nonzero_cpu: i64,
     pub nonzero_memory: i64,
     pub pods: i64,
+    /// Host ports in use, as (protocol, port), one entry per pod port.
+    pub host_ports: Vec<(Protocol, i32)>,
+    /// Images present (normalized names) and their sizes in bytes.
+    pub images: Vec<(String, i64)>,
+}
+
+/// A host port's protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+impl Protocol {
+    fn parse(s: Option<&str>) -> Protocol {
+        match s {
+            Some("UDP") => Protocol::Udp,
+            Some("SCTP") => Protocol::Sctp,
+            _ => Protocol::Tcp,
+        }
+    }
+}
+
+/// Upstream `normalizedImageName`: a name without a tag gets `:latest`.
+pub fn normalized_image_name(name: &str) -> std::borrow::Cow<'_, str> {
+    let colon = name.rfind(':').map_or(-1, |i| i as i64);
+    let slash = name.rfind('/').map_or(-1, |i| i as i64);
+    if colon <= slash {
+        std::borrow::Cow::Owned(format!("{name}:latest"))
+    } else {
+        std::borrow::Cow::Borrowed(name)
+    }
 }
 
 impl NodeInfo {
@@ -42,6 +78,8 @@ impl NodeInfo {
             nonzero_cpu: 0,
             nonzero_memory: 0,
             pods: 0,
+            host_ports: Vec::new(),
+            images: Vec::new(),
         };
         info.update(node);
         info
@@ -55,6 +93,15 @@ impl NodeInfo {
         let (alloc, pods) = node_allocatable(node);
         self.allocatable = alloc;
         self.allowed_pods = pods;
+        self.images.clear();
+        for image in &node.status.images {
+            for name in &image.names {
+                self.images
+                    .push((normalized_image_name(name).into_owned(), image.size_bytes));
+            }
+        }
+        self.images.sort();
+        self.images.dedup_by(|a, b| a.0 == b.0);
     }
 
     pub fn add_pod(&mut self, p: &PodResources) {
@@ -62,6 +109,7 @@ impl NodeInfo {
         self.nonzero_cpu += p.nonzero_cpu;
         self.nonzero_memory += p.nonzero_memory;
         self.pods += 1;
+        self.host_ports.extend_from_slice(&p.host_ports);
     }
 
     pub fn remove_pod(&mut self, p: &PodResources) {
@@ -69,6 +117,19 @@ impl NodeInfo {
         self.nonzero_cpu -= p.nonzero_cpu;
         self.nonzero_memory -= p.nonzero_memory;
         self.pods -= 1;
+        for hp in &p.host_ports {
+            if let Some(k) = self.host_ports.iter().position(|x| x == hp) {
+                self.host_ports.swap_remove(k);
+            }
+        }
+    }
+
+    /// The size of `image` (a normalized name) if the node has it.
+    pub fn image_size(&self, image: &str) -> Option<i64> {
+        self.images
+            .binary_search_by(|(n, _)| n.as_str().cmp(image))
+            .ok()
+            .map(|k| self.images[k].1)
     }
 }
 
@@ -78,15 +139,39 @@ pub struct PodResources {
     pub requests: Resources,
     pub nonzero_cpu: i64,
     pub nonzero_memory: i64,
+    /// The containers' host ports (hostPort > 0).
+    pub host_ports: Vec<(Protocol, i32)>,
+    /// The normalized image names of init containers and containers.
+    pub images: Vec<String>,
 }
 
 impl PodResources {
     pub fn of(pod: &Pod) -> Self {
         let (nonzero_cpu, nonzero_memory) = pod_nonzero_requests(&pod.spec);
+        let host_ports = pod
+            .spec
+            .containers
+            .iter()
+            .flat_map(|c| &c.ports)
+            .filter_map(|p| {
+                p.host_port
+                    .filter(|&hp| hp > 0)
+                    .map(|hp| (Protocol::parse(p.protocol.as_deref()), hp))
+            })
+            .collect();
+        let images = pod
+            .spec
+            .init_containers
+            .iter()
+            .chain(&pod.spec.containers)
+            .map(|c| normalized_image_name(&c.image).into_owned())
+            .collect();
         PodResources {
             requests: pod_requests(&pod.spec),
             nonzero_cpu,
             nonzero_memory,
+            host_ports,
+            images,
         }
     }
 }
@@ -98,61 +183,214 @@ pub struct Rejection {
     pub reasons: Vec<String>,
 }
 
-const TAINT_UNSCHEDULABLE: &str = "node.kubernetes.io/unschedulable";
-
-/// Runs the filters in the default profile's order; the first that fails
-/// rejects the node.
-pub fn filter(pod: &Pod, res: &PodResources, node: &NodeInfo) -> Result<(), Rejection> {
-    let reject = |plugin: &'static str, reason: String| {
-        Err(Rejection {
+impl Rejection {
+    pub fn new(plugin: &'static str, reason: impl Into<String>) -> Self {
+        Rejection {
             plugin,
-            reasons: vec![reason],
-        })
-    };
-    // NodeUnschedulable: unless the pod tolerates the unschedulable taint.
-    if node.unschedulable {
-        let taint = Taint {
-            key: TAINT_UNSCHEDULABLE.into(),
-            value: String::new(),
-            effect: TaintEffect::NoSchedule,
-        };
-        if !tolerated(&pod.spec.tolerations, &taint) {
-            return reject("NodeUnschedulable", "node(s) were unschedulable".into());
+            reasons: vec![reason.into()],
         }
     }
-    // NodeName.
-    if let Some(name) = pod.spec.node_name()
-        && name != &*node.name
-    {
-        return reject(
-            "NodeName",
-            "node(s) didn't match the requested node name".into(),
-        );
+}
+
+/// The filter plugins, in the order of the default profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FilterPlugin {
+    NodeUnschedulable,
+    NodeName,
+    TaintToleration,
+    NodeAffinity,
+    NodePorts,
+    NodeResourcesFit,
+    PodTopologySpread,
+    InterPodAffinity,
+}
+
+impl FilterPlugin {
+    pub const ALL: [FilterPlugin; 8] = [
+        FilterPlugin::NodeUnschedulable,
+        FilterPlugin::NodeName,
+        FilterPlugin::TaintToleration,
+        FilterPlugin::NodeAffinity,
+        FilterPlugin::NodePorts,
+        FilterPlugin::NodeResourcesFit,
+        FilterPlugin::PodTopologySpread,
+        FilterPlugin::InterPodAffinity,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FilterPlugin::NodeUnschedulable => "NodeUnschedulable",
+            FilterPlugin::NodeName => "NodeName",
+            FilterPlugin::TaintToleration => "TaintToleration",
+            FilterPlugin::NodeAffinity => "NodeAffinity",
+            FilterPlugin::NodePorts => "NodePorts",
+            FilterPlugin::NodeResourcesFit => "NodeResourcesFit",
+            FilterPlugin::PodTopologySpread => "PodTopologySpread",
+            FilterPlugin::InterPodAffinity => "InterPodAffinity",
+        }
     }
-    // TaintToleration: the first untolerated NoSchedule or NoExecute taint.
-    if let Some(t) = node
-        .taints
-        .iter()
-        .find(|t| t.effect != TaintEffect::PreferNoSchedule && !tolerated(&pod.spec.tolerations, t))
-    {
-        return reject(
-            "TaintToleration",
-            format!("node(s) had untolerated taint {{{}: {}}}", t.key, t.value),
-        );
+}
+
+/// The score plugins, in the order of the default profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ScorePlugin {
+    TaintToleration,
+    NodeAffinity,
+    NodeResourcesFit,
+    PodTopologySpread,
+    InterPodAffinity,
+    NodeResourcesBalancedAllocation,
+    ImageLocality,
+}
+
+/// How many score plugins there are (the width of a score row).
+pub const NUM_SCORE_PLUGINS: usize = 7;
+
+impl ScorePlugin {
+    pub const ALL: [ScorePlugin; NUM_SCORE_PLUGINS] = [
+        ScorePlugin::TaintToleration,
+        ScorePlugin::NodeAffinity,
+        ScorePlugin::NodeResourcesFit,
+        ScorePlugin::PodTopologySpread,
+        ScorePlugin::InterPodAffinity,
+        ScorePlugin::NodeResourcesBalancedAllocation,
+        ScorePlugin::ImageLocality,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ScorePlugin::TaintToleration => "TaintToleration",
+            ScorePlugin::NodeAffinity => "NodeAffinity",
+            ScorePlugin::NodeResourcesFit => "NodeResourcesFit",
+            ScorePlugin::PodTopologySpread => "PodTopologySpread",
+            ScorePlugin::InterPodAffinity => "InterPodAffinity",
+            ScorePlugin::NodeResourcesBalancedAllocation => "NodeResourcesBalancedAllocation",
+            ScorePlugin::ImageLocality => "ImageLocality",
+        }
     }
-    // NodeAffinity: nodeSelector and required terms.
-    let selector_ok = map_matches(&pod.spec.node_selector, &node.labels);
-    let affinity_ok = pod
-        .spec
-        .required_node_affinity()
-        .is_none_or(|s| s.matches(&node.name, &node.labels));
-    if !selector_ok || !affinity_ok {
-        return reject(
-            "NodeAffinity",
-            "node(s) didn't match Pod's node affinity/selector".into(),
-        );
+
+    /// The weight in the default profile.
+    pub fn default_weight(self) -> i64 {
+        match self {
+            ScorePlugin::TaintToleration => 3,
+            ScorePlugin::NodeAffinity
+            | ScorePlugin::PodTopologySpread
+            | ScorePlugin::InterPodAffinity => 2,
+            _ => 1,
+        }
     }
-    // NodeResourcesFit.
+}
+
+/// NodeResourcesFit's scoring strategy (`scoringStrategy.type`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FitStrategy {
+    LeastAllocated,
+    MostAllocated,
+    /// Utilization (0..100) to score (0..10) points, utilization increasing;
+    /// scores are scaled by 10 as upstream.
+    RequestedToCapacityRatio(Vec<(i64, i64)>),
+}
+
+/// `scoringStrategy`: the strategy and the resources it weighs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FitScoring {
+    pub strategy: FitStrategy,
+    pub resources: Vec<(String, i64)>,
+}
+
+impl Default for FitScoring {
+    fn default() -> Self {
+        FitScoring {
+            strategy: FitStrategy::LeastAllocated,
+            resources: vec![("cpu".into(), 1), ("memory".into(), 1)],
+        }
+    }
+}
+
+const TAINT_UNSCHEDULABLE: &str = "node.kubernetes.io/unschedulable";
+
+/// Runs one of the per-node filters.
+pub fn filter_one(
+    plugin: FilterPlugin,
+    pod: &Pod,
+    res: &PodResources,
+    node: &NodeInfo,
+) -> Result<(), Rejection> {
+    match plugin {
+        FilterPlugin::NodeUnschedulable => {
+            // Unless the pod tolerates the unschedulable taint.
+            if node.unschedulable {
+                let taint = Taint {
+                    key: TAINT_UNSCHEDULABLE.into(),
+                    value: String::new(),
+                    effect: TaintEffect::NoSchedule,
+                };
+                if !tolerated(&pod.spec.tolerations, &taint) {
+                    return Err(Rejection::new(
+                        "NodeUnschedulable",
+                        "node(s) were unschedulable",
+                    ));
+                }
+            }
+            Ok(())
+        }
+        FilterPlugin::NodeName => match pod.spec.node_name() {
+            Some(name) if name != &*node.name => Err(Rejection::new(
+                "NodeName",
+                "node(s) didn't match the requested node name",
+            )),
+            _ => Ok(()),
+        },
+        FilterPlugin::TaintToleration => {
+            // The first untolerated NoSchedule or NoExecute taint.
+            match node.taints.iter().find(|t| {
+                t.effect != TaintEffect::PreferNoSchedule && !tolerated(&pod.spec.tolerations, t)
+            }) {
+                Some(t) => Err(Rejection::new(
+                    "TaintToleration",
+                    format!("node(s) had untolerated taint {{{}: {}}}", t.key, t.value),
+                )),
+                None => Ok(()),
+            }
+        }
+        FilterPlugin::NodeAffinity => {
+            if node_affinity_matches(pod, node) {
+                Ok(())
+            } else {
+                Err(Rejection::new(
+                    "NodeAffinity",
+                    "node(s) didn't match Pod's node affinity/selector",
+                ))
+            }
+        }
+        FilterPlugin::NodePorts => {
+            if res.host_ports.iter().any(|hp| node.host_ports.contains(hp)) {
+                Err(Rejection::new(
+                    "NodePorts",
+                    "node(s) didn't have free ports for the requested pod ports",
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        FilterPlugin::NodeResourcesFit => fits(res, node),
+        // These look at other pods: see `topology`.
+        FilterPlugin::PodTopologySpread | FilterPlugin::InterPodAffinity => Ok(()),
+    }
+}
+
+/// nodeSelector and required node affinity (upstream
+/// `GetRequiredNodeAffinity(pod).Match(node)`).
+pub fn node_affinity_matches(pod: &Pod, node: &NodeInfo) -> bool {
+    map_matches(&pod.spec.node_selector, &node.labels)
+        && pod
+            .spec
+            .required_node_affinity()
+            .is_none_or(|s| s.matches(&node.name, &node.labels))
+}
+
+/// NodeResourcesFit's filter: every insufficient resource is a reason.
+fn fits(res: &PodResources, node: &NodeInfo) -> Result<(), Rejection> {
     let mut reasons = Vec::new();
     if node.pods + 1 > node.allowed_pods {
         reasons.push("Too many pods".to_string());
@@ -189,13 +427,13 @@ pub fn filter(pod: &Pod, res: &PodResources, node: &NodeInfo) -> Result<(), Reje
     }
 }
 
-/// The raw scores of one node, before normalization.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct RawScores {
-    pub least_allocated: i64,
-    pub balanced: i64,
-    pub taint: i64,
-    pub affinity: i64,
+/// Runs the per-node filters of the default profile in order; the first
+/// that fails rejects the node.
+pub fn filter(pod: &Pod, res: &PodResources, node: &NodeInfo) -> Result<(), Rejection> {
+    for plugin in FilterPlugin::ALL {
+        filter_one(plugin, pod, res, node)?;
+    }
+    Ok(())
 }
 
 /// LeastAllocated for one resource: `(alloc - req) * 100 / alloc`, 0 when
@@ -207,56 +445,133 @@ fn least_allocated(requested: i64, allocatable: i64) -> i64 {
     (allocatable - requested) * MAX_NODE_SCORE / allocatable
 }
 
-pub fn raw_scores(pod: &Pod, res: &PodResources, node: &NodeInfo) -> RawScores {
-    // NodeResourcesFit, LeastAllocated over cpu and memory, weight 1 each;
-    // resources a node has none of are skipped.
-    let mut sum = 0;
-    let mut weights = 0;
-    for (req, alloc) in [
-        (
+/// MostAllocated for one resource: `min(req, alloc) * 100 / alloc`.
+fn most_allocated(requested: i64, allocatable: i64) -> i64 {
+    if allocatable == 0 {
+        return 0;
+    }
+    if requested > allocatable {
+        return MAX_NODE_SCORE;
+    }
+    requested * MAX_NODE_SCORE / allocatable
+}
+
+/// Upstream `BuildBrokenLinearFunction` over a shape whose scores are
+/// already scaled to [0, 100].
+fn broken_linear(shape: &[(i64, i64)], p: i64) -> i64 {
+    for (i, &(u, s)) in shape.iter().enumerate() {
+        if p <= u {
+            if i == 0 {
+                return s;
+            }
+            let (u0, s0) = shape[i - 1];
+            return s0 + (s - s0) * (p - u0) / (u - u0);
+        }
+    }
+    shape.last().map_or(0, |&(_, s)| s)
+}
+
+/// The requested (after adding the pod) and allocatable amounts of one
+/// resource, as NodeResourcesFit's scoring counts them: cpu and memory with
+/// the non-zero defaults.
+fn fit_amounts(name: &str, res: &PodResources, node: &NodeInfo) -> (i64, i64) {
+    match name {
+        "cpu" => (
             node.nonzero_cpu + res.nonzero_cpu,
             node.allocatable.milli_cpu,
         ),
-        (
+        "memory" => (
             node.nonzero_memory + res.nonzero_memory,
+            node.allocatable.memory,
+        ),
+        "ephemeral-storage" => (
+            node.requested.ephemeral_storage + res.requests.ephemeral_storage,
+            node.allocatable.ephemeral_storage,
+        ),
+        // Extended resources the pod does not request are left out.
+        other if res.requests.scalar(other) == 0 => (0, 0),
+        other => (
+            node.requested.scalar(other) + res.requests.scalar(other),
+            node.allocatable.scalar(other),
+        ),
+    }
+}
+
+/// NodeResourcesFit's score of a node.
+pub fn fit_score(fit: &FitScoring, res: &PodResources, node: &NodeInfo) -> i64 {
+    let mut sum = 0;
+    let mut weights = 0;
+    for (name, weight) in &fit.resources {
+        let (req, alloc) = fit_amounts(name, res, node);
+        if alloc == 0 {
+            continue;
+        }
+        let score = match &fit.strategy {
+            FitStrategy::LeastAllocated => least_allocated(req, alloc),
+            FitStrategy::MostAllocated => most_allocated(req, alloc),
+            FitStrategy::RequestedToCapacityRatio(shape) => {
+                let utilization = if req > alloc {
+                    MAX_NODE_SCORE
+                } else {
+                    req * MAX_NODE_SCORE / alloc
+                };
+                let s = broken_linear(shape, utilization);
+                if s <= 0 {
+                    // Upstream leaves resources scoring 0 out of the mean.
+                    continue;
+                }
+                s
+            }
+        };
+        sum += score * weight;
+        weights += weight;
+    }
+    if weights == 0 {
+        return 0;
+    }
+    match fit.strategy {
+        FitStrategy::RequestedToCapacityRatio(_) => (sum as f64 / weights as f64).round() as i64,
+        _ => sum / weights,
+    }
+}
+
+/// NodeResourcesBalancedAllocation over cpu and memory: real requests,
+/// fractions capped at 1; two resources: `(1 - |f1 - f2| / 2) * 100`.
+/// A pod requesting neither (best effort) is not scored (0 everywhere).
+pub fn balanced_score(res: &PodResources, node: &NodeInfo) -> i64 {
+    if res.requests.milli_cpu == 0 && res.requests.memory == 0 {
+        return 0;
+    }
+    let mut fractions = [0.0f64; 2];
+    let mut n = 0;
+    for (req, alloc) in [
+        (
+            node.requested.milli_cpu + res.requests.milli_cpu,
+            node.allocatable.milli_cpu,
+        ),
+        (
+            node.requested.memory + res.requests.memory,
             node.allocatable.memory,
         ),
     ] {
         if alloc == 0 {
             continue;
         }
-        sum += least_allocated(req, alloc);
-        weights += 1;
+        fractions[n] = (req as f64 / alloc as f64).min(1.0);
+        n += 1;
     }
-    let least = if weights == 0 { 0 } else { sum / weights };
-
-    // NodeResourcesBalancedAllocation: real requests, fractions capped at 1,
-    // score (1 - |f_cpu - f_mem| / 2) * 100.
-    let fraction = |req: i64, alloc: i64| {
-        if alloc == 0 {
-            None
-        } else {
-            Some((req as f64 / alloc as f64).min(1.0))
-        }
+    let std = if n == 2 {
+        (fractions[0] - fractions[1]).abs() / 2.0
+    } else {
+        0.0
     };
-    let cpu = fraction(
-        node.requested.milli_cpu + res.requests.milli_cpu,
-        node.allocatable.milli_cpu,
-    );
-    let memory = fraction(
-        node.requested.memory + res.requests.memory,
-        node.allocatable.memory,
-    );
-    let std = match (cpu, memory) {
-        (Some(a), Some(b)) => (a - b).abs() / 2.0,
-        _ => 0.0,
-    };
-    let balanced = ((1.0 - std) * MAX_NODE_SCORE as f64) as i64;
+    ((1.0 - std) * MAX_NODE_SCORE as f64) as i64
+}
 
-    // TaintToleration: untolerated PreferNoSchedule taints, counting only
-    // tolerations that apply to PreferNoSchedule.
-    let taint = node
-        .taints
+/// TaintToleration's raw score: untolerated PreferNoSchedule taints,
+/// counting only tolerations that apply to PreferNoSchedule.
+pub fn taint_score(pod: &Pod, node: &NodeInfo) -> i64 {
+    node.taints
         .iter()
         .filter(|t| t.effect == TaintEffect::PreferNoSchedule)
         .filter(|t| {
@@ -269,11 +584,13 @@ pub fn raw_scores(pod: &Pod, res: &PodResources, node: &NodeInfo) -> RawScores {
                 })
                 .any(|tol| tol.tolerates(t))
         })
-        .count() as i64;
+        .count() as i64
+}
 
-    // NodeAffinity: the weights of the preferred terms the node matches.
-    let affinity = pod
-        .spec
+/// NodeAffinity's raw score: the weights of the preferred terms the node
+/// matches.
+pub fn node_affinity_score(pod: &Pod, node: &NodeInfo) -> i64 {
+    pod.spec
         .affinity
         .as_ref()
         .and_then(|a| a.node_affinity.as_ref())
@@ -283,14 +600,37 @@ pub fn raw_scores(pod: &Pod, res: &PodResources, node: &NodeInfo) -> RawScores {
                 .filter(|t| t.weight != 0 && t.preference.matches(&node.name, &node.labels))
                 .map(|t| i64::from(t.weight))
                 .sum()
-        });
+        })
+}
 
-    RawScores {
-        least_allocated: least,
-        balanced,
-        taint,
-        affinity,
+const MB: i64 = 1024 * 1024;
+/// ImageLocality's bounds: 23 MiB, and 1000 MiB per container.
+const IMAGE_MIN_THRESHOLD: i64 = 23 * MB;
+const IMAGE_MAX_CONTAINER_THRESHOLD: i64 = 1000 * MB;
+
+/// ImageLocality: each of the pod's images present on the node adds its
+/// size scaled by the share of nodes that have it; the sum is clamped to
+/// [23 MiB, 1000 MiB * containers] and scaled to [0, 100].
+/// `nodes_with` gives how many nodes have an image, of `total_nodes`.
+pub fn image_locality_score(
+    res: &PodResources,
+    node: &NodeInfo,
+    nodes_with: impl Fn(&str) -> usize,
+    total_nodes: usize,
+) -> i64 {
+    let mut sum: i64 = 0;
+    for image in &res.images {
+        if let Some(size) = node.image_size(image) {
+            let spread = nodes_with(image) as f64 / total_nodes.max(1) as f64;
+            sum += (size as f64 * spread) as i64;
+        }
     }
+    let max = IMAGE_MAX_CONTAINER_THRESHOLD * res.images.len() as i64;
+    let sum = sum.clamp(IMAGE_MIN_THRESHOLD, max.max(IMAGE_MIN_THRESHOLD));
+    if max <= IMAGE_MIN_THRESHOLD {
+        return 0;
+    }
+    MAX_NODE_SCORE * (sum - IMAGE_MIN_THRESHOLD) / (max - IMAGE_MIN_THRESHOLD)
 }
 
 /// `DefaultNormalizeScore`: scales to [0, 100] by the maximum; `reverse`
@@ -309,30 +649,6 @@ pub fn default_normalize(scores: &mut [i64], reverse: bool) {
             *s = MAX_NODE_SCORE - *s;
         }
     }
-}
-
-/// The weights of the default profile's score plugins modelled here.
-pub const WEIGHT_FIT: i64 = 1;
-pub const WEIGHT_BALANCED: i64 = 1;
-pub const WEIGHT_TAINT: i64 = 3;
-pub const WEIGHT_AFFINITY: i64 = 2;
-
-/// Normalizes and weighs the raw scores of the feasible nodes; returns each
-/// node's total.
-pub fn totals(raw: &[RawScores]) -> Vec<i64> {
-    let mut taint: Vec<i64> = raw.iter().map(|r| r.taint).collect();
-    default_normalize(&mut taint, true);
-    let mut affinity: Vec<i64> = raw.iter().map(|r| r.affinity).collect();
-    default_normalize(&mut affinity, false);
-    raw.iter()
-        .zip(taint.iter().zip(&affinity))
-        .map(|(r, (t, a))| {
-            r.least_allocated * WEIGHT_FIT
-                + r.balanced * WEIGHT_BALANCED
-                + t * WEIGHT_TAINT
-                + a * WEIGHT_AFFINITY
-        })
-        .collect()
 }
 
 /// `numFeasibleNodesToFind` with percentageOfNodesToScore unset (adaptive):
@@ -389,8 +705,9 @@ mod tests {
         let n2 = node(
             "kind: Node\nmetadata: {name: node2}\nstatus: {allocatable: {cpu: 6000m, memory: '10000'}}",
         );
-        assert_eq!(raw_scores(&p, &res, &n1).least_allocated, 37);
-        assert_eq!(raw_scores(&p, &res, &n2).least_allocated, 50);
+        let fit = FitScoring::default();
+        assert_eq!(fit_score(&fit, &res, &n1), 37);
+        assert_eq!(fit_score(&fit, &res, &n2), 50);
     }
 
     #[test]

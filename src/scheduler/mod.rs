@@ -3,13 +3,27 @@
 //! for the pod at the head of its queue, and binds through the apiserver
 //! asynchronously.
 //!
-//! Simplified compared to upstream, for now: the profile holds the plugins
-//! listed in `framework`; ImageLocality, PodTopologySpread, InterPodAffinity,
-//! NodePorts and preemption are not modelled yet; nodes are visited in the
-//! order they were added (upstream interleaves zones).
+//! Pods choose a profile by `spec.schedulerName`; a pod naming no profile
+//! of this scheduler is left alone (it stays Pending). Besides pods and
+//! nodes the scheduler watches Services, ReplicaSets and StatefulSets, for
+//! PodTopologySpread's system default constraints.
+//!
+//! Simplified compared to upstream, for now: preemption is not modelled;
+//! nodes are visited in the order they were added (upstream interleaves
+//! zones); PodTopologySpread's matchLabelKeys and node inclusion policies
+//! other than the defaults, and InterPodAffinity's namespaceSelector, are
+//! ignored.
 
+pub mod config;
+pub mod explain;
 pub mod framework;
+pub mod profile;
 pub mod queue;
+pub mod topology;
+pub mod trace;
+
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -18,25 +32,83 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::Rng;
 
 use crate::api::pod::Pod;
-use crate::api::{Kind, Object};
+use crate::api::selector::{LabelSelector, map_matches};
+use crate::api::{Kind, Labels, Object};
 use crate::engine::{RngStreams, Time};
 use crate::etcd::EventType;
 use crate::output::Subject;
 use crate::sim::msg::{FieldSelector, WatchSpec};
 use crate::sim::{Cx, Dest, Hop, Msg, Verb};
 
-use framework::{NodeInfo, PodResources, filter, num_feasible_nodes_to_find, raw_scores, totals};
+use framework::{
+    FilterPlugin, NUM_SCORE_PLUGINS, NodeInfo, PodResources, ScorePlugin, balanced_score,
+    default_normalize, filter_one, fit_score, image_locality_score, node_affinity_score,
+    taint_score,
+};
+use profile::{Profile, Select};
 use queue::SchedulingQueue;
+use topology::{Indexes, View, has_pod_affinity, normalize_affinity, normalize_spread};
 
 const WATCH_PODS: u32 = 1;
 const WATCH_NODES: u32 = 2;
+const WATCH_SERVICES: u32 = 3;
+const WATCH_REPLICASETS: u32 = 4;
+const WATCH_STATEFULSETS: u32 = 5;
 
 /// A pod the scheduler accounts on a node.
 struct Placed {
     node: usize,
     res: PodResources,
+    obj: Arc<Object>,
     /// Assumed by this scheduler, not yet seen bound through the watch.
     assumed: bool,
+}
+
+/// One node's verdict and scores in an [`Evaluation`].
+#[derive(Clone, Debug)]
+pub struct NodeEvaluation {
+    pub node: Arc<str>,
+    pub rejection: Option<framework::Rejection>,
+    /// Indexed like [`ScorePlugin::ALL`].
+    pub raw: [i64; NUM_SCORE_PLUGINS],
+    pub normalized: [i64; NUM_SCORE_PLUGINS],
+    pub total: i64,
+}
+
+/// Every node's verdict and scores for one pod.
+#[derive(Clone, Debug)]
+pub struct Evaluation {
+    pub weights: [i64; NUM_SCORE_PLUGINS],
+    /// False when scoring is skipped (one feasible node, or a profile that
+    /// does not score).
+    pub scored: bool,
+    /// In the scheduler's node order.
+    pub nodes: Vec<NodeEvaluation>,
+}
+
+impl Evaluation {
+    pub fn get(&self, node: &str) -> Option<&NodeEvaluation> {
+        self.nodes.iter().find(|n| &*n.node == node)
+    }
+
+    /// A plugin's normalized score on `node`.
+    pub fn score(&self, node: &str, p: ScorePlugin) -> i64 {
+        self.get(node).map_or(-1, |n| n.normalized[p as usize])
+    }
+}
+
+/// Reusable buffers of a scheduling cycle, so that scoring allocates
+/// nothing per node.
+#[derive(Default)]
+struct Scratch {
+    feasible: Vec<usize>,
+    raw: Vec<[i64; NUM_SCORE_PLUGINS]>,
+    normalized: Vec<[i64; NUM_SCORE_PLUGINS]>,
+    /// Whether the last cycle scored (the rows above are its).
+    scored: bool,
+    spread: Vec<Option<i64>>,
+    column: Vec<i64>,
+    totals: Vec<i64>,
 }
 
 /// The outcome of one scheduling cycle.
@@ -74,10 +146,32 @@ pub struct Scheduler {
     synced_nodes: bool,
     /// When a flush of backoffQ is already scheduled.
     flush_at: BTreeMap<Time, ()>,
+    profiles: Vec<Profile>,
+    idx: Indexes,
+    /// Placed pods with pod (anti-)affinity terms, by uid.
+    with_affinity: BTreeMap<u64, (usize, Arc<Object>)>,
+    /// How many live nodes have each image (normalized name).
+    image_nodes: HashMap<String, usize>,
+    /// Service selectors by (namespace, name).
+    services: BTreeMap<(String, String), Labels>,
+    /// ReplicaSet and StatefulSet selectors by (kind, namespace, name).
+    owners: HashMap<(Kind, String, String), LabelSelector>,
+    scratch: Scratch,
+    /// Pods skipped because no profile has their schedulerName.
+    pub unknown_scheduler: BTreeMap<u64, String>,
+    /// The decision trace, when asked for.
+    trace: Option<trace::Trace>,
+    /// The last cycle's filter verdicts, kept only when tracing.
+    trace_verdicts: Vec<(usize, Option<framework::Rejection>)>,
 }
 
 impl Scheduler {
     pub fn new(rng: &RngStreams) -> Self {
+        Self::with_profiles(rng, vec![Profile::default()])
+    }
+
+    /// A scheduler running `profiles` (at least one).
+    pub fn with_profiles(rng: &RngStreams, profiles: Vec<Profile>) -> Self {
         Scheduler {
             nodes: Vec::new(),
             live: Vec::new(),
@@ -94,13 +188,131 @@ impl Scheduler {
             synced_pods: false,
             synced_nodes: false,
             flush_at: BTreeMap::new(),
+            profiles,
+            idx: Indexes::default(),
+            with_affinity: BTreeMap::new(),
+            image_nodes: HashMap::new(),
+            services: BTreeMap::new(),
+            owners: HashMap::new(),
+            scratch: Scratch::default(),
+            unknown_scheduler: BTreeMap::new(),
+            trace: None,
+            trace_verdicts: Vec::new(),
+        }
+    }
+
+    /// Writes the decision trace (`scheduling.csv`) into `w`.
+    pub fn set_trace(&mut self, w: Box<dyn std::io::Write>) {
+        self.trace = Some(trace::Trace::new(w));
+    }
+
+    /// Flushes the decision trace, if any.
+    pub fn finish_trace(&mut self) -> std::io::Result<()> {
+        match &mut self.trace {
+            Some(t) => t.finish(),
+            None => Ok(()),
+        }
+    }
+
+    /// The trace rows of one decision: every visited node's filter
+    /// verdicts (plugins in order up to the first that rejects), every
+    /// feasible node's scores when the cycle scored, and the selection.
+    fn write_trace(&mut self, now: Time, pod: &Pod, attempt: u32, profile: usize, d: &Decision) {
+        let Some(tr) = self.trace.as_mut() else {
+            return;
+        };
+        let key = format!("{}/{}", pod.metadata.namespace, pod.metadata.name);
+        tr.begin(now, &key, attempt);
+        let prof = &self.profiles[profile];
+        for (i, rej) in &self.trace_verdicts {
+            let node = &*self.nodes[*i].name;
+            for plugin in &prof.filters {
+                match rej {
+                    Some(r) if r.plugin == plugin.name() => {
+                        let reason = r.reasons.join("; ");
+                        tr.row(trace::Row {
+                            node,
+                            plugin: plugin.name(),
+                            stage: "filter",
+                            verdict: &reason,
+                            raw: None,
+                            normalized: None,
+                            weighted: None,
+                        });
+                        break;
+                    }
+                    _ => tr.row(trace::Row {
+                        node,
+                        plugin: plugin.name(),
+                        stage: "filter",
+                        verdict: "pass",
+                        raw: None,
+                        normalized: None,
+                        weighted: None,
+                    }),
+                }
+            }
+        }
+        let sc = &self.scratch;
+        if sc.scored {
+            for (k, &i) in sc.feasible.iter().enumerate() {
+                let node = &*self.nodes[i].name;
+                for p in ScorePlugin::ALL {
+                    let w = prof.weight(p);
+                    if w == 0 {
+                        continue;
+                    }
+                    let col = p as usize;
+                    let raw = if p == ScorePlugin::PodTopologySpread {
+                        sc.spread[k]
+                    } else {
+                        Some(sc.raw[k][col])
+                    };
+                    let norm = sc.normalized[k][col];
+                    tr.row(trace::Row {
+                        node,
+                        plugin: p.name(),
+                        stage: "score",
+                        verdict: "",
+                        raw,
+                        normalized: Some(norm),
+                        weighted: Some(norm * w),
+                    });
+                }
+            }
+        }
+        match d {
+            Decision::Node { node, score, .. } => tr.row(trace::Row {
+                node: &self.nodes[*node].name,
+                plugin: "",
+                stage: "select",
+                verdict: "selected",
+                raw: Some(*score),
+                normalized: None,
+                weighted: None,
+            }),
+            Decision::Unschedulable(msg) => tr.row(trace::Row {
+                node: "",
+                plugin: "",
+                stage: "select",
+                verdict: msg,
+                raw: None,
+                normalized: None,
+                weighted: None,
+            }),
         }
     }
 
     pub fn handle(&mut self, msg: Msg, cx: &mut Cx) {
         match msg {
             Msg::Start => {
-                for (tag, kind) in [(WATCH_NODES, Kind::Node), (WATCH_PODS, Kind::Pod)] {
+                for (tag, kind) in [
+                    (WATCH_SERVICES, Kind::Service),
+                    (WATCH_REPLICASETS, Kind::ReplicaSet),
+                    (WATCH_STATEFULSETS, Kind::StatefulSet),
+                    (WATCH_NODES, Kind::Node),
+                    (WATCH_PODS, Kind::Pod),
+                ] {
                     let spec = WatchSpec {
                         tag,
                         kind,
@@ -118,7 +330,8 @@ impl Scheduler {
                 }
                 match tag {
                     WATCH_PODS => self.synced_pods = true,
-                    _ => self.synced_nodes = true,
+                    WATCH_NODES => self.synced_nodes = true,
+                    _ => {}
                 }
             }
             Msg::WatchEvent { kind, change, .. } => {
@@ -168,32 +381,124 @@ impl Scheduler {
 
     fn observe(&mut self, kind: EventType, obj: &Arc<Object>, prev: Option<&Object>, cx: &mut Cx) {
         match &**obj {
-            Object::Node(node) => {
-                let name: Arc<str> = Arc::from(node.metadata.name.as_str());
-                match (kind, self.node_index.get(&name).copied()) {
-                    (EventType::Deleted, Some(i)) => {
-                        self.live[i] = false;
-                        self.order.retain(|&j| j != i);
-                        self.node_index.remove(&name);
+            Object::Node(node) if self.observe_node(kind, node) => self.cluster_event(cx),
+            Object::Node(_) => {}
+            Object::Pod(pod) => self.observe_pod(kind, obj, pod, prev, cx),
+            Object::Service(svc) => {
+                let key = (svc.metadata.namespace.clone(), svc.metadata.name.clone());
+                if kind == EventType::Deleted {
+                    self.services.remove(&key);
+                } else {
+                    self.services.insert(key, svc.spec.selector.clone());
+                }
+            }
+            Object::Workload(k @ (Kind::ReplicaSet | Kind::StatefulSet), w) => {
+                let key = (*k, w.metadata.namespace.clone(), w.metadata.name.clone());
+                match (&w.spec.selector, kind) {
+                    (Some(sel), EventType::Added | EventType::Modified) => {
+                        self.owners.insert(key, sel.clone());
                     }
-                    (EventType::Deleted, None) => {}
-                    (_, Some(i)) => {
-                        self.nodes[i].update(node);
-                        self.cluster_event(cx);
-                    }
-                    (_, None) => {
-                        let i = self.nodes.len();
-                        self.nodes.push(NodeInfo::new(node));
-                        self.live.push(true);
-                        self.order.push(i);
-                        self.node_index.insert(name, i);
-                        self.cluster_event(cx);
+                    _ => {
+                        self.owners.remove(&key);
                     }
                 }
             }
-            Object::Pod(pod) => self.observe_pod(kind, obj, pod, prev, cx),
             _ => {}
         }
+    }
+
+    /// Takes a node change into the cache; true when it may make pods fit.
+    fn observe_node(&mut self, kind: EventType, node: &crate::api::Node) -> bool {
+        let name: Arc<str> = Arc::from(node.metadata.name.as_str());
+        match (kind, self.node_index.get(&name).copied()) {
+            (EventType::Deleted, Some(i)) => {
+                self.count_images(i, -1);
+                self.live[i] = false;
+                self.order.retain(|&j| j != i);
+                self.node_index.remove(&name);
+                false
+            }
+            (EventType::Deleted, None) => false,
+            (_, Some(i)) => {
+                self.count_images(i, -1);
+                self.nodes[i].update(node);
+                self.count_images(i, 1);
+                self.idx.domains.set_node(i, &node.metadata.labels);
+                true
+            }
+            (_, None) => {
+                let i = self.nodes.len();
+                self.nodes.push(NodeInfo::new(node));
+                self.live.push(true);
+                self.order.push(i);
+                self.node_index.insert(name, i);
+                self.count_images(i, 1);
+                self.idx.domains.set_node(i, &node.metadata.labels);
+                self.idx.matches.grow(self.nodes.len());
+                true
+            }
+        }
+    }
+
+    fn count_images(&mut self, i: usize, delta: i64) {
+        for (name, _) in &self.nodes[i].images {
+            let n = self.image_nodes.entry(name.clone()).or_default();
+            *n = (*n as i64 + delta).max(0) as usize;
+        }
+    }
+
+    /// Accounts a pod on node `n`.
+    fn place(&mut self, uid: u64, n: usize, res: PodResources, obj: Arc<Object>, assumed: bool) {
+        self.nodes[n].add_pod(&res);
+        if let Some(pod) = obj.as_pod() {
+            self.idx.matches.pod_added(n, pod);
+            if has_pod_affinity(pod) {
+                self.with_affinity.insert(uid, (n, obj.clone()));
+            }
+        }
+        self.placed.insert(
+            uid,
+            Placed {
+                node: n,
+                res,
+                obj,
+                assumed,
+            },
+        );
+    }
+
+    /// Upstream `DefaultSelector`: the selectors of the Services selecting
+    /// the pod merged, plus its controlling ReplicaSet's or StatefulSet's.
+    fn default_selector(&self, pod: &Pod) -> Option<LabelSelector> {
+        let ns = &pod.metadata.namespace;
+        let mut sel = LabelSelector::default();
+        for ((_, _), selector) in self
+            .services
+            .range((ns.clone(), String::new())..)
+            .take_while(|((n, _), _)| n == ns)
+        {
+            if !selector.is_empty() && map_matches(selector, &pod.metadata.labels) {
+                for (k, v) in selector {
+                    sel.match_labels.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        let owner = pod
+            .metadata
+            .owner_references
+            .iter()
+            .find(|o| o.controller == Some(true));
+        if let Some(o) = owner
+            && let Some(kind @ (Kind::ReplicaSet | Kind::StatefulSet)) = Kind::parse(&o.kind)
+            && let Some(os) = self.owners.get(&(kind, ns.clone(), o.name.clone()))
+        {
+            for (k, v) in &os.match_labels {
+                sel.match_labels.insert(k.clone(), v.clone());
+            }
+            sel.match_expressions
+                .extend(os.match_expressions.iter().cloned());
+        }
+        (!sel.is_empty()).then_some(sel)
     }
 
     /// A change that may make unschedulable pods fit.
@@ -206,6 +511,10 @@ impl Scheduler {
     fn forget(&mut self, uid: u64) {
         if let Some(p) = self.placed.remove(&uid) {
             self.nodes[p.node].remove_pod(&p.res);
+            if let Some(pod) = p.obj.as_pod() {
+                self.idx.matches.pod_removed(p.node, pod);
+            }
+            self.with_affinity.remove(&uid);
         }
     }
 
@@ -220,6 +529,7 @@ impl Scheduler {
         let uid = pod.metadata.uid;
         let gone = kind == EventType::Deleted || pod.status.phase.is_terminal();
         if gone {
+            self.unknown_scheduler.remove(&uid);
             self.queue.remove(uid);
             self.waiting.remove(&uid);
             if self.placed.contains_key(&uid) {
@@ -238,23 +548,29 @@ impl Scheduler {
                 (_, Some(n)) => {
                     self.forget(uid);
                     let res = PodResources::of(pod);
-                    self.nodes[n].add_pod(&res);
-                    self.placed.insert(
-                        uid,
-                        Placed {
-                            node: n,
-                            res,
-                            assumed: false,
-                        },
-                    );
+                    self.place(uid, n, res, obj.clone(), false);
                 }
                 (_, None) => self.forget(uid),
             }
             return;
         }
-        if pod.spec.scheduler_name() != crate::api::pod::DEFAULT_SCHEDULER
-            || pod.metadata.deletion_timestamp.is_some()
-        {
+        if pod.metadata.deletion_timestamp.is_some() {
+            return;
+        }
+        if self.profile_index(pod).is_none() {
+            if let std::collections::btree_map::Entry::Vacant(slot) =
+                self.unknown_scheduler.entry(uid)
+            {
+                let name = pod.spec.scheduler_name().to_string();
+                cx.log(
+                    Dest::Scheduler,
+                    "ignored",
+                    Subject::from(&**obj),
+                    &format!("no profile has schedulerName {name}"),
+                );
+                slot.insert(name);
+                cx.rec.counters.pods_without_profile += 1;
+            }
             return;
         }
         let fresh = !self.waiting.contains_key(&uid);
@@ -276,7 +592,14 @@ impl Scheduler {
             return;
         };
         let Some(pod) = obj.as_pod() else { return };
-        let (decision, evaluated) = self.decide(pod);
+        let profile = self.profile_index(pod).unwrap_or(0);
+        self.scratch.scored = false;
+        self.trace_verdicts.clear();
+        let (decision, evaluated) = self.decide(pod, profile);
+        if self.trace.is_some() {
+            let attempt = self.queue.attempts(uid);
+            self.write_trace(cx.now(), pod, attempt, profile, &decision);
+        }
         let cost = cx.lat.sample(Hop::SchedulingCycle)
             + cx.lat.sample(Hop::SchedulingPerNode) * evaluated as Time;
         self.in_flight = Some(InFlight {
@@ -287,9 +610,16 @@ impl Scheduler {
         cx.send(Dest::Scheduler, cost, Msg::SchedulingCycleDone);
     }
 
+    /// The profile a pod asks for by `spec.schedulerName`.
+    fn profile_index(&self, pod: &Pod) -> Option<usize> {
+        let name = pod.spec.scheduler_name();
+        self.profiles.iter().position(|p| p.scheduler_name == name)
+    }
+
     /// Filters from the round-robin start until enough feasible nodes are
-    /// found, scores them, and picks the best (ties by reservoir sampling).
-    fn decide(&mut self, pod: &Pod) -> (Decision, usize) {
+    /// found, scores them, and picks one as the profile says (the best,
+    /// ties by reservoir sampling, for upstream's behaviour).
+    fn decide(&mut self, pod: &Pod, profile: usize) -> (Decision, usize) {
         let n = self.order.len();
         if n == 0 {
             return (
@@ -299,15 +629,52 @@ impl Scheduler {
                 0,
             );
         }
+        let prof = &self.profiles[profile];
         let res = PodResources::of(pod);
-        let want = num_feasible_nodes_to_find(n);
-        let mut feasible: Vec<usize> = Vec::with_capacity(want.min(64));
+        let want = prof.num_feasible_nodes_to_find(n);
+        let start = if prof.select == Select::FirstFit {
+            0
+        } else {
+            self.next_start
+        };
+        let spread_on = prof.weight(ScorePlugin::PodTopologySpread) > 0;
+        let default_selector = if spread_on && prof.system_default_spreading {
+            self.default_selector(pod)
+        } else {
+            None
+        };
+        let view = View {
+            nodes: &self.nodes,
+            order: &self.order,
+            with_affinity: &self.with_affinity,
+            default_selector,
+        };
+        let placed = &self.placed;
+        let all_placed = || {
+            placed
+                .values()
+                .filter_map(|p| p.obj.as_pod().map(|pod| (p.node, pod)))
+        };
+        let mut st = self
+            .idx
+            .prepare(&view, pod, all_placed, prof.system_default_spreading);
+        let flags = (
+            prof.filter_enabled(FilterPlugin::PodTopologySpread) && Indexes::has_spread_filter(&st),
+            prof.filter_enabled(FilterPlugin::InterPodAffinity)
+                && Indexes::has_affinity_filter(&st),
+        );
+        let mut feasible = std::mem::take(&mut self.scratch.feasible);
+        feasible.clear();
         let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
         let mut processed = 0;
         for k in 0..n {
-            let i = self.order[(self.next_start + k) % n];
+            let i = self.order[(start + k) % n];
             processed = k + 1;
-            match filter(pod, &res, &self.nodes[i]) {
+            let verdict = self.run_filters(prof, &st, flags, pod, &res, i);
+            if self.trace.is_some() {
+                self.trace_verdicts.push((i, verdict.clone().err()));
+            }
+            match verdict {
                 Ok(()) => {
                     feasible.push(i);
                     if feasible.len() >= want {
@@ -321,7 +688,11 @@ impl Scheduler {
                 }
             }
         }
-        self.next_start = (self.next_start + processed) % n;
+        if prof.select != Select::FirstFit {
+            self.next_start = (self.next_start + processed) % n;
+        }
+        self.scratch.feasible = feasible;
+        let feasible = &self.scratch.feasible;
         if feasible.is_empty() {
             let parts: Vec<String> = reasons.iter().map(|(r, c)| format!("{c} {r}")).collect();
             return (
@@ -329,6 +700,19 @@ impl Scheduler {
                     "0/{n} nodes are available: {}.",
                     parts.join(", ")
                 )),
+                processed,
+            );
+        }
+        if prof.select == Select::Random {
+            let k = (self.rng.next_u64() % feasible.len() as u64) as usize;
+            let node = feasible[k];
+            let count = feasible.len();
+            return (
+                Decision::Node {
+                    node,
+                    score: 0,
+                    feasible: count,
+                },
                 processed,
             );
         }
@@ -342,11 +726,10 @@ impl Scheduler {
                 processed,
             );
         }
-        let raw: Vec<_> = feasible
-            .iter()
-            .map(|&i| raw_scores(pod, &res, &self.nodes[i]))
-            .collect();
-        let scores = totals(&raw);
+        let feasible = std::mem::take(&mut self.scratch.feasible);
+        self.score_feasible(pod, &res, profile, &mut st, &feasible);
+        let sc = &mut self.scratch;
+        let scores = &sc.totals;
         let mut best = 0;
         let mut ties = 0u64;
         for (k, &s) in scores.iter().enumerate() {
@@ -360,14 +743,268 @@ impl Scheduler {
                 }
             }
         }
-        (
-            Decision::Node {
-                node: feasible[best],
-                score: scores[best],
-                feasible: feasible.len(),
-            },
-            processed,
-        )
+        let decision = Decision::Node {
+            node: feasible[best],
+            score: scores[best],
+            feasible: feasible.len(),
+        };
+        self.scratch.feasible = feasible;
+        (decision, processed)
+    }
+
+    /// Takes a node into the cache without a watch (explain, tests).
+    pub fn add_node(&mut self, node: &crate::api::Node) {
+        self.observe_node(EventType::Added, node);
+    }
+
+    /// Accounts a pod bound to its `spec.nodeName` without a watch.
+    pub fn add_bound_pod(&mut self, obj: Arc<Object>) {
+        let Some(pod) = obj.as_pod() else { return };
+        let Some(n) = pod
+            .spec
+            .node_name()
+            .and_then(|n| self.node_index.get(n).copied())
+        else {
+            return;
+        };
+        let res = PodResources::of(pod);
+        self.place(pod.metadata.uid, n, res, obj.clone(), false);
+    }
+
+    /// Takes a Service, ReplicaSet or StatefulSet without a watch.
+    pub fn add_object(&mut self, obj: &Object) {
+        if matches!(obj, Object::Service(_) | Object::Workload(..)) {
+            let fake = Arc::new(obj.clone());
+            match &*fake {
+                Object::Service(svc) => {
+                    let key = (svc.metadata.namespace.clone(), svc.metadata.name.clone());
+                    self.services.insert(key, svc.spec.selector.clone());
+                }
+                Object::Workload(k @ (Kind::ReplicaSet | Kind::StatefulSet), w) => {
+                    if let Some(sel) = &w.spec.selector {
+                        let key = (*k, w.metadata.namespace.clone(), w.metadata.name.clone());
+                        self.owners.insert(key, sel.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Evaluates every node for `pod` as a cycle of its profile would,
+    /// without the early stop or any side effect on the queue or the
+    /// round-robin index: each node's filter verdict and, for the feasible
+    /// ones, each plugin's raw, normalized and weighted score. `None` when
+    /// no profile has the pod's schedulerName.
+    pub fn evaluate(&mut self, pod: &Pod) -> Option<Evaluation> {
+        let profile = self.profile_index(pod)?;
+        let prof = &self.profiles[profile];
+        let res = PodResources::of(pod);
+        let spread_on = prof.weight(ScorePlugin::PodTopologySpread) > 0;
+        let default_selector = if spread_on && prof.system_default_spreading {
+            self.default_selector(pod)
+        } else {
+            None
+        };
+        let view = View {
+            nodes: &self.nodes,
+            order: &self.order,
+            with_affinity: &self.with_affinity,
+            default_selector,
+        };
+        let placed = &self.placed;
+        let all_placed = || {
+            placed
+                .values()
+                .filter_map(|p| p.obj.as_pod().map(|pod| (p.node, pod)))
+        };
+        let mut st = self
+            .idx
+            .prepare(&view, pod, all_placed, prof.system_default_spreading);
+        let flags = (
+            prof.filter_enabled(FilterPlugin::PodTopologySpread) && Indexes::has_spread_filter(&st),
+            prof.filter_enabled(FilterPlugin::InterPodAffinity)
+                && Indexes::has_affinity_filter(&st),
+        );
+        let mut verdicts = Vec::with_capacity(self.order.len());
+        let mut feasible = Vec::new();
+        for &i in &self.order {
+            let v = self.run_filters(prof, &st, flags, pod, &res, i);
+            if v.is_ok() {
+                feasible.push(i);
+            }
+            verdicts.push((i, v));
+        }
+        let weights = prof.weights;
+        let scored = prof.select == Select::Best && feasible.len() > 1;
+        if scored {
+            self.score_feasible(pod, &res, profile, &mut st, &feasible);
+        }
+        let mut nodes = Vec::with_capacity(verdicts.len());
+        let mut k = 0;
+        for (i, v) in verdicts {
+            let mut e = NodeEvaluation {
+                node: self.nodes[i].name.clone(),
+                rejection: v.err(),
+                raw: [0; NUM_SCORE_PLUGINS],
+                normalized: [0; NUM_SCORE_PLUGINS],
+                total: 0,
+            };
+            if e.rejection.is_none() {
+                if scored {
+                    e.raw = self.scratch.raw[k];
+                    if let Some(Some(s)) = self.scratch.spread.get(k) {
+                        e.raw[ScorePlugin::PodTopologySpread as usize] = *s;
+                    }
+                    e.normalized = self.scratch.normalized[k];
+                    e.total = self.scratch.totals[k];
+                }
+                k += 1;
+            }
+            nodes.push(e);
+        }
+        Some(Evaluation {
+            weights,
+            scored,
+            nodes,
+        })
+    }
+
+    /// Runs the profile's filters on node `i` in order; the first failure
+    /// rejects it. `flags`: whether PodTopologySpread and InterPodAffinity
+    /// have anything to check.
+    fn run_filters(
+        &self,
+        prof: &Profile,
+        st: &topology::CycleState,
+        flags: (bool, bool),
+        pod: &Pod,
+        res: &PodResources,
+        i: usize,
+    ) -> Result<(), framework::Rejection> {
+        for &plugin in &prof.filters {
+            match plugin {
+                FilterPlugin::PodTopologySpread if flags.0 => self
+                    .idx
+                    .spread_filter(st, i)
+                    .map_err(|r| framework::Rejection::new(plugin.name(), r))?,
+                FilterPlugin::InterPodAffinity if flags.1 => self
+                    .idx
+                    .affinity_filter(st, i)
+                    .map_err(|r| framework::Rejection::new(plugin.name(), r))?,
+                _ => filter_one(plugin, pod, res, &self.nodes[i])?,
+            }
+        }
+        Ok(())
+    }
+
+    /// PreScore, Score, NormalizeScore and weights over `feasible`: fills
+    /// the scratch rows of raw and normalized scores and the totals.
+    fn score_feasible(
+        &mut self,
+        pod: &Pod,
+        res: &PodResources,
+        profile: usize,
+        st: &mut topology::CycleState,
+        feasible: &[usize],
+    ) {
+        let prof = &self.profiles[profile];
+        let spread_on = prof.weight(ScorePlugin::PodTopologySpread) > 0;
+        let n = self.order.len();
+        let view = View {
+            nodes: &self.nodes,
+            order: &self.order,
+            with_affinity: &self.with_affinity,
+            default_selector: None,
+        };
+        let placed = &self.placed;
+        let all_placed = || {
+            placed
+                .values()
+                .filter_map(|p| p.obj.as_pod().map(|pod| (p.node, pod)))
+        };
+        // PreScore.
+        if spread_on || prof.weight(ScorePlugin::InterPodAffinity) > 0 {
+            self.idx.prescore(
+                st,
+                &view,
+                pod,
+                feasible,
+                all_placed,
+                prof.hard_pod_affinity_weight,
+            );
+        }
+        // Score: one row of raw scores per feasible node.
+        let sc = &mut self.scratch;
+        sc.raw.clear();
+        sc.spread.clear();
+        let total_nodes = n;
+        let image_nodes = &self.image_nodes;
+        let nodes_with = |image: &str| image_nodes.get(image).copied().unwrap_or(0);
+        let w = |p: ScorePlugin| prof.weight(p);
+        let spread_score = spread_on && Indexes::has_spread_score(st);
+        let affinity_score =
+            w(ScorePlugin::InterPodAffinity) > 0 && Indexes::has_affinity_score(st);
+        for &i in feasible {
+            let node = &self.nodes[i];
+            let mut row = [0i64; NUM_SCORE_PLUGINS];
+            if w(ScorePlugin::TaintToleration) > 0 {
+                row[ScorePlugin::TaintToleration as usize] = taint_score(pod, node);
+            }
+            if w(ScorePlugin::NodeAffinity) > 0 {
+                row[ScorePlugin::NodeAffinity as usize] = node_affinity_score(pod, node);
+            }
+            if w(ScorePlugin::NodeResourcesFit) > 0 {
+                row[ScorePlugin::NodeResourcesFit as usize] = fit_score(&prof.fit, res, node);
+            }
+            if affinity_score {
+                row[ScorePlugin::InterPodAffinity as usize] = self.idx.affinity_score(st, i);
+            }
+            if w(ScorePlugin::NodeResourcesBalancedAllocation) > 0 {
+                row[ScorePlugin::NodeResourcesBalancedAllocation as usize] =
+                    balanced_score(res, node);
+            }
+            if w(ScorePlugin::ImageLocality) > 0 {
+                row[ScorePlugin::ImageLocality as usize] =
+                    image_locality_score(res, node, nodes_with, total_nodes);
+            }
+            sc.raw.push(row);
+            sc.spread.push(if spread_score {
+                self.idx.spread_score(st, i)
+            } else {
+                Some(0)
+            });
+        }
+        // NormalizeScore, weights, sum.
+        sc.scored = true;
+        sc.totals.clear();
+        sc.totals.resize(feasible.len(), 0);
+        sc.normalized.clear();
+        sc.normalized.resize(feasible.len(), [0; NUM_SCORE_PLUGINS]);
+        for p in ScorePlugin::ALL {
+            let weight = w(p);
+            if weight == 0 {
+                continue;
+            }
+            let col = p as usize;
+            sc.column.clear();
+            sc.column.extend(sc.raw.iter().map(|r| r[col]));
+            match p {
+                ScorePlugin::TaintToleration => default_normalize(&mut sc.column, true),
+                ScorePlugin::NodeAffinity => default_normalize(&mut sc.column, false),
+                ScorePlugin::PodTopologySpread if spread_score => {
+                    normalize_spread(&sc.spread, &mut sc.column)
+                }
+                ScorePlugin::InterPodAffinity if affinity_score => {
+                    normalize_affinity(&mut sc.column)
+                }
+                _ => {}
+            }
+            for (k, s) in sc.column.iter().enumerate() {
+                sc.normalized[k][col] = *s;
+                sc.totals[k] += s * weight;
+            }
+        }
     }
 
     fn finish_cycle(&mut self, cx: &mut Cx) {
@@ -392,15 +1029,7 @@ impl Scheduler {
             } if self.live.get(node).copied().unwrap_or(false) => {
                 rec.scheduled = Some(now);
                 let res = PodResources::of(pod);
-                self.nodes[node].add_pod(&res);
-                self.placed.insert(
-                    f.uid,
-                    Placed {
-                        node,
-                        res,
-                        assumed: true,
-                    },
-                );
+                self.place(f.uid, node, res, obj.clone(), true);
                 self.queue.remove(f.uid);
                 self.waiting.remove(&f.uid);
                 let name = self.nodes[node].name.clone();

@@ -290,6 +290,8 @@ impl Client {
                     self.send(cx, Verb::Create(obj), Step::Create(op));
                 }
             }
+            // Expanded into `Apply` actions before the run starts.
+            ActionOp::Generate(_) => {}
             ActionOp::Node { op, node } => self.node_action(op, &node, cx),
             ActionOp::AddNodes(nodes) => {
                 for node in nodes {

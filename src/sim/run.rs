@@ -21,6 +21,8 @@ use crate::proxy::ProxyGroup;
 use crate::runtime::Docker;
 use crate::scenario::Scenario;
 use crate::scheduler::Scheduler;
+use crate::scheduler::config::PolicyError;
+use crate::scheduler::profile::Profile;
 
 use super::{Client, Cluster, Dest, Latencies, Msg};
 
@@ -34,6 +36,27 @@ pub struct Outcome {
     pub virtual_time: Time,
     pub events: u64,
     pub hash: u64,
+    /// The outcome of flushing the decision trace (Ok when not traced).
+    pub trace: io::Result<()>,
+}
+
+/// What a run takes besides the scenario and the seed.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// The scheduler's profiles; `None`: the scenario's `scheduler.policy`.
+    pub profiles: Option<Vec<Profile>>,
+    /// Write the scheduler's decision trace, [`TRACE_FILE`].
+    pub trace_scheduling: bool,
+}
+
+/// The decision trace's file, written on request beside [`OUTPUT_FILES`].
+pub const TRACE_FILE: &str = "scheduling.csv";
+
+/// The scheduler profiles of a scenario's `scheduler.policy` (a file name
+/// is taken relative to the scenario's directory).
+pub fn scenario_profiles(scenario: &Scenario) -> Result<Vec<Profile>, PolicyError> {
+    let base = scenario.path.parent().unwrap_or(Path::new("."));
+    crate::scheduler::config::resolve(&scenario.policy, base)
 }
 
 /// Runs `scenario` with `seed`, streaming the timeline into `events` and the
@@ -44,6 +67,33 @@ pub fn simulate(
     events: Box<dyn Write>,
     nodes: Box<dyn Write>,
 ) -> Outcome {
+    simulate_with(scenario, seed, events, nodes, &RunOptions::default())
+}
+
+/// [`simulate`] with options. A policy that does not resolve falls back to
+/// the default profile: callers check it first with [`scenario_profiles`].
+pub fn simulate_with(
+    scenario: &Scenario,
+    seed: u64,
+    events: Box<dyn Write>,
+    nodes: Box<dyn Write>,
+    opts: &RunOptions,
+) -> Outcome {
+    simulate_traced(scenario, seed, events, nodes, opts, None)
+}
+
+/// [`simulate_with`], writing the scheduler's decision trace into `trace`.
+pub fn simulate_traced(
+    scenario: &Scenario,
+    seed: u64,
+    events: Box<dyn Write>,
+    nodes: Box<dyn Write>,
+    opts: &RunOptions,
+    trace: Option<Box<dyn Write>>,
+) -> Outcome {
+    let profiles = opts.profiles.clone().unwrap_or_else(|| {
+        scenario_profiles(scenario).unwrap_or_else(|_| vec![Profile::default()])
+    });
     let rng = RngStreams::new(seed);
     let mut rec = Recorder::new(events, nodes);
     let lat = Latencies::new(&scenario.latencies, &rng);
@@ -133,10 +183,10 @@ pub fn simulate(
     }
 
     let mut cluster = Cluster {
-        client: Client::new(scenario.actions.clone()),
+        client: Client::new(crate::scenario::generate::expand(&scenario.actions, &rng)),
         apiserver,
         etcd,
-        scheduler: Scheduler::new(&rng),
+        scheduler: Scheduler::with_profiles(&rng, profiles),
         controllers: ControllerManager::new(&scenario.controller_manager),
         kubelets,
         runtimes,
@@ -147,6 +197,9 @@ pub fn simulate(
         lat,
         node_names,
     };
+    if let Some(w) = trace {
+        cluster.scheduler.set_trace(w);
+    }
     let mut engine: Engine<Dest, Msg> = Engine::new();
     if let Some(cp) = control_plane {
         // Only the control-plane kubelet runs at first; it starts the rest.
@@ -173,7 +226,9 @@ pub fn simulate(
         stopped_by_limit: stop == Stop::TimeLimit,
     };
     let summary = Summary::build(&facts, &cluster.rec);
+    let trace = cluster.scheduler.finish_trace();
     Outcome {
+        trace,
         summary,
         recorder: cluster.rec,
         virtual_time: engine.now(),
@@ -228,8 +283,22 @@ fn partial(dir: &Path, name: &str) -> PathBuf {
 /// under temporary names and renamed into place only when all of them are
 /// complete; any earlier outputs in `dir` are removed first.
 pub fn run_to_dir(scenario: &Scenario, seed: u64, dir: &Path) -> io::Result<Outcome> {
+    run_to_dir_with(scenario, seed, dir, &RunOptions::default())
+}
+
+/// [`run_to_dir`] with options.
+pub fn run_to_dir_with(
+    scenario: &Scenario,
+    seed: u64,
+    dir: &Path,
+    opts: &RunOptions,
+) -> io::Result<Outcome> {
     fs::create_dir_all(dir)?;
-    for name in OUTPUT_FILES {
+    let mut files: Vec<&str> = OUTPUT_FILES.to_vec();
+    if opts.trace_scheduling {
+        files.push(TRACE_FILE);
+    }
+    for name in OUTPUT_FILES.iter().chain([&TRACE_FILE]) {
         match fs::remove_file(dir.join(name)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}
@@ -239,7 +308,21 @@ pub fn run_to_dir(scenario: &Scenario, seed: u64, dir: &Path) -> io::Result<Outc
         let events =
             BufWriter::with_capacity(1 << 20, fs::File::create(partial(dir, "events.csv"))?);
         let nodes = BufWriter::with_capacity(1 << 16, fs::File::create(partial(dir, "nodes.csv"))?);
-        let mut outcome = simulate(scenario, seed, Box::new(events), Box::new(nodes));
+        let trace: Option<Box<dyn Write>> = if opts.trace_scheduling {
+            let f = fs::File::create(partial(dir, TRACE_FILE))?;
+            Some(Box::new(BufWriter::with_capacity(1 << 20, f)))
+        } else {
+            None
+        };
+        let mut outcome = simulate_traced(
+            scenario,
+            seed,
+            Box::new(events),
+            Box::new(nodes),
+            opts,
+            trace,
+        );
+        std::mem::replace(&mut outcome.trace, Ok(()))?;
         outcome.recorder.finish()?;
         let mut pods = BufWriter::new(fs::File::create(partial(dir, "pods.csv"))?);
         outcome.recorder.write_pods(&mut pods)?;
@@ -254,13 +337,13 @@ pub fn run_to_dir(scenario: &Scenario, seed: u64, dir: &Path) -> io::Result<Outc
     })();
     match result {
         Ok(outcome) => {
-            for name in OUTPUT_FILES {
+            for name in &files {
                 fs::rename(partial(dir, name), dir.join(name))?;
             }
             Ok(outcome)
         }
         Err(e) => {
-            for name in OUTPUT_FILES {
+            for name in &files {
                 let _ = fs::remove_file(partial(dir, name));
             }
             Err(e)

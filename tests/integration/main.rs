@@ -4,5 +4,6 @@
 mod bad_input;
 mod flows;
 mod node_agents;
+mod scheduling;
 mod support;
 mod workloads;

@@ -1,0 +1,1074 @@
+//! The cases of upstream's plugin unit tests
+//! (`pkg/scheduler/framework/plugins/*/*_test.go`), with the same inputs and
+//! the same expected integers, run through the scheduler's own evaluation
+//! (filters, PreScore, Score, NormalizeScore) or the plugin function.
+
+use std::sync::Arc;
+
+use super::framework::{
+    FitScoring, FitStrategy, NodeInfo, PodResources, ScorePlugin, balanced_score, fit_score,
+    normalized_image_name,
+};
+use super::profile::Profile;
+use super::{Evaluation, Scheduler};
+use crate::api::pod::Pod;
+use crate::api::{Manifest, Node, Object};
+use crate::engine::RngStreams;
+
+fn parse(yaml: &str) -> Object {
+    let m: Manifest = serde_yaml::from_str(yaml).unwrap_or_else(|e| panic!("{e}: {yaml}"));
+    m.object.expect("an object")
+}
+
+fn node(yaml: &str) -> Node {
+    match parse(&format!("kind: Node\n{yaml}")) {
+        Object::Node(n) => n,
+        _ => unreachable!(),
+    }
+}
+
+fn pod(yaml: &str) -> Pod {
+    match parse(&format!("kind: Pod\n{yaml}")) {
+        Object::Pod(p) => p,
+        _ => unreachable!(),
+    }
+}
+
+/// A scheduler holding `nodes` and the bound `pods` (each names its node).
+fn cluster(profile: Profile, nodes: &[&str], pods: &[&str]) -> Scheduler {
+    let mut s = Scheduler::with_profiles(&RngStreams::new(1), vec![profile]);
+    for n in nodes {
+        s.add_node(&node(n));
+    }
+    for (k, p) in pods.iter().enumerate() {
+        let mut p = pod(p);
+        p.metadata.uid = 1000 + k as u64;
+        if p.metadata.name.is_empty() {
+            p.metadata.name = format!("existing-{k}");
+        }
+        s.add_bound_pod(Arc::new(Object::Pod(p)));
+    }
+    s
+}
+
+fn scores(e: &Evaluation, plugin: ScorePlugin, nodes: &[&str]) -> Vec<i64> {
+    nodes.iter().map(|n| e.score(n, plugin)).collect()
+}
+
+// ---- ImageLocality (imagelocality/image_locality_test.go) ----
+
+const MB: i64 = 1024 * 1024;
+
+fn image_node(name: &str, images: &[(&[&str], i64)]) -> String {
+    let list: Vec<String> = images
+        .iter()
+        .map(|(names, mb)| format!("{{names: [{}], sizeBytes: {}}}", names.join(", "), mb * MB))
+        .collect();
+    format!(
+        "metadata: {{name: {name}}}\nstatus: {{images: [{}]}}",
+        list.join(", ")
+    )
+}
+
+fn image_pod(init: &[&str], containers: &[&str]) -> String {
+    let c = |v: &[&str]| {
+        v.iter()
+            .enumerate()
+            .map(|(k, i)| format!("{{name: c{k}, image: '{i}'}}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "metadata: {{name: p}}\nspec: {{initContainers: [{}], containers: [{}]}}",
+        c(init),
+        c(containers)
+    )
+}
+
+fn image_scores(nodes: &[String], p: &str) -> Vec<i64> {
+    let refs: Vec<&str> = nodes.iter().map(String::as_str).collect();
+    let mut s = cluster(Profile::default(), &refs, &[]);
+    let e = s.evaluate(&pod(p)).unwrap();
+    e.nodes
+        .iter()
+        .map(|n| n.raw[ScorePlugin::ImageLocality as usize])
+        .collect()
+}
+
+#[test]
+fn image_locality_upstream_cases() {
+    let n403002000 = |name: &str| {
+        image_node(
+            name,
+            &[
+                (&["gcr.io/40:latest", "gcr.io/40:v1", "gcr.io/40:v1"], 40),
+                (&["gcr.io/300:latest", "gcr.io/300:v1"], 300),
+                (&["gcr.io/2000:latest"], 2000),
+            ],
+        )
+    };
+    let n25010 = |name: &str| {
+        image_node(
+            name,
+            &[
+                (&["gcr.io/250:latest"], 250),
+                (&["gcr.io/10:latest", "gcr.io/10:v1"], 10),
+            ],
+        )
+    };
+    let n203040 = |name: &str| {
+        image_node(
+            name,
+            &[
+                (&["gcr.io/20:latest"], 20),
+                (&["gcr.io/30:latest"], 30),
+                (&["gcr.io/40:latest"], 40),
+            ],
+        )
+    };
+    let n400030 = |name: &str| {
+        image_node(
+            name,
+            &[(&["gcr.io/4000:latest"], 4000), (&["gcr.io/30:latest"], 30)],
+        )
+    };
+    let n60040900 = |name: &str| {
+        image_node(
+            name,
+            &[
+                (&["gcr.io/600:latest"], 600),
+                (&["gcr.io/40:latest"], 40),
+                (&["gcr.io/900:latest"], 900),
+            ],
+        )
+    };
+    let n300600900 = |name: &str| {
+        image_node(
+            name,
+            &[
+                (&["gcr.io/300:latest"], 300),
+                (&["gcr.io/600:latest"], 600),
+                (&["gcr.io/900:latest"], 900),
+            ],
+        )
+    };
+    let none = |name: &str| format!("metadata: {{name: {name}}}");
+    // Two images spread on two nodes, prefer the larger image one.
+    assert_eq!(
+        image_scores(
+            &[n403002000("node1"), n25010("node2")],
+            &image_pod(&[], &["gcr.io/40", "gcr.io/250"])
+        ),
+        vec![0, 5]
+    );
+    // Two images on one node, prefer this node.
+    assert_eq!(
+        image_scores(
+            &[n403002000("node1"), n25010("node2")],
+            &image_pod(&[], &["gcr.io/40", "gcr.io/300"])
+        ),
+        vec![7, 0]
+    );
+    // If exceed limit, use limit.
+    assert_eq!(
+        image_scores(
+            &[n400030("node1"), n25010("node2")],
+            &image_pod(&[], &["gcr.io/4000", "gcr.io/10"])
+        ),
+        vec![100, 0]
+    );
+    // The same, with a node which has no images present.
+    assert_eq!(
+        image_scores(
+            &[n400030("node1"), n25010("node2"), none("node3")],
+            &image_pod(&[], &["gcr.io/4000", "gcr.io/10"])
+        ),
+        vec![66, 0, 0]
+    );
+    // Pod with multiple large images, node2 is preferred.
+    assert_eq!(
+        image_scores(
+            &[n60040900("node1"), n300600900("node2"), none("node3")],
+            &image_pod(&[], &["gcr.io/300", "gcr.io/600", "gcr.io/900"])
+        ),
+        vec![32, 36, 0]
+    );
+    // Pod with multiple small images.
+    assert_eq!(
+        image_scores(
+            &[n203040("node1"), n400030("node2")],
+            &image_pod(&[], &["gcr.io/30", "gcr.io/40"])
+        ),
+        vec![1, 0]
+    );
+    // Init containers count.
+    assert_eq!(
+        image_scores(
+            &[n403002000("node1"), n203040("node2")],
+            &image_pod(&["gcr.io/300"], &["gcr.io/30"])
+        ),
+        vec![6, 0]
+    );
+}
+
+#[test]
+fn normalized_image_names_follow_upstream() {
+    assert_eq!(normalized_image_name("root"), "root:latest");
+    assert_eq!(
+        normalized_image_name("gcr.io:5000/root"),
+        "gcr.io:5000/root:latest"
+    );
+    assert_eq!(normalized_image_name("root:tag"), "root:tag");
+    assert_eq!(
+        normalized_image_name("root@sha256:abcd"),
+        "root@sha256:abcd"
+    );
+}
+
+// ---- NodeResourcesFit scoring strategies (noderesources/*_test.go) ----
+
+/// A node with `capacity` (a flow map) and the requests of existing pods on it.
+fn info(capacity: &str, existing: &[&str]) -> NodeInfo {
+    let mut n = NodeInfo::new(&node(&format!(
+        "metadata: {{name: n}}\nstatus: {{capacity: {capacity}}}"
+    )));
+    for p in existing {
+        n.add_pod(&PodResources::of(&pod(&requests_pod(p))));
+    }
+    n
+}
+
+/// A pod with one container per request map ("-" = a container without
+/// requests); "" = no containers at all.
+fn requests_pod(reqs: &str) -> String {
+    if reqs.is_empty() {
+        return "metadata: {name: p}\nspec: {containers: []}".into();
+    }
+    let containers: Vec<String> = reqs
+        .split(';')
+        .enumerate()
+        .map(|(k, r)| {
+            if r == "-" {
+                format!("{{name: c{k}, image: x}}")
+            } else {
+                format!("{{name: c{k}, image: x, resources: {{requests: {r}}}}}")
+            }
+        })
+        .collect();
+    format!(
+        "metadata: {{name: p}}\nspec: {{containers: [{}]}}",
+        containers.join(", ")
+    )
+}
+
+fn fit(strategy: FitStrategy, resources: &[(&str, i64)]) -> FitScoring {
+    FitScoring {
+        strategy,
+        resources: resources.iter().map(|(n, w)| (n.to_string(), *w)).collect(),
+    }
+}
+
+fn fit_of(f: &FitScoring, pod_reqs: &str, node: &NodeInfo) -> i64 {
+    fit_score(f, &PodResources::of(&pod(&requests_pod(pod_reqs))), node)
+}
+
+const CPU_MEM: [(&str, i64); 2] = [("cpu", 1), ("memory", 1)];
+const TWO_CONTAINERS: &str = "{cpu: '1000', memory: '2000'};{cpu: '2000', memory: '3000'}";
+
+#[test]
+fn most_allocated_upstream_cases() {
+    let f = fit(FitStrategy::MostAllocated, &CPU_MEM);
+    let small = info("{cpu: '4000', memory: '10000'}", &[]);
+    let big = info("{cpu: '6000', memory: '10000'}", &[]);
+    // Nothing scheduled, nothing requested.
+    assert_eq!(fit_of(&f, "", &small), 0);
+    // Nothing scheduled, resources requested, differently sized nodes.
+    assert_eq!(fit_of(&f, TWO_CONTAINERS, &small), 62);
+    assert_eq!(fit_of(&f, TWO_CONTAINERS, &big), 50);
+    // No resources requested, pods scheduled with resources.
+    let n1 = info(
+        "{cpu: '10000', memory: '20000'}",
+        &["{cpu: '3000', memory: '0'}", "{cpu: '3000', memory: '0'}"],
+    );
+    let n2 = info(
+        "{cpu: '10000', memory: '20000'}",
+        &[
+            "{cpu: '3000', memory: '0'}",
+            "{cpu: '3000', memory: '5000'}",
+        ],
+    );
+    assert_eq!(fit_of(&f, "", &n1), 30);
+    assert_eq!(fit_of(&f, "", &n2), 42);
+    // Resources requested, pods scheduled with resources.
+    let n1 = info(
+        "{cpu: '10000', memory: '20000'}",
+        &["{cpu: '3000', memory: '0'}"],
+    );
+    let n2 = info(
+        "{cpu: '10000', memory: '20000'}",
+        &["{cpu: '3000', memory: '5000'}"],
+    );
+    assert_eq!(fit_of(&f, TWO_CONTAINERS, &n1), 42);
+    assert_eq!(fit_of(&f, TWO_CONTAINERS, &n2), 55);
+    // Resources requested equal node capacity.
+    let eq = "{cpu: '2000', memory: '4000'};{cpu: '3000', memory: '5000'}";
+    assert_eq!(
+        fit_of(&f, eq, &info("{cpu: '5000', memory: '10000'}", &[])),
+        95
+    );
+    assert_eq!(
+        fit_of(&f, eq, &info("{cpu: '10000', memory: '9000'}", &[])),
+        75
+    );
+    // Resource weights memory 2, cpu 1.
+    let w = fit(FitStrategy::MostAllocated, &[("memory", 2), ("cpu", 1)]);
+    assert_eq!(fit_of(&w, TWO_CONTAINERS, &small), 58);
+    assert_eq!(fit_of(&w, TWO_CONTAINERS, &big), 50);
+    // No resources requested, nonzero request for resource.
+    let n1 = info("{cpu: 250m, memory: 1000Mi}", &["-", "-"]);
+    let n2 = info("{cpu: 250m, memory: 1000Mi}", &[]);
+    assert_eq!(fit_of(&f, "-", &n1), 80);
+    assert_eq!(fit_of(&f, "-", &n2), 30);
+    // Extended resources: bypassed when the pod does not request them.
+    let ext = fit(
+        FitStrategy::MostAllocated,
+        &[("cpu", 1), ("memory", 1), ("example.com/foo", 1)],
+    );
+    let n1 = info("{cpu: '6000', memory: '10000'}", &[]);
+    let n2 = info("{cpu: '6000', memory: '10000', example.com/foo: '4'}", &[]);
+    assert_eq!(fit_of(&ext, TWO_CONTAINERS, &n1), 50);
+    assert_eq!(fit_of(&ext, TWO_CONTAINERS, &n2), 50);
+    // ... and honoured when it does.
+    let n1 = info("{cpu: '6000', memory: '10000', example.com/foo: '4'}", &[]);
+    let n2 = info("{cpu: '6000', memory: '10000', example.com/foo: '10'}", &[]);
+    let with_ext = "{cpu: '3000', memory: '5000', example.com/foo: '2'}";
+    assert_eq!(fit_of(&ext, with_ext, &n1), 50);
+    assert_eq!(fit_of(&ext, with_ext, &n2), 40);
+    // If the node doesn't have a resource.
+    let w = fit(
+        FitStrategy::MostAllocated,
+        &[("example.com/foo", 2), ("cpu", 1), ("memory", 1)],
+    );
+    let req = "{cpu: '3000', memory: '4000'}";
+    assert_eq!(
+        fit_of(&w, req, &info("{cpu: '6000', memory: '10000'}", &[])),
+        45
+    );
+    assert_eq!(
+        fit_of(
+            &w,
+            req,
+            &info("{cpu: '6000', memory: '10000', example.com/foo: '4'}", &[])
+        ),
+        45
+    );
+}
+
+#[test]
+fn least_allocated_upstream_cases() {
+    let f = FitScoring::default();
+    // Nothing scheduled, resources requested, differently sized nodes.
+    assert_eq!(
+        fit_of(
+            &f,
+            TWO_CONTAINERS,
+            &info("{cpu: '4000', memory: '10000'}", &[])
+        ),
+        37
+    );
+    assert_eq!(
+        fit_of(
+            &f,
+            TWO_CONTAINERS,
+            &info("{cpu: '6000', memory: '10000'}", &[])
+        ),
+        50
+    );
+}
+
+#[test]
+fn requested_to_capacity_ratio_upstream_cases() {
+    // Shape {0: 10, 100: 0}, scaled by 10.
+    let f = fit(
+        FitStrategy::RequestedToCapacityRatio(vec![(0, 100), (100, 0)]),
+        &CPU_MEM,
+    );
+    let n1 = info("{cpu: '4000', memory: '10000'}", &["", ""]);
+    let n2 = info("{cpu: '4000', memory: '10000'}", &[]);
+    assert_eq!(fit_of(&f, "", &n1), 100);
+    assert_eq!(fit_of(&f, "", &n2), 100);
+    let n2 = info("{cpu: '6000', memory: '10000'}", &[]);
+    assert_eq!(fit_of(&f, TWO_CONTAINERS, &n1), 38);
+    assert_eq!(fit_of(&f, TWO_CONTAINERS, &n2), 50);
+    let n1 = info(
+        "{cpu: '4000', memory: '10000'}",
+        &["{cpu: '3000', memory: '5000'}"],
+    );
+    let n2 = info(
+        "{cpu: '6000', memory: '10000'}",
+        &["{cpu: '3000', memory: '5000'}"],
+    );
+    assert_eq!(fit_of(&f, "", &n1), 38);
+    assert_eq!(fit_of(&f, "", &n2), 50);
+    // Bin packing on one extended resource, shape {0: 0, 100: 1}.
+    let ext = fit(
+        FitStrategy::RequestedToCapacityRatio(vec![(0, 0), (100, 10)]),
+        &[("intel.com/foo", 1)],
+    );
+    let cap = |foo: i64| format!("{{cpu: '4000', memory: 10000Mi, intel.com/foo: '{foo}'}}");
+    assert_eq!(fit_of(&ext, "", &info(&cap(8), &[])), 0);
+    assert_eq!(fit_of(&ext, "", &info(&cap(4), &[])), 0);
+    let two = "{intel.com/foo: '2'}";
+    assert_eq!(fit_of(&ext, two, &info(&cap(8), &[""])), 2);
+    assert_eq!(fit_of(&ext, two, &info(&cap(4), &[""])), 5);
+    assert_eq!(fit_of(&ext, two, &info(&cap(4), &[two])), 10);
+    let four = "{intel.com/foo: '4'}";
+    assert_eq!(fit_of(&ext, four, &info(&cap(8), &[])), 5);
+    assert_eq!(fit_of(&ext, four, &info(&cap(4), &[])), 10);
+}
+
+#[test]
+fn balanced_allocation_upstream_cases() {
+    let ba =
+        |reqs: &str, n: &NodeInfo| balanced_score(&PodResources::of(&pod(&requests_pod(reqs))), n);
+    let cpu_and_memory = "{cpu: 1000m, memory: '2000'};{cpu: 2000m, memory: '3000'}";
+    let cpu_only = "{cpu: 1000m, memory: '0'};{cpu: 2000m, memory: '0'}";
+    // Nothing scheduled, resources requested, differently sized machines.
+    assert_eq!(
+        ba(cpu_and_memory, &info("{cpu: 4000m, memory: '10000'}", &[])),
+        87
+    );
+    assert_eq!(
+        ba(cpu_and_memory, &info("{cpu: 6000m, memory: '10000'}", &[])),
+        100
+    );
+    // Resources requested, pods scheduled with resources.
+    assert_eq!(
+        ba(
+            cpu_and_memory,
+            &info("{cpu: 10000m, memory: '20000'}", &[cpu_only])
+        ),
+        82
+    );
+    assert_eq!(
+        ba(
+            cpu_and_memory,
+            &info("{cpu: 10000m, memory: '20000'}", &[cpu_and_memory])
+        ),
+        95
+    );
+    // Differently sized machines.
+    assert_eq!(
+        ba(
+            cpu_and_memory,
+            &info("{cpu: 10000m, memory: '50000'}", &[cpu_and_memory])
+        ),
+        80
+    );
+    // A best-effort pod is not scored.
+    assert_eq!(ba("", &info("{cpu: 4000m, memory: '10000'}", &[])), 0);
+}
+
+// ---- PodTopologySpread (podtopologyspread/scoring_test.go, filtering_test.go) ----
+
+fn labelled(name: &str, labels: &str) -> String {
+    format!("metadata: {{name: {name}, labels: {{{labels}}}}}")
+}
+
+fn foo_pod(name: &str, node: &str) -> String {
+    format!("metadata: {{name: {name}, labels: {{foo: ''}}}}\nspec: {{nodeName: {node}}}")
+}
+
+fn spread_pod(constraints: &[(i32, &str, &str, &str)]) -> String {
+    let cs: Vec<String> = constraints
+        .iter()
+        .map(|(skew, key, when, sel)| {
+            format!(
+                "{{maxSkew: {skew}, topologyKey: {key}, whenUnsatisfiable: {when}, labelSelector: {{matchExpressions: [{{key: {sel}, operator: Exists}}]}}}}"
+            )
+        })
+        .collect();
+    format!(
+        "metadata: {{name: p, labels: {{foo: '', bar: ''}}}}\nspec: {{topologySpreadConstraints: [{}]}}",
+        cs.join(", ")
+    )
+}
+
+/// A node the filters reject (upstream's failedNodes).
+fn failed(name: &str, labels: &str) -> String {
+    format!(
+        "metadata: {{name: {name}, labels: {{{labels}}}}}\nspec: {{taints: [{{key: x, effect: NoSchedule}}]}}"
+    )
+}
+
+fn hostname_nodes(names: &[&str]) -> Vec<String> {
+    names
+        .iter()
+        .map(|n| labelled(n, &format!("kubernetes.io/hostname: {n}")))
+        .collect()
+}
+
+fn spread_scores(nodes: &[String], pods: &[String], p: &str, names: &[&str]) -> Vec<i64> {
+    let n: Vec<&str> = nodes.iter().map(String::as_str).collect();
+    let ps: Vec<&str> = pods.iter().map(String::as_str).collect();
+    let mut s = cluster(Profile::default(), &n, &ps);
+    let e = s.evaluate(&pod(p)).unwrap();
+    scores(&e, ScorePlugin::PodTopologySpread, names)
+}
+
+fn foo_pods(spec: &[(&str, usize)]) -> Vec<String> {
+    spec.iter()
+        .flat_map(|(node, count)| (0..*count).map(move |k| foo_pod(&format!("p-{node}{k}"), node)))
+        .collect()
+}
+
+#[test]
+fn pod_topology_spread_scoring_upstream_cases() {
+    let abcd = ["node-a", "node-b", "node-c", "node-d"];
+    // One constraint on node, all 4 nodes are candidates, maxSkew 1, 2/1/0/3.
+    let pods = foo_pods(&[("node-a", 2), ("node-b", 1), ("node-d", 3)]);
+    let nodes = hostname_nodes(&abcd);
+    let p = |skew| spread_pod(&[(skew, "kubernetes.io/hostname", "ScheduleAnyway", "foo")]);
+    assert_eq!(
+        spread_scores(&nodes, &pods, &p(1), &abcd),
+        vec![20, 60, 100, 0]
+    );
+    // maxSkew 2.
+    assert_eq!(
+        spread_scores(&nodes, &pods, &p(2), &abcd),
+        vec![33, 66, 100, 16]
+    );
+    // maxSkew 3, 4/3/2/1.
+    let pods = foo_pods(&[("node-a", 4), ("node-b", 3), ("node-c", 2), ("node-d", 1)]);
+    assert_eq!(
+        spread_scores(&nodes, &pods, &p(3), &abcd),
+        vec![44, 66, 77, 100]
+    );
+    // One constraint on node, 3 out of 4 nodes are candidates.
+    let pods = foo_pods(&[("node-a", 4), ("node-b", 2), ("node-x", 1), ("node-y", 3)]);
+    let mut nodes = hostname_nodes(&["node-a", "node-b", "node-x"]);
+    nodes.push(failed("node-y", "kubernetes.io/hostname: node-y"));
+    let abx = ["node-a", "node-b", "node-x"];
+    assert_eq!(spread_scores(&nodes, &pods, &p(1), &abx), vec![33, 83, 100]);
+    // ... one node doesn't match the topology key.
+    nodes[1] = labelled("node-b", "n: node-b");
+    assert_eq!(spread_scores(&nodes, &pods, &p(1), &abx), vec![16, 0, 100]);
+    // One constraint on zone, 3 out of 4 nodes are candidates.
+    let zoned = |name: &str, zone: &str| {
+        labelled(
+            name,
+            &format!("zone: {zone}, kubernetes.io/hostname: {name}"),
+        )
+    };
+    let nodes = vec![
+        zoned("node-a", "zone1"),
+        zoned("node-b", "zone1"),
+        zoned("node-x", "zone2"),
+        failed("node-y", "zone: zone2, kubernetes.io/hostname: node-y"),
+    ];
+    let zone = spread_pod(&[(1, "zone", "ScheduleAnyway", "foo")]);
+    assert_eq!(spread_scores(&nodes, &pods, &zone, &abx), vec![75, 75, 100]);
+    // Two constraints on zone and node, with different label selectors.
+    let nodes = vec![
+        zoned("node-a", "zone1"),
+        zoned("node-b", "zone1"),
+        zoned("node-x", "zone2"),
+        zoned("node-y", "zone2"),
+    ];
+    let two = spread_pod(&[
+        (1, "zone", "ScheduleAnyway", "foo"),
+        (1, "kubernetes.io/hostname", "ScheduleAnyway", "bar"),
+    ]);
+    let pods = vec![
+        "metadata: {name: p-a1, labels: {foo: ''}}\nspec: {nodeName: node-a}".to_string(),
+        "metadata: {name: p-b1, labels: {foo: '', bar: ''}}\nspec: {nodeName: node-b}".into(),
+        "metadata: {name: p-y1, labels: {foo: ''}}\nspec: {nodeName: node-y}".into(),
+        "metadata: {name: p-y2, labels: {bar: ''}}\nspec: {nodeName: node-y}".into(),
+    ];
+    let abxy = ["node-a", "node-b", "node-x", "node-y"];
+    assert_eq!(
+        spread_scores(&nodes, &pods, &two, &abxy),
+        vec![60, 20, 100, 60]
+    );
+}
+
+#[test]
+fn pod_topology_spread_system_defaults_use_the_service_selector() {
+    // System defaulting, nodes don't have zone, pods match a Service: the
+    // same scores as one hostname constraint with maxSkew 3.
+    let abcd = ["node-a", "node-b", "node-c", "node-d"];
+    let nodes = hostname_nodes(&abcd);
+    let n: Vec<&str> = nodes.iter().map(String::as_str).collect();
+    let pods = foo_pods(&[("node-a", 4), ("node-b", 3), ("node-c", 2), ("node-d", 1)]);
+    let ps: Vec<&str> = pods.iter().map(String::as_str).collect();
+    let mut s = cluster(Profile::default(), &n, &ps);
+    s.add_object(&parse(
+        "kind: Service\nmetadata: {name: svc}\nspec: {selector: {foo: ''}}",
+    ));
+    let e = s
+        .evaluate(&pod("metadata: {name: p, labels: {foo: ''}}"))
+        .unwrap();
+    assert_eq!(
+        scores(&e, ScorePlugin::PodTopologySpread, &abcd),
+        vec![44, 66, 77, 100]
+    );
+    // Without the Service, no constraint applies: all 0 weighted.
+    let mut s = cluster(Profile::default(), &n, &ps);
+    let e = s
+        .evaluate(&pod("metadata: {name: p, labels: {foo: ''}}"))
+        .unwrap();
+    assert_eq!(
+        scores(&e, ScorePlugin::PodTopologySpread, &abcd),
+        vec![0, 0, 0, 0]
+    );
+}
+
+fn rejected_by(e: &Evaluation, node: &str) -> Option<(&'static str, String)> {
+    e.get(node)
+        .and_then(|n| n.rejection.as_ref())
+        .map(|r| (r.plugin, r.reasons.join(", ")))
+}
+
+#[test]
+fn pod_topology_spread_filtering_upstream_cases() {
+    let zoned = |name: &str, zone: &str| labelled(name, &format!("zone: {zone}, node: {name}"));
+    let nodes = [
+        zoned("node-a", "zone1"),
+        zoned("node-b", "zone1"),
+        zoned("node-x", "zone2"),
+        zoned("node-y", "zone2"),
+    ];
+    let n: Vec<&str> = nodes.iter().map(String::as_str).collect();
+    let p = pod(&spread_pod(&[(1, "zone", "DoNotSchedule", "foo")]));
+    // Pods in other namespaces do not count.
+    let pods = [
+        "metadata: {name: p-a1, namespace: ns1, labels: {foo: ''}}\nspec: {nodeName: node-a}",
+        "metadata: {name: p-b1, namespace: ns2, labels: {foo: ''}}\nspec: {nodeName: node-a}",
+        "metadata: {name: p-x1, labels: {foo: ''}}\nspec: {nodeName: node-x}",
+        "metadata: {name: p-y1, labels: {foo: ''}}\nspec: {nodeName: node-y}",
+    ];
+    let mut s = cluster(Profile::default(), &n, &pods);
+    let e = s.evaluate(&p).unwrap();
+    assert_eq!(rejected_by(&e, "node-a"), None);
+    assert_eq!(rejected_by(&e, "node-b"), None);
+    let skew = Some((
+        "PodTopologySpread",
+        "node(s) didn't match pod topology spread constraints".to_string(),
+    ));
+    assert_eq!(rejected_by(&e, "node-x"), skew);
+    assert_eq!(rejected_by(&e, "node-y"), skew);
+    // Pods spread across zones as 3/3, all nodes fit.
+    let pods = foo_pods(&[("node-a", 2), ("node-b", 1), ("node-y", 3)]);
+    let ps: Vec<&str> = pods.iter().map(String::as_str).collect();
+    let mut s = cluster(Profile::default(), &n, &ps);
+    let e = s.evaluate(&p).unwrap();
+    assert!(e.nodes.iter().all(|n| n.rejection.is_none()));
+    // A node without the topology key is unresolvable.
+    let mut s = cluster(
+        Profile::default(),
+        &[&nodes[0], "metadata: {name: node-z}"],
+        &[],
+    );
+    let e = s.evaluate(&p).unwrap();
+    assert_eq!(
+        rejected_by(&e, "node-z").unwrap().1,
+        "node(s) didn't match pod topology spread constraints (missing required label)"
+    );
+}
+
+// ---- InterPodAffinity (interpodaffinity/scoring_test.go, filtering_test.go) ----
+
+const CHINA: &str = "region: China";
+const INDIA: &str = "region: India";
+const AZ1: &str = "az: az1";
+const AZ2: &str = "az: az2";
+const CHINA_AZ1: &str = "region: China, az: az1";
+
+fn term(weight: i32, op: &str, values: &str, key: &str) -> String {
+    let values = if values.is_empty() {
+        String::new()
+    } else {
+        format!(", values: [{values}]")
+    };
+    format!(
+        "{{weight: {weight}, podAffinityTerm: {{labelSelector: {{matchExpressions: [{{key: security, operator: {op}{values}}}]}}, topologyKey: {key}}}}}"
+    )
+}
+
+fn stay_with_s1_in_region() -> String {
+    format!(
+        "podAffinity: {{preferredDuringSchedulingIgnoredDuringExecution: [{}]}}",
+        term(5, "In", "S1", "region")
+    )
+}
+
+fn stay_with_s2_in_region() -> String {
+    format!(
+        "podAffinity: {{preferredDuringSchedulingIgnoredDuringExecution: [{}]}}",
+        term(6, "In", "S2", "region")
+    )
+}
+
+fn away_from(sec: &str) -> String {
+    format!(
+        "podAntiAffinity: {{preferredDuringSchedulingIgnoredDuringExecution: [{}]}}",
+        term(5, "In", sec, "az")
+    )
+}
+
+fn with_s1_away_from_s2() -> String {
+    format!(
+        "podAffinity: {{preferredDuringSchedulingIgnoredDuringExecution: [{}]}}, podAntiAffinity: {{preferredDuringSchedulingIgnoredDuringExecution: [{}]}}",
+        term(8, "In", "S1", "region"),
+        term(5, "In", "S2", "az")
+    )
+}
+
+/// A pod with `security` label `sec` ("" = none), on `node` ("" = the
+/// incoming pod), with `affinity` ("" = none).
+fn sec_pod(name: &str, sec: &str, node: &str, affinity: &str) -> String {
+    let labels = if sec.is_empty() {
+        String::new()
+    } else {
+        format!(", labels: {{security: {sec}}}")
+    };
+    let mut spec = Vec::new();
+    if !node.is_empty() {
+        spec.push(format!("nodeName: {node}"));
+    }
+    if !affinity.is_empty() {
+        spec.push(format!("affinity: {{{affinity}}}"));
+    }
+    format!(
+        "metadata: {{name: {name}{labels}}}\nspec: {{{}}}",
+        spec.join(", ")
+    )
+}
+
+fn affinity_scores(nodes: &[(&str, &str)], existing: &[String], incoming: &str) -> Vec<i64> {
+    let ns: Vec<String> = nodes.iter().map(|(n, l)| labelled(n, l)).collect();
+    let nr: Vec<&str> = ns.iter().map(String::as_str).collect();
+    let er: Vec<&str> = existing.iter().map(String::as_str).collect();
+    let mut s = cluster(Profile::default(), &nr, &er);
+    let e = s.evaluate(&pod(incoming)).unwrap();
+    let names: Vec<&str> = nodes.iter().map(|(n, _)| *n).collect();
+    scores(&e, ScorePlugin::InterPodAffinity, &names)
+}
+
+#[test]
+fn inter_pod_affinity_scoring_upstream_cases() {
+    let three = [("node1", CHINA), ("node2", INDIA), ("node3", AZ1)];
+    // Affinity: the node matching topology key and pods gets the high score.
+    let existing = vec![
+        sec_pod("e1", "S1", "node1", ""),
+        sec_pod("e2", "S2", "node2", ""),
+        sec_pod("e3", "S1", "node3", ""),
+    ];
+    let incoming = sec_pod("p", "S1", "", &stay_with_s1_in_region());
+    assert_eq!(
+        affinity_scores(&three, &existing, &incoming),
+        vec![100, 0, 0]
+    );
+    // All nodes in the matching topology domain get the same score.
+    let nodes = [("node1", CHINA), ("node2", CHINA_AZ1), ("node3", INDIA)];
+    let existing = vec![sec_pod("e1", "S1", "node1", "")];
+    let incoming = sec_pod("p", "", "", &stay_with_s1_in_region());
+    assert_eq!(
+        affinity_scores(&nodes, &existing, &incoming),
+        vec![100, 100, 0]
+    );
+    // The region with more matches gets the high score.
+    let nodes = [
+        ("node1", CHINA),
+        ("node2", INDIA),
+        ("node3", CHINA),
+        ("node4", CHINA),
+        ("node5", INDIA),
+    ];
+    let existing: Vec<String> = ["node1", "node1", "node2", "node3", "node4", "node5"]
+        .iter()
+        .enumerate()
+        .map(|(k, n)| sec_pod(&format!("e{k}"), "S2", n, ""))
+        .collect();
+    let incoming = sec_pod("p", "S1", "", &stay_with_s2_in_region());
+    assert_eq!(
+        affinity_scores(&nodes, &existing, &incoming),
+        vec![100, 0, 100, 100, 0]
+    );
+    // Different label operators and values, including match failures.
+    let affinity3 = "podAffinity: {preferredDuringSchedulingIgnoredDuringExecution: [{weight: 8, podAffinityTerm: {labelSelector: {matchExpressions: [{key: security, operator: NotIn, values: [S1]}, {key: security, operator: In, values: [S2]}]}, topologyKey: region}}, {weight: 2, podAffinityTerm: {labelSelector: {matchExpressions: [{key: security, operator: Exists}, {key: wrongkey, operator: DoesNotExist}]}, topologyKey: region}}]}";
+    let existing = vec![
+        sec_pod("e1", "S1", "node1", ""),
+        sec_pod("e2", "S2", "node2", ""),
+        sec_pod("e3", "S1", "node3", ""),
+    ];
+    let incoming = sec_pod("p", "S1", "", affinity3);
+    assert_eq!(
+        affinity_scores(&three, &existing, &incoming),
+        vec![20, 100, 0]
+    );
+    // Symmetry: existing pods' preferred affinity terms.
+    let existing = vec![
+        sec_pod("e1", "S1", "node1", &stay_with_s1_in_region()),
+        sec_pod("e2", "S2", "node2", &stay_with_s2_in_region()),
+    ];
+    let incoming = sec_pod("p", "S2", "", "");
+    assert_eq!(
+        affinity_scores(&three, &existing, &incoming),
+        vec![0, 100, 0]
+    );
+    // Symmetry: existing pods' required affinity terms (hardPodAffinityWeight 1).
+    let hard = "podAffinity: {requiredDuringSchedulingIgnoredDuringExecution: [{labelSelector: {matchExpressions: [{key: security, operator: In, values: [S1, value2]}]}, topologyKey: region}, {labelSelector: {matchExpressions: [{key: security, operator: Exists}, {key: wrongkey, operator: DoesNotExist}]}, topologyKey: region}]}";
+    let existing = vec![
+        sec_pod("e1", "S1", "node1", hard),
+        sec_pod("e2", "S2", "node2", hard),
+    ];
+    let incoming = sec_pod("p", "S1", "", "");
+    assert_eq!(
+        affinity_scores(&three, &existing, &incoming),
+        vec![100, 100, 0]
+    );
+    // Anti-affinity: the node with more matching pods gets the low score.
+    let existing = vec![
+        sec_pod("e1", "S1", "node1", ""),
+        sec_pod("e2", "S1", "node1", ""),
+        sec_pod("e3", "S2", "node2", ""),
+    ];
+    let incoming = sec_pod("p", "S1", "", &away_from("S1"));
+    assert_eq!(
+        affinity_scores(&[("node1", AZ1), ("node2", INDIA)], &existing, &incoming),
+        vec![0, 100]
+    );
+    // Anti-affinity symmetry.
+    let existing = vec![
+        sec_pod("e1", "S1", "node1", &away_from("S2")),
+        sec_pod("e2", "S2", "node2", &away_from("S1")),
+    ];
+    let incoming = sec_pod("p", "S2", "", "");
+    assert_eq!(
+        affinity_scores(&[("node1", AZ1), ("node2", AZ2)], &existing, &incoming),
+        vec![0, 100]
+    );
+    // Affinity, anti-affinity and symmetry together.
+    let existing = vec![
+        sec_pod("e1", "S1", "node1", ""),
+        sec_pod("e2", "S2", "node2", ""),
+        sec_pod("e3", "", "node3", &with_s1_away_from_s2()),
+        sec_pod("e4", "", "node4", &away_from("S1")),
+    ];
+    let incoming = sec_pod("p", "S1", "", &with_s1_away_from_s2());
+    assert_eq!(
+        affinity_scores(
+            &[
+                ("node1", CHINA),
+                ("node2", AZ1),
+                ("node3", INDIA),
+                ("node4", AZ2)
+            ],
+            &existing,
+            &incoming
+        ),
+        vec![100, 0, 100, 0]
+    );
+    // Partial nodes in a topology without pods with affinity: all equal.
+    let existing = vec![
+        sec_pod("e1", "S1", "node1", ""),
+        sec_pod("e2", "", "node2", &with_s1_away_from_s2()),
+    ];
+    let incoming = sec_pod("p", "S1", "", "");
+    assert_eq!(
+        affinity_scores(&[("node1", CHINA), ("node2", CHINA)], &existing, &incoming),
+        vec![0, 0]
+    );
+}
+
+#[test]
+fn inter_pod_affinity_filtering() {
+    let required = |kind: &str, sec: &str, key: &str| {
+        format!(
+            "{kind}: {{requiredDuringSchedulingIgnoredDuringExecution: [{{labelSelector: {{matchExpressions: [{{key: security, operator: In, values: [{sec}]}}]}}, topologyKey: {key}}}]}}"
+        )
+    };
+    let nodes = [labelled("node1", CHINA), labelled("node2", INDIA)];
+    let n: Vec<&str> = nodes.iter().map(String::as_str).collect();
+    // Required affinity: only the region with a matching pod.
+    let existing = [sec_pod("e1", "S1", "node1", "")];
+    let e: Vec<&str> = existing.iter().map(String::as_str).collect();
+    let mut s = cluster(Profile::default(), &n, &e);
+    let ev = s
+        .evaluate(&pod(&sec_pod(
+            "p",
+            "S2",
+            "",
+            &required("podAffinity", "S1", "region"),
+        )))
+        .unwrap();
+    assert_eq!(rejected_by(&ev, "node1"), None);
+    assert_eq!(
+        rejected_by(&ev, "node2"),
+        Some((
+            "InterPodAffinity",
+            "node(s) didn't match pod affinity rules".into()
+        ))
+    );
+    // The first pod of a series with affinity to itself may go anywhere.
+    let ev = s
+        .evaluate(&pod(&sec_pod(
+            "p",
+            "S3",
+            "",
+            &required("podAffinity", "S3", "region"),
+        )))
+        .unwrap();
+    assert!(ev.nodes.iter().all(|n| n.rejection.is_none()));
+    // Required anti-affinity of the incoming pod.
+    let ev = s
+        .evaluate(&pod(&sec_pod(
+            "p",
+            "S2",
+            "",
+            &required("podAntiAffinity", "S1", "region"),
+        )))
+        .unwrap();
+    assert_eq!(
+        rejected_by(&ev, "node1").unwrap().1,
+        "node(s) didn't match pod anti-affinity rules"
+    );
+    assert_eq!(rejected_by(&ev, "node2"), None);
+    // Symmetry: an existing pod's required anti-affinity.
+    let existing = [sec_pod(
+        "e1",
+        "S1",
+        "node1",
+        &required("podAntiAffinity", "S2", "region"),
+    )];
+    let e: Vec<&str> = existing.iter().map(String::as_str).collect();
+    let mut s = cluster(Profile::default(), &n, &e);
+    let ev = s.evaluate(&pod(&sec_pod("p", "S2", "", ""))).unwrap();
+    assert_eq!(
+        rejected_by(&ev, "node1").unwrap().1,
+        "node(s) didn't satisfy existing pods anti-affinity rules"
+    );
+    assert_eq!(rejected_by(&ev, "node2"), None);
+}
+
+// ---- NodePorts, TaintToleration, NodeAffinity ----
+
+#[test]
+fn node_ports_reject_a_used_host_port() {
+    let with_port = |name: &str, node: &str, port: i32, proto: &str| {
+        format!(
+            "metadata: {{name: {name}}}\nspec: {{nodeName: {node}, containers: [{{name: c, image: x, ports: [{{containerPort: 80, hostPort: {port}, protocol: {proto}}}]}}]}}"
+        )
+    };
+    let mut s = cluster(
+        Profile::default(),
+        &["metadata: {name: m1}", "metadata: {name: m2}"],
+        &[&with_port("e", "m1", 8080, "TCP")],
+    );
+    let ev = s
+        .evaluate(&pod(
+            &with_port("p", "", 8080, "TCP").replace("nodeName: , ", "")
+        ))
+        .unwrap();
+    assert_eq!(
+        rejected_by(&ev, "m1"),
+        Some((
+            "NodePorts",
+            "node(s) didn't have free ports for the requested pod ports".into()
+        ))
+    );
+    assert_eq!(rejected_by(&ev, "m2"), None);
+    // Another protocol on the same port does not conflict.
+    let ev = s
+        .evaluate(&pod(
+            &with_port("p", "", 8080, "UDP").replace("nodeName: , ", "")
+        ))
+        .unwrap();
+    assert!(ev.nodes.iter().all(|n| n.rejection.is_none()));
+}
+
+#[test]
+fn taint_toleration_scoring_upstream_case() {
+    // Upstream taint_toleration_test.go: the node with more untolerated
+    // PreferNoSchedule taints scores lower.
+    let mut s = cluster(
+        Profile::default(),
+        &[
+            "metadata: {name: nodeA}\nspec: {taints: [{key: foo, value: bar, effect: PreferNoSchedule}]}",
+            "metadata: {name: nodeB}\nspec: {taints: [{key: foo, value: blah, effect: PreferNoSchedule}]}",
+            "metadata: {name: nodeC}\nspec: {taints: [{key: foo, value: blah, effect: PreferNoSchedule}, {key: foo2, value: bar2, effect: PreferNoSchedule}]}",
+        ],
+        &[],
+    );
+    let p = pod(
+        "metadata: {name: p}\nspec: {tolerations: [{key: foo, operator: Equal, value: bar, effect: PreferNoSchedule}]}",
+    );
+    let e = s.evaluate(&p).unwrap();
+    assert_eq!(
+        scores(
+            &e,
+            ScorePlugin::TaintToleration,
+            &["nodeA", "nodeB", "nodeC"]
+        ),
+        vec![100, 50, 0]
+    );
+}
+
+#[test]
+fn node_affinity_scoring_upstream_case() {
+    // Upstream node_affinity_test.go: preferred terms weighted 2, 4 and 5.
+    let mut s = cluster(
+        Profile::default(),
+        &[
+            "metadata: {name: node1, labels: {foo: bar}}",
+            "metadata: {name: node2, labels: {foo: bar, key: value}}",
+            "metadata: {name: node3, labels: {foo: bar, key: value, az: az1}}",
+        ],
+        &[],
+    );
+    let p = pod(
+        "metadata: {name: p}\nspec: {affinity: {nodeAffinity: {preferredDuringSchedulingIgnoredDuringExecution: [{weight: 2, preference: {matchExpressions: [{key: foo, operator: In, values: [bar]}]}}, {weight: 4, preference: {matchExpressions: [{key: key, operator: In, values: [value]}]}}, {weight: 5, preference: {matchExpressions: [{key: foo, operator: In, values: [bar]}, {key: key, operator: In, values: [value]}, {key: az, operator: In, values: [az1]}]}}]}}}",
+    );
+    let e = s.evaluate(&p).unwrap();
+    assert_eq!(
+        scores(&e, ScorePlugin::NodeAffinity, &["node1", "node2", "node3"]),
+        vec![18, 54, 100]
+    );
+}
+
+#[test]
+fn totals_are_the_weighted_sums_of_normalized_scores() {
+    let mut s = cluster(
+        Profile::default(),
+        &[
+            "metadata: {name: a, labels: {kubernetes.io/hostname: a}}\nstatus: {capacity: {cpu: '4', memory: 8Gi}}",
+            "metadata: {name: b, labels: {kubernetes.io/hostname: b}}\nstatus: {capacity: {cpu: '8', memory: 8Gi}}",
+        ],
+        &[
+            "metadata: {name: e, labels: {app: web}}\nspec: {nodeName: a, containers: [{name: c, image: x, resources: {requests: {cpu: '1', memory: 1Gi}}}]}",
+        ],
+    );
+    s.add_object(&parse(
+        "kind: Service\nmetadata: {name: web}\nspec: {selector: {app: web}}",
+    ));
+    let e = s
+        .evaluate(&pod(
+            "metadata: {name: p, labels: {app: web}}\nspec: {containers: [{name: c, image: x, resources: {requests: {cpu: 500m, memory: 1Gi}}}]}",
+        ))
+        .unwrap();
+    assert!(e.scored);
+    for n in &e.nodes {
+        let sum: i64 = n
+            .normalized
+            .iter()
+            .zip(&e.weights)
+            .map(|(s, w)| s * w)
+            .sum();
+        assert_eq!(sum, n.total, "{}", n.node);
+    }
+    // The spread score prefers the node without the Service's pod.
+    assert!(
+        e.score("b", ScorePlugin::PodTopologySpread) > e.score("a", ScorePlugin::PodTopologySpread)
+    );
+}

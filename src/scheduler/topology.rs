@@ -1,0 +1,729 @@
+//! The plugins that look at other pods: PodTopologySpread (filter and
+//! score, with the system default constraints) and InterPodAffinity
+//! (required and preferred affinity and anti-affinity, and the symmetry
+//! with existing pods' terms), with the incremental indexes they need.
+//!
+//! Two indexes keep the per-cycle work proportional to nodes, never to
+//! pods: [`Domains`] interns each topology key's values per node, and
+//! [`MatchCache`] keeps, for every pod selector the scheduler has been asked
+//! about (a constraint's or a term's namespaces and label selector), how
+//! many placed pods on each node match it, updated as pods are added and
+//! removed. A cycle then sums per-node counts into per-domain counts.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use crate::api::pod::{Pod, PodAffinityTerm, WhenUnsatisfiable};
+use crate::api::selector::LabelSelector;
+use crate::api::{Labels, Object};
+
+use super::framework::{MAX_NODE_SCORE, NodeInfo, node_affinity_matches};
+
+/// No domain: the node lacks the topology key.
+pub const NONE: u32 = u32::MAX;
+
+/// The label that names a node.
+pub const LABEL_HOSTNAME: &str = "kubernetes.io/hostname";
+/// The zone label.
+pub const LABEL_ZONE: &str = "topology.kubernetes.io/zone";
+
+/// One topology key's domains: each node's value, interned.
+struct KeyTable {
+    key: String,
+    of_node: Vec<u32>,
+    by_value: HashMap<String, u32>,
+}
+
+impl KeyTable {
+    fn set(&mut self, node: usize, labels: &Labels) {
+        if self.of_node.len() <= node {
+            self.of_node.resize(node + 1, NONE);
+        }
+        self.of_node[node] = match labels.get(&self.key) {
+            Some(v) => {
+                let next = self.by_value.len() as u32;
+                *self.by_value.entry(v.clone()).or_insert(next)
+            }
+            None => NONE,
+        };
+    }
+}
+
+/// Topology keys seen so far, with every node's domain for each.
+#[derive(Default)]
+pub struct Domains {
+    ids: HashMap<String, usize>,
+    tables: Vec<KeyTable>,
+}
+
+impl Domains {
+    /// The id of `key`, building its table from `nodes` on first use.
+    pub fn key(&mut self, key: &str, nodes: &[NodeInfo]) -> usize {
+        if let Some(&k) = self.ids.get(key) {
+            return k;
+        }
+        let mut t = KeyTable {
+            key: key.to_string(),
+            of_node: Vec::new(),
+            by_value: HashMap::new(),
+        };
+        for (i, n) in nodes.iter().enumerate() {
+            t.set(i, &n.labels);
+        }
+        self.tables.push(t);
+        self.ids.insert(key.to_string(), self.tables.len() - 1);
+        self.tables.len() - 1
+    }
+
+    /// A node was added or its labels changed.
+    pub fn set_node(&mut self, node: usize, labels: &Labels) {
+        for t in &mut self.tables {
+            t.set(node, labels);
+        }
+    }
+
+    /// Node `node`'s domain for key `k`, or [`NONE`].
+    pub fn of(&self, k: usize, node: usize) -> u32 {
+        self.tables[k].of_node.get(node).copied().unwrap_or(NONE)
+    }
+
+    /// How many domain ids key `k` has handed out.
+    pub fn len(&self, k: usize) -> usize {
+        self.tables[k].by_value.len()
+    }
+}
+
+/// Pods in one of `namespaces` whose labels `selector` matches (`None`
+/// matches nothing, as a nil selector upstream).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PodMatcher {
+    pub namespaces: Vec<String>,
+    pub selector: Option<LabelSelector>,
+}
+
+impl PodMatcher {
+    pub fn matches(&self, namespace: &str, labels: &Labels) -> bool {
+        self.namespaces.iter().any(|n| n == namespace)
+            && self.selector.as_ref().is_some_and(|s| s.matches(labels))
+    }
+
+    /// An affinity term's matcher: its namespaces, or the owning pod's.
+    pub fn of_term(term: &PodAffinityTerm, owner_namespace: &str) -> Self {
+        PodMatcher {
+            namespaces: if term.namespaces.is_empty() {
+                vec![owner_namespace.to_string()]
+            } else {
+                term.namespaces.clone()
+            },
+            selector: term.label_selector.clone(),
+        }
+    }
+}
+
+/// A conjunction of matchers: a pod matches when it matches all of them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conjunction(pub Vec<PodMatcher>);
+
+impl Conjunction {
+    pub fn matches(&self, pod: &Pod) -> bool {
+        self.0
+            .iter()
+            .all(|m| m.matches(&pod.metadata.namespace, &pod.metadata.labels))
+    }
+}
+
+/// Per-node counts of placed pods matching each registered conjunction.
+#[derive(Default)]
+pub struct MatchCache {
+    ids: HashMap<String, usize>,
+    entries: Vec<(Conjunction, Vec<u32>)>,
+    nodes: usize,
+}
+
+impl MatchCache {
+    /// The id of `c`; on first use its counts are built from `placed`
+    /// (node index, pod) pairs.
+    pub fn id<'a>(
+        &mut self,
+        c: Conjunction,
+        placed: impl Iterator<Item = (usize, &'a Pod)>,
+    ) -> usize {
+        let key = format!("{:?}", c.0);
+        if let Some(&id) = self.ids.get(&key) {
+            return id;
+        }
+        let mut counts = vec![0u32; self.nodes];
+        for (node, pod) in placed {
+            if c.matches(pod) {
+                if counts.len() <= node {
+                    counts.resize(node + 1, 0);
+                }
+                counts[node] += 1;
+            }
+        }
+        self.entries.push((c, counts));
+        self.ids.insert(key, self.entries.len() - 1);
+        self.entries.len() - 1
+    }
+
+    pub fn grow(&mut self, nodes: usize) {
+        self.nodes = self.nodes.max(nodes);
+        for (_, counts) in &mut self.entries {
+            if counts.len() < self.nodes {
+                counts.resize(self.nodes, 0);
+            }
+        }
+    }
+
+    pub fn pod_added(&mut self, node: usize, pod: &Pod) {
+        for (c, counts) in &mut self.entries {
+            if c.matches(pod) {
+                if counts.len() <= node {
+                    counts.resize(node + 1, 0);
+                }
+                counts[node] += 1;
+            }
+        }
+    }
+
+    pub fn pod_removed(&mut self, node: usize, pod: &Pod) {
+        for (c, counts) in &mut self.entries {
+            if c.matches(pod)
+                && let Some(n) = counts.get_mut(node)
+            {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
+
+    pub fn count(&self, id: usize, node: usize) -> i64 {
+        i64::from(self.entries[id].1.get(node).copied().unwrap_or(0))
+    }
+}
+
+/// What the topology plugins read of the scheduler's cache.
+pub struct View<'a> {
+    pub nodes: &'a [NodeInfo],
+    /// Live node indices, in visiting order.
+    pub order: &'a [usize],
+    /// Placed pods with pod (anti-)affinity terms: (node, pod).
+    pub with_affinity: &'a BTreeMap<u64, (usize, Arc<Object>)>,
+    /// The selector of the Services, ReplicaSets and StatefulSets that
+    /// select the pod (upstream `DefaultSelector`), if any.
+    pub default_selector: Option<LabelSelector>,
+}
+
+/// One spread constraint, resolved against the indexes.
+#[derive(Clone, Debug)]
+struct Constraint {
+    max_skew: i64,
+    min_domains: i64,
+    key: usize,
+    matcher: usize,
+    self_match: bool,
+}
+
+/// The per-cycle state of PodTopologySpread and InterPodAffinity.
+#[derive(Default)]
+pub struct CycleState {
+    // PodTopologySpread filter (DoNotSchedule).
+    hard: Vec<Constraint>,
+    /// Per hard constraint: matching pods per domain, and whether the
+    /// domain has an eligible node.
+    hard_counts: Vec<Vec<i64>>,
+    hard_present: Vec<Vec<bool>>,
+    hard_min: Vec<i64>,
+    // PodTopologySpread score (ScheduleAnyway, or the system defaults).
+    soft: Vec<Constraint>,
+    soft_require_all: bool,
+    soft_counts: Vec<Vec<i64>>,
+    soft_weight: Vec<f64>,
+    // InterPodAffinity filter.
+    affinity_keys: Vec<usize>,
+    affinity_counts: Vec<Vec<i64>>,
+    any_affinity: bool,
+    self_affinity: bool,
+    anti_keys: Vec<usize>,
+    anti_counts: Vec<Vec<i64>>,
+    existing_anti: Vec<(usize, u32)>,
+    // InterPodAffinity score: (key, domain) -> score.
+    topo_score: BTreeMap<(usize, u32), i64>,
+    score_keys: Vec<usize>,
+}
+
+fn selector_matches(sel: &Option<LabelSelector>, labels: &Labels) -> bool {
+    sel.as_ref().is_some_and(|s| s.matches(labels))
+}
+
+fn pod_affinity_terms(pod: &Pod) -> (&[PodAffinityTerm], &[PodAffinityTerm]) {
+    let a = pod.spec.affinity.as_ref();
+    let aff = a
+        .and_then(|a| a.pod_affinity.as_ref())
+        .map_or(&[][..], |p| {
+            &p.required_during_scheduling_ignored_during_execution
+        });
+    let anti = a
+        .and_then(|a| a.pod_anti_affinity.as_ref())
+        .map_or(&[][..], |p| {
+            &p.required_during_scheduling_ignored_during_execution
+        });
+    (aff, anti)
+}
+
+/// Whether a pod has any pod affinity or anti-affinity term.
+pub fn has_pod_affinity(pod: &Pod) -> bool {
+    pod.spec.affinity.as_ref().is_some_and(|a| {
+        [&a.pod_affinity, &a.pod_anti_affinity]
+            .into_iter()
+            .flatten()
+            .any(|p| {
+                !p.required_during_scheduling_ignored_during_execution
+                    .is_empty()
+                    || !p
+                        .preferred_during_scheduling_ignored_during_execution
+                        .is_empty()
+            })
+    })
+}
+
+/// The indexes the plugins keep between cycles.
+#[derive(Default)]
+pub struct Indexes {
+    pub domains: Domains,
+    pub matches: MatchCache,
+}
+
+/// The system default constraints (`defaultingType: System`).
+const SYSTEM_DEFAULTS: [(&str, i64); 2] = [(LABEL_HOSTNAME, 3), (LABEL_ZONE, 5)];
+
+impl Indexes {
+    #[allow(clippy::too_many_arguments)]
+    fn constraint<'a>(
+        &mut self,
+        view: &View<'_>,
+        pod: &Pod,
+        key: &str,
+        max_skew: i64,
+        min_domains: i64,
+        selector: Option<LabelSelector>,
+        placed: impl Iterator<Item = (usize, &'a Pod)>,
+    ) -> Constraint {
+        let self_match = selector_matches(&selector, &pod.metadata.labels);
+        let key = self.domains.key(key, view.nodes);
+        let matcher = self.matches.id(
+            Conjunction(vec![PodMatcher {
+                namespaces: vec![pod.metadata.namespace.clone()],
+                selector,
+            }]),
+            placed,
+        );
+        Constraint {
+            max_skew,
+            min_domains,
+            key,
+            matcher,
+            self_match,
+        }
+    }
+
+    /// PreFilter and PreScore of both plugins: resolves the pod's
+    /// constraints and terms and sums per-domain counts over all nodes.
+    /// `placed` lists every placed pod (used only to build a selector's
+    /// counts the first time it is seen). `system_defaults`: whether
+    /// PodTopologySpread adds the system default constraints.
+    pub fn prepare<'a, I>(
+        &mut self,
+        view: &View<'_>,
+        pod: &Pod,
+        placed: impl Fn() -> I,
+        system_defaults: bool,
+    ) -> CycleState
+    where
+        I: Iterator<Item = (usize, &'a Pod)>,
+    {
+        let mut st = CycleState::default();
+        let ns = pod.metadata.namespace.as_str();
+        // PodTopologySpread.
+        let constraints = &pod.spec.topology_spread_constraints;
+        for c in constraints {
+            let hard = c.when_unsatisfiable == WhenUnsatisfiable::DoNotSchedule;
+            let resolved = self.constraint(
+                view,
+                pod,
+                &c.topology_key,
+                i64::from(c.max_skew),
+                i64::from(c.min_domains.unwrap_or(1)),
+                c.label_selector.clone(),
+                placed(),
+            );
+            if hard {
+                st.hard.push(resolved);
+            } else {
+                st.soft.push(resolved);
+            }
+        }
+        if constraints.is_empty()
+            && system_defaults
+            && let Some(sel) = &view.default_selector
+        {
+            for (key, skew) in SYSTEM_DEFAULTS {
+                let c = self.constraint(view, pod, key, skew, 1, Some(sel.clone()), placed());
+                st.soft.push(c);
+            }
+        }
+        st.soft_require_all = !constraints.is_empty();
+        if !st.hard.is_empty() {
+            st.hard_counts = st
+                .hard
+                .iter()
+                .map(|c| vec![0; self.domains.len(c.key)])
+                .collect();
+            st.hard_present = st
+                .hard
+                .iter()
+                .map(|c| vec![false; self.domains.len(c.key)])
+                .collect();
+            for &i in view.order {
+                if !node_affinity_matches(pod, &view.nodes[i]) {
+                    continue;
+                }
+                if st.hard.iter().any(|c| self.domains.of(c.key, i) == NONE) {
+                    continue;
+                }
+                for (k, c) in st.hard.iter().enumerate() {
+                    let d = self.domains.of(c.key, i) as usize;
+                    st.hard_present[k][d] = true;
+                    st.hard_counts[k][d] += self.matches.count(c.matcher, i);
+                }
+            }
+            st.hard_min = st
+                .hard
+                .iter()
+                .enumerate()
+                .map(|(k, c)| {
+                    let present: Vec<i64> = st.hard_counts[k]
+                        .iter()
+                        .zip(&st.hard_present[k])
+                        .filter(|(_, p)| **p)
+                        .map(|(n, _)| *n)
+                        .collect();
+                    if (present.len() as i64) < c.min_domains {
+                        0
+                    } else {
+                        present.iter().copied().min().unwrap_or(0)
+                    }
+                })
+                .collect();
+        }
+        // InterPodAffinity filter.
+        let (aff, anti) = pod_affinity_terms(pod);
+        if !aff.is_empty() {
+            let all = Conjunction(aff.iter().map(|t| PodMatcher::of_term(t, ns)).collect());
+            st.self_affinity = all.matches(pod);
+            let id = self.matches.id(all, placed());
+            for t in aff {
+                let k = self.domains.key(&t.topology_key, view.nodes);
+                let mut counts = vec![0i64; self.domains.len(k)];
+                for &i in view.order {
+                    let d = self.domains.of(k, i);
+                    if d != NONE {
+                        let n = self.matches.count(id, i);
+                        counts[d as usize] += n;
+                        st.any_affinity |= n > 0;
+                    }
+                }
+                st.affinity_keys.push(k);
+                st.affinity_counts.push(counts);
+            }
+        }
+        for t in anti {
+            let id = self
+                .matches
+                .id(Conjunction(vec![PodMatcher::of_term(t, ns)]), placed());
+            let k = self.domains.key(&t.topology_key, view.nodes);
+            let mut counts = vec![0i64; self.domains.len(k)];
+            for &i in view.order {
+                let d = self.domains.of(k, i);
+                if d != NONE {
+                    counts[d as usize] += self.matches.count(id, i);
+                }
+            }
+            st.anti_keys.push(k);
+            st.anti_counts.push(counts);
+        }
+        for (node, obj) in view.with_affinity.values() {
+            let Some(existing) = obj.as_pod() else {
+                continue;
+            };
+            let (_, their_anti) = pod_affinity_terms(existing);
+            for t in their_anti {
+                let m = PodMatcher::of_term(t, &existing.metadata.namespace);
+                if m.matches(ns, &pod.metadata.labels) {
+                    let k = self.domains.key(&t.topology_key, view.nodes);
+                    let d = self.domains.of(k, *node);
+                    if d != NONE {
+                        st.existing_anti.push((k, d));
+                    }
+                }
+            }
+        }
+        st
+    }
+
+    /// PreScore: the PodTopologySpread counts over the feasible nodes'
+    /// domains, and InterPodAffinity's topology scores.
+    pub fn prescore<'a, I>(
+        &mut self,
+        st: &mut CycleState,
+        view: &View<'_>,
+        pod: &Pod,
+        feasible: &[usize],
+        placed: impl Fn() -> I,
+        hard_pod_affinity_weight: i64,
+    ) where
+        I: Iterator<Item = (usize, &'a Pod)>,
+    {
+        let ns = pod.metadata.namespace.as_str();
+        if !st.soft.is_empty() {
+            let mut present: Vec<Vec<bool>> = st
+                .soft
+                .iter()
+                .map(|c| vec![false; self.domains.len(c.key)])
+                .collect();
+            let mut sizes = vec![0usize; st.soft.len()];
+            for &i in feasible {
+                if st.soft_require_all && st.soft.iter().any(|c| self.domains.of(c.key, i) == NONE)
+                {
+                    continue;
+                }
+                for (k, c) in st.soft.iter().enumerate() {
+                    let d = self.domains.of(c.key, i);
+                    if d != NONE && !present[k][d as usize] {
+                        present[k][d as usize] = true;
+                        sizes[k] += 1;
+                    }
+                }
+            }
+            st.soft_weight = sizes.iter().map(|&n| ((n + 2) as f64).ln()).collect();
+            st.soft_counts = st
+                .soft
+                .iter()
+                .map(|c| vec![0; self.domains.len(c.key)])
+                .collect();
+            for &i in view.order {
+                if !node_affinity_matches(pod, &view.nodes[i]) {
+                    continue;
+                }
+                if st.soft_require_all && st.soft.iter().any(|c| self.domains.of(c.key, i) == NONE)
+                {
+                    continue;
+                }
+                for (k, c) in st.soft.iter().enumerate() {
+                    let d = self.domains.of(c.key, i);
+                    if d != NONE && present[k][d as usize] {
+                        st.soft_counts[k][d as usize] += self.matches.count(c.matcher, i);
+                    }
+                }
+            }
+        }
+        // InterPodAffinity.
+        let a = pod.spec.affinity.as_ref();
+        let preferred = |anti: bool| {
+            a.and_then(|a| {
+                if anti {
+                    a.pod_anti_affinity.as_ref()
+                } else {
+                    a.pod_affinity.as_ref()
+                }
+            })
+            .map_or(&[][..], |p| {
+                &p.preferred_during_scheduling_ignored_during_execution
+            })
+        };
+        for (anti, sign) in [(false, 1i64), (true, -1i64)] {
+            for wt in preferred(anti) {
+                let t = &wt.pod_affinity_term;
+                let id = self
+                    .matches
+                    .id(Conjunction(vec![PodMatcher::of_term(t, ns)]), placed());
+                let k = self.domains.key(&t.topology_key, view.nodes);
+                for &i in view.order {
+                    let d = self.domains.of(k, i);
+                    if d == NONE || view.nodes[i].labels.is_empty() {
+                        continue;
+                    }
+                    let n = self.matches.count(id, i);
+                    if n > 0 {
+                        *st.topo_score.entry((k, d)).or_default() +=
+                            sign * i64::from(wt.weight) * n;
+                    }
+                }
+            }
+        }
+        for (node, obj) in view.with_affinity.values() {
+            let Some(existing) = obj.as_pod() else {
+                continue;
+            };
+            let ens = existing.metadata.namespace.as_str();
+            let Some(ea) = existing.spec.affinity.as_ref() else {
+                continue;
+            };
+            let mut credit = |t: &PodAffinityTerm, w: i64| {
+                if PodMatcher::of_term(t, ens).matches(ns, &pod.metadata.labels) {
+                    let k = self.domains.key(&t.topology_key, view.nodes);
+                    let d = self.domains.of(k, *node);
+                    if d != NONE {
+                        *st.topo_score.entry((k, d)).or_default() += w;
+                    }
+                }
+            };
+            if let Some(pa) = &ea.pod_affinity {
+                if hard_pod_affinity_weight > 0 {
+                    for t in &pa.required_during_scheduling_ignored_during_execution {
+                        credit(t, hard_pod_affinity_weight);
+                    }
+                }
+                for wt in &pa.preferred_during_scheduling_ignored_during_execution {
+                    credit(&wt.pod_affinity_term, i64::from(wt.weight));
+                }
+            }
+            if let Some(pa) = &ea.pod_anti_affinity {
+                for wt in &pa.preferred_during_scheduling_ignored_during_execution {
+                    credit(&wt.pod_affinity_term, -i64::from(wt.weight));
+                }
+            }
+        }
+        st.topo_score.retain(|_, v| *v != 0);
+        let mut keys: Vec<usize> = st.topo_score.keys().map(|(k, _)| *k).collect();
+        keys.dedup();
+        st.score_keys = keys;
+    }
+
+    /// PodTopologySpread's filter for node `i`.
+    pub fn spread_filter(&self, st: &CycleState, i: usize) -> Result<(), &'static str> {
+        if st.hard.iter().any(|c| self.domains.of(c.key, i) == NONE) {
+            return Err(
+                "node(s) didn't match pod topology spread constraints (missing required label)",
+            );
+        }
+        for (k, c) in st.hard.iter().enumerate() {
+            let d = self.domains.of(c.key, i) as usize;
+            let matched = st.hard_counts[k].get(d).copied().unwrap_or(0);
+            let skew = matched + i64::from(c.self_match) - st.hard_min[k];
+            if skew > c.max_skew {
+                return Err("node(s) didn't match pod topology spread constraints");
+            }
+        }
+        Ok(())
+    }
+
+    /// InterPodAffinity's filter for node `i`.
+    pub fn affinity_filter(&self, st: &CycleState, i: usize) -> Result<(), &'static str> {
+        let mut pods_exist = true;
+        for (k, counts) in st.affinity_keys.iter().zip(&st.affinity_counts) {
+            let d = self.domains.of(*k, i);
+            if d == NONE {
+                return Err("node(s) didn't match pod affinity rules");
+            }
+            if counts[d as usize] <= 0 {
+                pods_exist = false;
+            }
+        }
+        if !pods_exist && (st.any_affinity || !st.self_affinity) {
+            return Err("node(s) didn't match pod affinity rules");
+        }
+        for (k, counts) in st.anti_keys.iter().zip(&st.anti_counts) {
+            let d = self.domains.of(*k, i);
+            if d != NONE && counts[d as usize] > 0 {
+                return Err("node(s) didn't match pod anti-affinity rules");
+            }
+        }
+        if st
+            .existing_anti
+            .iter()
+            .any(|&(k, d)| self.domains.of(k, i) == d)
+        {
+            return Err("node(s) didn't satisfy existing pods anti-affinity rules");
+        }
+        Ok(())
+    }
+
+    /// Whether the pod has hard spread constraints to filter with.
+    pub fn has_spread_filter(st: &CycleState) -> bool {
+        !st.hard.is_empty()
+    }
+
+    pub fn has_affinity_filter(st: &CycleState) -> bool {
+        !st.affinity_keys.is_empty() || !st.anti_keys.is_empty() || !st.existing_anti.is_empty()
+    }
+
+    /// PodTopologySpread's raw score for node `i`; `None` for a node
+    /// ignored (missing a topology key the pod's own constraints use).
+    pub fn spread_score(&self, st: &CycleState, i: usize) -> Option<i64> {
+        if st.soft_require_all && st.soft.iter().any(|c| self.domains.of(c.key, i) == NONE) {
+            return None;
+        }
+        let mut score = 0.0;
+        for (k, c) in st.soft.iter().enumerate() {
+            let d = self.domains.of(c.key, i);
+            if d == NONE {
+                continue;
+            }
+            let cnt = st.soft_counts[k][d as usize];
+            score += cnt as f64 * st.soft_weight[k] + (c.max_skew - 1) as f64;
+        }
+        Some(score.round() as i64)
+    }
+
+    pub fn has_spread_score(st: &CycleState) -> bool {
+        !st.soft.is_empty()
+    }
+
+    /// InterPodAffinity's raw score for node `i`.
+    pub fn affinity_score(&self, st: &CycleState, i: usize) -> i64 {
+        st.score_keys
+            .iter()
+            .map(|&k| {
+                let d = self.domains.of(k, i);
+                st.topo_score.get(&(k, d)).copied().unwrap_or(0)
+            })
+            .sum()
+    }
+
+    pub fn has_affinity_score(st: &CycleState) -> bool {
+        !st.topo_score.is_empty()
+    }
+}
+
+/// PodTopologySpread's NormalizeScore: ignored nodes (`None`) score 0; the
+/// others `100 * (max + min - s) / max`, or 100 when max is 0.
+pub fn normalize_spread(raw: &[Option<i64>], out: &mut [i64]) {
+    let mut min = i64::MAX;
+    let mut max = 0;
+    for s in raw.iter().flatten() {
+        min = min.min(*s);
+        max = max.max(*s);
+    }
+    for (o, s) in out.iter_mut().zip(raw) {
+        *o = match s {
+            None => 0,
+            Some(_) if max == 0 => MAX_NODE_SCORE,
+            Some(s) => MAX_NODE_SCORE * (max + min - s) / max,
+        };
+    }
+}
+
+/// InterPodAffinity's NormalizeScore: `100 * (s - min) / (max - min)` in
+/// floating point, truncated; all 0 when max = min.
+pub fn normalize_affinity(scores: &mut [i64]) {
+    let min = scores.iter().copied().min().unwrap_or(0);
+    let max = scores.iter().copied().max().unwrap_or(0);
+    let diff = max - min;
+    for s in scores.iter_mut() {
+        *s = if diff > 0 {
+            (MAX_NODE_SCORE as f64 * ((*s - min) as f64 / diff as f64)) as i64
+        } else {
+            0
+        };
+    }
+}

@@ -1,0 +1,277 @@
+//! Scheduling policies and profiles end to end: named policies change
+//! placements, KubeSchedulerConfiguration files choose profiles by
+//! `schedulerName`, and bad policies are refused with their place.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use crate::support::*;
+
+/// Four equal nodes and four small pods created one after the other.
+fn four_pods(dir: &Path, policy: &str, scheduler_name: &str) -> std::path::PathBuf {
+    let mut text = format!(
+        "name: policies\nseed: 3\nscheduler: {{policy: {policy}}}\ncluster:\n  nodeGroups:\n  - {{name: n, count: 4, capacity: {{cpu: '4', memory: 8Gi, pods: 110}}}}\nactions:\n"
+    );
+    for k in 0..4 {
+        text.push_str(&format!(
+            "- at: {k}s\n  apply: {{apiVersion: v1, kind: Pod, metadata: {{name: p{k}}}, spec: {{schedulerName: {scheduler_name}, containers: [{{name: c, image: nginx:1.27, resources: {{requests: {{cpu: 500m, memory: 512Mi}}}}}}]}}}}\n"
+        ));
+    }
+    write(dir, "scenario.yaml", &text)
+}
+
+fn nodes_used(out: &Path) -> BTreeSet<String> {
+    read_csv(&out.join("pods.csv"))
+        .into_iter()
+        .map(|r| r["node"].clone())
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
+#[test]
+fn most_allocated_packs_where_default_spreads() {
+    let dir = scratch("policies");
+    let s = four_pods(&dir, "default", "default-scheduler");
+    run_ok(&s, &dir.join("default"), &[]);
+    assert_eq!(nodes_used(&dir.join("default")).len(), 4);
+    run_ok(&s, &dir.join("packed"), &["--policy", "most-allocated"]);
+    assert_eq!(nodes_used(&dir.join("packed")).len(), 1);
+    // first-fit takes the first node every time.
+    run_ok(&s, &dir.join("first"), &["--policy", "first-fit"]);
+    assert_eq!(
+        nodes_used(&dir.join("first"))
+            .into_iter()
+            .collect::<Vec<_>>(),
+        vec!["n-0".to_string()]
+    );
+}
+
+#[test]
+fn configuration_profiles_are_chosen_by_scheduler_name() {
+    let dir = scratch("profiles");
+    write(
+        &dir,
+        "sched.yaml",
+        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nprofiles:\n  - schedulerName: default-scheduler\n  - schedulerName: bin-packing\n    pluginConfig:\n      - name: NodeResourcesFit\n        args:\n          scoringStrategy:\n            type: MostAllocated\n",
+    );
+    let s = four_pods(&dir, "sched.yaml", "bin-packing");
+    run_ok(&s, &dir.join("out"), &[]);
+    assert_eq!(nodes_used(&dir.join("out")).len(), 1);
+    // A schedulerName no profile has: the pods stay Pending and the summary
+    // says so.
+    let s = four_pods(&dir, "sched.yaml", "nobody");
+    let o = run_ok(&s, &dir.join("orphans"), &[]);
+    assert!(nodes_used(&dir.join("orphans")).is_empty());
+    let summary = read_csv(&dir.join("orphans/summary.csv"));
+    let orphans = summary
+        .iter()
+        .find(|r| r["metric"] == "pods_without_scheduler_profile")
+        .expect("metric");
+    assert_eq!(orphans["value"], "4");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("no scheduler profile"), "{stdout}");
+}
+
+#[test]
+fn bad_policies_are_refused_with_their_place() {
+    let dir = scratch("bad-policy");
+    let s = four_pods(&dir, "default", "default-scheduler");
+    let o = kubesim(&["run", s.to_str().unwrap(), "--policy", "binpack"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("most-allocated") && err.contains("first-fit"),
+        "{err}"
+    );
+    write(
+        &dir,
+        "bad.yaml",
+        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nprofiles:\n  - plugins:\n      score:\n        enabled:\n          - name: ImageLocality\n            weight: 500\n",
+    );
+    let s = four_pods(&dir, "bad.yaml", "default-scheduler");
+    for cmd in ["validate", "run"] {
+        let o = kubesim(
+            &[
+                cmd,
+                s.to_str().unwrap(),
+                "--out",
+                dir.join("o").to_str().unwrap(),
+            ][..if cmd == "run" { 4 } else { 2 }],
+        );
+        assert_eq!(o.status.code(), Some(2), "{cmd}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("bad.yaml:8:"), "{cmd}: {err}");
+        assert!(err.contains("out of range"), "{cmd}: {err}");
+    }
+    assert!(!dir.join("o/events.csv").exists());
+}
+
+#[test]
+fn the_trace_adds_up_and_explain_agrees() {
+    let dir = scratch("trace");
+    let s = four_pods(&dir, "default", "default-scheduler");
+    let out = dir.join("out");
+    run_ok(&s, &out, &["--trace-scheduling"]);
+    assert_eq!(
+        header(&out.join("scheduling.csv")),
+        "time_s,pod,attempt,node,plugin,stage,verdict,raw,normalized,weighted"
+    );
+    let rows = read_csv(&out.join("scheduling.csv"));
+    let selects: Vec<_> = rows.iter().filter(|r| r["stage"] == "select").collect();
+    assert_eq!(selects.len(), 4);
+    let mut checked = 0;
+    for sel in &selects {
+        let weighted: i64 = rows
+            .iter()
+            .filter(|r| {
+                r["stage"] == "score"
+                    && r["pod"] == sel["pod"]
+                    && r["attempt"] == sel["attempt"]
+                    && r["node"] == sel["node"]
+            })
+            .map(|r| r["weighted"].parse::<i64>().unwrap())
+            .sum();
+        if rows
+            .iter()
+            .any(|r| r["stage"] == "score" && r["pod"] == sel["pod"])
+        {
+            assert_eq!(weighted.to_string(), sel["raw"], "{sel:?}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3, "scored decisions: {checked}");
+    // The pods.csv node is the selected one.
+    for p in read_csv(&out.join("pods.csv")) {
+        let key = format!("default/{}", p["name"]);
+        let sel = selects.iter().find(|r| r["pod"] == key).unwrap();
+        assert_eq!(sel["node"], p["node"]);
+    }
+    // explain prints the same total for the chosen node.
+    let o = kubesim(&["explain", s.to_str().unwrap(), "--pod", "default/p3"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let sel = selects.iter().find(|r| r["pod"] == "default/p3").unwrap();
+    assert!(
+        text.contains(&format!(
+            "scheduled on {} (total score {})",
+            sel["node"], sel["raw"]
+        )),
+        "{text}"
+    );
+    let chosen_line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{}*", sel["node"])))
+        .expect("chosen row");
+    assert!(
+        chosen_line.contains(&format!(" {} ", sel["raw"])),
+        "{chosen_line}"
+    );
+    // Without the flag no trace is left behind.
+    run_ok(&s, &out, &[]);
+    assert!(!out.join("scheduling.csv").exists());
+}
+
+#[test]
+fn explain_shows_upstream_rejection_reasons() {
+    let dir = scratch("explain");
+    let text = "name: explain\ncluster:\n  nodeGroups:\n  - {name: small, count: 1, capacity: {cpu: '1', memory: 1Gi}}\n  - {name: tainted, count: 1, capacity: {cpu: '8', memory: 8Gi}, taints: [{key: dedicated, value: gpu, effect: NoSchedule}]}\n  - {name: big, count: 1, capacity: {cpu: '8', memory: 8Gi}}\nactions:\n- at: 0s\n  apply: {apiVersion: v1, kind: Pod, metadata: {name: p}, spec: {containers: [{name: c, image: x:1, resources: {requests: {cpu: '2'}}}]}}\n";
+    let s = write(&dir, "scenario.yaml", text);
+    let o = kubesim(&["explain", s.to_str().unwrap(), "--pod", "default/p"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("scheduled on big-0"), "{out}");
+    assert!(
+        out.contains("small-0: NodeResourcesFit: Insufficient cpu"),
+        "{out}"
+    );
+    assert!(
+        out.contains("tainted-0: TaintToleration: node(s) had untolerated taint {dedicated: gpu}"),
+        "{out}"
+    );
+}
+
+#[test]
+fn compare_packs_with_most_allocated_and_the_table_matches_the_csv() {
+    let dir = scratch("compare");
+    let scenario = repo().join("scenarios/policy-comparison.yaml");
+    let o = kubesim(&[
+        "compare",
+        scenario.to_str().unwrap(),
+        "--policies",
+        "default,most-allocated",
+        "--seeds",
+        "2",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = read_csv(&dir.join("comparison.csv"));
+    assert_eq!(rows.len(), 4);
+    let nodes = |policy: &str| -> f64 {
+        let v: Vec<f64> = rows
+            .iter()
+            .filter(|r| r["policy"] == policy)
+            .map(|r| r["nodes_in_use"].parse().unwrap())
+            .collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    assert!(nodes("most-allocated") < nodes("default"), "{rows:?}");
+    // The table's mean nodes in use is the CSV's mean.
+    let table = String::from_utf8_lossy(&o.stdout);
+    for policy in ["default", "most-allocated"] {
+        let line = table
+            .lines()
+            .find(|l| l.starts_with(&format!("{policy} ")))
+            .expect("a row per policy");
+        let mean = nodes(policy);
+        let shown = if mean.fract() == 0.0 {
+            format!("{}", mean as i64)
+        } else {
+            format!("{mean:.2}")
+        };
+        assert!(
+            line.contains(&format!(" {shown}±")) || line.contains(&format!(" {shown} ")),
+            "{line} vs {mean}"
+        );
+    }
+    // Each cell has its usual outputs.
+    assert!(dir.join("most-allocated/seed-2/pods.csv").exists());
+    // Unknown policies fail before any run.
+    let o = kubesim(&[
+        "compare",
+        scenario.to_str().unwrap(),
+        "--policies",
+        "default,packed",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn generate_makes_pods_with_drawn_requests_and_lifetimes() {
+    let dir = scratch("generate");
+    let text = "name: gen\nseed: 7\ncluster:\n  nodeGroups:\n  - {name: n, count: 2, capacity: {cpu: '8', memory: 16Gi}}\nactions:\n- at: 1s\n  generate:\n    template: {apiVersion: v1, kind: Pod, metadata: {name: job}, spec: {containers: [{name: c, image: x:1}]}}\n    count: 20\n    every: 100ms\n    requests:\n      cpu: [100m, 200m]\n    lifetime: 30s\n";
+    let s = write(&dir, "scenario.yaml", text);
+    run_ok(&s, &dir.join("out"), &[]);
+    let pods = read_csv(&dir.join("out/pods.csv"));
+    assert_eq!(pods.len(), 20);
+    let created: Vec<u64> = pods
+        .iter()
+        .map(|p| micros(&p["created_s"]).unwrap())
+        .collect();
+    // One every 100 ms from 1 s (plus the request's trip to etcd).
+    for (k, w) in created.windows(2).enumerate() {
+        let gap = w[1] as i64 - w[0] as i64;
+        assert!((gap - 100_000).abs() < 50_000, "pod {k}: gap {gap} us");
+    }
+    assert!(pods.iter().any(|p| p["name"] == "job-19"));
+    // A poisson arrival with a bad rate is a located error.
+    let bad = text.replace("every: 100ms", "poisson: {rate: fast}");
+    let s = write(&dir, "bad.yaml", &bad);
+    let o = kubesim(&["validate", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("bad.yaml:") && err.contains("invalid rate `fast`"),
+        "{err}"
+    );
+}
