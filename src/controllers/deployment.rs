@@ -193,6 +193,8 @@ pub struct DeploymentController {
     pending: HashMap<u64, Pending>,
     /// Deployment uid -> the ReplicaSet of its current rollout.
     rollout_rs: HashMap<u64, String>,
+    /// Deployments whose ProgressDeadlineExceeded is already reported.
+    timed_out: std::collections::HashSet<ObjectKey>,
 }
 
 impl DeploymentController {
@@ -1032,6 +1034,9 @@ impl DeploymentController {
                         || (c.reason != NEW_RS_AVAILABLE
                             && c.last_update + Time::from(deadline.max(0) as u32) * SECOND < now)
                 });
+                if complete || progressing {
+                    self.timed_out.remove(key);
+                }
                 if complete {
                     set_condition(&mut st, new_cond(true, NEW_RS_AVAILABLE));
                 } else if progressing || current.is_none() {
@@ -1042,7 +1047,9 @@ impl DeploymentController {
                     };
                     set_condition(&mut st, new_cond(true, reason));
                 } else if timed_out {
-                    if current.as_ref().is_some_and(|c| c.reason != TIMED_OUT) {
+                    if current.as_ref().is_some_and(|c| c.reason != TIMED_OUT)
+                        && self.timed_out.insert(key.clone())
+                    {
                         log(
                             cx,
                             "progress-deadline-exceeded",
