@@ -162,8 +162,20 @@ impl DaemonSetController {
         self.queue.add(owner);
     }
 
-    /// A node appeared or changed: every DaemonSet is checked against it.
-    pub fn observe_node(&mut self, cache: &Cache) {
+    /// A node appeared, went, or changed what daemon placement depends on
+    /// (labels, taints): every DaemonSet is checked against it. Status-only
+    /// changes (heartbeats) cost nothing.
+    pub fn observe_node(&mut self, obj: &Arc<Object>, old: Option<&Object>, cache: &Cache) {
+        let placement = |o: &Object| {
+            o.as_node()
+                .map(|n| (n.metadata.labels.clone(), n.spec.taints.clone()))
+        };
+        if let Some(old) = old
+            && cache.get(&obj.key()).is_some()
+            && placement(old) == placement(obj)
+        {
+            return;
+        }
         let lo = ObjectKey::new(Kind::DaemonSet, "", "");
         for (k, _) in cache.objects.range(lo..) {
             if k.kind != Kind::DaemonSet {

@@ -5,7 +5,10 @@
 //! through apiserver requests. Every request waits on one client-side
 //! token bucket (`--kube-api-qps` 20, `--kube-api-burst` 30, configurable
 //! with the scenario's `controllerManager:` key), so a large Deployment
-//! takes the time it takes in a real cluster.
+//! takes the time it takes in a real cluster. (Upstream builds one client
+//! per controller, each with its own bucket; kubesim shares one, so that
+//! the requests of all controllers reach the apiserver in the order they
+//! were sent.)
 
 pub mod daemon;
 pub mod deployment;
@@ -222,25 +225,46 @@ impl WorkQueue {
     }
 }
 
-/// The controller manager's API client: every request waits on the shared
-/// token bucket, and requests reach the apiserver in the order they were
-/// sent (one connection).
-pub struct Client {
+/// One controller's client: its token bucket, and its requests reach the
+/// apiserver in the order they were sent (one connection).
+struct Lane {
     bucket: TokenBucket,
     last_arrival: Time,
-    next_tag: u64,
     /// When the last request left the rate limiter.
     last_release: Time,
+}
+
+/// The controller manager's API client, shared by its controllers (by id).
+pub struct Client {
+    lanes: Vec<Lane>,
+    next_tag: u64,
+}
+
+/// How many controllers (ids 0 to 5) send requests.
+const CLIENTS: usize = 6;
+
+/// The client lane of controller `id`: one for all (see the module doc).
+fn lane(_id: u8) -> usize {
+    0
 }
 
 impl Client {
     fn new(config: &ControllerManagerConfig) -> Self {
         Client {
-            bucket: TokenBucket::new(config.qps, config.burst),
-            last_arrival: 0,
+            lanes: (0..1)
+                .map(|_| Lane {
+                    bucket: TokenBucket::new(config.qps, config.burst),
+                    last_arrival: 0,
+                    last_release: 0,
+                })
+                .collect(),
             next_tag: 0,
-            last_release: 0,
         }
+    }
+
+    /// When controller `id`'s last request left its rate limiter.
+    fn released(&self, id: u8) -> Time {
+        self.lanes[lane(id)].last_release
     }
 
     /// Sends a request for controller `id`; returns its tag, which carries
@@ -249,10 +273,11 @@ impl Client {
         self.next_tag += 1;
         let tag = (u64::from(id) << 56) | self.next_tag;
         let now = cx.now();
-        let wait = self.bucket.reserve(now);
-        self.last_release = now + wait;
-        let at = (now + wait + cx.lat.sample(Hop::ApiserverRequest)).max(self.last_arrival);
-        self.last_arrival = at;
+        let lane = &mut self.lanes[lane(id)];
+        let wait = lane.bucket.reserve(now);
+        lane.last_release = now + wait;
+        let at = (now + wait + cx.lat.sample(Hop::ApiserverRequest)).max(lane.last_arrival);
+        lane.last_arrival = at;
         let msg = Msg::Request(Box::new(Request {
             from: Dest::ControllerManager,
             tag,
@@ -363,7 +388,9 @@ impl ControllerManager {
     }
 
     pub fn handle(&mut self, msg: Msg, cx: &mut Cx) {
-        let released = self.client.last_release;
+        let released: Vec<Time> = (0..CLIENTS as u8)
+            .map(|i| self.client.released(i))
+            .collect();
         let mut worker: Option<u8> = None;
         match msg {
             Msg::Start => {
@@ -387,7 +414,10 @@ impl ControllerManager {
                 }
             }
             Msg::WatchEvent { kind, change, .. } => self.observe(kind, &change.object, cx),
-            Msg::EndpointsWork => self.endpoints.work(&mut self.client, cx),
+            Msg::EndpointsWork => {
+                worker = Some(0);
+                self.endpoints.work(&mut self.client, cx);
+            }
             Msg::ControllerWork(id) => {
                 worker = Some(id);
                 let key = self.queue(id).pop();
@@ -443,11 +473,14 @@ impl ControllerManager {
         }
         // Whoever sent requests waits until the limiter lets the last go.
         if let Some(id) = worker
-            && id != 0
-            && self.client.last_release != released
+            && self.client.released(id) != released[usize::from(id)]
         {
-            let until = self.client.last_release;
-            self.queue(id).blocked_until = until;
+            let until = self.client.released(id);
+            if id == 0 {
+                self.endpoints.blocked_until = until;
+            } else {
+                self.queue(id).blocked_until = until;
+            }
         }
         self.endpoints.kick(cx);
         self.replicasets.queue.kick(REPLICASET, cx);
@@ -484,9 +517,11 @@ impl ControllerManager {
             Kind::StatefulSet if kind != EventType::Deleted => {
                 self.statefulsets.queue.add(obj.key())
             }
-            Kind::Node => self.daemonsets.observe_node(&self.cache),
+            Kind::Node => self
+                .daemonsets
+                .observe_node(obj, old.as_deref(), &self.cache),
             Kind::ReplicaSet => {
-                self.replicasets.queue.add(obj.key());
+                self.replicasets.observe_rs(kind, obj, old.as_deref());
                 self.deployments.observe_rs(obj, &self.cache);
             }
             Kind::Deployment => self.deployments.observe_deployment(kind, obj),
