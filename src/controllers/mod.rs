@@ -449,13 +449,15 @@ impl ControllerManager {
                 if let Err(e) = &resp.result
                     && id == 0
                 {
+                    // Tag 0 is an informer's watch; others the EndpointSlice
+                    // controller's writes.
+                    let who = if resp.tag == 0 {
+                        "informer"
+                    } else {
+                        "endpointslice-controller"
+                    };
                     let detail = format!("{} failed: {} {}", resp.verb, e.code, e.message);
-                    cx.log(
-                        Dest::ControllerManager,
-                        "error",
-                        Subject::from(&resp.key),
-                        &detail,
-                    );
+                    log(cx, "error", Subject::from(&resp.key), who, &detail);
                 }
                 match id {
                     REPLICASET => self.replicasets.on_response(&resp, &mut self.client, cx),
@@ -528,5 +530,50 @@ impl ControllerManager {
             _ => {}
         }
         self.gc.observe(kind, obj, old.as_deref(), &self.cache);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Manifest;
+
+    fn object(yaml: &str, uid: u64) -> Arc<Object> {
+        let mut o = serde_yaml::from_str::<Manifest>(yaml)
+            .unwrap()
+            .object
+            .unwrap();
+        o.meta_mut().uid = uid;
+        o.meta_mut().namespace = "default".into();
+        Arc::new(o)
+    }
+
+    #[test]
+    fn the_cache_indexes_controllers_owners_and_orphans() {
+        let mut c = Cache::default();
+        let rs = object("kind: ReplicaSet\nmetadata: {name: rs}", 7);
+        let owned = object(
+            "kind: Pod\nmetadata: {name: a, ownerReferences: [{kind: ReplicaSet, name: rs, uid: '7', controller: true}]}",
+            8,
+        );
+        let orphan = object("kind: Pod\nmetadata: {name: b}", 9);
+        for o in [&rs, &owned, &orphan] {
+            c.apply(EventType::Added, o);
+        }
+        let names = |it: Vec<&Arc<Object>>| -> Vec<String> {
+            it.iter().map(|o| o.meta().name.clone()).collect()
+        };
+        assert_eq!(names(c.controlled(7, Kind::Pod).collect()), ["a"]);
+        assert_eq!(names(c.orphans(Kind::Pod, "default").collect()), ["b"]);
+        assert_eq!(c.controller_of(&owned), Some(&rs.key()));
+        assert!(c.by_owner[&7].contains(&owned.key()));
+        // Losing the reference (orphaned) moves it between the indexes.
+        let released = object("kind: Pod\nmetadata: {name: a}", 8);
+        c.apply(EventType::Modified, &released);
+        assert_eq!(c.controlled(7, Kind::Pod).count(), 0);
+        assert_eq!(c.orphans(Kind::Pod, "default").count(), 2);
+        assert!(!c.by_owner.contains_key(&7));
+        c.apply(EventType::Deleted, &rs);
+        assert_eq!(c.controller_of(&owned), None);
     }
 }
