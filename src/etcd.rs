@@ -352,6 +352,64 @@ mod tests {
     }
 }
 
+/// What a DELETE of `obj` writes, as the pod registry's graceful deletion
+/// decides: `None` to remove it now (not a pod, not bound, terminal, or a
+/// grace period of 0); `Some(Ok(pod))` the pod with `deletionTimestamp`
+/// set; `Some(Err(current))` when it is already terminating.
+pub fn graceful_delete(
+    obj: &Arc<Object>,
+    now: crate::engine::Time,
+) -> Option<Result<Object, Arc<Object>>> {
+    let Object::Pod(pod) = &**obj else {
+        return None;
+    };
+    if pod.metadata.deletion_timestamp.is_some() {
+        return Some(Err(obj.clone()));
+    }
+    let grace = pod.spec.termination_grace_period_seconds.unwrap_or(30);
+    if pod.spec.node_name().is_none() || pod.status.phase.is_terminal() || grace <= 0 {
+        return None;
+    }
+    let mut pod = pod.clone();
+    pod.metadata.deletion_timestamp = Some(now);
+    pod.metadata.deletion_grace_period_seconds = Some(grace);
+    Some(Ok(Object::Pod(pod)))
+}
+
+/// Applies a Node PATCH.
+pub fn apply_node_patch(
+    node: &mut crate::api::Node,
+    patch: crate::sim::msg::NodePatch,
+    now: crate::engine::Time,
+) {
+    use crate::sim::msg::NodePatch;
+    match patch {
+        NodePatch::Unschedulable(u) => node.spec.unschedulable = u,
+        NodePatch::Taints { add, remove } => {
+            node.spec.taints.retain(|t| !remove.contains(&t.key));
+            for t in add {
+                if !node.spec.taints.contains(&t) {
+                    node.spec.taints.push(t);
+                }
+            }
+        }
+        NodePatch::Ready { status, reason } => {
+            let unchanged = node
+                .status
+                .ready
+                .as_ref()
+                .is_some_and(|r| r.status == status);
+            if !unchanged {
+                node.status.ready = Some(crate::api::node::NodeReady {
+                    status,
+                    reason,
+                    last_transition: now,
+                });
+            }
+        }
+    }
+}
+
 /// The etcd member as a component: it applies the apiserver's transactions
 /// to the store and answers with the committed change.
 pub struct EtcdServer {
@@ -448,9 +506,33 @@ mod server {
                         Ok(Object::Pod(pod))
                     })
                     .map(TxnResult::Written),
-                Verb::Delete { key, precondition } => self
+                Verb::Delete { key, precondition } => {
+                    match self.store.get(&key).and_then(|o| graceful_delete(o, now)) {
+                        // A pod running on a node is deleted gracefully: the
+                        // write sets deletionTimestamp, and the kubelet
+                        // deletes it with grace 0 once its containers stopped.
+                        Some(Ok(next)) => self
+                            .store
+                            .guaranteed_update(&key, precondition, |_| Ok(next))
+                            .map(TxnResult::Written),
+                        // Already terminating: nothing to write.
+                        Some(Err(current)) => Ok(TxnResult::Read(current)),
+                        None => self
+                            .store
+                            .delete(&key, precondition)
+                            .map(TxnResult::Written),
+                    }
+                }
+                Verb::PatchNode { key, patch } => self
                     .store
-                    .delete(&key, precondition)
+                    .guaranteed_update(&key, None, |current| {
+                        let Object::Node(node) = current else {
+                            return Err("not a node".into());
+                        };
+                        let mut node = node.clone();
+                        apply_node_patch(&mut node, patch, now);
+                        Ok(Object::Node(node))
+                    })
                     .map(TxnResult::Written),
                 Verb::UpdateWorkloadStatus { key, status } => self
                     .store
@@ -475,6 +557,7 @@ mod server {
                         Ok(next)
                     })
                     .map(TxnResult::Written),
+                Verb::ForceDelete { key } => self.store.delete(&key, None).map(TxnResult::Written),
                 Verb::Watch(_) => return,
             };
             let result = result.unwrap_or_else(TxnResult::Failed);

@@ -1,45 +1,163 @@
 //! The kubelet of one node: watches the pods bound to its node, admits them
-//! (resources, maxPods), drives the runtime through sandbox, image pulls,
-//! container create and start, and reports status through the apiserver.
+//! (resources, maxPods), and runs each through its lifecycle as upstream's
+//! pod workers do: the sandbox (pause container, pod IP), then the init
+//! containers one at a time, each run to completion, then the containers in
+//! order (image pull per pull policy, create, start). It restarts containers
+//! that end according to `restartPolicy` with the CrashLoopBackOff back-off
+//! (none for the first restart, then 10 s doubling to 300 s, forgotten after
+//! 10 min of running), retries failed pulls with the image back-off
+//! (ErrImagePull, ImagePullBackOff), runs readiness probes, terminates pods
+//! gracefully when their deletionTimestamp is set, and reports the phase,
+//! the five conditions and the container statuses through the apiserver
+//! under its client rate limit (QPS 50, burst 100).
 //!
-//! Simplified for now: init containers, probes, restarts and graceful
-//! termination are not modelled; a pod without a readiness probe is Ready as
-//! soon as its containers run, as upstream; deletion stops the sandbox at once.
+//! A simulated container runs no code: how long it runs and how it ends come
+//! from the pod's `kubesim.io/*` annotations (`api::pod::SimBehaviour`).
+//!
+//! Simplified: a readiness probe's first success is at `initialDelaySeconds`
+//! after the container started (the probe worker's phase is not modelled);
+//! the kubelet's GET before its status PATCH is not modelled.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
-use crate::api::pod::{PodConditionType, PodStatus};
+use crate::api::pod::{
+    ContainerState, ContainerStatus, PodConditionType, PodStatus, PullPolicy, RestartPolicy,
+    SimBehaviour,
+};
 use crate::api::resources::{Resources, pod_requests};
 use crate::api::{Object, ObjectKey, PodPhase};
-use crate::engine::Time;
+use crate::engine::{SECOND, Time};
 use crate::etcd::EventType;
 use crate::output::Subject;
+use crate::ratelimit::TokenBucket;
 use crate::sim::msg::{FieldSelector, RuntimeCall, RuntimeResult, WatchSpec};
 use crate::sim::{Cx, Dest, Hop, Msg, Verb};
 
+mod static_pods;
+pub use static_pods::{ANNOTATION_MIRROR, ControlPlane, StaticManifest};
+
+/// The container restart back-off (`pkg/kubelet`: 10 s doubling to 5 min)
+/// and the image pull back-off, which has the same bounds.
+pub const BACKOFF_INITIAL: Time = 10 * SECOND;
+pub const BACKOFF_MAX: Time = 300 * SECOND;
+/// The kubelet's API client limits (`kubeAPIQPS`, `kubeAPIBurst`).
+pub const KUBELET_QPS: u64 = 50;
+pub const KUBELET_BURST: u64 = 100;
+
+/// A back-off entry as client-go's `flowcontrol.Backoff` keeps it.
+#[derive(Clone, Copy, Debug, Default)]
+struct Backoff {
+    /// 0: no entry.
+    delay: Time,
+    updated: Time,
+}
+
+impl Backoff {
+    /// Whether `event` (a container's finish, a failed pull) is still
+    /// inside the back-off window at `now`.
+    fn in_backoff_since(&self, event: Time, now: Time) -> bool {
+        self.delay > 0 && !self.expired(event) && now.saturating_sub(event) < self.delay
+    }
+
+    /// An entry not touched for twice the maximum is forgotten.
+    fn expired(&self, event: Time) -> bool {
+        event.saturating_sub(self.updated) > 2 * BACKOFF_MAX
+    }
+
+    fn next(&mut self, event: Time, now: Time) {
+        self.delay = if self.delay == 0 || self.expired(event) {
+            BACKOFF_INITIAL
+        } else {
+            (self.delay * 2).min(BACKOFF_MAX)
+        };
+        self.updated = now;
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stage {
-    /// Seen, waiting for the pod worker.
-    Seen,
-    Sandbox,
-    Pulling(usize),
-    Creating(usize),
-    Starting(usize),
-    /// Containers running, waiting for the relist to notice.
-    Started,
-    Running,
-    Rejected,
+enum Step {
+    Pull,
+    Create,
+    Start,
+}
+
+struct Ctr {
+    name: String,
+    image: String,
+    policy: PullPolicy,
+    init: bool,
+    /// (initialDelay, period, failureThreshold) of the readiness probe.
+    probe: Option<(Time, Time, u64)>,
+    state: ContainerState,
+    ready: bool,
+    restarts: u32,
+    /// Bumped on every start; stale runtime answers carry an older one.
+    attempt: u32,
+    started_once: bool,
+    crash: Backoff,
+    pull: Backoff,
+    /// When the last pull failed.
+    pull_failed_at: Option<Time>,
+    /// When the last run ended (its finishedAt).
+    finished_at: Option<Time>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sandbox {
+    None,
+    Creating,
+    Ready,
+    Stopping,
+    Stopped,
 }
 
 struct KubeletPod {
     object: Arc<Object>,
     key: ObjectKey,
-    stage: Stage,
     requests: Resources,
+    behaviour: SimBehaviour,
+    restart: RestartPolicy,
     admitted: bool,
+    rejected: bool,
+    sandbox: Sandbox,
     ip: Option<String>,
     seen_at: Time,
+    ctrs: Vec<Ctr>,
+    busy: Option<(usize, Step)>,
+    relist_pending: bool,
+    /// The earliest KubeletWake scheduled and not yet handled.
+    wake_at: Option<Time>,
+    terminating: bool,
+    /// Containers asked to stop that have not exited yet.
+    stopping: usize,
+    /// The pod reached a terminal phase (or finished terminating).
+    finished: bool,
+    /// For the startup SLI: image pulling and init containers.
+    pull_requested: Time,
+    pull_first: Option<Time>,
+    pull_last: Option<Time>,
+    init_first: Option<Time>,
+    init_last: Option<Time>,
+    /// The status as last built (conditions keep their transition times).
+    status: PodStatus,
+    /// The status as last sent.
+    sent: Option<PodStatus>,
+    /// A status update sent and not answered yet.
+    status_in_flight: bool,
+    /// Terminated: delete with grace 0 once the final status is stored.
+    delete_pending: bool,
+    /// A static pod: its index in the control plane's manifests.
+    static_pod: Option<usize>,
+    /// A static pod whose mirror pod exists (its status goes there).
+    mirrored: bool,
+}
+
+/// A request waiting for the client rate limiter.
+enum Outgoing {
+    /// Sync pod `uid`'s status (built when sent, so always the latest).
+    Status(u64),
+    Call(Box<Verb>),
 }
 
 pub struct Kubelet {
@@ -50,6 +168,20 @@ pub struct Kubelet {
     pods: BTreeMap<u64, KubeletPod>,
     admitted: Resources,
     admitted_pods: i64,
+    limiter: TokenBucket,
+    outbox: VecDeque<Outgoing>,
+    queued_status: BTreeSet<u64>,
+    flush_scheduled: bool,
+    /// The node failed (`failNode`): the kubelet does nothing until it
+    /// comes back.
+    failed: bool,
+    /// Bumped at every restart after a failure: the tag of the current
+    /// watch, and the high part of container attempts.
+    boot: u32,
+    /// A kubelet on a new machine registers its Node first.
+    register: Option<Box<crate::api::Node>>,
+    /// The control-plane node's kubelet, when the cluster boots.
+    control_plane: Option<Box<ControlPlane>>,
 }
 
 impl Kubelet {
@@ -63,7 +195,30 @@ impl Kubelet {
             pods: BTreeMap::new(),
             admitted: Resources::default(),
             admitted_pods: 0,
+            limiter: TokenBucket::new(KUBELET_QPS, KUBELET_BURST),
+            outbox: VecDeque::new(),
+            queued_status: BTreeSet::new(),
+            flush_scheduled: false,
+            failed: false,
+            boot: 0,
+            register: None,
+            control_plane: None,
         }
+    }
+
+    /// The control-plane node's kubelet: it starts the static pods, then,
+    /// once the apiserver answers, registers `node`.
+    pub fn control_plane(index: u32, node: crate::api::Node, cp: ControlPlane) -> Self {
+        let mut k = Kubelet::registering(index, node);
+        k.control_plane = Some(Box::new(cp));
+        k
+    }
+
+    /// The kubelet of a machine that joins: it registers `node` on start.
+    pub fn registering(index: u32, node: crate::api::Node) -> Self {
+        let mut k = Kubelet::new(index, &node);
+        k.register = Some(Box::new(node));
+        k
     }
 
     fn me(&self) -> Dest {
@@ -75,10 +230,32 @@ impl Kubelet {
     }
 
     pub fn handle(&mut self, msg: Msg, cx: &mut Cx) {
+        if let Msg::NodePower { up, .. } = msg {
+            return self.power(up, cx);
+        }
+        if self.failed {
+            return;
+        }
         match msg {
+            Msg::WatchList { tag, .. } | Msg::WatchEvent { tag, .. } if tag != self.boot => {}
+            Msg::Start
+                if self
+                    .control_plane
+                    .as_ref()
+                    .is_some_and(|cp| !cp.static_started) =>
+            {
+                self.start_static_pods(cx);
+            }
+            Msg::StaticPodReady { component } => self.static_pod_ready(component, cx),
             Msg::Start => {
+                if let Some(node) = self.register.take() {
+                    let key =
+                        crate::api::ObjectKey::new(crate::api::Kind::Node, "", &node.metadata.name);
+                    cx.log(self.me(), "register-node", Subject::from(&key), "");
+                    cx.api(self.me(), 0, Verb::Create(Object::Node(*node)));
+                }
                 let spec = WatchSpec {
-                    tag: 0,
+                    tag: self.boot,
                     kind: crate::api::Kind::Pod,
                     namespace: None,
                     labels: None,
@@ -93,31 +270,95 @@ impl Kubelet {
                 }
             }
             Msg::WatchEvent { kind, change, .. } => self.observe(kind, change.object.clone(), cx),
-            Msg::KubeletSync { pod } => self.sync(pod, cx),
+            Msg::KubeletSync { pod } => self.admit_and_sync(pod, cx),
             Msg::RuntimeResult(r) => self.runtime_result(r, cx),
-            Msg::Relist { pod } => self.relist(pod, cx),
+            Msg::Relist { pod } => {
+                if let Some(p) = self.pods.get_mut(&pod) {
+                    p.relist_pending = false;
+                    self.drive(pod, cx);
+                    self.report(pod, cx);
+                }
+            }
+            Msg::KubeletWake { pod } => {
+                if let Some(p) = self.pods.get_mut(&pod) {
+                    if p.wake_at.is_some_and(|t| t <= cx.now()) {
+                        p.wake_at = None;
+                    }
+                    self.drive(pod, cx);
+                    self.report(pod, cx);
+                }
+            }
+            Msg::ProbeResult {
+                pod,
+                container,
+                attempt,
+                ready,
+            } => self.probe_result(pod, container, attempt, ready, cx),
+            Msg::KubeletFlush => {
+                self.flush_scheduled = false;
+                self.pump(cx);
+            }
             Msg::Response(resp) => {
                 if let Err(e) = &resp.result {
                     let detail = format!("{} failed: {} {}", resp.verb, e.code, e.message);
                     cx.log(self.me(), "error", Subject::from(&resp.key), &detail);
+                } else if resp.verb == "create"
+                    && let Some(p) = self.pods.get_mut(&resp.tag)
+                    && p.static_pod.is_some()
+                {
+                    // The mirror pod exists: the static pod's status goes there.
+                    p.mirrored = true;
+                    self.report(resp.tag, cx);
+                }
+                if resp.verb == "update-status"
+                    && let Some(p) = self.pods.get_mut(&resp.tag)
+                {
+                    p.status_in_flight = false;
+                    self.maybe_delete(resp.tag, cx);
                 }
             }
             _ => {}
         }
     }
 
+    /// The node fails (its kubelet and containers are gone) or comes back
+    /// (the kubelet starts afresh, lists its pods and syncs them again).
+    fn power(&mut self, up: bool, cx: &mut Cx) {
+        if up != self.failed {
+            return;
+        }
+        self.failed = !up;
+        self.pods.clear();
+        self.outbox.clear();
+        self.queued_status.clear();
+        self.admitted = Resources::default();
+        self.admitted_pods = 0;
+        if up {
+            self.boot += 1;
+            cx.log(self.me(), "start", Subject::NONE, "kubelet restarted");
+            self.handle(Msg::Start, cx);
+        } else {
+            cx.log(
+                self.me(),
+                "stop",
+                Subject::NONE,
+                "node failed: kubelet and containers stopped",
+            );
+        }
+    }
+
+    // ---- watch ----
+
     fn observe(&mut self, kind: EventType, obj: Arc<Object>, cx: &mut Cx) {
         let Some(pod) = obj.as_pod() else { return };
         let uid = pod.metadata.uid;
         match kind {
             EventType::Deleted => {
-                if let Some(p) = self.pods.remove(&uid) {
-                    cx.log(self.me(), "kill-pod", Subject::from(&*obj), "pod deleted");
-                    if p.admitted {
-                        self.admitted.sub(&p.requests);
-                        self.admitted_pods -= 1;
-                    }
-                    if p.stage != Stage::Rejected && p.stage != Stage::Seen {
+                if self.pods.contains_key(&uid) {
+                    self.release(uid);
+                    let p = self.pods.remove(&uid).expect("present");
+                    cx.log(self.me(), "forget-pod", Subject::from(&*obj), "pod deleted");
+                    if matches!(p.sandbox, Sandbox::Creating | Sandbox::Ready) {
                         cx.send(
                             self.runtime(),
                             0,
@@ -127,31 +368,122 @@ impl Kubelet {
                 }
             }
             EventType::Added | EventType::Modified => {
+                let deleting = pod.metadata.deletion_timestamp.is_some();
                 if let Some(p) = self.pods.get_mut(&uid) {
                     p.object = obj;
+                    if deleting && !p.terminating {
+                        self.terminate(uid, cx);
+                    }
                     return;
                 }
-                if pod.status.phase.is_terminal() {
+                if pod.status.phase.is_terminal()
+                    || pod.metadata.annotations.contains_key(ANNOTATION_MIRROR)
+                {
+                    // Mirror pods stand for static pods this kubelet runs.
                     return;
                 }
                 cx.log(self.me(), "observe", Subject::from(&*obj), kind.as_str());
-                self.pods.insert(
-                    uid,
-                    KubeletPod {
-                        key: obj.key(),
-                        requests: pod_requests(&pod.spec),
-                        object: obj,
-                        stage: Stage::Seen,
-                        admitted: false,
-                        ip: None,
-                        seen_at: cx.now(),
-                    },
-                );
-                let delay = cx.lat.sample(Hop::KubeletSync);
-                cx.send(self.me(), delay, Msg::KubeletSync { pod: uid });
+                self.add_pod(obj, None, cx);
             }
         }
     }
+
+    /// The pod stops counting against the node's allocatable.
+    /// Starts tracking a pod bound to this node (from the watch, or a
+    /// static pod from the manifests).
+    fn add_pod(&mut self, obj: Arc<Object>, static_pod: Option<usize>, cx: &mut Cx) {
+        let pod = obj.as_pod().expect("kubelet pods are pods");
+        let uid = pod.metadata.uid;
+        let deleting = pod.metadata.deletion_timestamp.is_some();
+        let spec = &pod.spec;
+        let ctrs = spec
+            .init_containers
+            .iter()
+            .map(|c| (c, true))
+            .chain(spec.containers.iter().map(|c| (c, false)))
+            .map(|(c, init)| Ctr {
+                name: c.name.clone(),
+                image: c.image.clone(),
+                policy: c.pull_policy(),
+                init,
+                probe: c.readiness_probe.as_ref().filter(|_| !init).map(|p| {
+                    (
+                        p.initial_delay().max(0) as Time * SECOND,
+                        p.period() as Time * SECOND,
+                        p.failure_threshold() as u64,
+                    )
+                }),
+                state: ContainerState::Waiting {
+                    reason: if init {
+                        "PodInitializing"
+                    } else {
+                        "ContainerCreating"
+                    },
+                },
+                ready: false,
+                restarts: 0,
+                attempt: self.boot * 1_000_000,
+                started_once: false,
+                crash: Backoff::default(),
+                pull: Backoff::default(),
+                pull_failed_at: None,
+                finished_at: None,
+            })
+            .collect();
+        self.pods.insert(
+            uid,
+            KubeletPod {
+                key: obj.key(),
+                requests: pod_requests(spec),
+                behaviour: SimBehaviour::of(&pod.metadata).unwrap_or_default(),
+                restart: spec.restart_policy(),
+                object: obj,
+                admitted: false,
+                rejected: false,
+                sandbox: Sandbox::None,
+                ip: None,
+                seen_at: cx.now(),
+                ctrs,
+                busy: None,
+                relist_pending: false,
+                wake_at: None,
+                terminating: false,
+                stopping: 0,
+                finished: false,
+                pull_requested: 0,
+                pull_first: None,
+                pull_last: None,
+                init_first: None,
+                init_last: None,
+                status: PodStatus::default(),
+                sent: None,
+                status_in_flight: false,
+                delete_pending: false,
+                static_pod,
+                mirrored: false,
+            },
+        );
+        if deleting {
+            // Already terminating when first seen (a restarted
+            // kubelet): nothing to start, only to clean up.
+            self.terminate(uid, cx);
+            return;
+        }
+        let delay = cx.lat.sample(Hop::KubeletSync);
+        cx.send(self.me(), delay, Msg::KubeletSync { pod: uid });
+    }
+
+    fn release(&mut self, uid: u64) {
+        if let Some(p) = self.pods.get_mut(&uid)
+            && p.admitted
+        {
+            p.admitted = false;
+            self.admitted.sub(&p.requests);
+            self.admitted_pods -= 1;
+        }
+    }
+
+    // ---- admission ----
 
     /// Admission, as the kubelet's predicate admit handler checks it: the
     /// pod must fit in what the node has left, and under maxPods.
@@ -193,19 +525,19 @@ impl Kubelet {
         Ok(())
     }
 
-    fn sync(&mut self, uid: u64, cx: &mut Cx) {
+    fn admit_and_sync(&mut self, uid: u64, cx: &mut Cx) {
         let Some(p) = self.pods.get(&uid) else { return };
-        if p.stage != Stage::Seen {
+        if p.admitted || p.rejected || p.terminating {
             return;
         }
         let verdict = self.admit(p);
         let me = self.me();
-        let runtime = self.runtime();
         let p = self.pods.get_mut(&uid).expect("present");
         let subject_obj = p.object.clone();
         match verdict {
             Err((reason, message)) => {
-                p.stage = Stage::Rejected;
+                p.rejected = true;
+                p.finished = true;
                 cx.log(me, "reject", Subject::from(&*subject_obj), &message);
                 let mut status = PodStatus {
                     phase: PodPhase::Failed,
@@ -214,21 +546,81 @@ impl Kubelet {
                     ..Default::default()
                 };
                 status.set_condition(PodConditionType::PodScheduled, true, cx.now(), "");
-                let key = p.key.clone();
-                cx.api(me, uid, Verb::UpdatePodStatus { key, status });
+                p.status = status;
+                self.report(uid, cx);
             }
             Ok(()) => {
                 p.admitted = true;
-                p.stage = Stage::Sandbox;
                 self.admitted.add(&p.requests);
                 self.admitted_pods += 1;
                 cx.log(me, "admit", Subject::from(&*subject_obj), "");
+                self.drive(uid, cx);
+                self.report(uid, cx);
+            }
+        }
+    }
+
+    // ---- the pod worker ----
+
+    /// One pass of the pod worker: start whatever should start next. Safe
+    /// to call at any time; it does nothing while a step is in flight.
+    fn drive(&mut self, uid: u64, cx: &mut Cx) {
+        let now = cx.now();
+        let me = self.me();
+        let runtime = self.runtime();
+        let Some(p) = self.pods.get_mut(&uid) else {
+            return;
+        };
+        if !p.admitted || p.finished || p.terminating {
+            return;
+        }
+        match p.sandbox {
+            Sandbox::None => {
+                p.sandbox = Sandbox::Creating;
                 let name: Arc<str> = Arc::from(format!("{}/{}", p.key.namespace, p.key.name));
                 cx.send(
                     runtime,
                     0,
                     Msg::Runtime(RuntimeCall::RunPodSandbox { pod: uid, name }),
                 );
+                return;
+            }
+            Sandbox::Ready => {}
+            _ => return,
+        }
+        if p.busy.is_some() {
+            return;
+        }
+        let n_init = p.ctrs.iter().filter(|c| c.init).count();
+        // Init containers, one at a time, each to completion.
+        for i in 0..n_init {
+            match p.ctrs[i].state {
+                ContainerState::Terminated { exit_code: 0, .. } => continue,
+                ContainerState::Running { .. } => return,
+                ContainerState::Terminated { .. } if p.restart == RestartPolicy::Never => {
+                    // A failed init container with Never: the pod fails.
+                    return;
+                }
+                _ => {
+                    start_or_back_off(p, i, uid, me, runtime, now, cx);
+                    return;
+                }
+            }
+        }
+        // The containers, in order.
+        for i in n_init..p.ctrs.len() {
+            let c = &p.ctrs[i];
+            let wants_start = match c.state {
+                ContainerState::Running { .. } => false,
+                ContainerState::Waiting { .. } => true,
+                ContainerState::Terminated { exit_code, .. } => match p.restart {
+                    RestartPolicy::Always => true,
+                    RestartPolicy::OnFailure => exit_code != 0,
+                    RestartPolicy::Never => false,
+                },
+            };
+            if wants_start && start_or_back_off(p, i, uid, me, runtime, now, cx) {
+                return;
             }
         }
     }
@@ -236,115 +628,677 @@ impl Kubelet {
     fn runtime_result(&mut self, r: RuntimeResult, cx: &mut Cx) {
         let me = self.me();
         let runtime = self.runtime();
-        let (uid, next) = match r {
+        let now = cx.now();
+        match r {
             RuntimeResult::SandboxReady { pod, ip } => {
                 let Some(p) = self.pods.get_mut(&pod) else {
                     return;
                 };
+                if p.sandbox != Sandbox::Creating {
+                    return;
+                }
                 cx.log(
                     me,
                     "sandbox-ready",
                     Subject::from(&*p.object),
                     &format!("ip={ip}"),
                 );
+                p.sandbox = Sandbox::Ready;
                 p.ip = Some(ip);
-                (pod, Stage::Pulling(0))
+                self.drive(pod, cx);
+                self.report(pod, cx);
             }
-            RuntimeResult::ImageReady { pod, .. } => match self.pods.get(&pod).map(|p| p.stage) {
-                Some(Stage::Pulling(c)) => (pod, Stage::Creating(c)),
-                _ => return,
-            },
-            RuntimeResult::ContainerCreated { pod, container } => (pod, Stage::Starting(container)),
-            RuntimeResult::ContainerStarted { pod, container } => {
-                let Some(p) = self.pods.get(&pod) else { return };
-                let n = p.object.as_pod().map_or(0, |x| x.spec.containers.len());
-                if container + 1 < n {
-                    (pod, Stage::Pulling(container + 1))
-                } else {
-                    (pod, Stage::Started)
+            RuntimeResult::ImageReady { pod, pulled, .. } => {
+                let Some(p) = self.pods.get_mut(&pod) else {
+                    return;
+                };
+                let Some((i, Step::Pull)) = p.busy else {
+                    return;
+                };
+                if p.terminating {
+                    p.busy = None;
+                    return;
                 }
-            }
-            RuntimeResult::SandboxStopped { .. } => return,
-        };
-        let Some(p) = self.pods.get_mut(&uid) else {
-            return;
-        };
-        p.stage = next;
-        let Some(pod) = p.object.as_pod() else { return };
-        match next {
-            Stage::Pulling(c) => {
-                let container = &pod.spec.containers[c];
-                let always = container.pull_policy() == crate::api::pod::PullPolicy::Always;
+                if pulled {
+                    p.pull_first.get_or_insert(p.pull_requested);
+                    p.pull_last = Some(now);
+                }
+                p.ctrs[i].pull_failed_at = None;
+                p.busy = Some((i, Step::Create));
                 cx.send(
                     runtime,
                     0,
-                    Msg::Runtime(RuntimeCall::PullImage {
-                        pod: uid,
-                        image: container.image.clone(),
-                        always,
+                    Msg::Runtime(RuntimeCall::CreateContainer { pod, container: i }),
+                );
+            }
+            RuntimeResult::ImagePullFailed { pod, image, reason } => {
+                let Some(p) = self.pods.get_mut(&pod) else {
+                    return;
+                };
+                let Some((i, Step::Pull)) = p.busy else {
+                    return;
+                };
+                p.busy = None;
+                let c = &mut p.ctrs[i];
+                c.state = ContainerState::Waiting { reason };
+                c.pull_failed_at = Some(now);
+                c.pull.next(now, now);
+                let retry = c.pull.delay;
+                let detail = format!("{image}: {reason}, back-off {}s", retry / SECOND);
+                cx.log(me, "pull-failed", Subject::from(&*p.object), &detail);
+                if reason == "ErrImagePull" {
+                    // The next sync shows ImagePullBackOff; the one after the
+                    // back-off retries the pull.
+                    schedule_wake(p, pod, me, now + SECOND, cx);
+                    schedule_wake(p, pod, me, now + retry, cx);
+                }
+                self.report(pod, cx);
+            }
+            RuntimeResult::ContainerCreated { pod, container } => {
+                let Some(p) = self.pods.get_mut(&pod) else {
+                    return;
+                };
+                if p.busy != Some((container, Step::Create)) || p.terminating {
+                    return;
+                }
+                p.busy = Some((container, Step::Start));
+                let c = &mut p.ctrs[container];
+                c.attempt += 1;
+                let run = if c.init {
+                    Some((p.behaviour.init_run_for, 0))
+                } else {
+                    p.behaviour.run_for.map(|d| (d, p.behaviour.exit_code))
+                };
+                cx.send(
+                    runtime,
+                    0,
+                    Msg::Runtime(RuntimeCall::StartContainer {
+                        pod,
+                        container,
+                        attempt: c.attempt,
+                        run,
                     }),
                 );
             }
-            Stage::Creating(c) => cx.send(
-                runtime,
-                0,
-                Msg::Runtime(RuntimeCall::CreateContainer {
-                    pod: uid,
-                    container: c,
-                }),
-            ),
-            Stage::Starting(c) => cx.send(
-                runtime,
-                0,
-                Msg::Runtime(RuntimeCall::StartContainer {
-                    pod: uid,
-                    container: c,
-                }),
-            ),
-            Stage::Started => {
-                cx.log(me, "containers-started", Subject::from(&*p.object), "");
-                let delay = cx.lat.sample(Hop::PlegRelist);
-                cx.send(me, delay, Msg::Relist { pod: uid });
+            RuntimeResult::ContainerStarted { pod, container } => {
+                let Some(p) = self.pods.get_mut(&pod) else {
+                    return;
+                };
+                if p.busy != Some((container, Step::Start)) {
+                    return;
+                }
+                p.busy = None;
+                if p.terminating {
+                    return;
+                }
+                let c = &mut p.ctrs[container];
+                if c.started_once {
+                    c.restarts += 1;
+                }
+                c.started_once = true;
+                c.state = ContainerState::Running { started_at: now };
+                c.ready = !c.init && c.probe.is_none();
+                let attempt = c.attempt;
+                if c.init {
+                    p.init_first.get_or_insert(now);
+                }
+                if let Some((initial, period, threshold)) = c.probe {
+                    cx.send(
+                        me,
+                        initial,
+                        Msg::ProbeResult {
+                            pod,
+                            container,
+                            attempt,
+                            ready: true,
+                        },
+                    );
+                    if let Some(fail_after) = p.behaviour.readiness_fail_after {
+                        // The first failing probe, then failureThreshold in a row.
+                        let ticks = fail_after.saturating_sub(initial).div_ceil(period);
+                        let first_fail = initial + ticks * period;
+                        let unready = first_fail + threshold.saturating_sub(1) * period;
+                        cx.send(
+                            me,
+                            unready.max(initial + 1),
+                            Msg::ProbeResult {
+                                pod,
+                                container,
+                                attempt,
+                                ready: false,
+                            },
+                        );
+                    }
+                }
+                let all_started = p
+                    .ctrs
+                    .iter()
+                    .all(|c| c.init || matches!(c.state, ContainerState::Running { .. }));
+                if all_started && !p.ctrs[container].init {
+                    cx.log(me, "containers-started", Subject::from(&*p.object), "");
+                    if let (Some(k), Some(cp)) = (p.static_pod, &self.control_plane) {
+                        // The component needs a while to come up.
+                        let delay = cp.manifests[k].startup;
+                        cx.send(me, delay, Msg::StaticPodReady { component: k });
+                    }
+                }
+                schedule_relist(p, pod, me, cx);
+                self.drive(pod, cx);
             }
-            _ => {}
+            RuntimeResult::ContainerExited {
+                pod,
+                container,
+                attempt,
+                exit_code,
+            } => {
+                let Some(p) = self.pods.get_mut(&pod) else {
+                    return;
+                };
+                let c = &mut p.ctrs[container];
+                if c.attempt != attempt || !matches!(c.state, ContainerState::Running { .. }) {
+                    return;
+                }
+                c.state = ContainerState::Terminated {
+                    exit_code,
+                    finished_at: now,
+                };
+                c.ready = false;
+                c.finished_at = Some(now);
+                if c.init && exit_code == 0 {
+                    p.init_last = Some(now);
+                }
+                let detail = format!("container={} exit-code={exit_code}", c.name);
+                cx.log(me, "container-exited", Subject::from(&*p.object), &detail);
+                if p.terminating {
+                    p.stopping = p.stopping.saturating_sub(1);
+                    if p.stopping == 0 {
+                        p.sandbox = Sandbox::Stopping;
+                        cx.send(
+                            runtime,
+                            0,
+                            Msg::Runtime(RuntimeCall::StopPodSandbox { pod }),
+                        );
+                    }
+                    return;
+                }
+                schedule_relist(p, pod, me, cx);
+            }
+            RuntimeResult::SandboxStopped { pod } => {
+                let Some(p) = self.pods.get_mut(&pod) else {
+                    return;
+                };
+                if p.sandbox != Sandbox::Stopping {
+                    return;
+                }
+                p.sandbox = Sandbox::Stopped;
+                if p.terminating {
+                    self.finish_termination(pod, cx);
+                }
+            }
         }
     }
 
-    /// The relist notices the running containers: report Running and Ready.
-    fn relist(&mut self, uid: u64, cx: &mut Cx) {
+    fn probe_result(&mut self, uid: u64, i: usize, attempt: u32, ready: bool, cx: &mut Cx) {
         let me = self.me();
-        let node = self.node.to_string();
         let Some(p) = self.pods.get_mut(&uid) else {
             return;
         };
-        if p.stage != Stage::Started {
+        let c = &mut p.ctrs[i];
+        if c.attempt != attempt
+            || !matches!(c.state, ContainerState::Running { .. })
+            || c.ready == ready
+            || p.terminating
+        {
             return;
         }
-        p.stage = Stage::Running;
-        let now = cx.now();
-        let mut status = PodStatus {
-            phase: PodPhase::Running,
-            pod_ip: p.ip.clone(),
-            host_ip: Some(node),
-            start_time: Some(p.seen_at),
-            ..Default::default()
+        c.ready = ready;
+        let detail = format!(
+            "container={} readiness probe {}",
+            c.name,
+            if ready { "succeeded" } else { "failed" }
+        );
+        cx.log(me, "probe", Subject::from(&*p.object), &detail);
+        self.report(uid, cx);
+    }
+
+    // ---- termination ----
+
+    /// The pod's deletionTimestamp is set: stop its containers (SIGTERM,
+    /// SIGKILL after the grace period), its sandbox, report the final
+    /// status and delete it with grace 0.
+    fn terminate(&mut self, uid: u64, cx: &mut Cx) {
+        let runtime = self.runtime();
+        let me = self.me();
+        let Some(p) = self.pods.get_mut(&uid) else {
+            return;
         };
-        for c in [
-            PodConditionType::PodScheduled,
-            PodConditionType::PodReadyToStartContainers,
-            PodConditionType::Initialized,
-            PodConditionType::ContainersReady,
-            PodConditionType::Ready,
-        ] {
-            status.set_condition(c, true, now, "");
-        }
+        p.terminating = true;
+        let pod = p.object.as_pod().expect("kubelet pods are pods");
+        let grace = pod
+            .metadata
+            .deletion_grace_period_seconds
+            .or(pod.spec.termination_grace_period_seconds)
+            .unwrap_or(30)
+            .max(0) as Time
+            * SECOND;
         cx.log(
             me,
-            "status",
+            "kill-pod",
             Subject::from(&*p.object),
-            "phase=Running ready",
+            &format!("grace period {}s", grace / SECOND),
         );
-        let key = p.key.clone();
-        cx.api(me, uid, Verb::UpdatePodStatus { key, status });
+        p.stopping = 0;
+        for (i, c) in p.ctrs.iter().enumerate() {
+            if matches!(c.state, ContainerState::Running { .. }) {
+                p.stopping += 1;
+                cx.send(
+                    runtime,
+                    0,
+                    Msg::Runtime(RuntimeCall::StopContainer {
+                        pod: uid,
+                        container: i,
+                        attempt: c.attempt,
+                        grace,
+                        shutdown: p.behaviour.shutdown,
+                    }),
+                );
+            }
+        }
+        if p.stopping == 0 {
+            if matches!(p.sandbox, Sandbox::Creating | Sandbox::Ready) {
+                p.sandbox = Sandbox::Stopping;
+                cx.send(
+                    runtime,
+                    0,
+                    Msg::Runtime(RuntimeCall::StopPodSandbox { pod: uid }),
+                );
+            } else if p.sandbox != Sandbox::Stopping {
+                self.finish_termination(uid, cx);
+            }
+        }
     }
+
+    fn finish_termination(&mut self, uid: u64, cx: &mut Cx) {
+        let Some(p) = self.pods.get_mut(&uid) else {
+            return;
+        };
+        let was_finished = p.finished;
+        p.finished = true;
+        // Containers that never ran count as ended.
+        for c in &mut p.ctrs {
+            if let ContainerState::Waiting { .. } = c.state {
+                c.ready = false;
+            }
+        }
+        if !was_finished {
+            self.release(uid);
+        }
+        if let Some(p) = self.pods.get_mut(&uid) {
+            p.delete_pending = true;
+        }
+        self.report(uid, cx);
+        self.maybe_delete(uid, cx);
+    }
+
+    /// As the status manager does: a terminated pod is deleted (grace 0)
+    /// only once its final status is stored.
+    fn maybe_delete(&mut self, uid: u64, cx: &mut Cx) {
+        let Some(p) = self.pods.get_mut(&uid) else {
+            return;
+        };
+        if !p.delete_pending || p.status_in_flight || self.queued_status.contains(&uid) {
+            return;
+        }
+        p.delete_pending = false;
+        let key = p.key.clone();
+        self.outbox
+            .push_back(Outgoing::Call(Box::new(Verb::ForceDelete { key })));
+        self.pump(cx);
+    }
+
+    // ---- status ----
+
+    /// Rebuilds the pod's status from the containers; finishes the pod
+    /// when it reached a terminal phase.
+    fn build_status(&mut self, uid: u64, cx: &mut Cx) {
+        let now = cx.now();
+        let node = self.node.to_string();
+        let me = self.me();
+        let runtime = self.runtime();
+        let Some(p) = self.pods.get_mut(&uid) else {
+            return;
+        };
+        if p.rejected {
+            return;
+        }
+        let statuses = |init: bool| -> Vec<ContainerStatus> {
+            p.ctrs
+                .iter()
+                .filter(|c| c.init == init)
+                .map(|c| {
+                    let state = match c.state {
+                        ContainerState::Waiting {
+                            reason: "ErrImagePull",
+                        } if c
+                            .pull_failed_at
+                            .is_some_and(|t| now > t && c.pull.in_backoff_since(t, now)) =>
+                        {
+                            ContainerState::Waiting {
+                                reason: "ImagePullBackOff",
+                            }
+                        }
+                        s => s,
+                    };
+                    ContainerStatus {
+                        name: c.name.clone(),
+                        state,
+                        ready: c.ready,
+                        restart_count: c.restarts,
+                    }
+                })
+                .collect()
+        };
+        let init_statuses = statuses(true);
+        let container_statuses = statuses(false);
+        let initialized = init_statuses
+            .iter()
+            .all(|s| matches!(s.state, ContainerState::Terminated { exit_code: 0, .. }));
+        let init_failed = p.restart == RestartPolicy::Never
+            && init_statuses.iter().any(|s| {
+                matches!(s.state, ContainerState::Terminated { exit_code, .. } if exit_code != 0)
+            });
+        let terminal_by_deletion = p.terminating && p.finished;
+        let phase = if p.finished && !p.terminating {
+            p.status.phase
+        } else if init_failed {
+            PodPhase::Failed
+        } else if !initialized && !terminal_by_deletion {
+            PodPhase::Pending
+        } else {
+            pod_phase(p, &container_statuses, terminal_by_deletion)
+        };
+        let containers_ready = !container_statuses.is_empty()
+            && container_statuses.iter().all(|s| s.ready)
+            && !phase.is_terminal();
+        let mut status = std::mem::take(&mut p.status);
+        status.phase = phase;
+        status.pod_ip.clone_from(&p.ip);
+        status.host_ip = Some(node);
+        status.start_time = Some(p.seen_at);
+        status.init_container_statuses = init_statuses;
+        status.container_statuses = container_statuses;
+        let reason = |ok: bool, why: &'static str| if ok { "" } else { why };
+        let terminal = phase.is_terminal();
+        status.set_condition(PodConditionType::PodScheduled, true, now, "");
+        status.set_condition(
+            PodConditionType::PodReadyToStartContainers,
+            p.sandbox == Sandbox::Ready,
+            now,
+            "",
+        );
+        status.set_condition(
+            PodConditionType::Initialized,
+            initialized,
+            now,
+            reason(initialized, "ContainersNotInitialized"),
+        );
+        let why_not_ready = if terminal {
+            "PodCompleted"
+        } else {
+            "ContainersNotReady"
+        };
+        status.set_condition(
+            PodConditionType::ContainersReady,
+            containers_ready,
+            now,
+            reason(containers_ready, why_not_ready),
+        );
+        status.set_condition(
+            PodConditionType::Ready,
+            containers_ready,
+            now,
+            reason(containers_ready, why_not_ready),
+        );
+        p.status = status;
+        if terminal && !p.finished {
+            p.finished = true;
+            cx.log(
+                me,
+                "pod-finished",
+                Subject::from(&*p.object),
+                &format!("phase={}", phase.as_str()),
+            );
+            if matches!(p.sandbox, Sandbox::Creating | Sandbox::Ready) {
+                p.sandbox = Sandbox::Stopping;
+                cx.send(
+                    runtime,
+                    0,
+                    Msg::Runtime(RuntimeCall::StopPodSandbox { pod: uid }),
+                );
+            }
+            self.release(uid);
+        }
+    }
+
+    /// Queues a status sync for the pod (once, however often it is asked).
+    fn report(&mut self, uid: u64, cx: &mut Cx) {
+        if self.queued_status.insert(uid) {
+            self.outbox.push_back(Outgoing::Status(uid));
+        }
+        self.pump(cx);
+    }
+
+    /// Sends what the rate limiter allows, oldest first.
+    fn pump(&mut self, cx: &mut Cx) {
+        let me = self.me();
+        while let Some(front) = self.outbox.front() {
+            if let Outgoing::Status(uid) = *front {
+                // Build now: the latest status goes out.
+                self.build_status(uid, cx);
+                let unchanged = self.pods.get(&uid).is_none_or(|p| {
+                    p.sent.as_ref() == Some(&p.status) || (p.static_pod.is_some() && !p.mirrored)
+                });
+                if unchanged {
+                    self.outbox.pop_front();
+                    self.queued_status.remove(&uid);
+                    self.maybe_delete(uid, cx);
+                    continue;
+                }
+            }
+            let now = cx.now();
+            if !self.limiter.try_take(now) {
+                if !self.flush_scheduled {
+                    self.flush_scheduled = true;
+                    let at = self.limiter.next_token(now);
+                    cx.send_at(me, at, Msg::KubeletFlush);
+                }
+                return;
+            }
+            match self.outbox.pop_front().expect("front exists") {
+                Outgoing::Status(uid) => {
+                    self.queued_status.remove(&uid);
+                    let p = self.pods.get_mut(&uid).expect("checked above");
+                    let status = p.status.clone();
+                    let detail = describe(&status);
+                    cx.log(me, "status", Subject::from(&*p.object), &detail);
+                    if status.phase == PodPhase::Running
+                        && p.sent.as_ref().is_none_or(|s| s.phase != PodPhase::Running)
+                    {
+                        // What the startup SLI leaves out: pulls and init containers.
+                        let pulls = match (p.pull_first, p.pull_last) {
+                            (Some(a), Some(b)) => b.saturating_sub(a),
+                            _ => 0,
+                        };
+                        let init = match (p.init_first, p.init_last) {
+                            (Some(a), Some(b)) => b.saturating_sub(a),
+                            _ => 0,
+                        };
+                        if let Some(r) = cx.rec.pod_if_known(uid) {
+                            r.startup_excluded = pulls + init;
+                            r.pulled = p.pull_last.is_some();
+                        }
+                    }
+                    p.sent = Some(status.clone());
+                    p.status_in_flight = true;
+                    let key = p.key.clone();
+                    cx.api(me, uid, Verb::UpdatePodStatus { key, status });
+                }
+                Outgoing::Call(verb) => {
+                    cx.api(me, 0, *verb);
+                }
+            }
+        }
+    }
+}
+
+/// The container's last exit time (its finishedAt), or 0.
+fn last_exit(c: &Ctr) -> Time {
+    c.finished_at.unwrap_or(0)
+}
+
+/// Upstream `getPhase` for a pod whose init containers completed.
+fn pod_phase(p: &KubeletPod, statuses: &[ContainerStatus], terminal: bool) -> PodPhase {
+    let (mut running, mut waiting, mut stopped, mut succeeded) = (0, 0, 0, 0);
+    for (s, c) in statuses.iter().zip(p.ctrs.iter().filter(|c| !c.init)) {
+        match s.state {
+            ContainerState::Running { .. } => running += 1,
+            ContainerState::Terminated { exit_code, .. } => {
+                stopped += 1;
+                if exit_code == 0 {
+                    succeeded += 1;
+                }
+            }
+            ContainerState::Waiting { .. } if c.started_once => stopped += 1,
+            ContainerState::Waiting { .. } => waiting += 1,
+        }
+    }
+    if terminal {
+        // Terminated by deletion: whatever did not succeed failed.
+        return if running == 0 && waiting == 0 && stopped == succeeded {
+            PodPhase::Succeeded
+        } else {
+            PodPhase::Failed
+        };
+    }
+    if waiting > 0 {
+        return PodPhase::Pending;
+    }
+    if running > 0 {
+        return PodPhase::Running;
+    }
+    if stopped == 0 {
+        return PodPhase::Pending;
+    }
+    match p.restart {
+        RestartPolicy::Always => PodPhase::Running,
+        _ if stopped == succeeded => PodPhase::Succeeded,
+        RestartPolicy::Never => PodPhase::Failed,
+        RestartPolicy::OnFailure => PodPhase::Running,
+    }
+}
+
+fn describe(s: &PodStatus) -> String {
+    let mut d = format!("phase={}", s.phase.as_str());
+    if s.is_ready() {
+        d.push_str(" ready");
+    }
+    for c in s
+        .init_container_statuses
+        .iter()
+        .chain(&s.container_statuses)
+    {
+        match c.state {
+            ContainerState::Waiting { reason }
+                if reason != "ContainerCreating" && reason != "PodInitializing" =>
+            {
+                d.push_str(&format!(" {}={reason}", c.name));
+            }
+            _ => {}
+        }
+        if c.restart_count > 0 {
+            d.push_str(&format!(" {}.restarts={}", c.name, c.restart_count));
+        }
+    }
+    d
+}
+
+fn schedule_relist(p: &mut KubeletPod, uid: u64, me: Dest, cx: &mut Cx) {
+    if !p.relist_pending {
+        p.relist_pending = true;
+        let delay = cx.lat.sample(Hop::PlegRelist);
+        cx.send(me, delay, Msg::Relist { pod: uid });
+    }
+}
+
+fn schedule_wake(p: &mut KubeletPod, uid: u64, me: Dest, at: Time, cx: &mut Cx) {
+    if p.wake_at.is_none_or(|w| w != at) {
+        p.wake_at = Some(p.wake_at.map_or(at, |w| w.min(at)));
+        cx.send_at(me, at, Msg::KubeletWake { pod: uid });
+    }
+}
+
+/// Starts container `i` (pull, create, start) unless a back-off holds it;
+/// whether it started.
+fn start_or_back_off(
+    p: &mut KubeletPod,
+    i: usize,
+    uid: u64,
+    me: Dest,
+    runtime: Dest,
+    now: Time,
+    cx: &mut Cx,
+) -> bool {
+    let c = &mut p.ctrs[i];
+    if let Some(failed) = c.pull_failed_at {
+        if c.pull.in_backoff_since(failed, now) {
+            return false;
+        }
+        if c.state
+            == (ContainerState::Waiting {
+                reason: "ErrImageNeverPull",
+            })
+        {
+            return false;
+        }
+    }
+    if c.started_once {
+        let exited = last_exit(c);
+        if c.crash.in_backoff_since(exited, now) {
+            let at = exited + c.crash.delay;
+            if !matches!(c.state, ContainerState::Waiting { .. }) {
+                let detail = format!(
+                    "container={} back-off {}s restarting failed container",
+                    c.name,
+                    c.crash.delay / SECOND
+                );
+                cx.log(me, "back-off", Subject::from(&*p.object), &detail);
+                c.state = ContainerState::Waiting {
+                    reason: "CrashLoopBackOff",
+                };
+            }
+            schedule_wake(p, uid, me, at, cx);
+            return false;
+        }
+        c.crash.next(exited, now);
+        if matches!(c.state, ContainerState::Terminated { .. }) {
+            c.state = ContainerState::Waiting {
+                reason: "ContainerCreating",
+            };
+        }
+        let detail = format!("container={} restart {}", c.name, c.restarts + 1);
+        cx.log(me, "restart-container", Subject::from(&*p.object), &detail);
+    }
+    p.busy = Some((i, Step::Pull));
+    p.pull_requested = now;
+    let c = &p.ctrs[i];
+    cx.send(
+        runtime,
+        0,
+        Msg::Runtime(RuntimeCall::PullImage {
+            pod: uid,
+            image: c.image.clone(),
+            policy: c.policy,
+        }),
+    );
+    true
 }

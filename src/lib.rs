@@ -8,12 +8,15 @@
 
 pub mod api;
 pub mod apiserver;
+pub mod bench;
 pub mod controllers;
 pub mod engine;
 pub mod etcd;
 pub mod kubelet;
+pub mod nodelease;
 pub mod output;
 pub mod proxy;
+pub mod ratelimit;
 pub mod runtime;
 pub mod scenario;
 pub mod scheduler;

@@ -34,6 +34,22 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Scheduler throughput through the whole simulator on a SchedulingBasic-
+    /// shaped workload (nodes of 4 cpu / 32Gi / 110 pods, pause pods of
+    /// 100m / 500Mi).
+    Bench {
+        /// Nodes in the cluster.
+        #[arg(long, default_value_t = 5000)]
+        nodes: usize,
+        /// Pods scheduled before the measured ones.
+        #[arg(long, default_value_t = 1000)]
+        init_pods: usize,
+        /// Measured pods.
+        #[arg(long, default_value_t = 10_000)]
+        pods: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Check a scenario without running it.
     Validate {
         /// The scenario file (YAML).
@@ -44,6 +60,46 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Bench {
+            nodes,
+            init_pods,
+            pods,
+            seed,
+        } => {
+            let spec = kubesim::bench::BenchSpec {
+                nodes,
+                init_pods,
+                pods,
+                seed,
+            };
+            let r = kubesim::bench::run(&spec);
+            println!(
+                "SchedulingBasic {nodes} nodes, {init_pods} initial pods, {pods} measured pods (seed {seed})"
+            );
+            println!(
+                "scheduled {} pods in {:.3} s of wall time: {:.0} pods/s wall-clock, {:.0} events/s ({} events), peak memory {}",
+                r.scheduled,
+                r.wall_s,
+                r.pods_per_wall_second(),
+                r.events_per_second(),
+                r.events,
+                peak_memory().unwrap_or_else(|| "unknown".into())
+            );
+            println!(
+                "modelled scheduler: {:.0} measured pods bound per virtual second ({:.3} virtual s)",
+                r.pods_per_virtual_second(),
+                r.virtual_span_s
+            );
+            if r.scheduled < init_pods + pods {
+                eprintln!(
+                    "error: only {} of {} pods were scheduled",
+                    r.scheduled,
+                    init_pods + pods
+                );
+                return ExitCode::from(1);
+            }
+            ExitCode::SUCCESS
+        }
         Command::Validate { scenario } => match scenario::load(&scenario) {
             Ok(s) => {
                 for w in &s.warnings {
@@ -146,7 +202,7 @@ fn print_summary(summary: &kubesim::output::Summary, wall: f64, virtual_ns: u64,
         ),
         ("startup latency (created to running)", "startup_latency"),
         (
-            "network programming latency (last node)",
+            "network programming latency (per node and change)",
             "network_programming_latency",
         ),
     ] {
@@ -157,6 +213,18 @@ fn print_summary(summary: &kubesim::output::Summary, wall: f64, virtual_ns: u64,
             or_dash(get(&format!("{prefix}_p99_s")))
         );
     }
+    let slo = match get("pod_startup_slo_5s_p99_met").as_str() {
+        "true" => "met",
+        "false" => "NOT met",
+        _ => "-",
+    };
+    println!(
+        "pod startup SLI ({} pods, pulls and init containers excluded): p50 {} s, p90 {} s, p99 {} s; SLO p99 <= 5 s {slo}",
+        get("pod_startup_sli_pods"),
+        or_dash(get("pod_startup_sli_p50_s")),
+        or_dash(get("pod_startup_sli_p90_s")),
+        or_dash(get("pod_startup_sli_p99_s")),
+    );
     println!(
         "api requests {} ({} rejected, {} conflicts), run hash {}",
         get("api_requests"),

@@ -1,13 +1,18 @@
 //! kube-proxy on every node, modelled as one group. Every kube-proxy
 //! watches the same Services and EndpointSlices, so the group takes one
 //! delivery per change and appends it to a shared log; each member (node)
-//! runs its own rate-limited sync (at most one start per minSyncPeriod) that
-//! programs everything in the log up to that point. The cost grows with
-//! syncs, not with changes times nodes, and a pod's `reachable_s`, the end
-//! of the last node's sync that programs it, stays exact.
+//! runs its own sync through upstream's bounded-frequency runner (a token
+//! bucket of one run per minSyncPeriod with a burst of 2, and a periodic
+//! run syncPeriod = 30 s after the last one), and a sync programs
+//! everything in the log up to its start, taking a time that grows with the
+//! number of endpoints in the rules. The cost grows with syncs, not with
+//! changes times nodes; a pod's `reachable_s` (the end of the last node's
+//! sync that programs it) and the network programming latency of every
+//! (node, endpoint change) stay exact (see `output::netprog`).
 //!
 //! Simplified: all members receive a change at the same time (one watch
-//! delivery); the periodic 30 s resync and the burst of 2 are not modelled.
+//! delivery); the periodic sync is a background timer, so an idle cluster's
+//! resyncs do not keep a run going.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -17,22 +22,43 @@ use crate::api::{Kind, Object, ObjectKey};
 use crate::engine::Time;
 use crate::etcd::EventType;
 use crate::output::Subject;
+use crate::ratelimit::TokenBucket;
 use crate::sim::msg::{FieldSelector, WatchSpec};
 use crate::sim::{Cx, Dest, Hop, Msg, Verb};
+
+/// kube-proxy's syncPeriod: the bounded-frequency runner's maxInterval.
+pub const SYNC_PERIOD: Time = 30 * crate::engine::SECOND;
+/// The runner's burst.
+pub const SYNC_BURST: u64 = 2;
 
 /// One change of the rules: when it was triggered and, when an endpoint
 /// became ready, the pod it makes reachable.
 struct RuleChange {
     trigger: Time,
+    /// An endpoint change (counted in the network programming latency),
+    /// rather than a Service's own change.
+    endpoints: bool,
     pod: Option<u64>,
     name: Option<ObjectKey>,
 }
 
 struct Member {
     last_start: Option<Time>,
+    /// A sync is scheduled.
     pending: bool,
+    /// A sync is running.
+    running: bool,
     /// Log entries before this index are programmed on the node.
     upto: usize,
+    /// The bounded-frequency runner's limiter.
+    limiter: TokenBucket,
+    /// Bumped at every sync start; a periodic timer set before is stale.
+    generation: u64,
+    /// In the idle list (entries of busy members are skipped when popped).
+    in_idle: bool,
+    /// The node failed: this kube-proxy is down and not counted for
+    /// reachability.
+    down: bool,
 }
 
 pub struct ProxyGroup {
@@ -63,7 +89,12 @@ impl ProxyGroup {
                 .map(|_| Member {
                     last_start: None,
                     pending: false,
+                    running: false,
                     upto: 0,
+                    limiter: TokenBucket::new(1, SYNC_BURST),
+                    generation: 0,
+                    in_idle: true,
+                    down: false,
                 })
                 .collect(),
             log: Vec::new(),
@@ -78,6 +109,10 @@ impl ProxyGroup {
     pub fn handle(&mut self, msg: Msg, cx: &mut Cx) {
         match msg {
             Msg::Start => {
+                let min_period = cx.lat.sample(Hop::ProxyMinSyncPeriod).max(1);
+                for m in &mut self.members {
+                    m.limiter = TokenBucket::with_period(min_period, SYNC_BURST);
+                }
                 for (tag, kind) in [(1, Kind::Service), (2, Kind::EndpointSlice)] {
                     let spec = WatchSpec {
                         tag,
@@ -96,8 +131,16 @@ impl ProxyGroup {
                 }
             }
             Msg::WatchEvent { kind, change, .. } => self.observe(kind, &change.object, cx),
-            Msg::ProxySync(node) => self.start_sync(node, cx),
+            Msg::NodePower { node, up } => self.power(node, up, cx),
+            Msg::ProxySync(node) if !self.members[node as usize].down => self.start_sync(node, cx),
             Msg::ProxySyncDone { node, upto } => self.sync_done(node, upto, cx),
+            Msg::ProxyResync { node, generation } => {
+                let m = &mut self.members[node as usize];
+                if m.generation == generation && !m.pending && !m.running {
+                    m.pending = true;
+                    self.start_sync(node, cx);
+                }
+            }
             _ => {}
         }
     }
@@ -107,16 +150,20 @@ impl ProxyGroup {
         match &**obj {
             Object::Service(_) => self.log.push(RuleChange {
                 trigger: now,
+                endpoints: false,
                 pod: None,
                 name: None,
             }),
             Object::EndpointSlice(slice) => {
-                let trigger = slice
+                // Without a trigger time the change is programmed but not
+                // measured, as upstream.
+                let measured: Option<Time> = slice
                     .metadata
                     .annotations
                     .get(ANNOTATION_TRIGGER_TIME)
-                    .and_then(|t| t.parse().ok())
-                    .unwrap_or(now);
+                    .and_then(|t| t.parse().ok());
+                let trigger = measured.unwrap_or(now);
+                let measured = measured.is_some();
                 let key = obj.key();
                 let old = self.slices.remove(&key).unwrap_or_default();
                 let new: BTreeMap<u64, bool> = if kind == EventType::Deleted {
@@ -135,6 +182,7 @@ impl ProxyGroup {
                     if e.ready && !was_ready && kind != EventType::Deleted {
                         self.log.push(RuleChange {
                             trigger,
+                            endpoints: measured,
                             pod: Some(e.pod_uid),
                             name: Some(ObjectKey::new(Kind::Pod, &key.namespace, &e.pod_name)),
                         });
@@ -143,6 +191,7 @@ impl ProxyGroup {
                 if self.log.len() == logged && old != new {
                     self.log.push(RuleChange {
                         trigger,
+                        endpoints: measured,
                         pod: None,
                         name: None,
                     });
@@ -156,14 +205,56 @@ impl ProxyGroup {
         self.wake_idle(cx);
     }
 
-    /// Every idle member with unprogrammed changes schedules a sync.
+    /// A kube-proxy for a node added at run time: down until its node
+    /// powers it up.
+    pub fn add_member(&mut self, name: Arc<str>) {
+        self.node_names.push(name);
+        self.members.push(Member {
+            last_start: None,
+            pending: false,
+            running: false,
+            upto: 0,
+            limiter: TokenBucket::new(1, SYNC_BURST),
+            generation: 0,
+            in_idle: false,
+            down: true,
+        });
+    }
+
+    /// A node fails (its kube-proxy stops) or comes back (kube-proxy starts
+    /// and syncs everything).
+    fn power(&mut self, node: u32, up: bool, cx: &mut Cx) {
+        let m = &mut self.members[node as usize];
+        if m.down != up {
+            return;
+        }
+        m.down = !up;
+        m.generation += 1;
+        let upto = m.upto;
+        if up {
+            *self.upto_counts.entry(upto).or_default() += 1;
+            m.running = false;
+            m.pending = true;
+            cx.send(Dest::KubeProxy, 0, Msg::ProxySync(node));
+        } else if let Some(c) = self.upto_counts.get_mut(&upto) {
+            *c -= 1;
+            if *c == 0 {
+                self.upto_counts.remove(&upto);
+            }
+        }
+    }
+
+    /// Every idle member schedules a sync as soon as its limiter allows.
     fn wake_idle(&mut self, cx: &mut Cx) {
         let now = cx.now();
-        let min_period = cx.lat.sample(Hop::ProxyMinSyncPeriod);
         while let Some(i) = self.idle.pop() {
             let m = &mut self.members[i as usize];
+            m.in_idle = false;
+            if m.pending || m.running || m.down {
+                continue;
+            }
             m.pending = true;
-            let at = m.last_start.map_or(now, |s| (s + min_period).max(now));
+            let at = m.limiter.next_token(now);
             cx.send_at(Dest::KubeProxy, at, Msg::ProxySync(i));
         }
     }
@@ -171,6 +262,14 @@ impl ProxyGroup {
     fn start_sync(&mut self, node: u32, cx: &mut Cx) {
         let now = cx.now();
         let m = &mut self.members[node as usize];
+        if !m.limiter.try_take(now) {
+            // Not yet (a periodic run may have used the token): wait for it.
+            let at = m.limiter.next_token(now);
+            cx.send_at(Dest::KubeProxy, at, Msg::ProxySync(node));
+            return;
+        }
+        m.running = true;
+        m.generation += 1;
         m.last_start = Some(now);
         let upto = self.log.len();
         let cost = cx.lat.sample(Hop::ProxySync)
@@ -182,16 +281,33 @@ impl ProxyGroup {
         cx.rec.counters.proxy_syncs += 1;
         let now = cx.now();
         let m = &mut self.members[node as usize];
+        if m.down || !m.running {
+            // The node failed during the sync.
+            return;
+        }
         let from = m.upto;
         m.upto = upto;
         m.pending = false;
-        let detail = format!(
-            "programmed {} rule changes, {} endpoints",
-            upto - from,
-            self.endpoints
-        );
+        m.running = false;
         let name = self.node_names[node as usize].clone();
-        cx.log_on(Dest::KubeProxy, "sync", Subject::NONE, &name, &detail);
+        if upto > from {
+            let detail = format!(
+                "programmed {} rule changes, {} endpoints",
+                upto - from,
+                self.endpoints
+            );
+            cx.log_on(Dest::KubeProxy, "sync", Subject::NONE, &name, &detail);
+            let np = &mut cx.rec.counters.network_programming;
+            if !np.knows(from, upto) {
+                let triggers = self.log[from..upto]
+                    .iter()
+                    .filter(|c| c.endpoints)
+                    .map(|c| c.trigger)
+                    .collect();
+                np.add_range(from, upto, triggers);
+            }
+            np.add_sync(from, upto, now);
+        }
         if let Some(c) = self.upto_counts.get_mut(&from) {
             *c -= 1;
             if *c == 0 {
@@ -203,38 +319,49 @@ impl ProxyGroup {
         // Changes now programmed on every node: this sync was the last.
         for i in self.everywhere..everywhere {
             let c = &self.log[i];
-            if let (Some(uid), Some(key)) = (c.pod, &c.name) {
+            if c.endpoints {
                 cx.rec
                     .counters
-                    .network_programming
+                    .network_programming_last
                     .push(now.saturating_sub(c.trigger));
-                if let Some(r) = cx.rec.pod_if_known(uid)
-                    && r.reachable.is_none()
-                    && r.deleted.is_none()
-                {
-                    r.reachable = Some(now);
-                    let key = key.clone();
-                    cx.log_on(
-                        Dest::KubeProxy,
-                        "reachable",
-                        Subject::from(&key),
-                        &name,
-                        "programmed on every node",
-                    );
-                }
+            }
+            if let (Some(uid), Some(key)) = (c.pod, &c.name)
+                && let Some(r) = cx.rec.pod_if_known(uid)
+                && r.reachable.is_none()
+                && r.deleted.is_none()
+            {
+                r.reachable = Some(now);
+                let key = key.clone();
+                cx.log_on(
+                    Dest::KubeProxy,
+                    "reachable",
+                    Subject::from(&key),
+                    &name,
+                    "programmed on every node",
+                );
             }
         }
         self.everywhere = self.everywhere.max(everywhere);
+        let m = &mut self.members[node as usize];
         if self.log.len() > upto {
-            // Changes arrived during the sync: the next one waits out
-            // minSyncPeriod from this one's start.
-            let m = &mut self.members[node as usize];
+            // Changes arrived during the sync: run again when the limiter
+            // allows.
             m.pending = true;
-            let min_period = cx.lat.sample(Hop::ProxyMinSyncPeriod);
-            let at = m.last_start.map_or(now, |s| (s + min_period).max(now));
+            let at = m.limiter.next_token(now);
             cx.send_at(Dest::KubeProxy, at, Msg::ProxySync(node));
         } else {
-            self.idle.push(node);
+            if !m.in_idle {
+                m.in_idle = true;
+                self.idle.push(node);
+            }
+            // The periodic sync, syncPeriod after this one started.
+            let at = m.last_start.unwrap_or(now) + SYNC_PERIOD;
+            let generation = m.generation;
+            cx.send_background(
+                Dest::KubeProxy,
+                at.saturating_sub(now),
+                Msg::ProxyResync { node, generation },
+            );
         }
     }
 }

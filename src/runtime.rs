@@ -1,11 +1,15 @@
 //! docker, the container runtime of one node: an image cache, image pulls
-//! serialized per node (the kubelet's `serializeImagePulls`), pod sandboxes
-//! with an IP from the node's pod CIDR, and container create and start, each
-//! taking its own modelled time.
+//! serialized per node (the kubelet's `serializeImagePulls`) following the
+//! pull policy, failing for images the scenario marks missing, pod
+//! sandboxes with an IP from the node's pod CIDR, container create, start
+//! and stop, each taking its own modelled time, and containers that exit by
+//! themselves after the run time the kubelet passes on.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
+use crate::api::pod::PullPolicy;
+use crate::engine::Time;
 use crate::output::Subject;
 use crate::sim::msg::{RuntimeCall, RuntimeResult};
 use crate::sim::{Cx, Dest, Hop, Msg};
@@ -13,10 +17,17 @@ use crate::sim::{Cx, Dest, Hop, Msg};
 /// The size assumed for an image the scenario's `images:` does not list.
 pub const DEFAULT_IMAGE_SIZE: u64 = 50 * 1024 * 1024;
 
+/// What the registry holds: image sizes, and images it does not have.
+#[derive(Clone, Debug, Default)]
+pub struct ImageCatalog {
+    pub sizes: BTreeMap<String, u64>,
+    pub missing: BTreeSet<String>,
+}
+
 pub struct Docker {
     index: u32,
     images: BTreeSet<String>,
-    sizes: Arc<BTreeMap<String, u64>>,
+    sizes: Arc<ImageCatalog>,
     /// The image being pulled, and the images waiting to be, in order.
     pulling: Option<String>,
     pull_queue: VecDeque<(String, bool)>,
@@ -33,7 +44,7 @@ impl Docker {
     pub fn new(
         index: u32,
         images: impl IntoIterator<Item = String>,
-        sizes: Arc<BTreeMap<String, u64>>,
+        sizes: Arc<ImageCatalog>,
     ) -> Self {
         Docker {
             index,
@@ -72,6 +83,14 @@ impl Docker {
 
     pub fn handle(&mut self, msg: Msg, cx: &mut Cx) {
         match msg {
+            Msg::NodePower { up: false, .. } => {
+                // Power off: containers and sandboxes are gone; images on
+                // disk stay; a pull in flight completes for nobody.
+                self.pull_queue.clear();
+                self.waiters.clear();
+                self.sandboxes.clear();
+                self.free_hosts = (2..255).collect();
+            }
             Msg::Runtime(call) => self.call(call, cx),
             Msg::PullDone => self.pull_done(cx),
             _ => {}
@@ -108,14 +127,35 @@ impl Docker {
                     Msg::RuntimeResult(RuntimeResult::SandboxReady { pod, ip }),
                 );
             }
-            RuntimeCall::PullImage { pod, image, always } => {
-                if self.images.contains(&image) && !always {
+            RuntimeCall::PullImage { pod, image, policy } => {
+                let always = policy == PullPolicy::Always;
+                let present = self.images.contains(&image);
+                if present && !always {
                     let name = self.pod_name(pod);
                     cx.log(me, "image-present", pod_subject(&name), &image);
                     cx.send(
                         kubelet,
                         0,
-                        Msg::RuntimeResult(RuntimeResult::ImageReady { pod, image }),
+                        Msg::RuntimeResult(RuntimeResult::ImageReady {
+                            pod,
+                            image,
+                            pulled: false,
+                        }),
+                    );
+                    return;
+                }
+                if policy == PullPolicy::Never {
+                    let name = self.pod_name(pod);
+                    let detail = format!("{image}: not present and pull policy is Never");
+                    cx.log(me, "image-absent", pod_subject(&name), &detail);
+                    cx.send(
+                        kubelet,
+                        0,
+                        Msg::RuntimeResult(RuntimeResult::ImagePullFailed {
+                            pod,
+                            image,
+                            reason: "ErrImageNeverPull",
+                        }),
                     );
                     return;
                 }
@@ -141,7 +181,12 @@ impl Docker {
                     Msg::RuntimeResult(RuntimeResult::ContainerCreated { pod, container }),
                 );
             }
-            RuntimeCall::StartContainer { pod, container } => {
+            RuntimeCall::StartContainer {
+                pod,
+                container,
+                attempt,
+                run,
+            } => {
                 let delay = cx.lat.sample(Hop::ContainerStart);
                 let name = self.pod_name(pod);
                 cx.log(
@@ -154,6 +199,49 @@ impl Docker {
                     kubelet,
                     delay,
                     Msg::RuntimeResult(RuntimeResult::ContainerStarted { pod, container }),
+                );
+                if let Some((run_for, exit_code)) = run {
+                    cx.send(
+                        kubelet,
+                        delay + run_for,
+                        Msg::RuntimeResult(RuntimeResult::ContainerExited {
+                            pod,
+                            container,
+                            attempt,
+                            exit_code,
+                        }),
+                    );
+                }
+            }
+            RuntimeCall::StopContainer {
+                pod,
+                container,
+                attempt,
+                grace,
+                shutdown,
+            } => {
+                // SIGTERM; SIGKILL when the grace period runs out first.
+                let (after, exit_code): (Time, i32) = if shutdown <= grace {
+                    (shutdown, 0)
+                } else {
+                    (grace, 137)
+                };
+                let name = self.pod_name(pod);
+                cx.log(
+                    me,
+                    "stop-container",
+                    pod_subject(&name),
+                    &format!("container={container} exit-code={exit_code}"),
+                );
+                cx.send(
+                    kubelet,
+                    after,
+                    Msg::RuntimeResult(RuntimeResult::ContainerExited {
+                        pod,
+                        container,
+                        attempt,
+                        exit_code,
+                    }),
                 );
             }
             RuntimeCall::StopPodSandbox { pod } => {
@@ -178,13 +266,15 @@ impl Docker {
             return;
         };
         let present = self.images.contains(&image);
+        let missing = self.sizes.missing.contains(&image);
         let size = self
+            .sizes
             .sizes
             .get(&image)
             .copied()
             .unwrap_or(DEFAULT_IMAGE_SIZE);
         // An `Always` pull of a present image only checks the manifest.
-        let transfer = if present && always {
+        let transfer = if (present && always) || missing {
             0
         } else {
             cx.lat.transfer_time(size)
@@ -200,10 +290,31 @@ impl Docker {
         cx.send(self.me(), delay, Msg::PullDone);
     }
 
+    /// The registry has no such image: every waiter's pull fails.
+    fn pull_failed(&mut self, image: String, cx: &mut Cx) {
+        let detail = format!("{image}: manifest unknown");
+        cx.log(self.me(), "pull-failed", Subject::NONE, &detail);
+        for pod in self.waiters.remove(&image).unwrap_or_default() {
+            cx.send(
+                self.kubelet(),
+                0,
+                Msg::RuntimeResult(RuntimeResult::ImagePullFailed {
+                    pod,
+                    image: image.clone(),
+                    reason: "ErrImagePull",
+                }),
+            );
+        }
+        self.start_pull(cx);
+    }
+
     fn pull_done(&mut self, cx: &mut Cx) {
         let Some(image) = self.pulling.take() else {
             return;
         };
+        if self.sizes.missing.contains(&image) {
+            return self.pull_failed(image, cx);
+        }
         cx.rec.counters.image_pulls += 1;
         cx.log(self.me(), "pulled", Subject::NONE, &image);
         self.images.insert(image.clone());
@@ -214,6 +325,7 @@ impl Docker {
                 Msg::RuntimeResult(RuntimeResult::ImageReady {
                     pod,
                     image: image.clone(),
+                    pulled: true,
                 }),
             );
         }

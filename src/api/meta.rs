@@ -159,6 +159,9 @@ pub struct ObjectMeta {
     pub creation_timestamp: Option<Time>,
     #[serde(skip)]
     pub deletion_timestamp: Option<Time>,
+    /// Set with `deletion_timestamp` on a graceful delete.
+    #[serde(skip)]
+    pub deletion_grace_period_seconds: Option<i64>,
 }
 
 impl ObjectMeta {

@@ -38,6 +38,19 @@ pub struct NodeStatus {
     pub allocatable: BTreeMap<String, Quantity>,
     #[serde(default)]
     pub images: Vec<ContainerImage>,
+    /// The Ready condition as the kubelet and the node lifecycle controller
+    /// write it (a manifest's conditions are ignored).
+    #[serde(skip)]
+    pub ready: Option<NodeReady>,
+}
+
+/// The node's `Ready` condition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeReady {
+    /// `True`, `False` or `Unknown`.
+    pub status: &'static str,
+    pub reason: String,
+    pub last_transition: crate::engine::Time,
 }
 
 impl NodeStatus {

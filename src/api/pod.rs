@@ -64,6 +64,10 @@ pub struct PodSpec {
 }
 
 impl PodSpec {
+    pub fn restart_policy(&self) -> RestartPolicy {
+        self.restart_policy.unwrap_or_default()
+    }
+
     pub fn node_name(&self) -> Option<&str> {
         self.node_name.as_deref().filter(|n| !n.is_empty())
     }
@@ -87,6 +91,65 @@ impl PodSpec {
     }
 }
 
+/// How long a pod's containers run and how they end: kubesim's own
+/// annotations, since a simulated container runs no code.
+pub const ANNOTATION_RUN_DURATION: &str = "kubesim.io/run-duration";
+pub const ANNOTATION_EXIT_CODE: &str = "kubesim.io/exit-code";
+pub const ANNOTATION_INIT_RUN_DURATION: &str = "kubesim.io/init-run-duration";
+pub const ANNOTATION_SHUTDOWN_DURATION: &str = "kubesim.io/shutdown-duration";
+pub const ANNOTATION_READINESS_FAIL_AFTER: &str = "kubesim.io/readiness-fail-after";
+
+/// What the kubesim annotations say a pod's containers do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SimBehaviour {
+    /// Each container exits this long after it starts; `None`: runs until
+    /// stopped.
+    pub run_for: Option<Time>,
+    /// The exit code when it does (default 0).
+    pub exit_code: i32,
+    /// Each init container runs this long, then exits 0 (default 0).
+    pub init_run_for: Time,
+    /// How long a container takes to stop on SIGTERM (default 0); past the
+    /// grace period it is killed (exit code 137).
+    pub shutdown: Time,
+    /// Readiness probes start failing once the container has run this long.
+    pub readiness_fail_after: Option<Time>,
+}
+
+impl SimBehaviour {
+    /// Reads the annotations; an error names the bad one, as validation says it.
+    pub fn of(meta: &super::meta::ObjectMeta) -> Result<SimBehaviour, String> {
+        let dur = |key: &str| -> Result<Option<Time>, String> {
+            match meta.annotations.get(key) {
+                None => Ok(None),
+                Some(v) => crate::scenario::duration::parse_duration(v)
+                    .map(Some)
+                    .map_err(|e| {
+                        format!(
+                            "metadata.annotations[{key}]: Invalid value: \"{v}\": {}, expected a Go duration such as 30s",
+                            e.reason
+                        )
+                    }),
+            }
+        };
+        let exit_code = match meta.annotations.get(ANNOTATION_EXIT_CODE) {
+            None => 0,
+            Some(v) => v.trim().parse::<i32>().ok().filter(|c| (0..=255).contains(c)).ok_or_else(|| {
+                format!(
+                    "metadata.annotations[{ANNOTATION_EXIT_CODE}]: Invalid value: \"{v}\": expected an exit code from 0 to 255"
+                )
+            })?,
+        };
+        Ok(SimBehaviour {
+            run_for: dur(ANNOTATION_RUN_DURATION)?,
+            exit_code,
+            init_run_for: dur(ANNOTATION_INIT_RUN_DURATION)?.unwrap_or(0),
+            shutdown: dur(ANNOTATION_SHUTDOWN_DURATION)?.unwrap_or(0),
+            readiness_fail_after: dur(ANNOTATION_READINESS_FAIL_AFTER)?,
+        })
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 pub enum PullPolicy {
     Always,
@@ -106,6 +169,41 @@ pub struct Container {
     pub resources: ResourceRequirements,
     #[serde(default)]
     pub ports: Vec<ContainerPort>,
+    #[serde(default)]
+    pub readiness_probe: Option<Probe>,
+}
+
+/// A probe's timing (`readinessProbe`); the handler (`httpGet`, `exec`,
+/// ...) is accepted and ignored: a probe succeeds while its container runs,
+/// unless the pod's `kubesim.io/readiness-fail-after` says otherwise.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Probe {
+    #[serde(default)]
+    pub initial_delay_seconds: Option<i64>,
+    #[serde(default)]
+    pub period_seconds: Option<i64>,
+    #[serde(default)]
+    pub timeout_seconds: Option<i64>,
+    #[serde(default)]
+    pub success_threshold: Option<i64>,
+    #[serde(default)]
+    pub failure_threshold: Option<i64>,
+}
+
+impl Probe {
+    /// initialDelaySeconds, default 0.
+    pub fn initial_delay(&self) -> i64 {
+        self.initial_delay_seconds.unwrap_or(0)
+    }
+    /// periodSeconds, default (and when 0) 10.
+    pub fn period(&self) -> i64 {
+        self.period_seconds.filter(|p| *p > 0).unwrap_or(10)
+    }
+    /// failureThreshold, default (and when 0) 3.
+    pub fn failure_threshold(&self) -> i64 {
+        self.failure_threshold.filter(|f| *f > 0).unwrap_or(3)
+    }
 }
 
 impl Container {
@@ -306,10 +404,38 @@ pub struct PodCondition {
     pub reason: String,
 }
 
+/// A container's state, as `containerStatuses[].state` says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContainerState {
+    /// `reason`: ContainerCreating, PodInitializing, CrashLoopBackOff,
+    /// ErrImagePull, ImagePullBackOff, ErrImageNeverPull.
+    Waiting {
+        reason: &'static str,
+    },
+    Running {
+        started_at: Time,
+    },
+    Terminated {
+        exit_code: i32,
+        finished_at: Time,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerStatus {
+    pub name: String,
+    pub state: ContainerState,
+    pub ready: bool,
+    pub restart_count: u32,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PodStatus {
     pub phase: PodPhase,
     pub conditions: Vec<PodCondition>,
+    /// Init containers' statuses, then the containers'.
+    pub init_container_statuses: Vec<ContainerStatus>,
+    pub container_statuses: Vec<ContainerStatus>,
     pub pod_ip: Option<String>,
     pub host_ip: Option<String>,
     pub start_time: Option<Time>,

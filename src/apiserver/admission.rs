@@ -121,6 +121,21 @@ fn validate_pod_spec(path: &str, spec: &PodSpec, errs: &mut Vec<String>) {
                     ));
                 }
             }
+            if let Some(probe) = &c.readiness_probe {
+                for (field, v) in [
+                    ("initialDelaySeconds", probe.initial_delay_seconds),
+                    ("periodSeconds", probe.period_seconds),
+                    ("timeoutSeconds", probe.timeout_seconds),
+                    ("successThreshold", probe.success_threshold),
+                    ("failureThreshold", probe.failure_threshold),
+                ] {
+                    if let Some(v) = v.filter(|v| *v < 0) {
+                        errs.push(format!(
+                            "{p}.readinessProbe.{field}: Invalid value: {v}: must be greater than or equal to 0"
+                        ));
+                    }
+                }
+            }
             for (res, req) in &c.resources.requests {
                 if let Some(limit) = c.resources.limits.get(res)
                     && req.milli_value() > limit.milli_value()
@@ -192,7 +207,17 @@ pub fn validate(obj: &Object) -> Vec<String> {
     let mut errs = Vec::new();
     validate_meta(obj.kind(), obj.meta(), &mut errs);
     match obj {
-        Object::Pod(p) => validate_pod_spec("spec", &p.spec, &mut errs),
+        Object::Pod(p) => {
+            validate_pod_spec("spec", &p.spec, &mut errs);
+            if let Err(e) = crate::api::pod::SimBehaviour::of(&p.metadata) {
+                errs.push(e);
+            }
+            if let Some(g) = p.spec.termination_grace_period_seconds.filter(|g| *g < 0) {
+                errs.push(format!(
+                    "spec.terminationGracePeriodSeconds: Invalid value: {g}: must be greater than or equal to 0"
+                ));
+            }
+        }
         Object::Workload(k, w) => validate_workload(*k, w, &mut errs),
         Object::Service(s) => {
             for (i, p) in s.spec.ports.iter().enumerate() {

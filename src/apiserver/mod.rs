@@ -6,7 +6,7 @@
 pub mod admission;
 pub mod watch;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::api::resources::pod_requests;
@@ -17,7 +17,7 @@ use crate::output::{Recorder, Subject};
 use crate::sim::msg::{ApiError, FieldSelector, Response, Txn, TxnDone, TxnResult, WatchSpec};
 use crate::sim::{Cx, Dest, Hop, Msg, Request, Verb, component_name};
 
-use watch::Registry;
+use watch::{ChangeRing, Registry};
 
 /// How many recent changes the watch cache keeps for watches that resume
 /// from a resourceVersion.
@@ -26,12 +26,15 @@ pub const WATCH_CACHE_CAPACITY: usize = 100_000;
 pub struct ApiServer {
     registry: Registry,
     cache: BTreeMap<ObjectKey, Arc<Object>>,
-    ring: VecDeque<Arc<Change>>,
-    /// The newest revision dropped from the ring.
-    ring_compacted: u64,
+    ring: ChangeRing,
     revision: u64,
     next_uid: u64,
     scratch: Vec<u32>,
+    /// When the last transaction sent to etcd reaches it.
+    last_txn_at: Time,
+    /// False while the cluster boots and the kube-apiserver static pod is
+    /// not yet serving: requests get 503.
+    pub serving: bool,
 }
 
 impl Default for ApiServer {
@@ -45,11 +48,12 @@ impl ApiServer {
         ApiServer {
             registry: Registry::default(),
             cache: BTreeMap::new(),
-            ring: VecDeque::new(),
-            ring_compacted: 0,
+            ring: ChangeRing::new(WATCH_CACHE_CAPACITY),
             revision: 0,
             next_uid: 1,
             scratch: Vec::new(),
+            last_txn_at: 0,
+            serving: true,
         }
     }
 
@@ -61,7 +65,7 @@ impl ApiServer {
             self.cache.insert(o.key(), o.clone());
         }
         self.revision = revision;
-        self.ring_compacted = revision;
+        self.ring.start_at(revision);
     }
 
     /// A fresh uid for an object created outside a request (bootstrap).
@@ -73,6 +77,25 @@ impl ApiServer {
 
     pub fn handle(&mut self, msg: Msg, cx: &mut Cx) {
         match msg {
+            Msg::ComponentUp => {
+                self.serving = true;
+                cx.log(
+                    Dest::ApiServer,
+                    "serving",
+                    Subject::NONE,
+                    "kube-apiserver is up",
+                );
+            }
+            Msg::Request(req) if !self.serving => {
+                let err = ApiError {
+                    code: 503,
+                    reason: "ServiceUnavailable",
+                    message: "the server is currently unable to handle the request \
+                              (kube-apiserver not started yet)"
+                        .into(),
+                };
+                Self::reject(cx, *req, err);
+            }
             Msg::Request(req) => self.on_request(*req, cx),
             Msg::TxnDone(done) => self.on_commit(*done, cx),
             _ => {}
@@ -164,10 +187,13 @@ impl ApiServer {
             Subject::from(&key),
             &detail,
         );
-        let delay = cx.lat.sample(etcd_hop);
-        cx.send(
+        // etcd applies proposals in the order its leader receives them (the
+        // raft log): a transaction never commits before an earlier one.
+        let at = (cx.now() + cx.lat.sample(etcd_hop)).max(self.last_txn_at);
+        self.last_txn_at = at;
+        cx.send_at(
             Dest::Etcd,
-            delay,
+            at,
             Msg::Txn(Box::new(Txn {
                 from: req.from,
                 tag: req.tag,
@@ -179,33 +205,35 @@ impl ApiServer {
     fn open_watch(&mut self, owner: Dest, tag: u64, spec: WatchSpec, cx: &mut Cx) {
         let now = cx.now();
         let watch_tag = spec.tag;
-        let replay: Vec<(EventType, Arc<Change>)>;
         let mut list: Option<Vec<Arc<Object>>> = None;
         let id = match spec.from_revision {
-            Some(rv) if rv < self.ring_compacted => {
-                let key = ObjectKey::new(spec.kind, "", "");
-                let err = ApiError {
-                    code: 410,
-                    reason: "Gone",
-                    message: format!("too old resource version: {rv} ({})", self.ring_compacted),
-                };
-                cx.rec.counters.api_rejected += 1;
-                cx.log(Dest::ApiServer, "reject", Subject::from(&key), &err.message);
-                return Self::respond(cx, owner, tag, "watch", key, Err(err));
-            }
             Some(rv) => {
-                let id = self.registry.add(owner, spec, now);
-                let w = &self.registry.watchers[id as usize];
-                let start = self.ring.partition_point(|c| c.revision <= rv);
-                replay = self
-                    .ring
-                    .range(start..)
-                    .filter_map(|c| w.event_for(c).map(|t| (t, c.clone())))
-                    .collect();
-                for (kind, change) in replay {
-                    self.deliver(id, kind, change, cx);
+                let probe = watch::Watcher {
+                    owner,
+                    spec,
+                    last_delivery: now,
+                };
+                match self.ring.since(rv, &probe) {
+                    Ok(replay) => {
+                        let id = self.registry.add(owner, probe.spec, now);
+                        for (kind, change) in replay {
+                            self.deliver(id, kind, change, cx);
+                        }
+                        id
+                    }
+                    Err(compacted) => {
+                        // The watch never starts: the client must re-list.
+                        let key = ObjectKey::new(probe.spec.kind, "", "");
+                        let err = ApiError {
+                            code: 410,
+                            reason: "Gone",
+                            message: format!("too old resource version: {rv} ({compacted})"),
+                        };
+                        cx.rec.counters.api_rejected += 1;
+                        cx.log(Dest::ApiServer, "reject", Subject::from(&key), &err.message);
+                        return Self::respond(cx, owner, tag, "watch", key, Err(err));
+                    }
                 }
-                id
             }
             None => {
                 let lo = ObjectKey::new(spec.kind, "", "");
@@ -280,17 +308,15 @@ impl ApiServer {
             }
             TxnResult::Written(change) => {
                 self.revision = change.revision;
+                if key.kind == Kind::Node && change.kind == EventType::Added {
+                    cx.rec.node_registered(cx.now());
+                }
                 if change.kind == EventType::Deleted {
                     self.cache.remove(&key);
                 } else {
                     self.cache.insert(key.clone(), change.object.clone());
                 }
-                if self.ring.len() == WATCH_CACHE_CAPACITY
-                    && let Some(old) = self.ring.pop_front()
-                {
-                    self.ring_compacted = old.revision;
-                }
-                self.ring.push_back(change.clone());
+                self.ring.push(change.clone());
                 if key.kind == Kind::Pod {
                     record_pod(&change, cx.rec, cx.now());
                 }
@@ -370,6 +396,10 @@ fn record_pod(change: &Change, rec: &mut Recorder, now: Time) {
                 r.bound = Some(now);
             }
             r.phase = phase;
+            if pod.metadata.deletion_timestamp.is_some() && r.deleted.is_none() {
+                // A graceful delete was accepted: the pod is terminating.
+                r.deleted = Some(now);
+            }
             if phase == crate::api::PodPhase::Running && r.started.is_none() {
                 r.started = Some(now);
             }
@@ -386,7 +416,7 @@ fn record_pod(change: &Change, rec: &mut Recorder, now: Time) {
         }
         EventType::Deleted => {
             let r = rec.pod(uid);
-            r.deleted = Some(now);
+            r.deleted.get_or_insert(now);
             let was = prev.unwrap_or(pod);
             if let Some(node) = was.spec.node_name()
                 && !was.status.phase.is_terminal()

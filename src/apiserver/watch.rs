@@ -3,7 +3,8 @@
 //! selector `spec.nodeName=X` are indexed by node, so a kubelet's watch is
 //! only looked at for its own node's pods.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use crate::api::{Kind, Object};
 use crate::engine::Time;
@@ -61,6 +62,58 @@ impl Watcher {
             (true, false) => Some(EventType::Deleted),
             (false, false) => None,
         }
+    }
+}
+
+/// The watch cache's ring of recent changes, from which a watch resumes
+/// after a resourceVersion; older revisions are gone (410).
+pub struct ChangeRing {
+    ring: VecDeque<Arc<Change>>,
+    capacity: usize,
+    /// The newest revision dropped from the ring.
+    compacted: u64,
+}
+
+impl ChangeRing {
+    pub fn new(capacity: usize) -> Self {
+        ChangeRing {
+            ring: VecDeque::new(),
+            capacity: capacity.max(1),
+            compacted: 0,
+        }
+    }
+
+    /// Starts empty at `revision`: nothing at or before it can be replayed.
+    pub fn start_at(&mut self, revision: u64) {
+        self.ring.clear();
+        self.compacted = revision;
+    }
+
+    pub fn push(&mut self, change: Arc<Change>) {
+        if self.ring.len() == self.capacity
+            && let Some(old) = self.ring.pop_front()
+        {
+            self.compacted = old.revision;
+        }
+        self.ring.push_back(change);
+    }
+
+    /// The events `watcher` sees after revision `since`, or the compacted
+    /// revision when some of them are no longer kept.
+    pub fn since(
+        &self,
+        since: u64,
+        watcher: &Watcher,
+    ) -> Result<Vec<(EventType, Arc<Change>)>, u64> {
+        if since < self.compacted {
+            return Err(self.compacted);
+        }
+        let start = self.ring.partition_point(|c| c.revision <= since);
+        Ok(self
+            .ring
+            .range(start..)
+            .filter_map(|c| watcher.event_for(c).map(|t| (t, c.clone())))
+            .collect())
     }
 }
 
@@ -126,7 +179,6 @@ impl Registry {
 mod tests {
     use super::*;
     use crate::api::Pod;
-    use std::sync::Arc;
 
     fn pod(node: Option<&str>) -> Object {
         let mut p = Pod::default();
@@ -145,6 +197,46 @@ mod tests {
             field,
             from_revision: None,
         }
+    }
+
+    #[test]
+    fn watches_resume_from_the_ring_or_are_gone() {
+        let mut ring = ChangeRing::new(3);
+        let mut prev: Option<Arc<Object>> = None;
+        for rev in 1..=5 {
+            let obj = Arc::new(pod(if rev >= 4 { Some("a") } else { None }));
+            ring.push(Arc::new(Change {
+                revision: rev,
+                kind: if rev == 1 {
+                    EventType::Added
+                } else {
+                    EventType::Modified
+                },
+                object: obj.clone(),
+                prev: prev.replace(obj),
+            }));
+        }
+        let mut r = Registry::default();
+        let id = r.add(
+            Dest::Kubelet(0),
+            spec(FieldSelector::NodeName("a".into())),
+            0,
+        );
+        let w = &r.watchers[id as usize];
+        // Revisions 1 and 2 fell out of the 3-change ring.
+        assert_eq!(ring.since(1, w).unwrap_err(), 2);
+        let events: Vec<(EventType, u64)> = ring
+            .since(2, w)
+            .unwrap()
+            .into_iter()
+            .map(|(t, c)| (t, c.revision))
+            .collect();
+        // Revision 3 does not concern node a; at 4 the pod starts matching.
+        assert_eq!(
+            events,
+            vec![(EventType::Added, 4), (EventType::Modified, 5)]
+        );
+        assert!(ring.since(5, w).unwrap().is_empty());
     }
 
     #[test]

@@ -33,13 +33,12 @@ fn index_key(namespace: &str, k: &str, v: &str) -> LabelKey {
     (namespace.to_string(), k.to_string(), v.to_string())
 }
 
-/// The time a pod change counts from: its Ready transition, else creation.
-fn trigger_time(pod: &Pod) -> Time {
+/// The time a pod change counts from: its Ready condition's transition, as
+/// upstream's trigger time tracker takes it; `None` without the condition.
+fn trigger_time(pod: &Pod) -> Option<Time> {
     pod.status
         .condition(PodConditionType::Ready)
         .map(|c| c.last_transition)
-        .or(pod.metadata.creation_timestamp)
-        .unwrap_or(0)
 }
 
 /// The endpoint a pod contributes: only pods with an IP that are not terminal.
@@ -130,8 +129,9 @@ pub struct EndpointSliceController {
     /// Pods by (namespace, label key, value).
     pod_index: HashMap<LabelKey, BTreeSet<u64>>,
     queue: VecDeque<ObjectKey>,
-    /// Queued services and the earliest trigger time of their pending changes.
-    pending: BTreeMap<ObjectKey, Time>,
+    /// Queued services and the earliest new trigger time of their pending
+    /// changes (`None`: no pod's Ready condition changed).
+    pending: BTreeMap<ObjectKey, Option<Time>>,
     busy: bool,
     /// The worker waits until its last request has left the controller's
     /// rate limiter.
@@ -139,9 +139,14 @@ pub struct EndpointSliceController {
 }
 
 impl EndpointSliceController {
-    fn enqueue(&mut self, svc: &ObjectKey, trigger: Time) {
+    fn enqueue(&mut self, svc: &ObjectKey, trigger: Option<Time>) {
         match self.pending.get_mut(svc) {
-            Some(t) => *t = (*t).min(trigger),
+            Some(t) => {
+                *t = match (*t, trigger) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
             None => {
                 self.pending.insert(svc.clone(), trigger);
                 self.queue.push_back(svc.clone());
@@ -170,11 +175,7 @@ impl EndpointSliceController {
                 } else {
                     svc.spec.selector.clone()
                 };
-                self.set_selector(
-                    obj.key(),
-                    selector,
-                    obj.meta().creation_timestamp.unwrap_or(0),
-                );
+                self.set_selector(obj.key(), selector, obj.meta().creation_timestamp);
             }
             _ => {}
         }
@@ -182,7 +183,7 @@ impl EndpointSliceController {
 
     /// A Service appeared, changed or went away (empty selector): reindex it
     /// and recompute which pods it selects.
-    fn set_selector(&mut self, key: ObjectKey, selector: Labels, trigger: Time) {
+    fn set_selector(&mut self, key: ObjectKey, selector: Labels, trigger: Option<Time>) {
         let state = self.services.entry(key.clone()).or_default();
         if state.selector == selector && !state.slices.is_empty() {
             return;
@@ -261,7 +262,9 @@ impl EndpointSliceController {
         } else {
             endpoint_of(pod)
         };
-        let trigger = trigger_time(pod);
+        // A trigger only when the Ready condition moved since last seen.
+        let old_trigger = old.as_ref().and_then(|o| o.as_pod()).and_then(trigger_time);
+        let trigger = trigger_time(pod).filter(|t| Some(*t) != old_trigger);
         for key in affected {
             let state = self.services.get_mut(&key).expect("indexed services exist");
             let wanted = if state.selects(&pod.metadata.labels) {
@@ -297,7 +300,13 @@ impl EndpointSliceController {
     }
 
     /// Writes the Service's changed slices.
-    fn sync(&mut self, svc: &ObjectKey, trigger: Time, client: &mut super::Client, cx: &mut Cx) {
+    fn sync(
+        &mut self,
+        svc: &ObjectKey,
+        trigger: Option<Time>,
+        client: &mut super::Client,
+        cx: &mut Cx,
+    ) {
         let Some(state) = self.services.get_mut(svc) else {
             return;
         };
@@ -335,8 +344,10 @@ impl EndpointSliceController {
             };
             meta.labels
                 .insert(LABEL_SERVICE_NAME.into(), svc.name.clone());
-            meta.annotations
-                .insert(ANNOTATION_TRIGGER_TIME.into(), trigger.to_string());
+            if let Some(trigger) = trigger {
+                meta.annotations
+                    .insert(ANNOTATION_TRIGGER_TIME.into(), trigger.to_string());
+            }
             meta.owner_references.push(OwnerReference {
                 api_version: "v1".into(),
                 kind: "Service".into(),
@@ -347,9 +358,9 @@ impl EndpointSliceController {
             let endpoints: Vec<Endpoint> = slice.endpoints.values().cloned().collect();
             let ready = endpoints.iter().filter(|e| e.ready).count();
             let detail = format!(
-                "endpointslice-controller: {} endpoints, {ready} ready, trigger {}s",
+                "endpointslice-controller: {} endpoints, {ready} ready, trigger {}",
                 endpoints.len(),
-                format_seconds(trigger)
+                trigger.map_or_else(|| "none".to_string(), |t| format!("{}s", format_seconds(t)))
             );
             let object = Object::EndpointSlice(EndpointSlice {
                 metadata: meta,

@@ -14,6 +14,7 @@ pub mod daemon;
 pub mod deployment;
 pub mod endpointslice;
 pub mod gc;
+pub mod nodelifecycle;
 pub mod podutil;
 pub mod ratelimit;
 pub mod replicaset;
@@ -354,6 +355,7 @@ pub struct ControllerManager {
     daemonsets: DaemonSetController,
     statefulsets: StatefulSetController,
     gc: GarbageCollector,
+    nodes: nodelifecycle::NodeLifecycleController,
 }
 
 impl Default for ControllerManager {
@@ -373,6 +375,7 @@ impl ControllerManager {
             daemonsets: DaemonSetController::default(),
             statefulsets: StatefulSetController::default(),
             gc: GarbageCollector::default(),
+            nodes: nodelifecycle::NodeLifecycleController::default(),
         }
     }
 
@@ -394,6 +397,9 @@ impl ControllerManager {
         let mut worker: Option<u8> = None;
         match msg {
             Msg::Start => {
+                // The node lifecycle controller shares the Node and Pod
+                // informers below.
+                self.nodes.start(cx);
                 for (tag, kind) in WATCHED {
                     let spec = WatchSpec {
                         tag,
@@ -414,6 +420,9 @@ impl ControllerManager {
                 }
             }
             Msg::WatchEvent { kind, change, .. } => self.observe(kind, &change.object, cx),
+            msg @ (Msg::NodeMonitor | Msg::LeasesRenewed { .. } | Msg::TaintEviction { .. }) => {
+                self.nodes.handle(msg, cx)
+            }
             Msg::EndpointsWork => {
                 worker = Some(0);
                 self.endpoints.work(&mut self.client, cx);
@@ -449,15 +458,21 @@ impl ControllerManager {
                 if let Err(e) = &resp.result
                     && id == 0
                 {
-                    // Tag 0 is an informer's watch; others the EndpointSlice
-                    // controller's writes.
-                    let who = if resp.tag == 0 {
-                        "informer"
-                    } else {
-                        "endpointslice-controller"
-                    };
+                    // Tag 0: a watch or the node lifecycle controller's
+                    // request (unprefixed, as before); others the
+                    // EndpointSlice controller's writes.
                     let detail = format!("{} failed: {} {}", resp.verb, e.code, e.message);
-                    log(cx, "error", Subject::from(&resp.key), who, &detail);
+                    if resp.tag == 0 {
+                        cx.log(
+                            Dest::ControllerManager,
+                            "error",
+                            Subject::from(&resp.key),
+                            &detail,
+                        );
+                    } else {
+                        let subject = Subject::from(&resp.key);
+                        log(cx, "error", subject, "endpointslice-controller", &detail);
+                    }
                 }
                 match id {
                     REPLICASET => self.replicasets.on_response(&resp, &mut self.client, cx),
@@ -496,6 +511,9 @@ impl ControllerManager {
         let k = obj.kind();
         if k == Kind::Service || k == Kind::Pod {
             self.endpoints.observe(kind, obj);
+        }
+        if k == Kind::Node || k == Kind::Pod {
+            self.nodes.observe(kind, obj, cx);
         }
         if k == Kind::Service || k == Kind::EndpointSlice {
             return;

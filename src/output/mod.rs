@@ -6,6 +6,7 @@
 //! The recorder is an observer: components tell it what happened, it never
 //! feeds anything back into the model.
 
+pub mod netprog;
 mod recorder;
 pub mod rollouts;
 mod summary;

@@ -66,12 +66,26 @@ pub struct PodRecord {
     pub reachable: Option<Time>,
     pub deleted: Option<Time>,
     pub attempts: u32,
+    /// What the startup SLI leaves out: the kubelet's image pulling (first
+    /// pull started to last finished) and init containers' run time.
+    pub startup_excluded: Time,
+    /// Whether the kubelet pulled an image for the pod.
+    pub pulled: bool,
 }
 
 impl PodRecord {
     /// Creation to started, the pod startup latency SLI.
     pub fn startup_latency(&self) -> Option<Time> {
         Some(self.started? - self.created?)
+    }
+
+    /// The pod startup SLI: creation to all containers started and
+    /// observed, less image pulls and init containers.
+    pub fn startup_sli(&self) -> Option<Time> {
+        Some(
+            self.startup_latency()?
+                .saturating_sub(self.startup_excluded),
+        )
     }
 
     /// Creation to bind.
@@ -81,7 +95,7 @@ impl PodRecord {
 }
 
 /// Counts the summary reports.
-#[derive(Clone, Debug, Default)]
+#[derive(Default)]
 pub struct Counters {
     pub api_requests: u64,
     pub api_rejected: u64,
@@ -92,9 +106,12 @@ pub struct Counters {
     pub scheduling_failures: u64,
     pub image_pulls: u64,
     pub proxy_syncs: u64,
+    pub lease_renewals: u64,
     pub timeline_rows: u64,
-    /// Per (node, endpoint change), the programming latency in ns.
-    pub network_programming: Vec<Time>,
+    /// Per (node, endpoint change), the programming latency.
+    pub network_programming: super::netprog::NetworkProgramming,
+    /// Per endpoint change, the latency to the last node.
+    pub network_programming_last: Vec<Time>,
 }
 
 struct NodeTotals {
@@ -107,6 +124,11 @@ struct NodeTotals {
 
 /// Writes the timeline as it goes and keeps the records.
 pub struct Recorder {
+    /// With a simulated boot: the Nodes still to register, and when the
+    /// control plane came up and the cluster became ready for workloads.
+    pub nodes_to_register: usize,
+    pub control_plane_ready: Option<Time>,
+    pub cluster_ready: Option<Time>,
     events: csv::Writer<Box<dyn Write>>,
     nodes: csv::Writer<Box<dyn Write>>,
     /// The sequence number of the event being handled, for the `seq` column.
@@ -125,6 +147,9 @@ impl Recorder {
     /// A recorder streaming the timeline to `events` and node samples to `nodes`.
     pub fn new(events: Box<dyn Write>, nodes: Box<dyn Write>) -> Self {
         let mut r = Recorder {
+            nodes_to_register: 0,
+            control_plane_ready: None,
+            cluster_ready: None,
             events: csv::Writer::from_writer(events),
             nodes: csv::Writer::from_writer(nodes),
             seq: 0,
@@ -162,20 +187,44 @@ impl Recorder {
         detail: &str,
     ) {
         self.counters.timeline_rows += 1;
-        let time = format_seconds(now);
-        let seq = self.seq.to_string();
+        // Formatted on the stack: this runs for every row of the timeline.
+        let mut time_buf = [0u8; 32];
+        let time = format_seconds_into(now, &mut time_buf);
+        let mut seq_buf = [0u8; 20];
+        let seq = format_u64_into(self.seq, &mut seq_buf);
         let r = self.events.write_record([
-            time.as_str(),
-            seq.as_str(),
-            component,
-            action,
-            subject.kind.map_or("", Kind::as_str),
-            subject.namespace,
-            subject.name,
-            node,
-            detail,
+            time,
+            seq,
+            component.as_bytes(),
+            action.as_bytes(),
+            subject.kind.map_or("", Kind::as_str).as_bytes(),
+            subject.namespace.as_bytes(),
+            subject.name.as_bytes(),
+            node.as_bytes(),
+            detail.as_bytes(),
         ]);
         self.keep(r);
+    }
+
+    /// A Node object was created (a kubelet registered).
+    pub fn node_registered(&mut self, now: Time) {
+        self.nodes_to_register = self.nodes_to_register.saturating_sub(1);
+        self.check_ready(now);
+    }
+
+    /// The scheduler and the controller manager run, with the apiserver.
+    pub fn control_plane_up(&mut self, now: Time) {
+        self.control_plane_ready.get_or_insert(now);
+        self.check_ready(now);
+    }
+
+    fn check_ready(&mut self, now: Time) {
+        if self.cluster_ready.is_none()
+            && self.control_plane_ready.is_some()
+            && self.nodes_to_register == 0
+        {
+            self.cluster_ready = Some(now);
+        }
     }
 
     /// Registers a node for allocation samples and writes its first sample.
@@ -302,5 +351,60 @@ impl Recorder {
             ])?;
         }
         w.flush()
+    }
+}
+
+/// Writes `n` in decimal at the end of `buf`; returns the digits.
+fn format_u64_into(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+/// [`format_seconds`] without allocating: seconds, a point, six decimals.
+fn format_seconds_into(t: Time, buf: &mut [u8; 32]) -> &[u8] {
+    let mut micros = (t % crate::engine::SECOND) / crate::engine::MICROSECOND;
+    let mut i = buf.len();
+    for _ in 0..6 {
+        i -= 1;
+        buf[i] = b'0' + (micros % 10) as u8;
+        micros /= 10;
+    }
+    i -= 1;
+    buf[i] = b'.';
+    let mut secs = t / crate::engine::SECOND;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (secs % 10) as u8;
+        secs /= 10;
+        if secs == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stack_formatting_matches_format_seconds() {
+        for t in [0, 1, 999, 1_000, 1_500_000_999, 12_000_003_000, u64::MAX] {
+            let mut buf = [0u8; 32];
+            assert_eq!(
+                format_seconds_into(t, &mut buf),
+                format_seconds(t).as_bytes()
+            );
+        }
+        for n in [0, 7, 10, 1234567890, u64::MAX] {
+            let mut buf = [0u8; 20];
+            assert_eq!(format_u64_into(n, &mut buf), n.to_string().as_bytes());
+        }
     }
 }

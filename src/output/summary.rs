@@ -8,6 +8,9 @@ use crate::engine::{Time, format_seconds};
 
 use super::Recorder;
 
+/// The pod startup SLO: p99 of the SLI at most 5 s.
+pub const POD_STARTUP_SLO: Time = 5 * crate::engine::SECOND;
+
 /// The nearest-rank percentile `p` (0 < p <= 100) of sorted values.
 pub fn percentile(sorted: &[Time], p: u32) -> Option<Time> {
     if sorted.is_empty() {
@@ -48,6 +51,9 @@ impl Summary {
             .to_string(),
         ));
         rows.push(("events_processed", facts.events.to_string()));
+        let opt = |t: Option<Time>| t.map(format_seconds).unwrap_or_default();
+        rows.push(("control_plane_ready_s", opt(rec.control_plane_ready)));
+        rows.push(("cluster_ready_s", opt(rec.cluster_ready)));
         rows.push(("run_hash", format!("{:016x}", facts.hash)));
 
         let pods = rec.pods();
@@ -64,16 +70,18 @@ impl Summary {
             live().filter(|p| p.node.is_empty()).count().to_string(),
         ));
 
-        let mut add_percentiles = |name: [&'static str; 3], mut v: Vec<Time>| {
-            v.sort_unstable();
-            for (metric, p) in name.into_iter().zip([50, 90, 99]) {
-                rows.push((
-                    metric,
-                    percentile(&v, p).map(format_seconds).unwrap_or_default(),
-                ));
-            }
-        };
+        let add_percentiles =
+            |rows: &mut Vec<(&'static str, String)>, name: [&'static str; 3], mut v: Vec<Time>| {
+                v.sort_unstable();
+                for (metric, p) in name.into_iter().zip([50, 90, 99]) {
+                    rows.push((
+                        metric,
+                        percentile(&v, p).map(format_seconds).unwrap_or_default(),
+                    ));
+                }
+            };
         add_percentiles(
+            &mut rows,
             [
                 "scheduling_latency_p50_s",
                 "scheduling_latency_p90_s",
@@ -82,6 +90,7 @@ impl Summary {
             pods.iter().filter_map(|p| p.scheduling_latency()).collect(),
         );
         add_percentiles(
+            &mut rows,
             [
                 "startup_latency_p50_s",
                 "startup_latency_p90_s",
@@ -89,14 +98,55 @@ impl Summary {
             ],
             pods.iter().filter_map(|p| p.startup_latency()).collect(),
         );
+        // The pod startup SLI (sig-scalability): schedulable pods (bound at
+        // their first scheduling attempt), creation to all containers
+        // started and observable, less image pulls and init containers.
+        let sli: Vec<Time> = pods
+            .iter()
+            .filter(|p| p.attempts <= 1 && !p.owner.starts_with("Node/"))
+            .filter_map(|p| p.startup_sli())
+            .collect();
+        let sli_count = sli.len();
+        let mut sorted_sli = sli.clone();
+        sorted_sli.sort_unstable();
         add_percentiles(
+            &mut rows,
             [
-                "network_programming_latency_p50_s",
-                "network_programming_latency_p90_s",
-                "network_programming_latency_p99_s",
+                "pod_startup_sli_p50_s",
+                "pod_startup_sli_p90_s",
+                "pod_startup_sli_p99_s",
             ],
-            rec.counters.network_programming.clone(),
+            sli,
         );
+        let np = &rec.counters.network_programming;
+        for (metric, p) in [
+            ("network_programming_latency_p50_s", 50),
+            ("network_programming_latency_p90_s", 90),
+            ("network_programming_latency_p99_s", 99),
+        ] {
+            rows.push((
+                metric,
+                np.percentile(p).map(format_seconds).unwrap_or_default(),
+            ));
+        }
+        rows.push(("network_programming_samples", np.len().to_string()));
+        add_percentiles(
+            &mut rows,
+            [
+                "network_programming_last_node_p50_s",
+                "network_programming_last_node_p90_s",
+                "network_programming_last_node_p99_s",
+            ],
+            rec.counters.network_programming_last.clone(),
+        );
+        rows.push(("pod_startup_sli_pods", sli_count.to_string()));
+        rows.push((
+            "pod_startup_slo_5s_p99_met",
+            match percentile(&sorted_sli, 99) {
+                None => String::new(),
+                Some(p99) => (p99 <= POD_STARTUP_SLO).to_string(),
+            },
+        ));
 
         let rollouts = &rec.rollouts.records;
         rows.push(("rollouts", rollouts.len().to_string()));

@@ -51,6 +51,9 @@ pub struct Scenario {
     pub nodes: Vec<Node>,
     /// `images:`: image -> size in bytes.
     pub images: BTreeMap<String, u64>,
+    /// Images marked `missing: true` in `images:`: the registry lacks them,
+    /// so pulls fail (ErrImagePull, then ImagePullBackOff).
+    pub missing_images: std::collections::BTreeSet<String>,
     /// `scheduler.policy`, default [`DEFAULT_POLICY`].
     pub policy: String,
     pub latencies: LatencyConfig,
@@ -76,6 +79,12 @@ pub struct Action {
 pub enum ActionOp {
     /// Create these objects, in order.
     Apply(Vec<Object>),
+    /// A node action: `cordon`, `uncordon`, `drain`, `failNode`,
+    /// `recoverNode`, `removeNode`.
+    Node { op: NodeOp, node: String },
+    /// New nodes join (`addNodes`): each gets a kubelet, a runtime and a
+    /// kube-proxy, and its kubelet registers the Node.
+    AddNodes(Vec<Node>),
     /// Delete one object (`propagationPolicy: Background`: the garbage
     /// collector deletes its dependents).
     Delete {
@@ -117,6 +126,36 @@ pub enum ActionOp {
         name: String,
         paused: bool,
     },
+}
+
+/// What a node action does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeOp {
+    /// Mark the node unschedulable.
+    Cordon,
+    Uncordon,
+    /// Cordon, then delete (gracefully) every pod on the node.
+    Drain,
+    /// The node fails: its kubelet stops (no Lease renewals, no status) and
+    /// its containers are gone.
+    Fail,
+    /// The node comes back: its kubelet starts again.
+    Recover,
+    /// The Node is deleted and the machine goes away.
+    Remove,
+}
+
+impl NodeOp {
+    pub fn key(self) -> &'static str {
+        match self {
+            NodeOp::Cordon => "cordon",
+            NodeOp::Uncordon => "uncordon",
+            NodeOp::Drain => "drain",
+            NodeOp::Fail => "failNode",
+            NodeOp::Recover => "recoverNode",
+            NodeOp::Remove => "removeNode",
+        }
+    }
 }
 
 /// Why a scenario could not be loaded: a message a person can act on, and
@@ -306,7 +345,13 @@ impl Loader<'_> {
         let images: BTreeMap<String, u64> = raw
             .images
             .iter()
-            .map(|(image, size)| (image.clone(), size.whole()))
+            .map(|(image, spec)| (image.clone(), spec.size))
+            .collect();
+        let missing_images = raw
+            .images
+            .iter()
+            .filter(|(_, spec)| spec.missing)
+            .map(|(image, _)| image.clone())
             .collect();
 
         let mut nodes = Vec::new();
@@ -355,8 +400,31 @@ impl Loader<'_> {
         }
 
         let duration = raw.duration.map(|d| d.0);
+        // Nodes added at run time can be named by any node action.
+        let mut added: Vec<Option<Vec<Node>>> = Vec::with_capacity(raw.actions.len());
+        for action in &raw.actions {
+            let Some(group) = &action.value.add_nodes else {
+                added.push(None);
+                continue;
+            };
+            let place = self.place(action.loc);
+            let group_nodes = expand_group(group, &images);
+            for node in &group_nodes {
+                if let Some(first) = node_places.get(&node.metadata.name) {
+                    return Err(LoadError::at(
+                        &place,
+                        format!(
+                            "addNodes: duplicate node name `{}`: already defined at {first}",
+                            node.metadata.name
+                        ),
+                    ));
+                }
+                node_places.insert(node.metadata.name.clone(), place.clone());
+            }
+            added.push(Some(group_nodes));
+        }
         let mut actions = Vec::with_capacity(raw.actions.len());
-        for action in raw.actions {
+        for (action, added) in raw.actions.into_iter().zip(added) {
             let place = self.place(action.loc);
             let at = action.value.at.0;
             if let Some(end) = duration.filter(|end| at > *end) {
@@ -367,7 +435,24 @@ impl Loader<'_> {
                     format_duration(end)
                 ));
             }
-            let op = self.action_op(action.value, &place)?;
+            let op = match added {
+                Some(nodes) => {
+                    let mut value = action.value;
+                    value.add_nodes = None;
+                    let only = self.action_op_given(&value);
+                    if let Some(other) = only {
+                        return Err(LoadError::at(
+                            &place,
+                            format!(
+                                "this action has both `addNodes` and `{other}`: \
+                                 write one operation per action"
+                            ),
+                        ));
+                    }
+                    ActionOp::AddNodes(nodes)
+                }
+                None => self.action_op(action.value, &place, &node_places)?,
+            };
             actions.push(Action {
                 at,
                 place: place.to_string(),
@@ -384,6 +469,7 @@ impl Loader<'_> {
             duration,
             nodes,
             images,
+            missing_images,
             policy: raw
                 .scheduler
                 .policy
@@ -407,7 +493,30 @@ impl Loader<'_> {
         })
     }
 
-    fn action_op(&mut self, action: RawAction, place: &Place) -> Result<ActionOp, LoadError> {
+    /// The first operation key an action gives, if any.
+    fn action_op_given(&self, action: &RawAction) -> Option<&'static str> {
+        [
+            ("apply", action.apply.is_some()),
+            ("delete", action.delete.is_some()),
+            ("scale", action.scale.is_some()),
+            ("setImage", action.set_image.is_some()),
+            ("cordon", action.cordon.is_some()),
+            ("uncordon", action.uncordon.is_some()),
+            ("drain", action.drain.is_some()),
+            ("failNode", action.fail_node.is_some()),
+            ("recoverNode", action.recover_node.is_some()),
+            ("removeNode", action.remove_node.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(key, present)| present.then_some(key))
+    }
+
+    fn action_op(
+        &mut self,
+        action: RawAction,
+        place: &Place,
+        nodes: &BTreeMap<String, Place>,
+    ) -> Result<ActionOp, LoadError> {
         let given: Vec<&str> = [
             ("apply", action.apply.is_some()),
             ("delete", action.delete.is_some()),
@@ -416,6 +525,12 @@ impl Loader<'_> {
             ("rolloutUndo", action.rollout_undo.is_some()),
             ("pause", action.pause.is_some()),
             ("resume", action.resume.is_some()),
+            ("cordon", action.cordon.is_some()),
+            ("uncordon", action.uncordon.is_some()),
+            ("drain", action.drain.is_some()),
+            ("failNode", action.fail_node.is_some()),
+            ("recoverNode", action.recover_node.is_some()),
+            ("removeNode", action.remove_node.is_some()),
         ]
         .into_iter()
         .filter_map(|(key, present)| present.then_some(key))
@@ -425,7 +540,8 @@ impl Loader<'_> {
                 return Err(LoadError::at(
                     place,
                     "this action does nothing: add one of `apply`, `delete`, `scale`, `setImage`, \
-                     `rolloutUndo`, `pause` or `resume`",
+                     `rolloutUndo`, `pause` or `resume`, or a node action (`cordon`, `uncordon`, \
+                     `drain`, `failNode`, `recoverNode`, `addNodes`, `removeNode`)",
                 ));
             }
             [_] => {}
@@ -472,6 +588,39 @@ impl Loader<'_> {
                     .push(format!("{place}: this action applies no object"));
             }
             return Ok(ActionOp::Apply(objects));
+        }
+        for (op, node) in [
+            (NodeOp::Cordon, &action.cordon),
+            (NodeOp::Uncordon, &action.uncordon),
+            (NodeOp::Drain, &action.drain),
+            (NodeOp::Fail, &action.fail_node),
+            (NodeOp::Recover, &action.recover_node),
+            (NodeOp::Remove, &action.remove_node),
+        ] {
+            let Some(node) = node else { continue };
+            if !nodes.contains_key(node) {
+                let names: Vec<&str> = nodes.keys().map(String::as_str).collect();
+                let hint = match message::closest(node, &names) {
+                    Some(c) => format!(" (did you mean `{c}`?)"),
+                    None if names.is_empty() => " (the cluster has no nodes)".to_string(),
+                    None => format!(
+                        " (nodes: {}{})",
+                        names.iter().take(5).copied().collect::<Vec<_>>().join(", "),
+                        if names.len() > 5 { ", ..." } else { "" }
+                    ),
+                };
+                return Err(LoadError::at(
+                    place,
+                    format!(
+                        "`{}` names node `{node}`, which the cluster does not have{hint}",
+                        op.key()
+                    ),
+                ));
+            }
+            return Ok(ActionOp::Node {
+                op,
+                node: node.clone(),
+            });
         }
         if let Some(target) = action.delete {
             let kind = target.kind.0;
@@ -703,6 +852,7 @@ fn expand_group(group: &RawNodeGroup, images: &BTreeMap<String, u64>) -> Vec<Nod
                     capacity: capacity.clone(),
                     allocatable: allocatable.clone(),
                     images: node_images.clone(),
+                    ready: None,
                 },
             }
         })

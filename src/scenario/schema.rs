@@ -43,7 +43,7 @@ pub(super) struct RawScenario {
     #[serde(default)]
     pub cluster: RawCluster,
     #[serde(default)]
-    pub images: BTreeMap<String, NonNegative<ImageSize>>,
+    pub images: BTreeMap<String, RawImage>,
     #[serde(default)]
     pub scheduler: RawScheduler,
     #[serde(default)]
@@ -206,6 +206,15 @@ pub(super) struct RawAction {
     pub rollout_undo: Option<RawUndo>,
     pub pause: Option<RawRef>,
     pub resume: Option<RawRef>,
+    /// Node actions, each naming a node.
+    pub cordon: Option<String>,
+    pub uncordon: Option<String>,
+    pub drain: Option<String>,
+    pub fail_node: Option<String>,
+    pub recover_node: Option<String>,
+    pub remove_node: Option<String>,
+    /// A node group to add at run time.
+    pub add_nodes: Option<RawNodeGroup>,
 }
 
 /// `propagationPolicy` of a `delete`.
@@ -547,6 +556,83 @@ impl<'de, N: QuantityNoun> Visitor<'de> for NonNegativeVisitor<N> {
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
         Self::check(v, v.into_deserializer())
+    }
+}
+
+/// An entry of `images:`: a size, or `{size: 10Mi, missing: true}`.
+#[derive(Debug)]
+pub(super) struct RawImage {
+    pub size: u64,
+    /// The registry does not have it: pulls fail.
+    pub missing: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an image such as `{size: 70Mi}` or `{size: 10Mi, missing: true}`"
+)]
+struct RawImageSpec {
+    size: Option<NonNegative<ImageSize>>,
+    #[serde(default)]
+    missing: bool,
+}
+
+impl<'de> Deserialize<'de> for RawImage {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawImage;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an image size such as 70Mi, or `{size: 10Mi, missing: true}`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawImage, E> {
+                let q = NonNegativeVisitor::<ImageSize>(PhantomData).visit_str(v)?;
+                Ok(RawImage {
+                    size: q.whole(),
+                    missing: false,
+                })
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawImage, E> {
+                let q = NonNegativeVisitor::<ImageSize>(PhantomData).visit_u64(v)?;
+                Ok(RawImage {
+                    size: q.whole(),
+                    missing: false,
+                })
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawImage, E> {
+                let q = NonNegativeVisitor::<ImageSize>(PhantomData).visit_i64(v)?;
+                Ok(RawImage {
+                    size: q.whole(),
+                    missing: false,
+                })
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawImage, E> {
+                let q = NonNegativeVisitor::<ImageSize>(PhantomData).visit_f64(v)?;
+                Ok(RawImage {
+                    size: q.whole(),
+                    missing: false,
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawImage, A::Error> {
+                let spec = RawImageSpec::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                match (spec.size, spec.missing) {
+                    (Some(size), missing) => Ok(RawImage {
+                        size: size.whole(),
+                        missing,
+                    }),
+                    (None, true) => Ok(RawImage {
+                        size: 0,
+                        missing: true,
+                    }),
+                    (None, false) => Err(de::Error::custom(
+                        "this image needs a `size` (pulls take size / imagePullBandwidth), \
+                         unless it is `missing: true`",
+                    )),
+                }
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 

@@ -17,14 +17,16 @@ use crate::api::{Kind, Object, ObjectKey};
 use crate::controllers::deployment::{POD_TEMPLATE_HASH_LABEL, revision};
 use crate::etcd::EventType;
 use crate::output::Subject;
-use crate::scenario::{Action, ActionOp};
+use crate::scenario::{Action, ActionOp, NodeOp};
 
-use super::msg::{FieldSelector, WatchSpec};
+use super::msg::{FieldSelector, NodePatch, WatchSpec};
 use super::{Cx, Dest, Msg, Verb};
 
 /// How many times an update is retried after a conflict.
 const MAX_CONFLICT_RETRIES: u32 = 5;
 const RS_WATCH_TAG: u32 = 1;
+/// Watch tags of the client's drains (a list of the node's pods) start here.
+const DRAIN_TAG: u32 = 300;
 
 #[derive(Clone, Debug)]
 enum Change {
@@ -58,6 +60,7 @@ pub struct Client {
     rs_watch: bool,
     rs_synced: bool,
     waiting_for_list: Vec<Op>,
+    drains: u32,
 }
 
 impl Client {
@@ -70,6 +73,7 @@ impl Client {
             rs_watch: false,
             rs_synced: false,
             waiting_for_list: Vec::new(),
+            drains: 0,
         }
     }
 
@@ -123,6 +127,28 @@ impl Client {
     pub fn handle(&mut self, msg: Msg, cx: &mut Cx) {
         match msg {
             Msg::Action(i) => self.action(i, cx),
+            Msg::WatchList { tag, objects, .. } if tag >= DRAIN_TAG => {
+                // The drained node's pods: evict each (a graceful delete).
+                for o in objects {
+                    let Some(pod) = o.as_pod() else { continue };
+                    if pod.status.phase.is_terminal() || pod.metadata.deletion_timestamp.is_some() {
+                        continue;
+                    }
+                    let key = o.key();
+                    cx.log(Dest::Client, "evict", Subject::from(&key), "drain");
+                    let t = self.tag();
+                    cx.api(
+                        Dest::Client,
+                        t,
+                        Verb::Delete {
+                            key,
+                            precondition: None,
+                        },
+                    );
+                }
+            }
+            // Drain watches go on after their list; nothing to do with them.
+            Msg::WatchEvent { tag, .. } if tag >= DRAIN_TAG => {}
             Msg::WatchList { objects, .. } => {
                 for o in objects {
                     self.replicasets.insert(o.key(), o);
@@ -198,6 +224,58 @@ impl Client {
         }
     }
 
+    fn node_action(&mut self, op: NodeOp, node: &str, cx: &mut Cx) {
+        let key = ObjectKey::new(Kind::Node, "", node);
+        cx.log(Dest::Client, op.key(), Subject::from(&key), "");
+        let Some(i) = cx.node_index(node) else {
+            cx.log(Dest::Client, "error", Subject::from(&key), "no such node");
+            return;
+        };
+        match op {
+            NodeOp::Cordon | NodeOp::Uncordon | NodeOp::Drain => {
+                let t = self.tag();
+                let patch = NodePatch::Unschedulable(op != NodeOp::Uncordon);
+                cx.api(Dest::Client, t, Verb::PatchNode { key, patch });
+                if op == NodeOp::Drain {
+                    // kubectl drain lists the node's pods, then evicts them.
+                    let spec = WatchSpec {
+                        tag: DRAIN_TAG + self.drains,
+                        kind: Kind::Pod,
+                        namespace: None,
+                        labels: None,
+                        field: FieldSelector::NodeName(node.to_string()),
+                        from_revision: None,
+                    };
+                    self.drains += 1;
+                    let t = self.tag();
+                    cx.api(Dest::Client, t, Verb::Watch(spec));
+                }
+            }
+            NodeOp::Fail | NodeOp::Recover | NodeOp::Remove => {
+                let up = op == NodeOp::Recover;
+                if op == NodeOp::Remove {
+                    let t = self.tag();
+                    cx.api(
+                        Dest::Client,
+                        t,
+                        Verb::Delete {
+                            key,
+                            precondition: None,
+                        },
+                    );
+                }
+                for dest in [
+                    Dest::Kubelet(i),
+                    Dest::Docker(i),
+                    Dest::NodeLeases,
+                    Dest::KubeProxy,
+                ] {
+                    cx.send(dest, 0, Msg::NodePower { node: i, up });
+                }
+            }
+        }
+    }
+
     fn action(&mut self, i: usize, cx: &mut Cx) {
         let op = self.actions[i].op.clone();
         match op {
@@ -210,6 +288,14 @@ impl Client {
                         tries: 0,
                     };
                     self.send(cx, Verb::Create(obj), Step::Create(op));
+                }
+            }
+            ActionOp::Node { op, node } => self.node_action(op, &node, cx),
+            ActionOp::AddNodes(nodes) => {
+                for node in nodes {
+                    let key = ObjectKey::new(Kind::Node, "", &node.metadata.name);
+                    cx.log(Dest::Client, "addNodes", Subject::from(&key), "");
+                    cx.send(Dest::Cloud, 0, Msg::ProvisionNode(Box::new(node)));
                 }
             }
             ActionOp::Delete {

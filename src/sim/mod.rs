@@ -37,6 +37,8 @@ pub fn component_name(d: Dest) -> &'static str {
         Dest::Kubelet(_) => "kubelet",
         Dest::Docker(_) => "docker",
         Dest::KubeProxy => "kube-proxy",
+        Dest::NodeLeases => "kubelet",
+        Dest::Cloud => "cloud-provider",
     }
 }
 
@@ -77,6 +79,19 @@ impl Cx<'_> {
         );
     }
 
+    /// The index of the node named `name` (a scan: for rare actions only).
+    pub fn node_index(&self, name: &str) -> Option<u32> {
+        self.node_names
+            .iter()
+            .position(|n| &**n == name)
+            .map(|i| i as u32)
+    }
+
+    /// How many nodes (machines) there are.
+    pub fn node_count(&self) -> usize {
+        self.node_names.len()
+    }
+
     /// The name of node `i`.
     pub fn node_name(&self, i: u32) -> &Arc<str> {
         &self.node_names[i as usize]
@@ -84,11 +99,13 @@ impl Cx<'_> {
 
     /// A timeline row by `who`; a node agent's row names its node.
     pub fn log(&mut self, who: Dest, action: &str, subject: Subject<'_>, detail: &str) {
-        let node = match who {
-            Dest::Kubelet(i) | Dest::Docker(i) => self.node_names[i as usize].clone(),
-            _ => Arc::from(""),
+        let now = self.now();
+        let node: &str = match who {
+            Dest::Kubelet(i) | Dest::Docker(i) => &self.node_names[i as usize],
+            _ => "",
         };
-        self.log_on(who, action, subject, &node, detail);
+        self.rec
+            .event(now, component_name(who), action, subject, node, detail);
     }
 
     /// A timeline row by `who` about `node`.
@@ -116,9 +133,54 @@ pub struct Cluster {
     pub kubelets: Vec<Kubelet>,
     pub runtimes: Vec<Docker>,
     pub proxy: ProxyGroup,
+    pub leases: crate::nodelease::NodeLeases,
+    /// What every node's runtime knows of the registry.
+    pub images: Arc<crate::runtime::ImageCatalog>,
     pub rec: Recorder,
     pub lat: Latencies,
     pub node_names: Vec<Arc<str>>,
+}
+
+impl Cluster {
+    /// A machine joins: a kubelet (which registers its Node), a runtime, a
+    /// kube-proxy and a Lease loop for it.
+    fn provision(&mut self, mut node: crate::api::Node, ctx: &mut Ctx<Dest, Msg>) {
+        let i = self.kubelets.len() as u32;
+        let now = ctx.now();
+        if node.spec.pod_cidr.is_none() {
+            node.spec.pod_cidr = Some(Docker::pod_cidr(i));
+        }
+        node.status.ready = Some(crate::api::node::NodeReady {
+            status: "True",
+            reason: "KubeletReady".into(),
+            last_transition: now,
+        });
+        let name: Arc<str> = Arc::from(node.metadata.name.as_str());
+        let (alloc, pods) = crate::api::resources::node_allocatable(&node);
+        self.rec.node_added(now, &name, alloc, pods);
+        self.rec.event(
+            now,
+            "cloud-provider",
+            "provision",
+            crate::output::Subject::NONE,
+            &name,
+            "",
+        );
+        let present: Vec<String> = node
+            .status
+            .images
+            .iter()
+            .flat_map(|im| im.names.iter().cloned())
+            .collect();
+        self.runtimes
+            .push(Docker::new(i, present, self.images.clone()));
+        self.kubelets.push(Kubelet::registering(i, node));
+        self.node_names.push(name.clone());
+        self.proxy.add_member(name);
+        self.leases.add_node();
+        ctx.send(Dest::Kubelet(i), 0, Msg::Start);
+        ctx.send(Dest::KubeProxy, 0, Msg::NodePower { node: i, up: true });
+    }
 }
 
 impl World for Cluster {
@@ -127,6 +189,10 @@ impl World for Cluster {
 
     fn handle(&mut self, ctx: &mut Ctx<Dest, Msg>, dest: Dest, msg: Msg) {
         self.rec.seq = ctx.seq();
+        if let (Dest::Cloud, Msg::ProvisionNode(node)) = (dest, &msg) {
+            let node = (**node).clone();
+            return self.provision(node, ctx);
+        }
         let mut cx = Cx {
             ctx,
             rec: &mut self.rec,
@@ -142,6 +208,8 @@ impl World for Cluster {
             Dest::Kubelet(i) => self.kubelets[i as usize].handle(msg, &mut cx),
             Dest::Docker(i) => self.runtimes[i as usize].handle(msg, &mut cx),
             Dest::KubeProxy => self.proxy.handle(msg, &mut cx),
+            Dest::NodeLeases => self.leases.handle(msg, &mut cx),
+            Dest::Cloud => {}
         }
     }
 }

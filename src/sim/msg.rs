@@ -23,6 +23,12 @@ pub enum Dest {
     Docker(u32),
     /// Every node's kube-proxy, modelled as one group (see `proxy`).
     KubeProxy,
+    /// Every kubelet's node Lease loop, modelled as one group (see
+    /// `nodelease`).
+    NodeLeases,
+    /// The infrastructure: provisions machines for `addNodes` (handled by
+    /// the world itself, which owns the per-node components).
+    Cloud,
 }
 
 impl Address for Dest {
@@ -34,6 +40,8 @@ impl Address for Dest {
             Dest::Scheduler => 3,
             Dest::ControllerManager => 4,
             Dest::KubeProxy => 5,
+            Dest::NodeLeases => 6,
+            Dest::Cloud => 7,
             Dest::Kubelet(n) => (1 << 32) | u64::from(n),
             Dest::Docker(n) => (2 << 32) | u64::from(n),
         }
@@ -102,6 +110,34 @@ pub enum Verb {
     DeleteOrphan {
         key: ObjectKey,
     },
+    /// DELETE with grace period 0: the object goes at once, even a pod
+    /// bound to a node (the kubelet's final delete after its containers
+    /// stopped, or a force delete).
+    ForceDelete {
+        key: ObjectKey,
+    },
+    /// PATCH a Node (a read-modify-write in one transaction).
+    PatchNode {
+        key: ObjectKey,
+        patch: NodePatch,
+    },
+}
+
+/// What a Node PATCH changes.
+#[derive(Clone, Debug)]
+pub enum NodePatch {
+    /// `spec.unschedulable` (cordon, uncordon).
+    Unschedulable(bool),
+    /// Adds taints (unless present) and removes taints by key.
+    Taints {
+        add: Vec<crate::api::pod::Taint>,
+        remove: Vec<String>,
+    },
+    /// The Ready condition.
+    Ready {
+        status: &'static str,
+        reason: String,
+    },
 }
 
 impl Verb {
@@ -116,6 +152,8 @@ impl Verb {
             Verb::Watch(_) => "watch",
             Verb::UpdateWorkloadStatus { .. } => "update-status",
             Verb::DeleteOrphan { .. } => "delete",
+            Verb::ForceDelete { .. } => "delete",
+            Verb::PatchNode { .. } => "patch",
         }
     }
 
@@ -129,6 +167,7 @@ impl Verb {
             | Verb::Delete { key: k, .. }
             | Verb::UpdateWorkloadStatus { key: k, .. }
             | Verb::DeleteOrphan { key: k } => k.clone(),
+            Verb::ForceDelete { key: k } | Verb::PatchNode { key: k, .. } => k.clone(),
             Verb::Watch(w) => ObjectKey::new(w.kind, w.namespace.as_deref().unwrap_or(""), ""),
         }
     }
@@ -218,15 +257,29 @@ pub enum RuntimeCall {
     PullImage {
         pod: u64,
         image: String,
-        always: bool,
+        policy: crate::api::pod::PullPolicy,
     },
+    /// `container` indexes the init containers, then the containers.
     CreateContainer {
         pod: u64,
         container: usize,
     },
+    /// Start attempt `attempt` of a container; with `run`, the container
+    /// exits by itself after that long with that exit code.
     StartContainer {
         pod: u64,
         container: usize,
+        attempt: u32,
+        run: Option<(Time, i32)>,
+    },
+    /// SIGTERM, then SIGKILL after `grace`; the process needs `shutdown`
+    /// to exit on SIGTERM.
+    StopContainer {
+        pod: u64,
+        container: usize,
+        attempt: u32,
+        grace: Time,
+        shutdown: Time,
     },
     StopPodSandbox {
         pod: u64,
@@ -236,11 +289,42 @@ pub enum RuntimeCall {
 /// The runtime's answer, from a node's runtime to its kubelet.
 #[derive(Clone, Debug)]
 pub enum RuntimeResult {
-    SandboxReady { pod: u64, ip: String },
-    ImageReady { pod: u64, image: String },
-    ContainerCreated { pod: u64, container: usize },
-    ContainerStarted { pod: u64, container: usize },
-    SandboxStopped { pod: u64 },
+    SandboxReady {
+        pod: u64,
+        ip: String,
+    },
+    /// `pulled`: the image was pulled (or its manifest checked) for this
+    /// request, rather than found present.
+    ImageReady {
+        pod: u64,
+        image: String,
+        pulled: bool,
+    },
+    ContainerCreated {
+        pod: u64,
+        container: usize,
+    },
+    ContainerStarted {
+        pod: u64,
+        container: usize,
+    },
+    SandboxStopped {
+        pod: u64,
+    },
+    /// `reason`: ErrImagePull (the registry has no such image) or
+    /// ErrImageNeverPull (policy Never and the image is absent).
+    ImagePullFailed {
+        pod: u64,
+        image: String,
+        reason: &'static str,
+    },
+    /// A container's process ended (by itself, or stopped).
+    ContainerExited {
+        pod: u64,
+        container: usize,
+        attempt: u32,
+        exit_code: i32,
+    },
 }
 
 pub enum Msg {
@@ -300,6 +384,49 @@ pub enum Msg {
     /// From the controller manager to itself: put `key` back on controller
     /// `controller`'s queue (upstream's `AddAfter`).
     ControllerRequeue { controller: u8, key: ObjectKey },
+    /// From a kubelet to itself: sync pod `pod` again (a restart or image
+    /// pull back-off expired).
+    KubeletWake { pod: u64 },
+    /// From a kubelet's prober to the kubelet: the readiness of start
+    /// `attempt` of a container changed.
+    ProbeResult {
+        pod: u64,
+        container: usize,
+        attempt: u32,
+        ready: bool,
+    },
+    /// From a kubelet to itself: its client rate limiter has a token again.
+    KubeletFlush,
+    /// From the kube-proxy group to itself (background): member `node`'s
+    /// periodic sync, unless it synced since (`generation`).
+    ProxyResync { node: u32, generation: u64 },
+    /// From the node Lease group to itself (background): renew the Leases
+    /// of every live kubelet.
+    LeaseTick,
+    /// From the node Lease group to the controller manager, after the
+    /// write and watch hops: these nodes' Leases were renewed at `at`.
+    LeasesRenewed { at: Time, nodes: Arc<[u32]> },
+    /// From the node Lease group to itself: keeps a run alive until the node
+    /// lifecycle controller can have noticed a stopped kubelet. Does nothing.
+    LeaseExpiry,
+    /// From the controller manager to itself (background): the node
+    /// lifecycle controller's monitor pass.
+    NodeMonitor,
+    /// From the controller manager to itself: the taint manager evicts pod
+    /// `pod` (a NoExecute taint outlived its toleration).
+    TaintEviction { pod: u64 },
+    /// From the client to a kubelet, its runtime and the Lease group: the
+    /// node fails (`up` false) or comes back (`up` true).
+    NodePower { node: u32, up: bool },
+    /// From the client to the cloud: a new machine boots; its kubelet
+    /// registers this Node.
+    ProvisionNode(Box<crate::api::Node>),
+    /// From the control-plane kubelet to the apiserver: its static pod runs
+    /// and etcd answers, so it starts serving.
+    ComponentUp,
+    /// From the control-plane kubelet to itself: static pod `component`'s
+    /// process is up (its startup time after the container started).
+    StaticPodReady { component: usize },
 }
 
 impl MessageKind for Msg {
@@ -326,6 +453,19 @@ impl MessageKind for Msg {
             Msg::KubeletSync { .. } => 19,
             Msg::ControllerWork(_) => 200,
             Msg::ControllerRequeue { .. } => 201,
+            Msg::KubeletWake { .. } => 300,
+            Msg::ProbeResult { .. } => 301,
+            Msg::KubeletFlush => 302,
+            Msg::ProxyResync { .. } => 303,
+            Msg::LeaseTick => 304,
+            Msg::LeasesRenewed { .. } => 305,
+            Msg::LeaseExpiry => 306,
+            Msg::NodeMonitor => 307,
+            Msg::TaintEviction { .. } => 308,
+            Msg::NodePower { .. } => 309,
+            Msg::ProvisionNode(_) => 310,
+            Msg::ComponentUp => 311,
+            Msg::StaticPodReady { .. } => 312,
         }
     }
 }

@@ -2,19 +2,19 @@
 //! writes the outputs so that a failed run never leaves files that look
 //! complete.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::api::node::ContainerImage;
 use crate::api::resources::node_allocatable;
 use crate::api::{Kind, Object};
 use crate::apiserver::ApiServer;
 use crate::controllers::ControllerManager;
 use crate::engine::{Engine, RngStreams, Stop, Time};
 use crate::etcd::EtcdServer;
-use crate::kubelet::Kubelet;
+use crate::kubelet::{ControlPlane, Kubelet, StaticManifest};
 use crate::output::RunFacts;
 use crate::output::{Recorder, Summary};
 use crate::proxy::ProxyGroup;
@@ -49,24 +49,67 @@ pub fn simulate(
     let lat = Latencies::new(&scenario.latencies, &rng);
     let mut etcd = EtcdServer::new(ETCD_HISTORY);
     let mut apiserver = ApiServer::new();
-    let sizes: Arc<BTreeMap<String, u64>> = Arc::new(scenario.images.clone());
+    let sizes = Arc::new(crate::runtime::ImageCatalog {
+        sizes: scenario.images.clone(),
+        missing: scenario.missing_images.clone(),
+    });
     let mut kubelets = Vec::with_capacity(scenario.nodes.len());
     let mut runtimes = Vec::with_capacity(scenario.nodes.len());
     let mut node_names = Vec::with_capacity(scenario.nodes.len());
 
-    // An already booted cluster: the nodes are registered before time 0.
-    for (i, node) in scenario.nodes.iter().enumerate() {
+    let boot = scenario.boot_control_plane;
+    let mut machines = scenario.nodes.clone();
+    // With a simulated boot, the control plane runs on the first node with
+    // the control-plane role, or on a node of its own.
+    let control_plane = if boot {
+        Some(
+            machines
+                .iter()
+                .position(|n| n.metadata.labels.contains_key(LABEL_CONTROL_PLANE))
+                .unwrap_or_else(|| {
+                    machines.push(control_plane_node());
+                    machines.len() - 1
+                }),
+        )
+    } else {
+        None
+    };
+    // An already booted cluster: the nodes are registered before time 0;
+    // with a simulated boot, each kubelet registers its own.
+    for (i, node) in machines.iter().enumerate() {
         let i = i as u32;
         let mut node = node.clone();
         node.metadata.uid = apiserver.allocate_uid();
         node.metadata.creation_timestamp = Some(0);
         node.metadata.generation = 1;
+        node.status.ready = Some(crate::api::node::NodeReady {
+            status: "True",
+            reason: "KubeletReady".into(),
+            last_transition: 0,
+        });
         if node.spec.pod_cidr.is_none() {
             node.spec.pod_cidr = Some(Docker::pod_cidr(i));
         }
         let (alloc, pods) = node_allocatable(&node);
         rec.node_added(0, &node.metadata.name, alloc, pods);
-        kubelets.push(Kubelet::new(i, &node));
+        if control_plane == Some(i as usize) {
+            let manifests = StaticManifest::kubeadm_defaults();
+            node.status
+                .images
+                .extend(manifests.iter().map(|m| ContainerImage {
+                    names: vec![m.image.clone()],
+                    size_bytes: 0,
+                }));
+            kubelets.push(Kubelet::control_plane(
+                i,
+                node.clone(),
+                ControlPlane::new(manifests),
+            ));
+        } else if boot {
+            kubelets.push(Kubelet::registering(i, node.clone()));
+        } else {
+            kubelets.push(Kubelet::new(i, &node));
+        }
         let present = node
             .status
             .images
@@ -74,11 +117,20 @@ pub fn simulate(
             .flat_map(|im| im.names.iter().cloned());
         runtimes.push(Docker::new(i, present.collect::<Vec<_>>(), sizes.clone()));
         node_names.push(Arc::from(node.metadata.name.as_str()));
-        etcd.store
-            .create(Object::Node(node))
-            .expect("scenario node names are unique");
+        if !boot {
+            etcd.store
+                .create(Object::Node(node))
+                .expect("scenario node names are unique");
+        }
     }
     apiserver.bootstrap(etcd.store.list(Kind::Node), etcd.store.revision());
+    if boot {
+        apiserver.serving = false;
+        rec.nodes_to_register = machines.len();
+    } else {
+        rec.control_plane_ready = Some(0);
+        rec.cluster_ready = Some(0);
+    }
 
     let mut cluster = Cluster {
         client: Client::new(scenario.actions.clone()),
@@ -89,16 +141,24 @@ pub fn simulate(
         kubelets,
         runtimes,
         proxy: ProxyGroup::new(node_names.clone()),
+        leases: crate::nodelease::NodeLeases::new(node_names.len()),
+        images: sizes,
         rec,
         lat,
         node_names,
     };
     let mut engine: Engine<Dest, Msg> = Engine::new();
-    engine.schedule(0, Dest::Scheduler, Msg::Start);
-    engine.schedule(0, Dest::ControllerManager, Msg::Start);
-    engine.schedule(0, Dest::KubeProxy, Msg::Start);
-    for i in 0..cluster.kubelets.len() {
-        engine.schedule(0, Dest::Kubelet(i as u32), Msg::Start);
+    if let Some(cp) = control_plane {
+        // Only the control-plane kubelet runs at first; it starts the rest.
+        engine.schedule(0, Dest::Kubelet(cp as u32), Msg::Start);
+    } else {
+        engine.schedule(0, Dest::Scheduler, Msg::Start);
+        engine.schedule(0, Dest::ControllerManager, Msg::Start);
+        engine.schedule(0, Dest::KubeProxy, Msg::Start);
+        engine.schedule(0, Dest::NodeLeases, Msg::Start);
+        for i in 0..cluster.kubelets.len() {
+            engine.schedule(0, Dest::Kubelet(i as u32), Msg::Start);
+        }
     }
     for (i, at) in cluster.client.schedule() {
         engine.schedule(at, Dest::Client, Msg::Action(i));
@@ -120,6 +180,35 @@ pub fn simulate(
         events: engine.processed(),
         hash: engine.hash().value(),
     }
+}
+
+/// The role label kubeadm puts on control-plane nodes.
+pub const LABEL_CONTROL_PLANE: &str = "node-role.kubernetes.io/control-plane";
+
+/// The control-plane node kubeadm would set up: tainted so that workloads
+/// stay off it.
+fn control_plane_node() -> crate::api::Node {
+    use crate::api::quantity::Quantity;
+    let mut node = crate::api::Node::default();
+    node.metadata.name = "control-plane".into();
+    for (k, v) in [
+        (LABEL_CONTROL_PLANE, ""),
+        ("kubernetes.io/hostname", "control-plane"),
+        ("kubernetes.io/os", "linux"),
+    ] {
+        node.metadata.labels.insert(k.into(), v.into());
+    }
+    node.spec.taints.push(crate::api::pod::Taint {
+        key: LABEL_CONTROL_PLANE.into(),
+        value: String::new(),
+        effect: crate::api::pod::TaintEffect::NoSchedule,
+    });
+    for (r, q) in [("cpu", "4"), ("memory", "16Gi"), ("pods", "110")] {
+        node.status
+            .capacity
+            .insert(r.into(), Quantity::parse(q).expect("valid quantity"));
+    }
+    node
 }
 
 /// The output files of a run, in the order they are listed.

@@ -152,3 +152,47 @@ fn missing_scenario_file() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no/such/scenario.yaml"));
 }
+
+#[test]
+fn a_node_action_naming_an_unknown_node() {
+    let dir = scratch("bad-node");
+    rejects(
+        &dir,
+        &format!("{GOOD_HEAD}actions:\n- at: 5s\n  failNode: n-7\n"),
+        &[
+            "scenario.yaml:6:3",
+            "`failNode` names node `n-7`, which the cluster does not have",
+            "n-0",
+        ],
+    );
+    rejects(
+        &dir,
+        &format!("{GOOD_HEAD}actions:\n- at: 5s\n  drain: n0\n"),
+        &["did you mean `n-0`"],
+    );
+}
+
+#[test]
+fn an_image_without_a_size() {
+    let dir = scratch("bad-image");
+    rejects(
+        &dir,
+        &format!("{GOOD_HEAD}images:\n  app:1: {{missing: false}}\n"),
+        &["scenario.yaml:6", "needs a `size`"],
+    );
+    rejects(
+        &dir,
+        &format!("{GOOD_HEAD}images:\n  app:1: {{size: 1Mi, mising: true}}\n"),
+        &["mising"],
+    );
+}
+
+#[test]
+fn add_nodes_with_a_name_that_exists() {
+    let dir = scratch("bad-add");
+    rejects(
+        &dir,
+        &format!("{GOOD_HEAD}actions:\n- at: 5s\n  addNodes: {{name: n, count: 2}}\n"),
+        &["addNodes: duplicate node name `n-0`"],
+    );
+}

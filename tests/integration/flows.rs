@@ -42,7 +42,13 @@ fn quickstart_schedules_every_pod_with_ordered_lifecycle_times() {
             "pod {} times out of order: {steps:?}",
             p["name"]
         );
-        assert_eq!(p["phase"], "Running");
+        if p["deleted_s"].is_empty() {
+            assert_eq!(p["phase"], "Running");
+        } else {
+            // Deleted gracefully: its containers stopped (exit code 0), so
+            // the kubelet reported the terminal phase before the final delete.
+            assert_eq!(p["phase"], "Succeeded", "pod {}", p["name"]);
+        }
     }
     // The Service's pods become reachable, after they are ready.
     let reachable: Vec<_> = pods

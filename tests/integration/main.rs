@@ -3,5 +3,6 @@
 
 mod bad_input;
 mod flows;
+mod node_agents;
 mod support;
 mod workloads;

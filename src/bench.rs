@@ -1,0 +1,147 @@
+//! `kubesim bench`: scheduler throughput through the whole simulator, on a
+//! workload shaped like upstream scheduler_perf's SchedulingBasic: N nodes
+//! of 4 cpu / 32Gi / 110 pods, some initial pods, then the measured pause
+//! pods, each requesting 100m / 500Mi.
+
+use std::io;
+use std::path::Path;
+use std::time::Instant;
+
+use crate::api::pod::{Container, Pod};
+use crate::api::{Object, Quantity};
+use crate::engine::SECOND;
+use crate::scenario::{self, Action, ActionOp, Scenario};
+use crate::sim::run::simulate;
+
+/// The shape of one benchmark run.
+#[derive(Clone, Debug)]
+pub struct BenchSpec {
+    pub nodes: usize,
+    /// Pods created (and scheduled) before the measured ones.
+    pub init_pods: usize,
+    /// The measured pods.
+    pub pods: usize,
+    pub seed: u64,
+}
+
+/// What one run measured. Wall-clock figures are the simulator's, not the
+/// model's.
+#[derive(Clone, Debug)]
+pub struct BenchResult {
+    pub spec: BenchSpec,
+    pub wall_s: f64,
+    pub scheduled: usize,
+    /// Virtual seconds from the first measured pod's creation to the last bind.
+    pub virtual_span_s: f64,
+    pub events: u64,
+}
+
+impl BenchResult {
+    /// Pods scheduled (initial and measured) per wall-clock second.
+    pub fn pods_per_wall_second(&self) -> f64 {
+        self.scheduled as f64 / self.wall_s.max(1e-9)
+    }
+
+    /// Measured pods bound per virtual second: the modelled scheduler's
+    /// throughput, set by the scheduling cycle's modelled cost.
+    pub fn pods_per_virtual_second(&self) -> f64 {
+        self.spec.pods as f64 / self.virtual_span_s.max(1e-9)
+    }
+
+    pub fn events_per_second(&self) -> f64 {
+        self.events as f64 / self.wall_s.max(1e-9)
+    }
+}
+
+/// When the measured pods are created: after the initial ones have settled.
+const MEASURE_AT: u64 = 600 * SECOND;
+
+fn pause_pod(name: String) -> Object {
+    let mut pod = Pod::default();
+    pod.metadata.name = name;
+    pod.metadata.namespace = "default".into();
+    let mut c = Container {
+        name: "pause".into(),
+        image: "registry.k8s.io/pause:3.10".into(),
+        ..Default::default()
+    };
+    let q = |s: &str| Quantity::parse(s).expect("valid quantity");
+    c.resources.requests.insert("cpu".into(), q("100m"));
+    c.resources.requests.insert("memory".into(), q("500Mi"));
+    pod.spec.containers.push(c);
+    Object::Pod(pod)
+}
+
+/// The benchmark's scenario: the cluster from YAML, the pods built directly.
+pub fn scheduling_basic(spec: &BenchSpec) -> Scenario {
+    let yaml = format!(
+        "name: bench-{n}-nodes-{p}-pods\nseed: {seed}\ncluster:\n  nodeGroups:\n  - name: node\n    count: {n}\n    capacity: {{cpu: '4', memory: 32Gi, pods: 110}}\n    images: ['registry.k8s.io/pause:3.10']\nimages:\n  registry.k8s.io/pause:3.10: 300Ki\n",
+        n = spec.nodes,
+        p = spec.pods,
+        seed = spec.seed
+    );
+    let mut s =
+        scenario::load_str(&yaml, Path::new("<bench>")).expect("the bench scenario is valid");
+    let init = (0..spec.init_pods)
+        .map(|i| pause_pod(format!("init-{i}")))
+        .collect();
+    let measured = (0..spec.pods)
+        .map(|i| pause_pod(format!("pod-{i}")))
+        .collect();
+    s.actions.push(Action {
+        at: 0,
+        place: "<bench>".into(),
+        op: ActionOp::Apply(init),
+    });
+    s.actions.push(Action {
+        at: MEASURE_AT,
+        place: "<bench>".into(),
+        op: ActionOp::Apply(measured),
+    });
+    s
+}
+
+/// Runs one benchmark, discarding the timelines.
+pub fn run(spec: &BenchSpec) -> BenchResult {
+    let scenario = scheduling_basic(spec);
+    let started = Instant::now();
+    let outcome = simulate(
+        &scenario,
+        spec.seed,
+        Box::new(io::sink()),
+        Box::new(io::sink()),
+    );
+    let wall_s = started.elapsed().as_secs_f64();
+    let pods = outcome.recorder.pods();
+    let scheduled = pods.iter().filter(|p| p.bound.is_some()).count();
+    let last_bind = pods
+        .iter()
+        .filter(|p| p.name.starts_with("pod-"))
+        .filter_map(|p| p.bound)
+        .max()
+        .unwrap_or(MEASURE_AT);
+    BenchResult {
+        spec: spec.clone(),
+        wall_s,
+        scheduled,
+        virtual_span_s: last_bind.saturating_sub(MEASURE_AT) as f64 / SECOND as f64,
+        events: outcome.events,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_bench_schedules_every_pod() {
+        let r = run(&BenchSpec {
+            nodes: 5,
+            init_pods: 5,
+            pods: 20,
+            seed: 1,
+        });
+        assert_eq!(r.scheduled, 25);
+        assert!(r.virtual_span_s > 0.0);
+    }
+}

@@ -1,0 +1,355 @@
+//! The node lifecycle controller of kube-controller-manager, with its taint
+//! manager and the part of the pod GC that concerns nodes:
+//! - every 5 s (`nodeMonitorPeriod`) it checks when each node's Lease was
+//!   last seen renewed; after 50 s of silence (`nodeMonitorGracePeriod`)
+//!   it sets the node's Ready condition to Unknown and taints it
+//!   `node.kubernetes.io/unreachable` with NoSchedule and NoExecute; when
+//!   renewals resume it sets Ready back to True and removes the taints;
+//! - the taint manager evicts (deletes, gracefully) the pods of a node with
+//!   a NoExecute taint: at once if they do not tolerate it, after their
+//!   `tolerationSeconds` (300 s by the DefaultTolerationSeconds admission
+//!   plugin) if they do, never if they tolerate it without a limit;
+//! - the pods of a Node that is deleted are force deleted (pod GC's
+//!   orphaned pods).
+//!
+//! Simplified: the eviction rate limits (0.1 nodes/s per zone) and the
+//! zone states are not modelled.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use crate::api::pod::{Taint, TaintEffect, Toleration};
+use crate::api::{Object, ObjectKey};
+use crate::apiserver::admission::TAINT_UNREACHABLE;
+use crate::engine::{SECOND, Time};
+use crate::etcd::EventType;
+use crate::output::Subject;
+use crate::sim::msg::NodePatch;
+use crate::sim::{Cx, Dest, Msg, Verb};
+
+/// `--node-monitor-period`.
+pub const NODE_MONITOR_PERIOD: Time = 5 * SECOND;
+/// `--node-monitor-grace-period` (50 s since v1.32).
+pub const NODE_MONITOR_GRACE: Time = 50 * SECOND;
+struct NodeState {
+    /// When a Lease renewal was last observed (or the node first seen).
+    probe: Time,
+    /// The Ready status this controller last set or saw.
+    ready: &'static str,
+    /// NoExecute taints on the node, as last seen.
+    no_execute: Vec<Taint>,
+    /// When the current NoExecute taints appeared.
+    tainted_at: Time,
+}
+
+struct PodEntry {
+    key: ObjectKey,
+    node: String,
+    tolerations: Vec<Toleration>,
+    terminating: bool,
+}
+
+#[derive(Default)]
+pub struct NodeLifecycleController {
+    nodes: BTreeMap<String, NodeState>,
+    pods: HashMap<u64, PodEntry>,
+    pods_by_node: HashMap<String, BTreeSet<u64>>,
+    /// Evictions scheduled: pod -> when.
+    evictions: HashMap<u64, Time>,
+}
+
+fn unreachable_taints() -> [Taint; 2] {
+    [TaintEffect::NoSchedule, TaintEffect::NoExecute].map(|effect| Taint {
+        key: TAINT_UNREACHABLE.into(),
+        value: String::new(),
+        effect,
+    })
+}
+
+impl NodeLifecycleController {
+    /// Starts the monitor loop. The controller manager's Node and Pod
+    /// informers feed [`Self::observe`].
+    pub fn start(&mut self, cx: &mut Cx) {
+        cx.send_background(
+            Dest::ControllerManager,
+            NODE_MONITOR_PERIOD,
+            Msg::NodeMonitor,
+        );
+    }
+
+    pub fn handle(&mut self, msg: Msg, cx: &mut Cx) {
+        match msg {
+            Msg::NodeMonitor => {
+                self.monitor(cx);
+                cx.send_background(
+                    Dest::ControllerManager,
+                    NODE_MONITOR_PERIOD,
+                    Msg::NodeMonitor,
+                );
+            }
+            Msg::LeasesRenewed { nodes, .. } => {
+                let now = cx.now();
+                for &i in nodes.iter() {
+                    let name = cx.node_name(i).clone();
+                    if let Some(n) = self.nodes.get_mut(&*name) {
+                        n.probe = now;
+                    }
+                }
+            }
+            Msg::TaintEviction { pod } => self.evict_if_due(pod, cx),
+            _ => {}
+        }
+    }
+
+    /// Pod and Node watch events (the controller manager passes all).
+    pub fn observe(&mut self, kind: EventType, obj: &Arc<Object>, cx: &mut Cx) {
+        match &**obj {
+            Object::Node(node) => {
+                let name = node.metadata.name.clone();
+                if kind == EventType::Deleted {
+                    self.nodes.remove(&name);
+                    self.gc_orphans(&name, cx);
+                    return;
+                }
+                let now = cx.now();
+                let no_execute: Vec<Taint> = node
+                    .spec
+                    .taints
+                    .iter()
+                    .filter(|t| t.effect == TaintEffect::NoExecute)
+                    .cloned()
+                    .collect();
+                let ready = node.status.ready.as_ref().map_or("True", |r| r.status);
+                let state = self.nodes.entry(name.clone()).or_insert(NodeState {
+                    probe: now,
+                    ready,
+                    no_execute: Vec::new(),
+                    tainted_at: now,
+                });
+                state.ready = ready;
+                if state.no_execute != no_execute {
+                    state.no_execute = no_execute;
+                    state.tainted_at = now;
+                    let uids: Vec<u64> = self
+                        .pods_by_node
+                        .get(&name)
+                        .map(|s| s.iter().copied().collect())
+                        .unwrap_or_default();
+                    for uid in uids {
+                        self.schedule_eviction(uid, cx);
+                    }
+                }
+            }
+            Object::Pod(pod) => {
+                let uid = pod.metadata.uid;
+                let node = pod.spec.node_name().map(str::to_string);
+                let gone = kind == EventType::Deleted || pod.status.phase.is_terminal();
+                if let Some(old) = self.pods.get(&uid)
+                    && (gone || node.as_deref() != Some(old.node.as_str()))
+                {
+                    if let Some(set) = self.pods_by_node.get_mut(&old.node) {
+                        set.remove(&uid);
+                    }
+                    self.pods.remove(&uid);
+                    self.evictions.remove(&uid);
+                }
+                let (Some(node), false) = (node, gone) else {
+                    return;
+                };
+                let fresh = !self.pods.contains_key(&uid);
+                self.pods.insert(
+                    uid,
+                    PodEntry {
+                        key: obj.key(),
+                        node: node.clone(),
+                        tolerations: pod.spec.tolerations.clone(),
+                        terminating: pod.metadata.deletion_timestamp.is_some(),
+                    },
+                );
+                if fresh {
+                    self.pods_by_node
+                        .entry(node.clone())
+                        .or_default()
+                        .insert(uid);
+                    if self
+                        .nodes
+                        .get(&node)
+                        .is_some_and(|n| !n.no_execute.is_empty())
+                    {
+                        self.schedule_eviction(uid, cx);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn monitor(&mut self, cx: &mut Cx) {
+        let now = cx.now();
+        let mut patches = Vec::new();
+        for (name, n) in &mut self.nodes {
+            let silent = now.saturating_sub(n.probe) > NODE_MONITOR_GRACE;
+            if silent && n.ready != "Unknown" {
+                n.ready = "Unknown";
+                patches.push((name.clone(), false));
+            } else if !silent && n.ready == "Unknown" {
+                n.ready = "True";
+                patches.push((name.clone(), true));
+            }
+        }
+        for (name, healthy) in patches {
+            let key = ObjectKey::new(crate::api::Kind::Node, "", &name);
+            let (status, reason, taints) = if healthy {
+                (
+                    "True",
+                    "KubeletReady",
+                    NodePatch::Taints {
+                        add: Vec::new(),
+                        remove: vec![TAINT_UNREACHABLE.into()],
+                    },
+                )
+            } else {
+                (
+                    "Unknown",
+                    "NodeStatusUnknown",
+                    NodePatch::Taints {
+                        add: unreachable_taints().to_vec(),
+                        remove: Vec::new(),
+                    },
+                )
+            };
+            let detail = if healthy {
+                "Lease renewed again: Ready=True, unreachable taints removed".to_string()
+            } else {
+                format!(
+                    "Kubelet stopped posting node status (no Lease renewal for {} s): Ready=Unknown, tainted {TAINT_UNREACHABLE}",
+                    NODE_MONITOR_GRACE / SECOND
+                )
+            };
+            cx.log_on(
+                Dest::ControllerManager,
+                if healthy {
+                    "node-ready"
+                } else {
+                    "node-unreachable"
+                },
+                Subject::from(&key),
+                &name,
+                &detail,
+            );
+            cx.api(
+                Dest::ControllerManager,
+                0,
+                Verb::PatchNode {
+                    key: key.clone(),
+                    patch: NodePatch::Ready {
+                        status,
+                        reason: reason.into(),
+                    },
+                },
+            );
+            cx.api(
+                Dest::ControllerManager,
+                0,
+                Verb::PatchNode { key, patch: taints },
+            );
+        }
+    }
+
+    /// When pod `uid` must go given its node's NoExecute taints: `None`
+    /// when it tolerates them all without a limit (or there are none).
+    fn eviction_time(&self, uid: u64) -> Option<Time> {
+        let p = self.pods.get(&uid)?;
+        let n = self.nodes.get(&p.node)?;
+        if n.no_execute.is_empty() || p.terminating {
+            return None;
+        }
+        let mut limit: Option<i64> = None;
+        for taint in &n.no_execute {
+            let matching: Vec<&Toleration> = p
+                .tolerations
+                .iter()
+                .filter(|t| t.tolerates(taint))
+                .collect();
+            if matching.is_empty() {
+                return Some(n.tainted_at);
+            }
+            // Upstream takes the smallest tolerationSeconds of the matches;
+            // a match without one tolerates forever.
+            if matching.iter().all(|t| t.toleration_seconds.is_some()) {
+                let secs = matching
+                    .iter()
+                    .filter_map(|t| t.toleration_seconds)
+                    .min()
+                    .unwrap_or(0)
+                    .max(0);
+                limit = Some(limit.map_or(secs, |l| l.min(secs)));
+            }
+        }
+        limit.map(|s| n.tainted_at + s as Time * SECOND)
+    }
+
+    fn schedule_eviction(&mut self, uid: u64, cx: &mut Cx) {
+        match self.eviction_time(uid) {
+            Some(at) => {
+                self.evictions.insert(uid, at);
+                cx.send_at(Dest::ControllerManager, at, Msg::TaintEviction { pod: uid });
+            }
+            None => {
+                self.evictions.remove(&uid);
+            }
+        }
+    }
+
+    fn evict_if_due(&mut self, uid: u64, cx: &mut Cx) {
+        let now = cx.now();
+        let Some(&at) = self.evictions.get(&uid) else {
+            return;
+        };
+        if at > now || self.eviction_time(uid) != Some(at) {
+            return;
+        }
+        self.evictions.remove(&uid);
+        let Some(p) = self.pods.get_mut(&uid) else {
+            return;
+        };
+        p.terminating = true;
+        let key = p.key.clone();
+        let node = p.node.clone();
+        cx.log_on(
+            Dest::ControllerManager,
+            "evict",
+            Subject::from(&key),
+            &node,
+            "taint manager: NoExecute taint outlived the pod's toleration",
+        );
+        cx.api(
+            Dest::ControllerManager,
+            0,
+            Verb::Delete {
+                key,
+                precondition: None,
+            },
+        );
+    }
+
+    /// The Node is gone: its pods cannot run anywhere; delete them now.
+    fn gc_orphans(&mut self, node: &str, cx: &mut Cx) {
+        let Some(uids) = self.pods_by_node.remove(node) else {
+            return;
+        };
+        for uid in uids {
+            if let Some(p) = self.pods.remove(&uid) {
+                self.evictions.remove(&uid);
+                cx.log_on(
+                    Dest::ControllerManager,
+                    "gc-orphan",
+                    Subject::from(&p.key),
+                    node,
+                    "pod GC: the pod's node no longer exists",
+                );
+                cx.api(Dest::ControllerManager, 0, Verb::ForceDelete { key: p.key });
+            }
+        }
+    }
+}
