@@ -649,3 +649,29 @@ fn a_stalled_rollout_exceeds_its_progress_deadline() {
     let rollouts = read_csv(&out.join("rollouts.csv"));
     assert!(rollouts[1]["completed_s"].is_empty());
 }
+
+#[test]
+fn daemonset_covers_nodes_added_later_and_not_tainted_ones() {
+    let dir = scratch("ds-grow");
+    let text = "name: grow\ncluster:\n  nodeGroups: [{name: w, count: 2, capacity: {cpu: '4', memory: 8Gi}}]\nactions:\n- at: 0s\n  apply: {apiVersion: apps/v1, kind: DaemonSet, metadata: {name: agent}, spec: {selector: {matchLabels: {app: agent}}, template: {metadata: {labels: {app: agent}}, spec: {containers: [{name: c, image: 'app:1'}]}}}}\n- at: 20s\n  addNodes: {name: extra, count: 2, capacity: {cpu: '4', memory: 8Gi}}\n- at: 25s\n  addNodes: {name: gpu, count: 1, capacity: {cpu: '4', memory: 8Gi}, taints: [{key: dedicated, value: gpu, effect: NoSchedule}]}\n- at: 60s\n  removeNode: w-1\n";
+    let out = dir.join("out");
+    run_ok(&write(&dir, "s.yaml", text), &out, &[]);
+    let pods = read_csv(&out.join("pods.csv"));
+    let on = |node: &str| -> Vec<&Row> { pods.iter().filter(|p| p["node"] == node).collect() };
+    for node in ["w-0", "extra-0", "extra-1"] {
+        let here = on(node);
+        assert_eq!(here.len(), 1, "{node}: {here:?}");
+        assert!(here[0]["deleted_s"].is_empty() && here[0]["phase"] == "Running");
+    }
+    // The new nodes got theirs after they joined.
+    for node in ["extra-0", "extra-1"] {
+        assert!(micros(&on(node)[0]["created_s"]).unwrap() >= 20_000_000);
+    }
+    assert!(on("gpu-0").is_empty(), "the untolerated taint keeps it off");
+    // The removed node's pod is gone, and not replaced elsewhere.
+    let w1 = on("w-1");
+    assert_eq!(w1.len(), 1);
+    assert!(!w1[0]["deleted_s"].is_empty());
+    let live = pods.iter().filter(|p| p["deleted_s"].is_empty()).count();
+    assert_eq!(live, 3);
+}
