@@ -70,7 +70,7 @@ impl Default for ControllerManagerConfig {
 pub struct Cache {
     pub objects: BTreeMap<ObjectKey, Arc<Object>>,
     /// Dependents (pods, ReplicaSets) by the uid of their controller.
-    pub by_controller: HashMap<u64, BTreeSet<ObjectKey>>,
+    pub by_controller: HashMap<u64, BTreeMap<ObjectKey, Arc<Object>>>,
     /// Dependents by the uid of any owner (for the garbage collector).
     pub by_owner: HashMap<u64, BTreeSet<ObjectKey>>,
     /// Objects without a controller, by (kind, namespace): candidates for
@@ -95,8 +95,8 @@ impl Cache {
             .get(&uid)
             .into_iter()
             .flatten()
-            .filter(move |k| k.kind == kind)
-            .filter_map(|k| self.objects.get(k))
+            .filter(move |(k, _)| k.kind == kind)
+            .map(|(_, o)| o)
     }
 
     /// The objects of `kind` in `namespace` with no controller.
@@ -125,7 +125,7 @@ impl Cache {
         old
     }
 
-    fn index(&mut self, key: &ObjectKey, o: &Object) {
+    fn index(&mut self, key: &ObjectKey, o: &Arc<Object>) {
         let m = o.meta();
         if key.kind != Kind::Pod && key.kind != Kind::Node {
             self.by_uid.insert(m.uid, key.clone());
@@ -135,7 +135,7 @@ impl Cache {
                 self.by_controller
                     .entry(uid)
                     .or_default()
-                    .insert(key.clone());
+                    .insert(key.clone(), o.clone());
             }
             None => {
                 self.orphans

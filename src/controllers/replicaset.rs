@@ -238,7 +238,7 @@ impl ReplicaSetController {
         } else if diff > 0 {
             let n = diff.min(BURST_REPLICAS) as usize;
             let mut order: Vec<&Pod> = pods.to_vec();
-            podutil::sort_for_deletion(&mut order);
+            podutil::sort_first_for_deletion(&mut order, n);
             let victims: Vec<&Pod> = order.into_iter().take(n).collect();
             log(
                 cx,
