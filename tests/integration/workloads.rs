@@ -675,3 +675,27 @@ fn daemonset_covers_nodes_added_later_and_not_tainted_ones() {
     let live = pods.iter().filter(|p| p["deleted_s"].is_empty()).count();
     assert_eq!(live, 3);
 }
+
+#[test]
+fn deleting_a_deployment_while_it_creates_pods_leaves_none() {
+    let dir = scratch("gc-race");
+    // Deleted 2 s in: the ReplicaSet is still creating its 300 pods (the
+    // rate limit allows about 20 a second), so some creations land after
+    // their owner is gone; the garbage collector collects those too.
+    let text = format!(
+        "name: gcrace\n{}actions:\n- at: 0s\n  apply: {}\n- at: 2s\n  delete: {{kind: Deployment, name: web}}\n",
+        cluster(4),
+        deployment("web", 300, "app:1", "")
+    );
+    let out = dir.join("out");
+    run_ok(&write(&dir, "s.yaml", &text), &out, &[]);
+    let pods = read_csv(&out.join("pods.csv"));
+    assert!(!pods.is_empty());
+    let left: Vec<&Row> = pods.iter().filter(|p| p["deleted_s"].is_empty()).collect();
+    assert!(
+        left.is_empty(),
+        "{} pods left: {:?}",
+        left.len(),
+        left.first()
+    );
+}
