@@ -213,8 +213,8 @@ impl DaemonSetController {
         }
         let hash = pod_template_hash(&ds.spec.template, 0);
         let uid = ds.metadata.uid;
-        let revision = match self.revisions.get(&uid) {
-            Some((r, h)) if *h == hash => *r,
+        match self.revisions.get(&uid) {
+            Some((_, h)) if *h == hash => {}
             other => {
                 let r = other.map_or(1, |(r, _)| r + 1);
                 self.revisions.insert(uid, (r, hash.clone()));
@@ -244,10 +244,8 @@ impl DaemonSetController {
                             .unwrap_or_else(|| "RollingUpdate".into()),
                     },
                 );
-                r
             }
-        };
-        let _ = revision;
+        }
         // The daemon pods by node.
         let mut by_node: BTreeMap<&str, Vec<&Pod>> = BTreeMap::new();
         let mut orphaned: Vec<&Pod> = Vec::new();

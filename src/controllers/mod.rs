@@ -291,13 +291,7 @@ impl Client {
 
 /// Keeps the rollout pod counts of DaemonSets and StatefulSets (the
 /// Deployment controller counts its own, through its ReplicaSets).
-fn count_rollout_pods(
-    kind: EventType,
-    obj: &Object,
-    old: Option<&Object>,
-    cache: &Cache,
-    cx: &mut Cx,
-) {
+fn count_rollout_pods(kind: EventType, obj: &Object, old: Option<&Object>, cx: &mut Cx) {
     let Some(r) = obj.meta().controller_ref() else {
         return;
     };
@@ -307,7 +301,6 @@ fn count_rollout_pods(
     let Ok(uid) = r.uid.parse::<u64>() else {
         return;
     };
-    let _ = cache;
     let count = |o: Option<&Object>| {
         o.and_then(Object::as_pod)
             .filter(|p| podutil::is_active(p))
@@ -520,7 +513,7 @@ impl ControllerManager {
         }
         let old = self.cache.apply(kind, obj);
         if k == Kind::Pod {
-            count_rollout_pods(kind, obj, old.as_deref(), &self.cache, cx);
+            count_rollout_pods(kind, obj, old.as_deref(), cx);
         }
         match k {
             Kind::Pod => {
