@@ -9,8 +9,11 @@
 //! `controller-revision-hash` is not the template's, deleting at most
 //! `maxUnavailable` (default 1) unavailable pods at a time.
 //!
-//! Simplified: `maxSurge` is not modelled (the default 0); the revision
-//! hash is the template hash (no ControllerRevision objects).
+//! With `maxSurge` > 0 the new pod starts beside the old one, which goes
+//! once the new one is available, at most `maxSurge` nodes at a time.
+//!
+//! Simplified: the revision hash is the template hash (no
+//! ControllerRevision objects).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -162,8 +165,20 @@ impl DaemonSetController {
         self.queue.add(owner);
     }
 
-    /// A node appeared or changed: every DaemonSet is checked against it.
-    pub fn observe_node(&mut self, cache: &Cache) {
+    /// A node appeared, went, or changed what daemon placement depends on
+    /// (labels, taints): every DaemonSet is checked against it. Status-only
+    /// changes (heartbeats) cost nothing.
+    pub fn observe_node(&mut self, obj: &Arc<Object>, old: Option<&Object>, cache: &Cache) {
+        let placement = |o: &Object| {
+            o.as_node()
+                .map(|n| (n.metadata.labels.clone(), n.spec.taints.clone()))
+        };
+        if let Some(old) = old
+            && cache.get(&obj.key()).is_some()
+            && placement(old) == placement(obj)
+        {
+            return;
+        }
         let lo = ObjectKey::new(Kind::DaemonSet, "", "");
         for (k, _) in cache.objects.range(lo..) {
             if k.kind != Kind::DaemonSet {
@@ -198,8 +213,8 @@ impl DaemonSetController {
         }
         let hash = pod_template_hash(&ds.spec.template, 0);
         let uid = ds.metadata.uid;
-        let revision = match self.revisions.get(&uid) {
-            Some((r, h)) if *h == hash => *r,
+        match self.revisions.get(&uid) {
+            Some((_, h)) if *h == hash => {}
             other => {
                 let r = other.map_or(1, |(r, _)| r + 1);
                 self.revisions.insert(uid, (r, hash.clone()));
@@ -229,10 +244,8 @@ impl DaemonSetController {
                             .unwrap_or_else(|| "RollingUpdate".into()),
                     },
                 );
-                r
             }
-        };
-        let _ = revision;
+        }
         // The daemon pods by node.
         let mut by_node: BTreeMap<&str, Vec<&Pod>> = BTreeMap::new();
         let mut orphaned: Vec<&Pod> = Vec::new();
@@ -253,10 +266,27 @@ impl DaemonSetController {
             .filter_map(|(_, o)| o.as_node())
             .collect();
         let min_ready = ds.min_ready_seconds();
+        let rolling = ds.spec.update_strategy.as_ref();
+        let on_delete = rolling.and_then(|s| s.strategy_type.as_deref()) == Some("OnDelete");
+        let ru = rolling.and_then(|s| s.rolling_update.as_ref());
+        let eligible = nodes.iter().filter(|n| should_run(ds, n).0).count() as i32;
+        // maxSurge > 0: a new pod goes up beside the old one, which is
+        // deleted once the new one is available (upstream's surge mode).
+        let max_surge = if on_delete {
+            0
+        } else {
+            ru.and_then(|r| r.max_surge.as_ref())
+                .map_or(0, |v| scaled_value(v, eligible, true))
+                .max(0) as usize
+        };
         let mut desired = 0;
         let mut create: Vec<Pod> = Vec::new();
         let mut delete: Vec<&Pod> = Vec::new();
         let mut live: Vec<&Pod> = Vec::new();
+        // Surge mode: nodes with an available old pod and no new one, and
+        // how many nodes run both already.
+        let mut surge_candidates: Vec<&str> = Vec::new();
+        let mut surging = 0usize;
         for node in &nodes {
             let name = node.metadata.name.as_str();
             let pods = by_node.remove(name).unwrap_or_default();
@@ -268,7 +298,35 @@ impl DaemonSetController {
             let (failed, active): (Vec<&Pod>, Vec<&Pod>) =
                 pods.into_iter().partition(|p| !is_active(p));
             delete.extend(failed);
-            if run {
+            if run && max_surge > 0 {
+                let (new, old): (Vec<&Pod>, Vec<&Pod>) = active
+                    .into_iter()
+                    .partition(|p| p.metadata.labels.get(REVISION_LABEL) == Some(&hash));
+                match (new.as_slice(), old.as_slice()) {
+                    ([], []) => create.push(self.daemon_pod(ds, name, &hash)),
+                    ([], [keep, extra @ ..]) => {
+                        delete.extend(extra);
+                        live.push(keep);
+                        if is_available(keep, min_ready, now) {
+                            surge_candidates.push(name);
+                        } else {
+                            // An unavailable old pod costs nothing to replace.
+                            create.push(self.daemon_pod(ds, name, &hash));
+                        }
+                    }
+                    ([keep, extra @ ..], old) => {
+                        delete.extend(extra);
+                        live.push(keep);
+                        if is_available(keep, min_ready, now) {
+                            delete.extend(old);
+                        } else if !old.is_empty() {
+                            surging += 1;
+                            live.extend(old.iter().take(1));
+                            delete.extend(old.iter().skip(1));
+                        }
+                    }
+                }
+            } else if run {
                 match active.as_slice() {
                     [] => create.push(self.daemon_pod(ds, name, &hash)),
                     [keep, extra @ ..] => {
@@ -287,20 +345,16 @@ impl DaemonSetController {
             delete.extend(pods);
         }
         if self.creator.ready(key, now) {
+            for name in surge_candidates
+                .into_iter()
+                .take(max_surge.saturating_sub(surging))
+            {
+                create.push(self.daemon_pod(ds, name, &hash));
+            }
             // Rolling update: replace old-revision pods, at most
             // maxUnavailable unavailable at a time.
-            let on_delete = ds
-                .spec
-                .update_strategy
-                .as_ref()
-                .and_then(|s| s.strategy_type.as_deref())
-                == Some("OnDelete");
-            if !on_delete && delete.is_empty() {
-                let max_unavailable = ds
-                    .spec
-                    .update_strategy
-                    .as_ref()
-                    .and_then(|s| s.rolling_update.as_ref())
+            if !on_delete && max_surge == 0 && delete.is_empty() {
+                let max_unavailable = ru
                     .and_then(|r| r.max_unavailable.as_ref())
                     .map_or(1, |v| scaled_value(v, desired, true))
                     .max(1) as usize;

@@ -4,7 +4,8 @@
 //!
 //! Each sync (`syncDeployment`): adopt matching orphan ReplicaSets; find the
 //! new ReplicaSet (template equal but for the hash label) and sync its
-//! revision annotation; a paused Deployment or a scaling event only scales
+//! revision annotation (and the Deployment's); a paused Deployment or a
+//! scaling event only scales
 //! (proportionally across active ReplicaSets); otherwise roll out: Recreate
 //! (scale the old to 0, wait until no old pod runs, scale the new up) or
 //! RollingUpdate (scale the new up within `replicas + maxSurge`, else
@@ -14,7 +15,7 @@
 //!
 //! Simplified: writes are asynchronous, so a sync that creates the new
 //! ReplicaSet ends there and the next sync (on the ReplicaSet's ADDED
-//! event) goes on; the Deployment's own revision annotation is not written.
+//! event) goes on.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -193,10 +194,20 @@ pub struct DeploymentController {
     pending: HashMap<u64, Pending>,
     /// Deployment uid -> the ReplicaSet of its current rollout.
     rollout_rs: HashMap<u64, String>,
+    /// Deployments whose revision annotation is being written, and to what.
+    annotating: HashMap<ObjectKey, String>,
+    /// Deployments whose ProgressDeadlineExceeded is already reported.
+    timed_out: std::collections::HashSet<ObjectKey>,
 }
 
 impl DeploymentController {
     pub fn observe_deployment(&mut self, kind: EventType, obj: &Arc<Object>) {
+        let key = obj.key();
+        if self.annotating.get(&key).is_some_and(|r| {
+            kind == EventType::Deleted || obj.meta().annotations.get(REVISION_ANNOTATION) == Some(r)
+        }) {
+            self.annotating.remove(&key);
+        }
         if kind == EventType::Deleted {
             self.creating.remove(&obj.key());
             self.rollout_rs.remove(&obj.meta().uid);
@@ -337,6 +348,9 @@ impl DeploymentController {
             }
             Pending::Update(d) => {
                 if resp.result.is_err() {
+                    if resp.key == d {
+                        self.annotating.remove(&d);
+                    }
                     self.queue.add(d);
                 }
             }
@@ -492,7 +506,9 @@ impl DeploymentController {
                     Pending::Update(key.clone()),
                 );
             }
-            self.start_rollout(key, d, &rs.key.name, revision(w).max(new_rev), strategy, cx);
+            let rev = revision(w).max(new_rev);
+            self.start_rollout(key, d, &rs.key.name, rev, strategy, cx);
+            self.annotate_revision(key, d, rev, client, cx);
             return Some(rs);
         }
         if !create || self.creating.contains_key(key) {
@@ -562,7 +578,48 @@ impl DeploymentController {
         self.creating.insert(key.clone(), name.clone());
         self.send(client, cx, Verb::Create(rs), Pending::CreateRs(key.clone()));
         self.start_rollout(key, d, &name, new_rev, strategy, cx);
+        self.annotate_revision(key, d, new_rev, client, cx);
         None
+    }
+
+    /// Writes the new ReplicaSet's revision into the Deployment's
+    /// `deployment.kubernetes.io/revision` annotation, as upstream does.
+    fn annotate_revision(
+        &mut self,
+        key: &ObjectKey,
+        d: &Workload,
+        rev: i64,
+        client: &mut Client,
+        cx: &mut Cx,
+    ) {
+        let rev = rev.to_string();
+        if d.metadata.annotations.get(REVISION_ANNOTATION) == Some(&rev)
+            || self.annotating.get(key) == Some(&rev)
+        {
+            return;
+        }
+        let mut w = d.clone();
+        w.metadata
+            .annotations
+            .insert(REVISION_ANNOTATION.into(), rev.clone());
+        log(
+            cx,
+            "update",
+            Subject::from(key),
+            NAME,
+            &format!("revision {rev}"),
+        );
+        self.annotating.insert(key.clone(), rev);
+        let rv = d.metadata.resource_version;
+        self.send(
+            client,
+            cx,
+            Verb::Update {
+                object: Object::Workload(Kind::Deployment, Box::new(w)),
+                precondition: Some(rv),
+            },
+            Pending::Update(key.clone()),
+        );
     }
 
     fn start_rollout(
@@ -1032,6 +1089,9 @@ impl DeploymentController {
                         || (c.reason != NEW_RS_AVAILABLE
                             && c.last_update + Time::from(deadline.max(0) as u32) * SECOND < now)
                 });
+                if complete || progressing {
+                    self.timed_out.remove(key);
+                }
                 if complete {
                     set_condition(&mut st, new_cond(true, NEW_RS_AVAILABLE));
                 } else if progressing || current.is_none() {
@@ -1042,7 +1102,9 @@ impl DeploymentController {
                     };
                     set_condition(&mut st, new_cond(true, reason));
                 } else if timed_out {
-                    if current.as_ref().is_some_and(|c| c.reason != TIMED_OUT) {
+                    if current.as_ref().is_some_and(|c| c.reason != TIMED_OUT)
+                        && self.timed_out.insert(key.clone())
+                    {
                         log(
                             cx,
                             "progress-deadline-exceeded",

@@ -8,6 +8,9 @@
 //! the whole Service. The desired endpoints are kept up to date as pod
 //! events arrive; a Service's sync writes the slices that changed.
 //!
+//! Its requests wait on the controller's client rate limit, and its worker
+//! with them, so that changes arriving meanwhile are written together.
+//!
 //! Simplified: slices are named `<service>-<n>`; one worker (upstream runs 5).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -130,6 +133,9 @@ pub struct EndpointSliceController {
     /// changes (`None`: no pod's Ready condition changed).
     pending: BTreeMap<ObjectKey, Option<Time>>,
     busy: bool,
+    /// The worker waits until its last request has left the controller's
+    /// rate limiter.
+    pub blocked_until: Time,
 }
 
 impl EndpointSliceController {
@@ -277,7 +283,8 @@ impl EndpointSliceController {
         if !self.busy && !self.queue.is_empty() {
             self.busy = true;
             let delay = cx.lat.sample(Hop::EndpointsSync);
-            cx.send(Dest::ControllerManager, delay, Msg::EndpointsWork);
+            let at = (cx.now() + delay).max(self.blocked_until);
+            cx.send_at(Dest::ControllerManager, at, Msg::EndpointsWork);
         }
     }
 

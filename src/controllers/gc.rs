@@ -35,6 +35,12 @@ pub struct GarbageCollector {
     pub queue: WorkQueue,
     /// Owners being deleted with the Orphan policy.
     orphaning: BTreeSet<ObjectKey>,
+    /// Owners deleted in the background: a dependent that shows up later
+    /// (created while its owner went) is collected too, as upstream's
+    /// graph does for a dependent whose owner is absent.
+    deleted: std::collections::HashSet<u64>,
+    /// Dependents whose delete is sent and not yet observed.
+    deleting: BTreeSet<ObjectKey>,
 }
 
 impl GarbageCollector {
@@ -47,8 +53,23 @@ impl GarbageCollector {
     ) {
         let meta = obj.meta();
         let orphan = meta.finalizers.iter().any(|f| f == ORPHAN_FINALIZER);
+        if kind != EventType::Deleted
+            && meta
+                .owner_references
+                .iter()
+                .filter_map(|r| r.uid.parse::<u64>().ok())
+                .any(|u| self.deleted.contains(&u))
+        {
+            self.queue.add(obj.key());
+        }
+        if kind == EventType::Deleted {
+            self.deleting.remove(&obj.key());
+        }
         match kind {
             EventType::Deleted if !orphan => {
+                if obj.kind() != Kind::Pod && obj.kind() != Kind::Node {
+                    self.deleted.insert(meta.uid);
+                }
                 // The owner is gone: its dependents are checked.
                 if let Some(deps) = cache.by_owner.get(&meta.uid) {
                     for d in deps {
@@ -139,7 +160,9 @@ impl GarbageCollector {
         if refs.is_empty() || refs.iter().any(|(u, _)| cache.by_uid.contains_key(u)) {
             return;
         }
-        if obj.meta().deletion_timestamp.is_some() && key.kind != Kind::Pod {
+        if (obj.meta().deletion_timestamp.is_some() && key.kind != Kind::Pod)
+            || !self.deleting.insert(key.clone())
+        {
             return;
         }
         let (_, r) = refs[0];
@@ -164,6 +187,9 @@ impl GarbageCollector {
     }
 
     pub fn on_response(&mut self, resp: &Response, cx: &mut crate::sim::Cx) {
+        if resp.result.is_err() {
+            self.deleting.remove(&resp.key);
+        }
         if let Err(e) = &resp.result
             && e.reason != "NotFound"
         {

@@ -5,7 +5,10 @@
 //! through apiserver requests. Every request waits on one client-side
 //! token bucket (`--kube-api-qps` 20, `--kube-api-burst` 30, configurable
 //! with the scenario's `controllerManager:` key), so a large Deployment
-//! takes the time it takes in a real cluster.
+//! takes the time it takes in a real cluster. (Upstream builds one client
+//! per controller, each with its own bucket; kubesim shares one, so that
+//! the requests of all controllers reach the apiserver in the order they
+//! were sent.)
 
 pub mod daemon;
 pub mod deployment;
@@ -67,7 +70,7 @@ impl Default for ControllerManagerConfig {
 pub struct Cache {
     pub objects: BTreeMap<ObjectKey, Arc<Object>>,
     /// Dependents (pods, ReplicaSets) by the uid of their controller.
-    pub by_controller: HashMap<u64, BTreeSet<ObjectKey>>,
+    pub by_controller: HashMap<u64, BTreeMap<ObjectKey, Arc<Object>>>,
     /// Dependents by the uid of any owner (for the garbage collector).
     pub by_owner: HashMap<u64, BTreeSet<ObjectKey>>,
     /// Objects without a controller, by (kind, namespace): candidates for
@@ -92,8 +95,8 @@ impl Cache {
             .get(&uid)
             .into_iter()
             .flatten()
-            .filter(move |k| k.kind == kind)
-            .filter_map(|k| self.objects.get(k))
+            .filter(move |(k, _)| k.kind == kind)
+            .map(|(_, o)| o)
     }
 
     /// The objects of `kind` in `namespace` with no controller.
@@ -122,7 +125,7 @@ impl Cache {
         old
     }
 
-    fn index(&mut self, key: &ObjectKey, o: &Object) {
+    fn index(&mut self, key: &ObjectKey, o: &Arc<Object>) {
         let m = o.meta();
         if key.kind != Kind::Pod && key.kind != Kind::Node {
             self.by_uid.insert(m.uid, key.clone());
@@ -132,7 +135,7 @@ impl Cache {
                 self.by_controller
                     .entry(uid)
                     .or_default()
-                    .insert(key.clone());
+                    .insert(key.clone(), o.clone());
             }
             None => {
                 self.orphans
@@ -223,25 +226,46 @@ impl WorkQueue {
     }
 }
 
-/// The controller manager's API client: every request waits on the shared
-/// token bucket, and requests reach the apiserver in the order they were
-/// sent (one connection).
-pub struct Client {
+/// One controller's client: its token bucket, and its requests reach the
+/// apiserver in the order they were sent (one connection).
+struct Lane {
     bucket: TokenBucket,
     last_arrival: Time,
-    next_tag: u64,
     /// When the last request left the rate limiter.
     last_release: Time,
+}
+
+/// The controller manager's API client, shared by its controllers (by id).
+pub struct Client {
+    lanes: Vec<Lane>,
+    next_tag: u64,
+}
+
+/// How many controllers (ids 0 to 5) send requests.
+const CLIENTS: usize = 6;
+
+/// The client lane of controller `id`: one for all (see the module doc).
+fn lane(_id: u8) -> usize {
+    0
 }
 
 impl Client {
     fn new(config: &ControllerManagerConfig) -> Self {
         Client {
-            bucket: TokenBucket::new(config.qps, config.burst),
-            last_arrival: 0,
+            lanes: (0..1)
+                .map(|_| Lane {
+                    bucket: TokenBucket::new(config.qps, config.burst),
+                    last_arrival: 0,
+                    last_release: 0,
+                })
+                .collect(),
             next_tag: 0,
-            last_release: 0,
         }
+    }
+
+    /// When controller `id`'s last request left its rate limiter.
+    fn released(&self, id: u8) -> Time {
+        self.lanes[lane(id)].last_release
     }
 
     /// Sends a request for controller `id`; returns its tag, which carries
@@ -250,10 +274,11 @@ impl Client {
         self.next_tag += 1;
         let tag = (u64::from(id) << 56) | self.next_tag;
         let now = cx.now();
-        let wait = self.bucket.reserve(now);
-        self.last_release = now + wait;
-        let at = (now + wait + cx.lat.sample(Hop::ApiserverRequest)).max(self.last_arrival);
-        self.last_arrival = at;
+        let lane = &mut self.lanes[lane(id)];
+        let wait = lane.bucket.reserve(now);
+        lane.last_release = now + wait;
+        let at = (now + wait + cx.lat.sample(Hop::ApiserverRequest)).max(lane.last_arrival);
+        lane.last_arrival = at;
         let msg = Msg::Request(Box::new(Request {
             from: Dest::ControllerManager,
             tag,
@@ -266,13 +291,7 @@ impl Client {
 
 /// Keeps the rollout pod counts of DaemonSets and StatefulSets (the
 /// Deployment controller counts its own, through its ReplicaSets).
-fn count_rollout_pods(
-    kind: EventType,
-    obj: &Object,
-    old: Option<&Object>,
-    cache: &Cache,
-    cx: &mut Cx,
-) {
+fn count_rollout_pods(kind: EventType, obj: &Object, old: Option<&Object>, cx: &mut Cx) {
     let Some(r) = obj.meta().controller_ref() else {
         return;
     };
@@ -282,7 +301,6 @@ fn count_rollout_pods(
     let Ok(uid) = r.uid.parse::<u64>() else {
         return;
     };
-    let _ = cache;
     let count = |o: Option<&Object>| {
         o.and_then(Object::as_pod)
             .filter(|p| podutil::is_active(p))
@@ -366,7 +384,9 @@ impl ControllerManager {
     }
 
     pub fn handle(&mut self, msg: Msg, cx: &mut Cx) {
-        let released = self.client.last_release;
+        let released: Vec<Time> = (0..CLIENTS as u8)
+            .map(|i| self.client.released(i))
+            .collect();
         let mut worker: Option<u8> = None;
         match msg {
             Msg::Start => {
@@ -396,7 +416,10 @@ impl ControllerManager {
             msg @ (Msg::NodeMonitor | Msg::LeasesRenewed { .. } | Msg::TaintEviction { .. }) => {
                 self.nodes.handle(msg, cx)
             }
-            Msg::EndpointsWork => self.endpoints.work(&mut self.client, cx),
+            Msg::EndpointsWork => {
+                worker = Some(0);
+                self.endpoints.work(&mut self.client, cx);
+            }
             Msg::ControllerWork(id) => {
                 worker = Some(id);
                 let key = self.queue(id).pop();
@@ -428,13 +451,21 @@ impl ControllerManager {
                 if let Err(e) = &resp.result
                     && id == 0
                 {
+                    // Tag 0: a watch or the node lifecycle controller's
+                    // request (unprefixed, as before); others the
+                    // EndpointSlice controller's writes.
                     let detail = format!("{} failed: {} {}", resp.verb, e.code, e.message);
-                    cx.log(
-                        Dest::ControllerManager,
-                        "error",
-                        Subject::from(&resp.key),
-                        &detail,
-                    );
+                    if resp.tag == 0 {
+                        cx.log(
+                            Dest::ControllerManager,
+                            "error",
+                            Subject::from(&resp.key),
+                            &detail,
+                        );
+                    } else {
+                        let subject = Subject::from(&resp.key);
+                        log(cx, "error", subject, "endpointslice-controller", &detail);
+                    }
                 }
                 match id {
                     REPLICASET => self.replicasets.on_response(&resp, &mut self.client, cx),
@@ -452,11 +483,14 @@ impl ControllerManager {
         }
         // Whoever sent requests waits until the limiter lets the last go.
         if let Some(id) = worker
-            && id != 0
-            && self.client.last_release != released
+            && self.client.released(id) != released[usize::from(id)]
         {
-            let until = self.client.last_release;
-            self.queue(id).blocked_until = until;
+            let until = self.client.released(id);
+            if id == 0 {
+                self.endpoints.blocked_until = until;
+            } else {
+                self.queue(id).blocked_until = until;
+            }
         }
         self.endpoints.kick(cx);
         self.replicasets.queue.kick(REPLICASET, cx);
@@ -479,7 +513,7 @@ impl ControllerManager {
         }
         let old = self.cache.apply(kind, obj);
         if k == Kind::Pod {
-            count_rollout_pods(kind, obj, old.as_deref(), &self.cache, cx);
+            count_rollout_pods(kind, obj, old.as_deref(), cx);
         }
         match k {
             Kind::Pod => {
@@ -496,14 +530,61 @@ impl ControllerManager {
             Kind::StatefulSet if kind != EventType::Deleted => {
                 self.statefulsets.queue.add(obj.key())
             }
-            Kind::Node => self.daemonsets.observe_node(&self.cache),
+            Kind::Node => self
+                .daemonsets
+                .observe_node(obj, old.as_deref(), &self.cache),
             Kind::ReplicaSet => {
-                self.replicasets.queue.add(obj.key());
+                self.replicasets.observe_rs(kind, obj, old.as_deref());
                 self.deployments.observe_rs(obj, &self.cache);
             }
             Kind::Deployment => self.deployments.observe_deployment(kind, obj),
             _ => {}
         }
         self.gc.observe(kind, obj, old.as_deref(), &self.cache);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Manifest;
+
+    fn object(yaml: &str, uid: u64) -> Arc<Object> {
+        let mut o = serde_yaml::from_str::<Manifest>(yaml)
+            .unwrap()
+            .object
+            .unwrap();
+        o.meta_mut().uid = uid;
+        o.meta_mut().namespace = "default".into();
+        Arc::new(o)
+    }
+
+    #[test]
+    fn the_cache_indexes_controllers_owners_and_orphans() {
+        let mut c = Cache::default();
+        let rs = object("kind: ReplicaSet\nmetadata: {name: rs}", 7);
+        let owned = object(
+            "kind: Pod\nmetadata: {name: a, ownerReferences: [{kind: ReplicaSet, name: rs, uid: '7', controller: true}]}",
+            8,
+        );
+        let orphan = object("kind: Pod\nmetadata: {name: b}", 9);
+        for o in [&rs, &owned, &orphan] {
+            c.apply(EventType::Added, o);
+        }
+        let names = |it: Vec<&Arc<Object>>| -> Vec<String> {
+            it.iter().map(|o| o.meta().name.clone()).collect()
+        };
+        assert_eq!(names(c.controlled(7, Kind::Pod).collect()), ["a"]);
+        assert_eq!(names(c.orphans(Kind::Pod, "default").collect()), ["b"]);
+        assert_eq!(c.controller_of(&owned), Some(&rs.key()));
+        assert!(c.by_owner[&7].contains(&owned.key()));
+        // Losing the reference (orphaned) moves it between the indexes.
+        let released = object("kind: Pod\nmetadata: {name: a}", 8);
+        c.apply(EventType::Modified, &released);
+        assert_eq!(c.controlled(7, Kind::Pod).count(), 0);
+        assert_eq!(c.orphans(Kind::Pod, "default").count(), 2);
+        assert!(!c.by_owner.contains_key(&7));
+        c.apply(EventType::Deleted, &rs);
+        assert_eq!(c.controller_of(&owned), None);
     }
 }

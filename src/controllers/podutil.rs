@@ -85,6 +85,13 @@ pub fn deletion_order(a: &Pod, rank_a: usize, b: &Pod, rank_b: usize) -> Orderin
 
 /// Sorts pods for deletion, ranking each by the pods of the list on its node.
 pub fn sort_for_deletion(pods: &mut [&Pod]) {
+    let n = pods.len();
+    sort_first_for_deletion(pods, n);
+}
+
+/// Puts the `n` pods to delete first at the front, in order (the rest in
+/// no particular order).
+pub fn sort_first_for_deletion(pods: &mut [&Pod], n: usize) {
     let mut per_node: HashMap<&str, usize> = HashMap::new();
     for p in pods.iter() {
         if let Some(n) = p.spec.node_name() {
@@ -92,7 +99,14 @@ pub fn sort_for_deletion(pods: &mut [&Pod]) {
         }
     }
     let rank = |p: &Pod| p.spec.node_name().map_or(0, |n| per_node[n]);
-    pods.sort_by(|a, b| deletion_order(a, rank(a), b, rank(b)));
+    let order = |a: &&Pod, b: &&Pod| deletion_order(a, rank(a), b, rank(b));
+    if n == 0 {
+        return;
+    }
+    if n < pods.len() {
+        pods.select_nth_unstable_by(n - 1, order);
+    }
+    pods[..n].sort_by(order);
 }
 
 /// An owner reference with `controller: true` to a workload.

@@ -62,6 +62,9 @@ pub struct ReplicaSetController {
     expectations: HashMap<ObjectKey, Expectations>,
     batches: HashMap<ObjectKey, Batch>,
     pending: HashMap<u64, Pending>,
+    /// ReplicaSets that may have orphans to adopt (new, or a matching
+    /// orphan appeared): only these scan the namespace's orphans.
+    adopt: std::collections::HashSet<ObjectKey>,
 }
 
 fn as_workload(o: &Object) -> Option<&Workload> {
@@ -111,11 +114,26 @@ impl ReplicaSetController {
                         .and_then(|w| w.spec.selector.as_ref())
                         .is_some_and(|s| s.matches(&pod.metadata.labels))
                     {
+                        self.adopt.insert(k.clone());
                         self.queue.add(k.clone());
                     }
                 }
             }
         }
+    }
+
+    /// A ReplicaSet appeared or changed.
+    pub fn observe_rs(&mut self, kind: EventType, obj: &Arc<Object>, old: Option<&Object>) {
+        let key = obj.key();
+        if kind == EventType::Deleted {
+            self.adopt.remove(&key);
+            return;
+        }
+        let selector = |o: &Object| as_workload(o).and_then(|w| w.spec.selector.clone());
+        if old.is_none_or(|o| selector(o) != selector(obj)) {
+            self.adopt.insert(key.clone());
+        }
+        self.queue.add(key);
     }
 
     fn satisfied(&self, key: &ObjectKey, now: Time) -> bool {
@@ -141,7 +159,7 @@ impl ReplicaSetController {
             .filter(|p| is_active(p))
             .collect();
         // Adopt matching orphans (upstream claimPods), counting them now.
-        if rs.metadata.deletion_timestamp.is_none() {
+        if rs.metadata.deletion_timestamp.is_none() && self.adopt.remove(key) {
             for o in cache.orphans(Kind::Pod, &key.namespace) {
                 let Some(p) = o.as_pod() else { continue };
                 if !is_active(p) || !selector.matches(&p.metadata.labels) {
@@ -220,7 +238,7 @@ impl ReplicaSetController {
         } else if diff > 0 {
             let n = diff.min(BURST_REPLICAS) as usize;
             let mut order: Vec<&Pod> = pods.to_vec();
-            podutil::sort_for_deletion(&mut order);
+            podutil::sort_first_for_deletion(&mut order, n);
             let victims: Vec<&Pod> = order.into_iter().take(n).collect();
             log(
                 cx,

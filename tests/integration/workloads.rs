@@ -411,3 +411,321 @@ fn scale_pause_resume_and_undo() {
     let first = &mine[0]["owner"];
     assert!(live.iter().all(|p| &p["owner"] == first));
 }
+
+/// Runs a bundled scenario into a scratch directory.
+fn run_bundled(name: &str) -> std::path::PathBuf {
+    let out = scratch(name);
+    run_ok(&repo().join(format!("scenarios/{name}.yaml")), &out, &[]);
+    out
+}
+
+#[test]
+fn statefulset_ordered_ready_creation_reverse_scale_down_and_rolling_update() {
+    let out = run_bundled("statefulset");
+    let pods = read_csv(&out.join("pods.csv"));
+    let events = read_csv(&out.join("events.csv"));
+    let deletes = delete_requests(&events);
+    let at = |p: &Row, col: &str| micros(&p[col]).unwrap();
+    // The first incarnations: web-N is created only after web-(N-1) is
+    // Running and Ready.
+    let first: Vec<&Row> = (0..3)
+        .map(|i| {
+            pods.iter()
+                .find(|p| p["name"] == format!("web-{i}"))
+                .unwrap()
+        })
+        .collect();
+    for w in first.windows(2) {
+        assert!(
+            at(w[1], "created_s") > at(w[0], "ready_s"),
+            "{} created before {} was ready",
+            w[1]["name"],
+            w[0]["name"]
+        );
+        assert!(at(w[1], "created_s") > at(w[0], "started_s"));
+    }
+    // Scale down to 1 at 30s: web-2 goes first, and web-1 is asked to go
+    // only once web-2 is gone.
+    let gone_2 = at(first[2], "deleted_s");
+    let asked_1 = deletes["web-1"];
+    assert!(
+        gone_2 >= 30_000_000 && asked_1 > gone_2,
+        "{gone_2} {asked_1}"
+    );
+    assert!(first[0]["deleted_s"].is_empty() || at(first[0], "deleted_s") > 60_000_000);
+    // The rolling update at 70s replaces web-2, web-1, web-0 in that
+    // order, each replacement ready before the next deletion.
+    let sts: Vec<&Row> = events
+        .iter()
+        .filter(|e| e["detail"].contains("SuccessfulDelete: rolling update"))
+        .collect();
+    let order: Vec<&str> = sts.iter().map(|e| e["name"].as_str()).collect();
+    assert_eq!(order, ["web-2", "web-1", "web-0"]);
+    for (i, e) in sts.iter().enumerate().skip(1) {
+        let prev = order[i - 1];
+        let replacement = pods
+            .iter()
+            .filter(|p| p["name"] == prev)
+            .max_by_key(|p| at(p, "created_s"))
+            .unwrap();
+        assert!(micros(&e["time_s"]).unwrap() > at(replacement, "ready_s"));
+    }
+    let live: Vec<&Row> = pods.iter().filter(|p| p["deleted_s"].is_empty()).collect();
+    assert_eq!(live.len(), 3);
+    let rollouts = read_csv(&out.join("rollouts.csv"));
+    assert_eq!(rollouts.len(), 2);
+    assert!(
+        rollouts
+            .iter()
+            .all(|r| r["kind"] == "StatefulSet" && !r["completed_s"].is_empty())
+    );
+}
+
+#[test]
+fn statefulset_parallel_and_partition() {
+    let dir = scratch("sts-parallel");
+    let text = format!(
+        "name: p\n{}actions:\n- at: 0s\n  apply: {{apiVersion: apps/v1, kind: StatefulSet, metadata: {{name: db}}, spec: {{serviceName: db, replicas: 4, podManagementPolicy: Parallel, updateStrategy: {{type: RollingUpdate, rollingUpdate: {{partition: 2}}}}, selector: {{matchLabels: {{app: db}}}}, template: {{metadata: {{labels: {{app: db}}}}, spec: {{containers: [{{name: c, image: 'app:1'}}]}}}}}}}}\n- at: 30s\n  setImage: {{kind: StatefulSet, name: db, container: c, image: 'app:2'}}\n",
+        cluster(2)
+    );
+    let out = dir.join("out");
+    run_ok(&write(&dir, "s.yaml", &text), &out, &[]);
+    let pods = read_csv(&out.join("pods.csv"));
+    // Parallel: all four are created before any is ready.
+    let first_ready = pods
+        .iter()
+        .filter_map(|p| micros(&p["ready_s"]))
+        .min()
+        .unwrap();
+    let initial: Vec<&Row> = pods
+        .iter()
+        .filter(|p| micros(&p["created_s"]).unwrap() < 30_000_000)
+        .collect();
+    assert_eq!(initial.len(), 4);
+    assert!(
+        initial
+            .iter()
+            .all(|p| micros(&p["created_s"]).unwrap() < first_ready)
+    );
+    // Partition 2: only db-3 and db-2 are replaced.
+    let replaced: std::collections::BTreeSet<&str> = initial
+        .iter()
+        .filter(|p| !p["deleted_s"].is_empty())
+        .map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(replaced, ["db-2", "db-3"].into_iter().collect());
+}
+
+#[test]
+fn daemonset_runs_one_pod_per_eligible_node_at_every_step() {
+    let out = run_bundled("daemonset");
+    let pods = read_csv(&out.join("pods.csv"));
+    let deletes = delete_requests(&read_csv(&out.join("events.csv")));
+    // At no time two daemon pods on one node (maxSurge 0), none on gpu-0.
+    let mut steps: Vec<(u64, i64, String)> = Vec::new();
+    for p in &pods {
+        assert_eq!(p["owner"], "DaemonSet/log-agent");
+        assert_ne!(p["node"], "gpu-0");
+        let node = p["node"].clone();
+        steps.push((micros(&p["created_s"]).unwrap(), 1, node.clone()));
+        if let Some(d) = deletes.get(&p["name"]) {
+            steps.push((*d, -1, node));
+        }
+    }
+    steps.sort_by_key(|(t, d, _)| (*t, *d));
+    let mut per_node: BTreeMap<String, i64> = BTreeMap::new();
+    for (t, d, node) in steps {
+        let n = per_node.entry(node.clone()).or_default();
+        *n += d;
+        assert!(*n <= 1, "two daemon pods on {node} at {t} µs");
+    }
+    let live: Vec<&Row> = pods.iter().filter(|p| p["deleted_s"].is_empty()).collect();
+    let nodes: std::collections::BTreeSet<&str> = live.iter().map(|p| p["node"].as_str()).collect();
+    assert_eq!(live.len(), 3);
+    assert_eq!(
+        nodes,
+        ["worker-0", "worker-1", "worker-2"].into_iter().collect()
+    );
+    assert!(live.iter().all(|p| p["phase"] == "Running"));
+    let rollouts = read_csv(&out.join("rollouts.csv"));
+    assert_eq!(rollouts.len(), 2);
+    assert_eq!(rollouts[1]["min_available"], "2", "maxUnavailable 1 of 3");
+}
+
+#[test]
+fn daemonset_follows_node_selector_and_tolerations() {
+    let dir = scratch("ds-selector");
+    let text = "name: dss\ncluster:\n  nodeGroups:\n  - {name: a, count: 2, capacity: {cpu: '4', memory: 8Gi}, labels: {disk: ssd}}\n  - {name: b, count: 2, capacity: {cpu: '4', memory: 8Gi}}\n  - {name: t, count: 1, capacity: {cpu: '4', memory: 8Gi}, labels: {disk: ssd}, taints: [{key: dedicated, value: x, effect: NoSchedule}]}\n  - {name: u, count: 1, capacity: {cpu: '4', memory: 8Gi}, labels: {disk: ssd}, taints: [{key: other, effect: NoExecute}]}\nactions:\n- at: 0s\n  apply: {apiVersion: apps/v1, kind: DaemonSet, metadata: {name: ssd}, spec: {selector: {matchLabels: {app: ssd}}, template: {metadata: {labels: {app: ssd}}, spec: {nodeSelector: {disk: ssd}, tolerations: [{key: dedicated, operator: Exists}], containers: [{name: c, image: 'app:1'}]}}}}\n";
+    let out = dir.join("out");
+    run_ok(&write(&dir, "s.yaml", text), &out, &[]);
+    let pods = read_csv(&out.join("pods.csv"));
+    let nodes: Vec<&str> = pods.iter().map(|p| p["node"].as_str()).collect();
+    // a-0, a-1 (selected), t-0 (taint tolerated); not b-* (selector) nor
+    // u-0 (untolerated NoExecute).
+    let mut sorted = nodes.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, ["a-0", "a-1", "t-0"]);
+}
+
+#[test]
+fn workload_scenarios_are_deterministic() {
+    for name in ["deployment-flow", "statefulset", "daemonset"] {
+        let a = run_bundled(name);
+        let b = run_bundled(name);
+        for f in kubesim::sim::run::OUTPUT_FILES {
+            let x = std::fs::read(a.join(f)).unwrap();
+            let y = std::fs::read(b.join(f)).unwrap();
+            assert!(x == y, "{name}: {f} differs between identical runs");
+        }
+    }
+}
+
+#[test]
+fn scaling_in_the_middle_of_a_rollout_is_proportional() {
+    let dir = scratch("proportional");
+    // An `apply` of the Deployment with a template whose pods fit no node
+    // (an update, as kubectl apply): the rollout stalls with the new pods
+    // Pending. Scaling 10 -> 20 then spreads the 10 more replicas over
+    // both ReplicaSets, in proportion to their sizes.
+    let strategy = "strategy: {rollingUpdate: {maxSurge: 3, maxUnavailable: 2}},";
+    let stuck = deployment("web", 10, "app:1", strategy).replace(
+        "spec: {containers",
+        "spec: {nodeSelector: {pool: none}, containers",
+    );
+    let text = format!(
+        "name: prop\n{}actions:\n- at: 0s\n  apply: {}\n- at: 30s\n  apply: {stuck}\n- at: 40s\n  scale: {{kind: Deployment, name: web, replicas: 20}}\n",
+        cluster(2),
+        deployment("web", 10, "app:1", strategy)
+    );
+    let out = dir.join("out");
+    run_ok(&write(&dir, "s.yaml", &text), &out, &[]);
+    let events = read_csv(&out.join("events.csv"));
+    // Before the scale: old 10 -> 8, new 0 -> 5 (replicas + maxSurge = 13
+    // in all). After: 20 + 3 = 23, the 10 added split 8:5 by size (the
+    // max-replicas annotation, 13): old 8 * 23 / 13 = 14, new 5 -> 9.
+    let scalings: Vec<&str> = events
+        .iter()
+        .filter(|e| e["detail"].contains("ScalingReplicaSet"))
+        .map(|e| e["detail"].as_str())
+        .collect();
+    let at = |s: &str| scalings.iter().position(|d| d.ends_with(s));
+    let (down, up) = (at("from 10 to 8"), at("from 3 to 5"));
+    let (old, new) = (at("from 8 to 14"), at("from 5 to 9"));
+    assert!(down.is_some() && up.is_some(), "{scalings:?}");
+    assert!(old.is_some() && new.is_some(), "{scalings:?}");
+    assert!(old.max(new) < Some(scalings.len()) && down < old && up < new);
+}
+
+#[test]
+fn a_stalled_rollout_exceeds_its_progress_deadline() {
+    let dir = scratch("deadline");
+    // The deadline check is a background timer: the pause at 70s keeps
+    // the run going past it.
+    let strategy = "progressDeadlineSeconds: 20,";
+    let stuck = deployment("web", 4, "app:1", strategy).replace(
+        "spec: {containers",
+        "spec: {nodeSelector: {pool: none}, containers",
+    );
+    let text = format!(
+        "name: deadline\n{}actions:\n- at: 0s\n  apply: {}\n- at: 30s\n  apply: {stuck}\n- at: 70s\n  pause: {{kind: Deployment, name: web}}\n",
+        cluster(1),
+        deployment("web", 4, "app:1", strategy)
+    );
+    let out = dir.join("out");
+    run_ok(&write(&dir, "s.yaml", &text), &out, &[]);
+    let events = read_csv(&out.join("events.csv"));
+    let exceeded: Vec<u64> = events
+        .iter()
+        .filter(|e| e["action"] == "progress-deadline-exceeded")
+        .map(|e| micros(&e["time_s"]).unwrap())
+        .collect();
+    assert_eq!(exceeded.len(), 1, "reported once");
+    // The last progress was right after 30s; the deadline is 20 s later
+    // (plus the one-second requeue slack upstream adds).
+    assert!(
+        (50_000_000..53_000_000).contains(&exceeded[0]),
+        "{exceeded:?}"
+    );
+    let rollouts = read_csv(&out.join("rollouts.csv"));
+    assert!(rollouts[1]["completed_s"].is_empty());
+}
+
+#[test]
+fn daemonset_covers_nodes_added_later_and_not_tainted_ones() {
+    let dir = scratch("ds-grow");
+    let text = "name: grow\ncluster:\n  nodeGroups: [{name: w, count: 2, capacity: {cpu: '4', memory: 8Gi}}]\nactions:\n- at: 0s\n  apply: {apiVersion: apps/v1, kind: DaemonSet, metadata: {name: agent}, spec: {selector: {matchLabels: {app: agent}}, template: {metadata: {labels: {app: agent}}, spec: {containers: [{name: c, image: 'app:1'}]}}}}\n- at: 20s\n  addNodes: {name: extra, count: 2, capacity: {cpu: '4', memory: 8Gi}}\n- at: 25s\n  addNodes: {name: gpu, count: 1, capacity: {cpu: '4', memory: 8Gi}, taints: [{key: dedicated, value: gpu, effect: NoSchedule}]}\n- at: 60s\n  removeNode: w-1\n";
+    let out = dir.join("out");
+    run_ok(&write(&dir, "s.yaml", text), &out, &[]);
+    let pods = read_csv(&out.join("pods.csv"));
+    let on = |node: &str| -> Vec<&Row> { pods.iter().filter(|p| p["node"] == node).collect() };
+    for node in ["w-0", "extra-0", "extra-1"] {
+        let here = on(node);
+        assert_eq!(here.len(), 1, "{node}: {here:?}");
+        assert!(here[0]["deleted_s"].is_empty() && here[0]["phase"] == "Running");
+    }
+    // The new nodes got theirs after they joined.
+    for node in ["extra-0", "extra-1"] {
+        assert!(micros(&on(node)[0]["created_s"]).unwrap() >= 20_000_000);
+    }
+    assert!(on("gpu-0").is_empty(), "the untolerated taint keeps it off");
+    // The removed node's pod is gone, and not replaced elsewhere.
+    let w1 = on("w-1");
+    assert_eq!(w1.len(), 1);
+    assert!(!w1[0]["deleted_s"].is_empty());
+    let live = pods.iter().filter(|p| p["deleted_s"].is_empty()).count();
+    assert_eq!(live, 3);
+}
+
+#[test]
+fn deleting_a_deployment_while_it_creates_pods_leaves_none() {
+    let dir = scratch("gc-race");
+    // Deleted 2 s in: the ReplicaSet is still creating its 300 pods (the
+    // rate limit allows about 20 a second), so some creations land after
+    // their owner is gone; the garbage collector collects those too.
+    let text = format!(
+        "name: gcrace\n{}actions:\n- at: 0s\n  apply: {}\n- at: 2s\n  delete: {{kind: Deployment, name: web}}\n",
+        cluster(4),
+        deployment("web", 300, "app:1", "")
+    );
+    let out = dir.join("out");
+    run_ok(&write(&dir, "s.yaml", &text), &out, &[]);
+    let pods = read_csv(&out.join("pods.csv"));
+    assert!(!pods.is_empty());
+    let left: Vec<&Row> = pods.iter().filter(|p| p["deleted_s"].is_empty()).collect();
+    assert!(
+        left.is_empty(),
+        "{} pods left: {:?}",
+        left.len(),
+        left.first()
+    );
+}
+
+#[test]
+fn daemonset_surge_update_starts_the_new_pod_before_the_old_goes() {
+    let dir = scratch("ds-surge");
+    let text = "name: surge\ncluster:\n  nodeGroups: [{name: w, count: 3, capacity: {cpu: '4', memory: 8Gi}, images: ['app:1', 'app:2']}]\nactions:\n- at: 0s\n  apply: {apiVersion: apps/v1, kind: DaemonSet, metadata: {name: agent}, spec: {updateStrategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}, selector: {matchLabels: {app: agent}}, template: {metadata: {labels: {app: agent}}, spec: {containers: [{name: c, image: 'app:1'}]}}}}\n- at: 20s\n  setImage: {kind: DaemonSet, name: agent, container: c, image: 'app:2'}\n";
+    let out = dir.join("out");
+    run_ok(&write(&dir, "s.yaml", text), &out, &[]);
+    let pods = read_csv(&out.join("pods.csv"));
+    let deletes = delete_requests(&read_csv(&out.join("events.csv")));
+    let all: Vec<&Row> = pods.iter().collect();
+    let (mut n, mut a, mut max_n, mut min_a) = (0i64, 0i64, 0i64, i64::MAX);
+    for (t, dp, da) in steps(&all, &deletes) {
+        n += dp;
+        a += da;
+        if t >= 20_000_000 {
+            max_n = max_n.max(n);
+            min_a = min_a.min(a);
+        }
+    }
+    // One node at a time runs two pods; none is ever short of one.
+    assert_eq!(max_n, 4);
+    assert_eq!(min_a, 3);
+    assert_eq!(pods.len(), 6);
+    let live: Vec<&Row> = pods.iter().filter(|p| p["deleted_s"].is_empty()).collect();
+    assert_eq!(live.len(), 3);
+    assert!(
+        live.iter()
+            .all(|p| micros(&p["created_s"]).unwrap() >= 20_000_000)
+    );
+}
