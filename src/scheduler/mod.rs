@@ -109,6 +109,9 @@ struct Scratch {
     spread: Vec<Option<i64>>,
     column: Vec<i64>,
     totals: Vec<i64>,
+    /// Per image of the pod, how many nodes have it, and its interned id.
+    image_spread: Vec<usize>,
+    image_ids: Vec<u32>,
 }
 
 /// The outcome of one scheduling cycle.
@@ -152,6 +155,8 @@ pub struct Scheduler {
     with_affinity: BTreeMap<u64, (usize, Arc<Object>)>,
     /// How many live nodes have each image (normalized name).
     image_nodes: HashMap<String, usize>,
+    /// Image names interned to small ids, for per-node lookups.
+    image_ids: HashMap<String, u32>,
     /// Service selectors by (namespace, name).
     services: BTreeMap<(String, String), Labels>,
     /// ReplicaSet and StatefulSet selectors by (kind, namespace, name).
@@ -192,6 +197,7 @@ impl Scheduler {
             idx: Indexes::default(),
             with_affinity: BTreeMap::new(),
             image_nodes: HashMap::new(),
+            image_ids: HashMap::new(),
             services: BTreeMap::new(),
             owners: HashMap::new(),
             scratch: Scratch::default(),
@@ -441,6 +447,16 @@ impl Scheduler {
     }
 
     fn count_images(&mut self, i: usize, delta: i64) {
+        if delta > 0 {
+            let mut ids: Vec<(u32, i64)> = Vec::with_capacity(self.nodes[i].images.len());
+            for (name, size) in &self.nodes[i].images {
+                let next = self.image_ids.len() as u32;
+                let id = *self.image_ids.entry(name.clone()).or_insert(next);
+                ids.push((id, *size));
+            }
+            ids.sort_unstable();
+            self.nodes[i].image_ids = ids;
+        }
         for (name, _) in &self.nodes[i].images {
             let n = self.image_nodes.entry(name.clone()).or_default();
             *n = (*n as i64 + delta).max(0) as usize;
@@ -939,8 +955,19 @@ impl Scheduler {
         sc.raw.clear();
         sc.spread.clear();
         let total_nodes = n;
-        let image_nodes = &self.image_nodes;
-        let nodes_with = |image: &str| image_nodes.get(image).copied().unwrap_or(0);
+        sc.image_spread.clear();
+        sc.image_spread.extend(
+            res.images
+                .iter()
+                .map(|im| self.image_nodes.get(im).copied().unwrap_or(0)),
+        );
+        // An image no node has gets an id no node lists.
+        sc.image_ids.clear();
+        sc.image_ids.extend(
+            res.images
+                .iter()
+                .map(|im| self.image_ids.get(im).copied().unwrap_or(u32::MAX)),
+        );
         let w = |p: ScorePlugin| prof.weight(p);
         let spread_score = spread_on && Indexes::has_spread_score(st);
         let affinity_score =
@@ -966,7 +993,7 @@ impl Scheduler {
             }
             if w(ScorePlugin::ImageLocality) > 0 {
                 row[ScorePlugin::ImageLocality as usize] =
-                    image_locality_score(res, node, nodes_with, total_nodes);
+                    image_locality_score(res, node, &sc.image_spread, &sc.image_ids, total_nodes);
             }
             sc.raw.push(row);
             sc.spread.push(if spread_score {

@@ -19,6 +19,12 @@ use crate::api::{Labels, Object};
 
 use super::framework::{MAX_NODE_SCORE, NodeInfo, node_affinity_matches};
 
+/// Whether the pod restricts nodes by nodeSelector or required node
+/// affinity (else every node matches, and the check is skipped).
+fn restricts_nodes(pod: &Pod) -> bool {
+    !pod.spec.node_selector.is_empty() || pod.spec.required_node_affinity().is_some()
+}
+
 /// No domain: the node lacks the topology key.
 pub const NONE: u32 = u32::MAX;
 
@@ -383,8 +389,9 @@ impl Indexes {
                 .iter()
                 .map(|c| vec![false; self.domains.len(c.key)])
                 .collect();
+            let restricts = restricts_nodes(pod);
             for &i in view.order {
-                if !node_affinity_matches(pod, &view.nodes[i]) {
+                if restricts && !node_affinity_matches(pod, &view.nodes[i]) {
                     continue;
                 }
                 if st.hard.iter().any(|c| self.domains.of(c.key, i) == NONE) {
@@ -510,8 +517,9 @@ impl Indexes {
                 .iter()
                 .map(|c| vec![0; self.domains.len(c.key)])
                 .collect();
+            let restricts = restricts_nodes(pod);
             for &i in view.order {
-                if !node_affinity_matches(pod, &view.nodes[i]) {
+                if restricts && !node_affinity_matches(pod, &view.nodes[i]) {
                     continue;
                 }
                 if st.soft_require_all && st.soft.iter().any(|c| self.domains.of(c.key, i) == NONE)
