@@ -19,6 +19,7 @@ use crate::api::{Labels, Node};
 pub const MAX_NODE_SCORE: i64 = 100;
 
 /// One node as the scheduler sees it.
+#[derive(Clone)]
 pub struct NodeInfo {
     pub name: Arc<str>,
     pub labels: Labels,
