@@ -8,7 +8,7 @@
 //! nodes the scheduler watches Services, ReplicaSets and StatefulSets, for
 //! PodTopologySpread's system default constraints.
 //!
-//! Simplified compared to upstream, for now: preemption is not modelled;
+//! Simplified compared to upstream, for now (see also `preemption`):
 //! nodes are visited in the order they were added (upstream interleaves
 //! zones); PodTopologySpread's matchLabelKeys and node inclusion policies
 //! other than the defaults, and InterPodAffinity's namespaceSelector, are
