@@ -136,8 +136,7 @@ pub fn cell(
         a[3],
         a[4],
         a[5],
-        // Preemption is not modelled yet.
-        0.0,
+        num("preemptions"),
         num("pods_without_scheduler_profile"),
     ];
     Ok(Cell {

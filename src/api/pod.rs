@@ -501,6 +501,8 @@ pub struct PodStatus {
     pub start_time: Option<Time>,
     pub reason: String,
     pub message: String,
+    /// Set by the scheduler when it preempted pods for this one.
+    pub nominated_node_name: Option<String>,
 }
 
 impl PodStatus {

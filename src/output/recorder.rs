@@ -106,6 +106,8 @@ pub struct Counters {
     pub scheduling_failures: u64,
     /// Pods whose `spec.schedulerName` no scheduler profile has.
     pub pods_without_profile: u64,
+    /// Pods the scheduler deleted to make room for higher-priority ones.
+    pub preemptions: u64,
     pub image_pulls: u64,
     pub proxy_syncs: u64,
     pub lease_renewals: u64,

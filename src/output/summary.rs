@@ -172,6 +172,7 @@ impl Summary {
             ("scheduling_attempts", c.scheduling_attempts),
             ("scheduling_failures", c.scheduling_failures),
             ("pods_without_scheduler_profile", c.pods_without_profile),
+            ("preemptions", c.preemptions),
             ("image_pulls", c.image_pulls),
             ("proxy_syncs", c.proxy_syncs),
             ("timeline_rows", c.timeline_rows),

@@ -19,6 +19,7 @@ use crate::api::{Labels, Node};
 pub const MAX_NODE_SCORE: i64 = 100;
 
 /// One node as the scheduler sees it.
+#[derive(Clone)]
 pub struct NodeInfo {
     pub name: Arc<str>,
     pub labels: Labels,
@@ -34,6 +35,9 @@ pub struct NodeInfo {
     pub host_ports: Vec<(Protocol, i32)>,
     /// Images present (normalized names) and their sizes in bytes.
     pub images: Vec<(String, i64)>,
+    /// The same images by interned id (set by the scheduler), sorted, for
+    /// lookups without string comparisons.
+    pub image_ids: Vec<(u32, i64)>,
 }
 
 /// A host port's protocol.
@@ -80,6 +84,7 @@ impl NodeInfo {
             pods: 0,
             host_ports: Vec::new(),
             images: Vec::new(),
+            image_ids: Vec::new(),
         };
         info.update(node);
         info
@@ -610,26 +615,41 @@ const IMAGE_MAX_CONTAINER_THRESHOLD: i64 = 1000 * MB;
 
 /// ImageLocality: each of the pod's images present on the node adds its
 /// size scaled by the share of nodes that have it; the sum is clamped to
-/// [23 MiB, 1000 MiB * containers] and scaled to [0, 100].
-/// `nodes_with` gives how many nodes have an image, of `total_nodes`.
+/// [23 MiB, 1000 MiB * containers] and scaled to [0, 100]. `spread` gives,
+/// per image of `res.images` (same order), how many nodes have it, of
+/// `total_nodes`; it is computed once per cycle.
+/// `ids`: the interned ids of the pod's images when the node's
+/// `image_ids` are set (empty: compare names).
 pub fn image_locality_score(
     res: &PodResources,
     node: &NodeInfo,
-    nodes_with: impl Fn(&str) -> usize,
+    spread: &[usize],
+    ids: &[u32],
     total_nodes: usize,
 ) -> i64 {
     let mut sum: i64 = 0;
-    for image in &res.images {
-        if let Some(size) = node.image_size(image) {
-            let spread = nodes_with(image) as f64 / total_nodes.max(1) as f64;
-            sum += (size as f64 * spread) as i64;
+    for (k, (image, &with)) in res.images.iter().zip(spread).enumerate() {
+        if with == 0 {
+            continue;
+        }
+        let size = match ids.get(k) {
+            Some(&id) if !node.image_ids.is_empty() || node.images.is_empty() => node
+                .image_ids
+                .binary_search_by_key(&id, |(i, _)| *i)
+                .ok()
+                .map(|j| node.image_ids[j].1),
+            _ => node.image_size(image),
+        };
+        if let Some(size) = size {
+            let share = with as f64 / total_nodes.max(1) as f64;
+            sum += (size as f64 * share) as i64;
         }
     }
     let max = IMAGE_MAX_CONTAINER_THRESHOLD * res.images.len() as i64;
-    let sum = sum.clamp(IMAGE_MIN_THRESHOLD, max.max(IMAGE_MIN_THRESHOLD));
     if max <= IMAGE_MIN_THRESHOLD {
         return 0;
     }
+    let sum = sum.clamp(IMAGE_MIN_THRESHOLD, max);
     MAX_NODE_SCORE * (sum - IMAGE_MIN_THRESHOLD) / (max - IMAGE_MIN_THRESHOLD)
 }
 

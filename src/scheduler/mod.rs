@@ -8,7 +8,7 @@
 //! nodes the scheduler watches Services, ReplicaSets and StatefulSets, for
 //! PodTopologySpread's system default constraints.
 //!
-//! Simplified compared to upstream, for now: preemption is not modelled;
+//! Simplified compared to upstream, for now (see also `preemption`):
 //! nodes are visited in the order they were added (upstream interleaves
 //! zones); PodTopologySpread's matchLabelKeys and node inclusion policies
 //! other than the defaults, and InterPodAffinity's namespaceSelector, are
@@ -17,6 +17,7 @@
 pub mod config;
 pub mod explain;
 pub mod framework;
+pub mod preemption;
 pub mod profile;
 pub mod queue;
 pub mod topology;
@@ -109,6 +110,9 @@ struct Scratch {
     spread: Vec<Option<i64>>,
     column: Vec<i64>,
     totals: Vec<i64>,
+    /// Per image of the pod, how many nodes have it, and its interned id.
+    image_spread: Vec<usize>,
+    image_ids: Vec<u32>,
 }
 
 /// The outcome of one scheduling cycle.
@@ -152,6 +156,8 @@ pub struct Scheduler {
     with_affinity: BTreeMap<u64, (usize, Arc<Object>)>,
     /// How many live nodes have each image (normalized name).
     image_nodes: HashMap<String, usize>,
+    /// Image names interned to small ids, for per-node lookups.
+    image_ids: HashMap<String, u32>,
     /// Service selectors by (namespace, name).
     services: BTreeMap<(String, String), Labels>,
     /// ReplicaSet and StatefulSet selectors by (kind, namespace, name).
@@ -159,6 +165,8 @@ pub struct Scheduler {
     scratch: Scratch,
     /// Pods skipped because no profile has their schedulerName.
     pub unknown_scheduler: BTreeMap<u64, String>,
+    /// Pods that preempted others, and the node nominated for each.
+    nominated: HashMap<u64, usize>,
     /// The decision trace, when asked for.
     trace: Option<trace::Trace>,
     /// The last cycle's filter verdicts, kept only when tracing.
@@ -192,10 +200,12 @@ impl Scheduler {
             idx: Indexes::default(),
             with_affinity: BTreeMap::new(),
             image_nodes: HashMap::new(),
+            image_ids: HashMap::new(),
             services: BTreeMap::new(),
             owners: HashMap::new(),
             scratch: Scratch::default(),
             unknown_scheduler: BTreeMap::new(),
+            nominated: HashMap::new(),
             trace: None,
             trace_verdicts: Vec::new(),
         }
@@ -441,14 +451,67 @@ impl Scheduler {
     }
 
     fn count_images(&mut self, i: usize, delta: i64) {
+        if delta > 0 {
+            let mut ids: Vec<(u32, i64)> = Vec::with_capacity(self.nodes[i].images.len());
+            for (name, size) in &self.nodes[i].images {
+                let next = self.image_ids.len() as u32;
+                let id = *self.image_ids.entry(name.clone()).or_insert(next);
+                ids.push((id, *size));
+            }
+            ids.sort_unstable();
+            self.nodes[i].image_ids = ids;
+        }
         for (name, _) in &self.nodes[i].images {
             let n = self.image_nodes.entry(name.clone()).or_default();
             *n = (*n as i64 + delta).max(0) as usize;
         }
     }
 
+    /// DefaultPreemption for a pod no node fits: the node and victims, if
+    /// removing lower-priority pods can make room.
+    fn preempt(&self, pod: &Pod, profile: usize) -> Option<preemption::Candidate> {
+        let priority = pod.spec.priority();
+        let mut by_node: BTreeMap<usize, Vec<preemption::Running>> = BTreeMap::new();
+        for (uid, p) in &self.placed {
+            let Some(other) = p.obj.as_pod() else {
+                continue;
+            };
+            if other.spec.priority() >= priority {
+                continue;
+            }
+            by_node
+                .entry(p.node)
+                .or_default()
+                .push(preemption::Running {
+                    uid: *uid,
+                    priority: other.spec.priority(),
+                    start: other
+                        .status
+                        .start_time
+                        .or(other.metadata.creation_timestamp)
+                        .unwrap_or(0),
+                    res: p.res.clone(),
+                });
+        }
+        if by_node.is_empty() {
+            return None;
+        }
+        let res = PodResources::of(pod);
+        let filters = &self.profiles[profile].filters;
+        let candidates: Vec<preemption::Candidate> = self
+            .order
+            .iter()
+            .filter_map(|&i| {
+                let pods = by_node.remove(&i)?;
+                preemption::select_victims(filters, pod, &res, i, &self.nodes[i], pods)
+            })
+            .collect();
+        preemption::pick(candidates)
+    }
+
     /// Accounts a pod on node `n`.
     fn place(&mut self, uid: u64, n: usize, res: PodResources, obj: Arc<Object>, assumed: bool) {
+        self.nominated.remove(&uid);
         self.nodes[n].add_pod(&res);
         if let Some(pod) = obj.as_pod() {
             self.idx.matches.pod_added(n, pod);
@@ -530,6 +593,7 @@ impl Scheduler {
         let gone = kind == EventType::Deleted || pod.status.phase.is_terminal();
         if gone {
             self.unknown_scheduler.remove(&uid);
+            self.nominated.remove(&uid);
             self.queue.remove(uid);
             self.waiting.remove(&uid);
             if self.placed.contains_key(&uid) {
@@ -663,6 +727,25 @@ impl Scheduler {
             prof.filter_enabled(FilterPlugin::InterPodAffinity)
                 && Indexes::has_affinity_filter(&st),
         );
+        // A pod that preempted others tries its nominated node first.
+        if let Some(&nn) = self.nominated.get(&pod.metadata.uid)
+            && self.live.get(nn).copied().unwrap_or(false)
+            && self.run_filters(prof, &st, flags, pod, &res, nn).is_ok()
+        {
+            self.scratch.feasible.clear();
+            self.scratch.feasible.push(nn);
+            if self.trace.is_some() {
+                self.trace_verdicts.push((nn, None));
+            }
+            return (
+                Decision::Node {
+                    node: nn,
+                    score: 0,
+                    feasible: 1,
+                },
+                1,
+            );
+        }
         let mut feasible = std::mem::take(&mut self.scratch.feasible);
         feasible.clear();
         let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
@@ -939,8 +1022,19 @@ impl Scheduler {
         sc.raw.clear();
         sc.spread.clear();
         let total_nodes = n;
-        let image_nodes = &self.image_nodes;
-        let nodes_with = |image: &str| image_nodes.get(image).copied().unwrap_or(0);
+        sc.image_spread.clear();
+        sc.image_spread.extend(
+            res.images
+                .iter()
+                .map(|im| self.image_nodes.get(im).copied().unwrap_or(0)),
+        );
+        // An image no node has gets an id no node lists.
+        sc.image_ids.clear();
+        sc.image_ids.extend(
+            res.images
+                .iter()
+                .map(|im| self.image_ids.get(im).copied().unwrap_or(u32::MAX)),
+        );
         let w = |p: ScorePlugin| prof.weight(p);
         let spread_score = spread_on && Indexes::has_spread_score(st);
         let affinity_score =
@@ -966,7 +1060,7 @@ impl Scheduler {
             }
             if w(ScorePlugin::ImageLocality) > 0 {
                 row[ScorePlugin::ImageLocality as usize] =
-                    image_locality_score(res, node, nodes_with, total_nodes);
+                    image_locality_score(res, node, &sc.image_spread, &sc.image_ids, total_nodes);
             }
             sc.raw.push(row);
             sc.spread.push(if spread_score {
@@ -1063,6 +1157,42 @@ impl Scheduler {
                     Subject::from(&*obj),
                     &message,
                 );
+                let profile = self.profile_index(pod).unwrap_or(0);
+                if let Some(c) = self.preempt(pod, profile) {
+                    let node = self.nodes[c.node].name.clone();
+                    for v in &c.victims {
+                        let Some(victim) = self.placed.get(v).map(|p| p.obj.clone()) else {
+                            continue;
+                        };
+                        let detail = format!(
+                            "preempted by {}/{} on {node}",
+                            pod.metadata.namespace, pod.metadata.name
+                        );
+                        cx.log(Dest::Scheduler, "preempt", Subject::from(&*victim), &detail);
+                        cx.rec.counters.preemptions += 1;
+                        self.next_tag += 1;
+                        cx.api(
+                            Dest::Scheduler,
+                            self.next_tag,
+                            Verb::Delete {
+                                key: victim.key(),
+                                precondition: None,
+                            },
+                        );
+                    }
+                    let mut status = pod.status.clone();
+                    status.nominated_node_name = Some(node.to_string());
+                    self.next_tag += 1;
+                    cx.api(
+                        Dest::Scheduler,
+                        self.next_tag,
+                        Verb::UpdatePodStatus {
+                            key: obj.key(),
+                            status,
+                        },
+                    );
+                    self.nominated.insert(f.uid, c.node);
+                }
                 let flush = self.queue.failed_unschedulable(f.uid, now);
                 self.schedule_flush(flush, true, cx);
             }

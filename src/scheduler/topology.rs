@@ -19,6 +19,12 @@ use crate::api::{Labels, Object};
 
 use super::framework::{MAX_NODE_SCORE, NodeInfo, node_affinity_matches};
 
+/// Whether the pod restricts nodes by nodeSelector or required node
+/// affinity (else every node matches, and the check is skipped).
+fn restricts_nodes(pod: &Pod) -> bool {
+    !pod.spec.node_selector.is_empty() || pod.spec.required_node_affinity().is_some()
+}
+
 /// No domain: the node lacks the topology key.
 pub const NONE: u32 = u32::MAX;
 
@@ -133,11 +139,17 @@ impl Conjunction {
 }
 
 /// Per-node counts of placed pods matching each registered conjunction.
+/// Entries are indexed by one label pair every pod they match must carry
+/// (the first `matchLabels` pair), so that a pod added or removed is tested
+/// only against the entries it can match.
 #[derive(Default)]
 pub struct MatchCache {
     ids: HashMap<String, usize>,
     entries: Vec<(Conjunction, Vec<u32>)>,
     nodes: usize,
+    by_label: HashMap<String, HashMap<String, Vec<usize>>>,
+    /// Entries without a required label pair: tested against every pod.
+    unindexed: Vec<usize>,
 }
 
 impl MatchCache {
@@ -161,9 +173,38 @@ impl MatchCache {
                 counts[node] += 1;
             }
         }
+        let id = self.entries.len();
+        let pair =
+            c.0.first()
+                .and_then(|m| m.selector.as_ref())
+                .and_then(|s| s.match_labels.iter().next())
+                .map(|(k, v)| (k.clone(), v.clone()));
+        match pair {
+            Some((k, v)) => self
+                .by_label
+                .entry(k)
+                .or_default()
+                .entry(v)
+                .or_default()
+                .push(id),
+            None => self.unindexed.push(id),
+        }
         self.entries.push((c, counts));
-        self.ids.insert(key, self.entries.len() - 1);
-        self.entries.len() - 1
+        self.ids.insert(key, id);
+        id
+    }
+
+    /// The entries a pod with `labels` may match, each once.
+    fn candidates(&self, labels: &crate::api::Labels, out: &mut Vec<usize>) {
+        out.clear();
+        out.extend_from_slice(&self.unindexed);
+        if !self.by_label.is_empty() {
+            for (k, v) in labels {
+                if let Some(ids) = self.by_label.get(k).and_then(|m| m.get(v)) {
+                    out.extend_from_slice(ids);
+                }
+            }
+        }
     }
 
     pub fn grow(&mut self, nodes: usize) {
@@ -176,7 +217,10 @@ impl MatchCache {
     }
 
     pub fn pod_added(&mut self, node: usize, pod: &Pod) {
-        for (c, counts) in &mut self.entries {
+        let mut ids = Vec::new();
+        self.candidates(&pod.metadata.labels, &mut ids);
+        for id in ids {
+            let (c, counts) = &mut self.entries[id];
             if c.matches(pod) {
                 if counts.len() <= node {
                     counts.resize(node + 1, 0);
@@ -187,7 +231,10 @@ impl MatchCache {
     }
 
     pub fn pod_removed(&mut self, node: usize, pod: &Pod) {
-        for (c, counts) in &mut self.entries {
+        let mut ids = Vec::new();
+        self.candidates(&pod.metadata.labels, &mut ids);
+        for id in ids {
+            let (c, counts) = &mut self.entries[id];
             if c.matches(pod)
                 && let Some(n) = counts.get_mut(node)
             {
@@ -383,8 +430,9 @@ impl Indexes {
                 .iter()
                 .map(|c| vec![false; self.domains.len(c.key)])
                 .collect();
+            let restricts = restricts_nodes(pod);
             for &i in view.order {
-                if !node_affinity_matches(pod, &view.nodes[i]) {
+                if restricts && !node_affinity_matches(pod, &view.nodes[i]) {
                     continue;
                 }
                 if st.hard.iter().any(|c| self.domains.of(c.key, i) == NONE) {
@@ -510,8 +558,9 @@ impl Indexes {
                 .iter()
                 .map(|c| vec![0; self.domains.len(c.key)])
                 .collect();
+            let restricts = restricts_nodes(pod);
             for &i in view.order {
-                if !node_affinity_matches(pod, &view.nodes[i]) {
+                if restricts && !node_affinity_matches(pod, &view.nodes[i]) {
                     continue;
                 }
                 if st.soft_require_all && st.soft.iter().any(|c| self.domains.of(c.key, i) == NONE)
@@ -725,5 +774,86 @@ pub fn normalize_affinity(scores: &mut [i64]) {
         } else {
             0
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(ns: &str, labels: &[(&str, &str)]) -> Pod {
+        let mut p = Pod::default();
+        p.metadata.namespace = ns.into();
+        for (k, v) in labels {
+            p.metadata.labels.insert(k.to_string(), v.to_string());
+        }
+        p
+    }
+
+    fn matcher(ns: &str, labels: &[(&str, &str)], exists: Option<&str>) -> Conjunction {
+        let mut sel = LabelSelector::default();
+        for (k, v) in labels {
+            sel.match_labels.insert(k.to_string(), v.to_string());
+        }
+        if let Some(key) = exists {
+            sel.match_expressions
+                .push(serde_yaml::from_str(&format!("{{key: {key}, operator: Exists}}")).unwrap());
+        }
+        Conjunction(vec![PodMatcher {
+            namespaces: vec![ns.into()],
+            selector: Some(sel),
+        }])
+    }
+
+    /// The incremental counts equal a recount from scratch, whenever the
+    /// selector was registered and whatever was added and removed since.
+    #[test]
+    fn match_counts_stay_equal_to_a_recount() {
+        let pods = [
+            (0, pod("a", &[("app", "web"), ("tier", "1")])),
+            (1, pod("a", &[("app", "web")])),
+            (1, pod("b", &[("app", "web"), ("tier", "1")])),
+            (2, pod("a", &[("app", "db"), ("tier", "1")])),
+            (2, pod("a", &[("tier", "2")])),
+        ];
+        let selectors = [
+            matcher("a", &[("app", "web")], None),
+            matcher("a", &[], Some("tier")),
+            matcher("b", &[("app", "web"), ("tier", "1")], None),
+        ];
+        let mut cache = MatchCache::default();
+        cache.grow(3);
+        let mut placed: Vec<(usize, &Pod)> = Vec::new();
+        let first = cache.id(selectors[0].clone(), placed.iter().copied());
+        for (n, p) in &pods[..3] {
+            cache.pod_added(*n, p);
+            placed.push((*n, p));
+        }
+        let second = cache.id(selectors[1].clone(), placed.iter().copied());
+        let third = cache.id(selectors[2].clone(), placed.iter().copied());
+        for (n, p) in &pods[3..] {
+            cache.pod_added(*n, p);
+            placed.push((*n, p));
+        }
+        cache.pod_removed(0, &pods[0].1);
+        placed.remove(0);
+        for (id, sel) in [
+            (first, &selectors[0]),
+            (second, &selectors[1]),
+            (third, &selectors[2]),
+        ] {
+            for node in 0..3 {
+                let expected = placed
+                    .iter()
+                    .filter(|(n, p)| *n == node && sel.matches(p))
+                    .count() as i64;
+                assert_eq!(cache.count(id, node), expected, "selector {id} node {node}");
+            }
+        }
+        // Registering the same selector again gives the same id.
+        assert_eq!(
+            cache.id(selectors[1].clone(), placed.iter().copied()),
+            second
+        );
     }
 }

@@ -275,3 +275,42 @@ fn generate_makes_pods_with_drawn_requests_and_lifetimes() {
         "{err}"
     );
 }
+
+#[test]
+fn a_higher_priority_pod_preempts_the_fewest_lower_priority_pods() {
+    let dir = scratch("preempt");
+    let pod = |name: &str, prio: i32, cpu: &str| {
+        format!(
+            "{{apiVersion: v1, kind: Pod, metadata: {{name: {name}}}, spec: {{priority: {prio}, containers: [{{name: c, image: x:1, resources: {{requests: {{cpu: {cpu}}}}}}}]}}}}"
+        )
+    };
+    let text = format!(
+        "name: preempt\ncluster:\n  nodeGroups:\n  - {{name: n, count: 1, capacity: {{cpu: '2', memory: 4Gi}}}}\nactions:\n- at: 0s\n  apply: {}\n- at: 1s\n  apply: {}\n- at: 2s\n  apply: {}\n- at: 5s\n  apply: {}\n",
+        pod("low-0", 0, "500m"),
+        pod("low-1", 0, "500m"),
+        pod("low-2", 0, "500m"),
+        pod("high", 100, "1"),
+    );
+    let s = write(&dir, "scenario.yaml", &text);
+    let out = dir.join("out");
+    run_ok(&s, &out, &[]);
+    let pods = read_csv(&out.join("pods.csv"));
+    let get = |n: &str| pods.iter().find(|p| p["name"] == n).unwrap().clone();
+    assert_eq!(get("high")["node"], "n-0");
+    assert!(!get("high")["bound_s"].is_empty());
+    // low-2 started last: it is the one victim; the other two fit again.
+    assert!(!get("low-2")["deleted_s"].is_empty(), "{:?}", get("low-2"));
+    assert!(get("low-0")["deleted_s"].is_empty());
+    assert!(get("low-1")["deleted_s"].is_empty());
+    let summary = read_csv(&out.join("summary.csv"));
+    let preemptions = summary
+        .iter()
+        .find(|r| r["metric"] == "preemptions")
+        .unwrap();
+    assert_eq!(preemptions["value"], "1");
+    let events = std::fs::read_to_string(out.join("events.csv")).unwrap();
+    assert!(
+        events.contains("preempted by default/high on n-0"),
+        "{events}"
+    );
+}

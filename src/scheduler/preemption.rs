@@ -1,0 +1,231 @@
+//! DefaultPreemption (PostFilter) for a pod no node fits: on every node that
+//! failed only for reasons removing pods can resolve (NodeResourcesFit,
+//! NodePorts), remove every lower-priority pod; if the pod then fits, add
+//! the removed pods back, most important first, keeping each that still
+//! fits; the rest are the victims. The node is chosen as upstream's
+//! `pickOneNodeForPreemption` (without PodDisruptionBudgets): the lowest
+//! highest-victim priority, then the lowest sum of priorities (each offset
+//! by 2^31, so fewer victims win), then the fewest victims, then the latest
+//! start among the highest-priority victims, then the first in node order.
+//!
+//! Simplified: the per-node filters are re-run on the node without the
+//! victims; PodTopologySpread and InterPodAffinity are not re-evaluated
+//! (a node they reject is not a candidate), and pods nominated to a node
+//! do not reserve its room against lower-priority pods meanwhile.
+
+use super::framework::{FilterPlugin, NodeInfo, PodResources, filter_one};
+use crate::api::pod::Pod;
+use crate::engine::Time;
+
+/// A pod on a node that could be preempted.
+pub struct Running {
+    pub uid: u64,
+    pub priority: i32,
+    pub start: Time,
+    pub res: PodResources,
+}
+
+/// The victims chosen on one node.
+pub struct Candidate {
+    pub node: usize,
+    /// Victim uids, most important first.
+    pub victims: Vec<u64>,
+    key: (i64, i64, usize, i64),
+}
+
+/// Filters whose failure removing pods can resolve.
+fn resolvable(plugin: &str) -> bool {
+    plugin == FilterPlugin::NodeResourcesFit.name() || plugin == FilterPlugin::NodePorts.name()
+}
+
+fn fits(filters: &[FilterPlugin], pod: &Pod, res: &PodResources, node: &NodeInfo) -> bool {
+    filters
+        .iter()
+        .filter(|p| {
+            !matches!(
+                p,
+                FilterPlugin::PodTopologySpread | FilterPlugin::InterPodAffinity
+            )
+        })
+        .all(|&p| filter_one(p, pod, res, node).is_ok())
+}
+
+/// The victims on `node` for `pod`, if preempting can make it fit there.
+/// `pods` are the pods placed on the node.
+pub fn select_victims(
+    filters: &[FilterPlugin],
+    pod: &Pod,
+    res: &PodResources,
+    node_index: usize,
+    node: &NodeInfo,
+    mut pods: Vec<Running>,
+) -> Option<Candidate> {
+    // Only nodes that failed for resolvable reasons are candidates.
+    for &p in filters {
+        if matches!(
+            p,
+            FilterPlugin::PodTopologySpread | FilterPlugin::InterPodAffinity
+        ) {
+            continue;
+        }
+        if let Err(r) = filter_one(p, pod, res, node)
+            && !resolvable(r.plugin)
+        {
+            return None;
+        }
+    }
+    let priority = pod.spec.priority();
+    pods.retain(|p| p.priority < priority);
+    if pods.is_empty() {
+        return None;
+    }
+    let mut info = node.clone();
+    for p in &pods {
+        info.remove_pod(&p.res);
+    }
+    if !fits(filters, pod, res, &info) {
+        return None;
+    }
+    // Most important first: higher priority, then earlier start.
+    pods.sort_by(|a, b| {
+        b.priority
+            .cmp(&a.priority)
+            .then(a.start.cmp(&b.start))
+            .then(a.uid.cmp(&b.uid))
+    });
+    let mut victims: Vec<&Running> = Vec::new();
+    for p in &pods {
+        info.add_pod(&p.res);
+        if !fits(filters, pod, res, &info) {
+            info.remove_pod(&p.res);
+            victims.push(p);
+        }
+    }
+    if victims.is_empty() {
+        return None;
+    }
+    let highest = victims.iter().map(|v| v.priority).max().unwrap_or(0);
+    let sum: i64 = victims
+        .iter()
+        .map(|v| i64::from(v.priority) + (1i64 << 31))
+        .sum();
+    let earliest_of_highest = victims
+        .iter()
+        .filter(|v| v.priority == highest)
+        .map(|v| v.start)
+        .min()
+        .unwrap_or(0);
+    Some(Candidate {
+        node: node_index,
+        victims: victims.iter().map(|v| v.uid).collect(),
+        // Smaller is better; a later start of the highest-priority victims
+        // is better, hence the negation.
+        key: (
+            i64::from(highest),
+            sum,
+            victims.len(),
+            -(earliest_of_highest as i64),
+        ),
+    })
+}
+
+/// The best candidate (candidates in node order; ties keep the first).
+pub fn pick(candidates: Vec<Candidate>) -> Option<Candidate> {
+    let mut best: Option<Candidate> = None;
+    for c in candidates {
+        if best.as_ref().is_none_or(|b| c.key < b.key) {
+            best = Some(c);
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{Manifest, Object};
+
+    fn pod(yaml: &str) -> Pod {
+        match serde_yaml::from_str::<Manifest>(yaml).unwrap().object {
+            Some(Object::Pod(p)) => p,
+            _ => unreachable!(),
+        }
+    }
+
+    fn node(cpu: &str) -> NodeInfo {
+        match serde_yaml::from_str::<Manifest>(&format!(
+            "kind: Node\nmetadata: {{name: n}}\nstatus: {{capacity: {{cpu: '{cpu}', memory: 4Gi}}}}"
+        ))
+        .unwrap()
+        .object
+        {
+            Some(Object::Node(n)) => NodeInfo::new(&n),
+            _ => unreachable!(),
+        }
+    }
+
+    fn running(uid: u64, priority: i32, start: Time, cpu: &str) -> Running {
+        let p = pod(&format!(
+            "kind: Pod\nmetadata: {{name: p{uid}}}\nspec: {{containers: [{{name: c, image: x, resources: {{requests: {{cpu: {cpu}}}}}}}]}}"
+        ));
+        Running {
+            uid,
+            priority,
+            start,
+            res: PodResources::of(&p),
+        }
+    }
+
+    #[test]
+    fn victims_are_the_least_important_pods_that_must_go() {
+        let preemptor = pod(
+            "kind: Pod\nmetadata: {name: high}\nspec: {priority: 10, containers: [{name: c, image: x, resources: {requests: {cpu: '1'}}}]}",
+        );
+        let res = PodResources::of(&preemptor);
+        let pods = vec![
+            running(1, 5, 10, "500m"),
+            running(2, 1, 20, "500m"),
+            running(3, 1, 30, "500m"),
+            running(4, 20, 5, "500m"),
+        ];
+        let mut n = node("2");
+        for p in &pods {
+            n.add_pod(&p.res);
+        }
+        let c = select_victims(&FilterPlugin::ALL, &preemptor, &res, 0, &n, pods).unwrap();
+        // Pod 4 outranks the preemptor and stays; with it and the
+        // preemptor 1.5 of 2 cpus are used: pod 1 (the most important of
+        // the others) is reprieved, pods 2 and 3 must go.
+        assert_eq!(c.victims, vec![2, 3]);
+        // With 2.5 cpus, pod 2 (earlier start than pod 3) is reprieved too.
+        let pods = vec![
+            running(1, 5, 10, "500m"),
+            running(2, 1, 20, "500m"),
+            running(3, 1, 30, "500m"),
+            running(4, 20, 5, "500m"),
+        ];
+        let mut n = node("2500m");
+        for p in &pods {
+            n.add_pod(&p.res);
+        }
+        let c = select_victims(&FilterPlugin::ALL, &preemptor, &res, 0, &n, pods).unwrap();
+        assert_eq!(c.victims, vec![3]);
+    }
+
+    #[test]
+    fn the_node_with_the_lowest_highest_victim_priority_wins() {
+        let c = |node, key| Candidate {
+            node,
+            victims: vec![],
+            key,
+        };
+        let best = pick(vec![
+            c(0, (5, 10, 1, 0)),
+            c(1, (3, 20, 2, 0)),
+            c(2, (3, 20, 2, -5)),
+            c(3, (3, 30, 1, -9)),
+        ])
+        .unwrap();
+        assert_eq!(best.node, 2);
+    }
+}
