@@ -57,10 +57,20 @@ pub struct Scenario {
     pub policy: String,
     pub latencies: LatencyConfig,
     pub boot_control_plane: bool,
+    /// `cluster.staticPods`: (component, image, startup) overrides.
+    pub static_pods: Vec<StaticPodOverride>,
     /// Sorted by `at`, stable (file order among equal times).
     pub actions: Vec<Action>,
     /// Each `FILE:LINE:COLUMN: message`, e.g. a skipped ConfigMap.
     pub warnings: Vec<String>,
+}
+
+/// An override of a control-plane static pod (`cluster.staticPods`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaticPodOverride {
+    pub component: String,
+    pub image: Option<String>,
+    pub startup: Option<Time>,
 }
 
 /// One step of the scenario's timeline.
@@ -439,6 +449,16 @@ impl Loader<'_> {
                 .unwrap_or_else(|| DEFAULT_POLICY.to_owned()),
             latencies: raw.latencies.0,
             boot_control_plane: raw.cluster.boot_control_plane,
+            static_pods: raw
+                .cluster
+                .static_pods
+                .iter()
+                .map(|(name, o)| StaticPodOverride {
+                    component: name.0.clone(),
+                    image: o.image.clone(),
+                    startup: o.startup.as_ref().map(|d| d.0),
+                })
+                .collect(),
             actions,
             warnings: std::mem::take(&mut self.warnings),
         })

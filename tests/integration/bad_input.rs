@@ -196,3 +196,13 @@ fn add_nodes_with_a_name_that_exists() {
         &["addNodes: duplicate node name `n-0`"],
     );
 }
+
+#[test]
+fn a_static_pod_override_for_an_unknown_component() {
+    let dir = scratch("bad-static");
+    rejects(
+        &dir,
+        "name: bad\ncluster:\n  bootControlPlane: true\n  staticPods:\n    kube-proxy: {startup: 1s}\n",
+        &["scenario.yaml:5", "kube-proxy", "kube-scheduler"],
+    );
+}

@@ -519,6 +519,10 @@ fn boot_yaml_starts_the_static_pods_before_any_workload_is_scheduled() {
         assert!(up < scheduled, "{component} up after the first scheduling");
     }
     assert!(first("kube-apiserver", "serving") < first("kubelet", "register-node") + 20);
+    // The overridden apiserver image is pulled during the boot.
+    assert!(events.iter().any(|e| e["component"] == "docker"
+        && e["action"] == "pull"
+        && e["detail"].contains("kube-apiserver:v1.31.1")));
     let registered: Vec<&str> = events
         .iter()
         .filter(|e| e["action"] == "register-node")
@@ -561,4 +565,21 @@ fn requests_before_the_apiserver_serves_get_503() {
         && e["detail"].contains("503 ServiceUnavailable")));
     assert!(pods.iter().all(|p| p["name"] != "early"));
     assert!(!summary["cluster_ready_s"].is_empty());
+}
+
+#[test]
+fn node_failure_and_boot_scenarios_are_deterministic() {
+    for name in ["node-failure", "boot"] {
+        let scenario = repo().join(format!("scenarios/{name}.yaml"));
+        let (a, b) = (scratch(&format!("{name}-a")), scratch(&format!("{name}-b")));
+        run_ok(&scenario, &a, &[]);
+        run_ok(&scenario, &b, &[]);
+        for f in ["events.csv", "pods.csv", "nodes.csv", "summary.csv"] {
+            let (x, y) = (
+                std::fs::read(a.join(f)).unwrap(),
+                std::fs::read(b.join(f)).unwrap(),
+            );
+            assert!(x == y, "{name}: {f} differs between identical runs");
+        }
+    }
 }
