@@ -83,7 +83,7 @@ enum Step {
 }
 
 struct Ctr {
-    name: String,
+    name: Arc<str>,
     image: String,
     policy: PullPolicy,
     init: bool,
@@ -141,8 +141,8 @@ struct KubeletPod {
     init_last: Option<Time>,
     /// The status as last built (conditions keep their transition times).
     status: PodStatus,
-    /// The status as last sent.
-    sent: Option<PodStatus>,
+    /// A fingerprint of the status as last sent.
+    sent: Option<u64>,
     /// A status update sent and not answered yet.
     status_in_flight: bool,
     /// Terminated: delete with grace 0 once the final status is stored.
@@ -151,6 +151,8 @@ struct KubeletPod {
     static_pod: Option<usize>,
     /// A static pod whose mirror pod exists (its status goes there).
     mirrored: bool,
+    /// A Running status was sent.
+    reported_running: bool,
 }
 
 /// A request waiting for the client rate limiter.
@@ -402,7 +404,7 @@ impl Kubelet {
             .map(|c| (c, true))
             .chain(spec.containers.iter().map(|c| (c, false)))
             .map(|(c, init)| Ctr {
-                name: c.name.clone(),
+                name: Arc::from(c.name.as_str()),
                 image: c.image.clone(),
                 policy: c.pull_policy(),
                 init,
@@ -461,6 +463,7 @@ impl Kubelet {
                 delete_pending: false,
                 static_pod,
                 mirrored: false,
+                reported_running: false,
             },
         );
         if deleting {
@@ -1096,7 +1099,8 @@ impl Kubelet {
                 // Build now: the latest status goes out.
                 self.build_status(uid, cx);
                 let unchanged = self.pods.get(&uid).is_none_or(|p| {
-                    p.sent.as_ref() == Some(&p.status) || (p.static_pod.is_some() && !p.mirrored)
+                    p.sent == Some(fingerprint(&p.status))
+                        || (p.static_pod.is_some() && !p.mirrored)
                 });
                 if unchanged {
                     self.outbox.pop_front();
@@ -1121,9 +1125,8 @@ impl Kubelet {
                     let status = p.status.clone();
                     let detail = describe(&status);
                     cx.log(me, "status", Subject::from(&*p.object), &detail);
-                    if status.phase == PodPhase::Running
-                        && p.sent.as_ref().is_none_or(|s| s.phase != PodPhase::Running)
-                    {
+                    if status.phase == PodPhase::Running && !p.reported_running {
+                        p.reported_running = true;
                         // What the startup SLI leaves out: pulls and init containers.
                         let pulls = match (p.pull_first, p.pull_last) {
                             (Some(a), Some(b)) => b.saturating_sub(a),
@@ -1138,7 +1141,7 @@ impl Kubelet {
                             r.pulled = p.pull_last.is_some();
                         }
                     }
-                    p.sent = Some(status.clone());
+                    p.sent = Some(fingerprint(&status));
                     p.status_in_flight = true;
                     let key = p.key.clone();
                     cx.api(me, uid, Verb::UpdatePodStatus { key, status });
@@ -1149,6 +1152,16 @@ impl Kubelet {
             }
         }
     }
+}
+
+/// A fingerprint of a status, to tell whether it changed since it was sent
+/// (std's SipHash with its fixed keys: the same on every run).
+fn fingerprint(s: &PodStatus) -> u64 {
+    use std::hash::{Hash, Hasher};
+    #[allow(deprecated)]
+    let mut h = std::hash::SipHasher::new();
+    s.hash(&mut h);
+    h.finish()
 }
 
 /// The container's last exit time (its finishedAt), or 0.
