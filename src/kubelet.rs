@@ -143,8 +143,11 @@ struct KubeletPod {
     status: PodStatus,
     /// A fingerprint of the status as last sent.
     sent: Option<u64>,
-    /// A status update sent and not answered yet.
+    /// A status update sent and not answered yet: the next waits for its
+    /// answer, so that statuses are stored in order.
     status_in_flight: bool,
+    /// A status sync was due while one was in flight.
+    status_again: bool,
     /// Terminated: delete with grace 0 once the final status is stored.
     delete_pending: bool,
     /// A static pod: its index in the control plane's manifests.
@@ -316,6 +319,9 @@ impl Kubelet {
                     && let Some(p) = self.pods.get_mut(&resp.tag)
                 {
                     p.status_in_flight = false;
+                    if std::mem::take(&mut p.status_again) {
+                        self.report(resp.tag, cx);
+                    }
                     self.maybe_delete(resp.tag, cx);
                 }
             }
@@ -460,6 +466,7 @@ impl Kubelet {
                 status: PodStatus::default(),
                 sent: None,
                 status_in_flight: false,
+                status_again: false,
                 delete_pending: false,
                 static_pod,
                 mirrored: false,
@@ -1096,6 +1103,15 @@ impl Kubelet {
         let me = self.me();
         while let Some(front) = self.outbox.front() {
             if let Outgoing::Status(uid) = *front {
+                if let Some(p) = self.pods.get_mut(&uid)
+                    && p.status_in_flight
+                {
+                    // One at a time per pod: sent again once answered.
+                    p.status_again = true;
+                    self.outbox.pop_front();
+                    self.queued_status.remove(&uid);
+                    continue;
+                }
                 // Build now: the latest status goes out.
                 self.build_status(uid, cx);
                 let unchanged = self.pods.get(&uid).is_none_or(|p| {

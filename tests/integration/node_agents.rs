@@ -583,3 +583,67 @@ fn node_failure_and_boot_scenarios_are_deterministic() {
         }
     }
 }
+
+#[test]
+fn a_terminating_pod_stays_in_the_slice_as_serving_but_not_ready_until_it_stops() {
+    let text = format!(
+        "name: terminating\n{ONE_NODE}actions:\n- at: 0s\n  apply:\n  - {{kind: Service, metadata: {{name: svc}}, spec: {{selector: {{app: web}}, ports: [{{port: 80}}]}}}}\n  - {{kind: Pod, metadata: {{name: web, labels: {{app: web}}, annotations: {{kubesim.io/shutdown-duration: 10s}}}}, spec: {{containers: [{{name: c, image: 'app:1'}}]}}}}\n- at: 30s\n  delete: {{kind: Pod, name: web}}\n"
+    );
+    let (events, _, _) = run_text("terminating", &text);
+    let writes: Vec<(f64, String)> = events
+        .iter()
+        .filter(|e| e["component"] == "kube-controller-manager" && e["kind"] == "EndpointSlice")
+        .map(|e| (t(e), format!("{} {}", e["action"], e["detail"])))
+        .collect();
+    let during = writes
+        .iter()
+        .find(|(at, _)| (30.0..40.0).contains(at))
+        .unwrap_or_else(|| panic!("no slice write while terminating: {writes:?}"));
+    assert!(
+        during
+            .1
+            .contains("1 endpoints, 0 ready, 1 serving, 1 terminating"),
+        "{during:?}"
+    );
+    // Once its containers stopped (10 s) the pod is terminal: the slice
+    // loses the endpoint.
+    let after = writes
+        .iter()
+        .find(|(at, _)| *at >= 40.0)
+        .unwrap_or_else(|| panic!("no slice write after the stop: {writes:?}"));
+    assert!(
+        after.1.starts_with("delete") || after.1.contains("0 endpoints"),
+        "{after:?}"
+    );
+}
+
+#[test]
+fn the_kubelet_reports_status_under_its_client_rate_limit() {
+    // 200 pods bound to one node at once: up to 3 status changes each
+    // (admitted, sandbox ready, running); queued syncs send the latest
+    // status, so some merge; burst 100, then 50 a second.
+    let mut text = String::from(
+        "name: qps\nlatencies: {podSandbox: 1ms, containerCreate: 1ms, containerStart: 1ms, plegRelist: 0s, kubeletSync: 1ms}\ncluster:\n  nodeGroups: [{name: n, count: 1, capacity: {cpu: '64', memory: 256Gi, pods: 250}, images: ['app:1']}]\nimages: {app:1: 10Mi}\nactions:\n- at: 0s\n  apply:\n",
+    );
+    for i in 0..200 {
+        text.push_str(&format!(
+            "  - {{kind: Pod, metadata: {{name: p{i}}}, spec: {{nodeName: n-0, containers: [{{name: c, image: 'app:1'}}]}}}}\n"
+        ));
+    }
+    let (events, pods, _) = run_text("qps", &text);
+    let sent: Vec<f64> = events
+        .iter()
+        .filter(|e| e["component"] == "kubelet" && e["action"] == "status")
+        .map(t)
+        .collect();
+    assert!(sent.len() > 200, "{}", sent.len());
+    let span = sent.last().unwrap() - sent.first().unwrap();
+    let floor = (sent.len() - 100) as f64 / 50.0;
+    assert!(span >= floor - 0.05, "{} writes in {span} s", sent.len());
+    // In any second, at most the burst plus 50.
+    for (i, &at) in sent.iter().enumerate() {
+        let within = sent[i..].iter().take_while(|&&x| x < at + 1.0).count();
+        assert!(within <= 150, "{within} writes in the second from {at}");
+    }
+    assert!(pods.iter().all(|p| p["phase"] == "Running"));
+}
