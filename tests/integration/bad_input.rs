@@ -206,3 +206,18 @@ fn a_static_pod_override_for_an_unknown_component() {
         &["scenario.yaml:5", "kube-proxy", "kube-scheduler"],
     );
 }
+
+#[test]
+fn a_probe_with_a_negative_period() {
+    let dir = scratch("bad-probe");
+    rejects(
+        &dir,
+        &format!(
+            "{GOOD_HEAD}actions:\n- at: 0s\n  apply:\n  - {{kind: Pod, metadata: {{name: neg}}, spec: {{containers: [{{name: c, image: 'app:1', readinessProbe: {{periodSeconds: -1}}}}]}}}}\n"
+        ),
+        &[
+            "scenario.yaml:8",
+            "Pod `neg`: spec.containers[0].readinessProbe.periodSeconds: Invalid value: -1: must be greater than or equal to 0",
+        ],
+    );
+}

@@ -327,20 +327,18 @@ fn a_large_image_on_a_cold_node_dominates_startup_but_not_the_sli() {
 }
 
 #[test]
-fn bad_kubesim_annotations_and_probes_are_rejected_by_the_apiserver() {
+fn bad_kubesim_annotations_are_rejected_by_the_apiserver() {
     let text = format!(
-        "name: badprobe\n{ONE_NODE}actions:\n- at: 0s\n  apply:\n  - {{kind: Pod, metadata: {{name: neg}}, spec: {{containers: [{{name: c, image: 'app:1', readinessProbe: {{periodSeconds: -1}}}}]}}}}\n  - {{kind: Pod, metadata: {{name: dur, annotations: {{kubesim.io/run-duration: soon}}}}, spec: {{containers: [{{name: c, image: 'app:1'}}]}}}}\n"
+        "name: badannotation\n{ONE_NODE}actions:\n- at: 0s\n  apply:\n  - {{kind: Pod, metadata: {{name: dur, annotations: {{kubesim.io/run-duration: soon}}}}, spec: {{containers: [{{name: c, image: 'app:1'}}]}}}}\n  - {{kind: Pod, metadata: {{name: code, annotations: {{kubesim.io/exit-code: '300'}}}}, spec: {{containers: [{{name: c, image: 'app:1'}}]}}}}\n"
     );
-    let (events, pods, _) = run_text("badprobe", &text);
+    let (events, pods, _) = run_text("badannotation", &text);
     assert!(pods.is_empty());
-    assert!(events.iter().any(|e| e["action"] == "reject"
-        && e["name"] == "neg"
-        && e["detail"].contains(
-            "readinessProbe.periodSeconds: Invalid value: -1: must be greater than or equal to 0"
-        )));
     assert!(events.iter().any(|e| e["action"] == "reject"
         && e["name"] == "dur"
         && e["detail"].contains("kubesim.io/run-duration")));
+    assert!(events.iter().any(|e| e["action"] == "reject"
+        && e["name"] == "code"
+        && e["detail"].contains("kubesim.io/exit-code")));
 }
 
 #[test]
