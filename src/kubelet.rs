@@ -1331,3 +1331,42 @@ fn start_or_back_off(
     );
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crash_back_off_follows_do_back_off() {
+        // Exits every 1 s after each restart: the first restart is at once,
+        // then 10, 20, 40 ... s, capped at 300 s.
+        let mut b = Backoff::default();
+        let mut now = 0;
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            let exit = now;
+            let restart = if b.in_backoff_since(exit, exit) {
+                exit + b.delay
+            } else {
+                exit
+            };
+            b.next(exit, restart);
+            waits.push((restart - exit) / SECOND);
+            now = restart + SECOND;
+        }
+        assert_eq!(waits, [0, 10, 20, 40, 80, 160, 300, 300]);
+    }
+
+    #[test]
+    fn back_off_is_forgotten_after_ten_minutes_of_running() {
+        let mut b = Backoff::default();
+        b.next(0, 0);
+        b.next(10 * SECOND, 10 * SECOND);
+        assert_eq!(b.delay, 20 * SECOND);
+        // Ran 11 minutes since the last restart: fresh entry.
+        let exit = 10 * SECOND + 660 * SECOND;
+        assert!(!b.in_backoff_since(exit, exit));
+        b.next(exit, exit);
+        assert_eq!(b.delay, BACKOFF_INITIAL);
+    }
+}
