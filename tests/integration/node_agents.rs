@@ -645,3 +645,21 @@ fn the_kubelet_reports_status_under_its_client_rate_limit() {
     }
     assert!(pods.iter().all(|p| p["phase"] == "Running"));
 }
+
+#[test]
+fn a_restarted_kube_proxy_does_not_measure_changes_from_before_it_started() {
+    let text = "name: np\ncluster:\n  nodeGroups: [{name: w, count: 2, capacity: {cpu: '4', memory: 8Gi}, images: ['app:1']}]\nimages: {app:1: 10Mi}\nactions:\n- at: 0s\n  apply: {kind: Service, metadata: {name: svc}, spec: {selector: {app: web}, ports: [{port: 80}]}}\n- at: 5s\n  failNode: w-1\n- at: 20s\n  apply: {kind: Pod, metadata: {name: p, labels: {app: web}}, spec: {nodeName: w-0, containers: [{name: c, image: 'app:1'}]}}\n- at: 100s\n  recoverNode: w-1\n";
+    let (events, pods, summary) = run_text("np", text);
+    // Reachable once the live node programmed it; w-1 was down.
+    let reachable = secs(&pods[0]["reachable_s"]);
+    assert!(reachable < 25.0, "{reachable}");
+    // w-1 programs the change at 100 s, but its first sync after the
+    // restart does not count a change triggered before it started.
+    assert!(
+        events
+            .iter()
+            .any(|e| e["component"] == "kube-proxy" && e["node"] == "w-1" && t(e) >= 100.0)
+    );
+    assert_eq!(summary["network_programming_samples"], "1");
+    assert!(secs(&summary["network_programming_latency_p99_s"]) < 2.0);
+}
