@@ -132,9 +132,14 @@ impl ProxyGroup {
                     cx.api(Dest::KubeProxy, 0, Verb::Watch(spec));
                 }
             }
-            Msg::WatchList { objects, .. } => {
+            Msg::WatchList { tag, objects, .. } => {
                 for o in objects {
                     self.observe(EventType::Added, &o, cx);
+                }
+                if tag == 2 {
+                    // Informers synced: every kube-proxy's first sync, then
+                    // the periodic ones.
+                    self.wake_idle(cx);
                 }
             }
             Msg::WatchEvent { kind, change, .. } => self.observe(kind, &change.object, cx),
