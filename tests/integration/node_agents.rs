@@ -663,3 +663,29 @@ fn a_restarted_kube_proxy_does_not_measure_changes_from_before_it_started() {
     assert_eq!(summary["network_programming_samples"], "1");
     assert!(secs(&summary["network_programming_latency_p99_s"]) < 2.0);
 }
+
+#[test]
+fn pull_policies_never_always_and_if_not_present() {
+    let text = "name: policies\nduration: 30s\ncluster:\n  nodeGroups: [{name: n, count: 1, capacity: {cpu: '4', memory: 8Gi}, images: ['app:1', 'app:latest']}]\nimages: {app:1: 10Mi, app:latest: 10Mi, other:1: 10Mi}\nactions:\n- at: 0s\n  apply:\n  - {kind: Pod, metadata: {name: present}, spec: {containers: [{name: c, image: 'app:1'}]}}\n  - {kind: Pod, metadata: {name: latest}, spec: {containers: [{name: c, image: 'app:latest'}]}}\n  - {kind: Pod, metadata: {name: never}, spec: {containers: [{name: c, image: 'other:1', imagePullPolicy: Never}]}}\n";
+    let (events, pods, _) = run_text("policies", text);
+    let docker = |name: &str, action: &str| {
+        events
+            .iter()
+            .any(|e| e["component"] == "docker" && e["action"] == action && e["name"] == name)
+    };
+    // IfNotPresent (a tag): the present image is used.
+    assert!(docker("present", "image-present"));
+    assert!(!docker("present", "pull"));
+    // `latest` defaults to Always: pulled (a manifest check) although present.
+    assert!(docker("latest", "pull"));
+    // Never and absent: ErrImageNeverPull, no pull, the pod stays Pending.
+    assert!(docker("never", "image-absent"));
+    assert!(!docker("never", "pull"));
+    assert!(events.iter().any(|e| e["name"] == "never"
+        && e["action"] == "status"
+        && e["detail"].contains("c=ErrImageNeverPull")));
+    let phase = |n: &str| pods.iter().find(|p| p["name"] == n).unwrap()["phase"].clone();
+    assert_eq!(phase("never"), "Pending");
+    assert_eq!(phase("present"), "Running");
+    assert_eq!(phase("latest"), "Running");
+}
