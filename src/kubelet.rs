@@ -83,7 +83,7 @@ enum Step {
 }
 
 struct Ctr {
-    name: String,
+    name: Arc<str>,
     image: String,
     policy: PullPolicy,
     init: bool,
@@ -141,16 +141,21 @@ struct KubeletPod {
     init_last: Option<Time>,
     /// The status as last built (conditions keep their transition times).
     status: PodStatus,
-    /// The status as last sent.
-    sent: Option<PodStatus>,
-    /// A status update sent and not answered yet.
+    /// A fingerprint of the status as last sent.
+    sent: Option<u64>,
+    /// A status update sent and not answered yet: the next waits for its
+    /// answer, so that statuses are stored in order.
     status_in_flight: bool,
+    /// A status sync was due while one was in flight.
+    status_again: bool,
     /// Terminated: delete with grace 0 once the final status is stored.
     delete_pending: bool,
     /// A static pod: its index in the control plane's manifests.
     static_pod: Option<usize>,
     /// A static pod whose mirror pod exists (its status goes there).
     mirrored: bool,
+    /// A Running status was sent.
+    reported_running: bool,
 }
 
 /// A request waiting for the client rate limiter.
@@ -314,6 +319,9 @@ impl Kubelet {
                     && let Some(p) = self.pods.get_mut(&resp.tag)
                 {
                     p.status_in_flight = false;
+                    if std::mem::take(&mut p.status_again) {
+                        self.report(resp.tag, cx);
+                    }
                     self.maybe_delete(resp.tag, cx);
                 }
             }
@@ -402,7 +410,7 @@ impl Kubelet {
             .map(|c| (c, true))
             .chain(spec.containers.iter().map(|c| (c, false)))
             .map(|(c, init)| Ctr {
-                name: c.name.clone(),
+                name: Arc::from(c.name.as_str()),
                 image: c.image.clone(),
                 policy: c.pull_policy(),
                 init,
@@ -458,9 +466,11 @@ impl Kubelet {
                 status: PodStatus::default(),
                 sent: None,
                 status_in_flight: false,
+                status_again: false,
                 delete_pending: false,
                 static_pod,
                 mirrored: false,
+                reported_running: false,
             },
         );
         if deleting {
@@ -1093,10 +1103,20 @@ impl Kubelet {
         let me = self.me();
         while let Some(front) = self.outbox.front() {
             if let Outgoing::Status(uid) = *front {
+                if let Some(p) = self.pods.get_mut(&uid)
+                    && p.status_in_flight
+                {
+                    // One at a time per pod: sent again once answered.
+                    p.status_again = true;
+                    self.outbox.pop_front();
+                    self.queued_status.remove(&uid);
+                    continue;
+                }
                 // Build now: the latest status goes out.
                 self.build_status(uid, cx);
                 let unchanged = self.pods.get(&uid).is_none_or(|p| {
-                    p.sent.as_ref() == Some(&p.status) || (p.static_pod.is_some() && !p.mirrored)
+                    p.sent == Some(fingerprint(&p.status))
+                        || (p.static_pod.is_some() && !p.mirrored)
                 });
                 if unchanged {
                     self.outbox.pop_front();
@@ -1121,9 +1141,8 @@ impl Kubelet {
                     let status = p.status.clone();
                     let detail = describe(&status);
                     cx.log(me, "status", Subject::from(&*p.object), &detail);
-                    if status.phase == PodPhase::Running
-                        && p.sent.as_ref().is_none_or(|s| s.phase != PodPhase::Running)
-                    {
+                    if status.phase == PodPhase::Running && !p.reported_running {
+                        p.reported_running = true;
                         // What the startup SLI leaves out: pulls and init containers.
                         let pulls = match (p.pull_first, p.pull_last) {
                             (Some(a), Some(b)) => b.saturating_sub(a),
@@ -1138,7 +1157,7 @@ impl Kubelet {
                             r.pulled = p.pull_last.is_some();
                         }
                     }
-                    p.sent = Some(status.clone());
+                    p.sent = Some(fingerprint(&status));
                     p.status_in_flight = true;
                     let key = p.key.clone();
                     cx.api(me, uid, Verb::UpdatePodStatus { key, status });
@@ -1149,6 +1168,16 @@ impl Kubelet {
             }
         }
     }
+}
+
+/// A fingerprint of a status, to tell whether it changed since it was sent
+/// (std's SipHash with its fixed keys: the same on every run).
+fn fingerprint(s: &PodStatus) -> u64 {
+    use std::hash::{Hash, Hasher};
+    #[allow(deprecated)]
+    let mut h = std::hash::SipHasher::new();
+    s.hash(&mut h);
+    h.finish()
 }
 
 /// The container's last exit time (its finishedAt), or 0.
@@ -1301,4 +1330,43 @@ fn start_or_back_off(
         }),
     );
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crash_back_off_follows_do_back_off() {
+        // Exits every 1 s after each restart: the first restart is at once,
+        // then 10, 20, 40 ... s, capped at 300 s.
+        let mut b = Backoff::default();
+        let mut now = 0;
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            let exit = now;
+            let restart = if b.in_backoff_since(exit, exit) {
+                exit + b.delay
+            } else {
+                exit
+            };
+            b.next(exit, restart);
+            waits.push((restart - exit) / SECOND);
+            now = restart + SECOND;
+        }
+        assert_eq!(waits, [0, 10, 20, 40, 80, 160, 300, 300]);
+    }
+
+    #[test]
+    fn back_off_is_forgotten_after_ten_minutes_of_running() {
+        let mut b = Backoff::default();
+        b.next(0, 0);
+        b.next(10 * SECOND, 10 * SECOND);
+        assert_eq!(b.delay, 20 * SECOND);
+        // Ran 11 minutes since the last restart: fresh entry.
+        let exit = 10 * SECOND + 660 * SECOND;
+        assert!(!b.in_backoff_since(exit, exit));
+        b.next(exit, exit);
+        assert_eq!(b.delay, BACKOFF_INITIAL);
+    }
 }

@@ -59,6 +59,9 @@ struct Member {
     /// The node failed: this kube-proxy is down and not counted for
     /// reachability.
     down: bool,
+    /// Started at this time and not synced since: as upstream's change
+    /// tracker, the first sync measures no change triggered before.
+    fresh_since: Option<Time>,
 }
 
 pub struct ProxyGroup {
@@ -74,6 +77,8 @@ pub struct ProxyGroup {
     /// The number of endpoints in the rules (sync cost grows with it).
     endpoints: usize,
     idle: Vec<u32>,
+    /// Members restarted so far (keys their first syncs' cohorts).
+    restarts: usize,
 }
 
 impl ProxyGroup {
@@ -95,6 +100,7 @@ impl ProxyGroup {
                     generation: 0,
                     in_idle: true,
                     down: false,
+                    fresh_since: None,
                 })
                 .collect(),
             log: Vec::new(),
@@ -103,6 +109,7 @@ impl ProxyGroup {
             everywhere: 0,
             endpoints: 0,
             idle: (0..n as u32).rev().collect(),
+            restarts: 0,
         }
     }
 
@@ -125,9 +132,14 @@ impl ProxyGroup {
                     cx.api(Dest::KubeProxy, 0, Verb::Watch(spec));
                 }
             }
-            Msg::WatchList { objects, .. } => {
+            Msg::WatchList { tag, objects, .. } => {
                 for o in objects {
                     self.observe(EventType::Added, &o, cx);
+                }
+                if tag == 2 {
+                    // Informers synced: every kube-proxy's first sync, then
+                    // the periodic ones.
+                    self.wake_idle(cx);
                 }
             }
             Msg::WatchEvent { kind, change, .. } => self.observe(kind, &change.object, cx),
@@ -218,6 +230,7 @@ impl ProxyGroup {
             generation: 0,
             in_idle: false,
             down: true,
+            fresh_since: None,
         });
     }
 
@@ -232,6 +245,7 @@ impl ProxyGroup {
         m.generation += 1;
         let upto = m.upto;
         if up {
+            m.fresh_since = Some(cx.now());
             *self.upto_counts.entry(upto).or_default() += 1;
             m.running = false;
             m.pending = true;
@@ -298,15 +312,25 @@ impl ProxyGroup {
             );
             cx.log_on(Dest::KubeProxy, "sync", Subject::NONE, &name, &detail);
             let np = &mut cx.rec.counters.network_programming;
-            if !np.knows(from, upto) {
+            let fresh = self.members[node as usize].fresh_since.take();
+            // A restarted member's first sync is a cohort of its own.
+            let key = match fresh {
+                Some(_) => {
+                    self.restarts += 1;
+                    usize::MAX - self.restarts
+                }
+                None => from,
+            };
+            if !np.knows(key, upto) {
+                let since = fresh.unwrap_or(0);
                 let triggers = self.log[from..upto]
                     .iter()
-                    .filter(|c| c.endpoints)
+                    .filter(|c| c.endpoints && c.trigger >= since)
                     .map(|c| c.trigger)
                     .collect();
-                np.add_range(from, upto, triggers);
+                np.add_range(key, upto, triggers);
             }
-            np.add_sync(from, upto, now);
+            np.add_sync(key, upto, now);
         }
         if let Some(c) = self.upto_counts.get_mut(&from) {
             *c -= 1;

@@ -409,7 +409,7 @@ pub fn tolerated(tolerations: &[Toleration], taint: &Taint) -> bool {
     tolerations.iter().any(|t| t.tolerates(taint))
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PodPhase {
     #[default]
     Pending,
@@ -435,7 +435,7 @@ impl PodPhase {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PodConditionType {
     PodScheduled,
     PodReadyToStartContainers,
@@ -456,7 +456,7 @@ impl PodConditionType {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PodCondition {
     pub kind: PodConditionType,
     pub status: bool,
@@ -465,7 +465,7 @@ pub struct PodCondition {
 }
 
 /// A container's state, as `containerStatuses[].state` says it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ContainerState {
     /// `reason`: ContainerCreating, PodInitializing, CrashLoopBackOff,
     /// ErrImagePull, ImagePullBackOff, ErrImageNeverPull.
@@ -481,15 +481,15 @@ pub enum ContainerState {
     },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ContainerStatus {
-    pub name: String,
+    pub name: std::sync::Arc<str>,
     pub state: ContainerState,
     pub ready: bool,
     pub restart_count: u32,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct PodStatus {
     pub phase: PodPhase,
     pub conditions: Vec<PodCondition>,

@@ -95,7 +95,38 @@ fn validate_meta(kind: Kind, meta: &ObjectMeta, errs: &mut Vec<String>) {
     }
 }
 
+/// The problems of the containers' readiness probes (negative fields), as
+/// upstream's validation words them.
+pub fn probe_errors(path: &str, spec: &PodSpec) -> Vec<String> {
+    let mut errs = Vec::new();
+    for (group, list) in [
+        ("containers", &spec.containers),
+        ("initContainers", &spec.init_containers),
+    ] {
+        for (i, c) in list.iter().enumerate() {
+            let Some(probe) = &c.readiness_probe else {
+                continue;
+            };
+            for (field, v) in [
+                ("initialDelaySeconds", probe.initial_delay_seconds),
+                ("periodSeconds", probe.period_seconds),
+                ("timeoutSeconds", probe.timeout_seconds),
+                ("successThreshold", probe.success_threshold),
+                ("failureThreshold", probe.failure_threshold),
+            ] {
+                if let Some(v) = v.filter(|v| *v < 0) {
+                    errs.push(format!(
+                        "{path}.{group}[{i}].readinessProbe.{field}: Invalid value: {v}: must be greater than or equal to 0"
+                    ));
+                }
+            }
+        }
+    }
+    errs
+}
+
 fn validate_pod_spec(path: &str, spec: &PodSpec, errs: &mut Vec<String>) {
+    errs.extend(probe_errors(path, spec));
     if spec.containers.is_empty() {
         errs.push(format!("{path}.containers: Required value"));
     }
@@ -119,21 +150,6 @@ fn validate_pod_spec(path: &str, spec: &PodSpec, errs: &mut Vec<String>) {
                     errs.push(format!(
                         "{p}.resources: Invalid value: \"{q}\": {res} must be greater than or equal to 0"
                     ));
-                }
-            }
-            if let Some(probe) = &c.readiness_probe {
-                for (field, v) in [
-                    ("initialDelaySeconds", probe.initial_delay_seconds),
-                    ("periodSeconds", probe.period_seconds),
-                    ("timeoutSeconds", probe.timeout_seconds),
-                    ("successThreshold", probe.success_threshold),
-                    ("failureThreshold", probe.failure_threshold),
-                ] {
-                    if let Some(v) = v.filter(|v| *v < 0) {
-                        errs.push(format!(
-                            "{p}.readinessProbe.{field}: Invalid value: {v}: must be greater than or equal to 0"
-                        ));
-                    }
                 }
             }
             for (res, req) in &c.resources.requests {

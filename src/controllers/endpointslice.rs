@@ -357,8 +357,11 @@ impl EndpointSliceController {
             });
             let endpoints: Vec<Endpoint> = slice.endpoints.values().cloned().collect();
             let ready = endpoints.iter().filter(|e| e.ready).count();
+            let serving = endpoints.iter().filter(|e| e.serving).count();
+            let terminating = endpoints.iter().filter(|e| e.terminating).count();
             let detail = format!(
-                "endpointslice-controller: {} endpoints, {ready} ready, trigger {}",
+                "endpointslice-controller: {} endpoints, {ready} ready, {serving} serving, \
+                 {terminating} terminating, trigger {}",
                 endpoints.len(),
                 trigger.map_or_else(|| "none".to_string(), |t| format!("{}s", format_seconds(t)))
             );

@@ -156,17 +156,22 @@ impl NodeLifecycleController {
                 let (Some(node), false) = (node, gone) else {
                     return;
                 };
-                let fresh = !self.pods.contains_key(&uid);
+                let terminating = pod.metadata.deletion_timestamp.is_some();
+                if let Some(p) = self.pods.get_mut(&uid) {
+                    // Only the deletion can change what matters here.
+                    p.terminating = terminating;
+                    return;
+                }
                 self.pods.insert(
                     uid,
                     PodEntry {
                         key: obj.key(),
                         node: node.clone(),
                         tolerations: pod.spec.tolerations.clone(),
-                        terminating: pod.metadata.deletion_timestamp.is_some(),
+                        terminating,
                     },
                 );
-                if fresh {
+                {
                     self.pods_by_node
                         .entry(node.clone())
                         .or_default()

@@ -59,12 +59,22 @@ pub struct Scenario {
     pub policy: String,
     pub latencies: LatencyConfig,
     pub boot_control_plane: bool,
+    /// `cluster.staticPods`: (component, image, startup) overrides.
+    pub static_pods: Vec<StaticPodOverride>,
     /// Sorted by `at`, stable (file order among equal times).
     pub actions: Vec<Action>,
     /// Each `FILE:LINE:COLUMN: message`, e.g. a skipped ConfigMap.
     pub warnings: Vec<String>,
     /// `controllerManager:`: the client rate limit.
     pub controller_manager: ControllerManagerConfig,
+}
+
+/// An override of a control-plane static pod (`cluster.staticPods`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaticPodOverride {
+    pub component: String,
+    pub image: Option<String>,
+    pub startup: Option<Time>,
 }
 
 /// One step of the scenario's timeline.
@@ -480,6 +490,16 @@ impl Loader<'_> {
                 .unwrap_or_else(|| DEFAULT_POLICY.to_owned()),
             latencies: raw.latencies.0,
             boot_control_plane: raw.cluster.boot_control_plane,
+            static_pods: raw
+                .cluster
+                .static_pods
+                .iter()
+                .map(|(name, o)| StaticPodOverride {
+                    component: name.0.clone(),
+                    image: o.image.clone(),
+                    startup: o.startup.as_ref().map(|d| d.0),
+                })
+                .collect(),
             actions,
             warnings: std::mem::take(&mut self.warnings),
             controller_manager: {
@@ -717,6 +737,27 @@ impl Loader<'_> {
     /// The objects of a manifest source, in order, with namespaces
     /// defaulted; manifests of kinds not modelled become warnings.
     fn objects(&mut self, source: ManifestSource) -> Result<Vec<Placed>, LoadError> {
+        let placed = self.objects_unchecked(source)?;
+        // What is wrong in a manifest whatever the cluster: refused here.
+        for p in &placed {
+            let spec = match &p.object {
+                Object::Pod(pod) => Some(("spec", &pod.spec)),
+                Object::Workload(_, w) => Some(("spec.template.spec", &w.spec.template.spec)),
+                _ => None,
+            };
+            if let Some((path, spec)) = spec
+                && let Some(e) = crate::apiserver::admission::probe_errors(path, spec).first()
+            {
+                return Err(LoadError::at(
+                    &p.place,
+                    format!("{} `{}`: {e}", p.object.kind(), p.object.meta().name),
+                ));
+            }
+        }
+        Ok(placed)
+    }
+
+    fn objects_unchecked(&mut self, source: ManifestSource) -> Result<Vec<Placed>, LoadError> {
         match source {
             ManifestSource::Inline(docs) => {
                 let file = self.path.to_path_buf();

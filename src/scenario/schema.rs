@@ -146,6 +146,20 @@ pub(super) struct RawCluster {
     pub nodes: Option<ManifestSource>,
     #[serde(default)]
     pub boot_control_plane: bool,
+    /// With `bootControlPlane`: overrides of the static pods.
+    #[serde(default)]
+    pub static_pods: BTreeMap<StaticPodName, RawStaticPod>,
+}
+
+/// An override of one control-plane static pod.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a static pod override such as `{image: registry.k8s.io/etcd:3.5.16-0, startup: 3s}`"
+)]
+pub(super) struct RawStaticPod {
+    pub image: Option<String>,
+    pub startup: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -912,5 +926,41 @@ impl<'de> Deserialize<'de> for DistributionName {
             }
         }
         d.deserialize_str(V)
+    }
+}
+
+checked_string!(
+    /// A control-plane component with a static pod.
+    StaticPodName,
+    "a control-plane component: etcd, kube-apiserver, kube-controller-manager or kube-scheduler",
+    |v| {
+        const NAMES: [&str; 4] = [
+            "etcd",
+            "kube-apiserver",
+            "kube-controller-manager",
+            "kube-scheduler",
+        ];
+        if NAMES.contains(&v) {
+            Ok(())
+        } else {
+            Err(unknown("static pod", v, &NAMES))
+        }
+    }
+);
+
+impl PartialEq for StaticPodName {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl Eq for StaticPodName {}
+impl PartialOrd for StaticPodName {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for StaticPodName {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.cmp(&other.0)
     }
 }

@@ -143,13 +143,25 @@ pub fn simulate_traced(
         let (alloc, pods) = node_allocatable(&node);
         rec.node_added(0, &node.metadata.name, alloc, pods);
         if control_plane == Some(i as usize) {
-            let manifests = StaticManifest::kubeadm_defaults();
+            let mut manifests = StaticManifest::kubeadm_defaults();
+            // kubeadm pre-pulls its default images; overridden ones are
+            // pulled at boot.
             node.status
                 .images
                 .extend(manifests.iter().map(|m| ContainerImage {
                     names: vec![m.image.clone()],
                     size_bytes: 0,
                 }));
+            for o in &scenario.static_pods {
+                if let Some(m) = manifests.iter_mut().find(|m| m.component == o.component) {
+                    if let Some(image) = &o.image {
+                        m.image.clone_from(image);
+                    }
+                    if let Some(startup) = o.startup {
+                        m.startup = startup;
+                    }
+                }
+            }
             kubelets.push(Kubelet::control_plane(
                 i,
                 node.clone(),

@@ -196,3 +196,28 @@ fn add_nodes_with_a_name_that_exists() {
         &["addNodes: duplicate node name `n-0`"],
     );
 }
+
+#[test]
+fn a_static_pod_override_for_an_unknown_component() {
+    let dir = scratch("bad-static");
+    rejects(
+        &dir,
+        "name: bad\ncluster:\n  bootControlPlane: true\n  staticPods:\n    kube-proxy: {startup: 1s}\n",
+        &["scenario.yaml:5", "kube-proxy", "kube-scheduler"],
+    );
+}
+
+#[test]
+fn a_probe_with_a_negative_period() {
+    let dir = scratch("bad-probe");
+    rejects(
+        &dir,
+        &format!(
+            "{GOOD_HEAD}actions:\n- at: 0s\n  apply:\n  - {{kind: Pod, metadata: {{name: neg}}, spec: {{containers: [{{name: c, image: 'app:1', readinessProbe: {{periodSeconds: -1}}}}]}}}}\n"
+        ),
+        &[
+            "scenario.yaml:8",
+            "Pod `neg`: spec.containers[0].readinessProbe.periodSeconds: Invalid value: -1: must be greater than or equal to 0",
+        ],
+    );
+}

@@ -327,20 +327,18 @@ fn a_large_image_on_a_cold_node_dominates_startup_but_not_the_sli() {
 }
 
 #[test]
-fn bad_kubesim_annotations_and_probes_are_rejected_by_the_apiserver() {
+fn bad_kubesim_annotations_are_rejected_by_the_apiserver() {
     let text = format!(
-        "name: badprobe\n{ONE_NODE}actions:\n- at: 0s\n  apply:\n  - {{kind: Pod, metadata: {{name: neg}}, spec: {{containers: [{{name: c, image: 'app:1', readinessProbe: {{periodSeconds: -1}}}}]}}}}\n  - {{kind: Pod, metadata: {{name: dur, annotations: {{kubesim.io/run-duration: soon}}}}, spec: {{containers: [{{name: c, image: 'app:1'}}]}}}}\n"
+        "name: badannotation\n{ONE_NODE}actions:\n- at: 0s\n  apply:\n  - {{kind: Pod, metadata: {{name: dur, annotations: {{kubesim.io/run-duration: soon}}}}, spec: {{containers: [{{name: c, image: 'app:1'}}]}}}}\n  - {{kind: Pod, metadata: {{name: code, annotations: {{kubesim.io/exit-code: '300'}}}}, spec: {{containers: [{{name: c, image: 'app:1'}}]}}}}\n"
     );
-    let (events, pods, _) = run_text("badprobe", &text);
+    let (events, pods, _) = run_text("badannotation", &text);
     assert!(pods.is_empty());
-    assert!(events.iter().any(|e| e["action"] == "reject"
-        && e["name"] == "neg"
-        && e["detail"].contains(
-            "readinessProbe.periodSeconds: Invalid value: -1: must be greater than or equal to 0"
-        )));
     assert!(events.iter().any(|e| e["action"] == "reject"
         && e["name"] == "dur"
         && e["detail"].contains("kubesim.io/run-duration")));
+    assert!(events.iter().any(|e| e["action"] == "reject"
+        && e["name"] == "code"
+        && e["detail"].contains("kubesim.io/exit-code")));
 }
 
 #[test]
@@ -525,6 +523,10 @@ fn boot_yaml_starts_the_static_pods_before_any_workload_is_scheduled() {
         assert!(up < scheduled, "{component} up after the first scheduling");
     }
     assert!(first("kube-apiserver", "serving") < first("kubelet", "register-node") + 20);
+    // The overridden apiserver image is pulled during the boot.
+    assert!(events.iter().any(|e| e["component"] == "docker"
+        && e["action"] == "pull"
+        && e["detail"].contains("kube-apiserver:v1.31.1")));
     let registered: Vec<&str> = events
         .iter()
         .filter(|e| e["action"] == "register-node")
@@ -567,4 +569,129 @@ fn requests_before_the_apiserver_serves_get_503() {
         && e["detail"].contains("503 ServiceUnavailable")));
     assert!(pods.iter().all(|p| p["name"] != "early"));
     assert!(!summary["cluster_ready_s"].is_empty());
+}
+
+#[test]
+fn node_failure_and_boot_scenarios_are_deterministic() {
+    for name in ["node-failure", "boot"] {
+        let scenario = repo().join(format!("scenarios/{name}.yaml"));
+        let (a, b) = (scratch(&format!("{name}-a")), scratch(&format!("{name}-b")));
+        run_ok(&scenario, &a, &[]);
+        run_ok(&scenario, &b, &[]);
+        for f in ["events.csv", "pods.csv", "nodes.csv", "summary.csv"] {
+            let (x, y) = (
+                std::fs::read(a.join(f)).unwrap(),
+                std::fs::read(b.join(f)).unwrap(),
+            );
+            assert!(x == y, "{name}: {f} differs between identical runs");
+        }
+    }
+}
+
+#[test]
+fn a_terminating_pod_stays_in_the_slice_as_serving_but_not_ready_until_it_stops() {
+    let text = format!(
+        "name: terminating\n{ONE_NODE}actions:\n- at: 0s\n  apply:\n  - {{kind: Service, metadata: {{name: svc}}, spec: {{selector: {{app: web}}, ports: [{{port: 80}}]}}}}\n  - {{kind: Pod, metadata: {{name: web, labels: {{app: web}}, annotations: {{kubesim.io/shutdown-duration: 10s}}}}, spec: {{containers: [{{name: c, image: 'app:1'}}]}}}}\n- at: 30s\n  delete: {{kind: Pod, name: web}}\n"
+    );
+    let (events, _, _) = run_text("terminating", &text);
+    let writes: Vec<(f64, String)> = events
+        .iter()
+        .filter(|e| e["component"] == "kube-controller-manager" && e["kind"] == "EndpointSlice")
+        .map(|e| (t(e), format!("{} {}", e["action"], e["detail"])))
+        .collect();
+    let during = writes
+        .iter()
+        .find(|(at, _)| (30.0..40.0).contains(at))
+        .unwrap_or_else(|| panic!("no slice write while terminating: {writes:?}"));
+    assert!(
+        during
+            .1
+            .contains("1 endpoints, 0 ready, 1 serving, 1 terminating"),
+        "{during:?}"
+    );
+    // Once its containers stopped (10 s) the pod is terminal: the slice
+    // loses the endpoint.
+    let after = writes
+        .iter()
+        .find(|(at, _)| *at >= 40.0)
+        .unwrap_or_else(|| panic!("no slice write after the stop: {writes:?}"));
+    assert!(
+        after.1.starts_with("delete") || after.1.contains("0 endpoints"),
+        "{after:?}"
+    );
+}
+
+#[test]
+fn the_kubelet_reports_status_under_its_client_rate_limit() {
+    // 200 pods bound to one node at once: up to 3 status changes each
+    // (admitted, sandbox ready, running); queued syncs send the latest
+    // status, so some merge; burst 100, then 50 a second.
+    let mut text = String::from(
+        "name: qps\nlatencies: {podSandbox: 1ms, containerCreate: 1ms, containerStart: 1ms, plegRelist: 0s, kubeletSync: 1ms}\ncluster:\n  nodeGroups: [{name: n, count: 1, capacity: {cpu: '64', memory: 256Gi, pods: 250}, images: ['app:1']}]\nimages: {app:1: 10Mi}\nactions:\n- at: 0s\n  apply:\n",
+    );
+    for i in 0..200 {
+        text.push_str(&format!(
+            "  - {{kind: Pod, metadata: {{name: p{i}}}, spec: {{nodeName: n-0, containers: [{{name: c, image: 'app:1'}}]}}}}\n"
+        ));
+    }
+    let (events, pods, _) = run_text("qps", &text);
+    let sent: Vec<f64> = events
+        .iter()
+        .filter(|e| e["component"] == "kubelet" && e["action"] == "status")
+        .map(t)
+        .collect();
+    assert!(sent.len() > 200, "{}", sent.len());
+    let span = sent.last().unwrap() - sent.first().unwrap();
+    let floor = (sent.len() - 100) as f64 / 50.0;
+    assert!(span >= floor - 0.05, "{} writes in {span} s", sent.len());
+    // In any second, at most the burst plus 50.
+    for (i, &at) in sent.iter().enumerate() {
+        let within = sent[i..].iter().take_while(|&&x| x < at + 1.0).count();
+        assert!(within <= 150, "{within} writes in the second from {at}");
+    }
+    assert!(pods.iter().all(|p| p["phase"] == "Running"));
+}
+
+#[test]
+fn a_restarted_kube_proxy_does_not_measure_changes_from_before_it_started() {
+    let text = "name: np\ncluster:\n  nodeGroups: [{name: w, count: 2, capacity: {cpu: '4', memory: 8Gi}, images: ['app:1']}]\nimages: {app:1: 10Mi}\nactions:\n- at: 0s\n  apply: {kind: Service, metadata: {name: svc}, spec: {selector: {app: web}, ports: [{port: 80}]}}\n- at: 5s\n  failNode: w-1\n- at: 20s\n  apply: {kind: Pod, metadata: {name: p, labels: {app: web}}, spec: {nodeName: w-0, containers: [{name: c, image: 'app:1'}]}}\n- at: 100s\n  recoverNode: w-1\n";
+    let (events, pods, summary) = run_text("np", text);
+    // Reachable once the live node programmed it; w-1 was down.
+    let reachable = secs(&pods[0]["reachable_s"]);
+    assert!(reachable < 25.0, "{reachable}");
+    // w-1 programs the change at 100 s, but its first sync after the
+    // restart does not count a change triggered before it started.
+    assert!(
+        events
+            .iter()
+            .any(|e| e["component"] == "kube-proxy" && e["node"] == "w-1" && t(e) >= 100.0)
+    );
+    assert_eq!(summary["network_programming_samples"], "1");
+    assert!(secs(&summary["network_programming_latency_p99_s"]) < 2.0);
+}
+
+#[test]
+fn pull_policies_never_always_and_if_not_present() {
+    let text = "name: policies\nduration: 30s\ncluster:\n  nodeGroups: [{name: n, count: 1, capacity: {cpu: '4', memory: 8Gi}, images: ['app:1', 'app:latest']}]\nimages: {app:1: 10Mi, app:latest: 10Mi, other:1: 10Mi}\nactions:\n- at: 0s\n  apply:\n  - {kind: Pod, metadata: {name: present}, spec: {containers: [{name: c, image: 'app:1'}]}}\n  - {kind: Pod, metadata: {name: latest}, spec: {containers: [{name: c, image: 'app:latest'}]}}\n  - {kind: Pod, metadata: {name: never}, spec: {containers: [{name: c, image: 'other:1', imagePullPolicy: Never}]}}\n";
+    let (events, pods, _) = run_text("policies", text);
+    let docker = |name: &str, action: &str| {
+        events
+            .iter()
+            .any(|e| e["component"] == "docker" && e["action"] == action && e["name"] == name)
+    };
+    // IfNotPresent (a tag): the present image is used.
+    assert!(docker("present", "image-present"));
+    assert!(!docker("present", "pull"));
+    // `latest` defaults to Always: pulled (a manifest check) although present.
+    assert!(docker("latest", "pull"));
+    // Never and absent: ErrImageNeverPull, no pull, the pod stays Pending.
+    assert!(docker("never", "image-absent"));
+    assert!(!docker("never", "pull"));
+    assert!(events.iter().any(|e| e["name"] == "never"
+        && e["action"] == "status"
+        && e["detail"].contains("c=ErrImageNeverPull")));
+    let phase = |n: &str| pods.iter().find(|p| p["name"] == n).unwrap()["phase"].clone();
+    assert_eq!(phase("never"), "Pending");
+    assert_eq!(phase("present"), "Running");
+    assert_eq!(phase("latest"), "Running");
 }
