@@ -105,6 +105,21 @@ enum Command {
     },
 }
 
+/// Prints a line on stdout. A closed pipe (`kubesim run ... | head`) is not
+/// an error: the process ends quietly, its outputs already written.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("error: writing to stdout: {e}");
+            std::process::exit(1);
+        }
+    }};
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -121,10 +136,10 @@ fn main() -> ExitCode {
                 seed,
             };
             let r = kubesim::bench::run(&spec);
-            println!(
+            out!(
                 "SchedulingBasic {nodes} nodes, {init_pods} initial pods, {pods} measured pods (seed {seed})"
             );
-            println!(
+            out!(
                 "scheduled {} pods in {:.3} s of wall time: {:.0} pods/s wall-clock, {:.0} events/s ({} events), peak memory {}",
                 r.scheduled,
                 r.wall_s,
@@ -133,7 +148,7 @@ fn main() -> ExitCode {
                 r.events,
                 peak_memory().unwrap_or_else(|| "unknown".into())
             );
-            println!(
+            out!(
                 "modelled scheduler: {:.0} measured pods bound per virtual second ({:.3} virtual s)",
                 r.pods_per_virtual_second(),
                 r.virtual_span_s
@@ -165,7 +180,7 @@ fn main() -> ExitCode {
                         _ => 0,
                     })
                     .sum();
-                println!(
+                out!(
                     "{}: ok: scenario `{}`, {} nodes, {} actions, {} objects to apply",
                     scenario.display(),
                     s.name,
@@ -182,9 +197,9 @@ fn main() -> ExitCode {
         },
         Command::Policies => {
             for (name, what) in kubesim::scheduler::profile::POLICIES {
-                println!("{name:<16}{what}");
+                out!("{name:<16}{what}");
             }
-            println!(
+            out!(
                 "{:<16}a KubeSchedulerConfiguration (kubescheduler.config.k8s.io/v1): profiles, plugins, weights, pluginConfig",
                 "FILE.yaml"
             );
@@ -238,7 +253,7 @@ fn main() -> ExitCode {
             if trace_scheduling {
                 files.push(TRACE_FILE);
             }
-            println!("outputs: {} in {}", files.join(", "), dir.display());
+            out!("outputs: {} in {}", files.join(", "), dir.display());
             ExitCode::SUCCESS
         }
         Command::Compare {
@@ -344,12 +359,14 @@ fn compare(
         eprintln!("error: writing {}: {e}", csv_path.display());
         return ExitCode::from(1);
     }
-    println!(
+    out!(
         "scenario {}, {} seed(s) from {first}; mean ± 95% interval across seeds; allocation at the moment the most pods were bound",
-        s.name, seeds
+        s.name,
+        seeds
     );
-    print!("{}", kubesim::compare::table(policies, &cells));
-    println!("outputs: {} and one directory per cell", csv_path.display());
+    let table = kubesim::compare::table(policies, &cells);
+    out!("{}", table.trim_end_matches('\n'));
+    out!("outputs: {} and one directory per cell", csv_path.display());
     ExitCode::SUCCESS
 }
 
@@ -414,7 +431,7 @@ fn explain(
     let bytes = buf.0.lock().expect("not poisoned").clone();
     match kubesim::scheduler::explain::explain(&bytes, pod, attempt) {
         Ok(text) => {
-            print!("{text}");
+            out!("{}", text.trim_end_matches('\n'));
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -439,7 +456,7 @@ fn policy_profiles(
 fn print_summary(summary: &kubesim::output::Summary, wall: f64, virtual_ns: u64, events: u64) {
     let get = |m: &str| summary.get(m).unwrap_or("").to_string();
     let virtual_s = virtual_ns as f64 / 1e9;
-    println!(
+    out!(
         "scenario {} (seed {}): {} s of virtual time, stopped by {}",
         get("scenario"),
         get("seed"),
@@ -451,7 +468,7 @@ fn print_summary(summary: &kubesim::output::Summary, wall: f64, virtual_ns: u64,
     } else {
         f64::INFINITY
     };
-    println!(
+    out!(
         "wall time {:.3} s, speed-up {:.0}x over real time, {} events ({:.0} events/s), peak memory {}",
         wall,
         speedup,
@@ -459,7 +476,7 @@ fn print_summary(summary: &kubesim::output::Summary, wall: f64, virtual_ns: u64,
         events as f64 / wall.max(1e-9),
         peak_memory().unwrap_or_else(|| "unknown".into())
     );
-    println!(
+    out!(
         "pods: {} created, {} Running, {} Pending, {} Succeeded, {} Failed, {} deleted, {} unscheduled",
         get("pods_created"),
         get("pods_running"),
@@ -471,7 +488,7 @@ fn print_summary(summary: &kubesim::output::Summary, wall: f64, virtual_ns: u64,
     );
     let orphans = get("pods_without_scheduler_profile");
     if !orphans.is_empty() && orphans != "0" {
-        println!(
+        out!(
             "{orphans} pod(s) name a schedulerName no scheduler profile has: left Pending (see `ignored` rows in events.csv)"
         );
     }
@@ -486,7 +503,7 @@ fn print_summary(summary: &kubesim::output::Summary, wall: f64, virtual_ns: u64,
             "network_programming_latency",
         ),
     ] {
-        println!(
+        out!(
             "{label}: p50 {} s, p90 {} s, p99 {} s",
             or_dash(get(&format!("{prefix}_p50_s"))),
             or_dash(get(&format!("{prefix}_p90_s"))),
@@ -498,14 +515,14 @@ fn print_summary(summary: &kubesim::output::Summary, wall: f64, virtual_ns: u64,
         "false" => "NOT met",
         _ => "-",
     };
-    println!(
+    out!(
         "pod startup SLI ({} pods, pulls and init containers excluded): p50 {} s, p90 {} s, p99 {} s; SLO p99 <= 5 s {slo}",
         get("pod_startup_sli_pods"),
         or_dash(get("pod_startup_sli_p50_s")),
         or_dash(get("pod_startup_sli_p90_s")),
         or_dash(get("pod_startup_sli_p99_s")),
     );
-    println!(
+    out!(
         "api requests {} ({} rejected, {} conflicts), run hash {}",
         get("api_requests"),
         get("api_rejected"),
@@ -522,9 +539,15 @@ fn print_rollouts(records: &[kubesim::output::RolloutRecord]) {
             Some(d) => format!("took {} s", format_seconds(d)),
             None => "did not complete".into(),
         };
-        println!(
+        out!(
             "rollout {}/{}/{} revision {} ({}): {took}, at most {} pods, at least {} available",
-            r.kind, r.namespace, r.name, r.revision, r.strategy, r.max_pods, r.min_available
+            r.kind,
+            r.namespace,
+            r.name,
+            r.revision,
+            r.strategy,
+            r.max_pods,
+            r.min_available
         );
     }
 }
