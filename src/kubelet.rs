@@ -42,8 +42,8 @@ pub use static_pods::{ANNOTATION_MIRROR, ControlPlane, StaticManifest};
 pub const BACKOFF_INITIAL: Time = 10 * SECOND;
 pub const BACKOFF_MAX: Time = 300 * SECOND;
 /// The kubelet's API client limits (`kubeAPIQPS`, `kubeAPIBurst`).
-pub const KUBELET_QPS: u64 = 50;
-pub const KUBELET_BURST: u64 = 100;
+pub const KUBELET_QPS: f64 = 50.0;
+pub const KUBELET_BURST: u32 = 100;
 
 /// A back-off entry as client-go's `flowcontrol.Backoff` keeps it.
 #[derive(Clone, Copy, Debug, Default)]

@@ -29,7 +29,7 @@ use crate::sim::{Cx, Dest, Hop, Msg, Verb};
 /// kube-proxy's syncPeriod: the bounded-frequency runner's maxInterval.
 pub const SYNC_PERIOD: Time = 30 * crate::engine::SECOND;
 /// The runner's burst.
-pub const SYNC_BURST: u64 = 2;
+pub const SYNC_BURST: u32 = 2;
 
 /// One change of the rules: when it was triggered and, when an endpoint
 /// became ready, the pod it makes reachable.
@@ -96,7 +96,7 @@ impl ProxyGroup {
                     pending: false,
                     running: false,
                     upto: 0,
-                    limiter: TokenBucket::new(1, SYNC_BURST),
+                    limiter: TokenBucket::new(1.0, SYNC_BURST),
                     generation: 0,
                     in_idle: true,
                     down: false,
@@ -226,7 +226,7 @@ impl ProxyGroup {
             pending: false,
             running: false,
             upto: 0,
-            limiter: TokenBucket::new(1, SYNC_BURST),
+            limiter: TokenBucket::new(1.0, SYNC_BURST),
             generation: 0,
             in_idle: false,
             down: true,

@@ -1,72 +1,99 @@
-//! A client-side token bucket, as client-go's `flowcontrol` rate limiter:
-//! `qps` tokens a second, at most `burst` saved up. Kept in integer virtual
-//! time: the level is the nanoseconds of refill accumulated.
+//! Client-side rate limiting: client-go's token bucket
+//! (`flowcontrol.NewTokenBucketRateLimiter(qps, burst)`), used by every
+//! client that upstream limits: kube-controller-manager (`--kube-api-qps=20`,
+//! `--kube-api-burst=30`), the kubelet's status updates (QPS 50, burst 100)
+//! and kube-proxy's bounded-frequency runner (one run per minSyncPeriod,
+//! burst 2).
+//!
+//! Kept in the equivalent virtual-scheduling form (GCRA): the bucket is full
+//! when `tat <= now`, each token is `interval` of time, and a request may go
+//! once at most `burst` tokens are owed. Integer nanoseconds, so it is exact
+//! and deterministic.
 
 use crate::engine::{SECOND, Time};
 
 #[derive(Clone, Debug)]
 pub struct TokenBucket {
-    per_token: Time,
-    capacity: Time,
-    level: Time,
-    last: Time,
+    /// The time one token takes to refill.
+    interval: Time,
+    burst: u32,
+    /// The theoretical arrival time: when the bucket would be full again.
+    tat: Time,
 }
 
 impl TokenBucket {
-    /// A full bucket at time 0.
-    pub fn new(qps: u64, burst: u64) -> Self {
-        let per_token = SECOND / qps.max(1);
+    /// `qps` must be positive; `burst` at least 1.
+    pub fn new(qps: f64, burst: u32) -> Self {
+        let interval = ((SECOND as f64) / qps).round().max(1.0) as Time;
         TokenBucket {
-            per_token,
-            capacity: per_token * burst.max(1),
-            level: per_token * burst.max(1),
-            last: 0,
+            interval,
+            burst: burst.max(1),
+            tat: 0,
         }
     }
 
-    fn refill(&mut self, now: Time) {
-        if now > self.last {
-            self.level = (self.level + (now - self.last)).min(self.capacity);
-            self.last = now;
-        }
+    /// Takes one token for a request made at `now`; returns how long the
+    /// request waits before it is sent.
+    pub fn reserve(&mut self, now: Time) -> Time {
+        let tolerance = self.interval * Time::from(self.burst - 1);
+        let tat = self.tat.max(now);
+        let allowed = tat.saturating_sub(tolerance).max(now);
+        self.tat = tat + self.interval;
+        allowed - now
     }
 
     /// A full bucket refilling one token every `period`.
-    pub fn with_period(period: Time, burst: u64) -> Self {
-        let per_token = period.max(1);
+    pub fn with_period(period: Time, burst: u32) -> Self {
         TokenBucket {
-            per_token,
-            capacity: per_token * burst.max(1),
-            level: per_token * burst.max(1),
-            last: 0,
+            interval: period.max(1),
+            burst: burst.max(1),
+            tat: 0,
         }
     }
 
-    /// Takes a token if one is available at `now`.
+    /// When a request made at `now` could take a token (`now` if one is free).
+    pub fn next_token(&self, now: Time) -> Time {
+        let tolerance = self.interval * Time::from(self.burst - 1);
+        self.tat.saturating_sub(tolerance).max(now)
+    }
+
+    /// Takes a token if one is free at `now`.
     pub fn try_take(&mut self, now: Time) -> bool {
-        self.refill(now);
-        if self.level >= self.per_token {
-            self.level -= self.per_token;
-            true
-        } else {
-            false
+        if self.next_token(now) > now {
+            return false;
         }
-    }
-
-    /// When the next token will be available (`now` if one is).
-    pub fn next_token(&mut self, now: Time) -> Time {
-        self.refill(now);
-        now + self.per_token.saturating_sub(self.level)
+        self.reserve(now);
+        true
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::MILLISECOND;
 
     #[test]
     fn burst_then_qps() {
-        let mut b = TokenBucket::new(50, 100);
+        let mut b = TokenBucket::new(20.0, 30);
+        let waits: Vec<Time> = (0..33).map(|_| b.reserve(0)).collect();
+        assert!(waits[..30].iter().all(|w| *w == 0));
+        assert_eq!(waits[30], 50 * MILLISECOND);
+        assert_eq!(waits[31], 100 * MILLISECOND);
+        assert_eq!(waits[32], 150 * MILLISECOND);
+        // After a quiet second, 20 tokens are back.
+        let mut b = TokenBucket::new(20.0, 30);
+        for _ in 0..30 {
+            b.reserve(0);
+        }
+        let later = SECOND;
+        let waits: Vec<Time> = (0..21).map(|_| b.reserve(later)).collect();
+        assert!(waits[..20].iter().all(|w| *w == 0), "{waits:?}");
+        assert_eq!(waits[20], 50 * MILLISECOND);
+    }
+
+    #[test]
+    fn try_take_and_next_token_follow_the_same_bucket() {
+        let mut b = TokenBucket::new(50.0, 100);
         for _ in 0..100 {
             assert!(b.try_take(0));
         }
@@ -80,5 +107,8 @@ mod tests {
             n += 1;
         }
         assert_eq!(n, 100);
+        let mut p = TokenBucket::with_period(SECOND, 2);
+        assert!(p.try_take(5) && p.try_take(6) && !p.try_take(7));
+        assert_eq!(p.next_token(7), SECOND + 5);
     }
 }

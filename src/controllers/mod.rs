@@ -16,7 +16,6 @@ pub mod endpointslice;
 pub mod gc;
 pub mod nodelifecycle;
 pub mod podutil;
-pub mod ratelimit;
 pub mod replicaset;
 pub mod slowstart;
 pub mod statefulset;
@@ -31,11 +30,16 @@ use crate::output::Subject;
 use crate::sim::msg::{FieldSelector, Request, WatchSpec};
 use crate::sim::{Cx, Dest, Hop, Msg, Verb};
 
+use crate::ratelimit::TokenBucket;
 use daemon::DaemonSetController;
 use deployment::DeploymentController;
 use endpointslice::EndpointSliceController;
 use gc::GarbageCollector;
-use ratelimit::TokenBucket;
+
+/// kube-controller-manager's default client QPS (`--kube-api-qps`).
+pub const DEFAULT_QPS: f64 = 20.0;
+/// kube-controller-manager's default client burst (`--kube-api-burst`).
+pub const DEFAULT_BURST: u32 = 30;
 use replicaset::ReplicaSetController;
 use statefulset::StatefulSetController;
 
@@ -58,8 +62,8 @@ pub struct ControllerManagerConfig {
 impl Default for ControllerManagerConfig {
     fn default() -> Self {
         ControllerManagerConfig {
-            qps: ratelimit::DEFAULT_QPS,
-            burst: ratelimit::DEFAULT_BURST,
+            qps: DEFAULT_QPS,
+            burst: DEFAULT_BURST,
         }
     }
 }
