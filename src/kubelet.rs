@@ -31,7 +31,7 @@ use crate::engine::{SECOND, Time};
 use crate::etcd::EventType;
 use crate::output::Subject;
 use crate::ratelimit::TokenBucket;
-use crate::sim::msg::{FieldSelector, RuntimeCall, RuntimeResult, WatchSpec};
+use crate::sim::msg::{RuntimeCall, RuntimeResult, WatchSpec};
 use crate::sim::{Cx, Dest, Hop, Msg, Verb};
 
 mod static_pods;
@@ -259,14 +259,7 @@ impl Kubelet {
                     cx.log(self.me(), "register-node", Subject::from(&key), "");
                     cx.api(self.me(), 0, Verb::Create(Object::Node(*node)));
                 }
-                let spec = WatchSpec {
-                    tag: self.boot,
-                    kind: crate::api::Kind::Pod,
-                    namespace: None,
-                    labels: None,
-                    field: FieldSelector::NodeName(self.node.to_string()),
-                    from_revision: None,
-                };
+                let spec = WatchSpec::pods_on(self.boot, &self.node);
                 cx.api(self.me(), 0, Verb::Watch(spec));
             }
             Msg::WatchList { objects, .. } => {

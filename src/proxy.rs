@@ -23,7 +23,7 @@ use crate::engine::Time;
 use crate::etcd::EventType;
 use crate::output::Subject;
 use crate::ratelimit::TokenBucket;
-use crate::sim::msg::{FieldSelector, WatchSpec};
+use crate::sim::msg::WatchSpec;
 use crate::sim::{Cx, Dest, Hop, Msg, Verb};
 
 /// kube-proxy's syncPeriod: the bounded-frequency runner's maxInterval.
@@ -121,14 +121,7 @@ impl ProxyGroup {
                     m.limiter = TokenBucket::with_period(min_period, SYNC_BURST);
                 }
                 for (tag, kind) in [(1, Kind::Service), (2, Kind::EndpointSlice)] {
-                    let spec = WatchSpec {
-                        tag,
-                        kind,
-                        namespace: None,
-                        labels: None,
-                        field: FieldSelector::Everything,
-                        from_revision: None,
-                    };
+                    let spec = WatchSpec::all(tag, kind);
                     cx.api(Dest::KubeProxy, 0, Verb::Watch(spec));
                 }
             }

@@ -27,7 +27,7 @@ use crate::api::{Kind, Object, ObjectKey};
 use crate::engine::Time;
 use crate::etcd::EventType;
 use crate::output::Subject;
-use crate::sim::msg::{FieldSelector, Request, WatchSpec};
+use crate::sim::msg::{Request, WatchSpec};
 use crate::sim::{Cx, Dest, Hop, Msg, Verb};
 
 use crate::ratelimit::TokenBucket;
@@ -398,14 +398,7 @@ impl ControllerManager {
                 // informers below.
                 self.nodes.start(cx);
                 for (tag, kind) in WATCHED {
-                    let spec = WatchSpec {
-                        tag,
-                        kind,
-                        namespace: None,
-                        labels: None,
-                        field: FieldSelector::Everything,
-                        from_revision: None,
-                    };
+                    let spec = WatchSpec::all(tag, kind);
                     // Watches are opened once, before the informers sync:
                     // not rate limited.
                     cx.api(Dest::ControllerManager, 0, Verb::Watch(spec));

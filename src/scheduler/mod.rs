@@ -38,7 +38,7 @@ use crate::api::{Kind, Labels, Object};
 use crate::engine::{RngStreams, Time};
 use crate::etcd::EventType;
 use crate::output::Subject;
-use crate::sim::msg::{FieldSelector, WatchSpec};
+use crate::sim::msg::WatchSpec;
 use crate::sim::{Cx, Dest, Hop, Msg, Verb};
 
 use framework::{
@@ -323,14 +323,7 @@ impl Scheduler {
                     (WATCH_NODES, Kind::Node),
                     (WATCH_PODS, Kind::Pod),
                 ] {
-                    let spec = WatchSpec {
-                        tag,
-                        kind,
-                        namespace: None,
-                        labels: None,
-                        field: FieldSelector::Everything,
-                        from_revision: None,
-                    };
+                    let spec = WatchSpec::all(tag, kind);
                     cx.api(Dest::Scheduler, 0, Verb::Watch(spec));
                 }
             }

@@ -19,7 +19,7 @@ use crate::etcd::EventType;
 use crate::output::Subject;
 use crate::scenario::{Action, ActionOp, NodeOp};
 
-use super::msg::{FieldSelector, NodePatch, WatchSpec};
+use super::msg::{NodePatch, WatchSpec};
 use super::{Cx, Dest, Msg, Verb};
 
 /// How many times an update is retried after a conflict.
@@ -108,14 +108,7 @@ impl Client {
         if matches!(op.change, Change::Undo(_)) && !self.rs_synced {
             if !self.rs_watch {
                 self.rs_watch = true;
-                let spec = WatchSpec {
-                    tag: RS_WATCH_TAG,
-                    kind: Kind::ReplicaSet,
-                    namespace: None,
-                    labels: None,
-                    field: FieldSelector::Everything,
-                    from_revision: None,
-                };
+                let spec = WatchSpec::all(RS_WATCH_TAG, Kind::ReplicaSet);
                 cx.api(Dest::Client, 0, Verb::Watch(spec));
             }
             self.waiting_for_list.push(op);
@@ -238,14 +231,7 @@ impl Client {
                 cx.api(Dest::Client, t, Verb::PatchNode { key, patch });
                 if op == NodeOp::Drain {
                     // kubectl drain lists the node's pods, then evicts them.
-                    let spec = WatchSpec {
-                        tag: DRAIN_TAG + self.drains,
-                        kind: Kind::Pod,
-                        namespace: None,
-                        labels: None,
-                        field: FieldSelector::NodeName(node.to_string()),
-                        from_revision: None,
-                    };
+                    let spec = WatchSpec::pods_on(DRAIN_TAG + self.drains, node);
                     self.drains += 1;
                     let t = self.tag();
                     cx.api(Dest::Client, t, Verb::Watch(spec));

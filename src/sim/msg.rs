@@ -71,6 +71,28 @@ pub struct WatchSpec {
     pub from_revision: Option<u64>,
 }
 
+impl WatchSpec {
+    /// A list-and-watch of every object of `kind`.
+    pub fn all(tag: u32, kind: Kind) -> Self {
+        WatchSpec {
+            tag,
+            kind,
+            namespace: None,
+            labels: None,
+            field: FieldSelector::Everything,
+            from_revision: None,
+        }
+    }
+
+    /// A list-and-watch of the pods bound to `node` (`spec.nodeName=node`).
+    pub fn pods_on(tag: u32, node: &str) -> Self {
+        WatchSpec {
+            field: FieldSelector::NodeName(node.to_string()),
+            ..WatchSpec::all(tag, Kind::Pod)
+        }
+    }
+}
+
 /// An API call.
 #[derive(Clone, Debug)]
 pub enum Verb {
