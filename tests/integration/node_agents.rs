@@ -695,3 +695,33 @@ fn pull_policies_never_always_and_if_not_present() {
     assert_eq!(phase("present"), "Running");
     assert_eq!(phase("latest"), "Running");
 }
+
+#[test]
+fn a_failed_nodes_deployment_pods_are_recreated_elsewhere_after_grace_and_toleration() {
+    let out = scratch("node-failure-recreate");
+    run_ok(&repo().join("scenarios/node-failure.yaml"), &out, &[]);
+    let pods = read_csv(&out.join("pods.csv"));
+    let web: Vec<_> = pods
+        .iter()
+        .filter(|p| p["owner"].starts_with("ReplicaSet/web-"))
+        .collect();
+    // The Deployment's pod on worker-1 (failed at 30 s) is evicted after the
+    // 50 s grace period and its 300 s toleration, and its ReplicaSet
+    // replaces it on another node at once.
+    let evicted: Vec<_> = web.iter().filter(|p| p["node"] == "worker-1").collect();
+    assert_eq!(evicted.len(), 1, "{web:?}");
+    let gone = secs(&evicted[0]["deleted_s"]);
+    assert!((380.0..395.0).contains(&gone), "evicted at {gone}");
+    let replacements: Vec<_> = web
+        .iter()
+        .filter(|p| secs(&p["created_s"]) >= gone)
+        .collect();
+    assert_eq!(replacements.len(), 1, "{web:?}");
+    let r = replacements[0];
+    assert_ne!(r["node"], "worker-1");
+    assert_eq!(r["phase"], "Running");
+    assert!(secs(&r["created_s"]) - gone < 1.0);
+    // The Deployment is back to its replicas on live nodes.
+    let live = web.iter().filter(|p| p["deleted_s"].is_empty()).count();
+    assert_eq!(live, 6);
+}
