@@ -22,10 +22,11 @@ pub enum Kind {
     ReplicaSet,
     DaemonSet,
     StatefulSet,
+    PriorityClass,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Node,
         Kind::Pod,
         Kind::Service,
@@ -34,6 +35,7 @@ impl Kind {
         Kind::ReplicaSet,
         Kind::DaemonSet,
         Kind::StatefulSet,
+        Kind::PriorityClass,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +48,7 @@ impl Kind {
             Kind::ReplicaSet => "ReplicaSet",
             Kind::DaemonSet => "DaemonSet",
             Kind::StatefulSet => "StatefulSet",
+            Kind::PriorityClass => "PriorityClass",
         }
     }
 
@@ -55,7 +58,7 @@ impl Kind {
 
     /// Cluster-scoped kinds have no namespace.
     pub fn namespaced(self) -> bool {
-        self != Kind::Node
+        !matches!(self, Kind::Node | Kind::PriorityClass)
     }
 
     /// The apiVersion a manifest of this kind carries.
@@ -63,6 +66,7 @@ impl Kind {
         match self {
             Kind::Node | Kind::Pod | Kind::Service => "v1",
             Kind::EndpointSlice => "discovery.k8s.io/v1",
+            Kind::PriorityClass => "scheduling.k8s.io/v1",
             _ => "apps/v1",
         }
     }

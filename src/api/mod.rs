@@ -5,6 +5,7 @@ pub mod meta;
 pub mod node;
 pub mod object;
 pub mod pod;
+pub mod priority;
 pub mod quantity;
 pub mod resources;
 pub mod selector;

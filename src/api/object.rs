@@ -11,6 +11,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use super::meta::{Kind, ObjectKey, ObjectMeta};
 use super::node::{Node, NodeSpec, NodeStatus};
 use super::pod::{Pod, PodSpec};
+use super::priority::PriorityClass;
 use super::service::{EndpointSlice, Service, ServiceSpec};
 use super::workloads::{Workload, WorkloadSpec};
 
@@ -26,6 +27,7 @@ pub enum Object {
     EndpointSlice(EndpointSlice),
     /// A Deployment, ReplicaSet, DaemonSet or StatefulSet.
     Workload(Kind, Box<Workload>),
+    PriorityClass(PriorityClass),
 }
 
 impl Object {
@@ -36,6 +38,7 @@ impl Object {
             Object::Service(_) => Kind::Service,
             Object::EndpointSlice(_) => Kind::EndpointSlice,
             Object::Workload(k, _) => *k,
+            Object::PriorityClass(_) => Kind::PriorityClass,
         }
     }
 
@@ -46,6 +49,7 @@ impl Object {
             Object::Service(o) => &o.metadata,
             Object::EndpointSlice(o) => &o.metadata,
             Object::Workload(_, o) => &o.metadata,
+            Object::PriorityClass(o) => &o.metadata,
         }
     }
 
@@ -56,6 +60,7 @@ impl Object {
             Object::Service(o) => &mut o.metadata,
             Object::EndpointSlice(o) => &mut o.metadata,
             Object::Workload(_, o) => &mut o.metadata,
+            Object::PriorityClass(o) => &mut o.metadata,
         }
     }
 
@@ -201,6 +206,9 @@ impl<'de> Visitor<'de> for ManifestVisitor {
         let mut node_status: Option<NodeStatus> = None;
         let mut deferred_status: Option<serde_yaml::Value> = None;
         let mut items: Vec<Manifest> = Vec::new();
+        // A PriorityClass's fields sit beside its metadata, not in a spec.
+        let mut priority = PriorityClass::default();
+        let mut priority_value: Option<i32> = None;
         // Fields are read typed as they come, so that an error names its exact
         // line; a `spec` written before `kind` is read once the kind is known.
         while let Some(key) = map.next_key::<String>()? {
@@ -210,6 +218,10 @@ impl<'de> Visitor<'de> for ManifestVisitor {
                 "apiVersion" => api_version = map.next_value()?,
                 "metadata" => metadata = Some(map.next_value()?),
                 "items" => items = map.next_value()?,
+                "value" => priority_value = Some(map.next_value()?),
+                "globalDefault" => priority.global_default = map.next_value()?,
+                "preemptionPolicy" => priority.preemption_policy = Some(map.next_value()?),
+                "description" => priority.description = Some(map.next_value()?),
                 "spec" => match known {
                     Some(k) => spec = Some(spec_for(k, |t| next_spec(&mut map, t))?),
                     None => deferred_spec = Some(map.next_value()?),
@@ -253,6 +265,18 @@ impl<'de> Visitor<'de> for ManifestVisitor {
             )));
         }
         let object = match (k, spec) {
+            (Kind::PriorityClass, _) => {
+                let Some(value) = priority_value else {
+                    return Err(de::Error::custom(
+                        "PriorityClass manifest has no `value` (expected e.g. `value: 1000`)",
+                    ));
+                };
+                Object::PriorityClass(PriorityClass {
+                    metadata,
+                    value,
+                    ..priority
+                })
+            }
             (Kind::Node, s) => Object::Node(Node {
                 metadata,
                 spec: match s {
@@ -358,5 +382,22 @@ mod tests {
         assert_eq!(flat.len(), 2);
         assert_eq!(flat[0].kind, "Service");
         assert!(flat[1].object.is_none());
+    }
+
+    #[test]
+    fn priority_classes_carry_their_value_beside_metadata() {
+        let m: Manifest = serde_yaml::from_str(
+            "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: high}\nvalue: 1000\nglobalDefault: true\ndescription: urgent\n",
+        )
+        .unwrap();
+        let Some(Object::PriorityClass(pc)) = m.object else {
+            panic!()
+        };
+        assert_eq!((pc.value, pc.global_default), (1000, true));
+        assert_eq!(pc.metadata.namespace, "");
+        let e = serde_yaml::from_str::<Manifest>("kind: PriorityClass\nmetadata: {name: x}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no `value`"), "{e}");
     }
 }

@@ -245,6 +245,28 @@ pub fn validate(obj: &Object) -> Vec<String> {
                 }
             }
         }
+        Object::PriorityClass(pc) => {
+            use crate::api::priority::HIGHEST_USER_DEFINABLE_PRIORITY;
+            if pc.metadata.name.starts_with("system-") {
+                errs.push(format!(
+                    "metadata.name: Invalid value: \"{}\": priority class names with 'system-' prefix are reserved for system use only",
+                    pc.metadata.name
+                ));
+            }
+            if pc.value > HIGHEST_USER_DEFINABLE_PRIORITY {
+                errs.push(format!(
+                    "value: Forbidden: maximum allowed value of a user defined priority is {HIGHEST_USER_DEFINABLE_PRIORITY}"
+                ));
+            }
+            if let Some(p) = &pc.preemption_policy
+                && p != "Never"
+                && p != "PreemptLowerPriority"
+            {
+                errs.push(format!(
+                    "preemptionPolicy: Unsupported value: \"{p}\": supported values: \"Never\", \"PreemptLowerPriority\""
+                ));
+            }
+        }
         Object::Node(_) | Object::EndpointSlice(_) => {}
     }
     errs

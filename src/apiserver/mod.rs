@@ -122,6 +122,58 @@ impl ApiServer {
         );
     }
 
+    /// The Priority admission plugin: a pod's `priorityClassName` (or the
+    /// global default class) becomes its `spec.priority`.
+    fn resolve_priority(&self, spec: &mut crate::api::pod::PodSpec) -> Result<(), String> {
+        use crate::api::priority::SYSTEM_CLASSES;
+        let classes = || {
+            let lo = ObjectKey::new(Kind::PriorityClass, "", "");
+            self.cache
+                .range(lo..)
+                .take_while(|(k, _)| k.kind == Kind::PriorityClass)
+                .filter_map(|(_, o)| match &**o {
+                    Object::PriorityClass(pc) => Some(pc),
+                    _ => None,
+                })
+        };
+        let (name, value) = match spec
+            .priority_class_name
+            .as_deref()
+            .filter(|n| !n.is_empty())
+        {
+            Some(name) => {
+                let value = SYSTEM_CLASSES
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| *v)
+                    .or_else(|| {
+                        classes()
+                            .find(|pc| pc.metadata.name == name)
+                            .map(|pc| pc.value)
+                    })
+                    .ok_or_else(|| format!("no PriorityClass with name {name} was found"))?;
+                (name.to_string(), value)
+            }
+            None => match classes()
+                .filter(|pc| pc.global_default)
+                .max_by_key(|pc| pc.value)
+            {
+                Some(pc) => (pc.metadata.name.clone(), pc.value),
+                None => return Ok(()),
+            },
+        };
+        if let Some(p) = spec.priority
+            && p != value
+        {
+            return Err(format!(
+                "the integer value of priority ({p}) must not be provided in pod spec; priority admission controller computed {value} from the given PriorityClass name"
+            ));
+        }
+        spec.priority = Some(value);
+        spec.priority_class_name = Some(name);
+        Ok(())
+    }
+
     fn reject(cx: &mut Cx, req: Request, err: ApiError) {
         let key = req.verb.key();
         cx.rec.counters.api_rejected += 1;
@@ -144,6 +196,16 @@ impl ApiServer {
         let mut etcd_hop = Hop::EtcdWrite;
         match &mut req.verb {
             Verb::Create(obj) => {
+                if let Object::Pod(pod) = obj
+                    && let Err(message) = self.resolve_priority(&mut pod.spec)
+                {
+                    let err = ApiError {
+                        code: 403,
+                        reason: "Forbidden",
+                        message: format!("pods \"{}\" is forbidden: {message}", pod.metadata.name),
+                    };
+                    return Self::reject(cx, req, err);
+                }
                 admission::default_object(obj);
                 let meta = obj.meta_mut();
                 if meta.name.is_empty() {

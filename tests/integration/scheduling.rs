@@ -314,3 +314,37 @@ fn a_higher_priority_pod_preempts_the_fewest_lower_priority_pods() {
         "{events}"
     );
 }
+
+#[test]
+fn priority_classes_set_pod_priorities_and_drive_preemption() {
+    let dir = scratch("priority-classes");
+    let pod = |name: &str, class: Option<&str>| {
+        let class = class.map_or(String::new(), |c| format!("priorityClassName: {c}, "));
+        format!(
+            "{{kind: Pod, metadata: {{name: {name}}}, spec: {{{class}containers: [{{name: c, image: 'x:1', resources: {{requests: {{cpu: 800m}}}}}}]}}}}"
+        )
+    };
+    let text = format!(
+        "name: classes\ncluster:\n  nodeGroups:\n  - {{name: n, count: 1, capacity: {{cpu: '1', memory: 4Gi}}}}\nactions:\n- at: 0s\n  apply:\n  - {{apiVersion: scheduling.k8s.io/v1, kind: PriorityClass, metadata: {{name: high}}, value: 1000}}\n  - {{apiVersion: scheduling.k8s.io/v1, kind: PriorityClass, metadata: {{name: low}}, value: 10, globalDefault: true}}\n  - {{apiVersion: scheduling.k8s.io/v1, kind: PriorityClass, metadata: {{name: system-mine}}, value: 5}}\n- at: 1s\n  apply: {}\n- at: 5s\n  apply: {}\n- at: 6s\n  apply: {}\n",
+        pod("plain", None),
+        pod("urgent", Some("high")),
+        pod("typo", Some("hihg"))
+    );
+    let scenario = write(&dir, "s.yaml", &text);
+    let out = dir.join("out");
+    run_ok(&scenario, &out, &[]);
+    let pods = read_csv(&out.join("pods.csv"));
+    let row = |n: &str| pods.iter().find(|p| p["name"] == n).unwrap();
+    // `plain` got the global default (10), so `urgent` (1000) preempts it.
+    assert!(!row("plain")["deleted_s"].is_empty(), "{pods:?}");
+    assert_eq!(row("urgent")["phase"], "Running");
+    assert!(pods.iter().all(|p| p["name"] != "typo"));
+    let events = read_csv(&out.join("events.csv"));
+    assert!(events.iter().any(|e| e["name"] == "typo"
+        && e["action"] == "reject"
+        && e["detail"].contains("403 Forbidden")
+        && e["detail"].contains("no PriorityClass with name hihg was found")));
+    assert!(events.iter().any(|e| e["name"] == "system-mine"
+        && e["action"] == "reject"
+        && e["detail"].contains("reserved for system use only")));
+}
