@@ -53,6 +53,10 @@ pub struct PodSpec {
     pub priority: Option<i32>,
     #[serde(default)]
     pub priority_class_name: Option<String>,
+    /// `PreemptLowerPriority` (the default) or `Never`; set from the
+    /// PriorityClass at admission.
+    #[serde(default)]
+    pub preemption_policy: Option<String>,
     #[serde(default)]
     pub restart_policy: Option<RestartPolicy>,
     #[serde(default)]

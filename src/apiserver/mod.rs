@@ -136,29 +136,33 @@ impl ApiServer {
                     _ => None,
                 })
         };
-        let (name, value) = match spec
+        let requested = spec
             .priority_class_name
             .as_deref()
-            .filter(|n| !n.is_empty())
-        {
+            .filter(|n| !n.is_empty());
+        let (name, value, policy) = match requested {
             Some(name) => {
-                let value = SYSTEM_CLASSES
+                let (value, policy) = SYSTEM_CLASSES
                     .iter()
                     .find(|(n, _)| *n == name)
-                    .map(|(_, v)| *v)
+                    .map(|(_, v)| (*v, None))
                     .or_else(|| {
                         classes()
                             .find(|pc| pc.metadata.name == name)
-                            .map(|pc| pc.value)
+                            .map(|pc| (pc.value, pc.preemption_policy.clone()))
                     })
                     .ok_or_else(|| format!("no PriorityClass with name {name} was found"))?;
-                (name.to_string(), value)
+                (name.to_string(), value, policy)
             }
             None => match classes()
                 .filter(|pc| pc.global_default)
                 .max_by_key(|pc| pc.value)
             {
-                Some(pc) => (pc.metadata.name.clone(), pc.value),
+                Some(pc) => (
+                    pc.metadata.name.clone(),
+                    pc.value,
+                    pc.preemption_policy.clone(),
+                ),
                 None => return Ok(()),
             },
         };
@@ -171,6 +175,9 @@ impl ApiServer {
         }
         spec.priority = Some(value);
         spec.priority_class_name = Some(name);
+        if spec.preemption_policy.is_none() {
+            spec.preemption_policy = policy;
+        }
         Ok(())
     }
 

@@ -463,6 +463,11 @@ impl Scheduler {
     /// DefaultPreemption for a pod no node fits: the node and victims, if
     /// removing lower-priority pods can make room.
     fn preempt(&self, pod: &Pod, profile: usize) -> Option<preemption::Candidate> {
+        // `preemptionPolicy: Never`: the pod waits instead (upstream's
+        // PodEligibleToPreemptOthers).
+        if pod.spec.preemption_policy.as_deref() == Some("Never") {
+            return None;
+        }
         let priority = pod.spec.priority();
         let mut by_node: BTreeMap<usize, Vec<preemption::Running>> = BTreeMap::new();
         for (uid, p) in &self.placed {

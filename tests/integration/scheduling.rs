@@ -325,10 +325,11 @@ fn priority_classes_set_pod_priorities_and_drive_preemption() {
         )
     };
     let text = format!(
-        "name: classes\ncluster:\n  nodeGroups:\n  - {{name: n, count: 1, capacity: {{cpu: '1', memory: 4Gi}}}}\nactions:\n- at: 0s\n  apply:\n  - {{apiVersion: scheduling.k8s.io/v1, kind: PriorityClass, metadata: {{name: high}}, value: 1000}}\n  - {{apiVersion: scheduling.k8s.io/v1, kind: PriorityClass, metadata: {{name: low}}, value: 10, globalDefault: true}}\n  - {{apiVersion: scheduling.k8s.io/v1, kind: PriorityClass, metadata: {{name: system-mine}}, value: 5}}\n- at: 1s\n  apply: {}\n- at: 5s\n  apply: {}\n- at: 6s\n  apply: {}\n",
+        "name: classes\ncluster:\n  nodeGroups:\n  - {{name: n, count: 1, capacity: {{cpu: '1', memory: 4Gi}}}}\nactions:\n- at: 0s\n  apply:\n  - {{apiVersion: scheduling.k8s.io/v1, kind: PriorityClass, metadata: {{name: high}}, value: 1000}}\n  - {{apiVersion: scheduling.k8s.io/v1, kind: PriorityClass, metadata: {{name: low}}, value: 10, globalDefault: true}}\n  - {{apiVersion: scheduling.k8s.io/v1, kind: PriorityClass, metadata: {{name: system-mine}}, value: 5}}\n  - {{apiVersion: scheduling.k8s.io/v1, kind: PriorityClass, metadata: {{name: polite}}, value: 2000, preemptionPolicy: Never}}\n- at: 1s\n  apply: {}\n- at: 5s\n  apply: {}\n- at: 6s\n  apply: {}\n- at: 7s\n  apply: {}\n",
         pod("plain", None),
         pod("urgent", Some("high")),
-        pod("typo", Some("hihg"))
+        pod("typo", Some("hihg")),
+        pod("waits", Some("polite"))
     );
     let scenario = write(&dir, "s.yaml", &text);
     let out = dir.join("out");
@@ -338,6 +339,8 @@ fn priority_classes_set_pod_priorities_and_drive_preemption() {
     // `plain` got the global default (10), so `urgent` (1000) preempts it.
     assert!(!row("plain")["deleted_s"].is_empty(), "{pods:?}");
     assert_eq!(row("urgent")["phase"], "Running");
+    // `polite` outranks `urgent` but may not preempt: it stays Pending.
+    assert!(row("waits")["node"].is_empty() && row("urgent")["deleted_s"].is_empty());
     assert!(pods.iter().all(|p| p["name"] != "typo"));
     let events = read_csv(&out.join("events.csv"));
     assert!(events.iter().any(|e| e["name"] == "typo"
