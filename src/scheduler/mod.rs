@@ -494,6 +494,10 @@ impl Scheduler {
         if by_node.is_empty() {
             return None;
         }
+        // `placed` is a hash map: fix the order before anything ranks ties.
+        for pods in by_node.values_mut() {
+            pods.sort_unstable_by_key(|r| r.uid);
+        }
         let res = PodResources::of(pod);
         let filters = &self.profiles[profile].filters;
         let candidates: Vec<preemption::Candidate> = self
