@@ -251,3 +251,37 @@ fn a_duration_limit_stops_the_run_there() {
             .all(|e| micros(&e["time_s"]).unwrap() <= 50_000)
     );
 }
+
+#[test]
+fn every_bundled_scenario_is_byte_identical_across_runs() {
+    let mut checked = 0;
+    let mut entries: Vec<_> = std::fs::read_dir(repo().join("scenarios"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    entries.sort();
+    for scenario in entries {
+        let name = scenario.file_stem().unwrap().to_string_lossy().to_string();
+        // The scale scenarios are measured in results/, not run in tests.
+        if name.starts_with("scale-") || name.starts_with("churn-") {
+            continue;
+        }
+        let (a, b) = (scratch(&format!("{name}-a")), scratch(&format!("{name}-b")));
+        run_ok(&scenario, &a, &[]);
+        run_ok(&scenario, &b, &[]);
+        let mut files: Vec<_> = std::fs::read_dir(&a)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        files.sort();
+        assert!(files.len() >= 5, "{name}: {files:?}");
+        for f in files {
+            let x = std::fs::read(a.join(&f)).unwrap();
+            let y = std::fs::read(b.join(&f)).unwrap();
+            assert!(x == y, "{name}: {f:?} differs between identical runs");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 9, "only {checked} scenarios checked");
+}
