@@ -11,7 +11,7 @@ use crate::api::pod::{Container, Pod};
 use crate::api::{Object, Quantity};
 use crate::engine::SECOND;
 use crate::scenario::{self, Action, ActionOp, Scenario};
-use crate::sim::run::simulate;
+use crate::sim::run::{RunOptions, simulate_with};
 
 /// The shape of one benchmark run.
 #[derive(Clone, Debug)]
@@ -101,15 +101,21 @@ pub fn scheduling_basic(spec: &BenchSpec) -> Scenario {
     s
 }
 
-/// Runs one benchmark, discarding the timelines.
+/// Runs one benchmark with the default profile, discarding the timelines.
 pub fn run(spec: &BenchSpec) -> BenchResult {
+    run_with(spec, &RunOptions::default())
+}
+
+/// Runs one benchmark with `opts` (e.g. a `--policy`'s profiles).
+pub fn run_with(spec: &BenchSpec, opts: &RunOptions) -> BenchResult {
     let scenario = scheduling_basic(spec);
     let started = Instant::now();
-    let outcome = simulate(
+    let outcome = simulate_with(
         &scenario,
         spec.seed,
         Box::new(io::sink()),
         Box::new(io::sink()),
+        opts,
     );
     let wall_s = started.elapsed().as_secs_f64();
     let pods = outcome.recorder.pods();

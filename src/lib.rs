@@ -20,5 +20,6 @@ pub mod proxy;
 pub mod ratelimit;
 pub mod runtime;
 pub mod scenario;
+pub mod schedperf;
 pub mod scheduler;
 pub mod sim;

@@ -97,6 +97,18 @@ enum Command {
         pods: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Scheduling policy: a name (`kubesim policies`) or a
+        /// KubeSchedulerConfiguration file [default: the default profile].
+        #[arg(long)]
+        policy: Option<String>,
+        /// An upstream scheduler_perf configuration (performance-config.yaml
+        /// format) to run instead of the built-in workload.
+        #[arg(long, requires = "workload")]
+        scheduler_perf: Option<PathBuf>,
+        /// The configuration's workload, as CASE/WORKLOAD
+        /// (e.g. SchedulingBasic/5000Nodes_10000Pods).
+        #[arg(long, requires = "scheduler_perf")]
+        workload: Option<String>,
     },
     /// Check a scenario without running it.
     Validate {
@@ -128,14 +140,35 @@ fn main() -> ExitCode {
             init_pods,
             pods,
             seed,
+            policy,
+            scheduler_perf,
+            workload,
         } => {
+            let profiles = match policy {
+                Some(p) => match kubesim::scheduler::config::resolve(&p, std::path::Path::new("."))
+                {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(2);
+                    }
+                },
+                None => None,
+            };
+            let opts = RunOptions {
+                profiles,
+                trace_scheduling: false,
+            };
+            if let (Some(file), Some(w)) = (scheduler_perf, workload) {
+                return scheduler_perf_bench(&file, &w, seed, &opts);
+            }
             let spec = kubesim::bench::BenchSpec {
                 nodes,
                 init_pods,
                 pods,
                 seed,
             };
-            let r = kubesim::bench::run(&spec);
+            let r = kubesim::bench::run_with(&spec, &opts);
             out!(
                 "SchedulingBasic {nodes} nodes, {init_pods} initial pods, {pods} measured pods (seed {seed})"
             );
@@ -382,6 +415,53 @@ impl std::io::Write for SharedBuf {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// `kubesim bench --scheduler-perf FILE --workload CASE/WORKLOAD`.
+fn scheduler_perf_bench(file: &std::path::Path, w: &str, seed: u64, opts: &RunOptions) -> ExitCode {
+    let r = match kubesim::schedperf::run(file, w, seed, opts) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    out!(
+        "{} (seed {seed}): {} nodes, {} pods ({} measured)",
+        r.name,
+        r.nodes,
+        r.pods,
+        r.measured
+    );
+    out!(
+        "scheduled {} pods in {:.3} s of wall time: {:.0} pods/s wall-clock, {:.0} events/s ({} events), peak memory {}",
+        r.scheduled,
+        r.wall_s,
+        r.pods_per_wall_second(),
+        r.events as f64 / r.wall_s.max(1e-9),
+        r.events,
+        peak_memory().unwrap_or_else(|| "unknown".into())
+    );
+    out!(
+        "modelled scheduler: {:.0} measured pods bound per virtual second ({:.3} virtual s)",
+        r.pods_per_virtual_second(),
+        r.virtual_span_s
+    );
+    match r.threshold {
+        Some(t) => out!(
+            "upstream threshold {t:.0} pods/s: kubesim wall-clock is {:.0}x it",
+            r.pods_per_wall_second() / t
+        ),
+        None => out!("upstream threshold: none for this workload"),
+    }
+    if r.scheduled < r.pods {
+        eprintln!(
+            "error: only {} of {} pods were scheduled",
+            r.scheduled, r.pods
+        );
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
 }
 
 /// `kubesim explain`: runs the scenario in memory with the decision trace

@@ -26,7 +26,7 @@ pub mod trace;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use rand_chacha::ChaCha8Rng;
@@ -160,6 +160,9 @@ pub struct Scheduler {
     image_ids: HashMap<String, u32>,
     /// Service selectors by (namespace, name).
     services: BTreeMap<(String, String), Labels>,
+    /// Services by (namespace, first selector pair): the only Services a
+    /// pod without that label pair cannot match are skipped.
+    services_by_pair: HashMap<(String, String, String), BTreeSet<String>>,
     /// ReplicaSet and StatefulSet selectors by (kind, namespace, name).
     owners: HashMap<(Kind, String, String), LabelSelector>,
     scratch: Scratch,
@@ -202,6 +205,7 @@ impl Scheduler {
             image_nodes: HashMap::new(),
             image_ids: HashMap::new(),
             services: BTreeMap::new(),
+            services_by_pair: HashMap::new(),
             owners: HashMap::new(),
             scratch: Scratch::default(),
             unknown_scheduler: BTreeMap::new(),
@@ -390,9 +394,9 @@ impl Scheduler {
             Object::Service(svc) => {
                 let key = (svc.metadata.namespace.clone(), svc.metadata.name.clone());
                 if kind == EventType::Deleted {
-                    self.services.remove(&key);
+                    self.service_unset(&key);
                 } else {
-                    self.services.insert(key, svc.spec.selector.clone());
+                    self.service_set(key, svc.spec.selector.clone());
                 }
             }
             Object::Workload(k @ (Kind::ReplicaSet | Kind::StatefulSet), w) => {
@@ -532,16 +536,52 @@ impl Scheduler {
         );
     }
 
+    /// Records a Service's selector (indexed by its first pair).
+    fn service_set(&mut self, key: (String, String), selector: Labels) {
+        self.service_unset(&key);
+        if let Some((k, v)) = selector.iter().next() {
+            self.services_by_pair
+                .entry((key.0.clone(), k.clone(), v.clone()))
+                .or_default()
+                .insert(key.1.clone());
+        }
+        self.services.insert(key, selector);
+    }
+
+    fn service_unset(&mut self, key: &(String, String)) {
+        if let Some(old) = self.services.remove(key)
+            && let Some((k, v)) = old.iter().next()
+        {
+            let pair = (key.0.clone(), k.clone(), v.clone());
+            if let Some(names) = self.services_by_pair.get_mut(&pair) {
+                names.remove(&key.1);
+                if names.is_empty() {
+                    self.services_by_pair.remove(&pair);
+                }
+            }
+        }
+    }
+
     /// Upstream `DefaultSelector`: the selectors of the Services selecting
     /// the pod merged, plus its controlling ReplicaSet's or StatefulSet's.
     fn default_selector(&self, pod: &Pod) -> Option<LabelSelector> {
         let ns = &pod.metadata.namespace;
         let mut sel = LabelSelector::default();
-        for ((_, _), selector) in self
-            .services
-            .range((ns.clone(), String::new())..)
-            .take_while(|((n, _), _)| n == ns)
-        {
+        // Only Services whose first selector pair the pod carries can
+        // select it; visited in name order, as the full scan would.
+        let mut names: BTreeSet<&String> = BTreeSet::new();
+        for (k, v) in &pod.metadata.labels {
+            if let Some(n) = self
+                .services_by_pair
+                .get(&(ns.clone(), k.clone(), v.clone()))
+            {
+                names.extend(n.iter());
+            }
+        }
+        for name in names {
+            let Some(selector) = self.services.get(&(ns.clone(), name.clone())) else {
+                continue;
+            };
             if !selector.is_empty() && map_matches(selector, &pod.metadata.labels) {
                 for (k, v) in selector {
                     sel.match_labels.insert(k.clone(), v.clone());
@@ -863,7 +903,7 @@ impl Scheduler {
             match &*fake {
                 Object::Service(svc) => {
                     let key = (svc.metadata.namespace.clone(), svc.metadata.name.clone());
-                    self.services.insert(key, svc.spec.selector.clone());
+                    self.service_set(key, svc.spec.selector.clone());
                 }
                 Object::Workload(k @ (Kind::ReplicaSet | Kind::StatefulSet), w) => {
                     if let Some(sel) = &w.spec.selector {

@@ -150,7 +150,15 @@ pub struct MatchCache {
     by_label: HashMap<String, HashMap<String, Vec<usize>>>,
     /// Entries without a required label pair: tested against every pod.
     unindexed: Vec<usize>,
+    /// Placed pods by label pair, so that a conjunction seen for the first
+    /// time builds its counts from the pods carrying its required pair
+    /// rather than from every placed pod: label key, value, then (node,
+    /// uid) to the pods' namespaces and labels (a list, for equal uids).
+    by_pair: HashMap<String, HashMap<String, PairPods>>,
 }
+
+/// The placed pods carrying one label pair.
+type PairPods = HashMap<(usize, u64), Vec<Arc<(String, Labels)>>>;
 
 impl MatchCache {
     /// The id of `c`; on first use its counts are built from `placed`
@@ -165,20 +173,38 @@ impl MatchCache {
             return id;
         }
         let mut counts = vec![0u32; self.nodes];
-        for (node, pod) in placed {
-            if c.matches(pod) {
-                if counts.len() <= node {
-                    counts.resize(node + 1, 0);
-                }
-                counts[node] += 1;
+        let mut bump = |node: usize| {
+            if counts.len() <= node {
+                counts.resize(node + 1, 0);
             }
-        }
-        let id = self.entries.len();
+            counts[node] += 1;
+        };
         let pair =
             c.0.first()
                 .and_then(|m| m.selector.as_ref())
                 .and_then(|s| s.match_labels.iter().next())
                 .map(|(k, v)| (k.clone(), v.clone()));
+        match &pair {
+            // Only pods carrying the pair can match: look at those alone.
+            Some((k, v)) => {
+                let pods = self.by_pair.get(k).and_then(|m| m.get(v));
+                for ((node, _), list) in pods.into_iter().flatten() {
+                    for p in list {
+                        if c.0.iter().all(|m| m.matches(&p.0, &p.1)) {
+                            bump(*node);
+                        }
+                    }
+                }
+            }
+            None => {
+                for (node, pod) in placed {
+                    if c.matches(pod) {
+                        bump(node);
+                    }
+                }
+            }
+        }
+        let id = self.entries.len();
         match pair {
             Some((k, v)) => self
                 .by_label
@@ -217,6 +243,18 @@ impl MatchCache {
     }
 
     pub fn pod_added(&mut self, node: usize, pod: &Pod) {
+        let meta = &pod.metadata;
+        let shared = Arc::new((meta.namespace.clone(), meta.labels.clone()));
+        for (k, v) in &meta.labels {
+            self.by_pair
+                .entry(k.clone())
+                .or_default()
+                .entry(v.clone())
+                .or_default()
+                .entry((node, meta.uid))
+                .or_default()
+                .push(shared.clone());
+        }
         let mut ids = Vec::new();
         self.candidates(&pod.metadata.labels, &mut ids);
         for id in ids {
@@ -231,6 +269,29 @@ impl MatchCache {
     }
 
     pub fn pod_removed(&mut self, node: usize, pod: &Pod) {
+        let meta = &pod.metadata;
+        for (k, v) in &meta.labels {
+            let Some(by_value) = self.by_pair.get_mut(k) else {
+                continue;
+            };
+            let Some(pods) = by_value.get_mut(v) else {
+                continue;
+            };
+            if let Some(list) = pods.get_mut(&(node, meta.uid)) {
+                if let Some(i) = list
+                    .iter()
+                    .position(|p| p.0 == meta.namespace && p.1 == meta.labels)
+                {
+                    list.swap_remove(i);
+                }
+                if list.is_empty() {
+                    pods.remove(&(node, meta.uid));
+                }
+            }
+            if pods.is_empty() {
+                by_value.remove(v);
+            }
+        }
         let mut ids = Vec::new();
         self.candidates(&pod.metadata.labels, &mut ids);
         for id in ids {
