@@ -6,7 +6,7 @@ use serde::Deserialize;
 use super::meta::Labels;
 
 /// The operators of a label selector requirement.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
 pub enum LabelOperator {
     In,
     NotIn,
@@ -14,7 +14,7 @@ pub enum LabelOperator {
     DoesNotExist,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LabelSelectorRequirement {
     pub key: String,
@@ -54,7 +54,7 @@ impl LabelSelectorRequirement {
 
 /// A label selector. The empty selector matches everything (as in a
 /// Deployment's `spec.selector`); a Service's map selector is a separate type.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LabelSelector {
     #[serde(default)]

@@ -101,7 +101,7 @@ impl Domains {
 
 /// Pods in one of `namespaces` whose labels `selector` matches (`None`
 /// matches nothing, as a nil selector upstream).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PodMatcher {
     pub namespaces: Vec<String>,
     pub selector: Option<LabelSelector>,
@@ -127,7 +127,7 @@ impl PodMatcher {
 }
 
 /// A conjunction of matchers: a pod matches when it matches all of them.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Conjunction(pub Vec<PodMatcher>);
 
 impl Conjunction {
@@ -144,7 +144,7 @@ impl Conjunction {
 /// only against the entries it can match.
 #[derive(Default)]
 pub struct MatchCache {
-    ids: HashMap<String, usize>,
+    ids: HashMap<Conjunction, usize>,
     entries: Vec<(Conjunction, Vec<u32>)>,
     nodes: usize,
     by_label: HashMap<String, HashMap<String, Vec<usize>>>,
@@ -168,8 +168,8 @@ impl MatchCache {
         c: Conjunction,
         placed: impl Iterator<Item = (usize, &'a Pod)>,
     ) -> usize {
-        let key = format!("{:?}", c.0);
-        if let Some(&id) = self.ids.get(&key) {
+        // Looked up by value: this runs for every constraint of every cycle.
+        if let Some(&id) = self.ids.get(&c) {
             return id;
         }
         let mut counts = vec![0u32; self.nodes];
@@ -215,8 +215,8 @@ impl MatchCache {
                 .push(id),
             None => self.unindexed.push(id),
         }
+        self.ids.insert(c.clone(), id);
         self.entries.push((c, counts));
-        self.ids.insert(key, id);
         id
     }
 
