@@ -56,7 +56,9 @@ impl BenchResult {
 /// When the measured pods are created: after the initial ones have settled.
 const MEASURE_AT: u64 = 600 * SECOND;
 
-fn pause_pod(name: String) -> Object {
+/// Upstream scheduler_perf's default pod: a pause container requesting
+/// 100m / 500Mi, named `name` in `default`.
+pub fn pause_pod(name: String) -> Object {
     let mut pod = Pod::default();
     pod.metadata.name = name;
     pod.metadata.namespace = "default".into();

@@ -91,6 +91,19 @@ struct Stored {
     create_revision: u64,
 }
 
+/// Optimistic concurrency: a write that names a resourceVersion goes
+/// through only if the object is still at that version.
+fn check_version(key: &ObjectKey, expected: Option<u64>, actual: u64) -> Result<(), EtcdError> {
+    match expected {
+        Some(expected) if expected != actual => Err(EtcdError::Conflict {
+            key: key.clone(),
+            expected,
+            actual,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// The store. Keys are ordered like etcd's, so listings are deterministic.
 pub struct Etcd {
     revision: u64,
@@ -205,16 +218,7 @@ impl Etcd {
         let Some(stored) = self.objects.get_mut(key) else {
             return Err(EtcdError::NotFound(key.clone()));
         };
-        let actual = stored.object.meta().resource_version;
-        if let Some(expected) = expected
-            && expected != actual
-        {
-            return Err(EtcdError::Conflict {
-                key: key.clone(),
-                expected,
-                actual,
-            });
-        }
+        check_version(key, expected, stored.object.meta().resource_version)?;
         let mut next = f(&stored.object).map_err(|reason| EtcdError::Precondition {
             key: key.clone(),
             reason,
@@ -235,16 +239,7 @@ impl Etcd {
         let Some(stored) = self.objects.get(key) else {
             return Err(EtcdError::NotFound(key.clone()));
         };
-        let actual = stored.object.meta().resource_version;
-        if let Some(expected) = expected
-            && expected != actual
-        {
-            return Err(EtcdError::Conflict {
-                key: key.clone(),
-                expected,
-                actual,
-            });
-        }
+        check_version(key, expected, stored.object.meta().resource_version)?;
         let prev = self.objects.remove(key).map(|s| s.object);
         self.revision += 1;
         let mut last = prev.as_deref().cloned().expect("checked above");

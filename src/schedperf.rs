@@ -22,8 +22,7 @@ use std::time::Instant;
 
 use serde_yaml::Value;
 
-use crate::api::pod::{Container, Pod};
-use crate::api::{Kind, Manifest, Object, Quantity};
+use crate::api::{Kind, Manifest, Object};
 use crate::engine::SECOND;
 use crate::scenario::{self, Action, ActionOp};
 use crate::sim::run::{RunOptions, simulate_with};
@@ -103,18 +102,11 @@ fn object_template(base: &Path, rel: &str) -> Result<Object, String> {
 /// The pod every `createPods` without a template uses: upstream's default
 /// shape, a pause pod of 100m / 500Mi.
 fn default_pod() -> Object {
-    let mut pod = Pod::default();
-    pod.metadata.generate_name = "pod-".into();
-    let mut c = Container {
-        name: "pause".into(),
-        image: "registry.k8s.io/pause:3.10".into(),
-        ..Default::default()
-    };
-    let q = |s: &str| Quantity::parse(s).expect("valid quantity");
-    c.resources.requests.insert("cpu".into(), q("100m"));
-    c.resources.requests.insert("memory".into(), q("500Mi"));
-    pod.spec.containers.push(c);
-    Object::Pod(pod)
+    let mut pod = crate::bench::pause_pod(String::new());
+    let meta = pod.meta_mut();
+    meta.namespace.clear();
+    meta.generate_name = "pod-".into();
+    pod
 }
 
 /// A copy of `t` named `{prefix}{i}` in `namespace` (namespaced kinds).
