@@ -31,7 +31,7 @@ use crate::output::{RolloutRecord, Subject};
 use crate::sim::msg::Response;
 use crate::sim::{Cx, Dest, Msg, Verb};
 
-use super::podutil::{self, is_active};
+use super::podutil;
 use super::{Cache, Client, DEPLOYMENT, WorkQueue, log};
 
 pub const POD_TEMPLATE_HASH_LABEL: &str = "pod-template-hash";
@@ -272,17 +272,7 @@ impl DeploymentController {
         else {
             return;
         };
-        let count = |o: Option<&Object>| {
-            o.and_then(Object::as_pod)
-                .filter(|p| is_active(p))
-                .map_or((0, 0), |p| (1, i64::from(p.status.is_ready())))
-        };
-        let before = count(old);
-        let after = if kind == EventType::Deleted {
-            (0, 0)
-        } else {
-            count(Some(obj))
-        };
+        let (before, after) = podutil::counts_across(kind, obj, old);
         if before != after {
             cx.rec
                 .rollouts

@@ -305,17 +305,7 @@ fn count_rollout_pods(kind: EventType, obj: &Object, old: Option<&Object>, cx: &
     let Ok(uid) = r.uid.parse::<u64>() else {
         return;
     };
-    let count = |o: Option<&Object>| {
-        o.and_then(Object::as_pod)
-            .filter(|p| podutil::is_active(p))
-            .map_or((0, 0), |p| (1i64, i64::from(p.status.is_ready())))
-    };
-    let before = count(old);
-    let after = if kind == EventType::Deleted {
-        (0, 0)
-    } else {
-        count(Some(obj))
-    };
+    let (before, after) = podutil::counts_across(kind, obj, old);
     if before != after {
         cx.rec
             .rollouts

@@ -20,6 +20,26 @@ pub fn is_active(p: &Pod) -> bool {
     !p.status.phase.is_terminal() && p.metadata.deletion_timestamp.is_none()
 }
 
+/// A pod's (active, ready) count before and after a watch event, for the
+/// rollout tracker: terminal and terminating pods count for nothing.
+pub fn counts_across(
+    kind: crate::etcd::EventType,
+    obj: &crate::api::Object,
+    old: Option<&crate::api::Object>,
+) -> ((i64, i64), (i64, i64)) {
+    let count = |o: Option<&crate::api::Object>| {
+        o.and_then(crate::api::Object::as_pod)
+            .filter(|p| is_active(p))
+            .map_or((0, 0), |p| (1, i64::from(p.status.is_ready())))
+    };
+    let after = if kind == crate::etcd::EventType::Deleted {
+        (0, 0)
+    } else {
+        count(Some(obj))
+    };
+    (count(old), after)
+}
+
 /// When the pod became Ready, if it is.
 pub fn ready_since(p: &Pod) -> Option<Time> {
     p.status

@@ -23,6 +23,29 @@ pub mod queue;
 pub mod topology;
 pub mod trace;
 
+/// PreFilter of the plugins that look at other pods: their cycle state for
+/// `pod`, and whether the PodTopologySpread and InterPodAffinity filters
+/// have anything to check.
+fn prefilter(
+    idx: &mut Indexes,
+    view: &View<'_>,
+    placed: &HashMap<u64, Placed>,
+    pod: &Pod,
+    prof: &profile::Profile,
+) -> (topology::CycleState, (bool, bool)) {
+    let all_placed = || {
+        placed
+            .values()
+            .filter_map(|p| p.obj.as_pod().map(|pod| (p.node, pod)))
+    };
+    let st = idx.prepare(view, pod, all_placed, prof.system_default_spreading);
+    let flags = (
+        prof.filter_enabled(FilterPlugin::PodTopologySpread) && Indexes::has_spread_filter(&st),
+        prof.filter_enabled(FilterPlugin::InterPodAffinity) && Indexes::has_affinity_filter(&st),
+    );
+    (st, flags)
+}
+
 #[cfg(test)]
 mod tests;
 
@@ -755,20 +778,7 @@ impl Scheduler {
             with_affinity: &self.with_affinity,
             default_selector,
         };
-        let placed = &self.placed;
-        let all_placed = || {
-            placed
-                .values()
-                .filter_map(|p| p.obj.as_pod().map(|pod| (p.node, pod)))
-        };
-        let mut st = self
-            .idx
-            .prepare(&view, pod, all_placed, prof.system_default_spreading);
-        let flags = (
-            prof.filter_enabled(FilterPlugin::PodTopologySpread) && Indexes::has_spread_filter(&st),
-            prof.filter_enabled(FilterPlugin::InterPodAffinity)
-                && Indexes::has_affinity_filter(&st),
-        );
+        let (mut st, flags) = prefilter(&mut self.idx, &view, &self.placed, pod, prof);
         // A pod that preempted others tries its nominated node first.
         if let Some(&nn) = self.nominated.get(&pod.metadata.uid)
             && self.live.get(nn).copied().unwrap_or(false)
@@ -937,20 +947,7 @@ impl Scheduler {
             with_affinity: &self.with_affinity,
             default_selector,
         };
-        let placed = &self.placed;
-        let all_placed = || {
-            placed
-                .values()
-                .filter_map(|p| p.obj.as_pod().map(|pod| (p.node, pod)))
-        };
-        let mut st = self
-            .idx
-            .prepare(&view, pod, all_placed, prof.system_default_spreading);
-        let flags = (
-            prof.filter_enabled(FilterPlugin::PodTopologySpread) && Indexes::has_spread_filter(&st),
-            prof.filter_enabled(FilterPlugin::InterPodAffinity)
-                && Indexes::has_affinity_filter(&st),
-        );
+        let (mut st, flags) = prefilter(&mut self.idx, &view, &self.placed, pod, prof);
         let mut verdicts = Vec::with_capacity(self.order.len());
         let mut feasible = Vec::new();
         for &i in &self.order {
