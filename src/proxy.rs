@@ -10,9 +10,16 @@
 //! sync that programs it) and the network programming latency of every
 //! (node, endpoint change) stay exact (see `output::netprog`).
 //!
+//! A sync is one event, its end: when a member's next run is decided (a
+//! change arrives while it is idle, or arrived during its sync, or its
+//! periodic run is due), the runner's token for the start is taken at
+//! once, and the end programs what was logged by the start. Each member
+//! has at most one periodic timer outstanding.
+//!
 //! Simplified: all members receive a change at the same time (one watch
-//! delivery); the periodic sync is a background timer, so an idle cluster's
-//! resyncs do not keep a run going.
+//! delivery); a sync's cost is set by the number of endpoints when it is
+//! decided, at most minSyncPeriod before it starts; the periodic sync is a
+//! background timer, so an idle cluster's resyncs do not keep a run going.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -35,6 +42,8 @@ pub const SYNC_BURST: u32 = 2;
 /// became ready, the pod it makes reachable.
 struct RuleChange {
     trigger: Time,
+    /// When the group received it.
+    logged: Time,
     /// An endpoint change (counted in the network programming latency),
     /// rather than a Service's own change.
     endpoints: bool,
@@ -52,8 +61,12 @@ struct Member {
     upto: usize,
     /// The bounded-frequency runner's limiter.
     limiter: TokenBucket,
-    /// Bumped at every sync start; a periodic timer set before is stale.
-    generation: u64,
+    /// Bumped when the node fails or recovers: a sync end from before is
+    /// stale.
+    epoch: u32,
+    /// The periodic sync's timer is set (one per member: a timer that
+    /// finds the member synced since sets itself again).
+    resync_armed: bool,
     /// In the idle list (entries of busy members are skipped when popped).
     in_idle: bool,
     /// The node failed: this kube-proxy is down and not counted for
@@ -97,7 +110,8 @@ impl ProxyGroup {
                     running: false,
                     upto: 0,
                     limiter: TokenBucket::new(1.0, SYNC_BURST),
-                    generation: 0,
+                    epoch: 0,
+                    resync_armed: false,
                     in_idle: true,
                     down: false,
                     fresh_since: None,
@@ -137,13 +151,32 @@ impl ProxyGroup {
             }
             Msg::WatchEvent { kind, change, .. } => self.observe(kind, &change.object, cx),
             Msg::NodePower { node, up } => self.power(node, up, cx),
-            Msg::ProxySync(node) if !self.members[node as usize].down => self.start_sync(node, cx),
-            Msg::ProxySyncDone { node, upto } => self.sync_done(node, upto, cx),
-            Msg::ProxyResync { node, generation } => {
+            Msg::ProxySyncDone { node, epoch } => {
+                cx.rec.counters.proxy_syncs += 1;
+                let m = &self.members[node as usize];
+                if m.down || !m.running || m.epoch != epoch {
+                    // The node failed during the sync.
+                    return;
+                }
+                // The sync programmed what was logged by its start.
+                let start = m.last_start.unwrap_or(0);
+                let upto = self.log.partition_point(|c| c.logged <= start);
+                self.sync_done(node, upto, cx)
+            }
+            Msg::ProxyResync { node } => {
+                let now = cx.now();
                 let m = &mut self.members[node as usize];
-                if m.generation == generation && !m.pending && !m.running {
+                m.resync_armed = false;
+                if m.pending || m.running || m.down {
+                    // The end of the running sync sets the timer again.
+                    return;
+                }
+                let due = m.last_start.unwrap_or(0) + SYNC_PERIOD;
+                if now >= due {
                     m.pending = true;
-                    self.start_sync(node, cx);
+                    self.begin_sync(node, cx);
+                } else {
+                    self.arm_resync(node, due, cx);
                 }
             }
             _ => {}
@@ -155,6 +188,7 @@ impl ProxyGroup {
         match &**obj {
             Object::Service(_) => self.log.push(RuleChange {
                 trigger: now,
+                logged: now,
                 endpoints: false,
                 pod: None,
                 name: None,
@@ -187,6 +221,7 @@ impl ProxyGroup {
                     if e.ready && !was_ready && kind != EventType::Deleted {
                         self.log.push(RuleChange {
                             trigger,
+                            logged: now,
                             endpoints: measured,
                             pod: Some(e.pod_uid),
                             name: Some(ObjectKey::new(Kind::Pod, &key.namespace, &e.pod_name)),
@@ -196,6 +231,7 @@ impl ProxyGroup {
                 if self.log.len() == logged && old != new {
                     self.log.push(RuleChange {
                         trigger,
+                        logged: now,
                         endpoints: measured,
                         pod: None,
                         name: None,
@@ -220,7 +256,8 @@ impl ProxyGroup {
             running: false,
             upto: 0,
             limiter: TokenBucket::new(1.0, SYNC_BURST),
-            generation: 0,
+            epoch: 0,
+            resync_armed: false,
             in_idle: false,
             down: true,
             fresh_since: None,
@@ -235,14 +272,14 @@ impl ProxyGroup {
             return;
         }
         m.down = !up;
-        m.generation += 1;
+        m.epoch += 1;
         let upto = m.upto;
         if up {
             m.fresh_since = Some(cx.now());
             *self.upto_counts.entry(upto).or_default() += 1;
             m.running = false;
             m.pending = true;
-            cx.send(Dest::KubeProxy, 0, Msg::ProxySync(node));
+            self.begin_sync(node, cx);
         } else if let Some(c) = self.upto_counts.get_mut(&upto) {
             *c -= 1;
             if *c == 0 {
@@ -253,7 +290,6 @@ impl ProxyGroup {
 
     /// Every idle member schedules a sync as soon as its limiter allows.
     fn wake_idle(&mut self, cx: &mut Cx) {
-        let now = cx.now();
         while let Some(i) = self.idle.pop() {
             let m = &mut self.members[i as usize];
             m.in_idle = false;
@@ -261,37 +297,51 @@ impl ProxyGroup {
                 continue;
             }
             m.pending = true;
-            let at = m.limiter.next_token(now);
-            cx.send_at(Dest::KubeProxy, at, Msg::ProxySync(i));
+            self.begin_sync(i, cx);
         }
     }
 
-    fn start_sync(&mut self, node: u32, cx: &mut Cx) {
+    /// Sets member `node`'s periodic-sync timer for `due`, unless one is
+    /// already set (it fires no later and sets itself again if early).
+    fn arm_resync(&mut self, node: u32, due: Time, cx: &mut Cx) {
+        let m = &mut self.members[node as usize];
+        if !m.resync_armed {
+            m.resync_armed = true;
+            let now = cx.now();
+            cx.send_background(
+                Dest::KubeProxy,
+                due.saturating_sub(now),
+                Msg::ProxyResync { node },
+            );
+        }
+    }
+
+    /// Member `node` (pending, not running) runs a sync as soon as its
+    /// limiter allows: it takes the token for that start now, and the sync
+    /// is one event, its end. It programs what is logged by its start (see
+    /// `ProxySyncDone`) and its cost is set by the rules as they are now,
+    /// at most minSyncPeriod before it starts.
+    fn begin_sync(&mut self, node: u32, cx: &mut Cx) {
         let now = cx.now();
         let m = &mut self.members[node as usize];
-        if !m.limiter.try_take(now) {
-            // Not yet (a periodic run may have used the token): wait for it.
-            let at = m.limiter.next_token(now);
-            cx.send_at(Dest::KubeProxy, at, Msg::ProxySync(node));
-            return;
-        }
+        let at = m.limiter.next_token(now);
+        let taken = m.limiter.try_take(at);
+        debug_assert!(taken, "the limiter's next token is free");
         m.running = true;
-        m.generation += 1;
-        m.last_start = Some(now);
-        let upto = self.log.len();
+        m.last_start = Some(at);
+        let epoch = m.epoch;
         let cost = cx.lat.sample(Hop::ProxySync)
             + cx.lat.sample(Hop::ProxySyncPerEndpoint) * self.endpoints as Time;
-        cx.send(Dest::KubeProxy, cost, Msg::ProxySyncDone { node, upto });
+        cx.send_at(
+            Dest::KubeProxy,
+            at + cost,
+            Msg::ProxySyncDone { node, epoch },
+        );
     }
 
     fn sync_done(&mut self, node: u32, upto: usize, cx: &mut Cx) {
-        cx.rec.counters.proxy_syncs += 1;
         let now = cx.now();
         let m = &mut self.members[node as usize];
-        if m.down || !m.running {
-            // The node failed during the sync.
-            return;
-        }
         let from = m.upto;
         m.upto = upto;
         m.pending = false;
@@ -364,21 +414,15 @@ impl ProxyGroup {
             // Changes arrived during the sync: run again when the limiter
             // allows.
             m.pending = true;
-            let at = m.limiter.next_token(now);
-            cx.send_at(Dest::KubeProxy, at, Msg::ProxySync(node));
+            self.begin_sync(node, cx);
         } else {
             if !m.in_idle {
                 m.in_idle = true;
                 self.idle.push(node);
             }
             // The periodic sync, syncPeriod after this one started.
-            let at = m.last_start.unwrap_or(now) + SYNC_PERIOD;
-            let generation = m.generation;
-            cx.send_background(
-                Dest::KubeProxy,
-                at.saturating_sub(now),
-                Msg::ProxyResync { node, generation },
-            );
+            let due = m.last_start.unwrap_or(now) + SYNC_PERIOD;
+            self.arm_resync(node, due, cx);
         }
     }
 }

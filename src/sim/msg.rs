@@ -392,11 +392,10 @@ pub enum Msg {
     Relist { pod: u64 },
     /// From the controller manager to itself: process the endpoint work queue.
     EndpointsWork,
-    /// From the kube-proxy group to itself: node `.0` starts a sync.
-    ProxySync(u32),
     /// From the kube-proxy group to itself: node `node`'s sync ends, having
-    /// programmed the endpoint changes before `upto`.
-    ProxySyncDone { node: u32, upto: usize },
+    /// programmed the rule changes logged by its start. `epoch`: the
+    /// member's power epoch when the sync was scheduled.
+    ProxySyncDone { node: u32, epoch: u32 },
     /// From the engine to the recorder's sampler: nothing; a wake-up at the
     /// time limit so that the run ends exactly there.
     End(Time),
@@ -420,8 +419,9 @@ pub enum Msg {
     /// From a kubelet to itself: its client rate limiter has a token again.
     KubeletFlush,
     /// From the kube-proxy group to itself (background): member `node`'s
-    /// periodic sync, unless it synced since (`generation`).
-    ProxyResync { node: u32, generation: u64 },
+    /// periodic sync is due, unless it synced since (then the timer is set
+    /// again for the new due time).
+    ProxyResync { node: u32 },
     /// From the node Lease group to itself (background): renew the Leases
     /// of every live kubelet.
     LeaseTick,
@@ -469,7 +469,6 @@ impl MessageKind for Msg {
             Msg::PullDone => 13,
             Msg::Relist { .. } => 14,
             Msg::EndpointsWork => 15,
-            Msg::ProxySync(_) => 16,
             Msg::ProxySyncDone { .. } => 17,
             Msg::End(_) => 18,
             Msg::KubeletSync { .. } => 19,
