@@ -33,6 +33,10 @@ pub struct BenchResult {
     pub scheduled: usize,
     /// Virtual seconds from the first measured pod's creation to the last bind.
     pub virtual_span_s: f64,
+    /// Wall-clock seconds the simulator took over that span (the measured
+    /// phase, as upstream's scheduler_perf measures its `collectMetrics`
+    /// operation), whole simulator included.
+    pub measured_wall_s: f64,
     pub events: u64,
 }
 
@@ -40,6 +44,11 @@ impl BenchResult {
     /// Pods scheduled (initial and measured) per wall-clock second.
     pub fn pods_per_wall_second(&self) -> f64 {
         self.scheduled as f64 / self.wall_s.max(1e-9)
+    }
+
+    /// Measured pods scheduled per wall-clock second of the measured phase.
+    pub fn measured_pods_per_wall_second(&self) -> f64 {
+        self.spec.pods as f64 / self.measured_wall_s.max(1e-9)
     }
 
     /// Measured pods bound per virtual second: the modelled scheduler's
@@ -55,6 +64,22 @@ impl BenchResult {
 
 /// When the measured pods are created: after the initial ones have settled.
 const MEASURE_AT: u64 = 600 * SECOND;
+
+/// How often (virtual time) the measured phase reads the wall clock.
+pub const WALL_MARK_STEP: u64 = 10 * crate::engine::MILLISECOND;
+
+/// The wall-clock seconds between virtual times `from` and `to`, from a
+/// run's wall marks: the first mark at or after each.
+pub fn wall_between(marks: &[(u64, std::time::Duration)], from: u64, to: u64) -> f64 {
+    let at = |t: u64| {
+        marks
+            .iter()
+            .find(|(m, _)| *m >= t)
+            .or(marks.last())
+            .map_or(0.0, |(_, d)| d.as_secs_f64())
+    };
+    at(to) - at(from)
+}
 
 /// Upstream scheduler_perf's default pod: a pause container requesting
 /// 100m / 500Mi, named `name` in `default`.
@@ -111,13 +136,17 @@ pub fn run(spec: &BenchSpec) -> BenchResult {
 /// Runs one benchmark with `opts` (e.g. a `--policy`'s profiles).
 pub fn run_with(spec: &BenchSpec, opts: &RunOptions) -> BenchResult {
     let scenario = scheduling_basic(spec);
+    let opts = RunOptions {
+        wall_marks: Some((MEASURE_AT, WALL_MARK_STEP)),
+        ..opts.clone()
+    };
     let started = Instant::now();
     let outcome = simulate_with(
         &scenario,
         spec.seed,
         Box::new(io::sink()),
         Box::new(io::sink()),
-        opts,
+        &opts,
     );
     let wall_s = started.elapsed().as_secs_f64();
     let pods = outcome.recorder.pods();
@@ -133,6 +162,7 @@ pub fn run_with(spec: &BenchSpec, opts: &RunOptions) -> BenchResult {
         wall_s,
         scheduled,
         virtual_span_s: last_bind.saturating_sub(MEASURE_AT) as f64 / SECOND as f64,
+        measured_wall_s: wall_between(&outcome.wall_marks, MEASURE_AT, last_bind),
         events: outcome.events,
     }
 }

@@ -158,6 +158,7 @@ fn main() -> ExitCode {
             let opts = RunOptions {
                 profiles,
                 trace_scheduling: false,
+                wall_marks: None,
             };
             if let (Some(file), Some(w)) = (scheduler_perf, workload) {
                 return scheduler_perf_bench(&file, &w, seed, &opts);
@@ -180,6 +181,11 @@ fn main() -> ExitCode {
                 r.events_per_second(),
                 r.events,
                 peak_memory().unwrap_or_else(|| "unknown".into())
+            );
+            out!(
+                "measured phase: {pods} pods scheduled in {:.3} s of wall time: {:.0} pods/s wall-clock (whole simulator)",
+                r.measured_wall_s,
+                r.measured_pods_per_wall_second()
             );
             out!(
                 "modelled scheduler: {:.0} measured pods bound per virtual second ({:.3} virtual s)",
@@ -265,6 +271,7 @@ fn main() -> ExitCode {
             let opts = RunOptions {
                 profiles: Some(profiles),
                 trace_scheduling,
+                wall_marks: None,
             };
             for w in &s.warnings {
                 eprintln!("warning: {w}");
@@ -356,6 +363,7 @@ fn compare(
             let opts = RunOptions {
                 profiles: Some(profiles.clone()),
                 trace_scheduling: false,
+                wall_marks: None,
             };
             let started = Instant::now();
             let outcome = match run_to_dir_with(&s, seed, &cell_dir, &opts) {
@@ -495,6 +503,7 @@ fn explain(
     let opts = RunOptions {
         profiles: Some(profiles),
         trace_scheduling: true,
+        wall_marks: None,
     };
     let outcome = simulate_traced(
         &s,

@@ -38,6 +38,10 @@ pub struct Outcome {
     pub hash: u64,
     /// The outcome of flushing the decision trace (Ok when not traced).
     pub trace: io::Result<()>,
+    /// The wall-clock time elapsed since the start of the run when the
+    /// virtual clock reached each of [`RunOptions::wall_marks`]' times (for
+    /// benchmarks; it never reaches the model or the outputs).
+    pub wall_marks: Vec<(Time, std::time::Duration)>,
 }
 
 /// What a run takes besides the scenario and the seed.
@@ -47,6 +51,10 @@ pub struct RunOptions {
     pub profiles: Option<Vec<Profile>>,
     /// Write the scheduler's decision trace, [`TRACE_FILE`].
     pub trace_scheduling: bool,
+    /// Read the wall clock when virtual time reaches `from`, then every
+    /// `step` after it (benchmarks measure a phase of a run with it). The
+    /// run's events and outputs are the same with or without it.
+    pub wall_marks: Option<(Time, Time)>,
 }
 
 /// The decision trace's file, written on request beside [`OUTPUT_FILES`].
@@ -228,7 +236,24 @@ pub fn simulate_traced(
     for (i, at) in cluster.client.schedule() {
         engine.schedule(at, Dest::Client, Msg::Action(i));
     }
-    let stop = engine.run(&mut cluster, scenario.duration);
+    let mut wall_marks = Vec::new();
+    let stop = match opts.wall_marks {
+        None => engine.run(&mut cluster, scenario.duration),
+        Some((from, step)) => {
+            let started = std::time::Instant::now();
+            let mut mark = from;
+            loop {
+                if scenario.duration.is_some_and(|d| mark >= d) {
+                    break engine.run(&mut cluster, scenario.duration);
+                }
+                if engine.run(&mut cluster, Some(mark)) == Stop::Idle {
+                    break Stop::Idle;
+                }
+                wall_marks.push((mark, started.elapsed()));
+                mark += step.max(1);
+            }
+        }
+    };
     let facts = RunFacts {
         scenario: &scenario.name,
         seed,
@@ -246,6 +271,7 @@ pub fn simulate_traced(
         virtual_time: engine.now(),
         events: engine.processed(),
         hash: engine.hash().value(),
+        wall_marks,
     }
 }
 
