@@ -4,16 +4,29 @@
 //! `params` and an optional `threshold` in pods/s) through the whole
 //! simulator.
 //!
-//! Supported operations: `createNodes` (`count` / `countParam`,
-//! `nodeTemplatePath`: the template's labels and `status.capacity`),
-//! `createPods` (`count` / `countParam`, `podTemplatePath`, else the test
-//! case's `defaultPodTemplatePath`, else a 100m / 500Mi pause pod;
-//! `namespace`; `collectMetrics` marks the measured pods), `churn` (`mode:
-//! create` or `recreate`, `templatePaths` of Pods or Services,
-//! `intervalMilliseconds`, `number`) and `barrier` (a no-op: every phase
-//! already starts after the previous one has been scheduled). Other
-//! operations are refused with their name. Template paths are relative to
-//! the configuration file.
+//! Supported operations and their fields:
+//! - `createNodes`: `count` / `countParam`; `nodeTemplatePath` (the
+//!   template's labels and `status.capacity`, else 4 cpu / 32Gi / 110 pods);
+//!   `labelNodePrepareStrategy` (`labelKey`, `labelValues`: the op's node
+//!   `i` gets value `i mod len`, round-robin as upstream's
+//!   LabelNodePrepareStrategy); `uniqueNodeLabelStrategy` (`labelKey`: each
+//!   node its own value, here its name where upstream draws a UUID).
+//! - `createNamespaces`: `prefix`, `count` / `countParam` (namespaces
+//!   `PREFIX-0` ..; the simulator's namespaces are implicit, so this only
+//!   checks the fields).
+//! - `createPods`: `count` / `countParam`; `podTemplatePath`, else the test
+//!   case's `defaultPodTemplatePath`, else a 100m / 500Mi pause pod;
+//!   `namespace`, else `namespace-N` for operation N as upstream;
+//!   `collectMetrics` marks the measured pods.
+//! - `churn`: `mode` (`create` or `recreate`), `templatePaths` of Pods or
+//!   Services, `intervalMilliseconds`, `number`.
+//! - `barrier`: a no-op (also with `namespaces`): every phase already starts
+//!   after the previous one has been scheduled.
+//!
+//! Other operations, and other fields of these, are refused with the
+//! operation and the field named; `featureGates` and `labels` (of a test
+//! case or workload) and `skipWaitToCompletion` (of `createPods`) are
+//! ignored. Template paths are relative to the configuration file.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -42,6 +55,24 @@ pub struct PerfResult {
     pub events: u64,
     /// Virtual seconds from the measured pods' creation to their last bind.
     pub virtual_span_s: f64,
+    /// Where each pod of a `createPods` operation ended up, in creation
+    /// order.
+    pub placements: Vec<Placement>,
+    /// Every node's labels, by node name.
+    pub node_labels: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// One pod of a `createPods` operation at the end of the run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placement {
+    /// The index of the `createPods` operation in the `workloadTemplate`.
+    pub op: usize,
+    /// Whether the operation has `collectMetrics: true`.
+    pub measured: bool,
+    pub namespace: String,
+    pub name: String,
+    /// The node the pod was bound to; `None` if it never was.
+    pub node: Option<String>,
 }
 
 impl PerfResult {
@@ -61,6 +92,92 @@ impl PerfResult {
 /// minute).
 const PHASE_GAP_PER_POD: u64 = SECOND / 100;
 const PHASE_MIN: u64 = 60 * SECOND;
+
+/// Refuses any key of `v` outside `allowed`, naming it and `what`.
+fn check_fields(v: &Value, allowed: &[&str], what: &str) -> Result<(), String> {
+    let Some(m) = v.as_mapping() else {
+        return Err(format!("{what}: expected a mapping"));
+    };
+    for k in m.keys() {
+        let key = k.as_str().unwrap_or("");
+        if !allowed.contains(&key) {
+            return Err(format!(
+                "{what}: field `{}` is not supported (supported: {})",
+                serde_yaml::to_string(k).unwrap_or_default().trim(),
+                allowed.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Labels a `createNodes` strategy gives the operation's nodes.
+#[derive(Clone, Debug)]
+enum NodeLabeling {
+    /// `labelNodePrepareStrategy`: node `i` gets `values[i % len]`.
+    RoundRobin { key: String, values: Vec<String> },
+    /// `uniqueNodeLabelStrategy`: each node its own value (its name).
+    Unique { key: String },
+}
+
+impl NodeLabeling {
+    fn value(&self, i: usize, node: &str) -> (String, String) {
+        match self {
+            NodeLabeling::RoundRobin { key, values } => {
+                (key.clone(), values[i % values.len()].clone())
+            }
+            NodeLabeling::Unique { key } => (key.clone(), node.to_string()),
+        }
+    }
+}
+
+/// A `createNodes` operation's label strategy, if it has one.
+fn node_labeling(op: &Value, what: &str) -> Result<Option<NodeLabeling>, String> {
+    let label_key = |s: &Value, field_name: &str| -> Result<String, String> {
+        match str_field(s, "labelKey") {
+            Some(k) if !k.is_empty() => Ok(k.to_string()),
+            _ => Err(format!("{what}: `{field_name}` needs a `labelKey` string")),
+        }
+    };
+    let round_robin = field(op, "labelNodePrepareStrategy");
+    let unique = field(op, "uniqueNodeLabelStrategy");
+    match (round_robin, unique) {
+        (Some(_), Some(_)) => Err(format!(
+            "{what}: `labelNodePrepareStrategy` and `uniqueNodeLabelStrategy` together: upstream applies only one, give one"
+        )),
+        (Some(s), None) => {
+            let w = format!("{what} `labelNodePrepareStrategy`");
+            check_fields(s, &["labelKey", "labelValues"], &w)?;
+            let key = label_key(s, "labelNodePrepareStrategy")?;
+            let values = field(s, "labelValues")
+                .and_then(Value::as_sequence)
+                .ok_or_else(|| format!("{w}: needs `labelValues`, a list of strings"))?
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s.clone()),
+                    Value::Number(n) => Ok(n.to_string()),
+                    Value::Bool(b) => Ok(b.to_string()),
+                    _ => Err(format!("{w}: `labelValues` holds a non-scalar")),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if values.is_empty() {
+                return Err(format!("{w}: `labelValues` is empty"));
+            }
+            Ok(Some(NodeLabeling::RoundRobin { key, values }))
+        }
+        (None, Some(s)) => {
+            check_fields(
+                s,
+                &["labelKey"],
+                &format!("{what} `uniqueNodeLabelStrategy`"),
+            )?;
+            Ok(Some(NodeLabeling::Unique {
+                key: label_key(s, "uniqueNodeLabelStrategy")?,
+            }))
+        }
+        (None, None) => Ok(None),
+    }
+}
 
 fn field<'a>(v: &'a Value, k: &str) -> Option<&'a Value> {
     v.as_mapping().and_then(|m| m.get(Value::from(k)))
@@ -205,6 +322,18 @@ pub fn run(
                 names.join(", ")
             )
         })?;
+    check_fields(
+        case,
+        &[
+            "name",
+            "defaultPodTemplatePath",
+            "workloadTemplate",
+            "workloads",
+            "labels",
+            "featureGates",
+        ],
+        &format!("test case {case_name}"),
+    )?;
     let workloads = field(case, "workloads")
         .and_then(Value::as_sequence)
         .ok_or_else(|| format!("{case_name}: no `workloads`"))?;
@@ -221,6 +350,11 @@ pub fn run(
                 names.join(", ")
             )
         })?;
+    check_fields(
+        workload,
+        &["name", "params", "threshold", "labels", "featureGates"],
+        &format!("{case_name} workload {workload_name}"),
+    )?;
     let mut params = BTreeMap::new();
     if let Some(p) = field(workload, "params").and_then(Value::as_mapping) {
         for (k, v) in p {
@@ -246,6 +380,10 @@ pub fn run(
     let mut measured_prefixes = Vec::new();
     let mut measured = 0usize;
     let mut measure_from = None;
+    // (operation, pod name prefix, measured) of each `createPods`.
+    let mut pod_ops: Vec<(usize, String, bool)> = Vec::new();
+    // (node group, label strategy) of each labelled `createNodes`.
+    let mut labelings: Vec<(String, NodeLabeling)> = Vec::new();
     // Churn operations: started at their time, run until the last phase.
     let mut churns: Vec<(u64, usize, &Value)> = Vec::new();
     for (k, op) in ops.iter().enumerate() {
@@ -253,11 +391,48 @@ pub fn run(
         let what = format!("{case_name} operation {k} ({opcode})");
         match opcode {
             "createNodes" => {
+                check_fields(
+                    op,
+                    &[
+                        "opcode",
+                        "count",
+                        "countParam",
+                        "nodeTemplatePath",
+                        "labelNodePrepareStrategy",
+                        "uniqueNodeLabelStrategy",
+                    ],
+                    &what,
+                )?;
                 let n = count(op, &params, &what)?;
-                groups.push_str(&node_group(base, op, &format!("node-{k}"), n)?);
+                let group = format!("node-{k}");
+                groups.push_str(&node_group(base, op, &group, n)?);
+                if let Some(l) = node_labeling(op, &what)? {
+                    labelings.push((group, l));
+                }
                 nodes += n;
             }
+            "createNamespaces" => {
+                check_fields(op, &["opcode", "prefix", "count", "countParam"], &what)?;
+                match str_field(op, "prefix") {
+                    Some(p) if !p.is_empty() => {}
+                    _ => return Err(format!("{what}: needs a `prefix` string")),
+                }
+                count(op, &params, &what)?;
+            }
             "createPods" => {
+                check_fields(
+                    op,
+                    &[
+                        "opcode",
+                        "count",
+                        "countParam",
+                        "podTemplatePath",
+                        "namespace",
+                        "collectMetrics",
+                        "skipWaitToCompletion",
+                    ],
+                    &what,
+                )?;
                 let n = count(op, &params, &what)?;
                 let t = match str_field(op, "podTemplatePath") {
                     Some(rel) => object_template(base, rel)?,
@@ -266,27 +441,48 @@ pub fn run(
                 if t.kind() != Kind::Pod {
                     return Err(format!("{what}: the template is not a Pod"));
                 }
-                let ns = str_field(op, "namespace").unwrap_or("default");
+                let ns = match field(op, "namespace") {
+                    None => format!("namespace-{k}"),
+                    Some(Value::String(s)) if !s.is_empty() => s.clone(),
+                    Some(_) => {
+                        return Err(format!("{what}: `namespace` must be a non-empty string"));
+                    }
+                };
                 let prefix = format!("op{k}-{}", prefix_of(&t, "pod-"));
-                let objs = (0..n).map(|i| instance(&t, &prefix, i, ns)).collect();
+                let objs = (0..n).map(|i| instance(&t, &prefix, i, &ns)).collect();
                 actions.push(Action {
                     at,
                     place: format!("<{case_name} operation {k}>"),
                     op: ActionOp::Apply(objs),
                 });
-                if field(op, "collectMetrics").and_then(Value::as_bool) == Some(true) {
-                    measured_prefixes.push(prefix);
+                let collect = field(op, "collectMetrics").and_then(Value::as_bool) == Some(true);
+                if collect {
+                    measured_prefixes.push(prefix.clone());
                     measured += n;
                     measure_from.get_or_insert(at);
                 }
+                pod_ops.push((k, prefix, collect));
                 pods += n;
                 at += (n as u64 * PHASE_GAP_PER_POD).max(PHASE_MIN);
             }
-            "churn" => churns.push((at, k, op)),
-            "barrier" => {}
+            "churn" => {
+                check_fields(
+                    op,
+                    &[
+                        "opcode",
+                        "mode",
+                        "number",
+                        "templatePaths",
+                        "intervalMilliseconds",
+                    ],
+                    &what,
+                )?;
+                churns.push((at, k, op));
+            }
+            "barrier" => check_fields(op, &["opcode", "namespaces"], &what)?,
             other => {
                 return Err(format!(
-                    "{what}: operation {other:?} is not supported (createNodes, createPods, churn, barrier are)"
+                    "{what}: operation {other:?} is not supported (createNodes, createNamespaces, createPods, churn, barrier are)"
                 ));
             }
         }
@@ -359,6 +555,25 @@ pub fn run(
     let mut s = scenario::load_str(&yaml, Path::new("<scheduler-perf>"))
         .map_err(|e| format!("{selector}: the cluster built from the config: {e}"))?;
     s.actions = actions;
+    for (group, labeling) in &labelings {
+        let prefix = format!("{group}-");
+        for node in &mut s.nodes {
+            let name = node.metadata.name.clone();
+            let Some(i) = name
+                .strip_prefix(prefix.as_str())
+                .and_then(|i| i.parse::<usize>().ok())
+            else {
+                continue;
+            };
+            let (key, value) = labeling.value(i, &name);
+            node.metadata.labels.insert(key, value);
+        }
+    }
+    let node_labels = s
+        .nodes
+        .iter()
+        .map(|n| (n.metadata.name.clone(), n.metadata.labels.clone()))
+        .collect();
     let started = Instant::now();
     let outcome = simulate_with(&s, seed, Box::new(io::sink()), Box::new(io::sink()), opts);
     let wall_s = started.elapsed().as_secs_f64();
@@ -379,6 +594,21 @@ pub fn run(
         .filter_map(|p| p.bound)
         .max()
         .unwrap_or(from);
+    let placements = recorded
+        .iter()
+        .filter_map(|p| {
+            let (op, _, measured) = pod_ops
+                .iter()
+                .find(|(_, prefix, _)| p.name.starts_with(prefix.as_str()))?;
+            Some(Placement {
+                op: *op,
+                measured: *measured,
+                namespace: p.namespace.clone(),
+                name: p.name.clone(),
+                node: (p.bound.is_some() && !p.node.is_empty()).then(|| p.node.clone()),
+            })
+        })
+        .collect();
     Ok(PerfResult {
         name: selector.to_string(),
         threshold,
@@ -389,6 +619,8 @@ pub fn run(
         wall_s,
         events: outcome.events,
         virtual_span_s: last.saturating_sub(from) as f64 / SECOND as f64,
+        placements,
+        node_labels,
     })
 }
 
@@ -426,6 +658,120 @@ mod tests {
         .unwrap();
         assert_eq!(r.scheduled, r.pods);
         assert_eq!(r.measured, 100);
+    }
+
+    /// Writes `config` (and the bundled templates beside it) to a scratch
+    /// directory and returns the configuration's path.
+    fn scratch_config(name: &str, config: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("kubesim-schedperf-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("templates")).unwrap();
+        let bundled = example().parent().unwrap().join("templates");
+        for e in std::fs::read_dir(bundled).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), dir.join("templates").join(e.file_name())).unwrap();
+        }
+        let path = dir.join("config.yaml");
+        std::fs::write(&path, config).unwrap();
+        path
+    }
+
+    #[test]
+    fn label_values_go_round_robin_over_the_operations_nodes() {
+        let path = scratch_config(
+            "round-robin",
+            "- name: C\n  workloadTemplate:\n  - opcode: createNodes\n    count: 2\n  - opcode: createNodes\n    count: 7\n    labelNodePrepareStrategy: {labelKey: zone, labelValues: [a, b, c]}\n  - opcode: createNodes\n    count: 2\n    uniqueNodeLabelStrategy: {labelKey: u}\n  - opcode: createPods\n    count: 3\n  workloads:\n  - name: w\n    params: {}\n",
+        );
+        let r = run(&path, "C/w", 1, &RunOptions::default()).unwrap();
+        let zone = |n: &str| r.node_labels[n].get("zone").cloned();
+        assert_eq!(zone("node-0-0"), None);
+        let zones: Vec<_> = (0..7)
+            .map(|i| zone(&format!("node-1-{i}")).unwrap())
+            .collect();
+        assert_eq!(zones, ["a", "b", "c", "a", "b", "c", "a"]);
+        assert_eq!(r.node_labels["node-2-0"]["u"], "node-2-0");
+        assert_eq!(r.node_labels["node-2-1"]["u"], "node-2-1");
+        assert!(!r.node_labels["node-1-0"].contains_key("u"));
+        // Pods without `namespace` go to `namespace-N`, as upstream's.
+        assert_eq!(r.placements.len(), 3);
+        assert!(r.placements.iter().all(|p| p.namespace == "namespace-3"));
+        assert!(r.placements.iter().all(|p| p.node.is_some() && p.op == 3));
+    }
+
+    #[test]
+    fn unsupported_fields_and_bad_strategies_are_named() {
+        let case = |ops: &str| {
+            format!(
+                "- name: C\n  workloadTemplate:\n{ops}  workloads:\n  - name: w\n    params: {{n: 1}}\n"
+            )
+        };
+        for (ops, wanted) in [
+            (
+                "  - {opcode: createNodes, count: 1, nodeAllocatableStrategy: {}}\n",
+                "C operation 0 (createNodes): field `nodeAllocatableStrategy` is not supported",
+            ),
+            (
+                "  - {opcode: createPods, count: 1, persistentVolumeClaimTemplatePath: x}\n",
+                "C operation 0 (createPods): field `persistentVolumeClaimTemplatePath`",
+            ),
+            (
+                "  - {opcode: createNamespaces, prefix: p, count: 1, namespaceTemplatePath: x}\n",
+                "C operation 0 (createNamespaces): field `namespaceTemplatePath`",
+            ),
+            (
+                "  - {opcode: createNamespaces, count: 1}\n",
+                "C operation 0 (createNamespaces): needs a `prefix`",
+            ),
+            (
+                "  - {opcode: createNodes, count: 1, labelNodePrepareStrategy: {labelKey: z, labelValues: []}}\n",
+                "`labelValues` is empty",
+            ),
+            (
+                "  - {opcode: createNodes, count: 1, labelNodePrepareStrategy: {labelValues: [a]}}\n",
+                "needs a `labelKey`",
+            ),
+            (
+                "  - {opcode: createNodes, count: 1, labelNodePrepareStrategy: {labelKey: z, labelValues: [a], extra: 1}}\n",
+                "field `extra` is not supported",
+            ),
+            (
+                "  - {opcode: createNodes, count: 1, labelNodePrepareStrategy: {labelKey: z, labelValues: [a]}, uniqueNodeLabelStrategy: {labelKey: u}}\n",
+                "together",
+            ),
+            (
+                "  - {opcode: createPods, count: 1, namespace: [a]}\n",
+                "`namespace` must be a non-empty string",
+            ),
+            (
+                "  - {opcode: createAny, templatePath: x}\n",
+                "operation \"createAny\" is not supported",
+            ),
+        ] {
+            let path = scratch_config("bad-fields", &case(ops));
+            let e = run(&path, "C/w", 1, &RunOptions::default()).unwrap_err();
+            assert!(e.contains(wanted), "{ops}: {e}");
+        }
+        let path = scratch_config(
+            "bad-case-field",
+            "- name: C\n  schedulerConfigPath: x.yaml\n  workloadTemplate: []\n  workloads: [{name: w}]\n",
+        );
+        let e = run(&path, "C/w", 1, &RunOptions::default()).unwrap_err();
+        assert!(
+            e.contains("test case C: field `schedulerConfigPath` is not supported"),
+            "{e}"
+        );
+        let path = scratch_config(
+            "ignored-fields",
+            "- name: C\n  labels: [performance]\n  workloadTemplate:\n  - {opcode: createNodes, count: 1}\n  - {opcode: createPods, count: 1, skipWaitToCompletion: true}\n  - {opcode: barrier, namespaces: [a]}\n  workloads:\n  - {name: w, labels: [short], featureGates: {X: true}}\n  - {name: v, thresholdMetricSelector: {}}\n",
+        );
+        let r = run(&path, "C/w", 1, &RunOptions::default()).unwrap();
+        assert_eq!(r.scheduled, 1);
+        let e = run(&path, "C/v", 1, &RunOptions::default()).unwrap_err();
+        assert!(
+            e.contains("C workload v: field `thresholdMetricSelector` is not supported"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod bad_input;
 mod flows;
 mod node_agents;
+mod scheduler_perf;
 mod scheduling;
 mod support;
 mod workloads;

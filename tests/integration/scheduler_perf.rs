@@ -1,0 +1,237 @@
+//! The PodTopologySpread and InterPodAffinity test cases of
+//! `benches/scheduler_perf/performance-config.yaml`, run small through
+//! `kubesim::schedperf`: every pod is scheduled and the placements keep the
+//! constraints (spread within maxSkew per zone, required affinity in one
+//! zone, required anti-affinity one per node). Stricter variants are
+//! written to scratch configurations where the bundled shape would pass
+//! without the constraint.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use kubesim::schedperf::{self, PerfResult, Placement};
+use kubesim::sim::run::RunOptions;
+
+use crate::support::*;
+
+const ZONE: &str = "topology.kubernetes.io/zone";
+
+fn bundled() -> PathBuf {
+    repo().join("benches/scheduler_perf/performance-config.yaml")
+}
+
+fn template(name: &str) -> String {
+    repo()
+        .join("benches/scheduler_perf/templates")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn run(config: &Path, workload: &str) -> PerfResult {
+    schedperf::run(config, workload, 1, &RunOptions::default())
+        .unwrap_or_else(|e| panic!("{workload}: {e}"))
+}
+
+/// Runs `workload` and asserts every `createPods` pod was bound.
+fn run_all_scheduled(config: &Path, workload: &str) -> PerfResult {
+    let r = run(config, workload);
+    assert_eq!(r.placements.len(), r.pods, "{workload}");
+    let unbound: Vec<&str> = r
+        .placements
+        .iter()
+        .filter(|p| p.node.is_none())
+        .map(|p| p.name.as_str())
+        .collect();
+    assert!(unbound.is_empty(), "{workload}: unbound {unbound:?}");
+    assert_eq!(r.scheduled, r.pods, "{workload}");
+    r
+}
+
+/// The value of node label `key` where `p` runs.
+fn label_of<'a>(r: &'a PerfResult, p: &Placement, key: &str) -> &'a str {
+    let node = p.node.as_deref().expect("bound");
+    r.node_labels[node]
+        .get(key)
+        .unwrap_or_else(|| panic!("node {node} has no {key}"))
+}
+
+/// Measured pods per value of node label `key`, every value of the
+/// cluster's nodes present (0 where none landed).
+fn measured_per(r: &PerfResult, key: &str) -> BTreeMap<String, usize> {
+    let mut counts: BTreeMap<String, usize> = r
+        .node_labels
+        .values()
+        .filter_map(|l| l.get(key))
+        .map(|v| (v.clone(), 0))
+        .collect();
+    for p in r.placements.iter().filter(|p| p.measured) {
+        *counts.get_mut(label_of(r, p, key)).unwrap() += 1;
+    }
+    counts
+}
+
+fn skew(counts: &BTreeMap<String, usize>) -> usize {
+    counts.values().max().unwrap() - counts.values().min().unwrap()
+}
+
+#[test]
+fn topology_spreading_keeps_the_blue_pods_within_max_skew_per_zone() {
+    let r = run_all_scheduled(&bundled(), "TopologySpreading/5Nodes");
+    assert_eq!((r.nodes, r.pods, r.measured), (5, 20, 10));
+    // Five nodes round-robin over three zones: 2, 2, 1.
+    let mut nodes_per_zone = BTreeMap::new();
+    for l in r.node_labels.values() {
+        *nodes_per_zone.entry(l[ZONE].as_str()).or_insert(0) += 1;
+    }
+    assert_eq!(
+        nodes_per_zone,
+        BTreeMap::from([("moon-1", 2), ("moon-2", 2), ("moon-3", 1)])
+    );
+    let counts = measured_per(&r, ZONE);
+    assert_eq!(counts.values().sum::<usize>(), 10);
+    assert!(skew(&counts) <= 5, "{counts:?}");
+    run_all_scheduled(&bundled(), "PreferredTopologySpreading/5Nodes");
+}
+
+#[test]
+fn max_skew_one_evens_out_zones_of_unequal_size() {
+    // Seven nodes over three zones (3, 2, 2): spreading by node alone would
+    // give the first zone 9 of 21 pods; maxSkew 1 per zone allows 7 each.
+    let dir = scratch("spread-skew-1");
+    let pod = std::fs::read_to_string(template("pod-with-topology-spreading.yaml"))
+        .unwrap()
+        .replace("maxSkew: 5", "maxSkew: 1");
+    assert!(pod.contains("maxSkew: 1"));
+    write(&dir, "spread-1.yaml", &pod);
+    let config = write(
+        &dir,
+        "config.yaml",
+        &format!(
+            "- name: Spread\n  workloadTemplate:\n  - opcode: createNodes\n    count: 7\n    labelNodePrepareStrategy: {{labelKey: {ZONE}, labelValues: [a, b, c]}}\n  - {{opcode: createPods, count: 7, podTemplatePath: {pause}}}\n  - {{opcode: createPods, count: 21, podTemplatePath: spread-1.yaml, collectMetrics: true}}\n  workloads:\n  - {{name: w}}\n",
+            pause = template("pause-pod.yaml"),
+        ),
+    );
+    let r = run_all_scheduled(&config, "Spread/w");
+    let counts = measured_per(&r, ZONE);
+    assert_eq!(counts.values().sum::<usize>(), 21);
+    assert!(skew(&counts) <= 1, "{counts:?}");
+}
+
+#[test]
+fn required_pod_affinity_puts_every_blue_pod_in_one_zone() {
+    let r = run_all_scheduled(&bundled(), "SchedulingPodAffinity/5Nodes");
+    assert_eq!((r.nodes, r.pods, r.measured), (5, 15, 10));
+    assert!(r.node_labels.values().all(|l| l[ZONE] == "zone1"));
+    // The pods of both namespaces.
+    let namespaces: Vec<&str> = r.placements.iter().map(|p| p.namespace.as_str()).collect();
+    assert_eq!(namespaces.iter().filter(|n| **n == "sched-0").count(), 5);
+    assert_eq!(namespaces.iter().filter(|n| **n == "sched-1").count(), 10);
+
+    // With three zones the affinity (across sched-0 and sched-1) must keep
+    // all of them in the first one's zone.
+    let dir = scratch("affinity-zones");
+    let config = write(
+        &dir,
+        "config.yaml",
+        &format!(
+            "- name: Affinity\n  defaultPodTemplatePath: {pod}\n  workloadTemplate:\n  - opcode: createNodes\n    count: 6\n    labelNodePrepareStrategy: {{labelKey: {ZONE}, labelValues: [zone1, zone2, zone3]}}\n  - {{opcode: createNamespaces, prefix: sched, count: 2}}\n  - {{opcode: createPods, count: 5, namespace: sched-0}}\n  - {{opcode: createPods, count: 10, namespace: sched-1, collectMetrics: true}}\n  workloads:\n  - {{name: w}}\n",
+            pod = template("pod-with-pod-affinity.yaml"),
+        ),
+    );
+    let r = run_all_scheduled(&config, "Affinity/w");
+    let zones: std::collections::BTreeSet<&str> =
+        r.placements.iter().map(|p| label_of(&r, p, ZONE)).collect();
+    assert_eq!(zones.len(), 1, "{zones:?}");
+    // More than one node of that zone is used: the pods are not simply
+    // stacked on one node.
+    let nodes: std::collections::BTreeSet<_> = r.placements.iter().map(|p| &p.node).collect();
+    assert_eq!(nodes.len(), 2, "{nodes:?}");
+}
+
+#[test]
+fn preferred_pod_affinity_and_anti_affinity_schedule_every_pod() {
+    run_all_scheduled(&bundled(), "SchedulingPreferredPodAffinity/5Nodes");
+    let r = run_all_scheduled(&bundled(), "SchedulingPreferredPodAntiAffinity/5Nodes");
+    // Fifteen yellow pods preferring apart on five nodes: three each.
+    let mut per_node = BTreeMap::new();
+    for p in &r.placements {
+        *per_node.entry(p.node.clone().unwrap()).or_insert(0) += 1;
+    }
+    assert_eq!(per_node.len(), 5, "{per_node:?}");
+    assert!(per_node.values().all(|&n| n == 3), "{per_node:?}");
+}
+
+#[test]
+fn required_anti_affinity_keeps_green_pods_on_distinct_nodes() {
+    let r = run_all_scheduled(&bundled(), "SchedulingPodAntiAffinity/5Nodes");
+    assert_eq!((r.nodes, r.pods, r.measured), (5, 5, 4));
+    let hosts: std::collections::BTreeSet<&str> = r
+        .placements
+        .iter()
+        .map(|p| label_of(&r, p, "kubernetes.io/hostname"))
+        .collect();
+    assert_eq!(hosts.len(), 5, "{hosts:?}");
+
+    // Five green pods, three nodes: three bound on distinct nodes, two
+    // left pending.
+    let dir = scratch("anti-affinity-full");
+    let config = write(
+        &dir,
+        "config.yaml",
+        &format!(
+            "- name: Anti\n  defaultPodTemplatePath: {pod}\n  workloadTemplate:\n  - {{opcode: createNodes, count: 3}}\n  - {{opcode: createNamespaces, prefix: sched, count: 2}}\n  - {{opcode: createPods, count: 1, namespace: sched-0}}\n  - {{opcode: createPods, count: 4, namespace: sched-1, collectMetrics: true}}\n  workloads:\n  - {{name: w}}\n",
+            pod = template("pod-with-pod-anti-affinity.yaml"),
+        ),
+    );
+    let r = run(&config, "Anti/w");
+    let bound: Vec<&str> = r
+        .placements
+        .iter()
+        .filter_map(|p| p.node.as_deref())
+        .collect();
+    let distinct: std::collections::BTreeSet<&str> = bound.iter().copied().collect();
+    assert_eq!(bound.len(), 3, "{bound:?}");
+    assert_eq!(distinct.len(), 3, "{bound:?}");
+    assert_eq!(r.scheduled, 3);
+
+    // The command line reports the shortfall.
+    let o = kubesim(&[
+        "bench",
+        "--scheduler-perf",
+        config.to_str().unwrap(),
+        "--workload",
+        "Anti/w",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("only 3 of 5 pods were scheduled"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn unsupported_operation_fields_are_refused_by_name() {
+    let dir = scratch("perf-bad-field");
+    let config = write(
+        &dir,
+        "config.yaml",
+        "- name: PVs\n  workloadTemplate:\n  - {opcode: createNodes, count: 1}\n  - {opcode: createPods, count: 1, persistentVolumeTemplatePath: pv.yaml}\n  workloads:\n  - {name: w}\n",
+    );
+    let o = kubesim(&[
+        "bench",
+        "--scheduler-perf",
+        config.to_str().unwrap(),
+        "--workload",
+        "PVs/w",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "PVs operation 1 (createPods): field `persistentVolumeTemplatePath` is not supported"
+        ),
+        "{err}"
+    );
+}
