@@ -495,7 +495,7 @@ mod server {
                             return Err(format!("pod {} is being deleted", pod.metadata.name));
                         }
                         let mut pod = pod.clone();
-                        pod.spec.node_name = Some(node);
+                        std::sync::Arc::make_mut(&mut pod.spec).node_name = Some(node);
                         pod.status
                             .set_condition(PodConditionType::PodScheduled, true, now, "");
                         Ok(Object::Pod(pod))

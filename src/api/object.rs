@@ -288,8 +288,8 @@ impl<'de> Visitor<'de> for ManifestVisitor {
             (Kind::Pod, s) => Object::Pod(Pod {
                 metadata,
                 spec: match s {
-                    Some(Spec::Pod(s)) => s,
-                    _ => PodSpec::default(),
+                    Some(Spec::Pod(s)) => s.into(),
+                    _ => Default::default(),
                 },
                 status: Default::default(),
             }),

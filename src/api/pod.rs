@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 
 use super::meta::{Labels, ObjectMeta};
@@ -17,8 +19,11 @@ pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
 pub struct Pod {
     #[serde(default)]
     pub metadata: ObjectMeta,
+    /// Shared between the versions of a pod: status writes, which are most
+    /// writes, copy the pointer; a spec change copies the spec
+    /// (`Arc::make_mut`).
     #[serde(default)]
-    pub spec: PodSpec,
+    pub spec: Arc<PodSpec>,
     /// Written only by the simulation (a manifest's `status` is ignored).
     #[serde(skip)]
     pub status: PodStatus,

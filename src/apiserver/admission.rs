@@ -20,7 +20,7 @@ pub fn default_object(obj: &mut Object) {
         meta.namespace = "default".into();
     }
     match obj {
-        Object::Pod(p) => default_pod_spec(&mut p.spec),
+        Object::Pod(p) => default_pod_spec(std::sync::Arc::make_mut(&mut p.spec)),
         Object::Workload(_, w) => default_pod_spec(&mut w.spec.template.spec),
         _ => {}
     }

@@ -204,7 +204,8 @@ impl ApiServer {
         match &mut req.verb {
             Verb::Create(obj) => {
                 if let Object::Pod(pod) = obj
-                    && let Err(message) = self.resolve_priority(&mut pod.spec)
+                    && let Err(message) =
+                        self.resolve_priority(std::sync::Arc::make_mut(&mut pod.spec))
                 {
                     let err = ApiError {
                         code: 403,

@@ -184,7 +184,7 @@ mod tests {
         let mut p = Pod::default();
         p.metadata.name = "p".into();
         p.metadata.namespace = "default".into();
-        p.spec.node_name = node.map(str::to_string);
+        std::sync::Arc::make_mut(&mut p.spec).node_name = node.map(str::to_string);
         Object::Pod(p)
     }
 

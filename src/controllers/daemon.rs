@@ -452,7 +452,8 @@ impl DaemonSetController {
         pod.metadata
             .labels
             .insert(REVISION_LABEL.into(), hash.into());
-        pod.spec.tolerations = tolerations(ds);
+        let spec = std::sync::Arc::make_mut(&mut pod.spec);
+        spec.tolerations = tolerations(ds);
         let term = NodeSelectorTerm {
             match_expressions: Vec::new(),
             match_fields: vec![NodeSelectorRequirement {
@@ -461,13 +462,13 @@ impl DaemonSetController {
                 values: vec![node.to_string()],
             }],
         };
-        let mut affinity = pod.spec.affinity.take().unwrap_or_default();
+        let mut affinity = spec.affinity.take().unwrap_or_default();
         let mut na = affinity.node_affinity.take().unwrap_or_default();
         na.required_during_scheduling_ignored_during_execution = Some(NodeSelector {
             node_selector_terms: vec![term],
         });
         affinity.node_affinity = Some(na);
-        pod.spec.affinity = Some(affinity);
+        spec.affinity = Some(affinity);
         pod
     }
 }

@@ -162,7 +162,7 @@ pub fn pod_from_template(
             owner_references: vec![controller_ref(kind, owner)],
             ..Default::default()
         },
-        spec: template.spec.clone(),
+        spec: std::sync::Arc::new(template.spec.clone()),
         status: Default::default(),
     }
 }
@@ -175,7 +175,7 @@ mod tests {
         let mut p = Pod::default();
         p.metadata.name = name.into();
         p.metadata.creation_timestamp = Some(0);
-        p.spec.node_name = node.map(str::to_string);
+        std::sync::Arc::make_mut(&mut p.spec).node_name = node.map(str::to_string);
         p.status.phase = phase;
         if let Some(t) = ready_at {
             p.status.set_condition(PodConditionType::Ready, true, t, "");

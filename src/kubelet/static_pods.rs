@@ -131,7 +131,7 @@ impl Kubelet {
                 .insert("kubernetes.io/config.source".into(), "file".into());
             let pod = Pod {
                 metadata: meta,
-                spec: PodSpec {
+                spec: Arc::new(PodSpec {
                     containers: vec![Container {
                         name: m.component.into(),
                         image: m.image.clone(),
@@ -146,7 +146,7 @@ impl Kubelet {
                         ..Default::default()
                     }],
                     ..Default::default()
-                },
+                }),
                 status: Default::default(),
             };
             pods.push((Arc::new(Object::Pod(pod)), k));

@@ -264,7 +264,7 @@ fn objects(g: &Generate, at: Time, rng: &mut impl Rng) -> Vec<(Time, Object)> {
         let mut obj = g.template.clone();
         obj.meta_mut().name = format!("{base}-{k}");
         let containers = match &mut obj {
-            Object::Pod(p) => Some(&mut p.spec.containers),
+            Object::Pod(p) => Some(&mut std::sync::Arc::make_mut(&mut p.spec).containers),
             Object::Workload(_, w) => Some(&mut w.spec.template.spec.containers),
             _ => None,
         };
@@ -279,7 +279,7 @@ fn objects(g: &Generate, at: Time, rng: &mut impl Rng) -> Vec<(Time, Object)> {
         if let (Some(life), Object::Pod(p)) = (&g.lifetime, &mut obj) {
             // A pod with a lifetime completes: with restartPolicy Always (the
             // default) the kubelet would restart it for ever.
-            p.spec
+            std::sync::Arc::make_mut(&mut p.spec)
                 .restart_policy
                 .get_or_insert(crate::api::pod::RestartPolicy::Never);
             let d = life.sample(rng);

@@ -741,7 +741,7 @@ impl Loader<'_> {
         // What is wrong in a manifest whatever the cluster: refused here.
         for p in &placed {
             let spec = match &p.object {
-                Object::Pod(pod) => Some(("spec", &pod.spec)),
+                Object::Pod(pod) => Some(("spec", &*pod.spec)),
                 Object::Workload(_, w) => Some(("spec.template.spec", &w.spec.template.spec)),
                 _ => None,
             };
