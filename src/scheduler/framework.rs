@@ -384,6 +384,93 @@ pub fn filter_one(
     }
 }
 
+/// The pod's side of the per-node filters, resolved once per cycle: which
+/// of them can reject a node at all, and an exact pass check that
+/// allocates nothing. Only a node a filter rejects goes through
+/// [`filter_one`], for the rejection's reasons.
+pub struct PodFilter<'a> {
+    pod: &'a Pod,
+    res: &'a PodResources,
+    tolerates_unschedulable: bool,
+    node_name: Option<&'a str>,
+    restricts_nodes: bool,
+}
+
+impl<'a> PodFilter<'a> {
+    pub fn new(pod: &'a Pod, res: &'a PodResources) -> Self {
+        let taint = Taint {
+            key: TAINT_UNSCHEDULABLE.into(),
+            value: String::new(),
+            effect: TaintEffect::NoSchedule,
+        };
+        PodFilter {
+            pod,
+            res,
+            tolerates_unschedulable: tolerated(&pod.spec.tolerations, &taint),
+            node_name: pod.spec.node_name(),
+            restricts_nodes: !pod.spec.node_selector.is_empty()
+                || pod.spec.required_node_affinity().is_some(),
+        }
+    }
+
+    /// Whether `plugin` may reject some node for this pod (false: it
+    /// passes every node).
+    pub fn may_reject(&self, plugin: FilterPlugin) -> bool {
+        match plugin {
+            FilterPlugin::NodeUnschedulable => !self.tolerates_unschedulable,
+            FilterPlugin::NodeName => self.node_name.is_some(),
+            FilterPlugin::NodeAffinity => self.restricts_nodes,
+            FilterPlugin::NodePorts => !self.res.host_ports.is_empty(),
+            FilterPlugin::TaintToleration | FilterPlugin::NodeResourcesFit => true,
+            FilterPlugin::PodTopologySpread | FilterPlugin::InterPodAffinity => false,
+        }
+    }
+
+    /// Whether `plugin` passes `node`: exactly `filter_one(..).is_ok()`.
+    #[inline]
+    pub fn passes(&self, plugin: FilterPlugin, node: &NodeInfo) -> bool {
+        match plugin {
+            FilterPlugin::NodeUnschedulable => !node.unschedulable || self.tolerates_unschedulable,
+            FilterPlugin::NodeName => self.node_name.is_none_or(|n| n == &*node.name),
+            FilterPlugin::TaintToleration => !node.taints.iter().any(|t| {
+                t.effect != TaintEffect::PreferNoSchedule
+                    && !tolerated(&self.pod.spec.tolerations, t)
+            }),
+            FilterPlugin::NodeAffinity => {
+                !self.restricts_nodes || node_affinity_matches(self.pod, node)
+            }
+            FilterPlugin::NodePorts => !self
+                .res
+                .host_ports
+                .iter()
+                .any(|hp| node.host_ports.contains(hp)),
+            FilterPlugin::NodeResourcesFit => fits_quick(self.res, node),
+            FilterPlugin::PodTopologySpread | FilterPlugin::InterPodAffinity => true,
+        }
+    }
+}
+
+/// Whether NodeResourcesFit's filter passes: `fits(..).is_ok()` without
+/// collecting reasons.
+#[inline]
+fn fits_quick(res: &PodResources, node: &NodeInfo) -> bool {
+    let r = &res.requests;
+    let a = &node.allocatable;
+    let u = &node.requested;
+    let ok = |want: i64, alloc: i64, used: i64| want <= 0 || want <= alloc - used;
+    node.pods < node.allowed_pods
+        && ok(r.milli_cpu, a.milli_cpu, u.milli_cpu)
+        && ok(r.memory, a.memory, u.memory)
+        && ok(
+            r.ephemeral_storage,
+            a.ephemeral_storage,
+            u.ephemeral_storage,
+        )
+        && r.scalar
+            .iter()
+            .all(|(name, want)| ok(*want, a.scalar(name), u.scalar(name)))
+}
+
 /// nodeSelector and required node affinity (upstream
 /// `GetRequiredNodeAffinity(pod).Match(node)`).
 pub fn node_affinity_matches(pod: &Pod, node: &NodeInfo) -> bool {

@@ -23,27 +23,49 @@ pub mod queue;
 pub mod topology;
 pub mod trace;
 
-/// PreFilter of the plugins that look at other pods: their cycle state for
-/// `pod`, and whether the PodTopologySpread and InterPodAffinity filters
-/// have anything to check.
-fn prefilter(
+/// PreFilter: the cycle state of the plugins that look at other pods, and
+/// the profile's filters that can reject a node for `pod`, in order.
+fn prefilter<'a>(
     idx: &mut Indexes,
     view: &View<'_>,
     placed: &HashMap<u64, Placed>,
-    pod: &Pod,
+    pod: &'a Pod,
+    res: &'a PodResources,
     prof: &profile::Profile,
-) -> (topology::CycleState, (bool, bool)) {
+) -> (topology::CycleState, CycleFilters<'a>) {
     let all_placed = || {
         placed
             .values()
             .filter_map(|p| p.obj.as_pod().map(|pod| (p.node, pod)))
     };
     let st = idx.prepare(view, pod, all_placed, prof.system_default_spreading);
-    let flags = (
-        prof.filter_enabled(FilterPlugin::PodTopologySpread) && Indexes::has_spread_filter(&st),
-        prof.filter_enabled(FilterPlugin::InterPodAffinity) && Indexes::has_affinity_filter(&st),
-    );
-    (st, flags)
+    let pf = framework::PodFilter::new(pod, res);
+    let plugins = prof
+        .filters
+        .iter()
+        .copied()
+        .filter(|&p| match p {
+            FilterPlugin::PodTopologySpread => Indexes::has_spread_filter(&st),
+            FilterPlugin::InterPodAffinity => Indexes::has_affinity_filter(&st),
+            _ => pf.may_reject(p),
+        })
+        .collect();
+    let cf = CycleFilters {
+        plugins,
+        pod: pf,
+        pod_obj: pod,
+        res,
+    };
+    (st, cf)
+}
+
+/// A cycle's filters for one pod: the profile's plugins that can reject a
+/// node for it, in the profile's order, and the pod's side of them.
+struct CycleFilters<'a> {
+    plugins: Vec<FilterPlugin>,
+    pod: framework::PodFilter<'a>,
+    pod_obj: &'a Pod,
+    res: &'a PodResources,
 }
 
 #[cfg(test)]
@@ -778,11 +800,11 @@ impl Scheduler {
             with_affinity: &self.with_affinity,
             default_selector,
         };
-        let (mut st, flags) = prefilter(&mut self.idx, &view, &self.placed, pod, prof);
+        let (mut st, cf) = prefilter(&mut self.idx, &view, &self.placed, pod, &res, prof);
         // A pod that preempted others tries its nominated node first.
         if let Some(&nn) = self.nominated.get(&pod.metadata.uid)
             && self.live.get(nn).copied().unwrap_or(false)
-            && self.run_filters(prof, &st, flags, pod, &res, nn).is_ok()
+            && self.run_filters(&cf, &st, nn).is_ok()
         {
             self.scratch.feasible.clear();
             self.scratch.feasible.push(nn);
@@ -805,7 +827,7 @@ impl Scheduler {
         for k in 0..n {
             let i = self.order[(start + k) % n];
             processed = k + 1;
-            let verdict = self.run_filters(prof, &st, flags, pod, &res, i);
+            let verdict = self.run_filters(&cf, &st, i);
             if self.trace.is_some() {
                 self.trace_verdicts.push((i, verdict.clone().err()));
             }
@@ -947,11 +969,11 @@ impl Scheduler {
             with_affinity: &self.with_affinity,
             default_selector,
         };
-        let (mut st, flags) = prefilter(&mut self.idx, &view, &self.placed, pod, prof);
+        let (mut st, cf) = prefilter(&mut self.idx, &view, &self.placed, pod, &res, prof);
         let mut verdicts = Vec::with_capacity(self.order.len());
         let mut feasible = Vec::new();
         for &i in &self.order {
-            let v = self.run_filters(prof, &st, flags, pod, &res, i);
+            let v = self.run_filters(&cf, &st, i);
             if v.is_ok() {
                 feasible.push(i);
             }
@@ -992,29 +1014,27 @@ impl Scheduler {
         })
     }
 
-    /// Runs the profile's filters on node `i` in order; the first failure
-    /// rejects it. `flags`: whether PodTopologySpread and InterPodAffinity
-    /// have anything to check.
+    /// Runs the cycle's filters on node `i` in order; the first failure
+    /// rejects it.
     fn run_filters(
         &self,
-        prof: &Profile,
+        cf: &CycleFilters<'_>,
         st: &topology::CycleState,
-        flags: (bool, bool),
-        pod: &Pod,
-        res: &PodResources,
         i: usize,
     ) -> Result<(), framework::Rejection> {
-        for &plugin in &prof.filters {
+        let node = &self.nodes[i];
+        for &plugin in &cf.plugins {
             match plugin {
-                FilterPlugin::PodTopologySpread if flags.0 => self
+                FilterPlugin::PodTopologySpread => self
                     .idx
                     .spread_filter(st, i)
                     .map_err(|r| framework::Rejection::new(plugin.name(), r))?,
-                FilterPlugin::InterPodAffinity if flags.1 => self
+                FilterPlugin::InterPodAffinity => self
                     .idx
                     .affinity_filter(st, i)
                     .map_err(|r| framework::Rejection::new(plugin.name(), r))?,
-                _ => filter_one(plugin, pod, res, &self.nodes[i])?,
+                _ if cf.pod.passes(plugin, node) => {}
+                _ => filter_one(plugin, cf.pod_obj, cf.res, node)?,
             }
         }
         Ok(())
