@@ -87,9 +87,9 @@ use crate::sim::msg::WatchSpec;
 use crate::sim::{Cx, Dest, Hop, Msg, Verb};
 
 use framework::{
-    FilterPlugin, NUM_SCORE_PLUGINS, NodeInfo, PodResources, ScorePlugin, balanced_score,
-    default_normalize, filter_one, fit_score, image_locality_score, node_affinity_score,
-    taint_score,
+    FilterPlugin, FitPlan, ImageLocality, NUM_SCORE_PLUGINS, NodeInfo, PodResources, ScorePlugin,
+    balanced_score, default_normalize, filter_one, preferred_affinity_score,
+    preferred_node_affinity, taint_score,
 };
 use profile::{Profile, Select};
 use queue::SchedulingQueue;
@@ -1076,11 +1076,11 @@ impl Scheduler {
                 prof.hard_pod_affinity_weight,
             );
         }
-        // Score: one row of raw scores per feasible node.
+        // Score: one row of raw scores per feasible node, with what does
+        // not depend on the node resolved once.
         let sc = &mut self.scratch;
         sc.raw.clear();
         sc.spread.clear();
-        let total_nodes = n;
         sc.image_spread.clear();
         sc.image_spread.extend(
             res.images
@@ -1094,32 +1094,34 @@ impl Scheduler {
                 .iter()
                 .map(|im| self.image_ids.get(im).copied().unwrap_or(u32::MAX)),
         );
-        let w = |p: ScorePlugin| prof.weight(p);
+        let weights = prof.weights;
+        let on = |p: ScorePlugin| weights[p as usize] > 0;
         let spread_score = spread_on && Indexes::has_spread_score(st);
-        let affinity_score =
-            w(ScorePlugin::InterPodAffinity) > 0 && Indexes::has_affinity_score(st);
+        let affinity_score = on(ScorePlugin::InterPodAffinity) && Indexes::has_affinity_score(st);
+        let fit = FitPlan::new(&prof.fit, res);
+        let images = ImageLocality::new(res, &sc.image_spread, &sc.image_ids, n);
+        let preferred = preferred_node_affinity(pod);
         for &i in feasible {
             let node = &self.nodes[i];
             let mut row = [0i64; NUM_SCORE_PLUGINS];
-            if w(ScorePlugin::TaintToleration) > 0 {
+            if on(ScorePlugin::TaintToleration) {
                 row[ScorePlugin::TaintToleration as usize] = taint_score(pod, node);
             }
-            if w(ScorePlugin::NodeAffinity) > 0 {
-                row[ScorePlugin::NodeAffinity as usize] = node_affinity_score(pod, node);
+            if on(ScorePlugin::NodeAffinity) {
+                row[ScorePlugin::NodeAffinity as usize] = preferred_affinity_score(preferred, node);
             }
-            if w(ScorePlugin::NodeResourcesFit) > 0 {
-                row[ScorePlugin::NodeResourcesFit as usize] = fit_score(&prof.fit, res, node);
+            if on(ScorePlugin::NodeResourcesFit) {
+                row[ScorePlugin::NodeResourcesFit as usize] = fit.score(node);
             }
             if affinity_score {
                 row[ScorePlugin::InterPodAffinity as usize] = self.idx.affinity_score(st, i);
             }
-            if w(ScorePlugin::NodeResourcesBalancedAllocation) > 0 {
+            if on(ScorePlugin::NodeResourcesBalancedAllocation) {
                 row[ScorePlugin::NodeResourcesBalancedAllocation as usize] =
                     balanced_score(res, node);
             }
-            if w(ScorePlugin::ImageLocality) > 0 {
-                row[ScorePlugin::ImageLocality as usize] =
-                    image_locality_score(res, node, &sc.image_spread, &sc.image_ids, total_nodes);
+            if on(ScorePlugin::ImageLocality) {
+                row[ScorePlugin::ImageLocality as usize] = images.score(node);
             }
             sc.raw.push(row);
             sc.spread.push(if spread_score {
@@ -1128,36 +1130,38 @@ impl Scheduler {
                 Some(0)
             });
         }
-        // NormalizeScore, weights, sum.
+        // NormalizeScore (only four plugins normalize; the column of a
+        // plugin without weight is all 0), then weights and the sum.
         sc.scored = true;
-        sc.totals.clear();
-        sc.totals.resize(feasible.len(), 0);
         sc.normalized.clear();
-        sc.normalized.resize(feasible.len(), [0; NUM_SCORE_PLUGINS]);
+        sc.normalized.extend_from_slice(&sc.raw);
         for p in ScorePlugin::ALL {
-            let weight = w(p);
-            if weight == 0 {
+            if weights[p as usize] == 0 {
                 continue;
             }
             let col = p as usize;
-            sc.column.clear();
-            sc.column.extend(sc.raw.iter().map(|r| r[col]));
+            let column = &mut sc.column;
+            column.clear();
+            column.extend(sc.raw.iter().map(|r| r[col]));
             match p {
-                ScorePlugin::TaintToleration => default_normalize(&mut sc.column, true),
-                ScorePlugin::NodeAffinity => default_normalize(&mut sc.column, false),
+                ScorePlugin::TaintToleration => default_normalize(column, true),
+                ScorePlugin::NodeAffinity => default_normalize(column, false),
                 ScorePlugin::PodTopologySpread if spread_score => {
-                    normalize_spread(&sc.spread, &mut sc.column)
+                    normalize_spread(&sc.spread, column)
                 }
-                ScorePlugin::InterPodAffinity if affinity_score => {
-                    normalize_affinity(&mut sc.column)
-                }
-                _ => {}
+                ScorePlugin::InterPodAffinity if affinity_score => normalize_affinity(column),
+                _ => continue,
             }
-            for (k, s) in sc.column.iter().enumerate() {
-                sc.normalized[k][col] = *s;
-                sc.totals[k] += s * weight;
+            for (row, s) in sc.normalized.iter_mut().zip(column.iter()) {
+                row[col] = *s;
             }
         }
+        sc.totals.clear();
+        sc.totals.extend(
+            sc.normalized
+                .iter()
+                .map(|row| row.iter().zip(&weights).map(|(s, w)| s * w).sum::<i64>()),
+        );
     }
 
     fn finish_cycle(&mut self, cx: &mut Cx) {
