@@ -385,37 +385,64 @@ pub fn filter_one(
 }
 
 /// The pod's side of the per-node filters, resolved once per cycle: which
-/// of them can reject a node at all, and an exact pass check that
-/// allocates nothing. Only a node a filter rejects goes through
-/// [`filter_one`], for the rejection's reasons.
+/// of them run (enabled, and able to reject some node for this pod), and
+/// an exact pass check that allocates nothing. Only a node a filter
+/// rejects goes through [`filter_one`], for the rejection's reasons.
 pub struct PodFilter<'a> {
     pod: &'a Pod,
     res: &'a PodResources,
     tolerates_unschedulable: bool,
     node_name: Option<&'a str>,
     restricts_nodes: bool,
+    /// The per-node filters that run, one bit per `FilterPlugin`.
+    active: u8,
 }
 
 impl<'a> PodFilter<'a> {
-    pub fn new(pod: &'a Pod, res: &'a PodResources) -> Self {
+    /// `enabled`: the profile's filters.
+    pub fn new(pod: &'a Pod, res: &'a PodResources, enabled: &[FilterPlugin]) -> Self {
         let taint = Taint {
             key: TAINT_UNSCHEDULABLE.into(),
             value: String::new(),
             effect: TaintEffect::NoSchedule,
         };
-        PodFilter {
+        let mut pf = PodFilter {
             pod,
             res,
             tolerates_unschedulable: tolerated(&pod.spec.tolerations, &taint),
             node_name: pod.spec.node_name(),
             restricts_nodes: !pod.spec.node_selector.is_empty()
                 || pod.spec.required_node_affinity().is_some(),
+            active: 0,
+        };
+        for &p in enabled {
+            if pf.may_reject(p) {
+                pf.active |= 1 << p as u8;
+            }
         }
+        pf
+    }
+
+    /// Whether the per-node filter `plugin` runs for this pod.
+    pub fn is_active(&self, plugin: FilterPlugin) -> bool {
+        self.active & (1 << plugin as u8) != 0
+    }
+
+    /// Whether every per-node filter that runs passes `node`.
+    #[inline(always)]
+    pub fn passes_all(&self, node: &NodeInfo) -> bool {
+        let check = |p: FilterPlugin| !self.is_active(p) || self.passes(p, node);
+        check(FilterPlugin::NodeUnschedulable)
+            && check(FilterPlugin::NodeName)
+            && check(FilterPlugin::TaintToleration)
+            && check(FilterPlugin::NodeAffinity)
+            && check(FilterPlugin::NodePorts)
+            && check(FilterPlugin::NodeResourcesFit)
     }
 
     /// Whether `plugin` may reject some node for this pod (false: it
     /// passes every node).
-    pub fn may_reject(&self, plugin: FilterPlugin) -> bool {
+    fn may_reject(&self, plugin: FilterPlugin) -> bool {
         match plugin {
             FilterPlugin::NodeUnschedulable => !self.tolerates_unschedulable,
             FilterPlugin::NodeName => self.node_name.is_some(),
@@ -427,7 +454,7 @@ impl<'a> PodFilter<'a> {
     }
 
     /// Whether `plugin` passes `node`: exactly `filter_one(..).is_ok()`.
-    #[inline]
+    #[inline(always)]
     pub fn passes(&self, plugin: FilterPlugin, node: &NodeInfo) -> bool {
         match plugin {
             FilterPlugin::NodeUnschedulable => !node.unschedulable || self.tolerates_unschedulable,
@@ -452,7 +479,7 @@ impl<'a> PodFilter<'a> {
 
 /// Whether NodeResourcesFit's filter passes: `fits(..).is_ok()` without
 /// collecting reasons.
-#[inline]
+#[inline(always)]
 fn fits_quick(res: &PodResources, node: &NodeInfo) -> bool {
     let r = &res.requests;
     let a = &node.allocatable;
@@ -574,11 +601,19 @@ enum FitResource<'a> {
     Scalar(&'a str, i64),
 }
 
+/// A [`FitStrategy`], borrowed.
+#[derive(Clone, Copy)]
+enum FitKind<'a> {
+    LeastAllocated,
+    MostAllocated,
+    RequestedToCapacityRatio(&'a [(i64, i64)]),
+}
+
 /// NodeResourcesFit's scoring for one pod, resolved once per cycle: the
 /// resources it weighs (extended resources the pod does not request are
 /// left out, as upstream) and their weights.
 pub struct FitPlan<'a> {
-    strategy: &'a FitStrategy,
+    strategy: FitKind<'a>,
     res: &'a PodResources,
     resources: Vec<(FitResource<'a>, i64)>,
 }
@@ -602,7 +637,13 @@ impl<'a> FitPlan<'a> {
             })
             .collect();
         FitPlan {
-            strategy: &fit.strategy,
+            strategy: match &fit.strategy {
+                FitStrategy::LeastAllocated => FitKind::LeastAllocated,
+                FitStrategy::MostAllocated => FitKind::MostAllocated,
+                FitStrategy::RequestedToCapacityRatio(shape) => {
+                    FitKind::RequestedToCapacityRatio(shape)
+                }
+            },
             res,
             resources,
         }
@@ -634,7 +675,7 @@ impl<'a> FitPlan<'a> {
     }
 
     /// NodeResourcesFit's score of `node`.
-    #[inline]
+    #[inline(always)]
     pub fn score(&self, node: &NodeInfo) -> i64 {
         let mut sum = 0;
         let mut weights = 0;
@@ -644,9 +685,9 @@ impl<'a> FitPlan<'a> {
                 continue;
             }
             let score = match self.strategy {
-                FitStrategy::LeastAllocated => least_allocated(req, alloc),
-                FitStrategy::MostAllocated => most_allocated(req, alloc),
-                FitStrategy::RequestedToCapacityRatio(shape) => {
+                FitKind::LeastAllocated => least_allocated(req, alloc),
+                FitKind::MostAllocated => most_allocated(req, alloc),
+                FitKind::RequestedToCapacityRatio(shape) => {
                     let utilization = if req > alloc {
                         MAX_NODE_SCORE
                     } else {
@@ -667,9 +708,7 @@ impl<'a> FitPlan<'a> {
             return 0;
         }
         match self.strategy {
-            FitStrategy::RequestedToCapacityRatio(_) => {
-                (sum as f64 / weights as f64).round() as i64
-            }
+            FitKind::RequestedToCapacityRatio(_) => (sum as f64 / weights as f64).round() as i64,
             _ => sum / weights,
         }
     }
@@ -683,6 +722,7 @@ pub fn fit_score(fit: &FitScoring, res: &PodResources, node: &NodeInfo) -> i64 {
 /// NodeResourcesBalancedAllocation over cpu and memory: real requests,
 /// fractions capped at 1; two resources: `(1 - |f1 - f2| / 2) * 100`.
 /// A pod requesting neither (best effort) is not scored (0 everywhere).
+#[inline]
 pub fn balanced_score(res: &PodResources, node: &NodeInfo) -> i64 {
     if res.requests.milli_cpu == 0 && res.requests.memory == 0 {
         return 0;
@@ -801,7 +841,7 @@ impl<'a> ImageLocality<'a> {
     }
 
     /// The score of `node`.
-    #[inline]
+    #[inline(always)]
     pub fn score(&self, node: &NodeInfo) -> i64 {
         if self.max == 0 {
             return 0;

@@ -39,19 +39,27 @@ fn prefilter<'a>(
             .filter_map(|p| p.obj.as_pod().map(|pod| (p.node, pod)))
     };
     let st = idx.prepare(view, pod, all_placed, prof.system_default_spreading);
-    let pf = framework::PodFilter::new(pod, res);
+    let pf = framework::PodFilter::new(pod, res, &prof.filters);
+    let looks_at_pods = |p: FilterPlugin| match p {
+        FilterPlugin::PodTopologySpread => Indexes::has_spread_filter(&st),
+        FilterPlugin::InterPodAffinity => Indexes::has_affinity_filter(&st),
+        _ => false,
+    };
     let plugins = prof
         .filters
         .iter()
         .copied()
-        .filter(|&p| match p {
-            FilterPlugin::PodTopologySpread => Indexes::has_spread_filter(&st),
-            FilterPlugin::InterPodAffinity => Indexes::has_affinity_filter(&st),
-            _ => pf.may_reject(p),
-        })
+        .filter(|&p| looks_at_pods(p) || pf.is_active(p))
+        .collect();
+    let topology = prof
+        .filters
+        .iter()
+        .copied()
+        .filter(|&p| looks_at_pods(p))
         .collect();
     let cf = CycleFilters {
         plugins,
+        topology,
         pod: pf,
         pod_obj: pod,
         res,
@@ -63,6 +71,8 @@ fn prefilter<'a>(
 /// node for it, in the profile's order, and the pod's side of them.
 struct CycleFilters<'a> {
     plugins: Vec<FilterPlugin>,
+    /// The subset of `plugins` that look at other pods.
+    topology: Vec<FilterPlugin>,
     pod: framework::PodFilter<'a>,
     pod_obj: &'a Pod,
     res: &'a PodResources,
@@ -1015,7 +1025,10 @@ impl Scheduler {
     }
 
     /// Runs the cycle's filters on node `i` in order; the first failure
-    /// rejects it.
+    /// rejects it. When every per-node filter passes, only the topology
+    /// filters can reject, and the first of them to fail is the first
+    /// failure.
+    #[inline(always)]
     fn run_filters(
         &self,
         cf: &CycleFilters<'_>,
@@ -1023,7 +1036,12 @@ impl Scheduler {
         i: usize,
     ) -> Result<(), framework::Rejection> {
         let node = &self.nodes[i];
-        for &plugin in &cf.plugins {
+        let plugins = if cf.pod.passes_all(node) {
+            &cf.topology
+        } else {
+            &cf.plugins
+        };
+        for &plugin in plugins {
             match plugin {
                 FilterPlugin::PodTopologySpread => self
                     .idx
