@@ -1159,15 +1159,28 @@ impl Scheduler {
             }
             let col = p as usize;
             let column = &mut sc.column;
-            column.clear();
-            column.extend(sc.raw.iter().map(|r| r[col]));
+            let raw = &sc.raw;
+            let load = |column: &mut Vec<i64>| {
+                column.clear();
+                column.extend(raw.iter().map(|r| r[col]));
+            };
             match p {
-                ScorePlugin::TaintToleration => default_normalize(column, true),
-                ScorePlugin::NodeAffinity => default_normalize(column, false),
-                ScorePlugin::PodTopologySpread if spread_score => {
-                    normalize_spread(&sc.spread, column)
+                ScorePlugin::TaintToleration => {
+                    load(column);
+                    default_normalize(column, true);
                 }
-                ScorePlugin::InterPodAffinity if affinity_score => normalize_affinity(column),
+                ScorePlugin::NodeAffinity => {
+                    load(column);
+                    default_normalize(column, false);
+                }
+                ScorePlugin::PodTopologySpread if spread_score => {
+                    load(column);
+                    normalize_spread(&sc.spread, column);
+                }
+                ScorePlugin::InterPodAffinity if affinity_score => {
+                    load(column);
+                    normalize_affinity(column);
+                }
                 _ => continue,
             }
             for (row, s) in sc.normalized.iter_mut().zip(column.iter()) {
