@@ -1142,11 +1142,11 @@ impl Scheduler {
                 row[ScorePlugin::ImageLocality as usize] = images.score(node);
             }
             sc.raw.push(row);
-            sc.spread.push(if spread_score {
-                self.idx.spread_score(st, i)
-            } else {
-                Some(0)
-            });
+        }
+        if spread_score {
+            self.idx.spread_scores(st, feasible, &mut sc.spread);
+        } else {
+            sc.spread.resize(feasible.len(), Some(0));
         }
         // NormalizeScore (only four plugins normalize; the column of a
         // plugin without weight is all 0), then weights and the sum.

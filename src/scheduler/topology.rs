@@ -804,22 +804,31 @@ impl Indexes {
         !st.affinity_keys.is_empty() || !st.anti_keys.is_empty() || !st.existing_anti.is_empty()
     }
 
-    /// PodTopologySpread's raw score for node `i`; `None` for a node
-    /// ignored (missing a topology key the pod's own constraints use).
-    pub fn spread_score(&self, st: &CycleState, i: usize) -> Option<i64> {
-        if st.soft_require_all && st.soft.iter().any(|c| self.domains.of(c.key, i) == NONE) {
-            return None;
-        }
-        let mut score = 0.0;
-        for (k, c) in st.soft.iter().enumerate() {
-            let d = self.domains.of(c.key, i);
-            if d == NONE {
-                continue;
+    /// PodTopologySpread's raw scores of `nodes`, appended to `out`; `None`
+    /// for a node ignored (missing a topology key the pod's own
+    /// constraints use).
+    pub fn spread_scores(&self, st: &CycleState, nodes: &[usize], out: &mut Vec<Option<i64>>) {
+        let tables = self.node_tables(&st.soft);
+        let per_constraint = || {
+            tables
+                .iter()
+                .zip(st.soft.iter().zip(&st.soft_counts).zip(&st.soft_weight))
+        };
+        out.extend(nodes.iter().map(|&i| {
+            if st.soft_require_all && tables.iter().any(|(t, _)| domain_of(t, i) == NONE) {
+                return None;
             }
-            let cnt = st.soft_counts[k][d as usize];
-            score += cnt as f64 * st.soft_weight[k] + (c.max_skew - 1) as f64;
-        }
-        Some(score.round() as i64)
+            let mut score = 0.0;
+            for ((t, _), ((c, counts), weight)) in per_constraint() {
+                let d = domain_of(t, i);
+                if d == NONE {
+                    continue;
+                }
+                let cnt = counts[d as usize];
+                score += cnt as f64 * weight + (c.max_skew - 1) as f64;
+            }
+            Some(score.round() as i64)
+        }));
     }
 
     pub fn has_spread_score(st: &CycleState) -> bool {
