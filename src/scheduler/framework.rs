@@ -772,12 +772,6 @@ pub fn taint_score(pod: &Pod, node: &NodeInfo) -> i64 {
         .count() as i64
 }
 
-/// NodeAffinity's raw score: the weights of the preferred terms the node
-/// matches.
-pub fn node_affinity_score(pod: &Pod, node: &NodeInfo) -> i64 {
-    preferred_affinity_score(preferred_node_affinity(pod), node)
-}
-
 /// The pod's preferred node affinity terms.
 pub fn preferred_node_affinity(pod: &Pod) -> &[PreferredSchedulingTerm] {
     pod.spec
@@ -789,7 +783,8 @@ pub fn preferred_node_affinity(pod: &Pod) -> &[PreferredSchedulingTerm] {
         })
 }
 
-/// NodeAffinity's raw score over the pod's preferred terms.
+/// NodeAffinity's raw score: the weights of the pod's preferred terms
+/// (from [`preferred_node_affinity`]) the node matches.
 #[inline]
 pub fn preferred_affinity_score(terms: &[PreferredSchedulingTerm], node: &NodeInfo) -> i64 {
     terms
