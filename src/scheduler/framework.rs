@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use crate::api::pod::{Pod, Taint, TaintEffect, tolerated};
+use crate::api::pod::{Pod, PreferredSchedulingTerm, Taint, TaintEffect, tolerated};
 use crate::api::resources::{Resources, node_allocatable, pod_nonzero_requests, pod_requests};
 use crate::api::selector::map_matches;
 use crate::api::{Labels, Node};
@@ -384,6 +384,120 @@ pub fn filter_one(
     }
 }
 
+/// The pod's side of the per-node filters, resolved once per cycle: which
+/// of them run (enabled, and able to reject some node for this pod), and
+/// an exact pass check that allocates nothing. Only a node a filter
+/// rejects goes through [`filter_one`], for the rejection's reasons.
+pub struct PodFilter<'a> {
+    pod: &'a Pod,
+    res: &'a PodResources,
+    tolerates_unschedulable: bool,
+    node_name: Option<&'a str>,
+    restricts_nodes: bool,
+    /// The per-node filters that run, one bit per `FilterPlugin`.
+    active: u8,
+}
+
+impl<'a> PodFilter<'a> {
+    /// `enabled`: the profile's filters.
+    pub fn new(pod: &'a Pod, res: &'a PodResources, enabled: &[FilterPlugin]) -> Self {
+        let taint = Taint {
+            key: TAINT_UNSCHEDULABLE.into(),
+            value: String::new(),
+            effect: TaintEffect::NoSchedule,
+        };
+        let mut pf = PodFilter {
+            pod,
+            res,
+            tolerates_unschedulable: tolerated(&pod.spec.tolerations, &taint),
+            node_name: pod.spec.node_name(),
+            restricts_nodes: !pod.spec.node_selector.is_empty()
+                || pod.spec.required_node_affinity().is_some(),
+            active: 0,
+        };
+        for &p in enabled {
+            if pf.may_reject(p) {
+                pf.active |= 1 << p as u8;
+            }
+        }
+        pf
+    }
+
+    /// Whether the per-node filter `plugin` runs for this pod.
+    pub fn is_active(&self, plugin: FilterPlugin) -> bool {
+        self.active & (1 << plugin as u8) != 0
+    }
+
+    /// Whether every per-node filter that runs passes `node`.
+    #[inline(always)]
+    pub fn passes_all(&self, node: &NodeInfo) -> bool {
+        let check = |p: FilterPlugin| !self.is_active(p) || self.passes(p, node);
+        check(FilterPlugin::NodeUnschedulable)
+            && check(FilterPlugin::NodeName)
+            && check(FilterPlugin::TaintToleration)
+            && check(FilterPlugin::NodeAffinity)
+            && check(FilterPlugin::NodePorts)
+            && check(FilterPlugin::NodeResourcesFit)
+    }
+
+    /// Whether `plugin` may reject some node for this pod (false: it
+    /// passes every node).
+    fn may_reject(&self, plugin: FilterPlugin) -> bool {
+        match plugin {
+            FilterPlugin::NodeUnschedulable => !self.tolerates_unschedulable,
+            FilterPlugin::NodeName => self.node_name.is_some(),
+            FilterPlugin::NodeAffinity => self.restricts_nodes,
+            FilterPlugin::NodePorts => !self.res.host_ports.is_empty(),
+            FilterPlugin::TaintToleration | FilterPlugin::NodeResourcesFit => true,
+            FilterPlugin::PodTopologySpread | FilterPlugin::InterPodAffinity => false,
+        }
+    }
+
+    /// Whether `plugin` passes `node`: exactly `filter_one(..).is_ok()`.
+    #[inline(always)]
+    pub fn passes(&self, plugin: FilterPlugin, node: &NodeInfo) -> bool {
+        match plugin {
+            FilterPlugin::NodeUnschedulable => !node.unschedulable || self.tolerates_unschedulable,
+            FilterPlugin::NodeName => self.node_name.is_none_or(|n| n == &*node.name),
+            FilterPlugin::TaintToleration => !node.taints.iter().any(|t| {
+                t.effect != TaintEffect::PreferNoSchedule
+                    && !tolerated(&self.pod.spec.tolerations, t)
+            }),
+            FilterPlugin::NodeAffinity => {
+                !self.restricts_nodes || node_affinity_matches(self.pod, node)
+            }
+            FilterPlugin::NodePorts => !self
+                .res
+                .host_ports
+                .iter()
+                .any(|hp| node.host_ports.contains(hp)),
+            FilterPlugin::NodeResourcesFit => fits_quick(self.res, node),
+            FilterPlugin::PodTopologySpread | FilterPlugin::InterPodAffinity => true,
+        }
+    }
+}
+
+/// Whether NodeResourcesFit's filter passes: `fits(..).is_ok()` without
+/// collecting reasons.
+#[inline(always)]
+fn fits_quick(res: &PodResources, node: &NodeInfo) -> bool {
+    let r = &res.requests;
+    let a = &node.allocatable;
+    let u = &node.requested;
+    let ok = |want: i64, alloc: i64, used: i64| want <= 0 || want <= alloc - used;
+    node.pods < node.allowed_pods
+        && ok(r.milli_cpu, a.milli_cpu, u.milli_cpu)
+        && ok(r.memory, a.memory, u.memory)
+        && ok(
+            r.ephemeral_storage,
+            a.ephemeral_storage,
+            u.ephemeral_storage,
+        )
+        && r.scalar
+            .iter()
+            .all(|(name, want)| ok(*want, a.scalar(name), u.scalar(name)))
+}
+
 /// nodeSelector and required node affinity (upstream
 /// `GetRequiredNodeAffinity(pod).Match(node)`).
 pub fn node_affinity_matches(pod: &Pod, node: &NodeInfo) -> bool {
@@ -476,73 +590,139 @@ fn broken_linear(shape: &[(i64, i64)], p: i64) -> i64 {
     shape.last().map_or(0, |&(_, s)| s)
 }
 
-/// The requested (after adding the pod) and allocatable amounts of one
-/// resource, as NodeResourcesFit's scoring counts them: cpu and memory with
-/// the non-zero defaults.
-fn fit_amounts(name: &str, res: &PodResources, node: &NodeInfo) -> (i64, i64) {
-    match name {
-        "cpu" => (
-            node.nonzero_cpu + res.nonzero_cpu,
-            node.allocatable.milli_cpu,
-        ),
-        "memory" => (
-            node.nonzero_memory + res.nonzero_memory,
-            node.allocatable.memory,
-        ),
-        "ephemeral-storage" => (
-            node.requested.ephemeral_storage + res.requests.ephemeral_storage,
-            node.allocatable.ephemeral_storage,
-        ),
-        // Extended resources the pod does not request are left out.
-        other if res.requests.scalar(other) == 0 => (0, 0),
-        other => (
-            node.requested.scalar(other) + res.requests.scalar(other),
-            node.allocatable.scalar(other),
-        ),
+/// One resource NodeResourcesFit's scoring weighs, resolved for the pod.
+#[derive(Clone, Copy)]
+enum FitResource<'a> {
+    /// cpu and memory count with the non-zero defaults.
+    Cpu,
+    Memory,
+    EphemeralStorage,
+    /// An extended resource the pod requests, with the request.
+    Scalar(&'a str, i64),
+}
+
+/// A [`FitStrategy`], borrowed.
+#[derive(Clone, Copy)]
+enum FitKind<'a> {
+    LeastAllocated,
+    MostAllocated,
+    RequestedToCapacityRatio(&'a [(i64, i64)]),
+}
+
+/// NodeResourcesFit's scoring for one pod, resolved once per cycle: the
+/// resources it weighs (extended resources the pod does not request are
+/// left out, as upstream) and their weights.
+pub struct FitPlan<'a> {
+    strategy: FitKind<'a>,
+    res: &'a PodResources,
+    resources: Vec<(FitResource<'a>, i64)>,
+}
+
+impl<'a> FitPlan<'a> {
+    pub fn new(fit: &'a FitScoring, res: &'a PodResources) -> Self {
+        let resources = fit
+            .resources
+            .iter()
+            .filter_map(|(name, weight)| {
+                let r = match name.as_str() {
+                    "cpu" => FitResource::Cpu,
+                    "memory" => FitResource::Memory,
+                    "ephemeral-storage" => FitResource::EphemeralStorage,
+                    other => match res.requests.scalar(other) {
+                        0 => return None,
+                        want => FitResource::Scalar(other, want),
+                    },
+                };
+                Some((r, *weight))
+            })
+            .collect();
+        FitPlan {
+            strategy: match &fit.strategy {
+                FitStrategy::LeastAllocated => FitKind::LeastAllocated,
+                FitStrategy::MostAllocated => FitKind::MostAllocated,
+                FitStrategy::RequestedToCapacityRatio(shape) => {
+                    FitKind::RequestedToCapacityRatio(shape)
+                }
+            },
+            res,
+            resources,
+        }
+    }
+
+    /// The requested (after adding the pod) and allocatable amounts of one
+    /// resource on `node`.
+    #[inline]
+    fn amounts(&self, r: FitResource<'_>, node: &NodeInfo) -> (i64, i64) {
+        let res = self.res;
+        match r {
+            FitResource::Cpu => (
+                node.nonzero_cpu + res.nonzero_cpu,
+                node.allocatable.milli_cpu,
+            ),
+            FitResource::Memory => (
+                node.nonzero_memory + res.nonzero_memory,
+                node.allocatable.memory,
+            ),
+            FitResource::EphemeralStorage => (
+                node.requested.ephemeral_storage + res.requests.ephemeral_storage,
+                node.allocatable.ephemeral_storage,
+            ),
+            FitResource::Scalar(name, want) => (
+                node.requested.scalar(name) + want,
+                node.allocatable.scalar(name),
+            ),
+        }
+    }
+
+    /// NodeResourcesFit's score of `node`.
+    #[inline(always)]
+    pub fn score(&self, node: &NodeInfo) -> i64 {
+        let mut sum = 0;
+        let mut weights = 0;
+        for &(r, weight) in &self.resources {
+            let (req, alloc) = self.amounts(r, node);
+            if alloc == 0 {
+                continue;
+            }
+            let score = match self.strategy {
+                FitKind::LeastAllocated => least_allocated(req, alloc),
+                FitKind::MostAllocated => most_allocated(req, alloc),
+                FitKind::RequestedToCapacityRatio(shape) => {
+                    let utilization = if req > alloc {
+                        MAX_NODE_SCORE
+                    } else {
+                        req * MAX_NODE_SCORE / alloc
+                    };
+                    let s = broken_linear(shape, utilization);
+                    if s <= 0 {
+                        // Upstream leaves resources scoring 0 out of the mean.
+                        continue;
+                    }
+                    s
+                }
+            };
+            sum += score * weight;
+            weights += weight;
+        }
+        if weights == 0 {
+            return 0;
+        }
+        match self.strategy {
+            FitKind::RequestedToCapacityRatio(_) => (sum as f64 / weights as f64).round() as i64,
+            _ => sum / weights,
+        }
     }
 }
 
 /// NodeResourcesFit's score of a node.
 pub fn fit_score(fit: &FitScoring, res: &PodResources, node: &NodeInfo) -> i64 {
-    let mut sum = 0;
-    let mut weights = 0;
-    for (name, weight) in &fit.resources {
-        let (req, alloc) = fit_amounts(name, res, node);
-        if alloc == 0 {
-            continue;
-        }
-        let score = match &fit.strategy {
-            FitStrategy::LeastAllocated => least_allocated(req, alloc),
-            FitStrategy::MostAllocated => most_allocated(req, alloc),
-            FitStrategy::RequestedToCapacityRatio(shape) => {
-                let utilization = if req > alloc {
-                    MAX_NODE_SCORE
-                } else {
-                    req * MAX_NODE_SCORE / alloc
-                };
-                let s = broken_linear(shape, utilization);
-                if s <= 0 {
-                    // Upstream leaves resources scoring 0 out of the mean.
-                    continue;
-                }
-                s
-            }
-        };
-        sum += score * weight;
-        weights += weight;
-    }
-    if weights == 0 {
-        return 0;
-    }
-    match fit.strategy {
-        FitStrategy::RequestedToCapacityRatio(_) => (sum as f64 / weights as f64).round() as i64,
-        _ => sum / weights,
-    }
+    FitPlan::new(fit, res).score(node)
 }
 
 /// NodeResourcesBalancedAllocation over cpu and memory: real requests,
 /// fractions capped at 1; two resources: `(1 - |f1 - f2| / 2) * 100`.
 /// A pod requesting neither (best effort) is not scored (0 everywhere).
+#[inline]
 pub fn balanced_score(res: &PodResources, node: &NodeInfo) -> i64 {
     if res.requests.milli_cpu == 0 && res.requests.memory == 0 {
         return 0;
@@ -592,20 +772,26 @@ pub fn taint_score(pod: &Pod, node: &NodeInfo) -> i64 {
         .count() as i64
 }
 
-/// NodeAffinity's raw score: the weights of the preferred terms the node
-/// matches.
-pub fn node_affinity_score(pod: &Pod, node: &NodeInfo) -> i64 {
+/// The pod's preferred node affinity terms.
+pub fn preferred_node_affinity(pod: &Pod) -> &[PreferredSchedulingTerm] {
     pod.spec
         .affinity
         .as_ref()
         .and_then(|a| a.node_affinity.as_ref())
-        .map_or(0, |na| {
-            na.preferred_during_scheduling_ignored_during_execution
-                .iter()
-                .filter(|t| t.weight != 0 && t.preference.matches(&node.name, &node.labels))
-                .map(|t| i64::from(t.weight))
-                .sum()
+        .map_or(&[], |na| {
+            &na.preferred_during_scheduling_ignored_during_execution
         })
+}
+
+/// NodeAffinity's raw score: the weights of the pod's preferred terms
+/// (from [`preferred_node_affinity`]) the node matches.
+#[inline]
+pub fn preferred_affinity_score(terms: &[PreferredSchedulingTerm], node: &NodeInfo) -> i64 {
+    terms
+        .iter()
+        .filter(|t| t.weight != 0 && t.preference.matches(&node.name, &node.labels))
+        .map(|t| i64::from(t.weight))
+        .sum()
 }
 
 const MB: i64 = 1024 * 1024;
@@ -613,44 +799,66 @@ const MB: i64 = 1024 * 1024;
 const IMAGE_MIN_THRESHOLD: i64 = 23 * MB;
 const IMAGE_MAX_CONTAINER_THRESHOLD: i64 = 1000 * MB;
 
-/// ImageLocality: each of the pod's images present on the node adds its
-/// size scaled by the share of nodes that have it; the sum is clamped to
-/// [23 MiB, 1000 MiB * containers] and scaled to [0, 100]. `spread` gives,
-/// per image of `res.images` (same order), how many nodes have it, of
-/// `total_nodes`; it is computed once per cycle.
-/// `ids`: the interned ids of the pod's images when the node's
-/// `image_ids` are set (empty: compare names).
-pub fn image_locality_score(
-    res: &PodResources,
-    node: &NodeInfo,
-    spread: &[usize],
-    ids: &[u32],
-    total_nodes: usize,
-) -> i64 {
-    let mut sum: i64 = 0;
-    for (k, (image, &with)) in res.images.iter().zip(spread).enumerate() {
-        if with == 0 {
-            continue;
-        }
-        let size = match ids.get(k) {
-            Some(&id) if !node.image_ids.is_empty() || node.images.is_empty() => node
-                .image_ids
-                .binary_search_by_key(&id, |(i, _)| *i)
-                .ok()
-                .map(|j| node.image_ids[j].1),
-            _ => node.image_size(image),
-        };
-        if let Some(size) = size {
-            let share = with as f64 / total_nodes.max(1) as f64;
-            sum += (size as f64 * share) as i64;
+/// ImageLocality for one pod, resolved once per cycle: each of the pod's
+/// images present on the node adds its size scaled by the share of nodes
+/// that have it; the sum is clamped to [23 MiB, 1000 MiB * containers] and
+/// scaled to [0, 100].
+pub struct ImageLocality<'a> {
+    /// Per image some node has: its name, its interned id, and the share
+    /// of nodes that have it.
+    images: Vec<(&'a str, Option<u32>, f64)>,
+    /// The clamp's upper bound (0: the pod has no image, no score).
+    max: i64,
+}
+
+impl<'a> ImageLocality<'a> {
+    /// `spread` gives, per image of `res.images` (same order), how many
+    /// nodes have it, of `total_nodes`. `ids`: the interned ids of the
+    /// pod's images, for nodes whose `image_ids` are set (empty: compare
+    /// names).
+    pub fn new(res: &'a PodResources, spread: &[usize], ids: &[u32], total_nodes: usize) -> Self {
+        let images = res
+            .images
+            .iter()
+            .zip(spread)
+            .enumerate()
+            .filter(|(_, (_, with))| **with != 0)
+            .map(|(k, (image, &with))| {
+                let share = with as f64 / total_nodes.max(1) as f64;
+                (image.as_str(), ids.get(k).copied(), share)
+            })
+            .collect();
+        let max = IMAGE_MAX_CONTAINER_THRESHOLD * res.images.len() as i64;
+        ImageLocality {
+            images,
+            max: if max <= IMAGE_MIN_THRESHOLD { 0 } else { max },
         }
     }
-    let max = IMAGE_MAX_CONTAINER_THRESHOLD * res.images.len() as i64;
-    if max <= IMAGE_MIN_THRESHOLD {
-        return 0;
+
+    /// The score of `node`.
+    #[inline(always)]
+    pub fn score(&self, node: &NodeInfo) -> i64 {
+        if self.max == 0 {
+            return 0;
+        }
+        let by_id = !node.image_ids.is_empty() || node.images.is_empty();
+        let mut sum: i64 = 0;
+        for &(image, id, share) in &self.images {
+            let size = match id {
+                Some(id) if by_id => node
+                    .image_ids
+                    .binary_search_by_key(&id, |(i, _)| *i)
+                    .ok()
+                    .map(|j| node.image_ids[j].1),
+                _ => node.image_size(image),
+            };
+            if let Some(size) = size {
+                sum += (size as f64 * share) as i64;
+            }
+        }
+        let sum = sum.clamp(IMAGE_MIN_THRESHOLD, self.max);
+        MAX_NODE_SCORE * (sum - IMAGE_MIN_THRESHOLD) / (self.max - IMAGE_MIN_THRESHOLD)
     }
-    let sum = sum.clamp(IMAGE_MIN_THRESHOLD, max);
-    MAX_NODE_SCORE * (sum - IMAGE_MIN_THRESHOLD) / (max - IMAGE_MIN_THRESHOLD)
 }
 
 /// `DefaultNormalizeScore`: scales to [0, 100] by the maximum; `reverse`

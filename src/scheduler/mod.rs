@@ -23,27 +23,59 @@ pub mod queue;
 pub mod topology;
 pub mod trace;
 
-/// PreFilter of the plugins that look at other pods: their cycle state for
-/// `pod`, and whether the PodTopologySpread and InterPodAffinity filters
-/// have anything to check.
-fn prefilter(
+/// PreFilter: the cycle state of the plugins that look at other pods, and
+/// the profile's filters that can reject a node for `pod`, in order.
+fn prefilter<'a>(
     idx: &mut Indexes,
     view: &View<'_>,
     placed: &HashMap<u64, Placed>,
-    pod: &Pod,
+    pod: &'a Pod,
+    res: &'a PodResources,
     prof: &profile::Profile,
-) -> (topology::CycleState, (bool, bool)) {
+) -> (topology::CycleState, CycleFilters<'a>) {
     let all_placed = || {
         placed
             .values()
             .filter_map(|p| p.obj.as_pod().map(|pod| (p.node, pod)))
     };
     let st = idx.prepare(view, pod, all_placed, prof.system_default_spreading);
-    let flags = (
-        prof.filter_enabled(FilterPlugin::PodTopologySpread) && Indexes::has_spread_filter(&st),
-        prof.filter_enabled(FilterPlugin::InterPodAffinity) && Indexes::has_affinity_filter(&st),
-    );
-    (st, flags)
+    let pf = framework::PodFilter::new(pod, res, &prof.filters);
+    let looks_at_pods = |p: FilterPlugin| match p {
+        FilterPlugin::PodTopologySpread => Indexes::has_spread_filter(&st),
+        FilterPlugin::InterPodAffinity => Indexes::has_affinity_filter(&st),
+        _ => false,
+    };
+    let plugins = prof
+        .filters
+        .iter()
+        .copied()
+        .filter(|&p| looks_at_pods(p) || pf.is_active(p))
+        .collect();
+    let topology = prof
+        .filters
+        .iter()
+        .copied()
+        .filter(|&p| looks_at_pods(p))
+        .collect();
+    let cf = CycleFilters {
+        plugins,
+        topology,
+        pod: pf,
+        pod_obj: pod,
+        res,
+    };
+    (st, cf)
+}
+
+/// A cycle's filters for one pod: the profile's plugins that can reject a
+/// node for it, in the profile's order, and the pod's side of them.
+struct CycleFilters<'a> {
+    plugins: Vec<FilterPlugin>,
+    /// The subset of `plugins` that look at other pods.
+    topology: Vec<FilterPlugin>,
+    pod: framework::PodFilter<'a>,
+    pod_obj: &'a Pod,
+    res: &'a PodResources,
 }
 
 #[cfg(test)]
@@ -65,9 +97,9 @@ use crate::sim::msg::WatchSpec;
 use crate::sim::{Cx, Dest, Hop, Msg, Verb};
 
 use framework::{
-    FilterPlugin, NUM_SCORE_PLUGINS, NodeInfo, PodResources, ScorePlugin, balanced_score,
-    default_normalize, filter_one, fit_score, image_locality_score, node_affinity_score,
-    taint_score,
+    FilterPlugin, FitPlan, ImageLocality, NUM_SCORE_PLUGINS, NodeInfo, PodResources, ScorePlugin,
+    balanced_score, default_normalize, filter_one, preferred_affinity_score,
+    preferred_node_affinity, taint_score,
 };
 use profile::{Profile, Select};
 use queue::SchedulingQueue;
@@ -778,11 +810,11 @@ impl Scheduler {
             with_affinity: &self.with_affinity,
             default_selector,
         };
-        let (mut st, flags) = prefilter(&mut self.idx, &view, &self.placed, pod, prof);
+        let (mut st, cf) = prefilter(&mut self.idx, &view, &self.placed, pod, &res, prof);
         // A pod that preempted others tries its nominated node first.
         if let Some(&nn) = self.nominated.get(&pod.metadata.uid)
             && self.live.get(nn).copied().unwrap_or(false)
-            && self.run_filters(prof, &st, flags, pod, &res, nn).is_ok()
+            && self.run_filters(&cf, &st, nn).is_ok()
         {
             self.scratch.feasible.clear();
             self.scratch.feasible.push(nn);
@@ -805,7 +837,7 @@ impl Scheduler {
         for k in 0..n {
             let i = self.order[(start + k) % n];
             processed = k + 1;
-            let verdict = self.run_filters(prof, &st, flags, pod, &res, i);
+            let verdict = self.run_filters(&cf, &st, i);
             if self.trace.is_some() {
                 self.trace_verdicts.push((i, verdict.clone().err()));
             }
@@ -947,11 +979,11 @@ impl Scheduler {
             with_affinity: &self.with_affinity,
             default_selector,
         };
-        let (mut st, flags) = prefilter(&mut self.idx, &view, &self.placed, pod, prof);
+        let (mut st, cf) = prefilter(&mut self.idx, &view, &self.placed, pod, &res, prof);
         let mut verdicts = Vec::with_capacity(self.order.len());
         let mut feasible = Vec::new();
         for &i in &self.order {
-            let v = self.run_filters(prof, &st, flags, pod, &res, i);
+            let v = self.run_filters(&cf, &st, i);
             if v.is_ok() {
                 feasible.push(i);
             }
@@ -992,29 +1024,35 @@ impl Scheduler {
         })
     }
 
-    /// Runs the profile's filters on node `i` in order; the first failure
-    /// rejects it. `flags`: whether PodTopologySpread and InterPodAffinity
-    /// have anything to check.
+    /// Runs the cycle's filters on node `i` in order; the first failure
+    /// rejects it. When every per-node filter passes, only the topology
+    /// filters can reject, and the first of them to fail is the first
+    /// failure.
+    #[inline(always)]
     fn run_filters(
         &self,
-        prof: &Profile,
+        cf: &CycleFilters<'_>,
         st: &topology::CycleState,
-        flags: (bool, bool),
-        pod: &Pod,
-        res: &PodResources,
         i: usize,
     ) -> Result<(), framework::Rejection> {
-        for &plugin in &prof.filters {
+        let node = &self.nodes[i];
+        let plugins = if cf.pod.passes_all(node) {
+            &cf.topology
+        } else {
+            &cf.plugins
+        };
+        for &plugin in plugins {
             match plugin {
-                FilterPlugin::PodTopologySpread if flags.0 => self
+                FilterPlugin::PodTopologySpread => self
                     .idx
                     .spread_filter(st, i)
                     .map_err(|r| framework::Rejection::new(plugin.name(), r))?,
-                FilterPlugin::InterPodAffinity if flags.1 => self
+                FilterPlugin::InterPodAffinity => self
                     .idx
                     .affinity_filter(st, i)
                     .map_err(|r| framework::Rejection::new(plugin.name(), r))?,
-                _ => filter_one(plugin, pod, res, &self.nodes[i])?,
+                _ if cf.pod.passes(plugin, node) => {}
+                _ => filter_one(plugin, cf.pod_obj, cf.res, node)?,
             }
         }
         Ok(())
@@ -1056,11 +1094,11 @@ impl Scheduler {
                 prof.hard_pod_affinity_weight,
             );
         }
-        // Score: one row of raw scores per feasible node.
+        // Score: one row of raw scores per feasible node, with what does
+        // not depend on the node resolved once.
         let sc = &mut self.scratch;
         sc.raw.clear();
         sc.spread.clear();
-        let total_nodes = n;
         sc.image_spread.clear();
         sc.image_spread.extend(
             res.images
@@ -1074,70 +1112,87 @@ impl Scheduler {
                 .iter()
                 .map(|im| self.image_ids.get(im).copied().unwrap_or(u32::MAX)),
         );
-        let w = |p: ScorePlugin| prof.weight(p);
+        let weights = prof.weights;
+        let on = |p: ScorePlugin| weights[p as usize] > 0;
         let spread_score = spread_on && Indexes::has_spread_score(st);
-        let affinity_score =
-            w(ScorePlugin::InterPodAffinity) > 0 && Indexes::has_affinity_score(st);
+        let affinity_score = on(ScorePlugin::InterPodAffinity) && Indexes::has_affinity_score(st);
+        let fit = FitPlan::new(&prof.fit, res);
+        let images = ImageLocality::new(res, &sc.image_spread, &sc.image_ids, n);
+        let preferred = preferred_node_affinity(pod);
         for &i in feasible {
             let node = &self.nodes[i];
             let mut row = [0i64; NUM_SCORE_PLUGINS];
-            if w(ScorePlugin::TaintToleration) > 0 {
+            if on(ScorePlugin::TaintToleration) {
                 row[ScorePlugin::TaintToleration as usize] = taint_score(pod, node);
             }
-            if w(ScorePlugin::NodeAffinity) > 0 {
-                row[ScorePlugin::NodeAffinity as usize] = node_affinity_score(pod, node);
+            if on(ScorePlugin::NodeAffinity) {
+                row[ScorePlugin::NodeAffinity as usize] = preferred_affinity_score(preferred, node);
             }
-            if w(ScorePlugin::NodeResourcesFit) > 0 {
-                row[ScorePlugin::NodeResourcesFit as usize] = fit_score(&prof.fit, res, node);
+            if on(ScorePlugin::NodeResourcesFit) {
+                row[ScorePlugin::NodeResourcesFit as usize] = fit.score(node);
             }
             if affinity_score {
                 row[ScorePlugin::InterPodAffinity as usize] = self.idx.affinity_score(st, i);
             }
-            if w(ScorePlugin::NodeResourcesBalancedAllocation) > 0 {
+            if on(ScorePlugin::NodeResourcesBalancedAllocation) {
                 row[ScorePlugin::NodeResourcesBalancedAllocation as usize] =
                     balanced_score(res, node);
             }
-            if w(ScorePlugin::ImageLocality) > 0 {
-                row[ScorePlugin::ImageLocality as usize] =
-                    image_locality_score(res, node, &sc.image_spread, &sc.image_ids, total_nodes);
+            if on(ScorePlugin::ImageLocality) {
+                row[ScorePlugin::ImageLocality as usize] = images.score(node);
             }
             sc.raw.push(row);
-            sc.spread.push(if spread_score {
-                self.idx.spread_score(st, i)
-            } else {
-                Some(0)
-            });
         }
-        // NormalizeScore, weights, sum.
+        if spread_score {
+            self.idx.spread_scores(st, feasible, &mut sc.spread);
+        } else {
+            sc.spread.resize(feasible.len(), Some(0));
+        }
+        // NormalizeScore (only four plugins normalize; the column of a
+        // plugin without weight is all 0), then weights and the sum.
         sc.scored = true;
-        sc.totals.clear();
-        sc.totals.resize(feasible.len(), 0);
         sc.normalized.clear();
-        sc.normalized.resize(feasible.len(), [0; NUM_SCORE_PLUGINS]);
+        sc.normalized.extend_from_slice(&sc.raw);
         for p in ScorePlugin::ALL {
-            let weight = w(p);
-            if weight == 0 {
+            if weights[p as usize] == 0 {
                 continue;
             }
             let col = p as usize;
-            sc.column.clear();
-            sc.column.extend(sc.raw.iter().map(|r| r[col]));
+            let column = &mut sc.column;
+            let raw = &sc.raw;
+            let load = |column: &mut Vec<i64>| {
+                column.clear();
+                column.extend(raw.iter().map(|r| r[col]));
+            };
             match p {
-                ScorePlugin::TaintToleration => default_normalize(&mut sc.column, true),
-                ScorePlugin::NodeAffinity => default_normalize(&mut sc.column, false),
+                ScorePlugin::TaintToleration => {
+                    load(column);
+                    default_normalize(column, true);
+                }
+                ScorePlugin::NodeAffinity => {
+                    load(column);
+                    default_normalize(column, false);
+                }
                 ScorePlugin::PodTopologySpread if spread_score => {
-                    normalize_spread(&sc.spread, &mut sc.column)
+                    load(column);
+                    normalize_spread(&sc.spread, column);
                 }
                 ScorePlugin::InterPodAffinity if affinity_score => {
-                    normalize_affinity(&mut sc.column)
+                    load(column);
+                    normalize_affinity(column);
                 }
-                _ => {}
+                _ => continue,
             }
-            for (k, s) in sc.column.iter().enumerate() {
-                sc.normalized[k][col] = *s;
-                sc.totals[k] += s * weight;
+            for (row, s) in sc.normalized.iter_mut().zip(column.iter()) {
+                row[col] = *s;
             }
         }
+        sc.totals.clear();
+        sc.totals.extend(
+            sc.normalized
+                .iter()
+                .map(|row| row.iter().zip(&weights).map(|(s, w)| s * w).sum::<i64>()),
+        );
     }
 
     fn finish_cycle(&mut self, cx: &mut Cx) {

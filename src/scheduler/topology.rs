@@ -93,6 +93,11 @@ impl Domains {
         self.tables[k].of_node.get(node).copied().unwrap_or(NONE)
     }
 
+    /// Every node's domain for key `k` (nodes past the end: [`NONE`]).
+    pub fn of_nodes(&self, k: usize) -> &[u32] {
+        &self.tables[k].of_node
+    }
+
     /// How many domain ids key `k` has handed out.
     pub fn len(&self, k: usize) -> usize {
         self.tables[k].by_value.len()
@@ -307,6 +312,11 @@ impl MatchCache {
     pub fn count(&self, id: usize, node: usize) -> i64 {
         i64::from(self.entries[id].1.get(node).copied().unwrap_or(0))
     }
+
+    /// Every node's count for conjunction `id` (nodes past the end: 0).
+    pub fn counts(&self, id: usize) -> &[u32] {
+        &self.entries[id].1
+    }
 }
 
 /// What the topology plugins read of the scheduler's cache.
@@ -404,7 +414,28 @@ pub struct Indexes {
 /// The system default constraints (`defaultingType: System`).
 const SYSTEM_DEFAULTS: [(&str, i64); 2] = [(LABEL_HOSTNAME, 3), (LABEL_ZONE, 5)];
 
+/// Node `i`'s domain in a table of [`Domains::of_nodes`].
+#[inline]
+fn domain_of(table: &[u32], i: usize) -> u32 {
+    table.get(i).copied().unwrap_or(NONE)
+}
+
+/// Node `i`'s count in a table of [`MatchCache::counts`].
+#[inline]
+fn count_of(counts: &[u32], i: usize) -> i64 {
+    i64::from(counts.get(i).copied().unwrap_or(0))
+}
+
 impl Indexes {
+    /// Per constraint, every node's domain and matching pods, looked up
+    /// once for a pass over the nodes.
+    fn node_tables(&self, constraints: &[Constraint]) -> Vec<(&[u32], &[u32])> {
+        constraints
+            .iter()
+            .map(|c| (self.domains.of_nodes(c.key), self.matches.counts(c.matcher)))
+            .collect()
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn constraint<'a>(
         &mut self,
@@ -492,17 +523,18 @@ impl Indexes {
                 .map(|c| vec![false; self.domains.len(c.key)])
                 .collect();
             let restricts = restricts_nodes(pod);
+            let tables = self.node_tables(&st.hard);
             for &i in view.order {
                 if restricts && !node_affinity_matches(pod, &view.nodes[i]) {
                     continue;
                 }
-                if st.hard.iter().any(|c| self.domains.of(c.key, i) == NONE) {
+                if tables.iter().any(|(t, _)| domain_of(t, i) == NONE) {
                     continue;
                 }
-                for (k, c) in st.hard.iter().enumerate() {
-                    let d = self.domains.of(c.key, i) as usize;
+                for (k, (t, counts)) in tables.iter().enumerate() {
+                    let d = domain_of(t, i) as usize;
                     st.hard_present[k][d] = true;
-                    st.hard_counts[k][d] += self.matches.count(c.matcher, i);
+                    st.hard_counts[k][d] += count_of(counts, i);
                 }
             }
             st.hard_min = st
@@ -594,6 +626,10 @@ impl Indexes {
     {
         let ns = pod.metadata.namespace.as_str();
         if !st.soft.is_empty() {
+            let tables = self.node_tables(&st.soft);
+            let require_all = st.soft_require_all;
+            let ignored =
+                |i: usize| require_all && tables.iter().any(|(t, _)| domain_of(t, i) == NONE);
             let mut present: Vec<Vec<bool>> = st
                 .soft
                 .iter()
@@ -601,15 +637,16 @@ impl Indexes {
                 .collect();
             let mut sizes = vec![0usize; st.soft.len()];
             for &i in feasible {
-                if st.soft_require_all && st.soft.iter().any(|c| self.domains.of(c.key, i) == NONE)
-                {
+                if ignored(i) {
                     continue;
                 }
-                for (k, c) in st.soft.iter().enumerate() {
-                    let d = self.domains.of(c.key, i);
-                    if d != NONE && !present[k][d as usize] {
-                        present[k][d as usize] = true;
-                        sizes[k] += 1;
+                for ((t, _), (present, size)) in
+                    tables.iter().zip(present.iter_mut().zip(&mut sizes))
+                {
+                    let d = domain_of(t, i);
+                    if d != NONE && !present[d as usize] {
+                        present[d as usize] = true;
+                        *size += 1;
                     }
                 }
             }
@@ -624,14 +661,14 @@ impl Indexes {
                 if restricts && !node_affinity_matches(pod, &view.nodes[i]) {
                     continue;
                 }
-                if st.soft_require_all && st.soft.iter().any(|c| self.domains.of(c.key, i) == NONE)
-                {
+                if ignored(i) {
                     continue;
                 }
-                for (k, c) in st.soft.iter().enumerate() {
-                    let d = self.domains.of(c.key, i);
-                    if d != NONE && present[k][d as usize] {
-                        st.soft_counts[k][d as usize] += self.matches.count(c.matcher, i);
+                let rows = present.iter().zip(st.soft_counts.iter_mut());
+                for ((t, counts), (present, sums)) in tables.iter().zip(rows) {
+                    let d = domain_of(t, i);
+                    if d != NONE && present[d as usize] {
+                        sums[d as usize] += count_of(counts, i);
                     }
                 }
             }
@@ -767,22 +804,31 @@ impl Indexes {
         !st.affinity_keys.is_empty() || !st.anti_keys.is_empty() || !st.existing_anti.is_empty()
     }
 
-    /// PodTopologySpread's raw score for node `i`; `None` for a node
-    /// ignored (missing a topology key the pod's own constraints use).
-    pub fn spread_score(&self, st: &CycleState, i: usize) -> Option<i64> {
-        if st.soft_require_all && st.soft.iter().any(|c| self.domains.of(c.key, i) == NONE) {
-            return None;
-        }
-        let mut score = 0.0;
-        for (k, c) in st.soft.iter().enumerate() {
-            let d = self.domains.of(c.key, i);
-            if d == NONE {
-                continue;
+    /// PodTopologySpread's raw scores of `nodes`, appended to `out`; `None`
+    /// for a node ignored (missing a topology key the pod's own
+    /// constraints use).
+    pub fn spread_scores(&self, st: &CycleState, nodes: &[usize], out: &mut Vec<Option<i64>>) {
+        let tables = self.node_tables(&st.soft);
+        let per_constraint = || {
+            tables
+                .iter()
+                .zip(st.soft.iter().zip(&st.soft_counts).zip(&st.soft_weight))
+        };
+        out.extend(nodes.iter().map(|&i| {
+            if st.soft_require_all && tables.iter().any(|(t, _)| domain_of(t, i) == NONE) {
+                return None;
             }
-            let cnt = st.soft_counts[k][d as usize];
-            score += cnt as f64 * st.soft_weight[k] + (c.max_skew - 1) as f64;
-        }
-        Some(score.round() as i64)
+            let mut score = 0.0;
+            for ((t, _), ((c, counts), weight)) in per_constraint() {
+                let d = domain_of(t, i);
+                if d == NONE {
+                    continue;
+                }
+                let cnt = counts[d as usize];
+                score += cnt as f64 * weight + (c.max_skew - 1) as f64;
+            }
+            Some(score.round() as i64)
+        }));
     }
 
     pub fn has_spread_score(st: &CycleState) -> bool {
