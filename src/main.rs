@@ -159,6 +159,8 @@ fn main() -> ExitCode {
                 profiles,
                 trace_scheduling: false,
                 wall_marks: None,
+                // One run, then the process exits.
+                skip_teardown: true,
             };
             if let (Some(file), Some(w)) = (scheduler_perf, workload) {
                 return scheduler_perf_bench(&file, &w, seed, &opts);
@@ -272,6 +274,7 @@ fn main() -> ExitCode {
                 profiles: Some(profiles),
                 trace_scheduling,
                 wall_marks: None,
+                skip_teardown: true,
             };
             for w in &s.warnings {
                 eprintln!("warning: {w}");
@@ -294,6 +297,8 @@ fn main() -> ExitCode {
                 files.push(TRACE_FILE);
             }
             out!("outputs: {} in {}", files.join(", "), dir.display());
+            // The process ends here: its memory goes back at once.
+            std::mem::forget(outcome);
             ExitCode::SUCCESS
         }
         Command::Compare {
@@ -364,6 +369,7 @@ fn compare(
                 profiles: Some(profiles.clone()),
                 trace_scheduling: false,
                 wall_marks: None,
+                skip_teardown: false,
             };
             let started = Instant::now();
             let outcome = match run_to_dir_with(&s, seed, &cell_dir, &opts) {
@@ -510,6 +516,7 @@ fn explain(
         profiles: Some(profiles),
         trace_scheduling: true,
         wall_marks: None,
+        skip_teardown: false,
     };
     let outcome = simulate_traced(
         &s,
