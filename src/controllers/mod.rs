@@ -115,6 +115,28 @@ impl Cache {
     /// Applies one observed change; returns the previous version.
     pub fn apply(&mut self, kind: EventType, obj: &Arc<Object>) -> Option<Arc<Object>> {
         let key = obj.key();
+        if kind != EventType::Deleted
+            && let Some(slot) = self.objects.get_mut(&key)
+        {
+            let old = std::mem::replace(slot, obj.clone());
+            let (was, now) = (old.meta(), obj.meta());
+            if was.uid == now.uid && was.owner_references == now.owner_references {
+                // Most updates (status writes) leave every index as it is:
+                // only the controller index holds the object itself.
+                if let Some(uid) = now.controller_ref().and_then(owner_uid)
+                    && let Some(o) = self
+                        .by_controller
+                        .get_mut(&uid)
+                        .and_then(|m| m.get_mut(&key))
+                {
+                    *o = obj.clone();
+                }
+            } else {
+                self.unindex(&key, &old);
+                self.index(&key, obj);
+            }
+            return Some(old);
+        }
         let old = if kind == EventType::Deleted {
             self.objects.remove(&key)
         } else {
