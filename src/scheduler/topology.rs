@@ -10,12 +10,13 @@
 //! many placed pods on each node match it, updated as pods are added and
 //! removed. A cycle then sums per-node counts into per-domain counts.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use crate::api::Labels;
 use crate::api::pod::{Pod, PodAffinityTerm, WhenUnsatisfiable};
 use crate::api::selector::LabelSelector;
-use crate::api::{Labels, Object};
 
 use super::framework::{MAX_NODE_SCORE, NodeInfo, node_affinity_matches};
 
@@ -319,13 +320,96 @@ impl MatchCache {
     }
 }
 
+/// What an existing pod's term does to an incoming pod it matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum TermKind {
+    /// Required affinity: scored with the profile's hardPodAffinityWeight.
+    RequiredAffinity,
+    /// Required anti-affinity: filters the term's domains out.
+    RequiredAnti,
+    /// Preferred affinity (+weight) or anti-affinity (-weight): scored.
+    Preferred,
+}
+
+/// Existing pods' terms with the same matcher, topology key and kind.
+struct TermGroup {
+    matcher: PodMatcher,
+    key: usize,
+    kind: TermKind,
+    /// Per node: the terms' summed weights (preferred) or how many terms
+    /// there are (required), zero entries dropped.
+    per_node: BTreeMap<usize, i64>,
+    /// The same, summed per domain of `key` (nodes without it left out).
+    per_domain: BTreeMap<u32, i64>,
+}
+
+/// Adds `v` to `map[k]`, dropping the entry when it comes to 0.
+fn bump<K: Ord>(map: &mut BTreeMap<K, i64>, k: K, v: i64) {
+    match map.entry(k) {
+        Entry::Occupied(mut o) => {
+            *o.get_mut() += v;
+            if *o.get() == 0 {
+                o.remove();
+            }
+        }
+        Entry::Vacant(e) => {
+            if v != 0 {
+                e.insert(v);
+            }
+        }
+    }
+}
+
+/// The pod (anti-)affinity terms of the placed pods, grouped by matcher,
+/// topology key and kind, with per-domain sums kept up to date as pods are
+/// placed and removed and nodes relabelled: a cycle applies the existing
+/// pods' terms to the incoming pod (the symmetry of InterPodAffinity) by
+/// visiting the groups, not the pods.
+#[derive(Default)]
+pub struct ExistingTerms {
+    ids: HashMap<(PodMatcher, String, TermKind), usize>,
+    groups: Vec<TermGroup>,
+}
+
+/// Every pod (anti-)affinity term of `pod` that acts on other pods, with
+/// its kind and weight.
+fn existing_terms(pod: &Pod) -> Vec<(&PodAffinityTerm, TermKind, i64)> {
+    let mut out = Vec::new();
+    let Some(a) = pod.spec.affinity.as_ref() else {
+        return out;
+    };
+    if let Some(pa) = &a.pod_affinity {
+        for t in &pa.required_during_scheduling_ignored_during_execution {
+            out.push((t, TermKind::RequiredAffinity, 1));
+        }
+        for wt in &pa.preferred_during_scheduling_ignored_during_execution {
+            out.push((
+                &wt.pod_affinity_term,
+                TermKind::Preferred,
+                i64::from(wt.weight),
+            ));
+        }
+    }
+    if let Some(pa) = &a.pod_anti_affinity {
+        for t in &pa.required_during_scheduling_ignored_during_execution {
+            out.push((t, TermKind::RequiredAnti, 1));
+        }
+        for wt in &pa.preferred_during_scheduling_ignored_during_execution {
+            out.push((
+                &wt.pod_affinity_term,
+                TermKind::Preferred,
+                -i64::from(wt.weight),
+            ));
+        }
+    }
+    out
+}
+
 /// What the topology plugins read of the scheduler's cache.
 pub struct View<'a> {
     pub nodes: &'a [NodeInfo],
     /// Live node indices, in visiting order.
     pub order: &'a [usize],
-    /// Placed pods with pod (anti-)affinity terms: (node, pod).
-    pub with_affinity: &'a BTreeMap<u64, (usize, Arc<Object>)>,
     /// The selector of the Services, ReplicaSets and StatefulSets that
     /// select the pod (upstream `DefaultSelector`), if any.
     pub default_selector: Option<LabelSelector>,
@@ -364,9 +448,24 @@ pub struct CycleState {
     anti_keys: Vec<usize>,
     anti_counts: Vec<Vec<i64>>,
     existing_anti: Vec<(usize, u32)>,
-    // InterPodAffinity score: (key, domain) -> score.
-    topo_score: BTreeMap<(usize, u32), i64>,
+    // InterPodAffinity score: per key id, per domain, the score.
+    topo_score: Vec<Vec<i64>>,
     score_keys: Vec<usize>,
+}
+
+impl CycleState {
+    /// Adds `v` to InterPodAffinity's score of domain `d` of key `k`.
+    fn add_topo_score(&mut self, k: usize, d: u32, v: i64) {
+        if self.topo_score.len() <= k {
+            self.topo_score.resize_with(k + 1, Vec::new);
+        }
+        let row = &mut self.topo_score[k];
+        let d = d as usize;
+        if row.len() <= d {
+            row.resize(d + 1, 0);
+        }
+        row[d] += v;
+    }
 }
 
 fn selector_matches(sel: &Option<LabelSelector>, labels: &Labels) -> bool {
@@ -409,6 +508,7 @@ pub fn has_pod_affinity(pod: &Pod) -> bool {
 pub struct Indexes {
     pub domains: Domains,
     pub matches: MatchCache,
+    existing: ExistingTerms,
 }
 
 /// The system default constraints (`defaultingType: System`).
@@ -427,6 +527,61 @@ fn count_of(counts: &[u32], i: usize) -> i64 {
 }
 
 impl Indexes {
+    /// A node was added or its labels changed: its domains, and the
+    /// existing pods' terms on it moved to its new domains.
+    pub fn set_node(&mut self, node: usize, labels: &Labels) {
+        let old: Vec<u32> = (0..self.domains.tables.len())
+            .map(|k| self.domains.of(k, node))
+            .collect();
+        self.domains.set_node(node, labels);
+        for g in &mut self.existing.groups {
+            let Some(&v) = g.per_node.get(&node) else {
+                continue;
+            };
+            let (from, to) = (old[g.key], self.domains.of(g.key, node));
+            if from != to {
+                if from != NONE {
+                    bump(&mut g.per_domain, from, -v);
+                }
+                if to != NONE {
+                    bump(&mut g.per_domain, to, v);
+                }
+            }
+        }
+    }
+
+    /// Takes the terms of a pod placed on `node` (`sign` 1) or removed
+    /// from it (`sign` -1) into the existing pods' term groups.
+    pub fn existing_pod(&mut self, node: usize, pod: &Pod, sign: i64, nodes: &[NodeInfo]) {
+        let ns = pod.metadata.namespace.as_str();
+        for (t, kind, w) in existing_terms(pod) {
+            let matcher = PodMatcher::of_term(t, ns);
+            let ids = &mut self.existing.ids;
+            let id = match ids.get(&(matcher.clone(), t.topology_key.clone(), kind)) {
+                Some(&id) => id,
+                None => {
+                    let key = self.domains.key(&t.topology_key, nodes);
+                    let id = self.existing.groups.len();
+                    self.existing.groups.push(TermGroup {
+                        matcher: matcher.clone(),
+                        key,
+                        kind,
+                        per_node: BTreeMap::new(),
+                        per_domain: BTreeMap::new(),
+                    });
+                    ids.insert((matcher, t.topology_key.clone(), kind), id);
+                    id
+                }
+            };
+            let g = &mut self.existing.groups[id];
+            bump(&mut g.per_node, node, sign * w);
+            let d = self.domains.of(g.key, node);
+            if d != NONE {
+                bump(&mut g.per_domain, d, sign * w);
+            }
+        }
+    }
+
     /// Per constraint, every node's domain and matching pods, looked up
     /// once for a pass over the nodes.
     fn node_tables(&self, constraints: &[Constraint]) -> Vec<(&[u32], &[u32])> {
@@ -592,20 +747,13 @@ impl Indexes {
             st.anti_keys.push(k);
             st.anti_counts.push(counts);
         }
-        for (node, obj) in view.with_affinity.values() {
-            let Some(existing) = obj.as_pod() else {
-                continue;
-            };
-            let (_, their_anti) = pod_affinity_terms(existing);
-            for t in their_anti {
-                let m = PodMatcher::of_term(t, &existing.metadata.namespace);
-                if m.matches(ns, &pod.metadata.labels) {
-                    let k = self.domains.key(&t.topology_key, view.nodes);
-                    let d = self.domains.of(k, *node);
-                    if d != NONE {
-                        st.existing_anti.push((k, d));
-                    }
-                }
+        for g in &self.existing.groups {
+            if g.kind == TermKind::RequiredAnti
+                && !g.per_domain.is_empty()
+                && g.matcher.matches(ns, &pod.metadata.labels)
+            {
+                st.existing_anti
+                    .extend(g.per_domain.keys().map(|&d| (g.key, d)));
             }
         }
         st
@@ -701,49 +849,30 @@ impl Indexes {
                     }
                     let n = self.matches.count(id, i);
                     if n > 0 {
-                        *st.topo_score.entry((k, d)).or_default() +=
-                            sign * i64::from(wt.weight) * n;
+                        st.add_topo_score(k, d, sign * i64::from(wt.weight) * n);
                     }
                 }
             }
         }
-        for (node, obj) in view.with_affinity.values() {
-            let Some(existing) = obj.as_pod() else {
+        for g in &self.existing.groups {
+            let factor = match g.kind {
+                TermKind::Preferred => 1,
+                TermKind::RequiredAffinity if hard_pod_affinity_weight > 0 => {
+                    hard_pod_affinity_weight
+                }
+                _ => continue,
+            };
+            if g.per_domain.is_empty() || !g.matcher.matches(ns, &pod.metadata.labels) {
                 continue;
-            };
-            let ens = existing.metadata.namespace.as_str();
-            let Some(ea) = existing.spec.affinity.as_ref() else {
-                continue;
-            };
-            let mut credit = |t: &PodAffinityTerm, w: i64| {
-                if PodMatcher::of_term(t, ens).matches(ns, &pod.metadata.labels) {
-                    let k = self.domains.key(&t.topology_key, view.nodes);
-                    let d = self.domains.of(k, *node);
-                    if d != NONE {
-                        *st.topo_score.entry((k, d)).or_default() += w;
-                    }
-                }
-            };
-            if let Some(pa) = &ea.pod_affinity {
-                if hard_pod_affinity_weight > 0 {
-                    for t in &pa.required_during_scheduling_ignored_during_execution {
-                        credit(t, hard_pod_affinity_weight);
-                    }
-                }
-                for wt in &pa.preferred_during_scheduling_ignored_during_execution {
-                    credit(&wt.pod_affinity_term, i64::from(wt.weight));
-                }
             }
-            if let Some(pa) = &ea.pod_anti_affinity {
-                for wt in &pa.preferred_during_scheduling_ignored_during_execution {
-                    credit(&wt.pod_affinity_term, -i64::from(wt.weight));
-                }
+            for (&d, &v) in &g.per_domain {
+                st.add_topo_score(g.key, d, factor * v);
             }
         }
-        st.topo_score.retain(|_, v| *v != 0);
-        let mut keys: Vec<usize> = st.topo_score.keys().map(|(k, _)| *k).collect();
-        keys.dedup();
-        st.score_keys = keys;
+        st.score_keys = (st.topo_score.iter().enumerate())
+            .filter(|(_, row)| row.iter().any(|&v| v != 0))
+            .map(|(k, _)| k)
+            .collect();
     }
 
     /// PodTopologySpread's filter for node `i`.
@@ -841,13 +970,13 @@ impl Indexes {
             .iter()
             .map(|&k| {
                 let d = self.domains.of(k, i);
-                st.topo_score.get(&(k, d)).copied().unwrap_or(0)
+                st.topo_score[k].get(d as usize).copied().unwrap_or(0)
             })
             .sum()
     }
 
     pub fn has_affinity_score(st: &CycleState) -> bool {
-        !st.topo_score.is_empty()
+        !st.score_keys.is_empty()
     }
 }
 
