@@ -1041,6 +1041,59 @@ mod tests {
         }])
     }
 
+    /// The existing pods' term groups keep per-domain sums equal to a
+    /// recount from their per-node sums and the nodes' current domains, as
+    /// pods come and go and nodes change zone.
+    #[test]
+    fn existing_terms_follow_pods_and_node_labels() {
+        let zone = |z: Option<&str>| {
+            let mut l = Labels::new();
+            if let Some(z) = z {
+                l.insert(LABEL_ZONE.into(), z.into());
+            }
+            l
+        };
+        let mut idx = Indexes::default();
+        idx.domains.key(LABEL_ZONE, &[]);
+        for (i, z) in ["a", "a", "b"].into_iter().enumerate() {
+            idx.set_node(i, &zone(Some(z)));
+        }
+        let mut owner = pod("ns", &[("app", "db")]);
+        let aff: crate::api::pod::Affinity = serde_yaml::from_str(
+            "podAntiAffinity:
+  requiredDuringSchedulingIgnoredDuringExecution:
+    - {topologyKey: topology.kubernetes.io/zone, labelSelector: {matchLabels: {app: web}}}
+  preferredDuringSchedulingIgnoredDuringExecution:
+    - {weight: 5, podAffinityTerm: {topologyKey: topology.kubernetes.io/zone, labelSelector: {matchLabels: {app: web}}}}",
+        )
+        .unwrap();
+        Arc::make_mut(&mut owner.spec).affinity = Some(aff);
+        for n in [0, 1, 2, 2] {
+            idx.existing_pod(n, &owner, 1, &[]);
+        }
+        idx.existing_pod(2, &owner, -1, &[]);
+        idx.set_node(1, &zone(Some("b")));
+        idx.set_node(2, &zone(None));
+        assert_eq!(idx.existing.groups.len(), 2);
+        for g in &idx.existing.groups {
+            let mut recount = BTreeMap::new();
+            for (&n, &v) in &g.per_node {
+                let d = idx.domains.of(g.key, n);
+                if d != NONE {
+                    bump(&mut recount, d, v);
+                }
+            }
+            assert_eq!(g.per_domain, recount, "{:?}", g.kind);
+            let w = if g.kind == TermKind::Preferred { -5 } else { 1 };
+            assert_eq!(g.per_domain, BTreeMap::from([(0, w), (1, w)]));
+        }
+        idx.set_node(2, &zone(Some("a")));
+        for g in &idx.existing.groups {
+            let w = if g.kind == TermKind::Preferred { -5 } else { 1 };
+            assert_eq!(g.per_domain, BTreeMap::from([(0, 2 * w), (1, w)]));
+        }
+    }
+
     /// The incremental counts equal a recount from scratch, whenever the
     /// selector was registered and whatever was added and removed since.
     #[test]
