@@ -447,7 +447,9 @@ pub struct CycleState {
     self_affinity: bool,
     anti_keys: Vec<usize>,
     anti_counts: Vec<Vec<i64>>,
-    existing_anti: Vec<(usize, u32)>,
+    /// Per topology key, the domains existing pods' required
+    /// anti-affinity keeps the pod out of (only keys with at least one).
+    existing_anti: Vec<(usize, Vec<bool>)>,
     // InterPodAffinity score: per key id, per domain, the score.
     topo_score: Vec<Vec<i64>>,
     score_keys: Vec<usize>,
@@ -752,8 +754,22 @@ impl Indexes {
                 && !g.per_domain.is_empty()
                 && g.matcher.matches(ns, &pod.metadata.labels)
             {
-                st.existing_anti
-                    .extend(g.per_domain.keys().map(|&d| (g.key, d)));
+                let j = match st.existing_anti.iter().position(|(k, _)| *k == g.key) {
+                    Some(j) => j,
+                    None => {
+                        let row = vec![false; self.domains.len(g.key)];
+                        st.existing_anti.push((g.key, row));
+                        st.existing_anti.len() - 1
+                    }
+                };
+                let row = &mut st.existing_anti[j].1;
+                for &d in g.per_domain.keys() {
+                    let d = d as usize;
+                    if row.len() <= d {
+                        row.resize(d + 1, false);
+                    }
+                    row[d] = true;
+                }
             }
         }
         st
@@ -914,11 +930,12 @@ impl Indexes {
                 return Err("node(s) didn't match pod anti-affinity rules");
             }
         }
-        if st
-            .existing_anti
-            .iter()
-            .any(|&(k, d)| self.domains.of(k, i) == d)
-        {
+        if st.existing_anti.iter().any(|(k, blocked)| {
+            blocked
+                .get(self.domains.of(*k, i) as usize)
+                .copied()
+                .unwrap_or(false)
+        }) {
             return Err("node(s) didn't satisfy existing pods anti-affinity rules");
         }
         Ok(())
