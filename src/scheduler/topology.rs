@@ -858,14 +858,16 @@ impl Indexes {
                     .matches
                     .id(Conjunction(vec![PodMatcher::of_term(t, ns)]), placed());
                 let k = self.domains.key(&t.topology_key, view.nodes);
+                let (table, counts) = (self.domains.of_nodes(k), self.matches.counts(id));
+                let w = sign * i64::from(wt.weight);
                 for &i in view.order {
-                    let d = self.domains.of(k, i);
+                    let d = domain_of(table, i);
                     if d == NONE || view.nodes[i].labels.is_empty() {
                         continue;
                     }
-                    let n = self.matches.count(id, i);
+                    let n = count_of(counts, i);
                     if n > 0 {
-                        st.add_topo_score(k, d, sign * i64::from(wt.weight) * n);
+                        st.add_topo_score(k, d, w * n);
                     }
                 }
             }
