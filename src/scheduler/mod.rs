@@ -485,7 +485,7 @@ impl Scheduler {
                 self.count_images(i, -1);
                 self.nodes[i].update(node);
                 self.count_images(i, 1);
-                self.idx.domains.set_node(i, &node.metadata.labels);
+                self.idx.set_node(i, &node.metadata.labels);
                 true
             }
             (_, None) => {
@@ -495,7 +495,7 @@ impl Scheduler {
                 self.order.push(i);
                 self.node_index.insert(name, i);
                 self.count_images(i, 1);
-                self.idx.domains.set_node(i, &node.metadata.labels);
+                self.idx.set_node(i, &node.metadata.labels);
                 self.idx.matches.grow(self.nodes.len());
                 true
             }
@@ -577,7 +577,12 @@ impl Scheduler {
         if let Some(pod) = obj.as_pod() {
             self.idx.matches.pod_added(n, pod);
             if has_pod_affinity(pod) {
-                self.with_affinity.insert(uid, (n, obj.clone()));
+                self.idx.existing_pod(n, pod, 1, &self.nodes);
+                if let Some((old_n, old)) = self.with_affinity.insert(uid, (n, obj.clone()))
+                    && let Some(old) = old.as_pod()
+                {
+                    self.idx.existing_pod(old_n, old, -1, &self.nodes);
+                }
             }
         }
         self.placed.insert(
@@ -674,7 +679,11 @@ impl Scheduler {
             if let Some(pod) = p.obj.as_pod() {
                 self.idx.matches.pod_removed(p.node, pod);
             }
-            self.with_affinity.remove(&uid);
+            if let Some((n, obj)) = self.with_affinity.remove(&uid)
+                && let Some(pod) = obj.as_pod()
+            {
+                self.idx.existing_pod(n, pod, -1, &self.nodes);
+            }
         }
     }
 
@@ -807,7 +816,6 @@ impl Scheduler {
         let view = View {
             nodes: &self.nodes,
             order: &self.order,
-            with_affinity: &self.with_affinity,
             default_selector,
         };
         let (mut st, cf) = prefilter(&mut self.idx, &view, &self.placed, pod, &res, prof);
@@ -976,7 +984,6 @@ impl Scheduler {
         let view = View {
             nodes: &self.nodes,
             order: &self.order,
-            with_affinity: &self.with_affinity,
             default_selector,
         };
         let (mut st, cf) = prefilter(&mut self.idx, &view, &self.placed, pod, &res, prof);
@@ -1074,7 +1081,6 @@ impl Scheduler {
         let view = View {
             nodes: &self.nodes,
             order: &self.order,
-            with_affinity: &self.with_affinity,
             default_selector: None,
         };
         let placed = &self.placed;

@@ -3,19 +3,23 @@
 //! (required and preferred affinity and anti-affinity, and the symmetry
 //! with existing pods' terms), with the incremental indexes they need.
 //!
-//! Two indexes keep the per-cycle work proportional to nodes, never to
-//! pods: [`Domains`] interns each topology key's values per node, and
+//! Three indexes keep the per-cycle work proportional to nodes, never to
+//! pods: [`Domains`] interns each topology key's values per node,
 //! [`MatchCache`] keeps, for every pod selector the scheduler has been asked
 //! about (a constraint's or a term's namespaces and label selector), how
 //! many placed pods on each node match it, updated as pods are added and
-//! removed. A cycle then sums per-node counts into per-domain counts.
+//! removed, and [`ExistingTerms`] groups the placed pods' own affinity terms
+//! (same matcher, topology key and kind) with their per-domain weight sums,
+//! so that applying them to an incoming pod visits groups, not pods. A
+//! cycle then sums per-node counts into per-domain counts.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use crate::api::Labels;
 use crate::api::pod::{Pod, PodAffinityTerm, WhenUnsatisfiable};
 use crate::api::selector::LabelSelector;
-use crate::api::{Labels, Object};
 
 use super::framework::{MAX_NODE_SCORE, NodeInfo, node_affinity_matches};
 
@@ -319,13 +323,96 @@ impl MatchCache {
     }
 }
 
+/// What an existing pod's term does to an incoming pod it matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum TermKind {
+    /// Required affinity: scored with the profile's hardPodAffinityWeight.
+    RequiredAffinity,
+    /// Required anti-affinity: filters the term's domains out.
+    RequiredAnti,
+    /// Preferred affinity (+weight) or anti-affinity (-weight): scored.
+    Preferred,
+}
+
+/// Existing pods' terms with the same matcher, topology key and kind.
+struct TermGroup {
+    matcher: PodMatcher,
+    key: usize,
+    kind: TermKind,
+    /// Per node: the terms' summed weights (preferred) or how many terms
+    /// there are (required), zero entries dropped.
+    per_node: BTreeMap<usize, i64>,
+    /// The same, summed per domain of `key` (nodes without it left out).
+    per_domain: BTreeMap<u32, i64>,
+}
+
+/// Adds `v` to `map[k]`, dropping the entry when it comes to 0.
+fn bump<K: Ord>(map: &mut BTreeMap<K, i64>, k: K, v: i64) {
+    match map.entry(k) {
+        Entry::Occupied(mut o) => {
+            *o.get_mut() += v;
+            if *o.get() == 0 {
+                o.remove();
+            }
+        }
+        Entry::Vacant(e) => {
+            if v != 0 {
+                e.insert(v);
+            }
+        }
+    }
+}
+
+/// The pod (anti-)affinity terms of the placed pods, grouped by matcher,
+/// topology key and kind, with per-domain sums kept up to date as pods are
+/// placed and removed and nodes relabelled: a cycle applies the existing
+/// pods' terms to the incoming pod (the symmetry of InterPodAffinity) by
+/// visiting the groups, not the pods.
+#[derive(Default)]
+pub struct ExistingTerms {
+    ids: HashMap<(PodMatcher, String, TermKind), usize>,
+    groups: Vec<TermGroup>,
+}
+
+/// Every pod (anti-)affinity term of `pod` that acts on other pods, with
+/// its kind and weight.
+fn existing_terms(pod: &Pod) -> Vec<(&PodAffinityTerm, TermKind, i64)> {
+    let mut out = Vec::new();
+    let Some(a) = pod.spec.affinity.as_ref() else {
+        return out;
+    };
+    if let Some(pa) = &a.pod_affinity {
+        for t in &pa.required_during_scheduling_ignored_during_execution {
+            out.push((t, TermKind::RequiredAffinity, 1));
+        }
+        for wt in &pa.preferred_during_scheduling_ignored_during_execution {
+            out.push((
+                &wt.pod_affinity_term,
+                TermKind::Preferred,
+                i64::from(wt.weight),
+            ));
+        }
+    }
+    if let Some(pa) = &a.pod_anti_affinity {
+        for t in &pa.required_during_scheduling_ignored_during_execution {
+            out.push((t, TermKind::RequiredAnti, 1));
+        }
+        for wt in &pa.preferred_during_scheduling_ignored_during_execution {
+            out.push((
+                &wt.pod_affinity_term,
+                TermKind::Preferred,
+                -i64::from(wt.weight),
+            ));
+        }
+    }
+    out
+}
+
 /// What the topology plugins read of the scheduler's cache.
 pub struct View<'a> {
     pub nodes: &'a [NodeInfo],
     /// Live node indices, in visiting order.
     pub order: &'a [usize],
-    /// Placed pods with pod (anti-)affinity terms: (node, pod).
-    pub with_affinity: &'a BTreeMap<u64, (usize, Arc<Object>)>,
     /// The selector of the Services, ReplicaSets and StatefulSets that
     /// select the pod (upstream `DefaultSelector`), if any.
     pub default_selector: Option<LabelSelector>,
@@ -363,10 +450,27 @@ pub struct CycleState {
     self_affinity: bool,
     anti_keys: Vec<usize>,
     anti_counts: Vec<Vec<i64>>,
-    existing_anti: Vec<(usize, u32)>,
-    // InterPodAffinity score: (key, domain) -> score.
-    topo_score: BTreeMap<(usize, u32), i64>,
+    /// Per topology key, the domains existing pods' required
+    /// anti-affinity keeps the pod out of (only keys with at least one).
+    existing_anti: Vec<(usize, Vec<bool>)>,
+    // InterPodAffinity score: per key id, per domain, the score.
+    topo_score: Vec<Vec<i64>>,
     score_keys: Vec<usize>,
+}
+
+impl CycleState {
+    /// Adds `v` to InterPodAffinity's score of domain `d` of key `k`.
+    fn add_topo_score(&mut self, k: usize, d: u32, v: i64) {
+        if self.topo_score.len() <= k {
+            self.topo_score.resize_with(k + 1, Vec::new);
+        }
+        let row = &mut self.topo_score[k];
+        let d = d as usize;
+        if row.len() <= d {
+            row.resize(d + 1, 0);
+        }
+        row[d] += v;
+    }
 }
 
 fn selector_matches(sel: &Option<LabelSelector>, labels: &Labels) -> bool {
@@ -409,6 +513,7 @@ pub fn has_pod_affinity(pod: &Pod) -> bool {
 pub struct Indexes {
     pub domains: Domains,
     pub matches: MatchCache,
+    existing: ExistingTerms,
 }
 
 /// The system default constraints (`defaultingType: System`).
@@ -427,6 +532,61 @@ fn count_of(counts: &[u32], i: usize) -> i64 {
 }
 
 impl Indexes {
+    /// A node was added or its labels changed: its domains, and the
+    /// existing pods' terms on it moved to its new domains.
+    pub fn set_node(&mut self, node: usize, labels: &Labels) {
+        let old: Vec<u32> = (0..self.domains.tables.len())
+            .map(|k| self.domains.of(k, node))
+            .collect();
+        self.domains.set_node(node, labels);
+        for g in &mut self.existing.groups {
+            let Some(&v) = g.per_node.get(&node) else {
+                continue;
+            };
+            let (from, to) = (old[g.key], self.domains.of(g.key, node));
+            if from != to {
+                if from != NONE {
+                    bump(&mut g.per_domain, from, -v);
+                }
+                if to != NONE {
+                    bump(&mut g.per_domain, to, v);
+                }
+            }
+        }
+    }
+
+    /// Takes the terms of a pod placed on `node` (`sign` 1) or removed
+    /// from it (`sign` -1) into the existing pods' term groups.
+    pub fn existing_pod(&mut self, node: usize, pod: &Pod, sign: i64, nodes: &[NodeInfo]) {
+        let ns = pod.metadata.namespace.as_str();
+        for (t, kind, w) in existing_terms(pod) {
+            let matcher = PodMatcher::of_term(t, ns);
+            let ids = &mut self.existing.ids;
+            let id = match ids.get(&(matcher.clone(), t.topology_key.clone(), kind)) {
+                Some(&id) => id,
+                None => {
+                    let key = self.domains.key(&t.topology_key, nodes);
+                    let id = self.existing.groups.len();
+                    self.existing.groups.push(TermGroup {
+                        matcher: matcher.clone(),
+                        key,
+                        kind,
+                        per_node: BTreeMap::new(),
+                        per_domain: BTreeMap::new(),
+                    });
+                    ids.insert((matcher, t.topology_key.clone(), kind), id);
+                    id
+                }
+            };
+            let g = &mut self.existing.groups[id];
+            bump(&mut g.per_node, node, sign * w);
+            let d = self.domains.of(g.key, node);
+            if d != NONE {
+                bump(&mut g.per_domain, d, sign * w);
+            }
+        }
+    }
+
     /// Per constraint, every node's domain and matching pods, looked up
     /// once for a pass over the nodes.
     fn node_tables(&self, constraints: &[Constraint]) -> Vec<(&[u32], &[u32])> {
@@ -592,19 +752,26 @@ impl Indexes {
             st.anti_keys.push(k);
             st.anti_counts.push(counts);
         }
-        for (node, obj) in view.with_affinity.values() {
-            let Some(existing) = obj.as_pod() else {
-                continue;
-            };
-            let (_, their_anti) = pod_affinity_terms(existing);
-            for t in their_anti {
-                let m = PodMatcher::of_term(t, &existing.metadata.namespace);
-                if m.matches(ns, &pod.metadata.labels) {
-                    let k = self.domains.key(&t.topology_key, view.nodes);
-                    let d = self.domains.of(k, *node);
-                    if d != NONE {
-                        st.existing_anti.push((k, d));
+        for g in &self.existing.groups {
+            if g.kind == TermKind::RequiredAnti
+                && !g.per_domain.is_empty()
+                && g.matcher.matches(ns, &pod.metadata.labels)
+            {
+                let j = match st.existing_anti.iter().position(|(k, _)| *k == g.key) {
+                    Some(j) => j,
+                    None => {
+                        let row = vec![false; self.domains.len(g.key)];
+                        st.existing_anti.push((g.key, row));
+                        st.existing_anti.len() - 1
                     }
+                };
+                let row = &mut st.existing_anti[j].1;
+                for &d in g.per_domain.keys() {
+                    let d = d as usize;
+                    if row.len() <= d {
+                        row.resize(d + 1, false);
+                    }
+                    row[d] = true;
                 }
             }
         }
@@ -694,56 +861,39 @@ impl Indexes {
                     .matches
                     .id(Conjunction(vec![PodMatcher::of_term(t, ns)]), placed());
                 let k = self.domains.key(&t.topology_key, view.nodes);
+                let (table, counts) = (self.domains.of_nodes(k), self.matches.counts(id));
+                let w = sign * i64::from(wt.weight);
                 for &i in view.order {
-                    let d = self.domains.of(k, i);
+                    let d = domain_of(table, i);
                     if d == NONE || view.nodes[i].labels.is_empty() {
                         continue;
                     }
-                    let n = self.matches.count(id, i);
+                    let n = count_of(counts, i);
                     if n > 0 {
-                        *st.topo_score.entry((k, d)).or_default() +=
-                            sign * i64::from(wt.weight) * n;
+                        st.add_topo_score(k, d, w * n);
                     }
                 }
             }
         }
-        for (node, obj) in view.with_affinity.values() {
-            let Some(existing) = obj.as_pod() else {
+        for g in &self.existing.groups {
+            let factor = match g.kind {
+                TermKind::Preferred => 1,
+                TermKind::RequiredAffinity if hard_pod_affinity_weight > 0 => {
+                    hard_pod_affinity_weight
+                }
+                _ => continue,
+            };
+            if g.per_domain.is_empty() || !g.matcher.matches(ns, &pod.metadata.labels) {
                 continue;
-            };
-            let ens = existing.metadata.namespace.as_str();
-            let Some(ea) = existing.spec.affinity.as_ref() else {
-                continue;
-            };
-            let mut credit = |t: &PodAffinityTerm, w: i64| {
-                if PodMatcher::of_term(t, ens).matches(ns, &pod.metadata.labels) {
-                    let k = self.domains.key(&t.topology_key, view.nodes);
-                    let d = self.domains.of(k, *node);
-                    if d != NONE {
-                        *st.topo_score.entry((k, d)).or_default() += w;
-                    }
-                }
-            };
-            if let Some(pa) = &ea.pod_affinity {
-                if hard_pod_affinity_weight > 0 {
-                    for t in &pa.required_during_scheduling_ignored_during_execution {
-                        credit(t, hard_pod_affinity_weight);
-                    }
-                }
-                for wt in &pa.preferred_during_scheduling_ignored_during_execution {
-                    credit(&wt.pod_affinity_term, i64::from(wt.weight));
-                }
             }
-            if let Some(pa) = &ea.pod_anti_affinity {
-                for wt in &pa.preferred_during_scheduling_ignored_during_execution {
-                    credit(&wt.pod_affinity_term, -i64::from(wt.weight));
-                }
+            for (&d, &v) in &g.per_domain {
+                st.add_topo_score(g.key, d, factor * v);
             }
         }
-        st.topo_score.retain(|_, v| *v != 0);
-        let mut keys: Vec<usize> = st.topo_score.keys().map(|(k, _)| *k).collect();
-        keys.dedup();
-        st.score_keys = keys;
+        st.score_keys = (st.topo_score.iter().enumerate())
+            .filter(|(_, row)| row.iter().any(|&v| v != 0))
+            .map(|(k, _)| k)
+            .collect();
     }
 
     /// PodTopologySpread's filter for node `i`.
@@ -785,11 +935,12 @@ impl Indexes {
                 return Err("node(s) didn't match pod anti-affinity rules");
             }
         }
-        if st
-            .existing_anti
-            .iter()
-            .any(|&(k, d)| self.domains.of(k, i) == d)
-        {
+        if st.existing_anti.iter().any(|(k, blocked)| {
+            blocked
+                .get(self.domains.of(*k, i) as usize)
+                .copied()
+                .unwrap_or(false)
+        }) {
             return Err("node(s) didn't satisfy existing pods anti-affinity rules");
         }
         Ok(())
@@ -841,13 +992,13 @@ impl Indexes {
             .iter()
             .map(|&k| {
                 let d = self.domains.of(k, i);
-                st.topo_score.get(&(k, d)).copied().unwrap_or(0)
+                st.topo_score[k].get(d as usize).copied().unwrap_or(0)
             })
             .sum()
     }
 
     pub fn has_affinity_score(st: &CycleState) -> bool {
-        !st.topo_score.is_empty()
+        !st.score_keys.is_empty()
     }
 }
 
@@ -910,6 +1061,59 @@ mod tests {
             namespaces: vec![ns.into()],
             selector: Some(sel),
         }])
+    }
+
+    /// The existing pods' term groups keep per-domain sums equal to a
+    /// recount from their per-node sums and the nodes' current domains, as
+    /// pods come and go and nodes change zone.
+    #[test]
+    fn existing_terms_follow_pods_and_node_labels() {
+        let zone = |z: Option<&str>| {
+            let mut l = Labels::new();
+            if let Some(z) = z {
+                l.insert(LABEL_ZONE.into(), z.into());
+            }
+            l
+        };
+        let mut idx = Indexes::default();
+        idx.domains.key(LABEL_ZONE, &[]);
+        for (i, z) in ["a", "a", "b"].into_iter().enumerate() {
+            idx.set_node(i, &zone(Some(z)));
+        }
+        let mut owner = pod("ns", &[("app", "db")]);
+        let aff: crate::api::pod::Affinity = serde_yaml::from_str(
+            "podAntiAffinity:
+  requiredDuringSchedulingIgnoredDuringExecution:
+    - {topologyKey: topology.kubernetes.io/zone, labelSelector: {matchLabels: {app: web}}}
+  preferredDuringSchedulingIgnoredDuringExecution:
+    - {weight: 5, podAffinityTerm: {topologyKey: topology.kubernetes.io/zone, labelSelector: {matchLabels: {app: web}}}}",
+        )
+        .unwrap();
+        Arc::make_mut(&mut owner.spec).affinity = Some(aff);
+        for n in [0, 1, 2, 2] {
+            idx.existing_pod(n, &owner, 1, &[]);
+        }
+        idx.existing_pod(2, &owner, -1, &[]);
+        idx.set_node(1, &zone(Some("b")));
+        idx.set_node(2, &zone(None));
+        assert_eq!(idx.existing.groups.len(), 2);
+        for g in &idx.existing.groups {
+            let mut recount = BTreeMap::new();
+            for (&n, &v) in &g.per_node {
+                let d = idx.domains.of(g.key, n);
+                if d != NONE {
+                    bump(&mut recount, d, v);
+                }
+            }
+            assert_eq!(g.per_domain, recount, "{:?}", g.kind);
+            let w = if g.kind == TermKind::Preferred { -5 } else { 1 };
+            assert_eq!(g.per_domain, BTreeMap::from([(0, w), (1, w)]));
+        }
+        idx.set_node(2, &zone(Some("a")));
+        for g in &idx.existing.groups {
+            let w = if g.kind == TermKind::Preferred { -5 } else { 1 };
+            assert_eq!(g.per_domain, BTreeMap::from([(0, 2 * w), (1, w)]));
+        }
     }
 
     /// The incremental counts equal a recount from scratch, whenever the
