@@ -978,4 +978,80 @@ mod tests {
         default_normalize(&mut s, false);
         assert_eq!(s, vec![25, 100]);
     }
+
+    /// The cycle's quick pass check and the filter that gives reasons agree
+    /// on every per-node plugin, for pods and nodes that each filter
+    /// accepts and rejects, and a plugin `PodFilter` leaves out passes
+    /// every node.
+    #[test]
+    fn the_quick_pass_check_agrees_with_filter_one() {
+        let nodes = [
+            node(
+                "kind: Node\nmetadata: {name: plain}\nstatus: {allocatable: {cpu: '4', memory: 8Gi, pods: '10'}}",
+            ),
+            node(
+                "kind: Node\nmetadata: {name: cordoned, labels: {disk: ssd}}\nspec: {unschedulable: true}\nstatus: {allocatable: {cpu: '4', memory: 8Gi, pods: '10'}}",
+            ),
+            node(
+                "kind: Node\nmetadata: {name: tainted, labels: {disk: hdd}}\nspec: {taints: [{key: dedicated, value: gpu, effect: NoSchedule}, {key: soft, effect: PreferNoSchedule}]}\nstatus: {allocatable: {cpu: '4', memory: 8Gi, pods: '10'}}",
+            ),
+            node(
+                "kind: Node\nmetadata: {name: small, labels: {disk: ssd}}\nstatus: {allocatable: {cpu: 500m, memory: 1Gi, pods: '1', example.com/gpu: '1'}}",
+            ),
+        ];
+        let mut busy = node(
+            "kind: Node\nmetadata: {name: busy}\nstatus: {allocatable: {cpu: '4', memory: 8Gi, pods: '10'}}",
+        );
+        let port_pod = pod(
+            "kind: Pod\nmetadata: {name: h}\nspec: {containers: [{name: a, image: x, ports: [{containerPort: 80, hostPort: 8080}]}]}",
+        );
+        busy.add_pod(&PodResources::of(&port_pod));
+        let pods = [
+            "{containers: [{name: a, image: x}]}",
+            "{containers: [{name: a, image: x, resources: {requests: {cpu: '1', memory: 2Gi}}}]}",
+            "{containers: [{name: a, image: x, resources: {requests: {example.com/gpu: '1'}}}]}",
+            "{nodeName: small, containers: [{name: a, image: x}]}",
+            "{nodeSelector: {disk: ssd}, containers: [{name: a, image: x}]}",
+            "{tolerations: [{operator: Exists}], containers: [{name: a, image: x}]}",
+            "{tolerations: [{key: node.kubernetes.io/unschedulable, operator: Exists, effect: NoSchedule}], containers: [{name: a, image: x}]}",
+            "{containers: [{name: a, image: x, ports: [{containerPort: 80, hostPort: 8080}]}]}",
+            "{affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [{matchExpressions: [{key: disk, operator: In, values: [hdd]}]}]}}}, containers: [{name: a, image: x}]}",
+        ];
+        let mut rejected = std::collections::BTreeSet::new();
+        for spec in pods {
+            let p = pod(&format!("kind: Pod\nmetadata: {{name: p}}\nspec: {spec}"));
+            let res = PodResources::of(&p);
+            let pf = PodFilter::new(&p, &res, &FilterPlugin::ALL);
+            for n in nodes.iter().chain([&busy]) {
+                for plugin in FilterPlugin::ALL {
+                    if matches!(
+                        plugin,
+                        FilterPlugin::PodTopologySpread | FilterPlugin::InterPodAffinity
+                    ) {
+                        continue;
+                    }
+                    let ok = filter_one(plugin, &p, &res, n).is_ok();
+                    if !ok {
+                        rejected.insert(plugin as u8);
+                    }
+                    assert_eq!(
+                        pf.passes(plugin, n),
+                        ok,
+                        "{plugin:?} on {} for {spec}",
+                        n.name
+                    );
+                    assert!(
+                        pf.is_active(plugin) || ok,
+                        "{plugin:?} left out but rejects"
+                    );
+                }
+                let all_ok = FilterPlugin::ALL
+                    .iter()
+                    .all(|&pl| filter_one(pl, &p, &res, n).is_ok());
+                assert_eq!(pf.passes_all(n), all_ok, "{} for {spec}", n.name);
+            }
+        }
+        // Every per-node filter rejected some node in this set.
+        assert_eq!(rejected.len(), 6, "{rejected:?}");
+    }
 }

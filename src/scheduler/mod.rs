@@ -1160,36 +1160,25 @@ impl Scheduler {
         sc.normalized.clear();
         sc.normalized.extend_from_slice(&sc.raw);
         for p in ScorePlugin::ALL {
-            if weights[p as usize] == 0 {
+            let normalizes = match p {
+                ScorePlugin::TaintToleration | ScorePlugin::NodeAffinity => true,
+                ScorePlugin::PodTopologySpread => spread_score,
+                ScorePlugin::InterPodAffinity => affinity_score,
+                _ => false,
+            };
+            if weights[p as usize] == 0 || !normalizes {
                 continue;
             }
             let col = p as usize;
-            let column = &mut sc.column;
-            let raw = &sc.raw;
-            let load = |column: &mut Vec<i64>| {
-                column.clear();
-                column.extend(raw.iter().map(|r| r[col]));
-            };
+            sc.column.clear();
+            sc.column.extend(sc.raw.iter().map(|r| r[col]));
             match p {
-                ScorePlugin::TaintToleration => {
-                    load(column);
-                    default_normalize(column, true);
-                }
-                ScorePlugin::NodeAffinity => {
-                    load(column);
-                    default_normalize(column, false);
-                }
-                ScorePlugin::PodTopologySpread if spread_score => {
-                    load(column);
-                    normalize_spread(&sc.spread, column);
-                }
-                ScorePlugin::InterPodAffinity if affinity_score => {
-                    load(column);
-                    normalize_affinity(column);
-                }
-                _ => continue,
+                ScorePlugin::TaintToleration => default_normalize(&mut sc.column, true),
+                ScorePlugin::NodeAffinity => default_normalize(&mut sc.column, false),
+                ScorePlugin::PodTopologySpread => normalize_spread(&sc.spread, &mut sc.column),
+                _ => normalize_affinity(&mut sc.column),
             }
-            for (row, s) in sc.normalized.iter_mut().zip(column.iter()) {
+            for (row, s) in sc.normalized.iter_mut().zip(&sc.column) {
                 row[col] = *s;
             }
         }

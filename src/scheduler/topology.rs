@@ -560,21 +560,19 @@ impl Indexes {
     pub fn existing_pod(&mut self, node: usize, pod: &Pod, sign: i64, nodes: &[NodeInfo]) {
         let ns = pod.metadata.namespace.as_str();
         for (t, kind, w) in existing_terms(pod) {
-            let matcher = PodMatcher::of_term(t, ns);
-            let ids = &mut self.existing.ids;
-            let id = match ids.get(&(matcher.clone(), t.topology_key.clone(), kind)) {
+            let group = (PodMatcher::of_term(t, ns), t.topology_key.clone(), kind);
+            let id = match self.existing.ids.get(&group) {
                 Some(&id) => id,
                 None => {
-                    let key = self.domains.key(&t.topology_key, nodes);
                     let id = self.existing.groups.len();
                     self.existing.groups.push(TermGroup {
-                        matcher: matcher.clone(),
-                        key,
+                        matcher: group.0.clone(),
+                        key: self.domains.key(&t.topology_key, nodes),
                         kind,
                         per_node: BTreeMap::new(),
                         per_domain: BTreeMap::new(),
                     });
-                    ids.insert((matcher, t.topology_key.clone(), kind), id);
+                    self.existing.ids.insert(group, id);
                     id
                 }
             };
