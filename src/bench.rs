@@ -182,4 +182,38 @@ mod tests {
         assert_eq!(r.scheduled, 25);
         assert!(r.virtual_span_s > 0.0);
     }
+
+    /// With only etcd, the apiserver and the scheduler, every pod is bound
+    /// and none starts: no kubelet runs them, as in upstream's
+    /// scheduler_perf. The whole cluster starts them all.
+    #[test]
+    fn scheduling_only_binds_every_pod_and_starts_none() {
+        let spec = BenchSpec {
+            nodes: 5,
+            init_pods: 5,
+            pods: 20,
+            seed: 1,
+        };
+        let outcome = |scheduling_only| {
+            let opts = RunOptions {
+                scheduling_only,
+                ..Default::default()
+            };
+            simulate_with(
+                &scheduling_basic(&spec),
+                spec.seed,
+                Box::new(io::sink()),
+                Box::new(io::sink()),
+                &opts,
+            )
+        };
+        let only = outcome(true);
+        let pods = only.recorder.pods();
+        assert_eq!(pods.len(), 25);
+        assert!(pods.iter().all(|p| p.bound.is_some() && !p.node.is_empty()));
+        assert!(pods.iter().all(|p| p.started.is_none()));
+        let whole = outcome(false);
+        assert!(whole.recorder.pods().iter().all(|p| p.started.is_some()));
+        assert!(only.events < whole.events);
+    }
 }

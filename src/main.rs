@@ -109,6 +109,11 @@ enum Command {
         /// (e.g. SchedulingBasic/5000Nodes_10000Pods).
         #[arg(long, requires = "scheduler_perf")]
         workload: Option<String>,
+        /// Run only etcd, the apiserver and the scheduler, as upstream's
+        /// scheduler_perf does: nodes are API objects without a kubelet,
+        /// kube-proxy or Lease, and no controller manager runs.
+        #[arg(long)]
+        scheduling_only: bool,
     },
     /// Check a scenario without running it.
     Validate {
@@ -143,6 +148,7 @@ fn main() -> ExitCode {
             policy,
             scheduler_perf,
             workload,
+            scheduling_only,
         } => {
             let profiles = match policy {
                 Some(p) => match kubesim::scheduler::config::resolve(&p, std::path::Path::new("."))
@@ -161,6 +167,7 @@ fn main() -> ExitCode {
                 wall_marks: None,
                 // One run, then the process exits.
                 skip_teardown: true,
+                scheduling_only,
             };
             if let (Some(file), Some(w)) = (scheduler_perf, workload) {
                 return scheduler_perf_bench(&file, &w, seed, &opts);
@@ -185,9 +192,10 @@ fn main() -> ExitCode {
                 peak_memory().unwrap_or_else(|| "unknown".into())
             );
             out!(
-                "measured phase: {pods} pods scheduled in {:.3} s of wall time: {:.0} pods/s wall-clock (whole simulator)",
+                "measured phase: {pods} pods scheduled in {:.3} s of wall time: {:.0} pods/s wall-clock ({})",
                 r.measured_wall_s,
-                r.measured_pods_per_wall_second()
+                r.measured_pods_per_wall_second(),
+                setup_name(&opts)
             );
             out!(
                 "modelled scheduler: {:.0} measured pods bound per virtual second ({:.3} virtual s)",
@@ -275,6 +283,7 @@ fn main() -> ExitCode {
                 trace_scheduling,
                 wall_marks: None,
                 skip_teardown: true,
+                ..Default::default()
             };
             for w in &s.warnings {
                 eprintln!("warning: {w}");
@@ -370,6 +379,7 @@ fn compare(
                 trace_scheduling: false,
                 wall_marks: None,
                 skip_teardown: false,
+                ..Default::default()
             };
             let started = Instant::now();
             let outcome = match run_to_dir_with(&s, seed, &cell_dir, &opts) {
@@ -432,6 +442,15 @@ impl std::io::Write for SharedBuf {
 }
 
 /// `kubesim bench --scheduler-perf FILE --workload CASE/WORKLOAD`.
+/// Which components a benchmark ran, for its report.
+fn setup_name(opts: &RunOptions) -> &'static str {
+    if opts.scheduling_only {
+        "etcd, apiserver and scheduler only, as upstream scheduler_perf"
+    } else {
+        "whole simulator"
+    }
+}
+
 fn scheduler_perf_bench(file: &std::path::Path, w: &str, seed: u64, opts: &RunOptions) -> ExitCode {
     let r = match kubesim::schedperf::run(file, w, seed, opts) {
         Ok(r) => r,
@@ -457,10 +476,11 @@ fn scheduler_perf_bench(file: &std::path::Path, w: &str, seed: u64, opts: &RunOp
         peak_memory().unwrap_or_else(|| "unknown".into())
     );
     out!(
-        "measured phase: {} pods scheduled in {:.3} s of wall time: {:.0} pods/s wall-clock (whole simulator)",
+        "measured phase: {} pods scheduled in {:.3} s of wall time: {:.0} pods/s wall-clock ({})",
         r.measured_bound,
         r.measured_wall_s,
-        r.measured_pods_per_wall_second()
+        r.measured_pods_per_wall_second(),
+        setup_name(opts)
     );
     out!(
         "modelled scheduler: {:.0} measured pods bound per virtual second ({:.3} virtual s)",
@@ -517,6 +537,7 @@ fn explain(
         trace_scheduling: true,
         wall_marks: None,
         skip_teardown: false,
+        ..Default::default()
     };
     let outcome = simulate_traced(
         &s,

@@ -60,6 +60,13 @@ pub struct RunOptions {
     /// seconds). Only for a command-line run; a library caller that runs
     /// again would leak them.
     pub skip_teardown: bool,
+    /// Run only the components scheduling needs, as upstream's
+    /// scheduler_perf sets up: etcd, the apiserver and the scheduler. The
+    /// nodes are API objects only (no kubelet, runtime, kube-proxy or
+    /// Lease), and no controller manager runs, so bound pods stay Pending
+    /// with their node set. Ignored with `bootControlPlane` (the
+    /// control-plane kubelet starts the components).
+    pub scheduling_only: bool,
 }
 
 /// The decision trace's file, written on request beside [`OUTPUT_FILES`].
@@ -231,11 +238,13 @@ pub fn simulate_traced(
         engine.schedule(0, Dest::Kubelet(cp as u32), Msg::Start);
     } else {
         engine.schedule(0, Dest::Scheduler, Msg::Start);
-        engine.schedule(0, Dest::ControllerManager, Msg::Start);
-        engine.schedule(0, Dest::KubeProxy, Msg::Start);
-        engine.schedule(0, Dest::NodeLeases, Msg::Start);
-        for i in 0..cluster.kubelets.len() {
-            engine.schedule(0, Dest::Kubelet(i as u32), Msg::Start);
+        if !opts.scheduling_only {
+            engine.schedule(0, Dest::ControllerManager, Msg::Start);
+            engine.schedule(0, Dest::KubeProxy, Msg::Start);
+            engine.schedule(0, Dest::NodeLeases, Msg::Start);
+            for i in 0..cluster.kubelets.len() {
+                engine.schedule(0, Dest::Kubelet(i as u32), Msg::Start);
+            }
         }
     }
     for (i, at) in cluster.client.schedule() {

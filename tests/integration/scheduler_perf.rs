@@ -235,3 +235,39 @@ fn unsupported_operation_fields_are_refused_by_name() {
         "{err}"
     );
 }
+
+#[test]
+fn scheduling_only_runs_upstreams_setup_and_says_so() {
+    let config = bundled();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "bench",
+            "--scheduler-perf",
+            config.to_str().unwrap(),
+            "--workload",
+            "SchedulingBasic/5Nodes",
+        ];
+        args.extend_from_slice(extra);
+        let o = kubesim(&args);
+        assert_eq!(o.status.code(), Some(0), "{o:?}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let events = |out: &str| -> u64 {
+        let at = out.find(" events)").expect("an events count");
+        let digits: String = out[..at]
+            .chars()
+            .rev()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.chars().rev().collect::<String>().parse().unwrap()
+    };
+    let only = run(&["--scheduling-only"]);
+    assert!(
+        only.contains("(etcd, apiserver and scheduler only, as upstream scheduler_perf)"),
+        "{only}"
+    );
+    let whole = run(&[]);
+    assert!(whole.contains("(whole simulator)"), "{whole}");
+    // No kubelet, kube-proxy or controller manager: far fewer events.
+    assert!(events(&only) * 2 < events(&whole), "{only}\n{whole}");
+}
