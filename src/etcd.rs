@@ -474,9 +474,12 @@ mod server {
                         let Object::Pod(pod) = current else {
                             return Err("not a pod".into());
                         };
-                        let mut pod = pod.clone();
-                        pod.status = status;
-                        Ok(Object::Pod(pod))
+                        // The new status replaces the old one, uncopied.
+                        Ok(Object::Pod(crate::api::Pod {
+                            metadata: pod.metadata.clone(),
+                            spec: pod.spec.clone(),
+                            status,
+                        }))
                     })
                     .map(TxnResult::Written),
                 Verb::Bind { key, node } => self

@@ -576,13 +576,13 @@ pub fn run(
                 continue;
             };
             let (key, value) = labeling.value(i, &name);
-            node.metadata.labels.insert(key, value);
+            std::sync::Arc::make_mut(&mut node.metadata.labels).insert(key, value);
         }
     }
     let node_labels = s
         .nodes
         .iter()
-        .map(|n| (n.metadata.name.clone(), n.metadata.labels.clone()))
+        .map(|n| (n.metadata.name.clone(), (*n.metadata.labels).clone()))
         .collect();
     let from = measure_from.unwrap_or(0);
     let opts = RunOptions {

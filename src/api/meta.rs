@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -140,12 +141,15 @@ pub struct ObjectMeta {
     pub generate_name: String,
     #[serde(default)]
     pub namespace: String,
+    /// Labels, annotations and owner references are shared between an
+    /// object's versions: most writes (status, bookkeeping) copy the
+    /// pointer; a change copies the map (`Arc::make_mut`).
     #[serde(default)]
-    pub labels: Labels,
+    pub labels: Arc<Labels>,
     #[serde(default)]
-    pub annotations: BTreeMap<String, String>,
+    pub annotations: Arc<BTreeMap<String, String>>,
     #[serde(default)]
-    pub owner_references: Vec<OwnerReference>,
+    pub owner_references: Arc<Vec<OwnerReference>>,
     /// E.g. `orphan`, set by a delete with `propagationPolicy: Orphan` until
     /// the garbage collector has orphaned the dependents.
     #[serde(default)]

@@ -449,8 +449,7 @@ impl DaemonSetController {
     fn daemon_pod(&self, ds: &Workload, node: &str, hash: &str) -> Pod {
         let mut pod =
             podutil::pod_from_template(&ds.spec.template, Kind::DaemonSet, &ds.metadata, "");
-        pod.metadata
-            .labels
+        std::sync::Arc::make_mut(&mut pod.metadata.labels)
             .insert(REVISION_LABEL.into(), hash.into());
         let spec = std::sync::Arc::make_mut(&mut pod.spec);
         spec.tolerations = tolerations(ds);

@@ -85,7 +85,7 @@ pub fn pod_template_hash(template: &PodTemplateSpec, collision_count: i32) -> St
 pub fn equal_ignore_hash(a: &PodTemplateSpec, b: &PodTemplateSpec) -> bool {
     let strip = |t: &PodTemplateSpec| {
         let mut t = t.clone();
-        t.metadata.labels.remove(POD_TEMPLATE_HASH_LABEL);
+        std::sync::Arc::make_mut(&mut t.metadata.labels).remove(POD_TEMPLATE_HASH_LABEL);
         t
     };
     strip(a) == strip(b)
@@ -381,9 +381,7 @@ impl DeploymentController {
                 continue;
             }
             let mut adopted = (**o).clone();
-            adopted
-                .meta_mut()
-                .owner_references
+            std::sync::Arc::make_mut(&mut adopted.meta_mut().owner_references)
                 .push(podutil::controller_ref(Kind::Deployment, &d.metadata));
             log(cx, "adopt", Subject::from(&**o), NAME, &format!("by {key}"));
             let rv = o.meta().resource_version;
@@ -476,8 +474,7 @@ impl DeploymentController {
             if revision(w) < new_rev {
                 // Rolled back to this template: it becomes the newest revision.
                 let mut o = (*rs.obj).clone();
-                o.meta_mut()
-                    .annotations
+                std::sync::Arc::make_mut(&mut o.meta_mut().annotations)
                     .insert(REVISION_ANNOTATION.into(), new_rev.to_string());
                 log(
                     cx,
@@ -507,9 +504,7 @@ impl DeploymentController {
         let hash = pod_template_hash(&d.spec.template, d.status.collision_count);
         let name = format!("{}-{hash}", d.metadata.name);
         let mut template = d.spec.template.clone();
-        template
-            .metadata
-            .labels
+        std::sync::Arc::make_mut(&mut template.metadata.labels)
             .insert(POD_TEMPLATE_HASH_LABEL.into(), hash.clone());
         let mut selector: LabelSelector = d.spec.selector.clone().unwrap_or_default();
         selector
@@ -530,14 +525,17 @@ impl DeploymentController {
             name: name.clone(),
             namespace: key.namespace.clone(),
             labels: template.metadata.labels.clone(),
-            owner_references: vec![podutil::controller_ref(Kind::Deployment, &d.metadata)],
+            owner_references: std::sync::Arc::new(vec![podutil::controller_ref(
+                Kind::Deployment,
+                &d.metadata,
+            )]),
             ..Default::default()
         };
-        meta.annotations
+        std::sync::Arc::make_mut(&mut meta.annotations)
             .insert(REVISION_ANNOTATION.into(), new_rev.to_string());
-        meta.annotations
+        std::sync::Arc::make_mut(&mut meta.annotations)
             .insert(DESIRED_REPLICAS_ANNOTATION.into(), d.replicas().to_string());
-        meta.annotations.insert(
+        std::sync::Arc::make_mut(&mut meta.annotations).insert(
             MAX_REPLICAS_ANNOTATION.into(),
             (d.replicas() + max_surge(d)).to_string(),
         );
@@ -589,8 +587,7 @@ impl DeploymentController {
             return;
         }
         let mut w = d.clone();
-        w.metadata
-            .annotations
+        std::sync::Arc::make_mut(&mut w.metadata.annotations)
             .insert(REVISION_ANNOTATION.into(), rev.clone());
         log(
             cx,
@@ -682,10 +679,9 @@ impl DeploymentController {
             let mut o = (*rs.obj).clone();
             if let Object::Workload(_, w) = &mut o {
                 w.spec.replicas = Some(to);
-                w.metadata
-                    .annotations
+                std::sync::Arc::make_mut(&mut w.metadata.annotations)
                     .insert(DESIRED_REPLICAS_ANNOTATION.into(), d.replicas().to_string());
-                w.metadata.annotations.insert(
+                std::sync::Arc::make_mut(&mut w.metadata.annotations).insert(
                     MAX_REPLICAS_ANNOTATION.into(),
                     (d.replicas() + max_surge(d)).to_string(),
                 );
@@ -1235,7 +1231,7 @@ mod tests {
         assert_ne!(h, pod_template_hash(&d.spec.template, 1));
         assert!(h.bytes().all(|b| ALPHANUMS.contains(&b)) && !h.is_empty());
         let mut t = d.spec.template.clone();
-        t.metadata.labels.insert(POD_TEMPLATE_HASH_LABEL.into(), h);
+        std::sync::Arc::make_mut(&mut t.metadata.labels).insert(POD_TEMPLATE_HASH_LABEL.into(), h);
         assert!(equal_ignore_hash(&t, &d.spec.template));
     }
 }

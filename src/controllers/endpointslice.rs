@@ -237,14 +237,14 @@ impl EndpointSliceController {
         let old_labels = old.as_ref().map(|o| o.meta().labels.clone());
         if old_labels.as_ref() != Some(&pod.metadata.labels) || kind == EventType::Deleted {
             if let Some(labels) = &old_labels {
-                for (k, v) in labels {
+                for (k, v) in labels.iter() {
                     if let Some(set) = self.pod_index.get_mut(&index_key(ns, k, v)) {
                         set.remove(&uid);
                     }
                 }
             }
             if kind != EventType::Deleted {
-                for (k, v) in &pod.metadata.labels {
+                for (k, v) in pod.metadata.labels.iter() {
                     self.pod_index
                         .entry(index_key(ns, k, v))
                         .or_default()
@@ -342,13 +342,13 @@ impl EndpointSliceController {
                 namespace: key.namespace.clone(),
                 ..Default::default()
             };
-            meta.labels
+            std::sync::Arc::make_mut(&mut meta.labels)
                 .insert(LABEL_SERVICE_NAME.into(), svc.name.clone());
             if let Some(trigger) = trigger {
-                meta.annotations
+                std::sync::Arc::make_mut(&mut meta.annotations)
                     .insert(ANNOTATION_TRIGGER_TIME.into(), trigger.to_string());
             }
-            meta.owner_references.push(OwnerReference {
+            std::sync::Arc::make_mut(&mut meta.owner_references).push(OwnerReference {
                 api_version: "v1".into(),
                 kind: "Service".into(),
                 name: svc.name.clone(),

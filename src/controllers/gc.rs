@@ -114,7 +114,8 @@ impl GarbageCollector {
             for dk in deps {
                 let Some(dep) = cache.get(&dk) else { continue };
                 let mut o = (**dep).clone();
-                o.meta_mut().owner_references.retain(|r| r.uid != uid_s);
+                std::sync::Arc::make_mut(&mut o.meta_mut().owner_references)
+                    .retain(|r| r.uid != uid_s);
                 log(
                     cx,
                     "orphan",

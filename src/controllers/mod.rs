@@ -170,7 +170,7 @@ impl Cache {
                     .insert(key.clone());
             }
         }
-        for r in &m.owner_references {
+        for r in m.owner_references.iter() {
             if let Some(uid) = owner_uid(r) {
                 self.by_owner.entry(uid).or_default().insert(key.clone());
             }
@@ -197,7 +197,7 @@ impl Cache {
                 }
             }
         }
-        for r in &m.owner_references {
+        for r in m.owner_references.iter() {
             if let Some(uid) = owner_uid(r)
                 && let Some(s) = self.by_owner.get_mut(&uid)
             {

@@ -159,7 +159,7 @@ pub fn pod_from_template(
             namespace: owner.namespace.clone(),
             labels: template.metadata.labels.clone(),
             annotations: template.metadata.annotations.clone(),
-            owner_references: vec![controller_ref(kind, owner)],
+            owner_references: std::sync::Arc::new(vec![controller_ref(kind, owner)]),
             ..Default::default()
         },
         spec: std::sync::Arc::new(template.spec.clone()),

@@ -166,9 +166,7 @@ impl ReplicaSetController {
                     continue;
                 }
                 let mut adopted = p.clone();
-                adopted
-                    .metadata
-                    .owner_references
+                std::sync::Arc::make_mut(&mut adopted.metadata.owner_references)
                     .push(podutil::controller_ref(Kind::ReplicaSet, &rs.metadata));
                 log(cx, "adopt", Subject::from(&**o), NAME, &format!("by {key}"));
                 let rv = p.metadata.resource_version;

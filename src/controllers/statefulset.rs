@@ -229,11 +229,9 @@ impl StatefulSetController {
                 &set.metadata,
                 &pod_name,
             );
-            pod.metadata
-                .labels
+            std::sync::Arc::make_mut(&mut pod.metadata.labels)
                 .insert(REVISION_LABEL.into(), hash.clone());
-            pod.metadata
-                .labels
+            std::sync::Arc::make_mut(&mut pod.metadata.labels)
                 .insert(POD_NAME_LABEL.into(), pod_name.clone());
             let pk = ObjectKey::new(Kind::Pod, &key.namespace, &pod_name);
             log(

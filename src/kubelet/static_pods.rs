@@ -125,9 +125,11 @@ impl Kubelet {
                 creation_timestamp: Some(cx.now()),
                 ..Default::default()
             };
-            meta.labels.insert("component".into(), m.component.into());
-            meta.labels.insert("tier".into(), "control-plane".into());
-            meta.annotations
+            std::sync::Arc::make_mut(&mut meta.labels)
+                .insert("component".into(), m.component.into());
+            std::sync::Arc::make_mut(&mut meta.labels)
+                .insert("tier".into(), "control-plane".into());
+            std::sync::Arc::make_mut(&mut meta.annotations)
                 .insert("kubernetes.io/config.source".into(), "file".into());
             let pod = Pod {
                 metadata: meta,
@@ -235,11 +237,9 @@ impl Kubelet {
             };
             let mut mirror = pod.clone();
             mirror.metadata.uid = 0;
-            mirror
-                .metadata
-                .annotations
+            std::sync::Arc::make_mut(&mut mirror.metadata.annotations)
                 .insert(ANNOTATION_MIRROR.into(), "static".into());
-            mirror.metadata.owner_references.push(OwnerReference {
+            std::sync::Arc::make_mut(&mut mirror.metadata.owner_references).push(OwnerReference {
                 api_version: "v1".into(),
                 kind: "Node".into(),
                 name: node.clone(),

@@ -283,8 +283,7 @@ fn objects(g: &Generate, at: Time, rng: &mut impl Rng) -> Vec<(Time, Object)> {
                 .restart_policy
                 .get_or_insert(crate::api::pod::RestartPolicy::Never);
             let d = life.sample(rng);
-            p.metadata
-                .annotations
+            std::sync::Arc::make_mut(&mut p.metadata.annotations)
                 .insert(RUN_DURATION_ANNOTATION.to_string(), go_duration(d));
         }
         out.push((t, obj));

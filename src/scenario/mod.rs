@@ -899,7 +899,7 @@ fn expand_group(group: &RawNodeGroup, images: &BTreeMap<String, u64>) -> Vec<Nod
             Node {
                 metadata: ObjectMeta {
                     name,
-                    labels,
+                    labels: labels.into(),
                     ..ObjectMeta::default()
                 },
                 spec: NodeSpec {

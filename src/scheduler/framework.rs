@@ -92,7 +92,7 @@ impl NodeInfo {
 
     /// Takes the node object's new labels, taints and allocatable.
     pub fn update(&mut self, node: &Node) {
-        self.labels = node.metadata.labels.clone();
+        self.labels = (*node.metadata.labels).clone();
         self.taints = node.spec.taints.clone();
         self.unschedulable = node.spec.unschedulable;
         let (alloc, pods) = node_allocatable(node);

@@ -630,7 +630,7 @@ impl Scheduler {
         // Only Services whose first selector pair the pod carries can
         // select it; visited in name order, as the full scan would.
         let mut names: BTreeSet<&String> = BTreeSet::new();
-        for (k, v) in &pod.metadata.labels {
+        for (k, v) in pod.metadata.labels.iter() {
             if let Some(n) = self
                 .services_by_pair
                 .get(&(ns.clone(), k.clone(), v.clone()))

@@ -253,8 +253,8 @@ impl MatchCache {
 
     pub fn pod_added(&mut self, node: usize, pod: &Pod) {
         let meta = &pod.metadata;
-        let shared = Arc::new((meta.namespace.clone(), meta.labels.clone()));
-        for (k, v) in &meta.labels {
+        let shared = Arc::new((meta.namespace.clone(), (*meta.labels).clone()));
+        for (k, v) in meta.labels.iter() {
             self.by_pair
                 .entry(k.clone())
                 .or_default()
@@ -279,7 +279,7 @@ impl MatchCache {
 
     pub fn pod_removed(&mut self, node: usize, pod: &Pod) {
         let meta = &pod.metadata;
-        for (k, v) in &meta.labels {
+        for (k, v) in meta.labels.iter() {
             let Some(by_value) = self.by_pair.get_mut(k) else {
                 continue;
             };
@@ -289,7 +289,7 @@ impl MatchCache {
             if let Some(list) = pods.get_mut(&(node, meta.uid)) {
                 if let Some(i) = list
                     .iter()
-                    .position(|p| p.0 == meta.namespace && p.1 == meta.labels)
+                    .position(|p| p.0 == meta.namespace && p.1 == *meta.labels)
                 {
                     list.swap_remove(i);
                 }
@@ -1041,7 +1041,7 @@ mod tests {
         let mut p = Pod::default();
         p.metadata.namespace = ns.into();
         for (k, v) in labels {
-            p.metadata.labels.insert(k.to_string(), v.to_string());
+            std::sync::Arc::make_mut(&mut p.metadata.labels).insert(k.to_string(), v.to_string());
         }
         p
     }

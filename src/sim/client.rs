@@ -405,7 +405,8 @@ impl Client {
                     return Err("not a ReplicaSet".into());
                 };
                 let mut template = rs.spec.template.clone();
-                template.metadata.labels.remove(POD_TEMPLATE_HASH_LABEL);
+                std::sync::Arc::make_mut(&mut template.metadata.labels)
+                    .remove(POD_TEMPLATE_HASH_LABEL);
                 if template == w.spec.template {
                     return Err(format!(
                         "skipped rollback (current template already matches revision {})",

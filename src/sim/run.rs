@@ -310,7 +310,7 @@ fn control_plane_node() -> crate::api::Node {
         ("kubernetes.io/hostname", "control-plane"),
         ("kubernetes.io/os", "linux"),
     ] {
-        node.metadata.labels.insert(k.into(), v.into());
+        std::sync::Arc::make_mut(&mut node.metadata.labels).insert(k.into(), v.into());
     }
     node.spec.taints.push(crate::api::pod::Taint {
         key: LABEL_CONTROL_PLANE.into(),
