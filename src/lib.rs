@@ -13,6 +13,7 @@ pub mod compare;
 pub mod controllers;
 pub mod engine;
 pub mod etcd;
+pub mod fasthash;
 pub mod kubelet;
 pub mod nodelease;
 pub mod output;

@@ -3,7 +3,8 @@
 //! selector `spec.nodeName=X` are indexed by node, so a kubelet's watch is
 //! only looked at for its own node's pods.
 
-use std::collections::{HashMap, VecDeque};
+use crate::fasthash::HashMap;
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::api::{Kind, Object};

@@ -15,7 +15,8 @@
 //! Simplified: the revision hash is the template hash (no
 //! ControllerRevision objects).
 
-use std::collections::{BTreeMap, HashMap};
+use crate::fasthash::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::api::pod::{TaintEffect, Toleration, TolerationOperator};

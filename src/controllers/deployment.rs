@@ -17,7 +17,7 @@
 //! ReplicaSet ends there and the next sync (on the ReplicaSet's ADDED
 //! event) goes on.
 
-use std::collections::HashMap;
+use crate::fasthash::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::api::selector::LabelSelector;
@@ -197,7 +197,7 @@ pub struct DeploymentController {
     /// Deployments whose revision annotation is being written, and to what.
     annotating: HashMap<ObjectKey, String>,
     /// Deployments whose ProgressDeadlineExceeded is already reported.
-    timed_out: std::collections::HashSet<ObjectKey>,
+    timed_out: HashSet<ObjectKey>,
 }
 
 impl DeploymentController {

@@ -13,7 +13,8 @@
 //!
 //! Simplified: slices are named `<service>-<n>`; one worker (upstream runs 5).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use crate::fasthash::HashMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use crate::api::meta::OwnerReference;

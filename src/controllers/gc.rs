@@ -9,6 +9,7 @@
 //! cache (owners are Deployments and ReplicaSets, dependents ReplicaSets
 //! and pods); foreground deletion is not modelled.
 
+use crate::fasthash::HashSet;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -38,7 +39,7 @@ pub struct GarbageCollector {
     /// Owners deleted in the background: a dependent that shows up later
     /// (created while its owner went) is collected too, as upstream's
     /// graph does for a dependent whose owner is absent.
-    deleted: std::collections::HashSet<u64>,
+    deleted: HashSet<u64>,
     /// Dependents whose delete is sent and not yet observed.
     deleting: BTreeSet<ObjectKey>,
 }

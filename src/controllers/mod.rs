@@ -20,7 +20,8 @@ pub mod replicaset;
 pub mod slowstart;
 pub mod statefulset;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use crate::fasthash::HashMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use crate::api::{Kind, Object, ObjectKey};

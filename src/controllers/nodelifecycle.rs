@@ -15,7 +15,8 @@
 //! Simplified: the eviction rate limits (0.1 nodes/s per zone) and the
 //! zone states are not modelled.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use crate::fasthash::HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::api::pod::{Taint, TaintEffect, Toleration};

@@ -3,8 +3,8 @@
 //! are active and available, the order in which a controller deletes pods
 //! when scaling down, and the pod a template stamps out.
 
+use crate::fasthash::HashMap;
 use std::cmp::Ordering;
-use std::collections::HashMap;
 
 use crate::api::meta::OwnerReference;
 use crate::api::pod::{PodConditionType, PodPhase};
@@ -112,7 +112,7 @@ pub fn sort_for_deletion(pods: &mut [&Pod]) {
 /// Puts the `n` pods to delete first at the front, in order (the rest in
 /// no particular order).
 pub fn sort_first_for_deletion(pods: &mut [&Pod], n: usize) {
-    let mut per_node: HashMap<&str, usize> = HashMap::new();
+    let mut per_node: HashMap<&str, usize> = HashMap::default();
     for p in pods.iter() {
         if let Some(n) = p.spec.node_name() {
             *per_node.entry(n).or_default() += 1;

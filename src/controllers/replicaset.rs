@@ -11,7 +11,8 @@
 //! asynchronously while the worker goes on with other keys; pods that stop
 //! matching the selector are not released.
 
-use std::collections::{BTreeSet, HashMap};
+use crate::fasthash::{HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::api::workloads::{Workload, WorkloadStatus};
@@ -64,7 +65,7 @@ pub struct ReplicaSetController {
     pending: HashMap<u64, Pending>,
     /// ReplicaSets that may have orphans to adopt (new, or a matching
     /// orphan appeared): only these scan the namespace's orphans.
-    adopt: std::collections::HashSet<ObjectKey>,
+    adopt: HashSet<ObjectKey>,
 }
 
 fn as_workload(o: &Object) -> Option<&Workload> {

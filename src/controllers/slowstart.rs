@@ -4,7 +4,8 @@
 //! expectations that hold a key's next action until the informer has seen
 //! what it created and deleted (or 5 minutes pass).
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use crate::fasthash::HashMap;
+use std::collections::{BTreeSet, VecDeque};
 
 use crate::api::{Object, ObjectKey, Pod};
 use crate::engine::{SECOND, Time};

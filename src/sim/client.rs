@@ -10,7 +10,8 @@
 //! opened on first use) to find the revision's template, as `kubectl
 //! rollout undo` does.
 
-use std::collections::{BTreeMap, HashMap};
+use crate::fasthash::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::api::{Kind, Object, ObjectKey};
@@ -68,7 +69,7 @@ impl Client {
         Client {
             actions,
             next_tag: 0,
-            pending: HashMap::new(),
+            pending: HashMap::default(),
             replicasets: BTreeMap::new(),
             rs_watch: false,
             rs_synced: false,
