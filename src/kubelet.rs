@@ -1164,11 +1164,11 @@ impl Kubelet {
 }
 
 /// A fingerprint of a status, to tell whether it changed since it was sent
-/// (std's SipHash with its fixed keys: the same on every run).
+/// (the model's fixed word hasher: the same on every run; two different
+/// statuses share a fingerprint with odds near 2^-64).
 fn fingerprint(s: &PodStatus) -> u64 {
     use std::hash::{Hash, Hasher};
-    #[allow(deprecated)]
-    let mut h = std::hash::SipHasher::new();
+    let mut h = crate::fasthash::WordHasher::default();
     s.hash(&mut h);
     h.finish()
 }

@@ -256,7 +256,7 @@ mod tests {
             }
         }
         let key = |k, ns: &str, n: &str| ObjectKey::new(k, ns, n);
-        let mut keys = vec![
+        let mut keys = [
             key(Kind::Pod, "default", "b"),
             key(Kind::Node, "", "z"),
             key(Kind::Pod, "default", "a"),

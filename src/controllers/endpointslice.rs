@@ -28,10 +28,38 @@ use crate::etcd::EventType;
 use crate::output::Subject;
 use crate::sim::{Cx, Dest, Hop, Msg, Verb};
 
-type LabelKey = (String, String, String);
+/// An index by (namespace, label key, label value), looked up with borrowed
+/// strings (a lookup allocates nothing; only a new entry copies its key).
+struct LabelIndex<T> {
+    map: HashMap<String, HashMap<String, HashMap<String, T>>>,
+}
 
-fn index_key(namespace: &str, k: &str, v: &str) -> LabelKey {
-    (namespace.to_string(), k.to_string(), v.to_string())
+impl<T> Default for LabelIndex<T> {
+    fn default() -> Self {
+        LabelIndex {
+            map: HashMap::default(),
+        }
+    }
+}
+
+impl<T: Default> LabelIndex<T> {
+    fn get(&self, namespace: &str, k: &str, v: &str) -> Option<&T> {
+        self.map.get(namespace)?.get(k)?.get(v)
+    }
+
+    fn get_mut(&mut self, namespace: &str, k: &str, v: &str) -> Option<&mut T> {
+        self.map.get_mut(namespace)?.get_mut(k)?.get_mut(v)
+    }
+
+    fn entry(&mut self, namespace: &str, k: &str, v: &str) -> &mut T {
+        fn slot<'a, U: Default>(m: &'a mut HashMap<String, U>, key: &str) -> &'a mut U {
+            if !m.contains_key(key) {
+                m.insert(key.to_string(), U::default());
+            }
+            m.get_mut(key).expect("inserted above")
+        }
+        slot(slot(slot(&mut self.map, namespace), k), v)
+    }
 }
 
 /// The time a pod change counts from: its Ready condition's transition, as
@@ -125,10 +153,10 @@ impl ServiceState {
 pub struct EndpointSliceController {
     services: BTreeMap<ObjectKey, ServiceState>,
     /// Services by (namespace, one key, its value) of their selector.
-    service_index: HashMap<LabelKey, BTreeSet<ObjectKey>>,
+    service_index: LabelIndex<BTreeSet<ObjectKey>>,
     pods: HashMap<u64, Arc<Object>>,
     /// Pods by (namespace, label key, value).
-    pod_index: HashMap<LabelKey, BTreeSet<u64>>,
+    pod_index: LabelIndex<BTreeSet<u64>>,
     queue: VecDeque<ObjectKey>,
     /// Queued services and the earliest new trigger time of their pending
     /// changes (`None`: no pod's Ready condition changed).
@@ -157,7 +185,7 @@ impl EndpointSliceController {
 
     fn services_selecting(&self, namespace: &str, labels: &Labels, out: &mut BTreeSet<ObjectKey>) {
         for (k, v) in labels {
-            if let Some(keys) = self.service_index.get(&index_key(namespace, k, v)) {
+            if let Some(keys) = self.service_index.get(namespace, k, v) {
                 for key in keys {
                     if self.services.get(key).is_some_and(|s| s.selects(labels)) {
                         out.insert(key.clone());
@@ -190,15 +218,14 @@ impl EndpointSliceController {
             return;
         }
         if let Some((k, v)) = state.selector.iter().next()
-            && let Some(set) = self.service_index.get_mut(&index_key(&key.namespace, k, v))
+            && let Some(set) = self.service_index.get_mut(&key.namespace, k, v)
         {
             set.remove(&key);
         }
         state.selector = selector;
         if let Some((k, v)) = state.selector.iter().next() {
             self.service_index
-                .entry(index_key(&key.namespace, k, v))
-                .or_default()
+                .entry(&key.namespace, k, v)
                 .insert(key.clone());
         }
         let state = self.services.get_mut(&key).expect("inserted above");
@@ -214,7 +241,7 @@ impl EndpointSliceController {
             }
         }
         if let Some((k, v)) = state.selector.iter().next()
-            && let Some(uids) = self.pod_index.get(&index_key(&key.namespace, k, v))
+            && let Some(uids) = self.pod_index.get(&key.namespace, k, v)
         {
             for uid in uids {
                 if let Some(Object::Pod(p)) = self.pods.get(uid).map(|o| &**o)
@@ -239,17 +266,14 @@ impl EndpointSliceController {
         if old_labels.as_ref() != Some(&pod.metadata.labels) || kind == EventType::Deleted {
             if let Some(labels) = &old_labels {
                 for (k, v) in labels.iter() {
-                    if let Some(set) = self.pod_index.get_mut(&index_key(ns, k, v)) {
+                    if let Some(set) = self.pod_index.get_mut(ns, k, v) {
                         set.remove(&uid);
                     }
                 }
             }
             if kind != EventType::Deleted {
                 for (k, v) in pod.metadata.labels.iter() {
-                    self.pod_index
-                        .entry(index_key(ns, k, v))
-                        .or_default()
-                        .insert(uid);
+                    self.pod_index.entry(ns, k, v).insert(uid);
                 }
             }
         }

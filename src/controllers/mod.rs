@@ -230,7 +230,9 @@ pub struct WorkQueue {
 
 impl WorkQueue {
     pub fn add(&mut self, key: ObjectKey) {
-        if self.queued.insert(key.clone()) {
+        // Most adds find the key already queued: no copy for them.
+        if !self.queued.contains(&key) {
+            self.queued.insert(key.clone());
             self.queue.push_back(key);
         }
     }
