@@ -85,51 +85,12 @@ impl fmt::Display for Kind {
 }
 
 /// The identity of a stored object: kind, namespace ("" when cluster-scoped)
-/// and name. Ordered like etcd keys: by kind, then namespace, then name,
-/// each string byte by byte.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// and name. Ordered like etcd keys.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ObjectKey {
     pub kind: Kind,
     pub namespace: String,
     pub name: String,
-}
-
-impl Ord for ObjectKey {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.kind
-            .cmp(&other.kind)
-            .then_with(|| cmp_str(&self.namespace, &other.namespace))
-            .then_with(|| cmp_str(&self.name, &other.name))
-    }
-}
-
-impl PartialOrd for ObjectKey {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-/// `a.cmp(b)`, deciding most pairs from their first eight bytes without a
-/// call to `memcmp`: keys are compared in every ordered map of the model,
-/// and most namespaces are short and equal.
-#[inline]
-fn cmp_str(a: &str, b: &str) -> std::cmp::Ordering {
-    // The first eight bytes, zero-padded, as a big-endian word: words that
-    // differ order as the strings do (a string that ended is a prefix of
-    // the other, hence smaller).
-    #[inline]
-    fn head(s: &[u8]) -> u64 {
-        let mut w = [0u8; 8];
-        let n = s.len().min(8);
-        w[..n].copy_from_slice(&s[..n]);
-        u64::from_be_bytes(w)
-    }
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    match head(a).cmp(&head(b)) {
-        std::cmp::Ordering::Equal if a.len() <= 8 && b.len() <= 8 => a.len().cmp(&b.len()),
-        std::cmp::Ordering::Equal => a[8.min(a.len())..].cmp(&b[8.min(b.len())..]),
-        o => o,
-    }
 }
 
 impl ObjectKey {
@@ -226,44 +187,5 @@ impl ObjectMeta {
             .find(|o| o.controller == Some(true))
             .or_else(|| self.owner_references.first())
             .map(|o| format!("{}/{}", o.kind, o.name))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn key_order_is_byte_order_of_kind_namespace_and_name() {
-        // Every pair of short strings over a small alphabet (NUL included,
-        // lengths around the eight-byte head) orders as `str::cmp` does.
-        let mut words = vec![String::new()];
-        for len in 1..=10 {
-            for seed in 0..40u32 {
-                let w: String = (0..len)
-                    .map(|i| ['\0', 'a', 'b', 'z', '-'][((seed * 7 + i * 3) % 5) as usize])
-                    .collect();
-                words.push(w);
-            }
-        }
-        words.push("default".into());
-        words.push("default-x".into());
-        words.push("app-12-7d4b9c-xyz".into());
-        words.push("app-12-7d4b9c-xz".into());
-        for a in &words {
-            for b in &words {
-                assert_eq!(cmp_str(a, b), a.cmp(b), "{a:?} {b:?}");
-            }
-        }
-        let key = |k, ns: &str, n: &str| ObjectKey::new(k, ns, n);
-        let mut keys = [
-            key(Kind::Pod, "default", "b"),
-            key(Kind::Node, "", "z"),
-            key(Kind::Pod, "default", "a"),
-            key(Kind::Pod, "alpha", "z"),
-        ];
-        keys.sort();
-        let names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
-        assert_eq!(names, ["z", "z", "a", "b"]);
     }
 }
