@@ -97,8 +97,8 @@ use crate::sim::msg::WatchSpec;
 use crate::sim::{Cx, Dest, Hop, Msg, Verb};
 
 use framework::{
-    FilterPlugin, FitPlan, ImageLocality, NUM_SCORE_PLUGINS, NodeInfo, PodResources, ScorePlugin,
-    balanced_score, default_normalize, filter_one, preferred_affinity_score,
+    FilterPlugin, FitPlan, ImageColumns, ImageLocality, NUM_SCORE_PLUGINS, NodeInfo, PodResources,
+    ScorePlugin, balanced_score, default_normalize, filter_one, preferred_affinity_score,
     preferred_node_affinity, taint_score,
 };
 use profile::{Profile, Select};
@@ -165,9 +165,6 @@ struct Scratch {
     spread: Vec<Option<i64>>,
     column: Vec<i64>,
     totals: Vec<i64>,
-    /// Per image of the pod, how many nodes have it, and its interned id.
-    image_spread: Vec<usize>,
-    image_ids: Vec<u32>,
 }
 
 /// The outcome of one scheduling cycle.
@@ -209,10 +206,9 @@ pub struct Scheduler {
     idx: Indexes,
     /// Placed pods with pod (anti-)affinity terms, by uid.
     with_affinity: BTreeMap<u64, (usize, Arc<Object>)>,
-    /// How many live nodes have each image (normalized name).
-    image_nodes: HashMap<String, usize>,
-    /// Image names interned to small ids, for per-node lookups.
-    image_ids: HashMap<String, u32>,
+    /// The nodes' images by image: per node size, and how many live
+    /// nodes have each.
+    images: ImageColumns,
     /// Service selectors by (namespace, name).
     services: BTreeMap<(String, String), Labels>,
     /// Services by (namespace, first selector pair): the only Services a
@@ -257,8 +253,7 @@ impl Scheduler {
             profiles,
             idx: Indexes::default(),
             with_affinity: BTreeMap::new(),
-            image_nodes: HashMap::new(),
-            image_ids: HashMap::new(),
+            images: ImageColumns::default(),
             services: BTreeMap::new(),
             services_by_pair: HashMap::new(),
             owners: HashMap::new(),
@@ -503,20 +498,7 @@ impl Scheduler {
     }
 
     fn count_images(&mut self, i: usize, delta: i64) {
-        if delta > 0 {
-            let mut ids: Vec<(u32, i64)> = Vec::with_capacity(self.nodes[i].images.len());
-            for (name, size) in &self.nodes[i].images {
-                let next = self.image_ids.len() as u32;
-                let id = *self.image_ids.entry(name.clone()).or_insert(next);
-                ids.push((id, *size));
-            }
-            ids.sort_unstable();
-            self.nodes[i].image_ids = ids;
-        }
-        for (name, _) in &self.nodes[i].images {
-            let n = self.image_nodes.entry(name.clone()).or_default();
-            *n = (*n as i64 + delta).max(0) as usize;
-        }
+        self.images.count(i, &self.nodes[i].images, delta);
     }
 
     /// DefaultPreemption for a pod no node fits: the node and victims, if
@@ -1105,25 +1087,12 @@ impl Scheduler {
         let sc = &mut self.scratch;
         sc.raw.clear();
         sc.spread.clear();
-        sc.image_spread.clear();
-        sc.image_spread.extend(
-            res.images
-                .iter()
-                .map(|im| self.image_nodes.get(im).copied().unwrap_or(0)),
-        );
-        // An image no node has gets an id no node lists.
-        sc.image_ids.clear();
-        sc.image_ids.extend(
-            res.images
-                .iter()
-                .map(|im| self.image_ids.get(im).copied().unwrap_or(u32::MAX)),
-        );
         let weights = prof.weights;
         let on = |p: ScorePlugin| weights[p as usize] > 0;
         let spread_score = spread_on && Indexes::has_spread_score(st);
         let affinity_score = on(ScorePlugin::InterPodAffinity) && Indexes::has_affinity_score(st);
         let fit = FitPlan::new(&prof.fit, res);
-        let images = ImageLocality::new(res, &sc.image_spread, &sc.image_ids, n);
+        let images = ImageLocality::new(res, &self.images, n);
         let preferred = preferred_node_affinity(pod);
         for &i in feasible {
             let node = &self.nodes[i];
@@ -1145,7 +1114,7 @@ impl Scheduler {
                     balanced_score(res, node);
             }
             if on(ScorePlugin::ImageLocality) {
-                row[ScorePlugin::ImageLocality as usize] = images.score(node);
+                row[ScorePlugin::ImageLocality as usize] = images.score(i);
             }
             sc.raw.push(row);
         }
