@@ -470,6 +470,7 @@ impl Scheduler {
         match (kind, self.node_index.get(&name).copied()) {
             (EventType::Deleted, Some(i)) => {
                 self.count_images(i, -1);
+                self.idx.remove_node(i);
                 self.live[i] = false;
                 self.order.retain(|&j| j != i);
                 self.node_index.remove(&name);
@@ -557,7 +558,7 @@ impl Scheduler {
         self.nominated.remove(&uid);
         self.nodes[n].add_pod(&res);
         if let Some(pod) = obj.as_pod() {
-            self.idx.matches.pod_added(n, pod);
+            self.idx.pod_added(n, pod);
             if has_pod_affinity(pod) {
                 self.idx.existing_pod(n, pod, 1, &self.nodes);
                 if let Some((old_n, old)) = self.with_affinity.insert(uid, (n, obj.clone()))
@@ -659,7 +660,7 @@ impl Scheduler {
         if let Some(p) = self.placed.remove(&uid) {
             self.nodes[p.node].remove_pod(&p.res);
             if let Some(pod) = p.obj.as_pod() {
-                self.idx.matches.pod_removed(p.node, pod);
+                self.idx.pod_removed(p.node, pod);
             }
             if let Some((n, obj)) = self.with_affinity.remove(&uid)
                 && let Some(pod) = obj.as_pod()
