@@ -456,7 +456,8 @@ pub struct CycleState {
     // PodTopologySpread score (ScheduleAnyway, or the system defaults).
     soft: Vec<Constraint>,
     soft_require_all: bool,
-    soft_counts: Vec<Vec<i64>>,
+    /// Per soft constraint, the weight of its counts; the counts are in
+    /// [`Indexes`]' spread scratch, for the domains of the feasible nodes.
     soft_weight: Vec<f64>,
     // InterPodAffinity filter.
     affinity_keys: Vec<usize>,
@@ -551,6 +552,37 @@ pub struct Indexes {
     sums: DomainSums,
     /// Per node index: live (added and not removed).
     live: Vec<bool>,
+    /// PodTopologySpread's PreScore buffers, one per soft constraint of
+    /// the current cycle.
+    spread: Vec<SpreadScratch>,
+}
+
+/// One soft spread constraint's per-domain buffers, reused from cycle to
+/// cycle: whether a feasible node is in the domain and the domain's count
+/// of matching pods. Only the domains listed in `touched` are set; they
+/// are cleared when the buffers are next used, so that a cycle costs the
+/// feasible nodes, not the domains.
+#[derive(Default)]
+struct SpreadScratch {
+    present: Vec<bool>,
+    counts: Vec<i64>,
+    touched: Vec<u32>,
+}
+
+impl SpreadScratch {
+    /// Clears the domains set by the last use, and makes room for
+    /// `domains` domains.
+    fn reset(&mut self, domains: usize) {
+        for &d in &self.touched {
+            self.present[d as usize] = false;
+            self.counts[d as usize] = 0;
+        }
+        self.touched.clear();
+        if self.present.len() < domains {
+            self.present.resize(domains, false);
+            self.counts.resize(domains, 0);
+        }
+    }
 }
 
 /// The system default constraints (`defaultingType: System`).
@@ -940,41 +972,39 @@ impl Indexes {
                     .map(|c| self.sum_table(c.matcher, c.key))
                     .collect()
             });
-            let tables = self.node_tables(&st.soft);
+            let tables: Vec<(&[u32], &[u32])> = (st.soft.iter())
+                .map(|c| (self.domains.of_nodes(c.key), self.matches.counts(c.matcher)))
+                .collect();
             let ignored =
                 |i: usize| require_all && tables.iter().any(|(t, _)| domain_of(t, i) == NONE);
-            let mut present: Vec<Vec<bool>> = st
-                .soft
-                .iter()
-                .map(|c| vec![false; self.domains.len(c.key)])
-                .collect();
-            let mut sizes = vec![0usize; st.soft.len()];
+            if self.spread.len() < st.soft.len() {
+                self.spread
+                    .resize_with(st.soft.len(), SpreadScratch::default);
+            }
+            let scratch = &mut self.spread[..st.soft.len()];
+            for (c, s) in st.soft.iter().zip(scratch.iter_mut()) {
+                s.reset(self.domains.len(c.key));
+            }
             for &i in feasible {
                 if ignored(i) {
                     continue;
                 }
-                for ((t, _), (present, size)) in
-                    tables.iter().zip(present.iter_mut().zip(&mut sizes))
-                {
+                for ((t, _), s) in tables.iter().zip(scratch.iter_mut()) {
                     let d = domain_of(t, i);
-                    if d != NONE && !present[d as usize] {
-                        present[d as usize] = true;
-                        *size += 1;
+                    if d != NONE && !s.present[d as usize] {
+                        s.present[d as usize] = true;
+                        s.touched.push(d);
                     }
                 }
             }
-            st.soft_weight = sizes.iter().map(|&n| ((n + 2) as f64).ln()).collect();
-            st.soft_counts = st
-                .soft
-                .iter()
-                .map(|c| vec![0; self.domains.len(c.key)])
+            st.soft_weight = (scratch.iter())
+                .map(|s| ((s.touched.len() + 2) as f64).ln())
                 .collect();
             if let Some(ids) = &sum_ids {
-                let rows = present.iter().zip(st.soft_counts.iter_mut());
-                for (&t, (present, counts)) in ids.iter().zip(rows) {
+                for (&t, s) in ids.iter().zip(scratch.iter_mut()) {
                     for (&d, &n) in &self.sums.tables[t].per_domain {
-                        if present[d as usize] {
-                            counts[d as usize] = n;
+                        if s.present[d as usize] {
+                            s.counts[d as usize] = n;
                         }
                     }
                 }
@@ -991,11 +1021,10 @@ impl Indexes {
                 if ignored(i) {
                     continue;
                 }
-                let rows = present.iter().zip(st.soft_counts.iter_mut());
-                for ((t, counts), (present, sums)) in tables.iter().zip(rows) {
+                for ((t, counts), s) in tables.iter().zip(scratch.iter_mut()) {
                     let d = domain_of(t, i);
-                    if d != NONE && present[d as usize] {
-                        sums[d as usize] += count_of(counts, i);
+                    if d != NONE && s.present[d as usize] {
+                        s.counts[d as usize] += count_of(counts, i);
                     }
                 }
             }
@@ -1115,7 +1144,8 @@ impl Indexes {
         !st.affinity_keys.is_empty() || !st.anti_keys.is_empty() || !st.existing_anti.is_empty()
     }
 
-    /// PodTopologySpread's raw scores of `nodes`, appended to `out`; `None`
+    /// PodTopologySpread's raw scores of `nodes` (the feasible nodes the
+    /// last [`Indexes::prescore`] was given), appended to `out`; `None`
     /// for a node ignored (missing a topology key the pod's own
     /// constraints use).
     pub fn spread_scores(&self, st: &CycleState, nodes: &[usize], out: &mut Vec<Option<i64>>) {
@@ -1123,19 +1153,19 @@ impl Indexes {
         let per_constraint = || {
             tables
                 .iter()
-                .zip(st.soft.iter().zip(&st.soft_counts).zip(&st.soft_weight))
+                .zip(st.soft.iter().zip(&self.spread).zip(&st.soft_weight))
         };
         out.extend(nodes.iter().map(|&i| {
             if st.soft_require_all && tables.iter().any(|(t, _)| domain_of(t, i) == NONE) {
                 return None;
             }
             let mut score = 0.0;
-            for ((t, _), ((c, counts), weight)) in per_constraint() {
+            for ((t, _), ((c, s), weight)) in per_constraint() {
                 let d = domain_of(t, i);
                 if d == NONE {
                     continue;
                 }
-                let cnt = counts[d as usize];
+                let cnt = s.counts[d as usize];
                 score += cnt as f64 * weight + (c.max_skew - 1) as f64;
             }
             Some(score.round() as i64)
