@@ -159,6 +159,8 @@ impl Evaluation {
 struct Scratch {
     feasible: Vec<usize>,
     raw: Vec<[i64; NUM_SCORE_PLUGINS]>,
+    /// Filled only for the decision trace and `evaluate`; the decision
+    /// needs only the totals.
     normalized: Vec<[i64; NUM_SCORE_PLUGINS]>,
     /// Whether the last cycle scored (the rows above are its).
     scored: bool,
@@ -885,7 +887,8 @@ impl Scheduler {
             );
         }
         let feasible = std::mem::take(&mut self.scratch.feasible);
-        self.score_feasible(pod, &res, profile, &mut st, &feasible);
+        let keep_rows = self.trace.is_some();
+        self.score_feasible(pod, &res, profile, &mut st, &feasible, keep_rows);
         let sc = &mut self.scratch;
         let scores = &sc.totals;
         let mut best = 0;
@@ -982,7 +985,7 @@ impl Scheduler {
         let weights = prof.weights;
         let scored = prof.select == Select::Best && feasible.len() > 1;
         if scored {
-            self.score_feasible(pod, &res, profile, &mut st, &feasible);
+            self.score_feasible(pod, &res, profile, &mut st, &feasible, true);
         }
         let mut nodes = Vec::with_capacity(verdicts.len());
         let mut k = 0;
@@ -1049,7 +1052,8 @@ impl Scheduler {
     }
 
     /// PreScore, Score, NormalizeScore and weights over `feasible`: fills
-    /// the scratch rows of raw and normalized scores and the totals.
+    /// the scratch rows of raw scores and the totals, and the rows of
+    /// normalized scores when `keep_rows`.
     fn score_feasible(
         &mut self,
         pod: &Pod,
@@ -1057,6 +1061,7 @@ impl Scheduler {
         profile: usize,
         st: &mut topology::CycleState,
         feasible: &[usize],
+        keep_rows: bool,
     ) {
         let prof = &self.profiles[profile];
         let spread_on = prof.weight(ScorePlugin::PodTopologySpread) > 0;
@@ -1125,18 +1130,36 @@ impl Scheduler {
             sc.spread.resize(feasible.len(), Some(0));
         }
         // NormalizeScore (only four plugins normalize; the column of a
-        // plugin without weight is all 0), then weights and the sum.
+        // plugin without weight is all 0), then weights and the sum: the
+        // totals start from the raw scores of the plugins that do not
+        // normalize, and each normalized column is added in. The rows of
+        // normalized scores are only kept when asked for.
         sc.scored = true;
-        sc.normalized.clear();
-        sc.normalized.extend_from_slice(&sc.raw);
+        let normalizes = |p: ScorePlugin| match p {
+            ScorePlugin::TaintToleration | ScorePlugin::NodeAffinity => true,
+            ScorePlugin::PodTopologySpread => spread_score,
+            ScorePlugin::InterPodAffinity => affinity_score,
+            _ => false,
+        };
+        let mut plain = weights;
         for p in ScorePlugin::ALL {
-            let normalizes = match p {
-                ScorePlugin::TaintToleration | ScorePlugin::NodeAffinity => true,
-                ScorePlugin::PodTopologySpread => spread_score,
-                ScorePlugin::InterPodAffinity => affinity_score,
-                _ => false,
-            };
-            if weights[p as usize] == 0 || !normalizes {
+            if normalizes(p) {
+                plain[p as usize] = 0;
+            }
+        }
+        sc.totals.clear();
+        sc.totals.extend(
+            sc.raw
+                .iter()
+                .map(|row| row.iter().zip(&plain).map(|(s, w)| s * w).sum::<i64>()),
+        );
+        sc.normalized.clear();
+        if keep_rows {
+            sc.normalized.extend_from_slice(&sc.raw);
+        }
+        for p in ScorePlugin::ALL {
+            let w = weights[p as usize];
+            if w == 0 || !normalizes(p) {
                 continue;
             }
             let col = p as usize;
@@ -1148,16 +1171,13 @@ impl Scheduler {
                 ScorePlugin::PodTopologySpread => normalize_spread(&sc.spread, &mut sc.column),
                 _ => normalize_affinity(&mut sc.column),
             }
+            for (total, s) in sc.totals.iter_mut().zip(&sc.column) {
+                *total += s * w;
+            }
             for (row, s) in sc.normalized.iter_mut().zip(&sc.column) {
                 row[col] = *s;
             }
         }
-        sc.totals.clear();
-        sc.totals.extend(
-            sc.normalized
-                .iter()
-                .map(|row| row.iter().zip(&weights).map(|(s, w)| s * w).sum::<i64>()),
-        );
     }
 
     fn finish_cycle(&mut self, cx: &mut Cx) {
