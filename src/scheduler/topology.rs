@@ -3,15 +3,19 @@
 //! (required and preferred affinity and anti-affinity, and the symmetry
 //! with existing pods' terms), with the incremental indexes they need.
 //!
-//! Three indexes keep the per-cycle work proportional to nodes, never to
+//! Four indexes keep the per-cycle work proportional to nodes, never to
 //! pods: [`Domains`] interns each topology key's values per node,
 //! [`MatchCache`] keeps, for every pod selector the scheduler has been asked
 //! about (a constraint's or a term's namespaces and label selector), how
 //! many placed pods on each node match it, updated as pods are added and
-//! removed, and [`ExistingTerms`] groups the placed pods' own affinity terms
-//! (same matcher, topology key and kind) with their per-domain weight sums,
-//! so that applying them to an incoming pod visits groups, not pods. A
-//! cycle then sums per-node counts into per-domain counts.
+//! removed, `DomainSums` keeps those counts summed per domain of a key
+//! over the live nodes, for the (selector, key) pairs PodTopologySpread's
+//! PreScore asks about, and [`ExistingTerms`] groups the placed pods' own
+//! affinity terms (same matcher, topology key and kind) with their
+//! per-domain weight sums, so that applying them to an incoming pod visits
+//! groups, not pods. A cycle then sums per-node counts into per-domain
+//! counts, or, for PreScore when no node is left out of the counts, reads
+//! the domain sums for the feasible nodes' domains.
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
