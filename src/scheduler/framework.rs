@@ -33,11 +33,10 @@ pub struct NodeInfo {
     pub pods: i64,
     /// Host ports in use, as (protocol, port), one entry per pod port.
     pub host_ports: Vec<(Protocol, i32)>,
-    /// Images present (normalized names) and their sizes in bytes.
+    /// Images present (normalized names) and their sizes in bytes, sorted
+    /// by name, one entry per name. The scheduler also keeps them by image
+    /// as [`ImageColumns`], which is what ImageLocality reads.
     pub images: Vec<(String, i64)>,
-    /// The same images by interned id (set by the scheduler), sorted, for
-    /// lookups without string comparisons.
-    pub image_ids: Vec<(u32, i64)>,
 }
 
 /// A host port's protocol.
@@ -84,7 +83,6 @@ impl NodeInfo {
             pods: 0,
             host_ports: Vec::new(),
             images: Vec::new(),
-            image_ids: Vec::new(),
         };
         info.update(node);
         info
@@ -127,14 +125,6 @@ impl NodeInfo {
                 self.host_ports.swap_remove(k);
             }
         }
-    }
-
-    /// The size of `image` (a normalized name) if the node has it.
-    pub fn image_size(&self, image: &str) -> Option<i64> {
-        self.images
-            .binary_search_by(|(n, _)| n.as_str().cmp(image))
-            .ok()
-            .map(|k| self.images[k].1)
     }
 }
 
@@ -799,33 +789,96 @@ const MB: i64 = 1024 * 1024;
 const IMAGE_MIN_THRESHOLD: i64 = 23 * MB;
 const IMAGE_MAX_CONTAINER_THRESHOLD: i64 = 1000 * MB;
 
+/// The nodes' images by image: each image name interned to a small id,
+/// and per id a column of its size on every node (by node index,
+/// [`ImageColumns::ABSENT`] where the node does not have it) and how many
+/// live nodes have it. Kept up to date as nodes are added, changed and
+/// removed, so that ImageLocality reads one array element per image and
+/// node instead of searching each node's own list.
+#[derive(Default)]
+pub struct ImageColumns {
+    ids: std::collections::HashMap<String, u32>,
+    /// Per id: the size on each node (nodes past the end: absent).
+    sizes: Vec<Vec<i64>>,
+    /// Per id: how many live nodes have the image.
+    nodes_with: Vec<usize>,
+}
+
+impl ImageColumns {
+    /// No such image on the node.
+    pub const ABSENT: i64 = i64::MIN;
+
+    /// Takes node `i`'s images in (`delta` 1: the node was added or has
+    /// these images now) or out (`delta` -1: removed, or about to change).
+    pub fn count(&mut self, i: usize, images: &[(String, i64)], delta: i64) {
+        for (name, size) in images {
+            let id = match self.ids.get(name.as_str()) {
+                Some(&id) => id as usize,
+                None => {
+                    let id = self.sizes.len();
+                    self.ids.insert(name.clone(), id as u32);
+                    self.sizes.push(Vec::new());
+                    self.nodes_with.push(0);
+                    id
+                }
+            };
+            let n = &mut self.nodes_with[id];
+            *n = (*n as i64 + delta).max(0) as usize;
+            let col = &mut self.sizes[id];
+            if col.len() <= i {
+                col.resize(i + 1, Self::ABSENT);
+            }
+            col[i] = if delta > 0 { *size } else { Self::ABSENT };
+        }
+    }
+
+    /// The id of `image` (a normalized name), if some node ever had it.
+    pub fn id(&self, image: &str) -> Option<usize> {
+        self.ids.get(image).map(|&id| id as usize)
+    }
+
+    /// How many live nodes have image `id`.
+    pub fn nodes_with(&self, id: usize) -> usize {
+        self.nodes_with[id]
+    }
+
+    /// Image `id`'s size per node index.
+    pub fn sizes(&self, id: usize) -> &[i64] {
+        &self.sizes[id]
+    }
+
+    /// The size of `image` on node `i`, if the node has it.
+    pub fn size(&self, image: &str, i: usize) -> Option<i64> {
+        let id = self.id(image)?;
+        let s = self.sizes[id].get(i).copied().unwrap_or(Self::ABSENT);
+        (s != Self::ABSENT).then_some(s)
+    }
+}
+
 /// ImageLocality for one pod, resolved once per cycle: each of the pod's
 /// images present on the node adds its size scaled by the share of nodes
 /// that have it; the sum is clamped to [23 MiB, 1000 MiB * containers] and
 /// scaled to [0, 100].
 pub struct ImageLocality<'a> {
-    /// Per image some node has: its name, its interned id, and the share
-    /// of nodes that have it.
-    images: Vec<(&'a str, Option<u32>, f64)>,
+    /// Per image of the pod that some node has: its column of
+    /// [`ImageColumns`] and the share of nodes that have it.
+    images: Vec<(&'a [i64], f64)>,
     /// The clamp's upper bound (0: the pod has no image, no score).
     max: i64,
 }
 
 impl<'a> ImageLocality<'a> {
-    /// `spread` gives, per image of `res.images` (same order), how many
-    /// nodes have it, of `total_nodes`. `ids`: the interned ids of the
-    /// pod's images, for nodes whose `image_ids` are set (empty: compare
-    /// names).
-    pub fn new(res: &'a PodResources, spread: &[usize], ids: &[u32], total_nodes: usize) -> Self {
+    /// For the pod of `res`, with the nodes' images in `cols` and
+    /// `total_nodes` live nodes.
+    pub fn new(res: &PodResources, cols: &'a ImageColumns, total_nodes: usize) -> Self {
         let images = res
             .images
             .iter()
-            .zip(spread)
-            .enumerate()
-            .filter(|(_, (_, with))| **with != 0)
-            .map(|(k, (image, &with))| {
-                let share = with as f64 / total_nodes.max(1) as f64;
-                (image.as_str(), ids.get(k).copied(), share)
+            .filter_map(|image| cols.id(image))
+            .filter(|&id| cols.nodes_with(id) != 0)
+            .map(|id| {
+                let share = cols.nodes_with(id) as f64 / total_nodes.max(1) as f64;
+                (cols.sizes(id), share)
             })
             .collect();
         let max = IMAGE_MAX_CONTAINER_THRESHOLD * res.images.len() as i64;
@@ -835,24 +888,16 @@ impl<'a> ImageLocality<'a> {
         }
     }
 
-    /// The score of `node`.
+    /// The score of node `i` (its index in the scheduler's node cache).
     #[inline(always)]
-    pub fn score(&self, node: &NodeInfo) -> i64 {
+    pub fn score(&self, i: usize) -> i64 {
         if self.max == 0 {
             return 0;
         }
-        let by_id = !node.image_ids.is_empty() || node.images.is_empty();
         let mut sum: i64 = 0;
-        for &(image, id, share) in &self.images {
-            let size = match id {
-                Some(id) if by_id => node
-                    .image_ids
-                    .binary_search_by_key(&id, |(i, _)| *i)
-                    .ok()
-                    .map(|j| node.image_ids[j].1),
-                _ => node.image_size(image),
-            };
-            if let Some(size) = size {
+        for &(sizes, share) in &self.images {
+            let size = sizes.get(i).copied().unwrap_or(ImageColumns::ABSENT);
+            if size != ImageColumns::ABSENT {
                 sum += (size as f64 * share) as i64;
             }
         }
@@ -964,6 +1009,44 @@ mod tests {
             filter(&p, &PodResources::of(&p), &n).unwrap_err().plugin,
             "NodeAffinity"
         );
+    }
+
+    /// The image columns agree with the nodes' own image lists after
+    /// nodes are added, change images and are removed (a change is taken
+    /// out with the old list and in with the new, as the scheduler does).
+    #[test]
+    fn image_columns_follow_node_changes() {
+        let img = |names: &[(&str, i64)]| -> Vec<(String, i64)> {
+            names.iter().map(|(n, s)| (n.to_string(), *s)).collect()
+        };
+        let mut lists = vec![
+            img(&[("a:1", 10), ("b:1", 20)]),
+            img(&[("b:1", 21)]),
+            img(&[]),
+        ];
+        let mut live = vec![true; 3];
+        let mut cols = ImageColumns::default();
+        for (i, l) in lists.iter().enumerate() {
+            cols.count(i, l, 1);
+        }
+        cols.count(1, &lists[1], -1);
+        lists[1] = img(&[("a:1", 11), ("c:1", 30)]);
+        cols.count(1, &lists[1], 1);
+        cols.count(0, &lists[0], -1);
+        live[0] = false;
+        lists.push(img(&[("c:1", 31)]));
+        live.push(true);
+        cols.count(3, &lists[3], 1);
+        for name in ["a:1", "b:1", "c:1", "d:1"] {
+            let mut with = 0;
+            for (i, l) in lists.iter().enumerate() {
+                let own = l.iter().find(|(n, _)| n == name).map(|(_, s)| *s);
+                let own = own.filter(|_| live[i]);
+                with += usize::from(own.is_some());
+                assert_eq!(cols.size(name, i), own, "{name} on {i}");
+            }
+            assert_eq!(cols.id(name).map_or(0, |id| cols.nodes_with(id)), with);
+        }
     }
 
     #[test]

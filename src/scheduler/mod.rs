@@ -97,8 +97,8 @@ use crate::sim::msg::WatchSpec;
 use crate::sim::{Cx, Dest, Hop, Msg, Verb};
 
 use framework::{
-    FilterPlugin, FitPlan, ImageLocality, NUM_SCORE_PLUGINS, NodeInfo, PodResources, ScorePlugin,
-    balanced_score, default_normalize, filter_one, preferred_affinity_score,
+    FilterPlugin, FitPlan, ImageColumns, ImageLocality, NUM_SCORE_PLUGINS, NodeInfo, PodResources,
+    ScorePlugin, balanced_score, default_normalize, filter_one, preferred_affinity_score,
     preferred_node_affinity, taint_score,
 };
 use profile::{Profile, Select};
@@ -159,15 +159,14 @@ impl Evaluation {
 struct Scratch {
     feasible: Vec<usize>,
     raw: Vec<[i64; NUM_SCORE_PLUGINS]>,
+    /// Filled only for the decision trace and `evaluate`; the decision
+    /// needs only the totals.
     normalized: Vec<[i64; NUM_SCORE_PLUGINS]>,
     /// Whether the last cycle scored (the rows above are its).
     scored: bool,
     spread: Vec<Option<i64>>,
     column: Vec<i64>,
     totals: Vec<i64>,
-    /// Per image of the pod, how many nodes have it, and its interned id.
-    image_spread: Vec<usize>,
-    image_ids: Vec<u32>,
 }
 
 /// The outcome of one scheduling cycle.
@@ -209,10 +208,9 @@ pub struct Scheduler {
     idx: Indexes,
     /// Placed pods with pod (anti-)affinity terms, by uid.
     with_affinity: BTreeMap<u64, (usize, Arc<Object>)>,
-    /// How many live nodes have each image (normalized name).
-    image_nodes: HashMap<String, usize>,
-    /// Image names interned to small ids, for per-node lookups.
-    image_ids: HashMap<String, u32>,
+    /// The nodes' images by image: per node size, and how many live
+    /// nodes have each.
+    images: ImageColumns,
     /// Service selectors by (namespace, name).
     services: BTreeMap<(String, String), Labels>,
     /// Services by (namespace, first selector pair): the only Services a
@@ -257,8 +255,7 @@ impl Scheduler {
             profiles,
             idx: Indexes::default(),
             with_affinity: BTreeMap::new(),
-            image_nodes: HashMap::new(),
-            image_ids: HashMap::new(),
+            images: ImageColumns::default(),
             services: BTreeMap::new(),
             services_by_pair: HashMap::new(),
             owners: HashMap::new(),
@@ -475,6 +472,7 @@ impl Scheduler {
         match (kind, self.node_index.get(&name).copied()) {
             (EventType::Deleted, Some(i)) => {
                 self.count_images(i, -1);
+                self.idx.remove_node(i);
                 self.live[i] = false;
                 self.order.retain(|&j| j != i);
                 self.node_index.remove(&name);
@@ -503,20 +501,7 @@ impl Scheduler {
     }
 
     fn count_images(&mut self, i: usize, delta: i64) {
-        if delta > 0 {
-            let mut ids: Vec<(u32, i64)> = Vec::with_capacity(self.nodes[i].images.len());
-            for (name, size) in &self.nodes[i].images {
-                let next = self.image_ids.len() as u32;
-                let id = *self.image_ids.entry(name.clone()).or_insert(next);
-                ids.push((id, *size));
-            }
-            ids.sort_unstable();
-            self.nodes[i].image_ids = ids;
-        }
-        for (name, _) in &self.nodes[i].images {
-            let n = self.image_nodes.entry(name.clone()).or_default();
-            *n = (*n as i64 + delta).max(0) as usize;
-        }
+        self.images.count(i, &self.nodes[i].images, delta);
     }
 
     /// DefaultPreemption for a pod no node fits: the node and victims, if
@@ -575,7 +560,7 @@ impl Scheduler {
         self.nominated.remove(&uid);
         self.nodes[n].add_pod(&res);
         if let Some(pod) = obj.as_pod() {
-            self.idx.matches.pod_added(n, pod);
+            self.idx.pod_added(n, pod);
             if has_pod_affinity(pod) {
                 self.idx.existing_pod(n, pod, 1, &self.nodes);
                 if let Some((old_n, old)) = self.with_affinity.insert(uid, (n, obj.clone()))
@@ -677,7 +662,7 @@ impl Scheduler {
         if let Some(p) = self.placed.remove(&uid) {
             self.nodes[p.node].remove_pod(&p.res);
             if let Some(pod) = p.obj.as_pod() {
-                self.idx.matches.pod_removed(p.node, pod);
+                self.idx.pod_removed(p.node, pod);
             }
             if let Some((n, obj)) = self.with_affinity.remove(&uid)
                 && let Some(pod) = obj.as_pod()
@@ -902,7 +887,8 @@ impl Scheduler {
             );
         }
         let feasible = std::mem::take(&mut self.scratch.feasible);
-        self.score_feasible(pod, &res, profile, &mut st, &feasible);
+        let keep_rows = self.trace.is_some();
+        self.score_feasible(pod, &res, profile, &mut st, &feasible, keep_rows);
         let sc = &mut self.scratch;
         let scores = &sc.totals;
         let mut best = 0;
@@ -999,7 +985,7 @@ impl Scheduler {
         let weights = prof.weights;
         let scored = prof.select == Select::Best && feasible.len() > 1;
         if scored {
-            self.score_feasible(pod, &res, profile, &mut st, &feasible);
+            self.score_feasible(pod, &res, profile, &mut st, &feasible, true);
         }
         let mut nodes = Vec::with_capacity(verdicts.len());
         let mut k = 0;
@@ -1066,7 +1052,8 @@ impl Scheduler {
     }
 
     /// PreScore, Score, NormalizeScore and weights over `feasible`: fills
-    /// the scratch rows of raw and normalized scores and the totals.
+    /// the scratch rows of raw scores and the totals, and the rows of
+    /// normalized scores when `keep_rows`.
     fn score_feasible(
         &mut self,
         pod: &Pod,
@@ -1074,6 +1061,7 @@ impl Scheduler {
         profile: usize,
         st: &mut topology::CycleState,
         feasible: &[usize],
+        keep_rows: bool,
     ) {
         let prof = &self.profiles[profile];
         let spread_on = prof.weight(ScorePlugin::PodTopologySpread) > 0;
@@ -1105,25 +1093,12 @@ impl Scheduler {
         let sc = &mut self.scratch;
         sc.raw.clear();
         sc.spread.clear();
-        sc.image_spread.clear();
-        sc.image_spread.extend(
-            res.images
-                .iter()
-                .map(|im| self.image_nodes.get(im).copied().unwrap_or(0)),
-        );
-        // An image no node has gets an id no node lists.
-        sc.image_ids.clear();
-        sc.image_ids.extend(
-            res.images
-                .iter()
-                .map(|im| self.image_ids.get(im).copied().unwrap_or(u32::MAX)),
-        );
         let weights = prof.weights;
         let on = |p: ScorePlugin| weights[p as usize] > 0;
         let spread_score = spread_on && Indexes::has_spread_score(st);
         let affinity_score = on(ScorePlugin::InterPodAffinity) && Indexes::has_affinity_score(st);
         let fit = FitPlan::new(&prof.fit, res);
-        let images = ImageLocality::new(res, &sc.image_spread, &sc.image_ids, n);
+        let images = ImageLocality::new(res, &self.images, n);
         let preferred = preferred_node_affinity(pod);
         for &i in feasible {
             let node = &self.nodes[i];
@@ -1145,7 +1120,7 @@ impl Scheduler {
                     balanced_score(res, node);
             }
             if on(ScorePlugin::ImageLocality) {
-                row[ScorePlugin::ImageLocality as usize] = images.score(node);
+                row[ScorePlugin::ImageLocality as usize] = images.score(i);
             }
             sc.raw.push(row);
         }
@@ -1155,18 +1130,36 @@ impl Scheduler {
             sc.spread.resize(feasible.len(), Some(0));
         }
         // NormalizeScore (only four plugins normalize; the column of a
-        // plugin without weight is all 0), then weights and the sum.
+        // plugin without weight is all 0), then weights and the sum: the
+        // totals start from the raw scores of the plugins that do not
+        // normalize, and each normalized column is added in. The rows of
+        // normalized scores are only kept when asked for.
         sc.scored = true;
-        sc.normalized.clear();
-        sc.normalized.extend_from_slice(&sc.raw);
+        let normalizes = |p: ScorePlugin| match p {
+            ScorePlugin::TaintToleration | ScorePlugin::NodeAffinity => true,
+            ScorePlugin::PodTopologySpread => spread_score,
+            ScorePlugin::InterPodAffinity => affinity_score,
+            _ => false,
+        };
+        let mut plain = weights;
         for p in ScorePlugin::ALL {
-            let normalizes = match p {
-                ScorePlugin::TaintToleration | ScorePlugin::NodeAffinity => true,
-                ScorePlugin::PodTopologySpread => spread_score,
-                ScorePlugin::InterPodAffinity => affinity_score,
-                _ => false,
-            };
-            if weights[p as usize] == 0 || !normalizes {
+            if normalizes(p) {
+                plain[p as usize] = 0;
+            }
+        }
+        sc.totals.clear();
+        sc.totals.extend(
+            sc.raw
+                .iter()
+                .map(|row| row.iter().zip(&plain).map(|(s, w)| s * w).sum::<i64>()),
+        );
+        sc.normalized.clear();
+        if keep_rows {
+            sc.normalized.extend_from_slice(&sc.raw);
+        }
+        for p in ScorePlugin::ALL {
+            let w = weights[p as usize];
+            if w == 0 || !normalizes(p) {
                 continue;
             }
             let col = p as usize;
@@ -1178,16 +1171,13 @@ impl Scheduler {
                 ScorePlugin::PodTopologySpread => normalize_spread(&sc.spread, &mut sc.column),
                 _ => normalize_affinity(&mut sc.column),
             }
+            for (total, s) in sc.totals.iter_mut().zip(&sc.column) {
+                *total += s * w;
+            }
             for (row, s) in sc.normalized.iter_mut().zip(&sc.column) {
                 row[col] = *s;
             }
         }
-        sc.totals.clear();
-        sc.totals.extend(
-            sc.normalized
-                .iter()
-                .map(|row| row.iter().zip(&weights).map(|(s, w)| s * w).sum::<i64>()),
-        );
     }
 
     fn finish_cycle(&mut self, cx: &mut Cx) {

@@ -3,15 +3,19 @@
 //! (required and preferred affinity and anti-affinity, and the symmetry
 //! with existing pods' terms), with the incremental indexes they need.
 //!
-//! Three indexes keep the per-cycle work proportional to nodes, never to
+//! Four indexes keep the per-cycle work proportional to nodes, never to
 //! pods: [`Domains`] interns each topology key's values per node,
 //! [`MatchCache`] keeps, for every pod selector the scheduler has been asked
 //! about (a constraint's or a term's namespaces and label selector), how
 //! many placed pods on each node match it, updated as pods are added and
-//! removed, and [`ExistingTerms`] groups the placed pods' own affinity terms
-//! (same matcher, topology key and kind) with their per-domain weight sums,
-//! so that applying them to an incoming pod visits groups, not pods. A
-//! cycle then sums per-node counts into per-domain counts.
+//! removed, `DomainSums` keeps those counts summed per domain of a key
+//! over the live nodes, for the (selector, key) pairs PodTopologySpread's
+//! PreScore asks about, and [`ExistingTerms`] groups the placed pods' own
+//! affinity terms (same matcher, topology key and kind) with their
+//! per-domain weight sums, so that applying them to an incoming pod visits
+//! groups, not pods. A cycle then sums per-node counts into per-domain
+//! counts, or, for PreScore when no node is left out of the counts, reads
+//! the domain sums for the feasible nodes' domains.
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
@@ -159,6 +163,9 @@ pub struct MatchCache {
     by_label: HashMap<String, HashMap<String, Vec<usize>>>,
     /// Entries without a required label pair: tested against every pod.
     unindexed: Vec<usize>,
+    /// The entries whose count the last `pod_added` or `pod_removed`
+    /// changed (reused buffer).
+    changed: Vec<usize>,
     /// Placed pods by label pair, so that a conjunction seen for the first
     /// time builds its counts from the pods carrying its required pair
     /// rather than from every placed pod: label key, value, then (node,
@@ -251,7 +258,9 @@ impl MatchCache {
         }
     }
 
-    pub fn pod_added(&mut self, node: usize, pod: &Pod) {
+    /// Counts a pod placed on `node`; returns the entries it matches
+    /// (their count on `node` went up by one).
+    pub fn pod_added(&mut self, node: usize, pod: &Pod) -> &[usize] {
         let meta = &pod.metadata;
         let shared = Arc::new((meta.namespace.clone(), (*meta.labels).clone()));
         for (k, v) in meta.labels.iter() {
@@ -264,20 +273,26 @@ impl MatchCache {
                 .or_default()
                 .push(shared.clone());
         }
-        let mut ids = Vec::new();
+        let mut ids = std::mem::take(&mut self.changed);
         self.candidates(&pod.metadata.labels, &mut ids);
-        for id in ids {
+        ids.retain(|&id| {
             let (c, counts) = &mut self.entries[id];
-            if c.matches(pod) {
-                if counts.len() <= node {
-                    counts.resize(node + 1, 0);
-                }
-                counts[node] += 1;
+            if !c.matches(pod) {
+                return false;
             }
-        }
+            if counts.len() <= node {
+                counts.resize(node + 1, 0);
+            }
+            counts[node] += 1;
+            true
+        });
+        self.changed = ids;
+        &self.changed
     }
 
-    pub fn pod_removed(&mut self, node: usize, pod: &Pod) {
+    /// Uncounts a pod removed from `node`; returns the entries whose count
+    /// on `node` went down by one.
+    pub fn pod_removed(&mut self, node: usize, pod: &Pod) -> &[usize] {
         let meta = &pod.metadata;
         for (k, v) in meta.labels.iter() {
             let Some(by_value) = self.by_pair.get_mut(k) else {
@@ -301,16 +316,20 @@ impl MatchCache {
                 by_value.remove(v);
             }
         }
-        let mut ids = Vec::new();
+        let mut ids = std::mem::take(&mut self.changed);
         self.candidates(&pod.metadata.labels, &mut ids);
-        for id in ids {
+        ids.retain(|&id| {
             let (c, counts) = &mut self.entries[id];
-            if c.matches(pod)
-                && let Some(n) = counts.get_mut(node)
-            {
-                *n = n.saturating_sub(1);
+            match counts.get_mut(node) {
+                Some(n) if *n > 0 && c.matches(pod) => {
+                    *n -= 1;
+                    true
+                }
+                _ => false,
             }
-        }
+        });
+        self.changed = ids;
+        &self.changed
     }
 
     pub fn count(&self, id: usize, node: usize) -> i64 {
@@ -441,7 +460,8 @@ pub struct CycleState {
     // PodTopologySpread score (ScheduleAnyway, or the system defaults).
     soft: Vec<Constraint>,
     soft_require_all: bool,
-    soft_counts: Vec<Vec<i64>>,
+    /// Per soft constraint, the weight of its counts; the counts are in
+    /// [`Indexes`]' spread scratch, for the domains of the feasible nodes.
     soft_weight: Vec<f64>,
     // InterPodAffinity filter.
     affinity_keys: Vec<usize>,
@@ -508,12 +528,65 @@ pub fn has_pod_affinity(pod: &Pod) -> bool {
     })
 }
 
+/// Per (matcher of [`MatchCache`], topology key) asked about: the
+/// matcher's per-node counts summed per domain of the key over the live
+/// nodes, zero entries dropped, kept up to date as pods are placed and
+/// removed and nodes are added, relabelled and removed. PodTopologySpread's
+/// PreScore reads a domain's count here instead of summing every node.
+#[derive(Default)]
+struct DomainSums {
+    ids: HashMap<(usize, usize), usize>,
+    /// Per matcher id: its tables, as (key, table id).
+    by_matcher: Vec<Vec<(usize, usize)>>,
+    tables: Vec<SumTable>,
+}
+
+struct SumTable {
+    matcher: usize,
+    key: usize,
+    per_domain: BTreeMap<u32, i64>,
+}
+
 /// The indexes the plugins keep between cycles.
 #[derive(Default)]
 pub struct Indexes {
     pub domains: Domains,
     pub matches: MatchCache,
     existing: ExistingTerms,
+    sums: DomainSums,
+    /// Per node index: live (added and not removed).
+    live: Vec<bool>,
+    /// PodTopologySpread's PreScore buffers, one per soft constraint of
+    /// the current cycle.
+    spread: Vec<SpreadScratch>,
+}
+
+/// One soft spread constraint's per-domain buffers, reused from cycle to
+/// cycle: whether a feasible node is in the domain and the domain's count
+/// of matching pods. Only the domains listed in `touched` are set; they
+/// are cleared when the buffers are next used, so that a cycle costs the
+/// feasible nodes, not the domains.
+#[derive(Default)]
+struct SpreadScratch {
+    present: Vec<bool>,
+    counts: Vec<i64>,
+    touched: Vec<u32>,
+}
+
+impl SpreadScratch {
+    /// Clears the domains set by the last use, and makes room for
+    /// `domains` domains.
+    fn reset(&mut self, domains: usize) {
+        for &d in &self.touched {
+            self.present[d as usize] = false;
+            self.counts[d as usize] = 0;
+        }
+        self.touched.clear();
+        if self.present.len() < domains {
+            self.present.resize(domains, false);
+            self.counts.resize(domains, 0);
+        }
+    }
 }
 
 /// The system default constraints (`defaultingType: System`).
@@ -533,12 +606,35 @@ fn count_of(counts: &[u32], i: usize) -> i64 {
 
 impl Indexes {
     /// A node was added or its labels changed: its domains, and the
-    /// existing pods' terms on it moved to its new domains.
+    /// existing pods' terms and the domain sums of the pods on it moved to
+    /// its new domains.
     pub fn set_node(&mut self, node: usize, labels: &Labels) {
         let old: Vec<u32> = (0..self.domains.tables.len())
             .map(|k| self.domains.of(k, node))
             .collect();
         self.domains.set_node(node, labels);
+        if self.live.len() <= node {
+            self.live.resize(node + 1, false);
+        }
+        let was_live = std::mem::replace(&mut self.live[node], true);
+        let moved = |k: usize| old[k] != self.domains.of(k, node);
+        if was_live && !(0..old.len()).any(moved) {
+            return;
+        }
+        for t in &mut self.sums.tables {
+            let (from, to) = (old[t.key], self.domains.of(t.key, node));
+            let from = if was_live { from } else { NONE };
+            let n = self.matches.count(t.matcher, node);
+            if from == to || n == 0 {
+                continue;
+            }
+            if from != NONE {
+                bump(&mut t.per_domain, from, -n);
+            }
+            if to != NONE {
+                bump(&mut t.per_domain, to, n);
+            }
+        }
         for g in &mut self.existing.groups {
             let Some(&v) = g.per_node.get(&node) else {
                 continue;
@@ -553,6 +649,85 @@ impl Indexes {
                 }
             }
         }
+    }
+
+    /// Node `node` was removed: the pods still accounted on it leave the
+    /// domain sums.
+    pub fn remove_node(&mut self, node: usize) {
+        if !self.live.get(node).copied().unwrap_or(false) {
+            return;
+        }
+        self.live[node] = false;
+        for t in &mut self.sums.tables {
+            let d = self.domains.of(t.key, node);
+            let n = self.matches.count(t.matcher, node);
+            if d != NONE && n != 0 {
+                bump(&mut t.per_domain, d, -n);
+            }
+        }
+    }
+
+    /// A pod was placed on `node`: the per-node counts and domain sums of
+    /// the selectors it matches.
+    pub fn pod_added(&mut self, node: usize, pod: &Pod) {
+        let changed = self.matches.pod_added(node, pod);
+        Self::sums_changed(&mut self.sums, &self.domains, &self.live, node, changed, 1);
+    }
+
+    /// A pod was removed from `node`.
+    pub fn pod_removed(&mut self, node: usize, pod: &Pod) {
+        let changed = self.matches.pod_removed(node, pod);
+        Self::sums_changed(&mut self.sums, &self.domains, &self.live, node, changed, -1);
+    }
+
+    /// Matchers `changed` counted `delta` more pods on `node`.
+    fn sums_changed(
+        sums: &mut DomainSums,
+        domains: &Domains,
+        live: &[bool],
+        node: usize,
+        changed: &[usize],
+        delta: i64,
+    ) {
+        if sums.tables.is_empty() || !live.get(node).copied().unwrap_or(false) {
+            return;
+        }
+        for &m in changed {
+            for &(k, t) in sums.by_matcher.get(m).map_or(&[][..], |v| v) {
+                let d = domains.of(k, node);
+                if d != NONE {
+                    bump(&mut sums.tables[t].per_domain, d, delta);
+                }
+            }
+        }
+    }
+
+    /// The id of the domain sums of `matcher` over `key`, built from the
+    /// live nodes on first use.
+    fn sum_table(&mut self, matcher: usize, key: usize) -> usize {
+        if let Some(&t) = self.sums.ids.get(&(matcher, key)) {
+            return t;
+        }
+        let mut per_domain = BTreeMap::new();
+        let (table, counts) = (self.domains.of_nodes(key), self.matches.counts(matcher));
+        for (i, _) in self.live.iter().enumerate().filter(|(_, l)| **l) {
+            let d = domain_of(table, i);
+            if d != NONE {
+                bump(&mut per_domain, d, count_of(counts, i));
+            }
+        }
+        let t = self.sums.tables.len();
+        self.sums.tables.push(SumTable {
+            matcher,
+            key,
+            per_domain,
+        });
+        self.sums.ids.insert((matcher, key), t);
+        if self.sums.by_matcher.len() <= matcher {
+            self.sums.by_matcher.resize_with(matcher + 1, Vec::new);
+        }
+        self.sums.by_matcher[matcher].push((key, t));
+        t
     }
 
     /// Takes the terms of a pod placed on `node` (`sign` 1) or removed
@@ -791,49 +966,69 @@ impl Indexes {
     {
         let ns = pod.metadata.namespace.as_str();
         if !st.soft.is_empty() {
-            let tables = self.node_tables(&st.soft);
+            let restricts = restricts_nodes(pod);
             let require_all = st.soft_require_all;
+            // Every live node counts (none is left out by the pod's node
+            // affinity or for lacking a key): the domain sums give the
+            // counts without a pass over the nodes.
+            let sum_ids: Option<Vec<usize>> = (!restricts && !require_all).then(|| {
+                (st.soft.iter())
+                    .map(|c| self.sum_table(c.matcher, c.key))
+                    .collect()
+            });
+            let tables: Vec<(&[u32], &[u32])> = (st.soft.iter())
+                .map(|c| (self.domains.of_nodes(c.key), self.matches.counts(c.matcher)))
+                .collect();
             let ignored =
                 |i: usize| require_all && tables.iter().any(|(t, _)| domain_of(t, i) == NONE);
-            let mut present: Vec<Vec<bool>> = st
-                .soft
-                .iter()
-                .map(|c| vec![false; self.domains.len(c.key)])
-                .collect();
-            let mut sizes = vec![0usize; st.soft.len()];
+            if self.spread.len() < st.soft.len() {
+                self.spread
+                    .resize_with(st.soft.len(), SpreadScratch::default);
+            }
+            let scratch = &mut self.spread[..st.soft.len()];
+            for (c, s) in st.soft.iter().zip(scratch.iter_mut()) {
+                s.reset(self.domains.len(c.key));
+            }
             for &i in feasible {
                 if ignored(i) {
                     continue;
                 }
-                for ((t, _), (present, size)) in
-                    tables.iter().zip(present.iter_mut().zip(&mut sizes))
-                {
+                for ((t, _), s) in tables.iter().zip(scratch.iter_mut()) {
                     let d = domain_of(t, i);
-                    if d != NONE && !present[d as usize] {
-                        present[d as usize] = true;
-                        *size += 1;
+                    if d != NONE && !s.present[d as usize] {
+                        s.present[d as usize] = true;
+                        s.touched.push(d);
                     }
                 }
             }
-            st.soft_weight = sizes.iter().map(|&n| ((n + 2) as f64).ln()).collect();
-            st.soft_counts = st
-                .soft
-                .iter()
-                .map(|c| vec![0; self.domains.len(c.key)])
+            st.soft_weight = (scratch.iter())
+                .map(|s| ((s.touched.len() + 2) as f64).ln())
                 .collect();
-            let restricts = restricts_nodes(pod);
-            for &i in view.order {
+            if let Some(ids) = &sum_ids {
+                for (&t, s) in ids.iter().zip(scratch.iter_mut()) {
+                    for (&d, &n) in &self.sums.tables[t].per_domain {
+                        if s.present[d as usize] {
+                            s.counts[d as usize] = n;
+                        }
+                    }
+                }
+            }
+            let every_node = if sum_ids.is_some() {
+                &[][..]
+            } else {
+                view.order
+            };
+            for &i in every_node {
                 if restricts && !node_affinity_matches(pod, &view.nodes[i]) {
                     continue;
                 }
                 if ignored(i) {
                     continue;
                 }
-                let rows = present.iter().zip(st.soft_counts.iter_mut());
-                for ((t, counts), (present, sums)) in tables.iter().zip(rows) {
+                for ((t, counts), s) in tables.iter().zip(scratch.iter_mut()) {
                     let d = domain_of(t, i);
-                    if d != NONE && present[d as usize] {
-                        sums[d as usize] += count_of(counts, i);
+                    if d != NONE && s.present[d as usize] {
+                        s.counts[d as usize] += count_of(counts, i);
                     }
                 }
             }
@@ -953,7 +1148,8 @@ impl Indexes {
         !st.affinity_keys.is_empty() || !st.anti_keys.is_empty() || !st.existing_anti.is_empty()
     }
 
-    /// PodTopologySpread's raw scores of `nodes`, appended to `out`; `None`
+    /// PodTopologySpread's raw scores of `nodes` (the feasible nodes the
+    /// last [`Indexes::prescore`] was given), appended to `out`; `None`
     /// for a node ignored (missing a topology key the pod's own
     /// constraints use).
     pub fn spread_scores(&self, st: &CycleState, nodes: &[usize], out: &mut Vec<Option<i64>>) {
@@ -961,19 +1157,19 @@ impl Indexes {
         let per_constraint = || {
             tables
                 .iter()
-                .zip(st.soft.iter().zip(&st.soft_counts).zip(&st.soft_weight))
+                .zip(st.soft.iter().zip(&self.spread).zip(&st.soft_weight))
         };
         out.extend(nodes.iter().map(|&i| {
             if st.soft_require_all && tables.iter().any(|(t, _)| domain_of(t, i) == NONE) {
                 return None;
             }
             let mut score = 0.0;
-            for ((t, _), ((c, counts), weight)) in per_constraint() {
+            for ((t, _), ((c, s), weight)) in per_constraint() {
                 let d = domain_of(t, i);
                 if d == NONE {
                     continue;
                 }
-                let cnt = counts[d as usize];
+                let cnt = s.counts[d as usize];
                 score += cnt as f64 * weight + (c.max_skew - 1) as f64;
             }
             Some(score.round() as i64)
@@ -1112,6 +1308,91 @@ mod tests {
             let w = if g.kind == TermKind::Preferred { -5 } else { 1 };
             assert_eq!(g.per_domain, BTreeMap::from([(0, 2 * w), (1, w)]));
         }
+    }
+
+    /// The domain sums stay equal to a recount over the live nodes (per
+    /// node counts of the matcher, summed by the node's current domain) as
+    /// pods are placed and removed and nodes are added, relabelled and
+    /// removed, whenever the sums were first asked for.
+    #[test]
+    fn domain_sums_stay_equal_to_a_recount() {
+        let labels = |host: &str, zone: Option<&str>| {
+            let mut l = Labels::new();
+            l.insert(LABEL_HOSTNAME.into(), host.into());
+            if let Some(z) = zone {
+                l.insert(LABEL_ZONE.into(), z.into());
+            }
+            l
+        };
+        let mut idx = Indexes::default();
+        let host = idx.domains.key(LABEL_HOSTNAME, &[]);
+        let zone = idx.domains.key(LABEL_ZONE, &[]);
+        for (i, z) in [Some("a"), Some("a"), Some("b"), None]
+            .into_iter()
+            .enumerate()
+        {
+            idx.set_node(i, &labels(&format!("n{i}"), z));
+        }
+        idx.matches.grow(4);
+        let web = pod("ns", &[("app", "web")]);
+        let db = pod("ns", &[("app", "db")]);
+        let sel = matcher("ns", &[("app", "web")], None);
+        let m = idx.matches.id(sel, std::iter::empty());
+        let recount = |idx: &Indexes, t: usize| {
+            let tab = &idx.sums.tables[t];
+            let mut sums = BTreeMap::new();
+            for (i, _) in idx.live.iter().enumerate().filter(|(_, l)| **l) {
+                let d = idx.domains.of(tab.key, i);
+                if d != NONE {
+                    bump(&mut sums, d, idx.matches.count(tab.matcher, i));
+                }
+            }
+            sums
+        };
+        let check = |idx: &Indexes, step: &str| {
+            assert_eq!(idx.sums.tables.len(), 2);
+            for t in 0..idx.sums.tables.len() {
+                assert_eq!(idx.sums.tables[t].per_domain, recount(idx, t), "{step}");
+            }
+        };
+        for n in [0, 1, 2, 2, 3] {
+            idx.pod_added(n, &web);
+        }
+        idx.pod_added(1, &db);
+        // Zone sums asked for now, hostname sums later.
+        let z = idx.sum_table(m, zone);
+        assert_eq!(
+            idx.sums.tables[z].per_domain,
+            BTreeMap::from([(0, 2), (1, 2)])
+        );
+        idx.pod_added(0, &web);
+        idx.pod_removed(2, &web);
+        idx.pod_removed(1, &db);
+        let h = idx.sum_table(m, host);
+        assert_ne!(h, z);
+        assert_eq!(idx.sum_table(m, zone), z);
+        check(&idx, "pods");
+        // Node 1 moves to zone b, node 3 gets a zone, node 2 loses its own.
+        idx.set_node(1, &labels("n1", Some("b")));
+        idx.set_node(3, &labels("n3", Some("c")));
+        idx.set_node(2, &labels("n2", None));
+        check(&idx, "relabel");
+        assert_eq!(
+            idx.sums.tables[z].per_domain,
+            BTreeMap::from([(0, 2), (1, 1), (2, 1)])
+        );
+        // A removed node's pods leave the sums, and changes to them later
+        // do not come back in; a node added later counts its pods.
+        idx.remove_node(0);
+        idx.pod_removed(0, &web);
+        idx.set_node(4, &labels("n4", Some("a")));
+        idx.matches.grow(5);
+        idx.pod_added(4, &web);
+        check(&idx, "nodes");
+        assert_eq!(
+            idx.sums.tables[z].per_domain,
+            BTreeMap::from([(0, 1), (1, 1), (2, 1)])
+        );
     }
 
     /// The incremental counts equal a recount from scratch, whenever the
