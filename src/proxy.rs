@@ -159,8 +159,10 @@ impl ProxyGroup {
                     return;
                 }
                 // The sync programmed what was logged by its start.
+                // Entries before the member's `upto` were logged by an
+                // earlier start, so the search begins there.
                 let start = m.last_start.unwrap_or(0);
-                let upto = self.log.partition_point(|c| c.logged <= start);
+                let upto = m.upto + self.log[m.upto..].partition_point(|c| c.logged <= start);
                 self.sync_done(node, upto, cx)
             }
             Msg::ProxyResync { node } => {
@@ -346,16 +348,22 @@ impl ProxyGroup {
         m.upto = upto;
         m.pending = false;
         m.running = false;
-        let name = self.node_names[node as usize].clone();
+        // Borrowed, not cloned: this runs for every sync.
+        let name: &str = &self.node_names[node as usize];
         if upto > from {
-            let detail = format!(
-                "programmed {} rule changes, {} endpoints",
-                upto - from,
-                self.endpoints
+            let fresh = m.fresh_since.take();
+            cx.log_on_args(
+                Dest::KubeProxy,
+                "sync",
+                Subject::NONE,
+                name,
+                format_args!(
+                    "programmed {} rule changes, {} endpoints",
+                    upto - from,
+                    self.endpoints
+                ),
             );
-            cx.log_on(Dest::KubeProxy, "sync", Subject::NONE, &name, &detail);
             let np = &mut cx.rec.counters.network_programming;
-            let fresh = self.members[node as usize].fresh_since.take();
             // A restarted member's first sync is a cohort of its own.
             let key = match fresh {
                 Some(_) => {
@@ -364,16 +372,19 @@ impl ProxyGroup {
                 }
                 None => from,
             };
-            if !np.knows(key, upto) {
-                let since = fresh.unwrap_or(0);
-                let triggers = self.log[from..upto]
-                    .iter()
-                    .filter(|c| c.endpoints && c.trigger >= since)
-                    .map(|c| c.trigger)
-                    .collect();
-                np.add_range(key, upto, triggers);
-            }
-            np.add_sync(key, upto, now);
+            let cohort = match np.cohort(key, upto) {
+                Some(i) => i,
+                None => {
+                    let since = fresh.unwrap_or(0);
+                    let triggers = self.log[from..upto]
+                        .iter()
+                        .filter(|c| c.endpoints && c.trigger >= since)
+                        .map(|c| c.trigger)
+                        .collect();
+                    np.add_range(key, upto, triggers)
+                }
+            };
+            np.add_sync(cohort, now);
         }
         if let Some(c) = self.upto_counts.get_mut(&from) {
             *c -= 1;
@@ -398,12 +409,11 @@ impl ProxyGroup {
                 && r.deleted.is_none()
             {
                 r.reachable = Some(now);
-                let key = key.clone();
                 cx.log_on(
                     Dest::KubeProxy,
                     "reachable",
-                    Subject::from(&key),
-                    &name,
+                    Subject::from(key),
+                    name,
                     "programmed on every node",
                 );
             }
