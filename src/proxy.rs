@@ -77,8 +77,30 @@ struct Member {
     fresh_since: Option<Time>,
 }
 
+/// The members' node names in one string: read on every sync, a small
+/// block that stays in cache where one allocation per name does not.
+#[derive(Default)]
+struct Names {
+    text: String,
+    /// Where each name ends in `text`; it starts where the previous one ends.
+    ends: Vec<u32>,
+}
+
+impl Names {
+    fn push(&mut self, name: &str) {
+        self.text.push_str(name);
+        self.ends
+            .push(u32::try_from(self.text.len()).expect("node names fit in 4 GiB"));
+    }
+
+    fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start as usize..self.ends[i] as usize]
+    }
+}
+
 pub struct ProxyGroup {
-    node_names: Vec<Arc<str>>,
+    node_names: Names,
     members: Vec<Member>,
     log: Vec<RuleChange>,
     /// Ready endpoints per slice, as last seen: pod uid -> ready.
@@ -101,8 +123,12 @@ impl ProxyGroup {
         if n > 0 {
             upto_counts.insert(0, n as u32);
         }
+        let mut names = Names::default();
+        for name in &node_names {
+            names.push(name);
+        }
         ProxyGroup {
-            node_names,
+            node_names: names,
             members: (0..n)
                 .map(|_| Member {
                     last_start: None,
@@ -251,7 +277,7 @@ impl ProxyGroup {
     /// A kube-proxy for a node added at run time: down until its node
     /// powers it up.
     pub fn add_member(&mut self, name: Arc<str>) {
-        self.node_names.push(name);
+        self.node_names.push(&name);
         self.members.push(Member {
             last_start: None,
             pending: false,
@@ -349,7 +375,7 @@ impl ProxyGroup {
         m.pending = false;
         m.running = false;
         // Borrowed, not cloned: this runs for every sync.
-        let name: &str = &self.node_names[node as usize];
+        let name = self.node_names.get(node as usize);
         if upto > from {
             let fresh = m.fresh_since.take();
             cx.log_on_args(

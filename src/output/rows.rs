@@ -58,14 +58,38 @@ impl RowWriter {
 
     /// Appends `field` quoted, its quotes doubled.
     fn quoted(&mut self, field: &[u8]) {
+        self.buf.reserve(field.len() + 2);
         self.buf.push(b'"');
-        for &b in field {
-            if b == b'"' {
-                self.buf.push(b'"');
-            }
-            self.buf.push(b);
+        let mut rest = field;
+        while let Some(i) = rest.iter().position(|&b| b == b'"') {
+            self.buf.extend_from_slice(&rest[..=i]);
+            self.buf.push(b'"');
+            rest = &rest[i + 1..];
         }
+        self.buf.extend_from_slice(rest);
         self.buf.push(b'"');
+    }
+
+    /// Quotes the field written at `start..` in place, its quotes doubled.
+    fn quote_in_place(&mut self, start: usize) {
+        let end = self.buf.len();
+        let quotes = self.buf[start..].iter().filter(|&&b| b == b'"').count();
+        self.buf.resize(end + quotes + 2, 0);
+        // From the back, so that nothing is overwritten before it moves.
+        let mut dst = self.buf.len() - 1;
+        self.buf[dst] = b'"';
+        for src in (start..end).rev() {
+            let b = self.buf[src];
+            dst -= 1;
+            self.buf[dst] = b;
+            if b == b'"' {
+                dst -= 1;
+                self.buf[dst] = b'"';
+            }
+        }
+        dst -= 1;
+        debug_assert_eq!(dst, start);
+        self.buf[dst] = b'"';
     }
 
     /// The next field of the row.
@@ -89,8 +113,7 @@ impl RowWriter {
         // Writing into a `Vec` cannot fail.
         let _ = self.buf.write_fmt(args);
         if needs_quotes(&self.buf[start..]) {
-            let raw = self.buf.split_off(start);
-            self.quoted(&raw);
+            self.quote_in_place(start);
         }
     }
 
