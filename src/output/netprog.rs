@@ -29,31 +29,35 @@ struct Cohort {
 }
 
 impl Cohort {
-    /// How many of the cohort's latencies are at most `x`.
-    fn count_at_most(&self, x: Time) -> u64 {
+    /// Adds to `counts[k]` how many of the cohort's latencies are at most
+    /// `xs[k]`; `walk` is scratch space.
+    fn count_at_most(&self, xs: &[Time], counts: &mut [u64], walk: &mut Vec<usize>) {
         let (t, e) = (&self.triggers, &self.ends);
         if t.is_empty() || e.is_empty() {
-            return 0;
+            return;
         }
         let log_m = (usize::BITS - e.len().leading_zeros()) as usize;
         if t.len() * log_m < t.len() + e.len() {
             // end - trigger <= x  <=>  end <= trigger + x.
-            t.iter()
-                .map(|&t| e.partition_point(|&e| e <= t.saturating_add(x)) as u64)
-                .sum()
+            for (&x, n) in xs.iter().zip(counts.iter_mut()) {
+                for &t in t {
+                    *n += e.partition_point(|&e| e <= t.saturating_add(x)) as u64;
+                }
+            }
         } else {
             // end - trigger <= x  <=>  trigger >= end - x; ends ascend, so
             // the first qualifying trigger only moves right.
-            let mut n = 0u64;
-            let mut j = 0;
+            walk.clear();
+            walk.resize(xs.len(), 0);
             for &end in e {
-                let floor = end.saturating_sub(x);
-                while j < t.len() && t[j] < floor {
-                    j += 1;
+                for ((&x, j), n) in xs.iter().zip(walk.iter_mut()).zip(counts.iter_mut()) {
+                    let floor = end.saturating_sub(x);
+                    while *j < t.len() && t[*j] < floor {
+                        *j += 1;
+                    }
+                    *n += (t.len() - *j) as u64;
                 }
-                n += (t.len() - j) as u64;
             }
-            n
         }
     }
 
@@ -154,61 +158,111 @@ impl NetworkProgramming {
         self.len() == 0
     }
 
-    /// How many latencies are at most `x`.
-    fn count_at_most(&self, x: Time) -> u64 {
-        self.cohorts.iter().map(|c| c.count_at_most(x)).sum()
+    /// The nearest-rank percentiles `ps` (each 0 < p <= 100), exact.
+    pub fn percentiles(&self, ps: &[u32]) -> Vec<Option<Time>> {
+        self.percentiles_listing(ps, LIST_AT_MOST)
     }
 
     /// The nearest-rank percentile `p` (0 < p <= 100), exact.
     pub fn percentile(&self, p: u32) -> Option<Time> {
-        self.percentile_listing(p, LIST_AT_MOST)
+        self.percentiles(&[p])[0]
     }
 
-    /// [`Self::percentile`], listing the latencies left once at most
-    /// `list` are.
-    fn percentile_listing(&self, p: u32, list: u64) -> Option<Time> {
+    /// [`Self::percentiles`], listing the latencies left between a
+    /// search's bounds once at most `list` are. The searches share their
+    /// passes over the cohorts.
+    fn percentiles_listing(&self, ps: &[u32], list: u64) -> Vec<Option<Time>> {
         let total = self.len();
         if total == 0 {
-            return None;
+            return vec![None; ps.len()];
         }
-        let rank = (total * u64::from(p)).div_ceil(100).max(1);
         let live = || {
             self.cohorts
                 .iter()
                 .filter(|c| !c.triggers.is_empty() && !c.ends.is_empty())
         };
-        // The answer is in [lo, hi]; `below` latencies are under lo, and
-        // `upto_hi` at most hi.
-        let mut lo = live()
+        let min = live()
             .map(|c| c.ends[0].saturating_sub(c.triggers[c.triggers.len() - 1]))
             .min()
             .unwrap_or(0);
-        let mut hi = live()
+        let max = live()
             .map(|c| c.ends[c.ends.len() - 1].saturating_sub(c.triggers[0]))
             .max()
             .unwrap_or(0);
-        let (mut below, mut upto_hi) = (0, total);
-        while lo < hi && upto_hi - below > list {
-            let mid = lo + (hi - lo) / 2;
-            let n = self.count_at_most(mid);
-            if n >= rank {
-                hi = mid;
-                upto_hi = n;
-            } else {
-                lo = mid + 1;
-                below = n;
+        /// One percentile's search: the answer is in `[lo, hi]`, `below`
+        /// latencies are under `lo` and `upto_hi` at most `hi`.
+        struct Search {
+            rank: u64,
+            lo: Time,
+            hi: Time,
+            below: u64,
+            upto_hi: u64,
+        }
+        let mut searches: Vec<Search> = ps
+            .iter()
+            .map(|&p| Search {
+                rank: (total * u64::from(p)).div_ceil(100).max(1),
+                lo: min,
+                hi: max,
+                below: 0,
+                upto_hi: total,
+            })
+            .collect();
+        let open = |s: &Search| s.lo < s.hi && s.upto_hi - s.below > list;
+        let (mut xs, mut who, mut counts, mut walk) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        loop {
+            xs.clear();
+            who.clear();
+            for (i, s) in searches.iter().enumerate() {
+                if open(s) {
+                    xs.push(s.lo + (s.hi - s.lo) / 2);
+                    who.push(i);
+                }
+            }
+            if xs.is_empty() {
+                break;
+            }
+            counts.clear();
+            counts.resize(xs.len(), 0);
+            for c in live() {
+                c.count_at_most(&xs, &mut counts, &mut walk);
+            }
+            for ((&i, &mid), &n) in who.iter().zip(&xs).zip(&counts) {
+                let s = &mut searches[i];
+                if n >= s.rank {
+                    s.hi = mid;
+                    s.upto_hi = n;
+                } else {
+                    s.lo = mid + 1;
+                    s.below = n;
+                }
             }
         }
-        if lo == hi {
-            return Some(lo);
+        // The latencies left between each unsettled search's bounds, listed
+        // in one pass; the answer is the one of the rank among them.
+        let mut left: Vec<Vec<Time>> = searches.iter().map(|_| Vec::new()).collect();
+        if searches.iter().any(|s| s.lo < s.hi) {
+            for c in live() {
+                for (s, left) in searches.iter().zip(left.iter_mut()) {
+                    if s.lo < s.hi {
+                        c.collect_between(s.lo, s.hi, left);
+                    }
+                }
+            }
         }
-        let mut left = Vec::with_capacity((upto_hi - below) as usize);
-        for c in live() {
-            c.collect_between(lo, hi, &mut left);
-        }
-        debug_assert_eq!(left.len() as u64, upto_hi - below);
-        let k = (rank - below - 1) as usize;
-        Some(*left.select_nth_unstable(k).1)
+        searches
+            .iter()
+            .zip(left.iter_mut())
+            .map(|(s, left)| {
+                if s.lo == s.hi {
+                    return Some(s.lo);
+                }
+                debug_assert_eq!(left.len() as u64, s.upto_hi - s.below);
+                let k = (s.rank - s.below - 1) as usize;
+                Some(*left.select_nth_unstable(k).1)
+            })
+            .collect()
     }
 }
 
@@ -222,12 +276,19 @@ mod tests {
     fn check(np: &NetworkProgramming, mut all: Vec<Time>) {
         all.sort_unstable();
         assert_eq!(np.len(), all.len() as u64);
-        for p in 1..=100 {
-            let want = percentile(&all, p);
-            assert_eq!(np.percentile(p), want, "p{p}");
-            for list in [0, 1, 2, 7, 100] {
-                assert_eq!(np.percentile_listing(p, list), want, "p{p} listing {list}");
-            }
+        let ps: Vec<u32> = (1..=100).collect();
+        let want: Vec<Option<Time>> = ps.iter().map(|&p| percentile(&all, p)).collect();
+        for p in [1, 50, 90, 99, 100] {
+            assert_eq!(np.percentile(p), want[p as usize - 1], "p{p}");
+        }
+        assert_eq!(np.percentiles(&ps), want);
+        for list in [0, 1, 2, 7, 100] {
+            assert_eq!(np.percentiles_listing(&ps, list), want, "listing {list}");
+            assert_eq!(
+                np.percentiles_listing(&[99, 50, 90], list),
+                [want[98], want[49], want[89]],
+                "listing {list}"
+            );
         }
     }
 

@@ -74,6 +74,13 @@ impl RowWriter {
     fn quote_in_place(&mut self, start: usize) {
         let end = self.buf.len();
         let quotes = self.buf[start..].iter().filter(|&&b| b == b'"').count();
+        if quotes == 0 {
+            self.buf.push(b'"');
+            self.buf.copy_within(start..end, start + 1);
+            self.buf[start] = b'"';
+            self.buf.push(b'"');
+            return;
+        }
         self.buf.resize(end + quotes + 2, 0);
         // From the back, so that nothing is overwritten before it moves.
         let mut dst = self.buf.len() - 1;
