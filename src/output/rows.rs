@@ -57,6 +57,8 @@ impl RowWriter {
     }
 
     /// Appends `field` quoted, its quotes doubled.
+    #[cold]
+    #[inline(never)]
     fn quoted(&mut self, field: &[u8]) {
         self.buf.reserve(field.len() + 2);
         self.buf.push(b'"');
@@ -100,7 +102,7 @@ impl RowWriter {
     }
 
     /// The next field of the row.
-    #[inline]
+    #[inline(always)]
     pub fn field(&mut self, field: &[u8]) {
         self.delimit();
         if needs_quotes(field) {
