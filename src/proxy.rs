@@ -77,8 +77,30 @@ struct Member {
     fresh_since: Option<Time>,
 }
 
+/// The members' node names in one string: read on every sync, a small
+/// block that stays in cache where one allocation per name does not.
+#[derive(Default)]
+struct Names {
+    text: String,
+    /// Where each name ends in `text`; it starts where the previous one ends.
+    ends: Vec<u32>,
+}
+
+impl Names {
+    fn push(&mut self, name: &str) {
+        self.text.push_str(name);
+        self.ends
+            .push(u32::try_from(self.text.len()).expect("node names fit in 4 GiB"));
+    }
+
+    fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start as usize..self.ends[i] as usize]
+    }
+}
+
 pub struct ProxyGroup {
-    node_names: Vec<Arc<str>>,
+    node_names: Names,
     members: Vec<Member>,
     log: Vec<RuleChange>,
     /// Ready endpoints per slice, as last seen: pod uid -> ready.
@@ -101,8 +123,12 @@ impl ProxyGroup {
         if n > 0 {
             upto_counts.insert(0, n as u32);
         }
+        let mut names = Names::default();
+        for name in &node_names {
+            names.push(name);
+        }
         ProxyGroup {
-            node_names,
+            node_names: names,
             members: (0..n)
                 .map(|_| Member {
                     last_start: None,
@@ -159,8 +185,10 @@ impl ProxyGroup {
                     return;
                 }
                 // The sync programmed what was logged by its start.
+                // Entries before the member's `upto` were logged by an
+                // earlier start, so the search begins there.
                 let start = m.last_start.unwrap_or(0);
-                let upto = self.log.partition_point(|c| c.logged <= start);
+                let upto = m.upto + self.log[m.upto..].partition_point(|c| c.logged <= start);
                 self.sync_done(node, upto, cx)
             }
             Msg::ProxyResync { node } => {
@@ -249,7 +277,7 @@ impl ProxyGroup {
     /// A kube-proxy for a node added at run time: down until its node
     /// powers it up.
     pub fn add_member(&mut self, name: Arc<str>) {
-        self.node_names.push(name);
+        self.node_names.push(&name);
         self.members.push(Member {
             last_start: None,
             pending: false,
@@ -346,16 +374,22 @@ impl ProxyGroup {
         m.upto = upto;
         m.pending = false;
         m.running = false;
-        let name = self.node_names[node as usize].clone();
+        // Borrowed, not cloned: this runs for every sync.
+        let name = self.node_names.get(node as usize);
         if upto > from {
-            let detail = format!(
-                "programmed {} rule changes, {} endpoints",
-                upto - from,
-                self.endpoints
+            let fresh = m.fresh_since.take();
+            cx.log_on_args(
+                Dest::KubeProxy,
+                "sync",
+                Subject::NONE,
+                name,
+                format_args!(
+                    "programmed {} rule changes, {} endpoints",
+                    upto - from,
+                    self.endpoints
+                ),
             );
-            cx.log_on(Dest::KubeProxy, "sync", Subject::NONE, &name, &detail);
             let np = &mut cx.rec.counters.network_programming;
-            let fresh = self.members[node as usize].fresh_since.take();
             // A restarted member's first sync is a cohort of its own.
             let key = match fresh {
                 Some(_) => {
@@ -364,16 +398,19 @@ impl ProxyGroup {
                 }
                 None => from,
             };
-            if !np.knows(key, upto) {
-                let since = fresh.unwrap_or(0);
-                let triggers = self.log[from..upto]
-                    .iter()
-                    .filter(|c| c.endpoints && c.trigger >= since)
-                    .map(|c| c.trigger)
-                    .collect();
-                np.add_range(key, upto, triggers);
-            }
-            np.add_sync(key, upto, now);
+            let cohort = match np.cohort(key, upto) {
+                Some(i) => i,
+                None => {
+                    let since = fresh.unwrap_or(0);
+                    let triggers = self.log[from..upto]
+                        .iter()
+                        .filter(|c| c.endpoints && c.trigger >= since)
+                        .map(|c| c.trigger)
+                        .collect();
+                    np.add_range(key, upto, triggers)
+                }
+            };
+            np.add_sync(cohort, now);
         }
         if let Some(c) = self.upto_counts.get_mut(&from) {
             *c -= 1;
@@ -398,12 +435,11 @@ impl ProxyGroup {
                 && r.deleted.is_none()
             {
                 r.reachable = Some(now);
-                let key = key.clone();
                 cx.log_on(
                     Dest::KubeProxy,
                     "reachable",
-                    Subject::from(&key),
-                    &name,
+                    Subject::from(key),
+                    name,
                     "programmed on every node",
                 );
             }

@@ -31,6 +31,8 @@ pub struct EventQueue<D, M> {
     /// Bucket 0, popped from the front.
     now: VecDeque<Scheduled<D, M>>,
     buckets: Vec<Vec<Scheduled<D, M>>>,
+    /// Bit `b - 1` is set when bucket `b` (1 to 64) may hold events.
+    occupied: u64,
     /// The time of the last pop (or the floor pushes are clamped to).
     last: Time,
     len: usize,
@@ -52,6 +54,7 @@ impl<D, M> EventQueue<D, M> {
         EventQueue {
             now: VecDeque::new(),
             buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
+            occupied: 0,
             last: 0,
             len: 0,
             next_seq: 0,
@@ -73,7 +76,10 @@ impl<D, M> EventQueue<D, M> {
         };
         match bucket(time, self.last) {
             0 => self.now.push_back(ev),
-            b => self.buckets[b].push(ev),
+            b => {
+                self.buckets[b].push(ev);
+                self.occupied |= 1 << (b - 1);
+            }
         }
         self.len += 1;
         seq
@@ -84,9 +90,11 @@ impl<D, M> EventQueue<D, M> {
         if !self.now.is_empty() {
             return;
         }
-        let Some(b) = (1..BUCKETS).find(|&b| !self.buckets[b].is_empty()) else {
+        if self.occupied == 0 {
             return;
-        };
+        }
+        let b = self.occupied.trailing_zeros() as usize + 1;
+        self.occupied &= !(1 << (b - 1));
         let mut spread = std::mem::take(&mut self.buckets[b]);
         self.last = spread.iter().map(|e| e.time).min().expect("non-empty");
         // Every event goes to a lower bucket, since they all share the bits
@@ -94,7 +102,10 @@ impl<D, M> EventQueue<D, M> {
         for ev in spread.drain(..) {
             match bucket(ev.time, self.last) {
                 0 => self.now.push_back(ev),
-                nb => self.buckets[nb].push(ev),
+                nb => {
+                    self.buckets[nb].push(ev);
+                    self.occupied |= 1 << (nb - 1);
+                }
             }
         }
         // Keep the emptied bucket's allocation for reuse.

@@ -9,6 +9,7 @@
 pub mod netprog;
 mod recorder;
 pub mod rollouts;
+mod rows;
 mod summary;
 
 pub use recorder::{Counters, PodRecord, Recorder, Subject};

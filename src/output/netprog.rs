@@ -7,13 +7,18 @@
 //! kept as cohorts: one range (its trigger times, sorted, stored once) and
 //! the end times of every sync that covered exactly that range. A cohort
 //! with `r` changes and `m` syncs stands for `r * m` latencies
-//! `end - trigger`; the number of them at most `x` is counted in
-//! `O(r + m)` by walking both sorted lists, and a percentile is the
-//! smallest `x` whose count reaches its rank (a binary search over
-//! integer nanoseconds). The cost grows with syncs plus distinct ranges,
-//! never with changes times nodes.
+//! `end - trigger` (0 for a trigger after the end); the number of them at
+//! most `x` is counted in `O(min(r + m, r log m))`, by walking both sorted
+//! lists or by a binary search in the ends per trigger. A percentile is the
+//! smallest `x` whose count reaches its rank: a search over integer
+//! nanoseconds between the smallest and the largest latency (interpolating
+//! from the counts and bisecting in turn), until the latencies left between
+//! its bounds are few enough to be listed and the one of the rank selected
+//! among them; the percentiles the summary asks for share their passes. The cost grows with syncs plus
+//! distinct ranges, never with changes times nodes.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::engine::Time;
 
@@ -24,36 +29,121 @@ struct Cohort {
     ends: Vec<Time>,
 }
 
+impl Cohort {
+    /// Adds to `counts[k]` how many of the cohort's latencies are at most
+    /// `xs[k]`; `walk` is scratch space.
+    fn count_at_most(&self, xs: &[Time], counts: &mut [u64], walk: &mut Vec<usize>) {
+        let (t, e) = (&self.triggers, &self.ends);
+        if t.is_empty() || e.is_empty() {
+            return;
+        }
+        let log_m = (usize::BITS - e.len().leading_zeros()) as usize;
+        if t.len() * log_m < t.len() + e.len() {
+            // end - trigger <= x  <=>  end <= trigger + x.
+            for (&x, n) in xs.iter().zip(counts.iter_mut()) {
+                for &t in t {
+                    *n += e.partition_point(|&e| e <= t.saturating_add(x)) as u64;
+                }
+            }
+        } else {
+            // end - trigger <= x  <=>  trigger >= end - x; ends ascend, so
+            // the first qualifying trigger only moves right.
+            walk.clear();
+            walk.resize(xs.len(), 0);
+            for &end in e {
+                for ((&x, j), n) in xs.iter().zip(walk.iter_mut()).zip(counts.iter_mut()) {
+                    let floor = end.saturating_sub(x);
+                    while *j < t.len() && t[*j] < floor {
+                        *j += 1;
+                    }
+                    *n += (t.len() - *j) as u64;
+                }
+            }
+        }
+    }
+
+    /// Appends the cohort's latencies in `[lo, hi]` to `out`.
+    fn collect_between(&self, lo: Time, hi: Time, out: &mut Vec<Time>) {
+        let e = &self.ends;
+        for &t in &self.triggers {
+            // Ends before `t` have latency 0.
+            let first = if lo == 0 {
+                0
+            } else {
+                e.partition_point(|&e| e < t.saturating_add(lo))
+            };
+            let last = e.partition_point(|&e| e <= t.saturating_add(hi));
+            out.extend(
+                e[first..last.max(first)]
+                    .iter()
+                    .map(|&e| e.saturating_sub(t)),
+            );
+        }
+    }
+}
+
+/// The search lists the latencies between its bounds once at most this
+/// many are left.
+const LIST_AT_MOST: u64 = 1 << 14;
+
+/// A multiplicative hash for the cohort index's integer pairs (a lookup
+/// table only: its order reaches nothing).
+#[derive(Default)]
+struct PairHasher(u64);
+
+impl Hasher for PairHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
 #[derive(Default)]
 pub struct NetworkProgramming {
     cohorts: Vec<Cohort>,
-    index: HashMap<(usize, usize), usize>,
+    index: HashMap<(usize, usize), usize, BuildHasherDefault<PairHasher>>,
 }
 
 impl NetworkProgramming {
-    /// Whether the range `[from, upto)` is known.
-    pub fn knows(&self, from: usize, upto: usize) -> bool {
-        self.index.contains_key(&(from, upto))
+    /// The cohort of range `[from, upto)`, if it is known.
+    pub fn cohort(&self, from: usize, upto: usize) -> Option<usize> {
+        self.index.get(&(from, upto)).copied()
     }
 
-    /// Registers a range with the trigger times of its endpoint changes.
-    pub fn add_range(&mut self, from: usize, upto: usize, mut triggers: Vec<Time>) {
+    /// Registers a range with the trigger times of its endpoint changes;
+    /// returns its cohort.
+    pub fn add_range(&mut self, from: usize, upto: usize, mut triggers: Vec<Time>) -> usize {
         triggers.sort_unstable();
-        self.index.insert((from, upto), self.cohorts.len());
+        let i = self.cohorts.len();
+        self.index.insert((from, upto), i);
         self.cohorts.push(Cohort {
             triggers,
             ends: Vec::new(),
         });
+        i
     }
 
-    /// A sync that programmed the (registered) range ended at `end`.
-    pub fn add_sync(&mut self, from: usize, upto: usize, end: Time) {
-        if let Some(&i) = self.index.get(&(from, upto)) {
-            let c = &mut self.cohorts[i];
-            if !c.triggers.is_empty() {
-                debug_assert!(c.ends.last().is_none_or(|l| *l <= end));
-                c.ends.push(end);
-            }
+    /// A sync that programmed cohort `i`'s range ended at `end`.
+    pub fn add_sync(&mut self, i: usize, end: Time) {
+        let c = &mut self.cohorts[i];
+        if !c.triggers.is_empty() {
+            debug_assert!(c.ends.last().is_none_or(|l| *l <= end));
+            c.ends.push(end);
         }
     }
 
@@ -69,48 +159,128 @@ impl NetworkProgramming {
         self.len() == 0
     }
 
-    /// How many latencies are at most `x`.
-    fn count_at_most(&self, x: Time) -> u64 {
-        let mut n = 0u64;
-        for c in &self.cohorts {
-            // end - trigger <= x  <=>  trigger >= end - x; ends ascend, so
-            // the first qualifying trigger only moves right.
-            let mut j = 0;
-            for &end in &c.ends {
-                let floor = end.saturating_sub(x);
-                while j < c.triggers.len() && c.triggers[j] < floor {
-                    j += 1;
-                }
-                n += (c.triggers.len() - j) as u64;
-            }
-        }
-        n
+    /// The nearest-rank percentiles `ps` (each 0 < p <= 100), exact.
+    pub fn percentiles(&self, ps: &[u32]) -> Vec<Option<Time>> {
+        self.percentiles_listing(ps, LIST_AT_MOST)
     }
 
     /// The nearest-rank percentile `p` (0 < p <= 100), exact.
     pub fn percentile(&self, p: u32) -> Option<Time> {
+        self.percentiles(&[p])[0]
+    }
+
+    /// [`Self::percentiles`], listing the latencies left between a
+    /// search's bounds once at most `list` are. The searches share their
+    /// passes over the cohorts.
+    fn percentiles_listing(&self, ps: &[u32], list: u64) -> Vec<Option<Time>> {
         let total = self.len();
         if total == 0 {
-            return None;
+            return vec![None; ps.len()];
         }
-        let rank = (total * u64::from(p)).div_ceil(100).max(1);
-        let mut hi = self
-            .cohorts
-            .iter()
-            .filter(|c| !c.triggers.is_empty() && !c.ends.is_empty())
+        let live = || {
+            self.cohorts
+                .iter()
+                .filter(|c| !c.triggers.is_empty() && !c.ends.is_empty())
+        };
+        let min = live()
+            .map(|c| c.ends[0].saturating_sub(c.triggers[c.triggers.len() - 1]))
+            .min()
+            .unwrap_or(0);
+        let max = live()
             .map(|c| c.ends[c.ends.len() - 1].saturating_sub(c.triggers[0]))
             .max()
             .unwrap_or(0);
-        let mut lo = 0;
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if self.count_at_most(mid) >= rank {
-                hi = mid;
-            } else {
-                lo = mid + 1;
+        /// One percentile's search: the answer is in `[lo, hi]`, `below`
+        /// latencies are under `lo` and `upto_hi` at most `hi`.
+        struct Search {
+            rank: u64,
+            lo: Time,
+            hi: Time,
+            below: u64,
+            upto_hi: u64,
+            /// Passes so far: odd ones bisect, even ones interpolate.
+            passes: u32,
+        }
+        let mut searches: Vec<Search> = ps
+            .iter()
+            .map(|&p| Search {
+                rank: (total * u64::from(p)).div_ceil(100).max(1),
+                lo: min,
+                hi: max,
+                below: 0,
+                upto_hi: total,
+                passes: 0,
+            })
+            .collect();
+        let open = |s: &Search| s.lo < s.hi && s.upto_hi - s.below > list;
+        let (mut xs, mut who, mut counts, mut walk) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        loop {
+            xs.clear();
+            who.clear();
+            for (i, s) in searches.iter_mut().enumerate() {
+                if open(s) {
+                    // Latencies are spread smoothly enough that guessing
+                    // from the counts at the bounds usually lands close;
+                    // bisecting every other pass bounds the number of
+                    // passes whatever the spread. Either way the search
+                    // stays exact.
+                    let mid = if s.passes % 2 == 0 {
+                        let span = u128::from(s.hi - s.lo);
+                        let guess =
+                            span * u128::from(s.rank - s.below) / u128::from(s.upto_hi - s.below);
+                        s.lo + (guess as Time).min(s.hi - s.lo - 1)
+                    } else {
+                        s.lo + (s.hi - s.lo) / 2
+                    };
+                    s.passes += 1;
+                    xs.push(mid);
+                    who.push(i);
+                }
+            }
+            if xs.is_empty() {
+                break;
+            }
+            counts.clear();
+            counts.resize(xs.len(), 0);
+            for c in live() {
+                c.count_at_most(&xs, &mut counts, &mut walk);
+            }
+            for ((&i, &mid), &n) in who.iter().zip(&xs).zip(&counts) {
+                let s = &mut searches[i];
+                if n >= s.rank {
+                    s.hi = mid;
+                    s.upto_hi = n;
+                } else {
+                    s.lo = mid + 1;
+                    s.below = n;
+                }
             }
         }
-        Some(lo)
+        // The latencies left between each unsettled search's bounds, listed
+        // in one pass; the answer is the one of the rank among them.
+        let mut left: Vec<Vec<Time>> = searches.iter().map(|_| Vec::new()).collect();
+        if searches.iter().any(|s| s.lo < s.hi) {
+            for c in live() {
+                for (s, left) in searches.iter().zip(left.iter_mut()) {
+                    if s.lo < s.hi {
+                        c.collect_between(s.lo, s.hi, left);
+                    }
+                }
+            }
+        }
+        searches
+            .iter()
+            .zip(left.iter_mut())
+            .map(|(s, left)| {
+                if s.lo == s.hi {
+                    return Some(s.lo);
+                }
+                debug_assert_eq!(left.len() as u64, s.upto_hi - s.below);
+                let k = (s.rank - s.below - 1) as usize;
+                Some(*left.select_nth_unstable(k).1)
+            })
+            .collect()
     }
 }
 
@@ -118,6 +288,27 @@ impl NetworkProgramming {
 mod tests {
     use super::*;
     use crate::output::percentile;
+
+    /// Every percentile from 1 to 100 against the sorted list of every pair,
+    /// whatever the number of latencies the search lists at the end.
+    fn check(np: &NetworkProgramming, mut all: Vec<Time>) {
+        all.sort_unstable();
+        assert_eq!(np.len(), all.len() as u64);
+        let ps: Vec<u32> = (1..=100).collect();
+        let want: Vec<Option<Time>> = ps.iter().map(|&p| percentile(&all, p)).collect();
+        for p in [1, 50, 90, 99, 100] {
+            assert_eq!(np.percentile(p), want[p as usize - 1], "p{p}");
+        }
+        assert_eq!(np.percentiles(&ps), want);
+        for list in [0, 1, 2, 7, 100] {
+            assert_eq!(np.percentiles_listing(&ps, list), want, "listing {list}");
+            assert_eq!(
+                np.percentiles_listing(&[99, 50, 90], list),
+                [want[98], want[49], want[89]],
+                "listing {list}"
+            );
+        }
+    }
 
     #[test]
     fn matches_the_percentiles_of_every_pair() {
@@ -129,18 +320,64 @@ mod tests {
             (4, 9, vec![30, 31, 31, 33, 35], vec![36, 37, 90, 91]),
         ];
         for (from, upto, triggers, ends) in ranges {
-            np.add_range(from, upto, triggers.clone());
+            assert_eq!(np.cohort(from, upto), None);
+            let i = np.add_range(from, upto, triggers.clone());
+            assert_eq!(np.cohort(from, upto), Some(i));
             for &e in &ends {
-                np.add_sync(from, upto, e);
+                np.add_sync(i, e);
                 for &t in &triggers {
                     all.push(e - t);
                 }
             }
         }
-        all.sort_unstable();
-        assert_eq!(np.len(), all.len() as u64);
-        for p in [1, 10, 50, 90, 99, 100] {
-            assert_eq!(np.percentile(p), percentile(&all, p), "p{p}");
+        check(&np, all);
+    }
+
+    /// Pseudo-random cohorts: few triggers and many ends (counted by
+    /// binary search), many triggers and few ends (counted by a walk),
+    /// ties, triggers after an end (latency 0), cohorts without triggers.
+    #[test]
+    fn matches_every_pair_on_mixed_cohorts() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut np = NetworkProgramming::default();
+        let mut all = Vec::new();
+        for k in 0..60 {
+            let (r, m) = match k % 4 {
+                0 => (1 + next(3), 1 + next(400)),
+                1 => (1 + next(200), 1 + next(4)),
+                2 => (next(3), 1 + next(20)),
+                _ => (1 + next(30), 1 + next(30)),
+            };
+            let base = next(1_000);
+            let triggers: Vec<Time> = (0..r).map(|_| base + next(50)).collect();
+            let mut ends: Vec<Time> = (0..m)
+                .map(|_| base + 20 + next(if k % 5 == 0 { 5 } else { 5_000 }))
+                .collect();
+            ends.sort_unstable();
+            let i = np.add_range(k as usize, k as usize + 1, triggers.clone());
+            for &e in &ends {
+                np.add_sync(i, e);
+                for &t in &triggers {
+                    all.push(e.saturating_sub(t));
+                }
+            }
         }
+        check(&np, all);
+    }
+
+    #[test]
+    fn no_latencies_no_percentile() {
+        let mut np = NetworkProgramming::default();
+        assert_eq!(np.percentile(50), None);
+        let i = np.add_range(0, 1, Vec::new());
+        np.add_sync(i, 10);
+        assert!(np.is_empty());
+        assert_eq!(np.percentile(99), None);
     }
 }

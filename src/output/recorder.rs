@@ -2,12 +2,14 @@
 //! and per-node records the end-of-run files are made from.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::io::{self, Write};
 
 use crate::api::resources::Resources;
 use crate::api::{Kind, Object, ObjectKey, PodPhase};
 use crate::engine::{Time, format_seconds};
 
+use super::rows::RowWriter;
 use super::{EVENTS_HEADER, NODES_HEADER, PODS_HEADER};
 
 /// What a timeline row is about: a kind, namespace and name, or nothing.
@@ -133,7 +135,7 @@ pub struct Recorder {
     pub nodes_to_register: usize,
     pub control_plane_ready: Option<Time>,
     pub cluster_ready: Option<Time>,
-    events: csv::Writer<Box<dyn Write>>,
+    events: RowWriter,
     nodes: csv::Writer<Box<dyn Write>>,
     /// The sequence number of the event being handled, for the `seq` column.
     pub seq: u64,
@@ -154,7 +156,7 @@ impl Recorder {
             nodes_to_register: 0,
             control_plane_ready: None,
             cluster_ready: None,
-            events: csv::Writer::from_writer(events),
+            events: RowWriter::new(events),
             nodes: csv::Writer::from_writer(nodes),
             seq: 0,
             counters: Counters::default(),
@@ -165,8 +167,7 @@ impl Recorder {
             node_index: HashMap::new(),
             error: None,
         };
-        let e = r.events.write_record(EVENTS_HEADER);
-        r.keep(e);
+        r.events.row(EVENTS_HEADER);
         let e = r.nodes.write_record(NODES_HEADER);
         r.keep(e);
         r
@@ -190,24 +191,47 @@ impl Recorder {
         node: &str,
         detail: &str,
     ) {
+        self.event_head(now, component, action, subject, node);
+        self.events.field(detail.as_bytes());
+        self.events.end_row();
+    }
+
+    /// One timeline row whose detail is formatted straight into the
+    /// output buffer.
+    pub fn event_args(
+        &mut self,
+        now: Time,
+        component: &str,
+        action: &str,
+        subject: Subject<'_>,
+        node: &str,
+        detail: fmt::Arguments<'_>,
+    ) {
+        self.event_head(now, component, action, subject, node);
+        self.events.field_fmt(detail);
+        self.events.end_row();
+    }
+
+    /// A timeline row's fields but the detail.
+    #[inline]
+    fn event_head(
+        &mut self,
+        now: Time,
+        component: &str,
+        action: &str,
+        subject: Subject<'_>,
+        node: &str,
+    ) {
         self.counters.timeline_rows += 1;
-        // Formatted on the stack: this runs for every row of the timeline.
-        let mut time_buf = [0u8; 32];
-        let time = format_seconds_into(now, &mut time_buf);
-        let mut seq_buf = [0u8; 20];
-        let seq = format_u64_into(self.seq, &mut seq_buf);
-        let r = self.events.write_record([
-            time,
-            seq,
-            component.as_bytes(),
-            action.as_bytes(),
-            subject.kind.map_or("", Kind::as_str).as_bytes(),
-            subject.namespace.as_bytes(),
-            subject.name.as_bytes(),
-            node.as_bytes(),
-            detail.as_bytes(),
-        ]);
-        self.keep(r);
+        let w = &mut self.events;
+        w.field_seconds(now);
+        w.field_u64(self.seq);
+        w.field(component.as_bytes());
+        w.field(action.as_bytes());
+        w.field(subject.kind.map_or("", Kind::as_str).as_bytes());
+        w.field(subject.namespace.as_bytes());
+        w.field(subject.name.as_bytes());
+        w.field(node.as_bytes());
     }
 
     /// A Node object was created (a kubelet registered).
@@ -355,60 +379,5 @@ impl Recorder {
             ])?;
         }
         w.flush()
-    }
-}
-
-/// Writes `n` in decimal at the end of `buf`; returns the digits.
-fn format_u64_into(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[i..];
-        }
-    }
-}
-
-/// [`format_seconds`] without allocating: seconds, a point, six decimals.
-fn format_seconds_into(t: Time, buf: &mut [u8; 32]) -> &[u8] {
-    let mut micros = (t % crate::engine::SECOND) / crate::engine::MICROSECOND;
-    let mut i = buf.len();
-    for _ in 0..6 {
-        i -= 1;
-        buf[i] = b'0' + (micros % 10) as u8;
-        micros /= 10;
-    }
-    i -= 1;
-    buf[i] = b'.';
-    let mut secs = t / crate::engine::SECOND;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (secs % 10) as u8;
-        secs /= 10;
-        if secs == 0 {
-            return &buf[i..];
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stack_formatting_matches_format_seconds() {
-        for t in [0, 1, 999, 1_000, 1_500_000_999, 12_000_003_000, u64::MAX] {
-            let mut buf = [0u8; 32];
-            assert_eq!(
-                format_seconds_into(t, &mut buf),
-                format_seconds(t).as_bytes()
-            );
-        }
-        for n in [0, 7, 10, 1234567890, u64::MAX] {
-            let mut buf = [0u8; 20];
-            assert_eq!(format_u64_into(n, &mut buf), n.to_string().as_bytes());
-        }
     }
 }

@@ -119,15 +119,16 @@ impl Summary {
             sli,
         );
         let np = &rec.counters.network_programming;
-        for (metric, p) in [
-            ("network_programming_latency_p50_s", 50),
-            ("network_programming_latency_p90_s", 90),
-            ("network_programming_latency_p99_s", 99),
-        ] {
-            rows.push((
-                metric,
-                np.percentile(p).map(format_seconds).unwrap_or_default(),
-            ));
+        let np_percentiles = np.percentiles(&[50, 90, 99]);
+        for (metric, value) in [
+            "network_programming_latency_p50_s",
+            "network_programming_latency_p90_s",
+            "network_programming_latency_p99_s",
+        ]
+        .into_iter()
+        .zip(np_percentiles)
+        {
+            rows.push((metric, value.map(format_seconds).unwrap_or_default()));
         }
         rows.push(("network_programming_samples", np.len().to_string()));
         add_percentiles(

@@ -121,6 +121,20 @@ impl Cx<'_> {
         self.rec
             .event(now, component_name(who), action, subject, node, detail);
     }
+
+    /// [`Cx::log_on`] with a detail formatted straight into the timeline.
+    pub fn log_on_args(
+        &mut self,
+        who: Dest,
+        action: &str,
+        subject: Subject<'_>,
+        node: &str,
+        detail: std::fmt::Arguments<'_>,
+    ) {
+        let now = self.now();
+        self.rec
+            .event_args(now, component_name(who), action, subject, node, detail);
+    }
 }
 
 /// Every component of the cluster.
