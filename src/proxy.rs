@@ -21,7 +21,8 @@
 //! decided, at most minSyncPeriod before it starts; the periodic sync is a
 //! background timer, so an idle cluster's resyncs do not keep a run going.
 
-use std::collections::{BTreeMap, HashMap};
+use crate::fasthash::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::api::service::ANNOTATION_TRIGGER_TIME;
@@ -144,7 +145,7 @@ impl ProxyGroup {
                 })
                 .collect(),
             log: Vec::new(),
-            slices: HashMap::new(),
+            slices: HashMap::default(),
             upto_counts,
             everywhere: 0,
             endpoints: 0,

@@ -17,8 +17,7 @@
 //! among them; the percentiles the summary asks for share their passes. The cost grows with syncs plus
 //! distinct ranges, never with changes times nodes.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use crate::fasthash::HashMap;
 
 use crate::engine::Time;
 
@@ -86,37 +85,11 @@ impl Cohort {
 /// many are left.
 const LIST_AT_MOST: u64 = 1 << 14;
 
-/// A multiplicative hash for the cohort index's integer pairs (a lookup
-/// table only: its order reaches nothing).
-#[derive(Default)]
-struct PairHasher(u64);
-
-impl Hasher for PairHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-
-    #[inline]
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    #[inline]
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-}
-
 #[derive(Default)]
 pub struct NetworkProgramming {
     cohorts: Vec<Cohort>,
-    index: HashMap<(usize, usize), usize, BuildHasherDefault<PairHasher>>,
+    /// Lookup only: its order reaches nothing.
+    index: HashMap<(usize, usize), usize>,
 }
 
 impl NetworkProgramming {

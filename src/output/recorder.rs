@@ -1,7 +1,7 @@
 //! The recorder: streams timeline rows as they happen and keeps the per-pod
 //! and per-node records the end-of-run files are made from.
 
-use std::collections::HashMap;
+use crate::fasthash::HashMap;
 use std::fmt;
 use std::io::{self, Write};
 
@@ -162,9 +162,9 @@ impl Recorder {
             counters: Counters::default(),
             rollouts: super::Rollouts::default(),
             pods: Vec::new(),
-            pod_index: HashMap::new(),
+            pod_index: HashMap::default(),
             node_totals: Vec::new(),
-            node_index: HashMap::new(),
+            node_index: HashMap::default(),
             error: None,
         };
         r.events.row(EVENTS_HEADER);

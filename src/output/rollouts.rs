@@ -3,7 +3,7 @@
 //! with the most pods and the fewest available pods the controller manager
 //! observed in between.
 
-use std::collections::HashMap;
+use crate::fasthash::HashMap;
 use std::io::{self, Write};
 
 use crate::engine::{Time, format_seconds};

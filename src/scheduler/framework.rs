@@ -8,6 +8,7 @@
 //! look at other pods (PodTopologySpread, InterPodAffinity) are in
 //! `topology`.
 
+use crate::fasthash::HashMap;
 use std::sync::Arc;
 
 use crate::api::pod::{Pod, PreferredSchedulingTerm, Taint, TaintEffect, tolerated};
@@ -797,7 +798,7 @@ const IMAGE_MAX_CONTAINER_THRESHOLD: i64 = 1000 * MB;
 /// node instead of searching each node's own list.
 #[derive(Default)]
 pub struct ImageColumns {
-    ids: std::collections::HashMap<String, u32>,
+    ids: HashMap<String, u32>,
     /// Per id: the size on each node (nodes past the end: absent).
     sizes: Vec<Vec<i64>>,
     /// Per id: how many live nodes have the image.

@@ -81,7 +81,8 @@ struct CycleFilters<'a> {
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use crate::fasthash::HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use rand_chacha::ChaCha8Rng;
@@ -240,15 +241,15 @@ impl Scheduler {
             nodes: Vec::new(),
             live: Vec::new(),
             order: Vec::new(),
-            node_index: HashMap::new(),
-            placed: HashMap::new(),
+            node_index: HashMap::default(),
+            placed: HashMap::default(),
             queue: SchedulingQueue::default(),
-            waiting: HashMap::new(),
+            waiting: HashMap::default(),
             in_flight: None,
             next_start: 0,
             rng: rng.stream("kube-scheduler/select-host"),
             next_tag: 0,
-            binds: HashMap::new(),
+            binds: HashMap::default(),
             synced_pods: false,
             synced_nodes: false,
             flush_at: BTreeMap::new(),
@@ -257,11 +258,11 @@ impl Scheduler {
             with_affinity: BTreeMap::new(),
             images: ImageColumns::default(),
             services: BTreeMap::new(),
-            services_by_pair: HashMap::new(),
-            owners: HashMap::new(),
+            services_by_pair: HashMap::default(),
+            owners: HashMap::default(),
             scratch: Scratch::default(),
             unknown_scheduler: BTreeMap::new(),
-            nominated: HashMap::new(),
+            nominated: HashMap::default(),
             trace: None,
             trace_verdicts: Vec::new(),
         }

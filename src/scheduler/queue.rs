@@ -3,8 +3,9 @@
 //! attempt failed recently (1 s doubling to 10 s), and the unschedulable
 //! pods, which cluster events move back and which are flushed after 5 min.
 
+use crate::fasthash::HashMap;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use priority_queue::PriorityQueue;
 

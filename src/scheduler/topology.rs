@@ -17,8 +17,9 @@
 //! counts, or, for PreScore when no node is left out of the counts, reads
 //! the domain sums for the feasible nodes' domains.
 
+use crate::fasthash::HashMap;
+use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::api::Labels;
@@ -79,7 +80,7 @@ impl Domains {
         let mut t = KeyTable {
             key: key.to_string(),
             of_node: Vec::new(),
-            by_value: HashMap::new(),
+            by_value: HashMap::default(),
         };
         for (i, n) in nodes.iter().enumerate() {
             t.set(i, &n.labels);
