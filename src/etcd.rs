@@ -3,10 +3,11 @@
 //! optimistic concurrency on writes, and a bounded history of events from
 //! which watches resume.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::api::keyed::KeyedMap;
 use crate::api::{Kind, Object, ObjectKey};
 
 /// What happened to an object in one write.
@@ -107,7 +108,7 @@ fn check_version(key: &ObjectKey, expected: Option<u64>, actual: u64) -> Result<
 /// The store. Keys are ordered like etcd's, so listings are deterministic.
 pub struct Etcd {
     revision: u64,
-    objects: BTreeMap<ObjectKey, Stored>,
+    objects: KeyedMap<Stored>,
     history: VecDeque<Arc<Change>>,
     history_limit: usize,
     /// The newest revision no longer in the history (0: nothing dropped).
@@ -119,7 +120,7 @@ impl Etcd {
     pub fn new(history_limit: usize) -> Self {
         Etcd {
             revision: 0,
-            objects: BTreeMap::new(),
+            objects: KeyedMap::new(),
             history: VecDeque::new(),
             history_limit: history_limit.max(1),
             compacted: 0,
@@ -150,10 +151,7 @@ impl Etcd {
 
     /// Every object of a kind, in key order.
     pub fn list(&self, kind: Kind) -> impl Iterator<Item = &Arc<Object>> {
-        self.objects
-            .iter()
-            .filter(move |(k, _)| k.kind == kind)
-            .map(|(_, s)| &s.object)
+        self.objects.of_kind(kind).map(|(_, s)| &s.object)
     }
 
     fn commit(

@@ -6,7 +6,7 @@
 pub mod admission;
 pub mod watch;
 
-use std::collections::BTreeMap;
+use crate::api::keyed::KeyedMap;
 use std::sync::Arc;
 
 use crate::api::resources::pod_requests;
@@ -25,7 +25,7 @@ pub const WATCH_CACHE_CAPACITY: usize = 100_000;
 
 pub struct ApiServer {
     registry: Registry,
-    cache: BTreeMap<ObjectKey, Arc<Object>>,
+    cache: KeyedMap<Arc<Object>>,
     ring: ChangeRing,
     revision: u64,
     next_uid: u64,
@@ -47,7 +47,7 @@ impl ApiServer {
     pub fn new() -> Self {
         ApiServer {
             registry: Registry::default(),
-            cache: BTreeMap::new(),
+            cache: KeyedMap::new(),
             ring: ChangeRing::new(WATCH_CACHE_CAPACITY),
             revision: 0,
             next_uid: 1,
@@ -127,10 +127,8 @@ impl ApiServer {
     fn resolve_priority(&self, spec: &mut crate::api::pod::PodSpec) -> Result<(), String> {
         use crate::api::priority::SYSTEM_CLASSES;
         let classes = || {
-            let lo = ObjectKey::new(Kind::PriorityClass, "", "");
             self.cache
-                .range(lo..)
-                .take_while(|(k, _)| k.kind == Kind::PriorityClass)
+                .of_kind(Kind::PriorityClass)
                 .filter_map(|(_, o)| match &**o {
                     Object::PriorityClass(pc) => Some(pc),
                     _ => None,
@@ -306,11 +304,9 @@ impl ApiServer {
                 }
             }
             None => {
-                let lo = ObjectKey::new(spec.kind, "", "");
                 let objects = self
                     .cache
-                    .range(lo..)
-                    .take_while(|(k, _)| k.kind == spec.kind)
+                    .of_kind(spec.kind)
                     .filter(|(_, o)| watch::selects(&spec, o))
                     .map(|(_, o)| o.clone())
                     .collect();

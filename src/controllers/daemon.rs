@@ -181,7 +181,7 @@ impl DaemonSetController {
             return;
         }
         let lo = ObjectKey::new(Kind::DaemonSet, "", "");
-        for (k, _) in cache.objects.range(lo..) {
+        for (k, _) in cache.objects.range_from(&lo) {
             if k.kind != Kind::DaemonSet {
                 break;
             }
@@ -262,8 +262,7 @@ impl DaemonSetController {
         }
         let nodes: Vec<&Node> = cache
             .objects
-            .range(ObjectKey::new(Kind::Node, "", "")..)
-            .take_while(|(k, _)| k.kind == Kind::Node)
+            .of_kind(Kind::Node)
             .filter_map(|(_, o)| o.as_node())
             .collect();
         let min_ready = ds.min_ready_seconds();

@@ -73,7 +73,7 @@ impl Default for ControllerManagerConfig {
 /// through its watches, with the indexes its controllers look up.
 #[derive(Default)]
 pub struct Cache {
-    pub objects: BTreeMap<ObjectKey, Arc<Object>>,
+    pub objects: crate::api::keyed::KeyedMap<Arc<Object>>,
     /// Dependents (pods, ReplicaSets) by the uid of their controller.
     pub by_controller: HashMap<u64, BTreeMap<ObjectKey, Arc<Object>>>,
     /// Dependents by the uid of any owner (for the garbage collector).
