@@ -172,6 +172,85 @@ impl PodResources {
     }
 }
 
+/// The part of a [`NodeInfo`] the cycle's filters and default scores read
+/// most, copied into a small row so that the scheduler's per-node loops
+/// read one contiguous 64-byte element per node (its `rows`, indexed like
+/// its nodes) and only go to the full `NodeInfo` when the row says they
+/// must: a node with NoSchedule/NoExecute taints, host ports in use, a pod
+/// that requests extended resources, and so on. The scheduler rebuilds a
+/// node's row with [`NodeRow::of`] after every change to the node.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeRow {
+    pub allocatable_cpu: i64,
+    pub allocatable_memory: i64,
+    pub requested_cpu: i64,
+    pub requested_memory: i64,
+    /// Allocatable minus requested ephemeral storage.
+    pub free_ephemeral_storage: i64,
+    pub nonzero_cpu: i64,
+    pub nonzero_memory: i64,
+    /// [`NodeRow::ROOM`] and the other bits.
+    pub flags: u8,
+}
+
+// One cache line.
+const _: () = assert!(std::mem::size_of::<NodeRow>() <= 64);
+
+impl NodeRow {
+    /// Fewer pods than allowed.
+    pub const ROOM: u8 = 1;
+    /// `spec.unschedulable`.
+    pub const UNSCHEDULABLE: u8 = 2;
+    /// Some NoSchedule or NoExecute taint.
+    pub const HARD_TAINTS: u8 = 4;
+    /// Some PreferNoSchedule taint.
+    pub const SOFT_TAINTS: u8 = 8;
+    /// Some host port in use.
+    pub const HOST_PORTS: u8 = 16;
+
+    pub fn of(node: &NodeInfo) -> Self {
+        let mut flags = 0;
+        let mut set = |bit: u8, on: bool| {
+            if on {
+                flags |= bit;
+            }
+        };
+        set(Self::ROOM, node.pods < node.allowed_pods);
+        set(Self::UNSCHEDULABLE, node.unschedulable);
+        set(
+            Self::HARD_TAINTS,
+            node.taints
+                .iter()
+                .any(|t| t.effect != TaintEffect::PreferNoSchedule),
+        );
+        set(
+            Self::SOFT_TAINTS,
+            node.taints
+                .iter()
+                .any(|t| t.effect == TaintEffect::PreferNoSchedule),
+        );
+        set(Self::HOST_PORTS, !node.host_ports.is_empty());
+        NodeRow {
+            allocatable_cpu: node.allocatable.milli_cpu,
+            allocatable_memory: node.allocatable.memory,
+            requested_cpu: node.requested.milli_cpu,
+            requested_memory: node.requested.memory,
+            free_ephemeral_storage: node
+                .allocatable
+                .ephemeral_storage
+                .wrapping_sub(node.requested.ephemeral_storage),
+            nonzero_cpu: node.nonzero_cpu,
+            nonzero_memory: node.nonzero_memory,
+            flags,
+        }
+    }
+
+    #[inline(always)]
+    pub fn has(&self, bit: u8) -> bool {
+        self.flags & bit != 0
+    }
+}
+
 /// Why a filter rejected a node, in upstream's words.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Rejection {
@@ -431,6 +510,26 @@ impl<'a> PodFilter<'a> {
             && check(FilterPlugin::NodeResourcesFit)
     }
 
+    /// Exactly `passes_all(node)`, with `row` the node's [`NodeRow`]: each
+    /// filter decides from the row alone when it can, and reads `node`
+    /// only when the row says it must.
+    #[inline(always)]
+    pub fn passes_all_row(&self, row: &NodeRow, node: &NodeInfo) -> bool {
+        let on = |p: FilterPlugin| self.is_active(p);
+        (!on(FilterPlugin::NodeUnschedulable)
+            || !row.has(NodeRow::UNSCHEDULABLE)
+            || self.tolerates_unschedulable)
+            && (!on(FilterPlugin::NodeName) || self.passes(FilterPlugin::NodeName, node))
+            && (!on(FilterPlugin::TaintToleration)
+                || !row.has(NodeRow::HARD_TAINTS)
+                || self.passes(FilterPlugin::TaintToleration, node))
+            && (!on(FilterPlugin::NodeAffinity) || self.passes(FilterPlugin::NodeAffinity, node))
+            && (!on(FilterPlugin::NodePorts)
+                || !row.has(NodeRow::HOST_PORTS)
+                || self.passes(FilterPlugin::NodePorts, node))
+            && (!on(FilterPlugin::NodeResourcesFit) || fits_row(self.res, row, node))
+    }
+
     /// Whether `plugin` may reject some node for this pod (false: it
     /// passes every node).
     fn may_reject(&self, plugin: FilterPlugin) -> bool {
@@ -487,6 +586,25 @@ fn fits_quick(res: &PodResources, node: &NodeInfo) -> bool {
         && r.scalar
             .iter()
             .all(|(name, want)| ok(*want, a.scalar(name), u.scalar(name)))
+}
+
+/// Exactly `fits_quick(res, node)`, with `row` the node's [`NodeRow`]:
+/// `node` is read only for the extended resources the pod requests.
+#[inline(always)]
+fn fits_row(res: &PodResources, row: &NodeRow, node: &NodeInfo) -> bool {
+    let r = &res.requests;
+    let ok = |want: i64, alloc: i64, used: i64| want <= 0 || want <= alloc - used;
+    row.has(NodeRow::ROOM)
+        && ok(r.milli_cpu, row.allocatable_cpu, row.requested_cpu)
+        && ok(r.memory, row.allocatable_memory, row.requested_memory)
+        && (r.ephemeral_storage <= 0 || r.ephemeral_storage <= row.free_ephemeral_storage)
+        && r.scalar.iter().all(|(name, want)| {
+            ok(
+                *want,
+                node.allocatable.scalar(name),
+                node.requested.scalar(name),
+            )
+        })
 }
 
 /// nodeSelector and required node affinity (upstream
@@ -668,10 +786,32 @@ impl<'a> FitPlan<'a> {
     /// NodeResourcesFit's score of `node`.
     #[inline(always)]
     pub fn score(&self, node: &NodeInfo) -> i64 {
+        self.score_with(|r| self.amounts(r, node))
+    }
+
+    /// Exactly `score(node)`, with `row` the node's [`NodeRow`]: cpu and
+    /// memory come from the row, the other resources from `node`.
+    #[inline(always)]
+    pub fn score_row(&self, row: &NodeRow, node: &NodeInfo) -> i64 {
+        let res = self.res;
+        self.score_with(|r| match r {
+            FitResource::Cpu => (row.nonzero_cpu + res.nonzero_cpu, row.allocatable_cpu),
+            FitResource::Memory => (
+                row.nonzero_memory + res.nonzero_memory,
+                row.allocatable_memory,
+            ),
+            _ => self.amounts(r, node),
+        })
+    }
+
+    /// The score, with `amounts` giving a resource's requested (after
+    /// adding the pod) and allocatable amounts.
+    #[inline(always)]
+    fn score_with(&self, amounts: impl Fn(FitResource<'_>) -> (i64, i64)) -> i64 {
         let mut sum = 0;
         let mut weights = 0;
         for &(r, weight) in &self.resources {
-            let (req, alloc) = self.amounts(r, node);
+            let (req, alloc) = amounts(r);
             if alloc == 0 {
                 continue;
             }
@@ -715,20 +855,35 @@ pub fn fit_score(fit: &FitScoring, res: &PodResources, node: &NodeInfo) -> i64 {
 /// A pod requesting neither (best effort) is not scored (0 everywhere).
 #[inline]
 pub fn balanced_score(res: &PodResources, node: &NodeInfo) -> i64 {
+    balanced_of(
+        res,
+        (node.requested.milli_cpu, node.allocatable.milli_cpu),
+        (node.requested.memory, node.allocatable.memory),
+    )
+}
+
+/// Exactly `balanced_score(res, node)` for the node of `row`.
+#[inline]
+pub fn balanced_score_row(res: &PodResources, row: &NodeRow) -> i64 {
+    balanced_of(
+        res,
+        (row.requested_cpu, row.allocatable_cpu),
+        (row.requested_memory, row.allocatable_memory),
+    )
+}
+
+/// NodeResourcesBalancedAllocation from the node's requested and
+/// allocatable cpu and memory.
+#[inline(always)]
+fn balanced_of(res: &PodResources, cpu: (i64, i64), memory: (i64, i64)) -> i64 {
     if res.requests.milli_cpu == 0 && res.requests.memory == 0 {
         return 0;
     }
     let mut fractions = [0.0f64; 2];
     let mut n = 0;
     for (req, alloc) in [
-        (
-            node.requested.milli_cpu + res.requests.milli_cpu,
-            node.allocatable.milli_cpu,
-        ),
-        (
-            node.requested.memory + res.requests.memory,
-            node.allocatable.memory,
-        ),
+        (cpu.0 + res.requests.milli_cpu, cpu.1),
+        (memory.0 + res.requests.memory, memory.1),
     ] {
         if alloc == 0 {
             continue;
@@ -761,6 +916,17 @@ pub fn taint_score(pod: &Pod, node: &NodeInfo) -> i64 {
                 .any(|tol| tol.tolerates(t))
         })
         .count() as i64
+}
+
+/// Exactly `taint_score(pod, node)`, with `row` the node's [`NodeRow`]:
+/// 0 without reading `node` when it has no PreferNoSchedule taint.
+#[inline]
+pub fn taint_score_row(pod: &Pod, row: &NodeRow, node: &NodeInfo) -> i64 {
+    if row.has(NodeRow::SOFT_TAINTS) {
+        taint_score(pod, node)
+    } else {
+        0
+    }
 }
 
 /// The pod's preferred node affinity terms.
@@ -1137,5 +1303,164 @@ mod tests {
         }
         // Every per-node filter rejected some node in this set.
         assert_eq!(rejected.len(), 6, "{rejected:?}");
+    }
+
+    /// Nodes that take each branch of the row-based fast paths: without
+    /// and with taints (hard, soft), extended resources, host ports,
+    /// cordoned, full of pods, nearly full of cpu, memory and ephemeral
+    /// storage.
+    fn row_nodes() -> Vec<NodeInfo> {
+        let alloc = "{cpu: '4', memory: 8Gi, ephemeral-storage: 10Gi, pods: '3'}";
+        let mut nodes: Vec<NodeInfo> = [
+            "metadata: {name: plain}",
+            "metadata: {name: cordoned}\nspec: {unschedulable: true}",
+            "metadata: {name: hard}\nspec: {taints: [{key: dedicated, value: gpu, effect: NoSchedule}]}",
+            "metadata: {name: evict}\nspec: {taints: [{key: gone, effect: NoExecute}]}",
+            "metadata: {name: soft}\nspec: {taints: [{key: soft, effect: PreferNoSchedule}]}",
+            "metadata: {name: both, labels: {disk: ssd}}\nspec: {taints: [{key: dedicated, value: gpu, effect: NoSchedule}, {key: soft, effect: PreferNoSchedule}]}",
+        ]
+        .iter()
+        .map(|m| node(&format!("kind: Node\n{m}\nstatus: {{allocatable: {alloc}}}")))
+        .collect();
+        nodes.push(node(
+            "kind: Node\nmetadata: {name: gpu}\nstatus: {allocatable: {cpu: '4', memory: 8Gi, pods: '3', example.com/gpu: '1'}}",
+        ));
+        let with = |name: &str, pods: &[&str]| {
+            let mut n = node(&format!(
+                "kind: Node\nmetadata: {{name: {name}}}\nstatus: {{allocatable: {alloc}}}"
+            ));
+            for spec in pods {
+                let p = pod(&format!("kind: Pod\nmetadata: {{name: e}}\nspec: {spec}"));
+                n.add_pod(&PodResources::of(&p));
+            }
+            n
+        };
+        let plain = "{containers: [{name: a, image: x}]}";
+        nodes.push(with(
+            "ports",
+            &["{containers: [{name: a, image: x, ports: [{containerPort: 80, hostPort: 8080}]}]}"],
+        ));
+        nodes.push(with("full", &[plain, plain, plain]));
+        nodes.push(with(
+            "nearly-full",
+            &["{containers: [{name: a, image: x, resources: {requests: {cpu: 3500m, memory: 7Gi, ephemeral-storage: 9Gi}}}]}"],
+        ));
+        nodes.push(with(
+            "gpu-used",
+            &["{containers: [{name: a, image: x, resources: {requests: {example.com/gpu: '1'}}}]}"],
+        ));
+        // A pod came and went: the requested scalar stays, at 0.
+        let mut n = with("came-and-went", &[]);
+        let p = pod(
+            "kind: Pod\nmetadata: {name: e}\nspec: {containers: [{name: a, image: x, resources: {requests: {example.com/gpu: '1', cpu: '1'}}, ports: [{containerPort: 80, hostPort: 9090}]}]}",
+        );
+        n.add_pod(&PodResources::of(&p));
+        n.remove_pod(&PodResources::of(&p));
+        nodes.push(n);
+        nodes
+    }
+
+    fn row_pods() -> Vec<Pod> {
+        [
+            "{containers: [{name: a, image: x}]}",
+            "{containers: [{name: a, image: x, resources: {requests: {cpu: 500m, memory: 1Gi}}}]}",
+            "{containers: [{name: a, image: x, resources: {requests: {cpu: 600m}}}]}",
+            "{containers: [{name: a, image: x, resources: {requests: {memory: 1500Mi}}}]}",
+            "{containers: [{name: a, image: x, resources: {requests: {ephemeral-storage: 2Gi}}}]}",
+            "{containers: [{name: a, image: x, resources: {requests: {ephemeral-storage: 1Gi}}}]}",
+            "{containers: [{name: a, image: x, resources: {requests: {example.com/gpu: '1'}}}]}",
+            "{nodeName: soft, containers: [{name: a, image: x}]}",
+            "{nodeSelector: {disk: ssd}, containers: [{name: a, image: x}]}",
+            "{tolerations: [{operator: Exists}], containers: [{name: a, image: x}]}",
+            "{tolerations: [{key: dedicated, operator: Exists, effect: NoSchedule}], containers: [{name: a, image: x}]}",
+            "{tolerations: [{key: soft, operator: Exists, effect: PreferNoSchedule}], containers: [{name: a, image: x}]}",
+            "{tolerations: [{key: node.kubernetes.io/unschedulable, operator: Exists, effect: NoSchedule}], containers: [{name: a, image: x}]}",
+            "{containers: [{name: a, image: x, ports: [{containerPort: 80, hostPort: 8080}]}]}",
+            "{containers: [{name: a, image: x, ports: [{containerPort: 80, hostPort: 9090}]}]}",
+        ]
+        .iter()
+        .map(|spec| pod(&format!("kind: Pod\nmetadata: {{name: p}}\nspec: {spec}")))
+        .collect()
+    }
+
+    /// Whether the row-based paths (filters, NodeResourcesFit under each
+    /// strategy, BalancedAllocation, TaintToleration's score) agree with
+    /// the full ones for `p` on `n`, reading `row` as `n`'s row.
+    fn row_paths_agree(p: &Pod, n: &NodeInfo, row: &NodeRow) -> bool {
+        let res = PodResources::of(p);
+        let pf = PodFilter::new(p, &res, &FilterPlugin::ALL);
+        let fits = [
+            FitScoring::default(),
+            FitScoring {
+                strategy: FitStrategy::MostAllocated,
+                resources: vec![
+                    ("cpu".into(), 1),
+                    ("memory".into(), 2),
+                    ("ephemeral-storage".into(), 1),
+                    ("example.com/gpu".into(), 3),
+                ],
+            },
+            FitScoring {
+                strategy: FitStrategy::RequestedToCapacityRatio(vec![(0, 0), (100, 100)]),
+                resources: vec![("cpu".into(), 2), ("memory".into(), 1)],
+            },
+        ];
+        pf.passes_all_row(row, n) == pf.passes_all(n)
+            && fits.iter().all(|f| {
+                let plan = FitPlan::new(f, &res);
+                plan.score_row(row, n) == plan.score(n)
+            })
+            && balanced_score_row(&res, row) == balanced_score(&res, n)
+            && taint_score_row(p, row, n) == taint_score(p, n)
+    }
+
+    /// The row-based fast paths decide exactly as the full ones, on nodes
+    /// that take each of their branches; and a stale row (a pod added to
+    /// the node after the row was taken) is caught.
+    #[test]
+    fn the_row_fast_paths_agree_with_the_full_ones() {
+        let nodes = row_nodes();
+        let pods = row_pods();
+        let mut passed = 0;
+        let mut failed = 0;
+        for n in &nodes {
+            let row = NodeRow::of(n);
+            for p in &pods {
+                let res = PodResources::of(p);
+                let all_ok = FilterPlugin::ALL
+                    .iter()
+                    .all(|&pl| filter_one(pl, p, &res, n).is_ok());
+                assert_eq!(
+                    PodFilter::new(p, &res, &FilterPlugin::ALL).passes_all_row(&row, n),
+                    all_ok,
+                    "{} for {:?}",
+                    n.name,
+                    p.spec
+                );
+                if all_ok {
+                    passed += 1;
+                } else {
+                    failed += 1;
+                }
+                assert!(row_paths_agree(p, n, &row), "{} for {:?}", n.name, p.spec);
+            }
+        }
+        assert!(passed > 0 && failed > 0);
+        // Stale rows: each node's row taken before one more pod lands on
+        // it disagrees somewhere.
+        let big = pod(
+            "kind: Pod\nmetadata: {name: b}\nspec: {containers: [{name: a, image: x, resources: {requests: {cpu: 3500m, memory: 7Gi, ephemeral-storage: 9Gi}}, ports: [{containerPort: 80, hostPort: 8080}]}]}",
+        );
+        for name in ["plain", "soft", "gpu"] {
+            let mut n = nodes.iter().find(|n| &*n.name == name).unwrap().clone();
+            let stale = NodeRow::of(&n);
+            n.add_pod(&PodResources::of(&big));
+            assert!(
+                pods.iter().any(|p| !row_paths_agree(p, &n, &stale)),
+                "stale row of {name} not caught"
+            );
+            let fresh = NodeRow::of(&n);
+            assert!(pods.iter().all(|p| row_paths_agree(p, &n, &fresh)));
+        }
     }
 }

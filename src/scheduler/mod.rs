@@ -98,9 +98,9 @@ use crate::sim::msg::WatchSpec;
 use crate::sim::{Cx, Dest, Hop, Msg, Verb};
 
 use framework::{
-    FilterPlugin, FitPlan, ImageColumns, ImageLocality, NUM_SCORE_PLUGINS, NodeInfo, PodResources,
-    ScorePlugin, balanced_score, default_normalize, filter_one, preferred_affinity_score,
-    preferred_node_affinity, taint_score,
+    FilterPlugin, FitPlan, ImageColumns, ImageLocality, NUM_SCORE_PLUGINS, NodeInfo, NodeRow,
+    PodResources, ScorePlugin, balanced_score_row, default_normalize, filter_one,
+    preferred_affinity_score, preferred_node_affinity, taint_score_row,
 };
 use profile::{Profile, Select};
 use queue::SchedulingQueue;
@@ -188,6 +188,10 @@ struct InFlight {
 
 pub struct Scheduler {
     nodes: Vec<NodeInfo>,
+    /// Per node (indexed like `nodes`): what the filters and default
+    /// scores read most, compact and contiguous; rebuilt by `refresh_row`
+    /// after every change to the node.
+    rows: Vec<NodeRow>,
     live: Vec<bool>,
     /// Live node indices, in the order nodes were added.
     order: Vec<usize>,
@@ -239,6 +243,7 @@ impl Scheduler {
     pub fn with_profiles(rng: &RngStreams, profiles: Vec<Profile>) -> Self {
         Scheduler {
             nodes: Vec::new(),
+            rows: Vec::new(),
             live: Vec::new(),
             order: Vec::new(),
             node_index: HashMap::default(),
@@ -483,6 +488,7 @@ impl Scheduler {
             (_, Some(i)) => {
                 self.count_images(i, -1);
                 self.nodes[i].update(node);
+                self.refresh_row(i);
                 self.count_images(i, 1);
                 self.idx.set_node(i, &node.metadata.labels);
                 true
@@ -490,6 +496,8 @@ impl Scheduler {
             (_, None) => {
                 let i = self.nodes.len();
                 self.nodes.push(NodeInfo::new(node));
+                self.rows.push(NodeRow::default());
+                self.refresh_row(i);
                 self.live.push(true);
                 self.order.push(i);
                 self.node_index.insert(name, i);
@@ -499,6 +507,22 @@ impl Scheduler {
                 true
             }
         }
+    }
+
+    /// Rebuilds node `i`'s row from its `NodeInfo`: after every change.
+    fn refresh_row(&mut self, i: usize) {
+        self.rows[i] = NodeRow::of(&self.nodes[i]);
+    }
+
+    /// Whether every node's row agrees with its `NodeInfo`.
+    #[cfg(test)]
+    fn rows_in_sync(&self) -> bool {
+        self.rows.len() == self.nodes.len()
+            && self
+                .nodes
+                .iter()
+                .zip(&self.rows)
+                .all(|(n, r)| NodeRow::of(n) == *r)
     }
 
     fn count_images(&mut self, i: usize, delta: i64) {
@@ -560,6 +584,7 @@ impl Scheduler {
     fn place(&mut self, uid: u64, n: usize, res: PodResources, obj: Arc<Object>, assumed: bool) {
         self.nominated.remove(&uid);
         self.nodes[n].add_pod(&res);
+        self.refresh_row(n);
         if let Some(pod) = obj.as_pod() {
             self.idx.pod_added(n, pod);
             if has_pod_affinity(pod) {
@@ -662,6 +687,7 @@ impl Scheduler {
     fn forget(&mut self, uid: u64) {
         if let Some(p) = self.placed.remove(&uid) {
             self.nodes[p.node].remove_pod(&p.res);
+            self.refresh_row(p.node);
             if let Some(pod) = p.obj.as_pod() {
                 self.idx.pod_removed(p.node, pod);
             }
@@ -785,6 +811,8 @@ impl Scheduler {
                 0,
             );
         }
+        #[cfg(test)]
+        assert!(self.rows_in_sync(), "a node's row is stale");
         let prof = &self.profiles[profile];
         let res = PodResources::of(pod);
         let want = prof.num_feasible_nodes_to_find(n);
@@ -959,6 +987,8 @@ impl Scheduler {
     /// ones, each plugin's raw, normalized and weighted score. `None` when
     /// no profile has the pod's schedulerName.
     pub fn evaluate(&mut self, pod: &Pod) -> Option<Evaluation> {
+        #[cfg(test)]
+        assert!(self.rows_in_sync(), "a node's row is stale");
         let profile = self.profile_index(pod)?;
         let prof = &self.profiles[profile];
         let res = PodResources::of(pod);
@@ -1030,7 +1060,7 @@ impl Scheduler {
         i: usize,
     ) -> Result<(), framework::Rejection> {
         let node = &self.nodes[i];
-        let plugins = if cf.pod.passes_all(node) {
+        let plugins = if cf.pod.passes_all_row(&self.rows[i], node) {
             &cf.topology
         } else {
             &cf.plugins
@@ -1103,22 +1133,23 @@ impl Scheduler {
         let preferred = preferred_node_affinity(pod);
         for &i in feasible {
             let node = &self.nodes[i];
+            let node_row = &self.rows[i];
             let mut row = [0i64; NUM_SCORE_PLUGINS];
             if on(ScorePlugin::TaintToleration) {
-                row[ScorePlugin::TaintToleration as usize] = taint_score(pod, node);
+                row[ScorePlugin::TaintToleration as usize] = taint_score_row(pod, node_row, node);
             }
             if on(ScorePlugin::NodeAffinity) {
                 row[ScorePlugin::NodeAffinity as usize] = preferred_affinity_score(preferred, node);
             }
             if on(ScorePlugin::NodeResourcesFit) {
-                row[ScorePlugin::NodeResourcesFit as usize] = fit.score(node);
+                row[ScorePlugin::NodeResourcesFit as usize] = fit.score_row(node_row, node);
             }
             if affinity_score {
                 row[ScorePlugin::InterPodAffinity as usize] = self.idx.affinity_score(st, i);
             }
             if on(ScorePlugin::NodeResourcesBalancedAllocation) {
                 row[ScorePlugin::NodeResourcesBalancedAllocation as usize] =
-                    balanced_score(res, node);
+                    balanced_score_row(res, node_row);
             }
             if on(ScorePlugin::ImageLocality) {
                 row[ScorePlugin::ImageLocality as usize] = images.score(i);

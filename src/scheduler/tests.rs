@@ -1072,3 +1072,57 @@ fn totals_are_the_weighted_sums_of_normalized_scores() {
         e.score("b", ScorePlugin::PodTopologySpread) > e.score("a", ScorePlugin::PodTopologySpread)
     );
 }
+
+/// The scheduler's node rows follow every change to its nodes: a node
+/// added, updated (taints, cordon, allocatable), deleted; a pod placed,
+/// assumed by a cycle and forgotten.
+#[test]
+fn node_rows_follow_node_and_pod_changes() {
+    use crate::etcd::EventType;
+    let mut s = cluster(
+        Profile::default(),
+        &[
+            "metadata: {name: n1}\nstatus: {allocatable: {cpu: '2', memory: 4Gi}}",
+            "metadata: {name: n2}\nstatus: {allocatable: {cpu: '2', memory: 4Gi}}",
+        ],
+        &[
+            "metadata: {name: e1}\nspec: {nodeName: n1, containers: [{name: c, image: x, resources: {requests: {cpu: '1'}}, ports: [{containerPort: 80, hostPort: 8080}]}]}",
+            "metadata: {name: e2}\nspec: {nodeName: n2, containers: [{name: c, image: x}]}",
+        ],
+    );
+    assert!(s.rows_in_sync());
+    s.observe_node(
+        EventType::Modified,
+        &node(
+            "metadata: {name: n2}\nspec: {unschedulable: true, taints: [{key: a, effect: NoSchedule}, {key: b, effect: PreferNoSchedule}]}\nstatus: {allocatable: {cpu: '3', memory: 8Gi, pods: '5'}}",
+        ),
+    );
+    assert!(s.rows_in_sync());
+    s.forget(1000);
+    assert!(s.rows_in_sync());
+    s.add_node(&node(
+        "metadata: {name: n3}\nstatus: {allocatable: {cpu: '1', memory: 1Gi}}",
+    ));
+    assert!(s.rows_in_sync());
+    s.observe_node(EventType::Deleted, &node("metadata: {name: n1}"));
+    assert!(s.rows_in_sync());
+    // A cycle (which checks the rows itself) and the pod it places.
+    let mut p = pod(
+        "metadata: {name: p}\nspec: {containers: [{name: c, image: x, resources: {requests: {cpu: 500m}}}]}",
+    );
+    p.metadata.uid = 7;
+    let (decision, _) = s.decide(&p, 0);
+    let super::Decision::Node { node: n, .. } = decision else {
+        panic!("unschedulable")
+    };
+    s.place(
+        7,
+        n,
+        PodResources::of(&p),
+        Arc::new(Object::Pod(p.clone())),
+        true,
+    );
+    assert!(s.rows_in_sync());
+    s.forget(7);
+    assert!(s.rows_in_sync());
+}
