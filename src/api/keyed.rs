@@ -64,6 +64,17 @@ impl<V> KeyedMap<V> {
         None
     }
 
+    /// Inserts or replaces, copying the key only when it is new.
+    pub fn set(&mut self, key: &ObjectKey, value: V) {
+        match self.values.get_mut(key) {
+            Some(slot) => *slot = value,
+            None => {
+                self.order.insert(key.clone());
+                self.values.insert(key.clone(), value);
+            }
+        }
+    }
+
     pub fn remove(&mut self, key: &ObjectKey) -> Option<V> {
         let v = self.values.remove(key)?;
         self.order.remove(key);
@@ -116,6 +127,10 @@ mod tests {
             match i % 5 {
                 0..=2 => assert_eq!(a.insert(k.clone(), i), b.insert(k, i)),
                 3 => assert_eq!(a.remove(&k), b.remove(&k)),
+                4 if i % 2 == 0 => {
+                    a.insert(k.clone(), i);
+                    b.set(&k, i);
+                }
                 _ => {
                     if let (Some(x), Some(y)) = (a.get_mut(&k), b.get_mut(&k)) {
                         *x += 1;

@@ -379,11 +379,8 @@ impl ApiServer {
                 }
                 if change.kind == EventType::Deleted {
                     self.cache.remove(&key);
-                } else if let Some(slot) = self.cache.get_mut(&key) {
-                    // An update: no new key to allocate.
-                    *slot = change.object.clone();
                 } else {
-                    self.cache.insert(key.clone(), change.object.clone());
+                    self.cache.set(&key, change.object.clone());
                 }
                 self.ring.push(change.clone());
                 if key.kind == Kind::Pod {

@@ -175,7 +175,7 @@ pub struct MatchCache {
 }
 
 /// The placed pods carrying one label pair.
-type PairPods = HashMap<(usize, u64), Vec<Arc<(String, Labels)>>>;
+type PairPods = HashMap<(usize, u64), Vec<Arc<(String, Arc<Labels>)>>>;
 
 impl MatchCache {
     /// The id of `c`; on first use its counts are built from `placed`
@@ -263,7 +263,7 @@ impl MatchCache {
     /// (their count on `node` went up by one).
     pub fn pod_added(&mut self, node: usize, pod: &Pod) -> &[usize] {
         let meta = &pod.metadata;
-        let shared = Arc::new((meta.namespace.clone(), (*meta.labels).clone()));
+        let shared = Arc::new((meta.namespace.clone(), meta.labels.clone()));
         for (k, v) in meta.labels.iter() {
             self.by_pair
                 .entry(k.clone())
@@ -305,7 +305,7 @@ impl MatchCache {
             if let Some(list) = pods.get_mut(&(node, meta.uid)) {
                 if let Some(i) = list
                     .iter()
-                    .position(|p| p.0 == meta.namespace && p.1 == *meta.labels)
+                    .position(|p| p.0 == meta.namespace && p.1 == meta.labels)
                 {
                     list.swap_remove(i);
                 }
