@@ -8,6 +8,10 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use kubesim::scenario;
 use kubesim::sim::run::simulate;
 
+/// The allocator the `kubesim` binary uses, so that figures match it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn scenarios(c: &mut Criterion) {
     let mut group = c.benchmark_group("scenarios");
     group.sample_size(10);

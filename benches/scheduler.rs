@@ -10,6 +10,10 @@ use kubesim::bench::{BenchSpec, run};
 use kubesim::schedperf;
 use kubesim::sim::run::RunOptions;
 
+/// The allocator the `kubesim` binary uses, so that figures match it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn scheduler(c: &mut Criterion) {
     let mut group = c.benchmark_group("scheduling_basic");
     group.sample_size(10);
