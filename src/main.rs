@@ -227,21 +227,22 @@ fn main() -> ExitCode {
                 for w in &s.warnings {
                     eprintln!("warning: {w}");
                 }
-                let objects: usize = s
-                    .actions
-                    .iter()
-                    .map(|a| match &a.op {
-                        scenario::ActionOp::Apply(o) => o.len(),
-                        _ => 0,
-                    })
-                    .sum();
+                let (mut applied, mut generated) = (0u64, 0u64);
+                for a in &s.actions {
+                    match &a.op {
+                        scenario::ActionOp::Apply(o) => applied += o.len() as u64,
+                        scenario::ActionOp::Generate(g) => generated += g.count,
+                        _ => {}
+                    }
+                }
                 out!(
-                    "{}: ok: scenario `{}`, {} nodes, {} actions, {} objects to apply",
+                    "{}: ok: scenario `{}`, {} nodes, {} actions, {} objects to apply ({} generated)",
                     scenario.display(),
                     s.name,
                     s.nodes.len(),
                     s.actions.len(),
-                    objects
+                    applied + generated,
+                    generated
                 );
                 ExitCode::SUCCESS
             }

@@ -251,6 +251,14 @@ fn generate_makes_pods_with_drawn_requests_and_lifetimes() {
     let dir = scratch("generate");
     let text = "name: gen\nseed: 7\ncluster:\n  nodeGroups:\n  - {name: n, count: 2, capacity: {cpu: '8', memory: 16Gi}}\nactions:\n- at: 1s\n  generate:\n    template: {apiVersion: v1, kind: Pod, metadata: {name: job}, spec: {containers: [{name: c, image: x:1}]}}\n    count: 20\n    every: 100ms\n    requests:\n      cpu: [100m, 200m]\n    lifetime: 30s\n";
     let s = write(&dir, "scenario.yaml", text);
+    // validate counts the generated pods among the objects to apply.
+    let o = kubesim(&["validate", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        said.contains("20 objects to apply (20 generated)"),
+        "{said}"
+    );
     run_ok(&s, &dir.join("out"), &[]);
     let pods = read_csv(&dir.join("out/pods.csv"));
     assert_eq!(pods.len(), 20);
