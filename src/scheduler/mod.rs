@@ -975,12 +975,14 @@ impl Scheduler {
         let sc = &mut self.scratch;
         let scores = &sc.totals;
         let mut best = 0;
-        let mut ties = 0u64;
-        for (k, &s) in scores.iter().enumerate() {
-            if k == 0 || s > scores[best] {
+        let mut best_score = scores[0];
+        let mut ties = 1u64;
+        for (k, &s) in scores.iter().enumerate().skip(1) {
+            if s > best_score {
                 best = k;
+                best_score = s;
                 ties = 1;
-            } else if s == scores[best] {
+            } else if s == best_score {
                 ties += 1;
                 if self.rng.next_u64().is_multiple_of(ties) {
                     best = k;
@@ -1254,21 +1256,34 @@ impl Scheduler {
         // 0 (else the column normalizes to a constant).
         let mut any_taint = false;
         let mut any_node_affinity = false;
-        for &i in feasible {
+        // A TaintToleration or NodeAffinity column is only kept from its
+        // first score that is not 0, with the zeros before it filled in.
+        let keep_from = |column: &mut Vec<i64>, s: i64, any: &mut bool, k: usize| {
+            if s != 0 && !*any {
+                *any = true;
+                column.clear();
+                column.resize(k, 0);
+            }
+            if *any {
+                column.push(s);
+            }
+        };
+        sc.totals.resize(feasible.len(), 0);
+        for (k, (&i, total)) in feasible.iter().zip(sc.totals.iter_mut()).enumerate() {
             let node = &self.nodes[i];
             let node_row = &self.rows[i];
             let mut row = [0i64; NUM_SCORE_PLUGINS];
             if taint_on {
                 let s = taint_score_row(pod, node_row, node);
-                any_taint |= s != 0;
                 row[ScorePlugin::TaintToleration as usize] = s;
-                sc.columns[ScorePlugin::TaintToleration as usize].push(s);
+                let column = &mut sc.columns[ScorePlugin::TaintToleration as usize];
+                keep_from(column, s, &mut any_taint, k);
             }
             if node_affinity_on {
                 let s = preferred_affinity_score(preferred, node);
-                any_node_affinity |= s != 0;
                 row[ScorePlugin::NodeAffinity as usize] = s;
-                sc.columns[ScorePlugin::NodeAffinity as usize].push(s);
+                let column = &mut sc.columns[ScorePlugin::NodeAffinity as usize];
+                keep_from(column, s, &mut any_node_affinity, k);
             }
             let (fit_s, balanced_s, image_s) = if shape != 0 {
                 let m = &mut memo[i];
@@ -1316,11 +1331,11 @@ impl Scheduler {
                 row[ScorePlugin::InterPodAffinity as usize] = s;
                 sc.columns[ScorePlugin::InterPodAffinity as usize].push(s);
             }
-            let mut total = 0;
+            let mut sum = 0;
             for (s, w) in row.iter().zip(&plain) {
-                total += s * w;
+                sum += s * w;
             }
-            sc.totals.push(total);
+            *total = sum;
             if keep_rows {
                 sc.raw.push(row);
             }
