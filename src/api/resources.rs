@@ -27,8 +27,13 @@ pub struct Resources {
 
 impl Resources {
     fn from_map(map: &BTreeMap<String, Quantity>) -> Resources {
+        Self::from_pairs(map.iter())
+    }
+
+    /// From (name, quantity) pairs in name order, each name once.
+    fn from_pairs<'a>(pairs: impl Iterator<Item = (&'a String, &'a Quantity)>) -> Resources {
         let mut r = Resources::default();
-        for (name, q) in map {
+        for (name, q) in pairs {
             match name.as_str() {
                 "cpu" => r.milli_cpu = q.milli_value(),
                 "memory" => r.memory = q.value(),
@@ -73,7 +78,22 @@ impl Resources {
 }
 
 fn container_requests(c: &Container) -> Resources {
-    Resources::from_map(&c.resources.effective_requests())
+    let r = &c.resources;
+    if r.limits.is_empty() {
+        // No limit stands in for a missing request: the requests as they
+        // are, without building the merged map.
+        Resources::from_pairs(r.requests.iter())
+    } else {
+        Resources::from_map(&r.effective_requests())
+    }
+}
+
+/// A container's effective request of `name` (a limit stands in for a
+/// missing request), as `effective_requests().get(name)` without building
+/// the merged map.
+fn effective_request<'a>(c: &'a Container, name: &str) -> Option<&'a Quantity> {
+    let r = &c.resources;
+    r.requests.get(name).or_else(|| r.limits.get(name))
 }
 
 /// A pod's effective requests: the larger of the sum over its containers and
@@ -86,7 +106,9 @@ pub fn pod_requests(spec: &PodSpec) -> Resources {
     for c in &spec.init_containers {
         sum.max_with(&container_requests(c));
     }
-    sum.add(&Resources::from_map(&spec.overhead));
+    if !spec.overhead.is_empty() {
+        sum.add(&Resources::from_map(&spec.overhead));
+    }
     sum
 }
 
@@ -96,31 +118,24 @@ pub fn pod_nonzero_requests(spec: &PodSpec) -> (i64, i64) {
     let mut cpu = 0;
     let mut memory = 0;
     for c in &spec.containers {
-        let r = c.resources.effective_requests();
-        cpu += r
-            .get("cpu")
-            .map_or(DEFAULT_MILLI_CPU_REQUEST, |q| q.milli_value());
-        memory += r
-            .get("memory")
-            .map_or(DEFAULT_MEMORY_REQUEST, |q| q.value());
+        cpu += effective_request(c, "cpu").map_or(DEFAULT_MILLI_CPU_REQUEST, |q| q.milli_value());
+        memory += effective_request(c, "memory").map_or(DEFAULT_MEMORY_REQUEST, |q| q.value());
     }
     let mut init_cpu = 0;
     let mut init_memory = 0;
     for c in &spec.init_containers {
-        let r = c.resources.effective_requests();
         init_cpu = init_cpu.max(
-            r.get("cpu")
-                .map_or(DEFAULT_MILLI_CPU_REQUEST, |q| q.milli_value()),
+            effective_request(c, "cpu").map_or(DEFAULT_MILLI_CPU_REQUEST, |q| q.milli_value()),
         );
-        init_memory = init_memory.max(
-            r.get("memory")
-                .map_or(DEFAULT_MEMORY_REQUEST, |q| q.value()),
-        );
+        init_memory = init_memory
+            .max(effective_request(c, "memory").map_or(DEFAULT_MEMORY_REQUEST, |q| q.value()));
     }
-    let overhead = Resources::from_map(&spec.overhead);
+    // Only the overhead's cpu and memory count here.
+    let overhead_cpu = spec.overhead.get("cpu").map_or(0, |q| q.milli_value());
+    let overhead_memory = spec.overhead.get("memory").map_or(0, |q| q.value());
     (
-        cpu.max(init_cpu) + overhead.milli_cpu,
-        memory.max(init_memory) + overhead.memory,
+        cpu.max(init_cpu) + overhead_cpu,
+        memory.max(init_memory) + overhead_memory,
     )
 }
 

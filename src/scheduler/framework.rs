@@ -466,6 +466,16 @@ pub struct PodFilter<'a> {
     restricts_nodes: bool,
     /// The per-node filters that run, one bit per `FilterPlugin`.
     active: u8,
+    /// Whether the filters that run are NodeResourcesFit without extended
+    /// resources and maybe NodeUnschedulable, TaintToleration and
+    /// NodePorts: then a node whose row has none of `slow_flags` is
+    /// decided by its row's resources alone.
+    row_only: bool,
+    /// The row flags on which a filter that runs must look further.
+    slow_flags: u8,
+    /// The pod's cpu, memory and ephemeral storage requests, `i64::MIN`
+    /// for one that is not positive (it fits any node).
+    want: [i64; 3],
 }
 
 impl<'a> PodFilter<'a> {
@@ -484,10 +494,37 @@ impl<'a> PodFilter<'a> {
             restricts_nodes: !pod.spec.node_selector.is_empty()
                 || pod.spec.required_node_affinity().is_some(),
             active: 0,
+            row_only: false,
+            slow_flags: 0,
+            want: [0; 3],
         };
         for &p in enabled {
             if pf.may_reject(p) {
                 pf.active |= 1 << p as u8;
+            }
+        }
+        let r = &res.requests;
+        let positive = |v: i64| if v > 0 { v } else { i64::MIN };
+        pf.want = [
+            positive(r.milli_cpu),
+            positive(r.memory),
+            positive(r.ephemeral_storage),
+        ];
+        let bit = |p: FilterPlugin| 1u8 << p as u8;
+        let row_decidable = bit(FilterPlugin::NodeUnschedulable)
+            | bit(FilterPlugin::TaintToleration)
+            | bit(FilterPlugin::NodePorts)
+            | bit(FilterPlugin::NodeResourcesFit);
+        pf.row_only = pf.active & !row_decidable == 0
+            && pf.is_active(FilterPlugin::NodeResourcesFit)
+            && r.scalar.is_empty();
+        for (p, flag) in [
+            (FilterPlugin::NodeUnschedulable, NodeRow::UNSCHEDULABLE),
+            (FilterPlugin::TaintToleration, NodeRow::HARD_TAINTS),
+            (FilterPlugin::NodePorts, NodeRow::HOST_PORTS),
+        ] {
+            if pf.is_active(p) {
+                pf.slow_flags |= flag;
             }
         }
         pf
@@ -515,6 +552,15 @@ impl<'a> PodFilter<'a> {
     /// only when the row says it must.
     #[inline(always)]
     pub fn passes_all_row(&self, row: &NodeRow, node: &NodeInfo) -> bool {
+        if self.row_only && row.flags & self.slow_flags == 0 {
+            // Every filter but NodeResourcesFit passes; `fits_row` without
+            // extended resources, the requests' signs resolved.
+            let [cpu, memory, ephemeral] = self.want;
+            return row.has(NodeRow::ROOM)
+                && cpu <= row.allocatable_cpu - row.requested_cpu
+                && memory <= row.allocatable_memory - row.requested_memory
+                && ephemeral <= row.free_ephemeral_storage;
+        }
         let on = |p: FilterPlugin| self.is_active(p);
         (!on(FilterPlugin::NodeUnschedulable)
             || !row.has(NodeRow::UNSCHEDULABLE)
@@ -725,6 +771,9 @@ pub struct FitPlan<'a> {
     strategy: FitKind<'a>,
     res: &'a PodResources,
     resources: Vec<(FitResource<'a>, i64)>,
+    /// The weights of cpu and memory when the plan is LeastAllocated over
+    /// exactly cpu then memory (the default): scored by straight-line code.
+    least_cpu_memory: Option<(i64, i64)>,
 }
 
 impl<'a> FitPlan<'a> {
@@ -744,8 +793,16 @@ impl<'a> FitPlan<'a> {
                 };
                 Some((r, *weight))
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let least_cpu_memory = match (&fit.strategy, &resources[..]) {
+            (
+                FitStrategy::LeastAllocated,
+                &[(FitResource::Cpu, cpu), (FitResource::Memory, memory)],
+            ) => Some((cpu, memory)),
+            _ => None,
+        };
         FitPlan {
+            least_cpu_memory,
             strategy: match &fit.strategy {
                 FitStrategy::LeastAllocated => FitKind::LeastAllocated,
                 FitStrategy::MostAllocated => FitKind::MostAllocated,
@@ -783,6 +840,13 @@ impl<'a> FitPlan<'a> {
         }
     }
 
+    /// Whether the score reads nothing but the node's [`NodeRow`] and the
+    /// pod's cpu and memory (non-zero) requests and the plan's weights,
+    /// which [`FitPlan::least_cpu_memory_weights`] gives.
+    pub fn least_cpu_memory_weights(&self) -> Option<(i64, i64)> {
+        self.least_cpu_memory
+    }
+
     /// NodeResourcesFit's score of `node`.
     #[inline(always)]
     pub fn score(&self, node: &NodeInfo) -> i64 {
@@ -794,6 +858,22 @@ impl<'a> FitPlan<'a> {
     #[inline(always)]
     pub fn score_row(&self, row: &NodeRow, node: &NodeInfo) -> i64 {
         let res = self.res;
+        if let Some((cpu_weight, memory_weight)) = self.least_cpu_memory {
+            // `score_with` unrolled for its two resources.
+            let mut sum = 0;
+            let mut weights = 0;
+            if row.allocatable_cpu != 0 {
+                let req = row.nonzero_cpu + res.nonzero_cpu;
+                sum += least_allocated(req, row.allocatable_cpu) * cpu_weight;
+                weights += cpu_weight;
+            }
+            if row.allocatable_memory != 0 {
+                let req = row.nonzero_memory + res.nonzero_memory;
+                sum += least_allocated(req, row.allocatable_memory) * memory_weight;
+                weights += memory_weight;
+            }
+            return if weights == 0 { 0 } else { sum / weights };
+        }
         self.score_with(|r| match r {
             FitResource::Cpu => (row.nonzero_cpu + res.nonzero_cpu, row.allocatable_cpu),
             FitResource::Memory => (

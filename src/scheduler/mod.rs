@@ -98,9 +98,9 @@ use crate::sim::msg::WatchSpec;
 use crate::sim::{Cx, Dest, Hop, Msg, Verb};
 
 use framework::{
-    FilterPlugin, FitPlan, ImageColumns, ImageLocality, NUM_SCORE_PLUGINS, NodeInfo, NodeRow,
-    PodResources, ScorePlugin, balanced_score_row, default_normalize, filter_one,
-    preferred_affinity_score, preferred_node_affinity, taint_score_row,
+    FilterPlugin, FitPlan, ImageColumns, ImageLocality, MAX_NODE_SCORE, NUM_SCORE_PLUGINS,
+    NodeInfo, NodeRow, PodResources, ScorePlugin, balanced_score_row, default_normalize,
+    filter_one, preferred_affinity_score, preferred_node_affinity, taint_score_row,
 };
 use profile::{Profile, Select};
 use queue::SchedulingQueue;
@@ -166,8 +166,24 @@ struct Scratch {
     /// Whether the last cycle scored (the rows above are its).
     scored: bool,
     spread: Vec<Option<i64>>,
-    column: Vec<i64>,
+    /// Per score plugin that normalizes: its column of raw scores, then
+    /// of normalized scores.
+    columns: [Vec<i64>; NUM_SCORE_PLUGINS],
     totals: Vec<i64>,
+}
+
+/// One node's NodeResourcesFit, BalancedAllocation and ImageLocality raw
+/// scores for one pod shape (see `Scheduler::shapes`): they depend only on
+/// the node's row, the shape and the nodes' images, so they stay valid
+/// until the node's row changes (the shapes are renumbered when the
+/// images change).
+#[derive(Clone, Copy, Default)]
+struct ScoreMemo {
+    /// 0: nothing kept.
+    shape: u64,
+    fit: i64,
+    balanced: i64,
+    image: i64,
 }
 
 /// The outcome of one scheduling cycle.
@@ -184,6 +200,9 @@ struct InFlight {
     uid: u64,
     decision: Decision,
     evaluated: usize,
+    /// The version of the pod the cycle decided for, and its requests.
+    obj: Arc<Object>,
+    res: PodResources,
 }
 
 pub struct Scheduler {
@@ -224,6 +243,23 @@ pub struct Scheduler {
     /// ReplicaSet and StatefulSet selectors by (kind, namespace, name).
     owners: HashMap<(Kind, String, String), LabelSelector>,
     scratch: Scratch,
+    /// Per node (indexed like `nodes`): its last scores for a pod shape,
+    /// cleared by `refresh_row`.
+    memo: Vec<ScoreMemo>,
+    /// Pod shapes by id: the weights of a LeastAllocated cpu-and-memory
+    /// NodeResourcesFit plan, the pod's non-zero cpu and memory requests,
+    /// its cpu and memory requests, and its list of images (by id in
+    /// `image_lists`): everything the scores of a [`ScoreMemo`] read
+    /// besides the node's row and the nodes' images. Emptied when the
+    /// nodes' images change (`images_changed`); ids are never reused.
+    shapes: HashMap<([i64; 6], u32), u64>,
+    /// The last shape id given.
+    last_shape: u64,
+    /// The pods' lists of (normalized) images, by id.
+    image_lists: HashMap<Vec<String>, u32>,
+    /// Set when a node's images are counted in or out (which changes
+    /// ImageLocality's scores everywhere); cleared with `shapes`.
+    images_changed: bool,
     /// Pods skipped because no profile has their schedulerName.
     pub unknown_scheduler: BTreeMap<u64, String>,
     /// Pods that preempted others, and the node nominated for each.
@@ -266,6 +302,11 @@ impl Scheduler {
             services_by_pair: HashMap::default(),
             owners: HashMap::default(),
             scratch: Scratch::default(),
+            memo: Vec::new(),
+            shapes: HashMap::default(),
+            last_shape: 0,
+            image_lists: HashMap::default(),
+            images_changed: false,
             unknown_scheduler: BTreeMap::new(),
             nominated: HashMap::default(),
             trace: None,
@@ -512,6 +553,10 @@ impl Scheduler {
     /// Rebuilds node `i`'s row from its `NodeInfo`: after every change.
     fn refresh_row(&mut self, i: usize) {
         self.rows[i] = NodeRow::of(&self.nodes[i]);
+        if self.memo.len() <= i {
+            self.memo.resize(i + 1, ScoreMemo::default());
+        }
+        self.memo[i] = ScoreMemo::default();
     }
 
     /// Whether every node's row agrees with its `NodeInfo`.
@@ -526,6 +571,7 @@ impl Scheduler {
     }
 
     fn count_images(&mut self, i: usize, delta: i64) {
+        self.images_changed = true;
         self.images.count(i, &self.nodes[i].images, delta);
     }
 
@@ -777,7 +823,8 @@ impl Scheduler {
         let profile = self.profile_index(pod).unwrap_or(0);
         self.scratch.scored = false;
         self.trace_verdicts.clear();
-        let (decision, evaluated) = self.decide(pod, profile);
+        let res = PodResources::of(pod);
+        let (decision, evaluated) = self.decide(pod, &res, profile);
         if self.trace.is_some() {
             let attempt = self.queue.attempts(uid);
             self.write_trace(cx.now(), pod, attempt, profile, &decision);
@@ -788,6 +835,8 @@ impl Scheduler {
             uid,
             decision,
             evaluated,
+            obj: obj.clone(),
+            res,
         });
         cx.send(Dest::Scheduler, cost, Msg::SchedulingCycleDone);
     }
@@ -801,7 +850,7 @@ impl Scheduler {
     /// Filters from the round-robin start until enough feasible nodes are
     /// found, scores them, and picks one as the profile says (the best,
     /// ties by reservoir sampling, for upstream's behaviour).
-    fn decide(&mut self, pod: &Pod, profile: usize) -> (Decision, usize) {
+    fn decide(&mut self, pod: &Pod, res: &PodResources, profile: usize) -> (Decision, usize) {
         let n = self.order.len();
         if n == 0 {
             return (
@@ -814,7 +863,6 @@ impl Scheduler {
         #[cfg(test)]
         assert!(self.rows_in_sync(), "a node's row is stale");
         let prof = &self.profiles[profile];
-        let res = PodResources::of(pod);
         let want = prof.num_feasible_nodes_to_find(n);
         let start = if prof.select == Select::FirstFit {
             0
@@ -832,7 +880,7 @@ impl Scheduler {
             order: &self.order,
             default_selector,
         };
-        let (mut st, cf) = prefilter(&mut self.idx, &view, &self.placed, pod, &res, prof);
+        let (mut st, cf) = prefilter(&mut self.idx, &view, &self.placed, pod, res, prof);
         // A pod that preempted others tries its nominated node first.
         if let Some(&nn) = self.nominated.get(&pod.metadata.uid)
             && self.live.get(nn).copied().unwrap_or(false)
@@ -856,8 +904,14 @@ impl Scheduler {
         feasible.clear();
         let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
         let mut processed = 0;
+        // `order[(start + k) % n]` without the division.
+        let mut pos = start % n;
         for k in 0..n {
-            let i = self.order[(start + k) % n];
+            let i = self.order[pos];
+            pos += 1;
+            if pos == n {
+                pos = 0;
+            }
             processed = k + 1;
             let verdict = self.run_filters(&cf, &st, i);
             if self.trace.is_some() {
@@ -917,16 +971,18 @@ impl Scheduler {
         }
         let feasible = std::mem::take(&mut self.scratch.feasible);
         let keep_rows = self.trace.is_some();
-        self.score_feasible(pod, &res, profile, &mut st, &feasible, keep_rows);
+        self.score_feasible(pod, res, profile, &mut st, &feasible, keep_rows);
         let sc = &mut self.scratch;
         let scores = &sc.totals;
         let mut best = 0;
-        let mut ties = 0u64;
-        for (k, &s) in scores.iter().enumerate() {
-            if k == 0 || s > scores[best] {
+        let mut best_score = scores[0];
+        let mut ties = 1u64;
+        for (k, &s) in scores.iter().enumerate().skip(1) {
+            if s > best_score {
                 best = k;
+                best_score = s;
                 ties = 1;
-            } else if s == scores[best] {
+            } else if s == best_score {
                 ties += 1;
                 if self.rng.next_u64().is_multiple_of(ties) {
                     best = k;
@@ -947,7 +1003,9 @@ impl Scheduler {
         self.observe_node(EventType::Added, node);
     }
 
-    /// Accounts a pod bound to its `spec.nodeName` without a watch.
+    /// Accounts a pod bound to its `spec.nodeName` without a watch. A pod
+    /// already accounted (under the same uid) is taken out first, as the
+    /// watch does for a bound pod it sees again.
     pub fn add_bound_pod(&mut self, obj: Arc<Object>) {
         let Some(pod) = obj.as_pod() else { return };
         let Some(n) = pod
@@ -957,6 +1015,7 @@ impl Scheduler {
         else {
             return;
         };
+        self.forget(pod.metadata.uid);
         let res = PodResources::of(pod);
         self.place(pod.metadata.uid, n, res, obj.clone(), false);
     }
@@ -1120,53 +1179,16 @@ impl Scheduler {
             );
         }
         // Score: one row of raw scores per feasible node, with what does
-        // not depend on the node resolved once.
+        // not depend on the node resolved once, and each node's sum of the
+        // weighted scores that need no normalizing.
         let sc = &mut self.scratch;
         sc.raw.clear();
         sc.spread.clear();
+        sc.totals.clear();
         let weights = prof.weights;
         let on = |p: ScorePlugin| weights[p as usize] > 0;
         let spread_score = spread_on && Indexes::has_spread_score(st);
         let affinity_score = on(ScorePlugin::InterPodAffinity) && Indexes::has_affinity_score(st);
-        let fit = FitPlan::new(&prof.fit, res);
-        let images = ImageLocality::new(res, &self.images, n);
-        let preferred = preferred_node_affinity(pod);
-        for &i in feasible {
-            let node = &self.nodes[i];
-            let node_row = &self.rows[i];
-            let mut row = [0i64; NUM_SCORE_PLUGINS];
-            if on(ScorePlugin::TaintToleration) {
-                row[ScorePlugin::TaintToleration as usize] = taint_score_row(pod, node_row, node);
-            }
-            if on(ScorePlugin::NodeAffinity) {
-                row[ScorePlugin::NodeAffinity as usize] = preferred_affinity_score(preferred, node);
-            }
-            if on(ScorePlugin::NodeResourcesFit) {
-                row[ScorePlugin::NodeResourcesFit as usize] = fit.score_row(node_row, node);
-            }
-            if affinity_score {
-                row[ScorePlugin::InterPodAffinity as usize] = self.idx.affinity_score(st, i);
-            }
-            if on(ScorePlugin::NodeResourcesBalancedAllocation) {
-                row[ScorePlugin::NodeResourcesBalancedAllocation as usize] =
-                    balanced_score_row(res, node_row);
-            }
-            if on(ScorePlugin::ImageLocality) {
-                row[ScorePlugin::ImageLocality as usize] = images.score(i);
-            }
-            sc.raw.push(row);
-        }
-        if spread_score {
-            self.idx.spread_scores(st, feasible, &mut sc.spread);
-        } else {
-            sc.spread.resize(feasible.len(), Some(0));
-        }
-        // NormalizeScore (only four plugins normalize; the column of a
-        // plugin without weight is all 0), then weights and the sum: the
-        // totals start from the raw scores of the plugins that do not
-        // normalize, and each normalized column is added in. The rows of
-        // normalized scores are only kept when asked for.
-        sc.scored = true;
         let normalizes = |p: ScorePlugin| match p {
             ScorePlugin::TaintToleration | ScorePlugin::NodeAffinity => true,
             ScorePlugin::PodTopologySpread => spread_score,
@@ -1179,12 +1201,155 @@ impl Scheduler {
                 plain[p as usize] = 0;
             }
         }
-        sc.totals.clear();
-        sc.totals.extend(
-            sc.raw
-                .iter()
-                .map(|row| row.iter().zip(&plain).map(|(s, w)| s * w).sum::<i64>()),
-        );
+        let fit = FitPlan::new(&prof.fit, res);
+        let images = ImageLocality::new(res, &self.images, n);
+        let preferred = preferred_node_affinity(pod);
+        let taint_on = on(ScorePlugin::TaintToleration);
+        // Without preferred terms every node scores 0.
+        let node_affinity_on = on(ScorePlugin::NodeAffinity) && !preferred.is_empty();
+        let fit_on = on(ScorePlugin::NodeResourcesFit);
+        let balanced_on = on(ScorePlugin::NodeResourcesBalancedAllocation);
+        let images_on = on(ScorePlugin::ImageLocality);
+        // The pod's shape, when the memoized scores read only the row,
+        // it and the nodes' images.
+        let shape = match fit.least_cpu_memory_weights() {
+            Some((cpu_w, memory_w)) if fit_on || balanced_on || images_on => {
+                if std::mem::take(&mut self.images_changed) {
+                    self.shapes.clear();
+                }
+                let next_list = self.image_lists.len() as u32;
+                let list = match self.image_lists.get(res.images.as_slice()) {
+                    Some(&id) => id,
+                    None => *self
+                        .image_lists
+                        .entry(res.images.clone())
+                        .or_insert(next_list),
+                };
+                let key = [
+                    cpu_w,
+                    memory_w,
+                    res.nonzero_cpu,
+                    res.nonzero_memory,
+                    res.requests.milli_cpu,
+                    res.requests.memory,
+                ];
+                let next = self.last_shape + 1;
+                let id = *self.shapes.entry((key, list)).or_insert(next);
+                self.last_shape = self.last_shape.max(id);
+                id
+            }
+            _ => 0,
+        };
+        let memo = &mut self.memo;
+        // The raw columns of the plugins that normalize (but
+        // PodTopologySpread's, kept apart), for NormalizeScore.
+        let kept = |p: ScorePlugin| match p {
+            ScorePlugin::TaintToleration => taint_on,
+            ScorePlugin::NodeAffinity => node_affinity_on,
+            ScorePlugin::InterPodAffinity => affinity_score,
+            _ => false,
+        };
+        for p in ScorePlugin::ALL {
+            sc.columns[p as usize].clear();
+        }
+        // Whether some node's TaintToleration or NodeAffinity score is not
+        // 0 (else the column normalizes to a constant).
+        let mut any_taint = false;
+        let mut any_node_affinity = false;
+        // A TaintToleration or NodeAffinity column is only kept from its
+        // first score that is not 0, with the zeros before it filled in.
+        let keep_from = |column: &mut Vec<i64>, s: i64, any: &mut bool, k: usize| {
+            if s != 0 && !*any {
+                *any = true;
+                column.clear();
+                column.resize(k, 0);
+            }
+            if *any {
+                column.push(s);
+            }
+        };
+        sc.totals.resize(feasible.len(), 0);
+        for (k, (&i, total)) in feasible.iter().zip(sc.totals.iter_mut()).enumerate() {
+            let node = &self.nodes[i];
+            let node_row = &self.rows[i];
+            let mut row = [0i64; NUM_SCORE_PLUGINS];
+            if taint_on {
+                let s = taint_score_row(pod, node_row, node);
+                row[ScorePlugin::TaintToleration as usize] = s;
+                let column = &mut sc.columns[ScorePlugin::TaintToleration as usize];
+                keep_from(column, s, &mut any_taint, k);
+            }
+            if node_affinity_on {
+                let s = preferred_affinity_score(preferred, node);
+                row[ScorePlugin::NodeAffinity as usize] = s;
+                let column = &mut sc.columns[ScorePlugin::NodeAffinity as usize];
+                keep_from(column, s, &mut any_node_affinity, k);
+            }
+            let (fit_s, balanced_s, image_s) = if shape != 0 {
+                let m = &mut memo[i];
+                if m.shape != shape {
+                    *m = ScoreMemo {
+                        shape,
+                        fit: fit.score_row(node_row, node),
+                        balanced: balanced_score_row(res, node_row),
+                        image: images.score(i),
+                    };
+                }
+                #[cfg(test)]
+                {
+                    assert_eq!(m.fit, fit.score_row(node_row, node), "stale fit memo");
+                    assert_eq!(m.balanced, balanced_score_row(res, node_row));
+                    assert_eq!(m.image, images.score(i), "stale image memo");
+                }
+                (m.fit, m.balanced, m.image)
+            } else {
+                (
+                    if fit_on {
+                        fit.score_row(node_row, node)
+                    } else {
+                        0
+                    },
+                    if balanced_on {
+                        balanced_score_row(res, node_row)
+                    } else {
+                        0
+                    },
+                    if images_on { images.score(i) } else { 0 },
+                )
+            };
+            if fit_on {
+                row[ScorePlugin::NodeResourcesFit as usize] = fit_s;
+            }
+            if balanced_on {
+                row[ScorePlugin::NodeResourcesBalancedAllocation as usize] = balanced_s;
+            }
+            if images_on {
+                row[ScorePlugin::ImageLocality as usize] = image_s;
+            }
+            if affinity_score {
+                let s = self.idx.affinity_score(st, i);
+                row[ScorePlugin::InterPodAffinity as usize] = s;
+                sc.columns[ScorePlugin::InterPodAffinity as usize].push(s);
+            }
+            let mut sum = 0;
+            for (s, w) in row.iter().zip(&plain) {
+                sum += s * w;
+            }
+            *total = sum;
+            if keep_rows {
+                sc.raw.push(row);
+            }
+        }
+        if spread_score {
+            self.idx.spread_scores(st, feasible, &mut sc.spread);
+        } else {
+            sc.spread.resize(feasible.len(), Some(0));
+        }
+        // NormalizeScore (only four plugins normalize; the column of a
+        // plugin without weight is all 0), then weights and the sum: each
+        // normalized column is added into the totals. The rows of
+        // normalized scores are only kept when asked for.
+        sc.scored = true;
         sc.normalized.clear();
         if keep_rows {
             sc.normalized.extend_from_slice(&sc.raw);
@@ -1195,18 +1360,41 @@ impl Scheduler {
                 continue;
             }
             let col = p as usize;
-            sc.column.clear();
-            sc.column.extend(sc.raw.iter().map(|r| r[col]));
-            match p {
-                ScorePlugin::TaintToleration => default_normalize(&mut sc.column, true),
-                ScorePlugin::NodeAffinity => default_normalize(&mut sc.column, false),
-                ScorePlugin::PodTopologySpread => normalize_spread(&sc.spread, &mut sc.column),
-                _ => normalize_affinity(&mut sc.column),
+            // A column of zeros normalizes to all 100 (TaintToleration,
+            // reversed) or stays all 0 (NodeAffinity): `default_normalize`
+            // without the pass.
+            let constant = match p {
+                ScorePlugin::TaintToleration if !any_taint => Some(MAX_NODE_SCORE),
+                ScorePlugin::NodeAffinity if !any_node_affinity => Some(0),
+                _ => None,
+            };
+            if let Some(c) = constant {
+                if c != 0 {
+                    for total in sc.totals.iter_mut() {
+                        *total += c * w;
+                    }
+                    for row in sc.normalized.iter_mut() {
+                        row[col] = c;
+                    }
+                }
+                continue;
             }
-            for (total, s) in sc.totals.iter_mut().zip(&sc.column) {
+            let column = &mut sc.columns[col];
+            if !kept(p) {
+                // PodTopologySpread's, from its raw scores.
+                column.clear();
+                column.resize(feasible.len(), 0);
+            }
+            match p {
+                ScorePlugin::TaintToleration => default_normalize(column, true),
+                ScorePlugin::NodeAffinity => default_normalize(column, false),
+                ScorePlugin::PodTopologySpread => normalize_spread(&sc.spread, column),
+                _ => normalize_affinity(column),
+            }
+            for (total, s) in sc.totals.iter_mut().zip(column.iter()) {
                 *total += s * w;
             }
-            for (row, s) in sc.normalized.iter_mut().zip(&sc.column) {
+            for (row, s) in sc.normalized.iter_mut().zip(column.iter()) {
                 row[col] = *s;
             }
         }
@@ -1233,7 +1421,12 @@ impl Scheduler {
                 feasible,
             } if self.live.get(node).copied().unwrap_or(false) => {
                 rec.scheduled = Some(now);
-                let res = PodResources::of(pod);
+                // The cycle's requests, unless the pod changed since.
+                let res = if Arc::ptr_eq(&f.obj, &obj) {
+                    f.res
+                } else {
+                    PodResources::of(pod)
+                };
                 self.place(f.uid, node, res, obj.clone(), true);
                 self.queue.remove(f.uid);
                 self.waiting.remove(&f.uid);

@@ -1111,7 +1111,7 @@ fn node_rows_follow_node_and_pod_changes() {
         "metadata: {name: p}\nspec: {containers: [{name: c, image: x, resources: {requests: {cpu: 500m}}}]}",
     );
     p.metadata.uid = 7;
-    let (decision, _) = s.decide(&p, 0);
+    let (decision, _) = s.decide(&p, &PodResources::of(&p), 0);
     let super::Decision::Node { node: n, .. } = decision else {
         panic!("unschedulable")
     };
@@ -1125,4 +1125,49 @@ fn node_rows_follow_node_and_pod_changes() {
     assert!(s.rows_in_sync());
     s.forget(7);
     assert!(s.rows_in_sync());
+}
+
+/// A bound pod accounted again under the same uid (moved to another node,
+/// relabelled) replaces its first accounting: resources, label counts and
+/// the spreading domain sums end as if only the last version had been
+/// added.
+#[test]
+fn a_bound_pod_seen_again_replaces_its_first_accounting() {
+    let nodes = [
+        "metadata: {name: n1, labels: {kubernetes.io/hostname: n1, topology.kubernetes.io/zone: a}}\nstatus: {allocatable: {cpu: '4', memory: 8Gi}}",
+        "metadata: {name: n2, labels: {kubernetes.io/hostname: n2, topology.kubernetes.io/zone: b}}\nstatus: {allocatable: {cpu: '4', memory: 8Gi}}",
+    ];
+    let bound = |node: &str, app: &str| {
+        let mut p = pod(&format!(
+            "metadata: {{name: e, labels: {{app: {app}}}}}\nspec: {{nodeName: {node}, containers: [{{name: c, image: x, resources: {{requests: {{cpu: '2', memory: 2Gi}}}}}}]}}"
+        ));
+        p.metadata.uid = 1000;
+        Arc::new(Object::Pod(p))
+    };
+    let incoming = pod(
+        "metadata: {name: p, labels: {app: web}}\nspec: {topologySpreadConstraints: [{maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: ScheduleAnyway, labelSelector: {matchLabels: {app: web}}}], containers: [{name: c, image: x, resources: {requests: {cpu: 100m, memory: 100Mi}}}]}",
+    );
+    let evaluate = |versions: &[Arc<Object>]| {
+        let mut s = cluster(Profile::default(), &nodes, &[]);
+        // The first evaluation registers the selector, so that the later
+        // versions update its counts and domain sums incrementally.
+        s.evaluate(&incoming).unwrap();
+        for v in versions {
+            s.add_bound_pod(v.clone());
+        }
+        let e = s.evaluate(&incoming).unwrap();
+        format!("{:?}", e.nodes)
+    };
+    let once = evaluate(&[bound("n2", "web")]);
+    assert_eq!(
+        evaluate(&[bound("n1", "web"), bound("n2", "web")]),
+        once,
+        "moved"
+    );
+    assert_eq!(
+        evaluate(&[bound("n2", "db"), bound("n2", "web")]),
+        once,
+        "relabelled"
+    );
+    assert_ne!(evaluate(&[]), once);
 }
