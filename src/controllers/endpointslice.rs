@@ -151,7 +151,8 @@ impl ServiceState {
 
 #[derive(Default)]
 pub struct EndpointSliceController {
-    services: BTreeMap<ObjectKey, ServiceState>,
+    /// Looked up by key only (never walked): a hash map.
+    services: HashMap<ObjectKey, ServiceState>,
     /// Services by (namespace, one key, its value) of their selector.
     service_index: LabelIndex<BTreeSet<ObjectKey>>,
     pods: HashMap<u64, Arc<Object>>,
@@ -160,7 +161,10 @@ pub struct EndpointSliceController {
     queue: VecDeque<ObjectKey>,
     /// Queued services and the earliest new trigger time of their pending
     /// changes (`None`: no pod's Ready condition changed).
-    pending: BTreeMap<ObjectKey, Option<Time>>,
+    /// Looked up by key only (the queue keeps the order).
+    pending: HashMap<ObjectKey, Option<Time>>,
+    /// The services a pod change concerns (reused between changes).
+    affected: Vec<ObjectKey>,
     busy: bool,
     /// The worker waits until its last request has left the controller's
     /// rate limiter.
@@ -183,12 +187,12 @@ impl EndpointSliceController {
         }
     }
 
-    fn services_selecting(&self, namespace: &str, labels: &Labels, out: &mut BTreeSet<ObjectKey>) {
+    fn services_selecting(&self, namespace: &str, labels: &Labels, out: &mut Vec<ObjectKey>) {
         for (k, v) in labels {
             if let Some(keys) = self.service_index.get(namespace, k, v) {
                 for key in keys {
                     if self.services.get(key).is_some_and(|s| s.selects(labels)) {
-                        out.insert(key.clone());
+                        out.push(key.clone());
                     }
                 }
             }
@@ -277,11 +281,15 @@ impl EndpointSliceController {
                 }
             }
         }
-        let mut affected = BTreeSet::new();
+        let mut affected = std::mem::take(&mut self.affected);
+        affected.clear();
         if let Some(labels) = &old_labels {
             self.services_selecting(ns, labels, &mut affected);
         }
         self.services_selecting(ns, &pod.metadata.labels, &mut affected);
+        // In key order, each once.
+        affected.sort_unstable();
+        affected.dedup();
         let endpoint = if kind == EventType::Deleted {
             None
         } else {
@@ -290,17 +298,18 @@ impl EndpointSliceController {
         // A trigger only when the Ready condition moved since last seen.
         let old_trigger = old.as_ref().and_then(|o| o.as_pod()).and_then(trigger_time);
         let trigger = trigger_time(pod).filter(|t| Some(*t) != old_trigger);
-        for key in affected {
-            let state = self.services.get_mut(&key).expect("indexed services exist");
+        for key in &affected {
+            let state = self.services.get_mut(key).expect("indexed services exist");
             let wanted = if state.selects(&pod.metadata.labels) {
                 endpoint.clone()
             } else {
                 None
             };
             if state.set(uid, wanted) {
-                self.enqueue(&key, trigger);
+                self.enqueue(key, trigger);
             }
         }
+        self.affected = affected;
     }
 
     /// Starts the worker if there is work and it is idle.
