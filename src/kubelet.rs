@@ -264,10 +264,12 @@ impl Kubelet {
             }
             Msg::WatchList { objects, .. } => {
                 for o in objects {
-                    self.observe(EventType::Added, o, cx);
+                    self.observe(EventType::Added, o, None, cx);
                 }
             }
-            Msg::WatchEvent { kind, change, .. } => self.observe(kind, change.object.clone(), cx),
+            Msg::WatchEvent { kind, change, .. } => {
+                self.observe(kind, change.object.clone(), Some(&change.key), cx)
+            }
             Msg::KubeletSync { pod } => self.admit_and_sync(pod, cx),
             Msg::RuntimeResult(r) => self.runtime_result(r, cx),
             Msg::Relist { pod } => {
@@ -350,7 +352,8 @@ impl Kubelet {
 
     // ---- watch ----
 
-    fn observe(&mut self, kind: EventType, obj: Arc<Object>, cx: &mut Cx) {
+    /// A watched pod changed; `key` is its key when the event carries one.
+    fn observe(&mut self, kind: EventType, obj: Arc<Object>, key: Option<&ObjectKey>, cx: &mut Cx) {
         let Some(pod) = obj.as_pod() else { return };
         let uid = pod.metadata.uid;
         match kind {
@@ -384,7 +387,8 @@ impl Kubelet {
                     return;
                 }
                 cx.log(self.me(), "observe", Subject::from(&*obj), kind.as_str());
-                self.add_pod(obj, None, cx);
+                let key = key.cloned().unwrap_or_else(|| obj.key());
+                self.add_pod_keyed(obj, key, None, cx);
             }
         }
     }
@@ -393,6 +397,18 @@ impl Kubelet {
     /// Starts tracking a pod bound to this node (from the watch, or a
     /// static pod from the manifests).
     fn add_pod(&mut self, obj: Arc<Object>, static_pod: Option<usize>, cx: &mut Cx) {
+        let key = obj.key();
+        self.add_pod_keyed(obj, key, static_pod, cx);
+    }
+
+    /// [`Kubelet::add_pod`] with the pod's key already built.
+    fn add_pod_keyed(
+        &mut self,
+        obj: Arc<Object>,
+        key: ObjectKey,
+        static_pod: Option<usize>,
+        cx: &mut Cx,
+    ) {
         let pod = obj.as_pod().expect("kubelet pods are pods");
         let uid = pod.metadata.uid;
         let deleting = pod.metadata.deletion_timestamp.is_some();
@@ -434,7 +450,7 @@ impl Kubelet {
         self.pods.insert(
             uid,
             KubeletPod {
-                key: obj.key(),
+                key,
                 requests: pod_requests(spec),
                 behaviour: SimBehaviour::of(&pod.metadata).unwrap_or_default(),
                 restart: spec.restart_policy(),
@@ -980,29 +996,27 @@ impl Kubelet {
         let mut status = std::mem::take(&mut p.status);
         let statuses = |init: bool, out: &mut Vec<ContainerStatus>| {
             out.clear();
-            out.extend(p.ctrs.iter()
-                .filter(|c| c.init == init)
-                .map(|c| {
-                    let state = match c.state {
+            out.extend(p.ctrs.iter().filter(|c| c.init == init).map(|c| {
+                let state = match c.state {
+                    ContainerState::Waiting {
+                        reason: "ErrImagePull",
+                    } if c
+                        .pull_failed_at
+                        .is_some_and(|t| now > t && c.pull.in_backoff_since(t, now)) =>
+                    {
                         ContainerState::Waiting {
-                            reason: "ErrImagePull",
-                        } if c
-                            .pull_failed_at
-                            .is_some_and(|t| now > t && c.pull.in_backoff_since(t, now)) =>
-                        {
-                            ContainerState::Waiting {
-                                reason: "ImagePullBackOff",
-                            }
+                            reason: "ImagePullBackOff",
                         }
-                        s => s,
-                    };
-                    ContainerStatus {
-                        name: c.name.clone(),
-                        state,
-                        ready: c.ready,
-                        restart_count: c.restarts,
                     }
-                }));
+                    s => s,
+                };
+                ContainerStatus {
+                    name: c.name.clone(),
+                    state,
+                    ready: c.ready,
+                    restart_count: c.restarts,
+                }
+            }));
         };
         statuses(true, &mut status.init_container_statuses);
         statuses(false, &mut status.container_statuses);
@@ -1017,7 +1031,9 @@ impl Kubelet {
             });
         let terminal_by_deletion = p.terminating && p.finished;
         let phase = if p.finished && !p.terminating {
-            p.status.phase
+            // The status was taken out of the pod above: its phase is the
+            // one last built.
+            status.phase
         } else if init_failed {
             PodPhase::Failed
         } else if !initialized && !terminal_by_deletion {

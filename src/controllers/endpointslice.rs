@@ -72,17 +72,30 @@ fn trigger_time(pod: &Pod) -> Option<Time> {
 
 /// The endpoint a pod contributes: only pods with an IP that are not terminal.
 fn endpoint_of(pod: &Pod) -> Option<Endpoint> {
+    endpoint_reusing(pod, None)
+}
+
+/// [`endpoint_of`], sharing the strings of the pod's previous endpoint
+/// where they did not change.
+fn endpoint_reusing(pod: &Pod, prev: Option<&Endpoint>) -> Option<Endpoint> {
     if pod.status.phase.is_terminal() {
         return None;
     }
     let ip = pod.status.pod_ip.as_deref()?;
     let terminating = pod.metadata.deletion_timestamp.is_some();
     let serving = pod.status.is_ready();
+    let shared = |now: &str, old: Option<&Arc<str>>| match old {
+        Some(old) if **old == *now => old.clone(),
+        _ => Arc::from(now),
+    };
     Some(Endpoint {
-        address: Arc::from(ip),
+        address: shared(ip, prev.map(|e| &e.address)),
         pod_uid: pod.metadata.uid,
-        pod_name: Arc::from(pod.metadata.name.as_str()),
-        node_name: Arc::from(pod.spec.node_name().unwrap_or("")),
+        pod_name: shared(&pod.metadata.name, prev.map(|e| &e.pod_name)),
+        node_name: shared(
+            pod.spec.node_name().unwrap_or(""),
+            prev.map(|e| &e.node_name),
+        ),
         ready: serving && !terminating,
         serving,
         terminating,
@@ -142,6 +155,12 @@ impl ServiceState {
             }
             (None, None) => false,
         }
+    }
+
+    /// The pod's endpoint, if it has one here.
+    fn endpoint(&self, uid: u64) -> Option<&Endpoint> {
+        let i = *self.slot.get(&uid)?;
+        self.slices[i].endpoints.get(&uid)
     }
 
     fn selects(&self, labels: &Labels) -> bool {
@@ -293,7 +312,10 @@ impl EndpointSliceController {
         let endpoint = if kind == EventType::Deleted {
             None
         } else {
-            endpoint_of(pod)
+            let prev = affected
+                .iter()
+                .find_map(|k| self.services.get(k).and_then(|s| s.endpoint(uid)));
+            endpoint_reusing(pod, prev)
         };
         // A trigger only when the Ready condition moved since last seen.
         let old_trigger = old.as_ref().and_then(|o| o.as_pod()).and_then(trigger_time);

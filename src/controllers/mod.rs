@@ -349,7 +349,13 @@ pub fn log(cx: &mut Cx, action: &str, subject: Subject<'_>, controller: &str, de
     if detail.is_empty() {
         cx.log(who, action, subject, controller);
     } else {
-        cx.log_on_args(who, action, subject, "", format_args!("{controller}: {detail}"));
+        cx.log_on_args(
+            who,
+            action,
+            subject,
+            "",
+            format_args!("{controller}: {detail}"),
+        );
     }
 }
 
@@ -523,7 +529,7 @@ impl ControllerManager {
             self.endpoints.observe(kind, obj);
         }
         if k == Kind::Node || k == Kind::Pod {
-            self.nodes.observe(kind, obj, cx);
+            self.nodes.observe(kind, key, obj, cx);
         }
         if k == Kind::Service || k == Kind::EndpointSlice {
             return;

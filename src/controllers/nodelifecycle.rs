@@ -103,7 +103,7 @@ impl NodeLifecycleController {
     }
 
     /// Pod and Node watch events (the controller manager passes all).
-    pub fn observe(&mut self, kind: EventType, obj: &Arc<Object>, cx: &mut Cx) {
+    pub fn observe(&mut self, kind: EventType, key: &ObjectKey, obj: &Arc<Object>, cx: &mut Cx) {
         match &**obj {
             Object::Node(node) => {
                 let name = node.metadata.name.clone();
@@ -166,7 +166,7 @@ impl NodeLifecycleController {
                 self.pods.insert(
                     uid,
                     PodEntry {
-                        key: obj.key(),
+                        key: key.clone(),
                         node: node.to_string(),
                         tolerations: pod.spec.tolerations.clone(),
                         terminating,

@@ -148,7 +148,12 @@ pub fn pod_from_template(
     owner: &ObjectMeta,
     name: &str,
 ) -> Pod {
-    pod_with_parts(template, &SharedParts::new(template, kind, owner), owner, name)
+    pod_with_parts(
+        template,
+        &SharedParts::new(template, kind, owner),
+        owner,
+        name,
+    )
 }
 
 /// What every pod built from one template by one owner shares: the spec
