@@ -34,6 +34,9 @@ impl EventType {
 pub struct Change {
     pub revision: u64,
     pub kind: EventType,
+    /// The object's key, built once by the write: watchers look the
+    /// object up by it without building their own.
+    pub key: ObjectKey,
     pub object: Arc<Object>,
     pub prev: Option<Arc<Object>>,
 }
@@ -157,12 +160,14 @@ impl Etcd {
     fn commit(
         &mut self,
         kind: EventType,
+        key: ObjectKey,
         object: Arc<Object>,
         prev: Option<Arc<Object>>,
     ) -> Arc<Change> {
         let change = Arc::new(Change {
             revision: self.revision,
             kind,
+            key,
             object,
             prev,
         });
@@ -176,8 +181,17 @@ impl Etcd {
     }
 
     /// Creates an object; fails if its key exists.
-    pub fn create(&mut self, mut object: Object) -> Result<Arc<Change>, EtcdError> {
-        let key = object.key();
+    pub fn create(&mut self, object: Object) -> Result<Arc<Change>, EtcdError> {
+        self.create_keyed(object.key(), object)
+    }
+
+    /// [`Etcd::create`] with the object's key already built.
+    pub fn create_keyed(
+        &mut self,
+        key: ObjectKey,
+        mut object: Object,
+    ) -> Result<Arc<Change>, EtcdError> {
+        debug_assert!(key == object.key());
         if self.objects.contains_key(&key) {
             return Err(EtcdError::AlreadyExists(key));
         }
@@ -185,13 +199,13 @@ impl Etcd {
         object.meta_mut().resource_version = self.revision;
         let object = Arc::new(object);
         self.objects.insert(
-            key,
+            key.clone(),
             Stored {
                 object: object.clone(),
                 create_revision: self.revision,
             },
         );
-        Ok(self.commit(EventType::Added, object, None))
+        Ok(self.commit(EventType::Added, key, object, None))
     }
 
     /// Replaces an object. With `expected` set, fails with a conflict unless
@@ -225,7 +239,7 @@ impl Etcd {
         next.meta_mut().resource_version = self.revision;
         let next = Arc::new(next);
         let prev = std::mem::replace(&mut stored.object, next.clone());
-        Ok(self.commit(EventType::Modified, next, Some(prev)))
+        Ok(self.commit(EventType::Modified, key.clone(), next, Some(prev)))
     }
 
     /// Deletes an object, optionally only at the given resourceVersion.
@@ -242,7 +256,7 @@ impl Etcd {
         self.revision += 1;
         let mut last = prev.as_deref().cloned().expect("checked above");
         last.meta_mut().resource_version = self.revision;
-        Ok(self.commit(EventType::Deleted, Arc::new(last), prev))
+        Ok(self.commit(EventType::Deleted, key.clone(), Arc::new(last), prev))
     }
 
     /// The changes after revision `since`, oldest first; fails when some of
@@ -432,7 +446,10 @@ mod server {
             let name = verb.name();
             let now = cx.now();
             let result = match verb {
-                Verb::Create(object) => self.store.create(object).map(TxnResult::Written),
+                Verb::Create(object) => self
+                    .store
+                    .create_keyed(key.clone(), object)
+                    .map(TxnResult::Written),
                 Verb::Get(key) => self
                     .store
                     .get(&key)
@@ -564,15 +581,21 @@ mod server {
                         EventType::Deleted => "delete",
                         _ => "put",
                     };
-                    let detail = format!("revision={}", change.revision);
-                    cx.log(Dest::Etcd, action, Subject::from(&key), &detail);
+                    cx.log_on_args(
+                        Dest::Etcd,
+                        action,
+                        Subject::from(&key),
+                        "",
+                        format_args!("revision={}", change.revision),
+                    );
                 }
                 TxnResult::Read(_) => cx.log(Dest::Etcd, "range", Subject::from(&key), ""),
-                TxnResult::Failed(e) => cx.log(
+                TxnResult::Failed(e) => cx.log_on_args(
                     Dest::Etcd,
                     "txn-failed",
                     Subject::from(&key),
-                    &e.to_string(),
+                    "",
+                    format_args!("{e}"),
                 ),
             }
             cx.send(

@@ -264,10 +264,12 @@ impl Kubelet {
             }
             Msg::WatchList { objects, .. } => {
                 for o in objects {
-                    self.observe(EventType::Added, o, cx);
+                    self.observe(EventType::Added, o, None, cx);
                 }
             }
-            Msg::WatchEvent { kind, change, .. } => self.observe(kind, change.object.clone(), cx),
+            Msg::WatchEvent { kind, change, .. } => {
+                self.observe(kind, change.object.clone(), Some(&change.key), cx)
+            }
             Msg::KubeletSync { pod } => self.admit_and_sync(pod, cx),
             Msg::RuntimeResult(r) => self.runtime_result(r, cx),
             Msg::Relist { pod } => {
@@ -350,7 +352,8 @@ impl Kubelet {
 
     // ---- watch ----
 
-    fn observe(&mut self, kind: EventType, obj: Arc<Object>, cx: &mut Cx) {
+    /// A watched pod changed; `key` is its key when the event carries one.
+    fn observe(&mut self, kind: EventType, obj: Arc<Object>, key: Option<&ObjectKey>, cx: &mut Cx) {
         let Some(pod) = obj.as_pod() else { return };
         let uid = pod.metadata.uid;
         match kind {
@@ -384,7 +387,8 @@ impl Kubelet {
                     return;
                 }
                 cx.log(self.me(), "observe", Subject::from(&*obj), kind.as_str());
-                self.add_pod(obj, None, cx);
+                let key = key.cloned().unwrap_or_else(|| obj.key());
+                self.add_pod_keyed(obj, key, None, cx);
             }
         }
     }
@@ -393,6 +397,18 @@ impl Kubelet {
     /// Starts tracking a pod bound to this node (from the watch, or a
     /// static pod from the manifests).
     fn add_pod(&mut self, obj: Arc<Object>, static_pod: Option<usize>, cx: &mut Cx) {
+        let key = obj.key();
+        self.add_pod_keyed(obj, key, static_pod, cx);
+    }
+
+    /// [`Kubelet::add_pod`] with the pod's key already built.
+    fn add_pod_keyed(
+        &mut self,
+        obj: Arc<Object>,
+        key: ObjectKey,
+        static_pod: Option<usize>,
+        cx: &mut Cx,
+    ) {
         let pod = obj.as_pod().expect("kubelet pods are pods");
         let uid = pod.metadata.uid;
         let deleting = pod.metadata.deletion_timestamp.is_some();
@@ -434,7 +450,7 @@ impl Kubelet {
         self.pods.insert(
             uid,
             KubeletPod {
-                key: obj.key(),
+                key,
                 requests: pod_requests(spec),
                 behaviour: SimBehaviour::of(&pod.metadata).unwrap_or_default(),
                 restart: spec.restart_policy(),
@@ -640,11 +656,13 @@ impl Kubelet {
                 if p.sandbox != Sandbox::Creating {
                     return;
                 }
-                cx.log(
+                let node = cx.node_name(self.index).clone();
+                cx.log_on_args(
                     me,
                     "sandbox-ready",
                     Subject::from(&*p.object),
-                    &format!("ip={ip}"),
+                    &node,
+                    format_args!("ip={ip}"),
                 );
                 p.sandbox = Sandbox::Ready;
                 p.ip = Some(ip);
@@ -965,7 +983,6 @@ impl Kubelet {
     /// when it reached a terminal phase.
     fn build_status(&mut self, uid: u64, cx: &mut Cx) {
         let now = cx.now();
-        let node = self.node.to_string();
         let me = self.me();
         let runtime = self.runtime();
         let Some(p) = self.pods.get_mut(&uid) else {
@@ -974,35 +991,37 @@ impl Kubelet {
         if p.rejected {
             return;
         }
-        let statuses = |init: bool| -> Vec<ContainerStatus> {
-            p.ctrs
-                .iter()
-                .filter(|c| c.init == init)
-                .map(|c| {
-                    let state = match c.state {
+        // The status is rebuilt in place: its vectors and strings keep
+        // their allocations from one build to the next.
+        let mut status = std::mem::take(&mut p.status);
+        let statuses = |init: bool, out: &mut Vec<ContainerStatus>| {
+            out.clear();
+            out.extend(p.ctrs.iter().filter(|c| c.init == init).map(|c| {
+                let state = match c.state {
+                    ContainerState::Waiting {
+                        reason: "ErrImagePull",
+                    } if c
+                        .pull_failed_at
+                        .is_some_and(|t| now > t && c.pull.in_backoff_since(t, now)) =>
+                    {
                         ContainerState::Waiting {
-                            reason: "ErrImagePull",
-                        } if c
-                            .pull_failed_at
-                            .is_some_and(|t| now > t && c.pull.in_backoff_since(t, now)) =>
-                        {
-                            ContainerState::Waiting {
-                                reason: "ImagePullBackOff",
-                            }
+                            reason: "ImagePullBackOff",
                         }
-                        s => s,
-                    };
-                    ContainerStatus {
-                        name: c.name.clone(),
-                        state,
-                        ready: c.ready,
-                        restart_count: c.restarts,
                     }
-                })
-                .collect()
+                    s => s,
+                };
+                ContainerStatus {
+                    name: c.name.clone(),
+                    state,
+                    ready: c.ready,
+                    restart_count: c.restarts,
+                }
+            }));
         };
-        let init_statuses = statuses(true);
-        let container_statuses = statuses(false);
+        statuses(true, &mut status.init_container_statuses);
+        statuses(false, &mut status.container_statuses);
+        let init_statuses = &status.init_container_statuses;
+        let container_statuses = &status.container_statuses;
         let initialized = init_statuses
             .iter()
             .all(|s| matches!(s.state, ContainerState::Terminated { exit_code: 0, .. }));
@@ -1012,24 +1031,25 @@ impl Kubelet {
             });
         let terminal_by_deletion = p.terminating && p.finished;
         let phase = if p.finished && !p.terminating {
-            p.status.phase
+            // The status was taken out of the pod above: its phase is the
+            // one last built.
+            status.phase
         } else if init_failed {
             PodPhase::Failed
         } else if !initialized && !terminal_by_deletion {
             PodPhase::Pending
         } else {
-            pod_phase(p, &container_statuses, terminal_by_deletion)
+            pod_phase(p, container_statuses, terminal_by_deletion)
         };
         let containers_ready = !container_statuses.is_empty()
             && container_statuses.iter().all(|s| s.ready)
             && !phase.is_terminal();
-        let mut status = std::mem::take(&mut p.status);
         status.phase = phase;
         status.pod_ip.clone_from(&p.ip);
-        status.host_ip = Some(node);
+        if status.host_ip.as_deref() != Some(&*self.node) {
+            status.host_ip = Some(self.node.to_string());
+        }
         status.start_time = Some(p.seen_at);
-        status.init_container_statuses = init_statuses;
-        status.container_statuses = container_statuses;
         let reason = |ok: bool, why: &'static str| if ok { "" } else { why };
         let terminal = phase.is_terminal();
         status.set_condition(PodConditionType::PodScheduled, true, now, "");
@@ -1095,6 +1115,9 @@ impl Kubelet {
     fn pump(&mut self, cx: &mut Cx) {
         let me = self.me();
         while let Some(front) = self.outbox.front() {
+            // The front status's fingerprint, computed once for the check
+            // and the send.
+            let mut built = None;
             if let Outgoing::Status(uid) = *front {
                 if let Some(p) = self.pods.get_mut(&uid)
                     && p.status_in_flight
@@ -1108,8 +1131,9 @@ impl Kubelet {
                 // Build now: the latest status goes out.
                 self.build_status(uid, cx);
                 let unchanged = self.pods.get(&uid).is_none_or(|p| {
-                    p.sent == Some(fingerprint(&p.status))
-                        || (p.static_pod.is_some() && !p.mirrored)
+                    let fp = fingerprint(&p.status);
+                    built = Some(fp);
+                    p.sent == Some(fp) || (p.static_pod.is_some() && !p.mirrored)
                 });
                 if unchanged {
                     self.outbox.pop_front();
@@ -1132,8 +1156,14 @@ impl Kubelet {
                     self.queued_status.remove(&uid);
                     let p = self.pods.get_mut(&uid).expect("checked above");
                     let status = p.status.clone();
-                    let detail = describe(&status);
-                    cx.log(me, "status", Subject::from(&*p.object), &detail);
+                    let node = cx.node_name(self.index).clone();
+                    cx.log_on_args(
+                        me,
+                        "status",
+                        Subject::from(&*p.object),
+                        &node,
+                        format_args!("{}", Describe(&status)),
+                    );
                     if status.phase == PodPhase::Running && !p.reported_running {
                         p.reported_running = true;
                         // What the startup SLI leaves out: pulls and init containers.
@@ -1150,7 +1180,7 @@ impl Kubelet {
                             r.pulled = p.pull_last.is_some();
                         }
                     }
-                    p.sent = Some(fingerprint(&status));
+                    p.sent = Some(built.unwrap_or_else(|| fingerprint(&status)));
                     p.status_in_flight = true;
                     let key = p.key.clone();
                     cx.api(me, uid, Verb::UpdatePodStatus { key, status });
@@ -1219,29 +1249,36 @@ fn pod_phase(p: &KubeletPod, statuses: &[ContainerStatus], terminal: bool) -> Po
     }
 }
 
-fn describe(s: &PodStatus) -> String {
-    let mut d = format!("phase={}", s.phase.as_str());
-    if s.is_ready() {
-        d.push_str(" ready");
-    }
-    for c in s
-        .init_container_statuses
-        .iter()
-        .chain(&s.container_statuses)
-    {
-        match c.state {
-            ContainerState::Waiting { reason }
-                if reason != "ContainerCreating" && reason != "PodInitializing" =>
-            {
-                d.push_str(&format!(" {}={reason}", c.name));
+/// A status as the timeline's detail: the phase, readiness, and the
+/// containers waiting for a reason worth telling or restarted.
+struct Describe<'a>(&'a PodStatus);
+
+impl std::fmt::Display for Describe<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.0;
+        write!(f, "phase={}", s.phase.as_str())?;
+        if s.is_ready() {
+            f.write_str(" ready")?;
+        }
+        for c in s
+            .init_container_statuses
+            .iter()
+            .chain(&s.container_statuses)
+        {
+            match c.state {
+                ContainerState::Waiting { reason }
+                    if reason != "ContainerCreating" && reason != "PodInitializing" =>
+                {
+                    write!(f, " {}={reason}", c.name)?;
+                }
+                _ => {}
             }
-            _ => {}
+            if c.restart_count > 0 {
+                write!(f, " {}.restarts={}", c.name, c.restart_count)?;
+            }
         }
-        if c.restart_count > 0 {
-            d.push_str(&format!(" {}.restarts={}", c.name, c.restart_count));
-        }
+        Ok(())
     }
-    d
 }
 
 fn schedule_relist(p: &mut KubeletPod, uid: u64, me: Dest, cx: &mut Cx) {

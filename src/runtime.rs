@@ -36,7 +36,34 @@ pub struct Docker {
     /// Sandboxes by pod uid: the last octet of their IP and the pod's
     /// `namespace/name`.
     sandboxes: BTreeMap<u64, (u32, Arc<str>)>,
-    free_hosts: BTreeSet<u32>,
+    free_hosts: HostSet,
+}
+
+/// The host numbers (2 to 254) of the node's pod CIDR not given to a
+/// sandbox, as bits: the lowest free one is given first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct HostSet([u64; 4]);
+
+impl HostSet {
+    fn all_free() -> Self {
+        let mut set = HostSet([0; 4]);
+        for h in 2..255 {
+            set.insert(h);
+        }
+        set
+    }
+
+    fn insert(&mut self, h: u32) {
+        self.0[(h / 64) as usize] |= 1 << (h % 64);
+    }
+
+    /// Takes the lowest free host.
+    fn pop_first(&mut self) -> Option<u32> {
+        let (i, word) = self.0.iter_mut().enumerate().find(|(_, w)| **w != 0)?;
+        let bit = word.trailing_zeros();
+        *word &= !(1 << bit);
+        Some(i as u32 * 64 + bit)
+    }
 }
 
 impl Docker {
@@ -54,7 +81,7 @@ impl Docker {
             pull_queue: VecDeque::new(),
             waiters: BTreeMap::new(),
             sandboxes: BTreeMap::new(),
-            free_hosts: (2..255).collect(),
+            free_hosts: HostSet::all_free(),
         }
     }
 
@@ -89,7 +116,7 @@ impl Docker {
                 self.pull_queue.clear();
                 self.waiters.clear();
                 self.sandboxes.clear();
-                self.free_hosts = (2..255).collect();
+                self.free_hosts = HostSet::all_free();
             }
             Msg::Runtime(call) => self.call(call, cx),
             Msg::PullDone => self.pull_done(cx),
@@ -119,7 +146,14 @@ impl Docker {
                     }
                 };
                 let ip = self.ip(host);
-                cx.log(me, "run-sandbox", pod_subject(&name), &format!("ip={ip}"));
+                let node = cx.node_name(self.index).clone();
+                cx.log_on_args(
+                    me,
+                    "run-sandbox",
+                    pod_subject(&name),
+                    &node,
+                    format_args!("ip={ip}"),
+                );
                 let delay = cx.lat.sample(Hop::PodSandbox);
                 cx.send(
                     kubelet,
@@ -169,11 +203,13 @@ impl Docker {
             RuntimeCall::CreateContainer { pod, container } => {
                 let delay = cx.lat.sample(Hop::ContainerCreate);
                 let name = self.pod_name(pod);
-                cx.log(
+                let node = cx.node_name(self.index).clone();
+                cx.log_on_args(
                     me,
                     "create-container",
                     pod_subject(&name),
-                    &format!("container={container}"),
+                    &node,
+                    format_args!("container={container}"),
                 );
                 cx.send(
                     kubelet,
@@ -189,11 +225,13 @@ impl Docker {
             } => {
                 let delay = cx.lat.sample(Hop::ContainerStart);
                 let name = self.pod_name(pod);
-                cx.log(
+                let node = cx.node_name(self.index).clone();
+                cx.log_on_args(
                     me,
                     "start-container",
                     pod_subject(&name),
-                    &format!("container={container}"),
+                    &node,
+                    format_args!("container={container}"),
                 );
                 cx.send(
                     kubelet,
@@ -227,11 +265,13 @@ impl Docker {
                     (grace, 137)
                 };
                 let name = self.pod_name(pod);
-                cx.log(
+                let node = cx.node_name(self.index).clone();
+                cx.log_on_args(
                     me,
                     "stop-container",
                     pod_subject(&name),
-                    &format!("container={container} exit-code={exit_code}"),
+                    &node,
+                    format_args!("container={container} exit-code={exit_code}"),
                 );
                 cx.send(
                     kubelet,
@@ -341,5 +381,28 @@ fn pod_subject(name: &str) -> Subject<'_> {
         kind: Some(crate::api::Kind::Pod),
         namespace,
         name,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HostSet;
+
+    #[test]
+    fn hosts_are_given_lowest_first_until_none_is_left() {
+        let mut hosts = HostSet::all_free();
+        assert_eq!(hosts.pop_first(), Some(2));
+        assert_eq!(hosts.pop_first(), Some(3));
+        hosts.insert(2);
+        assert_eq!(hosts.pop_first(), Some(2));
+        let rest: Vec<u32> = std::iter::from_fn(|| hosts.pop_first()).collect();
+        assert_eq!(rest, (4..255).collect::<Vec<u32>>());
+        assert_eq!(hosts.pop_first(), None);
+        hosts.insert(200);
+        hosts.insert(63);
+        hosts.insert(64);
+        assert_eq!(hosts.pop_first(), Some(63));
+        assert_eq!(hosts.pop_first(), Some(64));
+        assert_eq!(hosts.pop_first(), Some(200));
     }
 }

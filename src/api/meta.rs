@@ -86,8 +86,17 @@ impl fmt::Display for Kind {
 
 /// The identity of a stored object: kind, namespace ("" when cluster-scoped)
 /// and name. Ordered like etcd keys.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ObjectKey {
+///
+/// A key is built once per object version at most and then passed around a
+/// great deal (every request, response, transaction, work-queue entry and
+/// cache index holds one), so it is shared: a copy is a reference count,
+/// not two strings. The parts are read through `Deref` (`key.name`).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey(Arc<KeyParts>);
+
+/// The parts of an [`ObjectKey`], compared in this order.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeyParts {
     pub kind: Kind,
     pub namespace: String,
     pub name: String,
@@ -95,7 +104,7 @@ pub struct ObjectKey {
 
 impl ObjectKey {
     pub fn new(kind: Kind, namespace: &str, name: &str) -> Self {
-        ObjectKey {
+        ObjectKey(Arc::new(KeyParts {
             kind,
             namespace: if kind.namespaced() {
                 namespace.to_string()
@@ -103,7 +112,25 @@ impl ObjectKey {
                 String::new()
             },
             name: name.to_string(),
-        }
+        }))
+    }
+}
+
+impl std::ops::Deref for ObjectKey {
+    type Target = KeyParts;
+
+    fn deref(&self) -> &KeyParts {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectKey")
+            .field("kind", &self.kind)
+            .field("namespace", &self.namespace)
+            .field("name", &self.name)
+            .finish()
     }
 }
 

@@ -470,7 +470,9 @@ pub struct PodCondition {
     pub kind: PodConditionType,
     pub status: bool,
     pub last_transition: Time,
-    pub reason: String,
+    /// One of the kubelet's fixed reasons (`ContainersNotReady`, ...): a
+    /// status copy copies no string for it.
+    pub reason: &'static str,
 }
 
 /// A container's state, as `containerStatuses[].state` says it.
@@ -525,20 +527,26 @@ impl PodStatus {
     }
 
     /// Sets a condition, keeping its transition time when the status is unchanged.
-    pub fn set_condition(&mut self, kind: PodConditionType, status: bool, now: Time, reason: &str) {
+    pub fn set_condition(
+        &mut self,
+        kind: PodConditionType,
+        status: bool,
+        now: Time,
+        reason: &'static str,
+    ) {
         match self.conditions.iter_mut().find(|c| c.kind == kind) {
             Some(c) if c.status == status => {}
             Some(c) => {
                 c.status = status;
                 c.last_transition = now;
-                c.reason = reason.to_string();
+                c.reason = reason;
             }
             None => {
                 self.conditions.push(PodCondition {
                     kind,
                     status,
                     last_transition: now,
-                    reason: reason.to_string(),
+                    reason,
                 });
                 self.conditions.sort_by_key(|c| c.kind);
             }

@@ -20,10 +20,32 @@ pub fn default_object(obj: &mut Object) {
         meta.namespace = "default".into();
     }
     match obj {
-        Object::Pod(p) => default_pod_spec(std::sync::Arc::make_mut(&mut p.spec)),
+        // The spec (shared with the pod's template) is copied only when
+        // a default is missing.
+        Object::Pod(p) if !is_defaulted(&p.spec) => {
+            default_pod_spec(std::sync::Arc::make_mut(&mut p.spec))
+        }
         Object::Workload(_, w) => default_pod_spec(&mut w.spec.template.spec),
         _ => {}
     }
+}
+
+/// Whether a `NoExecute` toleration of the taint is present.
+fn tolerates_no_execute(spec: &PodSpec, taint: &str) -> bool {
+    spec.tolerations.iter().any(|t| {
+        (t.key == taint || (t.key.is_empty() && t.operator == TolerationOperator::Exists))
+            && t.effect.is_none_or(|e| e == TaintEffect::NoExecute)
+    })
+}
+
+/// Whether [`default_pod_spec`] would leave the spec as it is.
+fn is_defaulted(spec: &PodSpec) -> bool {
+    spec.scheduler_name.is_some()
+        && (spec.priority.is_some() || spec.priority_class_name.is_some())
+        && spec.termination_grace_period_seconds.is_some()
+        && [TAINT_NOT_READY, TAINT_UNREACHABLE]
+            .iter()
+            .all(|taint| tolerates_no_execute(spec, taint))
 }
 
 fn default_pod_spec(spec: &mut PodSpec) {
@@ -37,11 +59,7 @@ fn default_pod_spec(spec: &mut PodSpec) {
         spec.termination_grace_period_seconds = Some(30);
     }
     for taint in [TAINT_NOT_READY, TAINT_UNREACHABLE] {
-        let covered = spec.tolerations.iter().any(|t| {
-            (t.key == taint || (t.key.is_empty() && t.operator == TolerationOperator::Exists))
-                && t.effect.is_none_or(|e| e == TaintEffect::NoExecute)
-        });
-        if !covered {
+        if !tolerates_no_execute(spec, taint) {
             spec.tolerations.push(Toleration {
                 key: taint.into(),
                 operator: TolerationOperator::Exists,
@@ -125,6 +143,19 @@ pub fn probe_errors(path: &str, spec: &PodSpec) -> Vec<String> {
     errs
 }
 
+/// `{path}.{group}[{i}]`, a container's place in an error message.
+struct ContainerPath<'a> {
+    path: &'a str,
+    group: &'a str,
+    i: usize,
+}
+
+impl std::fmt::Display for ContainerPath<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}[{}]", self.path, self.group, self.i)
+    }
+}
+
 fn validate_pod_spec(path: &str, spec: &PodSpec, errs: &mut Vec<String>) {
     errs.extend(probe_errors(path, spec));
     if spec.containers.is_empty() {
@@ -136,7 +167,8 @@ fn validate_pod_spec(path: &str, spec: &PodSpec, errs: &mut Vec<String>) {
         ("initContainers", &spec.init_containers),
     ] {
         for (i, c) in list.iter().enumerate() {
-            let p = format!("{path}.{group}[{i}]");
+            // Formatted only into an error.
+            let p = ContainerPath { path, group, i };
             if !is_dns1123_label(&c.name) {
                 errs.push(format!("{p}.name: Invalid value: \"{}\"", c.name));
             } else if !names.insert(c.name.as_str()) {

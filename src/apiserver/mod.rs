@@ -123,8 +123,12 @@ impl ApiServer {
     }
 
     /// The Priority admission plugin: a pod's `priorityClassName` (or the
-    /// global default class) becomes its `spec.priority`.
-    fn resolve_priority(&self, spec: &mut crate::api::pod::PodSpec) -> Result<(), String> {
+    /// global default class) becomes its `spec.priority`. The spec (shared
+    /// with the pod's template) is copied only when this changes it.
+    fn resolve_priority(
+        &self,
+        spec: &mut std::sync::Arc<crate::api::pod::PodSpec>,
+    ) -> Result<(), String> {
         use crate::api::priority::SYSTEM_CLASSES;
         let classes = || {
             self.cache
@@ -171,6 +175,13 @@ impl ApiServer {
                 "the integer value of priority ({p}) must not be provided in pod spec; priority admission controller computed {value} from the given PriorityClass name"
             ));
         }
+        let unchanged = spec.priority == Some(value)
+            && spec.priority_class_name.as_deref() == Some(name.as_str())
+            && (spec.preemption_policy.is_some() || policy.is_none());
+        if unchanged {
+            return Ok(());
+        }
+        let spec = std::sync::Arc::make_mut(spec);
         spec.priority = Some(value);
         spec.priority_class_name = Some(name);
         if spec.preemption_policy.is_none() {
@@ -202,8 +213,7 @@ impl ApiServer {
         match &mut req.verb {
             Verb::Create(obj) => {
                 if let Object::Pod(pod) = obj
-                    && let Err(message) =
-                        self.resolve_priority(std::sync::Arc::make_mut(&mut pod.spec))
+                    && let Err(message) = self.resolve_priority(&mut pod.spec)
                 {
                     let err = ApiError {
                         code: 403,
@@ -239,22 +249,48 @@ impl ApiServer {
             Verb::Get(_) => etcd_hop = Hop::EtcdRead,
             _ => {}
         }
-        let key = req.verb.key();
-        let detail = match &req.verb {
-            Verb::Bind { node, .. } => format!("from {from} node={node}"),
-            Verb::UpdatePodStatus { status, .. } => format!(
-                "from {from} phase={}{}",
-                status.phase.as_str(),
-                if status.is_ready() { " ready" } else { "" }
-            ),
-            _ => format!("from {from}"),
+        // The subject from the object itself when it reads the same as its
+        // key (a cluster-scoped object's key has no namespace).
+        let key;
+        let subject = match &req.verb {
+            Verb::Create(o) | Verb::Update { object: o, .. }
+                if o.kind().namespaced() || o.meta().namespace.is_empty() =>
+            {
+                Subject::from(o)
+            }
+            verb => {
+                key = verb.key();
+                Subject::from(&key)
+            }
         };
-        cx.log(
-            Dest::ApiServer,
-            req.verb.name(),
-            Subject::from(&key),
-            &detail,
-        );
+        let action = req.verb.name();
+        match &req.verb {
+            Verb::Bind { node, .. } => cx.log_on_args(
+                Dest::ApiServer,
+                action,
+                subject,
+                "",
+                format_args!("from {from} node={node}"),
+            ),
+            Verb::UpdatePodStatus { status, .. } => cx.log_on_args(
+                Dest::ApiServer,
+                action,
+                subject,
+                "",
+                format_args!(
+                    "from {from} phase={}{}",
+                    status.phase.as_str(),
+                    if status.is_ready() { " ready" } else { "" }
+                ),
+            ),
+            _ => cx.log_on_args(
+                Dest::ApiServer,
+                action,
+                subject,
+                "",
+                format_args!("from {from}"),
+            ),
+        }
         // etcd applies proposals in the order its leader receives them (the
         // raft log): a transaction never commits before an earlier one.
         let at = (cx.now() + cx.lat.sample(etcd_hop)).max(self.last_txn_at);
@@ -452,13 +488,13 @@ fn record_pod(change: &Change, rec: &mut Recorder, now: Time) {
         }
         EventType::Modified => {
             let Some(prev) = prev else { return };
-            let node = pod.spec.node_name().map(str::to_string);
+            let node = pod.spec.node_name();
             let newly_bound = prev.spec.node_name().is_none() && node.is_some();
             let phase = pod.status.phase;
             let ready = pod.status.is_ready();
             let r = rec.pod(uid);
             if newly_bound {
-                r.node = node.clone().unwrap_or_default();
+                r.node = node.unwrap_or_default().to_string();
                 r.bound = Some(now);
             }
             r.phase = phase;
@@ -474,9 +510,9 @@ fn record_pod(change: &Change, rec: &mut Recorder, now: Time) {
             }
             if let Some(node) = node {
                 if newly_bound && !phase.is_terminal() {
-                    rec.node_pod(now, &node, &pod_requests(&pod.spec), 1);
+                    rec.node_pod(now, node, &pod_requests(&pod.spec), 1);
                 } else if phase.is_terminal() && !prev.status.phase.is_terminal() && !newly_bound {
-                    rec.node_pod(now, &node, &pod_requests(&pod.spec), -1);
+                    rec.node_pod(now, node, &pod_requests(&pod.spec), -1);
                 }
             }
         }

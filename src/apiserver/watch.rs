@@ -152,23 +152,22 @@ impl Registry {
         if kind != Kind::Pod {
             return;
         }
-        let node_of = |o: &Object| {
-            o.as_pod()
-                .and_then(|p| p.spec.node_name().map(str::to_string))
-        };
+        fn node_of(o: &Object) -> Option<&str> {
+            o.as_pod().and_then(|p| p.spec.node_name())
+        }
         let before = change.prev.as_deref().map(node_of);
         let after = node_of(&change.object);
-        let unassigned_involved = after.is_none() || before.as_ref().is_some_and(|b| b.is_none());
+        let unassigned_involved = after.is_none() || before.is_some_and(|b| b.is_none());
         if unassigned_involved {
             out.extend_from_slice(&self.unassigned);
         }
-        if let Some(Some(b)) = &before
+        if let Some(Some(b)) = before
             && let Some(ids) = self.by_node.get(b)
         {
             out.extend_from_slice(ids);
         }
-        if let Some(a) = &after
-            && before.as_ref().and_then(|b| b.as_ref()) != Some(a)
+        if let Some(a) = after
+            && before.flatten() != Some(a)
             && let Some(ids) = self.by_node.get(a)
         {
             out.extend_from_slice(ids);
@@ -208,6 +207,7 @@ mod tests {
             let obj = Arc::new(pod(if rev >= 4 { Some("a") } else { None }));
             ring.push(Arc::new(Change {
                 revision: rev,
+                key: obj.key(),
                 kind: if rev == 1 {
                     EventType::Added
                 } else {
@@ -257,6 +257,7 @@ mod tests {
         let all = r.add(Dest::ControllerManager, spec(FieldSelector::Everything), 0);
         let change = Change {
             revision: 2,
+            key: pod(None).key(),
             kind: EventType::Modified,
             object: Arc::new(pod(Some("a"))),
             prev: Some(Arc::new(pod(None))),

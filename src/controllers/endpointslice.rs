@@ -72,17 +72,30 @@ fn trigger_time(pod: &Pod) -> Option<Time> {
 
 /// The endpoint a pod contributes: only pods with an IP that are not terminal.
 fn endpoint_of(pod: &Pod) -> Option<Endpoint> {
+    endpoint_reusing(pod, None)
+}
+
+/// [`endpoint_of`], sharing the strings of the pod's previous endpoint
+/// where they did not change.
+fn endpoint_reusing(pod: &Pod, prev: Option<&Endpoint>) -> Option<Endpoint> {
     if pod.status.phase.is_terminal() {
         return None;
     }
     let ip = pod.status.pod_ip.as_deref()?;
     let terminating = pod.metadata.deletion_timestamp.is_some();
     let serving = pod.status.is_ready();
+    let shared = |now: &str, old: Option<&Arc<str>>| match old {
+        Some(old) if **old == *now => old.clone(),
+        _ => Arc::from(now),
+    };
     Some(Endpoint {
-        address: Arc::from(ip),
+        address: shared(ip, prev.map(|e| &e.address)),
         pod_uid: pod.metadata.uid,
-        pod_name: Arc::from(pod.metadata.name.as_str()),
-        node_name: Arc::from(pod.spec.node_name().unwrap_or("")),
+        pod_name: shared(&pod.metadata.name, prev.map(|e| &e.pod_name)),
+        node_name: shared(
+            pod.spec.node_name().unwrap_or(""),
+            prev.map(|e| &e.node_name),
+        ),
         ready: serving && !terminating,
         serving,
         terminating,
@@ -144,6 +157,12 @@ impl ServiceState {
         }
     }
 
+    /// The pod's endpoint, if it has one here.
+    fn endpoint(&self, uid: u64) -> Option<&Endpoint> {
+        let i = *self.slot.get(&uid)?;
+        self.slices[i].endpoints.get(&uid)
+    }
+
     fn selects(&self, labels: &Labels) -> bool {
         !self.selector.is_empty() && self.selector.iter().all(|(k, v)| labels.get(k) == Some(v))
     }
@@ -151,7 +170,8 @@ impl ServiceState {
 
 #[derive(Default)]
 pub struct EndpointSliceController {
-    services: BTreeMap<ObjectKey, ServiceState>,
+    /// Looked up by key only (never walked): a hash map.
+    services: HashMap<ObjectKey, ServiceState>,
     /// Services by (namespace, one key, its value) of their selector.
     service_index: LabelIndex<BTreeSet<ObjectKey>>,
     pods: HashMap<u64, Arc<Object>>,
@@ -160,7 +180,10 @@ pub struct EndpointSliceController {
     queue: VecDeque<ObjectKey>,
     /// Queued services and the earliest new trigger time of their pending
     /// changes (`None`: no pod's Ready condition changed).
-    pending: BTreeMap<ObjectKey, Option<Time>>,
+    /// Looked up by key only (the queue keeps the order).
+    pending: HashMap<ObjectKey, Option<Time>>,
+    /// The services a pod change concerns (reused between changes).
+    affected: Vec<ObjectKey>,
     busy: bool,
     /// The worker waits until its last request has left the controller's
     /// rate limiter.
@@ -183,12 +206,12 @@ impl EndpointSliceController {
         }
     }
 
-    fn services_selecting(&self, namespace: &str, labels: &Labels, out: &mut BTreeSet<ObjectKey>) {
+    fn services_selecting(&self, namespace: &str, labels: &Labels, out: &mut Vec<ObjectKey>) {
         for (k, v) in labels {
             if let Some(keys) = self.service_index.get(namespace, k, v) {
                 for key in keys {
                     if self.services.get(key).is_some_and(|s| s.selects(labels)) {
-                        out.insert(key.clone());
+                        out.push(key.clone());
                     }
                 }
             }
@@ -277,30 +300,38 @@ impl EndpointSliceController {
                 }
             }
         }
-        let mut affected = BTreeSet::new();
+        let mut affected = std::mem::take(&mut self.affected);
+        affected.clear();
         if let Some(labels) = &old_labels {
             self.services_selecting(ns, labels, &mut affected);
         }
         self.services_selecting(ns, &pod.metadata.labels, &mut affected);
+        // In key order, each once.
+        affected.sort_unstable();
+        affected.dedup();
         let endpoint = if kind == EventType::Deleted {
             None
         } else {
-            endpoint_of(pod)
+            let prev = affected
+                .iter()
+                .find_map(|k| self.services.get(k).and_then(|s| s.endpoint(uid)));
+            endpoint_reusing(pod, prev)
         };
         // A trigger only when the Ready condition moved since last seen.
         let old_trigger = old.as_ref().and_then(|o| o.as_pod()).and_then(trigger_time);
         let trigger = trigger_time(pod).filter(|t| Some(*t) != old_trigger);
-        for key in affected {
-            let state = self.services.get_mut(&key).expect("indexed services exist");
+        for key in &affected {
+            let state = self.services.get_mut(key).expect("indexed services exist");
             let wanted = if state.selects(&pod.metadata.labels) {
                 endpoint.clone()
             } else {
                 None
             };
             if state.set(uid, wanted) {
-                self.enqueue(&key, trigger);
+                self.enqueue(key, trigger);
             }
         }
+        self.affected = affected;
     }
 
     /// Starts the worker if there is work and it is idle.

@@ -20,7 +20,7 @@ pub mod replicaset;
 pub mod slowstart;
 pub mod statefulset;
 
-use crate::fasthash::HashMap;
+use crate::fasthash::{HashMap, HashSet};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
@@ -114,10 +114,14 @@ impl Cache {
     }
 
     /// Applies one observed change; returns the previous version.
-    pub fn apply(&mut self, kind: EventType, obj: &Arc<Object>) -> Option<Arc<Object>> {
-        let key = obj.key();
+    pub fn apply(
+        &mut self,
+        kind: EventType,
+        key: &ObjectKey,
+        obj: &Arc<Object>,
+    ) -> Option<Arc<Object>> {
         if kind != EventType::Deleted
-            && let Some(slot) = self.objects.get_mut(&key)
+            && let Some(slot) = self.objects.get_mut(key)
         {
             let old = std::mem::replace(slot, obj.clone());
             let (was, now) = (old.meta(), obj.meta());
@@ -128,26 +132,26 @@ impl Cache {
                     && let Some(o) = self
                         .by_controller
                         .get_mut(&uid)
-                        .and_then(|m| m.get_mut(&key))
+                        .and_then(|m| m.get_mut(key))
                 {
                     *o = obj.clone();
                 }
             } else {
-                self.unindex(&key, &old);
-                self.index(&key, obj);
+                self.unindex(key, &old);
+                self.index(key, obj);
             }
             return Some(old);
         }
         let old = if kind == EventType::Deleted {
-            self.objects.remove(&key)
+            self.objects.remove(key)
         } else {
             self.objects.insert(key.clone(), obj.clone())
         };
         if let Some(o) = &old {
-            self.unindex(&key, o);
+            self.unindex(key, o);
         }
         if kind != EventType::Deleted {
-            self.index(&key, obj);
+            self.index(key, obj);
         }
         old
     }
@@ -221,7 +225,8 @@ impl Cache {
 #[derive(Default)]
 pub struct WorkQueue {
     queue: VecDeque<ObjectKey>,
-    queued: BTreeSet<ObjectKey>,
+    /// What `queue` holds, for lookups only (never walked).
+    queued: HashSet<ObjectKey>,
     busy: bool,
     /// The worker is blocked on the rate limiter until its last request
     /// goes out (client-go's limiter blocks the calling goroutine).
@@ -340,12 +345,18 @@ fn count_rollout_pods(kind: EventType, obj: &Object, old: Option<&Object>, cx: &
 
 /// A timeline row by the controller manager, naming the controller.
 pub fn log(cx: &mut Cx, action: &str, subject: Subject<'_>, controller: &str, detail: &str) {
-    let detail = if detail.is_empty() {
-        controller.to_string()
+    let who = Dest::ControllerManager;
+    if detail.is_empty() {
+        cx.log(who, action, subject, controller);
     } else {
-        format!("{controller}: {detail}")
-    };
-    cx.log(Dest::ControllerManager, action, subject, &detail);
+        cx.log_on_args(
+            who,
+            action,
+            subject,
+            "",
+            format_args!("{controller}: {detail}"),
+        );
+    }
 }
 
 const WATCHED: [(u32, Kind); 7] = [
@@ -403,9 +414,7 @@ impl ControllerManager {
     }
 
     pub fn handle(&mut self, msg: Msg, cx: &mut Cx) {
-        let released: Vec<Time> = (0..CLIENTS as u8)
-            .map(|i| self.client.released(i))
-            .collect();
+        let released: [Time; CLIENTS] = std::array::from_fn(|i| self.client.released(i as u8));
         let mut worker: Option<u8> = None;
         match msg {
             Msg::Start => {
@@ -421,10 +430,12 @@ impl ControllerManager {
             }
             Msg::WatchList { objects, .. } => {
                 for o in &objects {
-                    self.observe(EventType::Added, o, cx);
+                    self.observe(EventType::Added, &o.key(), o, cx);
                 }
             }
-            Msg::WatchEvent { kind, change, .. } => self.observe(kind, &change.object, cx),
+            Msg::WatchEvent { kind, change, .. } => {
+                self.observe(kind, &change.key, &change.object, cx)
+            }
             msg @ (Msg::NodeMonitor | Msg::LeasesRenewed { .. } | Msg::TaintEviction { .. }) => {
                 self.nodes.handle(msg, cx)
             }
@@ -512,18 +523,18 @@ impl ControllerManager {
         self.statefulsets.queue.kick(STATEFULSET, cx);
     }
 
-    fn observe(&mut self, kind: EventType, obj: &Arc<Object>, cx: &mut Cx) {
+    fn observe(&mut self, kind: EventType, key: &ObjectKey, obj: &Arc<Object>, cx: &mut Cx) {
         let k = obj.kind();
         if k == Kind::Service || k == Kind::Pod {
             self.endpoints.observe(kind, obj);
         }
         if k == Kind::Node || k == Kind::Pod {
-            self.nodes.observe(kind, obj, cx);
+            self.nodes.observe(kind, key, obj, cx);
         }
         if k == Kind::Service || k == Kind::EndpointSlice {
             return;
         }
-        let old = self.cache.apply(kind, obj);
+        let old = self.cache.apply(kind, key, obj);
         if k == Kind::Pod {
             count_rollout_pods(kind, obj, old.as_deref(), cx);
         }
@@ -581,7 +592,7 @@ mod tests {
         );
         let orphan = object("kind: Pod\nmetadata: {name: b}", 9);
         for o in [&rs, &owned, &orphan] {
-            c.apply(EventType::Added, o);
+            c.apply(EventType::Added, &o.key(), o);
         }
         let names = |it: Vec<&Arc<Object>>| -> Vec<String> {
             it.iter().map(|o| o.meta().name.clone()).collect()
@@ -592,11 +603,11 @@ mod tests {
         assert!(c.by_owner[&7].contains(&owned.key()));
         // Losing the reference (orphaned) moves it between the indexes.
         let released = object("kind: Pod\nmetadata: {name: a}", 8);
-        c.apply(EventType::Modified, &released);
+        c.apply(EventType::Modified, &released.key(), &released);
         assert_eq!(c.controlled(7, Kind::Pod).count(), 0);
         assert_eq!(c.orphans(Kind::Pod, "default").count(), 2);
         assert!(!c.by_owner.contains_key(&7));
-        c.apply(EventType::Deleted, &rs);
+        c.apply(EventType::Deleted, &rs.key(), &rs);
         assert_eq!(c.controller_of(&owned), None);
     }
 }

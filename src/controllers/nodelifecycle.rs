@@ -103,7 +103,7 @@ impl NodeLifecycleController {
     }
 
     /// Pod and Node watch events (the controller manager passes all).
-    pub fn observe(&mut self, kind: EventType, obj: &Arc<Object>, cx: &mut Cx) {
+    pub fn observe(&mut self, kind: EventType, key: &ObjectKey, obj: &Arc<Object>, cx: &mut Cx) {
         match &**obj {
             Object::Node(node) => {
                 let name = node.metadata.name.clone();
@@ -143,10 +143,10 @@ impl NodeLifecycleController {
             }
             Object::Pod(pod) => {
                 let uid = pod.metadata.uid;
-                let node = pod.spec.node_name().map(str::to_string);
+                let node = pod.spec.node_name();
                 let gone = kind == EventType::Deleted || pod.status.phase.is_terminal();
                 if let Some(old) = self.pods.get(&uid)
-                    && (gone || node.as_deref() != Some(old.node.as_str()))
+                    && (gone || node != Some(old.node.as_str()))
                 {
                     if let Some(set) = self.pods_by_node.get_mut(&old.node) {
                         set.remove(&uid);
@@ -166,20 +166,25 @@ impl NodeLifecycleController {
                 self.pods.insert(
                     uid,
                     PodEntry {
-                        key: obj.key(),
-                        node: node.clone(),
+                        key: key.clone(),
+                        node: node.to_string(),
                         tolerations: pod.spec.tolerations.clone(),
                         terminating,
                     },
                 );
                 {
-                    self.pods_by_node
-                        .entry(node.clone())
-                        .or_default()
-                        .insert(uid);
+                    match self.pods_by_node.get_mut(node) {
+                        Some(set) => {
+                            set.insert(uid);
+                        }
+                        None => {
+                            self.pods_by_node
+                                .insert(node.to_string(), BTreeSet::from([uid]));
+                        }
+                    }
                     if self
                         .nodes
-                        .get(&node)
+                        .get(node)
                         .is_some_and(|n| !n.no_execute.is_empty())
                     {
                         self.schedule_eviction(uid, cx);

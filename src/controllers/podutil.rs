@@ -148,6 +148,38 @@ pub fn pod_from_template(
     owner: &ObjectMeta,
     name: &str,
 ) -> Pod {
+    pod_with_parts(
+        template,
+        &SharedParts::new(template, kind, owner),
+        owner,
+        name,
+    )
+}
+
+/// What every pod built from one template by one owner shares: the spec
+/// and the owner reference, copied once. A pod's spec is only copied when
+/// it is written (the apiserver copies it only if defaulting changes it).
+pub struct SharedParts {
+    spec: std::sync::Arc<crate::api::pod::PodSpec>,
+    owner_references: std::sync::Arc<Vec<OwnerReference>>,
+}
+
+impl SharedParts {
+    pub fn new(template: &PodTemplateSpec, kind: Kind, owner: &ObjectMeta) -> Self {
+        SharedParts {
+            spec: std::sync::Arc::new(template.spec.clone()),
+            owner_references: std::sync::Arc::new(vec![controller_ref(kind, owner)]),
+        }
+    }
+}
+
+/// [`pod_from_template`] with the parts shared by the owner's pods.
+pub fn pod_with_parts(
+    template: &PodTemplateSpec,
+    parts: &SharedParts,
+    owner: &ObjectMeta,
+    name: &str,
+) -> Pod {
     Pod {
         metadata: ObjectMeta {
             name: name.to_string(),
@@ -159,10 +191,10 @@ pub fn pod_from_template(
             namespace: owner.namespace.clone(),
             labels: template.metadata.labels.clone(),
             annotations: template.metadata.annotations.clone(),
-            owner_references: std::sync::Arc::new(vec![controller_ref(kind, owner)]),
+            owner_references: parts.owner_references.clone(),
             ..Default::default()
         },
-        spec: std::sync::Arc::new(template.spec.clone()),
+        spec: parts.spec.clone(),
         status: Default::default(),
     }
 }

@@ -43,6 +43,8 @@ struct Expectations {
 
 struct Batch {
     rs: Arc<Object>,
+    /// What the batch's pods share, built with the first of them.
+    parts: Option<podutil::SharedParts>,
     remaining: i32,
     size: i32,
     outstanding: i32,
@@ -225,6 +227,7 @@ impl ReplicaSetController {
                 key.clone(),
                 Batch {
                     rs: obj.clone(),
+                    parts: None,
                     remaining: n,
                     size: 1,
                     outstanding: 0,
@@ -282,9 +285,12 @@ impl ReplicaSetController {
         };
         let n = b.size.min(b.remaining);
         let Some(rs) = as_workload(&b.rs) else { return };
+        let template = &rs.spec.template;
+        let parts = b.parts.get_or_insert_with(|| {
+            podutil::SharedParts::new(template, Kind::ReplicaSet, &rs.metadata)
+        });
         for _ in 0..n {
-            let pod =
-                podutil::pod_from_template(&rs.spec.template, Kind::ReplicaSet, &rs.metadata, "");
+            let pod = podutil::pod_with_parts(template, parts, &rs.metadata, "");
             let tag = client.send(REPLICASET, cx, Verb::Create(Object::Pod(pod)));
             self.pending.insert(tag, Pending::Create(key.clone()));
         }

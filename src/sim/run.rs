@@ -128,27 +128,31 @@ pub fn simulate_traced(
     let mut node_names = Vec::with_capacity(scenario.nodes.len());
 
     let boot = scenario.boot_control_plane;
-    let mut machines = scenario.nodes.clone();
     // With a simulated boot, the control plane runs on the first node with
-    // the control-plane role, or on a node of its own.
+    // the control-plane role, or on a node of its own. (The scenario's
+    // nodes are read in place: each is copied once, into its Node object.)
+    let mut own_control_plane = None;
     let control_plane = if boot {
         Some(
-            machines
+            scenario
+                .nodes
                 .iter()
                 .position(|n| n.metadata.labels.contains_key(LABEL_CONTROL_PLANE))
                 .unwrap_or_else(|| {
-                    machines.push(control_plane_node());
-                    machines.len() - 1
+                    own_control_plane = Some(control_plane_node());
+                    scenario.nodes.len()
                 }),
         )
     } else {
         None
     };
+    let machines: Vec<&crate::api::Node> =
+        scenario.nodes.iter().chain(&own_control_plane).collect();
     // An already booted cluster: the nodes are registered before time 0;
     // with a simulated boot, each kubelet registers its own.
     for (i, node) in machines.iter().enumerate() {
         let i = i as u32;
-        let mut node = node.clone();
+        let mut node = (*node).clone();
         node.metadata.uid = apiserver.allocate_uid();
         node.metadata.creation_timestamp = Some(0);
         node.metadata.generation = 1;
