@@ -29,10 +29,10 @@ use crate::api::service::ANNOTATION_TRIGGER_TIME;
 use crate::api::{Kind, Object, ObjectKey};
 use crate::engine::Time;
 use crate::etcd::EventType;
-use crate::output::Subject;
+use crate::output::{Part, Subject};
 use crate::ratelimit::TokenBucket;
 use crate::sim::msg::WatchSpec;
-use crate::sim::{Cx, Dest, Hop, Msg, Verb};
+use crate::sim::{Cx, Dest, Hop, Msg, Verb, component_name};
 
 /// kube-proxy's syncPeriod: the bounded-frequency runner's maxInterval.
 pub const SYNC_PERIOD: Time = 30 * crate::engine::SECOND;
@@ -379,16 +379,19 @@ impl ProxyGroup {
         let name = self.node_names.get(node as usize);
         if upto > from {
             let fresh = m.fresh_since.take();
-            cx.log_on_args(
-                Dest::KubeProxy,
+            cx.rec.event_parts(
+                now,
+                component_name(Dest::KubeProxy),
                 "sync",
                 Subject::NONE,
                 name,
-                format_args!(
-                    "programmed {} rule changes, {} endpoints",
-                    upto - from,
-                    self.endpoints
-                ),
+                &[
+                    Part::Text("programmed "),
+                    Part::Num((upto - from) as u64),
+                    Part::Text(" rule changes, "),
+                    Part::Num(self.endpoints as u64),
+                    Part::Text(" endpoints"),
+                ],
             );
             let np = &mut cx.rec.counters.network_programming;
             // A restarted member's first sync is a cohort of its own.

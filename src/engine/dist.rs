@@ -64,6 +64,23 @@ impl Dist {
         }
     }
 
+    /// The distribution with what every draw computes from its parameters
+    /// alone (a log-normal's `mu` and `sigma`) computed once.
+    pub fn prepare(self) -> Prepared {
+        let (mu, sigma) = match self {
+            Dist::LogNormal { median, p99 } if median != 0 => {
+                let mu = (median as f64).ln();
+                (mu, ((p99.max(median) as f64).ln() - mu) / Z_P99)
+            }
+            _ => (0.0, 0.0),
+        };
+        Prepared {
+            dist: self,
+            mu,
+            sigma,
+        }
+    }
+
     /// The mean of the distribution in nanoseconds, for documentation and checks.
     pub fn mean(&self) -> f64 {
         match *self {
@@ -75,6 +92,32 @@ impl Dist {
                 let sigma = ((p99.max(median) as f64).ln() - (median as f64).ln()) / Z_P99;
                 median as f64 * (sigma * sigma / 2.0).exp()
             }
+        }
+    }
+}
+
+/// A [`Dist`] ready to draw from: its draws are those of [`Dist::sample`],
+/// bit for bit, from the same stream (the same operations on the same
+/// values, some done once instead of at every draw).
+#[derive(Clone, Copy, Debug)]
+pub struct Prepared {
+    dist: Dist,
+    mu: f64,
+    sigma: f64,
+}
+
+impl Prepared {
+    /// Draws one duration, as [`Dist::sample`].
+    #[inline]
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Time {
+        match self.dist {
+            Dist::LogNormal { median, .. } => {
+                if median == 0 {
+                    return 0;
+                }
+                to_time((self.mu + self.sigma * standard_normal(rng)).exp())
+            }
+            d => d.sample(rng),
         }
     }
 }
@@ -138,6 +181,36 @@ mod tests {
             assert!((5..=9).contains(&x));
         }
         assert_eq!(Dist::Constant(3).sample(&mut rng), 3);
+    }
+
+    /// A prepared distribution draws exactly what the distribution draws,
+    /// and leaves the stream where it leaves it.
+    #[test]
+    fn prepared_draws_are_the_same_draws() {
+        let dists = [
+            Dist::Constant(3),
+            Dist::Uniform { min: 5, max: 900 },
+            Dist::Exponential { mean: 1_000_000 },
+            Dist::Normal {
+                mean: 1_000_000,
+                stddev: 300_000,
+            },
+            Dist::LogNormal {
+                median: 20 * MILLISECOND,
+                p99: 100 * MILLISECOND,
+            },
+            Dist::LogNormal { median: 7, p99: 3 },
+            Dist::LogNormal { median: 0, p99: 9 },
+        ];
+        for d in dists {
+            let p = d.prepare();
+            let mut a = RngStreams::new(11).stream("p");
+            let mut b = RngStreams::new(11).stream("p");
+            for _ in 0..5_000 {
+                assert_eq!(d.sample(&mut a), p.sample(&mut b), "{d:?}");
+            }
+            assert_eq!(a.next_u64(), b.next_u64());
+        }
     }
 
     #[test]

@@ -44,12 +44,16 @@ pub trait Address: Copy {
     fn address_id(&self) -> u64;
 }
 
-/// The handler's view of the engine: the current time and an out buffer of
-/// messages to schedule. Only the engine owns the queue.
+/// The handler's view of the engine: the current time, and the queue its
+/// messages go to as they are sent (no buffer in between: the sequence
+/// numbers are those of sending in order after the handler returned, as
+/// nothing else schedules meanwhile).
 pub struct Ctx<D, M> {
     now: Time,
     seq: u64,
-    out: Vec<(Time, D, M, bool)>,
+    queue: EventQueue<D, M>,
+    /// Pending events that are not background events.
+    foreground: usize,
 }
 
 impl<D, M> Ctx<D, M> {
@@ -64,22 +68,27 @@ impl<D, M> Ctx<D, M> {
     }
 
     /// Sends `msg` to `dest`, to arrive `delay` nanoseconds from now.
+    #[inline]
     pub fn send(&mut self, dest: D, delay: Time, msg: M) {
         let at = self.now.saturating_add(delay);
-        self.out.push((at, dest, msg, false));
+        self.queue.push(at, dest, msg, false);
+        self.foreground += 1;
     }
 
     /// Sends a background message: one that does not by itself keep the run
     /// going (a periodic timer, say). A run with only background events left
     /// is idle.
+    #[inline]
     pub fn send_background(&mut self, dest: D, delay: Time, msg: M) {
         let at = self.now.saturating_add(delay);
-        self.out.push((at, dest, msg, true));
+        self.queue.push(at, dest, msg, true);
     }
 
     /// Sends `msg` to `dest` at the absolute time `at` (never earlier than now).
+    #[inline]
     pub fn send_at(&mut self, dest: D, at: Time, msg: M) {
-        self.out.push((at.max(self.now), dest, msg, false));
+        self.queue.push(at.max(self.now), dest, msg, false);
+        self.foreground += 1;
     }
 }
 
@@ -123,15 +132,12 @@ pub enum Stop {
     TimeLimit,
 }
 
-/// The engine: the queue, the clock, the counters and the hash.
+/// The engine: the queue and the clock (in the handler context), the
+/// counters and the hash.
 pub struct Engine<D, M> {
-    queue: EventQueue<D, M>,
-    now: Time,
+    ctx: Ctx<D, M>,
     processed: u64,
     hash: RunHash,
-    out: Vec<(Time, D, M, bool)>,
-    /// Pending events that are not background events.
-    foreground: usize,
 }
 
 impl<D: Address, M: MessageKind> Default for Engine<D, M> {
@@ -143,17 +149,19 @@ impl<D: Address, M: MessageKind> Default for Engine<D, M> {
 impl<D: Address, M: MessageKind> Engine<D, M> {
     pub fn new() -> Self {
         Engine {
-            queue: EventQueue::new(),
-            now: 0,
+            ctx: Ctx {
+                now: 0,
+                seq: 0,
+                queue: EventQueue::new(),
+                foreground: 0,
+            },
             processed: 0,
             hash: RunHash::default(),
-            out: Vec::new(),
-            foreground: 0,
         }
     }
 
     pub fn now(&self) -> Time {
-        self.now
+        self.ctx.now
     }
 
     pub fn processed(&self) -> u64 {
@@ -165,59 +173,51 @@ impl<D: Address, M: MessageKind> Engine<D, M> {
     }
 
     pub fn pending(&self) -> usize {
-        self.queue.len()
+        self.ctx.queue.len()
     }
 
     /// Schedules a message from outside any handler (initial events).
     pub fn schedule(&mut self, at: Time, dest: D, msg: M) {
-        self.queue.push(at.max(self.now), dest, msg, false);
-        self.foreground += 1;
+        self.ctx.send_at(dest, at, msg);
     }
 
     /// Runs events until only background events are left or the next event lies after
     /// `until` (inclusive limit). The clock ends at `until` when the limit
     /// stopped the run, else at the last event.
     pub fn run<W: World<Dest = D, Msg = M>>(&mut self, world: &mut W, until: Option<Time>) -> Stop {
+        let limit = until.unwrap_or(Time::MAX);
         loop {
-            if self.foreground == 0 {
+            if self.ctx.foreground == 0 {
                 return Stop::Idle;
             }
-            match (self.queue.peek_time(), until) {
-                (None, _) => return Stop::Idle,
-                (Some(t), Some(limit)) if t > limit => {
-                    self.now = limit;
+            match self.ctx.queue.peek_time() {
+                None => return Stop::Idle,
+                Some(t) if t > limit => {
+                    self.ctx.now = limit;
                     return Stop::TimeLimit;
                 }
                 _ => {}
             }
-            let Some(ev) = self.queue.pop() else {
+            let Some(ev) = self.ctx.queue.pop() else {
                 return Stop::Idle;
             };
             self.step(world, ev);
         }
     }
 
+    #[inline]
     fn step<W: World<Dest = D, Msg = M>>(&mut self, world: &mut W, ev: Scheduled<D, M>) {
-        self.now = ev.time;
         self.processed += 1;
         if !ev.background {
-            self.foreground -= 1;
+            self.ctx.foreground -= 1;
         }
         self.hash.add(ev.time);
         self.hash.add(ev.seq);
         self.hash.add(ev.dest.address_id());
         self.hash.add(u64::from(ev.msg.kind_id()));
-        let mut ctx = Ctx {
-            now: ev.time,
-            seq: ev.seq,
-            out: std::mem::take(&mut self.out),
-        };
-        world.handle(&mut ctx, ev.dest, ev.msg);
-        for (at, dest, msg, background) in ctx.out.drain(..) {
-            self.queue.push(at, dest, msg, background);
-            self.foreground += usize::from(!background);
-        }
-        self.out = ctx.out;
+        self.ctx.now = ev.time;
+        self.ctx.seq = ev.seq;
+        world.handle(&mut self.ctx, ev.dest, ev.msg);
     }
 }
 

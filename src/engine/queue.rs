@@ -3,12 +3,20 @@
 //!
 //! A discrete-event run never schedules into the past, so the queue only
 //! needs to be monotone: every pushed time is at least the last popped one.
-//! Bucket `b` holds the events whose time first differs from the last
-//! popped time at bit `b - 1` (bucket 0: equal to it). A push is a bucket
-//! append; a pop takes from bucket 0, refilling it when empty by spreading
-//! the lowest non-empty bucket around its minimum. Events of equal time
-//! always share a bucket and buckets keep their order when spread, so equal
-//! times pop in insertion order, as an ordering by (time, sequence) would.
+//! Times are read as 16 hexadecimal digits. An event whose time differs from
+//! the last popped time first at digit `j` (counting from the least
+//! significant) goes to bucket `(j, d)`, `d` being its own digit `j`; one
+//! equal to the last popped time goes to the `now` list. Buckets in
+//! increasing `(j, d)` order hold increasing, disjoint ranges of times. A pop
+//! takes from `now`, refilling it when empty from the lowest non-empty
+//! bucket: moved whole when its events share one time, else spread around its
+//! minimum (every event lands at a lower digit). Events of equal time always
+//! share a bucket and buckets keep their order when moved, so equal times pop
+//! in insertion order, as an ordering by (time, sequence) would.
+//!
+//! With 16 buckets per digit, an event moves at most once per digit of its
+//! distance from the last popped time (a binary radix heap moves it up to
+//! once per bit).
 
 use std::collections::VecDeque;
 
@@ -24,15 +32,35 @@ pub struct Scheduled<D, M> {
     pub background: bool,
 }
 
-const BUCKETS: usize = 65;
+const DIGIT_BITS: u32 = 4;
+const RADIX: usize = 1 << DIGIT_BITS;
+const LEVELS: usize = 64_usize.div_ceil(DIGIT_BITS as usize);
+const BUCKETS: usize = LEVELS * RADIX;
+const WORDS: usize = BUCKETS.div_ceil(64);
+
+/// The bucket of an event at `time` when `last` was popped last (`time >=
+/// last`); `None` when they are equal.
+#[inline(always)]
+fn bucket(time: Time, last: Time) -> Option<usize> {
+    let x = time ^ last;
+    if x == 0 {
+        return None;
+    }
+    let digit = (63 - x.leading_zeros()) / DIGIT_BITS;
+    let d = (time >> (digit * DIGIT_BITS)) as usize & (RADIX - 1);
+    Some(digit as usize * RADIX + d)
+}
 
 /// A min-queue of scheduled messages with stable ties.
 pub struct EventQueue<D, M> {
-    /// Bucket 0, popped from the front.
+    /// Events at time `last`, popped from the front.
     now: VecDeque<Scheduled<D, M>>,
     buckets: Vec<Vec<Scheduled<D, M>>>,
-    /// Bit `b - 1` is set when bucket `b` (1 to 64) may hold events.
-    occupied: u64,
+    /// Per bucket, the least and greatest time it holds (when non-empty).
+    mins: Vec<Time>,
+    maxs: Vec<Time>,
+    /// Bit `b % 64` of word `b / 64` is set when bucket `b` is non-empty.
+    occupied: [u64; WORDS],
     /// The time of the last pop (or the floor pushes are clamped to).
     last: Time,
     len: usize,
@@ -45,24 +73,32 @@ impl<D, M> Default for EventQueue<D, M> {
     }
 }
 
-fn bucket(time: Time, last: Time) -> usize {
-    (64 - (time ^ last).leading_zeros()) as usize
-}
-
 impl<D, M> EventQueue<D, M> {
     pub fn new() -> Self {
         EventQueue {
             now: VecDeque::new(),
             buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
-            occupied: 0,
+            mins: vec![Time::MAX; BUCKETS],
+            maxs: vec![0; BUCKETS],
+            occupied: [0; WORDS],
             last: 0,
             len: 0,
             next_seq: 0,
         }
     }
 
+    /// Appends `ev` to bucket `b`.
+    #[inline(always)]
+    fn put(&mut self, b: usize, ev: Scheduled<D, M>) {
+        self.mins[b] = self.mins[b].min(ev.time);
+        self.maxs[b] = self.maxs[b].max(ev.time);
+        self.occupied[b / 64] |= 1 << (b % 64);
+        self.buckets[b].push(ev);
+    }
+
     /// Schedules `msg` for `dest` at `time` (never before the last popped
     /// time: earlier times are raised to it); returns its sequence number.
+    #[inline]
     pub fn push(&mut self, time: Time, dest: D, msg: M, background: bool) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -75,43 +111,62 @@ impl<D, M> EventQueue<D, M> {
             background,
         };
         match bucket(time, self.last) {
-            0 => self.now.push_back(ev),
-            b => {
-                self.buckets[b].push(ev);
-                self.occupied |= 1 << (b - 1);
-            }
+            None => self.now.push_back(ev),
+            Some(b) => self.put(b, ev),
         }
         self.len += 1;
         seq
     }
 
-    /// Makes bucket 0 non-empty if any event is queued.
+    /// The lowest non-empty bucket.
+    #[inline]
+    fn lowest(&self) -> Option<usize> {
+        self.occupied
+            .iter()
+            .position(|&w| w != 0)
+            .map(|i| i * 64 + self.occupied[i].trailing_zeros() as usize)
+    }
+
+    /// Makes `now` non-empty if any event is queued.
+    #[inline]
     fn refill(&mut self) {
-        if !self.now.is_empty() {
+        if self.now.is_empty() {
+            self.refill_slow();
+        }
+    }
+
+    #[inline(never)]
+    fn refill_slow(&mut self) {
+        let Some(b) = self.lowest() else {
+            return;
+        };
+        self.occupied[b / 64] &= !(1 << (b % 64));
+        let (min, max) = (self.mins[b], self.maxs[b]);
+        self.mins[b] = Time::MAX;
+        self.maxs[b] = 0;
+        self.last = min;
+        if min == max {
+            // One time: the bucket becomes `now` as it is (both conversions
+            // keep the buffers; the empty `now` is the bucket's next one).
+            let spent = std::mem::take(&mut self.now);
+            let full = std::mem::replace(&mut self.buckets[b], Vec::from(spent));
+            self.now = VecDeque::from(full);
             return;
         }
-        if self.occupied == 0 {
-            return;
-        }
-        let b = self.occupied.trailing_zeros() as usize + 1;
-        self.occupied &= !(1 << (b - 1));
         let mut spread = std::mem::take(&mut self.buckets[b]);
-        self.last = spread.iter().map(|e| e.time).min().expect("non-empty");
-        // Every event goes to a lower bucket, since they all share the bits
-        // above `b - 1` with the new minimum.
+        // Every event goes to a lower digit, since they all share the
+        // digits above the bucket's with the new minimum.
         for ev in spread.drain(..) {
-            match bucket(ev.time, self.last) {
-                0 => self.now.push_back(ev),
-                nb => {
-                    self.buckets[nb].push(ev);
-                    self.occupied |= 1 << (nb - 1);
-                }
+            match bucket(ev.time, min) {
+                None => self.now.push_back(ev),
+                Some(nb) => self.put(nb, ev),
             }
         }
         // Keep the emptied bucket's allocation for reuse.
         self.buckets[b] = spread;
     }
 
+    #[inline]
     pub fn pop(&mut self) -> Option<Scheduled<D, M>> {
         self.refill();
         let ev = self.now.pop_front()?;
@@ -119,6 +174,7 @@ impl<D, M> EventQueue<D, M> {
         Some(ev)
     }
 
+    #[inline]
     pub fn peek_time(&mut self) -> Option<Time> {
         self.refill();
         self.now.front().map(|e| e.time)
@@ -149,34 +205,58 @@ mod tests {
     }
 
     /// Against a reference ordering by (time, seq), on a pseudo-random mix of
-    /// pushes and pops that never goes back in time.
+    /// pushes and pops that never goes back in time, with times spread over
+    /// small and large ranges (many ties, many digits).
     #[test]
     fn matches_a_time_sequence_ordering() {
-        let mut q = EventQueue::new();
-        let mut reference: Vec<(Time, u64)> = Vec::new();
-        let mut x: u64 = 12345;
-        let mut now = 0;
-        for step in 0..20_000u64 {
-            x = x
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            if !x.is_multiple_of(3) || reference.is_empty() {
-                // Many ties: times drawn from a small range above now.
-                let t = now + (x >> 60) * if step.is_multiple_of(7) { 1 << 20 } else { 1 };
-                let seq = q.push(t, (), (), false);
-                reference.push((t, seq));
-            } else {
-                reference.sort();
-                let want = reference.remove(0);
-                let got = q.pop().map(|s| (s.time, s.seq)).unwrap();
-                assert_eq!(got, want);
-                now = got.0;
+        for scale in [1u64, 1 << 20, 1 << 44] {
+            let mut q = EventQueue::new();
+            let mut reference: Vec<(Time, u64, u32)> = Vec::new();
+            let mut x: u64 = 12345;
+            let mut now = 0;
+            for step in 0..20_000u64 {
+                x = x
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                if !x.is_multiple_of(3) || reference.is_empty() {
+                    // Many ties: times drawn from a small range above now.
+                    let t = now + (x >> 60) * if step.is_multiple_of(7) { scale } else { 1 };
+                    let seq = q.push(t, (), step as u32, false);
+                    reference.push((t, seq, step as u32));
+                } else {
+                    reference.sort();
+                    let want = reference.remove(0);
+                    let got = q.pop().map(|s| (s.time, s.seq, s.msg)).unwrap();
+                    assert_eq!(got, want);
+                    assert_eq!(q.len(), reference.len());
+                    now = got.0;
+                }
             }
+            reference.sort();
+            for want in reference {
+                assert_eq!(q.peek_time(), Some(want.0));
+                assert_eq!(q.pop().map(|s| (s.time, s.seq, s.msg)), Some(want));
+            }
+            assert!(q.is_empty());
+            assert_eq!(q.peek_time(), None);
         }
-        reference.sort();
-        for want in reference {
-            assert_eq!(q.pop().map(|s| (s.time, s.seq)), Some(want));
-        }
-        assert!(q.is_empty());
+    }
+
+    /// Pushes before the last popped time are raised to it and run after
+    /// the events already due then.
+    #[test]
+    fn past_times_are_raised_to_the_last_pop() {
+        let mut q = EventQueue::new();
+        q.push(10, 'a', (), false);
+        q.push(10, 'b', (), false);
+        assert_eq!(q.pop().map(|s| (s.time, s.dest)), Some((10, 'a')));
+        q.push(3, 'c', (), false);
+        q.push(u64::MAX, 'd', (), true);
+        let rest: Vec<(Time, char, bool)> =
+            std::iter::from_fn(|| q.pop().map(|s| (s.time, s.dest, s.background))).collect();
+        assert_eq!(
+            rest,
+            vec![(10, 'b', false), (10, 'c', false), (u64::MAX, 'd', true)]
+        );
     }
 }

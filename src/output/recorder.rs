@@ -9,7 +9,7 @@ use crate::api::resources::Resources;
 use crate::api::{Kind, Object, ObjectKey, PodPhase};
 use crate::engine::{Time, format_seconds};
 
-use super::rows::RowWriter;
+use super::rows::{Part, RowWriter};
 use super::{EVENTS_HEADER, NODES_HEADER, PODS_HEADER};
 
 /// What a timeline row is about: a kind, namespace and name, or nothing.
@@ -209,6 +209,23 @@ impl Recorder {
     ) {
         self.event_head(now, component, action, subject, node);
         self.events.field_fmt(detail);
+        self.events.end_row();
+    }
+
+    /// One timeline row whose detail is text and numbers in turn (see
+    /// [`RowWriter::field_parts`]): no formatting machinery, for rows
+    /// written at every event of a kind.
+    pub fn event_parts(
+        &mut self,
+        now: Time,
+        component: &str,
+        action: &str,
+        subject: Subject<'_>,
+        node: &str,
+        detail: &[Part<'_>],
+    ) {
+        self.event_head(now, component, action, subject, node);
+        self.events.field_parts(detail);
         self.events.end_row();
     }
 

@@ -4,7 +4,7 @@
 
 use rand_chacha::ChaCha8Rng;
 
-use crate::engine::dist::Dist;
+use crate::engine::dist::{Dist, Prepared};
 use crate::engine::{MICROSECOND, MILLISECOND, RngStreams, SECOND, Time};
 
 /// Every modelled delay, by its scenario key.
@@ -148,7 +148,7 @@ impl LatencyConfig {
 
 /// The sampler the components draw their delays from.
 pub struct Latencies {
-    dists: Vec<Dist>,
+    dists: Vec<Prepared>,
     streams: Vec<ChaCha8Rng>,
     pub image_pull_bandwidth: u64,
 }
@@ -156,7 +156,7 @@ pub struct Latencies {
 impl Latencies {
     pub fn new(config: &LatencyConfig, rng: &RngStreams) -> Self {
         Latencies {
-            dists: Hop::ALL.iter().map(|h| config.dist(*h)).collect(),
+            dists: Hop::ALL.iter().map(|h| config.dist(*h).prepare()).collect(),
             streams: Hop::ALL
                 .iter()
                 .map(|h| rng.stream(&format!("latency/{}", h.key())))
