@@ -10,7 +10,7 @@ use kubesim::sim::run::simulate;
 
 /// The allocator the `kubesim` binary uses, so that figures match it.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: kubesim::alloc::MiMalloc = kubesim::alloc::MiMalloc;
 
 fn scenarios(c: &mut Criterion) {
     let mut group = c.benchmark_group("scenarios");

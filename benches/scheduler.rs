@@ -12,7 +12,7 @@ use kubesim::sim::run::RunOptions;
 
 /// The allocator the `kubesim` binary uses, so that figures match it.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: kubesim::alloc::MiMalloc = kubesim::alloc::MiMalloc;
 
 fn scheduler(c: &mut Criterion) {
     let mut group = c.benchmark_group("scheduling_basic");

@@ -6,6 +6,7 @@
 //! one world that exchanges the messages of [`sim::msg`]; [`scenario`] loads
 //! the YAML a user writes and [`output`] writes the CSV timelines.
 
+pub mod alloc;
 pub mod api;
 pub mod apiserver;
 pub mod bench;
