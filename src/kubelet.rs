@@ -656,12 +656,10 @@ impl Kubelet {
                 if p.sandbox != Sandbox::Creating {
                     return;
                 }
-                let node = cx.node_name(self.index).clone();
-                cx.log_on_args(
+                cx.log_args(
                     me,
                     "sandbox-ready",
                     Subject::from(&*p.object),
-                    &node,
                     format_args!("ip={ip}"),
                 );
                 p.sandbox = Sandbox::Ready;
@@ -1156,12 +1154,10 @@ impl Kubelet {
                     self.queued_status.remove(&uid);
                     let p = self.pods.get_mut(&uid).expect("checked above");
                     let status = p.status.clone();
-                    let node = cx.node_name(self.index).clone();
-                    cx.log_on_args(
+                    cx.log_args(
                         me,
                         "status",
                         Subject::from(&*p.object),
-                        &node,
                         format_args!("{}", Describe(&status)),
                     );
                     if status.phase == PodPhase::Running && !p.reported_running {

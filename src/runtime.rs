@@ -146,12 +146,10 @@ impl Docker {
                     }
                 };
                 let ip = self.ip(host);
-                let node = cx.node_name(self.index).clone();
-                cx.log_on_args(
+                cx.log_args(
                     me,
                     "run-sandbox",
                     pod_subject(&name),
-                    &node,
                     format_args!("ip={ip}"),
                 );
                 let delay = cx.lat.sample(Hop::PodSandbox);
@@ -203,12 +201,10 @@ impl Docker {
             RuntimeCall::CreateContainer { pod, container } => {
                 let delay = cx.lat.sample(Hop::ContainerCreate);
                 let name = self.pod_name(pod);
-                let node = cx.node_name(self.index).clone();
-                cx.log_on_args(
+                cx.log_args(
                     me,
                     "create-container",
                     pod_subject(&name),
-                    &node,
                     format_args!("container={container}"),
                 );
                 cx.send(
@@ -225,12 +221,10 @@ impl Docker {
             } => {
                 let delay = cx.lat.sample(Hop::ContainerStart);
                 let name = self.pod_name(pod);
-                let node = cx.node_name(self.index).clone();
-                cx.log_on_args(
+                cx.log_args(
                     me,
                     "start-container",
                     pod_subject(&name),
-                    &node,
                     format_args!("container={container}"),
                 );
                 cx.send(
@@ -265,12 +259,10 @@ impl Docker {
                     (grace, 137)
                 };
                 let name = self.pod_name(pod);
-                let node = cx.node_name(self.index).clone();
-                cx.log_on_args(
+                cx.log_args(
                     me,
                     "stop-container",
                     pod_subject(&name),
-                    &node,
                     format_args!("container={container} exit-code={exit_code}"),
                 );
                 cx.send(

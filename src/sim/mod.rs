@@ -50,7 +50,7 @@ pub struct Cx<'a> {
     node_names: &'a [Arc<str>],
 }
 
-impl Cx<'_> {
+impl<'a> Cx<'a> {
     pub fn now(&self) -> Time {
         self.ctx.now()
     }
@@ -97,15 +97,35 @@ impl Cx<'_> {
         &self.node_names[i as usize]
     }
 
+    /// The node a row by `who` names: a node agent's own, else none.
+    fn row_node(&self, who: Dest) -> &'a str {
+        let names: &'a [Arc<str>] = self.node_names;
+        match who {
+            Dest::Kubelet(i) | Dest::Docker(i) => &names[i as usize],
+            _ => "",
+        }
+    }
+
     /// A timeline row by `who`; a node agent's row names its node.
     pub fn log(&mut self, who: Dest, action: &str, subject: Subject<'_>, detail: &str) {
         let now = self.now();
-        let node: &str = match who {
-            Dest::Kubelet(i) | Dest::Docker(i) => &self.node_names[i as usize],
-            _ => "",
-        };
+        let node = self.row_node(who);
         self.rec
             .event(now, component_name(who), action, subject, node, detail);
+    }
+
+    /// [`Cx::log`] with a detail formatted straight into the timeline.
+    pub fn log_args(
+        &mut self,
+        who: Dest,
+        action: &str,
+        subject: Subject<'_>,
+        detail: std::fmt::Arguments<'_>,
+    ) {
+        let now = self.now();
+        let node = self.row_node(who);
+        self.rec
+            .event_args(now, component_name(who), action, subject, node, detail);
     }
 
     /// A timeline row by `who` about `node`.
