@@ -228,7 +228,7 @@ impl DeploymentController {
             None if obj.meta().controller_ref().is_none() => {
                 let ns = &obj.meta().namespace;
                 let lo = ObjectKey::new(Kind::Deployment, ns, "");
-                for (k, d) in cache.objects.range_from(&lo) {
+                for (k, d) in cache.range_from(&lo) {
                     if k.kind != Kind::Deployment || &k.namespace != ns {
                         break;
                     }

@@ -109,7 +109,7 @@ impl ReplicaSetController {
                 }
                 let ns = &pod.metadata.namespace;
                 let lo = ObjectKey::new(Kind::ReplicaSet, ns, "");
-                for (k, rs) in cache.objects.range_from(&lo) {
+                for (k, rs) in cache.range_from(&lo) {
                     if k.kind != Kind::ReplicaSet || &k.namespace != ns {
                         break;
                     }
