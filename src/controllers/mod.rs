@@ -73,7 +73,12 @@ impl Default for ControllerManagerConfig {
 /// through its watches, with the indexes its controllers look up.
 #[derive(Default)]
 pub struct Cache {
+    /// Every object but pods, in key order (controllers walk workloads and
+    /// nodes by kind).
     objects: crate::api::keyed::KeyedMap<Cached>,
+    /// Pods, looked up by key only (never walked here: a controller's pods
+    /// are walked through its dependents, in key order).
+    pods: HashMap<ObjectKey, Cached>,
     /// Dependents (pods, ReplicaSets) by the uid of their controller.
     by_controller: HashMap<u64, Dependents>,
     /// Dependents by the uid of any owner (for the garbage collector).
@@ -143,10 +148,26 @@ fn owner_uid(r: &crate::api::meta::OwnerReference) -> Option<u64> {
 
 impl Cache {
     pub fn get(&self, key: &ObjectKey) -> Option<&Arc<Object>> {
-        self.objects.get(key).map(|c| &c.object)
+        self.entry(key).map(|c| &c.object)
     }
 
-    /// The objects from key `from` on, in key order.
+    fn entry(&self, key: &ObjectKey) -> Option<&Cached> {
+        if key.kind == Kind::Pod {
+            self.pods.get(key)
+        } else {
+            self.objects.get(key)
+        }
+    }
+
+    fn entry_mut(&mut self, key: &ObjectKey) -> Option<&mut Cached> {
+        if key.kind == Kind::Pod {
+            self.pods.get_mut(key)
+        } else {
+            self.objects.get_mut(key)
+        }
+    }
+
+    /// The objects but pods from key `from` on, in key order.
     pub fn range_from<'a>(
         &'a self,
         from: &ObjectKey,
@@ -154,7 +175,7 @@ impl Cache {
         self.objects.range_from(from).map(|(k, c)| (k, &c.object))
     }
 
-    /// The objects of one kind, in key order.
+    /// The objects of one kind but Pod, in key order.
     pub fn of_kind(&self, kind: Kind) -> impl Iterator<Item = (&ObjectKey, &Arc<Object>)> {
         self.objects.of_kind(kind).map(|(k, c)| (k, &c.object))
     }
@@ -186,7 +207,7 @@ impl Cache {
         obj: &Arc<Object>,
     ) -> Option<Arc<Object>> {
         if kind != EventType::Deleted
-            && let Some(slot) = self.objects.get_mut(key)
+            && let Some(slot) = self.entry_mut(key)
         {
             let old = std::mem::replace(&mut slot.object, obj.clone());
             let (was, now) = (old.meta(), obj.meta());
@@ -202,14 +223,18 @@ impl Cache {
                 let controller = slot.controller;
                 self.unindex(key, &old, controller);
                 let controller = self.index(key, obj);
-                if let Some(slot) = self.objects.get_mut(key) {
+                if let Some(slot) = self.entry_mut(key) {
                     slot.controller = controller;
                 }
             }
             return Some(old);
         }
         if kind == EventType::Deleted {
-            let old = self.objects.remove(key)?;
+            let old = if key.kind == Kind::Pod {
+                self.pods.remove(key)
+            } else {
+                self.objects.remove(key)
+            }?;
             self.unindex(key, &old.object, old.controller);
             return Some(old.object);
         }
@@ -218,7 +243,12 @@ impl Cache {
             object: obj.clone(),
             controller,
         };
-        self.objects.insert(key.clone(), cached).map(|c| c.object)
+        let old = if key.kind == Kind::Pod {
+            self.pods.insert(key.clone(), cached)
+        } else {
+            self.objects.insert(key.clone(), cached)
+        };
+        old.map(|c| c.object)
     }
 
     /// Indexes a new object; returns its controller's uid and its slot
