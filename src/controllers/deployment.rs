@@ -251,13 +251,11 @@ impl DeploymentController {
         kind: EventType,
         obj: &Arc<Object>,
         old: Option<&Object>,
+        owner: Option<&ObjectKey>,
         cache: &Cache,
         cx: &mut Cx,
     ) {
-        let Some(rs_key) = cache
-            .controller_of(obj)
-            .or_else(|| old.and_then(|o| cache.controller_of(o)))
-        else {
+        let Some(rs_key) = owner.or_else(|| old.and_then(|o| cache.controller_of(o))) else {
             return;
         };
         if rs_key.kind != Kind::ReplicaSet {

@@ -637,14 +637,15 @@ impl ControllerManager {
         }
         match k {
             Kind::Pod => {
-                self.replicasets
-                    .observe_pod(kind, obj, old.as_deref(), &self.cache);
+                // The pod's controller, looked up once for every controller.
+                let owner = self.cache.controller_of(obj);
+                let old = old.as_deref();
+                let cache = &self.cache;
+                self.replicasets.observe_pod(kind, obj, old, owner, cache);
                 self.deployments
-                    .observe_pod(kind, obj, old.as_deref(), &self.cache, cx);
-                self.daemonsets
-                    .observe_pod(kind, obj, old.as_deref(), &self.cache);
-                self.statefulsets
-                    .observe_pod(kind, obj, old.as_deref(), &self.cache);
+                    .observe_pod(kind, obj, old, owner, cache, cx);
+                self.daemonsets.observe_pod(kind, obj, old, owner);
+                self.statefulsets.observe_pod(kind, obj, old, owner);
             }
             Kind::DaemonSet if kind != EventType::Deleted => self.daemonsets.queue.add(obj.key()),
             Kind::StatefulSet if kind != EventType::Deleted => {
