@@ -596,7 +596,13 @@ impl Kubelet {
         match p.sandbox {
             Sandbox::None => {
                 p.sandbox = Sandbox::Creating;
-                let name: Arc<str> = Arc::from(format!("{}/{}", p.key.namespace, p.key.name));
+                // `namespace/name`, the runtime's name for the sandbox.
+                let (ns, n) = (&p.key.namespace, &p.key.name);
+                let mut full = String::with_capacity(ns.len() + 1 + n.len());
+                full.push_str(ns);
+                full.push('/');
+                full.push_str(n);
+                let name: Arc<str> = Arc::from(full);
                 cx.send(
                     runtime,
                     0,

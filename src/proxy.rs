@@ -22,7 +22,7 @@
 //! background timer, so an idle cluster's resyncs do not keep a run going.
 
 use crate::fasthash::HashMap;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use crate::api::service::ANNOTATION_TRIGGER_TIME;
@@ -100,6 +100,57 @@ impl Names {
     }
 }
 
+/// How many live members have programmed exactly up to each log index,
+/// from the least such index on (`base`): an update is an index into a
+/// deque, where an ordered map would search on every sync.
+#[derive(Default)]
+struct UptoCounts {
+    /// The least index counted (meaningless while `counts` is empty).
+    base: usize,
+    /// `counts[i]`: the members at `base + i`; the front is never 0.
+    counts: VecDeque<u32>,
+}
+
+impl UptoCounts {
+    fn add(&mut self, upto: usize) {
+        if self.counts.is_empty() {
+            self.base = upto;
+        }
+        if upto < self.base {
+            for _ in upto..self.base {
+                self.counts.push_front(0);
+            }
+            self.base = upto;
+        }
+        let i = upto - self.base;
+        if i >= self.counts.len() {
+            self.counts.resize(i + 1, 0);
+        }
+        self.counts[i] += 1;
+    }
+
+    /// Takes one member off `upto`, if any is counted there.
+    fn remove(&mut self, upto: usize) {
+        let Some(c) = upto
+            .checked_sub(self.base)
+            .and_then(|i| self.counts.get_mut(i))
+            .filter(|c| **c > 0)
+        else {
+            return;
+        };
+        *c -= 1;
+        while self.counts.front() == Some(&0) {
+            self.counts.pop_front();
+            self.base += 1;
+        }
+    }
+
+    /// The least index counted.
+    fn least(&self) -> Option<usize> {
+        (!self.counts.is_empty()).then_some(self.base)
+    }
+}
+
 pub struct ProxyGroup {
     node_names: Names,
     members: Vec<Member>,
@@ -107,7 +158,10 @@ pub struct ProxyGroup {
     /// Ready endpoints per slice, as last seen: pod uid -> ready.
     slices: HashMap<ObjectKey, BTreeMap<u64, bool>>,
     /// How many members have programmed exactly up to each log index.
-    upto_counts: BTreeMap<usize, u32>,
+    upto_counts: UptoCounts,
+    /// The last (cohort key, end, cohort) looked up: members that synced
+    /// the same range one after the other find it here.
+    last_cohort: Option<(usize, usize, usize)>,
     /// Every log entry before this index is programmed on every node.
     everywhere: usize,
     /// The number of endpoints in the rules (sync cost grows with it).
@@ -120,9 +174,9 @@ pub struct ProxyGroup {
 impl ProxyGroup {
     pub fn new(node_names: Vec<Arc<str>>) -> Self {
         let n = node_names.len();
-        let mut upto_counts = BTreeMap::new();
+        let mut upto_counts = UptoCounts::default();
         if n > 0 {
-            upto_counts.insert(0, n as u32);
+            upto_counts.counts.push_back(n as u32);
         }
         let mut names = Names::default();
         for name in &node_names {
@@ -147,6 +201,7 @@ impl ProxyGroup {
             log: Vec::new(),
             slices: HashMap::default(),
             upto_counts,
+            last_cohort: None,
             everywhere: 0,
             endpoints: 0,
             idle: (0..n as u32).rev().collect(),
@@ -305,15 +360,12 @@ impl ProxyGroup {
         let upto = m.upto;
         if up {
             m.fresh_since = Some(cx.now());
-            *self.upto_counts.entry(upto).or_default() += 1;
+            self.upto_counts.add(upto);
             m.running = false;
             m.pending = true;
             self.begin_sync(node, cx);
-        } else if let Some(c) = self.upto_counts.get_mut(&upto) {
-            *c -= 1;
-            if *c == 0 {
-                self.upto_counts.remove(&upto);
-            }
+        } else {
+            self.upto_counts.remove(upto);
         }
     }
 
@@ -354,8 +406,9 @@ impl ProxyGroup {
         let now = cx.now();
         let m = &mut self.members[node as usize];
         let at = m.limiter.next_token(now);
-        let taken = m.limiter.try_take(at);
-        debug_assert!(taken, "the limiter's next token is free");
+        // The token is free at `at`: taken without checking again.
+        let wait = m.limiter.reserve(at);
+        debug_assert_eq!(wait, 0, "the limiter's next token is free");
         m.running = true;
         m.last_start = Some(at);
         let epoch = m.epoch;
@@ -402,7 +455,11 @@ impl ProxyGroup {
                 }
                 None => from,
             };
-            let cohort = match np.cohort(key, upto) {
+            let cohort = match self.last_cohort {
+                Some((k, u, i)) if k == key && u == upto => Some(i),
+                _ => np.cohort(key, upto),
+            };
+            let cohort = match cohort {
                 Some(i) => i,
                 None => {
                     let since = fresh.unwrap_or(0);
@@ -414,16 +471,12 @@ impl ProxyGroup {
                     np.add_range(key, upto, triggers)
                 }
             };
+            self.last_cohort = Some((key, upto, cohort));
             np.add_sync(cohort, now);
         }
-        if let Some(c) = self.upto_counts.get_mut(&from) {
-            *c -= 1;
-            if *c == 0 {
-                self.upto_counts.remove(&from);
-            }
-        }
-        *self.upto_counts.entry(upto).or_default() += 1;
-        let everywhere = self.upto_counts.keys().next().copied().unwrap_or(upto);
+        self.upto_counts.remove(from);
+        self.upto_counts.add(upto);
+        let everywhere = self.upto_counts.least().unwrap_or(upto);
         // Changes now programmed on every node: this sync was the last.
         for i in self.everywhere..everywhere {
             let c = &self.log[i];

@@ -26,6 +26,9 @@ pub struct ImageCatalog {
 
 pub struct Docker {
     index: u32,
+    /// `10.X.Y.`: the pod CIDR's first three octets, which every sandbox
+    /// IP starts with.
+    ip_prefix: String,
     images: BTreeSet<String>,
     sizes: Arc<ImageCatalog>,
     /// The image being pulled, and the images waiting to be, in order.
@@ -75,6 +78,7 @@ impl Docker {
     ) -> Self {
         Docker {
             index,
+            ip_prefix: format!("10.{}.{}.", 64 + index / 256, index % 256),
             images: images.into_iter().collect(),
             sizes,
             pulling: None,
@@ -91,7 +95,22 @@ impl Docker {
     }
 
     fn ip(&self, host: u32) -> String {
-        format!("10.{}.{}.{host}", 64 + self.index / 256, self.index % 256)
+        let mut ip = String::with_capacity(self.ip_prefix.len() + 3);
+        ip.push_str(&self.ip_prefix);
+        // The host is 2 to 254: at most three digits.
+        let mut digits = [0u8; 3];
+        let mut n = host;
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 || i == 0 {
+                break;
+            }
+        }
+        ip.push_str(std::str::from_utf8(&digits[i..]).expect("ASCII digits"));
+        ip
     }
 
     fn pod_name(&self, pod: u64) -> Arc<str> {
@@ -378,7 +397,22 @@ fn pod_subject(name: &str) -> Subject<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::HostSet;
+    use super::{Docker, HostSet, ImageCatalog};
+
+    #[test]
+    fn sandbox_ips_are_the_pod_cidr_and_the_host() {
+        for index in [0, 7, 255, 256, 4999] {
+            let d = Docker::new(
+                index,
+                Vec::new(),
+                std::sync::Arc::new(ImageCatalog::default()),
+            );
+            for host in [2, 9, 10, 99, 100, 254] {
+                let want = format!("10.{}.{}.{host}", 64 + index / 256, index % 256);
+                assert_eq!(d.ip(host), want);
+            }
+        }
+    }
 
     #[test]
     fn hosts_are_given_lowest_first_until_none_is_left() {

@@ -147,9 +147,9 @@ impl DaemonSetController {
         kind: EventType,
         obj: &Arc<Object>,
         old: Option<&Object>,
-        cache: &Cache,
+        owner: Option<&ObjectKey>,
     ) {
-        let Some(owner) = cache.controller_of(obj) else {
+        let Some(owner) = owner else {
             return;
         };
         if owner.kind != Kind::DaemonSet {
@@ -181,7 +181,7 @@ impl DaemonSetController {
             return;
         }
         let lo = ObjectKey::new(Kind::DaemonSet, "", "");
-        for (k, _) in cache.objects.range_from(&lo) {
+        for (k, _) in cache.range_from(&lo) {
             if k.kind != Kind::DaemonSet {
                 break;
             }
@@ -261,7 +261,6 @@ impl DaemonSetController {
             }
         }
         let nodes: Vec<&Node> = cache
-            .objects
             .of_kind(Kind::Node)
             .filter_map(|(_, o)| o.as_node())
             .collect();

@@ -228,7 +228,7 @@ impl DeploymentController {
             None if obj.meta().controller_ref().is_none() => {
                 let ns = &obj.meta().namespace;
                 let lo = ObjectKey::new(Kind::Deployment, ns, "");
-                for (k, d) in cache.objects.range_from(&lo) {
+                for (k, d) in cache.range_from(&lo) {
                     if k.kind != Kind::Deployment || &k.namespace != ns {
                         break;
                     }
@@ -251,13 +251,11 @@ impl DeploymentController {
         kind: EventType,
         obj: &Arc<Object>,
         old: Option<&Object>,
+        owner: Option<&ObjectKey>,
         cache: &Cache,
         cx: &mut Cx,
     ) {
-        let Some(rs_key) = cache
-            .controller_of(obj)
-            .or_else(|| old.and_then(|o| cache.controller_of(o)))
-        else {
+        let Some(rs_key) = owner.or_else(|| old.and_then(|o| cache.controller_of(o))) else {
             return;
         };
         if rs_key.kind != Kind::ReplicaSet {

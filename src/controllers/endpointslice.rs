@@ -168,13 +168,24 @@ impl ServiceState {
     }
 }
 
+/// A pod as last seen, with the Services selecting its labels as of
+/// `generation` (in key order, each once).
+struct PodEntry {
+    object: Arc<Object>,
+    services: Vec<ObjectKey>,
+    generation: u64,
+}
+
 #[derive(Default)]
 pub struct EndpointSliceController {
     /// Looked up by key only (never walked): a hash map.
     services: HashMap<ObjectKey, ServiceState>,
     /// Services by (namespace, one key, its value) of their selector.
     service_index: LabelIndex<BTreeSet<ObjectKey>>,
-    pods: HashMap<u64, Arc<Object>>,
+    pods: HashMap<u64, PodEntry>,
+    /// Bumped whenever a Service's selector (and so the index) changes: a
+    /// pod's remembered Services are valid while it stays the same.
+    generation: u64,
     /// Pods by (namespace, label key, value).
     pod_index: LabelIndex<BTreeSet<u64>>,
     queue: VecDeque<ObjectKey>,
@@ -246,6 +257,7 @@ impl EndpointSliceController {
             set.remove(&key);
         }
         state.selector = selector;
+        self.generation += 1;
         if let Some((k, v)) = state.selector.iter().next() {
             self.service_index
                 .entry(&key.namespace, k, v)
@@ -258,7 +270,7 @@ impl EndpointSliceController {
             let keep = self
                 .pods
                 .get(&uid)
-                .is_some_and(|o| state.selects(&o.meta().labels));
+                .is_some_and(|e| state.selects(&e.object.meta().labels));
             if !keep {
                 state.set(uid, None);
             }
@@ -267,7 +279,7 @@ impl EndpointSliceController {
             && let Some(uids) = self.pod_index.get(&key.namespace, k, v)
         {
             for uid in uids {
-                if let Some(Object::Pod(p)) = self.pods.get(uid).map(|o| &**o)
+                if let Some(Object::Pod(p)) = self.pods.get(uid).map(|e| &*e.object)
                     && state.selects(&p.metadata.labels)
                 {
                     state.set(*uid, endpoint_of(p));
@@ -280,36 +292,77 @@ impl EndpointSliceController {
     fn observe_pod(&mut self, kind: EventType, obj: &Arc<Object>, pod: &Pod) {
         let uid = pod.metadata.uid;
         let ns = pod.metadata.namespace.as_str();
-        let old = if kind == EventType::Deleted {
-            self.pods.remove(&uid)
-        } else {
-            self.pods.insert(uid, obj.clone())
+        let deleted = kind == EventType::Deleted;
+        let labels = &pod.metadata.labels;
+        let generation = self.generation;
+        let mut affected = std::mem::take(&mut self.affected);
+        affected.clear();
+        // The previous version, and whether the Services it remembers are
+        // still the ones selecting this version's labels.
+        let (old, remembered) = match self.pods.get_mut(&uid) {
+            Some(e) => {
+                let remembered = e.generation == generation && e.object.meta().labels == *labels;
+                if remembered {
+                    affected.extend(e.services.iter().cloned());
+                }
+                let old = (!deleted).then(|| std::mem::replace(&mut e.object, obj.clone()));
+                (old, remembered)
+            }
+            None => (None, false),
         };
-        let old_labels = old.as_ref().map(|o| o.meta().labels.clone());
-        if old_labels.as_ref() != Some(&pod.metadata.labels) || kind == EventType::Deleted {
-            if let Some(labels) = &old_labels {
-                for (k, v) in labels.iter() {
+        let old = match (deleted, old) {
+            (true, _) => self.pods.remove(&uid).map(|e| e.object),
+            (false, Some(o)) => Some(o),
+            (false, None) => {
+                self.pods.insert(
+                    uid,
+                    PodEntry {
+                        object: obj.clone(),
+                        services: Vec::new(),
+                        generation: u64::MAX,
+                    },
+                );
+                None
+            }
+        };
+        let old_labels = old.as_ref().map(|o| &o.meta().labels);
+        let labels_changed = old_labels != Some(labels);
+        if labels_changed || deleted {
+            if let Some(old_labels) = old_labels {
+                for (k, v) in old_labels.iter() {
                     if let Some(set) = self.pod_index.get_mut(ns, k, v) {
                         set.remove(&uid);
                     }
                 }
             }
-            if kind != EventType::Deleted {
-                for (k, v) in pod.metadata.labels.iter() {
+            if !deleted {
+                for (k, v) in labels.iter() {
                     self.pod_index.entry(ns, k, v).insert(uid);
                 }
             }
         }
-        let mut affected = std::mem::take(&mut self.affected);
-        affected.clear();
-        if let Some(labels) = &old_labels {
+        if !remembered {
+            if let Some(old_labels) = old_labels.filter(|_| labels_changed) {
+                self.services_selecting(ns, old_labels, &mut affected);
+            }
             self.services_selecting(ns, labels, &mut affected);
+            // In key order, each once.
+            affected.sort_unstable();
+            affected.dedup();
+            if !deleted && let Some(e) = self.pods.get_mut(&uid) {
+                // What selects these labels (the old labels' Services are
+                // dropped below when they do not select the new ones).
+                e.services.clear();
+                e.services.extend(
+                    affected
+                        .iter()
+                        .filter(|k| self.services.get(*k).is_some_and(|s| s.selects(labels)))
+                        .cloned(),
+                );
+                e.generation = generation;
+            }
         }
-        self.services_selecting(ns, &pod.metadata.labels, &mut affected);
-        // In key order, each once.
-        affected.sort_unstable();
-        affected.dedup();
-        let endpoint = if kind == EventType::Deleted {
+        let endpoint = if deleted {
             None
         } else {
             let prev = affected
@@ -322,7 +375,7 @@ impl EndpointSliceController {
         let trigger = trigger_time(pod).filter(|t| Some(*t) != old_trigger);
         for key in &affected {
             let state = self.services.get_mut(key).expect("indexed services exist");
-            let wanted = if state.selects(&pod.metadata.labels) {
+            let wanted = if remembered || state.selects(labels) {
                 endpoint.clone()
             } else {
                 None

@@ -73,9 +73,14 @@ impl Default for ControllerManagerConfig {
 /// through its watches, with the indexes its controllers look up.
 #[derive(Default)]
 pub struct Cache {
-    pub objects: crate::api::keyed::KeyedMap<Arc<Object>>,
+    /// Every object but pods, in key order (controllers walk workloads and
+    /// nodes by kind).
+    objects: crate::api::keyed::KeyedMap<Cached>,
+    /// Pods, looked up by key only (never walked here: a controller's pods
+    /// are walked through its dependents, in key order).
+    pods: HashMap<ObjectKey, Cached>,
     /// Dependents (pods, ReplicaSets) by the uid of their controller.
-    pub by_controller: HashMap<u64, BTreeMap<ObjectKey, Arc<Object>>>,
+    by_controller: HashMap<u64, Dependents>,
     /// Dependents by the uid of any owner (for the garbage collector).
     pub by_owner: HashMap<u64, BTreeSet<ObjectKey>>,
     /// Objects without a controller, by (kind, namespace): candidates for
@@ -85,13 +90,94 @@ pub struct Cache {
     pub by_uid: HashMap<u64, ObjectKey>,
 }
 
+/// An object of the cache, with its controller's uid and its slot among
+/// that controller's [`Dependents`].
+struct Cached {
+    object: Arc<Object>,
+    controller: Option<(u64, u32)>,
+}
+
+/// One controller's dependents: their keys in key order, each with the
+/// slot holding its object, so that an update (most are status writes)
+/// replaces the object without searching the keys.
+#[derive(Default)]
+struct Dependents {
+    order: BTreeMap<ObjectKey, u32>,
+    slots: Vec<Option<Arc<Object>>>,
+    free: Vec<u32>,
+}
+
+impl Dependents {
+    /// Adds a dependent; returns its slot.
+    fn insert(&mut self, key: &ObjectKey, obj: &Arc<Object>) -> u32 {
+        let slot = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some(obj.clone());
+                i
+            }
+            None => {
+                self.slots.push(Some(obj.clone()));
+                u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 dependents")
+            }
+        };
+        if let Some(stale) = self.order.insert(key.clone(), slot) {
+            self.slots[stale as usize] = None;
+            self.free.push(stale);
+        }
+        slot
+    }
+
+    fn remove(&mut self, key: &ObjectKey) {
+        if let Some(i) = self.order.remove(key) {
+            self.slots[i as usize] = None;
+            self.free.push(i);
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&ObjectKey, &Arc<Object>)> {
+        self.order.iter().map(|(k, &i)| {
+            let o = self.slots[i as usize].as_ref();
+            (k, o.expect("an ordered key's slot holds its object"))
+        })
+    }
+}
+
 fn owner_uid(r: &crate::api::meta::OwnerReference) -> Option<u64> {
     r.uid.parse().ok()
 }
 
 impl Cache {
     pub fn get(&self, key: &ObjectKey) -> Option<&Arc<Object>> {
-        self.objects.get(key)
+        self.entry(key).map(|c| &c.object)
+    }
+
+    fn entry(&self, key: &ObjectKey) -> Option<&Cached> {
+        if key.kind == Kind::Pod {
+            self.pods.get(key)
+        } else {
+            self.objects.get(key)
+        }
+    }
+
+    fn entry_mut(&mut self, key: &ObjectKey) -> Option<&mut Cached> {
+        if key.kind == Kind::Pod {
+            self.pods.get_mut(key)
+        } else {
+            self.objects.get_mut(key)
+        }
+    }
+
+    /// The objects but pods from key `from` on, in key order.
+    pub fn range_from<'a>(
+        &'a self,
+        from: &ObjectKey,
+    ) -> impl Iterator<Item = (&'a ObjectKey, &'a Arc<Object>)> + use<'a> {
+        self.objects.range_from(from).map(|(k, c)| (k, &c.object))
+    }
+
+    /// The objects of one kind but Pod, in key order.
+    pub fn of_kind(&self, kind: Kind) -> impl Iterator<Item = (&ObjectKey, &Arc<Object>)> {
+        self.objects.of_kind(kind).map(|(k, c)| (k, &c.object))
     }
 
     /// The objects of `kind` controlled by the object with `uid`.
@@ -99,7 +185,7 @@ impl Cache {
         self.by_controller
             .get(&uid)
             .into_iter()
-            .flatten()
+            .flat_map(Dependents::iter)
             .filter(move |(k, _)| k.kind == kind)
             .map(|(_, o)| o)
     }
@@ -110,7 +196,7 @@ impl Cache {
             .get(&(kind, namespace.to_string()))
             .into_iter()
             .flatten()
-            .filter_map(|k| self.objects.get(k))
+            .filter_map(|k| self.get(k))
     }
 
     /// Applies one observed change; returns the previous version.
@@ -121,77 +207,88 @@ impl Cache {
         obj: &Arc<Object>,
     ) -> Option<Arc<Object>> {
         if kind != EventType::Deleted
-            && let Some(slot) = self.objects.get_mut(key)
+            && let Some(slot) = self.entry_mut(key)
         {
-            let old = std::mem::replace(slot, obj.clone());
+            let old = std::mem::replace(&mut slot.object, obj.clone());
             let (was, now) = (old.meta(), obj.meta());
             if was.uid == now.uid && was.owner_references == now.owner_references {
                 // Most updates (status writes) leave every index as it is:
-                // only the controller index holds the object itself.
-                if let Some(uid) = now.controller_ref().and_then(owner_uid)
-                    && let Some(o) = self
-                        .by_controller
-                        .get_mut(&uid)
-                        .and_then(|m| m.get_mut(key))
+                // only the controller's dependents hold the object itself.
+                if let Some((uid, i)) = slot.controller
+                    && let Some(d) = self.by_controller.get_mut(&uid)
                 {
-                    *o = obj.clone();
+                    d.slots[i as usize] = Some(obj.clone());
                 }
             } else {
-                self.unindex(key, &old);
-                self.index(key, obj);
+                let controller = slot.controller;
+                self.unindex(key, &old, controller);
+                let controller = self.index(key, obj);
+                if let Some(slot) = self.entry_mut(key) {
+                    slot.controller = controller;
+                }
             }
             return Some(old);
         }
-        let old = if kind == EventType::Deleted {
-            self.objects.remove(key)
-        } else {
-            self.objects.insert(key.clone(), obj.clone())
+        if kind == EventType::Deleted {
+            let old = if key.kind == Kind::Pod {
+                self.pods.remove(key)
+            } else {
+                self.objects.remove(key)
+            }?;
+            self.unindex(key, &old.object, old.controller);
+            return Some(old.object);
+        }
+        let controller = self.index(key, obj);
+        let cached = Cached {
+            object: obj.clone(),
+            controller,
         };
-        if let Some(o) = &old {
-            self.unindex(key, o);
-        }
-        if kind != EventType::Deleted {
-            self.index(key, obj);
-        }
-        old
+        let old = if key.kind == Kind::Pod {
+            self.pods.insert(key.clone(), cached)
+        } else {
+            self.objects.insert(key.clone(), cached)
+        };
+        old.map(|c| c.object)
     }
 
-    fn index(&mut self, key: &ObjectKey, o: &Arc<Object>) {
+    /// Indexes a new object; returns its controller's uid and its slot
+    /// there.
+    fn index(&mut self, key: &ObjectKey, o: &Arc<Object>) -> Option<(u64, u32)> {
         let m = o.meta();
         if key.kind != Kind::Pod && key.kind != Kind::Node {
             self.by_uid.insert(m.uid, key.clone());
         }
-        match m.controller_ref().and_then(owner_uid) {
+        let controller = match m.controller_ref().and_then(owner_uid) {
             Some(uid) => {
-                self.by_controller
-                    .entry(uid)
-                    .or_default()
-                    .insert(key.clone(), o.clone());
+                let slot = self.by_controller.entry(uid).or_default().insert(key, o);
+                Some((uid, slot))
             }
             None => {
                 self.orphans
                     .entry((key.kind, key.namespace.clone()))
                     .or_default()
                     .insert(key.clone());
+                None
             }
-        }
+        };
         for r in m.owner_references.iter() {
             if let Some(uid) = owner_uid(r) {
                 self.by_owner.entry(uid).or_default().insert(key.clone());
             }
         }
+        controller
     }
 
-    fn unindex(&mut self, key: &ObjectKey, o: &Object) {
+    fn unindex(&mut self, key: &ObjectKey, o: &Object, controller: Option<(u64, u32)>) {
         let m = o.meta();
         if key.kind != Kind::Pod && key.kind != Kind::Node {
             self.by_uid.remove(&m.uid);
         }
-        match m.controller_ref().and_then(owner_uid) {
-            Some(uid) => {
+        match controller {
+            Some((uid, _)) => {
                 if let Some(s) = self.by_controller.get_mut(&uid) {
                     s.remove(key);
-                    if s.is_empty() {
+                    if s.order.is_empty() {
                         self.by_controller.remove(&uid);
                     }
                 }
@@ -540,14 +637,15 @@ impl ControllerManager {
         }
         match k {
             Kind::Pod => {
-                self.replicasets
-                    .observe_pod(kind, obj, old.as_deref(), &self.cache);
+                // The pod's controller, looked up once for every controller.
+                let owner = self.cache.controller_of(obj);
+                let old = old.as_deref();
+                let cache = &self.cache;
+                self.replicasets.observe_pod(kind, obj, old, owner, cache);
                 self.deployments
-                    .observe_pod(kind, obj, old.as_deref(), &self.cache, cx);
-                self.daemonsets
-                    .observe_pod(kind, obj, old.as_deref(), &self.cache);
-                self.statefulsets
-                    .observe_pod(kind, obj, old.as_deref(), &self.cache);
+                    .observe_pod(kind, obj, old, owner, cache, cx);
+                self.daemonsets.observe_pod(kind, obj, old, owner);
+                self.statefulsets.observe_pod(kind, obj, old, owner);
             }
             Kind::DaemonSet if kind != EventType::Deleted => self.daemonsets.queue.add(obj.key()),
             Kind::StatefulSet if kind != EventType::Deleted => {

@@ -162,6 +162,8 @@ pub fn pod_from_template(
 pub struct SharedParts {
     spec: std::sync::Arc<crate::api::pod::PodSpec>,
     owner_references: std::sync::Arc<Vec<OwnerReference>>,
+    /// `<owner>-`, the generateName of the pods given no name.
+    generate_name: String,
 }
 
 impl SharedParts {
@@ -169,6 +171,7 @@ impl SharedParts {
         SharedParts {
             spec: std::sync::Arc::new(template.spec.clone()),
             owner_references: std::sync::Arc::new(vec![controller_ref(kind, owner)]),
+            generate_name: format!("{}-", owner.name),
         }
     }
 }
@@ -184,7 +187,7 @@ pub fn pod_with_parts(
         metadata: ObjectMeta {
             name: name.to_string(),
             generate_name: if name.is_empty() {
-                format!("{}-", owner.name)
+                parts.generate_name.clone()
             } else {
                 String::new()
             },

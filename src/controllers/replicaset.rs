@@ -85,10 +85,11 @@ impl ReplicaSetController {
         kind: EventType,
         obj: &Arc<Object>,
         old: Option<&Object>,
+        owner: Option<&ObjectKey>,
         cache: &Cache,
     ) {
         let Some(pod) = obj.as_pod() else { return };
-        match cache.controller_of(obj) {
+        match owner {
             Some(owner) if owner.kind == Kind::ReplicaSet => {
                 let owner = owner.clone();
                 if let Some(e) = self.expectations.get_mut(&owner) {
@@ -109,7 +110,7 @@ impl ReplicaSetController {
                 }
                 let ns = &pod.metadata.namespace;
                 let lo = ObjectKey::new(Kind::ReplicaSet, ns, "");
-                for (k, rs) in cache.objects.range_from(&lo) {
+                for (k, rs) in cache.range_from(&lo) {
                     if k.kind != Kind::ReplicaSet || &k.namespace != ns {
                         break;
                     }

@@ -63,9 +63,9 @@ impl StatefulSetController {
         kind: EventType,
         obj: &Arc<Object>,
         old: Option<&Object>,
-        cache: &Cache,
+        owner: Option<&ObjectKey>,
     ) {
-        let Some(owner) = cache.controller_of(obj) else {
+        let Some(owner) = owner else {
             return;
         };
         if owner.kind != Kind::StatefulSet {
