@@ -186,6 +186,53 @@ struct ScoreMemo {
     image: i64,
 }
 
+/// Appends to `totals`, per node of `feasible`, `base` plus its
+/// NodeResourcesFit, BalancedAllocation and ImageLocality scores weighted
+/// by `weights`, from `memo` where it holds the scores of `shape` and else
+/// from `miss` (which the memo then keeps).
+#[inline(never)]
+fn memo_totals(
+    memo: &mut [ScoreMemo],
+    feasible: &[usize],
+    shape: u64,
+    weights: [i64; 3],
+    base: i64,
+    totals: &mut Vec<i64>,
+    mut miss: impl FnMut(usize) -> ScoreMemo,
+) {
+    let [w_fit, w_balanced, w_image] = weights;
+    totals.extend(feasible.iter().map(|&i| {
+        let m = &mut memo[i];
+        if m.shape != shape {
+            *m = miss(i);
+        }
+        base + m.fit * w_fit + m.balanced * w_balanced + m.image * w_image
+    }));
+}
+
+/// The index of the best of `scores` (at least one), ties broken as
+/// upstream's `selectHost` does: by reservoir sampling, one draw of `rng`
+/// per score equal to the best so far.
+#[inline(never)]
+fn select_best(scores: &[i64], rng: &mut ChaCha8Rng) -> usize {
+    let mut best = 0;
+    let mut best_score = scores[0];
+    let mut ties = 1u64;
+    for (k, &s) in scores.iter().enumerate().skip(1) {
+        if s > best_score {
+            best = k;
+            best_score = s;
+            ties = 1;
+        } else if s == best_score {
+            ties += 1;
+            if rng.next_u64().is_multiple_of(ties) {
+                best = k;
+            }
+        }
+    }
+    best
+}
+
 /// The outcome of one scheduling cycle.
 enum Decision {
     Node {
@@ -903,16 +950,43 @@ impl Scheduler {
         let mut feasible = std::mem::take(&mut self.scratch.feasible);
         feasible.clear();
         let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
-        let mut processed = 0;
-        // `order[(start + k) % n]` without the division.
+        // Nodes are visited as `order[(start + k) % n]` for k from 0 (without
+        // the division): `processed` of them, stopping at the `want`th
+        // feasible one.
         let mut pos = start % n;
-        for k in 0..n {
+        let mut processed = 0;
+        // Whether a node whose row has none of the slow flags is decided
+        // by its row (no filter looks at other pods, no trace to write):
+        // then runs of such nodes that pass are taken in a tight loop, and
+        // every other node goes through `run_filters`.
+        let rows_decide = self.trace.is_none() && cf.topology.is_empty() && cf.pod.row_only();
+        while processed < n {
+            if rows_decide {
+                // Up to the end of `order` (or of the visit) at most.
+                let run = &self.order[pos..(pos + n - processed).min(n)];
+                let room = want.saturating_sub(feasible.len());
+                let taken =
+                    framework::passing_run(&cf.pod, &self.rows, &run[..run.len().min(room)]);
+                feasible.extend_from_slice(&run[..taken]);
+                let enough = taken != 0 && taken == room;
+                processed += taken;
+                pos += taken;
+                if pos == n {
+                    pos = 0;
+                }
+                if enough || processed == n {
+                    break;
+                }
+                if taken == run.len() {
+                    continue;
+                }
+            }
             let i = self.order[pos];
             pos += 1;
             if pos == n {
                 pos = 0;
             }
-            processed = k + 1;
+            processed += 1;
             let verdict = self.run_filters(&cf, &st, i);
             if self.trace.is_some() {
                 self.trace_verdicts.push((i, verdict.clone().err()));
@@ -972,23 +1046,8 @@ impl Scheduler {
         let feasible = std::mem::take(&mut self.scratch.feasible);
         let keep_rows = self.trace.is_some();
         self.score_feasible(pod, res, profile, &mut st, &feasible, keep_rows);
-        let sc = &mut self.scratch;
-        let scores = &sc.totals;
-        let mut best = 0;
-        let mut best_score = scores[0];
-        let mut ties = 1u64;
-        for (k, &s) in scores.iter().enumerate().skip(1) {
-            if s > best_score {
-                best = k;
-                best_score = s;
-                ties = 1;
-            } else if s == best_score {
-                ties += 1;
-                if self.rng.next_u64().is_multiple_of(ties) {
-                    best = k;
-                }
-            }
-        }
+        let scores = &self.scratch.totals;
+        let best = select_best(scores, &mut self.rng);
         let decision = Decision::Node {
             node: feasible[best],
             score: scores[best],
@@ -1241,6 +1300,9 @@ impl Scheduler {
             _ => 0,
         };
         let memo = &mut self.memo;
+        let rows = &self.rows;
+        let nodes = &self.nodes;
+        let len = feasible.len();
         // The raw columns of the plugins that normalize (but
         // PodTopologySpread's, kept apart), for NormalizeScore.
         let kept = |p: ScorePlugin| match p {
@@ -1251,6 +1313,9 @@ impl Scheduler {
         };
         for p in ScorePlugin::ALL {
             sc.columns[p as usize].clear();
+        }
+        if keep_rows {
+            sc.raw.resize(len, [0; NUM_SCORE_PLUGINS]);
         }
         // Whether some node's TaintToleration or NodeAffinity score is not
         // 0 (else the column normalizes to a constant).
@@ -1268,44 +1333,96 @@ impl Scheduler {
                 column.push(s);
             }
         };
-        sc.totals.resize(feasible.len(), 0);
-        for (k, (&i, total)) in feasible.iter().zip(sc.totals.iter_mut()).enumerate() {
-            let node = &self.nodes[i];
-            let node_row = &self.rows[i];
-            let mut row = [0i64; NUM_SCORE_PLUGINS];
-            if taint_on {
-                let s = taint_score_row(pod, node_row, node);
-                row[ScorePlugin::TaintToleration as usize] = s;
-                let column = &mut sc.columns[ScorePlugin::TaintToleration as usize];
-                keep_from(column, s, &mut any_taint, k);
+        // Score, one plugin at a time over the feasible nodes. A node
+        // without a PreferNoSchedule taint scores 0 for TaintToleration.
+        if taint_on {
+            let col = ScorePlugin::TaintToleration as usize;
+            let first = feasible
+                .iter()
+                .position(|&i| rows[i].has(NodeRow::SOFT_TAINTS))
+                .unwrap_or(len);
+            for (k, &i) in feasible.iter().enumerate().skip(first) {
+                let s = taint_score_row(pod, &rows[i], &nodes[i]);
+                keep_from(&mut sc.columns[col], s, &mut any_taint, k);
+                if keep_rows {
+                    sc.raw[k][col] = s;
+                }
             }
-            if node_affinity_on {
-                let s = preferred_affinity_score(preferred, node);
-                row[ScorePlugin::NodeAffinity as usize] = s;
-                let column = &mut sc.columns[ScorePlugin::NodeAffinity as usize];
-                keep_from(column, s, &mut any_node_affinity, k);
+        }
+        if node_affinity_on {
+            let col = ScorePlugin::NodeAffinity as usize;
+            for (k, &i) in feasible.iter().enumerate() {
+                let s = preferred_affinity_score(preferred, &nodes[i]);
+                keep_from(&mut sc.columns[col], s, &mut any_node_affinity, k);
+                if keep_rows {
+                    sc.raw[k][col] = s;
+                }
             }
+        }
+        // A TaintToleration or NodeAffinity column of zeros normalizes to
+        // all 100 (TaintToleration, reversed) or stays all 0
+        // (NodeAffinity): `default_normalize` without the pass.
+        let constant = |p: ScorePlugin| match p {
+            ScorePlugin::TaintToleration if !any_taint => Some(MAX_NODE_SCORE),
+            ScorePlugin::NodeAffinity if !any_node_affinity => Some(0),
+            _ => None,
+        };
+        // Every node's share of the normalized constant columns.
+        let mut base = 0;
+        for p in [ScorePlugin::TaintToleration, ScorePlugin::NodeAffinity] {
+            let w = weights[p as usize];
+            if w != 0
+                && let Some(c) = constant(p)
+            {
+                base += c * w;
+            }
+        }
+        // Each node's total starts as the base plus the weighted scores
+        // that need no normalizing: NodeResourcesFit, BalancedAllocation
+        // and ImageLocality (PodTopologySpread and InterPodAffinity score
+        // 0 when they do not normalize).
+        let weight_if = |on: bool, p: ScorePlugin| if on { plain[p as usize] } else { 0 };
+        let w_fit = weight_if(fit_on, ScorePlugin::NodeResourcesFit);
+        let w_balanced = weight_if(balanced_on, ScorePlugin::NodeResourcesBalancedAllocation);
+        let w_image = weight_if(images_on, ScorePlugin::ImageLocality);
+        let (c_fit, c_balanced, c_image) = (
+            ScorePlugin::NodeResourcesFit as usize,
+            ScorePlugin::NodeResourcesBalancedAllocation as usize,
+            ScorePlugin::ImageLocality as usize,
+        );
+        let weighted = [w_fit, w_balanced, w_image];
+        if shape != 0 {
+            memo_totals(memo, feasible, shape, weighted, base, &mut sc.totals, |i| {
+                let node_row = &rows[i];
+                ScoreMemo {
+                    shape,
+                    fit: fit.score_row(node_row, &nodes[i]),
+                    balanced: balanced_score_row(res, node_row),
+                    image: images.score(i),
+                }
+            });
+            #[cfg(test)]
+            for &i in feasible {
+                let (m, node_row, node) = (&memo[i], &rows[i], &nodes[i]);
+                assert_eq!(m.fit, fit.score_row(node_row, node), "stale fit memo");
+                assert_eq!(m.balanced, balanced_score_row(res, node_row));
+                assert_eq!(m.image, images.score(i), "stale image memo");
+            }
+        }
+        // Without a shape, or for the rows of raw scores.
+        let unmemoized = shape == 0;
+        for (k, &i) in feasible.iter().enumerate() {
+            if !unmemoized && !keep_rows {
+                break;
+            }
+            let node_row = &rows[i];
             let (fit_s, balanced_s, image_s) = if shape != 0 {
-                let m = &mut memo[i];
-                if m.shape != shape {
-                    *m = ScoreMemo {
-                        shape,
-                        fit: fit.score_row(node_row, node),
-                        balanced: balanced_score_row(res, node_row),
-                        image: images.score(i),
-                    };
-                }
-                #[cfg(test)]
-                {
-                    assert_eq!(m.fit, fit.score_row(node_row, node), "stale fit memo");
-                    assert_eq!(m.balanced, balanced_score_row(res, node_row));
-                    assert_eq!(m.image, images.score(i), "stale image memo");
-                }
+                let m = &memo[i];
                 (m.fit, m.balanced, m.image)
             } else {
                 (
                     if fit_on {
-                        fit.score_row(node_row, node)
+                        fit.score_row(node_row, &nodes[i])
                     } else {
                         0
                     },
@@ -1317,33 +1434,37 @@ impl Scheduler {
                     if images_on { images.score(i) } else { 0 },
                 )
             };
-            if fit_on {
-                row[ScorePlugin::NodeResourcesFit as usize] = fit_s;
+            if unmemoized {
+                sc.totals
+                    .push(base + fit_s * w_fit + balanced_s * w_balanced + image_s * w_image);
             }
-            if balanced_on {
-                row[ScorePlugin::NodeResourcesBalancedAllocation as usize] = balanced_s;
-            }
-            if images_on {
-                row[ScorePlugin::ImageLocality as usize] = image_s;
-            }
-            if affinity_score {
-                let s = self.idx.affinity_score(st, i);
-                row[ScorePlugin::InterPodAffinity as usize] = s;
-                sc.columns[ScorePlugin::InterPodAffinity as usize].push(s);
-            }
-            let mut sum = 0;
-            for (s, w) in row.iter().zip(&plain) {
-                sum += s * w;
-            }
-            *total = sum;
             if keep_rows {
-                sc.raw.push(row);
+                let raw = &mut sc.raw[k];
+                if fit_on {
+                    raw[c_fit] = fit_s;
+                }
+                if balanced_on {
+                    raw[c_balanced] = balanced_s;
+                }
+                if images_on {
+                    raw[c_image] = image_s;
+                }
+            }
+        }
+        if affinity_score {
+            let col = ScorePlugin::InterPodAffinity as usize;
+            for (k, &i) in feasible.iter().enumerate() {
+                let s = self.idx.affinity_score(st, i);
+                sc.columns[col].push(s);
+                if keep_rows {
+                    sc.raw[k][col] = s;
+                }
             }
         }
         if spread_score {
             self.idx.spread_scores(st, feasible, &mut sc.spread);
-        } else {
-            sc.spread.resize(feasible.len(), Some(0));
+        } else if keep_rows {
+            sc.spread.resize(len, Some(0));
         }
         // NormalizeScore (only four plugins normalize; the column of a
         // plugin without weight is all 0), then weights and the sum: each
@@ -1360,19 +1481,9 @@ impl Scheduler {
                 continue;
             }
             let col = p as usize;
-            // A column of zeros normalizes to all 100 (TaintToleration,
-            // reversed) or stays all 0 (NodeAffinity): `default_normalize`
-            // without the pass.
-            let constant = match p {
-                ScorePlugin::TaintToleration if !any_taint => Some(MAX_NODE_SCORE),
-                ScorePlugin::NodeAffinity if !any_node_affinity => Some(0),
-                _ => None,
-            };
-            if let Some(c) = constant {
+            if let Some(c) = constant(p) {
+                // Already in the totals (`base`).
                 if c != 0 {
-                    for total in sc.totals.iter_mut() {
-                        *total += c * w;
-                    }
                     for row in sc.normalized.iter_mut() {
                         row[col] = c;
                     }
