@@ -233,6 +233,19 @@ fn select_best(scores: &[i64], rng: &mut ChaCha8Rng) -> usize {
     best
 }
 
+/// A pod's system default spread matcher, kept for the other pods of its
+/// controller (see `Scheduler::default_spread`).
+struct DefaultSpread {
+    /// The controller's kind, as the owner reference names it.
+    kind: String,
+    /// The labels of the pod it was found for; a pod with other labels
+    /// (Services select by labels) looks its own up.
+    labels: Arc<Labels>,
+    /// The matcher id and whether the pod matches it; `None`: no default
+    /// selector.
+    matcher: Option<(usize, bool)>,
+}
+
 /// The outcome of one scheduling cycle.
 enum Decision {
     Node {
@@ -289,6 +302,12 @@ pub struct Scheduler {
     services_by_pair: HashMap<(String, String, String), BTreeSet<String>>,
     /// ReplicaSet and StatefulSet selectors by (kind, namespace, name).
     owners: HashMap<(Kind, String, String), LabelSelector>,
+    /// PodTopologySpread's system default matcher for the pods of one
+    /// controller, by namespace and controller name: what
+    /// `Indexes::default_matcher` gave for the last such pod. Entries
+    /// are dropped when a Service of the namespace, or a ReplicaSet or
+    /// StatefulSet of the name, changes selector.
+    default_spread: HashMap<String, HashMap<String, DefaultSpread>>,
     scratch: Scratch,
     /// Per node (indexed like `nodes`): its last scores for a pod shape,
     /// cleared by `refresh_row`.
@@ -348,6 +367,7 @@ impl Scheduler {
             services: BTreeMap::new(),
             services_by_pair: HashMap::default(),
             owners: HashMap::default(),
+            default_spread: HashMap::default(),
             scratch: Scratch::default(),
             memo: Vec::new(),
             shapes: HashMap::default(),
@@ -541,7 +561,7 @@ impl Scheduler {
                 let key = (svc.metadata.namespace.clone(), svc.metadata.name.clone());
                 if kind == EventType::Deleted {
                     self.service_unset(&key);
-                } else {
+                } else if self.services.get(&key) != Some(&svc.spec.selector) {
                     self.service_set(key, svc.spec.selector.clone());
                 }
             }
@@ -549,10 +569,12 @@ impl Scheduler {
                 let key = (*k, w.metadata.namespace.clone(), w.metadata.name.clone());
                 match (&w.spec.selector, kind) {
                     (Some(sel), EventType::Added | EventType::Modified) => {
-                        self.owners.insert(key, sel.clone());
+                        self.owner_set(key, sel);
                     }
                     _ => {
-                        self.owners.remove(&key);
+                        if self.owners.remove(&key).is_some() {
+                            self.default_spread_changed(&key.1, Some(&key.2));
+                        }
                     }
                 }
             }
@@ -700,9 +722,34 @@ impl Scheduler {
         );
     }
 
+    /// Records a ReplicaSet's or StatefulSet's selector.
+    fn owner_set(&mut self, key: (Kind, String, String), selector: &LabelSelector) {
+        if self.owners.get(&key) != Some(selector) {
+            self.default_spread_changed(&key.1, Some(&key.2));
+            self.owners.insert(key, selector.clone());
+        }
+    }
+
+    /// A selector that default selectors are made of changed: the kept
+    /// system default matchers of namespace `ns` are dropped, only the
+    /// one of the controller named `owner` when given.
+    fn default_spread_changed(&mut self, ns: &str, owner: Option<&str>) {
+        match owner {
+            Some(name) => {
+                if let Some(m) = self.default_spread.get_mut(ns) {
+                    m.remove(name);
+                }
+            }
+            None => {
+                self.default_spread.remove(ns);
+            }
+        }
+    }
+
     /// Records a Service's selector (indexed by its first pair).
     fn service_set(&mut self, key: (String, String), selector: Labels) {
         self.service_unset(&key);
+        self.default_spread_changed(&key.0, None);
         if let Some((k, v)) = selector.iter().next() {
             self.services_by_pair
                 .entry((key.0.clone(), k.clone(), v.clone()))
@@ -713,9 +760,11 @@ impl Scheduler {
     }
 
     fn service_unset(&mut self, key: &(String, String)) {
-        if let Some(old) = self.services.remove(key)
-            && let Some((k, v)) = old.iter().next()
-        {
+        let Some(old) = self.services.remove(key) else {
+            return;
+        };
+        self.default_spread_changed(&key.0, None);
+        if let Some((k, v)) = old.iter().next() {
             let pair = (key.0.clone(), k.clone(), v.clone());
             if let Some(names) = self.services_by_pair.get_mut(&pair) {
                 names.remove(&key.1);
@@ -768,6 +817,52 @@ impl Scheduler {
                 .extend(os.match_expressions.iter().cloned());
         }
         (!sel.is_empty()).then_some(sel)
+    }
+
+    /// PodTopologySpread's system default matcher for `pod` and whether
+    /// the pod matches it (`Indexes::default_matcher` of its
+    /// `default_selector`), kept per controller for its other pods with
+    /// the same labels.
+    fn default_matcher(&mut self, pod: &Pod) -> Option<(usize, bool)> {
+        let meta = &pod.metadata;
+        let owner = meta
+            .owner_references
+            .iter()
+            .find(|o| o.controller == Some(true));
+        if let Some(o) = owner
+            && let Some(e) = (self.default_spread.get(meta.namespace.as_str()))
+                .and_then(|m| m.get(o.name.as_str()))
+            && e.kind == o.kind
+            && (Arc::ptr_eq(&e.labels, &meta.labels) || e.labels == meta.labels)
+        {
+            return e.matcher;
+        }
+        let selector = self.default_selector(pod);
+        let placed = &self.placed;
+        let all_placed = placed
+            .values()
+            .filter_map(|p| p.obj.as_pod().map(|pod| (p.node, pod)));
+        let matcher = selector.map(|sel| {
+            self.idx
+                .default_matcher(&meta.namespace, &meta.labels, sel, all_placed)
+        });
+        if let Some(o) = owner {
+            let kept = DefaultSpread {
+                kind: o.kind.clone(),
+                labels: meta.labels.clone(),
+                matcher,
+            };
+            match self.default_spread.get_mut(meta.namespace.as_str()) {
+                Some(m) => {
+                    m.insert(o.name.clone(), kept);
+                }
+                None => {
+                    let m = HashMap::from_iter([(o.name.clone(), kept)]);
+                    self.default_spread.insert(meta.namespace.clone(), m);
+                }
+            }
+        }
+        matcher
     }
 
     /// A change that may make unschedulable pods fit.
@@ -888,6 +983,22 @@ impl Scheduler {
         cx.send(Dest::Scheduler, cost, Msg::SchedulingCycleDone);
     }
 
+    /// The system default spread matcher of `pod` when its profile adds
+    /// the system default constraints (scores PodTopologySpread, default
+    /// constraints on) and the pod has none of its own.
+    fn system_default_matcher(&mut self, pod: &Pod, profile: usize) -> Option<(usize, bool)> {
+        let prof = &self.profiles[profile];
+        let spread_on = prof.weight(ScorePlugin::PodTopologySpread) > 0;
+        if spread_on
+            && prof.system_default_spreading
+            && pod.spec.topology_spread_constraints.is_empty()
+        {
+            self.default_matcher(pod)
+        } else {
+            None
+        }
+    }
+
     /// The profile a pod asks for by `spec.schedulerName`.
     fn profile_index(&self, pod: &Pod) -> Option<usize> {
         let name = pod.spec.scheduler_name();
@@ -909,6 +1020,7 @@ impl Scheduler {
         }
         #[cfg(test)]
         assert!(self.rows_in_sync(), "a node's row is stale");
+        let default_matcher = self.system_default_matcher(pod, profile);
         let prof = &self.profiles[profile];
         let want = prof.num_feasible_nodes_to_find(n);
         let start = if prof.select == Select::FirstFit {
@@ -916,16 +1028,10 @@ impl Scheduler {
         } else {
             self.next_start
         };
-        let spread_on = prof.weight(ScorePlugin::PodTopologySpread) > 0;
-        let default_selector = if spread_on && prof.system_default_spreading {
-            self.default_selector(pod)
-        } else {
-            None
-        };
         let view = View {
             nodes: &self.nodes,
             order: &self.order,
-            default_selector,
+            default_matcher,
         };
         let (mut st, cf) = prefilter(&mut self.idx, &view, &self.placed, pod, res, prof);
         // A pod that preempted others tries its nominated node first.
@@ -1091,7 +1197,7 @@ impl Scheduler {
                 Object::Workload(k @ (Kind::ReplicaSet | Kind::StatefulSet), w) => {
                     if let Some(sel) = &w.spec.selector {
                         let key = (*k, w.metadata.namespace.clone(), w.metadata.name.clone());
-                        self.owners.insert(key, sel.clone());
+                        self.owner_set(key, sel);
                     }
                 }
                 _ => {}
@@ -1108,18 +1214,13 @@ impl Scheduler {
         #[cfg(test)]
         assert!(self.rows_in_sync(), "a node's row is stale");
         let profile = self.profile_index(pod)?;
-        let prof = &self.profiles[profile];
         let res = PodResources::of(pod);
-        let spread_on = prof.weight(ScorePlugin::PodTopologySpread) > 0;
-        let default_selector = if spread_on && prof.system_default_spreading {
-            self.default_selector(pod)
-        } else {
-            None
-        };
+        let default_matcher = self.system_default_matcher(pod, profile);
+        let prof = &self.profiles[profile];
         let view = View {
             nodes: &self.nodes,
             order: &self.order,
-            default_selector,
+            default_matcher,
         };
         let (mut st, cf) = prefilter(&mut self.idx, &view, &self.placed, pod, &res, prof);
         let mut verdicts = Vec::with_capacity(self.order.len());
@@ -1218,7 +1319,7 @@ impl Scheduler {
         let view = View {
             nodes: &self.nodes,
             order: &self.order,
-            default_selector: None,
+            default_matcher: None,
         };
         let placed = &self.placed;
         let all_placed = || {

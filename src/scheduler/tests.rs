@@ -623,6 +623,49 @@ fn pod_topology_spread_system_defaults_use_the_service_selector() {
     );
 }
 
+/// The default spread matcher kept for a controller's pods follows the
+/// Services and ReplicaSets that make up their default selector.
+#[test]
+fn pod_topology_spread_system_defaults_follow_selector_changes() {
+    let abcd = ["node-a", "node-b", "node-c", "node-d"];
+    let nodes = hostname_nodes(&abcd);
+    let n: Vec<&str> = nodes.iter().map(String::as_str).collect();
+    let pods = foo_pods(&[("node-a", 4), ("node-b", 3), ("node-c", 2), ("node-d", 1)]);
+    let ps: Vec<&str> = pods.iter().map(String::as_str).collect();
+    let mut s = cluster(Profile::default(), &n, &ps);
+    let owned = pod("metadata:
+  name: p
+  labels: {foo: ''}
+  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: rs, uid: u1, controller: true}]");
+    let spread = |s: &mut Scheduler| {
+        let e = s.evaluate(&owned).unwrap();
+        scores(&e, ScorePlugin::PodTopologySpread, &abcd)
+    };
+    let none = vec![0, 0, 0, 0];
+    let counted = vec![44, 66, 77, 100];
+    assert_eq!(spread(&mut s), none);
+    let service = parse("kind: Service\nmetadata: {name: svc}\nspec: {selector: {foo: ''}}");
+    s.add_object(&service);
+    assert_eq!(spread(&mut s), counted, "Service added");
+    s.add_object(&parse(
+        "kind: Service\nmetadata: {name: svc}\nspec: {selector: {bar: ''}}",
+    ));
+    assert_eq!(spread(&mut s), none, "Service selector changed");
+    s.add_object(&parse(
+        "kind: ReplicaSet\nmetadata: {name: rs}\nspec: {selector: {matchLabels: {foo: ''}}, template: {metadata: {labels: {foo: ''}}}}",
+    ));
+    assert_eq!(spread(&mut s), counted, "ReplicaSet added");
+    s.add_object(&parse(
+        "kind: ReplicaSet\nmetadata: {name: rs}\nspec: {selector: {matchLabels: {foo: x}}, template: {metadata: {labels: {foo: x}}}}",
+    ));
+    // A selector no pod matches: every node counts 0.
+    assert_eq!(
+        spread(&mut s),
+        vec![100, 100, 100, 100],
+        "ReplicaSet selector changed"
+    );
+}
+
 fn rejected_by(e: &Evaluation, node: &str) -> Option<(&'static str, String)> {
     e.get(node)
         .and_then(|n| n.rejection.as_ref())
