@@ -198,10 +198,10 @@ fn memo_totals(
     weights: [i64; 3],
     base: i64,
     totals: &mut Vec<i64>,
-    mut miss: impl FnMut(usize) -> ScoreMemo,
+    miss: &mut dyn FnMut(usize) -> ScoreMemo,
 ) {
     let [w_fit, w_balanced, w_image] = weights;
-    totals.extend(feasible.iter().map(|&i| {
+    totals.extend(feasible.iter().map(move |&i| {
         let m = &mut memo[i];
         if m.shape != shape {
             *m = miss(i);
@@ -271,6 +271,8 @@ pub struct Scheduler {
     /// scores read most, compact and contiguous; rebuilt by `refresh_row`
     /// after every change to the node.
     rows: Vec<NodeRow>,
+    /// How many of `rows` have a PreferNoSchedule taint.
+    soft_tainted: usize,
     live: Vec<bool>,
     /// Live node indices, in the order nodes were added.
     order: Vec<usize>,
@@ -346,6 +348,7 @@ impl Scheduler {
         Scheduler {
             nodes: Vec::new(),
             rows: Vec::new(),
+            soft_tainted: 0,
             live: Vec::new(),
             order: Vec::new(),
             node_index: HashMap::default(),
@@ -621,7 +624,10 @@ impl Scheduler {
 
     /// Rebuilds node `i`'s row from its `NodeInfo`: after every change.
     fn refresh_row(&mut self, i: usize) {
-        self.rows[i] = NodeRow::of(&self.nodes[i]);
+        let row = NodeRow::of(&self.nodes[i]);
+        let soft = |r: &NodeRow| usize::from(r.has(NodeRow::SOFT_TAINTS));
+        self.soft_tainted = self.soft_tainted + soft(&row) - soft(&self.rows[i]);
+        self.rows[i] = row;
         if self.memo.len() <= i {
             self.memo.resize(i + 1, ScoreMemo::default());
         }
@@ -637,6 +643,10 @@ impl Scheduler {
                 .iter()
                 .zip(&self.rows)
                 .all(|(n, r)| NodeRow::of(n) == *r)
+            && self.soft_tainted
+                == (self.rows.iter())
+                    .filter(|r| r.has(NodeRow::SOFT_TAINTS))
+                    .count()
     }
 
     fn count_images(&mut self, i: usize, delta: i64) {
@@ -1436,7 +1446,7 @@ impl Scheduler {
         };
         // Score, one plugin at a time over the feasible nodes. A node
         // without a PreferNoSchedule taint scores 0 for TaintToleration.
-        if taint_on {
+        if taint_on && self.soft_tainted > 0 {
             let col = ScorePlugin::TaintToleration as usize;
             let first = feasible
                 .iter()
@@ -1493,7 +1503,7 @@ impl Scheduler {
         );
         let weighted = [w_fit, w_balanced, w_image];
         if shape != 0 {
-            memo_totals(memo, feasible, shape, weighted, base, &mut sc.totals, |i| {
+            let mut miss = |i: usize| {
                 let node_row = &rows[i];
                 ScoreMemo {
                     shape,
@@ -1501,7 +1511,16 @@ impl Scheduler {
                     balanced: balanced_score_row(res, node_row),
                     image: images.score(i),
                 }
-            });
+            };
+            memo_totals(
+                memo,
+                feasible,
+                shape,
+                weighted,
+                base,
+                &mut sc.totals,
+                &mut miss,
+            );
             #[cfg(test)]
             for &i in feasible {
                 let (m, node_row, node) = (&memo[i], &rows[i], &nodes[i]);
