@@ -265,14 +265,21 @@ impl MatchCache {
         let meta = &pod.metadata;
         let shared = Arc::new((meta.namespace.clone(), meta.labels.clone()));
         for (k, v) in meta.labels.iter() {
-            self.by_pair
-                .entry(k.clone())
-                .or_default()
-                .entry(v.clone())
-                .or_default()
-                .entry((node, meta.uid))
-                .or_default()
-                .push(shared.clone());
+            // The key and value are copied only when new.
+            if !self.by_pair.contains_key(k.as_str()) {
+                self.by_pair.insert(k.clone(), HashMap::default());
+            }
+            let Some(by_value) = self.by_pair.get_mut(k.as_str()) else {
+                continue;
+            };
+            if !by_value.contains_key(v.as_str()) {
+                by_value.insert(v.clone(), PairPods::default());
+            }
+            if let Some(pods) = by_value.get_mut(v.as_str()) {
+                pods.entry((node, meta.uid))
+                    .or_default()
+                    .push(shared.clone());
+            }
         }
         let mut ids = std::mem::take(&mut self.changed);
         self.candidates(&pod.metadata.labels, &mut ids);
@@ -577,8 +584,8 @@ pub struct Indexes {
 
 /// One soft spread constraint's per-domain buffers, reused from cycle to
 /// cycle: whether a feasible node is in the domain (its `seen` entry is
-/// the current `stamp`), the domain's count of matching pods and its term
-/// of a node's score. Only the domains listed in `touched` are set (their
+/// the current `stamp`), the domain's count of matching pods (when the
+/// domain sums do not give it) and its term of a node's score. Only the domains listed in `touched` are set (their
 /// count cleared when first seen), so that a cycle costs the feasible
 /// nodes, not the domains.
 #[derive(Default)]
@@ -1098,14 +1105,8 @@ impl Indexes {
                     }
                 }
             }
-            if let Some(ids) = &sum_ids {
-                for (&t, s) in ids.iter().zip(scratch.iter_mut()) {
-                    let per_domain = &self.sums.tables[t].per_domain;
-                    for &d in &s.touched {
-                        s.counts[d as usize] = per_domain.get(d as usize).copied().unwrap_or(0);
-                    }
-                }
-            }
+            // Without domain sums, the counts of the feasible domains from
+            // every node that counts.
             let every_node = if sum_ids.is_some() {
                 &[][..]
             } else {
@@ -1128,12 +1129,17 @@ impl Indexes {
             // Each domain's term of a node's score: its count weighted by
             // the log of the number of feasible domains (plus 2), plus
             // maxSkew - 1.
-            for (c, s) in st.soft.iter().zip(scratch.iter_mut()) {
+            for (k, (c, s)) in st.soft.iter().zip(scratch.iter_mut()).enumerate() {
                 let weight = ((s.touched.len() + 2) as f64).ln();
                 let skew = (c.max_skew - 1) as f64;
+                let counts = match &sum_ids {
+                    Some(ids) => &self.sums.tables[ids[k]].per_domain,
+                    None => &s.counts,
+                };
                 for &d in &s.touched {
                     let d = d as usize;
-                    s.part[d] = s.counts[d] as f64 * weight + skew;
+                    let count = counts.get(d).copied().unwrap_or(0);
+                    s.part[d] = count as f64 * weight + skew;
                 }
             }
         }
