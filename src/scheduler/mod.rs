@@ -919,19 +919,7 @@ impl Scheduler {
             return;
         }
         if let Some(node_name) = pod.spec.node_name() {
-            // Bound: confirm an assumed pod, or account one bound by others.
-            self.queue.remove(uid);
-            self.waiting.remove(&uid);
-            let node = self.node_index.get(node_name).copied();
-            match (self.placed.get_mut(&uid), node) {
-                (Some(p), Some(n)) if p.node == n => p.assumed = false,
-                (_, Some(n)) => {
-                    self.forget(uid);
-                    let res = PodResources::of(pod);
-                    self.place(uid, n, res, obj.clone(), false);
-                }
-                (_, None) => self.forget(uid),
-            }
+            self.observe_bound(uid, obj, pod, node_name);
             return;
         }
         if pod.metadata.deletion_timestamp.is_some() {
@@ -959,6 +947,48 @@ impl Scheduler {
         if fresh && !in_flight && !self.placed.contains_key(&uid) {
             self.queue.add(uid, pod.spec.priority());
             cx.log(Dest::Scheduler, "enqueue", Subject::from(&**obj), "activeQ");
+        }
+    }
+
+    /// A pod seen bound to `node_name`: confirms an assumed pod, or
+    /// accounts one bound by others. As upstream's cache (`updatePod`),
+    /// the new version replaces the one accounted: the old is removed and
+    /// the new added, so that changed labels reach the label counts and
+    /// changed terms the existing pods' terms. When nothing the cache
+    /// keeps of it changed (requests, namespace, labels, affinity terms),
+    /// only the object is swapped: the removal and addition would cancel
+    /// out.
+    fn observe_bound(&mut self, uid: u64, obj: &Arc<Object>, pod: &Pod, node_name: &str) {
+        self.queue.remove(uid);
+        self.waiting.remove(&uid);
+        let node = self.node_index.get(node_name).copied();
+        let unchanged = |p: &Placed| {
+            p.obj.as_pod().is_some_and(|old| {
+                old.metadata.namespace == pod.metadata.namespace
+                    && (Arc::ptr_eq(&old.metadata.labels, &pod.metadata.labels)
+                        || old.metadata.labels == pod.metadata.labels)
+                    && (Arc::ptr_eq(&old.spec, &pod.spec)
+                        || (old.spec.affinity == pod.spec.affinity
+                            // What `PodResources::of` reads.
+                            && old.spec.containers == pod.spec.containers
+                            && old.spec.init_containers == pod.spec.init_containers
+                            && old.spec.overhead == pod.spec.overhead))
+            })
+        };
+        match (self.placed.get_mut(&uid), node) {
+            (Some(p), Some(n)) if p.node == n && unchanged(p) => {
+                p.assumed = false;
+                p.obj = obj.clone();
+                if let Some(kept) = self.with_affinity.get_mut(&uid) {
+                    kept.1 = obj.clone();
+                }
+            }
+            (_, Some(n)) => {
+                self.forget(uid);
+                let res = PodResources::of(pod);
+                self.place(uid, n, res, obj.clone(), false);
+            }
+            (_, None) => self.forget(uid),
         }
     }
 
