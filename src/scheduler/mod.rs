@@ -173,10 +173,10 @@ struct Scratch {
 }
 
 /// One node's NodeResourcesFit, BalancedAllocation and ImageLocality raw
-/// scores for one pod shape (see `Scheduler::shapes`): they depend only on
-/// the node's row, the shape and the nodes' images, so they stay valid
-/// until the node's row changes (the shapes are renumbered when the
-/// images change).
+/// scores for one pod shape (see `Scheduler::shapes`), and their sum
+/// weighted by the shape's plugin weights: they depend only on the node's
+/// row, the shape and the nodes' images, so they stay valid until the
+/// node's row changes (the shapes are renumbered when the images change).
 #[derive(Clone, Copy, Default)]
 struct ScoreMemo {
     /// 0: nothing kept.
@@ -184,29 +184,28 @@ struct ScoreMemo {
     fit: i64,
     balanced: i64,
     image: i64,
+    weighted: i64,
 }
 
-/// Appends to `totals`, per node of `feasible`, `base` plus its
-/// NodeResourcesFit, BalancedAllocation and ImageLocality scores weighted
-/// by `weights`, from `memo` where it holds the scores of `shape` and else
-/// from `miss` (which the memo then keeps).
+/// Appends to `totals`, per node of `feasible`, `base` plus its weighted
+/// NodeResourcesFit, BalancedAllocation and ImageLocality scores, from
+/// `memo` where it holds the scores of `shape` and else from `miss` (which
+/// the memo then keeps).
 #[inline(never)]
 fn memo_totals(
     memo: &mut [ScoreMemo],
     feasible: &[usize],
     shape: u64,
-    weights: [i64; 3],
     base: i64,
     totals: &mut Vec<i64>,
     miss: &mut dyn FnMut(usize) -> ScoreMemo,
 ) {
-    let [w_fit, w_balanced, w_image] = weights;
     totals.extend(feasible.iter().map(move |&i| {
         let m = &mut memo[i];
         if m.shape != shape {
             *m = miss(i);
         }
-        base + m.fit * w_fit + m.balanced * w_balanced + m.image * w_image
+        base + m.weighted
     }));
 }
 
@@ -316,11 +315,12 @@ pub struct Scheduler {
     memo: Vec<ScoreMemo>,
     /// Pod shapes by id: the weights of a LeastAllocated cpu-and-memory
     /// NodeResourcesFit plan, the pod's non-zero cpu and memory requests,
-    /// its cpu and memory requests, and its list of images (by id in
-    /// `image_lists`): everything the scores of a [`ScoreMemo`] read
+    /// its cpu and memory requests, the weights of NodeResourcesFit,
+    /// BalancedAllocation and ImageLocality in the total, and its list of
+    /// images (by id in `image_lists`): everything a [`ScoreMemo`] reads
     /// besides the node's row and the nodes' images. Emptied when the
     /// nodes' images change (`images_changed`); ids are never reused.
-    shapes: HashMap<([i64; 6], u32), u64>,
+    shapes: HashMap<([i64; 9], u32), u64>,
     /// The last shape id given.
     last_shape: u64,
     /// The pods' lists of (normalized) images, by id.
@@ -1412,6 +1412,10 @@ impl Scheduler {
         let images_on = on(ScorePlugin::ImageLocality);
         // The pod's shape, when the memoized scores read only the row,
         // it and the nodes' images.
+        let weight_if = |on: bool, p: ScorePlugin| if on { plain[p as usize] } else { 0 };
+        let w_fit = weight_if(fit_on, ScorePlugin::NodeResourcesFit);
+        let w_balanced = weight_if(balanced_on, ScorePlugin::NodeResourcesBalancedAllocation);
+        let w_image = weight_if(images_on, ScorePlugin::ImageLocality);
         let shape = match fit.least_cpu_memory_weights() {
             Some((cpu_w, memory_w)) if fit_on || balanced_on || images_on => {
                 if std::mem::take(&mut self.images_changed) {
@@ -1432,6 +1436,9 @@ impl Scheduler {
                     res.nonzero_memory,
                     res.requests.milli_cpu,
                     res.requests.memory,
+                    w_fit,
+                    w_balanced,
+                    w_image,
                 ];
                 let next = self.last_shape + 1;
                 let id = *self.shapes.entry((key, list)).or_insert(next);
@@ -1522,41 +1529,36 @@ impl Scheduler {
         // that need no normalizing: NodeResourcesFit, BalancedAllocation
         // and ImageLocality (PodTopologySpread and InterPodAffinity score
         // 0 when they do not normalize).
-        let weight_if = |on: bool, p: ScorePlugin| if on { plain[p as usize] } else { 0 };
-        let w_fit = weight_if(fit_on, ScorePlugin::NodeResourcesFit);
-        let w_balanced = weight_if(balanced_on, ScorePlugin::NodeResourcesBalancedAllocation);
-        let w_image = weight_if(images_on, ScorePlugin::ImageLocality);
         let (c_fit, c_balanced, c_image) = (
             ScorePlugin::NodeResourcesFit as usize,
             ScorePlugin::NodeResourcesBalancedAllocation as usize,
             ScorePlugin::ImageLocality as usize,
         );
-        let weighted = [w_fit, w_balanced, w_image];
         if shape != 0 {
             let mut miss = |i: usize| {
                 let node_row = &rows[i];
+                let fit = fit.score_row(node_row, &nodes[i]);
+                let balanced = balanced_score_row(res, node_row);
+                let image = images.score(i);
                 ScoreMemo {
                     shape,
-                    fit: fit.score_row(node_row, &nodes[i]),
-                    balanced: balanced_score_row(res, node_row),
-                    image: images.score(i),
+                    fit,
+                    balanced,
+                    image,
+                    weighted: fit * w_fit + balanced * w_balanced + image * w_image,
                 }
             };
-            memo_totals(
-                memo,
-                feasible,
-                shape,
-                weighted,
-                base,
-                &mut sc.totals,
-                &mut miss,
-            );
+            memo_totals(memo, feasible, shape, base, &mut sc.totals, &mut miss);
             #[cfg(test)]
             for &i in feasible {
                 let (m, node_row, node) = (&memo[i], &rows[i], &nodes[i]);
                 assert_eq!(m.fit, fit.score_row(node_row, node), "stale fit memo");
                 assert_eq!(m.balanced, balanced_score_row(res, node_row));
                 assert_eq!(m.image, images.score(i), "stale image memo");
+                assert_eq!(
+                    m.weighted,
+                    m.fit * w_fit + m.balanced * w_balanced + m.image * w_image
+                );
             }
         }
         // Without a shape, or for the rows of raw scores.
