@@ -553,13 +553,7 @@ impl<'a> PodFilter<'a> {
     #[inline(always)]
     pub fn passes_all_row(&self, row: &NodeRow, node: &NodeInfo) -> bool {
         if self.row_only && row.flags & self.slow_flags == 0 {
-            // Every filter but NodeResourcesFit passes; `fits_row` without
-            // extended resources, the requests' signs resolved.
-            let [cpu, memory, ephemeral] = self.want;
-            return row.has(NodeRow::ROOM)
-                && cpu <= row.allocatable_cpu - row.requested_cpu
-                && memory <= row.allocatable_memory - row.requested_memory
-                && ephemeral <= row.free_ephemeral_storage;
+            return self.passes_row(row);
         }
         let on = |p: FilterPlugin| self.is_active(p);
         (!on(FilterPlugin::NodeUnschedulable)
@@ -574,6 +568,27 @@ impl<'a> PodFilter<'a> {
                 || !row.has(NodeRow::HOST_PORTS)
                 || self.passes(FilterPlugin::NodePorts, node))
             && (!on(FilterPlugin::NodeResourcesFit) || fits_row(self.res, row, node))
+    }
+
+    /// Whether every node whose row has none of the slow flags is decided
+    /// by its row alone: then [`PodFilter::passes_row`] decides it.
+    pub fn row_only(&self) -> bool {
+        self.row_only
+    }
+
+    /// When [`PodFilter::row_only`]: exactly `passes_all_row(row, node)`
+    /// for a row without the slow flags, and false for a row with some
+    /// (the caller looks further).
+    #[inline(always)]
+    pub fn passes_row(&self, row: &NodeRow) -> bool {
+        // Every filter but NodeResourcesFit passes; `fits_row` without
+        // extended resources, the requests' signs resolved.
+        let [cpu, memory, ephemeral] = self.want;
+        row.flags & self.slow_flags == 0
+            && row.has(NodeRow::ROOM)
+            && cpu <= row.allocatable_cpu - row.requested_cpu
+            && memory <= row.allocatable_memory - row.requested_memory
+            && ephemeral <= row.free_ephemeral_storage
     }
 
     /// Whether `plugin` may reject some node for this pod (false: it
@@ -611,6 +626,15 @@ impl<'a> PodFilter<'a> {
             FilterPlugin::PodTopologySpread | FilterPlugin::InterPodAffinity => true,
         }
     }
+}
+
+/// How many of `run`'s nodes, from the first, pass from their rows alone
+/// (`pf.passes_row`, for a pod filter that is [`PodFilter::row_only`]).
+#[inline(never)]
+pub fn passing_run(pf: &PodFilter<'_>, rows: &[NodeRow], run: &[usize]) -> usize {
+    run.iter()
+        .position(|&i| !pf.passes_row(&rows[i]))
+        .unwrap_or(run.len())
 }
 
 /// Whether NodeResourcesFit's filter passes: `fits(..).is_ok()` without

@@ -173,10 +173,10 @@ struct Scratch {
 }
 
 /// One node's NodeResourcesFit, BalancedAllocation and ImageLocality raw
-/// scores for one pod shape (see `Scheduler::shapes`): they depend only on
-/// the node's row, the shape and the nodes' images, so they stay valid
-/// until the node's row changes (the shapes are renumbered when the
-/// images change).
+/// scores for one pod shape (see `Scheduler::shapes`), and their sum
+/// weighted by the shape's plugin weights: they depend only on the node's
+/// row, the shape and the nodes' images, so they stay valid until the
+/// node's row changes (the shapes are renumbered when the images change).
 #[derive(Clone, Copy, Default)]
 struct ScoreMemo {
     /// 0: nothing kept.
@@ -184,6 +184,65 @@ struct ScoreMemo {
     fit: i64,
     balanced: i64,
     image: i64,
+    weighted: i64,
+}
+
+/// Appends to `totals`, per node of `feasible`, `base` plus its weighted
+/// NodeResourcesFit, BalancedAllocation and ImageLocality scores, from
+/// `memo` where it holds the scores of `shape` and else from `miss` (which
+/// the memo then keeps).
+#[inline(never)]
+fn memo_totals(
+    memo: &mut [ScoreMemo],
+    feasible: &[usize],
+    shape: u64,
+    base: i64,
+    totals: &mut Vec<i64>,
+    miss: &mut dyn FnMut(usize) -> ScoreMemo,
+) {
+    totals.extend(feasible.iter().map(move |&i| {
+        let m = &mut memo[i];
+        if m.shape != shape {
+            *m = miss(i);
+        }
+        base + m.weighted
+    }));
+}
+
+/// The index of the best of `scores` (at least one), ties broken as
+/// upstream's `selectHost` does: by reservoir sampling, one draw of `rng`
+/// per score equal to the best so far.
+#[inline(never)]
+fn select_best(scores: &[i64], rng: &mut ChaCha8Rng) -> usize {
+    let mut best = 0;
+    let mut best_score = scores[0];
+    let mut ties = 1u64;
+    for (k, &s) in scores.iter().enumerate().skip(1) {
+        if s > best_score {
+            best = k;
+            best_score = s;
+            ties = 1;
+        } else if s == best_score {
+            ties += 1;
+            if rng.next_u64().is_multiple_of(ties) {
+                best = k;
+            }
+        }
+    }
+    best
+}
+
+/// A pod's system default spread matcher, kept for the other pods of its
+/// controller (see `Scheduler::default_spread`).
+struct DefaultSpread {
+    /// The controller's kind, as the owner reference names it.
+    kind: String,
+    /// The labels of the pod it was found for; a pod with other labels
+    /// (Services select by labels) looks its own up.
+    labels: Arc<Labels>,
+    /// The matcher id and whether the pod matches it; `None`: no default
+    /// selector.
+    matcher: Option<(usize, bool)>,
 }
 
 /// The outcome of one scheduling cycle.
@@ -211,6 +270,8 @@ pub struct Scheduler {
     /// scores read most, compact and contiguous; rebuilt by `refresh_row`
     /// after every change to the node.
     rows: Vec<NodeRow>,
+    /// How many of `rows` have a PreferNoSchedule taint.
+    soft_tainted: usize,
     live: Vec<bool>,
     /// Live node indices, in the order nodes were added.
     order: Vec<usize>,
@@ -242,17 +303,24 @@ pub struct Scheduler {
     services_by_pair: HashMap<(String, String, String), BTreeSet<String>>,
     /// ReplicaSet and StatefulSet selectors by (kind, namespace, name).
     owners: HashMap<(Kind, String, String), LabelSelector>,
+    /// PodTopologySpread's system default matcher for the pods of one
+    /// controller, by namespace and controller name: what
+    /// `Indexes::default_matcher` gave for the last such pod. Entries
+    /// are dropped when a Service of the namespace, or a ReplicaSet or
+    /// StatefulSet of the name, changes selector.
+    default_spread: HashMap<String, HashMap<String, DefaultSpread>>,
     scratch: Scratch,
     /// Per node (indexed like `nodes`): its last scores for a pod shape,
     /// cleared by `refresh_row`.
     memo: Vec<ScoreMemo>,
     /// Pod shapes by id: the weights of a LeastAllocated cpu-and-memory
     /// NodeResourcesFit plan, the pod's non-zero cpu and memory requests,
-    /// its cpu and memory requests, and its list of images (by id in
-    /// `image_lists`): everything the scores of a [`ScoreMemo`] read
+    /// its cpu and memory requests, the weights of NodeResourcesFit,
+    /// BalancedAllocation and ImageLocality in the total, and its list of
+    /// images (by id in `image_lists`): everything a [`ScoreMemo`] reads
     /// besides the node's row and the nodes' images. Emptied when the
     /// nodes' images change (`images_changed`); ids are never reused.
-    shapes: HashMap<([i64; 6], u32), u64>,
+    shapes: HashMap<([i64; 9], u32), u64>,
     /// The last shape id given.
     last_shape: u64,
     /// The pods' lists of (normalized) images, by id.
@@ -280,6 +348,7 @@ impl Scheduler {
         Scheduler {
             nodes: Vec::new(),
             rows: Vec::new(),
+            soft_tainted: 0,
             live: Vec::new(),
             order: Vec::new(),
             node_index: HashMap::default(),
@@ -301,6 +370,7 @@ impl Scheduler {
             services: BTreeMap::new(),
             services_by_pair: HashMap::default(),
             owners: HashMap::default(),
+            default_spread: HashMap::default(),
             scratch: Scratch::default(),
             memo: Vec::new(),
             shapes: HashMap::default(),
@@ -494,7 +564,7 @@ impl Scheduler {
                 let key = (svc.metadata.namespace.clone(), svc.metadata.name.clone());
                 if kind == EventType::Deleted {
                     self.service_unset(&key);
-                } else {
+                } else if self.services.get(&key) != Some(&svc.spec.selector) {
                     self.service_set(key, svc.spec.selector.clone());
                 }
             }
@@ -502,10 +572,12 @@ impl Scheduler {
                 let key = (*k, w.metadata.namespace.clone(), w.metadata.name.clone());
                 match (&w.spec.selector, kind) {
                     (Some(sel), EventType::Added | EventType::Modified) => {
-                        self.owners.insert(key, sel.clone());
+                        self.owner_set(key, sel);
                     }
                     _ => {
-                        self.owners.remove(&key);
+                        if self.owners.remove(&key).is_some() {
+                            self.default_spread_changed(&key.1, Some(&key.2));
+                        }
                     }
                 }
             }
@@ -552,7 +624,10 @@ impl Scheduler {
 
     /// Rebuilds node `i`'s row from its `NodeInfo`: after every change.
     fn refresh_row(&mut self, i: usize) {
-        self.rows[i] = NodeRow::of(&self.nodes[i]);
+        let row = NodeRow::of(&self.nodes[i]);
+        let soft = |r: &NodeRow| usize::from(r.has(NodeRow::SOFT_TAINTS));
+        self.soft_tainted = self.soft_tainted + soft(&row) - soft(&self.rows[i]);
+        self.rows[i] = row;
         if self.memo.len() <= i {
             self.memo.resize(i + 1, ScoreMemo::default());
         }
@@ -568,6 +643,10 @@ impl Scheduler {
                 .iter()
                 .zip(&self.rows)
                 .all(|(n, r)| NodeRow::of(n) == *r)
+            && self.soft_tainted
+                == (self.rows.iter())
+                    .filter(|r| r.has(NodeRow::SOFT_TAINTS))
+                    .count()
     }
 
     fn count_images(&mut self, i: usize, delta: i64) {
@@ -653,9 +732,34 @@ impl Scheduler {
         );
     }
 
+    /// Records a ReplicaSet's or StatefulSet's selector.
+    fn owner_set(&mut self, key: (Kind, String, String), selector: &LabelSelector) {
+        if self.owners.get(&key) != Some(selector) {
+            self.default_spread_changed(&key.1, Some(&key.2));
+            self.owners.insert(key, selector.clone());
+        }
+    }
+
+    /// A selector that default selectors are made of changed: the kept
+    /// system default matchers of namespace `ns` are dropped, only the
+    /// one of the controller named `owner` when given.
+    fn default_spread_changed(&mut self, ns: &str, owner: Option<&str>) {
+        match owner {
+            Some(name) => {
+                if let Some(m) = self.default_spread.get_mut(ns) {
+                    m.remove(name);
+                }
+            }
+            None => {
+                self.default_spread.remove(ns);
+            }
+        }
+    }
+
     /// Records a Service's selector (indexed by its first pair).
     fn service_set(&mut self, key: (String, String), selector: Labels) {
         self.service_unset(&key);
+        self.default_spread_changed(&key.0, None);
         if let Some((k, v)) = selector.iter().next() {
             self.services_by_pair
                 .entry((key.0.clone(), k.clone(), v.clone()))
@@ -666,9 +770,11 @@ impl Scheduler {
     }
 
     fn service_unset(&mut self, key: &(String, String)) {
-        if let Some(old) = self.services.remove(key)
-            && let Some((k, v)) = old.iter().next()
-        {
+        let Some(old) = self.services.remove(key) else {
+            return;
+        };
+        self.default_spread_changed(&key.0, None);
+        if let Some((k, v)) = old.iter().next() {
             let pair = (key.0.clone(), k.clone(), v.clone());
             if let Some(names) = self.services_by_pair.get_mut(&pair) {
                 names.remove(&key.1);
@@ -723,6 +829,52 @@ impl Scheduler {
         (!sel.is_empty()).then_some(sel)
     }
 
+    /// PodTopologySpread's system default matcher for `pod` and whether
+    /// the pod matches it (`Indexes::default_matcher` of its
+    /// `default_selector`), kept per controller for its other pods with
+    /// the same labels.
+    fn default_matcher(&mut self, pod: &Pod) -> Option<(usize, bool)> {
+        let meta = &pod.metadata;
+        let owner = meta
+            .owner_references
+            .iter()
+            .find(|o| o.controller == Some(true));
+        if let Some(o) = owner
+            && let Some(e) = (self.default_spread.get(meta.namespace.as_str()))
+                .and_then(|m| m.get(o.name.as_str()))
+            && e.kind == o.kind
+            && (Arc::ptr_eq(&e.labels, &meta.labels) || e.labels == meta.labels)
+        {
+            return e.matcher;
+        }
+        let selector = self.default_selector(pod);
+        let placed = &self.placed;
+        let all_placed = placed
+            .values()
+            .filter_map(|p| p.obj.as_pod().map(|pod| (p.node, pod)));
+        let matcher = selector.map(|sel| {
+            self.idx
+                .default_matcher(&meta.namespace, &meta.labels, sel, all_placed)
+        });
+        if let Some(o) = owner {
+            let kept = DefaultSpread {
+                kind: o.kind.clone(),
+                labels: meta.labels.clone(),
+                matcher,
+            };
+            match self.default_spread.get_mut(meta.namespace.as_str()) {
+                Some(m) => {
+                    m.insert(o.name.clone(), kept);
+                }
+                None => {
+                    let m = HashMap::from_iter([(o.name.clone(), kept)]);
+                    self.default_spread.insert(meta.namespace.clone(), m);
+                }
+            }
+        }
+        matcher
+    }
+
     /// A change that may make unschedulable pods fit.
     fn cluster_event(&mut self, cx: &mut Cx) {
         if let Some(until) = self.queue.move_all(cx.now()) {
@@ -767,19 +919,7 @@ impl Scheduler {
             return;
         }
         if let Some(node_name) = pod.spec.node_name() {
-            // Bound: confirm an assumed pod, or account one bound by others.
-            self.queue.remove(uid);
-            self.waiting.remove(&uid);
-            let node = self.node_index.get(node_name).copied();
-            match (self.placed.get_mut(&uid), node) {
-                (Some(p), Some(n)) if p.node == n => p.assumed = false,
-                (_, Some(n)) => {
-                    self.forget(uid);
-                    let res = PodResources::of(pod);
-                    self.place(uid, n, res, obj.clone(), false);
-                }
-                (_, None) => self.forget(uid),
-            }
+            self.observe_bound(uid, obj, pod, node_name);
             return;
         }
         if pod.metadata.deletion_timestamp.is_some() {
@@ -807,6 +947,48 @@ impl Scheduler {
         if fresh && !in_flight && !self.placed.contains_key(&uid) {
             self.queue.add(uid, pod.spec.priority());
             cx.log(Dest::Scheduler, "enqueue", Subject::from(&**obj), "activeQ");
+        }
+    }
+
+    /// A pod seen bound to `node_name`: confirms an assumed pod, or
+    /// accounts one bound by others. As upstream's cache (`updatePod`),
+    /// the new version replaces the one accounted: the old is removed and
+    /// the new added, so that changed labels reach the label counts and
+    /// changed terms the existing pods' terms. When nothing the cache
+    /// keeps of it changed (requests, namespace, labels, affinity terms),
+    /// only the object is swapped: the removal and addition would cancel
+    /// out.
+    fn observe_bound(&mut self, uid: u64, obj: &Arc<Object>, pod: &Pod, node_name: &str) {
+        self.queue.remove(uid);
+        self.waiting.remove(&uid);
+        let node = self.node_index.get(node_name).copied();
+        let unchanged = |p: &Placed| {
+            p.obj.as_pod().is_some_and(|old| {
+                old.metadata.namespace == pod.metadata.namespace
+                    && (Arc::ptr_eq(&old.metadata.labels, &pod.metadata.labels)
+                        || old.metadata.labels == pod.metadata.labels)
+                    && (Arc::ptr_eq(&old.spec, &pod.spec)
+                        || (old.spec.affinity == pod.spec.affinity
+                            // What `PodResources::of` reads.
+                            && old.spec.containers == pod.spec.containers
+                            && old.spec.init_containers == pod.spec.init_containers
+                            && old.spec.overhead == pod.spec.overhead))
+            })
+        };
+        match (self.placed.get_mut(&uid), node) {
+            (Some(p), Some(n)) if p.node == n && unchanged(p) => {
+                p.assumed = false;
+                p.obj = obj.clone();
+                if let Some(kept) = self.with_affinity.get_mut(&uid) {
+                    kept.1 = obj.clone();
+                }
+            }
+            (_, Some(n)) => {
+                self.forget(uid);
+                let res = PodResources::of(pod);
+                self.place(uid, n, res, obj.clone(), false);
+            }
+            (_, None) => self.forget(uid),
         }
     }
 
@@ -841,6 +1023,22 @@ impl Scheduler {
         cx.send(Dest::Scheduler, cost, Msg::SchedulingCycleDone);
     }
 
+    /// The system default spread matcher of `pod` when its profile adds
+    /// the system default constraints (scores PodTopologySpread, default
+    /// constraints on) and the pod has none of its own.
+    fn system_default_matcher(&mut self, pod: &Pod, profile: usize) -> Option<(usize, bool)> {
+        let prof = &self.profiles[profile];
+        let spread_on = prof.weight(ScorePlugin::PodTopologySpread) > 0;
+        if spread_on
+            && prof.system_default_spreading
+            && pod.spec.topology_spread_constraints.is_empty()
+        {
+            self.default_matcher(pod)
+        } else {
+            None
+        }
+    }
+
     /// The profile a pod asks for by `spec.schedulerName`.
     fn profile_index(&self, pod: &Pod) -> Option<usize> {
         let name = pod.spec.scheduler_name();
@@ -862,6 +1060,7 @@ impl Scheduler {
         }
         #[cfg(test)]
         assert!(self.rows_in_sync(), "a node's row is stale");
+        let default_matcher = self.system_default_matcher(pod, profile);
         let prof = &self.profiles[profile];
         let want = prof.num_feasible_nodes_to_find(n);
         let start = if prof.select == Select::FirstFit {
@@ -869,16 +1068,10 @@ impl Scheduler {
         } else {
             self.next_start
         };
-        let spread_on = prof.weight(ScorePlugin::PodTopologySpread) > 0;
-        let default_selector = if spread_on && prof.system_default_spreading {
-            self.default_selector(pod)
-        } else {
-            None
-        };
         let view = View {
             nodes: &self.nodes,
             order: &self.order,
-            default_selector,
+            default_matcher,
         };
         let (mut st, cf) = prefilter(&mut self.idx, &view, &self.placed, pod, res, prof);
         // A pod that preempted others tries its nominated node first.
@@ -903,16 +1096,43 @@ impl Scheduler {
         let mut feasible = std::mem::take(&mut self.scratch.feasible);
         feasible.clear();
         let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
-        let mut processed = 0;
-        // `order[(start + k) % n]` without the division.
+        // Nodes are visited as `order[(start + k) % n]` for k from 0 (without
+        // the division): `processed` of them, stopping at the `want`th
+        // feasible one.
         let mut pos = start % n;
-        for k in 0..n {
+        let mut processed = 0;
+        // Whether a node whose row has none of the slow flags is decided
+        // by its row (no filter looks at other pods, no trace to write):
+        // then runs of such nodes that pass are taken in a tight loop, and
+        // every other node goes through `run_filters`.
+        let rows_decide = self.trace.is_none() && cf.topology.is_empty() && cf.pod.row_only();
+        while processed < n {
+            if rows_decide {
+                // Up to the end of `order` (or of the visit) at most.
+                let run = &self.order[pos..(pos + n - processed).min(n)];
+                let room = want.saturating_sub(feasible.len());
+                let taken =
+                    framework::passing_run(&cf.pod, &self.rows, &run[..run.len().min(room)]);
+                feasible.extend_from_slice(&run[..taken]);
+                let enough = taken != 0 && taken == room;
+                processed += taken;
+                pos += taken;
+                if pos == n {
+                    pos = 0;
+                }
+                if enough || processed == n {
+                    break;
+                }
+                if taken == run.len() {
+                    continue;
+                }
+            }
             let i = self.order[pos];
             pos += 1;
             if pos == n {
                 pos = 0;
             }
-            processed = k + 1;
+            processed += 1;
             let verdict = self.run_filters(&cf, &st, i);
             if self.trace.is_some() {
                 self.trace_verdicts.push((i, verdict.clone().err()));
@@ -972,23 +1192,8 @@ impl Scheduler {
         let feasible = std::mem::take(&mut self.scratch.feasible);
         let keep_rows = self.trace.is_some();
         self.score_feasible(pod, res, profile, &mut st, &feasible, keep_rows);
-        let sc = &mut self.scratch;
-        let scores = &sc.totals;
-        let mut best = 0;
-        let mut best_score = scores[0];
-        let mut ties = 1u64;
-        for (k, &s) in scores.iter().enumerate().skip(1) {
-            if s > best_score {
-                best = k;
-                best_score = s;
-                ties = 1;
-            } else if s == best_score {
-                ties += 1;
-                if self.rng.next_u64().is_multiple_of(ties) {
-                    best = k;
-                }
-            }
-        }
+        let scores = &self.scratch.totals;
+        let best = select_best(scores, &mut self.rng);
         let decision = Decision::Node {
             node: feasible[best],
             score: scores[best],
@@ -1032,7 +1237,7 @@ impl Scheduler {
                 Object::Workload(k @ (Kind::ReplicaSet | Kind::StatefulSet), w) => {
                     if let Some(sel) = &w.spec.selector {
                         let key = (*k, w.metadata.namespace.clone(), w.metadata.name.clone());
-                        self.owners.insert(key, sel.clone());
+                        self.owner_set(key, sel);
                     }
                 }
                 _ => {}
@@ -1049,18 +1254,13 @@ impl Scheduler {
         #[cfg(test)]
         assert!(self.rows_in_sync(), "a node's row is stale");
         let profile = self.profile_index(pod)?;
-        let prof = &self.profiles[profile];
         let res = PodResources::of(pod);
-        let spread_on = prof.weight(ScorePlugin::PodTopologySpread) > 0;
-        let default_selector = if spread_on && prof.system_default_spreading {
-            self.default_selector(pod)
-        } else {
-            None
-        };
+        let default_matcher = self.system_default_matcher(pod, profile);
+        let prof = &self.profiles[profile];
         let view = View {
             nodes: &self.nodes,
             order: &self.order,
-            default_selector,
+            default_matcher,
         };
         let (mut st, cf) = prefilter(&mut self.idx, &view, &self.placed, pod, &res, prof);
         let mut verdicts = Vec::with_capacity(self.order.len());
@@ -1159,7 +1359,7 @@ impl Scheduler {
         let view = View {
             nodes: &self.nodes,
             order: &self.order,
-            default_selector: None,
+            default_matcher: None,
         };
         let placed = &self.placed;
         let all_placed = || {
@@ -1212,6 +1412,10 @@ impl Scheduler {
         let images_on = on(ScorePlugin::ImageLocality);
         // The pod's shape, when the memoized scores read only the row,
         // it and the nodes' images.
+        let weight_if = |on: bool, p: ScorePlugin| if on { plain[p as usize] } else { 0 };
+        let w_fit = weight_if(fit_on, ScorePlugin::NodeResourcesFit);
+        let w_balanced = weight_if(balanced_on, ScorePlugin::NodeResourcesBalancedAllocation);
+        let w_image = weight_if(images_on, ScorePlugin::ImageLocality);
         let shape = match fit.least_cpu_memory_weights() {
             Some((cpu_w, memory_w)) if fit_on || balanced_on || images_on => {
                 if std::mem::take(&mut self.images_changed) {
@@ -1232,6 +1436,9 @@ impl Scheduler {
                     res.nonzero_memory,
                     res.requests.milli_cpu,
                     res.requests.memory,
+                    w_fit,
+                    w_balanced,
+                    w_image,
                 ];
                 let next = self.last_shape + 1;
                 let id = *self.shapes.entry((key, list)).or_insert(next);
@@ -1241,6 +1448,9 @@ impl Scheduler {
             _ => 0,
         };
         let memo = &mut self.memo;
+        let rows = &self.rows;
+        let nodes = &self.nodes;
+        let len = feasible.len();
         // The raw columns of the plugins that normalize (but
         // PodTopologySpread's, kept apart), for NormalizeScore.
         let kept = |p: ScorePlugin| match p {
@@ -1251,6 +1461,9 @@ impl Scheduler {
         };
         for p in ScorePlugin::ALL {
             sc.columns[p as usize].clear();
+        }
+        if keep_rows {
+            sc.raw.resize(len, [0; NUM_SCORE_PLUGINS]);
         }
         // Whether some node's TaintToleration or NodeAffinity score is not
         // 0 (else the column normalizes to a constant).
@@ -1268,44 +1481,100 @@ impl Scheduler {
                 column.push(s);
             }
         };
-        sc.totals.resize(feasible.len(), 0);
-        for (k, (&i, total)) in feasible.iter().zip(sc.totals.iter_mut()).enumerate() {
-            let node = &self.nodes[i];
-            let node_row = &self.rows[i];
-            let mut row = [0i64; NUM_SCORE_PLUGINS];
-            if taint_on {
-                let s = taint_score_row(pod, node_row, node);
-                row[ScorePlugin::TaintToleration as usize] = s;
-                let column = &mut sc.columns[ScorePlugin::TaintToleration as usize];
-                keep_from(column, s, &mut any_taint, k);
+        // Score, one plugin at a time over the feasible nodes. A node
+        // without a PreferNoSchedule taint scores 0 for TaintToleration.
+        if taint_on && self.soft_tainted > 0 {
+            let col = ScorePlugin::TaintToleration as usize;
+            let first = feasible
+                .iter()
+                .position(|&i| rows[i].has(NodeRow::SOFT_TAINTS))
+                .unwrap_or(len);
+            for (k, &i) in feasible.iter().enumerate().skip(first) {
+                let s = taint_score_row(pod, &rows[i], &nodes[i]);
+                keep_from(&mut sc.columns[col], s, &mut any_taint, k);
+                if keep_rows {
+                    sc.raw[k][col] = s;
+                }
             }
-            if node_affinity_on {
-                let s = preferred_affinity_score(preferred, node);
-                row[ScorePlugin::NodeAffinity as usize] = s;
-                let column = &mut sc.columns[ScorePlugin::NodeAffinity as usize];
-                keep_from(column, s, &mut any_node_affinity, k);
+        }
+        if node_affinity_on {
+            let col = ScorePlugin::NodeAffinity as usize;
+            for (k, &i) in feasible.iter().enumerate() {
+                let s = preferred_affinity_score(preferred, &nodes[i]);
+                keep_from(&mut sc.columns[col], s, &mut any_node_affinity, k);
+                if keep_rows {
+                    sc.raw[k][col] = s;
+                }
             }
+        }
+        // A TaintToleration or NodeAffinity column of zeros normalizes to
+        // all 100 (TaintToleration, reversed) or stays all 0
+        // (NodeAffinity): `default_normalize` without the pass.
+        let constant = |p: ScorePlugin| match p {
+            ScorePlugin::TaintToleration if !any_taint => Some(MAX_NODE_SCORE),
+            ScorePlugin::NodeAffinity if !any_node_affinity => Some(0),
+            _ => None,
+        };
+        // Every node's share of the normalized constant columns.
+        let mut base = 0;
+        for p in [ScorePlugin::TaintToleration, ScorePlugin::NodeAffinity] {
+            let w = weights[p as usize];
+            if w != 0
+                && let Some(c) = constant(p)
+            {
+                base += c * w;
+            }
+        }
+        // Each node's total starts as the base plus the weighted scores
+        // that need no normalizing: NodeResourcesFit, BalancedAllocation
+        // and ImageLocality (PodTopologySpread and InterPodAffinity score
+        // 0 when they do not normalize).
+        let (c_fit, c_balanced, c_image) = (
+            ScorePlugin::NodeResourcesFit as usize,
+            ScorePlugin::NodeResourcesBalancedAllocation as usize,
+            ScorePlugin::ImageLocality as usize,
+        );
+        if shape != 0 {
+            let mut miss = |i: usize| {
+                let node_row = &rows[i];
+                let fit = fit.score_row(node_row, &nodes[i]);
+                let balanced = balanced_score_row(res, node_row);
+                let image = images.score(i);
+                ScoreMemo {
+                    shape,
+                    fit,
+                    balanced,
+                    image,
+                    weighted: fit * w_fit + balanced * w_balanced + image * w_image,
+                }
+            };
+            memo_totals(memo, feasible, shape, base, &mut sc.totals, &mut miss);
+            #[cfg(test)]
+            for &i in feasible {
+                let (m, node_row, node) = (&memo[i], &rows[i], &nodes[i]);
+                assert_eq!(m.fit, fit.score_row(node_row, node), "stale fit memo");
+                assert_eq!(m.balanced, balanced_score_row(res, node_row));
+                assert_eq!(m.image, images.score(i), "stale image memo");
+                assert_eq!(
+                    m.weighted,
+                    m.fit * w_fit + m.balanced * w_balanced + m.image * w_image
+                );
+            }
+        }
+        // Without a shape, or for the rows of raw scores.
+        let unmemoized = shape == 0;
+        for (k, &i) in feasible.iter().enumerate() {
+            if !unmemoized && !keep_rows {
+                break;
+            }
+            let node_row = &rows[i];
             let (fit_s, balanced_s, image_s) = if shape != 0 {
-                let m = &mut memo[i];
-                if m.shape != shape {
-                    *m = ScoreMemo {
-                        shape,
-                        fit: fit.score_row(node_row, node),
-                        balanced: balanced_score_row(res, node_row),
-                        image: images.score(i),
-                    };
-                }
-                #[cfg(test)]
-                {
-                    assert_eq!(m.fit, fit.score_row(node_row, node), "stale fit memo");
-                    assert_eq!(m.balanced, balanced_score_row(res, node_row));
-                    assert_eq!(m.image, images.score(i), "stale image memo");
-                }
+                let m = &memo[i];
                 (m.fit, m.balanced, m.image)
             } else {
                 (
                     if fit_on {
-                        fit.score_row(node_row, node)
+                        fit.score_row(node_row, &nodes[i])
                     } else {
                         0
                     },
@@ -1317,33 +1586,37 @@ impl Scheduler {
                     if images_on { images.score(i) } else { 0 },
                 )
             };
-            if fit_on {
-                row[ScorePlugin::NodeResourcesFit as usize] = fit_s;
+            if unmemoized {
+                sc.totals
+                    .push(base + fit_s * w_fit + balanced_s * w_balanced + image_s * w_image);
             }
-            if balanced_on {
-                row[ScorePlugin::NodeResourcesBalancedAllocation as usize] = balanced_s;
-            }
-            if images_on {
-                row[ScorePlugin::ImageLocality as usize] = image_s;
-            }
-            if affinity_score {
-                let s = self.idx.affinity_score(st, i);
-                row[ScorePlugin::InterPodAffinity as usize] = s;
-                sc.columns[ScorePlugin::InterPodAffinity as usize].push(s);
-            }
-            let mut sum = 0;
-            for (s, w) in row.iter().zip(&plain) {
-                sum += s * w;
-            }
-            *total = sum;
             if keep_rows {
-                sc.raw.push(row);
+                let raw = &mut sc.raw[k];
+                if fit_on {
+                    raw[c_fit] = fit_s;
+                }
+                if balanced_on {
+                    raw[c_balanced] = balanced_s;
+                }
+                if images_on {
+                    raw[c_image] = image_s;
+                }
+            }
+        }
+        if affinity_score {
+            let col = ScorePlugin::InterPodAffinity as usize;
+            for (k, &i) in feasible.iter().enumerate() {
+                let s = self.idx.affinity_score(st, i);
+                sc.columns[col].push(s);
+                if keep_rows {
+                    sc.raw[k][col] = s;
+                }
             }
         }
         if spread_score {
             self.idx.spread_scores(st, feasible, &mut sc.spread);
-        } else {
-            sc.spread.resize(feasible.len(), Some(0));
+        } else if keep_rows {
+            sc.spread.resize(len, Some(0));
         }
         // NormalizeScore (only four plugins normalize; the column of a
         // plugin without weight is all 0), then weights and the sum: each
@@ -1360,19 +1633,9 @@ impl Scheduler {
                 continue;
             }
             let col = p as usize;
-            // A column of zeros normalizes to all 100 (TaintToleration,
-            // reversed) or stays all 0 (NodeAffinity): `default_normalize`
-            // without the pass.
-            let constant = match p {
-                ScorePlugin::TaintToleration if !any_taint => Some(MAX_NODE_SCORE),
-                ScorePlugin::NodeAffinity if !any_node_affinity => Some(0),
-                _ => None,
-            };
-            if let Some(c) = constant {
+            if let Some(c) = constant(p) {
+                // Already in the totals (`base`).
                 if c != 0 {
-                    for total in sc.totals.iter_mut() {
-                        *total += c * w;
-                    }
                     for row in sc.normalized.iter_mut() {
                         row[col] = c;
                     }

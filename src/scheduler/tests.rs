@@ -623,6 +623,49 @@ fn pod_topology_spread_system_defaults_use_the_service_selector() {
     );
 }
 
+/// The default spread matcher kept for a controller's pods follows the
+/// Services and ReplicaSets that make up their default selector.
+#[test]
+fn pod_topology_spread_system_defaults_follow_selector_changes() {
+    let abcd = ["node-a", "node-b", "node-c", "node-d"];
+    let nodes = hostname_nodes(&abcd);
+    let n: Vec<&str> = nodes.iter().map(String::as_str).collect();
+    let pods = foo_pods(&[("node-a", 4), ("node-b", 3), ("node-c", 2), ("node-d", 1)]);
+    let ps: Vec<&str> = pods.iter().map(String::as_str).collect();
+    let mut s = cluster(Profile::default(), &n, &ps);
+    let owned = pod("metadata:
+  name: p
+  labels: {foo: ''}
+  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: rs, uid: u1, controller: true}]");
+    let spread = |s: &mut Scheduler| {
+        let e = s.evaluate(&owned).unwrap();
+        scores(&e, ScorePlugin::PodTopologySpread, &abcd)
+    };
+    let none = vec![0, 0, 0, 0];
+    let counted = vec![44, 66, 77, 100];
+    assert_eq!(spread(&mut s), none);
+    let service = parse("kind: Service\nmetadata: {name: svc}\nspec: {selector: {foo: ''}}");
+    s.add_object(&service);
+    assert_eq!(spread(&mut s), counted, "Service added");
+    s.add_object(&parse(
+        "kind: Service\nmetadata: {name: svc}\nspec: {selector: {bar: ''}}",
+    ));
+    assert_eq!(spread(&mut s), none, "Service selector changed");
+    s.add_object(&parse(
+        "kind: ReplicaSet\nmetadata: {name: rs}\nspec: {selector: {matchLabels: {foo: ''}}, template: {metadata: {labels: {foo: ''}}}}",
+    ));
+    assert_eq!(spread(&mut s), counted, "ReplicaSet added");
+    s.add_object(&parse(
+        "kind: ReplicaSet\nmetadata: {name: rs}\nspec: {selector: {matchLabels: {foo: x}}, template: {metadata: {labels: {foo: x}}}}",
+    ));
+    // A selector no pod matches: every node counts 0.
+    assert_eq!(
+        spread(&mut s),
+        vec![100, 100, 100, 100],
+        "ReplicaSet selector changed"
+    );
+}
+
 fn rejected_by(e: &Evaluation, node: &str) -> Option<(&'static str, String)> {
     e.get(node)
         .and_then(|n| n.rejection.as_ref())
@@ -1170,4 +1213,61 @@ fn a_bound_pod_seen_again_replaces_its_first_accounting() {
         "relabelled"
     );
     assert_ne!(evaluate(&[]), once);
+}
+
+/// A bound pod seen again on its node with other labels replaces the
+/// version accounted (upstream's cache `updatePod`: the old removed, the
+/// new added), so that the label counts PodTopologySpread reads follow
+/// it; a version with only its status changed leaves them alone.
+#[test]
+fn a_bound_pod_relabelled_on_its_node_is_recounted() {
+    let nodes = [
+        "metadata: {name: n1, labels: {kubernetes.io/hostname: n1, topology.kubernetes.io/zone: a}}\nstatus: {allocatable: {cpu: '4', memory: 8Gi}}",
+        "metadata: {name: n2, labels: {kubernetes.io/hostname: n2, topology.kubernetes.io/zone: b}}\nstatus: {allocatable: {cpu: '4', memory: 8Gi}}",
+    ];
+    let bound = |app: &str| {
+        let mut p = pod(&format!(
+            "metadata: {{name: e, labels: {{app: {app}}}}}\nspec: {{nodeName: n2, containers: [{{name: c, image: x, resources: {{requests: {{cpu: '2', memory: 2Gi}}}}}}]}}"
+        ));
+        p.metadata.uid = 1000;
+        Arc::new(Object::Pod(p))
+    };
+    let incoming = pod(
+        "metadata: {name: p, labels: {app: web}}\nspec: {topologySpreadConstraints: [{maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: ScheduleAnyway, labelSelector: {matchLabels: {app: web}}}], containers: [{name: c, image: x, resources: {requests: {cpu: 100m, memory: 100Mi}}}]}",
+    );
+    let cluster_with = |first: &Arc<Object>| {
+        let mut s = cluster(Profile::default(), &nodes, &[]);
+        // Registers the selector, so that later versions update its counts.
+        s.evaluate(&incoming).unwrap();
+        s.add_bound_pod(first.clone());
+        s
+    };
+    let web = bound("web");
+    let mut s = cluster_with(&web);
+    let once = format!("{:?}", s.evaluate(&incoming).unwrap().nodes);
+    // The same pod with a new status only: nothing to recount.
+    let mut running = match &*web {
+        Object::Pod(p) => p.clone(),
+        _ => unreachable!(),
+    };
+    running.status.start_time = Some(5);
+    s.observe_bound(
+        1000,
+        &Arc::new(Object::Pod(running.clone())),
+        &running,
+        "n2",
+    );
+    assert_eq!(format!("{:?}", s.evaluate(&incoming).unwrap().nodes), once);
+    // First seen as app=db, then relabelled app=web on the same node.
+    let mut s = cluster_with(&bound("db"));
+    assert_ne!(format!("{:?}", s.evaluate(&incoming).unwrap().nodes), once);
+    let Object::Pod(p) = &*web else {
+        unreachable!()
+    };
+    s.observe_bound(1000, &web, p, "n2");
+    assert_eq!(
+        format!("{:?}", s.evaluate(&incoming).unwrap().nodes),
+        once,
+        "relabelled"
+    );
 }

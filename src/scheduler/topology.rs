@@ -265,14 +265,21 @@ impl MatchCache {
         let meta = &pod.metadata;
         let shared = Arc::new((meta.namespace.clone(), meta.labels.clone()));
         for (k, v) in meta.labels.iter() {
-            self.by_pair
-                .entry(k.clone())
-                .or_default()
-                .entry(v.clone())
-                .or_default()
-                .entry((node, meta.uid))
-                .or_default()
-                .push(shared.clone());
+            // The key and value are copied only when new.
+            if !self.by_pair.contains_key(k.as_str()) {
+                self.by_pair.insert(k.clone(), HashMap::default());
+            }
+            let Some(by_value) = self.by_pair.get_mut(k.as_str()) else {
+                continue;
+            };
+            if !by_value.contains_key(v.as_str()) {
+                by_value.insert(v.clone(), PairPods::default());
+            }
+            if let Some(pods) = by_value.get_mut(v.as_str()) {
+                pods.entry((node, meta.uid))
+                    .or_default()
+                    .push(shared.clone());
+            }
         }
         let mut ids = std::mem::take(&mut self.changed);
         self.candidates(&pod.metadata.labels, &mut ids);
@@ -433,9 +440,11 @@ pub struct View<'a> {
     pub nodes: &'a [NodeInfo],
     /// Live node indices, in visiting order.
     pub order: &'a [usize],
-    /// The selector of the Services, ReplicaSets and StatefulSets that
-    /// select the pod (upstream `DefaultSelector`), if any.
-    pub default_selector: Option<LabelSelector>,
+    /// The matcher ([`Indexes::default_matcher`]) of the selector of the
+    /// Services, ReplicaSets and StatefulSets that select the pod
+    /// (upstream `DefaultSelector`), if any, and whether the pod matches
+    /// it: PodTopologySpread's system default constraints count it.
+    pub default_matcher: Option<(usize, bool)>,
 }
 
 /// One spread constraint, resolved against the indexes.
@@ -461,9 +470,6 @@ pub struct CycleState {
     // PodTopologySpread score (ScheduleAnyway, or the system defaults).
     soft: Vec<Constraint>,
     soft_require_all: bool,
-    /// Per soft constraint, the weight of its counts; the counts are in
-    /// [`Indexes`]' spread scratch, for the domains of the feasible nodes.
-    soft_weight: Vec<f64>,
     // InterPodAffinity filter.
     affinity_keys: Vec<usize>,
     affinity_counts: Vec<Vec<i64>>,
@@ -545,7 +551,19 @@ struct DomainSums {
 struct SumTable {
     matcher: usize,
     key: usize,
-    per_domain: BTreeMap<u32, i64>,
+    /// By domain id (domains past the end: 0).
+    per_domain: Vec<i64>,
+}
+
+impl SumTable {
+    /// Adds `v` to domain `d`'s sum.
+    fn add(&mut self, d: u32, v: i64) {
+        let d = d as usize;
+        if self.per_domain.len() <= d {
+            self.per_domain.resize(d + 1, 0);
+        }
+        self.per_domain[d] += v;
+    }
 }
 
 /// The indexes the plugins keep between cycles.
@@ -560,33 +578,76 @@ pub struct Indexes {
     /// PodTopologySpread's PreScore buffers, one per soft constraint of
     /// the current cycle.
     spread: Vec<SpreadScratch>,
+    /// The key ids of [`SYSTEM_DEFAULTS`], once asked for.
+    system_keys: [Option<usize>; 2],
 }
 
 /// One soft spread constraint's per-domain buffers, reused from cycle to
-/// cycle: whether a feasible node is in the domain and the domain's count
-/// of matching pods. Only the domains listed in `touched` are set; they
-/// are cleared when the buffers are next used, so that a cycle costs the
-/// feasible nodes, not the domains.
+/// cycle: whether a feasible node is in the domain (its `seen` entry is
+/// the current `stamp`), the domain's count of matching pods (when the
+/// domain sums do not give it) and its term of a node's score. Only the domains listed in `touched` are set (their
+/// count cleared when first seen), so that a cycle costs the feasible
+/// nodes, not the domains.
 #[derive(Default)]
 struct SpreadScratch {
-    present: Vec<bool>,
+    seen: Vec<u32>,
+    stamp: u32,
     counts: Vec<i64>,
+    /// The domain's term of a feasible node's score.
+    part: Vec<f64>,
     touched: Vec<u32>,
 }
 
 impl SpreadScratch {
-    /// Clears the domains set by the last use, and makes room for
-    /// `domains` domains.
+    /// Forgets the domains of the last use, and makes room for `domains`
+    /// domains.
     fn reset(&mut self, domains: usize) {
-        for &d in &self.touched {
-            self.present[d as usize] = false;
-            self.counts[d as usize] = 0;
-        }
         self.touched.clear();
-        if self.present.len() < domains {
-            self.present.resize(domains, false);
+        if self.seen.len() < domains {
+            self.seen.resize(domains, 0);
             self.counts.resize(domains, 0);
+            self.part.resize(domains, 0.0);
         }
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.seen.fill(0);
+            self.stamp = 1;
+        }
+    }
+
+    /// Whether a feasible node is in domain `d`.
+    #[inline]
+    fn present(&self, d: u32) -> bool {
+        self.seen[d as usize] == self.stamp
+    }
+
+    /// A feasible node is in domain `d` (maybe [`NONE`]).
+    #[inline]
+    fn mark(&mut self, d: u32) {
+        if d != NONE && self.seen[d as usize] != self.stamp {
+            self.seen[d as usize] = self.stamp;
+            self.counts[d as usize] = 0;
+            self.touched.push(d);
+        }
+    }
+}
+
+/// `x.round() as i64` (halves away from zero), without the library call
+/// `f64::round` compiles to on the baseline x86-64 target.
+#[inline]
+fn round_to_i64(x: f64) -> i64 {
+    // Below 2^52 in magnitude, truncating and the fraction are exact.
+    if x.is_nan() || x.abs() >= 4_503_599_627_370_496.0 {
+        return x.round() as i64;
+    }
+    let t = x as i64;
+    let frac = x - t as f64;
+    if frac >= 0.5 {
+        t + 1
+    } else if frac <= -0.5 {
+        t - 1
+    } else {
+        t
     }
 }
 
@@ -630,10 +691,10 @@ impl Indexes {
                 continue;
             }
             if from != NONE {
-                bump(&mut t.per_domain, from, -n);
+                t.add(from, -n);
             }
             if to != NONE {
-                bump(&mut t.per_domain, to, n);
+                t.add(to, n);
             }
         }
         for g in &mut self.existing.groups {
@@ -663,7 +724,7 @@ impl Indexes {
             let d = self.domains.of(t.key, node);
             let n = self.matches.count(t.matcher, node);
             if d != NONE && n != 0 {
-                bump(&mut t.per_domain, d, -n);
+                t.add(d, -n);
             }
         }
     }
@@ -697,7 +758,7 @@ impl Indexes {
             for &(k, t) in sums.by_matcher.get(m).map_or(&[][..], |v| v) {
                 let d = domains.of(k, node);
                 if d != NONE {
-                    bump(&mut sums.tables[t].per_domain, d, delta);
+                    sums.tables[t].add(d, delta);
                 }
             }
         }
@@ -709,20 +770,20 @@ impl Indexes {
         if let Some(&t) = self.sums.ids.get(&(matcher, key)) {
             return t;
         }
-        let mut per_domain = BTreeMap::new();
+        let mut sums = SumTable {
+            matcher,
+            key,
+            per_domain: Vec::new(),
+        };
         let (table, counts) = (self.domains.of_nodes(key), self.matches.counts(matcher));
         for (i, _) in self.live.iter().enumerate().filter(|(_, l)| **l) {
             let d = domain_of(table, i);
             if d != NONE {
-                bump(&mut per_domain, d, count_of(counts, i));
+                sums.add(d, count_of(counts, i));
             }
         }
         let t = self.sums.tables.len();
-        self.sums.tables.push(SumTable {
-            matcher,
-            key,
-            per_domain,
-        });
+        self.sums.tables.push(sums);
         self.sums.ids.insert((matcher, key), t);
         if self.sums.by_matcher.len() <= matcher {
             self.sums.by_matcher.resize_with(matcher + 1, Vec::new);
@@ -799,6 +860,29 @@ impl Indexes {
         }
     }
 
+    /// The matcher of PodTopologySpread's system default constraints for
+    /// a pod in `namespace` with `labels`, whose default selector is
+    /// `selector`, and whether the pod matches it. Matcher ids are never
+    /// reused, so the scheduler keeps the answer for the pods of one
+    /// controller while the selector stays the same.
+    pub fn default_matcher<'a>(
+        &mut self,
+        namespace: &str,
+        labels: &Labels,
+        selector: LabelSelector,
+        placed: impl Iterator<Item = (usize, &'a Pod)>,
+    ) -> (usize, bool) {
+        let self_match = selector.matches(labels);
+        let matcher = self.matches.id(
+            Conjunction(vec![PodMatcher {
+                namespaces: vec![namespace.to_string()],
+                selector: Some(selector),
+            }]),
+            placed,
+        );
+        (matcher, self_match)
+    }
+
     /// PreFilter and PreScore of both plugins: resolves the pod's
     /// constraints and terms and sums per-domain counts over all nodes.
     /// `placed` lists every placed pod (used only to build a selector's
@@ -837,11 +921,24 @@ impl Indexes {
         }
         if constraints.is_empty()
             && system_defaults
-            && let Some(sel) = &view.default_selector
+            && let Some((matcher, self_match)) = view.default_matcher
         {
-            for (key, skew) in SYSTEM_DEFAULTS {
-                let c = self.constraint(view, pod, key, skew, 1, Some(sel.clone()), placed());
-                st.soft.push(c);
+            for (k, (key, skew)) in SYSTEM_DEFAULTS.into_iter().enumerate() {
+                let key = match self.system_keys[k] {
+                    Some(key) => key,
+                    None => {
+                        let key = self.domains.key(key, view.nodes);
+                        self.system_keys[k] = Some(key);
+                        key
+                    }
+                };
+                st.soft.push(Constraint {
+                    max_skew: skew,
+                    min_domains: 1,
+                    key,
+                    matcher,
+                    self_match,
+                });
             }
         }
         st.soft_require_all = !constraints.is_empty();
@@ -990,30 +1087,26 @@ impl Indexes {
             for (c, s) in st.soft.iter().zip(scratch.iter_mut()) {
                 s.reset(self.domains.len(c.key));
             }
-            for &i in feasible {
-                if ignored(i) {
-                    continue;
+            // The feasible nodes' domains, in node order per constraint.
+            if require_all {
+                for &i in feasible {
+                    if ignored(i) {
+                        continue;
+                    }
+                    for ((t, _), s) in tables.iter().zip(scratch.iter_mut()) {
+                        s.mark(domain_of(t, i));
+                    }
                 }
+            } else {
+                // No node is ignored: one constraint at a time.
                 for ((t, _), s) in tables.iter().zip(scratch.iter_mut()) {
-                    let d = domain_of(t, i);
-                    if d != NONE && !s.present[d as usize] {
-                        s.present[d as usize] = true;
-                        s.touched.push(d);
+                    for &i in feasible {
+                        s.mark(domain_of(t, i));
                     }
                 }
             }
-            st.soft_weight = (scratch.iter())
-                .map(|s| ((s.touched.len() + 2) as f64).ln())
-                .collect();
-            if let Some(ids) = &sum_ids {
-                for (&t, s) in ids.iter().zip(scratch.iter_mut()) {
-                    for (&d, &n) in &self.sums.tables[t].per_domain {
-                        if s.present[d as usize] {
-                            s.counts[d as usize] = n;
-                        }
-                    }
-                }
-            }
+            // Without domain sums, the counts of the feasible domains from
+            // every node that counts.
             let every_node = if sum_ids.is_some() {
                 &[][..]
             } else {
@@ -1028,9 +1121,25 @@ impl Indexes {
                 }
                 for ((t, counts), s) in tables.iter().zip(scratch.iter_mut()) {
                     let d = domain_of(t, i);
-                    if d != NONE && s.present[d as usize] {
+                    if d != NONE && s.present(d) {
                         s.counts[d as usize] += count_of(counts, i);
                     }
+                }
+            }
+            // Each domain's term of a node's score: its count weighted by
+            // the log of the number of feasible domains (plus 2), plus
+            // maxSkew - 1.
+            for (k, (c, s)) in st.soft.iter().zip(scratch.iter_mut()).enumerate() {
+                let weight = ((s.touched.len() + 2) as f64).ln();
+                let skew = (c.max_skew - 1) as f64;
+                let counts = match &sum_ids {
+                    Some(ids) => &self.sums.tables[ids[k]].per_domain,
+                    None => &s.counts,
+                };
+                for &d in &s.touched {
+                    let d = d as usize;
+                    let count = counts.get(d).copied().unwrap_or(0);
+                    s.part[d] = count as f64 * weight + skew;
                 }
             }
         }
@@ -1154,26 +1263,26 @@ impl Indexes {
     /// for a node ignored (missing a topology key the pod's own
     /// constraints use).
     pub fn spread_scores(&self, st: &CycleState, nodes: &[usize], out: &mut Vec<Option<i64>>) {
-        let tables = self.node_tables(&st.soft);
-        let per_constraint = || {
-            tables
-                .iter()
-                .zip(st.soft.iter().zip(&self.spread).zip(&st.soft_weight))
-        };
+        // Per constraint: every node's domain, and each feasible domain's
+        // term of the score (from `prescore`).
+        let parts: Vec<(&[u32], &[f64])> = (st.soft.iter().zip(&self.spread))
+            .map(|(c, s)| (self.domains.of_nodes(c.key), &s.part[..]))
+            .collect();
+        let require_all = st.soft_require_all;
         out.extend(nodes.iter().map(|&i| {
-            if st.soft_require_all && tables.iter().any(|(t, _)| domain_of(t, i) == NONE) {
-                return None;
-            }
             let mut score = 0.0;
-            for ((t, _), ((c, s), weight)) in per_constraint() {
+            for &(t, part) in &parts {
                 let d = domain_of(t, i);
                 if d == NONE {
+                    // Ignored when the pod's own constraints use the key.
+                    if require_all {
+                        return None;
+                    }
                     continue;
                 }
-                let cnt = s.counts[d as usize];
-                score += cnt as f64 * weight + (c.max_skew - 1) as f64;
+                score += part[d as usize];
             }
-            Some(score.round() as i64)
+            Some(round_to_i64(score))
         }));
     }
 
@@ -1256,6 +1365,36 @@ mod tests {
             namespaces: vec![ns.into()],
             selector: Some(sel),
         }])
+    }
+
+    #[test]
+    fn round_to_i64_is_round() {
+        let mut xs = vec![
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1.5,
+            2.5,
+            -2.5,
+            0.49999999999999994,
+            -0.49999999999999994,
+            4_503_599_627_370_495.5,
+            4_503_599_627_370_497.0,
+            -4_503_599_627_370_497.0,
+            1e300,
+            -1e300,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+        ];
+        for k in 0..20_000 {
+            let x = (k as f64 - 10_000.0) * 0.0625;
+            xs.extend([x, x * 1.1, (k as f64).ln() * 3.7, x + 1e-9, x - 1e-9]);
+        }
+        for x in xs {
+            assert_eq!(round_to_i64(x), x.round() as i64, "{x}");
+        }
     }
 
     /// The existing pods' term groups keep per-domain sums equal to a
@@ -1350,10 +1489,18 @@ mod tests {
             }
             sums
         };
+        // A table's sums that are not 0.
+        let nonzero = |idx: &Indexes, t: usize| {
+            let per_domain = &idx.sums.tables[t].per_domain;
+            (per_domain.iter().enumerate())
+                .filter(|(_, n)| **n != 0)
+                .map(|(d, n)| (d as u32, *n))
+                .collect::<BTreeMap<u32, i64>>()
+        };
         let check = |idx: &Indexes, step: &str| {
             assert_eq!(idx.sums.tables.len(), 2);
             for t in 0..idx.sums.tables.len() {
-                assert_eq!(idx.sums.tables[t].per_domain, recount(idx, t), "{step}");
+                assert_eq!(nonzero(idx, t), recount(idx, t), "{step}");
             }
         };
         for n in [0, 1, 2, 2, 3] {
@@ -1362,10 +1509,7 @@ mod tests {
         idx.pod_added(1, &db);
         // Zone sums asked for now, hostname sums later.
         let z = idx.sum_table(m, zone);
-        assert_eq!(
-            idx.sums.tables[z].per_domain,
-            BTreeMap::from([(0, 2), (1, 2)])
-        );
+        assert_eq!(nonzero(&idx, z), BTreeMap::from([(0, 2), (1, 2)]));
         idx.pod_added(0, &web);
         idx.pod_removed(2, &web);
         idx.pod_removed(1, &db);
@@ -1378,10 +1522,7 @@ mod tests {
         idx.set_node(3, &labels("n3", Some("c")));
         idx.set_node(2, &labels("n2", None));
         check(&idx, "relabel");
-        assert_eq!(
-            idx.sums.tables[z].per_domain,
-            BTreeMap::from([(0, 2), (1, 1), (2, 1)])
-        );
+        assert_eq!(nonzero(&idx, z), BTreeMap::from([(0, 2), (1, 1), (2, 1)]));
         // A removed node's pods leave the sums, and changes to them later
         // do not come back in; a node added later counts its pods.
         idx.remove_node(0);
@@ -1390,10 +1531,7 @@ mod tests {
         idx.matches.grow(5);
         idx.pod_added(4, &web);
         check(&idx, "nodes");
-        assert_eq!(
-            idx.sums.tables[z].per_domain,
-            BTreeMap::from([(0, 1), (1, 1), (2, 1)])
-        );
+        assert_eq!(nonzero(&idx, z), BTreeMap::from([(0, 1), (1, 1), (2, 1)]));
     }
 
     /// The incremental counts equal a recount from scratch, whenever the
