@@ -13,7 +13,7 @@ use crate::api::resources::pod_requests;
 use crate::api::{Kind, Object, ObjectKey};
 use crate::engine::Time;
 use crate::etcd::{Change, EventType};
-use crate::output::{Recorder, Subject};
+use crate::output::{Part, Recorder, Subject};
 use crate::sim::msg::{ApiError, FieldSelector, Response, Txn, TxnDone, TxnResult, WatchSpec};
 use crate::sim::{Cx, Dest, Hop, Msg, Request, Verb, component_name};
 
@@ -264,33 +264,32 @@ impl ApiServer {
             }
         };
         let action = req.verb.name();
-        match &req.verb {
-            Verb::Bind { node, .. } => cx.log_on_args(
-                Dest::ApiServer,
-                action,
-                subject,
-                "",
-                format_args!("from {from} node={node}"),
-            ),
-            Verb::UpdatePodStatus { status, .. } => cx.log_on_args(
-                Dest::ApiServer,
-                action,
-                subject,
-                "",
-                format_args!(
-                    "from {from} phase={}{}",
-                    status.phase.as_str(),
-                    if status.is_ready() { " ready" } else { "" }
-                ),
-            ),
-            _ => cx.log_on_args(
-                Dest::ApiServer,
-                action,
-                subject,
-                "",
-                format_args!("from {from}"),
-            ),
-        }
+        let me = component_name(Dest::ApiServer);
+        // The detail from its parts: no formatting machinery per request.
+        let detail = match &req.verb {
+            Verb::Bind { node, .. } => [
+                Part::Text("from "),
+                Part::Text(from),
+                Part::Text(" node="),
+                Part::Text(node),
+                Part::Text(""),
+            ],
+            Verb::UpdatePodStatus { status, .. } => [
+                Part::Text("from "),
+                Part::Text(from),
+                Part::Text(" phase="),
+                Part::Text(status.phase.as_str()),
+                Part::Text(if status.is_ready() { " ready" } else { "" }),
+            ],
+            _ => [
+                Part::Text("from "),
+                Part::Text(from),
+                Part::Text(""),
+                Part::Text(""),
+                Part::Text(""),
+            ],
+        };
+        cx.rec.event_parts(now, me, action, subject, "", &detail);
         // etcd applies proposals in the order its leader receives them (the
         // raft log): a transaction never commits before an earlier one.
         let at = (cx.now() + cx.lat.sample(etcd_hop)).max(self.last_txn_at);
