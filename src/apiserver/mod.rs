@@ -266,30 +266,44 @@ impl ApiServer {
         let action = req.verb.name();
         let me = component_name(Dest::ApiServer);
         // The detail from its parts: no formatting machinery per request.
-        let detail = match &req.verb {
-            Verb::Bind { node, .. } => [
-                Part::Text("from "),
-                Part::Text(from),
-                Part::Text(" node="),
-                Part::Text(node),
-                Part::Text(""),
-            ],
-            Verb::UpdatePodStatus { status, .. } => [
-                Part::Text("from "),
-                Part::Text(from),
-                Part::Text(" phase="),
-                Part::Text(status.phase.as_str()),
-                Part::Text(if status.is_ready() { " ready" } else { "" }),
-            ],
-            _ => [
-                Part::Text("from "),
-                Part::Text(from),
-                Part::Text(""),
-                Part::Text(""),
-                Part::Text(""),
-            ],
-        };
-        cx.rec.event_parts(now, me, action, subject, "", &detail);
+        let rec = &mut *cx.rec;
+        match &req.verb {
+            Verb::Bind { node, .. } => rec.event_parts(
+                now,
+                me,
+                action,
+                subject,
+                "",
+                &[
+                    Part::Text("from "),
+                    Part::Text(from),
+                    Part::Text(" node="),
+                    Part::Text(node),
+                ],
+            ),
+            Verb::UpdatePodStatus { status, .. } => rec.event_parts(
+                now,
+                me,
+                action,
+                subject,
+                "",
+                &[
+                    Part::Text("from "),
+                    Part::Text(from),
+                    Part::Text(" phase="),
+                    Part::Text(status.phase.as_str()),
+                    Part::Text(if status.is_ready() { " ready" } else { "" }),
+                ],
+            ),
+            _ => rec.event_parts(
+                now,
+                me,
+                action,
+                subject,
+                "",
+                &[Part::Text("from "), Part::Text(from)],
+            ),
+        }
         // etcd applies proposals in the order its leader receives them (the
         // raft log): a transaction never commits before an earlier one.
         let at = (cx.now() + cx.lat.sample(etcd_hop)).max(self.last_txn_at);
@@ -481,8 +495,7 @@ fn record_pod(change: &Change, rec: &mut Recorder, now: Time) {
                 // Created already bound (spec.nodeName set by the user).
                 r.node = node.to_string();
                 r.bound = Some(now);
-                let node = node.to_string();
-                rec.node_pod(now, &node, &pod_requests(&pod.spec), 1);
+                rec.node_pod(now, node, &pod_requests(&pod.spec), 1);
             }
         }
         EventType::Modified => {
@@ -522,8 +535,7 @@ fn record_pod(change: &Change, rec: &mut Recorder, now: Time) {
             if let Some(node) = was.spec.node_name()
                 && !was.status.phase.is_terminal()
             {
-                let node = node.to_string();
-                rec.node_pod(now, &node, &pod_requests(&was.spec), -1);
+                rec.node_pod(now, node, &pod_requests(&was.spec), -1);
             }
         }
     }

@@ -348,21 +348,32 @@ impl<W: Write> RowWriter<W> {
     }
 
     /// The next field, the concatenation of `parts`: text written as it
-    /// is, numbers in decimal, quoted as one field.
+    /// is, numbers in decimal, quoted as one field. Room for them all is
+    /// made once.
     pub fn field_parts(&mut self, parts: &[Part<'_>]) {
-        self.reserve(1);
+        let room: usize = parts
+            .iter()
+            .map(|p| match p {
+                Part::Text(t) => t.len(),
+                Part::Num(_) => 20,
+            })
+            .sum();
+        self.reserve(room + 1);
         self.delimit();
         let start = self.len;
+        let buf = &mut self.buf[..];
+        let mut pos = start;
         let mut special = false;
         for p in parts {
             match *p {
                 Part::Text(t) => {
-                    self.reserve(t.len());
-                    special |= self.put(t.as_bytes());
+                    special |= put_at(buf, pos, t.as_bytes());
+                    pos += t.len();
                 }
-                Part::Num(n) => self.put_u64(n),
+                Part::Num(n) => pos = put_u64_at(buf, pos, n),
             }
         }
+        self.len = pos;
         if special {
             self.quote_in_place(start);
         }
