@@ -311,16 +311,18 @@ impl Recorder {
 
     fn sample_node(&mut self, now: Time, i: usize) {
         let t = &self.node_totals[i];
-        let w = &mut self.nodes;
-        w.field_seconds(now);
-        w.field(t.name.as_bytes());
-        w.field_i64(t.requested.milli_cpu);
-        w.field_i64(t.allocatable.milli_cpu);
-        w.field_i64(t.requested.memory);
-        w.field_i64(t.allocatable.memory);
-        w.field_i64(t.pods);
-        w.field_i64(t.pods_allocatable);
-        w.end_row();
+        self.nodes.row_time_text_ints(
+            now,
+            t.name.as_bytes(),
+            [
+                t.requested.milli_cpu,
+                t.allocatable.milli_cpu,
+                t.requested.memory,
+                t.allocatable.memory,
+                t.pods,
+                t.pods_allocatable,
+            ],
+        );
     }
 
     /// The record of pod `uid`, created on first use.

@@ -463,6 +463,46 @@ impl<W: Write> RowWriter<W> {
         }
     }
 
+    /// A whole row: a virtual time, a text field and signed numbers
+    /// (as `Display` writes them), with room made once.
+    pub fn row_time_text_ints<const N: usize>(
+        &mut self,
+        t: crate::engine::Time,
+        text: &[u8],
+        ints: [i64; N],
+    ) {
+        debug_assert!(!self.in_row, "a whole row starts the row");
+        // Seconds (at most 20 digits and 7), N signed numbers of at most
+        // 20 digits, delimiters and the row's end.
+        self.reserve(text.len() + 30 + 22 * N);
+        let buf = &mut self.buf[..];
+        let mut pos = put_seconds_at(buf, self.len, t);
+        buf[pos] = b',';
+        let text_start = pos + 1;
+        let special = put_at(buf, text_start, text);
+        pos = text_start + text.len();
+        for n in ints {
+            buf[pos] = b',';
+            pos += 1;
+            if n < 0 {
+                buf[pos] = b'-';
+                pos += 1;
+            }
+            pos = put_u64_at(buf, pos, n.unsigned_abs());
+        }
+        self.len = pos;
+        self.in_row = true;
+        if special {
+            // Rare: write the text and the numbers again, quoted as needed.
+            self.len = text_start - 1;
+            self.field(text);
+            for n in ints {
+                self.field_i64(n);
+            }
+        }
+        self.end_row();
+    }
+
     /// Ends the row; hands the buffer to the writer when it is full enough.
     #[inline]
     pub fn end_row(&mut self) {
@@ -849,6 +889,24 @@ mod tests {
             w.end_row();
             c.write_record([r.concat(), format!("{}{}", r[0], r[r.len() - 1])])
                 .unwrap();
+        }
+        w.flush().unwrap();
+        assert_eq!(out.0.take(), c.into_inner().unwrap());
+    }
+
+    /// Rows of a time, a text and numbers, against the csv crate.
+    #[test]
+    fn time_text_int_rows_match_the_csv_crate() {
+        let out = Shared::default();
+        let mut w = RowWriter::new(out.clone());
+        let mut c = csv::Writer::from_writer(Vec::new());
+        for (i, f) in TRICKY.iter().enumerate() {
+            let t = (i as u64) * 987_654_321_123;
+            let ints = [i as i64, -(i as i64) * 1_000_003, i64::MIN, i64::MAX, 0];
+            w.row_time_text_ints(t, f.as_bytes(), ints);
+            let mut want = vec![format_seconds(t), f.to_string()];
+            want.extend(ints.iter().map(|n| n.to_string()));
+            c.write_record(&want).unwrap();
         }
         w.flush().unwrap();
         assert_eq!(out.0.take(), c.into_inner().unwrap());
