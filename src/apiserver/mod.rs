@@ -30,6 +30,9 @@ pub struct ApiServer {
     revision: u64,
     next_uid: u64,
     scratch: Vec<u32>,
+    /// The pod spec of the last pod that passed validation: the next pods
+    /// of a ReplicaSet batch share it and skip checking it again.
+    valid_spec: Option<Arc<crate::api::pod::PodSpec>>,
     /// When the last transaction sent to etcd reaches it.
     last_txn_at: Time,
     /// False while the cluster boots and the kube-apiserver static pod is
@@ -52,6 +55,7 @@ impl ApiServer {
             revision: 0,
             next_uid: 1,
             scratch: Vec::new(),
+            valid_spec: None,
             last_txn_at: 0,
             serving: true,
         }
@@ -232,10 +236,13 @@ impl ApiServer {
                 meta.creation_timestamp = Some(now);
                 meta.generation = 1;
                 meta.resource_version = 0;
-                let errs = admission::validate(obj);
+                let errs = admission::validate_with(obj, self.valid_spec.as_ref());
                 if !errs.is_empty() {
                     let err = ApiError::invalid(&obj.key(), &errs);
                     return Self::reject(cx, req, err);
+                }
+                if let Object::Pod(p) = obj {
+                    self.valid_spec = Some(p.spec.clone());
                 }
             }
             Verb::Update { object, .. } => {
