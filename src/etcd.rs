@@ -426,9 +426,9 @@ pub struct EtcdServer {
 mod server {
     use super::*;
     use crate::api::pod::PodConditionType;
-    use crate::output::Subject;
+    use crate::output::{Part, Subject};
     use crate::sim::msg::{Txn, TxnDone, TxnResult};
-    use crate::sim::{Cx, Dest, Msg, Verb};
+    use crate::sim::{Cx, Dest, Msg, Verb, component_name};
 
     impl EtcdServer {
         pub fn new(history_limit: usize) -> Self {
@@ -581,12 +581,13 @@ mod server {
                         EventType::Deleted => "delete",
                         _ => "put",
                     };
-                    cx.log_on_args(
-                        Dest::Etcd,
+                    cx.rec.event_parts(
+                        now,
+                        component_name(Dest::Etcd),
                         action,
                         Subject::from(&key),
                         "",
-                        format_args!("revision={}", change.revision),
+                        &[Part::Text("revision="), Part::Num(change.revision)],
                     );
                 }
                 TxnResult::Read(_) => cx.log(Dest::Etcd, "range", Subject::from(&key), ""),

@@ -31,6 +31,28 @@ impl WordHasher {
     }
 }
 
+/// The last 1 to 7 bytes `rest` of `bytes` as a little-endian word padded
+/// with zeros, read without a copy through a buffer: from the word that
+/// ends them when there is one, else from two overlapping halves or single
+/// bytes.
+#[inline(always)]
+fn tail_word(bytes: &[u8], rest: &[u8]) -> u64 {
+    let r = rest.len();
+    let n = bytes.len();
+    if n >= 8 {
+        let w = u64::from_le_bytes(bytes[n - 8..].try_into().expect("8 bytes"));
+        return w >> ((8 - r) * 8);
+    }
+    if r >= 4 {
+        let a = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes"));
+        let b = u32::from_le_bytes(rest[r - 4..].try_into().expect("4 bytes"));
+        return u64::from(a) | (u64::from(b) << ((r - 4) * 8));
+    }
+    u64::from(rest[0])
+        | (u64::from(rest[r / 2]) << (r / 2 * 8))
+        | (u64::from(rest[r - 1]) << ((r - 1) * 8))
+}
+
 impl Hasher for WordHasher {
     #[inline]
     fn write(&mut self, bytes: &[u8]) {
@@ -40,9 +62,7 @@ impl Hasher for WordHasher {
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            let mut last = [0u8; 8];
-            last[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(last));
+            self.add(tail_word(bytes, rest));
         }
     }
 
@@ -110,6 +130,28 @@ mod tests {
         let lows: std::collections::BTreeSet<u64> = (0..1000u64).map(|u| hash(&u) & 1023).collect();
         assert!(tops.len() > 100, "{}", tops.len());
         assert!(lows.len() > 500, "{}", lows.len());
+    }
+
+    /// The tail word is the zero-padded copy it replaces, for every
+    /// length and every byte value.
+    #[test]
+    fn tail_words_are_the_zero_padded_rest() {
+        for len in 1..40usize {
+            for v in [1u8, 0x80, 0xff] {
+                let bytes: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(37) ^ v).collect();
+                let rest = bytes.chunks_exact(8).remainder();
+                if rest.is_empty() {
+                    continue;
+                }
+                let mut last = [0u8; 8];
+                last[..rest.len()].copy_from_slice(rest);
+                assert_eq!(
+                    tail_word(&bytes, rest),
+                    u64::from_le_bytes(last),
+                    "{bytes:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -18,13 +18,20 @@ use crate::fasthash::HashMap;
 pub struct KeyedMap<V> {
     values: HashMap<ObjectKey, V>,
     order: BTreeSet<ObjectKey>,
+    /// How many keys of each kind (by [`Kind::index`]): a kind's keys are
+    /// the run of that many from its least possible key.
+    per_kind: [usize; Kind::ALL.len()],
 }
+
+/// What a kind with no keys lists from.
+static NO_KEYS: BTreeSet<ObjectKey> = BTreeSet::new();
 
 impl<V> Default for KeyedMap<V> {
     fn default() -> Self {
         KeyedMap {
             values: HashMap::default(),
             order: BTreeSet::new(),
+            per_kind: [0; Kind::ALL.len()],
         }
     }
 }
@@ -59,6 +66,7 @@ impl<V> KeyedMap<V> {
         if let Some(slot) = self.values.get_mut(&key) {
             return Some(std::mem::replace(slot, value));
         }
+        self.per_kind[key.kind.index()] += 1;
         self.order.insert(key.clone());
         self.values.insert(key, value);
         None
@@ -69,6 +77,7 @@ impl<V> KeyedMap<V> {
         match self.values.get_mut(key) {
             Some(slot) => *slot = value,
             None => {
+                self.per_kind[key.kind.index()] += 1;
                 self.order.insert(key.clone());
                 self.values.insert(key.clone(), value);
             }
@@ -77,6 +86,7 @@ impl<V> KeyedMap<V> {
 
     pub fn remove(&mut self, key: &ObjectKey) -> Option<V> {
         let v = self.values.remove(key)?;
+        self.per_kind[key.kind.index()] -= 1;
         self.order.remove(key);
         Some(v)
     }
@@ -96,10 +106,26 @@ impl<V> KeyedMap<V> {
             .map(|k| (k, &self.values[k]))
     }
 
-    /// The entries of one kind, in key order.
+    /// How many entries of one kind there are.
+    pub fn count_of_kind(&self, kind: Kind) -> usize {
+        self.per_kind[kind.index()]
+    }
+
+    /// The entries of one kind, in key order. A kind with none costs no
+    /// search (the Priority admission plugin asks for PriorityClasses on
+    /// every pod create).
     pub fn of_kind(&self, kind: Kind) -> impl Iterator<Item = (&ObjectKey, &V)> {
-        self.range_from(&ObjectKey::new(kind, "", ""))
-            .take_while(move |(k, _)| k.kind == kind)
+        let n = self.per_kind[kind.index()];
+        let (set, from) = if n == 0 {
+            (&NO_KEYS, None)
+        } else {
+            (&self.order, Some(ObjectKey::new(kind, "", "")))
+        };
+        let range = match &from {
+            Some(from) => set.range::<ObjectKey, _>((Bound::Included(from), Bound::Unbounded)),
+            None => set.range::<ObjectKey, _>(..),
+        };
+        range.take(n).map(|k| (k, &self.values[k]))
     }
 }
 
@@ -142,9 +168,12 @@ mod tests {
         }
         let (ea, eb): (Vec<_>, Vec<_>) = (a.iter().collect(), b.iter().collect());
         assert_eq!(ea, eb);
-        let pods_a: Vec<_> = a.iter().filter(|(k, _)| k.kind == Kind::Pod).collect();
-        let pods_b: Vec<_> = b.of_kind(Kind::Pod).collect();
-        assert_eq!(pods_a, pods_b);
+        for kind in Kind::ALL {
+            let of_a: Vec<_> = a.iter().filter(|(k, _)| k.kind == kind).collect();
+            let of_b: Vec<_> = b.of_kind(kind).collect();
+            assert_eq!(of_a, of_b);
+            assert_eq!(b.count_of_kind(kind), of_a.len());
+        }
         let from = ObjectKey::new(Kind::Service, "a", "n5");
         let tail_a: Vec<_> = a.range(from.clone()..).collect();
         let tail_b: Vec<_> = b.range_from(&from).collect();

@@ -213,6 +213,12 @@ impl ObjectMeta {
             .iter()
             .find(|o| o.controller == Some(true))
             .or_else(|| self.owner_references.first())
-            .map(|o| format!("{}/{}", o.kind, o.name))
+            .map(|o| {
+                let mut s = String::with_capacity(o.kind.len() + 1 + o.name.len());
+                s.push_str(&o.kind);
+                s.push('/');
+                s.push_str(&o.name);
+                s
+            })
     }
 }

@@ -252,15 +252,27 @@ fn validate_workload(kind: Kind, w: &Workload, errs: &mut Vec<String>) {
 
 /// The validation errors of an object about to be stored, empty when valid.
 pub fn validate(obj: &Object) -> Vec<String> {
+    validate_with(obj, None)
+}
+
+/// [`validate`], skipping a pod's spec when it is `valid_spec` itself (a
+/// spec already found valid: the pods of one ReplicaSet batch share their
+/// template's).
+pub fn validate_with(obj: &Object, valid_spec: Option<&std::sync::Arc<PodSpec>>) -> Vec<String> {
     let mut errs = Vec::new();
     validate_meta(obj.kind(), obj.meta(), &mut errs);
     match obj {
         Object::Pod(p) => {
-            validate_pod_spec("spec", &p.spec, &mut errs);
+            let known = valid_spec.is_some_and(|s| std::sync::Arc::ptr_eq(s, &p.spec));
+            if !known {
+                validate_pod_spec("spec", &p.spec, &mut errs);
+            }
             if let Err(e) = crate::api::pod::SimBehaviour::of(&p.metadata) {
                 errs.push(e);
             }
-            if let Some(g) = p.spec.termination_grace_period_seconds.filter(|g| *g < 0) {
+            if let Some(g) = p.spec.termination_grace_period_seconds.filter(|g| *g < 0)
+                && !known
+            {
                 errs.push(format!(
                     "spec.terminationGracePeriodSeconds: Invalid value: {g}: must be greater than or equal to 0"
                 ));
@@ -356,5 +368,27 @@ mod tests {
         ));
         assert_eq!(e, vec!["spec.serviceName: Required value".to_string()]);
         assert!(validate(&object("kind: Pod\nmetadata: {name: ok}\nspec: {containers: [{name: c, image: x, resources: {requests: {cpu: '2'}, limits: {cpu: '1'}}}]}")).len() == 1);
+    }
+
+    /// A spec is skipped only when it is the very one found valid: an
+    /// equal-looking but distinct spec is checked.
+    #[test]
+    fn only_the_spec_found_valid_is_skipped() {
+        let good =
+            object("kind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: c, image: x}]}");
+        let bad = object("kind: Pod\nmetadata: {name: b}\nspec: {containers: []}");
+        let (Object::Pod(g), Object::Pod(b)) = (&good, &bad) else {
+            panic!()
+        };
+        assert!(validate_with(&good, Some(&g.spec)).is_empty());
+        assert_eq!(validate_with(&bad, Some(&g.spec)).len(), 1);
+        assert!(validate_with(&bad, Some(&b.spec)).is_empty());
+        let mut renamed = good.clone();
+        renamed.meta_mut().name = "Bad_Name".into();
+        assert_eq!(
+            validate_with(&renamed, Some(&g.spec)).len(),
+            1,
+            "metadata is checked"
+        );
     }
 }

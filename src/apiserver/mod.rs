@@ -13,7 +13,7 @@ use crate::api::resources::pod_requests;
 use crate::api::{Kind, Object, ObjectKey};
 use crate::engine::Time;
 use crate::etcd::{Change, EventType};
-use crate::output::{Recorder, Subject};
+use crate::output::{Part, Recorder, Subject};
 use crate::sim::msg::{ApiError, FieldSelector, Response, Txn, TxnDone, TxnResult, WatchSpec};
 use crate::sim::{Cx, Dest, Hop, Msg, Request, Verb, component_name};
 
@@ -30,6 +30,9 @@ pub struct ApiServer {
     revision: u64,
     next_uid: u64,
     scratch: Vec<u32>,
+    /// The pod spec of the last pod that passed validation: the next pods
+    /// of a ReplicaSet batch share it and skip checking it again.
+    valid_spec: Option<Arc<crate::api::pod::PodSpec>>,
     /// When the last transaction sent to etcd reaches it.
     last_txn_at: Time,
     /// False while the cluster boots and the kube-apiserver static pod is
@@ -52,6 +55,7 @@ impl ApiServer {
             revision: 0,
             next_uid: 1,
             scratch: Vec::new(),
+            valid_spec: None,
             last_txn_at: 0,
             serving: true,
         }
@@ -232,10 +236,13 @@ impl ApiServer {
                 meta.creation_timestamp = Some(now);
                 meta.generation = 1;
                 meta.resource_version = 0;
-                let errs = admission::validate(obj);
+                let errs = admission::validate_with(obj, self.valid_spec.as_ref());
                 if !errs.is_empty() {
                     let err = ApiError::invalid(&obj.key(), &errs);
                     return Self::reject(cx, req, err);
+                }
+                if let Object::Pod(p) = obj {
+                    self.valid_spec = Some(p.spec.clone());
                 }
             }
             Verb::Update { object, .. } => {
@@ -264,31 +271,44 @@ impl ApiServer {
             }
         };
         let action = req.verb.name();
+        let me = component_name(Dest::ApiServer);
+        // The detail from its parts: no formatting machinery per request.
+        let rec = &mut *cx.rec;
         match &req.verb {
-            Verb::Bind { node, .. } => cx.log_on_args(
-                Dest::ApiServer,
+            Verb::Bind { node, .. } => rec.event_parts(
+                now,
+                me,
                 action,
                 subject,
                 "",
-                format_args!("from {from} node={node}"),
+                &[
+                    Part::Text("from "),
+                    Part::Text(from),
+                    Part::Text(" node="),
+                    Part::Text(node),
+                ],
             ),
-            Verb::UpdatePodStatus { status, .. } => cx.log_on_args(
-                Dest::ApiServer,
+            Verb::UpdatePodStatus { status, .. } => rec.event_parts(
+                now,
+                me,
                 action,
                 subject,
                 "",
-                format_args!(
-                    "from {from} phase={}{}",
-                    status.phase.as_str(),
-                    if status.is_ready() { " ready" } else { "" }
-                ),
+                &[
+                    Part::Text("from "),
+                    Part::Text(from),
+                    Part::Text(" phase="),
+                    Part::Text(status.phase.as_str()),
+                    Part::Text(if status.is_ready() { " ready" } else { "" }),
+                ],
             ),
-            _ => cx.log_on_args(
-                Dest::ApiServer,
+            _ => rec.event_parts(
+                now,
+                me,
                 action,
                 subject,
                 "",
-                format_args!("from {from}"),
+                &[Part::Text("from "), Part::Text(from)],
             ),
         }
         // etcd applies proposals in the order its leader receives them (the
@@ -482,8 +502,7 @@ fn record_pod(change: &Change, rec: &mut Recorder, now: Time) {
                 // Created already bound (spec.nodeName set by the user).
                 r.node = node.to_string();
                 r.bound = Some(now);
-                let node = node.to_string();
-                rec.node_pod(now, &node, &pod_requests(&pod.spec), 1);
+                rec.node_pod(now, node, &pod_requests(&pod.spec), 1);
             }
         }
         EventType::Modified => {
@@ -523,8 +542,7 @@ fn record_pod(change: &Change, rec: &mut Recorder, now: Time) {
             if let Some(node) = was.spec.node_name()
                 && !was.status.phase.is_terminal()
             {
-                let node = node.to_string();
-                rec.node_pod(now, &node, &pod_requests(&was.spec), -1);
+                rec.node_pod(now, node, &pod_requests(&was.spec), -1);
             }
         }
     }

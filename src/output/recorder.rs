@@ -7,7 +7,7 @@ use std::io::{self, Write};
 
 use crate::api::resources::Resources;
 use crate::api::{Kind, Object, ObjectKey, PodPhase};
-use crate::engine::{Time, format_seconds};
+use crate::engine::Time;
 
 use super::rows::{Part, RowWriter};
 use super::{EVENTS_HEADER, NODES_HEADER, PODS_HEADER};
@@ -136,7 +136,7 @@ pub struct Recorder {
     pub control_plane_ready: Option<Time>,
     pub cluster_ready: Option<Time>,
     events: RowWriter,
-    nodes: csv::Writer<Box<dyn Write>>,
+    nodes: RowWriter,
     /// The sequence number of the event being handled, for the `seq` column.
     pub seq: u64,
     pub counters: Counters,
@@ -157,7 +157,7 @@ impl Recorder {
             control_plane_ready: None,
             cluster_ready: None,
             events: RowWriter::new(events),
-            nodes: csv::Writer::from_writer(nodes),
+            nodes: RowWriter::new(nodes),
             seq: 0,
             counters: Counters::default(),
             rollouts: super::Rollouts::default(),
@@ -168,17 +168,8 @@ impl Recorder {
             error: None,
         };
         r.events.row(EVENTS_HEADER);
-        let e = r.nodes.write_record(NODES_HEADER);
-        r.keep(e);
+        r.nodes.row(NODES_HEADER);
         r
-    }
-
-    fn keep(&mut self, result: csv::Result<()>) {
-        if let Err(e) = result
-            && self.error.is_none()
-        {
-            self.error = Some(io::Error::other(e));
-        }
     }
 
     /// One timeline row.
@@ -240,15 +231,18 @@ impl Recorder {
         node: &str,
     ) {
         self.counters.timeline_rows += 1;
-        let w = &mut self.events;
-        w.field_seconds(now);
-        w.field_u64(self.seq);
-        w.field(component.as_bytes());
-        w.field(action.as_bytes());
-        w.field(subject.kind.map_or("", Kind::as_str).as_bytes());
-        w.field(subject.namespace.as_bytes());
-        w.field(subject.name.as_bytes());
-        w.field(node.as_bytes());
+        self.events.row_head(
+            now,
+            self.seq,
+            [
+                component.as_bytes(),
+                action.as_bytes(),
+                subject.kind.map_or("", Kind::as_str).as_bytes(),
+                subject.namespace.as_bytes(),
+                subject.name.as_bytes(),
+                node.as_bytes(),
+            ],
+        );
     }
 
     /// A Node object was created (a kubelet registered).
@@ -317,18 +311,18 @@ impl Recorder {
 
     fn sample_node(&mut self, now: Time, i: usize) {
         let t = &self.node_totals[i];
-        let row = [
-            format_seconds(now),
-            t.name.clone(),
-            t.requested.milli_cpu.to_string(),
-            t.allocatable.milli_cpu.to_string(),
-            t.requested.memory.to_string(),
-            t.allocatable.memory.to_string(),
-            t.pods.to_string(),
-            t.pods_allocatable.to_string(),
-        ];
-        let r = self.nodes.write_record(&row);
-        self.keep(r);
+        self.nodes.row_time_text_ints(
+            now,
+            t.name.as_bytes(),
+            [
+                t.requested.milli_cpu,
+                t.allocatable.milli_cpu,
+                t.requested.memory,
+                t.allocatable.memory,
+                t.pods,
+                t.pods_allocatable,
+            ],
+        );
     }
 
     /// The record of pod `uid`, created on first use.
@@ -374,26 +368,24 @@ impl Recorder {
 
     /// Writes pods.csv.
     pub fn write_pods<W: Write>(&self, out: W) -> io::Result<()> {
-        let mut w = csv::Writer::from_writer(out);
-        w.write_record(PODS_HEADER)?;
-        let opt = |t: Option<Time>| t.map(format_seconds).unwrap_or_default();
+        let mut w = RowWriter::new(out);
+        w.row(PODS_HEADER);
         for p in &self.pods {
-            w.write_record([
-                p.namespace.as_str(),
-                p.name.as_str(),
-                p.owner.as_str(),
-                p.node.as_str(),
-                p.phase.as_str(),
-                &opt(p.created),
-                &opt(p.scheduled),
-                &opt(p.bound),
-                &opt(p.started),
-                &opt(p.ready),
-                &opt(p.reachable),
-                &opt(p.deleted),
-                &p.attempts.to_string(),
-                &opt(p.startup_latency()),
-            ])?;
+            w.field(p.namespace.as_bytes());
+            w.field(p.name.as_bytes());
+            w.field(p.owner.as_bytes());
+            w.field(p.node.as_bytes());
+            w.field(p.phase.as_str().as_bytes());
+            w.field_opt_seconds(p.created);
+            w.field_opt_seconds(p.scheduled);
+            w.field_opt_seconds(p.bound);
+            w.field_opt_seconds(p.started);
+            w.field_opt_seconds(p.ready);
+            w.field_opt_seconds(p.reachable);
+            w.field_opt_seconds(p.deleted);
+            w.field_u64(u64::from(p.attempts));
+            w.field_opt_seconds(p.startup_latency());
+            w.end_row();
         }
         w.flush()
     }

@@ -1,7 +1,9 @@
-//! A CSV row writer for the timeline, the one output written for every
-//! event: fields are copied into one reusable byte buffer, which goes to the
-//! underlying writer in large chunks, and a field can be formatted in place
-//! (`fmt::Arguments`) instead of through a `String`.
+//! A CSV row writer for the timeline and the node samples, the outputs
+//! written for every event: fields are copied into one reusable byte
+//! buffer, which goes to the underlying writer in large chunks; a field can
+//! be formatted in place (`fmt::Arguments`) or written from text and number
+//! parts, and numbers and virtual times are written digit pairs at a time,
+//! without the formatting machinery.
 //!
 //! The bytes are those of the `csv` crate's default writer: comma
 //! delimiter, `\n` terminator, and `QuoteStyle::Necessary`: a field is
@@ -9,12 +11,23 @@
 //! inside a quoted field is doubled, and a record whose only field is
 //! empty is written as `""`. Nothing else (spaces, empty fields among
 //! others, non-ASCII text) is quoted. A test compares the two writers.
+//!
+//! A field is copied and checked for those bytes in one pass, eight bytes
+//! at a time (a short field as two overlapping words), and quoted in place
+//! afterwards in the rare case it needs it.
 
 use std::fmt;
 use std::io::{self, Write};
 
 /// The buffer goes to the underlying writer once it holds this much.
 const CHUNK: usize = 1 << 20;
+
+/// The buffer's first size.
+const FIRST: usize = 16 << 10;
+
+/// Room kept past the end of what is written, so that a short copy can
+/// store whole words and a number its digits without checking again.
+const SLACK: usize = 64;
 
 /// Whether any byte of `w` is zero (exact as a whole, whichever byte).
 #[inline(always)]
@@ -35,23 +48,149 @@ fn has_special(w: u64) -> bool {
 }
 
 /// Whether the `csv` crate's default writer quotes `field`: it holds a
-/// comma, a double quote, `\r` or `\n`. Eight bytes at a time.
-#[inline]
+/// comma, a double quote, `\r` or `\n`.
+#[cfg(test)]
 fn needs_quotes(field: &[u8]) -> bool {
-    let mut chunks = field.chunks_exact(8);
-    for c in &mut chunks {
-        if has_special(u64::from_le_bytes(c.try_into().expect("8 bytes"))) {
-            return true;
-        }
+    let mut w = RowWriter::new(io::sink());
+    w.reserve(field.len());
+    w.put(field)
+}
+
+#[inline(always)]
+fn word(b: &[u8]) -> u64 {
+    u64::from_le_bytes(b[..8].try_into().expect("8 bytes"))
+}
+
+#[inline(always)]
+fn half(b: &[u8]) -> u32 {
+    u32::from_le_bytes(b[..4].try_into().expect("4 bytes"))
+}
+
+/// "00" to "99", for writing numbers two digits at a time.
+const PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
     }
-    let rest = chunks.remainder();
-    if rest.is_empty() {
+    t
+};
+
+/// How many decimal digits `n` has.
+#[inline(always)]
+fn decimal_len(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |l| l as usize + 1)
+}
+
+/// Whether any byte of `w` is below `-` (exact as a whole): the bytes
+/// the `csv` crate quotes for are, and the text of names is not, so this
+/// one test clears most words.
+#[inline(always)]
+fn has_low(w: u64) -> bool {
+    const EACH: u64 = 0x0101_0101_0101_0101;
+    w.wrapping_sub(EACH * u64::from(b'-')) & !w & (EACH * 0x80) != 0
+}
+
+/// Whether either word holds a byte the `csv` crate quotes for.
+#[inline(always)]
+fn special2(a: u64, b: u64) -> bool {
+    (has_low(a) | has_low(b)) && (has_special(a) | has_special(b))
+}
+
+/// Copies `src` to `buf[at..]`, which has room for it and for eight
+/// bytes at least, and says whether it holds a byte the field must be
+/// quoted for. Copies whole words: a field of up to 16 bytes is two
+/// overlapping loads and stores.
+#[inline(always)]
+fn put_at(buf: &mut [u8], at: usize, src: &[u8]) -> bool {
+    let n = src.len();
+    let dst = &mut buf[at..at + n.max(8)];
+    if n >= 8 {
+        if n <= 16 {
+            let (a, b) = (word(src), word(&src[n - 8..]));
+            dst[..8].copy_from_slice(&a.to_le_bytes());
+            dst[n - 8..n].copy_from_slice(&b.to_le_bytes());
+            return special2(a, b);
+        }
+        return put_long(dst, src);
+    }
+    if n >= 4 {
+        let (a, b) = (half(src), half(&src[n - 4..]));
+        dst[..4].copy_from_slice(&a.to_le_bytes());
+        dst[n - 4..n].copy_from_slice(&b.to_le_bytes());
+        // Every byte of the word is one of the field's.
+        let w = u64::from(a) | (u64::from(b) << 32);
+        return has_low(w) && has_special(w);
+    }
+    if n == 0 {
         return false;
     }
-    // Zero bytes pad the rest; zero is not special.
-    let mut last = [0u8; 8];
-    last[..rest.len()].copy_from_slice(rest);
-    has_special(u64::from_le_bytes(last))
+    let (a, m, b) = (src[0], src[n / 2], src[n - 1]);
+    dst[0] = a;
+    dst[n / 2] = m;
+    dst[n - 1] = b;
+    // Zero bytes pad the word; zero is not special.
+    has_special(u64::from(a) | (u64::from(m) << 8) | (u64::from(b) << 16))
+}
+
+/// Writes `n` in decimal at `buf[at..]` (room reserved); returns where
+/// it ends.
+#[inline(always)]
+fn put_u64_at(buf: &mut [u8], at: usize, mut n: u64) -> usize {
+    let end = at + decimal_len(n);
+    let mut i = end;
+    while n >= 100 {
+        let r = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
+    }
+    if n >= 10 {
+        let r = n as usize * 2;
+        buf[i - 2..i].copy_from_slice(&PAIRS[r..r + 2]);
+    } else {
+        buf[i - 1] = b'0' + n as u8;
+    }
+    end
+}
+
+/// Writes a virtual time at `buf[at..]` (room reserved) as seconds, a
+/// point and six decimals (the microseconds, truncated), as
+/// [`crate::engine::format_seconds`]; returns where it ends.
+#[inline(always)]
+fn put_seconds_at(buf: &mut [u8], at: usize, t: crate::engine::Time) -> usize {
+    use crate::engine::{MICROSECOND, SECOND};
+    let at = put_u64_at(buf, at, t / SECOND);
+    let micros = ((t % SECOND) / MICROSECOND) as usize;
+    let d = &mut buf[at..at + 7];
+    d[0] = b'.';
+    let (hi, mid, lo) = (micros / 10_000, micros / 100 % 100, micros % 100);
+    d[1..3].copy_from_slice(&PAIRS[hi * 2..hi * 2 + 2]);
+    d[3..5].copy_from_slice(&PAIRS[mid * 2..mid * 2 + 2]);
+    d[5..7].copy_from_slice(&PAIRS[lo * 2..lo * 2 + 2]);
+    at + 7
+}
+
+/// [`RowWriter::put`] of more than 16 bytes, a word at a time.
+#[inline(never)]
+fn put_long(dst: &mut [u8], src: &[u8]) -> bool {
+    let n = src.len();
+    let mut special = false;
+    let mut i = 0;
+    while i + 8 <= n {
+        let w = word(&src[i..]);
+        dst[i..i + 8].copy_from_slice(&w.to_le_bytes());
+        special |= has_special(w);
+        i += 8;
+    }
+    if i < n {
+        let w = word(&src[n - 8..]);
+        dst[n - 8..n].copy_from_slice(&w.to_le_bytes());
+        special |= has_low(w) && has_special(w);
+    }
+    special
 }
 
 /// A piece of a field written by [`RowWriter::field_parts`].
@@ -65,9 +204,12 @@ pub enum Part<'a> {
 /// Writes CSV rows into a buffer and the buffer into `out`. A write error
 /// is kept (the first one) and returned by [`RowWriter::flush`]; rows after
 /// it are dropped.
-pub struct RowWriter {
-    out: Box<dyn Write>,
+pub struct RowWriter<W: Write = Box<dyn Write>> {
+    out: W,
+    /// The bytes written are `buf[..len]`; the rest is room, at least
+    /// [`SLACK`] bytes of it past any field being written.
     buf: Vec<u8>,
+    len: usize,
     /// Where the current row starts in `buf`.
     row_start: usize,
     /// A field of the current row has been written.
@@ -75,55 +217,90 @@ pub struct RowWriter {
     error: Option<io::Error>,
 }
 
-impl RowWriter {
-    pub fn new(out: Box<dyn Write>) -> Self {
+/// Formats into the current field, noting whether it needs quotes.
+struct Sink<'w, W: Write> {
+    w: &'w mut RowWriter<W>,
+    special: bool,
+}
+
+impl<W: Write> fmt::Write for Sink<'_, W> {
+    #[inline]
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.w.reserve(s.len());
+        self.special |= self.w.put(s.as_bytes());
+        Ok(())
+    }
+}
+
+impl<W: Write> RowWriter<W> {
+    pub fn new(out: W) -> Self {
         RowWriter {
             out,
             buf: Vec::new(),
+            len: 0,
             row_start: 0,
             in_row: false,
             error: None,
         }
     }
 
-    #[inline]
+    /// Makes room for `n` more bytes and the slack.
+    #[inline(always)]
+    fn reserve(&mut self, n: usize) {
+        if self.len + n + SLACK > self.buf.len() {
+            self.grow(n);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, n: usize) {
+        // Small first (most writers write little, and every byte of the
+        // buffer is zeroed once), then room for a whole chunk and a row.
+        let next = if self.buf.is_empty() {
+            FIRST
+        } else if self.buf.len() < CHUNK {
+            CHUNK + (64 << 10)
+        } else {
+            self.buf.len() * 2
+        };
+        let size = next.max(self.len + n + SLACK);
+        if self.buf.is_empty() {
+            // Zeroed memory straight from the allocator.
+            self.buf = vec![0; size];
+        } else {
+            self.buf.resize(size, 0);
+        }
+    }
+
+    #[inline(always)]
     fn delimit(&mut self) {
         if self.in_row {
-            self.buf.push(b',');
+            self.buf[self.len] = b',';
+            self.len += 1;
         }
         self.in_row = true;
     }
 
-    /// Appends `field` quoted, its quotes doubled.
-    #[cold]
-    #[inline(never)]
-    fn quoted(&mut self, field: &[u8]) {
-        self.buf.reserve(field.len() + 2);
-        self.buf.push(b'"');
-        let mut rest = field;
-        while let Some(i) = rest.iter().position(|&b| b == b'"') {
-            self.buf.extend_from_slice(&rest[..=i]);
-            self.buf.push(b'"');
-            rest = &rest[i + 1..];
-        }
-        self.buf.extend_from_slice(rest);
-        self.buf.push(b'"');
+    /// Appends `src` (room for it reserved) and says whether it holds a
+    /// byte the field must be quoted for.
+    #[inline(always)]
+    fn put(&mut self, src: &[u8]) -> bool {
+        let at = self.len;
+        self.len = at + src.len();
+        put_at(&mut self.buf, at, src)
     }
 
     /// Quotes the field written at `start..` in place, its quotes doubled.
+    #[cold]
+    #[inline(never)]
     fn quote_in_place(&mut self, start: usize) {
-        let end = self.buf.len();
-        let quotes = self.buf[start..].iter().filter(|&&b| b == b'"').count();
-        if quotes == 0 {
-            self.buf.push(b'"');
-            self.buf.copy_within(start..end, start + 1);
-            self.buf[start] = b'"';
-            self.buf.push(b'"');
-            return;
-        }
-        self.buf.resize(end + quotes + 2, 0);
+        let end = self.len;
+        let quotes = self.buf[start..end].iter().filter(|&&b| b == b'"').count();
+        self.reserve(quotes + 2);
+        let new_end = end + quotes + 2;
         // From the back, so that nothing is overwritten before it moves.
-        let mut dst = self.buf.len() - 1;
+        let mut dst = new_end - 1;
         self.buf[dst] = b'"';
         for src in (start..end).rev() {
             let b = self.buf[src];
@@ -137,16 +314,17 @@ impl RowWriter {
         dst -= 1;
         debug_assert_eq!(dst, start);
         self.buf[dst] = b'"';
+        self.len = new_end;
     }
 
     /// The next field of the row.
     #[inline(always)]
     pub fn field(&mut self, field: &[u8]) {
+        self.reserve(field.len() + 1);
         self.delimit();
-        if needs_quotes(field) {
-            self.quoted(field);
-        } else {
-            self.buf.extend_from_slice(field);
+        let start = self.len;
+        if self.put(field) {
+            self.quote_in_place(start);
         }
     }
 
@@ -155,83 +333,193 @@ impl RowWriter {
         if let Some(s) = args.as_str() {
             return self.field(s.as_bytes());
         }
+        self.reserve(1);
         self.delimit();
-        let start = self.buf.len();
-        // Writing into a `Vec` cannot fail.
-        let _ = self.buf.write_fmt(args);
-        if needs_quotes(&self.buf[start..]) {
+        let start = self.len;
+        let mut sink = Sink {
+            w: self,
+            special: false,
+        };
+        // Writing into the buffer cannot fail.
+        let _ = fmt::write(&mut sink, args);
+        if sink.special {
             self.quote_in_place(start);
         }
     }
 
     /// The next field, the concatenation of `parts`: text written as it
-    /// is, numbers in decimal, quoted as one field.
+    /// is, numbers in decimal, quoted as one field. Room for them all is
+    /// made once.
     pub fn field_parts(&mut self, parts: &[Part<'_>]) {
-        let mut quote = false;
-        let mut inner_quote = false;
-        for p in parts {
-            if let Part::Text(t) = p
-                && needs_quotes(t.as_bytes())
-            {
-                quote = true;
-                inner_quote |= t.as_bytes().contains(&b'"');
-            }
-        }
+        let room: usize = parts
+            .iter()
+            .map(|p| match p {
+                Part::Text(t) => t.len(),
+                Part::Num(_) => 20,
+            })
+            .sum();
+        self.reserve(room + 1);
         self.delimit();
-        let start = self.buf.len();
-        if quote && !inner_quote {
-            self.buf.push(b'"');
-        }
+        let start = self.len;
+        let buf = &mut self.buf[..];
+        let mut pos = start;
+        let mut special = false;
         for p in parts {
             match *p {
-                Part::Text(t) => self.buf.extend_from_slice(t.as_bytes()),
-                Part::Num(n) => {
-                    let mut digits = [0u8; 20];
-                    self.buf.extend_from_slice(format_u64_into(n, &mut digits));
+                Part::Text(t) => {
+                    special |= put_at(buf, pos, t.as_bytes());
+                    pos += t.len();
                 }
+                Part::Num(n) => pos = put_u64_at(buf, pos, n),
             }
         }
-        if quote {
-            if inner_quote {
-                self.quote_in_place(start);
-            } else {
-                self.buf.push(b'"');
-            }
+        self.len = pos;
+        if special {
+            self.quote_in_place(start);
         }
+    }
+
+    /// Appends `n` in decimal.
+    #[inline(always)]
+    fn put_u64(&mut self, n: u64) {
+        self.reserve(20);
+        self.len = put_u64_at(&mut self.buf, self.len, n);
     }
 
     /// The next field: `n` in decimal.
     #[inline]
     pub fn field_u64(&mut self, n: u64) {
+        self.reserve(1);
         self.delimit();
-        let mut digits = [0u8; 20];
-        self.buf.extend_from_slice(format_u64_into(n, &mut digits));
+        self.put_u64(n);
+    }
+
+    /// The next field: a number written by `Display` (an `i64` in
+    /// decimal, with its sign).
+    #[inline]
+    pub fn field_i64(&mut self, n: i64) {
+        self.reserve(2);
+        self.delimit();
+        if n < 0 {
+            self.buf[self.len] = b'-';
+            self.len += 1;
+        }
+        self.put_u64(n.unsigned_abs());
     }
 
     /// The next field: a virtual time as seconds with six decimals, as
     /// [`crate::engine::format_seconds`].
     #[inline]
     pub fn field_seconds(&mut self, t: crate::engine::Time) {
+        self.reserve(1);
         self.delimit();
-        let mut digits = [0u8; 32];
-        self.buf
-            .extend_from_slice(format_seconds_into(t, &mut digits));
+        self.put_seconds(t);
+    }
+
+    /// Appends a virtual time as seconds with six decimals.
+    #[inline(always)]
+    fn put_seconds(&mut self, t: crate::engine::Time) {
+        self.reserve(28);
+        self.len = put_seconds_at(&mut self.buf, self.len, t);
+    }
+
+    /// The next field: an optional virtual time, empty when `None`.
+    #[inline]
+    pub fn field_opt_seconds(&mut self, t: Option<crate::engine::Time>) {
+        match t {
+            Some(t) => self.field_seconds(t),
+            None => self.field(b""),
+        }
+    }
+
+    /// A row's first fields: a virtual time (as
+    /// [`RowWriter::field_seconds`]), a number, then text fields. Room for
+    /// them all is made once and they are written with no other check.
+    #[inline]
+    pub fn row_head<const N: usize>(&mut self, t: crate::engine::Time, n: u64, texts: [&[u8]; N]) {
+        debug_assert!(!self.in_row, "a row's head starts the row");
+        let total: usize = texts.iter().map(|f| f.len()).sum();
+        // Seconds (at most 20 digits and 7), a number, delimiters.
+        self.reserve(total + N + 48);
+        let buf = &mut self.buf[..];
+        let mut pos = put_seconds_at(buf, self.len, t);
+        buf[pos] = b',';
+        pos = put_u64_at(buf, pos + 1, n);
+        let texts_start = pos;
+        let mut special = false;
+        for f in texts {
+            buf[pos] = b',';
+            special |= put_at(buf, pos + 1, f);
+            pos += 1 + f.len();
+        }
+        self.len = pos;
+        self.in_row = true;
+        if special {
+            // Rare: write the text fields again, quoting those that need it.
+            self.len = texts_start;
+            for f in texts {
+                self.field(f);
+            }
+        }
+    }
+
+    /// A whole row: a virtual time, a text field and signed numbers
+    /// (as `Display` writes them), with room made once.
+    pub fn row_time_text_ints<const N: usize>(
+        &mut self,
+        t: crate::engine::Time,
+        text: &[u8],
+        ints: [i64; N],
+    ) {
+        debug_assert!(!self.in_row, "a whole row starts the row");
+        // Seconds (at most 20 digits and 7), N signed numbers of at most
+        // 20 digits, delimiters and the row's end.
+        self.reserve(text.len() + 30 + 22 * N);
+        let buf = &mut self.buf[..];
+        let mut pos = put_seconds_at(buf, self.len, t);
+        buf[pos] = b',';
+        let text_start = pos + 1;
+        let special = put_at(buf, text_start, text);
+        pos = text_start + text.len();
+        for n in ints {
+            buf[pos] = b',';
+            pos += 1;
+            if n < 0 {
+                buf[pos] = b'-';
+                pos += 1;
+            }
+            pos = put_u64_at(buf, pos, n.unsigned_abs());
+        }
+        self.len = pos;
+        self.in_row = true;
+        if special {
+            // Rare: write the text and the numbers again, quoted as needed.
+            self.len = text_start - 1;
+            self.field(text);
+            for n in ints {
+                self.field_i64(n);
+            }
+        }
+        self.end_row();
     }
 
     /// Ends the row; hands the buffer to the writer when it is full enough.
     #[inline]
     pub fn end_row(&mut self) {
-        if self.buf.len() == self.row_start {
+        self.reserve(3);
+        if self.len == self.row_start {
             // As the csv crate: a record of one empty field is `""`, so
             // that it is not read back as no record at all.
-            self.buf.extend_from_slice(b"\"\"");
+            self.buf[self.len..self.len + 2].copy_from_slice(b"\"\"");
+            self.len += 2;
         }
-        self.buf.push(b'\n');
+        self.buf[self.len] = b'\n';
+        self.len += 1;
         self.in_row = false;
-        if self.buf.len() >= CHUNK {
+        if self.len >= CHUNK {
             self.write_buf();
         }
-        self.row_start = self.buf.len();
+        self.row_start = self.len;
     }
 
     /// A whole row of byte fields.
@@ -248,11 +536,11 @@ impl RowWriter {
 
     fn write_buf(&mut self) {
         if self.error.is_none()
-            && let Err(e) = self.out.write_all(&self.buf)
+            && let Err(e) = self.out.write_all(&self.buf[..self.len])
         {
             self.error = Some(e);
         }
-        self.buf.clear();
+        self.len = 0;
         self.row_start = 0;
     }
 
@@ -264,7 +552,8 @@ impl RowWriter {
         {
             self.error = Some(e);
         }
-        self.buf.drain(..self.row_start);
+        self.buf.copy_within(self.row_start..self.len, 0);
+        self.len -= self.row_start;
         self.row_start = 0;
         if let Some(e) = self.error.take() {
             return Err(e);
@@ -274,39 +563,23 @@ impl RowWriter {
 }
 
 /// Writes `n` in decimal at the end of `buf`; returns the digits.
-pub fn format_u64_into(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[i..];
-        }
-    }
+#[cfg(test)]
+pub fn format_u64_into(n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut w = RowWriter::new(io::sink());
+    w.put_u64(n);
+    let len = w.len;
+    buf[20 - len..].copy_from_slice(&w.buf[..len]);
+    &buf[20 - len..]
 }
 
-/// [`crate::engine::format_seconds`] without allocating: seconds, a point,
-/// six decimals.
+/// [`crate::engine::format_seconds`] into `buf`; returns the text.
+#[cfg(test)]
 pub fn format_seconds_into(t: crate::engine::Time, buf: &mut [u8; 32]) -> &[u8] {
-    let mut micros = (t % crate::engine::SECOND) / crate::engine::MICROSECOND;
-    let mut i = buf.len();
-    for _ in 0..6 {
-        i -= 1;
-        buf[i] = b'0' + (micros % 10) as u8;
-        micros /= 10;
-    }
-    i -= 1;
-    buf[i] = b'.';
-    let mut secs = t / crate::engine::SECOND;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (secs % 10) as u8;
-        secs /= 10;
-        if secs == 0 {
-            return &buf[i..];
-        }
-    }
+    let mut w = RowWriter::new(io::sink());
+    w.put_seconds(t);
+    let len = w.len;
+    buf[32 - len..].copy_from_slice(&w.buf[..len]);
+    &buf[32 - len..]
 }
 
 #[cfg(test)]
@@ -367,7 +640,7 @@ mod tests {
 
     fn with_rows(rows: &[Vec<&str>], by_fmt: bool) -> Vec<u8> {
         let out = Shared::default();
-        let mut w = RowWriter::new(Box::new(out.clone()));
+        let mut w = RowWriter::new(out.clone());
         for r in rows {
             for f in r {
                 if by_fmt {
@@ -409,7 +682,7 @@ mod tests {
     #[test]
     fn parts_are_quoted_as_one_field() {
         let out = Shared::default();
-        let mut w = RowWriter::new(Box::new(out.clone()));
+        let mut w = RowWriter::new(out.clone());
         let mut c = csv::WriterBuilder::new()
             .flexible(true)
             .from_writer(Vec::new());
@@ -454,7 +727,7 @@ mod tests {
     #[test]
     fn formatted_fields_and_large_outputs() {
         let out = Shared::default();
-        let mut w = RowWriter::new(Box::new(out.clone()));
+        let mut w = RowWriter::new(out.clone());
         let mut c = csv::Writer::from_writer(Vec::new());
         for i in 0..100_000u64 {
             let detail = format!("programmed {i} rule changes, {} endpoints", i * 7);
@@ -489,10 +762,179 @@ mod tests {
                 Ok(())
             }
         }
-        let mut w = RowWriter::new(Box::new(Full));
+        let mut w = RowWriter::new(Full);
         w.row(["a", "b"]);
         let e = w.flush().unwrap_err();
         assert_eq!(e.to_string(), "disk full");
+    }
+
+    /// A fixed pseudo-random sequence (xorshift), for test inputs.
+    fn numbers(mut x: u64, n: usize) -> impl Iterator<Item = u64> {
+        (0..n).map(move |_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        })
+    }
+
+    /// Every power of ten and its neighbours, as `u64`.
+    fn around_powers_of_ten() -> Vec<u64> {
+        let mut v = vec![0, 1, 2, u64::MAX, u64::MAX - 1, i64::MAX as u64];
+        let mut p: u64 = 1;
+        loop {
+            v.extend([p - 1, p, p + 1, p.saturating_mul(9), p.saturating_mul(5)]);
+            match p.checked_mul(10) {
+                Some(q) => p = q,
+                None => break,
+            }
+        }
+        v
+    }
+
+    /// Virtual times as seconds against `format!("{}.{:06}")` (through
+    /// `format_seconds`): every microsecond of a second, every power of
+    /// ten of nanoseconds and its neighbours (which carry or truncate at
+    /// the sixth decimal), the largest times and pseudo-random ones.
+    #[test]
+    fn seconds_match_std_formatting() {
+        let mut times = around_powers_of_ten();
+        times.extend((0..1_000_000u64).map(|us| us * 1_000 + us % 1_000));
+        times.extend((0..1_000u64).map(|s| s * 1_000_000_000 + 999_999_999));
+        times.extend((0..1_000u64).map(|s| s * 1_000_000_000 + 999_999_000));
+        times.extend(numbers(0x9e37_79b9_7f4a_7c15, 100_000));
+        times.extend(numbers(7, 100_000).map(|x| x % 100_000_000_000_000));
+        let out = Shared::default();
+        let mut w = RowWriter::new(out.clone());
+        let mut want = Vec::new();
+        for &t in &times {
+            w.field_seconds(t);
+            w.field_opt_seconds(Some(t));
+            w.field_opt_seconds(None);
+            w.end_row();
+            want.extend_from_slice(format!("{0},{0},\n", format_seconds(t)).as_bytes());
+        }
+        w.flush().unwrap();
+        assert_eq!(
+            String::from_utf8(out.0.take()).unwrap(),
+            String::from_utf8(want).unwrap()
+        );
+    }
+
+    /// Integers against their `Display`.
+    #[test]
+    fn integers_match_std_formatting() {
+        let mut ns = around_powers_of_ten();
+        ns.extend(numbers(12345, 100_000));
+        ns.extend(numbers(99, 100_000).map(|x| x % 1_000_000));
+        let out = Shared::default();
+        let mut w = RowWriter::new(out.clone());
+        let mut want = String::new();
+        for &n in &ns {
+            let i = n as i64;
+            w.field_u64(n);
+            w.field_i64(i);
+            w.field_i64(i.wrapping_neg());
+            w.field_parts(&[Part::Num(n), Part::Text("/"), Part::Num(n / 7)]);
+            w.end_row();
+            want.push_str(&format!("{n},{i},{},{n}/{}\n", i.wrapping_neg(), n / 7));
+        }
+        for i in [i64::MIN, i64::MIN + 1, -1, 0, i64::MAX] {
+            w.field_i64(i);
+            w.end_row();
+            want.push_str(&format!("{i}\n"));
+        }
+        w.flush().unwrap();
+        assert_eq!(String::from_utf8(out.0.take()).unwrap(), want);
+    }
+
+    /// Fields of every length up to 100 bytes, with a special byte (or
+    /// none) at every position, against the csv crate.
+    #[test]
+    fn long_and_short_fields_match_the_csv_crate() {
+        let mut fields = Vec::new();
+        for len in 0..100usize {
+            for special in [None, Some(b','), Some(b'"'), Some(b'\r'), Some(b'\n')] {
+                for pos in 0..len.max(1) {
+                    let mut f: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                    if let Some(b) = special
+                        && len > 0
+                    {
+                        f[pos] = b;
+                    }
+                    fields.push(String::from_utf8(f).unwrap());
+                    if special.is_none() {
+                        break;
+                    }
+                }
+            }
+        }
+        let rows: Vec<Vec<&str>> = fields
+            .chunks(3)
+            .map(|c| c.iter().map(String::as_str).collect())
+            .collect();
+        let want = with_csv(&rows);
+        assert_eq!(with_rows(&rows, false), want);
+        assert_eq!(with_rows(&rows, true), want);
+        // The same fields as parts of one field, and formatted in pieces.
+        let out = Shared::default();
+        let mut w = RowWriter::new(out.clone());
+        let mut c = csv::WriterBuilder::new()
+            .flexible(true)
+            .from_writer(Vec::new());
+        for r in &rows {
+            let parts: Vec<Part<'_>> = r.iter().map(|f| Part::Text(f)).collect();
+            w.field_parts(&parts);
+            w.field_fmt(format_args!("{}{}", r[0], r[r.len() - 1]));
+            w.end_row();
+            c.write_record([r.concat(), format!("{}{}", r[0], r[r.len() - 1])])
+                .unwrap();
+        }
+        w.flush().unwrap();
+        assert_eq!(out.0.take(), c.into_inner().unwrap());
+    }
+
+    /// Rows of a time, a text and numbers, against the csv crate.
+    #[test]
+    fn time_text_int_rows_match_the_csv_crate() {
+        let out = Shared::default();
+        let mut w = RowWriter::new(out.clone());
+        let mut c = csv::Writer::from_writer(Vec::new());
+        for (i, f) in TRICKY.iter().enumerate() {
+            let t = (i as u64) * 987_654_321_123;
+            let ints = [i as i64, -(i as i64) * 1_000_003, i64::MIN, i64::MAX, 0];
+            w.row_time_text_ints(t, f.as_bytes(), ints);
+            let mut want = vec![format_seconds(t), f.to_string()];
+            want.extend(ints.iter().map(|n| n.to_string()));
+            c.write_record(&want).unwrap();
+        }
+        w.flush().unwrap();
+        assert_eq!(out.0.take(), c.into_inner().unwrap());
+    }
+
+    /// A row's head with an awkward field in each position, against the
+    /// csv crate.
+    #[test]
+    fn row_heads_match_the_csv_crate() {
+        let out = Shared::default();
+        let mut w = RowWriter::new(out.clone());
+        let mut c = csv::Writer::from_writer(Vec::new());
+        for (i, f) in TRICKY.iter().enumerate() {
+            for pos in 0..4 {
+                let mut texts = ["kube-apiserver", "update-status", "Pod", "default"];
+                texts[pos] = f;
+                let t = (i as u64) * 1_234_567_891;
+                w.row_head(t, i as u64, texts.map(str::as_bytes));
+                w.field(f.as_bytes());
+                w.end_row();
+                let mut want = vec![format_seconds(t), i.to_string()];
+                want.extend(texts.iter().map(|s| s.to_string()));
+                want.push(f.to_string());
+                c.write_record(&want).unwrap();
+            }
+        }
+        w.flush().unwrap();
+        assert_eq!(out.0.take(), c.into_inner().unwrap());
     }
 
     #[test]

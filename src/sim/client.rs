@@ -163,10 +163,7 @@ impl Client {
             Msg::Response(resp) => {
                 let step = self.pending.remove(&resp.tag).unwrap_or(Step::Other);
                 match (&resp.result, step) {
-                    (Err(e), Step::Create(op))
-                        if e.reason == "AlreadyExists"
-                            && !matches!(op.key.kind, Kind::Pod | Kind::Node) =>
-                    {
+                    (Err(e), Step::Create(op)) if e.reason == "AlreadyExists" => {
                         cx.log(
                             Dest::Client,
                             "apply",
@@ -264,17 +261,24 @@ impl Client {
     }
 
     fn action(&mut self, i: usize, cx: &mut Cx) {
-        let op = self.actions[i].op.clone();
+        // Each action runs once: its objects are moved into the requests.
+        let op = std::mem::replace(&mut self.actions[i].op, ActionOp::Apply(Vec::new()));
         match op {
             ActionOp::Apply(objects) => {
                 for obj in objects {
                     cx.log(Dest::Client, "create", Subject::from(&obj), "");
-                    let op = Op {
-                        key: obj.key(),
-                        change: Change::Replace(Box::new(obj.clone())),
-                        tries: 0,
+                    // Pods and nodes are not updated on AlreadyExists (see
+                    // the response): only other kinds keep a copy to apply.
+                    let step = if matches!(obj.kind(), Kind::Pod | Kind::Node) {
+                        Step::Other
+                    } else {
+                        Step::Create(Op {
+                            key: obj.key(),
+                            change: Change::Replace(Box::new(obj.clone())),
+                            tries: 0,
+                        })
                     };
-                    self.send(cx, Verb::Create(obj), Step::Create(op));
+                    self.send(cx, Verb::Create(obj), step);
                 }
             }
             // Expanded into `Apply` actions before the run starts.
