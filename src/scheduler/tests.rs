@@ -592,16 +592,24 @@ fn pod_topology_spread_scoring_upstream_cases() {
     );
 }
 
+/// Four nodes by hostname holding 4, 3, 2 and 1 pods labelled `foo`,
+/// under the default profile.
+fn foo_spread_cluster() -> Scheduler {
+    let nodes = hostname_nodes(&ABCD);
+    let n: Vec<&str> = nodes.iter().map(String::as_str).collect();
+    let pods = foo_pods(&[("node-a", 4), ("node-b", 3), ("node-c", 2), ("node-d", 1)]);
+    let ps: Vec<&str> = pods.iter().map(String::as_str).collect();
+    cluster(Profile::default(), &n, &ps)
+}
+
+const ABCD: [&str; 4] = ["node-a", "node-b", "node-c", "node-d"];
+
 #[test]
 fn pod_topology_spread_system_defaults_use_the_service_selector() {
     // System defaulting, nodes don't have zone, pods match a Service: the
     // same scores as one hostname constraint with maxSkew 3.
-    let abcd = ["node-a", "node-b", "node-c", "node-d"];
-    let nodes = hostname_nodes(&abcd);
-    let n: Vec<&str> = nodes.iter().map(String::as_str).collect();
-    let pods = foo_pods(&[("node-a", 4), ("node-b", 3), ("node-c", 2), ("node-d", 1)]);
-    let ps: Vec<&str> = pods.iter().map(String::as_str).collect();
-    let mut s = cluster(Profile::default(), &n, &ps);
+    let abcd = ABCD;
+    let mut s = foo_spread_cluster();
     s.add_object(&parse(
         "kind: Service\nmetadata: {name: svc}\nspec: {selector: {foo: ''}}",
     ));
@@ -613,7 +621,7 @@ fn pod_topology_spread_system_defaults_use_the_service_selector() {
         vec![44, 66, 77, 100]
     );
     // Without the Service, no constraint applies: all 0 weighted.
-    let mut s = cluster(Profile::default(), &n, &ps);
+    let mut s = foo_spread_cluster();
     let e = s
         .evaluate(&pod("metadata: {name: p, labels: {foo: ''}}"))
         .unwrap();
@@ -627,12 +635,8 @@ fn pod_topology_spread_system_defaults_use_the_service_selector() {
 /// Services and ReplicaSets that make up their default selector.
 #[test]
 fn pod_topology_spread_system_defaults_follow_selector_changes() {
-    let abcd = ["node-a", "node-b", "node-c", "node-d"];
-    let nodes = hostname_nodes(&abcd);
-    let n: Vec<&str> = nodes.iter().map(String::as_str).collect();
-    let pods = foo_pods(&[("node-a", 4), ("node-b", 3), ("node-c", 2), ("node-d", 1)]);
-    let ps: Vec<&str> = pods.iter().map(String::as_str).collect();
-    let mut s = cluster(Profile::default(), &n, &ps);
+    let abcd = ABCD;
+    let mut s = foo_spread_cluster();
     let owned = pod("metadata:
   name: p
   labels: {foo: ''}
