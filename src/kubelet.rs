@@ -29,7 +29,7 @@ use crate::api::resources::{Resources, pod_requests};
 use crate::api::{Object, ObjectKey, PodPhase};
 use crate::engine::{SECOND, Time};
 use crate::etcd::EventType;
-use crate::output::Subject;
+use crate::output::{Part, Subject};
 use crate::ratelimit::TokenBucket;
 use crate::sim::msg::{RuntimeCall, RuntimeResult, WatchSpec};
 use crate::sim::{Cx, Dest, Hop, Msg, Verb};
@@ -662,11 +662,11 @@ impl Kubelet {
                 if p.sandbox != Sandbox::Creating {
                     return;
                 }
-                cx.log_args(
+                cx.log_parts(
                     me,
                     "sandbox-ready",
                     Subject::from(&*p.object),
-                    format_args!("ip={ip}"),
+                    &[Part::Text("ip="), Part::Text(&ip)],
                 );
                 p.sandbox = Sandbox::Ready;
                 p.ip = Some(ip);
@@ -1160,12 +1160,16 @@ impl Kubelet {
                     self.queued_status.remove(&uid);
                     let p = self.pods.get_mut(&uid).expect("checked above");
                     let status = p.status.clone();
-                    cx.log_args(
-                        me,
-                        "status",
-                        Subject::from(&*p.object),
-                        format_args!("{}", Describe(&status)),
-                    );
+                    let subject = Subject::from(&*p.object);
+                    match Describe(&status).plain() {
+                        Some(parts) => cx.log_parts(me, "status", subject, &parts),
+                        None => cx.log_args(
+                            me,
+                            "status",
+                            subject,
+                            format_args!("{}", Describe(&status)),
+                        ),
+                    }
                     if status.phase == PodPhase::Running && !p.reported_running {
                         p.reported_running = true;
                         // What the startup SLI leaves out: pulls and init containers.
@@ -1255,6 +1259,33 @@ fn pod_phase(p: &KubeletPod, statuses: &[ContainerStatus], terminal: bool) -> Po
 /// containers waiting for a reason worth telling or restarted.
 struct Describe<'a>(&'a PodStatus);
 
+impl Describe<'_> {
+    /// The description as parts when no container has anything to say
+    /// (the common case): the phase and whether the pod is ready.
+    fn plain(&self) -> Option<[Part<'static>; 3]> {
+        let s = self.0;
+        let quiet = s
+            .init_container_statuses
+            .iter()
+            .chain(&s.container_statuses)
+            .all(|c| c.restart_count == 0 && !Self::waiting_reason(&c.state));
+        quiet.then(|| {
+            [
+                Part::Text("phase="),
+                Part::Text(s.phase.as_str()),
+                Part::Text(if s.is_ready() { " ready" } else { "" }),
+            ]
+        })
+    }
+
+    /// A container waits for a reason worth showing (not the ordinary
+    /// ContainerCreating or PodInitializing).
+    fn waiting_reason(state: &ContainerState) -> bool {
+        matches!(state, ContainerState::Waiting { reason }
+            if *reason != "ContainerCreating" && *reason != "PodInitializing")
+    }
+}
+
 impl std::fmt::Display for Describe<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let s = self.0;
@@ -1267,13 +1298,10 @@ impl std::fmt::Display for Describe<'_> {
             .iter()
             .chain(&s.container_statuses)
         {
-            match c.state {
-                ContainerState::Waiting { reason }
-                    if reason != "ContainerCreating" && reason != "PodInitializing" =>
-                {
-                    write!(f, " {}={reason}", c.name)?;
-                }
-                _ => {}
+            if let ContainerState::Waiting { reason } = c.state
+                && Self::waiting_reason(&c.state)
+            {
+                write!(f, " {}={reason}", c.name)?;
             }
             if c.restart_count > 0 {
                 write!(f, " {}.restarts={}", c.name, c.restart_count)?;

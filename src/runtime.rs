@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::api::pod::PullPolicy;
 use crate::engine::Time;
-use crate::output::Subject;
+use crate::output::{Part, Subject};
 use crate::sim::msg::{RuntimeCall, RuntimeResult};
 use crate::sim::{Cx, Dest, Hop, Msg};
 
@@ -165,11 +165,11 @@ impl Docker {
                     }
                 };
                 let ip = self.ip(host);
-                cx.log_args(
+                cx.log_parts(
                     me,
                     "run-sandbox",
                     pod_subject(&name),
-                    format_args!("ip={ip}"),
+                    &[Part::Text("ip="), Part::Text(&ip)],
                 );
                 let delay = cx.lat.sample(Hop::PodSandbox);
                 cx.send(
@@ -220,11 +220,11 @@ impl Docker {
             RuntimeCall::CreateContainer { pod, container } => {
                 let delay = cx.lat.sample(Hop::ContainerCreate);
                 let name = self.pod_name(pod);
-                cx.log_args(
+                cx.log_parts(
                     me,
                     "create-container",
                     pod_subject(&name),
-                    format_args!("container={container}"),
+                    &[Part::Text("container="), Part::Num(container as u64)],
                 );
                 cx.send(
                     kubelet,
@@ -240,11 +240,11 @@ impl Docker {
             } => {
                 let delay = cx.lat.sample(Hop::ContainerStart);
                 let name = self.pod_name(pod);
-                cx.log_args(
+                cx.log_parts(
                     me,
                     "start-container",
                     pod_subject(&name),
-                    format_args!("container={container}"),
+                    &[Part::Text("container="), Part::Num(container as u64)],
                 );
                 cx.send(
                     kubelet,

@@ -17,7 +17,7 @@ use crate::controllers::ControllerManager;
 use crate::engine::{Ctx, Time, World};
 use crate::etcd::EtcdServer;
 use crate::kubelet::Kubelet;
-use crate::output::{Recorder, Subject};
+use crate::output::{Part, Recorder, Subject};
 use crate::proxy::ProxyGroup;
 use crate::runtime::Docker;
 use crate::scheduler::Scheduler;
@@ -112,6 +112,20 @@ impl<'a> Cx<'a> {
         let node = self.row_node(who);
         self.rec
             .event(now, component_name(who), action, subject, node, detail);
+    }
+
+    /// [`Cx::log`] with a detail written from text and number parts.
+    pub fn log_parts(
+        &mut self,
+        who: Dest,
+        action: &str,
+        subject: Subject<'_>,
+        detail: &[Part<'_>],
+    ) {
+        let now = self.now();
+        let node = self.row_node(who);
+        self.rec
+            .event_parts(now, component_name(who), action, subject, node, detail);
     }
 
     /// [`Cx::log`] with a detail formatted straight into the timeline.
