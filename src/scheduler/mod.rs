@@ -1563,12 +1563,14 @@ impl Scheduler {
         }
         // Without a shape, or for the rows of raw scores.
         let unmemoized = shape == 0;
-        for (k, &i) in feasible.iter().enumerate() {
-            if !unmemoized && !keep_rows {
-                break;
-            }
+        let per_node = if unmemoized || keep_rows {
+            feasible
+        } else {
+            &[]
+        };
+        for (k, &i) in per_node.iter().enumerate() {
             let node_row = &rows[i];
-            let (fit_s, balanced_s, image_s) = if shape != 0 {
+            let (fit_s, balanced_s, image_s) = if !unmemoized {
                 let m = &memo[i];
                 (m.fit, m.balanced, m.image)
             } else {
