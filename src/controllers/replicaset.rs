@@ -23,7 +23,7 @@ use crate::output::Subject;
 use crate::sim::msg::Response;
 use crate::sim::{Cx, Dest, Msg, Verb};
 
-use super::podutil::{self, available_at, is_active, is_available};
+use super::podutil::{self, available_at, is_active};
 use super::{Cache, Client, REPLICASET, WorkQueue, log};
 
 /// Upstream `BurstReplicas`.
@@ -68,6 +68,33 @@ pub struct ReplicaSetController {
     /// ReplicaSets that may have orphans to adopt (new, or a matching
     /// orphan appeared): only these scan the namespace's orphans.
     adopt: HashSet<ObjectKey>,
+}
+
+/// What a ReplicaSet's status counts of its active pods, taken in one
+/// look at each pod's Ready condition.
+#[derive(Default)]
+struct Tally {
+    replicas: i32,
+    ready: i32,
+    /// Ready for at least minReadySeconds.
+    available: i32,
+    /// The earliest time a Ready pod that is not available yet becomes so.
+    next_available: Option<Time>,
+}
+
+impl Tally {
+    fn add(&mut self, p: &Pod, min_ready: i32, now: Time) {
+        self.replicas += 1;
+        let Some(at) = available_at(p, min_ready) else {
+            return;
+        };
+        self.ready += 1;
+        if at <= now {
+            self.available += 1;
+        } else if self.next_available.is_none_or(|t| at < t) {
+            self.next_available = Some(at);
+        }
+    }
 }
 
 fn as_workload(o: &Object) -> Option<&Workload> {
@@ -157,11 +184,21 @@ impl ReplicaSetController {
         let Some(selector) = rs.spec.selector.clone() else {
             return;
         };
-        let mut pods: Vec<&Pod> = cache
-            .controlled(rs.metadata.uid, Kind::Pod)
-            .filter_map(|o| o.as_pod())
-            .filter(|p| is_active(p))
-            .collect();
+        // The active pods are counted in one pass; nothing depends on their
+        // order (counts, and a deletion order that is total), so they are
+        // taken in slot order, and listed only to pick pods to delete.
+        let uid = rs.metadata.uid;
+        let active = || {
+            cache
+                .controlled_pods_unordered(uid)
+                .filter(|p| is_active(p))
+        };
+        let min_ready = rs.min_ready_seconds();
+        let mut tally = Tally::default();
+        for p in active() {
+            tally.add(p, min_ready, now);
+        }
+        let mut claimed: Vec<&Pod> = Vec::new();
         // Adopt matching orphans (upstream claimPods), counting them now.
         if rs.metadata.deletion_timestamp.is_none() && self.adopt.remove(key) {
             for o in cache.orphans(Kind::Pod, &key.namespace) {
@@ -183,26 +220,32 @@ impl ReplicaSetController {
                     },
                 );
                 self.pending.insert(tag, Pending::Other);
-                pods.push(p);
+                tally.add(p, min_ready, now);
+                claimed.push(p);
             }
         }
         let needs_sync = self.satisfied(key, now) && !self.batches.contains_key(key);
         if needs_sync && rs.metadata.deletion_timestamp.is_none() {
-            self.manage(key, &obj, rs, &pods, client, cx);
+            let pods = || active().chain(claimed.iter().copied());
+            self.manage(key, &obj, rs, tally.replicas, pods, client, cx);
         }
-        self.update_status(key, rs, &pods, client, cx);
+        self.update_status(key, rs, &tally, client, cx);
     }
 
-    fn manage(
+    /// Creates or deletes pods towards `spec.replicas`, given the number of
+    /// active pods and (for a scale-down) a way to list them.
+    #[allow(clippy::too_many_arguments)]
+    fn manage<'a, I: Iterator<Item = &'a Pod>>(
         &mut self,
         key: &ObjectKey,
         obj: &Arc<Object>,
         rs: &Workload,
-        pods: &[&Pod],
+        have: i32,
+        pods: impl Fn() -> I,
         client: &mut Client,
         cx: &mut Cx,
     ) {
-        let diff = pods.len() as i32 - rs.replicas();
+        let diff = have - rs.replicas();
         if diff < 0 {
             let n = (-diff).min(BURST_REPLICAS);
             self.expectations.insert(
@@ -219,8 +262,7 @@ impl ReplicaSetController {
                 Subject::from(key),
                 NAME,
                 &format!(
-                    "too few replicas: have {}, need {}, creating {n}",
-                    pods.len(),
+                    "too few replicas: have {have}, need {}, creating {n}",
                     rs.replicas()
                 ),
             );
@@ -240,7 +282,7 @@ impl ReplicaSetController {
             self.next_batch(key, client, cx);
         } else if diff > 0 {
             let n = diff.min(BURST_REPLICAS) as usize;
-            let mut order: Vec<&Pod> = pods.to_vec();
+            let mut order: Vec<&Pod> = pods().collect();
             podutil::sort_first_for_deletion(&mut order, n);
             let victims: Vec<&Pod> = order.into_iter().take(n).collect();
             log(
@@ -249,8 +291,7 @@ impl ReplicaSetController {
                 Subject::from(key),
                 NAME,
                 &format!(
-                    "too many replicas: have {}, need {}, deleting {n}",
-                    pods.len(),
+                    "too many replicas: have {have}, need {}, deleting {n}",
                     rs.replicas()
                 ),
             );
@@ -366,29 +407,19 @@ impl ReplicaSetController {
         &mut self,
         key: &ObjectKey,
         rs: &Workload,
-        pods: &[&Pod],
+        tally: &Tally,
         client: &mut Client,
         cx: &mut Cx,
     ) {
-        let now = cx.now();
-        let min_ready = rs.min_ready_seconds();
         let mut st = rs.status.clone();
-        st.replicas = pods.len() as i32;
-        st.ready_replicas = pods.iter().filter(|p| p.status.is_ready()).count() as i32;
-        st.available_replicas = pods
-            .iter()
-            .filter(|p| is_available(p, min_ready, now))
-            .count() as i32;
+        st.replicas = tally.replicas;
+        st.ready_replicas = tally.ready;
+        st.available_replicas = tally.available;
         st.observed_generation = rs.metadata.generation;
-        if min_ready > 0 {
+        if rs.min_ready_seconds() > 0 {
             // Upstream requeues after minReadySeconds to see pods become
             // available.
-            let next = pods
-                .iter()
-                .filter_map(|p| available_at(p, min_ready))
-                .filter(|t| *t > now)
-                .min();
-            if let Some(t) = next {
+            if let Some(t) = tally.next_available {
                 cx.send_at(
                     Dest::ControllerManager,
                     t,
@@ -420,5 +451,44 @@ impl ReplicaSetController {
             },
         );
         self.pending.insert(tag, Pending::Other);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::pod::PodConditionType;
+
+    fn pod(ready_at: Option<Time>) -> Pod {
+        let mut p = Pod::default();
+        if let Some(t) = ready_at {
+            p.status.set_condition(PodConditionType::Ready, true, t, "");
+        }
+        p
+    }
+
+    #[test]
+    fn a_tally_counts_ready_and_available_pods_and_the_next_to_become_available() {
+        let pods = [
+            pod(None),
+            pod(Some(SECOND)),
+            pod(Some(8 * SECOND)),
+            pod(Some(6 * SECOND)),
+        ];
+        // minReadySeconds 3 at 10 s: the pod Ready since 1 s is available,
+        // those Ready since 6 s and 8 s become so at 9 s (past) and 11 s.
+        let mut t = Tally::default();
+        for p in &pods {
+            t.add(p, 3, 10 * SECOND);
+        }
+        assert_eq!((t.replicas, t.ready, t.available), (4, 3, 2));
+        assert_eq!(t.next_available, Some(11 * SECOND));
+        // Without minReadySeconds every Ready pod is available.
+        let mut t = Tally::default();
+        for p in &pods {
+            t.add(p, 0, 10 * SECOND);
+        }
+        assert_eq!((t.replicas, t.ready, t.available), (4, 3, 3));
+        assert_eq!(t.next_available, None);
     }
 }
