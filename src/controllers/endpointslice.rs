@@ -28,10 +28,72 @@ use crate::etcd::EventType;
 use crate::output::Subject;
 use crate::sim::{Cx, Dest, Hop, Msg, Verb};
 
+/// A (namespace, label key, label value) triple: the key of a
+/// [`LabelIndex`], hashed and compared as its three strings in turn.
+#[derive(Debug)]
+struct Triple {
+    namespace: Box<str>,
+    key: Box<str>,
+    value: Box<str>,
+}
+
+/// A triple owned ([`Triple`]) or borrowed (`(&str, &str, &str)`), so that a
+/// lookup hashes borrowed strings (one hash, one probe) without copying them.
+trait TripleView {
+    fn parts(&self) -> (&str, &str, &str);
+}
+
+impl TripleView for Triple {
+    fn parts(&self) -> (&str, &str, &str) {
+        (&self.namespace, &self.key, &self.value)
+    }
+}
+
+impl TripleView for (&str, &str, &str) {
+    fn parts(&self) -> (&str, &str, &str) {
+        *self
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn TripleView + 'a> for Triple {
+    fn borrow(&self) -> &(dyn TripleView + 'a) {
+        self
+    }
+}
+
+impl std::hash::Hash for dyn TripleView + '_ {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.parts().hash(h);
+    }
+}
+
+impl PartialEq for dyn TripleView + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn TripleView + '_ {}
+
+// Hashed and compared as its view, as `Borrow` requires.
+impl std::hash::Hash for Triple {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        (self as &dyn TripleView).hash(h);
+    }
+}
+
+impl PartialEq for Triple {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for Triple {}
+
 /// An index by (namespace, label key, label value), looked up with borrowed
 /// strings (a lookup allocates nothing; only a new entry copies its key).
 struct LabelIndex<T> {
-    map: HashMap<String, HashMap<String, HashMap<String, T>>>,
+    map: HashMap<Triple, T>,
 }
 
 impl<T> Default for LabelIndex<T> {
@@ -44,21 +106,24 @@ impl<T> Default for LabelIndex<T> {
 
 impl<T: Default> LabelIndex<T> {
     fn get(&self, namespace: &str, k: &str, v: &str) -> Option<&T> {
-        self.map.get(namespace)?.get(k)?.get(v)
+        self.map.get(&(namespace, k, v) as &dyn TripleView)
     }
 
     fn get_mut(&mut self, namespace: &str, k: &str, v: &str) -> Option<&mut T> {
-        self.map.get_mut(namespace)?.get_mut(k)?.get_mut(v)
+        self.map.get_mut(&(namespace, k, v) as &dyn TripleView)
     }
 
     fn entry(&mut self, namespace: &str, k: &str, v: &str) -> &mut T {
-        fn slot<'a, U: Default>(m: &'a mut HashMap<String, U>, key: &str) -> &'a mut U {
-            if !m.contains_key(key) {
-                m.insert(key.to_string(), U::default());
-            }
-            m.get_mut(key).expect("inserted above")
+        let view = &(namespace, k, v) as &dyn TripleView;
+        if !self.map.contains_key(view) {
+            let key = Triple {
+                namespace: namespace.into(),
+                key: k.into(),
+                value: v.into(),
+            };
+            self.map.insert(key, T::default());
         }
-        slot(slot(slot(&mut self.map, namespace), k), v)
+        self.map.get_mut(view).expect("inserted above")
     }
 }
 
@@ -109,8 +174,12 @@ struct Slice {
     written: bool,
 }
 
-#[derive(Default)]
 struct ServiceState {
+    key: ObjectKey,
+    /// Whether the Service is queued, with the earliest new trigger time of
+    /// its pending changes (`Some(None)`: queued, no pod's Ready condition
+    /// changed).
+    pending: Option<Option<Time>>,
     selector: Labels,
     slices: Vec<Slice>,
     /// The slice each pod's endpoint sits in.
@@ -119,16 +188,31 @@ struct ServiceState {
 }
 
 impl ServiceState {
+    fn new(key: ObjectKey) -> Self {
+        ServiceState {
+            key,
+            pending: None,
+            selector: Labels::new(),
+            slices: Vec::new(),
+            slot: HashMap::default(),
+            dirty: BTreeSet::new(),
+        }
+    }
+
     /// Sets (or removes, with `None`) a pod's endpoint; whether it changed.
     fn set(&mut self, uid: u64, endpoint: Option<Endpoint>) -> bool {
         match (self.slot.get(&uid).copied(), endpoint) {
             (Some(i), Some(e)) => {
-                let old = self.slices[i].endpoints.insert(uid, e);
-                let changed = old.as_ref() != self.slices[i].endpoints.get(&uid);
-                if changed {
-                    self.dirty.insert(i);
+                let old = self.slices[i]
+                    .endpoints
+                    .get_mut(&uid)
+                    .expect("a pod's slot holds its endpoint");
+                if *old == e {
+                    return false;
                 }
-                changed
+                *old = e;
+                self.dirty.insert(i);
+                true
             }
             (Some(i), None) => {
                 self.slot.remove(&uid);
@@ -169,60 +253,111 @@ impl ServiceState {
 }
 
 /// A pod as last seen, with the Services selecting its labels as of
-/// `generation` (in key order, each once).
+/// `generation` (their ids, in key order, each once).
 struct PodEntry {
     object: Arc<Object>,
-    services: Vec<ObjectKey>,
+    services: Vec<u32>,
     generation: u64,
 }
 
+/// The Services' states by id: a slot of `states`, looked up without
+/// hashing a key. An id is handed out when a Service is first seen and
+/// freed when its state goes; both bump the controller's generation (a
+/// new Service sets its selector, a state goes only once its selector is
+/// empty), so a pod's remembered ids never name another Service.
 #[derive(Default)]
 pub struct EndpointSliceController {
-    /// Looked up by key only (never walked): a hash map.
-    services: HashMap<ObjectKey, ServiceState>,
-    /// Services by (namespace, one key, its value) of their selector.
-    service_index: LabelIndex<BTreeSet<ObjectKey>>,
+    states: Vec<Option<ServiceState>>,
+    free: Vec<u32>,
+    /// Service ids by key. Looked up by key only (never walked).
+    ids: HashMap<ObjectKey, u32>,
+    /// Services (key and id) by (namespace, one key, its value) of their
+    /// selector.
+    service_index: LabelIndex<BTreeMap<ObjectKey, u32>>,
     pods: HashMap<u64, PodEntry>,
     /// Bumped whenever a Service's selector (and so the index) changes: a
     /// pod's remembered Services are valid while it stays the same.
     generation: u64,
     /// Pods by (namespace, label key, value).
     pod_index: LabelIndex<BTreeSet<u64>>,
+    /// Queued services (each once: see [`ServiceState::pending`]).
     queue: VecDeque<ObjectKey>,
-    /// Queued services and the earliest new trigger time of their pending
-    /// changes (`None`: no pod's Ready condition changed).
-    /// Looked up by key only (the queue keeps the order).
-    pending: HashMap<ObjectKey, Option<Time>>,
-    /// The services a pod change concerns (reused between changes).
-    affected: Vec<ObjectKey>,
+    /// The services a pod change concerns, each with whether it selects
+    /// the pod's (new) labels (reused between changes).
+    affected: Vec<(u32, bool)>,
+    /// The services found selecting a pod's labels, with the same flag
+    /// (reused).
+    found: Vec<(ObjectKey, u32, bool)>,
     busy: bool,
     /// The worker waits until its last request has left the controller's
     /// rate limiter.
     pub blocked_until: Time,
 }
 
-impl EndpointSliceController {
-    fn enqueue(&mut self, svc: &ObjectKey, trigger: Option<Time>) {
-        match self.pending.get_mut(svc) {
-            Some(t) => {
-                *t = match (*t, trigger) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                }
-            }
-            None => {
-                self.pending.insert(svc.clone(), trigger);
-                self.queue.push_back(svc.clone());
+/// Queues a Service's sync, or folds `trigger` into its queued one.
+fn enqueue(queue: &mut VecDeque<ObjectKey>, state: &mut ServiceState, trigger: Option<Time>) {
+    match &mut state.pending {
+        Some(t) => {
+            *t = match (*t, trigger) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
             }
         }
+        None => {
+            state.pending = Some(trigger);
+            queue.push_back(state.key.clone());
+        }
+    }
+}
+
+impl EndpointSliceController {
+    fn state(&self, id: u32) -> Option<&ServiceState> {
+        self.states.get(id as usize).and_then(Option::as_ref)
     }
 
-    fn services_selecting(&self, namespace: &str, labels: &Labels, out: &mut Vec<ObjectKey>) {
+    fn state_mut(&mut self, id: u32) -> &mut ServiceState {
+        self.states[id as usize]
+            .as_mut()
+            .expect("a live id names a state")
+    }
+
+    /// The id of the Service `key`, handing one out (with a state) if new.
+    fn id_of(&mut self, key: &ObjectKey) -> u32 {
+        if let Some(&id) = self.ids.get(key) {
+            return id;
+        }
+        let state = Some(ServiceState::new(key.clone()));
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.states[id as usize] = state;
+                id
+            }
+            None => {
+                self.states.push(state);
+                u32::try_from(self.states.len() - 1).expect("fewer than 2^32 services")
+            }
+        };
+        self.ids.insert(key.clone(), id);
+        id
+    }
+
+    /// The services selecting `labels`, each with whether it selects `new`
+    /// (the pod's labels now; `None`: `labels` are).
+    fn services_selecting(
+        &self,
+        namespace: &str,
+        labels: &Labels,
+        new: Option<&Labels>,
+        out: &mut Vec<(ObjectKey, u32, bool)>,
+    ) {
         for (k, v) in labels {
             if let Some(keys) = self.service_index.get(namespace, k, v) {
-                for key in keys {
-                    if self.services.get(key).is_some_and(|s| s.selects(labels)) {
-                        out.push(key.clone());
+                for (key, &id) in keys {
+                    if let Some(s) = self.state(id)
+                        && s.selects(labels)
+                    {
+                        let selects_new = new.is_none_or(|l| s.selects(l));
+                        out.push((key.clone(), id, selects_new));
                     }
                 }
             }
@@ -247,7 +382,8 @@ impl EndpointSliceController {
     /// A Service appeared, changed or went away (empty selector): reindex it
     /// and recompute which pods it selects.
     fn set_selector(&mut self, key: ObjectKey, selector: Labels, trigger: Option<Time>) {
-        let state = self.services.entry(key.clone()).or_default();
+        let id = self.id_of(&key);
+        let state = self.states[id as usize].as_mut().expect("a live id");
         if state.selector == selector && !state.slices.is_empty() {
             return;
         }
@@ -261,9 +397,9 @@ impl EndpointSliceController {
         if let Some((k, v)) = state.selector.iter().next() {
             self.service_index
                 .entry(&key.namespace, k, v)
-                .insert(key.clone());
+                .insert(key.clone(), id);
         }
-        let state = self.services.get_mut(&key).expect("inserted above");
+        let state = self.states[id as usize].as_mut().expect("a live id");
         // Drop the endpoints of pods no longer selected, add the new ones.
         let current: Vec<u64> = state.slot.keys().copied().collect();
         for uid in current {
@@ -286,7 +422,7 @@ impl EndpointSliceController {
                 }
             }
         }
-        self.enqueue(&key, trigger);
+        enqueue(&mut self.queue, state, trigger);
     }
 
     fn observe_pod(&mut self, kind: EventType, obj: &Arc<Object>, pod: &Pod) {
@@ -303,7 +439,7 @@ impl EndpointSliceController {
             Some(e) => {
                 let remembered = e.generation == generation && e.object.meta().labels == *labels;
                 if remembered {
-                    affected.extend(e.services.iter().cloned());
+                    affected.extend(e.services.iter().map(|&id| (id, true)));
                 }
                 let old = (!deleted).then(|| std::mem::replace(&mut e.object, obj.clone()));
                 (old, remembered)
@@ -342,13 +478,18 @@ impl EndpointSliceController {
             }
         }
         if !remembered {
+            let mut found = std::mem::take(&mut self.found);
+            found.clear();
             if let Some(old_labels) = old_labels.filter(|_| labels_changed) {
-                self.services_selecting(ns, old_labels, &mut affected);
+                self.services_selecting(ns, old_labels, Some(labels), &mut found);
             }
-            self.services_selecting(ns, labels, &mut affected);
-            // In key order, each once.
-            affected.sort_unstable();
-            affected.dedup();
+            self.services_selecting(ns, labels, None, &mut found);
+            // In key order, each once (a service found by both the old and
+            // the new labels carries the same flag both times).
+            found.sort_unstable();
+            found.dedup();
+            affected.extend(found.iter().map(|&(_, id, selects)| (id, selects)));
+            self.found = found;
             if !deleted && let Some(e) = self.pods.get_mut(&uid) {
                 // What selects these labels (the old labels' Services are
                 // dropped below when they do not select the new ones).
@@ -356,8 +497,8 @@ impl EndpointSliceController {
                 e.services.extend(
                     affected
                         .iter()
-                        .filter(|k| self.services.get(*k).is_some_and(|s| s.selects(labels)))
-                        .cloned(),
+                        .filter(|&&(_, selects)| selects)
+                        .map(|&(id, _)| id),
                 );
                 e.generation = generation;
             }
@@ -367,21 +508,19 @@ impl EndpointSliceController {
         } else {
             let prev = affected
                 .iter()
-                .find_map(|k| self.services.get(k).and_then(|s| s.endpoint(uid)));
+                .find_map(|&(id, _)| self.state(id).and_then(|s| s.endpoint(uid)));
             endpoint_reusing(pod, prev)
         };
         // A trigger only when the Ready condition moved since last seen.
         let old_trigger = old.as_ref().and_then(|o| o.as_pod()).and_then(trigger_time);
         let trigger = trigger_time(pod).filter(|t| Some(*t) != old_trigger);
-        for key in &affected {
-            let state = self.services.get_mut(key).expect("indexed services exist");
-            let wanted = if remembered || state.selects(labels) {
-                endpoint.clone()
-            } else {
-                None
-            };
+        for &(id, selects) in &affected {
+            let state = self.states[id as usize]
+                .as_mut()
+                .expect("indexed services exist");
+            let wanted = if selects { endpoint.clone() } else { None };
             if state.set(uid, wanted) {
-                self.enqueue(key, trigger);
+                enqueue(&mut self.queue, state, trigger);
             }
         }
         self.affected = affected;
@@ -401,24 +540,18 @@ impl EndpointSliceController {
     pub fn work(&mut self, client: &mut super::Client, cx: &mut Cx) {
         self.busy = false;
         if let Some(svc) = self.queue.pop_front()
-            && let Some(trigger) = self.pending.remove(&svc)
+            && let Some(&id) = self.ids.get(&svc)
+            && let Some(trigger) = self.state_mut(id).pending.take()
         {
-            self.sync(&svc, trigger, client, cx);
+            self.sync(id, trigger, client, cx);
         }
         self.kick(cx);
     }
 
     /// Writes the Service's changed slices.
-    fn sync(
-        &mut self,
-        svc: &ObjectKey,
-        trigger: Option<Time>,
-        client: &mut super::Client,
-        cx: &mut Cx,
-    ) {
-        let Some(state) = self.services.get_mut(svc) else {
-            return;
-        };
+    fn sync(&mut self, id: u32, trigger: Option<Time>, client: &mut super::Client, cx: &mut Cx) {
+        let state = self.state_mut(id);
+        let svc = &state.key;
         for i in std::mem::take(&mut state.dirty) {
             let slice = &mut state.slices[i];
             let key = ObjectKey::new(
@@ -505,7 +638,80 @@ impl EndpointSliceController {
             && state.slot.is_empty()
             && state.slices.iter().all(|s| !s.written)
         {
-            self.services.remove(svc);
+            let svc = state.key.clone();
+            self.states[id as usize] = None;
+            self.ids.remove(&svc);
+            self.free.push(id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Manifest;
+
+    fn object(yaml: &str, uid: u64) -> Arc<Object> {
+        let mut o = serde_yaml::from_str::<Manifest>(yaml)
+            .unwrap()
+            .object
+            .unwrap();
+        o.meta_mut().uid = uid;
+        o.meta_mut().namespace = "default".into();
+        Arc::new(o)
+    }
+
+    fn service(name: &str, app: &str) -> Arc<Object> {
+        let yaml = format!(
+            "kind: Service\nmetadata: {{name: {name}}}\nspec: {{selector: {{app: {app}}}, ports: [{{port: 80}}]}}"
+        );
+        object(&yaml, 1000)
+    }
+
+    fn pod(name: &str, uid: u64, app: &str) -> Arc<Object> {
+        let yaml = format!("kind: Pod\nmetadata: {{name: {name}, labels: {{app: {app}}}}}");
+        let mut o = (*object(&yaml, uid)).clone();
+        if let Object::Pod(p) = &mut o {
+            p.status.pod_ip = Some(format!("10.0.0.{uid}"));
+        }
+        Arc::new(o)
+    }
+
+    #[test]
+    fn a_label_index_looks_up_borrowed_triples_without_mixing_their_parts() {
+        let mut ix: LabelIndex<Vec<u32>> = LabelIndex::default();
+        ix.entry("ns", "a", "bc").push(1);
+        ix.entry("ns", "ab", "c").push(2);
+        ix.entry("ns", "a", "bc").push(3);
+        assert_eq!(ix.get("ns", "a", "bc"), Some(&vec![1, 3]));
+        assert_eq!(ix.get("ns", "ab", "c"), Some(&vec![2]));
+        assert_eq!(ix.get("nsa", "", "bc"), None);
+        ix.get_mut("ns", "ab", "c").unwrap().clear();
+        assert_eq!(ix.get("ns", "ab", "c"), Some(&vec![]));
+    }
+
+    #[test]
+    fn services_keep_their_ids_and_pods_remember_the_services_selecting_them() {
+        let mut c = EndpointSliceController::default();
+        let (a, b) = (service("a", "x"), service("b", "y"));
+        c.observe(EventType::Added, &a);
+        c.observe(EventType::Added, &b);
+        let (ia, ib) = (c.ids[&a.key()], c.ids[&b.key()]);
+        assert_ne!(ia, ib);
+        assert_eq!(c.id_of(&a.key()), ia);
+        // A pod of `x` lands in `a`'s slices and remembers `a` only.
+        c.observe(EventType::Added, &pod("p", 7, "x"));
+        assert!(c.state(ia).unwrap().endpoint(7).is_some());
+        assert!(c.state(ib).unwrap().endpoint(7).is_none());
+        assert_eq!(c.pods[&7].services, [ia]);
+        // Relabelled to `y`, it moves to `b`.
+        c.observe(EventType::Modified, &pod("p", 7, "y"));
+        assert!(c.state(ia).unwrap().endpoint(7).is_none());
+        assert!(c.state(ib).unwrap().endpoint(7).is_some());
+        assert_eq!(c.pods[&7].services, [ib]);
+        // Each Service is queued once, however many changes it has.
+        let queued: Vec<&str> = c.queue.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(queued, ["a", "b"]);
+        assert_eq!(c.state(ia).unwrap().pending, Some(None));
     }
 }
