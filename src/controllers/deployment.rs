@@ -83,12 +83,21 @@ pub fn pod_template_hash(template: &PodTemplateSpec, collision_count: i32) -> St
 /// Whether two templates are equal once the hash label is dropped
 /// (upstream `EqualIgnoreHash`).
 pub fn equal_ignore_hash(a: &PodTemplateSpec, b: &PodTemplateSpec) -> bool {
-    let strip = |t: &PodTemplateSpec| {
-        let mut t = t.clone();
-        std::sync::Arc::make_mut(&mut t.metadata.labels).remove(POD_TEMPLATE_HASH_LABEL);
-        t
+    // Compared in place: the labels but the hash label, the rest of the
+    // metadata (b's with a's labels, so that only the other fields count),
+    // and the spec.
+    fn labels(t: &PodTemplateSpec) -> impl Iterator<Item = (&String, &String)> {
+        let l = &t.metadata.labels;
+        l.iter().filter(|(k, _)| *k != POD_TEMPLATE_HASH_LABEL)
+    }
+    if !labels(a).eq(labels(b)) {
+        return false;
+    }
+    let b_meta = ObjectMeta {
+        labels: a.metadata.labels.clone(),
+        ..b.metadata.clone()
     };
-    strip(a) == strip(b)
+    a.metadata == b_meta && a.spec == b.spec
 }
 
 pub fn revision(w: &Workload) -> i64 {
@@ -1231,5 +1240,17 @@ mod tests {
         let mut t = d.spec.template.clone();
         std::sync::Arc::make_mut(&mut t.metadata.labels).insert(POD_TEMPLATE_HASH_LABEL.into(), h);
         assert!(equal_ignore_hash(&t, &d.spec.template));
+        assert!(equal_ignore_hash(&d.spec.template, &t));
+        // Any other label, annotation or spec difference counts.
+        let mut other = t.clone();
+        std::sync::Arc::make_mut(&mut other.metadata.labels).insert("tier".into(), "web".into());
+        assert!(!equal_ignore_hash(&other, &t));
+        assert!(!equal_ignore_hash(&t, &other));
+        let mut other = t.clone();
+        std::sync::Arc::make_mut(&mut other.metadata.annotations).insert("a".into(), "b".into());
+        assert!(!equal_ignore_hash(&other, &t));
+        let mut other = t.clone();
+        other.spec.containers[0].image = "y".into();
+        assert!(!equal_ignore_hash(&other, &d.spec.template));
     }
 }
