@@ -18,7 +18,7 @@
 //! after the container started (the probe worker's phase is not modelled);
 //! the kubelet's GET before its status PATCH is not modelled.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::api::pod::{
@@ -29,6 +29,7 @@ use crate::api::resources::{Resources, pod_requests};
 use crate::api::{Object, ObjectKey, PodPhase};
 use crate::engine::{SECOND, Time};
 use crate::etcd::EventType;
+use crate::fasthash::HashMap;
 use crate::output::{Part, Subject};
 use crate::ratelimit::TokenBucket;
 use crate::sim::msg::{RuntimeCall, RuntimeResult, WatchSpec};
@@ -172,7 +173,9 @@ pub struct Kubelet {
     node: Arc<str>,
     allocatable: Resources,
     max_pods: i64,
-    pods: BTreeMap<u64, KubeletPod>,
+    /// Looked up by uid, never iterated; boxed, so that the table stays
+    /// small and a pod is not moved when it grows.
+    pods: HashMap<u64, Box<KubeletPod>>,
     admitted: Resources,
     admitted_pods: i64,
     limiter: TokenBucket,
@@ -198,7 +201,7 @@ impl Kubelet {
             node: Arc::from(node.metadata.name.as_str()),
             allocatable,
             max_pods,
-            pods: BTreeMap::new(),
+            pods: HashMap::default(),
             admitted: Resources::default(),
             admitted_pods: 0,
             limiter: TokenBucket::new(KUBELET_QPS, KUBELET_BURST),
@@ -448,7 +451,7 @@ impl Kubelet {
             .collect();
         self.pods.insert(
             uid,
-            KubeletPod {
+            Box::new(KubeletPod {
                 key,
                 requests: pod_requests(spec),
                 behaviour: SimBehaviour::of(&pod.metadata).unwrap_or_default(),
@@ -480,7 +483,7 @@ impl Kubelet {
                 static_pod,
                 mirrored: false,
                 reported_running: false,
-            },
+            }),
         );
         if deleting {
             // Already terminating when first seen (a restarted
