@@ -18,17 +18,18 @@
 //! after the container started (the probe worker's phase is not modelled);
 //! the kubelet's GET before its status PATCH is not modelled.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::api::pod::{
-    ContainerState, ContainerStatus, PodConditionType, PodStatus, PullPolicy, RestartPolicy,
-    SimBehaviour,
+    ContainerState, ContainerStatus, PodCondition, PodConditionType, PodStatus, PullPolicy,
+    RestartPolicy, SimBehaviour,
 };
 use crate::api::resources::{Resources, pod_requests};
 use crate::api::{Object, ObjectKey, PodPhase};
 use crate::engine::{SECOND, Time};
 use crate::etcd::EventType;
+use crate::fasthash::HashMap;
 use crate::output::{Part, Subject};
 use crate::ratelimit::TokenBucket;
 use crate::sim::msg::{RuntimeCall, RuntimeResult, WatchSpec};
@@ -148,6 +149,8 @@ struct KubeletPod {
     status_in_flight: bool,
     /// A status sync was due while one was in flight.
     status_again: bool,
+    /// A status sync is queued in the outbox.
+    status_queued: bool,
     /// Terminated: delete with grace 0 once the final status is stored.
     delete_pending: bool,
     /// A static pod: its index in the control plane's manifests.
@@ -170,12 +173,13 @@ pub struct Kubelet {
     node: Arc<str>,
     allocatable: Resources,
     max_pods: i64,
-    pods: BTreeMap<u64, KubeletPod>,
+    /// Looked up by uid, never iterated; boxed, so that the table stays
+    /// small and a pod is not moved when it grows.
+    pods: HashMap<u64, Box<KubeletPod>>,
     admitted: Resources,
     admitted_pods: i64,
     limiter: TokenBucket,
     outbox: VecDeque<Outgoing>,
-    queued_status: BTreeSet<u64>,
     flush_scheduled: bool,
     /// The node failed (`failNode`): the kubelet does nothing until it
     /// comes back.
@@ -197,12 +201,11 @@ impl Kubelet {
             node: Arc::from(node.metadata.name.as_str()),
             allocatable,
             max_pods,
-            pods: BTreeMap::new(),
+            pods: HashMap::default(),
             admitted: Resources::default(),
             admitted_pods: 0,
             limiter: TokenBucket::new(KUBELET_QPS, KUBELET_BURST),
             outbox: VecDeque::new(),
-            queued_status: BTreeSet::new(),
             flush_scheduled: false,
             failed: false,
             boot: 0,
@@ -333,7 +336,6 @@ impl Kubelet {
         self.failed = !up;
         self.pods.clear();
         self.outbox.clear();
-        self.queued_status.clear();
         self.admitted = Resources::default();
         self.admitted_pods = 0;
         if up {
@@ -449,7 +451,7 @@ impl Kubelet {
             .collect();
         self.pods.insert(
             uid,
-            KubeletPod {
+            Box::new(KubeletPod {
                 key,
                 requests: pod_requests(spec),
                 behaviour: SimBehaviour::of(&pod.metadata).unwrap_or_default(),
@@ -476,11 +478,12 @@ impl Kubelet {
                 sent: None,
                 status_in_flight: false,
                 status_again: false,
+                status_queued: false,
                 delete_pending: false,
                 static_pod,
                 mirrored: false,
                 reported_running: false,
-            },
+            }),
         );
         if deleting {
             // Already terminating when first seen (a restarted
@@ -493,12 +496,8 @@ impl Kubelet {
     }
 
     fn release(&mut self, uid: u64) {
-        if let Some(p) = self.pods.get_mut(&uid)
-            && p.admitted
-        {
-            p.admitted = false;
-            self.admitted.sub(&p.requests);
-            self.admitted_pods -= 1;
+        if let Some(p) = self.pods.get_mut(&uid) {
+            release(p, &mut self.admitted, &mut self.admitted_pods);
         }
     }
 
@@ -971,7 +970,7 @@ impl Kubelet {
         let Some(p) = self.pods.get_mut(&uid) else {
             return;
         };
-        if !p.delete_pending || p.status_in_flight || self.queued_status.contains(&uid) {
+        if !p.delete_pending || p.status_in_flight || p.status_queued {
             return;
         }
         p.delete_pending = false;
@@ -983,17 +982,20 @@ impl Kubelet {
 
     // ---- status ----
 
-    /// Rebuilds the pod's status from the containers; finishes the pod
-    /// when it reached a terminal phase.
-    fn build_status(&mut self, uid: u64, cx: &mut Cx) {
+    /// Rebuilds pod `uid`'s status from the containers; finishes the pod
+    /// when it reached a terminal phase, and then says whether it is to
+    /// be released (its resources no longer counted as admitted).
+    fn build_status(
+        p: &mut KubeletPod,
+        uid: u64,
+        node: &str,
+        me: Dest,
+        runtime: Dest,
+        cx: &mut Cx,
+    ) -> bool {
         let now = cx.now();
-        let me = self.me();
-        let runtime = self.runtime();
-        let Some(p) = self.pods.get_mut(&uid) else {
-            return;
-        };
         if p.rejected {
-            return;
+            return false;
         }
         // The status is rebuilt in place: its vectors and strings keep
         // their allocations from one build to the next.
@@ -1050,41 +1052,43 @@ impl Kubelet {
             && !phase.is_terminal();
         status.phase = phase;
         status.pod_ip.clone_from(&p.ip);
-        if status.host_ip.as_deref() != Some(&*self.node) {
-            status.host_ip = Some(self.node.to_string());
+        if status.host_ip.as_deref() != Some(node) {
+            status.host_ip = Some(node.to_string());
         }
         status.start_time = Some(p.seen_at);
         let reason = |ok: bool, why: &'static str| if ok { "" } else { why };
         let terminal = phase.is_terminal();
-        status.set_condition(PodConditionType::PodScheduled, true, now, "");
-        status.set_condition(
-            PodConditionType::PodReadyToStartContainers,
-            p.sandbox == Sandbox::Ready,
-            now,
-            "",
-        );
-        status.set_condition(
-            PodConditionType::Initialized,
-            initialized,
-            now,
-            reason(initialized, "ContainersNotInitialized"),
-        );
         let why_not_ready = if terminal {
             "PodCompleted"
         } else {
             "ContainersNotReady"
         };
-        status.set_condition(
-            PodConditionType::ContainersReady,
-            containers_ready,
+        set_conditions(
+            &mut status,
             now,
-            reason(containers_ready, why_not_ready),
-        );
-        status.set_condition(
-            PodConditionType::Ready,
-            containers_ready,
-            now,
-            reason(containers_ready, why_not_ready),
+            [
+                (PodConditionType::PodScheduled, true, ""),
+                (
+                    PodConditionType::PodReadyToStartContainers,
+                    p.sandbox == Sandbox::Ready,
+                    "",
+                ),
+                (
+                    PodConditionType::Initialized,
+                    initialized,
+                    reason(initialized, "ContainersNotInitialized"),
+                ),
+                (
+                    PodConditionType::ContainersReady,
+                    containers_ready,
+                    reason(containers_ready, why_not_ready),
+                ),
+                (
+                    PodConditionType::Ready,
+                    containers_ready,
+                    reason(containers_ready, why_not_ready),
+                ),
+            ],
         );
         p.status = status;
         if terminal && !p.finished {
@@ -1103,13 +1107,17 @@ impl Kubelet {
                     Msg::Runtime(RuntimeCall::StopPodSandbox { pod: uid }),
                 );
             }
-            self.release(uid);
+            return true;
         }
+        false
     }
 
     /// Queues a status sync for the pod (once, however often it is asked).
     fn report(&mut self, uid: u64, cx: &mut Cx) {
-        if self.queued_status.insert(uid) {
+        if let Some(p) = self.pods.get_mut(&uid)
+            && !p.status_queued
+        {
+            p.status_queued = true;
             self.outbox.push_back(Outgoing::Status(uid));
         }
         self.pump(cx);
@@ -1118,94 +1126,223 @@ impl Kubelet {
     /// Sends what the rate limiter allows, oldest first.
     fn pump(&mut self, cx: &mut Cx) {
         let me = self.me();
+        let runtime = self.runtime();
         while let Some(front) = self.outbox.front() {
-            // The front status's fingerprint, computed once for the check
-            // and the send.
-            let mut built = None;
-            if let Outgoing::Status(uid) = *front {
-                if let Some(p) = self.pods.get_mut(&uid)
-                    && p.status_in_flight
-                {
-                    // One at a time per pod: sent again once answered.
-                    p.status_again = true;
-                    self.outbox.pop_front();
-                    self.queued_status.remove(&uid);
+            let uid = match *front {
+                Outgoing::Status(uid) => uid,
+                Outgoing::Call(_) => {
+                    if !take_token(&mut self.limiter, &mut self.flush_scheduled, me, cx) {
+                        return;
+                    }
+                    if let Some(Outgoing::Call(verb)) = self.outbox.pop_front() {
+                        cx.api(me, 0, *verb);
+                    }
                     continue;
                 }
-                // Build now: the latest status goes out.
-                self.build_status(uid, cx);
-                let unchanged = self.pods.get(&uid).is_none_or(|p| {
-                    let fp = fingerprint(&p.status);
-                    built = Some(fp);
-                    p.sent == Some(fp) || (p.static_pod.is_some() && !p.mirrored)
-                });
-                if unchanged {
-                    self.outbox.pop_front();
-                    self.queued_status.remove(&uid);
-                    self.maybe_delete(uid, cx);
-                    continue;
-                }
+            };
+            // One lookup of the pod for the check, the build and the send.
+            let Some(p) = self.pods.get_mut(&uid) else {
+                // Forgotten since it was queued: nothing to send.
+                self.outbox.pop_front();
+                continue;
+            };
+            if p.status_in_flight {
+                // One at a time per pod: sent again once answered.
+                p.status_again = true;
+                p.status_queued = false;
+                self.outbox.pop_front();
+                continue;
             }
-            let now = cx.now();
-            if !self.limiter.try_take(now) {
-                if !self.flush_scheduled {
-                    self.flush_scheduled = true;
-                    let at = self.limiter.next_token(now);
-                    cx.send_at(me, at, Msg::KubeletFlush);
-                }
+            // Build now: the latest status goes out.
+            if Kubelet::build_status(p, uid, &self.node, me, runtime, cx) {
+                release(p, &mut self.admitted, &mut self.admitted_pods);
+            }
+            // Computed once for the check and the send.
+            let built = fingerprint(&p.status);
+            if p.sent == Some(built) || (p.static_pod.is_some() && !p.mirrored) {
+                p.status_queued = false;
+                self.outbox.pop_front();
+                self.maybe_delete(uid, cx);
+                continue;
+            }
+            if !take_token(&mut self.limiter, &mut self.flush_scheduled, me, cx) {
                 return;
             }
-            match self.outbox.pop_front().expect("front exists") {
-                Outgoing::Status(uid) => {
-                    self.queued_status.remove(&uid);
-                    let p = self.pods.get_mut(&uid).expect("checked above");
-                    let status = p.status.clone();
-                    let subject = Subject::from(&*p.object);
-                    match Describe(&status).plain() {
-                        Some(parts) => cx.log_parts(me, "status", subject, &parts),
-                        None => cx.log_args(
-                            me,
-                            "status",
-                            subject,
-                            format_args!("{}", Describe(&status)),
-                        ),
-                    }
-                    if status.phase == PodPhase::Running && !p.reported_running {
-                        p.reported_running = true;
-                        // What the startup SLI leaves out: pulls and init containers.
-                        let pulls = match (p.pull_first, p.pull_last) {
-                            (Some(a), Some(b)) => b.saturating_sub(a),
-                            _ => 0,
-                        };
-                        let init = match (p.init_first, p.init_last) {
-                            (Some(a), Some(b)) => b.saturating_sub(a),
-                            _ => 0,
-                        };
-                        if let Some(r) = cx.rec.pod_if_known(uid) {
-                            r.startup_excluded = pulls + init;
-                            r.pulled = p.pull_last.is_some();
-                        }
-                    }
-                    p.sent = Some(built.unwrap_or_else(|| fingerprint(&status)));
-                    p.status_in_flight = true;
-                    let key = p.key.clone();
-                    cx.api(me, uid, Verb::UpdatePodStatus { key, status });
-                }
-                Outgoing::Call(verb) => {
-                    cx.api(me, 0, *verb);
+            self.outbox.pop_front();
+            p.status_queued = false;
+            let status = p.status.clone();
+            let subject = Subject::from(&*p.object);
+            match Describe(&status).plain() {
+                Some(parts) => cx.log_parts(me, "status", subject, &parts),
+                None => cx.log_args(me, "status", subject, format_args!("{}", Describe(&status))),
+            }
+            if status.phase == PodPhase::Running && !p.reported_running {
+                p.reported_running = true;
+                // What the startup SLI leaves out: pulls and init containers.
+                let pulls = match (p.pull_first, p.pull_last) {
+                    (Some(a), Some(b)) => b.saturating_sub(a),
+                    _ => 0,
+                };
+                let init = match (p.init_first, p.init_last) {
+                    (Some(a), Some(b)) => b.saturating_sub(a),
+                    _ => 0,
+                };
+                if let Some(r) = cx.rec.pod_if_known(uid) {
+                    r.startup_excluded = pulls + init;
+                    r.pulled = p.pull_last.is_some();
                 }
             }
+            p.sent = Some(built);
+            p.status_in_flight = true;
+            let key = p.key.clone();
+            cx.api(me, uid, Verb::UpdatePodStatus { key, status });
+        }
+    }
+}
+
+/// Takes a token of the kubelet's client rate limiter for a request sent
+/// now; without one, makes sure a flush is scheduled for the next token.
+fn take_token(
+    limiter: &mut TokenBucket,
+    flush_scheduled: &mut bool,
+    me: Dest,
+    cx: &mut Cx,
+) -> bool {
+    let now = cx.now();
+    if limiter.try_take(now) {
+        return true;
+    }
+    if !*flush_scheduled {
+        *flush_scheduled = true;
+        let at = limiter.next_token(now);
+        cx.send_at(me, at, Msg::KubeletFlush);
+    }
+    false
+}
+
+/// The pod stops counting against the node's allocatable, if it did.
+fn release(p: &mut KubeletPod, admitted: &mut Resources, admitted_pods: &mut i64) {
+    if p.admitted {
+        p.admitted = false;
+        admitted.sub(&p.requests);
+        *admitted_pods -= 1;
+    }
+}
+
+/// Sets the five pod conditions, given in their order, as
+/// [`PodStatus::set_condition`] does one at a time (a condition keeps its
+/// transition time and reason while its status is unchanged): in one pass
+/// when the status has none (the first build) or exactly those (every
+/// build after).
+fn set_conditions(
+    status: &mut PodStatus,
+    now: Time,
+    conditions: [(PodConditionType, bool, &'static str); 5],
+) {
+    debug_assert!(conditions.is_sorted_by_key(|(kind, _, _)| *kind));
+    if status.conditions.is_empty() {
+        status
+            .conditions
+            .extend(conditions.map(|(kind, status, reason)| PodCondition {
+                kind,
+                status,
+                last_transition: now,
+                reason,
+            }));
+        return;
+    }
+    let same_kinds = status.conditions.len() == conditions.len()
+        && status
+            .conditions
+            .iter()
+            .zip(&conditions)
+            .all(|(c, (kind, _, _))| c.kind == *kind);
+    if !same_kinds {
+        for (kind, ok, reason) in conditions {
+            status.set_condition(kind, ok, now, reason);
+        }
+        return;
+    }
+    for (c, (_, ok, reason)) in status.conditions.iter_mut().zip(conditions) {
+        if c.status != ok {
+            c.status = ok;
+            c.last_transition = now;
+            c.reason = reason;
         }
     }
 }
 
 /// A fingerprint of a status, to tell whether it changed since it was sent
 /// (the model's fixed word hasher: the same on every run; two different
-/// statuses share a fingerprint with odds near 2^-64).
+/// statuses share a fingerprint with odds near 2^-64). Every field is
+/// hashed, small ones packed into one word, and every text after its
+/// length, so that no two statuses feed the hasher the same words.
 fn fingerprint(s: &PodStatus) -> u64 {
-    use std::hash::{Hash, Hasher};
+    use std::hash::Hasher;
+    // Destructured in full: a new field of the status fails to compile
+    // here until it is hashed.
+    let PodStatus {
+        phase,
+        conditions,
+        init_container_statuses,
+        container_statuses,
+        pod_ip,
+        host_ip,
+        start_time,
+        reason,
+        message,
+        nominated_node_name,
+    } = s;
     let mut h = crate::fasthash::WordHasher::default();
-    s.hash(&mut h);
+    let text = |h: &mut crate::fasthash::WordHasher, tag: u64, t: &str| {
+        h.write_u64(tag | (t.len() as u64) << 8);
+        h.write(t.as_bytes());
+    };
+    h.write_u64(
+        *phase as u64
+            | (conditions.len() as u64) << 8
+            | (init_container_statuses.len() as u64) << 24
+            | (container_statuses.len() as u64) << 40,
+    );
+    for c in conditions {
+        h.write_u64(c.kind as u64 | u64::from(c.status) << 8);
+        h.write_u64(c.last_transition);
+        text(&mut h, 1, c.reason);
+    }
+    for c in init_container_statuses.iter().chain(container_statuses) {
+        h.write_u64(u64::from(c.ready) | u64::from(c.restart_count) << 8);
+        text(&mut h, 2, &c.name);
+        match c.state {
+            ContainerState::Waiting { reason } => text(&mut h, 3, reason),
+            ContainerState::Running { started_at } => {
+                h.write_u64(4);
+                h.write_u64(started_at);
+            }
+            ContainerState::Terminated {
+                exit_code,
+                finished_at,
+            } => {
+                h.write_u64(5 | u64::from(exit_code as u32) << 8);
+                h.write_u64(finished_at);
+            }
+        }
+    }
+    let opt_text = |h: &mut crate::fasthash::WordHasher, tag: u64, t: &Option<String>| match t {
+        Some(t) => text(h, tag, t),
+        None => h.write_u64(tag | 0xff),
+    };
+    opt_text(&mut h, 6, pod_ip);
+    opt_text(&mut h, 7, host_ip);
+    opt_text(&mut h, 8, nominated_node_name);
+    match start_time {
+        Some(t) => {
+            h.write_u64(9);
+            h.write_u64(*t);
+        }
+        None => h.write_u64(10),
+    }
+    text(&mut h, 11, reason);
+    text(&mut h, 12, message);
     h.finish()
 }
 

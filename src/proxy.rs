@@ -22,7 +22,7 @@
 //! background timer, so an idle cluster's resyncs do not keep a run going.
 
 use crate::fasthash::HashMap;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::api::service::ANNOTATION_TRIGGER_TIME;
@@ -151,12 +151,29 @@ impl UptoCounts {
     }
 }
 
+/// A slice's endpoints as (pod uid, ready), sorted by uid, one per uid
+/// (the last one given, as a map collected from them keeps).
+fn endpoint_states(endpoints: impl Iterator<Item = (u64, bool)>) -> Vec<(u64, bool)> {
+    let mut v: Vec<(u64, bool)> = endpoints.collect();
+    if !v.is_sorted_by_key(|&(uid, _)| uid) {
+        // Stable: of equal uids the last given stays last.
+        v.sort_by_key(|&(uid, _)| uid);
+    }
+    v.dedup_by(|later, kept| {
+        later.0 == kept.0 && {
+            *kept = *later;
+            true
+        }
+    });
+    v
+}
+
 pub struct ProxyGroup {
     node_names: Names,
     members: Vec<Member>,
     log: Vec<RuleChange>,
-    /// Ready endpoints per slice, as last seen: pod uid -> ready.
-    slices: HashMap<ObjectKey, BTreeMap<u64, bool>>,
+    /// Endpoints per slice, as last seen: (pod uid, ready), by uid.
+    slices: HashMap<ObjectKey, Vec<(u64, bool)>>,
     /// How many members have programmed exactly up to each log index.
     upto_counts: UptoCounts,
     /// The last (cohort key, end, cohort) looked up: members that synced
@@ -289,19 +306,17 @@ impl ProxyGroup {
                 let measured = measured.is_some();
                 let key = obj.key();
                 let old = self.slices.remove(&key).unwrap_or_default();
-                let new: BTreeMap<u64, bool> = if kind == EventType::Deleted {
-                    BTreeMap::new()
+                let new = if kind == EventType::Deleted {
+                    Vec::new()
                 } else {
-                    slice
-                        .endpoints
-                        .iter()
-                        .map(|e| (e.pod_uid, e.ready))
-                        .collect()
+                    endpoint_states(slice.endpoints.iter().map(|e| (e.pod_uid, e.ready)))
                 };
                 self.endpoints = self.endpoints + new.len() - old.len();
                 let logged = self.log.len();
                 for e in &slice.endpoints {
-                    let was_ready = old.get(&e.pod_uid).copied().unwrap_or(false);
+                    let was_ready = old
+                        .binary_search_by_key(&e.pod_uid, |&(uid, _)| uid)
+                        .is_ok_and(|i| old[i].1);
                     if e.ready && !was_ready && kind != EventType::Deleted {
                         self.log.push(RuleChange {
                             trigger,
@@ -517,5 +532,28 @@ impl ProxyGroup {
             let due = m.last_start.unwrap_or(now) + SYNC_PERIOD;
             self.arm_resync(node, due, cx);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_states_keep_the_last_of_a_uid_as_a_map_does() {
+        let given = [
+            (5, true),
+            (2, false),
+            (5, false),
+            (9, true),
+            (2, true),
+            (1, false),
+        ];
+        let map: std::collections::BTreeMap<u64, bool> = given.into_iter().collect();
+        let states = endpoint_states(given.into_iter());
+        assert_eq!(states, map.into_iter().collect::<Vec<_>>());
+        assert_eq!(states, [(1, false), (2, true), (5, false), (9, true)]);
+        let sorted = [(1, true), (1, false), (3, true)];
+        assert_eq!(endpoint_states(sorted.into_iter()), [(1, false), (3, true)]);
     }
 }

@@ -222,13 +222,19 @@ impl Container {
     /// `latest` or no tag (and no digest), else `IfNotPresent`.
     pub fn pull_policy(&self) -> PullPolicy {
         self.image_pull_policy.unwrap_or_else(|| {
-            if self.image.contains('@') {
+            // Byte searches (the kubelet asks for every container it starts).
+            let image = self.image.as_bytes();
+            if image.contains(&b'@') {
                 return PullPolicy::IfNotPresent;
             }
-            let last = self.image.rsplit('/').next().unwrap_or("");
-            match last.split_once(':') {
+            // The last path segment, and its tag after the first ':'.
+            let last = match image.iter().rposition(|&b| b == b'/') {
+                Some(i) => &image[i + 1..],
+                None => image,
+            };
+            match last.iter().position(|&b| b == b':') {
                 None => PullPolicy::Always,
-                Some((_, "latest")) => PullPolicy::Always,
+                Some(i) if &last[i + 1..] == b"latest" => PullPolicy::Always,
                 Some(_) => PullPolicy::IfNotPresent,
             }
         })
@@ -617,5 +623,10 @@ mod tests {
             PullPolicy::IfNotPresent
         );
         assert_eq!(c("app@sha256:abc").pull_policy(), PullPolicy::IfNotPresent);
+        assert_eq!(c("a/b:latest").pull_policy(), PullPolicy::Always);
+        assert_eq!(c("a:1/b").pull_policy(), PullPolicy::Always);
+        assert_eq!(c("b:latest:x").pull_policy(), PullPolicy::IfNotPresent);
+        assert_eq!(c("b:").pull_policy(), PullPolicy::IfNotPresent);
+        assert_eq!(c("").pull_policy(), PullPolicy::Always);
     }
 }

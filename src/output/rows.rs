@@ -99,6 +99,25 @@ fn special2(a: u64, b: u64) -> bool {
     (has_low(a) | has_low(b)) && (has_special(a) | has_special(b))
 }
 
+/// Whether `field` holds a double quote, a word at a time (the last
+/// word overlapping the one before).
+#[inline(always)]
+fn has_quote(field: &[u8]) -> bool {
+    const QUOTES: u64 = 0x0101_0101_0101_0101 * b'"' as u64;
+    let n = field.len();
+    if n < 8 {
+        return field.contains(&b'"');
+    }
+    let mut i = 0;
+    while i + 8 <= n {
+        if has_zero_byte(word(&field[i..]) ^ QUOTES) {
+            return true;
+        }
+        i += 8;
+    }
+    i < n && has_zero_byte(word(&field[n - 8..]) ^ QUOTES)
+}
+
 /// Copies `src` to `buf[at..]`, which has room for it and for eight
 /// bytes at least, and says whether it holds a byte the field must be
 /// quoted for. Copies whole words: a field of up to 16 bytes is two
@@ -296,6 +315,16 @@ impl<W: Write> RowWriter<W> {
     #[inline(never)]
     fn quote_in_place(&mut self, start: usize) {
         let end = self.len;
+        if !has_quote(&self.buf[start..end]) {
+            // The usual case (a comma in a detail): the field moves one
+            // byte up as a block, between its two quotes.
+            self.reserve(2);
+            self.buf.copy_within(start..end, start + 1);
+            self.buf[start] = b'"';
+            self.buf[end + 1] = b'"';
+            self.len = end + 2;
+            return;
+        }
         let quotes = self.buf[start..end].iter().filter(|&&b| b == b'"').count();
         self.reserve(quotes + 2);
         let new_end = end + quotes + 2;
@@ -720,6 +749,18 @@ mod tests {
                     }
                     assert_eq!(needs_quotes(&f), rule(&f), "{f:?}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn has_quote_finds_a_quote_anywhere() {
+        for len in 0..=24 {
+            assert!(!has_quote(&vec![b'a'; len]));
+            for pos in 0..len {
+                let mut f = vec![b'a'; len];
+                f[pos] = b'"';
+                assert!(has_quote(&f), "{len} {pos}");
             }
         }
     }
