@@ -20,6 +20,7 @@ pub mod framework;
 pub mod preemption;
 pub mod profile;
 pub mod queue;
+pub mod ties;
 pub mod topology;
 pub mod trace;
 
@@ -84,9 +85,6 @@ mod tests;
 use crate::fasthash::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-
-use rand_chacha::ChaCha8Rng;
-use rand_chacha::rand_core::Rng;
 
 use crate::api::pod::Pod;
 use crate::api::selector::{LabelSelector, map_matches};
@@ -209,29 +207,6 @@ fn memo_totals(
     }));
 }
 
-/// The index of the best of `scores` (at least one), ties broken as
-/// upstream's `selectHost` does: by reservoir sampling, one draw of `rng`
-/// per score equal to the best so far.
-#[inline(never)]
-fn select_best(scores: &[i64], rng: &mut ChaCha8Rng) -> usize {
-    let mut best = 0;
-    let mut best_score = scores[0];
-    let mut ties = 1u64;
-    for (k, &s) in scores.iter().enumerate().skip(1) {
-        if s > best_score {
-            best = k;
-            best_score = s;
-            ties = 1;
-        } else if s == best_score {
-            ties += 1;
-            if rng.next_u64().is_multiple_of(ties) {
-                best = k;
-            }
-        }
-    }
-    best
-}
-
 /// A pod's system default spread matcher, kept for the other pods of its
 /// controller (see `Scheduler::default_spread`).
 struct DefaultSpread {
@@ -282,7 +257,7 @@ pub struct Scheduler {
     waiting: HashMap<u64, Arc<Object>>,
     in_flight: Option<InFlight>,
     next_start: usize,
-    rng: ChaCha8Rng,
+    rng: ties::HostRng,
     next_tag: u64,
     binds: HashMap<u64, u64>,
     synced_pods: bool,
@@ -357,7 +332,7 @@ impl Scheduler {
             waiting: HashMap::default(),
             in_flight: None,
             next_start: 0,
-            rng: rng.stream("kube-scheduler/select-host"),
+            rng: ties::HostRng::new(rng.stream("kube-scheduler/select-host")),
             next_tag: 0,
             binds: HashMap::default(),
             synced_pods: false,
@@ -1193,7 +1168,7 @@ impl Scheduler {
         let keep_rows = self.trace.is_some();
         self.score_feasible(pod, res, profile, &mut st, &feasible, keep_rows);
         let scores = &self.scratch.totals;
-        let best = select_best(scores, &mut self.rng);
+        let best = self.rng.select_best(scores);
         let decision = Decision::Node {
             node: feasible[best],
             score: scores[best],
