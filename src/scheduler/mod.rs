@@ -176,35 +176,112 @@ struct Scratch {
 /// row, the shape and the nodes' images, so they stay valid until the
 /// node's row changes (the shapes are renumbered when the images change).
 #[derive(Clone, Copy, Default)]
-struct ScoreMemo {
-    /// 0: nothing kept.
-    shape: u64,
+struct Memoized {
     fit: i64,
     balanced: i64,
     image: i64,
     weighted: i64,
 }
 
+/// Per node (indexed like `Scheduler::nodes`): its last [`Memoized`]
+/// scores and their shape, in columns, so that a run of consecutive nodes
+/// is checked and summed by plain passes over slices.
+#[derive(Default)]
+struct ScoreMemo {
+    /// The shape of the node's scores; 0: nothing kept.
+    shape: Vec<u64>,
+    /// `Memoized::weighted`.
+    weighted: Vec<i64>,
+    /// The raw scores: fit, balanced, image.
+    raw: Vec<[i64; 3]>,
+}
+
+impl ScoreMemo {
+    /// Forgets node `i`'s scores (making room for it).
+    fn clear(&mut self, i: usize) {
+        if self.shape.len() <= i {
+            self.shape.resize(i + 1, 0);
+            self.weighted.resize(i + 1, 0);
+            self.raw.resize(i + 1, [0; 3]);
+        }
+        self.shape[i] = 0;
+    }
+
+    fn set(&mut self, i: usize, shape: u64, m: Memoized) {
+        self.shape[i] = shape;
+        self.weighted[i] = m.weighted;
+        self.raw[i] = [m.fit, m.balanced, m.image];
+    }
+
+    fn get(&self, i: usize) -> Memoized {
+        let [fit, balanced, image] = self.raw[i];
+        Memoized {
+            fit,
+            balanced,
+            image,
+            weighted: self.weighted[i],
+        }
+    }
+}
+
+/// `feasible` as a range of node indices, when it is one (the nodes are
+/// visited in index order while `order` is every node: none was deleted).
+fn as_range(feasible: &[usize], every_node: bool) -> Option<std::ops::Range<usize>> {
+    let (&first, &last) = (feasible.first()?, feasible.last()?);
+    // The nodes are distinct and visited in increasing index but for one
+    // wrap to index 0, after which every node is below the first.
+    (every_node && last >= first && last - first == feasible.len() - 1).then_some(first..last + 1)
+}
+
 /// Appends to `totals`, per node of `feasible`, `base` plus its weighted
 /// NodeResourcesFit, BalancedAllocation and ImageLocality scores, from
 /// `memo` where it holds the scores of `shape` and else from `miss` (which
-/// the memo then keeps).
+/// the memo then keeps). `range`: `feasible` as a range of indices, if it
+/// is one.
 #[inline(never)]
 fn memo_totals(
-    memo: &mut [ScoreMemo],
+    memo: &mut ScoreMemo,
     feasible: &[usize],
+    range: Option<std::ops::Range<usize>>,
     shape: u64,
     base: i64,
     totals: &mut Vec<i64>,
-    miss: &mut dyn FnMut(usize) -> ScoreMemo,
+    miss: &mut dyn FnMut(usize) -> Memoized,
 ) {
-    totals.extend(feasible.iter().map(move |&i| {
-        let m = &mut memo[i];
-        if m.shape != shape {
-            *m = miss(i);
+    #[cfg(test)]
+    if let Some(r) = &range {
+        assert!(feasible.iter().copied().eq(r.clone()), "not a range");
+    }
+    let Some(range) = range else {
+        totals.extend(feasible.iter().map(|&i| {
+            if memo.shape[i] != shape {
+                memo.set(i, shape, miss(i));
+            }
+            base + memo.weighted[i]
+        }));
+        return;
+    };
+    // The misses, a chunk at a time: a chunk without one is passed over
+    // after one test of the whole chunk (or-ing the differences, a fixed
+    // number of them, without a branch per node).
+    const CHUNK: usize = 16;
+    let mut from = range.start;
+    while from < range.end {
+        let to = (from + CHUNK).min(range.end);
+        let stale = match <&[u64; CHUNK]>::try_from(&memo.shape[from..to]) {
+            Ok(chunk) => chunk.iter().fold(0, |any, &s| any | (s ^ shape)) != 0,
+            Err(_) => memo.shape[from..to].iter().any(|&s| s != shape),
+        };
+        if stale {
+            for i in from..to {
+                if memo.shape[i] != shape {
+                    memo.set(i, shape, miss(i));
+                }
+            }
         }
-        base + m.weighted
-    }));
+        from = to;
+    }
+    totals.extend(memo.weighted[range].iter().map(|&w| base + w));
 }
 
 /// A pod's system default spread matcher, kept for the other pods of its
@@ -287,12 +364,12 @@ pub struct Scheduler {
     scratch: Scratch,
     /// Per node (indexed like `nodes`): its last scores for a pod shape,
     /// cleared by `refresh_row`.
-    memo: Vec<ScoreMemo>,
+    memo: ScoreMemo,
     /// Pod shapes by id: the weights of a LeastAllocated cpu-and-memory
     /// NodeResourcesFit plan, the pod's non-zero cpu and memory requests,
     /// its cpu and memory requests, the weights of NodeResourcesFit,
     /// BalancedAllocation and ImageLocality in the total, and its list of
-    /// images (by id in `image_lists`): everything a [`ScoreMemo`] reads
+    /// images (by id in `image_lists`): everything a [`Memoized`] reads
     /// besides the node's row and the nodes' images. Emptied when the
     /// nodes' images change (`images_changed`); ids are never reused.
     shapes: HashMap<([i64; 9], u32), u64>,
@@ -347,7 +424,7 @@ impl Scheduler {
             owners: HashMap::default(),
             default_spread: HashMap::default(),
             scratch: Scratch::default(),
-            memo: Vec::new(),
+            memo: ScoreMemo::default(),
             shapes: HashMap::default(),
             last_shape: 0,
             image_lists: HashMap::default(),
@@ -603,10 +680,7 @@ impl Scheduler {
         let soft = |r: &NodeRow| usize::from(r.has(NodeRow::SOFT_TAINTS));
         self.soft_tainted = self.soft_tainted + soft(&row) - soft(&self.rows[i]);
         self.rows[i] = row;
-        if self.memo.len() <= i {
-            self.memo.resize(i + 1, ScoreMemo::default());
-        }
-        self.memo[i] = ScoreMemo::default();
+        self.memo.clear(i);
     }
 
     /// Whether every node's row agrees with its `NodeInfo`.
@@ -1515,18 +1589,27 @@ impl Scheduler {
                 let fit = fit.score_row(node_row, &nodes[i]);
                 let balanced = balanced_score_row(res, node_row);
                 let image = images.score(i);
-                ScoreMemo {
-                    shape,
+                Memoized {
                     fit,
                     balanced,
                     image,
                     weighted: fit * w_fit + balanced * w_balanced + image * w_image,
                 }
             };
-            memo_totals(memo, feasible, shape, base, &mut sc.totals, &mut miss);
+            let range = as_range(feasible, self.order.len() == nodes.len());
+            memo_totals(
+                memo,
+                feasible,
+                range,
+                shape,
+                base,
+                &mut sc.totals,
+                &mut miss,
+            );
             #[cfg(test)]
             for &i in feasible {
-                let (m, node_row, node) = (&memo[i], &rows[i], &nodes[i]);
+                let (m, node_row, node) = (&memo.get(i), &rows[i], &nodes[i]);
+                assert_eq!(memo.shape[i], shape);
                 assert_eq!(m.fit, fit.score_row(node_row, node), "stale fit memo");
                 assert_eq!(m.balanced, balanced_score_row(res, node_row));
                 assert_eq!(m.image, images.score(i), "stale image memo");
@@ -1546,7 +1629,7 @@ impl Scheduler {
         for (k, &i) in per_node.iter().enumerate() {
             let node_row = &rows[i];
             let (fit_s, balanced_s, image_s) = if !unmemoized {
-                let m = &memo[i];
+                let m = memo.get(i);
                 (m.fit, m.balanced, m.image)
             } else {
                 (
