@@ -1155,13 +1155,21 @@ impl Scheduler {
         // then runs of such nodes that pass are taken in a tight loop, and
         // every other node goes through `run_filters`.
         let rows_decide = self.trace.is_none() && cf.topology.is_empty() && cf.pod.row_only();
+        let every_node = self.order.len() == self.nodes.len();
+        #[cfg(test)]
+        assert!(!every_node || self.order.iter().enumerate().all(|(k, &i)| k == i));
         while processed < n {
             if rows_decide {
                 // Up to the end of `order` (or of the visit) at most.
                 let run = &self.order[pos..(pos + n - processed).min(n)];
                 let room = want.saturating_sub(feasible.len());
-                let taken =
-                    framework::passing_run(&cf.pod, &self.rows, &run[..run.len().min(room)]);
+                let run = &run[..run.len().min(room)];
+                // While every node is in `order`, `order[k] == k`.
+                let taken = if every_node {
+                    framework::passing_rows(&cf.pod, &self.rows[pos..pos + run.len()])
+                } else {
+                    framework::passing_run(&cf.pod, &self.rows, run)
+                };
                 feasible.extend_from_slice(&run[..taken]);
                 let enough = taken != 0 && taken == room;
                 processed += taken;
