@@ -584,8 +584,8 @@ impl<'a> PodFilter<'a> {
         // Every filter but NodeResourcesFit passes; `fits_row` without
         // extended resources, the requests' signs resolved.
         let [cpu, memory, ephemeral] = self.want;
-        row.flags & self.slow_flags == 0
-            && row.has(NodeRow::ROOM)
+        // None of the slow flags, and room (never a slow flag).
+        row.flags & (self.slow_flags | NodeRow::ROOM) == NodeRow::ROOM
             && cpu <= row.allocatable_cpu - row.requested_cpu
             && memory <= row.allocatable_memory - row.requested_memory
             && ephemeral <= row.free_ephemeral_storage
@@ -635,6 +635,15 @@ pub fn passing_run(pf: &PodFilter<'_>, rows: &[NodeRow], run: &[usize]) -> usize
     run.iter()
         .position(|&i| !pf.passes_row(&rows[i]))
         .unwrap_or(run.len())
+}
+
+/// How many of `rows`, from the first, pass from their rows alone:
+/// [`passing_run`] for a run of consecutive nodes, read in place.
+#[inline(never)]
+pub fn passing_rows(pf: &PodFilter<'_>, rows: &[NodeRow]) -> usize {
+    rows.iter()
+        .position(|row| !pf.passes_row(row))
+        .unwrap_or(rows.len())
 }
 
 /// Whether NodeResourcesFit's filter passes: `fits(..).is_ok()` without

@@ -20,6 +20,7 @@ pub mod framework;
 pub mod preemption;
 pub mod profile;
 pub mod queue;
+pub mod ties;
 pub mod topology;
 pub mod trace;
 
@@ -84,9 +85,6 @@ mod tests;
 use crate::fasthash::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-
-use rand_chacha::ChaCha8Rng;
-use rand_chacha::rand_core::Rng;
 
 use crate::api::pod::Pod;
 use crate::api::selector::{LabelSelector, map_matches};
@@ -178,58 +176,112 @@ struct Scratch {
 /// row, the shape and the nodes' images, so they stay valid until the
 /// node's row changes (the shapes are renumbered when the images change).
 #[derive(Clone, Copy, Default)]
-struct ScoreMemo {
-    /// 0: nothing kept.
-    shape: u64,
+struct Memoized {
     fit: i64,
     balanced: i64,
     image: i64,
     weighted: i64,
 }
 
+/// Per node (indexed like `Scheduler::nodes`): its last [`Memoized`]
+/// scores and their shape, in columns, so that a run of consecutive nodes
+/// is checked and summed by plain passes over slices.
+#[derive(Default)]
+struct ScoreMemo {
+    /// The shape of the node's scores; 0: nothing kept.
+    shape: Vec<u64>,
+    /// `Memoized::weighted`.
+    weighted: Vec<i64>,
+    /// The raw scores: fit, balanced, image.
+    raw: Vec<[i64; 3]>,
+}
+
+impl ScoreMemo {
+    /// Forgets node `i`'s scores (making room for it).
+    fn clear(&mut self, i: usize) {
+        if self.shape.len() <= i {
+            self.shape.resize(i + 1, 0);
+            self.weighted.resize(i + 1, 0);
+            self.raw.resize(i + 1, [0; 3]);
+        }
+        self.shape[i] = 0;
+    }
+
+    fn set(&mut self, i: usize, shape: u64, m: Memoized) {
+        self.shape[i] = shape;
+        self.weighted[i] = m.weighted;
+        self.raw[i] = [m.fit, m.balanced, m.image];
+    }
+
+    fn get(&self, i: usize) -> Memoized {
+        let [fit, balanced, image] = self.raw[i];
+        Memoized {
+            fit,
+            balanced,
+            image,
+            weighted: self.weighted[i],
+        }
+    }
+}
+
+/// `feasible` as a range of node indices, when it is one (the nodes are
+/// visited in index order while `order` is every node: none was deleted).
+fn as_range(feasible: &[usize], every_node: bool) -> Option<std::ops::Range<usize>> {
+    let (&first, &last) = (feasible.first()?, feasible.last()?);
+    // The nodes are distinct and visited in increasing index but for one
+    // wrap to index 0, after which every node is below the first.
+    (every_node && last >= first && last - first == feasible.len() - 1).then_some(first..last + 1)
+}
+
 /// Appends to `totals`, per node of `feasible`, `base` plus its weighted
 /// NodeResourcesFit, BalancedAllocation and ImageLocality scores, from
 /// `memo` where it holds the scores of `shape` and else from `miss` (which
-/// the memo then keeps).
+/// the memo then keeps). `range`: `feasible` as a range of indices, if it
+/// is one.
 #[inline(never)]
 fn memo_totals(
-    memo: &mut [ScoreMemo],
+    memo: &mut ScoreMemo,
     feasible: &[usize],
+    range: Option<std::ops::Range<usize>>,
     shape: u64,
     base: i64,
     totals: &mut Vec<i64>,
-    miss: &mut dyn FnMut(usize) -> ScoreMemo,
+    miss: &mut dyn FnMut(usize) -> Memoized,
 ) {
-    totals.extend(feasible.iter().map(move |&i| {
-        let m = &mut memo[i];
-        if m.shape != shape {
-            *m = miss(i);
-        }
-        base + m.weighted
-    }));
-}
-
-/// The index of the best of `scores` (at least one), ties broken as
-/// upstream's `selectHost` does: by reservoir sampling, one draw of `rng`
-/// per score equal to the best so far.
-#[inline(never)]
-fn select_best(scores: &[i64], rng: &mut ChaCha8Rng) -> usize {
-    let mut best = 0;
-    let mut best_score = scores[0];
-    let mut ties = 1u64;
-    for (k, &s) in scores.iter().enumerate().skip(1) {
-        if s > best_score {
-            best = k;
-            best_score = s;
-            ties = 1;
-        } else if s == best_score {
-            ties += 1;
-            if rng.next_u64().is_multiple_of(ties) {
-                best = k;
+    #[cfg(test)]
+    if let Some(r) = &range {
+        assert!(feasible.iter().copied().eq(r.clone()), "not a range");
+    }
+    let Some(range) = range else {
+        totals.extend(feasible.iter().map(|&i| {
+            if memo.shape[i] != shape {
+                memo.set(i, shape, miss(i));
+            }
+            base + memo.weighted[i]
+        }));
+        return;
+    };
+    // The misses, a chunk at a time: a chunk without one is passed over
+    // after one test of the whole chunk (or-ing the differences, a fixed
+    // number of them, without a branch per node).
+    const CHUNK: usize = 16;
+    let mut from = range.start;
+    while from < range.end {
+        let to = (from + CHUNK).min(range.end);
+        let stale = match <&[u64; CHUNK]>::try_from(&memo.shape[from..to]) {
+            Ok(chunk) => chunk.iter().fold(0, |any, &s| any | (s ^ shape)) != 0,
+            Err(_) => memo.shape[from..to].iter().any(|&s| s != shape),
+        };
+        if stale {
+            for i in from..to {
+                if memo.shape[i] != shape {
+                    memo.set(i, shape, miss(i));
+                }
             }
         }
+        from = to;
     }
-    best
+    totals.extend(memo.weighted[range].iter().map(|&w| base + w));
 }
 
 /// A pod's system default spread matcher, kept for the other pods of its
@@ -282,7 +334,7 @@ pub struct Scheduler {
     waiting: HashMap<u64, Arc<Object>>,
     in_flight: Option<InFlight>,
     next_start: usize,
-    rng: ChaCha8Rng,
+    rng: ties::HostRng,
     next_tag: u64,
     binds: HashMap<u64, u64>,
     synced_pods: bool,
@@ -312,12 +364,12 @@ pub struct Scheduler {
     scratch: Scratch,
     /// Per node (indexed like `nodes`): its last scores for a pod shape,
     /// cleared by `refresh_row`.
-    memo: Vec<ScoreMemo>,
+    memo: ScoreMemo,
     /// Pod shapes by id: the weights of a LeastAllocated cpu-and-memory
     /// NodeResourcesFit plan, the pod's non-zero cpu and memory requests,
     /// its cpu and memory requests, the weights of NodeResourcesFit,
     /// BalancedAllocation and ImageLocality in the total, and its list of
-    /// images (by id in `image_lists`): everything a [`ScoreMemo`] reads
+    /// images (by id in `image_lists`): everything a [`Memoized`] reads
     /// besides the node's row and the nodes' images. Emptied when the
     /// nodes' images change (`images_changed`); ids are never reused.
     shapes: HashMap<([i64; 9], u32), u64>,
@@ -357,7 +409,7 @@ impl Scheduler {
             waiting: HashMap::default(),
             in_flight: None,
             next_start: 0,
-            rng: rng.stream("kube-scheduler/select-host"),
+            rng: ties::HostRng::new(rng.stream("kube-scheduler/select-host")),
             next_tag: 0,
             binds: HashMap::default(),
             synced_pods: false,
@@ -372,7 +424,7 @@ impl Scheduler {
             owners: HashMap::default(),
             default_spread: HashMap::default(),
             scratch: Scratch::default(),
-            memo: Vec::new(),
+            memo: ScoreMemo::default(),
             shapes: HashMap::default(),
             last_shape: 0,
             image_lists: HashMap::default(),
@@ -628,10 +680,7 @@ impl Scheduler {
         let soft = |r: &NodeRow| usize::from(r.has(NodeRow::SOFT_TAINTS));
         self.soft_tainted = self.soft_tainted + soft(&row) - soft(&self.rows[i]);
         self.rows[i] = row;
-        if self.memo.len() <= i {
-            self.memo.resize(i + 1, ScoreMemo::default());
-        }
-        self.memo[i] = ScoreMemo::default();
+        self.memo.clear(i);
     }
 
     /// Whether every node's row agrees with its `NodeInfo`.
@@ -1106,13 +1155,21 @@ impl Scheduler {
         // then runs of such nodes that pass are taken in a tight loop, and
         // every other node goes through `run_filters`.
         let rows_decide = self.trace.is_none() && cf.topology.is_empty() && cf.pod.row_only();
+        let every_node = self.order.len() == self.nodes.len();
+        #[cfg(test)]
+        assert!(!every_node || self.order.iter().enumerate().all(|(k, &i)| k == i));
         while processed < n {
             if rows_decide {
                 // Up to the end of `order` (or of the visit) at most.
                 let run = &self.order[pos..(pos + n - processed).min(n)];
                 let room = want.saturating_sub(feasible.len());
-                let taken =
-                    framework::passing_run(&cf.pod, &self.rows, &run[..run.len().min(room)]);
+                let run = &run[..run.len().min(room)];
+                // While every node is in `order`, `order[k] == k`.
+                let taken = if every_node {
+                    framework::passing_rows(&cf.pod, &self.rows[pos..pos + run.len()])
+                } else {
+                    framework::passing_run(&cf.pod, &self.rows, run)
+                };
                 feasible.extend_from_slice(&run[..taken]);
                 let enough = taken != 0 && taken == room;
                 processed += taken;
@@ -1193,7 +1250,7 @@ impl Scheduler {
         let keep_rows = self.trace.is_some();
         self.score_feasible(pod, res, profile, &mut st, &feasible, keep_rows);
         let scores = &self.scratch.totals;
-        let best = select_best(scores, &mut self.rng);
+        let best = self.rng.select_best(scores);
         let decision = Decision::Node {
             node: feasible[best],
             score: scores[best],
@@ -1540,18 +1597,27 @@ impl Scheduler {
                 let fit = fit.score_row(node_row, &nodes[i]);
                 let balanced = balanced_score_row(res, node_row);
                 let image = images.score(i);
-                ScoreMemo {
-                    shape,
+                Memoized {
                     fit,
                     balanced,
                     image,
                     weighted: fit * w_fit + balanced * w_balanced + image * w_image,
                 }
             };
-            memo_totals(memo, feasible, shape, base, &mut sc.totals, &mut miss);
+            let range = as_range(feasible, self.order.len() == nodes.len());
+            memo_totals(
+                memo,
+                feasible,
+                range,
+                shape,
+                base,
+                &mut sc.totals,
+                &mut miss,
+            );
             #[cfg(test)]
             for &i in feasible {
-                let (m, node_row, node) = (&memo[i], &rows[i], &nodes[i]);
+                let (m, node_row, node) = (&memo.get(i), &rows[i], &nodes[i]);
+                assert_eq!(memo.shape[i], shape);
                 assert_eq!(m.fit, fit.score_row(node_row, node), "stale fit memo");
                 assert_eq!(m.balanced, balanced_score_row(res, node_row));
                 assert_eq!(m.image, images.score(i), "stale image memo");
@@ -1571,7 +1637,7 @@ impl Scheduler {
         for (k, &i) in per_node.iter().enumerate() {
             let node_row = &rows[i];
             let (fit_s, balanced_s, image_s) = if !unmemoized {
-                let m = &memo[i];
+                let m = memo.get(i);
                 (m.fit, m.balanced, m.image)
             } else {
                 (

@@ -1275,3 +1275,18 @@ fn a_bound_pod_relabelled_on_its_node_is_recounted() {
         "relabelled"
     );
 }
+
+/// The memo's runs of nodes: a feasible list is a range only when every
+/// node is in `order` and the list does not wrap around.
+#[test]
+fn feasible_nodes_as_a_range() {
+    use super::as_range;
+    assert_eq!(as_range(&[3, 4, 5], true), Some(3..6));
+    assert_eq!(as_range(&[7], true), Some(7..8));
+    assert_eq!(as_range(&[], true), None);
+    // A node deleted: indices may skip.
+    assert_eq!(as_range(&[3, 4, 5], false), None);
+    // Gaps, and a wrap to index 0.
+    assert_eq!(as_range(&[3, 5, 6], true), None);
+    assert_eq!(as_range(&[8, 9, 0, 1], true), None);
+}
