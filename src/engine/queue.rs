@@ -3,7 +3,7 @@
 //!
 //! A discrete-event run never schedules into the past, so the queue only
 //! needs to be monotone: every pushed time is at least the last popped one.
-//! Times are read as 16 hexadecimal digits. An event whose time differs from
+//! Times are read as 8 digits of one byte each. An event whose time differs from
 //! the last popped time first at digit `j` (counting from the least
 //! significant) goes to bucket `(j, d)`, `d` being its own digit `j`; one
 //! equal to the last popped time goes to the `now` list. Buckets in
@@ -14,9 +14,9 @@
 //! share a bucket and buckets keep their order when moved, so equal times pop
 //! in insertion order, as an ordering by (time, sequence) would.
 //!
-//! With 16 buckets per digit, an event moves at most once per digit of its
+//! With 256 buckets per digit, an event moves at most once per byte of its
 //! distance from the last popped time (a binary radix heap moves it up to
-//! once per bit).
+//! once per bit, and one with hexadecimal digits once per four bits).
 
 use std::collections::VecDeque;
 
@@ -32,7 +32,7 @@ pub struct Scheduled<D, M> {
     pub background: bool,
 }
 
-const DIGIT_BITS: u32 = 4;
+const DIGIT_BITS: u32 = 8;
 const RADIX: usize = 1 << DIGIT_BITS;
 const LEVELS: usize = 64_usize.div_ceil(DIGIT_BITS as usize);
 const BUCKETS: usize = LEVELS * RADIX;
