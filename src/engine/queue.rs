@@ -37,6 +37,9 @@ const RADIX: usize = 1 << DIGIT_BITS;
 const LEVELS: usize = 64_usize.div_ceil(DIGIT_BITS as usize);
 const BUCKETS: usize = LEVELS * RADIX;
 const WORDS: usize = BUCKETS.div_ceil(64);
+/// The most events an emptied buffer is kept for: with 2 048 buckets, large
+/// buffers kept in the empty ones would add up to megabytes.
+const KEEP: usize = 64;
 
 /// The bucket of an event at `time` when `last` was popped last (`time >=
 /// last`); `None` when they are equal.
@@ -148,7 +151,10 @@ impl<D, M> EventQueue<D, M> {
         if min == max {
             // One time: the bucket becomes `now` as it is (both conversions
             // keep the buffers; the empty `now` is the bucket's next one).
-            let spent = std::mem::take(&mut self.now);
+            let mut spent = std::mem::take(&mut self.now);
+            if spent.capacity() > KEEP {
+                spent = VecDeque::new();
+            }
             let full = std::mem::replace(&mut self.buckets[b], Vec::from(spent));
             self.now = VecDeque::from(full);
             return;
@@ -162,8 +168,10 @@ impl<D, M> EventQueue<D, M> {
                 Some(nb) => self.put(nb, ev),
             }
         }
-        // Keep the emptied bucket's allocation for reuse.
-        self.buckets[b] = spread;
+        // Keep the emptied bucket's allocation for reuse, unless large.
+        if spread.capacity() <= KEEP {
+            self.buckets[b] = spread;
+        }
     }
 
     #[inline]
