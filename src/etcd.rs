@@ -7,8 +7,8 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::api::keyed::KeyedMap;
 use crate::api::{Kind, Object, ObjectKey};
+use crate::fasthash::HashMap;
 
 /// What happened to an object in one write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,10 +108,12 @@ fn check_version(key: &ObjectKey, expected: Option<u64>, actual: u64) -> Result<
     }
 }
 
-/// The store. Keys are ordered like etcd's, so listings are deterministic.
+/// The store. Objects are looked up by hash; a list (only made when a run
+/// starts, to fill the watch cache) sorts its keys like etcd's, so listings
+/// are deterministic and no ordered set is kept up to date on every write.
 pub struct Etcd {
     revision: u64,
-    objects: KeyedMap<Stored>,
+    objects: HashMap<ObjectKey, Stored>,
     history: VecDeque<Arc<Change>>,
     history_limit: usize,
     /// The newest revision no longer in the history (0: nothing dropped).
@@ -123,7 +125,7 @@ impl Etcd {
     pub fn new(history_limit: usize) -> Self {
         Etcd {
             revision: 0,
-            objects: KeyedMap::new(),
+            objects: HashMap::default(),
             history: VecDeque::new(),
             history_limit: history_limit.max(1),
             compacted: 0,
@@ -154,7 +156,14 @@ impl Etcd {
 
     /// Every object of a kind, in key order.
     pub fn list(&self, kind: Kind) -> impl Iterator<Item = &Arc<Object>> {
-        self.objects.of_kind(kind).map(|(_, s)| &s.object)
+        let mut of_kind: Vec<(&ObjectKey, &Arc<Object>)> = self
+            .objects
+            .iter()
+            .filter(|(k, _)| k.kind == kind)
+            .map(|(k, s)| (k, &s.object))
+            .collect();
+        of_kind.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        of_kind.into_iter().map(|(_, o)| o)
     }
 
     fn commit(
@@ -192,19 +201,17 @@ impl Etcd {
         mut object: Object,
     ) -> Result<Arc<Change>, EtcdError> {
         debug_assert!(key == object.key());
-        if self.objects.contains_key(&key) {
+        let std::collections::hash_map::Entry::Vacant(slot) = self.objects.entry(key.clone())
+        else {
             return Err(EtcdError::AlreadyExists(key));
-        }
+        };
         self.revision += 1;
         object.meta_mut().resource_version = self.revision;
         let object = Arc::new(object);
-        self.objects.insert(
-            key.clone(),
-            Stored {
-                object: object.clone(),
-                create_revision: self.revision,
-            },
-        );
+        slot.insert(Stored {
+            object: object.clone(),
+            create_revision: self.revision,
+        });
         Ok(self.commit(EventType::Added, key, object, None))
     }
 

@@ -6,7 +6,7 @@
 pub mod admission;
 pub mod watch;
 
-use crate::api::keyed::KeyedMap;
+use crate::api::keyed::LazyKeyedMap;
 use std::sync::Arc;
 
 use crate::api::resources::pod_requests;
@@ -25,7 +25,7 @@ pub const WATCH_CACHE_CAPACITY: usize = 100_000;
 
 pub struct ApiServer {
     registry: Registry,
-    cache: KeyedMap<Arc<Object>>,
+    cache: LazyKeyedMap<Arc<Object>>,
     ring: ChangeRing,
     revision: u64,
     next_uid: u64,
@@ -50,7 +50,7 @@ impl ApiServer {
     pub fn new() -> Self {
         ApiServer {
             registry: Registry::default(),
-            cache: KeyedMap::new(),
+            cache: LazyKeyedMap::new(),
             ring: ChangeRing::new(WATCH_CACHE_CAPACITY),
             revision: 0,
             next_uid: 1,
@@ -66,7 +66,7 @@ impl ApiServer {
     pub fn bootstrap<'a>(&mut self, objects: impl Iterator<Item = &'a Arc<Object>>, revision: u64) {
         for o in objects {
             self.next_uid = self.next_uid.max(o.meta().uid + 1);
-            self.cache.insert(o.key(), o.clone());
+            self.cache.set(&o.key(), o.clone());
         }
         self.revision = revision;
         self.ring.start_at(revision);
@@ -130,18 +130,20 @@ impl ApiServer {
     /// global default class) becomes its `spec.priority`. The spec (shared
     /// with the pod's template) is copied only when this changes it.
     fn resolve_priority(
-        &self,
+        &mut self,
         spec: &mut std::sync::Arc<crate::api::pod::PodSpec>,
     ) -> Result<(), String> {
         use crate::api::priority::SYSTEM_CLASSES;
-        let classes = || {
-            self.cache
+        fn classes(
+            cache: &mut LazyKeyedMap<Arc<Object>>,
+        ) -> impl Iterator<Item = &crate::api::priority::PriorityClass> {
+            cache
                 .of_kind(Kind::PriorityClass)
                 .filter_map(|(_, o)| match &**o {
                     Object::PriorityClass(pc) => Some(pc),
                     _ => None,
                 })
-        };
+        }
         let requested = spec
             .priority_class_name
             .as_deref()
@@ -153,14 +155,14 @@ impl ApiServer {
                     .find(|(n, _)| *n == name)
                     .map(|(_, v)| (*v, None))
                     .or_else(|| {
-                        classes()
+                        classes(&mut self.cache)
                             .find(|pc| pc.metadata.name == name)
                             .map(|pc| (pc.value, pc.preemption_policy.clone()))
                     })
                     .ok_or_else(|| format!("no PriorityClass with name {name} was found"))?;
                 (name.to_string(), value, policy)
             }
-            None => match classes()
+            None => match classes(&mut self.cache)
                 .filter(|pc| pc.global_default)
                 .max_by_key(|pc| pc.value)
             {

@@ -3,7 +3,7 @@
 //!
 //! A discrete-event run never schedules into the past, so the queue only
 //! needs to be monotone: every pushed time is at least the last popped one.
-//! Times are read as 16 hexadecimal digits. An event whose time differs from
+//! Times are read as 8 digits of one byte each. An event whose time differs from
 //! the last popped time first at digit `j` (counting from the least
 //! significant) goes to bucket `(j, d)`, `d` being its own digit `j`; one
 //! equal to the last popped time goes to the `now` list. Buckets in
@@ -14,9 +14,9 @@
 //! share a bucket and buckets keep their order when moved, so equal times pop
 //! in insertion order, as an ordering by (time, sequence) would.
 //!
-//! With 16 buckets per digit, an event moves at most once per digit of its
+//! With 256 buckets per digit, an event moves at most once per byte of its
 //! distance from the last popped time (a binary radix heap moves it up to
-//! once per bit).
+//! once per bit, and one with hexadecimal digits once per four bits).
 
 use std::collections::VecDeque;
 
@@ -32,11 +32,14 @@ pub struct Scheduled<D, M> {
     pub background: bool,
 }
 
-const DIGIT_BITS: u32 = 4;
+const DIGIT_BITS: u32 = 8;
 const RADIX: usize = 1 << DIGIT_BITS;
 const LEVELS: usize = 64_usize.div_ceil(DIGIT_BITS as usize);
 const BUCKETS: usize = LEVELS * RADIX;
 const WORDS: usize = BUCKETS.div_ceil(64);
+/// The most events an emptied buffer is kept for: with 2 048 buckets, large
+/// buffers kept in the empty ones would add up to megabytes.
+const KEEP: usize = 64;
 
 /// The bucket of an event at `time` when `last` was popped last (`time >=
 /// last`); `None` when they are equal.
@@ -148,7 +151,10 @@ impl<D, M> EventQueue<D, M> {
         if min == max {
             // One time: the bucket becomes `now` as it is (both conversions
             // keep the buffers; the empty `now` is the bucket's next one).
-            let spent = std::mem::take(&mut self.now);
+            let mut spent = std::mem::take(&mut self.now);
+            if spent.capacity() > KEEP {
+                spent = VecDeque::new();
+            }
             let full = std::mem::replace(&mut self.buckets[b], Vec::from(spent));
             self.now = VecDeque::from(full);
             return;
@@ -162,8 +168,10 @@ impl<D, M> EventQueue<D, M> {
                 Some(nb) => self.put(nb, ev),
             }
         }
-        // Keep the emptied bucket's allocation for reuse.
-        self.buckets[b] = spread;
+        // Keep the emptied bucket's allocation for reuse, unless large.
+        if spread.capacity() <= KEEP {
+            self.buckets[b] = spread;
+        }
     }
 
     #[inline]
