@@ -112,6 +112,7 @@ struct UptoCounts {
 }
 
 impl UptoCounts {
+    #[inline]
     fn add(&mut self, upto: usize) {
         if self.counts.is_empty() {
             self.base = upto;
@@ -130,6 +131,7 @@ impl UptoCounts {
     }
 
     /// Takes one member off `upto`, if any is counted there.
+    #[inline]
     fn remove(&mut self, upto: usize) {
         let Some(c) = upto
             .checked_sub(self.base)
