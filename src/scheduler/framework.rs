@@ -183,8 +183,12 @@ impl PodResources {
 pub struct NodeRow {
     pub allocatable_cpu: i64,
     pub allocatable_memory: i64,
-    pub requested_cpu: i64,
-    pub requested_memory: i64,
+    /// Allocatable minus requested cpu (wrapping: the requested cpu is
+    /// `allocatable_cpu.wrapping_sub(free_cpu)`), so that the filter's
+    /// per-node test is one comparison.
+    pub free_cpu: i64,
+    /// Allocatable minus requested memory, like `free_cpu`.
+    pub free_memory: i64,
     /// Allocatable minus requested ephemeral storage.
     pub free_ephemeral_storage: i64,
     pub nonzero_cpu: i64,
@@ -233,8 +237,11 @@ impl NodeRow {
         NodeRow {
             allocatable_cpu: node.allocatable.milli_cpu,
             allocatable_memory: node.allocatable.memory,
-            requested_cpu: node.requested.milli_cpu,
-            requested_memory: node.requested.memory,
+            free_cpu: node
+                .allocatable
+                .milli_cpu
+                .wrapping_sub(node.requested.milli_cpu),
+            free_memory: node.allocatable.memory.wrapping_sub(node.requested.memory),
             free_ephemeral_storage: node
                 .allocatable
                 .ephemeral_storage
@@ -243,6 +250,18 @@ impl NodeRow {
             nonzero_memory: node.nonzero_memory,
             flags,
         }
+    }
+
+    /// The node's requested cpu (`NodeInfo::requested.milli_cpu`).
+    #[inline(always)]
+    pub fn requested_cpu(&self) -> i64 {
+        self.allocatable_cpu.wrapping_sub(self.free_cpu)
+    }
+
+    /// The node's requested memory (`NodeInfo::requested.memory`).
+    #[inline(always)]
+    pub fn requested_memory(&self) -> i64 {
+        self.allocatable_memory.wrapping_sub(self.free_memory)
     }
 
     #[inline(always)]
@@ -586,8 +605,8 @@ impl<'a> PodFilter<'a> {
         let [cpu, memory, ephemeral] = self.want;
         // None of the slow flags, and room (never a slow flag).
         row.flags & (self.slow_flags | NodeRow::ROOM) == NodeRow::ROOM
-            && cpu <= row.allocatable_cpu - row.requested_cpu
-            && memory <= row.allocatable_memory - row.requested_memory
+            && cpu <= row.free_cpu
+            && memory <= row.free_memory
             && ephemeral <= row.free_ephemeral_storage
     }
 
@@ -674,8 +693,8 @@ fn fits_row(res: &PodResources, row: &NodeRow, node: &NodeInfo) -> bool {
     let r = &res.requests;
     let ok = |want: i64, alloc: i64, used: i64| want <= 0 || want <= alloc - used;
     row.has(NodeRow::ROOM)
-        && ok(r.milli_cpu, row.allocatable_cpu, row.requested_cpu)
-        && ok(r.memory, row.allocatable_memory, row.requested_memory)
+        && (r.milli_cpu <= 0 || r.milli_cpu <= row.free_cpu)
+        && (r.memory <= 0 || r.memory <= row.free_memory)
         && (r.ephemeral_storage <= 0 || r.ephemeral_storage <= row.free_ephemeral_storage)
         && r.scalar.iter().all(|(name, want)| {
             ok(
@@ -980,8 +999,8 @@ pub fn balanced_score(res: &PodResources, node: &NodeInfo) -> i64 {
 pub fn balanced_score_row(res: &PodResources, row: &NodeRow) -> i64 {
     balanced_of(
         res,
-        (row.requested_cpu, row.allocatable_cpu),
-        (row.requested_memory, row.allocatable_memory),
+        (row.requested_cpu(), row.allocatable_cpu),
+        (row.requested_memory(), row.allocatable_memory),
     )
 }
 
