@@ -32,6 +32,9 @@ pub struct HostRng {
     /// throw away).
     pending: Option<u128>,
     window: [u8; WINDOW_BYTES],
+    /// Scratch for [`HostRng::select_best`]: `tied[j - 1]` is the
+    /// position of the `j`th score equal to the best (j >= 2).
+    tied: Vec<usize>,
 }
 
 impl HostRng {
@@ -40,6 +43,7 @@ impl HostRng {
             rng,
             pending: None,
             window: [0; WINDOW_BYTES],
+            tied: Vec::new(),
         }
     }
 
@@ -56,7 +60,12 @@ impl HostRng {
     /// the stream exactly as [`select_best_naive`] would.
     pub fn select_best(&mut self, scores: &[i64]) -> usize {
         // Which scores draw: the best, its first position, the draws
-        // before it and how many scores equal it.
+        // before it and how many scores equal it (and where: `tied`, whose
+        // entries from a best that was passed are overwritten).
+        if self.tied.len() < scores.len() {
+            self.tied.resize(scores.len(), 0);
+        }
+        let tied = &mut self.tied[..scores.len()];
         let mut best = 0;
         let mut best_score = scores[0];
         let mut ties = 1u64;
@@ -68,6 +77,7 @@ impl HostRng {
                 before += ties - 1;
                 ties = 1;
             } else if s == best_score {
+                tied[ties as usize] = k;
                 ties += 1;
             }
         }
@@ -111,16 +121,7 @@ impl HostRng {
             return best;
         }
         // The `winner`th score equal to the best.
-        let mut seen = 1;
-        for (k, &s) in scores.iter().enumerate().skip(best + 1) {
-            if s == best_score {
-                seen += 1;
-                if seen == winner {
-                    return k;
-                }
-            }
-        }
-        unreachable!("fewer scores equal to the best than counted")
+        self.tied[(winner - 1) as usize]
     }
 }
 
@@ -187,6 +188,25 @@ mod tests {
             // The draws did move the choice around.
             assert!(chosen_late > 50, "{chosen_late}");
         }
+    }
+
+    #[test]
+    fn ties_of_a_passed_best_and_of_longer_calls_are_not_chosen() {
+        // Many scores equal to an early best, then a higher best with few
+        // ties; and short calls after long ones (stale scratch entries).
+        let mut naive = ChaCha8Rng::seed_from_u64(5);
+        let mut fast = HostRng::new(naive.clone());
+        for round in 0..300usize {
+            let len = if round % 2 == 0 { 600 } else { 3 + round % 40 };
+            let mut s = vec![1i64; len];
+            let rise = len / 2 + round % (len / 2);
+            s[rise..].iter_mut().step_by(3).for_each(|x| *x = 2);
+            let want = select_best_naive(&s, &mut naive);
+            let got = fast.select_best(&s);
+            assert_eq!(got, want, "round {round}");
+            assert_eq!(s[got], 2);
+        }
+        assert_eq!(fast.next_u64(), naive.next_u64());
     }
 
     #[test]
