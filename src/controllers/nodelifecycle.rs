@@ -19,7 +19,7 @@ use crate::fasthash::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::api::pod::{Taint, TaintEffect, Toleration};
+use crate::api::pod::{PodSpec, Taint, TaintEffect, Toleration};
 use crate::api::{Object, ObjectKey};
 use crate::apiserver::admission::TAINT_UNREACHABLE;
 use crate::engine::{SECOND, Time};
@@ -45,9 +45,18 @@ struct NodeState {
 
 struct PodEntry {
     key: ObjectKey,
-    node: String,
-    tolerations: Vec<Toleration>,
+    /// The pod's spec as first seen bound, for its node and tolerations
+    /// (shared with the pod, not copied).
+    spec: Arc<PodSpec>,
     terminating: bool,
+}
+
+impl PodEntry {
+    fn node(&self) -> &str {
+        self.spec
+            .node_name()
+            .expect("a pod entry is made for a bound pod")
+    }
 }
 
 #[derive(Default)]
@@ -146,9 +155,9 @@ impl NodeLifecycleController {
                 let node = pod.spec.node_name();
                 let gone = kind == EventType::Deleted || pod.status.phase.is_terminal();
                 if let Some(old) = self.pods.get(&uid)
-                    && (gone || node != Some(old.node.as_str()))
+                    && (gone || node != Some(old.node()))
                 {
-                    if let Some(set) = self.pods_by_node.get_mut(&old.node) {
+                    if let Some(set) = self.pods_by_node.get_mut(old.node()) {
                         set.remove(&uid);
                     }
                     self.pods.remove(&uid);
@@ -167,8 +176,7 @@ impl NodeLifecycleController {
                     uid,
                     PodEntry {
                         key: key.clone(),
-                        node: node.to_string(),
-                        tolerations: pod.spec.tolerations.clone(),
+                        spec: pod.spec.clone(),
                         terminating,
                     },
                 );
@@ -271,13 +279,14 @@ impl NodeLifecycleController {
     /// when it tolerates them all without a limit (or there are none).
     fn eviction_time(&self, uid: u64) -> Option<Time> {
         let p = self.pods.get(&uid)?;
-        let n = self.nodes.get(&p.node)?;
+        let n = self.nodes.get(p.node())?;
         if n.no_execute.is_empty() || p.terminating {
             return None;
         }
         let mut limit: Option<i64> = None;
         for taint in &n.no_execute {
             let matching: Vec<&Toleration> = p
+                .spec
                 .tolerations
                 .iter()
                 .filter(|t| t.tolerates(taint))
@@ -326,7 +335,7 @@ impl NodeLifecycleController {
         };
         p.terminating = true;
         let key = p.key.clone();
-        let node = p.node.clone();
+        let node = p.node().to_string();
         cx.log_on(
             Dest::ControllerManager,
             "evict",
