@@ -62,6 +62,9 @@ impl PodEntry {
 #[derive(Default)]
 pub struct NodeLifecycleController {
     nodes: BTreeMap<String, NodeState>,
+    /// How many of `nodes` have NoExecute taints: while none has, a new
+    /// pod's node is not looked up.
+    tainted: usize,
     pods: HashMap<u64, PodEntry>,
     pods_by_node: HashMap<String, BTreeSet<u64>>,
     /// Evictions scheduled: pod -> when.
@@ -117,7 +120,13 @@ impl NodeLifecycleController {
             Object::Node(node) => {
                 let name = node.metadata.name.clone();
                 if kind == EventType::Deleted {
-                    self.nodes.remove(&name);
+                    if self
+                        .nodes
+                        .remove(&name)
+                        .is_some_and(|n| !n.no_execute.is_empty())
+                    {
+                        self.tainted -= 1;
+                    }
                     self.gc_orphans(&name, cx);
                     return;
                 }
@@ -138,6 +147,11 @@ impl NodeLifecycleController {
                 });
                 state.ready = ready;
                 if state.no_execute != no_execute {
+                    match (state.no_execute.is_empty(), no_execute.is_empty()) {
+                        (true, false) => self.tainted += 1,
+                        (false, true) => self.tainted -= 1,
+                        _ => {}
+                    }
                     state.no_execute = no_execute;
                     state.tainted_at = now;
                     let uids: Vec<u64> = self
@@ -190,10 +204,11 @@ impl NodeLifecycleController {
                                 .insert(node.to_string(), BTreeSet::from([uid]));
                         }
                     }
-                    if self
-                        .nodes
-                        .get(node)
-                        .is_some_and(|n| !n.no_execute.is_empty())
+                    if self.tainted > 0
+                        && self
+                            .nodes
+                            .get(node)
+                            .is_some_and(|n| !n.no_execute.is_empty())
                     {
                         self.schedule_eviction(uid, cx);
                     }
