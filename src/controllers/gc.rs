@@ -48,23 +48,26 @@ impl GarbageCollector {
     pub fn observe(
         &mut self,
         kind: EventType,
+        key: &ObjectKey,
         obj: &Arc<Object>,
         old: Option<&Object>,
         cache: &Cache,
     ) {
         let meta = obj.meta();
         let orphan = meta.finalizers.iter().any(|f| f == ORPHAN_FINALIZER);
+        // The owner uids are parsed only while some owner is gone.
         if kind != EventType::Deleted
+            && !self.deleted.is_empty()
             && meta
                 .owner_references
                 .iter()
                 .filter_map(|r| r.uid.parse::<u64>().ok())
                 .any(|u| self.deleted.contains(&u))
         {
-            self.queue.add(obj.key());
+            self.queue.add(key.clone());
         }
         if kind == EventType::Deleted {
-            self.deleting.remove(&obj.key());
+            self.deleting.remove(key);
         }
         match kind {
             EventType::Deleted if !orphan => {
@@ -85,9 +88,8 @@ impl GarbageCollector {
                         o.meta().finalizers.iter().any(|f| f == ORPHAN_FINALIZER)
                     }) =>
             {
-                let key = obj.key();
                 self.orphaning.insert(key.clone());
-                self.queue.add(key);
+                self.queue.add(key.clone());
             }
             _ => {}
         }

@@ -678,7 +678,7 @@ impl ControllerManager {
             Kind::Deployment => self.deployments.observe_deployment(kind, obj),
             _ => {}
         }
-        self.gc.observe(kind, obj, old.as_deref(), &self.cache);
+        self.gc.observe(kind, key, obj, old.as_deref(), &self.cache);
     }
 }
 

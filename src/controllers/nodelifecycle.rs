@@ -19,7 +19,7 @@ use crate::fasthash::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::api::pod::{Taint, TaintEffect, Toleration};
+use crate::api::pod::{PodSpec, Taint, TaintEffect, Toleration};
 use crate::api::{Object, ObjectKey};
 use crate::apiserver::admission::TAINT_UNREACHABLE;
 use crate::engine::{SECOND, Time};
@@ -45,14 +45,26 @@ struct NodeState {
 
 struct PodEntry {
     key: ObjectKey,
-    node: String,
-    tolerations: Vec<Toleration>,
+    /// The pod's spec as first seen bound, for its node and tolerations
+    /// (shared with the pod, not copied).
+    spec: Arc<PodSpec>,
     terminating: bool,
+}
+
+impl PodEntry {
+    fn node(&self) -> &str {
+        self.spec
+            .node_name()
+            .expect("a pod entry is made for a bound pod")
+    }
 }
 
 #[derive(Default)]
 pub struct NodeLifecycleController {
     nodes: BTreeMap<String, NodeState>,
+    /// How many of `nodes` have NoExecute taints: while none has, a new
+    /// pod's node is not looked up.
+    tainted: usize,
     pods: HashMap<u64, PodEntry>,
     pods_by_node: HashMap<String, BTreeSet<u64>>,
     /// Evictions scheduled: pod -> when.
@@ -108,7 +120,13 @@ impl NodeLifecycleController {
             Object::Node(node) => {
                 let name = node.metadata.name.clone();
                 if kind == EventType::Deleted {
-                    self.nodes.remove(&name);
+                    if self
+                        .nodes
+                        .remove(&name)
+                        .is_some_and(|n| !n.no_execute.is_empty())
+                    {
+                        self.tainted -= 1;
+                    }
                     self.gc_orphans(&name, cx);
                     return;
                 }
@@ -129,6 +147,11 @@ impl NodeLifecycleController {
                 });
                 state.ready = ready;
                 if state.no_execute != no_execute {
+                    match (state.no_execute.is_empty(), no_execute.is_empty()) {
+                        (true, false) => self.tainted += 1,
+                        (false, true) => self.tainted -= 1,
+                        _ => {}
+                    }
                     state.no_execute = no_execute;
                     state.tainted_at = now;
                     let uids: Vec<u64> = self
@@ -146,9 +169,9 @@ impl NodeLifecycleController {
                 let node = pod.spec.node_name();
                 let gone = kind == EventType::Deleted || pod.status.phase.is_terminal();
                 if let Some(old) = self.pods.get(&uid)
-                    && (gone || node != Some(old.node.as_str()))
+                    && (gone || node != Some(old.node()))
                 {
-                    if let Some(set) = self.pods_by_node.get_mut(&old.node) {
+                    if let Some(set) = self.pods_by_node.get_mut(old.node()) {
                         set.remove(&uid);
                     }
                     self.pods.remove(&uid);
@@ -167,8 +190,7 @@ impl NodeLifecycleController {
                     uid,
                     PodEntry {
                         key: key.clone(),
-                        node: node.to_string(),
-                        tolerations: pod.spec.tolerations.clone(),
+                        spec: pod.spec.clone(),
                         terminating,
                     },
                 );
@@ -182,10 +204,11 @@ impl NodeLifecycleController {
                                 .insert(node.to_string(), BTreeSet::from([uid]));
                         }
                     }
-                    if self
-                        .nodes
-                        .get(node)
-                        .is_some_and(|n| !n.no_execute.is_empty())
+                    if self.tainted > 0
+                        && self
+                            .nodes
+                            .get(node)
+                            .is_some_and(|n| !n.no_execute.is_empty())
                     {
                         self.schedule_eviction(uid, cx);
                     }
@@ -271,13 +294,14 @@ impl NodeLifecycleController {
     /// when it tolerates them all without a limit (or there are none).
     fn eviction_time(&self, uid: u64) -> Option<Time> {
         let p = self.pods.get(&uid)?;
-        let n = self.nodes.get(&p.node)?;
+        let n = self.nodes.get(p.node())?;
         if n.no_execute.is_empty() || p.terminating {
             return None;
         }
         let mut limit: Option<i64> = None;
         for taint in &n.no_execute {
             let matching: Vec<&Toleration> = p
+                .spec
                 .tolerations
                 .iter()
                 .filter(|t| t.tolerates(taint))
@@ -326,7 +350,7 @@ impl NodeLifecycleController {
         };
         p.terminating = true;
         let key = p.key.clone();
-        let node = p.node.clone();
+        let node = p.node().to_string();
         cx.log_on(
             Dest::ControllerManager,
             "evict",
