@@ -282,20 +282,24 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
+    /// The `i`th key of a scrambled sequence over three kinds, two
+    /// namespaces and `names` names.
+    fn scrambled_key(i: u32, names: u32) -> ObjectKey {
+        let kind = [Kind::Pod, Kind::Node, Kind::Service][(i % 3) as usize];
+        ObjectKey::new(
+            kind,
+            ["b", "a"][(i % 2) as usize],
+            &format!("n{}", (i * 7919) % names),
+        )
+    }
+
     #[test]
     fn behaves_as_an_ordered_map() {
         // The same operations on a BTreeMap and a KeyedMap give the same
         // contents, in the same order, whatever the insertion order.
         let mut a: BTreeMap<ObjectKey, u32> = BTreeMap::new();
         let mut b: KeyedMap<u32> = KeyedMap::new();
-        let key = |i: u32| {
-            let kind = [Kind::Pod, Kind::Node, Kind::Service][(i % 3) as usize];
-            ObjectKey::new(
-                kind,
-                ["b", "a"][(i % 2) as usize],
-                &format!("n{}", (i * 7919) % 101),
-            )
-        };
+        let key = |i: u32| scrambled_key(i, 101);
         for i in 0..400u32 {
             let k = key(i);
             match i % 5 {
@@ -334,14 +338,7 @@ mod tests {
         // order, listed now and then: every list is the ordered map's.
         let mut a: BTreeMap<ObjectKey, u32> = BTreeMap::new();
         let mut b: LazyKeyedMap<u32> = LazyKeyedMap::new();
-        let key = |i: u32| {
-            let kind = [Kind::Pod, Kind::Node, Kind::Service][(i % 3) as usize];
-            ObjectKey::new(
-                kind,
-                ["b", "a"][(i % 2) as usize],
-                &format!("n{}", (i * 7919) % 211),
-            )
-        };
+        let key = |i: u32| scrambled_key(i, 211);
         for i in 0..5000u32 {
             let k = key(i);
             match i % 7 {

@@ -649,17 +649,7 @@ impl EndpointSliceController {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::Manifest;
-
-    fn object(yaml: &str, uid: u64) -> Arc<Object> {
-        let mut o = serde_yaml::from_str::<Manifest>(yaml)
-            .unwrap()
-            .object
-            .unwrap();
-        o.meta_mut().uid = uid;
-        o.meta_mut().namespace = "default".into();
-        Arc::new(o)
-    }
+    use crate::controllers::tests::object;
 
     fn service(name: &str, app: &str) -> Arc<Object> {
         let yaml = format!(

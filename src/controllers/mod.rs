@@ -687,7 +687,9 @@ mod tests {
     use super::*;
     use crate::api::Manifest;
 
-    fn object(yaml: &str, uid: u64) -> Arc<Object> {
+    /// A manifest's object in namespace default with the given uid (shared
+    /// with the controllers' own test modules).
+    pub(super) fn object(yaml: &str, uid: u64) -> Arc<Object> {
         let mut o = serde_yaml::from_str::<Manifest>(yaml)
             .unwrap()
             .object
