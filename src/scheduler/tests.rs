@@ -1174,26 +1174,36 @@ fn node_rows_follow_node_and_pod_changes() {
     assert!(s.rows_in_sync());
 }
 
+/// Two nodes of 4 cpu / 8Gi, in zones a and b.
+const ZONED_PAIR: [&str; 2] = [
+    "metadata: {name: n1, labels: {kubernetes.io/hostname: n1, topology.kubernetes.io/zone: a}}\nstatus: {allocatable: {cpu: '4', memory: 8Gi}}",
+    "metadata: {name: n2, labels: {kubernetes.io/hostname: n2, topology.kubernetes.io/zone: b}}\nstatus: {allocatable: {cpu: '4', memory: 8Gi}}",
+];
+
+/// Pod `e` (uid 1000, labelled app=`app`, 2 cpu / 2Gi) bound to `node`.
+fn bound_pod_uid_1000(node: &str, app: &str) -> Arc<Object> {
+    let mut p = pod(&format!(
+        "metadata: {{name: e, labels: {{app: {app}}}}}\nspec: {{nodeName: {node}, containers: [{{name: c, image: x, resources: {{requests: {{cpu: '2', memory: 2Gi}}}}}}]}}"
+    ));
+    p.metadata.uid = 1000;
+    Arc::new(Object::Pod(p))
+}
+
+/// An app=web pod spreading app=web pods over zones (ScheduleAnyway).
+fn zone_spread_web_pod() -> Pod {
+    pod(
+        "metadata: {name: p, labels: {app: web}}\nspec: {topologySpreadConstraints: [{maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: ScheduleAnyway, labelSelector: {matchLabels: {app: web}}}], containers: [{name: c, image: x, resources: {requests: {cpu: 100m, memory: 100Mi}}}]}",
+    )
+}
+
 /// A bound pod accounted again under the same uid (moved to another node,
 /// relabelled) replaces its first accounting: resources, label counts and
 /// the spreading domain sums end as if only the last version had been
 /// added.
 #[test]
 fn a_bound_pod_seen_again_replaces_its_first_accounting() {
-    let nodes = [
-        "metadata: {name: n1, labels: {kubernetes.io/hostname: n1, topology.kubernetes.io/zone: a}}\nstatus: {allocatable: {cpu: '4', memory: 8Gi}}",
-        "metadata: {name: n2, labels: {kubernetes.io/hostname: n2, topology.kubernetes.io/zone: b}}\nstatus: {allocatable: {cpu: '4', memory: 8Gi}}",
-    ];
-    let bound = |node: &str, app: &str| {
-        let mut p = pod(&format!(
-            "metadata: {{name: e, labels: {{app: {app}}}}}\nspec: {{nodeName: {node}, containers: [{{name: c, image: x, resources: {{requests: {{cpu: '2', memory: 2Gi}}}}}}]}}"
-        ));
-        p.metadata.uid = 1000;
-        Arc::new(Object::Pod(p))
-    };
-    let incoming = pod(
-        "metadata: {name: p, labels: {app: web}}\nspec: {topologySpreadConstraints: [{maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: ScheduleAnyway, labelSelector: {matchLabels: {app: web}}}], containers: [{name: c, image: x, resources: {requests: {cpu: 100m, memory: 100Mi}}}]}",
-    );
+    let (nodes, incoming) = (ZONED_PAIR, zone_spread_web_pod());
+    let bound = bound_pod_uid_1000;
     let evaluate = |versions: &[Arc<Object>]| {
         let mut s = cluster(Profile::default(), &nodes, &[]);
         // The first evaluation registers the selector, so that the later
@@ -1225,20 +1235,8 @@ fn a_bound_pod_seen_again_replaces_its_first_accounting() {
 /// it; a version with only its status changed leaves them alone.
 #[test]
 fn a_bound_pod_relabelled_on_its_node_is_recounted() {
-    let nodes = [
-        "metadata: {name: n1, labels: {kubernetes.io/hostname: n1, topology.kubernetes.io/zone: a}}\nstatus: {allocatable: {cpu: '4', memory: 8Gi}}",
-        "metadata: {name: n2, labels: {kubernetes.io/hostname: n2, topology.kubernetes.io/zone: b}}\nstatus: {allocatable: {cpu: '4', memory: 8Gi}}",
-    ];
-    let bound = |app: &str| {
-        let mut p = pod(&format!(
-            "metadata: {{name: e, labels: {{app: {app}}}}}\nspec: {{nodeName: n2, containers: [{{name: c, image: x, resources: {{requests: {{cpu: '2', memory: 2Gi}}}}}}]}}"
-        ));
-        p.metadata.uid = 1000;
-        Arc::new(Object::Pod(p))
-    };
-    let incoming = pod(
-        "metadata: {name: p, labels: {app: web}}\nspec: {topologySpreadConstraints: [{maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: ScheduleAnyway, labelSelector: {matchLabels: {app: web}}}], containers: [{name: c, image: x, resources: {requests: {cpu: 100m, memory: 100Mi}}}]}",
-    );
+    let (nodes, incoming) = (ZONED_PAIR, zone_spread_web_pod());
+    let bound = |app: &str| bound_pod_uid_1000("n2", app);
     let cluster_with = |first: &Arc<Object>| {
         let mut s = cluster(Profile::default(), &nodes, &[]);
         // Registers the selector, so that later versions update its counts.
