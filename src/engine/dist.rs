@@ -117,6 +117,8 @@ impl Prepared {
                 }
                 to_time((self.mu + self.sigma * standard_normal(rng)).exp())
             }
+            // Draws nothing: answered here, without the call.
+            Dist::Constant(t) => t,
             d => d.sample(rng),
         }
     }

@@ -149,9 +149,6 @@ impl LatencyConfig {
 /// The sampler the components draw their delays from.
 pub struct Latencies {
     dists: [Prepared; Hop::ALL.len()],
-    /// A hop's delay when its distribution is a constant (which draws
-    /// nothing from its stream): no draw to dispatch.
-    constants: [Option<Time>; Hop::ALL.len()],
     streams: Vec<ChaCha8Rng>,
     pub image_pull_bandwidth: u64,
 }
@@ -160,10 +157,6 @@ impl Latencies {
     pub fn new(config: &LatencyConfig, rng: &RngStreams) -> Self {
         Latencies {
             dists: Hop::ALL.map(|h| config.dist(h).prepare()),
-            constants: Hop::ALL.map(|h| match config.dist(h) {
-                Dist::Constant(t) => Some(t),
-                _ => None,
-            }),
             streams: Hop::ALL
                 .iter()
                 .map(|h| rng.stream(&format!("latency/{}", h.key())))
@@ -179,9 +172,6 @@ impl Latencies {
     #[inline]
     pub fn sample(&mut self, hop: Hop) -> Time {
         let i = hop as usize;
-        if let Some(t) = self.constants[i] {
-            return t;
-        }
         self.dists[i].sample(&mut self.streams[i])
     }
 
