@@ -3,7 +3,6 @@
 //! of 4 cpu / 32Gi / 110 pods, some initial pods, then the measured pause
 //! pods, each requesting 100m / 500Mi.
 
-use std::io;
 use std::path::Path;
 use std::time::Instant;
 
@@ -11,7 +10,7 @@ use crate::api::pod::{Container, Pod};
 use crate::api::{Object, Quantity};
 use crate::engine::SECOND;
 use crate::scenario::{self, Action, ActionOp, Scenario};
-use crate::sim::run::{RunOptions, simulate_with};
+use crate::sim::run::{RunOptions, simulate_discarding};
 
 /// The shape of one benchmark run.
 #[derive(Clone, Debug)]
@@ -141,13 +140,7 @@ pub fn run_with(spec: &BenchSpec, opts: &RunOptions) -> BenchResult {
         ..opts.clone()
     };
     let started = Instant::now();
-    let outcome = simulate_with(
-        &scenario,
-        spec.seed,
-        Box::new(io::sink()),
-        Box::new(io::sink()),
-        &opts,
-    );
+    let outcome = simulate_discarding(&scenario, spec.seed, &opts, None);
     let wall_s = started.elapsed().as_secs_f64();
     let pods = outcome.recorder.pods();
     let scheduled = pods.iter().filter(|p| p.bound.is_some()).count();
@@ -199,13 +192,7 @@ mod tests {
                 scheduling_only,
                 ..Default::default()
             };
-            simulate_with(
-                &scheduling_basic(&spec),
-                spec.seed,
-                Box::new(io::sink()),
-                Box::new(io::sink()),
-                &opts,
-            )
+            simulate_discarding(&scheduling_basic(&spec), spec.seed, &opts, None)
         };
         let only = outcome(true);
         let pods = only.recorder.pods();

@@ -11,7 +11,7 @@ use kubesim::scenario;
 use kubesim::scheduler::config::PolicyError;
 use kubesim::scheduler::profile::Profile;
 use kubesim::sim::run::{
-    OUTPUT_FILES, RunOptions, TRACE_FILE, run_to_dir_with, scenario_profiles, simulate_traced,
+    OUTPUT_FILES, RunOptions, TRACE_FILE, run_to_dir_with, scenario_profiles, simulate_discarding,
 };
 
 /// mimalloc (`kubesim::alloc`): about 10 % fewer instructions than the
@@ -547,11 +547,9 @@ fn explain(
         skip_teardown: false,
         ..Default::default()
     };
-    let outcome = simulate_traced(
+    let outcome = simulate_discarding(
         &s,
         seed.unwrap_or(s.seed),
-        Box::new(std::io::sink()),
-        Box::new(std::io::sink()),
         &opts,
         Some(Box::new(buf.clone())),
     );

@@ -29,7 +29,6 @@
 //! ignored. Template paths are relative to the configuration file.
 
 use std::collections::BTreeMap;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -38,7 +37,7 @@ use serde_yaml::Value;
 use crate::api::{Kind, Manifest, Object};
 use crate::engine::SECOND;
 use crate::scenario::{self, Action, ActionOp};
-use crate::sim::run::{RunOptions, simulate_with};
+use crate::sim::run::{RunOptions, simulate_discarding};
 
 /// What one workload run measured.
 #[derive(Clone, Debug)]
@@ -590,7 +589,7 @@ pub fn run(
         ..opts.clone()
     };
     let started = Instant::now();
-    let outcome = simulate_with(&s, seed, Box::new(io::sink()), Box::new(io::sink()), &opts);
+    let outcome = simulate_discarding(&s, seed, &opts, None);
     let wall_s = started.elapsed().as_secs_f64();
     let recorded = outcome.recorder.pods();
     let is_op_pod = |n: &str| n.starts_with("op");

@@ -147,6 +147,9 @@ pub struct Recorder {
     node_totals: Vec<NodeTotals>,
     node_index: HashMap<String, usize>,
     error: Option<io::Error>,
+    /// Whether timeline rows and node samples are written; without, the
+    /// records, counters and rollouts are kept all the same.
+    writes_rows: bool,
 }
 
 impl Recorder {
@@ -166,10 +169,29 @@ impl Recorder {
             node_totals: Vec::new(),
             node_index: HashMap::default(),
             error: None,
+            writes_rows: true,
         };
         r.events.row(EVENTS_HEADER);
         r.nodes.row(NODES_HEADER);
         r
+    }
+
+    /// A recorder that writes no timeline rows and no node samples: for
+    /// runs that only want the records, the counters and the summary (the
+    /// benchmarks, `explain`), which would otherwise format every row only
+    /// to throw it away.
+    pub fn discarding() -> Self {
+        Recorder {
+            writes_rows: false,
+            ..Recorder::new(Box::new(io::sink()), Box::new(io::sink()))
+        }
+    }
+
+    /// Whether timeline rows are written: a caller that builds a row's
+    /// detail before calling can skip it when they are not.
+    #[inline]
+    pub fn writes_rows(&self) -> bool {
+        self.writes_rows
     }
 
     /// One timeline row.
@@ -182,6 +204,10 @@ impl Recorder {
         node: &str,
         detail: &str,
     ) {
+        self.counters.timeline_rows += 1;
+        if !self.writes_rows {
+            return;
+        }
         self.event_head(now, component, action, subject, node);
         self.events.field(detail.as_bytes());
         self.events.end_row();
@@ -198,6 +224,10 @@ impl Recorder {
         node: &str,
         detail: fmt::Arguments<'_>,
     ) {
+        self.counters.timeline_rows += 1;
+        if !self.writes_rows {
+            return;
+        }
         self.event_head(now, component, action, subject, node);
         self.events.field_fmt(detail);
         self.events.end_row();
@@ -215,6 +245,10 @@ impl Recorder {
         node: &str,
         detail: &[Part<'_>],
     ) {
+        self.counters.timeline_rows += 1;
+        if !self.writes_rows {
+            return;
+        }
         self.event_head(now, component, action, subject, node);
         self.events.field_parts(detail);
         self.events.end_row();
@@ -230,7 +264,6 @@ impl Recorder {
         subject: Subject<'_>,
         node: &str,
     ) {
-        self.counters.timeline_rows += 1;
         self.events.row_head(
             now,
             self.seq,
@@ -310,6 +343,9 @@ impl Recorder {
     }
 
     fn sample_node(&mut self, now: Time, i: usize) {
+        if !self.writes_rows {
+            return;
+        }
         let t = &self.node_totals[i];
         self.nodes.row_time_text_ints(
             now,

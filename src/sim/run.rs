@@ -111,11 +111,34 @@ pub fn simulate_traced(
     opts: &RunOptions,
     trace: Option<Box<dyn Write>>,
 ) -> Outcome {
+    simulate_into(scenario, seed, Recorder::new(events, nodes), opts, trace)
+}
+
+/// Runs `scenario` without writing its timelines: the outcome's records,
+/// counters and summary are those of [`simulate_traced`], and the
+/// decision trace is written into `trace` if given, but no timeline row
+/// or node sample is formatted (for the benchmarks and `explain`, which
+/// would throw them away).
+pub fn simulate_discarding(
+    scenario: &Scenario,
+    seed: u64,
+    opts: &RunOptions,
+    trace: Option<Box<dyn Write>>,
+) -> Outcome {
+    simulate_into(scenario, seed, Recorder::discarding(), opts, trace)
+}
+
+fn simulate_into(
+    scenario: &Scenario,
+    seed: u64,
+    mut rec: Recorder,
+    opts: &RunOptions,
+    trace: Option<Box<dyn Write>>,
+) -> Outcome {
     let profiles = opts.profiles.clone().unwrap_or_else(|| {
         scenario_profiles(scenario).unwrap_or_else(|_| vec![Profile::default()])
     });
     let rng = RngStreams::new(seed);
-    let mut rec = Recorder::new(events, nodes);
     let lat = Latencies::new(&scenario.latencies, &rng);
     let mut etcd = EtcdServer::new(ETCD_HISTORY);
     let mut apiserver = ApiServer::new();
@@ -282,8 +305,7 @@ pub fn simulate_traced(
     };
     let summary = Summary::build(&facts, &cluster.rec);
     let trace = cluster.scheduler.finish_trace();
-    let empty = Recorder::new(Box::new(io::sink()), Box::new(io::sink()));
-    let recorder = std::mem::replace(&mut cluster.rec, empty);
+    let recorder = std::mem::replace(&mut cluster.rec, Recorder::discarding());
     let (virtual_time, events, hash) = (engine.now(), engine.processed(), engine.hash().value());
     if opts.skip_teardown {
         std::mem::forget(cluster);

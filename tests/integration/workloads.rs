@@ -580,6 +580,65 @@ fn workload_scenarios_are_deterministic() {
     }
 }
 
+/// A run that discards its timelines (the benchmarks, `explain`) keeps
+/// the same records, counters and summary as one that writes them, and
+/// formats no row.
+#[test]
+fn a_run_discarding_its_timelines_keeps_the_same_records() {
+    use kubesim::sim::run::{RunOptions, simulate_discarding, simulate_with};
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let s = kubesim::scenario::load(&repo().join("scenarios/rolling-update.yaml")).unwrap();
+    let opts = RunOptions::default();
+    let (events, nodes) = (Buf::default(), Buf::default());
+    let mut written = simulate_with(
+        &s,
+        s.seed,
+        Box::new(events.clone()),
+        Box::new(nodes.clone()),
+        &opts,
+    );
+    written.recorder.finish().unwrap();
+    let mut discarded = simulate_discarding(&s, s.seed, &opts, None);
+    discarded.recorder.finish().unwrap();
+    let rows = events
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count() as u64;
+    assert!(rows > 100 && nodes.0.lock().unwrap().len() > 100);
+    assert_eq!(
+        written.recorder.counters.timeline_rows + 1,
+        rows,
+        "rows and the header"
+    );
+    assert_eq!(discarded.recorder.counters.timeline_rows + 1, rows);
+    assert_eq!(
+        (written.events, written.hash),
+        (discarded.events, discarded.hash)
+    );
+    let csv = |o: &kubesim::sim::run::Outcome| {
+        let (mut pods, mut summary) = (Vec::new(), Vec::new());
+        o.recorder.write_pods(&mut pods).unwrap();
+        o.summary.write_csv(&mut summary).unwrap();
+        (pods, summary)
+    };
+    assert!(csv(&written) == csv(&discarded));
+}
+
 #[test]
 fn scaling_in_the_middle_of_a_rollout_is_proportional() {
     let dir = scratch("proportional");
