@@ -143,7 +143,10 @@ pub struct Recorder {
     /// The workloads' rollouts, reported by their controllers.
     pub rollouts: super::Rollouts,
     pods: Vec<PodRecord>,
-    pod_index: HashMap<u64, usize>,
+    /// Per object uid, the index of its pod record plus one (0: none).
+    /// Uids are dense (the apiserver numbers objects from 1), so this is
+    /// a few bytes per object of the run and one load per lookup.
+    pod_index: Vec<u32>,
     node_totals: Vec<NodeTotals>,
     node_index: HashMap<String, usize>,
     error: Option<io::Error>,
@@ -165,7 +168,7 @@ impl Recorder {
             counters: Counters::default(),
             rollouts: super::Rollouts::default(),
             pods: Vec::new(),
-            pod_index: HashMap::default(),
+            pod_index: Vec::new(),
             node_totals: Vec::new(),
             node_index: HashMap::default(),
             error: None,
@@ -363,17 +366,24 @@ impl Recorder {
 
     /// The record of pod `uid`, created on first use.
     pub fn pod(&mut self, uid: u64) -> &mut PodRecord {
-        let next = self.pods.len();
-        let i = *self.pod_index.entry(uid).or_insert(next);
-        if i == next {
-            self.pods.push(PodRecord::default());
+        let u = usize::try_from(uid).expect("a uid fits in memory");
+        if u >= self.pod_index.len() {
+            self.pod_index
+                .resize((u + 1).max(2 * self.pod_index.len()), 0);
         }
+        let slot = &mut self.pod_index[u];
+        if *slot == 0 {
+            self.pods.push(PodRecord::default());
+            *slot = u32::try_from(self.pods.len()).expect("fewer than 2^32 pods");
+        }
+        let i = *slot as usize - 1;
         &mut self.pods[i]
     }
 
     /// The record of pod `uid`, if it was created.
     pub fn pod_if_known(&mut self, uid: u64) -> Option<&mut PodRecord> {
-        let i = *self.pod_index.get(&uid)?;
+        let slot = *self.pod_index.get(usize::try_from(uid).ok()?)?;
+        let i = (slot as usize).checked_sub(1)?;
         Some(&mut self.pods[i])
     }
 
@@ -424,5 +434,25 @@ impl Recorder {
             w.end_row();
         }
         w.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pod_records_are_found_by_uid_and_kept_in_creation_order() {
+        let mut r = Recorder::discarding();
+        assert!(r.pod_if_known(7).is_none());
+        r.pod(7).name = "a".into();
+        r.pod(3).name = "b".into();
+        r.pod(1000).name = "c".into();
+        assert_eq!(r.pod(3).name, "b", "a second lookup finds the same record");
+        r.pod(7).attempts += 1;
+        let names: Vec<&str> = r.pods().iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert_eq!(r.pod_if_known(7).map(|p| p.attempts), Some(1));
+        assert!(r.pod_if_known(8).is_none() && r.pod_if_known(u64::MAX).is_none());
     }
 }
