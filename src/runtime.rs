@@ -26,19 +26,18 @@ pub struct ImageCatalog {
 
 pub struct Docker {
     index: u32,
-    /// `10.X.Y.`: the pod CIDR's first three octets, which every sandbox
-    /// IP starts with.
-    ip_prefix: String,
-    images: BTreeSet<String>,
+    /// The images present, sorted (a handful: a vector searched by halves).
+    images: Vec<String>,
     sizes: Arc<ImageCatalog>,
     /// The image being pulled, and the images waiting to be, in order.
     pulling: Option<String>,
     pull_queue: VecDeque<(String, bool)>,
     /// Pods waiting for each image.
     waiters: BTreeMap<String, Vec<u64>>,
-    /// Sandboxes by pod uid: the last octet of their IP and the pod's
+    /// Sandboxes sorted by pod uid (uids grow, so a new one is mostly
+    /// appended): the pod, the last octet of its IP and its
     /// `namespace/name`.
-    sandboxes: BTreeMap<u64, (u32, Arc<str>)>,
+    sandboxes: Vec<(u64, u32, Arc<str>)>,
     free_hosts: HostSet,
 }
 
@@ -48,12 +47,11 @@ pub struct Docker {
 struct HostSet([u64; 4]);
 
 impl HostSet {
+    /// Hosts 2 to 254.
+    const ALL_FREE: HostSet = HostSet([!0b11, !0, !0, !0 >> 1]);
+
     fn all_free() -> Self {
-        let mut set = HostSet([0; 4]);
-        for h in 2..255 {
-            set.insert(h);
-        }
-        set
+        Self::ALL_FREE
     }
 
     fn insert(&mut self, h: u32) {
@@ -76,15 +74,17 @@ impl Docker {
         images: impl IntoIterator<Item = String>,
         sizes: Arc<ImageCatalog>,
     ) -> Self {
+        let mut images: Vec<String> = images.into_iter().collect();
+        images.sort_unstable();
+        images.dedup();
         Docker {
             index,
-            ip_prefix: format!("10.{}.{}.", 64 + index / 256, index % 256),
-            images: images.into_iter().collect(),
+            images,
             sizes,
             pulling: None,
             pull_queue: VecDeque::new(),
             waiters: BTreeMap::new(),
-            sandboxes: BTreeMap::new(),
+            sandboxes: Vec::new(),
             free_hosts: HostSet::all_free(),
         }
     }
@@ -94,29 +94,33 @@ impl Docker {
         format!("10.{}.{}.0/24", 64 + index / 256, index % 256)
     }
 
+    /// `10.X.Y.host`: the pod CIDR's first three octets (from the node's
+    /// index, as [`Docker::pod_cidr`]) and the host.
     fn ip(&self, host: u32) -> String {
-        let mut ip = String::with_capacity(self.ip_prefix.len() + 3);
-        ip.push_str(&self.ip_prefix);
-        // The host is 2 to 254: at most three digits.
-        let mut digits = [0u8; 3];
-        let mut n = host;
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 || i == 0 {
-                break;
-            }
-        }
-        ip.push_str(std::str::from_utf8(&digits[i..]).expect("ASCII digits"));
+        let mut ip = String::with_capacity(15);
+        ip.push_str("10.");
+        push_octet(&mut ip, 64 + self.index / 256);
+        ip.push('.');
+        push_octet(&mut ip, self.index % 256);
+        ip.push('.');
+        push_octet(&mut ip, host);
         ip
     }
 
+    fn sandbox(&self, pod: u64) -> Option<&(u64, u32, Arc<str>)> {
+        let i = self.sandboxes.binary_search_by_key(&pod, |s| s.0).ok()?;
+        Some(&self.sandboxes[i])
+    }
+
     fn pod_name(&self, pod: u64) -> Arc<str> {
-        self.sandboxes
-            .get(&pod)
-            .map_or_else(|| Arc::from(""), |(_, n)| n.clone())
+        self.sandbox(pod)
+            .map_or_else(|| Arc::from(""), |(_, _, n)| n.clone())
+    }
+
+    fn has_image(&self, image: &str) -> bool {
+        self.images
+            .binary_search_by(|i| i.as_str().cmp(image))
+            .is_ok()
     }
 
     fn me(&self) -> Dest {
@@ -148,9 +152,9 @@ impl Docker {
         let kubelet = self.kubelet();
         match call {
             RuntimeCall::RunPodSandbox { pod, name } => {
-                let host = match self.sandboxes.get(&pod) {
-                    Some((h, _)) => *h,
-                    None => {
+                let host = match self.sandboxes.binary_search_by_key(&pod, |s| s.0) {
+                    Ok(i) => self.sandboxes[i].1,
+                    Err(i) => {
                         let Some(h) = self.free_hosts.pop_first() else {
                             cx.log(
                                 me,
@@ -160,7 +164,7 @@ impl Docker {
                             );
                             return;
                         };
-                        self.sandboxes.insert(pod, (h, name.clone()));
+                        self.sandboxes.insert(i, (pod, h, name.clone()));
                         h
                     }
                 };
@@ -180,7 +184,7 @@ impl Docker {
             }
             RuntimeCall::PullImage { pod, image, policy } => {
                 let always = policy == PullPolicy::Always;
-                let present = self.images.contains(&image);
+                let present = self.has_image(&image);
                 if present && !always {
                     let name = self.pod_name(pod);
                     cx.log(me, "image-present", pod_subject(&name), &image);
@@ -296,7 +300,8 @@ impl Docker {
                 );
             }
             RuntimeCall::StopPodSandbox { pod } => {
-                if let Some((h, name)) = self.sandboxes.remove(&pod) {
+                if let Ok(i) = self.sandboxes.binary_search_by_key(&pod, |s| s.0) {
+                    let (_, h, name) = self.sandboxes.remove(i);
                     self.free_hosts.insert(h);
                     cx.log(me, "stop-sandbox", pod_subject(&name), "");
                 }
@@ -316,7 +321,7 @@ impl Docker {
         let Some((image, always)) = self.pull_queue.pop_front() else {
             return;
         };
-        let present = self.images.contains(&image);
+        let present = self.has_image(&image);
         let missing = self.sizes.missing.contains(&image);
         let size = self
             .sizes
@@ -368,7 +373,9 @@ impl Docker {
         }
         cx.rec.counters.image_pulls += 1;
         cx.log(self.me(), "pulled", Subject::NONE, &image);
-        self.images.insert(image.clone());
+        if let Err(i) = self.images.binary_search(&image) {
+            self.images.insert(i, image.clone());
+        }
         for pod in self.waiters.remove(&image).unwrap_or_default() {
             cx.send(
                 self.kubelet(),
@@ -382,6 +389,22 @@ impl Docker {
         }
         self.start_pull(cx);
     }
+}
+
+/// Appends `n` in decimal.
+fn push_octet(s: &mut String, n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    s.push_str(std::str::from_utf8(&digits[i..]).expect("ASCII digits"));
 }
 
 fn pod_subject(name: &str) -> Subject<'_> {
@@ -401,7 +424,7 @@ mod tests {
 
     #[test]
     fn sandbox_ips_are_the_pod_cidr_and_the_host() {
-        for index in [0, 7, 255, 256, 4999] {
+        for index in [0, 7, 255, 256, 4999, 70_000] {
             let d = Docker::new(
                 index,
                 Vec::new(),
@@ -415,7 +438,21 @@ mod tests {
     }
 
     #[test]
+    fn present_images_are_a_set() {
+        let images = ["b:1", "a:1", "c:2", "a:1"].map(String::from);
+        let d = Docker::new(3, images, std::sync::Arc::new(ImageCatalog::default()));
+        assert_eq!(d.images, ["a:1", "b:1", "c:2"]);
+        assert!(d.has_image("a:1") && d.has_image("b:1") && d.has_image("c:2"));
+        assert!(!d.has_image("a:2") && !d.has_image("") && !d.has_image("d"));
+    }
+
+    #[test]
     fn hosts_are_given_lowest_first_until_none_is_left() {
+        let mut built = HostSet([0; 4]);
+        for h in 2..255 {
+            built.insert(h);
+        }
+        assert_eq!(HostSet::all_free(), built);
         let mut hosts = HostSet::all_free();
         assert_eq!(hosts.pop_first(), Some(2));
         assert_eq!(hosts.pop_first(), Some(3));
