@@ -656,13 +656,122 @@ pub fn passing_run(pf: &PodFilter<'_>, rows: &[NodeRow], run: &[usize]) -> usize
         .unwrap_or(run.len())
 }
 
-/// How many of `rows`, from the first, pass from their rows alone:
-/// [`passing_run`] for a run of consecutive nodes, read in place.
+/// How many of the `len` rows from `from`, from the first, pass from
+/// their rows alone: [`passing_run`] for a run of consecutive nodes, read
+/// in place, a block of [`Rows::BLOCK`] at a time where the block's worst
+/// row passes.
 #[inline(never)]
-pub fn passing_rows(pf: &PodFilter<'_>, rows: &[NodeRow]) -> usize {
-    rows.iter()
-        .position(|row| !pf.passes_row(row))
-        .unwrap_or(rows.len())
+pub fn passing_rows(pf: &PodFilter<'_>, rows: &Rows, from: usize, len: usize) -> usize {
+    const B: usize = Rows::BLOCK;
+    let to = from + len;
+    let mut k = from;
+    while k < to {
+        let b = k / B;
+        let end = (b + 1) * B;
+        if k == b * B && end <= to && pf.passes_row(&rows.worst[b]) {
+            k = end;
+            continue;
+        }
+        let stop = end.min(to);
+        if let Some(p) = rows.rows[k..stop].iter().position(|r| !pf.passes_row(r)) {
+            return k + p - from;
+        }
+        k = stop;
+    }
+    len
+}
+
+/// The nodes' [`NodeRow`]s (indexed like the scheduler's nodes), and per
+/// block of [`Rows::BLOCK`] consecutive rows a worst row: the least free
+/// cpu, memory and ephemeral storage of the block, every slow flag some
+/// row of the block has, and [`NodeRow::ROOM`] only if every row has it.
+/// A pod's [`PodFilter::passes_row`] passes the worst row exactly when it
+/// passes every row of the block.
+#[derive(Default)]
+pub struct Rows {
+    rows: Vec<NodeRow>,
+    worst: Vec<NodeRow>,
+}
+
+impl std::ops::Deref for Rows {
+    type Target = [NodeRow];
+    fn deref(&self) -> &[NodeRow] {
+        &self.rows
+    }
+}
+
+impl Rows {
+    /// Rows in a block.
+    pub const BLOCK: usize = 16;
+
+    /// Adds a row at the end.
+    pub fn push(&mut self, row: NodeRow) {
+        if self.rows.len().is_multiple_of(Self::BLOCK) {
+            self.worst.push(Self::worst_of(&[row]));
+        } else {
+            Self::merge(self.worst.last_mut().expect("a block"), &row);
+        }
+        self.rows.push(row);
+    }
+
+    /// Replaces row `i`.
+    pub fn set(&mut self, i: usize, row: NodeRow) {
+        let old = std::mem::replace(&mut self.rows[i], row);
+        let b = i / Self::BLOCK;
+        let w = &mut self.worst[b];
+        // A free amount that rises from the block's least: the least is
+        // found again (as are the flags when they change).
+        let rises = |new: i64, old: i64, least: i64| new > old && old == least;
+        if row.flags != old.flags
+            || rises(row.free_cpu, old.free_cpu, w.free_cpu)
+            || rises(row.free_memory, old.free_memory, w.free_memory)
+            || rises(
+                row.free_ephemeral_storage,
+                old.free_ephemeral_storage,
+                w.free_ephemeral_storage,
+            )
+        {
+            let block = &self.rows[b * Self::BLOCK..((b + 1) * Self::BLOCK).min(self.rows.len())];
+            *w = Self::worst_of(block);
+        } else {
+            Self::merge(w, &row);
+        }
+    }
+
+    /// Takes `row` into the worst row `w`.
+    fn merge(w: &mut NodeRow, row: &NodeRow) {
+        w.free_cpu = w.free_cpu.min(row.free_cpu);
+        w.free_memory = w.free_memory.min(row.free_memory);
+        w.free_ephemeral_storage = w.free_ephemeral_storage.min(row.free_ephemeral_storage);
+        let room = w.flags & row.flags & NodeRow::ROOM;
+        w.flags = ((w.flags | row.flags) & !NodeRow::ROOM) | room;
+    }
+
+    /// The worst row of `rows` (its other fields 0).
+    fn worst_of(rows: &[NodeRow]) -> NodeRow {
+        let mut w = NodeRow {
+            free_cpu: i64::MAX,
+            free_memory: i64::MAX,
+            free_ephemeral_storage: i64::MAX,
+            flags: NodeRow::ROOM,
+            ..NodeRow::default()
+        };
+        for row in rows {
+            Self::merge(&mut w, row);
+        }
+        w
+    }
+
+    /// Whether every block's worst row is the worst of its rows.
+    #[cfg(test)]
+    pub fn worst_in_sync(&self) -> bool {
+        self.worst.len() == self.rows.len().div_ceil(Self::BLOCK)
+            && self
+                .rows
+                .chunks(Self::BLOCK)
+                .zip(&self.worst)
+                .all(|(block, w)| Self::worst_of(block) == *w)
+    }
 }
 
 /// Whether NodeResourcesFit's filter passes: `fits(..).is_ok()` without
@@ -1346,6 +1455,64 @@ mod tests {
             }
             assert_eq!(cols.id(name).map_or(0, |id| cols.nodes_with(id)), with);
         }
+    }
+
+    /// A block's worst row follows every change to the block's rows
+    /// (free amounts rising and falling, flags set and cleared, the last
+    /// block partial), and the block-wise count of passing rows is the
+    /// row-by-row one from every start.
+    #[test]
+    fn worst_rows_follow_changes_and_passing_rows_counts_as_row_by_row() {
+        use rand_chacha::ChaCha8Rng;
+        use rand_chacha::rand_core::{Rng, SeedableRng};
+        let p = pod(
+            "kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: x, resources: {requests: {cpu: 100m, memory: 1Gi}}}]}",
+        );
+        let res = PodResources::of(&p);
+        let pf = PodFilter::new(&p, &res, &FilterPlugin::ALL);
+        assert!(pf.row_only());
+        let mut src = ChaCha8Rng::seed_from_u64(9);
+        let row = |src: &mut ChaCha8Rng| {
+            let x = src.next_u64();
+            // Mostly rows that pass; now and then one that does not.
+            let flags = if x.is_multiple_of(211) {
+                NodeRow::HARD_TAINTS | NodeRow::ROOM
+            } else if x.is_multiple_of(223) {
+                0
+            } else {
+                NodeRow::ROOM | ((x % 2) as u8 * NodeRow::SOFT_TAINTS)
+            };
+            let cpu = if x.is_multiple_of(227) {
+                50
+            } else {
+                200 + (x >> 8) as i64 % 4000
+            };
+            NodeRow {
+                free_cpu: cpu,
+                free_memory: (1 << 30) - 10 + ((x >> 20) % 400) as i64 * (1 << 28),
+                free_ephemeral_storage: (x >> 40) as i64 % 7 - 3,
+                flags,
+                ..NodeRow::default()
+            }
+        };
+        let mut rows = Rows::default();
+        let (mut whole, mut stopped) = (0, 0);
+        for step in 0..3000 {
+            if rows.len() < 150 && step % 3 == 0 {
+                rows.push(row(&mut src));
+            } else {
+                let i = (src.next_u64() % rows.len() as u64) as usize;
+                rows.set(i, row(&mut src));
+            }
+            assert!(rows.worst_in_sync(), "step {step}");
+            let from = (src.next_u64() % rows.len() as u64) as usize;
+            let len = (src.next_u64() % (rows.len() - from + 1) as u64) as usize;
+            let want = passing_run(&pf, &rows, &Vec::from_iter(from..from + len));
+            assert_eq!(passing_rows(&pf, &rows, from, len), want, "step {step}");
+            whole += usize::from(want >= 2 * Rows::BLOCK);
+            stopped += usize::from(want < len);
+        }
+        assert!(whole > 100 && stopped > 100, "{whole} {stopped}");
     }
 
     #[test]

@@ -167,7 +167,12 @@ struct Scratch {
     /// Per score plugin that normalizes: its column of raw scores, then
     /// of normalized scores.
     columns: [Vec<i64>; NUM_SCORE_PLUGINS],
+    /// Per feasible node, its total score; left empty when `ranked`.
     totals: Vec<i64>,
+    /// When the feasible nodes are a range of node indices whose totals
+    /// are `ScoreMemo::weighted` plus a base (and the memo's block
+    /// summaries are up to date over it): the range and the base.
+    ranked: Option<(std::ops::Range<usize>, i64)>,
 }
 
 /// One node's NodeResourcesFit, BalancedAllocation and ImageLocality raw
@@ -185,7 +190,9 @@ struct Memoized {
 
 /// Per node (indexed like `Scheduler::nodes`): its last [`Memoized`]
 /// scores and their shape, in columns, so that a run of consecutive nodes
-/// is checked and summed by plain passes over slices.
+/// is checked and summed by plain passes over slices; and per block of
+/// [`ties::BLOCK`] nodes, the summary of their weighted sums that the
+/// tie-break reads whole blocks by.
 #[derive(Default)]
 struct ScoreMemo {
     /// The shape of the node's scores; 0: nothing kept.
@@ -194,6 +201,13 @@ struct ScoreMemo {
     weighted: Vec<i64>,
     /// The raw scores: fit, balanced, image.
     raw: Vec<[i64; 3]>,
+    /// Per block of nodes: the shape every node of the block holds and
+    /// `tops` summarizes; 0: not known (reset whenever a node's scores
+    /// are set or cleared).
+    block_shape: Vec<u64>,
+    /// Per block of nodes: `ties::BlockTop::of` its `weighted`, when
+    /// `block_shape` is not 0.
+    tops: Vec<ties::BlockTop>,
 }
 
 impl ScoreMemo {
@@ -203,14 +217,19 @@ impl ScoreMemo {
             self.shape.resize(i + 1, 0);
             self.weighted.resize(i + 1, 0);
             self.raw.resize(i + 1, [0; 3]);
+            let blocks = (i + 1).div_ceil(ties::BLOCK);
+            self.block_shape.resize(blocks, 0);
+            self.tops.resize(blocks, ties::BlockTop::default());
         }
         self.shape[i] = 0;
+        self.block_shape[i / ties::BLOCK] = 0;
     }
 
     fn set(&mut self, i: usize, shape: u64, m: Memoized) {
         self.shape[i] = shape;
         self.weighted[i] = m.weighted;
         self.raw[i] = [m.fit, m.balanced, m.image];
+        self.block_shape[i / ties::BLOCK] = 0;
     }
 
     fn get(&self, i: usize) -> Memoized {
@@ -237,7 +256,8 @@ fn as_range(feasible: &[usize], every_node: bool) -> Option<std::ops::Range<usiz
 /// NodeResourcesFit, BalancedAllocation and ImageLocality scores, from
 /// `memo` where it holds the scores of `shape` and else from `miss` (which
 /// the memo then keeps). `range`: `feasible` as a range of indices, if it
-/// is one.
+/// is one; then the memo's summary of every block inside it is brought up
+/// to date too, and `totals` may be `None` (the caller reads the memo).
 #[inline(never)]
 fn memo_totals(
     memo: &mut ScoreMemo,
@@ -245,7 +265,7 @@ fn memo_totals(
     range: Option<std::ops::Range<usize>>,
     shape: u64,
     base: i64,
-    totals: &mut Vec<i64>,
+    totals: Option<&mut Vec<i64>>,
     miss: &mut dyn FnMut(usize) -> Memoized,
 ) {
     #[cfg(test)]
@@ -253,6 +273,7 @@ fn memo_totals(
         assert!(feasible.iter().copied().eq(r.clone()), "not a range");
     }
     let Some(range) = range else {
+        let totals = totals.expect("totals");
         totals.extend(feasible.iter().map(|&i| {
             if memo.shape[i] != shape {
                 memo.set(i, shape, miss(i));
@@ -261,14 +282,21 @@ fn memo_totals(
         }));
         return;
     };
-    // The misses, a chunk at a time: a chunk without one is passed over
-    // after one test of the whole chunk (or-ing the differences, a fixed
-    // number of them, without a branch per node).
-    const CHUNK: usize = 16;
+    // A block at a time: a block whose summary is of `shape` holds no
+    // miss; in another, the misses are found after one test of the whole
+    // block (or-ing the differences, without a branch per node), and the
+    // summary is made again if the block is inside the range.
+    const B: usize = ties::BLOCK;
     let mut from = range.start;
     while from < range.end {
-        let to = (from + CHUNK).min(range.end);
-        let stale = match <&[u64; CHUNK]>::try_from(&memo.shape[from..to]) {
+        let b = from / B;
+        let to = ((b + 1) * B).min(range.end);
+        let whole = from == b * B && to == (b + 1) * B;
+        if whole && memo.block_shape[b] == shape {
+            from = to;
+            continue;
+        }
+        let stale = match <&[u64; B]>::try_from(&memo.shape[from..to]) {
             Ok(chunk) => chunk.iter().fold(0, |any, &s| any | (s ^ shape)) != 0,
             Err(_) => memo.shape[from..to].iter().any(|&s| s != shape),
         };
@@ -279,9 +307,25 @@ fn memo_totals(
                 }
             }
         }
+        if whole {
+            memo.tops[b] = ties::BlockTop::of(&memo.weighted[from..to]);
+            memo.block_shape[b] = shape;
+        }
         from = to;
     }
-    totals.extend(memo.weighted[range].iter().map(|&w| base + w));
+    #[cfg(test)]
+    for b in range.start.div_ceil(B)..range.end / B {
+        let block = &memo.weighted[b * B..(b + 1) * B];
+        assert_eq!(memo.block_shape[b], shape, "block not summarized");
+        assert_eq!(
+            memo.tops[b],
+            ties::BlockTop::of(block),
+            "stale block summary"
+        );
+    }
+    if let Some(totals) = totals {
+        totals.extend(memo.weighted[range].iter().map(|&w| base + w));
+    }
 }
 
 /// A pod's system default spread matcher, kept for the other pods of its
@@ -321,7 +365,7 @@ pub struct Scheduler {
     /// Per node (indexed like `nodes`): what the filters and default
     /// scores read most, compact and contiguous; rebuilt by `refresh_row`
     /// after every change to the node.
-    rows: Vec<NodeRow>,
+    rows: framework::Rows,
     /// How many of `rows` have a PreferNoSchedule taint.
     soft_tainted: usize,
     live: Vec<bool>,
@@ -399,7 +443,7 @@ impl Scheduler {
     pub fn with_profiles(rng: &RngStreams, profiles: Vec<Profile>) -> Self {
         Scheduler {
             nodes: Vec::new(),
-            rows: Vec::new(),
+            rows: framework::Rows::default(),
             soft_tainted: 0,
             live: Vec::new(),
             order: Vec::new(),
@@ -679,7 +723,7 @@ impl Scheduler {
         let row = NodeRow::of(&self.nodes[i]);
         let soft = |r: &NodeRow| usize::from(r.has(NodeRow::SOFT_TAINTS));
         self.soft_tainted = self.soft_tainted + soft(&row) - soft(&self.rows[i]);
-        self.rows[i] = row;
+        self.rows.set(i, row);
         self.memo.clear(i);
     }
 
@@ -687,10 +731,11 @@ impl Scheduler {
     #[cfg(test)]
     fn rows_in_sync(&self) -> bool {
         self.rows.len() == self.nodes.len()
+            && self.rows.worst_in_sync()
             && self
                 .nodes
                 .iter()
-                .zip(&self.rows)
+                .zip(self.rows.iter())
                 .all(|(n, r)| NodeRow::of(n) == *r)
             && self.soft_tainted
                 == (self.rows.iter())
@@ -1166,7 +1211,7 @@ impl Scheduler {
                 let run = &run[..run.len().min(room)];
                 // While every node is in `order`, `order[k] == k`.
                 let taken = if every_node {
-                    framework::passing_rows(&cf.pod, &self.rows[pos..pos + run.len()])
+                    framework::passing_rows(&cf.pod, &self.rows, pos, run.len())
                 } else {
                     framework::passing_run(&cf.pod, &self.rows, run)
                 };
@@ -1249,11 +1294,29 @@ impl Scheduler {
         let feasible = std::mem::take(&mut self.scratch.feasible);
         let keep_rows = self.trace.is_some();
         self.score_feasible(pod, res, profile, &mut st, &feasible, keep_rows);
-        let scores = &self.scratch.totals;
-        let best = self.rng.select_best(scores);
+        let (best, score) = match &self.scratch.ranked {
+            Some((range, base)) => {
+                let (all, tops) = (&self.memo.weighted, &self.memo.tops);
+                #[cfg(test)]
+                let mut naive = self.rng.clone();
+                let best = self.rng.select_best_blocked(all, range.clone(), tops);
+                #[cfg(test)]
+                {
+                    let totals: Vec<i64> = all[range.clone()].iter().map(|w| base + w).collect();
+                    assert_eq!(naive.select_best(&totals), best, "blocks chose otherwise");
+                    assert!(naive.same_place(&self.rng), "blocks drew otherwise");
+                }
+                (best, base + all[range.start + best])
+            }
+            None => {
+                let scores = &self.scratch.totals;
+                let best = self.rng.select_best(scores);
+                (best, scores[best])
+            }
+        };
         let decision = Decision::Node {
             node: feasible[best],
-            score: scores[best],
+            score,
             feasible: feasible.len(),
         };
         self.scratch.feasible = feasible;
@@ -1442,6 +1505,7 @@ impl Scheduler {
         sc.raw.clear();
         sc.spread.clear();
         sc.totals.clear();
+        sc.ranked = None;
         let weights = prof.weights;
         let on = |p: ScorePlugin| weights[p as usize] > 0;
         let spread_score = spread_on && Indexes::has_spread_score(st);
@@ -1605,15 +1669,19 @@ impl Scheduler {
                 }
             };
             let range = as_range(feasible, self.order.len() == nodes.len());
-            memo_totals(
-                memo,
-                feasible,
-                range,
-                shape,
-                base,
-                &mut sc.totals,
-                &mut miss,
-            );
+            // Whether the totals are the memo's sums plus `base` (every
+            // plugin that normalizes gives a constant column): then the
+            // tie-break reads the memo, by blocks, unless the totals are
+            // wanted.
+            let memo_only = ScorePlugin::ALL
+                .into_iter()
+                .all(|p| weights[p as usize] == 0 || !normalizes(p) || constant(p).is_some());
+            sc.ranked = match &range {
+                Some(r) if memo_only && !keep_rows => Some((r.clone(), base)),
+                _ => None,
+            };
+            let totals = sc.ranked.is_none().then_some(&mut sc.totals);
+            memo_totals(memo, feasible, range, shape, base, totals, &mut miss);
             #[cfg(test)]
             for &i in feasible {
                 let (m, node_row, node) = (&memo.get(i), &rows[i], &nodes[i]);

@@ -13,6 +13,12 @@
 //! position), stopping at the first hit; the stream is then left where
 //! drawing one by one would have left it. The decisions and the stream
 //! are exactly those of drawing one by one.
+//!
+//! The pass over the scores can also read them by blocks, each summarized
+//! by its highest score and how often it occurs (kept up to date by the
+//! caller): a block whose highest score is not above the best so far only
+//! adds ties, so only the blocks where the best rises, and the one
+//! holding the chosen tie, are read score by score.
 
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::Rng;
@@ -25,6 +31,7 @@ const WINDOW_BLOCKS: u128 = 4;
 const WINDOW_BYTES: usize = (BLOCK_WORDS * WINDOW_BLOCKS * 4) as usize;
 
 /// The scheduler's random stream (`kube-scheduler/select-host`).
+#[derive(Clone)]
 pub struct HostRng {
     rng: ChaCha8Rng,
     /// The stream's word position when `rng` was not moved there yet
@@ -45,6 +52,15 @@ impl HostRng {
             window: [0; WINDOW_BYTES],
             tied: Vec::new(),
         }
+    }
+
+    /// Whether `self` and `other` are the same stream at the same place.
+    #[cfg(test)]
+    pub fn same_place(&self, other: &HostRng) -> bool {
+        let place = |h: &HostRng| h.pending.unwrap_or_else(|| h.rng.get_word_pos());
+        place(self) == place(other)
+            && self.rng.get_seed() == other.rng.get_seed()
+            && self.rng.get_stream() == other.rng.get_stream()
     }
 
     /// The next draw, as `ChaCha8Rng::next_u64`.
@@ -81,9 +97,95 @@ impl HostRng {
                 ties += 1;
             }
         }
+        match self.winner(before, ties) {
+            1 => best,
+            // The `winner`th score equal to the best.
+            winner => self.tied[(winner - 1) as usize],
+        }
+    }
+
+    /// [`HostRng::select_best`] of `all[range]` (the index returned is
+    /// relative to `range.start`), reading whole blocks of `all` through
+    /// their summaries: `tops[b]` must be [`BlockTop::of`] the block
+    /// `all[b * BLOCK..(b + 1) * BLOCK]` for every block inside `range`
+    /// (the others are read score by score). Same choice, same draws.
+    pub fn select_best_blocked(
+        &mut self,
+        all: &[i64],
+        range: std::ops::Range<usize>,
+        tops: &[BlockTop],
+    ) -> usize {
+        let end = range.end;
+        // The block starting at `k`, when it is whole inside the range.
+        let whole =
+            |k: usize| (k.is_multiple_of(BLOCK) && k + BLOCK <= end).then(|| tops[k / BLOCK]);
+        // The end of the block holding `k`, or of the range.
+        let block_end = |k: usize| ((k / BLOCK + 1) * BLOCK).min(end);
+        let mut best = range.start;
+        let mut best_score = all[best];
+        let mut ties = 1u64;
+        let mut before = 0u64;
+        let mut k = best + 1;
+        while k < end {
+            if let Some(top) = whole(k)
+                && top.max <= best_score
+            {
+                // No score above the best: only ties.
+                if top.max == best_score {
+                    ties += u64::from(top.count);
+                }
+                k += BLOCK;
+                continue;
+            }
+            let stop = block_end(k);
+            for (j, &s) in all[k..stop].iter().enumerate() {
+                if s > best_score {
+                    best = k + j;
+                    best_score = s;
+                    before += ties - 1;
+                    ties = 1;
+                } else if s == best_score {
+                    ties += 1;
+                }
+            }
+            k = stop;
+        }
+        // The `winner`th score equal to the best, the best the first (no
+        // score after it is higher).
+        let mut left = self.winner(before, ties) - 1;
+        let mut k = best + 1;
+        while left > 0 {
+            if let Some(top) = whole(k)
+                && (top.max < best_score || u64::from(top.count) < left)
+            {
+                if top.max == best_score {
+                    left -= u64::from(top.count);
+                }
+                k += BLOCK;
+                continue;
+            }
+            let stop = block_end(k);
+            for (j, &s) in all[k..stop].iter().enumerate() {
+                if s == best_score {
+                    left -= 1;
+                    if left == 0 {
+                        return k + j - range.start;
+                    }
+                }
+            }
+            k = stop;
+        }
+        best - range.start
+    }
+
+    /// Draws for the ties of a tie-break: `before` draws whose outcome
+    /// cannot matter, then one per score equal to the best after the
+    /// first of `ties`. Which of them wins: 1 for the first, `j` for the
+    /// `j`th; the stream is left where drawing one by one leaves it.
+    fn winner(&mut self, before: u64, ties: u64) -> u64 {
         let draws = before + ties - 1;
         if draws == 0 {
-            return best;
+            return 1;
         }
         let start = match self.pending {
             Some(pos) => pos,
@@ -117,11 +219,27 @@ impl HostRng {
             hi = from;
         }
         self.pending = Some(end);
-        if winner == 1 {
-            return best;
-        }
-        // The `winner`th score equal to the best.
-        self.tied[(winner - 1) as usize]
+        winner
+    }
+}
+
+/// Scores in a block of [`BLOCK`] for [`HostRng::select_best_blocked`].
+pub const BLOCK: usize = 16;
+
+/// A block of scores summarized: its highest score and how many times
+/// it occurs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BlockTop {
+    pub max: i64,
+    pub count: u32,
+}
+
+impl BlockTop {
+    /// The summary of `scores` (not empty).
+    pub fn of(scores: &[i64]) -> BlockTop {
+        let max = scores.iter().copied().max().unwrap_or(i64::MIN);
+        let count = scores.iter().filter(|&&s| s == max).count() as u32;
+        BlockTop { max, count }
     }
 }
 
@@ -207,6 +325,75 @@ mod tests {
             assert_eq!(s[got], 2);
         }
         assert_eq!(fast.next_u64(), naive.next_u64());
+    }
+
+    /// `BlockTop::of` every block of `all` wholly inside `range`, and a
+    /// summary that would mislead for the others (they must not be read).
+    fn tops(all: &[i64], range: &std::ops::Range<usize>) -> Vec<BlockTop> {
+        (0..all.len().div_ceil(BLOCK))
+            .map(|b| {
+                let block = b * BLOCK..(b + 1) * BLOCK;
+                if range.start <= block.start && block.end <= range.end {
+                    BlockTop::of(&all[block])
+                } else {
+                    BlockTop {
+                        max: i64::MAX,
+                        count: 0,
+                    }
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn blocks_give_the_same_choices_and_stream_as_drawing_one_by_one() {
+        let mut src = ChaCha8Rng::seed_from_u64(11);
+        for seed in 0..4u64 {
+            let mut naive = ChaCha8Rng::seed_from_u64(seed);
+            if seed % 2 == 1 {
+                naive.next_u32();
+            }
+            let mut fast = HostRng::new(naive.clone());
+            let (mut chosen_late, mut skipped) = (0, 0);
+            for round in 0..500 {
+                let len = 1 + (src.next_u64() % 900) as usize;
+                let spread = 1 + src.next_u64() % 4;
+                let mut all = scores(&mut src, len, spread);
+                // Now and then a lone higher score in mid-block.
+                if round % 5 == 0 {
+                    let k = (src.next_u64() % len as u64) as usize;
+                    all[k] += 3;
+                }
+                let start = (src.next_u64() % len as u64) as usize;
+                let end = start + 1 + (src.next_u64() % (len - start) as u64) as usize;
+                let range = start..end;
+                let s = &all[range.clone()];
+                let want = select_best_naive(s, &mut naive);
+                let tops = tops(&all, &range);
+                skipped += tops.iter().filter(|t| t.max != i64::MAX).count();
+                let got = if round % 3 == 0 {
+                    fast.select_best(s)
+                } else {
+                    fast.select_best_blocked(&all, range, &tops)
+                };
+                assert_eq!(got, want, "seed {seed} round {round}");
+                if want > s.len() / 2 {
+                    chosen_late += 1;
+                }
+                if round % 11 == 0 {
+                    assert_eq!(fast.next_u64(), naive.next_u64());
+                }
+            }
+            assert_eq!(fast.next_u64(), naive.next_u64());
+            assert!(chosen_late > 50, "{chosen_late}");
+            assert!(skipped > 1000, "{skipped}");
+        }
+    }
+
+    #[test]
+    fn block_top() {
+        assert_eq!(BlockTop::of(&[3, 1, 3, 2]), BlockTop { max: 3, count: 2 });
+        assert_eq!(BlockTop::of(&[-4]), BlockTop { max: -4, count: 1 });
     }
 
     #[test]
