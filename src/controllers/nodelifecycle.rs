@@ -434,7 +434,8 @@ mod tests {
         assert_eq!(c.name_id("node-a"), a);
         assert_eq!(c.renewed.len(), 2);
         c.renewed[b as usize] = 7;
-        assert_eq!(c.renewed[c.name_id("node-b") as usize], 7);
+        let again = c.name_id("node-b");
+        assert_eq!(c.renewed[again as usize], 7);
         assert_eq!(c.renewed[a as usize], 0);
     }
 }
