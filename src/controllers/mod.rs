@@ -311,7 +311,7 @@ impl Cache {
             };
             self.by_uid.insert(m.uid, w);
         }
-        let controller = match controller_uid {
+        match controller_uid {
             Some(uid) => {
                 let slot = self.by_controller.entry(uid).or_default().insert(key, o);
                 Some((uid, slot))
@@ -323,8 +323,7 @@ impl Cache {
                     .insert(key.clone());
                 None
             }
-        };
-        controller
+        }
     }
 
     fn unindex(&mut self, key: &ObjectKey, o: &Object, controller: Option<(u64, u32)>) {
