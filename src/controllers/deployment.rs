@@ -93,11 +93,37 @@ pub fn equal_ignore_hash(a: &PodTemplateSpec, b: &PodTemplateSpec) -> bool {
     if !labels(a).eq(labels(b)) {
         return false;
     }
-    let b_meta = ObjectMeta {
-        labels: a.metadata.labels.clone(),
-        ..b.metadata.clone()
-    };
-    a.metadata == b_meta && a.spec == b.spec
+    // Every other field of the metadata (named, so that a new field is
+    // not forgotten here), without copying either side.
+    let ObjectMeta {
+        name,
+        generate_name,
+        namespace,
+        labels: _,
+        annotations,
+        owner_references,
+        finalizers,
+        uid,
+        resource_version,
+        generation,
+        creation_timestamp,
+        deletion_timestamp,
+        deletion_grace_period_seconds,
+    } = &a.metadata;
+    let m = &b.metadata;
+    *name == m.name
+        && *generate_name == m.generate_name
+        && *namespace == m.namespace
+        && *annotations == m.annotations
+        && *owner_references == m.owner_references
+        && *finalizers == m.finalizers
+        && *uid == m.uid
+        && *resource_version == m.resource_version
+        && *generation == m.generation
+        && *creation_timestamp == m.creation_timestamp
+        && *deletion_timestamp == m.deletion_timestamp
+        && *deletion_grace_period_seconds == m.deletion_grace_period_seconds
+        && a.spec == b.spec
 }
 
 pub fn revision(w: &Workload) -> i64 {
@@ -183,8 +209,9 @@ impl Rs {
     fn w(&self) -> &Workload {
         as_workload(&self.obj).expect("a ReplicaSet")
     }
-    fn created(&self) -> (Option<Time>, String) {
-        (self.w().metadata.creation_timestamp, self.key.name.clone())
+    /// The sort key of the ReplicaSets (oldest first, then by name).
+    fn created(&self) -> (Option<Time>, &str) {
+        (self.w().metadata.creation_timestamp, &self.key.name)
     }
 }
 
@@ -260,23 +287,29 @@ impl DeploymentController {
         kind: EventType,
         obj: &Arc<Object>,
         old: Option<&Object>,
-        owner: Option<&ObjectKey>,
+        owner: Option<&super::UidEntry>,
         cache: &Cache,
         cx: &mut Cx,
     ) {
-        let Some(rs_key) = owner.or_else(|| old.and_then(|o| cache.controller_of(o))) else {
-            return;
+        let d_uid = match owner {
+            // The ReplicaSet's Deployment, as indexed with it.
+            Some(w) if w.key.kind == Kind::ReplicaSet => w.deployment,
+            Some(_) => return,
+            None => {
+                let Some(rs_key) = old.and_then(|o| cache.controller_of(o)) else {
+                    return;
+                };
+                if rs_key.kind != Kind::ReplicaSet {
+                    return;
+                }
+                let Some(rs) = cache.get(rs_key) else { return };
+                rs.meta()
+                    .controller_ref()
+                    .filter(|r| r.kind == "Deployment")
+                    .and_then(|r| r.uid.parse::<u64>().ok())
+            }
         };
-        if rs_key.kind != Kind::ReplicaSet {
-            return;
-        }
-        let Some(rs) = cache.get(rs_key) else { return };
-        let Some(d_uid) = rs
-            .meta()
-            .controller_ref()
-            .filter(|r| r.kind == "Deployment")
-            .and_then(|r| r.uid.parse::<u64>().ok())
-        else {
+        let Some(d_uid) = d_uid else {
             return;
         };
         let (before, after) = podutil::counts_across(kind, obj, old);
@@ -286,7 +319,7 @@ impl DeploymentController {
                 .pods_changed(d_uid, after.0 - before.0, after.1 - before.1);
         }
         if after.0 < before.0
-            && let Some(k) = cache.by_uid.get(&d_uid)
+            && let Some(k) = cache.key_of_uid(Some(d_uid))
         {
             self.queue.add(k.clone());
         }
@@ -408,7 +441,7 @@ impl DeploymentController {
                 dirty: false,
             });
         }
-        rss.sort_by_key(Rs::created);
+        rss.sort_by(|a, b| a.created().cmp(&b.created()));
 
         let paused = d.spec.paused;
         if paused || self.is_scaling_event(d, &rss) {
@@ -886,7 +919,7 @@ impl DeploymentController {
             let target: Option<&mut Rs> = if new_active || active_old == 0 {
                 match new {
                     Some(n) => Some(n),
-                    None => old.iter_mut().max_by_key(|r| r.created()),
+                    None => old.iter_mut().max_by(|a, b| a.created().cmp(&b.created())),
                 }
             } else {
                 old.iter_mut().find(|r| r.replicas > 0)
@@ -1003,7 +1036,7 @@ impl DeploymentController {
         if alive.len() <= limit {
             return;
         }
-        alive.sort_by_key(|r| (revision(r.w()), r.created()));
+        alive.sort_by(|a, b| (revision(a.w()), a.created()).cmp(&(revision(b.w()), b.created())));
         let diff = alive.len() - limit;
         for rs in alive.into_iter().take(diff) {
             let w = rs.w();

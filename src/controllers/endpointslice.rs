@@ -92,38 +92,50 @@ impl Eq for Triple {}
 
 /// An index by (namespace, label key, label value), looked up with borrowed
 /// strings (a lookup allocates nothing; only a new entry copies its key).
+/// The map holds each entry's slot in `values`, so that [`Self::entry`]
+/// hashes the triple once when it is there (most calls).
 struct LabelIndex<T> {
-    map: HashMap<Triple, T>,
+    map: HashMap<Triple, u32>,
+    values: Vec<T>,
 }
 
 impl<T> Default for LabelIndex<T> {
     fn default() -> Self {
         LabelIndex {
             map: HashMap::default(),
+            values: Vec::new(),
         }
     }
 }
 
 impl<T: Default> LabelIndex<T> {
     fn get(&self, namespace: &str, k: &str, v: &str) -> Option<&T> {
-        self.map.get(&(namespace, k, v) as &dyn TripleView)
+        let i = *self.map.get(&(namespace, k, v) as &dyn TripleView)?;
+        Some(&self.values[i as usize])
     }
 
     fn get_mut(&mut self, namespace: &str, k: &str, v: &str) -> Option<&mut T> {
-        self.map.get_mut(&(namespace, k, v) as &dyn TripleView)
+        let i = *self.map.get(&(namespace, k, v) as &dyn TripleView)?;
+        Some(&mut self.values[i as usize])
     }
 
     fn entry(&mut self, namespace: &str, k: &str, v: &str) -> &mut T {
         let view = &(namespace, k, v) as &dyn TripleView;
-        if !self.map.contains_key(view) {
-            let key = Triple {
-                namespace: namespace.into(),
-                key: k.into(),
-                value: v.into(),
-            };
-            self.map.insert(key, T::default());
-        }
-        self.map.get_mut(view).expect("inserted above")
+        let i = match self.map.get(view) {
+            Some(&i) => i,
+            None => {
+                let key = Triple {
+                    namespace: namespace.into(),
+                    key: k.into(),
+                    value: v.into(),
+                };
+                let i = u32::try_from(self.values.len()).expect("fewer than 2^32 triples");
+                self.map.insert(key, i);
+                self.values.push(T::default());
+                i
+            }
+        };
+        &mut self.values[i as usize]
     }
 }
 
@@ -526,14 +538,21 @@ impl EndpointSliceController {
         self.affected = affected;
     }
 
-    /// Starts the worker if there is work and it is idle.
+    /// Starts the worker if there is work and it is idle (checked inline:
+    /// after most events there is nothing to start).
+    #[inline]
     pub fn kick(&mut self, cx: &mut Cx) {
         if !self.busy && !self.queue.is_empty() {
-            self.busy = true;
-            let delay = cx.lat.sample(Hop::EndpointsSync);
-            let at = (cx.now() + delay).max(self.blocked_until);
-            cx.send_at(Dest::ControllerManager, at, Msg::EndpointsWork);
+            self.start(cx);
         }
+    }
+
+    #[cold]
+    fn start(&mut self, cx: &mut Cx) {
+        self.busy = true;
+        let delay = cx.lat.sample(Hop::EndpointsSync);
+        let at = (cx.now() + delay).max(self.blocked_until);
+        cx.send_at(Dest::ControllerManager, at, Msg::EndpointsWork);
     }
 
     /// The worker syncs the Service at the head of the queue.
@@ -676,6 +695,7 @@ mod tests {
         assert_eq!(ix.get("ns", "a", "bc"), Some(&vec![1, 3]));
         assert_eq!(ix.get("ns", "ab", "c"), Some(&vec![2]));
         assert_eq!(ix.get("nsa", "", "bc"), None);
+        assert_eq!(ix.values.len(), 2, "one slot a triple");
         ix.get_mut("ns", "ab", "c").unwrap().clear();
         assert_eq!(ix.get("ns", "ab", "c"), Some(&vec![]));
     }

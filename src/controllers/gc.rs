@@ -75,10 +75,8 @@ impl GarbageCollector {
                     self.deleted.insert(meta.uid);
                 }
                 // The owner is gone: its dependents are checked.
-                if let Some(deps) = cache.by_owner.get(&meta.uid) {
-                    for d in deps {
-                        self.queue.add(d.clone());
-                    }
+                for d in cache.owned_by(meta.uid) {
+                    self.queue.add(d);
                 }
             }
             EventType::Modified
@@ -108,11 +106,7 @@ impl GarbageCollector {
         };
         let uid = obj.meta().uid;
         if self.orphaning.remove(key) {
-            let deps: Vec<ObjectKey> = cache
-                .by_owner
-                .get(&uid)
-                .map(|s| s.iter().cloned().collect())
-                .unwrap_or_default();
+            let deps = cache.owned_by(uid);
             let uid_s = uid.to_string();
             for dk in deps {
                 let Some(dep) = cache.get(&dk) else { continue };
@@ -161,7 +155,7 @@ impl GarbageCollector {
             .filter(|r| owner_kind(&r.kind))
             .filter_map(|r| r.uid.parse::<u64>().ok().map(|u| (u, r)))
             .collect();
-        if refs.is_empty() || refs.iter().any(|(u, _)| cache.by_uid.contains_key(u)) {
+        if refs.is_empty() || refs.iter().any(|(u, _)| cache.has_uid(*u)) {
             return;
         }
         if (obj.meta().deletion_timestamp.is_some() && key.kind != Kind::Pod)

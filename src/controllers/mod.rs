@@ -81,13 +81,22 @@ pub struct Cache {
     pods: HashMap<ObjectKey, Cached>,
     /// Dependents (pods, ReplicaSets) by the uid of their controller.
     by_controller: HashMap<u64, Dependents>,
-    /// Dependents by the uid of any owner (for the garbage collector).
-    pub by_owner: HashMap<u64, BTreeSet<ObjectKey>>,
+    /// Dependents by the uid of any owner (for the garbage collector,
+    /// which sorts them: see [`Cache::owned_by`]).
+    by_owner: HashMap<u64, HashSet<ObjectKey>>,
     /// Objects without a controller, by (kind, namespace): candidates for
     /// adoption.
     pub orphans: BTreeMap<(Kind, String), BTreeSet<ObjectKey>>,
     /// Workloads by uid.
-    pub by_uid: HashMap<u64, ObjectKey>,
+    by_uid: HashMap<u64, UidEntry>,
+}
+
+/// A workload of the cache, found by its uid.
+pub struct UidEntry {
+    pub key: ObjectKey,
+    /// The uid its controller reference names when that is a Deployment
+    /// (a pod's Deployment, through its ReplicaSet, without a search).
+    pub deployment: Option<u64>,
 }
 
 /// An object of the cache, with its controller's uid and its slot among
@@ -216,13 +225,14 @@ impl Cache {
             .filter_map(|k| self.get(k))
     }
 
-    /// Applies one observed change; returns the previous version.
+    /// Applies one observed change; returns the previous version and the
+    /// uid of `obj`'s controller (as its controller reference names it).
     pub fn apply(
         &mut self,
         kind: EventType,
         key: &ObjectKey,
         obj: &Arc<Object>,
-    ) -> Option<Arc<Object>> {
+    ) -> (Option<Arc<Object>>, Option<u64>) {
         if kind != EventType::Deleted
             && let Some(slot) = self.entry_mut(key)
         {
@@ -231,29 +241,35 @@ impl Cache {
             if was.uid == now.uid && was.owner_references == now.owner_references {
                 // Most updates (status writes) leave every index as it is:
                 // only the controller's dependents hold the object itself.
-                if let Some((uid, i)) = slot.controller
+                // The controller is the one indexed for the same references.
+                let controller = slot.controller;
+                if let Some((uid, i)) = controller
                     && let Some(d) = self.by_controller.get_mut(&uid)
                 {
                     d.slots[i as usize] = Some(obj.clone());
                 }
-            } else {
-                let controller = slot.controller;
-                self.unindex(key, &old, controller);
-                let controller = self.index(key, obj);
-                if let Some(slot) = self.entry_mut(key) {
-                    slot.controller = controller;
-                }
+                return (Some(old), controller.map(|(uid, _)| uid));
             }
-            return Some(old);
+            let controller = slot.controller;
+            self.unindex(key, &old, controller);
+            let controller = self.index(key, obj);
+            if let Some(slot) = self.entry_mut(key) {
+                slot.controller = controller;
+            }
+            return (Some(old), controller.map(|(uid, _)| uid));
         }
         if kind == EventType::Deleted {
+            let uid = obj.meta().controller_ref().and_then(owner_uid);
             let old = if key.kind == Kind::Pod {
                 self.pods.remove(key)
             } else {
                 self.objects.remove(key)
-            }?;
+            };
+            let Some(old) = old else {
+                return (None, uid);
+            };
             self.unindex(key, &old.object, old.controller);
-            return Some(old.object);
+            return (Some(old.object), uid);
         }
         let controller = self.index(key, obj);
         let cached = Cached {
@@ -265,17 +281,37 @@ impl Cache {
         } else {
             self.objects.insert(key.clone(), cached)
         };
-        old.map(|c| c.object)
+        (old.map(|c| c.object), controller.map(|(uid, _)| uid))
     }
 
     /// Indexes a new object; returns its controller's uid and its slot
     /// there.
     fn index(&mut self, key: &ObjectKey, o: &Arc<Object>) -> Option<(u64, u32)> {
         let m = o.meta();
-        if key.kind != Kind::Pod && key.kind != Kind::Node {
-            self.by_uid.insert(m.uid, key.clone());
+        // Each reference's uid parsed once: the controller is the first
+        // reference with `controller: true` (as `controller_ref`).
+        let mut controller_uid = None;
+        let mut deployment = false;
+        let mut found = false;
+        for r in m.owner_references.iter() {
+            let uid = owner_uid(r);
+            if !found && r.controller == Some(true) {
+                found = true;
+                controller_uid = uid;
+                deployment = r.kind == "Deployment";
+            }
+            if let Some(uid) = uid {
+                self.by_owner.entry(uid).or_default().insert(key.clone());
+            }
         }
-        let controller = match m.controller_ref().and_then(owner_uid) {
+        if key.kind != Kind::Pod && key.kind != Kind::Node {
+            let w = UidEntry {
+                key: key.clone(),
+                deployment: controller_uid.filter(|_| deployment),
+            };
+            self.by_uid.insert(m.uid, w);
+        }
+        match controller_uid {
             Some(uid) => {
                 let slot = self.by_controller.entry(uid).or_default().insert(key, o);
                 Some((uid, slot))
@@ -287,13 +323,7 @@ impl Cache {
                     .insert(key.clone());
                 None
             }
-        };
-        for r in m.owner_references.iter() {
-            if let Some(uid) = owner_uid(r) {
-                self.by_owner.entry(uid).or_default().insert(key.clone());
-            }
         }
-        controller
     }
 
     fn unindex(&mut self, key: &ObjectKey, o: &Object, controller: Option<(u64, u32)>) {
@@ -331,7 +361,35 @@ impl Cache {
     /// The key of the controller of `o`, if it is in the cache.
     pub fn controller_of(&self, o: &Object) -> Option<&ObjectKey> {
         let uid = o.meta().controller_ref().and_then(owner_uid)?;
-        self.by_uid.get(&uid)
+        self.by_uid.get(&uid).map(|w| &w.key)
+    }
+
+    /// The dependents of the object with `uid` (through any owner
+    /// reference), in key order.
+    pub fn owned_by(&self, uid: u64) -> Vec<ObjectKey> {
+        let mut keys: Vec<ObjectKey> = self
+            .by_owner
+            .get(&uid)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        keys.sort_unstable();
+        keys
+    }
+
+    /// The key of the object with `uid` (a controller), if it is in the
+    /// cache.
+    pub fn key_of_uid(&self, uid: Option<u64>) -> Option<&ObjectKey> {
+        self.by_uid.get(&uid?).map(|w| &w.key)
+    }
+
+    /// The workload with `uid`, if it is in the cache.
+    pub fn workload(&self, uid: Option<u64>) -> Option<&UidEntry> {
+        self.by_uid.get(&uid?)
+    }
+
+    /// Whether the object with `uid` (a workload) is in the cache.
+    pub fn has_uid(&self, uid: u64) -> bool {
+        self.by_uid.contains_key(&uid)
     }
 }
 
@@ -363,14 +421,21 @@ impl WorkQueue {
         Some(k)
     }
 
-    /// Starts controller `id`'s worker if there is work and it is idle.
+    /// Starts controller `id`'s worker if there is work and it is idle
+    /// (checked inline: after most events there is nothing to start).
+    #[inline]
     fn kick(&mut self, id: u8, cx: &mut Cx) {
         if !self.busy && !self.queue.is_empty() {
-            self.busy = true;
-            let delay = cx.lat.sample(Hop::ControllerSync);
-            let at = (cx.now() + delay).max(self.blocked_until);
-            cx.send_at(Dest::ControllerManager, at, Msg::ControllerWork(id));
+            self.start(id, cx);
         }
+    }
+
+    #[cold]
+    fn start(&mut self, id: u8, cx: &mut Cx) {
+        self.busy = true;
+        let delay = cx.lat.sample(Hop::ControllerSync);
+        let at = (cx.now() + delay).max(self.blocked_until);
+        cx.send_at(Dest::ControllerManager, at, Msg::ControllerWork(id));
     }
 }
 
@@ -648,19 +713,20 @@ impl ControllerManager {
         if k == Kind::Service || k == Kind::EndpointSlice {
             return;
         }
-        let old = self.cache.apply(kind, key, obj);
+        let (old, controller) = self.cache.apply(kind, key, obj);
         if k == Kind::Pod {
             count_rollout_pods(kind, obj, old.as_deref(), cx);
         }
         match k {
             Kind::Pod => {
                 // The pod's controller, looked up once for every controller.
-                let owner = self.cache.controller_of(obj);
+                let workload = self.cache.workload(controller);
+                let owner = workload.map(|w| &w.key);
                 let old = old.as_deref();
                 let cache = &self.cache;
                 self.replicasets.observe_pod(kind, obj, old, owner, cache);
                 self.deployments
-                    .observe_pod(kind, obj, old, owner, cache, cx);
+                    .observe_pod(kind, obj, old, workload, cache, cx);
                 self.daemonsets.observe_pod(kind, obj, old, owner);
                 self.statefulsets.observe_pod(kind, obj, old, owner);
             }
@@ -722,7 +788,7 @@ mod tests {
         assert_eq!(unordered, ["a"]);
         assert_eq!(names(c.orphans(Kind::Pod, "default").collect()), ["b"]);
         assert_eq!(c.controller_of(&owned), Some(&rs.key()));
-        assert!(c.by_owner[&7].contains(&owned.key()));
+        assert_eq!(c.owned_by(7), [owned.key()]);
         // Losing the reference (orphaned) moves it between the indexes.
         let released = object("kind: Pod\nmetadata: {name: a}", 8);
         c.apply(EventType::Modified, &released.key(), &released);
@@ -732,5 +798,34 @@ mod tests {
         assert!(!c.by_owner.contains_key(&7));
         c.apply(EventType::Deleted, &rs.key(), &rs);
         assert_eq!(c.controller_of(&owned), None);
+    }
+
+    #[test]
+    fn the_cache_knows_a_replicasets_deployment_by_uid_and_a_changes_controller() {
+        let mut c = Cache::default();
+        let rs = object(
+            "kind: ReplicaSet\nmetadata: {name: rs, ownerReferences: [{kind: Deployment, name: d, uid: '5', controller: true}]}",
+            7,
+        );
+        let (_, controller) = c.apply(EventType::Added, &rs.key(), &rs);
+        assert_eq!(controller, Some(5));
+        let entry = c.workload(Some(7)).unwrap();
+        assert_eq!((&entry.key, entry.deployment), (&rs.key(), Some(5)));
+        // A status write keeps the references: the same controller.
+        let (old, controller) = c.apply(EventType::Modified, &rs.key(), &rs);
+        assert!(old.is_some());
+        assert_eq!(controller, Some(5));
+        // Adopted by a DaemonSet (say): no Deployment any more.
+        let other = object(
+            "kind: ReplicaSet\nmetadata: {name: rs, ownerReferences: [{kind: DaemonSet, name: x, uid: '6', controller: true}]}",
+            7,
+        );
+        let (_, controller) = c.apply(EventType::Modified, &other.key(), &other);
+        assert_eq!(controller, Some(6));
+        assert_eq!(c.workload(Some(7)).unwrap().deployment, None);
+        let (_, controller) = c.apply(EventType::Deleted, &other.key(), &other);
+        assert_eq!(controller, Some(6));
+        assert!(c.workload(Some(7)).is_none());
+        assert!(!c.has_uid(7));
     }
 }

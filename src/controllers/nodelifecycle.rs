@@ -33,8 +33,11 @@ pub const NODE_MONITOR_PERIOD: Time = 5 * SECOND;
 /// `--node-monitor-grace-period` (50 s since v1.32).
 pub const NODE_MONITOR_GRACE: Time = 50 * SECOND;
 struct NodeState {
-    /// When a Lease renewal was last observed (or the node first seen).
-    probe: Time,
+    /// When the node was first seen (its probe time until a Lease renewal
+    /// is observed).
+    first_seen: Time,
+    /// Its name's id: the slot of [`NodeLifecycleController::renewed`].
+    name_id: u32,
     /// The Ready status this controller last set or saw.
     ready: &'static str,
     /// NoExecute taints on the node, as last seen.
@@ -69,6 +72,17 @@ pub struct NodeLifecycleController {
     pods_by_node: HashMap<String, BTreeSet<u64>>,
     /// Evictions scheduled: pod -> when.
     evictions: HashMap<u64, Time>,
+    /// Node names by id: an id is handed out when a name is first met (as
+    /// a Node or a machine) and kept for good.
+    name_ids: HashMap<Arc<str>, u32>,
+    /// The name id of each machine (node index) met so far.
+    machine_names: Vec<u32>,
+    /// When a Lease renewal of a machine with this name (by name id) was
+    /// last observed. A node's probe is the later of this and when it was
+    /// first seen: the time of the last of these events, as if each set it
+    /// (a renewal observed while the node was absent is older than its
+    /// return).
+    renewed: Vec<Time>,
 }
 
 fn unreachable_taints() -> [Taint; 2] {
@@ -80,6 +94,17 @@ fn unreachable_taints() -> [Taint; 2] {
 }
 
 impl NodeLifecycleController {
+    /// The id of node name `name`, handing out a new one if unseen.
+    fn name_id(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.name_ids.get(name) {
+            return id;
+        }
+        let id = u32::try_from(self.renewed.len()).expect("fewer than 2^32 node names");
+        self.name_ids.insert(Arc::from(name), id);
+        self.renewed.push(0);
+        id
+    }
+
     /// Starts the monitor loop. The controller manager's Node and Pod
     /// informers feed [`Self::observe`].
     pub fn start(&mut self, cx: &mut Cx) {
@@ -103,10 +128,13 @@ impl NodeLifecycleController {
             Msg::LeasesRenewed { nodes, .. } => {
                 let now = cx.now();
                 for &i in nodes.iter() {
-                    let name = cx.node_name(i).clone();
-                    if let Some(n) = self.nodes.get_mut(&*name) {
-                        n.probe = now;
+                    while self.machine_names.len() <= i as usize {
+                        let name = cx.node_name(self.machine_names.len() as u32).clone();
+                        let id = self.name_id(&name);
+                        self.machine_names.push(id);
                     }
+                    let id = self.machine_names[i as usize];
+                    self.renewed[id as usize] = now;
                 }
             }
             Msg::TaintEviction { pod } => self.evict_if_due(pod, cx),
@@ -139,8 +167,10 @@ impl NodeLifecycleController {
                     .cloned()
                     .collect();
                 let ready = node.status.ready.as_ref().map_or("True", |r| r.status);
+                let name_id = self.name_id(&name);
                 let state = self.nodes.entry(name.clone()).or_insert(NodeState {
-                    probe: now,
+                    first_seen: now,
+                    name_id,
                     ready,
                     no_execute: Vec::new(),
                     tainted_at: now,
@@ -221,8 +251,10 @@ impl NodeLifecycleController {
     fn monitor(&mut self, cx: &mut Cx) {
         let now = cx.now();
         let mut patches = Vec::new();
+        let renewed = &self.renewed;
         for (name, n) in &mut self.nodes {
-            let silent = now.saturating_sub(n.probe) > NODE_MONITOR_GRACE;
+            let probe = n.first_seen.max(renewed[n.name_id as usize]);
+            let silent = now.saturating_sub(probe) > NODE_MONITOR_GRACE;
             if silent && n.ready != "Unknown" {
                 n.ready = "Unknown";
                 patches.push((name.clone(), false));
@@ -386,5 +418,24 @@ impl NodeLifecycleController {
                 cx.api(Dest::ControllerManager, 0, Verb::ForceDelete { key: p.key });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_name_keeps_its_id_and_renewal_slot() {
+        let mut c = NodeLifecycleController::default();
+        let a = c.name_id("node-a");
+        let b = c.name_id("node-b");
+        assert_ne!(a, b);
+        assert_eq!(c.name_id("node-a"), a);
+        assert_eq!(c.renewed.len(), 2);
+        c.renewed[b as usize] = 7;
+        let again = c.name_id("node-b");
+        assert_eq!(c.renewed[again as usize], 7);
+        assert_eq!(c.renewed[a as usize], 0);
     }
 }
