@@ -370,13 +370,10 @@ impl Client {
             (Change::Scale(n), Object::Workload(_, w)) => w.spec.replicas = Some(*n),
             (Change::Pause(p), Object::Workload(_, w)) => w.spec.paused = *p,
             (Change::SetImage { container, image }, Object::Workload(_, w)) => {
-                let c = w
-                    .spec
-                    .template
-                    .spec
-                    .containers
+                let spec = &mut w.spec.template.spec;
+                let c = Arc::make_mut(&mut spec.containers)
                     .iter_mut()
-                    .chain(w.spec.template.spec.init_containers.iter_mut())
+                    .chain(Arc::make_mut(&mut spec.init_containers).iter_mut())
                     .find(|c| &c.name == container)
                     .ok_or_else(|| format!("unable to find container named \"{container}\""))?;
                 c.image = image.clone();
