@@ -94,7 +94,7 @@ pub fn pause_pod(name: String) -> Object {
     let q = |s: &str| Quantity::parse(s).expect("valid quantity");
     c.resources.requests.insert("cpu".into(), q("100m"));
     c.resources.requests.insert("memory".into(), q("500Mi"));
-    std::sync::Arc::make_mut(&mut pod.spec).containers.push(c);
+    std::sync::Arc::make_mut(&mut std::sync::Arc::make_mut(&mut pod.spec).containers).push(c);
     Object::Pod(pod)
 }
 

@@ -91,28 +91,43 @@ impl fmt::Display for Kind {
 /// great deal (every request, response, transaction, work-queue entry and
 /// cache index holds one), so it is shared: a copy is a reference count,
 /// not two strings. The parts are read through `Deref` (`key.name`).
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+///
+/// Its hash is computed once, when the key is built: the stores and
+/// indexes that look a key up (etcd, the watch cache, the informer caches,
+/// the work queues) hash one word instead of the two strings.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ObjectKey(Arc<KeyParts>);
 
-/// The parts of an [`ObjectKey`], compared in this order.
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// The parts of an [`ObjectKey`], compared in this order (the hash last:
+/// it follows from the others, so it never decides a comparison).
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct KeyParts {
     pub kind: Kind,
     pub namespace: String,
     pub name: String,
+    hash: u64,
 }
 
 impl ObjectKey {
     pub fn new(kind: Kind, namespace: &str, name: &str) -> Self {
+        use std::hash::{Hash, Hasher};
+        let namespace = if kind.namespaced() { namespace } else { "" };
+        let mut h = crate::fasthash::WordHasher::default();
+        kind.hash(&mut h);
+        namespace.hash(&mut h);
+        name.hash(&mut h);
         ObjectKey(Arc::new(KeyParts {
             kind,
-            namespace: if kind.namespaced() {
-                namespace.to_string()
-            } else {
-                String::new()
-            },
+            namespace: namespace.to_string(),
             name: name.to_string(),
+            hash: h.finish(),
         }))
+    }
+}
+
+impl std::hash::Hash for ObjectKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0.hash);
     }
 }
 
@@ -220,5 +235,40 @@ impl ObjectMeta {
                 s.push_str(&o.name);
                 s
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::hash::{BuildHasher, BuildHasherDefault};
+
+    fn hash(k: &ObjectKey) -> u64 {
+        BuildHasherDefault::<crate::fasthash::WordHasher>::default().hash_one(k)
+    }
+
+    /// The hash is built once from the parts: equal keys built apart hash
+    /// alike, and a cluster-scoped key ignores the namespace it is given.
+    #[test]
+    fn keys_hash_by_their_parts() {
+        let a = ObjectKey::new(Kind::Pod, "default", "web-1");
+        let b = ObjectKey::new(Kind::Pod, "default", "web-1");
+        assert_eq!(a, b);
+        assert_eq!(hash(&a), hash(&b));
+        for other in [
+            ObjectKey::new(Kind::Pod, "default", "web-2"),
+            ObjectKey::new(Kind::Pod, "kube-system", "web-1"),
+            ObjectKey::new(Kind::Service, "default", "web-1"),
+            ObjectKey::new(Kind::Pod, "defaultweb-1", ""),
+        ] {
+            assert_ne!(a, other);
+            assert_ne!(hash(&a), hash(&other), "{other:?}");
+        }
+        let n = ObjectKey::new(Kind::Node, "ignored", "n1");
+        assert_eq!(n, ObjectKey::new(Kind::Node, "", "n1"));
+        assert_eq!(hash(&n), hash(&ObjectKey::new(Kind::Node, "", "n1")));
+        let mut set = crate::fasthash::HashSet::default();
+        set.insert(a.clone());
+        assert!(set.contains(&b));
     }
 }

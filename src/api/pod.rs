@@ -40,10 +40,13 @@ pub enum RestartPolicy {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PodSpec {
+    /// The containers, init containers and tolerations are shared between
+    /// copies of a spec (a binding or an admission default copies the spec,
+    /// not them); a change copies the list (`Arc::make_mut`).
     #[serde(default)]
-    pub containers: Vec<Container>,
+    pub containers: Arc<Vec<Container>>,
     #[serde(default)]
-    pub init_containers: Vec<Container>,
+    pub init_containers: Arc<Vec<Container>>,
     #[serde(default)]
     pub node_name: Option<String>,
     #[serde(default)]
@@ -51,7 +54,7 @@ pub struct PodSpec {
     #[serde(default)]
     pub affinity: Option<Affinity>,
     #[serde(default)]
-    pub tolerations: Vec<Toleration>,
+    pub tolerations: Arc<Vec<Toleration>>,
     #[serde(default)]
     pub scheduler_name: Option<String>,
     #[serde(default)]
@@ -130,6 +133,9 @@ pub struct SimBehaviour {
 impl SimBehaviour {
     /// Reads the annotations; an error names the bad one, as validation says it.
     pub fn of(meta: &super::meta::ObjectMeta) -> Result<SimBehaviour, String> {
+        if meta.annotations.is_empty() {
+            return Ok(SimBehaviour::default());
+        }
         let dur = |key: &str| -> Result<Option<Time>, String> {
             match meta.annotations.get(key) {
                 None => Ok(None),

@@ -100,10 +100,10 @@ fn effective_request<'a>(c: &'a Container, name: &str) -> Option<&'a Quantity> {
 /// the largest init container, per resource, plus the pod overhead.
 pub fn pod_requests(spec: &PodSpec) -> Resources {
     let mut sum = Resources::default();
-    for c in &spec.containers {
+    for c in spec.containers.iter() {
         sum.add(&container_requests(c));
     }
-    for c in &spec.init_containers {
+    for c in spec.init_containers.iter() {
         sum.max_with(&container_requests(c));
     }
     if !spec.overhead.is_empty() {
@@ -117,13 +117,13 @@ pub fn pod_requests(spec: &PodSpec) -> Resources {
 pub fn pod_nonzero_requests(spec: &PodSpec) -> (i64, i64) {
     let mut cpu = 0;
     let mut memory = 0;
-    for c in &spec.containers {
+    for c in spec.containers.iter() {
         cpu += effective_request(c, "cpu").map_or(DEFAULT_MILLI_CPU_REQUEST, |q| q.milli_value());
         memory += effective_request(c, "memory").map_or(DEFAULT_MEMORY_REQUEST, |q| q.value());
     }
     let mut init_cpu = 0;
     let mut init_memory = 0;
-    for c in &spec.init_containers {
+    for c in spec.init_containers.iter() {
         init_cpu = init_cpu.max(
             effective_request(c, "cpu").map_or(DEFAULT_MILLI_CPU_REQUEST, |q| q.milli_value()),
         );

@@ -60,7 +60,7 @@ fn default_pod_spec(spec: &mut PodSpec) {
     }
     for taint in [TAINT_NOT_READY, TAINT_UNREACHABLE] {
         if !tolerates_no_execute(spec, taint) {
-            spec.tolerations.push(Toleration {
+            std::sync::Arc::make_mut(&mut spec.tolerations).push(Toleration {
                 key: taint.into(),
                 operator: TolerationOperator::Exists,
                 value: String::new(),
@@ -80,12 +80,14 @@ fn is_dns1123_subdomain(s: &str) -> bool {
 /// RFC 1123 label: lower-case alphanumerics and '-', at most 63 characters,
 /// starting and ending with an alphanumeric.
 fn is_dns1123_label(s: &str) -> bool {
-    let ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-    !s.is_empty()
-        && s.len() <= 63
-        && s.chars().all(|c| ok(c) || c == '-')
-        && s.starts_with(ok)
-        && s.ends_with(ok)
+    // Bytes: a non-ASCII character's bytes are all >= 0x80, so none passes.
+    let ok = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter().all(|c| ok(c) || *c == b'-')
+        && b.first().is_some_and(ok)
+        && b.last().is_some_and(ok)
 }
 
 /// RFC 1035 label (Service names): a label that starts with a letter.
@@ -161,17 +163,26 @@ fn validate_pod_spec(path: &str, spec: &PodSpec, errs: &mut Vec<String>) {
     if spec.containers.is_empty() {
         errs.push(format!("{path}.containers: Required value"));
     }
-    let mut names = std::collections::BTreeSet::new();
     for (group, list) in [
         ("containers", &spec.containers),
         ("initContainers", &spec.init_containers),
     ] {
+        let init = group == "initContainers";
         for (i, c) in list.iter().enumerate() {
+            // The containers, then the init containers: a name is a
+            // duplicate when one before it in this order has it (a few
+            // names: a scan, no set).
+            let (before, before_init) = if init {
+                (&spec.containers[..], &spec.init_containers[..i])
+            } else {
+                (&spec.containers[..i], &[][..])
+            };
+            let duplicate = || before.iter().chain(before_init).any(|o| o.name == c.name);
             // Formatted only into an error.
             let p = ContainerPath { path, group, i };
             if !is_dns1123_label(&c.name) {
                 errs.push(format!("{p}.name: Invalid value: \"{}\"", c.name));
-            } else if !names.insert(c.name.as_str()) {
+            } else if duplicate() {
                 errs.push(format!("{p}.name: Duplicate value: \"{}\"", c.name));
             }
             if c.image.trim().is_empty() {
@@ -368,6 +379,28 @@ mod tests {
         ));
         assert_eq!(e, vec!["spec.serviceName: Required value".to_string()]);
         assert!(validate(&object("kind: Pod\nmetadata: {name: ok}\nspec: {containers: [{name: c, image: x, resources: {requests: {cpu: '2'}, limits: {cpu: '1'}}}]}")).len() == 1);
+    }
+
+    /// Container names are unique across containers and init containers,
+    /// in that order; names are checked byte by byte (non-ASCII fails).
+    #[test]
+    fn duplicate_and_invalid_container_names() {
+        let e = validate(&object(
+            "kind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: a, image: x}, {name: b, image: x}, {name: a, image: x}], initContainers: [{name: b, image: x}, {name: é, image: x}, {name: i, image: x}, {name: i, image: x}]}",
+        ));
+        assert_eq!(
+            e,
+            vec![
+                "spec.containers[2].name: Duplicate value: \"a\"".to_string(),
+                "spec.initContainers[0].name: Duplicate value: \"b\"".to_string(),
+                "spec.initContainers[1].name: Invalid value: \"\u{e9}\"".to_string(),
+                "spec.initContainers[3].name: Duplicate value: \"i\"".to_string(),
+            ]
+        );
+        assert!(is_dns1123_label("a-0") && !is_dns1123_label("-a") && !is_dns1123_label("a-"));
+        assert!(
+            !is_dns1123_label("A") && !is_dns1123_label("") && !is_dns1123_label(&"a".repeat(64))
+        );
     }
 
     /// A spec is skipped only when it is the very one found valid: an

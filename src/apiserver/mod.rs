@@ -14,7 +14,7 @@ use crate::api::{Kind, Object, ObjectKey};
 use crate::engine::Time;
 use crate::etcd::{Change, EventType};
 use crate::output::{Part, Recorder, Subject};
-use crate::sim::msg::{ApiError, FieldSelector, Response, Txn, TxnDone, TxnResult, WatchSpec};
+use crate::sim::msg::{ApiError, FieldSelector, Response, TxnDone, TxnResult, WatchSpec};
 use crate::sim::{Cx, Dest, Hop, Msg, Request, Verb, component_name};
 
 use watch::{ChangeRing, Registry};
@@ -100,7 +100,7 @@ impl ApiServer {
                 };
                 Self::reject(cx, *req, err);
             }
-            Msg::Request(req) => self.on_request(*req, cx),
+            Msg::Request(req) => self.on_request(req, cx),
             Msg::TxnDone(done) => self.on_commit(*done, cx),
             _ => {}
         }
@@ -204,7 +204,8 @@ impl ApiServer {
         Self::respond(cx, req.from, req.tag, req.verb.name(), key, Err(err));
     }
 
-    fn on_request(&mut self, mut req: Request, cx: &mut Cx) {
+    /// Admits a request and passes it on to etcd in its own box.
+    fn on_request(&mut self, mut req: Box<Request>, cx: &mut Cx) {
         cx.rec.counters.api_requests += 1;
         let from = component_name(req.from);
         if let Verb::Watch(spec) = req.verb {
@@ -226,7 +227,7 @@ impl ApiServer {
                         reason: "Forbidden",
                         message: format!("pods \"{}\" is forbidden: {message}", pod.metadata.name),
                     };
-                    return Self::reject(cx, req, err);
+                    return Self::reject(cx, *req, err);
                 }
                 admission::default_object(obj);
                 let meta = obj.meta_mut();
@@ -241,7 +242,7 @@ impl ApiServer {
                 let errs = admission::validate_with(obj, self.valid_spec.as_ref());
                 if !errs.is_empty() {
                     let err = ApiError::invalid(&obj.key(), &errs);
-                    return Self::reject(cx, req, err);
+                    return Self::reject(cx, *req, err);
                 }
                 if let Object::Pod(p) = obj {
                     self.valid_spec = Some(p.spec.clone());
@@ -252,7 +253,7 @@ impl ApiServer {
                 let errs = admission::validate(object);
                 if !errs.is_empty() {
                     let err = ApiError::invalid(&object.key(), &errs);
-                    return Self::reject(cx, req, err);
+                    return Self::reject(cx, *req, err);
                 }
             }
             Verb::Get(_) => etcd_hop = Hop::EtcdRead,
@@ -317,15 +318,7 @@ impl ApiServer {
         // raft log): a transaction never commits before an earlier one.
         let at = (cx.now() + cx.lat.sample(etcd_hop)).max(self.last_txn_at);
         self.last_txn_at = at;
-        cx.send_at(
-            Dest::Etcd,
-            at,
-            Msg::Txn(Box::new(Txn {
-                from: req.from,
-                tag: req.tag,
-                verb: req.verb,
-            })),
-        );
+        cx.send_at(Dest::Etcd, at, Msg::Txn(req));
     }
 
     fn open_watch(&mut self, owner: Dest, tag: u64, spec: WatchSpec, cx: &mut Cx) {

@@ -89,7 +89,7 @@ fn daemon_tolerations() -> Vec<Toleration> {
 
 /// A daemon pod's tolerations: the template's and upstream's additions.
 fn tolerations(ds: &Workload) -> Vec<Toleration> {
-    let mut v = ds.spec.template.spec.tolerations.clone();
+    let mut v = ds.spec.template.spec.tolerations.to_vec();
     for t in daemon_tolerations() {
         if !v.iter().any(|x| x.key == t.key && x.effect == t.effect) {
             v.push(t);
@@ -451,7 +451,7 @@ impl DaemonSetController {
         std::sync::Arc::make_mut(&mut pod.metadata.labels)
             .insert(REVISION_LABEL.into(), hash.into());
         let spec = std::sync::Arc::make_mut(&mut pod.spec);
-        spec.tolerations = tolerations(ds);
+        spec.tolerations = tolerations(ds).into();
         let term = NodeSelectorTerm {
             match_expressions: Vec::new(),
             match_fields: vec![NodeSelectorRequirement {

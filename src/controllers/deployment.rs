@@ -1283,7 +1283,7 @@ mod tests {
         std::sync::Arc::make_mut(&mut other.metadata.annotations).insert("a".into(), "b".into());
         assert!(!equal_ignore_hash(&other, &t));
         let mut other = t.clone();
-        other.spec.containers[0].image = "y".into();
+        std::sync::Arc::make_mut(&mut other.spec.containers)[0].image = "y".into();
         assert!(!equal_ignore_hash(&other, &d.spec.template));
     }
 }

@@ -134,19 +134,19 @@ impl Kubelet {
             let pod = Pod {
                 metadata: meta,
                 spec: Arc::new(PodSpec {
-                    containers: vec![Container {
+                    containers: Arc::new(vec![Container {
                         name: m.component.into(),
                         image: m.image.clone(),
                         ..Default::default()
-                    }],
+                    }]),
                     node_name: Some(node.clone()),
                     host_network: true,
                     priority: Some(SYSTEM_NODE_CRITICAL),
                     priority_class_name: Some("system-node-critical".into()),
-                    tolerations: vec![Toleration {
+                    tolerations: Arc::new(vec![Toleration {
                         operator: TolerationOperator::Exists,
                         ..Default::default()
-                    }],
+                    }]),
                     ..Default::default()
                 }),
                 status: Default::default(),

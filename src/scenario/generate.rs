@@ -271,7 +271,7 @@ fn objects(g: &Generate, at: Time, rng: &mut impl Rng) -> Vec<(Time, Object)> {
         if let Some(cs) = containers {
             for (name, sizes) in &g.requests {
                 let q = draw(sizes, name, rng);
-                for c in cs.iter_mut() {
+                for c in std::sync::Arc::make_mut(cs).iter_mut() {
                     c.resources.requests.insert(name.clone(), q);
                 }
             }

@@ -159,7 +159,7 @@ impl PodResources {
             .spec
             .init_containers
             .iter()
-            .chain(&pod.spec.containers)
+            .chain(pod.spec.containers.iter())
             .map(|c| normalized_image_name(&c.image).into_owned())
             .collect();
         PodResources {

@@ -245,13 +245,9 @@ pub struct Response {
     pub result: Result<Arc<Object>, ApiError>,
 }
 
-/// A write or read for etcd, with what the apiserver needs to finish the call.
-#[derive(Clone, Debug)]
-pub struct Txn {
-    pub from: Dest,
-    pub tag: u64,
-    pub verb: Verb,
-}
+/// A write or read for etcd, with what the apiserver needs to finish the
+/// call: the request itself, passed on in the box it came in.
+pub type Txn = Request;
 
 #[derive(Clone, Debug)]
 pub enum TxnResult {
