@@ -1830,11 +1830,15 @@ impl Scheduler {
                 self.queue.remove(f.uid);
                 self.waiting.remove(&f.uid);
                 let name = self.nodes[node].name.clone();
-                let detail = format!(
-                    "node={name} score={score} feasible={feasible} evaluated={} attempt={attempts}",
-                    f.evaluated
+                cx.log_args(
+                    Dest::Scheduler,
+                    "schedule",
+                    Subject::from(&*obj),
+                    format_args!(
+                        "node={name} score={score} feasible={feasible} evaluated={} attempt={attempts}",
+                        f.evaluated
+                    ),
                 );
-                cx.log(Dest::Scheduler, "schedule", Subject::from(&*obj), &detail);
                 self.next_tag += 1;
                 self.binds.insert(self.next_tag, f.uid);
                 cx.api(
