@@ -9,9 +9,8 @@
 //! equal to the last popped time goes to the `now` list. Buckets in
 //! increasing `(j, d)` order hold increasing, disjoint ranges of times. A pop
 //! takes from `now`, refilling it when empty from the lowest non-empty
-//! bucket (found from a bitmask of non-empty buckets and one of non-empty
-//! mask words): swapped in whole when its events share one time, else spread
-//! around its minimum (every event lands at a lower digit). Events of equal time always
+//! bucket: moved whole when its events share one time, else spread around its
+//! minimum (every event lands at a lower digit). Events of equal time always
 //! share a bucket and buckets keep their order when moved, so equal times pop
 //! in insertion order, as an ordering by (time, sequence) would.
 //!
@@ -38,15 +37,9 @@ const RADIX: usize = 1 << DIGIT_BITS;
 const LEVELS: usize = 64_usize.div_ceil(DIGIT_BITS as usize);
 const BUCKETS: usize = LEVELS * RADIX;
 const WORDS: usize = BUCKETS.div_ceil(64);
-const _: () = assert!(WORDS <= 64, "one summary word covers the occupancy words");
-/// The most events an emptied buffer is kept for in its bucket: with 2 048
-/// buckets, large buffers kept in the empty ones would add up to megabytes.
+/// The most events an emptied buffer is kept for: with 2 048 buckets, large
+/// buffers kept in the empty ones would add up to megabytes.
 const KEEP: usize = 64;
-/// Larger emptied buffers wait in a pool of at most `SPARES` buffers and
-/// `SPARE_EVENTS` events in all for the next bucket that outgrows `KEEP` (a
-/// burst of events, one per node, fills a bucket again and again).
-const SPARES: usize = 8;
-const SPARE_EVENTS: usize = 8192;
 
 /// The bucket of an event at `time` when `last` was popped last (`time >=
 /// last`); `None` when they are equal.
@@ -63,21 +56,14 @@ fn bucket(time: Time, last: Time) -> Option<usize> {
 
 /// A min-queue of scheduled messages with stable ties.
 pub struct EventQueue<D, M> {
-    /// Events at time `last`, popped from the front. Buckets are deques
-    /// too, so that a bucket becomes `now` by a swap.
+    /// Events at time `last`, popped from the front.
     now: VecDeque<Scheduled<D, M>>,
-    buckets: Vec<VecDeque<Scheduled<D, M>>>,
+    buckets: Vec<Vec<Scheduled<D, M>>>,
     /// Per bucket, the least and greatest time it holds (when non-empty).
     mins: Vec<Time>,
     maxs: Vec<Time>,
     /// Bit `b % 64` of word `b / 64` is set when bucket `b` is non-empty.
     occupied: [u64; WORDS],
-    /// Bit `i` is set when `occupied[i]` is not zero.
-    summary: u64,
-    /// Emptied buffers of more than `KEEP` events (see `SPARES`), and
-    /// their capacity in all.
-    spares: Vec<VecDeque<Scheduled<D, M>>>,
-    spare_events: usize,
     /// The time of the last pop (or the floor pushes are clamped to).
     last: Time,
     len: usize,
@@ -94,13 +80,10 @@ impl<D, M> EventQueue<D, M> {
     pub fn new() -> Self {
         EventQueue {
             now: VecDeque::new(),
-            buckets: (0..BUCKETS).map(|_| VecDeque::new()).collect(),
+            buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
             mins: vec![Time::MAX; BUCKETS],
             maxs: vec![0; BUCKETS],
             occupied: [0; WORDS],
-            summary: 0,
-            spares: Vec::new(),
-            spare_events: 0,
             last: 0,
             len: 0,
             next_seq: 0,
@@ -113,42 +96,7 @@ impl<D, M> EventQueue<D, M> {
         self.mins[b] = self.mins[b].min(ev.time);
         self.maxs[b] = self.maxs[b].max(ev.time);
         self.occupied[b / 64] |= 1 << (b % 64);
-        self.summary |= 1 << (b / 64);
-        let q = &mut self.buckets[b];
-        if q.len() == q.capacity() && q.len() >= KEEP {
-            self.take_spare(b);
-        }
-        self.buckets[b].push_back(ev);
-    }
-
-    /// Bucket `b` is full and large: its events move to a larger spare
-    /// buffer, if one is waiting, instead of a reallocation.
-    #[cold]
-    #[inline(never)]
-    fn take_spare(&mut self, b: usize) {
-        let q = &mut self.buckets[b];
-        let Some(i) = self.spares.iter().position(|s| s.capacity() > q.len()) else {
-            return;
-        };
-        let mut spare = self.spares.swap_remove(i);
-        self.spare_events -= spare.capacity();
-        spare.extend(q.drain(..));
-        *q = spare;
-    }
-
-    /// Keeps an emptied buffer for reuse: in bucket `b` when small, else in
-    /// the spares while there is room.
-    #[inline]
-    fn recycle(&mut self, b: usize, buffer: VecDeque<Scheduled<D, M>>) {
-        debug_assert!(buffer.is_empty());
-        if buffer.capacity() <= KEEP {
-            self.buckets[b] = buffer;
-        } else if self.spares.len() < SPARES
-            && self.spare_events + buffer.capacity() <= SPARE_EVENTS
-        {
-            self.spare_events += buffer.capacity();
-            self.spares.push(buffer);
-        }
+        self.buckets[b].push(ev);
     }
 
     /// Schedules `msg` for `dest` at `time` (never before the last popped
@@ -176,11 +124,10 @@ impl<D, M> EventQueue<D, M> {
     /// The lowest non-empty bucket.
     #[inline]
     fn lowest(&self) -> Option<usize> {
-        if self.summary == 0 {
-            return None;
-        }
-        let i = self.summary.trailing_zeros() as usize;
-        Some(i * 64 + self.occupied[i].trailing_zeros() as usize)
+        self.occupied
+            .iter()
+            .position(|&w| w != 0)
+            .map(|i| i * 64 + self.occupied[i].trailing_zeros() as usize)
     }
 
     /// Makes `now` non-empty if any event is queued.
@@ -196,35 +143,35 @@ impl<D, M> EventQueue<D, M> {
         let Some(b) = self.lowest() else {
             return;
         };
-        let word = &mut self.occupied[b / 64];
-        *word &= !(1 << (b % 64));
-        if *word == 0 {
-            self.summary &= !(1 << (b / 64));
-        }
+        self.occupied[b / 64] &= !(1 << (b % 64));
         let (min, max) = (self.mins[b], self.maxs[b]);
         self.mins[b] = Time::MAX;
         self.maxs[b] = 0;
         self.last = min;
         if min == max {
-            // One time: the bucket becomes `now` as it is, and the spent
-            // `now` (empty) the bucket's next buffer.
-            std::mem::swap(&mut self.now, &mut self.buckets[b]);
-            if self.buckets[b].capacity() > KEEP {
-                let spent = std::mem::take(&mut self.buckets[b]);
-                self.recycle(b, spent);
+            // One time: the bucket becomes `now` as it is (both conversions
+            // keep the buffers; the empty `now` is the bucket's next one).
+            let mut spent = std::mem::take(&mut self.now);
+            if spent.capacity() > KEEP {
+                spent = VecDeque::new();
             }
+            let full = std::mem::replace(&mut self.buckets[b], Vec::from(spent));
+            self.now = VecDeque::from(full);
             return;
         }
         let mut spread = std::mem::take(&mut self.buckets[b]);
         // Every event goes to a lower digit, since they all share the
         // digits above the bucket's with the new minimum.
-        while let Some(ev) = spread.pop_front() {
+        for ev in spread.drain(..) {
             match bucket(ev.time, min) {
                 None => self.now.push_back(ev),
                 Some(nb) => self.put(nb, ev),
             }
         }
-        self.recycle(b, spread);
+        // Keep the emptied bucket's allocation for reuse, unless large.
+        if spread.capacity() <= KEEP {
+            self.buckets[b] = spread;
+        }
     }
 
     #[inline]
@@ -301,45 +248,6 @@ mod tests {
             assert!(q.is_empty());
             assert_eq!(q.peek_time(), None);
         }
-    }
-
-    /// Bursts of events, each a thousand distinct times in a few
-    /// milliseconds as every node's kube-proxy sync is, come out in order;
-    /// large emptied buffers wait as spares within their bound and are
-    /// taken again by the next burst.
-    #[test]
-    fn bursts_pop_in_order_and_reuse_spare_buffers() {
-        let mut q = EventQueue::new();
-        let mut x: u64 = 99;
-        let mut now = 0;
-        let mut reused = false;
-        for wave in 0..6u64 {
-            let mut reference = Vec::new();
-            let spares_before = q.spares.len();
-            for i in 0..1_000u64 {
-                x = x
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
-                let t = now + 20_000_000 + (x >> 38);
-                let seq = q.push(t, (), wave * 1_000 + i, false);
-                reference.push((t, seq));
-            }
-            reused |= q.spares.len() < spares_before;
-            reference.sort();
-            for want in reference {
-                let got = q.pop().map(|s| (s.time, s.seq));
-                assert_eq!(got, Some(want));
-                now = want.0;
-                assert!(q.spares.len() <= SPARES && q.spare_events <= SPARE_EVENTS);
-                assert_eq!(
-                    q.spare_events,
-                    q.spares.iter().map(|s| s.capacity()).sum::<usize>()
-                );
-            }
-            assert!(q.is_empty());
-            assert!(!q.spares.is_empty(), "wave {wave} left no spare");
-        }
-        assert!(reused);
     }
 
     /// Pushes before the last popped time are raised to it and run after
