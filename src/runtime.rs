@@ -107,9 +107,13 @@ impl Docker {
         ip
     }
 
+    /// Where pod `pod`'s sandbox is in `sandboxes` (`Err`: where it goes).
+    fn sandbox_index(&self, pod: u64) -> Result<usize, usize> {
+        self.sandboxes.binary_search_by_key(&pod, |s| s.0)
+    }
+
     fn sandbox(&self, pod: u64) -> Option<&(u64, u32, Arc<str>)> {
-        let i = self.sandboxes.binary_search_by_key(&pod, |s| s.0).ok()?;
-        Some(&self.sandboxes[i])
+        Some(&self.sandboxes[self.sandbox_index(pod).ok()?])
     }
 
     fn pod_name(&self, pod: u64) -> Arc<str> {
@@ -152,7 +156,7 @@ impl Docker {
         let kubelet = self.kubelet();
         match call {
             RuntimeCall::RunPodSandbox { pod, name } => {
-                let host = match self.sandboxes.binary_search_by_key(&pod, |s| s.0) {
+                let host = match self.sandbox_index(pod) {
                     Ok(i) => self.sandboxes[i].1,
                     Err(i) => {
                         let Some(h) = self.free_hosts.pop_first() else {
@@ -300,7 +304,7 @@ impl Docker {
                 );
             }
             RuntimeCall::StopPodSandbox { pod } => {
-                if let Ok(i) = self.sandboxes.binary_search_by_key(&pod, |s| s.0) {
+                if let Ok(i) = self.sandbox_index(pod) {
                     let (_, h, name) = self.sandboxes.remove(i);
                     self.free_hosts.insert(h);
                     cx.log(me, "stop-sandbox", pod_subject(&name), "");

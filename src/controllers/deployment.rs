@@ -319,9 +319,9 @@ impl DeploymentController {
                 .pods_changed(d_uid, after.0 - before.0, after.1 - before.1);
         }
         if after.0 < before.0
-            && let Some(k) = cache.key_of_uid(Some(d_uid))
+            && let Some(d) = cache.workload(Some(d_uid))
         {
-            self.queue.add(k.clone());
+            self.queue.add(d.key.clone());
         }
     }
 

@@ -376,12 +376,6 @@ impl Cache {
         keys
     }
 
-    /// The key of the object with `uid` (a controller), if it is in the
-    /// cache.
-    pub fn key_of_uid(&self, uid: Option<u64>) -> Option<&ObjectKey> {
-        self.by_uid.get(&uid?).map(|w| &w.key)
-    }
-
     /// The workload with `uid`, if it is in the cache.
     pub fn workload(&self, uid: Option<u64>) -> Option<&UidEntry> {
         self.by_uid.get(&uid?)
