@@ -29,7 +29,7 @@ use crate::api::service::ANNOTATION_TRIGGER_TIME;
 use crate::api::{Kind, Object, ObjectKey};
 use crate::engine::Time;
 use crate::etcd::EventType;
-use crate::output::{Part, Subject};
+use crate::output::{FieldTemplate, FixedFields, Recorder, Subject};
 use crate::ratelimit::TokenBucket;
 use crate::sim::msg::WatchSpec;
 use crate::sim::{Cx, Dest, Hop, Msg, Verb, component_name};
@@ -188,6 +188,9 @@ pub struct ProxyGroup {
     idle: Vec<u32>,
     /// Members restarted so far (keys their first syncs' cohorts).
     restarts: usize,
+    /// A sync's timeline row: its fields before the node, and its detail.
+    sync_head: FixedFields,
+    sync_detail: FieldTemplate,
 }
 
 impl ProxyGroup {
@@ -225,6 +228,8 @@ impl ProxyGroup {
             endpoints: 0,
             idle: (0..n as u32).rev().collect(),
             restarts: 0,
+            sync_head: Recorder::fixed_head(component_name(Dest::KubeProxy), "sync", Subject::NONE),
+            sync_detail: FieldTemplate::new(&["programmed ", " rule changes, ", " endpoints"]),
         }
     }
 
@@ -449,19 +454,12 @@ impl ProxyGroup {
         let name = self.node_names.get(node as usize);
         if upto > from {
             let fresh = m.fresh_since.take();
-            cx.rec.event_parts(
+            cx.rec.event_fixed(
                 now,
-                component_name(Dest::KubeProxy),
-                "sync",
-                Subject::NONE,
+                &self.sync_head,
                 name,
-                &[
-                    Part::Text("programmed "),
-                    Part::Num((upto - from) as u64),
-                    Part::Text(" rule changes, "),
-                    Part::Num(self.endpoints as u64),
-                    Part::Text(" endpoints"),
-                ],
+                &self.sync_detail,
+                [(upto - from) as u64, self.endpoints as u64],
             );
             let np = &mut cx.rec.counters.network_programming;
             // A restarted member's first sync is a cohort of its own.

@@ -9,7 +9,7 @@ use crate::api::resources::Resources;
 use crate::api::{Kind, Object, ObjectKey, PodPhase};
 use crate::engine::Time;
 
-use super::rows::{Part, RowWriter};
+use super::rows::{FieldTemplate, FixedFields, Part, RowWriter};
 use super::{EVENTS_HEADER, NODES_HEADER, PODS_HEADER};
 
 /// What a timeline row is about: a kind, namespace and name, or nothing.
@@ -257,6 +257,39 @@ impl Recorder {
         self.events.end_row();
     }
 
+    /// The fields of a timeline row from its component to its name, in
+    /// CSV form once, for [`Recorder::event_fixed`].
+    pub fn fixed_head(component: &str, action: &str, subject: Subject<'_>) -> FixedFields {
+        FixedFields::new(&[
+            component.as_bytes(),
+            action.as_bytes(),
+            subject.kind.map_or("", Kind::as_str).as_bytes(),
+            subject.namespace.as_bytes(),
+            subject.name.as_bytes(),
+        ])
+    }
+
+    /// One timeline row of a kind written at every event of it, the same
+    /// bytes as [`Recorder::event_parts`]: `head` (from
+    /// [`Recorder::fixed_head`]), the node, and a detail of `detail`'s
+    /// texts with `nums` between them.
+    #[inline]
+    pub fn event_fixed<const K: usize>(
+        &mut self,
+        now: Time,
+        head: &FixedFields,
+        node: &str,
+        detail: &FieldTemplate,
+        nums: [u64; K],
+    ) {
+        self.counters.timeline_rows += 1;
+        if !self.writes_rows {
+            return;
+        }
+        self.events
+            .row_fixed(now, self.seq, head, node.as_bytes(), detail, nums);
+    }
+
     /// A timeline row's fields but the detail.
     #[inline]
     fn event_head(
@@ -440,6 +473,64 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A writer whose bytes stay readable after it is boxed.
+    #[derive(Clone, Default)]
+    struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A fixed row is the row `event_parts` writes for the same fields.
+    #[test]
+    fn fixed_rows_are_the_rows_of_parts() {
+        let (a, b) = (Shared::default(), Shared::default());
+        let mut ra = Recorder::new(Box::new(a.clone()), Box::new(io::sink()));
+        let mut rb = Recorder::new(Box::new(b.clone()), Box::new(io::sink()));
+        let key = ObjectKey::new(Kind::Pod, "default", "web-0, \"x\"");
+        let subjects = [Subject::NONE, Subject::from(&key)];
+        let texts = ["programmed ", " rule changes, ", " endpoints"];
+        let detail = FieldTemplate::new(&texts);
+        for (i, subject) in subjects.into_iter().enumerate() {
+            for (j, node) in ["zone0-1", "node,with\"quotes\"", ""]
+                .into_iter()
+                .enumerate()
+            {
+                let now = (i * 3 + j) as Time * 1_234_567_891;
+                let nums = [(i * 7 + j) as u64, 1_000_000 + j as u64];
+                ra.seq = (i + j) as u64;
+                rb.seq = ra.seq;
+                let head = Recorder::fixed_head("kube-proxy", "sync", subject);
+                ra.event_fixed(now, &head, node, &detail, nums);
+                rb.event_parts(
+                    now,
+                    "kube-proxy",
+                    "sync",
+                    subject,
+                    node,
+                    &[
+                        Part::Text(texts[0]),
+                        Part::Num(nums[0]),
+                        Part::Text(texts[1]),
+                        Part::Num(nums[1]),
+                        Part::Text(texts[2]),
+                    ],
+                );
+            }
+        }
+        ra.finish().unwrap();
+        rb.finish().unwrap();
+        assert_eq!(ra.counters.timeline_rows, 6);
+        assert_eq!(ra.counters.timeline_rows, rb.counters.timeline_rows);
+        let (a, b) = (a.0.take(), b.0.take());
+        assert_eq!(String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
+    }
 
     #[test]
     fn pod_records_are_found_by_uid_and_kept_in_creation_order() {
