@@ -5,7 +5,8 @@
 //! group's change log. Members that start a sync at the same moment cover
 //! the same range (the group wakes idle members together), so syncs are
 //! kept as cohorts: one range (its trigger times, sorted, stored once) and
-//! the end times of every sync that covered exactly that range. A cohort
+//! the end times of every sync that covered exactly that range (4-byte
+//! offsets from the first while they fit, which they usually do). A cohort
 //! with `r` changes and `m` syncs stands for `r * m` latencies
 //! `end - trigger` (0 for a trigger after the end); the number of them at
 //! most `x` is counted in `O(min(r + m, r log m))`, by walking both sorted
@@ -21,11 +22,86 @@ use crate::fasthash::HashMap;
 
 use crate::engine::Time;
 
+/// A cohort's sync ends, ascending: 4 bytes each while they lie within
+/// 2^32 ns (about 4.3 s) of the first, the usual case (members woken
+/// together end together), 8 bytes each once one does not. Churn keeps
+/// millions of them.
+enum Ends {
+    Near { base: Time, offsets: Vec<u32> },
+    Far(Vec<Time>),
+}
+
+impl Ends {
+    fn len(&self) -> usize {
+        match self {
+            Ends::Near { offsets, .. } => offsets.len(),
+            Ends::Far(v) => v.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `i`-th end.
+    fn get(&self, i: usize) -> Time {
+        match self {
+            Ends::Near { base, offsets } => base + Time::from(offsets[i]),
+            Ends::Far(v) => v[i],
+        }
+    }
+
+    /// Appends `end`, no earlier than the last.
+    #[inline]
+    fn push(&mut self, end: Time) {
+        match self {
+            Ends::Near { base, offsets } => {
+                if offsets.is_empty() {
+                    *base = end;
+                }
+                match u32::try_from(end - *base) {
+                    Ok(o) => offsets.push(o),
+                    Err(_) => {
+                        let mut v: Vec<Time> =
+                            offsets.iter().map(|&o| *base + Time::from(o)).collect();
+                        v.push(end);
+                        *self = Ends::Far(v);
+                    }
+                }
+            }
+            Ends::Far(v) => v.push(end),
+        }
+    }
+
+    /// The number of ends `e` for which `pred(e)` holds, all of which come
+    /// first (as `slice::partition_point`).
+    #[inline]
+    fn partition_point(&self, pred: impl Fn(Time) -> bool) -> usize {
+        match self {
+            Ends::Near { base, offsets } => {
+                offsets.partition_point(|&o| pred(base + Time::from(o)))
+            }
+            Ends::Far(v) => v.partition_point(|&e| pred(e)),
+        }
+    }
+
+    /// The ends from index `a` to `b` (excluded), in order.
+    fn range(&self, a: usize, b: usize) -> impl Iterator<Item = Time> + '_ {
+        let (near, far) = match self {
+            Ends::Near { base, offsets } => (Some((*base, &offsets[a..b])), None),
+            Ends::Far(v) => (None, Some(&v[a..b])),
+        };
+        near.into_iter()
+            .flat_map(|(base, o)| o.iter().map(move |&o| base + Time::from(o)))
+            .chain(far.into_iter().flatten().copied())
+    }
+}
+
 struct Cohort {
     /// Trigger times of the range's endpoint changes, sorted.
     triggers: Vec<Time>,
     /// Ends of the syncs that programmed the range, in time order.
-    ends: Vec<Time>,
+    ends: Ends,
 }
 
 impl Cohort {
@@ -41,7 +117,8 @@ impl Cohort {
             // end - trigger <= x  <=>  end <= trigger + x.
             for (&x, n) in xs.iter().zip(counts.iter_mut()) {
                 for &t in t {
-                    *n += e.partition_point(|&e| e <= t.saturating_add(x)) as u64;
+                    let limit = t.saturating_add(x);
+                    *n += e.partition_point(|e| e <= limit) as u64;
                 }
             }
         } else {
@@ -49,7 +126,7 @@ impl Cohort {
             // the first qualifying trigger only moves right.
             walk.clear();
             walk.resize(xs.len(), 0);
-            for &end in e {
+            for end in e.range(0, e.len()) {
                 for ((&x, j), n) in xs.iter().zip(walk.iter_mut()).zip(counts.iter_mut()) {
                     let floor = end.saturating_sub(x);
                     while *j < t.len() && t[*j] < floor {
@@ -69,14 +146,12 @@ impl Cohort {
             let first = if lo == 0 {
                 0
             } else {
-                e.partition_point(|&e| e < t.saturating_add(lo))
+                let limit = t.saturating_add(lo);
+                e.partition_point(|e| e < limit)
             };
-            let last = e.partition_point(|&e| e <= t.saturating_add(hi));
-            out.extend(
-                e[first..last.max(first)]
-                    .iter()
-                    .map(|&e| e.saturating_sub(t)),
-            );
+            let limit = t.saturating_add(hi);
+            let last = e.partition_point(|e| e <= limit);
+            out.extend(e.range(first, last.max(first)).map(|e| e.saturating_sub(t)));
         }
     }
 }
@@ -106,16 +181,20 @@ impl NetworkProgramming {
         self.index.insert((from, upto), i);
         self.cohorts.push(Cohort {
             triggers,
-            ends: Vec::new(),
+            ends: Ends::Near {
+                base: 0,
+                offsets: Vec::new(),
+            },
         });
         i
     }
 
     /// A sync that programmed cohort `i`'s range ended at `end`.
+    #[inline]
     pub fn add_sync(&mut self, i: usize, end: Time) {
         let c = &mut self.cohorts[i];
         if !c.triggers.is_empty() {
-            debug_assert!(c.ends.last().is_none_or(|l| *l <= end));
+            debug_assert!(c.ends.is_empty() || c.ends.get(c.ends.len() - 1) <= end);
             c.ends.push(end);
         }
     }
@@ -156,11 +235,15 @@ impl NetworkProgramming {
                 .filter(|c| !c.triggers.is_empty() && !c.ends.is_empty())
         };
         let min = live()
-            .map(|c| c.ends[0].saturating_sub(c.triggers[c.triggers.len() - 1]))
+            .map(|c| {
+                c.ends
+                    .get(0)
+                    .saturating_sub(c.triggers[c.triggers.len() - 1])
+            })
             .min()
             .unwrap_or(0);
         let max = live()
-            .map(|c| c.ends[c.ends.len() - 1].saturating_sub(c.triggers[0]))
+            .map(|c| c.ends.get(c.ends.len() - 1).saturating_sub(c.triggers[0]))
             .max()
             .unwrap_or(0);
         /// One percentile's search: the answer is in `[lo, hi]`, `below`
@@ -342,6 +425,53 @@ mod tests {
             }
         }
         check(&np, all);
+    }
+
+    /// Cohorts whose ends spread past 2^32 ns of their first, so that
+    /// they change to 8-byte ends part way, against every pair.
+    #[test]
+    fn matches_every_pair_with_ends_far_apart() {
+        let mut np = NetworkProgramming::default();
+        let mut all = Vec::new();
+        let s = 1_000_000_000;
+        for k in 0..8u64 {
+            let triggers: Vec<Time> = (0..=k).map(|j| k * 100 * s + j * 7 * s / 10).collect();
+            let i = np.add_range(k as usize, k as usize + 1, triggers.clone());
+            for j in 0..14 {
+                // Steps of 0.3 s to 3.3 s: 2^32 ns is passed after a few.
+                let e = k * 100 * s + 5 * s + j * (3 * s / 10 + k * 3 * s / 7);
+                np.add_sync(i, e);
+                all.extend(triggers.iter().map(|&t| e.saturating_sub(t)));
+            }
+            let far = matches!(np.cohorts[i].ends, Ends::Far(_));
+            assert_eq!(far, k > 0, "cohort {k}");
+        }
+        check(&np, all);
+    }
+
+    #[test]
+    fn ends_keep_their_values_in_either_width() {
+        let mut e = Ends::Near {
+            base: 0,
+            offsets: Vec::new(),
+        };
+        let want: Vec<Time> = vec![
+            10,
+            10,
+            u32::MAX as Time + 10,
+            u32::MAX as Time + 11,
+            1 << 40,
+        ];
+        for (n, &x) in want.iter().enumerate() {
+            e.push(x);
+            assert_eq!(matches!(e, Ends::Far(_)), n >= 3, "{n}");
+            assert_eq!(e.range(0, e.len()).collect::<Vec<_>>(), want[..=n]);
+            assert_eq!(
+                (0..e.len()).map(|i| e.get(i)).collect::<Vec<_>>(),
+                want[..=n]
+            );
+            assert_eq!(e.partition_point(|v| v <= 10), (n + 1).min(2));
+        }
     }
 
     #[test]
