@@ -81,10 +81,26 @@ const PAIRS: [u8; 200] = {
     t
 };
 
-/// How many decimal digits `n` has.
+/// 10^i for every i a `u64` reaches.
+const POW10: [u64; 20] = {
+    let mut t = [1u64; 20];
+    let mut i = 1;
+    while i < 20 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+/// How many decimal digits `n` has (1 for 0): the bit length times
+/// log10(2) (1233 / 4096) is the digit count or one more, and one
+/// comparison with a power of ten tells which.
 #[inline(always)]
 fn decimal_len(n: u64) -> usize {
-    n.checked_ilog10().map_or(1, |l| l as usize + 1)
+    let n = n | 1;
+    let bits = (u64::BITS - n.leading_zeros()) as usize;
+    let t = (bits * 1233) >> 12;
+    t + 1 - usize::from(n < POW10[t])
 }
 
 /// Whether any byte of `w` is below `-` (exact as a whole): the bytes
@@ -1038,6 +1054,18 @@ mod tests {
         );
     }
 
+    /// The digit count of every power of ten, its neighbours and
+    /// pseudo-random numbers against their `Display`.
+    #[test]
+    fn decimal_lengths_are_exact() {
+        let mut ns = around_powers_of_ten();
+        ns.extend(numbers(4242, 100_000));
+        ns.extend(numbers(17, 100_000).map(|x| x >> (x % 64)));
+        for n in ns {
+            assert_eq!(decimal_len(n), n.to_string().len(), "{n}");
+        }
+    }
+
     /// Integers against their `Display`.
     #[test]
     fn integers_match_std_formatting() {
@@ -1161,7 +1189,9 @@ mod tests {
     fn fixed_rows_match_the_csv_crate() {
         let out = Shared::default();
         let mut w = RowWriter::new(out.clone());
-        let mut c = csv::Writer::from_writer(Vec::new());
+        let mut c = csv::WriterBuilder::new()
+            .flexible(true)
+            .from_writer(Vec::new());
         for (i, a) in TRICKY.iter().enumerate() {
             for (j, b) in TRICKY.iter().enumerate() {
                 let fixed_texts = ["kube-proxy", a, "", b];
@@ -1182,7 +1212,7 @@ mod tests {
                     c.write_record(&want).unwrap();
                 }
                 let one = FieldTemplate::new(&[a]);
-                w.row_fixed(t, 7, &FixedFields::new(&[]), b, &one, []);
+                w.row_fixed(t, 7, &FixedFields::new(&[]), b.as_bytes(), &one, []);
                 c.write_record([format_seconds(t), "7".into(), b.to_string(), a.to_string()])
                     .unwrap();
             }
