@@ -89,6 +89,12 @@ impl Tally {
             return;
         };
         self.ready += 1;
+        self.add_available_at(at, now);
+    }
+
+    /// Counts towards availability a Ready pod (already counted as ready)
+    /// that is available from `at`.
+    fn add_available_at(&mut self, at: Time, now: Time) {
         if at <= now {
             self.available += 1;
         } else if self.next_available.is_none_or(|t| at < t) {
@@ -184,9 +190,10 @@ impl ReplicaSetController {
         let Some(selector) = rs.spec.selector.clone() else {
             return;
         };
-        // The active pods are counted in one pass; nothing depends on their
-        // order (counts, and a deletion order that is total), so they are
-        // taken in slot order, and listed only to pick pods to delete.
+        // The cache keeps the counts of the active pods and when each Ready
+        // one became Ready; nothing depends on their order (counts, and a
+        // deletion order that is total), so they are taken in slot order,
+        // and the pods listed only to pick pods to delete.
         let uid = rs.metadata.uid;
         let active = || {
             cache
@@ -194,9 +201,22 @@ impl ReplicaSetController {
                 .filter(|p| is_active(p))
         };
         let min_ready = rs.min_ready_seconds();
-        let mut tally = Tally::default();
-        for p in active() {
-            tally.add(p, min_ready, now);
+        let counts = cache.controlled_pod_counts(uid);
+        let mut tally = Tally {
+            replicas: counts.active,
+            ready: counts.ready,
+            ..Tally::default()
+        };
+        if counts.ready > 0 {
+            let delay = Time::from(min_ready.max(0) as u32) * SECOND;
+            if counts.ready_bound + delay <= now {
+                // Every Ready pod has been so for minReadySeconds.
+                tally.available = counts.ready;
+            } else {
+                for since in cache.controlled_ready_since(uid) {
+                    tally.add_available_at(since + delay, now);
+                }
+            }
         }
         let mut claimed: Vec<&Pod> = Vec::new();
         // Adopt matching orphans (upstream claimPods), counting them now.
