@@ -77,7 +77,7 @@ pub struct Cache {
     /// nodes by kind).
     objects: crate::api::keyed::KeyedMap<Cached>,
     /// Pods, looked up by key only (never walked here: a controller's pods
-    /// are walked through its dependents, in key order).
+    /// are walked through its dependents).
     pods: HashMap<ObjectKey, Cached>,
     /// Dependents (pods, ReplicaSets) by the uid of their controller.
     by_controller: HashMap<u64, Dependents>,
@@ -162,12 +162,14 @@ impl PodCounts {
     }
 }
 
-/// One controller's dependents: their keys in key order, each with the
-/// slot holding its object, so that an update (most are status writes)
-/// replaces the object without searching the keys.
+/// One controller's dependents: their keys, each with the slot holding its
+/// object, so that an update (most are status writes) replaces the object
+/// without searching the keys. The keys are hashed (a pod's creation hashes
+/// its key's one word instead of comparing names down a B-tree) and sorted
+/// only for the callers that walk them in key order.
 #[derive(Default)]
 struct Dependents {
-    order: BTreeMap<ObjectKey, u32>,
+    order: HashMap<ObjectKey, u32>,
     slots: Vec<Option<Arc<Object>>>,
     /// Per slot, what the ReplicaSet controller counts of its object.
     states: Vec<PodState>,
@@ -217,11 +219,19 @@ impl Dependents {
         self.slots.iter().flatten()
     }
 
-    fn iter(&self) -> impl Iterator<Item = (&ObjectKey, &Arc<Object>)> {
-        self.order.iter().map(|(k, &i)| {
-            let o = self.slots[i as usize].as_ref();
-            (k, o.expect("an ordered key's slot holds its object"))
-        })
+    /// The dependents of `kind`, in key order.
+    fn sorted(&self, kind: Kind) -> Vec<(&ObjectKey, &Arc<Object>)> {
+        let mut v: Vec<(&ObjectKey, &Arc<Object>)> = self
+            .order
+            .iter()
+            .filter(|(k, _)| k.kind == kind)
+            .map(|(k, &i)| {
+                let o = self.slots[i as usize].as_ref();
+                (k, o.expect("a key's slot holds its object"))
+            })
+            .collect();
+        v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        v
     }
 }
 
@@ -263,19 +273,20 @@ impl Cache {
         self.objects.of_kind(kind).map(|(k, c)| (k, &c.object))
     }
 
-    /// The objects of `kind` controlled by the object with `uid`.
+    /// The objects of `kind` controlled by the object with `uid`, in key
+    /// order.
     pub fn controlled(&self, uid: u64, kind: Kind) -> impl Iterator<Item = &Arc<Object>> {
         self.by_controller
             .get(&uid)
+            .map(|d| d.sorted(kind))
+            .unwrap_or_default()
             .into_iter()
-            .flat_map(Dependents::iter)
-            .filter(move |(k, _)| k.kind == kind)
             .map(|(_, o)| o)
     }
 
     /// The pods controlled by the object with `uid`, in no particular (but
     /// deterministic) order: for callers whose result does not depend on
-    /// the order, it spares the walk of the keys.
+    /// the order, it spares sorting the keys.
     pub fn controlled_pods_unordered(&self, uid: u64) -> impl Iterator<Item = &crate::api::Pod> {
         self.by_controller
             .get(&uid)
