@@ -827,7 +827,8 @@ impl ControllerManager {
                 .daemonsets
                 .observe_node(obj, old.as_deref(), &self.cache),
             Kind::ReplicaSet => {
-                self.replicasets.observe_rs(kind, obj, old.as_deref());
+                self.replicasets
+                    .observe_rs(kind, obj, old.as_deref(), &self.cache);
                 self.deployments.observe_rs(obj, &self.cache);
             }
             Kind::Deployment => self.deployments.observe_deployment(kind, obj),

@@ -159,9 +159,19 @@ impl ReplicaSetController {
         }
     }
 
-    /// A ReplicaSet appeared or changed.
-    pub fn observe_rs(&mut self, kind: EventType, obj: &Arc<Object>, old: Option<&Object>) {
-        let key = obj.key();
+    /// A ReplicaSet appeared or changed (queued under the cache's copy of
+    /// its key, as its pods' events are).
+    pub fn observe_rs(
+        &mut self,
+        kind: EventType,
+        obj: &Arc<Object>,
+        old: Option<&Object>,
+        cache: &Cache,
+    ) {
+        let key = match cache.workload(Some(obj.meta().uid)) {
+            Some(w) => w.key.clone(),
+            None => obj.key(),
+        };
         if kind == EventType::Deleted {
             self.adopt.remove(&key);
             return;
@@ -187,6 +197,12 @@ impl ReplicaSetController {
             return;
         };
         let Some(rs) = as_workload(&obj) else { return };
+        // The cache's copy of the key (the one pod events name the owner
+        // by), so that the expectations and batches kept under it are found
+        // by pointer, without comparing names.
+        let key = cache
+            .workload(Some(rs.metadata.uid))
+            .map_or(key, |w| &w.key);
         let Some(selector) = rs.spec.selector.clone() else {
             return;
         };
