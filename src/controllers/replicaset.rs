@@ -176,7 +176,9 @@ impl ReplicaSetController {
             self.adopt.remove(&key);
             return;
         }
-        let selector = |o: &Object| as_workload(o).and_then(|w| w.spec.selector.clone());
+        fn selector(o: &Object) -> Option<&crate::api::selector::LabelSelector> {
+            as_workload(o).and_then(|w| w.spec.selector.as_ref())
+        }
         if old.is_none_or(|o| selector(o) != selector(obj)) {
             self.adopt.insert(key.clone());
         }
@@ -203,7 +205,7 @@ impl ReplicaSetController {
         let key = cache
             .workload(Some(rs.metadata.uid))
             .map_or(key, |w| &w.key);
-        let Some(selector) = rs.spec.selector.clone() else {
+        let Some(selector) = rs.spec.selector.as_ref() else {
             return;
         };
         // The cache keeps the counts of the active pods and when each Ready
