@@ -401,7 +401,7 @@ impl DeploymentController {
         if d.metadata.deletion_timestamp.is_some() {
             return;
         }
-        let Some(selector) = d.spec.selector.clone() else {
+        let Some(selector) = d.spec.selector.as_ref() else {
             return;
         };
         if selector.is_empty() {

@@ -253,6 +253,36 @@ impl ServiceState {
         }
     }
 
+    /// [`Self::set`] with the endpoint `f` makes of the pod's current one
+    /// here (if any): one lookup of the pod's slot and endpoint for both.
+    fn set_from(
+        &mut self,
+        uid: u64,
+        f: impl FnOnce(Option<&Endpoint>) -> Option<Endpoint>,
+    ) -> bool {
+        let Some(i) = self.slot.get(&uid).copied() else {
+            return self.set(uid, f(None));
+        };
+        let endpoints = &mut self.slices[i].endpoints;
+        let old = endpoints
+            .get_mut(&uid)
+            .expect("a pod's slot holds its endpoint");
+        match f(Some(old)) {
+            Some(e) => {
+                if *old == e {
+                    return false;
+                }
+                *old = e;
+            }
+            None => {
+                endpoints.remove(&uid);
+                self.slot.remove(&uid);
+            }
+        }
+        self.dirty.insert(i);
+        true
+    }
+
     /// The pod's endpoint, if it has one here.
     fn endpoint(&self, uid: u64) -> Option<&Endpoint> {
         let i = *self.slot.get(&uid)?;
@@ -515,6 +545,23 @@ impl EndpointSliceController {
                 e.generation = generation;
             }
         }
+        // A trigger only when the Ready condition moved since last seen.
+        let old_trigger = old.as_ref().and_then(|o| o.as_pod()).and_then(trigger_time);
+        let trigger = trigger_time(pod).filter(|t| Some(*t) != old_trigger);
+        if let [(id, true)] = affected[..]
+            && !deleted
+        {
+            // One Service selects the pod (most changes): its endpoint is
+            // made from, and compared with, the one there in one lookup.
+            let state = self.states[id as usize]
+                .as_mut()
+                .expect("indexed services exist");
+            if state.set_from(uid, |prev| endpoint_reusing(pod, prev)) {
+                enqueue(&mut self.queue, state, trigger);
+            }
+            self.affected = affected;
+            return;
+        }
         let endpoint = if deleted {
             None
         } else {
@@ -523,9 +570,6 @@ impl EndpointSliceController {
                 .find_map(|&(id, _)| self.state(id).and_then(|s| s.endpoint(uid)));
             endpoint_reusing(pod, prev)
         };
-        // A trigger only when the Ready condition moved since last seen.
-        let old_trigger = old.as_ref().and_then(|o| o.as_pod()).and_then(trigger_time);
-        let trigger = trigger_time(pod).filter(|t| Some(*t) != old_trigger);
         for &(id, selects) in &affected {
             let state = self.states[id as usize]
                 .as_mut()
@@ -684,6 +728,43 @@ mod tests {
             p.status.pod_ip = Some(format!("10.0.0.{uid}"));
         }
         Arc::new(o)
+    }
+
+    #[test]
+    fn set_from_makes_a_pods_endpoint_from_its_current_one_as_set_would() {
+        let ep = |ready: bool| Endpoint {
+            address: Arc::from("10.0.0.1"),
+            pod_uid: 7,
+            pod_name: Arc::from("p"),
+            node_name: Arc::from("n"),
+            ready,
+            serving: ready,
+            terminating: false,
+        };
+        let key = ObjectKey::new(Kind::Service, "default", "s");
+        let (mut a, mut b) = (ServiceState::new(key.clone()), ServiceState::new(key));
+        let mut seen = Vec::new();
+        // New, unchanged, changed, removed, absent: the same answers and
+        // the same endpoints and dirty slices as `set`.
+        for want in [Some(ep(false)), Some(ep(false)), Some(ep(true)), None, None] {
+            let w = want.clone();
+            let changed = a.set_from(7, |prev| {
+                seen.push(prev.cloned());
+                w
+            });
+            assert_eq!(changed, b.set(7, want.clone()));
+            assert_eq!(a.endpoint(7), want.as_ref());
+            assert_eq!(a.dirty, b.dirty);
+            assert_eq!(a.slot, b.slot);
+            a.dirty.clear();
+            b.dirty.clear();
+        }
+        let readiness: Vec<Option<bool>> =
+            seen.iter().map(|e| e.as_ref().map(|e| e.ready)).collect();
+        assert_eq!(
+            readiness,
+            [None, Some(false), Some(false), Some(true), None]
+        );
     }
 
     #[test]

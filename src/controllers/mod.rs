@@ -77,7 +77,7 @@ pub struct Cache {
     /// nodes by kind).
     objects: crate::api::keyed::KeyedMap<Cached>,
     /// Pods, looked up by key only (never walked here: a controller's pods
-    /// are walked through its dependents, in key order).
+    /// are walked through its dependents).
     pods: HashMap<ObjectKey, Cached>,
     /// Dependents (pods, ReplicaSets) by the uid of their controller.
     by_controller: HashMap<u64, Dependents>,
@@ -106,31 +106,101 @@ struct Cached {
     controller: Option<(u64, u32)>,
 }
 
-/// One controller's dependents: their keys in key order, each with the
-/// slot holding its object, so that an update (most are status writes)
-/// replaces the object without searching the keys.
+/// What a ReplicaSet's status counts of a dependent, kept per slot so that
+/// a sync reads one word per pod instead of the pod: inactive (not a pod,
+/// terminal, being deleted, or an empty slot), active and not Ready, or
+/// active and Ready since a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PodState(Time);
+
+impl PodState {
+    const INACTIVE: PodState = PodState(Time::MAX);
+    const NOT_READY: PodState = PodState(Time::MAX - 1);
+
+    fn of(o: &Object) -> PodState {
+        match o.as_pod() {
+            Some(p) if podutil::is_active(p) => match podutil::ready_since(p) {
+                // A transition time this late would read as a sentinel.
+                Some(t) => PodState(t.min(Time::MAX - 2)),
+                None => PodState::NOT_READY,
+            },
+            _ => PodState::INACTIVE,
+        }
+    }
+
+    /// When the pod became Ready, if it is active and Ready.
+    pub fn ready_since(self) -> Option<Time> {
+        (self.0 < Time::MAX - 1).then_some(self.0)
+    }
+}
+
+/// The counts of a controller's active dependent pods, kept as pods come,
+/// change and go.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PodCounts {
+    /// Active pods.
+    pub active: i32,
+    /// Active Ready pods.
+    pub ready: i32,
+    /// No earlier than the Ready transition of every active Ready pod (exact
+    /// while pods only become Ready; a pod leaving can leave it too late).
+    pub ready_bound: Time,
+}
+
+impl PodCounts {
+    fn add(&mut self, s: PodState, sign: i32) {
+        if s == PodState::INACTIVE {
+            return;
+        }
+        self.active += sign;
+        if let Some(t) = s.ready_since() {
+            self.ready += sign;
+            if sign > 0 {
+                self.ready_bound = self.ready_bound.max(t);
+            }
+        }
+    }
+}
+
+/// One controller's dependents: their keys, each with the slot holding its
+/// object, so that an update (most are status writes) replaces the object
+/// without searching the keys. The keys are hashed (a pod's creation hashes
+/// its key's one word instead of comparing names down a B-tree) and sorted
+/// only for the callers that walk them in key order.
 #[derive(Default)]
 struct Dependents {
-    order: BTreeMap<ObjectKey, u32>,
+    order: HashMap<ObjectKey, u32>,
     slots: Vec<Option<Arc<Object>>>,
+    /// Per slot, what the ReplicaSet controller counts of its object.
+    states: Vec<PodState>,
+    counts: PodCounts,
     free: Vec<u32>,
 }
 
 impl Dependents {
+    /// Puts `obj` (or nothing) in slot `i`, keeping the counts.
+    fn put(&mut self, i: u32, obj: Option<&Arc<Object>>) {
+        let i = i as usize;
+        let state = obj.map_or(PodState::INACTIVE, |o| PodState::of(o));
+        self.counts.add(self.states[i], -1);
+        self.counts.add(state, 1);
+        self.states[i] = state;
+        self.slots[i] = obj.cloned();
+    }
+
     /// Adds a dependent; returns its slot.
     fn insert(&mut self, key: &ObjectKey, obj: &Arc<Object>) -> u32 {
         let slot = match self.free.pop() {
-            Some(i) => {
-                self.slots[i as usize] = Some(obj.clone());
-                i
-            }
+            Some(i) => i,
             None => {
-                self.slots.push(Some(obj.clone()));
+                self.slots.push(None);
+                self.states.push(PodState::INACTIVE);
                 u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 dependents")
             }
         };
+        self.put(slot, Some(obj));
         if let Some(stale) = self.order.insert(key.clone(), slot) {
-            self.slots[stale as usize] = None;
+            self.put(stale, None);
             self.free.push(stale);
         }
         slot
@@ -138,7 +208,7 @@ impl Dependents {
 
     fn remove(&mut self, key: &ObjectKey) {
         if let Some(i) = self.order.remove(key) {
-            self.slots[i as usize] = None;
+            self.put(i, None);
             self.free.push(i);
         }
     }
@@ -149,11 +219,19 @@ impl Dependents {
         self.slots.iter().flatten()
     }
 
-    fn iter(&self) -> impl Iterator<Item = (&ObjectKey, &Arc<Object>)> {
-        self.order.iter().map(|(k, &i)| {
-            let o = self.slots[i as usize].as_ref();
-            (k, o.expect("an ordered key's slot holds its object"))
-        })
+    /// The dependents of `kind`, in key order.
+    fn sorted(&self, kind: Kind) -> Vec<(&ObjectKey, &Arc<Object>)> {
+        let mut v: Vec<(&ObjectKey, &Arc<Object>)> = self
+            .order
+            .iter()
+            .filter(|(k, _)| k.kind == kind)
+            .map(|(k, &i)| {
+                let o = self.slots[i as usize].as_ref();
+                (k, o.expect("a key's slot holds its object"))
+            })
+            .collect();
+        v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        v
     }
 }
 
@@ -195,25 +273,42 @@ impl Cache {
         self.objects.of_kind(kind).map(|(k, c)| (k, &c.object))
     }
 
-    /// The objects of `kind` controlled by the object with `uid`.
+    /// The objects of `kind` controlled by the object with `uid`, in key
+    /// order.
     pub fn controlled(&self, uid: u64, kind: Kind) -> impl Iterator<Item = &Arc<Object>> {
         self.by_controller
             .get(&uid)
+            .map(|d| d.sorted(kind))
+            .unwrap_or_default()
             .into_iter()
-            .flat_map(Dependents::iter)
-            .filter(move |(k, _)| k.kind == kind)
             .map(|(_, o)| o)
     }
 
     /// The pods controlled by the object with `uid`, in no particular (but
     /// deterministic) order: for callers whose result does not depend on
-    /// the order, it spares the walk of the keys.
+    /// the order, it spares sorting the keys.
     pub fn controlled_pods_unordered(&self, uid: u64) -> impl Iterator<Item = &crate::api::Pod> {
         self.by_controller
             .get(&uid)
             .into_iter()
             .flat_map(Dependents::objects)
             .filter_map(|o| o.as_pod())
+    }
+
+    /// The counts of the active pods controlled by the object with `uid`.
+    pub fn controlled_pod_counts(&self, uid: u64) -> PodCounts {
+        self.by_controller
+            .get(&uid)
+            .map_or_else(PodCounts::default, |d| d.counts)
+    }
+
+    /// When each active Ready pod controlled by the object with `uid`
+    /// became Ready, in no particular (but deterministic) order.
+    pub fn controlled_ready_since(&self, uid: u64) -> impl Iterator<Item = Time> {
+        self.by_controller
+            .get(&uid)
+            .into_iter()
+            .flat_map(|d| d.states.iter().filter_map(|s| s.ready_since()))
     }
 
     /// The objects of `kind` in `namespace` with no controller.
@@ -246,7 +341,7 @@ impl Cache {
                 if let Some((uid, i)) = controller
                     && let Some(d) = self.by_controller.get_mut(&uid)
                 {
-                    d.slots[i as usize] = Some(obj.clone());
+                    d.put(i, Some(obj));
                 }
                 return (Some(old), controller.map(|(uid, _)| uid));
             }
@@ -732,7 +827,8 @@ impl ControllerManager {
                 .daemonsets
                 .observe_node(obj, old.as_deref(), &self.cache),
             Kind::ReplicaSet => {
-                self.replicasets.observe_rs(kind, obj, old.as_deref());
+                self.replicasets
+                    .observe_rs(kind, obj, old.as_deref(), &self.cache);
                 self.deployments.observe_rs(obj, &self.cache);
             }
             Kind::Deployment => self.deployments.observe_deployment(kind, obj),
@@ -792,6 +888,69 @@ mod tests {
         assert!(!c.by_owner.contains_key(&7));
         c.apply(EventType::Deleted, &rs.key(), &rs);
         assert_eq!(c.controller_of(&owned), None);
+    }
+
+    #[test]
+    fn the_cache_keeps_the_counts_of_a_controllers_active_and_ready_pods() {
+        use crate::api::pod::{PodConditionType, PodPhase};
+        let mut c = Cache::default();
+        let owned = |name: &str, uid: u64| {
+            object(
+                &format!(
+                    "kind: Pod\nmetadata: {{name: {name}, ownerReferences: [{{kind: ReplicaSet, name: rs, uid: '7', controller: true}}]}}"
+                ),
+                uid,
+            )
+        };
+        let with = |o: &Arc<Object>, f: &dyn Fn(&mut crate::api::Pod)| {
+            let mut o = (**o).clone();
+            if let Object::Pod(p) = &mut o {
+                f(p);
+            }
+            Arc::new(o)
+        };
+        let ready_at = |t: Time| {
+            move |p: &mut crate::api::Pod| {
+                p.status.set_condition(PodConditionType::Ready, true, t, "")
+            }
+        };
+        let since = |c: &Cache| {
+            let mut v: Vec<Time> = c.controlled_ready_since(7).collect();
+            v.sort_unstable();
+            v
+        };
+        let (a, b) = (owned("a", 8), owned("b", 9));
+        for o in [&a, &b] {
+            c.apply(EventType::Added, &o.key(), o);
+        }
+        let counts = |c: &Cache| {
+            let n = c.controlled_pod_counts(7);
+            (n.active, n.ready, n.ready_bound)
+        };
+        assert_eq!(counts(&c), (2, 0, 0));
+        // Status writes (the in-place path) become Ready at 5 and 3.
+        let a5 = with(&a, &ready_at(5));
+        c.apply(EventType::Modified, &a5.key(), &a5);
+        let b3 = with(&b, &ready_at(3));
+        c.apply(EventType::Modified, &b3.key(), &b3);
+        assert_eq!(counts(&c), (2, 2, 5));
+        assert_eq!(since(&c), [3, 5]);
+        // Terminating, then gone: the bound stays late, the counts drop.
+        let gone = with(&a5, &|p| p.metadata.deletion_timestamp = Some(9));
+        c.apply(EventType::Modified, &gone.key(), &gone);
+        assert_eq!(counts(&c), (1, 1, 5));
+        assert_eq!(since(&c), [3]);
+        c.apply(EventType::Deleted, &gone.key(), &gone);
+        assert_eq!(counts(&c), (1, 1, 5));
+        let failed = with(&b3, &|p| p.status.phase = PodPhase::Failed);
+        c.apply(EventType::Modified, &failed.key(), &failed);
+        assert_eq!(counts(&c), (0, 0, 5));
+        assert_eq!(since(&c), Vec::<Time>::new());
+        // A new pod reuses the freed slot; an unknown uid counts nothing.
+        let d = with(&owned("d", 10), &ready_at(7));
+        c.apply(EventType::Added, &d.key(), &d);
+        assert_eq!(counts(&c), (1, 1, 7));
+        assert_eq!(c.controlled_pod_counts(99), PodCounts::default());
     }
 
     #[test]

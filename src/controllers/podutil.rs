@@ -195,7 +195,15 @@ pub fn pod_with_parts(
             labels: template.metadata.labels.clone(),
             annotations: template.metadata.annotations.clone(),
             owner_references: parts.owner_references.clone(),
-            ..Default::default()
+            // Every field named: `..Default::default()` would allocate
+            // empty labels, annotations and references only to drop them.
+            finalizers: Vec::new(),
+            uid: 0,
+            resource_version: 0,
+            generation: 0,
+            creation_timestamp: None,
+            deletion_timestamp: None,
+            deletion_grace_period_seconds: None,
         },
         spec: parts.spec.clone(),
         status: Default::default(),

@@ -89,6 +89,12 @@ impl Tally {
             return;
         };
         self.ready += 1;
+        self.add_available_at(at, now);
+    }
+
+    /// Counts towards availability a Ready pod (already counted as ready)
+    /// that is available from `at`.
+    fn add_available_at(&mut self, at: Time, now: Time) {
         if at <= now {
             self.available += 1;
         } else if self.next_available.is_none_or(|t| at < t) {
@@ -153,14 +159,26 @@ impl ReplicaSetController {
         }
     }
 
-    /// A ReplicaSet appeared or changed.
-    pub fn observe_rs(&mut self, kind: EventType, obj: &Arc<Object>, old: Option<&Object>) {
-        let key = obj.key();
+    /// A ReplicaSet appeared or changed (queued under the cache's copy of
+    /// its key, as its pods' events are).
+    pub fn observe_rs(
+        &mut self,
+        kind: EventType,
+        obj: &Arc<Object>,
+        old: Option<&Object>,
+        cache: &Cache,
+    ) {
+        let key = match cache.workload(Some(obj.meta().uid)) {
+            Some(w) => w.key.clone(),
+            None => obj.key(),
+        };
         if kind == EventType::Deleted {
             self.adopt.remove(&key);
             return;
         }
-        let selector = |o: &Object| as_workload(o).and_then(|w| w.spec.selector.clone());
+        fn selector(o: &Object) -> Option<&crate::api::selector::LabelSelector> {
+            as_workload(o).and_then(|w| w.spec.selector.as_ref())
+        }
         if old.is_none_or(|o| selector(o) != selector(obj)) {
             self.adopt.insert(key.clone());
         }
@@ -181,12 +199,19 @@ impl ReplicaSetController {
             return;
         };
         let Some(rs) = as_workload(&obj) else { return };
-        let Some(selector) = rs.spec.selector.clone() else {
+        // The cache's copy of the key (the one pod events name the owner
+        // by), so that the expectations and batches kept under it are found
+        // by pointer, without comparing names.
+        let key = cache
+            .workload(Some(rs.metadata.uid))
+            .map_or(key, |w| &w.key);
+        let Some(selector) = rs.spec.selector.as_ref() else {
             return;
         };
-        // The active pods are counted in one pass; nothing depends on their
-        // order (counts, and a deletion order that is total), so they are
-        // taken in slot order, and listed only to pick pods to delete.
+        // The cache keeps the counts of the active pods and when each Ready
+        // one became Ready; nothing depends on their order (counts, and a
+        // deletion order that is total), so they are taken in slot order,
+        // and the pods listed only to pick pods to delete.
         let uid = rs.metadata.uid;
         let active = || {
             cache
@@ -194,9 +219,22 @@ impl ReplicaSetController {
                 .filter(|p| is_active(p))
         };
         let min_ready = rs.min_ready_seconds();
-        let mut tally = Tally::default();
-        for p in active() {
-            tally.add(p, min_ready, now);
+        let counts = cache.controlled_pod_counts(uid);
+        let mut tally = Tally {
+            replicas: counts.active,
+            ready: counts.ready,
+            ..Tally::default()
+        };
+        if counts.ready > 0 {
+            let delay = Time::from(min_ready.max(0) as u32) * SECOND;
+            if counts.ready_bound + delay <= now {
+                // Every Ready pod has been so for minReadySeconds.
+                tally.available = counts.ready;
+            } else {
+                for since in cache.controlled_ready_since(uid) {
+                    tally.add_available_at(since + delay, now);
+                }
+            }
         }
         let mut claimed: Vec<&Pod> = Vec::new();
         // Adopt matching orphans (upstream claimPods), counting them now.
