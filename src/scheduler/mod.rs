@@ -421,6 +421,9 @@ pub struct Scheduler {
     last_shape: u64,
     /// The pods' lists of (normalized) images, by id.
     image_lists: HashMap<Vec<String>, u32>,
+    /// The key, images and id of the last shape looked up in `shapes`
+    /// (dropped with them).
+    last_lookup: Option<([i64; 9], Vec<String>, u64)>,
     /// Set when a node's images are counted in or out (which changes
     /// ImageLocality's scores everywhere); cleared with `shapes`.
     images_changed: bool,
@@ -472,6 +475,7 @@ impl Scheduler {
             shapes: HashMap::default(),
             last_shape: 0,
             image_lists: HashMap::default(),
+            last_lookup: None,
             images_changed: false,
             unknown_scheduler: BTreeMap::new(),
             nominated: HashMap::default(),
@@ -1541,15 +1545,8 @@ impl Scheduler {
             Some((cpu_w, memory_w)) if fit_on || balanced_on || images_on => {
                 if std::mem::take(&mut self.images_changed) {
                     self.shapes.clear();
+                    self.last_lookup = None;
                 }
-                let next_list = self.image_lists.len() as u32;
-                let list = match self.image_lists.get(res.images.as_slice()) {
-                    Some(&id) => id,
-                    None => *self
-                        .image_lists
-                        .entry(res.images.clone())
-                        .or_insert(next_list),
-                };
                 let key = [
                     cpu_w,
                     memory_w,
@@ -1561,10 +1558,25 @@ impl Scheduler {
                     w_balanced,
                     w_image,
                 ];
-                let next = self.last_shape + 1;
-                let id = *self.shapes.entry((key, list)).or_insert(next);
-                self.last_shape = self.last_shape.max(id);
-                id
+                match &self.last_lookup {
+                    // The last cycle's shape again: no hashing.
+                    Some((k, images, id)) if *k == key && *images == res.images => *id,
+                    _ => {
+                        let next_list = self.image_lists.len() as u32;
+                        let list = match self.image_lists.get(res.images.as_slice()) {
+                            Some(&id) => id,
+                            None => *self
+                                .image_lists
+                                .entry(res.images.clone())
+                                .or_insert(next_list),
+                        };
+                        let next = self.last_shape + 1;
+                        let id = *self.shapes.entry((key, list)).or_insert(next);
+                        self.last_shape = self.last_shape.max(id);
+                        self.last_lookup = Some((key, res.images.clone(), id));
+                        id
+                    }
+                }
             }
             _ => 0,
         };

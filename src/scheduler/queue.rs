@@ -2,12 +2,16 @@
 //! first, then the earlier queue timestamp), backoffQ for pods whose last
 //! attempt failed recently (1 s doubling to 10 s), and the unschedulable
 //! pods, which cluster events move back and which are flushed after 5 min.
+//!
+//! activeQ is a binary heap with lazy removal: a pod taken out of activeQ
+//! by other means than `pop` leaves its heap entry behind, and `pop` skips
+//! entries whose (uid, sequence number) is no longer the pod's current
+//! place in activeQ. Sequence numbers are never reused, so the pop order
+//! is that of a heap holding only the live entries.
 
 use crate::fasthash::HashMap;
 use std::cmp::Reverse;
-use std::collections::BTreeMap;
-
-use priority_queue::PriorityQueue;
+use std::collections::{BTreeMap, BinaryHeap};
 
 use crate::engine::{SECOND, Time};
 
@@ -27,7 +31,10 @@ pub fn backoff(attempts: u32) -> Time {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Where {
-    Active,
+    /// In activeQ under this sequence number.
+    Active(u64),
+    /// Popped: its scheduling cycle runs.
+    InFlight,
     Backoff(Time, u64),
     Unschedulable(u64),
 }
@@ -42,7 +49,11 @@ struct Entry {
 /// The queue of pods waiting for a scheduling cycle, by pod uid.
 #[derive(Default)]
 pub struct SchedulingQueue {
-    active: PriorityQueue<u64, (i32, Reverse<u64>)>,
+    /// activeQ: (priority, Reverse(sequence number), uid), highest first;
+    /// may hold stale entries (see the module's header).
+    active: BinaryHeap<(i32, Reverse<u64>, u64)>,
+    /// How many entries of `active` are live.
+    active_live: usize,
     backoff: BTreeMap<(Time, u64), u64>,
     unschedulable: BTreeMap<u64, (u64, Time)>,
     entries: HashMap<u64, Entry>,
@@ -68,7 +79,30 @@ impl SchedulingQueue {
     }
 
     pub fn active_len(&self) -> usize {
-        self.active.len()
+        self.active_live
+    }
+
+    /// Puts `uid` in activeQ under a new sequence number.
+    fn push_active(&mut self, uid: u64, priority: i32) -> Where {
+        let seq = self.next_seq();
+        self.active.push((priority, Reverse(seq), uid));
+        self.active_live += 1;
+        Where::Active(seq)
+    }
+
+    /// An entry of activeQ left it other than by `pop`: its heap entry
+    /// is now stale; the heap is rebuilt when stale entries outnumber the
+    /// live ones.
+    fn left_active(&mut self) {
+        self.active_live -= 1;
+        if self.active.len() > 64 && self.active.len() > 2 * self.active_live {
+            let entries = &self.entries;
+            self.active.retain(|&(_, Reverse(seq), uid)| {
+                entries
+                    .get(&uid)
+                    .is_some_and(|e| e.at == Where::Active(seq))
+            });
+        }
     }
 
     /// A new pod: straight to activeQ.
@@ -76,15 +110,14 @@ impl SchedulingQueue {
         if self.entries.contains_key(&uid) {
             return;
         }
-        let seq = self.next_seq();
-        self.active.push(uid, (priority, Reverse(seq)));
+        let at = self.push_active(uid, priority);
         self.entries.insert(
             uid,
             Entry {
                 priority,
                 attempts: 0,
                 last_failure: 0,
-                at: Where::Active,
+                at,
             },
         );
     }
@@ -92,11 +125,18 @@ impl SchedulingQueue {
     /// Takes the pod at the head of activeQ. It stays known to the queue
     /// (in flight) until `done` or `failed`.
     pub fn pop(&mut self) -> Option<u64> {
-        let (uid, _) = self.active.pop()?;
-        if let Some(e) = self.entries.get_mut(&uid) {
-            e.attempts += 1;
+        while let Some((_, Reverse(seq), uid)) = self.active.pop() {
+            // Skips the stale entries.
+            if let Some(e) = self.entries.get_mut(&uid)
+                && e.at == Where::Active(seq)
+            {
+                e.attempts += 1;
+                e.at = Where::InFlight;
+                self.active_live -= 1;
+                return Some(uid);
+            }
         }
-        Some(uid)
+        None
     }
 
     pub fn attempts(&self, uid: u64) -> u32 {
@@ -107,9 +147,15 @@ impl SchedulingQueue {
     pub fn remove(&mut self, uid: u64) {
         if let Some(e) = self.entries.remove(&uid) {
             match e.at {
-                Where::Active => {
-                    self.active.remove(&uid);
+                Where::Active(seq) => {
+                    if self.active.peek().is_some_and(|top| top.1 == Reverse(seq)) {
+                        self.active.pop();
+                        self.active_live -= 1;
+                    } else {
+                        self.left_active();
+                    }
                 }
+                Where::InFlight => {}
                 Where::Backoff(t, s) => {
                     self.backoff.remove(&(t, s));
                 }
@@ -145,10 +191,18 @@ impl SchedulingQueue {
     }
 
     fn activate(&mut self, uid: u64) {
-        let seq = self.next_seq();
+        let Some(priority) = self.entries.get(&uid).map(|e| e.priority) else {
+            // The sequence number is taken all the same, as it always was.
+            self.next_seq();
+            return;
+        };
+        if let Some(Where::Active(_)) = self.entries.get(&uid).map(|e| e.at) {
+            // Its heap entry goes stale (as before, it moves to the back).
+            self.active_live -= 1;
+        }
+        let at = self.push_active(uid, priority);
         if let Some(e) = self.entries.get_mut(&uid) {
-            e.at = Where::Active;
-            self.active.push(uid, (e.priority, Reverse(seq)));
+            e.at = at;
         }
     }
 
@@ -240,5 +294,61 @@ mod tests {
         q.flush(302 * SECOND);
         assert_eq!(q.pop(), Some(1));
         assert_eq!(q.attempts(1), 3);
+    }
+
+    /// Pops, adds and removes (of waiting and in-flight pods, so that
+    /// stale heap entries pile up and are compacted) against a list of the
+    /// live entries in the order they must come out.
+    #[test]
+    fn lazy_removal_keeps_the_pop_order() {
+        let mut q = SchedulingQueue::default();
+        // (priority, order of entry, uid) of the pods in activeQ.
+        let mut model: Vec<(i32, u64, u64)> = Vec::new();
+        let mut entered = 0u64;
+        let mut x = 12345u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut in_flight: Vec<u64> = Vec::new();
+        let mut popped = 0;
+        for _ in 0..20_000 {
+            let r = next();
+            let uid = next() % 300;
+            match r % 8 {
+                0..=2 => {
+                    if !q.contains(uid) {
+                        let priority = (next() % 3) as i32;
+                        q.add(uid, priority);
+                        entered += 1;
+                        model.push((priority, entered, uid));
+                    }
+                }
+                3..=4 => {
+                    q.remove(uid);
+                    model.retain(|m| m.2 != uid);
+                    in_flight.retain(|&u| u != uid);
+                }
+                _ => {
+                    let want = model
+                        .iter()
+                        .enumerate()
+                        .max_by_key(|(_, m)| (m.0, std::cmp::Reverse(m.1)))
+                        .map(|(k, _)| k);
+                    let got = q.pop();
+                    assert_eq!(got, want.map(|k| model.remove(k).2));
+                    if let Some(uid) = got {
+                        popped += 1;
+                        in_flight.push(uid);
+                        assert!(q.contains(uid), "in flight, still known");
+                    }
+                }
+            }
+            assert_eq!(q.active_len(), model.len());
+            assert!(q.active.len() <= 64.max(2 * model.len()) + 1);
+        }
+        assert!(popped > 1000 && !in_flight.is_empty());
     }
 }

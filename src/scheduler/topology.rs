@@ -47,20 +47,55 @@ struct KeyTable {
     key: String,
     of_node: Vec<u32>,
     by_value: HashMap<String, u32>,
+    /// Per domain: how many node indices (live or not) are in it.
+    owners: Vec<u32>,
+    /// How many domains have more than one node index.
+    shared: usize,
 }
 
 impl KeyTable {
+    fn new(key: &str) -> Self {
+        KeyTable {
+            key: key.to_string(),
+            of_node: Vec::new(),
+            by_value: HashMap::default(),
+            owners: Vec::new(),
+            shared: 0,
+        }
+    }
+
     fn set(&mut self, node: usize, labels: &Labels) {
         if self.of_node.len() <= node {
             self.of_node.resize(node + 1, NONE);
         }
-        self.of_node[node] = match labels.get(&self.key) {
+        let d = match labels.get(&self.key) {
             Some(v) => {
                 let next = self.by_value.len() as u32;
                 *self.by_value.entry(v.clone()).or_insert(next)
             }
             None => NONE,
         };
+        let old = std::mem::replace(&mut self.of_node[node], d);
+        if old == d {
+            return;
+        }
+        if old != NONE {
+            let n = &mut self.owners[old as usize];
+            *n -= 1;
+            if *n == 1 {
+                self.shared -= 1;
+            }
+        }
+        if d != NONE {
+            if self.owners.len() <= d as usize {
+                self.owners.resize(d as usize + 1, 0);
+            }
+            let n = &mut self.owners[d as usize];
+            *n += 1;
+            if *n == 2 {
+                self.shared += 1;
+            }
+        }
     }
 }
 
@@ -77,11 +112,7 @@ impl Domains {
         if let Some(&k) = self.ids.get(key) {
             return k;
         }
-        let mut t = KeyTable {
-            key: key.to_string(),
-            of_node: Vec::new(),
-            by_value: HashMap::default(),
-        };
+        let mut t = KeyTable::new(key);
         for (i, n) in nodes.iter().enumerate() {
             t.set(i, &n.labels);
         }
@@ -110,6 +141,13 @@ impl Domains {
     /// How many domain ids key `k` has handed out.
     pub fn len(&self, k: usize) -> usize {
         self.tables[k].by_value.len()
+    }
+
+    /// Whether no two node indices (live or removed) share a domain of
+    /// key `k` (as hostnames): then a domain's count of matching pods is
+    /// its one node's.
+    pub fn injective(&self, k: usize) -> bool {
+        self.tables[k].shared == 0
     }
 }
 
@@ -596,6 +634,11 @@ struct SpreadScratch {
     /// The domain's term of a feasible node's score.
     part: Vec<f64>,
     touched: Vec<u32>,
+    /// For a constraint whose key gives every node its own domain (see
+    /// [`Domains::injective`]) and a pod that does not restrict nodes:
+    /// the weight and `maxSkew - 1` of its term, which is then computed
+    /// from the node's own count (the domain buffers are not used).
+    direct: Option<(f64, f64)>,
 }
 
 impl SpreadScratch {
@@ -1066,12 +1109,27 @@ impl Indexes {
         if !st.soft.is_empty() {
             let restricts = restricts_nodes(pod);
             let require_all = st.soft_require_all;
+            // Per constraint: whether its key gives every node its own
+            // domain, the pod not restricting nodes. Then a feasible
+            // node's domain count is the node's own count (the node is
+            // live, and no other node is in its domain), and the feasible
+            // domains are as many as the feasible nodes counted that have
+            // the key: no domain buffers, no domain sums.
+            let direct: Vec<bool> = (st.soft.iter())
+                .map(|c| !restricts && self.domains.injective(c.key))
+                .collect();
             // Every live node counts (none is left out by the pod's node
             // affinity or for lacking a key): the domain sums give the
             // counts without a pass over the nodes.
             let sum_ids: Option<Vec<usize>> = (!restricts && !require_all).then(|| {
-                (st.soft.iter())
-                    .map(|c| self.sum_table(c.matcher, c.key))
+                (st.soft.iter().zip(&direct))
+                    .map(|(c, &direct)| {
+                        if direct {
+                            usize::MAX
+                        } else {
+                            self.sum_table(c.matcher, c.key)
+                        }
+                    })
                     .collect()
             });
             let tables: Vec<(&[u32], &[u32])> = (st.soft.iter())
@@ -1084,8 +1142,10 @@ impl Indexes {
                     .resize_with(st.soft.len(), SpreadScratch::default);
             }
             let scratch = &mut self.spread[..st.soft.len()];
-            for (c, s) in st.soft.iter().zip(scratch.iter_mut()) {
-                s.reset(self.domains.len(c.key));
+            for ((c, s), &direct) in st.soft.iter().zip(scratch.iter_mut()).zip(&direct) {
+                if !direct {
+                    s.reset(self.domains.len(c.key));
+                }
             }
             // The feasible nodes' domains, in node order per constraint.
             if require_all {
@@ -1093,13 +1153,19 @@ impl Indexes {
                     if ignored(i) {
                         continue;
                     }
-                    for ((t, _), s) in tables.iter().zip(scratch.iter_mut()) {
+                    for (((t, _), s), _) in (tables.iter().zip(scratch.iter_mut()))
+                        .zip(&direct)
+                        .filter(|(_, direct)| !**direct)
+                    {
                         s.mark(domain_of(t, i));
                     }
                 }
             } else {
                 // No node is ignored: one constraint at a time.
-                for ((t, _), s) in tables.iter().zip(scratch.iter_mut()) {
+                for (((t, _), s), _) in (tables.iter().zip(scratch.iter_mut()))
+                    .zip(&direct)
+                    .filter(|(_, direct)| !**direct)
+                {
                     for &i in feasible {
                         s.mark(domain_of(t, i));
                     }
@@ -1107,7 +1173,7 @@ impl Indexes {
             }
             // Without domain sums, the counts of the feasible domains from
             // every node that counts.
-            let every_node = if sum_ids.is_some() {
+            let every_node = if sum_ids.is_some() || direct.iter().all(|&d| d) {
                 &[][..]
             } else {
                 view.order
@@ -1119,7 +1185,10 @@ impl Indexes {
                 if ignored(i) {
                     continue;
                 }
-                for ((t, counts), s) in tables.iter().zip(scratch.iter_mut()) {
+                for (((t, counts), s), _) in (tables.iter().zip(scratch.iter_mut()))
+                    .zip(&direct)
+                    .filter(|(_, direct)| !**direct)
+                {
                     let d = domain_of(t, i);
                     if d != NONE && s.present(d) {
                         s.counts[d as usize] += count_of(counts, i);
@@ -1130,8 +1199,17 @@ impl Indexes {
             // the log of the number of feasible domains (plus 2), plus
             // maxSkew - 1.
             for (k, (c, s)) in st.soft.iter().zip(scratch.iter_mut()).enumerate() {
-                let weight = ((s.touched.len() + 2) as f64).ln();
                 let skew = (c.max_skew - 1) as f64;
+                if direct[k] {
+                    let t = tables[k].0;
+                    let domains = (feasible.iter())
+                        .filter(|&&i| domain_of(t, i) != NONE && !ignored(i))
+                        .count();
+                    s.direct = Some((((domains + 2) as f64).ln(), skew));
+                    continue;
+                }
+                s.direct = None;
+                let weight = ((s.touched.len() + 2) as f64).ln();
                 let counts = match &sum_ids {
                     Some(ids) => &self.sums.tables[ids[k]].per_domain,
                     None => &s.counts,
@@ -1264,14 +1342,22 @@ impl Indexes {
     /// constraints use).
     pub fn spread_scores(&self, st: &CycleState, nodes: &[usize], out: &mut Vec<Option<i64>>) {
         // Per constraint: every node's domain, and each feasible domain's
-        // term of the score (from `prescore`).
-        let parts: Vec<(&[u32], &[f64])> = (st.soft.iter().zip(&self.spread))
-            .map(|(c, s)| (self.domains.of_nodes(c.key), &s.part[..]))
+        // term of the score (from `prescore`), or the weight and skew of
+        // the term and every node's count.
+        type Part<'a> = (&'a [u32], &'a [f64], Option<(f64, f64)>, &'a [u32]);
+        let parts: Vec<Part<'_>> = (st.soft.iter().zip(&self.spread))
+            .map(|(c, s)| {
+                let counts = match s.direct {
+                    Some(_) => self.matches.counts(c.matcher),
+                    None => &[][..],
+                };
+                (self.domains.of_nodes(c.key), &s.part[..], s.direct, counts)
+            })
             .collect();
         let require_all = st.soft_require_all;
         out.extend(nodes.iter().map(|&i| {
             let mut score = 0.0;
-            for &(t, part) in &parts {
+            for &(t, part, direct, counts) in &parts {
                 let d = domain_of(t, i);
                 if d == NONE {
                     // Ignored when the pod's own constraints use the key.
@@ -1280,7 +1366,10 @@ impl Indexes {
                     }
                     continue;
                 }
-                score += part[d as usize];
+                score += match direct {
+                    Some((weight, skew)) => count_of(counts, i) as f64 * weight + skew,
+                    None => part[d as usize],
+                };
             }
             Some(round_to_i64(score))
         }));
@@ -1532,6 +1621,41 @@ mod tests {
         idx.pod_added(4, &web);
         check(&idx, "nodes");
         assert_eq!(nonzero(&idx, z), BTreeMap::from([(0, 1), (1, 1), (2, 1)]));
+    }
+
+    /// A key is injective while no two node indices share a domain,
+    /// removed nodes included (their index keeps its domain).
+    #[test]
+    fn injective_keys_follow_node_labels() {
+        let host = |h: &str| Labels::from_iter([(LABEL_HOSTNAME.to_string(), h.to_string())]);
+        let mut idx = Indexes::default();
+        let k = idx.domains.key(LABEL_HOSTNAME, &[]);
+        for i in 0..3 {
+            idx.set_node(i, &host(&format!("n{i}")));
+        }
+        assert!(idx.domains.injective(k));
+        // Node 1 takes node 0's hostname, then its own back.
+        idx.set_node(1, &host("n0"));
+        assert!(!idx.domains.injective(k));
+        idx.set_node(2, &Labels::new());
+        idx.set_node(1, &host("n1"));
+        assert!(idx.domains.injective(k));
+        // Node 2 gets a new name; a node added later with a removed
+        // node's name shares its domain.
+        idx.set_node(2, &host("n2b"));
+        idx.remove_node(0);
+        assert!(idx.domains.injective(k));
+        idx.set_node(3, &host("n0"));
+        assert!(!idx.domains.injective(k));
+        idx.set_node(3, &host("n3"));
+        assert!(idx.domains.injective(k));
+        let zone = |z: &str| Labels::from_iter([(LABEL_ZONE.to_string(), z.to_string())]);
+        let z = idx.domains.key(LABEL_ZONE, &[]);
+        idx.set_node(0, &zone("a"));
+        idx.set_node(1, &zone("b"));
+        assert!(idx.domains.injective(z));
+        idx.set_node(2, &zone("a"));
+        assert!(!idx.domains.injective(z));
     }
 
     /// The incremental counts equal a recount from scratch, whenever the
