@@ -595,17 +595,12 @@ impl Kubelet {
         match p.sandbox {
             Sandbox::None => {
                 p.sandbox = Sandbox::Creating;
-                // `namespace/name`, the runtime's name for the sandbox.
-                let (ns, n) = (&p.key.namespace, &p.key.name);
-                let mut full = String::with_capacity(ns.len() + 1 + n.len());
-                full.push_str(ns);
-                full.push('/');
-                full.push_str(n);
-                let name: Arc<str> = Arc::from(full);
+                // The runtime names the sandbox from the key (shared).
+                let key = p.key.clone();
                 cx.send(
                     runtime,
                     0,
-                    Msg::Runtime(RuntimeCall::RunPodSandbox { pod: uid, name }),
+                    Msg::Runtime(RuntimeCall::RunPodSandbox { pod: uid, key }),
                 );
                 return;
             }
