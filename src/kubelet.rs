@@ -122,7 +122,6 @@ struct KubeletPod {
     admitted: bool,
     rejected: bool,
     sandbox: Sandbox,
-    ip: Option<String>,
     seen_at: Time,
     ctrs: Vec<Ctr>,
     busy: Option<(usize, Step)>,
@@ -140,7 +139,8 @@ struct KubeletPod {
     pull_last: Option<Time>,
     init_first: Option<Time>,
     init_last: Option<Time>,
-    /// The status as last built (conditions keep their transition times).
+    /// The status as last built (conditions keep their transition times);
+    /// its `pod_ip` is the sandbox's, set when the sandbox is ready.
     status: PodStatus,
     /// A fingerprint of the status as last sent.
     sent: Option<u64>,
@@ -460,7 +460,6 @@ impl Kubelet {
                 admitted: false,
                 rejected: false,
                 sandbox: Sandbox::None,
-                ip: None,
                 seen_at: cx.now(),
                 ctrs,
                 busy: None,
@@ -595,17 +594,12 @@ impl Kubelet {
         match p.sandbox {
             Sandbox::None => {
                 p.sandbox = Sandbox::Creating;
-                // `namespace/name`, the runtime's name for the sandbox.
-                let (ns, n) = (&p.key.namespace, &p.key.name);
-                let mut full = String::with_capacity(ns.len() + 1 + n.len());
-                full.push_str(ns);
-                full.push('/');
-                full.push_str(n);
-                let name: Arc<str> = Arc::from(full);
+                // The runtime names the sandbox from the key (shared).
+                let key = p.key.clone();
                 cx.send(
                     runtime,
                     0,
-                    Msg::Runtime(RuntimeCall::RunPodSandbox { pod: uid, name }),
+                    Msg::Runtime(RuntimeCall::RunPodSandbox { pod: uid, key }),
                 );
                 return;
             }
@@ -668,7 +662,8 @@ impl Kubelet {
                     &[Part::Text("ip="), Part::Text(&ip)],
                 );
                 p.sandbox = Sandbox::Ready;
-                p.ip = Some(ip);
+                // Kept in the status only: builds leave it as it is.
+                p.status.pod_ip = Some(ip);
                 self.drive(pod, cx);
                 self.report(pod, cx);
             }
@@ -999,7 +994,7 @@ impl Kubelet {
         }
         // The status is rebuilt in place: its vectors and strings keep
         // their allocations from one build to the next.
-        let mut status = std::mem::take(&mut p.status);
+        let status = &mut p.status;
         let statuses = |init: bool, out: &mut Vec<ContainerStatus>| {
             out.clear();
             out.extend(p.ctrs.iter().filter(|c| c.init == init).map(|c| {
@@ -1037,21 +1032,20 @@ impl Kubelet {
             });
         let terminal_by_deletion = p.terminating && p.finished;
         let phase = if p.finished && !p.terminating {
-            // The status was taken out of the pod above: its phase is the
-            // one last built.
+            // The phase last built.
             status.phase
         } else if init_failed {
             PodPhase::Failed
         } else if !initialized && !terminal_by_deletion {
             PodPhase::Pending
         } else {
-            pod_phase(p, container_statuses, terminal_by_deletion)
+            pod_phase(&p.ctrs, p.restart, container_statuses, terminal_by_deletion)
         };
         let containers_ready = !container_statuses.is_empty()
             && container_statuses.iter().all(|s| s.ready)
             && !phase.is_terminal();
         status.phase = phase;
-        status.pod_ip.clone_from(&p.ip);
+        // `pod_ip` was set when the sandbox became ready.
         if status.host_ip.as_deref() != Some(node) {
             status.host_ip = Some(node.to_string());
         }
@@ -1064,7 +1058,7 @@ impl Kubelet {
             "ContainersNotReady"
         };
         set_conditions(
-            &mut status,
+            status,
             now,
             [
                 (PodConditionType::PodScheduled, true, ""),
@@ -1090,7 +1084,6 @@ impl Kubelet {
                 ),
             ],
         );
-        p.status = status;
         if terminal && !p.finished {
             p.finished = true;
             cx.log(
@@ -1352,9 +1345,14 @@ fn last_exit(c: &Ctr) -> Time {
 }
 
 /// Upstream `getPhase` for a pod whose init containers completed.
-fn pod_phase(p: &KubeletPod, statuses: &[ContainerStatus], terminal: bool) -> PodPhase {
+fn pod_phase(
+    ctrs: &[Ctr],
+    restart: RestartPolicy,
+    statuses: &[ContainerStatus],
+    terminal: bool,
+) -> PodPhase {
     let (mut running, mut waiting, mut stopped, mut succeeded) = (0, 0, 0, 0);
-    for (s, c) in statuses.iter().zip(p.ctrs.iter().filter(|c| !c.init)) {
+    for (s, c) in statuses.iter().zip(ctrs.iter().filter(|c| !c.init)) {
         match s.state {
             ContainerState::Running { .. } => running += 1,
             ContainerState::Terminated { exit_code, .. } => {
@@ -1384,7 +1382,7 @@ fn pod_phase(p: &KubeletPod, statuses: &[ContainerStatus], terminal: bool) -> Po
     if stopped == 0 {
         return PodPhase::Pending;
     }
-    match p.restart {
+    match restart {
         RestartPolicy::Always => PodPhase::Running,
         _ if stopped == succeeded => PodPhase::Succeeded,
         RestartPolicy::Never => PodPhase::Failed,

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
+use crate::api::ObjectKey;
 use crate::api::pod::PullPolicy;
 use crate::engine::Time;
 use crate::output::{Part, Subject};
@@ -35,9 +36,9 @@ pub struct Docker {
     /// Pods waiting for each image.
     waiters: BTreeMap<String, Vec<u64>>,
     /// Sandboxes sorted by pod uid (uids grow, so a new one is mostly
-    /// appended): the pod, the last octet of its IP and its
-    /// `namespace/name`.
-    sandboxes: Vec<(u64, u32, Arc<str>)>,
+    /// appended): the pod, the last octet of its IP and the pod's key
+    /// (shared with the kubelet's: the sandbox's `namespace/name`).
+    sandboxes: Vec<(u64, u32, ObjectKey)>,
     free_hosts: HostSet,
 }
 
@@ -112,13 +113,9 @@ impl Docker {
         self.sandboxes.binary_search_by_key(&pod, |s| s.0)
     }
 
-    fn sandbox(&self, pod: u64) -> Option<&(u64, u32, Arc<str>)> {
-        Some(&self.sandboxes[self.sandbox_index(pod).ok()?])
-    }
-
-    fn pod_name(&self, pod: u64) -> Arc<str> {
-        self.sandbox(pod)
-            .map_or_else(|| Arc::from(""), |(_, _, n)| n.clone())
+    /// The key of pod `pod`, when it has a sandbox here.
+    fn pod_key(&self, pod: u64) -> Option<&ObjectKey> {
+        Some(&self.sandboxes[self.sandbox_index(pod).ok()?].2)
     }
 
     fn has_image(&self, image: &str) -> bool {
@@ -155,30 +152,33 @@ impl Docker {
         let me = self.me();
         let kubelet = self.kubelet();
         match call {
-            RuntimeCall::RunPodSandbox { pod, name } => {
-                let host = match self.sandbox_index(pod) {
-                    Ok(i) => self.sandboxes[i].1,
+            RuntimeCall::RunPodSandbox { pod, key } => {
+                // The host, and where a new sandbox goes.
+                let (host, new_at) = match self.sandbox_index(pod) {
+                    Ok(i) => (self.sandboxes[i].1, None),
                     Err(i) => {
                         let Some(h) = self.free_hosts.pop_first() else {
                             cx.log(
                                 me,
                                 "sandbox-failed",
-                                pod_subject(&name),
+                                Subject::from(&key),
                                 "pod CIDR exhausted",
                             );
                             return;
                         };
-                        self.sandboxes.insert(i, (pod, h, name.clone()));
-                        h
+                        (h, Some(i))
                     }
                 };
                 let ip = self.ip(host);
                 cx.log_parts(
                     me,
                     "run-sandbox",
-                    pod_subject(&name),
+                    Subject::from(&key),
                     &[Part::Text("ip="), Part::Text(&ip)],
                 );
+                if let Some(i) = new_at {
+                    self.sandboxes.insert(i, (pod, host, key));
+                }
                 let delay = cx.lat.sample(Hop::PodSandbox);
                 cx.send(
                     kubelet,
@@ -190,8 +190,8 @@ impl Docker {
                 let always = policy == PullPolicy::Always;
                 let present = self.has_image(&image);
                 if present && !always {
-                    let name = self.pod_name(pod);
-                    cx.log(me, "image-present", pod_subject(&name), &image);
+                    let name = self.pod_key(pod);
+                    cx.log(me, "image-present", pod_subject(name), &image);
                     cx.send(
                         kubelet,
                         0,
@@ -204,9 +204,9 @@ impl Docker {
                     return;
                 }
                 if policy == PullPolicy::Never {
-                    let name = self.pod_name(pod);
+                    let name = self.pod_key(pod);
                     let detail = format!("{image}: not present and pull policy is Never");
-                    cx.log(me, "image-absent", pod_subject(&name), &detail);
+                    cx.log(me, "image-absent", pod_subject(name), &detail);
                     cx.send(
                         kubelet,
                         0,
@@ -227,11 +227,11 @@ impl Docker {
             }
             RuntimeCall::CreateContainer { pod, container } => {
                 let delay = cx.lat.sample(Hop::ContainerCreate);
-                let name = self.pod_name(pod);
+                let name = self.pod_key(pod);
                 cx.log_parts(
                     me,
                     "create-container",
-                    pod_subject(&name),
+                    pod_subject(name),
                     &[Part::Text("container="), Part::Num(container as u64)],
                 );
                 cx.send(
@@ -247,11 +247,11 @@ impl Docker {
                 run,
             } => {
                 let delay = cx.lat.sample(Hop::ContainerStart);
-                let name = self.pod_name(pod);
+                let name = self.pod_key(pod);
                 cx.log_parts(
                     me,
                     "start-container",
-                    pod_subject(&name),
+                    pod_subject(name),
                     &[Part::Text("container="), Part::Num(container as u64)],
                 );
                 cx.send(
@@ -285,11 +285,11 @@ impl Docker {
                 } else {
                     (grace, 137)
                 };
-                let name = self.pod_name(pod);
+                let name = self.pod_key(pod);
                 cx.log_args(
                     me,
                     "stop-container",
-                    pod_subject(&name),
+                    pod_subject(name),
                     format_args!("container={container} exit-code={exit_code}"),
                 );
                 cx.send(
@@ -305,9 +305,9 @@ impl Docker {
             }
             RuntimeCall::StopPodSandbox { pod } => {
                 if let Ok(i) = self.sandbox_index(pod) {
-                    let (_, h, name) = self.sandboxes.remove(i);
+                    let (_, h, key) = self.sandboxes.remove(i);
                     self.free_hosts.insert(h);
-                    cx.log(me, "stop-sandbox", pod_subject(&name), "");
+                    cx.log(me, "stop-sandbox", Subject::from(&key), "");
                 }
                 cx.send(
                     kubelet,
@@ -342,10 +342,8 @@ impl Docker {
         let delay = cx.lat.sample(Hop::ImagePull) + transfer;
         let detail = format!("{image} size={size}");
         let first = self.waiters.get(&image).and_then(|w| w.first()).copied();
-        let name = first
-            .map(|p| self.pod_name(p))
-            .unwrap_or_else(|| Arc::from(""));
-        cx.log(self.me(), "pull", pod_subject(&name), &detail);
+        let name = first.and_then(|p| self.pod_key(p));
+        cx.log(self.me(), "pull", pod_subject(name), &detail);
         self.pulling = Some(image);
         cx.send(self.me(), delay, Msg::PullDone);
     }
@@ -411,15 +409,9 @@ fn push_octet(s: &mut String, n: u32) {
     s.push_str(std::str::from_utf8(&digits[i..]).expect("ASCII digits"));
 }
 
-fn pod_subject(name: &str) -> Subject<'_> {
-    let Some((namespace, name)) = name.split_once('/') else {
-        return Subject::NONE;
-    };
-    Subject {
-        kind: Some(crate::api::Kind::Pod),
-        namespace,
-        name,
-    }
+/// The subject of a row about a pod: none when it has no sandbox here.
+fn pod_subject(key: Option<&ObjectKey>) -> Subject<'_> {
+    key.map_or(Subject::NONE, Subject::from)
 }
 
 #[cfg(test)]

@@ -270,7 +270,8 @@ pub struct TxnDone {
 pub enum RuntimeCall {
     RunPodSandbox {
         pod: u64,
-        name: Arc<str>,
+        /// The pod's key: the runtime names the sandbox `namespace/name`.
+        key: ObjectKey,
     },
     PullImage {
         pod: u64,
