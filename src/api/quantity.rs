@@ -75,19 +75,33 @@ impl Quantity {
         // are computed in i64 so that absurd inputs cannot overflow before
         // the range check below.
         let mut exp10 = -(frac_digits.len() as i64);
-        let all_digits = format!("{int_digits}{frac_digits}");
-        let significant = all_digits.trim_start_matches('0');
-        let trimmed = significant.trim_end_matches('0');
-        exp10 += (significant.len() - trimmed.len()) as i64;
-        if trimmed.len() > MAX_DIGITS {
-            return Err(err(format!(
-                "too many significant digits (at most {MAX_DIGITS} are supported)"
-            )));
+        // The digits from the first non-zero one to the last non-zero one
+        // form the mantissa; trailing zeros go into the exponent. Read in
+        // one pass, with no copy of the digits.
+        let mut mantissa = 0_i128;
+        let mut significant = 0_usize;
+        let mut zeros = 0_usize;
+        for d in int_digits.bytes().chain(frac_digits.bytes()) {
+            if d == b'0' {
+                // Leading zeros count for nothing; others wait for a
+                // non-zero digit after them.
+                zeros += usize::from(significant > 0);
+                continue;
+            }
+            significant += zeros + 1;
+            if significant > MAX_DIGITS {
+                return Err(err(format!(
+                    "too many significant digits (at most {MAX_DIGITS} are supported)"
+                )));
+            }
+            // Cannot overflow: at most MAX_DIGITS digits.
+            for _ in 0..zeros {
+                mantissa *= 10;
+            }
+            zeros = 0;
+            mantissa = mantissa * 10 + i128::from(d - b'0');
         }
-        // Cannot overflow: at most MAX_DIGITS digits.
-        let mut mantissa = trimmed
-            .bytes()
-            .fold(0_i128, |acc, d| acc * 10 + i128::from(d - b'0'));
+        exp10 += zeros as i64;
         if negative {
             mantissa = -mantissa;
         }
@@ -461,6 +475,22 @@ mod tests {
         assert_eq!(q(&tiny), q("1e-61"));
         assert!(Quantity::parse(&"1".repeat(39)).is_err());
         assert!(Quantity::parse(&"1".repeat(38)).is_ok());
+        // Zeros inside the significant digits count; those around do not.
+        let inner = format!(
+            "00{}1{}.{}1000",
+            "1".repeat(10),
+            "0".repeat(20),
+            "0".repeat(6)
+        );
+        assert_eq!(
+            Quantity::parse(&inner).unwrap().mantissa.to_string().len(),
+            38
+        );
+        assert!(Quantity::parse(&format!("1{}.01", "0".repeat(36))).is_err());
+        assert!(Quantity::parse(&format!("1{}.01", "0".repeat(35))).is_ok());
+        assert_eq!(q("0012300.0400"), q("1230004e-2"));
+        assert_eq!(q("0012300.0400").mantissa, 1230004);
+        assert_eq!(q("000.000"), q("0"));
     }
 
     #[test]

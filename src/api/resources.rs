@@ -139,14 +139,44 @@ pub fn pod_nonzero_requests(spec: &PodSpec) -> (i64, i64) {
     )
 }
 
-/// A node's allocatable resources and pod count.
+/// A node's allocatable resources and pod count: allocatable, falling back
+/// to capacity for the resources only a capacity lists.
 pub fn node_allocatable(node: &Node) -> (Resources, i64) {
-    let mut map = node.status.capacity.clone();
-    for (k, v) in &node.status.allocatable {
-        map.insert(k.clone(), *v);
+    let merged = MergeByName {
+        a: node.status.allocatable.iter().peekable(),
+        b: node.status.capacity.iter().peekable(),
+    };
+    let pods = node
+        .status
+        .allocatable_or_capacity("pods")
+        .map_or(DEFAULT_MAX_PODS, |q| q.value());
+    (Resources::from_pairs(merged), pods)
+}
+
+/// The union of two name-ordered maps' entries in name order, `a`'s entry
+/// taken where both have the name (without building the merged map).
+struct MergeByName<'a, I: Iterator<Item = (&'a String, &'a Quantity)>> {
+    a: std::iter::Peekable<I>,
+    b: std::iter::Peekable<I>,
+}
+
+impl<'a, I: Iterator<Item = (&'a String, &'a Quantity)>> Iterator for MergeByName<'a, I> {
+    type Item = (&'a String, &'a Quantity);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match (self.a.peek(), self.b.peek()) {
+            (Some((ka, _)), Some((kb, _))) => match ka.cmp(kb) {
+                std::cmp::Ordering::Less => self.a.next(),
+                std::cmp::Ordering::Greater => self.b.next(),
+                std::cmp::Ordering::Equal => {
+                    self.b.next();
+                    self.a.next()
+                }
+            },
+            (Some(_), None) => self.a.next(),
+            (None, _) => self.b.next(),
+        }
     }
-    let pods = map.get("pods").map_or(DEFAULT_MAX_PODS, |q| q.value());
-    (Resources::from_map(&map), pods)
 }
 
 #[cfg(test)]
@@ -166,6 +196,28 @@ mod tests {
         assert_eq!(r.milli_cpu, 510);
         assert_eq!(r.memory, 64 * 1024 * 1024 + 1024 * 1024 * 1024);
         assert_eq!(r.scalar("nvidia.com/gpu"), 1);
+    }
+
+    #[test]
+    fn allocatable_overrides_capacity_name_by_name() {
+        let node: Node = serde_yaml::from_str(
+            "status:\n  capacity: {cpu: '8', memory: 16Gi, pods: '110', example.com/a: '4', example.com/b: '2'}\n  allocatable: {cpu: 7500m, example.com/b: '1', example.com/c: '3', pods: '50'}",
+        )
+        .unwrap();
+        let (r, pods) = node_allocatable(&node);
+        assert_eq!(r.milli_cpu, 7500);
+        assert_eq!(r.memory, 16 * 1024 * 1024 * 1024);
+        assert_eq!(pods, 50);
+        assert_eq!(
+            r.scalar,
+            vec![
+                ("example.com/a".to_string(), 4),
+                ("example.com/b".to_string(), 1),
+                ("example.com/c".to_string(), 3),
+            ]
+        );
+        let (_, default_pods) = node_allocatable(&Node::default());
+        assert_eq!(default_pods, DEFAULT_MAX_PODS);
     }
 
     #[test]

@@ -39,7 +39,7 @@ fn tolerates_no_execute(spec: &PodSpec, taint: &str) -> bool {
 }
 
 /// Whether [`default_pod_spec`] would leave the spec as it is.
-fn is_defaulted(spec: &PodSpec) -> bool {
+pub fn is_defaulted(spec: &PodSpec) -> bool {
     spec.scheduler_name.is_some()
         && (spec.priority.is_some() || spec.priority_class_name.is_some())
         && spec.termination_grace_period_seconds.is_some()

@@ -33,6 +33,12 @@ pub struct ApiServer {
     /// The pod spec of the last pod that passed validation: the next pods
     /// of a ReplicaSet batch share it and skip checking it again.
     valid_spec: Option<Arc<crate::api::pod::PodSpec>>,
+    /// The last pod spec that admission had to copy for its defaults, as
+    /// it came (after the Priority plugin) and as it was stored (defaulted
+    /// and valid): a create with an equal spec (a benchmark's pods, each
+    /// with its own copy) gets the stored one, neither copied again for
+    /// its defaults nor checked again.
+    admitted_spec: Option<AdmittedSpec>,
     /// When the last transaction sent to etcd reaches it.
     last_txn_at: Time,
     /// False while the cluster boots and the kube-apiserver static pod is
@@ -56,6 +62,7 @@ impl ApiServer {
             next_uid: 1,
             scratch: Vec::new(),
             valid_spec: None,
+            admitted_spec: None,
             last_txn_at: 0,
             serving: true,
         }
@@ -229,6 +236,22 @@ impl ApiServer {
                     };
                     return Self::reject(cx, *req, err);
                 }
+                // A spec that lacks defaults and is shared with its sender
+                // (so that defaulting copies it): the stored copy of an
+                // equal one, or else the spec as it came, kept (a pointer)
+                // until it is admitted.
+                let raw = match obj {
+                    Object::Pod(pod)
+                        if Arc::strong_count(&pod.spec) > 1
+                            && !admission::is_defaulted(&pod.spec) =>
+                    {
+                        match &self.admitted_spec {
+                            Some(a) if a.reuse(&mut pod.spec) => None,
+                            _ => Some(pod.spec.clone()),
+                        }
+                    }
+                    _ => None,
+                };
                 admission::default_object(obj);
                 let meta = obj.meta_mut();
                 if meta.name.is_empty() {
@@ -246,6 +269,12 @@ impl ApiServer {
                 }
                 if let Object::Pod(p) = obj {
                     self.valid_spec = Some(p.spec.clone());
+                    if let Some(raw) = raw {
+                        self.admitted_spec = Some(AdmittedSpec {
+                            raw,
+                            stored: p.spec.clone(),
+                        });
+                    }
                 }
             }
             Verb::Update { object, .. } => {
@@ -451,6 +480,25 @@ impl ApiServer {
     }
 }
 
+/// A pod spec as a create brought it and as the apiserver stored it.
+struct AdmittedSpec {
+    raw: Arc<crate::api::pod::PodSpec>,
+    stored: Arc<crate::api::pod::PodSpec>,
+}
+
+impl AdmittedSpec {
+    /// Replaces `spec` by the stored spec when it equals the raw one (the
+    /// same defaults would be added to it, and it would pass the same
+    /// checks); returns whether it did.
+    fn reuse(&self, spec: &mut Arc<crate::api::pod::PodSpec>) -> bool {
+        let same = Arc::ptr_eq(&self.raw, spec) || *self.raw == **spec;
+        if same {
+            *spec = self.stored.clone();
+        }
+        same
+    }
+}
+
 fn describe_watch(spec: &WatchSpec) -> String {
     let mut s = spec.kind.as_str().to_string();
     if let Some(ns) = &spec.namespace {
@@ -540,5 +588,41 @@ fn record_pod(change: &Change, rec: &mut Recorder, now: Time) {
                 rec.node_pod(now, node, &pod_requests(&was.spec), -1);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::pod::PodSpec;
+
+    fn spec(yaml: &str) -> Arc<PodSpec> {
+        Arc::new(serde_yaml::from_str(yaml).unwrap())
+    }
+
+    #[test]
+    fn an_equal_spec_gets_the_admitted_one() {
+        let raw = spec("containers:\n- {name: a, image: x, resources: {requests: {cpu: 100m}}}");
+        let mut stored = (*raw).clone();
+        stored.termination_grace_period_seconds = Some(30);
+        let admitted = AdmittedSpec {
+            raw: raw.clone(),
+            stored: Arc::new(stored),
+        };
+        // Equal by value, another copy: replaced by the stored spec.
+        let mut same =
+            spec("containers:\n- {name: a, image: x, resources: {requests: {cpu: 0.1}}}");
+        assert!(admitted.reuse(&mut same));
+        assert!(Arc::ptr_eq(&same, &admitted.stored));
+        // Any difference keeps the spec as it came.
+        let mut other =
+            spec("containers:\n- {name: a, image: x, resources: {requests: {cpu: 200m}}}");
+        let before = other.clone();
+        assert!(!admitted.reuse(&mut other));
+        assert!(Arc::ptr_eq(&other, &before));
+        let mut with_grace = spec(
+            "containers:\n- {name: a, image: x, resources: {requests: {cpu: 100m}}}\nterminationGracePeriodSeconds: 30",
+        );
+        assert!(!admitted.reuse(&mut with_grace));
     }
 }
