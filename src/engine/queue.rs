@@ -17,10 +17,6 @@
 //! With 256 buckets per digit, an event moves at most once per byte of its
 //! distance from the last popped time (a binary radix heap moves it up to
 //! once per bit, and one with hexadecimal digits once per four bits).
-//!
-//! Emptied buffers are kept: small ones in their bucket, large ones on a
-//! bounded spare list that buckets filling again draw from, so that a busy
-//! run does not keep regrowing (reallocating and copying) its buckets.
 
 use std::collections::VecDeque;
 
@@ -41,13 +37,9 @@ const RADIX: usize = 1 << DIGIT_BITS;
 const LEVELS: usize = 64_usize.div_ceil(DIGIT_BITS as usize);
 const BUCKETS: usize = LEVELS * RADIX;
 const WORDS: usize = BUCKETS.div_ceil(64);
-/// The most events an emptied buffer is kept for in its own bucket: with
-/// 2 048 buckets, large buffers kept in the empty ones would add up to
-/// megabytes. Larger ones go to the spare list.
+/// The most events an emptied buffer is kept for: with 2 048 buckets, large
+/// buffers kept in the empty ones would add up to megabytes.
 const KEEP: usize = 64;
-/// The spare list takes a buffer only while its room stays under the number
-/// of events queued plus this.
-const SPARE_SLACK: usize = 4096;
 
 /// The bucket of an event at `time` when `last` was popped last (`time >=
 /// last`); `None` when they are equal.
@@ -67,19 +59,11 @@ pub struct EventQueue<D, M> {
     /// Events at time `last`, popped from the front.
     now: VecDeque<Scheduled<D, M>>,
     buckets: Vec<Vec<Scheduled<D, M>>>,
-    /// Per bucket, the least and greatest time it holds (meaningful only
-    /// while it is non-empty).
+    /// Per bucket, the least and greatest time it holds (when non-empty).
     mins: Vec<Time>,
     maxs: Vec<Time>,
     /// Bit `b % 64` of word `b / 64` is set when bucket `b` is non-empty.
     occupied: [u64; WORDS],
-    /// Emptied large buffers, handed to buckets that fill again so that
-    /// they do not regrow from nothing. A buffer is spared only while the
-    /// list's total room (`spare_room` events) stays under the number queued
-    /// plus [`SPARE_SLACK`], so it never exceeds the most ever queued plus
-    /// that slack.
-    spare: Vec<Vec<Scheduled<D, M>>>,
-    spare_room: usize,
     /// The time of the last pop (or the floor pushes are clamped to).
     last: Time,
     len: usize,
@@ -100,8 +84,6 @@ impl<D, M> EventQueue<D, M> {
             mins: vec![Time::MAX; BUCKETS],
             maxs: vec![0; BUCKETS],
             occupied: [0; WORDS],
-            spare: Vec::new(),
-            spare_room: 0,
             last: 0,
             len: 0,
             next_seq: 0,
@@ -111,42 +93,10 @@ impl<D, M> EventQueue<D, M> {
     /// Appends `ev` to bucket `b`.
     #[inline(always)]
     fn put(&mut self, b: usize, ev: Scheduled<D, M>) {
-        let bit = 1 << (b % 64);
-        if self.occupied[b / 64] & bit == 0 {
-            self.occupied[b / 64] |= bit;
-            self.mins[b] = ev.time;
-            self.maxs[b] = ev.time;
-            if self.buckets[b].capacity() == 0 {
-                self.take_spare(b);
-            }
-        } else {
-            self.mins[b] = self.mins[b].min(ev.time);
-            self.maxs[b] = self.maxs[b].max(ev.time);
-        }
+        self.mins[b] = self.mins[b].min(ev.time);
+        self.maxs[b] = self.maxs[b].max(ev.time);
+        self.occupied[b / 64] |= 1 << (b % 64);
         self.buckets[b].push(ev);
-    }
-
-    /// Gives empty bucket `b` the most recently spared buffer, if any.
-    #[inline]
-    fn take_spare(&mut self, b: usize) {
-        if let Some(buf) = self.spare.pop() {
-            self.spare_room -= buf.capacity();
-            self.buckets[b] = buf;
-        }
-    }
-
-    /// Keeps an emptied buffer: in its bucket when small, else on the spare
-    /// list while the list's room allows.
-    #[inline]
-    fn keep(&mut self, b: usize, buf: Vec<Scheduled<D, M>>) {
-        debug_assert!(buf.is_empty());
-        let room = buf.capacity();
-        if room <= KEEP {
-            self.buckets[b] = buf;
-        } else if self.spare_room + room <= self.len + SPARE_SLACK {
-            self.spare_room += room;
-            self.spare.push(buf);
-        }
     }
 
     /// Schedules `msg` for `dest` at `time` (never before the last popped
@@ -195,13 +145,18 @@ impl<D, M> EventQueue<D, M> {
         };
         self.occupied[b / 64] &= !(1 << (b % 64));
         let (min, max) = (self.mins[b], self.maxs[b]);
+        self.mins[b] = Time::MAX;
+        self.maxs[b] = 0;
         self.last = min;
         if min == max {
             // One time: the bucket becomes `now` as it is (both conversions
-            // keep the buffers; the spent `now` is kept for reuse).
-            let full = std::mem::take(&mut self.buckets[b]);
-            let spent = std::mem::replace(&mut self.now, VecDeque::from(full));
-            self.keep(b, Vec::from(spent));
+            // keep the buffers; the empty `now` is the bucket's next one).
+            let mut spent = std::mem::take(&mut self.now);
+            if spent.capacity() > KEEP {
+                spent = VecDeque::new();
+            }
+            let full = std::mem::replace(&mut self.buckets[b], Vec::from(spent));
+            self.now = VecDeque::from(full);
             return;
         }
         let mut spread = std::mem::take(&mut self.buckets[b]);
@@ -213,7 +168,10 @@ impl<D, M> EventQueue<D, M> {
                 Some(nb) => self.put(nb, ev),
             }
         }
-        self.keep(b, spread);
+        // Keep the emptied bucket's allocation for reuse, unless large.
+        if spread.capacity() <= KEEP {
+            self.buckets[b] = spread;
+        }
     }
 
     #[inline]
@@ -290,38 +248,6 @@ mod tests {
             assert!(q.is_empty());
             assert_eq!(q.peek_time(), None);
         }
-    }
-
-    /// Large emptied buffers go to the spare list, whose room stays within
-    /// the bound, and buckets that fill again take them instead of growing.
-    #[test]
-    fn spare_buffers_are_bounded_and_reused() {
-        let mut q = EventQueue::new();
-        let mut x: u64 = 99;
-        let mut peak = 0;
-        for round in 0..50u64 {
-            // A burst of 3 000 events spread over a second, then drained.
-            for _ in 0..3000 {
-                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-                let t = round * 2_000_000_000 + (x >> 34);
-                q.push(t, (), (), false);
-                peak = peak.max(q.len());
-                assert!(q.spare_room <= peak + SPARE_SLACK);
-            }
-            while q.pop().is_some() {
-                assert!(q.spare_room <= peak + SPARE_SLACK);
-                assert_eq!(
-                    q.spare_room,
-                    q.spare.iter().map(Vec::capacity).sum::<usize>()
-                );
-            }
-        }
-        assert!(!q.spare.is_empty(), "large buffers were kept for reuse");
-        let held: usize = q.buckets.iter().map(Vec::capacity).sum();
-        assert!(
-            held <= BUCKETS * KEEP + 2 * 3000,
-            "buckets hold {held} slots"
-        );
     }
 
     /// Pushes before the last popped time are raised to it and run after
