@@ -473,19 +473,7 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A writer whose bytes stay readable after it is boxed.
-    #[derive(Clone, Default)]
-    struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
-    impl Write for Shared {
-        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-            self.0.borrow_mut().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::output::rows::tests::Shared;
 
     /// A fixed row is the row `event_parts` writes for the same fields.
     #[test]

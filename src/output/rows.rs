@@ -50,10 +50,10 @@ fn has_special(w: u64) -> bool {
         | has_zero_byte(w ^ (EACH * u64::from(b'\n')))
 }
 
-/// Whether the `csv` crate's default writer quotes `field`: it holds a
-/// comma, a double quote, `\r` or `\n`.
+/// Whether [`RowWriter::put`]'s word-at-a-time check finds that `field`
+/// needs quotes.
 #[cfg(test)]
-fn needs_quotes(field: &[u8]) -> bool {
+fn put_finds_quotes(field: &[u8]) -> bool {
     let mut w = RowWriter::new(io::sink());
     w.reserve(field.len());
     w.put(field)
@@ -275,23 +275,32 @@ fn copy_at(buf: &mut [u8], at: usize, src: &[u8]) {
     }
 }
 
-/// Appends `field` to `out` as the `csv` crate writes it: quoted when it
-/// holds a comma, a double quote, `\r` or `\n`, its quotes doubled.
-fn push_escaped(out: &mut Vec<u8>, field: &[u8]) {
-    if !field
-        .iter()
+/// Whether the `csv` crate quotes a field holding `text`: for a comma, a
+/// double quote, `\r` or `\n`.
+fn needs_quotes(text: &[u8]) -> bool {
+    text.iter()
         .any(|&b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
-    {
-        out.extend_from_slice(field);
-        return;
-    }
-    out.push(b'"');
-    for &b in field {
+}
+
+/// Appends `text` to `out` with its double quotes doubled.
+fn push_doubled(out: &mut Vec<u8>, text: &[u8]) {
+    for &b in text {
         if b == b'"' {
             out.push(b'"');
         }
         out.push(b);
     }
+}
+
+/// Appends `field` to `out` as the `csv` crate writes it: quoted when it
+/// [needs quotes](needs_quotes), its quotes doubled.
+fn push_escaped(out: &mut Vec<u8>, field: &[u8]) {
+    if !needs_quotes(field) {
+        out.extend_from_slice(field);
+        return;
+    }
+    out.push(b'"');
+    push_doubled(out, field);
     out.push(b'"');
 }
 
@@ -330,9 +339,7 @@ impl FieldTemplate {
     /// `k` numbers.
     pub fn new(texts: &[&str]) -> Self {
         assert!(!texts.is_empty(), "a template has a text at least");
-        let quoted = texts
-            .iter()
-            .any(|t| t.bytes().any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n')));
+        let quoted = texts.iter().any(|t| needs_quotes(t.as_bytes()));
         let last = texts.len() - 1;
         let pieces: Box<[Box<[u8]>]> = texts
             .iter()
@@ -342,12 +349,7 @@ impl FieldTemplate {
                 if quoted && i == 0 {
                     p.push(b'"');
                 }
-                for &b in t.as_bytes() {
-                    if b == b'"' {
-                        p.push(b'"');
-                    }
-                    p.push(b);
-                }
+                push_doubled(&mut p, t.as_bytes());
                 if quoted && i == last {
                     p.push(b'"');
                 }
@@ -815,7 +817,7 @@ pub fn format_seconds_into(t: crate::engine::Time, buf: &mut [u8; 32]) -> &[u8] 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::engine::format_seconds;
     use std::cell::RefCell;
@@ -823,7 +825,7 @@ mod tests {
 
     /// A writer whose bytes stay readable after it is boxed.
     #[derive(Clone, Default)]
-    struct Shared(Rc<RefCell<Vec<u8>>>);
+    pub(crate) struct Shared(pub(crate) Rc<RefCell<Vec<u8>>>);
     impl Write for Shared {
         fn write(&mut self, b: &[u8]) -> io::Result<usize> {
             self.0.borrow_mut().extend_from_slice(b);
@@ -939,10 +941,10 @@ mod tests {
     }
 
     /// The word-at-a-time check against the byte-by-byte rule, for every
-    /// length up to 24 and every position of every byte value.
+    /// length up to 40 and every position of every byte value.
     #[test]
     fn needs_quotes_matches_the_byte_rule() {
-        let rule = |f: &[u8]| f.iter().any(|&b| matches!(b, b',' | b'"' | b'\r' | b'\n'));
+        let rule = needs_quotes;
         for len in 0..=40 {
             for pos in 0..len.max(1) {
                 for v in 0..=255u8 {
@@ -950,7 +952,7 @@ mod tests {
                     if len > 0 {
                         f[pos] = v;
                     }
-                    assert_eq!(needs_quotes(&f), rule(&f), "{f:?}");
+                    assert_eq!(put_finds_quotes(&f), rule(&f), "{f:?}");
                 }
             }
         }
