@@ -1,9 +1,13 @@
 //! etcd as an MVCC store: one global revision bumped by every write, an
-//! object's `resourceVersion` equal to the revision of its last write,
-//! optimistic concurrency on writes, and a bounded history of events from
-//! which watches resume.
+//! object's `resourceVersion` equal to the revision of its last write, and
+//! optimistic concurrency on writes.
+//!
+//! Simplified: the store keeps each key's current state only. Upstream
+//! etcd keeps past revisions until kube-apiserver compacts them (every 5
+//! minutes), but nothing in the model reads a past revision from etcd:
+//! watches resume from the apiserver's watch cache, as upstream's cacher
+//! serves them, so a history here would be memory that no one reads.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
@@ -41,8 +45,7 @@ pub struct Change {
     pub prev: Option<Arc<Object>>,
 }
 
-/// Why a write failed. The apiserver maps these to HTTP 409 and 404, and a
-/// watch from a compacted revision to 410 Gone.
+/// Why a write failed. The apiserver maps these to HTTP 409 and 404.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EtcdError {
     AlreadyExists(ObjectKey),
@@ -56,10 +59,6 @@ pub enum EtcdError {
     Precondition {
         key: ObjectKey,
         reason: String,
-    },
-    Compacted {
-        requested: u64,
-        compacted: u64,
     },
 }
 
@@ -77,13 +76,6 @@ impl fmt::Display for EtcdError {
                 "Operation cannot be fulfilled on {key}: the object has been modified (resourceVersion {expected}, now {actual}); please apply your changes to the latest version and try again"
             ),
             EtcdError::Precondition { key, reason } => write!(f, "{key}: {reason}"),
-            EtcdError::Compacted {
-                requested,
-                compacted,
-            } => write!(
-                f,
-                "too old resource version: {requested} (compacted up to {compacted})"
-            ),
         }
     }
 }
@@ -114,21 +106,14 @@ fn check_version(key: &ObjectKey, expected: Option<u64>, actual: u64) -> Result<
 pub struct Etcd {
     revision: u64,
     objects: HashMap<ObjectKey, Stored>,
-    history: VecDeque<Arc<Change>>,
-    history_limit: usize,
-    /// The newest revision no longer in the history (0: nothing dropped).
-    compacted: u64,
 }
 
 impl Etcd {
-    /// A store that keeps the last `history_limit` changes for watches.
-    pub fn new(history_limit: usize) -> Self {
+    /// An empty store at revision 0.
+    pub fn new() -> Self {
         Etcd {
             revision: 0,
             objects: HashMap::default(),
-            history: VecDeque::new(),
-            history_limit: history_limit.max(1),
-            compacted: 0,
         }
     }
 
@@ -167,26 +152,19 @@ impl Etcd {
     }
 
     fn commit(
-        &mut self,
+        &self,
         kind: EventType,
         key: ObjectKey,
         object: Arc<Object>,
         prev: Option<Arc<Object>>,
     ) -> Arc<Change> {
-        let change = Arc::new(Change {
+        Arc::new(Change {
             revision: self.revision,
             kind,
             key,
             object,
             prev,
-        });
-        if self.history.len() == self.history_limit
-            && let Some(old) = self.history.pop_front()
-        {
-            self.compacted = old.revision;
-        }
-        self.history.push_back(change.clone());
-        change
+        })
     }
 
     /// Creates an object; fails if its key exists.
@@ -265,21 +243,11 @@ impl Etcd {
         last.meta_mut().resource_version = self.revision;
         Ok(self.commit(EventType::Deleted, key.clone(), Arc::new(last), prev))
     }
+}
 
-    /// The changes after revision `since`, oldest first; fails when some of
-    /// them were already dropped from the history.
-    pub fn history_since(
-        &self,
-        since: u64,
-    ) -> Result<impl Iterator<Item = &Arc<Change>>, EtcdError> {
-        if since < self.compacted {
-            return Err(EtcdError::Compacted {
-                requested: since,
-                compacted: self.compacted,
-            });
-        }
-        let start = self.history.partition_point(|c| c.revision <= since);
-        Ok(self.history.range(start..))
+impl Default for Etcd {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -297,7 +265,7 @@ mod tests {
 
     #[test]
     fn revisions_and_resource_versions() {
-        let mut etcd = Etcd::new(100);
+        let mut etcd = Etcd::new();
         let a = etcd.create(svc("a")).unwrap();
         let b = etcd.create(svc("b")).unwrap();
         assert_eq!((a.revision, b.revision), (1, 2));
@@ -315,7 +283,7 @@ mod tests {
 
     #[test]
     fn create_of_an_existing_name_and_stale_update_fail() {
-        let mut etcd = Etcd::new(100);
+        let mut etcd = Etcd::new();
         etcd.create(svc("a")).unwrap();
         assert_eq!(
             etcd.create(svc("a")).unwrap_err(),
@@ -337,26 +305,28 @@ mod tests {
     }
 
     #[test]
-    fn delete_and_history_for_watches() {
-        let mut etcd = Etcd::new(3);
+    fn delete_bumps_the_revision_and_keeps_the_last_state() {
+        let mut etcd = Etcd::new();
         etcd.create(svc("a")).unwrap();
         etcd.create(svc("b")).unwrap();
         let d = etcd.delete(&svc("a").key(), None).unwrap();
         assert_eq!(d.kind, EventType::Deleted);
+        assert_eq!(d.revision, 3);
         assert_eq!(d.object.meta().resource_version, 3);
+        assert_eq!(d.prev.as_ref().unwrap().meta().resource_version, 1);
         assert!(etcd.get(&svc("a").key()).is_none());
-        let since1: Vec<u64> = etcd.history_since(1).unwrap().map(|c| c.revision).collect();
-        assert_eq!(since1, vec![2, 3]);
+        assert!(matches!(
+            etcd.delete(&svc("a").key(), None),
+            Err(EtcdError::NotFound(_))
+        ));
         etcd.create(svc("c")).unwrap();
-        // Revision 1 fell out of the 3-event history.
-        assert!(etcd.history_since(0).is_err());
-        assert_eq!(etcd.history_since(1).unwrap().count(), 3);
+        assert_eq!(etcd.revision(), 4);
         assert_eq!(etcd.list(Kind::Service).count(), 2);
     }
 
     #[test]
     fn guarded_update_can_refuse() {
-        let mut etcd = Etcd::new(10);
+        let mut etcd = Etcd::new();
         etcd.create(svc("a")).unwrap();
         let err = etcd
             .guaranteed_update(&svc("a").key(), None, |_| Err("no".into()))
@@ -426,6 +396,7 @@ pub fn apply_node_patch(
 
 /// The etcd member as a component: it applies the apiserver's transactions
 /// to the store and answers with the committed change.
+#[derive(Default)]
 pub struct EtcdServer {
     pub store: Etcd,
 }
@@ -438,10 +409,8 @@ mod server {
     use crate::sim::{Cx, Dest, Msg, Verb, component_name};
 
     impl EtcdServer {
-        pub fn new(history_limit: usize) -> Self {
-            EtcdServer {
-                store: Etcd::new(history_limit),
-            }
+        pub fn new() -> Self {
+            Self::default()
         }
 
         pub fn handle(&mut self, msg: Msg, cx: &mut Cx) {

@@ -1,7 +1,8 @@
 //! kube-apiserver: the hub. It defaults and validates requests, turns them
 //! into etcd transactions, keeps a watch cache of every object (from which
-//! lists are served) and a ring of recent changes (from which watches
-//! resume), and fans each committed change out to the watches it concerns.
+//! lists are served) and, per resource, a ring of recent changes sized as
+//! upstream's (from which watches resume), and fans each committed change
+//! out to the watches it concerns.
 
 pub mod admission;
 pub mod watch;
@@ -17,16 +18,13 @@ use crate::output::{Part, Recorder, Subject};
 use crate::sim::msg::{ApiError, FieldSelector, Response, TxnDone, TxnResult, WatchSpec};
 use crate::sim::{Cx, Dest, Hop, Msg, Request, Verb, component_name};
 
-use watch::{ChangeRing, Registry};
-
-/// How many recent changes the watch cache keeps for watches that resume
-/// from a resourceVersion.
-pub const WATCH_CACHE_CAPACITY: usize = 100_000;
+use watch::{Registry, WatchCache};
 
 pub struct ApiServer {
     registry: Registry,
     cache: LazyKeyedMap<Arc<Object>>,
-    ring: ChangeRing,
+    /// The watch cache's recent changes, per resource.
+    ring: WatchCache,
     revision: u64,
     next_uid: u64,
     scratch: Vec<u32>,
@@ -57,7 +55,7 @@ impl ApiServer {
         ApiServer {
             registry: Registry::default(),
             cache: LazyKeyedMap::new(),
-            ring: ChangeRing::new(WATCH_CACHE_CAPACITY),
+            ring: WatchCache::default(),
             revision: 0,
             next_uid: 1,
             scratch: Vec::new(),
@@ -462,7 +460,7 @@ impl ApiServer {
                 } else {
                     self.cache.set(&key, change.object.clone());
                 }
-                self.ring.push(change.clone());
+                self.ring.push(cx.now(), change.clone());
                 if key.kind == Kind::Pod {
                     record_pod(&change, cx.rec, cx.now());
                 }

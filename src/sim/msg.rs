@@ -219,7 +219,6 @@ impl ApiError {
             EtcdError::AlreadyExists(_) => (409, "AlreadyExists"),
             EtcdError::NotFound(_) => (404, "NotFound"),
             EtcdError::Conflict { .. } | EtcdError::Precondition { .. } => (409, "Conflict"),
-            EtcdError::Compacted { .. } => (410, "Gone"),
         };
         ApiError {
             code,

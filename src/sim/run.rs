@@ -26,9 +26,6 @@ use crate::scheduler::profile::Profile;
 
 use super::{Client, Cluster, Dest, Latencies, Msg};
 
-/// How many changes etcd keeps for watches that resume.
-pub const ETCD_HISTORY: usize = 100_000;
-
 /// What a finished simulation hands back.
 pub struct Outcome {
     pub summary: Summary,
@@ -140,7 +137,7 @@ fn simulate_into(
     });
     let rng = RngStreams::new(seed);
     let lat = Latencies::new(&scenario.latencies, &rng);
-    let mut etcd = EtcdServer::new(ETCD_HISTORY);
+    let mut etcd = EtcdServer::new();
     let mut apiserver = ApiServer::new();
     let sizes = Arc::new(crate::runtime::ImageCatalog {
         sizes: scenario.images.clone(),
