@@ -380,7 +380,8 @@ pub struct Scheduler {
     next_start: usize,
     rng: ties::HostRng,
     next_tag: u64,
-    binds: HashMap<u64, u64>,
+    /// Bind requests in flight: tag to (pod uid, attempts so far).
+    binds: HashMap<u64, (u64, u32)>,
     synced_pods: bool,
     synced_nodes: bool,
     /// When a flush of backoffQ is already scheduled.
@@ -620,7 +621,7 @@ impl Scheduler {
                 self.queue.flush(now);
             }
             Msg::Response(resp) => {
-                if let Some(uid) = self.binds.remove(&resp.tag)
+                if let Some((uid, attempts)) = self.binds.remove(&resp.tag)
                     && let Err(e) = &resp.result
                 {
                     let detail = format!("{} {}: {}", e.code, e.reason, e.message);
@@ -630,13 +631,7 @@ impl Scheduler {
                         Subject::from(&resp.key),
                         &detail,
                     );
-                    self.forget(uid);
-                    if self.waiting.contains_key(&uid) {
-                        let now = cx.now();
-                        if let Some(until) = self.queue.failed_backoff(uid, now) {
-                            self.schedule_flush(until, false, cx);
-                        }
-                    }
+                    self.bind_failed(uid, attempts, cx);
                 }
             }
             _ => {}
@@ -978,6 +973,38 @@ impl Scheduler {
         if let Some(until) = self.queue.move_all(cx.now()) {
             self.schedule_flush(until, false, cx);
         }
+    }
+
+    /// A binding failed (upstream `handleBindingCycleError`): the assumed
+    /// pod is forgotten, which frees its node for the unschedulable pods
+    /// (a cluster event), and the pod, unless deleted or seen bound since,
+    /// goes back to the queue to back off by its attempts so far.
+    fn bind_failed(&mut self, uid: u64, attempts: u32, cx: &mut Cx) {
+        let Some(p) = self.placed.get(&uid) else {
+            // Deleted since: nothing to retry.
+            return;
+        };
+        if !p.assumed {
+            // Seen bound through the watch since: only an assumed pod is
+            // forgotten (upstream's cache refuses the rest).
+            return;
+        }
+        let assumed = p.obj.clone();
+        self.forget(uid);
+        self.cluster_event(cx);
+        // The latest version the watch delivered, as upstream requeues the
+        // informer's copy.
+        let obj = self.waiting.entry(uid).or_insert(assumed).clone();
+        let Some(pod) = obj.as_pod() else { return };
+        if pod.metadata.deletion_timestamp.is_some() {
+            self.waiting.remove(&uid);
+            return;
+        }
+        let until = self
+            .queue
+            .requeue_failed(uid, pod.spec.priority(), attempts, cx.now());
+        cx.log(Dest::Scheduler, "enqueue", Subject::from(&*obj), "backoffQ");
+        self.schedule_flush(until, false, cx);
     }
 
     fn forget(&mut self, uid: u64) {
@@ -1852,7 +1879,7 @@ impl Scheduler {
                     ),
                 );
                 self.next_tag += 1;
-                self.binds.insert(self.next_tag, f.uid);
+                self.binds.insert(self.next_tag, (f.uid, attempts));
                 cx.api(
                     Dest::Scheduler,
                     self.next_tag,

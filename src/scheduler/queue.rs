@@ -122,6 +122,26 @@ impl SchedulingQueue {
         );
     }
 
+    /// A pod whose binding failed after `attempts` attempts comes back,
+    /// to backoffQ until its backoff ends (returned), as upstream's
+    /// failure handler requeues it.
+    pub fn requeue_failed(&mut self, uid: u64, priority: i32, attempts: u32, now: Time) -> Time {
+        self.remove(uid);
+        let seq = self.next_seq();
+        let until = now + backoff(attempts);
+        self.entries.insert(
+            uid,
+            Entry {
+                priority,
+                attempts,
+                last_failure: now,
+                at: Where::Backoff(until, seq),
+            },
+        );
+        self.backoff.insert((until, seq), uid);
+        until
+    }
+
     /// Takes the pod at the head of activeQ. It stays known to the queue
     /// (in flight) until `done` or `failed`.
     pub fn pop(&mut self) -> Option<u64> {

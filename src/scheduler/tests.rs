@@ -1288,3 +1288,117 @@ fn feasible_nodes_as_a_range() {
     assert_eq!(as_range(&[3, 5, 6], true), None);
     assert_eq!(as_range(&[8, 9, 0, 1], true), None);
 }
+
+// ---- Binding failures (schedule_one.go, handleBindingCycleError) ----
+
+/// A scheduler alone, with this world as its apiserver: watches get the
+/// given nodes and pods; the first `failures` bindings fail with 409.
+struct AloneWithApi {
+    s: Scheduler,
+    rec: crate::output::Recorder,
+    lat: crate::sim::Latencies,
+    names: Vec<Arc<str>>,
+    nodes: Vec<Arc<Object>>,
+    pods: Vec<Arc<Object>>,
+    failures: usize,
+    /// (time, pod name, node) of every bind request.
+    binds: Vec<(crate::engine::Time, String, String)>,
+}
+
+impl crate::engine::World for AloneWithApi {
+    type Dest = crate::sim::Dest;
+    type Msg = crate::sim::Msg;
+    fn handle(
+        &mut self,
+        ctx: &mut crate::engine::Ctx<Self::Dest, Self::Msg>,
+        dest: Self::Dest,
+        msg: Self::Msg,
+    ) {
+        use crate::api::Kind;
+        use crate::sim::msg::{ApiError, Response};
+        use crate::sim::{Cx, Dest, Msg, Verb};
+        match (dest, msg) {
+            (Dest::Scheduler, msg) => {
+                let mut cx = Cx::new(ctx, &mut self.rec, &mut self.lat, &self.names);
+                self.s.handle(msg, &mut cx);
+            }
+            (Dest::ApiServer, Msg::Request(req)) => match req.verb {
+                Verb::Watch(spec) => {
+                    let objects = match spec.kind {
+                        Kind::Node => self.nodes.clone(),
+                        Kind::Pod => self.pods.clone(),
+                        _ => Vec::new(),
+                    };
+                    let list = Msg::WatchList {
+                        tag: spec.tag,
+                        revision: 1,
+                        objects,
+                    };
+                    ctx.send(Dest::Scheduler, 0, list);
+                }
+                Verb::Bind { key, node } => {
+                    self.binds.push((ctx.now(), key.name.to_string(), node));
+                    let result = if self.failures > 0 {
+                        self.failures -= 1;
+                        Err(ApiError {
+                            code: 409,
+                            reason: "Conflict",
+                            message: "the object has been modified".into(),
+                        })
+                    } else {
+                        Ok(self.pods[0].clone())
+                    };
+                    let resp = Response {
+                        tag: req.tag,
+                        verb: "bind",
+                        key,
+                        result,
+                    };
+                    ctx.send(req.from, 0, Msg::Response(Box::new(resp)));
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+}
+
+fn bind_attempts(failures: usize) -> Vec<(crate::engine::Time, String, String)> {
+    use crate::sim::{Dest, Latencies, LatencyConfig, Msg};
+    let rng = RngStreams::new(1);
+    let mut p = pod(
+        "metadata: {name: web, namespace: default}\nspec: {containers: [{name: c, image: nginx}]}",
+    );
+    p.metadata.uid = 7;
+    let n =
+        node("metadata: {name: n1}\nstatus: {allocatable: {cpu: '4', memory: 8Gi, pods: '110'}}");
+    let mut world = AloneWithApi {
+        s: Scheduler::with_profiles(&rng, vec![Profile::default()]),
+        rec: crate::output::Recorder::discarding(),
+        lat: Latencies::new(&LatencyConfig::default(), &rng),
+        names: vec!["n1".into()],
+        nodes: vec![Arc::new(Object::Node(n))],
+        pods: vec![Arc::new(Object::Pod(p))],
+        failures,
+        binds: Vec::new(),
+    };
+    let mut engine = crate::engine::Engine::new();
+    engine.schedule(0, Dest::Scheduler, Msg::Start);
+    engine.run(&mut world, Some(60 * crate::engine::SECOND));
+    world.binds
+}
+
+#[test]
+fn a_failed_binding_is_retried_after_its_backoff() {
+    use crate::engine::SECOND;
+    let once = bind_attempts(0);
+    assert_eq!(once.len(), 1, "{once:?}");
+    assert_eq!((once[0].1.as_str(), once[0].2.as_str()), ("web", "n1"));
+    // Two failures: the pod is retried after 1 s, then after 2 s (its
+    // attempts so far: 1, then 2), and bound at the third try.
+    let thrice = bind_attempts(2);
+    assert_eq!(thrice.len(), 3, "{thrice:?}");
+    let gap = |i: usize| thrice[i + 1].0 - thrice[i].0;
+    assert!((SECOND..2 * SECOND).contains(&gap(0)), "{thrice:?}");
+    assert!((2 * SECOND..3 * SECOND).contains(&gap(1)), "{thrice:?}");
+}

@@ -51,6 +51,23 @@ pub struct Cx<'a> {
 }
 
 impl<'a> Cx<'a> {
+    /// A handler context over an engine context of one's own: for tests
+    /// that drive a component alone.
+    #[cfg(test)]
+    pub fn new(
+        ctx: &'a mut Ctx<Dest, Msg>,
+        rec: &'a mut Recorder,
+        lat: &'a mut Latencies,
+        node_names: &'a [Arc<str>],
+    ) -> Self {
+        Cx {
+            ctx,
+            rec,
+            lat,
+            node_names,
+        }
+    }
+
     pub fn now(&self) -> Time {
         self.ctx.now()
     }
