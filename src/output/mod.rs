@@ -6,12 +6,14 @@
 //! The recorder is an observer: components tell it what happened, it never
 //! feeds anything back into the model.
 
+mod background;
 pub mod netprog;
 mod recorder;
 pub mod rollouts;
 mod rows;
 mod summary;
 
+pub use background::BackgroundWriter;
 pub use recorder::{Counters, PodRecord, Recorder, Subject};
 pub use rollouts::{ROLLOUTS_HEADER, RolloutRecord, Rollouts};
 pub use rows::{FieldTemplate, FixedFields, Part};

@@ -15,7 +15,7 @@ use crate::controllers::ControllerManager;
 use crate::engine::{Engine, RngStreams, Stop, Time};
 use crate::etcd::EtcdServer;
 use crate::kubelet::{ControlPlane, Kubelet, StaticManifest};
-use crate::output::RunFacts;
+use crate::output::{BackgroundWriter, RunFacts};
 use crate::output::{Recorder, Summary};
 use crate::proxy::ProxyGroup;
 use crate::runtime::Docker;
@@ -387,12 +387,13 @@ pub fn run_to_dir_with(
         }
     }
     let result = (|| {
-        let events =
-            BufWriter::with_capacity(1 << 20, fs::File::create(partial(dir, "events.csv"))?);
-        let nodes = BufWriter::with_capacity(1 << 16, fs::File::create(partial(dir, "nodes.csv"))?);
+        // The large outputs are written by threads of their own, so that
+        // the simulation's thread only formats their rows.
+        let events = BackgroundWriter::new(fs::File::create(partial(dir, "events.csv"))?)?;
+        let nodes = BackgroundWriter::new(fs::File::create(partial(dir, "nodes.csv"))?)?;
         let trace: Option<Box<dyn Write>> = if opts.trace_scheduling {
             let f = fs::File::create(partial(dir, TRACE_FILE))?;
-            Some(Box::new(BufWriter::with_capacity(1 << 20, f)))
+            Some(Box::new(BackgroundWriter::new(f)?))
         } else {
             None
         };
