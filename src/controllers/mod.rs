@@ -21,7 +21,7 @@ pub mod slowstart;
 pub mod statefulset;
 
 use crate::fasthash::{HashMap, HashSet};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::api::{Kind, Object, ObjectKey};
@@ -84,9 +84,10 @@ pub struct Cache {
     /// Dependents by the uid of any owner (for the garbage collector,
     /// which sorts them: see [`Cache::owned_by`]).
     by_owner: HashMap<u64, HashSet<ObjectKey>>,
-    /// Objects without a controller, by (kind, namespace): candidates for
-    /// adoption.
-    pub orphans: BTreeMap<(Kind, String), BTreeSet<ObjectKey>>,
+    /// Objects without a controller, per kind and namespace: candidates
+    /// for adoption. Unordered, so that a pod's insertion costs one hash;
+    /// [`Cache::orphans`], read only to adopt, sorts them.
+    orphans: [HashMap<String, HashSet<ObjectKey>>; Kind::ALL.len()],
     /// Workloads by uid.
     by_uid: HashMap<u64, UidEntry>,
 }
@@ -268,6 +269,11 @@ impl Cache {
         self.objects.range_from(from).map(|(k, c)| (k, &c.object))
     }
 
+    /// How many objects of one kind but Pod the cache holds.
+    pub fn count_of_kind(&self, kind: Kind) -> usize {
+        self.objects.count_of_kind(kind)
+    }
+
     /// The objects of one kind but Pod, in key order.
     pub fn of_kind(&self, kind: Kind) -> impl Iterator<Item = (&ObjectKey, &Arc<Object>)> {
         self.objects.of_kind(kind).map(|(k, c)| (k, &c.object))
@@ -311,13 +317,16 @@ impl Cache {
             .flat_map(|d| d.states.iter().filter_map(|s| s.ready_since()))
     }
 
-    /// The objects of `kind` in `namespace` with no controller.
+    /// The objects of `kind` in `namespace` with no controller, in key
+    /// order.
     pub fn orphans(&self, kind: Kind, namespace: &str) -> impl Iterator<Item = &Arc<Object>> {
-        self.orphans
-            .get(&(kind, namespace.to_string()))
+        let mut keys: Vec<&ObjectKey> = self.orphans[kind.index()]
+            .get(namespace)
             .into_iter()
             .flatten()
-            .filter_map(|k| self.get(k))
+            .collect();
+        keys.sort_unstable();
+        keys.into_iter().filter_map(|k| self.get(k))
     }
 
     /// Applies one observed change; returns the previous version and the
@@ -412,10 +421,14 @@ impl Cache {
                 Some((uid, slot))
             }
             None => {
-                self.orphans
-                    .entry((key.kind, key.namespace.clone()))
-                    .or_default()
-                    .insert(key.clone());
+                let in_kind = &mut self.orphans[key.kind.index()];
+                match in_kind.get_mut(&*key.namespace) {
+                    Some(set) => set.insert(key.clone()),
+                    None => in_kind
+                        .entry(key.namespace.to_string())
+                        .or_default()
+                        .insert(key.clone()),
+                };
                 None
             }
         }
@@ -436,7 +449,7 @@ impl Cache {
                 }
             }
             None => {
-                if let Some(s) = self.orphans.get_mut(&(key.kind, key.namespace.clone())) {
+                if let Some(s) = self.orphans[key.kind.index()].get_mut(&*key.namespace) {
                     s.remove(key);
                 }
             }

@@ -138,7 +138,12 @@ impl ReplicaSetController {
             }
             Some(_) => {}
             None => {
-                if kind == EventType::Deleted || pod.metadata.controller_ref().is_some() {
+                if kind == EventType::Deleted
+                    || pod.metadata.controller_ref().is_some()
+                    || cache.count_of_kind(Kind::ReplicaSet) == 0
+                {
+                    // No ReplicaSet to adopt it (bare pods in a cluster
+                    // without any: no key to build, no search).
                     return;
                 }
                 let ns = &pod.metadata.namespace;
