@@ -788,3 +788,49 @@ fn daemonset_surge_update_starts_the_new_pod_before_the_old_goes() {
             .all(|p| micros(&p["created_s"]).unwrap() >= 20_000_000)
     );
 }
+
+/// A ReplicaSet created over bare pods its selector matches adopts them
+/// (upstream claimPods), in name order, and creates only the pods missing;
+/// a pod it does not select, or one of another namespace, stays an orphan.
+#[test]
+fn a_replicaset_adopts_the_matching_orphans_in_name_order() {
+    let dir = scratch("adopt-orphans");
+    let pod = |name: &str, ns: &str, app: &str| {
+        format!(
+            "      - {{apiVersion: v1, kind: Pod, metadata: {{name: {name}, namespace: {ns}, labels: {{app: {app}}}}}, spec: {{containers: [{{name: c, image: 'app:1'}}]}}}}\n"
+        )
+    };
+    // Eight matching pods applied out of name order, an unselected one,
+    // and one in another namespace.
+    let names = [
+        "web-f", "web-c", "web-h", "web-a", "web-e", "web-b", "web-g", "web-d",
+    ];
+    let mut pods: String = names.iter().map(|n| pod(n, "default", "web")).collect();
+    pods.push_str(&pod("other", "default", "db"));
+    pods.push_str(&pod("web-x", "team", "web"));
+    let scenario = format!(
+        "name: adopt\nseed: 1\n{}actions:\n  - at: 0s\n    apply:\n{pods}  - at: 10s\n    apply:\n      - {{apiVersion: apps/v1, kind: ReplicaSet, metadata: {{name: web}}, spec: {{replicas: 9, selector: {{matchLabels: {{app: web}}}}, template: {{metadata: {{labels: {{app: web}}}}, spec: {{containers: [{{name: c, image: 'app:1'}}]}}}}}}}}\n",
+        cluster(2),
+    );
+    let path = write(&dir, "adopt.yaml", &scenario);
+    run_ok(&path, &dir.join("out"), &[]);
+    let events = read_csv(&dir.join("out/events.csv"));
+    let adopted: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|e| e["action"] == "adopt")
+        .map(|e| (e["namespace"].as_str(), e["name"].as_str()))
+        .collect();
+    let mut sorted = names.to_vec();
+    sorted.sort_unstable();
+    let want: Vec<(&str, &str)> = sorted.iter().map(|n| ("default", *n)).collect();
+    assert_eq!(adopted, want);
+    // One pod created for the ninth replica.
+    let pods = read_csv(&dir.join("out/pods.csv"));
+    let created: Vec<&str> = pods
+        .iter()
+        .filter(|p| p["owner"] == "ReplicaSet/web")
+        .map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert!(created[0].starts_with("web-"), "{created:?}");
+}
