@@ -234,6 +234,13 @@ pub struct DeploymentController {
     annotating: HashMap<ObjectKey, String>,
     /// Deployments whose ProgressDeadlineExceeded is already reported.
     timed_out: HashSet<ObjectKey>,
+    /// Whether a ReplicaSet's template equals its Deployment's, by
+    /// (Deployment uid, ReplicaSet uid), with the two generations it was
+    /// found at: a template is part of the spec, whose every change bumps
+    /// the generation, so the answer holds until either moves. (Comparing
+    /// the templates field by field at every sync cost more than the rest
+    /// of the split.)
+    same_template: HashMap<(u64, u64), (i64, i64, bool)>,
 }
 
 impl DeploymentController {
@@ -246,7 +253,9 @@ impl DeploymentController {
         }
         if kind == EventType::Deleted {
             self.creating.remove(&obj.key());
-            self.rollout_rs.remove(&obj.meta().uid);
+            let uid = obj.meta().uid;
+            self.rollout_rs.remove(&uid);
+            self.same_template.retain(|&(d, _), _| d != uid);
         } else {
             self.queue.add(obj.key());
         }
@@ -465,17 +474,32 @@ impl DeploymentController {
     }
 
     /// The new ReplicaSet (the template's) and the old ones, oldest first.
-    fn split(&self, d: &Workload, rss: &[Rs]) -> (Option<Rs>, Vec<Rs>) {
+    fn split(&mut self, d: &Workload, rss: &[Rs]) -> (Option<Rs>, Vec<Rs>) {
         let mut new = None;
         let mut old = Vec::new();
         for rs in rss {
-            if new.is_none() && equal_ignore_hash(&rs.w().spec.template, &d.spec.template) {
+            if new.is_none() && self.same_template(d, rs.w()) {
                 new = Some(rs.clone());
             } else {
                 old.push(rs.clone());
             }
         }
         (new, old)
+    }
+
+    /// `equal_ignore_hash` of the two templates, remembered by the
+    /// objects' generations.
+    fn same_template(&mut self, d: &Workload, rs: &Workload) -> bool {
+        let key = (d.metadata.uid, rs.metadata.uid);
+        let gens = (d.metadata.generation, rs.metadata.generation);
+        match self.same_template.get(&key) {
+            Some(&(dg, rg, same)) if (dg, rg) == gens => same,
+            _ => {
+                let same = equal_ignore_hash(&rs.spec.template, &d.spec.template);
+                self.same_template.insert(key, (gens.0, gens.1, same));
+                same
+            }
+        }
     }
 
     fn is_scaling_event(&self, d: &Workload, rss: &[Rs]) -> bool {
