@@ -316,21 +316,25 @@ impl ProxyGroup {
                 let new = if kind == EventType::Deleted {
                     Vec::new()
                 } else {
-                    endpoint_states(slice.endpoints.iter().map(|e| (e.pod_uid, e.ready)))
+                    endpoint_states(slice.endpoints.iter().map(|e| (e.pod_uid(), e.ready)))
                 };
                 self.endpoints = self.endpoints + new.len() - old.len();
                 let logged = self.log.len();
                 for e in &slice.endpoints {
                     let was_ready = old
-                        .binary_search_by_key(&e.pod_uid, |&(uid, _)| uid)
+                        .binary_search_by_key(&e.pod_uid(), |&(uid, _)| uid)
                         .is_ok_and(|i| old[i].1);
                     if e.ready && !was_ready && kind != EventType::Deleted {
                         self.log.push(RuleChange {
                             trigger,
                             logged: now,
                             endpoints: measured,
-                            pod: Some(e.pod_uid),
-                            name: Some(ObjectKey::new(Kind::Pod, &key.namespace, &e.pod_name)),
+                            pod: Some(e.pod_uid()),
+                            name: Some(ObjectKey::new(
+                                Kind::Pod,
+                                &key.namespace,
+                                &e.target.pod_name,
+                            )),
                         });
                     }
                 }

@@ -20,7 +20,8 @@ use std::sync::Arc;
 use crate::api::meta::OwnerReference;
 use crate::api::pod::PodConditionType;
 use crate::api::service::{
-    ANNOTATION_TRIGGER_TIME, Endpoint, EndpointSlice, LABEL_SERVICE_NAME, MAX_ENDPOINTS_PER_SLICE,
+    ANNOTATION_TRIGGER_TIME, Endpoint, EndpointSlice, EndpointTarget, LABEL_SERVICE_NAME,
+    MAX_ENDPOINTS_PER_SLICE,
 };
 use crate::api::{Kind, Labels, Object, ObjectKey, ObjectMeta, Pod};
 use crate::engine::{Time, format_seconds};
@@ -161,18 +162,25 @@ fn endpoint_reusing(pod: &Pod, prev: Option<&Endpoint>) -> Option<Endpoint> {
     let ip = pod.status.pod_ip.as_deref()?;
     let terminating = pod.metadata.deletion_timestamp.is_some();
     let serving = pod.status.is_ready();
-    let shared = |now: &str, old: Option<&Arc<str>>| match old {
-        Some(old) if **old == *now => old.clone(),
-        _ => Arc::from(now),
+    let node = pod.spec.node_name().unwrap_or("");
+    let target = match prev.map(|e| &e.target) {
+        Some(t)
+            if t.pod_uid == pod.metadata.uid
+                && t.address == ip
+                && t.pod_name == pod.metadata.name
+                && t.node_name == node =>
+        {
+            t.clone()
+        }
+        _ => Arc::new(EndpointTarget {
+            address: ip.to_string(),
+            pod_uid: pod.metadata.uid,
+            pod_name: pod.metadata.name.to_string(),
+            node_name: node.to_string(),
+        }),
     };
     Some(Endpoint {
-        address: shared(ip, prev.map(|e| &e.address)),
-        pod_uid: pod.metadata.uid,
-        pod_name: shared(&pod.metadata.name, prev.map(|e| &e.pod_name)),
-        node_name: shared(
-            pod.spec.node_name().unwrap_or(""),
-            prev.map(|e| &e.node_name),
-        ),
+        target,
         ready: serving && !terminating,
         serving,
         terminating,
@@ -733,10 +741,12 @@ mod tests {
     #[test]
     fn set_from_makes_a_pods_endpoint_from_its_current_one_as_set_would() {
         let ep = |ready: bool| Endpoint {
-            address: Arc::from("10.0.0.1"),
-            pod_uid: 7,
-            pod_name: Arc::from("p"),
-            node_name: Arc::from("n"),
+            target: Arc::new(EndpointTarget {
+                address: "10.0.0.1".into(),
+                pod_uid: 7,
+                pod_name: "p".into(),
+                node_name: "n".into(),
+            }),
             ready,
             serving: ready,
             terminating: false,
