@@ -24,7 +24,7 @@ pub struct ApiServer {
     registry: Registry,
     cache: LazyKeyedMap<Arc<Object>>,
     /// The watch cache's recent changes, per resource.
-    ring: WatchCache,
+    rings: WatchCache,
     revision: u64,
     next_uid: u64,
     scratch: Vec<u32>,
@@ -55,7 +55,7 @@ impl ApiServer {
         ApiServer {
             registry: Registry::default(),
             cache: LazyKeyedMap::new(),
-            ring: WatchCache::default(),
+            rings: WatchCache::default(),
             revision: 0,
             next_uid: 1,
             scratch: Vec::new(),
@@ -74,7 +74,7 @@ impl ApiServer {
             self.cache.set(&o.key(), o.clone());
         }
         self.revision = revision;
-        self.ring.start_at(revision);
+        self.rings.start_at(revision);
     }
 
     /// A fresh uid for an object created outside a request (bootstrap).
@@ -359,7 +359,7 @@ impl ApiServer {
                     spec,
                     last_delivery: now,
                 };
-                match self.ring.since(rv, &probe) {
+                match self.rings.since(rv, &probe) {
                     Ok(replay) => {
                         let id = self.registry.add(owner, probe.spec, now);
                         for (kind, change) in replay {
@@ -460,7 +460,7 @@ impl ApiServer {
                 } else {
                     self.cache.set(&key, change.object.clone());
                 }
-                self.ring.push(cx.now(), change.clone());
+                self.rings.push(cx.now(), change.clone());
                 if key.kind == Kind::Pod {
                     record_pod(&change, cx.rec, cx.now());
                 }
