@@ -127,19 +127,18 @@ impl SchedulingQueue {
     /// failure handler requeues it.
     pub fn requeue_failed(&mut self, uid: u64, priority: i32, attempts: u32, now: Time) -> Time {
         self.remove(uid);
-        let seq = self.next_seq();
-        let until = now + backoff(attempts);
+        // Back in flight with its attempts, then failed as any other.
         self.entries.insert(
             uid,
             Entry {
                 priority,
                 attempts,
                 last_failure: now,
-                at: Where::Backoff(until, seq),
+                at: Where::InFlight,
             },
         );
-        self.backoff.insert((until, seq), uid);
-        until
+        self.failed_backoff(uid, now)
+            .unwrap_or(now + backoff(attempts))
     }
 
     /// Takes the pod at the head of activeQ. It stays known to the queue
