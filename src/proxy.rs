@@ -39,6 +39,10 @@ pub const SYNC_PERIOD: Time = 30 * crate::engine::SECOND;
 /// The runner's burst.
 pub const SYNC_BURST: u32 = 2;
 
+/// The least number of programmed-everywhere changes dropped from the log
+/// at once (see `ProxyGroup::trim_log`).
+const TRIM_AT: usize = 1024;
+
 /// One change of the rules: when it was triggered and, when an endpoint
 /// became ready, the pod it makes reachable.
 struct RuleChange {
@@ -173,7 +177,15 @@ fn endpoint_states(endpoints: impl Iterator<Item = (u64, bool)>) -> Vec<(u64, bo
 pub struct ProxyGroup {
     node_names: Names,
     members: Vec<Member>,
+    /// The rule changes from `log_base` on; indices elsewhere (members'
+    /// `upto`, `everywhere`, cohort keys) count from the first change ever.
     log: Vec<RuleChange>,
+    /// How many changes were dropped from the front of `log`: programmed
+    /// on every live node, and unread by a restarted member's first sync
+    /// (see `trim_log`).
+    log_base: usize,
+    /// `TRIM_AT`, or more in a test that compares with an untrimmed log.
+    trim_at: usize,
     /// Endpoints per slice, as last seen: (pod uid, ready), by uid.
     slices: HashMap<ObjectKey, Vec<(u64, bool)>>,
     /// How many members have programmed exactly up to each log index.
@@ -221,6 +233,8 @@ impl ProxyGroup {
                 })
                 .collect(),
             log: Vec::new(),
+            log_base: 0,
+            trim_at: TRIM_AT,
             slices: HashMap::default(),
             upto_counts,
             last_cohort: None,
@@ -267,8 +281,11 @@ impl ProxyGroup {
                 // The sync programmed what was logged by its start.
                 // Entries before the member's `upto` were logged by an
                 // earlier start, so the search begins there.
+                // A restarted member's `upto` can be before what is kept.
                 let start = m.last_start.unwrap_or(0);
-                let upto = m.upto + self.log[m.upto..].partition_point(|c| c.logged <= start);
+                let from = m.upto.max(self.log_base);
+                let upto =
+                    from + self.log[from - self.log_base..].partition_point(|c| c.logged <= start);
                 self.sync_done(node, upto, cx)
             }
             Msg::ProxyResync { node } => {
@@ -447,6 +464,26 @@ impl ProxyGroup {
         );
     }
 
+    /// Drops the changes programmed on every live node from the front of
+    /// the log, once they are at least `TRIM_AT` and half of it, so that a
+    /// long run keeps only the changes some node still has to program.
+    /// A member that was down keeps its `upto` and, once restarted, reads
+    /// the log from there for changes triggered since its start: a change
+    /// is dropped only when it was logged and triggered before now, so that
+    /// no dropped change passes that filter.
+    fn trim_log(&mut self, now: Time) {
+        let done = self.everywhere.saturating_sub(self.log_base);
+        if done < self.trim_at || done * 2 < self.log.len() {
+            return;
+        }
+        let cut = self.log[..done]
+            .iter()
+            .position(|c| c.logged >= now || c.trigger >= now)
+            .unwrap_or(done);
+        self.log.drain(..cut);
+        self.log_base += cut;
+    }
+
     fn sync_done(&mut self, node: u32, upto: usize, cx: &mut Cx) {
         let now = cx.now();
         let m = &mut self.members[node as usize];
@@ -482,7 +519,10 @@ impl ProxyGroup {
                 Some(i) => i,
                 None => {
                     let since = fresh.unwrap_or(0);
-                    let triggers = self.log[from..upto]
+                    // Changes before `log_base` were logged before any
+                    // restart still to sync, so none passes the filter.
+                    let triggers = self.log
+                        [from.max(self.log_base) - self.log_base..upto - self.log_base]
                         .iter()
                         .filter(|c| c.endpoints && c.trigger >= since)
                         .map(|c| c.trigger)
@@ -498,7 +538,7 @@ impl ProxyGroup {
         let everywhere = self.upto_counts.least().unwrap_or(upto);
         // Changes now programmed on every node: this sync was the last.
         for i in self.everywhere..everywhere {
-            let c = &self.log[i];
+            let c = &self.log[i - self.log_base];
             if c.endpoints {
                 cx.rec
                     .counters
@@ -521,8 +561,9 @@ impl ProxyGroup {
             }
         }
         self.everywhere = self.everywhere.max(everywhere);
+        self.trim_log(now);
         let m = &mut self.members[node as usize];
-        if self.log.len() > upto {
+        if self.log_base + self.log.len() > upto {
             // Changes arrived during the sync: run again when the limiter
             // allows.
             m.pending = true;
@@ -542,6 +583,180 @@ impl ProxyGroup {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::ObjectMeta;
+    use crate::api::service::{Endpoint, EndpointSlice, EndpointTarget};
+    use crate::engine::{Ctx, Engine, RngStreams, SECOND, World};
+    use crate::etcd::Change;
+    use crate::output::Recorder;
+    use crate::sim::{Latencies, LatencyConfig};
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    /// A writer whose bytes stay readable after the recorder is done.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The kube-proxy group alone: the test schedules its watch events and
+    /// node failures; requests to the apiserver go nowhere.
+    struct Alone {
+        group: ProxyGroup,
+        rec: Recorder,
+        lat: Latencies,
+        names: Vec<Arc<str>>,
+        /// The most changes the log held after any event.
+        most_kept: usize,
+        /// How many changes were dropped when a node came back.
+        dropped_when_back: usize,
+    }
+
+    impl World for Alone {
+        type Dest = Dest;
+        type Msg = Msg;
+        fn handle(&mut self, ctx: &mut Ctx<Dest, Msg>, dest: Dest, msg: Msg) {
+            if dest == Dest::KubeProxy {
+                if let Msg::NodePower { up: true, .. } = msg {
+                    self.dropped_when_back = self.group.log_base;
+                }
+                let mut cx = Cx::new(ctx, &mut self.rec, &mut self.lat, &self.names);
+                self.group.handle(msg, &mut cx);
+                self.most_kept = self.most_kept.max(self.group.log.len());
+            }
+        }
+    }
+
+    /// Slice `s` of 20 holding one ready pod, `uid`, whose change was
+    /// triggered at `trigger`.
+    fn slice(s: u64, uid: u64, trigger: Time) -> Arc<Object> {
+        let annotations = [(ANNOTATION_TRIGGER_TIME.to_string(), trigger.to_string())];
+        Arc::new(Object::EndpointSlice(EndpointSlice {
+            metadata: ObjectMeta {
+                name: format!("web-{s}"),
+                namespace: "default".into(),
+                annotations: Arc::new(annotations.into_iter().collect()),
+                ..ObjectMeta::default()
+            },
+            endpoints: vec![Endpoint {
+                target: Arc::new(EndpointTarget {
+                    address: format!("10.0.0.{}", uid % 250),
+                    pod_uid: uid,
+                    pod_name: format!("web-{uid}"),
+                    node_name: "n0".into(),
+                }),
+                ready: true,
+                serving: true,
+                terminating: false,
+            }],
+        }))
+    }
+
+    /// Three kube-proxies through 3 000 endpoint changes, one every 100
+    /// ms; node n2 fails at 60 s and comes back at 240 s. Returns the
+    /// timeline, the counters that kube-proxy feeds, the most changes the
+    /// log held, and how many it had dropped when n2 came back and at the
+    /// end.
+    fn run(trim_at: usize) -> (Vec<u8>, String, usize, [usize; 2]) {
+        let rng = RngStreams::new(7);
+        let names: Vec<Arc<str>> = ["n0", "n1", "n2"].map(Arc::from).to_vec();
+        let events = Shared::default();
+        let mut group = ProxyGroup::new(names.clone());
+        group.trim_at = trim_at;
+        let mut world = Alone {
+            group,
+            rec: Recorder::new(Box::new(events.clone()), Box::new(std::io::sink())),
+            lat: Latencies::new(&LatencyConfig::default(), &rng),
+            names,
+            most_kept: 0,
+            dropped_when_back: 0,
+        };
+        let mut engine = Engine::new();
+        engine.schedule(0, Dest::KubeProxy, Msg::Start);
+        for tag in [1, 2] {
+            let list = Msg::WatchList {
+                tag,
+                revision: 1,
+                objects: Vec::new(),
+            };
+            engine.schedule(SECOND, Dest::KubeProxy, list);
+        }
+        let mut prev: Vec<Option<Arc<Object>>> = vec![None; 20];
+        for i in 0..3000u64 {
+            let at = 2 * SECOND + i * SECOND / 10;
+            let s = i % 20;
+            let object = slice(s, 100 + i, at - 30 * crate::engine::MILLISECOND);
+            let kind = if prev[s as usize].is_some() {
+                EventType::Modified
+            } else {
+                EventType::Added
+            };
+            let change = Arc::new(Change {
+                revision: i + 2,
+                kind,
+                key: object.key(),
+                object: object.clone(),
+                prev: prev[s as usize].replace(object),
+            });
+            let msg = Msg::WatchEvent {
+                tag: 2,
+                kind,
+                change,
+            };
+            engine.schedule(at, Dest::KubeProxy, msg);
+        }
+        let power = |up| Msg::NodePower { node: 2, up };
+        engine.schedule(60 * SECOND, Dest::KubeProxy, power(false));
+        engine.schedule(240 * SECOND, Dest::KubeProxy, power(true));
+        engine.run(&mut world, Some(400 * SECOND));
+        world.rec.finish().unwrap();
+        let c = &world.rec.counters;
+        let counters = format!(
+            "{} syncs, {} rows, {} samples {:?}, last node {:?}",
+            c.proxy_syncs,
+            c.timeline_rows,
+            c.network_programming.len(),
+            c.network_programming.percentiles(&[50, 90, 99]),
+            c.network_programming_last,
+        );
+        let timeline = events.0.lock().unwrap().clone();
+        let dropped = [world.dropped_when_back, world.group.log_base];
+        (timeline, counters, world.most_kept, dropped)
+    }
+
+    #[test]
+    fn trimming_the_log_changes_nothing_but_its_length() {
+        let (timeline, counters, most_kept, dropped) = run(TRIM_AT);
+        let (whole_timeline, whole_counters, whole_kept, none) = run(usize::MAX);
+        assert_eq!(none, [0, 0]);
+        assert_eq!(whole_kept, 3000, "one change per new ready pod");
+        // n2 stopped after about 580 changes, so it came back to a log
+        // that no longer held the changes it had still to program.
+        assert!(dropped[0] > 600, "dropped {dropped:?}");
+        assert!(dropped[1] >= 3000 - 2 * TRIM_AT, "dropped {dropped:?}");
+        assert!(most_kept <= 2 * TRIM_AT + 1, "kept {most_kept}");
+        // n2's first sync after its restart reads from where it stopped.
+        let text = String::from_utf8(timeline.clone()).unwrap();
+        let n2_after: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("240.") && l.contains(",n2,"))
+            .collect();
+        assert!(
+            n2_after
+                .first()
+                .is_some_and(|l| l.contains("programmed 1810 rule changes")),
+            "{n2_after:?}"
+        );
+        assert_eq!(counters, whole_counters);
+        assert!(timeline == whole_timeline, "the timelines differ");
+    }
 
     #[test]
     fn endpoint_states_keep_the_last_of_a_uid_as_a_map_does() {
