@@ -108,12 +108,18 @@ pub fn scheduling_basic(spec: &BenchSpec) -> Scenario {
     );
     let mut s =
         scenario::load_str(&yaml, Path::new("<bench>")).expect("the bench scenario is valid");
+    // Copies of one pod, as upstream's createPods makes from its template:
+    // they share the spec (copied by the first write that changes it).
+    let template = pause_pod(String::new());
+    let named = |name: String| {
+        let mut pod = template.clone();
+        pod.meta_mut().name = name;
+        pod
+    };
     let init = (0..spec.init_pods)
-        .map(|i| pause_pod(format!("init-{i}")))
+        .map(|i| named(format!("init-{i}")))
         .collect();
-    let measured = (0..spec.pods)
-        .map(|i| pause_pod(format!("pod-{i}")))
-        .collect();
+    let measured = (0..spec.pods).map(|i| named(format!("pod-{i}"))).collect();
     s.actions.push(Action {
         at: 0,
         place: "<bench>".into(),
