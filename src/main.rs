@@ -121,6 +121,12 @@ enum Command {
         /// kube-proxy or Lease, and no controller manager runs.
         #[arg(long)]
         scheduling_only: bool,
+        /// Run the benchmark this many times, each in a process of its own
+        /// (a fresh heap, as a single run has), and report every run's
+        /// measured phase and their median, least and greatest: wall-clock
+        /// figures vary from run to run.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        runs: u32,
     },
     /// Check a scenario without running it.
     Validate {
@@ -156,7 +162,28 @@ fn main() -> ExitCode {
             scheduler_perf,
             workload,
             scheduling_only,
+            runs,
         } => {
+            if runs > 1 {
+                let mut args: Vec<String> = vec![
+                    "bench".into(),
+                    format!("--nodes={nodes}"),
+                    format!("--init-pods={init_pods}"),
+                    format!("--pods={pods}"),
+                    format!("--seed={seed}"),
+                ];
+                if let Some(p) = &policy {
+                    args.push(format!("--policy={p}"));
+                }
+                if let (Some(file), Some(w)) = (&scheduler_perf, &workload) {
+                    args.push(format!("--scheduler-perf={}", file.display()));
+                    args.push(format!("--workload={w}"));
+                }
+                if scheduling_only {
+                    args.push("--scheduling-only".into());
+                }
+                return bench_runs(&args, runs);
+            }
             let profiles = match policy {
                 Some(p) => match kubesim::scheduler::config::resolve(&p, std::path::Path::new("."))
                 {
@@ -451,6 +478,88 @@ impl std::io::Write for SharedBuf {
 
 /// `kubesim bench --scheduler-perf FILE --workload CASE/WORKLOAD`.
 /// Which components a benchmark ran, for its report.
+/// The pods per wall-clock second of a `measured phase: ...` line.
+fn measured_rate(line: &str) -> Option<f64> {
+    let end = line.find(" pods/s wall-clock")?;
+    let start = line[..end].rfind(' ')? + 1;
+    line[start..end].parse().ok()
+}
+
+/// `kubesim bench ARGS` run `runs` times, each as a child process of this
+/// executable: the first run's report but its measured phase, then each
+/// run's measured phase, then their median, least and greatest (and the
+/// median beside upstream's threshold, when the workload has one). A failing run stops the
+/// series with its own output and exit code.
+fn bench_runs(args: &[String], runs: u32) -> ExitCode {
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: cannot find this executable to rerun it: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut rates = Vec::new();
+    let mut threshold = None;
+    for i in 1..=runs {
+        let child = std::process::Command::new(&exe)
+            .args(args)
+            .stderr(std::process::Stdio::inherit())
+            .output();
+        let child = match child {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: starting run {i} of {runs}: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let text = String::from_utf8_lossy(&child.stdout);
+        if !child.status.success() {
+            for line in text.lines() {
+                out!("{line}");
+            }
+            eprintln!("error: run {i} of {runs} failed");
+            let code = child.status.code().and_then(|c| u8::try_from(c).ok());
+            return ExitCode::from(code.unwrap_or(1).max(1));
+        }
+        let measured = text.lines().find(|l| l.starts_with("measured phase: "));
+        let Some(rate) = measured.and_then(measured_rate) else {
+            eprintln!("error: run {i} of {runs} reported no measured phase:\n{text}");
+            return ExitCode::from(1);
+        };
+        if i == 1 {
+            for line in text.lines().filter(|l| !l.starts_with("measured phase: ")) {
+                out!("{line}");
+            }
+            threshold = text
+                .lines()
+                .find_map(|l| l.strip_prefix("upstream threshold "))
+                .and_then(|l| l.split(' ').next())
+                .and_then(|t| t.parse::<f64>().ok());
+        }
+        out!("run {i} of {runs}: {}", measured.unwrap_or_default());
+        rates.push(rate);
+    }
+    rates.sort_by(f64::total_cmp);
+    let n = rates.len();
+    let median = if n % 2 == 1 {
+        rates[n / 2]
+    } else {
+        (rates[n / 2 - 1] + rates[n / 2]) / 2.0
+    };
+    out!(
+        "measured phase over {n} runs: median {median:.0} pods/s wall-clock, least {:.0}, greatest {:.0}",
+        rates[0],
+        rates[n - 1]
+    );
+    if let Some(t) = threshold {
+        out!(
+            "upstream threshold {t:.0} pods/s: the median is {:.1}x it",
+            median / t
+        );
+    }
+    ExitCode::SUCCESS
+}
+
 fn setup_name(opts: &RunOptions) -> &'static str {
     if opts.scheduling_only {
         "etcd, apiserver and scheduler only, as upstream scheduler_perf"

@@ -271,3 +271,65 @@ fn scheduling_only_runs_upstreams_setup_and_says_so() {
     // No kubelet, kube-proxy or controller manager: far fewer events.
     assert!(events(&only) * 2 < events(&whole), "{only}\n{whole}");
 }
+
+/// `--runs` reruns the benchmark in fresh processes: one measured-phase
+/// line per run, and a median between the least and the greatest of them.
+#[test]
+fn runs_report_every_run_and_their_median() {
+    let o = kubesim(&[
+        "bench",
+        "--nodes=50",
+        "--init-pods=10",
+        "--pods=100",
+        "--scheduling-only",
+        "--runs=3",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    let rate = |line: &str| -> f64 {
+        let end = line.find(" pods/s").expect("a rate");
+        let start = line[..end].rfind(' ').unwrap() + 1;
+        line[start..end].parse().unwrap()
+    };
+    let mut runs: Vec<f64> = (1..=3)
+        .map(|i| {
+            let prefix = format!("run {i} of 3: measured phase: 100 pods scheduled in ");
+            let line = out.lines().find(|l| l.starts_with(&prefix));
+            rate(line.unwrap_or_else(|| panic!("no run {i}:\n{out}")))
+        })
+        .collect();
+    runs.sort_by(f64::total_cmp);
+    let summary = out
+        .lines()
+        .find(|l| l.starts_with("measured phase over 3 runs: median "))
+        .unwrap_or_else(|| panic!("no summary:\n{out}"));
+    assert!(
+        summary.ends_with(&format!(
+            "median {:.0} pods/s wall-clock, least {:.0}, greatest {:.0}",
+            runs[1], runs[0], runs[2]
+        )),
+        "{summary} against {runs:?}"
+    );
+    // The first run's report is printed once, without its measured phase.
+    assert_eq!(out.matches("modelled scheduler: ").count(), 1, "{out}");
+    assert!(
+        !out.lines().any(|l| l.starts_with("measured phase: ")),
+        "{out}"
+    );
+
+    // A failing run stops the series with its exit code.
+    let bad = kubesim(&[
+        "bench",
+        "--nodes=1",
+        "--init-pods=0",
+        "--pods=500",
+        "--runs=2",
+    ]);
+    assert_eq!(bad.status.code(), Some(1), "{bad:?}");
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("run 1 of 2 failed"),
+        "{bad:?}"
+    );
+    let zero = kubesim(&["bench", "--runs=0"]);
+    assert_eq!(zero.status.code(), Some(2), "{zero:?}");
+}
