@@ -165,19 +165,21 @@ fn main() -> ExitCode {
             runs,
         } => {
             if runs > 1 {
-                let mut args: Vec<String> = vec![
+                let mut args: Vec<std::ffi::OsString> = vec![
                     "bench".into(),
-                    format!("--nodes={nodes}"),
-                    format!("--init-pods={init_pods}"),
-                    format!("--pods={pods}"),
-                    format!("--seed={seed}"),
+                    format!("--nodes={nodes}").into(),
+                    format!("--init-pods={init_pods}").into(),
+                    format!("--pods={pods}").into(),
+                    format!("--seed={seed}").into(),
                 ];
                 if let Some(p) = &policy {
-                    args.push(format!("--policy={p}"));
+                    args.push(format!("--policy={p}").into());
                 }
                 if let (Some(file), Some(w)) = (&scheduler_perf, &workload) {
-                    args.push(format!("--scheduler-perf={}", file.display()));
-                    args.push(format!("--workload={w}"));
+                    // The path as given, whatever its bytes.
+                    args.push("--scheduler-perf".into());
+                    args.push(file.clone().into_os_string());
+                    args.push(format!("--workload={w}").into());
                 }
                 if scheduling_only {
                     args.push("--scheduling-only".into());
@@ -490,7 +492,7 @@ fn measured_rate(line: &str) -> Option<f64> {
 /// run's measured phase, then their median, least and greatest (and the
 /// median beside upstream's threshold, when the workload has one). A failing run stops the
 /// series with its own output and exit code.
-fn bench_runs(args: &[String], runs: u32) -> ExitCode {
+fn bench_runs(args: &[std::ffi::OsString], runs: u32) -> ExitCode {
     let exe = match std::env::current_exe() {
         Ok(e) => e,
         Err(e) => {
