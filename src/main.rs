@@ -478,8 +478,6 @@ impl std::io::Write for SharedBuf {
     }
 }
 
-/// `kubesim bench --scheduler-perf FILE --workload CASE/WORKLOAD`.
-/// Which components a benchmark ran, for its report.
 /// The pods per wall-clock second of a `measured phase: ...` line.
 fn measured_rate(line: &str) -> Option<f64> {
     let end = line.find(" pods/s wall-clock")?;
@@ -490,8 +488,8 @@ fn measured_rate(line: &str) -> Option<f64> {
 /// `kubesim bench ARGS` run `runs` times, each as a child process of this
 /// executable: the first run's report but its measured phase, then each
 /// run's measured phase, then their median, least and greatest (and the
-/// median beside upstream's threshold, when the workload has one). A failing run stops the
-/// series with its own output and exit code.
+/// median beside upstream's threshold, when the workload has one). A
+/// failing run stops the series with its own output and exit code.
 fn bench_runs(args: &[std::ffi::OsString], runs: u32) -> ExitCode {
     let exe = match std::env::current_exe() {
         Ok(e) => e,
@@ -562,6 +560,7 @@ fn bench_runs(args: &[std::ffi::OsString], runs: u32) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Which components a benchmark ran, for its report.
 fn setup_name(opts: &RunOptions) -> &'static str {
     if opts.scheduling_only {
         "etcd, apiserver and scheduler only, as upstream scheduler_perf"
@@ -570,6 +569,7 @@ fn setup_name(opts: &RunOptions) -> &'static str {
     }
 }
 
+/// `kubesim bench --scheduler-perf FILE --workload CASE/WORKLOAD`.
 fn scheduler_perf_bench(file: &std::path::Path, w: &str, seed: u64, opts: &RunOptions) -> ExitCode {
     let r = match kubesim::schedperf::run(file, w, seed, opts) {
         Ok(r) => r,
