@@ -595,23 +595,8 @@ mod tests {
     use crate::engine::{Ctx, Engine, RngStreams, SECOND, World};
     use crate::etcd::Change;
     use crate::output::Recorder;
+    use crate::output::rows::tests::Shared;
     use crate::sim::{Latencies, LatencyConfig};
-    use std::io::Write;
-    use std::sync::Mutex;
-
-    /// A writer whose bytes stay readable after the recorder is done.
-    #[derive(Clone, Default)]
-    struct Shared(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Shared {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     /// The kube-proxy group alone: the test schedules its watch events and
     /// node failures; requests to the apiserver go nowhere.
@@ -757,7 +742,7 @@ mod tests {
             c.network_programming_last.len(),
             c.network_programming_last.iter().sum::<Time>(),
         );
-        let timeline = events.0.lock().unwrap().clone();
+        let timeline = events.0.borrow().clone();
         let dropped = [world.dropped_when_back, world.group.log_base];
         (timeline, counters, world.most_kept, dropped)
     }

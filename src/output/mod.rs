@@ -10,7 +10,7 @@ mod background;
 pub mod netprog;
 mod recorder;
 pub mod rollouts;
-mod rows;
+pub(crate) mod rows;
 mod summary;
 
 pub use background::BackgroundWriter;

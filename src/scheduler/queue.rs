@@ -138,7 +138,7 @@ impl SchedulingQueue {
             },
         );
         self.failed_backoff(uid, now)
-            .unwrap_or(now + backoff(attempts))
+            .expect("the pod was just put in flight")
     }
 
     /// Takes the pod at the head of activeQ. It stays known to the queue
