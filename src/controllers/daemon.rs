@@ -197,8 +197,10 @@ impl DaemonSetController {
             );
             log(cx, "error", Subject::from(&resp.key), NAME, &detail);
         }
-        if let Some(Some(key)) = self.creator.on_response(DAEMONSET, NAME, resp, client, cx) {
-            self.queue.add(key);
+        match self.creator.on_response(DAEMONSET, NAME, resp, client, cx) {
+            Some(Some((key, true))) => self.queue.add_rate_limited(DAEMONSET, key, cx),
+            Some(Some((key, false))) => self.queue.add(key),
+            _ => {}
         }
     }
 

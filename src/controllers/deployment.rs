@@ -42,6 +42,9 @@ const DEFAULT_REVISION_HISTORY_LIMIT: i32 = 10;
 const DEFAULT_PROGRESS_DEADLINE_SECONDS: i32 = 600;
 
 const NAME: &str = "deployment-controller";
+/// How many failed syncs in a row before a Deployment is dropped from the
+/// queue (until its next change).
+pub const MAX_RETRIES: u32 = 15;
 const PROGRESSING: &str = "Progressing";
 const AVAILABLE: &str = "Available";
 const NEW_RS_AVAILABLE: &str = "NewReplicaSetAvailable";
@@ -390,7 +393,7 @@ impl DeploymentController {
                     if resp.key == d {
                         self.annotating.remove(&d);
                     }
-                    self.queue.add(d);
+                    self.queue.add_rate_limited(DEPLOYMENT, d, cx);
                 }
             }
             Pending::Other => {}
@@ -805,7 +808,12 @@ impl DeploymentController {
             }
         };
         if !scaled_up {
-            let scaled_down = self.reconcile_old(key, d, &mut old, &new);
+            let Ok(scaled_down) = self.reconcile_old(key, d, &mut old, &new, cx) else {
+                // The sync failed: the scales made so far go out, the
+                // status is left alone.
+                self.flush(key, d, old.iter_mut().chain([&mut new]), client, cx);
+                return;
+            };
             if !scaled_down {
                 let all: Vec<&Rs> = old.iter().chain([&new]).collect();
                 let st = calculate_status(d, &all, Some(&new));
@@ -819,18 +827,26 @@ impl DeploymentController {
         self.sync_status(key, d, &all, Some(&new), true, client, cx);
     }
 
-    /// upstream `reconcileOldReplicaSets`.
-    fn reconcile_old(&mut self, key: &ObjectKey, d: &Workload, old: &mut [Rs], new: &Rs) -> bool {
+    /// upstream `reconcileOldReplicaSets`: whether it scaled down, or
+    /// `Err` when the sync failed (and was requeued).
+    fn reconcile_old(
+        &mut self,
+        key: &ObjectKey,
+        d: &Workload,
+        old: &mut [Rs],
+        new: &Rs,
+        cx: &mut Cx,
+    ) -> Result<bool, ()> {
         let old_pods: i32 = old.iter().map(|r| r.replicas).sum();
         if old_pods == 0 {
-            return false;
+            return Ok(false);
         }
         let all_pods = old_pods + new.replicas;
         let min_available = d.replicas() - max_unavailable(d);
         let new_unavailable = new.replicas - new.w().status.available_replicas;
         let max_scaled_down = all_pods - min_available - new_unavailable;
         if max_scaled_down <= 0 {
-            return false;
+            return Ok(false);
         }
         // cleanupUnhealthyReplicas: oldest first.
         let mut cleaned = 0;
@@ -845,9 +861,16 @@ impl DeploymentController {
             let n = (max_scaled_down - cleaned).min(rs.replicas - available);
             if n < 0 {
                 // A stale status (more available than wanted): upstream
-                // refuses to scale up here and retries the sync.
-                self.queue.add(key.clone());
-                return true;
+                // refuses to scale up here; the sync fails and is retried.
+                let detail = format!(
+                    "sync failed: when cleaning up unhealthy replicas, got invalid request to scale down {} {} -> {}",
+                    rs.key.name,
+                    rs.replicas,
+                    rs.replicas - n
+                );
+                log(cx, "error", Subject::from(key), NAME, &detail);
+                self.queue.add_rate_limited(DEPLOYMENT, key.clone(), cx);
+                return Err(());
             }
             let to = rs.replicas - n;
             self.scale_rs(d, rs, to);
@@ -875,7 +898,7 @@ impl DeploymentController {
                 scaled += n;
             }
         }
-        cleaned + scaled > 0
+        Ok(cleaned + scaled > 0)
     }
 
     fn rollout_recreate(

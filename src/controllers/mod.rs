@@ -2,13 +2,14 @@
 //! controller (EndpointSlice, ReplicaSet, Deployment, garbage collector),
 //! each fed only by the controller manager's watches (one shared informer
 //! cache per kind, as upstream's SharedInformerFactory) and acting only
-//! through apiserver requests. Every request waits on one client-side
-//! token bucket (`--kube-api-qps` 20, `--kube-api-burst` 30, configurable
-//! with the scenario's `controllerManager:` key), so a large Deployment
-//! takes the time it takes in a real cluster. (Upstream builds one client
-//! per controller, each with its own bucket; kubesim shares one, so that
-//! the requests of all controllers reach the apiserver in the order they
-//! were sent.)
+//! through apiserver requests. Each controller has a client of its own,
+//! as upstream builds one per controller: its requests wait on the
+//! client's token bucket (`--kube-api-qps` 20, `--kube-api-burst` 30,
+//! configurable with the scenario's `controllerManager:` key) and reach the
+//! apiserver in the order they were sent, so a large Deployment takes the
+//! time it takes in a real cluster. A failed sync is requeued as client-go's
+//! `AddRateLimited` does: after a per-key backoff of 5 ms doubling to
+//! 1000 s, and within the queue's overall 10 qps (burst 100).
 
 pub mod daemon;
 pub mod deployment;
@@ -50,6 +51,12 @@ pub const DEPLOYMENT: u8 = 2;
 pub const GARBAGE_COLLECTOR: u8 = 3;
 pub const DAEMONSET: u8 = 4;
 pub const STATEFULSET: u8 = 5;
+/// The node lifecycle controller's Node patches.
+pub const NODE_LIFECYCLE: u8 = 6;
+/// The taint manager's evictions (upstream's taint-eviction-controller).
+pub const TAINT_EVICTION: u8 = 7;
+/// The pod garbage collector's force deletes of orphaned pods.
+pub const POD_GC: u8 = 8;
 
 /// The controller manager's settings (the scenario's `controllerManager:`).
 #[derive(Clone, Debug, PartialEq)]
@@ -505,7 +512,24 @@ pub struct WorkQueue {
     /// The worker is blocked on the rate limiter until its last request
     /// goes out (client-go's limiter blocks the calling goroutine).
     blocked_until: Time,
+    /// How many times in a row each key's sync failed (client-go's
+    /// `NumRequeues`), for its exponential backoff.
+    failures: HashMap<ObjectKey, u32>,
+    /// The queue's overall bucket (10 qps, burst 100), made on first use.
+    retry_bucket: Option<TokenBucket>,
+    /// Whether the sync in progress failed (and was requeued).
+    sync_failed: bool,
+    /// After this many failures in a row a key is dropped (the Deployment
+    /// controller's `maxRetries`); unlimited when `None`.
+    pub max_retries: Option<u32>,
 }
+
+/// client-go's default controller rate limiter: per key 5 ms doubling to
+/// 1000 s; overall 10 qps with a burst of 100; the later of the two.
+const RETRY_BASE: Time = 5 * crate::engine::MILLISECOND;
+const RETRY_MAX: Time = 1000 * crate::engine::SECOND;
+const RETRY_QPS: f64 = 10.0;
+const RETRY_BURST: u32 = 100;
 
 impl WorkQueue {
     pub fn add(&mut self, key: ObjectKey) {
@@ -513,6 +537,42 @@ impl WorkQueue {
         if !self.queued.contains(&key) {
             self.queued.insert(key.clone());
             self.queue.push_back(key);
+        }
+    }
+
+    /// Requeues `key` after a failed sync, as client-go's
+    /// `AddRateLimited`: after its backoff, or never once it has failed
+    /// `max_retries` times in a row.
+    pub fn add_rate_limited(&mut self, id: u8, key: ObjectKey, cx: &mut Cx) {
+        self.sync_failed = true;
+        let n = self.failures.entry(key.clone()).or_insert(0);
+        if self.max_retries.is_some_and(|max| *n >= max) {
+            self.failures.remove(&key);
+            return;
+        }
+        let backoff = if *n < 20 {
+            (RETRY_BASE << *n).min(RETRY_MAX)
+        } else {
+            RETRY_MAX
+        };
+        *n += 1;
+        let now = cx.now();
+        let bucket = self
+            .retry_bucket
+            .get_or_insert_with(|| TokenBucket::new(RETRY_QPS, RETRY_BURST));
+        let delay = backoff.max(bucket.reserve(now));
+        let msg = Msg::ControllerRequeue {
+            controller: id,
+            key,
+        };
+        cx.send(Dest::ControllerManager, delay, msg);
+    }
+
+    /// Ends the sync of `key`: unless it failed, its failures are forgotten
+    /// (client-go's `Forget`). A failed request found later counts anew.
+    fn finish_sync(&mut self, key: &ObjectKey) {
+        if !std::mem::take(&mut self.sync_failed) && !self.failures.is_empty() {
+            self.failures.remove(key);
         }
     }
 
@@ -556,18 +616,14 @@ pub struct Client {
     next_tag: u64,
 }
 
-/// How many controllers (ids 0 to 5) send requests.
-const CLIENTS: usize = 6;
-
-/// The client lane of controller `id`: one for all (see the module doc).
-fn lane(_id: u8) -> usize {
-    0
-}
+/// How many controllers (ids 0 to 8) send requests, each through a client
+/// of its own.
+const CLIENTS: usize = 9;
 
 impl Client {
     fn new(config: &ControllerManagerConfig) -> Self {
         Client {
-            lanes: (0..1)
+            lanes: (0..CLIENTS)
                 .map(|_| Lane {
                     bucket: TokenBucket::new(config.qps, config.burst),
                     last_arrival: 0,
@@ -580,7 +636,7 @@ impl Client {
 
     /// When controller `id`'s last request left its rate limiter.
     fn released(&self, id: u8) -> Time {
-        self.lanes[lane(id)].last_release
+        self.lanes[usize::from(id)].last_release
     }
 
     /// Sends a request for controller `id`; returns its tag, which carries
@@ -589,7 +645,7 @@ impl Client {
         self.next_tag += 1;
         let tag = (u64::from(id) << 56) | self.next_tag;
         let now = cx.now();
-        let lane = &mut self.lanes[lane(id)];
+        let lane = &mut self.lanes[usize::from(id)];
         let wait = lane.bucket.reserve(now);
         lane.last_release = now + wait;
         let at = (now + wait + cx.lat.sample(Hop::ApiserverRequest)).max(lane.last_arrival);
@@ -670,12 +726,14 @@ impl Default for ControllerManager {
 
 impl ControllerManager {
     pub fn new(config: &ControllerManagerConfig) -> Self {
+        let mut deployments = DeploymentController::default();
+        deployments.queue.max_retries = Some(deployment::MAX_RETRIES);
         ControllerManager {
             cache: Cache::default(),
             client: Client::new(config),
             endpoints: EndpointSliceController::default(),
             replicasets: ReplicaSetController::default(),
-            deployments: DeploymentController::default(),
+            deployments,
             daemonsets: DaemonSetController::default(),
             statefulsets: StatefulSetController::default(),
             gc: GarbageCollector::default(),
@@ -718,7 +776,7 @@ impl ControllerManager {
                 self.observe(kind, &change.key, &change.object, cx)
             }
             msg @ (Msg::NodeMonitor | Msg::LeasesRenewed { .. } | Msg::TaintEviction { .. }) => {
-                self.nodes.handle(msg, cx)
+                self.nodes.handle(msg, &mut self.client, cx)
             }
             Msg::EndpointsWork => {
                 worker = Some(0);
@@ -728,6 +786,7 @@ impl ControllerManager {
                 worker = Some(id);
                 let key = self.queue(id).pop();
                 if let Some(key) = key {
+                    self.queue(id).sync_failed = false;
                     match id {
                         REPLICASET => {
                             self.replicasets
@@ -746,6 +805,7 @@ impl ControllerManager {
                         }
                         _ => self.gc.sync(&key, &self.cache, &mut self.client, cx),
                     }
+                    self.queue(id).finish_sync(&key);
                 }
             }
             Msg::ControllerRequeue { controller, key } => self.queue(controller).add(key),
@@ -753,22 +813,25 @@ impl ControllerManager {
                 let id = (resp.tag >> 56) as u8;
                 worker = Some(id);
                 if let Err(e) = &resp.result
-                    && id == 0
+                    && (id == 0 || id >= NODE_LIFECYCLE)
                 {
-                    // Tag 0: a watch or the node lifecycle controller's
-                    // request (unprefixed, as before); others the
-                    // EndpointSlice controller's writes.
+                    // Tag 0: a watch (unprefixed); others with id 0 the
+                    // EndpointSlice controller's writes. The controllers
+                    // that handle their own errors are not logged here.
                     let detail = format!("{} failed: {} {}", resp.verb, e.code, e.message);
-                    if resp.tag == 0 {
-                        cx.log(
-                            Dest::ControllerManager,
-                            "error",
-                            Subject::from(&resp.key),
-                            &detail,
-                        );
-                    } else {
-                        let subject = Subject::from(&resp.key);
-                        log(cx, "error", subject, "endpointslice-controller", &detail);
+                    let subject = Subject::from(&resp.key);
+                    match id {
+                        0 if resp.tag == 0 => {
+                            cx.log(Dest::ControllerManager, "error", subject, &detail)
+                        }
+                        0 => log(cx, "error", subject, "endpointslice-controller", &detail),
+                        NODE_LIFECYCLE => {
+                            log(cx, "error", subject, "node-lifecycle-controller", &detail)
+                        }
+                        TAINT_EVICTION => {
+                            log(cx, "error", subject, "taint-eviction-controller", &detail)
+                        }
+                        _ => log(cx, "error", subject, "pod-garbage-collector", &detail),
                     }
                 }
                 match id {
@@ -786,7 +849,10 @@ impl ControllerManager {
             _ => {}
         }
         // Whoever sent requests waits until the limiter lets the last go.
+        // (The node lifecycle controllers' loops are not held back: their
+        // requests only go out later.)
         if let Some(id) = worker
+            && id < NODE_LIFECYCLE
             && self.client.released(id) != released[usize::from(id)]
         {
             let until = self.client.released(id);
@@ -810,7 +876,7 @@ impl ControllerManager {
             self.endpoints.observe(kind, obj);
         }
         if k == Kind::Node || k == Kind::Pod {
-            self.nodes.observe(kind, key, obj, cx);
+            self.nodes.observe(kind, key, obj, &mut self.client, cx);
         }
         if k == Kind::Service || k == Kind::EndpointSlice {
             return;
@@ -866,6 +932,152 @@ mod tests {
         o.meta_mut().uid = uid;
         o.meta_mut().namespace = "default".into();
         Arc::new(o)
+    }
+
+    type Script = Box<dyn FnOnce(&mut Client, &mut WorkQueue, &mut Cx)>;
+
+    /// A controller manager's client and one work queue, alone: `script`
+    /// runs at time 0; requests and requeues are recorded as they arrive.
+    struct ClientAlone {
+        client: Client,
+        queue: WorkQueue,
+        script: Option<Script>,
+        rec: crate::output::Recorder,
+        lat: crate::sim::Latencies,
+        /// (arrival, controller id) of every request.
+        requests: Vec<(Time, u8)>,
+        /// (arrival, key name) of every requeue.
+        requeues: Vec<(Time, String)>,
+    }
+
+    impl crate::engine::World for ClientAlone {
+        type Dest = Dest;
+        type Msg = Msg;
+        fn handle(&mut self, ctx: &mut crate::engine::Ctx<Dest, Msg>, dest: Dest, msg: Msg) {
+            match (dest, msg) {
+                (Dest::ControllerManager, Msg::Start) => {
+                    let mut cx = Cx::new(ctx, &mut self.rec, &mut self.lat, &[]);
+                    let script = self.script.take().unwrap();
+                    script(&mut self.client, &mut self.queue, &mut cx);
+                }
+                (Dest::ControllerManager, Msg::ControllerRequeue { key, .. }) => {
+                    self.requeues.push((ctx.now(), key.name.to_string()));
+                }
+                (Dest::ApiServer, Msg::Request(req)) => {
+                    self.requests.push((ctx.now(), (req.tag >> 56) as u8));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn run_alone(
+        qps: f64,
+        max_retries: Option<u32>,
+        script: impl FnOnce(&mut Client, &mut WorkQueue, &mut Cx) + 'static,
+    ) -> ClientAlone {
+        use crate::engine::RngStreams;
+        use crate::sim::{Latencies, LatencyConfig};
+        let config = ControllerManagerConfig { qps, burst: 1 };
+        let mut world = ClientAlone {
+            client: Client::new(&config),
+            queue: WorkQueue {
+                max_retries,
+                ..WorkQueue::default()
+            },
+            script: Some(Box::new(script)),
+            rec: crate::output::Recorder::discarding(),
+            lat: Latencies::new(&LatencyConfig::default(), &RngStreams::new(1)),
+            requests: Vec::new(),
+            requeues: Vec::new(),
+        };
+        let mut engine = crate::engine::Engine::new();
+        engine.schedule(0, Dest::ControllerManager, Msg::Start);
+        engine.run(&mut world, None);
+        world
+    }
+
+    fn key(name: &str) -> ObjectKey {
+        ObjectKey::new(Kind::Deployment, "default", name)
+    }
+
+    #[test]
+    fn each_controller_has_a_token_bucket_of_its_own() {
+        use crate::engine::SECOND;
+        // QPS 1, burst 1: a controller's second request waits 1 s; the
+        // others' first requests do not wait for it.
+        let w = run_alone(1.0, None, |client, _, cx| {
+            for id in [REPLICASET, REPLICASET, DEPLOYMENT, NODE_LIFECYCLE, POD_GC] {
+                let verb = Verb::Delete {
+                    key: key("x"),
+                    precondition: None,
+                };
+                client.send(id, cx, verb);
+            }
+            assert_eq!(client.released(REPLICASET), SECOND);
+            for id in [0, DEPLOYMENT, NODE_LIFECYCLE, POD_GC] {
+                assert_eq!(client.released(id), 0, "controller {id}");
+            }
+        });
+        let mut late: Vec<u8> = w
+            .requests
+            .iter()
+            .filter(|&&(t, _)| t >= SECOND)
+            .map(|&(_, id)| id)
+            .collect();
+        late.sort_unstable();
+        assert_eq!(w.requests.len(), 5);
+        assert_eq!(late, [REPLICASET]);
+    }
+
+    #[test]
+    fn a_failed_sync_is_retried_after_a_doubling_backoff_until_forgotten() {
+        use crate::engine::MILLISECOND;
+        let w = run_alone(20.0, Some(3), |_, q, cx| {
+            // Three failures in a row: 5, 10 and 20 ms; the fourth is
+            // over max_retries and dropped (and forgets the key).
+            for _ in 0..4 {
+                q.add_rate_limited(DEPLOYMENT, key("a"), cx);
+            }
+            q.add_rate_limited(DEPLOYMENT, key("a"), cx);
+            // A sync that does not fail forgets the key: 5 ms again.
+            q.add_rate_limited(DEPLOYMENT, key("b"), cx);
+            q.add_rate_limited(DEPLOYMENT, key("b"), cx);
+            q.sync_failed = false;
+            q.finish_sync(&key("b"));
+            q.add_rate_limited(DEPLOYMENT, key("b"), cx);
+            // A failed sync is not forgotten at its end.
+            q.add_rate_limited(DEPLOYMENT, key("c"), cx);
+            q.finish_sync(&key("c"));
+            q.add_rate_limited(DEPLOYMENT, key("c"), cx);
+        });
+        let ms = |name: &str| -> Vec<Time> {
+            w.requeues
+                .iter()
+                .filter(|(_, n)| n == name)
+                .map(|&(t, _)| t / MILLISECOND)
+                .collect()
+        };
+        assert_eq!(ms("a"), [5, 5, 10, 20]);
+        assert_eq!(ms("b"), [5, 5, 10]);
+        assert_eq!(ms("c"), [5, 10]);
+    }
+
+    #[test]
+    fn retries_beyond_the_queues_burst_wait_on_its_bucket() {
+        use crate::engine::MILLISECOND;
+        // 10 qps, burst 100, over all keys: the 101st retry at once waits
+        // 100 ms, the 102nd 200 ms.
+        let w = run_alone(20.0, None, |_, q, cx| {
+            for i in 0..102 {
+                q.add_rate_limited(REPLICASET, key(&format!("k{i:03}")), cx);
+            }
+        });
+        let at = |name: &str| w.requeues.iter().find(|(_, n)| n == name).unwrap().0;
+        assert_eq!(at("k000"), 5 * MILLISECOND);
+        assert_eq!(at("k099"), 5 * MILLISECOND);
+        assert_eq!(at("k100"), 100 * MILLISECOND);
+        assert_eq!(at("k101"), 200 * MILLISECOND);
     }
 
     #[test]

@@ -12,6 +12,10 @@
 //! - the pods of a Node that is deleted are force deleted (pod GC's
 //!   orphaned pods).
 //!
+//! Each of the three sends through a client of its own (node patches,
+//! evictions, force deletes), rate limited as every controller's; their
+//! loops are not held back while the limiter delays a request.
+//!
 //! Simplified: the eviction rate limits (0.1 nodes/s per zone) and the
 //! zone states are not modelled.
 
@@ -27,6 +31,8 @@ use crate::etcd::EventType;
 use crate::output::Subject;
 use crate::sim::msg::NodePatch;
 use crate::sim::{Cx, Dest, Msg, Verb};
+
+use super::{Client, NODE_LIFECYCLE, POD_GC, TAINT_EVICTION};
 
 /// `--node-monitor-period`.
 pub const NODE_MONITOR_PERIOD: Time = 5 * SECOND;
@@ -115,10 +121,10 @@ impl NodeLifecycleController {
         );
     }
 
-    pub fn handle(&mut self, msg: Msg, cx: &mut Cx) {
+    pub fn handle(&mut self, msg: Msg, client: &mut Client, cx: &mut Cx) {
         match msg {
             Msg::NodeMonitor => {
-                self.monitor(cx);
+                self.monitor(client, cx);
                 cx.send_background(
                     Dest::ControllerManager,
                     NODE_MONITOR_PERIOD,
@@ -137,13 +143,20 @@ impl NodeLifecycleController {
                     self.renewed[id as usize] = now;
                 }
             }
-            Msg::TaintEviction { pod } => self.evict_if_due(pod, cx),
+            Msg::TaintEviction { pod } => self.evict_if_due(pod, client, cx),
             _ => {}
         }
     }
 
     /// Pod and Node watch events (the controller manager passes all).
-    pub fn observe(&mut self, kind: EventType, key: &ObjectKey, obj: &Arc<Object>, cx: &mut Cx) {
+    pub fn observe(
+        &mut self,
+        kind: EventType,
+        key: &ObjectKey,
+        obj: &Arc<Object>,
+        client: &mut Client,
+        cx: &mut Cx,
+    ) {
         match &**obj {
             Object::Node(node) => {
                 let name = node.metadata.name.clone();
@@ -155,7 +168,7 @@ impl NodeLifecycleController {
                     {
                         self.tainted -= 1;
                     }
-                    self.gc_orphans(&name, cx);
+                    self.gc_orphans(&name, client, cx);
                     return;
                 }
                 let now = cx.now();
@@ -248,7 +261,7 @@ impl NodeLifecycleController {
         }
     }
 
-    fn monitor(&mut self, cx: &mut Cx) {
+    fn monitor(&mut self, client: &mut Client, cx: &mut Cx) {
         let now = cx.now();
         let mut patches = Vec::new();
         let renewed = &self.renewed;
@@ -303,9 +316,9 @@ impl NodeLifecycleController {
                 &name,
                 &detail,
             );
-            cx.api(
-                Dest::ControllerManager,
-                0,
+            client.send(
+                NODE_LIFECYCLE,
+                cx,
                 Verb::PatchNode {
                     key: key.clone(),
                     patch: NodePatch::Ready {
@@ -314,11 +327,7 @@ impl NodeLifecycleController {
                     },
                 },
             );
-            cx.api(
-                Dest::ControllerManager,
-                0,
-                Verb::PatchNode { key, patch: taints },
-            );
+            client.send(NODE_LIFECYCLE, cx, Verb::PatchNode { key, patch: taints });
         }
     }
 
@@ -368,7 +377,7 @@ impl NodeLifecycleController {
         }
     }
 
-    fn evict_if_due(&mut self, uid: u64, cx: &mut Cx) {
+    fn evict_if_due(&mut self, uid: u64, client: &mut Client, cx: &mut Cx) {
         let now = cx.now();
         let Some(&at) = self.evictions.get(&uid) else {
             return;
@@ -390,9 +399,9 @@ impl NodeLifecycleController {
             &node,
             "taint manager: NoExecute taint outlived the pod's toleration",
         );
-        cx.api(
-            Dest::ControllerManager,
-            0,
+        client.send(
+            TAINT_EVICTION,
+            cx,
             Verb::Delete {
                 key,
                 precondition: None,
@@ -401,7 +410,7 @@ impl NodeLifecycleController {
     }
 
     /// The Node is gone: its pods cannot run anywhere; delete them now.
-    fn gc_orphans(&mut self, node: &str, cx: &mut Cx) {
+    fn gc_orphans(&mut self, node: &str, client: &mut Client, cx: &mut Cx) {
         let Some(uids) = self.pods_by_node.remove(node) else {
             return;
         };
@@ -415,7 +424,7 @@ impl NodeLifecycleController {
                     node,
                     "pod GC: the pod's node no longer exists",
                 );
-                cx.api(Dest::ControllerManager, 0, Verb::ForceDelete { key: p.key });
+                client.send(POD_GC, cx, Verb::ForceDelete { key: p.key });
             }
         }
     }

@@ -423,12 +423,18 @@ impl ReplicaSetController {
                     return;
                 }
                 if b.failed || b.remaining == 0 {
-                    let skipped = b.remaining;
+                    let (skipped, failed) = (b.remaining, b.failed);
                     self.batches.remove(&key);
                     if let Some(e) = self.expectations.get_mut(&key) {
                         e.add = (e.add - skipped).max(0);
                     }
-                    self.queue.add(key);
+                    // A failed creation fails the sync: retried after the
+                    // queue's backoff.
+                    if failed {
+                        self.queue.add_rate_limited(REPLICASET, key, cx);
+                    } else {
+                        self.queue.add(key);
+                    }
                 } else {
                     b.size = (b.size * 2).min(b.remaining);
                     self.next_batch(&key, client, cx);
@@ -439,7 +445,7 @@ impl ReplicaSetController {
                     && let Some(e) = self.expectations.get_mut(&key)
                 {
                     e.del.remove(&uid);
-                    self.queue.add(key);
+                    self.queue.add_rate_limited(REPLICASET, key, cx);
                 }
             }
             Pending::Other => {}

@@ -133,7 +133,8 @@ impl SlowStart {
     }
 
     /// A create's answer; whether it was one of ours. When a run ends its
-    /// key is returned, to be synced again.
+    /// key is returned, to be synced again, with whether a creation failed
+    /// (which fails the sync).
     pub fn on_response(
         &mut self,
         id: u8,
@@ -141,7 +142,7 @@ impl SlowStart {
         resp: &Response,
         client: &mut Client,
         cx: &mut Cx,
-    ) -> Option<Option<ObjectKey>> {
+    ) -> Option<Option<(ObjectKey, bool)>> {
         let key = self.pending.remove(&resp.tag)?;
         let Some(b) = self.batches.get_mut(&key) else {
             return Some(None);
@@ -157,12 +158,12 @@ impl SlowStart {
             return Some(None);
         }
         if b.failed || b.pods.is_empty() {
-            let skipped = b.pods.len() as i64;
+            let (skipped, failed) = (b.pods.len() as i64, b.failed);
             self.batches.remove(&key);
             if let Some(e) = self.expect.get_mut(&key) {
                 e.add = (e.add - skipped).max(0);
             }
-            return Some(Some(key));
+            return Some(Some((key, failed)));
         }
         b.size = (b.size * 2).min(b.pods.len());
         self.next(id, name, &key, client, cx);

@@ -69,9 +69,37 @@ fn steps(pods: &[&Row], deletes: &BTreeMap<String, u64>) -> Vec<(u64, i64, i64)>
     v
 }
 
+/// The replicas the Deployment controller set on each ReplicaSet, in time
+/// order: (time in µs, ReplicaSet, replicas), from its ScalingReplicaSet
+/// rows ("Scaled up replica set web-x from 5 to 10").
+fn scalings(events: &[Row]) -> Vec<(u64, String, i64)> {
+    let mut v = Vec::new();
+    for e in events {
+        let Some(rest) =
+            e["detail"].strip_prefix("deployment-controller: ScalingReplicaSet: Scaled ")
+        else {
+            continue;
+        };
+        let words: Vec<&str> = rest.split(' ').collect();
+        // up|down replica set NAME from A to B [(revision N)]
+        assert_eq!(&words[1..3], ["replica", "set"], "{rest}");
+        assert_eq!((words[4], words[6]), ("from", "to"), "{rest}");
+        let to: i64 = words[7].parse().unwrap();
+        v.push((micros(&e["time_s"]).unwrap(), words[3].to_string(), to));
+    }
+    v
+}
+
 /// Runs a rollout of a `replicas`-pod Deployment with `strategy` and checks
-/// at every step of the rollout that pods <= replicas + surge and available
-/// >= replicas - unavailable.
+/// upstream's guarantees at every step of the rollout:
+/// - the ReplicaSets' replicas add up to at most replicas + surge (the
+///   Deployment controller's `NewRSNewReplicas` bounds their sum);
+/// - the new ReplicaSet never has more pods than its replicas;
+/// - at least replicas - unavailable pods are available.
+///
+/// Live pods are not bounded by replicas + surge: the ReplicaSet controller
+/// may create the new ReplicaSet's pods before it deletes the old one's, as
+/// upstream's concurrent workers may.
 fn check_rollout(tag: &str, replicas: u32, strategy: &str, surge: i64, unavailable: i64) {
     let dir = scratch(tag);
     let text = format!(
@@ -89,43 +117,88 @@ fn check_rollout(tag: &str, replicas: u32, strategy: &str, surge: i64, unavailab
         .unwrap_or_else(|| panic!("{tag}: no revision 2 in {rollouts:?}"));
     let start = micros(&r2["started_s"]).unwrap();
     let end = micros(&r2["completed_s"]).unwrap_or_else(|| panic!("{tag}: rollout incomplete"));
-    let pods = read_csv(&out.join("pods.csv"));
-    let mine = pods_of(&pods, "web");
-    let deletes = delete_requests(&read_csv(&out.join("events.csv")));
-    let (mut n, mut a) = (0i64, 0i64);
-    let (mut max_pods, mut min_avail) = (0i64, i64::MAX);
     let r = i64::from(replicas);
-    for (t, dp, da) in steps(&mine, &deletes) {
-        n += dp;
-        a += da;
+    let events = read_csv(&out.join("events.csv"));
+
+    // The ReplicaSets' replicas, as the Deployment controller set them.
+    let mut spec: BTreeMap<String, i64> = BTreeMap::new();
+    let mut new_rs_spec = Vec::new();
+    let mut max_sum = 0;
+    for (t, rs, to) in scalings(&events) {
+        spec.insert(rs.clone(), to);
+        let sum: i64 = spec.values().sum();
         if t >= start && t <= end {
             assert!(
-                n <= r + surge,
-                "{tag}: {n} pods at {t} µs > {r} + maxSurge {surge}"
+                sum <= r + surge,
+                "{tag}: replicas add up to {sum} at {t} µs > {r} + maxSurge {surge}"
             );
+            max_sum = max_sum.max(sum);
+        }
+        if t >= start {
+            new_rs_spec.push((t, rs, to));
+        }
+    }
+    // The first ReplicaSet scaled in the rollout is the new one (created
+    // from 0).
+    let new_rs = new_rs_spec
+        .first()
+        .unwrap_or_else(|| panic!("{tag}: no new ReplicaSet"))
+        .1
+        .clone();
+    new_rs_spec.retain(|(_, rs, _)| *rs == new_rs);
+
+    let pods = read_csv(&out.join("pods.csv"));
+    let mine = pods_of(&pods, "web");
+    let deletes = delete_requests(&events);
+    let owner = format!("ReplicaSet/{new_rs}");
+    let new_pods: Vec<&Row> = mine
+        .iter()
+        .copied()
+        .filter(|p| p["owner"] == owner)
+        .collect();
+    // The new ReplicaSet's pods against its replicas at the time.
+    let mut n_new = 0i64;
+    for (t, dp, _) in steps(&new_pods, &deletes) {
+        n_new += dp;
+        let allowed = new_rs_spec
+            .iter()
+            .filter(|(at, _, _)| *at <= t)
+            .map(|&(_, _, to)| to)
+            .next_back()
+            .unwrap_or(0);
+        assert!(
+            n_new <= allowed,
+            "{tag}: {n_new} pods of {new_rs} at {t} µs > its {allowed} replicas"
+        );
+    }
+
+    let (mut a, mut min_avail) = (0i64, i64::MAX);
+    for (t, _, da) in steps(&mine, &deletes) {
+        a += da;
+        if t >= start && t <= end {
             assert!(
                 a >= r - unavailable,
                 "{tag}: {a} available at {t} µs < {r} - maxUnavailable {unavailable}"
             );
-            max_pods = max_pods.max(n);
             min_avail = min_avail.min(a);
         }
     }
     // The bounds are reached, not only respected: the rollout used its room.
-    assert!(max_pods > r || min_avail < r, "{tag}: nothing moved");
-    // rollouts.csv reports what the controller manager observed: within bounds too.
-    let reported_max: i64 = r2["max_pods"].parse().unwrap();
-    let reported_min: i64 = r2["min_available"].parse().unwrap();
+    assert!(max_sum > r || min_avail < r, "{tag}: nothing moved");
     assert!(
-        reported_max <= r + surge && reported_min >= r - unavailable,
-        "{tag}: {r2:?}"
+        surge == 0 || max_sum == r + surge,
+        "{tag}: surge unused ({max_sum})"
     );
+    // rollouts.csv reports what the controller manager observed: the
+    // fewest available within bounds too.
+    let reported_min: i64 = r2["min_available"].parse().unwrap();
+    assert!(reported_min >= r - unavailable, "{tag}: {r2:?}");
     // The end state: every live pod runs the new template, exactly `replicas`.
     let live: Vec<&&Row> = mine.iter().filter(|p| p["deleted_s"].is_empty()).collect();
     assert_eq!(live.len() as i64, r, "{tag}");
     let owners: std::collections::BTreeSet<&str> =
         live.iter().map(|p| p["owner"].as_str()).collect();
-    assert_eq!(owners.len(), 1, "{tag}: {owners:?}");
+    assert_eq!(owners, [owner.as_str()].into(), "{tag}");
 }
 
 #[test]
