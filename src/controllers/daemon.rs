@@ -199,7 +199,10 @@ impl DaemonSetController {
         }
         match self.creator.on_response(DAEMONSET, NAME, resp, client, cx) {
             Some(Some((key, true))) => self.queue.add_rate_limited(DAEMONSET, key, cx),
-            Some(Some((key, false))) => self.queue.add(key),
+            Some(Some((key, false))) => {
+                self.queue.forget(&key);
+                self.queue.add(key);
+            }
             _ => {}
         }
     }

@@ -386,7 +386,12 @@ impl DeploymentController {
                         self.pending.insert(tag, Pending::Other);
                     }
                 }
-                self.queue.add(d);
+                if resp.result.is_err() {
+                    self.queue.add_rate_limited(DEPLOYMENT, d, cx);
+                } else {
+                    self.queue.forget(&d);
+                    self.queue.add(d);
+                }
             }
             Pending::Update(d) => {
                 if resp.result.is_err() {
@@ -394,6 +399,8 @@ impl DeploymentController {
                         self.annotating.remove(&d);
                     }
                     self.queue.add_rate_limited(DEPLOYMENT, d, cx);
+                } else {
+                    self.queue.forget(&d);
                 }
             }
             Pending::Other => {}

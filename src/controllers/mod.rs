@@ -9,7 +9,9 @@
 //! apiserver in the order they were sent, so a large Deployment takes the
 //! time it takes in a real cluster. A failed sync is requeued as client-go's
 //! `AddRateLimited` does: after a per-key backoff of 5 ms doubling to
-//! 1000 s, and within the queue's overall 10 qps (burst 100).
+//! 1000 s, and within the queue's overall 10 qps (burst 100). A sync that
+//! sends requests succeeds or fails with their answers, as upstream's
+//! sync waits for them.
 
 pub mod daemon;
 pub mod deployment;
@@ -530,6 +532,10 @@ const RETRY_BASE: Time = 5 * crate::engine::MILLISECOND;
 const RETRY_MAX: Time = 1000 * crate::engine::SECOND;
 const RETRY_QPS: f64 = 10.0;
 const RETRY_BURST: u32 = 100;
+/// A key's first 10 retries in a row (backoffs up to 2.56 s) keep a run
+/// without `duration` going; later ones happen but do not by themselves,
+/// so that a sync that always fails does not make the run endless.
+const FOREGROUND_RETRIES: u32 = 10;
 
 impl WorkQueue {
     pub fn add(&mut self, key: ObjectKey) {
@@ -565,14 +571,28 @@ impl WorkQueue {
             controller: id,
             key,
         };
-        cx.send(Dest::ControllerManager, delay, msg);
+        if *n <= FOREGROUND_RETRIES {
+            cx.send(Dest::ControllerManager, delay, msg);
+        } else {
+            cx.send_background(Dest::ControllerManager, delay, msg);
+        }
     }
 
-    /// Ends the sync of `key`: unless it failed, its failures are forgotten
-    /// (client-go's `Forget`). A failed request found later counts anew.
-    fn finish_sync(&mut self, key: &ObjectKey) {
-        if !std::mem::take(&mut self.sync_failed) && !self.failures.is_empty() {
+    /// Forgets `key`'s failures (client-go's `Forget`): its sync succeeded.
+    pub fn forget(&mut self, key: &ObjectKey) {
+        if !self.failures.is_empty() {
             self.failures.remove(key);
+        }
+    }
+
+    /// Ends the handler of `key`'s sync. A sync that neither failed nor
+    /// sent a request succeeded; one that sent requests succeeds or fails
+    /// with their answers (upstream's sync waits for them), which the
+    /// controller reports with [`Self::forget`] or
+    /// [`Self::add_rate_limited`].
+    fn finish_sync(&mut self, key: &ObjectKey, sent: bool) {
+        if !std::mem::take(&mut self.sync_failed) && !sent {
+            self.forget(key);
         }
     }
 
@@ -787,6 +807,7 @@ impl ControllerManager {
                 let key = self.queue(id).pop();
                 if let Some(key) = key {
                     self.queue(id).sync_failed = false;
+                    let tags = self.client.next_tag;
                     match id {
                         REPLICASET => {
                             self.replicasets
@@ -805,7 +826,8 @@ impl ControllerManager {
                         }
                         _ => self.gc.sync(&key, &self.cache, &mut self.client, cx),
                     }
-                    self.queue(id).finish_sync(&key);
+                    let sent = self.client.next_tag != tags;
+                    self.queue(id).finish_sync(&key, sent);
                 }
             }
             Msg::ControllerRequeue { controller, key } => self.queue(controller).add(key),
@@ -1040,15 +1062,21 @@ mod tests {
                 q.add_rate_limited(DEPLOYMENT, key("a"), cx);
             }
             q.add_rate_limited(DEPLOYMENT, key("a"), cx);
-            // A sync that does not fail forgets the key: 5 ms again.
+            // A sync that neither fails nor sends forgets the key: 5 ms
+            // again.
             q.add_rate_limited(DEPLOYMENT, key("b"), cx);
             q.add_rate_limited(DEPLOYMENT, key("b"), cx);
             q.sync_failed = false;
-            q.finish_sync(&key("b"));
+            q.finish_sync(&key("b"), false);
             q.add_rate_limited(DEPLOYMENT, key("b"), cx);
-            // A failed sync is not forgotten at its end.
+            // A failed sync is not forgotten at its end, nor one that sent
+            // requests, until they succeed.
             q.add_rate_limited(DEPLOYMENT, key("c"), cx);
-            q.finish_sync(&key("c"));
+            q.finish_sync(&key("c"), false);
+            q.sync_failed = false;
+            q.finish_sync(&key("c"), true);
+            q.add_rate_limited(DEPLOYMENT, key("c"), cx);
+            q.forget(&key("c"));
             q.add_rate_limited(DEPLOYMENT, key("c"), cx);
         });
         let ms = |name: &str| -> Vec<Time> {
@@ -1060,7 +1088,7 @@ mod tests {
         };
         assert_eq!(ms("a"), [5, 5, 10, 20]);
         assert_eq!(ms("b"), [5, 5, 10]);
-        assert_eq!(ms("c"), [5, 10]);
+        assert_eq!(ms("c"), [5, 5, 10]);
     }
 
     #[test]

@@ -433,6 +433,7 @@ impl ReplicaSetController {
                     if failed {
                         self.queue.add_rate_limited(REPLICASET, key, cx);
                     } else {
+                        self.queue.forget(&key);
                         self.queue.add(key);
                     }
                 } else {

@@ -907,3 +907,50 @@ fn a_replicaset_adopts_the_matching_orphans_in_name_order() {
     assert_eq!(created.len(), 1, "{created:?}");
     assert!(created[0].starts_with("web-"), "{created:?}");
 }
+
+#[test]
+fn a_sync_that_always_fails_is_retried_with_a_doubling_backoff_and_the_run_ends() {
+    // Every pod the ReplicaSet creates is refused (no such PriorityClass):
+    // the ReplicaSet controller retries after 5 ms, 10 ms, 20 ms ... and
+    // the run, without a duration, still stops when nothing else is left.
+    let dir = scratch("always-fails");
+    let text = format!(
+        "name: always-fails\n{}actions:\n- at: 0s\n  apply: {}\n",
+        cluster(2),
+        deployment("web", 3, "app:1", "").replace(
+            "spec: {containers",
+            "spec: {priorityClassName: hihg, containers"
+        )
+    );
+    let out = dir.join("out");
+    run_ok(&write(&dir, "s.yaml", &text), &out, &[]);
+    let events = read_csv(&out.join("events.csv"));
+    let failed: Vec<u64> = events
+        .iter()
+        .filter(|e| {
+            e["component"] == "kube-controller-manager"
+                && e["action"] == "error"
+                && e["detail"].contains("no PriorityClass with name hihg")
+        })
+        .map(|e| micros(&e["time_s"]).unwrap())
+        .collect();
+    assert!((8..=20).contains(&failed.len()), "{failed:?}");
+    let gaps: Vec<u64> = failed.windows(2).map(|w| w[1] - w[0]).collect();
+    // Past the request latencies the gap doubles with each failure.
+    for w in gaps[5..].windows(2) {
+        assert!(w[1] * 2 >= w[0] * 3, "{gaps:?}");
+    }
+    let summary = read_csv(&out.join("summary.csv"));
+    let virtual_s: f64 = summary
+        .iter()
+        .find(|r| r["metric"] == "virtual_time_s")
+        .unwrap()["value"]
+        .parse()
+        .unwrap();
+    assert!(virtual_s < 60.0, "{virtual_s}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["kind"] != "Pod" || e["action"] != "create")
+    );
+}
