@@ -218,9 +218,12 @@ impl Rs {
     }
 }
 
+/// What a request was for. `event` is the ScalingReplicaSet event the
+/// request records once it succeeds, as upstream records it after the
+/// write returns.
 enum Pending {
-    CreateRs(ObjectKey),
-    Update(ObjectKey),
+    CreateRs { d: ObjectKey, event: String },
+    Update { d: ObjectKey, event: Option<String> },
     Other,
 }
 
@@ -355,10 +358,12 @@ impl DeploymentController {
             log(cx, "error", Subject::from(&resp.key), NAME, &detail);
         }
         match p {
-            Pending::CreateRs(d) => {
+            Pending::CreateRs { d, event } => {
                 // On success the new ReplicaSet is awaited in the cache.
                 if resp.result.is_err() {
                     self.creating.remove(&d);
+                } else {
+                    log(cx, "create", Subject::from(&resp.key), NAME, &event);
                 }
                 if let Err(e) = &resp.result
                     && e.reason == "AlreadyExists"
@@ -393,7 +398,10 @@ impl DeploymentController {
                     self.queue.add(d);
                 }
             }
-            Pending::Update(d) => {
+            Pending::Update { d, event } => {
+                if let (Ok(_), Some(event)) = (&resp.result, event) {
+                    log(cx, "scale", Subject::from(&resp.key), NAME, &event);
+                }
                 if resp.result.is_err() {
                     if resp.key == d {
                         self.annotating.remove(&d);
@@ -451,7 +459,10 @@ impl DeploymentController {
                     object: adopted,
                     precondition: Some(rv),
                 },
-                Pending::Update(key.clone()),
+                Pending::Update {
+                    d: key.clone(),
+                    event: None,
+                },
             );
             rss.push(Rs {
                 key: o.key(),
@@ -564,7 +575,10 @@ impl DeploymentController {
                         object: o,
                         precondition: Some(w.metadata.resource_version),
                     },
-                    Pending::Update(key.clone()),
+                    Pending::Update {
+                        d: key.clone(),
+                        event: None,
+                    },
                 );
             }
             let rev = revision(w).max(new_rev);
@@ -627,18 +641,15 @@ impl DeploymentController {
                 status: WorkloadStatus::default(),
             }),
         );
-        let rs_key = rs.key();
-        log(
-            cx,
-            "create",
-            Subject::from(&rs_key),
-            NAME,
-            &format!(
-                "ScalingReplicaSet: Scaled up replica set {name} from 0 to {replicas} (revision {new_rev})"
-            ),
+        let event = format!(
+            "ScalingReplicaSet: Scaled up replica set {name} from 0 to {replicas} (revision {new_rev})"
         );
         self.creating.insert(key.clone(), name.clone());
-        self.send(client, cx, Verb::Create(rs), Pending::CreateRs(key.clone()));
+        let pending = Pending::CreateRs {
+            d: key.clone(),
+            event,
+        };
+        self.send(client, cx, Verb::Create(rs), pending);
         self.start_rollout(key, d, &name, new_rev, strategy, cx);
         self.annotate_revision(key, d, new_rev, client, cx);
         None
@@ -679,7 +690,10 @@ impl DeploymentController {
                 object: Object::Workload(Kind::Deployment, Box::new(w)),
                 precondition: Some(rv),
             },
-            Pending::Update(key.clone()),
+            Pending::Update {
+                d: key.clone(),
+                event: None,
+            },
         );
     }
 
@@ -760,19 +774,13 @@ impl DeploymentController {
                     (d.replicas() + max_surge(d)).to_string(),
                 );
             }
-            if from != to {
+            let event = (from != to).then(|| {
                 let dir = if to > from { "up" } else { "down" };
-                log(
-                    cx,
-                    "scale",
-                    Subject::from(&rs.key),
-                    NAME,
-                    &format!(
-                        "ScalingReplicaSet: Scaled {dir} replica set {} from {from} to {to}",
-                        rs.key.name
-                    ),
-                );
-            }
+                format!(
+                    "ScalingReplicaSet: Scaled {dir} replica set {} from {from} to {to}",
+                    rs.key.name
+                )
+            });
             let rv = w.metadata.resource_version;
             self.send(
                 client,
@@ -781,7 +789,10 @@ impl DeploymentController {
                     object: o,
                     precondition: Some(rv),
                 },
-                Pending::Update(key.clone()),
+                Pending::Update {
+                    d: key.clone(),
+                    event,
+                },
             );
         }
     }

@@ -71,7 +71,8 @@ fn steps(pods: &[&Row], deletes: &BTreeMap<String, u64>) -> Vec<(u64, i64, i64)>
 
 /// The replicas the Deployment controller set on each ReplicaSet, in time
 /// order: (time in µs, ReplicaSet, replicas), from its ScalingReplicaSet
-/// rows ("Scaled up replica set web-x from 5 to 10").
+/// rows ("Scaled up replica set web-x from 5 to 10"), written once a write
+/// succeeded.
 fn scalings(events: &[Row]) -> Vec<(u64, String, i64)> {
     let mut v = Vec::new();
     for e in events {
