@@ -197,5 +197,16 @@ impl GarbageCollector {
             );
             log(cx, "error", Subject::from(&resp.key), NAME, &detail);
         }
+        // A delete's key is the key that was synced: a refusal fails that
+        // sync (retried after its backoff); NotFound means it is done.
+        if resp.verb == "delete" {
+            match &resp.result {
+                Err(e) if e.reason != "NotFound" => {
+                    self.queue
+                        .add_rate_limited(GARBAGE_COLLECTOR, resp.key.clone(), cx)
+                }
+                _ => self.queue.forget(&resp.key),
+            }
+        }
     }
 }

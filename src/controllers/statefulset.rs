@@ -86,8 +86,20 @@ impl StatefulSetController {
                 resp.verb, e.code, e.reason, e.message
             );
             log(cx, "error", Subject::from(&resp.key), NAME, &detail);
-            // The pod's set is found by name: drop the in-flight mark.
+        }
+        // The pod's set is found by the pod's name.
+        let set = self
+            .in_flight
+            .iter()
+            .find(|(_, n)| *n == resp.key.name)
+            .map(|(k, _)| k.clone());
+        let Some(set) = set else { return };
+        if resp.result.is_err() {
+            // The sync failed: drop the in-flight mark and retry the set.
             self.in_flight.retain(|(_, n)| *n != resp.key.name);
+            self.queue.add_rate_limited(STATEFULSET, set, cx);
+        } else {
+            self.queue.forget(&set);
         }
     }
 

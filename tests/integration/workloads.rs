@@ -909,19 +909,14 @@ fn a_replicaset_adopts_the_matching_orphans_in_name_order() {
     assert!(created[0].starts_with("web-"), "{created:?}");
 }
 
-#[test]
-fn a_sync_that_always_fails_is_retried_with_a_doubling_backoff_and_the_run_ends() {
-    // Every pod the ReplicaSet creates is refused (no such PriorityClass):
-    // the ReplicaSet controller retries after 5 ms, 10 ms, 20 ms ... and
-    // the run, without a duration, still stops when nothing else is left.
-    let dir = scratch("always-fails");
+/// Runs `manifest`, whose pods are always refused (no such PriorityClass),
+/// and checks that `controller` retries with a doubling backoff and that
+/// the run, without a duration, still stops when nothing else is left.
+fn check_always_refused(tag: &str, manifest: &str, controller: &str) {
+    let dir = scratch(tag);
     let text = format!(
-        "name: always-fails\n{}actions:\n- at: 0s\n  apply: {}\n",
-        cluster(2),
-        deployment("web", 3, "app:1", "").replace(
-            "spec: {containers",
-            "spec: {priorityClassName: hihg, containers"
-        )
+        "name: {tag}\n{}actions:\n- at: 0s\n  apply: {manifest}\n",
+        cluster(2)
     );
     let out = dir.join("out");
     run_ok(&write(&dir, "s.yaml", &text), &out, &[]);
@@ -931,15 +926,16 @@ fn a_sync_that_always_fails_is_retried_with_a_doubling_backoff_and_the_run_ends(
         .filter(|e| {
             e["component"] == "kube-controller-manager"
                 && e["action"] == "error"
+                && e["detail"].starts_with(controller)
                 && e["detail"].contains("no PriorityClass with name hihg")
         })
         .map(|e| micros(&e["time_s"]).unwrap())
         .collect();
-    assert!((8..=20).contains(&failed.len()), "{failed:?}");
+    assert!((8..=20).contains(&failed.len()), "{tag}: {failed:?}");
     let gaps: Vec<u64> = failed.windows(2).map(|w| w[1] - w[0]).collect();
     // Past the request latencies the gap doubles with each failure.
     for w in gaps[5..].windows(2) {
-        assert!(w[1] * 2 >= w[0] * 3, "{gaps:?}");
+        assert!(w[1] * 2 >= w[0] * 3, "{tag}: {gaps:?}");
     }
     let summary = read_csv(&out.join("summary.csv"));
     let virtual_s: f64 = summary
@@ -948,10 +944,21 @@ fn a_sync_that_always_fails_is_retried_with_a_doubling_backoff_and_the_run_ends(
         .unwrap()["value"]
         .parse()
         .unwrap();
-    assert!(virtual_s < 60.0, "{virtual_s}");
-    assert!(
-        events
-            .iter()
-            .all(|e| e["kind"] != "Pod" || e["action"] != "create")
+    assert!(virtual_s < 60.0, "{tag}: {virtual_s}");
+    assert!(events.iter().all(|e| e["kind"] != "Pod"
+        || e["action"] != "create"
+        || e["component"] != "kube-apiserver"));
+}
+
+#[test]
+fn a_sync_that_always_fails_is_retried_with_a_doubling_backoff_and_the_run_ends() {
+    // The ReplicaSet controller retries after 5 ms, 10 ms, 20 ms ...; so
+    // does the StatefulSet controller.
+    let d = deployment("web", 3, "app:1", "").replace(
+        "spec: {containers",
+        "spec: {priorityClassName: hihg, containers",
     );
+    check_always_refused("always-refused-rs", &d, "replicaset-controller:");
+    let sts = "{apiVersion: apps/v1, kind: StatefulSet, metadata: {name: db}, spec: {serviceName: db, replicas: 2, selector: {matchLabels: {app: db}}, template: {metadata: {labels: {app: db}}, spec: {priorityClassName: hihg, containers: [{name: c, image: 'app:1'}]}}}}";
+    check_always_refused("always-refused-sts", sts, "statefulset-controller:");
 }
