@@ -709,7 +709,7 @@ impl Kubelet {
                     // The next sync shows ImagePullBackOff; the one after the
                     // back-off retries the pull.
                     schedule_wake(p, pod, me, now + SECOND, cx);
-                    schedule_wake(p, pod, me, now + retry, cx);
+                    schedule_retry(p, pod, me, now + retry, retry, cx);
                 }
                 self.report(pod, cx);
             }
@@ -1461,6 +1461,21 @@ fn schedule_wake(p: &mut KubeletPod, uid: u64, me: Dest, at: Time, cx: &mut Cx) 
     }
 }
 
+/// [`schedule_wake`] for the end of a back-off of `delay`: once the
+/// back-off has reached its cap the wake keeps only a run with a
+/// `duration` going, so that a container that always fails (or an image
+/// that never pulls) does not make a run without one endless.
+fn schedule_retry(p: &mut KubeletPod, uid: u64, me: Dest, at: Time, delay: Time, cx: &mut Cx) {
+    if delay < BACKOFF_MAX {
+        return schedule_wake(p, uid, me, at, cx);
+    }
+    if p.wake_at.is_none_or(|w| w != at) {
+        p.wake_at = Some(p.wake_at.map_or(at, |w| w.min(at)));
+        let delay = at.saturating_sub(cx.now());
+        cx.send_lingering(me, delay, Msg::KubeletWake { pod: uid });
+    }
+}
+
 /// Starts container `i` (pull, create, start) unless a back-off holds it;
 /// whether it started.
 fn start_or_back_off(
@@ -1500,7 +1515,8 @@ fn start_or_back_off(
                     reason: "CrashLoopBackOff",
                 };
             }
-            schedule_wake(p, uid, me, at, cx);
+            let delay = c.crash.delay;
+            schedule_retry(p, uid, me, at, delay, cx);
             return false;
         }
         c.crash.next(exited, now);

@@ -532,9 +532,9 @@ const RETRY_BASE: Time = 5 * crate::engine::MILLISECOND;
 const RETRY_MAX: Time = 1000 * crate::engine::SECOND;
 const RETRY_QPS: f64 = 10.0;
 const RETRY_BURST: u32 = 100;
-/// A key's first 10 retries in a row (backoffs up to 2.56 s) keep a run
-/// without `duration` going; later ones happen but do not by themselves,
-/// so that a sync that always fails does not make the run endless.
+/// A key's first 10 retries in a row (backoffs up to 2.56 s) keep any run
+/// going; later ones keep only a run with a `duration` going, so that a
+/// sync that always fails does not make a run without one endless.
 const FOREGROUND_RETRIES: u32 = 10;
 
 impl WorkQueue {
@@ -574,7 +574,7 @@ impl WorkQueue {
         if *n <= FOREGROUND_RETRIES {
             cx.send(Dest::ControllerManager, delay, msg);
         } else {
-            cx.send_background(Dest::ControllerManager, delay, msg);
+            cx.send_lingering(Dest::ControllerManager, delay, msg);
         }
     }
 

@@ -54,6 +54,8 @@ pub struct Ctx<D, M> {
     queue: EventQueue<D, M>,
     /// Pending events that are not background events.
     foreground: usize,
+    /// Whether the run has a time limit (for [`Ctx::send_lingering`]).
+    bounded: bool,
 }
 
 impl<D, M> Ctx<D, M> {
@@ -82,6 +84,18 @@ impl<D, M> Ctx<D, M> {
     pub fn send_background(&mut self, dest: D, delay: Time, msg: M) {
         let at = self.now.saturating_add(delay);
         self.queue.push(at, dest, msg, true);
+    }
+
+    /// Sends a retry that may repeat forever (a crash loop at its back-off
+    /// cap, say): it keeps a run with a time limit going, as any message,
+    /// but not a run without one, which would otherwise never end.
+    #[inline]
+    pub fn send_lingering(&mut self, dest: D, delay: Time, msg: M) {
+        if self.bounded {
+            self.send(dest, delay, msg);
+        } else {
+            self.send_background(dest, delay, msg);
+        }
     }
 
     /// Sends `msg` to `dest` at the absolute time `at` (never earlier than now).
@@ -179,6 +193,7 @@ impl<D: Address, M: MessageKind> Engine<D, M> {
                 seq: 0,
                 queue: EventQueue::new(),
                 foreground: 0,
+                bounded: false,
             },
             processed: 0,
             hash: RunHash::default(),
@@ -211,6 +226,7 @@ impl<D: Address, M: MessageKind> Engine<D, M> {
     /// stopped the run, else at the last event.
     pub fn run<W: World<Dest = D, Msg = M>>(&mut self, world: &mut W, until: Option<Time>) -> Stop {
         let limit = until.unwrap_or(Time::MAX);
+        self.ctx.bounded = until.is_some();
         loop {
             if self.ctx.foreground == 0 {
                 return Stop::Idle;
@@ -323,6 +339,34 @@ mod tests {
         // events remain.
         assert_eq!(world.0, 5);
         assert_eq!(engine.now(), 35);
+    }
+
+    struct Retrier(u32);
+    impl World for Retrier {
+        type Dest = Node;
+        type Msg = Ping;
+        fn handle(&mut self, ctx: &mut Ctx<Node, Ping>, dest: Node, msg: Ping) {
+            self.0 += 1;
+            ctx.send_lingering(dest, 10, msg);
+        }
+    }
+
+    #[test]
+    fn lingering_events_keep_only_a_run_with_a_time_limit_going() {
+        let mut engine = Engine::new();
+        let mut world = Retrier(0);
+        engine.schedule(0, Node(0), Ping(0));
+        engine.schedule(25, Node(1), Ping(0));
+        assert_eq!(engine.run(&mut world, None), Stop::Idle);
+        // Node 0 retries at 0, 10, 20; node 1 at 25; then only lingering
+        // events remain.
+        assert_eq!((world.0, engine.now()), (4, 25));
+        let mut engine = Engine::new();
+        let mut world = Retrier(0);
+        engine.schedule(0, Node(0), Ping(0));
+        assert_eq!(engine.run(&mut world, Some(100)), Stop::TimeLimit);
+        // 0, 10, ... 100.
+        assert_eq!((world.0, engine.now()), (11, 100));
     }
 
     #[test]

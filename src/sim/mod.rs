@@ -76,6 +76,12 @@ impl<'a> Cx<'a> {
         self.ctx.send(dest, delay, msg);
     }
 
+    /// Sends a retry that may repeat forever: it keeps the run going only
+    /// when the run has a time limit (`Ctx::send_lingering`).
+    pub fn send_lingering(&mut self, dest: Dest, delay: Time, msg: Msg) {
+        self.ctx.send_lingering(dest, delay, msg);
+    }
+
     /// Sends a message that does not by itself keep the run going.
     pub fn send_background(&mut self, dest: Dest, delay: Time, msg: Msg) {
         self.ctx.send_background(dest, delay, msg);
