@@ -39,7 +39,7 @@ use super::{Cache, Client, DAEMONSET, WorkQueue, log};
 /// Upstream `BurstReplicas` of the DaemonSet controller.
 pub const BURST_REPLICAS: usize = 250;
 pub const REVISION_LABEL: &str = "controller-revision-hash";
-const NAME: &str = "daemonset-controller";
+pub(super) const NAME: &str = "daemonset-controller";
 
 fn as_workload(o: &Object) -> Option<&Workload> {
     match o {
@@ -142,6 +142,11 @@ pub struct DaemonSetController {
 }
 
 impl DaemonSetController {
+    /// Whether a slow-start run of `key`'s creations is in flight.
+    pub fn creating(&self, key: &ObjectKey) -> bool {
+        self.creator.running(key)
+    }
+
     pub fn observe_pod(
         &mut self,
         kind: EventType,

@@ -41,7 +41,7 @@ pub const MAX_REPLICAS_ANNOTATION: &str = "deployment.kubernetes.io/max-replicas
 const DEFAULT_REVISION_HISTORY_LIMIT: i32 = 10;
 const DEFAULT_PROGRESS_DEADLINE_SECONDS: i32 = 600;
 
-const NAME: &str = "deployment-controller";
+pub(super) const NAME: &str = "deployment-controller";
 /// How many failed syncs in a row before a Deployment is dropped from the
 /// queue (until its next change).
 pub const MAX_RETRIES: u32 = 15;
@@ -411,6 +411,15 @@ impl DeploymentController {
                     self.queue.forget(&d);
                 }
             }
+            // The Deployment's status write ends its sync.
+            Pending::Other if resp.key.kind == Kind::Deployment => match &resp.result {
+                Ok(_) => self.queue.forget(&resp.key),
+                Err(e) if e.reason != "NotFound" => {
+                    self.queue
+                        .add_rate_limited(DEPLOYMENT, resp.key.clone(), cx)
+                }
+                Err(_) => {}
+            },
             Pending::Other => {}
         }
     }

@@ -22,7 +22,7 @@ use crate::sim::msg::Response;
 use super::{Cache, Client, GARBAGE_COLLECTOR, WorkQueue, log};
 
 pub const ORPHAN_FINALIZER: &str = "orphan";
-const NAME: &str = "garbage-collector";
+pub(super) const NAME: &str = "garbage-collector";
 
 fn owner_kind(kind: &str) -> bool {
     matches!(
@@ -42,6 +42,9 @@ pub struct GarbageCollector {
     deleted: HashSet<u64>,
     /// Dependents whose delete is sent and not yet observed.
     deleting: BTreeSet<ObjectKey>,
+    /// Orphaned owners whose delete (the finalizer's removal) is in flight:
+    /// a refused one is orphaned again at its retry.
+    finalizing: BTreeSet<ObjectKey>,
 }
 
 impl GarbageCollector {
@@ -137,6 +140,7 @@ impl GarbageCollector {
                 NAME,
                 "dependents orphaned: orphan finalizer removed",
             );
+            self.finalizing.insert(key.clone());
             client.send(
                 GARBAGE_COLLECTOR,
                 cx,
@@ -200,8 +204,12 @@ impl GarbageCollector {
         // A delete's key is the key that was synced: a refusal fails that
         // sync (retried after its backoff); NotFound means it is done.
         if resp.verb == "delete" {
+            let finalizing = self.finalizing.remove(&resp.key);
             match &resp.result {
                 Err(e) if e.reason != "NotFound" => {
+                    if finalizing {
+                        self.orphaning.insert(resp.key.clone());
+                    }
                     self.queue
                         .add_rate_limited(GARBAGE_COLLECTOR, resp.key.clone(), cx)
                 }

@@ -521,6 +521,9 @@ pub struct WorkQueue {
     retry_bucket: Option<TokenBucket>,
     /// Whether the sync in progress failed (and was requeued).
     sync_failed: bool,
+    /// Keys requeued since their last sync started: a sync counts as one
+    /// failure however many of its requests fail.
+    requeued: HashSet<ObjectKey>,
     /// After this many failures in a row a key is dropped (the Deployment
     /// controller's `maxRetries`); unlimited when `None`.
     pub max_retries: Option<u32>,
@@ -551,9 +554,20 @@ impl WorkQueue {
     /// `max_retries` times in a row.
     pub fn add_rate_limited(&mut self, id: u8, key: ObjectKey, cx: &mut Cx) {
         self.sync_failed = true;
+        if !self.requeued.insert(key.clone()) {
+            return;
+        }
         let n = self.failures.entry(key.clone()).or_insert(0);
-        if self.max_retries.is_some_and(|max| *n >= max) {
+        if let Some(max) = self.max_retries.filter(|&max| *n >= max) {
             self.failures.remove(&key);
+            let detail = format!("dropping {key} out of the queue after {max} failed syncs");
+            log(
+                cx,
+                "drop",
+                Subject::from(&key),
+                controller_name(id),
+                &detail,
+            );
             return;
         }
         let backoff = if *n < 20 {
@@ -578,20 +592,22 @@ impl WorkQueue {
         }
     }
 
-    /// Forgets `key`'s failures (client-go's `Forget`): its sync succeeded.
+    /// Forgets `key`'s failures (client-go's `Forget`): its sync succeeded,
+    /// unless another of its requests failed (and requeued it) already.
     pub fn forget(&mut self, key: &ObjectKey) {
-        if !self.failures.is_empty() {
+        if !self.failures.is_empty() && !self.requeued.contains(key) {
             self.failures.remove(key);
         }
     }
 
     /// Ends the handler of `key`'s sync. A sync that neither failed nor
-    /// sent a request succeeded; one that sent requests succeeds or fails
-    /// with their answers (upstream's sync waits for them), which the
-    /// controller reports with [`Self::forget`] or
+    /// sent a request, nor left one of the key's earlier requests
+    /// (`waiting`: a slow-start run) unanswered, succeeded; one that sent
+    /// requests succeeds or fails with their answers (upstream's sync waits
+    /// for them), which the controller reports with [`Self::forget`] or
     /// [`Self::add_rate_limited`].
-    fn finish_sync(&mut self, key: &ObjectKey, sent: bool) {
-        if !std::mem::take(&mut self.sync_failed) && !sent {
+    fn finish_sync(&mut self, key: &ObjectKey, sent: bool, waiting: bool) {
+        if !std::mem::take(&mut self.sync_failed) && !sent && !waiting {
             self.forget(key);
         }
     }
@@ -600,6 +616,9 @@ impl WorkQueue {
         self.busy = false;
         let k = self.queue.pop_front()?;
         self.queued.remove(&k);
+        if !self.requeued.is_empty() {
+            self.requeued.remove(&k);
+        }
         Some(k)
     }
 
@@ -634,6 +653,21 @@ struct Lane {
 pub struct Client {
     lanes: Vec<Lane>,
     next_tag: u64,
+}
+
+/// The name controller `id` logs under.
+fn controller_name(id: u8) -> &'static str {
+    match id {
+        REPLICASET => replicaset::NAME,
+        DEPLOYMENT => deployment::NAME,
+        GARBAGE_COLLECTOR => gc::NAME,
+        DAEMONSET => daemon::NAME,
+        STATEFULSET => statefulset::NAME,
+        NODE_LIFECYCLE => "node-lifecycle-controller",
+        TAINT_EVICTION => "taint manager",
+        POD_GC => "pod GC",
+        _ => "endpointslice-controller",
+    }
 }
 
 /// How many controllers (ids 0 to 8) send requests, each through a client
@@ -761,14 +795,15 @@ impl ControllerManager {
         }
     }
 
-    /// The queue of controller `id`.
+    /// The queue of controller `id` (one with a work queue).
     fn queue(&mut self, id: u8) -> &mut WorkQueue {
         match id {
             REPLICASET => &mut self.replicasets.queue,
             DEPLOYMENT => &mut self.deployments.queue,
             DAEMONSET => &mut self.daemonsets.queue,
             STATEFULSET => &mut self.statefulsets.queue,
-            _ => &mut self.gc.queue,
+            GARBAGE_COLLECTOR => &mut self.gc.queue,
+            _ => unreachable!("controller {id} has no work queue"),
         }
     }
 
@@ -827,7 +862,12 @@ impl ControllerManager {
                         _ => self.gc.sync(&key, &self.cache, &mut self.client, cx),
                     }
                     let sent = self.client.next_tag != tags;
-                    self.queue(id).finish_sync(&key, sent);
+                    let waiting = match id {
+                        REPLICASET => self.replicasets.creating(&key),
+                        DAEMONSET => self.daemonsets.creating(&key),
+                        _ => false,
+                    };
+                    self.queue(id).finish_sync(&key, sent, waiting);
                 }
             }
             Msg::ControllerRequeue { controller, key } => self.queue(controller).add(key),
@@ -837,23 +877,17 @@ impl ControllerManager {
                 if let Err(e) = &resp.result
                     && (id == 0 || id >= NODE_LIFECYCLE)
                 {
-                    // Tag 0: a watch (unprefixed); others with id 0 the
-                    // EndpointSlice controller's writes. The controllers
-                    // that handle their own errors are not logged here.
+                    // Tag 0: a watch; others with id 0 the EndpointSlice
+                    // controller's writes. The controllers that handle
+                    // their own errors are not logged here.
                     let detail = format!("{} failed: {} {}", resp.verb, e.code, e.message);
                     let subject = Subject::from(&resp.key);
-                    match id {
-                        0 if resp.tag == 0 => {
-                            cx.log(Dest::ControllerManager, "error", subject, &detail)
-                        }
-                        0 => log(cx, "error", subject, "endpointslice-controller", &detail),
-                        NODE_LIFECYCLE => {
-                            log(cx, "error", subject, "node-lifecycle-controller", &detail)
-                        }
-                        TAINT_EVICTION => {
-                            log(cx, "error", subject, "taint-eviction-controller", &detail)
-                        }
-                        _ => log(cx, "error", subject, "pod-garbage-collector", &detail),
+                    // The node lifecycle controller's rows are unprefixed;
+                    // its taint manager and pod GC name themselves.
+                    if resp.tag == 0 || id == NODE_LIFECYCLE {
+                        cx.log(Dest::ControllerManager, "error", subject, &detail)
+                    } else {
+                        log(cx, "error", subject, controller_name(id), &detail)
                     }
                 }
                 match id {
@@ -996,6 +1030,7 @@ mod tests {
     fn run_alone(
         qps: f64,
         max_retries: Option<u32>,
+        until: Option<Time>,
         script: impl FnOnce(&mut Client, &mut WorkQueue, &mut Cx) + 'static,
     ) -> ClientAlone {
         use crate::engine::RngStreams;
@@ -1015,8 +1050,15 @@ mod tests {
         };
         let mut engine = crate::engine::Engine::new();
         engine.schedule(0, Dest::ControllerManager, Msg::Start);
-        engine.run(&mut world, None);
+        engine.run(&mut world, until);
         world
+    }
+
+    /// A sync of `name` that fails once (its key popped, then requeued).
+    fn fail(q: &mut WorkQueue, name: &str, cx: &mut Cx) {
+        q.add(key(name));
+        q.pop();
+        q.add_rate_limited(DEPLOYMENT, key(name), cx);
     }
 
     fn key(name: &str) -> ObjectKey {
@@ -1028,7 +1070,7 @@ mod tests {
         use crate::engine::SECOND;
         // QPS 1, burst 1: a controller's second request waits 1 s; the
         // others' first requests do not wait for it.
-        let w = run_alone(1.0, None, |client, _, cx| {
+        let w = run_alone(1.0, None, None, |client, _, cx| {
             for id in [REPLICASET, REPLICASET, DEPLOYMENT, NODE_LIFECYCLE, POD_GC] {
                 let verb = Verb::Delete {
                     key: key("x"),
@@ -1055,29 +1097,41 @@ mod tests {
     #[test]
     fn a_failed_sync_is_retried_after_a_doubling_backoff_until_forgotten() {
         use crate::engine::MILLISECOND;
-        let w = run_alone(20.0, Some(3), |_, q, cx| {
-            // Three failures in a row: 5, 10 and 20 ms; the fourth is
-            // over max_retries and dropped (and forgets the key).
-            for _ in 0..4 {
-                q.add_rate_limited(DEPLOYMENT, key("a"), cx);
+        let w = run_alone(20.0, Some(3), None, |_, q, cx| {
+            // Three failed syncs in a row: 5, 10 and 20 ms; the fourth is
+            // over max_retries and dropped (which forgets the key).
+            for _ in 0..5 {
+                fail(q, "a", cx);
             }
-            q.add_rate_limited(DEPLOYMENT, key("a"), cx);
-            // A sync that neither fails nor sends forgets the key: 5 ms
-            // again.
-            q.add_rate_limited(DEPLOYMENT, key("b"), cx);
-            q.add_rate_limited(DEPLOYMENT, key("b"), cx);
+            // A sync that neither fails, sends nor waits forgets the key:
+            // 5 ms again.
+            fail(q, "b", cx);
+            fail(q, "b", cx);
+            q.add(key("b"));
+            q.pop();
             q.sync_failed = false;
-            q.finish_sync(&key("b"), false);
-            q.add_rate_limited(DEPLOYMENT, key("b"), cx);
+            q.finish_sync(&key("b"), false, false);
+            fail(q, "b", cx);
             // A failed sync is not forgotten at its end, nor one that sent
-            // requests, until they succeed.
-            q.add_rate_limited(DEPLOYMENT, key("c"), cx);
-            q.finish_sync(&key("c"), false);
+            // requests or waits on earlier ones, until they succeed.
+            fail(q, "c", cx);
+            q.finish_sync(&key("c"), false, false);
+            q.add(key("c"));
+            q.pop();
             q.sync_failed = false;
-            q.finish_sync(&key("c"), true);
-            q.add_rate_limited(DEPLOYMENT, key("c"), cx);
+            q.finish_sync(&key("c"), true, false);
+            q.finish_sync(&key("c"), false, true);
+            fail(q, "c", cx);
+            q.add(key("c"));
+            q.pop();
             q.forget(&key("c"));
-            q.add_rate_limited(DEPLOYMENT, key("c"), cx);
+            fail(q, "c", cx);
+            // Two failed requests of one sync count once, and a success of
+            // a third does not forget it.
+            fail(q, "d", cx);
+            q.add_rate_limited(DEPLOYMENT, key("d"), cx);
+            q.forget(&key("d"));
+            fail(q, "d", cx);
         });
         let ms = |name: &str| -> Vec<Time> {
             w.requeues
@@ -1089,6 +1143,24 @@ mod tests {
         assert_eq!(ms("a"), [5, 5, 10, 20]);
         assert_eq!(ms("b"), [5, 5, 10]);
         assert_eq!(ms("c"), [5, 5, 10]);
+        assert_eq!(ms("d"), [5, 10]);
+    }
+
+    #[test]
+    fn retries_after_the_tenth_keep_only_a_run_with_a_time_limit_going() {
+        use crate::engine::SECOND;
+        let script = |_: &mut Client, q: &mut WorkQueue, cx: &mut Cx| {
+            for _ in 0..12 {
+                fail(q, "e", cx);
+            }
+        };
+        // Retries 1 to 10 (at 5 ms to 2.56 s) keep the run going; the last
+        // two (5.12 and 10.24 s) only when it has a limit.
+        let free = run_alone(20.0, None, None, script);
+        assert_eq!(free.requeues.len(), 10);
+        let bounded = run_alone(20.0, None, Some(60 * SECOND), script);
+        assert_eq!(bounded.requeues.len(), 12);
+        assert_eq!(bounded.requeues[11].0, 10_240 * crate::engine::MILLISECOND);
     }
 
     #[test]
@@ -1096,7 +1168,7 @@ mod tests {
         use crate::engine::MILLISECOND;
         // 10 qps, burst 100, over all keys: the 101st retry at once waits
         // 100 ms, the 102nd 200 ms.
-        let w = run_alone(20.0, None, |_, q, cx| {
+        let w = run_alone(20.0, None, None, |_, q, cx| {
             for i in 0..102 {
                 q.add_rate_limited(REPLICASET, key(&format!("k{i:03}")), cx);
             }

@@ -31,7 +31,7 @@ pub const BURST_REPLICAS: i32 = 500;
 /// Upstream `ExpectationsTimeout`.
 pub const EXPECTATIONS_TIMEOUT: Time = 300 * SECOND;
 
-const NAME: &str = "replicaset-controller";
+pub(super) const NAME: &str = "replicaset-controller";
 
 #[derive(Default)]
 struct Expectations {
@@ -111,6 +111,11 @@ fn as_workload(o: &Object) -> Option<&Workload> {
 }
 
 impl ReplicaSetController {
+    /// Whether a slow-start run of `key`'s creations is in flight.
+    pub fn creating(&self, key: &ObjectKey) -> bool {
+        self.batches.contains_key(key)
+    }
+
     /// A pod change: counts towards its owner's expectations and queues it;
     /// an orphan queues the ReplicaSets that may adopt it.
     pub fn observe_pod(
@@ -442,13 +447,25 @@ impl ReplicaSetController {
                 }
             }
             Pending::Delete(key, uid) => {
-                if resp.result.is_err()
+                // A pod already gone is not an error (upstream ignores
+                // NotFound here).
+                if let Err(e) = &resp.result
+                    && e.reason != "NotFound"
                     && let Some(e) = self.expectations.get_mut(&key)
                 {
                     e.del.remove(&uid);
                     self.queue.add_rate_limited(REPLICASET, key, cx);
                 }
             }
+            // The ReplicaSet's status write ends its sync.
+            Pending::Other if resp.key.kind == Kind::ReplicaSet => match &resp.result {
+                Ok(_) => self.queue.forget(&resp.key),
+                Err(e) if e.reason != "NotFound" => {
+                    self.queue
+                        .add_rate_limited(REPLICASET, resp.key.clone(), cx)
+                }
+                Err(_) => {}
+            },
             Pending::Other => {}
         }
     }

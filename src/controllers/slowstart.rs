@@ -49,6 +49,11 @@ impl SlowStart {
             })
     }
 
+    /// Whether a slow-start run of `key`'s creations is in flight.
+    pub fn running(&self, key: &ObjectKey) -> bool {
+        self.batches.contains_key(key)
+    }
+
     pub fn forget(&mut self, key: &ObjectKey) {
         self.expect.remove(key);
         self.batches.remove(key);

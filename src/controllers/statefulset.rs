@@ -28,7 +28,7 @@ use super::podutil::{self, is_available};
 use super::{Cache, Client, STATEFULSET, WorkQueue, log};
 
 pub const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
-const NAME: &str = "statefulset-controller";
+pub(super) const NAME: &str = "statefulset-controller";
 
 fn as_workload(o: &Object) -> Option<&Workload> {
     match o {
@@ -91,12 +91,13 @@ impl StatefulSetController {
         let set = self
             .in_flight
             .iter()
-            .find(|(_, n)| *n == resp.key.name)
+            .find(|(k, n)| *n == resp.key.name && k.namespace == resp.key.namespace)
             .map(|(k, _)| k.clone());
         let Some(set) = set else { return };
         if resp.result.is_err() {
             // The sync failed: drop the in-flight mark and retry the set.
-            self.in_flight.retain(|(_, n)| *n != resp.key.name);
+            self.in_flight
+                .retain(|(k, n)| *n != resp.key.name || *k != set);
             self.queue.add_rate_limited(STATEFULSET, set, cx);
         } else {
             self.queue.forget(&set);

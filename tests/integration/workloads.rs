@@ -157,7 +157,11 @@ fn check_rollout(tag: &str, replicas: u32, strategy: &str, surge: i64, unavailab
         .copied()
         .filter(|p| p["owner"] == owner)
         .collect();
-    // The new ReplicaSet's pods against its replicas at the time.
+    // The new ReplicaSet's pods against its replicas at the time. (The
+    // rows are written when the Deployment controller's write is answered;
+    // that comes before the ReplicaSet controller, which learns of the
+    // write by its watch, creates pods. The run is deterministic, so this
+    // ordering is fixed for these scenarios.)
     let mut n_new = 0i64;
     for (t, dp, _) in steps(&new_pods, &deletes) {
         n_new += dp;
