@@ -412,14 +412,9 @@ impl DeploymentController {
                 }
             }
             // The Deployment's status write ends its sync.
-            Pending::Other if resp.key.kind == Kind::Deployment => match &resp.result {
-                Ok(_) => self.queue.forget(&resp.key),
-                Err(e) if e.reason != "NotFound" => {
-                    self.queue
-                        .add_rate_limited(DEPLOYMENT, resp.key.clone(), cx)
-                }
-                Err(_) => {}
-            },
+            Pending::Other if resp.key.kind == Kind::Deployment => {
+                self.queue.sync_answered(DEPLOYMENT, resp, cx)
+            }
             Pending::Other => {}
         }
     }

@@ -205,16 +205,10 @@ impl GarbageCollector {
         // sync (retried after its backoff); NotFound means it is done.
         if resp.verb == "delete" {
             let finalizing = self.finalizing.remove(&resp.key);
-            match &resp.result {
-                Err(e) if e.reason != "NotFound" => {
-                    if finalizing {
-                        self.orphaning.insert(resp.key.clone());
-                    }
-                    self.queue
-                        .add_rate_limited(GARBAGE_COLLECTOR, resp.key.clone(), cx)
-                }
-                _ => self.queue.forget(&resp.key),
+            if finalizing && resp.result.as_ref().is_err_and(|e| e.reason != "NotFound") {
+                self.orphaning.insert(resp.key.clone());
             }
+            self.queue.sync_answered(GARBAGE_COLLECTOR, resp, cx);
         }
     }
 }

@@ -31,7 +31,7 @@ use crate::api::{Kind, Object, ObjectKey};
 use crate::engine::Time;
 use crate::etcd::EventType;
 use crate::output::Subject;
-use crate::sim::msg::{Request, WatchSpec};
+use crate::sim::msg::{Request, Response, WatchSpec};
 use crate::sim::{Cx, Dest, Hop, Msg, Verb};
 
 use crate::ratelimit::TokenBucket;
@@ -589,6 +589,16 @@ impl WorkQueue {
             cx.send(Dest::ControllerManager, delay, msg);
         } else {
             cx.send_lingering(Dest::ControllerManager, delay, msg);
+        }
+    }
+
+    /// The answer to the write that ends `resp.key`'s sync (a status write,
+    /// a delete): done (or the object gone) forgets the key's failures, a
+    /// refusal fails the sync.
+    pub fn sync_answered(&mut self, id: u8, resp: &Response, cx: &mut Cx) {
+        match &resp.result {
+            Err(e) if e.reason != "NotFound" => self.add_rate_limited(id, resp.key.clone(), cx),
+            _ => self.forget(&resp.key),
         }
     }
 

@@ -458,14 +458,9 @@ impl ReplicaSetController {
                 }
             }
             // The ReplicaSet's status write ends its sync.
-            Pending::Other if resp.key.kind == Kind::ReplicaSet => match &resp.result {
-                Ok(_) => self.queue.forget(&resp.key),
-                Err(e) if e.reason != "NotFound" => {
-                    self.queue
-                        .add_rate_limited(REPLICASET, resp.key.clone(), cx)
-                }
-                Err(_) => {}
-            },
+            Pending::Other if resp.key.kind == Kind::ReplicaSet => {
+                self.queue.sync_answered(REPLICASET, resp, cx)
+            }
             Pending::Other => {}
         }
     }

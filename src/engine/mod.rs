@@ -318,55 +318,49 @@ mod tests {
         assert_eq!(engine.now(), 20);
     }
 
-    struct Ticker(u32);
+    /// Resends every message 10 later, as a background (or, `true`, a
+    /// lingering) message, counting them.
+    struct Ticker(u32, bool);
     impl World for Ticker {
         type Dest = Node;
         type Msg = Ping;
         fn handle(&mut self, ctx: &mut Ctx<Node, Ping>, dest: Node, msg: Ping) {
             self.0 += 1;
-            ctx.send_background(dest, 10, msg);
+            if self.1 {
+                ctx.send_lingering(dest, 10, msg);
+            } else {
+                ctx.send_background(dest, 10, msg);
+            }
         }
+    }
+
+    /// Runs a [`Ticker`] started on node 0 at 0 and on node 1 at `second`:
+    /// its ticks, the clock at the end and why the run stopped.
+    fn ticks(lingering: bool, second: Time, until: Option<Time>) -> (u32, Time, Stop) {
+        let mut engine = Engine::new();
+        let mut world = Ticker(0, lingering);
+        engine.schedule(0, Node(0), Ping(0));
+        engine.schedule(second, Node(1), Ping(0));
+        let stop = engine.run(&mut world, until);
+        (world.0, engine.now(), stop)
     }
 
     #[test]
     fn background_events_alone_do_not_keep_the_run_going() {
-        let mut engine = Engine::new();
-        let mut world = Ticker(0);
-        engine.schedule(0, Node(0), Ping(0));
-        engine.schedule(35, Node(1), Ping(0));
-        assert_eq!(engine.run(&mut world, None), Stop::Idle);
         // Node 0 ticks at 0, 10, 20, 30; node 1 at 35; then only background
         // events remain.
-        assert_eq!(world.0, 5);
-        assert_eq!(engine.now(), 35);
-    }
-
-    struct Retrier(u32);
-    impl World for Retrier {
-        type Dest = Node;
-        type Msg = Ping;
-        fn handle(&mut self, ctx: &mut Ctx<Node, Ping>, dest: Node, msg: Ping) {
-            self.0 += 1;
-            ctx.send_lingering(dest, 10, msg);
-        }
+        assert_eq!(ticks(false, 35, None), (5, 35, Stop::Idle));
     }
 
     #[test]
     fn lingering_events_keep_only_a_run_with_a_time_limit_going() {
-        let mut engine = Engine::new();
-        let mut world = Retrier(0);
-        engine.schedule(0, Node(0), Ping(0));
-        engine.schedule(25, Node(1), Ping(0));
-        assert_eq!(engine.run(&mut world, None), Stop::Idle);
-        // Node 0 retries at 0, 10, 20; node 1 at 25; then only lingering
-        // events remain.
-        assert_eq!((world.0, engine.now()), (4, 25));
-        let mut engine = Engine::new();
-        let mut world = Retrier(0);
-        engine.schedule(0, Node(0), Ping(0));
-        assert_eq!(engine.run(&mut world, Some(100)), Stop::TimeLimit);
-        // 0, 10, ... 100.
-        assert_eq!((world.0, engine.now()), (11, 100));
+        // Without a limit: node 0 at 0, 10, 20; node 1 at 25; then only
+        // lingering events remain.
+        assert_eq!(ticks(true, 25, None), (4, 25, Stop::Idle));
+        // With one: node 0 at 0, 10, ... 100 and node 1 at 25, ... 95.
+        assert_eq!(ticks(true, 25, Some(100)), (19, 100, Stop::TimeLimit));
+        // Background events still do not.
+        assert_eq!(ticks(false, 25, Some(100)), (4, 25, Stop::Idle));
     }
 
     #[test]
