@@ -447,14 +447,16 @@ impl ReplicaSetController {
                 }
             }
             Pending::Delete(key, uid) => {
-                // A pod already gone is not an error (upstream ignores
-                // NotFound here).
-                if let Err(e) = &resp.result
-                    && e.reason != "NotFound"
-                    && let Some(e) = self.expectations.get_mut(&key)
-                {
-                    e.del.remove(&uid);
-                    self.queue.add_rate_limited(REPLICASET, key, cx);
+                if let Err(e) = &resp.result {
+                    // The watch will not show this deletion: the
+                    // expectation is lowered (upstream's DeletionObserved);
+                    // a pod already gone (NotFound) does not fail the sync.
+                    if let Some(x) = self.expectations.get_mut(&key) {
+                        x.del.remove(&uid);
+                    }
+                    if e.reason != "NotFound" {
+                        self.queue.add_rate_limited(REPLICASET, key, cx);
+                    }
                 }
             }
             // The ReplicaSet's status write ends its sync.
