@@ -460,7 +460,8 @@ impl ReplicaSetController {
                 }
             }
             // The ReplicaSet's status write ends its sync.
-            Pending::Other if resp.key.kind == Kind::ReplicaSet => {
+            // (A slow-start run still in flight decides for itself.)
+            Pending::Other if resp.key.kind == Kind::ReplicaSet && !self.creating(&resp.key) => {
                 self.queue.sync_answered(REPLICASET, resp, cx)
             }
             Pending::Other => {}

@@ -91,7 +91,11 @@ impl StatefulSetController {
         let set = self
             .in_flight
             .iter()
-            .find(|(k, n)| *n == resp.key.name && k.namespace == resp.key.namespace)
+            .find(|(k, n)| {
+                resp.key.kind == Kind::Pod
+                    && *n == resp.key.name
+                    && k.namespace == resp.key.namespace
+            })
             .map(|(k, _)| k.clone());
         let Some(set) = set else { return };
         if resp.result.is_err() {

@@ -225,8 +225,20 @@ impl<D: Address, M: MessageKind> Engine<D, M> {
     /// `until` (inclusive limit). The clock ends at `until` when the limit
     /// stopped the run, else at the last event.
     pub fn run<W: World<Dest = D, Msg = M>>(&mut self, world: &mut W, until: Option<Time>) -> Stop {
+        self.run_segment(world, until, until.is_some())
+    }
+
+    /// [`Self::run`] for one segment of a run cut at `until`, whose own
+    /// time limit (`time_limited`) decides what lingering events do, so
+    /// that a run cut into segments runs as it does whole.
+    pub fn run_segment<W: World<Dest = D, Msg = M>>(
+        &mut self,
+        world: &mut W,
+        until: Option<Time>,
+        time_limited: bool,
+    ) -> Stop {
         let limit = until.unwrap_or(Time::MAX);
-        self.ctx.bounded = until.is_some();
+        self.ctx.bounded = time_limited;
         loop {
             if self.ctx.foreground == 0 {
                 return Stop::Idle;
@@ -361,6 +373,20 @@ mod tests {
         assert_eq!(ticks(true, 25, Some(100)), (19, 100, Stop::TimeLimit));
         // Background events still do not.
         assert_eq!(ticks(false, 25, Some(100)), (4, 25, Stop::Idle));
+        // A run without a limit cut into segments stops as it does whole.
+        let mut engine = Engine::new();
+        let mut world = Ticker(0, true);
+        engine.schedule(0, Node(0), Ping(0));
+        engine.schedule(25, Node(1), Ping(0));
+        assert_eq!(
+            engine.run_segment(&mut world, Some(12), false),
+            Stop::TimeLimit
+        );
+        assert_eq!(
+            engine.run_segment(&mut world, Some(1000), false),
+            Stop::Idle
+        );
+        assert_eq!((world.0, engine.now()), (4, 25));
     }
 
     #[test]

@@ -284,7 +284,8 @@ fn simulate_into(
                 if scenario.duration.is_some_and(|d| mark >= d) {
                     break engine.run(&mut cluster, scenario.duration);
                 }
-                if engine.run(&mut cluster, Some(mark)) == Stop::Idle {
+                let limited = scenario.duration.is_some();
+                if engine.run_segment(&mut cluster, Some(mark), limited) == Stop::Idle {
                     break Stop::Idle;
                 }
                 wall_marks.push((mark, started.elapsed()));

@@ -100,6 +100,7 @@ fn a_crash_loop_or_a_pull_that_never_succeeds_does_not_make_a_run_without_durati
     // (300 s) and nothing else is left; the pods stay as they are.
     let text = "name: endless\ncluster:\n  nodeGroups: [{name: n, count: 1, capacity: {cpu: '4', memory: 8Gi}, images: ['app:1']}]\nimages: {app:1: 10Mi, missing:1: {size: 10Mi, missing: true}}\nactions:\n- at: 0s\n  apply:\n  - {kind: Pod, metadata: {name: crash, annotations: {kubesim.io/run-duration: 1s, kubesim.io/exit-code: '2'}}, spec: {containers: [{name: c, image: 'app:1'}]}}\n  - {kind: Pod, metadata: {name: nopull}, spec: {containers: [{name: c, image: 'missing:1', imagePullPolicy: Always}]}}\n";
     let (events, pods, summary) = run_text("endless", text);
+    assert_eq!(summary["stopped_by"], "idle");
     let virtual_s = secs(&summary["virtual_time_s"]);
     // 10 + 20 + 40 + 80 + 160 s of back-off, then the capped one is left.
     assert!((300.0..700.0).contains(&virtual_s), "{virtual_s}");
