@@ -3,7 +3,7 @@
 //! with upstream's field paths and wording where the simulator checks the
 //! same rule.
 
-use crate::api::pod::{PodSpec, TaintEffect, Toleration, TolerationOperator};
+use crate::api::pod::{PodSpec, RestartPolicy, TaintEffect, Toleration, TolerationOperator};
 use crate::api::workloads::{IntOrPercent, Workload};
 use crate::api::{Kind, Object, ObjectMeta};
 
@@ -237,6 +237,14 @@ fn validate_workload(kind: Kind, w: &Workload, errs: &mut Vec<String>) {
         }
     }
     validate_pod_spec("spec.template.spec", &s.template.spec, errs);
+    // Upstream's workload validation: the controllers replace pods that
+    // end, so only Always is accepted.
+    let policy = s.template.spec.restart_policy();
+    if policy != RestartPolicy::Always {
+        errs.push(format!(
+            "spec.template.spec.restartPolicy: Unsupported value: \"{policy:?}\": supported values: \"Always\""
+        ));
+    }
     if kind == Kind::Deployment
         && let Some(ru) = s
             .strategy

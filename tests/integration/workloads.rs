@@ -414,7 +414,7 @@ fn deleting_a_deployment_cascades_unless_orphaned() {
 fn invalid_workloads_and_actions_on_missing_objects_are_recorded() {
     let dir = scratch("bad-workloads");
     let text = format!(
-        "name: bad\n{}actions:\n- at: 0s\n  apply:\n  - {}\n  - {}\n  - {}\n  - {{apiVersion: apps/v1, kind: StatefulSet, metadata: {{name: db}}, spec: {{selector: {{matchLabels: {{app: db}}}}, template: {{metadata: {{labels: {{app: db}}}}, spec: {{containers: [{{name: c, image: x}}]}}}}}}}}\n  - {}\n- at: 1s\n  scale: {{kind: Deployment, name: nope, replicas: 3}}\n- at: 1s\n  setImage: {{kind: Deployment, name: ok, container: missing, image: 'app:2'}}\n",
+        "name: bad\n{}actions:\n- at: 0s\n  apply:\n  - {}\n  - {}\n  - {}\n  - {}\n  - {{apiVersion: apps/v1, kind: StatefulSet, metadata: {{name: db}}, spec: {{selector: {{matchLabels: {{app: db}}}}, template: {{metadata: {{labels: {{app: db}}}}, spec: {{containers: [{{name: c, image: x}}]}}}}}}}}\n  - {}\n- at: 1s\n  scale: {{kind: Deployment, name: nope, replicas: 3}}\n- at: 1s\n  setImage: {{kind: Deployment, name: ok, container: missing, image: 'app:2'}}\n",
         cluster(1),
         deployment("negative", 0, "app:1", "").replace("replicas: 0", "replicas: -1"),
         deployment("mismatch", 1, "app:1", "")
@@ -424,6 +424,10 @@ fn invalid_workloads_and_actions_on_missing_objects_are_recorded() {
             1,
             "app:1",
             "strategy: {rollingUpdate: {maxSurge: 0, maxUnavailable: 0}},"
+        ),
+        deployment("never", 1, "app:1", "").replace(
+            "spec: {containers",
+            "spec: {restartPolicy: Never, containers"
         ),
         deployment("ok", 1, "app:1", ""),
     );
@@ -443,6 +447,10 @@ fn invalid_workloads_and_actions_on_missing_objects_are_recorded() {
     assert!(rejected("mismatch", "selector` does not match template"));
     assert!(rejected("zero", "may not be 0 when `maxSurge` is 0"));
     assert!(rejected("db", "spec.serviceName: Required value"));
+    assert!(rejected(
+        "never",
+        "spec.template.spec.restartPolicy: Unsupported value: \"Never\""
+    ));
     assert!(events.iter().any(|e| e["component"] == "client"
         && e["action"] == "error"
         && e["name"] == "nope"
@@ -453,7 +461,7 @@ fn invalid_workloads_and_actions_on_missing_objects_are_recorded() {
         && e["detail"].contains("unable to find container named \"missing\"")));
     let summary = read_csv(&out.join("summary.csv"));
     let get = |m: &str| summary.iter().find(|r| r["metric"] == m).unwrap()["value"].clone();
-    assert_eq!(get("api_rejected"), "4");
+    assert_eq!(get("api_rejected"), "5");
     // The valid Deployment still rolled out.
     let pods = read_csv(&out.join("pods.csv"));
     assert_eq!(pods_of(&pods, "ok").len(), 1);
