@@ -1455,10 +1455,7 @@ fn schedule_relist(p: &mut KubeletPod, uid: u64, me: Dest, cx: &mut Cx) {
 }
 
 fn schedule_wake(p: &mut KubeletPod, uid: u64, me: Dest, at: Time, cx: &mut Cx) {
-    if p.wake_at.is_none_or(|w| w != at) {
-        p.wake_at = Some(p.wake_at.map_or(at, |w| w.min(at)));
-        cx.send_at(me, at, Msg::KubeletWake { pod: uid });
-    }
+    schedule_retry(p, uid, me, at, 0, cx);
 }
 
 /// [`schedule_wake`] for the end of a back-off of `delay`: once the
@@ -1466,13 +1463,14 @@ fn schedule_wake(p: &mut KubeletPod, uid: u64, me: Dest, at: Time, cx: &mut Cx) 
 /// `duration` going, so that a container that always fails (or an image
 /// that never pulls) does not make a run without one endless.
 fn schedule_retry(p: &mut KubeletPod, uid: u64, me: Dest, at: Time, delay: Time, cx: &mut Cx) {
-    if delay < BACKOFF_MAX {
-        return schedule_wake(p, uid, me, at, cx);
-    }
     if p.wake_at.is_none_or(|w| w != at) {
         p.wake_at = Some(p.wake_at.map_or(at, |w| w.min(at)));
-        let delay = at.saturating_sub(cx.now());
-        cx.send_lingering(me, delay, Msg::KubeletWake { pod: uid });
+        let msg = Msg::KubeletWake { pod: uid };
+        if delay < BACKOFF_MAX {
+            cx.send_at(me, at, msg);
+        } else {
+            cx.send_lingering(me, at.saturating_sub(cx.now()), msg);
+        }
     }
 }
 

@@ -622,9 +622,11 @@ impl WorkQueue {
         }
     }
 
+    /// Takes the next key for a sync, which has not failed yet.
     fn pop(&mut self) -> Option<ObjectKey> {
         self.busy = false;
         let k = self.queue.pop_front()?;
+        self.sync_failed = false;
         self.queued.remove(&k);
         if !self.requeued.is_empty() {
             self.requeued.remove(&k);
@@ -851,7 +853,6 @@ impl ControllerManager {
                 worker = Some(id);
                 let key = self.queue(id).pop();
                 if let Some(key) = key {
-                    self.queue(id).sync_failed = false;
                     let tags = self.client.next_tag;
                     match id {
                         REPLICASET => {
