@@ -42,6 +42,13 @@ pub use static_pods::{ANNOTATION_MIRROR, ControlPlane, StaticManifest};
 /// and the image pull back-off, which has the same bounds.
 pub const BACKOFF_INITIAL: Time = 10 * SECOND;
 pub const BACKOFF_MAX: Time = 300 * SECOND;
+/// From its sixth restart on (its back-off reached the cap at the sixth
+/// exit), a container's own exit is a retry that may repeat forever: it
+/// keeps only a run with a `duration` going. Without this, crash loops
+/// started at different times, or a container that runs longer than the
+/// back-off's 10 min memory between crashes (so that its back-off never
+/// reaches the cap), would keep a run without `duration` going forever.
+pub const LINGER_RESTARTS: u32 = 6;
 /// The kubelet's API client limits (`kubeAPIQPS`, `kubeAPIBurst`).
 pub const KUBELET_QPS: f64 = 50.0;
 pub const KUBELET_BURST: u32 = 100;
@@ -728,6 +735,8 @@ impl Kubelet {
                 } else {
                     p.behaviour.run_for.map(|d| (d, p.behaviour.exit_code))
                 };
+                // This start is restart number `restarts + 1`.
+                let exit_lingers = c.started_once && c.restarts + 1 >= LINGER_RESTARTS;
                 cx.send(
                     runtime,
                     0,
@@ -736,6 +745,7 @@ impl Kubelet {
                         container,
                         attempt: c.attempt,
                         run,
+                        exit_lingers,
                     }),
                 );
             }

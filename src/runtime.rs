@@ -245,6 +245,7 @@ impl Docker {
                 container,
                 attempt,
                 run,
+                exit_lingers,
             } => {
                 let delay = cx.lat.sample(Hop::ContainerStart);
                 let name = self.pod_key(pod);
@@ -260,16 +261,17 @@ impl Docker {
                     Msg::RuntimeResult(RuntimeResult::ContainerStarted { pod, container }),
                 );
                 if let Some((run_for, exit_code)) = run {
-                    cx.send(
-                        kubelet,
-                        delay + run_for,
-                        Msg::RuntimeResult(RuntimeResult::ContainerExited {
-                            pod,
-                            container,
-                            attempt,
-                            exit_code,
-                        }),
-                    );
+                    let exited = Msg::RuntimeResult(RuntimeResult::ContainerExited {
+                        pod,
+                        container,
+                        attempt,
+                        exit_code,
+                    });
+                    if exit_lingers {
+                        cx.send_lingering(kubelet, delay + run_for, exited);
+                    } else {
+                        cx.send(kubelet, delay + run_for, exited);
+                    }
                 }
             }
             RuntimeCall::StopContainer {

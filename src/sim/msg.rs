@@ -289,6 +289,9 @@ pub enum RuntimeCall {
         container: usize,
         attempt: u32,
         run: Option<(Time, i32)>,
+        /// The container's own exit (`run`) is a retry that may repeat
+        /// forever (see `kubelet::LINGER_RESTARTS`): sent lingering.
+        exit_lingers: bool,
     },
     /// SIGTERM, then SIGKILL after `grace`; the process needs `shutdown`
     /// to exit on SIGTERM.

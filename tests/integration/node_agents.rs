@@ -124,6 +124,51 @@ fn a_crash_loop_or_a_pull_that_never_succeeds_does_not_make_a_run_without_durati
 }
 
 #[test]
+fn staggered_crash_loops_and_long_runs_between_crashes_do_not_make_a_run_endless() {
+    // Three crash loops started 170 s apart: each one's exits used to keep
+    // the others' capped retries going. And a container that runs 11 min
+    // between crashes: its back-off is forgotten each time (10 min) and
+    // never reaches the cap. From the sixth restart on, a container's own
+    // exit keeps only a run with `duration` going. Before, this run did not
+    // end.
+    let pod = |name: &str, at: &str, run: &str| {
+        format!(
+            "- at: {at}\n  apply: {{kind: Pod, metadata: {{name: {name}, annotations: {{kubesim.io/run-duration: {run}, kubesim.io/exit-code: '2'}}}}, spec: {{containers: [{{name: c, image: 'app:1'}}]}}}}\n"
+        )
+    };
+    let text = format!(
+        "name: loops\n{ONE_NODE}actions:\n{}{}{}{}",
+        pod("a", "0s", "200s"),
+        pod("b", "170s", "200s"),
+        pod("c", "340s", "200s"),
+        pod("long", "0s", "11m"),
+    );
+    let (events, _, summary) = run_text("loops", &text);
+    assert_eq!(summary["stopped_by"], "idle");
+    let exits = |n: &str| {
+        events
+            .iter()
+            .filter(|e| e["action"] == "container-exited" && e["name"] == n)
+            .count()
+    };
+    // The long-running container's six runs of 11 min bound the run; the
+    // others go on in the meantime.
+    let virtual_s = secs(&summary["virtual_time_s"]);
+    assert!((6.0 * 660.0..7.0 * 660.0).contains(&virtual_s), "{virtual_s}");
+    assert_eq!(exits("long"), 6);
+    for n in ["a", "b", "c"] {
+        assert!(exits(n) >= 6, "{n}: {} exits", exits(n));
+    }
+    // The long-running container's back-off is forgotten before each
+    // exit: it restarts at once, every time.
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["action"] == "back-off" && e["name"] == "long")
+    );
+}
+
+#[test]
 fn batch_pods_complete_and_crashing_pods_fail_by_restart_policy() {
     let pod = |name: &str, policy: &str, code: u8| {
         format!(
