@@ -67,6 +67,9 @@ pub struct ControllerManagerConfig {
     pub qps: f64,
     /// `--kube-api-burst`.
     pub burst: u32,
+    /// `--terminated-pod-gc-threshold`: the pod GC deletes the oldest
+    /// terminated pods beyond this many; 0 turns it off.
+    pub terminated_pod_gc_threshold: u32,
 }
 
 impl Default for ControllerManagerConfig {
@@ -74,6 +77,7 @@ impl Default for ControllerManagerConfig {
         ControllerManagerConfig {
             qps: DEFAULT_QPS,
             burst: DEFAULT_BURST,
+            terminated_pod_gc_threshold: nodelifecycle::TERMINATED_POD_GC_THRESHOLD,
         }
     }
 }
@@ -803,7 +807,7 @@ impl ControllerManager {
             daemonsets: DaemonSetController::default(),
             statefulsets: StatefulSetController::default(),
             gc: GarbageCollector::default(),
-            nodes: nodelifecycle::NodeLifecycleController::default(),
+            nodes: nodelifecycle::NodeLifecycleController::new(config.terminated_pod_gc_threshold),
         }
     }
 
@@ -1046,7 +1050,11 @@ mod tests {
     ) -> ClientAlone {
         use crate::engine::RngStreams;
         use crate::sim::{Latencies, LatencyConfig};
-        let config = ControllerManagerConfig { qps, burst: 1 };
+        let config = ControllerManagerConfig {
+            qps,
+            burst: 1,
+            ..ControllerManagerConfig::default()
+        };
         let mut world = ClientAlone {
             client: Client::new(&config),
             queue: WorkQueue {

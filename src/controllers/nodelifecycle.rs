@@ -10,7 +10,10 @@
 //!   `tolerationSeconds` (300 s by the DefaultTolerationSeconds admission
 //!   plugin) if they do, never if they tolerate it without a limit;
 //! - the pods of a Node that is deleted are force deleted (pod GC's
-//!   orphaned pods).
+//!   orphaned pods);
+//! - every 20 s (`gcCheckPeriod`) the pod GC force deletes the oldest
+//!   terminated (Succeeded or Failed) pods beyond
+//!   `--terminated-pod-gc-threshold` (12 500), evicted ones first.
 //!
 //! Each of the three sends through a client of its own (node patches,
 //! evictions, force deletes), rate limited as every controller's; their
@@ -23,7 +26,7 @@ use crate::fasthash::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::api::pod::{PodSpec, Taint, TaintEffect, Toleration};
+use crate::api::pod::{PodPhase, PodSpec, Taint, TaintEffect, Toleration};
 use crate::api::{Object, ObjectKey};
 use crate::apiserver::admission::TAINT_UNREACHABLE;
 use crate::engine::{SECOND, Time};
@@ -38,6 +41,19 @@ use super::{Client, NODE_LIFECYCLE, POD_GC, TAINT_EVICTION};
 pub const NODE_MONITOR_PERIOD: Time = 5 * SECOND;
 /// `--node-monitor-grace-period` (50 s since v1.32).
 pub const NODE_MONITOR_GRACE: Time = 50 * SECOND;
+/// The pod GC's `gcCheckPeriod` (a multiple of the monitor's period).
+pub const POD_GC_PERIOD: Time = 20 * SECOND;
+const _: () = assert!(POD_GC_PERIOD.is_multiple_of(NODE_MONITOR_PERIOD));
+/// `--terminated-pod-gc-threshold`'s default.
+pub const TERMINATED_POD_GC_THRESHOLD: u32 = 12_500;
+
+/// A terminated pod, as the pod GC orders them for deletion: evicted
+/// ones first, then by creation time, then by name.
+struct TerminatedPod {
+    evicted: bool,
+    created: Time,
+    key: ObjectKey,
+}
 struct NodeState {
     /// When the node was first seen (its probe time until a Lease renewal
     /// is observed).
@@ -89,6 +105,12 @@ pub struct NodeLifecycleController {
     /// (a renewal observed while the node was absent is older than its
     /// return).
     renewed: Vec<Time>,
+    /// Terminated pods not yet deleted nor sent for deletion by the pod GC.
+    terminated: HashMap<u64, TerminatedPod>,
+    /// `--terminated-pod-gc-threshold` (0: off).
+    gc_threshold: u32,
+    /// Monitor passes so far.
+    monitor_ticks: u64,
 }
 
 fn unreachable_taints() -> [Taint; 2] {
@@ -100,6 +122,13 @@ fn unreachable_taints() -> [Taint; 2] {
 }
 
 impl NodeLifecycleController {
+    pub fn new(terminated_pod_gc_threshold: u32) -> Self {
+        NodeLifecycleController {
+            gc_threshold: terminated_pod_gc_threshold,
+            ..Self::default()
+        }
+    }
+
     /// The id of node name `name`, handing out a new one if unseen.
     fn name_id(&mut self, name: &str) -> u32 {
         if let Some(&id) = self.name_ids.get(name) {
@@ -125,6 +154,16 @@ impl NodeLifecycleController {
         match msg {
             Msg::NodeMonitor => {
                 self.monitor(client, cx);
+                // The pod GC's loop runs on the monitor's ticks: every
+                // fourth is a multiple of its period.
+                self.monitor_ticks += 1;
+                if self.gc_threshold > 0
+                    && self
+                        .monitor_ticks
+                        .is_multiple_of(POD_GC_PERIOD / NODE_MONITOR_PERIOD)
+                {
+                    self.gc_terminated(client, cx);
+                }
                 cx.send_background(
                     Dest::ControllerManager,
                     NODE_MONITOR_PERIOD,
@@ -209,6 +248,22 @@ impl NodeLifecycleController {
             }
             Object::Pod(pod) => {
                 let uid = pod.metadata.uid;
+                if kind == EventType::Deleted {
+                    self.terminated.remove(&uid);
+                } else if self.gc_threshold > 0
+                    && pod.status.phase.is_terminal()
+                    && !self.terminated.contains_key(&uid)
+                {
+                    self.terminated.insert(
+                        uid,
+                        TerminatedPod {
+                            evicted: pod.status.phase == PodPhase::Failed
+                                && pod.status.reason == "Evicted",
+                            created: pod.metadata.creation_timestamp.unwrap_or(0),
+                            key: key.clone(),
+                        },
+                    );
+                }
                 let node = pod.spec.node_name();
                 let gone = kind == EventType::Deleted || pod.status.phase.is_terminal();
                 if let Some(old) = self.pods.get(&uid)
@@ -407,6 +462,50 @@ impl NodeLifecycleController {
                 precondition: None,
             },
         );
+    }
+
+    /// The pod GC's pass over terminated pods: beyond the threshold, the
+    /// oldest are force deleted (evicted ones first). A pod sent for
+    /// deletion is not counted again; one whose delete fails is counted
+    /// again when it next changes.
+    fn gc_terminated(&mut self, client: &mut Client, cx: &mut Cx) {
+        let over = self
+            .terminated
+            .len()
+            .saturating_sub(self.gc_threshold as usize);
+        if over == 0 {
+            return;
+        }
+        let mut order: Vec<(bool, Time, &ObjectKey, u64)> = self
+            .terminated
+            .iter()
+            .map(|(&uid, t)| (!t.evicted, t.created, &t.key, uid))
+            .collect();
+        order.sort_unstable_by(|a, b| {
+            (a.0, a.1, &a.2.name, &a.2.namespace, a.3).cmp(&(
+                b.0,
+                b.1,
+                &b.2.name,
+                &b.2.namespace,
+                b.3,
+            ))
+        });
+        let uids: Vec<u64> = order[..over].iter().map(|t| t.3).collect();
+        let detail = format!(
+            "pod GC: {} terminated pods, over the threshold of {}",
+            self.terminated.len(),
+            self.gc_threshold
+        );
+        for uid in uids {
+            let t = self.terminated.remove(&uid).expect("listed above");
+            cx.log(
+                Dest::ControllerManager,
+                "gc-terminated",
+                Subject::from(&t.key),
+                &detail,
+            );
+            client.send(POD_GC, cx, Verb::ForceDelete { key: t.key });
+        }
     }
 
     /// The Node is gone: its pods cannot run anywhere; delete them now.

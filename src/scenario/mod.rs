@@ -511,6 +511,9 @@ impl Loader<'_> {
                     if let Some(b) = cm.burst {
                         c.burst = b.0;
                     }
+                    if let Some(t) = cm.terminated_pod_gc_threshold {
+                        c.terminated_pod_gc_threshold = t.0;
+                    }
                 }
                 c
             },

@@ -53,15 +53,58 @@ pub(super) struct RawScenario {
     pub controller_manager: Option<RawControllerManager>,
 }
 
-/// `controllerManager:`: kube-controller-manager's client rate limit.
+/// `controllerManager:`: kube-controller-manager's client rate limit and
+/// the pod GC's threshold.
 #[derive(Debug, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "the controller manager settings: a mapping with `qps` and `burst`"
+    rename_all = "camelCase",
+    expecting = "the controller manager settings: a mapping with `qps`, `burst` and `terminatedPodGCThreshold`"
 )]
 pub(super) struct RawControllerManager {
     pub qps: Option<Qps>,
     pub burst: Option<Burst>,
+    #[serde(rename = "terminatedPodGCThreshold")]
+    pub terminated_pod_gc_threshold: Option<PodThreshold>,
+}
+
+/// A number of pods, 0 or more (`terminatedPodGCThreshold`).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct PodThreshold(pub u32);
+
+impl<'de> Deserialize<'de> for PodThreshold {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        fn bad<E: de::Error>(got: impl fmt::Display) -> E {
+            E::custom(format!(
+                "terminatedPodGCThreshold must be a number of pods (0 or more), got {got}"
+            ))
+        }
+        impl Visitor<'_> for V {
+            type Value = PodThreshold;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number of pods (0 or more), such as 12500")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<PodThreshold, E> {
+                u32::try_from(v).map(PodThreshold).map_err(|_| bad(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<PodThreshold, E> {
+                u64::try_from(v)
+                    .map_err(|_| bad(v))
+                    .and_then(|v| self.visit_u64(v))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<PodThreshold, E> {
+                Err(bad(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<PodThreshold, E> {
+                Err(bad(format_args!("`{v}`")))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<PodThreshold, E> {
+                Err(bad(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A positive number of requests per second.

@@ -780,7 +780,7 @@ fn action_operations() {
     );
     // The workload operations load, with their namespace defaulted.
     let s = load_text(
-        "actions:\n  - at: 30s\n    scale: {kind: Deployment, name: web, replicas: 10}\n  - at: 60s\n    setImage: {kind: Deployment, name: web, container: nginx, image: nginx:1.28}\n  - at: 70s\n    rolloutUndo: {kind: Deployment, name: web, toRevision: 1}\n  - at: 80s\n    pause: {kind: Deployment, name: web}\n  - at: 90s\n    resume: {kind: Deployment, name: web, namespace: prod}\n  - at: 99s\n    delete: {kind: Deployment, name: web, propagationPolicy: Orphan}\ncontrollerManager: {qps: 5, burst: 7}\n",
+        "actions:\n  - at: 30s\n    scale: {kind: Deployment, name: web, replicas: 10}\n  - at: 60s\n    setImage: {kind: Deployment, name: web, container: nginx, image: nginx:1.28}\n  - at: 70s\n    rolloutUndo: {kind: Deployment, name: web, toRevision: 1}\n  - at: 80s\n    pause: {kind: Deployment, name: web}\n  - at: 90s\n    resume: {kind: Deployment, name: web, namespace: prod}\n  - at: 99s\n    delete: {kind: Deployment, name: web, propagationPolicy: Orphan}\ncontrollerManager: {qps: 5, burst: 7, terminatedPodGCThreshold: 0}\n",
     );
     assert!(
         matches!(&s.actions[0].op, ActionOp::Scale { replicas: 10, namespace, .. } if namespace == "default")
@@ -810,8 +810,18 @@ fn action_operations() {
         }
     ));
     assert_eq!(
-        (s.controller_manager.qps, s.controller_manager.burst),
-        (5.0, 7)
+        (
+            s.controller_manager.qps,
+            s.controller_manager.burst,
+            s.controller_manager.terminated_pod_gc_threshold
+        ),
+        (5.0, 7, 0)
+    );
+    assert_text_error(
+        "controllerManager: {terminatedPodGCThreshold: -5}\n",
+        1,
+        47,
+        "terminatedPodGCThreshold must be a number of pods (0 or more), got -5",
     );
     assert_text_error(
         "actions:\n  - at: 30s\n    scale: {kind: Pod, name: web, replicas: 10}\n",

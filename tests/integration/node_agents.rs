@@ -154,7 +154,10 @@ fn staggered_crash_loops_and_long_runs_between_crashes_do_not_make_a_run_endless
     // The long-running container's six runs of 11 min bound the run; the
     // others go on in the meantime.
     let virtual_s = secs(&summary["virtual_time_s"]);
-    assert!((6.0 * 660.0..7.0 * 660.0).contains(&virtual_s), "{virtual_s}");
+    assert!(
+        (6.0 * 660.0..7.0 * 660.0).contains(&virtual_s),
+        "{virtual_s}"
+    );
     assert_eq!(exits("long"), 6);
     for n in ["a", "b", "c"] {
         assert!(exits(n) >= 6, "{n}: {} exits", exits(n));
@@ -166,6 +169,52 @@ fn staggered_crash_loops_and_long_runs_between_crashes_do_not_make_a_run_endless
             .iter()
             .any(|e| e["action"] == "back-off" && e["name"] == "long")
     );
+}
+
+#[test]
+fn the_pod_gc_deletes_the_oldest_terminated_pods_beyond_its_threshold() {
+    // 30 pods that complete at once, created at 0, 5 and 10 s; the pod GC's
+    // pass at 20 s finds 30 terminated pods, 20 over the threshold of 10,
+    // and force deletes the 20 oldest.
+    let batch = |at: &str, group: &str| {
+        let pods: String = (0..10)
+            .map(|i| format!("  - {{kind: Pod, metadata: {{name: {group}-{i}, annotations: {{kubesim.io/run-duration: 1s}}}}, spec: {{restartPolicy: Never, containers: [{{name: c, image: 'app:1'}}]}}}}\n"))
+            .collect();
+        format!("- at: {at}\n  apply:\n{pods}")
+    };
+    // The pod GC's pass is a background timer: a pod that runs 30 s keeps
+    // the run going past it.
+    let keeper = "- at: 0s\n  apply: {kind: Pod, metadata: {name: keeper, annotations: {kubesim.io/run-duration: 30s}}, spec: {restartPolicy: Never, containers: [{name: c, image: 'app:1'}]}}\n";
+    let text = format!(
+        "name: podgc\n{ONE_NODE}controllerManager: {{terminatedPodGCThreshold: 10}}\nactions:\n{}{}{}{keeper}",
+        batch("0s", "a"),
+        batch("5s", "b"),
+        batch("10s", "c"),
+    );
+    let (events, pods, _) = run_text("podgc", &text);
+    let gc: Vec<&Row> = events
+        .iter()
+        .filter(|e| e["action"] == "gc-terminated")
+        .collect();
+    assert_eq!(gc.len(), 20);
+    assert!(
+        gc.iter().all(|e| t(e) == 20.0
+            && e["detail"] == "pod GC: 30 terminated pods, over the threshold of 10")
+    );
+    for p in &pods {
+        let name = &p["name"];
+        assert_eq!(p["phase"], "Succeeded", "{name}");
+        let kept = name.starts_with("c-") || name == "keeper";
+        assert_eq!(p["deleted_s"].is_empty(), kept, "{name}");
+    }
+    // Off with 0: nothing is collected.
+    let off = text.replace(
+        "terminatedPodGCThreshold: 10",
+        "terminatedPodGCThreshold: 0",
+    );
+    let (events, pods, _) = run_text("podgc", &off);
+    assert!(!events.iter().any(|e| e["action"] == "gc-terminated"));
+    assert!(pods.iter().all(|p| p["deleted_s"].is_empty()));
 }
 
 #[test]
