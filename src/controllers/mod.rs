@@ -27,6 +27,7 @@ use crate::fasthash::{HashMap, HashSet};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use crate::api::pod::PodPhase;
 use crate::api::{Kind, Object, ObjectKey};
 use crate::engine::Time;
 use crate::etcd::EventType;
@@ -82,6 +83,10 @@ impl Default for ControllerManagerConfig {
     }
 }
 
+/// The least number of failed pods in a row after which a controller's
+/// replacements are lingering (see [`Cache::replaces_failures_forever`]).
+const LINGER_FAILED_PODS: i32 = 10;
+
 /// The shared informer caches: what the controller manager has observed
 /// through its watches, with the indexes its controllers look up.
 #[derive(Default)]
@@ -103,6 +108,9 @@ pub struct Cache {
     orphans: [HashMap<String, HashSet<ObjectKey>>; Kind::ALL.len()],
     /// Workloads by uid.
     by_uid: HashMap<u64, UidEntry>,
+    /// Per controller uid: how many of its pods failed since one last
+    /// started running (see [`Cache::replaces_failures_forever`]).
+    failed_in_a_row: HashMap<u64, u32>,
 }
 
 /// A workload of the cache, found by its uid.
@@ -399,6 +407,41 @@ impl Cache {
             self.objects.insert(key.clone(), cached)
         };
         (old.map(|c| c.object), controller.map(|(uid, _)| uid))
+    }
+
+    /// Counts a controlled pod's failure, or forgets its controller's
+    /// failures once one of its pods runs.
+    fn count_pod_failure(&mut self, controller: u64, obj: &Object, old: Option<&Object>) {
+        let (Some(p), phase_was) = (
+            obj.as_pod(),
+            old.and_then(|o| o.as_pod()).map(|p| p.status.phase),
+        ) else {
+            return;
+        };
+        let phase = p.status.phase;
+        if phase_was == Some(phase) {
+            return;
+        }
+        match phase {
+            PodPhase::Failed => *self.failed_in_a_row.entry(controller).or_insert(0) += 1,
+            PodPhase::Running | PodPhase::Succeeded if !self.failed_in_a_row.is_empty() => {
+                self.failed_in_a_row.remove(&controller);
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether the controller with `uid`, wanting `replicas` pods, has seen
+    /// at least `max(replicas, 10)` of its pods fail and none run since:
+    /// its replacements may fail forever (pods pinned with `nodeName` to a
+    /// node that refuses them), so its creates are retries that keep only
+    /// a run with a `duration` going.
+    pub fn replaces_failures_forever(&self, uid: u64, replicas: i32) -> bool {
+        !self.failed_in_a_row.is_empty()
+            && self
+                .failed_in_a_row
+                .get(&uid)
+                .is_some_and(|&n| i64::from(n) >= i64::from(replicas.max(LINGER_FAILED_PODS)))
     }
 
     /// Indexes a new object; returns its controller's uid and its slot
@@ -712,6 +755,12 @@ impl Client {
     /// Sends a request for controller `id`; returns its tag, which carries
     /// the controller id in the top byte.
     pub fn send(&mut self, id: u8, cx: &mut Cx, verb: Verb) -> u64 {
+        self.send_as(id, cx, verb, false)
+    }
+
+    /// [`Self::send`], as a lingering message (`Ctx::send_lingering`) when
+    /// `lingering`: a retry that may repeat forever.
+    pub fn send_as(&mut self, id: u8, cx: &mut Cx, verb: Verb, lingering: bool) -> u64 {
         self.next_tag += 1;
         let tag = (u64::from(id) << 56) | self.next_tag;
         let now = cx.now();
@@ -725,7 +774,12 @@ impl Client {
             tag,
             verb,
         }));
-        cx.send_at(Dest::ApiServer, at, msg);
+        if lingering {
+            let delay = at - now;
+            cx.send_lingering(Dest::ApiServer, delay, msg);
+        } else {
+            cx.send_at(Dest::ApiServer, at, msg);
+        }
         tag
     }
 }
@@ -955,6 +1009,11 @@ impl ControllerManager {
         let (old, controller) = self.cache.apply(kind, key, obj);
         if k == Kind::Pod {
             count_rollout_pods(kind, obj, old.as_deref(), cx);
+            if let Some(c) = controller
+                && kind != EventType::Deleted
+            {
+                self.cache.count_pod_failure(c, obj, old.as_deref());
+            }
         }
         match k {
             Kind::Pod => {

@@ -51,6 +51,9 @@ struct Batch {
     failed: bool,
     created: i32,
     total: i32,
+    /// The creates replace pods that fail forever, as far as can be told
+    /// (see `Cache::replaces_failures_forever`): sent lingering.
+    lingering: bool,
 }
 
 enum Pending {
@@ -275,7 +278,8 @@ impl ReplicaSetController {
         let needs_sync = self.satisfied(key, now) && !self.batches.contains_key(key);
         if needs_sync && rs.metadata.deletion_timestamp.is_none() {
             let pods = || active().chain(claimed.iter().copied());
-            self.manage(key, &obj, rs, tally.replicas, pods, client, cx);
+            let lingering = cache.replaces_failures_forever(uid, rs.replicas());
+            self.manage(key, &obj, rs, tally.replicas, pods, lingering, client, cx);
         }
         self.update_status(key, rs, &tally, client, cx);
     }
@@ -290,6 +294,7 @@ impl ReplicaSetController {
         rs: &Workload,
         have: i32,
         pods: impl Fn() -> I,
+        lingering: bool,
         client: &mut Client,
         cx: &mut Cx,
     ) {
@@ -325,6 +330,7 @@ impl ReplicaSetController {
                     failed: false,
                     created: 0,
                     total: n,
+                    lingering,
                 },
             );
             self.next_batch(key, client, cx);
@@ -381,7 +387,7 @@ impl ReplicaSetController {
         });
         for _ in 0..n {
             let pod = podutil::pod_with_parts(template, parts, &rs.metadata, "");
-            let tag = client.send(REPLICASET, cx, Verb::Create(Object::Pod(pod)));
+            let tag = client.send_as(REPLICASET, cx, Verb::Create(Object::Pod(pod)), b.lingering);
             self.pending.insert(tag, Pending::Create(key.clone()));
         }
         log(

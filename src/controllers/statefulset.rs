@@ -238,6 +238,7 @@ impl StatefulSetController {
         {
             deletes.push(p);
         }
+        let lingering = cache.replaces_failures_forever(uid, replicas);
         for i in creates {
             let pod_name = format!("{name}-{i}");
             let mut pod = podutil::pod_from_template(
@@ -259,7 +260,7 @@ impl StatefulSetController {
                 &format!("SuccessfulCreate: ordinal {i} of {key}"),
             );
             self.in_flight.insert((key.clone(), pod_name));
-            client.send(STATEFULSET, cx, Verb::Create(Object::Pod(pod)));
+            client.send_as(STATEFULSET, cx, Verb::Create(Object::Pod(pod)), lingering);
         }
         for p in deletes {
             let pk = ObjectKey::new(Kind::Pod, &p.metadata.namespace, &p.metadata.name);

@@ -974,3 +974,52 @@ fn a_sync_that_always_fails_is_retried_with_a_doubling_backoff_and_the_run_ends(
     let sts = "{apiVersion: apps/v1, kind: StatefulSet, metadata: {name: db}, spec: {serviceName: db, replicas: 2, selector: {matchLabels: {app: db}}, template: {metadata: {labels: {app: db}}, spec: {priorityClassName: hihg, containers: [{name: c, image: 'app:1'}]}}}}";
     check_always_refused("always-refused-sts", sts, "statefulset-controller:");
 }
+
+/// Runs `manifest` (workload pods pinned with `nodeName` to a node they do
+/// not fit: the kubelet refuses each one, and the controller replaces it)
+/// with `extra` scenario lines; returns the pods created and the summary's
+/// stop reason.
+fn run_pinned(tag: &str, manifest: &str, extra: &str) -> (usize, String) {
+    let dir = scratch(tag);
+    let text = format!(
+        "name: {tag}\n{extra}cluster:\n  nodeGroups: [{{name: n, count: 1, capacity: {{cpu: '1', memory: 8Gi}}, images: ['app:1']}}]\nactions:\n- at: 0s\n  apply: {manifest}\n"
+    );
+    let out = dir.join("out");
+    run_ok(&write(&dir, "s.yaml", &text), &out, &[]);
+    let events = read_csv(&out.join("events.csv"));
+    let rejected = events.iter().filter(|e| e["action"] == "reject").count();
+    let pods = read_csv(&out.join("pods.csv"));
+    assert_eq!(rejected, pods.len(), "{tag}: every pod is refused");
+    let summary = read_csv(&out.join("summary.csv"));
+    let stop = summary
+        .iter()
+        .find(|r| r["metric"] == "stopped_by")
+        .unwrap()["value"]
+        .clone();
+    (pods.len(), stop)
+}
+
+#[test]
+fn pods_a_node_always_refuses_are_replaced_but_the_run_ends() {
+    // Upstream replaces such pods forever. From the tenth failure in a row
+    // (or the replica count, if more) on, the replacements keep only a run
+    // with `duration` going; before, this run did not end.
+    let spec = "spec: {nodeName: n-0, containers: [{name: c, image: 'app:1', resources: {requests: {cpu: '2'}}}]}";
+    let rs = format!(
+        "{{apiVersion: apps/v1, kind: ReplicaSet, metadata: {{name: big}}, spec: {{replicas: 1, selector: {{matchLabels: {{app: big}}}}, template: {{metadata: {{labels: {{app: big}}}}, {spec}}}}}}}"
+    );
+    let sts = format!(
+        "{{apiVersion: apps/v1, kind: StatefulSet, metadata: {{name: db}}, spec: {{replicas: 2, serviceName: db, selector: {{matchLabels: {{app: db}}}}, template: {{metadata: {{labels: {{app: db}}}}, {spec}}}}}}}"
+    );
+    for (tag, manifest) in [("pinned-rs", &rs), ("pinned-sts", &sts)] {
+        let (created, stop) = run_pinned(tag, manifest, "");
+        assert_eq!(stop, "idle", "{tag}");
+        // Ten failures in the foreground; replacements already in flight
+        // may add a few.
+        assert!((10..=15).contains(&created), "{tag}: {created} pods");
+        // With a duration the loop goes on to its end.
+        let (created, stop) = run_pinned(tag, manifest, "duration: 30s\n");
+        assert_eq!(stop, "duration", "{tag}");
+        assert!(created > 100, "{tag}: {created} pods");
+    }
+}
