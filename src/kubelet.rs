@@ -42,13 +42,13 @@ pub use static_pods::{ANNOTATION_MIRROR, ControlPlane, StaticManifest};
 /// and the image pull back-off, which has the same bounds.
 pub const BACKOFF_INITIAL: Time = 10 * SECOND;
 pub const BACKOFF_MAX: Time = 300 * SECOND;
-/// From its sixth restart on (its back-off reached the cap at the sixth
-/// exit), a container's own exit is a retry that may repeat forever: it
-/// keeps only a run with a `duration` going. Without this, crash loops
+/// From its seventh restart on (the exit after its sixth restart starts
+/// the capped back-off of 300 s), a container's own exit is a retry that
+/// may repeat forever: it keeps only a run with a `duration` going. Without this, crash loops
 /// started at different times, or a container that runs longer than the
 /// back-off's 10 min memory between crashes (so that its back-off never
 /// reaches the cap), would keep a run without `duration` going forever.
-pub const LINGER_RESTARTS: u32 = 6;
+pub const LINGER_RESTARTS: u32 = 7;
 /// The kubelet's API client limits (`kubeAPIQPS`, `kubeAPIBurst`).
 pub const KUBELET_QPS: f64 = 50.0;
 pub const KUBELET_BURST: u32 = 100;

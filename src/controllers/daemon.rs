@@ -139,6 +139,9 @@ pub struct DaemonSetController {
     creator: SlowStart,
     /// DaemonSet uid -> (revision number, template hash) of its rollout.
     revisions: HashMap<u64, (i64, String)>,
+    /// Pod deletes (the DaemonSet and the pod's uid) and status writes in
+    /// flight, by tag (creations are the slow-start runner's).
+    pending: HashMap<u64, (ObjectKey, Option<u64>)>,
 }
 
 impl DaemonSetController {
@@ -201,6 +204,28 @@ impl DaemonSetController {
                 resp.verb, e.code, e.reason, e.message
             );
             log(cx, "error", Subject::from(&resp.key), NAME, &detail);
+        }
+        if let Some((key, pod)) = self.pending.remove(&resp.tag) {
+            match (pod, &resp.result) {
+                // A delete that failed will not be observed: the
+                // expectation is lowered (upstream's DeletionObserved), and
+                // the sync fails unless the pod was already gone.
+                (Some(uid), Err(e)) => {
+                    self.creator.observed(&key, false, uid);
+                    if e.reason != "NotFound" {
+                        self.queue.add_rate_limited(DAEMONSET, key, cx);
+                    }
+                }
+                (Some(_), Ok(_)) => {}
+                // The status write: a refusal fails the sync; a success
+                // ends it unless a slow-start run is still in flight (its
+                // answers decide).
+                (None, _) => {
+                    let busy = self.creator.running(&key);
+                    self.queue.status_answered(DAEMONSET, resp, busy, cx);
+                }
+            }
+            return;
         }
         match self.creator.on_response(DAEMONSET, NAME, resp, client, cx) {
             Some(Some((key, true))) => self.queue.add_rate_limited(DAEMONSET, key, cx),
@@ -395,7 +420,7 @@ impl DaemonSetController {
                 for p in &delete {
                     let pk = ObjectKey::new(Kind::Pod, &p.metadata.namespace, &p.metadata.name);
                     log(cx, "delete", Subject::from(&pk), NAME, "SuccessfulDelete");
-                    client.send(
+                    let tag = client.send(
                         DAEMONSET,
                         cx,
                         Verb::Delete {
@@ -403,6 +428,8 @@ impl DaemonSetController {
                             precondition: None,
                         },
                     );
+                    self.pending
+                        .insert(tag, (key.clone(), Some(p.metadata.uid)));
                 }
             }
             create.truncate(BURST_REPLICAS);
@@ -444,7 +471,7 @@ impl DaemonSetController {
             requeue(cx, key, t);
         }
         if st != ds.status {
-            client.send(
+            let tag = client.send(
                 DAEMONSET,
                 cx,
                 Verb::UpdateWorkloadStatus {
@@ -452,6 +479,7 @@ impl DaemonSetController {
                     status: st,
                 },
             );
+            self.pending.insert(tag, (key.clone(), None));
         }
     }
 

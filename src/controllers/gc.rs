@@ -9,7 +9,7 @@
 //! cache (owners are Deployments and ReplicaSets, dependents ReplicaSets
 //! and pods); foreground deletion is not modelled.
 
-use crate::fasthash::HashSet;
+use crate::fasthash::{HashMap, HashSet};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -45,6 +45,12 @@ pub struct GarbageCollector {
     /// Orphaned owners whose delete (the finalizer's removal) is in flight:
     /// a refused one is orphaned again at its retry.
     finalizing: BTreeSet<ObjectKey>,
+    /// Owners whose dependents' updates (dropping the reference) are in
+    /// flight: how many, and whether one was refused. The finalizer is
+    /// removed once all succeeded; a refusal orphans again at the retry.
+    orphan_updates: HashMap<ObjectKey, (usize, bool)>,
+    /// The owner of each dependent update in flight, by tag.
+    orphan_tags: HashMap<u64, ObjectKey>,
 }
 
 impl GarbageCollector {
@@ -109,8 +115,14 @@ impl GarbageCollector {
         };
         let uid = obj.meta().uid;
         if self.orphaning.remove(key) {
+            if self.orphan_updates.contains_key(key) {
+                // Its dependents' updates are still answering: their
+                // answers decide.
+                return;
+            }
             let deps = cache.owned_by(uid);
             let uid_s = uid.to_string();
+            let mut sent = 0;
             for dk in deps {
                 let Some(dep) = cache.get(&dk) else { continue };
                 let mut o = (**dep).clone();
@@ -124,7 +136,7 @@ impl GarbageCollector {
                     &format!("owner {key} deleted with propagationPolicy=Orphan"),
                 );
                 let rv = dep.meta().resource_version;
-                client.send(
+                let tag = client.send(
                     GARBAGE_COLLECTOR,
                     cx,
                     Verb::Update {
@@ -132,23 +144,14 @@ impl GarbageCollector {
                         precondition: Some(rv),
                     },
                 );
+                self.orphan_tags.insert(tag, key.clone());
+                sent += 1;
             }
-            log(
-                cx,
-                "delete",
-                Subject::from(key),
-                NAME,
-                "dependents orphaned: orphan finalizer removed",
-            );
-            self.finalizing.insert(key.clone());
-            client.send(
-                GARBAGE_COLLECTOR,
-                cx,
-                Verb::Delete {
-                    key: key.clone(),
-                    precondition: None,
-                },
-            );
+            if sent == 0 {
+                self.remove_orphan_finalizer(key, client, cx);
+            } else {
+                self.orphan_updates.insert(key.clone(), (sent, false));
+            }
             return;
         }
         // A dependent: delete it once every owner it names is gone.
@@ -188,9 +191,64 @@ impl GarbageCollector {
         );
     }
 
-    pub fn on_response(&mut self, resp: &Response, cx: &mut crate::sim::Cx) {
+    /// Upstream's `removeFinalizer` once the dependents are orphaned: the
+    /// owner's delete goes through.
+    fn remove_orphan_finalizer(
+        &mut self,
+        key: &ObjectKey,
+        client: &mut Client,
+        cx: &mut crate::sim::Cx,
+    ) {
+        log(
+            cx,
+            "delete",
+            Subject::from(key),
+            NAME,
+            "dependents orphaned: orphan finalizer removed",
+        );
+        self.finalizing.insert(key.clone());
+        client.send(
+            GARBAGE_COLLECTOR,
+            cx,
+            Verb::Delete {
+                key: key.clone(),
+                precondition: None,
+            },
+        );
+    }
+
+    pub fn on_response(&mut self, resp: &Response, client: &mut Client, cx: &mut crate::sim::Cx) {
         if resp.result.is_err() {
             self.deleting.remove(&resp.key);
+        }
+        if let Some(owner) = self.orphan_tags.remove(&resp.tag) {
+            if let Err(e) = &resp.result
+                && e.reason != "NotFound"
+            {
+                let detail = format!(
+                    "{} failed: {} {}: {}",
+                    resp.verb, e.code, e.reason, e.message
+                );
+                log(cx, "error", Subject::from(&resp.key), NAME, &detail);
+            }
+            let entry = self
+                .orphan_updates
+                .get_mut(&owner)
+                .expect("an update in flight counts for its owner");
+            entry.0 -= 1;
+            // A dependent gone meanwhile needs no orphaning.
+            entry.1 |= resp.result.as_ref().is_err_and(|e| e.reason != "NotFound");
+            if entry.0 == 0 {
+                let (_, refused) = self.orphan_updates.remove(&owner).expect("present");
+                if refused {
+                    // Upstream's attemptToOrphan worker retries the owner.
+                    self.orphaning.insert(owner.clone());
+                    self.queue.add_rate_limited(GARBAGE_COLLECTOR, owner, cx);
+                } else {
+                    self.remove_orphan_finalizer(&owner, client, cx);
+                }
+            }
+            return;
         }
         if let Err(e) = &resp.result
             && e.reason != "NotFound"

@@ -643,9 +643,17 @@ impl WorkQueue {
     /// a delete): done (or the object gone) forgets the key's failures, a
     /// refusal fails the sync.
     pub fn sync_answered(&mut self, id: u8, resp: &Response, cx: &mut Cx) {
+        self.status_answered(id, resp, false, cx);
+    }
+
+    /// [`Self::sync_answered`] for a status write sent while other requests
+    /// of the same sync may be in flight (`busy`): a refusal fails the
+    /// sync, but a success leaves it to their answers.
+    pub fn status_answered(&mut self, id: u8, resp: &Response, busy: bool, cx: &mut Cx) {
         match &resp.result {
             Err(e) if e.reason != "NotFound" => self.add_rate_limited(id, resp.key.clone(), cx),
-            _ => self.forget(&resp.key),
+            _ if !busy => self.forget(&resp.key),
+            _ => {}
         }
     }
 
@@ -965,7 +973,7 @@ impl ControllerManager {
                         self.deployments
                             .on_response(&resp, &self.cache, &mut self.client, cx)
                     }
-                    GARBAGE_COLLECTOR => self.gc.on_response(&resp, cx),
+                    GARBAGE_COLLECTOR => self.gc.on_response(&resp, &mut self.client, cx),
                     DAEMONSET => self.daemonsets.on_response(&resp, &mut self.client, cx),
                     STATEFULSET => self.statefulsets.on_response(&resp, cx),
                     _ => {}
@@ -1074,8 +1082,8 @@ mod tests {
         script: Option<Script>,
         rec: crate::output::Recorder,
         lat: crate::sim::Latencies,
-        /// (arrival, controller id) of every request.
-        requests: Vec<(Time, u8)>,
+        /// (arrival, controller id, verb) of every request.
+        requests: Vec<(Time, u8, &'static str)>,
         /// (arrival, key name) of every requeue.
         requeues: Vec<(Time, String)>,
     }
@@ -1094,7 +1102,8 @@ mod tests {
                     self.requeues.push((ctx.now(), key.name.to_string()));
                 }
                 (Dest::ApiServer, Msg::Request(req)) => {
-                    self.requests.push((ctx.now(), (req.tag >> 56) as u8));
+                    self.requests
+                        .push((ctx.now(), (req.tag >> 56) as u8, req.verb.name()));
                 }
                 _ => {}
             }
@@ -1164,8 +1173,8 @@ mod tests {
         let mut late: Vec<u8> = w
             .requests
             .iter()
-            .filter(|&&(t, _)| t >= SECOND)
-            .map(|&(_, id)| id)
+            .filter(|&&(t, _, _)| t >= SECOND)
+            .map(|&(_, id, _)| id)
             .collect();
         late.sort_unstable();
         assert_eq!(w.requests.len(), 5);
@@ -1222,6 +1231,126 @@ mod tests {
         assert_eq!(ms("b"), [5, 5, 10]);
         assert_eq!(ms("c"), [5, 5, 10]);
         assert_eq!(ms("d"), [5, 10]);
+    }
+
+    #[test]
+    fn a_status_answer_fails_a_sync_or_ends_it_unless_other_requests_decide() {
+        use crate::engine::MILLISECOND;
+        use crate::sim::msg::{ApiError, Response};
+        let answer = |name: &str, reason: Option<&'static str>| Response {
+            tag: 0,
+            verb: "update-status",
+            key: key(name),
+            result: match reason {
+                None => Ok(object("kind: Pod\nmetadata: {name: x}", 1)),
+                Some(reason) => Err(ApiError {
+                    code: 409,
+                    reason,
+                    message: String::new(),
+                }),
+            },
+        };
+        let w = run_alone(20.0, None, None, move |_, q, cx| {
+            // A refusal fails the sync, busy or not: 5 ms, then 10 ms.
+            fail(q, "a", cx);
+            q.add(key("a"));
+            q.pop();
+            q.status_answered(DAEMONSET, &answer("a", Some("Conflict")), true, cx);
+            // A success while other requests are in flight forgets
+            // nothing (10 ms next); one without them does (5 ms next).
+            fail(q, "b", cx);
+            q.add(key("b"));
+            q.pop();
+            q.status_answered(DAEMONSET, &answer("b", None), true, cx);
+            fail(q, "b", cx);
+            q.add(key("b"));
+            q.pop();
+            q.status_answered(DAEMONSET, &answer("b", None), false, cx);
+            fail(q, "b", cx);
+            // The object gone (NotFound) is no failure.
+            fail(q, "c", cx);
+            q.add(key("c"));
+            q.pop();
+            q.status_answered(DAEMONSET, &answer("c", Some("NotFound")), false, cx);
+            fail(q, "c", cx);
+        });
+        let ms = |name: &str| -> Vec<Time> {
+            w.requeues
+                .iter()
+                .filter(|(_, n)| n == name)
+                .map(|&(t, _)| t / MILLISECOND)
+                .collect()
+        };
+        assert_eq!(ms("a"), [5, 10]);
+        // (In arrival order: 5, 5 and 10 ms; a busy success that forgot
+        // would give 5, 5, 5.)
+        assert_eq!(ms("b"), [5, 5, 10]);
+        assert_eq!(ms("c"), [5, 5]);
+    }
+
+    #[test]
+    fn the_gc_removes_the_orphan_finalizer_only_once_every_dependent_is_orphaned() {
+        use crate::engine::MILLISECOND;
+        use crate::sim::msg::{ApiError, Response};
+        let w = run_alone(20.0, None, None, |client, _, cx| {
+            let mut cache = Cache::default();
+            let mut gc = gc::GarbageCollector::default();
+            let mut owner = (*object(
+                "kind: ReplicaSet\nmetadata: {name: rs, finalizers: [orphan]}",
+                7,
+            ))
+            .clone();
+            owner.meta_mut().deletion_timestamp = Some(1);
+            let owner = Arc::new(owner);
+            let alive = object("kind: ReplicaSet\nmetadata: {name: rs}", 7);
+            let dep = object(
+                "kind: Pod\nmetadata: {name: p, ownerReferences: [{kind: ReplicaSet, name: rs, uid: '7', controller: true}]}",
+                8,
+            );
+            for o in [&owner, &dep] {
+                cache.apply(EventType::Added, &o.key(), o);
+            }
+            gc.observe(
+                EventType::Modified,
+                &owner.key(),
+                &owner,
+                Some(&alive),
+                &cache,
+            );
+            let answer = |tag: u64, reason: Option<&'static str>| Response {
+                tag,
+                verb: "update",
+                key: dep.key(),
+                result: match reason {
+                    None => Ok(dep.clone()),
+                    Some(reason) => Err(ApiError {
+                        code: 409,
+                        reason,
+                        message: String::new(),
+                    }),
+                },
+            };
+            let tag = |client: &Client| (u64::from(GARBAGE_COLLECTOR) << 56) | client.next_tag;
+            // The dependent's update is refused: no finalizer removal, and
+            // the owner is orphaned again after its backoff (5 ms).
+            gc.sync(&owner.key(), &cache, client, cx);
+            let first = tag(client);
+            gc.on_response(&answer(first, Some("Conflict")), client, cx);
+            // Retried: the update goes through, then the owner's delete.
+            gc.sync(&owner.key(), &cache, client, cx);
+            let second = tag(client);
+            assert_ne!(first, second);
+            gc.on_response(&answer(second, None), client, cx);
+        });
+        let verbs: Vec<(u8, &str)> = w.requests.iter().map(|&(_, id, v)| (id, v)).collect();
+        let g = GARBAGE_COLLECTOR;
+        assert_eq!(verbs, [(g, "update"), (g, "update"), (g, "delete")]);
+        let requeues: Vec<(Time, &str)> = w
+            .requeues
+            .iter()
+            .map(|(t, n)| (t / MILLISECOND, n.as_str()))
+            .collect();
+        assert_eq!(requeues, [(5, "rs")]);
     }
 
     #[test]
@@ -1354,6 +1483,45 @@ mod tests {
         c.apply(EventType::Added, &d.key(), &d);
         assert_eq!(counts(&c), (1, 1, 7));
         assert_eq!(c.controlled_pod_counts(99), PodCounts::default());
+    }
+
+    #[test]
+    fn a_controller_whose_pods_keep_failing_replaces_them_lingering() {
+        use crate::api::pod::PodPhase;
+        let mut c = Cache::default();
+        let pod = |i: u64, phase: PodPhase| {
+            let mut o = (*object(
+                &format!("kind: Pod\nmetadata: {{name: p{i}, ownerReferences: [{{kind: ReplicaSet, name: rs, uid: '7', controller: true}}]}}"),
+                100 + i,
+            ))
+            .clone();
+            if let Object::Pod(p) = &mut o {
+                p.status.phase = phase;
+            }
+            Arc::new(o)
+        };
+        let see = |c: &mut Cache, o: &Arc<Object>, old: Option<&Arc<Object>>| {
+            c.count_pod_failure(7, o, old.map(|o| &**o));
+        };
+        // Nine failures: not yet (10 at least); a pod seen failing twice
+        // counts once.
+        for i in 0..9 {
+            let (pending, failed) = (pod(i, PodPhase::Pending), pod(i, PodPhase::Failed));
+            see(&mut c, &pending, None);
+            see(&mut c, &failed, Some(&pending));
+            see(&mut c, &failed, Some(&failed));
+        }
+        assert!(!c.replaces_failures_forever(7, 1));
+        let failed = pod(9, PodPhase::Failed);
+        see(&mut c, &failed, None);
+        assert!(c.replaces_failures_forever(7, 1));
+        // Not for a controller wanting more replicas than that, nor another.
+        assert!(!c.replaces_failures_forever(7, 11));
+        assert!(!c.replaces_failures_forever(8, 1));
+        // One pod running forgets them.
+        let (pending, running) = (pod(10, PodPhase::Pending), pod(10, PodPhase::Running));
+        see(&mut c, &running, Some(&pending));
+        assert!(!c.replaces_failures_forever(7, 1));
     }
 
     #[test]

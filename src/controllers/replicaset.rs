@@ -465,10 +465,12 @@ impl ReplicaSetController {
                     }
                 }
             }
-            // The ReplicaSet's status write ends its sync.
-            // (A slow-start run still in flight decides for itself.)
-            Pending::Other if resp.key.kind == Kind::ReplicaSet && !self.creating(&resp.key) => {
-                self.queue.sync_answered(REPLICASET, resp, cx)
+            // The ReplicaSet's status write: a refusal fails the sync; a
+            // success ends it unless a slow-start run is still in flight
+            // (its answers decide).
+            Pending::Other if resp.key.kind == Kind::ReplicaSet => {
+                let busy = self.creating(&resp.key);
+                self.queue.status_answered(REPLICASET, resp, busy, cx)
             }
             Pending::Other => {}
         }

@@ -87,6 +87,14 @@ impl StatefulSetController {
             );
             log(cx, "error", Subject::from(&resp.key), NAME, &detail);
         }
+        if resp.key.kind == Kind::StatefulSet {
+            // The status write: a refusal fails the sync; a success ends
+            // it unless a pod's create or delete of the set is still in
+            // flight (its answer decides).
+            let busy = self.in_flight.iter().any(|(k, _)| *k == resp.key);
+            self.queue.status_answered(STATEFULSET, resp, busy, cx);
+            return;
+        }
         // The pod's set is found by the pod's name.
         let set = self
             .in_flight
