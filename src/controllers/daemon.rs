@@ -206,6 +206,9 @@ impl DaemonSetController {
             log(cx, "error", Subject::from(&resp.key), NAME, &detail);
         }
         if let Some((key, pod)) = self.pending.remove(&resp.tag) {
+            if pod.is_some() {
+                super::log_pod_done(cx, &key, NAME, resp);
+            }
             match (pod, &resp.result) {
                 // A delete that failed will not be observed: the
                 // expectation is lowered (upstream's DeletionObserved), and
@@ -419,7 +422,6 @@ impl DaemonSetController {
                     .expect_deletions(key, delete.iter().map(|p| p.metadata.uid), now);
                 for p in &delete {
                     let pk = ObjectKey::new(Kind::Pod, &p.metadata.namespace, &p.metadata.name);
-                    log(cx, "delete", Subject::from(&pk), NAME, "SuccessfulDelete");
                     let tag = client.send(
                         DAEMONSET,
                         cx,

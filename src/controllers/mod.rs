@@ -812,6 +812,25 @@ fn count_rollout_pods(kind: EventType, obj: &Object, old: Option<&Object>, cx: &
     }
 }
 
+/// The `SuccessfulCreate` or `SuccessfulDelete` row of `owner` (a
+/// ReplicaSet, a DaemonSet) once its pod's create or delete has succeeded,
+/// as upstream's pod control records the event after the call returns.
+pub fn log_pod_done(cx: &mut Cx, owner: &ObjectKey, controller: &str, resp: &Response) {
+    let Ok(o) = &resp.result else { return };
+    let (action, reason, verb) = if resp.verb == "create" {
+        ("create", "SuccessfulCreate", "Created")
+    } else {
+        ("delete", "SuccessfulDelete", "Deleted")
+    };
+    cx.log_on_args(
+        Dest::ControllerManager,
+        action,
+        Subject::from(owner),
+        "",
+        format_args!("{controller}: {reason}: {verb} pod: {}", o.meta().name),
+    );
+}
+
 /// A timeline row by the controller manager, naming the controller.
 pub fn log(cx: &mut Cx, action: &str, subject: Subject<'_>, controller: &str, detail: &str) {
     let who = Dest::ControllerManager;

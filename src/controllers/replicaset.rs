@@ -359,7 +359,6 @@ impl ReplicaSetController {
             );
             for p in victims {
                 let pk = ObjectKey::new(Kind::Pod, &p.metadata.namespace, &p.metadata.name);
-                log(cx, "delete", Subject::from(&pk), NAME, "SuccessfulDelete");
                 let uid = p.metadata.uid;
                 let tag = client.send(
                     REPLICASET,
@@ -392,11 +391,12 @@ impl ReplicaSetController {
         }
         log(
             cx,
-            "create",
+            "slow-start",
             Subject::from(key),
             NAME,
             &format!(
-                "SuccessfulCreate: slow-start batch of {n} pods ({} of {} sent)",
+                "batch of {n} {} ({} of {} sent)",
+                if n == 1 { "pod" } else { "pods" },
                 b.total - b.remaining + n,
                 b.total
             ),
@@ -418,6 +418,7 @@ impl ReplicaSetController {
         }
         match p {
             Pending::Create(key) => {
+                super::log_pod_done(cx, &key, NAME, resp);
                 let Some(b) = self.batches.get_mut(&key) else {
                     return;
                 };
@@ -453,6 +454,7 @@ impl ReplicaSetController {
                 }
             }
             Pending::Delete(key, uid) => {
+                super::log_pod_done(cx, &key, NAME, resp);
                 if let Err(e) = &resp.result {
                     // The watch will not show this deletion: the
                     // expectation is lowered (upstream's DeletionObserved);

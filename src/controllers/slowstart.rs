@@ -127,11 +127,12 @@ impl SlowStart {
         let sent = b.total - b.pods.len();
         log(
             cx,
-            "create",
+            "slow-start",
             Subject::from(key),
             name,
             &format!(
-                "SuccessfulCreate: slow-start batch of {n} pods ({sent} of {} sent)",
+                "batch of {n} {} ({sent} of {} sent)",
+                if n == 1 { "pod" } else { "pods" },
                 b.total
             ),
         );
@@ -149,6 +150,7 @@ impl SlowStart {
         cx: &mut Cx,
     ) -> Option<Option<(ObjectKey, bool)>> {
         let key = self.pending.remove(&resp.tag)?;
+        super::log_pod_done(cx, &key, name, resp);
         let Some(b) = self.batches.get_mut(&key) else {
             return Some(None);
         };

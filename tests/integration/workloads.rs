@@ -319,7 +319,7 @@ fn a_1000_replica_deployment_takes_the_time_the_rate_limit_allows() {
         // batches 1, 2, 4, ..., the last one what remains.
         let batches: Vec<u32> = events
             .iter()
-            .filter(|e| e["detail"].contains("slow-start batch of"))
+            .filter(|e| e["action"] == "slow-start")
             .map(|e| {
                 let d = &e["detail"];
                 let rest = &d[d.find("batch of ").unwrap() + 9..];
@@ -359,6 +359,26 @@ fn deployment_flow_scenario_shows_each_controller_step() {
         assert_eq!(p["owner"], format!("ReplicaSet/{rs}"));
         assert!(p["name"].starts_with(&format!("{rs}-")));
         assert_eq!(p["phase"], "Running");
+        // One SuccessfulCreate row per pod, once the apiserver has
+        // answered its create, as upstream records the event.
+        let detail = format!(
+            "replicaset-controller: SuccessfulCreate: Created pod: {}",
+            p["name"]
+        );
+        let created: Vec<&&Row> = cm
+            .iter()
+            .filter(|e| e["name"] == rs && e["detail"] == detail)
+            .collect();
+        assert_eq!(created.len(), 1, "{detail}");
+        let stored = events
+            .iter()
+            .find(|e| {
+                e["component"] == "kube-apiserver"
+                    && e["action"] == "create"
+                    && e["name"] == p["name"]
+            })
+            .unwrap();
+        assert!(micros(&created[0]["time_s"]) > micros(&stored["time_s"]));
     }
     let rollouts = read_csv(&out.join("rollouts.csv"));
     assert_eq!(
