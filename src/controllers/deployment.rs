@@ -234,6 +234,10 @@ pub struct DeploymentController {
     /// observed.
     creating: HashMap<ObjectKey, String>,
     pending: HashMap<u64, Pending>,
+    /// Per Deployment, its syncs' requests not yet answered: its failures
+    /// are forgotten only once all have succeeded (upstream's sync stops
+    /// at the first error and is forgotten only when it returns none).
+    answers_due: HashMap<ObjectKey, u32>,
     /// Deployment uid -> the ReplicaSet of its current rollout.
     rollout_rs: HashMap<u64, String>,
     /// Deployments whose revision annotation is being written, and to what.
@@ -344,11 +348,27 @@ impl DeploymentController {
         &mut self,
         resp: &Response,
         cache: &Cache,
-        _client: &mut Client,
+        client: &mut Client,
         cx: &mut Cx,
     ) {
         let Some(p) = self.pending.remove(&resp.tag) else {
             return;
+        };
+        // Whether this was the last answer a Deployment's syncs awaited.
+        let last_answer = match Self::counted(&p, &resp.key) {
+            Some(d) => {
+                let n = self
+                    .answers_due
+                    .get_mut(d)
+                    .expect("a counted request is due an answer");
+                *n -= 1;
+                let last = *n == 0;
+                if last {
+                    self.answers_due.remove(d);
+                }
+                last
+            }
+            None => false,
         };
         if let Err(e) = &resp.result {
             let detail = format!(
@@ -380,21 +400,23 @@ impl DeploymentController {
                     if !same && let Some(dw) = cache.get(&d).and_then(|o| as_workload(o)) {
                         let mut st = dw.status.clone();
                         st.collision_count += 1;
-                        let tag = _client.send(
-                            DEPLOYMENT,
+                        self.send(
+                            client,
                             cx,
                             Verb::UpdateWorkloadStatus {
                                 key: d.clone(),
                                 status: st,
                             },
+                            Pending::Other,
                         );
-                        self.pending.insert(tag, Pending::Other);
                     }
                 }
                 if resp.result.is_err() {
                     self.queue.add_rate_limited(DEPLOYMENT, d, cx);
                 } else {
-                    self.queue.forget(&d);
+                    if last_answer {
+                        self.queue.forget(&d);
+                    }
                     self.queue.add(d);
                 }
             }
@@ -407,19 +429,38 @@ impl DeploymentController {
                         self.annotating.remove(&d);
                     }
                     self.queue.add_rate_limited(DEPLOYMENT, d, cx);
-                } else {
+                } else if last_answer {
                     self.queue.forget(&d);
                 }
             }
             // The Deployment's status write ends its sync.
             Pending::Other if resp.key.kind == Kind::Deployment => {
-                self.queue.sync_answered(DEPLOYMENT, resp, cx)
+                self.queue
+                    .status_answered(DEPLOYMENT, resp, !last_answer, cx)
             }
             Pending::Other => {}
         }
     }
 
+    /// The Deployment whose sync a request counts for: the one a
+    /// ReplicaSet create or update is for, or the Deployment a status
+    /// write is of (`key`, the request's object).
+    fn counted<'a>(p: &'a Pending, key: &'a ObjectKey) -> Option<&'a ObjectKey> {
+        match p {
+            Pending::CreateRs { d, .. } | Pending::Update { d, .. } => Some(d),
+            Pending::Other if key.kind == Kind::Deployment => Some(key),
+            Pending::Other => None,
+        }
+    }
+
     fn send(&mut self, client: &mut Client, cx: &mut Cx, verb: Verb, p: Pending) {
+        let d = match &p {
+            Pending::CreateRs { d, .. } | Pending::Update { d, .. } => Some(d.clone()),
+            Pending::Other => Some(verb.key()).filter(|k| k.kind == Kind::Deployment),
+        };
+        if let Some(d) = d {
+            *self.answers_due.entry(d).or_insert(0) += 1;
+        }
         let tag = client.send(DEPLOYMENT, cx, verb);
         self.pending.insert(tag, p);
     }
@@ -1312,6 +1353,67 @@ mod tests {
             Some(Object::Workload(_, w)) => *w,
             _ => panic!(),
         }
+    }
+
+    #[test]
+    fn a_sync_is_forgotten_only_once_all_its_requests_have_succeeded() {
+        use crate::controllers::tests::{fail, key, run_alone};
+        use crate::engine::MILLISECOND;
+        use crate::sim::msg::{ApiError, Response};
+        let w = run_alone(20.0, None, None, |client, _, cx| {
+            let mut c = DeploymentController::default();
+            let cache = Cache::default();
+            let d = key("web");
+            // One failure: retried after 5 ms.
+            fail(&mut c.queue, "web", cx);
+            c.queue.add(d.clone());
+            c.queue.pop();
+            // The retry's sync scales a ReplicaSet and writes the status;
+            // the scale succeeds, then the status write is refused: still
+            // the second failure in a row (10 ms), not a first one (5 ms).
+            let rs = ObjectKey::new(Kind::ReplicaSet, "default", "web-1");
+            let object = Arc::new(Object::Workload(
+                Kind::ReplicaSet,
+                Box::new(deployment("kind: ReplicaSet\nmetadata: {name: web-1}")),
+            ));
+            let scale = Pending::Update {
+                d: d.clone(),
+                event: None,
+            };
+            let verb = Verb::Update {
+                object: (*object).clone(),
+                precondition: None,
+            };
+            let first = client.next_tag + 1;
+            c.send(client, cx, verb, scale);
+            let status = Verb::UpdateWorkloadStatus {
+                key: d.clone(),
+                status: WorkloadStatus::default(),
+            };
+            c.send(client, cx, status, Pending::Other);
+            let tag = |n: u64| (u64::from(DEPLOYMENT) << 56) | n;
+            let ok = Response {
+                tag: tag(first),
+                verb: "update",
+                key: rs,
+                result: Ok(object),
+            };
+            c.on_response(&ok, &cache, client, cx);
+            let refused = Response {
+                tag: tag(first + 1),
+                verb: "update-status",
+                key: d.clone(),
+                result: Err(ApiError {
+                    code: 409,
+                    reason: "Conflict",
+                    message: String::new(),
+                }),
+            };
+            c.on_response(&refused, &cache, client, cx);
+            assert!(c.answers_due.is_empty());
+        });
+        let ms: Vec<Time> = w.requeues.iter().map(|(t, _)| t / MILLISECOND).collect();
+        assert_eq!(ms, [5, 10]);
     }
 
     #[test]

@@ -1095,7 +1095,7 @@ mod tests {
 
     /// A controller manager's client and one work queue, alone: `script`
     /// runs at time 0; requests and requeues are recorded as they arrive.
-    struct ClientAlone {
+    pub(super) struct ClientAlone {
         client: Client,
         queue: WorkQueue,
         script: Option<Script>,
@@ -1104,7 +1104,7 @@ mod tests {
         /// (arrival, controller id, verb) of every request.
         requests: Vec<(Time, u8, &'static str)>,
         /// (arrival, key name) of every requeue.
-        requeues: Vec<(Time, String)>,
+        pub(super) requeues: Vec<(Time, String)>,
     }
 
     impl crate::engine::World for ClientAlone {
@@ -1129,7 +1129,7 @@ mod tests {
         }
     }
 
-    fn run_alone(
+    pub(super) fn run_alone(
         qps: f64,
         max_retries: Option<u32>,
         until: Option<Time>,
@@ -1161,13 +1161,13 @@ mod tests {
     }
 
     /// A sync of `name` that fails once (its key popped, then requeued).
-    fn fail(q: &mut WorkQueue, name: &str, cx: &mut Cx) {
+    pub(super) fn fail(q: &mut WorkQueue, name: &str, cx: &mut Cx) {
         q.add(key(name));
         q.pop();
         q.add_rate_limited(DEPLOYMENT, key(name), cx);
     }
 
-    fn key(name: &str) -> ObjectKey {
+    pub(super) fn key(name: &str) -> ObjectKey {
         ObjectKey::new(Kind::Deployment, "default", name)
     }
 
