@@ -619,6 +619,12 @@ impl Scheduler {
                 let now = cx.now();
                 self.flush_at = self.flush_at.split_off(&(now + 1));
                 self.queue.flush(now);
+                // The pods still backing off (a cluster event moved several
+                // at once, with one flush for the earliest) are flushed
+                // when the next of them is due.
+                if let Some(until) = self.queue.next_backoff() {
+                    self.schedule_flush(until, false, cx);
+                }
             }
             Msg::Response(resp) => {
                 if let Some((uid, attempts)) = self.binds.remove(&resp.tag)

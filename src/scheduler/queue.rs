@@ -250,6 +250,11 @@ impl SchedulingQueue {
         earliest
     }
 
+    /// When the earliest backoff in backoffQ expires.
+    pub fn next_backoff(&self) -> Option<Time> {
+        self.backoff.first_key_value().map(|(&(until, _), _)| until)
+    }
+
     /// Moves pods whose backoff expired, and pods unschedulable for longer
     /// than 5 minutes, to activeQ.
     pub fn flush(&mut self, now: Time) {

@@ -285,6 +285,36 @@ fn generate_makes_pods_with_drawn_requests_and_lifetimes() {
 }
 
 #[test]
+fn pods_moved_to_backoff_together_are_all_retried() {
+    // 100 pods of 250m to 2 cpu arrive faster than they finish on 3 nodes
+    // of 8 cpu: many wait unschedulable, and a pod's end moves them all to
+    // backoffQ at once, each until its own backoff expires. Every one of
+    // them must be retried when its backoff is over (only the first was,
+    // and the rest stayed Pending on an empty cluster).
+    let dir = scratch("backoff-flush");
+    let text = "name: burst\ncluster:\n  nodeGroups:\n  - {name: w, count: 3, capacity: {cpu: '8', memory: 32Gi, pods: 110}}\nactions:\n- at: 1s\n  generate:\n    template: {apiVersion: v1, kind: Pod, metadata: {name: batch}, spec: {containers: [{name: c, image: 'busybox:1.36'}]}}\n    count: 100\n    poisson: {rate: 4/s}\n    requests:\n      cpu: [250m, 500m, '1', '2']\n      memory: {distribution: uniform, min: 256Mi, max: 2Gi}\n    lifetime: {distribution: exponential, mean: 20s}\n";
+    let s = write(&dir, "scenario.yaml", text);
+    run_ok(&s, &dir.join("out"), &[]);
+    let pods = read_csv(&dir.join("out/pods.csv"));
+    assert_eq!(pods.len(), 100);
+    let left: Vec<&str> = pods
+        .iter()
+        .filter(|p| p["phase"] != "Succeeded")
+        .map(|p| p["name"].as_str())
+        .collect();
+    assert!(left.is_empty(), "never scheduled: {left:?}");
+    let events = read_csv(&dir.join("out/events.csv"));
+    assert!(
+        events
+            .iter()
+            .filter(|e| e["component"] == "kube-scheduler" && e["action"] == "unschedulable")
+            .count()
+            > 100,
+        "the scenario must make pods wait"
+    );
+}
+
+#[test]
 fn a_higher_priority_pod_preempts_the_fewest_lower_priority_pods() {
     let dir = scratch("preempt");
     let pod = |name: &str, prio: i32, cpu: &str| {
