@@ -57,15 +57,19 @@ impl NodeLeases {
                 if let Some(u) = self.up.get_mut(node as usize) {
                     *u = up;
                 }
-                if !up {
-                    // Nothing else may happen in the cluster, but the node
-                    // lifecycle controller is about to notice: keep the run
-                    // alive past its grace period and next monitor pass.
-                    let horizon = crate::controllers::nodelifecycle::NODE_MONITOR_GRACE
-                        + LEASE_RENEW_INTERVAL
-                        + 2 * crate::controllers::nodelifecycle::NODE_MONITOR_PERIOD;
-                    cx.send(Dest::NodeLeases, horizon, Msg::LeaseExpiry);
-                }
+                // Nothing else may happen in the cluster, but the node
+                // lifecycle controller is about to notice: keep the run
+                // alive past the node's next renewal (or, for a failure,
+                // its grace period) and the next monitor pass.
+                let grace = if up {
+                    0
+                } else {
+                    crate::controllers::nodelifecycle::NODE_MONITOR_GRACE
+                };
+                let horizon = grace
+                    + LEASE_RENEW_INTERVAL
+                    + 2 * crate::controllers::nodelifecycle::NODE_MONITOR_PERIOD;
+                cx.send(Dest::NodeLeases, horizon, Msg::LeaseExpiry);
             }
             Msg::LeaseExpiry => {}
             _ => {}

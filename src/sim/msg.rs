@@ -428,7 +428,8 @@ pub enum Msg {
     /// write and watch hops: these nodes' Leases were renewed at `at`.
     LeasesRenewed { at: Time, nodes: Arc<[u32]> },
     /// From the node Lease group to itself: keeps a run alive until the node
-    /// lifecycle controller can have noticed a stopped kubelet. Does nothing.
+    /// lifecycle controller can have noticed a stopped or restarted
+    /// kubelet. Does nothing.
     LeaseExpiry,
     /// From the controller manager to itself (background): the node
     /// lifecycle controller's monitor pass.

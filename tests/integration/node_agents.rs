@@ -847,4 +847,13 @@ fn a_failed_nodes_deployment_pods_are_recreated_elsewhere_after_grace_and_tolera
     // The Deployment is back to its replicas on live nodes.
     let live = web.iter().filter(|p| p["deleted_s"].is_empty()).count();
     assert_eq!(live, 6);
+    // The node comes back at 10 min, and the run lasts until the node
+    // lifecycle controller has seen it (the scenario says to look for it):
+    // its next Lease renewal and monitor pass.
+    let events = read_csv(&out.join("events.csv"));
+    let ready = events
+        .iter()
+        .find(|e| e["action"] == "node-ready" && e["name"] == "worker-1")
+        .expect("worker-1 is Ready again");
+    assert!((600.0..620.0).contains(&secs(&ready["time_s"])));
 }
