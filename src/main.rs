@@ -227,6 +227,16 @@ fn main() -> ExitCode {
                 r.events,
                 peak_memory().unwrap_or_else(|| "unknown".into())
             );
+            if r.scheduled < init_pods + pods {
+                // The measured phase's figures assume every pod was
+                // scheduled: none are printed.
+                eprintln!(
+                    "error: only {} of {} pods were scheduled (too few nodes for the pods?); no throughput is reported",
+                    r.scheduled,
+                    init_pods + pods
+                );
+                return ExitCode::from(1);
+            }
             out!(
                 "measured phase: {pods} pods scheduled in {:.3} s of wall time: {:.0} pods/s wall-clock ({})",
                 r.measured_wall_s,
@@ -238,14 +248,6 @@ fn main() -> ExitCode {
                 r.pods_per_virtual_second(),
                 r.virtual_span_s
             );
-            if r.scheduled < init_pods + pods {
-                eprintln!(
-                    "error: only {} of {} pods were scheduled",
-                    r.scheduled,
-                    init_pods + pods
-                );
-                return ExitCode::from(1);
-            }
             ExitCode::SUCCESS
         }
         Command::Validate { scenario } => match scenario::load(&scenario) {
@@ -384,9 +386,15 @@ fn compare(
         eprintln!("error: --seeds must be at least 1");
         return ExitCode::from(2);
     }
-    // Resolve every policy first: a typo fails before any run.
+    // Resolve every policy first: a typo fails before any run. A policy
+    // given twice would share its cells' directory and be pooled as if
+    // its runs were more seeds.
     let mut resolved = Vec::new();
-    for p in policies {
+    for (i, p) in policies.iter().enumerate() {
+        if policies[..i].contains(p) {
+            eprintln!("error: --policies names `{p}` twice; give each policy once");
+            return ExitCode::from(2);
+        }
         match policy_profiles(&s, Some(p)) {
             Ok(profiles) => resolved.push((p.clone(), profiles)),
             Err(e) => {

@@ -237,6 +237,17 @@ fn unsupported_operation_fields_are_refused_by_name() {
 }
 
 #[test]
+fn a_bench_that_cannot_schedule_its_pods_reports_no_throughput() {
+    // Too few nodes for the pods: an error, and no throughput figures for
+    // a measured phase that did not schedule them.
+    let o = kubesim(&["bench", "--nodes", "2", "--pods", "500", "--init-pods", "0"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(!out.contains("measured phase"), "{out}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("only 80 of 500 pods were scheduled"));
+}
+
+#[test]
 fn scheduling_only_runs_upstreams_setup_and_says_so() {
     let config = bundled();
     let run = |extra: &[&str]| {

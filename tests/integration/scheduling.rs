@@ -244,6 +244,16 @@ fn compare_packs_with_most_allocated_and_the_table_matches_the_csv() {
         "default,packed",
     ]);
     assert_eq!(o.status.code(), Some(2));
+    // So does a policy given twice (its runs would be pooled as seeds).
+    let o = kubesim(&[
+        "compare",
+        scenario.to_str().unwrap(),
+        "--policies",
+        "default,default",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("names `default` twice"), "{err}");
 }
 
 #[test]
