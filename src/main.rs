@@ -89,9 +89,9 @@ enum Command {
         #[arg(long)]
         policy: Option<String>,
     },
-    /// Scheduler throughput through the whole simulator on a SchedulingBasic-
-    /// shaped workload (nodes of 4 cpu / 32Gi / 110 pods, pause pods of
-    /// 100m / 500Mi).
+    /// Scheduler throughput through the whole simulator on a workload shaped
+    /// like SchedulingBasic (nodes of 4 cpu / 32Gi / 110 pods, pause pods
+    /// of 100m / 500Mi).
     Bench {
         /// Nodes in the cluster.
         #[arg(long, default_value_t = 5000)]
@@ -102,6 +102,7 @@ enum Command {
         /// Measured pods.
         #[arg(long, default_value_t = 10_000)]
         pods: usize,
+        /// Seed for every random draw.
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Scheduling policy: a name (`kubesim policies`) or a
@@ -267,13 +268,16 @@ fn main() -> ExitCode {
                         _ => {}
                     }
                 }
+                let count = |n: u64, one: &str, many: &str| {
+                    format!("{n} {}", if n == 1 { one } else { many })
+                };
                 out!(
-                    "{}: ok: scenario `{}`, {} nodes, {} actions, {} objects to apply ({} generated)",
+                    "{}: ok: scenario `{}`, {}, {}, {} to apply ({} generated)",
                     scenario.display(),
                     s.name,
-                    s.nodes.len(),
-                    s.actions.len(),
-                    applied + generated,
+                    count(s.nodes.len() as u64, "node", "nodes"),
+                    count(s.actions.len() as u64, "action", "actions"),
+                    count(applied + generated, "object", "objects"),
                     generated
                 );
                 ExitCode::SUCCESS

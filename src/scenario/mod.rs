@@ -487,7 +487,7 @@ impl Loader<'_> {
             policy: raw
                 .scheduler
                 .policy
-                .unwrap_or_else(|| DEFAULT_POLICY.to_owned()),
+                .map_or_else(|| DEFAULT_POLICY.to_owned(), |p| p.0),
             latencies: raw.latencies.0,
             boot_control_plane: raw.cluster.boot_control_plane,
             static_pods: raw

@@ -38,6 +38,7 @@ pub(super) const MAX_GROUP_NODES: u64 = 100_000;
 )]
 pub(super) struct RawScenario {
     pub name: Option<ScenarioName>,
+    #[serde(default, deserialize_with = "seed")]
     pub seed: Option<u64>,
     pub duration: Option<Duration>,
     #[serde(default)]
@@ -66,6 +67,60 @@ pub(super) struct RawControllerManager {
     pub burst: Option<Burst>,
     #[serde(rename = "terminatedPodGCThreshold")]
     pub terminated_pod_gc_threshold: Option<PodThreshold>,
+}
+
+/// An integer of 0 or more, named in its error as `what` (`seed`,
+/// `replicas`), rather than by its Rust type.
+struct Unsigned(&'static str);
+
+impl Visitor<'_> for Unsigned {
+    type Value = u64;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{} as an integer of 0 or more", self.0)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
+        Ok(v)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
+        u64::try_from(v).map_err(|_| self.bad(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<u64, E> {
+        Err(self.bad(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
+        Err(self.bad(format_args!("`{v}`")))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<u64, E> {
+        Err(self.bad(v))
+    }
+}
+
+impl Unsigned {
+    fn bad<E: de::Error>(&self, got: impl fmt::Display) -> E {
+        E::custom(format!(
+            "{} must be an integer of 0 or more, got {got}",
+            self.0
+        ))
+    }
+}
+
+/// `seed`: any integer of 0 or more (null: the default).
+fn seed<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    struct Seed(u64);
+    impl<'de> Deserialize<'de> for Seed {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(Unsigned("seed")).map(Seed)
+        }
+    }
+    Ok(Option::<Seed>::deserialize(d)?.map(|s| s.0))
+}
+
+/// `scale.replicas`: an integer of 0 or more (at most `i32::MAX`, checked
+/// when the action is built).
+fn replicas<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let v = d.deserialize_any(Unsigned("replicas"))?;
+    u32::try_from(v)
+        .map_err(|_| de::Error::custom(format!("replicas must be at most {}", i32::MAX)))
 }
 
 /// A number of pods, 0 or more (`terminatedPodGCThreshold`).
@@ -245,7 +300,26 @@ pub(super) struct RawTaint {
     expecting = "the scheduler settings: a mapping with `policy`"
 )]
 pub(super) struct RawScheduler {
-    pub policy: Option<String>,
+    pub policy: Option<PolicyName>,
+}
+
+/// `scheduler.policy`: a named policy, or a KubeSchedulerConfiguration
+/// file (read when the run starts). A name that is neither is refused
+/// here, where its place is known.
+#[derive(Debug)]
+pub(super) struct PolicyName(pub String);
+
+impl<'de> Deserialize<'de> for PolicyName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if crate::scheduler::profile::named(&s).is_none() && !crate::scheduler::config::is_file(&s)
+        {
+            return Err(de::Error::custom(
+                crate::scheduler::profile::unknown_policy(&s),
+            ));
+        }
+        Ok(PolicyName(s))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -331,6 +405,7 @@ pub(super) struct RawScale {
     pub kind: KindName,
     pub name: String,
     pub namespace: Option<String>,
+    #[serde(deserialize_with = "replicas")]
     pub replicas: u32,
 }
 

@@ -567,6 +567,37 @@ fn bad_quantities() {
 }
 
 #[test]
+fn numbers_and_policies_are_named_in_their_errors() {
+    assert_text_error(
+        "seed: abc\n",
+        1,
+        7,
+        "seed must be an integer of 0 or more, got `abc`",
+    );
+    assert_text_error(
+        "seed: -3\n",
+        1,
+        7,
+        "seed must be an integer of 0 or more, got -3",
+    );
+    assert_text_error(
+        "actions:\n  - at: 1s\n    scale: {kind: Deployment, name: web, replicas: -1}\n",
+        3,
+        52,
+        "replicas must be an integer of 0 or more, got -1",
+    );
+    assert_text_error(
+        "scheduler:\n  policy: binpack\n",
+        2,
+        3,
+        "unknown scheduling policy \"binpack\"",
+    );
+    // A file name is read when the run starts.
+    let s = load_text("seed: 9\nscheduler: {policy: my-config.yaml}\n");
+    assert_eq!((s.seed, s.policy.as_str()), (9, "my-config.yaml"));
+}
+
+#[test]
 fn negative_numbers() {
     assert_text_error(
         "cluster:\n  nodeGroups:\n    - name: worker\n      count: -1\n",
