@@ -756,23 +756,27 @@ fn print_summary(summary: &kubesim::output::Summary, wall: f64, virtual_ns: u64,
         ),
     ] {
         out!(
-            "{label}: p50 {} s, p90 {} s, p99 {} s",
-            or_dash(get(&format!("{prefix}_p50_s"))),
-            or_dash(get(&format!("{prefix}_p90_s"))),
-            or_dash(get(&format!("{prefix}_p99_s")))
+            "{label}: {}",
+            percentiles(
+                &get(&format!("{prefix}_p50_s")),
+                &get(&format!("{prefix}_p90_s")),
+                &get(&format!("{prefix}_p99_s"))
+            )
         );
     }
     let slo = match get("pod_startup_slo_5s_p99_met").as_str() {
         "true" => "met",
         "false" => "NOT met",
-        _ => "-",
+        _ => "not measured",
     };
     out!(
-        "pod startup SLI ({} pods, pulls and init containers excluded): p50 {} s, p90 {} s, p99 {} s; SLO p99 <= 5 s {slo}",
+        "pod startup SLI ({} pods, pulls and init containers excluded): {}; SLO p99 <= 5 s {slo}",
         get("pod_startup_sli_pods"),
-        or_dash(get("pod_startup_sli_p50_s")),
-        or_dash(get("pod_startup_sli_p90_s")),
-        or_dash(get("pod_startup_sli_p99_s")),
+        percentiles(
+            &get("pod_startup_sli_p50_s"),
+            &get("pod_startup_sli_p90_s"),
+            &get("pod_startup_sli_p99_s")
+        ),
     );
     out!(
         "api requests {} ({} rejected, {} conflicts), run hash {}",
@@ -804,8 +808,13 @@ fn print_rollouts(records: &[kubesim::output::RolloutRecord]) {
     }
 }
 
-fn or_dash(s: String) -> String {
-    if s.is_empty() { "-".into() } else { s }
+/// `p50 X s, p90 Y s, p99 Z s`, or `no samples` when there are none.
+fn percentiles(p50: &str, p90: &str, p99: &str) -> String {
+    if p50.is_empty() {
+        "no samples".into()
+    } else {
+        format!("p50 {p50} s, p90 {p90} s, p99 {p99} s")
+    }
 }
 
 /// The process's peak resident memory, from /proc (Linux only).
