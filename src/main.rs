@@ -769,9 +769,10 @@ fn print_summary(summary: &kubesim::output::Summary, wall: f64, virtual_ns: u64,
         "false" => "NOT met",
         _ => "not measured",
     };
+    let sli_pods = get("pod_startup_sli_pods");
     out!(
-        "pod startup SLI ({} pods, pulls and init containers excluded): {}; SLO p99 <= 5 s {slo}",
-        get("pod_startup_sli_pods"),
+        "pod startup SLI ({sli_pods} {}, pulls and init containers excluded): {}; SLO p99 <= 5 s {slo}",
+        if sli_pods == "1" { "pod" } else { "pods" },
         percentiles(
             &get("pod_startup_sli_p50_s"),
             &get("pod_startup_sli_p90_s"),
