@@ -1041,6 +1041,9 @@ impl ControllerManager {
             {
                 self.cache.count_pod_failure(c, obj, old.as_deref());
             }
+        } else if kind == EventType::Deleted && !self.cache.failed_in_a_row.is_empty() {
+            // A controller gone: its count goes with it.
+            self.cache.failed_in_a_row.remove(&obj.meta().uid);
         }
         match k {
             Kind::Pod => {
