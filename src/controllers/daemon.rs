@@ -142,12 +142,21 @@ pub struct DaemonSetController {
     /// Pod deletes (the DaemonSet and the pod's uid) and status writes in
     /// flight, by tag (creations are the slow-start runner's).
     pending: HashMap<u64, (ObjectKey, Option<u64>)>,
+    /// Pod deletes and status writes sent and not yet answered, per
+    /// DaemonSet.
+    answers_due: HashMap<ObjectKey, u32>,
 }
 
 impl DaemonSetController {
     /// Whether a slow-start run of `key`'s creations is in flight.
     pub fn creating(&self, key: &ObjectKey) -> bool {
         self.creator.running(key)
+    }
+
+    /// Whether some of `key`'s requests (a slow-start run, pod deletes,
+    /// its status write) are unanswered: their answers decide its sync.
+    pub fn waiting(&self, key: &ObjectKey) -> bool {
+        self.creating(key) || self.answers_due.contains_key(key)
     }
 
     pub fn observe_pod(
@@ -206,6 +215,7 @@ impl DaemonSetController {
             log(cx, "error", Subject::from(&resp.key), NAME, &detail);
         }
         if let Some((key, pod)) = self.pending.remove(&resp.tag) {
+            super::answered(&mut self.answers_due, &key);
             if pod.is_some() {
                 super::log_pod_done(cx, &key, NAME, resp);
             }
@@ -219,12 +229,14 @@ impl DaemonSetController {
                         self.queue.add_rate_limited(DAEMONSET, key, cx);
                     }
                 }
+                // The last answer of the sync's requests.
+                (Some(_), Ok(_)) if !self.waiting(&key) => self.queue.forget(&key),
                 (Some(_), Ok(_)) => {}
                 // The status write: a refusal fails the sync; a success
                 // ends it unless a slow-start run is still in flight (its
                 // answers decide).
                 (None, _) => {
-                    let busy = self.creator.running(&key);
+                    let busy = self.waiting(&key);
                     self.queue.status_answered(DAEMONSET, resp, busy, cx);
                 }
             }
@@ -233,7 +245,9 @@ impl DaemonSetController {
         match self.creator.on_response(DAEMONSET, NAME, resp, client, cx) {
             Some(Some((key, true))) => self.queue.add_rate_limited(DAEMONSET, key, cx),
             Some(Some((key, false))) => {
-                self.queue.forget(&key);
+                if !self.answers_due.contains_key(&key) {
+                    self.queue.forget(&key);
+                }
                 self.queue.add(key);
             }
             _ => {}
@@ -432,6 +446,7 @@ impl DaemonSetController {
                     );
                     self.pending
                         .insert(tag, (key.clone(), Some(p.metadata.uid)));
+                    *self.answers_due.entry(key.clone()).or_insert(0) += 1;
                 }
             }
             create.truncate(BURST_REPLICAS);
@@ -482,6 +497,7 @@ impl DaemonSetController {
                 },
             );
             self.pending.insert(tag, (key.clone(), None));
+            *self.answers_due.entry(key.clone()).or_insert(0) += 1;
         }
     }
 

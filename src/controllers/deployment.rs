@@ -442,6 +442,12 @@ impl DeploymentController {
         }
     }
 
+    /// Whether some of `key`'s requests are unanswered: their answers
+    /// decide its sync.
+    pub fn waiting(&self, key: &ObjectKey) -> bool {
+        self.answers_due.contains_key(key)
+    }
+
     /// The Deployment whose sync a request counts for: the one a
     /// ReplicaSet create or update is for, or the Deployment a status
     /// write is of (`key`, the request's object).

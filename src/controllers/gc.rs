@@ -191,6 +191,12 @@ impl GarbageCollector {
         );
     }
 
+    /// Whether `key`'s orphaning (its dependents' updates, then its own
+    /// delete) is unanswered: the answers decide its sync.
+    pub fn waiting(&self, key: &ObjectKey) -> bool {
+        self.orphan_updates.contains_key(key) || self.finalizing.contains(key)
+    }
+
     /// Upstream's `removeFinalizer` once the dependents are orphaned: the
     /// owner's delete goes through.
     fn remove_orphan_finalizer(

@@ -432,7 +432,8 @@ impl Cache {
     }
 
     /// Whether the controller with `uid`, wanting `replicas` pods, has seen
-    /// at least `max(replicas, 10)` of its pods fail and none run since:
+    /// at least `max(replicas, 10)` of its pods fail and none run since
+    /// (nor any running pod end or go, nor a Node come or change):
     /// its replacements may fail forever (pods pinned with `nodeName` to a
     /// node that refuses them), so its creates are retries that keep only
     /// a run with a `duration` going.
@@ -831,6 +832,17 @@ pub fn log_pod_done(cx: &mut Cx, owner: &ObjectKey, controller: &str, resp: &Res
     );
 }
 
+/// One of `key`'s counted requests is answered: its count drops, and goes
+/// at 0.
+pub fn answered(due: &mut HashMap<ObjectKey, u32>, key: &ObjectKey) {
+    if let Some(n) = due.get_mut(key) {
+        *n -= 1;
+        if *n == 0 {
+            due.remove(key);
+        }
+    }
+}
+
 /// A timeline row by the controller manager, naming the controller.
 pub fn log(cx: &mut Cx, action: &str, subject: Subject<'_>, controller: &str, detail: &str) {
     let who = Dest::ControllerManager;
@@ -958,10 +970,14 @@ impl ControllerManager {
                         _ => self.gc.sync(&key, &self.cache, &mut self.client, cx),
                     }
                     let sent = self.client.next_tag != tags;
+                    // Requests of the key's earlier syncs still unanswered
+                    // decide whether they failed.
                     let waiting = match id {
-                        REPLICASET => self.replicasets.creating(&key),
-                        DAEMONSET => self.daemonsets.creating(&key),
-                        _ => false,
+                        REPLICASET => self.replicasets.waiting(&key),
+                        DAEMONSET => self.daemonsets.waiting(&key),
+                        DEPLOYMENT => self.deployments.waiting(&key),
+                        STATEFULSET => self.statefulsets.waiting(&key),
+                        _ => self.gc.waiting(&key),
                     };
                     self.queue(id).finish_sync(&key, sent, waiting);
                 }
@@ -1022,6 +1038,22 @@ impl ControllerManager {
         self.statefulsets.queue.kick(STATEFULSET, cx);
     }
 
+    /// Every controller's count of failed pods starts again (a refused pod
+    /// may fit now). Creates already sent as lingering are awaited in the
+    /// foreground, so that a run does not end before the one that may now
+    /// succeed arrives.
+    fn forget_pod_failures(&mut self, cx: &mut Cx) {
+        self.cache.failed_in_a_row.clear();
+        let last = [REPLICASET, STATEFULSET]
+            .map(|id| self.client.lanes[usize::from(id)].last_arrival)
+            .into_iter()
+            .max()
+            .unwrap_or(0);
+        if last >= cx.now() {
+            cx.send_at(Dest::ControllerManager, last, Msg::AwaitRequests);
+        }
+    }
+
     fn observe(&mut self, kind: EventType, key: &ObjectKey, obj: &Arc<Object>, cx: &mut Cx) {
         let k = obj.kind();
         if k == Kind::Service || k == Kind::Pod {
@@ -1041,9 +1073,30 @@ impl ControllerManager {
             {
                 self.cache.count_pod_failure(c, obj, old.as_deref());
             }
-        } else if kind == EventType::Deleted && !self.cache.failed_in_a_row.is_empty() {
-            // A controller gone: its count goes with it.
-            self.cache.failed_in_a_row.remove(&obj.meta().uid);
+            if !self.cache.failed_in_a_row.is_empty() {
+                // A running pod that ends or goes frees its node's room: a
+                // refused pod may fit now, so every count starts again.
+                let running = |o: Option<&Object>| {
+                    o.and_then(|o| o.as_pod())
+                        .is_some_and(|p| p.status.phase == PodPhase::Running)
+                };
+                let freed = if kind == EventType::Deleted {
+                    running(Some(obj))
+                } else {
+                    running(old.as_deref()) && !running(Some(obj))
+                };
+                if freed {
+                    self.forget_pod_failures(cx);
+                }
+            }
+        } else if !self.cache.failed_in_a_row.is_empty() {
+            if k == Kind::Node {
+                // A node added or changed may take a refused pod now.
+                self.forget_pod_failures(cx);
+            } else if kind == EventType::Deleted {
+                // A controller gone: its count goes with it.
+                self.cache.failed_in_a_row.remove(&obj.meta().uid);
+            }
         }
         match k {
             Kind::Pod => {

@@ -67,6 +67,9 @@ pub struct ReplicaSetController {
     pub queue: WorkQueue,
     expectations: HashMap<ObjectKey, Expectations>,
     batches: HashMap<ObjectKey, Batch>,
+    /// Pod deletes and status writes sent and not yet answered, per
+    /// ReplicaSet.
+    answers_due: HashMap<ObjectKey, u32>,
     pending: HashMap<u64, Pending>,
     /// ReplicaSets that may have orphans to adopt (new, or a matching
     /// orphan appeared): only these scan the namespace's orphans.
@@ -117,6 +120,12 @@ impl ReplicaSetController {
     /// Whether a slow-start run of `key`'s creations is in flight.
     pub fn creating(&self, key: &ObjectKey) -> bool {
         self.batches.contains_key(key)
+    }
+
+    /// Whether some of `key`'s requests (a slow-start run, pod deletes,
+    /// its status write) are unanswered: their answers decide its sync.
+    pub fn waiting(&self, key: &ObjectKey) -> bool {
+        self.creating(key) || self.answers_due.contains_key(key)
     }
 
     /// A pod change: counts towards its owner's expectations and queues it;
@@ -369,6 +378,7 @@ impl ReplicaSetController {
                     },
                 );
                 self.pending.insert(tag, Pending::Delete(key.clone(), uid));
+                *self.answers_due.entry(key.clone()).or_insert(0) += 1;
             }
         }
     }
@@ -445,7 +455,9 @@ impl ReplicaSetController {
                     if failed {
                         self.queue.add_rate_limited(REPLICASET, key, cx);
                     } else {
-                        self.queue.forget(&key);
+                        if !self.answers_due.contains_key(&key) {
+                            self.queue.forget(&key);
+                        }
                         self.queue.add(key);
                     }
                 } else {
@@ -455,6 +467,11 @@ impl ReplicaSetController {
             }
             Pending::Delete(key, uid) => {
                 super::log_pod_done(cx, &key, NAME, resp);
+                super::answered(&mut self.answers_due, &key);
+                if resp.result.is_ok() && !self.waiting(&key) {
+                    // The last answer of the sync's requests.
+                    self.queue.forget(&key);
+                }
                 if let Err(e) = &resp.result {
                     // The watch will not show this deletion: the
                     // expectation is lowered (upstream's DeletionObserved);
@@ -471,7 +488,8 @@ impl ReplicaSetController {
             // success ends it unless a slow-start run is still in flight
             // (its answers decide).
             Pending::Other if resp.key.kind == Kind::ReplicaSet => {
-                let busy = self.creating(&resp.key);
+                super::answered(&mut self.answers_due, &resp.key);
+                let busy = self.waiting(&resp.key);
                 self.queue.status_answered(REPLICASET, resp, busy, cx)
             }
             Pending::Other => {}
@@ -526,6 +544,7 @@ impl ReplicaSetController {
             },
         );
         self.pending.insert(tag, Pending::Other);
+        *self.answers_due.entry(key.clone()).or_insert(0) += 1;
     }
 }
 

@@ -58,6 +58,15 @@ pub struct StatefulSetController {
 }
 
 impl StatefulSetController {
+    /// Whether a pod create or delete of set `key` is not yet observed:
+    /// its answer decides the sync.
+    pub fn waiting(&self, key: &ObjectKey) -> bool {
+        self.in_flight
+            .range((key.clone(), String::new())..)
+            .next()
+            .is_some_and(|(k, _)| k == key)
+    }
+
     pub fn observe_pod(
         &mut self,
         kind: EventType,
@@ -91,7 +100,7 @@ impl StatefulSetController {
             // The status write: a refusal fails the sync; a success ends
             // it unless a pod's create or delete of the set is still in
             // flight (its answer decides).
-            let busy = self.in_flight.iter().any(|(k, _)| *k == resp.key);
+            let busy = self.waiting(&resp.key);
             self.queue.status_answered(STATEFULSET, resp, busy, cx);
             return;
         }

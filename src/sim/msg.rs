@@ -431,6 +431,9 @@ pub enum Msg {
     /// lifecycle controller can have noticed a stopped or restarted
     /// kubelet. Does nothing.
     LeaseExpiry,
+    /// From the controller manager to itself: keeps a run going until
+    /// requests sent as lingering have arrived. Does nothing.
+    AwaitRequests,
     /// From the controller manager to itself (background): the node
     /// lifecycle controller's monitor pass.
     NodeMonitor,
@@ -487,6 +490,7 @@ impl MessageKind for Msg {
             Msg::ProvisionNode(_) => 310,
             Msg::ComponentUp => 311,
             Msg::StaticPodReady { .. } => 312,
+            Msg::AwaitRequests => 313,
         }
     }
 }

@@ -1043,3 +1043,21 @@ fn pods_a_node_always_refuses_are_replaced_but_the_run_ends() {
         assert!(created > 100, "{tag}: {created} pods");
     }
 }
+
+#[test]
+fn replacements_go_on_once_a_refusing_node_frees_room() {
+    // The node is full until a bare pod ends at 60 s: the ReplicaSet's
+    // pods are refused hundreds of times, so its creates linger by then.
+    // The pod's end starts the counts again, and the create in flight is
+    // awaited: the run ends with the ReplicaSet's pod running.
+    let dir = scratch("freed-room");
+    let text = "name: freed\ncluster:\n  nodeGroups: [{name: n, count: 1, capacity: {cpu: '1', memory: 8Gi}, images: ['app:1']}]\nactions:\n- at: 0s\n  apply: {kind: Pod, metadata: {name: blocker, annotations: {kubesim.io/run-duration: 60s}}, spec: {restartPolicy: Never, nodeName: n-0, containers: [{name: c, image: 'app:1', resources: {requests: {cpu: '1'}}}]}}\n- at: 1s\n  apply: {apiVersion: apps/v1, kind: ReplicaSet, metadata: {name: rs}, spec: {replicas: 1, selector: {matchLabels: {app: rs}}, template: {metadata: {labels: {app: rs}}, spec: {nodeName: n-0, containers: [{name: c, image: 'app:1', resources: {requests: {cpu: '1'}}}]}}}}\n";
+    let out = dir.join("out");
+    run_ok(&write(&dir, "s.yaml", text), &out, &[]);
+    let pods = read_csv(&out.join("pods.csv"));
+    let running: Vec<&Row> = pods.iter().filter(|p| p["phase"] == "Running").collect();
+    assert_eq!(running.len(), 1, "no ReplicaSet pod runs");
+    assert_eq!(running[0]["owner"], "ReplicaSet/rs");
+    let failed = pods.iter().filter(|p| p["phase"] == "Failed").count();
+    assert!(failed > 100, "{failed} refused");
+}
