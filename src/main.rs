@@ -370,6 +370,21 @@ fn main() -> ExitCode {
     }
 }
 
+/// The directory name of a policy's cells: its name with every character
+/// but ASCII letters, digits and `-` made `_`.
+fn cell_label(policy: &str) -> String {
+    policy
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// `kubesim compare`: every (policy, seed) cell into its own directory,
 /// then comparison.csv and the table.
 fn compare(
@@ -395,8 +410,18 @@ fn compare(
     // its runs were more seeds.
     let mut resolved = Vec::new();
     for (i, p) in policies.iter().enumerate() {
-        if policies[..i].contains(p) {
-            eprintln!("error: --policies names `{p}` twice; give each policy once");
+        if let Some(q) = policies[..i]
+            .iter()
+            .find(|q| cell_label(q) == cell_label(p))
+        {
+            if q == p {
+                eprintln!("error: --policies names `{p}` twice; give each policy once");
+            } else {
+                eprintln!(
+                    "error: --policies `{q}` and `{p}` would share the directory `{}`; rename one",
+                    cell_label(p)
+                );
+            }
             return ExitCode::from(2);
         }
         match policy_profiles(&s, Some(p)) {
@@ -412,16 +437,7 @@ fn compare(
     let mut cells = Vec::new();
     for (name, profiles) in &resolved {
         for seed in first..first + seeds {
-            let label: String = name
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '-' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
+            let label = cell_label(name);
             let cell_dir = dir.join(&label).join(format!("seed-{seed}"));
             let opts = RunOptions {
                 profiles: Some(profiles.clone()),
@@ -606,6 +622,13 @@ fn scheduler_perf_bench(file: &std::path::Path, w: &str, seed: u64, opts: &RunOp
         r.events,
         peak_memory().unwrap_or_else(|| "unknown".into())
     );
+    if r.scheduled < r.pods {
+        eprintln!(
+            "error: only {} of {} pods were scheduled; no throughput is reported",
+            r.scheduled, r.pods
+        );
+        return ExitCode::from(1);
+    }
     out!(
         "measured phase: {} pods scheduled in {:.3} s of wall time: {:.0} pods/s wall-clock ({})",
         r.measured_bound,
@@ -624,13 +647,6 @@ fn scheduler_perf_bench(file: &std::path::Path, w: &str, seed: u64, opts: &RunOp
             r.measured_pods_per_wall_second() / t
         ),
         None => out!("upstream threshold: none for this workload"),
-    }
-    if r.scheduled < r.pods {
-        eprintln!(
-            "error: only {} of {} pods were scheduled",
-            r.scheduled, r.pods
-        );
-        return ExitCode::from(1);
     }
     ExitCode::SUCCESS
 }

@@ -1382,7 +1382,11 @@ mod tests {
                 "kind: Pod\nmetadata: {name: p, ownerReferences: [{kind: ReplicaSet, name: rs, uid: '7', controller: true}]}",
                 8,
             );
-            for o in [&owner, &dep] {
+            let other = object(
+                "kind: Pod\nmetadata: {name: q, ownerReferences: [{kind: ReplicaSet, name: rs, uid: '7', controller: true}]}",
+                9,
+            );
+            for o in [&owner, &dep, &other] {
                 cache.apply(EventType::Added, &o.key(), o);
             }
             gc.observe(
@@ -1405,21 +1409,27 @@ mod tests {
                     }),
                 },
             };
-            let tag = |client: &Client| (u64::from(GARBAGE_COLLECTOR) << 56) | client.next_tag;
-            // The dependent's update is refused: no finalizer removal, and
+            let tag = |n: u64| (u64::from(GARBAGE_COLLECTOR) << 56) | n;
+            // One of the two updates is refused: no finalizer removal, and
             // the owner is orphaned again after its backoff (5 ms).
             gc.sync(&owner.key(), &cache, client, cx);
-            let first = tag(client);
-            gc.on_response(&answer(first, Some("Conflict")), client, cx);
-            // Retried: the update goes through, then the owner's delete.
+            let last = client.next_tag;
+            gc.on_response(&answer(tag(last - 1), Some("Conflict")), client, cx);
+            gc.on_response(&answer(tag(last), None), client, cx);
+            assert_eq!(client.next_tag, last, "no delete after a refusal");
+            // Retried: the owner waits on both answers, then goes.
             gc.sync(&owner.key(), &cache, client, cx);
-            let second = tag(client);
-            assert_ne!(first, second);
-            gc.on_response(&answer(second, None), client, cx);
+            let last = client.next_tag;
+            gc.on_response(&answer(tag(last - 1), None), client, cx);
+            assert!(gc.waiting(&owner.key()));
+            assert_eq!(client.next_tag, last, "no delete before the last answer");
+            gc.on_response(&answer(tag(last), None), client, cx);
+            assert_eq!(client.next_tag, last + 1, "the owner's delete");
         });
         let verbs: Vec<(u8, &str)> = w.requests.iter().map(|&(_, id, v)| (id, v)).collect();
         let g = GARBAGE_COLLECTOR;
-        assert_eq!(verbs, [(g, "update"), (g, "update"), (g, "delete")]);
+        let update = (g, "update");
+        assert_eq!(verbs, [update, update, update, update, (g, "delete")]);
         let requeues: Vec<(Time, &str)> = w
             .requeues
             .iter()

@@ -48,10 +48,13 @@ const _: () = assert!(POD_GC_PERIOD.is_multiple_of(NODE_MONITOR_PERIOD));
 pub const TERMINATED_POD_GC_THRESHOLD: u32 = 12_500;
 
 /// A terminated pod, as the pod GC orders them for deletion: evicted
-/// ones first, then by creation time, then by name.
+/// ones first (none are here: the kubelet does not evict), then by
+/// creation time, then by name.
 struct TerminatedPod {
     evicted: bool,
-    created: Time,
+    /// The creation time in whole seconds, as `creationTimestamp` has it:
+    /// pods created in the same second go by name.
+    created_s: Time,
     key: ObjectKey,
 }
 struct NodeState {
@@ -259,7 +262,7 @@ impl NodeLifecycleController {
                         TerminatedPod {
                             evicted: pod.status.phase == PodPhase::Failed
                                 && pod.status.reason == "Evicted",
-                            created: pod.metadata.creation_timestamp.unwrap_or(0),
+                            created_s: pod.metadata.creation_timestamp.unwrap_or(0) / SECOND,
                             key: key.clone(),
                         },
                     );
@@ -466,8 +469,9 @@ impl NodeLifecycleController {
 
     /// The pod GC's pass over terminated pods: beyond the threshold, the
     /// oldest are force deleted (evicted ones first). A pod sent for
-    /// deletion is not counted again; one whose delete fails is counted
-    /// again when it next changes.
+    /// deletion leaves the count; it comes back if it changes before its
+    /// delete lands (a second delete is then answered NotFound), and one
+    /// whose delete fails comes back when it next changes.
     fn gc_terminated(&mut self, client: &mut Client, cx: &mut Cx) {
         let over = self
             .terminated
@@ -479,7 +483,7 @@ impl NodeLifecycleController {
         let mut order: Vec<(bool, Time, &ObjectKey, u64)> = self
             .terminated
             .iter()
-            .map(|(&uid, t)| (!t.evicted, t.created, &t.key, uid))
+            .map(|(&uid, t)| (!t.evicted, t.created_s, &t.key, uid))
             .collect();
         order.sort_unstable_by(|a, b| {
             (a.0, a.1, &a.2.name, &a.2.namespace, a.3).cmp(&(
