@@ -181,14 +181,7 @@ impl GarbageCollector {
                 r.kind, r.name
             ),
         );
-        client.send(
-            GARBAGE_COLLECTOR,
-            cx,
-            Verb::Delete {
-                key: key.clone(),
-                precondition: None,
-            },
-        );
+        send_delete(key, client, cx);
     }
 
     /// Whether `key`'s orphaning (its dependents' updates, then its own
@@ -213,30 +206,23 @@ impl GarbageCollector {
             "dependents orphaned: orphan finalizer removed",
         );
         self.finalizing.insert(key.clone());
-        client.send(
-            GARBAGE_COLLECTOR,
-            cx,
-            Verb::Delete {
-                key: key.clone(),
-                precondition: None,
-            },
-        );
+        send_delete(key, client, cx);
     }
 
     pub fn on_response(&mut self, resp: &Response, client: &mut Client, cx: &mut crate::sim::Cx) {
         if resp.result.is_err() {
             self.deleting.remove(&resp.key);
         }
+        if let Err(e) = &resp.result
+            && e.reason != "NotFound"
+        {
+            let detail = format!(
+                "{} failed: {} {}: {}",
+                resp.verb, e.code, e.reason, e.message
+            );
+            log(cx, "error", Subject::from(&resp.key), NAME, &detail);
+        }
         if let Some(owner) = self.orphan_tags.remove(&resp.tag) {
-            if let Err(e) = &resp.result
-                && e.reason != "NotFound"
-            {
-                let detail = format!(
-                    "{} failed: {} {}: {}",
-                    resp.verb, e.code, e.reason, e.message
-                );
-                log(cx, "error", Subject::from(&resp.key), NAME, &detail);
-            }
             let entry = self
                 .orphan_updates
                 .get_mut(&owner)
@@ -256,15 +242,6 @@ impl GarbageCollector {
             }
             return;
         }
-        if let Err(e) = &resp.result
-            && e.reason != "NotFound"
-        {
-            let detail = format!(
-                "{} failed: {} {}: {}",
-                resp.verb, e.code, e.reason, e.message
-            );
-            log(cx, "error", Subject::from(&resp.key), NAME, &detail);
-        }
         // A delete's key is the key that was synced: a refusal fails that
         // sync (retried after its backoff); NotFound means it is done.
         if resp.verb == "delete" {
@@ -275,4 +252,16 @@ impl GarbageCollector {
             self.queue.sync_answered(GARBAGE_COLLECTOR, resp, cx);
         }
     }
+}
+
+/// The garbage collector's DELETE of `key`.
+fn send_delete(key: &ObjectKey, client: &mut Client, cx: &mut crate::sim::Cx) {
+    client.send(
+        GARBAGE_COLLECTOR,
+        cx,
+        Verb::Delete {
+            key: key.clone(),
+            precondition: None,
+        },
+    );
 }

@@ -1216,6 +1216,15 @@ mod tests {
         world
     }
 
+    /// When (in ms) each requeue of key `name` arrived.
+    fn requeue_ms(w: &ClientAlone, name: &str) -> Vec<Time> {
+        w.requeues
+            .iter()
+            .filter(|(_, n)| n == name)
+            .map(|&(t, _)| t / crate::engine::MILLISECOND)
+            .collect()
+    }
+
     /// A sync of `name` that fails once (its key popped, then requeued).
     pub(super) fn fail(q: &mut WorkQueue, name: &str, cx: &mut Cx) {
         q.add(key(name));
@@ -1258,7 +1267,6 @@ mod tests {
 
     #[test]
     fn a_failed_sync_is_retried_after_a_doubling_backoff_until_forgotten() {
-        use crate::engine::MILLISECOND;
         let w = run_alone(20.0, Some(3), None, |_, q, cx| {
             // Three failed syncs in a row: 5, 10 and 20 ms; the fourth is
             // over max_retries and dropped (which forgets the key).
@@ -1295,13 +1303,7 @@ mod tests {
             q.forget(&key("d"));
             fail(q, "d", cx);
         });
-        let ms = |name: &str| -> Vec<Time> {
-            w.requeues
-                .iter()
-                .filter(|(_, n)| n == name)
-                .map(|&(t, _)| t / MILLISECOND)
-                .collect()
-        };
+        let ms = |name: &str| requeue_ms(&w, name);
         assert_eq!(ms("a"), [5, 5, 10, 20]);
         assert_eq!(ms("b"), [5, 5, 10]);
         assert_eq!(ms("c"), [5, 5, 10]);
@@ -1310,7 +1312,6 @@ mod tests {
 
     #[test]
     fn a_status_answer_fails_a_sync_or_ends_it_unless_other_requests_decide() {
-        use crate::engine::MILLISECOND;
         use crate::sim::msg::{ApiError, Response};
         let answer = |name: &str, reason: Option<&'static str>| Response {
             tag: 0,
@@ -1349,13 +1350,7 @@ mod tests {
             q.status_answered(DAEMONSET, &answer("c", Some("NotFound")), false, cx);
             fail(q, "c", cx);
         });
-        let ms = |name: &str| -> Vec<Time> {
-            w.requeues
-                .iter()
-                .filter(|(_, n)| n == name)
-                .map(|&(t, _)| t / MILLISECOND)
-                .collect()
-        };
+        let ms = |name: &str| requeue_ms(&w, name);
         assert_eq!(ms("a"), [5, 10]);
         // (In arrival order: 5, 5 and 10 ms; a busy success that forgot
         // would give 5, 5, 5.)
