@@ -1061,3 +1061,49 @@ fn replacements_go_on_once_a_refusing_node_frees_room() {
     let failed = pods.iter().filter(|p| p["phase"] == "Failed").count();
     assert!(failed > 100, "{failed} refused");
 }
+
+#[test]
+fn an_orphaning_refused_by_a_conflict_is_retried_before_the_owner_goes() {
+    // Deleted with the Orphan policy in the middle of a rollout: the
+    // ReplicaSets' status writes race the garbage collector's updates,
+    // one of which is refused (409). The owner goes only once every
+    // ReplicaSet has lost its reference, and both ReplicaSets stay.
+    let dir = scratch("orphan-conflict");
+    let text = format!(
+        "name: orphan\n{}actions:\n- at: 0s\n  apply: {}\n- at: 10s\n  setImage: {{kind: Deployment, name: web, container: c, image: 'app:2'}}\n- at: 10.5s\n  delete: {{kind: Deployment, name: web, propagationPolicy: Orphan}}\n",
+        cluster(5),
+        deployment("web", 50, "app:1", "")
+    );
+    let out = dir.join("out");
+    run_ok(&write(&dir, "s.yaml", &text), &out, &[]);
+    let events = read_csv(&out.join("events.csv"));
+    let gc: Vec<&Row> = events
+        .iter()
+        .filter(|e| e["detail"].starts_with("garbage-collector:"))
+        .collect();
+    let refused = gc
+        .iter()
+        .position(|e| e["action"] == "error" && e["detail"].contains("409 Conflict"))
+        .expect("an orphaning update is refused");
+    let conflicted = &gc[refused]["name"];
+    let finalizer = gc
+        .iter()
+        .position(|e| e["detail"].ends_with("orphan finalizer removed"))
+        .expect("the Deployment goes");
+    // The refused ReplicaSet is orphaned again before the owner goes.
+    assert!(
+        gc[refused..finalizer]
+            .iter()
+            .any(|e| e["action"] == "orphan" && &e["name"] == conflicted),
+        "{gc:?}"
+    );
+    assert!(
+        !gc.iter()
+            .any(|e| e["action"] == "delete" && e["kind"] == "ReplicaSet")
+    );
+    // Both ReplicaSets keep their pods: none is deleted by the collector.
+    assert!(
+        !gc.iter()
+            .any(|e| e["action"] == "delete" && e["kind"] == "Pod")
+    );
+}
