@@ -196,16 +196,51 @@ pub struct Container {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Probe {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "probe_fields::initial_delay_seconds")]
     pub initial_delay_seconds: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "probe_fields::period_seconds")]
     pub period_seconds: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "probe_fields::timeout_seconds")]
     pub timeout_seconds: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "probe_fields::success_threshold")]
     pub success_threshold: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "probe_fields::failure_threshold")]
     pub failure_threshold: Option<i64>,
+}
+
+/// A probe's numbers: the apiserver's validation refuses a negative one
+/// (`initialDelaySeconds: Invalid value: -3: must be greater than or equal
+/// to 0`); refused while the manifest is read, where its place is known.
+mod probe_fields {
+    use serde::Deserialize;
+
+    fn non_negative<'de, D: serde::Deserializer<'de>>(
+        d: D,
+        field: &str,
+    ) -> Result<Option<i64>, D::Error> {
+        match Option::<i64>::deserialize(d)? {
+            Some(n) if n < 0 => Err(serde::de::Error::custom(format!(
+                "{field}: Invalid value: {n}: must be greater than or equal to 0"
+            ))),
+            v => Ok(v),
+        }
+    }
+
+    macro_rules! fields {
+        ($($f:ident: $name:literal),*) => {$(
+            pub fn $f<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+                non_negative(d, $name)
+            }
+        )*};
+    }
+
+    fields!(
+        initial_delay_seconds: "initialDelaySeconds",
+        period_seconds: "periodSeconds",
+        timeout_seconds: "timeoutSeconds",
+        success_threshold: "successThreshold",
+        failure_threshold: "failureThreshold"
+    );
 }
 
 impl Probe {

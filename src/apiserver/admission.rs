@@ -117,7 +117,7 @@ fn validate_meta(kind: Kind, meta: &ObjectMeta, errs: &mut Vec<String>) {
 
 /// The problems of the containers' readiness probes (negative fields), as
 /// upstream's validation words them.
-pub fn probe_errors(path: &str, spec: &PodSpec) -> Vec<String> {
+fn probe_errors(path: &str, spec: &PodSpec) -> Vec<String> {
     let mut errs = Vec::new();
     for (group, list) in [
         ("containers", &spec.containers),

@@ -738,29 +738,10 @@ impl Loader<'_> {
     }
 
     /// The objects of a manifest source, in order, with namespaces
-    /// defaulted; manifests of kinds not modelled become warnings.
+    /// defaulted; manifests of kinds not modelled become warnings. (What
+    /// is wrong in a manifest whatever the cluster, a negative probe
+    /// number, is refused as it is read, at its place.)
     fn objects(&mut self, source: ManifestSource) -> Result<Vec<Placed>, LoadError> {
-        let placed = self.objects_unchecked(source)?;
-        // What is wrong in a manifest whatever the cluster: refused here.
-        for p in &placed {
-            let spec = match &p.object {
-                Object::Pod(pod) => Some(("spec", &*pod.spec)),
-                Object::Workload(_, w) => Some(("spec.template.spec", &w.spec.template.spec)),
-                _ => None,
-            };
-            if let Some((path, spec)) = spec
-                && let Some(e) = crate::apiserver::admission::probe_errors(path, spec).first()
-            {
-                return Err(LoadError::at(
-                    &p.place,
-                    format!("{} `{}`: {e}", p.object.kind(), p.object.meta().name),
-                ));
-            }
-        }
-        Ok(placed)
-    }
-
-    fn objects_unchecked(&mut self, source: ManifestSource) -> Result<Vec<Placed>, LoadError> {
         match source {
             ManifestSource::Inline(docs) => {
                 let file = self.path.to_path_buf();

@@ -216,8 +216,29 @@ fn a_probe_with_a_negative_period() {
             "{GOOD_HEAD}actions:\n- at: 0s\n  apply:\n  - {{kind: Pod, metadata: {{name: neg}}, spec: {{containers: [{{name: c, image: 'app:1', readinessProbe: {{periodSeconds: -1}}}}]}}}}\n"
         ),
         &[
-            "scenario.yaml:8",
-            "Pod `neg`: spec.containers[0].readinessProbe.periodSeconds: Invalid value: -1: must be greater than or equal to 0",
+            "scenario.yaml:8:102",
+            "spec.containers[0].readinessProbe: periodSeconds: Invalid value: -1: must be greater than or equal to 0",
         ],
+    );
+    // In a manifest file, the place is the probe's own line.
+    write(
+        &dir,
+        "pod.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    image: app:1\n    readinessProbe:\n      initialDelaySeconds: -3\n",
+    );
+    let s = write(
+        &dir,
+        "scenario.yaml",
+        &format!("{GOOD_HEAD}actions:\n- at: 0s\n  apply: pod.yaml\n"),
+    );
+    let o = kubesim(&["validate", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("pod.yaml:9:7: ")
+            && err.contains(
+                "initialDelaySeconds: Invalid value: -3: must be greater than or equal to 0"
+            ),
+        "{err}"
     );
 }
