@@ -11,6 +11,7 @@
 //! Simplified: no PersistentVolumeClaims; the revision is the template
 //! hash (no ControllerRevision objects); `maxUnavailable` is not modelled.
 
+use crate::fasthash::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -53,18 +54,33 @@ pub struct StatefulSetController {
     pub queue: WorkQueue,
     /// Pods created or deleted and not yet observed: (set, pod name).
     in_flight: BTreeSet<(ObjectKey, String)>,
+    /// The set of each pod create or delete not yet answered, by tag.
+    pending: HashMap<u64, ObjectKey>,
+    /// Per set, its pod creates and deletes and status writes not yet
+    /// answered.
+    answers_due: HashMap<ObjectKey, u32>,
     /// Set uid -> (revision number, template hash) of its rollout.
     revisions: BTreeMap<u64, (i64, String)>,
 }
 
 impl StatefulSetController {
-    /// Whether a pod create or delete of set `key` is not yet observed:
-    /// its answer decides the sync.
+    /// Whether some of set `key`'s requests are unanswered: their answers
+    /// decide its sync.
     pub fn waiting(&self, key: &ObjectKey) -> bool {
-        self.in_flight
-            .range((key.clone(), String::new())..)
-            .next()
-            .is_some_and(|(k, _)| k == key)
+        self.answers_due.contains_key(key)
+    }
+
+    /// Sends a request of set `key`'s sync, counting it until answered.
+    fn send(
+        &mut self,
+        key: &ObjectKey,
+        client: &mut Client,
+        cx: &mut crate::sim::Cx,
+        verb: Verb,
+        lingering: bool,
+    ) -> u64 {
+        *self.answers_due.entry(key.clone()).or_insert(0) += 1;
+        client.send_as(STATEFULSET, cx, verb, lingering)
     }
 
     pub fn observe_pod(
@@ -98,29 +114,23 @@ impl StatefulSetController {
         }
         if resp.key.kind == Kind::StatefulSet {
             // The status write: a refusal fails the sync; a success ends
-            // it unless a pod's create or delete of the set is still in
-            // flight (its answer decides).
+            // it unless other requests of the set are unanswered (their
+            // answers decide).
+            super::answered(&mut self.answers_due, &resp.key);
             let busy = self.waiting(&resp.key);
             self.queue.status_answered(STATEFULSET, resp, busy, cx);
             return;
         }
-        // The pod's set is found by the pod's name.
-        let set = self
-            .in_flight
-            .iter()
-            .find(|(k, n)| {
-                resp.key.kind == Kind::Pod
-                    && *n == resp.key.name
-                    && k.namespace == resp.key.namespace
-            })
-            .map(|(k, _)| k.clone());
-        let Some(set) = set else { return };
+        let Some(set) = self.pending.remove(&resp.tag) else {
+            return;
+        };
+        super::answered(&mut self.answers_due, &set);
         if resp.result.is_err() {
             // The sync failed: drop the in-flight mark and retry the set.
-            self.in_flight
-                .retain(|(k, n)| *n != resp.key.name || *k != set);
+            self.in_flight.remove(&(set.clone(), resp.key.name.clone()));
             self.queue.add_rate_limited(STATEFULSET, set, cx);
-        } else {
+        } else if !self.waiting(&set) {
+            // The last answer of the set's requests.
             self.queue.forget(&set);
         }
     }
@@ -277,7 +287,8 @@ impl StatefulSetController {
                 &format!("SuccessfulCreate: ordinal {i} of {key}"),
             );
             self.in_flight.insert((key.clone(), pod_name));
-            client.send_as(STATEFULSET, cx, Verb::Create(Object::Pod(pod)), lingering);
+            let tag = self.send(key, client, cx, Verb::Create(Object::Pod(pod)), lingering);
+            self.pending.insert(tag, key.clone());
         }
         for p in deletes {
             let pk = ObjectKey::new(Kind::Pod, &p.metadata.namespace, &p.metadata.name);
@@ -289,14 +300,12 @@ impl StatefulSetController {
             log(cx, "delete", Subject::from(&pk), NAME, why);
             self.in_flight
                 .insert((key.clone(), p.metadata.name.clone()));
-            client.send(
-                STATEFULSET,
-                cx,
-                Verb::Delete {
-                    key: pk,
-                    precondition: None,
-                },
-            );
+            let verb = Verb::Delete {
+                key: pk,
+                precondition: None,
+            };
+            let tag = self.send(key, client, cx, verb, false);
+            self.pending.insert(tag, key.clone());
         }
         // Status.
         let live: Vec<&Pod> = pods
@@ -329,14 +338,11 @@ impl StatefulSetController {
             }
         }
         if st != set.status {
-            client.send(
-                STATEFULSET,
-                cx,
-                Verb::UpdateWorkloadStatus {
-                    key: key.clone(),
-                    status: st,
-                },
-            );
+            let verb = Verb::UpdateWorkloadStatus {
+                key: key.clone(),
+                status: st,
+            };
+            self.send(key, client, cx, verb, false);
         }
     }
 }
