@@ -254,6 +254,18 @@ fn compare_packs_with_most_allocated_and_the_table_matches_the_csv() {
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("names `default` twice"), "{err}");
+    // And two policies whose cells would share a directory.
+    let ksc = write(
+        &dir,
+        "x.yaml",
+        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nprofiles:\n  - schedulerName: default-scheduler\n",
+    );
+    let ksc = ksc.to_str().unwrap();
+    let both = format!("{ksc},{}", ksc.replace("x.yaml", "x_yaml"));
+    let o = kubesim(&["compare", scenario.to_str().unwrap(), "--policies", &both]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("would share the directory"), "{err}");
 }
 
 #[test]
