@@ -142,9 +142,6 @@ pub struct DaemonSetController {
     /// Pod deletes (the DaemonSet and the pod's uid) and status writes in
     /// flight, by tag (creations are the slow-start runner's).
     pending: HashMap<u64, (ObjectKey, Option<u64>)>,
-    /// Pod deletes and status writes sent and not yet answered, per
-    /// DaemonSet.
-    answers_due: HashMap<ObjectKey, u32>,
 }
 
 impl DaemonSetController {
@@ -156,7 +153,7 @@ impl DaemonSetController {
     /// Whether some of `key`'s requests (a slow-start run, pod deletes,
     /// its status write) are unanswered: their answers decide its sync.
     pub fn waiting(&self, key: &ObjectKey) -> bool {
-        self.creating(key) || self.answers_due.contains_key(key)
+        self.creating(key) || self.queue.awaiting(key)
     }
 
     pub fn observe_pod(
@@ -215,7 +212,7 @@ impl DaemonSetController {
             log(cx, "error", Subject::from(&resp.key), NAME, &detail);
         }
         if let Some((key, pod)) = self.pending.remove(&resp.tag) {
-            super::answered(&mut self.answers_due, &key);
+            self.queue.answer_came(&key);
             if pod.is_some() {
                 super::log_pod_done(cx, &key, NAME, resp);
             }
@@ -245,7 +242,7 @@ impl DaemonSetController {
         match self.creator.on_response(DAEMONSET, NAME, resp, client, cx) {
             Some(Some((key, true))) => self.queue.add_rate_limited(DAEMONSET, key, cx),
             Some(Some((key, false))) => {
-                if !self.answers_due.contains_key(&key) {
+                if !self.queue.awaiting(&key) {
                     self.queue.forget(&key);
                 }
                 self.queue.add(key);
@@ -446,7 +443,7 @@ impl DaemonSetController {
                     );
                     self.pending
                         .insert(tag, (key.clone(), Some(p.metadata.uid)));
-                    *self.answers_due.entry(key.clone()).or_insert(0) += 1;
+                    self.queue.await_answer(key);
                 }
             }
             create.truncate(BURST_REPLICAS);
@@ -497,7 +494,7 @@ impl DaemonSetController {
                 },
             );
             self.pending.insert(tag, (key.clone(), None));
-            *self.answers_due.entry(key.clone()).or_insert(0) += 1;
+            self.queue.await_answer(key);
         }
     }
 

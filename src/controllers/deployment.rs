@@ -234,10 +234,6 @@ pub struct DeploymentController {
     /// observed.
     creating: HashMap<ObjectKey, String>,
     pending: HashMap<u64, Pending>,
-    /// Per Deployment, its syncs' requests not yet answered: its failures
-    /// are forgotten only once all have succeeded (upstream's sync stops
-    /// at the first error and is forgotten only when it returns none).
-    answers_due: HashMap<ObjectKey, u32>,
     /// Deployment uid -> the ReplicaSet of its current rollout.
     rollout_rs: HashMap<u64, String>,
     /// Deployments whose revision annotation is being written, and to what.
@@ -354,19 +350,13 @@ impl DeploymentController {
         let Some(p) = self.pending.remove(&resp.tag) else {
             return;
         };
-        // Whether this was the last answer a Deployment's syncs awaited.
+        // Whether this was the last answer a Deployment's syncs awaited:
+        // its failures are forgotten only once all have succeeded
+        // (upstream's sync stops at the first error).
         let last_answer = match Self::counted(&p, &resp.key) {
             Some(d) => {
-                let n = self
-                    .answers_due
-                    .get_mut(d)
-                    .expect("a counted request is due an answer");
-                *n -= 1;
-                let last = *n == 0;
-                if last {
-                    self.answers_due.remove(d);
-                }
-                last
+                self.queue.answer_came(d);
+                !self.queue.awaiting(d)
             }
             None => false,
         };
@@ -442,12 +432,6 @@ impl DeploymentController {
         }
     }
 
-    /// Whether some of `key`'s requests are unanswered: their answers
-    /// decide its sync.
-    pub fn waiting(&self, key: &ObjectKey) -> bool {
-        self.answers_due.contains_key(key)
-    }
-
     /// The Deployment whose sync a request counts for: the one a
     /// ReplicaSet create or update is for, or the Deployment a status
     /// write is of (`key`, the request's object).
@@ -465,7 +449,7 @@ impl DeploymentController {
             Pending::Other => Some(verb.key()).filter(|k| k.kind == Kind::Deployment),
         };
         if let Some(d) = d {
-            *self.answers_due.entry(d).or_insert(0) += 1;
+            self.queue.await_answer(&d);
         }
         let tag = client.send(DEPLOYMENT, cx, verb);
         self.pending.insert(tag, p);
@@ -1416,7 +1400,7 @@ mod tests {
                 }),
             };
             c.on_response(&refused, &cache, client, cx);
-            assert!(c.answers_due.is_empty());
+            assert!(!c.queue.awaiting(&d));
         });
         let ms: Vec<Time> = w.requeues.iter().map(|(t, _)| t / MILLISECOND).collect();
         assert_eq!(ms, [5, 10]);

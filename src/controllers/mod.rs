@@ -575,6 +575,9 @@ pub struct WorkQueue {
     /// After this many failures in a row a key is dropped (the Deployment
     /// controller's `maxRetries`); unlimited when `None`.
     pub max_retries: Option<u32>,
+    /// Per key, the requests its syncs sent and not yet answered: their
+    /// answers decide whether the syncs failed.
+    answers_due: HashMap<ObjectKey, u32>,
 }
 
 /// client-go's default controller rate limiter: per key 5 ms doubling to
@@ -589,6 +592,26 @@ const RETRY_BURST: u32 = 100;
 const FOREGROUND_RETRIES: u32 = 10;
 
 impl WorkQueue {
+    /// A request of `key`'s sync is sent: its answer is awaited.
+    pub fn await_answer(&mut self, key: &ObjectKey) {
+        *self.answers_due.entry(key.clone()).or_insert(0) += 1;
+    }
+
+    /// One of `key`'s awaited answers came.
+    pub fn answer_came(&mut self, key: &ObjectKey) {
+        if let Some(n) = self.answers_due.get_mut(key) {
+            *n -= 1;
+            if *n == 0 {
+                self.answers_due.remove(key);
+            }
+        }
+    }
+
+    /// Whether some of `key`'s requests are unanswered.
+    pub fn awaiting(&self, key: &ObjectKey) -> bool {
+        self.answers_due.contains_key(key)
+    }
+
     pub fn add(&mut self, key: ObjectKey) {
         // Most adds find the key already queued: no copy for them.
         if !self.queued.contains(&key) {
@@ -673,7 +696,7 @@ impl WorkQueue {
     /// for them), which the controller reports with [`Self::forget`] or
     /// [`Self::add_rate_limited`].
     fn finish_sync(&mut self, key: &ObjectKey, sent: bool, waiting: bool) {
-        if !std::mem::take(&mut self.sync_failed) && !sent && !waiting {
+        if !std::mem::take(&mut self.sync_failed) && !sent && !waiting && !self.awaiting(key) {
             self.forget(key);
         }
     }
@@ -832,17 +855,6 @@ pub fn log_pod_done(cx: &mut Cx, owner: &ObjectKey, controller: &str, resp: &Res
     );
 }
 
-/// One of `key`'s counted requests is answered: its count drops, and goes
-/// at 0.
-pub fn answered(due: &mut HashMap<ObjectKey, u32>, key: &ObjectKey) {
-    if let Some(n) = due.get_mut(key) {
-        *n -= 1;
-        if *n == 0 {
-            due.remove(key);
-        }
-    }
-}
-
 /// A timeline row by the controller manager, naming the controller.
 pub fn log(cx: &mut Cx, action: &str, subject: Subject<'_>, controller: &str, detail: &str) {
     let who = Dest::ControllerManager;
@@ -971,13 +983,13 @@ impl ControllerManager {
                     }
                     let sent = self.client.next_tag != tags;
                     // Requests of the key's earlier syncs still unanswered
-                    // decide whether they failed.
+                    // (beyond those the queue counts) decide whether they
+                    // failed.
                     let waiting = match id {
-                        REPLICASET => self.replicasets.waiting(&key),
-                        DAEMONSET => self.daemonsets.waiting(&key),
-                        DEPLOYMENT => self.deployments.waiting(&key),
-                        STATEFULSET => self.statefulsets.waiting(&key),
-                        _ => self.gc.waiting(&key),
+                        REPLICASET => self.replicasets.creating(&key),
+                        DAEMONSET => self.daemonsets.creating(&key),
+                        GARBAGE_COLLECTOR => self.gc.waiting(&key),
+                        _ => false,
                     };
                     self.queue(id).finish_sync(&key, sent, waiting);
                 }

@@ -67,9 +67,6 @@ pub struct ReplicaSetController {
     pub queue: WorkQueue,
     expectations: HashMap<ObjectKey, Expectations>,
     batches: HashMap<ObjectKey, Batch>,
-    /// Pod deletes and status writes sent and not yet answered, per
-    /// ReplicaSet.
-    answers_due: HashMap<ObjectKey, u32>,
     pending: HashMap<u64, Pending>,
     /// ReplicaSets that may have orphans to adopt (new, or a matching
     /// orphan appeared): only these scan the namespace's orphans.
@@ -125,7 +122,7 @@ impl ReplicaSetController {
     /// Whether some of `key`'s requests (a slow-start run, pod deletes,
     /// its status write) are unanswered: their answers decide its sync.
     pub fn waiting(&self, key: &ObjectKey) -> bool {
-        self.creating(key) || self.answers_due.contains_key(key)
+        self.creating(key) || self.queue.awaiting(key)
     }
 
     /// A pod change: counts towards its owner's expectations and queues it;
@@ -378,7 +375,7 @@ impl ReplicaSetController {
                     },
                 );
                 self.pending.insert(tag, Pending::Delete(key.clone(), uid));
-                *self.answers_due.entry(key.clone()).or_insert(0) += 1;
+                self.queue.await_answer(key);
             }
         }
     }
@@ -455,7 +452,7 @@ impl ReplicaSetController {
                     if failed {
                         self.queue.add_rate_limited(REPLICASET, key, cx);
                     } else {
-                        if !self.answers_due.contains_key(&key) {
+                        if !self.queue.awaiting(&key) {
                             self.queue.forget(&key);
                         }
                         self.queue.add(key);
@@ -467,7 +464,7 @@ impl ReplicaSetController {
             }
             Pending::Delete(key, uid) => {
                 super::log_pod_done(cx, &key, NAME, resp);
-                super::answered(&mut self.answers_due, &key);
+                self.queue.answer_came(&key);
                 if resp.result.is_ok() && !self.waiting(&key) {
                     // The last answer of the sync's requests.
                     self.queue.forget(&key);
@@ -488,7 +485,7 @@ impl ReplicaSetController {
             // success ends it unless a slow-start run is still in flight
             // (its answers decide).
             Pending::Other if resp.key.kind == Kind::ReplicaSet => {
-                super::answered(&mut self.answers_due, &resp.key);
+                self.queue.answer_came(&resp.key);
                 let busy = self.waiting(&resp.key);
                 self.queue.status_answered(REPLICASET, resp, busy, cx)
             }
@@ -544,7 +541,7 @@ impl ReplicaSetController {
             },
         );
         self.pending.insert(tag, Pending::Other);
-        *self.answers_due.entry(key.clone()).or_insert(0) += 1;
+        self.queue.await_answer(key);
     }
 }
 

@@ -56,20 +56,11 @@ pub struct StatefulSetController {
     in_flight: BTreeSet<(ObjectKey, String)>,
     /// The set of each pod create or delete not yet answered, by tag.
     pending: HashMap<u64, ObjectKey>,
-    /// Per set, its pod creates and deletes and status writes not yet
-    /// answered.
-    answers_due: HashMap<ObjectKey, u32>,
     /// Set uid -> (revision number, template hash) of its rollout.
     revisions: BTreeMap<u64, (i64, String)>,
 }
 
 impl StatefulSetController {
-    /// Whether some of set `key`'s requests are unanswered: their answers
-    /// decide its sync.
-    pub fn waiting(&self, key: &ObjectKey) -> bool {
-        self.answers_due.contains_key(key)
-    }
-
     /// Sends a request of set `key`'s sync, counting it until answered.
     fn send(
         &mut self,
@@ -79,7 +70,7 @@ impl StatefulSetController {
         verb: Verb,
         lingering: bool,
     ) -> u64 {
-        *self.answers_due.entry(key.clone()).or_insert(0) += 1;
+        self.queue.await_answer(key);
         client.send_as(STATEFULSET, cx, verb, lingering)
     }
 
@@ -116,20 +107,20 @@ impl StatefulSetController {
             // The status write: a refusal fails the sync; a success ends
             // it unless other requests of the set are unanswered (their
             // answers decide).
-            super::answered(&mut self.answers_due, &resp.key);
-            let busy = self.waiting(&resp.key);
+            self.queue.answer_came(&resp.key);
+            let busy = self.queue.awaiting(&resp.key);
             self.queue.status_answered(STATEFULSET, resp, busy, cx);
             return;
         }
         let Some(set) = self.pending.remove(&resp.tag) else {
             return;
         };
-        super::answered(&mut self.answers_due, &set);
+        self.queue.answer_came(&set);
         if resp.result.is_err() {
             // The sync failed: drop the in-flight mark and retry the set.
             self.in_flight.remove(&(set.clone(), resp.key.name.clone()));
             self.queue.add_rate_limited(STATEFULSET, set, cx);
-        } else if !self.waiting(&set) {
+        } else if !self.queue.awaiting(&set) {
             // The last answer of the set's requests.
             self.queue.forget(&set);
         }
