@@ -44,10 +44,11 @@ pub const BACKOFF_INITIAL: Time = 10 * SECOND;
 pub const BACKOFF_MAX: Time = 300 * SECOND;
 /// From its seventh restart on (the exit after its sixth restart starts
 /// the capped back-off of 300 s), a container's own exit is a retry that
-/// may repeat forever: it keeps only a run with a `duration` going. Without this, crash loops
-/// started at different times, or a container that runs longer than the
-/// back-off's 10 min memory between crashes (so that its back-off never
-/// reaches the cap), would keep a run without `duration` going forever.
+/// may repeat forever: it keeps only a run with a `duration` going.
+/// Without this, crash loops started at different times, or a container
+/// that runs longer than the back-off's 10 min memory between crashes (so
+/// that its back-off never reaches the cap), would keep a run without
+/// `duration` going forever.
 pub const LINGER_RESTARTS: u32 = 7;
 /// The kubelet's API client limits (`kubeAPIQPS`, `kubeAPIBurst`).
 pub const KUBELET_QPS: f64 = 50.0;
@@ -1476,11 +1477,7 @@ fn schedule_retry(p: &mut KubeletPod, uid: u64, me: Dest, at: Time, delay: Time,
     if p.wake_at.is_none_or(|w| w != at) {
         p.wake_at = Some(p.wake_at.map_or(at, |w| w.min(at)));
         let msg = Msg::KubeletWake { pod: uid };
-        if delay < BACKOFF_MAX {
-            cx.send_at(me, at, msg);
-        } else {
-            cx.send_lingering(me, at.saturating_sub(cx.now()), msg);
-        }
+        cx.send_retry(me, at, msg, delay >= BACKOFF_MAX);
     }
 }
 

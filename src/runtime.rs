@@ -267,11 +267,8 @@ impl Docker {
                         attempt,
                         exit_code,
                     });
-                    if exit_lingers {
-                        cx.send_lingering(kubelet, delay + run_for, exited);
-                    } else {
-                        cx.send(kubelet, delay + run_for, exited);
-                    }
+                    let at = cx.now() + delay + run_for;
+                    cx.send_retry(kubelet, at, exited, exit_lingers);
                 }
             }
             RuntimeCall::StopContainer {

@@ -656,11 +656,8 @@ impl WorkQueue {
             controller: id,
             key,
         };
-        if *n <= FOREGROUND_RETRIES {
-            cx.send(Dest::ControllerManager, delay, msg);
-        } else {
-            cx.send_lingering(Dest::ControllerManager, delay, msg);
-        }
+        let lingering = *n > FOREGROUND_RETRIES;
+        cx.send_retry(Dest::ControllerManager, now + delay, msg, lingering);
     }
 
     /// The answer to the write that ends `resp.key`'s sync (a status write,
@@ -790,7 +787,7 @@ impl Client {
         self.send_as(id, cx, verb, false)
     }
 
-    /// [`Self::send`], as a lingering message (`Ctx::send_lingering`) when
+    /// [`Self::send`], as a lingering message (`Ctx::send_retry`) when
     /// `lingering`: a retry that may repeat forever.
     pub fn send_as(&mut self, id: u8, cx: &mut Cx, verb: Verb, lingering: bool) -> u64 {
         self.next_tag += 1;
@@ -806,12 +803,7 @@ impl Client {
             tag,
             verb,
         }));
-        if lingering {
-            let delay = at - now;
-            cx.send_lingering(Dest::ApiServer, delay, msg);
-        } else {
-            cx.send_at(Dest::ApiServer, at, msg);
-        }
+        cx.send_retry(Dest::ApiServer, at, msg, lingering);
         tag
     }
 }

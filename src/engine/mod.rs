@@ -54,7 +54,7 @@ pub struct Ctx<D, M> {
     queue: EventQueue<D, M>,
     /// Pending events that are not background events.
     foreground: usize,
-    /// Whether the run has a time limit (for [`Ctx::send_lingering`]).
+    /// Whether the run has a time limit (for [`Ctx::send_retry`]).
     bounded: bool,
 }
 
@@ -86,15 +86,16 @@ impl<D, M> Ctx<D, M> {
         self.queue.push(at, dest, msg, true);
     }
 
-    /// Sends a retry that may repeat forever (a crash loop at its back-off
-    /// cap, say): it keeps a run with a time limit going, as any message,
-    /// but not a run without one, which would otherwise never end.
+    /// Sends a retry. When `lingering`, it may repeat forever (a crash
+    /// loop at its back-off cap, say): it keeps a run with a time limit
+    /// going, as any message, but not a run without one, which would
+    /// otherwise never end. Otherwise it is sent as any message.
     #[inline]
-    pub fn send_lingering(&mut self, dest: D, delay: Time, msg: M) {
-        if self.bounded {
-            self.send(dest, delay, msg);
-        } else {
+    pub fn send_retry(&mut self, dest: D, delay: Time, msg: M, lingering: bool) {
+        if lingering && !self.bounded {
             self.send_background(dest, delay, msg);
+        } else {
+            self.send(dest, delay, msg);
         }
     }
 
@@ -339,7 +340,7 @@ mod tests {
         fn handle(&mut self, ctx: &mut Ctx<Node, Ping>, dest: Node, msg: Ping) {
             self.0 += 1;
             if self.1 {
-                ctx.send_lingering(dest, 10, msg);
+                ctx.send_retry(dest, 10, msg, true);
             } else {
                 ctx.send_background(dest, 10, msg);
             }

@@ -76,10 +76,12 @@ impl<'a> Cx<'a> {
         self.ctx.send(dest, delay, msg);
     }
 
-    /// Sends a retry that may repeat forever: it keeps the run going only
-    /// when the run has a time limit (`Ctx::send_lingering`).
-    pub fn send_lingering(&mut self, dest: Dest, delay: Time, msg: Msg) {
-        self.ctx.send_lingering(dest, delay, msg);
+    /// Sends a retry; when `lingering` (it may repeat forever) it keeps
+    /// the run going only when the run has a time limit
+    /// (`Ctx::send_retry`).
+    pub fn send_retry(&mut self, dest: Dest, at: Time, msg: Msg, lingering: bool) {
+        let delay = at.saturating_sub(self.now());
+        self.ctx.send_retry(dest, delay, msg, lingering);
     }
 
     /// Sends a message that does not by itself keep the run going.
