@@ -8,6 +8,15 @@ use crate::support::*;
 
 type Row = BTreeMap<String, String>;
 
+/// Runs scenario `text` in a scratch directory named after `tag`; returns
+/// its output directory.
+fn run_scenario(tag: &str, text: &str) -> std::path::PathBuf {
+    let dir = scratch(tag);
+    let out = dir.join("out");
+    run_ok(&write(&dir, "s.yaml", text), &out, &[]);
+    out
+}
+
 /// A Deployment manifest (flow style) with an optional strategy.
 fn deployment(name: &str, replicas: u32, image: &str, strategy: &str) -> String {
     format!(
@@ -244,14 +253,12 @@ fn rolling_update_respects_max_surge_and_max_unavailable_at_every_step() {
 
 #[test]
 fn recreate_never_runs_old_and_new_pods_together() {
-    let dir = scratch("recreate");
     let text = format!(
         "name: recreate\n{}actions:\n- at: 0s\n  apply: {}\n- at: 30s\n  setImage: {{kind: Deployment, name: web, container: c, image: 'app:2'}}\n",
         cluster(2),
         deployment("web", 6, "app:1", "strategy: {type: Recreate},")
     );
-    let out = dir.join("out");
-    run_ok(&write(&dir, "s.yaml", &text), &out, &[]);
+    let out = run_scenario("recreate", &text);
     let pods = read_csv(&out.join("pods.csv"));
     let mine = pods_of(&pods, "web");
     let owners: std::collections::BTreeSet<&str> =
@@ -279,14 +286,12 @@ fn recreate_never_runs_old_and_new_pods_together() {
 /// The time from the Deployment's creation to the last of its pods'
 /// creation, in µs, and the events.
 fn time_to_create(tag: &str, replicas: u32, cm: &str) -> (u64, Vec<Row>) {
-    let dir = scratch(tag);
     let text = format!(
         "name: {tag}\n{}{cm}latencies: {{podSandbox: 1s}}\nactions:\n- at: 0s\n  apply: {}\n",
         cluster(10),
         deployment("big", replicas, "app:1", "")
     );
-    let out = dir.join("out");
-    run_ok(&write(&dir, "s.yaml", &text), &out, &[]);
+    let out = run_scenario(tag, &text);
     let pods = read_csv(&out.join("pods.csv"));
     assert_eq!(pods.len(), replicas as usize);
     let last = pods
@@ -392,15 +397,13 @@ fn deployment_flow_scenario_shows_each_controller_step() {
 
 #[test]
 fn deleting_a_deployment_cascades_unless_orphaned() {
-    let dir = scratch("gc");
     let text = format!(
         "name: gc\n{}actions:\n- at: 0s\n  apply: [{}, {}]\n- at: 20s\n  delete: {{kind: Deployment, name: gone}}\n- at: 20s\n  delete: {{kind: Deployment, name: kept, propagationPolicy: Orphan}}\n",
         cluster(2),
         deployment("gone", 3, "app:1", ""),
         deployment("kept", 3, "app:1", "")
     );
-    let out = dir.join("out");
-    run_ok(&write(&dir, "s.yaml", &text), &out, &[]);
+    let out = run_scenario("gc", &text);
     let pods = read_csv(&out.join("pods.csv"));
     let gone = pods_of(&pods, "gone");
     let kept = pods_of(&pods, "kept");
@@ -432,7 +435,6 @@ fn deleting_a_deployment_cascades_unless_orphaned() {
 
 #[test]
 fn invalid_workloads_and_actions_on_missing_objects_are_recorded() {
-    let dir = scratch("bad-workloads");
     let text = format!(
         "name: bad\n{}actions:\n- at: 0s\n  apply:\n  - {}\n  - {}\n  - {}\n  - {}\n  - {{apiVersion: apps/v1, kind: StatefulSet, metadata: {{name: db}}, spec: {{selector: {{matchLabels: {{app: db}}}}, template: {{metadata: {{labels: {{app: db}}}}, spec: {{containers: [{{name: c, image: x}}]}}}}}}}}\n  - {}\n- at: 1s\n  scale: {{kind: Deployment, name: nope, replicas: 3}}\n- at: 1s\n  setImage: {{kind: Deployment, name: ok, container: missing, image: 'app:2'}}\n",
         cluster(1),
@@ -451,8 +453,7 @@ fn invalid_workloads_and_actions_on_missing_objects_are_recorded() {
         ),
         deployment("ok", 1, "app:1", ""),
     );
-    let out = dir.join("out");
-    run_ok(&write(&dir, "s.yaml", &text), &out, &[]);
+    let out = run_scenario("bad-workloads", &text);
     let events = read_csv(&out.join("events.csv"));
     let rejected = |name: &str, what: &str| {
         events.iter().any(|e| {
@@ -489,14 +490,12 @@ fn invalid_workloads_and_actions_on_missing_objects_are_recorded() {
 
 #[test]
 fn scale_pause_resume_and_undo() {
-    let dir = scratch("undo");
     let text = format!(
         "name: undo\n{}actions:\n- at: 0s\n  apply: {}\n- at: 20s\n  pause: {{kind: Deployment, name: web}}\n- at: 21s\n  setImage: {{kind: Deployment, name: web, container: c, image: 'app:2'}}\n- at: 30s\n  scale: {{kind: Deployment, name: web, replicas: 6}}\n- at: 40s\n  resume: {{kind: Deployment, name: web}}\n- at: 80s\n  rolloutUndo: {{kind: Deployment, name: web}}\n",
         cluster(2),
         deployment("web", 4, "app:1", "")
     );
-    let out = dir.join("out");
-    run_ok(&write(&dir, "s.yaml", &text), &out, &[]);
+    let out = run_scenario("undo", &text);
     let rollouts = read_csv(&out.join("rollouts.csv"));
     let revs: Vec<(&str, u64)> = rollouts
         .iter()
@@ -589,13 +588,11 @@ fn statefulset_ordered_ready_creation_reverse_scale_down_and_rolling_update() {
 
 #[test]
 fn statefulset_parallel_and_partition() {
-    let dir = scratch("sts-parallel");
     let text = format!(
         "name: p\n{}actions:\n- at: 0s\n  apply: {{apiVersion: apps/v1, kind: StatefulSet, metadata: {{name: db}}, spec: {{serviceName: db, replicas: 4, podManagementPolicy: Parallel, updateStrategy: {{type: RollingUpdate, rollingUpdate: {{partition: 2}}}}, selector: {{matchLabels: {{app: db}}}}, template: {{metadata: {{labels: {{app: db}}}}, spec: {{containers: [{{name: c, image: 'app:1'}}]}}}}}}}}\n- at: 30s\n  setImage: {{kind: StatefulSet, name: db, container: c, image: 'app:2'}}\n",
         cluster(2)
     );
-    let out = dir.join("out");
-    run_ok(&write(&dir, "s.yaml", &text), &out, &[]);
+    let out = run_scenario("sts-parallel", &text);
     let pods = read_csv(&out.join("pods.csv"));
     // Parallel: all four are created before any is ready.
     let first_ready = pods
@@ -660,10 +657,8 @@ fn daemonset_runs_one_pod_per_eligible_node_at_every_step() {
 
 #[test]
 fn daemonset_follows_node_selector_and_tolerations() {
-    let dir = scratch("ds-selector");
     let text = "name: dss\ncluster:\n  nodeGroups:\n  - {name: a, count: 2, capacity: {cpu: '4', memory: 8Gi}, labels: {disk: ssd}}\n  - {name: b, count: 2, capacity: {cpu: '4', memory: 8Gi}}\n  - {name: t, count: 1, capacity: {cpu: '4', memory: 8Gi}, labels: {disk: ssd}, taints: [{key: dedicated, value: x, effect: NoSchedule}]}\n  - {name: u, count: 1, capacity: {cpu: '4', memory: 8Gi}, labels: {disk: ssd}, taints: [{key: other, effect: NoExecute}]}\nactions:\n- at: 0s\n  apply: {apiVersion: apps/v1, kind: DaemonSet, metadata: {name: ssd}, spec: {selector: {matchLabels: {app: ssd}}, template: {metadata: {labels: {app: ssd}}, spec: {nodeSelector: {disk: ssd}, tolerations: [{key: dedicated, operator: Exists}], containers: [{name: c, image: 'app:1'}]}}}}\n";
-    let out = dir.join("out");
-    run_ok(&write(&dir, "s.yaml", text), &out, &[]);
+    let out = run_scenario("ds-selector", text);
     let pods = read_csv(&out.join("pods.csv"));
     let nodes: Vec<&str> = pods.iter().map(|p| p["node"].as_str()).collect();
     // a-0, a-1 (selected), t-0 (taint tolerated); not b-* (selector) nor
@@ -747,7 +742,6 @@ fn a_run_discarding_its_timelines_keeps_the_same_records() {
 
 #[test]
 fn scaling_in_the_middle_of_a_rollout_is_proportional() {
-    let dir = scratch("proportional");
     // An `apply` of the Deployment with a template whose pods fit no node
     // (an update, as kubectl apply): the rollout stalls with the new pods
     // Pending. Scaling 10 -> 20 then spreads the 10 more replicas over
@@ -762,8 +756,7 @@ fn scaling_in_the_middle_of_a_rollout_is_proportional() {
         cluster(2),
         deployment("web", 10, "app:1", strategy)
     );
-    let out = dir.join("out");
-    run_ok(&write(&dir, "s.yaml", &text), &out, &[]);
+    let out = run_scenario("proportional", &text);
     let events = read_csv(&out.join("events.csv"));
     // Before the scale: old 10 -> 8, new 0 -> 5 (replicas + maxSurge = 13
     // in all). After: 20 + 3 = 23, the 10 added split 8:5 by size (the
@@ -783,7 +776,6 @@ fn scaling_in_the_middle_of_a_rollout_is_proportional() {
 
 #[test]
 fn a_stalled_rollout_exceeds_its_progress_deadline() {
-    let dir = scratch("deadline");
     // The deadline check is a background timer: the pause at 70s keeps
     // the run going past it.
     let strategy = "progressDeadlineSeconds: 20,";
@@ -796,8 +788,7 @@ fn a_stalled_rollout_exceeds_its_progress_deadline() {
         cluster(1),
         deployment("web", 4, "app:1", strategy)
     );
-    let out = dir.join("out");
-    run_ok(&write(&dir, "s.yaml", &text), &out, &[]);
+    let out = run_scenario("deadline", &text);
     let events = read_csv(&out.join("events.csv"));
     let exceeded: Vec<u64> = events
         .iter()
@@ -817,10 +808,8 @@ fn a_stalled_rollout_exceeds_its_progress_deadline() {
 
 #[test]
 fn daemonset_covers_nodes_added_later_and_not_tainted_ones() {
-    let dir = scratch("ds-grow");
     let text = "name: grow\ncluster:\n  nodeGroups: [{name: w, count: 2, capacity: {cpu: '4', memory: 8Gi}}]\nactions:\n- at: 0s\n  apply: {apiVersion: apps/v1, kind: DaemonSet, metadata: {name: agent}, spec: {selector: {matchLabels: {app: agent}}, template: {metadata: {labels: {app: agent}}, spec: {containers: [{name: c, image: 'app:1'}]}}}}\n- at: 20s\n  addNodes: {name: extra, count: 2, capacity: {cpu: '4', memory: 8Gi}}\n- at: 25s\n  addNodes: {name: gpu, count: 1, capacity: {cpu: '4', memory: 8Gi}, taints: [{key: dedicated, value: gpu, effect: NoSchedule}]}\n- at: 60s\n  removeNode: w-1\n";
-    let out = dir.join("out");
-    run_ok(&write(&dir, "s.yaml", text), &out, &[]);
+    let out = run_scenario("ds-grow", text);
     let pods = read_csv(&out.join("pods.csv"));
     let on = |node: &str| -> Vec<&Row> { pods.iter().filter(|p| p["node"] == node).collect() };
     for node in ["w-0", "extra-0", "extra-1"] {
@@ -843,7 +832,6 @@ fn daemonset_covers_nodes_added_later_and_not_tainted_ones() {
 
 #[test]
 fn deleting_a_deployment_while_it_creates_pods_leaves_none() {
-    let dir = scratch("gc-race");
     // Deleted 2 s in: the ReplicaSet is still creating its 300 pods (the
     // rate limit allows about 20 a second), so some creations land after
     // their owner is gone; the garbage collector collects those too.
@@ -852,8 +840,7 @@ fn deleting_a_deployment_while_it_creates_pods_leaves_none() {
         cluster(4),
         deployment("web", 300, "app:1", "")
     );
-    let out = dir.join("out");
-    run_ok(&write(&dir, "s.yaml", &text), &out, &[]);
+    let out = run_scenario("gc-race", &text);
     let pods = read_csv(&out.join("pods.csv"));
     assert!(!pods.is_empty());
     let left: Vec<&Row> = pods.iter().filter(|p| p["deleted_s"].is_empty()).collect();
@@ -867,10 +854,8 @@ fn deleting_a_deployment_while_it_creates_pods_leaves_none() {
 
 #[test]
 fn daemonset_surge_update_starts_the_new_pod_before_the_old_goes() {
-    let dir = scratch("ds-surge");
     let text = "name: surge\ncluster:\n  nodeGroups: [{name: w, count: 3, capacity: {cpu: '4', memory: 8Gi}, images: ['app:1', 'app:2']}]\nactions:\n- at: 0s\n  apply: {apiVersion: apps/v1, kind: DaemonSet, metadata: {name: agent}, spec: {updateStrategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}, selector: {matchLabels: {app: agent}}, template: {metadata: {labels: {app: agent}}, spec: {containers: [{name: c, image: 'app:1'}]}}}}\n- at: 20s\n  setImage: {kind: DaemonSet, name: agent, container: c, image: 'app:2'}\n";
-    let out = dir.join("out");
-    run_ok(&write(&dir, "s.yaml", text), &out, &[]);
+    let out = run_scenario("ds-surge", text);
     let pods = read_csv(&out.join("pods.csv"));
     let deletes = delete_requests(&read_csv(&out.join("events.csv")));
     let all: Vec<&Row> = pods.iter().collect();
@@ -945,13 +930,11 @@ fn a_replicaset_adopts_the_matching_orphans_in_name_order() {
 /// and checks that `controller` retries with a doubling backoff and that
 /// the run, without a duration, still stops when nothing else is left.
 fn check_always_refused(tag: &str, manifest: &str, controller: &str) {
-    let dir = scratch(tag);
     let text = format!(
         "name: {tag}\n{}actions:\n- at: 0s\n  apply: {manifest}\n",
         cluster(2)
     );
-    let out = dir.join("out");
-    run_ok(&write(&dir, "s.yaml", &text), &out, &[]);
+    let out = run_scenario(tag, &text);
     let events = read_csv(&out.join("events.csv"));
     let failed: Vec<u64> = events
         .iter()
@@ -1000,12 +983,10 @@ fn a_sync_that_always_fails_is_retried_with_a_doubling_backoff_and_the_run_ends(
 /// with `extra` scenario lines; returns the pods created and the summary's
 /// stop reason.
 fn run_pinned(tag: &str, manifest: &str, extra: &str) -> (usize, String) {
-    let dir = scratch(tag);
     let text = format!(
         "name: {tag}\n{extra}cluster:\n  nodeGroups: [{{name: n, count: 1, capacity: {{cpu: '1', memory: 8Gi}}, images: ['app:1']}}]\nactions:\n- at: 0s\n  apply: {manifest}\n"
     );
-    let out = dir.join("out");
-    run_ok(&write(&dir, "s.yaml", &text), &out, &[]);
+    let out = run_scenario(tag, &text);
     let events = read_csv(&out.join("events.csv"));
     let rejected = events.iter().filter(|e| e["action"] == "reject").count();
     let pods = read_csv(&out.join("pods.csv"));
@@ -1050,10 +1031,8 @@ fn replacements_go_on_once_a_refusing_node_frees_room() {
     // pods are refused hundreds of times, so its creates linger by then.
     // The pod's end starts the counts again, and the create in flight is
     // awaited: the run ends with the ReplicaSet's pod running.
-    let dir = scratch("freed-room");
     let text = "name: freed\ncluster:\n  nodeGroups: [{name: n, count: 1, capacity: {cpu: '1', memory: 8Gi}, images: ['app:1']}]\nactions:\n- at: 0s\n  apply: {kind: Pod, metadata: {name: blocker, annotations: {kubesim.io/run-duration: 60s}}, spec: {restartPolicy: Never, nodeName: n-0, containers: [{name: c, image: 'app:1', resources: {requests: {cpu: '1'}}}]}}\n- at: 1s\n  apply: {apiVersion: apps/v1, kind: ReplicaSet, metadata: {name: rs}, spec: {replicas: 1, selector: {matchLabels: {app: rs}}, template: {metadata: {labels: {app: rs}}, spec: {nodeName: n-0, containers: [{name: c, image: 'app:1', resources: {requests: {cpu: '1'}}}]}}}}\n";
-    let out = dir.join("out");
-    run_ok(&write(&dir, "s.yaml", text), &out, &[]);
+    let out = run_scenario("freed-room", text);
     let pods = read_csv(&out.join("pods.csv"));
     let running: Vec<&Row> = pods.iter().filter(|p| p["phase"] == "Running").collect();
     assert_eq!(running.len(), 1, "no ReplicaSet pod runs");
@@ -1068,14 +1047,12 @@ fn an_orphaning_refused_by_a_conflict_is_retried_before_the_owner_goes() {
     // ReplicaSets' status writes race the garbage collector's updates,
     // one of which is refused (409). The owner goes only once every
     // ReplicaSet has lost its reference, and both ReplicaSets stay.
-    let dir = scratch("orphan-conflict");
     let text = format!(
         "name: orphan\n{}actions:\n- at: 0s\n  apply: {}\n- at: 10s\n  setImage: {{kind: Deployment, name: web, container: c, image: 'app:2'}}\n- at: 10.5s\n  delete: {{kind: Deployment, name: web, propagationPolicy: Orphan}}\n",
         cluster(5),
         deployment("web", 50, "app:1", "")
     );
-    let out = dir.join("out");
-    run_ok(&write(&dir, "s.yaml", &text), &out, &[]);
+    let out = run_scenario("orphan-conflict", &text);
     let events = read_csv(&out.join("events.csv"));
     let gc: Vec<&Row> = events
         .iter()
