@@ -274,7 +274,7 @@ impl Kubelet {
                 cx.api(self.me(), 0, Verb::Watch(spec));
             }
             Msg::WatchList { objects, .. } => {
-                for o in objects {
+                for o in *objects {
                     self.observe(EventType::Added, o, None, cx);
                 }
             }
@@ -282,7 +282,7 @@ impl Kubelet {
                 self.observe(kind, change.object.clone(), Some(&change.key), cx)
             }
             Msg::KubeletSync { pod } => self.admit_and_sync(pod, cx),
-            Msg::RuntimeResult(r) => self.runtime_result(r, cx),
+            Msg::RuntimeResult(r) => self.runtime_result(*r, cx),
             Msg::Relist { pod } => {
                 if let Some(p) = self.pods.get_mut(&pod) {
                     p.relist_pending = false;
@@ -376,7 +376,7 @@ impl Kubelet {
                         cx.send(
                             self.runtime(),
                             0,
-                            Msg::Runtime(RuntimeCall::StopPodSandbox { pod: uid }),
+                            Msg::runtime(RuntimeCall::StopPodSandbox { pod: uid }),
                         );
                     }
                 }
@@ -607,7 +607,7 @@ impl Kubelet {
                 cx.send(
                     runtime,
                     0,
-                    Msg::Runtime(RuntimeCall::RunPodSandbox { pod: uid, key }),
+                    Msg::runtime(RuntimeCall::RunPodSandbox { pod: uid, key }),
                 );
                 return;
             }
@@ -695,7 +695,7 @@ impl Kubelet {
                 cx.send(
                     runtime,
                     0,
-                    Msg::Runtime(RuntimeCall::CreateContainer { pod, container: i }),
+                    Msg::runtime(RuntimeCall::CreateContainer { pod, container: i }),
                 );
             }
             RuntimeResult::ImagePullFailed { pod, image, reason } => {
@@ -741,7 +741,7 @@ impl Kubelet {
                 cx.send(
                     runtime,
                     0,
-                    Msg::Runtime(RuntimeCall::StartContainer {
+                    Msg::runtime(RuntimeCall::StartContainer {
                         pod,
                         container,
                         attempt: c.attempt,
@@ -846,7 +846,7 @@ impl Kubelet {
                         cx.send(
                             runtime,
                             0,
-                            Msg::Runtime(RuntimeCall::StopPodSandbox { pod }),
+                            Msg::runtime(RuntimeCall::StopPodSandbox { pod }),
                         );
                     }
                     return;
@@ -924,7 +924,7 @@ impl Kubelet {
                 cx.send(
                     runtime,
                     0,
-                    Msg::Runtime(RuntimeCall::StopContainer {
+                    Msg::runtime(RuntimeCall::StopContainer {
                         pod: uid,
                         container: i,
                         attempt: c.attempt,
@@ -940,7 +940,7 @@ impl Kubelet {
                 cx.send(
                     runtime,
                     0,
-                    Msg::Runtime(RuntimeCall::StopPodSandbox { pod: uid }),
+                    Msg::runtime(RuntimeCall::StopPodSandbox { pod: uid }),
                 );
             } else if p.sandbox != Sandbox::Stopping {
                 self.finish_termination(uid, cx);
@@ -1108,7 +1108,7 @@ impl Kubelet {
                 cx.send(
                     runtime,
                     0,
-                    Msg::Runtime(RuntimeCall::StopPodSandbox { pod: uid }),
+                    Msg::runtime(RuntimeCall::StopPodSandbox { pod: uid }),
                 );
             }
             return true;
@@ -1539,7 +1539,7 @@ fn start_or_back_off(
     cx.send(
         runtime,
         0,
-        Msg::Runtime(RuntimeCall::PullImage {
+        Msg::runtime(RuntimeCall::PullImage {
             pod: uid,
             image: c.image.clone(),
             policy: c.policy,

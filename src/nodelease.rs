@@ -34,9 +34,11 @@ impl NodeLeases {
         match msg {
             Msg::Start => cx.send_background(Dest::NodeLeases, 0, Msg::LeaseTick),
             Msg::LeaseTick => {
-                let nodes: Arc<[u32]> = (0..self.up.len() as u32)
-                    .filter(|&i| self.up[i as usize])
-                    .collect();
+                let nodes: Arc<Vec<u32>> = Arc::new(
+                    (0..self.up.len() as u32)
+                        .filter(|&i| self.up[i as usize])
+                        .collect(),
+                );
                 if !nodes.is_empty() {
                     cx.rec.counters.lease_renewals += nodes.len() as u64;
                     let detail = format!("{} node Leases renewed", nodes.len());

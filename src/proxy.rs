@@ -260,7 +260,7 @@ impl ProxyGroup {
                 }
             }
             Msg::WatchList { tag, objects, .. } => {
-                for o in objects {
+                for o in *objects {
                     self.observe(EventType::Added, &o, cx);
                 }
                 if tag == 2 {
@@ -688,7 +688,7 @@ mod tests {
             let list = Msg::WatchList {
                 tag,
                 revision: 1,
-                objects: Vec::new(),
+                objects: Box::default(),
             };
             engine.schedule(SECOND, Dest::KubeProxy, list);
         }

@@ -142,7 +142,7 @@ impl Docker {
                 self.sandboxes.clear();
                 self.free_hosts = HostSet::all_free();
             }
-            Msg::Runtime(call) => self.call(call, cx),
+            Msg::Runtime(call) => self.call(*call, cx),
             Msg::PullDone => self.pull_done(cx),
             _ => {}
         }
@@ -183,7 +183,7 @@ impl Docker {
                 cx.send(
                     kubelet,
                     delay,
-                    Msg::RuntimeResult(RuntimeResult::SandboxReady { pod, ip }),
+                    Msg::runtime_result(RuntimeResult::SandboxReady { pod, ip }),
                 );
             }
             RuntimeCall::PullImage { pod, image, policy } => {
@@ -195,7 +195,7 @@ impl Docker {
                     cx.send(
                         kubelet,
                         0,
-                        Msg::RuntimeResult(RuntimeResult::ImageReady {
+                        Msg::runtime_result(RuntimeResult::ImageReady {
                             pod,
                             image,
                             pulled: false,
@@ -210,7 +210,7 @@ impl Docker {
                     cx.send(
                         kubelet,
                         0,
-                        Msg::RuntimeResult(RuntimeResult::ImagePullFailed {
+                        Msg::runtime_result(RuntimeResult::ImagePullFailed {
                             pod,
                             image,
                             reason: "ErrImageNeverPull",
@@ -237,7 +237,7 @@ impl Docker {
                 cx.send(
                     kubelet,
                     delay,
-                    Msg::RuntimeResult(RuntimeResult::ContainerCreated { pod, container }),
+                    Msg::runtime_result(RuntimeResult::ContainerCreated { pod, container }),
                 );
             }
             RuntimeCall::StartContainer {
@@ -258,10 +258,10 @@ impl Docker {
                 cx.send(
                     kubelet,
                     delay,
-                    Msg::RuntimeResult(RuntimeResult::ContainerStarted { pod, container }),
+                    Msg::runtime_result(RuntimeResult::ContainerStarted { pod, container }),
                 );
                 if let Some((run_for, exit_code)) = run {
-                    let exited = Msg::RuntimeResult(RuntimeResult::ContainerExited {
+                    let exited = Msg::runtime_result(RuntimeResult::ContainerExited {
                         pod,
                         container,
                         attempt,
@@ -294,7 +294,7 @@ impl Docker {
                 cx.send(
                     kubelet,
                     after,
-                    Msg::RuntimeResult(RuntimeResult::ContainerExited {
+                    Msg::runtime_result(RuntimeResult::ContainerExited {
                         pod,
                         container,
                         attempt,
@@ -311,7 +311,7 @@ impl Docker {
                 cx.send(
                     kubelet,
                     0,
-                    Msg::RuntimeResult(RuntimeResult::SandboxStopped { pod }),
+                    Msg::runtime_result(RuntimeResult::SandboxStopped { pod }),
                 );
             }
         }
@@ -355,7 +355,7 @@ impl Docker {
             cx.send(
                 self.kubelet(),
                 0,
-                Msg::RuntimeResult(RuntimeResult::ImagePullFailed {
+                Msg::runtime_result(RuntimeResult::ImagePullFailed {
                     pod,
                     image: image.clone(),
                     reason: "ErrImagePull",
@@ -381,7 +381,7 @@ impl Docker {
             cx.send(
                 self.kubelet(),
                 0,
-                Msg::RuntimeResult(RuntimeResult::ImageReady {
+                Msg::runtime_result(RuntimeResult::ImageReady {
                     pod,
                     image: image.clone(),
                     pulled: true,

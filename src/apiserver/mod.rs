@@ -401,7 +401,7 @@ impl ApiServer {
                 Msg::WatchList {
                     tag: watch_tag,
                     revision: self.revision,
-                    objects,
+                    objects: Box::new(objects),
                 },
             );
         }

@@ -936,7 +936,7 @@ impl ControllerManager {
                 }
             }
             Msg::WatchList { objects, .. } => {
-                for o in &objects {
+                for o in objects.iter() {
                     self.observe(EventType::Added, &o.key(), o, cx);
                 }
             }

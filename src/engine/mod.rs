@@ -262,15 +262,15 @@ impl<D: Address, M: MessageKind> Engine<D, M> {
     #[inline]
     fn step<W: World<Dest = D, Msg = M>>(&mut self, world: &mut W, ev: Scheduled<D, M>) {
         self.processed += 1;
-        if !ev.background {
+        if !ev.background() {
             self.ctx.foreground -= 1;
         }
         self.hash.add(ev.time);
-        self.hash.add(ev.seq);
+        self.hash.add(ev.seq());
         self.hash.add(ev.dest.address_id());
         self.hash.add(u64::from(ev.msg.kind_id()));
         self.ctx.now = ev.time;
-        self.ctx.seq = ev.seq;
+        self.ctx.seq = ev.seq();
         world.handle(&mut self.ctx, ev.dest, ev.msg);
     }
 }

@@ -25,11 +25,30 @@ use super::Time;
 /// One scheduled message.
 pub struct Scheduled<D, M> {
     pub time: Time,
-    pub seq: u64,
+    /// The sequence number, with [`BACKGROUND`] set for a background
+    /// event (a flag field would add 8 bytes of padding to every event the
+    /// queue moves).
+    tagged_seq: u64,
     pub dest: D,
     pub msg: M,
+}
+
+/// The bit of `tagged_seq` that marks a background event: sequence numbers
+/// count events, and never reach it.
+const BACKGROUND: u64 = 1 << 63;
+
+impl<D, M> Scheduled<D, M> {
+    /// The insertion sequence number.
+    #[inline(always)]
+    pub fn seq(&self) -> u64 {
+        self.tagged_seq & !BACKGROUND
+    }
+
     /// A background event does not keep the run going by itself.
-    pub background: bool,
+    #[inline(always)]
+    pub fn background(&self) -> bool {
+        self.tagged_seq & BACKGROUND != 0
+    }
 }
 
 const DIGIT_BITS: u32 = 8;
@@ -106,12 +125,12 @@ impl<D, M> EventQueue<D, M> {
         let seq = self.next_seq;
         self.next_seq += 1;
         let time = time.max(self.last);
+        debug_assert!(seq < BACKGROUND, "sequence numbers stay below the flag bit");
         let ev = Scheduled {
             time,
-            seq,
+            tagged_seq: if background { seq | BACKGROUND } else { seq },
             dest,
             msg,
-            background,
         };
         match bucket(time, self.last) {
             None => self.now.push_back(ev),
@@ -234,7 +253,7 @@ mod tests {
                 } else {
                     reference.sort();
                     let want = reference.remove(0);
-                    let got = q.pop().map(|s| (s.time, s.seq, s.msg)).unwrap();
+                    let got = q.pop().map(|s| (s.time, s.seq(), s.msg)).unwrap();
                     assert_eq!(got, want);
                     assert_eq!(q.len(), reference.len());
                     now = got.0;
@@ -243,7 +262,7 @@ mod tests {
             reference.sort();
             for want in reference {
                 assert_eq!(q.peek_time(), Some(want.0));
-                assert_eq!(q.pop().map(|s| (s.time, s.seq, s.msg)), Some(want));
+                assert_eq!(q.pop().map(|s| (s.time, s.seq(), s.msg)), Some(want));
             }
             assert!(q.is_empty());
             assert_eq!(q.peek_time(), None);
@@ -261,7 +280,7 @@ mod tests {
         q.push(3, 'c', (), false);
         q.push(u64::MAX, 'd', (), true);
         let rest: Vec<(Time, char, bool)> =
-            std::iter::from_fn(|| q.pop().map(|s| (s.time, s.dest, s.background))).collect();
+            std::iter::from_fn(|| q.pop().map(|s| (s.time, s.dest, s.background()))).collect();
         assert_eq!(
             rest,
             vec![(10, 'b', false), (10, 'c', false), (u64::MAX, 'd', true)]

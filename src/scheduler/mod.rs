@@ -602,7 +602,7 @@ impl Scheduler {
                 }
             }
             Msg::WatchList { tag, objects, .. } => {
-                for obj in objects {
+                for obj in *objects {
                     self.observe(EventType::Added, &obj, None, cx);
                 }
                 match tag {

@@ -1332,7 +1332,7 @@ impl crate::engine::World for AloneWithApi {
                     let list = Msg::WatchList {
                         tag: spec.tag,
                         revision: 1,
-                        objects,
+                        objects: Box::new(objects),
                     };
                     ctx.send(Dest::Scheduler, 0, list);
                 }

@@ -127,7 +127,7 @@ impl Client {
             Msg::Action(i) => self.action(i, cx),
             Msg::WatchList { tag, objects, .. } if tag >= DRAIN_TAG => {
                 // The drained node's pods: evict each (a graceful delete).
-                for o in objects {
+                for o in *objects {
                     let Some(pod) = o.as_pod() else { continue };
                     if pod.status.phase.is_terminal() || pod.metadata.deletion_timestamp.is_some() {
                         continue;
@@ -148,7 +148,7 @@ impl Client {
             // Drain watches go on after their list; nothing to do with them.
             Msg::WatchEvent { tag, .. } if tag >= DRAIN_TAG => {}
             Msg::WatchList { objects, .. } => {
-                for o in objects {
+                for o in *objects {
                     self.replicasets.insert(o.key(), o);
                 }
                 self.rs_synced = true;

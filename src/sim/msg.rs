@@ -365,7 +365,8 @@ pub enum Msg {
     WatchList {
         tag: u32,
         revision: u64,
-        objects: Vec<Arc<Object>>,
+        /// Boxed, see [`Msg::Runtime`].
+        objects: Box<Vec<Arc<Object>>>,
     },
     /// From the apiserver to a watcher: one change, typed from the watcher's
     /// point of view (an object that starts matching its selector is ADDED).
@@ -378,10 +379,12 @@ pub enum Msg {
     SchedulingCycleDone,
     /// From the scheduler to itself: move pods whose backoff expired.
     SchedulerFlush,
-    /// From a kubelet to its node's runtime.
-    Runtime(RuntimeCall),
-    /// From a node's runtime to its kubelet.
-    RuntimeResult(RuntimeResult),
+    /// From a kubelet to its node's runtime (boxed, as every variant of
+    /// more than 16 bytes: the queue moves every message, see
+    /// [`Msg::runtime`]).
+    Runtime(Box<RuntimeCall>),
+    /// From a node's runtime to its kubelet (boxed, see [`Msg::Runtime`]).
+    RuntimeResult(Box<RuntimeResult>),
     /// From a runtime to itself: the image pull in progress finished.
     PullDone,
     /// From a kubelet to itself: the pod worker syncs pod `pod`.
@@ -426,7 +429,7 @@ pub enum Msg {
     LeaseTick,
     /// From the node Lease group to the controller manager, after the
     /// write and watch hops: these nodes' Leases were renewed at `at`.
-    LeasesRenewed { at: Time, nodes: Arc<[u32]> },
+    LeasesRenewed { at: Time, nodes: Arc<Vec<u32>> },
     /// From the node Lease group to itself: keeps a run alive until the node
     /// lifecycle controller can have noticed a stopped or restarted
     /// kubelet. Does nothing.
@@ -452,6 +455,21 @@ pub enum Msg {
     /// From the control-plane kubelet to itself: static pod `component`'s
     /// process is up (its startup time after the container started).
     StaticPodReady { component: usize },
+}
+
+impl Msg {
+    /// [`Msg::Runtime`] of `call`. The queue moves every message once or
+    /// more, so the variants are kept to 16 bytes and larger payloads are
+    /// boxed: a message is 24 bytes and a queued event 48 (checked by a
+    /// test).
+    pub fn runtime(call: RuntimeCall) -> Msg {
+        Msg::Runtime(Box::new(call))
+    }
+
+    /// [`Msg::RuntimeResult`] of `result` (boxed, see [`Msg::runtime`]).
+    pub fn runtime_result(result: RuntimeResult) -> Msg {
+        Msg::RuntimeResult(Box::new(result))
+    }
 }
 
 impl MessageKind for Msg {
@@ -492,5 +510,20 @@ impl MessageKind for Msg {
             Msg::StaticPodReady { .. } => 312,
             Msg::AwaitRequests => 313,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Scheduled;
+
+    /// Every event is moved by the queue once or more: a variant that grows
+    /// past 16 bytes of payload grows every event (box it, as
+    /// [`Msg::Runtime`]).
+    #[test]
+    fn messages_and_queued_events_stay_small() {
+        assert_eq!(std::mem::size_of::<Msg>(), 24);
+        assert_eq!(std::mem::size_of::<Scheduled<Dest, Msg>>(), 48);
     }
 }
