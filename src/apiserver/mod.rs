@@ -558,15 +558,16 @@ fn record_pod(change: &Change, rec: &mut Recorder, now: Time) {
                 r.bound = Some(now);
             }
             r.phase = phase;
-            if pod.metadata.deletion_timestamp.is_some() && r.deleted.is_none() {
-                // A graceful delete was accepted: the pod is terminating.
-                r.deleted = Some(now);
-            }
+            let terminating = pod.metadata.deletion_timestamp.is_some() && r.deleted.is_none();
             if phase == crate::api::PodPhase::Running && r.started.is_none() {
                 r.started = Some(now);
             }
             if ready && r.ready.is_none() {
                 r.ready = Some(now);
+            }
+            if terminating {
+                // A graceful delete was accepted: the pod is terminating.
+                rec.pod_deleted(uid, now);
             }
             if let Some(node) = node {
                 if newly_bound && !phase.is_terminal() {
@@ -577,8 +578,7 @@ fn record_pod(change: &Change, rec: &mut Recorder, now: Time) {
             }
         }
         EventType::Deleted => {
-            let r = rec.pod(uid);
-            r.deleted.get_or_insert(now);
+            rec.pod_deleted(uid, now);
             let was = prev.unwrap_or(pod);
             if let Some(node) = was.spec.node_name()
                 && !was.status.phase.is_terminal()

@@ -259,6 +259,20 @@ impl<D: Address, M: MessageKind> Engine<D, M> {
         }
     }
 
+    /// Runs every event at or before `limit`, background or not, and
+    /// leaves the clock at the last one: for a model driven from outside,
+    /// which is told how far it may go (see `proxy::link`). Messages may
+    /// then be scheduled at any time after `limit` (the queue's floor
+    /// never passes the last event run).
+    pub fn run_through<W: World<Dest = D, Msg = M>>(&mut self, world: &mut W, limit: Time) {
+        while self.ctx.queue.next_time().is_some_and(|t| t <= limit) {
+            let Some(ev) = self.ctx.queue.pop() else {
+                return;
+            };
+            self.step(world, ev);
+        }
+    }
+
     #[inline]
     fn step<W: World<Dest = D, Msg = M>>(&mut self, world: &mut W, ev: Scheduled<D, M>) {
         self.processed += 1;

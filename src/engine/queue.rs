@@ -207,6 +207,17 @@ impl<D, M> EventQueue<D, M> {
         self.now.front().map(|e| e.time)
     }
 
+    /// The time of the next event, without moving anything: unlike
+    /// [`EventQueue::peek_time`], which may advance the floor for pushes to
+    /// that time, pushes at any time from the last pop on stay valid.
+    #[inline]
+    pub fn next_time(&self) -> Option<Time> {
+        match self.now.front() {
+            Some(ev) => Some(ev.time),
+            None => self.lowest().map(|b| self.mins[b]),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }

@@ -16,7 +16,7 @@ mod summary;
 pub use background::BackgroundWriter;
 pub use recorder::{Counters, PodRecord, Recorder, Subject};
 pub use rollouts::{ROLLOUTS_HEADER, RolloutRecord, Rollouts};
-pub use rows::{FieldTemplate, FixedFields, Part};
+pub use rows::{FieldTemplate, FixedFields, HeldRows, Part};
 pub use summary::{RunFacts, Summary, percentile};
 
 /// The column headers, as documented in the README.

@@ -9,7 +9,7 @@ use crate::api::resources::Resources;
 use crate::api::{Kind, Object, ObjectKey, PodPhase};
 use crate::engine::Time;
 
-use super::rows::{FieldTemplate, FixedFields, Part, RowWriter};
+use super::rows::{FieldTemplate, FixedFields, HeldRows, Part, RowWriter};
 use super::{EVENTS_HEADER, NODES_HEADER, PODS_HEADER};
 
 /// What a timeline row is about: a kind, namespace and name, or nothing.
@@ -153,6 +153,9 @@ pub struct Recorder {
     /// Whether timeline rows and node samples are written; without, the
     /// records, counters and rollouts are kept all the same.
     writes_rows: bool,
+    /// Pods whose delete was accepted since last taken, with the time,
+    /// when asked for (see [`Recorder::note_deletions`]).
+    deletions: Option<Vec<(Time, u64)>>,
 }
 
 impl Recorder {
@@ -173,6 +176,7 @@ impl Recorder {
             node_index: HashMap::default(),
             error: None,
             writes_rows: true,
+            deletions: None,
         };
         r.events.row(EVENTS_HEADER);
         r.nodes.row(NODES_HEADER);
@@ -188,6 +192,84 @@ impl Recorder {
             writes_rows: false,
             ..Recorder::new(Box::new(io::sink()), Box::new(io::sink()))
         }
+    }
+
+    /// A recorder for a model run beside the main one (kube-proxy's, see
+    /// `proxy::link`): no header rows, its timeline rows held for
+    /// [`Recorder::take_rows`], and none written when `writes_rows` is
+    /// false.
+    pub fn beside(writes_rows: bool) -> Self {
+        let mut r = Recorder {
+            nodes_to_register: 0,
+            control_plane_ready: None,
+            cluster_ready: None,
+            events: RowWriter::new(Box::new(io::sink())),
+            nodes: RowWriter::new(Box::new(io::sink())),
+            seq: 0,
+            counters: Counters::default(),
+            rollouts: super::Rollouts::default(),
+            pods: Vec::new(),
+            pod_index: Vec::new(),
+            node_totals: Vec::new(),
+            node_index: HashMap::default(),
+            error: None,
+            writes_rows,
+            deletions: None,
+        };
+        r.events.hold();
+        r
+    }
+
+    /// From now on the timeline's rows are held until merged with those of
+    /// a model run beside (see [`Recorder::merge_rows`]).
+    pub fn hold_rows(&mut self) {
+        if self.writes_rows {
+            self.events.hold();
+        }
+    }
+
+    /// The timeline rows held, taken out.
+    pub fn take_rows(&mut self) -> HeldRows {
+        self.events.take_held()
+    }
+
+    /// Writes out the held timeline rows before `before` and `other`'s
+    /// (all before it), in time order, this recorder's first of equal
+    /// times.
+    pub fn merge_rows(&mut self, other: &HeldRows, before: Time) {
+        if self.writes_rows {
+            self.events.merge_held(other, before);
+        }
+    }
+
+    /// Ends holding rows, writing out those still held.
+    pub fn release_rows(&mut self) {
+        self.events.release();
+    }
+
+    /// From now on the pods whose delete is accepted are noted, for
+    /// [`Recorder::take_deletions`].
+    pub fn note_deletions(&mut self) {
+        self.deletions.get_or_insert_with(Vec::new);
+    }
+
+    /// Pod `uid`'s delete was accepted at `now` (its first).
+    pub fn pod_deleted(&mut self, uid: u64, now: Time) {
+        let r = self.pod(uid);
+        if r.deleted.is_none() {
+            r.deleted = Some(now);
+            if let Some(d) = &mut self.deletions {
+                d.push((now, uid));
+            }
+        }
+    }
+
+    /// The deletions noted since last taken, in time order.
+    pub fn take_deletions(&mut self) -> Vec<(Time, u64)> {
+        self.deletions
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Whether timeline rows are written: a caller that builds a row's

@@ -383,6 +383,21 @@ pub struct RowWriter<W: Write = Box<dyn Write>> {
     /// A field of the current row has been written.
     in_row: bool,
     error: Option<io::Error>,
+    /// Rows are held (see [`RowWriter::hold`]): kept in `buf`, each with
+    /// its time and where it ends in `marks`, until merged out.
+    held: bool,
+    /// The time of the row being written (set by the rows that start
+    /// with a time).
+    row_time: crate::engine::Time,
+    marks: Vec<(crate::engine::Time, usize)>,
+}
+
+/// Rows taken from a holding [`RowWriter`]: their bytes, and per row its
+/// time and where it ends in them, in time order.
+#[derive(Default)]
+pub struct HeldRows {
+    pub bytes: Vec<u8>,
+    pub marks: Vec<(crate::engine::Time, usize)>,
 }
 
 /// Formats into the current field, noting whether it needs quotes.
@@ -409,6 +424,105 @@ impl<W: Write> RowWriter<W> {
             row_start: 0,
             in_row: false,
             error: None,
+            held: false,
+            row_time: 0,
+            marks: Vec::new(),
+        }
+    }
+
+    /// From now on rows are held rather than written out, until
+    /// [`RowWriter::merge_held`] writes them, interleaved by time with
+    /// another writer's, or [`RowWriter::take_held`] takes them. Rows
+    /// written so far are handed to the writer first.
+    pub fn hold(&mut self) {
+        debug_assert!(!self.in_row, "between rows");
+        if !self.held {
+            self.write_buf();
+            self.held = true;
+        }
+    }
+
+    /// Ends holding: rows are written out again as the buffer fills.
+    /// Rows still held are written first.
+    pub fn release(&mut self) {
+        self.merge_held(&HeldRows::default(), crate::engine::Time::MAX);
+        self.held = false;
+    }
+
+    /// The rows held, taken out.
+    pub fn take_held(&mut self) -> HeldRows {
+        debug_assert!(!self.in_row, "between rows");
+        let rows = HeldRows {
+            bytes: self.buf[..self.len].to_vec(),
+            marks: std::mem::take(&mut self.marks),
+        };
+        self.len = 0;
+        self.row_start = 0;
+        rows
+    }
+
+    /// Writes out the held rows of time before `before` and all of
+    /// `other`'s rows (which must lie before it), in time order, this
+    /// writer's first of equal times, and keeps the rest held.
+    pub fn merge_held(&mut self, other: &HeldRows, before: crate::engine::Time) {
+        debug_assert!(!self.in_row, "between rows");
+        let (mut i, mut mine_at) = (0, 0);
+        let (mut j, mut theirs_at) = (0, 0);
+        loop {
+            let mine = self.marks.get(i).map(|m| m.0).filter(|&t| t < before);
+            let theirs = other.marks.get(j).map(|m| m.0);
+            let (from_mine, upto) = match (mine, theirs) {
+                (None, None) => break,
+                (Some(a), Some(b)) => (a <= b, if a <= b { b } else { a }),
+                (Some(_), None) => (true, crate::engine::Time::MAX),
+                (None, Some(_)) => (false, crate::engine::Time::MAX),
+            };
+            if from_mine {
+                // This writer's rows up to the other's next time.
+                let mut k = i;
+                while k < self.marks.len() && self.marks[k].0 < before && self.marks[k].0 <= upto {
+                    k += 1;
+                }
+                let end = self.marks[k - 1].1;
+                if self.error.is_none()
+                    && let Err(e) = self.out.write_all(&self.buf[mine_at..end])
+                {
+                    self.error = Some(e);
+                }
+                (i, mine_at) = (k, end);
+            } else {
+                // The other's rows before this writer's next time.
+                let mut k = j;
+                while k < other.marks.len() && other.marks[k].0 < upto {
+                    k += 1;
+                }
+                let end = other.marks[k - 1].1;
+                if self.error.is_none()
+                    && let Err(e) = self.out.write_all(&other.bytes[theirs_at..end])
+                {
+                    self.error = Some(e);
+                }
+                (j, theirs_at) = (k, end);
+            }
+        }
+        // Keep the rows not written, at the front of the buffer.
+        self.buf.copy_within(mine_at..self.len, 0);
+        self.len -= mine_at;
+        self.row_start -= mine_at;
+        self.marks.drain(..i);
+        for m in &mut self.marks {
+            m.1 -= mine_at;
+        }
+    }
+
+    /// A row has ended at `len`: noted when held, else the buffer is
+    /// handed to the writer once full enough.
+    #[inline(always)]
+    fn row_ended(&mut self) {
+        if self.held {
+            self.marks.push((self.row_time, self.len));
+        } else if self.len >= CHUNK {
+            self.write_buf();
         }
     }
 
@@ -616,6 +730,7 @@ impl<W: Write> RowWriter<W> {
     #[inline]
     pub fn row_head<const N: usize>(&mut self, t: crate::engine::Time, n: u64, texts: [&[u8]; N]) {
         debug_assert!(!self.in_row, "a row's head starts the row");
+        self.row_time = t;
         let total: usize = texts.iter().map(|f| f.len()).sum();
         // Seconds (at most 20 digits and 7), a number, delimiters.
         self.reserve(total + N + 48);
@@ -658,6 +773,7 @@ impl<W: Write> RowWriter<W> {
     ) {
         debug_assert!(!self.in_row, "a whole row starts the row");
         debug_assert_eq!(detail.pieces.len(), K + 1, "a number between texts");
+        self.row_time = t;
         // Seconds (at most 20 digits and 7), a number, the detail's
         // numbers of at most 20 digits, delimiters and the row's end.
         let detail_room = detail.len + 20 * K + 2;
@@ -691,9 +807,7 @@ impl<W: Write> RowWriter<W> {
         buf[pos] = b'\n';
         self.len = pos + 1;
         self.in_row = false;
-        if self.len >= CHUNK {
-            self.write_buf();
-        }
+        self.row_ended();
         self.row_start = self.len;
     }
 
@@ -750,9 +864,7 @@ impl<W: Write> RowWriter<W> {
         self.buf[self.len] = b'\n';
         self.len += 1;
         self.in_row = false;
-        if self.len >= CHUNK {
-            self.write_buf();
-        }
+        self.row_ended();
         self.row_start = self.len;
     }
 
@@ -781,6 +893,9 @@ impl<W: Write> RowWriter<W> {
     /// Writes out the buffer's complete rows and flushes the writer;
     /// returns the first write error.
     pub fn flush(&mut self) -> io::Result<()> {
+        if self.held {
+            self.release();
+        }
         if self.error.is_none()
             && let Err(e) = self.out.write_all(&self.buf[..self.row_start])
         {

@@ -146,7 +146,10 @@ impl LatencyConfig {
     }
 }
 
-/// The sampler the components draw their delays from.
+/// The sampler the components draw their delays from. A clone draws the
+/// same delays as the original would from here on (kube-proxy's thread
+/// takes one and draws only its own hops).
+#[derive(Clone)]
 pub struct Latencies {
     dists: [Prepared; Hop::ALL.len()],
     streams: Vec<ChaCha8Rng>,

@@ -18,7 +18,7 @@ use crate::engine::{Ctx, Time, World};
 use crate::etcd::EtcdServer;
 use crate::kubelet::Kubelet;
 use crate::output::{Part, Recorder, Subject};
-use crate::proxy::ProxyGroup;
+use crate::proxy::link::ProxyLink;
 use crate::runtime::Docker;
 use crate::scheduler::Scheduler;
 
@@ -51,9 +51,9 @@ pub struct Cx<'a> {
 }
 
 impl<'a> Cx<'a> {
-    /// A handler context over an engine context of one's own: for tests
-    /// that drive a component alone.
-    #[cfg(test)]
+    /// A handler context over an engine context of one's own: for a
+    /// component run apart (kube-proxy's thread) and tests that drive a
+    /// component alone.
     pub fn new(
         ctx: &'a mut Ctx<Dest, Msg>,
         rec: &'a mut Recorder,
@@ -205,7 +205,8 @@ pub struct Cluster {
     pub controllers: ControllerManager,
     pub kubelets: Vec<Kubelet>,
     pub runtimes: Vec<Docker>,
-    pub proxy: ProxyGroup,
+    /// kube-proxy, run beside on a thread of its own.
+    pub proxy: ProxyLink,
     pub leases: crate::nodelease::NodeLeases,
     /// What every node's runtime knows of the registry.
     pub images: Arc<crate::runtime::ImageCatalog>,
@@ -249,7 +250,7 @@ impl Cluster {
             .push(Docker::new(i, present, self.images.clone()));
         self.kubelets.push(Kubelet::registering(i, node));
         self.node_names.push(name.clone());
-        self.proxy.add_member(name);
+        self.proxy.add_member(now, name, &mut self.rec);
         self.leases.add_node();
         ctx.send(Dest::Kubelet(i), 0, Msg::Start);
         ctx.send(Dest::KubeProxy, 0, Msg::NodePower { node: i, up: true });
@@ -261,6 +262,7 @@ impl World for Cluster {
     type Msg = Msg;
 
     fn handle(&mut self, ctx: &mut Ctx<Dest, Msg>, dest: Dest, msg: Msg) {
+        self.proxy.tick(ctx.now(), &mut self.rec);
         self.rec.seq = ctx.seq();
         if let (Dest::Cloud, Msg::ProvisionNode(node)) = (dest, &msg) {
             let node = (**node).clone();

@@ -424,6 +424,9 @@ pub enum Msg {
     /// periodic sync is due, unless it synced since (then the timer is set
     /// again for the new due time).
     ProxyResync { node: u32 },
+    /// From the kube-proxy link to the kube-proxy group: pod `uid`'s delete
+    /// was accepted (it is never made reachable after).
+    PodDeleted { uid: u64 },
     /// From the node Lease group to itself (background): renew the Leases
     /// of every live kubelet.
     LeaseTick,
@@ -509,6 +512,7 @@ impl MessageKind for Msg {
             Msg::ComponentUp => 311,
             Msg::StaticPodReady { .. } => 312,
             Msg::AwaitRequests => 313,
+            Msg::PodDeleted { .. } => 314,
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::etcd::EtcdServer;
 use crate::kubelet::{ControlPlane, Kubelet, StaticManifest};
 use crate::output::{BackgroundWriter, RunFacts};
 use crate::output::{Recorder, Summary};
-use crate::proxy::ProxyGroup;
+use crate::proxy::link::{ProxyLink, combined_hash};
 use crate::runtime::Docker;
 use crate::scenario::Scenario;
 use crate::scheduler::Scheduler;
@@ -246,7 +246,7 @@ fn simulate_into(
         controllers: ControllerManager::new(&scenario.controller_manager),
         kubelets,
         runtimes,
-        proxy: ProxyGroup::new(node_names.clone()),
+        proxy: ProxyLink::none(),
         leases: crate::nodelease::NodeLeases::new(node_names.len()),
         images: sizes,
         rec,
@@ -255,6 +255,10 @@ fn simulate_into(
     };
     if let Some(w) = trace {
         cluster.scheduler.set_trace(w);
+    }
+    if boot || !opts.scheduling_only {
+        cluster.proxy =
+            ProxyLink::spawn(cluster.node_names.clone(), &cluster.lat, &mut cluster.rec);
     }
     let mut engine: Engine<Dest, Msg> = Engine::new();
     if let Some(cp) = control_plane {
@@ -293,18 +297,34 @@ fn simulate_into(
             }
         }
     };
+    let beside = cluster
+        .proxy
+        .finish(engine.now(), stop, scenario.duration, &mut cluster.rec);
+    let (virtual_time, events, hash, stopped_by_limit) = match &beside {
+        None => (
+            engine.now(),
+            engine.processed(),
+            engine.hash().value(),
+            stop == Stop::TimeLimit,
+        ),
+        Some(b) => (
+            engine.now().max(b.now),
+            engine.processed() + b.events,
+            combined_hash(engine.hash(), b),
+            stop == Stop::TimeLimit || b.stopped_by_limit,
+        ),
+    };
     let facts = RunFacts {
         scenario: &scenario.name,
         seed,
-        virtual_time: engine.now(),
-        events: engine.processed(),
-        hash: engine.hash().value(),
-        stopped_by_limit: stop == Stop::TimeLimit,
+        virtual_time,
+        events,
+        hash,
+        stopped_by_limit,
     };
     let summary = Summary::build(&facts, &cluster.rec);
     let trace = cluster.scheduler.finish_trace();
     let recorder = std::mem::replace(&mut cluster.rec, Recorder::discarding());
-    let (virtual_time, events, hash) = (engine.now(), engine.processed(), engine.hash().value());
     if opts.skip_teardown {
         std::mem::forget(cluster);
         std::mem::forget(engine);

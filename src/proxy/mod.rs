@@ -21,7 +21,9 @@
 //! decided, at most minSyncPeriod before it starts; the periodic sync is a
 //! background timer, so an idle cluster's resyncs do not keep a run going.
 
-use crate::fasthash::HashMap;
+pub mod link;
+
+use crate::fasthash::{HashMap, HashSet};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -31,8 +33,7 @@ use crate::engine::Time;
 use crate::etcd::EventType;
 use crate::output::{FieldTemplate, FixedFields, Recorder, Subject};
 use crate::ratelimit::TokenBucket;
-use crate::sim::msg::WatchSpec;
-use crate::sim::{Cx, Dest, Hop, Msg, Verb, component_name};
+use crate::sim::{Cx, Dest, Hop, Msg, component_name};
 
 /// kube-proxy's syncPeriod: the bounded-frequency runner's maxInterval.
 pub const SYNC_PERIOD: Time = 30 * crate::engine::SECOND;
@@ -203,6 +204,12 @@ pub struct ProxyGroup {
     /// A sync's timeline row: its fields before the node, and its detail.
     sync_head: FixedFields,
     sync_detail: FieldTemplate,
+    /// Pods whose delete was accepted: never made reachable after it.
+    deleted: HashSet<u64>,
+    /// Pods made reachable (programmed on every node), each once.
+    reached: HashSet<u64>,
+    /// (pod uid, when it became reachable), for the pods' records.
+    pub reachable: Vec<(u64, Time)>,
 }
 
 impl ProxyGroup {
@@ -244,20 +251,23 @@ impl ProxyGroup {
             restarts: 0,
             sync_head: Recorder::fixed_head(component_name(Dest::KubeProxy), "sync", Subject::NONE),
             sync_detail: FieldTemplate::new(&["programmed ", " rule changes, ", " endpoints"]),
+            deleted: HashSet::default(),
+            reached: HashSet::default(),
+            reachable: Vec::new(),
         }
     }
 
     pub fn handle(&mut self, msg: Msg, cx: &mut Cx) {
         match msg {
             Msg::Start => {
+                // The watches are opened by the link (`link::ProxyLink`).
                 let min_period = cx.lat.sample(Hop::ProxyMinSyncPeriod).max(1);
                 for m in &mut self.members {
                     m.limiter = TokenBucket::with_period(min_period, SYNC_BURST);
                 }
-                for (tag, kind) in [(1, Kind::Service), (2, Kind::EndpointSlice)] {
-                    let spec = WatchSpec::all(tag, kind);
-                    cx.api(Dest::KubeProxy, 0, Verb::Watch(spec));
-                }
+            }
+            Msg::PodDeleted { uid } => {
+                self.deleted.insert(uid);
             }
             Msg::WatchList { tag, objects, .. } => {
                 for o in *objects {
@@ -553,11 +563,10 @@ impl ProxyGroup {
                     .push(now.saturating_sub(c.trigger));
             }
             if let (Some(uid), Some(key)) = (c.pod, &c.name)
-                && let Some(r) = cx.rec.pod_if_known(uid)
-                && r.reachable.is_none()
-                && r.deleted.is_none()
+                && !self.deleted.contains(&uid)
+                && self.reached.insert(uid)
             {
-                r.reachable = Some(now);
+                self.reachable.push((uid, now));
                 cx.log_on(
                     Dest::KubeProxy,
                     "reachable",
