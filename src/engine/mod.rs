@@ -404,6 +404,36 @@ mod tests {
         assert_eq!((world.0, engine.now()), (4, 25));
     }
 
+    /// A model driven from outside: after `run_through`, a message may be
+    /// scheduled before the next queued event (background or not) and
+    /// runs before it, even far below it (a higher digit of the queue).
+    #[test]
+    fn run_through_leaves_room_before_the_next_event() {
+        let mut engine = Engine::new();
+        let mut world = Log(Vec::new());
+        engine.schedule(10, Node(0), Ping(9));
+        engine.schedule(1 << 40, Node(1), Ping(9));
+        engine.run_through(&mut world, 50);
+        assert_eq!(world.0, vec![(10, 0, 9)]);
+        engine.schedule(60, Node(2), Ping(9));
+        engine.schedule(1 << 20, Node(3), Ping(9));
+        engine.run_through(&mut world, 1 << 30);
+        assert_eq!(world.0.len(), 3, "{:?}", world.0);
+        engine.schedule((1 << 40) - 1, Node(4), Ping(9));
+        assert_eq!(engine.run(&mut world, None), Stop::Idle);
+        let order: Vec<(Time, u64)> = world.0.iter().map(|&(t, n, _)| (t, n)).collect();
+        assert_eq!(
+            order,
+            [
+                (10, 0),
+                (60, 2),
+                (1 << 20, 3),
+                ((1 << 40) - 1, 4),
+                (1 << 40, 1)
+            ]
+        );
+    }
+
     #[test]
     fn hash_depends_on_every_event() {
         let run = |t: Time| {

@@ -934,7 +934,7 @@ pub fn format_seconds_into(t: crate::engine::Time, buf: &mut [u8; 32]) -> &[u8] 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::engine::format_seconds;
+    use crate::engine::{Time, format_seconds};
     use std::cell::RefCell;
     use std::rc::Rc;
 
@@ -1002,6 +1002,69 @@ pub(crate) mod tests {
         }
         w.flush().unwrap();
         out.0.take()
+    }
+
+    /// Rows written through `row_head` (with a time) and `row_fixed`,
+    /// named by their text field.
+    fn timed_rows<W: Write>(w: &mut RowWriter<W>, rows: &[(Time, &str)]) {
+        let detail = FieldTemplate::new(&["x"]);
+        let fixed = FixedFields::new(&[b"f"]);
+        for (i, &(t, name)) in rows.iter().enumerate() {
+            if i % 2 == 0 {
+                w.row_head(t, 0, [name.as_bytes()]);
+                w.end_row();
+            } else {
+                w.row_fixed(t, 0, &fixed, name.as_bytes(), &detail, []);
+            }
+        }
+    }
+
+    /// The second field of every row (the name `timed_rows` wrote).
+    fn names(bytes: &[u8]) -> Vec<String> {
+        String::from_utf8(bytes.to_vec())
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                // `row_fixed`'s rows have the fixed field `f` first.
+                let i = if f.get(2) == Some(&"f") { 3 } else { 2 };
+                f[i].to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn held_rows_are_merged_by_time_this_writers_first_at_equal_times() {
+        let out = Shared::default();
+        let mut main = RowWriter::new(out.clone());
+        main.row([b"h0".as_slice(), b"h1", b"header"]);
+        main.hold();
+        timed_rows(
+            &mut main,
+            &[(1, "a1"), (3, "a3"), (3, "a3b"), (7, "a7"), (9, "a9")],
+        );
+        assert_eq!(names(&out.0.borrow()), ["header"], "held, not written");
+        let mut other = RowWriter::new(io::sink());
+        other.hold();
+        timed_rows(&mut other, &[(0, "b0"), (3, "b3"), (5, "b5")]);
+        let rows = other.take_held();
+        assert_eq!(rows.marks.len(), 3);
+        assert!(other.take_held().bytes.is_empty(), "taken out");
+        // Up to 7 (exclusive): a7 and a9 stay held.
+        main.merge_held(&rows, 7);
+        let want = ["header", "b0", "a1", "a3", "a3b", "b3", "b5"];
+        assert_eq!(names(&out.0.borrow()), want);
+        // Held rows are kept across merges, and later rows join them.
+        timed_rows(&mut main, &[(9, "a9b")]);
+        let mut other = RowWriter::new(io::sink());
+        other.hold();
+        timed_rows(&mut other, &[(8, "b8"), (9, "b9")]);
+        main.merge_held(&other.take_held(), 10);
+        main.release();
+        timed_rows(&mut main, &[(11, "a11")]);
+        main.flush().unwrap();
+        let want = [&want[..], &["a7", "b8", "a9", "a9b", "b9", "a11"]].concat();
+        assert_eq!(names(&out.0.borrow()), want);
     }
 
     #[test]

@@ -857,3 +857,69 @@ fn a_failed_nodes_deployment_pods_are_recreated_elsewhere_after_grace_and_tolera
         .expect("worker-1 is Ready again");
     assert!((600.0..620.0).contains(&secs(&ready["time_s"])));
 }
+
+#[test]
+fn kube_proxy_rows_run_beside_the_model_and_merge_in_time_order() {
+    // Enough events for many hand-overs to kube-proxy's thread (one per
+    // 4 096 main events): pods behind a Service on 30 nodes, scaled
+    // between 30 and 90 every 20 s and rolled out, for 5 minutes.
+    let mut text = String::from(
+        "name: beside\nduration: 300s\ncluster:\n  nodeGroups: [{name: n, count: 30, capacity: {cpu: '8', memory: 16Gi}, images: ['app:1', 'app:2']}]\nimages: {app:1: 10Mi, app:2: 10Mi}\nactions:\n- at: 0s\n  apply:\n  - {apiVersion: apps/v1, kind: Deployment, metadata: {name: web}, spec: {replicas: 40, selector: {matchLabels: {app: web}}, template: {metadata: {labels: {app: web}}, spec: {containers: [{name: c, image: 'app:1'}]}}}}\n  - {kind: Service, metadata: {name: web}, spec: {selector: {app: web}, ports: [{port: 80}]}}\n- at: 130s\n  setImage: {kind: Deployment, name: web, container: c, image: 'app:2'}\n",
+    );
+    for (i, at) in (20..300).step_by(20).enumerate() {
+        let replicas = if i % 2 == 0 { 90 } else { 30 };
+        text.push_str(&format!(
+            "- at: {at}s\n  scale: {{kind: Deployment, name: web, replicas: {replicas}}}\n"
+        ));
+    }
+    let dir = scratch("beside");
+    let scenario = write(&dir, "s.yaml", &text);
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    run_ok(&scenario, &a, &[]);
+    run_ok(&scenario, &b, &[]);
+    for f in ["events.csv", "pods.csv", "summary.csv"] {
+        let (x, y) = (
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+        );
+        assert!(x == y, "{f} differs between two runs");
+    }
+    let events = read_csv(&a.join("events.csv"));
+    let summary: BTreeMap<String, String> = read_csv(&a.join("summary.csv"))
+        .into_iter()
+        .map(|r| (r["metric"].clone(), r["value"].clone()))
+        .collect();
+    let events_processed: u64 = summary["events_processed"].parse().unwrap();
+    assert!(events_processed > 10 * 4096, "{events_processed} events");
+    let times: Vec<u64> = events
+        .iter()
+        .map(|e| micros(&e["time_s"]).unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "events.csv is in time order"
+    );
+    // kube-proxy's rows are spread over the run among the others': every
+    // minute holds syncs and rows of other components.
+    for minute in 0..5u64 {
+        let span = |e: &&Row| t(e) >= (minute * 60) as f64 && t(e) < ((minute + 1) * 60) as f64;
+        let rows: Vec<&Row> = events.iter().filter(span).collect();
+        assert!(
+            rows.iter()
+                .any(|e| e["component"] == "kube-proxy" && e["action"] == "sync")
+        );
+        assert!(rows.iter().any(|e| e["component"] != "kube-proxy"));
+    }
+    // A pod is reachable when the last node programmed it: after it was
+    // ready, and with its `reachable` row at that time.
+    let pods = read_csv(&a.join("pods.csv"));
+    let mut reachable = 0;
+    for p in pods.iter().filter(|p| !p["reachable_s"].is_empty()) {
+        reachable += 1;
+        assert!(micros(&p["reachable_s"]) >= micros(&p["ready_s"]));
+        assert!(events.iter().any(|e| e["action"] == "reachable"
+            && e["name"] == p["name"]
+            && e["time_s"] == p["reachable_s"]));
+    }
+    assert!(reachable >= 80, "{reachable} pods reachable");
+}
