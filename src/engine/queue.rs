@@ -59,6 +59,8 @@ const WORDS: usize = BUCKETS.div_ceil(64);
 /// The most events an emptied buffer is kept for: with 2 048 buckets, large
 /// buffers kept in the empty ones would add up to megabytes.
 const KEEP: usize = 64;
+/// The most larger emptied buffers kept aside for buckets to start from.
+const POOL: usize = 8;
 
 /// The bucket of an event at `time` when `last` was popped last (`time >=
 /// last`); `None` when they are equal.
@@ -83,6 +85,11 @@ pub struct EventQueue<D, M> {
     maxs: Vec<Time>,
     /// Bit `b % 64` of word `b / 64` is set when bucket `b` is non-empty.
     occupied: [u64; WORDS],
+    /// Emptied buffers of more than [`KEEP`] events, given to buckets
+    /// that start filling: a wave of events scheduled together fills one
+    /// bucket, which would otherwise grow from nothing, a dozen
+    /// reallocations, at every wave.
+    pool: Vec<Vec<Scheduled<D, M>>>,
     /// The time of the last pop (or the floor pushes are clamped to).
     last: Time,
     len: usize,
@@ -103,6 +110,7 @@ impl<D, M> EventQueue<D, M> {
             mins: vec![Time::MAX; BUCKETS],
             maxs: vec![0; BUCKETS],
             occupied: [0; WORDS],
+            pool: Vec::new(),
             last: 0,
             len: 0,
             next_seq: 0,
@@ -115,7 +123,13 @@ impl<D, M> EventQueue<D, M> {
         self.mins[b] = self.mins[b].min(ev.time);
         self.maxs[b] = self.maxs[b].max(ev.time);
         self.occupied[b / 64] |= 1 << (b % 64);
-        self.buckets[b].push(ev);
+        let bucket = &mut self.buckets[b];
+        if bucket.capacity() == 0
+            && let Some(buffer) = self.pool.pop()
+        {
+            *bucket = buffer;
+        }
+        bucket.push(ev);
     }
 
     /// Schedules `msg` for `dest` at `time` (never before the last popped
@@ -172,6 +186,7 @@ impl<D, M> EventQueue<D, M> {
             // keep the buffers; the empty `now` is the bucket's next one).
             let mut spent = std::mem::take(&mut self.now);
             if spent.capacity() > KEEP {
+                self.set_aside(Vec::from(spent));
                 spent = VecDeque::new();
             }
             let full = std::mem::replace(&mut self.buckets[b], Vec::from(spent));
@@ -187,9 +202,21 @@ impl<D, M> EventQueue<D, M> {
                 Some(nb) => self.put(nb, ev),
             }
         }
-        // Keep the emptied bucket's allocation for reuse, unless large.
+        // Keep the emptied bucket's allocation for reuse; a large one
+        // goes to the pool.
         if spread.capacity() <= KEEP {
             self.buckets[b] = spread;
+        } else {
+            self.set_aside(spread);
+        }
+    }
+
+    /// Keeps an emptied large buffer in the pool, if there is room.
+    #[cold]
+    fn set_aside(&mut self, buffer: Vec<Scheduled<D, M>>) {
+        debug_assert!(buffer.is_empty());
+        if self.pool.len() < POOL {
+            self.pool.push(buffer);
         }
     }
 

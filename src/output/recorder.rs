@@ -220,8 +220,9 @@ impl Recorder {
         r
     }
 
-    /// From now on the timeline's rows are held until merged with those of
-    /// a model run beside (see [`Recorder::merge_rows`]).
+    /// From now on the timeline's rows are held, to be taken out and
+    /// merged with those of a model run beside (see
+    /// [`Recorder::write_merged`]).
     pub fn hold_rows(&mut self) {
         if self.writes_rows {
             self.events.hold();
@@ -233,12 +234,16 @@ impl Recorder {
         self.events.take_held()
     }
 
-    /// Writes out the held timeline rows before `before` and `other`'s
-    /// (all before it), in time order, this recorder's first of equal
-    /// times.
-    pub fn merge_rows(&mut self, other: &HeldRows, before: Time) {
+    /// Keeps the buffers of rows taken out for the next take.
+    pub fn recycle_rows(&mut self, rows: HeldRows) {
+        self.events.recycle(rows);
+    }
+
+    /// Writes out two runs of timeline rows taken out, interleaved in
+    /// time order, `first`'s first of equal times.
+    pub fn write_merged(&mut self, first: &HeldRows, second: &HeldRows) {
         if self.writes_rows {
-            self.events.merge_held(other, before);
+            self.events.write_merged(first, second);
         }
     }
 

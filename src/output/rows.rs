@@ -389,15 +389,23 @@ pub struct RowWriter<W: Write = Box<dyn Write>> {
     /// The time of the row being written (set by the rows that start
     /// with a time).
     row_time: crate::engine::Time,
-    marks: Vec<(crate::engine::Time, usize)>,
+    marks: Marks,
+    /// Buffers of rows taken out, for the next take (see
+    /// [`RowWriter::recycle`]).
+    spare: Option<(Vec<u8>, Marks)>,
 }
 
-/// Rows taken from a holding [`RowWriter`]: their bytes, and per row its
-/// time and where it ends in them, in time order.
+/// Per held row, its time and where it ends.
+type Marks = Vec<(crate::engine::Time, usize)>;
+
+/// Rows taken from a holding [`RowWriter`]: their bytes (`bytes[..len]`;
+/// the rest is the buffer's room), and per row its time and where it
+/// ends, in time order.
 #[derive(Default)]
 pub struct HeldRows {
     pub bytes: Vec<u8>,
-    pub marks: Vec<(crate::engine::Time, usize)>,
+    pub len: usize,
+    pub marks: Marks,
 }
 
 /// Formats into the current field, noting whether it needs quotes.
@@ -427,13 +435,14 @@ impl<W: Write> RowWriter<W> {
             held: false,
             row_time: 0,
             marks: Vec::new(),
+            spare: None,
         }
     }
 
-    /// From now on rows are held rather than written out, until
-    /// [`RowWriter::merge_held`] writes them, interleaved by time with
-    /// another writer's, or [`RowWriter::take_held`] takes them. Rows
-    /// written so far are handed to the writer first.
+    /// From now on rows are held rather than written out, until taken
+    /// out by [`RowWriter::take_held`] (and written, merged with another
+    /// writer's, by [`RowWriter::write_merged`]). Rows written so far are
+    /// handed to the writer first.
     pub fn hold(&mut self) {
         debug_assert!(!self.in_row, "between rows");
         if !self.held {
@@ -443,75 +452,75 @@ impl<W: Write> RowWriter<W> {
     }
 
     /// Ends holding: rows are written out again as the buffer fills.
-    /// Rows still held are written first.
+    /// Rows still held are written first, in their order.
     pub fn release(&mut self) {
-        self.merge_held(&HeldRows::default(), crate::engine::Time::MAX);
-        self.held = false;
+        if self.held {
+            self.held = false;
+            self.marks.clear();
+            self.write_buf();
+        }
     }
 
-    /// The rows held, taken out.
+    /// The rows held, taken out: the buffer itself is handed over (and a
+    /// spare one from [`RowWriter::recycle`] takes its place), so nothing
+    /// is copied.
     pub fn take_held(&mut self) -> HeldRows {
         debug_assert!(!self.in_row, "between rows");
+        let (buf, marks) = self.spare.take().unwrap_or_default();
         let rows = HeldRows {
-            bytes: self.buf[..self.len].to_vec(),
-            marks: std::mem::take(&mut self.marks),
+            bytes: std::mem::replace(&mut self.buf, buf),
+            len: self.len,
+            marks: std::mem::replace(&mut self.marks, marks),
         };
         self.len = 0;
         self.row_start = 0;
         rows
     }
 
-    /// Writes out the held rows of time before `before` and all of
-    /// `other`'s rows (which must lie before it), in time order, this
-    /// writer's first of equal times, and keeps the rest held.
-    pub fn merge_held(&mut self, other: &HeldRows, before: crate::engine::Time) {
-        debug_assert!(!self.in_row, "between rows");
-        let (mut i, mut mine_at) = (0, 0);
-        let (mut j, mut theirs_at) = (0, 0);
+    /// Keeps the buffers of rows taken out (here or from another writer)
+    /// for the next [`RowWriter::take_held`].
+    pub fn recycle(&mut self, mut rows: HeldRows) {
+        if self.spare.is_none() {
+            rows.marks.clear();
+            self.spare = Some((rows.bytes, rows.marks));
+        }
+    }
+
+    /// Writes out `first`'s rows and `second`'s, interleaved in time
+    /// order, `first`'s first of equal times.
+    pub fn write_merged(&mut self, first: &HeldRows, second: &HeldRows) {
+        let (mut i, mut j) = (0, 0);
         loop {
-            let mine = self.marks.get(i).map(|m| m.0).filter(|&t| t < before);
-            let theirs = other.marks.get(j).map(|m| m.0);
-            let (from_mine, upto) = match (mine, theirs) {
+            let a = first.marks.get(i).map(|m| m.0);
+            let b = second.marks.get(j).map(|m| m.0);
+            match (a, b) {
                 (None, None) => break,
-                (Some(a), Some(b)) => (a <= b, if a <= b { b } else { a }),
-                (Some(_), None) => (true, crate::engine::Time::MAX),
-                (None, Some(_)) => (false, crate::engine::Time::MAX),
-            };
-            if from_mine {
-                // This writer's rows up to the other's next time.
-                let mut k = i;
-                while k < self.marks.len() && self.marks[k].0 < before && self.marks[k].0 <= upto {
-                    k += 1;
+                (Some(a), b) if b.is_none_or(|b| a <= b) => {
+                    // `first`'s rows up to `second`'s next time.
+                    let upto = b.unwrap_or(crate::engine::Time::MAX);
+                    let k = i + first.marks[i..].partition_point(|m| m.0 <= upto);
+                    self.write_rows(first, i, k);
+                    i = k;
                 }
-                let end = self.marks[k - 1].1;
-                if self.error.is_none()
-                    && let Err(e) = self.out.write_all(&self.buf[mine_at..end])
-                {
-                    self.error = Some(e);
+                (a, _) => {
+                    // `second`'s rows before `first`'s next time.
+                    let upto = a.unwrap_or(crate::engine::Time::MAX);
+                    let k = j + second.marks[j..].partition_point(|m| m.0 < upto);
+                    self.write_rows(second, j, k);
+                    j = k;
                 }
-                (i, mine_at) = (k, end);
-            } else {
-                // The other's rows before this writer's next time.
-                let mut k = j;
-                while k < other.marks.len() && other.marks[k].0 < upto {
-                    k += 1;
-                }
-                let end = other.marks[k - 1].1;
-                if self.error.is_none()
-                    && let Err(e) = self.out.write_all(&other.bytes[theirs_at..end])
-                {
-                    self.error = Some(e);
-                }
-                (j, theirs_at) = (k, end);
             }
         }
-        // Keep the rows not written, at the front of the buffer.
-        self.buf.copy_within(mine_at..self.len, 0);
-        self.len -= mine_at;
-        self.row_start -= mine_at;
-        self.marks.drain(..i);
-        for m in &mut self.marks {
-            m.1 -= mine_at;
+    }
+
+    /// Writes out rows `from..to` of `rows` (at least one).
+    fn write_rows(&mut self, rows: &HeldRows, from: usize, to: usize) {
+        let start = if from == 0 { 0 } else { rows.marks[from - 1].1 };
+        let end = rows.marks[to - 1].1;
+        if self.error.is_none()
+            && let Err(e) = self.out.write_all(&rows.bytes[start..end])
+        {
+            self.error = Some(e);
         }
     }
 
@@ -1034,36 +1043,39 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn held_rows_are_merged_by_time_this_writers_first_at_equal_times() {
+    fn held_rows_are_taken_out_and_merged_by_time_the_first_runs_first_at_equal_times() {
         let out = Shared::default();
         let mut main = RowWriter::new(out.clone());
         main.row([b"h0".as_slice(), b"h1", b"header"]);
         main.hold();
-        timed_rows(
-            &mut main,
-            &[(1, "a1"), (3, "a3"), (3, "a3b"), (7, "a7"), (9, "a9")],
-        );
+        timed_rows(&mut main, &[(1, "a1"), (3, "a3"), (3, "a3b"), (7, "a7")]);
         assert_eq!(names(&out.0.borrow()), ["header"], "held, not written");
         let mut other = RowWriter::new(io::sink());
         other.hold();
-        timed_rows(&mut other, &[(0, "b0"), (3, "b3"), (5, "b5")]);
-        let rows = other.take_held();
-        assert_eq!(rows.marks.len(), 3);
-        assert!(other.take_held().bytes.is_empty(), "taken out");
-        // Up to 7 (exclusive): a7 and a9 stay held.
-        main.merge_held(&rows, 7);
-        let want = ["header", "b0", "a1", "a3", "a3b", "b3", "b5"];
+        timed_rows(&mut other, &[(0, "b0"), (3, "b3"), (5, "b5"), (7, "b7")]);
+        let (mine, theirs) = (main.take_held(), other.take_held());
+        assert_eq!((mine.marks.len(), theirs.marks.len()), (4, 4));
+        assert_eq!(other.take_held().len, 0, "taken out");
+        main.write_merged(&mine, &theirs);
+        let want = ["header", "b0", "a1", "a3", "a3b", "b3", "b5", "a7", "b7"];
         assert_eq!(names(&out.0.borrow()), want);
-        // Held rows are kept across merges, and later rows join them.
+        // A recycled buffer takes the place of the next one taken out.
+        let buffer = mine.bytes.as_ptr();
+        main.recycle(mine);
+        main.recycle(theirs);
+        timed_rows(&mut main, &[(9, "a9")]);
+        let first = main.take_held();
+        assert_eq!(names(&first.bytes[..first.len]), ["a9"]);
         timed_rows(&mut main, &[(9, "a9b")]);
-        let mut other = RowWriter::new(io::sink());
-        other.hold();
-        timed_rows(&mut other, &[(8, "b8"), (9, "b9")]);
-        main.merge_held(&other.take_held(), 10);
+        let again = main.take_held();
+        assert_eq!(again.bytes.as_ptr(), buffer);
+        assert_eq!(names(&again.bytes[..again.len]), ["a9b"]);
+        // Rows still held when holding ends are written in their order.
+        timed_rows(&mut main, &[(10, "a10"), (11, "a11")]);
         main.release();
-        timed_rows(&mut main, &[(11, "a11")]);
+        timed_rows(&mut main, &[(12, "a12")]);
         main.flush().unwrap();
-        let want = [&want[..], &["a7", "b8", "a9", "a9b", "b9", "a11"]].concat();
+        let want = [&want[..], &["a10", "a11", "a12"]].concat();
         assert_eq!(names(&out.0.borrow()), want);
     }
 

@@ -18,7 +18,10 @@
 //!   hands back its timeline rows;
 //! - the main model's timeline rows are held meanwhile, and written out
 //!   merged with the group's in time order, the main model's first at
-//!   equal times, one batch behind, so that the two threads overlap;
+//!   equal times, one batch behind, so that the two threads overlap (the
+//!   main model's rows of a batch are those up to its watermark, the
+//!   group's those before it); the row buffers go back and forth, never
+//!   copied;
 //! - at the end the thread runs through the main run's time limit, or,
 //!   when the main run went idle, until its own syncs are done (within the
 //!   limit, if any), and hands back its counters, the pods' reachable
@@ -70,6 +73,8 @@ enum Until {
 struct Batch {
     inputs: Vec<(Time, Input)>,
     until: Until,
+    /// The buffers of rows the thread handed over earlier, back for reuse.
+    recycled: Option<HeldRows>,
 }
 
 /// From the thread, one per batch.
@@ -137,6 +142,9 @@ fn serve(
     };
     let mut engine: Engine<Dest, Msg> = Engine::new();
     while let Ok(batch) = jobs.recv() {
+        if let Some(rows) = batch.recycled {
+            world.rec.recycle_rows(rows);
+        }
         for (at, input) in batch.inputs {
             match input {
                 Input::Msg(msg) => engine.schedule(at, Dest::KubeProxy, msg),
@@ -194,8 +202,12 @@ struct Link {
     inputs: Vec<(Time, Input)>,
     /// Main events since the last hand-over.
     events: u32,
-    /// The watermark of the batch whose rows are awaited.
-    awaiting: Option<Time>,
+    /// The main model's rows up to the last hand-over, to be merged with
+    /// the thread's rows of that batch (all before its watermark; the
+    /// main model's rows at the watermark go first).
+    awaiting: Option<HeldRows>,
+    /// The thread's rows merged last, their buffers to go back to it.
+    recycled: Option<HeldRows>,
 }
 
 /// The kube-proxy group as the main model sees it (see the module's
@@ -233,6 +245,7 @@ impl ProxyLink {
                 inputs: Vec::new(),
                 events: 0,
                 awaiting: None,
+                recycled: None,
             }),
         }
     }
@@ -271,11 +284,9 @@ impl ProxyLink {
             if link.events >= BATCH {
                 link.events = 0;
                 link.hand_over(Until::Before(now), rec);
-                if let Some(before) = link.awaiting.replace(now) {
-                    match link.out.recv() {
-                        Ok(Output::Rows(rows)) => rec.merge_rows(&rows, before),
-                        _ => link.died(),
-                    }
+                let mine = rec.take_rows();
+                if let Some(before) = link.awaiting.replace(mine) {
+                    link.merge_batch(before, rec);
                 }
             }
         }
@@ -301,11 +312,9 @@ impl ProxyLink {
             },
             rec,
         );
+        let mine = rec.take_rows();
         if let Some(before) = link.awaiting.take() {
-            match link.out.recv() {
-                Ok(Output::Rows(rows)) => rec.merge_rows(&rows, before),
-                _ => link.died(),
-            }
+            link.merge_batch(before, rec);
         }
         let finish = match link.out.recv() {
             Ok(Output::Done(finish)) => finish,
@@ -323,7 +332,7 @@ impl ProxyLink {
             now: end,
             stopped_by_limit,
         } = *finish;
-        rec.merge_rows(&rows, Time::MAX);
+        rec.write_merged(&mine, &rows);
         rec.release_rows();
         let c = &mut rec.counters;
         c.proxy_syncs += counters.proxy_syncs;
@@ -357,10 +366,26 @@ impl Link {
 
     fn hand_over(&mut self, until: Until, rec: &mut Recorder) {
         self.take_deletions(rec);
-        let inputs = std::mem::take(&mut self.inputs);
-        if self.jobs.send(Batch { inputs, until }).is_err() {
+        let batch = Batch {
+            inputs: std::mem::take(&mut self.inputs),
+            until,
+            recycled: self.recycled.take(),
+        };
+        if self.jobs.send(batch).is_err() {
             self.died();
         }
+    }
+
+    /// The thread's rows of the batch before the last hand-over, merged
+    /// with the main model's rows `mine` of that batch.
+    fn merge_batch(&mut self, mine: HeldRows, rec: &mut Recorder) {
+        let theirs = match self.out.recv() {
+            Ok(Output::Rows(rows)) => rows,
+            _ => self.died(),
+        };
+        rec.write_merged(&mine, &theirs);
+        rec.recycle_rows(mine);
+        self.recycled = Some(theirs);
     }
 
     /// The thread ended early: only a bug does that; its panic goes on
