@@ -61,6 +61,10 @@ const WORDS: usize = BUCKETS.div_ceil(64);
 const KEEP: usize = 64;
 /// The most larger emptied buffers kept aside for buckets to start from.
 const POOL: usize = 8;
+/// The largest buffer kept aside, in events: a wave of events scheduled
+/// together (every kube-proxy's sync, say) is this size; much larger
+/// buffers given to buckets that start filling cost more than they save.
+const POOLED: usize = 8192;
 
 /// The bucket of an event at `time` when `last` was popped last (`time >=
 /// last`); `None` when they are equal.
@@ -215,7 +219,7 @@ impl<D, M> EventQueue<D, M> {
     #[cold]
     fn set_aside(&mut self, buffer: Vec<Scheduled<D, M>>) {
         debug_assert!(buffer.is_empty());
-        if self.pool.len() < POOL {
+        if self.pool.len() < POOL && buffer.capacity() <= POOLED {
             self.pool.push(buffer);
         }
     }
