@@ -161,7 +161,15 @@ pub struct Recorder {
 impl Recorder {
     /// A recorder streaming the timeline to `events` and node samples to `nodes`.
     pub fn new(events: Box<dyn Write>, nodes: Box<dyn Write>) -> Self {
-        let mut r = Recorder {
+        let mut r = Recorder::over(events, nodes, true);
+        r.events.row(EVENTS_HEADER);
+        r.nodes.row(NODES_HEADER);
+        r
+    }
+
+    /// A recorder over these writers, with no row written yet.
+    fn over(events: Box<dyn Write>, nodes: Box<dyn Write>, writes_rows: bool) -> Self {
+        Recorder {
             nodes_to_register: 0,
             control_plane_ready: None,
             cluster_ready: None,
@@ -175,12 +183,9 @@ impl Recorder {
             node_totals: Vec::new(),
             node_index: HashMap::default(),
             error: None,
-            writes_rows: true,
+            writes_rows,
             deletions: None,
-        };
-        r.events.row(EVENTS_HEADER);
-        r.nodes.row(NODES_HEADER);
-        r
+        }
     }
 
     /// A recorder that writes no timeline rows and no node samples: for
@@ -199,23 +204,7 @@ impl Recorder {
     /// [`Recorder::take_rows`], and none written when `writes_rows` is
     /// false.
     pub fn beside(writes_rows: bool) -> Self {
-        let mut r = Recorder {
-            nodes_to_register: 0,
-            control_plane_ready: None,
-            cluster_ready: None,
-            events: RowWriter::new(Box::new(io::sink())),
-            nodes: RowWriter::new(Box::new(io::sink())),
-            seq: 0,
-            counters: Counters::default(),
-            rollouts: super::Rollouts::default(),
-            pods: Vec::new(),
-            pod_index: Vec::new(),
-            node_totals: Vec::new(),
-            node_index: HashMap::default(),
-            error: None,
-            writes_rows,
-            deletions: None,
-        };
+        let mut r = Recorder::over(Box::new(io::sink()), Box::new(io::sink()), writes_rows);
         r.events.hold();
         r
     }

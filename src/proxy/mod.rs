@@ -83,6 +83,25 @@ struct Member {
     fresh_since: Option<Time>,
 }
 
+impl Member {
+    /// A member that has programmed nothing: up and idle, or (`up`
+    /// false) down until its node powers it up.
+    fn new(up: bool) -> Self {
+        Member {
+            last_start: None,
+            pending: false,
+            running: false,
+            upto: 0,
+            limiter: TokenBucket::new(1.0, SYNC_BURST),
+            epoch: 0,
+            resync_armed: false,
+            in_idle: up,
+            down: !up,
+            fresh_since: None,
+        }
+    }
+}
+
 /// The members' node names in one string: read on every sync, a small
 /// block that stays in cache where one allocation per name does not.
 #[derive(Default)]
@@ -225,20 +244,7 @@ impl ProxyGroup {
         }
         ProxyGroup {
             node_names: names,
-            members: (0..n)
-                .map(|_| Member {
-                    last_start: None,
-                    pending: false,
-                    running: false,
-                    upto: 0,
-                    limiter: TokenBucket::new(1.0, SYNC_BURST),
-                    epoch: 0,
-                    resync_armed: false,
-                    in_idle: true,
-                    down: false,
-                    fresh_since: None,
-                })
-                .collect(),
+            members: (0..n).map(|_| Member::new(true)).collect(),
             log: Vec::new(),
             log_base: 0,
             trim_at: TRIM_AT,
@@ -387,18 +393,7 @@ impl ProxyGroup {
     /// powers it up.
     pub fn add_member(&mut self, name: Arc<str>) {
         self.node_names.push(&name);
-        self.members.push(Member {
-            last_start: None,
-            pending: false,
-            running: false,
-            upto: 0,
-            limiter: TokenBucket::new(1.0, SYNC_BURST),
-            epoch: 0,
-            resync_armed: false,
-            in_idle: false,
-            down: true,
-            fresh_since: None,
-        });
+        self.members.push(Member::new(false));
     }
 
     /// A node fails (its kube-proxy stops) or comes back (kube-proxy starts

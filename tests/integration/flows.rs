@@ -66,14 +66,7 @@ fn pod_flow_shows_every_hop_in_order() {
     let out = scratch("pod-flow");
     run_ok(&repo().join("scenarios/pod-flow.yaml"), &out, &[]);
     let events = read_csv(&out.join("events.csv"));
-    let times: Vec<u64> = events
-        .iter()
-        .map(|e| micros(&e["time_s"]).unwrap())
-        .collect();
-    assert!(
-        times.windows(2).all(|w| w[0] <= w[1]),
-        "events.csv is in time order"
-    );
+    assert_in_time_order(&events);
     let is_pod = |e: &BTreeMap<String, String>| e["kind"] == "Pod" && e["name"] == "hello";
     // The hops of the Pod flow, each found after the previous one.
     let hops: [(&str, &str); 14] = [

@@ -891,14 +891,7 @@ fn kube_proxy_rows_run_beside_the_model_and_merge_in_time_order() {
         .collect();
     let events_processed: u64 = summary["events_processed"].parse().unwrap();
     assert!(events_processed > 10 * 4096, "{events_processed} events");
-    let times: Vec<u64> = events
-        .iter()
-        .map(|e| micros(&e["time_s"]).unwrap())
-        .collect();
-    assert!(
-        times.windows(2).all(|w| w[0] <= w[1]),
-        "events.csv is in time order"
-    );
+    assert_in_time_order(&events);
     // kube-proxy's rows are spread over the run among the others': every
     // minute holds syncs and rows of other components.
     for minute in 0..5u64 {

@@ -85,3 +85,15 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&p, text).unwrap();
     p
 }
+
+/// Asserts that timeline rows are in time order.
+pub fn assert_in_time_order(events: &[BTreeMap<String, String>]) {
+    let times: Vec<u64> = events
+        .iter()
+        .map(|e| micros(&e["time_s"]).unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "events.csv is in time order"
+    );
+}
