@@ -56,6 +56,7 @@ const RADIX: usize = 1 << DIGIT_BITS;
 const LEVELS: usize = 64_usize.div_ceil(DIGIT_BITS as usize);
 const BUCKETS: usize = LEVELS * RADIX;
 const WORDS: usize = BUCKETS.div_ceil(64);
+const _: () = assert!(WORDS <= 32, "one bit per word of `occupied` in a u32");
 /// The most events an emptied buffer is kept for: with 2 048 buckets, large
 /// buffers kept in the empty ones would add up to megabytes.
 const KEEP: usize = 64;
@@ -89,6 +90,8 @@ pub struct EventQueue<D, M> {
     maxs: Vec<Time>,
     /// Bit `b % 64` of word `b / 64` is set when bucket `b` is non-empty.
     occupied: [u64; WORDS],
+    /// Bit `w` is set when word `w` of `occupied` is non-zero.
+    occupied_words: u32,
     /// Emptied buffers of more than [`KEEP`] events, given to buckets
     /// that start filling: a wave of events scheduled together fills one
     /// bucket, which would otherwise grow from nothing, a dozen
@@ -114,6 +117,7 @@ impl<D, M> EventQueue<D, M> {
             mins: vec![Time::MAX; BUCKETS],
             maxs: vec![0; BUCKETS],
             occupied: [0; WORDS],
+            occupied_words: 0,
             pool: Vec::new(),
             last: 0,
             len: 0,
@@ -127,6 +131,7 @@ impl<D, M> EventQueue<D, M> {
         self.mins[b] = self.mins[b].min(ev.time);
         self.maxs[b] = self.maxs[b].max(ev.time);
         self.occupied[b / 64] |= 1 << (b % 64);
+        self.occupied_words |= 1 << (b / 64);
         let bucket = &mut self.buckets[b];
         if bucket.capacity() == 0
             && let Some(buffer) = self.pool.pop()
@@ -161,10 +166,11 @@ impl<D, M> EventQueue<D, M> {
     /// The lowest non-empty bucket.
     #[inline]
     fn lowest(&self) -> Option<usize> {
-        self.occupied
-            .iter()
-            .position(|&w| w != 0)
-            .map(|i| i * 64 + self.occupied[i].trailing_zeros() as usize)
+        if self.occupied_words == 0 {
+            return None;
+        }
+        let w = self.occupied_words.trailing_zeros() as usize;
+        Some(w * 64 + self.occupied[w].trailing_zeros() as usize)
     }
 
     /// Makes `now` non-empty if any event is queued.
@@ -181,6 +187,9 @@ impl<D, M> EventQueue<D, M> {
             return;
         };
         self.occupied[b / 64] &= !(1 << (b % 64));
+        if self.occupied[b / 64] == 0 {
+            self.occupied_words &= !(1 << (b / 64));
+        }
         let (min, max) = (self.mins[b], self.maxs[b]);
         self.mins[b] = Time::MAX;
         self.maxs[b] = 0;
