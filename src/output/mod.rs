@@ -14,9 +14,9 @@ pub(crate) mod rows;
 mod summary;
 
 pub use background::BackgroundWriter;
-pub use recorder::{Counters, PodRecord, Recorder, Subject};
+pub use recorder::{Counters, EventsOut, PodRecord, Recorder, Subject};
 pub use rollouts::{ROLLOUTS_HEADER, RolloutRecord, Rollouts};
-pub use rows::{FieldTemplate, FixedFields, HeldRows, Part};
+pub use rows::{FieldTemplate, FixedFields, HeldRows, Part, RowWriter};
 pub use summary::{RunFacts, Summary, percentile};
 
 /// The column headers, as documented in the README.

@@ -128,6 +128,10 @@ struct NodeTotals {
     pods_allocatable: i64,
 }
 
+/// The timeline's writer: `Send`, so that a model run beside on a thread
+/// of its own can take it and write the merged timeline there.
+pub type EventsOut = Box<dyn Write + Send>;
+
 /// Writes the timeline as it goes and keeps the records.
 pub struct Recorder {
     /// With a simulated boot: the Nodes still to register, and when the
@@ -135,7 +139,9 @@ pub struct Recorder {
     pub nodes_to_register: usize,
     pub control_plane_ready: Option<Time>,
     pub cluster_ready: Option<Time>,
-    events: RowWriter,
+    /// The timeline: its writer can be handed to another thread (see
+    /// [`Recorder::take_events_out`]).
+    events: RowWriter<EventsOut>,
     nodes: RowWriter,
     /// The sequence number of the event being handled, for the `seq` column.
     pub seq: u64,
@@ -160,7 +166,7 @@ pub struct Recorder {
 
 impl Recorder {
     /// A recorder streaming the timeline to `events` and node samples to `nodes`.
-    pub fn new(events: Box<dyn Write>, nodes: Box<dyn Write>) -> Self {
+    pub fn new(events: EventsOut, nodes: Box<dyn Write>) -> Self {
         let mut r = Recorder::over(events, nodes, true);
         r.events.row(EVENTS_HEADER);
         r.nodes.row(NODES_HEADER);
@@ -168,7 +174,7 @@ impl Recorder {
     }
 
     /// A recorder over these writers, with no row written yet.
-    fn over(events: Box<dyn Write>, nodes: Box<dyn Write>, writes_rows: bool) -> Self {
+    fn over(events: EventsOut, nodes: Box<dyn Write>, writes_rows: bool) -> Self {
         Recorder {
             nodes_to_register: 0,
             control_plane_ready: None,
@@ -209,13 +215,25 @@ impl Recorder {
         r
     }
 
-    /// From now on the timeline's rows are held, to be taken out and
-    /// merged with those of a model run beside (see
-    /// [`Recorder::write_merged`]).
+    /// From now on the timeline's rows are held, to be taken out
+    /// ([`Recorder::take_rows`]) and merged with those of a model run
+    /// beside (see `proxy::link`).
     pub fn hold_rows(&mut self) {
         if self.writes_rows {
             self.events.hold();
         }
+    }
+
+    /// The timeline's writer, taken out (rows written so far go to it
+    /// first; a sink takes its place): the rows held from now on are
+    /// written by whoever took it.
+    pub fn take_events_out(&mut self) -> EventsOut {
+        self.events.take_out(Box::new(io::sink()))
+    }
+
+    /// Keeps `e` as the run's first write error, unless there is one.
+    pub fn note_error(&mut self, e: io::Error) {
+        self.error.get_or_insert(e);
     }
 
     /// The timeline rows held, taken out.
@@ -226,19 +244,6 @@ impl Recorder {
     /// Keeps the buffers of rows taken out for the next take.
     pub fn recycle_rows(&mut self, rows: HeldRows) {
         self.events.recycle(rows);
-    }
-
-    /// Writes out two runs of timeline rows taken out, interleaved in
-    /// time order, `first`'s first of equal times.
-    pub fn write_merged(&mut self, first: &HeldRows, second: &HeldRows) {
-        if self.writes_rows {
-            self.events.write_merged(first, second);
-        }
-    }
-
-    /// Ends holding rows, writing out those still held.
-    pub fn release_rows(&mut self) {
-        self.events.release();
     }
 
     /// From now on the pods whose delete is accepted are noted, for
@@ -592,7 +597,7 @@ mod tests {
         rb.finish().unwrap();
         assert_eq!(ra.counters.timeline_rows, 6);
         assert_eq!(ra.counters.timeline_rows, rb.counters.timeline_rows);
-        let (a, b) = (a.0.take(), b.0.take());
+        let (a, b) = (a.take(), b.take());
         assert_eq!(String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
     }
 

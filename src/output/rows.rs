@@ -451,6 +451,15 @@ impl<W: Write> RowWriter<W> {
         }
     }
 
+    /// Swaps the writer for `out` and returns it, after handing it the
+    /// rows written so far (not the held ones).
+    pub fn take_out(&mut self, out: W) -> W {
+        if !self.held {
+            self.write_buf();
+        }
+        std::mem::replace(&mut self.out, out)
+    }
+
     /// Ends holding: rows are written out again as the buffer fills.
     /// Rows still held are written first, in their order.
     pub fn release(&mut self) {
@@ -944,15 +953,28 @@ pub fn format_seconds_into(t: crate::engine::Time, buf: &mut [u8; 32]) -> &[u8] 
 pub(crate) mod tests {
     use super::*;
     use crate::engine::{Time, format_seconds};
-    use std::cell::RefCell;
-    use std::rc::Rc;
+    use std::sync::{Arc, Mutex};
 
-    /// A writer whose bytes stay readable after it is boxed.
+    /// A writer whose bytes stay readable after it is boxed (and sent to
+    /// another thread).
     #[derive(Clone, Default)]
-    pub(crate) struct Shared(pub(crate) Rc<RefCell<Vec<u8>>>);
+    pub(crate) struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Shared {
+        /// The bytes written so far, taken out.
+        pub(crate) fn take(&self) -> Vec<u8> {
+            std::mem::take(&mut *self.0.lock().unwrap())
+        }
+
+        /// The bytes written so far.
+        pub(crate) fn bytes(&self) -> Vec<u8> {
+            self.0.lock().unwrap().clone()
+        }
+    }
+
     impl Write for Shared {
         fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-            self.0.borrow_mut().extend_from_slice(b);
+            self.0.lock().unwrap().extend_from_slice(b);
             Ok(b.len())
         }
         fn flush(&mut self) -> io::Result<()> {
@@ -1010,7 +1032,7 @@ pub(crate) mod tests {
             w.end_row();
         }
         w.flush().unwrap();
-        out.0.take()
+        out.take()
     }
 
     /// Rows written through `row_head` (with a time) and `row_fixed`,
@@ -1049,7 +1071,7 @@ pub(crate) mod tests {
         main.row([b"h0".as_slice(), b"h1", b"header"]);
         main.hold();
         timed_rows(&mut main, &[(1, "a1"), (3, "a3"), (3, "a3b"), (7, "a7")]);
-        assert_eq!(names(&out.0.borrow()), ["header"], "held, not written");
+        assert_eq!(names(&out.bytes()), ["header"], "held, not written");
         let mut other = RowWriter::new(io::sink());
         other.hold();
         timed_rows(&mut other, &[(0, "b0"), (3, "b3"), (5, "b5"), (7, "b7")]);
@@ -1058,7 +1080,7 @@ pub(crate) mod tests {
         assert_eq!(other.take_held().len, 0, "taken out");
         main.write_merged(&mine, &theirs);
         let want = ["header", "b0", "a1", "a3", "a3b", "b3", "b5", "a7", "b7"];
-        assert_eq!(names(&out.0.borrow()), want);
+        assert_eq!(names(&out.bytes()), want);
         // A recycled buffer takes the place of the next one taken out.
         let buffer = mine.bytes.as_ptr();
         main.recycle(mine);
@@ -1076,7 +1098,7 @@ pub(crate) mod tests {
         timed_rows(&mut main, &[(12, "a12")]);
         main.flush().unwrap();
         let want = [&want[..], &["a10", "a11", "a12"]].concat();
-        assert_eq!(names(&out.0.borrow()), want);
+        assert_eq!(names(&out.bytes()), want);
     }
 
     #[test]
@@ -1127,7 +1149,7 @@ pub(crate) mod tests {
         w.end_row();
         c.write_record([""]).unwrap();
         w.flush().unwrap();
-        assert_eq!(out.0.take(), c.into_inner().unwrap());
+        assert_eq!(out.take(), c.into_inner().unwrap());
     }
 
     /// The word-at-a-time check against the byte-by-byte rule, for every
@@ -1184,7 +1206,7 @@ pub(crate) mod tests {
             .unwrap();
         }
         w.flush().unwrap();
-        assert_eq!(out.0.take(), c.into_inner().unwrap());
+        assert_eq!(out.take(), c.into_inner().unwrap());
     }
 
     #[test]
@@ -1252,7 +1274,7 @@ pub(crate) mod tests {
         }
         w.flush().unwrap();
         assert_eq!(
-            String::from_utf8(out.0.take()).unwrap(),
+            String::from_utf8(out.take()).unwrap(),
             String::from_utf8(want).unwrap()
         );
     }
@@ -1293,7 +1315,7 @@ pub(crate) mod tests {
             want.push_str(&format!("{i}\n"));
         }
         w.flush().unwrap();
-        assert_eq!(String::from_utf8(out.0.take()).unwrap(), want);
+        assert_eq!(String::from_utf8(out.take()).unwrap(), want);
     }
 
     /// Fields of every length up to 100 bytes, with a special byte (or
@@ -1339,7 +1361,7 @@ pub(crate) mod tests {
                 .unwrap();
         }
         w.flush().unwrap();
-        assert_eq!(out.0.take(), c.into_inner().unwrap());
+        assert_eq!(out.take(), c.into_inner().unwrap());
     }
 
     /// Rows of a time, a text and numbers, against the csv crate.
@@ -1357,7 +1379,7 @@ pub(crate) mod tests {
             c.write_record(&want).unwrap();
         }
         w.flush().unwrap();
-        assert_eq!(out.0.take(), c.into_inner().unwrap());
+        assert_eq!(out.take(), c.into_inner().unwrap());
     }
 
     /// A row's head with an awkward field in each position, against the
@@ -1382,7 +1404,7 @@ pub(crate) mod tests {
             }
         }
         w.flush().unwrap();
-        assert_eq!(out.0.take(), c.into_inner().unwrap());
+        assert_eq!(out.take(), c.into_inner().unwrap());
     }
 
     /// Rows from fixed fields and templates, with awkward texts in every
@@ -1422,7 +1444,7 @@ pub(crate) mod tests {
         }
         w.flush().unwrap();
         assert_eq!(
-            String::from_utf8(out.0.take()).unwrap(),
+            String::from_utf8(out.take()).unwrap(),
             String::from_utf8(c.into_inner().unwrap()).unwrap()
         );
     }

@@ -13,19 +13,20 @@
 //!   delete accepted (a pod deleted is never made reachable after), each
 //!   with its time;
 //! - every [`BATCH`] main events it hands the inputs over with a
-//!   watermark, the main model's clock: the thread runs the group's own
-//!   events before it (the main model may still send inputs at it), and
-//!   hands back its timeline rows;
-//! - the main model's timeline rows are held meanwhile, and written out
-//!   merged with the group's in time order, the main model's first at
-//!   equal times, one batch behind, so that the two threads overlap (the
-//!   main model's rows of a batch are those up to its watermark, the
-//!   group's those before it); the row buffers go back and forth, never
-//!   copied;
+//!   watermark, the main model's clock, and the main model's timeline rows
+//!   since the last hand-over (held meanwhile, all at or before the
+//!   watermark). The thread runs the group's own events before the
+//!   watermark (the main model may still send inputs at it), and writes
+//!   the two models' rows of the batch into the timeline, merged in time
+//!   order, the main model's first at equal times: it took the timeline's
+//!   writer at the start. The main model's row buffers come back for
+//!   reuse, never copied, and the main model waits only when two batches
+//!   are already on their way;
 //! - at the end the thread runs through the main run's time limit, or,
 //!   when the main run went idle, until its own syncs are done (within the
-//!   limit, if any), and hands back its counters, the pods' reachable
-//!   times, its event count and its run hash.
+//!   limit, if any), writes the last rows, flushes the timeline, and hands
+//!   back its counters, the pods' reachable times, its event count, its
+//!   run hash and the timeline's first write error.
 //!
 //! Deterministic: batch boundaries count main events, the thread's inputs
 //! and its random draws (its own latency streams) are the same on every
@@ -36,13 +37,13 @@
 //! periodic work (Lease renewals, resyncs) in between.
 
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::thread::{self, JoinHandle};
 
 use super::ProxyGroup;
 use crate::api::Kind;
 use crate::engine::{Ctx, Engine, RunHash, Stop, Time, World};
-use crate::output::{Counters, HeldRows, Recorder};
+use crate::output::{Counters, EventsOut, HeldRows, Recorder, RowWriter};
 use crate::sim::msg::WatchSpec;
 use crate::sim::{Cx, Dest, Latencies, Msg, Verb};
 
@@ -73,19 +74,25 @@ enum Until {
 struct Batch {
     inputs: Vec<(Time, Input)>,
     until: Until,
-    /// The buffers of rows the thread handed over earlier, back for reuse.
-    recycled: Option<HeldRows>,
+    /// The main model's timeline rows since the last hand-over (none when
+    /// the run writes no timeline).
+    rows: Option<HeldRows>,
 }
 
-/// From the thread, one per batch.
+/// From the thread.
 enum Output {
-    Rows(HeldRows),
+    /// A batch's rows of the main model, written: the buffers, for reuse.
+    Spent(HeldRows),
     Done(Box<Finish>),
 }
 
+/// Batches on their way to the thread before the main model waits.
+const AHEAD: usize = 2;
+
 /// What the thread hands back at the end.
 struct Finish {
-    rows: HeldRows,
+    /// The timeline's flush, or its first write error.
+    written: std::io::Result<()>,
     counters: Counters,
     reachable: Vec<(u64, Time)>,
     events: u64,
@@ -125,26 +132,23 @@ impl World for Alone {
     }
 }
 
-/// The thread's loop: runs each batch, hands back rows, and at the end
-/// everything else.
+/// The thread's loop: runs each batch and writes its rows into `timeline`
+/// (when the run writes one), and at the end hands back everything else.
 fn serve(
     names: Vec<Arc<str>>,
     lat: Latencies,
-    writes_rows: bool,
+    mut timeline: Option<RowWriter<EventsOut>>,
     jobs: Receiver<Batch>,
     out: Sender<Output>,
 ) {
     let mut world = Alone {
         group: ProxyGroup::new(names.clone()),
-        rec: Recorder::beside(writes_rows),
+        rec: Recorder::beside(timeline.is_some()),
         lat,
         names,
     };
     let mut engine: Engine<Dest, Msg> = Engine::new();
     while let Ok(batch) = jobs.recv() {
-        if let Some(rows) = batch.recycled {
-            world.rec.recycle_rows(rows);
-        }
         for (at, input) in batch.inputs {
             match input {
                 Input::Msg(msg) => engine.schedule(at, Dest::KubeProxy, msg),
@@ -155,14 +159,12 @@ fn serve(
                 }
             }
         }
-        match batch.until {
+        let end = match batch.until {
             Until::Before(t) => {
                 if let Some(last) = t.checked_sub(1) {
                     engine.run_through(&mut world, last);
                 }
-                if out.send(Output::Rows(world.rec.take_rows())).is_err() {
-                    return;
-                }
+                None
             }
             Until::End {
                 at,
@@ -173,41 +175,52 @@ fn serve(
                 // periodic syncs included; then, if the main run went
                 // idle, on until its own syncs are done.
                 engine.run_through(&mut world, at);
-                let stop = if by_limit {
+                Some(if by_limit {
                     Stop::Idle
                 } else {
                     engine.run(&mut world, limit)
-                };
-                let finish = Finish {
-                    rows: world.rec.take_rows(),
-                    counters: std::mem::take(&mut world.rec.counters),
-                    reachable: std::mem::take(&mut world.group.reachable),
-                    events: engine.processed(),
-                    hash: engine.hash().value(),
-                    now: engine.now(),
-                    stopped_by_limit: stop == Stop::TimeLimit,
-                };
-                let _ = out.send(Output::Done(Box::new(finish)));
-                return;
+                })
             }
+        };
+        // The main model's rows of the batch are at or before its
+        // watermark, the group's before it (or, at the end, all that is
+        // left of both).
+        let mine = world.rec.take_rows();
+        if let (Some(w), Some(theirs)) = (&mut timeline, &batch.rows) {
+            w.write_merged(theirs, &mine);
+        }
+        world.rec.recycle_rows(mine);
+        if let Some(stop) = end {
+            let finish = Finish {
+                written: timeline.as_mut().map_or(Ok(()), RowWriter::flush),
+                counters: std::mem::take(&mut world.rec.counters),
+                reachable: std::mem::take(&mut world.group.reachable),
+                events: engine.processed(),
+                hash: engine.hash().value(),
+                now: engine.now(),
+                stopped_by_limit: stop == Stop::TimeLimit,
+            };
+            let _ = out.send(Output::Done(Box::new(finish)));
+            return;
+        }
+        if let Some(rows) = batch.rows
+            && out.send(Output::Spent(rows)).is_err()
+        {
+            return;
         }
     }
 }
 
 /// The thread and what is on its way to it.
 struct Link {
-    jobs: Sender<Batch>,
+    jobs: SyncSender<Batch>,
     out: Receiver<Output>,
     thread: Option<JoinHandle<()>>,
     inputs: Vec<(Time, Input)>,
     /// Main events since the last hand-over.
     events: u32,
-    /// The main model's rows up to the last hand-over, to be merged with
-    /// the thread's rows of that batch (all before its watermark; the
-    /// main model's rows at the watermark go first).
-    awaiting: Option<HeldRows>,
-    /// The thread's rows merged last, their buffers to go back to it.
-    recycled: Option<HeldRows>,
+    /// The thread writes the timeline (the run writes one).
+    merges: bool,
 }
 
 /// The kube-proxy group as the main model sees it (see the module's
@@ -227,16 +240,17 @@ impl ProxyLink {
     /// holds its timeline rows from now on, for the merge, and notes pod
     /// deletes.
     pub fn spawn(names: Vec<Arc<str>>, lat: &Latencies, rec: &mut Recorder) -> Self {
-        let (jobs, jobs_rx) = mpsc::channel();
+        let (jobs, jobs_rx) = mpsc::sync_channel(AHEAD);
         let (out_tx, out) = mpsc::channel();
         let lat = lat.clone();
-        let writes_rows = rec.writes_rows();
-        let thread = thread::Builder::new()
-            .name("kubesim-proxy".into())
-            .spawn(move || serve(names, lat, writes_rows, jobs_rx, out_tx))
-            .expect("a thread can be started");
+        let merges = rec.writes_rows();
         rec.hold_rows();
         rec.note_deletions();
+        let timeline = merges.then(|| RowWriter::new(rec.take_events_out()));
+        let thread = thread::Builder::new()
+            .name("kubesim-proxy".into())
+            .spawn(move || serve(names, lat, timeline, jobs_rx, out_tx))
+            .expect("a thread can be started");
         ProxyLink {
             link: Some(Link {
                 jobs,
@@ -244,8 +258,7 @@ impl ProxyLink {
                 thread: Some(thread),
                 inputs: Vec::new(),
                 events: 0,
-                awaiting: None,
-                recycled: None,
+                merges,
             }),
         }
     }
@@ -275,8 +288,8 @@ impl ProxyLink {
     }
 
     /// Before each main event, at `now`: every [`BATCH`] events, the
-    /// inputs go to the thread, and the rows of the batch before are
-    /// merged into the timeline.
+    /// inputs and the timeline rows since the last hand-over go to the
+    /// thread.
     #[inline]
     pub fn tick(&mut self, now: Time, rec: &mut Recorder) {
         if let Some(link) = &mut self.link {
@@ -284,17 +297,18 @@ impl ProxyLink {
             if link.events >= BATCH {
                 link.events = 0;
                 link.hand_over(Until::Before(now), rec);
-                let mine = rec.take_rows();
-                if let Some(before) = link.awaiting.replace(mine) {
-                    link.merge_batch(before, rec);
+                // Buffers of rows written, for the next hand-overs.
+                while let Ok(Output::Spent(rows)) = link.out.try_recv() {
+                    rec.recycle_rows(rows);
                 }
             }
         }
     }
 
     /// The main run stopped at `now` (`stop`, within `limit`): the thread
-    /// finishes, its rows are merged, and its counters and the pods'
-    /// reachable times go into `rec`. `None` without a thread.
+    /// finishes and writes the last rows, and its counters, the pods'
+    /// reachable times and the timeline's first write error go into
+    /// `rec`. `None` without a thread.
     pub fn finish(
         &mut self,
         now: Time,
@@ -312,19 +326,18 @@ impl ProxyLink {
             },
             rec,
         );
-        let mine = rec.take_rows();
-        if let Some(before) = link.awaiting.take() {
-            link.merge_batch(before, rec);
-        }
-        let finish = match link.out.recv() {
-            Ok(Output::Done(finish)) => finish,
-            _ => link.died(),
+        let finish = loop {
+            match link.out.recv() {
+                Ok(Output::Spent(_)) => {}
+                Ok(Output::Done(finish)) => break finish,
+                Err(_) => link.died(),
+            }
         };
         if let Some(thread) = link.thread.take() {
             let _ = thread.join();
         }
         let Finish {
-            rows,
+            written,
             counters,
             reachable,
             events,
@@ -332,8 +345,9 @@ impl ProxyLink {
             now: end,
             stopped_by_limit,
         } = *finish;
-        rec.write_merged(&mine, &rows);
-        rec.release_rows();
+        if let Err(e) = written {
+            rec.note_error(e);
+        }
         let c = &mut rec.counters;
         c.proxy_syncs += counters.proxy_syncs;
         c.timeline_rows += counters.timeline_rows;
@@ -369,23 +383,11 @@ impl Link {
         let batch = Batch {
             inputs: std::mem::take(&mut self.inputs),
             until,
-            recycled: self.recycled.take(),
+            rows: self.merges.then(|| rec.take_rows()),
         };
         if self.jobs.send(batch).is_err() {
             self.died();
         }
-    }
-
-    /// The thread's rows of the batch before the last hand-over, merged
-    /// with the main model's rows `mine` of that batch.
-    fn merge_batch(&mut self, mine: HeldRows, rec: &mut Recorder) {
-        let theirs = match self.out.recv() {
-            Ok(Output::Rows(rows)) => rows,
-            _ => self.died(),
-        };
-        rec.write_merged(&mine, &theirs);
-        rec.recycle_rows(mine);
-        self.recycled = Some(theirs);
     }
 
     /// The thread ended early: only a bug does that; its panic goes on

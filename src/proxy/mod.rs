@@ -746,7 +746,7 @@ mod tests {
             c.network_programming_last.len(),
             c.network_programming_last.iter().sum::<Time>(),
         );
-        let timeline = events.0.borrow().clone();
+        let timeline = events.bytes();
         let dropped = [world.dropped_when_back, world.group.log_base];
         (timeline, counters, world.most_kept, dropped)
     }

@@ -16,7 +16,7 @@ use crate::engine::{Engine, RngStreams, Stop, Time};
 use crate::etcd::EtcdServer;
 use crate::kubelet::{ControlPlane, Kubelet, StaticManifest};
 use crate::output::{BackgroundWriter, RunFacts};
-use crate::output::{Recorder, Summary};
+use crate::output::{EventsOut, Recorder, Summary};
 use crate::proxy::link::{ProxyLink, combined_hash};
 use crate::runtime::Docker;
 use crate::scenario::Scenario;
@@ -81,7 +81,7 @@ pub fn scenario_profiles(scenario: &Scenario) -> Result<Vec<Profile>, PolicyErro
 pub fn simulate(
     scenario: &Scenario,
     seed: u64,
-    events: Box<dyn Write>,
+    events: EventsOut,
     nodes: Box<dyn Write>,
 ) -> Outcome {
     simulate_with(scenario, seed, events, nodes, &RunOptions::default())
@@ -92,7 +92,7 @@ pub fn simulate(
 pub fn simulate_with(
     scenario: &Scenario,
     seed: u64,
-    events: Box<dyn Write>,
+    events: EventsOut,
     nodes: Box<dyn Write>,
     opts: &RunOptions,
 ) -> Outcome {
@@ -103,7 +103,7 @@ pub fn simulate_with(
 pub fn simulate_traced(
     scenario: &Scenario,
     seed: u64,
-    events: Box<dyn Write>,
+    events: EventsOut,
     nodes: Box<dyn Write>,
     opts: &RunOptions,
     trace: Option<Box<dyn Write>>,
