@@ -1084,3 +1084,51 @@ fn an_orphaning_refused_by_a_conflict_is_retried_before_the_owner_goes() {
             .any(|e| e["action"] == "delete" && e["kind"] == "Pod")
     );
 }
+
+/// The timeline is written by kube-proxy's thread (see
+/// `proxy::link`): a write that fails there is the run's write error all
+/// the same.
+#[test]
+fn a_timeline_write_that_fails_is_the_runs_error() {
+    use kubesim::sim::run::{RunOptions, simulate_with};
+    use std::io::{self, Write};
+    /// Accepts `0` more bytes, then fails.
+    struct Full(usize);
+    impl Write for Full {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            if b.len() > self.0 {
+                return Err(io::Error::other("disk full"));
+            }
+            self.0 -= b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let s = kubesim::scenario::load(&repo().join("scenarios/rolling-update.yaml")).unwrap();
+    let opts = RunOptions::default();
+    for room in [10, 100_000] {
+        let mut outcome = simulate_with(
+            &s,
+            s.seed,
+            Box::new(Full(room)),
+            Box::new(io::sink()),
+            &opts,
+        );
+        let err = outcome
+            .recorder
+            .finish()
+            .expect_err("the timeline did not fit");
+        assert_eq!(err.to_string(), "disk full", "room {room}");
+    }
+    // With room enough, no error.
+    let mut outcome = simulate_with(
+        &s,
+        s.seed,
+        Box::new(Full(usize::MAX)),
+        Box::new(io::sink()),
+        &opts,
+    );
+    outcome.recorder.finish().unwrap();
+}
