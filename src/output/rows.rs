@@ -390,10 +390,15 @@ pub struct RowWriter<W: Write = Box<dyn Write>> {
     /// with a time).
     row_time: crate::engine::Time,
     marks: Marks,
-    /// Buffers of rows taken out, for the next take (see
-    /// [`RowWriter::recycle`]).
-    spare: Option<(Vec<u8>, Marks)>,
+    /// Buffers of rows taken out, for the next takes (see
+    /// [`RowWriter::recycle`]), at most [`SPARES`].
+    spare: Vec<(Vec<u8>, Marks)>,
 }
+
+/// The most buffers of taken rows kept for reuse: rows taken out may be
+/// on their way elsewhere for a while (kube-proxy's thread has up to three
+/// batches of them), and a fresh buffer costs its zeroing and page faults.
+const SPARES: usize = 4;
 
 /// Per held row, its time and where it ends.
 type Marks = Vec<(crate::engine::Time, usize)>;
@@ -435,7 +440,7 @@ impl<W: Write> RowWriter<W> {
             held: false,
             row_time: 0,
             marks: Vec::new(),
-            spare: None,
+            spare: Vec::new(),
         }
     }
 
@@ -475,7 +480,7 @@ impl<W: Write> RowWriter<W> {
     /// is copied.
     pub fn take_held(&mut self) -> HeldRows {
         debug_assert!(!self.in_row, "between rows");
-        let (buf, marks) = self.spare.take().unwrap_or_default();
+        let (buf, marks) = self.spare.pop().unwrap_or_default();
         let rows = HeldRows {
             bytes: std::mem::replace(&mut self.buf, buf),
             len: self.len,
@@ -489,9 +494,9 @@ impl<W: Write> RowWriter<W> {
     /// Keeps the buffers of rows taken out (here or from another writer)
     /// for the next [`RowWriter::take_held`].
     pub fn recycle(&mut self, mut rows: HeldRows) {
-        if self.spare.is_none() {
+        if self.spare.len() < SPARES {
             rows.marks.clear();
-            self.spare = Some((rows.bytes, rows.marks));
+            self.spare.push((rows.bytes, rows.marks));
         }
     }
 
@@ -1081,17 +1086,19 @@ pub(crate) mod tests {
         main.write_merged(&mine, &theirs);
         let want = ["header", "b0", "a1", "a3", "a3b", "b3", "b5", "a7", "b7"];
         assert_eq!(names(&out.bytes()), want);
-        // A recycled buffer takes the place of the next one taken out.
-        let buffer = mine.bytes.as_ptr();
+        // Recycled buffers take the place of the next ones taken out.
+        let buffers = [theirs.bytes.as_ptr(), mine.bytes.as_ptr()];
         main.recycle(mine);
         main.recycle(theirs);
         timed_rows(&mut main, &[(9, "a9")]);
         let first = main.take_held();
         assert_eq!(names(&first.bytes[..first.len]), ["a9"]);
-        timed_rows(&mut main, &[(9, "a9b")]);
-        let again = main.take_held();
-        assert_eq!(again.bytes.as_ptr(), buffer);
-        assert_eq!(names(&again.bytes[..again.len]), ["a9b"]);
+        for (buffer, row) in buffers.into_iter().zip(["a9b", "a9c"]) {
+            timed_rows(&mut main, &[(9, row)]);
+            let again = main.take_held();
+            assert_eq!(again.bytes.as_ptr(), buffer);
+            assert_eq!(names(&again.bytes[..again.len]), [row]);
+        }
         // Rows still held when holding ends are written in their order.
         timed_rows(&mut main, &[(10, "a10"), (11, "a11")]);
         main.release();
