@@ -20,6 +20,11 @@
 //! delivery); a sync's cost is set by the number of endpoints when it is
 //! decided, at most minSyncPeriod before it starts; the periodic sync is a
 //! background timer, so an idle cluster's resyncs do not keep a run going.
+//!
+//! The group runs on a thread of its own, with an engine of its own, fed
+//! by the main model through [`link::ProxyLink`]; it opens no watch itself
+//! (the link does) and learns of pod deletes from the link (a deleted pod
+//! is never made reachable after).
 
 pub mod link;
 
