@@ -93,9 +93,9 @@ pub struct EventQueue<D, M> {
     /// Bit `w` is set when word `w` of `occupied` is non-zero.
     occupied_words: u32,
     /// Emptied buffers of more than [`KEEP`] events, given to buckets
-    /// that start filling: a wave of events scheduled together fills one
-    /// bucket, which would otherwise grow from nothing, a dozen
-    /// reallocations, at every wave.
+    /// that fill up: a wave of events scheduled together fills one
+    /// bucket, which would otherwise grow, a dozen reallocations, at every
+    /// wave.
     pool: Vec<Vec<Scheduled<D, M>>>,
     /// The time of the last pop (or the floor pushes are clamped to).
     last: Time,
@@ -133,9 +133,16 @@ impl<D, M> EventQueue<D, M> {
         self.occupied[b / 64] |= 1 << (b % 64);
         self.occupied_words |= 1 << (b / 64);
         let bucket = &mut self.buckets[b];
-        if bucket.capacity() == 0
-            && let Some(buffer) = self.pool.pop()
+        if bucket.len() == bucket.capacity()
+            && self
+                .pool
+                .last()
+                .is_some_and(|p| p.capacity() > bucket.len())
         {
+            // A full bucket moves into a larger pooled buffer rather than
+            // growing.
+            let mut buffer = self.pool.pop().expect("checked");
+            buffer.append(bucket);
             *bucket = buffer;
         }
         bucket.push(ev);
