@@ -263,12 +263,10 @@ impl Recorder {
         }
     }
 
-    /// The deletions noted since last taken, in time order.
-    pub fn take_deletions(&mut self) -> Vec<(Time, u64)> {
-        self.deletions
-            .as_mut()
-            .map(std::mem::take)
-            .unwrap_or_default()
+    /// The deletions noted since last taken, in time order (the list
+    /// keeps its room: this runs at every message to kube-proxy).
+    pub fn take_deletions(&mut self) -> impl Iterator<Item = (Time, u64)> + '_ {
+        self.deletions.iter_mut().flat_map(|d| d.drain(..))
     }
 
     /// Whether timeline rows are written: a caller that builds a row's
