@@ -342,7 +342,7 @@ fn main() -> ExitCode {
                 }
             };
             let wall = started.elapsed().as_secs_f64();
-            print_summary(&outcome.summary, wall, outcome.virtual_time, outcome.events);
+            print_summary(&outcome, wall);
             print_rollouts(&outcome.recorder.rollouts.records);
             let mut files = OUTPUT_FILES.to_vec();
             if trace_scheduling {
@@ -721,7 +721,8 @@ fn policy_profiles(
     }
 }
 
-fn print_summary(summary: &kubesim::output::Summary, wall: f64, virtual_ns: u64, events: u64) {
+fn print_summary(outcome: &kubesim::sim::run::Outcome, wall: f64) {
+    let (summary, virtual_ns, events) = (&outcome.summary, outcome.virtual_time, outcome.events);
     let get = |m: &str| summary.get(m).unwrap_or("").to_string();
     let virtual_s = virtual_ns as f64 / 1e9;
     out!(
@@ -744,6 +745,7 @@ fn print_summary(summary: &kubesim::output::Summary, wall: f64, virtual_ns: u64,
         events as f64 / wall.max(1e-9),
         peak_memory().unwrap_or_else(|| "unknown".into())
     );
+    print_cpu(&outcome.cpu);
     out!(
         "pods: {} created, {} Running, {} Pending, {} Succeeded, {} Failed, {} deleted, {} unscheduled",
         get("pods_created"),
@@ -835,6 +837,21 @@ fn percentiles(p50: &str, p90: &str, p99: &str) -> String {
 }
 
 /// The process's peak resident memory, from /proc (Linux only).
+/// The CPU time of the run's threads, where known: which one set the pace.
+fn print_cpu(cpu: &kubesim::output::cpu::RunCpu) {
+    let Some(model) = cpu.model else {
+        return;
+    };
+    let proxy = cpu
+        .kube_proxy
+        .map(|p| format!(", kube-proxy's thread {:.2} s", p.as_secs_f64()))
+        .unwrap_or_default();
+    out!(
+        "cpu time: the model's thread {:.2} s (the scenario's loading included){proxy}",
+        model.as_secs_f64()
+    );
+}
+
 fn peak_memory() -> Option<String> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;

@@ -7,6 +7,7 @@
 //! feeds anything back into the model.
 
 mod background;
+pub mod cpu;
 pub mod netprog;
 mod recorder;
 pub mod rollouts;

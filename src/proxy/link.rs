@@ -99,6 +99,8 @@ struct Finish {
     hash: u64,
     now: Time,
     stopped_by_limit: bool,
+    /// The thread's CPU time at its end.
+    cpu: Option<std::time::Duration>,
 }
 
 /// The group's part of a run, for the run's facts.
@@ -111,6 +113,8 @@ pub struct Beside {
     pub now: Time,
     /// It stopped at the run's time limit with events left after it.
     pub stopped_by_limit: bool,
+    /// Its thread's CPU time ([`crate::output::cpu::thread_cpu`]).
+    pub cpu: Option<std::time::Duration>,
 }
 
 /// The group and what its handlers touch, on the thread.
@@ -199,6 +203,7 @@ fn serve(
                 hash: engine.hash().value(),
                 now: engine.now(),
                 stopped_by_limit: stop == Stop::TimeLimit,
+                cpu: crate::output::cpu::thread_cpu(),
             };
             let _ = out.send(Output::Done(Box::new(finish)));
             return;
@@ -344,6 +349,7 @@ impl ProxyLink {
             hash,
             now: end,
             stopped_by_limit,
+            cpu,
         } = *finish;
         if let Err(e) = written {
             rec.note_error(e);
@@ -365,6 +371,7 @@ impl ProxyLink {
             hash,
             now: end,
             stopped_by_limit,
+            cpu,
         })
     }
 }

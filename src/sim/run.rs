@@ -39,6 +39,9 @@ pub struct Outcome {
     /// virtual clock reached each of [`RunOptions::wall_marks`]' times (for
     /// benchmarks; it never reaches the model or the outputs).
     pub wall_marks: Vec<(Time, std::time::Duration)>,
+    /// The CPU time of the run's threads at its end (printed beside the
+    /// wall time; never in an output file).
+    pub cpu: crate::output::cpu::RunCpu,
 }
 
 /// What a run takes besides the scenario and the seed.
@@ -325,11 +328,16 @@ fn simulate_into(
     let summary = Summary::build(&facts, &cluster.rec);
     let trace = cluster.scheduler.finish_trace();
     let recorder = std::mem::replace(&mut cluster.rec, Recorder::discarding());
+    let cpu = crate::output::cpu::RunCpu {
+        model: crate::output::cpu::thread_cpu(),
+        kube_proxy: beside.as_ref().and_then(|b| b.cpu),
+    };
     if opts.skip_teardown {
         std::mem::forget(cluster);
         std::mem::forget(engine);
     }
     Outcome {
+        cpu,
         trace,
         summary,
         recorder,
