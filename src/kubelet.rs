@@ -911,11 +911,15 @@ impl Kubelet {
             .unwrap_or(30)
             .max(0) as Time
             * SECOND;
-        cx.log(
+        cx.log_parts(
             me,
             "kill-pod",
             Subject::from(&*p.object),
-            &format!("grace period {}s", grace / SECOND),
+            &[
+                Part::Text("grace period "),
+                Part::Num(grace / SECOND),
+                Part::Text("s"),
+            ],
         );
         p.stopping = 0;
         for (i, c) in p.ctrs.iter().enumerate() {

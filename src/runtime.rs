@@ -285,11 +285,17 @@ impl Docker {
                     (grace, 137)
                 };
                 let name = self.pod_key(pod);
-                cx.log_args(
+                cx.log_parts(
                     me,
                     "stop-container",
                     pod_subject(name),
-                    format_args!("container={container} exit-code={exit_code}"),
+                    &[
+                        Part::Text("container="),
+                        Part::Num(container as u64),
+                        Part::Text(" exit-code="),
+                        // 0 or 137.
+                        Part::Num(exit_code.unsigned_abs().into()),
+                    ],
                 );
                 cx.send(
                     kubelet,

@@ -27,7 +27,7 @@ use crate::api::workloads::{
 use crate::api::{Kind, Object, ObjectKey, ObjectMeta};
 use crate::engine::{SECOND, Time};
 use crate::etcd::EventType;
-use crate::output::{RolloutRecord, Subject};
+use crate::output::{Part, RolloutRecord, Subject};
 use crate::sim::msg::Response;
 use crate::sim::{Cx, Dest, Msg, Verb};
 
@@ -915,13 +915,24 @@ impl DeploymentController {
             if n < 0 {
                 // A stale status (more available than wanted): upstream
                 // refuses to scale up here; the sync fails and is retried.
-                let detail = format!(
-                    "sync failed: when cleaning up unhealthy replicas, got invalid request to scale down {} {} -> {}",
-                    rs.key.name,
-                    rs.replicas,
-                    rs.replicas - n
+                // As `log` would write it, from parts: a frequent row.
+                cx.log_parts(
+                    Dest::ControllerManager,
+                    "error",
+                    Subject::from(key),
+                    &[
+                        Part::Text(NAME),
+                        Part::Text(
+                            ": sync failed: when cleaning up unhealthy replicas, \
+                             got invalid request to scale down ",
+                        ),
+                        Part::Text(&rs.key.name),
+                        Part::Text(" "),
+                        Part::Num(rs.replicas as u64),
+                        Part::Text(" -> "),
+                        Part::Num((rs.replicas - n) as u64),
+                    ],
                 );
-                log(cx, "error", Subject::from(key), NAME, &detail);
                 self.queue.add_rate_limited(DEPLOYMENT, key.clone(), cx);
                 return Err(());
             }

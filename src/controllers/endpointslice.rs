@@ -24,9 +24,9 @@ use crate::api::service::{
     MAX_ENDPOINTS_PER_SLICE,
 };
 use crate::api::{Kind, Labels, Object, ObjectKey, ObjectMeta, Pod};
-use crate::engine::{Time, format_seconds};
+use crate::engine::Time;
 use crate::etcd::EventType;
-use crate::output::Subject;
+use crate::output::{Part, Subject};
 use crate::sim::{Cx, Dest, Hop, Msg, Verb};
 
 /// A (namespace, label key, label value) triple: the key of a
@@ -672,18 +672,39 @@ impl EndpointSliceController {
             let ready = endpoints.iter().filter(|e| e.ready).count();
             let serving = endpoints.iter().filter(|e| e.serving).count();
             let terminating = endpoints.iter().filter(|e| e.terminating).count();
-            let detail = format!(
-                "endpointslice-controller: {} endpoints, {ready} ready, {serving} serving, \
-                 {terminating} terminating, trigger {}",
-                endpoints.len(),
-                trigger.map_or_else(|| "none".to_string(), |t| format!("{}s", format_seconds(t)))
-            );
+            // Written from parts: one of these rows goes with every
+            // slice write.
+            let counts = [
+                Part::Text("endpointslice-controller: "),
+                Part::Num(endpoints.len() as u64),
+                Part::Text(" endpoints, "),
+                Part::Num(ready as u64),
+                Part::Text(" ready, "),
+                Part::Num(serving as u64),
+                Part::Text(" serving, "),
+                Part::Num(terminating as u64),
+            ];
+            let trigger_parts = match trigger {
+                Some(t) => [
+                    Part::Text(" terminating, trigger "),
+                    Part::Seconds(t),
+                    Part::Text("s"),
+                ],
+                None => [
+                    Part::Text(" terminating, trigger none"),
+                    Part::Text(""),
+                    Part::Text(""),
+                ],
+            };
+            let mut detail = [Part::Text(""); 11];
+            detail[..8].copy_from_slice(&counts);
+            detail[8..].copy_from_slice(&trigger_parts);
             let object = Object::EndpointSlice(EndpointSlice {
                 metadata: meta,
                 endpoints,
             });
             let verb = if slice.written {
-                cx.log(
+                cx.log_parts(
                     Dest::ControllerManager,
                     "update",
                     Subject::from(&key),
@@ -695,7 +716,7 @@ impl EndpointSliceController {
                 }
             } else {
                 slice.written = true;
-                cx.log(
+                cx.log_parts(
                     Dest::ControllerManager,
                     "create",
                     Subject::from(&key),

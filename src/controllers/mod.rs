@@ -31,7 +31,7 @@ use crate::api::pod::PodPhase;
 use crate::api::{Kind, Object, ObjectKey};
 use crate::engine::Time;
 use crate::etcd::EventType;
-use crate::output::Subject;
+use crate::output::{Part, Subject};
 use crate::sim::msg::{Request, Response, WatchSpec};
 use crate::sim::{Cx, Dest, Hop, Msg, Verb};
 
@@ -838,12 +838,19 @@ pub fn log_pod_done(cx: &mut Cx, owner: &ObjectKey, controller: &str, resp: &Res
     } else {
         ("delete", "SuccessfulDelete", "Deleted")
     };
-    cx.log_on_args(
+    cx.log_parts(
         Dest::ControllerManager,
         action,
         Subject::from(owner),
-        "",
-        format_args!("{controller}: {reason}: {verb} pod: {}", o.meta().name),
+        &[
+            Part::Text(controller),
+            Part::Text(": "),
+            Part::Text(reason),
+            Part::Text(": "),
+            Part::Text(verb),
+            Part::Text(" pod: "),
+            Part::Text(&o.meta().name),
+        ],
     );
 }
 
@@ -853,12 +860,11 @@ pub fn log(cx: &mut Cx, action: &str, subject: Subject<'_>, controller: &str, de
     if detail.is_empty() {
         cx.log(who, action, subject, controller);
     } else {
-        cx.log_on_args(
+        cx.log_parts(
             who,
             action,
             subject,
-            "",
-            format_args!("{controller}: {detail}"),
+            &[Part::Text(controller), Part::Text(": "), Part::Text(detail)],
         );
     }
 }

@@ -367,6 +367,9 @@ pub enum Part<'a> {
     Text(&'a str),
     /// A number in decimal (never quoted for).
     Num(u64),
+    /// A virtual time in seconds with six decimals, as
+    /// [`crate::engine::format_seconds`] (never quoted for).
+    Seconds(crate::engine::Time),
 }
 
 /// Writes CSV rows into a buffer and the buffer into `out`. A write error
@@ -671,6 +674,7 @@ impl<W: Write> RowWriter<W> {
             .map(|p| match p {
                 Part::Text(t) => t.len(),
                 Part::Num(_) => 20,
+                Part::Seconds(_) => 28,
             })
             .sum();
         self.reserve(room + 1);
@@ -686,6 +690,7 @@ impl<W: Write> RowWriter<W> {
                     pos += t.len();
                 }
                 Part::Num(n) => pos = put_u64_at(buf, pos, n),
+                Part::Seconds(t) => pos = put_seconds_at(buf, pos, t),
             }
         }
         self.len = pos;
@@ -1147,9 +1152,18 @@ pub(crate) mod tests {
                 w.end_row();
                 w.field_parts(&[Part::Text(a), Part::Text(b)]);
                 w.end_row();
+                let t = n * 7_919 + 999_999;
+                w.field_parts(&[Part::Seconds(t), Part::Text(a), Part::Seconds(n)]);
+                w.end_row();
                 c.write_record(["x".to_string(), format!("{a}{n}{b}")])
                     .unwrap();
                 c.write_record([format!("{a}{b}")]).unwrap();
+                c.write_record([format!(
+                    "{}{a}{}",
+                    crate::engine::format_seconds(t),
+                    crate::engine::format_seconds(n)
+                )])
+                .unwrap();
             }
         }
         w.field_parts(&[]);
