@@ -192,6 +192,8 @@ struct Slice {
     endpoints: BTreeMap<u64, Endpoint>,
     /// Whether the slice exists in the apiserver.
     written: bool,
+    /// Its key, made at its first write.
+    key: Option<ObjectKey>,
 }
 
 struct ServiceState {
@@ -205,6 +207,9 @@ struct ServiceState {
     /// The slice each pod's endpoint sits in.
     slot: HashMap<u64, usize>,
     dirty: BTreeSet<usize>,
+    /// The labels and owner reference every slice of the Service carries,
+    /// made at the first write and shared by all.
+    slice_meta: Option<(Arc<Labels>, Arc<Vec<OwnerReference>>)>,
 }
 
 impl ServiceState {
@@ -216,6 +221,7 @@ impl ServiceState {
             slices: Vec::new(),
             slot: HashMap::default(),
             dirty: BTreeSet::new(),
+            slice_meta: None,
         }
     }
 
@@ -625,11 +631,16 @@ impl EndpointSliceController {
         let svc = &state.key;
         for i in std::mem::take(&mut state.dirty) {
             let slice = &mut state.slices[i];
-            let key = ObjectKey::new(
-                Kind::EndpointSlice,
-                &svc.namespace,
-                &format!("{}-{i}", svc.name),
-            );
+            let key = slice
+                .key
+                .get_or_insert_with(|| {
+                    ObjectKey::new(
+                        Kind::EndpointSlice,
+                        &svc.namespace,
+                        &format!("{}-{i}", svc.name),
+                    )
+                })
+                .clone();
             if slice.endpoints.is_empty() {
                 if slice.written {
                     slice.written = false;
@@ -650,24 +661,31 @@ impl EndpointSliceController {
                 }
                 continue;
             }
+            let (labels, owner_references) = state
+                .slice_meta
+                .get_or_insert_with(|| {
+                    let labels = Labels::from([(LABEL_SERVICE_NAME.into(), svc.name.clone())]);
+                    let owner = OwnerReference {
+                        api_version: "v1".into(),
+                        kind: "Service".into(),
+                        name: svc.name.clone(),
+                        uid: String::new(),
+                        controller: Some(true),
+                    };
+                    (Arc::new(labels), Arc::new(vec![owner]))
+                })
+                .clone();
             let mut meta = ObjectMeta {
                 name: key.name.clone(),
                 namespace: key.namespace.clone(),
+                labels,
+                owner_references,
                 ..Default::default()
             };
-            std::sync::Arc::make_mut(&mut meta.labels)
-                .insert(LABEL_SERVICE_NAME.into(), svc.name.clone());
             if let Some(trigger) = trigger {
                 std::sync::Arc::make_mut(&mut meta.annotations)
                     .insert(ANNOTATION_TRIGGER_TIME.into(), trigger.to_string());
             }
-            std::sync::Arc::make_mut(&mut meta.owner_references).push(OwnerReference {
-                api_version: "v1".into(),
-                kind: "Service".into(),
-                name: svc.name.clone(),
-                uid: String::new(),
-                controller: Some(true),
-            });
             let endpoints: Vec<Endpoint> = slice.endpoints.values().cloned().collect();
             let ready = endpoints.iter().filter(|e| e.ready).count();
             let serving = endpoints.iter().filter(|e| e.serving).count();
