@@ -470,9 +470,9 @@ impl DeploymentController {
             return;
         }
         let mut rss: Vec<Rs> = cache
-            .controlled(d.metadata.uid, Kind::ReplicaSet)
-            .map(|o| Rs {
-                key: o.key(),
+            .controlled_keyed(d.metadata.uid, Kind::ReplicaSet)
+            .map(|(k, o)| Rs {
+                key: k.clone(),
                 obj: o.clone(),
                 replicas: as_workload(o).map_or(0, Workload::replicas),
                 dirty: false,

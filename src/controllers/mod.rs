@@ -303,12 +303,20 @@ impl Cache {
     /// The objects of `kind` controlled by the object with `uid`, in key
     /// order.
     pub fn controlled(&self, uid: u64, kind: Kind) -> impl Iterator<Item = &Arc<Object>> {
+        self.controlled_keyed(uid, kind).map(|(_, o)| o)
+    }
+
+    /// [`Cache::controlled`] with each object's key.
+    pub fn controlled_keyed(
+        &self,
+        uid: u64,
+        kind: Kind,
+    ) -> impl Iterator<Item = (&ObjectKey, &Arc<Object>)> {
         self.by_controller
             .get(&uid)
             .map(|d| d.sorted(kind))
             .unwrap_or_default()
             .into_iter()
-            .map(|(_, o)| o)
     }
 
     /// The pods controlled by the object with `uid`, in no particular (but
