@@ -8,6 +8,7 @@
 
 mod background;
 pub mod cpu;
+pub mod direct;
 pub mod netprog;
 mod recorder;
 pub mod rollouts;
@@ -15,6 +16,7 @@ pub(crate) mod rows;
 mod summary;
 
 pub use background::BackgroundWriter;
+pub use direct::DirectFile;
 pub use recorder::{Counters, EventsOut, PodRecord, Recorder, Subject};
 pub use rollouts::{ROLLOUTS_HEADER, RolloutRecord, Rollouts};
 pub use rows::{FieldTemplate, FixedFields, HeldRows, Part, RowWriter};

@@ -15,7 +15,7 @@ use crate::controllers::ControllerManager;
 use crate::engine::{Engine, RngStreams, Stop, Time};
 use crate::etcd::EtcdServer;
 use crate::kubelet::{ControlPlane, Kubelet, StaticManifest};
-use crate::output::{BackgroundWriter, RunFacts};
+use crate::output::{BackgroundWriter, DirectFile, RunFacts};
 use crate::output::{EventsOut, Recorder, Summary};
 use crate::proxy::link::{ProxyLink, combined_hash};
 use crate::runtime::Docker;
@@ -418,10 +418,12 @@ pub fn run_to_dir_with(
     let result = (|| {
         // The large outputs are written by threads of their own, so that
         // the simulation's thread only formats their rows.
-        let events = BackgroundWriter::new(fs::File::create(partial(dir, "events.csv"))?)?;
-        let nodes = BackgroundWriter::new(fs::File::create(partial(dir, "nodes.csv"))?)?;
+        // They are written around the page cache where the system allows
+        // it (`DirectFile`).
+        let events = BackgroundWriter::new(DirectFile::create(&partial(dir, "events.csv"))?)?;
+        let nodes = BackgroundWriter::new(DirectFile::create(&partial(dir, "nodes.csv"))?)?;
         let trace: Option<Box<dyn Write>> = if opts.trace_scheduling {
-            let f = fs::File::create(partial(dir, TRACE_FILE))?;
+            let f = DirectFile::create(&partial(dir, TRACE_FILE))?;
             Some(Box::new(BackgroundWriter::new(f)?))
         } else {
             None

@@ -1,0 +1,314 @@
+//! A file written around the page cache (Linux's `O_DIRECT`), for the large
+//! outputs (`events.csv` is hundreds of megabytes in the big scenarios).
+//!
+//! Written the ordinary way, every page of such a file is fresh page-cache
+//! memory the kernel allocates and copies into. On virtual machines that
+//! back guest memory lazily that costs the writer thread up to half a second
+//! of system time per 250 MB, on the core kube-proxy's thread needs, and
+//! made churn-1h's wall time vary by a third from run to run. Direct writes
+//! go from the buffer to the device: no page cache, a few percent of the
+//! system time.
+//!
+//! Direct writes must start at, and be a multiple of, the device's logical
+//! block size, from memory aligned to it: bytes are staged in a buffer
+//! aligned to [`ALIGN`] (4 KiB, a multiple of every usual block size) and
+//! written in whole blocks. A flush writes the unaligned tail through a
+//! second, ordinary handle on the same file and keeps it staged, so that
+//! the next direct write rewrites its block in full. Where the file system
+//! refuses `O_DIRECT` at open (tmpfs on older kernels), or a direct write
+//! fails with `EINVAL` (a larger block size), everything from there on goes
+//! through the ordinary handle: the bytes in the file are the same either
+//! way. So it does when direct writes turn out slow (under
+//! [`SLOWEST_BYTES_PER_SECOND`] over the first [`PROBE`] bytes or more): on
+//! a slow disk, waiting for the device would cost more than the page
+//! cache does. That check reads the wall clock, on the writer's thread:
+//! it decides how bytes reach the file, never what they are, and the model
+//! never sees it. Only on Linux; elsewhere [`DirectFile::create`] writes
+//! the ordinary way.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+
+/// The alignment of direct writes' offsets, lengths and memory.
+pub const ALIGN: usize = 4096;
+
+/// How many bytes are staged before a direct write.
+const CHUNK: usize = 1 << 20;
+
+/// Direct writes slower than this, on average once [`PROBE`] bytes are
+/// written, are given up for ordinary ones.
+pub const SLOWEST_BYTES_PER_SECOND: u64 = 500_000_000;
+
+/// How many bytes direct writes are timed over before they may be given up.
+pub const PROBE: u64 = 8 << 20;
+
+/// `O_DIRECT` on the Linux architectures that have the common value.
+#[cfg(all(
+    target_os = "linux",
+    any(
+        target_arch = "x86",
+        target_arch = "x86_64",
+        target_arch = "riscv64",
+        target_arch = "s390x"
+    )
+))]
+const O_DIRECT: Option<i32> = Some(0o40000);
+#[cfg(all(target_os = "linux", any(target_arch = "aarch64", target_arch = "arm")))]
+const O_DIRECT: Option<i32> = Some(0o200000);
+#[cfg(not(all(
+    target_os = "linux",
+    any(
+        target_arch = "x86",
+        target_arch = "x86_64",
+        target_arch = "riscv64",
+        target_arch = "s390x",
+        target_arch = "aarch64",
+        target_arch = "arm"
+    )
+)))]
+const O_DIRECT: Option<i32> = None;
+
+/// A file written with direct I/O where the system allows it (see the
+/// module's documentation).
+pub struct DirectFile {
+    /// The file opened with `O_DIRECT`, while direct writes work.
+    direct: Option<File>,
+    /// The file opened the ordinary way.
+    plain: File,
+    /// `ALIGN + CHUNK + ALIGN` bytes, of which `stage()` is the aligned part.
+    mem: Vec<u8>,
+    /// Where the aligned part starts in `mem`.
+    start: usize,
+    /// How many bytes are staged.
+    len: usize,
+    /// The file offset of the first staged byte (a multiple of [`ALIGN`]).
+    at: u64,
+    /// Bytes written directly so far, and the time their writes took.
+    direct_bytes: u64,
+    direct_time: std::time::Duration,
+    /// [`SLOWEST_BYTES_PER_SECOND`] (another rate in tests).
+    slowest: u64,
+}
+
+impl DirectFile {
+    /// Creates (or truncates) the file at `path`.
+    pub fn create(path: &Path) -> io::Result<Self> {
+        let plain = File::create(path)?;
+        let direct = O_DIRECT.and_then(|flag| {
+            use std::os::unix::fs::OpenOptionsExt;
+            OpenOptions::new()
+                .write(true)
+                .custom_flags(flag)
+                .open(path)
+                .ok()
+        });
+        Ok(Self::with(plain, direct))
+    }
+
+    fn with(plain: File, direct: Option<File>) -> Self {
+        let mem = vec![0u8; ALIGN + CHUNK + ALIGN];
+        let start = mem.as_ptr().align_offset(ALIGN);
+        DirectFile {
+            direct,
+            plain,
+            mem,
+            start,
+            len: 0,
+            at: 0,
+            direct_bytes: 0,
+            direct_time: std::time::Duration::ZERO,
+            slowest: SLOWEST_BYTES_PER_SECOND,
+        }
+    }
+
+    /// Whether writes still go around the page cache.
+    pub fn is_direct(&self) -> bool {
+        self.direct.is_some()
+    }
+
+    /// The staging area (aligned), `CHUNK + ALIGN` bytes.
+    fn stage(&mut self) -> &mut [u8] {
+        let start = self.start;
+        &mut self.mem[start..start + CHUNK + ALIGN]
+    }
+
+    /// Writes `bytes` at `offset`: directly, or the ordinary way once
+    /// direct writes are off (a direct write refused as invalid turns
+    /// them off and is made the ordinary way).
+    fn write_at(&mut self, bytes_at: usize, n: usize, offset: u64) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let start = self.start + bytes_at;
+        let bytes = &self.mem[start..start + n];
+        if let Some(direct) = &self.direct {
+            let started = std::time::Instant::now();
+            match direct.write_all_at(bytes, offset) {
+                Ok(()) => {
+                    self.direct_time += started.elapsed();
+                    self.direct_bytes += n as u64;
+                    if self.too_slow() {
+                        self.direct = None;
+                    }
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::InvalidInput => self.direct = None,
+                Err(e) => return Err(e),
+            }
+        }
+        self.plain.write_all_at(bytes, offset)
+    }
+
+    /// Whether direct writes, timed over [`PROBE`] bytes at least, ran
+    /// slower than `slowest` bytes per second.
+    fn too_slow(&self) -> bool {
+        self.direct_bytes >= PROBE
+            && self.direct_time.as_nanos() * u128::from(self.slowest)
+                > u128::from(self.direct_bytes) * 1_000_000_000
+    }
+
+    /// Writes the staged whole blocks and keeps the rest staged.
+    fn write_blocks(&mut self) -> io::Result<()> {
+        let whole = self.len / ALIGN * ALIGN;
+        if whole == 0 {
+            return Ok(());
+        }
+        self.write_at(0, whole, self.at)?;
+        let rest = self.len - whole;
+        self.stage().copy_within(whole..whole + rest, 0);
+        self.len = rest;
+        self.at += whole as u64;
+        Ok(())
+    }
+}
+
+impl Write for DirectFile {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.len >= CHUNK {
+            self.write_blocks()?;
+        }
+        let len = self.len;
+        let n = data.len().min(CHUNK + ALIGN - len);
+        self.stage()[len..len + n].copy_from_slice(&data[..n]);
+        self.len += n;
+        Ok(n)
+    }
+
+    /// Writes everything staged: the whole blocks directly, the tail the
+    /// ordinary way (it stays staged for the next direct write).
+    fn flush(&mut self) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        self.write_blocks()?;
+        if self.len > 0 {
+            let (start, len, at) = (self.start, self.len, self.at);
+            self.plain.write_all_at(&self.mem[start..start + len], at)?;
+            if self.direct.is_none() {
+                // Written for good: nothing is rewritten the ordinary way.
+                self.at += len as u64;
+                self.len = 0;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for DirectFile {
+    /// Writes what is staged (its error is lost, as with a `BufWriter`:
+    /// flush first to see it).
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("kubesim-direct-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join(name)
+    }
+
+    /// Pieces of sizes around the block and chunk sizes, with flushes
+    /// between some of them: the file holds every byte in order, whether
+    /// written directly or not.
+    fn write_pieces(mut f: DirectFile, path: &Path) {
+        let was_direct = f.is_direct();
+        let sizes = [
+            1,
+            ALIGN - 1,
+            ALIGN,
+            ALIGN + 1,
+            7,
+            CHUNK - 3,
+            CHUNK,
+            CHUNK + ALIGN + 5,
+            2 * CHUNK + 1,
+            0,
+            13,
+        ];
+        let mut want = Vec::new();
+        for (i, &n) in sizes.iter().enumerate() {
+            let piece: Vec<u8> = (0..n).map(|j| (i * 31 + j * 7) as u8).collect();
+            f.write_all(&piece).unwrap();
+            want.extend_from_slice(&piece);
+            if i % 3 == 1 {
+                f.flush().unwrap();
+                assert_eq!(std::fs::read(path).unwrap(), want, "after piece {i}");
+            }
+        }
+        f.flush().unwrap();
+        // Every direct write was accepted: none fell back for alignment.
+        assert_eq!(f.is_direct(), was_direct);
+        drop(f);
+        assert_eq!(std::fs::read(path).unwrap(), want);
+    }
+
+    #[test]
+    fn bytes_arrive_in_order_with_direct_writes_where_allowed() {
+        let path = scratch("direct.csv");
+        let f = DirectFile::create(&path).unwrap();
+        write_pieces(f, &path);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn bytes_arrive_in_order_the_ordinary_way() {
+        let path = scratch("plain.csv");
+        let f = DirectFile::with(File::create(&path).unwrap(), None);
+        assert!(!f.is_direct());
+        write_pieces(f, &path);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// Direct writes slower than the floor are given up after the probe:
+    /// the rest is written the ordinary way, the bytes the same.
+    #[test]
+    fn slow_direct_writes_are_given_up() {
+        let path = scratch("slow.csv");
+        let mut f = DirectFile::create(&path).unwrap();
+        if !f.is_direct() {
+            return; // Nothing to give up on this file system.
+        }
+        f.slowest = u64::MAX; // Every write is too slow.
+        let piece: Vec<u8> = (0..PROBE as usize + 3 * CHUNK + 17)
+            .map(|j| j as u8)
+            .collect();
+        f.write_all(&piece[..PROBE as usize / 2]).unwrap();
+        f.flush().unwrap();
+        assert!(f.is_direct(), "not before the probe");
+        f.write_all(&piece[PROBE as usize / 2..]).unwrap();
+        f.flush().unwrap();
+        assert!(!f.is_direct(), "given up after the probe");
+        drop(f);
+        assert_eq!(std::fs::read(&path).unwrap(), piece);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn the_stage_is_aligned() {
+        let mut f = DirectFile::with(File::create(scratch("aligned.csv")).unwrap(), None);
+        assert_eq!(f.stage().as_ptr() as usize % ALIGN, 0);
+        assert_eq!(f.stage().len(), CHUNK + ALIGN);
+    }
+}
