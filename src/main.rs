@@ -836,7 +836,6 @@ fn percentiles(p50: &str, p90: &str, p99: &str) -> String {
     }
 }
 
-/// The process's peak resident memory, from /proc (Linux only).
 /// The CPU time of the run's threads, where known: which one set the pace.
 fn print_cpu(cpu: &kubesim::output::cpu::RunCpu) {
     let Some(model) = cpu.model else {
@@ -852,6 +851,7 @@ fn print_cpu(cpu: &kubesim::output::cpu::RunCpu) {
     );
 }
 
+/// The process's peak resident memory, from /proc (Linux only).
 fn peak_memory() -> Option<String> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;

@@ -928,9 +928,9 @@ impl DeploymentController {
                         ),
                         Part::Text(&rs.key.name),
                         Part::Text(" "),
-                        Part::Num(rs.replicas as u64),
+                        Part::Int(rs.replicas.into()),
                         Part::Text(" -> "),
-                        Part::Num((rs.replicas - n) as u64),
+                        Part::Int((rs.replicas - n).into()),
                     ],
                 );
                 self.queue.add_rate_limited(DEPLOYMENT, key.clone(), cx);

@@ -1,8 +1,9 @@
 //! A `Write` that hands its bytes to a thread of its own, for the large
 //! outputs (`events.csv`, `nodes.csv`, `scheduling.csv`): the simulation's
-//! thread only copies bytes into a buffer, and the write system calls, with
-//! the kernel's copy of the bytes into the page cache, run on the writer
-//! thread beside it. I/O only: the model never sees the thread.
+//! thread only copies bytes into a buffer, and the writes (into a
+//! [`super::DirectFile`] in a run, around the page cache where the system
+//! allows it) run on the writer thread beside it. I/O only: the model never
+//! sees the thread.
 //!
 //! Full buffers go to the thread through a bounded channel and come back
 //! emptied, to be filled again (fresh memory would cost a page fault per

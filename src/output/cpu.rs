@@ -13,8 +13,9 @@ const TICKS_PER_SECOND: u64 = 100;
 
 /// The CPU time the calling thread has used so far.
 pub fn thread_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
-    parse_stat(&stat)
+    // Bytes: the thread's name, in the line, need not be UTF-8.
+    let stat = std::fs::read("/proc/thread-self/stat").ok()?;
+    parse_stat(&String::from_utf8_lossy(&stat))
 }
 
 /// User plus system time from a `stat` line: fields 14 and 15, counted

@@ -16,17 +16,22 @@
 //! second, ordinary handle on the same file and keeps it staged, so that
 //! the next direct write rewrites its block in full. Where the file system
 //! refuses `O_DIRECT` at open (tmpfs on older kernels), or a direct write
-//! fails with `EINVAL` (a larger block size), everything from there on goes
-//! through the ordinary handle: the bytes in the file are the same either
-//! way. So it does when direct writes turn out slow (under
-//! [`SLOWEST_BYTES_PER_SECOND`] over the first [`PROBE`] bytes or more): on
-//! a slow disk, waiting for the device would cost more than the page
-//! cache does. That check reads the wall clock, on the writer's thread:
-//! it decides how bytes reach the file, never what they are, and the model
-//! never sees it. Only on Linux; elsewhere [`DirectFile::create`] writes
-//! the ordinary way.
+//! fails (`EINVAL` for a larger block size, say), that write and every one
+//! after it go through the ordinary handle, whose errors are the ones
+//! returned: the bytes in the file are the same either way. So it does when
+//! direct writes turn out slow (under [`SLOWEST_BYTES_PER_SECOND`], timed
+//! once [`PROBE`] bytes are written; smaller files are written directly
+//! throughout): on a slow disk, waiting for the device would cost more
+//! than the page cache does. That check reads the wall clock, on the
+//! writer's thread: it decides how bytes reach the file, never what they
+//! are, and the model never sees it. Only on Linux, on the architectures
+//! whose `O_DIRECT` is known here (x86, x86-64, ARM, AArch64, RISC-V 64,
+//! s390x); elsewhere on Unix the file is written the ordinary way, through
+//! the same staging, and off Unix [`DirectFile`] is a plain file.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
+#[cfg(unix)]
+use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -34,6 +39,7 @@ use std::path::Path;
 pub const ALIGN: usize = 4096;
 
 /// How many bytes are staged before a direct write.
+#[cfg_attr(not(unix), allow(dead_code))]
 const CHUNK: usize = 1 << 20;
 
 /// Direct writes slower than this, on average once [`PROBE`] bytes are
@@ -67,10 +73,12 @@ const O_DIRECT: Option<i32> = Some(0o200000);
         target_arch = "arm"
     )
 )))]
+#[cfg_attr(not(unix), allow(dead_code))]
 const O_DIRECT: Option<i32> = None;
 
 /// A file written with direct I/O where the system allows it (see the
 /// module's documentation).
+#[cfg(unix)]
 pub struct DirectFile {
     /// The file opened with `O_DIRECT`, while direct writes work.
     direct: Option<File>,
@@ -91,6 +99,7 @@ pub struct DirectFile {
     slowest: u64,
 }
 
+#[cfg(unix)]
 impl DirectFile {
     /// Creates (or truncates) the file at `path`.
     pub fn create(path: &Path) -> io::Result<Self> {
@@ -151,8 +160,9 @@ impl DirectFile {
                     }
                     return Ok(());
                 }
-                Err(e) if e.kind() == io::ErrorKind::InvalidInput => self.direct = None,
-                Err(e) => return Err(e),
+                // The ordinary handle retries it, and reports what fails
+                // there too (a full disk).
+                Err(_) => self.direct = None,
             }
         }
         self.plain.write_all_at(bytes, offset)
@@ -181,6 +191,7 @@ impl DirectFile {
     }
 }
 
+#[cfg(unix)]
 impl Write for DirectFile {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         if self.len >= CHUNK {
@@ -211,6 +222,7 @@ impl Write for DirectFile {
     }
 }
 
+#[cfg(unix)]
 impl Drop for DirectFile {
     /// Writes what is staged (its error is lost, as with a `BufWriter`:
     /// flush first to see it).
@@ -219,14 +231,58 @@ impl Drop for DirectFile {
     }
 }
 
-#[cfg(test)]
+/// Off Unix: a plain file.
+#[cfg(not(unix))]
+pub struct DirectFile(File);
+
+#[cfg(not(unix))]
+impl DirectFile {
+    /// Creates (or truncates) the file at `path`.
+    pub fn create(path: &Path) -> io::Result<Self> {
+        File::create(path).map(DirectFile)
+    }
+
+    /// Never: writes go through the page cache.
+    pub fn is_direct(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(not(unix))]
+impl Write for DirectFile {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.0.write(data)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 
-    fn scratch(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("kubesim-direct-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join(name)
+    /// A scratch directory of one test, removed when dropped.
+    struct Scratch(std::path::PathBuf);
+
+    impl Scratch {
+        fn new(test: &str) -> Self {
+            let dir =
+                std::env::temp_dir().join(format!("kubesim-direct-{}-{test}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            Scratch(dir)
+        }
+
+        fn file(&self, name: &str) -> std::path::PathBuf {
+            self.0.join(name)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 
     /// Pieces of sizes around the block and chunk sizes, with flushes
@@ -266,26 +322,27 @@ mod tests {
 
     #[test]
     fn bytes_arrive_in_order_with_direct_writes_where_allowed() {
-        let path = scratch("direct.csv");
+        let dir = Scratch::new("direct");
+        let path = dir.file("direct.csv");
         let f = DirectFile::create(&path).unwrap();
         write_pieces(f, &path);
-        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]
     fn bytes_arrive_in_order_the_ordinary_way() {
-        let path = scratch("plain.csv");
+        let dir = Scratch::new("plain");
+        let path = dir.file("plain.csv");
         let f = DirectFile::with(File::create(&path).unwrap(), None);
         assert!(!f.is_direct());
         write_pieces(f, &path);
-        std::fs::remove_file(&path).unwrap();
     }
 
     /// Direct writes slower than the floor are given up after the probe:
     /// the rest is written the ordinary way, the bytes the same.
     #[test]
     fn slow_direct_writes_are_given_up() {
-        let path = scratch("slow.csv");
+        let dir = Scratch::new("slow");
+        let path = dir.file("slow.csv");
         let mut f = DirectFile::create(&path).unwrap();
         if !f.is_direct() {
             return; // Nothing to give up on this file system.
@@ -302,12 +359,47 @@ mod tests {
         assert!(!f.is_direct(), "given up after the probe");
         drop(f);
         assert_eq!(std::fs::read(&path).unwrap(), piece);
-        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// A direct write the file system refuses (here: from memory one byte
+    /// off the alignment, which ext4 and most others refuse) is made the
+    /// ordinary way, and so is every write after it.
+    #[test]
+    fn a_refused_direct_write_is_made_the_ordinary_way() {
+        let dir = Scratch::new("refused");
+        let path = dir.file("refused.csv");
+        let mut f = DirectFile::create(&path).unwrap();
+        f.start += 1;
+        let piece: Vec<u8> = (0..3 * CHUNK + 5).map(|j| (j * 13) as u8).collect();
+        f.write_all(&piece).unwrap();
+        f.flush().unwrap();
+        // (tmpfs takes unaligned direct writes: there nothing is refused,
+        // and the file must be right all the same.)
+        f.write_all(b"after").unwrap();
+        drop(f);
+        let mut want = piece;
+        want.extend_from_slice(b"after");
+        assert_eq!(std::fs::read(&path).unwrap(), want);
+    }
+
+    /// A write that fails the ordinary way too is an error, never a panic.
+    #[test]
+    fn a_failed_write_is_an_error() {
+        let full = Path::new("/dev/full");
+        if !full.exists() {
+            return; // No such device here.
+        }
+        let mut f = DirectFile::create(full).unwrap();
+        let piece = vec![7u8; 2 * CHUNK];
+        let result = f.write_all(&piece).and_then(|()| f.flush());
+        assert!(result.is_err());
+        drop(f);
     }
 
     #[test]
     fn the_stage_is_aligned() {
-        let mut f = DirectFile::with(File::create(scratch("aligned.csv")).unwrap(), None);
+        let dir = Scratch::new("aligned");
+        let mut f = DirectFile::with(File::create(dir.file("aligned.csv")).unwrap(), None);
         assert_eq!(f.stage().as_ptr() as usize % ALIGN, 0);
         assert_eq!(f.stage().len(), CHUNK + ALIGN);
     }

@@ -367,6 +367,8 @@ pub enum Part<'a> {
     Text(&'a str),
     /// A number in decimal (never quoted for).
     Num(u64),
+    /// A signed number in decimal, `-` first when negative.
+    Int(i64),
     /// A virtual time in seconds with six decimals, as
     /// [`crate::engine::format_seconds`] (never quoted for).
     Seconds(crate::engine::Time),
@@ -674,6 +676,7 @@ impl<W: Write> RowWriter<W> {
             .map(|p| match p {
                 Part::Text(t) => t.len(),
                 Part::Num(_) => 20,
+                Part::Int(_) => 21,
                 Part::Seconds(_) => 28,
             })
             .sum();
@@ -690,6 +693,13 @@ impl<W: Write> RowWriter<W> {
                     pos += t.len();
                 }
                 Part::Num(n) => pos = put_u64_at(buf, pos, n),
+                Part::Int(n) => {
+                    if n < 0 {
+                        buf[pos] = b'-';
+                        pos += 1;
+                    }
+                    pos = put_u64_at(buf, pos, n.unsigned_abs());
+                }
                 Part::Seconds(t) => pos = put_seconds_at(buf, pos, t),
             }
         }
@@ -1155,6 +1165,10 @@ pub(crate) mod tests {
                 let t = n * 7_919 + 999_999;
                 w.field_parts(&[Part::Seconds(t), Part::Text(a), Part::Seconds(n)]);
                 w.end_row();
+                let (neg, pos) = (-(n as i64) - 1, n as i64);
+                w.field_parts(&[Part::Int(neg), Part::Text(b), Part::Int(pos)]);
+                w.field_parts(&[Part::Int(i64::MIN), Part::Int(i64::MAX)]);
+                w.end_row();
                 c.write_record(["x".to_string(), format!("{a}{n}{b}")])
                     .unwrap();
                 c.write_record([format!("{a}{b}")]).unwrap();
@@ -1163,6 +1177,11 @@ pub(crate) mod tests {
                     crate::engine::format_seconds(t),
                     crate::engine::format_seconds(n)
                 )])
+                .unwrap();
+                c.write_record([
+                    format!("{neg}{b}{pos}"),
+                    format!("{}{}", i64::MIN, i64::MAX),
+                ])
                 .unwrap();
             }
         }

@@ -1875,35 +1875,24 @@ impl Scheduler {
                 self.queue.remove(f.uid);
                 self.waiting.remove(&f.uid);
                 let name = self.nodes[node].name.clone();
-                // From parts (a row per pod), but for a negative score.
-                match u64::try_from(score) {
-                    Ok(score) => cx.log_parts(
-                        Dest::Scheduler,
-                        "schedule",
-                        Subject::from(&*obj),
-                        &[
-                            Part::Text("node="),
-                            Part::Text(&name),
-                            Part::Text(" score="),
-                            Part::Num(score),
-                            Part::Text(" feasible="),
-                            Part::Num(feasible as u64),
-                            Part::Text(" evaluated="),
-                            Part::Num(f.evaluated as u64),
-                            Part::Text(" attempt="),
-                            Part::Num(u64::from(attempts)),
-                        ],
-                    ),
-                    Err(_) => cx.log_args(
-                        Dest::Scheduler,
-                        "schedule",
-                        Subject::from(&*obj),
-                        format_args!(
-                            "node={name} score={score} feasible={feasible} evaluated={} attempt={attempts}",
-                            f.evaluated
-                        ),
-                    ),
-                }
+                // From parts: a row per pod.
+                cx.log_parts(
+                    Dest::Scheduler,
+                    "schedule",
+                    Subject::from(&*obj),
+                    &[
+                        Part::Text("node="),
+                        Part::Text(&name),
+                        Part::Text(" score="),
+                        Part::Int(score),
+                        Part::Text(" feasible="),
+                        Part::Num(feasible as u64),
+                        Part::Text(" evaluated="),
+                        Part::Num(f.evaluated as u64),
+                        Part::Text(" attempt="),
+                        Part::Num(u64::from(attempts)),
+                    ],
+                );
                 self.next_tag += 1;
                 self.binds.insert(self.next_tag, (f.uid, attempts));
                 cx.api(
