@@ -837,8 +837,17 @@ impl Kubelet {
                 if c.init && exit_code == 0 {
                     p.init_last = Some(now);
                 }
-                let detail = format!("container={} exit-code={exit_code}", c.name);
-                cx.log(me, "container-exited", Subject::from(&*p.object), &detail);
+                cx.log_parts(
+                    me,
+                    "container-exited",
+                    Subject::from(&*p.object),
+                    &[
+                        Part::Text("container="),
+                        Part::Text(&c.name),
+                        Part::Text(" exit-code="),
+                        Part::Int(exit_code.into()),
+                    ],
+                );
                 if p.terminating {
                     p.stopping = p.stopping.saturating_sub(1);
                     if p.stopping == 0 {

@@ -253,7 +253,10 @@ impl ApiServer {
                 admission::default_object(obj);
                 let meta = obj.meta_mut();
                 if meta.name.is_empty() {
-                    meta.name = format!("{}{}", meta.generate_name, name_suffix(self.next_uid));
+                    let mut name = String::with_capacity(meta.generate_name.len() + SUFFIX_LEN);
+                    name.push_str(&meta.generate_name);
+                    push_name_suffix(&mut name, self.next_uid);
+                    meta.name = name;
                 }
                 meta.uid = self.next_uid;
                 self.next_uid += 1;
@@ -511,16 +514,16 @@ fn describe_watch(spec: &WatchSpec) -> String {
 }
 
 /// A deterministic 5-character suffix for `generateName`, from the uid.
-fn name_suffix(uid: u64) -> String {
+/// The length of [`push_name_suffix`]'s suffix.
+const SUFFIX_LEN: usize = 5;
+
+fn push_name_suffix(name: &mut String, uid: u64) {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut x = uid.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    (0..5)
-        .map(|_| {
-            let c = ALPHABET[(x % ALPHABET.len() as u64) as usize] as char;
-            x /= ALPHABET.len() as u64;
-            c
-        })
-        .collect()
+    for _ in 0..SUFFIX_LEN {
+        name.push(ALPHABET[(x % ALPHABET.len() as u64) as usize] as char);
+        x /= ALPHABET.len() as u64;
+    }
 }
 
 /// Keeps the pod records up to date from committed changes: this is where
