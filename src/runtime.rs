@@ -293,8 +293,7 @@ impl Docker {
                         Part::Text("container="),
                         Part::Num(container as u64),
                         Part::Text(" exit-code="),
-                        // 0 or 137.
-                        Part::Num(exit_code.unsigned_abs().into()),
+                        Part::Int(exit_code.into()),
                     ],
                 );
                 cx.send(

@@ -513,10 +513,11 @@ fn describe_watch(spec: &WatchSpec) -> String {
     s
 }
 
-/// A deterministic 5-character suffix for `generateName`, from the uid.
 /// The length of [`push_name_suffix`]'s suffix.
 const SUFFIX_LEN: usize = 5;
 
+/// Appends a deterministic 5-character suffix for `generateName`, from the
+/// uid.
 fn push_name_suffix(name: &mut String, uid: u64) {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut x = uid.wrapping_mul(0x9e37_79b9_7f4a_7c15);

@@ -142,9 +142,10 @@ impl DirectFile {
         &mut self.mem[start..start + CHUNK + ALIGN]
     }
 
-    /// Writes `bytes` at `offset`: directly, or the ordinary way once
-    /// direct writes are off (a direct write refused as invalid turns
-    /// them off and is made the ordinary way).
+    /// Writes `n` staged bytes from `bytes_at` at file offset `offset`:
+    /// directly, or the ordinary way once direct writes are off. A direct
+    /// write that fails, or that makes them too slow, turns them off; a
+    /// failed one is made again the ordinary way.
     fn write_at(&mut self, bytes_at: usize, n: usize, offset: u64) -> io::Result<()> {
         use std::os::unix::fs::FileExt;
         let start = self.start + bytes_at;
