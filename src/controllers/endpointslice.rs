@@ -692,17 +692,7 @@ impl EndpointSliceController {
             let terminating = endpoints.iter().filter(|e| e.terminating).count();
             // Written from parts: one of these rows goes with every
             // slice write.
-            let counts = [
-                Part::Text("endpointslice-controller: "),
-                Part::Num(endpoints.len() as u64),
-                Part::Text(" endpoints, "),
-                Part::Num(ready as u64),
-                Part::Text(" ready, "),
-                Part::Num(serving as u64),
-                Part::Text(" serving, "),
-                Part::Num(terminating as u64),
-            ];
-            let trigger_parts = match trigger {
+            let [t0, t1, t2] = match trigger {
                 Some(t) => [
                     Part::Text(" terminating, trigger "),
                     Part::Seconds(t),
@@ -714,9 +704,19 @@ impl EndpointSliceController {
                     Part::Text(""),
                 ],
             };
-            let mut detail = [Part::Text(""); 11];
-            detail[..8].copy_from_slice(&counts);
-            detail[8..].copy_from_slice(&trigger_parts);
+            let detail = [
+                Part::Text("endpointslice-controller: "),
+                Part::Num(endpoints.len() as u64),
+                Part::Text(" endpoints, "),
+                Part::Num(ready as u64),
+                Part::Text(" ready, "),
+                Part::Num(serving as u64),
+                Part::Text(" serving, "),
+                Part::Num(terminating as u64),
+                t0,
+                t1,
+                t2,
+            ];
             let object = Object::EndpointSlice(EndpointSlice {
                 metadata: meta,
                 endpoints,
