@@ -1,8 +1,14 @@
 //! kube-apiserver: the hub. It defaults and validates requests, turns them
 //! into etcd transactions, keeps a watch cache of every object (from which
-//! lists are served) and, per resource, a ring of recent changes sized as
-//! upstream's (from which watches resume), and fans each committed change
-//! out to the watches it concerns.
+//! lists are served), and fans each committed change out to the watches it
+//! concerns.
+//!
+//! Simplified: upstream's watch cache also keeps, per resource, a ring of
+//! recent changes from which a broken watch resumes (or gets 410 Gone and
+//! re-lists). Watches never break in the model (no watch timeouts,
+//! apiserver restarts or lost connections) and each list-and-watch is one
+//! request, so no watch resumes and the ring would hold every change's
+//! objects for up to 75 s for no reader; it is not kept.
 
 pub mod admission;
 pub mod watch;
@@ -18,13 +24,11 @@ use crate::output::{Part, Recorder, Subject};
 use crate::sim::msg::{ApiError, FieldSelector, Response, TxnDone, TxnResult, WatchSpec};
 use crate::sim::{Cx, Dest, Hop, Msg, Request, Verb, component_name};
 
-use watch::{Registry, WatchCache};
+use watch::Registry;
 
 pub struct ApiServer {
     registry: Registry,
     cache: LazyKeyedMap<Arc<Object>>,
-    /// The watch cache's recent changes, per resource.
-    rings: WatchCache,
     revision: u64,
     next_uid: u64,
     scratch: Vec<u32>,
@@ -55,7 +59,6 @@ impl ApiServer {
         ApiServer {
             registry: Registry::default(),
             cache: LazyKeyedMap::new(),
-            rings: WatchCache::default(),
             revision: 0,
             next_uid: 1,
             scratch: Vec::new(),
@@ -74,7 +77,6 @@ impl ApiServer {
             self.cache.set(&o.key(), o.clone());
         }
         self.revision = revision;
-        self.rings.start_at(revision);
     }
 
     /// A fresh uid for an object created outside a request (bootstrap).
@@ -217,7 +219,7 @@ impl ApiServer {
             let detail = format!("list+watch {} from {from}", describe_watch(&spec));
             let key = ObjectKey::new(spec.kind, spec.namespace.as_deref().unwrap_or(""), "");
             cx.log(Dest::ApiServer, "watch", Subject::from(&key), &detail);
-            self.open_watch(req.from, req.tag, spec, cx);
+            self.open_watch(req.from, spec, cx);
             return;
         }
         let now = cx.now();
@@ -351,63 +353,29 @@ impl ApiServer {
         cx.send_at(Dest::Etcd, at, Msg::Txn(req));
     }
 
-    fn open_watch(&mut self, owner: Dest, tag: u64, spec: WatchSpec, cx: &mut Cx) {
+    /// Opens a list-and-watch: the objects it selects now, then every
+    /// change after this revision.
+    fn open_watch(&mut self, owner: Dest, spec: WatchSpec, cx: &mut Cx) {
         let now = cx.now();
         let watch_tag = spec.tag;
-        let mut list: Option<Vec<Arc<Object>>> = None;
-        let id = match spec.from_revision {
-            Some(rv) => {
-                let probe = watch::Watcher {
-                    owner,
-                    spec,
-                    last_delivery: now,
-                };
-                match self.rings.since(rv, &probe) {
-                    Ok(replay) => {
-                        let id = self.registry.add(owner, probe.spec, now);
-                        for (kind, change) in replay {
-                            self.deliver(id, kind, change, cx);
-                        }
-                        id
-                    }
-                    Err(compacted) => {
-                        // The watch never starts: the client must re-list.
-                        let key = ObjectKey::new(probe.spec.kind, "", "");
-                        let err = ApiError {
-                            code: 410,
-                            reason: "Gone",
-                            message: format!("too old resource version: {rv} ({compacted})"),
-                        };
-                        cx.rec.counters.api_rejected += 1;
-                        cx.log(Dest::ApiServer, "reject", Subject::from(&key), &err.message);
-                        return Self::respond(cx, owner, tag, "watch", key, Err(err));
-                    }
-                }
-            }
-            None => {
-                let objects = self
-                    .cache
-                    .of_kind(spec.kind)
-                    .filter(|(_, o)| watch::selects(&spec, o))
-                    .map(|(_, o)| o.clone())
-                    .collect();
-                list = Some(objects);
-                self.registry.add(owner, spec, now)
-            }
-        };
-        if let Some(objects) = list {
-            let at = self.next_delivery(id, cx);
-            cx.rec.counters.watch_events += 1;
-            cx.send_at(
-                owner,
-                at,
-                Msg::WatchList {
-                    tag: watch_tag,
-                    revision: self.revision,
-                    objects: Box::new(objects),
-                },
-            );
-        }
+        let objects = self
+            .cache
+            .of_kind(spec.kind)
+            .filter(|(_, o)| watch::selects(&spec, o))
+            .map(|(_, o)| o.clone())
+            .collect();
+        let id = self.registry.add(owner, spec, now);
+        let at = self.next_delivery(id, cx);
+        cx.rec.counters.watch_events += 1;
+        cx.send_at(
+            owner,
+            at,
+            Msg::WatchList {
+                tag: watch_tag,
+                revision: self.revision,
+                objects: Box::new(objects),
+            },
+        );
     }
 
     /// The arrival time of the next event on watch `id`: a sampled delivery
@@ -463,7 +431,6 @@ impl ApiServer {
                 } else {
                     self.cache.set(&key, change.object.clone());
                 }
-                self.rings.push(cx.now(), change.clone());
                 if key.kind == Kind::Pod {
                     record_pod(&change, cx.rec, cx.now());
                 }

@@ -58,8 +58,8 @@ pub enum FieldSelector {
 }
 
 /// A list-and-watch: the informer's LIST followed by a WATCH from the list's
-/// revision, in one request. With `from_revision` set, no list: the watch
-/// resumes after that revision, or fails with 410 Gone if it is too old.
+/// revision, in one request (no change can fall between them). Watches
+/// never break in the model, so none resumes from a revision.
 #[derive(Clone, Debug)]
 pub struct WatchSpec {
     /// The watcher's own tag, echoed on every event.
@@ -68,7 +68,6 @@ pub struct WatchSpec {
     pub namespace: Option<String>,
     pub labels: Option<LabelSelector>,
     pub field: FieldSelector,
-    pub from_revision: Option<u64>,
 }
 
 impl WatchSpec {
@@ -80,7 +79,6 @@ impl WatchSpec {
             namespace: None,
             labels: None,
             field: FieldSelector::Everything,
-            from_revision: None,
         }
     }
 
