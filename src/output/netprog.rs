@@ -12,8 +12,9 @@
 //! most `x` is counted in `O(min(r + m, r log m))`, by walking both sorted
 //! lists or by a binary search in the ends per trigger. A percentile is the
 //! smallest `x` whose count reaches its rank: a search over integer
-//! nanoseconds between the smallest and the largest latency (interpolating
-//! from the counts and bisecting in turn), until the latencies left between
+//! nanoseconds between the smallest and the largest latency (bisecting the
+//! magnitude while the bounds are orders of magnitude apart, then
+//! interpolating from the counts and bisecting in turn), until the latencies left between
 //! its bounds are few enough to be listed and the one of the rank selected
 //! among them; the percentiles the summary asks for share their passes. The cost grows with syncs plus
 //! distinct ranges, never with changes times nodes.
@@ -160,6 +161,10 @@ impl Cohort {
 /// many are left.
 const LIST_AT_MOST: u64 = 1 << 14;
 
+/// The smallest lower bound the search's magnitude bisection starts from
+/// (1 ms): network programming latencies are milliseconds to seconds.
+const MAGNITUDE_FLOOR: Time = crate::engine::MILLISECOND;
+
 #[derive(Default)]
 pub struct NetworkProgramming {
     cohorts: Vec<Cohort>,
@@ -276,12 +281,19 @@ impl NetworkProgramming {
             who.clear();
             for (i, s) in searches.iter_mut().enumerate() {
                 if open(s) {
-                    // Latencies are spread smoothly enough that guessing
-                    // from the counts at the bounds usually lands close;
-                    // bisecting every other pass bounds the number of
-                    // passes whatever the spread. Either way the search
-                    // stays exact.
-                    let mid = if s.passes % 2 == 0 {
+                    // While the bounds are orders of magnitude apart (a
+                    // long tail puts the largest latency far beyond the
+                    // 99th percentile), bisect the magnitude: each such
+                    // pass halves the bounds' ratio's logarithm, where
+                    // interpolating from a tail crawls. Then latencies are spread
+                    // smoothly enough that guessing from the counts at
+                    // the bounds usually lands close; bisecting every
+                    // other pass bounds the number of passes whatever
+                    // the spread. Any guess keeps the search exact.
+                    let floor = s.lo.max(MAGNITUDE_FLOOR);
+                    let mid = if s.hi / floor > 4 {
+                        (u128::from(floor) * u128::from(s.hi)).isqrt() as Time
+                    } else if s.passes % 2 == 0 {
                         let span = u128::from(s.hi - s.lo);
                         let guess =
                             span * u128::from(s.rank - s.below) / u128::from(s.upto_hi - s.below);
@@ -289,6 +301,7 @@ impl NetworkProgramming {
                     } else {
                         s.lo + (s.hi - s.lo) / 2
                     };
+                    let mid = mid.clamp(s.lo, s.hi - 1);
                     s.passes += 1;
                     xs.push(mid);
                     who.push(i);
@@ -445,6 +458,41 @@ mod tests {
             }
             let far = matches!(np.cohorts[i].ends, Ends::Far(_));
             assert_eq!(far, k > 0, "cohort {k}");
+        }
+        check(&np, all);
+    }
+
+    /// Latencies from a millisecond to a thousand seconds, most of them
+    /// short (a long tail), so that the search bisects the magnitude
+    /// before it interpolates, against every pair.
+    #[test]
+    fn matches_every_pair_with_a_long_tail() {
+        let ms = crate::engine::MILLISECOND;
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut np = NetworkProgramming::default();
+        let mut all = Vec::new();
+        for k in 0..40u64 {
+            let base = k * 2_000_000 * ms;
+            let triggers: Vec<Time> = (0..1 + next(6)).map(|_| base + next(50 * ms)).collect();
+            let i = np.add_range(k as usize, k as usize + 1, triggers.clone());
+            let mut ends: Vec<Time> = (0..1 + next(40))
+                .map(|_| {
+                    // 1 ms to about 1 s mostly; one in ten up to 1 000 s.
+                    let scale = if next(10) == 0 { 1_000_000 } else { 1_000 };
+                    base + 50 * ms + ms + next(scale * ms)
+                })
+                .collect();
+            ends.sort_unstable();
+            for &e in &ends {
+                np.add_sync(i, e);
+                all.extend(triggers.iter().map(|&t| e.saturating_sub(t)));
+            }
         }
         check(&np, all);
     }
