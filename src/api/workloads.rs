@@ -112,9 +112,9 @@ pub struct Workload {
 /// A condition of a Deployment (`Progressing`, `Available`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkloadCondition {
-    pub kind: String,
+    pub kind: &'static str,
     pub status: bool,
-    pub reason: String,
+    pub reason: &'static str,
     pub last_update: Time,
     pub last_transition: Time,
 }

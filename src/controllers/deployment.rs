@@ -1211,10 +1211,10 @@ impl DeploymentController {
                         < (d.status.replicas - d.status.updated_replicas)
                     || st.ready_replicas > d.status.ready_replicas
                     || st.available_replicas > d.status.available_replicas;
-                let new_cond = |status: bool, reason: &str| WorkloadCondition {
-                    kind: PROGRESSING.into(),
+                let new_cond = |status: bool, reason: &'static str| WorkloadCondition {
+                    kind: PROGRESSING,
                     status,
-                    reason: reason.into(),
+                    reason,
                     last_update: now,
                     last_transition: match &current {
                         Some(c) if c.status == status => c.last_transition,
@@ -1322,12 +1322,12 @@ fn calculate_status(d: &Workload, all: &[&Rs], new: Option<&Rs>) -> WorkloadStat
         Some(c) if c.status == available => {}
         Some(c) => {
             c.status = available;
-            c.reason = reason.into();
+            c.reason = reason;
         }
         None => st.conditions.push(WorkloadCondition {
-            kind: AVAILABLE.into(),
+            kind: AVAILABLE,
             status: available,
-            reason: reason.into(),
+            reason,
             last_update: 0,
             last_transition: 0,
         }),
