@@ -16,8 +16,10 @@
 //! magnitude while the bounds are orders of magnitude apart, then
 //! interpolating from the counts and bisecting in turn), until the latencies left between
 //! its bounds are few enough to be listed and the one of the rank selected
-//! among them; the percentiles the summary asks for share their passes. The cost grows with syncs plus
-//! distinct ranges, never with changes times nodes.
+//! among them; the percentiles the summary asks for share their passes,
+//! each pass counted on two threads when there is enough to count. The
+//! cost grows with syncs plus distinct ranges, never with changes times
+//! nodes.
 
 use crate::fasthash::HashMap;
 
@@ -161,6 +163,76 @@ impl Cohort {
 /// many are left.
 const LIST_AT_MOST: u64 = 1 << 14;
 
+/// The live cohorts in two parts of about equal counting work, counted on
+/// two threads when there is enough work for a second thread to pay off.
+struct Halves<'a> {
+    first: Vec<&'a Cohort>,
+    second: Vec<&'a Cohort>,
+}
+
+/// The least counting work (triggers and ends of the live cohorts) worth a
+/// second thread per pass.
+const PARALLEL_WORK: usize = 1 << 16;
+
+impl<'a> Halves<'a> {
+    /// Two parts when the cohorts hold at least `parallel_at` triggers and
+    /// ends, else one.
+    fn of(mut live: Vec<&'a Cohort>, parallel_at: usize) -> Self {
+        let work = |c: &Cohort| c.triggers.len() + c.ends.len();
+        let total: usize = live.iter().map(|c| work(c)).sum();
+        if total < parallel_at || live.len() < 2 {
+            return Halves {
+                first: live,
+                second: Vec::new(),
+            };
+        }
+        let mut acc = 0;
+        let split = live
+            .iter()
+            .position(|c| {
+                acc += work(c);
+                acc * 2 >= total
+            })
+            .map_or(live.len(), |i| i + 1);
+        let second = live.split_off(split);
+        Halves {
+            first: live,
+            second,
+        }
+    }
+}
+
+/// Adds to `counts[k]` how many latencies of all the cohorts are at most
+/// `xs[k]`: the second half on a scoped thread beside this one (or here, if
+/// no thread can be started). Integer sums, so the split changes nothing.
+fn count_in_halves(halves: &Halves<'_>, xs: &[Time], counts: &mut [u64], walk: &mut Vec<usize>) {
+    let count = |part: &[&Cohort], counts: &mut [u64], walk: &mut Vec<usize>| {
+        for c in part {
+            c.count_at_most(xs, counts, walk);
+        }
+    };
+    if halves.second.is_empty() {
+        return count(&halves.first, counts, walk);
+    }
+    std::thread::scope(|s| {
+        let other = std::thread::Builder::new().spawn_scoped(s, || {
+            let mut counts = vec![0; xs.len()];
+            count(&halves.second, &mut counts, &mut Vec::new());
+            counts
+        });
+        count(&halves.first, counts, walk);
+        match other.map(|h| h.join()) {
+            Ok(Ok(theirs)) => {
+                for (n, t) in counts.iter_mut().zip(theirs) {
+                    *n += t;
+                }
+            }
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => count(&halves.second, counts, walk),
+        }
+    });
+}
+
 /// The smallest lower bound the search's magnitude bisection starts from
 /// (1 ms): network programming latencies are milliseconds to seconds.
 const MAGNITUDE_FLOOR: Time = crate::engine::MILLISECOND;
@@ -218,7 +290,7 @@ impl NetworkProgramming {
 
     /// The nearest-rank percentiles `ps` (each 0 < p <= 100), exact.
     pub fn percentiles(&self, ps: &[u32]) -> Vec<Option<Time>> {
-        self.percentiles_listing(ps, LIST_AT_MOST)
+        self.percentiles_listing(ps, LIST_AT_MOST, PARALLEL_WORK)
     }
 
     /// The nearest-rank percentile `p` (0 < p <= 100), exact.
@@ -227,9 +299,10 @@ impl NetworkProgramming {
     }
 
     /// [`Self::percentiles`], listing the latencies left between a
-    /// search's bounds once at most `list` are. The searches share their
+    /// search's bounds once at most `list` are, and counting on two threads
+    /// from `parallel_at` triggers and ends on. The searches share their
     /// passes over the cohorts.
-    fn percentiles_listing(&self, ps: &[u32], list: u64) -> Vec<Option<Time>> {
+    fn percentiles_listing(&self, ps: &[u32], list: u64, parallel_at: usize) -> Vec<Option<Time>> {
         let total = self.len();
         if total == 0 {
             return vec![None; ps.len()];
@@ -274,6 +347,7 @@ impl NetworkProgramming {
             })
             .collect();
         let open = |s: &Search| s.lo < s.hi && s.upto_hi - s.below > list;
+        let halves = Halves::of(live().collect(), parallel_at);
         let (mut xs, mut who, mut counts, mut walk) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         loop {
@@ -312,9 +386,7 @@ impl NetworkProgramming {
             }
             counts.clear();
             counts.resize(xs.len(), 0);
-            for c in live() {
-                c.count_at_most(&xs, &mut counts, &mut walk);
-            }
+            count_in_halves(&halves, &xs, &mut counts, &mut walk);
             for ((&i, &mid), &n) in who.iter().zip(&xs).zip(&counts) {
                 let s = &mut searches[i];
                 if n >= s.rank {
@@ -370,12 +442,19 @@ mod tests {
         }
         assert_eq!(np.percentiles(&ps), want);
         for list in [0, 1, 2, 7, 100] {
-            assert_eq!(np.percentiles_listing(&ps, list), want, "listing {list}");
-            assert_eq!(
-                np.percentiles_listing(&[99, 50, 90], list),
-                [want[98], want[49], want[89]],
-                "listing {list}"
-            );
+            // On one thread, and on two whatever the work.
+            for parallel_at in [usize::MAX, 0] {
+                assert_eq!(
+                    np.percentiles_listing(&ps, list, parallel_at),
+                    want,
+                    "listing {list}, parallel at {parallel_at}"
+                );
+                assert_eq!(
+                    np.percentiles_listing(&[99, 50, 90], list, parallel_at),
+                    [want[98], want[49], want[89]],
+                    "listing {list}, parallel at {parallel_at}"
+                );
+            }
         }
     }
 
