@@ -926,6 +926,8 @@ impl DeploymentController {
                             ": sync failed: when cleaning up unhealthy replicas, \
                              got invalid request to scale down ",
                         ),
+                        Part::Text(&rs.key.namespace),
+                        Part::Text("/"),
                         Part::Text(&rs.key.name),
                         Part::Text(" "),
                         Part::Int(rs.replicas.into()),
