@@ -7,9 +7,37 @@
 //! more per call.
 
 use std::alloc::{GlobalAlloc, Layout};
-use std::ffi::c_void;
+use std::ffi::{c_int, c_long, c_void};
 
 use libmimalloc_sys as mi;
+
+// mimalloc's option setter and getter (`mimalloc.h`; the option is a C
+// enum).
+unsafe extern "C" {
+    fn mi_option_set(option: c_int, value: c_long);
+    #[cfg(test)]
+    fn mi_option_get(option: c_int) -> c_long;
+}
+
+/// `mi_option_purge_delay`'s place in mimalloc's option enum (the same in
+/// its v2 and v3 headers).
+const MI_OPTION_PURGE_DELAY: c_int = 15;
+
+/// Tells mimalloc to keep the memory the program frees for reuse instead
+/// of handing it back to the system a while later (its "purge", after a
+/// second by default in the mimalloc v3 built here), unless the
+/// user chose a purge delay (`MIMALLOC_PURGE_DELAY`). A run's memory is
+/// freed and reused all along; handed back, every page reused costs a
+/// page fault again, which on some hosts is most of a run's system time
+/// (results/BENCHMARKS.md, fifteenth pass). Memory freed stays with the
+/// process until it ends, so the peak can be a little higher (scale-5k:
+/// 885 MiB against 865). Call it first thing in `main`.
+pub fn keep_freed_memory() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: a plain C call setting an option; -1 means never purge.
+        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
+    }
+}
 
 /// The largest alignment `mi_malloc` guarantees for a block at least that
 /// large (mimalloc's `MI_MAX_ALIGN_SIZE`).
@@ -75,6 +103,20 @@ unsafe impl GlobalAlloc for MiMalloc {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The option set is the purge delay: 1 000 ms before (mimalloc v3's
+    /// default for it, and for no other option), never after.
+    #[test]
+    fn freed_memory_is_kept() {
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+            return;
+        }
+        // SAFETY: plain C calls reading an option.
+        let before = unsafe { mi_option_get(MI_OPTION_PURGE_DELAY) };
+        keep_freed_memory();
+        let after = unsafe { mi_option_get(MI_OPTION_PURGE_DELAY) };
+        assert_eq!((before, after), (1000, -1));
+    }
 
     /// Every size and alignment a Rust program can ask for up to 4 KiB and
     /// 4 KiB alignment gets a block with that alignment, through every

@@ -152,6 +152,7 @@ macro_rules! out {
 }
 
 fn main() -> ExitCode {
+    kubesim::alloc::keep_freed_memory();
     let cli = Cli::parse();
     match cli.command {
         Command::Bench {
