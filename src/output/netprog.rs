@@ -481,18 +481,23 @@ mod tests {
         check(&np, all);
     }
 
+    /// A xorshift stream from `seed`: each call draws a number below `n`.
+    fn below(seed: u64) -> impl FnMut(u64) -> u64 {
+        let mut x = seed;
+        move |n| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        }
+    }
+
     /// Pseudo-random cohorts: few triggers and many ends (counted by
     /// binary search), many triggers and few ends (counted by a walk),
     /// ties, triggers after an end (latency 0), cohorts without triggers.
     #[test]
     fn matches_every_pair_on_mixed_cohorts() {
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut next = below(0x9e37_79b9_7f4a_7c15);
         let mut np = NetworkProgramming::default();
         let mut all = Vec::new();
         for k in 0..60 {
@@ -547,13 +552,7 @@ mod tests {
     #[test]
     fn matches_every_pair_with_a_long_tail() {
         let ms = crate::engine::MILLISECOND;
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut next = below(0x2545_f491_4f6c_dd1d);
         let mut np = NetworkProgramming::default();
         let mut all = Vec::new();
         for k in 0..40u64 {
