@@ -5,8 +5,9 @@
 //! Simplified: the store keeps each key's current state only. Upstream
 //! etcd keeps past revisions until kube-apiserver compacts them (every 5
 //! minutes), but nothing in the model reads a past revision from etcd:
-//! watches resume from the apiserver's watch cache, as upstream's cacher
-//! serves them, so a history here would be memory that no one reads.
+//! upstream's cacher serves watches, and in the model no watch resumes
+//! from a revision at all (see `apiserver`), so a history here would be
+//! memory that no one reads.
 
 use std::fmt;
 use std::sync::Arc;
