@@ -14,12 +14,12 @@
 //! smallest `x` whose count reaches its rank: a search over integer
 //! nanoseconds between the smallest and the largest latency (bisecting the
 //! magnitude while the bounds are orders of magnitude apart, then
-//! interpolating from the counts and bisecting in turn), until the latencies left between
-//! its bounds are few enough to be listed and the one of the rank selected
-//! among them; the percentiles the summary asks for share their passes,
-//! each pass counted on two threads when there is enough to count. The
-//! cost grows with syncs plus distinct ranges, never with changes times
-//! nodes.
+//! interpolating from the counts and bisecting in turn), until the
+//! latencies left between its bounds are few enough to be listed and the
+//! one of the rank selected among them; the percentiles the summary asks
+//! for share their passes, each pass counted on two threads when there is
+//! enough to count. The cost grows with syncs plus distinct ranges, never
+//! with changes times nodes.
 
 use crate::fasthash::HashMap;
 
@@ -358,12 +358,13 @@ impl NetworkProgramming {
                     // While the bounds are orders of magnitude apart (a
                     // long tail puts the largest latency far beyond the
                     // 99th percentile), bisect the magnitude: each such
-                    // pass halves the bounds' ratio's logarithm, where
-                    // interpolating from a tail crawls. Then latencies are spread
-                    // smoothly enough that guessing from the counts at
-                    // the bounds usually lands close; bisecting every
-                    // other pass bounds the number of passes whatever
-                    // the spread. Any guess keeps the search exact.
+                    // pass halves the logarithm of the bounds' ratio,
+                    // where interpolating from a tail crawls. Then
+                    // latencies are spread smoothly enough that guessing
+                    // from the counts at the bounds usually lands close;
+                    // bisecting every other pass bounds the number of
+                    // passes whatever the spread. Any guess keeps the
+                    // search exact.
                     let floor = s.lo.max(MAGNITUDE_FLOOR);
                     let mid = if s.hi / floor > 4 {
                         (u128::from(floor) * u128::from(s.hi)).isqrt() as Time
