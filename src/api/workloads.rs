@@ -109,7 +109,8 @@ pub struct Workload {
     pub status: WorkloadStatus,
 }
 
-/// A condition of a Deployment (`Progressing`, `Available`).
+/// A condition of a Deployment (`Progressing`, `Available`). Its type and
+/// reason are the Deployment controller's own constants.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkloadCondition {
     pub kind: &'static str,
