@@ -184,6 +184,17 @@ fn put_at(buf: &mut [u8], at: usize, src: &[u8]) -> bool {
     has_special(u64::from(a) | (u64::from(m) << 8) | (u64::from(b) << 16))
 }
 
+/// Writes `n` in decimal at `buf[at..]`, `-` first when negative (room
+/// reserved); returns where it ends.
+#[inline(always)]
+fn put_i64_at(buf: &mut [u8], mut at: usize, n: i64) -> usize {
+    if n < 0 {
+        buf[at] = b'-';
+        at += 1;
+    }
+    put_u64_at(buf, at, n.unsigned_abs())
+}
+
 /// Writes `n` in decimal at `buf[at..]` (room reserved); returns where
 /// it ends.
 #[inline(always)]
@@ -693,13 +704,7 @@ impl<W: Write> RowWriter<W> {
                     pos += t.len();
                 }
                 Part::Num(n) => pos = put_u64_at(buf, pos, n),
-                Part::Int(n) => {
-                    if n < 0 {
-                        buf[pos] = b'-';
-                        pos += 1;
-                    }
-                    pos = put_u64_at(buf, pos, n.unsigned_abs());
-                }
+                Part::Int(n) => pos = put_i64_at(buf, pos, n),
                 Part::Seconds(t) => pos = put_seconds_at(buf, pos, t),
             }
         }
@@ -728,13 +733,9 @@ impl<W: Write> RowWriter<W> {
     /// decimal, with its sign).
     #[inline]
     pub fn field_i64(&mut self, n: i64) {
-        self.reserve(2);
+        self.reserve(22);
         self.delimit();
-        if n < 0 {
-            self.buf[self.len] = b'-';
-            self.len += 1;
-        }
-        self.put_u64(n.unsigned_abs());
+        self.len = put_i64_at(&mut self.buf, self.len, n);
     }
 
     /// The next field: a virtual time as seconds with six decimals, as
@@ -869,12 +870,7 @@ impl<W: Write> RowWriter<W> {
         pos = text_start + text.len();
         for n in ints {
             buf[pos] = b',';
-            pos += 1;
-            if n < 0 {
-                buf[pos] = b'-';
-                pos += 1;
-            }
-            pos = put_u64_at(buf, pos, n.unsigned_abs());
+            pos = put_i64_at(buf, pos + 1, n);
         }
         self.len = pos;
         self.in_row = true;

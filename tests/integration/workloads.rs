@@ -1092,7 +1092,7 @@ fn an_orphaning_refused_by_a_conflict_is_retried_before_the_owner_goes() {
 fn a_timeline_write_that_fails_is_the_runs_error() {
     use kubesim::sim::run::{RunOptions, simulate_with};
     use std::io::{self, Write};
-    /// Accepts `0` more bytes, then fails.
+    /// Accepts its field's number of bytes more, then fails.
     struct Full(usize);
     impl Write for Full {
         fn write(&mut self, b: &[u8]) -> io::Result<usize> {
