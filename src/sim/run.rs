@@ -392,7 +392,8 @@ fn partial(dir: &Path, name: &str) -> PathBuf {
 
 /// Runs `scenario` and writes its outputs into `dir`. Files are written
 /// under temporary names and renamed into place only when all of them are
-/// complete; any earlier outputs in `dir` are removed first.
+/// complete; any earlier outputs in `dir` are set aside first and deleted
+/// while the run goes on.
 pub fn run_to_dir(scenario: &Scenario, seed: u64, dir: &Path) -> io::Result<Outcome> {
     run_to_dir_with(scenario, seed, dir, &RunOptions::default())
 }
@@ -409,12 +410,7 @@ pub fn run_to_dir_with(
     if opts.trace_scheduling {
         files.push(TRACE_FILE);
     }
-    for name in OUTPUT_FILES.iter().chain([&TRACE_FILE]) {
-        match fs::remove_file(dir.join(name)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-    }
+    let old = OldOutputs::set_aside(dir)?;
     let result = (|| {
         // The large outputs are written by threads of their own, so that
         // the simulation's thread only formats their rows.
@@ -449,8 +445,10 @@ pub fn run_to_dir_with(
         rollouts.flush()?;
         Ok(outcome)
     })();
+    let removed = old.remove();
     match result {
         Ok(outcome) => {
+            removed?;
             for name in &files {
                 fs::rename(partial(dir, name), dir.join(name))?;
             }
@@ -461,6 +459,57 @@ pub fn run_to_dir_with(
                 let _ = fs::remove_file(partial(dir, name));
             }
             Err(e)
+        }
+    }
+}
+
+/// A directory's outputs from an earlier run, moved out of the way (to
+/// `.NAME.old`) before a run starts and deleted on a thread of their own
+/// while it runs: deleting a large file takes a while (churn-1h's 264 MB
+/// events file, about 30 ms on ext4), and the model's thread need not wait
+/// for it. Until the run's own files are renamed into place the directory
+/// holds none of the names, so a failed run never leaves an earlier run's
+/// files looking like its own.
+struct OldOutputs {
+    deleting: Option<std::thread::JoinHandle<io::Result<()>>>,
+}
+
+impl OldOutputs {
+    fn set_aside(dir: &Path) -> io::Result<OldOutputs> {
+        let mut moved = Vec::new();
+        for name in OUTPUT_FILES.iter().chain([&TRACE_FILE]) {
+            let aside = dir.join(format!(".{name}.old"));
+            match fs::rename(dir.join(name), &aside) {
+                Ok(()) => moved.push(aside),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    for p in &moved {
+                        let _ = fs::remove_file(p);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let deleting = if moved.is_empty() {
+            None
+        } else {
+            let remove_all = move || moved.iter().try_for_each(fs::remove_file);
+            Some(
+                std::thread::Builder::new()
+                    .name("kubesim-remove".into())
+                    .spawn(remove_all)?,
+            )
+        };
+        Ok(OldOutputs { deleting })
+    }
+
+    /// Waits until the old files are deleted.
+    fn remove(self) -> io::Result<()> {
+        match self.deleting {
+            None => Ok(()),
+            Some(t) => t
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("deleting the old outputs failed"))),
         }
     }
 }

@@ -128,6 +128,35 @@ fn same_seed_gives_byte_identical_outputs_and_another_seed_differs() {
     assert_ne!(oa[3], oc[3], "a different seed changes the summary");
 }
 
+/// A run into a directory that holds an earlier run's outputs (here with
+/// the scheduling trace, which this run does not write) leaves exactly its
+/// own files there, the same as a run into an empty directory: nothing of
+/// the earlier run, nothing set aside or partial.
+#[test]
+fn a_run_replaces_the_outputs_of_an_earlier_one() {
+    let scenario = repo().join("scenarios/quickstart.yaml");
+    let (again, fresh) = (scratch("rerun"), scratch("rerun-fresh"));
+    run_ok(&scenario, &again, &["--seed", "7", "--trace-scheduling"]);
+    assert!(again.join("scheduling.csv").exists());
+    run_ok(&scenario, &again, &[]);
+    run_ok(&scenario, &fresh, &[]);
+    let mut names: Vec<String> = std::fs::read_dir(&again)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut expected: Vec<String> = kubesim::sim::run::OUTPUT_FILES
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
+    expected.sort();
+    assert_eq!(names, expected);
+    assert!(
+        outputs(&again) == outputs(&fresh),
+        "a rerun's outputs differ"
+    );
+}
+
 #[test]
 fn no_node_is_overcommitted_and_no_pod_is_bound_twice() {
     let dir = scratch("overcommit");
