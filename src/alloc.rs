@@ -23,6 +23,18 @@ unsafe extern "C" {
 /// its v2 and v3 headers).
 const MI_OPTION_PURGE_DELAY: c_int = 15;
 
+/// Sets how the process gets its memory from the system, before anything
+/// else runs (call it first thing in `main`): freed memory is kept for
+/// reuse and memory is taken in small pages (below). A user's
+/// `MIMALLOC_PURGE_DELAY` or `MIMALLOC_ALLOW_THP` still decides its own
+/// setting.
+pub fn tune_memory() {
+    keep_freed_memory();
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+        small_pages();
+    }
+}
+
 /// Tells mimalloc to keep the memory the program frees for reuse instead
 /// of handing it back to the system a while later (its "purge", after a
 /// second by default in the mimalloc v3 built here), unless the
@@ -31,11 +43,48 @@ const MI_OPTION_PURGE_DELAY: c_int = 15;
 /// page fault again, which on some hosts is most of a run's system time
 /// (results/BENCHMARKS.md, fifteenth pass). Memory freed stays with the
 /// process until it ends, so the peak can be a little higher (scale-5k:
-/// 885 MiB against 865). Call it first thing in `main`.
-pub fn keep_freed_memory() {
+/// 885 MiB against 865).
+fn keep_freed_memory() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: a plain C call setting an option; -1 means never purge.
         unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
+    }
+}
+
+/// Linux's `prctl` option that turns transparent huge pages off for the
+/// calling process, and the one that reads that setting back.
+#[cfg(target_os = "linux")]
+const PR_SET_THP_DISABLE: c_int = 41;
+#[cfg(all(target_os = "linux", test))]
+const PR_GET_THP_DISABLE: c_int = 42;
+
+#[cfg(target_os = "linux")]
+unsafe extern "C" {
+    fn prctl(option: c_int, ...) -> c_int;
+}
+
+/// Turns transparent huge pages off for this process (Linux; elsewhere
+/// nothing). mimalloc asks for them on the regions it takes from the
+/// system, and a huge page is cleared whole, 2 MiB, the first time any
+/// byte of it is written. A run's heap grows all along, so every 2 MiB
+/// it grows into costs one such clear; where the system has to find that
+/// memory first (virtual machines that hand their free memory back to the
+/// host), a clear is slow: churn-1h's system time was 0.18 to 0.32 s with
+/// huge pages and 0.05 to 0.09 s without, its peak 113 to 123 MiB against
+/// 72 to 76 (results/BENCHMARKS.md, sixteenth pass). The same setting as
+/// `MIMALLOC_ALLOW_THP=0`, made before mimalloc's first large region.
+fn small_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: a plain system call setting a flag of the process; on a
+    // kernel without the option it fails and nothing changes.
+    unsafe {
+        prctl(
+            PR_SET_THP_DISABLE,
+            1 as c_long,
+            0 as c_long,
+            0 as c_long,
+            0 as c_long,
+        );
     }
 }
 
@@ -116,6 +165,25 @@ mod tests {
         keep_freed_memory();
         let after = unsafe { mi_option_get(MI_OPTION_PURGE_DELAY) };
         assert_eq!((before, after), (1000, -1));
+    }
+
+    /// After `small_pages` the kernel reports huge pages off for the
+    /// process (it has no other effect on a test binary).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn huge_pages_are_turned_off() {
+        small_pages();
+        // SAFETY: a plain system call reading a flag of the process.
+        let off = unsafe {
+            prctl(
+                PR_GET_THP_DISABLE,
+                0 as c_long,
+                0 as c_long,
+                0 as c_long,
+                0 as c_long,
+            )
+        };
+        assert_eq!(off, 1);
     }
 
     /// Every size and alignment a Rust program can ask for up to 4 KiB and

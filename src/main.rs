@@ -152,7 +152,7 @@ macro_rules! out {
 }
 
 fn main() -> ExitCode {
-    kubesim::alloc::keep_freed_memory();
+    kubesim::alloc::tune_memory();
     let cli = Cli::parse();
     match cli.command {
         Command::Bench {
