@@ -174,7 +174,7 @@ pub enum PullPolicy {
     Never,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Container {
     pub name: String,
@@ -193,7 +193,7 @@ pub struct Container {
 /// A probe's timing (`readinessProbe`); the handler (`httpGet`, `exec`,
 /// ...) is accepted and ignored: a probe succeeds while its container runs,
 /// unless the pod's `kubesim.io/readiness-fail-after` says otherwise.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Probe {
     #[serde(default, deserialize_with = "probe_fields::initial_delay_seconds")]
@@ -282,7 +282,7 @@ impl Container {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 pub struct ResourceRequirements {
     #[serde(default)]
     pub requests: BTreeMap<String, Quantity>,
