@@ -576,6 +576,11 @@ impl EndpointSliceController {
             self.affected = affected;
             return;
         }
+        if affected.is_empty() {
+            // No Service selects the pod, or did: no endpoint to make.
+            self.affected = affected;
+            return;
+        }
         let endpoint = if deleted {
             None
         } else {
