@@ -269,9 +269,15 @@ impl NodeLifecycleController {
                 }
                 let node = pod.spec.node_name();
                 let gone = kind == EventType::Deleted || pod.status.phase.is_terminal();
-                if let Some(old) = self.pods.get(&uid)
-                    && (gone || node != Some(old.node()))
-                {
+                let terminating = pod.metadata.deletion_timestamp.is_some();
+                if let Some(old) = self.pods.get_mut(&uid) {
+                    // The same spec (a status change shares it) is the same
+                    // node without comparing the names.
+                    if !gone && (Arc::ptr_eq(&old.spec, &pod.spec) || node == Some(old.node())) {
+                        // Only the deletion can change what matters here.
+                        old.terminating = terminating;
+                        return;
+                    }
                     if let Some(set) = self.pods_by_node.get_mut(old.node()) {
                         set.remove(&uid);
                     }
@@ -281,12 +287,6 @@ impl NodeLifecycleController {
                 let (Some(node), false) = (node, gone) else {
                     return;
                 };
-                let terminating = pod.metadata.deletion_timestamp.is_some();
-                if let Some(p) = self.pods.get_mut(&uid) {
-                    // Only the deletion can change what matters here.
-                    p.terminating = terminating;
-                    return;
-                }
                 self.pods.insert(
                     uid,
                     PodEntry {
