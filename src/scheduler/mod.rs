@@ -1092,6 +1092,25 @@ impl Scheduler {
     fn observe_bound(&mut self, uid: u64, obj: &Arc<Object>, pod: &Pod, node_name: &str) {
         self.queue.remove(uid);
         self.waiting.remove(&uid);
+        // A status change shares the cached version's spec and labels: the
+        // same node (still live, so still the one its name gives) and
+        // nothing the cache keeps changed, known without looking up the
+        // node's name or comparing the containers.
+        if let Some(p) = self.placed.get_mut(&uid)
+            && self.live[p.node]
+            && p.obj.as_pod().is_some_and(|old| {
+                Arc::ptr_eq(&old.spec, &pod.spec)
+                    && Arc::ptr_eq(&old.metadata.labels, &pod.metadata.labels)
+                    && old.metadata.namespace == pod.metadata.namespace
+            })
+        {
+            p.assumed = false;
+            p.obj = obj.clone();
+            if let Some(kept) = self.with_affinity.get_mut(&uid) {
+                kept.1 = obj.clone();
+            }
+            return;
+        }
         let node = self.node_index.get(node_name).copied();
         let unchanged = |p: &Placed| {
             p.obj.as_pod().is_some_and(|old| {
