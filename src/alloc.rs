@@ -70,13 +70,14 @@ unsafe extern "C" {
 /// it grows into costs one such clear; where the system has to find that
 /// memory first (virtual machines that hand their free memory back to the
 /// host), a clear is slow: churn-1h's system time was 0.18 to 0.32 s with
-/// huge pages and 0.05 to 0.09 s without, its peak 113 to 123 MiB against
-/// 72 to 76 (results/BENCHMARKS.md, sixteenth pass). The same setting as
-/// `MIMALLOC_ALLOW_THP=0`, made before mimalloc's first large region.
+/// huge pages and 0.05 to 0.09 s without, its peak 111 to 120 MiB against
+/// 70 to 73 (results/BENCHMARKS.md, sixteenth pass). The same setting as
+/// `MIMALLOC_ALLOW_THP=0`; the kernel applies it at each page fault, so
+/// setting it first thing in `main` covers the run's memory.
 fn small_pages() {
-    #[cfg(target_os = "linux")]
     // SAFETY: a plain system call setting a flag of the process; on a
     // kernel without the option it fails and nothing changes.
+    #[cfg(target_os = "linux")]
     unsafe {
         prctl(
             PR_SET_THP_DISABLE,
