@@ -445,10 +445,11 @@ pub fn run_to_dir_with(
         rollouts.flush()?;
         Ok(outcome)
     })();
+    // The old files are gone before the new ones take their names; if
+    // they could not be deleted, the run fails as any write would.
     let removed = old.remove();
-    match result {
+    match result.and_then(|outcome| removed.map(|()| outcome)) {
         Ok(outcome) => {
-            removed?;
             for name in &files {
                 fs::rename(partial(dir, name), dir.join(name))?;
             }
