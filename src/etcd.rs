@@ -530,9 +530,16 @@ mod server {
                         let Object::Workload(kind, w) = current else {
                             return Err("not a workload".into());
                         };
-                        let mut w = w.clone();
-                        w.status = status;
-                        Ok(Object::Workload(*kind, w))
+                        // The new status, and the rest shared or copied
+                        // (the old status is not).
+                        Ok(Object::Workload(
+                            *kind,
+                            Box::new(crate::api::workloads::Workload {
+                                metadata: w.metadata.clone(),
+                                spec: w.spec.clone(),
+                                status,
+                            }),
+                        ))
                     })
                     .map(TxnResult::Written),
                 Verb::DeleteOrphan { key } => self

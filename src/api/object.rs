@@ -304,10 +304,10 @@ impl<'de> Visitor<'de> for ManifestVisitor {
                 k,
                 Box::new(Workload {
                     metadata,
-                    spec: match s {
+                    spec: std::sync::Arc::new(match s {
                         Some(Spec::Workload(s)) => s,
                         _ => WorkloadSpec::default(),
-                    },
+                    }),
                     status: Default::default(),
                 }),
             ),

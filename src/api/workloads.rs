@@ -102,8 +102,10 @@ pub struct WorkloadSpec {
 pub struct Workload {
     #[serde(default)]
     pub metadata: ObjectMeta,
+    /// Shared between versions: a status update copies the metadata, not
+    /// the spec; a change to the spec copies it (`Arc::make_mut`).
     #[serde(default)]
-    pub spec: WorkloadSpec,
+    pub spec: std::sync::Arc<WorkloadSpec>,
     /// Written only by the controllers (a manifest's `status` is ignored).
     #[serde(skip)]
     pub status: WorkloadStatus,

@@ -25,7 +25,9 @@ pub fn default_object(obj: &mut Object) {
         Object::Pod(p) if !is_defaulted(&p.spec) => {
             default_pod_spec(std::sync::Arc::make_mut(&mut p.spec))
         }
-        Object::Workload(_, w) => default_pod_spec(&mut w.spec.template.spec),
+        Object::Workload(_, w) => {
+            default_pod_spec(&mut std::sync::Arc::make_mut(&mut w.spec).template.spec)
+        }
         _ => {}
     }
 }

@@ -662,7 +662,7 @@ impl DeploymentController {
             MAX_REPLICAS_ANNOTATION.into(),
             (d.replicas() + max_surge(d)).to_string(),
         );
-        let mut spec = d.spec.clone();
+        let mut spec = (*d.spec).clone();
         spec.replicas = Some(replicas);
         spec.selector = Some(selector);
         spec.template = template;
@@ -672,7 +672,7 @@ impl DeploymentController {
             Kind::ReplicaSet,
             Box::new(Workload {
                 metadata: meta,
-                spec,
+                spec: std::sync::Arc::new(spec),
                 status: WorkloadStatus::default(),
             }),
         );
@@ -801,7 +801,7 @@ impl DeploymentController {
             let to = rs.replicas;
             let mut o = (*rs.obj).clone();
             if let Object::Workload(_, w) = &mut o {
-                w.spec.replicas = Some(to);
+                std::sync::Arc::make_mut(&mut w.spec).replicas = Some(to);
                 std::sync::Arc::make_mut(&mut w.metadata.annotations)
                     .insert(DESIRED_REPLICAS_ANNOTATION.into(), d.replicas().to_string());
                 std::sync::Arc::make_mut(&mut w.metadata.annotations).insert(

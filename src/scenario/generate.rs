@@ -265,7 +265,12 @@ fn objects(g: &Generate, at: Time, rng: &mut impl Rng) -> Vec<(Time, Object)> {
         obj.meta_mut().name = format!("{base}-{k}");
         let containers = match &mut obj {
             Object::Pod(p) => Some(&mut std::sync::Arc::make_mut(&mut p.spec).containers),
-            Object::Workload(_, w) => Some(&mut w.spec.template.spec.containers),
+            Object::Workload(_, w) => Some(
+                &mut std::sync::Arc::make_mut(&mut w.spec)
+                    .template
+                    .spec
+                    .containers,
+            ),
             _ => None,
         };
         if let Some(cs) = containers {

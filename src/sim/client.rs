@@ -371,10 +371,12 @@ impl Client {
                 o.meta_mut().resource_version = current.meta().resource_version;
                 return Ok(Some(o));
             }
-            (Change::Scale(n), Object::Workload(_, w)) => w.spec.replicas = Some(*n),
-            (Change::Pause(p), Object::Workload(_, w)) => w.spec.paused = *p,
+            (Change::Scale(n), Object::Workload(_, w)) => {
+                Arc::make_mut(&mut w.spec).replicas = Some(*n)
+            }
+            (Change::Pause(p), Object::Workload(_, w)) => Arc::make_mut(&mut w.spec).paused = *p,
             (Change::SetImage { container, image }, Object::Workload(_, w)) => {
-                let spec = &mut w.spec.template.spec;
+                let spec = &mut Arc::make_mut(&mut w.spec).template.spec;
                 let c = Arc::make_mut(&mut spec.containers)
                     .iter_mut()
                     .chain(Arc::make_mut(&mut spec.init_containers).iter_mut())
@@ -419,7 +421,7 @@ impl Client {
                         revision(rs)
                     ));
                 }
-                w.spec.template = template;
+                Arc::make_mut(&mut w.spec).template = template;
             }
             _ => return Err(format!("{} cannot be changed this way", current.key())),
         }
