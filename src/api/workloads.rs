@@ -113,13 +113,28 @@ pub struct Workload {
 
 /// A condition of a Deployment (`Progressing`, `Available`). Its type and
 /// reason are the Deployment controller's own constants.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Eq)]
 pub struct WorkloadCondition {
     pub kind: &'static str,
     pub status: bool,
     pub reason: &'static str,
     pub last_update: Time,
     pub last_transition: Time,
+}
+
+/// Field by field, as derived; the type and reason, the controller's own
+/// constants, are the same text at the same place but for a copy made
+/// elsewhere, so they are compared by place first and by text only when
+/// the places differ. A status sync compares every condition.
+impl PartialEq for WorkloadCondition {
+    fn eq(&self, other: &Self) -> bool {
+        let same = |a: &'static str, b: &'static str| std::ptr::eq(a, b) || a == b;
+        self.status == other.status
+            && self.last_update == other.last_update
+            && self.last_transition == other.last_transition
+            && same(self.kind, other.kind)
+            && same(self.reason, other.reason)
+    }
 }
 
 /// The status the workload controllers report: the union of the fields of
@@ -154,5 +169,56 @@ impl Workload {
 
     pub fn min_ready_seconds(&self) -> i32 {
         self.spec.min_ready_seconds.unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Conditions are equal exactly when every field is, whether their
+    /// texts are at the same place or are copies.
+    #[test]
+    fn conditions_compare_by_text_wherever_it_is() {
+        let c = WorkloadCondition {
+            kind: "Progressing",
+            status: true,
+            reason: "NewReplicaSetAvailable",
+            last_update: 5,
+            last_transition: 3,
+        };
+        let copied = WorkloadCondition {
+            kind: String::from("Progressing").leak(),
+            reason: String::from("NewReplicaSetAvailable").leak(),
+            ..c.clone()
+        };
+        assert!(!std::ptr::eq(c.kind, copied.kind));
+        assert_eq!(c, copied);
+        let differ = [
+            WorkloadCondition {
+                kind: "Available",
+                ..c.clone()
+            },
+            WorkloadCondition {
+                status: false,
+                ..c.clone()
+            },
+            WorkloadCondition {
+                reason: "ReplicaSetUpdated",
+                ..c.clone()
+            },
+            WorkloadCondition {
+                last_update: 6,
+                ..c.clone()
+            },
+            WorkloadCondition {
+                last_transition: 4,
+                ..c.clone()
+            },
+        ];
+        for d in differ {
+            assert_ne!(c, d);
+            assert_ne!(copied, d);
+        }
     }
 }
