@@ -69,9 +69,10 @@ unsafe extern "C" {
 /// byte of it is written. A run's heap grows all along, so every 2 MiB
 /// it grows into costs one such clear; where the system has to find that
 /// memory first (virtual machines that hand their free memory back to the
-/// host), a clear is slow: churn-1h's system time was 0.18 to 0.32 s with
-/// huge pages and 0.05 to 0.09 s without, its peak 111 to 120 MiB against
-/// 70 to 73 (results/BENCHMARKS.md, sixteenth pass). The same setting as
+/// host), a clear is slow: after a pause, churn-1h's system time was 0.21
+/// to 0.33 s with huge pages and 0.07 to 0.11 s without, its peak 106 to
+/// 119 MiB against 72 to 75 (results/BENCHMARKS.md, sixteenth pass). The
+/// same setting as
 /// `MIMALLOC_ALLOW_THP=0`; the kernel applies it at each page fault, so
 /// setting it first thing in `main` covers the run's memory.
 fn small_pages() {

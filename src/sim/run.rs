@@ -479,27 +479,46 @@ impl OldOutputs {
     fn set_aside(dir: &Path) -> io::Result<OldOutputs> {
         let mut moved = Vec::new();
         for name in OUTPUT_FILES.iter().chain([&TRACE_FILE]) {
+            let path = dir.join(name);
+            let is_file = match fs::symlink_metadata(&path) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Ok(m) => m.is_file(),
+                Err(_) => false,
+            };
             let aside = dir.join(format!(".{name}.old"));
-            match fs::rename(dir.join(name), &aside) {
-                Ok(()) => moved.push(aside),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => {
+            if is_file && fs::rename(&path, &aside).is_ok() {
+                moved.push(aside);
+                continue;
+            }
+            // Anything else under the name (a directory, a link), or a file
+            // that could not be moved, is deleted here, and what cannot be
+            // deleted fails the run before it starts.
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
                     for p in &moved {
                         let _ = fs::remove_file(p);
                     }
                     return Err(e);
                 }
+                _ => {}
             }
         }
         let deleting = if moved.is_empty() {
             None
         } else {
-            let remove_all = move || moved.iter().try_for_each(fs::remove_file);
-            Some(
-                std::thread::Builder::new()
-                    .name("kubesim-remove".into())
-                    .spawn(remove_all)?,
-            )
+            let list = moved.clone();
+            let remove_all = move || list.iter().try_for_each(fs::remove_file);
+            match std::thread::Builder::new()
+                .name("kubesim-remove".into())
+                .spawn(remove_all)
+            {
+                Ok(t) => Some(t),
+                // No thread to spare: deleted here.
+                Err(_) => {
+                    moved.iter().try_for_each(fs::remove_file)?;
+                    None
+                }
+            }
         };
         Ok(OldOutputs { deleting })
     }

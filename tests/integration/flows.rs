@@ -157,6 +157,29 @@ fn a_run_replaces_the_outputs_of_an_earlier_one() {
     );
 }
 
+/// Something that is not a file under an output's name (here a
+/// directory) fails the run before it starts, as a write error, and is
+/// left where and as it was.
+#[test]
+fn a_directory_under_an_output_name_fails_the_run_and_stays() {
+    let scenario = repo().join("scenarios/quickstart.yaml");
+    let dir = scratch("dir-in-the-way");
+    std::fs::create_dir_all(dir.join("events.csv").join("inside")).unwrap();
+    let o = kubesim(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(dir.join("events.csv").join("inside").is_dir());
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["events.csv"]);
+}
+
 #[test]
 fn no_node_is_overcommitted_and_no_pod_is_bound_twice() {
     let dir = scratch("overcommit");
