@@ -392,8 +392,7 @@ fn partial(dir: &Path, name: &str) -> PathBuf {
 
 /// Runs `scenario` and writes its outputs into `dir`. Files are written
 /// under temporary names and renamed into place only when all of them are
-/// complete; any earlier outputs in `dir` are set aside first and deleted
-/// while the run goes on.
+/// complete; any earlier outputs in `dir` are removed first.
 pub fn run_to_dir(scenario: &Scenario, seed: u64, dir: &Path) -> io::Result<Outcome> {
     run_to_dir_with(scenario, seed, dir, &RunOptions::default())
 }
@@ -410,7 +409,12 @@ pub fn run_to_dir_with(
     if opts.trace_scheduling {
         files.push(TRACE_FILE);
     }
-    let old = OldOutputs::set_aside(dir)?;
+    for name in OUTPUT_FILES.iter().chain([&TRACE_FILE]) {
+        match fs::remove_file(dir.join(name)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
     let result = (|| {
         // The large outputs are written by threads of their own, so that
         // the simulation's thread only formats their rows.
@@ -445,10 +449,7 @@ pub fn run_to_dir_with(
         rollouts.flush()?;
         Ok(outcome)
     })();
-    // The old files are gone before the new ones take their names; if
-    // they could not be deleted, the run fails as any write would.
-    let removed = old.remove();
-    match result.and_then(|outcome| removed.map(|()| outcome)) {
+    match result {
         Ok(outcome) => {
             for name in &files {
                 fs::rename(partial(dir, name), dir.join(name))?;
@@ -460,76 +461,6 @@ pub fn run_to_dir_with(
                 let _ = fs::remove_file(partial(dir, name));
             }
             Err(e)
-        }
-    }
-}
-
-/// A directory's outputs from an earlier run, moved out of the way (to
-/// `.NAME.old`) before a run starts and deleted on a thread of their own
-/// while it runs: deleting a large file takes a while (churn-1h's 264 MB
-/// events file, about 30 ms on ext4), and the model's thread need not wait
-/// for it. Until the run's own files are renamed into place the directory
-/// holds none of the names, so a failed run never leaves an earlier run's
-/// files looking like its own.
-struct OldOutputs {
-    deleting: Option<std::thread::JoinHandle<io::Result<()>>>,
-}
-
-impl OldOutputs {
-    fn set_aside(dir: &Path) -> io::Result<OldOutputs> {
-        let mut moved = Vec::new();
-        for name in OUTPUT_FILES.iter().chain([&TRACE_FILE]) {
-            let path = dir.join(name);
-            let is_file = match fs::symlink_metadata(&path) {
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Ok(m) => m.is_file(),
-                Err(_) => false,
-            };
-            let aside = dir.join(format!(".{name}.old"));
-            if is_file && fs::rename(&path, &aside).is_ok() {
-                moved.push(aside);
-                continue;
-            }
-            // Anything else under the name (a directory, a link), or a file
-            // that could not be moved, is deleted here, and what cannot be
-            // deleted fails the run before it starts.
-            match fs::remove_file(&path) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                    for p in &moved {
-                        let _ = fs::remove_file(p);
-                    }
-                    return Err(e);
-                }
-                _ => {}
-            }
-        }
-        let deleting = if moved.is_empty() {
-            None
-        } else {
-            let list = moved.clone();
-            let remove_all = move || list.iter().try_for_each(fs::remove_file);
-            match std::thread::Builder::new()
-                .name("kubesim-remove".into())
-                .spawn(remove_all)
-            {
-                Ok(t) => Some(t),
-                // No thread to spare: deleted here.
-                Err(_) => {
-                    moved.iter().try_for_each(fs::remove_file)?;
-                    None
-                }
-            }
-        };
-        Ok(OldOutputs { deleting })
-    }
-
-    /// Waits until the old files are deleted.
-    fn remove(self) -> io::Result<()> {
-        match self.deleting {
-            None => Ok(()),
-            Some(t) => t
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("deleting the old outputs failed"))),
         }
     }
 }

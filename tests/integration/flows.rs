@@ -131,7 +131,7 @@ fn same_seed_gives_byte_identical_outputs_and_another_seed_differs() {
 /// A run into a directory that holds an earlier run's outputs (here with
 /// the scheduling trace, which this run does not write) leaves exactly its
 /// own files there, the same as a run into an empty directory: nothing of
-/// the earlier run, nothing set aside or partial.
+/// the earlier run, nothing partial.
 #[test]
 fn a_run_replaces_the_outputs_of_an_earlier_one() {
     let scenario = repo().join("scenarios/quickstart.yaml");
