@@ -25,7 +25,7 @@ pub fn default_object(obj: &mut Object) {
         Object::Pod(p) if !is_defaulted(&p.spec) => {
             default_pod_spec(std::sync::Arc::make_mut(&mut p.spec))
         }
-        Object::Workload(_, w) => {
+        Object::Workload(_, w) if !is_defaulted(&w.spec.template.spec) => {
             default_pod_spec(&mut std::sync::Arc::make_mut(&mut w.spec).template.spec)
         }
         _ => {}
