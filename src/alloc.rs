@@ -72,9 +72,8 @@ unsafe extern "C" {
 /// host), a clear is slow: after a pause, churn-1h's system time was 0.21
 /// to 0.33 s with huge pages and 0.07 to 0.11 s without, its peak 106 to
 /// 119 MiB against 72 to 75 (results/BENCHMARKS.md, sixteenth pass). The
-/// same setting as
-/// `MIMALLOC_ALLOW_THP=0`; the kernel applies it at each page fault, so
-/// setting it first thing in `main` covers the run's memory.
+/// same setting as `MIMALLOC_ALLOW_THP=0`; the kernel applies it at each
+/// page fault, so setting it first thing in `main` covers the run's memory.
 fn small_pages() {
     // SAFETY: a plain system call setting a flag of the process; on a
     // kernel without the option it fails and nothing changes.

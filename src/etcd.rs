@@ -12,6 +12,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::api::workloads::Workload;
 use crate::api::{Kind, Object, ObjectKey};
 use crate::fasthash::HashMap;
 
@@ -534,7 +535,7 @@ mod server {
                         // (the old status is not).
                         Ok(Object::Workload(
                             *kind,
-                            Box::new(crate::api::workloads::Workload {
+                            Box::new(Workload {
                                 metadata: w.metadata.clone(),
                                 spec: w.spec.clone(),
                                 status,
