@@ -12,6 +12,7 @@ pub mod direct;
 pub mod netprog;
 mod recorder;
 pub mod rollouts;
+pub(crate) mod rowlog;
 pub(crate) mod rows;
 mod summary;
 

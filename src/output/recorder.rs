@@ -9,6 +9,7 @@ use crate::api::resources::Resources;
 use crate::api::{Kind, Object, ObjectKey, PodPhase};
 use crate::engine::Time;
 
+use super::rowlog::{Detail, RowLog};
 use super::rows::{FieldTemplate, FixedFields, HeldRows, Part, RowWriter};
 use super::{EVENTS_HEADER, NODES_HEADER, PODS_HEADER};
 
@@ -162,7 +163,18 @@ pub struct Recorder {
     /// Pods whose delete was accepted since last taken, with the time,
     /// when asked for (see [`Recorder::note_deletions`]).
     deletions: Option<Vec<(Time, u64)>>,
+    /// When the timeline's rows are formatted elsewhere (see
+    /// [`Recorder::defer_rows`]): the rows logged since last taken.
+    log: Option<RowLog>,
+    /// Logs taken out and given back, for the next takes.
+    spare_logs: Vec<RowLog>,
+    /// A formatted detail, for a row logged rather than written.
+    detail: String,
 }
+
+/// The most logs of rows kept for reuse (kube-proxy's thread has up to
+/// three batches of them).
+const SPARE_LOGS: usize = 4;
 
 impl Recorder {
     /// A recorder streaming the timeline to `events` and node samples to `nodes`.
@@ -191,6 +203,9 @@ impl Recorder {
             error: None,
             writes_rows,
             deletions: None,
+            log: None,
+            spare_logs: Vec::new(),
+            detail: String::new(),
         }
     }
 
@@ -215,12 +230,31 @@ impl Recorder {
         r
     }
 
-    /// From now on the timeline's rows are held, to be taken out
-    /// ([`Recorder::take_rows`]) and merged with those of a model run
-    /// beside (see `proxy::link`).
-    pub fn hold_rows(&mut self) {
-        if self.writes_rows {
-            self.events.hold();
+    /// From now on the timeline's rows are logged by their parts rather
+    /// than formatted, to be taken out ([`Recorder::take_log`]), formatted
+    /// and merged with those of a model run beside, on its thread (see
+    /// `proxy::link` and `output::rowlog`).
+    pub fn defer_rows(&mut self) {
+        if self.writes_rows && self.log.is_none() {
+            self.log = Some(RowLog::default());
+        }
+    }
+
+    /// The rows logged since last taken (see [`Recorder::defer_rows`]),
+    /// taken out.
+    pub fn take_log(&mut self) -> RowLog {
+        let spare = self.spare_logs.pop().unwrap_or_default();
+        match &mut self.log {
+            Some(log) => std::mem::replace(log, spare),
+            None => spare,
+        }
+    }
+
+    /// Keeps a log taken out, its rows written, for the next take.
+    pub fn recycle_log(&mut self, mut log: RowLog) {
+        if self.spare_logs.len() < SPARE_LOGS {
+            log.clear();
+            self.spare_logs.push(log);
         }
     }
 
@@ -290,6 +324,17 @@ impl Recorder {
         if !self.writes_rows {
             return;
         }
+        if let Some(log) = &mut self.log {
+            let texts = Self::log_texts(component, action, subject, node);
+            log.push(
+                now,
+                self.seq,
+                subject.kind,
+                texts,
+                Detail::Text(detail.as_bytes()),
+            );
+            return;
+        }
         self.event_head(now, component, action, subject, node);
         self.events.field(detail.as_bytes());
         self.events.end_row();
@@ -308,6 +353,21 @@ impl Recorder {
     ) {
         self.counters.timeline_rows += 1;
         if !self.writes_rows {
+            return;
+        }
+        if let Some(log) = &mut self.log {
+            // Formatted here (rare rows), written as a text detail: the
+            // same bytes as `field_fmt`'s.
+            self.detail.clear();
+            let _ = fmt::write(&mut self.detail, detail);
+            let texts = Self::log_texts(component, action, subject, node);
+            log.push(
+                now,
+                self.seq,
+                subject.kind,
+                texts,
+                Detail::Text(self.detail.as_bytes()),
+            );
             return;
         }
         self.event_head(now, component, action, subject, node);
@@ -329,6 +389,11 @@ impl Recorder {
     ) {
         self.counters.timeline_rows += 1;
         if !self.writes_rows {
+            return;
+        }
+        if let Some(log) = &mut self.log {
+            let texts = Self::log_texts(component, action, subject, node);
+            log.push(now, self.seq, subject.kind, texts, Detail::Parts(detail));
             return;
         }
         self.event_head(now, component, action, subject, node);
@@ -365,8 +430,49 @@ impl Recorder {
         if !self.writes_rows {
             return;
         }
+        if self.log.is_some() {
+            return self.log_fixed(now, head, node, detail, nums);
+        }
         self.events
             .row_fixed(now, self.seq, head, node.as_bytes(), detail, nums);
+    }
+
+    /// [`Recorder::event_fixed`] when rows are logged: the row is written
+    /// here, through a writer of its own, and logged whole.
+    #[cold]
+    fn log_fixed<const K: usize>(
+        &mut self,
+        now: Time,
+        head: &FixedFields,
+        node: &str,
+        detail: &FieldTemplate,
+        nums: [u64; K],
+    ) {
+        let mut w = RowWriter::new(io::sink());
+        w.hold();
+        w.row_fixed(now, self.seq, head, node.as_bytes(), detail, nums);
+        let row = w.take_held();
+        if let Some(log) = &mut self.log {
+            log.push_row(now, &row.bytes[..row.len]);
+        }
+    }
+
+    /// A logged row's texts: its component, action, namespace, name and
+    /// node.
+    #[inline(always)]
+    fn log_texts<'a>(
+        component: &'a str,
+        action: &'a str,
+        subject: Subject<'a>,
+        node: &'a str,
+    ) -> [&'a [u8]; 5] {
+        [
+            component.as_bytes(),
+            action.as_bytes(),
+            subject.namespace.as_bytes(),
+            subject.name.as_bytes(),
+            node.as_bytes(),
+        ]
     }
 
     /// A timeline row's fields but the detail.

@@ -257,7 +257,7 @@ fn put_long(dst: &mut [u8], src: &[u8]) -> bool {
 /// at least, a word at a time (a copy of up to 16 bytes is two overlapping
 /// loads and stores); no check of what it holds.
 #[inline(always)]
-fn copy_at(buf: &mut [u8], at: usize, src: &[u8]) {
+pub(super) fn copy_at(buf: &mut [u8], at: usize, src: &[u8]) {
     let n = src.len();
     let dst = &mut buf[at..at + n.max(8)];
     if n >= 8 {
@@ -376,6 +376,8 @@ impl FieldTemplate {
 #[derive(Clone, Copy, Debug)]
 pub enum Part<'a> {
     Text(&'a str),
+    /// Text as bytes (as read back from a row log, `output::rowlog`).
+    Bytes(&'a [u8]),
     /// A number in decimal (never quoted for).
     Num(u64),
     /// A signed number in decimal, `-` first when negative.
@@ -686,6 +688,7 @@ impl<W: Write> RowWriter<W> {
             .iter()
             .map(|p| match p {
                 Part::Text(t) => t.len(),
+                Part::Bytes(t) => t.len(),
                 Part::Num(_) => 20,
                 Part::Int(_) => 21,
                 Part::Seconds(_) => 28,
@@ -701,6 +704,10 @@ impl<W: Write> RowWriter<W> {
             match *p {
                 Part::Text(t) => {
                     special |= put_at(buf, pos, t.as_bytes());
+                    pos += t.len();
+                }
+                Part::Bytes(t) => {
+                    special |= put_at(buf, pos, t);
                     pos += t.len();
                 }
                 Part::Num(n) => pos = put_u64_at(buf, pos, n),
@@ -883,6 +890,18 @@ impl<W: Write> RowWriter<W> {
             }
         }
         self.end_row();
+    }
+
+    /// A whole row already in CSV form, its end of line included, at
+    /// time `t` (see [`super::rowlog::RowLog::push_row`]).
+    pub fn whole_row(&mut self, t: crate::engine::Time, row: &[u8]) {
+        debug_assert!(!self.in_row, "a whole row starts the row");
+        self.row_time = t;
+        self.reserve(row.len());
+        copy_at(&mut self.buf, self.len, row);
+        self.len += row.len();
+        self.row_ended();
+        self.row_start = self.len;
     }
 
     /// Ends the row; hands the buffer to the writer when it is full enough.

@@ -14,14 +14,15 @@
 //!   with its time;
 //! - every [`BATCH`] main events it hands the inputs over with a
 //!   watermark, the main model's clock, and the main model's timeline rows
-//!   since the last hand-over (held meanwhile, all at or before the
-//!   watermark). The thread runs the group's own events before the
-//!   watermark (the main model may still send inputs at it), and writes
-//!   the two models' rows of the batch into the timeline, merged in time
-//!   order, the main model's first at equal times: it took the timeline's
-//!   writer at the start. The main model's row buffers come back for
-//!   reuse, never copied, and the main model waits only when two batches
-//!   are already on their way;
+//!   since the last hand-over (all at or before the watermark), logged by
+//!   their parts rather than formatted (`output::rowlog`). The thread runs
+//!   the group's own events before the watermark (the main model may still
+//!   send inputs at it), formats the main model's rows, and writes the two
+//!   models' rows of the batch into the timeline, merged in time order,
+//!   the main model's first at equal times: it took the timeline's writer
+//!   at the start. The main model's logs come back for reuse, never
+//!   copied, and the main model waits only when two batches are already
+//!   on their way;
 //! - at the end the thread runs through the main run's time limit, or,
 //!   when the main run went idle, until its own syncs are done (within the
 //!   limit, if any), writes the last rows, flushes the timeline, and hands
@@ -43,7 +44,8 @@ use std::thread::{self, JoinHandle};
 use super::ProxyGroup;
 use crate::api::Kind;
 use crate::engine::{Ctx, Engine, RunHash, Stop, Time, World};
-use crate::output::{Counters, EventsOut, HeldRows, Recorder, RowWriter};
+use crate::output::rowlog::RowLog;
+use crate::output::{Counters, EventsOut, Recorder, RowWriter};
 use crate::sim::msg::WatchSpec;
 use crate::sim::{Cx, Dest, Latencies, Msg, Verb};
 
@@ -74,15 +76,15 @@ enum Until {
 struct Batch {
     inputs: Vec<(Time, Input)>,
     until: Until,
-    /// The main model's timeline rows since the last hand-over (none when
-    /// the run writes no timeline).
-    rows: Option<HeldRows>,
+    /// The main model's timeline rows since the last hand-over, logged by
+    /// their parts (none when the run writes no timeline).
+    rows: Option<RowLog>,
 }
 
 /// From the thread.
 enum Output {
-    /// A batch's rows of the main model, written: the buffers, for reuse.
-    Spent(HeldRows),
+    /// A batch's rows of the main model, written: the log, for reuse.
+    Spent(RowLog),
     Done(Box<Finish>),
 }
 
@@ -152,6 +154,9 @@ fn serve(
         names,
     };
     let mut engine: Engine<Dest, Msg> = Engine::new();
+    // The main model's logged rows, formatted here before the merge.
+    let mut theirs = RowWriter::new(std::io::sink());
+    theirs.hold();
     while let Ok(batch) = jobs.recv() {
         for (at, input) in batch.inputs {
             match input {
@@ -190,8 +195,11 @@ fn serve(
         // watermark, the group's before it (or, at the end, all that is
         // left of both).
         let mine = world.rec.take_rows();
-        if let (Some(w), Some(theirs)) = (&mut timeline, &batch.rows) {
-            w.write_merged(theirs, &mine);
+        if let (Some(w), Some(log)) = (&mut timeline, &batch.rows) {
+            log.write_into(&mut theirs);
+            let formatted = theirs.take_held();
+            w.write_merged(&formatted, &mine);
+            theirs.recycle(formatted);
         }
         world.rec.recycle_rows(mine);
         if let Some(stop) = end {
@@ -242,14 +250,14 @@ impl ProxyLink {
 
     /// Starts the group's thread with the nodes `names`. `lat` is the
     /// run's sampler, not yet drawn from for kube-proxy's hops; `rec`
-    /// holds its timeline rows from now on, for the merge, and notes pod
-    /// deletes.
+    /// logs its timeline rows from now on, for the thread to format and
+    /// merge, and notes pod deletes.
     pub fn spawn(names: Vec<Arc<str>>, lat: &Latencies, rec: &mut Recorder) -> Self {
         let (jobs, jobs_rx) = mpsc::sync_channel(AHEAD);
         let (out_tx, out) = mpsc::channel();
         let lat = lat.clone();
         let merges = rec.writes_rows();
-        rec.hold_rows();
+        rec.defer_rows();
         rec.note_deletions();
         let timeline = merges.then(|| RowWriter::new(rec.take_events_out()));
         let thread = thread::Builder::new()
@@ -304,7 +312,7 @@ impl ProxyLink {
                 link.hand_over(Until::Before(now), rec);
                 // Buffers of rows written, for the next hand-overs.
                 while let Ok(Output::Spent(rows)) = link.out.try_recv() {
-                    rec.recycle_rows(rows);
+                    rec.recycle_log(rows);
                 }
             }
         }
@@ -390,7 +398,7 @@ impl Link {
         let batch = Batch {
             inputs: std::mem::take(&mut self.inputs),
             until,
-            rows: self.merges.then(|| rec.take_rows()),
+            rows: self.merges.then(|| rec.take_log()),
         };
         if self.jobs.send(batch).is_err() {
             self.died();
