@@ -97,13 +97,36 @@ pub struct DirectFile {
     direct_time: std::time::Duration,
     /// [`SLOWEST_BYTES_PER_SECOND`] (another rate in tests).
     slowest: u64,
+    /// Opened over what the file held ([`DirectFile::over`]): a flush
+    /// also cuts the file to the bytes written.
+    over: bool,
 }
 
 #[cfg(unix)]
 impl DirectFile {
     /// Creates (or truncates) the file at `path`.
     pub fn create(path: &Path) -> io::Result<Self> {
-        let plain = File::create(path)?;
+        Self::open(path, true)
+    }
+
+    /// Opens the file at `path`, or creates it, to be written from its
+    /// start over what it holds: its blocks are overwritten rather than
+    /// freed and allocated again, and every flush cuts the file to the
+    /// bytes written so far. For an earlier run's output renamed to `path`
+    /// (see `sim::run`): on ext4, deleting churn-1h's 264 MB timeline
+    /// before a re-run took 30 to 50 ms.
+    pub fn over(path: &Path) -> io::Result<Self> {
+        let mut f = Self::open(path, false)?;
+        f.over = true;
+        Ok(f)
+    }
+
+    fn open(path: &Path, truncate: bool) -> io::Result<Self> {
+        let plain = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(truncate)
+            .open(path)?;
         let direct = O_DIRECT.and_then(|flag| {
             use std::os::unix::fs::OpenOptionsExt;
             OpenOptions::new()
@@ -128,6 +151,7 @@ impl DirectFile {
             direct_bytes: 0,
             direct_time: std::time::Duration::ZERO,
             slowest: SLOWEST_BYTES_PER_SECOND,
+            over: false,
         }
     }
 
@@ -219,6 +243,10 @@ impl Write for DirectFile {
                 self.len = 0;
             }
         }
+        if self.over {
+            // What the file held past the bytes written goes.
+            self.plain.set_len(self.at + self.len as u64)?;
+        }
         Ok(())
     }
 }
@@ -241,6 +269,11 @@ impl DirectFile {
     /// Creates (or truncates) the file at `path`.
     pub fn create(path: &Path) -> io::Result<Self> {
         File::create(path).map(DirectFile)
+    }
+
+    /// As [`DirectFile::create`]: off Unix a file is not written over.
+    pub fn over(path: &Path) -> io::Result<Self> {
+        Self::create(path)
     }
 
     /// Never: writes go through the page cache.
@@ -335,6 +368,30 @@ mod tests {
         let path = dir.file("plain.csv");
         let f = DirectFile::with(File::create(&path).unwrap(), None);
         assert!(!f.is_direct());
+        write_pieces(f, &path);
+    }
+
+    /// Written over a file longer than what is written, a shorter one and
+    /// an empty one, a file holds the bytes written and nothing of what it
+    /// held, after every flush.
+    #[test]
+    fn a_file_written_over_holds_only_the_new_bytes() {
+        let dir = Scratch::new("over");
+        for (name, old_len) in [("longer", 6 * CHUNK + 999), ("shorter", 100), ("empty", 0)] {
+            let path = dir.file(name);
+            std::fs::write(&path, vec![b'x'; old_len]).unwrap();
+            let f = DirectFile::over(&path).unwrap();
+            write_pieces(f, &path);
+        }
+        // Nothing written: the flush cuts the file to nothing.
+        let path = dir.file("nothing");
+        std::fs::write(&path, b"an earlier run's bytes").unwrap();
+        let mut f = DirectFile::over(&path).unwrap();
+        f.flush().unwrap();
+        assert!(std::fs::read(&path).unwrap().is_empty());
+        // A file that is not there is created.
+        let path = dir.file("new");
+        let f = DirectFile::over(&path).unwrap();
         write_pieces(f, &path);
     }
 

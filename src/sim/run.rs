@@ -390,9 +390,38 @@ fn partial(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!(".{name}.partial"))
 }
 
+/// The outputs written by threads of their own through a [`DirectFile`]
+/// (with `--trace-scheduling`, scheduling.csv too).
+const LARGE_FILES: [&str; 2] = ["events.csv", "nodes.csv"];
+
+/// Renames `dir/name`, an earlier run's output, to its partial name, to be
+/// written over in place ([`DirectFile::over`]): a re-run then neither
+/// frees the old file's blocks nor allocates new ones. Only a regular
+/// file with no other link is taken over (one kept under another name
+/// stays as it is, and anything else is left to the removal of earlier
+/// outputs, which fails on a directory).
+fn take_over(dir: &Path, name: &str) -> io::Result<()> {
+    let old = dir.join(name);
+    let Ok(meta) = fs::symlink_metadata(&old) else {
+        return Ok(());
+    };
+    #[cfg(unix)]
+    let single = {
+        use std::os::unix::fs::MetadataExt;
+        meta.nlink() == 1
+    };
+    #[cfg(not(unix))]
+    let single = false;
+    if meta.file_type().is_file() && single {
+        fs::rename(&old, partial(dir, name))?;
+    }
+    Ok(())
+}
+
 /// Runs `scenario` and writes its outputs into `dir`. Files are written
 /// under temporary names and renamed into place only when all of them are
-/// complete; any earlier outputs in `dir` are removed first.
+/// complete; any earlier outputs in `dir` are removed first (the large
+/// ones are written over in place, see [`take_over`]).
 pub fn run_to_dir(scenario: &Scenario, seed: u64, dir: &Path) -> io::Result<Outcome> {
     run_to_dir_with(scenario, seed, dir, &RunOptions::default())
 }
@@ -409,6 +438,13 @@ pub fn run_to_dir_with(
     if opts.trace_scheduling {
         files.push(TRACE_FILE);
     }
+    let large: Vec<&str> = LARGE_FILES
+        .into_iter()
+        .chain(opts.trace_scheduling.then_some(TRACE_FILE))
+        .collect();
+    for name in &large {
+        take_over(dir, name)?;
+    }
     for name in OUTPUT_FILES.iter().chain([&TRACE_FILE]) {
         match fs::remove_file(dir.join(name)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
@@ -419,11 +455,11 @@ pub fn run_to_dir_with(
         // The large outputs are written by threads of their own, so that
         // the simulation's thread only formats their rows.
         // They are written around the page cache where the system allows
-        // it (`DirectFile`).
-        let events = BackgroundWriter::new(DirectFile::create(&partial(dir, "events.csv"))?)?;
-        let nodes = BackgroundWriter::new(DirectFile::create(&partial(dir, "nodes.csv"))?)?;
+        // it (`DirectFile`), over an earlier run's file if there is one.
+        let events = BackgroundWriter::new(DirectFile::over(&partial(dir, "events.csv"))?)?;
+        let nodes = BackgroundWriter::new(DirectFile::over(&partial(dir, "nodes.csv"))?)?;
         let trace: Option<Box<dyn Write>> = if opts.trace_scheduling {
-            let f = DirectFile::create(&partial(dir, TRACE_FILE))?;
+            let f = DirectFile::over(&partial(dir, TRACE_FILE))?;
             Some(Box::new(BackgroundWriter::new(f)?))
         } else {
             None

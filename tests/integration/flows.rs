@@ -157,6 +157,36 @@ fn a_run_replaces_the_outputs_of_an_earlier_one() {
     );
 }
 
+/// An earlier run's timeline kept under another name with a hard link
+/// is left as it was: only a file with no other link is written over in
+/// place. The new run's outputs are those of a run into an empty
+/// directory.
+#[cfg(unix)]
+#[test]
+fn an_output_kept_with_a_hard_link_is_not_written_over() {
+    let scenario = repo().join("scenarios/quickstart.yaml");
+    let (dir, fresh) = (scratch("hard-link"), scratch("hard-link-fresh"));
+    run_ok(&scenario, &dir, &["--seed", "7"]);
+    let earlier = std::fs::read(dir.join("events.csv")).unwrap();
+    let kept = dir.join("kept-events.csv");
+    std::fs::hard_link(dir.join("events.csv"), &kept).unwrap();
+    run_ok(&scenario, &dir, &[]);
+    run_ok(&scenario, &fresh, &[]);
+    assert!(
+        std::fs::read(&kept).unwrap() == earlier,
+        "the kept timeline changed"
+    );
+    assert!(
+        outputs(&dir) == outputs(&fresh),
+        "the new run's outputs differ from a fresh run's"
+    );
+    assert_ne!(
+        earlier,
+        outputs(&dir)[0],
+        "the seeds give different timelines"
+    );
+}
+
 /// Something that is not a file under an output's name (here a
 /// directory) fails the run before it starts, as a write error, and is
 /// left where and as it was.
