@@ -370,7 +370,10 @@ mod tests {
         }
         let kept = &c.kinds[Kind::Pod.index()];
         assert!(kept.sorted.len() + kept.added.len() <= 2 * 10 + 64);
-        let names: Vec<String> = c.of_kind(Kind::Pod).map(|(k, _)| k.name.clone()).collect();
+        let names: Vec<String> = c
+            .of_kind(Kind::Pod)
+            .map(|(k, _)| k.name().to_string())
+            .collect();
         assert_eq!(
             names,
             [

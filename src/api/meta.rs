@@ -90,22 +90,78 @@ impl fmt::Display for Kind {
 /// A key is built once per object version at most and then passed around a
 /// great deal (every request, response, transaction, work-queue entry and
 /// cache index holds one), so it is shared: a copy is a reference count,
-/// not two strings. The parts are read through `Deref` (`key.name`).
+/// not two strings. The parts are read through `Deref` (`key.kind`,
+/// `key.name()`).
 ///
 /// Its hash is computed once, when the key is built: the stores and
 /// indexes that look a key up (etcd, the watch cache, the informer caches,
-/// the work queues) hash one word instead of the two strings.
+/// the work queues) hash one word instead of the two strings, and two keys
+/// with different hashes differ without a look at their texts.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ObjectKey(Arc<KeyParts>);
 
-/// The parts of an [`ObjectKey`], compared in this order (the hash last:
-/// it follows from the others, so it never decides a comparison).
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// The parts of an [`ObjectKey`]: the namespace and the name are one text
+/// (one allocation beside the shared block, read with one load).
+/// Compared by kind, namespace, then name.
 pub struct KeyParts {
-    pub kind: Kind,
-    pub namespace: String,
-    pub name: String,
     hash: u64,
+    pub kind: Kind,
+    /// Where the name starts in `text`.
+    split: u32,
+    /// The namespace, then the name.
+    text: Box<str>,
+}
+
+impl KeyParts {
+    /// The namespace ("" when cluster-scoped).
+    #[inline]
+    pub fn namespace(&self) -> &str {
+        &self.text[..self.split as usize]
+    }
+
+    /// The name.
+    #[inline]
+    pub fn name(&self) -> &str {
+        &self.text[self.split as usize..]
+    }
+}
+
+impl PartialEq for KeyParts {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        // The hash follows from the parts: a different one settles it.
+        self.hash == other.hash
+            && self.kind == other.kind
+            && self.split == other.split
+            && self.text == other.text
+    }
+}
+
+impl Eq for KeyParts {}
+
+impl PartialOrd for KeyParts {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for KeyParts {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.kind
+            .cmp(&other.kind)
+            .then_with(|| self.namespace().cmp(other.namespace()))
+            .then_with(|| self.name().cmp(other.name()))
+    }
+}
+
+impl fmt::Debug for KeyParts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyParts")
+            .field("kind", &self.kind)
+            .field("namespace", &self.namespace())
+            .field("name", &self.name())
+            .finish()
+    }
 }
 
 impl ObjectKey {
@@ -116,11 +172,14 @@ impl ObjectKey {
         kind.hash(&mut h);
         namespace.hash(&mut h);
         name.hash(&mut h);
+        let mut text = String::with_capacity(namespace.len() + name.len());
+        text.push_str(namespace);
+        text.push_str(name);
         ObjectKey(Arc::new(KeyParts {
-            kind,
-            namespace: namespace.to_string(),
-            name: name.to_string(),
             hash: h.finish(),
+            kind,
+            split: u32::try_from(namespace.len()).expect("a namespace shorter than 4 GiB"),
+            text: text.into_boxed_str(),
         }))
     }
 }
@@ -143,18 +202,18 @@ impl fmt::Debug for ObjectKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ObjectKey")
             .field("kind", &self.kind)
-            .field("namespace", &self.namespace)
-            .field("name", &self.name)
+            .field("namespace", &self.namespace())
+            .field("name", &self.name())
             .finish()
     }
 }
 
 impl fmt::Display for ObjectKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.namespace.is_empty() {
-            write!(f, "{}/{}", self.kind, self.name)
+        if self.namespace().is_empty() {
+            write!(f, "{}/{}", self.kind, self.name())
         } else {
-            write!(f, "{}/{}/{}", self.kind, self.namespace, self.name)
+            write!(f, "{}/{}/{}", self.kind, self.namespace(), self.name())
         }
     }
 }

@@ -279,8 +279,8 @@ impl DaemonSetController {
                     uid,
                     RolloutRecord {
                         kind: "DaemonSet".into(),
-                        namespace: key.namespace.clone(),
-                        name: key.name.clone(),
+                        namespace: key.namespace().to_string(),
+                        name: key.name().to_string(),
                         revision: r,
                         started: now,
                         completed: None,

@@ -444,7 +444,7 @@ impl EndpointSliceController {
             return;
         }
         if let Some((k, v)) = state.selector.iter().next()
-            && let Some(set) = self.service_index.get_mut(&key.namespace, k, v)
+            && let Some(set) = self.service_index.get_mut(&key.namespace(), k, v)
         {
             set.remove(&key);
         }
@@ -452,7 +452,7 @@ impl EndpointSliceController {
         self.generation += 1;
         if let Some((k, v)) = state.selector.iter().next() {
             self.service_index
-                .entry(&key.namespace, k, v)
+                .entry(&key.namespace(), k, v)
                 .insert(key.clone(), id);
         }
         let state = self.states[id as usize].as_mut().expect("a live id");
@@ -468,7 +468,7 @@ impl EndpointSliceController {
             }
         }
         if let Some((k, v)) = state.selector.iter().next()
-            && let Some(uids) = self.pod_index.get(&key.namespace, k, v)
+            && let Some(uids) = self.pod_index.get(&key.namespace(), k, v)
         {
             for uid in uids {
                 if let Some(Object::Pod(p)) = self.pods.get(uid).map(|e| &*e.object)
@@ -641,8 +641,8 @@ impl EndpointSliceController {
                 .get_or_insert_with(|| {
                     ObjectKey::new(
                         Kind::EndpointSlice,
-                        &svc.namespace,
-                        &format!("{}-{i}", svc.name),
+                        &svc.namespace(),
+                        &format!("{}-{i}", svc.name()),
                     )
                 })
                 .clone();
@@ -669,11 +669,12 @@ impl EndpointSliceController {
             let (labels, owner_references) = state
                 .slice_meta
                 .get_or_insert_with(|| {
-                    let labels = Labels::from([(LABEL_SERVICE_NAME.into(), svc.name.clone())]);
+                    let labels =
+                        Labels::from([(LABEL_SERVICE_NAME.into(), svc.name().to_string())]);
                     let owner = OwnerReference {
                         api_version: "v1".into(),
                         kind: "Service".into(),
-                        name: svc.name.clone(),
+                        name: svc.name().to_string(),
                         uid: String::new(),
                         controller: Some(true),
                     };
@@ -681,8 +682,8 @@ impl EndpointSliceController {
                 })
                 .clone();
             let mut meta = ObjectMeta {
-                name: key.name.clone(),
-                namespace: key.namespace.clone(),
+                name: key.name().to_string(),
+                namespace: key.namespace().to_string(),
                 labels,
                 owner_references,
                 ..Default::default()
@@ -855,7 +856,7 @@ mod tests {
         assert!(c.state(ib).unwrap().endpoint(7).is_some());
         assert_eq!(c.pods[&7].services, [ib]);
         // Each Service is queued once, however many changes it has.
-        let queued: Vec<&str> = c.queue.iter().map(|k| k.name.as_str()).collect();
+        let queued: Vec<&str> = c.queue.iter().map(|k| k.name()).collect();
         assert_eq!(queued, ["a", "b"]);
         assert_eq!(c.state(ia).unwrap().pending, Some(None));
     }

@@ -487,10 +487,10 @@ impl Cache {
             }
             None => {
                 let in_kind = &mut self.orphans[key.kind.index()];
-                match in_kind.get_mut(&*key.namespace) {
+                match in_kind.get_mut(&*key.namespace()) {
                     Some(set) => set.insert(key.clone()),
                     None => in_kind
-                        .entry(key.namespace.to_string())
+                        .entry(key.namespace().to_string())
                         .or_default()
                         .insert(key.clone()),
                 };
@@ -514,7 +514,7 @@ impl Cache {
                 }
             }
             None => {
-                if let Some(s) = self.orphans[key.kind.index()].get_mut(&*key.namespace) {
+                if let Some(s) = self.orphans[key.kind.index()].get_mut(&*key.namespace()) {
                     s.remove(key);
                 }
             }
@@ -1192,7 +1192,7 @@ mod tests {
                     script(&mut self.client, &mut self.queue, &mut cx);
                 }
                 (Dest::ControllerManager, Msg::ControllerRequeue { key, .. }) => {
-                    self.requeues.push((ctx.now(), key.name.to_string()));
+                    self.requeues.push((ctx.now(), key.name().to_string()));
                 }
                 (Dest::ApiServer, Msg::Request(req)) => {
                     self.requests

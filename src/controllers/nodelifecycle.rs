@@ -486,11 +486,11 @@ impl NodeLifecycleController {
             .map(|(&uid, t)| (!t.evicted, t.created_s, &t.key, uid))
             .collect();
         order.sort_unstable_by(|a, b| {
-            (a.0, a.1, &a.2.name, &a.2.namespace, a.3).cmp(&(
+            (a.0, a.1, &a.2.name(), &a.2.namespace(), a.3).cmp(&(
                 b.0,
                 b.1,
-                &b.2.name,
-                &b.2.namespace,
+                &b.2.name(),
+                &b.2.namespace(),
                 b.3,
             ))
         });

@@ -118,7 +118,8 @@ impl StatefulSetController {
         self.queue.answer_came(&set);
         if resp.result.is_err() {
             // The sync failed: drop the in-flight mark and retry the set.
-            self.in_flight.remove(&(set.clone(), resp.key.name.clone()));
+            self.in_flight
+                .remove(&(set.clone(), resp.key.name().to_string()));
             self.queue.add_rate_limited(STATEFULSET, set, cx);
         } else if !self.queue.awaiting(&set) {
             // The last answer of the set's requests.
@@ -167,8 +168,8 @@ impl StatefulSetController {
                     uid,
                     RolloutRecord {
                         kind: "StatefulSet".into(),
-                        namespace: key.namespace.clone(),
-                        name: key.name.clone(),
+                        namespace: key.namespace().to_string(),
+                        name: key.name().to_string(),
                         revision: r,
                         started: now,
                         completed: None,
@@ -269,7 +270,7 @@ impl StatefulSetController {
                 .insert(REVISION_LABEL.into(), hash.clone());
             std::sync::Arc::make_mut(&mut pod.metadata.labels)
                 .insert(POD_NAME_LABEL.into(), pod_name.clone());
-            let pk = ObjectKey::new(Kind::Pod, &key.namespace, &pod_name);
+            let pk = ObjectKey::new(Kind::Pod, &key.namespace(), &pod_name);
             log(
                 cx,
                 "create",

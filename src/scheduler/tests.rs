@@ -1337,7 +1337,7 @@ impl crate::engine::World for AloneWithApi {
                     ctx.send(Dest::Scheduler, 0, list);
                 }
                 Verb::Bind { key, node } => {
-                    self.binds.push((ctx.now(), key.name.to_string(), node));
+                    self.binds.push((ctx.now(), key.name().to_string(), node));
                     let result = if self.failures > 0 {
                         self.failures -= 1;
                         Err(ApiError {
