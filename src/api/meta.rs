@@ -330,4 +330,37 @@ mod tests {
         set.insert(a.clone());
         assert!(set.contains(&b));
     }
+
+    /// The namespace and the name are one text inside a key: keys whose
+    /// texts are the same but split apart differ, read back their parts,
+    /// and order by kind, namespace, then name, as etcd's keys do.
+    #[test]
+    fn keys_keep_their_parts_apart_and_order_by_them() {
+        let a = ObjectKey::new(Kind::Pod, "ab", "c");
+        let b = ObjectKey::new(Kind::Pod, "a", "bc");
+        assert_ne!(a, b);
+        assert_eq!((a.namespace(), a.name()), ("ab", "c"));
+        assert_eq!((b.namespace(), b.name()), ("a", "bc"));
+        let mut keys = [
+            ObjectKey::new(Kind::Service, "a", "a"),
+            a.clone(),
+            ObjectKey::new(Kind::Pod, "a-b", "a"),
+            b.clone(),
+            ObjectKey::new(Kind::Pod, "a", "b"),
+            ObjectKey::new(Kind::Node, "", "z"),
+        ];
+        keys.sort();
+        let order: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        assert_eq!(
+            order,
+            [
+                "Node/z",
+                "Pod/a/b",
+                "Pod/a/bc",
+                "Pod/a-b/a",
+                "Pod/ab/c",
+                "Service/a/a"
+            ]
+        );
+    }
 }

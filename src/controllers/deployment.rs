@@ -214,7 +214,7 @@ impl Rs {
     }
     /// The sort key of the ReplicaSets (oldest first, then by name).
     fn created(&self) -> (Option<Time>, &str) {
-        (self.w().metadata.creation_timestamp, &self.key.name())
+        (self.w().metadata.creation_timestamp, self.key.name())
     }
 }
 
@@ -280,7 +280,7 @@ impl DeploymentController {
                 let ns = &obj.meta().namespace;
                 let lo = ObjectKey::new(Kind::Deployment, ns, "");
                 for (k, d) in cache.range_from(&lo) {
-                    if k.kind != Kind::Deployment || &k.namespace() != ns {
+                    if k.kind != Kind::Deployment || k.namespace() != ns {
                         break;
                     }
                     if as_workload(d)
@@ -478,7 +478,7 @@ impl DeploymentController {
                 dirty: false,
             })
             .collect();
-        for o in cache.orphans(Kind::ReplicaSet, &key.namespace()) {
+        for o in cache.orphans(Kind::ReplicaSet, key.namespace()) {
             if o.meta().deletion_timestamp.is_some() || !selector.matches(&o.meta().labels) {
                 continue;
             }
@@ -617,7 +617,7 @@ impl DeploymentController {
                 );
             }
             let rev = revision(w).max(new_rev);
-            self.start_rollout(key, d, &rs.key.name(), rev, strategy, cx);
+            self.start_rollout(key, d, rs.key.name(), rev, strategy, cx);
             self.annotate_revision(key, d, rev, client, cx);
             return Some(rs);
         }
@@ -926,9 +926,9 @@ impl DeploymentController {
                             ": sync failed: when cleaning up unhealthy replicas, \
                              got invalid request to scale down ",
                         ),
-                        Part::Text(&rs.key.namespace()),
+                        Part::Text(rs.key.namespace()),
                         Part::Text("/"),
-                        Part::Text(&rs.key.name()),
+                        Part::Text(rs.key.name()),
                         Part::Text(" "),
                         Part::Int(rs.replicas.into()),
                         Part::Text(" -> "),

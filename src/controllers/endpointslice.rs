@@ -444,7 +444,7 @@ impl EndpointSliceController {
             return;
         }
         if let Some((k, v)) = state.selector.iter().next()
-            && let Some(set) = self.service_index.get_mut(&key.namespace(), k, v)
+            && let Some(set) = self.service_index.get_mut(key.namespace(), k, v)
         {
             set.remove(&key);
         }
@@ -452,7 +452,7 @@ impl EndpointSliceController {
         self.generation += 1;
         if let Some((k, v)) = state.selector.iter().next() {
             self.service_index
-                .entry(&key.namespace(), k, v)
+                .entry(key.namespace(), k, v)
                 .insert(key.clone(), id);
         }
         let state = self.states[id as usize].as_mut().expect("a live id");
@@ -468,7 +468,7 @@ impl EndpointSliceController {
             }
         }
         if let Some((k, v)) = state.selector.iter().next()
-            && let Some(uids) = self.pod_index.get(&key.namespace(), k, v)
+            && let Some(uids) = self.pod_index.get(key.namespace(), k, v)
         {
             for uid in uids {
                 if let Some(Object::Pod(p)) = self.pods.get(uid).map(|e| &*e.object)
@@ -641,7 +641,7 @@ impl EndpointSliceController {
                 .get_or_insert_with(|| {
                     ObjectKey::new(
                         Kind::EndpointSlice,
-                        &svc.namespace(),
+                        svc.namespace(),
                         &format!("{}-{i}", svc.name()),
                     )
                 })

@@ -487,7 +487,7 @@ impl Cache {
             }
             None => {
                 let in_kind = &mut self.orphans[key.kind.index()];
-                match in_kind.get_mut(&*key.namespace()) {
+                match in_kind.get_mut(key.namespace()) {
                     Some(set) => set.insert(key.clone()),
                     None => in_kind
                         .entry(key.namespace().to_string())
@@ -514,7 +514,7 @@ impl Cache {
                 }
             }
             None => {
-                if let Some(s) = self.orphans[key.kind.index()].get_mut(&*key.namespace()) {
+                if let Some(s) = self.orphans[key.kind.index()].get_mut(key.namespace()) {
                     s.remove(key);
                 }
             }

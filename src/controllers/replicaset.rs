@@ -163,7 +163,7 @@ impl ReplicaSetController {
                 let ns = &pod.metadata.namespace;
                 let lo = ObjectKey::new(Kind::ReplicaSet, ns, "");
                 for (k, rs) in cache.range_from(&lo) {
-                    if k.kind != Kind::ReplicaSet || &k.namespace() != ns {
+                    if k.kind != Kind::ReplicaSet || k.namespace() != ns {
                         break;
                     }
                     if as_workload(rs)
@@ -258,7 +258,7 @@ impl ReplicaSetController {
         let mut claimed: Vec<&Pod> = Vec::new();
         // Adopt matching orphans (upstream claimPods), counting them now.
         if rs.metadata.deletion_timestamp.is_none() && self.adopt.remove(key) {
-            for o in cache.orphans(Kind::Pod, &key.namespace()) {
+            for o in cache.orphans(Kind::Pod, key.namespace()) {
                 let Some(p) = o.as_pod() else { continue };
                 if !is_active(p) || !selector.matches(&p.metadata.labels) {
                     continue;

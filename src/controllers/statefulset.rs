@@ -270,7 +270,7 @@ impl StatefulSetController {
                 .insert(REVISION_LABEL.into(), hash.clone());
             std::sync::Arc::make_mut(&mut pod.metadata.labels)
                 .insert(POD_NAME_LABEL.into(), pod_name.clone());
-            let pk = ObjectKey::new(Kind::Pod, &key.namespace(), &pod_name);
+            let pk = ObjectKey::new(Kind::Pod, key.namespace(), &pod_name);
             log(
                 cx,
                 "create",

@@ -44,8 +44,8 @@ impl<'a> From<&'a ObjectKey> for Subject<'a> {
     fn from(k: &'a ObjectKey) -> Self {
         Subject {
             kind: Some(k.kind),
-            namespace: &k.namespace(),
-            name: &k.name(),
+            namespace: k.namespace(),
+            name: k.name(),
         }
     }
 }

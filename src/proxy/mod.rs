@@ -370,7 +370,7 @@ impl ProxyGroup {
                             pod: Some(e.pod_uid()),
                             name: Some(ObjectKey::new(
                                 Kind::Pod,
-                                &key.namespace(),
+                                key.namespace(),
                                 &e.target.pod_name,
                             )),
                         });
