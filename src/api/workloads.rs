@@ -128,13 +128,19 @@ pub struct WorkloadCondition {
 /// the places differ. A status sync compares every condition.
 impl PartialEq for WorkloadCondition {
     fn eq(&self, other: &Self) -> bool {
-        let same = |a: &'static str, b: &'static str| std::ptr::eq(a, b) || a == b;
         self.status == other.status
             && self.last_update == other.last_update
             && self.last_transition == other.last_transition
-            && same(self.kind, other.kind)
-            && same(self.reason, other.reason)
+            && same_text(self.kind, other.kind)
+            && same_text(self.reason, other.reason)
     }
+}
+
+/// Whether two texts are equal, by place first: for a condition's type and
+/// reason, which are the controllers' constants.
+#[inline]
+pub fn same_text(a: &str, b: &str) -> bool {
+    std::ptr::eq(a, b) || a == b
 }
 
 /// The status the workload controllers report: the union of the fields of
@@ -158,7 +164,7 @@ pub struct WorkloadStatus {
 
 impl WorkloadStatus {
     pub fn condition(&self, kind: &str) -> Option<&WorkloadCondition> {
-        self.conditions.iter().find(|c| c.kind == kind)
+        self.conditions.iter().find(|c| same_text(c.kind, kind))
     }
 }
 

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use crate::api::selector::LabelSelector;
 use crate::api::workloads::{
-    IntOrPercent, PodTemplateSpec, Workload, WorkloadCondition, WorkloadStatus,
+    IntOrPercent, PodTemplateSpec, Workload, WorkloadCondition, WorkloadStatus, same_text,
 };
 use crate::api::{Kind, Object, ObjectKey, ObjectMeta};
 use crate::engine::{SECOND, Time};
@@ -1206,7 +1206,7 @@ impl DeploymentController {
             let already_complete = st.replicas == st.updated_replicas
                 && current
                     .as_ref()
-                    .is_some_and(|c| c.reason == NEW_RS_AVAILABLE);
+                    .is_some_and(|c| same_text(c.reason, NEW_RS_AVAILABLE));
             if !already_complete {
                 let progressing = st.updated_replicas > d.status.updated_replicas
                     || (st.replicas - st.updated_replicas)
@@ -1224,8 +1224,8 @@ impl DeploymentController {
                     },
                 };
                 let timed_out = current.as_ref().is_some_and(|c| {
-                    c.reason == TIMED_OUT
-                        || (c.reason != NEW_RS_AVAILABLE
+                    same_text(c.reason, TIMED_OUT)
+                        || (!same_text(c.reason, NEW_RS_AVAILABLE)
                             && c.last_update + Time::from(deadline.max(0) as u32) * SECOND < now)
                 });
                 if complete || progressing {
@@ -1241,7 +1241,9 @@ impl DeploymentController {
                     };
                     set_condition(&mut st, new_cond(true, reason));
                 } else if timed_out {
-                    if current.as_ref().is_some_and(|c| c.reason != TIMED_OUT)
+                    if current
+                        .as_ref()
+                        .is_some_and(|c| !same_text(c.reason, TIMED_OUT))
                         && self.timed_out.insert(key.clone())
                     {
                         log(
@@ -1257,7 +1259,7 @@ impl DeploymentController {
                 // requeueStuckDeployment
                 if let Some(c) = st.condition(PROGRESSING)
                     && c.status
-                    && c.reason != NEW_RS_AVAILABLE
+                    && !same_text(c.reason, NEW_RS_AVAILABLE)
                 {
                     let at = c.last_update + Time::from(deadline.max(0) as u32) * SECOND + SECOND;
                     cx.send_background(
@@ -1286,12 +1288,12 @@ impl DeploymentController {
 }
 
 fn set_condition(st: &mut WorkloadStatus, c: WorkloadCondition) {
-    match st.conditions.iter_mut().find(|x| x.kind == c.kind) {
+    match st.conditions.iter_mut().find(|x| same_text(x.kind, c.kind)) {
         Some(x) => {
-            if x.status == c.status && x.reason == c.reason {
+            if x.status == c.status && same_text(x.reason, c.reason) {
                 // An unchanged condition keeps its times unless progress
                 // refreshes the update time.
-                if c.reason == RS_UPDATED {
+                if same_text(c.reason, RS_UPDATED) {
                     x.last_update = c.last_update;
                 }
             } else {
@@ -1320,7 +1322,11 @@ fn calculate_status(d: &Workload, all: &[&Rs], new: Option<&Rs>) -> WorkloadStat
     } else {
         "MinimumReplicasUnavailable"
     };
-    match st.conditions.iter_mut().find(|c| c.kind == AVAILABLE) {
+    match st
+        .conditions
+        .iter_mut()
+        .find(|c| same_text(c.kind, AVAILABLE))
+    {
         Some(c) if c.status == available => {}
         Some(c) => {
             c.status = available;
