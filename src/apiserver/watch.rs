@@ -26,6 +26,18 @@ impl Watcher {
     }
 }
 
+/// Whether every watch selects two versions of one object (one key) alike:
+/// the same labels and, for a pod, the same spec (shared, as a status write
+/// leaves them), since the field selectors read only the spec's node name.
+/// Most writes are such, and their previous version need not be looked at.
+fn selected_alike(prev: &Object, obj: &Object) -> bool {
+    std::sync::Arc::ptr_eq(&prev.meta().labels, &obj.meta().labels)
+        && match (prev, obj) {
+            (Object::Pod(p), Object::Pod(q)) => std::sync::Arc::ptr_eq(&p.spec, &q.spec),
+            _ => prev.kind() == obj.kind() && prev.as_pod().is_none(),
+        }
+}
+
 /// Whether a watch with this spec selects the object.
 pub fn selects(s: &WatchSpec, obj: &Object) -> bool {
     if obj.kind() != s.kind {
@@ -53,8 +65,13 @@ impl Watcher {
     /// The event this watcher sees for a change, if any: an object that
     /// starts matching is ADDED, one that stops matching is DELETED.
     pub fn event_for(&self, change: &Change) -> Option<EventType> {
-        let before = change.prev.as_deref().is_some_and(|p| self.selects(p));
-        let after = change.kind != EventType::Deleted && self.selects(&change.object);
+        let now = self.selects(&change.object);
+        let before = match change.prev.as_deref() {
+            None => false,
+            Some(p) if selected_alike(p, &change.object) => now,
+            Some(p) => self.selects(p),
+        };
+        let after = change.kind != EventType::Deleted && now;
         match (before, after) {
             (false, true) => Some(EventType::Added),
             (true, true) => Some(EventType::Modified),
@@ -178,5 +195,88 @@ mod tests {
         assert_eq!(ev(sched), Some(EventType::Deleted));
         assert_eq!(ev(all), Some(EventType::Modified));
         assert_eq!(ev(kubelet_b), None);
+    }
+
+    /// Writes that keep the labels and the spec shared (status writes) are
+    /// decided from the new version alone; every write gives the event the
+    /// two versions' selections give, shared or not.
+    #[test]
+    fn shared_labels_and_spec_give_the_events_both_versions_give() {
+        let mut r = Registry::default();
+        let mut web = spec(FieldSelector::Everything);
+        web.labels = Some(crate::api::selector::LabelSelector::from_labels(
+            [("app".to_string(), "web".to_string())].into(),
+        ));
+        let ids = [
+            r.add(
+                Dest::Kubelet(0),
+                spec(FieldSelector::NodeName("a".into())),
+                0,
+            ),
+            r.add(
+                Dest::Kubelet(1),
+                spec(FieldSelector::NodeName("b".into())),
+                0,
+            ),
+            r.add(Dest::Scheduler, spec(FieldSelector::Unassigned), 0),
+            r.add(Dest::ControllerManager, web, 0),
+        ];
+        let mut bound = pod(Some("a"));
+        if let Object::Pod(p) = &mut bound {
+            Arc::make_mut(&mut p.metadata.labels).insert("app".into(), "web".into());
+        }
+        // A status write: labels and spec shared.
+        let mut status = bound.clone();
+        if let Object::Pod(p) = &mut status {
+            p.status.host_ip = Some("10.0.0.1".into());
+        }
+        // A relabel: the spec shared, the labels not.
+        let mut relabelled = status.clone();
+        if let Object::Pod(p) = &mut relabelled {
+            Arc::make_mut(&mut p.metadata.labels).insert("app".into(), "db".into());
+        }
+        // A move (as a test can write it): the labels shared, the spec not.
+        let mut moved = status.clone();
+        if let Object::Pod(p) = &mut moved {
+            Arc::make_mut(&mut p.spec).node_name = Some("b".into());
+        }
+        let changes = [
+            (bound.clone(), status.clone(), EventType::Modified),
+            (status.clone(), relabelled, EventType::Modified),
+            (status.clone(), moved, EventType::Modified),
+            (bound, status, EventType::Deleted),
+        ];
+        let mut seen = Vec::new();
+        for (prev, object, kind) in changes {
+            let change = Change {
+                revision: 3,
+                key: object.key(),
+                kind,
+                object: Arc::new(object),
+                prev: Some(Arc::new(prev)),
+            };
+            for &id in &ids {
+                let w = &r.watchers[id as usize];
+                let before = w.selects(change.prev.as_deref().unwrap());
+                let after = kind != EventType::Deleted && w.selects(&change.object);
+                let want = match (before, after) {
+                    (false, true) => Some(EventType::Added),
+                    (true, true) => Some(EventType::Modified),
+                    (true, false) => Some(EventType::Deleted),
+                    (false, false) => None,
+                };
+                assert_eq!(w.event_for(&change), want, "watcher {id}, {kind:?}");
+                seen.push(want);
+            }
+        }
+        // The cases cover every event and none.
+        for e in [
+            Some(EventType::Added),
+            Some(EventType::Modified),
+            Some(EventType::Deleted),
+            None,
+        ] {
+            assert!(seen.contains(&e), "{e:?}");
+        }
     }
 }
