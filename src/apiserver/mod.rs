@@ -16,7 +16,6 @@ pub mod watch;
 use crate::api::keyed::LazyKeyedMap;
 use std::sync::Arc;
 
-use crate::api::resources::pod_requests;
 use crate::api::{Kind, Object, ObjectKey};
 use crate::engine::Time;
 use crate::etcd::{Change, EventType};
@@ -514,7 +513,7 @@ fn record_pod(change: &Change, rec: &mut Recorder, now: Time) {
                 // Created already bound (spec.nodeName set by the user).
                 r.node = node.to_string();
                 r.bound = Some(now);
-                rec.node_pod(now, node, &pod_requests(&pod.spec), 1);
+                rec.node_pod(now, node, &pod.spec, 1);
             }
         }
         EventType::Modified => {
@@ -542,9 +541,9 @@ fn record_pod(change: &Change, rec: &mut Recorder, now: Time) {
             }
             if let Some(node) = node {
                 if newly_bound && !phase.is_terminal() {
-                    rec.node_pod(now, node, &pod_requests(&pod.spec), 1);
+                    rec.node_pod(now, node, &pod.spec, 1);
                 } else if phase.is_terminal() && !prev.status.phase.is_terminal() && !newly_bound {
-                    rec.node_pod(now, node, &pod_requests(&pod.spec), -1);
+                    rec.node_pod(now, node, &pod.spec, -1);
                 }
             }
         }
@@ -554,7 +553,7 @@ fn record_pod(change: &Change, rec: &mut Recorder, now: Time) {
             if let Some(node) = was.spec.node_name()
                 && !was.status.phase.is_terminal()
             {
-                rec.node_pod(now, node, &pod_requests(&was.spec), -1);
+                rec.node_pod(now, node, &was.spec, -1);
             }
         }
     }

@@ -6,6 +6,7 @@ use std::fmt;
 use std::io::{self, Write};
 
 use crate::api::resources::Resources;
+use crate::api::pod::PodSpec;
 use crate::api::{Kind, Object, ObjectKey, PodPhase};
 use crate::engine::Time;
 
@@ -548,16 +549,22 @@ impl Recorder {
         self.sample_node(now, i);
     }
 
-    /// A pod's requests start (`sign` 1) or stop (-1) counting on a node.
-    pub fn node_pod(&mut self, now: Time, node: &str, requests: &Resources, sign: i64) {
+    /// A pod's requests (those of `spec`) start (`sign` 1) or stop (-1)
+    /// counting on a node. The totals only make node samples: without
+    /// them, nothing is looked up or summed.
+    pub fn node_pod(&mut self, now: Time, node: &str, spec: &PodSpec, sign: i64) {
+        if !self.writes_rows {
+            return;
+        }
         let Some(&i) = self.node_index.get(node) else {
             return;
         };
+        let requests = crate::api::resources::pod_requests(spec);
         let t = &mut self.node_totals[i];
         if sign > 0 {
-            t.requested.add(requests);
+            t.requested.add(&requests);
         } else {
-            t.requested.sub(requests);
+            t.requested.sub(&requests);
         }
         t.pods += sign;
         self.sample_node(now, i);
