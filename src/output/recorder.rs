@@ -5,8 +5,8 @@ use crate::fasthash::HashMap;
 use std::fmt;
 use std::io::{self, Write};
 
-use crate::api::resources::Resources;
 use crate::api::pod::PodSpec;
+use crate::api::resources::Resources;
 use crate::api::{Kind, Object, ObjectKey, PodPhase};
 use crate::engine::Time;
 
@@ -710,6 +710,66 @@ mod tests {
         assert_eq!(ra.counters.timeline_rows, rb.counters.timeline_rows);
         let (a, b) = (a.take(), b.take());
         assert_eq!(String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
+    }
+
+    /// Rows logged by a recorder that defers them (kube-proxy's thread
+    /// formats them), written back, are the bytes a recorder writing them
+    /// directly writes: every kind of row, texts that need quotes.
+    #[test]
+    fn deferred_rows_write_the_bytes_of_direct_rows() {
+        let direct = Shared::default();
+        let mut rd = Recorder::new(Box::new(direct.clone()), Box::new(io::sink()));
+        let mut rl = Recorder::new(Box::new(io::sink()), Box::new(io::sink()));
+        rl.defer_rows();
+        let key = ObjectKey::new(Kind::Pod, "default", "web-0, \"x\"");
+        let head = Recorder::fixed_head("kube-proxy", "sync", Subject::NONE);
+        let template = FieldTemplate::new(&["programmed ", ", quoted"]);
+        for r in [&mut rd, &mut rl] {
+            for i in 0..3u64 {
+                let now = i * 1_234_567_891;
+                r.seq = i;
+                r.event(now, "kubelet", "start", Subject::from(&key), "n1", "a, b");
+                r.event_args(
+                    now,
+                    "kube-scheduler",
+                    "bind",
+                    Subject::from(&key),
+                    "",
+                    format_args!("to {} after {i} tries", "n,2"),
+                );
+                r.event_parts(
+                    now + 1,
+                    "etcd",
+                    "update",
+                    Subject::NONE,
+                    "",
+                    &[
+                        Part::Text("rev "),
+                        Part::Num(i),
+                        Part::Int(-2),
+                        Part::Seconds(now),
+                    ],
+                );
+                r.event_fixed(now + 2, &head, "node-\"9\"", &template, [i]);
+            }
+        }
+        assert_eq!(rl.counters.timeline_rows, 12);
+        let log = rl.take_log();
+        assert_eq!(log.rows(), 12);
+        let logged = Shared::default();
+        let mut w = RowWriter::new(logged.clone());
+        // The header, as the recorder writing directly wrote it first.
+        w.row(EVENTS_HEADER);
+        log.write_into(&mut w);
+        w.flush().unwrap();
+        rd.finish().unwrap();
+        assert_eq!(
+            String::from_utf8(direct.take()).unwrap(),
+            String::from_utf8(logged.take()).unwrap()
+        );
+        // The next take starts empty.
+        rl.recycle_log(log);
+        assert_eq!(rl.take_log().rows(), 0);
     }
 
     #[test]
