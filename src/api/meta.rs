@@ -274,6 +274,35 @@ pub struct ObjectMeta {
 }
 
 impl ObjectMeta {
+    /// The metadata of an object a controller creates, with the parts it
+    /// sets; the fields the apiserver sets are left unset. Built field by
+    /// field: `..Default::default()` would allocate empty labels,
+    /// annotations and references only to drop them.
+    pub fn created_with(
+        name: String,
+        generate_name: String,
+        namespace: String,
+        labels: Arc<Labels>,
+        annotations: Arc<BTreeMap<String, String>>,
+        owner_references: Arc<Vec<OwnerReference>>,
+    ) -> Self {
+        ObjectMeta {
+            name,
+            generate_name,
+            namespace,
+            labels,
+            annotations,
+            owner_references,
+            finalizers: Vec::new(),
+            uid: 0,
+            resource_version: 0,
+            generation: 0,
+            creation_timestamp: None,
+            deletion_timestamp: None,
+            deletion_grace_period_seconds: None,
+        }
+    }
+
     /// The owner reference with `controller: true`, if any.
     pub fn controller_ref(&self) -> Option<&OwnerReference> {
         self.owner_references

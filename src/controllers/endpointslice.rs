@@ -681,23 +681,14 @@ impl EndpointSliceController {
                     (Arc::new(labels), Arc::new(vec![owner]))
                 })
                 .clone();
-            // Every field named: `..Default::default()` would allocate
-            // empty labels and references only to drop them.
-            let mut meta = ObjectMeta {
-                name: key.name().to_string(),
-                generate_name: String::new(),
-                namespace: key.namespace().to_string(),
+            let mut meta = ObjectMeta::created_with(
+                key.name().to_string(),
+                String::new(),
+                key.namespace().to_string(),
                 labels,
-                annotations: Default::default(),
+                Default::default(),
                 owner_references,
-                finalizers: Vec::new(),
-                uid: 0,
-                resource_version: 0,
-                generation: 0,
-                creation_timestamp: None,
-                deletion_timestamp: None,
-                deletion_grace_period_seconds: None,
-            };
+            );
             if let Some(trigger) = trigger {
                 std::sync::Arc::make_mut(&mut meta.annotations)
                     .insert(ANNOTATION_TRIGGER_TIME.into(), trigger.to_string());

@@ -184,27 +184,18 @@ pub fn pod_with_parts(
     name: &str,
 ) -> Pod {
     Pod {
-        metadata: ObjectMeta {
-            name: name.to_string(),
-            generate_name: if name.is_empty() {
+        metadata: ObjectMeta::created_with(
+            name.to_string(),
+            if name.is_empty() {
                 parts.generate_name.clone()
             } else {
                 String::new()
             },
-            namespace: owner.namespace.clone(),
-            labels: template.metadata.labels.clone(),
-            annotations: template.metadata.annotations.clone(),
-            owner_references: parts.owner_references.clone(),
-            // Every field named: `..Default::default()` would allocate
-            // empty labels, annotations and references only to drop them.
-            finalizers: Vec::new(),
-            uid: 0,
-            resource_version: 0,
-            generation: 0,
-            creation_timestamp: None,
-            deletion_timestamp: None,
-            deletion_grace_period_seconds: None,
-        },
+            owner.namespace.clone(),
+            template.metadata.labels.clone(),
+            template.metadata.annotations.clone(),
+            parts.owner_references.clone(),
+        ),
         spec: parts.spec.clone(),
         status: Default::default(),
     }

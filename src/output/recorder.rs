@@ -325,15 +325,8 @@ impl Recorder {
         if !self.writes_rows {
             return;
         }
-        if let Some(log) = &mut self.log {
-            let texts = Self::log_texts(component, action, subject, node);
-            log.push(
-                now,
-                self.seq,
-                subject.kind,
-                texts,
-                Detail::Text(detail.as_bytes()),
-            );
+        let logged = Detail::Text(detail.as_bytes());
+        if self.logged(now, component, action, subject, node, logged) {
             return;
         }
         self.event_head(now, component, action, subject, node);
@@ -356,19 +349,15 @@ impl Recorder {
         if !self.writes_rows {
             return;
         }
-        if let Some(log) = &mut self.log {
-            // Formatted here (rare rows), written as a text detail: the
+        if self.log.is_some() {
+            // Formatted here (rare rows), logged as a text detail: the
             // same bytes as `field_fmt`'s.
-            self.detail.clear();
-            let _ = fmt::write(&mut self.detail, detail);
-            let texts = Self::log_texts(component, action, subject, node);
-            log.push(
-                now,
-                self.seq,
-                subject.kind,
-                texts,
-                Detail::Text(self.detail.as_bytes()),
-            );
+            let mut text = std::mem::take(&mut self.detail);
+            text.clear();
+            let _ = fmt::write(&mut text, detail);
+            let detail = Detail::Text(text.as_bytes());
+            self.logged(now, component, action, subject, node, detail);
+            self.detail = text;
             return;
         }
         self.event_head(now, component, action, subject, node);
@@ -392,9 +381,7 @@ impl Recorder {
         if !self.writes_rows {
             return;
         }
-        if let Some(log) = &mut self.log {
-            let texts = Self::log_texts(component, action, subject, node);
-            log.push(now, self.seq, subject.kind, texts, Detail::Parts(detail));
+        if self.logged(now, component, action, subject, node, Detail::Parts(detail)) {
             return;
         }
         self.event_head(now, component, action, subject, node);
@@ -458,22 +445,30 @@ impl Recorder {
         }
     }
 
-    /// A logged row's texts: its component, action, namespace, name and
-    /// node.
+    /// Logs the row when rows are deferred ([`Recorder::defer_rows`]);
+    /// says whether it did.
     #[inline(always)]
-    fn log_texts<'a>(
-        component: &'a str,
-        action: &'a str,
-        subject: Subject<'a>,
-        node: &'a str,
-    ) -> [&'a [u8]; 5] {
-        [
+    fn logged(
+        &mut self,
+        now: Time,
+        component: &str,
+        action: &str,
+        subject: Subject<'_>,
+        node: &str,
+        detail: Detail<'_>,
+    ) -> bool {
+        let Some(log) = &mut self.log else {
+            return false;
+        };
+        let texts = [
             component.as_bytes(),
             action.as_bytes(),
             subject.namespace.as_bytes(),
             subject.name.as_bytes(),
             node.as_bytes(),
-        ]
+        ];
+        log.push(now, self.seq, subject.kind, texts, detail);
+        true
     }
 
     /// A timeline row's fields but the detail.
