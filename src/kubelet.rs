@@ -671,7 +671,7 @@ impl Kubelet {
                 );
                 p.sandbox = Sandbox::Ready;
                 // Kept in the status only: builds leave it as it is.
-                p.status.pod_ip = Some(ip);
+                p.status.pod_ip = Some(ip.into());
                 self.drive(pod, cx);
                 self.report(pod, cx);
             }
@@ -1007,7 +1007,7 @@ impl Kubelet {
     fn build_status(
         p: &mut KubeletPod,
         uid: u64,
-        node: &str,
+        node: &Arc<str>,
         me: Dest,
         runtime: Dest,
         cx: &mut Cx,
@@ -1070,8 +1070,8 @@ impl Kubelet {
             && !phase.is_terminal();
         status.phase = phase;
         // `pod_ip` was set when the sandbox became ready.
-        if status.host_ip.as_deref() != Some(node) {
-            status.host_ip = Some(node.to_string());
+        if status.host_ip.as_deref() != Some(&**node) {
+            status.host_ip = Some(node.clone());
         }
         status.start_time = Some(p.seen_at);
         let reason = |ok: bool, why: &'static str| if ok { "" } else { why };
@@ -1344,13 +1344,13 @@ fn fingerprint(s: &PodStatus) -> u64 {
             }
         }
     }
-    let opt_text = |h: &mut crate::fasthash::WordHasher, tag: u64, t: &Option<String>| match t {
+    let opt_text = |h: &mut crate::fasthash::WordHasher, tag: u64, t: Option<&str>| match t {
         Some(t) => text(h, tag, t),
         None => h.write_u64(tag | 0xff),
     };
-    opt_text(&mut h, 6, pod_ip);
-    opt_text(&mut h, 7, host_ip);
-    opt_text(&mut h, 8, nominated_node_name);
+    opt_text(&mut h, 6, pod_ip.as_deref());
+    opt_text(&mut h, 7, host_ip.as_deref());
+    opt_text(&mut h, 8, nominated_node_name.as_deref());
     match start_time {
         Some(t) => {
             h.write_u64(9);

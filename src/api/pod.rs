@@ -554,8 +554,8 @@ pub struct PodStatus {
     /// Init containers' statuses, then the containers'.
     pub init_container_statuses: Vec<ContainerStatus>,
     pub container_statuses: Vec<ContainerStatus>,
-    pub pod_ip: Option<String>,
-    pub host_ip: Option<String>,
+    pub pod_ip: Option<std::sync::Arc<str>>,
+    pub host_ip: Option<std::sync::Arc<str>>,
     pub start_time: Option<Time>,
     pub reason: String,
     pub message: String,

@@ -779,7 +779,7 @@ mod tests {
         let yaml = format!("kind: Pod\nmetadata: {{name: {name}, labels: {{app: {app}}}}}");
         let mut o = (*object(&yaml, uid)).clone();
         if let Object::Pod(p) = &mut o {
-            p.status.pod_ip = Some(format!("10.0.0.{uid}"));
+            p.status.pod_ip = Some(format!("10.0.0.{uid}").into());
         }
         Arc::new(o)
     }
