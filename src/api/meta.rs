@@ -85,7 +85,8 @@ impl fmt::Display for Kind {
 }
 
 /// The identity of a stored object: kind, namespace ("" when cluster-scoped)
-/// and name. Ordered like etcd keys.
+/// and name. Ordered by kind, then namespace, then name, part by part: the
+/// order the stores' lists walk (etcd itself compares whole key strings).
 ///
 /// A key is built once per object version at most and then passed around a
 /// great deal (every request, response, transaction, work-queue entry and
@@ -362,7 +363,8 @@ mod tests {
 
     /// The namespace and the name are one text inside a key: keys whose
     /// texts are the same but split apart differ, read back their parts,
-    /// and order by kind, namespace, then name, as etcd's keys do.
+    /// and order by kind, then namespace, then name, part by part (the
+    /// order the stores' lists walk).
     #[test]
     fn keys_keep_their_parts_apart_and_order_by_them() {
         let a = ObjectKey::new(Kind::Pod, "ab", "c");

@@ -114,7 +114,10 @@ impl DirectFile {
     /// freed and allocated again, and every flush cuts the file to the
     /// bytes written so far. For an earlier run's output renamed to `path`
     /// (see `sim::run`): on ext4, deleting churn-1h's 264 MB timeline
-    /// before a re-run took 30 to 50 ms.
+    /// before a re-run took 30 to 50 ms. Until the first flush the file
+    /// holds the new bytes followed by what is left of the old ones: a run
+    /// killed before its end leaves such a partial file, which is never
+    /// renamed as complete (the next run writes over it in turn).
     pub fn over(path: &Path) -> io::Result<Self> {
         let mut f = Self::open(path, false)?;
         f.over = true;

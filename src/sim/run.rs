@@ -394,16 +394,17 @@ fn partial(dir: &Path, name: &str) -> PathBuf {
 /// (with `--trace-scheduling`, scheduling.csv too).
 const LARGE_FILES: [&str; 2] = ["events.csv", "nodes.csv"];
 
-/// Renames `dir/name`, an earlier run's output, to its partial name, to be
-/// written over in place ([`DirectFile::over`]): a re-run then neither
-/// frees the old file's blocks nor allocates new ones. Only a regular
-/// file with no other link is taken over (one kept under another name
-/// stays as it is, and anything else is left to the removal of earlier
-/// outputs, which fails on a directory).
-fn take_over(dir: &Path, name: &str) -> io::Result<()> {
-    let old = dir.join(name);
-    let Ok(meta) = fs::symlink_metadata(&old) else {
-        return Ok(());
+/// Whether `path`, an earlier run's output, is written over in place
+/// ([`DirectFile::over`]) rather than removed: a re-run then neither frees
+/// the old file's blocks nor allocates new ones. Only a regular file with
+/// no other link that this process may write is (one kept under another
+/// name stays as it is; a read-only one, or another user's, is removed as
+/// before; anything else is left to the removal, which fails on a
+/// directory). Opening it for writing, without truncation, changes
+/// nothing.
+fn can_take_over(path: &Path) -> bool {
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return false;
     };
     #[cfg(unix)]
     let single = {
@@ -412,8 +413,21 @@ fn take_over(dir: &Path, name: &str) -> io::Result<()> {
     };
     #[cfg(not(unix))]
     let single = false;
-    if meta.file_type().is_file() && single {
-        fs::rename(&old, partial(dir, name))?;
+    meta.file_type().is_file() && single && fs::OpenOptions::new().write(true).open(path).is_ok()
+}
+
+/// Renames the earlier outputs `names` in `dir` to their partial names,
+/// to be written over. If a rename fails, those already renamed get their
+/// names back, so that a run that cannot start leaves the directory as it
+/// was.
+fn take_over(dir: &Path, names: &[&str]) -> io::Result<()> {
+    for (i, name) in names.iter().enumerate() {
+        if let Err(e) = fs::rename(dir.join(name), partial(dir, name)) {
+            for done in &names[..i] {
+                let _ = fs::rename(partial(dir, done), dir.join(done));
+            }
+            return Err(e);
+        }
     }
     Ok(())
 }
@@ -421,7 +435,8 @@ fn take_over(dir: &Path, name: &str) -> io::Result<()> {
 /// Runs `scenario` and writes its outputs into `dir`. Files are written
 /// under temporary names and renamed into place only when all of them are
 /// complete; any earlier outputs in `dir` are removed first (the large
-/// ones are written over in place, see [`take_over`]).
+/// ones are written over in place where they can be, see
+/// [`can_take_over`]).
 pub fn run_to_dir(scenario: &Scenario, seed: u64, dir: &Path) -> io::Result<Outcome> {
     run_to_dir_with(scenario, seed, dir, &RunOptions::default())
 }
@@ -438,19 +453,23 @@ pub fn run_to_dir_with(
     if opts.trace_scheduling {
         files.push(TRACE_FILE);
     }
-    let large: Vec<&str> = LARGE_FILES
+    // The earlier outputs that are not written over are removed first:
+    // a failure there leaves nothing renamed.
+    let taken: Vec<&str> = LARGE_FILES
         .into_iter()
         .chain(opts.trace_scheduling.then_some(TRACE_FILE))
+        .filter(|name| can_take_over(&dir.join(name)))
         .collect();
-    for name in &large {
-        take_over(dir, name)?;
-    }
     for name in OUTPUT_FILES.iter().chain([&TRACE_FILE]) {
+        if taken.contains(name) {
+            continue;
+        }
         match fs::remove_file(dir.join(name)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}
         }
     }
+    take_over(dir, &taken)?;
     let result = (|| {
         // The large outputs are written by threads of their own, so that
         // the simulation's thread only formats their rows.

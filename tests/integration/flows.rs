@@ -187,6 +187,63 @@ fn an_output_kept_with_a_hard_link_is_not_written_over() {
     );
 }
 
+/// A run that cannot start because of something in the way (here a
+/// directory named pods.csv) leaves an earlier run's outputs where and as
+/// they were: none is renamed or removed on the way.
+#[test]
+fn a_run_that_cannot_start_leaves_the_earlier_outputs_in_place() {
+    let scenario = repo().join("scenarios/quickstart.yaml");
+    let dir = scratch("blocked-rerun");
+    run_ok(&scenario, &dir, &["--trace-scheduling"]);
+    let earlier: Vec<(String, Vec<u8>)> = ["events.csv", "nodes.csv", "scheduling.csv"]
+        .iter()
+        .map(|f| (f.to_string(), std::fs::read(dir.join(f)).unwrap()))
+        .collect();
+    std::fs::remove_file(dir.join("pods.csv")).unwrap();
+    std::fs::create_dir(dir.join("pods.csv")).unwrap();
+    let o = kubesim(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+        "--trace-scheduling",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    for (name, bytes) in &earlier {
+        assert!(
+            std::fs::read(dir.join(name)).unwrap() == *bytes,
+            "{name} changed"
+        );
+    }
+    let hidden: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(hidden.is_empty(), "{hidden:?}");
+}
+
+/// An earlier timeline that is read-only does not stop a re-run: it is
+/// written over when this process may write it (as root), else removed as
+/// the other outputs are; the outputs are a fresh run's either way.
+#[cfg(unix)]
+#[test]
+fn a_read_only_earlier_output_does_not_stop_a_rerun() {
+    use std::os::unix::fs::PermissionsExt;
+    let scenario = repo().join("scenarios/quickstart.yaml");
+    let (dir, fresh) = (scratch("read-only"), scratch("read-only-fresh"));
+    run_ok(&scenario, &dir, &["--seed", "7"]);
+    for f in ["events.csv", "nodes.csv"] {
+        std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o444)).unwrap();
+    }
+    run_ok(&scenario, &dir, &[]);
+    run_ok(&scenario, &fresh, &[]);
+    assert!(
+        outputs(&dir) == outputs(&fresh),
+        "the re-run's outputs differ from a fresh run's"
+    );
+}
+
 /// Something that is not a file under an output's name (here a
 /// directory) fails the run before it starts, as a write error, and is
 /// left where and as it was.
