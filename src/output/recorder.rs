@@ -169,8 +169,6 @@ pub struct Recorder {
     log: Option<RowLog>,
     /// Logs taken out and given back, for the next takes.
     spare_logs: Vec<RowLog>,
-    /// A formatted detail, for a row logged rather than written.
-    detail: String,
 }
 
 /// The most logs of rows kept for reuse (kube-proxy's thread has up to
@@ -206,7 +204,6 @@ impl Recorder {
             deletions: None,
             log: None,
             spare_logs: Vec::new(),
-            detail: String::new(),
         }
     }
 
@@ -352,12 +349,9 @@ impl Recorder {
         if self.log.is_some() {
             // Formatted here (rare rows), logged as a text detail: the
             // same bytes as `field_fmt`'s.
-            let mut text = std::mem::take(&mut self.detail);
-            text.clear();
-            let _ = fmt::write(&mut text, detail);
+            let text = fmt::format(detail);
             let detail = Detail::Text(text.as_bytes());
             self.logged(now, component, action, subject, node, detail);
-            self.detail = text;
             return;
         }
         self.event_head(now, component, action, subject, node);
