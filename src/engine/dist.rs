@@ -125,6 +125,17 @@ impl Prepared {
         }
     }
 
+    /// Whether a draw takes anything from the stream (all but a constant,
+    /// an empty range and a log-normal of median 0, which is 0).
+    pub fn draws(&self) -> bool {
+        match self.dist {
+            Dist::Constant(_) => false,
+            Dist::Uniform { min, max } => max > min,
+            Dist::LogNormal { median, .. } => median != 0,
+            _ => true,
+        }
+    }
+
     /// A log-normal draw, the normal draw inlined.
     #[inline(never)]
     fn lognormal<R: Rng + ?Sized>(&self, rng: &mut R) -> Time {

@@ -12,6 +12,7 @@
 //! - a handler never runs concurrently with another; it sees the world as the
 //!   previous handler left it.
 
+pub mod ahead;
 pub mod dist;
 mod queue;
 mod rng;

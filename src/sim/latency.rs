@@ -4,6 +4,7 @@
 
 use rand_chacha::ChaCha8Rng;
 
+use crate::engine::ahead::Ahead;
 use crate::engine::dist::{Dist, Prepared};
 use crate::engine::{MICROSECOND, MILLISECOND, RngStreams, SECOND, Time};
 
@@ -148,12 +149,30 @@ impl LatencyConfig {
 
 /// The sampler the components draw their delays from. A clone draws the
 /// same delays as the original would from here on (kube-proxy's thread
-/// takes one and draws only its own hops).
-#[derive(Clone)]
+/// takes one and draws only its own hops), as long as the original draws
+/// nothing ahead ([`Latencies::draw_ahead`]).
 pub struct Latencies {
     dists: [Prepared; Hop::ALL.len()],
     streams: Vec<ChaCha8Rng>,
     pub image_pull_bandwidth: u64,
+    /// The hops drawn on a helper thread (`engine::ahead`).
+    ahead: Option<Ahead>,
+}
+
+impl Clone for Latencies {
+    fn clone(&self) -> Self {
+        // A hop drawn ahead has moved on from `streams`.
+        assert!(
+            self.ahead.is_none(),
+            "a sampler that draws ahead is not cloned"
+        );
+        Latencies {
+            dists: self.dists,
+            streams: self.streams.clone(),
+            image_pull_bandwidth: self.image_pull_bandwidth,
+            ahead: None,
+        }
+    }
 }
 
 impl Latencies {
@@ -168,6 +187,29 @@ impl Latencies {
                 .image_pull_bandwidth
                 .unwrap_or(DEFAULT_IMAGE_PULL_BANDWIDTH)
                 .max(1),
+            ahead: None,
+        }
+    }
+
+    /// From now on, the hops but `except` whose delays are random are
+    /// drawn ahead on a helper thread ([`Ahead`]): the same delays in the
+    /// same order, without their arithmetic on the caller's thread. The
+    /// hops in `except` are drawn here as before (kube-proxy's, which its
+    /// own thread draws from a clone).
+    pub fn draw_ahead(&mut self, except: &[Hop]) {
+        if self.ahead.is_some() {
+            return;
+        }
+        let draws: Vec<_> = Hop::ALL
+            .into_iter()
+            .filter(|h| !except.contains(h) && self.dists[*h as usize].draws())
+            .map(|h| {
+                let i = h as usize;
+                (i, self.dists[i], self.streams[i].clone())
+            })
+            .collect();
+        if !draws.is_empty() {
+            self.ahead = Some(Ahead::start(draws));
         }
     }
 
@@ -175,6 +217,11 @@ impl Latencies {
     #[inline]
     pub fn sample(&mut self, hop: Hop) -> Time {
         let i = hop as usize;
+        if let Some(ahead) = &mut self.ahead
+            && ahead.serves(i)
+        {
+            return ahead.next(i);
+        }
         self.dists[i].sample(&mut self.streams[i])
     }
 

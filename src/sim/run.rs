@@ -24,7 +24,7 @@ use crate::scheduler::Scheduler;
 use crate::scheduler::config::PolicyError;
 use crate::scheduler::profile::Profile;
 
-use super::{Client, Cluster, Dest, Latencies, Msg};
+use super::{Client, Cluster, Dest, Hop, Latencies, Msg};
 
 /// What a finished simulation hands back.
 pub struct Outcome {
@@ -263,6 +263,13 @@ fn simulate_into(
         cluster.proxy =
             ProxyLink::spawn(cluster.node_names.clone(), &cluster.lat, &mut cluster.rec);
     }
+    // The main model's random delays are drawn on a helper thread; kube-
+    // proxy's thread draws its own.
+    cluster.lat.draw_ahead(&[
+        Hop::ProxySync,
+        Hop::ProxySyncPerEndpoint,
+        Hop::ProxyMinSyncPeriod,
+    ]);
     let mut engine: Engine<Dest, Msg> = Engine::new();
     if let Some(cp) = control_plane {
         // Only the control-plane kubelet runs at first; it starts the rest.
