@@ -7,7 +7,10 @@
 //!
 //! Full buffers go to the thread through a bounded channel and come back
 //! emptied, to be filled again (fresh memory would cost a page fault per
-//! page), so that at most [`BUFFERS`] buffers exist per writer. The first
+//! page), so that at most [`BUFFERS`] buffers exist per writer. Each
+//! buffer's bytes start at an address aligned to [`super::direct::ALIGN`],
+//! so that a [`super::DirectFile`] writes a whole buffer straight from it,
+//! without copying it first into its own aligned memory. The first
 //! error of the thread (a write or a flush of the inner writer) is
 //! returned by the next write or flush after the thread reports it, at the
 //! latest by [`Write::flush`], which waits until the thread has written and
@@ -18,6 +21,8 @@ use std::io::{self, Write};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::{self, JoinHandle};
 
+use super::direct::ALIGN;
+
 /// The size of a buffer handed to the thread.
 pub const BUFFER: usize = 1 << 20;
 
@@ -25,16 +30,45 @@ pub const BUFFER: usize = 1 << 20;
 /// being written, or emptied and waiting to be filled again).
 pub const BUFFERS: usize = 4;
 
+/// A buffer: its bytes are `mem[start..]`, and `mem[..start]` is padding
+/// that puts them at an aligned address.
+struct Buffer {
+    mem: Vec<u8>,
+    start: usize,
+}
+
+impl Buffer {
+    /// An empty buffer with room for `size` bytes at an aligned address.
+    fn new(size: usize) -> Buffer {
+        let mut mem: Vec<u8> = Vec::with_capacity(size + ALIGN);
+        let start = mem.as_ptr().align_offset(ALIGN).min(ALIGN);
+        mem.resize(start, 0);
+        Buffer { mem, start }
+    }
+
+    fn len(&self) -> usize {
+        self.mem.len() - self.start
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.mem[self.start..]
+    }
+
+    fn clear(&mut self) {
+        self.mem.truncate(self.start);
+    }
+}
+
 /// To the thread.
 enum Job {
-    Write(Vec<u8>),
+    Write(Buffer),
     Flush,
 }
 
 /// From the thread, in the order of the jobs.
 enum Done {
     /// A buffer written (or dropped after an error), emptied.
-    Empty(Vec<u8>),
+    Empty(Buffer),
     /// The thread's first error; it writes nothing after it.
     Failed(io::Error),
     /// Everything before the flush job is written and the inner writer
@@ -45,9 +79,9 @@ enum Done {
 /// A writer whose bytes are written to an inner writer by a thread of its
 /// own (see the module's documentation).
 pub struct BackgroundWriter {
-    /// The buffer being filled (no capacity until the first write after a
+    /// The buffer being filled (`None` until the first write after a
     /// hand-over).
-    buf: Vec<u8>,
+    buf: Option<Buffer>,
     /// A buffer is handed over when it holds this many bytes.
     size: usize,
     /// The most buffers allocated.
@@ -55,7 +89,7 @@ pub struct BackgroundWriter {
     /// The buffers allocated so far.
     buffers: usize,
     /// Emptied buffers back from the thread.
-    spare: Vec<Vec<u8>>,
+    spare: Vec<Buffer>,
     jobs: Option<SyncSender<Job>>,
     done: Receiver<Done>,
     thread: Option<JoinHandle<()>>,
@@ -86,7 +120,7 @@ impl BackgroundWriter {
             .name("kubesim-writer".into())
             .spawn(move || write_jobs(inner, jobs_rx, done_tx))?;
         Ok(BackgroundWriter {
-            buf: Vec::new(),
+            buf: None,
             size,
             max_buffers: count,
             buffers: 0,
@@ -139,18 +173,18 @@ impl BackgroundWriter {
         }
         self.check()?;
         if let Some(b) = self.spare.pop() {
-            self.buf = b;
+            self.buf = Some(b);
             return Ok(());
         }
         if self.buffers < self.max_buffers {
             self.buffers += 1;
-            self.buf = Vec::with_capacity(self.size);
+            self.buf = Some(Buffer::new(self.size));
             return Ok(());
         }
         loop {
             match self.done.recv() {
                 Ok(Done::Empty(b)) => {
-                    self.buf = b;
+                    self.buf = Some(b);
                     return Ok(());
                 }
                 Ok(d) => {
@@ -177,10 +211,16 @@ impl BackgroundWriter {
         }
     }
 
-    /// Hands the buffer being filled to the thread.
+    /// Hands the buffer being filled, if any, to the thread.
     fn hand_over(&mut self) {
-        let full = std::mem::take(&mut self.buf);
-        self.send(Job::Write(full));
+        if let Some(full) = self.buf.take() {
+            self.send(Job::Write(full));
+        }
+    }
+
+    /// Whether bytes wait in the buffer being filled.
+    fn holds_bytes(&self) -> bool {
+        self.buf.as_ref().is_some_and(|b| b.len() > 0)
     }
 }
 
@@ -190,12 +230,15 @@ impl Write for BackgroundWriter {
         if data.is_empty() {
             return Ok(0);
         }
-        if self.buf.capacity() == 0 {
+        if self.buf.is_none() {
             self.next_buffer()?;
         }
-        let n = data.len().min(self.size - self.buf.len());
-        self.buf.extend_from_slice(&data[..n]);
-        if self.buf.len() == self.size {
+        let Some(buf) = &mut self.buf else {
+            return Ok(0);
+        };
+        let n = data.len().min(self.size - buf.len());
+        buf.mem.extend_from_slice(&data[..n]);
+        if buf.len() == self.size {
             // An error here is returned by the next write or flush.
             self.hand_over();
         }
@@ -204,7 +247,7 @@ impl Write for BackgroundWriter {
 
     fn flush(&mut self) -> io::Result<()> {
         self.check()?;
-        if !self.buf.is_empty() {
+        if self.holds_bytes() {
             self.hand_over();
         }
         self.send(Job::Flush);
@@ -226,7 +269,7 @@ impl Drop for BackgroundWriter {
     /// Hands over what is left (its errors are lost, as with a
     /// `BufWriter`: flush first to see them) and waits for the thread.
     fn drop(&mut self) {
-        if self.failed.is_none() && !self.buf.is_empty() {
+        if self.failed.is_none() && self.holds_bytes() {
             self.hand_over();
         }
         // The thread ends when the channel closes, after the jobs queued.
@@ -244,7 +287,7 @@ fn write_jobs<W: Write>(mut inner: W, jobs: Receiver<Job>, done: mpsc::Sender<Do
     for job in jobs {
         match job {
             Job::Write(mut b) => {
-                if !failed && let Err(e) = inner.write_all(&b) {
+                if !failed && let Err(e) = inner.write_all(b.bytes()) {
                     failed = true;
                     let _ = done.send(Done::Failed(e));
                 }
@@ -387,6 +430,35 @@ mod tests {
         );
         assert!(w.write_all(b"x").is_err());
         assert!(w.flush().is_err());
+    }
+
+    /// Records how far off the alignment each write's bytes start.
+    #[derive(Clone, Default)]
+    struct Offsets(Arc<Mutex<Vec<usize>>>);
+
+    impl Write for Offsets {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().push(b.as_ptr() as usize % ALIGN);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Every buffer reaches the inner writer from an aligned address (a
+    /// `DirectFile` writes it from there), the last, partial one too.
+    #[test]
+    fn buffers_are_aligned() {
+        let offsets = Offsets::default();
+        let mut w = BackgroundWriter::with_buffers(offsets.clone(), 2 * ALIGN, 3).unwrap();
+        for row in rows(2 * ALIGN) {
+            w.write_all(&row).unwrap();
+        }
+        w.flush().unwrap();
+        let seen = offsets.0.lock().unwrap();
+        assert!(seen.len() > 10, "{} writes", seen.len());
+        assert!(seen.iter().all(|&off| off == 0), "{seen:?}");
     }
 
     /// A writer that panics: the thread dies.

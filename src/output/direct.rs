@@ -169,14 +169,24 @@ impl DirectFile {
         &mut self.mem[start..start + CHUNK + ALIGN]
     }
 
-    /// Writes `n` staged bytes from `bytes_at` at file offset `offset`:
-    /// directly, or the ordinary way once direct writes are off. A direct
-    /// write that fails, or that makes them too slow, turns them off; a
-    /// failed one is made again the ordinary way.
+    /// Writes `n` staged bytes from `bytes_at` at file offset `offset`
+    /// (see [`DirectFile::put`]).
     fn write_at(&mut self, bytes_at: usize, n: usize, offset: u64) -> io::Result<()> {
-        use std::os::unix::fs::FileExt;
         let start = self.start + bytes_at;
-        let bytes = &self.mem[start..start + n];
+        let mem = std::mem::take(&mut self.mem);
+        let result = self.put(&mem[start..start + n], offset);
+        self.mem = mem;
+        result
+    }
+
+    /// Writes `bytes` (aligned, and whole blocks while direct writes are
+    /// on) at file offset `offset`: directly, or the ordinary way once
+    /// direct writes are off. A direct write that fails, or that makes
+    /// them too slow, turns them off; a failed one is made again the
+    /// ordinary way.
+    fn put(&mut self, bytes: &[u8], offset: u64) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let n = bytes.len();
         if let Some(direct) = &self.direct {
             let started = std::time::Instant::now();
             match direct.write_all_at(bytes, offset) {
@@ -222,6 +232,23 @@ impl DirectFile {
 #[cfg(unix)]
 impl Write for DirectFile {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.len == 0 && data.len() >= ALIGN {
+            // Nothing staged: whole blocks at an aligned address are
+            // written from where they are (a `BackgroundWriter`'s
+            // buffers), and any block or more once direct writes are off.
+            let n = if self.direct.is_none() {
+                data.len()
+            } else if data.as_ptr().align_offset(ALIGN) == 0 {
+                data.len() / ALIGN * ALIGN
+            } else {
+                0
+            };
+            if n > 0 {
+                self.put(&data[..n], self.at)?;
+                self.at += n as u64;
+                return Ok(n);
+            }
+        }
         if self.len >= CHUNK {
             self.write_blocks()?;
         }
@@ -322,9 +349,20 @@ mod tests {
         }
     }
 
+    /// `bytes` copied into memory where they start `off` bytes past an
+    /// aligned address: the memory, and where they start in it.
+    fn placed(bytes: &[u8], off: usize) -> (Vec<u8>, usize) {
+        let mut mem = vec![0u8; bytes.len() + 2 * ALIGN];
+        let start = mem.as_ptr().align_offset(ALIGN) + off;
+        mem[start..start + bytes.len()].copy_from_slice(bytes);
+        (mem, start)
+    }
+
     /// Pieces of sizes around the block and chunk sizes, with flushes
-    /// between some of them: the file holds every byte in order, whether
-    /// written directly or not.
+    /// between some of them, every other one from an aligned address
+    /// (written from where it is when nothing is staged) and the others
+    /// from one off the alignment (staged): the file holds every byte in
+    /// order, whether written directly or not.
     fn write_pieces(mut f: DirectFile, path: &Path) {
         let was_direct = f.is_direct();
         let sizes = [
@@ -339,11 +377,14 @@ mod tests {
             2 * CHUNK + 1,
             0,
             13,
+            CHUNK,
+            ALIGN,
         ];
         let mut want = Vec::new();
         for (i, &n) in sizes.iter().enumerate() {
             let piece: Vec<u8> = (0..n).map(|j| (i * 31 + j * 7) as u8).collect();
-            f.write_all(&piece).unwrap();
+            let (mem, start) = placed(&piece, i % 2);
+            f.write_all(&mem[start..start + n]).unwrap();
             want.extend_from_slice(&piece);
             if i % 3 == 1 {
                 f.flush().unwrap();
@@ -432,7 +473,9 @@ mod tests {
         let mut f = DirectFile::create(&path).unwrap();
         f.start += 1;
         let piece: Vec<u8> = (0..3 * CHUNK + 5).map(|j| (j * 13) as u8).collect();
-        f.write_all(&piece).unwrap();
+        // From memory off the alignment: staged, not written from there.
+        let (mem, start) = placed(&piece, 1);
+        f.write_all(&mem[start..start + piece.len()]).unwrap();
         f.flush().unwrap();
         // (tmpfs takes unaligned direct writes: there nothing is refused,
         // and the file must be right all the same.)
