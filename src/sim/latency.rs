@@ -232,3 +232,40 @@ impl Latencies {
         ns.min(u128::from(u64::MAX)) as Time
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sampler that draws ahead gives every hop the delays a direct one
+    /// gives, in any interleaving of the hops, with overrides of every
+    /// shape (a constant and an empty range draw nothing).
+    #[test]
+    fn drawing_ahead_gives_the_same_delays() {
+        let config = LatencyConfig {
+            overrides: vec![
+                (Hop::EtcdRead, Dist::Constant(7)),
+                (Hop::KubeletSync, Dist::Uniform { min: 5, max: 5 }),
+                (Hop::PodSandbox, Dist::Exponential { mean: 1_000_000 }),
+                (
+                    Hop::ContainerStart,
+                    Dist::Normal {
+                        mean: 1_000_000,
+                        stddev: 200_000,
+                    },
+                ),
+            ],
+            image_pull_bandwidth: None,
+        };
+        let rng = RngStreams::new(3);
+        let mut direct = Latencies::new(&config, &rng);
+        let mut ahead = Latencies::new(&config, &rng);
+        ahead.draw_ahead(&[Hop::ProxySync]);
+        assert!(ahead.ahead.is_some());
+        for k in 0..30_000usize {
+            // Every hop, some far more often than others.
+            let hop = Hop::ALL[(k * k + k / 7) % Hop::ALL.len()];
+            assert_eq!(ahead.sample(hop), direct.sample(hop), "draw {k}, {hop:?}");
+        }
+    }
+}
