@@ -12,9 +12,9 @@
 //!
 //! Each lane has two buffers: the one being read, and the other, being
 //! filled or ready (the first read asks for the second). When the one
-//! being read is spent it goes back to be filled, and the other is read. A buffer is asked for
-//! with the number of values wanted, which starts at [`FIRST`] (a short
-//! run draws little) and doubles up to [`MOST`].
+//! being read is spent it goes back to be filled, and the other is read.
+//! A buffer is asked for with the number of values wanted, which starts
+//! at [`FIRST`] (a short run draws little) and doubles up to [`MOST`].
 //!
 //! If the helper thread cannot be started or stops, the owner draws the
 //! values itself from its own copy of each stream, first skipping the
@@ -164,6 +164,11 @@ impl Ahead {
         lane.at = 0;
         let mut next = lane.ready.take();
         self.ask(i, spent);
+        if self.helper.is_none() {
+            // The helper is gone (`ask` could not reach it): the values
+            // come from here on, the ready buffer's too.
+            return self.draw_one(i);
+        }
         while next.is_none() {
             let Some(h) = &self.helper else {
                 return self.draw_one(i);
@@ -312,6 +317,33 @@ mod tests {
             let (dist, stream) = &mut direct[1];
             assert_eq!(ahead.next(2), dist.sample(stream), "draw {k}");
         }
+    }
+
+    /// The helper gone while a lane has a buffer ready and another lane
+    /// is part read: both go on with the values they would have read.
+    #[test]
+    fn a_helper_lost_with_buffers_ready_changes_no_value() {
+        let mut direct: Vec<(Prepared, ChaCha8Rng)> =
+            lanes().into_iter().map(|(_, d, s)| (d, s)).collect();
+        let mut ahead = Ahead::start(lanes());
+        let mut check = |ahead: &mut Ahead, lane: usize, which: usize, n: usize| {
+            for _ in 0..n {
+                let (dist, stream) = &mut direct[which];
+                assert_eq!(ahead.next(lane), dist.sample(stream));
+            }
+        };
+        // Lane 0's first read asks for its second buffer, which arrives
+        // while lane 2 waits for its own.
+        check(&mut ahead, 0, 0, 1);
+        check(&mut ahead, 2, 1, 10_000);
+        assert!(ahead.lanes[0].as_ref().unwrap().ready.is_some());
+        // The helper can no longer be asked (its channel is closed: it
+        // ends), as if it had died.
+        let (dead, _) = channel();
+        ahead.helper.as_mut().unwrap().fills = dead;
+        check(&mut ahead, 0, 0, 5_000);
+        assert!(ahead.helper.is_none());
+        check(&mut ahead, 2, 1, 5_000);
     }
 
     /// Without the helper, the owner skips what it read and goes on with
