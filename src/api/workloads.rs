@@ -168,18 +168,33 @@ pub struct WorkloadStatus {
 /// time) makes no library call for two empty texts.
 impl PartialEq for WorkloadStatus {
     fn eq(&self, other: &Self) -> bool {
+        // Destructured in full: a new field fails to compile here until
+        // it is compared.
+        let WorkloadStatus {
+            observed_generation,
+            replicas,
+            updated_replicas,
+            ready_replicas,
+            available_replicas,
+            unavailable_replicas,
+            desired_number_scheduled,
+            collision_count,
+            current_revision,
+            update_revision,
+            conditions,
+        } = self;
         let same = |a: &String, b: &String| a.len() == b.len() && (a.is_empty() || a == b);
-        self.observed_generation == other.observed_generation
-            && self.replicas == other.replicas
-            && self.updated_replicas == other.updated_replicas
-            && self.ready_replicas == other.ready_replicas
-            && self.available_replicas == other.available_replicas
-            && self.unavailable_replicas == other.unavailable_replicas
-            && self.desired_number_scheduled == other.desired_number_scheduled
-            && self.collision_count == other.collision_count
-            && same(&self.current_revision, &other.current_revision)
-            && same(&self.update_revision, &other.update_revision)
-            && self.conditions == other.conditions
+        *observed_generation == other.observed_generation
+            && *replicas == other.replicas
+            && *updated_replicas == other.updated_replicas
+            && *ready_replicas == other.ready_replicas
+            && *available_replicas == other.available_replicas
+            && *unavailable_replicas == other.unavailable_replicas
+            && *desired_number_scheduled == other.desired_number_scheduled
+            && *collision_count == other.collision_count
+            && same(current_revision, &other.current_revision)
+            && same(update_revision, &other.update_revision)
+            && *conditions == other.conditions
     }
 }
 
