@@ -78,29 +78,58 @@ fn deletion_cost(p: &Pod) -> i64 {
 /// Upstream `ActivePodsWithRanks.Less`: the pod to delete first sorts
 /// first. `rank` is the number of related pods on the same node.
 pub fn deletion_order(a: &Pod, rank_a: usize, b: &Pod, rank_b: usize) -> Ordering {
-    let assigned = |p: &Pod| p.spec.node_name().is_some();
-    // 1. Unassigned before assigned.
-    (assigned(a).cmp(&assigned(b)))
-        // 2. Pending < Unknown < Running.
-        .then(phase_rank(a.status.phase).cmp(&phase_rank(b.status.phase)))
-        // 3. Not ready before ready.
-        .then(a.status.is_ready().cmp(&b.status.is_ready()))
-        // 4. Lower pod-deletion-cost first.
-        .then(deletion_cost(a).cmp(&deletion_cost(b)))
-        // 5. Doubled-up pods (higher rank) first.
-        .then(rank_b.cmp(&rank_a))
-        // 6. Ready for a shorter time first.
-        .then_with(|| match (ready_since(a), ready_since(b)) {
-            (Some(x), Some(y)) => y.cmp(&x),
-            _ => Ordering::Equal,
-        })
-        // 7. (Container restarts are not modelled.) 8. Newer first.
-        .then(
-            b.metadata
-                .creation_timestamp
-                .cmp(&a.metadata.creation_timestamp),
-        )
-        .then(b.metadata.uid.cmp(&a.metadata.uid))
+    DeletionKey::of(a, rank_a).order(&DeletionKey::of(b, rank_b))
+}
+
+/// What [`deletion_order`] compares of a pod, read once: a sort compares
+/// each pod many times, and reading the conditions and the deletion-cost
+/// annotation at every comparison was most of a scale-down's cost.
+struct DeletionKey {
+    assigned: bool,
+    phase: u8,
+    ready: bool,
+    cost: i64,
+    rank: usize,
+    ready_since: Option<Time>,
+    created: Option<Time>,
+    uid: u64,
+}
+
+impl DeletionKey {
+    fn of(p: &Pod, rank: usize) -> DeletionKey {
+        DeletionKey {
+            assigned: p.spec.node_name().is_some(),
+            phase: phase_rank(p.status.phase),
+            ready: p.status.is_ready(),
+            cost: deletion_cost(p),
+            rank,
+            ready_since: ready_since(p),
+            created: p.metadata.creation_timestamp,
+            uid: p.metadata.uid,
+        }
+    }
+
+    fn order(&self, b: &DeletionKey) -> Ordering {
+        let a = self;
+        // 1. Unassigned before assigned.
+        (a.assigned.cmp(&b.assigned))
+            // 2. Pending < Unknown < Running.
+            .then(a.phase.cmp(&b.phase))
+            // 3. Not ready before ready.
+            .then(a.ready.cmp(&b.ready))
+            // 4. Lower pod-deletion-cost first.
+            .then(a.cost.cmp(&b.cost))
+            // 5. Doubled-up pods (higher rank) first.
+            .then(b.rank.cmp(&a.rank))
+            // 6. Ready for a shorter time first.
+            .then_with(|| match (a.ready_since, b.ready_since) {
+                (Some(x), Some(y)) => y.cmp(&x),
+                _ => Ordering::Equal,
+            })
+            // 7. (Container restarts are not modelled.) 8. Newer first.
+            .then(b.created.cmp(&a.created))
+            .then(b.uid.cmp(&a.uid))
+    }
 }
 
 /// Sorts pods for deletion, ranking each by the pods of the list on its node.
@@ -110,23 +139,33 @@ pub fn sort_for_deletion(pods: &mut [&Pod]) {
 }
 
 /// Puts the `n` pods to delete first at the front, in order (the rest in
-/// no particular order).
+/// no particular order). Each pod's key is read once; the pods are then
+/// ordered by their keys, as [`deletion_order`] orders them.
 pub fn sort_first_for_deletion(pods: &mut [&Pod], n: usize) {
+    if n == 0 {
+        return;
+    }
     let mut per_node: HashMap<&str, usize> = HashMap::default();
     for p in pods.iter() {
         if let Some(n) = p.spec.node_name() {
             *per_node.entry(n).or_default() += 1;
         }
     }
-    let rank = |p: &Pod| p.spec.node_name().map_or(0, |n| per_node[n]);
-    let order = |a: &&Pod, b: &&Pod| deletion_order(a, rank(a), b, rank(b));
-    if n == 0 {
-        return;
+    let mut keyed: Vec<(DeletionKey, &Pod)> = pods
+        .iter()
+        .map(|&p| {
+            let rank = p.spec.node_name().map_or(0, |n| per_node[n]);
+            (DeletionKey::of(p, rank), p)
+        })
+        .collect();
+    let order = |a: &(DeletionKey, &Pod), b: &(DeletionKey, &Pod)| a.0.order(&b.0);
+    if n < keyed.len() {
+        keyed.select_nth_unstable_by(n - 1, order);
     }
-    if n < pods.len() {
-        pods.select_nth_unstable_by(n - 1, order);
+    keyed[..n].sort_by(order);
+    for (slot, (_, p)) in pods.iter_mut().zip(keyed) {
+        *slot = p;
     }
-    pods[..n].sort_by(order);
 }
 
 /// An owner reference with `controller: true` to a workload.
@@ -215,6 +254,65 @@ mod tests {
             p.status.set_condition(PodConditionType::Ready, true, t, "");
         }
         p
+    }
+
+    /// Keyed once per pod, the first `n` pods to delete are those the
+    /// comparison of the pods themselves puts first, in the same order:
+    /// pods of every shape (unassigned, each phase, ready since different
+    /// times or not, deletion costs, doubled up on nodes, equal creation
+    /// times).
+    #[test]
+    fn keyed_sort_is_the_pods_own_order() {
+        let mut x: u64 = 7;
+        let mut next = move |m: u64| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) % m
+        };
+        let phases = [PodPhase::Pending, PodPhase::Running, PodPhase::Unknown];
+        let pods: Vec<Pod> = (0..300u64)
+            .map(|i| {
+                let node = match next(6) {
+                    0 => None,
+                    k => Some(format!("n{}", next(k * 3))),
+                };
+                let ready = (next(3) > 0).then(|| next(5) * SECOND);
+                let mut p = pod(
+                    &format!("p{i}"),
+                    node.as_deref(),
+                    phases[next(3) as usize],
+                    ready,
+                );
+                p.metadata.uid = i;
+                p.metadata.creation_timestamp = Some(next(4) * SECOND);
+                if next(4) == 0 {
+                    std::sync::Arc::make_mut(&mut p.metadata.annotations)
+                        .insert(POD_DELETION_COST.into(), format!("{}", next(3) as i64 - 1));
+                }
+                p
+            })
+            .collect();
+        let all: Vec<&Pod> = pods.iter().collect();
+        let mut per_node: HashMap<&str, usize> = HashMap::default();
+        for p in &all {
+            if let Some(n) = p.spec.node_name() {
+                *per_node.entry(n).or_default() += 1;
+            }
+        }
+        let rank = |p: &Pod| p.spec.node_name().map_or(0, |n| per_node[n]);
+        for n in [1, 2, 17, 150, 299, 300] {
+            let mut want = all.clone();
+            let order = |a: &&Pod, b: &&Pod| deletion_order(a, rank(a), b, rank(b));
+            if n < want.len() {
+                want.select_nth_unstable_by(n - 1, order);
+            }
+            want[..n].sort_by(order);
+            let mut got = all.clone();
+            sort_first_for_deletion(&mut got, n);
+            let uids = |v: &[&Pod]| v[..n].iter().map(|p| p.metadata.uid).collect::<Vec<_>>();
+            assert_eq!(uids(&got), uids(&want), "n {n}");
+        }
     }
 
     #[test]
