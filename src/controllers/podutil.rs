@@ -75,15 +75,10 @@ fn deletion_cost(p: &Pod) -> i64 {
         .unwrap_or(0)
 }
 
-/// Upstream `ActivePodsWithRanks.Less`: the pod to delete first sorts
-/// first. `rank` is the number of related pods on the same node.
-pub fn deletion_order(a: &Pod, rank_a: usize, b: &Pod, rank_b: usize) -> Ordering {
-    DeletionKey::of(a, rank_a).order(&DeletionKey::of(b, rank_b))
-}
-
-/// What [`deletion_order`] compares of a pod, read once: a sort compares
-/// each pod many times, and reading the conditions and the deletion-cost
-/// annotation at every comparison was most of a scale-down's cost.
+/// What upstream `ActivePodsWithRanks.Less` compares of a pod, read once:
+/// a sort compares each pod many times, and reading the conditions and
+/// the deletion-cost annotation at every comparison was most of a
+/// scale-down's cost.
 struct DeletionKey {
     assigned: bool,
     phase: u8,
@@ -109,6 +104,8 @@ impl DeletionKey {
         }
     }
 
+    /// `ActivePodsWithRanks.Less`: the pod to delete first sorts first.
+    /// `rank` is the number of related pods on the same node.
     fn order(&self, b: &DeletionKey) -> Ordering {
         let a = self;
         // 1. Unassigned before assigned.
@@ -140,7 +137,7 @@ pub fn sort_for_deletion(pods: &mut [&Pod]) {
 
 /// Puts the `n` pods to delete first at the front, in order (the rest in
 /// no particular order). Each pod's key is read once; the pods are then
-/// ordered by their keys, as [`deletion_order`] orders them.
+/// ordered by their keys.
 pub fn sort_first_for_deletion(pods: &mut [&Pod], n: usize) {
     if n == 0 {
         return;
@@ -303,7 +300,11 @@ mod tests {
         let rank = |p: &Pod| p.spec.node_name().map_or(0, |n| per_node[n]);
         for n in [1, 2, 17, 150, 299, 300] {
             let mut want = all.clone();
-            let order = |a: &&Pod, b: &&Pod| deletion_order(a, rank(a), b, rank(b));
+            // The pods compared themselves, their keys read at every
+            // comparison.
+            let order = |a: &&Pod, b: &&Pod| {
+                DeletionKey::of(a, rank(a)).order(&DeletionKey::of(b, rank(b)))
+            };
             if n < want.len() {
                 want.select_nth_unstable_by(n - 1, order);
             }

@@ -74,7 +74,7 @@ struct Helper {
 impl Ahead {
     /// Draws ahead for `draws`: each a lane index, its distribution and
     /// its stream, not drawn from again by the caller. Lanes not named
-    /// are not served ([`Ahead::serves`]).
+    /// are not served ([`Ahead::next`] answers `None` for them).
     pub fn start(draws: Vec<(usize, Prepared, ChaCha8Rng)>) -> Ahead {
         let count = draws.iter().map(|d| d.0 + 1).max().unwrap_or(0);
         let mut lanes: Vec<Option<Lane>> = (0..count).map(|_| None).collect();
@@ -116,22 +116,15 @@ impl Ahead {
         ahead
     }
 
-    /// Whether lane `i` is drawn ahead.
+    /// Lane `i`'s next value, or `None` when lane `i` is not drawn ahead.
     #[inline]
-    pub fn serves(&self, i: usize) -> bool {
-        matches!(self.lanes.get(i), Some(Some(_)))
-    }
-
-    /// Lane `i`'s next value. The lane must be served.
-    #[inline]
-    pub fn next(&mut self, i: usize) -> Time {
-        if let Some(lane) = &mut self.lanes[i]
-            && let Some(&v) = lane.vals.get(lane.at)
-        {
+    pub fn next(&mut self, i: usize) -> Option<Time> {
+        let lane = self.lanes.get_mut(i)?.as_mut()?;
+        if let Some(&v) = lane.vals.get(lane.at) {
             lane.at += 1;
-            return v;
+            return Some(v);
         }
-        self.next_slow(i)
+        Some(self.next_slow(i))
     }
 
     /// Asks for lane `i`'s next buffer, filled into `buf`.
@@ -290,12 +283,12 @@ mod tests {
         let mut direct: Vec<(Prepared, ChaCha8Rng)> =
             lanes().into_iter().map(|(_, d, s)| (d, s)).collect();
         let mut ahead = Ahead::start(lanes());
-        assert!(ahead.serves(0) && ahead.serves(2));
-        assert!(!ahead.serves(1) && !ahead.serves(3));
+        assert!(ahead.lanes[0].is_some() && ahead.lanes[2].is_some());
+        assert_eq!((ahead.next(1), ahead.next(3)), (None, None));
         for k in 0..40_000usize {
             let (lane, which) = if k % 7 < 2 { (2, 1) } else { (0, 0) };
             let (dist, stream) = &mut direct[which];
-            assert_eq!(ahead.next(lane), dist.sample(stream), "draw {k}");
+            assert_eq!(ahead.next(lane), Some(dist.sample(stream)), "draw {k}");
         }
     }
 
@@ -308,14 +301,14 @@ mod tests {
             lanes().into_iter().map(|(_, d, s)| (d, s)).collect();
         let mut ahead = Ahead::start(lanes());
         let (dist, stream) = &mut direct[1];
-        assert_eq!(ahead.next(2), dist.sample(stream));
+        assert_eq!(ahead.next(2), Some(dist.sample(stream)));
         for _ in 0..20_000 {
             let (dist, stream) = &mut direct[0];
-            assert_eq!(ahead.next(0), dist.sample(stream));
+            assert_eq!(ahead.next(0), Some(dist.sample(stream)));
         }
         for k in 0..20_000 {
             let (dist, stream) = &mut direct[1];
-            assert_eq!(ahead.next(2), dist.sample(stream), "draw {k}");
+            assert_eq!(ahead.next(2), Some(dist.sample(stream)), "draw {k}");
         }
     }
 
@@ -329,7 +322,7 @@ mod tests {
         let mut check = |ahead: &mut Ahead, lane: usize, which: usize, n: usize| {
             for _ in 0..n {
                 let (dist, stream) = &mut direct[which];
-                assert_eq!(ahead.next(lane), dist.sample(stream));
+                assert_eq!(ahead.next(lane), Some(dist.sample(stream)));
             }
         };
         // Lane 0's first read asks for its second buffer, which arrives
@@ -355,14 +348,14 @@ mod tests {
         let mut ahead = Ahead::start(lanes());
         for _ in 0..5_000 {
             let (dist, stream) = &mut direct[0];
-            assert_eq!(ahead.next(0), dist.sample(stream));
+            assert_eq!(ahead.next(0), Some(dist.sample(stream)));
         }
         ahead.draw_here();
         assert!(ahead.helper.is_none());
         for _ in 0..5_000 {
             for (lane, which) in [(0, 0), (2, 1)] {
                 let (dist, stream) = &mut direct[which];
-                assert_eq!(ahead.next(lane), dist.sample(stream));
+                assert_eq!(ahead.next(lane), Some(dist.sample(stream)));
             }
         }
     }

@@ -218,9 +218,9 @@ impl Latencies {
     pub fn sample(&mut self, hop: Hop) -> Time {
         let i = hop as usize;
         if let Some(ahead) = &mut self.ahead
-            && ahead.serves(i)
+            && let Some(delay) = ahead.next(i)
         {
-            return ahead.next(i);
+            return delay;
         }
         self.dists[i].sample(&mut self.streams[i])
     }
