@@ -10,6 +10,7 @@ use super::framework::{
     normalized_image_name,
 };
 use super::profile::Profile;
+use super::topology::{LABEL_HOSTNAME, LABEL_ZONE};
 use super::{Evaluation, Scheduler};
 use crate::api::pod::Pod;
 use crate::api::{Manifest, Node, Object};
@@ -629,6 +630,104 @@ fn pod_topology_spread_system_defaults_use_the_service_selector() {
         scores(&e, ScorePlugin::PodTopologySpread, &abcd),
         vec![0, 0, 0, 0]
     );
+}
+
+/// Under the system defaults (hostname, then zone), every node's raw and
+/// normalized PodTopologySpread score is upstream's sum for that node
+/// alone, wherever a node's score is reused from the node before it (same
+/// zone, no pod of the kind): nodes of one zone in runs and apart, nodes
+/// holding pods between them, a node without a hostname, one without a
+/// zone.
+#[test]
+fn pod_topology_spread_system_defaults_score_every_node_as_its_own() {
+    // (zone, hostname label, foo pods on it)
+    let layout: [(Option<u32>, bool, usize); 16] = [
+        (Some(0), true, 0),
+        (Some(0), true, 0),
+        (Some(0), true, 2),
+        (Some(0), true, 0),
+        (Some(1), true, 0),
+        (Some(1), false, 0),
+        (Some(1), true, 0),
+        (Some(0), true, 0),
+        (Some(2), true, 3),
+        (Some(2), true, 0),
+        (Some(2), true, 0),
+        (None, true, 0),
+        (None, true, 1),
+        (Some(1), true, 0),
+        (Some(1), true, 1),
+        (Some(1), true, 0),
+    ];
+    let names: Vec<String> = (0..layout.len()).map(|i| format!("node-{i:02}")).collect();
+    let nodes: Vec<String> = layout
+        .iter()
+        .zip(&names)
+        .map(|(&(zone, host, _), name)| {
+            let mut labels = vec![];
+            if let Some(z) = zone {
+                labels.push(format!("{LABEL_ZONE}: zone-{z}"));
+            }
+            if host {
+                labels.push(format!("{LABEL_HOSTNAME}: {name}"));
+            }
+            labelled(name, &labels.join(", "))
+        })
+        .collect();
+    let spec: Vec<(&str, usize)> = (names.iter().zip(&layout))
+        .map(|(n, &(_, _, pods))| (n.as_str(), pods))
+        .collect();
+    let mut pods = foo_pods(&spec);
+    // Not the Service's: counted nowhere.
+    pods.push(labelled("other", "bar: ''") + "\nspec: {nodeName: node-01}");
+    let n: Vec<&str> = nodes.iter().map(String::as_str).collect();
+    let ps: Vec<&str> = pods.iter().map(String::as_str).collect();
+    let mut s = cluster(Profile::default(), &n, &ps);
+    s.add_object(&parse(
+        "kind: Service\nmetadata: {name: svc}\nspec: {selector: {foo: ''}}",
+    ));
+    let e = s
+        .evaluate(&pod("metadata: {name: p, labels: {foo: ''}}"))
+        .unwrap();
+    // Upstream's sum per node: for each constraint whose key the node
+    // has, the count of its domain times ln(domains + 2), plus maxSkew - 1.
+    let hosts = layout.iter().filter(|l| l.1).count();
+    let zones = 3;
+    let zone_count = |z: u32| -> usize {
+        (layout.iter())
+            .filter(|l| l.0 == Some(z))
+            .map(|l| l.2)
+            .sum()
+    };
+    let want_raw: Vec<i64> = layout
+        .iter()
+        .map(|&(zone, host, pods)| {
+            let mut score = 0.0;
+            if host {
+                score += pods as f64 * ((hosts + 2) as f64).ln() + 2.0;
+            }
+            if let Some(z) = zone {
+                score += zone_count(z) as f64 * ((zones + 2) as f64).ln() + 4.0;
+            }
+            score.round() as i64
+        })
+        .collect();
+    let (min, max) = (
+        *want_raw.iter().min().unwrap(),
+        *want_raw.iter().max().unwrap(),
+    );
+    let col = ScorePlugin::PodTopologySpread as usize;
+    for (k, name) in names.iter().enumerate() {
+        let got = e.get(name).unwrap();
+        assert_eq!(got.raw[col], want_raw[k], "raw score of {name}");
+        assert_eq!(
+            got.normalized[col],
+            100 * (max + min - want_raw[k]) / max,
+            "normalized score of {name}"
+        );
+    }
+    // Not all alike: the reuse had something to tell apart.
+    assert!(want_raw.iter().any(|&r| r != want_raw[0]));
 }
 
 /// The default spread matcher kept for a controller's pods follows the

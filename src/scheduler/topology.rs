@@ -1355,7 +1355,7 @@ impl Indexes {
             })
             .collect();
         let require_all = st.soft_require_all;
-        out.extend(nodes.iter().map(|&i| {
+        let score_of = |i: usize| {
             let mut score = 0.0;
             for &(t, part, direct, counts) in &parts {
                 let d = domain_of(t, i);
@@ -1372,6 +1372,43 @@ impl Indexes {
                 };
             }
             Some(round_to_i64(score))
+        };
+        // A node whose own count is 0 under every direct constraint (and
+        // that has their keys) scores by its domain of the one constraint
+        // that is not direct alone (or the same as every such node, when
+        // all are direct): the system defaults' hostname and zone, where
+        // most feasible nodes hold none of the pod's kind. Nodes come in
+        // node order, zone by zone, so the last such node's score is
+        // usually this one's: reused, the same value by the same sum.
+        let mut keyed = parts.iter().filter(|p| p.2.is_none());
+        let key_table = match (keyed.next(), keyed.next()) {
+            (None, _) => Some(&[][..]),
+            (Some(p), None) => Some(p.0),
+            _ => None,
+        };
+        let Some(key_table) = key_table else {
+            out.extend(nodes.iter().map(|&i| score_of(i)));
+            return;
+        };
+        let zero_counts = |i: usize| {
+            parts.iter().all(|&(t, _, direct, counts)| {
+                direct.is_none() || (domain_of(t, i) != NONE && count_of(counts, i) == 0)
+            })
+        };
+        let mut last: Option<(u32, Option<i64>)> = None;
+        out.extend(nodes.iter().map(|&i| {
+            if !zero_counts(i) {
+                return score_of(i);
+            }
+            let key = domain_of(key_table, i);
+            match last {
+                Some((k, score)) if k == key => score,
+                _ => {
+                    let score = score_of(i);
+                    last = Some((key, score));
+                    score
+                }
+            }
         }));
     }
 
@@ -1404,11 +1441,21 @@ pub fn normalize_spread(raw: &[Option<i64>], out: &mut [i64]) {
         min = min.min(*s);
         max = max.max(*s);
     }
+    // Raw scores repeat from node to node (see `spread_scores`): the last
+    // one's quotient is reused rather than divided again.
+    let mut last = None;
     for (o, s) in out.iter_mut().zip(raw) {
-        *o = match s {
+        *o = match *s {
             None => 0,
             Some(_) if max == 0 => MAX_NODE_SCORE,
-            Some(s) => MAX_NODE_SCORE * (max + min - s) / max,
+            Some(s) => match last {
+                Some((l, q)) if l == s => q,
+                _ => {
+                    let q = MAX_NODE_SCORE * (max + min - s) / max;
+                    last = Some((s, q));
+                    q
+                }
+            },
         };
     }
 }
