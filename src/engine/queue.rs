@@ -205,6 +205,11 @@ impl<D, M> EventQueue<D, M> {
             // One time: the bucket becomes `now` as it is (both conversions
             // keep the buffers; the empty `now` is the bucket's next one).
             let mut spent = std::mem::take(&mut self.now);
+            // Empty, but its front can be anywhere in the buffer: cleared,
+            // it starts at the buffer's start, and the conversion to a
+            // `Vec` has nothing to move (else it calls `memmove` for
+            // nothing, at every refill).
+            spent.clear();
             if spent.capacity() > KEEP {
                 self.set_aside(Vec::from(spent));
                 spent = VecDeque::new();
