@@ -171,8 +171,9 @@ struct Scratch {
     totals: Vec<i64>,
     /// When the feasible nodes are a range of node indices whose totals
     /// are `ScoreMemo::weighted` plus a base (and the memo's block
-    /// summaries are up to date over it): the range and the base.
-    ranked: Option<(std::ops::Range<usize>, i64)>,
+    /// summaries are up to date over it): the range, the base and the
+    /// memo (its way, see `Scheduler::memo`).
+    ranked: Option<(std::ops::Range<usize>, i64, usize)>,
 }
 
 /// One node's NodeResourcesFit, BalancedAllocation and ImageLocality raw
@@ -241,6 +242,14 @@ impl ScoreMemo {
             weighted: self.weighted[i],
         }
     }
+}
+
+/// How many shapes' scores a node keeps at once, one per way.
+const MEMO_WAYS: usize = 8;
+
+/// The way of [`Scheduler::memo`] that keeps the scores of `shape`.
+fn memo_way(shape: u64) -> usize {
+    (shape % MEMO_WAYS as u64) as usize
 }
 
 /// `feasible` as a range of node indices, when it is one (the nodes are
@@ -408,8 +417,11 @@ pub struct Scheduler {
     default_spread: HashMap<String, HashMap<String, DefaultSpread>>,
     scratch: Scratch,
     /// Per node (indexed like `nodes`): its last scores for a pod shape,
-    /// cleared by `refresh_row`.
-    memo: ScoreMemo,
+    /// in the memo of the shape's way (its id modulo [`MEMO_WAYS`]), so
+    /// that pods of shapes scheduled in turn (Deployments rolling out side
+    /// by side) do not evict each other's scores; cleared in every way by
+    /// `refresh_row`.
+    memo: Vec<ScoreMemo>,
     /// Pod shapes by id: the weights of a LeastAllocated cpu-and-memory
     /// NodeResourcesFit plan, the pod's non-zero cpu and memory requests,
     /// its cpu and memory requests, the weights of NodeResourcesFit,
@@ -472,7 +484,7 @@ impl Scheduler {
             owners: HashMap::default(),
             default_spread: HashMap::default(),
             scratch: Scratch::default(),
-            memo: ScoreMemo::default(),
+            memo: (0..MEMO_WAYS).map(|_| ScoreMemo::default()).collect(),
             shapes: HashMap::default(),
             last_shape: 0,
             image_lists: HashMap::default(),
@@ -729,7 +741,9 @@ impl Scheduler {
         let soft = |r: &NodeRow| usize::from(r.has(NodeRow::SOFT_TAINTS));
         self.soft_tainted = self.soft_tainted + soft(&row) - soft(&self.rows[i]);
         self.rows.set(i, row);
-        self.memo.clear(i);
+        for memo in &mut self.memo {
+            memo.clear(i);
+        }
     }
 
     /// Whether every node's row agrees with its `NodeInfo`.
@@ -1351,8 +1365,9 @@ impl Scheduler {
         let keep_rows = self.trace.is_some();
         self.score_feasible(pod, res, profile, &mut st, &feasible, keep_rows);
         let (best, score) = match &self.scratch.ranked {
-            Some((range, base)) => {
-                let (all, tops) = (&self.memo.weighted, &self.memo.tops);
+            Some((range, base, way)) => {
+                let memo = &self.memo[*way];
+                let (all, tops) = (&memo.weighted, &memo.tops);
                 #[cfg(test)]
                 let mut naive = self.rng.clone();
                 let best = self.rng.select_best_blocked(all, range.clone(), tops);
@@ -1632,7 +1647,7 @@ impl Scheduler {
             }
             _ => 0,
         };
-        let memo = &mut self.memo;
+        let memo = &mut self.memo[memo_way(shape)];
         let rows = &self.rows;
         let nodes = &self.nodes;
         let len = feasible.len();
@@ -1741,7 +1756,7 @@ impl Scheduler {
                 .into_iter()
                 .all(|p| weights[p as usize] == 0 || !normalizes(p) || constant(p).is_some());
             sc.ranked = match &range {
-                Some(r) if memo_only && !keep_rows => Some((r.clone(), base)),
+                Some(r) if memo_only && !keep_rows => Some((r.clone(), base, memo_way(shape))),
                 _ => None,
             };
             let totals = sc.ranked.is_none().then_some(&mut sc.totals);

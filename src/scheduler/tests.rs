@@ -1219,6 +1219,52 @@ fn totals_are_the_weighted_sums_of_normalized_scores() {
     );
 }
 
+/// Pods of two shapes scheduled in turn keep both shapes' memoized
+/// scores (each in its own way of the memo), and a pod placed on a node
+/// clears that node's scores in every way: the next evaluation of either
+/// shape scores it afresh (the memo's freshness is asserted inside every
+/// scoring under test) and gives what a new scheduler gives.
+#[test]
+fn memoized_scores_of_shapes_in_turn_are_kept_and_cleared_together() {
+    let nodes: Vec<String> = (0..6)
+        .map(|i| {
+            format!(
+                "metadata: {{name: n{i}, labels: {{kubernetes.io/hostname: n{i}}}}}\nstatus: {{capacity: {{cpu: '{}', memory: 8Gi}}}}",
+                4 + i
+            )
+        })
+        .collect();
+    let n: Vec<&str> = nodes.iter().map(String::as_str).collect();
+    let shaped = |name: &str, cpu: &str| {
+        pod(&format!(
+            "metadata: {{name: {name}}}\nspec: {{containers: [{{name: c, image: x, resources: {{requests: {{cpu: {cpu}, memory: 1Gi}}}}}}]}}"
+        ))
+    };
+    let (a, b) = (shaped("a", "100m"), shaped("b", "250m"));
+    let mut s = cluster(Profile::default(), &n, &[]);
+    s.evaluate(&a).unwrap();
+    s.evaluate(&b).unwrap();
+    // Every node keeps both shapes' scores.
+    let full = |s: &Scheduler| {
+        (s.memo.iter())
+            .filter(|m| m.shape.len() == 6 && m.shape.iter().all(|&x| x != 0))
+            .count()
+    };
+    assert_eq!(full(&s), 2, "both shapes kept");
+    let placed = "metadata: {name: e}\nspec: {nodeName: n2, containers: [{name: c, image: x, resources: {requests: {cpu: '1', memory: 1Gi}}}]}";
+    let mut e = pod(placed);
+    e.metadata.uid = 77;
+    s.add_bound_pod(Arc::new(Object::Pod(e)));
+    assert_eq!(full(&s), 0, "node n2 cleared in every way");
+    let mut fresh = cluster(Profile::default(), &n, &[placed]);
+    for p in [&b, &a] {
+        let (got, want) = (s.evaluate(p).unwrap(), fresh.evaluate(p).unwrap());
+        for (g, w) in got.nodes.iter().zip(&want.nodes) {
+            assert_eq!((&g.node, g.raw, g.total), (&w.node, w.raw, w.total));
+        }
+    }
+}
+
 /// The scheduler's node rows follow every change to its nodes: a node
 /// added, updated (taints, cordon, allocatable), deleted; a pod placed,
 /// assumed by a cycle and forgotten.
