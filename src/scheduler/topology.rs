@@ -51,6 +51,8 @@ struct KeyTable {
     owners: Vec<u32>,
     /// How many domains have more than one node index.
     shared: usize,
+    /// How many node indices (live or not) have no domain.
+    keyless: usize,
 }
 
 impl KeyTable {
@@ -61,11 +63,13 @@ impl KeyTable {
             by_value: HashMap::default(),
             owners: Vec::new(),
             shared: 0,
+            keyless: 0,
         }
     }
 
     fn set(&mut self, node: usize, labels: &Labels) {
         if self.of_node.len() <= node {
+            self.keyless += node + 1 - self.of_node.len();
             self.of_node.resize(node + 1, NONE);
         }
         let d = match labels.get(&self.key) {
@@ -78,6 +82,11 @@ impl KeyTable {
         let old = std::mem::replace(&mut self.of_node[node], d);
         if old == d {
             return;
+        }
+        if old == NONE {
+            self.keyless -= 1;
+        } else if d == NONE {
+            self.keyless += 1;
         }
         if old != NONE {
             let n = &mut self.owners[old as usize];
@@ -141,6 +150,13 @@ impl Domains {
     /// How many domain ids key `k` has handed out.
     pub fn len(&self, k: usize) -> usize {
         self.tables[k].by_value.len()
+    }
+
+    /// Whether every node index key `k` has seen (at least `n` of them)
+    /// has a domain: then so does every node below `n`.
+    pub fn covers(&self, k: usize, n: usize) -> bool {
+        let t = &self.tables[k];
+        t.keyless == 0 && t.of_node.len() >= n
     }
 
     /// Whether no two node indices (live or removed) share a domain of
@@ -1161,13 +1177,31 @@ impl Indexes {
                     }
                 }
             } else {
-                // No node is ignored: one constraint at a time.
-                for (((t, _), s), _) in (tables.iter().zip(scratch.iter_mut()))
+                // No node is ignored: one constraint at a time. A key of
+                // at most 64 domains (zones, regions) notes them in a
+                // word, marked once each after the pass (the order of
+                // `touched` matters nowhere).
+                for ((((t, _), s), _), c) in (tables.iter().zip(scratch.iter_mut()))
                     .zip(&direct)
-                    .filter(|(_, direct)| !**direct)
+                    .zip(&st.soft)
+                    .filter(|((_, direct), _)| !**direct)
                 {
-                    for &i in feasible {
-                        s.mark(domain_of(t, i));
+                    if self.domains.len(c.key) <= 64 {
+                        let mut seen = 0u64;
+                        for &i in feasible {
+                            let d = domain_of(t, i);
+                            if d != NONE {
+                                seen |= 1 << d;
+                            }
+                        }
+                        while seen != 0 {
+                            s.mark(seen.trailing_zeros());
+                            seen &= seen - 1;
+                        }
+                    } else {
+                        for &i in feasible {
+                            s.mark(domain_of(t, i));
+                        }
                     }
                 }
             }
@@ -1202,9 +1236,15 @@ impl Indexes {
                 let skew = (c.max_skew - 1) as f64;
                 if direct[k] {
                     let t = tables[k].0;
-                    let domains = (feasible.iter())
-                        .filter(|&&i| domain_of(t, i) != NONE && !ignored(i))
-                        .count();
+                    // Every feasible node counts when every node has the
+                    // key and none is ignored.
+                    let domains = if !require_all && self.domains.covers(c.key, view.nodes.len()) {
+                        feasible.len()
+                    } else {
+                        (feasible.iter())
+                            .filter(|&&i| domain_of(t, i) != NONE && !ignored(i))
+                            .count()
+                    };
                     s.direct = Some((((domains + 2) as f64).ln(), skew));
                     continue;
                 }
@@ -1703,6 +1743,48 @@ mod tests {
         assert!(idx.domains.injective(z));
         idx.set_node(2, &zone("a"));
         assert!(!idx.domains.injective(z));
+    }
+
+    /// A key covers the first `n` node indices while each has a domain:
+    /// not while one lacks the label, nor past the nodes it has seen.
+    #[test]
+    fn keys_know_whether_every_node_has_them() {
+        let host = |h: &str| Labels::from_iter([(LABEL_HOSTNAME.to_string(), h.to_string())]);
+        let mut idx = Indexes::default();
+        let k = idx.domains.key(LABEL_HOSTNAME, &[]);
+        assert!(idx.domains.covers(k, 0));
+        assert!(!idx.domains.covers(k, 1));
+        for i in 0..3 {
+            idx.set_node(i, &host(&format!("n{i}")));
+        }
+        assert!(idx.domains.covers(k, 3));
+        assert!(!idx.domains.covers(k, 4));
+        idx.set_node(1, &Labels::new());
+        assert!(!idx.domains.covers(k, 3));
+        idx.set_node(1, &host("n1"));
+        assert!(idx.domains.covers(k, 3));
+        // Node 5 added before node 4: index 4 has no domain yet.
+        idx.set_node(5, &host("n5"));
+        assert!(!idx.domains.covers(k, 6));
+        idx.set_node(4, &host("n4"));
+        idx.set_node(3, &host("n3"));
+        assert!(idx.domains.covers(k, 6));
+        // A key first used after the nodes: its table is built from them.
+        let mut nodes: Vec<NodeInfo> = (0..2)
+            .map(|i| {
+                let mut n = NodeInfo::new(&crate::api::Node::default());
+                n.labels = host(&format!("m{i}"));
+                n
+            })
+            .collect();
+        let mut d = Domains::default();
+        let h = d.key(LABEL_HOSTNAME, &nodes);
+        assert!(d.covers(h, 2));
+        assert!(!d.covers(h, 3));
+        nodes[1].labels = Labels::new();
+        let mut d = Domains::default();
+        let h = d.key(LABEL_HOSTNAME, &nodes);
+        assert!(!d.covers(h, 2));
     }
 
     /// The incremental counts equal a recount from scratch, whenever the
