@@ -3,20 +3,26 @@
 //!
 //! A discrete-event run never schedules into the past, so the queue only
 //! needs to be monotone: every pushed time is at least the last popped one.
-//! Times are read as 8 digits of one byte each. An event whose time differs from
-//! the last popped time first at digit `j` (counting from the least
-//! significant) goes to bucket `(j, d)`, `d` being its own digit `j`; one
-//! equal to the last popped time goes to the `now` list. Buckets in
-//! increasing `(j, d)` order hold increasing, disjoint ranges of times. A pop
-//! takes from `now`, refilling it when empty from the lowest non-empty
-//! bucket: moved whole when its events share one time, else spread around its
-//! minimum (every event lands at a lower digit). Events of equal time always
-//! share a bucket and buckets keep their order when moved, so equal times pop
-//! in insertion order, as an ordering by (time, sequence) would.
+//! Times are read as 8 digits of one byte each. The `now` run holds the
+//! next events in order; an event no later than its last goes into it, in
+//! order. Any other differs first at some digit `j` (counting from the
+//! least significant) from the time the run started at, and goes to
+//! bucket `(j, d)`, `d` being its own digit `j`. Buckets in increasing
+//! `(j, d)` order hold increasing, disjoint ranges of times, all later
+//! than the run. A pop takes from the front of the run, refilling it when
+//! empty from the lowest non-empty bucket: moved whole when its events
+//! share one time, sorted into the run when they are at most [`FEW`], else
+//! spread around its minimum (every event lands at a lower digit). Events
+//! of equal time always share a bucket, buckets keep their order when
+//! moved and the run is sorted by (time, sequence), so equal times pop in
+//! insertion order, as an ordering by (time, sequence) would.
 //!
 //! With 256 buckets per digit, an event moves at most once per byte of its
 //! distance from the last popped time (a binary radix heap moves it up to
-//! once per bit, and one with hexadecimal digits once per four bits).
+//! once per bit, and one with hexadecimal digits once per four bits). A
+//! bucket of a few events is sorted rather than spread: most buckets a
+//! refill reaches hold one or two events of different times, which would
+//! otherwise each go down a digit and need a refill of their own.
 
 use std::collections::VecDeque;
 
@@ -66,6 +72,9 @@ const POOL: usize = 8;
 /// together (every kube-proxy's sync, say) is this size; much larger
 /// buffers given to buckets that start filling cost more than they save.
 const POOLED: usize = 8192;
+/// The most events of different times a refill sorts into the run
+/// rather than spreading them over lower buckets.
+const FEW: usize = 4;
 
 /// The bucket of an event at `time` when `last` was popped last (`time >=
 /// last`); `None` when they are equal.
@@ -82,7 +91,8 @@ fn bucket(time: Time, last: Time) -> Option<usize> {
 
 /// A min-queue of scheduled messages with stable ties.
 pub struct EventQueue<D, M> {
-    /// Events at time `last`, popped from the front.
+    /// The run: events sorted by (time, sequence), from time `last` on,
+    /// every one earlier than any bucket's, popped from the front.
     now: VecDeque<Scheduled<D, M>>,
     buckets: Vec<Vec<Scheduled<D, M>>>,
     /// Per bucket, the least and greatest time it holds (when non-empty).
@@ -97,8 +107,12 @@ pub struct EventQueue<D, M> {
     /// bucket, which would otherwise grow, a dozen reallocations, at every
     /// wave.
     pool: Vec<Vec<Scheduled<D, M>>>,
-    /// The time of the last pop (or the floor pushes are clamped to).
+    /// The time buckets are placed from: the least time of the run when
+    /// it was filled (it stays there while the run empties, so that no
+    /// bucket's range changes under its events).
     last: Time,
+    /// The time of the last pop, which pushes are raised to.
+    floor: Time,
     len: usize,
     next_seq: u64,
 }
@@ -120,6 +134,7 @@ impl<D, M> EventQueue<D, M> {
             occupied_words: 0,
             pool: Vec::new(),
             last: 0,
+            floor: 0,
             len: 0,
             next_seq: 0,
         }
@@ -154,7 +169,7 @@ impl<D, M> EventQueue<D, M> {
     pub fn push(&mut self, time: Time, dest: D, msg: M, background: bool) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let time = time.max(self.last);
+        let time = time.max(self.floor);
         debug_assert!(seq < BACKGROUND, "sequence numbers stay below the flag bit");
         let ev = Scheduled {
             time,
@@ -162,12 +177,26 @@ impl<D, M> EventQueue<D, M> {
             dest,
             msg,
         };
-        match bucket(time, self.last) {
-            None => self.now.push_back(ev),
-            Some(b) => self.put(b, ev),
+        match self.now.back() {
+            // Into the run, after the events of its time.
+            Some(back) if time < back.time => self.insert_in_run(ev),
+            Some(back) if time == back.time => self.now.push_back(ev),
+            _ => match bucket(time, self.last) {
+                None => self.now.push_back(ev),
+                Some(b) => self.put(b, ev),
+            },
         }
         self.len += 1;
         seq
+    }
+
+    /// Puts `ev` into the run after every event no later than it (the run's
+    /// times differ only when a refill sorted at most [`FEW`] events into
+    /// it, so it is short then).
+    #[inline(never)]
+    fn insert_in_run(&mut self, ev: Scheduled<D, M>) {
+        let at = self.now.partition_point(|e| e.time <= ev.time);
+        self.now.insert(at, ev);
     }
 
     /// The lowest non-empty bucket.
@@ -201,6 +230,26 @@ impl<D, M> EventQueue<D, M> {
         self.mins[b] = Time::MAX;
         self.maxs[b] = 0;
         self.last = min;
+        self.floor = min;
+        let few = self.buckets[b].len() <= FEW;
+        if few {
+            // Moved into the run, both buffers kept; of different times,
+            // sorted first (stable: equal times keep their order).
+            let bucket = &mut self.buckets[b];
+            if min != max {
+                bucket.sort_by_key(|e| e.time);
+            }
+            // Moved one by one from the back: no `Drain` to set up.
+            while let Some(ev) = bucket.pop() {
+                self.now.push_front(ev);
+            }
+            if bucket.capacity() > KEEP {
+                // A buffer once grown by a wave goes back to the pool.
+                let spent = std::mem::take(bucket);
+                self.set_aside(spent);
+            }
+            return;
+        }
         if min == max {
             // One time: the bucket becomes `now` as it is (both conversions
             // keep the buffers; the empty `now` is the bucket's next one).
@@ -249,6 +298,7 @@ impl<D, M> EventQueue<D, M> {
     pub fn pop(&mut self) -> Option<Scheduled<D, M>> {
         self.refill();
         let ev = self.now.pop_front()?;
+        self.floor = ev.time;
         self.len -= 1;
         Some(ev)
     }
@@ -330,6 +380,32 @@ mod tests {
             assert!(q.is_empty());
             assert_eq!(q.peek_time(), None);
         }
+    }
+
+    /// A bucket of a few events of different times is sorted into the
+    /// run; an event pushed after the run's last, while the run empties,
+    /// is placed from the run's first time, not from the last popped one:
+    /// from there, its bucket could hold later times than the event's
+    /// (here 0x01_FF_20, pushed after 0x01_FF_00 was popped, would
+    /// otherwise come before 0x01_FF_10, pushed before).
+    #[test]
+    fn a_sorted_run_keeps_the_buckets_placed_while_it_empties() {
+        let mut q = EventQueue::new();
+        q.push(0x01_00_05, 'a', (), false);
+        q.push(0x01_FF_00, 'c', (), false);
+        assert_eq!(q.pop().map(|s| s.dest), Some('a'));
+        q.push(0x01_00_50, 'b', (), false);
+        q.push(0x01_FF_10, 'd', (), false);
+        assert_eq!(q.pop().map(|s| s.dest), Some('b'));
+        assert_eq!(q.pop().map(|s| s.dest), Some('c'));
+        q.push(0x01_FF_20, 'e', (), false);
+        q.push(0x01_FF_10, 'f', (), false);
+        let rest: Vec<(Time, char)> =
+            std::iter::from_fn(|| q.pop().map(|s| (s.time, s.dest))).collect();
+        assert_eq!(
+            rest,
+            vec![(0x01_FF_10, 'd'), (0x01_FF_10, 'f'), (0x01_FF_20, 'e')]
+        );
     }
 
     /// Pushes before the last popped time are raised to it and run after
