@@ -239,7 +239,11 @@ impl<D, M> EventQueue<D, M> {
             if min != max {
                 bucket.sort_by_key(|e| e.time);
             }
-            // Moved one by one from the back: no `Drain` to set up.
+            // Moved one by one from the back: no `Drain` to set up. The
+            // empty run is cleared first, which puts its front back at the
+            // buffer's start: the few events go to the same (cached) slots
+            // at every refill, not down a large buffer one slot at a time.
+            self.now.clear();
             while let Some(ev) = bucket.pop() {
                 self.now.push_front(ev);
             }
