@@ -12,6 +12,7 @@ pub mod apiserver;
 pub mod bench;
 pub mod compare;
 pub mod controllers;
+pub mod cores;
 pub mod engine;
 pub mod etcd;
 pub mod fasthash;

@@ -30,6 +30,12 @@ static GLOBAL: kubesim::alloc::MiMalloc = kubesim::alloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Let the operating system place every thread. By default, on Linux
+    /// with two cores or more, the model's thread keeps the core it starts
+    /// on to itself and the helper threads (kube-proxy's, the writers')
+    /// use the others; outputs are the same either way.
+    #[arg(long, global = true)]
+    share_cores: bool,
 }
 
 #[derive(Subcommand)]
@@ -154,6 +160,14 @@ macro_rules! out {
 fn main() -> ExitCode {
     kubesim::alloc::tune_memory();
     let cli = Cli::parse();
+    let share_cores = cli.share_cores;
+    // For the commands that simulate in this process (not `bench --runs`,
+    // whose children would inherit the one core).
+    let dedicate_core = || {
+        if !share_cores {
+            kubesim::cores::dedicate_core();
+        }
+    };
     match cli.command {
         Command::Bench {
             nodes,
@@ -186,8 +200,12 @@ fn main() -> ExitCode {
                 if scheduling_only {
                     args.push("--scheduling-only".into());
                 }
+                if share_cores {
+                    args.push("--share-cores".into());
+                }
                 return bench_runs(&args, runs);
             }
+            dedicate_core();
             let profiles = match policy {
                 Some(p) => match kubesim::scheduler::config::resolve(&p, std::path::Path::new("."))
                 {
@@ -305,6 +323,7 @@ fn main() -> ExitCode {
             policy,
             trace_scheduling,
         } => {
+            dedicate_core();
             let mut s = match scenario::load(&scenario) {
                 Ok(s) => s,
                 Err(e) => {
@@ -360,14 +379,20 @@ fn main() -> ExitCode {
             seeds,
             seed,
             out,
-        } => compare(&scenario, &policies, seeds, seed, out),
+        } => {
+            dedicate_core();
+            compare(&scenario, &policies, seeds, seed, out)
+        }
         Command::Explain {
             scenario,
             pod,
             attempt,
             seed,
             policy,
-        } => explain(&scenario, &pod, attempt, seed, policy.as_deref()),
+        } => {
+            dedicate_core();
+            explain(&scenario, &pod, attempt, seed, policy.as_deref())
+        }
     }
 }
 

@@ -98,7 +98,10 @@ impl Ahead {
         } else {
             std::thread::Builder::new()
                 .name("kubesim-draws".into())
-                .spawn(move || fill_loop(theirs, fills_rx, filled_tx))
+                .spawn(move || {
+                    crate::cores::helper_thread();
+                    fill_loop(theirs, fills_rx, filled_tx)
+                })
                 .ok()
         };
         let mut ahead = Ahead {

@@ -118,7 +118,10 @@ impl BackgroundWriter {
         let (done_tx, done) = mpsc::channel();
         let thread = thread::Builder::new()
             .name("kubesim-writer".into())
-            .spawn(move || write_jobs(inner, jobs_rx, done_tx))?;
+            .spawn(move || {
+                crate::cores::helper_thread();
+                write_jobs(inner, jobs_rx, done_tx)
+            })?;
         Ok(BackgroundWriter {
             buf: None,
             size,

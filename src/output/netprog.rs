@@ -216,6 +216,7 @@ fn count_in_halves(halves: &Halves<'_>, xs: &[Time], counts: &mut [u64], walk: &
     }
     std::thread::scope(|s| {
         let other = std::thread::Builder::new().spawn_scoped(s, || {
+            crate::cores::helper_thread();
             let mut counts = vec![0; xs.len()];
             count(&halves.second, &mut counts, &mut Vec::new());
             counts

@@ -262,7 +262,10 @@ impl ProxyLink {
         let timeline = merges.then(|| RowWriter::new(rec.take_events_out()));
         let thread = thread::Builder::new()
             .name("kubesim-proxy".into())
-            .spawn(move || serve(names, lat, timeline, jobs_rx, out_tx))
+            .spawn(move || {
+                crate::cores::helper_thread();
+                serve(names, lat, timeline, jobs_rx, out_tx)
+            })
             .expect("a thread can be started");
         ProxyLink {
             link: Some(Link {

@@ -128,6 +128,27 @@ fn same_seed_gives_byte_identical_outputs_and_another_seed_differs() {
     assert_ne!(oa[3], oc[3], "a different seed changes the summary");
 }
 
+/// Where the threads run is not part of the model: a run that lets the
+/// operating system place every thread (`--share-cores`) writes the same
+/// bytes, and prints the same run hash, as one whose model thread has a
+/// core of its own (the default where there are two cores or more).
+#[test]
+fn thread_placement_does_not_change_outputs() {
+    let scenario = repo().join("scenarios/quickstart.yaml");
+    let (own, shared) = (scratch("own-core"), scratch("shared-cores"));
+    let a = run_ok(&scenario, &own, &[]);
+    let b = run_ok(&scenario, &shared, &["--share-cores"]);
+    for (i, (x, y)) in outputs(&own).iter().zip(&outputs(&shared)).enumerate() {
+        assert!(x == y, "output file {i} depends on thread placement");
+    }
+    let hash = |o: &std::process::Output| {
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        text.split("run hash ").nth(1).map(|h| h[..16].to_string())
+    };
+    assert!(hash(&a).is_some(), "the run prints its hash");
+    assert_eq!(hash(&a), hash(&b));
+}
+
 /// A run into a directory that holds an earlier run's outputs (here with
 /// the scheduling trace, which this run does not write) leaves exactly its
 /// own files there, the same as a run into an empty directory: nothing of
