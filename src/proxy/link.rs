@@ -21,7 +21,7 @@
 //!   models' rows of the batch into the timeline, merged in time order,
 //!   the main model's first at equal times: it took the timeline's writer
 //!   at the start. The main model's logs come back for reuse, never
-//!   copied, and the main model waits only when two batches are already
+//!   copied, and the main model waits only when `AHEAD` (4) batches are already
 //!   on their way;
 //! - at the end the thread runs through the main run's time limit, or,
 //!   when the main run went idle, until its own syncs are done (within the
@@ -88,8 +88,12 @@ enum Output {
     Done(Box<Finish>),
 }
 
-/// Batches on their way to the thread before the main model waits.
-const AHEAD: usize = 2;
+/// Batches on their way to the thread before the main model waits. With
+/// the helper threads kept off the model's core (`crate::cores`), the
+/// thread falls behind in bursts (a wave of a thousand syncs) and catches
+/// up after; four batches let the main model go on through them, where
+/// two made it wait (churn-1h, results/BENCHMARKS.md, twentieth pass).
+const AHEAD: usize = 4;
 
 /// What the thread hands back at the end.
 struct Finish {
