@@ -31,9 +31,9 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
     /// Let the operating system place every thread. By default, on Linux
-    /// with two cores or more, the model's thread keeps the core it starts
-    /// on to itself and the helper threads (kube-proxy's, the writers')
-    /// use the others; outputs are the same either way.
+    /// with two usable cores, the model's thread has one to itself and the
+    /// helper threads (kube-proxy's, the writers') use the other; outputs
+    /// are the same either way.
     #[arg(long, global = true)]
     share_cores: bool,
 }
