@@ -863,7 +863,13 @@ pub fn log_pod_done(cx: &mut Cx, owner: &ObjectKey, controller: &str, resp: &Res
 }
 
 /// A timeline row by the controller manager, naming the controller.
-pub fn log(cx: &mut Cx, action: &str, subject: Subject<'_>, controller: &str, detail: &str) {
+pub fn log(
+    cx: &mut Cx,
+    action: &'static str,
+    subject: Subject<'_>,
+    controller: &str,
+    detail: &str,
+) {
     let who = Dest::ControllerManager;
     if detail.is_empty() {
         cx.log(who, action, subject, controller);

@@ -312,8 +312,8 @@ impl Recorder {
     pub fn event(
         &mut self,
         now: Time,
-        component: &str,
-        action: &str,
+        component: &'static str,
+        action: &'static str,
         subject: Subject<'_>,
         node: &str,
         detail: &str,
@@ -336,8 +336,8 @@ impl Recorder {
     pub fn event_args(
         &mut self,
         now: Time,
-        component: &str,
-        action: &str,
+        component: &'static str,
+        action: &'static str,
         subject: Subject<'_>,
         node: &str,
         detail: fmt::Arguments<'_>,
@@ -365,8 +365,8 @@ impl Recorder {
     pub fn event_parts(
         &mut self,
         now: Time,
-        component: &str,
-        action: &str,
+        component: &'static str,
+        action: &'static str,
         subject: Subject<'_>,
         node: &str,
         detail: &[Part<'_>],
@@ -445,8 +445,8 @@ impl Recorder {
     fn logged(
         &mut self,
         now: Time,
-        component: &str,
-        action: &str,
+        component: &'static str,
+        action: &'static str,
         subject: Subject<'_>,
         node: &str,
         detail: Detail<'_>,
@@ -455,13 +455,18 @@ impl Recorder {
             return false;
         };
         let texts = [
-            component.as_bytes(),
-            action.as_bytes(),
             subject.namespace.as_bytes(),
             subject.name.as_bytes(),
             node.as_bytes(),
         ];
-        log.push(now, self.seq, subject.kind, texts, detail);
+        log.push(
+            now,
+            self.seq,
+            subject.kind,
+            [component, action],
+            texts,
+            detail,
+        );
         true
     }
 
@@ -470,8 +475,8 @@ impl Recorder {
     fn event_head(
         &mut self,
         now: Time,
-        component: &str,
-        action: &str,
+        component: &'static str,
+        action: &'static str,
         subject: Subject<'_>,
         node: &str,
     ) {

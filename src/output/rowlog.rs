@@ -19,10 +19,14 @@
 //!   byte, [`NO_KIND`] for none) and the detail's shape (a byte);
 //! - for [`SHAPE_ROW`], one text: the whole row, already in CSV form (the
 //!   rare rows of a shape not logged by parts);
-//! - else the component, the action, the namespace, the name and the node
-//!   (five texts), then for [`SHAPE_TEXT`] the detail (a text), for
+//! - else the namespace, the name and the node (three texts), then for [`SHAPE_TEXT`] the detail (a text), for
 //!   [`SHAPE_PARTS`] the number of parts (`u32`) and per part a tag byte
 //!   and a text or a `u64`.
+//!
+//! A record's component and action, texts of the program (`&'static
+//! str`), are not copied: they go, in the records' order, into a list of
+//! references beside the buffer, two per record but a whole row's, which
+//! the reader takes in turn.
 
 use std::io::Write;
 
@@ -65,6 +69,9 @@ pub struct RowLog {
     /// The records are `buf[..len]`; the rest is zeroed room.
     buf: Vec<u8>,
     len: usize,
+    /// Each record's component and action, in order (none for a whole
+    /// row).
+    statics: Vec<&'static str>,
 }
 
 impl RowLog {
@@ -80,6 +87,7 @@ impl RowLog {
     /// Forgets the rows, keeping the buffer.
     pub fn clear(&mut self) {
         self.len = 0;
+        self.statics.clear();
     }
 
     /// Makes room for `n` more bytes and the slack.
@@ -97,17 +105,19 @@ impl RowLog {
         self.buf.resize(size, 0);
     }
 
-    /// Logs a row: its time, sequence number, kind, its component, action,
-    /// namespace, name and node, and its detail.
+    /// Logs a row: its time, sequence number, kind, its component and
+    /// action, its namespace, name and node, and its detail.
     #[inline]
     pub fn push(
         &mut self,
         t: Time,
         seq: u64,
         kind: Option<Kind>,
-        texts: [&[u8]; 5],
+        component_action: [&'static str; 2],
+        texts: [&[u8]; 3],
         detail: Detail<'_>,
     ) {
+        self.statics.extend(component_action);
         let detail_room = match &detail {
             Detail::Text(d) => 4 + d.len(),
             Detail::Parts(parts) => {
@@ -121,7 +131,7 @@ impl RowLog {
                     .sum::<usize>()
             }
         };
-        let room = 18 + 20 + texts.iter().map(|s| s.len()).sum::<usize>() + detail_room;
+        let room = 18 + 12 + texts.iter().map(|s| s.len()).sum::<usize>() + detail_room;
         self.reserve(room);
         let shape = match detail {
             Detail::Text(_) => SHAPE_TEXT,
@@ -179,6 +189,7 @@ impl RowLog {
             buf: &self.buf[..self.len],
             at: 0,
         };
+        let mut statics = self.statics.iter();
         let mut parts = Vec::new();
         while r.at < r.buf.len() {
             let t = r.u64();
@@ -193,7 +204,10 @@ impl RowLog {
                 NO_KIND => "",
                 k => Kind::ALL[usize::from(k)].as_str(),
             };
-            let (component, action) = (r.text(), r.text());
+            let (component, action) = match (statics.next(), statics.next()) {
+                (Some(c), Some(a)) => (c.as_bytes(), a.as_bytes()),
+                _ => unreachable!("a record's component and action are logged with it"),
+            };
             let (namespace, name, node) = (r.text(), r.text(), r.text());
             w.row_head(
                 t,
@@ -289,20 +303,38 @@ mod tests {
         for (i, name) in names.iter().enumerate() {
             for kind in [None, Some(Kind::Pod), Some(Kind::PriorityClass)] {
                 let t = row * 1_234_567 + 999;
+                // A component and an action that need quotes, too.
+                let (component, action) = if i % 2 == 0 {
+                    ("kube-scheduler", "bind")
+                } else {
+                    ("kube,odd", "say \"x\"")
+                };
                 let texts = [
-                    b"kube-scheduler".as_slice(),
-                    b"bind",
                     name.as_bytes(),
                     names[(i + 1) % names.len()].as_bytes(),
-                    b"node-17",
+                    b"node-17".as_slice(),
                 ];
                 let kind_s = kind.map_or("", Kind::as_str).as_bytes();
-                let head = [texts[0], texts[1], kind_s, texts[2], texts[3], texts[4]];
+                let head = [
+                    component.as_bytes(),
+                    action.as_bytes(),
+                    kind_s,
+                    texts[0],
+                    texts[1],
+                    texts[2],
+                ];
                 // A text detail.
                 direct.row_head(t, row, head);
                 direct.field(name.as_bytes());
                 direct.end_row();
-                log.push(t, row, kind, texts, Detail::Text(name.as_bytes()));
+                log.push(
+                    t,
+                    row,
+                    kind,
+                    [component, action],
+                    texts,
+                    Detail::Text(name.as_bytes()),
+                );
                 // A detail of parts.
                 let parts = [
                     Part::Text("took "),
@@ -315,7 +347,14 @@ mod tests {
                 direct.row_head(t, row + 1, head);
                 direct.field_parts(&parts);
                 direct.end_row();
-                log.push(t, row + 1, kind, texts, Detail::Parts(&parts));
+                log.push(
+                    t,
+                    row + 1,
+                    kind,
+                    [component, action],
+                    texts,
+                    Detail::Parts(&parts),
+                );
                 // A whole row.
                 let whole = format!("{row},whole,{i}\n");
                 direct.whole_row(t, whole.as_bytes());
@@ -348,7 +387,7 @@ mod tests {
     fn logged_rows_keep_their_times_when_held() {
         let mut log = RowLog::default();
         for t in [5, 5, 9] {
-            log.push(t, 1, None, [b"c", b"a", b"", b"", b""], Detail::Text(b"d"));
+            log.push(t, 1, None, ["c", "a"], [b"", b"", b""], Detail::Text(b"d"));
         }
         log.push_row(12, b"x\n");
         let mut w = RowWriter::new(std::io::sink());

@@ -103,7 +103,7 @@ impl Client {
         self.send(cx, Verb::Get(key), Step::Get(op));
     }
 
-    fn modify(&mut self, cx: &mut Cx, key: ObjectKey, change: Change, what: &str) {
+    fn modify(&mut self, cx: &mut Cx, key: ObjectKey, change: Change, what: &'static str) {
         cx.log(Dest::Client, what, Subject::from(&key), &describe(&change));
         let op = Op {
             key,

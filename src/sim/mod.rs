@@ -132,7 +132,7 @@ impl<'a> Cx<'a> {
     }
 
     /// A timeline row by `who`; a node agent's row names its node.
-    pub fn log(&mut self, who: Dest, action: &str, subject: Subject<'_>, detail: &str) {
+    pub fn log(&mut self, who: Dest, action: &'static str, subject: Subject<'_>, detail: &str) {
         let now = self.now();
         let node = self.row_node(who);
         self.rec
@@ -143,7 +143,7 @@ impl<'a> Cx<'a> {
     pub fn log_parts(
         &mut self,
         who: Dest,
-        action: &str,
+        action: &'static str,
         subject: Subject<'_>,
         detail: &[Part<'_>],
     ) {
@@ -157,7 +157,7 @@ impl<'a> Cx<'a> {
     pub fn log_args(
         &mut self,
         who: Dest,
-        action: &str,
+        action: &'static str,
         subject: Subject<'_>,
         detail: std::fmt::Arguments<'_>,
     ) {
@@ -171,7 +171,7 @@ impl<'a> Cx<'a> {
     pub fn log_on(
         &mut self,
         who: Dest,
-        action: &str,
+        action: &'static str,
         subject: Subject<'_>,
         node: &str,
         detail: &str,
@@ -185,7 +185,7 @@ impl<'a> Cx<'a> {
     pub fn log_on_args(
         &mut self,
         who: Dest,
-        action: &str,
+        action: &'static str,
         subject: Subject<'_>,
         node: &str,
         detail: std::fmt::Arguments<'_>,
