@@ -9,9 +9,10 @@
 //! the one of the two that serves fewer device interrupts (the disk's
 //! completions of the timeline's writes, for one, which land on a single
 //! core), and keeps the helpers on the other ([`helper_thread`]).
-//! churn-1h: 3 to 5 % less wall time than with the threads placed by the
-//! operating system, and the core that serves the interrupts no better
-//! than that (results/BENCHMARKS.md, twentieth pass).
+//! churn-1h, in sets of 12 to 30 runs: 0 to 8 % less wall time than with
+//! the threads placed by the operating system, most often 2 to 5 %;
+//! pinning the model's thread to the core it started on gave nothing
+//! (results/BENCHMARKS.md, twentieth pass).
 //!
 //! Linux only (`sched_setaffinity`, `/proc/interrupts`). Nothing is
 //! pinned elsewhere, nor with other than two usable cores (with more,

@@ -76,8 +76,8 @@ const POOLED: usize = 8192;
 /// rather than spreading them over lower buckets.
 const FEW: usize = 4;
 
-/// The bucket of an event at `time` when `last` was popped last (`time >=
-/// last`); `None` when they are equal.
+/// The bucket of an event at `time` when buckets are placed from `last`
+/// (`time >= last`); `None` when they are equal.
 #[inline(always)]
 fn bucket(time: Time, last: Time) -> Option<usize> {
     let x = time ^ last;
@@ -240,9 +240,9 @@ impl<D, M> EventQueue<D, M> {
                 bucket.sort_by_key(|e| e.time);
             }
             // Moved one by one from the back: no `Drain` to set up. The
-            // empty run is cleared first, which puts its front back at the
-            // buffer's start: the few events go to the same (cached) slots
-            // at every refill, not down a large buffer one slot at a time.
+            // empty run is cleared first, which resets where its front
+            // is: the few events go to the same (cached) slots at every
+            // refill, not down a large buffer one slot at a time.
             self.now.clear();
             while let Some(ev) = bucket.pop() {
                 self.now.push_front(ev);
