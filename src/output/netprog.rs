@@ -12,14 +12,16 @@
 //! most `x` is counted in `O(min(r + m, r log m))`, by walking both sorted
 //! lists or by a binary search in the ends per trigger. A percentile is the
 //! smallest `x` whose count reaches its rank: a search over integer
-//! nanoseconds between the smallest and the largest latency (bisecting the
-//! magnitude while the bounds are orders of magnitude apart, then
-//! interpolating from the counts and bisecting in turn), until the
-//! latencies left between its bounds are few enough to be listed and the
-//! one of the rank selected among them; the percentiles the summary asks
-//! for share their passes, each pass counted on two threads when there is
-//! enough to count. The cost grows with syncs plus distinct ranges, never
-//! with changes times nodes.
+//! nanoseconds between the smallest and the largest latency (cutting the
+//! magnitude in thirds while the bounds are orders of magnitude apart,
+//! then counting at two points around a guess interpolated from the
+//! counts, and at the middle as well after a pass that did not halve what
+//! lay between the bounds), until the latencies left between its bounds
+//! are few enough to be listed and the one of the rank selected among
+//! them. The percentiles the summary asks for share their passes, which
+//! count at each point once, on two threads when there is enough to count.
+//! The cost grows with syncs plus distinct ranges, never with changes
+//! times nodes.
 
 use crate::fasthash::HashMap;
 
@@ -234,7 +236,83 @@ fn count_in_halves(halves: &Halves<'_>, xs: &[Time], counts: &mut [u64], walk: &
     });
 }
 
-/// The smallest lower bound the search's magnitude bisection starts from
+/// One percentile's search: the answer is in `[lo, hi]`, `below`
+/// latencies are under `lo` and `upto_hi` at most `hi`.
+struct Search {
+    rank: u64,
+    lo: Time,
+    hi: Time,
+    below: u64,
+    upto_hi: u64,
+    /// Whether the last pass left more than half of the latencies that
+    /// were between the bounds before it.
+    slow: bool,
+}
+
+impl Search {
+    /// Whether the bounds still hold more than `list` latencies.
+    fn open(&self, list: u64) -> bool {
+        self.lo < self.hi && self.upto_hi - self.below > list
+    }
+
+    /// Pushes onto `xs` where an open search counts next.
+    ///
+    /// While the bounds are orders of magnitude apart (a long tail puts
+    /// the largest latency far beyond the 99th percentile), two points cut
+    /// the logarithm of their ratio in thirds, where interpolating from a
+    /// tail crawls. Then latencies are spread smoothly enough that a guess
+    /// from the counts at the bounds usually lands close, and two points
+    /// around it, as far apart as a quarter of `list` latencies would be at
+    /// the bounds' average density, usually leave few enough between them
+    /// to be listed. After a pass that kept more than half of what lay
+    /// between the bounds (a guess on the near side of a dense cluster),
+    /// the middle is counted as well, which bounds the number of passes
+    /// whatever the spread. Any point keeps the search exact.
+    fn probes(&self, list: u64, xs: &mut Vec<Time>) {
+        let (lo, hi) = (self.lo, self.hi);
+        let last = hi - 1;
+        let floor = lo.max(MAGNITUDE_FLOOR);
+        if hi / floor > 4 {
+            let (f, h) = ((floor as f64).ln(), (hi as f64).ln());
+            for third in [1.0 / 3.0, 2.0 / 3.0] {
+                let x = (f + (h - f) * third).exp() as Time;
+                xs.push(x.clamp(lo, last));
+            }
+            return;
+        }
+        let span = u128::from(hi - lo);
+        let between = u128::from(self.upto_hi - self.below);
+        let guess = lo + (span * u128::from(self.rank - self.below) / between) as Time;
+        let width = (span * u128::from(list.max(4) / 4) / between).max(1) as Time;
+        xs.push(guess.saturating_sub(width).clamp(lo, last));
+        xs.push(guess.saturating_add(width).clamp(lo, last));
+        if self.slow {
+            xs.push(lo + (hi - lo) / 2);
+        }
+    }
+
+    /// Narrows the bounds from the counts `counts` at the ascending points
+    /// `xs`: the last point short of the rank and the first that reaches
+    /// it are the new bounds.
+    fn narrow(&mut self, xs: &[Time], counts: &[u64]) {
+        let before = self.upto_hi - self.below;
+        for (&x, &n) in xs.iter().zip(counts) {
+            if x < self.lo || x >= self.hi {
+                continue;
+            }
+            if n >= self.rank {
+                self.hi = x;
+                self.upto_hi = n;
+                break;
+            }
+            self.lo = x + 1;
+            self.below = n;
+        }
+        self.slow = (self.upto_hi - self.below) * 2 > before;
+    }
+}
+
+/// The smallest lower bound the search cuts the magnitude from
 /// (1 ms): network programming latencies are milliseconds to seconds.
 const MAGNITUDE_FLOOR: Time = crate::engine::MILLISECOND;
 
@@ -325,17 +403,6 @@ impl NetworkProgramming {
             .map(|c| c.ends.get(c.ends.len() - 1).saturating_sub(c.triggers[0]))
             .max()
             .unwrap_or(0);
-        /// One percentile's search: the answer is in `[lo, hi]`, `below`
-        /// latencies are under `lo` and `upto_hi` at most `hi`.
-        struct Search {
-            rank: u64,
-            lo: Time,
-            hi: Time,
-            below: u64,
-            upto_hi: u64,
-            /// Passes so far: odd ones bisect, even ones interpolate.
-            passes: u32,
-        }
         let mut searches: Vec<Search> = ps
             .iter()
             .map(|&p| Search {
@@ -344,60 +411,28 @@ impl NetworkProgramming {
                 hi: max,
                 below: 0,
                 upto_hi: total,
-                passes: 0,
+                slow: false,
             })
             .collect();
-        let open = |s: &Search| s.lo < s.hi && s.upto_hi - s.below > list;
         let halves = Halves::of(live().collect(), parallel_at);
-        let (mut xs, mut who, mut counts, mut walk) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut xs, mut counts, mut walk) = (Vec::new(), Vec::new(), Vec::new());
         loop {
+            // The points this pass counts at, from every open search, each
+            // once (the searches often share their first bounds).
             xs.clear();
-            who.clear();
-            for (i, s) in searches.iter_mut().enumerate() {
-                if open(s) {
-                    // While the bounds are orders of magnitude apart (a
-                    // long tail puts the largest latency far beyond the
-                    // 99th percentile), bisect the magnitude: each such
-                    // pass halves the logarithm of the bounds' ratio,
-                    // where interpolating from a tail crawls. Then
-                    // latencies are spread smoothly enough that guessing
-                    // from the counts at the bounds usually lands close;
-                    // bisecting every other pass bounds the number of
-                    // passes whatever the spread. Any guess keeps the
-                    // search exact.
-                    let floor = s.lo.max(MAGNITUDE_FLOOR);
-                    let mid = if s.hi / floor > 4 {
-                        (u128::from(floor) * u128::from(s.hi)).isqrt() as Time
-                    } else if s.passes % 2 == 0 {
-                        let span = u128::from(s.hi - s.lo);
-                        let guess =
-                            span * u128::from(s.rank - s.below) / u128::from(s.upto_hi - s.below);
-                        s.lo + (guess as Time).min(s.hi - s.lo - 1)
-                    } else {
-                        s.lo + (s.hi - s.lo) / 2
-                    };
-                    let mid = mid.clamp(s.lo, s.hi - 1);
-                    s.passes += 1;
-                    xs.push(mid);
-                    who.push(i);
-                }
+            for s in searches.iter().filter(|s| s.open(list)) {
+                s.probes(list, &mut xs);
             }
             if xs.is_empty() {
                 break;
             }
+            xs.sort_unstable();
+            xs.dedup();
             counts.clear();
             counts.resize(xs.len(), 0);
             count_in_halves(&halves, &xs, &mut counts, &mut walk);
-            for ((&i, &mid), &n) in who.iter().zip(&xs).zip(&counts) {
-                let s = &mut searches[i];
-                if n >= s.rank {
-                    s.hi = mid;
-                    s.upto_hi = n;
-                } else {
-                    s.lo = mid + 1;
-                    s.below = n;
-                }
+            for s in searches.iter_mut().filter(|s| s.open(list)) {
+                s.narrow(&xs, &counts);
             }
         }
         // The latencies left between each unsettled search's bounds, listed
