@@ -114,6 +114,14 @@ pub struct NodeLifecycleController {
     gc_threshold: u32,
     /// Monitor passes so far.
     monitor_ticks: u64,
+    /// How many of `nodes` are Ready=Unknown.
+    unknown: usize,
+    /// No node's probe (see `renewed`) is earlier: the least probe at the
+    /// last whole pass, or the first sight of a node added since, if
+    /// earlier. Probes only move on, so while it is within the grace
+    /// period of now and no node is Unknown, a pass would find nothing to
+    /// change and the monitor skips it.
+    earliest_probe: Time,
 }
 
 fn unreachable_taints() -> [Taint; 2] {
@@ -203,12 +211,9 @@ impl NodeLifecycleController {
             Object::Node(node) => {
                 let name = node.metadata.name.clone();
                 if kind == EventType::Deleted {
-                    if self
-                        .nodes
-                        .remove(&name)
-                        .is_some_and(|n| !n.no_execute.is_empty())
-                    {
-                        self.tainted -= 1;
+                    if let Some(n) = self.nodes.remove(&name) {
+                        self.tainted -= usize::from(!n.no_execute.is_empty());
+                        self.unknown -= usize::from(n.ready == "Unknown");
                     }
                     self.gc_orphans(&name, client, cx);
                     return;
@@ -223,13 +228,18 @@ impl NodeLifecycleController {
                     .collect();
                 let ready = node.status.ready.as_ref().map_or("True", |r| r.status);
                 let name_id = self.name_id(&name);
-                let state = self.nodes.entry(name.clone()).or_insert(NodeState {
-                    first_seen: now,
-                    name_id,
-                    ready,
-                    no_execute: Vec::new(),
-                    tainted_at: now,
+                let state = self.nodes.entry(name.clone()).or_insert_with(|| {
+                    self.earliest_probe = self.earliest_probe.min(now);
+                    NodeState {
+                        first_seen: now,
+                        name_id,
+                        ready: "",
+                        no_execute: Vec::new(),
+                        tainted_at: now,
+                    }
                 });
+                self.unknown -= usize::from(state.ready == "Unknown");
+                self.unknown += usize::from(ready == "Unknown");
                 state.ready = ready;
                 if state.no_execute != no_execute {
                     match (state.no_execute.is_empty(), no_execute.is_empty()) {
@@ -321,19 +331,28 @@ impl NodeLifecycleController {
 
     fn monitor(&mut self, client: &mut Client, cx: &mut Cx) {
         let now = cx.now();
+        if self.unknown == 0 && now.saturating_sub(self.earliest_probe) <= NODE_MONITOR_GRACE {
+            // No node can be silent, and none is Unknown.
+            return;
+        }
         let mut patches = Vec::new();
         let renewed = &self.renewed;
+        let mut earliest = Time::MAX;
         for (name, n) in &mut self.nodes {
             let probe = n.first_seen.max(renewed[n.name_id as usize]);
+            earliest = earliest.min(probe);
             let silent = now.saturating_sub(probe) > NODE_MONITOR_GRACE;
             if silent && n.ready != "Unknown" {
                 n.ready = "Unknown";
+                self.unknown += 1;
                 patches.push((name.clone(), false));
             } else if !silent && n.ready == "Unknown" {
                 n.ready = "True";
+                self.unknown -= 1;
                 patches.push((name.clone(), true));
             }
         }
+        self.earliest_probe = earliest;
         for (name, healthy) in patches {
             let key = ObjectKey::new(crate::api::Kind::Node, "", &name);
             let (status, reason, taints) = if healthy {
