@@ -84,7 +84,7 @@ pub fn wall_between(marks: &[(u64, std::time::Duration)], from: u64, to: u64) ->
 /// 100m / 500Mi, named `name` in `default`.
 pub fn pause_pod(name: String) -> Object {
     let mut pod = Pod::default();
-    pod.metadata.name = name;
+    pod.metadata.name = name.into();
     pod.metadata.namespace = "default".into();
     let mut c = Container {
         name: "pause".into(),
@@ -113,7 +113,7 @@ pub fn scheduling_basic(spec: &BenchSpec) -> Scenario {
     let template = pause_pod(String::new());
     let named = |name: String| {
         let mut pod = template.clone();
-        pod.meta_mut().name = name;
+        pod.meta_mut().name = name.into();
         pod
     };
     let init = (0..spec.init_pods)

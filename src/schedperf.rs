@@ -230,7 +230,7 @@ fn object_template(base: &Path, rel: &str) -> Result<Object, String> {
 fn default_pod() -> Object {
     let mut pod = crate::bench::pause_pod(String::new());
     let meta = pod.meta_mut();
-    meta.namespace.clear();
+    meta.namespace = Default::default();
     meta.generate_name = "pod-".into();
     pod
 }
@@ -239,16 +239,16 @@ fn default_pod() -> Object {
 fn instance(t: &Object, prefix: &str, i: usize, namespace: &str) -> Object {
     let mut o = t.clone();
     let m = o.meta_mut();
-    m.name = format!("{prefix}{i}");
-    m.generate_name.clear();
-    m.namespace = namespace.to_string();
+    m.name = format!("{prefix}{i}").into();
+    m.generate_name = Default::default();
+    m.namespace = namespace.into();
     o
 }
 
 fn prefix_of(t: &Object, fallback: &str) -> String {
     let m = t.meta();
     if !m.generate_name.is_empty() {
-        m.generate_name.clone()
+        m.generate_name.to_string()
     } else if !m.name.is_empty() {
         format!("{}-", m.name)
     } else {
@@ -581,7 +581,7 @@ pub fn run(
     let node_labels = s
         .nodes
         .iter()
-        .map(|n| (n.metadata.name.clone(), (*n.metadata.labels).clone()))
+        .map(|n| (n.metadata.name.to_string(), (*n.metadata.labels).clone()))
         .collect();
     let from = measure_from.unwrap_or(0);
     let opts = RunOptions {
@@ -616,8 +616,8 @@ pub fn run(
             Some(Placement {
                 op: *op,
                 measured: *measured,
-                namespace: p.namespace.clone(),
-                name: p.name.clone(),
+                namespace: p.namespace.to_string(),
+                name: p.name.to_string(),
                 node: (p.bound.is_some() && !p.node.is_empty()).then(|| p.node.clone()),
             })
         })

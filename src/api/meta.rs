@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use super::text::Text;
 use crate::engine::Time;
 
 /// Labels and annotations: ordered, so that iteration order never depends on
@@ -238,11 +239,11 @@ pub struct OwnerReference {
 #[serde(rename_all = "camelCase")]
 pub struct ObjectMeta {
     #[serde(default)]
-    pub name: String,
+    pub name: Text,
     #[serde(default)]
-    pub generate_name: String,
+    pub generate_name: Text,
     #[serde(default)]
-    pub namespace: String,
+    pub namespace: Text,
     /// Labels, annotations and owner references are shared between an
     /// object's versions: most writes (status, bookkeeping) copy the
     /// pointer; a change copies the map (`Arc::make_mut`).
@@ -280,9 +281,9 @@ impl ObjectMeta {
     /// field: `..Default::default()` would allocate empty labels,
     /// annotations and references only to drop them.
     pub fn created_with(
-        name: String,
-        generate_name: String,
-        namespace: String,
+        name: Text,
+        generate_name: Text,
+        namespace: Text,
         labels: Arc<Labels>,
         annotations: Arc<BTreeMap<String, String>>,
         owner_references: Arc<Vec<OwnerReference>>,

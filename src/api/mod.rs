@@ -11,6 +11,7 @@ pub mod quantity;
 pub mod resources;
 pub mod selector;
 pub mod service;
+pub mod text;
 pub mod workloads;
 
 pub use meta::{Kind, Labels, ObjectKey, ObjectMeta};
@@ -19,3 +20,4 @@ pub use object::{Manifest, Object};
 pub use pod::{Pod, PodPhase};
 pub use quantity::Quantity;
 pub use service::{EndpointSlice, Service};
+pub use text::Text;

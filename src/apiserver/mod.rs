@@ -173,7 +173,7 @@ impl ApiServer {
                 .max_by_key(|pc| pc.value)
             {
                 Some(pc) => (
-                    pc.metadata.name.clone(),
+                    pc.metadata.name.to_string(),
                     pc.value,
                     pc.preemption_policy.clone(),
                 ),
@@ -257,7 +257,7 @@ impl ApiServer {
                     let mut name = String::with_capacity(meta.generate_name.len() + SUFFIX_LEN);
                     name.push_str(&meta.generate_name);
                     push_name_suffix(&mut name, self.next_uid);
-                    meta.name = name;
+                    meta.name = name.into();
                 }
                 meta.uid = self.next_uid;
                 self.next_uid += 1;

@@ -645,8 +645,8 @@ impl DeploymentController {
             }
         };
         let mut meta = ObjectMeta {
-            name: name.clone(),
-            namespace: key.namespace().to_string(),
+            name: name.as_str().into(),
+            namespace: d.metadata.namespace.clone(),
             labels: template.metadata.labels.clone(),
             owner_references: std::sync::Arc::new(vec![podutil::controller_ref(
                 Kind::Deployment,

@@ -682,9 +682,9 @@ impl EndpointSliceController {
                 })
                 .clone();
             let mut meta = ObjectMeta::created_with(
-                key.name().to_string(),
-                String::new(),
-                key.namespace().to_string(),
+                key.name().into(),
+                Default::default(),
+                key.namespace().into(),
                 labels,
                 Default::default(),
                 owner_references,

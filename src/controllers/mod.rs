@@ -1504,7 +1504,7 @@ mod tests {
             c.apply(EventType::Added, &o.key(), o);
         }
         let names = |it: Vec<&Arc<Object>>| -> Vec<String> {
-            it.iter().map(|o| o.meta().name.clone()).collect()
+            it.iter().map(|o| o.meta().name.to_string()).collect()
         };
         assert_eq!(names(c.controlled(7, Kind::Pod).collect()), ["a"]);
         let unordered: Vec<&str> = c

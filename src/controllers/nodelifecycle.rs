@@ -211,7 +211,7 @@ impl NodeLifecycleController {
             Object::Node(node) => {
                 let name = node.metadata.name.clone();
                 if kind == EventType::Deleted {
-                    if let Some(n) = self.nodes.remove(&name) {
+                    if let Some(n) = self.nodes.remove(name.as_str()) {
                         self.tainted -= usize::from(!n.no_execute.is_empty());
                         self.unknown -= usize::from(n.ready == "Unknown");
                     }
@@ -228,7 +228,7 @@ impl NodeLifecycleController {
                     .collect();
                 let ready = node.status.ready.as_ref().map_or("True", |r| r.status);
                 let name_id = self.name_id(&name);
-                let state = self.nodes.entry(name.clone()).or_insert_with(|| {
+                let state = self.nodes.entry(name.to_string()).or_insert_with(|| {
                     self.earliest_probe = self.earliest_probe.min(now);
                     NodeState {
                         first_seen: now,
@@ -251,7 +251,7 @@ impl NodeLifecycleController {
                     state.tainted_at = now;
                     let uids: Vec<u64> = self
                         .pods_by_node
-                        .get(&name)
+                        .get(name.as_str())
                         .map(|s| s.iter().copied().collect())
                         .unwrap_or_default();
                     for uid in uids {

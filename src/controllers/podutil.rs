@@ -170,7 +170,7 @@ pub fn controller_ref(kind: Kind, owner: &ObjectMeta) -> OwnerReference {
     OwnerReference {
         api_version: kind.api_version().into(),
         kind: kind.as_str().into(),
-        name: owner.name.clone(),
+        name: owner.name.to_string(),
         uid: owner.uid.to_string(),
         controller: Some(true),
     }
@@ -199,7 +199,7 @@ pub struct SharedParts {
     spec: std::sync::Arc<crate::api::pod::PodSpec>,
     owner_references: std::sync::Arc<Vec<OwnerReference>>,
     /// `<owner>-`, the generateName of the pods given no name.
-    generate_name: String,
+    generate_name: crate::api::Text,
 }
 
 impl SharedParts {
@@ -207,7 +207,7 @@ impl SharedParts {
         SharedParts {
             spec: std::sync::Arc::new(template.spec.clone()),
             owner_references: std::sync::Arc::new(vec![controller_ref(kind, owner)]),
-            generate_name: format!("{}-", owner.name),
+            generate_name: format!("{}-", owner.name).into(),
         }
     }
 }
@@ -221,11 +221,11 @@ pub fn pod_with_parts(
 ) -> Pod {
     Pod {
         metadata: ObjectMeta::created_with(
-            name.to_string(),
+            name.into(),
             if name.is_empty() {
                 parts.generate_name.clone()
             } else {
-                String::new()
+                Default::default()
             },
             owner.namespace.clone(),
             template.metadata.labels.clone(),

@@ -90,7 +90,7 @@ impl StatefulSetController {
         let owner = owner.clone();
         if kind == EventType::Deleted || old.is_none() {
             self.in_flight
-                .remove(&(owner.clone(), obj.meta().name.clone()));
+                .remove(&(owner.clone(), obj.meta().name.to_string()));
         }
         self.queue.add(owner);
     }
@@ -291,7 +291,7 @@ impl StatefulSetController {
             };
             log(cx, "delete", Subject::from(&pk), NAME, why);
             self.in_flight
-                .insert((key.clone(), p.metadata.name.clone()));
+                .insert((key.clone(), p.metadata.name.to_string()));
             let verb = Verb::Delete {
                 key: pk,
                 precondition: None,

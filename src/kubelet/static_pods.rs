@@ -119,7 +119,7 @@ impl Kubelet {
             let uid = STATIC_UID_BASE + u64::from(self.index) * 16 + k as u64;
             cp.uids.push(uid);
             let mut meta = ObjectMeta {
-                name: format!("{}-{node}", m.component),
+                name: format!("{}-{node}", m.component).into(),
                 namespace: "kube-system".into(),
                 uid,
                 creation_timestamp: Some(cx.now()),

@@ -54,8 +54,8 @@ impl<'a> From<&'a ObjectKey> for Subject<'a> {
 /// One pod's lifecycle, in virtual time.
 #[derive(Clone, Debug, Default)]
 pub struct PodRecord {
-    pub namespace: String,
-    pub name: String,
+    pub namespace: crate::api::Text,
+    pub name: crate::api::Text,
     pub owner: String,
     pub node: String,
     pub phase: PodPhase,

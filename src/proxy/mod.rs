@@ -641,7 +641,7 @@ mod tests {
         let annotations = [(ANNOTATION_TRIGGER_TIME.to_string(), trigger.to_string())];
         Arc::new(Object::EndpointSlice(EndpointSlice {
             metadata: ObjectMeta {
-                name: format!("web-{s}"),
+                name: format!("web-{s}").into(),
                 namespace: "default".into(),
                 annotations: Arc::new(annotations.into_iter().collect()),
                 ..ObjectMeta::default()

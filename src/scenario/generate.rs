@@ -262,7 +262,7 @@ fn objects(g: &Generate, at: Time, rng: &mut impl Rng) -> Vec<(Time, Object)> {
             };
         }
         let mut obj = g.template.clone();
-        obj.meta_mut().name = format!("{base}-{k}");
+        obj.meta_mut().name = format!("{base}-{k}").into();
         let containers = match &mut obj {
             Object::Pod(p) => Some(&mut std::sync::Arc::make_mut(&mut p.spec).containers),
             Object::Workload(_, w) => Some(

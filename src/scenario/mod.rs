@@ -371,7 +371,7 @@ impl Loader<'_> {
         let mut nodes = Vec::new();
         let mut node_places: BTreeMap<String, Place> = BTreeMap::new();
         let mut add_node = |node: Node, place: Place| {
-            if let Some(first) = node_places.get(&node.metadata.name) {
+            if let Some(first) = node_places.get(node.metadata.name.as_str()) {
                 return Err(LoadError::at(
                     &place,
                     format!(
@@ -380,7 +380,7 @@ impl Loader<'_> {
                     ),
                 ));
             }
-            node_places.insert(node.metadata.name.clone(), place);
+            node_places.insert(node.metadata.name.to_string(), place);
             nodes.push(node);
             Ok(())
         };
@@ -408,7 +408,7 @@ impl Loader<'_> {
                         "a Node in cluster.nodes needs `metadata.name` (generateName is not enough)",
                     ));
                 }
-                node.metadata.namespace.clear();
+                node.metadata.namespace = Default::default();
                 add_node(node, placed.place)?;
             }
         }
@@ -424,7 +424,7 @@ impl Loader<'_> {
             let place = self.place(action.loc);
             let group_nodes = expand_group(group, &images);
             for node in &group_nodes {
-                if let Some(first) = node_places.get(&node.metadata.name) {
+                if let Some(first) = node_places.get(node.metadata.name.as_str()) {
                     return Err(LoadError::at(
                         &place,
                         format!(
@@ -433,7 +433,7 @@ impl Loader<'_> {
                         ),
                     ));
                 }
-                node_places.insert(node.metadata.name.clone(), place.clone());
+                node_places.insert(node.metadata.name.to_string(), place.clone());
             }
             added.push(Some(group_nodes));
         }
@@ -795,10 +795,10 @@ impl Loader<'_> {
                 let meta = object.meta_mut();
                 if namespaced {
                     if meta.namespace.is_empty() {
-                        meta.namespace = "default".to_owned();
+                        meta.namespace = "default".into();
                     }
                 } else {
-                    meta.namespace.clear();
+                    meta.namespace = Default::default();
                 }
                 out.push(Placed { object, place });
             }
@@ -882,7 +882,7 @@ fn expand_group(group: &RawNodeGroup, images: &BTreeMap<String, u64>) -> Vec<Nod
                 .or_insert_with(|| "linux".to_owned());
             Node {
                 metadata: ObjectMeta {
-                    name,
+                    name: name.into(),
                     labels: labels.into(),
                     ..ObjectMeta::default()
                 },

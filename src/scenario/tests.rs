@@ -74,7 +74,7 @@ fn q(s: &str) -> Quantity {
 
 fn pod_names(op: &ActionOp) -> Vec<String> {
     match op {
-        ActionOp::Apply(objects) => objects.iter().map(|o| o.meta().name.clone()).collect(),
+        ActionOp::Apply(objects) => objects.iter().map(|o| o.meta().name.to_string()).collect(),
         _ => panic!("not an apply"),
     }
 }
@@ -310,9 +310,10 @@ impl Action {
     /// The namespaces of an apply's objects, for tests.
     fn op_namespaces(&self) -> Vec<String> {
         match &self.op {
-            ActionOp::Apply(objects) => {
-                objects.iter().map(|o| o.meta().namespace.clone()).collect()
-            }
+            ActionOp::Apply(objects) => objects
+                .iter()
+                .map(|o| o.meta().namespace.to_string())
+                .collect(),
             ActionOp::Delete { namespace, .. } => vec![namespace.clone()],
             _ => vec![],
         }

@@ -674,7 +674,10 @@ impl Scheduler {
             Object::Node(_) => {}
             Object::Pod(pod) => self.observe_pod(kind, obj, pod, prev, cx),
             Object::Service(svc) => {
-                let key = (svc.metadata.namespace.clone(), svc.metadata.name.clone());
+                let key = (
+                    svc.metadata.namespace.to_string(),
+                    svc.metadata.name.to_string(),
+                );
                 if kind == EventType::Deleted {
                     self.service_unset(&key);
                 } else if self.services.get(&key) != Some(&svc.spec.selector) {
@@ -682,7 +685,11 @@ impl Scheduler {
                 }
             }
             Object::Workload(k @ (Kind::ReplicaSet | Kind::StatefulSet), w) => {
-                let key = (*k, w.metadata.namespace.clone(), w.metadata.name.clone());
+                let key = (
+                    *k,
+                    w.metadata.namespace.to_string(),
+                    w.metadata.name.to_string(),
+                );
                 match (&w.spec.selector, kind) {
                     (Some(sel), EventType::Added | EventType::Modified) => {
                         self.owner_set(key, sel);
@@ -909,13 +916,13 @@ impl Scheduler {
         for (k, v) in pod.metadata.labels.iter() {
             if let Some(n) = self
                 .services_by_pair
-                .get(&(ns.clone(), k.clone(), v.clone()))
+                .get(&(ns.to_string(), k.clone(), v.clone()))
             {
                 names.extend(n.iter());
             }
         }
         for name in names {
-            let Some(selector) = self.services.get(&(ns.clone(), name.clone())) else {
+            let Some(selector) = self.services.get(&(ns.to_string(), name.clone())) else {
                 continue;
             };
             if !selector.is_empty() && map_matches(selector, &pod.metadata.labels) {
@@ -931,7 +938,7 @@ impl Scheduler {
             .find(|o| o.controller == Some(true));
         if let Some(o) = owner
             && let Some(kind @ (Kind::ReplicaSet | Kind::StatefulSet)) = Kind::parse(&o.kind)
-            && let Some(os) = self.owners.get(&(kind, ns.clone(), o.name.clone()))
+            && let Some(os) = self.owners.get(&(kind, ns.to_string(), o.name.clone()))
         {
             for (k, v) in &os.match_labels {
                 sel.match_labels.insert(k.clone(), v.clone());
@@ -981,7 +988,7 @@ impl Scheduler {
                 }
                 None => {
                     let m = HashMap::from_iter([(o.name.clone(), kept)]);
-                    self.default_spread.insert(meta.namespace.clone(), m);
+                    self.default_spread.insert(meta.namespace.to_string(), m);
                 }
             }
         }
@@ -1422,12 +1429,19 @@ impl Scheduler {
             let fake = Arc::new(obj.clone());
             match &*fake {
                 Object::Service(svc) => {
-                    let key = (svc.metadata.namespace.clone(), svc.metadata.name.clone());
+                    let key = (
+                        svc.metadata.namespace.to_string(),
+                        svc.metadata.name.to_string(),
+                    );
                     self.service_set(key, svc.spec.selector.clone());
                 }
                 Object::Workload(k @ (Kind::ReplicaSet | Kind::StatefulSet), w) => {
                     if let Some(sel) = &w.spec.selector {
-                        let key = (*k, w.metadata.namespace.clone(), w.metadata.name.clone());
+                        let key = (
+                            *k,
+                            w.metadata.namespace.to_string(),
+                            w.metadata.name.to_string(),
+                        );
                         self.owner_set(key, sel);
                     }
                 }

@@ -45,7 +45,7 @@ fn cluster(profile: Profile, nodes: &[&str], pods: &[&str]) -> Scheduler {
         let mut p = pod(p);
         p.metadata.uid = 1000 + k as u64;
         if p.metadata.name.is_empty() {
-            p.metadata.name = format!("existing-{k}");
+            p.metadata.name = format!("existing-{k}").into();
         }
         s.add_bound_pod(Arc::new(Object::Pod(p)));
     }

@@ -229,7 +229,7 @@ pub struct MatchCache {
 }
 
 /// The placed pods carrying one label pair.
-type PairPods = HashMap<(usize, u64), Vec<Arc<(String, Arc<Labels>)>>>;
+type PairPods = HashMap<(usize, u64), Vec<Arc<(crate::api::Text, Arc<Labels>)>>>;
 
 impl MatchCache {
     /// The id of `c`; on first use its counts are built from `placed`
@@ -905,7 +905,7 @@ impl Indexes {
         let key = self.domains.key(key, view.nodes);
         let matcher = self.matches.id(
             Conjunction(vec![PodMatcher {
-                namespaces: vec![pod.metadata.namespace.clone()],
+                namespaces: vec![pod.metadata.namespace.to_string()],
                 selector,
             }]),
             placed,
