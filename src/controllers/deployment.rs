@@ -129,6 +129,33 @@ pub fn equal_ignore_hash(a: &PodTemplateSpec, b: &PodTemplateSpec) -> bool {
         && a.spec == b.spec
 }
 
+/// Whether `text` is there and is `n` as `to_string` writes it, told
+/// without allocating (the controller compares its annotations with the
+/// numbers it wants on every sync).
+fn reads_as(text: Option<&String>, n: impl Into<i64>) -> bool {
+    let n: i64 = n.into();
+    let Some(text) = text else {
+        return false;
+    };
+    // The digits from the last, then the sign.
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    let mut m = n.unsigned_abs();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (m % 10) as u8;
+        m /= 10;
+        if m == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        at -= 1;
+        buf[at] = b'-';
+    }
+    text.as_bytes() == &buf[at..]
+}
+
 pub fn revision(w: &Workload) -> i64 {
     w.metadata
         .annotations
@@ -700,12 +727,12 @@ impl DeploymentController {
         client: &mut Client,
         cx: &mut Cx,
     ) {
-        let rev = rev.to_string();
-        if d.metadata.annotations.get(REVISION_ANNOTATION) == Some(&rev)
-            || self.annotating.get(key) == Some(&rev)
+        if reads_as(d.metadata.annotations.get(REVISION_ANNOTATION), rev)
+            || reads_as(self.annotating.get(key), rev)
         {
             return;
         }
+        let rev = rev.to_string();
         let mut w = d.clone();
         std::sync::Arc::make_mut(&mut w.metadata.annotations)
             .insert(REVISION_ANNOTATION.into(), rev.clone());
@@ -775,9 +802,11 @@ impl DeploymentController {
     fn scale_rs(&mut self, d: &Workload, rs: &mut Rs, to: i32) -> bool {
         let w = rs.w();
         let ann = &w.metadata.annotations;
-        let annotations_stale = ann.get(DESIRED_REPLICAS_ANNOTATION)
-            != Some(&d.replicas().to_string())
-            || ann.get(MAX_REPLICAS_ANNOTATION) != Some(&(d.replicas() + max_surge(d)).to_string());
+        let annotations_stale = !reads_as(ann.get(DESIRED_REPLICAS_ANNOTATION), d.replicas())
+            || !reads_as(
+                ann.get(MAX_REPLICAS_ANNOTATION),
+                d.replicas() + max_surge(d),
+            );
         let size_changed = rs.replicas != to;
         rs.dirty |= size_changed || annotations_stale;
         rs.replicas = to;
@@ -1131,7 +1160,7 @@ impl DeploymentController {
 
     fn annotations_stale(&self, d: &Workload, rs: &Rs) -> bool {
         let ann = &rs.w().metadata.annotations;
-        ann.get(DESIRED_REPLICAS_ANNOTATION) != Some(&d.replicas().to_string())
+        !reads_as(ann.get(DESIRED_REPLICAS_ANNOTATION), d.replicas())
     }
 
     /// upstream `cleanupDeployment`: delete the oldest unused ReplicaSets
@@ -1355,6 +1384,22 @@ fn deployment_complete(d: &Workload, st: &WorkloadStatus) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_as_is_the_text_to_string_writes() {
+        for n in [0, 1, 9, 10, 42, -1, -10, 1_000_000, i64::MAX, i64::MIN] {
+            let text = n.to_string();
+            assert!(reads_as(Some(&text), n), "{n}");
+            assert!(!reads_as(Some(&text), n.wrapping_add(1)), "{n}");
+        }
+        // Texts that parse as 1 or 0 but are not what `to_string` writes.
+        for other in ["", "01", "+1", " 1", "1 "] {
+            assert!(!reads_as(Some(&other.to_string()), 1), "{other:?}");
+        }
+        assert!(!reads_as(Some(&"-0".to_string()), 0));
+        assert!(!reads_as(None, 0));
+        assert!(reads_as(Some(&"7".to_string()), 7i32));
+    }
 
     fn deployment(yaml: &str) -> Workload {
         let m: crate::api::Manifest = serde_yaml::from_str(yaml).unwrap();
