@@ -537,7 +537,7 @@ impl DeploymentController {
 
         let paused = d.spec.paused;
         if paused || self.is_scaling_event(d, &rss) {
-            let (new, mut old) = self.split(d, &rss);
+            let (new, mut old) = self.split(d, rss);
             let mut new = new;
             self.scale(d, new.as_mut(), &mut old);
             self.flush(key, d, old.iter_mut().chain(new.iter_mut()), client, cx);
@@ -556,18 +556,14 @@ impl DeploymentController {
         }
     }
 
-    /// The new ReplicaSet (the template's) and the old ones, oldest first.
-    fn split(&mut self, d: &Workload, rss: &[Rs]) -> (Option<Rs>, Vec<Rs>) {
-        let mut new = None;
-        let mut old = Vec::new();
-        for rs in rss {
-            if new.is_none() && self.same_template(d, rs.w()) {
-                new = Some(rs.clone());
-            } else {
-                old.push(rs.clone());
-            }
-        }
-        (new, old)
+    /// The new ReplicaSet (the first with the template) and the old ones,
+    /// in the order of `rss` (oldest first).
+    fn split(&mut self, d: &Workload, mut rss: Vec<Rs>) -> (Option<Rs>, Vec<Rs>) {
+        let new = rss
+            .iter()
+            .position(|rs| self.same_template(d, rs.w()))
+            .map(|i| rss.remove(i));
+        (new, rss)
     }
 
     /// `equal_ignore_hash` of the two templates, remembered by the
@@ -869,7 +865,7 @@ impl DeploymentController {
         client: &mut Client,
         cx: &mut Cx,
     ) {
-        let (new, mut old) = self.split(d, &rss);
+        let (new, mut old) = self.split(d, rss);
         let Some(mut new) = self.new_rs(key, d, new, &old, true, client, cx) else {
             return;
         };
@@ -1005,7 +1001,7 @@ impl DeploymentController {
         client: &mut Client,
         cx: &mut Cx,
     ) {
-        let (new, mut old) = self.split(d, &rss);
+        let (new, mut old) = self.split(d, rss);
         let new = self.new_rs(key, d, new, &old, false, client, cx);
         let mut scaled_down = false;
         for rs in old.iter_mut().filter(|r| r.replicas > 0) {
