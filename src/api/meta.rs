@@ -149,10 +149,17 @@ impl PartialOrd for KeyParts {
 
 impl Ord for KeyParts {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.kind
-            .cmp(&other.kind)
-            .then_with(|| self.namespace().cmp(other.namespace()))
-            .then_with(|| self.name().cmp(other.name()))
+        self.kind.cmp(&other.kind).then_with(|| {
+            if self.split == other.split {
+                // Namespaces of one length: the texts compare as the
+                // namespaces and then the names do, in one comparison.
+                self.text.cmp(&other.text)
+            } else {
+                self.namespace()
+                    .cmp(other.namespace())
+                    .then_with(|| self.name().cmp(other.name()))
+            }
+        })
     }
 }
 
@@ -360,6 +367,28 @@ mod tests {
         let mut set = crate::fasthash::HashSet::default();
         set.insert(a.clone());
         assert!(set.contains(&b));
+    }
+
+    /// Keys compare as their (kind, namespace, name) tuples, whether their
+    /// namespaces have one length (compared as one text) or not: every
+    /// pair from short texts over two letters, where prefixes and ties
+    /// abound.
+    #[test]
+    fn keys_compare_as_their_parts() {
+        let texts = ["", "a", "b", "aa", "ab", "ba", "aab", "abb"];
+        let mut keys = Vec::new();
+        for kind in [Kind::Pod, Kind::Service] {
+            for ns in texts {
+                for name in texts {
+                    keys.push(((kind, ns, name), ObjectKey::new(kind, ns, name)));
+                }
+            }
+        }
+        for (pa, a) in &keys {
+            for (pb, b) in &keys {
+                assert_eq!(a.cmp(b), pa.cmp(pb), "{pa:?} against {pb:?}");
+            }
+        }
     }
 
     /// The namespace and the name are one text inside a key: keys whose
