@@ -545,8 +545,7 @@ impl DeploymentController {
                 // upstream also cleans up while paused
                 self.cleanup(d, &old, client, cx);
             }
-            let all: Vec<&Rs> = old.iter().chain(new.iter()).collect();
-            self.sync_status(key, d, &all, new.as_ref(), false, client, cx);
+            self.sync_status(key, d, &old, new.as_ref(), false, client, cx);
             return;
         }
         if is_recreate(d) {
@@ -893,16 +892,14 @@ impl DeploymentController {
                 return;
             };
             if !scaled_down {
-                let all: Vec<&Rs> = old.iter().chain([&new]).collect();
-                let st = calculate_status(d, &all, Some(&new));
+                let st = calculate_status(d, &old, Some(&new));
                 if deployment_complete(d, &st) {
                     self.cleanup(d, &old, client, cx);
                 }
             }
         }
         self.flush(key, d, old.iter_mut().chain([&mut new]), client, cx);
-        let all: Vec<&Rs> = old.iter().chain([&new]).collect();
-        self.sync_status(key, d, &all, Some(&new), true, client, cx);
+        self.sync_status(key, d, &old, Some(&new), true, client, cx);
     }
 
     /// upstream `reconcileOldReplicaSets`: whether it scaled down, or
@@ -1009,9 +1006,8 @@ impl DeploymentController {
         }
         let mut new = new;
         self.flush(key, d, old.iter_mut().chain(new.iter_mut()), client, cx);
-        let all: Vec<&Rs> = old.iter().chain(new.iter()).collect();
         if scaled_down {
-            self.sync_status(key, d, &all, new.as_ref(), true, client, cx);
+            self.sync_status(key, d, &old, new.as_ref(), true, client, cx);
             return;
         }
         // oldPodsRunning
@@ -1023,7 +1019,7 @@ impl DeploymentController {
                     .any(|p| !p.status.phase.is_terminal())
             });
         if old_running {
-            self.sync_status(key, d, &all, new.as_ref(), true, client, cx);
+            self.sync_status(key, d, &old, new.as_ref(), true, client, cx);
             return;
         }
         let new = match new {
@@ -1038,12 +1034,11 @@ impl DeploymentController {
             self.scale_rs(d, &mut new, d.replicas());
         }
         self.flush(key, d, [&mut new].into_iter(), client, cx);
-        let all: Vec<&Rs> = old.iter().chain([&new]).collect();
-        let st = calculate_status(d, &all, Some(&new));
+        let st = calculate_status(d, &old, Some(&new));
         if deployment_complete(d, &st) {
             self.cleanup(d, &old, client, cx);
         }
-        self.sync_status(key, d, &all, Some(&new), true, client, cx);
+        self.sync_status(key, d, &old, Some(&new), true, client, cx);
     }
 
     /// upstream `scale`: a paused Deployment or a scaling event resizes the
@@ -1209,14 +1204,14 @@ impl DeploymentController {
         &mut self,
         key: &ObjectKey,
         d: &Workload,
-        all: &[&Rs],
+        old: &[Rs],
         new: Option<&Rs>,
         rollout: bool,
         client: &mut Client,
         cx: &mut Cx,
     ) {
         let now = cx.now();
-        let mut st = calculate_status(d, all, new);
+        let mut st = calculate_status(d, old, new);
         let deadline = d
             .spec
             .progress_deadline_seconds
@@ -1330,15 +1325,16 @@ fn set_condition(st: &mut WorkloadStatus, c: WorkloadCondition) {
 }
 
 /// upstream `calculateStatus`.
-fn calculate_status(d: &Workload, all: &[&Rs], new: Option<&Rs>) -> WorkloadStatus {
-    let sum = |f: fn(&WorkloadStatus) -> i32| all.iter().map(|r| f(&r.w().status)).sum::<i32>();
+fn calculate_status(d: &Workload, old: &[Rs], new: Option<&Rs>) -> WorkloadStatus {
+    let all = || old.iter().chain(new);
+    let sum = |f: fn(&WorkloadStatus) -> i32| all().map(|r| f(&r.w().status)).sum::<i32>();
     let mut st = d.status.clone();
     st.observed_generation = d.metadata.generation;
     st.replicas = sum(|s| s.replicas);
     st.updated_replicas = new.map_or(0, |n| n.w().status.replicas);
     st.ready_replicas = sum(|s| s.ready_replicas);
     st.available_replicas = sum(|s| s.available_replicas);
-    let total: i32 = all.iter().map(|r| r.replicas).sum();
+    let total: i32 = all().map(|r| r.replicas).sum();
     st.unavailable_replicas = (total - st.available_replicas).max(0);
     let min_available = d.replicas() - max_unavailable(d);
     let available = st.available_replicas >= min_available;
