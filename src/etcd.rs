@@ -437,6 +437,7 @@ mod server {
                 Verb::Update {
                     object,
                     precondition,
+                    ..
                 } => self
                     .store
                     .guaranteed_update(&key, precondition, |current| {

@@ -279,7 +279,8 @@ impl ApiServer {
                     }
                 }
             }
-            Verb::Update { object, .. } => {
+            Verb::Update { key, object, .. } => {
+                debug_assert!(*key == object.key(), "an update's key is its object's");
                 admission::default_object(object);
                 let errs = admission::validate(object);
                 if !errs.is_empty() {

@@ -518,6 +518,7 @@ impl DeploymentController {
                 client,
                 cx,
                 Verb::Update {
+                    key: o.key(),
                     object: adopted,
                     precondition: Some(rv),
                 },
@@ -629,6 +630,7 @@ impl DeploymentController {
                     client,
                     cx,
                     Verb::Update {
+                        key: rs.key.clone(),
                         object: o,
                         precondition: Some(w.metadata.resource_version),
                     },
@@ -744,6 +746,7 @@ impl DeploymentController {
             client,
             cx,
             Verb::Update {
+                key: key.clone(),
                 object: Object::Workload(Kind::Deployment, Box::new(w)),
                 precondition: Some(rv),
             },
@@ -845,6 +848,7 @@ impl DeploymentController {
                 client,
                 cx,
                 Verb::Update {
+                    key: rs.key.clone(),
                     object: o,
                     precondition: Some(rv),
                 },
@@ -1427,6 +1431,7 @@ mod tests {
                 event: None,
             };
             let verb = Verb::Update {
+                key: object.key(),
                 object: (*object).clone(),
                 precondition: None,
             };

@@ -736,6 +736,7 @@ impl EndpointSliceController {
                     &detail,
                 );
                 Verb::Update {
+                    key: key.clone(),
                     object,
                     precondition: None,
                 }

@@ -140,6 +140,7 @@ impl GarbageCollector {
                     GARBAGE_COLLECTOR,
                     cx,
                     Verb::Update {
+                        key: dk.clone(),
                         object: o,
                         precondition: Some(rv),
                     },

@@ -272,6 +272,7 @@ impl ReplicaSetController {
                     REPLICASET,
                     cx,
                     Verb::Update {
+                        key: o.key(),
                         object: Object::Pod(adopted),
                         precondition: Some(rv),
                     },

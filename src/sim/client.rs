@@ -194,6 +194,7 @@ impl Client {
                             self.send(
                                 cx,
                                 Verb::Update {
+                                    key: op.key.clone(),
                                     object,
                                     precondition: Some(rv),
                                 },

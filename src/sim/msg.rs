@@ -98,6 +98,9 @@ pub enum Verb {
     Get(ObjectKey),
     /// Replace the object; with a precondition, only at that resourceVersion.
     Update {
+        /// The object's key (every sender has it at hand; etcd looks the
+        /// object up by it).
+        key: ObjectKey,
         object: Object,
         precondition: Option<u64>,
     },
@@ -180,8 +183,9 @@ impl Verb {
     /// The object the call is about (for a watch: its kind only).
     pub fn key(&self) -> ObjectKey {
         match self {
-            Verb::Create(o) | Verb::Update { object: o, .. } => o.key(),
-            Verb::Get(k)
+            Verb::Create(o) => o.key(),
+            Verb::Update { key: k, .. }
+            | Verb::Get(k)
             | Verb::UpdatePodStatus { key: k, .. }
             | Verb::Bind { key: k, .. }
             | Verb::Delete { key: k, .. }
