@@ -277,20 +277,20 @@ pub struct DeploymentController {
 }
 
 impl DeploymentController {
-    pub fn observe_deployment(&mut self, kind: EventType, obj: &Arc<Object>) {
-        let key = obj.key();
-        if self.annotating.get(&key).is_some_and(|r| {
+    /// A Deployment's watch event; `key` is its key.
+    pub fn observe_deployment(&mut self, kind: EventType, key: &ObjectKey, obj: &Arc<Object>) {
+        if self.annotating.get(key).is_some_and(|r| {
             kind == EventType::Deleted || obj.meta().annotations.get(REVISION_ANNOTATION) == Some(r)
         }) {
-            self.annotating.remove(&key);
+            self.annotating.remove(key);
         }
         if kind == EventType::Deleted {
-            self.creating.remove(&obj.key());
+            self.creating.remove(key);
             let uid = obj.meta().uid;
             self.rollout_rs.remove(&uid);
             self.same_template.retain(|&(d, _), _| d != uid);
         } else {
-            self.queue.add(obj.key());
+            self.queue.add(key.clone());
         }
     }
 

@@ -1135,9 +1135,9 @@ impl ControllerManager {
                 self.daemonsets.observe_pod(kind, obj, old, owner);
                 self.statefulsets.observe_pod(kind, obj, old, owner);
             }
-            Kind::DaemonSet if kind != EventType::Deleted => self.daemonsets.queue.add(obj.key()),
+            Kind::DaemonSet if kind != EventType::Deleted => self.daemonsets.queue.add(key.clone()),
             Kind::StatefulSet if kind != EventType::Deleted => {
-                self.statefulsets.queue.add(obj.key())
+                self.statefulsets.queue.add(key.clone())
             }
             Kind::Node => self
                 .daemonsets
@@ -1147,7 +1147,7 @@ impl ControllerManager {
                     .observe_rs(kind, obj, old.as_deref(), &self.cache);
                 self.deployments.observe_rs(obj, &self.cache);
             }
-            Kind::Deployment => self.deployments.observe_deployment(kind, obj),
+            Kind::Deployment => self.deployments.observe_deployment(kind, key, obj),
             _ => {}
         }
         self.gc.observe(kind, key, obj, old.as_deref(), &self.cache);
