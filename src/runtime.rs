@@ -399,18 +399,7 @@ impl Docker {
 
 /// Appends `n` in decimal.
 fn push_octet(s: &mut String, n: u32) {
-    let mut digits = [0u8; 10];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    s.push_str(std::str::from_utf8(&digits[i..]).expect("ASCII digits"));
+    s.push_str(crate::output::rows::i64_text(n.into(), &mut [0; 20]));
 }
 
 /// The subject of a row about a pod: none when it has no sandbox here.

@@ -133,27 +133,8 @@ pub fn equal_ignore_hash(a: &PodTemplateSpec, b: &PodTemplateSpec) -> bool {
 /// without allocating (the controller compares its annotations with the
 /// numbers it wants on every sync).
 fn reads_as(text: Option<&String>, n: impl Into<i64>) -> bool {
-    let n: i64 = n.into();
-    let Some(text) = text else {
-        return false;
-    };
-    // The digits from the last, then the sign.
     let mut buf = [0u8; 20];
-    let mut at = buf.len();
-    let mut m = n.unsigned_abs();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (m % 10) as u8;
-        m /= 10;
-        if m == 0 {
-            break;
-        }
-    }
-    if n < 0 {
-        at -= 1;
-        buf[at] = b'-';
-    }
-    text.as_bytes() == &buf[at..]
+    text.is_some_and(|t| t.as_str() == crate::output::rows::i64_text(n.into(), &mut buf))
 }
 
 pub fn revision(w: &Workload) -> i64 {

@@ -195,6 +195,13 @@ fn put_i64_at(buf: &mut [u8], mut at: usize, n: i64) -> usize {
     put_u64_at(buf, at, n.unsigned_abs())
 }
 
+/// `n` in decimal, as `to_string` writes it, in `buf`; returns the text
+/// (for callers that compare or append a number without allocating).
+pub fn i64_text(n: i64, buf: &mut [u8; 20]) -> &str {
+    let end = put_i64_at(buf, 0, n);
+    std::str::from_utf8(&buf[..end]).expect("ASCII digits")
+}
+
 /// Writes `n` in decimal at `buf[at..]` (room reserved); returns where
 /// it ends.
 #[inline(always)]
@@ -1529,6 +1536,9 @@ pub(crate) mod tests {
         for n in [0, 7, 10, 1234567890, u64::MAX] {
             let mut buf = [0u8; 20];
             assert_eq!(format_u64_into(n, &mut buf), n.to_string().as_bytes());
+        }
+        for n in [0, 9, -9, 10, -10, 255, i64::MAX, i64::MIN] {
+            assert_eq!(i64_text(n, &mut [0; 20]), n.to_string());
         }
     }
 }
