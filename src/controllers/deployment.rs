@@ -134,7 +134,7 @@ pub fn equal_ignore_hash(a: &PodTemplateSpec, b: &PodTemplateSpec) -> bool {
 /// numbers it wants on every sync).
 fn reads_as(text: Option<&String>, n: impl Into<i64>) -> bool {
     let mut buf = [0u8; 20];
-    text.is_some_and(|t| t.as_str() == crate::output::rows::i64_text(n.into(), &mut buf))
+    text.is_some_and(|t| t.as_bytes() == crate::output::rows::i64_bytes(n.into(), &mut buf))
 }
 
 pub fn revision(w: &Workload) -> i64 {

@@ -195,11 +195,16 @@ fn put_i64_at(buf: &mut [u8], mut at: usize, n: i64) -> usize {
     put_u64_at(buf, at, n.unsigned_abs())
 }
 
-/// `n` in decimal, as `to_string` writes it, in `buf`; returns the text
-/// (for callers that compare or append a number without allocating).
-pub fn i64_text(n: i64, buf: &mut [u8; 20]) -> &str {
+/// `n` in decimal, as `to_string` writes it, in `buf`; returns its bytes
+/// (for callers that compare a number with a text without allocating).
+pub fn i64_bytes(n: i64, buf: &mut [u8; 20]) -> &[u8] {
     let end = put_i64_at(buf, 0, n);
-    std::str::from_utf8(&buf[..end]).expect("ASCII digits")
+    &buf[..end]
+}
+
+/// [`i64_bytes`] as text.
+pub fn i64_text(n: i64, buf: &mut [u8; 20]) -> &str {
+    std::str::from_utf8(i64_bytes(n, buf)).expect("ASCII digits")
 }
 
 /// Writes `n` in decimal at `buf[at..]` (room reserved); returns where
