@@ -88,7 +88,7 @@ use std::sync::Arc;
 
 use crate::api::pod::Pod;
 use crate::api::selector::{LabelSelector, map_matches};
-use crate::api::{Kind, Labels, Object};
+use crate::api::{Kind, Labels, Object, Text};
 use crate::engine::{RngStreams, Time};
 use crate::etcd::EventType;
 use crate::output::{Part, Subject};
@@ -403,12 +403,12 @@ pub struct Scheduler {
     /// nodes have each.
     images: ImageColumns,
     /// Service selectors by (namespace, name).
-    services: BTreeMap<(String, String), Labels>,
+    services: BTreeMap<(Text, Text), Labels>,
     /// Services by (namespace, first selector pair): the only Services a
     /// pod without that label pair cannot match are skipped.
-    services_by_pair: HashMap<(String, String, String), BTreeSet<String>>,
+    services_by_pair: HashMap<(Text, String, String), BTreeSet<Text>>,
     /// ReplicaSet and StatefulSet selectors by (kind, namespace, name).
-    owners: HashMap<(Kind, String, String), LabelSelector>,
+    owners: HashMap<(Kind, Text, Text), LabelSelector>,
     /// PodTopologySpread's system default matcher for the pods of one
     /// controller, by namespace and controller name: what
     /// `Indexes::default_matcher` gave for the last such pod. Entries
@@ -674,10 +674,7 @@ impl Scheduler {
             Object::Node(_) => {}
             Object::Pod(pod) => self.observe_pod(kind, obj, pod, prev, cx),
             Object::Service(svc) => {
-                let key = (
-                    svc.metadata.namespace.to_string(),
-                    svc.metadata.name.to_string(),
-                );
+                let key = (svc.metadata.namespace.clone(), svc.metadata.name.clone());
                 if kind == EventType::Deleted {
                     self.service_unset(&key);
                 } else if self.services.get(&key) != Some(&svc.spec.selector) {
@@ -685,11 +682,7 @@ impl Scheduler {
                 }
             }
             Object::Workload(k @ (Kind::ReplicaSet | Kind::StatefulSet), w) => {
-                let key = (
-                    *k,
-                    w.metadata.namespace.to_string(),
-                    w.metadata.name.to_string(),
-                );
+                let key = (*k, w.metadata.namespace.clone(), w.metadata.name.clone());
                 match (&w.spec.selector, kind) {
                     (Some(sel), EventType::Added | EventType::Modified) => {
                         self.owner_set(key, sel);
@@ -853,7 +846,7 @@ impl Scheduler {
     }
 
     /// Records a ReplicaSet's or StatefulSet's selector.
-    fn owner_set(&mut self, key: (Kind, String, String), selector: &LabelSelector) {
+    fn owner_set(&mut self, key: (Kind, Text, Text), selector: &LabelSelector) {
         if self.owners.get(&key) != Some(selector) {
             self.default_spread_changed(&key.1, Some(&key.2));
             self.owners.insert(key, selector.clone());
@@ -877,7 +870,7 @@ impl Scheduler {
     }
 
     /// Records a Service's selector (indexed by its first pair).
-    fn service_set(&mut self, key: (String, String), selector: Labels) {
+    fn service_set(&mut self, key: (Text, Text), selector: Labels) {
         self.service_unset(&key);
         self.default_spread_changed(&key.0, None);
         if let Some((k, v)) = selector.iter().next() {
@@ -889,7 +882,7 @@ impl Scheduler {
         self.services.insert(key, selector);
     }
 
-    fn service_unset(&mut self, key: &(String, String)) {
+    fn service_unset(&mut self, key: &(Text, Text)) {
         let Some(old) = self.services.remove(key) else {
             return;
         };
@@ -912,17 +905,17 @@ impl Scheduler {
         let mut sel = LabelSelector::default();
         // Only Services whose first selector pair the pod carries can
         // select it; visited in name order, as the full scan would.
-        let mut names: BTreeSet<&String> = BTreeSet::new();
+        let mut names: BTreeSet<&Text> = BTreeSet::new();
         for (k, v) in pod.metadata.labels.iter() {
             if let Some(n) = self
                 .services_by_pair
-                .get(&(ns.to_string(), k.clone(), v.clone()))
+                .get(&(ns.clone(), k.clone(), v.clone()))
             {
                 names.extend(n.iter());
             }
         }
         for name in names {
-            let Some(selector) = self.services.get(&(ns.to_string(), name.clone())) else {
+            let Some(selector) = self.services.get(&(ns.clone(), (*name).clone())) else {
                 continue;
             };
             if !selector.is_empty() && map_matches(selector, &pod.metadata.labels) {
@@ -938,7 +931,7 @@ impl Scheduler {
             .find(|o| o.controller == Some(true));
         if let Some(o) = owner
             && let Some(kind @ (Kind::ReplicaSet | Kind::StatefulSet)) = Kind::parse(&o.kind)
-            && let Some(os) = self.owners.get(&(kind, ns.to_string(), o.name.clone()))
+            && let Some(os) = self.owners.get(&(kind, ns.clone(), Text::from(&o.name)))
         {
             for (k, v) in &os.match_labels {
                 sel.match_labels.insert(k.clone(), v.clone());
@@ -1429,19 +1422,12 @@ impl Scheduler {
             let fake = Arc::new(obj.clone());
             match &*fake {
                 Object::Service(svc) => {
-                    let key = (
-                        svc.metadata.namespace.to_string(),
-                        svc.metadata.name.to_string(),
-                    );
+                    let key = (svc.metadata.namespace.clone(), svc.metadata.name.clone());
                     self.service_set(key, svc.spec.selector.clone());
                 }
                 Object::Workload(k @ (Kind::ReplicaSet | Kind::StatefulSet), w) => {
                     if let Some(sel) = &w.spec.selector {
-                        let key = (
-                            *k,
-                            w.metadata.namespace.to_string(),
-                            w.metadata.name.to_string(),
-                        );
+                        let key = (*k, w.metadata.namespace.clone(), w.metadata.name.clone());
                         self.owner_set(key, sel);
                     }
                 }
