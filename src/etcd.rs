@@ -491,6 +491,12 @@ mod server {
                         if pod.metadata.deletion_timestamp.is_some() {
                             return Err(format!("pod {} is being deleted", pod.metadata.name));
                         }
+                        if !pod.spec.scheduling_gates.is_empty() {
+                            return Err(format!(
+                                "pod {} has non-empty .spec.schedulingGates",
+                                pod.metadata.name
+                            ));
+                        }
                         let mut pod = pod.clone();
                         std::sync::Arc::make_mut(&mut pod.spec).node_name = Some(node);
                         pod.status

@@ -258,7 +258,16 @@ fn prefix_of(t: &Object, fallback: &str) -> String {
 
 /// A node group's YAML from a node template (labels, `status.capacity`),
 /// upstream's default node (4 cpu, 32Gi, 110 pods) without one.
-fn node_group(base: &Path, op: &Value, name: &str, n: usize) -> Result<String, String> {
+/// The node group of a `createNodes` operation, as scenario YAML, and the
+/// name the template gives its node, if it does (upstream then creates a
+/// node of exactly that name).
+fn node_group(
+    base: &Path,
+    op: &Value,
+    name: &str,
+    n: usize,
+) -> Result<(String, Option<String>), String> {
+    let mut named = None;
     let mut cap: BTreeMap<String, String> = [("cpu", "4"), ("memory", "32Gi"), ("pods", "110")]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -266,6 +275,11 @@ fn node_group(base: &Path, op: &Value, name: &str, n: usize) -> Result<String, S
     let mut labels = BTreeMap::new();
     if let Some(rel) = str_field(op, "nodeTemplatePath") {
         let t = read_template(base, rel)?;
+        named = field(&t, "metadata")
+            .and_then(|m| field(m, "name"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
         let scalar = |v: &Value| match v {
             Value::String(s) => Some(s.clone()),
             Value::Number(n) => Some(n.to_string()),
@@ -296,11 +310,12 @@ fn node_group(base: &Path, op: &Value, name: &str, n: usize) -> Result<String, S
         let items: Vec<String> = m.iter().map(|(k, v)| format!("{k:?}: {v:?}")).collect();
         format!("{{{}}}", items.join(", "))
     };
-    Ok(format!(
+    let group = format!(
         "  - name: {name}\n    count: {n}\n    capacity: {}\n    labels: {}\n    images: ['registry.k8s.io/pause:3.10']\n",
         flow(&cap),
         flow(&labels)
-    ))
+    );
+    Ok((group, named))
 }
 
 /// Runs workload `selector` (`CASE/WORKLOAD`; the workload name may itself
@@ -393,6 +408,8 @@ pub fn run(
     let mut pod_ops: Vec<(usize, String, bool)> = Vec::new();
     // (node group, label strategy) of each labelled `createNodes`.
     let mut labelings: Vec<(String, NodeLabeling)> = Vec::new();
+    // Nodes whose template names them: (generated name, the template's).
+    let mut renames: Vec<(String, String)> = Vec::new();
     // Churn operations: started at their time, run until the last phase.
     let mut churns: Vec<(u64, usize, &Value)> = Vec::new();
     for (k, op) in ops.iter().enumerate() {
@@ -414,7 +431,20 @@ pub fn run(
                 )?;
                 let n = count(op, &params, &what)?;
                 let group = format!("node-{k}");
-                groups.push_str(&node_group(base, op, &group, n)?);
+                let (yaml, named) = node_group(base, op, &group, n)?;
+                groups.push_str(&yaml);
+                if let Some(node) = named {
+                    // Upstream creates every node from the template as it
+                    // is: a second one of that name is AlreadyExists.
+                    if n != 1 {
+                        return Err(format!(
+                            "{what}: the node template names its node `{node}`, so only one node \
+                             can be created from it (count is {n}; upstream's second create \
+                             would fail with AlreadyExists)"
+                        ));
+                    }
+                    renames.push((format!("{group}-0"), node));
+                }
                 if let Some(l) = node_labeling(op, &what)? {
                     labelings.push((group, l));
                 }
@@ -488,7 +518,22 @@ pub fn run(
                 )?;
                 churns.push((at, k, op));
             }
-            "barrier" => check_fields(op, &["opcode", "namespaces"], &what)?,
+            "barrier" => {
+                check_fields(op, &["opcode", "namespaces", "stageRequirement"], &what)?;
+                // Scheduled (upstream's default) or Attempted (gated pods
+                // count as attempted): the next phase starts at its own
+                // time either way (see `PHASE_GAP_PER_POD`).
+                match field(op, "stageRequirement") {
+                    None => {}
+                    Some(Value::String(s)) if s == "Scheduled" || s == "Attempted" => {}
+                    Some(v) => {
+                        return Err(format!(
+                            "{what}: `stageRequirement` must be `Scheduled` or `Attempted`, got {}",
+                            serde_yaml::to_string(v).unwrap_or_default().trim()
+                        ));
+                    }
+                }
+            }
             other => {
                 return Err(format!(
                     "{what}: operation {other:?} is not supported (createNodes, createNamespaces, createPods, churn, barrier are)"
@@ -576,6 +621,26 @@ pub fn run(
             };
             let (key, value) = labeling.value(i, &name);
             std::sync::Arc::make_mut(&mut node.metadata.labels).insert(key, value);
+        }
+    }
+    for (generated, named) in &renames {
+        if s.nodes.iter().any(|n| *n.metadata.name == **named) {
+            return Err(format!(
+                "{selector}: two nodes would be named `{named}` (upstream's second create \
+                 would fail with AlreadyExists)"
+            ));
+        }
+        let node = s
+            .nodes
+            .iter_mut()
+            .find(|n| *n.metadata.name == **generated)
+            .expect("the group's first node");
+        node.metadata.name = named.as_str().into();
+        let labels = std::sync::Arc::make_mut(&mut node.metadata.labels);
+        // The template's hostname label, else the name, as the scenario's
+        // own nodes get.
+        if labels.get("kubernetes.io/hostname") == Some(generated) {
+            labels.insert("kubernetes.io/hostname".into(), named.clone());
         }
     }
     let node_labels = s

@@ -37,7 +37,7 @@ pub enum RestartPolicy {
     Never,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PodSpec {
     /// The containers, init containers and tolerations are shared between
@@ -75,6 +75,51 @@ pub struct PodSpec {
     pub overhead: BTreeMap<String, Quantity>,
     #[serde(default)]
     pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
+    /// While any is left, the scheduler leaves the pod alone (upstream's
+    /// SchedulingGates PreEnqueue plugin); gates can only be removed.
+    #[serde(default)]
+    pub scheduling_gates: Vec<PodSchedulingGate>,
+}
+
+/// As a derived `Debug`, but without `scheduling_gates` when there are
+/// none: a ReplicaSet's name hashes its template's `Debug` text
+/// (`controllers::deployment::pod_template_hash`), and a template without
+/// gates keeps the name it had before the field existed.
+impl std::fmt::Debug for PodSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("PodSpec");
+        d.field("containers", &self.containers)
+            .field("init_containers", &self.init_containers)
+            .field("node_name", &self.node_name)
+            .field("node_selector", &self.node_selector)
+            .field("affinity", &self.affinity)
+            .field("tolerations", &self.tolerations)
+            .field("scheduler_name", &self.scheduler_name)
+            .field("priority", &self.priority)
+            .field("priority_class_name", &self.priority_class_name)
+            .field("preemption_policy", &self.preemption_policy)
+            .field("restart_policy", &self.restart_policy)
+            .field(
+                "termination_grace_period_seconds",
+                &self.termination_grace_period_seconds,
+            )
+            .field("host_network", &self.host_network)
+            .field("overhead", &self.overhead)
+            .field(
+                "topology_spread_constraints",
+                &self.topology_spread_constraints,
+            );
+        if !self.scheduling_gates.is_empty() {
+            d.field("scheduling_gates", &self.scheduling_gates);
+        }
+        d.finish()
+    }
+}
+
+/// One of `spec.schedulingGates`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct PodSchedulingGate {
+    pub name: String,
 }
 
 impl PodSpec {
@@ -611,6 +656,25 @@ mod tests {
             value: value.into(),
             effect,
         }
+    }
+
+    /// The `Debug` text (which ReplicaSet names hash) of a spec without
+    /// scheduling gates is the derived one of the fields before gates
+    /// existed; gates, when present, come last.
+    #[test]
+    fn a_spec_without_gates_reads_as_before_they_existed() {
+        let mut spec = PodSpec {
+            priority: Some(3),
+            ..PodSpec::default()
+        };
+        let text = format!("{spec:?}");
+        assert!(text.starts_with("PodSpec { containers: [], init_containers: [], node_name: None"));
+        assert!(text.ends_with("overhead: {}, topology_spread_constraints: [] }"));
+        spec.scheduling_gates
+            .push(PodSchedulingGate { name: "g".into() });
+        assert!(format!("{spec:?}").ends_with(
+            "topology_spread_constraints: [], scheduling_gates: [PodSchedulingGate { name: \"g\" }] }"
+        ));
     }
 
     #[test]

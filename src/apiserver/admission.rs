@@ -92,6 +92,24 @@ fn is_dns1123_label(s: &str) -> bool {
         && b.last().is_some_and(ok)
 }
 
+/// A qualified name (label keys, scheduling gates): an optional RFC 1123
+/// subdomain and `/`, then at most 63 alphanumerics, '-', '_' or '.',
+/// starting and ending with an alphanumeric.
+fn is_qualified_name(s: &str) -> bool {
+    let (prefix, name) = match s.split_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, s),
+    };
+    let ok = |b: &u8| b.is_ascii_alphanumeric();
+    let b = name.as_bytes();
+    prefix.is_none_or(is_dns1123_subdomain)
+        && !b.is_empty()
+        && b.len() <= 63
+        && b.iter().all(|c| ok(c) || matches!(c, b'-' | b'_' | b'.'))
+        && b.first().is_some_and(ok)
+        && b.last().is_some_and(ok)
+}
+
 /// RFC 1035 label (Service names): a label that starts with a letter.
 fn is_dns1035_label(s: &str) -> bool {
     is_dns1123_label(s) && s.starts_with(|c: char| c.is_ascii_lowercase())
@@ -162,6 +180,20 @@ impl std::fmt::Display for ContainerPath<'_> {
 
 fn validate_pod_spec(path: &str, spec: &PodSpec, errs: &mut Vec<String>) {
     errs.extend(probe_errors(path, spec));
+    // Upstream's validateSchedulingGates: qualified names, no duplicates.
+    for (i, g) in spec.scheduling_gates.iter().enumerate() {
+        if !is_qualified_name(&g.name) {
+            errs.push(format!(
+                "{path}.schedulingGates[{i}]: Invalid value: \"{}\": must be a qualified name (an optional DNS subdomain and '/', then alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric)",
+                g.name
+            ));
+        } else if spec.scheduling_gates[..i].iter().any(|o| o.name == g.name) {
+            errs.push(format!(
+                "{path}.schedulingGates[{i}]: Duplicate value: \"{}\"",
+                g.name
+            ));
+        }
+    }
     if spec.containers.is_empty() {
         errs.push(format!("{path}.containers: Required value"));
     }
@@ -291,6 +323,12 @@ pub fn validate_with(obj: &Object, valid_spec: Option<&std::sync::Arc<PodSpec>>)
             if let Err(e) = crate::api::pod::SimBehaviour::of(&p.metadata) {
                 errs.push(e);
             }
+            if p.spec.node_name.is_some() && !p.spec.scheduling_gates.is_empty() {
+                errs.push(
+                    "spec.nodeName: Forbidden: cannot be set until all schedulingGates have been cleared"
+                        .into(),
+                );
+            }
             if let Some(g) = p.spec.termination_grace_period_seconds.filter(|g| *g < 0)
                 && !known
             {
@@ -410,6 +448,38 @@ mod tests {
         assert!(is_dns1123_label("a-0") && !is_dns1123_label("-a") && !is_dns1123_label("a-"));
         assert!(
             !is_dns1123_label("A") && !is_dns1123_label("") && !is_dns1123_label(&"a".repeat(64))
+        );
+    }
+
+    /// Scheduling gates: qualified names, each once; a pod that names its
+    /// node may have none.
+    #[test]
+    fn scheduling_gates_are_qualified_names_listed_once() {
+        for ok in ["a", "example.com/quota", "A_b.c-9", "x/y"] {
+            assert!(is_qualified_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "a b",
+            "-a",
+            "a.",
+            "/x",
+            "Example.com/x",
+            "a/b/c",
+            &"a".repeat(64),
+        ] {
+            assert!(!is_qualified_name(bad), "{bad}");
+        }
+        let e = validate(&object(
+            "kind: Pod\nmetadata: {name: a}\nspec: {nodeName: n, schedulingGates: [{name: g}, {name: g}], containers: [{name: a, image: x}]}",
+        ));
+        assert_eq!(
+            e,
+            vec![
+                "spec.schedulingGates[1]: Duplicate value: \"g\"".to_string(),
+                "spec.nodeName: Forbidden: cannot be set until all schedulingGates have been cleared"
+                    .to_string(),
+            ]
         );
     }
 

@@ -16,6 +16,7 @@ pub mod watch;
 use crate::api::keyed::LazyKeyedMap;
 use std::sync::Arc;
 
+use crate::api::pod::PodConditionType;
 use crate::api::{Kind, Object, ObjectKey};
 use crate::engine::Time;
 use crate::etcd::{Change, EventType};
@@ -270,6 +271,16 @@ impl ApiServer {
                     return Self::reject(cx, *req, err);
                 }
                 if let Object::Pod(p) = obj {
+                    // Upstream's pod strategy: a gated pod is created
+                    // PodScheduled=False, reason SchedulingGated.
+                    if !p.spec.scheduling_gates.is_empty() {
+                        p.status.set_condition(
+                            PodConditionType::PodScheduled,
+                            false,
+                            now,
+                            "SchedulingGated",
+                        );
+                    }
                     self.valid_spec = Some(p.spec.clone());
                     if let Some(raw) = raw {
                         self.admitted_spec = Some(AdmittedSpec {

@@ -131,6 +131,13 @@ pub enum ActionOp {
         name: String,
         to_revision: Option<i64>,
     },
+    /// Remove scheduling gates from a pod (`None`: all of them), as an
+    /// external controller does by updating `spec.schedulingGates`.
+    RemoveSchedulingGates {
+        namespace: String,
+        name: String,
+        gates: Option<Vec<String>>,
+    },
     /// Set a Deployment's `spec.paused`.
     Pause {
         namespace: String,
@@ -552,6 +559,10 @@ impl Loader<'_> {
             ("rolloutUndo", action.rollout_undo.is_some()),
             ("pause", action.pause.is_some()),
             ("resume", action.resume.is_some()),
+            (
+                "removeSchedulingGates",
+                action.remove_scheduling_gates.is_some(),
+            ),
             ("cordon", action.cordon.is_some()),
             ("uncordon", action.uncordon.is_some()),
             ("drain", action.drain.is_some()),
@@ -568,7 +579,7 @@ impl Loader<'_> {
                 return Err(LoadError::at(
                     place,
                     "this action does nothing: add one of `apply`, `delete`, `scale`, `setImage`, \
-                     `rolloutUndo`, `pause` or `resume`, or a node action (`cordon`, `uncordon`, \
+                     `rolloutUndo`, `pause`, `resume` or `removeSchedulingGates`, or a node action (`cordon`, `uncordon`, \
                      `drain`, `failNode`, `recoverNode`, `addNodes`, `removeNode`)",
                 ));
             }
@@ -722,6 +733,13 @@ impl Loader<'_> {
                 namespace: ns(u.kind.0, u.namespace),
                 name: u.name,
                 to_revision: u.to_revision.map(i64::from),
+            });
+        }
+        if let Some(u) = action.remove_scheduling_gates {
+            return Ok(ActionOp::RemoveSchedulingGates {
+                namespace: ns(Kind::Pod, u.namespace),
+                name: u.name,
+                gates: u.gates,
             });
         }
         let (key, r, paused) = match (action.pause, action.resume) {

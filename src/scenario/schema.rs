@@ -337,6 +337,7 @@ pub(super) struct RawAction {
     pub rollout_undo: Option<RawUndo>,
     pub pause: Option<RawRef>,
     pub resume: Option<RawRef>,
+    pub remove_scheduling_gates: Option<RawUngate>,
     /// Node actions, each naming a node.
     pub cordon: Option<String>,
     pub uncordon: Option<String>,
@@ -380,6 +381,20 @@ pub(super) struct RawUndo {
     pub name: String,
     pub namespace: Option<String>,
     pub to_revision: Option<u32>,
+}
+
+/// `removeSchedulingGates`: the pod, and the gates to remove (all when
+/// none are listed).
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "the pod whose gates to remove, such as \
+                 `{name: job-0, gates: [example.com/quota]}`"
+)]
+pub(super) struct RawUngate {
+    pub name: String,
+    pub namespace: Option<String>,
+    pub gates: Option<Vec<String>>,
 }
 
 /// The object a `delete` names.

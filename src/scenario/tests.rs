@@ -802,7 +802,13 @@ fn action_operations() {
         2,
         5,
         "this action does nothing: add one of `apply`, `delete`, `scale`, `setImage`, \
-         `rolloutUndo`, `pause` or `resume`",
+         `rolloutUndo`, `pause`, `resume` or `removeSchedulingGates`",
+    );
+    assert_text_error(
+        "actions:\n  - at: 1s\n    removeSchedulingGates: {name: a, gate: [x]}\n",
+        3,
+        38,
+        "actions[0].removeSchedulingGates: unknown key `gate` (did you mean `gates`?); expected one of `name`, `namespace`, `gates`",
     );
     assert_text_error(
         "actions:\n  - at: 1s\n    delete: {kind: Pod, name: a}\n    apply: []\n",

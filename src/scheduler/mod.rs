@@ -82,7 +82,7 @@ struct CycleFilters<'a> {
 #[cfg(test)]
 mod tests;
 
-use crate::fasthash::HashMap;
+use crate::fasthash::{HashMap, HashSet};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -442,6 +442,8 @@ pub struct Scheduler {
     images_changed: bool,
     /// Pods skipped because no profile has their schedulerName.
     pub unknown_scheduler: BTreeMap<u64, String>,
+    /// Pods held back by their scheduling gates (not queued).
+    gated: HashSet<u64>,
     /// Pods that preempted others, and the node nominated for each.
     nominated: HashMap<u64, usize>,
     /// The decision trace, when asked for.
@@ -491,6 +493,7 @@ impl Scheduler {
             last_lookup: None,
             images_changed: false,
             unknown_scheduler: BTreeMap::new(),
+            gated: HashSet::default(),
             nominated: HashMap::default(),
             trace: None,
             trace_verdicts: Vec::new(),
@@ -805,6 +808,22 @@ impl Scheduler {
         for pods in by_node.values_mut() {
             pods.sort_unstable_by_key(|r| r.uid);
         }
+        // The pods nominated by earlier preemptions, of this priority or
+        // higher, hold their room on their node.
+        let mut nominated: BTreeMap<usize, Vec<PodResources>> = BTreeMap::new();
+        for (uid, &n) in &self.nominated {
+            if *uid == pod.metadata.uid {
+                continue;
+            }
+            if let Some(other) = self.waiting.get(uid).and_then(|o| o.as_pod())
+                && other.spec.priority() >= priority
+            {
+                nominated
+                    .entry(n)
+                    .or_default()
+                    .push(PodResources::of(other));
+            }
+        }
         let res = PodResources::of(pod);
         let filters = &self.profiles[profile].filters;
         let candidates: Vec<preemption::Candidate> = self
@@ -812,7 +831,8 @@ impl Scheduler {
             .iter()
             .filter_map(|&i| {
                 let pods = by_node.remove(&i)?;
-                preemption::select_victims(filters, pod, &res, i, &self.nodes[i], pods)
+                let held = nominated.get(&i).map_or(&[][..], Vec::as_slice);
+                preemption::select_victims(filters, pod, &res, i, &self.nodes[i], pods, held)
             })
             .collect();
         preemption::pick(candidates)
@@ -1054,6 +1074,9 @@ impl Scheduler {
         let gone = kind == EventType::Deleted || pod.status.phase.is_terminal();
         if gone {
             self.unknown_scheduler.remove(&uid);
+            if !self.gated.is_empty() {
+                self.gated.remove(&uid);
+            }
             self.nominated.remove(&uid);
             self.queue.remove(uid);
             self.waiting.remove(&uid);
@@ -1085,6 +1108,28 @@ impl Scheduler {
                 cx.rec.counters.pods_without_profile += 1;
             }
             return;
+        }
+        // PreEnqueue (upstream's SchedulingGates): a gated pod is not
+        // queued, and waits for an update that clears its gates.
+        if !pod.spec.scheduling_gates.is_empty() {
+            if self.gated.insert(uid) {
+                let names: Vec<&str> = pod
+                    .spec
+                    .scheduling_gates
+                    .iter()
+                    .map(|g| g.name.as_str())
+                    .collect();
+                cx.log(
+                    Dest::Scheduler,
+                    "gated",
+                    Subject::from(&**obj),
+                    &format!("waiting for scheduling gates: [{}]", names.join(" ")),
+                );
+            }
+            return;
+        }
+        if !self.gated.is_empty() {
+            self.gated.remove(&uid);
         }
         let fresh = !self.waiting.contains_key(&uid);
         self.waiting.insert(uid, obj.clone());

@@ -8,10 +8,16 @@
 //! by 2^31, so fewer victims win), then the fewest victims, then the latest
 //! start among the highest-priority victims, then the first in node order.
 //!
+//! As upstream's dry run (`RunFilterPluginsWithNominatedPods`), the pods
+//! nominated to a node by earlier preemptions, of the preemptor's priority
+//! or higher, count on that node: a second preemptor does not pick the
+//! room the first one freed.
+//!
 //! Simplified: the per-node filters are re-run on the node without the
 //! victims; PodTopologySpread and InterPodAffinity are not re-evaluated
-//! (a node they reject is not a candidate), and pods nominated to a node
-//! do not reserve its room against lower-priority pods meanwhile.
+//! (a node they reject is not a candidate), and outside preemption, pods
+//! nominated to a node do not reserve its room in a scheduling cycle (each
+//! preemptor tries its nominated node first).
 
 use super::framework::{FilterPlugin, NodeInfo, PodResources, filter_one};
 use crate::api::pod::Pod;
@@ -51,7 +57,8 @@ fn fits(filters: &[FilterPlugin], pod: &Pod, res: &PodResources, node: &NodeInfo
 }
 
 /// The victims on `node` for `pod`, if preempting can make it fit there.
-/// `pods` are the pods placed on the node.
+/// `pods` are the pods placed on the node; `nominated`, the requests of
+/// the pods nominated to it that count against the preemptor.
 pub fn select_victims(
     filters: &[FilterPlugin],
     pod: &Pod,
@@ -59,6 +66,7 @@ pub fn select_victims(
     node_index: usize,
     node: &NodeInfo,
     mut pods: Vec<Running>,
+    nominated: &[PodResources],
 ) -> Option<Candidate> {
     // Only nodes that failed for resolvable reasons are candidates.
     for &p in filters {
@@ -82,6 +90,9 @@ pub fn select_victims(
     let mut info = node.clone();
     for p in &pods {
         info.remove_pod(&p.res);
+    }
+    for r in nominated {
+        info.add_pod(r);
     }
     if !fits(filters, pod, res, &info) {
         return None;
@@ -192,7 +203,7 @@ mod tests {
         for p in &pods {
             n.add_pod(&p.res);
         }
-        let c = select_victims(&FilterPlugin::ALL, &preemptor, &res, 0, &n, pods).unwrap();
+        let c = select_victims(&FilterPlugin::ALL, &preemptor, &res, 0, &n, pods, &[]).unwrap();
         // Pod 4 outranks the preemptor and stays; with it and the
         // preemptor 1.5 of 2 cpus are used: pod 1 (the most important of
         // the others) is reprieved, pods 2 and 3 must go.
@@ -208,7 +219,7 @@ mod tests {
         for p in &pods {
             n.add_pod(&p.res);
         }
-        let c = select_victims(&FilterPlugin::ALL, &preemptor, &res, 0, &n, pods).unwrap();
+        let c = select_victims(&FilterPlugin::ALL, &preemptor, &res, 0, &n, pods, &[]).unwrap();
         assert_eq!(c.victims, vec![3]);
     }
 

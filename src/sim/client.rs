@@ -33,9 +33,14 @@ const DRAIN_TAG: u32 = 300;
 enum Change {
     Replace(Box<Object>),
     Scale(i32),
-    SetImage { container: String, image: String },
+    SetImage {
+        container: String,
+        image: String,
+    },
     Undo(Option<i64>),
     Pause(bool),
+    /// Remove these scheduling gates (all when `None`).
+    Ungate(Option<Vec<String>>),
 }
 
 #[derive(Clone, Debug)]
@@ -350,6 +355,14 @@ impl Client {
                 let key = ObjectKey::new(Kind::Deployment, &namespace, &name);
                 self.modify(cx, key, Change::Undo(to_revision), "rollout-undo");
             }
+            ActionOp::RemoveSchedulingGates {
+                namespace,
+                name,
+                gates,
+            } => {
+                let key = ObjectKey::new(Kind::Pod, &namespace, &name);
+                self.modify(cx, key, Change::Ungate(gates), "remove-scheduling-gates");
+            }
             ActionOp::Pause {
                 namespace,
                 name,
@@ -376,6 +389,23 @@ impl Client {
                 Arc::make_mut(&mut w.spec).replicas = Some(*n)
             }
             (Change::Pause(p), Object::Workload(_, w)) => Arc::make_mut(&mut w.spec).paused = *p,
+            (Change::Ungate(which), Object::Pod(pod)) => {
+                let gates = &pod.spec.scheduling_gates;
+                let keep: Vec<_> = match which {
+                    None => Vec::new(),
+                    Some(names) => gates
+                        .iter()
+                        .filter(|g| !names.contains(&g.name))
+                        .cloned()
+                        .collect(),
+                };
+                if keep.len() == gates.len() {
+                    // Nothing to remove: no write, as a patch that changes
+                    // nothing.
+                    return Ok(None);
+                }
+                Arc::make_mut(&mut pod.spec).scheduling_gates = keep;
+            }
             (Change::SetImage { container, image }, Object::Workload(_, w)) => {
                 let spec = &mut Arc::make_mut(&mut w.spec).template.spec;
                 let c = Arc::make_mut(&mut spec.containers)
@@ -439,5 +469,7 @@ fn describe(change: &Change) -> String {
         Change::Undo(None) => "to the previous revision".into(),
         Change::Pause(true) => "paused=true".into(),
         Change::Pause(false) => "paused=false".into(),
+        Change::Ungate(None) => "every scheduling gate".into(),
+        Change::Ungate(Some(names)) => names.join(" "),
     }
 }

@@ -205,7 +205,7 @@ fn required_anti_affinity_keeps_green_pods_on_distinct_nodes() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("only 3 of 5 pods were scheduled"),
+        String::from_utf8_lossy(&o.stderr).contains("only 2 of the 4 measured pods were scheduled"),
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
@@ -343,4 +343,80 @@ fn runs_report_every_run_and_their_median() {
     );
     let zero = kubesim(&["bench", "--runs=0"]);
     assert_eq!(zero.status.code(), Some(2), "{zero:?}");
+}
+
+/// A node template that names its node (upstream's `node-with-name.yaml`)
+/// gives exactly that name, which pods can select by `metadata.name`; it
+/// cannot make more than one node. Unmeasured pods held by scheduling
+/// gates do not stop the report; `barrier`'s `stageRequirement` takes
+/// upstream's two values.
+#[test]
+fn named_node_templates_gated_pods_and_barrier_stages() {
+    let dir = scratch("perf-named");
+    write(
+        &dir,
+        "node.yaml",
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: the-node\n  labels: {kubernetes.io/hostname: the-node}\nstatus:\n  capacity: {pods: '90000', cpu: '4', memory: 32Gi}\n",
+    );
+    write(
+        &dir,
+        "pinned.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {generateName: ds-}\nspec:\n  affinity:\n    nodeAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n        nodeSelectorTerms:\n        - matchFields: [{key: metadata.name, operator: In, values: [the-node]}]\n  containers: [{name: pause, image: pause}]\n",
+    );
+    write(
+        &dir,
+        "gated.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {generateName: g-}\nspec:\n  schedulingGates: [{name: test.k8s.io/hold}]\n  containers: [{name: pause, image: pause}]\n",
+    );
+    let config = write(
+        &dir,
+        "config.yaml",
+        "- name: Named\n  defaultPodTemplatePath: pinned.yaml\n  workloadTemplate:\n  - {opcode: createNodes, count: 1, nodeTemplatePath: node.yaml}\n  - {opcode: createNodes, countParam: $n}\n  - {opcode: createPods, count: 3, podTemplatePath: gated.yaml, skipWaitToCompletion: true}\n  - {opcode: barrier, stageRequirement: Attempted}\n  - {opcode: createPods, count: 6, collectMetrics: true}\n  workloads:\n  - {name: w, params: {n: 4}}\n\
+         - name: Two\n  workloadTemplate:\n  - {opcode: createNodes, count: 2, nodeTemplatePath: node.yaml}\n  workloads:\n  - {name: w}\n\
+         - name: Stage\n  workloadTemplate:\n  - {opcode: createNodes, count: 1}\n  - {opcode: barrier, stageRequirement: Bound}\n  workloads:\n  - {name: w}\n",
+    );
+    let r = run(&config, "Named/w");
+    assert_eq!((r.nodes, r.pods, r.measured), (5, 9, 6));
+    assert!(
+        r.node_labels.contains_key("the-node"),
+        "{:?}",
+        r.node_labels.keys()
+    );
+    assert_eq!(
+        r.node_labels["the-node"]["kubernetes.io/hostname"],
+        "the-node"
+    );
+    let placed = |measured: bool| {
+        r.placements
+            .iter()
+            .filter(|p| p.measured == measured)
+            .map(|p| p.node.as_deref())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(placed(true), vec![Some("the-node"); 6]);
+    assert_eq!(placed(false), vec![None; 3], "the gated pods stay unbound");
+    let o = kubesim(&[
+        "bench",
+        "--scheduler-perf",
+        config.to_str().unwrap(),
+        "--workload",
+        "Named/w",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("measured phase: 6 pods scheduled"));
+    let err = schedperf::run(&config, "Two/w", 1, &RunOptions::default()).unwrap_err();
+    assert!(
+        err.contains("names its node `the-node`, so only one node can be created from it"),
+        "{err}"
+    );
+    let err = schedperf::run(&config, "Stage/w", 1, &RunOptions::default()).unwrap_err();
+    assert!(
+        err.contains("`stageRequirement` must be `Scheduled` or `Attempted`, got Bound"),
+        "{err}"
+    );
 }

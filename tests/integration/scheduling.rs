@@ -411,3 +411,112 @@ fn priority_classes_set_pod_priorities_and_drive_preemption() {
         && e["action"] == "reject"
         && e["detail"].contains("reserved for system use only")));
 }
+
+/// A pod with scheduling gates is not scheduled until an update clears the
+/// last of them (upstream's SchedulingGates PreEnqueue plugin); removing
+/// some leaves it waiting; the apiserver refuses a gated pod that names
+/// its node, and duplicate or malformed gate names.
+#[test]
+fn gated_pods_wait_until_their_last_gate_is_removed() {
+    let dir = scratch("gates");
+    let s = write(
+        &dir,
+        "s.yaml",
+        "name: gates\ncluster:\n  nodeGroups:\n    - {name: n, count: 2, capacity: {cpu: '4', memory: 16Gi, pods: 110}}\n\
+         actions:\n  - at: 0s\n    apply:\n\
+         \x20     - {apiVersion: v1, kind: Pod, metadata: {name: job}, spec: {schedulingGates: [{name: example.com/quota}, {name: example.com/arch}], containers: [{name: c, image: nginx}]}}\n\
+         \x20     - {apiVersion: v1, kind: Pod, metadata: {name: free}, spec: {containers: [{name: c, image: nginx}]}}\n\
+         \x20     - {apiVersion: v1, kind: Pod, metadata: {name: pinned}, spec: {nodeName: n-0, schedulingGates: [{name: x}], containers: [{name: c, image: nginx}]}}\n\
+         \x20     - {apiVersion: v1, kind: Pod, metadata: {name: twice}, spec: {schedulingGates: [{name: x}, {name: x}], containers: [{name: c, image: nginx}]}}\n\
+         \x20 - at: 30s\n    removeSchedulingGates: {name: job, gates: [example.com/quota]}\n\
+         \x20 - at: 60s\n    removeSchedulingGates: {name: job}\n",
+    );
+    let out = dir.join("out");
+    run_ok(&s, &out, &[]);
+    let pods = read_csv(&out.join("pods.csv"));
+    let pod = |name: &str| pods.iter().find(|p| p["name"] == name);
+    let job = pod("job").expect("the gated pod was created");
+    let scheduled = micros(&job["scheduled_s"]).expect("scheduled in the end");
+    assert!(
+        scheduled >= 60_000_000,
+        "scheduled at {scheduled} us, before its last gate was removed at 60 s"
+    );
+    assert_eq!(job["attempts"], "1", "no attempt while gated");
+    assert!(micros(&pod("free").expect("free")["scheduled_s"]).unwrap() < 1_000_000);
+    assert!(pod("pinned").is_none() && pod("twice").is_none());
+    let events = read_csv(&out.join("events.csv"));
+    let rows = |action: &str, name: &str| {
+        events
+            .iter()
+            .filter(|e| e["action"] == action && e["name"] == name)
+            .map(|e| e["detail"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        rows("gated", "job"),
+        vec!["waiting for scheduling gates: [example.com/quota example.com/arch]"]
+    );
+    assert!(rows("reject", "pinned")[0].contains(
+        "spec.nodeName: Forbidden: cannot be set until all schedulingGates have been cleared"
+    ));
+    assert!(rows("reject", "twice")[0].contains("spec.schedulingGates[1]: Duplicate value: \"x\""));
+    // The first removal left a gate: the update went through, and the
+    // scheduler did not queue the pod until the second.
+    let enqueued: Vec<u64> = events
+        .iter()
+        .filter(|e| e["action"] == "enqueue" && e["name"] == "job")
+        .map(|e| micros(&e["time_s"]).unwrap())
+        .collect();
+    assert_eq!(enqueued.len(), 1);
+    assert!(enqueued[0] >= 60_000_000);
+    assert_eq!(
+        rows("update", "job").len(),
+        4,
+        "two updates, each by the client and the apiserver"
+    );
+}
+
+/// Five high-priority pods that each need a whole node's worth of
+/// low-priority pods gone: as upstream's dry run counts the pods nominated
+/// by earlier preemptions, each preemptor takes its own node and its own
+/// victims, and all five are bound after one back-off.
+#[test]
+fn preemptors_do_not_pick_the_room_another_was_nominated_for() {
+    let dir = scratch("preemptors");
+    let s = write(
+        &dir,
+        "s.yaml",
+        "name: preemptors\ncluster:\n  nodeGroups:\n    - {name: n, count: 5, capacity: {cpu: '4', memory: 32Gi, pods: 110}}\n\
+         actions:\n\
+         \x20 - at: 0s\n    generate: {count: 20, template: {apiVersion: v1, kind: Pod, metadata: {name: low}, spec: {terminationGracePeriodSeconds: 0, containers: [{name: c, image: pause, resources: {requests: {cpu: 900m}}}]}}}\n\
+         \x20 - at: 60s\n    generate: {count: 5, template: {apiVersion: v1, kind: Pod, metadata: {name: high}, spec: {priority: 10, containers: [{name: c, image: pause, resources: {requests: {cpu: '3'}}}]}}}\n",
+    );
+    let out = dir.join("out");
+    run_ok(&s, &out, &[]);
+    let pods = read_csv(&out.join("pods.csv"));
+    let high: Vec<_> = pods
+        .iter()
+        .filter(|p| p["name"].starts_with("high-"))
+        .collect();
+    assert_eq!(high.len(), 5);
+    let nodes: BTreeSet<&str> = high.iter().map(|p| p["node"].as_str()).collect();
+    assert_eq!(nodes.len(), 5, "one node each: {nodes:?}");
+    for p in &high {
+        let bound = micros(&p["bound_s"]).expect("bound");
+        assert!(bound < 63_000_000, "{} bound at {bound} us", p["name"]);
+    }
+    let events = read_csv(&out.join("events.csv"));
+    let mut preempted = BTreeSet::new();
+    for e in events.iter().filter(|e| e["action"] == "preempt") {
+        assert!(
+            preempted.insert(e["name"].clone()),
+            "{} preempted twice",
+            e["name"]
+        );
+    }
+    assert_eq!(
+        preempted.len(),
+        15,
+        "three 900m pods per node make room for 3 cpus"
+    );
+}
