@@ -35,7 +35,7 @@ use std::time::Instant;
 use serde_yaml::Value;
 
 use crate::api::{Kind, Manifest, Object};
-use crate::engine::SECOND;
+use crate::engine::{SECOND, Time};
 use crate::scenario::{self, Action, ActionOp};
 use crate::sim::run::{RunOptions, simulate_discarding};
 
@@ -77,6 +77,8 @@ pub struct Placement {
     pub name: String,
     /// The node the pod was bound to; `None` if it never was.
     pub node: Option<String>,
+    /// When it was deleted (a `deletePods` operation), in virtual time.
+    pub deleted: Option<Time>,
 }
 
 impl PerfResult {
@@ -256,11 +258,10 @@ fn prefix_of(t: &Object, fallback: &str) -> String {
     }
 }
 
-/// A node group's YAML from a node template (labels, `status.capacity`),
-/// upstream's default node (4 cpu, 32Gi, 110 pods) without one.
-/// The node group of a `createNodes` operation, as scenario YAML, and the
-/// name the template gives its node, if it does (upstream then creates a
-/// node of exactly that name).
+/// The node group of a `createNodes` operation, as scenario YAML, from its
+/// node template (labels, `status.capacity`; upstream's default node, 4
+/// cpu, 32Gi, 110 pods, without one), and the name the template gives its
+/// node, if it does (upstream then creates a node of exactly that name).
 fn node_group(
     base: &Path,
     op: &Value,
@@ -408,6 +409,9 @@ pub fn run(
     let mut pod_ops: Vec<(usize, String, bool)> = Vec::new();
     // (node group, label strategy) of each labelled `createNodes`.
     let mut labelings: Vec<(String, NodeLabeling)> = Vec::new();
+    // The pods of each `createPods` operation: (namespace, name prefix,
+    // count, the template), for `deletePods`.
+    let mut created: Vec<(String, String, usize, Object)> = Vec::new();
     // Nodes whose template names them: (generated name, the template's).
     let mut renames: Vec<(String, String)> = Vec::new();
     // Churn operations: started at their time, run until the last phase.
@@ -489,6 +493,7 @@ pub fn run(
                 };
                 let prefix = format!("op{k}-{}", prefix_of(&t, "pod-"));
                 let objs = (0..n).map(|i| instance(&t, &prefix, i, &ns)).collect();
+                created.push((ns.clone(), prefix.clone(), n, t.clone()));
                 actions.push(Action {
                     at,
                     place: format!("<{case_name} operation {k}>"),
@@ -518,6 +523,85 @@ pub fn run(
                 )?;
                 churns.push((at, k, op));
             }
+            "deletePods" => {
+                check_fields(
+                    op,
+                    &[
+                        "opcode",
+                        "namespace",
+                        "labelSelector",
+                        "deletePodsPerSecond",
+                        "skipWaitToCompletion",
+                    ],
+                    &what,
+                )?;
+                let ns = match str_field(op, "namespace") {
+                    Some(ns) if !ns.is_empty() => ns.to_string(),
+                    _ => return Err(format!("{what}: needs a `namespace` string")),
+                };
+                let mut selector = BTreeMap::new();
+                if let Some(v) = field(op, "labelSelector") {
+                    let m = v.as_mapping().ok_or_else(|| {
+                        format!("{what}: `labelSelector` must map label keys to values")
+                    })?;
+                    for (key, value) in m {
+                        match (key.as_str(), value.as_str()) {
+                            (Some(key), Some(value)) => {
+                                selector.insert(key.to_string(), value.to_string());
+                            }
+                            _ => {
+                                return Err(format!(
+                                    "{what}: `labelSelector` must map label keys to values"
+                                ));
+                            }
+                        }
+                    }
+                }
+                let rate = match field(op, "deletePodsPerSecond") {
+                    None => 0,
+                    Some(v) => v.as_u64().ok_or_else(|| {
+                        format!("{what}: `deletePodsPerSecond` must be a non-negative integer")
+                    })?,
+                };
+                // The pods earlier operations created in the namespace whose
+                // template's labels the selector matches, oldest first.
+                let mut names = Vec::new();
+                for (pod_ns, prefix, count, t) in &created {
+                    let labels = &t.meta().labels;
+                    if *pod_ns != ns || selector.iter().any(|(k, v)| labels.get(k) != Some(v)) {
+                        continue;
+                    }
+                    if !t.meta().finalizers.is_empty() {
+                        return Err(format!(
+                            "{what}: the pods of `{prefix}` carry finalizers, which the \
+                             simulation does not honor (a delete removes the pod)"
+                        ));
+                    }
+                    names.extend((0..*count).map(|i| format!("{prefix}{i}")));
+                }
+                // At `deletePodsPerSecond` (all at once when 0), as
+                // upstream's ticker.
+                let gap = SECOND.checked_div(rate).unwrap_or(0);
+                let n = names.len() as u64;
+                for (i, name) in names.into_iter().enumerate() {
+                    actions.push(Action {
+                        at: at + i as u64 * gap,
+                        place: format!("<{case_name} operation {k}>"),
+                        op: ActionOp::Delete {
+                            kind: Kind::Pod,
+                            namespace: ns.clone(),
+                            name,
+                        },
+                    });
+                }
+                // Without `skipWaitToCompletion` the next operation waits
+                // for the deletes to be sent (upstream waits for the pods
+                // to be gone, which a pod bound to a node without a kubelet
+                // never is).
+                if field(op, "skipWaitToCompletion").and_then(Value::as_bool) != Some(true) {
+                    at += n * gap;
+                }
+            }
             "barrier" => {
                 check_fields(op, &["opcode", "namespaces", "stageRequirement"], &what)?;
                 // Scheduled (upstream's default) or Attempted (gated pods
@@ -536,7 +620,7 @@ pub fn run(
             }
             other => {
                 return Err(format!(
-                    "{what}: operation {other:?} is not supported (createNodes, createNamespaces, createPods, churn, barrier are)"
+                    "{what}: operation {other:?} is not supported (createNodes, createNamespaces, createPods, deletePods, churn, barrier are)"
                 ));
             }
         }
@@ -684,6 +768,7 @@ pub fn run(
                 namespace: p.namespace.to_string(),
                 name: p.name.to_string(),
                 node: (p.bound.is_some() && !p.node.is_empty()).then(|| p.node.clone()),
+                deleted: p.deleted,
             })
         })
         .collect();

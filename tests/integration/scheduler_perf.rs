@@ -420,3 +420,55 @@ fn named_node_templates_gated_pods_and_barrier_stages() {
         "{err}"
     );
 }
+
+/// `deletePods` deletes the pods earlier operations created in its
+/// namespace that its `labelSelector` matches, `deletePodsPerSecond` apart;
+/// pods with finalizers are refused (the simulation does not honor them).
+#[test]
+fn delete_pods_takes_the_namespace_s_matching_pods_at_its_rate() {
+    let dir = scratch("perf-delete");
+    write(
+        &dir,
+        "blue.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {generateName: blue-, labels: {color: blue}}\nspec: {terminationGracePeriodSeconds: 0, containers: [{name: pause, image: pause}]}\n",
+    );
+    write(
+        &dir,
+        "red.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {generateName: red-, labels: {color: red}}\nspec: {containers: [{name: pause, image: pause}]}\n",
+    );
+    write(
+        &dir,
+        "held.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {generateName: held-, finalizers: [test.k8s.io/finalizer]}\nspec: {containers: [{name: pause, image: pause}]}\n",
+    );
+    let config = write(
+        &dir,
+        "config.yaml",
+        "- name: Delete\n  workloadTemplate:\n  - {opcode: createNodes, count: 2}\n  - {opcode: createPods, count: 4, podTemplatePath: blue.yaml, namespace: d}\n  - {opcode: createPods, count: 2, podTemplatePath: red.yaml, namespace: d}\n  - {opcode: createPods, count: 2, podTemplatePath: blue.yaml, namespace: other}\n  - {opcode: deletePods, namespace: d, labelSelector: {color: blue}, deletePodsPerSecond: 2, skipWaitToCompletion: true}\n  - {opcode: createPods, count: 3, collectMetrics: true}\n  workloads:\n  - {name: w}\n\
+         - name: Held\n  workloadTemplate:\n  - {opcode: createNodes, count: 1}\n  - {opcode: createPods, count: 1, podTemplatePath: held.yaml, namespace: h}\n  - {opcode: deletePods, namespace: h}\n  workloads:\n  - {name: w}\n",
+    );
+    let r = run(&config, "Delete/w");
+    let deleted: Vec<(usize, u64)> = r
+        .placements
+        .iter()
+        .filter_map(|p| p.deleted.map(|t| (p.op, t)))
+        .collect();
+    // The four blue pods of namespace d (operation 1), half a second apart.
+    assert_eq!(deleted.iter().map(|d| d.0).collect::<Vec<_>>(), vec![1; 4]);
+    let mut times: Vec<u64> = deleted.iter().map(|d| d.1).collect();
+    times.sort_unstable();
+    let gaps: Vec<u64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    for g in gaps {
+        assert!(
+            (490_000_000..510_000_000).contains(&g),
+            "{g} ns between deletes"
+        );
+    }
+    assert_eq!(r.measured_bound, 3);
+    let err = schedperf::run(&config, "Held/w", 1, &RunOptions::default()).unwrap_err();
+    assert!(
+        err.contains("carry finalizers, which the simulation does not honor"),
+        "{err}"
+    );
+}
