@@ -415,6 +415,47 @@ mod server {
             Self::default()
         }
 
+        /// A delete that removes the object now, unless it carries
+        /// finalizers other than the garbage collector's `orphan` (which
+        /// the collector's own delete resolves): then, as upstream's
+        /// registry, the object stays, terminating, with `deletionTimestamp`
+        /// set and a grace period of 0, until they are gone.
+        fn delete_or_finalize(
+            &mut self,
+            key: &ObjectKey,
+            precondition: Option<u64>,
+            now: crate::engine::Time,
+        ) -> Result<TxnResult, EtcdError> {
+            let foreign = |o: &Object| {
+                o.meta()
+                    .finalizers
+                    .iter()
+                    .any(|f| f != crate::controllers::gc::ORPHAN_FINALIZER)
+            };
+            match self.store.get(key) {
+                Some(o) if foreign(o) => {
+                    let m = o.meta();
+                    if m.deletion_timestamp.is_some() && m.deletion_grace_period_seconds == Some(0)
+                    {
+                        // Already waiting for its finalizers.
+                        return Ok(TxnResult::Read(o.clone()));
+                    }
+                }
+                _ => return self.store.delete(key, precondition).map(TxnResult::Written),
+            }
+            self.store
+                .guaranteed_update(key, precondition, |current| {
+                    let mut next = current.clone();
+                    let m = next.meta_mut();
+                    m.deletion_timestamp.get_or_insert(now);
+                    m.deletion_grace_period_seconds = Some(0);
+                    m.finalizers
+                        .retain(|f| f != crate::controllers::gc::ORPHAN_FINALIZER);
+                    Ok(next)
+                })
+                .map(TxnResult::Written)
+        }
+
         pub fn handle(&mut self, msg: Msg, cx: &mut Cx) {
             let Msg::Txn(txn) = msg else {
                 return;
@@ -515,10 +556,7 @@ mod server {
                             .map(TxnResult::Written),
                         // Already terminating: nothing to write.
                         Some(Err(current)) => Ok(TxnResult::Read(current)),
-                        None => self
-                            .store
-                            .delete(&key, precondition)
-                            .map(TxnResult::Written),
+                        None => self.delete_or_finalize(&key, precondition, now),
                     }
                 }
                 Verb::PatchNode { key, patch } => self
@@ -562,7 +600,7 @@ mod server {
                         Ok(next)
                     })
                     .map(TxnResult::Written),
-                Verb::ForceDelete { key } => self.store.delete(&key, None).map(TxnResult::Written),
+                Verb::ForceDelete { key } => self.delete_or_finalize(&key, None, now),
                 Verb::Watch(_) => return,
             };
             let result = result.unwrap_or_else(TxnResult::Failed);

@@ -571,12 +571,6 @@ pub fn run(
                     if *pod_ns != ns || selector.iter().any(|(k, v)| labels.get(k) != Some(v)) {
                         continue;
                     }
-                    if !t.meta().finalizers.is_empty() {
-                        return Err(format!(
-                            "{what}: the pods of `{prefix}` carry finalizers, which the \
-                             simulation does not honor (a delete removes the pod)"
-                        ));
-                    }
                     names.extend((0..*count).map(|i| format!("{prefix}{i}")));
                 }
                 // At `deletePodsPerSecond` (all at once when 0), as

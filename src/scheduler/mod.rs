@@ -1091,6 +1091,10 @@ impl Scheduler {
             return;
         }
         if pod.metadata.deletion_timestamp.is_some() {
+            // Being deleted (its finalizers hold it): never scheduled, as
+            // upstream's skipPodSchedule.
+            self.queue.remove(uid);
+            self.waiting.remove(&uid);
             return;
         }
         if self.profile_index(pod).is_none() {

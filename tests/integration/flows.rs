@@ -438,3 +438,60 @@ fn every_bundled_scenario_is_byte_identical_across_runs() {
     }
     assert!(checked >= 9, "only {checked} scenarios checked");
 }
+
+/// A delete of an object that carries a finalizer (other than the
+/// garbage collector's `orphan`) leaves it terminating, as upstream's
+/// registry does: a running pod is stopped and stays in etcd with its
+/// finalizer after the kubelet's final delete; a pending one is no longer
+/// scheduled; a pod without finalizers is removed.
+#[test]
+fn finalizers_hold_deleted_pods() {
+    let dir = scratch("finalizers");
+    let s = write(
+        &dir,
+        "s.yaml",
+        "name: finalizers\ncluster:\n  nodeGroups:\n    - {name: n, count: 1, capacity: {cpu: '1', memory: 16Gi, pods: 110}}\n\
+         actions:\n  - at: 0s\n    apply:\n\
+         \x20     - {apiVersion: v1, kind: Pod, metadata: {name: held, finalizers: [example.com/keep]}, spec: {containers: [{name: c, image: pause}]}}\n\
+         \x20     - {apiVersion: v1, kind: Pod, metadata: {name: big, finalizers: [example.com/keep]}, spec: {containers: [{name: c, image: pause, resources: {requests: {cpu: '2'}}}]}}\n\
+         \x20     - {apiVersion: v1, kind: Pod, metadata: {name: plain}, spec: {containers: [{name: c, image: pause}]}}\n\
+         \x20 - {at: 30s, delete: {kind: Pod, name: held}}\n\
+         \x20 - {at: 31s, delete: {kind: Pod, name: big}}\n\
+         \x20 - {at: 32s, delete: {kind: Pod, name: plain}}\n",
+    );
+    let out = dir.join("out");
+    run_ok(&s, &out, &[]);
+    let events = read_csv(&out.join("events.csv"));
+    let etcd = |name: &str, action: &str| {
+        events
+            .iter()
+            .filter(|e| e["component"] == "etcd" && e["name"] == name && e["action"] == action)
+            .count()
+    };
+    assert_eq!(etcd("plain", "delete"), 1);
+    assert_eq!(etcd("held", "delete"), 0, "the finalizer keeps the pod");
+    assert_eq!(etcd("big", "delete"), 0);
+    // The held pod was stopped, and the kubelet's final delete was a write
+    // that kept it (deletion requested, status, final delete: three puts
+    // after 30 s).
+    let after = |name: &str, t: u64| {
+        events
+            .iter()
+            .filter(|e| e["name"] == name && micros(&e["time_s"]).unwrap() >= t)
+            .map(|e| format!("{},{}", e["component"], e["action"]))
+            .collect::<Vec<_>>()
+    };
+    let held = after("held", 30_000_000);
+    assert!(held.contains(&"kubelet,kill-pod".to_string()), "{held:?}");
+    assert_eq!(
+        held.iter().filter(|a| *a == "etcd,put").count(),
+        3,
+        "{held:?}"
+    );
+    // The pending pod is no longer tried once its deletion is requested.
+    let big = after("big", 31_000_000);
+    assert!(
+        big.iter().all(|a| !a.starts_with("kube-scheduler")),
+        "{big:?}"
+    );
+}
