@@ -502,6 +502,20 @@ mod server {
                         }
                         Ok(next)
                     })
+                    .and_then(|change| {
+                        // The last finalizer of an object whose deletion
+                        // was requested is gone: it goes now (as upstream's
+                        // registry; here a MODIFIED event, then DELETED).
+                        let m = change.object.meta();
+                        if m.deletion_timestamp.is_some()
+                            && m.deletion_grace_period_seconds == Some(0)
+                            && m.finalizers.is_empty()
+                        {
+                            self.store.delete(&key, None)
+                        } else {
+                            Ok(change)
+                        }
+                    })
                     .map(TxnResult::Written),
                 Verb::UpdatePodStatus { key, status } => self
                     .store

@@ -138,6 +138,14 @@ pub enum ActionOp {
         name: String,
         gates: Option<Vec<String>>,
     },
+    /// Remove finalizers from an object (`None`: all of them), as the
+    /// controller that owns them does.
+    RemoveFinalizers {
+        kind: Kind,
+        namespace: String,
+        name: String,
+        finalizers: Option<Vec<String>>,
+    },
     /// Set a Deployment's `spec.paused`.
     Pause {
         namespace: String,
@@ -563,6 +571,7 @@ impl Loader<'_> {
                 "removeSchedulingGates",
                 action.remove_scheduling_gates.is_some(),
             ),
+            ("removeFinalizers", action.remove_finalizers.is_some()),
             ("cordon", action.cordon.is_some()),
             ("uncordon", action.uncordon.is_some()),
             ("drain", action.drain.is_some()),
@@ -579,7 +588,7 @@ impl Loader<'_> {
                 return Err(LoadError::at(
                     place,
                     "this action does nothing: add one of `apply`, `delete`, `scale`, `setImage`, \
-                     `rolloutUndo`, `pause`, `resume` or `removeSchedulingGates`, or a node action (`cordon`, `uncordon`, \
+                     `rolloutUndo`, `pause`, `resume`, `removeSchedulingGates` or `removeFinalizers`, or a node action (`cordon`, `uncordon`, \
                      `drain`, `failNode`, `recoverNode`, `addNodes`, `removeNode`)",
                 ));
             }
@@ -740,6 +749,15 @@ impl Loader<'_> {
                 namespace: ns(Kind::Pod, u.namespace),
                 name: u.name,
                 gates: u.gates,
+            });
+        }
+        if let Some(u) = action.remove_finalizers {
+            let kind = u.kind.0;
+            return Ok(ActionOp::RemoveFinalizers {
+                kind,
+                namespace: ns(kind, u.namespace),
+                name: u.name,
+                finalizers: u.finalizers,
             });
         }
         let (key, r, paused) = match (action.pause, action.resume) {

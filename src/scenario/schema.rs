@@ -338,6 +338,7 @@ pub(super) struct RawAction {
     pub pause: Option<RawRef>,
     pub resume: Option<RawRef>,
     pub remove_scheduling_gates: Option<RawUngate>,
+    pub remove_finalizers: Option<RawUnfinalize>,
     /// Node actions, each naming a node.
     pub cordon: Option<String>,
     pub uncordon: Option<String>,
@@ -395,6 +396,21 @@ pub(super) struct RawUngate {
     pub name: String,
     pub namespace: Option<String>,
     pub gates: Option<Vec<String>>,
+}
+
+/// `removeFinalizers`: the object, and the finalizers to remove (all when
+/// none are listed).
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "the object whose finalizers to remove, such as \
+                 `{kind: Pod, name: web-0, finalizers: [example.com/keep]}`"
+)]
+pub(super) struct RawUnfinalize {
+    pub kind: KindName,
+    pub name: String,
+    pub namespace: Option<String>,
+    pub finalizers: Option<Vec<String>>,
 }
 
 /// The object a `delete` names.

@@ -802,7 +802,7 @@ fn action_operations() {
         2,
         5,
         "this action does nothing: add one of `apply`, `delete`, `scale`, `setImage`, \
-         `rolloutUndo`, `pause`, `resume` or `removeSchedulingGates`",
+         `rolloutUndo`, `pause`, `resume`, `removeSchedulingGates` or `removeFinalizers`",
     );
     assert_text_error(
         "actions:\n  - at: 1s\n    removeSchedulingGates: {name: a, gate: [x]}\n",

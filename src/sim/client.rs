@@ -41,6 +41,8 @@ enum Change {
     Pause(bool),
     /// Remove these scheduling gates (all when `None`).
     Ungate(Option<Vec<String>>),
+    /// Remove these finalizers (all when `None`).
+    Unfinalize(Option<Vec<String>>),
 }
 
 #[derive(Clone, Debug)]
@@ -363,6 +365,15 @@ impl Client {
                 let key = ObjectKey::new(Kind::Pod, &namespace, &name);
                 self.modify(cx, key, Change::Ungate(gates), "remove-scheduling-gates");
             }
+            ActionOp::RemoveFinalizers {
+                kind,
+                namespace,
+                name,
+                finalizers,
+            } => {
+                let key = ObjectKey::new(kind, &namespace, &name);
+                self.modify(cx, key, Change::Unfinalize(finalizers), "remove-finalizers");
+            }
             ActionOp::Pause {
                 namespace,
                 name,
@@ -389,6 +400,17 @@ impl Client {
                 Arc::make_mut(&mut w.spec).replicas = Some(*n)
             }
             (Change::Pause(p), Object::Workload(_, w)) => Arc::make_mut(&mut w.spec).paused = *p,
+            (Change::Unfinalize(which), _) => {
+                let finalizers = &mut next.meta_mut().finalizers;
+                let before = finalizers.len();
+                match which {
+                    None => finalizers.clear(),
+                    Some(names) => finalizers.retain(|f| !names.contains(f)),
+                }
+                if finalizers.len() == before {
+                    return Ok(None);
+                }
+            }
             (Change::Ungate(which), Object::Pod(pod)) => {
                 let gates = &pod.spec.scheduling_gates;
                 let keep: Vec<_> = match which {
@@ -470,6 +492,8 @@ fn describe(change: &Change) -> String {
         Change::Pause(true) => "paused=true".into(),
         Change::Pause(false) => "paused=false".into(),
         Change::Ungate(None) => "every scheduling gate".into(),
+        Change::Unfinalize(None) => "every finalizer".into(),
+        Change::Unfinalize(Some(names)) => names.join(" "),
         Change::Ungate(Some(names)) => names.join(" "),
     }
 }
