@@ -715,8 +715,8 @@ pub fn run(
             .expect("the group's first node");
         node.metadata.name = named.as_str().into();
         let labels = std::sync::Arc::make_mut(&mut node.metadata.labels);
-        // The template's hostname label, else the name, as the scenario's
-        // own nodes get.
+        // The hostname label the generated name gave it follows the name,
+        // as a scenario's own nodes get theirs.
         if labels.get("kubernetes.io/hostname") == Some(generated) {
             labels.insert("kubernetes.io/hostname".into(), named.clone());
         }

@@ -4,9 +4,9 @@
 //! `apply` creates, and on AlreadyExists reads the object and replaces it
 //! (an update of a Deployment's template starts a rollout; pods and nodes
 //! are not updated this way: their AlreadyExists is recorded); `scale`,
-//! `setImage`, `pause`/`resume` and `rolloutUndo` read the object, change
-//! it and write it back with its resourceVersion, reading again on a
-//! conflict. `rolloutUndo` lists the ReplicaSets (one list-and-watch,
+//! `setImage`, `pause`/`resume`, `rolloutUndo`, `removeSchedulingGates`
+//! and `removeFinalizers` read the object, change it and write it back
+//! with its resourceVersion, reading again on a conflict. `rolloutUndo` lists the ReplicaSets (one list-and-watch,
 //! opened on first use) to find the revision's template, as `kubectl
 //! rollout undo` does.
 
