@@ -86,6 +86,15 @@ pub struct Action {
     pub op: ActionOp,
 }
 
+/// The pods a `removeSchedulingGates` action ungates.
+#[derive(Clone, Debug)]
+pub enum GatedPods {
+    /// One pod, by name.
+    Name(String),
+    /// Every pod of the namespace the selector picks when the action runs.
+    Selector(crate::api::selector::LabelSelector),
+}
+
 #[derive(Clone, Debug)]
 pub enum ActionOp {
     /// Create these objects, in order.
@@ -135,7 +144,7 @@ pub enum ActionOp {
     /// external controller does by updating `spec.schedulingGates`.
     RemoveSchedulingGates {
         namespace: String,
-        name: String,
+        pods: GatedPods,
         gates: Option<Vec<String>>,
     },
     /// Remove finalizers from an object (`None`: all of them), as the
@@ -745,9 +754,20 @@ impl Loader<'_> {
             });
         }
         if let Some(u) = action.remove_scheduling_gates {
+            let pods = match (u.name, u.selector) {
+                (Some(name), None) => GatedPods::Name(name),
+                (None, Some(selector)) => GatedPods::Selector(selector),
+                _ => {
+                    return Err(LoadError::at(
+                        place,
+                        "removeSchedulingGates names its pods by `name` or by `selector`: \
+                         give one of them",
+                    ));
+                }
+            };
             return Ok(ActionOp::RemoveSchedulingGates {
                 namespace: ns(Kind::Pod, u.namespace),
-                name: u.name,
+                pods,
                 gates: u.gates,
             });
         }

@@ -384,16 +384,19 @@ pub(super) struct RawUndo {
     pub to_revision: Option<u32>,
 }
 
-/// `removeSchedulingGates`: the pod, and the gates to remove (all when
+/// `removeSchedulingGates`: the pod (by name, or every pod a label
+/// selector picks in the namespace), and the gates to remove (all when
 /// none are listed).
 #[derive(Debug, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "the pod whose gates to remove, such as \
-                 `{name: job-0, gates: [example.com/quota]}`"
+    expecting = "the pods whose gates to remove, such as \
+                 `{name: job-0, gates: [example.com/quota]}` or \
+                 `{selector: {matchLabels: {app: web}}}`"
 )]
 pub(super) struct RawUngate {
-    pub name: String,
+    pub name: Option<String>,
+    pub selector: Option<crate::api::selector::LabelSelector>,
     pub namespace: Option<String>,
     pub gates: Option<Vec<String>>,
 }

@@ -808,7 +808,7 @@ fn action_operations() {
         "actions:\n  - at: 1s\n    removeSchedulingGates: {name: a, gate: [x]}\n",
         3,
         38,
-        "actions[0].removeSchedulingGates: unknown key `gate` (did you mean `gates`?); expected one of `name`, `namespace`, `gates`",
+        "actions[0].removeSchedulingGates: unknown key `gate` (did you mean `gates`?); expected one of `name`, `selector`, `namespace`, `gates`",
     );
     assert_text_error(
         "actions:\n  - at: 1s\n    delete: {kind: Pod, name: a}\n    apply: []\n",

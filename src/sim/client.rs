@@ -18,7 +18,7 @@ use crate::api::{Kind, Object, ObjectKey};
 use crate::controllers::deployment::{POD_TEMPLATE_HASH_LABEL, revision};
 use crate::etcd::EventType;
 use crate::output::Subject;
-use crate::scenario::{Action, ActionOp, NodeOp};
+use crate::scenario::{Action, ActionOp, GatedPods, NodeOp};
 
 use super::msg::{NodePatch, WatchSpec};
 use super::{Cx, Dest, Msg, Verb};
@@ -26,7 +26,9 @@ use super::{Cx, Dest, Msg, Verb};
 /// How many times an update is retried after a conflict.
 const MAX_CONFLICT_RETRIES: u32 = 5;
 const RS_WATCH_TAG: u32 = 1;
-/// Watch tags of the client's drains (a list of the node's pods) start here.
+/// Watch tags of the client's drains (a list of the node's pods) and of
+/// its `removeSchedulingGates` by selector (a list of the selected pods)
+/// start here.
 const DRAIN_TAG: u32 = 300;
 
 #[derive(Clone, Debug)]
@@ -69,6 +71,9 @@ pub struct Client {
     rs_synced: bool,
     waiting_for_list: Vec<Op>,
     drains: u32,
+    /// The gates to remove from the pods each list of a
+    /// `removeSchedulingGates` by selector brings, by its watch tag.
+    ungates: BTreeMap<u32, Option<Vec<String>>>,
 }
 
 impl Client {
@@ -82,6 +87,7 @@ impl Client {
             rs_synced: false,
             waiting_for_list: Vec::new(),
             drains: 0,
+            ungates: BTreeMap::new(),
         }
     }
 
@@ -132,6 +138,24 @@ impl Client {
     pub fn handle(&mut self, msg: Msg, cx: &mut Cx) {
         match msg {
             Msg::Action(i) => self.action(i, cx),
+            Msg::WatchList { tag, objects, .. } if self.ungates.contains_key(&tag) => {
+                // The selected pods: each still gated loses the gates.
+                let gates = self.ungates.remove(&tag).expect("checked");
+                for o in *objects {
+                    let Some(pod) = o.as_pod() else { continue };
+                    if pod.spec.scheduling_gates.is_empty()
+                        || pod.metadata.deletion_timestamp.is_some()
+                    {
+                        continue;
+                    }
+                    self.modify(
+                        cx,
+                        o.key(),
+                        Change::Ungate(gates.clone()),
+                        "remove-scheduling-gates",
+                    );
+                }
+            }
             Msg::WatchList { tag, objects, .. } if tag >= DRAIN_TAG => {
                 // The drained node's pods: evict each (a graceful delete).
                 for o in *objects {
@@ -153,6 +177,8 @@ impl Client {
                 }
             }
             // Drain watches go on after their list; nothing to do with them.
+            // Drain and selector watches go on after their list; nothing to
+            // do with them.
             Msg::WatchEvent { tag, .. } if tag >= DRAIN_TAG => {}
             Msg::WatchList { objects, .. } => {
                 for o in *objects {
@@ -359,11 +385,36 @@ impl Client {
             }
             ActionOp::RemoveSchedulingGates {
                 namespace,
-                name,
+                pods: GatedPods::Name(name),
                 gates,
             } => {
                 let key = ObjectKey::new(Kind::Pod, &namespace, &name);
                 self.modify(cx, key, Change::Ungate(gates), "remove-scheduling-gates");
+            }
+            ActionOp::RemoveSchedulingGates {
+                namespace,
+                pods: GatedPods::Selector(selector),
+                gates,
+            } => {
+                // As a controller would: list the selected pods, then
+                // update each.
+                let key = ObjectKey::new(Kind::Pod, &namespace, "");
+                cx.log(
+                    Dest::Client,
+                    "list",
+                    Subject::from(&key),
+                    "pods to remove scheduling gates from",
+                );
+                let tag = DRAIN_TAG + self.drains;
+                self.drains += 1;
+                self.ungates.insert(tag, gates);
+                let spec = WatchSpec {
+                    namespace: Some(namespace),
+                    labels: Some(selector),
+                    ..WatchSpec::all(tag, Kind::Pod)
+                };
+                let t = self.tag();
+                cx.api(Dest::Client, t, Verb::Watch(spec));
             }
             ActionOp::RemoveFinalizers {
                 kind,

@@ -520,3 +520,47 @@ fn preemptors_do_not_pick_the_room_another_was_nominated_for() {
         "three 900m pods per node make room for 3 cpus"
     );
 }
+
+/// A Deployment whose template carries a gate makes gated pods; a
+/// `removeSchedulingGates` by label selector lists them and ungates each,
+/// as a queueing controller would, and they are scheduled then. An action
+/// that names its pods both ways is refused at load.
+#[test]
+fn a_selector_ungates_a_deployment_s_pods() {
+    let dir = scratch("gates-selector");
+    let s = write(
+        &dir,
+        "s.yaml",
+        "name: gates-selector\ncluster:\n  nodeGroups:\n    - {name: n, count: 2, capacity: {cpu: '4', memory: 16Gi, pods: 110}}\n\
+         actions:\n  - at: 0s\n    apply:\n\
+         \x20     - {apiVersion: apps/v1, kind: Deployment, metadata: {name: web}, spec: {replicas: 3, selector: {matchLabels: {app: web}}, template: {metadata: {labels: {app: web}}, spec: {schedulingGates: [{name: example.com/quota}], containers: [{name: c, image: nginx}]}}}}\n\
+         \x20 - at: 30s\n    removeSchedulingGates: {selector: {matchLabels: {app: web}}}\n",
+    );
+    let out = dir.join("out");
+    run_ok(&s, &out, &[]);
+    let pods = read_csv(&out.join("pods.csv"));
+    assert_eq!(pods.len(), 3);
+    for p in &pods {
+        let scheduled = micros(&p["scheduled_s"]).expect("scheduled in the end");
+        assert!(
+            scheduled >= 30_000_000,
+            "{} scheduled at {scheduled} us",
+            p["name"]
+        );
+    }
+    let events = read_csv(&out.join("events.csv"));
+    let gated = events.iter().filter(|e| e["action"] == "gated").count();
+    assert_eq!(gated, 3);
+    let both = write(
+        &dir,
+        "both.yaml",
+        "actions:\n  - at: 1s\n    removeSchedulingGates: {name: a, selector: {matchLabels: {app: web}}}\n",
+    );
+    let o = kubesim(&["validate", both.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("by `name` or by `selector`: give one of them"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
