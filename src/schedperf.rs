@@ -217,6 +217,15 @@ fn read_template(base: &Path, rel: &str) -> Result<Value, String> {
     let path: PathBuf = base.join(rel);
     let text =
         std::fs::read_to_string(&path).map_err(|e| format!("template {}: {e}", path.display()))?;
+    // Upstream renders each object from its template with Go's
+    // text/template (`{{ .Index }}`, `{{ .Count }}`); taken literally here,
+    // the placeholders would make other names and labels than upstream's.
+    if text.contains("{{") {
+        return Err(format!(
+            "template {}: Go template placeholders (`{{{{ ... }}}}`) are not supported",
+            path.display()
+        ));
+    }
     serde_yaml::from_str(&text).map_err(|e| format!("template {}: {e}", path.display()))
 }
 
@@ -274,8 +283,32 @@ fn node_group(
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let mut labels = BTreeMap::new();
+    // The template's taints and `unschedulable`, as scenario YAML lines.
+    let mut spec_lines = String::new();
     if let Some(rel) = str_field(op, "nodeTemplatePath") {
         let t = read_template(base, rel)?;
+        if let Some(spec) = field(&t, "spec") {
+            if let Some(taints) = field(spec, "taints") {
+                // Read as taints, written back as the group's `taints`.
+                let taints: Vec<crate::api::pod::Taint> = serde_yaml::from_value(taints.clone())
+                    .map_err(|e| format!("template {rel}: spec.taints: {e}"))?;
+                let items: Vec<String> = taints
+                    .iter()
+                    .map(|t| {
+                        format!(
+                            "{{key: {:?}, value: {:?}, effect: {}}}",
+                            t.key,
+                            t.value,
+                            t.effect.as_str()
+                        )
+                    })
+                    .collect();
+                spec_lines.push_str(&format!("    taints: [{}]\n", items.join(", ")));
+            }
+            if field(spec, "unschedulable").and_then(Value::as_bool) == Some(true) {
+                spec_lines.push_str("    unschedulable: true\n");
+            }
+        }
         named = field(&t, "metadata")
             .and_then(|m| field(m, "name"))
             .and_then(Value::as_str)
@@ -312,7 +345,7 @@ fn node_group(
         format!("{{{}}}", items.join(", "))
     };
     let group = format!(
-        "  - name: {name}\n    count: {n}\n    capacity: {}\n    labels: {}\n    images: ['registry.k8s.io/pause:3.10']\n",
+        "  - name: {name}\n    count: {n}\n    capacity: {}\n    labels: {}\n    images: ['registry.k8s.io/pause:3.10']\n{spec_lines}",
         flow(&cap),
         flow(&labels)
     );

@@ -473,3 +473,46 @@ fn delete_pods_takes_the_namespace_s_matching_pods_at_its_rate() {
         "its deletion was requested"
     );
 }
+
+/// A node template's taints and `unschedulable` make the nodes' (the
+/// tainted node still counts as a spreading domain, as upstream's default
+/// `nodeTaintsPolicy: Ignore` has it); a template with Go template
+/// placeholders is refused rather than taken literally.
+#[test]
+fn node_template_taints_count_and_placeholders_are_refused() {
+    let dir = scratch("perf-taints");
+    write(
+        &dir,
+        "tainted.yaml",
+        "apiVersion: v1\nkind: Node\nmetadata: {generateName: taint-}\nspec:\n  taints: [{key: foo, effect: NoSchedule}]\nstatus: {capacity: {pods: '110', cpu: '4', memory: 32Gi}}\n",
+    );
+    write(
+        &dir,
+        "cordoned.yaml",
+        "apiVersion: v1\nkind: Node\nmetadata: {generateName: off-}\nspec: {unschedulable: true}\nstatus: {capacity: {pods: '110', cpu: '4', memory: 32Gi}}\n",
+    );
+    write(
+        &dir,
+        "spread.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {generateName: s-, labels: {foo: bar}}\nspec:\n  containers: [{name: pause, image: pause}]\n  topologySpreadConstraints:\n  - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {foo: bar}}}\n",
+    );
+    write(
+        &dir,
+        "indexed.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: 'p-{{ .Index }}'}\nspec: {containers: [{name: pause, image: pause}]}\n",
+    );
+    let config = write(
+        &dir,
+        "config.yaml",
+        "- name: Taint\n  defaultPodTemplatePath: spread.yaml\n  workloadTemplate:\n  - {opcode: createNodes, count: 1}\n  - {opcode: createNodes, count: 1, nodeTemplatePath: tainted.yaml}\n  - {opcode: createNodes, count: 2, nodeTemplatePath: cordoned.yaml}\n  - {opcode: createPods, count: 2, collectMetrics: true}\n  workloads:\n  - {name: w}\n\
+         - name: Indexed\n  workloadTemplate:\n  - {opcode: createNodes, count: 1}\n  - {opcode: createPods, count: 2, podTemplatePath: indexed.yaml}\n  workloads:\n  - {name: w}\n",
+    );
+    let r = run(&config, "Taint/w");
+    let nodes: Vec<Option<&str>> = r.placements.iter().map(|p| p.node.as_deref()).collect();
+    // One pod on the untainted node; the second would make a skew of 2
+    // against the tainted node's 0; the cordoned nodes take none either.
+    assert_eq!(r.measured_bound, 1, "{nodes:?}");
+    assert!(nodes.contains(&Some("node-0-0")), "{nodes:?}");
+    let err = schedperf::run(&config, "Indexed/w", 1, &RunOptions::default()).unwrap_err();
+    assert!(err.contains("Go template placeholders"), "{err}");
+}
