@@ -79,12 +79,36 @@ pub struct PodSpec {
     /// SchedulingGates PreEnqueue plugin); gates can only be removed.
     #[serde(default)]
     pub scheduling_gates: Vec<PodSchedulingGate>,
+    /// Pod-level requests and limits (upstream's PodLevelResources): cpu
+    /// and memory set here replace the containers' sum.
+    #[serde(default)]
+    pub resources: Option<PodLevelResources>,
+}
+
+/// `spec.resources` of a pod.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct PodLevelResources {
+    #[serde(default)]
+    pub requests: BTreeMap<String, Quantity>,
+    #[serde(default)]
+    pub limits: BTreeMap<String, Quantity>,
+}
+
+impl PodLevelResources {
+    /// The pod-level request for `resource`: its request, else its limit
+    /// (upstream's defaulting copies a limit without a request).
+    pub fn request(&self, resource: &str) -> Option<&Quantity> {
+        self.requests
+            .get(resource)
+            .or_else(|| self.limits.get(resource))
+    }
 }
 
 /// As a derived `Debug`, but without `scheduling_gates` when there are
-/// none: a ReplicaSet's name hashes its template's `Debug` text
-/// (`controllers::deployment::pod_template_hash`), and a template without
-/// gates keeps the name it had before the field existed.
+/// none and without `resources` when unset: a ReplicaSet's name hashes
+/// its template's `Debug` text (`controllers::deployment::pod_template_hash`),
+/// and a template without them keeps the name it had before the fields
+/// existed.
 impl std::fmt::Debug for PodSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut d = f.debug_struct("PodSpec");
@@ -111,6 +135,9 @@ impl std::fmt::Debug for PodSpec {
             );
         if !self.scheduling_gates.is_empty() {
             d.field("scheduling_gates", &self.scheduling_gates);
+        }
+        if let Some(r) = &self.resources {
+            d.field("resources", r);
         }
         d.finish()
     }

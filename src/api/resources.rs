@@ -106,6 +106,16 @@ pub fn pod_requests(spec: &PodSpec) -> Resources {
     for c in spec.init_containers.iter() {
         sum.max_with(&container_requests(c));
     }
+    // Pod-level cpu and memory replace the containers' (upstream's
+    // PodRequests with PodLevelResources; the overhead still adds).
+    if let Some(r) = &spec.resources {
+        if let Some(q) = r.request("cpu") {
+            sum.milli_cpu = q.milli_value();
+        }
+        if let Some(q) = r.request("memory") {
+            sum.memory = q.value();
+        }
+    }
     if !spec.overhead.is_empty() {
         sum.add(&Resources::from_map(&spec.overhead));
     }
@@ -129,6 +139,16 @@ pub fn pod_nonzero_requests(spec: &PodSpec) -> (i64, i64) {
         );
         init_memory = init_memory
             .max(effective_request(c, "memory").map_or(DEFAULT_MEMORY_REQUEST, |q| q.value()));
+    }
+    // Pod-level cpu and memory replace the containers' (no default
+    // applies to them).
+    if let Some(r) = &spec.resources {
+        if let Some(q) = r.request("cpu") {
+            (cpu, init_cpu) = (q.milli_value(), 0);
+        }
+        if let Some(q) = r.request("memory") {
+            (memory, init_memory) = (q.value(), 0);
+        }
     }
     // Only the overhead's cpu and memory count here.
     let overhead_cpu = spec.overhead.get("cpu").map_or(0, |q| q.milli_value());

@@ -194,6 +194,26 @@ fn validate_pod_spec(path: &str, spec: &PodSpec, errs: &mut Vec<String>) {
             ));
         }
     }
+    if let Some(r) = &spec.resources {
+        // Upstream's pod-level resources: cpu, memory (and hugepages, not
+        // modelled); a request at most its limit.
+        for (what, list) in [("requests", &r.requests), ("limits", &r.limits)] {
+            for name in list.keys().filter(|n| *n != "cpu" && *n != "memory") {
+                errs.push(format!(
+                    "{path}.resources.{what}[{name}]: Unsupported value: \"{name}\": supported values: \"cpu\", \"memory\""
+                ));
+            }
+        }
+        for (name, req) in &r.requests {
+            if let Some(limit) = r.limits.get(name)
+                && req.milli_value() > limit.milli_value()
+            {
+                errs.push(format!(
+                    "{path}.resources.requests[{name}]: Invalid value: \"{req}\": must be less than or equal to {name} limit of {limit}"
+                ));
+            }
+        }
+    }
     if spec.containers.is_empty() {
         errs.push(format!("{path}.containers: Required value"));
     }

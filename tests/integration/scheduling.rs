@@ -564,3 +564,44 @@ fn a_selector_ungates_a_deployment_s_pods() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// Pod-level `spec.resources` (upstream's PodLevelResources): its cpu and
+/// memory replace the containers' sum for the scheduler, the kubelet and
+/// nodes.csv; a pod-level resource other than cpu and memory is refused.
+#[test]
+fn pod_level_requests_replace_the_containers_sum() {
+    let dir = scratch("pod-level");
+    let s = write(
+        &dir,
+        "s.yaml",
+        "name: pod-level\ncluster:\n  nodeGroups:\n    - {name: n, count: 1, capacity: {cpu: '4', memory: 16Gi, pods: 110}}\n\
+         actions:\n  - at: 0s\n    apply:\n\
+         \x20     - {apiVersion: v1, kind: Pod, metadata: {name: a}, spec: {resources: {requests: {cpu: '3'}}, containers: [{name: c, image: pause}]}}\n\
+         \x20     - {apiVersion: v1, kind: Pod, metadata: {name: b}, spec: {resources: {limits: {cpu: '3'}}, containers: [{name: c, image: pause}]}}\n\
+         \x20     - {apiVersion: v1, kind: Pod, metadata: {name: odd}, spec: {resources: {requests: {ephemeral-storage: 1Gi}}, containers: [{name: c, image: pause}]}}\n",
+    );
+    let out = dir.join("out");
+    run_ok(&s, &out, &[]);
+    let pods = read_csv(&out.join("pods.csv"));
+    let bound: Vec<&str> = pods
+        .iter()
+        .filter(|p| !p["bound_s"].is_empty())
+        .map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(
+        bound.len(),
+        1,
+        "3 of 4 cpus each (b's from its limit): {bound:?}"
+    );
+    let nodes = read_csv(&out.join("nodes.csv"));
+    let most = nodes
+        .iter()
+        .map(|r| r["cpu_requested_m"].parse::<i64>().unwrap())
+        .max()
+        .unwrap();
+    assert_eq!(most, 3000);
+    let events = read_csv(&out.join("events.csv"));
+    assert!(events.iter().any(|e| e["action"] == "reject"
+        && e["name"] == "odd"
+        && e["detail"].contains("spec.resources.requests[ephemeral-storage]: Unsupported value")));
+}
