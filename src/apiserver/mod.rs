@@ -216,9 +216,14 @@ impl ApiServer {
         cx.rec.counters.api_requests += 1;
         let from = component_name(req.from);
         if let Verb::Watch(spec) = req.verb {
-            let detail = format!("list+watch {} from {from}", describe_watch(&spec));
+            let (action, what) = if spec.list_only {
+                ("list", "list")
+            } else {
+                ("watch", "list+watch")
+            };
+            let detail = format!("{what} {} from {from}", describe_watch(&spec));
             let key = ObjectKey::new(spec.kind, spec.namespace.as_deref().unwrap_or(""), "");
-            cx.log(Dest::ApiServer, "watch", Subject::from(&key), &detail);
+            cx.log(Dest::ApiServer, action, Subject::from(&key), &detail);
             self.open_watch(req.from, spec, cx);
             return;
         }
@@ -375,8 +380,13 @@ impl ApiServer {
             .filter(|(_, o)| watch::selects(&spec, o))
             .map(|(_, o)| o.clone())
             .collect();
-        let id = self.registry.add(owner, spec, now);
-        let at = self.next_delivery(id, cx);
+        let at = if spec.list_only {
+            // No watch to keep: the list's delivery delay alone.
+            now + cx.lat.sample(Hop::WatchDelivery)
+        } else {
+            let id = self.registry.add(owner, spec, now);
+            self.next_delivery(id, cx)
+        };
         cx.rec.counters.watch_events += 1;
         cx.send_at(
             owner,

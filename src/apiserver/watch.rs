@@ -159,6 +159,7 @@ mod tests {
             namespace: None,
             labels: None,
             field,
+            list_only: false,
         }
     }
 

@@ -26,9 +26,9 @@ use super::{Cx, Dest, Msg, Verb};
 /// How many times an update is retried after a conflict.
 const MAX_CONFLICT_RETRIES: u32 = 5;
 const RS_WATCH_TAG: u32 = 1;
-/// Watch tags of the client's drains (a list of the node's pods) and of
-/// its `removeSchedulingGates` by selector (a list of the selected pods)
-/// start here.
+/// Tags of the client's lists (no watch follows them) start here: a
+/// drain's (the node's pods) and a `removeSchedulingGates` by selector's
+/// (the selected pods).
 const DRAIN_TAG: u32 = 300;
 
 #[derive(Clone, Debug)]
@@ -177,9 +177,6 @@ impl Client {
                 }
             }
             // Drain watches go on after their list; nothing to do with them.
-            // Drain and selector watches go on after their list; nothing to
-            // do with them.
-            Msg::WatchEvent { tag, .. } if tag >= DRAIN_TAG => {}
             Msg::WatchList { objects, .. } => {
                 for o in *objects {
                     self.replicasets.insert(o.key(), o);
@@ -267,7 +264,10 @@ impl Client {
                 cx.api(Dest::Client, t, Verb::PatchNode { key, patch });
                 if op == NodeOp::Drain {
                     // kubectl drain lists the node's pods, then evicts them.
-                    let spec = WatchSpec::pods_on(DRAIN_TAG + self.drains, node);
+                    let spec = WatchSpec {
+                        list_only: true,
+                        ..WatchSpec::pods_on(DRAIN_TAG + self.drains, node)
+                    };
                     self.drains += 1;
                     let t = self.tag();
                     cx.api(Dest::Client, t, Verb::Watch(spec));
@@ -411,6 +411,7 @@ impl Client {
                 let spec = WatchSpec {
                     namespace: Some(namespace),
                     labels: Some(selector),
+                    list_only: true,
                     ..WatchSpec::all(tag, Kind::Pod)
                 };
                 let t = self.tag();

@@ -68,6 +68,9 @@ pub struct WatchSpec {
     pub namespace: Option<String>,
     pub labels: Option<LabelSelector>,
     pub field: FieldSelector,
+    /// A LIST alone, as kubectl reads (drain, a selector's pods): the list
+    /// is delivered and no watch is kept.
+    pub list_only: bool,
 }
 
 impl WatchSpec {
@@ -79,6 +82,7 @@ impl WatchSpec {
             namespace: None,
             labels: None,
             field: FieldSelector::Everything,
+            list_only: false,
         }
     }
 

@@ -551,6 +551,14 @@ fn a_selector_ungates_a_deployment_s_pods() {
     let events = read_csv(&out.join("events.csv"));
     let gated = events.iter().filter(|e| e["action"] == "gated").count();
     assert_eq!(gated, 3);
+    // A LIST alone, as kubectl reads: no watch is left open.
+    let lists: Vec<&str> = events
+        .iter()
+        .filter(|e| e["component"] == "kube-apiserver" && e["action"] == "list")
+        .map(|e| e["detail"].as_str())
+        .collect();
+    assert_eq!(lists.len(), 1, "{lists:?}");
+    assert!(lists[0].starts_with("list Pod"), "{lists:?}");
     let both = write(
         &dir,
         "both.yaml",
