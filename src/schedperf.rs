@@ -11,13 +11,17 @@
 //!   `i` gets value `i mod len`, round-robin as upstream's
 //!   LabelNodePrepareStrategy); `uniqueNodeLabelStrategy` (`labelKey`: each
 //!   node its own value, here its name where upstream draws a UUID).
-//! - `createNamespaces`: `prefix`, `count` / `countParam` (namespaces
-//!   `PREFIX-0` ..; the simulator's namespaces are implicit, so this only
-//!   checks the fields).
+//! - `createNamespaces`: `prefix`, `count` / `countParam`,
+//!   `namespaceTemplatePath` (Namespaces `PREFIX-0` .., with the template's
+//!   labels).
 //! - `createPods`: `count` / `countParam`; `podTemplatePath`, else the test
 //!   case's `defaultPodTemplatePath`, else a 100m / 500Mi pause pod;
-//!   `namespace`, else `namespace-N` for operation N as upstream;
+//!   `namespace`, else `namespace-N` for operation N as upstream (created,
+//!   unlabelled, when no earlier operation created it, as upstream);
 //!   `collectMetrics` marks the measured pods.
+//! - `createPodSets`: `count` / `countParam`, `namespacePrefix`,
+//!   `createPodsOp`: unrolled, as upstream, into one `createPods` per
+//!   namespace `namespacePrefix-i`.
 //! - `churn`: `mode` (`create` or `recreate`), `templatePaths` of Pods or
 //!   Services, `intervalMilliseconds`, `number`.
 //! - `barrier`: a no-op (also with `namespaces`): every phase already starts
@@ -28,7 +32,7 @@
 //! case or workload) and `skipWaitToCompletion` (of `createPods`) are
 //! ignored. Template paths are relative to the configuration file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -103,6 +107,11 @@ impl PerfResult {
 /// minute).
 const PHASE_GAP_PER_POD: u64 = SECOND / 100;
 const PHASE_MIN: u64 = 60 * SECOND;
+/// How long a `createNamespaces` operation takes before the next one
+/// starts: upstream's creates return before the next operation, and the
+/// scheduler's Namespace informer must have the new labels before pods
+/// whose namespace selectors read them arrive (a few milliseconds).
+const NAMESPACES_GAP: u64 = SECOND;
 
 /// Refuses any key of `v` outside `allowed`, naming it and `what`.
 fn check_fields(v: &Value, allowed: &[&str], what: &str) -> Result<(), String> {
@@ -244,6 +253,80 @@ fn default_pod() -> Object {
     meta.namespace = Default::default();
     meta.generate_name = "pod-".into();
     pod
+}
+
+/// The operations of a workload template, each `createPodSets` unrolled
+/// into one `createPods` per namespace `namespacePrefix-i`, as upstream
+/// unrolls it before running (operation indices count the unrolled ones).
+fn unroll(
+    template: &[Value],
+    params: &BTreeMap<String, u64>,
+    case_name: &str,
+) -> Result<Vec<Value>, String> {
+    let mut ops = Vec::with_capacity(template.len());
+    for (k, op) in template.iter().enumerate() {
+        if str_field(op, "opcode") != Some("createPodSets") {
+            ops.push(op.clone());
+            continue;
+        }
+        let what = format!("{case_name} operation {k} (createPodSets)");
+        check_fields(
+            op,
+            &[
+                "opcode",
+                "count",
+                "countParam",
+                "namespacePrefix",
+                "createPodsOp",
+            ],
+            &what,
+        )?;
+        let n = count(op, params, &what)?;
+        let prefix = match str_field(op, "namespacePrefix") {
+            Some(p) if !p.is_empty() => p,
+            _ => return Err(format!("{what}: needs a `namespacePrefix` string")),
+        };
+        let inner = field(op, "createPodsOp")
+            .filter(|o| str_field(o, "opcode") == Some("createPods"))
+            .and_then(Value::as_mapping)
+            .ok_or_else(|| format!("{what}: needs a `createPodsOp` with `opcode: createPods`"))?;
+        // Each set's namespace replaces the one `createPodsOp` names, if
+        // any, as upstream's.
+        for i in 0..n {
+            let mut pods = inner.clone();
+            pods.insert("namespace".into(), format!("{prefix}-{i}").into());
+            ops.push(Value::Mapping(pods));
+        }
+    }
+    Ok(ops)
+}
+
+/// A Namespace named `name`, unlabelled (the apiserver adds its name label).
+fn namespace_object(name: &str) -> Object {
+    let mut ns = crate::api::namespace::Namespace::default();
+    ns.metadata.name = name.into();
+    Object::Namespace(ns)
+}
+
+/// A `namespaceTemplatePath` manifest: a Namespace whose labels (and
+/// annotations) each created namespace copies; its name, if any, is
+/// replaced, as upstream names them `PREFIX-i`.
+fn namespace_template(base: &Path, rel: &str) -> Result<Object, String> {
+    let mut v = read_template(base, rel)?;
+    if let Some(m) = v.as_mapping_mut() {
+        let meta = m
+            .entry("metadata".into())
+            .or_insert_with(|| Value::Mapping(Default::default()));
+        if let Some(meta) = meta.as_mapping_mut() {
+            meta.entry("name".into())
+                .or_insert_with(|| "template".into());
+        }
+    }
+    let m: Manifest = serde_yaml::from_value(v).map_err(|e| format!("template {rel}: {e}"))?;
+    match m.object {
+        Some(o) if o.kind() == Kind::Namespace => Ok(o),
+        _ => Err(format!("template {rel}: not a Namespace")),
+    }
 }
 
 /// A copy of `t` named `{prefix}{i}` in `namespace` (namespaced kinds).
@@ -426,9 +509,10 @@ pub fn run(
         Some(rel) => object_template(base, rel)?,
         None => default_pod(),
     };
-    let ops = field(case, "workloadTemplate")
+    let template = field(case, "workloadTemplate")
         .and_then(Value::as_sequence)
         .ok_or_else(|| format!("{case_name}: no `workloadTemplate`"))?;
+    let ops = unroll(template, &params, case_name)?;
 
     let mut groups = String::new();
     let mut nodes = 0;
@@ -449,6 +533,9 @@ pub fn run(
     let mut renames: Vec<(String, String)> = Vec::new();
     // Churn operations: started at their time, run until the last phase.
     let mut churns: Vec<(u64, usize, &Value)> = Vec::new();
+    // The namespaces created so far: `createPods` creates its own when it
+    // is not among them, as upstream's `createNamespaceIfNotPresent`.
+    let mut namespaces: BTreeSet<String> = BTreeSet::new();
     for (k, op) in ops.iter().enumerate() {
         let opcode = str_field(op, "opcode").unwrap_or("");
         let what = format!("{case_name} operation {k} ({opcode})");
@@ -488,12 +575,44 @@ pub fn run(
                 nodes += n;
             }
             "createNamespaces" => {
-                check_fields(op, &["opcode", "prefix", "count", "countParam"], &what)?;
-                match str_field(op, "prefix") {
-                    Some(p) if !p.is_empty() => {}
+                check_fields(
+                    op,
+                    &[
+                        "opcode",
+                        "prefix",
+                        "count",
+                        "countParam",
+                        "namespaceTemplatePath",
+                    ],
+                    &what,
+                )?;
+                let prefix = match str_field(op, "prefix") {
+                    Some(p) if !p.is_empty() => p,
                     _ => return Err(format!("{what}: needs a `prefix` string")),
+                };
+                let n = count(op, &params, &what)?;
+                let t = match str_field(op, "namespaceTemplatePath") {
+                    Some(rel) => namespace_template(base, rel)?,
+                    None => namespace_object(""),
+                };
+                let mut objs = Vec::with_capacity(n);
+                for i in 0..n {
+                    let o = instance(&t, &format!("{prefix}-"), i, "");
+                    if !namespaces.insert(o.meta().name.to_string()) {
+                        return Err(format!(
+                            "{what}: namespace `{}` was created by an earlier operation \
+                             (upstream's second create would fail with AlreadyExists)",
+                            o.meta().name
+                        ));
+                    }
+                    objs.push(o);
                 }
-                count(op, &params, &what)?;
+                actions.push(Action {
+                    at,
+                    place: format!("<{case_name} operation {k}>"),
+                    op: ActionOp::Apply(objs),
+                });
+                at += NAMESPACES_GAP;
             }
             "createPods" => {
                 check_fields(
@@ -525,7 +644,11 @@ pub fn run(
                     }
                 };
                 let prefix = format!("op{k}-{}", prefix_of(&t, "pod-"));
-                let objs = (0..n).map(|i| instance(&t, &prefix, i, &ns)).collect();
+                let mut objs = Vec::with_capacity(n + 1);
+                if namespaces.insert(ns.clone()) {
+                    objs.push(namespace_object(&ns));
+                }
+                objs.extend((0..n).map(|i| instance(&t, &prefix, i, &ns)));
                 created.push((ns.clone(), prefix.clone(), n, t.clone()));
                 actions.push(Action {
                     at,
@@ -647,7 +770,7 @@ pub fn run(
             }
             other => {
                 return Err(format!(
-                    "{what}: operation {other:?} is not supported (createNodes, createNamespaces, createPods, deletePods, churn, barrier are)"
+                    "{what}: operation {other:?} is not supported (createNodes, createNamespaces, createPods, createPodSets, deletePods, churn, barrier are)"
                 ));
             }
         }
@@ -908,8 +1031,20 @@ mod tests {
                 "C operation 0 (createPods): field `persistentVolumeClaimTemplatePath`",
             ),
             (
-                "  - {opcode: createNamespaces, prefix: p, count: 1, namespaceTemplatePath: x}\n",
-                "C operation 0 (createNamespaces): field `namespaceTemplatePath`",
+                "  - {opcode: createNamespaces, prefix: p, count: 1, namespaceLabels: x}\n",
+                "C operation 0 (createNamespaces): field `namespaceLabels`",
+            ),
+            (
+                "  - {opcode: createNamespaces, prefix: p, count: 1}\n  - {opcode: createNamespaces, prefix: p, count: 2}\n",
+                "C operation 1 (createNamespaces): namespace `p-0` was created by an earlier operation",
+            ),
+            (
+                "  - {opcode: createPodSets, count: 2, namespacePrefix: s, createPodsOp: {opcode: createNodes, count: 1}}\n",
+                "C operation 0 (createPodSets): needs a `createPodsOp` with `opcode: createPods`",
+            ),
+            (
+                "  - {opcode: createPodSets, count: 2, createPodsOp: {opcode: createPods, count: 1}}\n",
+                "needs a `namespacePrefix` string",
             ),
             (
                 "  - {opcode: createNamespaces, count: 1}\n",

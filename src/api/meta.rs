@@ -25,10 +25,11 @@ pub enum Kind {
     DaemonSet,
     StatefulSet,
     PriorityClass,
+    Namespace,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Node,
         Kind::Pod,
         Kind::Service,
@@ -38,6 +39,7 @@ impl Kind {
         Kind::DaemonSet,
         Kind::StatefulSet,
         Kind::PriorityClass,
+        Kind::Namespace,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +53,7 @@ impl Kind {
             Kind::DaemonSet => "DaemonSet",
             Kind::StatefulSet => "StatefulSet",
             Kind::PriorityClass => "PriorityClass",
+            Kind::Namespace => "Namespace",
         }
     }
 
@@ -60,13 +63,13 @@ impl Kind {
 
     /// Cluster-scoped kinds have no namespace.
     pub fn namespaced(self) -> bool {
-        !matches!(self, Kind::Node | Kind::PriorityClass)
+        !matches!(self, Kind::Node | Kind::PriorityClass | Kind::Namespace)
     }
 
     /// The apiVersion a manifest of this kind carries.
     pub fn api_version(self) -> &'static str {
         match self {
-            Kind::Node | Kind::Pod | Kind::Service => "v1",
+            Kind::Node | Kind::Pod | Kind::Service | Kind::Namespace => "v1",
             Kind::EndpointSlice => "discovery.k8s.io/v1",
             Kind::PriorityClass => "scheduling.k8s.io/v1",
             _ => "apps/v1",

@@ -3,6 +3,7 @@
 
 pub mod keyed;
 pub mod meta;
+pub mod namespace;
 pub mod node;
 pub mod object;
 pub mod pod;

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::meta::{Kind, ObjectKey, ObjectMeta};
+use super::namespace::Namespace;
 use super::node::{Node, NodeSpec, NodeStatus};
 use super::pod::{Pod, PodSpec};
 use super::priority::PriorityClass;
@@ -28,6 +29,7 @@ pub enum Object {
     /// A Deployment, ReplicaSet, DaemonSet or StatefulSet.
     Workload(Kind, Box<Workload>),
     PriorityClass(PriorityClass),
+    Namespace(Namespace),
 }
 
 impl Object {
@@ -39,6 +41,7 @@ impl Object {
             Object::EndpointSlice(_) => Kind::EndpointSlice,
             Object::Workload(k, _) => *k,
             Object::PriorityClass(_) => Kind::PriorityClass,
+            Object::Namespace(_) => Kind::Namespace,
         }
     }
 
@@ -50,6 +53,7 @@ impl Object {
             Object::EndpointSlice(o) => &o.metadata,
             Object::Workload(_, o) => &o.metadata,
             Object::PriorityClass(o) => &o.metadata,
+            Object::Namespace(o) => &o.metadata,
         }
     }
 
@@ -61,6 +65,7 @@ impl Object {
             Object::EndpointSlice(o) => &mut o.metadata,
             Object::Workload(_, o) => &mut o.metadata,
             Object::PriorityClass(o) => &mut o.metadata,
+            Object::Namespace(o) => &mut o.metadata,
         }
     }
 
@@ -223,6 +228,10 @@ impl<'de> Visitor<'de> for ManifestVisitor {
                 "preemptionPolicy" => priority.preemption_policy = Some(map.next_value()?),
                 "description" => priority.description = Some(map.next_value()?),
                 "spec" => match known {
+                    // A Namespace's spec (its finalizers) is not modelled.
+                    Some(Kind::Namespace) => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
                     Some(k) => spec = Some(spec_for(k, |t| next_spec(&mut map, t))?),
                     None => deferred_spec = Some(map.next_value()?),
                 },
@@ -249,7 +258,7 @@ impl<'de> Visitor<'de> for ManifestVisitor {
                 items,
             });
         };
-        if let Some(v) = deferred_spec {
+        if let Some(v) = deferred_spec.filter(|_| k != Kind::Namespace) {
             spec = Some(spec_for(k, |t| spec_from_value(v, t))?);
         }
         if let (Kind::Node, Some(v)) = (k, deferred_status) {
@@ -277,6 +286,7 @@ impl<'de> Visitor<'de> for ManifestVisitor {
                     ..priority
                 })
             }
+            (Kind::Namespace, _) => Object::Namespace(Namespace { metadata }),
             (Kind::Node, s) => Object::Node(Node {
                 metadata,
                 spec: match s {
@@ -382,6 +392,25 @@ mod tests {
         assert_eq!(flat.len(), 2);
         assert_eq!(flat[0].kind, "Service");
         assert!(flat[1].object.is_none());
+    }
+
+    #[test]
+    fn namespaces_are_cluster_scoped_and_their_spec_is_ignored() {
+        for text in [
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: team-a, labels: {team: a}}\nspec: {finalizers: [kubernetes]}\n",
+            "spec: {finalizers: [kubernetes]}\nkind: Namespace\nmetadata: {name: team-a, labels: {team: a}}\n",
+        ] {
+            let m: Manifest = serde_yaml::from_str(text).unwrap();
+            let Some(Object::Namespace(ns)) = m.object else {
+                panic!("not a namespace: {text}")
+            };
+            assert_eq!(ns.metadata.name, "team-a");
+            assert_eq!(
+                ns.metadata.labels.get("team").map(String::as_str),
+                Some("a")
+            );
+            assert!(!Kind::Namespace.namespaced());
+        }
     }
 
     #[test]

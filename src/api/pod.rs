@@ -406,10 +406,12 @@ pub struct PodAffinity {
     pub preferred_during_scheduling_ignored_during_execution: Vec<WeightedPodAffinityTerm>,
 }
 
-/// Pods matching `labelSelector` in `namespaces` (the pod's own namespace
-/// when empty), counted per domain of `topologyKey`. A missing selector
-/// matches no pod, as upstream. `namespaceSelector` is accepted and ignored.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+/// Pods matching `labelSelector` in `namespaces` or in the namespaces whose
+/// labels `namespaceSelector` matches (the pod's own namespace when both
+/// are absent; an empty `namespaceSelector`, `{}`, matches every
+/// namespace), counted per domain of `topologyKey`. A missing
+/// `labelSelector` matches no pod, as upstream.
+#[derive(Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PodAffinityTerm {
     #[serde(default)]
@@ -418,6 +420,24 @@ pub struct PodAffinityTerm {
     pub namespaces: Vec<String>,
     #[serde(default)]
     pub topology_key: String,
+    #[serde(default)]
+    pub namespace_selector: Option<LabelSelector>,
+}
+
+// By hand, to leave out an absent namespaceSelector: a ReplicaSet's name
+// hashes its pod template's `Debug` text, which stays as it was before the
+// field existed.
+impl std::fmt::Debug for PodAffinityTerm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("PodAffinityTerm");
+        d.field("label_selector", &self.label_selector)
+            .field("namespaces", &self.namespaces)
+            .field("topology_key", &self.topology_key);
+        if let Some(s) = &self.namespace_selector {
+            d.field("namespace_selector", s);
+        }
+        d.finish()
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -701,6 +721,23 @@ mod tests {
             .push(PodSchedulingGate { name: "g".into() });
         assert!(format!("{spec:?}").ends_with(
             "topology_spread_constraints: [], scheduling_gates: [PodSchedulingGate { name: \"g\" }] }"
+        ));
+    }
+
+    /// The same for an affinity term without a namespaceSelector.
+    #[test]
+    fn a_term_without_namespace_selector_reads_as_before_it_existed() {
+        let mut term = PodAffinityTerm {
+            topology_key: "zone".into(),
+            ..PodAffinityTerm::default()
+        };
+        assert_eq!(
+            format!("{term:?}"),
+            "PodAffinityTerm { label_selector: None, namespaces: [], topology_key: \"zone\" }"
+        );
+        term.namespace_selector = Some(LabelSelector::default());
+        assert!(format!("{term:?}").ends_with(
+            "topology_key: \"zone\", namespace_selector: LabelSelector { match_labels: {}, match_expressions: [] } }"
         ));
     }
 

@@ -32,6 +32,27 @@ pub fn default_object(obj: &mut Object) {
     }
 }
 
+/// Upstream's `SetDefaults_Namespace`: a Namespace carries its own name as
+/// the label `kubernetes.io/metadata.name`, on every write (run once the
+/// name is set, after `generateName`).
+pub fn label_namespace(obj: &mut Object) {
+    use crate::api::namespace::METADATA_NAME_LABEL;
+    if let Object::Namespace(ns) = obj {
+        let name = ns.metadata.name.as_str();
+        if ns
+            .metadata
+            .labels
+            .get(METADATA_NAME_LABEL)
+            .map(String::as_str)
+            != Some(name)
+        {
+            let name = name.to_string();
+            std::sync::Arc::make_mut(&mut ns.metadata.labels)
+                .insert(METADATA_NAME_LABEL.into(), name);
+        }
+    }
+}
+
 /// Whether a `NoExecute` toleration of the taint is present.
 fn tolerates_no_execute(spec: &PodSpec, taint: &str) -> bool {
     spec.tolerations.iter().any(|t| {
@@ -118,13 +139,25 @@ fn is_dns1035_label(s: &str) -> bool {
 fn validate_meta(kind: Kind, meta: &ObjectMeta, errs: &mut Vec<String>) {
     let name_ok = match kind {
         Kind::Service => is_dns1035_label(&meta.name),
+        Kind::Namespace => is_dns1123_label(&meta.name),
         _ => is_dns1123_subdomain(&meta.name),
     };
     if !name_ok {
+        // Upstream's wording of each format.
+        let rule = match kind {
+            Kind::Service => {
+                "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character"
+            }
+            Kind::Namespace => {
+                "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character"
+            }
+            _ => {
+                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
+            }
+        };
         errs.push(format!(
-            "metadata.name: Invalid value: \"{}\": a lowercase RFC 1123 {} must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
-            meta.name,
-            if kind == Kind::Service { "label" } else { "subdomain" }
+            "metadata.name: Invalid value: \"{}\": {rule}",
+            meta.name
         ));
     }
     if kind.namespaced() && !is_dns1123_label(&meta.namespace) {
@@ -390,7 +423,7 @@ pub fn validate_with(obj: &Object, valid_spec: Option<&std::sync::Arc<PodSpec>>)
                 ));
             }
         }
-        Object::Node(_) | Object::EndpointSlice(_) => {}
+        Object::Node(_) | Object::EndpointSlice(_) | Object::Namespace(_) => {}
     }
     errs
 }

@@ -265,6 +265,8 @@ impl ApiServer {
                     push_name_suffix(&mut name, self.next_uid);
                     meta.name = name.into();
                 }
+                admission::label_namespace(obj);
+                let meta = obj.meta_mut();
                 meta.uid = self.next_uid;
                 self.next_uid += 1;
                 meta.creation_timestamp = Some(now);
@@ -298,6 +300,7 @@ impl ApiServer {
             Verb::Update { key, object, .. } => {
                 debug_assert!(*key == object.key(), "an update's key is its object's");
                 admission::default_object(object);
+                admission::label_namespace(object);
                 let errs = admission::validate(object);
                 if !errs.is_empty() {
                     let err = ApiError::invalid(&object.key(), &errs);

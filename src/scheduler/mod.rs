@@ -6,13 +6,14 @@
 //! Pods choose a profile by `spec.schedulerName`; a pod naming no profile
 //! of this scheduler is left alone (it stays Pending). Besides pods and
 //! nodes the scheduler watches Services, ReplicaSets and StatefulSets, for
-//! PodTopologySpread's system default constraints.
+//! PodTopologySpread's system default constraints, and, in a run whose
+//! scenario creates Namespaces, Namespaces, for InterPodAffinity's
+//! namespace selectors.
 //!
 //! Simplified compared to upstream, for now (see also `preemption`):
 //! nodes are visited in the order they were added (upstream interleaves
 //! zones); PodTopologySpread's matchLabelKeys and node inclusion policies
-//! other than the defaults, and InterPodAffinity's namespaceSelector, are
-//! ignored.
+//! other than the defaults are ignored.
 
 pub mod config;
 pub mod explain;
@@ -109,6 +110,7 @@ const WATCH_NODES: u32 = 2;
 const WATCH_SERVICES: u32 = 3;
 const WATCH_REPLICASETS: u32 = 4;
 const WATCH_STATEFULSETS: u32 = 5;
+const WATCH_NAMESPACES: u32 = 6;
 
 /// A pod the scheduler accounts on a node.
 struct Placed {
@@ -393,6 +395,12 @@ pub struct Scheduler {
     binds: HashMap<u64, (u64, u32)>,
     synced_pods: bool,
     synced_nodes: bool,
+    /// Whether the scheduler runs a Namespace informer (see
+    /// [`Scheduler::watch_namespaces`]), and whether its list has come.
+    namespace_informer: bool,
+    synced_namespaces: bool,
+    /// The Namespaces' labels, by name.
+    namespaces: topology::NamespaceLabels,
     /// When a flush of backoffQ is already scheduled.
     flush_at: BTreeMap<Time, ()>,
     profiles: Vec<Profile>,
@@ -442,6 +450,9 @@ pub struct Scheduler {
     images_changed: bool,
     /// Pods skipped because no profile has their schedulerName.
     pub unknown_scheduler: BTreeMap<u64, String>,
+    /// The plugins (`queue::REJECTED_BY_*`) that rejected a node in the
+    /// last cycle's filters.
+    rejected_by: u8,
     /// Pods held back by their scheduling gates (not queued).
     gated: HashSet<u64>,
     /// Pods that preempted others, and the node nominated for each.
@@ -476,6 +487,10 @@ impl Scheduler {
             binds: HashMap::default(),
             synced_pods: false,
             synced_nodes: false,
+            rejected_by: 0,
+            namespace_informer: false,
+            synced_namespaces: true,
+            namespaces: BTreeMap::new(),
             flush_at: BTreeMap::new(),
             profiles,
             idx: Indexes::default(),
@@ -498,6 +513,17 @@ impl Scheduler {
             trace: None,
             trace_verdicts: Vec::new(),
         }
+    }
+
+    /// Runs a Namespace informer, for InterPodAffinity's namespace
+    /// selectors; the scheduler then waits for its list before its first
+    /// cycle, as for pods and nodes. Without one every namespace reads as
+    /// unlabelled, as it would with no Namespace objects: a run sets this
+    /// when its scenario creates any, so that a cluster without them keeps
+    /// the requests (and random draws) it had before Namespaces existed.
+    pub fn watch_namespaces(&mut self) {
+        self.namespace_informer = true;
+        self.synced_namespaces = false;
     }
 
     /// Writes the decision trace (`scheduling.csv`) into `w`.
@@ -615,6 +641,10 @@ impl Scheduler {
                     let spec = WatchSpec::all(tag, kind);
                     cx.api(Dest::Scheduler, 0, Verb::Watch(spec));
                 }
+                if self.namespace_informer {
+                    let spec = WatchSpec::all(WATCH_NAMESPACES, Kind::Namespace);
+                    cx.api(Dest::Scheduler, 0, Verb::Watch(spec));
+                }
             }
             Msg::WatchList { tag, objects, .. } => {
                 for obj in *objects {
@@ -623,6 +653,7 @@ impl Scheduler {
                 match tag {
                     WATCH_PODS => self.synced_pods = true,
                     WATCH_NODES => self.synced_nodes = true,
+                    WATCH_NAMESPACES => self.synced_namespaces = true,
                     _ => {}
                 }
             }
@@ -676,6 +707,13 @@ impl Scheduler {
             Object::Node(node) if self.observe_node(kind, node) => self.cluster_event(cx),
             Object::Node(_) => {}
             Object::Pod(pod) => self.observe_pod(kind, obj, pod, prev, cx),
+            // No cluster event: upstream's InterPodAffinity registers none
+            // for Namespaces, so a pod waits for another event (or the
+            // unschedulable pods' periodic flush) to see new labels.
+            Object::Namespace(ns) if kind == EventType::Deleted => {
+                self.namespaces.remove(ns.metadata.name.as_str());
+            }
+            Object::Namespace(ns) => self.add_namespace(ns),
             Object::Service(svc) => {
                 let key = (svc.metadata.namespace.clone(), svc.metadata.name.clone());
                 if kind == EventType::Deleted {
@@ -1087,7 +1125,9 @@ impl Scheduler {
             return;
         }
         if let Some(node_name) = pod.spec.node_name() {
-            self.observe_bound(uid, obj, pod, node_name);
+            if self.observe_bound(uid, obj, pod, node_name) {
+                self.assigned_pod_event(pod, cx);
+            }
             return;
         }
         if pod.metadata.deletion_timestamp.is_some() {
@@ -1152,7 +1192,12 @@ impl Scheduler {
     /// keeps of it changed (requests, namespace, labels, affinity terms),
     /// only the object is swapped: the removal and addition would cancel
     /// out.
-    fn observe_bound(&mut self, uid: u64, obj: &Arc<Object>, pod: &Pod, node_name: &str) {
+    /// Takes a bound pod into the cache; true when it is an assigned pod
+    /// event for the unschedulable pods ([`Self::assigned_pod_event`]).
+    fn observe_bound(&mut self, uid: u64, obj: &Arc<Object>, pod: &Pod, node_name: &str) -> bool {
+        // Seen bound for the first time (an assumed pod confirmed, or a pod
+        // another scheduler or the client bound): upstream's AssignedPodAdd.
+        let added = self.placed.get(&uid).is_none_or(|p| p.assumed);
         self.queue.remove(uid);
         self.waiting.remove(&uid);
         // A status change shares the cached version's spec and labels: the
@@ -1172,7 +1217,7 @@ impl Scheduler {
             if let Some(kept) = self.with_affinity.get_mut(&uid) {
                 kept.1 = obj.clone();
             }
-            return;
+            return added;
         }
         let node = self.node_index.get(node_name).copied();
         let unchanged = |p: &Placed| {
@@ -1195,18 +1240,71 @@ impl Scheduler {
                 if let Some(kept) = self.with_affinity.get_mut(&uid) {
                     kept.1 = obj.clone();
                 }
+                added
             }
             (_, Some(n)) => {
                 self.forget(uid);
                 let res = PodResources::of(pod);
                 self.place(uid, n, res, obj.clone(), false);
+                // Added, or changed (relabelled, say) while bound.
+                true
             }
-            (_, None) => self.forget(uid),
+            (_, None) => {
+                self.forget(uid);
+                false
+            }
+        }
+    }
+
+    /// A pod seen bound for the first time, or changed while bound
+    /// (upstream's AssignedPodAdded and AssignedPodUpdated, with the
+    /// queueing hints off): the unschedulable pods that InterPodAffinity
+    /// or PodTopologySpread rejected and that it may help move back, those
+    /// of its namespace with a PodTopologySpread rejection and those with
+    /// a required pod affinity term that selects it (upstream's
+    /// `getUnschedulablePodsWithCrossTopologyTerm`).
+    fn assigned_pod_event(&mut self, pod: &Pod, cx: &mut Cx) {
+        if !self.queue.has_unschedulable() {
+            return;
+        }
+        let ns = pod.metadata.namespace.as_str();
+        let ns_labels = topology::namespace_labels(&self.namespaces, ns);
+        let waiting = &self.waiting;
+        let until = self.queue.move_some(cx.now(), |uid, plugins| {
+            let cross =
+                queue::REJECTED_BY_INTER_POD_AFFINITY | queue::REJECTED_BY_POD_TOPOLOGY_SPREAD;
+            if plugins & cross == 0 {
+                return false;
+            }
+            let Some(pending) = waiting.get(&uid).and_then(|o| o.as_pod()) else {
+                return false;
+            };
+            if plugins & queue::REJECTED_BY_POD_TOPOLOGY_SPREAD != 0
+                && pending.metadata.namespace == ns
+            {
+                return true;
+            }
+            topology::required_affinity_terms(pending).iter().any(|t| {
+                topology::term_selects(
+                    t,
+                    &pending.metadata.namespace,
+                    ns,
+                    ns_labels,
+                    &pod.metadata.labels,
+                )
+            })
+        });
+        if let Some(until) = until {
+            self.schedule_flush(until, false, cx);
         }
     }
 
     fn maybe_start_cycle(&mut self, cx: &mut Cx) {
-        if self.in_flight.is_some() || !self.synced_pods || !self.synced_nodes {
+        if self.in_flight.is_some()
+            || !self.synced_pods
+            || !self.synced_nodes
+            || !self.synced_namespaces
+        {
             return;
         }
         let Some(uid) = self.queue.pop() else { return };
@@ -1262,6 +1360,7 @@ impl Scheduler {
     /// found, scores them, and picks one as the profile says (the best,
     /// ties by reservoir sampling, for upstream's behaviour).
     fn decide(&mut self, pod: &Pod, res: &PodResources, profile: usize) -> (Decision, usize) {
+        self.rejected_by = 0;
         let n = self.order.len();
         if n == 0 {
             return (
@@ -1285,6 +1384,7 @@ impl Scheduler {
             nodes: &self.nodes,
             order: &self.order,
             default_matcher,
+            namespaces: &self.namespaces,
         };
         let (mut st, cf) = prefilter(&mut self.idx, &view, &self.placed, pod, res, prof);
         // A pod that preempted others tries its nominated node first.
@@ -1366,6 +1466,11 @@ impl Scheduler {
                     }
                 }
                 Err(rej) => {
+                    if rej.plugin == FilterPlugin::InterPodAffinity.name() {
+                        self.rejected_by |= queue::REJECTED_BY_INTER_POD_AFFINITY;
+                    } else if rej.plugin == FilterPlugin::PodTopologySpread.name() {
+                        self.rejected_by |= queue::REJECTED_BY_POD_TOPOLOGY_SPREAD;
+                    }
                     for r in rej.reasons {
                         *reasons.entry(r).or_default() += 1;
                     }
@@ -1448,6 +1553,11 @@ impl Scheduler {
         self.observe_node(EventType::Added, node);
     }
 
+    /// Takes a Namespace's labels into the cache (its informer, tests).
+    pub fn add_namespace(&mut self, ns: &crate::api::namespace::Namespace) {
+        (self.namespaces).insert(ns.metadata.name.clone(), ns.metadata.labels.clone());
+    }
+
     /// Accounts a pod bound to its `spec.nodeName` without a watch. A pod
     /// already accounted (under the same uid) is taken out first, as the
     /// watch does for a bound pod it sees again.
@@ -1501,6 +1611,7 @@ impl Scheduler {
             nodes: &self.nodes,
             order: &self.order,
             default_matcher,
+            namespaces: &self.namespaces,
         };
         let (mut st, cf) = prefilter(&mut self.idx, &view, &self.placed, pod, &res, prof);
         let mut verdicts = Vec::with_capacity(self.order.len());
@@ -1600,6 +1711,7 @@ impl Scheduler {
             nodes: &self.nodes,
             order: &self.order,
             default_matcher: None,
+            namespaces: &self.namespaces,
         };
         let placed = &self.placed;
         let all_placed = || {
@@ -2002,6 +2114,7 @@ impl Scheduler {
                     &message,
                 );
                 let profile = self.profile_index(pod).unwrap_or(0);
+                let rejected_by = self.rejected_by;
                 if let Some(c) = self.preempt(pod, profile) {
                     let node = self.nodes[c.node].name.clone();
                     for v in &c.victims {
@@ -2037,7 +2150,7 @@ impl Scheduler {
                     );
                     self.nominated.insert(f.uid, c.node);
                 }
-                let flush = self.queue.failed_unschedulable(f.uid, now);
+                let flush = self.queue.failed_unschedulable(f.uid, now, rejected_by);
                 self.schedule_flush(flush, true, cx);
             }
         }

@@ -20,6 +20,12 @@ pub const MAX_BACKOFF: Time = 10 * SECOND;
 /// `DefaultPodMaxInUnschedulablePodsDuration`.
 pub const MAX_UNSCHEDULABLE: Time = 300 * SECOND;
 
+/// The plugins that rejected an unschedulable pod, as far as the queue
+/// cares: those registered for a bound pod's addition (upstream's
+/// `EventAssignedPodAdd`).
+pub const REJECTED_BY_INTER_POD_AFFINITY: u8 = 1;
+pub const REJECTED_BY_POD_TOPOLOGY_SPREAD: u8 = 2;
+
 /// Backoff after `attempts` failed attempts: 1, 2, 4, 8, 10, 10 ... s.
 pub fn backoff(attempts: u32) -> Time {
     if attempts == 0 {
@@ -55,7 +61,8 @@ pub struct SchedulingQueue {
     /// How many entries of `active` are live.
     active_live: usize,
     backoff: BTreeMap<(Time, u64), u64>,
-    unschedulable: BTreeMap<u64, (u64, Time)>,
+    /// By sequence number: (uid, since, the `REJECTED_BY_*` plugins).
+    unschedulable: BTreeMap<u64, (u64, Time, u8)>,
     entries: HashMap<u64, Entry>,
     seq: u64,
 }
@@ -185,14 +192,15 @@ impl SchedulingQueue {
         }
     }
 
-    /// The in-flight pod found no node: it waits among the unschedulable
-    /// pods. Returns when it is flushed at the latest.
-    pub fn failed_unschedulable(&mut self, uid: u64, now: Time) -> Time {
+    /// The in-flight pod found no node, rejected by `plugins` among others
+    /// (`REJECTED_BY_*`): it waits among the unschedulable pods. Returns
+    /// when it is flushed at the latest.
+    pub fn failed_unschedulable(&mut self, uid: u64, now: Time, plugins: u8) -> Time {
         let seq = self.next_seq();
         if let Some(e) = self.entries.get_mut(&uid) {
             e.last_failure = now;
             e.at = Where::Unschedulable(seq);
-            self.unschedulable.insert(seq, (uid, now));
+            self.unschedulable.insert(seq, (uid, now, plugins));
         }
         now + MAX_UNSCHEDULABLE
     }
@@ -229,8 +237,33 @@ impl SchedulingQueue {
     /// to backoffQ if still backing off, else to activeQ. Returns the
     /// earliest backoff expiry among the moved pods.
     pub fn move_all(&mut self, now: Time) -> Option<Time> {
-        let moved: Vec<u64> = self.unschedulable.values().map(|(uid, _)| *uid).collect();
+        let moved: Vec<u64> = self.unschedulable.values().map(|(uid, ..)| *uid).collect();
         self.unschedulable.clear();
+        self.move_out(moved, now)
+    }
+
+    /// Whether any pod is unschedulable.
+    pub fn has_unschedulable(&self) -> bool {
+        !self.unschedulable.is_empty()
+    }
+
+    /// The unschedulable pods `which(uid, plugins)` picks move as
+    /// [`Self::move_all`] moves them all.
+    pub fn move_some(&mut self, now: Time, mut which: impl FnMut(u64, u8) -> bool) -> Option<Time> {
+        let mut moved = Vec::new();
+        self.unschedulable.retain(|_, &mut (uid, _, plugins)| {
+            let go = which(uid, plugins);
+            if go {
+                moved.push(uid);
+            }
+            !go
+        });
+        self.move_out(moved, now)
+    }
+
+    /// Moves `moved` (taken out of the unschedulable pods), in order, to
+    /// backoffQ or activeQ; returns the earliest backoff expiry.
+    fn move_out(&mut self, moved: Vec<u64>, now: Time) -> Option<Time> {
         let mut earliest: Option<Time> = None;
         for uid in moved {
             let Some(e) = self.entries.get(&uid) else {
@@ -268,8 +301,8 @@ impl SchedulingQueue {
         let stale: Vec<(u64, u64)> = self
             .unschedulable
             .iter()
-            .filter(|(_, (_, since))| now.saturating_sub(*since) >= MAX_UNSCHEDULABLE)
-            .map(|(seq, (uid, _))| (*seq, *uid))
+            .filter(|(_, (_, since, _))| now.saturating_sub(*since) >= MAX_UNSCHEDULABLE)
+            .map(|(seq, (uid, ..))| (*seq, *uid))
             .collect();
         for (seq, uid) in stale {
             self.unschedulable.remove(&seq);
@@ -304,7 +337,7 @@ mod tests {
         let mut q = SchedulingQueue::default();
         q.add(1, 0);
         assert_eq!(q.pop(), Some(1));
-        q.failed_unschedulable(1, 0);
+        q.failed_unschedulable(1, 0, 0);
         assert_eq!(q.pop(), None);
         // 0.5 s later the 1 s backoff is still running: to backoffQ.
         assert_eq!(q.move_all(SECOND / 2), Some(SECOND));
@@ -312,7 +345,7 @@ mod tests {
         q.flush(SECOND);
         assert_eq!(q.pop(), Some(1));
         // After the second failure, nothing moves it but the 5 minute flush.
-        q.failed_unschedulable(1, 2 * SECOND);
+        q.failed_unschedulable(1, 2 * SECOND, 0);
         q.flush(100 * SECOND);
         assert_eq!(q.pop(), None);
         q.flush(302 * SECOND);

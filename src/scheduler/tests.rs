@@ -1098,6 +1098,111 @@ fn inter_pod_affinity_filtering() {
     assert_eq!(rejected_by(&ev, "node2"), None);
 }
 
+/// InterPodAffinity's namespaceSelector (upstream's `AffinityTerm.Matches`
+/// and `mergeAffinityTermNamespacesIfNotEmpty`): an incoming pod's
+/// selector picks the labelled Namespaces the scheduler knows, an empty
+/// one every namespace, and an existing pod's selector is matched against
+/// the incoming pod's namespace's labels.
+#[test]
+fn inter_pod_affinity_namespace_selectors() {
+    let nodes = [labelled("node1", CHINA), labelled("node2", INDIA)];
+    let n: Vec<&str> = nodes.iter().map(String::as_str).collect();
+    let in_ns = |name: &str, ns: &str, node: &str, affinity: &str| {
+        sec_pod(name, "S1", node, affinity).replacen(
+            &format!("name: {name}"),
+            &format!("name: {name}, namespace: {ns}"),
+            1,
+        )
+    };
+    let required = |kind: &str, ns_selector: &str| {
+        format!(
+            "{kind}: {{requiredDuringSchedulingIgnoredDuringExecution: [{{labelSelector: {{matchLabels: {{security: S1}}}}, namespaceSelector: {ns_selector}, topologyKey: region}}]}}"
+        )
+    };
+    let namespace = |name: &str, labels: &str| match parse(&format!(
+        "kind: Namespace\n{}",
+        labelled(name, labels)
+    )) {
+        Object::Namespace(ns) => ns,
+        _ => unreachable!(),
+    };
+    // Matching pods in two namespaces, one labelled team=devops.
+    let existing = [
+        in_ns("e1", "ops", "node1", ""),
+        in_ns("e2", "dev", "node2", ""),
+    ];
+    let e: Vec<&str> = existing.iter().map(String::as_str).collect();
+    let mut s = cluster(Profile::default(), &n, &e);
+    let affinity_to_devops = in_ns(
+        "p",
+        "web",
+        "",
+        &required("podAffinity", "{matchLabels: {team: devops}}"),
+    );
+    // No Namespace known: the selector picks none, no pod matches, and
+    // the pod (in `web`, outside the terms' namespaces) is not the first
+    // of a series: every node fails.
+    let ev = s.evaluate(&pod(&affinity_to_devops)).unwrap();
+    for node in ["node1", "node2"] {
+        assert_eq!(
+            rejected_by(&ev, node).map(|r| r.1),
+            Some("node(s) didn't match pod affinity rules".into()),
+            "{node}"
+        );
+    }
+    s.add_namespace(&namespace("ops", "team: devops"));
+    s.add_namespace(&namespace("dev", "team: dev"));
+    let ev = s.evaluate(&pod(&affinity_to_devops)).unwrap();
+    assert_eq!(rejected_by(&ev, "node1"), None);
+    assert!(rejected_by(&ev, "node2").is_some());
+    // An empty selector: every namespace.
+    let ev = s
+        .evaluate(&pod(&in_ns("p", "web", "", &required("podAffinity", "{}"))))
+        .unwrap();
+    assert!(ev.nodes.iter().all(|n| n.rejection.is_none()));
+    // An existing pod's anti-affinity to the devops namespaces applies to
+    // a pod in `ops`, not to one in `dev` or in an undeclared namespace.
+    let existing = [in_ns(
+        "e1",
+        "other",
+        "node1",
+        &required("podAntiAffinity", "{matchLabels: {team: devops}}"),
+    )];
+    let e: Vec<&str> = existing.iter().map(String::as_str).collect();
+    let mut s = cluster(Profile::default(), &n, &e);
+    s.add_namespace(&namespace("ops", "team: devops"));
+    s.add_namespace(&namespace("dev", "team: dev"));
+    let ev = s.evaluate(&pod(&in_ns("p", "ops", "", ""))).unwrap();
+    assert_eq!(
+        rejected_by(&ev, "node1").unwrap().1,
+        "node(s) didn't satisfy existing pods anti-affinity rules"
+    );
+    assert_eq!(rejected_by(&ev, "node2"), None);
+    for ns in ["dev", "nowhere"] {
+        let ev = s.evaluate(&pod(&in_ns("p", ns, "", ""))).unwrap();
+        assert!(ev.nodes.iter().all(|n| n.rejection.is_none()), "{ns}");
+    }
+    // Preferred affinity to the devops namespaces scores node1's region.
+    let preferred = in_ns(
+        "p",
+        "web",
+        "",
+        "podAffinity: {preferredDuringSchedulingIgnoredDuringExecution: [{weight: 5, podAffinityTerm: {labelSelector: {matchLabels: {security: S1}}, namespaceSelector: {matchLabels: {team: devops}}, topologyKey: region}}]}",
+    );
+    let existing = [
+        in_ns("e1", "ops", "node1", ""),
+        in_ns("e2", "dev", "node2", ""),
+    ];
+    let e: Vec<&str> = existing.iter().map(String::as_str).collect();
+    let mut s = cluster(Profile::default(), &n, &e);
+    s.add_namespace(&namespace("ops", "team: devops"));
+    let ev = s.evaluate(&pod(&preferred)).unwrap();
+    assert_eq!(
+        scores(&ev, ScorePlugin::InterPodAffinity, &["node1", "node2"]),
+        [100, 0]
+    );
+}
+
 // ---- NodePorts, TaintToleration, NodeAffinity ----
 
 #[test]

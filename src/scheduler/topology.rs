@@ -167,30 +167,81 @@ impl Domains {
     }
 }
 
-/// Pods in one of `namespaces` whose labels `selector` matches (`None`
-/// matches nothing, as a nil selector upstream).
+/// The labels of the Namespaces the scheduler's informer holds, by name.
+pub type NamespaceLabels = BTreeMap<crate::api::Text, Arc<Labels>>;
+
+/// The labels of a namespace no Namespace object declares: none (upstream's
+/// `GetNamespaceLabelsSnapshot` when the lister cannot find it).
+static NO_LABELS: Labels = BTreeMap::new();
+
+/// The labels of namespace `name`.
+pub fn namespace_labels<'a>(known: &'a NamespaceLabels, name: &str) -> &'a Labels {
+    known.get(name).map_or(&NO_LABELS, |l| &**l)
+}
+
+/// Pods in one of `namespaces` (in any namespace when `all_namespaces`)
+/// whose labels `selector` matches (`None` matches nothing, as a nil
+/// selector upstream).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PodMatcher {
     pub namespaces: Vec<String>,
+    pub all_namespaces: bool,
     pub selector: Option<LabelSelector>,
 }
 
 impl PodMatcher {
     pub fn matches(&self, namespace: &str, labels: &Labels) -> bool {
-        self.namespaces.iter().any(|n| n == namespace)
+        (self.all_namespaces || self.namespaces.iter().any(|n| n == namespace))
             && self.selector.as_ref().is_some_and(|s| s.matches(labels))
     }
 
-    /// An affinity term's matcher: its namespaces, or the owning pod's.
-    pub fn of_term(term: &PodAffinityTerm, owner_namespace: &str) -> Self {
+    /// Pods in `namespace` matching `selector`.
+    pub fn in_namespace(namespace: &str, selector: Option<LabelSelector>) -> Self {
         PodMatcher {
-            namespaces: if term.namespaces.is_empty() {
-                vec![owner_namespace.to_string()]
-            } else {
-                term.namespaces.clone()
-            },
-            selector: term.label_selector.clone(),
+            namespaces: vec![namespace.to_string()],
+            all_namespaces: false,
+            selector,
         }
+    }
+
+    /// An affinity term's matcher and its `namespaceSelector` when that is
+    /// neither absent nor empty (upstream's `newAffinityTerm`): the term's
+    /// namespaces, or the owning pod's when it names none and has no
+    /// namespace selector; an empty selector matches every namespace.
+    fn split_term(term: &PodAffinityTerm, owner_namespace: &str) -> (Self, Option<LabelSelector>) {
+        let namespaces = if term.namespaces.is_empty() && term.namespace_selector.is_none() {
+            vec![owner_namespace.to_string()]
+        } else {
+            term.namespaces.clone()
+        };
+        let (all_namespaces, rest) = match &term.namespace_selector {
+            None => (false, None),
+            Some(s) if s.is_empty() => (true, None),
+            Some(s) => (false, Some(s.clone())),
+        };
+        let m = PodMatcher {
+            namespaces,
+            all_namespaces,
+            selector: term.label_selector.clone(),
+        };
+        (m, rest)
+    }
+
+    /// The matcher of a term of the pod being scheduled: its namespace
+    /// selector is resolved into the namespaces it selects now, among
+    /// `known` (upstream's `mergeAffinityTermNamespacesIfNotEmpty`).
+    pub fn of_term(term: &PodAffinityTerm, owner_namespace: &str, known: &NamespaceLabels) -> Self {
+        let (mut m, rest) = Self::split_term(term, owner_namespace);
+        if let Some(s) = rest {
+            m.namespaces.extend(
+                (known.iter())
+                    .filter(|(_, labels)| s.matches(labels))
+                    .map(|(name, _)| name.to_string()),
+            );
+            m.namespaces.sort_unstable();
+            m.namespaces.dedup();
+        }
+        m
     }
 }
 
@@ -415,9 +466,13 @@ enum TermKind {
     Preferred,
 }
 
-/// Existing pods' terms with the same matcher, topology key and kind.
+/// Existing pods' terms with the same matcher, namespace selector,
+/// topology key and kind.
 struct TermGroup {
     matcher: PodMatcher,
+    /// The terms' `namespaceSelector` (neither absent nor empty): a pod
+    /// in a namespace whose labels it matches is in the terms' scope too.
+    namespace_selector: Option<LabelSelector>,
     key: usize,
     kind: TermKind,
     /// Per node: the terms' summed weights (preferred) or how many terms
@@ -425,6 +480,54 @@ struct TermGroup {
     per_node: BTreeMap<usize, i64>,
     /// The same, summed per domain of `key` (nodes without it left out).
     per_domain: BTreeMap<u32, i64>,
+}
+
+impl TermGroup {
+    /// Whether the terms select the pod being scheduled, in `namespace`
+    /// (labelled `namespace_labels`) with `labels`.
+    fn selects(&self, namespace: &str, namespace_labels: &Labels, labels: &Labels) -> bool {
+        selects(
+            &self.matcher,
+            self.namespace_selector.as_ref(),
+            namespace,
+            namespace_labels,
+            labels,
+        )
+    }
+}
+
+/// Whether a term (its matcher, and its namespace selector when neither
+/// absent nor empty) selects a pod in `namespace`, labelled
+/// `namespace_labels`, with `labels` (upstream's `AffinityTerm.Matches`).
+fn selects(
+    m: &PodMatcher,
+    namespace_selector: Option<&LabelSelector>,
+    namespace: &str,
+    namespace_labels: &Labels,
+    labels: &Labels,
+) -> bool {
+    m.matches(namespace, labels)
+        || namespace_selector
+            .is_some_and(|s| s.matches(namespace_labels) && selector_matches(&m.selector, labels))
+}
+
+/// Whether `term` of a pod in `owner_namespace` selects a pod in
+/// `namespace` (labelled `namespace_labels`) with `labels`.
+pub fn term_selects(
+    term: &PodAffinityTerm,
+    owner_namespace: &str,
+    namespace: &str,
+    namespace_labels: &Labels,
+    labels: &Labels,
+) -> bool {
+    let (m, namespace_selector) = PodMatcher::split_term(term, owner_namespace);
+    selects(
+        &m,
+        namespace_selector.as_ref(),
+        namespace,
+        namespace_labels,
+        labels,
+    )
 }
 
 /// Adds `v` to `map[k]`, dropping the entry when it comes to 0.
@@ -451,7 +554,7 @@ fn bump<K: Ord>(map: &mut BTreeMap<K, i64>, k: K, v: i64) {
 /// visiting the groups, not the pods.
 #[derive(Default)]
 pub struct ExistingTerms {
-    ids: HashMap<(PodMatcher, String, TermKind), usize>,
+    ids: HashMap<(PodMatcher, Option<LabelSelector>, String, TermKind), usize>,
     groups: Vec<TermGroup>,
 }
 
@@ -499,6 +602,8 @@ pub struct View<'a> {
     /// (upstream `DefaultSelector`), if any, and whether the pod matches
     /// it: PodTopologySpread's system default constraints count it.
     pub default_matcher: Option<(usize, bool)>,
+    /// The Namespaces' labels, for InterPodAffinity's namespace selectors.
+    pub namespaces: &'a NamespaceLabels,
 }
 
 /// One spread constraint, resolved against the indexes.
@@ -556,6 +661,11 @@ impl CycleState {
 
 fn selector_matches(sel: &Option<LabelSelector>, labels: &Labels) -> bool {
     sel.as_ref().is_some_and(|s| s.matches(labels))
+}
+
+/// The pod's required pod affinity terms (not its anti-affinity's).
+pub fn required_affinity_terms(pod: &Pod) -> &[PodAffinityTerm] {
+    pod_affinity_terms(pod).0
 }
 
 fn pod_affinity_terms(pod: &Pod) -> (&[PodAffinityTerm], &[PodAffinityTerm]) {
@@ -856,13 +966,15 @@ impl Indexes {
     pub fn existing_pod(&mut self, node: usize, pod: &Pod, sign: i64, nodes: &[NodeInfo]) {
         let ns = pod.metadata.namespace.as_str();
         for (t, kind, w) in existing_terms(pod) {
-            let group = (PodMatcher::of_term(t, ns), t.topology_key.clone(), kind);
+            let (matcher, namespace_selector) = PodMatcher::split_term(t, ns);
+            let group = (matcher, namespace_selector, t.topology_key.clone(), kind);
             let id = match self.existing.ids.get(&group) {
                 Some(&id) => id,
                 None => {
                     let id = self.existing.groups.len();
                     self.existing.groups.push(TermGroup {
                         matcher: group.0.clone(),
+                        namespace_selector: group.1.clone(),
                         key: self.domains.key(&t.topology_key, nodes),
                         kind,
                         per_node: BTreeMap::new(),
@@ -904,10 +1016,10 @@ impl Indexes {
         let self_match = selector_matches(&selector, &pod.metadata.labels);
         let key = self.domains.key(key, view.nodes);
         let matcher = self.matches.id(
-            Conjunction(vec![PodMatcher {
-                namespaces: vec![pod.metadata.namespace.to_string()],
+            Conjunction(vec![PodMatcher::in_namespace(
+                &pod.metadata.namespace,
                 selector,
-            }]),
+            )]),
             placed,
         );
         Constraint {
@@ -933,10 +1045,7 @@ impl Indexes {
     ) -> (usize, bool) {
         let self_match = selector.matches(labels);
         let matcher = self.matches.id(
-            Conjunction(vec![PodMatcher {
-                namespaces: vec![namespace.to_string()],
-                selector: Some(selector),
-            }]),
+            Conjunction(vec![PodMatcher::in_namespace(namespace, Some(selector))]),
             placed,
         );
         (matcher, self_match)
@@ -1049,7 +1158,11 @@ impl Indexes {
         // InterPodAffinity filter.
         let (aff, anti) = pod_affinity_terms(pod);
         if !aff.is_empty() {
-            let all = Conjunction(aff.iter().map(|t| PodMatcher::of_term(t, ns)).collect());
+            let all = Conjunction(
+                aff.iter()
+                    .map(|t| PodMatcher::of_term(t, ns, view.namespaces))
+                    .collect(),
+            );
             st.self_affinity = all.matches(pod);
             let id = self.matches.id(all, placed());
             for t in aff {
@@ -1068,9 +1181,10 @@ impl Indexes {
             }
         }
         for t in anti {
-            let id = self
-                .matches
-                .id(Conjunction(vec![PodMatcher::of_term(t, ns)]), placed());
+            let id = self.matches.id(
+                Conjunction(vec![PodMatcher::of_term(t, ns, view.namespaces)]),
+                placed(),
+            );
             let k = self.domains.key(&t.topology_key, view.nodes);
             let mut counts = vec![0i64; self.domains.len(k)];
             for &i in view.order {
@@ -1082,10 +1196,11 @@ impl Indexes {
             st.anti_keys.push(k);
             st.anti_counts.push(counts);
         }
+        let ns_labels = namespace_labels(view.namespaces, ns);
         for g in &self.existing.groups {
             if g.kind == TermKind::RequiredAnti
                 && !g.per_domain.is_empty()
-                && g.matcher.matches(ns, &pod.metadata.labels)
+                && g.selects(ns, ns_labels, &pod.metadata.labels)
             {
                 let j = match st.existing_anti.iter().position(|(k, _)| *k == g.key) {
                     Some(j) => j,
@@ -1278,9 +1393,10 @@ impl Indexes {
         for (anti, sign) in [(false, 1i64), (true, -1i64)] {
             for wt in preferred(anti) {
                 let t = &wt.pod_affinity_term;
-                let id = self
-                    .matches
-                    .id(Conjunction(vec![PodMatcher::of_term(t, ns)]), placed());
+                let id = self.matches.id(
+                    Conjunction(vec![PodMatcher::of_term(t, ns, view.namespaces)]),
+                    placed(),
+                );
                 let k = self.domains.key(&t.topology_key, view.nodes);
                 let (table, counts) = (self.domains.of_nodes(k), self.matches.counts(id));
                 let w = sign * i64::from(wt.weight);
@@ -1296,6 +1412,7 @@ impl Indexes {
                 }
             }
         }
+        let ns_labels = namespace_labels(view.namespaces, ns);
         for g in &self.existing.groups {
             let factor = match g.kind {
                 TermKind::Preferred => 1,
@@ -1304,7 +1421,7 @@ impl Indexes {
                 }
                 _ => continue,
             };
-            if g.per_domain.is_empty() || !g.matcher.matches(ns, &pod.metadata.labels) {
+            if g.per_domain.is_empty() || !g.selects(ns, ns_labels, &pod.metadata.labels) {
                 continue;
             }
             for (&d, &v) in &g.per_domain {
@@ -1537,10 +1654,7 @@ mod tests {
             sel.match_expressions
                 .push(serde_yaml::from_str(&format!("{{key: {key}, operator: Exists}}")).unwrap());
         }
-        Conjunction(vec![PodMatcher {
-            namespaces: vec![ns.into()],
-            selector: Some(sel),
-        }])
+        Conjunction(vec![PodMatcher::in_namespace(ns, Some(sel))])
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::output::{BackgroundWriter, DirectFile, RunFacts};
 use crate::output::{EventsOut, Recorder, Summary};
 use crate::proxy::link::{ProxyLink, combined_hash};
 use crate::runtime::Docker;
-use crate::scenario::Scenario;
+use crate::scenario::{ActionOp, Scenario};
 use crate::scheduler::Scheduler;
 use crate::scheduler::config::PolicyError;
 use crate::scheduler::profile::Profile;
@@ -258,6 +258,13 @@ fn simulate_into(
     };
     if let Some(w) = trace {
         cluster.scheduler.set_trace(w);
+    }
+    let creates_namespaces = scenario.actions.iter().any(|a| match &a.op {
+        ActionOp::Apply(objects) => objects.iter().any(|o| o.kind() == Kind::Namespace),
+        _ => false,
+    });
+    if creates_namespaces {
+        cluster.scheduler.watch_namespaces();
     }
     if boot || !opts.scheduling_only {
         cluster.proxy =

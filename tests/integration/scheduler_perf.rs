@@ -516,3 +516,37 @@ fn node_template_taints_count_and_placeholders_are_refused() {
     let err = schedperf::run(&config, "Indexed/w", 1, &RunOptions::default()).unwrap_err();
     assert!(err.contains("Go template placeholders"), "{err}");
 }
+
+/// Upstream's SchedulingRequiredPodAffinityWithNSSelector, bundled: the
+/// pods of every team=devops namespace (createPodSets' and the measured
+/// one's) share one zone, and a stricter variant with three zones keeps
+/// them there.
+#[test]
+fn namespace_selector_affinity_spans_the_selected_namespaces() {
+    let r = run_all_scheduled(
+        &bundled(),
+        "SchedulingRequiredPodAffinityWithNSSelector/10Nodes",
+    );
+    assert_eq!((r.nodes, r.pods, r.measured), (10, 14, 10));
+    let namespaces: std::collections::BTreeSet<&str> =
+        r.placements.iter().map(|p| p.namespace.as_str()).collect();
+    assert_eq!(
+        namespaces.into_iter().collect::<Vec<_>>(),
+        ["init-ns-0", "init-ns-1", "measure-ns-0"]
+    );
+    let dir = scratch("ns-selector-zones");
+    let config = write(
+        &dir,
+        "config.yaml",
+        &format!(
+            "- name: C\n  defaultPodTemplatePath: {pod}\n  workloadTemplate:\n  - opcode: createNodes\n    count: 9\n    labelNodePrepareStrategy: {{labelKey: {ZONE}, labelValues: [zone1, zone2, zone3]}}\n  - {{opcode: createNamespaces, prefix: init-ns, count: 3, namespaceTemplatePath: {ns}}}\n  - {{opcode: createPodSets, count: 3, namespacePrefix: init-ns, createPodsOp: {{opcode: createPods, count: 3}}}}\n  - {{opcode: createPods, count: 6, namespace: init-ns-1, collectMetrics: true}}\n  workloads:\n  - {{name: w}}\n",
+            pod = template("pod-with-pod-affinity-ns-selector.yaml"),
+            ns = template("namespace-devops.yaml"),
+        ),
+    );
+    let r = run_all_scheduled(&config, "C/w");
+    assert_eq!(r.pods, 15);
+    let zones: std::collections::BTreeSet<&str> =
+        r.placements.iter().map(|p| label_of(&r, p, ZONE)).collect();
+    assert_eq!(zones.len(), 1, "{zones:?}");
+}

@@ -613,3 +613,94 @@ fn pod_level_requests_replace_the_containers_sum() {
         && e["name"] == "odd"
         && e["detail"].contains("spec.resources.requests[ephemeral-storage]: Unsupported value")));
 }
+
+/// InterPodAffinity's namespaceSelector through the whole flow: the
+/// scheduler's Namespace informer gives it the Namespaces' labels, the
+/// apiserver's `kubernetes.io/metadata.name` label among them, and an
+/// invalid Namespace name is refused.
+#[test]
+fn namespace_selectors_pick_the_labelled_namespaces() {
+    let dir = scratch("nsselector");
+    let affinity = |ns_selector: &str| {
+        format!(
+            "affinity: {{podAffinity: {{requiredDuringSchedulingIgnoredDuringExecution: [{{labelSelector: {{matchLabels: {{app: db}}}}, namespaceSelector: {ns_selector}, topologyKey: zone}}]}}}}"
+        )
+    };
+    let s = write(
+        &dir,
+        "s.yaml",
+        &format!(
+            "name: nsselector\nduration: 60s\ncluster:\n  nodeGroups:\n    - {{name: a, count: 2, labels: {{zone: a}}, capacity: {{cpu: '4', memory: 16Gi, pods: 110}}}}\n\
+             \x20   - {{name: b, count: 2, labels: {{zone: b}}, capacity: {{cpu: '4', memory: 16Gi, pods: 110}}}}\n\
+             actions:\n  - at: 0s\n    apply:\n\
+             \x20     - {{apiVersion: v1, kind: Namespace, metadata: {{name: ops, labels: {{team: devops}}}}}}\n\
+             \x20     - {{apiVersion: v1, kind: Namespace, metadata: {{name: dev}}}}\n\
+             \x20     - {{apiVersion: v1, kind: Namespace, metadata: {{name: Bad_Name}}}}\n\
+             \x20     - {{apiVersion: v1, kind: Pod, metadata: {{name: db, namespace: ops, labels: {{app: db}}}}, spec: {{nodeName: a-1, containers: [{{name: c, image: pg}}]}}}}\n\
+             \x20     - {{apiVersion: v1, kind: Pod, metadata: {{name: db, namespace: dev, labels: {{app: db}}}}, spec: {{nodeName: b-0, containers: [{{name: c, image: pg}}]}}}}\n\
+             \x20 - at: 5s\n    apply:\n\
+             \x20     - {{apiVersion: v1, kind: Pod, metadata: {{name: web-ops-0}}, spec: {{{ops}, containers: [{{name: c, image: nginx}}]}}}}\n\
+             \x20     - {{apiVersion: v1, kind: Pod, metadata: {{name: web-ops-1}}, spec: {{{ops}, containers: [{{name: c, image: nginx}}]}}}}\n\
+             \x20     - {{apiVersion: v1, kind: Pod, metadata: {{name: web-dev-0}}, spec: {{{dev}, containers: [{{name: c, image: nginx}}]}}}}\n\
+             \x20     - {{apiVersion: v1, kind: Pod, metadata: {{name: web-dev-1}}, spec: {{{dev}, containers: [{{name: c, image: nginx}}]}}}}\n\
+             \x20     - {{apiVersion: v1, kind: Pod, metadata: {{name: web-none}}, spec: {{{none}, containers: [{{name: c, image: nginx}}]}}}}\n",
+            ops = affinity("{matchLabels: {team: devops}}"),
+            dev = affinity("{matchLabels: {kubernetes.io/metadata.name: dev}}"),
+            none = affinity("{matchLabels: {team: nobody}}"),
+        ),
+    );
+    let out = dir.join("out");
+    run_ok(&s, &out, &[]);
+    let pods = read_csv(&out.join("pods.csv"));
+    let node = |name: &str| {
+        let p = pods.iter().find(|p| p["name"] == name).unwrap();
+        p["node"].clone()
+    };
+    for p in ["web-ops-0", "web-ops-1"] {
+        assert!(node(p).starts_with("a-"), "{p} on {:?}", node(p));
+    }
+    for p in ["web-dev-0", "web-dev-1"] {
+        assert!(node(p).starts_with("b-"), "{p} on {:?}", node(p));
+    }
+    assert_eq!(node("web-none"), "", "no namespace is labelled team=nobody");
+    let events = read_csv(&out.join("events.csv"));
+    assert!(events.iter().any(|e| e["name"] == "Bad_Name"
+        && e["action"] == "reject"
+        && e["detail"].contains("a lowercase RFC 1123 label")));
+}
+
+/// A pod that InterPodAffinity rejected goes back to the queue when a pod
+/// its required affinity term selects is bound (upstream's
+/// AssignedPodAdded), not after the 5-minute flush; a pod that only
+/// NodeResourcesFit rejected stays where it is.
+#[test]
+fn a_bound_pod_moves_the_pods_waiting_for_it() {
+    let dir = scratch("assigned-add");
+    let affinity = "affinity: {podAffinity: {requiredDuringSchedulingIgnoredDuringExecution: [{labelSelector: {matchLabels: {app: db}}, topologyKey: kubernetes.io/hostname}]}}";
+    let s = write(
+        &dir,
+        "s.yaml",
+        &format!(
+            "name: assigned-add\nduration: 120s\ncluster:\n  nodeGroups:\n    - {{name: n, count: 2, capacity: {{cpu: '4', memory: 16Gi, pods: 110}}}}\n\
+             actions:\n  - at: 0s\n    apply:\n\
+             \x20     - {{apiVersion: v1, kind: Pod, metadata: {{name: web}}, spec: {{{affinity}, containers: [{{name: c, image: nginx}}]}}}}\n\
+             \x20     - {{apiVersion: v1, kind: Pod, metadata: {{name: huge}}, spec: {{{affinity}, containers: [{{name: c, image: nginx, resources: {{requests: {{cpu: '64'}}}}}}]}}}}\n\
+             \x20 - at: 20s\n    apply:\n\
+             \x20     - {{apiVersion: v1, kind: Pod, metadata: {{name: db, labels: {{app: db}}}}, spec: {{containers: [{{name: c, image: postgres}}]}}}}\n"
+        ),
+    );
+    let out = dir.join("out");
+    run_ok(&s, &out, &[]);
+    let pods = read_csv(&out.join("pods.csv"));
+    let pod = |name: &str| pods.iter().find(|p| p["name"] == name).unwrap();
+    let db = micros(&pod("db")["scheduled_s"]).expect("db scheduled");
+    let web = micros(&pod("web")["scheduled_s"]).expect("web scheduled once db is bound");
+    assert!(
+        web > db && web < db + 2_000_000,
+        "web scheduled at {web} us, db at {db} us"
+    );
+    assert_eq!(pod("web")["node"], pod("db")["node"]);
+    assert_eq!(pod("web")["attempts"], "2");
+    assert_eq!(pod("huge")["node"], "");
+    assert_eq!(pod("huge")["attempts"], "1", "NodeResourcesFit rejected it");
+}
