@@ -22,8 +22,8 @@
 //! - `createPodSets`: `count` / `countParam`, `namespacePrefix`,
 //!   `createPodsOp`: unrolled, as upstream, into one `createPods` per
 //!   namespace `namespacePrefix-i`.
-//! - `churn`: `mode` (`create` or `recreate`), `templatePaths` of Pods or
-//!   Services, `intervalMilliseconds`, `number`.
+//! - `churn`: `mode` (`create` or `recreate`), `templatePaths` of Pods,
+//!   Services or Nodes, `intervalMilliseconds`, `number` (see [`Churn`]).
 //! - `barrier`: a no-op (also with `namespaces`): every phase already starts
 //!   after the previous one has been scheduled.
 //!
@@ -253,6 +253,68 @@ fn default_pod() -> Object {
     meta.namespace = Default::default();
     meta.generate_name = "pod-".into();
     pod
+}
+
+/// A `churn` operation's timeline: upstream's ticker fires every
+/// `interval` from `start` (the first tick one interval in) until `end`.
+/// Each tick, per template: in create mode an object is created (at most
+/// `number` ticks, unbounded when 0); in recreate mode each template has
+/// `number` slots visited in turn, and a tick deletes the object its slot
+/// holds, or creates one into an empty slot, so an object lives `number`
+/// ticks and the slot stays empty as long.
+struct Churn {
+    k: usize,
+    recreate: bool,
+    number: usize,
+    interval: u64,
+    start: u64,
+    end: u64,
+}
+
+impl Churn {
+    fn actions(&self, templates: &[Object], place: &str) -> Vec<Action> {
+        let mut out = Vec::new();
+        let mut slots: Vec<Vec<Option<String>>> = vec![vec![None; self.number]; templates.len()];
+        let mut t = self.start + self.interval;
+        let mut count = 0usize;
+        while t <= self.end {
+            if !self.recreate && self.number > 0 && count >= self.number {
+                break;
+            }
+            for (j, tmpl) in templates.iter().enumerate() {
+                let kind = tmpl.kind();
+                let namespace = if kind.namespaced() { "default" } else { "" };
+                let slot = if self.recreate {
+                    slots[j].get_mut(count % self.number)
+                } else {
+                    None
+                };
+                let op = match slot {
+                    Some(slot) if slot.is_some() => ActionOp::Delete {
+                        kind,
+                        namespace: namespace.into(),
+                        name: slot.take().expect("held"),
+                    },
+                    slot => {
+                        let prefix = format!("churn{}-{j}-", self.k);
+                        let object = instance(tmpl, &prefix, count, namespace);
+                        if let Some(slot) = slot {
+                            *slot = Some(object.meta().name.to_string());
+                        }
+                        ActionOp::Apply(vec![object])
+                    }
+                };
+                out.push(Action {
+                    at: t,
+                    place: place.to_string(),
+                    op,
+                });
+            }
+            count += 1;
+            t += self.interval;
+        }
+        out
+    }
 }
 
 /// The operations of a workload template, each `createPodSets` unrolled
@@ -791,6 +853,9 @@ pub fn run(
             }
         };
         let number = field(op, "number").and_then(Value::as_u64).unwrap_or(0) as usize;
+        if recreate && number == 0 {
+            return Err(format!("{what}: mode recreate needs a positive `number`"));
+        }
         let mut templates = Vec::new();
         for p in field(op, "templatePaths")
             .and_then(Value::as_sequence)
@@ -799,40 +864,22 @@ pub fn run(
             .filter_map(Value::as_str)
         {
             let t = object_template(base, p)?;
-            if !matches!(t.kind(), Kind::Pod | Kind::Service) {
+            if !matches!(t.kind(), Kind::Pod | Kind::Service | Kind::Node) {
                 return Err(format!(
-                    "{what}: template {p}: only Pods and Services churn"
+                    "{what}: template {p}: only Pods, Services and Nodes churn"
                 ));
             }
             templates.push(t);
         }
-        let mut t = start;
-        let mut i = 0usize;
-        while t < at.max(start + interval) {
-            for (j, tmpl) in templates.iter().enumerate() {
-                let prefix = format!("churn{k}-{j}-");
-                let name = instance(tmpl, &prefix, i, "default");
-                if recreate && number > 0 && i >= number {
-                    // Recreate mode keeps `number` objects: the oldest goes.
-                    actions.push(Action {
-                        at: t,
-                        place: what.clone(),
-                        op: ActionOp::Delete {
-                            kind: tmpl.kind(),
-                            namespace: "default".into(),
-                            name: format!("{prefix}{}", i - number),
-                        },
-                    });
-                }
-                actions.push(Action {
-                    at: t,
-                    place: what.clone(),
-                    op: ActionOp::Apply(vec![name]),
-                });
-            }
-            i += 1;
-            t += interval.max(1);
-        }
+        let churn = Churn {
+            k,
+            recreate,
+            number,
+            interval: interval.max(1),
+            start,
+            end: at.max(start + interval),
+        };
+        actions.extend(churn.actions(&templates, &what));
     }
     actions.sort_by_key(|a| a.at);
 
@@ -960,6 +1007,63 @@ mod tests {
         assert_eq!(r.scheduled, 15);
         assert_eq!(r.threshold, None);
         assert!(r.virtual_span_s > 0.0);
+    }
+
+    /// Upstream's ticker: recreate mode deletes what a slot holds or
+    /// creates into an empty one; create mode stops after `number` ticks.
+    #[test]
+    fn churn_ticks_follow_upstream_modes() {
+        let summary = |recreate: bool, number: usize| {
+            let churn = Churn {
+                k: 3,
+                recreate,
+                number,
+                interval: SECOND,
+                start: 10 * SECOND,
+                end: 16 * SECOND,
+            };
+            let mut node = crate::api::Node::default();
+            node.metadata.generate_name = "node-churn-".into();
+            let templates = [default_pod(), Object::Node(node)];
+            churn
+                .actions(&templates, "p")
+                .iter()
+                .map(|a| {
+                    let what = match &a.op {
+                        ActionOp::Apply(o) => {
+                            let m = o[0].meta();
+                            format!("+{}/{}", m.namespace, m.name)
+                        }
+                        ActionOp::Delete {
+                            namespace, name, ..
+                        } => format!("-{namespace}/{name}"),
+                        _ => unreachable!(),
+                    };
+                    format!("{} {what}", a.at / SECOND)
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            summary(true, 2),
+            [
+                "11 +default/churn3-0-0",
+                "11 +/churn3-1-0",
+                "12 +default/churn3-0-1",
+                "12 +/churn3-1-1",
+                "13 -default/churn3-0-0",
+                "13 -/churn3-1-0",
+                "14 -default/churn3-0-1",
+                "14 -/churn3-1-1",
+                "15 +default/churn3-0-4",
+                "15 +/churn3-1-4",
+                "16 +default/churn3-0-5",
+                "16 +/churn3-1-5",
+            ]
+        );
+        let created = summary(false, 2);
+        assert_eq!(created.len(), 4);
+        assert_eq!(created[3], "12 +/churn3-1-1");
+        assert_eq!(summary(false, 0).len(), 12);
     }
 
     #[test]

@@ -550,3 +550,16 @@ fn namespace_selector_affinity_spans_the_selected_namespaces() {
         r.placements.iter().map(|p| label_of(&r, p, ZONE)).collect();
     assert_eq!(zones.len(), 1, "{zones:?}");
 }
+
+/// Upstream's SchedulingWithMixedChurn, bundled: Nodes, 9-cpu pods and
+/// Services churn while the measured pods are scheduled; every measured
+/// pod is bound to a node of `createNodes` (a churned Node takes no pods).
+#[test]
+fn mixed_churn_schedules_every_measured_pod_on_the_created_nodes() {
+    let r = run(&bundled(), "SchedulingWithMixedChurn/1000Nodes");
+    assert_eq!((r.nodes, r.measured, r.measured_bound), (1000, 1000, 1000));
+    for p in r.placements.iter().filter(|p| p.measured) {
+        let node = p.node.as_deref().expect("bound");
+        assert!(r.node_labels.contains_key(node), "{} on {node}", p.name);
+    }
+}
