@@ -449,9 +449,12 @@ pub struct WeightedPodAffinityTerm {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 pub enum WhenUnsatisfiable {
-    #[default]
     DoNotSchedule,
     ScheduleAnyway,
+    /// Not given: the apiserver refuses the pod (the field is required).
+    #[default]
+    #[serde(skip)]
+    Unset,
 }
 
 /// `topologySpreadConstraints[]`. `nodeAffinityPolicy` and

@@ -3,7 +3,11 @@
 //! with upstream's field paths and wording where the simulator checks the
 //! same rule.
 
-use crate::api::pod::{PodSpec, RestartPolicy, TaintEffect, Toleration, TolerationOperator};
+use crate::api::pod::{
+    PodAffinityTerm, PodSpec, RestartPolicy, TaintEffect, Toleration, TolerationOperator,
+    WhenUnsatisfiable,
+};
+use crate::api::selector::LabelSelector;
 use crate::api::workloads::{IntOrPercent, Workload};
 use crate::api::{Kind, Object, ObjectMeta};
 
@@ -211,8 +215,158 @@ impl std::fmt::Display for ContainerPath<'_> {
     }
 }
 
+/// A label selector's requirements, as upstream's `ValidateLabelSelector`
+/// words their problems.
+fn validate_selector(path: &str, sel: Option<&LabelSelector>, errs: &mut Vec<String>) {
+    for r in sel.into_iter().flat_map(|s| &s.match_expressions) {
+        if let Err(e) = r.validate() {
+            errs.push(format!("{path}.matchExpressions: {e}"));
+        }
+    }
+}
+
+/// A preferred term's weight (upstream: 1 to 100).
+fn validate_weight(path: &str, weight: i32, errs: &mut Vec<String>) {
+    if !(1..=100).contains(&weight) {
+        errs.push(format!(
+            "{path}.weight: Invalid value: {weight}: must be in the range 1-100"
+        ));
+    }
+}
+
+/// Upstream's `validatePodAffinityTerm`.
+fn validate_pod_affinity_term(path: &str, t: &PodAffinityTerm, errs: &mut Vec<String>) {
+    validate_selector(
+        &format!("{path}.labelSelector"),
+        t.label_selector.as_ref(),
+        errs,
+    );
+    validate_selector(
+        &format!("{path}.namespaceSelector"),
+        t.namespace_selector.as_ref(),
+        errs,
+    );
+    for ns in &t.namespaces {
+        if !is_dns1123_label(ns) {
+            // Upstream names the field `namespace`, as here.
+            errs.push(format!(
+                "{path}.namespace: Invalid value: \"{ns}\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character"
+            ));
+        }
+    }
+    if t.topology_key.is_empty() {
+        errs.push(format!(
+            "{path}.topologyKey: Required value: can not be empty"
+        ));
+    } else if !is_qualified_name(&t.topology_key) {
+        errs.push(format!(
+            "{path}.topologyKey: Invalid value: \"{}\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+            t.topology_key
+        ));
+    }
+}
+
+/// Upstream's `validateAffinity` for what the simulator reads: pod
+/// (anti-)affinity terms and preferred terms' weights.
+fn validate_affinity(path: &str, spec: &PodSpec, errs: &mut Vec<String>) {
+    let Some(a) = &spec.affinity else { return };
+    if let Some(na) = &a.node_affinity {
+        let p =
+            format!("{path}.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution");
+        for (i, t) in na
+            .preferred_during_scheduling_ignored_during_execution
+            .iter()
+            .enumerate()
+        {
+            validate_weight(&format!("{p}[{i}]"), t.weight, errs);
+        }
+    }
+    for (name, pa) in [
+        ("podAffinity", &a.pod_affinity),
+        ("podAntiAffinity", &a.pod_anti_affinity),
+    ] {
+        let Some(pa) = pa else { continue };
+        let p = format!("{path}.affinity.{name}");
+        for (i, t) in pa
+            .required_during_scheduling_ignored_during_execution
+            .iter()
+            .enumerate()
+        {
+            let tp = format!("{p}.requiredDuringSchedulingIgnoredDuringExecution[{i}]");
+            validate_pod_affinity_term(&tp, t, errs);
+        }
+        for (i, wt) in pa
+            .preferred_during_scheduling_ignored_during_execution
+            .iter()
+            .enumerate()
+        {
+            let wp = format!("{p}.preferredDuringSchedulingIgnoredDuringExecution[{i}]");
+            validate_weight(&wp, wt.weight, errs);
+            validate_pod_affinity_term(
+                &format!("{wp}.podAffinityTerm"),
+                &wt.pod_affinity_term,
+                errs,
+            );
+        }
+    }
+}
+
+/// Upstream's `validateTopologySpreadConstraints`.
+fn validate_spread(path: &str, spec: &PodSpec, errs: &mut Vec<String>) {
+    let cs = &spec.topology_spread_constraints;
+    for (i, c) in cs.iter().enumerate() {
+        let p = format!("{path}.topologySpreadConstraints[{i}]");
+        if c.max_skew <= 0 {
+            errs.push(format!(
+                "{p}.maxSkew: Invalid value: {}: must be greater than zero",
+                c.max_skew
+            ));
+        }
+        if c.topology_key.is_empty() {
+            errs.push(format!("{p}.topologyKey: Required value: can not be empty"));
+        }
+        let when = match c.when_unsatisfiable {
+            WhenUnsatisfiable::DoNotSchedule => "DoNotSchedule",
+            WhenUnsatisfiable::ScheduleAnyway => "ScheduleAnyway",
+            WhenUnsatisfiable::Unset => {
+                errs.push(format!(
+                    "{p}.whenUnsatisfiable: Unsupported value: \"\": supported values: \"DoNotSchedule\", \"ScheduleAnyway\""
+                ));
+                ""
+            }
+        };
+        if cs[i + 1..].iter().any(|o| {
+            o.topology_key == c.topology_key && o.when_unsatisfiable == c.when_unsatisfiable
+        }) {
+            errs.push(format!(
+                "{p}.{{topologyKey, whenUnsatisfiable}}: Duplicate value: \"{{{}, {when}}}\"",
+                c.topology_key
+            ));
+        }
+        if let Some(m) = c.min_domains {
+            if m <= 0 {
+                errs.push(format!(
+                    "{p}.minDomains: Invalid value: {m}: must be greater than zero"
+                ));
+            }
+            if c.when_unsatisfiable == WhenUnsatisfiable::ScheduleAnyway {
+                errs.push(format!(
+                    "{p}.minDomains: Invalid value: {m}: can only use minDomains if whenUnsatisfiable=DoNotSchedule, not ScheduleAnyway"
+                ));
+            }
+        }
+        validate_selector(
+            &format!("{p}.labelSelector"),
+            c.label_selector.as_ref(),
+            errs,
+        );
+    }
+}
+
 fn validate_pod_spec(path: &str, spec: &PodSpec, errs: &mut Vec<String>) {
     errs.extend(probe_errors(path, spec));
+    validate_affinity(path, spec, errs);
+    validate_spread(path, spec, errs);
     // Upstream's validateSchedulingGates: qualified names, no duplicates.
     for (i, g) in spec.scheduling_gates.iter().enumerate() {
         if !is_qualified_name(&g.name) {
@@ -480,6 +634,64 @@ mod tests {
         ));
         assert_eq!(e, vec!["spec.serviceName: Required value".to_string()]);
         assert!(validate(&object("kind: Pod\nmetadata: {name: ok}\nspec: {containers: [{name: c, image: x, resources: {requests: {cpu: '2'}, limits: {cpu: '1'}}}]}")).len() == 1);
+    }
+
+    /// Pod (anti-)affinity terms, preferred weights and spread constraints,
+    /// with upstream's paths and wording; a Deployment's template too.
+    #[test]
+    fn affinity_and_spread_constraints_are_validated() {
+        let pod = |spec: &str| {
+            validate(&object(&format!(
+                "kind: Pod\nmetadata: {{name: a}}\nspec: {{containers: [{{name: c, image: x}}], {spec}}}"
+            )))
+        };
+        let e = pod(
+            "affinity: {podAffinity: {requiredDuringSchedulingIgnoredDuringExecution: [{labelSelector: {matchExpressions: [{key: k, operator: In}]}, namespaces: [Bad], topologyKey: ''}]}, podAntiAffinity: {preferredDuringSchedulingIgnoredDuringExecution: [{weight: 0, podAffinityTerm: {topologyKey: zone, namespaceSelector: {matchExpressions: [{key: t, operator: Exists, values: [x]}]}}}]}, nodeAffinity: {preferredDuringSchedulingIgnoredDuringExecution: [{weight: 101, preference: {matchExpressions: [{key: k, operator: Exists}]}}]}}",
+        );
+        let req = "spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0]";
+        let pref =
+            "spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0]";
+        for wanted in [
+            format!("{req}.labelSelector.matchExpressions: key k: values: Required value"),
+            format!("{req}.namespace: Invalid value: \"Bad\""),
+            format!("{req}.topologyKey: Required value: can not be empty"),
+            format!("{pref}.weight: Invalid value: 0: must be in the range 1-100"),
+            format!("{pref}.podAffinityTerm.namespaceSelector.matchExpressions: key t: values: Forbidden"),
+            "spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight: Invalid value: 101".into(),
+        ] {
+            assert!(e.iter().any(|m| m.starts_with(&wanted)), "{wanted}: {e:?}");
+        }
+        assert_eq!(e.len(), 6, "{e:?}");
+        let e = pod(
+            "topologySpreadConstraints: [{maxSkew: 0, topologyKey: zone, whenUnsatisfiable: ScheduleAnyway, minDomains: 2}, {maxSkew: 1, topologyKey: zone, whenUnsatisfiable: ScheduleAnyway}, {maxSkew: 1, topologyKey: ''}]",
+        );
+        let c = "spec.topologySpreadConstraints";
+        assert_eq!(
+            e,
+            [
+                format!("{c}[0].maxSkew: Invalid value: 0: must be greater than zero"),
+                format!(
+                    "{c}[0].{{topologyKey, whenUnsatisfiable}}: Duplicate value: \"{{zone, ScheduleAnyway}}\""
+                ),
+                format!(
+                    "{c}[0].minDomains: Invalid value: 2: can only use minDomains if whenUnsatisfiable=DoNotSchedule, not ScheduleAnyway"
+                ),
+                format!("{c}[2].topologyKey: Required value: can not be empty"),
+                format!(
+                    "{c}[2].whenUnsatisfiable: Unsupported value: \"\": supported values: \"DoNotSchedule\", \"ScheduleAnyway\""
+                ),
+            ]
+        );
+        let e = validate(&object(
+            "kind: Deployment\nmetadata: {name: d}\nspec: {selector: {matchLabels: {app: a}}, template: {metadata: {labels: {app: a}}, spec: {containers: [{name: c, image: x}], topologySpreadConstraints: [{maxSkew: -1, topologyKey: zone, whenUnsatisfiable: DoNotSchedule}]}}}",
+        ));
+        assert_eq!(
+            e,
+            [
+                "spec.template.spec.topologySpreadConstraints[0].maxSkew: Invalid value: -1: must be greater than zero"
+            ]
+        );
+        assert!(pod("topologySpreadConstraints: [{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: DoNotSchedule, minDomains: 3}], affinity: {podAntiAffinity: {requiredDuringSchedulingIgnoredDuringExecution: [{labelSelector: {matchLabels: {a: b}}, namespaceSelector: {}, topologyKey: kubernetes.io/hostname}]}}").is_empty());
     }
 
     /// Container names are unique across containers and init containers,

@@ -1071,7 +1071,7 @@ impl Indexes {
         // PodTopologySpread.
         let constraints = &pod.spec.topology_spread_constraints;
         for c in constraints {
-            let hard = c.when_unsatisfiable == WhenUnsatisfiable::DoNotSchedule;
+            let hard = c.when_unsatisfiable != WhenUnsatisfiable::ScheduleAnyway;
             let resolved = self.constraint(
                 view,
                 pod,
