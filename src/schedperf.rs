@@ -24,18 +24,21 @@
 //!   namespace `namespacePrefix-i`.
 //! - `churn`: `mode` (`create` or `recreate`), `templatePaths` of Pods,
 //!   Services or Nodes, `intervalMilliseconds`, `number` (see [`Churn`]).
-//! - `barrier`: a no-op (also with `namespaces`): every phase already starts
-//!   after the previous one has been scheduled.
+//! - `barrier` (also with `namespaces`): the next phase starts once the
+//!   pods of earlier `skipWaitToCompletion` phases have had their time;
+//!   the other phases already start after the previous one has had its.
 //!
 //! Other operations, and other fields of these, are refused with the
 //! operation and the field named; `featureGates` and `labels` (of a test
-//! case or workload) and `skipWaitToCompletion` (of `createPods`) are
-//! ignored. Template paths are relative to the configuration file.
+//! case or workload) are ignored. `createPods`' `skipWaitToCompletion`
+//! starts the next operation at once. Template paths are relative to the
+//! configuration file.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use rand_chacha::rand_core::Rng;
 use serde_yaml::Value;
 
 use crate::api::{Kind, Manifest, Object};
@@ -595,6 +598,12 @@ pub fn run(
     let mut renames: Vec<(String, String)> = Vec::new();
     // Churn operations: started at their time, run until the last phase.
     let mut churns: Vec<(u64, usize, &Value)> = Vec::new();
+    // When the pods of `skipWaitToCompletion` operations have had time to
+    // be scheduled: a `barrier` waits until then.
+    let mut owed = 0u64;
+    // The order upstream's pod lister gives `deletePods` (a map's: none in
+    // particular), drawn from the seed.
+    let mut lister_order = crate::engine::RngStreams::new(seed).stream("scheduler-perf/deletePods");
     // The namespaces created so far: `createPods` creates its own when it
     // is not among them, as upstream's `createNamespaceIfNotPresent`.
     let mut namespaces: BTreeSet<String> = BTreeSet::new();
@@ -725,7 +734,14 @@ pub fn run(
                 }
                 pod_ops.push((k, prefix, collect));
                 pods += n;
-                at += (n as u64 * PHASE_GAP_PER_POD).max(PHASE_MIN);
+                let phase = (n as u64 * PHASE_GAP_PER_POD).max(PHASE_MIN);
+                if field(op, "skipWaitToCompletion").and_then(Value::as_bool) == Some(true) {
+                    // The next operation starts at once; a barrier waits
+                    // for these pods.
+                    owed = owed.max(at + phase);
+                } else {
+                    at += phase;
+                }
             }
             "churn" => {
                 check_fields(
@@ -782,7 +798,8 @@ pub fn run(
                     })?,
                 };
                 // The pods earlier operations created in the namespace whose
-                // template's labels the selector matches, oldest first.
+                // template's labels the selector matches, in an arbitrary
+                // order (upstream lists them from its informer's map).
                 let mut names = Vec::new();
                 for (pod_ns, prefix, count, t) in &created {
                     let labels = &t.meta().labels;
@@ -791,13 +808,17 @@ pub fn run(
                     }
                     names.extend((0..*count).map(|i| format!("{prefix}{i}")));
                 }
-                // At `deletePodsPerSecond` (all at once when 0), as
-                // upstream's ticker.
+                for i in (1..names.len()).rev() {
+                    let j = (lister_order.next_u64() % (i as u64 + 1)) as usize;
+                    names.swap(i, j);
+                }
+                // At `deletePodsPerSecond`, each on a tick of upstream's
+                // ticker (the first one interval in); all at once when 0.
                 let gap = SECOND.checked_div(rate).unwrap_or(0);
                 let n = names.len() as u64;
                 for (i, name) in names.into_iter().enumerate() {
                     actions.push(Action {
-                        at: at + i as u64 * gap,
+                        at: at + (i as u64 + u64::from(gap > 0)) * gap,
                         place: format!("<{case_name} operation {k}>"),
                         op: ActionOp::Delete {
                             kind: Kind::Pod,
@@ -813,9 +834,11 @@ pub fn run(
                 if field(op, "skipWaitToCompletion").and_then(Value::as_bool) != Some(true) {
                     at += n * gap;
                 }
+                // (Upstream then waits for the pods to be gone.)
             }
             "barrier" => {
                 check_fields(op, &["opcode", "namespaces", "stageRequirement"], &what)?;
+                at = at.max(owed);
                 // Scheduled (upstream's default) or Attempted (gated pods
                 // count as attempted): the next phase starts at its own
                 // time either way (see `PHASE_GAP_PER_POD`).

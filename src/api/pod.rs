@@ -457,10 +457,18 @@ pub enum WhenUnsatisfiable {
     Unset,
 }
 
-/// `topologySpreadConstraints[]`. `nodeAffinityPolicy` and
-/// `nodeTaintsPolicy` take their defaults (Honor, Ignore); `matchLabelKeys`
-/// is accepted and ignored.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+/// A spread constraint's node inclusion policy: whether the pod's node
+/// affinity (or its tolerations) decide which nodes count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum NodeInclusionPolicy {
+    Honor,
+    Ignore,
+}
+
+/// `topologySpreadConstraints[]`. `nodeAffinityPolicy` defaults to Honor,
+/// `nodeTaintsPolicy` to Ignore; `matchLabelKeys` adds the pod's own values
+/// of those labels to the selector (upstream's scheduler-side merge).
+#[derive(Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TopologySpreadConstraint {
     pub max_skew: i32,
@@ -471,6 +479,49 @@ pub struct TopologySpreadConstraint {
     pub label_selector: Option<LabelSelector>,
     #[serde(default)]
     pub min_domains: Option<i32>,
+    // Upstream's JSON decoding matches keys without regard to case, and its
+    // own scheduler_perf templates write these two capitalised.
+    #[serde(default, alias = "NodeAffinityPolicy")]
+    pub node_affinity_policy: Option<NodeInclusionPolicy>,
+    #[serde(default, alias = "NodeTaintsPolicy")]
+    pub node_taints_policy: Option<NodeInclusionPolicy>,
+    #[serde(default)]
+    pub match_label_keys: Vec<String>,
+}
+
+impl TopologySpreadConstraint {
+    /// Whether the pod's required node affinity decides the nodes counted.
+    pub fn honors_node_affinity(&self) -> bool {
+        self.node_affinity_policy != Some(NodeInclusionPolicy::Ignore)
+    }
+
+    /// Whether nodes with taints the pod does not tolerate are left out.
+    pub fn honors_node_taints(&self) -> bool {
+        self.node_taints_policy == Some(NodeInclusionPolicy::Honor)
+    }
+}
+
+// By hand, to leave out the fields added later when absent: a ReplicaSet's
+// name hashes its pod template's `Debug` text.
+impl std::fmt::Debug for TopologySpreadConstraint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("TopologySpreadConstraint");
+        d.field("max_skew", &self.max_skew)
+            .field("topology_key", &self.topology_key)
+            .field("when_unsatisfiable", &self.when_unsatisfiable)
+            .field("label_selector", &self.label_selector)
+            .field("min_domains", &self.min_domains);
+        if let Some(p) = &self.node_affinity_policy {
+            d.field("node_affinity_policy", p);
+        }
+        if let Some(p) = &self.node_taints_policy {
+            d.field("node_taints_policy", p);
+        }
+        if !self.match_label_keys.is_empty() {
+            d.field("match_label_keys", &self.match_label_keys);
+        }
+        d.finish()
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -742,6 +793,34 @@ mod tests {
         assert!(format!("{term:?}").ends_with(
             "topology_key: \"zone\", namespace_selector: LabelSelector { match_labels: {}, match_expressions: [] } }"
         ));
+    }
+
+    /// The same for a spread constraint without the later fields.
+    #[test]
+    fn a_constraint_without_policies_reads_as_before_they_existed() {
+        let mut c: TopologySpreadConstraint = serde_yaml::from_str(
+            "{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: DoNotSchedule}",
+        )
+        .unwrap();
+        assert_eq!(
+            format!("{c:?}"),
+            "TopologySpreadConstraint { max_skew: 1, topology_key: \"zone\", when_unsatisfiable: DoNotSchedule, label_selector: None, min_domains: None }"
+        );
+        assert!(c.honors_node_affinity() && !c.honors_node_taints());
+        c = serde_yaml::from_str(
+            "{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: DoNotSchedule, NodeTaintsPolicy: Honor, nodeAffinityPolicy: Ignore, matchLabelKeys: [pod-template-hash]}",
+        )
+        .unwrap();
+        assert!(!c.honors_node_affinity() && c.honors_node_taints());
+        assert!(format!("{c:?}").ends_with(
+            "node_affinity_policy: Ignore, node_taints_policy: Honor, match_label_keys: [\"pod-template-hash\"] }"
+        ));
+        assert!(
+            serde_yaml::from_str::<TopologySpreadConstraint>(
+                "{maxSkew: 1, topologyKey: zone, nodeTaintsPolicy: Bogus}"
+            )
+            .is_err()
+        );
     }
 
     #[test]

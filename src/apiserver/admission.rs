@@ -360,6 +360,24 @@ fn validate_spread(path: &str, spec: &PodSpec, errs: &mut Vec<String>) {
             c.label_selector.as_ref(),
             errs,
         );
+        // Upstream's validateMatchLabelKeys.
+        let sel = c.label_selector.as_ref();
+        for (k, key) in c.match_label_keys.iter().enumerate() {
+            let in_selector = sel.is_some_and(|s| {
+                s.match_labels.contains_key(key)
+                    || s.match_expressions.iter().any(|r| r.key == *key)
+            });
+            if !is_qualified_name(key) {
+                errs.push(format!(
+                    "{p}.matchLabelKeys[{k}]: Invalid value: \"{key}\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
+                ));
+            }
+            if in_selector {
+                errs.push(format!(
+                    "{p}.matchLabelKeys[{k}]: Invalid value: \"{key}\": exists in both matchLabelKeys and labelSelector"
+                ));
+            }
+        }
     }
 }
 
@@ -663,7 +681,7 @@ mod tests {
         }
         assert_eq!(e.len(), 6, "{e:?}");
         let e = pod(
-            "topologySpreadConstraints: [{maxSkew: 0, topologyKey: zone, whenUnsatisfiable: ScheduleAnyway, minDomains: 2}, {maxSkew: 1, topologyKey: zone, whenUnsatisfiable: ScheduleAnyway}, {maxSkew: 1, topologyKey: ''}]",
+            "topologySpreadConstraints: [{maxSkew: 0, topologyKey: zone, whenUnsatisfiable: ScheduleAnyway, minDomains: 2}, {maxSkew: 1, topologyKey: zone, whenUnsatisfiable: ScheduleAnyway}, {maxSkew: 1, topologyKey: '', labelSelector: {matchLabels: {app: a}}, matchLabelKeys: [app, pod-template-hash]}]",
         );
         let c = "spec.topologySpreadConstraints";
         assert_eq!(
@@ -679,6 +697,9 @@ mod tests {
                 format!("{c}[2].topologyKey: Required value: can not be empty"),
                 format!(
                     "{c}[2].whenUnsatisfiable: Unsupported value: \"\": supported values: \"DoNotSchedule\", \"ScheduleAnyway\""
+                ),
+                format!(
+                    "{c}[2].matchLabelKeys[0]: Invalid value: \"app\": exists in both matchLabelKeys and labelSelector"
                 ),
             ]
         );

@@ -12,8 +12,7 @@
 //!
 //! Simplified compared to upstream, for now (see also `preemption`):
 //! nodes are visited in the order they were added (upstream interleaves
-//! zones); PodTopologySpread's matchLabelKeys and node inclusion policies
-//! other than the defaults are ignored.
+//! zones).
 
 pub mod config;
 pub mod explain;

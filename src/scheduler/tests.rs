@@ -775,6 +775,121 @@ fn rejected_by(e: &Evaluation, node: &str) -> Option<(&'static str, String)> {
         .map(|r| (r.plugin, r.reasons.join(", ")))
 }
 
+/// nodeTaintsPolicy, nodeAffinityPolicy and matchLabelKeys decide which
+/// nodes and pods a spread constraint counts (upstream's
+/// matchNodeInclusionPolicies and the scheduler-side selector merge).
+#[test]
+fn pod_topology_spread_node_inclusion_policies_and_match_label_keys() {
+    let hosts = |names: &[(&str, &str)]| -> Vec<String> {
+        names
+            .iter()
+            .map(|(n, extra)| {
+                format!(
+                    "metadata: {{name: {n}, labels: {{kubernetes.io/hostname: {n}, zone: a}}}}\n{extra}"
+                )
+            })
+            .collect()
+    };
+    let on = |name: &str, node: &str, labels: &str| {
+        format!("metadata: {{name: {name}, labels: {{{labels}}}}}\nspec: {{nodeName: {node}}}")
+    };
+    let incoming = |labels: &str, extra: &str, spec: &str| {
+        pod(&format!(
+            "metadata: {{name: p, labels: {{{labels}}}}}\nspec: {{topologySpreadConstraints: [{{maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule, labelSelector: {{matchLabels: {{app: web}}}}{extra}}}]{spec}}}"
+        ))
+    };
+    let skewed = |e: &Evaluation, node: &str| {
+        rejected_by(e, node).is_some_and(|r| r.0 == "PodTopologySpread")
+    };
+    // Four nodes with a web pod each and a tainted empty one.
+    let nodes = hosts(&[
+        ("n1", ""),
+        ("n2", ""),
+        ("n3", ""),
+        ("n4", ""),
+        (
+            "tainted",
+            "spec: {taints: [{key: dedicated, effect: NoSchedule}]}",
+        ),
+    ]);
+    let n: Vec<&str> = nodes.iter().map(String::as_str).collect();
+    let pods: Vec<String> = (1..=4)
+        .map(|i| on(&format!("w{i}"), &format!("n{i}"), "app: web"))
+        .collect();
+    let e: Vec<&str> = pods.iter().map(String::as_str).collect();
+    let mut s = cluster(Profile::default(), &n, &e);
+    // Ignore (the default): the tainted node's empty domain is the
+    // minimum, so every other node is one over the skew.
+    let ev = s.evaluate(&incoming("app: web", "", "")).unwrap();
+    assert!(["n1", "n2", "n3", "n4"].iter().all(|n| skewed(&ev, n)));
+    let ev = s
+        .evaluate(&incoming("app: web", ", nodeTaintsPolicy: Honor", ""))
+        .unwrap();
+    assert!(
+        ["n1", "n2", "n3", "n4"]
+            .iter()
+            .all(|n| rejected_by(&ev, n).is_none())
+    );
+    // A toleration makes the tainted node count again under Honor.
+    let ev = s
+        .evaluate(&incoming(
+            "app: web",
+            ", nodeTaintsPolicy: Honor",
+            ", tolerations: [{key: dedicated, operator: Exists}]",
+        ))
+        .unwrap();
+    assert!(skewed(&ev, "n1") && rejected_by(&ev, "tainted").is_none());
+    // nodeAffinityPolicy: four nodes in zone a with a web pod each, one
+    // empty node in zone b; the pod asks for zone a.
+    let nodes: Vec<String> = (1..=5)
+        .map(|i| {
+            let zone = if i == 5 { "b" } else { "a" };
+            format!(
+                "metadata: {{name: n{i}, labels: {{kubernetes.io/hostname: n{i}, zone: {zone}}}}}"
+            )
+        })
+        .collect();
+    let n: Vec<&str> = nodes.iter().map(String::as_str).collect();
+    let mut s = cluster(Profile::default(), &n, &e);
+    let ev = s
+        .evaluate(&incoming("app: web", "", ", nodeSelector: {zone: a}"))
+        .unwrap();
+    assert!(
+        ["n1", "n2", "n3", "n4"]
+            .iter()
+            .all(|n| rejected_by(&ev, n).is_none())
+    );
+    let ev = s
+        .evaluate(&incoming(
+            "app: web",
+            ", nodeAffinityPolicy: Ignore",
+            ", nodeSelector: {zone: a}",
+        ))
+        .unwrap();
+    assert!(["n1", "n2", "n3", "n4"].iter().all(|n| skewed(&ev, n)));
+    // matchLabelKeys: only the pods of the incoming pod's own revision
+    // count. Two old-revision web pods on n1, none elsewhere.
+    let nodes = hosts(&[("n1", ""), ("n2", "")]);
+    let n: Vec<&str> = nodes.iter().map(String::as_str).collect();
+    let old = [
+        on("o1", "n1", "app: web, pod-template-hash: old"),
+        on("o2", "n1", "app: web, pod-template-hash: old"),
+    ];
+    let e: Vec<&str> = old.iter().map(String::as_str).collect();
+    let mut s = cluster(Profile::default(), &n, &e);
+    let labels = "app: web, pod-template-hash: new";
+    let ev = s.evaluate(&incoming(labels, "", "")).unwrap();
+    assert!(skewed(&ev, "n1") && rejected_by(&ev, "n2").is_none());
+    let ev = s
+        .evaluate(&incoming(
+            labels,
+            ", matchLabelKeys: [pod-template-hash]",
+            "",
+        ))
+        .unwrap();
+    assert!(rejected_by(&ev, "n1").is_none() && rejected_by(&ev, "n2").is_none());
+}
+
 #[test]
 fn pod_topology_spread_filtering_upstream_cases() {
     let zoned = |name: &str, zone: &str| labelled(name, &format!("zone: {zone}, node: {name}"));

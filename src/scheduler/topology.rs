@@ -23,7 +23,7 @@ use std::collections::btree_map::Entry;
 use std::sync::Arc;
 
 use crate::api::Labels;
-use crate::api::pod::{Pod, PodAffinityTerm, WhenUnsatisfiable};
+use crate::api::pod::{Pod, PodAffinityTerm, TopologySpreadConstraint, WhenUnsatisfiable};
 use crate::api::selector::LabelSelector;
 
 use super::framework::{MAX_NODE_SCORE, NodeInfo, node_affinity_matches};
@@ -614,6 +614,37 @@ struct Constraint {
     key: usize,
     matcher: usize,
     self_match: bool,
+    /// nodeAffinityPolicy Honor: nodes the pod's required node affinity
+    /// rejects are not counted.
+    affinity_honor: bool,
+    /// nodeTaintsPolicy Honor: nodes with a NoSchedule or NoExecute taint
+    /// the pod does not tolerate are not counted.
+    taints_honor: bool,
+}
+
+impl Constraint {
+    /// The default policies (Honor, Ignore): the counted nodes are the
+    /// same for every such constraint.
+    fn default_policies(&self) -> bool {
+        self.affinity_honor && !self.taints_honor
+    }
+}
+
+/// Whether `node` has a NoSchedule or NoExecute taint the pod does not
+/// tolerate (upstream's FindMatchingUntoleratedTaint with
+/// DoNotScheduleTaintsFilterFunc).
+fn untolerated(pod: &Pod, node: &NodeInfo) -> bool {
+    use crate::api::pod::TaintEffect;
+    node.taints.iter().any(|t| {
+        matches!(t.effect, TaintEffect::NoSchedule | TaintEffect::NoExecute)
+            && !crate::api::pod::tolerated(&pod.spec.tolerations, t)
+    })
+}
+
+/// Whether constraint `c` counts node `i`, given whether the pod's node
+/// affinity accepts it and whether it has an untolerated taint.
+fn counts_node(c: &Constraint, affinity_ok: bool, untolerated: bool) -> bool {
+    (!c.affinity_honor || affinity_ok) && (!c.taints_honor || !untolerated)
 }
 
 /// The per-cycle state of PodTopologySpread and InterPodAffinity.
@@ -1007,14 +1038,21 @@ impl Indexes {
         &mut self,
         view: &View<'_>,
         pod: &Pod,
-        key: &str,
-        max_skew: i64,
-        min_domains: i64,
-        selector: Option<LabelSelector>,
+        c: &TopologySpreadConstraint,
         placed: impl Iterator<Item = (usize, &'a Pod)>,
     ) -> Constraint {
+        let mut selector = c.label_selector.clone();
+        // matchLabelKeys: the pod's own values of those labels join the
+        // selector (upstream's mergeLabelSetWithSelector).
+        if let Some(sel) = selector.as_mut() {
+            for k in &c.match_label_keys {
+                if let Some(v) = pod.metadata.labels.get(k) {
+                    sel.match_labels.insert(k.clone(), v.clone());
+                }
+            }
+        }
         let self_match = selector_matches(&selector, &pod.metadata.labels);
-        let key = self.domains.key(key, view.nodes);
+        let key = self.domains.key(&c.topology_key, view.nodes);
         let matcher = self.matches.id(
             Conjunction(vec![PodMatcher::in_namespace(
                 &pod.metadata.namespace,
@@ -1023,11 +1061,13 @@ impl Indexes {
             placed,
         );
         Constraint {
-            max_skew,
-            min_domains,
+            max_skew: i64::from(c.max_skew),
+            min_domains: i64::from(c.min_domains.unwrap_or(1)),
             key,
             matcher,
             self_match,
+            affinity_honor: c.honors_node_affinity(),
+            taints_honor: c.honors_node_taints(),
         }
     }
 
@@ -1072,15 +1112,7 @@ impl Indexes {
         let constraints = &pod.spec.topology_spread_constraints;
         for c in constraints {
             let hard = c.when_unsatisfiable != WhenUnsatisfiable::ScheduleAnyway;
-            let resolved = self.constraint(
-                view,
-                pod,
-                &c.topology_key,
-                i64::from(c.max_skew),
-                i64::from(c.min_domains.unwrap_or(1)),
-                c.label_selector.clone(),
-                placed(),
-            );
+            let resolved = self.constraint(view, pod, c, placed());
             if hard {
                 st.hard.push(resolved);
             } else {
@@ -1106,6 +1138,8 @@ impl Indexes {
                     key,
                     matcher,
                     self_match,
+                    affinity_honor: true,
+                    taints_honor: false,
                 });
             }
         }
@@ -1122,15 +1156,23 @@ impl Indexes {
                 .map(|c| vec![false; self.domains.len(c.key)])
                 .collect();
             let restricts = restricts_nodes(pod);
+            // With the default node inclusion policies every constraint
+            // counts the nodes the pod's node affinity accepts.
+            let uniform = st.hard.iter().all(Constraint::default_policies);
             let tables = self.node_tables(&st.hard);
             for &i in view.order {
-                if restricts && !node_affinity_matches(pod, &view.nodes[i]) {
+                let affinity_ok = !restricts || node_affinity_matches(pod, &view.nodes[i]);
+                if uniform && !affinity_ok {
                     continue;
                 }
                 if tables.iter().any(|(t, _)| domain_of(t, i) == NONE) {
                     continue;
                 }
+                let untolerated = !uniform && untolerated(pod, &view.nodes[i]);
                 for (k, (t, counts)) in tables.iter().enumerate() {
+                    if !uniform && !counts_node(&st.hard[k], affinity_ok, untolerated) {
+                        continue;
+                    }
                     let d = domain_of(t, i) as usize;
                     st.hard_present[k][d] = true;
                     st.hard_counts[k][d] += count_of(counts, i);
@@ -1246,13 +1288,16 @@ impl Indexes {
             // live, and no other node is in its domain), and the feasible
             // domains are as many as the feasible nodes counted that have
             // the key: no domain buffers, no domain sums.
+            // Constraints with other node inclusion policies than the
+            // defaults count node by node.
+            let uniform = st.soft.iter().all(Constraint::default_policies);
             let direct: Vec<bool> = (st.soft.iter())
-                .map(|c| !restricts && self.domains.injective(c.key))
+                .map(|c| uniform && !restricts && self.domains.injective(c.key))
                 .collect();
             // Every live node counts (none is left out by the pod's node
             // affinity or for lacking a key): the domain sums give the
             // counts without a pass over the nodes.
-            let sum_ids: Option<Vec<usize>> = (!restricts && !require_all).then(|| {
+            let sum_ids: Option<Vec<usize>> = (uniform && !restricts && !require_all).then(|| {
                 (st.soft.iter().zip(&direct))
                     .map(|(c, &direct)| {
                         if direct {
@@ -1328,16 +1373,22 @@ impl Indexes {
                 view.order
             };
             for &i in every_node {
-                if restricts && !node_affinity_matches(pod, &view.nodes[i]) {
+                let affinity_ok = !restricts || node_affinity_matches(pod, &view.nodes[i]);
+                if uniform && !affinity_ok {
                     continue;
                 }
                 if ignored(i) {
                     continue;
                 }
-                for (((t, counts), s), _) in (tables.iter().zip(scratch.iter_mut()))
+                let untolerated = !uniform && untolerated(pod, &view.nodes[i]);
+                for ((((t, counts), s), _), c) in (tables.iter().zip(scratch.iter_mut()))
                     .zip(&direct)
-                    .filter(|(_, direct)| !**direct)
+                    .zip(&st.soft)
+                    .filter(|((_, direct), _)| !**direct)
                 {
+                    if !uniform && !counts_node(c, affinity_ok, untolerated) {
+                        continue;
+                    }
                     let d = domain_of(t, i);
                     if d != NONE && s.present(d) {
                         s.counts[d as usize] += count_of(counts, i);

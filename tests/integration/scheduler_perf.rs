@@ -563,3 +563,36 @@ fn mixed_churn_schedules_every_measured_pod_on_the_created_nodes() {
         assert!(r.node_labels.contains_key(node), "{} on {node}", p.name);
     }
 }
+
+/// Upstream's SchedulingDeletedPodsWithFinalizers shape: `createPods` with
+/// `skipWaitToCompletion` lets the deletes start at once, in no particular
+/// order, so some pods are deleted (and held by their finalizer) before
+/// they are scheduled, which the scheduler then skips; a `barrier` after a
+/// skipped wait lets the pods be scheduled first.
+#[test]
+fn deletes_overtake_scheduling_without_a_wait_and_a_barrier_restores_it() {
+    let dir = scratch("perf-skip");
+    write(
+        &dir,
+        "held.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {generateName: held-, finalizers: [test.k8s.io/finalizer]}\nspec: {containers: [{name: pause, image: pause, resources: {requests: {cpu: 10m}}}]}\n",
+    );
+    let config = write(
+        &dir,
+        "config.yaml",
+        "- name: Skip\n  workloadTemplate:\n  - {opcode: createNodes, count: 10}\n  - {opcode: createPods, count: 400, podTemplatePath: held.yaml, skipWaitToCompletion: true}\n  - {opcode: deletePods, namespace: namespace-1, deletePodsPerSecond: 100, skipWaitToCompletion: true}\n  - {opcode: createPods, count: 10, collectMetrics: true}\n  workloads:\n  - {name: w}\n\
+         - name: Barrier\n  workloadTemplate:\n  - {opcode: createNodes, count: 10}\n  - {opcode: createPods, count: 400, podTemplatePath: held.yaml, skipWaitToCompletion: true}\n  - {opcode: barrier}\n  - {opcode: deletePods, namespace: namespace-1, deletePodsPerSecond: 100, skipWaitToCompletion: true}\n  - {opcode: createPods, count: 10, collectMetrics: true}\n  workloads:\n  - {name: w}\n",
+    );
+    let unbound_deleted = |r: &PerfResult| {
+        r.placements
+            .iter()
+            .filter(|p| p.op == 1 && p.node.is_none() && p.deleted.is_some())
+            .count()
+    };
+    let r = run(&config, "Skip/w");
+    assert_eq!(r.measured_bound, 10);
+    assert!(unbound_deleted(&r) > 0, "no pod was deleted before its binding");
+    let r = run(&config, "Barrier/w");
+    assert_eq!(r.measured_bound, 10);
+    assert_eq!(unbound_deleted(&r), 0);
+}
