@@ -22,6 +22,9 @@
 //! - `createPodSets`: `count` / `countParam`, `namespacePrefix`,
 //!   `createPodsOp`: unrolled, as upstream, into one `createPods` per
 //!   namespace `namespacePrefix-i`.
+//! - `createAny`: `templatePath` (any kind the simulator models), `count` /
+//!   `countParam` (default 1), `namespace` (namespaced kinds; default the
+//!   template's, else `default`).
 //! - `churn`: `mode` (`create` or `recreate`), `templatePaths` of Pods,
 //!   Services or Nodes, `intervalMilliseconds`, `number` (see [`Churn`]).
 //! - `barrier` (also with `namespaces`): the next phase starts once the
@@ -110,11 +113,12 @@ impl PerfResult {
 /// minute).
 const PHASE_GAP_PER_POD: u64 = SECOND / 100;
 const PHASE_MIN: u64 = 60 * SECOND;
-/// How long a `createNamespaces` operation takes before the next one
-/// starts: upstream's creates return before the next operation, and the
-/// scheduler's Namespace informer must have the new labels before pods
-/// whose namespace selectors read them arrive (a few milliseconds).
-const NAMESPACES_GAP: u64 = SECOND;
+/// How long a `createNamespaces` or `createAny` operation takes before the
+/// next one starts: upstream's creates return before the next operation,
+/// and the scheduler's informers must have the new objects (a Namespace's
+/// labels, a Service's selector) before the pods that read them arrive (a
+/// few milliseconds).
+const CREATE_GAP: u64 = SECOND;
 
 /// Refuses any key of `v` outside `allowed`, naming it and `what`.
 fn check_fields(v: &Value, allowed: &[&str], what: &str) -> Result<(), String> {
@@ -645,6 +649,69 @@ pub fn run(
                 }
                 nodes += n;
             }
+            "createAny" => {
+                check_fields(
+                    op,
+                    &["opcode", "namespace", "templatePath", "count", "countParam"],
+                    &what,
+                )?;
+                let Some(rel) = str_field(op, "templatePath") else {
+                    return Err(format!("{what}: needs a `templatePath`"));
+                };
+                let t = object_template(base, rel)?;
+                // One object unless `count` or `countParam` says otherwise.
+                let n = if field(op, "count").is_some() || field(op, "countParam").is_some() {
+                    count(op, &params, &what)?
+                } else {
+                    1
+                };
+                let kind = t.kind();
+                let ns = match (field(op, "namespace"), kind.namespaced()) {
+                    (None, true) if t.meta().namespace.is_empty() => "default".to_string(),
+                    (None, true) => t.meta().namespace.to_string(),
+                    (None, false) => String::new(),
+                    (Some(Value::String(ns)), true) if !ns.is_empty() => ns.clone(),
+                    (Some(_), true) => {
+                        return Err(format!("{what}: `namespace` must be a non-empty string"));
+                    }
+                    (Some(_), false) => {
+                        return Err(format!(
+                            "{what}: a {kind} is cluster-scoped: `namespace` must be empty"
+                        ));
+                    }
+                };
+                let meta = t.meta();
+                let mut objs = Vec::with_capacity(n + 1);
+                if kind.namespaced() && namespaces.insert(ns.clone()) {
+                    objs.push(namespace_object(&ns));
+                }
+                if !meta.name.is_empty() && meta.generate_name.is_empty() {
+                    // A named template makes one object, as upstream's
+                    // second create would fail with AlreadyExists.
+                    if n != 1 {
+                        return Err(format!(
+                            "{what}: the template names its object `{}`, so only one can be \
+                             created from it (count is {n})",
+                            meta.name
+                        ));
+                    }
+                    let mut o = t.clone();
+                    if kind.namespaced() {
+                        o.meta_mut().namespace = ns.as_str().into();
+                    }
+                    objs.push(o);
+                } else {
+                    let prefix = format!("op{k}-{}", prefix_of(&t, "object-"));
+                    let ns = if kind.namespaced() { ns.as_str() } else { "" };
+                    objs.extend((0..n).map(|i| instance(&t, &prefix, i, ns)));
+                }
+                actions.push(Action {
+                    at,
+                    place: format!("<{case_name} operation {k}>"),
+                    op: ActionOp::Apply(objs),
+                });
+                at += CREATE_GAP;
+            }
             "createNamespaces" => {
                 check_fields(
                     op,
@@ -683,7 +750,7 @@ pub fn run(
                     place: format!("<{case_name} operation {k}>"),
                     op: ActionOp::Apply(objs),
                 });
-                at += NAMESPACES_GAP;
+                at += CREATE_GAP;
             }
             "createPods" => {
                 check_fields(
@@ -855,7 +922,7 @@ pub fn run(
             }
             other => {
                 return Err(format!(
-                    "{what}: operation {other:?} is not supported (createNodes, createNamespaces, createPods, createPodSets, deletePods, churn, barrier are)"
+                    "{what}: operation {other:?} is not supported (createNodes, createNamespaces, createPods, createPodSets, createAny, deletePods, churn, barrier are)"
                 ));
             }
         }
@@ -1198,8 +1265,8 @@ mod tests {
                 "`namespace` must be a non-empty string",
             ),
             (
-                "  - {opcode: createAny, templatePath: x}\n",
-                "operation \"createAny\" is not supported",
+                "  - {opcode: updateAny, templatePath: x}\n",
+                "operation \"updateAny\" is not supported",
             ),
         ] {
             let path = scratch_config("bad-fields", &case(ops));

@@ -591,8 +591,50 @@ fn deletes_overtake_scheduling_without_a_wait_and_a_barrier_restores_it() {
     };
     let r = run(&config, "Skip/w");
     assert_eq!(r.measured_bound, 10);
-    assert!(unbound_deleted(&r) > 0, "no pod was deleted before its binding");
+    assert!(
+        unbound_deleted(&r) > 0,
+        "no pod was deleted before its binding"
+    );
     let r = run(&config, "Barrier/w");
     assert_eq!(r.measured_bound, 10);
     assert_eq!(unbound_deleted(&r), 0);
+}
+
+/// `createAny` creates objects of any modelled kind from a template before
+/// the next operation: a PriorityClass the pods then name (the apiserver
+/// would refuse them without it); a named template makes one object, and
+/// a cluster-scoped kind takes no namespace.
+#[test]
+fn create_any_makes_the_objects_later_operations_need() {
+    let dir = scratch("perf-any");
+    write(
+        &dir,
+        "class.yaml",
+        "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: batch}\nvalue: 100\n",
+    );
+    write(
+        &dir,
+        "pod.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {generateName: p-}\nspec: {priorityClassName: batch, containers: [{name: pause, image: pause}]}\n",
+    );
+    let config = write(
+        &dir,
+        "config.yaml",
+        "- name: Any\n  workloadTemplate:\n  - {opcode: createNodes, count: 2}\n  - {opcode: createAny, templatePath: class.yaml}\n  - {opcode: createPods, count: 4, podTemplatePath: pod.yaml, collectMetrics: true}\n  workloads:\n  - {name: w}\n\
+         - name: Twice\n  workloadTemplate:\n  - {opcode: createAny, templatePath: class.yaml, count: 2}\n  workloads:\n  - {name: w}\n\
+         - name: Scoped\n  workloadTemplate:\n  - {opcode: createAny, templatePath: class.yaml, namespace: a}\n  workloads:\n  - {name: w}\n",
+    );
+    let r = run_all_scheduled(&config, "Any/w");
+    assert_eq!(r.measured_bound, 4);
+    let err = |w: &str| schedperf::run(&config, w, 1, &RunOptions::default()).unwrap_err();
+    assert!(
+        err("Twice/w").contains("only one can be created"),
+        "{}",
+        err("Twice/w")
+    );
+    assert!(
+        err("Scoped/w").contains("cluster-scoped"),
+        "{}",
+        err("Scoped/w")
+    );
 }
