@@ -1190,9 +1190,9 @@ impl Scheduler {
     /// changed terms the existing pods' terms. When nothing the cache
     /// keeps of it changed (requests, namespace, labels, affinity terms),
     /// only the object is swapped: the removal and addition would cancel
-    /// out.
-    /// Takes a bound pod into the cache; true when it is an assigned pod
-    /// event for the unschedulable pods ([`Self::assigned_pod_event`]).
+    /// out. Returns true when the pod is an assigned pod event for the
+    /// unschedulable pods ([`Self::assigned_pod_event`]): seen bound for
+    /// the first time, or changed while bound.
     fn observe_bound(&mut self, uid: u64, obj: &Arc<Object>, pod: &Pod, node_name: &str) -> bool {
         // Seen bound for the first time (an assumed pod confirmed, or a pod
         // another scheduler or the client bound): upstream's AssignedPodAdd.
@@ -1257,9 +1257,9 @@ impl Scheduler {
 
     /// A pod seen bound for the first time, or changed while bound
     /// (upstream's AssignedPodAdded and AssignedPodUpdated, with the
-    /// queueing hints off): the unschedulable pods that InterPodAffinity
-    /// or PodTopologySpread rejected and that it may help move back, those
-    /// of its namespace with a PodTopologySpread rejection and those with
+    /// queueing hints off), moves back the unschedulable pods it may help,
+    /// among those InterPodAffinity or PodTopologySpread rejected: the ones
+    /// of its namespace that PodTopologySpread rejected, and the ones with
     /// a required pod affinity term that selects it (upstream's
     /// `getUnschedulablePodsWithCrossTopologyTerm`).
     fn assigned_pod_event(&mut self, pod: &Pod, cx: &mut Cx) {

@@ -801,6 +801,9 @@ fn pod_topology_spread_node_inclusion_policies_and_match_label_keys() {
     let skewed = |e: &Evaluation, node: &str| {
         rejected_by(e, node).is_some_and(|r| r.0 == "PodTopologySpread")
     };
+    let four = ["n1", "n2", "n3", "n4"];
+    let all_skewed = |e: &Evaluation| four.iter().all(|n| skewed(e, n));
+    let all_fit = |e: &Evaluation| four.iter().all(|n| rejected_by(e, n).is_none());
     // Four nodes with a web pod each and a tainted empty one.
     let nodes = hosts(&[
         ("n1", ""),
@@ -821,15 +824,11 @@ fn pod_topology_spread_node_inclusion_policies_and_match_label_keys() {
     // Ignore (the default): the tainted node's empty domain is the
     // minimum, so every other node is one over the skew.
     let ev = s.evaluate(&incoming("app: web", "", "")).unwrap();
-    assert!(["n1", "n2", "n3", "n4"].iter().all(|n| skewed(&ev, n)));
+    assert!(all_skewed(&ev));
     let ev = s
         .evaluate(&incoming("app: web", ", nodeTaintsPolicy: Honor", ""))
         .unwrap();
-    assert!(
-        ["n1", "n2", "n3", "n4"]
-            .iter()
-            .all(|n| rejected_by(&ev, n).is_none())
-    );
+    assert!(all_fit(&ev));
     // A toleration makes the tainted node count again under Honor.
     let ev = s
         .evaluate(&incoming(
@@ -854,11 +853,7 @@ fn pod_topology_spread_node_inclusion_policies_and_match_label_keys() {
     let ev = s
         .evaluate(&incoming("app: web", "", ", nodeSelector: {zone: a}"))
         .unwrap();
-    assert!(
-        ["n1", "n2", "n3", "n4"]
-            .iter()
-            .all(|n| rejected_by(&ev, n).is_none())
-    );
+    assert!(all_fit(&ev));
     let ev = s
         .evaluate(&incoming(
             "app: web",
@@ -866,7 +861,7 @@ fn pod_topology_spread_node_inclusion_policies_and_match_label_keys() {
             ", nodeSelector: {zone: a}",
         ))
         .unwrap();
-    assert!(["n1", "n2", "n3", "n4"].iter().all(|n| skewed(&ev, n)));
+    assert!(all_skewed(&ev));
     // matchLabelKeys: only the pods of the incoming pod's own revision
     // count. Two old-revision web pods on n1, none elsewhere.
     let nodes = hosts(&[("n1", ""), ("n2", "")]);

@@ -641,7 +641,7 @@ fn untolerated(pod: &Pod, node: &NodeInfo) -> bool {
     })
 }
 
-/// Whether constraint `c` counts node `i`, given whether the pod's node
+/// Whether constraint `c` counts a node, given whether the pod's node
 /// affinity accepts it and whether it has an untolerated taint.
 fn counts_node(c: &Constraint, affinity_ok: bool, untolerated: bool) -> bool {
     (!c.affinity_honor || affinity_ok) && (!c.taints_honor || !untolerated)
