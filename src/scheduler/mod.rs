@@ -1126,6 +1126,12 @@ impl Scheduler {
         if let Some(node_name) = pod.spec.node_name() {
             if self.observe_bound(uid, obj, pod, node_name) {
                 self.assigned_pod_event(pod, cx);
+            } else {
+                // Any other update of a bound pod (its status, say) moves
+                // none of the unschedulable pods, whose plugins register
+                // no such event, but upstream's AssignedPodUpdated still
+                // counts as a move request for the pod in flight.
+                self.queue.move_requested();
             }
             return;
         }
@@ -1264,6 +1270,7 @@ impl Scheduler {
     /// `getUnschedulablePodsWithCrossTopologyTerm`).
     fn assigned_pod_event(&mut self, pod: &Pod, cx: &mut Cx) {
         if !self.queue.has_unschedulable() {
+            self.queue.move_requested();
             return;
         }
         let ns = pod.metadata.namespace.as_str();
@@ -2149,8 +2156,10 @@ impl Scheduler {
                     );
                     self.nominated.insert(f.uid, c.node);
                 }
-                let flush = self.queue.failed_unschedulable(f.uid, now, rejected_by);
-                self.schedule_flush(flush, true, cx);
+                match self.queue.failed_unschedulable(f.uid, now, rejected_by) {
+                    queue::Requeued::Unschedulable(flush) => self.schedule_flush(flush, true, cx),
+                    queue::Requeued::Backoff(until) => self.schedule_flush(until, false, cx),
+                }
             }
         }
     }

@@ -2,6 +2,9 @@
 //! first, then the earlier queue timestamp), backoffQ for pods whose last
 //! attempt failed recently (1 s doubling to 10 s), and the unschedulable
 //! pods, which cluster events move back and which are flushed after 5 min.
+//! A pod found unschedulable after a move request came during its cycle
+//! goes to backoffQ instead, as upstream's `moveRequestCycle` has it: the
+//! event it missed may have made it fit.
 //!
 //! activeQ is a binary heap with lazy removal: a pod taken out of activeQ
 //! by other means than `pop` leaves its heap entry behind, and `pop` skips
@@ -65,6 +68,21 @@ pub struct SchedulingQueue {
     unschedulable: BTreeMap<u64, (u64, Time, u8)>,
     entries: HashMap<u64, Entry>,
     seq: u64,
+    /// Scheduling cycles started, one per `pop` (upstream's
+    /// `schedulingCycle`).
+    cycle: u64,
+    /// The cycle during which the latest move request came (upstream's
+    /// `moveRequestCycle`).
+    move_request_cycle: u64,
+}
+
+/// Where a pod found unschedulable waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Requeued {
+    /// Among the unschedulable pods, flushed at this time at the latest.
+    Unschedulable(Time),
+    /// In backoffQ until this time: a move request came during its cycle.
+    Backoff(Time),
 }
 
 impl SchedulingQueue {
@@ -159,6 +177,7 @@ impl SchedulingQueue {
                 e.attempts += 1;
                 e.at = Where::InFlight;
                 self.active_live -= 1;
+                self.cycle += 1;
                 return Some(uid);
             }
         }
@@ -193,16 +212,30 @@ impl SchedulingQueue {
     }
 
     /// The in-flight pod found no node, rejected by `plugins` among others
-    /// (`REJECTED_BY_*`): it waits among the unschedulable pods. Returns
-    /// when it is flushed at the latest.
-    pub fn failed_unschedulable(&mut self, uid: u64, now: Time, plugins: u8) -> Time {
+    /// (`REJECTED_BY_*`): it waits among the unschedulable pods, or in
+    /// backoffQ when a move request came since it was popped (upstream's
+    /// `moveRequestCycle >= podSchedulingCycle`; one pod is in flight at a
+    /// time, so its cycle is the latest).
+    pub fn failed_unschedulable(&mut self, uid: u64, now: Time, plugins: u8) -> Requeued {
+        if self.move_request_cycle >= self.cycle
+            && let Some(until) = self.failed_backoff(uid, now)
+        {
+            return Requeued::Backoff(until);
+        }
         let seq = self.next_seq();
         if let Some(e) = self.entries.get_mut(&uid) {
             e.last_failure = now;
             e.at = Where::Unschedulable(seq);
             self.unschedulable.insert(seq, (uid, now, plugins));
         }
-        now + MAX_UNSCHEDULABLE
+        Requeued::Unschedulable(now + MAX_UNSCHEDULABLE)
+    }
+
+    /// A move request that moved no pod, as upstream's AssignedPodAdded
+    /// with no unschedulable pod to move: it still counts for the pod in
+    /// flight.
+    pub fn move_requested(&mut self) {
+        self.move_request_cycle = self.cycle;
     }
 
     /// The in-flight pod failed for another reason (a failed bind): it goes
@@ -237,6 +270,7 @@ impl SchedulingQueue {
     /// to backoffQ if still backing off, else to activeQ. Returns the
     /// earliest backoff expiry among the moved pods.
     pub fn move_all(&mut self, now: Time) -> Option<Time> {
+        self.move_requested();
         let moved: Vec<u64> = self.unschedulable.values().map(|(uid, ..)| *uid).collect();
         self.unschedulable.clear();
         self.move_out(moved, now)
@@ -250,6 +284,7 @@ impl SchedulingQueue {
     /// The unschedulable pods `which(uid, plugins)` picks move as
     /// [`Self::move_all`] moves them all.
     pub fn move_some(&mut self, now: Time, mut which: impl FnMut(u64, u8) -> bool) -> Option<Time> {
+        self.move_requested();
         let mut moved = Vec::new();
         self.unschedulable.retain(|_, &mut (uid, _, plugins)| {
             let go = which(uid, plugins);
@@ -304,6 +339,9 @@ impl SchedulingQueue {
             .filter(|(_, (_, since, _))| now.saturating_sub(*since) >= MAX_UNSCHEDULABLE)
             .map(|(seq, (uid, ..))| (*seq, *uid))
             .collect();
+        if !stale.is_empty() {
+            self.move_requested();
+        }
         for (seq, uid) in stale {
             self.unschedulable.remove(&seq);
             self.activate(uid);
@@ -351,6 +389,40 @@ mod tests {
         q.flush(302 * SECOND);
         assert_eq!(q.pop(), Some(1));
         assert_eq!(q.attempts(1), 3);
+    }
+
+    /// Upstream's moveRequestCycle: a move request during a pod's cycle
+    /// (even one that moved nothing) sends it to backoffQ when it fails;
+    /// one before its cycle does not.
+    #[test]
+    fn a_move_request_during_the_cycle_sends_the_pod_to_backoff() {
+        let mut q = SchedulingQueue::default();
+        q.add(1, 0);
+        q.add(2, 0);
+        q.move_requested();
+        assert_eq!(q.pop(), Some(1));
+        assert_eq!(
+            q.failed_unschedulable(1, 0, 0),
+            Requeued::Unschedulable(MAX_UNSCHEDULABLE)
+        );
+        assert_eq!(q.pop(), Some(2));
+        q.move_requested();
+        assert_eq!(
+            q.failed_unschedulable(2, SECOND, 0),
+            Requeued::Backoff(2 * SECOND)
+        );
+        assert_eq!(q.next_backoff(), Some(2 * SECOND));
+        q.flush(2 * SECOND);
+        assert_eq!(q.pop(), Some(2));
+        // move_some counts too, whether or not it moves pod 1.
+        q.move_some(3 * SECOND, |_, _| false);
+        assert_eq!(
+            q.failed_unschedulable(2, 3 * SECOND, 0),
+            Requeued::Backoff(5 * SECOND)
+        );
+        assert!(q.has_unschedulable());
+        q.move_all(6 * SECOND);
+        assert_eq!(q.pop(), Some(1));
     }
 
     /// Pops, adds and removes (of waiting and in-flight pods, so that

@@ -1762,3 +1762,70 @@ fn a_failed_binding_is_retried_after_its_backoff() {
     assert!((SECOND..2 * SECOND).contains(&gap(0)), "{thrice:?}");
     assert!((2 * SECOND..3 * SECOND).contains(&gap(1)), "{thrice:?}");
 }
+
+/// Upstream's moveRequestCycle, end to end: a bound pod's status update
+/// that arrives while an unschedulable pod's cycle runs sends that pod to
+/// backoffQ, so it is tried again after its 1 s backoff; without the
+/// update it waits among the unschedulable pods (5 min at most).
+#[test]
+fn an_update_during_a_failing_cycle_retries_the_pod_after_its_backoff() {
+    use crate::api::pod::PodPhase;
+    use crate::engine::{MICROSECOND, SECOND};
+    use crate::etcd::{Change, EventType};
+    use crate::sim::{Dest, Latencies, LatencyConfig, Msg};
+    let attempts = |update_at: Option<crate::engine::Time>| {
+        let rng = RngStreams::new(1);
+        let mut big = pod(
+            "metadata: {name: big, namespace: default}\nspec: {containers: [{name: c, image: nginx, resources: {requests: {cpu: '8'}}}]}",
+        );
+        big.metadata.uid = 7;
+        let mut bound = pod(
+            "metadata: {name: small, namespace: default}\nspec: {nodeName: n1, containers: [{name: c, image: nginx}]}",
+        );
+        bound.metadata.uid = 8;
+        let mut running = bound.clone();
+        running.status.phase = PodPhase::Running;
+        let bound = Arc::new(Object::Pod(bound));
+        let n = node(
+            "metadata: {name: n1}\nstatus: {allocatable: {cpu: '4', memory: 8Gi, pods: '110'}}",
+        );
+        let mut world = AloneWithApi {
+            s: Scheduler::with_profiles(&rng, vec![Profile::default()]),
+            rec: crate::output::Recorder::discarding(),
+            lat: Latencies::new(&LatencyConfig::default(), &rng),
+            names: vec!["n1".into()],
+            nodes: vec![Arc::new(Object::Node(n))],
+            pods: vec![Arc::new(Object::Pod(big)), bound.clone()],
+            failures: 0,
+            binds: Vec::new(),
+        };
+        let mut engine = crate::engine::Engine::new();
+        engine.schedule(0, Dest::Scheduler, Msg::Start);
+        if let Some(at) = update_at {
+            let object = Arc::new(Object::Pod(running));
+            let change = Change {
+                revision: 2,
+                kind: EventType::Modified,
+                key: object.key(),
+                object,
+                prev: Some(bound),
+            };
+            let event = Msg::WatchEvent {
+                tag: 1,
+                kind: EventType::Modified,
+                change: Arc::new(change),
+            };
+            engine.schedule(at, Dest::Scheduler, event);
+        }
+        engine.run(&mut world, Some(60 * SECOND));
+        assert!(world.binds.is_empty());
+        world.s.queue.attempts(7)
+    };
+    // The lists arrive about 0.6 ms in, and the pod's cycle then takes
+    // about 0.2 ms (it fails at 0.8 ms).
+    assert_eq!(attempts(None), 1);
+    assert_eq!(attempts(Some(700 * MICROSECOND)), 2);
+    // Before the cycle or after it, the update does not count.
+    assert_eq!(attempts(Some(100 * MICROSECOND)), 1);
+    assert_eq!(attempts(Some(SECOND / 2)), 1);
+}
