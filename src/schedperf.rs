@@ -13,7 +13,8 @@
 //!   node its own value, here its name where upstream draws a UUID).
 //! - `createNamespaces`: `prefix`, `count` / `countParam`,
 //!   `namespaceTemplatePath` (Namespaces `PREFIX-0` .., with the template's
-//!   labels).
+//!   labels; names already made are skipped, as upstream tolerates
+//!   AlreadyExists).
 //! - `createPods`: `count` / `countParam`; `podTemplatePath`, else the test
 //!   case's `defaultPodTemplatePath`, else a 100m / 500Mi pause pod;
 //!   `namespace`, else `namespace-N` for operation N as upstream (created,
@@ -24,7 +25,8 @@
 //!   namespace `namespacePrefix-i`.
 //! - `createAny`: `templatePath` (any kind the simulator models), `count` /
 //!   `countParam` (default 1), `namespace` (namespaced kinds; default the
-//!   template's, else `default`).
+//!   template's, else `default`; created when missing, where upstream's
+//!   create fails); generated names start `anyN-`.
 //! - `churn`: `mode` (`create` or `recreate`), `templatePaths` of Pods,
 //!   Services or Nodes, `intervalMilliseconds`, `number` (see [`Churn`]).
 //! - `barrier` (also with `namespaces`): the next phase starts once the
@@ -215,8 +217,20 @@ fn str_field<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
 }
 
 /// `count`, or `countParam: $name` looked up in the workload's params.
+/// Field `k` of `op` as a non-negative integer: `None` when absent, an
+/// error naming the field when it is anything else.
+fn uint_field(op: &Value, k: &str, what: &str) -> Result<Option<u64>, String> {
+    match field(op, k) {
+        None => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| format!("{what}: `{k}` must be a non-negative integer")),
+    }
+}
+
 fn count(op: &Value, params: &BTreeMap<String, u64>, what: &str) -> Result<usize, String> {
-    if let Some(n) = field(op, "count").and_then(Value::as_u64) {
+    if let Some(n) = uint_field(op, "count", what)? {
         return Ok(n as usize);
     }
     let Some(p) = str_field(op, "countParam") else {
@@ -281,7 +295,15 @@ struct Churn {
 impl Churn {
     fn actions(&self, templates: &[Object], place: &str) -> Vec<Action> {
         let mut out = Vec::new();
-        let mut slots: Vec<Vec<Option<String>>> = vec![vec![None; self.number]; templates.len()];
+        // A tick visits slot `count % number`, so no more slots than ticks
+        // are ever visited, however large `number` is; create mode has none.
+        let ticks = ((self.end.saturating_sub(self.start)) / self.interval) as usize;
+        let held = if self.recreate {
+            self.number.min(ticks)
+        } else {
+            0
+        };
+        let mut slots: Vec<Vec<Option<String>>> = vec![vec![None; held]; templates.len()];
         let mut t = self.start + self.interval;
         let mut count = 0usize;
         while t <= self.end {
@@ -333,12 +355,14 @@ fn unroll(
     case_name: &str,
 ) -> Result<Vec<Value>, String> {
     let mut ops = Vec::with_capacity(template.len());
-    for (k, op) in template.iter().enumerate() {
+    for op in template {
         if str_field(op, "opcode") != Some("createPodSets") {
             ops.push(op.clone());
             continue;
         }
-        let what = format!("{case_name} operation {k} (createPodSets)");
+        // Numbered as the first operation it unrolls into, as every other
+        // operation's errors are.
+        let what = format!("{case_name} operation {} (createPodSets)", ops.len());
         check_fields(
             op,
             &[
@@ -701,7 +725,9 @@ pub fn run(
                     }
                     objs.push(o);
                 } else {
-                    let prefix = format!("op{k}-{}", prefix_of(&t, "object-"));
+                    // Not `op{k}-`: those name the pods `createPods` made,
+                    // which the report counts.
+                    let prefix = format!("any{k}-{}", prefix_of(&t, "object-"));
                     let ns = if kind.namespaced() { ns.as_str() } else { "" };
                     objs.extend((0..n).map(|i| instance(&t, &prefix, i, ns)));
                 }
@@ -733,17 +759,14 @@ pub fn run(
                     Some(rel) => namespace_template(base, rel)?,
                     None => namespace_object(""),
                 };
+                // Upstream's namespacePreparer treats AlreadyExists as done:
+                // a namespace an earlier operation made keeps its labels.
                 let mut objs = Vec::with_capacity(n);
                 for i in 0..n {
                     let o = instance(&t, &format!("{prefix}-"), i, "");
-                    if !namespaces.insert(o.meta().name.to_string()) {
-                        return Err(format!(
-                            "{what}: namespace `{}` was created by an earlier operation \
-                             (upstream's second create would fail with AlreadyExists)",
-                            o.meta().name
-                        ));
+                    if namespaces.insert(o.meta().name.to_string()) {
+                        objs.push(o);
                     }
-                    objs.push(o);
                 }
                 actions.push(Action {
                     at,
@@ -794,6 +817,14 @@ pub fn run(
                     op: ActionOp::Apply(objs),
                 });
                 let collect = field(op, "collectMetrics").and_then(Value::as_bool) == Some(true);
+                let skip_wait =
+                    field(op, "skipWaitToCompletion").and_then(Value::as_bool) == Some(true);
+                if collect && skip_wait {
+                    // As upstream's createPodsOp.isValid.
+                    return Err(format!(
+                        "{what}: collectMetrics and skipWaitToCompletion cannot be true at the same time"
+                    ));
+                }
                 if collect {
                     measured_prefixes.push(prefix.clone());
                     measured += n;
@@ -802,7 +833,7 @@ pub fn run(
                 pod_ops.push((k, prefix, collect));
                 pods += n;
                 let phase = (n as u64 * PHASE_GAP_PER_POD).max(PHASE_MIN);
-                if field(op, "skipWaitToCompletion").and_then(Value::as_bool) == Some(true) {
+                if skip_wait {
                     // The next operation starts at once; a barrier waits
                     // for these pods.
                     owed = owed.max(at + phase);
@@ -858,12 +889,7 @@ pub fn run(
                         }
                     }
                 }
-                let rate = match field(op, "deletePodsPerSecond") {
-                    None => 0,
-                    Some(v) => v.as_u64().ok_or_else(|| {
-                        format!("{what}: `deletePodsPerSecond` must be a non-negative integer")
-                    })?,
-                };
+                let rate = uint_field(op, "deletePodsPerSecond", &what)?.unwrap_or(0);
                 // The pods earlier operations created in the namespace whose
                 // template's labels the selector matches, in an arbitrary
                 // order (upstream lists them from its informer's map).
@@ -929,10 +955,11 @@ pub fn run(
     }
     for (start, k, op) in churns {
         let what = format!("{case_name} operation {k} (churn)");
-        let interval = field(op, "intervalMilliseconds")
-            .and_then(Value::as_u64)
+        // Upstream's ticker: 500 ms unless a non-zero interval is given.
+        let interval = uint_field(op, "intervalMilliseconds", &what)?
+            .filter(|&ms| ms != 0)
             .unwrap_or(500)
-            * (SECOND / 1000);
+            .saturating_mul(SECOND / 1000);
         let recreate = match str_field(op, "mode").unwrap_or("create") {
             "create" => false,
             "recreate" => true,
@@ -942,7 +969,7 @@ pub fn run(
                 ));
             }
         };
-        let number = field(op, "number").and_then(Value::as_u64).unwrap_or(0) as usize;
+        let number = uint_field(op, "number", &what)?.unwrap_or(0) as usize;
         if recreate && number == 0 {
             return Err(format!("{what}: mode recreate needs a positive `number`"));
         }
@@ -1154,6 +1181,10 @@ mod tests {
         assert_eq!(created.len(), 4);
         assert_eq!(created[3], "12 +/churn3-1-1");
         assert_eq!(summary(false, 0).len(), 12);
+        // Slots beyond the ticks are never visited, nor allocated.
+        let held = summary(true, usize::MAX);
+        assert_eq!(held.len(), 12);
+        assert!(held.iter().all(|a| a.contains(" +")), "{held:?}");
     }
 
     #[test]
@@ -1225,12 +1256,24 @@ mod tests {
                 "C operation 0 (createPods): field `persistentVolumeClaimTemplatePath`",
             ),
             (
-                "  - {opcode: createNamespaces, prefix: p, count: 1, namespaceLabels: x}\n",
-                "C operation 0 (createNamespaces): field `namespaceLabels`",
+                "  - {opcode: createPods, count: 1, collectMetrics: true, skipWaitToCompletion: true}\n",
+                "C operation 0 (createPods): collectMetrics and skipWaitToCompletion cannot be true",
             ),
             (
-                "  - {opcode: createNamespaces, prefix: p, count: 1}\n  - {opcode: createNamespaces, prefix: p, count: 2}\n",
-                "C operation 1 (createNamespaces): namespace `p-0` was created by an earlier operation",
+                "  - {opcode: createPods, count: -3}\n",
+                "C operation 0 (createPods): `count` must be a non-negative integer",
+            ),
+            (
+                "  - {opcode: createNodes, count: 1}\n  - {opcode: churn, mode: recreate, number: -2, templatePaths: [templates/churn-pod.yaml]}\n",
+                "C operation 1 (churn): `number` must be a non-negative integer",
+            ),
+            (
+                "  - {opcode: createNodes, count: 1}\n  - {opcode: churn, intervalMilliseconds: 0.5, templatePaths: [templates/churn-pod.yaml]}\n",
+                "C operation 1 (churn): `intervalMilliseconds` must be a non-negative integer",
+            ),
+            (
+                "  - {opcode: createNamespaces, prefix: p, count: 1, namespaceLabels: x}\n",
+                "C operation 0 (createNamespaces): field `namespaceLabels`",
             ),
             (
                 "  - {opcode: createPodSets, count: 2, namespacePrefix: s, createPodsOp: {opcode: createNodes, count: 1}}\n",

@@ -5,8 +5,9 @@
 //!
 //! Simplified: a pod may live in a namespace no Namespace object declares
 //! (upstream's NamespaceLifecycle admission would refuse it); such a
-//! namespace has no labels and no selector lists it, as upstream's scheduler
-//! treats a namespace its lister cannot find. Deleting a Namespace removes
+//! namespace is picked by no incoming pod's selector but `{}`, and reads as
+//! unlabelled to existing pods' terms, as upstream's scheduler treats a
+//! namespace its lister cannot find. Deleting a Namespace removes
 //! the object alone: the namespace controller's deletion of its contents is
 //! not modelled. `spec` and `status` are ignored.
 

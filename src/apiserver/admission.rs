@@ -254,14 +254,19 @@ fn validate_pod_affinity_term(path: &str, t: &PodAffinityTerm, errs: &mut Vec<St
             ));
         }
     }
-    if t.topology_key.is_empty() {
+    // Upstream adds the label name's errors to the empty key's.
+    let key = &t.topology_key;
+    if key.is_empty() {
         errs.push(format!(
             "{path}.topologyKey: Required value: can not be empty"
         ));
-    } else if !is_qualified_name(&t.topology_key) {
         errs.push(format!(
-            "{path}.topologyKey: Invalid value: \"{}\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
-            t.topology_key
+            "{path}.topologyKey: Invalid value: \"\": name part must be non-empty"
+        ));
+    }
+    if !is_qualified_name(key) {
+        errs.push(format!(
+            "{path}.topologyKey: Invalid value: \"{key}\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
         ));
     }
 }
@@ -349,9 +354,9 @@ fn validate_spread(path: &str, spec: &PodSpec, errs: &mut Vec<String>) {
                     "{p}.minDomains: Invalid value: {m}: must be greater than zero"
                 ));
             }
-            if c.when_unsatisfiable == WhenUnsatisfiable::ScheduleAnyway {
+            if c.when_unsatisfiable != WhenUnsatisfiable::DoNotSchedule {
                 errs.push(format!(
-                    "{p}.minDomains: Invalid value: {m}: can only use minDomains if whenUnsatisfiable=DoNotSchedule, not ScheduleAnyway"
+                    "{p}.minDomains: Invalid value: {m}: can only use minDomains if whenUnsatisfiable=DoNotSchedule, not {when}"
                 ));
             }
         }
@@ -673,15 +678,17 @@ mod tests {
             format!("{req}.labelSelector.matchExpressions: key k: values: Required value"),
             format!("{req}.namespace: Invalid value: \"Bad\""),
             format!("{req}.topologyKey: Required value: can not be empty"),
+            format!("{req}.topologyKey: Invalid value: \"\": name part must be non-empty"),
+            format!("{req}.topologyKey: Invalid value: \"\": name part must consist of"),
             format!("{pref}.weight: Invalid value: 0: must be in the range 1-100"),
             format!("{pref}.podAffinityTerm.namespaceSelector.matchExpressions: key t: values: Forbidden"),
             "spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight: Invalid value: 101".into(),
         ] {
             assert!(e.iter().any(|m| m.starts_with(&wanted)), "{wanted}: {e:?}");
         }
-        assert_eq!(e.len(), 6, "{e:?}");
+        assert_eq!(e.len(), 8, "{e:?}");
         let e = pod(
-            "topologySpreadConstraints: [{maxSkew: 0, topologyKey: zone, whenUnsatisfiable: ScheduleAnyway, minDomains: 2}, {maxSkew: 1, topologyKey: zone, whenUnsatisfiable: ScheduleAnyway}, {maxSkew: 1, topologyKey: '', labelSelector: {matchLabels: {app: a}}, matchLabelKeys: [app, pod-template-hash]}]",
+            "topologySpreadConstraints: [{maxSkew: 0, topologyKey: zone, whenUnsatisfiable: ScheduleAnyway, minDomains: 2}, {maxSkew: 1, topologyKey: zone, whenUnsatisfiable: ScheduleAnyway}, {maxSkew: 1, topologyKey: '', minDomains: 1, labelSelector: {matchLabels: {app: a}}, matchLabelKeys: [app, pod-template-hash]}]",
         );
         let c = "spec.topologySpreadConstraints";
         assert_eq!(
@@ -697,6 +704,9 @@ mod tests {
                 format!("{c}[2].topologyKey: Required value: can not be empty"),
                 format!(
                     "{c}[2].whenUnsatisfiable: Unsupported value: \"\": supported values: \"DoNotSchedule\", \"ScheduleAnyway\""
+                ),
+                format!(
+                    "{c}[2].minDomains: Invalid value: 1: can only use minDomains if whenUnsatisfiable=DoNotSchedule, not "
                 ),
                 format!(
                     "{c}[2].matchLabelKeys[0]: Invalid value: \"app\": exists in both matchLabelKeys and labelSelector"

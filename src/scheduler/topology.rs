@@ -11,11 +11,12 @@
 //! removed, `DomainSums` keeps those counts summed per domain of a key
 //! over the live nodes, for the (selector, key) pairs PodTopologySpread's
 //! PreScore asks about, and [`ExistingTerms`] groups the placed pods' own
-//! affinity terms (same matcher, topology key and kind) with their
-//! per-domain weight sums, so that applying them to an incoming pod visits
-//! groups, not pods. A cycle then sums per-node counts into per-domain
-//! counts, or, for PreScore when no node is left out of the counts, reads
-//! the domain sums for the feasible nodes' domains.
+//! affinity terms (same matcher, namespace selector, topology key and kind)
+//! with their per-domain weight sums, so that applying them to an incoming
+//! pod visits groups, not pods. A cycle then sums per-node counts into
+//! per-domain counts, or, for PreScore when no node is left out of the
+//! counts and every constraint has the default node inclusion policies,
+//! reads the domain sums for the feasible nodes' domains.
 
 use crate::fasthash::HashMap;
 use std::collections::BTreeMap;

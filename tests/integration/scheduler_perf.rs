@@ -551,6 +551,33 @@ fn namespace_selector_affinity_spans_the_selected_namespaces() {
     assert_eq!(zones.len(), 1, "{zones:?}");
 }
 
+/// A second `createNamespaces` over names an earlier one made does not
+/// fail and does not relabel them (upstream's namespacePreparer counts
+/// AlreadyExists as done): `init-ns-0` stays unlabelled, so its pods,
+/// whose affinity asks for pods of team=devops namespaces, match nothing
+/// and stay pending, while those of the newly made, labelled `init-ns-1`
+/// match themselves.
+#[test]
+fn a_namespace_made_twice_keeps_its_first_labels() {
+    let dir = scratch("ns-twice");
+    let case = |name: &str, ns_index: usize| {
+        format!(
+            "- name: {name}\n  defaultPodTemplatePath: {pod}\n  workloadTemplate:\n  - opcode: createNodes\n    count: 3\n    labelNodePrepareStrategy: {{labelKey: {ZONE}, labelValues: [zone1, zone2, zone3]}}\n  - {{opcode: createNamespaces, prefix: init-ns, count: 1}}\n  - {{opcode: createNamespaces, prefix: init-ns, count: 2, namespaceTemplatePath: {ns}}}\n  - {{opcode: createPods, count: 2, namespace: init-ns-{ns_index}, collectMetrics: true}}\n  workloads:\n  - {{name: w}}\n",
+            pod = template("pod-with-pod-affinity-ns-selector.yaml"),
+            ns = template("namespace-devops.yaml"),
+        )
+    };
+    let config = write(
+        &dir,
+        "config.yaml",
+        &(case("First", 0) + &case("Second", 1)),
+    );
+    let r = run(&config, "First/w");
+    assert_eq!((r.measured, r.measured_bound), (2, 0));
+    let r = run(&config, "Second/w");
+    assert_eq!((r.measured, r.measured_bound), (2, 2));
+}
+
 /// Upstream's SchedulingWithMixedChurn, bundled: Nodes, 9-cpu pods and
 /// Services churn while the measured pods are scheduled; every measured
 /// pod is bound to a node of `createNodes` (a churned Node takes no pods).
