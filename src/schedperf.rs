@@ -28,7 +28,8 @@
 //!   template's, else `default`; created when missing, where upstream's
 //!   create fails); generated names start `anyN-`.
 //! - `churn`: `mode` (`create` or `recreate`), `templatePaths` of Pods,
-//!   Services or Nodes, `intervalMilliseconds`, `number` (see [`Churn`]).
+//!   Services or Nodes, `intervalMilliseconds`, `number` (see [`Churn`]),
+//!   `namespace` (else `namespace-N` for operation N, as upstream).
 //! - `barrier` (also with `namespaces`): the next phase starts once the
 //!   pods of earlier `skipWaitToCompletion` phases have had their time;
 //!   the other phases already start after the previous one has had its.
@@ -285,6 +286,8 @@ fn default_pod() -> Object {
 /// ticks and the slot stays empty as long.
 struct Churn {
     k: usize,
+    /// Where namespaced objects go.
+    namespace: String,
     recreate: bool,
     number: usize,
     interval: u64,
@@ -312,7 +315,11 @@ impl Churn {
             }
             for (j, tmpl) in templates.iter().enumerate() {
                 let kind = tmpl.kind();
-                let namespace = if kind.namespaced() { "default" } else { "" };
+                let namespace = if kind.namespaced() {
+                    self.namespace.as_str()
+                } else {
+                    ""
+                };
                 let slot = if self.recreate {
                     slots[j].get_mut(count % self.number)
                 } else {
@@ -625,7 +632,7 @@ pub fn run(
     // Nodes whose template names them: (generated name, the template's).
     let mut renames: Vec<(String, String)> = Vec::new();
     // Churn operations: started at their time, run until the last phase.
-    let mut churns: Vec<(u64, usize, &Value)> = Vec::new();
+    let mut churns: Vec<(u64, usize, String, &Value)> = Vec::new();
     // When the pods of `skipWaitToCompletion` operations have had time to
     // be scheduled: a `barrier` waits until then.
     let mut owed = 0u64;
@@ -850,10 +857,27 @@ pub fn run(
                         "number",
                         "templatePaths",
                         "intervalMilliseconds",
+                        "namespace",
                     ],
                     &what,
                 )?;
-                churns.push((at, k, op));
+                // Upstream's: `namespace`, else `namespace-N` for operation
+                // N, created unless it exists.
+                let ns = match field(op, "namespace") {
+                    None => format!("namespace-{k}"),
+                    Some(Value::String(s)) if !s.is_empty() => s.clone(),
+                    Some(_) => {
+                        return Err(format!("{what}: `namespace` must be a non-empty string"));
+                    }
+                };
+                if namespaces.insert(ns.clone()) {
+                    actions.push(Action {
+                        at,
+                        place: format!("<{case_name} operation {k}>"),
+                        op: ActionOp::Apply(vec![namespace_object(&ns)]),
+                    });
+                }
+                churns.push((at, k, ns, op));
             }
             "deletePods" => {
                 check_fields(
@@ -953,7 +977,7 @@ pub fn run(
             }
         }
     }
-    for (start, k, op) in churns {
+    for (start, k, namespace, op) in churns {
         let what = format!("{case_name} operation {k} (churn)");
         // Upstream's ticker: 500 ms unless a non-zero interval is given.
         let interval = uint_field(op, "intervalMilliseconds", &what)?
@@ -990,6 +1014,7 @@ pub fn run(
         }
         let churn = Churn {
             k,
+            namespace,
             recreate,
             number,
             interval: interval.max(1),
@@ -1133,6 +1158,7 @@ mod tests {
         let summary = |recreate: bool, number: usize| {
             let churn = Churn {
                 k: 3,
+                namespace: "namespace-3".into(),
                 recreate,
                 number,
                 interval: SECOND,
@@ -1163,17 +1189,17 @@ mod tests {
         assert_eq!(
             summary(true, 2),
             [
-                "11 +default/churn3-0-0",
+                "11 +namespace-3/churn3-0-0",
                 "11 +/churn3-1-0",
-                "12 +default/churn3-0-1",
+                "12 +namespace-3/churn3-0-1",
                 "12 +/churn3-1-1",
-                "13 -default/churn3-0-0",
+                "13 -namespace-3/churn3-0-0",
                 "13 -/churn3-1-0",
-                "14 -default/churn3-0-1",
+                "14 -namespace-3/churn3-0-1",
                 "14 -/churn3-1-1",
-                "15 +default/churn3-0-4",
+                "15 +namespace-3/churn3-0-4",
                 "15 +/churn3-1-4",
-                "16 +default/churn3-0-5",
+                "16 +namespace-3/churn3-0-5",
                 "16 +/churn3-1-5",
             ]
         );
@@ -1258,6 +1284,10 @@ mod tests {
             (
                 "  - {opcode: createPods, count: 1, collectMetrics: true, skipWaitToCompletion: true}\n",
                 "C operation 0 (createPods): collectMetrics and skipWaitToCompletion cannot be true",
+            ),
+            (
+                "  - {opcode: churn, namespace: '', templatePaths: [templates/churn-pod.yaml]}\n",
+                "C operation 0 (churn): `namespace` must be a non-empty string",
             ),
             (
                 "  - {opcode: createPods, count: -3}\n",
