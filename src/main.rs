@@ -632,6 +632,9 @@ fn scheduler_perf_bench(file: &std::path::Path, w: &str, seed: u64, opts: &RunOp
             return ExitCode::from(2);
         }
     };
+    for n in &r.notes {
+        eprintln!("note: {n}");
+    }
     out!(
         "{} (seed {seed}): {} nodes, {} pods ({} measured)",
         r.name,

@@ -35,10 +35,10 @@
 //!   the other phases already start after the previous one has had its.
 //!
 //! Other operations, and other fields of these, are refused with the
-//! operation and the field named; `featureGates` and `labels` (of a test
-//! case or workload) are ignored. `createPods`' `skipWaitToCompletion`
-//! starts the next operation at once. Template paths are relative to the
-//! configuration file.
+//! operation and the field named; `labels` (of a test case or workload)
+//! are ignored, and so are `featureGates`, each named in a note.
+//! `createPods`' `skipWaitToCompletion` starts the next operation at once.
+//! Template paths are relative to the configuration file.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -77,6 +77,9 @@ pub struct PerfResult {
     pub placements: Vec<Placement>,
     /// Every node's labels, by node name.
     pub node_labels: BTreeMap<String, BTreeMap<String, String>>,
+    /// What the run did not model that the configuration asked for: the
+    /// feature gates it sets, each a line.
+    pub notes: Vec<String>,
 }
 
 /// One pod of a `createPods` operation at the end of the run.
@@ -605,6 +608,7 @@ pub fn run(
         }
     }
     let threshold = field(workload, "threshold").and_then(Value::as_f64);
+    let notes = feature_gate_notes(case, workload);
     let default_pod_template = match str_field(case, "defaultPodTemplatePath") {
         Some(rel) => object_template(base, rel)?,
         None => default_pod(),
@@ -1125,7 +1129,41 @@ pub fn run(
         measured_wall_s: crate::bench::wall_between(&outcome.wall_marks, from, last),
         placements,
         node_labels,
+        notes,
     })
+}
+
+/// A note for each feature gate the test case or workload sets (the
+/// workload's value wins), except the queueing hints off that kubesim's
+/// queue models: no gate changes what the simulator does.
+fn feature_gate_notes(case: &Value, workload: &Value) -> Vec<String> {
+    let mut gates = BTreeMap::new();
+    for v in [case, workload] {
+        if let Some(m) = field(v, "featureGates").and_then(Value::as_mapping) {
+            for (k, v) in m {
+                if let Some(k) = k.as_str() {
+                    let v = match v {
+                        Value::Bool(b) => b.to_string(),
+                        Value::String(s) => s.clone(),
+                        other => format!("{other:?}"),
+                    };
+                    gates.insert(k.to_string(), v);
+                }
+            }
+        }
+    }
+    gates
+        .into_iter()
+        .filter_map(|(k, v)| match (k.as_str(), v.as_str()) {
+            ("SchedulerQueueingHints", "false") => None,
+            ("SchedulerQueueingHints", _) => Some(format!(
+                "feature gate SchedulerQueueingHints={v} is not modelled: kubesim's queue runs as upstream's with the hints off"
+            )),
+            _ => Some(format!(
+                "feature gate {k}={v} is ignored: kubesim has no feature gates"
+            )),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -1211,6 +1249,23 @@ mod tests {
         let held = summary(true, usize::MAX);
         assert_eq!(held.len(), 12);
         assert!(held.iter().all(|a| a.contains(" +")), "{held:?}");
+    }
+
+    /// The workload's gates override the case's; the hints off that the
+    /// queue models need no note.
+    #[test]
+    fn feature_gates_are_noted_as_not_modelled() {
+        let yaml = |t: &str| serde_yaml::from_str::<Value>(t).unwrap();
+        let case = yaml("featureGates: {SchedulerQueueingHints: true, Foo: false}");
+        let off = yaml("featureGates: {SchedulerQueueingHints: false}");
+        assert_eq!(
+            feature_gate_notes(&case, &off),
+            ["feature gate Foo=false is ignored: kubesim has no feature gates"]
+        );
+        let notes = feature_gate_notes(&case, &yaml("name: w"));
+        assert_eq!(notes.len(), 2);
+        assert!(notes[1].starts_with("feature gate SchedulerQueueingHints=true is not modelled"));
+        assert!(feature_gate_notes(&yaml("name: c"), &off).is_empty());
     }
 
     #[test]
