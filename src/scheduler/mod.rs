@@ -1369,6 +1369,7 @@ impl Scheduler {
         self.rejected_by = 0;
         let n = self.order.len();
         if n == 0 {
+            self.rejected_by = queue::NO_REJECTOR;
             return (
                 Decision::Unschedulable(
                     "0/0 nodes are available: no nodes available to schedule pods.".into(),

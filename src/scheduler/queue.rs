@@ -28,6 +28,10 @@ pub const MAX_UNSCHEDULABLE: Time = 300 * SECOND;
 /// `EventAssignedPodAdd`).
 pub const REJECTED_BY_INTER_POD_AFFINITY: u8 = 1;
 pub const REJECTED_BY_POD_TOPOLOGY_SPREAD: u8 = 2;
+/// No plugin rejected the pod: the cluster had no node (upstream's
+/// ErrNoNodesAvailable). Upstream sends such a pod to backoffQ, not among
+/// the unschedulable pods, since no event is known to help it.
+pub const NO_REJECTOR: u8 = 0x80;
 
 /// Backoff after `attempts` failed attempts: 1, 2, 4, 8, 10, 10 ... s.
 pub fn backoff(attempts: u32) -> Time {
@@ -215,9 +219,10 @@ impl SchedulingQueue {
     /// (`REJECTED_BY_*`): it waits among the unschedulable pods, or in
     /// backoffQ when a move request came since it was popped (upstream's
     /// `moveRequestCycle >= podSchedulingCycle`; one pod is in flight at a
-    /// time, so its cycle is the latest).
+    /// time, so its cycle is the latest) or when no plugin rejected it
+    /// ([`NO_REJECTOR`]).
     pub fn failed_unschedulable(&mut self, uid: u64, now: Time, plugins: u8) -> Requeued {
-        if self.move_request_cycle >= self.cycle
+        if (self.move_request_cycle >= self.cycle || plugins & NO_REJECTOR != 0)
             && let Some(until) = self.failed_backoff(uid, now)
         {
             return Requeued::Backoff(until);
@@ -423,6 +428,11 @@ mod tests {
         assert!(q.has_unschedulable());
         q.move_all(6 * SECOND);
         assert_eq!(q.pop(), Some(1));
+        // No plugin rejected it (no node): backoffQ all the same.
+        assert_eq!(
+            q.failed_unschedulable(1, 6 * SECOND, NO_REJECTOR),
+            Requeued::Backoff(8 * SECOND)
+        );
     }
 
     /// Pops, adds and removes (of waiting and in-flight pods, so that

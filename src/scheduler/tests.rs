@@ -1829,3 +1829,32 @@ fn an_update_during_a_failing_cycle_retries_the_pod_after_its_backoff() {
     assert_eq!(attempts(Some(100 * MICROSECOND)), 1);
     assert_eq!(attempts(Some(SECOND / 2)), 1);
 }
+
+/// With no node at all, upstream's ErrNoNodesAvailable names no rejecting
+/// plugin, so the pod goes to backoffQ and is retried as its backoff
+/// doubles to 10 s (not left for the 5-minute flush).
+#[test]
+fn a_pod_with_no_node_to_go_to_is_retried_by_backoff() {
+    use crate::engine::SECOND;
+    use crate::sim::{Dest, Latencies, LatencyConfig, Msg};
+    let rng = RngStreams::new(1);
+    let mut p = pod(
+        "metadata: {name: web, namespace: default}\nspec: {containers: [{name: c, image: nginx}]}",
+    );
+    p.metadata.uid = 7;
+    let mut world = AloneWithApi {
+        s: Scheduler::with_profiles(&rng, vec![Profile::default()]),
+        rec: crate::output::Recorder::discarding(),
+        lat: Latencies::new(&LatencyConfig::default(), &rng),
+        names: Vec::new(),
+        nodes: Vec::new(),
+        pods: vec![Arc::new(Object::Pod(p))],
+        failures: 0,
+        binds: Vec::new(),
+    };
+    let mut engine = crate::engine::Engine::new();
+    engine.schedule(0, Dest::Scheduler, Msg::Start);
+    engine.run(&mut world, Some(60 * SECOND));
+    // Tried at 0, then after 1, 2, 4, 8, 10, 10, 10 and 10 s: at 55 s.
+    assert_eq!(world.s.queue.attempts(7), 9);
+}
