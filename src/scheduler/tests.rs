@@ -1665,6 +1665,39 @@ struct AloneWithApi {
     binds: Vec<(crate::engine::Time, String, String)>,
 }
 
+impl AloneWithApi {
+    /// The default profile's scheduler, with `nodes` (each named) and
+    /// `pods` listed to its watches.
+    fn new(nodes: Vec<Node>, pods: Vec<Pod>, failures: usize) -> Self {
+        let rng = RngStreams::new(1);
+        AloneWithApi {
+            s: Scheduler::with_profiles(&rng, vec![Profile::default()]),
+            rec: crate::output::Recorder::discarding(),
+            lat: crate::sim::Latencies::new(&crate::sim::LatencyConfig::default(), &rng),
+            names: nodes.iter().map(|n| (&*n.metadata.name).into()).collect(),
+            nodes: nodes
+                .into_iter()
+                .map(|n| Arc::new(Object::Node(n)))
+                .collect(),
+            pods: pods.into_iter().map(|p| Arc::new(Object::Pod(p))).collect(),
+            failures,
+            binds: Vec::new(),
+        }
+    }
+
+    /// Starts the scheduler at 0, delivers each `(time, message)`, and runs
+    /// for 60 virtual seconds.
+    fn run(&mut self, also: Vec<(crate::engine::Time, crate::sim::Msg)>) {
+        use crate::sim::{Dest, Msg};
+        let mut engine = crate::engine::Engine::new();
+        engine.schedule(0, Dest::Scheduler, Msg::Start);
+        for (at, msg) in also {
+            engine.schedule(at, Dest::Scheduler, msg);
+        }
+        engine.run(self, Some(60 * crate::engine::SECOND));
+    }
+}
+
 impl crate::engine::World for AloneWithApi {
     type Dest = crate::sim::Dest;
     type Msg = crate::sim::Msg;
@@ -1724,27 +1757,14 @@ impl crate::engine::World for AloneWithApi {
 }
 
 fn bind_attempts(failures: usize) -> Vec<(crate::engine::Time, String, String)> {
-    use crate::sim::{Dest, Latencies, LatencyConfig, Msg};
-    let rng = RngStreams::new(1);
     let mut p = pod(
         "metadata: {name: web, namespace: default}\nspec: {containers: [{name: c, image: nginx}]}",
     );
     p.metadata.uid = 7;
     let n =
         node("metadata: {name: n1}\nstatus: {allocatable: {cpu: '4', memory: 8Gi, pods: '110'}}");
-    let mut world = AloneWithApi {
-        s: Scheduler::with_profiles(&rng, vec![Profile::default()]),
-        rec: crate::output::Recorder::discarding(),
-        lat: Latencies::new(&LatencyConfig::default(), &rng),
-        names: vec!["n1".into()],
-        nodes: vec![Arc::new(Object::Node(n))],
-        pods: vec![Arc::new(Object::Pod(p))],
-        failures,
-        binds: Vec::new(),
-    };
-    let mut engine = crate::engine::Engine::new();
-    engine.schedule(0, Dest::Scheduler, Msg::Start);
-    engine.run(&mut world, Some(60 * crate::engine::SECOND));
+    let mut world = AloneWithApi::new(vec![n], vec![p], failures);
+    world.run(Vec::new());
     world.binds
 }
 
@@ -1772,9 +1792,8 @@ fn an_update_during_a_failing_cycle_retries_the_pod_after_its_backoff() {
     use crate::api::pod::PodPhase;
     use crate::engine::{MICROSECOND, SECOND};
     use crate::etcd::{Change, EventType};
-    use crate::sim::{Dest, Latencies, LatencyConfig, Msg};
+    use crate::sim::Msg;
     let attempts = |update_at: Option<crate::engine::Time>| {
-        let rng = RngStreams::new(1);
         let mut big = pod(
             "metadata: {name: big, namespace: default}\nspec: {containers: [{name: c, image: nginx, resources: {requests: {cpu: '8'}}}]}",
         );
@@ -1785,39 +1804,27 @@ fn an_update_during_a_failing_cycle_retries_the_pod_after_its_backoff() {
         bound.metadata.uid = 8;
         let mut running = bound.clone();
         running.status.phase = PodPhase::Running;
-        let bound = Arc::new(Object::Pod(bound));
         let n = node(
             "metadata: {name: n1}\nstatus: {allocatable: {cpu: '4', memory: 8Gi, pods: '110'}}",
         );
-        let mut world = AloneWithApi {
-            s: Scheduler::with_profiles(&rng, vec![Profile::default()]),
-            rec: crate::output::Recorder::discarding(),
-            lat: Latencies::new(&LatencyConfig::default(), &rng),
-            names: vec!["n1".into()],
-            nodes: vec![Arc::new(Object::Node(n))],
-            pods: vec![Arc::new(Object::Pod(big)), bound.clone()],
-            failures: 0,
-            binds: Vec::new(),
-        };
-        let mut engine = crate::engine::Engine::new();
-        engine.schedule(0, Dest::Scheduler, Msg::Start);
-        if let Some(at) = update_at {
+        let mut world = AloneWithApi::new(vec![n], vec![big, bound.clone()], 0);
+        let update = update_at.map(|at| {
             let object = Arc::new(Object::Pod(running));
             let change = Change {
                 revision: 2,
                 kind: EventType::Modified,
                 key: object.key(),
                 object,
-                prev: Some(bound),
+                prev: Some(Arc::new(Object::Pod(bound))),
             };
             let event = Msg::WatchEvent {
                 tag: 1,
                 kind: EventType::Modified,
                 change: Arc::new(change),
             };
-            engine.schedule(at, Dest::Scheduler, event);
-        }
-        engine.run(&mut world, Some(60 * SECOND));
+            (at, event)
+        });
+        world.run(update.into_iter().collect());
         assert!(world.binds.is_empty());
         world.s.queue.attempts(7)
     };
@@ -1835,26 +1842,12 @@ fn an_update_during_a_failing_cycle_retries_the_pod_after_its_backoff() {
 /// doubles to 10 s (not left for the 5-minute flush).
 #[test]
 fn a_pod_with_no_node_to_go_to_is_retried_by_backoff() {
-    use crate::engine::SECOND;
-    use crate::sim::{Dest, Latencies, LatencyConfig, Msg};
-    let rng = RngStreams::new(1);
     let mut p = pod(
         "metadata: {name: web, namespace: default}\nspec: {containers: [{name: c, image: nginx}]}",
     );
     p.metadata.uid = 7;
-    let mut world = AloneWithApi {
-        s: Scheduler::with_profiles(&rng, vec![Profile::default()]),
-        rec: crate::output::Recorder::discarding(),
-        lat: Latencies::new(&LatencyConfig::default(), &rng),
-        names: Vec::new(),
-        nodes: Vec::new(),
-        pods: vec![Arc::new(Object::Pod(p))],
-        failures: 0,
-        binds: Vec::new(),
-    };
-    let mut engine = crate::engine::Engine::new();
-    engine.schedule(0, Dest::Scheduler, Msg::Start);
-    engine.run(&mut world, Some(60 * SECOND));
+    let mut world = AloneWithApi::new(Vec::new(), vec![p], 0);
+    world.run(Vec::new());
     // Tried at 0, then after 1, 2, 4, 8, 10, 10, 10 and 10 s: at 55 s.
     assert_eq!(world.s.queue.attempts(7), 9);
 }
