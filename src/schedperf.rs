@@ -310,9 +310,10 @@ impl Churn {
             0
         };
         let mut slots: Vec<Vec<Option<String>>> = vec![vec![None; held]; templates.len()];
-        let mut t = self.start + self.interval;
+        // A huge interval saturates: no tick falls before the end then.
+        let mut next = self.start.checked_add(self.interval);
         let mut count = 0usize;
-        while t <= self.end {
+        while let Some(t) = next.filter(|&t| t <= self.end) {
             if !self.recreate && self.number > 0 && count >= self.number {
                 break;
             }
@@ -350,7 +351,7 @@ impl Churn {
                 });
             }
             count += 1;
-            t += self.interval;
+            next = t.checked_add(self.interval);
         }
         out
     }
@@ -742,6 +743,13 @@ pub fn run(
                     let ns = if kind.namespaced() { ns.as_str() } else { "" };
                     objs.extend((0..n).map(|i| instance(&t, &prefix, i, ns)));
                 }
+                if kind == Kind::Namespace {
+                    // Later operations find these made, as upstream's
+                    // namespacePreparer and createPods would.
+                    for o in &objs {
+                        namespaces.insert(o.meta().name.to_string());
+                    }
+                }
                 actions.push(Action {
                     at,
                     place: format!("<{case_name} operation {k}>"),
@@ -984,10 +992,19 @@ pub fn run(
     for (start, k, namespace, op) in churns {
         let what = format!("{case_name} operation {k} (churn)");
         // Upstream's ticker: 500 ms unless a non-zero interval is given.
-        let interval = uint_field(op, "intervalMilliseconds", &what)?
+        // A run has at least one tick, so an interval is bounded: a day of
+        // virtual time is already far past any workload's end.
+        const MAX_INTERVAL_MS: u64 = 86_400_000;
+        let interval_ms = uint_field(op, "intervalMilliseconds", &what)?
             .filter(|&ms| ms != 0)
-            .unwrap_or(500)
-            .saturating_mul(SECOND / 1000);
+            .unwrap_or(500);
+        if interval_ms > MAX_INTERVAL_MS {
+            return Err(format!(
+                "{what}: `intervalMilliseconds` is {interval_ms}; at most {MAX_INTERVAL_MS} (one day) \
+                 is supported, as the churn ticks at least once"
+            ));
+        }
+        let interval = interval_ms * (SECOND / 1000);
         let recreate = match str_field(op, "mode").unwrap_or("create") {
             "create" => false,
             "recreate" => true,
@@ -1023,7 +1040,7 @@ pub fn run(
             number,
             interval: interval.max(1),
             start,
-            end: at.max(start + interval),
+            end: at.max(start.saturating_add(interval)),
         };
         actions.extend(churn.actions(&templates, &what));
     }
@@ -1355,6 +1372,10 @@ mod tests {
             (
                 "  - {opcode: createNodes, count: 1}\n  - {opcode: churn, intervalMilliseconds: 0.5, templatePaths: [templates/churn-pod.yaml]}\n",
                 "C operation 1 (churn): `intervalMilliseconds` must be a non-negative integer",
+            ),
+            (
+                "  - {opcode: createNodes, count: 1}\n  - {opcode: churn, intervalMilliseconds: 18446744073709551615, templatePaths: [templates/churn-pod.yaml]}\n",
+                "C operation 1 (churn): `intervalMilliseconds` is 18446744073709551615; at most 86400000 (one day)",
             ),
             (
                 "  - {opcode: createNamespaces, prefix: p, count: 1, namespaceLabels: x}\n",

@@ -703,6 +703,14 @@ impl Scheduler {
 
     fn observe(&mut self, kind: EventType, obj: &Arc<Object>, prev: Option<&Object>, cx: &mut Cx) {
         match &**obj {
+            Object::Node(node)
+                if kind == EventType::Deleted
+                    && self.node_index.contains_key(node.metadata.name.as_str()) =>
+            {
+                self.observe_node(kind, node);
+                self.node_deleted(cx);
+            }
+            Object::Node(_) if kind == EventType::Deleted => {}
             Object::Node(node) if self.observe_node(kind, node) => self.cluster_event(cx),
             Object::Node(_) => {}
             Object::Pod(pod) => self.observe_pod(kind, obj, pod, prev, cx),
@@ -1124,14 +1132,11 @@ impl Scheduler {
             return;
         }
         if let Some(node_name) = pod.spec.node_name() {
+            // Any other update of a bound pod (its status, say) is
+            // upstream's UpdatePodOther, which no plugin of the profile
+            // registers: it moves nothing and is no move request either.
             if self.observe_bound(uid, obj, pod, node_name) {
                 self.assigned_pod_event(pod, cx);
-            } else {
-                // Any other update of a bound pod (its status, say) moves
-                // none of the unschedulable pods, whose plugins register
-                // no such event, but upstream's AssignedPodUpdated still
-                // counts as a move request for the pod in flight.
-                self.queue.move_requested();
             }
             return;
         }
@@ -1299,6 +1304,19 @@ impl Scheduler {
                     &pod.metadata.labels,
                 )
             })
+        });
+        if let Some(until) = until {
+            self.schedule_flush(until, false, cx);
+        }
+    }
+
+    /// A Node deleted (upstream's NodeDelete, which PodTopologySpread
+    /// alone registers in the default profile): the pods it rejected move
+    /// back, as one domain fewer may lower their skew, and the pod in
+    /// flight sees a move request.
+    fn node_deleted(&mut self, cx: &mut Cx) {
+        let until = self.queue.move_some(cx.now(), |_, plugins| {
+            plugins & queue::REJECTED_BY_POD_TOPOLOGY_SPREAD != 0
         });
         if let Some(until) = until {
             self.schedule_flush(until, false, cx);

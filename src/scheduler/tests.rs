@@ -1727,7 +1727,13 @@ impl crate::engine::World for AloneWithApi {
                         revision: 1,
                         objects: Box::new(objects),
                     };
-                    ctx.send(Dest::Scheduler, 0, list);
+                    // Pods are listed after the nodes, so that the bound
+                    // ones find their node in the scheduler's cache.
+                    let after = match spec.kind {
+                        Kind::Pod => crate::engine::MILLISECOND,
+                        _ => 0,
+                    };
+                    ctx.send(Dest::Scheduler, after, list);
                 }
                 Verb::Bind { key, node } => {
                     self.binds.push((ctx.now(), key.name().to_string(), node));
@@ -1783,33 +1789,49 @@ fn a_failed_binding_is_retried_after_its_backoff() {
     assert!((2 * SECOND..3 * SECOND).contains(&gap(1)), "{thrice:?}");
 }
 
-/// Upstream's moveRequestCycle, end to end: a bound pod's status update
-/// that arrives while an unschedulable pod's cycle runs sends that pod to
-/// backoffQ, so it is tried again after its 1 s backoff; without the
-/// update it waits among the unschedulable pods (5 min at most).
+/// Upstream's moveRequestCycle, end to end: a bound pod relabelled while
+/// an unschedulable pod's cycle runs (upstream's AssignedPodUpdated with
+/// UpdatePodLabel, which InterPodAffinity and PodTopologySpread register)
+/// sends that pod to backoffQ, so it is tried again after its 1 s backoff;
+/// otherwise it waits among the unschedulable pods (5 min at most). A
+/// status-only update (UpdatePodOther, which no plugin registers) is no
+/// move request.
 #[test]
-fn an_update_during_a_failing_cycle_retries_the_pod_after_its_backoff() {
+fn a_relabel_during_a_failing_cycle_retries_the_pod_after_its_backoff() {
     use crate::api::pod::PodPhase;
-    use crate::engine::{MICROSECOND, SECOND};
+    use crate::engine::{MICROSECOND, SECOND, Time};
     use crate::etcd::{Change, EventType};
     use crate::sim::Msg;
-    let attempts = |update_at: Option<crate::engine::Time>| {
+    #[derive(Clone, Copy)]
+    enum Update {
+        Relabel,
+        Status,
+    }
+    let attempts = |update: Option<(Time, Update)>| {
         let mut big = pod(
             "metadata: {name: big, namespace: default}\nspec: {containers: [{name: c, image: nginx, resources: {requests: {cpu: '8'}}}]}",
         );
         big.metadata.uid = 7;
         let mut bound = pod(
-            "metadata: {name: small, namespace: default}\nspec: {nodeName: n1, containers: [{name: c, image: nginx}]}",
+            "metadata: {name: small, namespace: default, labels: {app: a}}\nspec: {nodeName: n1, containers: [{name: c, image: nginx}]}",
         );
         bound.metadata.uid = 8;
-        let mut running = bound.clone();
-        running.status.phase = PodPhase::Running;
         let n = node(
             "metadata: {name: n1}\nstatus: {allocatable: {cpu: '4', memory: 8Gi, pods: '110'}}",
         );
         let mut world = AloneWithApi::new(vec![n], vec![big, bound.clone()], 0);
-        let update = update_at.map(|at| {
-            let object = Arc::new(Object::Pod(running));
+        let update = update.map(|(at, how)| {
+            let mut next = bound.clone();
+            match how {
+                Update::Relabel => {
+                    let labels = pod("metadata: {name: x, labels: {app: b}}\nspec: {}")
+                        .metadata
+                        .labels;
+                    next.metadata.labels = labels;
+                }
+                Update::Status => next.status.phase = PodPhase::Running,
+            }
+            let object = Arc::new(Object::Pod(next));
             let change = Change {
                 revision: 2,
                 kind: EventType::Modified,
@@ -1826,15 +1848,78 @@ fn an_update_during_a_failing_cycle_retries_the_pod_after_its_backoff() {
         });
         world.run(update.into_iter().collect());
         assert!(world.binds.is_empty());
+        // The bound pod was placed from the list, before the cycle.
+        assert!(world.s.placed.contains_key(&8));
         world.s.queue.attempts(7)
     };
-    // The lists arrive about 0.6 ms in, and the pod's cycle then takes
-    // about 0.2 ms (it fails at 0.8 ms).
+    // The lists arrive about 1.25 ms in, and the pod's cycle then runs
+    // until about 1.5 ms.
     assert_eq!(attempts(None), 1);
-    assert_eq!(attempts(Some(700 * MICROSECOND)), 2);
-    // Before the cycle or after it, the update does not count.
-    assert_eq!(attempts(Some(100 * MICROSECOND)), 1);
-    assert_eq!(attempts(Some(SECOND / 2)), 1);
+    let during = 1_400 * MICROSECOND;
+    assert_eq!(attempts(Some((during, Update::Relabel))), 2);
+    assert_eq!(attempts(Some((during, Update::Status))), 1);
+    // After the cycle the relabel does not count: the pod was rejected by
+    // NodeResourcesFit, which a relabel cannot help.
+    assert_eq!(attempts(Some((SECOND / 2, Update::Relabel))), 1);
+}
+
+/// Upstream's NodeDelete moves the pods PodTopologySpread rejected: with
+/// zone b's only node gone, zone a alone counts, so the pod that zone a's
+/// skew kept out fits there at once, not after the 5-minute flush.
+#[test]
+fn a_node_deleted_moves_the_pods_spreading_kept_out() {
+    use crate::engine::{SECOND, Time};
+    use crate::etcd::{Change, EventType};
+    use crate::sim::Msg;
+    let binds = |delete_at: Option<Time>| {
+        let n1 = node(
+            "metadata: {name: n1, labels: {zone: a}}\nstatus: {allocatable: {cpu: '4', memory: 8Gi, pods: '110'}}",
+        );
+        let n2 = node(
+            "metadata: {name: n2, labels: {zone: b}}\nstatus: {allocatable: {cpu: '1', memory: 8Gi, pods: '110'}}",
+        );
+        let mut pods = Vec::new();
+        for (uid, name, on, labels, cpu) in [
+            (1, "web-1", "n1", "{app: web}", "100m"),
+            (2, "web-2", "n1", "{app: web}", "100m"),
+            (3, "other", "n2", "{}", "1"),
+        ] {
+            let mut p = pod(&format!(
+                "metadata: {{name: {name}, namespace: default, labels: {labels}}}\nspec: {{nodeName: {on}, containers: [{{name: c, image: nginx, resources: {{requests: {{cpu: '{cpu}'}}}}}}]}}"
+            ));
+            p.metadata.uid = uid;
+            pods.push(p);
+        }
+        let mut pending = pod(
+            "metadata: {name: web-3, namespace: default, labels: {app: web}}\nspec: {topologySpreadConstraints: [{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: web}}}], containers: [{name: c, image: nginx, resources: {requests: {cpu: 500m}}}]}",
+        );
+        pending.metadata.uid = 7;
+        pods.push(pending);
+        let mut world = AloneWithApi::new(vec![n1, n2.clone()], pods, 0);
+        let delete = delete_at.map(|at| {
+            let object = Arc::new(Object::Node(n2));
+            let change = Change {
+                revision: 2,
+                kind: EventType::Deleted,
+                key: object.key(),
+                object: object.clone(),
+                prev: Some(object),
+            };
+            let event = Msg::WatchEvent {
+                tag: super::WATCH_NODES,
+                kind: EventType::Deleted,
+                change: Arc::new(change),
+            };
+            (at, event)
+        });
+        world.run(delete.into_iter().collect());
+        world.binds
+    };
+    assert!(binds(None).is_empty());
+    let after = binds(Some(5 * SECOND));
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!((after[0].1.as_str(), after[0].2.as_str()), ("web-3", "n1"));
+    assert!((5 * SECOND..6 * SECOND).contains(&after[0].0), "{after:?}");
 }
 
 /// With no node at all, upstream's ErrNoNodesAvailable names no rejecting

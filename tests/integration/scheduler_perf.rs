@@ -578,6 +578,29 @@ fn a_namespace_made_twice_keeps_its_first_labels() {
     assert_eq!((r.measured, r.measured_bound), (2, 2));
 }
 
+/// A Namespace that `createAny` made is one a later `createPods` finds
+/// made: its labels stay, so the pods, whose affinity asks for pods of
+/// team=devops namespaces, match each other and are scheduled.
+#[test]
+fn a_namespace_made_by_create_any_keeps_its_labels() {
+    let dir = scratch("ns-any");
+    write(
+        &dir,
+        "ns.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: init-ns-0, labels: {team: devops}}\n",
+    );
+    let config = write(
+        &dir,
+        "config.yaml",
+        &format!(
+            "- name: C\n  defaultPodTemplatePath: {pod}\n  workloadTemplate:\n  - opcode: createNodes\n    count: 3\n    labelNodePrepareStrategy: {{labelKey: {ZONE}, labelValues: [zone1, zone2, zone3]}}\n  - {{opcode: createAny, templatePath: ns.yaml}}\n  - {{opcode: createPods, count: 2, namespace: init-ns-0, collectMetrics: true}}\n  workloads:\n  - {{name: w}}\n",
+            pod = template("pod-with-pod-affinity-ns-selector.yaml"),
+        ),
+    );
+    let r = run(&config, "C/w");
+    assert_eq!((r.measured, r.measured_bound), (2, 2));
+}
+
 /// Upstream's SchedulingWithMixedChurn, bundled: Nodes, 9-cpu pods and
 /// Services churn while the measured pods are scheduled; every measured
 /// pod is bound to a node of `createNodes` (a churned Node takes no pods).
