@@ -383,6 +383,10 @@ pub struct Scheduler {
     order: Vec<usize>,
     node_index: HashMap<Arc<str>, usize>,
     placed: HashMap<u64, Placed>,
+    /// Bound pods whose Node the cache does not hold yet (a pod list that
+    /// came before the node list, say): upstream keeps them under a
+    /// placeholder NodeInfo; here they are placed when their Node comes.
+    unplaced: BTreeMap<u64, Arc<Object>>,
     queue: SchedulingQueue,
     /// The latest version of every pod waiting to be scheduled.
     waiting: HashMap<u64, Arc<Object>>,
@@ -477,6 +481,7 @@ impl Scheduler {
             order: Vec::new(),
             node_index: HashMap::default(),
             placed: HashMap::default(),
+            unplaced: BTreeMap::new(),
             queue: SchedulingQueue::default(),
             waiting: HashMap::default(),
             in_flight: None,
@@ -778,7 +783,30 @@ impl Scheduler {
                 self.count_images(i, 1);
                 self.idx.set_node(i, &node.metadata.labels);
                 self.idx.matches.grow(self.nodes.len());
+                if !self.unplaced.is_empty() {
+                    self.place_unplaced(i);
+                }
                 true
+            }
+        }
+    }
+
+    /// Places the bound pods that waited for node `i` to be known.
+    fn place_unplaced(&mut self, i: usize) {
+        let name = self.nodes[i].name.clone();
+        let on_it: Vec<u64> = (self.unplaced.iter())
+            .filter(|(_, o)| {
+                o.as_pod()
+                    .and_then(|p| p.spec.node_name())
+                    .is_some_and(|n| *n == *name)
+            })
+            .map(|(&uid, _)| uid)
+            .collect();
+        for uid in on_it {
+            let obj = self.unplaced.remove(&uid).expect("listed above");
+            if let Some(pod) = obj.as_pod() {
+                let res = PodResources::of(pod);
+                self.place(uid, i, res, obj.clone(), false);
             }
         }
     }
@@ -1125,6 +1153,9 @@ impl Scheduler {
             self.nominated.remove(&uid);
             self.queue.remove(uid);
             self.waiting.remove(&uid);
+            if !self.unplaced.is_empty() {
+                self.unplaced.remove(&uid);
+            }
             if self.placed.contains_key(&uid) {
                 self.forget(uid);
                 self.cluster_event(cx);
@@ -1208,6 +1239,9 @@ impl Scheduler {
         // Seen bound for the first time (an assumed pod confirmed, or a pod
         // another scheduler or the client bound): upstream's AssignedPodAdd.
         let added = self.placed.get(&uid).is_none_or(|p| p.assumed);
+        if !self.unplaced.is_empty() {
+            self.unplaced.remove(&uid);
+        }
         self.queue.remove(uid);
         self.waiting.remove(&uid);
         // A status change shares the cached version's spec and labels: the
@@ -1261,6 +1295,7 @@ impl Scheduler {
             }
             (_, None) => {
                 self.forget(uid);
+                self.unplaced.insert(uid, obj.clone());
                 false
             }
         }

@@ -1661,6 +1661,9 @@ struct AloneWithApi {
     nodes: Vec<Arc<Object>>,
     pods: Vec<Arc<Object>>,
     failures: usize,
+    /// Whether the pod list comes before the node list (after it, by
+    /// default).
+    pods_first: bool,
     /// (time, pod name, node) of every bind request.
     binds: Vec<(crate::engine::Time, String, String)>,
 }
@@ -1681,6 +1684,7 @@ impl AloneWithApi {
                 .collect(),
             pods: pods.into_iter().map(|p| Arc::new(Object::Pod(p))).collect(),
             failures,
+            pods_first: false,
             binds: Vec::new(),
         }
     }
@@ -1727,10 +1731,9 @@ impl crate::engine::World for AloneWithApi {
                         revision: 1,
                         objects: Box::new(objects),
                     };
-                    // Pods are listed after the nodes, so that the bound
-                    // ones find their node in the scheduler's cache.
-                    let after = match spec.kind {
-                        Kind::Pod => crate::engine::MILLISECOND,
+                    // Pods are listed after the nodes unless `pods_first`.
+                    let after = match (spec.kind, self.pods_first) {
+                        (Kind::Pod, false) | (Kind::Node, true) => crate::engine::MILLISECOND,
                         _ => 0,
                     };
                     ctx.send(Dest::Scheduler, after, list);
@@ -1920,6 +1923,34 @@ fn a_node_deleted_moves_the_pods_spreading_kept_out() {
     assert_eq!(after.len(), 1, "{after:?}");
     assert_eq!((after[0].1.as_str(), after[0].2.as_str()), ("web-3", "n1"));
     assert!((5 * SECOND..6 * SECOND).contains(&after[0].0), "{after:?}");
+}
+
+/// A bound pod listed before its Node is kept until the Node comes, as
+/// upstream's cache keeps it under a placeholder NodeInfo: its 3 cpu are
+/// counted, so a 2-cpu pod does not fit on the 4-cpu node.
+#[test]
+fn a_bound_pod_listed_before_its_node_is_counted_on_it() {
+    let binds = |pods_first: bool| {
+        let n = node(
+            "metadata: {name: n1}\nstatus: {allocatable: {cpu: '4', memory: 8Gi, pods: '110'}}",
+        );
+        let mut bound = pod(
+            "metadata: {name: big, namespace: default}\nspec: {nodeName: n1, containers: [{name: c, image: nginx, resources: {requests: {cpu: '3'}}}]}",
+        );
+        bound.metadata.uid = 8;
+        let mut pending = pod(
+            "metadata: {name: web, namespace: default}\nspec: {containers: [{name: c, image: nginx, resources: {requests: {cpu: '2'}}}]}",
+        );
+        pending.metadata.uid = 7;
+        let mut world = AloneWithApi::new(vec![n], vec![bound, pending], 0);
+        world.pods_first = pods_first;
+        world.run(Vec::new());
+        assert!(world.s.placed.contains_key(&8));
+        assert!(world.s.unplaced.is_empty());
+        world.binds.len()
+    };
+    assert_eq!(binds(false), 0);
+    assert_eq!(binds(true), 0);
 }
 
 /// With no node at all, upstream's ErrNoNodesAvailable names no rejecting
