@@ -1689,6 +1689,28 @@ impl AloneWithApi {
         }
     }
 
+    /// A watch event of `kind` on the scheduler's watch `tag`, at revision 2.
+    fn event(
+        tag: u32,
+        kind: crate::etcd::EventType,
+        object: Object,
+        prev: Object,
+    ) -> crate::sim::Msg {
+        let object = Arc::new(object);
+        let change = crate::etcd::Change {
+            revision: 2,
+            kind,
+            key: object.key(),
+            object,
+            prev: Some(Arc::new(prev)),
+        };
+        crate::sim::Msg::WatchEvent {
+            tag,
+            kind,
+            change: Arc::new(change),
+        }
+    }
+
     /// Starts the scheduler at 0, delivers each `(time, message)`, and runs
     /// for 60 virtual seconds.
     fn run(&mut self, also: Vec<(crate::engine::Time, crate::sim::Msg)>) {
@@ -1803,8 +1825,7 @@ fn a_failed_binding_is_retried_after_its_backoff() {
 fn a_relabel_during_a_failing_cycle_retries_the_pod_after_its_backoff() {
     use crate::api::pod::PodPhase;
     use crate::engine::{MICROSECOND, SECOND, Time};
-    use crate::etcd::{Change, EventType};
-    use crate::sim::Msg;
+    use crate::etcd::EventType;
     #[derive(Clone, Copy)]
     enum Update {
         Relabel,
@@ -1834,19 +1855,8 @@ fn a_relabel_during_a_failing_cycle_retries_the_pod_after_its_backoff() {
                 }
                 Update::Status => next.status.phase = PodPhase::Running,
             }
-            let object = Arc::new(Object::Pod(next));
-            let change = Change {
-                revision: 2,
-                kind: EventType::Modified,
-                key: object.key(),
-                object,
-                prev: Some(Arc::new(Object::Pod(bound))),
-            };
-            let event = Msg::WatchEvent {
-                tag: 1,
-                kind: EventType::Modified,
-                change: Arc::new(change),
-            };
+            let (now, before) = (Object::Pod(next), Object::Pod(bound));
+            let event = AloneWithApi::event(super::WATCH_PODS, EventType::Modified, now, before);
             (at, event)
         });
         world.run(update.into_iter().collect());
@@ -1872,8 +1882,7 @@ fn a_relabel_during_a_failing_cycle_retries_the_pod_after_its_backoff() {
 #[test]
 fn a_node_deleted_moves_the_pods_spreading_kept_out() {
     use crate::engine::{SECOND, Time};
-    use crate::etcd::{Change, EventType};
-    use crate::sim::Msg;
+    use crate::etcd::EventType;
     let binds = |delete_at: Option<Time>| {
         let n1 = node(
             "metadata: {name: n1, labels: {zone: a}}\nstatus: {allocatable: {cpu: '4', memory: 8Gi, pods: '110'}}",
@@ -1900,19 +1909,8 @@ fn a_node_deleted_moves_the_pods_spreading_kept_out() {
         pods.push(pending);
         let mut world = AloneWithApi::new(vec![n1, n2.clone()], pods, 0);
         let delete = delete_at.map(|at| {
-            let object = Arc::new(Object::Node(n2));
-            let change = Change {
-                revision: 2,
-                kind: EventType::Deleted,
-                key: object.key(),
-                object: object.clone(),
-                prev: Some(object),
-            };
-            let event = Msg::WatchEvent {
-                tag: super::WATCH_NODES,
-                kind: EventType::Deleted,
-                change: Arc::new(change),
-            };
+            let (gone, before) = (Object::Node(n2.clone()), Object::Node(n2));
+            let event = AloneWithApi::event(super::WATCH_NODES, EventType::Deleted, gone, before);
             (at, event)
         });
         world.run(delete.into_iter().collect());
