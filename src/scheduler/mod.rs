@@ -245,6 +245,14 @@ impl ScoreMemo {
     }
 }
 
+/// The node a pod is nominated to (`status.nominatedNodeName`), if any.
+fn nominated_node(pod: &Pod) -> Option<&str> {
+    pod.status
+        .nominated_node_name
+        .as_deref()
+        .filter(|n| !n.is_empty())
+}
+
 /// How many shapes' scores a node keeps at once, one per way.
 const MEMO_WAYS: usize = 8;
 
@@ -1140,7 +1148,7 @@ impl Scheduler {
         kind: EventType,
         obj: &Arc<Object>,
         pod: &Pod,
-        _prev: Option<&Object>,
+        prev: Option<&Object>,
         cx: &mut Cx,
     ) {
         let uid = pod.metadata.uid;
@@ -1159,6 +1167,13 @@ impl Scheduler {
             if self.placed.contains_key(&uid) {
                 self.forget(uid);
                 self.cluster_event(cx);
+            } else if kind == EventType::Deleted
+                && nominated_node(pod).is_some()
+                && self.profile_index(pod).is_some()
+            {
+                // Upstream's deletePodFromSchedulingQueue: a pod that held
+                // a nomination (and was not assumed) is gone.
+                self.nomination_released(pod.spec.priority(), cx);
             }
             return;
         }
@@ -1194,6 +1209,16 @@ impl Scheduler {
             }
             return;
         }
+        // Upstream's updatePodInSchedulingQueue: a pod whose nomination
+        // changed (not an assumed one) no longer holds room on the node it
+        // was nominated to, after the update is queued.
+        let released = prev
+            .and_then(Object::as_pod)
+            .filter(|old| {
+                nominated_node(old).is_some_and(|n| Some(n) != nominated_node(pod))
+                    && !self.placed.contains_key(&uid)
+            })
+            .map(|old| old.spec.priority());
         // PreEnqueue (upstream's SchedulingGates): a gated pod is not
         // queued, and waits for an update that clears its gates.
         if !pod.spec.scheduling_gates.is_empty() {
@@ -1211,6 +1236,9 @@ impl Scheduler {
                     &format!("waiting for scheduling gates: [{}]", names.join(" ")),
                 );
             }
+            if let Some(priority) = released {
+                self.nomination_released(priority, cx);
+            }
             return;
         }
         if !self.gated.is_empty() {
@@ -1222,6 +1250,21 @@ impl Scheduler {
         if fresh && !in_flight && !self.placed.contains_key(&uid) {
             self.queue.add(uid, pod.spec.priority());
             cx.log(Dest::Scheduler, "enqueue", Subject::from(&**obj), "activeQ");
+        }
+        if let Some(priority) = released {
+            self.nomination_released(priority, cx);
+        }
+    }
+
+    /// A pod no longer holds its nomination (deleted, or nominated
+    /// elsewhere): the pods of its priority or lower counted it on its
+    /// nominated node as if it were bound there, so upstream treats this as
+    /// that pod's deletion (AssignedPodDelete) for them alone
+    /// (`getLEPriorityPreCheck`): they move back, and the pod in flight
+    /// sees a move request.
+    fn nomination_released(&mut self, priority: i32, cx: &mut Cx) {
+        if let Some(until) = self.queue.move_up_to_priority(cx.now(), priority) {
+            self.schedule_flush(until, false, cx);
         }
     }
 

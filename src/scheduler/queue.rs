@@ -301,6 +301,23 @@ impl SchedulingQueue {
         self.move_out(moved, now)
     }
 
+    /// The unschedulable pods of priority at most `priority` move as
+    /// [`Self::move_all`] moves them all (upstream's move with
+    /// `getLEPriorityPreCheck`).
+    pub fn move_up_to_priority(&mut self, now: Time, priority: i32) -> Option<Time> {
+        self.move_requested();
+        let entries = &self.entries;
+        let mut moved = Vec::new();
+        self.unschedulable.retain(|_, &mut (uid, _, _)| {
+            let go = entries.get(&uid).is_some_and(|e| e.priority <= priority);
+            if go {
+                moved.push(uid);
+            }
+            !go
+        });
+        self.move_out(moved, now)
+    }
+
     /// Moves `moved` (taken out of the unschedulable pods), in order, to
     /// backoffQ or activeQ; returns the earliest backoff expiry.
     fn move_out(&mut self, moved: Vec<u64>, now: Time) -> Option<Time> {

@@ -1923,6 +1923,56 @@ fn a_node_deleted_moves_the_pods_spreading_kept_out() {
     assert!((5 * SECOND..6 * SECOND).contains(&after[0].0), "{after:?}");
 }
 
+/// A pending pod that holds a nomination and is deleted, or nominated to
+/// another node, no longer holds room on its nominated node: as upstream
+/// (deletePodFromSchedulingQueue, updatePodInSchedulingQueue), the
+/// unschedulable pods of its priority or lower are moved back and tried
+/// again at once; one of higher priority waits for another event.
+#[test]
+fn a_released_nomination_moves_the_pods_of_its_priority_or_lower() {
+    use crate::engine::SECOND;
+    use crate::etcd::EventType;
+    // How often the 2-cpu pod of `waiting_priority` was tried when the
+    // nominated pod (priority 100) is deleted (`renominate` false) or
+    // nominated elsewhere at 5 s.
+    let attempts = |waiting_priority: i32, renominate: bool| {
+        let n1 = node(
+            "metadata: {name: n1}\nstatus: {allocatable: {cpu: '1', memory: 8Gi, pods: '110'}}",
+        );
+        let mut waiting = pod(&format!(
+            "metadata: {{name: big, namespace: default}}\nspec: {{priority: {waiting_priority}, containers: [{{name: c, image: nginx, resources: {{requests: {{cpu: '2'}}}}}}]}}"
+        ));
+        waiting.metadata.uid = 7;
+        let nominated = |on: &str| {
+            let mut p = pod(
+                "metadata: {name: nom, namespace: default}\nspec: {priority: 100, containers: [{name: c, image: nginx, resources: {requests: {cpu: '5'}}}]}",
+            );
+            p.metadata.uid = 9;
+            p.status.nominated_node_name = Some(on.to_string());
+            p
+        };
+        let mut world = AloneWithApi::new(vec![n1], vec![waiting, nominated("n1")], 0);
+        let (kind, now) = if renominate {
+            (EventType::Modified, nominated("n2"))
+        } else {
+            (EventType::Deleted, nominated("n1"))
+        };
+        let event = AloneWithApi::event(
+            super::WATCH_PODS,
+            kind,
+            Object::Pod(now),
+            Object::Pod(nominated("n1")),
+        );
+        world.run(vec![(5 * SECOND, event)]);
+        world.s.queue.attempts(7)
+    };
+    for renominate in [false, true] {
+        assert_eq!(attempts(100, renominate), 2, "renominate {renominate}");
+        assert_eq!(attempts(-3, renominate), 2, "renominate {renominate}");
+        assert_eq!(attempts(101, renominate), 1, "renominate {renominate}");
+    }
+}
+
 /// A bound pod listed before its Node is kept until the Node comes, as
 /// upstream's cache keeps it under a placeholder NodeInfo: its 3 cpu are
 /// counted, so a 2-cpu pod does not fit on the 4-cpu node.
