@@ -391,9 +391,10 @@ pub struct Scheduler {
     order: Vec<usize>,
     node_index: HashMap<Arc<str>, usize>,
     placed: HashMap<u64, Placed>,
-    /// Bound pods whose Node the cache does not hold yet (a pod list that
-    /// came before the node list, say): upstream keeps them under a
-    /// placeholder NodeInfo; here they are placed when their Node comes.
+    /// Bound pods whose Node the cache does not hold (yet or any more: a
+    /// pod list that came before the node list, or their Node deleted):
+    /// upstream keeps them under a placeholder NodeInfo; here they are
+    /// placed when a Node of that name comes.
     unplaced: BTreeMap<u64, Arc<Object>>,
     queue: SchedulingQueue,
     /// The latest version of every pod waiting to be scheduled.
@@ -764,6 +765,20 @@ impl Scheduler {
         let name: Arc<str> = Arc::from(node.metadata.name.as_str());
         match (kind, self.node_index.get(&name).copied()) {
             (EventType::Deleted, Some(i)) => {
+                // Its bound pods wait, as under upstream's placeholder
+                // NodeInfo, for a Node of that name to come back (pod GC
+                // deletes them before long otherwise). Assumed pods stay:
+                // their bindings are in flight.
+                let mut bound: Vec<u64> = (self.placed.iter())
+                    .filter(|(_, p)| p.node == i && !p.assumed)
+                    .map(|(&uid, _)| uid)
+                    .collect();
+                bound.sort_unstable();
+                for uid in bound {
+                    let obj = self.placed[&uid].obj.clone();
+                    self.forget(uid);
+                    self.unplaced.insert(uid, obj);
+                }
                 self.count_images(i, -1);
                 self.idx.remove_node(i);
                 self.live[i] = false;
@@ -1161,11 +1176,13 @@ impl Scheduler {
             self.nominated.remove(&uid);
             self.queue.remove(uid);
             self.waiting.remove(&uid);
-            if !self.unplaced.is_empty() {
-                self.unplaced.remove(&uid);
-            }
+            // A bound pod gone, counted on a node or waiting for its Node:
+            // upstream's AssignedPodDelete either way.
+            let unplaced = !self.unplaced.is_empty() && self.unplaced.remove(&uid).is_some();
             if self.placed.contains_key(&uid) {
                 self.forget(uid);
+                self.cluster_event(cx);
+            } else if unplaced {
                 self.cluster_event(cx);
             } else if kind == EventType::Deleted
                 && nominated_node(pod).is_some()

@@ -2001,6 +2001,68 @@ fn a_bound_pod_listed_before_its_node_is_counted_on_it() {
     assert_eq!(binds(true), 0);
 }
 
+/// A Node deleted and added again under its name finds the pods still
+/// bound to it counted on it, as upstream's cache keeps them under a
+/// placeholder NodeInfo: the pending 2-cpu pod does not fit beside the
+/// 3-cpu one, where a Node of another name takes it. The bound pod's
+/// deletion then moves the pending pod back, which binds.
+#[test]
+fn a_node_back_under_its_name_counts_the_pods_still_bound_to_it() {
+    use crate::engine::SECOND;
+    use crate::etcd::EventType;
+    let binds = |back_as: &str, delete_bound: bool| {
+        let n = |name: &str| {
+            node(&format!(
+                "metadata: {{name: {name}}}\nstatus: {{allocatable: {{cpu: '4', memory: 8Gi, pods: '110'}}}}"
+            ))
+        };
+        let mut bound = pod(
+            "metadata: {name: big, namespace: default}\nspec: {nodeName: n1, containers: [{name: c, image: nginx, resources: {requests: {cpu: '3'}}}]}",
+        );
+        bound.metadata.uid = 8;
+        let mut pending = pod(
+            "metadata: {name: web, namespace: default}\nspec: {containers: [{name: c, image: nginx, resources: {requests: {cpu: '2'}}}]}",
+        );
+        pending.metadata.uid = 7;
+        let mut world = AloneWithApi::new(vec![n("n1")], vec![bound.clone(), pending], 0);
+        let node_event = |kind, at: &str| {
+            AloneWithApi::event(
+                super::WATCH_NODES,
+                kind,
+                Object::Node(n(at)),
+                Object::Node(n(at)),
+            )
+        };
+        let mut events = vec![
+            (5 * SECOND, node_event(EventType::Deleted, "n1")),
+            (6 * SECOND, node_event(EventType::Added, back_as)),
+        ];
+        if delete_bound {
+            let gone = Object::Pod(bound.clone());
+            let event = AloneWithApi::event(
+                super::WATCH_PODS,
+                EventType::Deleted,
+                gone,
+                Object::Pod(bound),
+            );
+            events.push((20 * SECOND, event));
+        }
+        world.run(events);
+        world.binds
+    };
+    assert!(binds("n1", false).is_empty());
+    let elsewhere = binds("n2", false);
+    assert_eq!(elsewhere.len(), 1, "{elsewhere:?}");
+    assert_eq!(elsewhere[0].2, "n2");
+    let freed = binds("n1", true);
+    assert_eq!(freed.len(), 1, "{freed:?}");
+    assert_eq!(freed[0].2, "n1");
+    assert!(
+        (20 * SECOND..21 * SECOND).contains(&freed[0].0),
+        "{freed:?}"
+    );
+}
+
 /// With no node at all, upstream's ErrNoNodesAvailable names no rejecting
 /// plugin, so the pod goes to backoffQ and is retried as its backoff
 /// doubles to 10 s (not left for the 5-minute flush).
