@@ -10,7 +10,12 @@
 //!   `labelNodePrepareStrategy` (`labelKey`, `labelValues`: the op's node
 //!   `i` gets value `i mod len`, round-robin as upstream's
 //!   LabelNodePrepareStrategy); `uniqueNodeLabelStrategy` (`labelKey`: each
-//!   node its own value, here its name where upstream draws a UUID).
+//!   node its own value, here its name where upstream draws a UUID). The
+//!   nodes of a `createNodes` that comes after an operation that created
+//!   something are created at its place in the run, as API objects with no
+//!   kubelet (as all of upstream's are), and a barrier after it gives the
+//!   pods waiting then a phase's time from their arrival; the others are
+//!   the cluster's nodes from the start.
 //! - `createNamespaces`: `prefix`, `count` / `countParam`,
 //!   `namespaceTemplatePath` (Namespaces `PREFIX-0` .., with the template's
 //!   labels; names already made are skipped, as upstream tolerates
@@ -19,7 +24,8 @@
 //!   case's `defaultPodTemplatePath`, else a 100m / 500Mi pause pod;
 //!   `namespace`, else `namespace-N` for operation N as upstream (created,
 //!   unlabelled, when no earlier operation created it, as upstream);
-//!   `collectMetrics` marks the measured pods.
+//!   `collectMetrics` marks the measured pods (not inside a window, as
+//!   upstream, which has one collector at a time).
 //! - `createPodSets`: `count` / `countParam`, `namespacePrefix`,
 //!   `createPodsOp`: unrolled, as upstream, into one `createPods` per
 //!   namespace `namespacePrefix-i`.
@@ -30,13 +36,29 @@
 //! - `churn`: `mode` (`create` or `recreate`), `templatePaths` of Pods,
 //!   Services or Nodes, `intervalMilliseconds`, `number` (see [`Churn`]),
 //!   `namespace` (else `namespace-N` for operation N, as upstream).
-//! - `barrier` (also with `namespaces`): the next phase starts once the
-//!   pods of earlier `skipWaitToCompletion` phases have had their time;
-//!   the other phases already start after the previous one has had its.
+//! - `barrier` (also with `namespaces` and `labelSelector`): the next phase
+//!   starts once the pods of earlier `skipWaitToCompletion` phases have
+//!   had their time (all of them, which covers those the namespaces and
+//!   selector pick); the other phases already start after the previous one
+//!   has had its.
+//! - `startCollectingMetrics` (`namespaces`, required; `labelSelector`;
+//!   `name`, which only labels upstream's results) and
+//!   `stopCollectingMetrics`: a window in place of `collectMetrics`. The
+//!   pods of `createPods` operations inside it, in its namespaces, whose
+//!   labels the selector matches, are the measured ones (upstream's
+//!   collector counts every pod of those namespaces bound while it is
+//!   open: here pods made by other operations, or before the window, are
+//!   not counted). The window is measured from its start to the last bind
+//!   of its pods (upstream's cases close it after a barrier that waits for
+//!   them). As upstream, a second window, or a `collectMetrics`, while one
+//!   is open is refused, and so is a stop without a start; a window never
+//!   stopped is refused too (upstream would measure nothing for it).
 //!
 //! Other operations, and other fields of these, are refused with the
 //! operation and the field named; `labels` (of a test case or workload)
-//! are ignored, and so are `featureGates`, each named in a note.
+//! are ignored, and so are `featureGates` and the test case's
+//! `metricsCollectorConfig` (which upstream Prometheus metrics to gather;
+//! its shape is checked), each named in a note.
 //! `createPods`' `skipWaitToCompletion` starts the next operation at once.
 //! Template paths are relative to the configuration file.
 
@@ -78,7 +100,7 @@ pub struct PerfResult {
     /// Every node's labels, by node name.
     pub node_labels: BTreeMap<String, BTreeMap<String, String>>,
     /// What the run did not model that the configuration asked for: the
-    /// feature gates it sets, each a line.
+    /// feature gates it sets and its `metricsCollectorConfig`, each a line.
     pub notes: Vec<String>,
 }
 
@@ -87,7 +109,8 @@ pub struct PerfResult {
 pub struct Placement {
     /// The index of the `createPods` operation in the `workloadTemplate`.
     pub op: usize,
-    /// Whether the operation has `collectMetrics: true`.
+    /// Whether the pod is measured: its operation has `collectMetrics:
+    /// true`, or ran inside a collecting window that selects it.
     pub measured: bool,
     pub namespace: String,
     pub name: String,
@@ -218,6 +241,116 @@ fn field<'a>(v: &'a Value, k: &str) -> Option<&'a Value> {
 
 fn str_field<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
     field(v, k).and_then(Value::as_str)
+}
+
+/// Field `labelSelector` of `op` (label keys to values, all of which a
+/// pod's labels must have, as upstream's `labels.SelectorFromSet`); empty
+/// when absent.
+fn label_selector(op: &Value, what: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut selector = BTreeMap::new();
+    let Some(v) = field(op, "labelSelector") else {
+        return Ok(selector);
+    };
+    let bad = || format!("{what}: `labelSelector` must map label keys to string values");
+    for (key, value) in v.as_mapping().ok_or_else(bad)? {
+        match (key.as_str(), value.as_str()) {
+            (Some(key), Some(value)) => {
+                selector.insert(key.to_string(), value.to_string());
+            }
+            _ => return Err(bad()),
+        }
+    }
+    Ok(selector)
+}
+
+/// Whether `labels` has every key and value of `selector`.
+fn selects(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
+    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+/// The measured window a `startCollectingMetrics` operation opens and a
+/// `stopCollectingMetrics` closes: upstream's throughput collector counts
+/// the pods of `namespaces` (those whose labels `labelSelector` matches)
+/// bound while it is open.
+struct Window {
+    /// The operation that opened it.
+    op: usize,
+    namespaces: BTreeSet<String>,
+    selector: BTreeMap<String, String>,
+}
+
+/// A `startCollectingMetrics` operation's window, its fields checked as
+/// upstream's `startCollectingMetricsOp` (`name` only labels upstream's
+/// results).
+fn start_window(op: &Value, k: usize, what: &str) -> Result<Window, String> {
+    check_fields(op, &["opcode", "name", "namespaces", "labelSelector"], what)?;
+    if let Some(v) = field(op, "name")
+        && !v.is_string()
+    {
+        return Err(format!("{what}: `name` must be a string"));
+    }
+    let list = field(op, "namespaces")
+        .and_then(Value::as_sequence)
+        .ok_or_else(|| format!("{what}: needs `namespaces`, a list of namespace names"))?;
+    let mut namespaces = BTreeSet::new();
+    for ns in list {
+        match ns.as_str() {
+            Some(ns) if !ns.is_empty() => {
+                namespaces.insert(ns.to_string());
+            }
+            _ => return Err(format!("{what}: `namespaces` must hold non-empty strings")),
+        }
+    }
+    if namespaces.is_empty() {
+        // As upstream's startCollectingMetricsOp.isValid.
+        return Err(format!("{what}: `namespaces` cannot be empty"));
+    }
+    Ok(Window {
+        op: k,
+        namespaces,
+        selector: label_selector(op, what)?,
+    })
+}
+
+/// A note naming the test case's `metricsCollectorConfig`, after checking
+/// its shape (upstream's: `metrics`, mapping metric names to label filters
+/// or null); `None` without one.
+fn metrics_collector_note(case: &Value, case_name: &str) -> Result<Option<String>, String> {
+    let Some(v) = field(case, "metricsCollectorConfig") else {
+        return Ok(None);
+    };
+    let what = format!("test case {case_name} `metricsCollectorConfig`");
+    check_fields(v, &["metrics"], &what)?;
+    let metrics = match field(v, "metrics") {
+        None | Some(Value::Null) => Default::default(),
+        Some(Value::Mapping(m)) => m.clone(),
+        Some(_) => {
+            return Err(format!(
+                "{what}: `metrics` must map metric names to label filters"
+            ));
+        }
+    };
+    let mut names = Vec::new();
+    for (name, filters) in &metrics {
+        let Some(name) = name.as_str() else {
+            return Err(format!("{what}: `metrics` keys must be metric names"));
+        };
+        if !matches!(filters, Value::Null | Value::Sequence(_)) {
+            return Err(format!(
+                "{what}: metric `{name}`: expected a list of label filters or null"
+            ));
+        }
+        names.push(name);
+    }
+    names.sort_unstable();
+    Ok(Some(format!(
+        "metricsCollectorConfig ({}) is ignored: it selects upstream's Prometheus metrics; kubesim reports its own figures",
+        if names.is_empty() {
+            "no metrics".to_string()
+        } else {
+            names.join(", ")
+        }
+    )))
 }
 
 /// `count`, or `countParam: $name` looked up in the workload's params.
@@ -576,6 +709,7 @@ pub fn run(
             "workloads",
             "labels",
             "featureGates",
+            "metricsCollectorConfig",
         ],
         &format!("test case {case_name}"),
     )?;
@@ -609,7 +743,8 @@ pub fn run(
         }
     }
     let threshold = field(workload, "threshold").and_then(Value::as_f64);
-    let notes = feature_gate_notes(case, workload);
+    let mut notes = feature_gate_notes(case, workload);
+    notes.extend(metrics_collector_note(case, case_name)?);
     let default_pod_template = match str_field(case, "defaultPodTemplatePath") {
         Some(rel) => object_template(base, rel)?,
         None => default_pod(),
@@ -647,6 +782,16 @@ pub fn run(
     // The namespaces created so far: `createPods` creates its own when it
     // is not among them, as upstream's `createNamespaceIfNotPresent`.
     let mut namespaces: BTreeSet<String> = BTreeSet::new();
+    // The window a `startCollectingMetrics` opened and no
+    // `stopCollectingMetrics` has closed yet.
+    let mut window: Option<Window> = None;
+    // `createNodes` operations after the first operation that created
+    // something: (node group, operation, the name its template gives its
+    // node). Their nodes are created at the operation's time.
+    let mut later_nodes: Vec<(String, usize, Option<String>)> = Vec::new();
+    // Pods of `skipWaitToCompletion` operations since the last barrier
+    // that waited for pods to be scheduled.
+    let mut pending = 0u64;
     for (k, op) in ops.iter().enumerate() {
         let opcode = str_field(op, "opcode").unwrap_or("");
         let what = format!("{case_name} operation {k} ({opcode})");
@@ -681,9 +826,26 @@ pub fn run(
                     renames.push((format!("{group}-0"), node));
                 }
                 if let Some(l) = node_labeling(op, &what)? {
-                    labelings.push((group, l));
+                    labelings.push((group.clone(), l));
                 }
                 nodes += n;
+                if at > 0 || !actions.is_empty() {
+                    // Upstream creates them when the operation runs: pods
+                    // already waiting may then fit, and have a phase's
+                    // time from now before a barrier passes.
+                    let named = renames
+                        .iter()
+                        .find(|(generated, _)| *generated == format!("{group}-0"))
+                        .map(|(_, named)| named.clone());
+                    later_nodes.push((group, k, named));
+                    actions.push(Action {
+                        at,
+                        place: format!("<{case_name} operation {k}>"),
+                        op: ActionOp::Apply(Vec::new()),
+                    });
+                    at += CREATE_GAP;
+                    owed = owed.max(at + (pending * PHASE_GAP_PER_POD).max(PHASE_MIN));
+                }
             }
             "createAny" => {
                 check_fields(
@@ -844,18 +1006,34 @@ pub fn run(
                         "{what}: collectMetrics and skipWaitToCompletion cannot be true at the same time"
                     ));
                 }
+                if collect && let Some(w) = &window {
+                    // As upstream, which has one collector at a time.
+                    return Err(format!(
+                        "{what}: collectMetrics while the window operation {} opened is open: \
+                         metrics collection is overlapping",
+                        w.op
+                    ));
+                }
+                // In an open window, the pods of its namespaces that its
+                // selector matches are measured.
+                let in_window = window.as_ref().is_some_and(|w| {
+                    w.namespaces.contains(&ns) && selects(&w.selector, &t.meta().labels)
+                });
                 if collect {
-                    measured_prefixes.push(prefix.clone());
-                    measured += n;
                     measure_from.get_or_insert(at);
                 }
-                pod_ops.push((k, prefix, collect));
+                if collect || in_window {
+                    measured_prefixes.push(prefix.clone());
+                    measured += n;
+                }
+                pod_ops.push((k, prefix, collect || in_window));
                 pods += n;
                 let phase = (n as u64 * PHASE_GAP_PER_POD).max(PHASE_MIN);
                 if skip_wait {
                     // The next operation starts at once; a barrier waits
                     // for these pods.
                     owed = owed.max(at + phase);
+                    pending += n as u64;
                 } else {
                     at += phase;
                 }
@@ -907,24 +1085,7 @@ pub fn run(
                     Some(ns) if !ns.is_empty() => ns.to_string(),
                     _ => return Err(format!("{what}: needs a `namespace` string")),
                 };
-                let mut selector = BTreeMap::new();
-                if let Some(v) = field(op, "labelSelector") {
-                    let m = v.as_mapping().ok_or_else(|| {
-                        format!("{what}: `labelSelector` must map label keys to values")
-                    })?;
-                    for (key, value) in m {
-                        match (key.as_str(), value.as_str()) {
-                            (Some(key), Some(value)) => {
-                                selector.insert(key.to_string(), value.to_string());
-                            }
-                            _ => {
-                                return Err(format!(
-                                    "{what}: `labelSelector` must map label keys to values"
-                                ));
-                            }
-                        }
-                    }
-                }
+                let selector = label_selector(op, &what)?;
                 let rate = uint_field(op, "deletePodsPerSecond", &what)?.unwrap_or(0);
                 // The pods earlier operations created in the namespace whose
                 // template's labels the selector matches, in an arbitrary
@@ -932,7 +1093,7 @@ pub fn run(
                 let mut names = Vec::new();
                 for (pod_ns, prefix, count, t) in &created {
                     let labels = &t.meta().labels;
-                    if *pod_ns != ns || selector.iter().any(|(k, v)| labels.get(k) != Some(v)) {
+                    if *pod_ns != ns || !selects(&selector, labels) {
                         continue;
                     }
                     names.extend((0..*count).map(|i| format!("{prefix}{i}")));
@@ -966,14 +1127,23 @@ pub fn run(
                 // (Upstream then waits for the pods to be gone.)
             }
             "barrier" => {
-                check_fields(op, &["opcode", "namespaces", "stageRequirement"], &what)?;
+                check_fields(
+                    op,
+                    &["opcode", "namespaces", "labelSelector", "stageRequirement"],
+                    &what,
+                )?;
+                // Upstream waits for the matching pods alone; the time
+                // owed is all the earlier pods', which covers them.
+                label_selector(op, &what)?;
                 at = at.max(owed);
                 // Scheduled (upstream's default) or Attempted (gated pods
                 // count as attempted): the next phase starts at its own
                 // time either way (see `PHASE_GAP_PER_POD`).
                 match field(op, "stageRequirement") {
-                    None => {}
-                    Some(Value::String(s)) if s == "Scheduled" || s == "Attempted" => {}
+                    // Upstream forgets the pods it waited for.
+                    None => pending = 0,
+                    Some(Value::String(s)) if s == "Scheduled" => pending = 0,
+                    Some(Value::String(s)) if s == "Attempted" => {}
                     Some(v) => {
                         return Err(format!(
                             "{what}: `stageRequirement` must be `Scheduled` or `Attempted`, got {}",
@@ -982,12 +1152,40 @@ pub fn run(
                     }
                 }
             }
+            "startCollectingMetrics" => {
+                let w = start_window(op, k, &what)?;
+                if let Some(open) = &window {
+                    return Err(format!(
+                        "{what}: the window operation {} opened is still open: metrics \
+                         collection is overlapping (upstream has one collector at a time)",
+                        open.op
+                    ));
+                }
+                measure_from.get_or_insert(at);
+                window = Some(w);
+            }
+            "stopCollectingMetrics" => {
+                check_fields(op, &["opcode"], &what)?;
+                if window.take().is_none() {
+                    return Err(format!(
+                        "{what}: missing startCollectingMetrics operation before stopping"
+                    ));
+                }
+            }
             other => {
                 return Err(format!(
-                    "{what}: operation {other:?} is not supported (createNodes, createNamespaces, createPods, createPodSets, createAny, deletePods, churn, barrier are)"
+                    "{what}: operation {other:?} is not supported (createNodes, createNamespaces, createPods, createPodSets, createAny, deletePods, churn, barrier, startCollectingMetrics, stopCollectingMetrics are)"
                 ));
             }
         }
+    }
+    if let Some(w) = window {
+        // Upstream's collector would run to the end and report nothing.
+        return Err(format!(
+            "{case_name} operation {} (startCollectingMetrics): no stopCollectingMetrics \
+             after it; upstream would measure nothing for this window",
+            w.op
+        ));
     }
     for (start, k, namespace, op) in churns {
         let what = format!("{case_name} operation {k} (churn)");
@@ -1091,7 +1289,40 @@ pub fn run(
         .nodes
         .iter()
         .map(|n| (n.metadata.name.to_string(), (*n.metadata.labels).clone()))
-        .collect();
+        .collect::<BTreeMap<_, _>>();
+    // The nodes of later `createNodes` operations are API objects created
+    // at the operation's time, as upstream's (no kubelet runs for them).
+    for (group, k, named) in &later_nodes {
+        let prefix = format!("{group}-");
+        let of_group = |name: &str| {
+            Some(name) == named.as_deref()
+                || name
+                    .strip_prefix(prefix.as_str())
+                    .is_some_and(|i| i.parse::<usize>().is_ok())
+        };
+        let place = format!("<{case_name} operation {k}>");
+        let action = s
+            .actions
+            .iter_mut()
+            .find(|a| a.place == place)
+            .expect("the operation's action");
+        let mut kept = Vec::with_capacity(s.nodes.len());
+        let mut created = Vec::new();
+        for mut node in std::mem::take(&mut s.nodes) {
+            if of_group(&node.metadata.name) {
+                node.status.ready = Some(crate::api::node::NodeReady {
+                    status: "True",
+                    reason: "KubeletReady".into(),
+                    last_transition: action.at,
+                });
+                created.push(Object::Node(node));
+            } else {
+                kept.push(node);
+            }
+        }
+        s.nodes = kept;
+        action.op = ActionOp::Apply(created);
+    }
     let from = measure_from.unwrap_or(0);
     let opts = RunOptions {
         wall_marks: Some((from, crate::bench::WALL_MARK_STEP)),
@@ -1417,6 +1648,46 @@ mod tests {
                 "  - {opcode: updateAny, templatePath: x}\n",
                 "operation \"updateAny\" is not supported",
             ),
+            (
+                "  - {opcode: startCollectingMetrics, namespaces: []}\n",
+                "C operation 0 (startCollectingMetrics): `namespaces` cannot be empty",
+            ),
+            (
+                "  - {opcode: startCollectingMetrics, name: x}\n",
+                "C operation 0 (startCollectingMetrics): needs `namespaces`",
+            ),
+            (
+                "  - {opcode: startCollectingMetrics, namespaces: [a], labelSelector: [x]}\n",
+                "`labelSelector` must map label keys to string values",
+            ),
+            (
+                "  - {opcode: startCollectingMetrics, namespaces: [a], when: now}\n",
+                "field `when` is not supported",
+            ),
+            (
+                "  - {opcode: createNodes, count: 1}\n  - {opcode: stopCollectingMetrics}\n",
+                "C operation 1 (stopCollectingMetrics): missing startCollectingMetrics operation before stopping",
+            ),
+            (
+                "  - {opcode: startCollectingMetrics, namespaces: [a]}\n  - {opcode: stopCollectingMetrics, name: x}\n",
+                "C operation 1 (stopCollectingMetrics): field `name` is not supported",
+            ),
+            (
+                "  - {opcode: startCollectingMetrics, namespaces: [a]}\n  - {opcode: startCollectingMetrics, namespaces: [b]}\n",
+                "C operation 1 (startCollectingMetrics): the window operation 0 opened is still open",
+            ),
+            (
+                "  - {opcode: createNodes, count: 1}\n  - {opcode: startCollectingMetrics, namespaces: [a]}\n  - {opcode: createPods, count: 1, collectMetrics: true}\n",
+                "C operation 2 (createPods): collectMetrics while the window operation 1 opened is open",
+            ),
+            (
+                "  - {opcode: createNodes, count: 1}\n  - {opcode: startCollectingMetrics, namespaces: [a]}\n  - {opcode: createPods, count: 1, namespace: a}\n",
+                "C operation 1 (startCollectingMetrics): no stopCollectingMetrics after it",
+            ),
+            (
+                "  - {opcode: barrier, labelSelector: {type: [a]}}\n",
+                "C operation 0 (barrier): `labelSelector` must map label keys to string values",
+            ),
         ] {
             let path = scratch_config("bad-fields", &case(ops));
             let e = run(&path, "C/w", 1, &RunOptions::default()).unwrap_err();
@@ -1442,6 +1713,112 @@ mod tests {
             e.contains("C workload v: field `thresholdMetricSelector` is not supported"),
             "{e}"
         );
+    }
+
+    /// Writes `name` beside the bundled templates of the scratch
+    /// configuration at `config`.
+    fn scratch_template(config: &Path, name: &str, text: &str) {
+        std::fs::write(config.parent().unwrap().join("templates").join(name), text).unwrap();
+    }
+
+    /// An explicit window measures the pods created while it is open in
+    /// its namespaces whose labels its selector matches, and no others.
+    #[test]
+    fn a_collecting_window_measures_its_namespaces_matching_pods() {
+        let path = scratch_config(
+            "window",
+            "- name: W\n  workloadTemplate:\n  - {opcode: createNodes, count: 2}\n  - {opcode: createPods, count: 2, namespace: a, podTemplatePath: templates/unsched.yaml}\n  - {opcode: startCollectingMetrics, name: x, namespaces: [a, b], labelSelector: {type: unsched}}\n  - {opcode: createPods, count: 3, namespace: a, podTemplatePath: templates/unsched.yaml, skipWaitToCompletion: true}\n  - {opcode: createPods, count: 4, namespace: b, skipWaitToCompletion: true}\n  - {opcode: createPods, count: 5, namespace: c, podTemplatePath: templates/unsched.yaml}\n  - {opcode: barrier, labelSelector: {type: unsched}}\n  - {opcode: stopCollectingMetrics}\n  - {opcode: createPods, count: 6, namespace: a, podTemplatePath: templates/unsched.yaml}\n  workloads:\n  - {name: w}\n",
+        );
+        scratch_template(
+            &path,
+            "unsched.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  generateName: u-\n  labels: {type: unsched}\nspec:\n  containers: [{name: c, image: registry.k8s.io/pause:3.10}]\n",
+        );
+        let r = run(&path, "W/w", 1, &RunOptions::default()).unwrap();
+        assert_eq!((r.pods, r.measured, r.measured_bound), (20, 3, 3));
+        let measured_ops: BTreeSet<usize> = r
+            .placements
+            .iter()
+            .filter(|p| p.measured)
+            .map(|p| p.op)
+            .collect();
+        assert_eq!(measured_ops, BTreeSet::from([3]));
+        assert_eq!(r.scheduled, 20);
+    }
+
+    /// A `createNodes` after pods exist adds its nodes at its own time:
+    /// pods that fit only there wait for them.
+    #[test]
+    fn later_nodes_come_at_their_operations_time() {
+        let path = scratch_config(
+            "later-nodes",
+            "- name: N\n  workloadTemplate:\n  - {opcode: startCollectingMetrics, namespaces: [w]}\n  - {opcode: createNodes, count: 1, nodeTemplatePath: templates/cordoned.yaml}\n  - {opcode: createPods, count: 4, namespace: w, skipWaitToCompletion: true}\n  - {opcode: barrier, stageRequirement: Attempted}\n  - {opcode: createNodes, count: 2, labelNodePrepareStrategy: {labelKey: zone, labelValues: [z]}}\n  - {opcode: barrier}\n  - {opcode: stopCollectingMetrics}\n  workloads:\n  - {name: w}\n",
+        );
+        scratch_template(
+            &path,
+            "cordoned.yaml",
+            "apiVersion: v1\nkind: Node\nmetadata: {generateName: cordoned-}\nspec: {unschedulable: true}\n",
+        );
+        for scheduling_only in [false, true] {
+            let opts = RunOptions {
+                scheduling_only,
+                ..RunOptions::default()
+            };
+            let r = run(&path, "N/w", 1, &opts).unwrap();
+            assert_eq!((r.nodes, r.measured, r.measured_bound), (3, 4, 4));
+            assert_eq!(r.node_labels["node-4-1"]["zone"], "z");
+            assert!(
+                r.placements
+                    .iter()
+                    .all(|p| p.node.as_deref().is_some_and(|n| n.starts_with("node-4-"))),
+                "{:?}",
+                r.placements
+            );
+            // Bound only once the nodes came, after the Attempted barrier's
+            // phase (a minute).
+            assert!(r.virtual_span_s >= 60.0, "{}", r.virtual_span_s);
+        }
+    }
+
+    #[test]
+    fn metrics_collector_config_is_checked_and_noted() {
+        let config = |mcc: &str| {
+            format!(
+                "- name: M\n  metricsCollectorConfig: {mcc}\n  workloadTemplate:\n  - {{opcode: createNodes, count: 1}}\n  - {{opcode: createPods, count: 1, collectMetrics: true}}\n  workloads:\n  - {{name: w}}\n"
+            )
+        };
+        let path = scratch_config(
+            "mcc",
+            &config(
+                "{metrics: {scheduler_b: [{label: result, values: [scheduled]}], scheduler_a: null}}",
+            ),
+        );
+        let r = run(&path, "M/w", 1, &RunOptions::default()).unwrap();
+        assert_eq!(
+            r.notes,
+            [
+                "metricsCollectorConfig (scheduler_a, scheduler_b) is ignored: it selects upstream's Prometheus metrics; kubesim reports its own figures"
+            ]
+        );
+        for (mcc, wanted) in [
+            (
+                "[a]",
+                "test case M `metricsCollectorConfig`: expected a mapping",
+            ),
+            (
+                "{metrics: 3}",
+                "`metrics` must map metric names to label filters",
+            ),
+            ("{other: 1}", "field `other` is not supported"),
+            (
+                "{metrics: {x: 1}}",
+                "metric `x`: expected a list of label filters or null",
+            ),
+        ] {
+            let path = scratch_config("mcc-bad", &config(mcc));
+            let e = run(&path, "M/w", 1, &RunOptions::default()).unwrap_err();
+            assert!(e.contains(wanted), "{mcc}: {e}");
+        }
     }
 
     #[test]
