@@ -60,7 +60,13 @@
 //! `metricsCollectorConfig` (which upstream Prometheus metrics to gather;
 //! its shape is checked), each named in a note.
 //! `createPods`' `skipWaitToCompletion` starts the next operation at once.
-//! Template paths are relative to the configuration file.
+//! Template paths are relative to the configuration file. A `createPods`
+//! pod template (its own or the case's `defaultPodTemplatePath`) may hold
+//! the placeholders of Go's text/template that upstream's own pod
+//! templates use, `{{ .Index }}` (the pod's index in its operation) and
+//! `{{ .Count }}` (the operation's count), filled in for each pod as
+//! upstream does; any other `{{ ... }}`, and placeholders in other
+//! templates, are refused with the template and the construct named.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -389,11 +395,77 @@ fn read_template(base: &Path, rel: &str) -> Result<Value, String> {
     // the placeholders would make other names and labels than upstream's.
     if text.contains("{{") {
         return Err(format!(
-            "template {}: Go template placeholders (`{{{{ ... }}}}`) are not supported",
+            "template {}: Go template placeholders (`{{{{ ... }}}}`) are supported in the pod \
+             templates of createPods only",
             path.display()
         ));
     }
     serde_yaml::from_str(&text).map_err(|e| format!("template {}: {e}", path.display()))
+}
+
+/// `text` with each placeholder of the subset of Go's text/template that
+/// upstream's pod templates use filled in: `{{ .Index }}` (the pod's index
+/// in its operation) and `{{ .Count }}` (the operation's count). Anything
+/// else between `{{` and `}}` is refused, named.
+fn render(text: &str, path: &Path, index: usize, count: usize) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 2..];
+        let Some(close) = after.find("}}") else {
+            return Err(format!(
+                "template {}: a `{{{{` without its `}}}}`",
+                path.display()
+            ));
+        };
+        match after[..close].trim() {
+            ".Index" => out.push_str(&index.to_string()),
+            ".Count" => out.push_str(&count.to_string()),
+            _ => {
+                return Err(format!(
+                    "template {}: `{{{{{}}}}}` is not supported (only `{{{{ .Index }}}}` and \
+                     `{{{{ .Count }}}}` are, as plain placeholders)",
+                    path.display(),
+                    &after[..close],
+                ));
+            }
+        }
+        rest = &after[close + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The pods of a `createPods` operation: namespace, name prefix, count,
+/// the template's object and, when the template has placeholders, each
+/// pod's own.
+type CreatedPods = (String, String, usize, Object, Option<Vec<Object>>);
+
+/// The pods `n` creations from pod template `rel` make: the template's
+/// object (its index-0 rendering), and, when it has placeholders, each
+/// index's own object, as upstream renders the template for every pod.
+fn pod_templates(
+    base: &Path,
+    rel: &str,
+    n: usize,
+) -> Result<(Object, Option<Vec<Object>>), String> {
+    let path: PathBuf = base.join(rel);
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| format!("template {}: {e}", path.display()))?;
+    if !text.contains("{{") {
+        return Ok((object_template(base, rel)?, None));
+    }
+    let parse = |i: usize| -> Result<Object, String> {
+        let rendered = render(&text, &path, i, n)?;
+        let m: Manifest = serde_yaml::from_str(&rendered)
+            .map_err(|e| format!("template {} (rendered for index {i}): {e}", path.display()))?;
+        m.object
+            .ok_or_else(|| format!("template {rel}: a kind the simulator does not model"))
+    };
+    let first = parse(0)?;
+    let all = (0..n).map(parse).collect::<Result<Vec<_>, _>>()?;
+    Ok((first, Some(all)))
 }
 
 fn object_template(base: &Path, rel: &str) -> Result<Object, String> {
@@ -745,10 +817,7 @@ pub fn run(
     let threshold = field(workload, "threshold").and_then(Value::as_f64);
     let mut notes = feature_gate_notes(case, workload);
     notes.extend(metrics_collector_note(case, case_name)?);
-    let default_pod_template = match str_field(case, "defaultPodTemplatePath") {
-        Some(rel) => object_template(base, rel)?,
-        None => default_pod(),
-    };
+    let default_pod_template = str_field(case, "defaultPodTemplatePath");
     let template = field(case, "workloadTemplate")
         .and_then(Value::as_sequence)
         .ok_or_else(|| format!("{case_name}: no `workloadTemplate`"))?;
@@ -768,7 +837,8 @@ pub fn run(
     let mut labelings: Vec<(String, NodeLabeling)> = Vec::new();
     // The pods of each `createPods` operation: (namespace, name prefix,
     // count, the template), for `deletePods`.
-    let mut created: Vec<(String, String, usize, Object)> = Vec::new();
+    // (With each pod's own object when the template has placeholders.)
+    let mut created: Vec<CreatedPods> = Vec::new();
     // Nodes whose template names them: (generated name, the template's).
     let mut renames: Vec<(String, String)> = Vec::new();
     // Churn operations: started at their time, run until the last phase.
@@ -971,9 +1041,10 @@ pub fn run(
                     &what,
                 )?;
                 let n = count(op, &params, &what)?;
-                let t = match str_field(op, "podTemplatePath") {
-                    Some(rel) => object_template(base, rel)?,
-                    None => default_pod_template.clone(),
+                let (t, per_index) = match str_field(op, "podTemplatePath").or(default_pod_template)
+                {
+                    Some(rel) => pod_templates(base, rel, n)?,
+                    None => (default_pod(), None),
                 };
                 if t.kind() != Kind::Pod {
                     return Err(format!("{what}: the template is not a Pod"));
@@ -990,8 +1061,15 @@ pub fn run(
                 if namespaces.insert(ns.clone()) {
                     objs.push(namespace_object(&ns));
                 }
-                objs.extend((0..n).map(|i| instance(&t, &prefix, i, &ns)));
-                created.push((ns.clone(), prefix.clone(), n, t.clone()));
+                match &per_index {
+                    Some(all) => objs.extend(
+                        all.iter()
+                            .enumerate()
+                            .map(|(i, t)| instance(t, &prefix, i, &ns)),
+                    ),
+                    None => objs.extend((0..n).map(|i| instance(&t, &prefix, i, &ns))),
+                }
+                created.push((ns.clone(), prefix.clone(), n, t.clone(), per_index.clone()));
                 actions.push(Action {
                     at,
                     place: format!("<{case_name} operation {k}>"),
@@ -1016,9 +1094,20 @@ pub fn run(
                 }
                 // In an open window, the pods of its namespaces that its
                 // selector matches are measured.
-                let in_window = window.as_ref().is_some_and(|w| {
-                    w.namespaces.contains(&ns) && selects(&w.selector, &t.meta().labels)
-                });
+                let picks = |t: &Object| {
+                    window.as_ref().is_some_and(|w| {
+                        w.namespaces.contains(&ns) && selects(&w.selector, &t.meta().labels)
+                    })
+                };
+                let in_window = picks(&t);
+                if let Some(all) = &per_index
+                    && all.iter().any(|t| picks(t) != in_window)
+                {
+                    return Err(format!(
+                        "{what}: the open window's labelSelector picks some of this operation's \
+                         pods and not others (their template's labels vary by index): not supported"
+                    ));
+                }
                 if collect {
                     measure_from.get_or_insert(at);
                 }
@@ -1091,12 +1180,19 @@ pub fn run(
                 // template's labels the selector matches, in an arbitrary
                 // order (upstream lists them from its informer's map).
                 let mut names = Vec::new();
-                for (pod_ns, prefix, count, t) in &created {
-                    let labels = &t.meta().labels;
-                    if *pod_ns != ns || !selects(&selector, labels) {
+                for (pod_ns, prefix, count, t, per_index) in &created {
+                    if *pod_ns != ns {
                         continue;
                     }
-                    names.extend((0..*count).map(|i| format!("{prefix}{i}")));
+                    let picked = |i: usize| {
+                        let t = per_index.as_ref().map_or(t, |all| &all[i]);
+                        selects(&selector, &t.meta().labels)
+                    };
+                    names.extend(
+                        (0..*count)
+                            .filter(|&i| picked(i))
+                            .map(|i| format!("{prefix}{i}")),
+                    );
                 }
                 for i in (1..names.len()).rev() {
                     let j = (lister_order.next_u64() % (i as u64 + 1)) as usize;
@@ -1778,6 +1874,63 @@ mod tests {
             // phase (a minute).
             assert!(r.virtual_span_s >= 60.0, "{}", r.virtual_span_s);
         }
+    }
+
+    #[test]
+    fn index_and_count_placeholders_are_filled_and_others_named() {
+        let p = Path::new("t.yaml");
+        assert_eq!(
+            render("a-{{ .Index }}-{{.Count}}-{{  .Index}}", p, 3, 5).unwrap(),
+            "a-3-5-3"
+        );
+        let e = render("x: {{ Mod .Index 2 }}", p, 0, 1).unwrap_err();
+        assert!(
+            e.contains("template t.yaml: `{{ Mod .Index 2 }}` is not supported"),
+            "{e}"
+        );
+        let e = render("x: {{ .Index", p, 0, 1).unwrap_err();
+        assert!(
+            e.contains("template t.yaml: a `{{` without its `}}`"),
+            "{e}"
+        );
+        let e = render("x: {{- .Index }}", p, 0, 1).unwrap_err();
+        assert!(e.contains("`{{- .Index }}` is not supported"), "{e}");
+
+        // Each pod gets its own rendering: a selector matches one of them.
+        let path = scratch_config(
+            "placeholders",
+            "- name: T\n  workloadTemplate:\n  - {opcode: createNodes, count: 1}\n  - {opcode: createPods, count: 3, namespace: a, podTemplatePath: templates/indexed.yaml}\n  - {opcode: deletePods, namespace: a, labelSelector: {color: c-1-of-3}}\n  workloads:\n  - {name: w}\n",
+        );
+        scratch_template(
+            &path,
+            "indexed.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  generateName: p-\n  labels: {color: c-{{ .Index }}-of-{{ .Count }}}\nspec:\n  containers: [{name: c, image: registry.k8s.io/pause:3.10}]\n",
+        );
+        let r = run(&path, "T/w", 1, &RunOptions::default()).unwrap();
+        let deleted: Vec<&str> = r
+            .placements
+            .iter()
+            .filter(|p| p.deleted.is_some())
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(deleted, ["op1-p-1"]);
+        // Elsewhere placeholders are refused, the template named.
+        scratch_template(
+            &path,
+            "indexed-node.yaml",
+            "apiVersion: v1\nkind: Node\nmetadata: {generateName: n-{{ .Index }}-}\n",
+        );
+        std::fs::write(
+            &path,
+            "- name: T\n  workloadTemplate:\n  - {opcode: createNodes, count: 1, nodeTemplatePath: templates/indexed-node.yaml}\n  workloads:\n  - {name: w}\n",
+        )
+        .unwrap();
+        let e = run(&path, "T/w", 1, &RunOptions::default()).unwrap_err();
+        assert!(
+            e.contains("indexed-node.yaml: Go template placeholders")
+                && e.contains("pod templates of createPods only"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -501,11 +501,17 @@ fn node_template_taints_count_and_placeholders_are_refused() {
         "indexed.yaml",
         "apiVersion: v1\nkind: Pod\nmetadata: {name: 'p-{{ .Index }}'}\nspec: {containers: [{name: pause, image: pause}]}\n",
     );
+    write(
+        &dir,
+        "modded.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: 'p-{{ Mod .Index 2 }}'}\nspec: {containers: [{name: pause, image: pause}]}\n",
+    );
     let config = write(
         &dir,
         "config.yaml",
         "- name: Taint\n  defaultPodTemplatePath: spread.yaml\n  workloadTemplate:\n  - {opcode: createNodes, count: 1}\n  - {opcode: createNodes, count: 1, nodeTemplatePath: tainted.yaml}\n  - {opcode: createNodes, count: 2, nodeTemplatePath: cordoned.yaml}\n  - {opcode: createPods, count: 2, collectMetrics: true}\n  workloads:\n  - {name: w}\n\
-         - name: Indexed\n  workloadTemplate:\n  - {opcode: createNodes, count: 1}\n  - {opcode: createPods, count: 2, podTemplatePath: indexed.yaml}\n  workloads:\n  - {name: w}\n",
+         - name: Indexed\n  workloadTemplate:\n  - {opcode: createNodes, count: 1}\n  - {opcode: createPods, count: 2, podTemplatePath: indexed.yaml}\n  workloads:\n  - {name: w}\n\
+         - name: Modded\n  workloadTemplate:\n  - {opcode: createNodes, count: 1}\n  - {opcode: createPods, count: 2, podTemplatePath: modded.yaml}\n  workloads:\n  - {name: w}\n",
     );
     let r = run(&config, "Taint/w");
     let nodes: Vec<Option<&str>> = r.placements.iter().map(|p| p.node.as_deref()).collect();
@@ -513,8 +519,13 @@ fn node_template_taints_count_and_placeholders_are_refused() {
     // against the tainted node's 0; the cordoned nodes take none either.
     assert_eq!(r.measured_bound, 1, "{nodes:?}");
     assert!(nodes.contains(&Some("node-0-0")), "{nodes:?}");
-    let err = schedperf::run(&config, "Indexed/w", 1, &RunOptions::default()).unwrap_err();
-    assert!(err.contains("Go template placeholders"), "{err}");
+    // `{{ .Index }}` is filled in per pod; other constructs are named.
+    assert_eq!(run(&config, "Indexed/w").scheduled, 2);
+    let err = schedperf::run(&config, "Modded/w", 1, &RunOptions::default()).unwrap_err();
+    assert!(
+        err.contains("modded.yaml: `{{ Mod .Index 2 }}` is not supported"),
+        "{err}"
+    );
 }
 
 /// Upstream's SchedulingRequiredPodAffinityWithNSSelector, bundled: the
