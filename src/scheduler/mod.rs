@@ -809,8 +809,30 @@ impl Scheduler {
                 if !self.unplaced.is_empty() {
                     self.place_unplaced(i);
                 }
+                self.move_assumed_from_gone(i);
                 true
             }
+        }
+    }
+
+    /// The pods assumed on a deleted Node of node `i`'s name (their
+    /// bindings were in flight when it went) count on node `i`, as under
+    /// upstream's placeholder NodeInfo, which keeps assumed pods too.
+    fn move_assumed_from_gone(&mut self, i: usize) {
+        let name = self.nodes[i].name.clone();
+        let mut stale: Vec<u64> = (self.placed.iter())
+            .filter(|(_, p)| !self.live[p.node] && *self.nodes[p.node].name == *name)
+            .map(|(&uid, _)| uid)
+            .collect();
+        if stale.is_empty() {
+            return;
+        }
+        stale.sort_unstable();
+        for uid in stale {
+            let p = &self.placed[&uid];
+            let (res, obj, assumed) = (p.res.clone(), p.obj.clone(), p.assumed);
+            self.forget(uid);
+            self.place(uid, i, res, obj, assumed);
         }
     }
 
@@ -1184,12 +1206,10 @@ impl Scheduler {
                 self.cluster_event(cx);
             } else if unplaced {
                 self.cluster_event(cx);
-            } else if kind == EventType::Deleted
-                && nominated_node(pod).is_some()
-                && self.profile_index(pod).is_some()
-            {
+            } else if nominated_node(pod).is_some() && self.profile_index(pod).is_some() {
                 // Upstream's deletePodFromSchedulingQueue: a pod that held
-                // a nomination (and was not assumed) is gone.
+                // a nomination (and was not assumed) is gone (deleted, or
+                // terminal, which upstream's informer sees as deleted).
                 self.nomination_released(pod.spec.priority(), cx);
             }
             return;
@@ -1273,12 +1293,13 @@ impl Scheduler {
         }
     }
 
-    /// A pod no longer holds its nomination (deleted, or nominated
-    /// elsewhere): the pods of its priority or lower counted it on its
-    /// nominated node as if it were bound there, so upstream treats this as
-    /// that pod's deletion (AssignedPodDelete) for them alone
-    /// (`getLEPriorityPreCheck`): they move back, and the pod in flight
-    /// sees a move request.
+    /// A pod no longer holds its nomination (gone, or nominated
+    /// elsewhere): upstream's filters count a nominated pod on its node for
+    /// the pods of its priority or lower, so it treats this as that pod's
+    /// deletion (AssignedPodDelete) for them alone (`getLEPriorityPreCheck`):
+    /// they move back, every one of them (as [`Self::cluster_event`] moves
+    /// all for a deleted pod, where upstream moves those whose rejecting
+    /// plugins register it), and the pod in flight sees a move request.
     fn nomination_released(&mut self, priority: i32, cx: &mut Cx) {
         if let Some(until) = self.queue.move_up_to_priority(cx.now(), priority) {
             self.schedule_flush(until, false, cx);

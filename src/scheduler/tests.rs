@@ -2063,6 +2063,82 @@ fn a_node_back_under_its_name_counts_the_pods_still_bound_to_it() {
     );
 }
 
+/// A pod still assumed (its binding not yet seen) when its Node is deleted
+/// counts on a Node that comes back under the name, as upstream's
+/// placeholder NodeInfo keeps assumed pods too; and a bound pod deleted
+/// while its Node is gone is an AssignedPodDelete, which moves the
+/// unschedulable pods back.
+#[test]
+fn pods_of_a_gone_node_count_when_it_returns_and_move_others_when_deleted() {
+    use crate::engine::SECOND;
+    use crate::etcd::EventType;
+    let n1 =
+        node("metadata: {name: n1}\nstatus: {allocatable: {cpu: '4', memory: 8Gi, pods: '110'}}");
+    let node_event = |kind| {
+        let n = Object::Node(n1.clone());
+        AloneWithApi::event(super::WATCH_NODES, kind, n.clone(), n)
+    };
+    let pending = |name: &str, uid: u64, cpu: &str| {
+        let mut p = pod(&format!(
+            "metadata: {{name: {name}, namespace: default}}\nspec: {{containers: [{{name: c, image: nginx, resources: {{requests: {{cpu: '{cpu}'}}}}}}]}}"
+        ));
+        p.metadata.uid = uid;
+        p
+    };
+    // `first` binds and stays assumed (this world never shows the pod
+    // bound); `second` does not fit beside it, before or after n1 returns.
+    let mut world = AloneWithApi::new(
+        vec![n1.clone()],
+        vec![pending("first", 7, "3"), pending("second", 8, "2")],
+        0,
+    );
+    world.run(vec![
+        (5 * SECOND, node_event(EventType::Deleted)),
+        (6 * SECOND, node_event(EventType::Added)),
+    ]);
+    let names: Vec<&str> = world.binds.iter().map(|b| b.1.as_str()).collect();
+    assert_eq!(names, ["first"], "{:?}", world.binds);
+    assert!(
+        world
+            .s
+            .placed
+            .get(&7)
+            .is_some_and(|p| p.assumed && world.s.live[p.node])
+    );
+    // A bound 3-cpu pod deleted at 5.5 s, while n1 is gone: the pending
+    // 2-cpu pod is tried again then (and keeps being retried with no node
+    // to go to), where it waits for the 5-minute flush otherwise.
+    let attempts = |delete_bound: bool| {
+        let mut bound = pending("big", 9, "3");
+        bound.spec = Arc::new({
+            let mut spec = (*bound.spec).clone();
+            spec.node_name = Some("n1".into());
+            spec
+        });
+        let mut world = AloneWithApi::new(
+            vec![n1.clone()],
+            vec![bound.clone(), pending("web", 8, "2")],
+            0,
+        );
+        let mut events = vec![(5 * SECOND, node_event(EventType::Deleted))];
+        if delete_bound {
+            let gone = Object::Pod(bound.clone());
+            let event = AloneWithApi::event(
+                super::WATCH_PODS,
+                EventType::Deleted,
+                gone,
+                Object::Pod(bound),
+            );
+            events.push((5 * SECOND + SECOND / 2, event));
+        }
+        world.run(events);
+        assert!(world.binds.is_empty(), "{:?}", world.binds);
+        world.s.queue.attempts(8)
+    };
+    assert_eq!(attempts(false), 1);
+    assert!(attempts(true) > 2, "{}", attempts(true));
+}
+
 /// With no node at all, upstream's ErrNoNodesAvailable names no rejecting
 /// plugin, so the pod goes to backoffQ and is retried as its backoff
 /// doubles to 10 s (not left for the 5-minute flush).
