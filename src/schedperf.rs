@@ -12,10 +12,12 @@
 //!   LabelNodePrepareStrategy); `uniqueNodeLabelStrategy` (`labelKey`: each
 //!   node its own value, here its name where upstream draws a UUID). The
 //!   nodes of a `createNodes` that comes after an operation that created
-//!   something are created at its place in the run, as API objects with no
-//!   kubelet (as all of upstream's are), and a barrier after it gives the
-//!   pods waiting then a phase's time from their arrival; the others are
-//!   the cluster's nodes from the start.
+//!   something come at its place in the run (with `--scheduling-only` as
+//!   API objects with no kubelet, as all of upstream's are; through the
+//!   whole simulator as machines joining, each with its kubelet, as the
+//!   cluster's other nodes), and a barrier after it gives the pods waiting
+//!   then a phase's time from their arrival; the others are the cluster's
+//!   nodes from the start.
 //! - `createNamespaces`: `prefix`, `count` / `countParam`,
 //!   `namespaceTemplatePath` (Namespaces `PREFIX-0` .., with the template's
 //!   labels; names already made are skipped, as upstream tolerates
@@ -64,8 +66,9 @@
 //! pod template (its own or the case's `defaultPodTemplatePath`) may hold
 //! the placeholders of Go's text/template that upstream's own pod
 //! templates use, `{{ .Index }}` (the pod's index in its operation) and
-//! `{{ .Count }}` (the operation's count), filled in for each pod as
-//! upstream does; any other `{{ ... }}`, and placeholders in other
+//! `{{ .Count }}` (the operation's count), filled in for each pod's
+//! labels and spec as upstream does (the pod's name is kubesim's own,
+//! from the operation and the index); any other `{{ ... }}`, and placeholders in other
 //! templates, are refused with the template and the construct named.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -249,6 +252,26 @@ fn str_field<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
     field(v, k).and_then(Value::as_str)
 }
 
+/// Field `k` of `v` as a boolean, false when absent; another type is
+/// refused rather than read as false.
+fn bool_field(v: &Value, k: &str, what: &str) -> Result<bool, String> {
+    match field(v, k) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(format!("{what}: `{k}` must be true or false")),
+    }
+}
+
+/// Field `k` of `v` as a string, if present; another type is refused
+/// rather than read as absent.
+fn opt_str_field<'a>(v: &'a Value, k: &str, what: &str) -> Result<Option<&'a str>, String> {
+    match field(v, k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(format!("{what}: `{k}` must be a string")),
+    }
+}
+
 /// Field `labelSelector` of `op` (label keys to values, all of which a
 /// pod's labels must have, as upstream's `labels.SelectorFromSet`); empty
 /// when absent.
@@ -283,6 +306,8 @@ struct Window {
     op: usize,
     namespaces: BTreeSet<String>,
     selector: BTreeMap<String, String>,
+    /// How many pods of `createPods` operations inside it it measures.
+    measured: usize,
 }
 
 /// A `startCollectingMetrics` operation's window, its fields checked as
@@ -315,6 +340,7 @@ fn start_window(op: &Value, k: usize, what: &str) -> Result<Window, String> {
         op: k,
         namespaces,
         selector: label_selector(op, what)?,
+        measured: 0,
     })
 }
 
@@ -460,8 +486,12 @@ fn pod_templates(
         let rendered = render(&text, &path, i, n)?;
         let m: Manifest = serde_yaml::from_str(&rendered)
             .map_err(|e| format!("template {} (rendered for index {i}): {e}", path.display()))?;
-        m.object
-            .ok_or_else(|| format!("template {rel}: a kind the simulator does not model"))
+        m.object.ok_or_else(|| {
+            format!(
+                "template {}: a kind the simulator does not model",
+                path.display()
+            )
+        })
     };
     let first = parse(0)?;
     let all = (0..n).map(parse).collect::<Result<Vec<_>, _>>()?;
@@ -817,7 +847,7 @@ pub fn run(
     let threshold = field(workload, "threshold").and_then(Value::as_f64);
     let mut notes = feature_gate_notes(case, workload);
     notes.extend(metrics_collector_note(case, case_name)?);
-    let default_pod_template = str_field(case, "defaultPodTemplatePath");
+    let default_pod_template = opt_str_field(case, "defaultPodTemplatePath", case_name)?;
     let template = field(case, "workloadTemplate")
         .and_then(Value::as_sequence)
         .ok_or_else(|| format!("{case_name}: no `workloadTemplate`"))?;
@@ -1041,11 +1071,11 @@ pub fn run(
                     &what,
                 )?;
                 let n = count(op, &params, &what)?;
-                let (t, per_index) = match str_field(op, "podTemplatePath").or(default_pod_template)
-                {
-                    Some(rel) => pod_templates(base, rel, n)?,
-                    None => (default_pod(), None),
-                };
+                let (t, per_index) =
+                    match opt_str_field(op, "podTemplatePath", &what)?.or(default_pod_template) {
+                        Some(rel) => pod_templates(base, rel, n)?,
+                        None => (default_pod(), None),
+                    };
                 if t.kind() != Kind::Pod {
                     return Err(format!("{what}: the template is not a Pod"));
                 }
@@ -1075,9 +1105,8 @@ pub fn run(
                     place: format!("<{case_name} operation {k}>"),
                     op: ActionOp::Apply(objs),
                 });
-                let collect = field(op, "collectMetrics").and_then(Value::as_bool) == Some(true);
-                let skip_wait =
-                    field(op, "skipWaitToCompletion").and_then(Value::as_bool) == Some(true);
+                let collect = bool_field(op, "collectMetrics", &what)?;
+                let skip_wait = bool_field(op, "skipWaitToCompletion", &what)?;
                 if collect && skip_wait {
                     // As upstream's createPodsOp.isValid.
                     return Err(format!(
@@ -1114,6 +1143,9 @@ pub fn run(
                 if collect || in_window {
                     measured_prefixes.push(prefix.clone());
                     measured += n;
+                }
+                if in_window && let Some(w) = &mut window {
+                    w.measured += n;
                 }
                 pod_ops.push((k, prefix, collect || in_window));
                 pods += n;
@@ -1217,7 +1249,7 @@ pub fn run(
                 // for the deletes to be sent (upstream waits for the pods
                 // to be gone, which a pod bound to a node without a kubelet
                 // never is).
-                if field(op, "skipWaitToCompletion").and_then(Value::as_bool) != Some(true) {
+                if !bool_field(op, "skipWaitToCompletion", &what)? {
                     at += n * gap;
                 }
                 // (Upstream then waits for the pods to be gone.)
@@ -1262,9 +1294,20 @@ pub fn run(
             }
             "stopCollectingMetrics" => {
                 check_fields(op, &["opcode"], &what)?;
-                if window.take().is_none() {
+                let Some(closed) = window.take() else {
                     return Err(format!(
                         "{what}: missing startCollectingMetrics operation before stopping"
+                    ));
+                };
+                if closed.measured == 0 {
+                    // Upstream counts any pod of those namespaces bound
+                    // while the window is open; here only the pods of
+                    // `createPods` operations inside it.
+                    return Err(format!(
+                        "{what}: the window operation {} opened measures no pod: no createPods \
+                         operation inside it makes pods in its namespaces that its labelSelector \
+                         matches",
+                        closed.op
                     ));
                 }
             }
@@ -1386,8 +1429,11 @@ pub fn run(
         .iter()
         .map(|n| (n.metadata.name.to_string(), (*n.metadata.labels).clone()))
         .collect::<BTreeMap<_, _>>();
-    // The nodes of later `createNodes` operations are API objects created
-    // at the operation's time, as upstream's (no kubelet runs for them).
+    // The nodes of later `createNodes` operations come at the operation's
+    // time: with upstream's setup (`--scheduling-only`) as API objects, as
+    // upstream's (no kubelet runs for any node there); through the whole
+    // simulator as machines joining (`addNodes`), whose kubelets register
+    // them and keep them alive, as the cluster's other nodes.
     for (group, k, named) in &later_nodes {
         let prefix = format!("{group}-");
         let of_group = |name: &str| {
@@ -1404,8 +1450,11 @@ pub fn run(
             .expect("the operation's action");
         let mut kept = Vec::with_capacity(s.nodes.len());
         let mut created = Vec::new();
+        let mut joining = Vec::new();
         for mut node in std::mem::take(&mut s.nodes) {
-            if of_group(&node.metadata.name) {
+            if !of_group(&node.metadata.name) {
+                kept.push(node);
+            } else if opts.scheduling_only {
                 node.status.ready = Some(crate::api::node::NodeReady {
                     status: "True",
                     reason: "KubeletReady".into(),
@@ -1413,11 +1462,15 @@ pub fn run(
                 });
                 created.push(Object::Node(node));
             } else {
-                kept.push(node);
+                joining.push(node);
             }
         }
         s.nodes = kept;
-        action.op = ActionOp::Apply(created);
+        action.op = if opts.scheduling_only {
+            ActionOp::Apply(created)
+        } else {
+            ActionOp::AddNodes(joining)
+        };
     }
     let from = measure_from.unwrap_or(0);
     let opts = RunOptions {
@@ -1781,6 +1834,18 @@ mod tests {
                 "C operation 1 (startCollectingMetrics): no stopCollectingMetrics after it",
             ),
             (
+                "  - {opcode: createNodes, count: 1}\n  - {opcode: startCollectingMetrics, namespaces: [a]}\n  - {opcode: createPods, count: 1, namespace: b}\n  - {opcode: stopCollectingMetrics}\n",
+                "C operation 3 (stopCollectingMetrics): the window operation 1 opened measures no pod",
+            ),
+            (
+                "  - {opcode: createNodes, count: 1}\n  - {opcode: createPods, count: 1, collectMetrics: 'true'}\n",
+                "C operation 1 (createPods): `collectMetrics` must be true or false",
+            ),
+            (
+                "  - {opcode: createNodes, count: 1}\n  - {opcode: createPods, count: 1, podTemplatePath: [a]}\n",
+                "C operation 1 (createPods): `podTemplatePath` must be a string",
+            ),
+            (
                 "  - {opcode: barrier, labelSelector: {type: [a]}}\n",
                 "C operation 0 (barrier): `labelSelector` must map label keys to string values",
             ),
@@ -1874,6 +1939,29 @@ mod tests {
             // phase (a minute).
             assert!(r.virtual_span_s >= 60.0, "{}", r.virtual_span_s);
         }
+    }
+
+    /// Through the whole simulator, the nodes of a later `createNodes` are
+    /// machines with kubelets: still Ready, and taking pods, well past the
+    /// node lifecycle controller's grace period (50 s) after they came.
+    #[test]
+    fn later_nodes_stay_ready_through_the_whole_simulator() {
+        let path = scratch_config(
+            "later-nodes-ready",
+            "- name: N\n  workloadTemplate:\n  - {opcode: createNodes, count: 1, nodeTemplatePath: templates/cordoned.yaml}\n  - {opcode: createPods, count: 2, namespace: a, skipWaitToCompletion: true}\n  - {opcode: createNodes, count: 2}\n  - {opcode: barrier}\n  - {opcode: createPods, count: 2, namespace: b}\n  - {opcode: createPods, count: 4, namespace: c, collectMetrics: true}\n  workloads:\n  - {name: w}\n",
+        );
+        scratch_template(
+            &path,
+            "cordoned.yaml",
+            "apiVersion: v1\nkind: Node\nmetadata: {generateName: cordoned-}\nspec: {unschedulable: true}\n",
+        );
+        let r = run(&path, "N/w", 1, &RunOptions::default()).unwrap();
+        assert_eq!((r.measured, r.measured_bound), (4, 4));
+        assert!(
+            r.placements.iter().all(|p| p.node.is_some()),
+            "{:?}",
+            r.placements
+        );
     }
 
     #[test]
