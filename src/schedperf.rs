@@ -6,7 +6,11 @@
 //!
 //! Supported operations and their fields:
 //! - `createNodes`: `count` / `countParam`; `nodeTemplatePath` (the
-//!   template's labels and `status.capacity`, else 4 cpu / 32Gi / 110 pods);
+//!   template's labels, taints, `spec.unschedulable` and `status.capacity`,
+//!   else 4 cpu / 32Gi / 110 pods; rendered for each node as upstream, so a
+//!   `metadata.name` with `{{ .Index }}` names each node, while renderings
+//!   that differ elsewhere are refused; a name shared by two nodes is
+//!   refused, as upstream's second create fails);
 //!   `labelNodePrepareStrategy` (`labelKey`, `labelValues`: the op's node
 //!   `i` gets value `i mod len`, round-robin as upstream's
 //!   LabelNodePrepareStrategy); `uniqueNodeLabelStrategy` (`labelKey`: each
@@ -35,6 +39,27 @@
 //!   `countParam` (default 1), `namespace` (namespaced kinds; default the
 //!   template's, else `default`; created when missing, where upstream's
 //!   create fails); generated names start `anyN-`.
+//! - `updateAny`: `templatePath`, `count` / `countParam` (default 1),
+//!   `updatePerSecond` (upstream's ticker: update `i` at `(i + 1) /
+//!   rate` virtual seconds; all at once when 0; the next operation starts
+//!   after the last, and the pods then waiting have a phase's time before
+//!   a barrier passes), `namespace` (refused for a Node, as upstream),
+//!   `subresources` (any refused, `resize` included). Upstream renders the
+//!   template for each index and replaces the object it names (update,
+//!   then status update). Here the object must be a Node an earlier
+//!   `createNodes` made (others are refused; a name none made is refused
+//!   as upstream's NotFound), and the rendering is compared with the node
+//!   as created and earlier updates left it: a change of
+//!   `spec.unschedulable` is the client's cordon or uncordon (a Node
+//!   update the scheduler handles as upstream's, moving the pods it found
+//!   unschedulable); a change of labels, taints or
+//!   `status.capacity` (defaults as `createNodes`), or any
+//!   `status.allocatable`, is refused with the template, node and field
+//!   named, as the client cannot make it. The `kubernetes.io/hostname`
+//!   label upstream's update drops (its templates have none) is kept, in a
+//!   note. A rendering that changes nothing modelled writes nothing.
+//! - `deletePods`: `namespace`, `labelSelector`, `deletePodsPerSecond`,
+//!   `skipWaitToCompletion` (see the README).
 //! - `churn`: `mode` (`create` or `recreate`), `templatePaths` of Pods,
 //!   Services or Nodes, `intervalMilliseconds`, `number` (see [`Churn`]),
 //!   `namespace` (else `namespace-N` for operation N, as upstream).
@@ -63,13 +88,16 @@
 //! its shape is checked), each named in a note.
 //! `createPods`' `skipWaitToCompletion` starts the next operation at once.
 //! Template paths are relative to the configuration file. A `createPods`
-//! pod template (its own or the case's `defaultPodTemplatePath`) may hold
-//! the placeholders of Go's text/template that upstream's own pod
-//! templates use, `{{ .Index }}` (the pod's index in its operation) and
-//! `{{ .Count }}` (the operation's count), filled in for each pod's
-//! labels and spec as upstream does (the pod's name is kubesim's own,
-//! from the operation and the index); any other `{{ ... }}`, and placeholders in other
-//! templates, are refused with the template and the construct named.
+//! pod template (its own or the case's `defaultPodTemplatePath`), a
+//! `createNodes` node template and an `updateAny` template may hold the
+//! placeholders of Go's text/template that upstream's own templates use,
+//! `{{ .Index }}` (the object's index in its operation), `{{ .Count }}`
+//! (the operation's count) and `{{ div .Index N }}` (upstream's one
+//! template function, integer division, here by a positive literal),
+//! filled in for each object as upstream does (a pod's name is kubesim's
+//! own, from the operation and the index); any other `{{ ... }}`, and
+//! placeholders in other templates, are refused with the template and the
+//! construct named.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -421,8 +449,8 @@ fn read_template(base: &Path, rel: &str) -> Result<Value, String> {
     // the placeholders would make other names and labels than upstream's.
     if text.contains("{{") {
         return Err(format!(
-            "template {}: Go template placeholders (`{{{{ ... }}}}`) are supported in the pod \
-             templates of createPods only",
+            "template {}: Go template placeholders (`{{{{ ... }}}}`) are supported in the \
+             templates of createPods, createNodes and updateAny only",
             path.display()
         ));
     }
@@ -445,18 +473,29 @@ fn render(text: &str, path: &Path, index: usize, count: usize) -> Result<String,
                 path.display()
             ));
         };
-        match after[..close].trim() {
-            ".Index" => out.push_str(&index.to_string()),
-            ".Count" => out.push_str(&count.to_string()),
-            _ => {
-                return Err(format!(
-                    "template {}: `{{{{{}}}}}` is not supported (only `{{{{ .Index }}}}` and \
-                     `{{{{ .Count }}}}` are, as plain placeholders)",
-                    path.display(),
-                    &after[..close],
-                ));
-            }
-        }
+        let value = |name: &str| match name {
+            ".Index" => Some(index),
+            ".Count" => Some(count),
+            _ => None,
+        };
+        let words: Vec<&str> = after[..close].split_whitespace().collect();
+        let filled = match words.as_slice() {
+            [v] => value(v),
+            // Upstream's one template function: integer division.
+            ["div", v, d] => value(v)
+                .zip(d.parse::<usize>().ok().filter(|&d| d > 0))
+                .map(|(v, d)| v / d),
+            _ => None,
+        };
+        let Some(filled) = filled else {
+            return Err(format!(
+                "template {}: `{{{{{}}}}}` is not supported (only `{{{{ .Index }}}}`, \
+                 `{{{{ .Count }}}}` and `{{{{ div .Index N }}}}` with a positive integer N are)",
+                path.display(),
+                &after[..close],
+            ));
+        };
+        out.push_str(&filled.to_string());
         rest = &after[close + 2..];
     }
     out.push_str(rest);
@@ -689,27 +728,93 @@ fn prefix_of(t: &Object, fallback: &str) -> String {
     }
 }
 
-/// The node group of a `createNodes` operation, as scenario YAML, from its
-/// node template (labels, `status.capacity`; upstream's default node, 4
-/// cpu, 32Gi, 110 pods, without one), and the name the template gives its
-/// node, if it does (upstream then creates a node of exactly that name).
-fn node_group(
+/// Upstream's default node's capacity, which a node template's
+/// `status.capacity` overrides resource by resource.
+const NODE_CAPACITY: [(&str, &str); 3] = [("cpu", "4"), ("memory", "32Gi"), ("pods", "110")];
+
+fn node_capacity_defaults() -> BTreeMap<String, crate::api::Quantity> {
+    NODE_CAPACITY
+        .into_iter()
+        .map(|(k, v)| {
+            let q = crate::api::Quantity::parse(v).expect("the default capacity parses");
+            (k.to_string(), q)
+        })
+        .collect()
+}
+
+/// The node template of a `createNodes` operation (`rel`) rendered for
+/// each of its `n` nodes, as upstream renders it per node (`{{ .Index }}`,
+/// `{{ .Count }}`): the index-0 rendering, and the name each rendering
+/// gives its node, if any. Renderings that differ in more than their name
+/// are refused: the operation's nodes are one node group.
+fn node_templates(
     base: &Path,
-    op: &Value,
-    name: &str,
+    rel: &str,
     n: usize,
-) -> Result<(String, Option<String>), String> {
-    let mut named = None;
-    let mut cap: BTreeMap<String, String> = [("cpu", "4"), ("memory", "32Gi"), ("pods", "110")]
+) -> Result<(Value, Vec<Option<String>>), String> {
+    let path: PathBuf = base.join(rel);
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| format!("template {}: {e}", path.display()))?;
+    let name_of = |v: &Value| {
+        field(v, "metadata")
+            .and_then(|m| field(m, "name"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    if !text.contains("{{") {
+        let t: Value =
+            serde_yaml::from_str(&text).map_err(|e| format!("template {}: {e}", path.display()))?;
+        let name = name_of(&t);
+        return Ok((t, vec![name; n]));
+    }
+    let parse = |i: usize| -> Result<Value, String> {
+        let rendered = render(&text, &path, i, n)?;
+        serde_yaml::from_str(&rendered)
+            .map_err(|e| format!("template {} (rendered for index {i}): {e}", path.display()))
+    };
+    let without_name = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v
+            .as_mapping_mut()
+            .and_then(|m| m.get_mut("metadata"))
+            .and_then(Value::as_mapping_mut)
+        {
+            m.remove("name");
+        }
+        v
+    };
+    let first = parse(0)?;
+    let shape = without_name(&first);
+    let mut names = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = if i == 0 { first.clone() } else { parse(i)? };
+        if without_name(&t) != shape {
+            return Err(format!(
+                "template {}: its placeholders make node {i} differ from node 0 in more than \
+                 metadata.name: not supported (an operation's nodes are one node group)",
+                path.display()
+            ));
+        }
+        names.push(name_of(&t));
+    }
+    Ok((first, names))
+}
+
+/// The node group of a `createNodes` operation, as scenario YAML, from its
+/// node template `t` (`rel`, for messages: its labels, `status.capacity`,
+/// taints and `spec.unschedulable`; upstream's default node, 4 cpu, 32Gi,
+/// 110 pods, without one).
+fn node_group(t: Option<(&Value, &str)>, name: &str, n: usize) -> Result<String, String> {
+    let mut cap: BTreeMap<String, String> = NODE_CAPACITY
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let mut labels = BTreeMap::new();
     // The template's taints and `unschedulable`, as scenario YAML lines.
     let mut spec_lines = String::new();
-    if let Some(rel) = str_field(op, "nodeTemplatePath") {
-        let t = read_template(base, rel)?;
-        if let Some(spec) = field(&t, "spec") {
+    if let Some((t, rel)) = t {
+        if let Some(spec) = field(t, "spec") {
             if let Some(taints) = field(spec, "taints") {
                 // Read as taints, written back as the group's `taints`.
                 let taints: Vec<crate::api::pod::Taint> = serde_yaml::from_value(taints.clone())
@@ -731,17 +836,12 @@ fn node_group(
                 spec_lines.push_str("    unschedulable: true\n");
             }
         }
-        named = field(&t, "metadata")
-            .and_then(|m| field(m, "name"))
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string);
         let scalar = |v: &Value| match v {
             Value::String(s) => Some(s.clone()),
             Value::Number(n) => Some(n.to_string()),
             _ => None,
         };
-        if let Some(c) = field(&t, "status")
+        if let Some(c) = field(t, "status")
             .and_then(|s| field(s, "capacity"))
             .and_then(Value::as_mapping)
         {
@@ -751,7 +851,7 @@ fn node_group(
                 }
             }
         }
-        if let Some(l) = field(&t, "metadata")
+        if let Some(l) = field(t, "metadata")
             .and_then(|m| field(m, "labels"))
             .and_then(Value::as_mapping)
         {
@@ -771,7 +871,127 @@ fn node_group(
         flow(&cap),
         flow(&labels)
     );
-    Ok((group, named))
+    Ok(group)
+}
+
+/// An `updateAny` operation's updates of Nodes, each the object its
+/// template renders for an index (upstream replaces the Node with it).
+struct NodeUpdates {
+    /// The operation, for messages.
+    what: String,
+    /// The template, as the operation gives it.
+    rel: String,
+    updates: Vec<NodeUpdate>,
+}
+
+struct NodeUpdate {
+    index: usize,
+    /// The place of the update's action, filled in once the cluster is built.
+    place: String,
+    node: crate::api::Node,
+}
+
+/// The client actions that make the updates `u` describes, by action
+/// place, each applied to `current`. kubesim's client updates a Node's
+/// `spec.unschedulable` alone (cordon, uncordon: a Node update the
+/// scheduler handles as upstream's); an update that would change anything
+/// else the simulator models (labels, taints, capacity) is refused, named,
+/// rather than made some other way. The `kubernetes.io/hostname` and
+/// `kubernetes.io/os` labels the cluster gave the node are kept when the
+/// template has none (upstream drops its hostname label; noted).
+fn node_update_actions(
+    u: &NodeUpdates,
+    current: &mut BTreeMap<String, crate::api::Node>,
+) -> Result<Vec<(String, ActionOp)>, String> {
+    let mut out = Vec::new();
+    for up in &u.updates {
+        let name = up.node.metadata.name.to_string();
+        let node = current
+            .get_mut(&name)
+            .expect("updateAny names only nodes createNodes made");
+        let refuse = |field: &str, detail: String| {
+            Err(format!(
+                "{}: template {} (rendered for index {}) changes node `{name}`'s {field} \
+                 ({detail}): not supported: kubesim's client updates a Node's \
+                 spec.unschedulable alone (cordon, uncordon), so the scheduler would not see \
+                 this change as upstream's Node update",
+                u.what, u.rel, up.index
+            ))
+        };
+        let wanted = &up.node;
+        let mut labels = (*node.metadata.labels).clone();
+        for key in ["kubernetes.io/hostname", "kubernetes.io/os"] {
+            if !wanted.metadata.labels.contains_key(key) {
+                labels.remove(key);
+            }
+        }
+        if labels != *wanted.metadata.labels {
+            let show = |m: &BTreeMap<String, String>| {
+                let items: Vec<String> = m.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("{{{}}}", items.join(", "))
+            };
+            return refuse(
+                "labels",
+                format!("{} to {}", show(&labels), show(&wanted.metadata.labels)),
+            );
+        }
+        if node.spec.taints != wanted.spec.taints {
+            let show = |t: &[crate::api::pod::Taint]| {
+                let items: Vec<String> = t
+                    .iter()
+                    .map(|t| format!("{}={}:{}", t.key, t.value, t.effect.as_str()))
+                    .collect();
+                format!("[{}]", items.join(", "))
+            };
+            return refuse(
+                "spec.taints",
+                format!(
+                    "{} to {}",
+                    show(&node.spec.taints),
+                    show(&wanted.spec.taints)
+                ),
+            );
+        }
+        // As createNodes reads a template: upstream's default node's
+        // capacity where the template gives none.
+        let mut capacity = node_capacity_defaults();
+        capacity.extend(wanted.status.capacity.clone());
+        if capacity != node.status.capacity {
+            let show = |m: &BTreeMap<String, crate::api::Quantity>| {
+                let items: Vec<String> = m.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("{{{}}}", items.join(", "))
+            };
+            return refuse(
+                "status.capacity",
+                format!("{} to {}", show(&node.status.capacity), show(&capacity)),
+            );
+        }
+        if !wanted.status.allocatable.is_empty() {
+            return refuse(
+                "status.allocatable",
+                "createNodes takes a node's allocatable from its capacity".into(),
+            );
+        }
+        if node.spec.unschedulable == wanted.spec.unschedulable {
+            // Nothing the simulator models changes: no write (upstream
+            // writes the same object back).
+            continue;
+        }
+        node.spec.unschedulable = wanted.spec.unschedulable;
+        let op = if wanted.spec.unschedulable {
+            crate::scenario::NodeOp::Cordon
+        } else {
+            crate::scenario::NodeOp::Uncordon
+        };
+        out.push((
+            up.place.clone(),
+            ActionOp::Node {
+                op,
+                node: name.clone(),
+            },
+        ));
+    }
+    Ok(out)
 }
 
 /// Runs workload `selector` (`CASE/WORKLOAD`; the workload name may itself
@@ -888,7 +1108,13 @@ pub fn run(
     // `createNodes` operations after the first operation that created
     // something: (node group, operation, the name its template gives its
     // node). Their nodes are created at the operation's time.
-    let mut later_nodes: Vec<(String, usize, Option<String>)> = Vec::new();
+    let mut later_nodes: Vec<(String, usize, Vec<String>)> = Vec::new();
+    // Each node `createNodes` made: the operation, and whether it is one
+    // of a later operation's (an API object with no kubelet).
+    let mut node_ops: BTreeMap<String, (usize, bool)> = BTreeMap::new();
+    // The `updateAny` operations, checked against the nodes once the
+    // cluster is built.
+    let mut node_updates: Vec<NodeUpdates> = Vec::new();
     // Pods of `skipWaitToCompletion` operations since the last barrier
     // that waited for pods to be scheduled.
     let mut pending = 0u64;
@@ -911,33 +1137,50 @@ pub fn run(
                 )?;
                 let n = count(op, &params, &what)?;
                 let group = format!("node-{k}");
-                let (yaml, named) = node_group(base, op, &group, n)?;
-                groups.push_str(&yaml);
-                if let Some(node) = named {
-                    // Upstream creates every node from the template as it
-                    // is: a second one of that name is AlreadyExists.
-                    if n != 1 {
-                        return Err(format!(
-                            "{what}: the node template names its node `{node}`, so only one node \
-                             can be created from it (count is {n}; upstream's second create \
-                             would fail with AlreadyExists)"
-                        ));
+                let (t, names) = match str_field(op, "nodeTemplatePath") {
+                    Some(rel) => {
+                        let (t, names) = node_templates(base, rel, n)?;
+                        (Some((t, rel)), names)
                     }
-                    renames.push((format!("{group}-0"), node));
+                    None => (None, vec![None; n]),
+                };
+                groups.push_str(&node_group(
+                    t.as_ref().map(|(t, rel)| (t, *rel)),
+                    &group,
+                    n,
+                )?);
+                let later = at > 0 || !actions.is_empty();
+                let mut group_names = Vec::new();
+                for (i, named) in names.into_iter().enumerate() {
+                    let generated = format!("{group}-{i}");
+                    let name = match named {
+                        // Upstream creates every node from its rendering
+                        // as it is: a second one of a name is AlreadyExists.
+                        Some(node) if group_names.contains(&node) => {
+                            return Err(format!(
+                                "{what}: the node template names node {i} `{node}`, as it named \
+                                 an earlier one of this operation (count is {n}; upstream's \
+                                 second create would fail with AlreadyExists)"
+                            ));
+                        }
+                        Some(node) => {
+                            renames.push((generated, node.clone()));
+                            node
+                        }
+                        None => generated,
+                    };
+                    group_names.push(name.clone());
+                    node_ops.insert(name, (k, later));
                 }
                 if let Some(l) = node_labeling(op, &what)? {
                     labelings.push((group.clone(), l));
                 }
                 nodes += n;
-                if at > 0 || !actions.is_empty() {
+                if later {
                     // Upstream creates them when the operation runs: pods
                     // already waiting may then fit, and have a phase's
                     // time from now before a barrier passes.
-                    let named = renames
-                        .iter()
-                        .find(|(generated, _)| *generated == format!("{group}-0"))
-                        .map(|(_, named)| named.clone());
-                    later_nodes.push((group, k, named));
+                    later_nodes.push((group, k, group_names));
                     actions.push(Action {
                         at,
                         place: format!("<{case_name} operation {k}>"),
@@ -1159,6 +1402,143 @@ pub fn run(
                     at += phase;
                 }
             }
+            "updateAny" => {
+                check_fields(
+                    op,
+                    &[
+                        "opcode",
+                        "namespace",
+                        "templatePath",
+                        "count",
+                        "countParam",
+                        "updatePerSecond",
+                        "subresources",
+                    ],
+                    &what,
+                )?;
+                let rel = match str_field(op, "templatePath") {
+                    Some(rel) if !rel.is_empty() => rel,
+                    _ => return Err(format!("{what}: needs a `templatePath`")),
+                };
+                // One object unless `count` or `countParam` says otherwise.
+                let n = if field(op, "count").is_some() || field(op, "countParam").is_some() {
+                    count(op, &params, &what)?
+                } else {
+                    1
+                };
+                let rate = uint_field(op, "updatePerSecond", &what)?.unwrap_or(0);
+                match field(op, "subresources") {
+                    None => {}
+                    Some(Value::Sequence(list)) if list.is_empty() => {}
+                    Some(Value::Sequence(list)) => {
+                        let names: Vec<&str> = list.iter().filter_map(Value::as_str).collect();
+                        if names.len() != list.len() {
+                            return Err(format!(
+                                "{what}: `subresources` must be a list of strings"
+                            ));
+                        }
+                        return Err(format!(
+                            "{what}: template {rel}: `subresources: [{}]` is not supported: \
+                             kubesim models no update through a subresource (`resize` is a \
+                             Pod's in-place resize)",
+                            names.join(", ")
+                        ));
+                    }
+                    Some(_) => {
+                        return Err(format!("{what}: `subresources` must be a list of strings"));
+                    }
+                }
+                let namespace = match field(op, "namespace") {
+                    None => None,
+                    Some(Value::String(ns)) if !ns.is_empty() => Some(ns.clone()),
+                    Some(_) => {
+                        return Err(format!("{what}: `namespace` must be a non-empty string"));
+                    }
+                };
+                let path = base.join(rel);
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("{what}: template {}: {e}", path.display()))?;
+                // At `updatePerSecond`, each on a tick of upstream's ticker
+                // (the first one interval in); all at once when 0.
+                let gap = SECOND.checked_div(rate).map_or(0, |g| g.max(1));
+                let mut updates = Vec::with_capacity(n);
+                for i in 0..n {
+                    let rendered = render(&text, &path, i, n)?;
+                    let m: Manifest = serde_yaml::from_str(&rendered).map_err(|e| {
+                        format!(
+                            "{what}: template {} (rendered for index {i}): {e}",
+                            path.display()
+                        )
+                    })?;
+                    let node = match m.object {
+                        Some(Object::Node(node)) => node,
+                        Some(o) => {
+                            return Err(format!(
+                                "{what}: template {rel} is a {}: updateAny of a {} is not \
+                                 supported (only of Nodes, whose spec.unschedulable kubesim's \
+                                 client can update)",
+                                o.kind(),
+                                o.kind()
+                            ));
+                        }
+                        None => {
+                            return Err(format!(
+                                "{what}: template {rel}: kind `{}` is not one the simulator \
+                                 models",
+                                m.kind
+                            ));
+                        }
+                    };
+                    if let Some(ns) = &namespace {
+                        // As upstream's check of the object's scope.
+                        return Err(format!(
+                            "{what}: namespace {ns:?} set for {rel}, but a Node is cluster-scoped"
+                        ));
+                    }
+                    let name = node.metadata.name.to_string();
+                    match node_ops.get(&name) {
+                        Some(_) => {
+                            let place = format!("<{case_name} operation {k} update {i}>");
+                            let t = at + (i as u64 + u64::from(gap > 0)) * gap;
+                            actions.push(Action {
+                                at: t,
+                                place: place.clone(),
+                                op: ActionOp::Apply(Vec::new()),
+                            });
+                            updates.push(NodeUpdate {
+                                index: i,
+                                place,
+                                node,
+                            });
+                        }
+                        None if name.is_empty() => {
+                            return Err(format!(
+                                "{what}: template {rel} (rendered for index {i}) names no \
+                                 object: upstream updates the object metadata.name names"
+                            ));
+                        }
+                        None => {
+                            // Upstream's update fails: the object is not found.
+                            return Err(format!(
+                                "{what}: template {rel} (rendered for index {i}) names node \
+                                 `{name}`, which no earlier createNodes operation made (updateAny \
+                                 updates those alone; upstream's update of a node that does not \
+                                 exist fails with NotFound)"
+                            ));
+                        }
+                    }
+                }
+                node_updates.push(NodeUpdates {
+                    what: what.clone(),
+                    rel: rel.to_string(),
+                    updates,
+                });
+                // Upstream's operation returns after its last update; the
+                // pods waiting then have a phase's time before a barrier
+                // passes, as after a later createNodes.
+                at += n as u64 * gap;
+                owed = owed.max(at + (pending * PHASE_GAP_PER_POD).max(PHASE_MIN));
+            }
             "churn" => {
                 check_fields(
                     op,
@@ -1313,7 +1693,7 @@ pub fn run(
             }
             other => {
                 return Err(format!(
-                    "{what}: operation {other:?} is not supported (createNodes, createNamespaces, createPods, createPodSets, createAny, deletePods, churn, barrier, startCollectingMetrics, stopCollectingMetrics are)"
+                    "{what}: operation {other:?} is not supported (createNodes, createNamespaces, createPods, createPodSets, createAny, updateAny, deletePods, churn, barrier, startCollectingMetrics, stopCollectingMetrics are)"
                 ));
             }
         }
@@ -1424,6 +1804,36 @@ pub fn run(
             labels.insert("kubernetes.io/hostname".into(), named.clone());
         }
     }
+    // What each `updateAny` changes, against the nodes as built (renamed,
+    // labelled) and as earlier updates left them.
+    let mut current: BTreeMap<String, crate::api::Node> = s
+        .nodes
+        .iter()
+        .map(|n| (n.metadata.name.to_string(), n.clone()))
+        .collect();
+    let mut update_ops: BTreeMap<String, ActionOp> = BTreeMap::new();
+    for u in &node_updates {
+        for (place, op) in node_update_actions(u, &mut current)? {
+            update_ops.insert(place, op);
+        }
+        if u.updates.iter().any(|n| {
+            !n.node
+                .metadata
+                .labels
+                .contains_key("kubernetes.io/hostname")
+        }) {
+            notes.push(format!(
+                "{}: upstream's update replaces the node's labels with the template's, dropping \
+                 the kubernetes.io/hostname label createNodes gave it; kubesim's node keeps it",
+                u.what
+            ));
+        }
+    }
+    for a in &mut s.actions {
+        if let Some(op) = update_ops.remove(&a.place) {
+            a.op = op;
+        }
+    }
     let node_labels = s
         .nodes
         .iter()
@@ -1434,10 +1844,10 @@ pub fn run(
     // upstream's (no kubelet runs for any node there); through the whole
     // simulator as machines joining (`addNodes`), whose kubelets register
     // them and keep them alive, as the cluster's other nodes.
-    for (group, k, named) in &later_nodes {
+    for (group, k, names) in &later_nodes {
         let prefix = format!("{group}-");
         let of_group = |name: &str| {
-            Some(name) == named.as_deref()
+            names.iter().any(|n| n == name)
                 || name
                     .strip_prefix(prefix.as_str())
                     .is_some_and(|i| i.parse::<usize>().is_ok())
@@ -1794,8 +2204,8 @@ mod tests {
                 "`namespace` must be a non-empty string",
             ),
             (
-                "  - {opcode: updateAny, templatePath: x}\n",
-                "operation \"updateAny\" is not supported",
+                "  - {opcode: sleep, duration: 1s}\n",
+                "operation \"sleep\" is not supported",
             ),
             (
                 "  - {opcode: startCollectingMetrics, namespaces: []}\n",
@@ -1983,6 +2393,22 @@ mod tests {
         );
         let e = render("x: {{- .Index }}", p, 0, 1).unwrap_err();
         assert!(e.contains("`{{- .Index }}` is not supported"), "{e}");
+        // Upstream's `div`: integer division by a positive literal.
+        assert_eq!(
+            render("t-{{ div .Index 10 }}/{{div .Count 3}}", p, 19, 7).unwrap(),
+            "t-1/2"
+        );
+        for bad in [
+            "{{ div .Index 0 }}",
+            "{{ div .Index }}",
+            "{{ div 7 .Index }}",
+        ] {
+            let e = render(bad, p, 0, 1).unwrap_err();
+            assert!(
+                e.contains("is not supported") && e.contains("div .Index N"),
+                "{e}"
+            );
+        }
 
         // Each pod gets its own rendering: a selector matches one of them.
         let path = scratch_config(
@@ -2002,7 +2428,8 @@ mod tests {
             .map(|p| p.name.as_str())
             .collect();
         assert_eq!(deleted, ["op1-p-1"]);
-        // Elsewhere placeholders are refused, the template named.
+        // A node template's placeholders may vary its nodes' names alone:
+        // an operation's nodes are one node group.
         scratch_template(
             &path,
             "indexed-node.yaml",
@@ -2010,13 +2437,29 @@ mod tests {
         );
         std::fs::write(
             &path,
-            "- name: T\n  workloadTemplate:\n  - {opcode: createNodes, count: 1, nodeTemplatePath: templates/indexed-node.yaml}\n  workloads:\n  - {name: w}\n",
+            "- name: T\n  workloadTemplate:\n  - {opcode: createNodes, count: 2, nodeTemplatePath: templates/indexed-node.yaml}\n  workloads:\n  - {name: w}\n",
         )
         .unwrap();
         let e = run(&path, "T/w", 1, &RunOptions::default()).unwrap_err();
         assert!(
-            e.contains("indexed-node.yaml: Go template placeholders")
-                && e.contains("pod templates of createPods only"),
+            e.contains("indexed-node.yaml: its placeholders make node 1 differ from node 0 in more than metadata.name"),
+            "{e}"
+        );
+        // Elsewhere placeholders are refused, the template named.
+        scratch_template(
+            &path,
+            "indexed-service.yaml",
+            "apiVersion: v1\nkind: Service\nmetadata: {name: 's-{{ .Index }}'}\nspec: {selector: {a: b}, ports: [{port: 80}]}\n",
+        );
+        std::fs::write(
+            &path,
+            "- name: T\n  workloadTemplate:\n  - {opcode: createNodes, count: 1}\n  - {opcode: createAny, templatePath: templates/indexed-service.yaml}\n  workloads:\n  - {name: w}\n",
+        )
+        .unwrap();
+        let e = run(&path, "T/w", 1, &RunOptions::default()).unwrap_err();
+        assert!(
+            e.contains("indexed-service.yaml: Go template placeholders")
+                && e.contains("templates of createPods, createNodes and updateAny only"),
             "{e}"
         );
     }

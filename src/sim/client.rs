@@ -253,10 +253,14 @@ impl Client {
     fn node_action(&mut self, op: NodeOp, node: &str, cx: &mut Cx) {
         let key = ObjectKey::new(Kind::Node, "", node);
         cx.log(Dest::Client, op.key(), Subject::from(&key), "");
-        let Some(i) = cx.node_index(node) else {
+        // Cordoning and draining are API calls, which work on any Node
+        // object (a machine's or one made by `apply`); failing, recovering
+        // and removing act on the machine.
+        let machine = cx.node_index(node);
+        if machine.is_none() && !matches!(op, NodeOp::Cordon | NodeOp::Uncordon | NodeOp::Drain) {
             cx.log(Dest::Client, "error", Subject::from(&key), "no such node");
             return;
-        };
+        }
         match op {
             NodeOp::Cordon | NodeOp::Uncordon | NodeOp::Drain => {
                 let t = self.tag();
@@ -274,6 +278,7 @@ impl Client {
                 }
             }
             NodeOp::Fail | NodeOp::Recover | NodeOp::Remove => {
+                let Some(i) = machine else { return };
                 let up = op == NodeOp::Recover;
                 if op == NodeOp::Remove {
                     let t = self.tag();

@@ -411,7 +411,7 @@ fn named_node_templates_gated_pods_and_barrier_stages() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("measured phase: 6 pods scheduled"));
     let err = schedperf::run(&config, "Two/w", 1, &RunOptions::default()).unwrap_err();
     assert!(
-        err.contains("names its node `the-node`, so only one node can be created from it"),
+        err.contains("names node 1 `the-node`, as it named an earlier one of this operation"),
         "{err}"
     );
     let err = schedperf::run(&config, "Stage/w", 1, &RunOptions::default()).unwrap_err();
@@ -698,4 +698,223 @@ fn create_any_makes_the_objects_later_operations_need() {
         "{}",
         err("Scoped/w")
     );
+}
+
+/// A node template of Nodes `off-0` .. (cordoned unless `on`), named by
+/// `{{ .Index }}` as upstream's event-handling templates name theirs.
+fn off_node(extra: &str, on: bool) -> String {
+    format!(
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: off-{{{{ .Index }}}}\n{extra}spec:\n  unschedulable: {}\nstatus:\n  capacity: {{pods: '110', cpu: '4', memory: 32Gi}}\n",
+        !on
+    )
+}
+
+/// A configuration whose case `name` creates two cordoned nodes, then
+/// pods of `pod_template` that wait for them, then runs `update` (an
+/// operation, or none) and waits for the pods.
+fn uncordon_case(name: &str, pod_template: &str, update: &str) -> String {
+    format!(
+        "- name: {name}\n  workloadTemplate:\n  - {{opcode: startCollectingMetrics, namespaces: [a]}}\n  - {{opcode: createNodes, count: 2, nodeTemplatePath: off.yaml}}\n  - {{opcode: createPods, count: 4, namespace: a, podTemplatePath: {pod_template}, skipWaitToCompletion: true}}\n  - {{opcode: barrier, stageRequirement: Attempted}}\n{update}  - {{opcode: barrier}}\n  - {{opcode: stopCollectingMetrics}}\n  workloads:\n  - {{name: w, params: {{nodes: 2}}}}\n"
+    )
+}
+
+/// updateAny replaces each Node with its rendering of the template; a
+/// change of spec.unschedulable reaches the scheduler as a Node update,
+/// which moves the pods it had found unschedulable. Without the update
+/// they stay pending; with it they bind only after it, on the nodes it
+/// uncordoned, at `updatePerSecond` in virtual time.
+#[test]
+fn update_any_uncordons_nodes_and_the_waiting_pods_bind_after_it() {
+    let dir = scratch("perf-update-any");
+    write(&dir, "off.yaml", &off_node("", false));
+    write(&dir, "on.yaml", &off_node("", true));
+    write(
+        &dir,
+        "pod.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {generateName: p-}\nspec: {containers: [{name: pause, image: pause}]}\n",
+    );
+    write(
+        &dir,
+        "pinned.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {generateName: p-}\nspec:\n  nodeSelector: {kubernetes.io/hostname: off-1}\n  containers: [{name: pause, image: pause}]\n",
+    );
+    let config = write(
+        &dir,
+        "config.yaml",
+        &[
+            uncordon_case("Never", "pod.yaml", ""),
+            uncordon_case(
+                "One",
+                "pod.yaml",
+                "  - {opcode: updateAny, templatePath: on.yaml}\n",
+            ),
+            uncordon_case(
+                "Paced",
+                "pinned.yaml",
+                "  - {opcode: updateAny, countParam: $nodes, templatePath: on.yaml, updatePerSecond: 1}\n",
+            ),
+            uncordon_case(
+                "AtOnce",
+                "pinned.yaml",
+                "  - {opcode: updateAny, countParam: $nodes, templatePath: on.yaml}\n",
+            ),
+        ]
+        .concat(),
+    );
+    let never = run(&config, "Never/w");
+    assert_eq!((never.measured, never.measured_bound), (4, 0));
+    // The barrier that waits for the pods to be attempted ends at 60 s.
+    let one = run(&config, "One/w");
+    assert_eq!(one.measured_bound, 4);
+    let nodes: Vec<Option<&str>> = one.placements.iter().map(|p| p.node.as_deref()).collect();
+    assert!(nodes.iter().all(|n| *n == Some("off-0")), "{nodes:?}");
+    assert!(
+        (60.0..61.0).contains(&one.virtual_span_s),
+        "{}",
+        one.virtual_span_s
+    );
+    // One update a second, the first a second in: off-1 is uncordoned at
+    // 62 s (the pods, tried again at 61 s when off-0 was, are then backing
+    // off for two seconds more); all at once, at 60 s.
+    for (case, from) in [("Paced/w", 62.0), ("AtOnce/w", 60.0)] {
+        let r = run(&config, case);
+        assert_eq!(r.measured_bound, 4, "{case}");
+        assert!(
+            r.placements
+                .iter()
+                .all(|p| p.node.as_deref() == Some("off-1")),
+            "{case}"
+        );
+        assert!(
+            (from..from + 2.0).contains(&r.virtual_span_s),
+            "{case}: {}",
+            r.virtual_span_s
+        );
+    }
+}
+
+/// updateAny uncordons Nodes a later `createNodes` made, both through the
+/// whole simulator (machines that joined) and with upstream's setup (API
+/// objects with no machine): the waiting pods bind on them after it.
+#[test]
+fn update_any_reaches_the_nodes_of_a_later_create_nodes_in_both_setups() {
+    let dir = scratch("perf-update-any-later");
+    write(&dir, "off.yaml", &off_node("", false));
+    write(&dir, "on.yaml", &off_node("", true));
+    let config = write(
+        &dir,
+        "config.yaml",
+        "- name: Later\n  workloadTemplate:\n  - {opcode: createPods, count: 1, namespace: z, skipWaitToCompletion: true}\n  - {opcode: createNodes, count: 2, nodeTemplatePath: off.yaml}\n  - {opcode: startCollectingMetrics, namespaces: [a]}\n  - {opcode: createPods, count: 4, namespace: a, skipWaitToCompletion: true}\n  - {opcode: barrier, stageRequirement: Attempted}\n  - {opcode: updateAny, countParam: $nodes, templatePath: on.yaml}\n  - {opcode: barrier}\n  - {opcode: stopCollectingMetrics}\n  workloads:\n  - {name: w, params: {nodes: 2}}\n",
+    );
+    for scheduling_only in [false, true] {
+        let opts = RunOptions {
+            scheduling_only,
+            ..RunOptions::default()
+        };
+        let r = schedperf::run(&config, "Later/w", 1, &opts)
+            .unwrap_or_else(|e| panic!("scheduling_only {scheduling_only}: {e}"));
+        assert_eq!(
+            (r.measured, r.measured_bound),
+            (4, 4),
+            "scheduling_only {scheduling_only}"
+        );
+        assert!(
+            r.placements
+                .iter()
+                .filter(|p| p.measured)
+                .all(|p| p.node.as_deref().is_some_and(|n| n.starts_with("off-"))),
+            "scheduling_only {scheduling_only}: {:?}",
+            r.placements
+        );
+    }
+}
+
+/// What kubesim cannot update as upstream does, and malformed operations,
+/// are refused with the operation, the template and the field named.
+#[test]
+fn update_any_refuses_what_it_cannot_update_by_name() {
+    let dir = scratch("perf-update-any-bad");
+    write(&dir, "off.yaml", &off_node("", false));
+    write(&dir, "on.yaml", &off_node("", true));
+    write(
+        &dir,
+        "labelled.yaml",
+        &off_node("  labels: {zone: a}\n", false),
+    );
+    write(
+        &dir,
+        "tainted.yaml",
+        "apiVersion: v1\nkind: Node\nmetadata: {name: 'off-{{ .Index }}'}\nspec:\n  unschedulable: true\n  taints: [{key: k, effect: NoSchedule}]\nstatus: {capacity: {pods: '110', cpu: '4', memory: 32Gi}}\n",
+    );
+    write(
+        &dir,
+        "bigger.yaml",
+        "apiVersion: v1\nkind: Node\nmetadata: {name: 'off-{{ .Index }}'}\nspec: {unschedulable: true}\nstatus: {capacity: {pods: '110', cpu: '8', memory: 32Gi}}\n",
+    );
+    write(
+        &dir,
+        "stranger.yaml",
+        "apiVersion: v1\nkind: Node\nmetadata: {name: 'nobody-{{ .Index }}'}\n",
+    );
+    write(
+        &dir,
+        "pod.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: 'p-{{ .Index }}'}\nspec: {containers: [{name: pause, image: pause}]}\n",
+    );
+    let case = |update: &str| {
+        format!(
+            "- name: U\n  workloadTemplate:\n  - {{opcode: createNodes, count: 2, nodeTemplatePath: off.yaml}}\n  - {{opcode: createPods, count: 1, skipWaitToCompletion: true}}\n  - {update}\n  workloads:\n  - {{name: w, params: {{n: 2}}}}\n"
+        )
+    };
+    for (update, wanted) in [
+        (
+            "{opcode: updateAny, templatePath: labelled.yaml}",
+            "U operation 2 (updateAny): template labelled.yaml (rendered for index 0) changes node `off-0`'s labels ({} to {zone=a})",
+        ),
+        (
+            "{opcode: updateAny, countParam: $n, templatePath: tainted.yaml}",
+            "changes node `off-0`'s spec.taints ([] to [k=:NoSchedule])",
+        ),
+        (
+            "{opcode: updateAny, templatePath: bigger.yaml}",
+            "changes node `off-0`'s status.capacity",
+        ),
+        (
+            "{opcode: updateAny, templatePath: stranger.yaml}",
+            "names node `nobody-0`, which no earlier createNodes operation made",
+        ),
+        (
+            "{opcode: updateAny, templatePath: on.yaml, namespace: a}",
+            "namespace \"a\" set for on.yaml, but a Node is cluster-scoped",
+        ),
+        (
+            "{opcode: updateAny, templatePath: pod.yaml, namespace: namespace-1}",
+            "template pod.yaml is a Pod: updateAny of a Pod is not supported",
+        ),
+        (
+            "{opcode: updateAny, templatePath: on.yaml, subresources: [resize]}",
+            "template on.yaml: `subresources: [resize]` is not supported",
+        ),
+        (
+            "{opcode: updateAny, templatePath: on.yaml, updatePerSecond: -1}",
+            "`updatePerSecond` must be a non-negative integer",
+        ),
+        (
+            "{opcode: updateAny, countParam: $nope, templatePath: on.yaml}",
+            "`countParam: $nope`: the workload has no param `nope`",
+        ),
+        ("{opcode: updateAny}", "needs a `templatePath`"),
+        (
+            "{opcode: updateAny, templatePath: on.yaml, patch: true}",
+            "field `patch` is not supported",
+        ),
+        (
+            "{opcode: updateAny, templatePath: missing.yaml}",
+            "missing.yaml: No such file",
+        ),
+    ] {
+        let config = write(&dir, "config.yaml", &case(update));
+        let e = schedperf::run(&config, "U/w", 1, &RunOptions::default()).unwrap_err();
+        assert!(e.contains(wanted), "{update}: {e}");
+    }
 }
