@@ -426,18 +426,29 @@ fn uint_field(op: &Value, k: &str, what: &str) -> Result<Option<u64>, String> {
     }
 }
 
+/// The most objects one operation may make or update: upstream's largest
+/// workloads stay far below it (5 000 nodes, some 100 000 pods), and a
+/// count beyond it would only exhaust memory before the run starts.
+const MAX_COUNT: u64 = 1_000_000;
+
 fn count(op: &Value, params: &BTreeMap<String, u64>, what: &str) -> Result<usize, String> {
-    if let Some(n) = uint_field(op, "count", what)? {
-        return Ok(n as usize);
-    }
-    let Some(p) = str_field(op, "countParam") else {
-        return Err(format!("{what}: neither `count` nor `countParam`"));
+    let n = if let Some(n) = uint_field(op, "count", what)? {
+        n
+    } else {
+        let Some(p) = str_field(op, "countParam") else {
+            return Err(format!("{what}: neither `count` nor `countParam`"));
+        };
+        let name = p.strip_prefix('$').unwrap_or(p);
+        *params.get(name).ok_or_else(|| {
+            format!("{what}: `countParam: {p}`: the workload has no param `{name}`")
+        })?
     };
-    let name = p.strip_prefix('$').unwrap_or(p);
-    params
-        .get(name)
-        .map(|&n| n as usize)
-        .ok_or_else(|| format!("{what}: `countParam: {p}`: the workload has no param `{name}`"))
+    if n > MAX_COUNT {
+        return Err(format!(
+            "{what}: a count of {n}; at most {MAX_COUNT} objects per operation"
+        ));
+    }
+    Ok(n as usize)
 }
 
 fn read_template(base: &Path, rel: &str) -> Result<Value, String> {
@@ -2254,6 +2265,10 @@ mod tests {
             (
                 "  - {opcode: createNodes, count: 1}\n  - {opcode: createPods, count: 1, podTemplatePath: [a]}\n",
                 "C operation 1 (createPods): `podTemplatePath` must be a string",
+            ),
+            (
+                "  - {opcode: createNodes, count: 1000001}\n",
+                "C operation 0 (createNodes): a count of 1000001; at most 1000000 objects per operation",
             ),
             (
                 "  - {opcode: barrier, labelSelector: {type: [a]}}\n",
