@@ -819,9 +819,21 @@ impl Scheduler {
     /// bindings were in flight when it went) count on node `i`, as under
     /// upstream's placeholder NodeInfo, which keeps assumed pods too.
     fn move_assumed_from_gone(&mut self, i: usize) {
+        // Most Nodes are new names: the pods are looked through only when
+        // a deleted node had this one (and the nodes only when some node
+        // was deleted: `order` holds the live ones).
+        if self.order.len() == self.nodes.len() {
+            return;
+        }
         let name = self.nodes[i].name.clone();
+        let gone: Vec<usize> = (0..self.nodes.len())
+            .filter(|&j| !self.live[j] && *self.nodes[j].name == *name)
+            .collect();
+        if gone.is_empty() {
+            return;
+        }
         let mut stale: Vec<u64> = (self.placed.iter())
-            .filter(|(_, p)| !self.live[p.node] && *self.nodes[p.node].name == *name)
+            .filter(|(_, p)| gone.contains(&p.node))
             .map(|(&uid, _)| uid)
             .collect();
         if stale.is_empty() {
