@@ -379,6 +379,43 @@ pub fn apply_node_patch(
                 }
             }
         }
+        NodePatch::Labels { set, remove } => {
+            let labels = std::sync::Arc::make_mut(&mut node.metadata.labels);
+            for key in &remove {
+                labels.remove(key);
+            }
+            labels.extend(set);
+        }
+        NodePatch::Taint { add, remove } => {
+            node.spec.taints.retain(|t| {
+                !remove
+                    .iter()
+                    .any(|(key, effect)| t.key == *key && effect.is_none_or(|e| e == t.effect))
+            });
+            for t in add {
+                match (node.spec.taints.iter_mut()).find(|o| o.key == t.key && o.effect == t.effect)
+                {
+                    Some(same) => *same = t,
+                    None => node.spec.taints.push(t),
+                }
+            }
+        }
+        NodePatch::Replace {
+            labels,
+            taints,
+            unschedulable,
+        } => {
+            node.metadata.labels = labels;
+            node.spec.taints = taints;
+            node.spec.unschedulable = unschedulable;
+        }
+        NodePatch::Status {
+            capacity,
+            allocatable,
+        } => {
+            node.status.capacity = capacity;
+            node.status.allocatable = allocatable;
+        }
         NodePatch::Ready { status, reason } => {
             let unchanged = node
                 .status

@@ -49,13 +49,14 @@
 //!   then status update). Here the object must be a Node an earlier
 //!   `createNodes` made (others are refused; a name none made is refused
 //!   as upstream's NotFound), and the rendering is compared with the node
-//!   as created and earlier updates left it: a change of
-//!   `spec.unschedulable` is the client's cordon or uncordon (a Node
-//!   update the scheduler handles as upstream's, moving the pods it found
-//!   unschedulable); a change of labels, taints or
-//!   `status.capacity` (defaults as `createNodes`), or any
-//!   `status.allocatable`, is refused with the template, node and field
-//!   named, as the client cannot make it. The `kubernetes.io/hostname`
+//!   as created and earlier updates left it: a change of labels, taints
+//!   or `spec.unschedulable` is a PUT of the Node (a Node update the
+//!   scheduler handles as upstream's, moving the pods it found
+//!   unschedulable), then a change of `status.capacity` (defaults as
+//!   `createNodes`; the allocatable defaults to it) a PUT of its status,
+//!   with `--scheduling-only` only: through the whole simulator the
+//!   kubelets own their nodes' status, and such a change is refused with
+//!   the template, node and field named. The `kubernetes.io/hostname`
 //!   label upstream's update drops (its templates have none) is kept, in a
 //!   note. A rendering that changes nothing modelled writes nothing.
 //! - `deletePods`: `namespace`, `labelSelector`, `deletePodsPerSecond`,
@@ -903,104 +904,121 @@ struct NodeUpdate {
 }
 
 /// The client actions that make the updates `u` describes, by action
-/// place, each applied to `current`. kubesim's client updates a Node's
-/// `spec.unschedulable` alone (cordon, uncordon: a Node update the
-/// scheduler handles as upstream's); an update that would change anything
-/// else the simulator models (labels, taints, capacity) is refused, named,
-/// rather than made some other way. The `kubernetes.io/hostname` and
-/// `kubernetes.io/os` labels the cluster gave the node are kept when the
-/// template has none (upstream drops its hostname label; noted).
+/// place, each applied to `current`: as upstream's Update and then
+/// UpdateStatus of the rendered Node, a PUT of its labels and spec when
+/// they change (labels, taints, `spec.unschedulable`: a Node update the
+/// scheduler, the DaemonSet controller and the taint manager handle as
+/// upstream's), then a PUT of its status when the capacity changes (with
+/// `--scheduling-only`, where the nodes are API objects alone as
+/// upstream's; through the whole simulator each node's kubelet owns its
+/// status, the capacity of its machine, so a change is refused, named).
+/// An update that changes nothing is not written. The
+/// `kubernetes.io/hostname` and `kubernetes.io/os` labels the cluster gave
+/// the node are kept when the template has none (upstream drops its
+/// hostname label; noted).
 fn node_update_actions(
     u: &NodeUpdates,
     current: &mut BTreeMap<String, crate::api::Node>,
+    scheduling_only: bool,
 ) -> Result<Vec<(String, ActionOp)>, String> {
+    use crate::sim::msg::NodePatch;
     let mut out = Vec::new();
     for up in &u.updates {
         let name = up.node.metadata.name.to_string();
         let node = current
             .get_mut(&name)
             .expect("updateAny names only nodes createNodes made");
-        let refuse = |field: &str, detail: String| {
-            Err(format!(
-                "{}: template {} (rendered for index {}) changes node `{name}`'s {field} \
-                 ({detail}): not supported: kubesim's client updates a Node's \
-                 spec.unschedulable alone (cordon, uncordon), so the scheduler would not see \
-                 this change as upstream's Node update",
-                u.what, u.rel, up.index
-            ))
-        };
         let wanted = &up.node;
-        let mut labels = (*node.metadata.labels).clone();
+        let mut labels = (*wanted.metadata.labels).clone();
         for key in ["kubernetes.io/hostname", "kubernetes.io/os"] {
-            if !wanted.metadata.labels.contains_key(key) {
-                labels.remove(key);
+            if let Some(v) = node.metadata.labels.get(key) {
+                labels.entry(key.to_string()).or_insert_with(|| v.clone());
             }
         }
-        if labels != *wanted.metadata.labels {
-            let show = |m: &BTreeMap<String, String>| {
-                let items: Vec<String> = m.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                format!("{{{}}}", items.join(", "))
-            };
-            return refuse(
-                "labels",
-                format!("{} to {}", show(&labels), show(&wanted.metadata.labels)),
-            );
-        }
-        if node.spec.taints != wanted.spec.taints {
-            let show = |t: &[crate::api::pod::Taint]| {
-                let items: Vec<String> = t
-                    .iter()
-                    .map(|t| format!("{}={}:{}", t.key, t.value, t.effect.as_str()))
-                    .collect();
-                format!("[{}]", items.join(", "))
-            };
-            return refuse(
-                "spec.taints",
+        // The apiserver's validation of the rendered labels and taints.
+        for (k, v) in &labels {
+            crate::scenario::check_label(k, Some(v)).map_err(|m| {
                 format!(
-                    "{} to {}",
-                    show(&node.spec.taints),
-                    show(&wanted.spec.taints)
-                ),
-            );
+                    "{}: template {} (rendered for index {}): metadata.labels: {m}",
+                    u.what, u.rel, up.index
+                )
+            })?;
+        }
+        for (i, t) in wanted.spec.taints.iter().enumerate() {
+            crate::scenario::check_label(&t.key, Some(&t.value)).map_err(|m| {
+                format!(
+                    "{}: template {} (rendered for index {}): spec.taints[{i}]: {m}",
+                    u.what, u.rel, up.index
+                )
+            })?;
+        }
+        let spec_changes = labels != *node.metadata.labels
+            || node.spec.taints != wanted.spec.taints
+            || node.spec.unschedulable != wanted.spec.unschedulable;
+        if spec_changes {
+            let labels = std::sync::Arc::new(labels);
+            node.metadata.labels = labels.clone();
+            node.spec.taints = wanted.spec.taints.clone();
+            node.spec.unschedulable = wanted.spec.unschedulable;
+            out.push((
+                up.place.clone(),
+                ActionOp::PatchNode {
+                    action: "update",
+                    node: name.clone(),
+                    patch: NodePatch::Replace {
+                        labels,
+                        taints: wanted.spec.taints.clone(),
+                        unschedulable: wanted.spec.unschedulable,
+                    },
+                },
+            ));
         }
         // As createNodes reads a template: upstream's default node's
-        // capacity where the template gives none.
+        // capacity where the template gives none; an allocatable the
+        // template leaves out is its capacity (upstream's defaulting of
+        // NodeStatus).
         let mut capacity = node_capacity_defaults();
         capacity.extend(wanted.status.capacity.clone());
-        if capacity != node.status.capacity {
-            let show = |m: &BTreeMap<String, crate::api::Quantity>| {
-                let items: Vec<String> = m.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                format!("{{{}}}", items.join(", "))
-            };
-            return refuse(
-                "status.capacity",
-                format!("{} to {}", show(&node.status.capacity), show(&capacity)),
-            );
-        }
-        if !wanted.status.allocatable.is_empty() {
-            return refuse(
-                "status.allocatable",
-                "createNodes takes a node's allocatable from its capacity".into(),
-            );
-        }
-        if node.spec.unschedulable == wanted.spec.unschedulable {
-            // Nothing the simulator models changes: no write (upstream
-            // writes the same object back).
-            continue;
-        }
-        node.spec.unschedulable = wanted.spec.unschedulable;
-        let op = if wanted.spec.unschedulable {
-            crate::scenario::NodeOp::Cordon
+        let allocatable = if wanted.status.allocatable.is_empty() {
+            capacity.clone()
         } else {
-            crate::scenario::NodeOp::Uncordon
+            wanted.status.allocatable.clone()
         };
-        out.push((
-            up.place.clone(),
-            ActionOp::Node {
-                op,
-                node: name.clone(),
-            },
-        ));
+        let effective = |n: &crate::api::Node| crate::api::resources::node_allocatable(n);
+        let mut after = node.clone();
+        after.status.capacity = capacity.clone();
+        after.status.allocatable = allocatable.clone();
+        if capacity != node.status.capacity || effective(&after) != effective(node) {
+            if !scheduling_only {
+                let show = |m: &BTreeMap<String, crate::api::Quantity>| {
+                    let items: Vec<String> = m.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    format!("{{{}}}", items.join(", "))
+                };
+                return Err(format!(
+                    "{}: template {} (rendered for index {}) changes node `{name}`'s \
+                     status.capacity ({} to {}): through the whole simulator each node's kubelet \
+                     owns its status, its machine's capacity; run with --scheduling-only, \
+                     upstream's setup, where the nodes are API objects alone",
+                    u.what,
+                    u.rel,
+                    up.index,
+                    show(&node.status.capacity),
+                    show(&capacity)
+                ));
+            }
+            node.status = after.status;
+            out.push((
+                format!("{} status", up.place),
+                ActionOp::PatchNode {
+                    action: "update-status",
+                    node: name.clone(),
+                    patch: NodePatch::Status {
+                        capacity,
+                        allocatable,
+                    },
+                },
+            ));
+        }
     }
     Ok(out)
 }
@@ -1486,8 +1504,7 @@ pub fn run(
                         Some(o) => {
                             return Err(format!(
                                 "{what}: template {rel} is a {}: updateAny of a {} is not \
-                                 supported (only of Nodes, whose spec.unschedulable kubesim's \
-                                 client can update)",
+                                 supported (only of Nodes)",
                                 o.kind(),
                                 o.kind()
                             ));
@@ -1511,11 +1528,15 @@ pub fn run(
                         Some(_) => {
                             let place = format!("<{case_name} operation {k} update {i}>");
                             let t = at + (i as u64 + u64::from(gap > 0)) * gap;
-                            actions.push(Action {
-                                at: t,
-                                place: place.clone(),
-                                op: ActionOp::Apply(Vec::new()),
-                            });
+                            // The Update and the UpdateStatus, each a
+                            // no-op unless it changes the node.
+                            for place in [place.clone(), format!("{place} status")] {
+                                actions.push(Action {
+                                    at: t,
+                                    place,
+                                    op: ActionOp::Apply(Vec::new()),
+                                });
+                            }
                             updates.push(NodeUpdate {
                                 index: i,
                                 place,
@@ -1824,7 +1845,7 @@ pub fn run(
         .collect();
     let mut update_ops: BTreeMap<String, ActionOp> = BTreeMap::new();
     for u in &node_updates {
-        for (place, op) in node_update_actions(u, &mut current)? {
+        for (place, op) in node_update_actions(u, &mut current, opts.scheduling_only)? {
             update_ops.insert(place, op);
         }
         if u.updates.iter().any(|n| {

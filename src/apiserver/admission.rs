@@ -120,7 +120,7 @@ fn is_dns1123_label(s: &str) -> bool {
 /// A qualified name (label keys, scheduling gates): an optional RFC 1123
 /// subdomain and `/`, then at most 63 alphanumerics, '-', '_' or '.',
 /// starting and ending with an alphanumeric.
-fn is_qualified_name(s: &str) -> bool {
+pub fn is_qualified_name(s: &str) -> bool {
     let (prefix, name) = match s.split_once('/') {
         Some((p, n)) => (Some(p), n),
         None => (None, s),
@@ -133,6 +133,18 @@ fn is_qualified_name(s: &str) -> bool {
         && b.iter().all(|c| ok(c) || matches!(c, b'-' | b'_' | b'.'))
         && b.first().is_some_and(ok)
         && b.last().is_some_and(ok)
+}
+
+/// A label value: empty, or at most 63 alphanumerics, '-', '_' or '.',
+/// starting and ending with an alphanumeric.
+pub fn is_label_value(s: &str) -> bool {
+    let ok = |b: &u8| b.is_ascii_alphanumeric();
+    let b = s.as_bytes();
+    b.is_empty()
+        || (b.len() <= 63
+            && b.iter().all(|c| ok(c) || matches!(c, b'-' | b'_' | b'.'))
+            && b.first().is_some_and(ok)
+            && b.last().is_some_and(ok))
 }
 
 /// RFC 1035 label (Service names): a label that starts with a letter.

@@ -469,12 +469,24 @@ impl NodeLifecycleController {
         p.terminating = true;
         let key = p.key.clone();
         let node = p.node().to_string();
+        // A taint the pod does not tolerate at all, else the toleration
+        // that ran out.
+        let untolerated = (self.nodes.get(&node).into_iter())
+            .flat_map(|n| &n.no_execute)
+            .find(|taint| !p.spec.tolerations.iter().any(|t| t.tolerates(taint)));
+        let detail = match untolerated {
+            Some(taint) => format!(
+                "taint manager: the pod does not tolerate NoExecute taint {}",
+                taint.key
+            ),
+            None => "taint manager: NoExecute taint outlived the pod's toleration".to_string(),
+        };
         cx.log_on(
             Dest::ControllerManager,
             "evict",
             Subject::from(&key),
             &node,
-            "taint manager: NoExecute taint outlived the pod's toleration",
+            &detail,
         );
         client.send(
             TAINT_EVICTION,

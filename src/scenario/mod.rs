@@ -102,6 +102,13 @@ pub enum ActionOp {
     /// A node action: `cordon`, `uncordon`, `drain`, `failNode`,
     /// `recoverNode`, `removeNode`.
     Node { op: NodeOp, node: String },
+    /// A PATCH of a Node by the client (`label`, `taint`, and
+    /// scheduler_perf's `updateAny`); `action` names it in the timeline.
+    PatchNode {
+        action: &'static str,
+        node: String,
+        patch: crate::sim::msg::NodePatch,
+    },
     /// New nodes join (`addNodes`): each gets a kubelet, a runtime and a
     /// kube-proxy, and its kubelet registers the Node.
     AddNodes(Vec<Node>),
@@ -164,6 +171,58 @@ pub enum ActionOp {
     /// Objects from a template, expanded when the run starts
     /// ([`generate::expand`]).
     Generate(Box<generate::Generate>),
+}
+
+/// The operation keys an action gives, in the order of the schema.
+fn ops_given(action: &RawAction) -> Vec<&'static str> {
+    [
+        ("apply", action.apply.is_some()),
+        ("delete", action.delete.is_some()),
+        ("scale", action.scale.is_some()),
+        ("setImage", action.set_image.is_some()),
+        ("rolloutUndo", action.rollout_undo.is_some()),
+        ("pause", action.pause.is_some()),
+        ("resume", action.resume.is_some()),
+        (
+            "removeSchedulingGates",
+            action.remove_scheduling_gates.is_some(),
+        ),
+        ("removeFinalizers", action.remove_finalizers.is_some()),
+        ("cordon", action.cordon.is_some()),
+        ("uncordon", action.uncordon.is_some()),
+        ("drain", action.drain.is_some()),
+        ("failNode", action.fail_node.is_some()),
+        ("recoverNode", action.recover_node.is_some()),
+        ("removeNode", action.remove_node.is_some()),
+        ("label", action.label.is_some()),
+        ("taint", action.taint.is_some()),
+        ("generate", action.generate.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(key, present)| present.then_some(key))
+    .collect()
+}
+
+/// Whether `key` is a label key and `value` (when given) a label value,
+/// by upstream's rules; else what is wrong, in upstream's words.
+pub fn check_label(key: &str, value: Option<&str>) -> Result<(), String> {
+    if !crate::apiserver::admission::is_qualified_name(key) {
+        return Err(format!(
+            "key `{key}`: a qualified name must consist of alphanumeric characters, '-', '_' or '.', \
+             and must start and end with an alphanumeric character, with an optional DNS subdomain \
+             prefix and '/' (e.g. 'example.com/MyName')"
+        ));
+    }
+    if let Some(v) = value
+        && !crate::apiserver::admission::is_label_value(v)
+    {
+        return Err(format!(
+            "value `{v}` of `{key}`: a valid label must be an empty string or consist of \
+             alphanumeric characters, '-', '_' or '.', and must start and end with an \
+             alphanumeric character, at most 63 characters"
+        ));
+    }
+    Ok(())
 }
 
 /// What a node action does.
@@ -546,20 +605,7 @@ impl Loader<'_> {
 
     /// The first operation key an action gives, if any.
     fn action_op_given(&self, action: &RawAction) -> Option<&'static str> {
-        [
-            ("apply", action.apply.is_some()),
-            ("delete", action.delete.is_some()),
-            ("scale", action.scale.is_some()),
-            ("setImage", action.set_image.is_some()),
-            ("cordon", action.cordon.is_some()),
-            ("uncordon", action.uncordon.is_some()),
-            ("drain", action.drain.is_some()),
-            ("failNode", action.fail_node.is_some()),
-            ("recoverNode", action.recover_node.is_some()),
-            ("removeNode", action.remove_node.is_some()),
-        ]
-        .into_iter()
-        .find_map(|(key, present)| present.then_some(key))
+        ops_given(action).first().copied()
     }
 
     fn action_op(
@@ -568,37 +614,14 @@ impl Loader<'_> {
         place: &Place,
         nodes: &BTreeMap<String, Place>,
     ) -> Result<ActionOp, LoadError> {
-        let given: Vec<&str> = [
-            ("apply", action.apply.is_some()),
-            ("delete", action.delete.is_some()),
-            ("scale", action.scale.is_some()),
-            ("setImage", action.set_image.is_some()),
-            ("rolloutUndo", action.rollout_undo.is_some()),
-            ("pause", action.pause.is_some()),
-            ("resume", action.resume.is_some()),
-            (
-                "removeSchedulingGates",
-                action.remove_scheduling_gates.is_some(),
-            ),
-            ("removeFinalizers", action.remove_finalizers.is_some()),
-            ("cordon", action.cordon.is_some()),
-            ("uncordon", action.uncordon.is_some()),
-            ("drain", action.drain.is_some()),
-            ("failNode", action.fail_node.is_some()),
-            ("recoverNode", action.recover_node.is_some()),
-            ("removeNode", action.remove_node.is_some()),
-            ("generate", action.generate.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(key, present)| present.then_some(key))
-        .collect();
+        let given = ops_given(&action);
         match given.as_slice() {
             [] => {
                 return Err(LoadError::at(
                     place,
                     "this action does nothing: add one of `apply`, `delete`, `scale`, `setImage`, \
                      `rolloutUndo`, `pause`, `resume`, `removeSchedulingGates` or `removeFinalizers`, or a node action (`cordon`, `uncordon`, \
-                     `drain`, `failNode`, `recoverNode`, `addNodes`, `removeNode`)",
+                     `drain`, `failNode`, `recoverNode`, `addNodes`, `removeNode`, `label`, `taint`)",
                 ));
             }
             [_] => {}
@@ -646,6 +669,25 @@ impl Loader<'_> {
             }
             return Ok(ActionOp::Apply(objects));
         }
+        let known_node = |key: &str, node: &str| {
+            if nodes.contains_key(node) {
+                return Ok(());
+            }
+            let names: Vec<&str> = nodes.keys().map(String::as_str).collect();
+            let hint = match message::closest(node, &names) {
+                Some(c) => format!(" (did you mean `{c}`?)"),
+                None if names.is_empty() => " (the cluster has no nodes)".to_string(),
+                None => format!(
+                    " (nodes: {}{})",
+                    names.iter().take(5).copied().collect::<Vec<_>>().join(", "),
+                    if names.len() > 5 { ", ..." } else { "" }
+                ),
+            };
+            Err(LoadError::at(
+                place,
+                format!("`{key}` names node `{node}`, which the cluster does not have{hint}"),
+            ))
+        };
         for (op, node) in [
             (NodeOp::Cordon, &action.cordon),
             (NodeOp::Uncordon, &action.uncordon),
@@ -655,28 +697,72 @@ impl Loader<'_> {
             (NodeOp::Remove, &action.remove_node),
         ] {
             let Some(node) = node else { continue };
-            if !nodes.contains_key(node) {
-                let names: Vec<&str> = nodes.keys().map(String::as_str).collect();
-                let hint = match message::closest(node, &names) {
-                    Some(c) => format!(" (did you mean `{c}`?)"),
-                    None if names.is_empty() => " (the cluster has no nodes)".to_string(),
-                    None => format!(
-                        " (nodes: {}{})",
-                        names.iter().take(5).copied().collect::<Vec<_>>().join(", "),
-                        if names.len() > 5 { ", ..." } else { "" }
-                    ),
-                };
-                return Err(LoadError::at(
-                    place,
-                    format!(
-                        "`{}` names node `{node}`, which the cluster does not have{hint}",
-                        op.key()
-                    ),
-                ));
-            }
+            known_node(op.key(), node)?;
             return Ok(ActionOp::Node {
                 op,
                 node: node.clone(),
+            });
+        }
+        if let Some(l) = action.label {
+            known_node("label", &l.node)?;
+            if l.labels.is_empty() {
+                return Err(LoadError::at(
+                    place,
+                    "`label` sets or removes no label: give `labels`",
+                ));
+            }
+            let mut set = Vec::new();
+            let mut remove = Vec::new();
+            for (key, value) in l.labels {
+                check_label(&key, value.as_deref())
+                    .map_err(|m| LoadError::at(place, format!("`label`: {m}")))?;
+                match value {
+                    Some(v) => set.push((key, v)),
+                    None => remove.push(key),
+                }
+            }
+            return Ok(ActionOp::PatchNode {
+                action: "label",
+                node: l.node,
+                patch: crate::sim::msg::NodePatch::Labels { set, remove },
+            });
+        }
+        if let Some(t) = action.taint {
+            known_node("taint", &t.node)?;
+            if t.add.is_empty() && t.remove.is_empty() {
+                return Err(LoadError::at(
+                    place,
+                    "`taint` adds or removes no taint: give `add` or `remove`",
+                ));
+            }
+            let mut add: Vec<crate::api::pod::Taint> = Vec::new();
+            for (i, spec) in t.add.into_iter().enumerate() {
+                check_label(&spec.key, Some(&spec.value))
+                    .map_err(|m| LoadError::at(place, format!("`taint`: add[{i}]: {m}")))?;
+                if add
+                    .iter()
+                    .any(|a| a.key == spec.key && a.effect == spec.effect)
+                {
+                    return Err(LoadError::at(
+                        place,
+                        format!(
+                            "`taint`: add[{i}]: a second taint `{}:{}`",
+                            spec.key,
+                            spec.effect.as_str()
+                        ),
+                    ));
+                }
+                add.push(crate::api::pod::Taint {
+                    key: spec.key,
+                    value: spec.value,
+                    effect: spec.effect,
+                });
+            }
+            let remove = t.remove.into_iter().map(|r| (r.key, r.effect)).collect();
+            return Ok(ActionOp::PatchNode {
+                action: "taint",
+                node: t.node,
+                patch: crate::sim::msg::NodePatch::Taint { add, remove },
             });
         }
         if let Some(mut g) = action.generate {

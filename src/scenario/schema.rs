@@ -348,6 +348,10 @@ pub(super) struct RawAction {
     pub remove_node: Option<String>,
     /// A node group to add at run time.
     pub add_nodes: Option<RawNodeGroup>,
+    /// `kubectl label node`.
+    pub label: Option<RawLabel>,
+    /// `kubectl taint node`.
+    pub taint: Option<RawTaintAction>,
     pub generate: Option<super::generate::RawGenerate>,
 }
 
@@ -414,6 +418,50 @@ pub(super) struct RawUnfinalize {
     pub name: String,
     pub namespace: Option<String>,
     pub finalizers: Option<Vec<String>>,
+}
+
+/// `label`: the node, and its labels to set (`KEY: VALUE`) or remove
+/// (`KEY: null`), as `kubectl label node NODE KEY=VALUE KEY- --overwrite`.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "the node and its labels, such as \
+                 `{node: worker-1, labels: {disktype: ssd, old-label: null}}`"
+)]
+pub(super) struct RawLabel {
+    pub node: String,
+    pub labels: BTreeMap<String, Option<String>>,
+}
+
+/// `taint`: the node, the taints to add (a taint of the same key and
+/// effect is replaced, as with `kubectl taint --overwrite`) and those to
+/// remove.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "the node and its taints, such as \
+                 `{node: worker-1, add: [{key: dedicated, value: gpu, effect: NoSchedule}], \
+                 remove: [{key: maintenance}]}`"
+)]
+pub(super) struct RawTaintAction {
+    pub node: String,
+    #[serde(default)]
+    pub add: Vec<RawTaint>,
+    #[serde(default)]
+    pub remove: Vec<RawTaintRef>,
+}
+
+/// A taint to remove: its key, and its effect (every effect of the key
+/// without one).
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a taint to remove, such as `{key: dedicated}` or \
+                 `{key: dedicated, effect: NoSchedule}`"
+)]
+pub(super) struct RawTaintRef {
+    pub key: String,
+    pub effect: Option<crate::api::pod::TaintEffect>,
 }
 
 /// The object a `delete` names.

@@ -985,3 +985,106 @@ fn never_panics() {
         let _ = load_str(odd, &path);
     }
 }
+
+/// `label` and `taint` load into Node PATCHes with kubectl's meaning;
+/// what they would write wrong is refused where it is written.
+#[test]
+fn label_and_taint_actions() {
+    use crate::api::pod::TaintEffect;
+    use crate::sim::msg::NodePatch;
+    let nodes =
+        "cluster:\n  nodeGroups: [{name: w, count: 2, capacity: {cpu: '4', memory: 8Gi}}]\n";
+    let s = load_text(&format!(
+        "{nodes}actions:\n  - at: 1s\n    label: {{node: w-1, labels: {{disktype: ssd, example.com/old: null, empty: ''}}}}\n  - at: 2s\n    taint: {{node: w-0, add: [{{key: dedicated, value: gpu, effect: NoExecute}}], remove: [{{key: a}}, {{key: b, effect: NoSchedule}}]}}\n"
+    ));
+    match &s.actions[0].op {
+        ActionOp::PatchNode {
+            action: "label",
+            node,
+            patch: NodePatch::Labels { set, remove },
+        } => {
+            assert_eq!(node, "w-1");
+            let set: Vec<(&str, &str)> =
+                set.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            assert_eq!(set, [("disktype", "ssd"), ("empty", "")]);
+            assert_eq!(remove, &["example.com/old".to_string()]);
+        }
+        other => panic!("{other:?}"),
+    }
+    match &s.actions[1].op {
+        ActionOp::PatchNode {
+            action: "taint",
+            node,
+            patch: NodePatch::Taint { add, remove },
+        } => {
+            assert_eq!(node, "w-0");
+            assert_eq!(add.len(), 1);
+            assert_eq!(
+                (add[0].key.as_str(), add[0].value.as_str(), add[0].effect),
+                ("dedicated", "gpu", TaintEffect::NoExecute)
+            );
+            assert_eq!(
+                remove,
+                &[
+                    ("a".to_string(), None),
+                    ("b".to_string(), Some(TaintEffect::NoSchedule))
+                ]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    for (action, (line, column), wanted) in [
+        (
+            "label: {node: w-9, labels: {a: b}}",
+            (4, 5),
+            "`label` names node `w-9`, which the cluster does not have (did you mean `w-0`?)",
+        ),
+        (
+            "label: {node: w-0, labels: {}}",
+            (4, 5),
+            "`label` sets or removes no label: give `labels`",
+        ),
+        (
+            "label: {node: w-0, labels: {'bad key': b}}",
+            (4, 5),
+            "`label`: key `bad key`: a qualified name must consist of",
+        ),
+        (
+            "label: {node: w-0, labels: {a: '-b'}}",
+            (4, 5),
+            "`label`: value `-b` of `a`: a valid label must be an empty string",
+        ),
+        (
+            "taint: {node: w-0}",
+            (4, 5),
+            "`taint` adds or removes no taint: give `add` or `remove`",
+        ),
+        (
+            "taint: {node: w-0, add: [{key: k, effect: NoSchedule}, {key: k, value: v, effect: NoSchedule}]}",
+            (4, 5),
+            "`taint`: add[1]: a second taint `k:NoSchedule`",
+        ),
+        (
+            "taint: {node: w-0, add: [{key: k, value: 'a b', effect: NoSchedule}]}",
+            (4, 5),
+            "`taint`: add[0]: value `a b` of `k`",
+        ),
+        (
+            "taint: {node: w-0, remove: [{key: k, effect: Never}]}",
+            (5, 50),
+            "actions[0].taint.remove[0].effect: unknown value `Never`; expected one of `NoSchedule`,",
+        ),
+        (
+            "taint: {node: w-0, add: [{key: k, effect: NoSchedule}], drop: []}",
+            (5, 61),
+            "actions[0].taint: unknown key `drop`; expected one of `node`, `add`, `remove`",
+        ),
+    ] {
+        assert_text_error(
+            &format!("{nodes}actions:\n  - at: 1s\n    {action}\n"),
+            line,
+            column,
+            wanted,
+        );
+    }
+}

@@ -327,6 +327,21 @@ impl Client {
             // Expanded into `Apply` actions before the run starts.
             ActionOp::Generate(_) => {}
             ActionOp::Node { op, node } => self.node_action(op, &node, cx),
+            ActionOp::PatchNode {
+                action,
+                node,
+                patch,
+            } => {
+                let key = ObjectKey::new(Kind::Node, "", &node);
+                cx.log(
+                    Dest::Client,
+                    action,
+                    Subject::from(&key),
+                    &describe_patch(&patch),
+                );
+                let t = self.tag();
+                cx.api(Dest::Client, t, Verb::PatchNode { key, patch });
+            }
             ActionOp::AddNodes(nodes) => {
                 for node in nodes {
                     let key = ObjectKey::new(Kind::Node, "", &node.metadata.name);
@@ -553,4 +568,47 @@ fn describe(change: &Change) -> String {
         Change::Unfinalize(Some(names)) => names.join(" "),
         Change::Ungate(Some(names)) => names.join(" "),
     }
+}
+
+/// A Node PATCH as the client's timeline row tells it: `kubectl`'s
+/// arguments (`disktype=ssd old-`, `dedicated=gpu:NoSchedule gpu-`).
+fn describe_patch(patch: &NodePatch) -> String {
+    let taint = |t: &crate::api::pod::Taint| {
+        if t.value.is_empty() {
+            format!("{}:{}", t.key, t.effect.as_str())
+        } else {
+            format!("{}={}:{}", t.key, t.value, t.effect.as_str())
+        }
+    };
+    let words: Vec<String> = match patch {
+        NodePatch::Unschedulable(u) => vec![format!("unschedulable={u}")],
+        NodePatch::Labels { set, remove } => (set.iter().map(|(k, v)| format!("{k}={v}")))
+            .chain(remove.iter().map(|k| format!("{k}-")))
+            .collect(),
+        NodePatch::Taint { add, remove } => (add.iter().map(taint))
+            .chain(remove.iter().map(|(k, e)| match e {
+                Some(e) => format!("{k}:{}-", e.as_str()),
+                None => format!("{k}-"),
+            }))
+            .collect(),
+        NodePatch::Taints { .. } | NodePatch::Ready { .. } => Vec::new(),
+        NodePatch::Replace {
+            labels,
+            taints,
+            unschedulable,
+        } => vec![format!(
+            "labels {{{}}} taints [{}] unschedulable={unschedulable}",
+            (labels.iter().map(|(k, v)| format!("{k}={v}")))
+                .collect::<Vec<_>>()
+                .join(" "),
+            taints.iter().map(taint).collect::<Vec<_>>().join(" ")
+        )],
+        NodePatch::Status { capacity, .. } => vec![format!(
+            "status capacity {{{}}}",
+            (capacity.iter().map(|(k, v)| format!("{k}={v}")))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )],
+    };
+    words.join(" ")
 }

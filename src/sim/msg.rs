@@ -165,6 +165,33 @@ pub enum NodePatch {
         status: &'static str,
         reason: String,
     },
+    /// `kubectl label node --overwrite`: sets these labels and removes
+    /// those keys.
+    Labels {
+        set: Vec<(String, String)>,
+        remove: Vec<String>,
+    },
+    /// `kubectl taint node --overwrite`: a taint added replaces the one of
+    /// its key and effect; a removal names a key and, optionally, one
+    /// effect (else every effect of the key goes).
+    Taint {
+        add: Vec<crate::api::pod::Taint>,
+        remove: Vec<(String, Option<crate::api::pod::TaintEffect>)>,
+    },
+    /// A PUT of the Node (scheduler_perf's `updateAny`): its labels,
+    /// taints and `spec.unschedulable` become these; the status is kept,
+    /// as upstream's node strategy keeps it on an update of the Node.
+    Replace {
+        labels: Arc<crate::api::meta::Labels>,
+        taints: Vec<crate::api::pod::Taint>,
+        unschedulable: bool,
+    },
+    /// A PUT of the Node's `status` (scheduler_perf's `updateAny`, its
+    /// UpdateStatus): capacity and allocatable become these.
+    Status {
+        capacity: std::collections::BTreeMap<String, crate::api::Quantity>,
+        allocatable: std::collections::BTreeMap<String, crate::api::Quantity>,
+    },
 }
 
 impl Verb {

@@ -590,6 +590,70 @@ fn a_recovered_node_is_ready_again_and_cordon_and_drain_work() {
     assert_eq!(row("d")["node"], "w-0");
 }
 
+/// `label` and `taint` are Node updates every component sees: a pod
+/// whose node selector no node matched binds once a node is labelled; a
+/// NoExecute taint evicts the pods that do not tolerate it (not those
+/// that do) and keeps new pods off the node until it is removed; a label
+/// removed leaves the next such pod pending.
+#[test]
+fn label_and_taint_actions_move_pods_as_kubectl_label_and_taint_do() {
+    let pod = |name: &str, spec: &str| {
+        format!(
+            "  - {{kind: Pod, metadata: {{name: {name}}}, spec: {{{spec}containers: [{{name: c, image: 'app:1'}}]}}}}\n"
+        )
+    };
+    let text = [
+        "name: label-taint\ncluster:\n  nodeGroups: [{name: w, count: 2, capacity: {cpu: '4', memory: 8Gi}, images: ['app:1']}]\nimages: {app:1: 10Mi}\nactions:\n- at: 0s\n  apply:\n",
+        &pod("picky", "nodeSelector: {disktype: ssd}, "),
+        &pod("plain", "nodeName: w-0, "),
+        &pod(
+            "tolerant",
+            "nodeName: w-0, tolerations: [{key: maintenance, operator: Exists, effect: NoExecute}], ",
+        ),
+        "- at: 10s\n  label: {node: w-1, labels: {disktype: ssd}}\n",
+        "- at: 20s\n  taint: {node: w-0, add: [{key: maintenance, value: 'yes', effect: NoExecute}]}\n",
+        "- at: 30s\n  apply:\n",
+        &pod("pinned-later", "nodeSelector: {kubernetes.io/hostname: w-0}, "),
+        "- at: 40s\n  taint: {node: w-0, remove: [{key: maintenance}]}\n",
+        "- at: 40s\n  label: {node: w-1, labels: {disktype: null}}\n",
+        "- at: 45s\n  apply:\n",
+        &pod("picky-later", "nodeSelector: {disktype: ssd}, "),
+        "duration: 60s\n",
+    ]
+    .concat();
+    let (events, pods, _) = run_text("label-taint", &text);
+    let row = |n: &str| pods.iter().find(|p| p["name"] == n).unwrap().clone();
+    // Pending until w-1 is labelled at 10 s, then bound there.
+    assert_eq!(row("picky")["node"], "w-1");
+    let bound = secs(&row("picky")["bound_s"]);
+    assert!((10.0..10.5).contains(&bound), "{bound}");
+    // The taint evicts the pod that does not tolerate it, at once.
+    let deleted = secs(&row("plain")["deleted_s"]);
+    assert!((20.0..20.5).contains(&deleted), "{deleted}");
+    assert!(row("tolerant")["deleted_s"].is_empty());
+    assert!(events.iter().any(|e| e["action"] == "evict"
+        && e["name"] == "plain"
+        && e["detail"] == "taint manager: the pod does not tolerate NoExecute taint maintenance"));
+    // A pod that can only go to w-0 waits until the taint is removed.
+    let bound = secs(&row("pinned-later")["bound_s"]);
+    assert!((40.0..42.5).contains(&bound), "{bound}");
+    // No node has the label any more.
+    assert!(row("picky-later")["node"].is_empty());
+    // The client's rows say what it did, as kubectl's arguments.
+    let client = |action: &str| {
+        events
+            .iter()
+            .filter(|e| e["component"] == "client" && e["action"] == action)
+            .map(|e| format!("{} {}", e["name"], e["detail"]))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(client("label"), ["w-1 disktype=ssd", "w-1 disktype-"]);
+    assert_eq!(
+        client("taint"),
+        ["w-0 maintenance=yes:NoExecute", "w-0 maintenance-"]
+    );
+}
+
 #[test]
 fn added_nodes_register_and_take_pods_and_a_removed_nodes_pods_are_collected() {
     let text = "name: grow\ncluster:\n  nodeGroups: [{name: w, count: 1, capacity: {cpu: '1', memory: 8Gi}, images: ['app:1']}]\nimages: {app:1: 10Mi}\nactions:\n- at: 0s\n  apply:\n  - {kind: Pod, metadata: {name: a}, spec: {containers: [{name: c, image: 'app:1', resources: {requests: {cpu: 800m}}}]}}\n  - {kind: Pod, metadata: {name: b}, spec: {containers: [{name: c, image: 'app:1', resources: {requests: {cpu: 800m}}}]}}\n- at: 10s\n  addNodes: {name: extra, count: 1, capacity: {cpu: '1', memory: 8Gi}}\n- at: 60s\n  removeNode: w-0\n- at: 70s\n  failNode: extra-0\n";

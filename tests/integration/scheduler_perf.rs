@@ -829,6 +829,76 @@ fn update_any_reaches_the_nodes_of_a_later_create_nodes_in_both_setups() {
     }
 }
 
+/// updateAny replaces a Node's labels and taints (a PUT of the Node) and,
+/// with upstream's setup, its capacity (a PUT of its status), as
+/// upstream's EventHandlingNodeUpdate does: pods that need all three (a
+/// node selector, a toleration of the new taint, a cpu request the old
+/// capacity refuses) stay pending after any one of them alone and bind
+/// after the update that makes all three, on the updated nodes.
+#[test]
+fn update_any_changes_labels_taints_and_capacity_and_the_pods_bind_after_it() {
+    let dir = scratch("perf-update-any-fields");
+    let node = |labels: &str, taint: &str, cpu: &str| {
+        format!(
+            "apiVersion: v1\nkind: Node\nmetadata:\n  name: off-{{{{ .Index }}}}\n{labels}spec:\n  taints: [{{key: {taint}, effect: NoSchedule}}]\nstatus:\n  capacity: {{pods: '110', cpu: '{cpu}', memory: 32Gi}}\n"
+        )
+    };
+    write(&dir, "off.yaml", &node("", "old", "0.0001"));
+    write(
+        &dir,
+        "labels.yaml",
+        &node("  labels: {zone: a}\n", "old", "0.0001"),
+    );
+    write(&dir, "taint.yaml", &node("", "new", "0.0001"));
+    write(&dir, "capacity.yaml", &node("", "old", "4"));
+    write(&dir, "all.yaml", &node("  labels: {zone: a}\n", "new", "4"));
+    write(
+        &dir,
+        "pod.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {generateName: p-}\nspec:\n  nodeSelector: {zone: a}\n  tolerations: [{key: new, operator: Exists, effect: NoSchedule}]\n  containers: [{name: pause, image: pause, resources: {requests: {cpu: 500m}}}]\n",
+    );
+    let update =
+        |t: &str| format!("  - {{opcode: updateAny, countParam: $nodes, templatePath: {t}}}\n");
+    let config = write(
+        &dir,
+        "config.yaml",
+        &[
+            uncordon_case("Labels", "pod.yaml", &update("labels.yaml")),
+            uncordon_case("Taint", "pod.yaml", &update("taint.yaml")),
+            uncordon_case("Capacity", "pod.yaml", &update("capacity.yaml")),
+            uncordon_case("All", "pod.yaml", &update("all.yaml")),
+        ]
+        .concat(),
+    );
+    let opts = RunOptions {
+        scheduling_only: true,
+        ..RunOptions::default()
+    };
+    for case in ["Labels/w", "Taint/w", "Capacity/w"] {
+        let r = schedperf::run(&config, case, 1, &opts).unwrap_or_else(|e| panic!("{case}: {e}"));
+        assert_eq!((r.measured, r.measured_bound), (4, 0), "{case}");
+    }
+    let r = schedperf::run(&config, "All/w", 1, &opts).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((r.measured, r.measured_bound), (4, 4));
+    assert!(
+        r.placements
+            .iter()
+            .all(|p| p.node.as_deref().is_some_and(|n| n.starts_with("off-"))),
+        "{:?}",
+        r.placements
+    );
+    // The barrier that waits for the pods to be attempted ends at 60 s;
+    // the update is made then: the PUT of the Node first, which moves the
+    // pods to be tried again, too soon (the capacity is still the old
+    // one): they back off for 2 s (their second failure), and the PUT of
+    // the status that came meanwhile lets them bind then.
+    assert!(
+        (62.0..63.0).contains(&r.virtual_span_s),
+        "{}",
+        r.virtual_span_s
+    );
+}
+
 /// What kubesim cannot update as upstream does, and malformed operations,
 /// are refused with the operation, the template and the field named.
 #[test]
@@ -838,13 +908,13 @@ fn update_any_refuses_what_it_cannot_update_by_name() {
     write(&dir, "on.yaml", &off_node("", true));
     write(
         &dir,
-        "labelled.yaml",
-        &off_node("  labels: {zone: a}\n", false),
+        "bad-label.yaml",
+        &off_node("  labels: {'not a key': a}\n", false),
     );
     write(
         &dir,
-        "tainted.yaml",
-        "apiVersion: v1\nkind: Node\nmetadata: {name: 'off-{{ .Index }}'}\nspec:\n  unschedulable: true\n  taints: [{key: k, effect: NoSchedule}]\nstatus: {capacity: {pods: '110', cpu: '4', memory: 32Gi}}\n",
+        "bad-taint.yaml",
+        "apiVersion: v1\nkind: Node\nmetadata: {name: 'off-{{ .Index }}'}\nspec:\n  unschedulable: true\n  taints: [{key: -k, effect: NoSchedule}]\nstatus: {capacity: {pods: '110', cpu: '4', memory: 32Gi}}\n",
     );
     write(
         &dir,
@@ -868,16 +938,17 @@ fn update_any_refuses_what_it_cannot_update_by_name() {
     };
     for (update, wanted) in [
         (
-            "{opcode: updateAny, templatePath: labelled.yaml}",
-            "U operation 2 (updateAny): template labelled.yaml (rendered for index 0) changes node `off-0`'s labels ({} to {zone=a})",
+            "{opcode: updateAny, templatePath: bad-label.yaml}",
+            "U operation 2 (updateAny): template bad-label.yaml (rendered for index 0): metadata.labels: key `not a key`",
         ),
         (
-            "{opcode: updateAny, countParam: $n, templatePath: tainted.yaml}",
-            "changes node `off-0`'s spec.taints ([] to [k=:NoSchedule])",
+            "{opcode: updateAny, countParam: $n, templatePath: bad-taint.yaml}",
+            "(rendered for index 0): spec.taints[0]: key `-k`",
         ),
+        // Through the whole simulator each node's kubelet owns its status.
         (
             "{opcode: updateAny, templatePath: bigger.yaml}",
-            "changes node `off-0`'s status.capacity",
+            "U operation 2 (updateAny): template bigger.yaml (rendered for index 0) changes node `off-0`'s status.capacity ({cpu=4, memory=34359738368, pods=110} to {cpu=8, memory=34359738368, pods=110}): through the whole simulator",
         ),
         (
             "{opcode: updateAny, templatePath: stranger.yaml}",
