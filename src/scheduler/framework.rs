@@ -25,6 +25,8 @@ pub struct NodeInfo {
     pub name: Arc<str>,
     pub labels: Labels,
     pub taints: Vec<Taint>,
+    /// TaintToleration's reason for each of `taints`, made once.
+    pub taint_reasons: Vec<Arc<str>>,
     pub unschedulable: bool,
     pub allocatable: Resources,
     pub allowed_pods: i64,
@@ -75,6 +77,7 @@ impl NodeInfo {
             name: Arc::from(node.metadata.name.as_str()),
             labels: Labels::new(),
             taints: Vec::new(),
+            taint_reasons: Vec::new(),
             unschedulable: false,
             allocatable: Resources::default(),
             allowed_pods: 0,
@@ -93,6 +96,14 @@ impl NodeInfo {
     pub fn update(&mut self, node: &Node) {
         self.labels = (*node.metadata.labels).clone();
         self.taints = node.spec.taints.clone();
+        self.taint_reasons = (self.taints.iter())
+            .map(|t| {
+                Arc::from(format!(
+                    "node(s) had untolerated taint {{{}: {}}}",
+                    t.key, t.value
+                ))
+            })
+            .collect();
         self.unschedulable = node.spec.unschedulable;
         let (alloc, pods) = node_allocatable(node);
         self.allocatable = alloc;
@@ -270,19 +281,102 @@ impl NodeRow {
     }
 }
 
-/// Why a filter rejected a node, in upstream's words.
+/// One reason a filter gives for rejecting a node, in upstream's words:
+/// a fixed text, or the node's own (an untolerated taint's, made when the
+/// node changes and shared), so that a cycle that rejects thousands of
+/// nodes allocates and formats nothing for them. Compared and ordered as
+/// its text.
+#[derive(Clone, Debug)]
+pub enum Reason {
+    Static(&'static str),
+    Shared(Arc<str>),
+    Owned(String),
+}
+
+impl std::ops::Deref for Reason {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match self {
+            Reason::Static(s) => s,
+            Reason::Shared(s) => s,
+            Reason::Owned(s) => s,
+        }
+    }
+}
+
+impl PartialEq for Reason {
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b): (&str, &str) = (self, other);
+        // The same text most often: the same fixed text or shared one.
+        std::ptr::eq(a, b) || a == b
+    }
+}
+
+impl Eq for Reason {}
+
+impl PartialOrd for Reason {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Reason {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (**self).cmp(&**other)
+    }
+}
+
+impl PartialEq<&str> for Reason {
+    fn eq(&self, other: &&str) -> bool {
+        &**self == *other
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl From<&'static str> for Reason {
+    fn from(s: &'static str) -> Self {
+        Reason::Static(s)
+    }
+}
+
+impl From<String> for Reason {
+    fn from(s: String) -> Self {
+        Reason::Owned(s)
+    }
+}
+
+/// Why a filter rejected a node, in upstream's words: its first reason
+/// and any others (NodeResourcesFit names every insufficient resource).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Rejection {
     pub plugin: &'static str,
-    pub reasons: Vec<String>,
+    pub reason: Reason,
+    pub more: Vec<Reason>,
 }
 
 impl Rejection {
-    pub fn new(plugin: &'static str, reason: impl Into<String>) -> Self {
+    pub fn new(plugin: &'static str, reason: impl Into<Reason>) -> Self {
         Rejection {
             plugin,
-            reasons: vec![reason.into()],
+            reason: reason.into(),
+            more: Vec::new(),
         }
+    }
+
+    /// Every reason, the first first.
+    pub fn reasons(&self) -> impl Iterator<Item = &Reason> {
+        std::iter::once(&self.reason).chain(&self.more)
+    }
+
+    /// The reasons joined by `sep`.
+    pub fn joined(&self, sep: &str) -> String {
+        let texts: Vec<&str> = self.reasons().map(|r| &**r).collect();
+        texts.join(sep)
     }
 }
 
@@ -437,12 +531,12 @@ pub fn filter_one(
         },
         FilterPlugin::TaintToleration => {
             // The first untolerated NoSchedule or NoExecute taint.
-            match node.taints.iter().find(|t| {
+            match node.taints.iter().position(|t| {
                 t.effect != TaintEffect::PreferNoSchedule && !tolerated(&pod.spec.tolerations, t)
             }) {
-                Some(t) => Err(Rejection::new(
+                Some(k) => Err(Rejection::new(
                     "TaintToleration",
-                    format!("node(s) had untolerated taint {{{}: {}}}", t.key, t.value),
+                    Reason::Shared(node.taint_reasons[k].clone()),
                 )),
                 None => Ok(()),
             }
@@ -826,17 +920,23 @@ pub fn node_affinity_matches(pod: &Pod, node: &NodeInfo) -> bool {
 
 /// NodeResourcesFit's filter: every insufficient resource is a reason.
 fn fits(res: &PodResources, node: &NodeInfo) -> Result<(), Rejection> {
-    let mut reasons = Vec::new();
+    // The first reason apart: one reason allocates nothing.
+    let mut first: Option<Reason> = None;
+    let mut more: Vec<Reason> = Vec::new();
+    let mut push = |r: Reason| match first {
+        None => first = Some(r),
+        Some(_) => more.push(r),
+    };
     if node.pods + 1 > node.allowed_pods {
-        reasons.push("Too many pods".to_string());
+        push("Too many pods".into());
     }
     let r = &res.requests;
     let free = |alloc: i64, used: i64| alloc - used;
     if r.milli_cpu > 0 && r.milli_cpu > free(node.allocatable.milli_cpu, node.requested.milli_cpu) {
-        reasons.push("Insufficient cpu".into());
+        push("Insufficient cpu".into());
     }
     if r.memory > 0 && r.memory > free(node.allocatable.memory, node.requested.memory) {
-        reasons.push("Insufficient memory".into());
+        push("Insufficient memory".into());
     }
     if r.ephemeral_storage > 0
         && r.ephemeral_storage
@@ -845,20 +945,20 @@ fn fits(res: &PodResources, node: &NodeInfo) -> Result<(), Rejection> {
                 node.requested.ephemeral_storage,
             )
     {
-        reasons.push("Insufficient ephemeral-storage".into());
+        push("Insufficient ephemeral-storage".into());
     }
     for (name, want) in &r.scalar {
         if *want > 0 && *want > free(node.allocatable.scalar(name), node.requested.scalar(name)) {
-            reasons.push(format!("Insufficient {name}"));
+            push(format!("Insufficient {name}").into());
         }
     }
-    if reasons.is_empty() {
-        Ok(())
-    } else {
-        Err(Rejection {
+    match first {
+        None => Ok(()),
+        Some(reason) => Err(Rejection {
             plugin: "NodeResourcesFit",
-            reasons,
-        })
+            reason,
+            more,
+        }),
     }
 }
 
@@ -1401,15 +1501,18 @@ mod tests {
         );
         let err = filter(&p, &PodResources::of(&p), &n).unwrap_err();
         assert_eq!(
-            err.reasons,
-            vec!["node(s) had untolerated taint {dedicated: gpu}"]
+            err.reasons().map(|r| &**r).collect::<Vec<&str>>(),
+            ["node(s) had untolerated taint {dedicated: gpu}"]
         );
         let p = pod(
             "kind: Pod\nmetadata: {name: p}\nspec: {tolerations: [{key: dedicated, operator: Exists}], containers: [{name: a, image: x, resources: {requests: {cpu: '2', memory: 2Gi}}}]}",
         );
         let err = filter(&p, &PodResources::of(&p), &n).unwrap_err();
         assert_eq!(err.plugin, "NodeResourcesFit");
-        assert_eq!(err.reasons, vec!["Insufficient cpu", "Insufficient memory"]);
+        assert_eq!(
+            err.reasons().map(|r| &**r).collect::<Vec<&str>>(),
+            ["Insufficient cpu", "Insufficient memory"]
+        );
         let p = pod(
             "kind: Pod\nmetadata: {name: p}\nspec: {nodeSelector: {disk: ssd}, tolerations: [{operator: Exists}], containers: [{name: a, image: x}]}",
         );

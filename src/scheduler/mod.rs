@@ -380,6 +380,10 @@ struct InFlight {
 
 pub struct Scheduler {
     nodes: Vec<NodeInfo>,
+    /// One shared copy of each text the nodes' taints give as a filter
+    /// reason: nodes tainted alike share it, so that counting a cycle's
+    /// reasons compares pointers, not texts.
+    taint_reasons: HashSet<Arc<str>>,
     /// Per node (indexed like `nodes`): what the filters and default
     /// scores read most, compact and contiguous; rebuilt by `refresh_row`
     /// after every change to the node.
@@ -484,6 +488,7 @@ impl Scheduler {
     pub fn with_profiles(rng: &RngStreams, profiles: Vec<Profile>) -> Self {
         Scheduler {
             nodes: Vec::new(),
+            taint_reasons: HashSet::default(),
             rows: framework::Rows::default(),
             soft_tainted: 0,
             live: Vec::new(),
@@ -567,7 +572,7 @@ impl Scheduler {
             for plugin in &prof.filters {
                 match rej {
                     Some(r) if r.plugin == plugin.name() => {
-                        let reason = r.reasons.join("; ");
+                        let reason = r.joined("; ");
                         tr.row(trace::Row {
                             node,
                             plugin: plugin.name(),
@@ -725,8 +730,21 @@ impl Scheduler {
                 self.node_deleted(cx);
             }
             Object::Node(_) if kind == EventType::Deleted => {}
-            Object::Node(node) if self.observe_node(kind, node) => self.cluster_event(cx),
-            Object::Node(_) => {}
+            Object::Node(node) => {
+                let prev = prev.and_then(|o| match o {
+                    Object::Node(n) => Some(n),
+                    _ => None,
+                });
+                // Upstream's addNodeToCache and updateNodeInCache, with the
+                // queueing hints off: an update moves pods only when it
+                // changes what scheduling reads (nodeSchedulingPropertiesChange).
+                let event = kind == EventType::Added
+                    || prev.is_none_or(|old| scheduling_properties_changed(old, node));
+                if self.observe_node(kind, node) && event {
+                    let i = self.node_index[node.metadata.name.as_str()];
+                    self.node_event(i, cx);
+                }
+            }
             Object::Pod(pod) => self.observe_pod(kind, obj, pod, prev, cx),
             // No cluster event: upstream's InterPodAffinity registers none
             // for Namespaces, so a pod waits for another event (or the
@@ -790,6 +808,7 @@ impl Scheduler {
             (_, Some(i)) => {
                 self.count_images(i, -1);
                 self.nodes[i].update(node);
+                self.share_taint_reasons(i);
                 self.refresh_row(i);
                 self.count_images(i, 1);
                 self.idx.set_node(i, &node.metadata.labels);
@@ -798,6 +817,7 @@ impl Scheduler {
             (_, None) => {
                 let i = self.nodes.len();
                 self.nodes.push(NodeInfo::new(node));
+                self.share_taint_reasons(i);
                 self.rows.push(NodeRow::default());
                 self.refresh_row(i);
                 self.live.push(true);
@@ -811,6 +831,18 @@ impl Scheduler {
                 }
                 self.move_assumed_from_gone(i);
                 true
+            }
+        }
+    }
+
+    /// Node `i`'s taint reasons become the shared copies of their texts.
+    fn share_taint_reasons(&mut self, i: usize) {
+        for r in &mut self.nodes[i].taint_reasons {
+            match self.taint_reasons.get(r) {
+                Some(shared) => *r = shared.clone(),
+                None => {
+                    self.taint_reasons.insert(r.clone());
+                }
             }
         }
     }
@@ -1141,6 +1173,26 @@ impl Scheduler {
     /// A change that may make unschedulable pods fit.
     fn cluster_event(&mut self, cx: &mut Cx) {
         if let Some(until) = self.queue.move_all(cx.now()) {
+            self.schedule_flush(until, false, cx);
+        }
+    }
+
+    /// A Node added or changed in what scheduling reads (node `i` now):
+    /// the unschedulable pods that pass upstream's `preCheckForNode` on it
+    /// move (the kubelet's admission checks, NodeResourcesFit, NodeName,
+    /// NodePorts and required node affinity, and no untolerated NoSchedule
+    /// taint); the others stay, as no change of this node can help them.
+    /// The pod in flight sees a move request either way.
+    fn node_event(&mut self, i: usize, cx: &mut Cx) {
+        let node = &self.nodes[i];
+        let waiting = &self.waiting;
+        let until = self.queue.move_some(cx.now(), |uid, _| {
+            waiting
+                .get(&uid)
+                .and_then(|o| o.as_pod())
+                .is_none_or(|pod| admits(pod, node))
+        });
+        if let Some(until) = until {
             self.schedule_flush(until, false, cx);
         }
     }
@@ -1561,7 +1613,10 @@ impl Scheduler {
         }
         let mut feasible = std::mem::take(&mut self.scratch.feasible);
         feasible.clear();
-        let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+        // Each distinct reason and its count (few kinds; most rejections
+        // repeat the last one's reason, tried first).
+        let mut reasons: Vec<(framework::Reason, usize)> = Vec::new();
+        let mut last_reason = 0;
         // Nodes are visited as `order[(start + k) % n]` for k from 0 (without
         // the division): `processed` of them, stopping at the `want`th
         // feasible one.
@@ -1624,8 +1679,19 @@ impl Scheduler {
                     } else if rej.plugin == FilterPlugin::PodTopologySpread.name() {
                         self.rejected_by |= queue::REJECTED_BY_POD_TOPOLOGY_SPREAD;
                     }
-                    for r in rej.reasons {
-                        *reasons.entry(r).or_default() += 1;
+                    for r in std::iter::once(rej.reason).chain(rej.more) {
+                        let k = match reasons.get(last_reason) {
+                            Some((seen, _)) if *seen == r => last_reason,
+                            _ => match reasons.iter().position(|(seen, _)| *seen == r) {
+                                Some(k) => k,
+                                None => {
+                                    reasons.push((r, 0));
+                                    reasons.len() - 1
+                                }
+                            },
+                        };
+                        reasons[k].1 += 1;
+                        last_reason = k;
                     }
                 }
             }
@@ -1636,6 +1702,7 @@ impl Scheduler {
         self.scratch.feasible = feasible;
         let feasible = &self.scratch.feasible;
         if feasible.is_empty() {
+            reasons.sort_unstable();
             let parts: Vec<String> = reasons.iter().map(|(r, c)| format!("{c} {r}")).collect();
             return (
                 Decision::Unschedulable(format!(
@@ -2310,4 +2377,38 @@ impl Scheduler {
             }
         }
     }
+}
+
+/// Upstream's `nodeSchedulingPropertiesChange`: whether a Node update
+/// changes what scheduling reads, so that unschedulable pods may fit: it
+/// became schedulable, or its allocatable, labels, taints or conditions
+/// (here the Ready condition, the one the model keeps) changed.
+fn scheduling_properties_changed(old: &crate::api::Node, new: &crate::api::Node) -> bool {
+    (old.spec.unschedulable && !new.spec.unschedulable)
+        || crate::api::resources::node_allocatable(old)
+            != crate::api::resources::node_allocatable(new)
+        || old.metadata.labels != new.metadata.labels
+        || old.spec.taints != new.spec.taints
+        || old.status.ready.as_ref().map(|r| r.status)
+            != new.status.ready.as_ref().map(|r| r.status)
+}
+
+/// Upstream's `preCheckForNode` (queueing hints off): whether `pod` passes
+/// the kubelet's admission checks on `node` (`AdmissionCheck`:
+/// NodeResourcesFit, NodeName, NodePorts, required node affinity) and the
+/// node has no NoSchedule taint it does not tolerate.
+fn admits(pod: &crate::api::Pod, node: &NodeInfo) -> bool {
+    let res = PodResources::of(pod);
+    [
+        FilterPlugin::NodeResourcesFit,
+        FilterPlugin::NodeName,
+        FilterPlugin::NodePorts,
+        FilterPlugin::NodeAffinity,
+    ]
+    .into_iter()
+    .all(|plugin| filter_one(plugin, pod, &res, node).is_ok())
+        && !node.taints.iter().any(|t| {
+            t.effect == crate::api::pod::TaintEffect::NoSchedule
+                && !crate::api::pod::tolerated(&pod.spec.tolerations, t)
+        })
 }

@@ -772,7 +772,7 @@ fn pod_topology_spread_system_defaults_follow_selector_changes() {
 fn rejected_by(e: &Evaluation, node: &str) -> Option<(&'static str, String)> {
     e.get(node)
         .and_then(|n| n.rejection.as_ref())
-        .map(|r| (r.plugin, r.reasons.join(", ")))
+        .map(|r| (r.plugin, r.joined(", ")))
 }
 
 /// nodeTaintsPolicy, nodeAffinityPolicy and matchLabelKeys decide which
@@ -1971,6 +1971,96 @@ fn a_released_nomination_moves_the_pods_of_its_priority_or_lower() {
         assert_eq!(attempts(-3, renominate), 2, "renominate {renominate}");
         assert_eq!(attempts(101, renominate), 1, "renominate {renominate}");
     }
+}
+
+/// A Node added or changed moves only the unschedulable pods that pass
+/// upstream's preCheckForNode on it (queueing hints off), and a Node
+/// update moves none unless it changes what scheduling reads
+/// (nodeSchedulingPropertiesChange): a 2-cpu pod on a 1-cpu cluster is
+/// not tried again when a node is cordoned, relabelled while still too
+/// small, or joined by a node too small or tainted; it is when a node
+/// with room joins, or one gets room.
+#[test]
+fn node_events_move_only_the_pods_that_fit_the_node() {
+    use crate::engine::SECOND;
+    use crate::etcd::EventType;
+    let small = |labels: &str, unschedulable: bool, cpu: &str| {
+        node(&format!(
+            "metadata: {{name: n1, labels: {{{labels}}}}}\nspec: {{unschedulable: {unschedulable}}}\nstatus: {{allocatable: {{cpu: '{cpu}', memory: 8Gi, pods: '110'}}}}"
+        ))
+    };
+    let other = |spec: &str, cpu: &str| {
+        node(&format!(
+            "metadata: {{name: n2}}\nspec: {spec}\nstatus: {{allocatable: {{cpu: '{cpu}', memory: 8Gi, pods: '110'}}}}"
+        ))
+    };
+    // Whether the pending pod was tried again after `kind` of `now` at
+    // 5 s (`before`: the Node as it was, for an update), and whether it
+    // was bound then.
+    let attempts = |kind: EventType, now: Node, before: Node| {
+        let mut waiting = pod(
+            "metadata: {name: big, namespace: default}\nspec: {containers: [{name: c, image: nginx, resources: {requests: {cpu: '2'}}}]}",
+        );
+        waiting.metadata.uid = 7;
+        let mut world = AloneWithApi::new(vec![small("", false, "1")], vec![waiting], 0);
+        let event = AloneWithApi::event(
+            super::WATCH_NODES,
+            kind,
+            Object::Node(now),
+            Object::Node(before),
+        );
+        world.run(vec![(5 * SECOND, event)]);
+        let bound = world.binds.iter().any(|b| b.0 >= 5 * SECOND);
+        (world.s.queue.attempts(7) == 2 || bound, bound)
+    };
+    let n1 = small("", false, "1");
+    let modified = EventType::Modified;
+    // Updates of n1.
+    assert_eq!(
+        attempts(modified, small("", true, "1"), n1.clone()),
+        (false, false),
+        "cordoned"
+    );
+    assert_eq!(
+        attempts(modified, small("a: b", false, "1"), n1.clone()),
+        (false, false),
+        "relabelled, still small"
+    );
+    assert_eq!(
+        attempts(modified, small("", false, "1"), n1.clone()),
+        (false, false),
+        "unchanged"
+    );
+    assert_eq!(
+        attempts(modified, small("", false, "4"), n1.clone()),
+        (true, true),
+        "room"
+    );
+    // A new node.
+    let added = EventType::Added;
+    assert_eq!(
+        attempts(added, other("{}", "1"), other("{}", "1")),
+        (false, false),
+        "too small"
+    );
+    let tainted = "{taints: [{key: k, effect: NoSchedule}]}";
+    assert_eq!(
+        attempts(added, other(tainted, "4"), other(tainted, "4")),
+        (false, false),
+        "tainted"
+    );
+    // NoExecute taints are not in the check (the filter still rejects).
+    let no_execute = "{taints: [{key: k, effect: NoExecute}]}";
+    assert_eq!(
+        attempts(added, other(no_execute, "4"), other(no_execute, "4")),
+        (true, false),
+        "NoExecute"
+    );
+    assert_eq!(
+        attempts(added, other("{}", "4"), other("{}", "4")),
+        (true, true),
+        "room"
+    );
 }
 
 /// A bound pod listed before its Node is kept until the Node comes, as
