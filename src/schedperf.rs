@@ -93,9 +93,10 @@
 //! `createNodes` node template and an `updateAny` template may hold the
 //! placeholders of Go's text/template that upstream's own templates use,
 //! `{{ .Index }}` (the object's index in its operation), `{{ .Count }}`
-//! (the operation's count) and `{{ div .Index N }}` (upstream's one
-//! template function, integer division, here by a positive literal),
-//! filled in for each object as upstream does (a pod's name is kubesim's
+//! (the operation's count) and the integer functions of upstream's
+//! templates `{{ div A B }}` / `{{ DivideInt A B }}`, `{{ Mod A B }}` /
+//! `{{ mod A B }}` and `{{ AddInt A B }}` of `.Index`, `.Count` or
+//! numbers, filled in for each object as upstream does (a pod's name is kubesim's
 //! own, from the operation and the index); any other `{{ ... }}`, and
 //! placeholders in other templates, are refused with the template and the
 //! construct named.
@@ -471,8 +472,10 @@ fn read_template(base: &Path, rel: &str) -> Result<Value, String> {
 
 /// `text` with each placeholder of the subset of Go's text/template that
 /// upstream's pod templates use filled in: `{{ .Index }}` (the pod's index
-/// in its operation) and `{{ .Count }}` (the operation's count). Anything
-/// else between `{{` and `}}` is refused, named.
+/// in its operation), `{{ .Count }}` (the operation's count), and the
+/// integer functions `div` / `DivideInt`, `Mod` / `mod` and `AddInt` of
+/// two of those or numbers. Anything else between `{{` and `}}`
+/// (conditionals, nested calls, template parameters) is refused, named.
 fn render(text: &str, path: &Path, index: usize, count: usize) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -488,21 +491,28 @@ fn render(text: &str, path: &Path, index: usize, count: usize) -> Result<String,
         let value = |name: &str| match name {
             ".Index" => Some(index),
             ".Count" => Some(count),
-            _ => None,
+            n => n.parse::<usize>().ok(),
         };
         let words: Vec<&str> = after[..close].split_whitespace().collect();
         let filled = match words.as_slice() {
-            [v] => value(v),
-            // Upstream's one template function: integer division.
-            ["div", v, d] => value(v)
-                .zip(d.parse::<usize>().ok().filter(|&d| d > 0))
-                .map(|(v, d)| v / d),
+            [v] if v.starts_with('.') => value(v),
+            // Upstream's integer functions (`div`, and the template
+            // library's `DivideInt`, `Mod` / `mod`, `AddInt`) of
+            // `.Index`, `.Count` or a number.
+            [f, a, b] => match (*f, value(a), value(b)) {
+                ("div" | "DivideInt", Some(a), Some(b)) if b > 0 => Some(a / b),
+                ("Mod" | "mod", Some(a), Some(b)) if b > 0 => Some(a % b),
+                ("AddInt", Some(a), Some(b)) => a.checked_add(b),
+                _ => None,
+            },
             _ => None,
         };
         let Some(filled) = filled else {
             return Err(format!(
                 "template {}: `{{{{{}}}}}` is not supported (only `{{{{ .Index }}}}`, \
-                 `{{{{ .Count }}}}` and `{{{{ div .Index N }}}}` with a positive integer N are)",
+                 `{{{{ .Count }}}}` and `{{{{ F A B }}}}` with F one of div, DivideInt, Mod, mod \
+                 and AddInt, A and B `.Index`, `.Count` or a non-negative integer, and no \
+                 division by 0, are)",
                 path.display(),
                 &after[..close],
             ));
@@ -1061,6 +1071,7 @@ pub fn run(
             "labels",
             "featureGates",
             "metricsCollectorConfig",
+            "schedulerConfigPath",
         ],
         &format!("test case {case_name}"),
     )?;
@@ -1097,6 +1108,23 @@ pub fn run(
     let mut notes = feature_gate_notes(case, workload);
     notes.extend(metrics_collector_note(case, case_name)?);
     let default_pod_template = opt_str_field(case, "defaultPodTemplatePath", case_name)?;
+    // The test case's KubeSchedulerConfiguration, as upstream starts its
+    // scheduler with it; `--policy` overrides it.
+    let mut case_profiles = None;
+    if let Some(rel) = opt_str_field(case, "schedulerConfigPath", case_name)? {
+        if opts.profiles.is_some() {
+            notes.push(format!(
+                "--policy overrides the test case's schedulerConfigPath {rel}"
+            ));
+        } else {
+            let profiles = crate::scheduler::config::resolve(rel, base)
+                .map_err(|e| format!("{case_name}: schedulerConfigPath: {e}"))?;
+            notes.push(format!(
+                "the scheduler runs with the test case's schedulerConfigPath {rel}"
+            ));
+            case_profiles = Some(profiles);
+        }
+    }
     let template = field(case, "workloadTemplate")
         .and_then(Value::as_sequence)
         .ok_or_else(|| format!("{case_name}: no `workloadTemplate`"))?;
@@ -1339,10 +1367,37 @@ pub fn run(
                         "namespace",
                         "collectMetrics",
                         "skipWaitToCompletion",
+                        "signatureBatchSize",
+                        "signatureBatchSizeParam",
                     ],
                     &what,
                 )?;
                 let n = count(op, &params, &what)?;
+                // Upstream's opportunistic batching of pods of one
+                // signature (feature gate OpportunisticBatching): an
+                // optimization of its scheduler that kubesim's does not
+                // make; the size is checked and noted.
+                let batch = match (
+                    uint_field(op, "signatureBatchSize", &what)?,
+                    str_field(op, "signatureBatchSizeParam"),
+                ) {
+                    (Some(b), _) => Some(b),
+                    (None, Some(p)) => {
+                        let name = p.strip_prefix('$').unwrap_or(p);
+                        Some(*params.get(name).ok_or_else(|| {
+                            format!(
+                                "{what}: `signatureBatchSizeParam: {p}`: the workload has no param `{name}`"
+                            )
+                        })?)
+                    }
+                    (None, None) => None,
+                };
+                if let Some(b) = batch {
+                    notes.push(format!(
+                        "{what}: signature batch size {b} ignored: upstream's opportunistic \
+                         batching is not modelled (each pod has a scheduling cycle of its own)"
+                    ));
+                }
                 let (t, per_index) =
                     match opt_str_field(op, "podTemplatePath", &what)?.or(default_pod_template) {
                         Some(rel) => pod_templates(base, rel, n)?,
@@ -1917,6 +1972,7 @@ pub fn run(
     let from = measure_from.unwrap_or(0);
     let opts = RunOptions {
         wall_marks: Some((from, crate::bench::WALL_MARK_STEP)),
+        profiles: case_profiles.or_else(|| opts.profiles.clone()),
         ..opts.clone()
     };
     let started = Instant::now();
@@ -2302,11 +2358,11 @@ mod tests {
         }
         let path = scratch_config(
             "bad-case-field",
-            "- name: C\n  schedulerConfigPath: x.yaml\n  workloadTemplate: []\n  workloads: [{name: w}]\n",
+            "- name: C\n  schedulerApiClientQPS: 5\n  workloadTemplate: []\n  workloads: [{name: w}]\n",
         );
         let e = run(&path, "C/w", 1, &RunOptions::default()).unwrap_err();
         assert!(
-            e.contains("test case C: field `schedulerConfigPath` is not supported"),
+            e.contains("test case C: field `schedulerApiClientQPS` is not supported"),
             "{e}"
         );
         let path = scratch_config(
@@ -2318,6 +2374,25 @@ mod tests {
         let e = run(&path, "C/v", 1, &RunOptions::default()).unwrap_err();
         assert!(
             e.contains("C workload v: field `thresholdMetricSelector` is not supported"),
+            "{e}"
+        );
+        // Upstream's opportunistic batching: its size is checked and noted.
+        let path = scratch_config(
+            "batching",
+            "- name: B\n  workloadTemplate:\n  - {opcode: createNodes, count: 2}\n  - {opcode: createPods, count: 3, signatureBatchSizeParam: $size, collectMetrics: true}\n  workloads:\n  - {name: w, params: {size: 10}}\n  - {name: v, params: {other: 10}}\n",
+        );
+        let r = run(&path, "B/w", 1, &RunOptions::default()).unwrap();
+        assert_eq!(r.measured_bound, 3);
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.contains("signature batch size 10 ignored")),
+            "{:?}",
+            r.notes
+        );
+        let e = run(&path, "B/v", 1, &RunOptions::default()).unwrap_err();
+        assert!(
+            e.contains("`signatureBatchSizeParam: $size`: the workload has no param `size`"),
             "{e}"
         );
     }
@@ -2410,6 +2485,58 @@ mod tests {
         );
     }
 
+    /// A test case's `schedulerConfigPath` configures the scheduler, as
+    /// upstream starts it: MostAllocated packs the pods on one node where
+    /// the default profile spreads them; `--policy` overrides it, noted;
+    /// a file that is not there is an error naming it.
+    #[test]
+    fn a_test_case_scheduler_config_path_configures_the_scheduler() {
+        let case = |config: &str| {
+            format!(
+                "- name: C\n  schedulerConfigPath: {config}\n  workloadTemplate:\n  - {{opcode: createNodes, count: 3}}\n  - {{opcode: createPods, count: 3, collectMetrics: true}}\n  workloads:\n  - {{name: w}}\n"
+            )
+        };
+        let path = scratch_config("scheduler-config", &case("most.yaml"));
+        std::fs::write(
+            path.parent().unwrap().join("most.yaml"),
+            "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nprofiles:\n- schedulerName: default-scheduler\n  pluginConfig:\n  - name: NodeResourcesFit\n    args: {scoringStrategy: {type: MostAllocated}}\n",
+        )
+        .unwrap();
+        let nodes = |r: &PerfResult| -> BTreeSet<String> {
+            r.placements.iter().filter_map(|p| p.node.clone()).collect()
+        };
+        let packed = run(&path, "C/w", 1, &RunOptions::default()).unwrap();
+        assert_eq!((packed.measured_bound, nodes(&packed).len()), (3, 1));
+        assert!(
+            packed
+                .notes
+                .iter()
+                .any(|n| n.contains("schedulerConfigPath most.yaml")),
+            "{:?}",
+            packed.notes
+        );
+        let opts = RunOptions {
+            profiles: Some(vec![crate::scheduler::profile::Profile::default()]),
+            ..RunOptions::default()
+        };
+        let spread = run(&path, "C/w", 1, &opts).unwrap();
+        assert_eq!((spread.measured_bound, nodes(&spread).len()), (3, 3));
+        assert!(
+            spread
+                .notes
+                .iter()
+                .any(|n| n.contains("--policy overrides")),
+            "{:?}",
+            spread.notes
+        );
+        std::fs::write(&path, case("missing.yaml")).unwrap();
+        let e = run(&path, "C/w", 1, &RunOptions::default()).unwrap_err();
+        assert!(
+            e.contains("C: schedulerConfigPath:") && e.contains("missing.yaml"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn index_and_count_placeholders_are_filled_and_others_named() {
         let p = Path::new("t.yaml");
@@ -2417,9 +2544,9 @@ mod tests {
             render("a-{{ .Index }}-{{.Count}}-{{  .Index}}", p, 3, 5).unwrap(),
             "a-3-5-3"
         );
-        let e = render("x: {{ Mod .Index 2 }}", p, 0, 1).unwrap_err();
+        let e = render("x: {{ Mod .Index .podsPerGroup }}", p, 0, 1).unwrap_err();
         assert!(
-            e.contains("template t.yaml: `{{ Mod .Index 2 }}` is not supported"),
+            e.contains("template t.yaml: `{{ Mod .Index .podsPerGroup }}` is not supported"),
             "{e}"
         );
         let e = render("x: {{ .Index", p, 0, 1).unwrap_err();
@@ -2429,20 +2556,29 @@ mod tests {
         );
         let e = render("x: {{- .Index }}", p, 0, 1).unwrap_err();
         assert!(e.contains("`{{- .Index }}` is not supported"), "{e}");
-        // Upstream's `div`: integer division by a positive literal.
+        // Upstream's integer functions of the index, the count and numbers.
         assert_eq!(
-            render("t-{{ div .Index 10 }}/{{div .Count 3}}", p, 19, 7).unwrap(),
-            "t-1/2"
+            render(
+                "t-{{ div .Index 10 }}/{{div .Count 3}}/{{DivideInt 30000 .Count}}/{{ Mod .Index 12 }}/{{ mod .Index 12 }}/{{AddInt 8000 .Index}}",
+                p,
+                19,
+                7
+            )
+            .unwrap(),
+            "t-1/2/4285/7/7/8019"
         );
         for bad in [
             "{{ div .Index 0 }}",
+            "{{ Mod .Index .Count }}",
             "{{ div .Index }}",
-            "{{ div 7 .Index }}",
+            "{{ AddInt 1 (Mod .Index 2) }}",
+            "{{ Sub .Index 1 }}",
+            "{{ 7 }}",
         ] {
-            let e = render(bad, p, 0, 1).unwrap_err();
+            let e = render(bad, p, 0, 0).unwrap_err();
             assert!(
-                e.contains("is not supported") && e.contains("div .Index N"),
-                "{e}"
+                e.contains("is not supported") && e.contains("F one of div, DivideInt"),
+                "{bad}: {e}"
             );
         }
 

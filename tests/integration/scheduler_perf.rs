@@ -504,7 +504,7 @@ fn node_template_taints_count_and_placeholders_are_refused() {
     write(
         &dir,
         "modded.yaml",
-        "apiVersion: v1\nkind: Pod\nmetadata: {name: 'p-{{ Mod .Index 2 }}'}\nspec: {containers: [{name: pause, image: pause}]}\n",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: 'p-{{ Mod .Index .groups }}'}\nspec: {containers: [{name: pause, image: pause}]}\n",
     );
     let config = write(
         &dir,
@@ -523,7 +523,7 @@ fn node_template_taints_count_and_placeholders_are_refused() {
     assert_eq!(run(&config, "Indexed/w").scheduled, 2);
     let err = schedperf::run(&config, "Modded/w", 1, &RunOptions::default()).unwrap_err();
     assert!(
-        err.contains("modded.yaml: `{{ Mod .Index 2 }}` is not supported"),
+        err.contains("modded.yaml: `{{ Mod .Index .groups }}` is not supported"),
         "{err}"
     );
 }
