@@ -1000,6 +1000,38 @@ impl Scheduler {
         preemption::pick(candidates)
     }
 
+    /// Adds the pods nominated to live nodes, of `pod`'s priority or
+    /// higher (itself excepted), to their nodes' accounts; returns them
+    /// for [`Self::release_nominated`].
+    fn hold_nominated(&mut self, pod: &Pod) -> Vec<(usize, u64, PodResources)> {
+        if self.nominated.is_empty() {
+            return Vec::new();
+        }
+        let priority = pod.spec.priority();
+        let mut held: Vec<(usize, u64, PodResources)> = (self.nominated.iter())
+            .filter(|&(&uid, &n)| uid != pod.metadata.uid && self.live.get(n) == Some(&true))
+            .filter_map(|(&uid, &n)| {
+                let other = self.waiting.get(&uid)?.as_pod()?;
+                (other.spec.priority() >= priority).then(|| (n, uid, PodResources::of(other)))
+            })
+            .collect();
+        // `nominated` is a hash map: a fixed order.
+        held.sort_unstable_by_key(|&(n, uid, _)| (n, uid));
+        for (n, _, res) in &held {
+            self.nodes[*n].add_pod(res);
+            self.refresh_row(*n);
+        }
+        held
+    }
+
+    /// Takes the pods [`Self::hold_nominated`] added off their nodes.
+    fn release_nominated(&mut self, held: Vec<(usize, u64, PodResources)>) {
+        for (n, _, res) in held.iter().rev() {
+            self.nodes[*n].remove_pod(res);
+            self.refresh_row(*n);
+        }
+    }
+
     /// Accounts a pod on node `n`.
     fn place(&mut self, uid: u64, n: usize, res: PodResources, obj: Arc<Object>, assumed: bool) {
         self.nominated.remove(&uid);
@@ -1585,6 +1617,13 @@ impl Scheduler {
         } else {
             self.next_start
         };
+        // The pods nominated to a node, of this pod's priority or higher,
+        // count on it while the filters run (upstream's
+        // RunFilterPluginsWithNominatedPods): a lower-priority pod does not
+        // take the room a preemption freed. They are taken off again
+        // before scoring, which upstream runs without them.
+        let held = self.hold_nominated(pod);
+        let prof = &self.profiles[profile];
         let view = View {
             nodes: &self.nodes,
             order: &self.order,
@@ -1597,6 +1636,7 @@ impl Scheduler {
             && self.live.get(nn).copied().unwrap_or(false)
             && self.run_filters(&cf, &st, nn).is_ok()
         {
+            self.release_nominated(held);
             self.scratch.feasible.clear();
             self.scratch.feasible.push(nn);
             if self.trace.is_some() {
@@ -1696,6 +1736,8 @@ impl Scheduler {
                 }
             }
         }
+        self.release_nominated(held);
+        let prof = &self.profiles[profile];
         if prof.select != Select::FirstFit {
             self.next_start = (self.next_start + processed) % n;
         }

@@ -2063,6 +2063,51 @@ fn node_events_move_only_the_pods_that_fit_the_node() {
     );
 }
 
+/// A pod nominated to a node by its preemption holds the room it freed
+/// against pods of lower priority, as upstream's filters count nominated
+/// pods (RunFilterPluginsWithNominatedPods): the victim goes while the
+/// preemptor backs off, and a lower-priority pod created then does not
+/// take the node; the preemptor binds there once its backoff ends.
+#[test]
+fn a_nominated_pod_holds_its_node_against_lower_priority_pods() {
+    use crate::engine::{MILLISECOND, SECOND};
+    use crate::etcd::EventType;
+    let n1 =
+        node("metadata: {name: n1}\nstatus: {allocatable: {cpu: '1', memory: 8Gi, pods: '110'}}");
+    let with = |name: &str, uid: u64, spec: &str| {
+        let mut p = pod(&format!(
+            "metadata: {{name: {name}, namespace: default}}\nspec: {{{spec}containers: [{{name: c, image: nginx, resources: {{requests: {{cpu: '1'}}}}}}]}}"
+        ));
+        p.metadata.uid = uid;
+        p
+    };
+    let victim = with("victim", 1, "nodeName: n1, priority: 0, ");
+    let preemptor = with("preemptor", 7, "priority: 100, ");
+    let low = with("low", 8, "priority: 10, ");
+    let mut world = AloneWithApi::new(vec![n1], vec![victim.clone(), preemptor], 0);
+    let gone = AloneWithApi::event(
+        super::WATCH_PODS,
+        EventType::Deleted,
+        Object::Pod(victim.clone()),
+        Object::Pod(victim),
+    );
+    let arrives = AloneWithApi::event(
+        super::WATCH_PODS,
+        EventType::Added,
+        Object::Pod(low.clone()),
+        Object::Pod(low),
+    );
+    world.run(vec![
+        (200 * MILLISECOND, gone),
+        (300 * MILLISECOND, arrives),
+    ]);
+    let binds: Vec<(&str, &str)> = (world.binds.iter())
+        .map(|(_, pod, node)| (pod.as_str(), node.as_str()))
+        .collect();
+    assert_eq!(binds, [("preemptor", "n1")], "{:?}", world.binds);
+    assert!(world.binds[0].0 >= SECOND, "{:?}", world.binds);
+}
+
 /// A bound pod listed before its Node is kept until the Node comes, as
 /// upstream's cache keeps it under a placeholder NodeInfo: its 3 cpu are
 /// counted, so a 2-cpu pod does not fit on the 4-cpu node.
