@@ -973,18 +973,8 @@ impl Scheduler {
         // The pods nominated by earlier preemptions, of this priority or
         // higher, hold their room on their node.
         let mut nominated: BTreeMap<usize, Vec<PodResources>> = BTreeMap::new();
-        for (uid, &n) in &self.nominated {
-            if *uid == pod.metadata.uid {
-                continue;
-            }
-            if let Some(other) = self.waiting.get(uid).and_then(|o| o.as_pod())
-                && other.spec.priority() >= priority
-            {
-                nominated
-                    .entry(n)
-                    .or_default()
-                    .push(PodResources::of(other));
-            }
+        for (n, _, res) in self.nominated_for(pod) {
+            nominated.entry(n).or_default().push(res);
         }
         let res = PodResources::of(pod);
         let filters = &self.profiles[profile].filters;
@@ -1000,15 +990,15 @@ impl Scheduler {
         preemption::pick(candidates)
     }
 
-    /// Adds the pods nominated to live nodes, of `pod`'s priority or
-    /// higher (itself excepted), to their nodes' accounts; returns them
-    /// for [`Self::release_nominated`].
-    fn hold_nominated(&mut self, pod: &Pod) -> Vec<(usize, u64, PodResources)> {
+    /// The pods this scheduler's preemptions nominated to live nodes, of
+    /// `pod`'s priority or higher (itself excepted), by (node, uid), with
+    /// their requests: upstream counts them on their nodes for `pod`.
+    fn nominated_for(&self, pod: &Pod) -> Vec<(usize, u64, PodResources)> {
         if self.nominated.is_empty() {
             return Vec::new();
         }
         let priority = pod.spec.priority();
-        let mut held: Vec<(usize, u64, PodResources)> = (self.nominated.iter())
+        let mut pods: Vec<(usize, u64, PodResources)> = (self.nominated.iter())
             .filter(|&(&uid, &n)| uid != pod.metadata.uid && self.live.get(n) == Some(&true))
             .filter_map(|(&uid, &n)| {
                 let other = self.waiting.get(&uid)?.as_pod()?;
@@ -1016,7 +1006,14 @@ impl Scheduler {
             })
             .collect();
         // `nominated` is a hash map: a fixed order.
-        held.sort_unstable_by_key(|&(n, uid, _)| (n, uid));
+        pods.sort_unstable_by_key(|&(n, uid, _)| (n, uid));
+        pods
+    }
+
+    /// Adds [`Self::nominated_for`] `pod` to their nodes' accounts;
+    /// returns them for [`Self::release_nominated`].
+    fn hold_nominated(&mut self, pod: &Pod) -> Vec<(usize, u64, PodResources)> {
+        let held = self.nominated_for(pod);
         for (n, _, res) in &held {
             self.nodes[*n].add_pod(res);
             self.refresh_row(*n);
