@@ -1857,6 +1857,7 @@ pub fn run(
     let mut s = scenario::load_str(&yaml, Path::new("<scheduler-perf>"))
         .map_err(|e| format!("{selector}: the cluster built from the config: {e}"))?;
     s.actions = actions;
+    s.queueing_hints = queueing_hints(case, workload);
     for (group, labeling) in &labelings {
         let prefix = format!("{group}-");
         for node in &mut s.nodes {
@@ -2028,9 +2029,24 @@ pub fn run(
     })
 }
 
+/// The SchedulerQueueingHints gate the test case or workload sets (the
+/// workload's value wins), default on as upstream's.
+fn queueing_hints(case: &Value, workload: &Value) -> bool {
+    let mut on = true;
+    for v in [case, workload] {
+        if let Some(b) = field(v, "featureGates")
+            .and_then(|g| field(g, "SchedulerQueueingHints"))
+            .and_then(Value::as_bool)
+        {
+            on = b;
+        }
+    }
+    on
+}
+
 /// A note for each feature gate the test case or workload sets (the
-/// workload's value wins), except the queueing hints off that kubesim's
-/// queue models: no gate changes what the simulator does.
+/// workload's value wins), except SchedulerQueueingHints, which the
+/// scheduler's queue honours: the others change nothing the simulator does.
 fn feature_gate_notes(case: &Value, workload: &Value) -> Vec<String> {
     let mut gates = BTreeMap::new();
     for v in [case, workload] {
@@ -2050,9 +2066,9 @@ fn feature_gate_notes(case: &Value, workload: &Value) -> Vec<String> {
     gates
         .into_iter()
         .filter_map(|(k, v)| match (k.as_str(), v.as_str()) {
-            ("SchedulerQueueingHints", "false") => None,
+            ("SchedulerQueueingHints", "true" | "false") => None,
             ("SchedulerQueueingHints", _) => Some(format!(
-                "feature gate SchedulerQueueingHints={v} is not modelled: kubesim's queue runs as upstream's with the hints off"
+                "feature gate SchedulerQueueingHints={v} is not a boolean: the hints stay on"
             )),
             _ => Some(format!(
                 "feature gate {k}={v} is ignored: kubesim has no feature gates"
@@ -2146,8 +2162,8 @@ mod tests {
         assert!(held.iter().all(|a| a.contains(" +")), "{held:?}");
     }
 
-    /// The workload's gates override the case's; the hints off that the
-    /// queue models need no note.
+    /// The workload's gates override the case's; SchedulerQueueingHints,
+    /// which the queue honours, needs no note unless it is no boolean.
     #[test]
     fn feature_gates_are_noted_as_not_modelled() {
         let yaml = |t: &str| serde_yaml::from_str::<Value>(t).unwrap();
@@ -2157,10 +2173,17 @@ mod tests {
             feature_gate_notes(&case, &off),
             ["feature gate Foo=false is ignored: kubesim has no feature gates"]
         );
-        let notes = feature_gate_notes(&case, &yaml("name: w"));
-        assert_eq!(notes.len(), 2);
-        assert!(notes[1].starts_with("feature gate SchedulerQueueingHints=true is not modelled"));
+        assert_eq!(feature_gate_notes(&case, &yaml("name: w")).len(), 1);
         assert!(feature_gate_notes(&yaml("name: c"), &off).is_empty());
+        let odd = yaml("featureGates: {SchedulerQueueingHints: maybe}");
+        assert_eq!(
+            feature_gate_notes(&odd, &yaml("name: w")),
+            ["feature gate SchedulerQueueingHints=maybe is not a boolean: the hints stay on"]
+        );
+        assert!(queueing_hints(&case, &yaml("name: w")));
+        assert!(!queueing_hints(&case, &off));
+        assert!(!queueing_hints(&off, &yaml("name: w")));
+        assert!(queueing_hints(&yaml("name: c"), &yaml("name: w")));
     }
 
     #[test]

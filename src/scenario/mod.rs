@@ -57,6 +57,9 @@ pub struct Scenario {
     pub missing_images: std::collections::BTreeSet<String>,
     /// `scheduler.policy`, default [`DEFAULT_POLICY`].
     pub policy: String,
+    /// `scheduler.featureGates.SchedulerQueueingHints`, default true (as
+    /// upstream since v1.32): the queue's queueing hints.
+    pub queueing_hints: bool,
     pub latencies: LatencyConfig,
     pub boot_control_plane: bool,
     /// `cluster.staticPods`: (component, image, startup) overrides.
@@ -571,6 +574,11 @@ impl Loader<'_> {
                 .scheduler
                 .policy
                 .map_or_else(|| DEFAULT_POLICY.to_owned(), |p| p.0),
+            queueing_hints: raw
+                .scheduler
+                .feature_gates
+                .scheduler_queueing_hints
+                .unwrap_or(true),
             latencies: raw.latencies.0,
             boot_control_plane: raw.cluster.boot_control_plane,
             static_pods: raw

@@ -297,10 +297,25 @@ pub(super) struct RawTaint {
 #[derive(Debug, Default, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "the scheduler settings: a mapping with `policy`"
+    rename_all = "camelCase",
+    expecting = "the scheduler settings: a mapping with `policy` or `featureGates`"
 )]
 pub(super) struct RawScheduler {
     pub policy: Option<PolicyName>,
+    #[serde(default)]
+    pub feature_gates: RawFeatureGates,
+}
+
+/// `scheduler.featureGates`: kube-scheduler's `--feature-gates`, the
+/// ones the model has.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "kube-scheduler feature gates: a mapping of `SchedulerQueueingHints` to true or false"
+)]
+pub(super) struct RawFeatureGates {
+    #[serde(rename = "SchedulerQueueingHints")]
+    pub scheduler_queueing_hints: Option<bool>,
 }
 
 /// `scheduler.policy`: a named policy, or a KubeSchedulerConfiguration

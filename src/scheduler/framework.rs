@@ -871,7 +871,7 @@ impl Rows {
 /// Whether NodeResourcesFit's filter passes: `fits(..).is_ok()` without
 /// collecting reasons.
 #[inline(always)]
-fn fits_quick(res: &PodResources, node: &NodeInfo) -> bool {
+pub fn fits_quick(res: &PodResources, node: &NodeInfo) -> bool {
     let r = &res.requests;
     let a = &node.allocatable;
     let u = &node.requested;

@@ -17,6 +17,7 @@
 pub mod config;
 pub mod explain;
 pub mod framework;
+pub mod hints;
 pub mod preemption;
 pub mod profile;
 pub mod queue;
@@ -466,9 +467,14 @@ pub struct Scheduler {
     images_changed: bool,
     /// Pods skipped because no profile has their schedulerName.
     pub unknown_scheduler: BTreeMap<u64, String>,
-    /// The plugins (`queue::REJECTED_BY_*`) that rejected a node in the
-    /// last cycle's filters.
-    rejected_by: u8,
+    /// The plugins that rejected a node in the last cycle's filters.
+    rejected_by: hints::Rejectors,
+    /// Whether the queue runs upstream's queueing hints (the
+    /// SchedulerQueueingHints feature gate, on by default since v1.32).
+    queueing_hints: bool,
+    /// With the hints on, the events that came while the pod in flight
+    /// was in its cycle, for the hints to read if the cycle fails.
+    in_flight_events: Vec<hints::Recorded>,
     /// Pods held back by their scheduling gates (not queued).
     gated: HashSet<u64>,
     /// Pods that preempted others, and the node nominated for each.
@@ -506,6 +512,8 @@ impl Scheduler {
             synced_pods: false,
             synced_nodes: false,
             rejected_by: 0,
+            queueing_hints: true,
+            in_flight_events: Vec::new(),
             namespace_informer: false,
             synced_namespaces: true,
             namespaces: BTreeMap::new(),
@@ -542,6 +550,13 @@ impl Scheduler {
     pub fn watch_namespaces(&mut self) {
         self.namespace_informer = true;
         self.synced_namespaces = false;
+    }
+
+    /// Turns upstream's queueing hints (the SchedulerQueueingHints feature
+    /// gate) on or off: with them off, the queue moves pods as upstream's
+    /// did before v1.32 (`preCheckForNode`, `moveRequestCycle`).
+    pub fn set_queueing_hints(&mut self, on: bool) {
+        self.queueing_hints = on;
     }
 
     /// Writes the decision trace (`scheduling.csv`) into `w`.
@@ -727,7 +742,11 @@ impl Scheduler {
                     && self.node_index.contains_key(node.metadata.name.as_str()) =>
             {
                 self.observe_node(kind, node);
-                self.node_deleted(cx);
+                if self.queueing_hints {
+                    self.hinted_node_event(Some(node), None, cx);
+                } else {
+                    self.node_deleted(cx);
+                }
             }
             Object::Node(_) if kind == EventType::Deleted => {}
             Object::Node(node) => {
@@ -735,6 +754,16 @@ impl Scheduler {
                     Object::Node(n) => Some(n),
                     _ => None,
                 });
+                if self.queueing_hints {
+                    // Upstream's addNodeToCache and updateNodeInCache: an
+                    // addition, or each kind of change an update makes, is
+                    // an event for the hints.
+                    if self.observe_node(kind, node) {
+                        let old = prev.filter(|_| kind != EventType::Added);
+                        self.hinted_node_event(old, Some(node), cx);
+                    }
+                    return;
+                }
                 // Upstream's addNodeToCache and updateNodeInCache, with the
                 // queueing hints off: an update moves pods only when it
                 // changes what scheduling reads (nodeSchedulingPropertiesChange).
@@ -1242,7 +1271,7 @@ impl Scheduler {
         }
         let assumed = p.obj.clone();
         self.forget(uid);
-        self.cluster_event(cx);
+        self.assigned_pod_deleted(&assumed, cx);
         // The latest version the watch delivered, as upstream requeues the
         // informer's copy.
         let obj = self.waiting.entry(uid).or_insert(assumed).clone();
@@ -1296,14 +1325,14 @@ impl Scheduler {
             let unplaced = !self.unplaced.is_empty() && self.unplaced.remove(&uid).is_some();
             if self.placed.contains_key(&uid) {
                 self.forget(uid);
-                self.cluster_event(cx);
+                self.assigned_pod_deleted(obj, cx);
             } else if unplaced {
-                self.cluster_event(cx);
+                self.assigned_pod_deleted(obj, cx);
             } else if nominated_node(pod).is_some() && self.profile_index(pod).is_some() {
                 // Upstream's deletePodFromSchedulingQueue: a pod that held
                 // a nomination (and was not assumed) is gone (deleted, or
                 // terminal, which upstream's informer sees as deleted).
-                self.nomination_released(pod.spec.priority(), cx);
+                self.nomination_released(obj, cx);
             }
             return;
         }
@@ -1311,8 +1340,25 @@ impl Scheduler {
             // Any other update of a bound pod (its status, say) is
             // upstream's UpdatePodOther, which no plugin of the profile
             // registers: it moves nothing and is no move request either.
+            // With the hints on, the version the cache held tells an
+            // addition (none, or an assumed one) from an update.
+            let before = (self.queueing_hints
+                && (self.queue.has_unschedulable() || self.in_flight.is_some()))
+            .then(|| {
+                self.placed
+                    .get(&uid)
+                    .filter(|p| !p.assumed)
+                    .map(|p| p.obj.clone())
+            })
+            .flatten();
             if self.observe_bound(uid, obj, pod, node_name) {
-                self.assigned_pod_event(pod, cx);
+                if !self.queueing_hints {
+                    self.assigned_pod_event(pod, cx);
+                } else if let Some(old) = before {
+                    self.hinted_pod_updated(&old, obj, cx);
+                } else {
+                    self.hinted_pod_added(obj, cx);
+                }
             }
             return;
         }
@@ -1343,12 +1389,13 @@ impl Scheduler {
         // changed (not an assumed one) no longer holds room on the node it
         // was nominated to, after the update is queued.
         let released = prev
-            .and_then(Object::as_pod)
             .filter(|old| {
-                nominated_node(old).is_some_and(|n| Some(n) != nominated_node(pod))
-                    && !self.placed.contains_key(&uid)
+                old.as_pod().is_some_and(|old| {
+                    nominated_node(old).is_some_and(|n| Some(n) != nominated_node(pod))
+                        && !self.placed.contains_key(&uid)
+                })
             })
-            .map(|old| old.spec.priority());
+            .map(|old| Arc::new(old.clone()));
         // PreEnqueue (upstream's SchedulingGates): a gated pod is not
         // queued, and waits for an update that clears its gates.
         if !pod.spec.scheduling_gates.is_empty() {
@@ -1366,23 +1413,28 @@ impl Scheduler {
                     &format!("waiting for scheduling gates: [{}]", names.join(" ")),
                 );
             }
-            if let Some(priority) = released {
-                self.nomination_released(priority, cx);
+            if let Some(old) = released {
+                self.nomination_released(&old, cx);
             }
             return;
         }
         if !self.gated.is_empty() {
             self.gated.remove(&uid);
         }
-        let fresh = !self.waiting.contains_key(&uid);
-        self.waiting.insert(uid, obj.clone());
+        let before = self.waiting.insert(uid, obj.clone());
+        let fresh = before.is_none();
         let in_flight = self.in_flight.as_ref().is_some_and(|f| f.uid == uid);
         if fresh && !in_flight && !self.placed.contains_key(&uid) {
             self.queue.add(uid, pod.spec.priority());
             cx.log(Dest::Scheduler, "enqueue", Subject::from(&**obj), "activeQ");
         }
-        if let Some(priority) = released {
-            self.nomination_released(priority, cx);
+        if self.queueing_hints
+            && let Some(old) = before
+        {
+            self.pending_pod_updated(uid, &old, obj, in_flight, cx);
+        }
+        if let Some(old) = released {
+            self.nomination_released(&old, cx);
         }
     }
 
@@ -1393,9 +1445,173 @@ impl Scheduler {
     /// they move back, every one of them (as [`Self::cluster_event`] moves
     /// all for a deleted pod, where upstream moves those whose rejecting
     /// plugins register it), and the pod in flight sees a move request.
-    fn nomination_released(&mut self, priority: i32, cx: &mut Cx) {
-        if let Some(until) = self.queue.move_up_to_priority(cx.now(), priority) {
+    /// With the hints on, the pods of its priority or lower put the
+    /// released pod's deletion (`old`, the version that held the
+    /// nomination) to their hints.
+    fn nomination_released(&mut self, old: &Arc<Object>, cx: &mut Cx) {
+        let Some(priority) = old.as_pod().map(|p| p.spec.priority()) else {
+            return;
+        };
+        if self.queueing_hints {
+            self.hinted_pod_deleted(old, false, |p| p.spec.priority() <= priority, cx);
+        } else if let Some(until) = self.queue.move_up_to_priority(cx.now(), priority) {
             self.schedule_flush(until, false, cx);
+        }
+    }
+
+    /// A bound or assumed pod gone (upstream's AssignedPodDelete): with
+    /// the hints on, an event for them; with them off, every
+    /// unschedulable pod moves.
+    fn assigned_pod_deleted(&mut self, obj: &Arc<Object>, cx: &mut Cx) {
+        if self.queueing_hints {
+            self.hinted_pod_deleted(obj, true, |_| true, cx);
+        } else {
+            self.cluster_event(cx);
+        }
+    }
+
+    /// With the hints on: `event` moves the unschedulable pods that
+    /// `pre` lets through and for which a plugin that rejected them says
+    /// Queue (upstream's `movePodsToActiveOrBackoffQueue`).
+    fn hinted_move(&mut self, event: hints::Event<'_>, pre: impl Fn(&Pod) -> bool, cx: &mut Cx) {
+        if !self.queue.has_unschedulable() {
+            return;
+        }
+        let waiting = &self.waiting;
+        let until = self.queue.move_some(cx.now(), |uid, rejectors| {
+            waiting
+                .get(&uid)
+                .and_then(|o| o.as_pod())
+                .is_some_and(|pod| pre(pod) && hints::worth_requeuing(pod, rejectors, event))
+        });
+        if let Some(until) = until {
+            self.schedule_flush(until, false, cx);
+        }
+    }
+
+    /// With the hints on: keeps an event for the pod in flight, whose
+    /// cycle, if it fails, puts them to its hints (upstream's
+    /// `inFlightEvents`).
+    fn record(&mut self, event: impl FnOnce() -> hints::Recorded) {
+        if self.in_flight.is_some() {
+            self.in_flight_events.push(event());
+        }
+    }
+
+    /// With the hints on: a Node added (`old` none), updated, or deleted
+    /// (`new` none). An update is an event per kind of change
+    /// (`NodeSchedulingPropertiesChange`); a change of conditions alone
+    /// is none that a plugin of the profile registers.
+    fn hinted_node_event(
+        &mut self,
+        old: Option<&crate::api::Node>,
+        new: Option<&crate::api::Node>,
+        cx: &mut Cx,
+    ) {
+        use hints::{Event, NodeChange, Recorded};
+        if !self.queue.has_unschedulable() && self.in_flight.is_none() {
+            return;
+        }
+        match (old, new) {
+            (None, Some(n)) => {
+                let info = NodeInfo::new(n);
+                self.hinted_move(Event::NodeAdded(&info), |_| true, cx);
+                self.record(|| Recorded::NodeAdded(Box::new(info)));
+            }
+            (Some(o), Some(n)) => {
+                let mut changes = hints::node_changes(o, n);
+                changes.retain(|&c| c != NodeChange::Condition);
+                if changes.is_empty() {
+                    return;
+                }
+                let (was, is) = (NodeInfo::new(o), NodeInfo::new(n));
+                for &c in &changes {
+                    self.hinted_move(Event::NodeUpdated(&was, &is, c), |_| true, cx);
+                }
+                self.record(|| Recorded::NodeUpdated(Box::new((was, is)), changes));
+            }
+            (Some(o), None) => {
+                let info = NodeInfo::new(o);
+                self.hinted_move(Event::NodeDeleted(&info), |_| true, cx);
+                self.record(|| Recorded::NodeDeleted(Box::new(info)));
+            }
+            (None, None) => {}
+        }
+    }
+
+    /// With the hints on: a pod seen bound for the first time (upstream's
+    /// AssignedPod/Add).
+    fn hinted_pod_added(&mut self, obj: &Arc<Object>, cx: &mut Cx) {
+        let Some(pod) = obj.as_pod() else { return };
+        self.hinted_move(hints::Event::PodAdded(pod), |_| true, cx);
+        self.record(|| hints::Recorded::PodAdded(obj.clone()));
+    }
+
+    /// With the hints on: a bound pod changed, an event per kind of
+    /// change (`PodSchedulingPropertiesChange`; the generic update no
+    /// plugin of the profile registers).
+    fn hinted_pod_updated(&mut self, old: &Arc<Object>, new: &Arc<Object>, cx: &mut Cx) {
+        let (Some(o), Some(n)) = (old.as_pod(), new.as_pod()) else {
+            return;
+        };
+        let mut changes = hints::pod_changes(o, n);
+        changes.retain(|&c| c != hints::PodChange::Other);
+        if changes.is_empty() {
+            return;
+        }
+        for &c in &changes {
+            self.hinted_move(hints::Event::PodUpdated(o, n, c), |_| true, cx);
+        }
+        self.record(|| hints::Recorded::PodUpdated(old.clone(), new.clone(), changes));
+    }
+
+    /// With the hints on: a pod gone, bound or assumed (`assigned`), or a
+    /// pending pod whose nomination is released; `pre` picks the pods
+    /// that hear of it.
+    fn hinted_pod_deleted(
+        &mut self,
+        obj: &Arc<Object>,
+        assigned: bool,
+        pre: impl Fn(&Pod) -> bool,
+        cx: &mut Cx,
+    ) {
+        let Some(pod) = obj.as_pod() else { return };
+        self.hinted_move(hints::Event::PodDeleted(pod, assigned), pre, cx);
+        self.record(|| hints::Recorded::PodDeleted(obj.clone(), assigned));
+    }
+
+    /// With the hints on: a pending pod updated (upstream's
+    /// `PriorityQueue.Update`). In flight, the update is kept for its
+    /// hints; among the unschedulable pods, it moves if a plugin that
+    /// rejected it says Queue to one of the update's kinds of change.
+    fn pending_pod_updated(
+        &mut self,
+        uid: u64,
+        old: &Arc<Object>,
+        new: &Arc<Object>,
+        in_flight: bool,
+        cx: &mut Cx,
+    ) {
+        let (Some(o), Some(n)) = (old.as_pod(), new.as_pod()) else {
+            return;
+        };
+        let mut changes = hints::pod_changes(o, n);
+        changes.retain(|&c| c != hints::PodChange::Other);
+        if changes.is_empty() {
+            return;
+        }
+        if in_flight {
+            self.record(|| hints::Recorded::PodUpdated(old.clone(), new.clone(), changes));
+            return;
+        }
+        for &c in &changes {
+            let event = hints::Event::PodUpdated(o, n, c);
+            let until = self.queue.move_some(cx.now(), |u, rejectors| {
+                u == uid && hints::worth_requeuing(n, rejectors, event)
+            });
+            if let Some(until) = until {
+                self.schedule_flush(until, false, cx);
+            }
         }
     }
 
@@ -1711,10 +1927,11 @@ impl Scheduler {
                     }
                 }
                 Err(rej) => {
-                    if rej.plugin == FilterPlugin::InterPodAffinity.name() {
-                        self.rejected_by |= queue::REJECTED_BY_INTER_POD_AFFINITY;
-                    } else if rej.plugin == FilterPlugin::PodTopologySpread.name() {
-                        self.rejected_by |= queue::REJECTED_BY_POD_TOPOLOGY_SPREAD;
+                    if let Some(p) = FilterPlugin::ALL
+                        .into_iter()
+                        .find(|p| p.name() == rej.plugin)
+                    {
+                        self.rejected_by |= hints::bit(p);
                     }
                     for r in std::iter::once(rej.reason).chain(rej.more) {
                         let k = match reasons.get(last_reason) {
@@ -2302,6 +2519,8 @@ impl Scheduler {
         let Some(f) = self.in_flight.take() else {
             return;
         };
+        // The events of its cycle, for the hints if it failed.
+        let events = std::mem::take(&mut self.in_flight_events);
         let Some(obj) = self.waiting.get(&f.uid).cloned() else {
             // Deleted or bound elsewhere during the cycle.
             return;
@@ -2409,13 +2628,31 @@ impl Scheduler {
                     );
                     self.nominated.insert(f.uid, c.node);
                 }
-                match self.queue.failed_unschedulable(f.uid, now, rejected_by) {
+                let worth = self
+                    .queueing_hints
+                    .then(|| in_flight_worth(pod, rejected_by, &events));
+                match self
+                    .queue
+                    .failed_unschedulable(f.uid, now, rejected_by, worth)
+                {
                     queue::Requeued::Unschedulable(flush) => self.schedule_flush(flush, true, cx),
                     queue::Requeued::Backoff(until) => self.schedule_flush(until, false, cx),
                 }
             }
         }
     }
+}
+
+/// Upstream's `determineSchedulingHintForInFlightPod`: whether a pod that
+/// failed, rejected by `rejectors`, is worth trying again after its
+/// backoff: no plugin rejected it, or an event that came during its cycle
+/// makes the hint of a plugin that rejected it say Queue.
+fn in_flight_worth(pod: &Pod, rejectors: hints::Rejectors, events: &[hints::Recorded]) -> bool {
+    rejectors == 0
+        || rejectors & hints::NO_REJECTOR != 0
+        || events
+            .iter()
+            .any(|e| e.for_each_event(|ev| hints::worth_requeuing(pod, rejectors, ev)))
 }
 
 /// Upstream's `nodeSchedulingPropertiesChange`: whether a Node update

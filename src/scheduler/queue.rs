@@ -23,15 +23,15 @@ pub const MAX_BACKOFF: Time = 10 * SECOND;
 /// `DefaultPodMaxInUnschedulablePodsDuration`.
 pub const MAX_UNSCHEDULABLE: Time = 300 * SECOND;
 
-/// The plugins that rejected an unschedulable pod, as far as the queue
-/// cares: those registered for a bound pod's addition (upstream's
-/// `EventAssignedPodAdd`).
-pub const REJECTED_BY_INTER_POD_AFFINITY: u8 = 1;
-pub const REJECTED_BY_POD_TOPOLOGY_SPREAD: u8 = 2;
-/// No plugin rejected the pod: the cluster had no node (upstream's
-/// ErrNoNodesAvailable). Upstream sends such a pod to backoffQ, not among
-/// the unschedulable pods, since no event is known to help it.
-pub const NO_REJECTOR: u8 = 0x80;
+use super::framework::FilterPlugin;
+pub use super::hints::{NO_REJECTOR, Rejectors};
+
+/// The plugins registered for a bound pod's addition (upstream's
+/// `EventAssignedPodAdd`), which the queue reads with the hints off.
+pub const REJECTED_BY_INTER_POD_AFFINITY: Rejectors =
+    super::hints::bit(FilterPlugin::InterPodAffinity);
+pub const REJECTED_BY_POD_TOPOLOGY_SPREAD: Rejectors =
+    super::hints::bit(FilterPlugin::PodTopologySpread);
 
 /// Backoff after `attempts` failed attempts: 1, 2, 4, 8, 10, 10 ... s.
 pub fn backoff(attempts: u32) -> Time {
@@ -69,7 +69,7 @@ pub struct SchedulingQueue {
     active_live: usize,
     backoff: BTreeMap<(Time, u64), u64>,
     /// By sequence number: (uid, since, the `REJECTED_BY_*` plugins).
-    unschedulable: BTreeMap<u64, (u64, Time, u8)>,
+    unschedulable: BTreeMap<u64, (u64, Time, Rejectors)>,
     entries: HashMap<u64, Entry>,
     seq: u64,
     /// Scheduling cycles started, one per `pop` (upstream's
@@ -215,16 +215,25 @@ impl SchedulingQueue {
         }
     }
 
-    /// The in-flight pod found no node, rejected by `plugins` among others
-    /// (`REJECTED_BY_*`): it waits among the unschedulable pods, or in
-    /// backoffQ when a move request came since it was popped (upstream's
+    /// The in-flight pod found no node, rejected by `plugins`: it waits
+    /// among the unschedulable pods, or in backoffQ when it is worth
+    /// trying again. With the queueing hints on, `worth` is upstream's
+    /// `determineSchedulingHintForInFlightPod`: the scheduler put the
+    /// events of the pod's cycle to the hints. With them off (`None`), it
+    /// is when a move request came since the pod was popped (upstream's
     /// `moveRequestCycle >= podSchedulingCycle`; one pod is in flight at a
     /// time, so its cycle is the latest) or when no plugin rejected it
     /// ([`NO_REJECTOR`]).
-    pub fn failed_unschedulable(&mut self, uid: u64, now: Time, plugins: u8) -> Requeued {
-        if (self.move_request_cycle >= self.cycle || plugins & NO_REJECTOR != 0)
-            && let Some(until) = self.failed_backoff(uid, now)
-        {
+    pub fn failed_unschedulable(
+        &mut self,
+        uid: u64,
+        now: Time,
+        plugins: Rejectors,
+        worth: Option<bool>,
+    ) -> Requeued {
+        let worth =
+            worth.unwrap_or(self.move_request_cycle >= self.cycle || plugins & NO_REJECTOR != 0);
+        if worth && let Some(until) = self.failed_backoff(uid, now) {
             return Requeued::Backoff(until);
         }
         let seq = self.next_seq();
@@ -288,7 +297,11 @@ impl SchedulingQueue {
 
     /// The unschedulable pods `which(uid, plugins)` picks move as
     /// [`Self::move_all`] moves them all.
-    pub fn move_some(&mut self, now: Time, mut which: impl FnMut(u64, u8) -> bool) -> Option<Time> {
+    pub fn move_some(
+        &mut self,
+        now: Time,
+        mut which: impl FnMut(u64, Rejectors) -> bool,
+    ) -> Option<Time> {
         self.move_requested();
         let mut moved = Vec::new();
         self.unschedulable.retain(|_, &mut (uid, _, plugins)| {
@@ -397,7 +410,7 @@ mod tests {
         let mut q = SchedulingQueue::default();
         q.add(1, 0);
         assert_eq!(q.pop(), Some(1));
-        q.failed_unschedulable(1, 0, 0);
+        q.failed_unschedulable(1, 0, 0, None);
         assert_eq!(q.pop(), None);
         // 0.5 s later the 1 s backoff is still running: to backoffQ.
         assert_eq!(q.move_all(SECOND / 2), Some(SECOND));
@@ -405,7 +418,7 @@ mod tests {
         q.flush(SECOND);
         assert_eq!(q.pop(), Some(1));
         // After the second failure, nothing moves it but the 5 minute flush.
-        q.failed_unschedulable(1, 2 * SECOND, 0);
+        q.failed_unschedulable(1, 2 * SECOND, 0, None);
         q.flush(100 * SECOND);
         assert_eq!(q.pop(), None);
         q.flush(302 * SECOND);
@@ -424,13 +437,13 @@ mod tests {
         q.move_requested();
         assert_eq!(q.pop(), Some(1));
         assert_eq!(
-            q.failed_unschedulable(1, 0, 0),
+            q.failed_unschedulable(1, 0, 0, None),
             Requeued::Unschedulable(MAX_UNSCHEDULABLE)
         );
         assert_eq!(q.pop(), Some(2));
         q.move_requested();
         assert_eq!(
-            q.failed_unschedulable(2, SECOND, 0),
+            q.failed_unschedulable(2, SECOND, 0, None),
             Requeued::Backoff(2 * SECOND)
         );
         assert_eq!(q.next_backoff(), Some(2 * SECOND));
@@ -439,7 +452,7 @@ mod tests {
         // move_some counts too, whether or not it moves pod 1.
         q.move_some(3 * SECOND, |_, _| false);
         assert_eq!(
-            q.failed_unschedulable(2, 3 * SECOND, 0),
+            q.failed_unschedulable(2, 3 * SECOND, 0, None),
             Requeued::Backoff(5 * SECOND)
         );
         assert!(q.has_unschedulable());
@@ -447,7 +460,7 @@ mod tests {
         assert_eq!(q.pop(), Some(1));
         // No plugin rejected it (no node): backoffQ all the same.
         assert_eq!(
-            q.failed_unschedulable(1, 6 * SECOND, NO_REJECTOR),
+            q.failed_unschedulable(1, 6 * SECOND, NO_REJECTOR, None),
             Requeued::Backoff(8 * SECOND)
         );
     }

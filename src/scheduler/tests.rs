@@ -1814,13 +1814,16 @@ fn a_failed_binding_is_retried_after_its_backoff() {
     assert!((2 * SECOND..3 * SECOND).contains(&gap(1)), "{thrice:?}");
 }
 
-/// Upstream's moveRequestCycle, end to end: a bound pod relabelled while
-/// an unschedulable pod's cycle runs (upstream's AssignedPodUpdated with
-/// UpdatePodLabel, which InterPodAffinity and PodTopologySpread register)
-/// sends that pod to backoffQ, so it is tried again after its 1 s backoff;
-/// otherwise it waits among the unschedulable pods (5 min at most). A
-/// status-only update (UpdatePodOther, which no plugin registers) is no
-/// move request.
+/// With the queueing hints off, upstream's moveRequestCycle, end to end:
+/// a bound pod relabelled while an unschedulable pod's cycle runs
+/// (upstream's AssignedPodUpdated with UpdatePodLabel, which
+/// InterPodAffinity and PodTopologySpread register) sends that pod to
+/// backoffQ, so it is tried again after its 1 s backoff; otherwise it
+/// waits among the unschedulable pods (5 min at most). A status-only
+/// update (UpdatePodOther, which no plugin registers) is no move request.
+/// With the hints on, the events of the cycle go to the hints of the
+/// plugin that rejected the pod, NodeResourcesFit: a relabel cannot help
+/// it and the pod waits, a bound pod's deletion can and it is retried.
 #[test]
 fn a_relabel_during_a_failing_cycle_retries_the_pod_after_its_backoff() {
     use crate::api::pod::PodPhase;
@@ -1830,8 +1833,9 @@ fn a_relabel_during_a_failing_cycle_retries_the_pod_after_its_backoff() {
     enum Update {
         Relabel,
         Status,
+        Delete,
     }
-    let attempts = |update: Option<(Time, Update)>| {
+    let attempts = |hints: bool, update: Option<(Time, Update)>| {
         let mut big = pod(
             "metadata: {name: big, namespace: default}\nspec: {containers: [{name: c, image: nginx, resources: {requests: {cpu: '8'}}}]}",
         );
@@ -1844,8 +1848,10 @@ fn a_relabel_during_a_failing_cycle_retries_the_pod_after_its_backoff() {
             "metadata: {name: n1}\nstatus: {allocatable: {cpu: '4', memory: 8Gi, pods: '110'}}",
         );
         let mut world = AloneWithApi::new(vec![n], vec![big, bound.clone()], 0);
+        world.s.set_queueing_hints(hints);
         let update = update.map(|(at, how)| {
             let mut next = bound.clone();
+            let mut kind = EventType::Modified;
             match how {
                 Update::Relabel => {
                     let labels = pod("metadata: {name: x, labels: {app: b}}\nspec: {}")
@@ -1854,26 +1860,29 @@ fn a_relabel_during_a_failing_cycle_retries_the_pod_after_its_backoff() {
                     next.metadata.labels = labels;
                 }
                 Update::Status => next.status.phase = PodPhase::Running,
+                Update::Delete => kind = EventType::Deleted,
             }
             let (now, before) = (Object::Pod(next), Object::Pod(bound));
-            let event = AloneWithApi::event(super::WATCH_PODS, EventType::Modified, now, before);
+            let event = AloneWithApi::event(super::WATCH_PODS, kind, now, before);
             (at, event)
         });
         world.run(update.into_iter().collect());
         assert!(world.binds.is_empty());
-        // The bound pod was placed from the list, before the cycle.
-        assert!(world.s.placed.contains_key(&8));
         world.s.queue.attempts(7)
     };
     // The lists arrive about 1.25 ms in, and the pod's cycle then runs
     // until about 1.5 ms.
-    assert_eq!(attempts(None), 1);
     let during = 1_400 * MICROSECOND;
-    assert_eq!(attempts(Some((during, Update::Relabel))), 2);
-    assert_eq!(attempts(Some((during, Update::Status))), 1);
-    // After the cycle the relabel does not count: the pod was rejected by
-    // NodeResourcesFit, which a relabel cannot help.
-    assert_eq!(attempts(Some((SECOND / 2, Update::Relabel))), 1);
+    for hints in [false, true] {
+        assert_eq!(attempts(hints, None), 1);
+        assert_eq!(attempts(hints, Some((during, Update::Status))), 1);
+        assert_eq!(attempts(hints, Some((during, Update::Delete))), 2);
+        // After the cycle the relabel does not count: the pod was rejected
+        // by NodeResourcesFit, which a relabel cannot help.
+        assert_eq!(attempts(hints, Some((SECOND / 2, Update::Relabel))), 1);
+    }
+    assert_eq!(attempts(false, Some((during, Update::Relabel))), 2);
+    assert_eq!(attempts(true, Some((during, Update::Relabel))), 1);
 }
 
 /// Upstream's NodeDelete moves the pods PodTopologySpread rejected: with
@@ -1979,9 +1988,17 @@ fn a_released_nomination_moves_the_pods_of_its_priority_or_lower() {
 /// (nodeSchedulingPropertiesChange): a 2-cpu pod on a 1-cpu cluster is
 /// not tried again when a node is cordoned, relabelled while still too
 /// small, or joined by a node too small or tainted; it is when a node
-/// with room joins, or one gets room.
+/// with room joins, or one gets room. With the hints on, NodeResourcesFit
+/// alone (the plugin that rejected the pod) decides: the tainted node
+/// with room is worth a try, since no precheck runs.
 #[test]
 fn node_events_move_only_the_pods_that_fit_the_node() {
+    for hints in [false, true] {
+        node_events_move(hints);
+    }
+}
+
+fn node_events_move(hints: bool) {
     use crate::engine::SECOND;
     use crate::etcd::EventType;
     let small = |labels: &str, unschedulable: bool, cpu: &str| {
@@ -2003,6 +2020,7 @@ fn node_events_move_only_the_pods_that_fit_the_node() {
         );
         waiting.metadata.uid = 7;
         let mut world = AloneWithApi::new(vec![small("", false, "1")], vec![waiting], 0);
+        world.s.set_queueing_hints(hints);
         let event = AloneWithApi::event(
             super::WATCH_NODES,
             kind,
@@ -2046,7 +2064,7 @@ fn node_events_move_only_the_pods_that_fit_the_node() {
     let tainted = "{taints: [{key: k, effect: NoSchedule}]}";
     assert_eq!(
         attempts(added, other(tainted, "4"), other(tainted, "4")),
-        (false, false),
+        (hints, false),
         "tainted"
     );
     // NoExecute taints are not in the check (the filter still rejects).
@@ -2061,6 +2079,57 @@ fn node_events_move_only_the_pods_that_fit_the_node() {
         (true, true),
         "room"
     );
+}
+
+/// A bound pod's deletion, with the queueing hints on, moves only the
+/// unschedulable pods whose rejecting plugins register it and say Queue:
+/// the pod NodeResourcesFit rejected is tried again (and binds in the
+/// room freed), the one NodeAffinity rejected is not. With the hints off
+/// both are tried again (upstream's move of every pod on a deletion).
+#[test]
+fn a_pod_deletion_moves_only_the_pods_it_may_help() {
+    use crate::engine::SECOND;
+    use crate::etcd::EventType;
+    let n1 =
+        node("metadata: {name: n1}\nstatus: {allocatable: {cpu: '1', memory: 8Gi, pods: '110'}}");
+    let with = |name: &str, uid: u64, spec: &str| {
+        let mut p = pod(&format!(
+            "metadata: {{name: {name}, namespace: default}}\nspec: {{{spec}containers: [{{name: c, image: nginx, resources: {{requests: {{cpu: '1'}}}}}}]}}"
+        ));
+        p.metadata.uid = uid;
+        p
+    };
+    let holder = with("holder", 1, "nodeName: n1, ");
+    let fit = with("fit", 7, "");
+    let picky = with("picky", 9, "nodeSelector: {disk: ssd}, ");
+    for hints in [false, true] {
+        let mut world = AloneWithApi::new(
+            vec![n1.clone()],
+            vec![holder.clone(), fit.clone(), picky.clone()],
+            0,
+        );
+        world.s.set_queueing_hints(hints);
+        let gone = AloneWithApi::event(
+            super::WATCH_PODS,
+            EventType::Deleted,
+            Object::Pod(holder.clone()),
+            Object::Pod(holder.clone()),
+        );
+        world.run(vec![(5 * SECOND, gone)]);
+        assert!(
+            world
+                .binds
+                .iter()
+                .any(|b| b.1 == "fit" && b.0 >= 5 * SECOND),
+            "hints {hints}: {:?}",
+            world.binds
+        );
+        assert_eq!(
+            world.s.queue.attempts(9),
+            if hints { 1 } else { 2 },
+            "hints {hints}"
+        );
+    }
 }
 
 /// A pod nominated to a node by its preemption holds the room it freed

@@ -700,7 +700,7 @@ pub fn required_affinity_terms(pod: &Pod) -> &[PodAffinityTerm] {
     pod_affinity_terms(pod).0
 }
 
-fn pod_affinity_terms(pod: &Pod) -> (&[PodAffinityTerm], &[PodAffinityTerm]) {
+pub fn pod_affinity_terms(pod: &Pod) -> (&[PodAffinityTerm], &[PodAffinityTerm]) {
     let a = pod.spec.affinity.as_ref();
     let aff = a
         .and_then(|a| a.pod_affinity.as_ref())

@@ -256,6 +256,9 @@ fn simulate_into(
         lat,
         node_names,
     };
+    cluster
+        .scheduler
+        .set_queueing_hints(scenario.queueing_hints);
     if let Some(w) = trace {
         cluster.scheduler.set_trace(w);
     }
