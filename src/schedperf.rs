@@ -84,9 +84,11 @@
 //!
 //! Other operations, and other fields of these, are refused with the
 //! operation and the field named; `labels` (of a test case or workload)
-//! are ignored, and so are `featureGates` and the test case's
-//! `metricsCollectorConfig` (which upstream Prometheus metrics to gather;
-//! its shape is checked), each named in a note.
+//! are ignored, and so are the test case's `metricsCollectorConfig`
+//! (which upstream Prometheus metrics to gather; its shape is checked)
+//! and every feature gate but `SchedulerQueueingHints`, which turns the
+//! scheduling queue's hints on or off (on unless set, as upstream's
+//! default), each named in a note.
 //! `createPods`' `skipWaitToCompletion` starts the next operation at once.
 //! Template paths are relative to the configuration file. A `createPods`
 //! pod template (its own or the case's `defaultPodTemplatePath`), a

@@ -596,6 +596,21 @@ fn numbers_and_policies_are_named_in_their_errors() {
     // A file name is read when the run starts.
     let s = load_text("seed: 9\nscheduler: {policy: my-config.yaml}\n");
     assert_eq!((s.seed, s.policy.as_str()), (9, "my-config.yaml"));
+    assert!(s.queueing_hints);
+    let s = load_text("scheduler:\n  featureGates: {SchedulerQueueingHints: false}\n");
+    assert!(!s.queueing_hints);
+    assert_text_error(
+        "scheduler:\n  featureGates: {PodLevelResources: true}\n",
+        2,
+        18,
+        "unknown key `PodLevelResources`; expected `SchedulerQueueingHints`",
+    );
+    assert_text_error(
+        "scheduler:\n  featureGates: {SchedulerQueueingHints: maybe}\n",
+        2,
+        42,
+        "invalid type: string \"maybe\", expected a boolean",
+    );
 }
 
 #[test]

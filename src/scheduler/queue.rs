@@ -2,9 +2,12 @@
 //! first, then the earlier queue timestamp), backoffQ for pods whose last
 //! attempt failed recently (1 s doubling to 10 s), and the unschedulable
 //! pods, which cluster events move back and which are flushed after 5 min.
-//! A pod found unschedulable after a move request came during its cycle
-//! goes to backoffQ instead, as upstream's `moveRequestCycle` has it: the
-//! event it missed may have made it fit.
+//! Each unschedulable pod keeps the plugins that rejected it, which the
+//! scheduler's queueing hints (`hints.rs`) read to pick the pods an event
+//! moves. With the hints off, a pod found unschedulable after a move
+//! request came during its cycle goes to backoffQ instead, as upstream's
+//! `moveRequestCycle` has it: the event it missed may have made it fit;
+//! with them on, the scheduler puts the events of the cycle to the hints.
 //!
 //! activeQ is a binary heap with lazy removal: a pod taken out of activeQ
 //! by other means than `pop` leaves its heap entry behind, and `pop` skips
