@@ -17,7 +17,10 @@ use std::cell::OnceCell;
 
 use crate::api::Labels;
 use crate::api::Node;
-use crate::api::pod::{Pod, PodAffinityTerm, Taint, TaintEffect, WhenUnsatisfiable, tolerated};
+use crate::api::pod::{
+    Pod, PodAffinityTerm, Taint, TaintEffect, TopologySpreadConstraint, WhenUnsatisfiable,
+    tolerated,
+};
 use crate::api::resources::{Resources, pod_requests};
 use crate::api::selector::LabelSelector;
 
@@ -294,7 +297,7 @@ pub fn hint(
                     || (is
                         && (cs
                             .iter()
-                            .any(|c| o.labels.get(&c.key) != n.labels.get(&c.key))
+                            .any(|c| o.labels.get(c.key()) != n.labels.get(c.key()))
                             || o.taints != n.taints)),
             )
         }
@@ -418,41 +421,48 @@ fn affinity_after_node(pod: &Pod, old: Option<&NodeInfo>, new: &NodeInfo) -> boo
     })
 }
 
-/// One of a pod's DoNotSchedule spread constraints, its selector with
-/// the pod's own values of `matchLabelKeys` merged in.
-struct Spread {
-    key: String,
-    selector: Option<LabelSelector>,
-    taints_honor: bool,
+/// One of a pod's DoNotSchedule spread constraints.
+struct Spread<'a> {
+    c: &'a TopologySpreadConstraint,
+    /// The selector with the pod's own values of `matchLabelKeys` merged
+    /// in, when it has such keys (else the constraint's own is read).
+    merged: Option<Option<LabelSelector>>,
 }
 
-impl Spread {
+impl Spread<'_> {
+    fn key(&self) -> &str {
+        &self.c.topology_key
+    }
+
     fn selects(&self, labels: &Labels) -> bool {
-        self.selector.as_ref().is_some_and(|s| s.matches(labels))
+        let sel = match &self.merged {
+            Some(m) => m.as_ref(),
+            None => self.c.label_selector.as_ref(),
+        };
+        sel.is_some_and(|s| s.matches(labels))
     }
 }
 
 /// The pod's DoNotSchedule constraints: the ones that can reject a node
 /// (the system defaults are ScheduleAnyway).
-fn spread_constraints(pod: &Pod) -> Vec<Spread> {
+fn spread_constraints(pod: &Pod) -> Vec<Spread<'_>> {
     pod.spec
         .topology_spread_constraints
         .iter()
         .filter(|c| c.when_unsatisfiable != WhenUnsatisfiable::ScheduleAnyway)
         .map(|c| {
-            let mut selector = c.label_selector.clone();
-            if let Some(sel) = selector.as_mut() {
-                for k in &c.match_label_keys {
-                    if let Some(v) = pod.metadata.labels.get(k) {
-                        sel.match_labels.insert(k.clone(), v.clone());
+            let merged = (!c.match_label_keys.is_empty()).then(|| {
+                let mut selector = c.label_selector.clone();
+                if let Some(sel) = selector.as_mut() {
+                    for k in &c.match_label_keys {
+                        if let Some(v) = pod.metadata.labels.get(k) {
+                            sel.match_labels.insert(k.clone(), v.clone());
+                        }
                     }
                 }
-            }
-            Spread {
-                key: c.topology_key.clone(),
-                selector,
-                taints_honor: c.honors_node_taints(),
-            }
+                selector
+            });
+            Spread { c, merged }
         })
         .collect()
 }
@@ -464,7 +474,7 @@ fn involved(pod: &Pod, other: &Pod, bound: bool) -> bool {
 }
 
 fn has_all_keys(cs: &[Spread], node: &NodeInfo) -> bool {
-    cs.iter().all(|c| node.labels.contains_key(&c.key))
+    cs.iter().all(|c| node.labels.contains_key(c.key()))
 }
 
 /// PodTopologySpread's hint on a pod update: the pod's own tolerations
@@ -479,7 +489,7 @@ fn spread_after_update(pod: &Pod, old: &Pod, new: &Pod) -> bool {
     let cs = spread_constraints(pod);
     if same_pod(new, pod)
         && old.spec.tolerations != new.spec.tolerations
-        && cs.iter().any(|c| c.taints_honor)
+        && cs.iter().any(|c| c.c.honors_node_taints())
     {
         return true;
     }

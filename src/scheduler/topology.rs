@@ -514,6 +514,8 @@ fn selects(
 
 /// Whether `term` of a pod in `owner_namespace` selects a pod in
 /// `namespace` (labelled `namespace_labels`) with `labels`.
+/// What [`PodMatcher::split_term`] and [`selects`] decide, without
+/// building the matcher.
 pub fn term_selects(
     term: &PodAffinityTerm,
     owner_namespace: &str,
@@ -521,14 +523,17 @@ pub fn term_selects(
     namespace_labels: &Labels,
     labels: &Labels,
 ) -> bool {
-    let (m, namespace_selector) = PodMatcher::split_term(term, owner_namespace);
-    selects(
-        &m,
-        namespace_selector.as_ref(),
-        namespace,
-        namespace_labels,
-        labels,
-    )
+    let listed = if term.namespaces.is_empty() && term.namespace_selector.is_none() {
+        namespace == owner_namespace
+    } else {
+        term.namespaces.iter().any(|n| n == namespace)
+    };
+    let in_namespace = listed
+        || term
+            .namespace_selector
+            .as_ref()
+            .is_some_and(|s| s.is_empty() || s.matches(namespace_labels));
+    in_namespace && selector_matches(&term.label_selector, labels)
 }
 
 /// Adds `v` to `map[k]`, dropping the entry when it comes to 0.
