@@ -1228,9 +1228,25 @@ impl Scheduler {
         matcher
     }
 
-    /// A change that may make unschedulable pods fit.
-    fn cluster_event(&mut self, cx: &mut Cx) {
-        if let Some(until) = self.queue.move_all(cx.now()) {
+    /// With the hints off, a pod deletion (upstream's AssignedPodDelete)
+    /// moves the unschedulable pods of at most `priority` that a plugin
+    /// registering pod deletions rejected (upstream's `podMatchesEvent`:
+    /// NodeResourcesFit, NodePorts, InterPodAffinity and
+    /// PodTopologySpread; a pod that NodeAffinity alone rejected, say,
+    /// stays), and is a move request for the pod in flight.
+    fn pod_deleted_without_hints(&mut self, priority: Option<i32>, cx: &mut Cx) {
+        use FilterPlugin as P;
+        let registered = hints::bit(P::NodeResourcesFit)
+            | hints::bit(P::NodePorts)
+            | hints::bit(P::InterPodAffinity)
+            | hints::bit(P::PodTopologySpread)
+            | hints::NO_REJECTOR;
+        let until =
+            self.queue
+                .move_some_up_to(cx.now(), priority.unwrap_or(i32::MAX), |_, rejectors| {
+                    rejectors == 0 || rejectors & registered != 0
+                });
+        if let Some(until) = until {
             self.schedule_flush(until, false, cx);
         }
     }
@@ -1454,19 +1470,17 @@ impl Scheduler {
         };
         if self.queueing_hints {
             self.hinted_pod_deleted(old, false, |p| p.spec.priority() <= priority, cx);
-        } else if let Some(until) = self.queue.move_up_to_priority(cx.now(), priority) {
-            self.schedule_flush(until, false, cx);
+        } else {
+            self.pod_deleted_without_hints(Some(priority), cx);
         }
     }
 
-    /// A bound or assumed pod gone (upstream's AssignedPodDelete): with
-    /// the hints on, an event for them; with them off, every
-    /// unschedulable pod moves.
+    /// A bound or assumed pod gone (upstream's AssignedPodDelete).
     fn assigned_pod_deleted(&mut self, obj: &Arc<Object>, cx: &mut Cx) {
         if self.queueing_hints {
             self.hinted_pod_deleted(obj, true, |_| true, cx);
         } else {
-            self.cluster_event(cx);
+            self.pod_deleted_without_hints(None, cx);
         }
     }
 

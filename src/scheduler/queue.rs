@@ -317,15 +317,21 @@ impl SchedulingQueue {
         self.move_out(moved, now)
     }
 
-    /// The unschedulable pods of priority at most `priority` move as
-    /// [`Self::move_all`] moves them all (upstream's move with
-    /// `getLEPriorityPreCheck`).
-    pub fn move_up_to_priority(&mut self, now: Time, priority: i32) -> Option<Time> {
+    /// The unschedulable pods of priority at most `priority` (upstream's
+    /// `getLEPriorityPreCheck`) that `which(uid, plugins)` picks move as
+    /// [`Self::move_all`] moves them all.
+    pub fn move_some_up_to(
+        &mut self,
+        now: Time,
+        priority: i32,
+        mut which: impl FnMut(u64, Rejectors) -> bool,
+    ) -> Option<Time> {
         self.move_requested();
         let entries = &self.entries;
         let mut moved = Vec::new();
-        self.unschedulable.retain(|_, &mut (uid, _, _)| {
-            let go = entries.get(&uid).is_some_and(|e| e.priority <= priority);
+        self.unschedulable.retain(|_, &mut (uid, _, plugins)| {
+            let go =
+                entries.get(&uid).is_some_and(|e| e.priority <= priority) && which(uid, plugins);
             if go {
                 moved.push(uid);
             }
