@@ -36,6 +36,34 @@ struct Cli {
     /// are the same either way.
     #[arg(long, global = true)]
     share_cores: bool,
+    /// kube-scheduler feature gates, as its --feature-gates: the one the
+    /// model has, SchedulerQueueingHints=true|false. Overrides a
+    /// scenario's `scheduler.featureGates` and a scheduler_perf
+    /// configuration's gate.
+    #[arg(long, global = true, value_name = "GATE=BOOL", value_parser = parse_feature_gates)]
+    feature_gates: Option<bool>,
+}
+
+/// `--feature-gates`: comma-separated `GATE=BOOL` pairs, of which the model
+/// has SchedulerQueueingHints; its value (the last one given).
+fn parse_feature_gates(s: &str) -> Result<bool, String> {
+    let mut hints = None;
+    for pair in s.split(',') {
+        let Some((gate, value)) = pair.split_once('=') else {
+            return Err(format!("`{pair}` is not GATE=BOOL"));
+        };
+        if gate != "SchedulerQueueingHints" {
+            return Err(format!(
+                "unknown feature gate `{gate}`: the model has SchedulerQueueingHints only"
+            ));
+        }
+        hints = Some(match value {
+            "true" => true,
+            "false" => false,
+            _ => return Err(format!("{gate}={value}: the value must be true or false")),
+        });
+    }
+    hints.ok_or_else(|| "no feature gate given".to_string())
 }
 
 #[derive(Subcommand)]
@@ -161,6 +189,7 @@ fn main() -> ExitCode {
     kubesim::alloc::tune_memory();
     let cli = Cli::parse();
     let share_cores = cli.share_cores;
+    let queueing_hints = cli.feature_gates;
     // For the commands that simulate in this process (not `bench --runs`,
     // whose children would inherit the one core).
     let dedicate_core = || {
@@ -203,6 +232,9 @@ fn main() -> ExitCode {
                 if share_cores {
                     args.push("--share-cores".into());
                 }
+                if let Some(on) = queueing_hints {
+                    args.push(format!("--feature-gates=SchedulerQueueingHints={on}").into());
+                }
                 return bench_runs(&args, runs);
             }
             dedicate_core();
@@ -224,6 +256,7 @@ fn main() -> ExitCode {
                 // One run, then the process exits.
                 skip_teardown: true,
                 scheduling_only,
+                queueing_hints,
             };
             if let (Some(file), Some(w)) = (scheduler_perf, workload) {
                 return scheduler_perf_bench(&file, &w, seed, &opts);
@@ -346,6 +379,7 @@ fn main() -> ExitCode {
                 trace_scheduling,
                 wall_marks: None,
                 skip_teardown: true,
+                queueing_hints,
                 ..Default::default()
             };
             for w in &s.warnings {
@@ -381,7 +415,7 @@ fn main() -> ExitCode {
             out,
         } => {
             dedicate_core();
-            compare(&scenario, &policies, seeds, seed, out)
+            compare(&scenario, &policies, seeds, seed, out, queueing_hints)
         }
         Command::Explain {
             scenario,
@@ -391,7 +425,14 @@ fn main() -> ExitCode {
             policy,
         } => {
             dedicate_core();
-            explain(&scenario, &pod, attempt, seed, policy.as_deref())
+            explain(
+                &scenario,
+                &pod,
+                attempt,
+                seed,
+                policy.as_deref(),
+                queueing_hints,
+            )
         }
     }
 }
@@ -419,6 +460,7 @@ fn compare(
     seeds: u64,
     first_seed: Option<u64>,
     out: Option<PathBuf>,
+    queueing_hints: Option<bool>,
 ) -> ExitCode {
     let s = match scenario::load(path) {
         Ok(s) => s,
@@ -470,6 +512,7 @@ fn compare(
                 trace_scheduling: false,
                 wall_marks: None,
                 skip_teardown: false,
+                queueing_hints,
                 ..Default::default()
             };
             let started = Instant::now();
@@ -701,6 +744,7 @@ fn explain(
     attempt: Option<u32>,
     seed: Option<u64>,
     policy: Option<&str>,
+    queueing_hints: Option<bool>,
 ) -> ExitCode {
     let s = match scenario::load(path) {
         Ok(s) => s,
@@ -726,6 +770,7 @@ fn explain(
         trace_scheduling: true,
         wall_marks: None,
         skip_teardown: false,
+        queueing_hints,
         ..Default::default()
     };
     let outcome = simulate_discarding(

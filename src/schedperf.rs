@@ -1860,6 +1860,14 @@ pub fn run(
         .map_err(|e| format!("{selector}: the cluster built from the config: {e}"))?;
     s.actions = actions;
     s.queueing_hints = queueing_hints(case, workload);
+    if let Some(on) = opts.queueing_hints
+        && on != s.queueing_hints
+    {
+        notes.push(format!(
+            "--feature-gates SchedulerQueueingHints={on} overrides the configuration's {}",
+            s.queueing_hints
+        ));
+    }
     for (group, labeling) in &labelings {
         let prefix = format!("{group}-");
         for node in &mut s.nodes {

@@ -67,6 +67,9 @@ pub struct RunOptions {
     /// with their node set. Ignored with `bootControlPlane` (the
     /// control-plane kubelet starts the components).
     pub scheduling_only: bool,
+    /// The scheduler's SchedulerQueueingHints feature gate; `None`: the
+    /// scenario's `scheduler.featureGates`.
+    pub queueing_hints: Option<bool>,
 }
 
 /// The decision trace's file, written on request beside [`OUTPUT_FILES`].
@@ -258,7 +261,7 @@ fn simulate_into(
     };
     cluster
         .scheduler
-        .set_queueing_hints(scenario.queueing_hints);
+        .set_queueing_hints(opts.queueing_hints.unwrap_or(scenario.queueing_hints));
     if let Some(w) = trace {
         cluster.scheduler.set_trace(w);
     }

@@ -704,3 +704,70 @@ fn a_bound_pod_moves_the_pods_waiting_for_it() {
     assert_eq!(pod("huge")["node"], "");
     assert_eq!(pod("huge")["attempts"], "1", "NodeResourcesFit rejected it");
 }
+
+/// The queueing hints end to end: a pod NodePorts rejected (the one node's
+/// host port is taken) is tried again when an unrelated pod is deleted
+/// only with the hints off (`--feature-gates
+/// SchedulerQueueingHints=false`, or the scenario's
+/// `scheduler.featureGates`): with them on (the default), NodePorts' hint
+/// sees that the deleted pod held no port. Deleting the pod that holds
+/// the port lets it bind either way. An unknown gate is refused.
+#[test]
+fn queueing_hints_decide_which_deletions_retry_a_pod() {
+    let dir = scratch("queueing-hints");
+    let pod = |name: &str, port: bool| {
+        let ports = if port {
+            ", ports: [{containerPort: 80, hostPort: 80}]"
+        } else {
+            ""
+        };
+        format!(
+            "{{apiVersion: v1, kind: Pod, metadata: {{name: {name}}}, spec: {{containers: [{{name: c, image: nginx:1.27{ports}, resources: {{requests: {{cpu: 100m}}}}}}]}}}}"
+        )
+    };
+    let scenario = |gates: &str| {
+        format!(
+            "name: hints\nduration: 60s\n{gates}cluster:\n  nodeGroups:\n  - {{name: n, count: 1, capacity: {{cpu: '4', memory: 8Gi, pods: 110}}}}\nactions:\n- at: 0s\n  apply: [{}, {}]\n- at: 5s\n  apply: {}\n- at: 20s\n  delete: {{kind: Pod, name: other}}\n- at: 40s\n  delete: {{kind: Pod, name: holder}}\n",
+            pod("holder", true),
+            pod("other", false),
+            pod("waiting", true)
+        )
+    };
+    let on = write(&dir, "on.yaml", &scenario(""));
+    let off = write(
+        &dir,
+        "off.yaml",
+        &scenario("scheduler: {featureGates: {SchedulerQueueingHints: false}}\n"),
+    );
+    // (tries of `waiting` that failed, whether it bound after 40 s)
+    let tries = |scenario: &Path, name: &str, extra: &[&str]| {
+        let out = dir.join(name);
+        run_ok(scenario, &out, extra);
+        let events = read_csv(&out.join("events.csv"));
+        let failed = events
+            .iter()
+            .filter(|e| e["action"] == "unschedulable" && e["name"] == "waiting")
+            .count();
+        let bound = events.iter().any(|e| {
+            e["component"] == "kube-scheduler"
+                && e["action"] == "schedule"
+                && e["name"] == "waiting"
+                && micros(&e["time_s"]).is_some_and(|t| t >= 40_000_000)
+        });
+        (failed, bound)
+    };
+    assert_eq!(tries(&on, "on", &[]), (1, true));
+    assert_eq!(tries(&off, "off", &[]), (2, true));
+    let flag = ["--feature-gates", "SchedulerQueueingHints=false"];
+    assert_eq!(tries(&on, "on-flag", &flag), (2, true));
+    let flag = ["--feature-gates", "SchedulerQueueingHints=true"];
+    assert_eq!(tries(&off, "off-flag", &flag), (1, true));
+    let o = kubesim(&["run", on.to_str().unwrap(), "--feature-gates", "Foo=true"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("unknown feature gate `Foo`: the model has SchedulerQueueingHints only"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
