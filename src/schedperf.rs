@@ -2046,12 +2046,22 @@ fn queueing_hints(case: &Value, workload: &Value) -> bool {
     for v in [case, workload] {
         if let Some(b) = field(v, "featureGates")
             .and_then(|g| field(g, "SchedulerQueueingHints"))
-            .and_then(Value::as_bool)
+            .and_then(gate_value)
         {
             on = b;
         }
     }
     on
+}
+
+/// A feature gate's value: true or false, as a YAML boolean or string.
+fn gate_value(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s == "true" => Some(true),
+        Value::String(s) if s == "false" => Some(false),
+        _ => None,
+    }
 }
 
 /// A note for each feature gate the test case or workload sets (the
@@ -2078,7 +2088,7 @@ fn feature_gate_notes(case: &Value, workload: &Value) -> Vec<String> {
         .filter_map(|(k, v)| match (k.as_str(), v.as_str()) {
             ("SchedulerQueueingHints", "true" | "false") => None,
             ("SchedulerQueueingHints", _) => Some(format!(
-                "feature gate SchedulerQueueingHints={v} is not a boolean: the hints stay on"
+                "feature gate SchedulerQueueingHints={v} is not true or false: it is ignored"
             )),
             _ => Some(format!(
                 "feature gate {k}={v} is ignored: kubesim has no feature gates"
@@ -2188,8 +2198,12 @@ mod tests {
         let odd = yaml("featureGates: {SchedulerQueueingHints: maybe}");
         assert_eq!(
             feature_gate_notes(&odd, &yaml("name: w")),
-            ["feature gate SchedulerQueueingHints=maybe is not a boolean: the hints stay on"]
+            ["feature gate SchedulerQueueingHints=maybe is not true or false: it is ignored"]
         );
+        assert!(!queueing_hints(&off, &odd));
+        let quoted = yaml("featureGates: {SchedulerQueueingHints: 'false'}");
+        assert!(!queueing_hints(&case, &quoted));
+        assert!(feature_gate_notes(&quoted, &yaml("name: w")).is_empty());
         assert!(queueing_hints(&case, &yaml("name: w")));
         assert!(!queueing_hints(&case, &off));
         assert!(!queueing_hints(&off, &yaml("name: w")));

@@ -155,17 +155,7 @@ pub struct PodResources {
 impl PodResources {
     pub fn of(pod: &Pod) -> Self {
         let (nonzero_cpu, nonzero_memory) = pod_nonzero_requests(&pod.spec);
-        let host_ports = pod
-            .spec
-            .containers
-            .iter()
-            .flat_map(|c| &c.ports)
-            .filter_map(|p| {
-                p.host_port
-                    .filter(|&hp| hp > 0)
-                    .map(|hp| (Protocol::parse(p.protocol.as_deref()), hp))
-            })
-            .collect();
+        let host_ports = pod_host_ports(pod).collect();
         let images = pod
             .spec
             .init_containers
@@ -181,6 +171,19 @@ impl PodResources {
             images,
         }
     }
+}
+
+/// The containers' host ports (hostPort > 0), by protocol.
+pub fn pod_host_ports(pod: &Pod) -> impl Iterator<Item = (Protocol, i32)> + '_ {
+    pod.spec
+        .containers
+        .iter()
+        .flat_map(|c| &c.ports)
+        .filter_map(|p| {
+            p.host_port
+                .filter(|&hp| hp > 0)
+                .map(|hp| (Protocol::parse(p.protocol.as_deref()), hp))
+        })
 }
 
 /// The part of a [`NodeInfo`] the cycle's filters and default scores read
@@ -872,7 +875,12 @@ impl Rows {
 /// collecting reasons.
 #[inline(always)]
 pub fn fits_quick(res: &PodResources, node: &NodeInfo) -> bool {
-    let r = &res.requests;
+    fits_requests(&res.requests, node)
+}
+
+/// Whether requests `r` fit `node` beside its pods, one more pod
+/// included.
+pub fn fits_requests(r: &Resources, node: &NodeInfo) -> bool {
     let a = &node.allocatable;
     let u = &node.requested;
     let ok = |want: i64, alloc: i64, used: i64| want <= 0 || want <= alloc - used;

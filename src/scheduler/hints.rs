@@ -22,9 +22,10 @@ use crate::api::pod::{
     tolerated,
 };
 use crate::api::resources::{Resources, pod_requests};
-use crate::api::selector::LabelSelector;
 
-use super::framework::{FilterPlugin, NodeInfo, PodResources, fits_quick, node_affinity_matches};
+use super::framework::{
+    FilterPlugin, NodeInfo, fits_requests, node_affinity_matches, pod_host_ports,
+};
 use super::topology;
 
 /// The plugins that rejected a pod in its last scheduling cycle, one bit
@@ -179,11 +180,11 @@ pub fn worth_requeuing(pod: &Pod, rejectors: Rejectors, event: Event<'_>) -> boo
         return true;
     }
     // The pod's requests, computed if a hint reads them.
-    let res = OnceCell::new();
+    let requests = OnceCell::new();
     FilterPlugin::ALL
         .into_iter()
         .filter(|&p| rejectors & bit(p) != 0)
-        .any(|p| hint(p, pod, &res, event) == Some(true))
+        .any(|p| hint(p, pod, &requests, event) == Some(true))
 }
 
 /// `plugin`'s hint for `pod` on `event`: `None` when the plugin does not
@@ -191,12 +192,16 @@ pub fn worth_requeuing(pod: &Pod, rejectors: Rejectors, event: Event<'_>) -> boo
 pub fn hint(
     plugin: FilterPlugin,
     pod: &Pod,
-    res: &OnceCell<PodResources>,
+    requests: &OnceCell<Resources>,
     event: Event<'_>,
 ) -> Option<bool> {
     use Event::*;
     use FilterPlugin as P;
-    let res = || res.get_or_init(|| PodResources::of(pod));
+    let res = || requests.get_or_init(|| pod_requests(&pod.spec));
+    // A deleted pod was bound (or assumed, whose copy here lacks the
+    // node's name) or nominated to a node.
+    let placed_gone =
+        |gone: &Pod, assigned: bool| assigned || gone.spec.node_name().is_some() || nominated(gone);
     match (plugin, event) {
         // Registered for a Node addition without UpdateNodeTaint of their
         // own: the taint event always queues.
@@ -230,18 +235,15 @@ pub fn hint(
         }
 
         (P::NodePorts, PodDeleted(gone, assigned)) => Some(
-            (assigned || nominated(gone))
-                && PodResources::of(gone)
-                    .host_ports
-                    .iter()
-                    .any(|hp| res().host_ports.contains(hp)),
+            placed_gone(gone, assigned)
+                && pod_host_ports(gone).any(|hp| pod_host_ports(pod).any(|want| want == hp)),
         ),
 
-        (P::NodeResourcesFit, NodeAdded(n)) => Some(fits_quick(res(), n)),
+        (P::NodeResourcesFit, NodeAdded(n)) => Some(fits_requests(res(), n)),
         (P::NodeResourcesFit, NodeUpdated(o, n, NodeChange::Allocatable)) => {
-            Some(fits_quick(res(), n) && requested_resources_increased(res(), o, n))
+            Some(fits_requests(res(), n) && requested_resources_increased(res(), o, n))
         }
-        (P::NodeResourcesFit, PodDeleted(gone, assigned)) => Some(assigned || nominated(gone)),
+        (P::NodeResourcesFit, PodDeleted(gone, assigned)) => Some(placed_gone(gone, assigned)),
         (P::NodeResourcesFit, PodUpdated(old, new, PodChange::ScaleDown)) => Some(
             same_pod(new, pod)
                 || (new.spec.node_name().is_some()
@@ -262,7 +264,7 @@ pub fn hint(
         )),
         (P::InterPodAffinity, PodDeleted(gone, assigned)) => Some(affinity_after_pod(
             pod,
-            (assigned || nominated(gone)).then_some(gone),
+            placed_gone(gone, assigned).then_some(gone),
             None,
         )),
         (P::InterPodAffinity, NodeAdded(n)) => Some(affinity_after_node(pod, None, n)),
@@ -270,33 +272,25 @@ pub fn hint(
             Some(affinity_after_node(pod, Some(o), n))
         }
 
-        (P::PodTopologySpread, PodAdded(new)) => {
-            let cs = spread_constraints(pod);
-            Some(
-                involved(pod, new, new.spec.node_name().is_some())
-                    && cs.iter().any(|c| c.selects(&new.metadata.labels)),
-            )
-        }
+        (P::PodTopologySpread, PodAdded(new)) => Some(
+            involved(pod, new, new.spec.node_name().is_some())
+                && spread_constraints(pod).any(|c| c.selects(&new.metadata.labels)),
+        ),
         (P::PodTopologySpread, PodUpdated(old, new, PodChange::Label | PodChange::Toleration)) => {
             Some(spread_after_update(pod, old, new))
         }
-        (P::PodTopologySpread, PodDeleted(gone, assigned)) => {
-            let cs = spread_constraints(pod);
-            Some(
-                involved(pod, gone, assigned)
-                    && cs.iter().any(|c| c.selects(&gone.metadata.labels)),
-            )
-        }
-        (P::PodTopologySpread, NodeAdded(n)) => Some(has_all_keys(&spread_constraints(pod), n)),
-        (P::PodTopologySpread, NodeDeleted(o)) => Some(has_all_keys(&spread_constraints(pod), o)),
+        (P::PodTopologySpread, PodDeleted(gone, assigned)) => Some(
+            involved(pod, gone, assigned || gone.spec.node_name().is_some())
+                && spread_constraints(pod).any(|c| c.selects(&gone.metadata.labels)),
+        ),
+        (P::PodTopologySpread, NodeAdded(n)) => Some(has_all_keys(pod, n)),
+        (P::PodTopologySpread, NodeDeleted(o)) => Some(has_all_keys(pod, o)),
         (P::PodTopologySpread, NodeUpdated(o, n, NodeChange::Label | NodeChange::Taint)) => {
-            let cs = spread_constraints(pod);
-            let (was, is) = (has_all_keys(&cs, o), has_all_keys(&cs, n));
+            let (was, is) = (has_all_keys(pod, o), has_all_keys(pod, n));
             Some(
                 was != is
                     || (is
-                        && (cs
-                            .iter()
+                        && (spread_constraints(pod)
                             .any(|c| o.labels.get(c.key()) != n.labels.get(c.key()))
                             || o.taints != n.taints)),
             )
@@ -340,11 +334,11 @@ fn untolerated(pod: &Pod, node: &NodeInfo) -> bool {
 
 /// NodeResourcesFit: the node allows more pods, or more of a resource
 /// the pod requests.
-fn requested_resources_increased(res: &PodResources, old: &NodeInfo, new: &NodeInfo) -> bool {
+fn requested_resources_increased(r: &Resources, old: &NodeInfo, new: &NodeInfo) -> bool {
     if new.allowed_pods > old.allowed_pods {
         return true;
     }
-    let (r, a, b) = (&res.requests, &old.allocatable, &new.allocatable);
+    let (a, b) = (&old.allocatable, &new.allocatable);
     (r.milli_cpu > 0 && b.milli_cpu > a.milli_cpu)
         || (r.memory > 0 && b.memory > a.memory)
         || (r.ephemeral_storage > 0 && b.ephemeral_storage > a.ephemeral_storage)
@@ -355,8 +349,7 @@ fn requested_resources_increased(res: &PodResources, old: &NodeInfo, new: &NodeI
 
 /// NodeResourcesFit: a bound pod gave back some of a resource the
 /// pending pod requests.
-fn requested_scaled_down(res: &PodResources, old: &Resources, new: &Resources) -> bool {
-    let r = &res.requests;
+fn requested_scaled_down(r: &Resources, old: &Resources, new: &Resources) -> bool {
     (r.milli_cpu > 0 && old.milli_cpu > new.milli_cpu)
         || (r.memory > 0 && old.memory > new.memory)
         || (r.ephemeral_storage > 0 && old.ephemeral_storage > new.ephemeral_storage)
@@ -423,10 +416,8 @@ fn affinity_after_node(pod: &Pod, old: Option<&NodeInfo>, new: &NodeInfo) -> boo
 
 /// One of a pod's DoNotSchedule spread constraints.
 struct Spread<'a> {
+    pod: &'a Pod,
     c: &'a TopologySpreadConstraint,
-    /// The selector with the pod's own values of `matchLabelKeys` merged
-    /// in, when it has such keys (else the constraint's own is read).
-    merged: Option<Option<LabelSelector>>,
 }
 
 impl Spread<'_> {
@@ -434,47 +425,48 @@ impl Spread<'_> {
         &self.c.topology_key
     }
 
+    /// Whether its selector, with the pod's own values of
+    /// `matchLabelKeys` merged in, selects `labels`.
     fn selects(&self, labels: &Labels) -> bool {
-        let sel = match &self.merged {
-            Some(m) => m.as_ref(),
-            None => self.c.label_selector.as_ref(),
-        };
-        sel.is_some_and(|s| s.matches(labels))
+        if self.c.match_label_keys.is_empty() {
+            return self
+                .c
+                .label_selector
+                .as_ref()
+                .is_some_and(|s| s.matches(labels));
+        }
+        let mut selector = self.c.label_selector.clone();
+        if let Some(sel) = selector.as_mut() {
+            for k in &self.c.match_label_keys {
+                if let Some(v) = self.pod.metadata.labels.get(k) {
+                    sel.match_labels.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        selector.is_some_and(|s| s.matches(labels))
     }
 }
 
 /// The pod's DoNotSchedule constraints: the ones that can reject a node
 /// (the system defaults are ScheduleAnyway).
-fn spread_constraints(pod: &Pod) -> Vec<Spread<'_>> {
+fn spread_constraints(pod: &Pod) -> impl Iterator<Item = Spread<'_>> {
     pod.spec
         .topology_spread_constraints
         .iter()
         .filter(|c| c.when_unsatisfiable != WhenUnsatisfiable::ScheduleAnyway)
-        .map(|c| {
-            let merged = (!c.match_label_keys.is_empty()).then(|| {
-                let mut selector = c.label_selector.clone();
-                if let Some(sel) = selector.as_mut() {
-                    for k in &c.match_label_keys {
-                        if let Some(v) = pod.metadata.labels.get(k) {
-                            sel.match_labels.insert(k.clone(), v.clone());
-                        }
-                    }
-                }
-                selector
-            });
-            Spread { c, merged }
-        })
-        .collect()
+        .map(move |c| Spread { pod, c })
+}
+
+/// Whether `node` has the topology key of every DoNotSchedule
+/// constraint of `pod`.
+fn has_all_keys(pod: &Pod, node: &NodeInfo) -> bool {
+    spread_constraints(pod).all(|c| node.labels.contains_key(c.key()))
 }
 
 /// PodTopologySpread looks at the pod itself, or at bound pods of its
 /// namespace.
 fn involved(pod: &Pod, other: &Pod, bound: bool) -> bool {
     same_pod(pod, other) || (bound && other.metadata.namespace == pod.metadata.namespace)
-}
-
-fn has_all_keys(cs: &[Spread], node: &NodeInfo) -> bool {
-    cs.iter().all(|c| node.labels.contains_key(c.key()))
 }
 
 /// PodTopologySpread's hint on a pod update: the pod's own tolerations
@@ -486,17 +478,16 @@ fn spread_after_update(pod: &Pod, old: &Pod, new: &Pod) -> bool {
     {
         return false;
     }
-    let cs = spread_constraints(pod);
     if same_pod(new, pod)
         && old.spec.tolerations != new.spec.tolerations
-        && cs.iter().any(|c| c.c.honors_node_taints())
+        && spread_constraints(pod).any(|c| c.c.honors_node_taints())
     {
         return true;
     }
     if old.metadata.labels == new.metadata.labels {
         return false;
     }
-    cs.iter()
+    spread_constraints(pod)
         .any(|c| c.selects(&old.metadata.labels) != c.selects(&new.metadata.labels))
 }
 
@@ -504,6 +495,7 @@ fn spread_after_update(pod: &Pod, old: &Pod, new: &Pod) -> bool {
 mod tests {
     use super::*;
     use crate::api::{Manifest, Object};
+    use std::sync::Arc;
 
     fn parse(yaml: &str) -> Object {
         let m: Manifest = serde_yaml::from_str(yaml).unwrap_or_else(|e| panic!("{e}: {yaml}"));
@@ -620,12 +612,13 @@ mod tests {
             "metadata: {{name: p, namespace: default}}\nspec: {{containers: [{{name: c, image: i, {}}}]}}",
             port(8080)
         ));
-        let holder = |n: i32| {
+        let on = |node: &str, n: i32| {
             pod(&format!(
-                "metadata: {{name: o, namespace: x}}\nspec: {{nodeName: n, containers: [{{name: c, image: i, {}}}]}}",
+                "metadata: {{name: o, namespace: x}}\nspec: {{{node}containers: [{{name: c, image: i, {}}}]}}",
                 port(n)
             ))
         };
+        let holder = |n: i32| on("nodeName: n, ", n);
         assert_eq!(
             hint_of(Ports, &p, Event::PodDeleted(&holder(8080), true)),
             Some(true)
@@ -634,8 +627,14 @@ mod tests {
             hint_of(Ports, &p, Event::PodDeleted(&holder(9090), true)),
             Some(false)
         );
+        // A pod's node name makes it bound whatever the flag says; a
+        // pending pod without a nomination holds no port.
         assert_eq!(
             hint_of(Ports, &p, Event::PodDeleted(&holder(8080), false)),
+            Some(true)
+        );
+        assert_eq!(
+            hint_of(Ports, &p, Event::PodDeleted(&on("", 8080), false)),
             Some(false)
         );
         let n = node(&format!("metadata: {{name: n}}\n{ALLOC}"));
@@ -816,6 +815,184 @@ mod tests {
         assert_eq!(label(&zoned, &moved), Some(true));
         assert_eq!(label(&plain, &zoned), Some(true));
         assert_eq!(label(&plain, &plain), Some(false));
+    }
+
+    /// Pod updates: a bound pod that lowers a request the pending pod
+    /// asks for (NodeResourcesFit), and the pending pod's own tolerations
+    /// (TaintToleration, NodeUnschedulable, and PodTopologySpread when a
+    /// constraint honours taints).
+    #[test]
+    fn pod_updates_queue_for_room_and_own_tolerations() {
+        use FilterPlugin as P;
+        let p = pending("", "", "1");
+        let big = other("x", "", "n", "").clone();
+        let mut small = big.clone();
+        Arc::make_mut(&mut small.spec).containers = pending("", "", "100m").spec.containers.clone();
+        let scale = |target: &Pod, o: &Pod, n: &Pod| {
+            hint_of(
+                P::NodeResourcesFit,
+                target,
+                Event::PodUpdated(o, n, PodChange::ScaleDown),
+            )
+        };
+        // 500m to 100m: cpu the pending pod asks for.
+        assert_eq!(scale(&p, &big, &small), Some(true));
+        let no_cpu = pod(
+            "metadata: {name: p, namespace: default}\nspec: {containers: [{name: c, image: i, resources: {requests: {memory: 1Gi}}}]}",
+        );
+        assert_eq!(scale(&no_cpu, &big, &small), Some(false));
+        // The pending pod itself scaled down.
+        let smaller = pending("", "", "500m");
+        assert_eq!(scale(&smaller, &p, &smaller), Some(true));
+        let tolerant = pending(
+            "",
+            "tolerations: [{key: node.kubernetes.io/unschedulable, operator: Exists, effect: NoSchedule}], ",
+            "1",
+        );
+        let own = |plugin, target: &Pod| {
+            hint_of(
+                plugin,
+                target,
+                Event::PodUpdated(&p, target, PodChange::Toleration),
+            )
+        };
+        assert_eq!(own(P::TaintToleration, &tolerant), Some(true));
+        assert_eq!(own(P::NodeUnschedulable, &tolerant), Some(true));
+        let other_taint = pending("", "tolerations: [{key: k, operator: Exists}], ", "1");
+        assert_eq!(own(P::NodeUnschedulable, &other_taint), Some(false));
+        // Another pod's tolerations are none of the pending pod's business.
+        assert_eq!(
+            hint_of(
+                P::TaintToleration,
+                &p,
+                Event::PodUpdated(&big, &small, PodChange::Toleration)
+            ),
+            Some(false)
+        );
+        let spread = |policy: &str, tolerations: &str| {
+            pending(
+                "app: web",
+                &format!(
+                    "{tolerations}topologySpreadConstraints: [{{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: DoNotSchedule, labelSelector: {{matchLabels: {{app: web}}}}{policy}}}], "
+                ),
+                "1",
+            )
+        };
+        let before = spread(", nodeTaintsPolicy: Honor", "");
+        let after = spread(
+            ", nodeTaintsPolicy: Honor",
+            "tolerations: [{key: k, operator: Exists}], ",
+        );
+        let pts = |o: &Pod, n: &Pod| {
+            hint_of(
+                P::PodTopologySpread,
+                n,
+                Event::PodUpdated(o, n, PodChange::Toleration),
+            )
+        };
+        assert_eq!(pts(&before, &after), Some(true));
+        let (before, after) = (
+            spread("", ""),
+            spread("", "tolerations: [{key: k, operator: Exists}], "),
+        );
+        assert_eq!(pts(&before, &after), Some(false));
+    }
+
+    /// Node updates the first tests leave out: more pods allowed, a
+    /// spread domain's taints changed, a condition changed.
+    #[test]
+    fn more_node_updates() {
+        use FilterPlugin as P;
+        let p = pending(
+            "app: web",
+            "topologySpreadConstraints: [{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: web}}}], ",
+            "1",
+        );
+        let few = node(&format!(
+            "metadata: {{name: n}}\n{}",
+            ALLOC.replace("'110'", "'1'")
+        ));
+        let many = node(&format!("metadata: {{name: n}}\n{ALLOC}"));
+        assert_eq!(
+            hint_of(
+                P::NodeResourcesFit,
+                &p,
+                Event::NodeUpdated(&few, &many, NodeChange::Allocatable)
+            ),
+            Some(true)
+        );
+        let zoned = node(&format!(
+            "metadata: {{name: n, labels: {{zone: a}}}}\n{ALLOC}"
+        ));
+        let tainted = node(&format!(
+            "metadata: {{name: n, labels: {{zone: a}}}}\nspec: {{taints: [{{key: k, effect: NoSchedule}}]}}\n{ALLOC}"
+        ));
+        let taint = |o, n| {
+            hint_of(
+                P::PodTopologySpread,
+                &p,
+                Event::NodeUpdated(o, n, NodeChange::Taint),
+            )
+        };
+        assert_eq!(taint(&zoned, &tainted), Some(true));
+        assert_eq!(taint(&many, &many), Some(false));
+        // No plugin of the profile registers a change of conditions.
+        for plugin in FilterPlugin::ALL {
+            assert_eq!(
+                hint_of(
+                    plugin,
+                    &p,
+                    Event::NodeUpdated(&many, &many, NodeChange::Condition)
+                ),
+                None,
+                "{plugin:?}"
+            );
+        }
+        let ready = |status: &'static str| {
+            let Object::Node(mut n) = parse("kind: Node\nmetadata: {name: n}") else {
+                unreachable!()
+            };
+            n.status.ready = Some(crate::api::node::NodeReady {
+                status,
+                reason: String::new(),
+                last_transition: 0,
+            });
+            n
+        };
+        assert_eq!(
+            node_changes(&ready("True"), &ready("False")),
+            [NodeChange::Condition]
+        );
+    }
+
+    /// InterPodAffinity's hints read no namespace labels: a term with a
+    /// namespace selector that asks for a label selects no pod outside the
+    /// term's own namespaces, an empty one selects every namespace.
+    #[test]
+    fn affinity_hints_read_no_namespace_labels() {
+        use FilterPlugin::InterPodAffinity as Ipa;
+        let wants = |ns_selector: &str| {
+            pending(
+                "",
+                &format!(
+                    "affinity: {{podAffinity: {{requiredDuringSchedulingIgnoredDuringExecution: [{{labelSelector: {{matchLabels: {{app: db}}}}, topologyKey: zone, namespaceSelector: {ns_selector}}}]}}}}, "
+                ),
+                "1",
+            )
+        };
+        let db_elsewhere = other("x", "app: db", "n", "");
+        assert_eq!(
+            hint_of(
+                Ipa,
+                &wants("{matchLabels: {team: a}}"),
+                Event::PodAdded(&db_elsewhere)
+            ),
+            Some(false)
+        );
+        assert_eq!(
+            hint_of(Ipa, &wants("{}"), Event::PodAdded(&db_elsewhere)),
+            Some(true)
+        );
     }
 
     /// The rejectors decide: a pod no plugin rejected is always worth a

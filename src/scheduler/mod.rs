@@ -1376,6 +1376,17 @@ impl Scheduler {
                     self.hinted_pod_added(obj, cx);
                 }
             }
+            // A pod that held a nomination, seen bound: upstream's
+            // unscheduled-pod informer sees it go (its filter no longer
+            // passes), and deletePodFromSchedulingQueue releases the
+            // nomination for the pods of its priority or lower.
+            if let Some(old) = prev.filter(|o| {
+                o.as_pod()
+                    .is_some_and(|p| p.spec.node_name().is_none() && nominated_node(p).is_some())
+            }) && self.profile_index(pod).is_some()
+            {
+                self.nomination_released(&Arc::new(old.clone()), cx);
+            }
             return;
         }
         if pod.metadata.deletion_timestamp.is_some() {
@@ -1444,10 +1455,17 @@ impl Scheduler {
             self.queue.add(uid, pod.spec.priority());
             cx.log(Dest::Scheduler, "enqueue", Subject::from(&**obj), "activeQ");
         }
-        if self.queueing_hints
-            && let Some(old) = before
-        {
-            self.pending_pod_updated(uid, &old, obj, in_flight, cx);
+        if let Some(old) = before {
+            if self.queueing_hints {
+                self.pending_pod_updated(uid, &old, obj, in_flight, cx);
+            } else if !in_flight
+                && pod_updated(&old, obj)
+                && let Some(until) = self.queue.move_one(uid, cx.now())
+            {
+                // Upstream's Update with the hints off: an unschedulable
+                // pod changed in more than its status may now fit.
+                self.schedule_flush(until, false, cx);
+            }
         }
         if let Some(old) = released {
             self.nomination_released(&old, cx);
@@ -1618,14 +1636,15 @@ impl Scheduler {
             self.record(|| hints::Recorded::PodUpdated(old.clone(), new.clone(), changes));
             return;
         }
-        for &c in &changes {
-            let event = hints::Event::PodUpdated(o, n, c);
-            let until = self.queue.move_some(cx.now(), |u, rejectors| {
-                u == uid && hints::worth_requeuing(n, rejectors, event)
-            });
-            if let Some(until) = until {
-                self.schedule_flush(until, false, cx);
-            }
+        let Some(rejectors) = self.queue.unschedulable_rejectors(uid) else {
+            return;
+        };
+        if changes
+            .iter()
+            .any(|&c| hints::worth_requeuing(n, rejectors, hints::Event::PodUpdated(o, n, c)))
+            && let Some(until) = self.queue.move_one(uid, cx.now())
+        {
+            self.schedule_flush(until, false, cx);
         }
     }
 
@@ -2655,6 +2674,20 @@ impl Scheduler {
             }
         }
     }
+}
+
+/// Upstream's `isPodUpdated`: whether a pending pod changed in more than
+/// its status (and bookkeeping: resourceVersion, generation, finalizers).
+fn pod_updated(old: &Object, new: &Object) -> bool {
+    let (Some(o), Some(n)) = (old.as_pod(), new.as_pod()) else {
+        return false;
+    };
+    let (a, b) = (&o.metadata, &n.metadata);
+    !(Arc::ptr_eq(&o.spec, &n.spec) || o.spec == n.spec)
+        || a.labels != b.labels
+        || a.annotations != b.annotations
+        || a.owner_references != b.owner_references
+        || a.deletion_timestamp != b.deletion_timestamp
 }
 
 /// Upstream's `determineSchedulingHintForInFlightPod`: whether a pod that

@@ -293,6 +293,26 @@ impl SchedulingQueue {
         self.move_out(moved, now)
     }
 
+    /// The plugins that rejected `uid`, if it is among the unschedulable
+    /// pods.
+    pub fn unschedulable_rejectors(&self, uid: u64) -> Option<Rejectors> {
+        match self.entries.get(&uid)?.at {
+            Where::Unschedulable(seq) => self.unschedulable.get(&seq).map(|e| e.2),
+            _ => None,
+        }
+    }
+
+    /// Moves `uid`, if it is among the unschedulable pods, as
+    /// [`Self::move_all`] moves them, for an update of its own: no move
+    /// request for the pod in flight.
+    pub fn move_one(&mut self, uid: u64, now: Time) -> Option<Time> {
+        let Where::Unschedulable(seq) = self.entries.get(&uid)?.at else {
+            return None;
+        };
+        self.unschedulable.remove(&seq);
+        self.move_out(vec![uid], now)
+    }
+
     /// Whether any pod is unschedulable.
     pub fn has_unschedulable(&self) -> bool {
         !self.unschedulable.is_empty()

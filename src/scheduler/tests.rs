@@ -1892,7 +1892,7 @@ fn a_relabel_during_a_failing_cycle_retries_the_pod_after_its_backoff() {
 fn a_node_deleted_moves_the_pods_spreading_kept_out() {
     use crate::engine::{SECOND, Time};
     use crate::etcd::EventType;
-    let binds = |delete_at: Option<Time>| {
+    let binds = |hints: bool, delete_at: Option<Time>| {
         let n1 = node(
             "metadata: {name: n1, labels: {zone: a}}\nstatus: {allocatable: {cpu: '4', memory: 8Gi, pods: '110'}}",
         );
@@ -1917,6 +1917,7 @@ fn a_node_deleted_moves_the_pods_spreading_kept_out() {
         pending.metadata.uid = 7;
         pods.push(pending);
         let mut world = AloneWithApi::new(vec![n1, n2.clone()], pods, 0);
+        world.s.set_queueing_hints(hints);
         let delete = delete_at.map(|at| {
             let (gone, before) = (Object::Node(n2.clone()), Object::Node(n2));
             let event = AloneWithApi::event(super::WATCH_NODES, EventType::Deleted, gone, before);
@@ -1925,11 +1926,13 @@ fn a_node_deleted_moves_the_pods_spreading_kept_out() {
         world.run(delete.into_iter().collect());
         world.binds
     };
-    assert!(binds(None).is_empty());
-    let after = binds(Some(5 * SECOND));
-    assert_eq!(after.len(), 1, "{after:?}");
-    assert_eq!((after[0].1.as_str(), after[0].2.as_str()), ("web-3", "n1"));
-    assert!((5 * SECOND..6 * SECOND).contains(&after[0].0), "{after:?}");
+    for hints in [false, true] {
+        assert!(binds(hints, None).is_empty());
+        let after = binds(hints, Some(5 * SECOND));
+        assert_eq!(after.len(), 1, "hints {hints}: {after:?}");
+        assert_eq!((after[0].1.as_str(), after[0].2.as_str()), ("web-3", "n1"));
+        assert!((5 * SECOND..6 * SECOND).contains(&after[0].0), "{after:?}");
+    }
 }
 
 /// A pending pod that holds a nomination and is deleted, or nominated to
@@ -1944,7 +1947,7 @@ fn a_released_nomination_moves_the_pods_of_its_priority_or_lower() {
     // How often the 2-cpu pod of `waiting_priority` was tried when the
     // nominated pod (priority 100) is deleted (`renominate` false) or
     // nominated elsewhere at 5 s.
-    let attempts = |waiting_priority: i32, renominate: bool| {
+    let attempts = |hints: bool, waiting_priority: i32, renominate: bool| {
         let n1 = node(
             "metadata: {name: n1}\nstatus: {allocatable: {cpu: '1', memory: 8Gi, pods: '110'}}",
         );
@@ -1961,6 +1964,7 @@ fn a_released_nomination_moves_the_pods_of_its_priority_or_lower() {
             p
         };
         let mut world = AloneWithApi::new(vec![n1], vec![waiting, nominated("n1")], 0);
+        world.s.set_queueing_hints(hints);
         let (kind, now) = if renominate {
             (EventType::Modified, nominated("n2"))
         } else {
@@ -1975,11 +1979,100 @@ fn a_released_nomination_moves_the_pods_of_its_priority_or_lower() {
         world.run(vec![(5 * SECOND, event)]);
         world.s.queue.attempts(7)
     };
-    for renominate in [false, true] {
-        assert_eq!(attempts(100, renominate), 2, "renominate {renominate}");
-        assert_eq!(attempts(-3, renominate), 2, "renominate {renominate}");
-        assert_eq!(attempts(101, renominate), 1, "renominate {renominate}");
+    for hints in [false, true] {
+        for renominate in [false, true] {
+            let what = format!("hints {hints}, renominate {renominate}");
+            assert_eq!(attempts(hints, 100, renominate), 2, "{what}");
+            assert_eq!(attempts(hints, -3, renominate), 2, "{what}");
+            assert_eq!(attempts(hints, 101, renominate), 1, "{what}");
+        }
     }
+}
+
+/// A nominated pod seen bound leaves the unscheduled pods' informer, and
+/// upstream's deletePodFromSchedulingQueue releases its nomination: the
+/// unschedulable pods of its priority or lower that NodeResourcesFit
+/// rejected are tried again, with the queueing hints on or off.
+#[test]
+fn a_nominated_pod_seen_bound_releases_its_nomination() {
+    use crate::engine::SECOND;
+    use crate::etcd::EventType;
+    let attempts = |hints: bool, waiting_priority: i32| {
+        let n1 = node(
+            "metadata: {name: n1}\nstatus: {allocatable: {cpu: '1', memory: 8Gi, pods: '110'}}",
+        );
+        let mut waiting = pod(&format!(
+            "metadata: {{name: big, namespace: default}}\nspec: {{priority: {waiting_priority}, containers: [{{name: c, image: nginx, resources: {{requests: {{cpu: '2'}}}}}}]}}"
+        ));
+        waiting.metadata.uid = 7;
+        let mut nominated = pod(
+            "metadata: {name: nom, namespace: default}\nspec: {priority: 100, containers: [{name: c, image: nginx, resources: {requests: {cpu: 100m}}}]}",
+        );
+        nominated.metadata.uid = 9;
+        nominated.status.nominated_node_name = Some("n2".to_string());
+        let mut bound = nominated.clone();
+        Arc::make_mut(&mut bound.spec).node_name = Some("n1".to_string());
+        let mut world = AloneWithApi::new(vec![n1], vec![waiting], 0);
+        world.s.set_queueing_hints(hints);
+        let event = AloneWithApi::event(
+            super::WATCH_PODS,
+            EventType::Modified,
+            Object::Pod(bound),
+            Object::Pod(nominated),
+        );
+        world.run(vec![(5 * SECOND, event)]);
+        world.s.queue.attempts(7)
+    };
+    for hints in [false, true] {
+        assert_eq!(attempts(hints, 100), 2, "hints {hints}");
+        assert_eq!(attempts(hints, 101), 1, "hints {hints}");
+    }
+}
+
+/// A pending pod's own update: with the queueing hints off, any change
+/// beyond its status moves it (upstream's isPodUpdated), an annotation
+/// too; with them on, only a change a rejecting plugin's hint reads: a
+/// toleration added for the taint that TaintToleration rejected it for.
+#[test]
+fn a_pending_pods_own_update_moves_it_as_the_hints_say() {
+    use crate::engine::SECOND;
+    use crate::etcd::EventType;
+    let tainted = node(
+        "metadata: {name: n1}\nspec: {taints: [{key: k, effect: NoSchedule}]}\nstatus: {allocatable: {cpu: '4', memory: 8Gi, pods: '110'}}",
+    );
+    let waiting = |extra: &str| {
+        let mut p = pod(&format!(
+            "metadata: {{name: w, namespace: default{extra}}}\nspec: {{containers: [{{name: c, image: nginx}}]}}"
+        ));
+        p.metadata.uid = 7;
+        p
+    };
+    // (attempts, bound) after the update at 5 s.
+    let run = |hints: bool, now: Pod| {
+        let mut world = AloneWithApi::new(vec![tainted.clone()], vec![waiting("")], 0);
+        world.s.set_queueing_hints(hints);
+        let event = AloneWithApi::event(
+            super::WATCH_PODS,
+            EventType::Modified,
+            Object::Pod(now),
+            Object::Pod(waiting("")),
+        );
+        world.run(vec![(5 * SECOND, event)]);
+        (world.s.queue.attempts(7), !world.binds.is_empty())
+    };
+    let mut tolerant = waiting("");
+    Arc::make_mut(&mut tolerant.spec).tolerations = pod(
+        "metadata: {name: x}\nspec: {tolerations: [{key: k, operator: Exists, effect: NoSchedule}], containers: []}",
+    )
+    .spec
+    .tolerations
+    .clone();
+    let annotated = waiting(", annotations: {a: b}");
+    for hints in [false, true] {
+        assert!(run(hints, tolerant.clone()).1, "hints {hints}");
+    }
+    assert_eq!(run(false, annotated.clone()), (2, false));
+    assert_eq!(run(true, annotated), (1, false));
 }
 
 /// A Node added or changed moves only the unschedulable pods that pass
