@@ -1472,16 +1472,14 @@ impl Scheduler {
         }
     }
 
-    /// A pod no longer holds its nomination (gone, or nominated
-    /// elsewhere): upstream's filters count a nominated pod on its node for
-    /// the pods of its priority or lower, so it treats this as that pod's
-    /// deletion (AssignedPodDelete) for them alone (`getLEPriorityPreCheck`):
-    /// they move back, every one of them (as [`Self::cluster_event`] moves
-    /// all for a deleted pod, where upstream moves those whose rejecting
-    /// plugins register it), and the pod in flight sees a move request.
-    /// With the hints on, the pods of its priority or lower put the
-    /// released pod's deletion (`old`, the version that held the
-    /// nomination) to their hints.
+    /// A pod no longer holds its nomination (gone, nominated elsewhere, or
+    /// seen bound): upstream's filters count a nominated pod on its node
+    /// for the pods of its priority or lower, so it treats this as that
+    /// pod's deletion (AssignedPodDelete) for them alone
+    /// (`getLEPriorityPreCheck`). With the hints on, they put the deletion
+    /// of `old` (the version that held the nomination) to their hints;
+    /// with them off, those a plugin registering pod deletions rejected
+    /// move back, and the pod in flight sees a move request.
     fn nomination_released(&mut self, old: &Arc<Object>, cx: &mut Cx) {
         let Some(priority) = old.as_pod().map(|p| p.spec.priority()) else {
             return;
