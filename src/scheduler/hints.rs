@@ -110,6 +110,14 @@ pub fn pod_changes(old: &Pod, new: &Pod) -> Vec<PodChange> {
     out
 }
 
+/// [`pod_changes`] but the generic update: the kinds of change a plugin
+/// of the default profile registers.
+pub fn registered_pod_changes(old: &Pod, new: &Pod) -> Vec<PodChange> {
+    let mut changes = pod_changes(old, new);
+    changes.retain(|&c| c != PodChange::Other);
+    changes
+}
+
 /// Whether some request of `old` is gone or lower in `new`.
 fn scaled_down(old: &Resources, new: &Resources) -> bool {
     let lower = |o: i64, n: i64| o > 0 && n < o;
@@ -494,26 +502,12 @@ fn spread_after_update(pod: &Pod, old: &Pod, new: &Pod) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{Manifest, Object};
+    use crate::api::Object;
+    use crate::scheduler::tests::{parse, pod};
     use std::sync::Arc;
 
-    fn parse(yaml: &str) -> Object {
-        let m: Manifest = serde_yaml::from_str(yaml).unwrap_or_else(|e| panic!("{e}: {yaml}"));
-        m.object.expect("an object")
-    }
-
-    fn pod(yaml: &str) -> Pod {
-        match parse(&format!("kind: Pod\n{yaml}")) {
-            Object::Pod(p) => p,
-            _ => unreachable!(),
-        }
-    }
-
     fn node(yaml: &str) -> NodeInfo {
-        match parse(&format!("kind: Node\n{yaml}")) {
-            Object::Node(n) => NodeInfo::new(&n),
-            _ => unreachable!(),
-        }
+        NodeInfo::new(&crate::scheduler::tests::node(yaml))
     }
 
     /// A pending pod (uid 1) in namespace `default`, `spec` its spec's

@@ -1584,8 +1584,7 @@ impl Scheduler {
         let (Some(o), Some(n)) = (old.as_pod(), new.as_pod()) else {
             return;
         };
-        let mut changes = hints::pod_changes(o, n);
-        changes.retain(|&c| c != hints::PodChange::Other);
+        let changes = hints::registered_pod_changes(o, n);
         if changes.is_empty() {
             return;
         }
@@ -1625,8 +1624,7 @@ impl Scheduler {
         let (Some(o), Some(n)) = (old.as_pod(), new.as_pod()) else {
             return;
         };
-        let mut changes = hints::pod_changes(o, n);
-        changes.retain(|&c| c != hints::PodChange::Other);
+        let changes = hints::registered_pod_changes(o, n);
         if changes.is_empty() {
             return;
         }

@@ -16,19 +16,19 @@ use crate::api::pod::Pod;
 use crate::api::{Manifest, Node, Object};
 use crate::engine::RngStreams;
 
-fn parse(yaml: &str) -> Object {
+pub(super) fn parse(yaml: &str) -> Object {
     let m: Manifest = serde_yaml::from_str(yaml).unwrap_or_else(|e| panic!("{e}: {yaml}"));
     m.object.expect("an object")
 }
 
-fn node(yaml: &str) -> Node {
+pub(super) fn node(yaml: &str) -> Node {
     match parse(&format!("kind: Node\n{yaml}")) {
         Object::Node(n) => n,
         _ => unreachable!(),
     }
 }
 
-fn pod(yaml: &str) -> Pod {
+pub(super) fn pod(yaml: &str) -> Pod {
     match parse(&format!("kind: Pod\n{yaml}")) {
         Object::Pod(p) => p,
         _ => unreachable!(),
