@@ -62,6 +62,12 @@ pub enum EtcdError {
         key: ObjectKey,
         reason: String,
     },
+    /// The update breaks a rule of the object's update strategy (a pod's
+    /// spec changed beyond what an update may change): upstream's 422.
+    Invalid {
+        key: ObjectKey,
+        errors: Vec<String>,
+    },
 }
 
 impl fmt::Display for EtcdError {
@@ -78,6 +84,9 @@ impl fmt::Display for EtcdError {
                 "Operation cannot be fulfilled on {key}: the object has been modified (resourceVersion {expected}, now {actual}); please apply your changes to the latest version and try again"
             ),
             EtcdError::Precondition { key, reason } => write!(f, "{key}: {reason}"),
+            EtcdError::Invalid { key, errors } => {
+                write!(f, "{key} is invalid: {}", errors.join("; "))
+            }
         }
     }
 }
@@ -452,6 +461,32 @@ mod server {
             Self::default()
         }
 
+        /// A PUT of a pod checked against the stored pod by the pod update
+        /// rules ([`crate::apiserver::admission::pod_update`]), as
+        /// upstream's registry checks it inside its guaranteed update: the
+        /// object to write, or why it is invalid. A stale precondition is
+        /// left to the update, which reports the conflict.
+        fn pod_update_refused(
+            &self,
+            key: &ObjectKey,
+            precondition: Option<u64>,
+            mut object: Object,
+        ) -> Result<Object, EtcdError> {
+            if let (Object::Pod(new), Some(Object::Pod(old))) =
+                (&mut object, self.store.get(key).map(|o| &**o))
+                && precondition.is_none_or(|rv| rv == old.metadata.resource_version)
+            {
+                let errors = crate::apiserver::admission::pod_update(old, new);
+                if !errors.is_empty() {
+                    return Err(EtcdError::Invalid {
+                        key: key.clone(),
+                        errors,
+                    });
+                }
+            }
+            Ok(object)
+        }
+
         /// A delete that removes the object now, unless it carries
         /// finalizers other than the garbage collector's `orphan` (which
         /// the collector's own delete resolves): then, as upstream's
@@ -516,44 +551,72 @@ mod server {
                     object,
                     precondition,
                     ..
-                } => self
-                    .store
-                    .guaranteed_update(&key, precondition, |current| {
-                        // The server owns identity and bookkeeping fields.
-                        let mut next = object;
-                        let cur = current.meta();
-                        let spec_changed = next.spec_differs(current);
-                        let meta = next.meta_mut();
-                        meta.uid = cur.uid;
-                        meta.creation_timestamp = cur.creation_timestamp;
-                        meta.deletion_timestamp = cur.deletion_timestamp;
-                        meta.generation = cur.generation + i64::from(spec_changed);
-                        // As upstream's update strategies, an update of the
-                        // main resource keeps the status.
-                        match (&mut next, current) {
-                            (Object::Pod(n), Object::Pod(c)) => n.status = c.status.clone(),
-                            (Object::Workload(_, n), Object::Workload(_, c)) => {
-                                n.status = c.status.clone()
+                } => match self.pod_update_refused(&key, precondition, object) {
+                    Err(e) => Err(e),
+                    Ok(object) => self
+                        .store
+                        .guaranteed_update(&key, precondition, |current| {
+                            // The server owns identity and bookkeeping fields.
+                            let mut next = object;
+                            let cur = current.meta();
+                            let spec_changed = next.spec_differs(current);
+                            let meta = next.meta_mut();
+                            meta.uid = cur.uid;
+                            meta.creation_timestamp = cur.creation_timestamp;
+                            meta.deletion_timestamp = cur.deletion_timestamp;
+                            meta.generation = cur.generation + i64::from(spec_changed);
+                            // As upstream's update strategies, an update of the
+                            // main resource keeps the status.
+                            match (&mut next, current) {
+                                (Object::Pod(n), Object::Pod(c)) => n.status = c.status.clone(),
+                                (Object::Workload(_, n), Object::Workload(_, c)) => {
+                                    n.status = c.status.clone()
+                                }
+                                _ => {}
                             }
-                            _ => {}
-                        }
-                        Ok(next)
+                            Ok(next)
+                        })
+                        .and_then(|change| {
+                            // The last finalizer of an object whose deletion
+                            // was requested is gone: it goes now (as upstream's
+                            // registry; here a MODIFIED event, then DELETED).
+                            let m = change.object.meta();
+                            if m.deletion_timestamp.is_some()
+                                && m.deletion_grace_period_seconds == Some(0)
+                                && m.finalizers.is_empty()
+                            {
+                                self.store.delete(&key, None)
+                            } else {
+                                Ok(change)
+                            }
+                        })
+                        .map(TxnResult::Written),
+                },
+                Verb::ResizePod { key, resources } => {
+                    let resized = match self.store.get(&key).map(|o| &**o) {
+                        None => Err(EtcdError::NotFound(key.clone())),
+                        Some(Object::Pod(pod)) => crate::apiserver::admission::pod_resize(
+                            pod, &resources,
+                        )
+                        .map_err(|errors| EtcdError::Invalid {
+                            key: key.clone(),
+                            errors,
+                        }),
+                        Some(_) => Err(EtcdError::Precondition {
+                            key: key.clone(),
+                            reason: "not a pod".into(),
+                        }),
+                    };
+                    resized.and_then(|pod| {
+                        self.store
+                            .guaranteed_update(&key, None, |current| {
+                                let mut pod = pod;
+                                pod.metadata.generation = current.meta().generation + 1;
+                                Ok(Object::Pod(pod))
+                            })
+                            .map(TxnResult::Written)
                     })
-                    .and_then(|change| {
-                        // The last finalizer of an object whose deletion
-                        // was requested is gone: it goes now (as upstream's
-                        // registry; here a MODIFIED event, then DELETED).
-                        let m = change.object.meta();
-                        if m.deletion_timestamp.is_some()
-                            && m.deletion_grace_period_seconds == Some(0)
-                            && m.finalizers.is_empty()
-                        {
-                            self.store.delete(&key, None)
-                        } else {
-                            Ok(change)
-                        }
-                    })
-                    .map(TxnResult::Written),
+                }
                 Verb::UpdatePodStatus { key, status } => self
                     .store
                     .guaranteed_update(&key, None, |current| {

@@ -915,6 +915,137 @@ struct NodeUpdate {
     node: crate::api::Node,
 }
 
+/// Where an `updateAny` of a Pod points: the operation, its template, the
+/// index rendered, and how it updates.
+struct PodTarget<'a> {
+    what: &'a str,
+    rel: &'a str,
+    index: usize,
+    namespace: Option<&'a str>,
+    /// Through the `resize` subresource.
+    resize: bool,
+    scheduling_only: bool,
+}
+
+/// The client action of an `updateAny` of a Pod: the template rendered for
+/// one index names a pod an earlier `createPods` made in the operation's
+/// namespace (by the name its own template gave it; kubesim names the pod
+/// after the operation), and upstream's Update replaces the pod with it
+/// (a PUT, checked by the apiserver's pod update rules), or, with
+/// `subresources: [resize]`, its containers' resources are PATCHed
+/// through the pod's `resize` subresource. Each update is checked here
+/// against the pod as created and as earlier updates left it, so that one
+/// the apiserver would refuse is refused with the template and index
+/// named. A resize needs `--scheduling-only`: through the whole simulator
+/// the kubelets would have to actuate it, which is not modelled.
+fn pod_update_action(
+    target: &PodTarget<'_>,
+    pod: crate::api::Pod,
+    created: &[CreatedPods],
+    updated: &mut BTreeMap<(String, String), crate::api::Pod>,
+) -> Result<ActionOp, String> {
+    let PodTarget {
+        what,
+        rel,
+        index: i,
+        ..
+    } = *target;
+    let at = format!("{what}: template {rel} (rendered for index {i})");
+    let Some(ns) = target.namespace else {
+        // As upstream's check of the object's scope.
+        return Err(format!(
+            "{what}: namespace not set for {rel}, but a Pod is namespaced"
+        ));
+    };
+    let name = pod.metadata.name.to_string();
+    if name.is_empty() {
+        return Err(format!(
+            "{at} names no object: upstream updates the object metadata.name names"
+        ));
+    }
+    let found = created.iter().find_map(|(cns, prefix, _, t, per_index)| {
+        if cns != ns {
+            return None;
+        }
+        match per_index {
+            Some(all) => all
+                .iter()
+                .position(|p| p.meta().name == name.as_str())
+                .map(|j| (format!("{prefix}{j}"), &all[j])),
+            None => (t.meta().name == name.as_str()).then(|| (format!("{prefix}0"), t)),
+        }
+    });
+    let Some((kname, original)) = found else {
+        return Err(format!(
+            "{at} names pod `{ns}/{name}`, which no earlier createPods operation made (updateAny \
+             of a Pod updates those alone; upstream's update of a pod that does not exist fails \
+             with NotFound)"
+        ));
+    };
+    let current = updated
+        .entry((ns.to_string(), kname.clone()))
+        .or_insert_with(|| {
+            let mut o = original.clone();
+            crate::apiserver::admission::default_object(&mut o);
+            match o {
+                Object::Pod(p) => p,
+                _ => unreachable!("createPods makes pods"),
+            }
+        });
+    if target.resize {
+        if !target.scheduling_only {
+            return Err(format!(
+                "{at}: `subresources: [resize]` needs --scheduling-only: through the whole \
+                 simulator the kubelet of the pod's node would actuate the resize, which is not \
+                 modelled"
+            ));
+        }
+        let resources: Vec<_> = pod
+            .spec
+            .containers
+            .iter()
+            .map(|c| (c.name.clone(), c.resources.clone()))
+            .collect();
+        *current = crate::apiserver::admission::pod_resize(current, &resources).map_err(|e| {
+            format!(
+                "{at}: the resize of pod `{ns}/{name}` is invalid: {}",
+                e.join("; ")
+            )
+        })?;
+        return Ok(ActionOp::ResizePod {
+            namespace: ns.to_string(),
+            name: kname,
+            resources,
+        });
+    }
+    let mut new = pod;
+    new.metadata.name = kname.as_str().into();
+    new.metadata.namespace = ns.into();
+    new.metadata.generate_name = Default::default();
+    let mut obj = Object::Pod(new);
+    crate::apiserver::admission::default_for_update(&mut obj);
+    let Object::Pod(mut checked) = obj.clone() else {
+        unreachable!("a pod stays a pod");
+    };
+    // Where the scheduler will have bound the pod is known only in the
+    // run (whose apiserver checks the update again): the node the update
+    // names is taken as the pod's.
+    if current.spec.node_name.is_none() && checked.spec.node_name.is_some() {
+        std::sync::Arc::make_mut(&mut current.spec)
+            .node_name
+            .clone_from(&checked.spec.node_name);
+    }
+    let errs = crate::apiserver::admission::pod_update(current, &mut checked);
+    if !errs.is_empty() {
+        return Err(format!(
+            "{at}: the update of pod `{ns}/{name}` is invalid: {}",
+            errs.join("; ")
+        ));
+    }
+    *current = checked;
+    Ok(ActionOp::ReplacePod(Box::new(obj)))
+}
+
 /// The client actions that make the updates `u` describes, by action
 /// place, each applied to `current`: as upstream's Update and then
 /// UpdateStatus of the rendered Node, a PUT of its labels and spec when
@@ -1174,6 +1305,9 @@ pub fn run(
     // The `updateAny` operations, checked against the nodes once the
     // cluster is built.
     let mut node_updates: Vec<NodeUpdates> = Vec::new();
+    // Pods that `updateAny` updated, as the updates left them (by
+    // namespace and kubesim's name), to check the next update against.
+    let mut updated_pods: BTreeMap<(String, String), crate::api::Pod> = BTreeMap::new();
     // Pods of `skipWaitToCompletion` operations since the last barrier
     // that waited for pods to be scheduled.
     let mut pending = 0u64;
@@ -1513,9 +1647,10 @@ pub fn run(
                     1
                 };
                 let rate = uint_field(op, "updatePerSecond", &what)?.unwrap_or(0);
-                match field(op, "subresources") {
-                    None => {}
-                    Some(Value::Sequence(list)) if list.is_empty() => {}
+                // Only a Pod's `resize` subresource is modelled.
+                let resize = match field(op, "subresources") {
+                    None => false,
+                    Some(Value::Sequence(list)) if list.is_empty() => false,
                     Some(Value::Sequence(list)) => {
                         let names: Vec<&str> = list.iter().filter_map(Value::as_str).collect();
                         if names.len() != list.len() {
@@ -1523,17 +1658,19 @@ pub fn run(
                                 "{what}: `subresources` must be a list of strings"
                             ));
                         }
-                        return Err(format!(
-                            "{what}: template {rel}: `subresources: [{}]` is not supported: \
-                             kubesim models no update through a subresource (`resize` is a \
-                             Pod's in-place resize)",
-                            names.join(", ")
-                        ));
+                        if names != ["resize"] {
+                            return Err(format!(
+                                "{what}: template {rel}: `subresources: [{}]` is not supported: \
+                                 the one subresource modelled is a Pod's `resize`",
+                                names.join(", ")
+                            ));
+                        }
+                        true
                     }
                     Some(_) => {
                         return Err(format!("{what}: `subresources` must be a list of strings"));
                     }
-                }
+                };
                 let namespace = match field(op, "namespace") {
                     None => None,
                     Some(Value::String(ns)) if !ns.is_empty() => Some(ns.clone()),
@@ -1556,12 +1693,33 @@ pub fn run(
                             path.display()
                         )
                     })?;
+                    let t = at + (i as u64 + u64::from(gap > 0)) * gap;
+                    let place = format!("<{case_name} operation {k} update {i}>");
                     let node = match m.object {
+                        Some(Object::Node(_)) if resize => {
+                            return Err(format!(
+                                "{what}: template {rel} is a Node: `subresources: [resize]` \
+                                 resizes a Pod"
+                            ));
+                        }
                         Some(Object::Node(node)) => node,
+                        Some(Object::Pod(pod)) => {
+                            let target = PodTarget {
+                                what: &what,
+                                rel,
+                                index: i,
+                                namespace: namespace.as_deref(),
+                                resize,
+                                scheduling_only: opts.scheduling_only,
+                            };
+                            let op = pod_update_action(&target, pod, &created, &mut updated_pods)?;
+                            actions.push(Action { at: t, place, op });
+                            continue;
+                        }
                         Some(o) => {
                             return Err(format!(
                                 "{what}: template {rel} is a {}: updateAny of a {} is not \
-                                 supported (only of Nodes)",
+                                 supported (only of Nodes and Pods)",
                                 o.kind(),
                                 o.kind()
                             ));
@@ -1583,8 +1741,6 @@ pub fn run(
                     let name = node.metadata.name.to_string();
                     match node_ops.get(&name) {
                         Some(_) => {
-                            let place = format!("<{case_name} operation {k} update {i}>");
-                            let t = at + (i as u64 + u64::from(gap > 0)) * gap;
                             // The Update and the UpdateStatus, each a
                             // no-op unless it changes the node.
                             for place in [place.clone(), format!("{place} status")] {
@@ -1617,11 +1773,21 @@ pub fn run(
                         }
                     }
                 }
-                node_updates.push(NodeUpdates {
-                    what: what.clone(),
-                    rel: rel.to_string(),
-                    updates,
-                });
+                if !updates.is_empty() {
+                    node_updates.push(NodeUpdates {
+                        what: what.clone(),
+                        rel: rel.to_string(),
+                        updates,
+                    });
+                } else if n > 0 && !resize {
+                    // Pods: upstream's UpdateStatus after each Update
+                    // writes the template's status, which is empty.
+                    notes.push(format!(
+                        "{what}: upstream follows each pod's update with a status update that \
+                         writes the template's (empty) status; not modelled: the pods keep \
+                         their status"
+                    ));
+                }
                 // Upstream's operation returns after its last update; the
                 // pods waiting then have a phase's time before a barrier
                 // passes, as after a later createNodes.

@@ -36,6 +36,19 @@ pub fn default_object(obj: &mut Object) {
     }
 }
 
+/// [`default_object`] for an update: a pod's priority the update leaves
+/// out stays unset (upstream's Priority admission plugin resolves a
+/// priority on create only, and on update keeps the stored one: see
+/// [`pod_update`]).
+pub fn default_for_update(obj: &mut Object) {
+    let unset = matches!(obj, Object::Pod(p)
+        if p.spec.priority.is_none() && p.spec.priority_class_name.is_none());
+    default_object(obj);
+    if unset && let Object::Pod(p) = obj {
+        std::sync::Arc::make_mut(&mut p.spec).priority = None;
+    }
+}
+
 /// Upstream's `SetDefaults_Namespace`: a Namespace carries its own name as
 /// the label `kubernetes.io/metadata.name`, on every write (run once the
 /// name is set, after `generateName`).
@@ -617,6 +630,194 @@ pub fn validate_with(obj: &Object, valid_spec: Option<&std::sync::Arc<PodSpec>>)
     errs
 }
 
+/// Upstream's pod update rules (the Priority admission plugin on update,
+/// then `ValidatePodUpdate`), applied to a PUT of a pod against the stored
+/// `old`: a priority and preemption policy left out keep the stored ones;
+/// then the spec may change only in its containers' and init containers'
+/// images, added tolerations (an existing one may only lower its
+/// `tolerationSeconds`), removed scheduling gates, a negative
+/// `terminationGracePeriodSeconds` set to 1 and, while the pod is gated,
+/// added `nodeSelector` entries. Returns what is refused, with field
+/// paths (upstream's 422 Invalid).
+///
+/// Simplified: a gated pod's node affinity cannot be narrowed (upstream
+/// allows it), and there are no ephemeral containers nor
+/// `activeDeadlineSeconds` in the model.
+pub fn pod_update(old: &crate::api::Pod, new: &mut crate::api::Pod) -> Vec<String> {
+    let (o, n) = (&*old.spec, &new.spec);
+    if (n.priority.is_none() && o.priority.is_some())
+        || (n.preemption_policy.is_none() && o.preemption_policy.is_some())
+    {
+        let spec = std::sync::Arc::make_mut(&mut new.spec);
+        spec.priority = spec.priority.or(o.priority);
+        if spec.preemption_policy.is_none() {
+            spec.preemption_policy.clone_from(&o.preemption_policy);
+        }
+    }
+    let n = &*new.spec;
+    let mut errs = Vec::new();
+    for (i, g) in n.scheduling_gates.iter().enumerate() {
+        if !o.scheduling_gates.contains(g) {
+            errs.push(format!(
+                "spec.schedulingGates[{i}]: Forbidden: only deletion is allowed, but found new scheduling gate '{}'",
+                g.name
+            ));
+        }
+    }
+    for (i, t) in o.tolerations.iter().enumerate() {
+        let kept = n.tolerations.iter().any(|nt| {
+            nt.key == t.key
+                && nt.operator == t.operator
+                && nt.value == t.value
+                && nt.effect == t.effect
+                && match (t.toleration_seconds, nt.toleration_seconds) {
+                    (None, None) => true,
+                    (Some(a), Some(b)) => b <= a,
+                    _ => false,
+                }
+        });
+        if !kept {
+            errs.push(format!(
+                "spec.tolerations[{i}]: Forbidden: existing toleration can not be modified except its tolerationSeconds (only to lower it)"
+            ));
+        }
+    }
+    // The new spec with every change allowed undone must be the old one.
+    let mut munged = n.clone();
+    for (list, old_list) in [
+        (&mut munged.containers, &o.containers),
+        (&mut munged.init_containers, &o.init_containers),
+    ] {
+        if list.len() == old_list.len() {
+            for (c, oc) in std::sync::Arc::make_mut(list)
+                .iter_mut()
+                .zip(old_list.iter())
+            {
+                c.image.clone_from(&oc.image);
+            }
+        }
+    }
+    munged.tolerations = o.tolerations.clone();
+    munged.scheduling_gates.clone_from(&o.scheduling_gates);
+    if o.termination_grace_period_seconds.is_some_and(|g| g < 0)
+        && n.termination_grace_period_seconds == Some(1)
+    {
+        munged.termination_grace_period_seconds = o.termination_grace_period_seconds;
+    }
+    if !o.scheduling_gates.is_empty()
+        && o.node_selector
+            .iter()
+            .all(|(k, v)| n.node_selector.get(k) == Some(v))
+    {
+        munged.node_selector.clone_from(&o.node_selector);
+    }
+    if munged != *o {
+        errs.push(
+            "spec: Forbidden: a pod update may change only containers' and init containers' \
+             images, add tolerations, remove scheduling gates, set a negative \
+             terminationGracePeriodSeconds to 1 and, while the pod is gated, add nodeSelector \
+             entries (resources change through the resize subresource)"
+                .into(),
+        );
+    }
+    errs
+}
+
+/// A pod's QoS class (upstream's `GetPodQOS`, over the containers and init
+/// containers' cpu and memory): Guaranteed when every container limits
+/// both and requests what it limits, BestEffort when none requests or
+/// limits either, else Burstable.
+fn qos_class(spec: &PodSpec) -> &'static str {
+    const CPU_MEMORY: [&str; 2] = ["cpu", "memory"];
+    let all = || spec.containers.iter().chain(spec.init_containers.iter());
+    let any_set = all().any(|c| {
+        CPU_MEMORY.iter().any(|r| {
+            c.resources
+                .requests
+                .get(*r)
+                .is_some_and(|q| q.milli_value() > 0)
+                || c.resources
+                    .limits
+                    .get(*r)
+                    .is_some_and(|q| q.milli_value() > 0)
+        })
+    });
+    if !any_set {
+        return "BestEffort";
+    }
+    let guaranteed = all().all(|c| {
+        CPU_MEMORY.iter().all(|r| match c.resources.limits.get(*r) {
+            Some(l) => c.resources.requests.get(*r).is_none_or(|q| q == l),
+            None => false,
+        })
+    });
+    if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}
+
+/// Upstream's `resize` subresource of a pod (in-place pod vertical
+/// scaling): the named containers get the given resources, nothing else
+/// of the pod changes. Refused, with field paths: a container the pod
+/// does not have, a resource other than cpu and memory changed, a request
+/// above its limit, or a change of the pod's QoS class.
+pub fn pod_resize(
+    old: &crate::api::Pod,
+    resources: &[(String, crate::api::pod::ResourceRequirements)],
+) -> Result<crate::api::Pod, Vec<String>> {
+    let mut pod = old.clone();
+    let mut errs = Vec::new();
+    {
+        let spec = std::sync::Arc::make_mut(&mut pod.spec);
+        let containers = std::sync::Arc::make_mut(&mut spec.containers);
+        for (name, res) in resources {
+            let Some((i, c)) = containers
+                .iter_mut()
+                .enumerate()
+                .find(|(_, c)| &c.name == name)
+            else {
+                errs.push(format!(
+                    "spec.containers: Not found: no container named \"{name}\" to resize"
+                ));
+                continue;
+            };
+            for (what, new, old) in [
+                ("requests", &res.requests, &c.resources.requests),
+                ("limits", &res.limits, &c.resources.limits),
+            ] {
+                let names: std::collections::BTreeSet<&String> =
+                    new.keys().chain(old.keys()).collect();
+                for r in names {
+                    if r != "cpu" && r != "memory" && new.get(r) != old.get(r) {
+                        errs.push(format!(
+                            "spec.containers[{i}].resources.{what}[{r}]: Forbidden: only cpu and memory resources may be resized"
+                        ));
+                    }
+                }
+            }
+            for (r, q) in &res.requests {
+                if let Some(l) = res.limits.get(r)
+                    && q.milli_value() > l.milli_value()
+                {
+                    errs.push(format!(
+                        "spec.containers[{i}].resources.requests[{r}]: Invalid value: \"{q}\": must be less than or equal to {r} limit of {l}"
+                    ));
+                }
+            }
+            c.resources = res.clone();
+        }
+    }
+    let (before, after) = (qos_class(&old.spec), qos_class(&pod.spec));
+    if errs.is_empty() && before != after {
+        errs.push(format!(
+            "spec: Invalid value: \"{after}\": Pod QOS Class may not change as a result of resizing (was {before})"
+        ));
+    }
+    if errs.is_empty() { Ok(pod) } else { Err(errs) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -811,5 +1012,96 @@ mod tests {
             1,
             "metadata is checked"
         );
+    }
+
+    fn pod(yaml: &str) -> crate::api::Pod {
+        let mut o = serde_yaml::from_str::<Manifest>(yaml)
+            .unwrap()
+            .object
+            .unwrap();
+        default_for_update(&mut o);
+        match o {
+            Object::Pod(p) => p,
+            _ => unreachable!(),
+        }
+    }
+
+    const OLD: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  priority: 7\n  schedulingGates: [{name: a}, {name: b}]\n  tolerations: [{key: k, operator: Exists, effect: NoExecute, tolerationSeconds: 60}]\n  containers: [{name: c, image: i:1, resources: {requests: {cpu: 100m}}}]\n";
+
+    /// Images, added tolerations, removed gates and labels may change;
+    /// a priority left out keeps the stored one.
+    #[test]
+    fn a_pod_update_may_change_images_tolerations_gates_and_labels() {
+        let old = pod(OLD);
+        let mut new = pod(&OLD
+            .replace("name: p}", "name: p, labels: {x: y}}")
+            .replace("  priority: 7\n", "")
+            .replace("{name: a}, ", "")
+            .replace("i:1", "i:2")
+            .replace(
+                "tolerationSeconds: 60}]",
+                "tolerationSeconds: 30}, {key: n, operator: Exists}]",
+            ));
+        assert_eq!(pod_update(&old, &mut new), Vec::<String>::new());
+        assert_eq!(new.spec.priority, Some(7));
+    }
+
+    #[test]
+    fn a_pod_update_may_not_change_resources_add_gates_or_drop_tolerations() {
+        let old = pod(OLD);
+        let errs = |text: String| {
+            let mut new = pod(&text);
+            pod_update(&old, &mut new)
+        };
+        let e = errs(OLD.replace("cpu: 100m", "cpu: 200m"));
+        assert!(e.len() == 1 && e[0].starts_with("spec: Forbidden"), "{e:?}");
+        let e = errs(OLD.replace("{name: b}", "{name: b}, {name: c}"));
+        assert!(
+            e[0].starts_with("spec.schedulingGates[2]: Forbidden"),
+            "{e:?}"
+        );
+        let e = errs(OLD.replace("tolerationSeconds: 60", "tolerationSeconds: 90"));
+        assert!(e[0].starts_with("spec.tolerations[0]: Forbidden"), "{e:?}");
+        let e = errs(OLD.replace(
+            "  schedulingGates: [{name: a}, {name: b}]\n",
+            "  nodeName: n\n",
+        ));
+        assert!(e.iter().any(|e| e.starts_with("spec: Forbidden")), "{e:?}");
+    }
+
+    /// A resize changes the named containers' cpu and memory and nothing
+    /// else; it may not change the QoS class.
+    #[test]
+    fn a_resize_changes_cpu_and_memory_within_the_qos_class() {
+        use crate::api::pod::ResourceRequirements;
+        let old = pod(OLD);
+        let q = |s: &str| crate::api::Quantity::parse(s).unwrap();
+        let res = |pairs: &[(&str, &str)]| ResourceRequirements {
+            requests: pairs.iter().map(|(k, v)| (k.to_string(), q(v))).collect(),
+            limits: Default::default(),
+        };
+        let resized = pod_resize(
+            &old,
+            &[("c".into(), res(&[("cpu", "50m"), ("memory", "1Mi")]))],
+        )
+        .unwrap();
+        assert_eq!(
+            resized.spec.containers[0].resources,
+            res(&[("cpu", "50m"), ("memory", "1Mi")])
+        );
+        assert_eq!(resized.spec.containers[0].image, "i:1");
+        let e = pod_resize(&old, &[("c".into(), res(&[]))]).unwrap_err();
+        assert!(e[0].contains("Pod QOS Class may not change"), "{e:?}");
+        let e = pod_resize(
+            &old,
+            &[(
+                "c".into(),
+                res(&[("cpu", "1"), ("ephemeral-storage", "1Gi")]),
+            )],
+        )
+        .unwrap_err();
+        assert!(e[0].contains("only cpu and memory"), "{e:?}");
+        let e = pod_resize(&old, &[("d".into(), res(&[("cpu", "1")]))]).unwrap_err();
+        assert!(e[0].contains("no container named \"d\""), "{e:?}");
     }
 }

@@ -299,7 +299,7 @@ impl ApiServer {
             }
             Verb::Update { key, object, .. } => {
                 debug_assert!(*key == object.key(), "an update's key is its object's");
-                admission::default_object(object);
+                admission::default_for_update(object);
                 admission::label_namespace(object);
                 let errs = admission::validate(object);
                 if !errs.is_empty() {

@@ -150,6 +150,18 @@ pub enum ActionOp {
         name: String,
         to_revision: Option<i64>,
     },
+    /// A PUT of a Pod (scheduler_perf's `updateAny` of a Pod): the object
+    /// replaces the stored pod, which keeps its status; the apiserver's
+    /// pod update rules apply (`apiserver::admission::pod_update`).
+    ReplacePod(Box<Object>),
+    /// A PATCH of a pod's `resize` subresource: the named containers' new
+    /// resources (scheduler_perf's `updateAny` with `subresources:
+    /// [resize]`).
+    ResizePod {
+        namespace: String,
+        name: String,
+        resources: Vec<(String, crate::api::pod::ResourceRequirements)>,
+    },
     /// Remove scheduling gates from a pod (`None`: all of them), as an
     /// external controller does by updating `spec.schedulingGates`.
     RemoveSchedulingGates {

@@ -1358,8 +1358,8 @@ impl Scheduler {
             // registers: it moves nothing and is no move request either.
             // With the hints on, the version the cache held tells an
             // addition (none, or an assumed one) from an update.
-            let before = (self.queueing_hints
-                && (self.queue.has_unschedulable() || self.in_flight.is_some()))
+            let before = (self.queue.has_unschedulable()
+                || (self.queueing_hints && self.in_flight.is_some()))
             .then(|| {
                 self.placed
                     .get(&uid)
@@ -1369,7 +1369,10 @@ impl Scheduler {
             .flatten();
             if self.observe_bound(uid, obj, pod, node_name) {
                 if !self.queueing_hints {
-                    self.assigned_pod_event(pod, cx);
+                    match before.as_ref().and_then(|o| o.as_pod()) {
+                        Some(old) => self.assigned_pod_updated(old, pod, cx),
+                        None => self.assigned_pod_event(pod, cx),
+                    }
                 } else if let Some(old) = before {
                     self.hinted_pod_updated(&old, obj, cx);
                 } else {
@@ -1761,6 +1764,30 @@ impl Scheduler {
         });
         if let Some(until) = until {
             self.schedule_flush(until, false, cx);
+        }
+    }
+
+    /// A bound pod changed (upstream's `AssignedPodUpdated` per kind of
+    /// change, with the queueing hints off): a relabel moves the pods a
+    /// new bound pod would ([`Scheduler::assigned_pod_event`]); a scale
+    /// down of its requests (in-place resize) moves every unschedulable
+    /// pod that NodeResourcesFit, the plugin registering it, rejected (or
+    /// that no plugin rejected); other changes move nothing.
+    fn assigned_pod_updated(&mut self, old: &Pod, new: &Pod, cx: &mut Cx) {
+        for change in hints::pod_changes(old, new) {
+            match change {
+                hints::PodChange::Label => self.assigned_pod_event(new, cx),
+                hints::PodChange::ScaleDown => {
+                    let fit = hints::bit(FilterPlugin::NodeResourcesFit) | hints::NO_REJECTOR;
+                    let until = self.queue.move_some(cx.now(), |_, rejectors| {
+                        rejectors == 0 || rejectors & fit != 0
+                    });
+                    if let Some(until) = until {
+                        self.schedule_flush(until, false, cx);
+                    }
+                }
+                hints::PodChange::Toleration | hints::PodChange::Other => {}
+            }
         }
     }
 

@@ -403,6 +403,26 @@ impl Client {
                 let key = ObjectKey::new(Kind::Deployment, &namespace, &name);
                 self.modify(cx, key, Change::Undo(to_revision), "rollout-undo");
             }
+            ActionOp::ReplacePod(pod) => {
+                let key = pod.key();
+                cx.log(Dest::Client, "update", Subject::from(&key), "");
+                let verb = Verb::Update {
+                    key,
+                    object: *pod,
+                    precondition: None,
+                };
+                self.send(cx, verb, Step::Other);
+            }
+            ActionOp::ResizePod {
+                namespace,
+                name,
+                resources,
+            } => {
+                let key = ObjectKey::new(Kind::Pod, &namespace, &name);
+                let detail = describe_resize(&resources);
+                cx.log(Dest::Client, "resize", Subject::from(&key), &detail);
+                self.send(cx, Verb::ResizePod { key, resources }, Step::Other);
+            }
             ActionOp::RemoveSchedulingGates {
                 namespace,
                 pods: GatedPods::Name(name),
@@ -552,6 +572,33 @@ impl Client {
         }
         Ok(Some(next))
     }
+}
+
+/// A resize's timeline detail: each container's new requests and limits,
+/// as `name requests cpu=1,memory=1Gi limits ...`.
+fn describe_resize(resources: &[(String, crate::api::pod::ResourceRequirements)]) -> String {
+    let list = |m: &std::collections::BTreeMap<String, crate::api::Quantity>| {
+        m.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    resources
+        .iter()
+        .map(|(name, r)| {
+            let mut d = name.clone();
+            if !r.requests.is_empty() {
+                d.push_str(" requests ");
+                d.push_str(&list(&r.requests));
+            }
+            if !r.limits.is_empty() {
+                d.push_str(" limits ");
+                d.push_str(&list(&r.limits));
+            }
+            d
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn describe(change: &Change) -> String {

@@ -148,6 +148,12 @@ pub enum Verb {
         key: ObjectKey,
         patch: NodePatch,
     },
+    /// PATCH a pod's `resize` subresource (in-place pod vertical scaling):
+    /// the named containers' resources, nothing else.
+    ResizePod {
+        key: ObjectKey,
+        resources: Vec<(String, crate::api::pod::ResourceRequirements)>,
+    },
 }
 
 /// What a Node PATCH changes.
@@ -208,6 +214,7 @@ impl Verb {
             Verb::DeleteOrphan { .. } => "delete",
             Verb::ForceDelete { .. } => "delete",
             Verb::PatchNode { .. } => "patch",
+            Verb::ResizePod { .. } => "resize",
         }
     }
 
@@ -222,7 +229,9 @@ impl Verb {
             | Verb::Delete { key: k, .. }
             | Verb::UpdateWorkloadStatus { key: k, .. }
             | Verb::DeleteOrphan { key: k } => k.clone(),
-            Verb::ForceDelete { key: k } | Verb::PatchNode { key: k, .. } => k.clone(),
+            Verb::ForceDelete { key: k }
+            | Verb::PatchNode { key: k, .. }
+            | Verb::ResizePod { key: k, .. } => k.clone(),
             Verb::Watch(w) => ObjectKey::new(w.kind, w.namespace.as_deref().unwrap_or(""), ""),
         }
     }
@@ -252,6 +261,7 @@ impl ApiError {
             EtcdError::AlreadyExists(_) => (409, "AlreadyExists"),
             EtcdError::NotFound(_) => (404, "NotFound"),
             EtcdError::Conflict { .. } | EtcdError::Precondition { .. } => (409, "Conflict"),
+            EtcdError::Invalid { .. } => (422, "Invalid"),
         };
         ApiError {
             code,

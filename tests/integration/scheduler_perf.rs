@@ -971,11 +971,11 @@ fn update_any_refuses_what_it_cannot_update_by_name() {
         ),
         (
             "{opcode: updateAny, templatePath: pod.yaml, namespace: namespace-1}",
-            "template pod.yaml is a Pod: updateAny of a Pod is not supported",
+            "names pod `namespace-1/p-0`, which no earlier createPods operation made",
         ),
         (
             "{opcode: updateAny, templatePath: on.yaml, subresources: [resize]}",
-            "template on.yaml: `subresources: [resize]` is not supported",
+            "template on.yaml is a Node: `subresources: [resize]` resizes a Pod",
         ),
         (
             "{opcode: updateAny, templatePath: on.yaml, updatePerSecond: -1}",
@@ -999,4 +999,182 @@ fn update_any_refuses_what_it_cannot_update_by_name() {
         let e = schedperf::run(&config, "U/w", 1, &RunOptions::default()).unwrap_err();
         assert!(e.contains(wanted), "{update}: {e}");
     }
+}
+
+/// A configuration of pods that bound pods block, each kind freed by an
+/// `updateAny` of the blockers (`updates`) or of the waiting pods
+/// themselves: three blockers on node `solo` use 900Mi of its 1000Mi and
+/// carry labels `app: b-N`; `shy` pods refuse to share a node with them
+/// (required anti-affinity), `big` pods want 200Mi each, and `tol` pods
+/// are pinned to the tainted node `spot` without tolerating its taint.
+fn pod_update_config(dir: &Path, updates: &str) -> PathBuf {
+    write(
+        dir,
+        "solo.yaml",
+        "apiVersion: v1\nkind: Node\nmetadata: {name: solo}\nstatus:\n  capacity: {pods: '110', cpu: '4', memory: 1000Mi}\n",
+    );
+    write(
+        dir,
+        "spot.yaml",
+        "apiVersion: v1\nkind: Node\nmetadata: {name: spot}\nspec:\n  taints: [{key: spot, effect: NoSchedule}]\nstatus:\n  capacity: {pods: '110', cpu: '4', memory: 1000Mi}\n",
+    );
+    let blocker = |labels: &str, image: &str, memory: &str, node: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: blocker-{{{{ .Index }}}}\n{labels}spec:\n{node}  containers: [{{name: c, image: {image}, resources: {{requests: {{cpu: 10m, memory: {memory}}}}}}}]\n"
+        )
+    };
+    write(
+        dir,
+        "blocker.yaml",
+        &blocker("  labels: {app: b-{{ .Index }}}\n", "pause:1", "300Mi", ""),
+    );
+    let pinned = "  nodeName: solo\n";
+    write(
+        dir,
+        "relabel.yaml",
+        &blocker("", "pause:2", "300Mi", pinned),
+    );
+    write(dir, "shrink.yaml", &blocker("", "pause:1", "10Mi", pinned));
+    write(dir, "grow.yaml", &blocker("", "pause:2", "900Mi", pinned));
+    write(
+        dir,
+        "shy.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {generateName: shy-}\nspec:\n  affinity:\n    podAntiAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n      - labelSelector: {matchLabels: {app: 'b-{{ .Index }}'}}\n        topologyKey: kubernetes.io/hostname\n        namespaces: [blockers]\n  containers: [{name: c, image: pause}]\n",
+    );
+    write(
+        dir,
+        "big.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {generateName: big-}\nspec:\n  nodeSelector: {kubernetes.io/hostname: solo}\n  containers: [{name: c, image: pause, resources: {requests: {memory: 200Mi}}}]\n",
+    );
+    let tol = |extra: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: 'tol-{{{{ .Index }}}}'}}\nspec:\n  nodeSelector: {{kubernetes.io/hostname: spot}}\n{extra}  containers: [{{name: c, image: pause}}]\n"
+        )
+    };
+    write(dir, "tol.yaml", &tol(""));
+    write(
+        dir,
+        "tolerate.yaml",
+        &tol("  tolerations: [{key: spot, operator: Exists, effect: NoSchedule}]\n"),
+    );
+    write(
+        dir,
+        "config.yaml",
+        &format!(
+            "- name: PodUpdates\n  workloadTemplate:\n  - {{opcode: createNodes, count: 1, nodeTemplatePath: solo.yaml}}\n  - {{opcode: createNodes, count: 1, nodeTemplatePath: spot.yaml}}\n  - {{opcode: createPods, count: 3, namespace: blockers, podTemplatePath: blocker.yaml}}\n  - {{opcode: startCollectingMetrics, namespaces: [waiting]}}\n  - {{opcode: createPods, count: 3, namespace: waiting, podTemplatePath: shy.yaml, skipWaitToCompletion: true}}\n  - {{opcode: createPods, count: 3, namespace: waiting, podTemplatePath: big.yaml, skipWaitToCompletion: true}}\n  - {{opcode: createPods, count: 3, namespace: waiting, podTemplatePath: tol.yaml, skipWaitToCompletion: true}}\n  - {{opcode: barrier, stageRequirement: Attempted}}\n{updates}  - {{opcode: barrier}}\n  - {{opcode: stopCollectingMetrics}}\n  workloads:\n  - {{name: w, params: {{n: 3}}}}\n"
+        ),
+    )
+}
+
+const RELABEL: &str = "  - {opcode: updateAny, countParam: $n, namespace: blockers, templatePath: relabel.yaml, updatePerSecond: 100}\n";
+const SHRINK: &str = "  - {opcode: updateAny, countParam: $n, namespace: blockers, templatePath: shrink.yaml, updatePerSecond: 100, subresources: [resize]}\n";
+const TOLERATE: &str =
+    "  - {opcode: updateAny, countParam: $n, namespace: waiting, templatePath: tolerate.yaml}\n";
+
+fn pod_update_run(config: &Path, hints: bool) -> PerfResult {
+    let opts = RunOptions {
+        scheduling_only: true,
+        queueing_hints: Some(hints),
+        ..RunOptions::default()
+    };
+    schedperf::run(config, "PodUpdates/w", 1, &opts).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The measured pods bound, by the prefix of their template's name.
+fn bound_by_kind(r: &PerfResult) -> BTreeMap<&'static str, usize> {
+    let mut out = BTreeMap::new();
+    for p in r.placements.iter().filter(|p| p.node.is_some()) {
+        for kind in ["shy", "big", "tol"] {
+            if p.name.contains(&format!("-{kind}-")) {
+                *out.entry(kind).or_insert(0) += 1;
+            }
+        }
+    }
+    out
+}
+
+/// updateAny of Pods (upstream's EventHandlingPodUpdate shape): relabelled
+/// blockers free the pods that shunned their labels, blockers resized
+/// through the `resize` subresource free the room the big pods want, and
+/// tolerations added to the pinned pods let them onto the tainted node.
+/// Without the updates none binds. With the queueing hints off, a
+/// relabel moves only the pods whose affinity terms select the new
+/// labels (upstream's getUnschedulablePodsWithCrossTopologyTerm), so the
+/// shy pods wait for the five-minute flush, past the run.
+#[test]
+fn update_any_of_pods_relabels_resizes_and_tolerates() {
+    let dir = scratch("perf-pod-updates");
+    let none = pod_update_run(&pod_update_config(&dir, ""), true);
+    assert_eq!((none.measured, none.measured_bound), (9, 0));
+    let config = pod_update_config(&dir, &[RELABEL, SHRINK, TOLERATE].concat());
+    let on = pod_update_run(&config, true);
+    assert_eq!(on.measured_bound, 9);
+    let all = BTreeMap::from([("big", 3), ("shy", 3), ("tol", 3)]);
+    assert_eq!(bound_by_kind(&on), all);
+    let off = pod_update_run(&config, false);
+    assert_eq!(
+        bound_by_kind(&off),
+        BTreeMap::from([("big", 3), ("tol", 3)])
+    );
+    // Relabelled but not resized: the big pods still find no room.
+    let relabel_only = pod_update_run(&pod_update_config(&dir, RELABEL), true);
+    assert_eq!(bound_by_kind(&relabel_only), BTreeMap::from([("shy", 3)]));
+}
+
+/// An update the apiserver would refuse is refused when the configuration
+/// is read, with the operation, template and index named: a plain update
+/// changing resources (which only the resize subresource changes) and a
+/// resize through the whole simulator, where no kubelet actuates it; so
+/// are a pod no createPods made, a Pod update without a namespace and a
+/// subresource other than `resize`.
+#[test]
+fn update_any_of_pods_refuses_what_the_apiserver_would() {
+    let dir = scratch("perf-pod-update-refusals");
+    let refused = |updates: &str, scheduling_only: bool| {
+        let config = pod_update_config(&dir, updates);
+        let opts = RunOptions {
+            scheduling_only,
+            ..RunOptions::default()
+        };
+        match schedperf::run(&config, "PodUpdates/w", 1, &opts) {
+            Ok(_) => panic!("{updates}: accepted"),
+            Err(e) => e,
+        }
+    };
+    let e = refused(
+        "  - {opcode: updateAny, countParam: $n, namespace: blockers, templatePath: grow.yaml}\n",
+        true,
+    );
+    assert!(
+        e.contains("operation 8 (updateAny): template grow.yaml (rendered for index 0)")
+            && e.contains("is invalid")
+            && e.contains("resize subresource"),
+        "{e}"
+    );
+    let e = refused(SHRINK, false);
+    assert!(
+        e.contains("template shrink.yaml") && e.contains("needs --scheduling-only"),
+        "{e}"
+    );
+    let e = refused(
+        "  - {opcode: updateAny, countParam: $n, namespace: waiting, templatePath: relabel.yaml}\n",
+        true,
+    );
+    assert!(
+        e.contains("names pod `waiting/blocker-0`, which no earlier createPods operation made"),
+        "{e}"
+    );
+    let e = refused(
+        "  - {opcode: updateAny, countParam: $n, templatePath: relabel.yaml}\n",
+        true,
+    );
+    assert!(e.contains("namespace not set for relabel.yaml"), "{e}");
+    let e = refused(
+        "  - {opcode: updateAny, countParam: $n, namespace: blockers, templatePath: relabel.yaml, subresources: [status]}\n",
+        true,
+    );
+    assert!(
+        e.contains("`subresources: [status]` is not supported"),
+        "{e}"
+    );
 }
