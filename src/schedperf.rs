@@ -43,12 +43,20 @@
 //!   `updatePerSecond` (upstream's ticker: update `i` at `(i + 1) /
 //!   rate` virtual seconds; all at once when 0; the next operation starts
 //!   after the last, and the pods then waiting have a phase's time before
-//!   a barrier passes), `namespace` (refused for a Node, as upstream),
-//!   `subresources` (any refused, `resize` included). Upstream renders the
-//!   template for each index and replaces the object it names (update,
-//!   then status update). Here the object must be a Node an earlier
-//!   `createNodes` made (others are refused; a name none made is refused
-//!   as upstream's NotFound), and the rendering is compared with the node
+//!   a barrier passes), `namespace` (refused for a Node, as upstream;
+//!   required for a Pod), `subresources` (only a Pod's `[resize]`).
+//!   Upstream renders the template for each index and replaces the object
+//!   it names (update, then status update). Here the object must be a Node
+//!   an earlier `createNodes` made or a Pod an earlier `createPods` made in
+//!   the operation's namespace (others are refused; a name none made is
+//!   refused as upstream's NotFound). A Pod's rendering is a PUT of the pod
+//!   under the apiserver's pod update rules, or with `[resize]` a PATCH of
+//!   its containers' resources through the `resize` subresource
+//!   (`--scheduling-only` only), each checked against the pod as created
+//!   and updated when the configuration is read (see
+//!   `pod_update_action`); upstream's status update after it, which
+//!   writes the template's empty status, is not made (noted). A Node's
+//!   rendering is compared with the node
 //!   as created and earlier updates left it: a change of labels, taints
 //!   or `spec.unschedulable` is a PUT of the Node (a Node update the
 //!   scheduler handles as upstream's, moving the pods it found
