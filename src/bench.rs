@@ -108,6 +108,9 @@ pub fn scheduling_basic(spec: &BenchSpec) -> Scenario {
     );
     let mut s =
         scenario::load_str(&yaml, Path::new("<bench>")).expect("the bench scenario is valid");
+    // The scheduler's client as upstream scheduler_perf sets it up (QPS
+    // and burst 5000), unless a `--policy` file sets one.
+    s.scheduler_client = crate::scheduler::ClientConnection::SCHEDULER_PERF;
     // Copies of one pod, as upstream's createPods makes from its template:
     // they share the spec (copied by the first write that changes it).
     let template = pause_pod(String::new());

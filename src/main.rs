@@ -257,6 +257,7 @@ fn main() -> ExitCode {
                 skip_teardown: true,
                 scheduling_only,
                 queueing_hints,
+                scheduler_client: None,
             };
             if let (Some(file), Some(w)) = (scheduler_perf, workload) {
                 return scheduler_perf_bench(&file, &w, seed, &opts);

@@ -1213,6 +1213,8 @@ pub fn run(
             "featureGates",
             "metricsCollectorConfig",
             "schedulerConfigPath",
+            "schedulerApiClientQPS",
+            "schedulerApiClientBurst",
         ],
         &format!("test case {case_name}"),
     )?;
@@ -1234,9 +1236,18 @@ pub fn run(
         })?;
     check_fields(
         workload,
-        &["name", "params", "threshold", "labels", "featureGates"],
+        &[
+            "name",
+            "params",
+            "threshold",
+            "labels",
+            "featureGates",
+            "schedulerApiClientQPS",
+            "schedulerApiClientBurst",
+        ],
         &format!("{case_name} workload {workload_name}"),
     )?;
+    let client = scheduler_client(case, workload, &format!("{case_name}/{workload_name}"))?;
     let mut params = BTreeMap::new();
     if let Some(p) = field(workload, "params").and_then(Value::as_mapping) {
         for (k, v) in p {
@@ -2158,6 +2169,9 @@ pub fn run(
     let opts = RunOptions {
         wall_marks: Some((from, crate::bench::WALL_MARK_STEP)),
         profiles: case_profiles.or_else(|| opts.profiles.clone()),
+        // Upstream's test sets its scheduler's client up itself, whatever
+        // the scheduler configuration says.
+        scheduler_client: opts.scheduler_client.or(Some(client)),
         ..opts.clone()
     };
     let started = Instant::now();
@@ -2215,6 +2229,36 @@ pub fn run(
 
 /// The SchedulerQueueingHints gate the test case or workload sets (the
 /// workload's value wins), default on as upstream's.
+/// The scheduler's API client limits, as upstream's scheduler_perf sets
+/// its scheduler's client up: the workload's `schedulerApiClientQPS` and
+/// `schedulerApiClientBurst`, else the test case's, else 5000 each.
+fn scheduler_client(
+    case: &Value,
+    workload: &Value,
+    what: &str,
+) -> Result<crate::scheduler::ClientConnection, String> {
+    let mut c = crate::scheduler::ClientConnection::SCHEDULER_PERF;
+    let pick = |k: &str| field(workload, k).or_else(|| field(case, k));
+    if let Some(v) = pick("schedulerApiClientQPS") {
+        c.qps = v
+            .as_f64()
+            .filter(|q| q.is_finite() && *q > 0.0)
+            .ok_or_else(|| {
+                format!("{what}: `schedulerApiClientQPS` must be a positive number, got {v:?}")
+            })?;
+    }
+    if let Some(v) = pick("schedulerApiClientBurst") {
+        c.burst = v
+            .as_u64()
+            .and_then(|b| u32::try_from(b).ok())
+            .filter(|b| *b > 0)
+            .ok_or_else(|| {
+                format!("{what}: `schedulerApiClientBurst` must be a positive integer, got {v:?}")
+            })?;
+    }
+    Ok(c)
+}
+
 fn queueing_hints(case: &Value, workload: &Value) -> bool {
     let mut on = true;
     for v in [case, workload] {
@@ -2579,13 +2623,29 @@ mod tests {
         }
         let path = scratch_config(
             "bad-case-field",
-            "- name: C\n  schedulerApiClientQPS: 5\n  workloadTemplate: []\n  workloads: [{name: w}]\n",
+            "- name: C\n  schedulerApiClientTimeout: 5\n  workloadTemplate: []\n  workloads: [{name: w}]\n",
         );
         let e = run(&path, "C/w", 1, &RunOptions::default()).unwrap_err();
         assert!(
-            e.contains("test case C: field `schedulerApiClientQPS` is not supported"),
+            e.contains("test case C: field `schedulerApiClientTimeout` is not supported"),
             "{e}"
         );
+        for (field, value, wanted) in [
+            ("schedulerApiClientQPS", "-5", "a positive number"),
+            ("schedulerApiClientBurst", "2.5", "a positive integer"),
+        ] {
+            let path = scratch_config(
+                "bad-client",
+                &format!(
+                    "- name: C\n  {field}: {value}\n  workloadTemplate: []\n  workloads: [{{name: w}}]\n"
+                ),
+            );
+            let e = run(&path, "C/w", 1, &RunOptions::default()).unwrap_err();
+            assert!(
+                e.contains(&format!("C/w: `{field}` must be {wanted}")),
+                "{e}"
+            );
+        }
         let path = scratch_config(
             "ignored-fields",
             "- name: C\n  labels: [performance]\n  workloadTemplate:\n  - {opcode: createNodes, count: 1}\n  - {opcode: createPods, count: 1, skipWaitToCompletion: true}\n  - {opcode: barrier, namespaces: [a]}\n  workloads:\n  - {name: w, labels: [short], featureGates: {X: true}}\n  - {name: v, thresholdMetricSelector: {}}\n",

@@ -60,6 +60,9 @@ pub struct Scenario {
     /// `scheduler.featureGates.SchedulerQueueingHints`, default true (as
     /// upstream since v1.32): the queue's queueing hints.
     pub queueing_hints: bool,
+    /// `scheduler.clientConnection`: the scheduler's API client rate limit
+    /// (upstream's default QPS 50, burst 100, unless set).
+    pub scheduler_client: crate::scheduler::ClientConnection,
     pub latencies: LatencyConfig,
     pub boot_control_plane: bool,
     /// `cluster.staticPods`: (component, image, startup) overrides.
@@ -591,6 +594,18 @@ impl Loader<'_> {
                 .feature_gates
                 .scheduler_queueing_hints
                 .unwrap_or(true),
+            scheduler_client: {
+                let mut c = crate::scheduler::ClientConnection::DEFAULT;
+                if let Some(cc) = &raw.scheduler.client_connection {
+                    if let Some(q) = cc.qps {
+                        c.qps = q.0;
+                    }
+                    if let Some(b) = cc.burst {
+                        c.burst = b.0;
+                    }
+                }
+                c
+            },
             latencies: raw.latencies.0,
             boot_control_plane: raw.cluster.boot_control_plane,
             static_pods: raw

@@ -298,12 +298,25 @@ pub(super) struct RawTaint {
 #[serde(
     deny_unknown_fields,
     rename_all = "camelCase",
-    expecting = "the scheduler settings: a mapping with `policy` or `featureGates`"
+    expecting = "the scheduler settings: a mapping with `policy`, `featureGates` or `clientConnection`"
 )]
 pub(super) struct RawScheduler {
     pub policy: Option<PolicyName>,
     #[serde(default)]
     pub feature_gates: RawFeatureGates,
+    pub client_connection: Option<RawClientConnection>,
+}
+
+/// `scheduler.clientConnection`: kube-scheduler's API client rate limit
+/// (KubeSchedulerConfiguration's `clientConnection.qps` and `burst`).
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "the scheduler's client rate limit: a mapping with `qps` and `burst`"
+)]
+pub(super) struct RawClientConnection {
+    pub qps: Option<Qps>,
+    pub burst: Option<Burst>,
 }
 
 /// `scheduler.featureGates`: kube-scheduler's `--feature-gates`, the

@@ -87,7 +87,7 @@ struct RawConfig {
     #[serde(default)]
     leader_election: Option<serde_yaml::Value>,
     #[serde(default)]
-    client_connection: Option<serde_yaml::Value>,
+    client_connection: Option<RawClientConnection>,
     #[serde(default)]
     pod_initial_backoff_seconds: Option<serde_yaml::Value>,
     #[serde(default)]
@@ -100,6 +100,24 @@ struct RawConfig {
     enable_profiling: Option<serde_yaml::Value>,
     #[serde(default)]
     enable_contention_profiling: Option<serde_yaml::Value>,
+}
+
+/// `clientConnection`: `qps` and `burst` set the scheduler's client rate
+/// limit; the others are accepted without an effect.
+#[derive(Deserialize)]
+#[allow(dead_code)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawClientConnection {
+    #[serde(default)]
+    qps: Option<f64>,
+    #[serde(default)]
+    burst: Option<i64>,
+    #[serde(default)]
+    kubeconfig: Option<serde_yaml::Value>,
+    #[serde(default)]
+    accept_content_types: Option<serde_yaml::Value>,
+    #[serde(default)]
+    content_type: Option<serde_yaml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -302,6 +320,37 @@ pub fn parse(text: &str) -> Result<Vec<Profile>, Located> {
             format!("kind {:?}: expected KubeSchedulerConfiguration", raw.kind),
         ));
     }
+    // Upstream's defaulting (a qps or burst of 0 is the default's) and
+    // validation (a negative burst is invalid); a negative qps means no
+    // limit, as client-go then makes no limiter.
+    let client = match &raw.client_connection {
+        Some(cc) if cc.qps.is_some() || cc.burst.is_some() => {
+            let burst = cc.burst.unwrap_or(0);
+            if burst < 0 || burst > i64::from(i32::MAX) {
+                return Err((
+                    line_of(text, "burst"),
+                    format!("clientConnection.burst: Invalid value: {burst}: must be non-negative"),
+                ));
+            }
+            let qps = cc.qps.unwrap_or(0.0);
+            if !qps.is_finite() {
+                return Err((
+                    line_of(text, "qps"),
+                    format!("clientConnection.qps: Invalid value: {qps}: must be a number"),
+                ));
+            }
+            let default = super::ClientConnection::DEFAULT;
+            Some(super::ClientConnection {
+                qps: if qps == 0.0 { default.qps } else { qps },
+                burst: if burst == 0 {
+                    default.burst
+                } else {
+                    burst as u32
+                },
+            })
+        }
+        _ => None,
+    };
     let global_pct = raw.percentage_of_nodes_to_score.unwrap_or(0);
     check_percentage(text, global_pct)?;
     let raws = if raw.profiles.is_empty() {
@@ -332,6 +381,7 @@ pub fn parse(text: &str) -> Result<Vec<Profile>, Located> {
         let pct = rp.percentage_of_nodes_to_score.unwrap_or(global_pct);
         check_percentage(text, pct)?;
         p.percentage_of_nodes_to_score = pct as u32;
+        p.client_connection = client;
         if let Some(plugins) = rp.plugins {
             apply_plugins(text, &mut p, plugins)?;
         }

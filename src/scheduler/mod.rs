@@ -257,6 +257,41 @@ fn nominated_node(pod: &Pod) -> Option<&str> {
 /// How many shapes' scores a node keeps at once, one per way.
 const MEMO_WAYS: usize = 8;
 
+/// kube-scheduler's API client rate limit (KubeSchedulerConfiguration's
+/// `clientConnection.qps` and `burst`): every call it makes (its lists and
+/// watches, binds, preemption's deletes and nominations) waits for a token
+/// of one bucket, in the order made, as client-go's token bucket limiter
+/// reserves them. A call that waits does not hold up the scheduling
+/// cycles (upstream binds in a goroutine per pod and, with
+/// SchedulerAsyncAPICalls, sends status updates through its API
+/// dispatcher). A `qps` of 0 or less means no limit, as client-go makes
+/// no limiter then.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ClientConnection {
+    pub qps: f64,
+    pub burst: u32,
+}
+
+impl ClientConnection {
+    /// Upstream's defaults (`SetDefaults_KubeSchedulerConfiguration`).
+    pub const DEFAULT: ClientConnection = ClientConnection {
+        qps: 50.0,
+        burst: 100,
+    };
+    /// upstream scheduler_perf's scheduler client, unless a test case or
+    /// workload sets `schedulerApiClientQPS` / `schedulerApiClientBurst`.
+    pub const SCHEDULER_PERF: ClientConnection = ClientConnection {
+        qps: 5000.0,
+        burst: 5000,
+    };
+}
+
+impl Default for ClientConnection {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
 /// The way of [`Scheduler::memo`] that keeps the scores of `shape`.
 fn memo_way(shape: u64) -> usize {
     (shape % MEMO_WAYS as u64) as usize
@@ -472,6 +507,8 @@ pub struct Scheduler {
     /// Whether the queue runs upstream's queueing hints (the
     /// SchedulerQueueingHints feature gate, on by default since v1.32).
     queueing_hints: bool,
+    /// The API client's token bucket; `None`: no limit.
+    client: Option<crate::ratelimit::TokenBucket>,
     /// With the hints on, the events that came while the pod in flight
     /// was in its cycle, for the hints to read if the cycle fails.
     in_flight_events: Vec<hints::Recorded>,
@@ -513,6 +550,7 @@ impl Scheduler {
             synced_nodes: false,
             rejected_by: 0,
             queueing_hints: true,
+            client: Some(Self::bucket(ClientConnection::DEFAULT)),
             in_flight_events: Vec::new(),
             namespace_informer: false,
             synced_namespaces: true,
@@ -550,6 +588,36 @@ impl Scheduler {
     pub fn watch_namespaces(&mut self) {
         self.namespace_informer = true;
         self.synced_namespaces = false;
+    }
+
+    /// Sets the API client's rate limit (see [`ClientConnection`]); the
+    /// default is upstream's, QPS 50 and burst 100.
+    pub fn set_client_connection(&mut self, c: ClientConnection) {
+        self.client = (c.qps > 0.0).then(|| Self::bucket(c));
+    }
+
+    fn bucket(c: ClientConnection) -> crate::ratelimit::TokenBucket {
+        crate::ratelimit::TokenBucket::new(c.qps, c.burst.max(1))
+    }
+
+    /// Makes an API call through the client's rate limiter: now if a
+    /// token is free, else when its reserved token is (the call comes
+    /// back here as [`Msg::SchedulerCall`] and is made then).
+    fn call(&mut self, tag: u64, verb: Verb, cx: &mut Cx) {
+        let wait = match &mut self.client {
+            Some(bucket) => bucket.reserve(cx.now()),
+            None => 0,
+        };
+        if wait == 0 {
+            cx.api(Dest::Scheduler, tag, verb);
+        } else {
+            let req = crate::sim::msg::Request {
+                from: Dest::Scheduler,
+                tag,
+                verb,
+            };
+            cx.send(Dest::Scheduler, wait, Msg::SchedulerCall(Box::new(req)));
+        }
     }
 
     /// Turns upstream's queueing hints (the SchedulerQueueingHints feature
@@ -672,11 +740,11 @@ impl Scheduler {
                     (WATCH_PODS, Kind::Pod),
                 ] {
                     let spec = WatchSpec::all(tag, kind);
-                    cx.api(Dest::Scheduler, 0, Verb::Watch(spec));
+                    self.call(0, Verb::Watch(spec), cx);
                 }
                 if self.namespace_informer {
                     let spec = WatchSpec::all(WATCH_NAMESPACES, Kind::Namespace);
-                    cx.api(Dest::Scheduler, 0, Verb::Watch(spec));
+                    self.call(0, Verb::Watch(spec), cx);
                 }
             }
             Msg::WatchList { tag, objects, .. } => {
@@ -694,6 +762,8 @@ impl Scheduler {
                 self.observe(kind, &change.object, change.prev.as_deref(), cx);
             }
             Msg::SchedulingCycleDone => self.finish_cycle(cx),
+            // A call whose token was reserved for now.
+            Msg::SchedulerCall(req) => cx.api(Dest::Scheduler, req.tag, req.verb),
             Msg::SchedulerFlush => {
                 let now = cx.now();
                 self.flush_at = self.flush_at.split_off(&(now + 1));
@@ -2624,14 +2694,11 @@ impl Scheduler {
                 );
                 self.next_tag += 1;
                 self.binds.insert(self.next_tag, (f.uid, attempts));
-                cx.api(
-                    Dest::Scheduler,
-                    self.next_tag,
-                    Verb::Bind {
-                        key: obj.key(),
-                        node: name.to_string(),
-                    },
-                );
+                let verb = Verb::Bind {
+                    key: obj.key(),
+                    node: name.to_string(),
+                };
+                self.call(self.next_tag, verb, cx);
             }
             Decision::Node { .. } => {
                 // The chosen node went away during the cycle: try again.
@@ -2662,26 +2729,20 @@ impl Scheduler {
                         cx.log(Dest::Scheduler, "preempt", Subject::from(&*victim), &detail);
                         cx.rec.counters.preemptions += 1;
                         self.next_tag += 1;
-                        cx.api(
-                            Dest::Scheduler,
-                            self.next_tag,
-                            Verb::Delete {
-                                key: victim.key(),
-                                precondition: None,
-                            },
-                        );
+                        let verb = Verb::Delete {
+                            key: victim.key(),
+                            precondition: None,
+                        };
+                        self.call(self.next_tag, verb, cx);
                     }
                     let mut status = pod.status.clone();
                     status.nominated_node_name = Some(node.to_string());
                     self.next_tag += 1;
-                    cx.api(
-                        Dest::Scheduler,
-                        self.next_tag,
-                        Verb::UpdatePodStatus {
-                            key: obj.key(),
-                            status,
-                        },
-                    );
+                    let verb = Verb::UpdatePodStatus {
+                        key: obj.key(),
+                        status,
+                    };
+                    self.call(self.next_tag, verb, cx);
                     self.nominated.insert(f.uid, c.node);
                 }
                 let worth = self

@@ -36,6 +36,9 @@ pub struct Profile {
     pub select: Select,
     /// `percentageOfNodesToScore`; 0 = adaptive.
     pub percentage_of_nodes_to_score: u32,
+    /// The KubeSchedulerConfiguration's `clientConnection` (the same on
+    /// every profile of a file), when it sets `qps` or `burst`.
+    pub client_connection: Option<super::ClientConnection>,
 }
 
 impl Default for Profile {
@@ -53,6 +56,7 @@ impl Default for Profile {
             hard_pod_affinity_weight: 1,
             select: Select::Best,
             percentage_of_nodes_to_score: 0,
+            client_connection: None,
         }
     }
 }

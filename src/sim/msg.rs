@@ -422,6 +422,9 @@ pub enum Msg {
     SchedulingCycleDone,
     /// From the scheduler to itself: move pods whose backoff expired.
     SchedulerFlush,
+    /// An API call of the scheduler's, made once its client's rate limiter
+    /// gives it a token.
+    SchedulerCall(Box<Request>),
     /// From a kubelet to its node's runtime (boxed, as every variant of
     /// more than 16 bytes: the queue moves every message, see
     /// [`Msg::runtime`]).
@@ -539,6 +542,7 @@ impl MessageKind for Msg {
             Msg::ProxySyncDone { .. } => 17,
             Msg::End(_) => 18,
             Msg::KubeletSync { .. } => 19,
+            Msg::SchedulerCall(_) => 20,
             Msg::ControllerWork(_) => 200,
             Msg::ControllerRequeue { .. } => 201,
             Msg::KubeletWake { .. } => 300,

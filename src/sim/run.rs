@@ -70,6 +70,10 @@ pub struct RunOptions {
     /// The scheduler's SchedulerQueueingHints feature gate; `None`: the
     /// scenario's `scheduler.featureGates`.
     pub queueing_hints: Option<bool>,
+    /// The scheduler's API client rate limit; `None`: the policy's
+    /// KubeSchedulerConfiguration `clientConnection` when it sets one,
+    /// else the scenario's `scheduler.clientConnection`.
+    pub scheduler_client: Option<crate::scheduler::ClientConnection>,
 }
 
 /// The decision trace's file, written on request beside [`OUTPUT_FILES`].
@@ -141,6 +145,9 @@ fn simulate_into(
     let profiles = opts.profiles.clone().unwrap_or_else(|| {
         scenario_profiles(scenario).unwrap_or_else(|_| vec![Profile::default()])
     });
+    // A KubeSchedulerConfiguration's `clientConnection` (each profile
+    // carries the file's).
+    let client_of_policy = profiles.first().and_then(|p| p.client_connection);
     let rng = RngStreams::new(seed);
     let lat = Latencies::new(&scenario.latencies, &rng);
     let mut etcd = EtcdServer::new();
@@ -262,6 +269,11 @@ fn simulate_into(
     cluster
         .scheduler
         .set_queueing_hints(opts.queueing_hints.unwrap_or(scenario.queueing_hints));
+    let client = opts
+        .scheduler_client
+        .or(client_of_policy)
+        .unwrap_or(scenario.scheduler_client);
+    cluster.scheduler.set_client_connection(client);
     if let Some(w) = trace {
         cluster.scheduler.set_trace(w);
     }

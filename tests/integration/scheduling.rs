@@ -3,7 +3,7 @@
 //! `schedulerName`, and bad policies are refused with their place.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::support::*;
 
@@ -769,5 +769,102 @@ fn queueing_hints_decide_which_deletions_retry_a_pod() {
             .contains("unknown feature gate `Foo`: the model has SchedulerQueueingHints only"),
         "{}",
         String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A scenario (file `name`) of 20 nodes and 300 pods created at once,
+/// with `scheduler` settings `settings` (YAML lines under `scheduler:`, or
+/// none).
+fn burst_of_pods(dir: &Path, name: &str, settings: &str) -> PathBuf {
+    let pods: String = (0..300)
+        .map(|i| {
+            format!(
+                "      - {{apiVersion: v1, kind: Pod, metadata: {{name: p-{i}}}, spec: {{containers: [{{name: c, image: pause, resources: {{requests: {{cpu: 10m}}}}}}]}}}}\n"
+            )
+        })
+        .collect();
+    write(
+        dir,
+        name,
+        &format!(
+            "name: burst\ncluster:\n  nodeGroups:\n    - {{name: n, count: 20, capacity: {{cpu: '8', memory: 32Gi, pods: 110}}}}\nimages: {{pause: 1Mi}}\nscheduler:\n  policy: default\n{settings}actions:\n  - at: 0s\n    apply:\n{pods}"
+        ),
+    )
+}
+
+/// Every pod's bind, in seconds, sorted.
+fn binds(out: &Path) -> Vec<f64> {
+    let mut b: Vec<f64> = read_csv(&out.join("pods.csv"))
+        .iter()
+        .map(|p| p["bound_s"].parse::<f64>().unwrap())
+        .collect();
+    b.sort_by(f64::total_cmp);
+    b
+}
+
+/// kube-scheduler's API client is rate-limited as upstream's (QPS 50,
+/// burst 100 by default): 300 pods at once bind 100 at once and then 50 a
+/// second, so the last binds about 4 s in, where a raised limit
+/// (`scheduler.clientConnection`, or a KubeSchedulerConfiguration's
+/// `clientConnection`, which wins over the scenario's) leaves the
+/// scheduler's own pace, well under a second.
+#[test]
+fn the_schedulers_client_rate_limit_paces_its_binds() {
+    let dir = scratch("scheduler-qps");
+    let default = burst_of_pods(&dir, "default.yaml", "");
+    run_ok(&default, &dir.join("default"), &[]);
+    let b = binds(&dir.join("default"));
+    assert_eq!(b.len(), 300);
+    // The 101st bind waits for a token: 20 ms after the bucket emptied at
+    // least; the last about (300 - 100) / 50 = 4 s after the first.
+    assert!(b[99] < 1.0, "{}", b[99]);
+    assert!((3.9..4.6).contains(&(b[299] - b[0])), "{} {}", b[0], b[299]);
+    let raised = burst_of_pods(
+        &dir,
+        "raised.yaml",
+        "  clientConnection: {qps: 1000, burst: 2000}\n",
+    );
+    run_ok(&raised, &dir.join("raised"), &[]);
+    let r = binds(&dir.join("raised"));
+    assert!(r[299] - r[0] < 1.0, "{} {}", r[0], r[299]);
+    // A KubeSchedulerConfiguration's clientConnection: qps 100, burst 0
+    // (upstream's default burst, 100): 200 more binds take 2 s.
+    let sched = write(
+        &dir,
+        "sched.yaml",
+        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nclientConnection:\n  qps: 100\n  contentType: application/vnd.kubernetes.protobuf\n",
+    );
+    run_ok(
+        &raised,
+        &dir.join("file"),
+        &["--policy", sched.to_str().unwrap()],
+    );
+    let f = binds(&dir.join("file"));
+    assert!((1.9..2.6).contains(&(f[299] - f[0])), "{} {}", f[0], f[299]);
+    // Bad settings are refused with their place.
+    let bad = burst_of_pods(&dir, "bad.yaml", "  clientConnection: {qps: -1}\n");
+    let o = kubesim(&["run", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("bad.yaml:") && err.contains("qps must be a positive number"),
+        "{err}"
+    );
+    let bad_sched = write(
+        &dir,
+        "bad-sched.yaml",
+        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nclientConnection:\n  burst: -3\n",
+    );
+    let o = kubesim(&[
+        "run",
+        raised.to_str().unwrap(),
+        "--policy",
+        bad_sched.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("bad-sched.yaml") && err.contains("clientConnection.burst: Invalid value: -3"),
+        "{err}"
     );
 }
