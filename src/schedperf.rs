@@ -96,7 +96,10 @@
 //! (which upstream Prometheus metrics to gather; its shape is checked)
 //! and every feature gate but `SchedulerQueueingHints`, which turns the
 //! scheduling queue's hints on or off (on unless set, as upstream's
-//! default), each named in a note.
+//! default), each named in a note. The scheduler's API client is limited
+//! as upstream's test sets it up: QPS and burst 5000, or the workload's
+//! (else the test case's) `schedulerApiClientQPS` and
+//! `schedulerApiClientBurst`.
 //! `createPods`' `skipWaitToCompletion` starts the next operation at once.
 //! Template paths are relative to the configuration file. A `createPods`
 //! pod template (its own or the case's `defaultPodTemplatePath`), a
