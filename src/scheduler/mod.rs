@@ -87,7 +87,7 @@ use crate::fasthash::{HashMap, HashSet};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::api::pod::Pod;
+use crate::api::pod::{Pod, PodConditionType};
 use crate::api::selector::{LabelSelector, map_matches};
 use crate::api::{Kind, Labels, Object, Text};
 use crate::engine::{RngStreams, Time};
@@ -2716,6 +2716,14 @@ impl Scheduler {
                 );
                 let profile = self.profile_index(pod).unwrap_or(0);
                 let rejected_by = self.rejected_by;
+                // Upstream's updatePod: the pod's status is patched with
+                // PodScheduled=False, reason Unschedulable (and the node
+                // preemption nominated), when that changes it.
+                let mut patch = pod
+                    .status
+                    .condition(PodConditionType::PodScheduled)
+                    .is_none_or(|c| c.status || c.reason != UNSCHEDULABLE)
+                    .then(|| unschedulable_status(&pod.status, now));
                 if let Some(c) = self.preempt(pod, profile) {
                     let node = self.nodes[c.node].name.clone();
                     for v in &c.victims {
@@ -2735,15 +2743,17 @@ impl Scheduler {
                         };
                         self.call(self.next_tag, verb, cx);
                     }
-                    let mut status = pod.status.clone();
+                    let status = patch.get_or_insert_with(|| pod.status.clone());
                     status.nominated_node_name = Some(node.to_string());
+                    self.nominated.insert(f.uid, c.node);
+                }
+                if let Some(status) = patch {
                     self.next_tag += 1;
                     let verb = Verb::UpdatePodStatus {
                         key: obj.key(),
                         status,
                     };
                     self.call(self.next_tag, verb, cx);
-                    self.nominated.insert(f.uid, c.node);
                 }
                 let worth = self
                     .queueing_hints
@@ -2772,6 +2782,35 @@ fn pod_updated(old: &Object, new: &Object) -> bool {
         || a.annotations != b.annotations
         || a.owner_references != b.owner_references
         || a.deletion_timestamp != b.deletion_timestamp
+}
+
+/// The PodScheduled condition's reason after a failed scheduling cycle.
+const UNSCHEDULABLE: &str = "Unschedulable";
+
+/// `status` with PodScheduled=False, reason Unschedulable (its transition
+/// time kept while it was False already). Upstream's condition carries
+/// the failure's message too, which the model's conditions do not keep:
+/// a later failure with another message patches nothing here.
+fn unschedulable_status(
+    status: &crate::api::pod::PodStatus,
+    now: Time,
+) -> crate::api::pod::PodStatus {
+    let mut s = status.clone();
+    match s
+        .conditions
+        .iter_mut()
+        .find(|c| c.kind == PodConditionType::PodScheduled)
+    {
+        Some(c) => {
+            if c.status {
+                c.status = false;
+                c.last_transition = now;
+            }
+            c.reason = UNSCHEDULABLE;
+        }
+        None => s.set_condition(PodConditionType::PodScheduled, false, now, UNSCHEDULABLE),
+    }
+    s
 }
 
 /// Upstream's `determineSchedulingHintForInFlightPod`: whether a pod that

@@ -2,7 +2,7 @@
 //! placements, KubeSchedulerConfiguration files choose profiles by
 //! `schedulerName`, and bad policies are refused with their place.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::support::*;
@@ -866,5 +866,41 @@ fn the_schedulers_client_rate_limit_paces_its_binds() {
     assert!(
         err.contains("bad-sched.yaml") && err.contains("clientConnection.burst: Invalid value: -3"),
         "{err}"
+    );
+}
+
+/// A scheduling failure patches the pod's status with PodScheduled=False,
+/// reason Unschedulable, as upstream's scheduler does, once: a later
+/// failure that changes nothing patches nothing (here the pod is tried
+/// again when a small pod's deletion frees cpu, still too little).
+#[test]
+fn a_failure_patches_the_pods_status_once() {
+    let dir = scratch("unschedulable-condition");
+    let s = write(
+        &dir,
+        "s.yaml",
+        "name: too-big\ncluster:\n  nodeGroups:\n    - {name: n, count: 1, capacity: {cpu: '1', memory: 1Gi, pods: 10}}\nimages: {pause: 1Mi}\nactions:\n  - at: 0s\n    apply:\n      - {apiVersion: v1, kind: Pod, metadata: {name: small}, spec: {containers: [{name: c, image: pause, resources: {requests: {cpu: 100m}}}]}}\n      - {apiVersion: v1, kind: Pod, metadata: {name: big}, spec: {containers: [{name: c, image: pause, resources: {requests: {cpu: '2'}}}]}}\n  - at: 10s\n    delete: {kind: Pod, name: small}\n",
+    );
+    run_ok(&s, &dir.join("out"), &[]);
+    let events = read_csv(&dir.join("out/events.csv"));
+    let of_big = |component: &str, action: &str| {
+        events
+            .iter()
+            .filter(|e| e["component"] == component && e["action"] == action && e["name"] == "big")
+            .count()
+    };
+    assert_eq!(of_big("kube-scheduler", "unschedulable"), 2);
+    let patches: Vec<&BTreeMap<String, String>> = events
+        .iter()
+        .filter(|e| {
+            e["component"] == "kube-apiserver"
+                && e["name"] == "big"
+                && e["detail"].starts_with("from kube-scheduler")
+        })
+        .collect();
+    assert_eq!(patches.len(), 1, "{patches:?}");
+    assert!(
+        patches[0]["detail"].contains("phase=Pending"),
+        "{patches:?}"
     );
 }
