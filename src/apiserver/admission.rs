@@ -761,8 +761,9 @@ fn qos_class(spec: &PodSpec) -> &'static str {
 /// Upstream's `resize` subresource of a pod (in-place pod vertical
 /// scaling): the named containers get the given resources, nothing else
 /// of the pod changes. Refused, with field paths: a container the pod
-/// does not have, a resource other than cpu and memory changed, a request
-/// above its limit, or a change of the pod's QoS class.
+/// does not have, a resource other than cpu and memory changed, a
+/// resized spec that is invalid (a negative quantity, a request above its
+/// limit), or a change of the pod's QoS class.
 pub fn pod_resize(
     old: &crate::api::Pod,
     resources: &[(String, crate::api::pod::ResourceRequirements)],
@@ -797,17 +798,13 @@ pub fn pod_resize(
                     }
                 }
             }
-            for (r, q) in &res.requests {
-                if let Some(l) = res.limits.get(r)
-                    && q.milli_value() > l.milli_value()
-                {
-                    errs.push(format!(
-                        "spec.containers[{i}].resources.requests[{r}]: Invalid value: \"{q}\": must be less than or equal to {r} limit of {l}"
-                    ));
-                }
-            }
             c.resources = res.clone();
         }
+    }
+    // The resized spec as any pod's: no negative quantity, no request
+    // above its limit.
+    if errs.is_empty() {
+        validate_pod_spec("spec", &pod.spec, &mut errs);
     }
     let (before, after) = (qos_class(&old.spec), qos_class(&pod.spec));
     if errs.is_empty() && before != after {
@@ -1101,6 +1098,15 @@ mod tests {
         )
         .unwrap_err();
         assert!(e[0].contains("only cpu and memory"), "{e:?}");
+        let above = ResourceRequirements {
+            limits: res(&[("cpu", "50m")]).requests,
+            ..res(&[("cpu", "60m")])
+        };
+        let e = pod_resize(&old, &[("c".into(), above)]).unwrap_err();
+        assert!(
+            e[0].contains("must be less than or equal to cpu limit"),
+            "{e:?}"
+        );
         let e = pod_resize(&old, &[("d".into(), res(&[("cpu", "1")]))]).unwrap_err();
         assert!(e[0].contains("no container named \"d\""), "{e:?}");
     }
