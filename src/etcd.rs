@@ -611,7 +611,9 @@ mod server {
                         self.store
                             .guaranteed_update(&key, None, |current| {
                                 let mut pod = pod;
-                                pod.metadata.generation = current.meta().generation + 1;
+                                let changed = Object::Pod(pod.clone()).spec_differs(current);
+                                pod.metadata.generation =
+                                    current.meta().generation + i64::from(changed);
                                 Ok(Object::Pod(pod))
                             })
                             .map(TxnResult::Written)

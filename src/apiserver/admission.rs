@@ -634,7 +634,7 @@ pub fn validate_with(obj: &Object, valid_spec: Option<&std::sync::Arc<PodSpec>>)
 /// then `ValidatePodUpdate`), applied to a PUT of a pod against the stored
 /// `old`: a priority and preemption policy left out keep the stored ones;
 /// then the spec may change only in its containers' and init containers'
-/// images, added tolerations (an existing one may only lower its
+/// images, added tolerations (an existing one may change only its
 /// `tolerationSeconds`), removed scheduling gates, a negative
 /// `terminationGracePeriodSeconds` set to 1 and, while the pod is gated,
 /// added `nodeSelector` entries. Returns what is refused, with field
@@ -665,20 +665,16 @@ pub fn pod_update(old: &crate::api::Pod, new: &mut crate::api::Pod) -> Vec<Strin
         }
     }
     for (i, t) in o.tolerations.iter().enumerate() {
+        // Upstream compares them with their tolerationSeconds cleared.
         let kept = n.tolerations.iter().any(|nt| {
             nt.key == t.key
                 && nt.operator == t.operator
                 && nt.value == t.value
                 && nt.effect == t.effect
-                && match (t.toleration_seconds, nt.toleration_seconds) {
-                    (None, None) => true,
-                    (Some(a), Some(b)) => b <= a,
-                    _ => false,
-                }
         });
         if !kept {
             errs.push(format!(
-                "spec.tolerations[{i}]: Forbidden: existing toleration can not be modified except its tolerationSeconds (only to lower it)"
+                "spec.tolerations[{i}]: Forbidden: existing toleration can not be modified except its tolerationSeconds"
             ));
         }
     }
@@ -761,9 +757,11 @@ fn qos_class(spec: &PodSpec) -> &'static str {
 /// Upstream's `resize` subresource of a pod (in-place pod vertical
 /// scaling): the named containers get the given resources, nothing else
 /// of the pod changes. Refused, with field paths: a container the pod
-/// does not have, a resource other than cpu and memory changed, a
-/// resized spec that is invalid (a negative quantity, a request above its
-/// limit), or a change of the pod's QoS class.
+/// does not have, a resource other than cpu and memory changed, a request
+/// or limit removed, a memory limit added or lowered (upstream allows it
+/// only with a `RestartContainer` resize policy, not modelled), a resized
+/// spec that is invalid (a negative quantity, a request above its limit),
+/// or a change of the pod's QoS class.
 pub fn pod_resize(
     old: &crate::api::Pod,
     resources: &[(String, crate::api::pod::ResourceRequirements)],
@@ -795,8 +793,22 @@ pub fn pod_resize(
                         errs.push(format!(
                             "spec.containers[{i}].resources.{what}[{r}]: Forbidden: only cpu and memory resources may be resized"
                         ));
+                    } else if old.contains_key(r) && !new.contains_key(r) {
+                        errs.push(format!(
+                            "spec.containers[{i}].resources.{what}[{r}]: Forbidden: resource {what} cannot be removed"
+                        ));
                     }
                 }
+            }
+            // Upstream allows it only with the container's resizePolicy for
+            // memory RestartContainer, which the model does not have.
+            let old_limit = c.resources.limits.get("memory").map(|q| q.value());
+            if let Some(new_limit) = res.limits.get("memory").map(|q| q.value())
+                && old_limit.is_none_or(|old| new_limit < old)
+            {
+                errs.push(format!(
+                    "spec.containers[{i}].resources.limits[memory]: Forbidden: memory limits cannot be added or decreased (the model has no resizePolicy RestartContainer)"
+                ));
             }
             c.resources = res.clone();
         }
@@ -1041,6 +1053,9 @@ mod tests {
             ));
         assert_eq!(pod_update(&old, &mut new), Vec::<String>::new());
         assert_eq!(new.spec.priority, Some(7));
+        // tolerationSeconds may change either way.
+        let mut raised = pod(&OLD.replace("tolerationSeconds: 60", "tolerationSeconds: 90"));
+        assert_eq!(pod_update(&old, &mut raised), Vec::<String>::new());
     }
 
     #[test]
@@ -1057,7 +1072,10 @@ mod tests {
             e[0].starts_with("spec.schedulingGates[2]: Forbidden"),
             "{e:?}"
         );
-        let e = errs(OLD.replace("tolerationSeconds: 60", "tolerationSeconds: 90"));
+        let e = errs(OLD.replace(
+            "effect: NoExecute, tolerationSeconds: 60",
+            "effect: NoSchedule",
+        ));
         assert!(e[0].starts_with("spec.tolerations[0]: Forbidden"), "{e:?}");
         let e = errs(OLD.replace(
             "  schedulingGates: [{name: a}, {name: b}]\n",
@@ -1087,7 +1105,16 @@ mod tests {
             res(&[("cpu", "50m"), ("memory", "1Mi")])
         );
         assert_eq!(resized.spec.containers[0].image, "i:1");
-        let e = pod_resize(&old, &[("c".into(), res(&[]))]).unwrap_err();
+        // Guaranteed (limits equal to requests) to Burstable.
+        let guaranteed = pod(&OLD.replace(
+            "requests: {cpu: 100m}",
+            "requests: {cpu: 100m, memory: 1Mi}, limits: {cpu: 100m, memory: 1Mi}",
+        ));
+        let burstable = ResourceRequirements {
+            limits: res(&[("cpu", "100m"), ("memory", "1Mi")]).requests,
+            ..res(&[("cpu", "50m"), ("memory", "1Mi")])
+        };
+        let e = pod_resize(&guaranteed, &[("c".into(), burstable)]).unwrap_err();
         assert!(e[0].contains("Pod QOS Class may not change"), "{e:?}");
         let e = pod_resize(
             &old,
@@ -1105,6 +1132,20 @@ mod tests {
         let e = pod_resize(&old, &[("c".into(), above)]).unwrap_err();
         assert!(
             e[0].contains("must be less than or equal to cpu limit"),
+            "{e:?}"
+        );
+        let e = pod_resize(&old, &[("c".into(), res(&[("memory", "1Mi")]))]).unwrap_err();
+        assert!(
+            e[0].contains("requests[cpu]: Forbidden: resource requests cannot be removed"),
+            "{e:?}"
+        );
+        let limited = ResourceRequirements {
+            limits: res(&[("memory", "1Mi")]).requests,
+            ..res(&[("cpu", "100m")])
+        };
+        let e = pod_resize(&old, &[("c".into(), limited)]).unwrap_err();
+        assert!(
+            e[0].contains("memory limits cannot be added or decreased"),
             "{e:?}"
         );
         let e = pod_resize(&old, &[("d".into(), res(&[("cpu", "1")]))]).unwrap_err();

@@ -120,6 +120,10 @@ pub struct Counters {
     pub network_programming: super::netprog::NetworkProgramming,
     /// Per endpoint change, the latency to the last node.
     pub network_programming_last: Vec<Time>,
+    /// The client's pod updates and resizes the apiserver refused, as
+    /// their timeline rows say them (scheduler_perf's `updateAny` fails on
+    /// the first, as upstream's does).
+    pub pod_update_errors: Vec<String>,
 }
 
 struct NodeTotals {

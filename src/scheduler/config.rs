@@ -89,9 +89,9 @@ struct RawConfig {
     #[serde(default)]
     client_connection: Option<RawClientConnection>,
     #[serde(default)]
-    pod_initial_backoff_seconds: Option<serde_yaml::Value>,
+    pod_initial_backoff_seconds: Option<i64>,
     #[serde(default)]
-    pod_max_backoff_seconds: Option<serde_yaml::Value>,
+    pod_max_backoff_seconds: Option<i64>,
     #[serde(default)]
     extenders: Option<serde_yaml::Value>,
     #[serde(default)]
@@ -326,10 +326,19 @@ pub fn parse(text: &str) -> Result<Vec<Profile>, Located> {
     let client = match &raw.client_connection {
         Some(cc) if cc.qps.is_some() || cc.burst.is_some() => {
             let burst = cc.burst.unwrap_or(0);
-            if burst < 0 || burst > i64::from(i32::MAX) {
+            if burst < 0 {
                 return Err((
                     line_of(text, "burst"),
                     format!("clientConnection.burst: Invalid value: {burst}: must be non-negative"),
+                ));
+            }
+            if burst > i64::from(i32::MAX) {
+                return Err((
+                    line_of(text, "burst"),
+                    format!(
+                        "clientConnection.burst: Invalid value: {burst}: must be at most {} (an int32)",
+                        i32::MAX
+                    ),
                 ));
             }
             let qps = cc.qps.unwrap_or(0.0);
@@ -350,6 +359,33 @@ pub fn parse(text: &str) -> Result<Vec<Profile>, Located> {
             })
         }
         _ => None,
+    };
+    // The scheduling queue's backoff: upstream's defaults (1 s and 10 s)
+    // for what is unset, and its validation.
+    let backoff = match (raw.pod_initial_backoff_seconds, raw.pod_max_backoff_seconds) {
+        (None, None) => None,
+        (initial, max) => {
+            let initial = initial.unwrap_or(1);
+            let max = max.unwrap_or(10);
+            if initial <= 0 {
+                return Err((
+                    line_of(text, "podInitialBackoffSeconds"),
+                    format!(
+                        "podInitialBackoffSeconds: Invalid value: {initial}: must be greater than 0"
+                    ),
+                ));
+            }
+            if max < initial {
+                return Err((
+                    line_of(text, "podMaxBackoffSeconds"),
+                    format!(
+                        "podMaxBackoffSeconds: Invalid value: {max}: must be greater than or equal to podInitialBackoffSeconds ({initial})"
+                    ),
+                ));
+            }
+            let secs = |n: i64| (n as u64).saturating_mul(crate::engine::SECOND);
+            Some((secs(initial), secs(max)))
+        }
     };
     let global_pct = raw.percentage_of_nodes_to_score.unwrap_or(0);
     check_percentage(text, global_pct)?;
@@ -382,6 +418,7 @@ pub fn parse(text: &str) -> Result<Vec<Profile>, Located> {
         check_percentage(text, pct)?;
         p.percentage_of_nodes_to_score = pct as u32;
         p.client_connection = client;
+        p.pod_backoff = backoff;
         if let Some(plugins) = rp.plugins {
             apply_plugins(text, &mut p, plugins)?;
         }
@@ -724,6 +761,38 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.0, 1);
+    }
+
+    /// `clientConnection` and the queue's backoff: upstream's defaults for
+    /// what is left out or 0, its validation for the rest.
+    #[test]
+    fn client_connection_and_backoff_settings() {
+        let one = |body: &str| parse(&format!("{HEAD}{body}")).unwrap().remove(0);
+        let p = one("clientConnection: {qps: 20, kubeconfig: /k}\npodInitialBackoffSeconds: 2\n");
+        let c = p.client_connection.unwrap();
+        assert_eq!((c.qps, c.burst), (20.0, 100));
+        assert_eq!(
+            p.pod_backoff,
+            Some((2 * crate::engine::SECOND, 10 * crate::engine::SECOND))
+        );
+        let p = one("clientConnection: {qps: 0, burst: 7}\n");
+        let c = p.client_connection.unwrap();
+        assert_eq!((c.qps, c.burst), (50.0, 7));
+        assert_eq!(p.pod_backoff, None);
+        assert_eq!(
+            one("clientConnection: {contentType: x}\n").client_connection,
+            None
+        );
+        let (line, msg) = err("podInitialBackoffSeconds: 0\n");
+        assert_eq!(line, 3);
+        assert!(msg.contains("must be greater than 0"), "{msg}");
+        let (_, msg) = err("podInitialBackoffSeconds: 5\npodMaxBackoffSeconds: 4\n");
+        assert!(
+            msg.contains("greater than or equal to podInitialBackoffSeconds"),
+            "{msg}"
+        );
+        let (_, msg) = err("clientConnection: {burst: 3000000000}\n");
+        assert!(msg.contains("clientConnection.burst"), "{msg}");
     }
 
     #[test]

@@ -590,6 +590,13 @@ impl Scheduler {
         self.synced_namespaces = false;
     }
 
+    /// Sets the scheduling queue's backoff (a KubeSchedulerConfiguration's
+    /// `podInitialBackoffSeconds` and `podMaxBackoffSeconds`); the default
+    /// is upstream's, 1 s doubling up to 10 s.
+    pub fn set_pod_backoff(&mut self, initial: Time, max: Time) {
+        self.queue.set_backoff(initial, max);
+    }
+
     /// Sets the API client's rate limit (see [`ClientConnection`]); the
     /// default is upstream's, QPS 50 and burst 100.
     pub fn set_client_connection(&mut self, c: ClientConnection) {
@@ -1426,10 +1433,13 @@ impl Scheduler {
             // Any other update of a bound pod (its status, say) is
             // upstream's UpdatePodOther, which no plugin of the profile
             // registers: it moves nothing and is no move request either.
-            // With the hints on, the version the cache held tells an
-            // addition (none, or an assumed one) from an update.
-            let before = (self.queue.has_unschedulable()
-                || (self.queueing_hints && self.in_flight.is_some()))
+            // The version the cache held tells an addition (none, or an
+            // assumed one) from an update, whose kinds of change decide
+            // what moves (with the hints off, always read: a change no
+            // plugin registers is no move request either).
+            let before = (!self.queueing_hints
+                || self.queue.has_unschedulable()
+                || self.in_flight.is_some())
             .then(|| {
                 self.placed
                     .get(&uid)

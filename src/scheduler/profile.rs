@@ -39,6 +39,9 @@ pub struct Profile {
     /// The KubeSchedulerConfiguration's `clientConnection` (the same on
     /// every profile of a file), when it sets `qps` or `burst`.
     pub client_connection: Option<super::ClientConnection>,
+    /// The KubeSchedulerConfiguration's `podInitialBackoffSeconds` and
+    /// `podMaxBackoffSeconds` (as durations), when it sets either.
+    pub pod_backoff: Option<(crate::engine::Time, crate::engine::Time)>,
 }
 
 impl Default for Profile {
@@ -57,6 +60,7 @@ impl Default for Profile {
             select: Select::Best,
             percentage_of_nodes_to_score: 0,
             client_connection: None,
+            pod_backoff: None,
         }
     }
 }

@@ -36,13 +36,27 @@ pub const REJECTED_BY_INTER_POD_AFFINITY: Rejectors =
 pub const REJECTED_BY_POD_TOPOLOGY_SPREAD: Rejectors =
     super::hints::bit(FilterPlugin::PodTopologySpread);
 
-/// Backoff after `attempts` failed attempts: 1, 2, 4, 8, 10, 10 ... s.
+/// Backoff after `attempts` failed attempts with upstream's defaults: 1,
+/// 2, 4, 8, 10, 10 ... s.
 pub fn backoff(attempts: u32) -> Time {
+    backoff_between(attempts, INITIAL_BACKOFF, MAX_BACKOFF)
+}
+
+/// Backoff after `attempts` failed attempts: `initial` doubled per
+/// attempt after the first, at most `max` (upstream's
+/// `calculateBackoffDuration`).
+pub fn backoff_between(attempts: u32, initial: Time, max: Time) -> Time {
     if attempts == 0 {
         return 0;
     }
-    let shift = (attempts - 1).min(16);
-    (INITIAL_BACKOFF << shift).min(MAX_BACKOFF)
+    let mut d = initial;
+    for _ in 1..attempts {
+        if d > max.saturating_sub(d) {
+            return max;
+        }
+        d += d;
+    }
+    d.min(max)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,6 +95,9 @@ pub struct SchedulingQueue {
     /// The cycle during which the latest move request came (upstream's
     /// `moveRequestCycle`).
     move_request_cycle: u64,
+    /// `podInitialBackoffSeconds` and `podMaxBackoffSeconds`, when a
+    /// KubeSchedulerConfiguration sets them (else 1 s and 10 s).
+    backoff_bounds: Option<(Time, Time)>,
 }
 
 /// Where a pod found unschedulable waits.
@@ -93,6 +110,18 @@ pub enum Requeued {
 }
 
 impl SchedulingQueue {
+    /// Sets the backoff's initial and greatest durations.
+    pub fn set_backoff(&mut self, initial: Time, max: Time) {
+        self.backoff_bounds = Some((initial, max));
+    }
+
+    fn backoff_of(&self, attempts: u32) -> Time {
+        match self.backoff_bounds {
+            Some((initial, max)) => backoff_between(attempts, initial, max),
+            None => backoff(attempts),
+        }
+    }
+
     fn next_seq(&mut self) -> u64 {
         self.seq += 1;
         self.seq
@@ -259,9 +288,10 @@ impl SchedulingQueue {
     /// to backoffQ. Returns when its backoff expires.
     pub fn failed_backoff(&mut self, uid: u64, now: Time) -> Option<Time> {
         let seq = self.next_seq();
+        let attempts = self.entries.get(&uid)?.attempts;
+        let until = now + self.backoff_of(attempts);
         let e = self.entries.get_mut(&uid)?;
         e.last_failure = now;
-        let until = now + backoff(e.attempts);
         e.at = Where::Backoff(until, seq);
         self.backoff.insert((until, seq), uid);
         Some(until)
@@ -368,7 +398,7 @@ impl SchedulingQueue {
             let Some(e) = self.entries.get(&uid) else {
                 continue;
             };
-            let until = e.last_failure + backoff(e.attempts);
+            let until = e.last_failure + self.backoff_of(e.attempts);
             if until > now {
                 let seq = self.next_seq();
                 let e = self.entries.get_mut(&uid).expect("present");
@@ -421,6 +451,11 @@ mod tests {
     fn backoff_doubles_from_one_to_ten_seconds() {
         let s: Vec<Time> = (1..=6).map(|a| backoff(a) / SECOND).collect();
         assert_eq!(s, vec![1, 2, 4, 8, 10, 10]);
+        let s: Vec<Time> = (1..=4)
+            .map(|a| backoff_between(a, 2 * SECOND, 5 * SECOND) / SECOND)
+            .collect();
+        assert_eq!(s, vec![2, 4, 5, 5]);
+        assert_eq!(backoff_between(70, SECOND, u64::MAX), u64::MAX);
     }
 
     #[test]

@@ -241,6 +241,9 @@ impl Client {
                             "{} failed: {} {}: {}",
                             resp.verb, e.code, e.reason, e.message
                         );
+                        if resp.key.kind == Kind::Pod && matches!(resp.verb, "update" | "resize") {
+                            cx.rec.counters.pod_update_errors.push(detail.clone());
+                        }
                         cx.log(Dest::Client, "error", Subject::from(&resp.key), &detail);
                     }
                     _ => {}

@@ -148,6 +148,7 @@ fn simulate_into(
     // A KubeSchedulerConfiguration's `clientConnection` (each profile
     // carries the file's).
     let client_of_policy = profiles.first().and_then(|p| p.client_connection);
+    let backoff_of_policy = profiles.first().and_then(|p| p.pod_backoff);
     let rng = RngStreams::new(seed);
     let lat = Latencies::new(&scenario.latencies, &rng);
     let mut etcd = EtcdServer::new();
@@ -274,6 +275,9 @@ fn simulate_into(
         .or(client_of_policy)
         .unwrap_or(scenario.scheduler_client);
     cluster.scheduler.set_client_connection(client);
+    if let Some((initial, max)) = backoff_of_policy {
+        cluster.scheduler.set_pod_backoff(initial, max);
+    }
     if let Some(w) = trace {
         cluster.scheduler.set_trace(w);
     }

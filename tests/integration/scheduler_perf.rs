@@ -1199,4 +1199,34 @@ fn update_any_of_pods_refuses_what_the_apiserver_would() {
         e.contains("`subresources: [status]` is not supported"),
         "{e}"
     );
+    // A resize must list the pod's containers.
+    write(
+        &dir,
+        "rename.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: 'blocker-{{ .Index }}'}\nspec:\n  nodeName: solo\n  containers: [{name: other, image: pause:1, resources: {requests: {cpu: 10m, memory: 10Mi}}}]\n",
+    );
+    let e = refused(
+        "  - {opcode: updateAny, countParam: $n, namespace: blockers, templatePath: rename.yaml, subresources: [resize]}\n",
+        true,
+    );
+    assert!(e.contains("a resize must list the pod's containers"), "{e}");
+    // Where the scheduler binds a pod is known only in the run: an update
+    // that leaves out the bound blockers' nodeName passes the check when
+    // the configuration is read, the apiserver refuses it in the run, and
+    // the run fails, as upstream's test does.
+    write(
+        &dir,
+        "unpinned.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: 'blocker-{{ .Index }}'}\nspec:\n  containers: [{name: c, image: pause:2, resources: {requests: {cpu: 10m, memory: 300Mi}}}]\n",
+    );
+    let e = refused(
+        "  - {opcode: updateAny, countParam: $n, namespace: blockers, templatePath: unpinned.yaml}\n",
+        true,
+    );
+    assert!(
+        e.contains(
+            "PodUpdates/w: 3 pod update(s) of updateAny refused by the apiserver in the run"
+        ) && e.contains("422 Invalid"),
+        "{e}"
+    );
 }
