@@ -904,3 +904,32 @@ fn a_failure_patches_the_pods_status_once() {
         "{patches:?}"
     );
 }
+
+/// A KubeSchedulerConfiguration's `podInitialBackoffSeconds` sets the
+/// backoff a pod waits out after a failed attempt: a pod that fails on a
+/// cordoned node at 1 s and is moved by the uncordon at 1.5 s is tried
+/// again when its backoff from the failure ends, after 1 s by default, 5 s
+/// here.
+#[test]
+fn the_configurations_backoff_delays_the_next_attempt() {
+    let dir = scratch("pod-backoff");
+    let s = write(
+        &dir,
+        "s.yaml",
+        "name: backoff\ncluster:\n  nodeGroups:\n    - {name: n, count: 1, capacity: {cpu: '4', memory: 8Gi, pods: 10}}\nimages: {pause: 1Mi}\nactions:\n  - at: 0s\n    cordon: n-0\n  - at: 1s\n    apply: {apiVersion: v1, kind: Pod, metadata: {name: p}, spec: {containers: [{name: c, image: pause}]}}\n  - at: 1500ms\n    uncordon: n-0\n",
+    );
+    let policy = write(
+        &dir,
+        "sched.yaml",
+        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\npodInitialBackoffSeconds: 5\npodMaxBackoffSeconds: 20\n",
+    );
+    let bound = |out: &str, extra: &[&str]| {
+        run_ok(&s, &dir.join(out), extra);
+        let pods = read_csv(&dir.join(out).join("pods.csv"));
+        pods[0]["bound_s"].parse::<f64>().unwrap()
+    };
+    let default = bound("default", &[]);
+    assert!((2.0..2.2).contains(&default), "{default}");
+    let slow = bound("slow", &["--policy", policy.to_str().unwrap()]);
+    assert!((6.0..6.2).contains(&slow), "{slow}");
+}
