@@ -644,6 +644,11 @@ pub fn validate_with(obj: &Object, valid_spec: Option<&std::sync::Arc<PodSpec>>)
 /// allows it), and there are no ephemeral containers nor
 /// `activeDeadlineSeconds` in the model.
 pub fn pod_update(old: &crate::api::Pod, new: &mut crate::api::Pod) -> Vec<String> {
+    // The stored spec itself (a controller's relabel or adoption): nothing
+    // to check, nothing to copy.
+    if std::sync::Arc::ptr_eq(&old.spec, &new.spec) {
+        return Vec::new();
+    }
     let (o, n) = (&*old.spec, &new.spec);
     if (n.priority.is_none() && o.priority.is_some())
         || (n.preemption_policy.is_none() && o.preemption_policy.is_some())
@@ -1095,6 +1100,11 @@ mod tests {
             requests: pairs.iter().map(|(k, v)| (k.to_string(), q(v))).collect(),
             limits: Default::default(),
         };
+        let with_limits =
+            |requests: &[(&str, &str)], limits: &[(&str, &str)]| ResourceRequirements {
+                limits: res(limits).requests,
+                ..res(requests)
+            };
         let resized = pod_resize(
             &old,
             &[("c".into(), res(&[("cpu", "50m"), ("memory", "1Mi")]))],
@@ -1110,10 +1120,10 @@ mod tests {
             "requests: {cpu: 100m}",
             "requests: {cpu: 100m, memory: 1Mi}, limits: {cpu: 100m, memory: 1Mi}",
         ));
-        let burstable = ResourceRequirements {
-            limits: res(&[("cpu", "100m"), ("memory", "1Mi")]).requests,
-            ..res(&[("cpu", "50m"), ("memory", "1Mi")])
-        };
+        let burstable = with_limits(
+            &[("cpu", "50m"), ("memory", "1Mi")],
+            &[("cpu", "100m"), ("memory", "1Mi")],
+        );
         let e = pod_resize(&guaranteed, &[("c".into(), burstable)]).unwrap_err();
         assert!(e[0].contains("Pod QOS Class may not change"), "{e:?}");
         let e = pod_resize(
@@ -1125,10 +1135,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(e[0].contains("only cpu and memory"), "{e:?}");
-        let above = ResourceRequirements {
-            limits: res(&[("cpu", "50m")]).requests,
-            ..res(&[("cpu", "60m")])
-        };
+        let above = with_limits(&[("cpu", "60m")], &[("cpu", "50m")]);
         let e = pod_resize(&old, &[("c".into(), above)]).unwrap_err();
         assert!(
             e[0].contains("must be less than or equal to cpu limit"),
@@ -1139,10 +1146,7 @@ mod tests {
             e[0].contains("requests[cpu]: Forbidden: resource requests cannot be removed"),
             "{e:?}"
         );
-        let limited = ResourceRequirements {
-            limits: res(&[("memory", "1Mi")]).requests,
-            ..res(&[("cpu", "100m")])
-        };
+        let limited = with_limits(&[("cpu", "100m")], &[("memory", "1Mi")]);
         let e = pod_resize(&old, &[("c".into(), limited)]).unwrap_err();
         assert!(
             e[0].contains("memory limits cannot be added or decreased"),

@@ -2806,19 +2806,15 @@ fn unschedulable_status(
     now: Time,
 ) -> crate::api::pod::PodStatus {
     let mut s = status.clone();
-    match s
+    s.set_condition(PodConditionType::PodScheduled, false, now, UNSCHEDULABLE);
+    // set_condition keeps the reason of a condition already False (a
+    // gated pod's SchedulingGated).
+    if let Some(c) = s
         .conditions
         .iter_mut()
         .find(|c| c.kind == PodConditionType::PodScheduled)
     {
-        Some(c) => {
-            if c.status {
-                c.status = false;
-                c.last_transition = now;
-            }
-            c.reason = UNSCHEDULABLE;
-        }
-        None => s.set_condition(PodConditionType::PodScheduled, false, now, UNSCHEDULABLE),
+        c.reason = UNSCHEDULABLE;
     }
     s
 }
