@@ -430,6 +430,42 @@ struct Placed {
     place: Place,
 }
 
+/// The apiserver's validation of an object the scenario applies, when the
+/// scenario loads: what it would refuse whatever the cluster holds (a
+/// negative replica count, a selector that does not match the template's
+/// labels, a name that is not a DNS subdomain, ...) is bad input, an
+/// error at the manifest, not a 422 found in events.csv after a run. What
+/// depends on the cluster (a PriorityClass that is missing, an object
+/// that already exists) is still the apiserver's answer in the run, and
+/// the objects the controllers make are validated there.
+fn admissible(p: &Placed) -> Result<(), LoadError> {
+    let mut obj = p.object.clone();
+    crate::apiserver::admission::default_object(&mut obj);
+    let meta = obj.meta_mut();
+    if meta.name.is_empty() {
+        // As the apiserver names it: the prefix and five characters.
+        meta.name = format!("{}x0x0x", meta.generate_name).into();
+    }
+    let errs = crate::apiserver::admission::validate(&obj);
+    if errs.is_empty() {
+        return Ok(());
+    }
+    let meta = p.object.meta();
+    let name = if meta.name.is_empty() {
+        format!("(generateName `{}`)", meta.generate_name)
+    } else {
+        format!("`{}`", meta.name)
+    };
+    Err(LoadError::at(
+        &p.place,
+        format!(
+            "{} {name} is invalid (the apiserver would refuse it: 422): {}",
+            p.object.kind(),
+            errs.join("; ")
+        ),
+    ))
+}
+
 /// Turns the raw scenario into a [`Scenario`]: reads manifest files,
 /// expands node groups and checks what spans several keys.
 struct Loader<'a> {
@@ -693,11 +729,9 @@ impl Loader<'_> {
             }
         };
         if let Some(source) = action.apply {
-            let objects: Vec<Object> = self
-                .objects(source)?
-                .into_iter()
-                .map(|p| p.object)
-                .collect();
+            let placed = self.objects(source)?;
+            placed.iter().try_for_each(admissible)?;
+            let objects: Vec<Object> = placed.into_iter().map(|p| p.object).collect();
             if objects.is_empty() {
                 self.warnings
                     .push(format!("{place}: this action applies no object"));
@@ -803,11 +837,9 @@ impl Loader<'_> {
         if let Some(mut g) = action.generate {
             let source =
                 std::mem::replace(&mut g.template, schema::ManifestSource::Inline(Vec::new()));
-            let template: Vec<Object> = self
-                .objects(source)?
-                .into_iter()
-                .map(|p| p.object)
-                .collect();
+            let placed = self.objects(source)?;
+            placed.iter().try_for_each(admissible)?;
+            let template: Vec<Object> = placed.into_iter().map(|p| p.object).collect();
             return g
                 .build(template)
                 .map(|g| ActionOp::Generate(Box::new(g)))

@@ -154,13 +154,15 @@ const APP: &str = "\
 apiVersion: v1
 kind: Pod
 metadata: {name: b}
+spec: {containers: [{name: c, image: nginx:1.27}]}
 ---
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web, namespace: prod}
 spec:
   replicas: 2
-  template: {spec: {containers: [{name: c, image: nginx:1.27}]}}
+  selector: {matchLabels: {app: web}}
+  template: {metadata: {labels: {app: web}}, spec: {containers: [{name: c, image: nginx:1.27}]}}
 ---
 apiVersion: v1
 kind: ConfigMap
@@ -298,7 +300,7 @@ fn a_full_scenario_loads() {
         s.warnings,
         [
             format!(
-                "{}:15:1: skipping ConfigMap settings: kind not modelled",
+                "{}:17:1: skipping ConfigMap settings: kind not modelled",
                 app.display()
             ),
             format!("{p}:45:10: skipping ConfigMap cfg: kind not modelled"),
@@ -356,7 +358,7 @@ fn inline_cluster_nodes_and_trailing_document_separator() {
 #[test]
 fn the_same_object_twice_at_the_same_time_is_not_a_load_error() {
     let s = load_text(
-        "actions:\n  - {at: 0s, apply: {kind: Pod, metadata: {name: a}}}\n  - {at: 0s, apply: {kind: Pod, metadata: {name: a}}}\n",
+        "actions:\n  - {at: 0s, apply: {kind: Pod, metadata: {name: a}, spec: {containers: [{name: c, image: x}]}}}\n  - {at: 0s, apply: {kind: Pod, metadata: {name: a}, spec: {containers: [{name: c, image: x}]}}}\n",
     );
     assert_eq!(s.actions.len(), 2);
 }
@@ -366,7 +368,7 @@ fn a_manifest_file_applied_twice_warns_once() {
     let dir = TempDir::new("twice");
     dir.write(
         "m.yaml",
-        "kind: ConfigMap\nmetadata: {name: c}\n---\nkind: Pod\nmetadata: {name: p}\n",
+        "kind: ConfigMap\nmetadata: {name: c}\n---\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: x}]}\n",
     );
     let path = dir.write(
         "s.yaml",

@@ -242,3 +242,90 @@ fn a_probe_with_a_negative_period() {
         "{err}"
     );
 }
+
+#[test]
+fn objects_the_apiserver_would_refuse_are_refused_when_the_scenario_loads() {
+    // Each invalid in itself, whatever the cluster holds: an error at the
+    // manifest naming the field, not a 422 row found after a run.
+    let dir = scratch("invalid-objects");
+    let deployment = |name: &str, extra: &str, labels: &str| {
+        format!(
+            "{{apiVersion: apps/v1, kind: Deployment, metadata: {{name: {name}}}, spec: {{{extra}selector: {{matchLabels: {{app: {name}}}}}, template: {{metadata: {{labels: {{app: {labels}}}}}, spec: {{containers: [{{name: c, image: x}}]}}}}}}}}"
+        )
+    };
+    for (object, expect) in [
+        (
+            deployment("neg", "replicas: -3, ", "neg"),
+            "Deployment `neg` is invalid (the apiserver would refuse it: 422): spec.replicas: Invalid value: -3: must be greater than or equal to 0",
+        ),
+        (
+            deployment("mismatch", "", "other"),
+            "spec.template.metadata.labels: Invalid value: `selector` does not match template `labels`",
+        ),
+        (
+            deployment(
+                "zero",
+                "strategy: {rollingUpdate: {maxSurge: 0, maxUnavailable: 0}}, ",
+                "zero",
+            ),
+            "may not be 0 when `maxSurge` is 0",
+        ),
+        (
+            deployment("db", "", "db").replace("kind: Deployment", "kind: StatefulSet"),
+            "StatefulSet `db` is invalid (the apiserver would refuse it: 422): spec.serviceName: Required value",
+        ),
+        (
+            deployment("never", "", "never").replace("spec: {containers", "spec: {restartPolicy: Never, containers"),
+            "spec.template.spec.restartPolicy: Unsupported value: \"Never\"",
+        ),
+        (
+            "{kind: Pod, metadata: {name: Bad_Name}, spec: {containers: [{name: c, image: x}]}}".to_string(),
+            "Pod `Bad_Name` is invalid (the apiserver would refuse it: 422): metadata.name: Invalid value: \"Bad_Name\"",
+        ),
+        (
+            "{kind: Service, metadata: {name: s}, spec: {selector: {a: b}, ports: [{port: 70000}]}}".to_string(),
+            "spec.ports[0].port: Invalid value: 70000: must be between 1 and 65535",
+        ),
+    ] {
+        // A valid object first: the place is the invalid one's.
+        rejects(
+            &dir,
+            &format!(
+                "{GOOD_HEAD}actions:\n- at: 0s\n  apply:\n  - {{kind: Pod, metadata: {{generateName: ok-}}, spec: {{containers: [{{name: c, image: x}}]}}}}\n  - {object}\n"
+            ),
+            &["scenario.yaml:9:6: ", expect],
+        );
+    }
+    // In a manifest file, its place; in a generate template, the same.
+    write(
+        &dir,
+        "web.yaml",
+        &format!(
+            "# web\n---\n{}\n",
+            deployment("web", "replicas: -1, ", "web")
+        ),
+    );
+    let s = write(
+        &dir,
+        "scenario.yaml",
+        &format!("{GOOD_HEAD}actions:\n- at: 0s\n  apply: web.yaml\n"),
+    );
+    let o = kubesim(&["validate", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("web.yaml:3:2: Deployment `web` is invalid")
+            && err.contains("spec.replicas: Invalid value: -1"),
+        "{err}"
+    );
+    rejects(
+        &dir,
+        &format!(
+            "{GOOD_HEAD}actions:\n- at: 0s\n  generate:\n    template: {{kind: Pod, metadata: {{name: Job_1}}, spec: {{containers: [{{name: c, image: x}}]}}}}\n    count: 2\n    every: 1s\n"
+        ),
+        &[
+            "scenario.yaml:8:16: ",
+            "metadata.name: Invalid value: \"Job_1\"",
+        ],
+    );
+}

@@ -365,22 +365,18 @@ fn duplicate_names_at_the_same_time_are_a_recorded_conflict() {
 }
 
 #[test]
-fn invalid_objects_are_rejected_by_the_apiserver_and_the_run_goes_on() {
-    let dir = scratch("invalid");
-    let scenario = write(
-        &dir,
-        "s.yaml",
+fn a_pod_without_containers_does_not_load() {
+    // The apiserver's validation, when the scenario loads: the error is at
+    // the manifest (line 7), not a 422 row after a run.
+    let err = load_error(
+        "invalid",
         "name: invalid\ncluster:\n  nodeGroups: [{name: n, count: 1, capacity: {cpu: '2', memory: 4Gi}}]\nactions:\n- at: 0s\n  apply:\n  - {kind: Pod, metadata: {name: no-containers}, spec: {containers: []}}\n  - {kind: Pod, metadata: {name: fine}, spec: {containers: [{name: c, image: 'x:1'}]}}\n",
     );
-    let out = dir.join("out");
-    run_ok(&scenario, &out, &[]);
-    let events = read_csv(&out.join("events.csv"));
-    assert!(events.iter().any(|e| e["action"] == "reject"
-        && e["name"] == "no-containers"
-        && e["detail"].contains("spec.containers: Required value")));
-    let pods = read_csv(&out.join("pods.csv"));
-    assert_eq!(pods.len(), 1);
-    assert_eq!(pods[0]["phase"], "Running");
+    assert!(
+        err.contains("s.yaml:7:6: Pod `no-containers` is invalid")
+            && err.contains("spec.containers: Required value"),
+        "{err}"
+    );
 }
 
 #[test]

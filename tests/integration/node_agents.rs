@@ -450,18 +450,25 @@ fn a_large_image_on_a_cold_node_dominates_startup_but_not_the_sli() {
 }
 
 #[test]
-fn bad_kubesim_annotations_are_rejected_by_the_apiserver() {
-    let text = format!(
-        "name: badannotation\n{ONE_NODE}actions:\n- at: 0s\n  apply:\n  - {{kind: Pod, metadata: {{name: dur, annotations: {{kubesim.io/run-duration: soon}}}}, spec: {{containers: [{{name: c, image: 'app:1'}}]}}}}\n  - {{kind: Pod, metadata: {{name: code, annotations: {{kubesim.io/exit-code: '300'}}}}, spec: {{containers: [{{name: c, image: 'app:1'}}]}}}}\n"
+fn bad_kubesim_annotations_are_refused_when_the_scenario_loads() {
+    let pod = |name: &str, annotation: &str| {
+        format!(
+            "name: badannotation\n{ONE_NODE}actions:\n- at: 0s\n  apply:\n  - {{kind: Pod, metadata: {{name: {name}, annotations: {{{annotation}}}}}, spec: {{containers: [{{name: c, image: 'app:1'}}]}}}}\n"
+        )
+    };
+    let err = load_error(
+        "badannotation",
+        &pod("dur", "kubesim.io/run-duration: soon"),
     );
-    let (events, pods, _) = run_text("badannotation", &text);
-    assert!(pods.is_empty());
-    assert!(events.iter().any(|e| e["action"] == "reject"
-        && e["name"] == "dur"
-        && e["detail"].contains("kubesim.io/run-duration")));
-    assert!(events.iter().any(|e| e["action"] == "reject"
-        && e["name"] == "code"
-        && e["detail"].contains("kubesim.io/exit-code")));
+    assert!(
+        err.contains("Pod `dur` is invalid") && err.contains("kubesim.io/run-duration"),
+        "{err}"
+    );
+    let err = load_error("badannotation", &pod("code", "kubesim.io/exit-code: '300'"));
+    assert!(
+        err.contains("Pod `code` is invalid") && err.contains("kubesim.io/exit-code"),
+        "{err}"
+    );
 }
 
 #[test]

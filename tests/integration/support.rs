@@ -49,6 +49,18 @@ pub fn run_ok(scenario: &Path, out: &Path, extra: &[&str]) -> Output {
     o
 }
 
+/// Writes a scenario that must not load into a scratch directory and
+/// returns `kubesim validate`'s message, asserting exit code 2 (bad input).
+pub fn load_error(name: &str, text: &str) -> String {
+    let dir = scratch(name);
+    let scenario = write(&dir, "s.yaml", text);
+    let o = kubesim(&["validate", scenario.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("s.yaml:"), "names the file: {err}");
+    err
+}
+
 /// A CSV file as rows of column -> value.
 pub fn read_csv(path: &Path) -> Vec<BTreeMap<String, String>> {
     let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
