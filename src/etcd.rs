@@ -461,28 +461,38 @@ mod server {
             Self::default()
         }
 
-        /// A PUT of a pod checked against the stored pod by the pod update
-        /// rules ([`crate::apiserver::admission::pod_update`]), as
-        /// upstream's registry checks it inside its guaranteed update: the
-        /// object to write, or why it is invalid. A stale precondition is
+        /// A PUT of a pod or a workload checked against the stored object by
+        /// upstream's update rules ([`crate::apiserver::admission::pod_update`],
+        /// [`crate::apiserver::admission::workload_update`]), as upstream's
+        /// registry checks them inside its guaranteed update: the object to
+        /// write, or why it is invalid. A stale precondition is
         /// left to the update, which reports the conflict.
-        fn pod_update_refused(
+        fn update_refused(
             &self,
             key: &ObjectKey,
             precondition: Option<u64>,
             mut object: Object,
         ) -> Result<Object, EtcdError> {
-            if let (Object::Pod(new), Some(Object::Pod(old))) =
-                (&mut object, self.store.get(key).map(|o| &**o))
-                && precondition.is_none_or(|rv| rv == old.metadata.resource_version)
+            let current = self.store.get(key).map(|o| &**o);
+            if current
+                .is_none_or(|c| precondition.is_some_and(|rv| rv != c.meta().resource_version))
             {
-                let errors = crate::apiserver::admission::pod_update(old, new);
-                if !errors.is_empty() {
-                    return Err(EtcdError::Invalid {
-                        key: key.clone(),
-                        errors,
-                    });
+                return Ok(object);
+            }
+            let errors = match (&mut object, current) {
+                (Object::Pod(new), Some(Object::Pod(old))) => {
+                    crate::apiserver::admission::pod_update(old, new)
                 }
+                (Object::Workload(kind, new), Some(Object::Workload(_, old))) => {
+                    crate::apiserver::admission::workload_update(*kind, old, new)
+                }
+                _ => Vec::new(),
+            };
+            if !errors.is_empty() {
+                return Err(EtcdError::Invalid {
+                    key: key.clone(),
+                    errors,
+                });
             }
             Ok(object)
         }
@@ -551,7 +561,7 @@ mod server {
                     object,
                     precondition,
                     ..
-                } => match self.pod_update_refused(&key, precondition, object) {
+                } => match self.update_refused(&key, precondition, object) {
                     Err(e) => Err(e),
                     Ok(object) => self
                         .store

@@ -759,6 +759,65 @@ fn qos_class(spec: &PodSpec) -> &'static str {
     }
 }
 
+/// Upstream's update rules for the apps/v1 workloads, applied to a PUT
+/// against the stored `old`: a Deployment's, ReplicaSet's or DaemonSet's
+/// `spec.selector` is immutable (their registry strategies'
+/// `ValidateImmutableField`); of a StatefulSet's spec only `replicas`,
+/// `template`, `updateStrategy`, `revisionHistoryLimit` and
+/// `minReadySeconds` may change (`ValidateStatefulSetUpdate`; `ordinals`
+/// and `persistentVolumeClaimRetentionPolicy`, which it also allows, are
+/// not modelled). Returns what is refused (upstream's 422 Invalid).
+pub fn workload_update(kind: Kind, old: &Workload, new: &Workload) -> Vec<String> {
+    let (o, n) = (&*old.spec, &*new.spec);
+    if std::sync::Arc::ptr_eq(&old.spec, &new.spec) {
+        return Vec::new();
+    }
+    if kind == Kind::StatefulSet {
+        if o.selector != n.selector
+            || o.service_name != n.service_name
+            || o.pod_management_policy != n.pod_management_policy
+        {
+            return vec![
+                "spec: Forbidden: updates to statefulset spec for fields other than 'replicas', \
+                 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', \
+                 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"
+                    .into(),
+            ];
+        }
+        return Vec::new();
+    }
+    if o.selector != n.selector {
+        return vec![format!(
+            "spec.selector: Invalid value: {}: field is immutable",
+            selector_text(n.selector.as_ref())
+        )];
+    }
+    Vec::new()
+}
+
+/// A label selector as `kubectl` prints one (`app=web,tier in (a,b)`).
+fn selector_text(sel: Option<&LabelSelector>) -> String {
+    use crate::api::selector::LabelOperator;
+    let Some(sel) = sel else {
+        return "null".into();
+    };
+    let mut parts: Vec<String> = sel
+        .match_labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    for r in &sel.match_expressions {
+        let values = r.values.join(",");
+        parts.push(match r.operator {
+            LabelOperator::In => format!("{} in ({values})", r.key),
+            LabelOperator::NotIn => format!("{} notin ({values})", r.key),
+            LabelOperator::Exists => r.key.clone(),
+            LabelOperator::DoesNotExist => format!("!{}", r.key),
+        });
+    }
+    format!("\"{}\"", parts.join(","))
+}
+
 /// Upstream's `resize` subresource of a pod (in-place pod vertical
 /// scaling): the named containers get the given resources, nothing else
 /// of the pod changes. Refused, with field paths: a container the pod
@@ -863,6 +922,59 @@ mod tests {
                 .iter()
                 .all(|t| t.toleration_seconds == Some(300))
         );
+    }
+
+    #[test]
+    fn workload_updates_keep_the_selector_and_a_statefulsets_fixed_fields() {
+        let w = |kind: &str, extra: &str, labels: &str| -> (Kind, Workload) {
+            let o = object(&format!(
+                "kind: {kind}\nmetadata: {{name: w}}\nspec: {{{extra}selector: {{matchLabels: {labels}}}, template: {{metadata: {{labels: {labels}}}, spec: {{containers: [{{name: c, image: x}}]}}}}}}"
+            ));
+            let Object::Workload(k, w) = o else { panic!() };
+            (k, *w)
+        };
+        for kind in ["Deployment", "ReplicaSet", "DaemonSet"] {
+            let (k, old) = w(kind, "", "{app: a}");
+            let (_, moved) = w(kind, "", "{app: a, tier: b}");
+            assert_eq!(
+                workload_update(k, &old, &moved),
+                ["spec.selector: Invalid value: \"app=a,tier=b\": field is immutable"],
+                "{kind}"
+            );
+            // The rest of the spec may change.
+            let (_, scaled) = w(kind, "replicas: 5, minReadySeconds: 3, ", "{app: a}");
+            assert!(workload_update(k, &old, &scaled).is_empty(), "{kind}");
+            assert!(workload_update(k, &old, &old.clone()).is_empty());
+        }
+        let sts = |extra: &str| {
+            w(
+                "StatefulSet",
+                &format!("serviceName: s, {extra}"),
+                "{app: a}",
+            )
+        };
+        let (k, old) = sts("");
+        for allowed in [
+            "replicas: 3, ",
+            "minReadySeconds: 2, revisionHistoryLimit: 4, ",
+            "updateStrategy: {type: OnDelete}, ",
+        ] {
+            assert!(
+                workload_update(k, &old, &sts(allowed).1).is_empty(),
+                "{allowed}"
+            );
+        }
+        let forbidden = |new: &Workload| {
+            let e = workload_update(k, &old, new);
+            e.len() == 1 && e[0].starts_with("spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template'")
+        };
+        assert!(forbidden(&sts("podManagementPolicy: Parallel, ").1));
+        assert!(forbidden(
+            &w("StatefulSet", "serviceName: other, ", "{app: a}").1
+        ));
+        assert!(forbidden(
+            &w("StatefulSet", "serviceName: s, ", "{app: b}").1
+        ));
     }
 
     #[test]

@@ -438,8 +438,11 @@ impl ApiServer {
             TxnResult::Read(obj) => Self::respond(cx, from, tag, verb, key, Ok(obj)),
             TxnResult::Failed(e) => {
                 let err = ApiError::from_etcd(&e);
-                if err.code == 409 {
-                    cx.rec.counters.api_conflicts += 1;
+                match err.code {
+                    409 => cx.rec.counters.api_conflicts += 1,
+                    // The update rules, checked against the stored object.
+                    422 => cx.rec.counters.api_rejected += 1,
+                    _ => {}
                 }
                 let detail = format!("{} {}: {}", err.code, err.reason, err.message);
                 cx.log(Dest::ApiServer, "error", Subject::from(&key), &detail);

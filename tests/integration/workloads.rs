@@ -1135,3 +1135,75 @@ fn a_timeline_write_that_fails_is_the_runs_error() {
     );
     outcome.recorder.finish().unwrap();
 }
+
+#[test]
+fn a_workloads_selector_cannot_change() {
+    // apps/v1: a Deployment's selector is immutable, and of a StatefulSet's
+    // spec only replicas, template, updateStrategy, revisionHistoryLimit and
+    // minReadySeconds may change. The refused apply leaves the workload as
+    // it was; an allowed change (a StatefulSet's replicas) goes through.
+    let sts = |service: &str, replicas: u32| {
+        format!(
+            "{{apiVersion: apps/v1, kind: StatefulSet, metadata: {{name: db}}, spec: {{serviceName: {service}, replicas: {replicas}, selector: {{matchLabels: {{app: db}}}}, template: {{metadata: {{labels: {{app: db}}}}, spec: {{containers: [{{name: c, image: 'app:1'}}]}}}}}}}}"
+        )
+    };
+    let text = format!(
+        "name: immutable\n{}actions:\n- at: 0s\n  apply:\n  - {}\n  - {}\n- at: 10s\n  apply:\n  - {}\n  - {}\n- at: 20s\n  apply: {}\n",
+        cluster(1),
+        deployment("web", 2, "app:1", ""),
+        sts("db", 1),
+        deployment("web", 2, "app:1", "")
+            .replace(
+                "selector: {matchLabels: {app: web}}",
+                "selector: {matchLabels: {app: web, tier: front}}"
+            )
+            .replace(
+                "labels: {app: web}}, spec",
+                "labels: {app: web, tier: front}}, spec"
+            ),
+        sts("db-headless", 1),
+        sts("db", 2),
+    );
+    let out = run_scenario("immutable", &text);
+    let events = read_csv(&out.join("events.csv"));
+    let rejected = |kind: &str, what: &str| {
+        events.iter().any(|e| {
+            e["component"] == "kube-apiserver"
+                && e["action"] == "error"
+                && e["kind"] == kind
+                && e["detail"].contains("422")
+                && e["detail"].contains(what)
+        })
+    };
+    assert!(
+        rejected(
+            "Deployment",
+            "spec.selector: Invalid value: \"app=web,tier=front\": field is immutable"
+        ),
+        "{events:?}"
+    );
+    assert!(rejected(
+        "StatefulSet",
+        "spec: Forbidden: updates to statefulset spec for fields other than 'replicas'"
+    ));
+    let summary = read_csv(&out.join("summary.csv"));
+    let get = |m: &str| summary.iter().find(|r| r["metric"] == m).unwrap()["value"].clone();
+    assert_eq!(get("api_rejected"), "2");
+    // No rollout: the Deployment kept its one ReplicaSet and its pods.
+    let rollouts = read_csv(&out.join("rollouts.csv"));
+    assert_eq!(
+        rollouts.iter().filter(|r| r["name"] == "web").count(),
+        1,
+        "{rollouts:?}"
+    );
+    let pods = read_csv(&out.join("pods.csv"));
+    assert_eq!(pods_of(&pods, "web").len(), 2);
+    // The StatefulSet's scale-up at 20 s went through: db-0 and db-1.
+    let mut db: Vec<&str> = pods
+        .iter()
+        .filter(|p| p["name"].starts_with("db-"))
+        .map(|p| p["name"].as_str())
+        .collect();
+    db.sort();
+    assert_eq!(db, ["db-0", "db-1"]);
+}
