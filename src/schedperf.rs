@@ -558,7 +558,7 @@ fn pod_templates(
     }
     let parse = |i: usize| -> Result<Object, String> {
         let rendered = render(&text, &path, i, n)?;
-        let m: Manifest = serde_yaml::from_str(&rendered)
+        let m: Manifest = template_manifest(&rendered)
             .map_err(|e| format!("template {} (rendered for index {i}): {e}", path.display()))?;
         m.object.ok_or_else(|| {
             format!(
@@ -572,8 +572,17 @@ fn pod_templates(
     Ok((first, Some(all)))
 }
 
+/// A rendered template as a manifest, its keys matched to Kubernetes'
+/// fields as upstream's Go decoding matches them (`fields::fold_case`).
+fn template_manifest(text: &str) -> Result<Manifest, serde_yaml::Error> {
+    let mut v: Value = serde_yaml::from_str(text)?;
+    crate::api::fields::fold_case(&mut v);
+    serde_yaml::from_value(v)
+}
+
 fn object_template(base: &Path, rel: &str) -> Result<Object, String> {
-    let v = read_template(base, rel)?;
+    let mut v = read_template(base, rel)?;
+    crate::api::fields::fold_case(&mut v);
     let m: Manifest = serde_yaml::from_value(v).map_err(|e| format!("template {rel}: {e}"))?;
     m.object
         .ok_or_else(|| format!("template {rel}: a kind the simulator does not model"))
@@ -735,6 +744,7 @@ fn namespace_template(base: &Path, rel: &str) -> Result<Object, String> {
                 .or_insert_with(|| "template".into());
         }
     }
+    crate::api::fields::fold_case(&mut v);
     let m: Manifest = serde_yaml::from_value(v).map_err(|e| format!("template {rel}: {e}"))?;
     match m.object {
         Some(o) if o.kind() == Kind::Namespace => Ok(o),
@@ -1722,7 +1732,7 @@ pub fn run(
                 let mut updates = Vec::with_capacity(n);
                 for i in 0..n {
                     let rendered = render(&text, &path, i, n)?;
-                    let m: Manifest = serde_yaml::from_str(&rendered).map_err(|e| {
+                    let m: Manifest = template_manifest(&rendered).map_err(|e| {
                         format!(
                             "{what}: template {} (rendered for index {i}): {e}",
                             path.display()

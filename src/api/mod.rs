@@ -1,6 +1,7 @@
 //! The object model: Kubernetes objects as the simulator stores them, parsed
 //! from real manifests, with exact quantities and label selectors.
 
+pub mod fields;
 pub mod keyed;
 pub mod meta;
 pub mod namespace;

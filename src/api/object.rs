@@ -6,7 +6,9 @@
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+use super::fields::{self, CheckedSeed, Schema};
 
 use super::meta::{Kind, ObjectKey, ObjectMeta};
 use super::namespace::Namespace;
@@ -150,14 +152,72 @@ enum Spec {
 
 fn spec_for<E: de::Error>(
     kind: Kind,
-    value: impl FnOnce(SpecType) -> Result<Spec, E>,
+    value: impl FnOnce(SpecType, &'static Schema) -> Result<Spec, E>,
 ) -> Result<Spec, E> {
-    value(match kind {
+    let t = match kind {
         Kind::Node => SpecType::Node,
         Kind::Pod => SpecType::Pod,
         Kind::Service => SpecType::Service,
         _ => SpecType::Workload,
-    })
+    };
+    value(t, fields::spec_of(kind))
+}
+
+/// The top-level keys a manifest of `kind` may have.
+fn top_level_keys(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::PriorityClass => &[
+            "apiVersion",
+            "kind",
+            "metadata",
+            "value",
+            "globalDefault",
+            "description",
+            "preemptionPolicy",
+        ],
+        _ => &["apiVersion", "kind", "metadata", "spec", "status"],
+    }
+}
+
+/// A manifest's top-level key, checked against its kind's once the kind
+/// is known (an unknown one is an error at the key).
+struct TopKey(Option<Kind>);
+
+impl<'de> DeserializeSeed<'de> for TopKey {
+    type Value = String;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for TopKey {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a manifest's field name")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        match self.0 {
+            Some(k) if !top_level_keys(k).contains(&v) => Err(E::custom(unknown_top_level(k, v))),
+            _ => Ok(v.to_owned()),
+        }
+    }
+}
+
+fn unknown_top_level(kind: Kind, key: &str) -> String {
+    let keys = top_level_keys(kind);
+    let hint = crate::scenario::message::closest(key, keys)
+        .map(|c| format!(" (did you mean `{c}`?)"))
+        .unwrap_or_default();
+    format!(
+        "`{key}` is not a field of a {kind} manifest, which has {}{hint}",
+        keys.iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 #[derive(Clone, Copy)]
@@ -168,22 +228,41 @@ enum SpecType {
     Workload,
 }
 
-fn next_spec<'de, A: MapAccess<'de>>(map: &mut A, t: SpecType) -> Result<Spec, A::Error> {
-    Ok(match t {
-        SpecType::Node => Spec::Node(map.next_value()?),
-        SpecType::Pod => Spec::Pod(map.next_value()?),
-        SpecType::Service => Spec::Service(map.next_value()?),
-        SpecType::Workload => Spec::Workload(map.next_value()?),
+/// The next value, read as `T` with its keys checked against `schema`.
+fn next_checked<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
+    map: &mut A,
+    schema: &'static Schema,
+) -> Result<T, A::Error> {
+    map.next_value_seed(CheckedSeed {
+        schema,
+        inner: std::marker::PhantomData::<T>,
     })
 }
 
-fn spec_from_value<E: de::Error>(v: serde_yaml::Value, t: SpecType) -> Result<Spec, E> {
+fn next_spec<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    t: SpecType,
+    schema: &'static Schema,
+) -> Result<Spec, A::Error> {
+    Ok(match t {
+        SpecType::Node => Spec::Node(next_checked(map, schema)?),
+        SpecType::Pod => Spec::Pod(next_checked(map, schema)?),
+        SpecType::Service => Spec::Service(next_checked(map, schema)?),
+        SpecType::Workload => Spec::Workload(next_checked(map, schema)?),
+    })
+}
+
+fn spec_from_value<E: de::Error>(
+    v: serde_yaml::Value,
+    t: SpecType,
+    schema: &'static Schema,
+) -> Result<Spec, E> {
     let err = |e: serde_yaml::Error| E::custom(format!("in spec: {e}"));
     Ok(match t {
-        SpecType::Node => Spec::Node(serde_yaml::from_value(v).map_err(err)?),
-        SpecType::Pod => Spec::Pod(serde_yaml::from_value(v).map_err(err)?),
-        SpecType::Service => Spec::Service(serde_yaml::from_value(v).map_err(err)?),
-        SpecType::Workload => Spec::Workload(serde_yaml::from_value(v).map_err(err)?),
+        SpecType::Node => Spec::Node(fields::checked(v, schema).map_err(err)?),
+        SpecType::Pod => Spec::Pod(fields::checked(v, schema).map_err(err)?),
+        SpecType::Service => Spec::Service(fields::checked(v, schema).map_err(err)?),
+        SpecType::Workload => Spec::Workload(fields::checked(v, schema).map_err(err)?),
     })
 }
 
@@ -216,12 +295,17 @@ impl<'de> Visitor<'de> for ManifestVisitor {
         let mut priority_value: Option<i32> = None;
         // Fields are read typed as they come, so that an error names its exact
         // line; a `spec` written before `kind` is read once the kind is known.
-        while let Some(key) = map.next_key::<String>()? {
+        // Keys met before the kind, which a known kind does not have.
+        let mut strangers: Vec<String> = Vec::new();
+        loop {
             let known = kind.as_deref().and_then(user_kind);
+            let Some(key) = map.next_key_seed(TopKey(known))? else {
+                break;
+            };
             match key.as_str() {
                 "kind" => kind = Some(map.next_value()?),
                 "apiVersion" => api_version = map.next_value()?,
-                "metadata" => metadata = Some(map.next_value()?),
+                "metadata" => metadata = Some(next_checked(&mut map, &fields::OBJECT_META)?),
                 "items" => items = map.next_value()?,
                 "value" => priority_value = Some(map.next_value()?),
                 "globalDefault" => priority.global_default = map.next_value()?,
@@ -232,7 +316,7 @@ impl<'de> Visitor<'de> for ManifestVisitor {
                     Some(Kind::Namespace) => {
                         map.next_value::<IgnoredAny>()?;
                     }
-                    Some(k) => spec = Some(spec_for(k, |t| next_spec(&mut map, t))?),
+                    Some(k) => spec = Some(spec_for(k, |t, s| next_spec(&mut map, t, s))?),
                     None => deferred_spec = Some(map.next_value()?),
                 },
                 "status" => match known {
@@ -242,7 +326,10 @@ impl<'de> Visitor<'de> for ManifestVisitor {
                     }
                     None => deferred_status = Some(map.next_value()?),
                 },
-                _ => {
+                other => {
+                    if known.is_none() && !matches!(other, "spec" | "status") {
+                        strangers.push(other.to_owned());
+                    }
                     map.next_value::<IgnoredAny>()?;
                 }
             }
@@ -250,6 +337,13 @@ impl<'de> Visitor<'de> for ManifestVisitor {
         let kind = kind.ok_or_else(|| {
             de::Error::custom("manifest has no `kind` (expected e.g. `kind: Pod`)")
         })?;
+        if let Some(k) = user_kind(&kind)
+            && let Some(key) = strangers
+                .iter()
+                .find(|key| !top_level_keys(k).contains(&key.as_str()))
+        {
+            return Err(de::Error::custom(unknown_top_level(k, key)));
+        }
         let Some(k) = user_kind(&kind) else {
             return Ok(Manifest {
                 api_version,
@@ -259,7 +353,7 @@ impl<'de> Visitor<'de> for ManifestVisitor {
             });
         };
         if let Some(v) = deferred_spec.filter(|_| k != Kind::Namespace) {
-            spec = Some(spec_for(k, |t| spec_from_value(v, t))?);
+            spec = Some(spec_for(k, |t, s| spec_from_value(v, t, s))?);
         }
         if let (Kind::Node, Some(v)) = (k, deferred_status) {
             node_status = Some(

@@ -942,7 +942,12 @@ mod tests {
                 "{kind}"
             );
             // The rest of the spec may change.
-            let (_, scaled) = w(kind, "replicas: 5, minReadySeconds: 3, ", "{app: a}");
+            let replicas = if kind == "DaemonSet" {
+                ""
+            } else {
+                "replicas: 5, "
+            };
+            let (_, scaled) = w(kind, &format!("{replicas}minReadySeconds: 3, "), "{app: a}");
             assert!(workload_update(k, &old, &scaled).is_empty(), "{kind}");
             assert!(workload_update(k, &old, &old.clone()).is_empty());
         }

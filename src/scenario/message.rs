@@ -33,7 +33,7 @@ pub(super) fn expected_list(expected: &[&str]) -> String {
 /// intended spelling: equal but for case and separators (`node_groups`),
 /// or within a few edits, fewer for short names so that `x` suggests
 /// nothing.
-pub(super) fn closest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
+pub(crate) fn closest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let squash = |s: &str| -> String {
         s.chars()
             .filter(|c| !matches!(c, '_' | '-' | '.' | ' '))

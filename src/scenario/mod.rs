@@ -10,7 +10,7 @@
 pub mod duration;
 pub mod generate;
 mod locate;
-mod message;
+pub(crate) mod message;
 mod schema;
 
 use std::collections::BTreeMap;

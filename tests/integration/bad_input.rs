@@ -329,3 +329,71 @@ fn objects_the_apiserver_would_refuse_are_refused_when_the_scenario_loads() {
         ],
     );
 }
+
+#[test]
+fn a_manifest_key_kubernetes_does_not_have_is_refused_at_its_place() {
+    // As `kubectl apply`'s strict field validation: a typo is an error at
+    // its line and column with the closest field; a real field the model
+    // does not use is accepted.
+    let dir = scratch("manifest-keys");
+    let pod = |spec: &str| {
+        format!(
+            "{GOOD_HEAD}actions:\n- at: 0s\n  apply:\n  - kind: Pod\n    metadata: {{name: p}}\n    spec:\n{spec}"
+        )
+    };
+    rejects(
+        &dir,
+        &pod(
+            "      containers:\n      - name: c\n        image: x\n        resources: {requets: {cpu: 1}}\n",
+        ),
+        &[
+            "scenario.yaml:14:21: ",
+            "`requets` is not a field of Kubernetes' ResourceRequirements (did you mean `requests`?)",
+        ],
+    );
+    rejects(
+        &dir,
+        &pod("      nodeselector: {disk: ssd}\n      containers: [{name: c, image: x}]\n"),
+        &[
+            "scenario.yaml:11:7: ",
+            "`nodeselector` is not a field of Kubernetes' PodSpec (did you mean `nodeSelector`?)",
+        ],
+    );
+    rejects(
+        &dir,
+        &format!(
+            "{GOOD_HEAD}actions:\n- at: 0s\n  apply:\n  - kind: Deployment\n    metadata: {{name: d}}\n    specs: {{replicas: 1}}\n"
+        ),
+        &[
+            "scenario.yaml:10:5: ",
+            "`specs` is not a field of a Deployment manifest",
+            "did you mean `spec`?",
+        ],
+    );
+    rejects(
+        &dir,
+        &format!(
+            "{GOOD_HEAD}actions:\n- at: 0s\n  apply: {{kind: Deployment, metadata: {{name: d}}, spec: {{replicaz: 2, selector: {{matchLabels: {{a: b}}}}, template: {{metadata: {{labels: {{a: b}}}}, spec: {{containers: [{{name: c, image: x}}]}}}}}}}}\n"
+        ),
+        &["`replicaz` is not a field of Kubernetes' DeploymentSpec (did you mean `replicas`?)"],
+    );
+    // Real fields the model does not use load, and so does any key of a
+    // kind it does not model (skipped with a warning).
+    let s = write(
+        &dir,
+        "scenario.yaml",
+        &format!(
+            "{}  - kind: ConfigMap\n    metadata: {{name: c}}\n    data: {{anything: goes}}\n",
+            pod(
+                "      volumes: [{name: v, emptyDir: {}}]\n      dnsPolicy: ClusterFirst\n      containers:\n      - name: c\n        image: x\n        env: [{name: A, value: b}]\n        livenessProbe: {httpGet: {path: /, port: 80}}\n        securityContext: {runAsUser: 1000}\n"
+            )
+        ),
+    );
+    let o = kubesim(&["validate", s.to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
