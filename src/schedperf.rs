@@ -554,11 +554,11 @@ fn pod_templates(
     let text =
         std::fs::read_to_string(&path).map_err(|e| format!("template {}: {e}", path.display()))?;
     if !text.contains("{{") {
-        return Ok((object_template(base, rel)?, None));
+        return Ok((object_template(base, rel, true)?, None));
     }
     let parse = |i: usize| -> Result<Object, String> {
         let rendered = render(&text, &path, i, n)?;
-        let m: Manifest = template_manifest(&rendered)
+        let m: Manifest = template_manifest(&rendered, true)
             .map_err(|e| format!("template {} (rendered for index {i}): {e}", path.display()))?;
         m.object.ok_or_else(|| {
             format!(
@@ -572,17 +572,21 @@ fn pod_templates(
     Ok((first, Some(all)))
 }
 
-/// A rendered template as a manifest, its keys matched to Kubernetes'
-/// fields as upstream's Go decoding matches them (`fields::fold_case`).
-fn template_manifest(text: &str) -> Result<Manifest, serde_yaml::Error> {
+/// A rendered template as a manifest, read as upstream's harness reads
+/// it (`fields::loosen`): keys Kubernetes does not have dropped and, for
+/// a pod template (decoded into its Go type), keys matched but for case.
+fn template_manifest(text: &str, fold_case: bool) -> Result<Manifest, serde_yaml::Error> {
     let mut v: Value = serde_yaml::from_str(text)?;
-    crate::api::fields::fold_case(&mut v);
+    crate::api::fields::loosen(&mut v, fold_case);
     serde_yaml::from_value(v)
 }
 
-fn object_template(base: &Path, rel: &str) -> Result<Object, String> {
+/// The object of template `rel`, read as upstream's harness reads it
+/// (`fold_case` for a pod template, decoded into its Go type; see
+/// [`template_manifest`]).
+fn object_template(base: &Path, rel: &str, fold_case: bool) -> Result<Object, String> {
     let mut v = read_template(base, rel)?;
-    crate::api::fields::fold_case(&mut v);
+    crate::api::fields::loosen(&mut v, fold_case);
     let m: Manifest = serde_yaml::from_value(v).map_err(|e| format!("template {rel}: {e}"))?;
     m.object
         .ok_or_else(|| format!("template {rel}: a kind the simulator does not model"))
@@ -744,7 +748,7 @@ fn namespace_template(base: &Path, rel: &str) -> Result<Object, String> {
                 .or_insert_with(|| "template".into());
         }
     }
-    crate::api::fields::fold_case(&mut v);
+    crate::api::fields::loosen(&mut v, false);
     let m: Manifest = serde_yaml::from_value(v).map_err(|e| format!("template {rel}: {e}"))?;
     match m.object {
         Some(o) if o.kind() == Kind::Namespace => Ok(o),
@@ -1437,7 +1441,7 @@ pub fn run(
                 let Some(rel) = str_field(op, "templatePath") else {
                     return Err(format!("{what}: needs a `templatePath`"));
                 };
-                let t = object_template(base, rel)?;
+                let t = object_template(base, rel, false)?;
                 // One object unless `count` or `countParam` says otherwise.
                 let n = if field(op, "count").is_some() || field(op, "countParam").is_some() {
                     count(op, &params, &what)?
@@ -1732,7 +1736,7 @@ pub fn run(
                 let mut updates = Vec::with_capacity(n);
                 for i in 0..n {
                     let rendered = render(&text, &path, i, n)?;
-                    let m: Manifest = template_manifest(&rendered).map_err(|e| {
+                    let m: Manifest = template_manifest(&rendered, false).map_err(|e| {
                         format!(
                             "{what}: template {} (rendered for index {i}): {e}",
                             path.display()
@@ -2042,7 +2046,7 @@ pub fn run(
             .flatten()
             .filter_map(Value::as_str)
         {
-            let t = object_template(base, p)?;
+            let t = object_template(base, p, false)?;
             if !matches!(t.kind(), Kind::Pod | Kind::Service | Kind::Node) {
                 return Err(format!(
                     "{what}: template {p}: only Pods, Services and Nodes churn"

@@ -62,6 +62,31 @@ pub const OBJECT_META: Schema = Struct(
     ],
 );
 
+/// A manifest's `metadata` before its kind is known: an object's, or a
+/// List's (`metav1.ListMeta`: `continue`, `remainingItemCount`).
+pub const ANY_META: Schema = Struct(
+    "ObjectMeta",
+    &[
+        ("name", &Any),
+        ("generateName", &Any),
+        ("namespace", &Any),
+        ("selfLink", &Any),
+        ("uid", &Any),
+        ("resourceVersion", &Any),
+        ("generation", &Any),
+        ("creationTimestamp", &Any),
+        ("deletionTimestamp", &Any),
+        ("deletionGracePeriodSeconds", &Any),
+        ("labels", &Any),
+        ("annotations", &Any),
+        ("ownerReferences", &Seq(&OWNER_REFERENCE)),
+        ("finalizers", &Any),
+        ("managedFields", &Any),
+        ("continue", &Any),
+        ("remainingItemCount", &Any),
+    ],
+);
+
 const LABEL_SELECTOR_REQUIREMENT: Schema = Struct(
     "LabelSelectorRequirement",
     &[("key", &Any), ("operator", &Any), ("values", &Any)],
@@ -465,47 +490,53 @@ pub fn spec_of(kind: super::Kind) -> &'static Schema {
     }
 }
 
-/// Renames, in a manifest, every key that matches a field of its type but
-/// for case (`NodeAffinityPolicy`) to the field's own name, as Go's
-/// `encoding/json` matches keys, which upstream's scheduler_perf decodes
-/// its templates with: such a template means what upstream reads in it.
+/// Makes a scheduler_perf template read as upstream's harness reads it:
+/// keys Kubernetes' types do not have are dropped, not refused (upstream's
+/// Go decoding, and the apiserver's default field validation, drop them),
+/// and with `fold_case`, a key that matches a field but for case
+/// (`NodeAffinityPolicy`) is renamed to the field, as Go's `encoding/json`
+/// matches keys when upstream decodes a pod template into its type.
 /// (A scenario's manifests are checked as `kubectl apply` checks them,
 /// strictly.)
-pub fn fold_case(manifest: &mut serde_yaml::Value) {
+pub fn loosen(manifest: &mut serde_yaml::Value, fold_case: bool) {
     let kind = manifest
         .get("kind")
         .and_then(serde_yaml::Value::as_str)
         .and_then(super::Kind::parse);
+    let Some(kind) = kind else { return };
     let Some(map) = manifest.as_mapping_mut() else {
         return;
     };
+    let top = super::object::top_level_keys(kind);
+    map.retain(|k, _| k.as_str().is_some_and(|k| top.contains(&k)));
     if let Some(meta) = map.get_mut("metadata") {
-        fold(meta, &OBJECT_META);
+        loosen_value(meta, &OBJECT_META, fold_case);
     }
-    if let (Some(kind), Some(spec)) = (kind, map.get_mut("spec")) {
-        fold(spec, spec_of(kind));
+    if let Some(spec) = map.get_mut("spec") {
+        loosen_value(spec, spec_of(kind), fold_case);
     }
 }
 
-fn fold(v: &mut serde_yaml::Value, schema: &'static Schema) {
+fn loosen_value(v: &mut serde_yaml::Value, schema: &'static Schema, fold_case: bool) {
     match (schema, v) {
         (Struct(_, fields), serde_yaml::Value::Mapping(map)) => {
             let keys: Vec<serde_yaml::Value> = map.keys().cloned().collect();
             for key in keys {
-                let Some(k) = key.as_str() else { continue };
-                let found = fields
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .or_else(|| fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)));
-                let Some((name, child)) = found else { continue };
                 let mut value = map.remove(&key).unwrap_or_default();
-                fold(&mut value, child);
+                let Some(k) = key.as_str() else { continue };
+                let found = fields.iter().find(|(n, _)| *n == k).or_else(|| {
+                    fields
+                        .iter()
+                        .find(|(n, _)| fold_case && n.eq_ignore_ascii_case(k))
+                });
+                let Some((name, child)) = found else { continue };
+                loosen_value(&mut value, child, fold_case);
                 map.insert(serde_yaml::Value::String((*name).to_owned()), value);
             }
         }
         (Seq(element), serde_yaml::Value::Sequence(items)) => {
             for item in items {
-                fold(item, element);
+                loosen_value(item, element, fold_case);
             }
         }
         _ => {}
@@ -593,8 +624,19 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Checked<D> {
         deserialize_seq,
         deserialize_map,
         deserialize_identifier,
-        deserialize_ignored_any,
     );
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        // A field the model does not read is still walked, so that the keys
+        // its schema knows are checked (a probe the model ignores, say).
+        match self.schema {
+            Any => self.de.deserialize_ignored_any(visitor),
+            schema => self.de.deserialize_any(CheckedVisitor {
+                inner: visitor,
+                schema,
+            }),
+        }
+    }
 
     fn deserialize_unit_struct<V: Visitor<'de>>(
         self,
@@ -914,12 +956,12 @@ mod tests {
     #[test]
     fn keys_folded_as_go_matches_them_keep_their_meaning() {
         // Upstream's own template writes `NodeTaintsPolicy`: Go's decoder
-        // takes it for `nodeTaintsPolicy`, and so does `fold_case`; read
-        // strictly, it is not a field.
-        let text = "kind: Pod\nmetadata: {Name: p, LABELS: {a: b}}\nspec:\n  containers: [{name: c, image: x, Resources: {requests: {cpu: 1}}}]\n  topologySpreadConstraints:\n  - {maxSkew: 1, topologyKey: zone, whenUnsatisfiable: DoNotSchedule, NodeTaintsPolicy: Honor}\n";
+        // takes it for `nodeTaintsPolicy`, and so does `loosen`, which
+        // drops what Go drops (`bogus`); read strictly, neither is a field.
+        let text = "kind: Pod\nextra: 1\nmetadata: {Name: p, LABELS: {a: b}}\nspec:\n  bogus: 1\n  containers: [{name: c, image: x, Resources: {requests: {cpu: 1}}}]\n  topologySpreadConstraints:\n  - {maxSkew: 1, topologyKey: zone, whenUnsatisfiable: DoNotSchedule, NodeTaintsPolicy: Honor}\n";
         assert!(serde_yaml::from_str::<crate::api::Manifest>(text).is_err());
         let mut v: serde_yaml::Value = serde_yaml::from_str(text).unwrap();
-        fold_case(&mut v);
+        loosen(&mut v, true);
         let m: crate::api::Manifest = serde_yaml::from_value(v).unwrap();
         let Some(crate::api::Object::Pod(p)) = m.object else {
             panic!()
@@ -962,9 +1004,13 @@ mod tests {
             ),
             "{e}"
         );
-        // Deep inside: a toleration, a node affinity term, a template's
-        // metadata.
+        // Deep inside: a toleration, a node affinity term, a probe the
+        // model does not read, a template's metadata.
         for (yaml, key) in [
+            (
+                "containers: [{name: c, image: x, livenessProbe: {initialDelaySecondz: 1}}]\n",
+                "initialDelaySecondz",
+            ),
             (
                 "containers: []\ntolerations: [{key: a, efect: NoSchedule}]\n",
                 "efect",

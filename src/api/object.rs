@@ -164,7 +164,7 @@ fn spec_for<E: de::Error>(
 }
 
 /// The top-level keys a manifest of `kind` may have.
-fn top_level_keys(kind: Kind) -> &'static [&'static str] {
+pub(crate) fn top_level_keys(kind: Kind) -> &'static [&'static str] {
     match kind {
         Kind::PriorityClass => &[
             "apiVersion",
@@ -305,7 +305,13 @@ impl<'de> Visitor<'de> for ManifestVisitor {
             match key.as_str() {
                 "kind" => kind = Some(map.next_value()?),
                 "apiVersion" => api_version = map.next_value()?,
-                "metadata" => metadata = Some(next_checked(&mut map, &fields::OBJECT_META)?),
+                "metadata" => {
+                    let schema = match known {
+                        Some(_) => &fields::OBJECT_META,
+                        None => &fields::ANY_META,
+                    };
+                    metadata = Some(next_checked(&mut map, schema)?)
+                }
                 "items" => items = map.next_value()?,
                 "value" => priority_value = Some(map.next_value()?),
                 "globalDefault" => priority.global_default = map.next_value()?,
@@ -317,17 +323,23 @@ impl<'de> Visitor<'de> for ManifestVisitor {
                         map.next_value::<IgnoredAny>()?;
                     }
                     Some(k) => spec = Some(spec_for(k, |t, s| next_spec(&mut map, t, s))?),
-                    None => deferred_spec = Some(map.next_value()?),
+                    None => {
+                        strangers.push(key.clone());
+                        deferred_spec = Some(map.next_value()?)
+                    }
                 },
                 "status" => match known {
                     Some(Kind::Node) => node_status = Some(map.next_value()?),
                     Some(_) => {
                         map.next_value::<IgnoredAny>()?;
                     }
-                    None => deferred_status = Some(map.next_value()?),
+                    None => {
+                        strangers.push(key.clone());
+                        deferred_status = Some(map.next_value()?)
+                    }
                 },
                 other => {
-                    if known.is_none() && !matches!(other, "spec" | "status") {
+                    if known.is_none() {
                         strangers.push(other.to_owned());
                     }
                     map.next_value::<IgnoredAny>()?;
@@ -440,6 +452,36 @@ mod tests {
         };
         assert_eq!(p.metadata.name, "web");
         assert_eq!(p.spec.containers[0].image, "nginx:1.27");
+    }
+
+    #[test]
+    fn a_lists_metadata_and_a_priority_class_s_keys_are_checked_as_theirs() {
+        let m: Manifest = serde_yaml::from_str(
+            "apiVersion: v1\nkind: List\nmetadata: {continue: abc, resourceVersion: '7'}\nitems: [{kind: Pod, metadata: {name: p}, spec: {containers: [{name: c, image: x}]}}]\n",
+        )
+        .unwrap();
+        assert_eq!(m.flatten().len(), 1);
+        // An object's metadata is not a List's.
+        let e = serde_yaml::from_str::<Manifest>("kind: Pod\nmetadata: {name: p, continue: abc}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`continue` is not a field of Kubernetes' ObjectMeta"),
+            "{e}"
+        );
+        // A PriorityClass has no spec, written before its kind or after.
+        for text in [
+            "spec: {}\nkind: PriorityClass\nmetadata: {name: x}\nvalue: 1\n",
+            "kind: PriorityClass\nmetadata: {name: x}\nvalue: 1\nspec: {}\n",
+        ] {
+            let e = serde_yaml::from_str::<Manifest>(text)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("`spec` is not a field of a PriorityClass manifest"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

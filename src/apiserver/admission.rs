@@ -605,13 +605,20 @@ pub fn validate_with(obj: &Object, valid_spec: Option<&std::sync::Arc<PodSpec>>)
         }
         Object::PriorityClass(pc) => {
             use crate::api::priority::HIGHEST_USER_DEFINABLE_PRIORITY;
+            // Upstream's `IsKnownSystemPriorityClass`: a system class as
+            // the apiserver has it is valid (its create is AlreadyExists).
+            let known_system = crate::api::priority::SYSTEM_CLASSES
+                .iter()
+                .any(|(n, v)| *n == pc.metadata.name.as_str() && *v == pc.value)
+                && !pc.global_default;
             if pc.metadata.name.starts_with("system-") {
-                errs.push(format!(
-                    "metadata.name: Invalid value: \"{}\": priority class names with 'system-' prefix are reserved for system use only",
-                    pc.metadata.name
-                ));
-            }
-            if pc.value > HIGHEST_USER_DEFINABLE_PRIORITY {
+                if !known_system {
+                    errs.push(format!(
+                        "metadata.name: Invalid value: \"{}\": priority class names with 'system-' prefix are reserved for system use only",
+                        pc.metadata.name
+                    ));
+                }
+            } else if pc.value > HIGHEST_USER_DEFINABLE_PRIORITY {
                 errs.push(format!(
                     "value: Forbidden: maximum allowed value of a user defined priority is {HIGHEST_USER_DEFINABLE_PRIORITY}"
                 ));
@@ -766,17 +773,25 @@ fn qos_class(spec: &PodSpec) -> &'static str {
 /// `template`, `updateStrategy`, `revisionHistoryLimit` and
 /// `minReadySeconds` may change (`ValidateStatefulSetUpdate`; `ordinals`
 /// and `persistentVolumeClaimRetentionPolicy`, which it also allows, are
-/// not modelled). Returns what is refused (upstream's 422 Invalid).
+/// not modelled, and neither are `volumeClaimTemplates`, so a change of
+/// them, which upstream refuses, goes through). Returns what is refused
+/// (upstream's 422 Invalid).
 pub fn workload_update(kind: Kind, old: &Workload, new: &Workload) -> Vec<String> {
     let (o, n) = (&*old.spec, &*new.spec);
     if std::sync::Arc::ptr_eq(&old.spec, &new.spec) {
         return Vec::new();
     }
     if kind == Kind::StatefulSet {
-        if o.selector != n.selector
-            || o.service_name != n.service_name
-            || o.pod_management_policy != n.pod_management_policy
-        {
+        // Compared as upstream compares them, defaulted: no policy is
+        // OrderedReady, no service name is "".
+        let policy = |s: &crate::api::workloads::WorkloadSpec| {
+            s.pod_management_policy
+                .clone()
+                .unwrap_or_else(|| "OrderedReady".to_owned())
+        };
+        let service =
+            |s: &crate::api::workloads::WorkloadSpec| s.service_name.clone().unwrap_or_default();
+        if o.selector != n.selector || service(o) != service(n) || policy(o) != policy(n) {
             return vec![
                 "spec: Forbidden: updates to statefulset spec for fields other than 'replicas', \
                  'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', \
@@ -795,27 +810,56 @@ pub fn workload_update(kind: Kind, old: &Workload, new: &Workload) -> Vec<String
     Vec::new()
 }
 
-/// A label selector as `kubectl` prints one (`app=web,tier in (a,b)`).
+/// A label selector as upstream's field error prints one (Go's `%#v` of a
+/// `*v1.LabelSelector`, as it appears in `field is immutable` errors).
 fn selector_text(sel: Option<&LabelSelector>) -> String {
     use crate::api::selector::LabelOperator;
     let Some(sel) = sel else {
-        return "null".into();
+        return "(*v1.LabelSelector)(nil)".into();
     };
-    let mut parts: Vec<String> = sel
-        .match_labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    for r in &sel.match_expressions {
-        let values = r.values.join(",");
-        parts.push(match r.operator {
-            LabelOperator::In => format!("{} in ({values})", r.key),
-            LabelOperator::NotIn => format!("{} notin ({values})", r.key),
-            LabelOperator::Exists => r.key.clone(),
-            LabelOperator::DoesNotExist => format!("!{}", r.key),
-        });
-    }
-    format!("\"{}\"", parts.join(","))
+    let quoted = |v: &[String]| {
+        v.iter()
+            .map(|s| format!("{s:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let labels = if sel.match_labels.is_empty() {
+        "map[string]string(nil)".to_owned()
+    } else {
+        let pairs: Vec<String> = sel
+            .match_labels
+            .iter()
+            .map(|(k, v)| format!("{k:?}:{v:?}"))
+            .collect();
+        format!("map[string]string{{{}}}", pairs.join(", "))
+    };
+    let expressions = if sel.match_expressions.is_empty() {
+        "[]v1.LabelSelectorRequirement(nil)".to_owned()
+    } else {
+        let items: Vec<String> = sel
+            .match_expressions
+            .iter()
+            .map(|r| {
+                let op = match r.operator {
+                    LabelOperator::In => "In",
+                    LabelOperator::NotIn => "NotIn",
+                    LabelOperator::Exists => "Exists",
+                    LabelOperator::DoesNotExist => "DoesNotExist",
+                };
+                let values = if r.values.is_empty() {
+                    "[]string(nil)".to_owned()
+                } else {
+                    format!("[]string{{{}}}", quoted(&r.values))
+                };
+                format!(
+                    "v1.LabelSelectorRequirement{{Key:{:?}, Operator:{op:?}, Values:{values}}}",
+                    r.key
+                )
+            })
+            .collect();
+        format!("[]v1.LabelSelectorRequirement{{{}}}", items.join(", "))
+    };
+    format!("&v1.LabelSelector{{MatchLabels:{labels}, MatchExpressions:{expressions}}}")
 }
 
 /// Upstream's `resize` subresource of a pod (in-place pod vertical
@@ -938,7 +982,9 @@ mod tests {
             let (_, moved) = w(kind, "", "{app: a, tier: b}");
             assert_eq!(
                 workload_update(k, &old, &moved),
-                ["spec.selector: Invalid value: \"app=a,tier=b\": field is immutable"],
+                [
+                    "spec.selector: Invalid value: &v1.LabelSelector{MatchLabels:map[string]string{\"app\":\"a\", \"tier\":\"b\"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable"
+                ],
                 "{kind}"
             );
             // The rest of the spec may change.
@@ -980,6 +1026,42 @@ mod tests {
         assert!(forbidden(
             &w("StatefulSet", "serviceName: s, ", "{app: b}").1
         ));
+    }
+
+    #[test]
+    fn the_known_system_priority_classes_are_valid_as_the_apiserver_has_them() {
+        let class = |name: &str, value: i64| {
+            validate(&object(&format!(
+                "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {{name: {name}}}\nvalue: {value}\n"
+            )))
+        };
+        assert!(class("system-node-critical", 2_000_001_000).is_empty());
+        assert!(class("system-cluster-critical", 2_000_000_000).is_empty());
+        for (name, value) in [("system-node-critical", 5), ("system-mine", 5)] {
+            let e = class(name, value);
+            assert!(
+                e.len() == 1 && e[0].contains("reserved for system use only"),
+                "{name}: {e:?}"
+            );
+        }
+        assert!(class("high", 2_000_000_000)[0].starts_with("value: Forbidden"));
+    }
+
+    #[test]
+    fn a_statefulsets_policy_is_compared_defaulted() {
+        let sts = |extra: &str| {
+            let o = object(&format!(
+                "kind: StatefulSet\nmetadata: {{name: w}}\nspec: {{serviceName: s, {extra}selector: {{matchLabels: {{app: a}}}}, template: {{metadata: {{labels: {{app: a}}}}, spec: {{containers: [{{name: c, image: x}}]}}}}}}"
+            ));
+            let Object::Workload(k, w) = o else { panic!() };
+            (k, *w)
+        };
+        let (k, old) = sts("");
+        assert!(workload_update(k, &old, &sts("podManagementPolicy: OrderedReady, ").1).is_empty());
+        assert_eq!(
+            workload_update(k, &old, &sts("podManagementPolicy: Parallel, ").1).len(),
+            1
+        );
     }
 
     #[test]

@@ -260,8 +260,9 @@ impl ApiServer {
                 admission::default_object(obj);
                 let meta = obj.meta_mut();
                 if meta.name.is_empty() {
-                    let mut name = String::with_capacity(meta.generate_name.len() + SUFFIX_LEN);
-                    name.push_str(&meta.generate_name);
+                    let prefix = name_prefix(&meta.generate_name);
+                    let mut name = String::with_capacity(prefix.len() + SUFFIX_LEN);
+                    name.push_str(prefix);
                     push_name_suffix(&mut name, self.next_uid);
                     meta.name = name.into();
                 }
@@ -510,6 +511,17 @@ fn describe_watch(spec: &WatchSpec) -> String {
 /// The length of [`push_name_suffix`]'s suffix.
 const SUFFIX_LEN: usize = 5;
 
+/// The part of a `generateName` a generated name keeps: upstream's
+/// `SimpleNameGenerator` cuts it to 58 characters (63, a label's limit,
+/// less the suffix's 5).
+pub fn name_prefix(generate_name: &str) -> &str {
+    const MAX: usize = 63 - SUFFIX_LEN;
+    match generate_name.char_indices().nth(MAX) {
+        Some((at, _)) => &generate_name[..at],
+        None => generate_name,
+    }
+}
+
 /// Appends a deterministic 5-character suffix for `generateName`, from the
 /// uid.
 fn push_name_suffix(name: &mut String, uid: u64) {
@@ -590,6 +602,13 @@ fn record_pod(change: &Change, rec: &mut Recorder, now: Time) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_generated_name_keeps_58_characters_of_its_prefix() {
+        let long = "a".repeat(70);
+        assert_eq!(name_prefix(&long).len(), 58);
+        assert_eq!(name_prefix("web-"), "web-");
+    }
     use crate::api::pod::PodSpec;
 
     fn spec(yaml: &str) -> Arc<PodSpec> {

@@ -443,8 +443,13 @@ fn admissible(p: &Placed) -> Result<(), LoadError> {
     crate::apiserver::admission::default_object(&mut obj);
     let meta = obj.meta_mut();
     if meta.name.is_empty() {
-        // As the apiserver names it: the prefix and five characters.
-        meta.name = format!("{}x0x0x", meta.generate_name).into();
+        // As the apiserver names it: the prefix, cut to 58 characters, and
+        // five more.
+        meta.name = format!(
+            "{}x0x0x",
+            crate::apiserver::name_prefix(&meta.generate_name)
+        )
+        .into();
     }
     let errs = crate::apiserver::admission::validate(&obj);
     if errs.is_empty() {
@@ -838,7 +843,18 @@ impl Loader<'_> {
             let source =
                 std::mem::replace(&mut g.template, schema::ManifestSource::Inline(Vec::new()));
             let placed = self.objects(source)?;
-            placed.iter().try_for_each(admissible)?;
+            // Checked as its last copy is named (`generate` names copy k
+            // `{name}-{k}`).
+            let last = g.count.0.saturating_sub(1);
+            for p in &placed {
+                let mut copy = Placed {
+                    object: p.object.clone(),
+                    place: p.place.clone(),
+                };
+                let meta = copy.object.meta_mut();
+                meta.name = format!("{}-{last}", meta.name).into();
+                admissible(&copy)?;
+            }
             let template: Vec<Object> = placed.into_iter().map(|p| p.object).collect();
             return g
                 .build(template)

@@ -325,7 +325,7 @@ fn objects_the_apiserver_would_refuse_are_refused_when_the_scenario_loads() {
         ),
         &[
             "scenario.yaml:8:16: ",
-            "metadata.name: Invalid value: \"Job_1\"",
+            "Pod `Job_1-1` is invalid (the apiserver would refuse it: 422): metadata.name: Invalid value: \"Job_1-1\"",
         ],
     );
 }

@@ -1178,7 +1178,7 @@ fn a_workloads_selector_cannot_change() {
     assert!(
         rejected(
             "Deployment",
-            "spec.selector: Invalid value: \"app=web,tier=front\": field is immutable"
+            "spec.selector: Invalid value: &v1.LabelSelector{MatchLabels:map[string]string{\"app\":\"web\", \"tier\":\"front\"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable"
         ),
         "{events:?}"
     );
