@@ -585,12 +585,18 @@ fn unknown(key: &str, ty: &str, fields: &[(&'static str, &'static Schema)]) -> S
     format!("`{key}` is not a field of Kubernetes' {ty}{hint}")
 }
 
+/// `Deserializer` methods that hand the visitor, wrapped, to the inner
+/// deserializer, with their other arguments as they came.
 macro_rules! forward_checked {
-    ($($method:ident),* $(,)?) => {
+    ($($method:ident($($arg:ident: $ty:ty),*)),* $(,)?) => {
         $(
-            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+            fn $method<V: Visitor<'de>>(
+                self,
+                $($arg: $ty,)*
+                visitor: V,
+            ) -> Result<V::Value, Self::Error> {
                 let schema = self.schema;
-                self.de.$method(CheckedVisitor { inner: visitor, schema })
+                self.de.$method($($arg,)* CheckedVisitor { inner: visitor, schema })
             }
         )*
     };
@@ -600,30 +606,35 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Checked<D> {
     type Error = D::Error;
 
     forward_checked!(
-        deserialize_any,
-        deserialize_bool,
-        deserialize_i8,
-        deserialize_i16,
-        deserialize_i32,
-        deserialize_i64,
-        deserialize_i128,
-        deserialize_u8,
-        deserialize_u16,
-        deserialize_u32,
-        deserialize_u64,
-        deserialize_u128,
-        deserialize_f32,
-        deserialize_f64,
-        deserialize_char,
-        deserialize_str,
-        deserialize_string,
-        deserialize_bytes,
-        deserialize_byte_buf,
-        deserialize_option,
-        deserialize_unit,
-        deserialize_seq,
-        deserialize_map,
-        deserialize_identifier,
+        deserialize_any(),
+        deserialize_bool(),
+        deserialize_i8(),
+        deserialize_i16(),
+        deserialize_i32(),
+        deserialize_i64(),
+        deserialize_i128(),
+        deserialize_u8(),
+        deserialize_u16(),
+        deserialize_u32(),
+        deserialize_u64(),
+        deserialize_u128(),
+        deserialize_f32(),
+        deserialize_f64(),
+        deserialize_char(),
+        deserialize_str(),
+        deserialize_string(),
+        deserialize_bytes(),
+        deserialize_byte_buf(),
+        deserialize_option(),
+        deserialize_unit(),
+        deserialize_seq(),
+        deserialize_map(),
+        deserialize_identifier(),
+        deserialize_unit_struct(name: &'static str),
+        deserialize_newtype_struct(name: &'static str),
+        deserialize_tuple(len: usize),
+        deserialize_tuple_struct(name: &'static str, len: usize),
+        deserialize_struct(name: &'static str, fields: &'static [&'static str]),
     );
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
@@ -636,85 +647,6 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Checked<D> {
                 schema,
             }),
         }
-    }
-
-    fn deserialize_unit_struct<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, D::Error> {
-        let schema = self.schema;
-        self.de.deserialize_unit_struct(
-            name,
-            CheckedVisitor {
-                inner: visitor,
-                schema,
-            },
-        )
-    }
-
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, D::Error> {
-        let schema = self.schema;
-        self.de.deserialize_newtype_struct(
-            name,
-            CheckedVisitor {
-                inner: visitor,
-                schema,
-            },
-        )
-    }
-
-    fn deserialize_tuple<V: Visitor<'de>>(
-        self,
-        len: usize,
-        visitor: V,
-    ) -> Result<V::Value, D::Error> {
-        let schema = self.schema;
-        self.de.deserialize_tuple(
-            len,
-            CheckedVisitor {
-                inner: visitor,
-                schema,
-            },
-        )
-    }
-
-    fn deserialize_tuple_struct<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        len: usize,
-        visitor: V,
-    ) -> Result<V::Value, D::Error> {
-        let schema = self.schema;
-        self.de.deserialize_tuple_struct(
-            name,
-            len,
-            CheckedVisitor {
-                inner: visitor,
-                schema,
-            },
-        )
-    }
-
-    fn deserialize_struct<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        fields: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, D::Error> {
-        let schema = self.schema;
-        self.de.deserialize_struct(
-            name,
-            fields,
-            CheckedVisitor {
-                inner: visitor,
-                schema,
-            },
-        )
     }
 
     fn deserialize_enum<V: Visitor<'de>>(

@@ -36,6 +36,19 @@ fn rejects(dir: &Path, text: &str, expect: &[&str]) -> String {
     String::from_utf8_lossy(&v.stderr).into_owned()
 }
 
+/// `kubesim validate`'s message for a scenario that applies the manifest
+/// file `file` (written beside it) and must not load: exit code 2.
+fn refused_applying(dir: &Path, file: &str) -> String {
+    let s = write(
+        dir,
+        "scenario.yaml",
+        &format!("{GOOD_HEAD}actions:\n- at: 0s\n  apply: {file}\n"),
+    );
+    let o = kubesim(&["validate", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
 #[test]
 fn yaml_syntax_error() {
     let dir = scratch("syntax");
@@ -226,14 +239,7 @@ fn a_probe_with_a_negative_period() {
         "pod.yaml",
         "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    image: app:1\n    readinessProbe:\n      initialDelaySeconds: -3\n",
     );
-    let s = write(
-        &dir,
-        "scenario.yaml",
-        &format!("{GOOD_HEAD}actions:\n- at: 0s\n  apply: pod.yaml\n"),
-    );
-    let o = kubesim(&["validate", s.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = refused_applying(&dir, "pod.yaml");
     assert!(
         err.contains("pod.yaml:9:7: ")
             && err.contains(
@@ -305,14 +311,7 @@ fn objects_the_apiserver_would_refuse_are_refused_when_the_scenario_loads() {
             deployment("web", "replicas: -1, ", "web")
         ),
     );
-    let s = write(
-        &dir,
-        "scenario.yaml",
-        &format!("{GOOD_HEAD}actions:\n- at: 0s\n  apply: web.yaml\n"),
-    );
-    let o = kubesim(&["validate", s.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = refused_applying(&dir, "web.yaml");
     assert!(
         err.contains("web.yaml:3:2: Deployment `web` is invalid")
             && err.contains("spec.replicas: Invalid value: -1"),
