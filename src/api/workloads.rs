@@ -94,6 +94,10 @@ pub struct WorkloadSpec {
     pub service_name: Option<String>,
     #[serde(default)]
     pub pod_management_policy: Option<String>,
+    /// StatefulSet only: kept as written (volumes are not modelled), so
+    /// that an update can be refused for changing them, as upstream does.
+    #[serde(default)]
+    pub volume_claim_templates: Option<serde_yaml::Value>,
 }
 
 /// A Deployment, ReplicaSet, DaemonSet or StatefulSet: the kind is carried

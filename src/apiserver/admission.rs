@@ -773,9 +773,9 @@ fn qos_class(spec: &PodSpec) -> &'static str {
 /// `template`, `updateStrategy`, `revisionHistoryLimit` and
 /// `minReadySeconds` may change (`ValidateStatefulSetUpdate`; `ordinals`
 /// and `persistentVolumeClaimRetentionPolicy`, which it also allows, are
-/// not modelled, and neither are `volumeClaimTemplates`, so a change of
-/// them, which upstream refuses, goes through). Returns what is refused
-/// (upstream's 422 Invalid).
+/// not modelled; `volumeClaimTemplates`, kept as written, are compared as
+/// written, without upstream's defaulting of a claim's fields). Returns
+/// what is refused (upstream's 422 Invalid).
 pub fn workload_update(kind: Kind, old: &Workload, new: &Workload) -> Vec<String> {
     let (o, n) = (&*old.spec, &*new.spec);
     if std::sync::Arc::ptr_eq(&old.spec, &new.spec) {
@@ -791,7 +791,11 @@ pub fn workload_update(kind: Kind, old: &Workload, new: &Workload) -> Vec<String
         };
         let service =
             |s: &crate::api::workloads::WorkloadSpec| s.service_name.clone().unwrap_or_default();
-        if o.selector != n.selector || service(o) != service(n) || policy(o) != policy(n) {
+        if o.selector != n.selector
+            || service(o) != service(n)
+            || policy(o) != policy(n)
+            || o.volume_claim_templates != n.volume_claim_templates
+        {
             return vec![
                 "spec: Forbidden: updates to statefulset spec for fields other than 'replicas', \
                  'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', \
@@ -1020,6 +1024,23 @@ mod tests {
             e.len() == 1 && e[0].starts_with("spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template'")
         };
         assert!(forbidden(&sts("podManagementPolicy: Parallel, ").1));
+        // A claim template's size, as users most often try to change it.
+        let claims = |size: &str| {
+            format!(
+                "volumeClaimTemplates: [{{metadata: {{name: data}}, spec: {{accessModes: [ReadWriteOnce], resources: {{requests: {{storage: {size}}}}}}}}}], "
+            )
+        };
+        let (_, small) = sts(&claims("1Gi"));
+        let e = workload_update(k, &small, &sts(&claims("2Gi")).1);
+        assert!(e.len() == 1 && e[0].starts_with("spec: Forbidden"), "{e:?}");
+        assert!(
+            workload_update(
+                k,
+                &small,
+                &sts(&format!("replicas: 4, {}", claims("1Gi"))).1
+            )
+            .is_empty()
+        );
         assert!(forbidden(
             &w("StatefulSet", "serviceName: other, ", "{app: a}").1
         ));
