@@ -302,6 +302,16 @@ impl<'de> Visitor<'de> for ManifestVisitor {
             let Some(key) = map.next_key_seed(TopKey(known))? else {
                 break;
             };
+            // A kind's own keys, met before the kind: checked once it is
+            // known (`spec` and `status` below, the rest here).
+            if known.is_none()
+                && matches!(
+                    key.as_str(),
+                    "items" | "value" | "globalDefault" | "preemptionPolicy" | "description"
+                )
+            {
+                strangers.push(key.clone());
+            }
             match key.as_str() {
                 "kind" => kind = Some(map.next_value()?),
                 "apiVersion" => api_version = map.next_value()?,
@@ -469,6 +479,19 @@ mod tests {
             e.contains("`continue` is not a field of Kubernetes' ObjectMeta"),
             "{e}"
         );
+        // A Pod has no `value`, written before its kind or after.
+        for text in [
+            "value: 1\nkind: Pod\nmetadata: {name: p}\n",
+            "kind: Pod\nmetadata: {name: p}\nvalue: 1\n",
+        ] {
+            let e = serde_yaml::from_str::<Manifest>(text)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("`value` is not a field of a Pod manifest"),
+                "{e}"
+            );
+        }
         // A PriorityClass has no spec, written before its kind or after.
         for text in [
             "spec: {}\nkind: PriorityClass\nmetadata: {name: x}\nvalue: 1\n",
