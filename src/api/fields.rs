@@ -40,51 +40,38 @@ const OWNER_REFERENCE: Schema = Struct(
     ],
 );
 
+/// `metav1.ObjectMeta`'s fields, and `extra` ones after them.
+macro_rules! object_meta_fields {
+    ($($extra:expr),* $(,)?) => {
+        &[
+            ("name", &Any),
+            ("generateName", &Any),
+            ("namespace", &Any),
+            ("selfLink", &Any),
+            ("uid", &Any),
+            ("resourceVersion", &Any),
+            ("generation", &Any),
+            ("creationTimestamp", &Any),
+            ("deletionTimestamp", &Any),
+            ("deletionGracePeriodSeconds", &Any),
+            ("labels", &Any),
+            ("annotations", &Any),
+            ("ownerReferences", &Seq(&OWNER_REFERENCE)),
+            ("finalizers", &Any),
+            ("managedFields", &Any),
+            $($extra),*
+        ]
+    };
+}
+
 /// `metav1.ObjectMeta`.
-pub const OBJECT_META: Schema = Struct(
-    "ObjectMeta",
-    &[
-        ("name", &Any),
-        ("generateName", &Any),
-        ("namespace", &Any),
-        ("selfLink", &Any),
-        ("uid", &Any),
-        ("resourceVersion", &Any),
-        ("generation", &Any),
-        ("creationTimestamp", &Any),
-        ("deletionTimestamp", &Any),
-        ("deletionGracePeriodSeconds", &Any),
-        ("labels", &Any),
-        ("annotations", &Any),
-        ("ownerReferences", &Seq(&OWNER_REFERENCE)),
-        ("finalizers", &Any),
-        ("managedFields", &Any),
-    ],
-);
+pub const OBJECT_META: Schema = Struct("ObjectMeta", object_meta_fields!());
 
 /// A manifest's `metadata` before its kind is known: an object's, or a
 /// List's (`metav1.ListMeta`: `continue`, `remainingItemCount`).
 pub const ANY_META: Schema = Struct(
     "ObjectMeta",
-    &[
-        ("name", &Any),
-        ("generateName", &Any),
-        ("namespace", &Any),
-        ("selfLink", &Any),
-        ("uid", &Any),
-        ("resourceVersion", &Any),
-        ("generation", &Any),
-        ("creationTimestamp", &Any),
-        ("deletionTimestamp", &Any),
-        ("deletionGracePeriodSeconds", &Any),
-        ("labels", &Any),
-        ("annotations", &Any),
-        ("ownerReferences", &Seq(&OWNER_REFERENCE)),
-        ("finalizers", &Any),
-        ("managedFields", &Any),
-        ("continue", &Any),
-        ("remainingItemCount", &Any),
-    ],
+    object_meta_fields!(("continue", &Any), ("remainingItemCount", &Any)),
 );
 
 const LABEL_SELECTOR_REQUIREMENT: Schema = Struct(
