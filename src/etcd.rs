@@ -223,14 +223,27 @@ impl Etcd {
         expected: Option<u64>,
         f: impl FnOnce(&Object) -> Result<Object, String>,
     ) -> Result<Arc<Change>, EtcdError> {
+        self.guaranteed_update_or(key, expected, |current| {
+            f(current).map_err(|reason| EtcdError::Precondition {
+                key: key.clone(),
+                reason,
+            })
+        })
+    }
+
+    /// [`Etcd::guaranteed_update`] whose function refuses with an error of
+    /// its own (an update rule's 422, say).
+    pub fn guaranteed_update_or(
+        &mut self,
+        key: &ObjectKey,
+        expected: Option<u64>,
+        f: impl FnOnce(&Object) -> Result<Object, EtcdError>,
+    ) -> Result<Arc<Change>, EtcdError> {
         let Some(stored) = self.objects.get_mut(key) else {
             return Err(EtcdError::NotFound(key.clone()));
         };
         check_version(key, expected, stored.object.meta().resource_version)?;
-        let mut next = f(&stored.object).map_err(|reason| EtcdError::Precondition {
-            key: key.clone(),
-            reason,
-        })?;
+        let mut next = f(&stored.object)?;
         self.revision += 1;
         next.meta_mut().resource_version = self.revision;
         let next = Arc::new(next);
@@ -461,42 +474,6 @@ mod server {
             Self::default()
         }
 
-        /// A PUT of a pod or a workload checked against the stored object by
-        /// upstream's update rules ([`crate::apiserver::admission::pod_update`],
-        /// [`crate::apiserver::admission::workload_update`]), as upstream's
-        /// registry checks them inside its guaranteed update: the object to
-        /// write, or why it is invalid. A stale precondition is
-        /// left to the update, which reports the conflict.
-        fn update_refused(
-            &self,
-            key: &ObjectKey,
-            precondition: Option<u64>,
-            mut object: Object,
-        ) -> Result<Object, EtcdError> {
-            let current = self.store.get(key).map(|o| &**o);
-            if current
-                .is_none_or(|c| precondition.is_some_and(|rv| rv != c.meta().resource_version))
-            {
-                return Ok(object);
-            }
-            let errors = match (&mut object, current) {
-                (Object::Pod(new), Some(Object::Pod(old))) => {
-                    crate::apiserver::admission::pod_update(old, new)
-                }
-                (Object::Workload(kind, new), Some(Object::Workload(_, old))) => {
-                    crate::apiserver::admission::workload_update(*kind, old, new)
-                }
-                _ => Vec::new(),
-            };
-            if !errors.is_empty() {
-                return Err(EtcdError::Invalid {
-                    key: key.clone(),
-                    errors,
-                });
-            }
-            Ok(object)
-        }
-
         /// A delete that removes the object now, unless it carries
         /// finalizers other than the garbage collector's `orphan` (which
         /// the collector's own delete resolves): then, as upstream's
@@ -561,74 +538,81 @@ mod server {
                     object,
                     precondition,
                     ..
-                } => match self.update_refused(&key, precondition, object) {
-                    Err(e) => Err(e),
-                    Ok(object) => self
-                        .store
-                        .guaranteed_update(&key, precondition, |current| {
-                            // The server owns identity and bookkeeping fields.
-                            let mut next = object;
-                            let cur = current.meta();
-                            let spec_changed = next.spec_differs(current);
-                            let meta = next.meta_mut();
-                            meta.uid = cur.uid;
-                            meta.creation_timestamp = cur.creation_timestamp;
-                            meta.deletion_timestamp = cur.deletion_timestamp;
-                            meta.generation = cur.generation + i64::from(spec_changed);
-                            // As upstream's update strategies, an update of the
-                            // main resource keeps the status.
-                            match (&mut next, current) {
-                                (Object::Pod(n), Object::Pod(c)) => n.status = c.status.clone(),
-                                (Object::Workload(_, n), Object::Workload(_, c)) => {
-                                    n.status = c.status.clone()
-                                }
-                                _ => {}
+                } => self
+                    .store
+                    .guaranteed_update_or(&key, precondition, |current| {
+                        let mut next = object;
+                        // Upstream's update rules, checked against the
+                        // stored object inside the guaranteed update, as
+                        // its registry checks them.
+                        let errors = match (&mut next, current) {
+                            (Object::Pod(n), Object::Pod(c)) => {
+                                crate::apiserver::admission::pod_update(c, n)
                             }
-                            Ok(next)
-                        })
-                        .and_then(|change| {
-                            // The last finalizer of an object whose deletion
-                            // was requested is gone: it goes now (as upstream's
-                            // registry; here a MODIFIED event, then DELETED).
-                            let m = change.object.meta();
-                            if m.deletion_timestamp.is_some()
-                                && m.deletion_grace_period_seconds == Some(0)
-                                && m.finalizers.is_empty()
-                            {
-                                self.store.delete(&key, None)
-                            } else {
-                                Ok(change)
+                            (Object::Workload(kind, n), Object::Workload(_, c)) => {
+                                crate::apiserver::admission::workload_update(*kind, c, n)
                             }
-                        })
-                        .map(TxnResult::Written),
-                },
-                Verb::ResizePod { key, resources } => {
-                    let resized = match self.store.get(&key).map(|o| &**o) {
-                        None => Err(EtcdError::NotFound(key.clone())),
-                        Some(Object::Pod(pod)) => crate::apiserver::admission::pod_resize(
-                            pod, &resources,
-                        )
-                        .map_err(|errors| EtcdError::Invalid {
-                            key: key.clone(),
-                            errors,
-                        }),
-                        Some(_) => Err(EtcdError::Precondition {
-                            key: key.clone(),
-                            reason: "not a pod".into(),
-                        }),
-                    };
-                    resized.and_then(|pod| {
-                        self.store
-                            .guaranteed_update(&key, None, |current| {
-                                let mut pod = pod;
-                                let changed = Object::Pod(pod.clone()).spec_differs(current);
-                                pod.metadata.generation =
-                                    current.meta().generation + i64::from(changed);
-                                Ok(Object::Pod(pod))
-                            })
-                            .map(TxnResult::Written)
+                            _ => Vec::new(),
+                        };
+                        if !errors.is_empty() {
+                            return Err(EtcdError::Invalid {
+                                key: key.clone(),
+                                errors,
+                            });
+                        }
+                        // The server owns identity and bookkeeping fields.
+                        let cur = current.meta();
+                        let spec_changed = next.spec_differs(current);
+                        let meta = next.meta_mut();
+                        meta.uid = cur.uid;
+                        meta.creation_timestamp = cur.creation_timestamp;
+                        meta.deletion_timestamp = cur.deletion_timestamp;
+                        meta.generation = cur.generation + i64::from(spec_changed);
+                        // As upstream's update strategies, an update of the
+                        // main resource keeps the status.
+                        match (&mut next, current) {
+                            (Object::Pod(n), Object::Pod(c)) => n.status = c.status.clone(),
+                            (Object::Workload(_, n), Object::Workload(_, c)) => {
+                                n.status = c.status.clone()
+                            }
+                            _ => {}
+                        }
+                        Ok(next)
                     })
-                }
+                    .and_then(|change| {
+                        // The last finalizer of an object whose deletion
+                        // was requested is gone: it goes now (as upstream's
+                        // registry; here a MODIFIED event, then DELETED).
+                        let m = change.object.meta();
+                        if m.deletion_timestamp.is_some()
+                            && m.deletion_grace_period_seconds == Some(0)
+                            && m.finalizers.is_empty()
+                        {
+                            self.store.delete(&key, None)
+                        } else {
+                            Ok(change)
+                        }
+                    })
+                    .map(TxnResult::Written),
+                Verb::ResizePod { key, resources } => self
+                    .store
+                    .guaranteed_update_or(&key, None, |current| {
+                        let Object::Pod(pod) = current else {
+                            return Err(EtcdError::Precondition {
+                                key: key.clone(),
+                                reason: "not a pod".into(),
+                            });
+                        };
+                        let mut resized = crate::apiserver::admission::pod_resize(pod, &resources)
+                            .map_err(|errors| EtcdError::Invalid {
+                                key: key.clone(),
+                                errors,
+                            })?;
+                        resized.metadata.generation =
+                            pod.metadata.generation + i64::from(resized.spec != pod.spec);
+                        Ok(Object::Pod(resized))
+                    })
+                    .map(TxnResult::Written),
                 Verb::UpdatePodStatus { key, status } => self
                     .store
                     .guaranteed_update(&key, None, |current| {
