@@ -8,9 +8,10 @@
 //! - `createNodes`: `count` / `countParam`; `nodeTemplatePath` (the
 //!   template's labels, taints, `spec.unschedulable` and `status.capacity`,
 //!   else 4 cpu / 32Gi / 110 pods; rendered for each node as upstream, so a
-//!   `metadata.name` with `{{ .Index }}` names each node, while renderings
-//!   that differ elsewhere are refused; a name shared by two nodes is
-//!   refused, as upstream's second create fails);
+//!   `metadata.name` with `{{ .Index }}` names each node, and each run of
+//!   nodes whose renderings differ elsewhere is a node group of its own;
+//!   a name shared by two nodes is refused, as upstream's second create
+//!   fails);
 //!   `labelNodePrepareStrategy` (`labelKey`, `labelValues`: the op's node
 //!   `i` gets value `i mod len`, round-robin as upstream's
 //!   LabelNodePrepareStrategy); `uniqueNodeLabelStrategy` (`labelKey`: each
@@ -791,16 +792,21 @@ fn node_capacity_defaults() -> BTreeMap<String, crate::api::Quantity> {
         .collect()
 }
 
+/// Consecutive nodes of a `createNodes` operation that differ in nothing
+/// but their names: the first one's rendering, and how many they are.
+type Run = (Value, usize);
+
 /// The node template of a `createNodes` operation (`rel`) rendered for
 /// each of its `n` nodes, as upstream renders it per node (`{{ .Index }}`,
-/// `{{ .Count }}`): the index-0 rendering, and the name each rendering
-/// gives its node, if any. Renderings that differ in more than their name
-/// are refused: the operation's nodes are one node group.
+/// `{{ .Count }}`): the name each rendering gives its node, if any, and
+/// the runs of consecutive nodes whose renderings differ in nothing but
+/// their name, each as (its first rendering, its length). Each run is a
+/// node group of its own.
 fn node_templates(
     base: &Path,
     rel: &str,
     n: usize,
-) -> Result<(Value, Vec<Option<String>>), String> {
+) -> Result<(Vec<Run>, Vec<Option<String>>), String> {
     let path: PathBuf = base.join(rel);
     let text =
         std::fs::read_to_string(&path).map_err(|e| format!("template {}: {e}", path.display()))?;
@@ -815,7 +821,7 @@ fn node_templates(
         let t: Value =
             serde_yaml::from_str(&text).map_err(|e| format!("template {}: {e}", path.display()))?;
         let name = name_of(&t);
-        return Ok((t, vec![name; n]));
+        return Ok((vec![(t, n)], vec![name; n]));
     }
     let parse = |i: usize| -> Result<Value, String> {
         let rendered = render(&text, &path, i, n)?;
@@ -833,21 +839,22 @@ fn node_templates(
         }
         v
     };
-    let first = parse(0)?;
-    let shape = without_name(&first);
+    let mut runs: Vec<Run> = Vec::new();
+    let mut shape = Value::Null;
     let mut names = Vec::with_capacity(n);
     for i in 0..n {
-        let t = if i == 0 { first.clone() } else { parse(i)? };
-        if without_name(&t) != shape {
-            return Err(format!(
-                "template {}: its placeholders make node {i} differ from node 0 in more than \
-                 metadata.name: not supported (an operation's nodes are one node group)",
-                path.display()
-            ));
-        }
+        let t = parse(i)?;
+        let this = without_name(&t);
         names.push(name_of(&t));
+        match runs.last_mut() {
+            Some((_, len)) if this == shape => *len += 1,
+            _ => {
+                runs.push((t, 1));
+                shape = this;
+            }
+        }
     }
-    Ok((first, names))
+    Ok((runs, names))
 }
 
 /// The node group of a `createNodes` operation, as scenario YAML, from its
@@ -1322,13 +1329,16 @@ pub fn run(
     let mut measure_from = None;
     // (operation, pod name prefix, measured) of each `createPods`.
     let mut pod_ops: Vec<(usize, String, bool)> = Vec::new();
-    // (node group, label strategy) of each labelled `createNodes`.
-    let mut labelings: Vec<(String, NodeLabeling)> = Vec::new();
+    // (its nodes' names as their groups made them, in the operation's
+    // order; the operation's group name; label strategy) of each labelled
+    // `createNodes`.
+    let mut labelings: Vec<(Vec<String>, String, NodeLabeling)> = Vec::new();
     // The pods of each `createPods` operation: (namespace, name prefix,
     // count, the template), for `deletePods`.
     // (With each pod's own object when the template has placeholders.)
     let mut created: Vec<CreatedPods> = Vec::new();
-    // Nodes whose template names them: (generated name, the template's).
+    // Nodes not named as their group named them: (generated name, the
+    // template's, or the operation's when its nodes are split into groups).
     let mut renames: Vec<(String, String)> = Vec::new();
     // Churn operations: started at their time, run until the last phase.
     let mut churns: Vec<(u64, usize, String, &Value)> = Vec::new();
@@ -1347,7 +1357,7 @@ pub fn run(
     // `createNodes` operations after the first operation that created
     // something: (node group, operation, the name its template gives its
     // node). Their nodes are created at the operation's time.
-    let mut later_nodes: Vec<(String, usize, Vec<String>)> = Vec::new();
+    let mut later_nodes: Vec<(usize, Vec<String>)> = Vec::new();
     // Each node `createNodes` made: the operation, and whether it is one
     // of a later operation's (an API object with no kubelet).
     let mut node_ops: BTreeMap<String, (usize, bool)> = BTreeMap::new();
@@ -1379,50 +1389,66 @@ pub fn run(
                 )?;
                 let n = count(op, &params, &what)?;
                 let group = format!("node-{k}");
-                let (t, names) = match str_field(op, "nodeTemplatePath") {
+                let (runs, names) = match str_field(op, "nodeTemplatePath") {
                     Some(rel) => {
-                        let (t, names) = node_templates(base, rel, n)?;
-                        (Some((t, rel)), names)
+                        let (runs, names) = node_templates(base, rel, n)?;
+                        let runs = runs.into_iter().map(|(t, len)| (Some((t, rel)), len));
+                        (runs.collect(), names)
                     }
-                    None => (None, vec![None; n]),
+                    None => (vec![(None, n)], vec![None; n]),
                 };
-                groups.push_str(&node_group(
-                    t.as_ref().map(|(t, rel)| (t, *rel)),
-                    &group,
-                    n,
-                )?);
+                // The nodes' names as the scenario's groups make them: one
+                // group, `node-K`, when every rendering is the same but for
+                // the name, else one group per run, `node-K-I` from node I
+                // on, whose nodes are then renamed `node-K-I`, as one
+                // group's would be.
+                let mut generated = Vec::with_capacity(n);
+                for (t, len) in &runs {
+                    let run_group = if runs.len() == 1 {
+                        group.clone()
+                    } else {
+                        format!("{group}-{}", generated.len())
+                    };
+                    groups.push_str(&node_group(
+                        t.as_ref().map(|(t, rel)| (t, *rel)),
+                        &run_group,
+                        *len,
+                    )?);
+                    generated.extend((0..*len).map(|j| format!("{run_group}-{j}")));
+                }
                 let later = at > 0 || !actions.is_empty();
                 let mut group_names = Vec::new();
-                for (i, named) in names.into_iter().enumerate() {
-                    let generated = format!("{group}-{i}");
+                let mut seen = BTreeSet::new();
+                for (i, (named, generated)) in names.into_iter().zip(&generated).enumerate() {
                     let name = match named {
                         // Upstream creates every node from its rendering
                         // as it is: a second one of a name is AlreadyExists.
-                        Some(node) if group_names.contains(&node) => {
+                        Some(node) if seen.contains(&node) => {
                             return Err(format!(
                                 "{what}: the node template names node {i} `{node}`, as it named \
                                  an earlier one of this operation (count is {n}; upstream's \
                                  second create would fail with AlreadyExists)"
                             ));
                         }
-                        Some(node) => {
-                            renames.push((generated, node.clone()));
-                            node
-                        }
-                        None => generated,
+                        Some(node) => node,
+                        None => format!("{group}-{i}"),
                     };
+                    if name != *generated {
+                        renames.push((generated.clone(), name.clone()));
+                    }
+                    seen.insert(name.clone());
                     group_names.push(name.clone());
                     node_ops.insert(name, (k, later));
                 }
                 if let Some(l) = node_labeling(op, &what)? {
-                    labelings.push((group.clone(), l));
+                    labelings.push((generated, group.clone(), l));
                 }
                 nodes += n;
                 if later {
                     // Upstream creates them when the operation runs: pods
                     // already waiting may then fit, and have a phase's
                     // time from now before a barrier passes.
-                    later_nodes.push((group, k, group_names));
+                    later_nodes.push((k, group_names));
                     actions.push(Action {
                         at,
                         place: format!("<{case_name} operation {k}>"),
@@ -2083,17 +2109,20 @@ pub fn run(
             s.queueing_hints
         ));
     }
-    for (group, labeling) in &labelings {
-        let prefix = format!("{group}-");
+    for (generated, group, labeling) in &labelings {
+        // Node `i` of the operation by the name its group gave it; the
+        // label's value is made from the name it has as the operation's
+        // node `i` of one group.
+        let index: BTreeMap<&str, usize> = generated
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.as_str(), i))
+            .collect();
         for node in &mut s.nodes {
-            let name = node.metadata.name.clone();
-            let Some(i) = name
-                .strip_prefix(prefix.as_str())
-                .and_then(|i| i.parse::<usize>().ok())
-            else {
+            let Some(&i) = index.get(&*node.metadata.name) else {
                 continue;
             };
-            let (key, value) = labeling.value(i, &name);
+            let (key, value) = labeling.value(i, &format!("{group}-{i}"));
             std::sync::Arc::make_mut(&mut node.metadata.labels).insert(key, value);
         }
     }
@@ -2157,14 +2186,9 @@ pub fn run(
     // upstream's (no kubelet runs for any node there); through the whole
     // simulator as machines joining (`addNodes`), whose kubelets register
     // them and keep them alive, as the cluster's other nodes.
-    for (group, k, names) in &later_nodes {
-        let prefix = format!("{group}-");
-        let of_group = |name: &str| {
-            names.iter().any(|n| n == name)
-                || name
-                    .strip_prefix(prefix.as_str())
-                    .is_some_and(|i| i.parse::<usize>().is_ok())
-        };
+    for (k, names) in &later_nodes {
+        let names: BTreeSet<&str> = names.iter().map(String::as_str).collect();
+        let of_group = |name: &str| names.contains(name);
         let place = format!("<{case_name} operation {k}>");
         let action = s
             .actions
@@ -2921,23 +2945,66 @@ mod tests {
             .map(|p| p.name.as_str())
             .collect();
         assert_eq!(deleted, ["op1-p-1"]);
-        // A node template's placeholders may vary its nodes' names alone:
-        // an operation's nodes are one node group.
+        // A node template whose renderings differ in more than the name
+        // (upstream's SchedulingWithExtendedResource gives node i its own
+        // extended resource) makes nodes that differ so: each pod asking
+        // for slot i lands on node i. The operation's nodes keep the names
+        // one group gives them, and its label strategy reaches them all.
         scratch_template(
             &path,
             "indexed-node.yaml",
-            "apiVersion: v1\nkind: Node\nmetadata: {generateName: n-{{ .Index }}-}\n",
+            "apiVersion: v1\nkind: Node\nmetadata: {generateName: n-{{ .Index }}-, labels: {rack: 'r-{{ div .Index 2 }}'}}\nstatus: {capacity: {example.com/slot-{{ .Index }}: 1}}\n",
         );
-        std::fs::write(
+        scratch_template(
             &path,
-            "- name: T\n  workloadTemplate:\n  - {opcode: createNodes, count: 2, nodeTemplatePath: templates/indexed-node.yaml}\n  workloads:\n  - {name: w}\n",
-        )
-        .unwrap();
-        let e = run(&path, "T/w", 1, &RunOptions::default()).unwrap_err();
-        assert!(
-            e.contains("indexed-node.yaml: its placeholders make node 1 differ from node 0 in more than metadata.name"),
-            "{e}"
+            "slot-pod.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata: {generateName: p-}\nspec:\n  containers: [{name: c, image: registry.k8s.io/pause:3.10, resources: {requests: {example.com/slot-{{ .Index }}: 1}, limits: {example.com/slot-{{ .Index }}: 1}}}]\n",
         );
+        scratch_template(
+            &path,
+            "rack-pod.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata: {generateName: q-}\nspec:\n  nodeSelector: {rack: r-1, color: b}\n  containers: [{name: c, image: registry.k8s.io/pause:3.10}]\n",
+        );
+        for later in [false, true] {
+            // With `later`, the nodes come after a first pod, at their
+            // operation's time.
+            let first = if later {
+                "  - {opcode: createPods, count: 1, namespace: a}\n"
+            } else {
+                ""
+            };
+            std::fs::write(
+                &path,
+                format!("- name: T\n  workloadTemplate:\n  - {{opcode: createNodes, count: 1}}\n{first}  - {{opcode: createNodes, count: 4, nodeTemplatePath: templates/indexed-node.yaml, labelNodePrepareStrategy: {{labelKey: color, labelValues: [a, b]}}}}\n  - {{opcode: createPods, count: 4, namespace: a, podTemplatePath: templates/slot-pod.yaml, collectMetrics: true}}\n  - {{opcode: createPods, count: 1, namespace: a, podTemplatePath: templates/rack-pod.yaml}}\n  workloads:\n  - {{name: w}}\n"),
+            )
+            .unwrap();
+            let k = if later { 2 } else { 1 };
+            for scheduling_only in [true, false] {
+                let opts = RunOptions {
+                    scheduling_only,
+                    ..RunOptions::default()
+                };
+                let r = run(&path, "T/w", 1, &opts).unwrap();
+                let mut placed: Vec<(&str, &str)> = r
+                    .placements
+                    .iter()
+                    .filter(|p| p.op > k)
+                    .map(|p| (p.name.as_str(), p.node.as_deref().unwrap_or("none")))
+                    .collect();
+                placed.sort_unstable();
+                let slot = |i| format!("node-{k}-{i}");
+                let want: Vec<(String, String)> = (0..4)
+                    .map(|i| (format!("op{}-p-{i}", k + 1), slot(i)))
+                    .chain([(format!("op{}-q-0", k + 2), slot(3))])
+                    .collect();
+                let want: Vec<(&str, &str)> =
+                    want.iter().map(|(p, n)| (p.as_str(), n.as_str())).collect();
+                assert_eq!(
+                    placed, want,
+                    "later {later}, scheduling only {scheduling_only}"
+                );
+            }
+        }
         // Elsewhere placeholders are refused, the template named.
         scratch_template(
             &path,
