@@ -564,6 +564,9 @@ pub struct Checked<D> {
 /// The message for a key `key` that the type `ty` does not have, with the
 /// closest field it has when one is close.
 fn unknown(key: &str, ty: &str, fields: &[(&'static str, &'static Schema)]) -> String {
+    if key == "<<" {
+        return crate::scenario::message::MERGE_KEY.to_owned();
+    }
     let names: Vec<&str> = fields.iter().map(|(n, _)| *n).collect();
     let hint = match crate::scenario::message::closest(key, &names) {
         Some(c) => format!(" (did you mean `{c}`?)"),

@@ -5,8 +5,18 @@
 //! the fix is usually one letter away, so the message names the closest
 //! valid key as well as the full list.
 
-/// "unknown WHAT `name` (did you mean `x`?); expected one of `a`, `b`".
+/// What a key `<<` is: a YAML merge key, which the YAML reader kubesim
+/// uses does not expand (merge keys are YAML 1.1's; kubectl's reader
+/// expands them), so it would otherwise read as an unknown key.
+pub(crate) const MERGE_KEY: &str = "`<<` is a YAML merge key, which kubesim does not expand \
+     (kubectl does): write the merged keys out (an alias of a whole value, `*name`, works)";
+
+/// "unknown WHAT `name` (did you mean `x`?); expected one of `a`, `b`",
+/// or [`MERGE_KEY`] for `<<`.
 pub(super) fn unknown(what: &str, name: &str, expected: &[&str]) -> String {
+    if what == "key" && name == "<<" {
+        return MERGE_KEY.to_owned();
+    }
     let suggestion = match closest(name, expected) {
         Some(s) => format!(" (did you mean `{s}`?)"),
         None => String::new(),
@@ -145,6 +155,10 @@ mod tests {
         assert_eq!(
             tidy_serde_message("unknown field `b`, expected `a`"),
             "unknown key `b`; expected `a`"
+        );
+        assert_eq!(
+            tidy_serde_message("nodeGroups[0]: unknown field `<<`, expected `a`"),
+            format!("nodeGroups[0]: {MERGE_KEY}")
         );
         assert_eq!(
             tidy_serde_message("unknown field `b`, there are no fields"),

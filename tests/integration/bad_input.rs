@@ -376,6 +376,21 @@ fn a_manifest_key_kubernetes_does_not_have_is_refused_at_its_place() {
         ),
         &["`replicaz` is not a field of Kubernetes' DeploymentSpec (did you mean `replicas`?)"],
     );
+    // A YAML merge key is named as one, in a manifest and in the
+    // scenario's own keys: kubesim's reader does not expand it.
+    let merge = "`<<` is a YAML merge key, which kubesim does not expand";
+    rejects(
+        &dir,
+        &pod(
+            "      containers:\n      - &c {name: c, image: x}\n      - <<: *c\n        name: d\n",
+        ),
+        &["scenario.yaml:13:9: ", merge],
+    );
+    rejects(
+        &dir,
+        "name: bad\ncluster:\n  nodeGroups:\n  - name: n\n    <<: {count: 1, capacity: {cpu: '2', memory: 4Gi}}\n",
+        &["scenario.yaml:5:5: ", merge],
+    );
     // Real fields the model does not use load, and so does any key of a
     // kind it does not model (skipped with a warning).
     let s = write(
