@@ -393,7 +393,10 @@ pub const STATEFUL_SET_SPEC: Schema = Struct(
         ("revisionHistoryLimit", &Any),
         ("minReadySeconds", &Any),
         ("persistentVolumeClaimRetentionPolicy", &Any),
-        ("ordinals", &Any),
+        (
+            "ordinals",
+            &Struct("StatefulSetOrdinals", &[("start", &Any)]),
+        ),
     ],
 );
 

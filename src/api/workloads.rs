@@ -98,6 +98,18 @@ pub struct WorkloadSpec {
     /// that an update can be refused for changing them, as upstream does.
     #[serde(default)]
     pub volume_claim_templates: Option<serde_yaml::Value>,
+    /// StatefulSet only: the first replica's ordinal.
+    #[serde(default)]
+    pub ordinals: Option<StatefulSetOrdinals>,
+}
+
+/// A StatefulSet's `spec.ordinals`: replicas are numbered from `start`
+/// (upstream's StatefulSetStartOrdinal, GA in 1.31).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatefulSetOrdinals {
+    #[serde(default)]
+    pub start: i32,
 }
 
 /// A Deployment, ReplicaSet, DaemonSet or StatefulSet: the kind is carried

@@ -556,6 +556,14 @@ fn validate_workload(kind: Kind, w: &Workload, errs: &mut Vec<String>) {
     if kind == Kind::StatefulSet && s.service_name.as_deref().is_none_or(str::is_empty) {
         errs.push("spec.serviceName: Required value".into());
     }
+    if let Some(o) = &s.ordinals
+        && o.start < 0
+    {
+        errs.push(format!(
+            "spec.ordinals.start: Invalid value: {}: must be greater than or equal to 0",
+            o.start
+        ));
+    }
 }
 
 /// The validation errors of an object about to be stored, empty when valid.
@@ -771,9 +779,9 @@ fn qos_class(spec: &PodSpec) -> &'static str {
 /// `spec.selector` is immutable (their registry strategies'
 /// `ValidateImmutableField`); of a StatefulSet's spec only `replicas`,
 /// `template`, `updateStrategy`, `revisionHistoryLimit` and
-/// `minReadySeconds` may change (`ValidateStatefulSetUpdate`; `ordinals`
-/// and `persistentVolumeClaimRetentionPolicy`, which it also allows, are
-/// not modelled; `volumeClaimTemplates`, kept as written, are compared as
+/// `minReadySeconds` may change (`ValidateStatefulSetUpdate`; it also
+/// allows `ordinals` and `persistentVolumeClaimRetentionPolicy`, the
+/// latter not modelled; `volumeClaimTemplates`, kept as written, are compared as
 /// written, without upstream's defaulting of a claim's fields). Returns
 /// what is refused (upstream's 422 Invalid).
 pub fn workload_update(kind: Kind, old: &Workload, new: &Workload) -> Vec<String> {
@@ -1103,6 +1111,13 @@ mod tests {
             "kind: StatefulSet\nmetadata: {name: s}\nspec: {selector: {matchLabels: {app: a}}, template: {metadata: {labels: {app: a}}, spec: {containers: [{name: c, image: x}]}}}",
         ));
         assert_eq!(e, vec!["spec.serviceName: Required value".to_string()]);
+        let e = validate(&object(
+            "kind: StatefulSet\nmetadata: {name: s}\nspec: {serviceName: s, ordinals: {start: -2}, selector: {matchLabels: {app: a}}, template: {metadata: {labels: {app: a}}, spec: {containers: [{name: c, image: x}]}}}",
+        ));
+        assert_eq!(
+            e,
+            ["spec.ordinals.start: Invalid value: -2: must be greater than or equal to 0"]
+        );
         assert!(validate(&object("kind: Pod\nmetadata: {name: ok}\nspec: {containers: [{name: c, image: x, resources: {requests: {cpu: '2'}, limits: {cpu: '1'}}}]}")).len() == 1);
     }
 

@@ -1,12 +1,15 @@
 //! The StatefulSet controller (upstream
 //! `pkg/controller/statefulset/stateful_set_control.go`): pods named
-//! `<set>-<ordinal>` for ordinals 0..replicas-1. With OrderedReady (the
-//! default) it creates the lowest missing ordinal only when every lower one
-//! is Running and Ready, and scales down from the highest ordinal, one at a
-//! time, only while all are healthy; Parallel creates and deletes without
-//! waiting. A rolling update deletes pods whose `controller-revision-hash`
-//! is not the template's, from the highest ordinal down to `partition`, one
-//! at a time, each replaced and healthy before the next.
+//! `<set>-<ordinal>` for ordinals start..start+replicas-1 (`start` is
+//! `spec.ordinals.start`, 0 by default). With OrderedReady (the default)
+//! it creates the lowest missing ordinal only when every lower one is
+//! Running and Ready, and deletes the pods of ordinals out of that range
+//! from the highest down, one at a time, only while all are healthy;
+//! Parallel creates and deletes without waiting. A rolling update deletes
+//! pods whose `controller-revision-hash` is not the template's, from the
+//! highest ordinal down to replica `partition` (ordinal start +
+//! partition, as upstream counts it), one at a time, each replaced and
+//! healthy before the next.
 //!
 //! Simplified: no PersistentVolumeClaims; the revision is the template
 //! hash (no ControllerRevision objects); `maxUnavailable` is not modelled.
@@ -181,6 +184,9 @@ impl StatefulSetController {
             }
         }
         let replicas = set.replicas();
+        // Replica `i` is ordinal `start + i` (`spec.ordinals.start`).
+        let start = set.spec.ordinals.as_ref().map_or(0, |o| o.start);
+        let in_range = start..start.saturating_add(replicas);
         let parallel = set.spec.pod_management_policy.as_deref() == Some("Parallel");
         let partition = set
             .spec
@@ -202,7 +208,7 @@ impl StatefulSetController {
         let mut deletes: Vec<&Pod> = Vec::new();
         // Replicas: create the missing ordinals, lowest first.
         let mut blocked = false;
-        for i in 0..replicas {
+        for i in in_range.clone() {
             let pod_name = format!("{name}-{i}");
             match pods.get(&i) {
                 _ if busy(self, &pod_name) => blocked = true,
@@ -230,10 +236,17 @@ impl StatefulSetController {
         // One change at a time: nothing else while a create or delete of
         // this set is not yet observed.
         let settled = !self.in_flight.iter().any(|(k, _)| k == key);
-        let all_healthy =
-            settled && (0..replicas).all(|i| pods.get(&i).is_some_and(|p| healthy(p)));
-        // Condemned: ordinals >= replicas, highest first.
-        let condemned: Vec<&Pod> = pods.range(replicas..).rev().map(|(_, p)| *p).collect();
+        let all_healthy = settled
+            && in_range
+                .clone()
+                .all(|i| pods.get(&i).is_some_and(|p| healthy(p)));
+        // Condemned: ordinals out of the range, highest first.
+        let condemned: Vec<&Pod> = pods
+            .iter()
+            .rev()
+            .filter(|(i, _)| **i >= 0 && !in_range.contains(i))
+            .map(|(_, p)| *p)
+            .collect();
         if !condemned.is_empty() && creates.is_empty() {
             if parallel {
                 deletes.extend(condemned.iter().filter(|p| !busy(self, &p.metadata.name)));
@@ -244,13 +257,14 @@ impl StatefulSetController {
                 deletes.push(condemned[0]);
             }
         }
-        // Rolling update, from the highest ordinal down to the partition.
+        // Rolling update, from the highest ordinal down to the partition
+        // (counted from the first replica, as upstream's index).
         if strategy_type == "RollingUpdate"
             && creates.is_empty()
             && deletes.is_empty()
             && condemned.is_empty()
             && all_healthy
-            && let Some(p) = (partition.max(0)..replicas)
+            && let Some(p) = (start.saturating_add(partition.max(0))..in_range.end)
                 .rev()
                 .filter_map(|i| pods.get(&i))
                 .find(|p| p.metadata.labels.get(REVISION_LABEL) != Some(&hash))
@@ -285,7 +299,7 @@ impl StatefulSetController {
         for p in deletes {
             let pk = ObjectKey::new(Kind::Pod, &p.metadata.namespace, &p.metadata.name);
             let why = match ordinal(name, &p.metadata.name) {
-                Some(i) if i >= replicas => "SuccessfulDelete: scale down",
+                Some(i) if !in_range.contains(&i) => "SuccessfulDelete: scale down",
                 _ if p.status.phase.is_terminal() => "SuccessfulDelete: failed pod",
                 _ => "SuccessfulDelete: rolling update",
             };

@@ -623,6 +623,73 @@ fn statefulset_parallel_and_partition() {
 }
 
 #[test]
+fn statefulset_ordinals_start_numbers_the_replicas_and_moving_it_replaces_them() {
+    // spec.ordinals.start numbers the replicas from it; moving it (an
+    // update upstream allows) creates the new ordinals in order, then
+    // deletes the old ones from the highest down; the partition counts
+    // from the first replica.
+    let set = |start: i32| {
+        format!(
+            "{{apiVersion: apps/v1, kind: StatefulSet, metadata: {{name: db}}, spec: {{serviceName: db, replicas: 3, ordinals: {{start: {start}}}, updateStrategy: {{type: RollingUpdate, rollingUpdate: {{partition: 1}}}}, selector: {{matchLabels: {{app: db}}}}, template: {{metadata: {{labels: {{app: db}}}}, spec: {{containers: [{{name: c, image: 'app:1'}}]}}}}}}}}"
+        )
+    };
+    let text = format!(
+        "name: o\n{}actions:\n- at: 0s\n  apply: {}\n- at: 30s\n  apply: {}\n- at: 60s\n  setImage: {{kind: StatefulSet, name: db, container: c, image: 'app:2'}}\n",
+        cluster(2),
+        set(1),
+        set(3)
+    );
+    let out = run_scenario("sts-ordinals", &text);
+    let pods = read_csv(&out.join("pods.csv"));
+    let events = read_csv(&out.join("events.csv"));
+    let at = |p: &Row, col: &str| micros(&p[col]).unwrap();
+    let created: Vec<&str> = pods.iter().map(|p| p["name"].as_str()).collect();
+    // db-1, db-2, db-3 at first; db-4, db-5 after the move; db-5 and db-4
+    // again in the rolling update (partition 1: db-3 stays).
+    assert_eq!(
+        created,
+        ["db-1", "db-2", "db-3", "db-4", "db-5", "db-5", "db-4"]
+    );
+    for w in pods[..5].windows(2) {
+        assert!(
+            at(&w[1], "created_s") > at(&w[0], "ready_s"),
+            "{} before {} was ready",
+            w[1]["name"],
+            w[0]["name"]
+        );
+    }
+    let deleted = |detail: &str| -> Vec<&str> {
+        events
+            .iter()
+            .filter(|e| {
+                e["component"] == "kube-controller-manager" && e["detail"].ends_with(detail)
+            })
+            .map(|e| e["name"].as_str())
+            .collect()
+    };
+    assert_eq!(deleted("SuccessfulDelete: scale down"), ["db-2", "db-1"]);
+    assert_eq!(
+        deleted("SuccessfulDelete: rolling update"),
+        ["db-5", "db-4"]
+    );
+    // The old ordinals go once the new ones are ready.
+    let gone = |name: &str| {
+        at(
+            pods.iter().find(|p| p["name"] == name).unwrap(),
+            "deleted_s",
+        )
+    };
+    assert!(gone("db-2") > at(&pods[4], "ready_s"));
+    assert!(gone("db-2") < gone("db-1"));
+    let live: Vec<&str> = pods
+        .iter()
+        .filter(|p| p["deleted_s"].is_empty())
+        .map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(live, ["db-3", "db-5", "db-4"]);
+}
+
+#[test]
 fn daemonset_runs_one_pod_per_eligible_node_at_every_step() {
     let out = run_bundled("daemonset");
     let pods = read_csv(&out.join("pods.csv"));
