@@ -10,14 +10,14 @@
 //! scenario creates Namespaces, Namespaces, for InterPodAffinity's
 //! namespace selectors.
 //!
-//! Simplified compared to upstream, for now (see also `preemption`):
-//! nodes are visited in the order they were added (upstream interleaves
-//! zones).
+//! Nodes are visited in upstream's node tree order, one zone after the
+//! other ([`nodetree`]). See `preemption` for what is simplified there.
 
 pub mod config;
 pub mod explain;
 pub mod framework;
 pub mod hints;
+pub mod nodetree;
 pub mod preemption;
 pub mod profile;
 pub mod queue;
@@ -298,7 +298,7 @@ fn memo_way(shape: u64) -> usize {
 }
 
 /// `feasible` as a range of node indices, when it is one (the nodes are
-/// visited in index order while `order` is every node: none was deleted).
+/// visited in index order while `order` is `0..nodes.len()`).
 fn as_range(feasible: &[usize], every_node: bool) -> Option<std::ops::Range<usize>> {
     let (&first, &last) = (feasible.first()?, feasible.last()?);
     // The nodes are distinct and visited in increasing index but for one
@@ -427,8 +427,18 @@ pub struct Scheduler {
     /// How many of `rows` have a PreferNoSchedule taint.
     soft_tainted: usize,
     live: Vec<bool>,
-    /// Live node indices, in the order nodes were added.
+    /// Live node indices, in the order the nodes are visited: the node
+    /// tree's list as the last cycle's snapshot took it.
     order: Vec<usize>,
+    /// `order` is `0..nodes.len()`: every node is live and the tree lists
+    /// them in index order (the fast paths read nodes by index ranges).
+    order_identity: bool,
+    /// A node was added or removed since `order` was taken from `tree`.
+    order_stale: bool,
+    /// The live nodes by zone, in upstream's node tree order.
+    tree: nodetree::NodeTree<usize>,
+    /// Each node's zone key, as the tree holds it.
+    zone_of: Vec<String>,
     node_index: HashMap<Arc<str>, usize>,
     placed: HashMap<u64, Placed>,
     /// Bound pods whose Node the cache does not hold (yet or any more: a
@@ -536,6 +546,10 @@ impl Scheduler {
             soft_tainted: 0,
             live: Vec::new(),
             order: Vec::new(),
+            order_identity: true,
+            order_stale: false,
+            tree: nodetree::NodeTree::default(),
+            zone_of: Vec::new(),
             node_index: HashMap::default(),
             placed: HashMap::default(),
             unplaced: BTreeMap::new(),
@@ -755,7 +769,18 @@ impl Scheduler {
                 }
             }
             Msg::WatchList { tag, objects, .. } => {
-                for obj in *objects {
+                // The nodes of the list, in the order the node tree visits
+                // them, take node indices in that order: the tree is the
+                // same, and its list is the nodes in index order.
+                let objects = if tag == WATCH_NODES {
+                    nodetree::in_tree_order(*objects, |o| match &**o {
+                        Object::Node(n) => nodetree::zone_key(n),
+                        _ => String::new(),
+                    })
+                } else {
+                    *objects
+                };
+                for obj in objects {
                     self.observe(EventType::Added, &obj, None, cx);
                 }
                 match tag {
@@ -906,12 +931,22 @@ impl Scheduler {
                 self.count_images(i, -1);
                 self.idx.remove_node(i);
                 self.live[i] = false;
-                self.order.retain(|&j| j != i);
+                self.tree.remove(&self.zone_of[i], i);
+                self.order_stale = true;
                 self.node_index.remove(&name);
                 false
             }
             (EventType::Deleted, None) => false,
             (_, Some(i)) => {
+                // A new zone moves the node in the tree (upstream's
+                // updateNode), and in the visiting order once a node is
+                // added or removed.
+                let zone = nodetree::zone_key(node);
+                if zone != self.zone_of[i] {
+                    self.tree.remove(&self.zone_of[i], i);
+                    self.tree.add(&zone, i);
+                    self.zone_of[i] = zone;
+                }
                 self.count_images(i, -1);
                 self.nodes[i].update(node);
                 self.share_taint_reasons(i);
@@ -927,7 +962,10 @@ impl Scheduler {
                 self.rows.push(NodeRow::default());
                 self.refresh_row(i);
                 self.live.push(true);
-                self.order.push(i);
+                let zone = nodetree::zone_key(node);
+                self.tree.add(&zone, i);
+                self.zone_of.push(zone);
+                self.order_stale = true;
                 self.node_index.insert(name, i);
                 self.count_images(i, 1);
                 self.idx.set_node(i, &node.metadata.labels);
@@ -959,8 +997,8 @@ impl Scheduler {
     fn move_assumed_from_gone(&mut self, i: usize) {
         // Most Nodes are new names: the pods are looked through only when
         // a deleted node had this one (and the nodes only when some node
-        // was deleted: `order` holds the live ones).
-        if self.order.len() == self.nodes.len() {
+        // was deleted: the tree holds the live ones).
+        if self.tree.len() == self.nodes.len() {
             return;
         }
         let name = self.nodes[i].name.clone();
@@ -1946,6 +1984,7 @@ impl Scheduler {
     /// ties by reservoir sampling, for upstream's behaviour).
     fn decide(&mut self, pod: &Pod, res: &PodResources, profile: usize) -> (Decision, usize) {
         self.rejected_by = 0;
+        self.refresh_order();
         let n = self.order.len();
         if n == 0 {
             self.rejected_by = queue::NO_REJECTOR;
@@ -2016,9 +2055,7 @@ impl Scheduler {
         // then runs of such nodes that pass are taken in a tight loop, and
         // every other node goes through `run_filters`.
         let rows_decide = self.trace.is_none() && cf.topology.is_empty() && cf.pod.row_only();
-        let every_node = self.order.len() == self.nodes.len();
-        #[cfg(test)]
-        assert!(!every_node || self.order.iter().enumerate().all(|(k, &i)| k == i));
+        let every_node = self.order_identity;
         while processed < n {
             if rows_decide {
                 // Up to the end of `order` (or of the visit) at most.
@@ -2160,6 +2197,19 @@ impl Scheduler {
         (decision, processed)
     }
 
+    /// Takes the visiting order from the node tree when a node was added
+    /// or removed since it was last taken, as upstream's snapshot does at
+    /// the start of a cycle.
+    fn refresh_order(&mut self) {
+        if !self.order_stale {
+            return;
+        }
+        self.order_stale = false;
+        self.order = self.tree.list();
+        self.order_identity = self.order.len() == self.nodes.len()
+            && self.order.iter().enumerate().all(|(k, &i)| k == i);
+    }
+
     /// Takes a node into the cache without a watch (explain, tests).
     pub fn add_node(&mut self, node: &crate::api::Node) {
         self.observe_node(EventType::Added, node);
@@ -2215,6 +2265,7 @@ impl Scheduler {
     pub fn evaluate(&mut self, pod: &Pod) -> Option<Evaluation> {
         #[cfg(test)]
         assert!(self.rows_in_sync(), "a node's row is stale");
+        self.refresh_order();
         let profile = self.profile_index(pod)?;
         let res = PodResources::of(pod);
         let default_matcher = self.system_default_matcher(pod, profile);
@@ -2520,7 +2571,7 @@ impl Scheduler {
                     weighted: fit * w_fit + balanced * w_balanced + image * w_image,
                 }
             };
-            let range = as_range(feasible, self.order.len() == nodes.len());
+            let range = as_range(feasible, self.order_identity);
             // Whether the totals are the memo's sums plus `base` (every
             // plugin that normalizes gives a constant column): then the
             // tie-break reads the memo, by blocks, unless the totals are

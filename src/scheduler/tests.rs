@@ -2456,3 +2456,55 @@ fn a_pod_with_no_node_to_go_to_is_retried_by_backoff() {
     // Tried at 0, then after 1, 2, 4, 8, 10, 10, 10 and 10 s: at 55 s.
     assert_eq!(world.s.queue.attempts(7), 9);
 }
+
+/// Nodes are visited in upstream's node tree order: one node of each zone
+/// in turn, zones in the order their first node came. A node's new zone
+/// moves it in the order only once a node is added or removed, as
+/// upstream's snapshot rebuilds its list only then.
+#[test]
+fn nodes_are_visited_one_zone_after_the_other() {
+    let zoned = |name: &str, zone: &str| {
+        format!(
+            "metadata: {{name: {name}, labels: {{kubernetes.io/hostname: {name}, topology.kubernetes.io/zone: {zone}}}}}\nstatus: {{allocatable: {{cpu: '4', memory: 8Gi}}}}"
+        )
+    };
+    let mut s = Scheduler::new(&RngStreams::new(1));
+    for (name, zone) in [
+        ("a-0", "a"),
+        ("a-1", "a"),
+        ("b-0", "b"),
+        ("a-2", "a"),
+        ("c-0", "c"),
+    ] {
+        s.add_node(&node(&zoned(name, zone)));
+    }
+    let p = pod("metadata: {name: p}\nspec: {containers: [{name: c, image: x}]}");
+    let visited = |s: &mut Scheduler| -> Vec<String> {
+        let e = s.evaluate(&p).unwrap();
+        e.nodes.iter().map(|n| n.node.to_string()).collect()
+    };
+    assert_eq!(visited(&mut s), ["a-0", "b-0", "c-0", "a-1", "a-2"]);
+    // a-2 moves to zone c: the tree changes, the order not yet.
+    s.add_node(&node(&zoned("a-2", "c")));
+    assert_eq!(visited(&mut s), ["a-0", "b-0", "c-0", "a-1", "a-2"]);
+    // A node added (or removed) takes the order from the tree again.
+    s.add_node(&node(&zoned("b-1", "b")));
+    assert_eq!(visited(&mut s), ["a-0", "b-0", "c-0", "a-1", "b-1", "a-2"]);
+    s.observe_node(
+        crate::etcd::EventType::Deleted,
+        &node("metadata: {name: b-0}"),
+    );
+    assert_eq!(visited(&mut s), ["a-0", "b-1", "c-0", "a-1", "a-2"]);
+    // A cycle over a visiting order that is not the index order: a pod
+    // only c-0 takes lands there.
+    let mut q = pod(
+        "metadata: {name: q}\nspec: {nodeSelector: {kubernetes.io/hostname: c-0}, containers: [{name: c, image: x}]}",
+    );
+    q.metadata.uid = 9;
+    let (decision, evaluated) = s.decide(&q, &PodResources::of(&q), 0);
+    let super::Decision::Node { node: n, .. } = decision else {
+        panic!("unschedulable")
+    };
+    assert_eq!(&*s.nodes[n].name, "c-0");
+    assert_eq!(evaluated, 5);
+}
