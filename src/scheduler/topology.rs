@@ -1591,9 +1591,9 @@ impl Indexes {
         // that has their keys) scores by its domain of the one constraint
         // that is not direct alone (or the same as every such node, when
         // all are direct): the system defaults' hostname and zone, where
-        // most feasible nodes hold none of the pod's kind. Nodes come in
-        // node order, zone by zone, so the last such node's score is
-        // usually this one's: reused, the same value by the same sum.
+        // most feasible nodes hold none of the pod's kind. The score of
+        // each such domain is worked out once (nodes come one zone after
+        // the other) and reused: the same value by the same sum.
         let mut keyed = parts.iter().filter(|p| p.2.is_none());
         let key_table = match (keyed.next(), keyed.next()) {
             (None, _) => Some(&[][..]),
@@ -1609,20 +1609,18 @@ impl Indexes {
                 direct.is_none() || (domain_of(t, i) != NONE && count_of(counts, i) == 0)
             })
         };
-        let mut last: Option<(u32, Option<i64>)> = None;
+        // By domain of the keyed constraint, slot 0 for none.
+        let mut by_domain: Vec<Option<Option<i64>>> = Vec::new();
         out.extend(nodes.iter().map(|&i| {
             if !zero_counts(i) {
                 return score_of(i);
             }
             let key = domain_of(key_table, i);
-            match last {
-                Some((k, score)) if k == key => score,
-                _ => {
-                    let score = score_of(i);
-                    last = Some((key, score));
-                    score
-                }
+            let slot = if key == NONE { 0 } else { key as usize + 1 };
+            if slot >= by_domain.len() {
+                by_domain.resize(slot + 1, None);
             }
+            *by_domain[slot].get_or_insert_with(|| score_of(i))
         }));
     }
 
