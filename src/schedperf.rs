@@ -792,16 +792,17 @@ fn node_capacity_defaults() -> BTreeMap<String, crate::api::Quantity> {
         .collect()
 }
 
-/// Consecutive nodes of a `createNodes` operation that differ in nothing
-/// but their names: the first one's rendering, and how many they are.
+/// Consecutive nodes of a `createNodes` operation that are alike but for
+/// their names: the first one's rendering, and how many they are.
 type Run = (Value, usize);
 
 /// The node template of a `createNodes` operation (`rel`) rendered for
 /// each of its `n` nodes, as upstream renders it per node (`{{ .Index }}`,
 /// `{{ .Count }}`): the name each rendering gives its node, if any, and
-/// the runs of consecutive nodes whose renderings differ in nothing but
-/// their name, each as (its first rendering, its length). Each run is a
-/// node group of its own.
+/// the runs of consecutive nodes whose renderings make alike nodes (the
+/// same labels, taints, `spec.unschedulable` and `status.capacity`), each
+/// as (its first rendering, its length). Each run is a node group of its
+/// own.
 fn node_templates(
     base: &Path,
     rel: &str,
@@ -828,23 +829,22 @@ fn node_templates(
         serde_yaml::from_str(&rendered)
             .map_err(|e| format!("template {} (rendered for index {i}): {e}", path.display()))
     };
-    let without_name = |v: &Value| {
-        let mut v = v.clone();
-        if let Some(m) = v
-            .as_mapping_mut()
-            .and_then(|m| m.get_mut("metadata"))
-            .and_then(Value::as_mapping_mut)
-        {
-            m.remove("name");
-        }
-        v
+    // What of a rendering makes its node (`node_group` reads these).
+    let shape_of = |v: &Value| -> [Option<Value>; 4] {
+        let at = |a: &str, b: &str| field(v, a).and_then(|x| field(x, b)).cloned();
+        [
+            at("metadata", "labels"),
+            at("spec", "taints"),
+            at("spec", "unschedulable"),
+            at("status", "capacity"),
+        ]
     };
     let mut runs: Vec<Run> = Vec::new();
-    let mut shape = Value::Null;
+    let mut shape = Default::default();
     let mut names = Vec::with_capacity(n);
     for i in 0..n {
         let t = parse(i)?;
-        let this = without_name(&t);
+        let this = shape_of(&t);
         names.push(name_of(&t));
         match runs.last_mut() {
             Some((_, len)) if this == shape => *len += 1,

@@ -108,8 +108,9 @@ pub struct WorkloadSpec {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatefulSetOrdinals {
+    /// Unset (or null) is 0.
     #[serde(default)]
-    pub start: i32,
+    pub start: Option<i32>,
 }
 
 /// A Deployment, ReplicaSet, DaemonSet or StatefulSet: the kind is carried

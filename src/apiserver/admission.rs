@@ -556,12 +556,11 @@ fn validate_workload(kind: Kind, w: &Workload, errs: &mut Vec<String>) {
     if kind == Kind::StatefulSet && s.service_name.as_deref().is_none_or(str::is_empty) {
         errs.push("spec.serviceName: Required value".into());
     }
-    if let Some(o) = &s.ordinals
-        && o.start < 0
+    if let Some(start) = s.ordinals.as_ref().and_then(|o| o.start)
+        && start < 0
     {
         errs.push(format!(
-            "spec.ordinals.start: Invalid value: {}: must be greater than or equal to 0",
-            o.start
+            "spec.ordinals.start: Invalid value: {start}: must be greater than or equal to 0"
         ));
     }
 }

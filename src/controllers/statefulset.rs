@@ -185,7 +185,12 @@ impl StatefulSetController {
         }
         let replicas = set.replicas();
         // Replica `i` is ordinal `start + i` (`spec.ordinals.start`).
-        let start = set.spec.ordinals.as_ref().map_or(0, |o| o.start);
+        let start = set
+            .spec
+            .ordinals
+            .as_ref()
+            .and_then(|o| o.start)
+            .unwrap_or(0);
         let in_range = start..start.saturating_add(replicas);
         let parallel = set.spec.pod_management_policy.as_deref() == Some("Parallel");
         let partition = set

@@ -435,6 +435,10 @@ pub struct Scheduler {
     order_identity: bool,
     /// A node was added or removed since `order` was taken from `tree`.
     order_stale: bool,
+    /// The names of `order`'s nodes when it was taken: a node removed and
+    /// added again under its name keeps its place (upstream's snapshot
+    /// rebuilds its list only when the set of names changes).
+    order_names: Vec<Arc<str>>,
     /// The live nodes by zone, in upstream's node tree order.
     tree: nodetree::NodeTree<usize>,
     /// Each node's zone key, as the tree holds it.
@@ -548,6 +552,7 @@ impl Scheduler {
             order: Vec::new(),
             order_identity: true,
             order_stale: false,
+            order_names: Vec::new(),
             tree: nodetree::NodeTree::default(),
             zone_of: Vec::new(),
             node_index: HashMap::default(),
@@ -1122,9 +1127,11 @@ impl Scheduler {
         }
         let res = PodResources::of(pod);
         let filters = &self.profiles[profile].filters;
+        // The cycle's visiting order; a node deleted since is no candidate.
         let candidates: Vec<preemption::Candidate> = self
             .order
             .iter()
+            .filter(|&&i| self.live[i])
             .filter_map(|&i| {
                 let pods = by_node.remove(&i)?;
                 let held = nominated.get(&i).map_or(&[][..], Vec::as_slice);
@@ -2197,15 +2204,27 @@ impl Scheduler {
         (decision, processed)
     }
 
-    /// Takes the visiting order from the node tree when a node was added
-    /// or removed since it was last taken, as upstream's snapshot does at
-    /// the start of a cycle.
+    /// Takes the visiting order from the node tree when the set of live
+    /// nodes' names changed since it was last taken, as upstream's
+    /// snapshot does at the start of a cycle; a node removed and added
+    /// again under its name takes its old place.
     fn refresh_order(&mut self) {
         if !self.order_stale {
             return;
         }
         self.order_stale = false;
-        self.order = self.tree.list();
+        let same_names = self.order_names.len() == self.tree.len()
+            && (self.order_names.iter()).all(|n| self.node_index.contains_key(n));
+        if same_names {
+            for (k, name) in self.order_names.iter().enumerate() {
+                self.order[k] = self.node_index[name];
+            }
+        } else {
+            self.order = self.tree.list();
+            self.order_names = (self.order.iter())
+                .map(|&i| self.nodes[i].name.clone())
+                .collect();
+        }
         self.order_identity = self.order.len() == self.nodes.len()
             && self.order.iter().enumerate().all(|(k, &i)| k == i);
     }

@@ -11,8 +11,8 @@
 
 use crate::api::node::Node;
 
-/// The zone labels (`topology.kubernetes.io/...`), and the beta ones read
-/// when they are missing.
+/// The zone labels: the beta ones (`failure-domain.beta...`), read first
+/// as upstream reads them, and the GA ones read when they are missing.
 const ZONE: &str = "topology.kubernetes.io/zone";
 const REGION: &str = "topology.kubernetes.io/region";
 const BETA_ZONE: &str = "failure-domain.beta.kubernetes.io/zone";
@@ -24,8 +24,8 @@ pub fn zone_key(node: &Node) -> String {
     let labels = &node.metadata.labels;
     let label = |key: &str, beta: &str| {
         labels
-            .get(key)
-            .or_else(|| labels.get(beta))
+            .get(beta)
+            .or_else(|| labels.get(key))
             .map_or("", String::as_str)
             .to_owned()
     };
@@ -91,14 +91,16 @@ impl<T: Copy + PartialEq> NodeTree<T> {
     /// the second of each, and so on, skipping zones that have run out.
     pub fn list(&self) -> Vec<T> {
         let mut out = Vec::with_capacity(self.len);
-        let mut k = 0;
-        while out.len() < self.len {
+        for k in 0.. {
+            let before = out.len();
             for (_, nodes) in &self.zones {
                 if let Some(&n) = nodes.get(k) {
                     out.push(n);
                 }
             }
-            k += 1;
+            if out.len() == before {
+                break;
+            }
         }
         out
     }
@@ -186,7 +188,7 @@ mod tests {
                 (BETA_ZONE, "old"),
                 (BETA_REGION, "r")
             ])),
-            "r:\0:z"
+            "r:\0:old"
         );
     }
 }

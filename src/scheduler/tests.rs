@@ -2495,6 +2495,17 @@ fn nodes_are_visited_one_zone_after_the_other() {
         &node("metadata: {name: b-0}"),
     );
     assert_eq!(visited(&mut s), ["a-0", "b-1", "c-0", "a-1", "a-2"]);
+    // A node removed and added again under its name before the next
+    // cycle keeps its place (the set of names is the same), though the
+    // tree now has it last in its zone.
+    s.observe_node(
+        crate::etcd::EventType::Deleted,
+        &node("metadata: {name: a-0}"),
+    );
+    s.add_node(&node(&zoned("a-0", "a")));
+    assert_eq!(visited(&mut s), ["a-0", "b-1", "c-0", "a-1", "a-2"]);
+    s.add_node(&node(&zoned("d-0", "d")));
+    assert_eq!(visited(&mut s), ["a-1", "b-1", "c-0", "d-0", "a-0", "a-2"]);
     // A cycle over a visiting order that is not the index order: a pod
     // only c-0 takes lands there.
     let mut q = pod(
@@ -2506,5 +2517,5 @@ fn nodes_are_visited_one_zone_after_the_other() {
         panic!("unschedulable")
     };
     assert_eq!(&*s.nodes[n].name, "c-0");
-    assert_eq!(evaluated, 5);
+    assert_eq!(evaluated, 6);
 }
