@@ -13,8 +13,11 @@
 //! or higher, count on that node: a second preemptor does not pick the
 //! room the first one freed.
 //!
-//! Simplified: the per-node filters are re-run on the node without the
-//! victims; PodTopologySpread and InterPodAffinity are not re-evaluated
+//! Simplified: every node is tried (upstream's dry run starts at a
+//! random node and stops once it has max(10 %, 100) candidates), and a
+//! tie between equally good candidates goes to the first in visiting
+//! order (upstream's to the first in map order); the per-node filters are
+//! re-run on the node without the victims; PodTopologySpread and InterPodAffinity are not re-evaluated
 //! (a node they reject is not a candidate), and outside preemption, pods
 //! nominated to a node do not reserve its room in a scheduling cycle (each
 //! preemptor tries its nominated node first).
