@@ -10,8 +10,8 @@
 //! scenario creates Namespaces, Namespaces, for InterPodAffinity's
 //! namespace selectors.
 //!
-//! Nodes are visited in upstream's node tree order, one zone after the
-//! other ([`nodetree`]). See `preemption` for what is simplified there.
+//! Nodes are visited in upstream's node tree order, one node of each
+//! zone in turn ([`nodetree`]). See `preemption` for what is simplified there.
 
 pub mod config;
 pub mod explain;

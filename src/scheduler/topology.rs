@@ -1592,8 +1592,8 @@ impl Indexes {
         // that is not direct alone (or the same as every such node, when
         // all are direct): the system defaults' hostname and zone, where
         // most feasible nodes hold none of the pod's kind. The score of
-        // each such domain is worked out once (nodes come one zone after
-        // the other) and reused: the same value by the same sum.
+        // each such domain is worked out once (the visiting order
+        // alternates zones) and reused: the same value by the same sum.
         let mut keyed = parts.iter().filter(|p| p.2.is_none());
         let key_table = match (keyed.next(), keyed.next()) {
             (None, _) => Some(&[][..]),
