@@ -84,6 +84,8 @@ struct CycleFilters<'a> {
 mod tests;
 
 use crate::fasthash::{HashMap, HashSet};
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::Rng;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -445,6 +447,9 @@ pub struct Scheduler {
     zone_of: Vec<String>,
     node_index: HashMap<Arc<str>, usize>,
     placed: HashMap<u64, Placed>,
+    /// The uids of `placed` by node index, in no order: preemption's dry
+    /// run reads the pods of the nodes it tries only.
+    on_node: Vec<Vec<u64>>,
     /// Bound pods whose Node the cache does not hold (yet or any more: a
     /// pod list that came before the node list, or their Node deleted):
     /// upstream keeps them under a placeholder NodeInfo; here they are
@@ -456,6 +461,9 @@ pub struct Scheduler {
     in_flight: Option<InFlight>,
     next_start: usize,
     rng: ties::HostRng,
+    /// Preemption's draws: where its dry run starts among the potential
+    /// nodes, and which of equally good candidates it takes.
+    preempt_rng: ChaCha8Rng,
     next_tag: u64,
     /// Bind requests in flight: tag to (pod uid, attempts so far).
     binds: HashMap<u64, (u64, u32)>,
@@ -530,6 +538,10 @@ pub struct Scheduler {
     gated: HashSet<u64>,
     /// Pods that preempted others, and the node nominated for each.
     nominated: HashMap<u64, usize>,
+    /// The pods this scheduler chose as victims, until they are gone:
+    /// upstream marks them with a DisruptionTarget condition, reason
+    /// PreemptionByScheduler, which its PodEligibleToPreemptOthers reads.
+    preempted: HashSet<u64>,
     /// The decision trace, when asked for.
     trace: Option<trace::Trace>,
     /// The last cycle's filter verdicts, kept only when tracing.
@@ -557,12 +569,14 @@ impl Scheduler {
             zone_of: Vec::new(),
             node_index: HashMap::default(),
             placed: HashMap::default(),
+            on_node: Vec::new(),
             unplaced: BTreeMap::new(),
             queue: SchedulingQueue::default(),
             waiting: HashMap::default(),
             in_flight: None,
             next_start: 0,
             rng: ties::HostRng::new(rng.stream("kube-scheduler/select-host")),
+            preempt_rng: rng.stream("kube-scheduler/preemption"),
             next_tag: 0,
             binds: HashMap::default(),
             synced_pods: false,
@@ -593,6 +607,7 @@ impl Scheduler {
             unknown_scheduler: BTreeMap::new(),
             gated: HashSet::default(),
             nominated: HashMap::default(),
+            preempted: HashSet::default(),
             trace: None,
             trace_verdicts: Vec::new(),
         }
@@ -923,9 +938,8 @@ impl Scheduler {
                 // NodeInfo, for a Node of that name to come back (pod GC
                 // deletes them before long otherwise). Assumed pods stay:
                 // their bindings are in flight.
-                let mut bound: Vec<u64> = (self.placed.iter())
-                    .filter(|(_, p)| p.node == i && !p.assumed)
-                    .map(|(&uid, _)| uid)
+                let mut bound: Vec<u64> = (self.on_node[i].iter().copied())
+                    .filter(|uid| !self.placed[uid].assumed)
                     .collect();
                 bound.sort_unstable();
                 for uid in bound {
@@ -963,6 +977,7 @@ impl Scheduler {
             (_, None) => {
                 let i = self.nodes.len();
                 self.nodes.push(NodeInfo::new(node));
+                self.on_node.push(Vec::new());
                 self.share_taint_reasons(i);
                 self.rows.push(NodeRow::default());
                 self.refresh_row(i);
@@ -1013,9 +1028,8 @@ impl Scheduler {
         if gone.is_empty() {
             return;
         }
-        let mut stale: Vec<u64> = (self.placed.iter())
-            .filter(|(_, p)| gone.contains(&p.node))
-            .map(|(&uid, _)| uid)
+        let mut stale: Vec<u64> = (gone.iter())
+            .flat_map(|&j| self.on_node[j].iter().copied())
             .collect();
         if stale.is_empty() {
             return;
@@ -1074,6 +1088,12 @@ impl Scheduler {
                 == (self.rows.iter())
                     .filter(|r| r.has(NodeRow::SOFT_TAINTS))
                     .count()
+            && self.on_node.len() == self.nodes.len()
+            && self.on_node.iter().map(Vec::len).sum::<usize>() == self.placed.len()
+            && (self.on_node.iter().enumerate()).all(|(n, uids)| {
+                uids.iter()
+                    .all(|u| self.placed.get(u).is_some_and(|p| p.node == n))
+            })
     }
 
     fn count_images(&mut self, i: usize, delta: i64) {
@@ -1082,42 +1102,40 @@ impl Scheduler {
     }
 
     /// DefaultPreemption for a pod no node fits: the node and victims, if
-    /// removing lower-priority pods can make room.
-    fn preempt(&self, pod: &Pod, profile: usize) -> Option<preemption::Candidate> {
+    /// removing lower-priority pods can make room. As upstream's
+    /// `findCandidates`: the potential nodes are the live ones, in the
+    /// cycle's visiting order, that failed only for reasons removing pods
+    /// can resolve; the dry run starts at one of them drawn at random and
+    /// goes round them until it has max(10 %, 100) candidates
+    /// (`minCandidateNodesPercentage`, `minCandidateNodesAbsolute`).
+    fn preempt(&mut self, pod: &Pod, profile: usize) -> Option<preemption::Candidate> {
         // `preemptionPolicy: Never`: the pod waits instead (upstream's
         // PodEligibleToPreemptOthers).
         if pod.spec.preemption_policy.as_deref() == Some("Never") {
             return None;
         }
         let priority = pod.spec.priority();
-        let mut by_node: BTreeMap<usize, Vec<preemption::Running>> = BTreeMap::new();
-        for (uid, p) in &self.placed {
-            let Some(other) = p.obj.as_pod() else {
-                continue;
-            };
-            if other.spec.priority() >= priority {
-                continue;
-            }
-            by_node
-                .entry(p.node)
-                .or_default()
-                .push(preemption::Running {
-                    uid: *uid,
-                    priority: other.spec.priority(),
-                    start: other
-                        .status
-                        .start_time
-                        .or(other.metadata.creation_timestamp)
-                        .unwrap_or(0),
-                    res: p.res.clone(),
-                });
-        }
-        if by_node.is_empty() {
+        let res = PodResources::of(pod);
+        let filters = &self.profiles[profile].filters;
+        // Nor while a lower-priority pod preempted by this scheduler is
+        // still terminating on its nominated node, unless that node can
+        // no longer take it whatever is removed.
+        if let Some(&nn) = nominated_node(pod).and_then(|n| self.node_index.get(n))
+            && preemption::potential(filters, pod, &res, &self.nodes[nn])
+            && self.on_node[nn].iter().any(|uid| {
+                self.preempted.contains(uid)
+                    && self.placed[uid].obj.as_pod().is_some_and(|p| {
+                        p.metadata.deletion_timestamp.is_some() && p.spec.priority() < priority
+                    })
+            })
+        {
             return None;
         }
-        // `placed` is a hash map: fix the order before anything ranks ties.
-        for pods in by_node.values_mut() {
-            pods.sort_unstable_by_key(|r| r.uid);
+        let potential: Vec<usize> = (self.order.iter().copied())
+            .filter(|&i| self.live[i] && preemption::potential(filters, pod, &res, &self.nodes[i]))
+            .collect();
+        if potential.is_empty() {
+            return None;
         }
         // The pods nominated by earlier preemptions, of this priority or
         // higher, hold their room on their node.
@@ -1125,20 +1143,41 @@ impl Scheduler {
         for (n, _, res) in self.nominated_for(pod) {
             nominated.entry(n).or_default().push(res);
         }
-        let res = PodResources::of(pod);
-        let filters = &self.profiles[profile].filters;
-        // The cycle's visiting order; a node deleted since is no candidate.
-        let candidates: Vec<preemption::Candidate> = self
-            .order
-            .iter()
-            .filter(|&&i| self.live[i])
-            .filter_map(|&i| {
-                let pods = by_node.remove(&i)?;
-                let held = nominated.get(&i).map_or(&[][..], Vec::as_slice);
+        let offset = (self.preempt_rng.next_u64() % potential.len() as u64) as usize;
+        let wanted = preemption::num_candidates(potential.len());
+        let mut candidates = Vec::new();
+        for k in 0..potential.len() {
+            let i = potential[(offset + k) % potential.len()];
+            let mut pods: Vec<preemption::Running> = (self.on_node[i].iter())
+                .filter_map(|uid| {
+                    let p = &self.placed[uid];
+                    let other = p.obj.as_pod()?;
+                    (other.spec.priority() < priority).then(|| preemption::Running {
+                        uid: *uid,
+                        priority: other.spec.priority(),
+                        start: (other.status.start_time)
+                            .or(other.metadata.creation_timestamp)
+                            .unwrap_or(0),
+                        res: p.res.clone(),
+                    })
+                })
+                .collect();
+            if pods.is_empty() {
+                continue;
+            }
+            // The list is in no order: fix it before anything ranks ties.
+            pods.sort_unstable_by_key(|r| r.uid);
+            let held = nominated.get(&i).map_or(&[][..], Vec::as_slice);
+            if let Some(c) =
                 preemption::select_victims(filters, pod, &res, i, &self.nodes[i], pods, held)
-            })
-            .collect();
-        preemption::pick(candidates)
+            {
+                candidates.push(c);
+                if candidates.len() >= wanted {
+                    break;
+                }
+            }
+        }
+        preemption::pick(candidates, &mut self.preempt_rng)
     }
 
     /// The pods this scheduler's preemptions nominated to live nodes, of
@@ -1196,7 +1235,7 @@ impl Scheduler {
                 }
             }
         }
-        self.placed.insert(
+        let before = self.placed.insert(
             uid,
             Placed {
                 node: n,
@@ -1205,6 +1244,18 @@ impl Scheduler {
                 assumed,
             },
         );
+        if let Some(before) = before {
+            self.unlist(uid, before.node);
+        }
+        self.on_node[n].push(uid);
+    }
+
+    /// Takes `uid` out of node `n`'s list of placed pods.
+    fn unlist(&mut self, uid: u64, n: usize) {
+        let on = &mut self.on_node[n];
+        if let Some(k) = on.iter().position(|&u| u == uid) {
+            on.swap_remove(k);
+        }
     }
 
     /// Records a ReplicaSet's or StatefulSet's selector.
@@ -1427,6 +1478,7 @@ impl Scheduler {
 
     fn forget(&mut self, uid: u64) {
         if let Some(p) = self.placed.remove(&uid) {
+            self.unlist(uid, p.node);
             self.nodes[p.node].remove_pod(&p.res);
             self.refresh_row(p.node);
             if let Some(pod) = p.obj.as_pod() {
@@ -1456,6 +1508,9 @@ impl Scheduler {
                 self.gated.remove(&uid);
             }
             self.nominated.remove(&uid);
+            if !self.preempted.is_empty() {
+                self.preempted.remove(&uid);
+            }
             self.queue.remove(uid);
             self.waiting.remove(&uid);
             // A bound pod gone, counted on a node or waiting for its Node:
@@ -2816,6 +2871,7 @@ impl Scheduler {
                         );
                         cx.log(Dest::Scheduler, "preempt", Subject::from(&*victim), &detail);
                         cx.rec.counters.preemptions += 1;
+                        self.preempted.insert(*v);
                         self.next_tag += 1;
                         let verb = Verb::Delete {
                             key: victim.key(),

@@ -6,25 +6,50 @@
 //! `pickOneNodeForPreemption` (without PodDisruptionBudgets): the lowest
 //! highest-victim priority, then the lowest sum of priorities (each offset
 //! by 2^31, so fewer victims win), then the fewest victims, then the latest
-//! start among the highest-priority victims, then the first in node order.
+//! start among the highest-priority victims.
 //!
 //! As upstream's dry run (`RunFilterPluginsWithNominatedPods`), the pods
 //! nominated to a node by earlier preemptions, of the preemptor's priority
 //! or higher, count on that node: a second preemptor does not pick the
 //! room the first one freed.
 //!
-//! Simplified: every node is tried (upstream's dry run starts at a
-//! random node and stops once it has max(10 %, 100) candidates), and a
-//! tie between equally good candidates goes to the first in visiting
-//! order (upstream's to the first in map order); the per-node filters are
-//! re-run on the node without the victims; PodTopologySpread and InterPodAffinity are not re-evaluated
-//! (a node they reject is not a candidate), and outside preemption, pods
-//! nominated to a node do not reserve its room in a scheduling cycle (each
-//! preemptor tries its nominated node first).
+//! As upstream's `findCandidates` and `DryRunPreemption`, the nodes tried
+//! are the potential ones (live, and failing only for reasons removing pods
+//! can resolve) in the cycle's visiting order, from one drawn at random and
+//! round, until max(10 %, 100) of them (`minCandidateNodesPercentage`,
+//! `minCandidateNodesAbsolute`, never more than there are) gave a
+//! candidate; a tie between equally good candidates goes to one of them
+//! drawn at random (upstream's to the first in Go's map order, which is
+//! random). Both draws come from the scheduler's stream of its own for
+//! preemption, so runs without preemption draw nothing from it.
+//!
+//! Simplified: upstream's dry run tries nodes in parallel (16 workers) and
+//! stops once enough candidates came, so it may hold a few more than the
+//! number it asked for; here nodes are tried one after the other and the
+//! run stops at that number. The per-node filters are re-run on the node
+//! without the victims; PodTopologySpread and InterPodAffinity are not
+//! re-evaluated (a node they reject is not a candidate). Victims are not
+//! patched with upstream's DisruptionTarget condition: the scheduler
+//! remembers which pods it preempted, for PodEligibleToPreemptOthers.
+
+use rand_chacha::rand_core::Rng;
 
 use super::framework::{FilterPlugin, NodeInfo, PodResources, filter_one};
 use crate::api::pod::Pod;
 use crate::engine::Time;
+
+/// DefaultPreemption's default `minCandidateNodesPercentage`.
+pub const MIN_CANDIDATE_NODES_PERCENTAGE: usize = 10;
+/// DefaultPreemption's default `minCandidateNodesAbsolute`.
+pub const MIN_CANDIDATE_NODES_ABSOLUTE: usize = 100;
+
+/// How many candidates the dry run looks for among `potential` nodes
+/// (upstream's `calculateNumCandidates`).
+pub fn num_candidates(potential: usize) -> usize {
+    (potential * MIN_CANDIDATE_NODES_PERCENTAGE / 100)
+        .max(MIN_CANDIDATE_NODES_ABSOLUTE)
+        .min(potential)
+}
 
 /// A pod on a node that could be preempted.
 pub struct Running {
@@ -59,9 +84,22 @@ fn fits(filters: &[FilterPlugin], pod: &Pod, res: &PodResources, node: &NodeInfo
         .all(|&p| filter_one(p, pod, res, node).is_ok())
 }
 
-/// The victims on `node` for `pod`, if preempting can make it fit there.
-/// `pods` are the pods placed on the node; `nominated`, the requests of
-/// the pods nominated to it that count against the preemptor.
+/// Whether `node` is a potential node for preempting on (upstream's
+/// status Unschedulable, not UnschedulableAndUnresolvable): none of its
+/// per-node filters fails for a reason removing pods cannot resolve.
+pub fn potential(filters: &[FilterPlugin], pod: &Pod, res: &PodResources, node: &NodeInfo) -> bool {
+    filters.iter().all(|&p| {
+        matches!(
+            p,
+            FilterPlugin::PodTopologySpread | FilterPlugin::InterPodAffinity
+        ) || filter_one(p, pod, res, node).map_or_else(|r| resolvable(r.plugin), |()| true)
+    })
+}
+
+/// The victims on `node` (a [`potential`] one) for `pod`, if preempting
+/// can make it fit there. `pods` are the pods placed on the node;
+/// `nominated`, the requests of the pods nominated to it that count
+/// against the preemptor.
 pub fn select_victims(
     filters: &[FilterPlugin],
     pod: &Pod,
@@ -71,20 +109,6 @@ pub fn select_victims(
     mut pods: Vec<Running>,
     nominated: &[PodResources],
 ) -> Option<Candidate> {
-    // Only nodes that failed for resolvable reasons are candidates.
-    for &p in filters {
-        if matches!(
-            p,
-            FilterPlugin::PodTopologySpread | FilterPlugin::InterPodAffinity
-        ) {
-            continue;
-        }
-        if let Err(r) = filter_one(p, pod, res, node)
-            && !resolvable(r.plugin)
-        {
-            return None;
-        }
-    }
     let priority = pod.spec.priority();
     pods.retain(|p| p.priority < priority);
     if pods.is_empty() {
@@ -143,21 +167,26 @@ pub fn select_victims(
     })
 }
 
-/// The best candidate (candidates in node order; ties keep the first).
-pub fn pick(candidates: Vec<Candidate>) -> Option<Candidate> {
-    let mut best: Option<Candidate> = None;
-    for c in candidates {
-        if best.as_ref().is_none_or(|b| c.key < b.key) {
-            best = Some(c);
-        }
-    }
-    best
+/// The best candidate; among equally good ones, one drawn from `rng`
+/// (nothing is drawn without a tie).
+pub fn pick(mut candidates: Vec<Candidate>, rng: &mut impl Rng) -> Option<Candidate> {
+    let best = candidates.iter().map(|c| c.key).min()?;
+    let tied: Vec<usize> = (0..candidates.len())
+        .filter(|&k| candidates[k].key == best)
+        .collect();
+    let k = match tied.len() {
+        1 => tied[0],
+        n => tied[(rng.next_u64() % n as u64) as usize],
+    };
+    Some(candidates.swap_remove(k))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::api::{Manifest, Object};
+    use rand_chacha::ChaCha8Rng;
+    use rand_chacha::rand_core::SeedableRng;
 
     fn pod(yaml: &str) -> Pod {
         match serde_yaml::from_str::<Manifest>(yaml).unwrap().object {
@@ -233,13 +262,54 @@ mod tests {
             victims: vec![],
             key,
         };
-        let best = pick(vec![
-            c(0, (5, 10, 1, 0)),
-            c(1, (3, 20, 2, 0)),
-            c(2, (3, 20, 2, -5)),
-            c(3, (3, 30, 1, -9)),
-        ])
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let before = rng.clone();
+        let best = pick(
+            vec![
+                c(0, (5, 10, 1, 0)),
+                c(1, (3, 20, 2, 0)),
+                c(2, (3, 20, 2, -5)),
+                c(3, (3, 30, 1, -9)),
+            ],
+            &mut rng,
+        )
         .unwrap();
         assert_eq!(best.node, 2);
+        // Without a tie nothing is drawn.
+        assert_eq!(rng, before);
+    }
+
+    /// Equally good candidates are each taken under some draw, whatever
+    /// their place in the list, and a worse one under none.
+    #[test]
+    fn a_tie_goes_to_a_candidate_drawn_at_random() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut taken = [0; 4];
+        for _ in 0..400 {
+            let c = |node, key| Candidate {
+                node,
+                victims: vec![],
+                key,
+            };
+            let list = vec![
+                c(0, (3, 20, 2, 0)),
+                c(1, (1, 20, 2, 0)),
+                c(2, (4, 20, 2, 0)),
+                c(3, (1, 20, 2, 0)),
+            ];
+            taken[pick(list, &mut rng).unwrap().node] += 1;
+        }
+        assert_eq!((taken[0], taken[2]), (0, 0));
+        assert!(taken[1] > 150 && taken[3] > 150, "{taken:?}");
+    }
+
+    #[test]
+    fn the_dry_run_wants_a_tenth_of_the_potential_nodes_and_at_least_100() {
+        assert_eq!(num_candidates(5), 5);
+        assert_eq!(num_candidates(100), 100);
+        assert_eq!(num_candidates(999), 100);
+        assert_eq!(num_candidates(1000), 100);
+        assert_eq!(num_candidates(1010), 101);
+        assert_eq!(num_candidates(5000), 500);
     }
 }

@@ -541,6 +541,99 @@ fn preemptors_do_not_pick_the_room_another_was_nominated_for() {
     );
 }
 
+/// 300 nodes each running one 600m pod of priority 5, but for one node whose
+/// pod has priority 1: a preemptor that needs one node's room finds its
+/// best victim there. As upstream's dry run, it looks from a node drawn at
+/// random and stops at 100 candidates, so under most seeds it never sees
+/// that node and takes a priority-5 victim; the seed alone decides which.
+#[test]
+fn the_preemption_dry_run_samples_100_candidates_from_a_random_node() {
+    let dir = scratch("preempt-sample");
+    let s = write(
+        &dir,
+        "s.yaml",
+        "name: preempt-sample
+cluster:
+  nodeGroups:
+    - {name: n, count: 300, capacity: {cpu: '1', memory: 4Gi, pods: 110}}
+\
+         actions:\n\
+         \x20 - at: 0s\n    generate: {count: 299, template: {apiVersion: v1, kind: Pod, metadata: {name: mid}, spec: {priority: 5, containers: [{name: c, image: pause, resources: {requests: {cpu: 600m}}}]}}}\n\
+         \x20 - at: 0s\n    apply: {apiVersion: v1, kind: Pod, metadata: {name: lowest}, spec: {priority: 1, containers: [{name: c, image: pause, resources: {requests: {cpu: 600m}}}]}}\n\
+         \x20 - at: 60s\n    apply: {apiVersion: v1, kind: Pod, metadata: {name: high}, spec: {priority: 10, containers: [{name: c, image: pause, resources: {requests: {cpu: 600m}}}]}}\n",
+    );
+    let victim = |seed: &str| {
+        let out = dir.join(format!("out-{seed}"));
+        run_ok(&s, &out, &["--seed", seed]);
+        let events = read_csv(&out.join("events.csv"));
+        let victims: Vec<String> = events
+            .iter()
+            .filter(|e| e["action"] == "preempt")
+            .map(|e| e["name"].clone())
+            .collect();
+        assert_eq!(victims.len(), 1, "seed {seed}: {victims:?}");
+        victims[0].clone()
+    };
+    let seeds = ["1", "2", "3", "4", "5", "6"];
+    let chosen: Vec<String> = seeds.iter().map(|s| victim(s)).collect();
+    assert!(
+        chosen.iter().any(|v| v != "lowest"),
+        "every seed found the one best node: {chosen:?}"
+    );
+    let distinct: BTreeSet<&String> = chosen.iter().collect();
+    assert!(distinct.len() >= 3, "the start is drawn: {chosen:?}");
+    // The same seed, the same victim.
+    assert_eq!(victim("1"), chosen[0]);
+}
+
+/// A preemptor whose victim takes 20 s to stop (it ignores SIGTERM that
+/// long) is tried again meanwhile (a pod deleted elsewhere frees some
+/// room, not enough); as upstream's PodEligibleToPreemptOthers, it waits
+/// for its victim rather than preempting again, and is bound on its
+/// nominated node once the victim is gone.
+#[test]
+fn a_preemptor_waits_for_its_terminating_victim_rather_than_preempting_again() {
+    let dir = scratch("preempt-wait");
+    let s = write(
+        &dir,
+        "s.yaml",
+        "name: preempt-wait
+cluster:
+  nodeGroups:
+    - {name: n, count: 3, capacity: {cpu: '1', memory: 4Gi, pods: 110}}
+\
+         actions:\n\
+         \x20 - at: 0s\n    generate: {count: 3, template: {apiVersion: v1, kind: Pod, metadata: {name: low, annotations: {kubesim.io/shutdown-duration: 20s}}, spec: {containers: [{name: c, image: pause, resources: {requests: {cpu: 600m}}}]}}}\n\
+         \x20 - at: 1s\n    generate: {count: 3, template: {apiVersion: v1, kind: Pod, metadata: {name: filler}, spec: {containers: [{name: c, image: pause, resources: {requests: {cpu: 300m}}}]}}}\n\
+         \x20 - at: 30s\n    apply: {apiVersion: v1, kind: Pod, metadata: {name: high}, spec: {priority: 10, containers: [{name: c, image: pause, resources: {requests: {cpu: 600m}}}]}}\n\
+         \x20 - at: 40s\n    delete: {kind: Pod, name: filler-0}\n",
+    );
+    let out = dir.join("out");
+    run_ok(&s, &out, &[]);
+    let events = read_csv(&out.join("events.csv"));
+    let victims: Vec<&BTreeMap<String, String>> =
+        events.iter().filter(|e| e["action"] == "preempt").collect();
+    assert_eq!(victims.len(), 1, "{victims:?}");
+    let attempts = events
+        .iter()
+        .filter(|e| e["action"] == "unschedulable" && e["name"] == "high")
+        .count();
+    assert!(
+        attempts >= 2,
+        "it tried again while the victim stopped: {attempts}"
+    );
+    let pods = read_csv(&out.join("pods.csv"));
+    let get = |n: &str| pods.iter().find(|p| p["name"] == n).unwrap().clone();
+    let victim = get(&victims[0]["name"]);
+    let high = get("high");
+    assert_eq!(high["node"], victim["node"]);
+    let bound = micros(&high["bound_s"]).expect("bound");
+    assert!(
+        bound > 50_000_000,
+        "bound at {bound} us, before the victim stopped"
+    );
+}
+
 /// A Deployment whose template carries a gate makes gated pods; a
 /// `removeSchedulingGates` by label selector lists them and ungates each,
 /// as a queueing controller would, and they are scheduled then. An action
