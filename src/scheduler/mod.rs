@@ -115,6 +115,15 @@ const WATCH_STATEFULSETS: u32 = 5;
 const WATCH_NAMESPACES: u32 = 6;
 
 /// A pod the scheduler accounts on a node.
+/// A pod's nomination by a preemption: its node, and its requests as its
+/// spec gives them (reused while the waiting version keeps that spec: the
+/// nominated pods count in every cycle of pods of their priority or lower).
+struct Nomination {
+    node: usize,
+    spec: Arc<crate::api::pod::PodSpec>,
+    res: Arc<PodResources>,
+}
+
 struct Placed {
     node: usize,
     res: PodResources,
@@ -537,7 +546,7 @@ pub struct Scheduler {
     /// Pods held back by their scheduling gates (not queued).
     gated: HashSet<u64>,
     /// Pods that preempted others, and the node nominated for each.
-    nominated: HashMap<u64, usize>,
+    nominated: HashMap<u64, Nomination>,
     /// The pods this scheduler chose as victims, until they are gone:
     /// upstream marks them with a DisruptionTarget condition, reason
     /// PreemptionByScheduler, which its PodEligibleToPreemptOthers reads.
@@ -1139,7 +1148,7 @@ impl Scheduler {
         }
         // The pods nominated by earlier preemptions, of this priority or
         // higher, hold their room on their node.
-        let mut nominated: BTreeMap<usize, Vec<PodResources>> = BTreeMap::new();
+        let mut nominated: BTreeMap<usize, Vec<Arc<PodResources>>> = BTreeMap::new();
         for (n, _, res) in self.nominated_for(pod) {
             nominated.entry(n).or_default().push(res);
         }
@@ -1183,16 +1192,25 @@ impl Scheduler {
     /// The pods this scheduler's preemptions nominated to live nodes, of
     /// `pod`'s priority or higher (itself excepted), by (node, uid), with
     /// their requests: upstream counts them on their nodes for `pod`.
-    fn nominated_for(&self, pod: &Pod) -> Vec<(usize, u64, PodResources)> {
+    fn nominated_for(&self, pod: &Pod) -> Vec<(usize, u64, Arc<PodResources>)> {
         if self.nominated.is_empty() {
             return Vec::new();
         }
         let priority = pod.spec.priority();
-        let mut pods: Vec<(usize, u64, PodResources)> = (self.nominated.iter())
-            .filter(|&(&uid, &n)| uid != pod.metadata.uid && self.live.get(n) == Some(&true))
-            .filter_map(|(&uid, &n)| {
+        let mut pods: Vec<(usize, u64, Arc<PodResources>)> = (self.nominated.iter())
+            .filter(|&(&uid, nom)| {
+                uid != pod.metadata.uid && self.live.get(nom.node) == Some(&true)
+            })
+            .filter_map(|(&uid, nom)| {
                 let other = self.waiting.get(&uid)?.as_pod()?;
-                (other.spec.priority() >= priority).then(|| (n, uid, PodResources::of(other)))
+                (other.spec.priority() >= priority).then(|| {
+                    let res = if Arc::ptr_eq(&other.spec, &nom.spec) {
+                        nom.res.clone()
+                    } else {
+                        Arc::new(PodResources::of(other))
+                    };
+                    (nom.node, uid, res)
+                })
             })
             .collect();
         // `nominated` is a hash map: a fixed order.
@@ -1202,7 +1220,7 @@ impl Scheduler {
 
     /// Adds [`Self::nominated_for`] `pod` to their nodes' accounts;
     /// returns them for [`Self::release_nominated`].
-    fn hold_nominated(&mut self, pod: &Pod) -> Vec<(usize, u64, PodResources)> {
+    fn hold_nominated(&mut self, pod: &Pod) -> Vec<(usize, u64, Arc<PodResources>)> {
         let held = self.nominated_for(pod);
         for (n, _, res) in &held {
             self.nodes[*n].add_pod(res);
@@ -1212,7 +1230,7 @@ impl Scheduler {
     }
 
     /// Takes the pods [`Self::hold_nominated`] added off their nodes.
-    fn release_nominated(&mut self, held: Vec<(usize, u64, PodResources)>) {
+    fn release_nominated(&mut self, held: Vec<(usize, u64, Arc<PodResources>)>) {
         for (n, _, res) in held.iter().rev() {
             self.nodes[*n].remove_pod(res);
             self.refresh_row(*n);
@@ -2082,7 +2100,7 @@ impl Scheduler {
         };
         let (mut st, cf) = prefilter(&mut self.idx, &view, &self.placed, pod, res, prof);
         // A pod that preempted others tries its nominated node first.
-        if let Some(&nn) = self.nominated.get(&pod.metadata.uid)
+        if let Some(nn) = self.nominated.get(&pod.metadata.uid).map(|nom| nom.node)
             && self.live.get(nn).copied().unwrap_or(false)
             && self.run_filters(&cf, &st, nn).is_ok()
         {
@@ -2881,7 +2899,12 @@ impl Scheduler {
                     }
                     let status = patch.get_or_insert_with(|| pod.status.clone());
                     status.nominated_node_name = Some(node.to_string());
-                    self.nominated.insert(f.uid, c.node);
+                    let nomination = Nomination {
+                        node: c.node,
+                        spec: pod.spec.clone(),
+                        res: Arc::new(PodResources::of(pod)),
+                    };
+                    self.nominated.insert(f.uid, nomination);
                 }
                 if let Some(status) = patch {
                     self.next_tag += 1;

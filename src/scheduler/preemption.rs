@@ -107,7 +107,7 @@ pub fn select_victims(
     node_index: usize,
     node: &NodeInfo,
     mut pods: Vec<Running>,
-    nominated: &[PodResources],
+    nominated: &[std::sync::Arc<PodResources>],
 ) -> Option<Candidate> {
     let priority = pod.spec.priority();
     pods.retain(|p| p.priority < priority);
