@@ -1230,3 +1230,20 @@ fn update_any_of_pods_refuses_what_the_apiserver_would() {
         "{e}"
     );
 }
+
+/// The bundled preemption cases: in PreemptionBasic each preemptor needs a
+/// node of its own (all four low-priority pods there gone), so the five are
+/// bound on five nodes; in PreemptionAsync the measured pods are all bound
+/// while preemptors keep coming.
+#[test]
+fn bundled_preemption_cases_bind_every_preemptor_on_a_node_of_its_own() {
+    let r = run_all_scheduled(&bundled(), "PreemptionBasic/5Nodes");
+    let high: Vec<&Placement> = r.placements.iter().filter(|p| p.measured).collect();
+    assert_eq!(high.len(), 5);
+    let nodes: std::collections::BTreeSet<&str> =
+        high.iter().map(|p| p.node.as_deref().unwrap()).collect();
+    assert_eq!(nodes.len(), 5, "{nodes:?}");
+    let r = run(&bundled(), "PreemptionAsync/5Nodes");
+    assert_eq!(r.measured_bound, r.measured);
+    assert_eq!(r.measured, 5);
+}
