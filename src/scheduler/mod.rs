@@ -114,7 +114,17 @@ const WATCH_REPLICASETS: u32 = 4;
 const WATCH_STATEFULSETS: u32 = 5;
 const WATCH_NAMESPACES: u32 = 6;
 
-/// A pod the scheduler accounts on a node.
+/// What DefaultPreemption (PostFilter) made of a pod no node fits.
+enum Preemption {
+    /// The pod may not preempt (`preemptionPolicy: Never`, or a victim of
+    /// its last preemption still terminating): its nomination stays.
+    NotEligible,
+    /// No node would fit it whatever lower-priority pods went: a
+    /// nomination it had is cleared.
+    NoCandidate,
+    Candidate(preemption::Candidate),
+}
+
 /// A pod's nomination by a preemption: its node, and its requests as its
 /// spec gives them (reused while the waiting version keeps that spec: the
 /// nominated pods count in every cycle of pods of their priority or lower).
@@ -124,6 +134,7 @@ struct Nomination {
     res: Arc<PodResources>,
 }
 
+/// A pod the scheduler accounts on a node.
 struct Placed {
     node: usize,
     res: PodResources,
@@ -1112,16 +1123,17 @@ impl Scheduler {
 
     /// DefaultPreemption for a pod no node fits: the node and victims, if
     /// removing lower-priority pods can make room. As upstream's
-    /// `findCandidates`: the potential nodes are the live ones, in the
-    /// cycle's visiting order, that failed only for reasons removing pods
-    /// can resolve; the dry run starts at one of them drawn at random and
-    /// goes round them until it has max(10 %, 100) candidates
-    /// (`minCandidateNodesPercentage`, `minCandidateNodesAbsolute`).
-    fn preempt(&mut self, pod: &Pod, profile: usize) -> Option<preemption::Candidate> {
+    /// `findCandidates`: the potential nodes are the live ones that failed
+    /// only for reasons removing pods can resolve; the dry run tries them
+    /// in random order (upstream's list comes out of a Go map, and its
+    /// workers take chunks of it in parallel) until it has max(10 %, 100)
+    /// candidates (`minCandidateNodesPercentage`,
+    /// `minCandidateNodesAbsolute`).
+    fn preempt(&mut self, pod: &Pod, profile: usize) -> Preemption {
         // `preemptionPolicy: Never`: the pod waits instead (upstream's
         // PodEligibleToPreemptOthers).
         if pod.spec.preemption_policy.as_deref() == Some("Never") {
-            return None;
+            return Preemption::NotEligible;
         }
         let priority = pod.spec.priority();
         let res = PodResources::of(pod);
@@ -1138,13 +1150,13 @@ impl Scheduler {
                     })
             })
         {
-            return None;
+            return Preemption::NotEligible;
         }
-        let potential: Vec<usize> = (self.order.iter().copied())
+        let mut potential: Vec<usize> = (self.order.iter().copied())
             .filter(|&i| self.live[i] && preemption::potential(filters, pod, &res, &self.nodes[i]))
             .collect();
         if potential.is_empty() {
-            return None;
+            return Preemption::NoCandidate;
         }
         // The pods nominated by earlier preemptions, of this priority or
         // higher, hold their room on their node.
@@ -1152,11 +1164,13 @@ impl Scheduler {
         for (n, _, res) in self.nominated_for(pod) {
             nominated.entry(n).or_default().push(res);
         }
-        let offset = (self.preempt_rng.next_u64() % potential.len() as u64) as usize;
         let wanted = preemption::num_candidates(potential.len());
         let mut candidates = Vec::new();
         for k in 0..potential.len() {
-            let i = potential[(offset + k) % potential.len()];
+            // A shuffle drawn as far as the run goes.
+            let j = k + (self.preempt_rng.next_u64() % (potential.len() - k) as u64) as usize;
+            potential.swap(k, j);
+            let i = potential[k];
             let mut pods: Vec<preemption::Running> = (self.on_node[i].iter())
                 .filter_map(|uid| {
                     let p = &self.placed[uid];
@@ -1186,7 +1200,10 @@ impl Scheduler {
                 }
             }
         }
-        preemption::pick(candidates, &mut self.preempt_rng)
+        match preemption::pick(candidates, &mut self.preempt_rng) {
+            Some(c) => Preemption::Candidate(c),
+            None => Preemption::NoCandidate,
+        }
     }
 
     /// The pods this scheduler's preemptions nominated to live nodes, of
@@ -2877,34 +2894,51 @@ impl Scheduler {
                     .condition(PodConditionType::PodScheduled)
                     .is_none_or(|c| c.status || c.reason != UNSCHEDULABLE)
                     .then(|| unschedulable_status(&pod.status, now));
-                if let Some(c) = self.preempt(pod, profile) {
-                    let node = self.nodes[c.node].name.clone();
-                    for v in &c.victims {
-                        let Some(victim) = self.placed.get(v).map(|p| p.obj.clone()) else {
-                            continue;
-                        };
-                        let detail = format!(
-                            "preempted by {}/{} on {node}",
-                            pod.metadata.namespace, pod.metadata.name
-                        );
-                        cx.log(Dest::Scheduler, "preempt", Subject::from(&*victim), &detail);
-                        cx.rec.counters.preemptions += 1;
-                        self.preempted.insert(*v);
-                        self.next_tag += 1;
-                        let verb = Verb::Delete {
-                            key: victim.key(),
-                            precondition: None,
-                        };
-                        self.call(self.next_tag, verb, cx);
+                match self.preempt(pod, profile) {
+                    Preemption::NotEligible => {}
+                    Preemption::NoCandidate => {
+                        // Upstream's PostFilter result clears a nomination
+                        // the pod had.
+                        if self.nominated.remove(&f.uid).is_some() || nominated_node(pod).is_some()
+                        {
+                            let status = patch.get_or_insert_with(|| pod.status.clone());
+                            status.nominated_node_name = None;
+                        }
                     }
-                    let status = patch.get_or_insert_with(|| pod.status.clone());
-                    status.nominated_node_name = Some(node.to_string());
-                    let nomination = Nomination {
-                        node: c.node,
-                        spec: pod.spec.clone(),
-                        res: Arc::new(PodResources::of(pod)),
-                    };
-                    self.nominated.insert(f.uid, nomination);
+                    Preemption::Candidate(c) => {
+                        let node = self.nodes[c.node].name.clone();
+                        for v in &c.victims {
+                            let Some(victim) = self.placed.get(v).map(|p| p.obj.clone()) else {
+                                continue;
+                            };
+                            // Already being deleted: upstream's prepareCandidate
+                            // makes no second call for it.
+                            if victim.meta().deletion_timestamp.is_some() {
+                                continue;
+                            }
+                            let detail = format!(
+                                "preempted by {}/{} on {node}",
+                                pod.metadata.namespace, pod.metadata.name
+                            );
+                            cx.log(Dest::Scheduler, "preempt", Subject::from(&*victim), &detail);
+                            cx.rec.counters.preemptions += 1;
+                            self.preempted.insert(*v);
+                            self.next_tag += 1;
+                            let verb = Verb::Delete {
+                                key: victim.key(),
+                                precondition: None,
+                            };
+                            self.call(self.next_tag, verb, cx);
+                        }
+                        let status = patch.get_or_insert_with(|| pod.status.clone());
+                        status.nominated_node_name = Some(node.to_string());
+                        let nomination = Nomination {
+                            node: c.node,
+                            spec: pod.spec.clone(),
+                            res: Arc::new(PodResources::of(pod)),
+                        };
+                        self.nominated.insert(f.uid, nomination);
+                    }
                 }
                 if let Some(status) = patch {
                     self.next_tag += 1;

@@ -15,22 +15,25 @@
 //!
 //! As upstream's `findCandidates` and `DryRunPreemption`, the nodes tried
 //! are the potential ones (live, and failing only for reasons removing pods
-//! can resolve) in the cycle's visiting order, from one drawn at random and
-//! round, until max(10 %, 100) of them (`minCandidateNodesPercentage`,
-//! `minCandidateNodesAbsolute`, never more than there are) gave a
-//! candidate; a tie between equally good candidates goes to one of them
-//! drawn at random (upstream's to the first in Go's map order, which is
-//! random). Both draws come from the scheduler's stream of its own for
+//! can resolve), in random order, until max(10 %, 100) of them
+//! (`minCandidateNodesPercentage`, `minCandidateNodesAbsolute`, never more
+//! than there are) gave a candidate: upstream's potential list comes out of
+//! a Go map, in an order of its own at every call, and its 16 workers take
+//! chunks of it in parallel, so the candidates it keeps are the first to
+//! finish, from all over the list. A tie between equally good candidates
+//! goes to one of them drawn at random (upstream's to the first in Go's
+//! map order). The draws come from the scheduler's stream of its own for
 //! preemption, so runs without preemption draw nothing from it.
 //!
-//! Simplified: upstream's dry run tries nodes in parallel (16 workers) and
-//! stops once enough candidates came, so it may hold a few more than the
-//! number it asked for; here nodes are tried one after the other and the
-//! run stops at that number. The per-node filters are re-run on the node
-//! without the victims; PodTopologySpread and InterPodAffinity are not
-//! re-evaluated (a node they reject is not a candidate). Victims are not
-//! patched with upstream's DisruptionTarget condition: the scheduler
-//! remembers which pods it preempted, for PodEligibleToPreemptOthers.
+//! Simplified: the dry run re-runs the per-node filters only, on the node
+//! without the victims. PodTopologySpread and InterPodAffinity are not
+//! evaluated in it: a node they reject (for a missing topology label or
+//! an unmet required affinity too, which upstream counts as unresolvable)
+//! is a potential node, and a candidate if removing pods frees what the
+//! other filters need. Victims are not patched with upstream's
+//! DisruptionTarget condition: the scheduler remembers which pods it
+//! preempted, for PodEligibleToPreemptOthers; a victim already being
+//! deleted gets no second delete, as upstream's `prepareCandidate`.
 
 use rand_chacha::rand_core::Rng;
 
