@@ -198,6 +198,11 @@ struct Scratch {
     /// summaries are up to date over it): the range, the base and the
     /// memo (its way, see `Scheduler::memo`).
     ranked: Option<(std::ops::Range<usize>, i64, usize)>,
+    /// The last cycle's rejected nodes in visiting order, each with
+    /// whether upstream's status for it is Unschedulable (removing pods
+    /// may help) rather than UnschedulableAndUnresolvable: preemption's
+    /// potential nodes.
+    failed: Vec<(usize, bool)>,
 }
 
 /// One node's NodeResourcesFit, BalancedAllocation and ImageLocality raw
@@ -1123,8 +1128,9 @@ impl Scheduler {
 
     /// DefaultPreemption for a pod no node fits: the node and victims, if
     /// removing lower-priority pods can make room. As upstream's
-    /// `findCandidates`: the potential nodes are the live ones that failed
-    /// only for reasons removing pods can resolve; the dry run tries them
+    /// `findCandidates`: the potential nodes are the cycle's rejected
+    /// nodes, still live, whose status was Unschedulable (not
+    /// UnschedulableAndUnresolvable); the dry run tries them
     /// in random order (upstream's list comes out of a Go map, and its
     /// workers take chunks of it in parallel) until it has max(10 %, 100)
     /// candidates (`minCandidateNodesPercentage`,
@@ -1138,11 +1144,12 @@ impl Scheduler {
         let priority = pod.spec.priority();
         let res = PodResources::of(pod);
         let filters = &self.profiles[profile].filters;
+        let failed = &self.scratch.failed;
         // Nor while a lower-priority pod preempted by this scheduler is
-        // still terminating on its nominated node, unless that node can
-        // no longer take it whatever is removed.
+        // still terminating on its nominated node, unless the cycle found
+        // that node unable to take it whatever is removed.
         if let Some(&nn) = nominated_node(pod).and_then(|n| self.node_index.get(n))
-            && preemption::potential(filters, pod, &res, &self.nodes[nn])
+            && !failed.iter().any(|&(i, resolvable)| i == nn && !resolvable)
             && self.on_node[nn].iter().any(|uid| {
                 self.preempted.contains(uid)
                     && self.placed[uid].obj.as_pod().is_some_and(|p| {
@@ -1152,8 +1159,9 @@ impl Scheduler {
         {
             return Preemption::NotEligible;
         }
-        let mut potential: Vec<usize> = (self.order.iter().copied())
-            .filter(|&i| self.live[i] && preemption::potential(filters, pod, &res, &self.nodes[i]))
+        let mut potential: Vec<usize> = (failed.iter())
+            .filter(|&&(i, resolvable)| resolvable && self.live[i])
+            .map(|&(i, _)| i)
             .collect();
         if potential.is_empty() {
             return Preemption::NoCandidate;
@@ -2081,6 +2089,7 @@ impl Scheduler {
     /// ties by reservoir sampling, for upstream's behaviour).
     fn decide(&mut self, pod: &Pod, res: &PodResources, profile: usize) -> (Decision, usize) {
         self.rejected_by = 0;
+        self.scratch.failed.clear();
         self.refresh_order();
         let n = self.order.len();
         if n == 0 {
@@ -2197,6 +2206,7 @@ impl Scheduler {
                     }
                 }
                 Err(rej) => {
+                    (self.scratch.failed).push((i, preemption::resolvable(&rej)));
                     if let Some(p) = FilterPlugin::ALL
                         .into_iter()
                         .find(|p| p.name() == rej.plugin)

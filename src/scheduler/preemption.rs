@@ -1,6 +1,6 @@
-//! DefaultPreemption (PostFilter) for a pod no node fits: on every node that
-//! failed only for reasons removing pods can resolve (NodeResourcesFit,
-//! NodePorts), remove every lower-priority pod; if the pod then fits, add
+//! DefaultPreemption (PostFilter) for a pod no node fits: on a node the
+//! cycle rejected for a reason removing pods may resolve ([`resolvable`]),
+//! remove every lower-priority pod; if the pod then fits, add
 //! the removed pods back, most important first, keeping each that still
 //! fits; the rest are the victims. The node is chosen as upstream's
 //! `pickOneNodeForPreemption` (without PodDisruptionBudgets): the lowest
@@ -14,8 +14,9 @@
 //! room the first one freed.
 //!
 //! As upstream's `findCandidates` and `DryRunPreemption`, the nodes tried
-//! are the potential ones (live, and failing only for reasons removing pods
-//! can resolve), in random order, until max(10 %, 100) of them
+//! are the potential ones (rejected by the cycle with upstream's status
+//! Unschedulable, not UnschedulableAndUnresolvable, and still live), in
+//! random order, until max(10 %, 100) of them
 //! (`minCandidateNodesPercentage`, `minCandidateNodesAbsolute`, never more
 //! than there are) gave a candidate: upstream's potential list comes out of
 //! a Go map, in an order of its own at every call, and its 16 workers take
@@ -27,17 +28,16 @@
 //!
 //! Simplified: the dry run re-runs the per-node filters only, on the node
 //! without the victims. PodTopologySpread and InterPodAffinity are not
-//! evaluated in it: a node they reject (for a missing topology label or
-//! an unmet required affinity too, which upstream counts as unresolvable)
-//! is a potential node, and a candidate if removing pods frees what the
-//! other filters need. Victims are not patched with upstream's
+//! re-evaluated in it: a node they rejected for skew or anti-affinity is a
+//! candidate once removing pods frees what the per-node filters need,
+//! where upstream also checks them again without the victims. Victims are not patched with upstream's
 //! DisruptionTarget condition: the scheduler remembers which pods it
 //! preempted, for PodEligibleToPreemptOthers; a victim already being
 //! deleted gets no second delete, as upstream's `prepareCandidate`.
 
 use rand_chacha::rand_core::Rng;
 
-use super::framework::{FilterPlugin, NodeInfo, PodResources, filter_one};
+use super::framework::{FilterPlugin, NodeInfo, PodResources, Rejection, filter_one};
 use crate::api::pod::Pod;
 use crate::engine::Time;
 
@@ -70,9 +70,25 @@ pub struct Candidate {
     key: (i64, i64, usize, i64),
 }
 
-/// Filters whose failure removing pods can resolve.
-fn resolvable(plugin: &str) -> bool {
-    plugin == FilterPlugin::NodeResourcesFit.name() || plugin == FilterPlugin::NodePorts.name()
+/// Whether upstream's status for a node `rejection` rejects is
+/// Unschedulable, which removing pods may resolve, rather than
+/// UnschedulableAndUnresolvable: NodeResourcesFit and NodePorts;
+/// PodTopologySpread but for a node without a constraint's topology
+/// label; InterPodAffinity for anti-affinity (the pod's own or existing
+/// pods'), not for a required affinity no node domain meets.
+pub fn resolvable(rejection: &Rejection) -> bool {
+    match rejection.plugin {
+        p if p == FilterPlugin::NodeResourcesFit.name() || p == FilterPlugin::NodePorts.name() => {
+            true
+        }
+        p if p == FilterPlugin::PodTopologySpread.name() => {
+            !rejection.reason.ends_with("(missing required label)")
+        }
+        p if p == FilterPlugin::InterPodAffinity.name() => {
+            rejection.reason != "node(s) didn't match pod affinity rules"
+        }
+        _ => false,
+    }
 }
 
 fn fits(filters: &[FilterPlugin], pod: &Pod, res: &PodResources, node: &NodeInfo) -> bool {
@@ -87,20 +103,8 @@ fn fits(filters: &[FilterPlugin], pod: &Pod, res: &PodResources, node: &NodeInfo
         .all(|&p| filter_one(p, pod, res, node).is_ok())
 }
 
-/// Whether `node` is a potential node for preempting on (upstream's
-/// status Unschedulable, not UnschedulableAndUnresolvable): none of its
-/// per-node filters fails for a reason removing pods cannot resolve.
-pub fn potential(filters: &[FilterPlugin], pod: &Pod, res: &PodResources, node: &NodeInfo) -> bool {
-    filters.iter().all(|&p| {
-        matches!(
-            p,
-            FilterPlugin::PodTopologySpread | FilterPlugin::InterPodAffinity
-        ) || filter_one(p, pod, res, node).map_or_else(|r| resolvable(r.plugin), |()| true)
-    })
-}
-
-/// The victims on `node` (a [`potential`] one) for `pod`, if preempting
-/// can make it fit there. `pods` are the pods placed on the node;
+/// The victims on `node` (a potential one: see [`resolvable`]) for `pod`,
+/// if preempting can make it fit there. `pods` are the pods placed on the node;
 /// `nominated`, the requests of the pods nominated to it that count
 /// against the preemptor.
 pub fn select_victims(
@@ -304,6 +308,48 @@ mod tests {
         }
         assert_eq!((taken[0], taken[2]), (0, 0));
         assert!(taken[1] > 150 && taken[3] > 150, "{taken:?}");
+    }
+
+    /// Upstream's codes: removing pods may help against room, ports, skew
+    /// and anti-affinity, not against a missing topology label, an unmet
+    /// required affinity or a node-level rule.
+    #[test]
+    fn only_rejections_removing_pods_may_resolve_make_a_potential_node() {
+        let r = |plugin: FilterPlugin, reason: &'static str| Rejection::new(plugin.name(), reason);
+        use FilterPlugin::*;
+        assert!(resolvable(&r(NodeResourcesFit, "Insufficient cpu")));
+        assert!(resolvable(&r(
+            NodePorts,
+            "node(s) didn't have free ports for the requested pod ports"
+        )));
+        assert!(resolvable(&r(
+            PodTopologySpread,
+            "node(s) didn't match pod topology spread constraints"
+        )));
+        assert!(!resolvable(&r(
+            PodTopologySpread,
+            "node(s) didn't match pod topology spread constraints (missing required label)"
+        )));
+        assert!(resolvable(&r(
+            InterPodAffinity,
+            "node(s) didn't match pod anti-affinity rules"
+        )));
+        assert!(resolvable(&r(
+            InterPodAffinity,
+            "node(s) didn't satisfy existing pods anti-affinity rules"
+        )));
+        assert!(!resolvable(&r(
+            InterPodAffinity,
+            "node(s) didn't match pod affinity rules"
+        )));
+        assert!(!resolvable(&r(
+            TaintToleration,
+            "node(s) had untolerated taint {k: v}"
+        )));
+        assert!(!resolvable(&r(
+            NodeAffinity,
+            "node(s) didn't match Pod's node affinity/selector"
+        )));
     }
 
     #[test]
