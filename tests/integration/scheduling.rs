@@ -543,20 +543,16 @@ fn preemptors_do_not_pick_the_room_another_was_nominated_for() {
 
 /// 300 nodes each running one 600m pod of priority 5, but for one node whose
 /// pod has priority 1: a preemptor that needs one node's room finds its
-/// best victim there. As upstream's dry run, it looks from a node drawn at
-/// random and stops at 100 candidates, so under most seeds it never sees
+/// best victim there. As upstream's dry run, it tries the nodes in random
+/// order and stops at 100 candidates, so under most seeds it never sees
 /// that node and takes a priority-5 victim; the seed alone decides which.
 #[test]
-fn the_preemption_dry_run_samples_100_candidates_from_a_random_node() {
+fn the_preemption_dry_run_stops_at_100_candidates_tried_in_random_order() {
     let dir = scratch("preempt-sample");
     let s = write(
         &dir,
         "s.yaml",
-        "name: preempt-sample
-cluster:
-  nodeGroups:
-    - {name: n, count: 300, capacity: {cpu: '1', memory: 4Gi, pods: 110}}
-\
+        "name: preempt-sample\ncluster:\n  nodeGroups:\n    - {name: n, count: 300, capacity: {cpu: '1', memory: 4Gi, pods: 110}}\n\
          actions:\n\
          \x20 - at: 0s\n    generate: {count: 299, template: {apiVersion: v1, kind: Pod, metadata: {name: mid}, spec: {priority: 5, containers: [{name: c, image: pause, resources: {requests: {cpu: 600m}}}]}}}\n\
          \x20 - at: 0s\n    apply: {apiVersion: v1, kind: Pod, metadata: {name: lowest}, spec: {priority: 1, containers: [{name: c, image: pause, resources: {requests: {cpu: 600m}}}]}}\n\
@@ -597,11 +593,7 @@ fn a_preemptor_waits_for_its_terminating_victim_rather_than_preempting_again() {
     let s = write(
         &dir,
         "s.yaml",
-        "name: preempt-wait
-cluster:
-  nodeGroups:
-    - {name: n, count: 3, capacity: {cpu: '1', memory: 4Gi, pods: 110}}
-\
+        "name: preempt-wait\ncluster:\n  nodeGroups:\n    - {name: n, count: 3, capacity: {cpu: '1', memory: 4Gi, pods: 110}}\n\
          actions:\n\
          \x20 - at: 0s\n    generate: {count: 3, template: {apiVersion: v1, kind: Pod, metadata: {name: low, annotations: {kubesim.io/shutdown-duration: 20s}}, spec: {containers: [{name: c, image: pause, resources: {requests: {cpu: 600m}}}]}}}\n\
          \x20 - at: 1s\n    generate: {count: 3, template: {apiVersion: v1, kind: Pod, metadata: {name: filler}, spec: {containers: [{name: c, image: pause, resources: {requests: {cpu: 300m}}}]}}}\n\
