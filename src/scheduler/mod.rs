@@ -2940,6 +2940,34 @@ impl Scheduler {
                             };
                             self.call(self.next_tag, verb, cx);
                         }
+                        // The lower-priority pods nominated to that node
+                        // may no longer fit there: their nominations are
+                        // cleared (upstream's getLowerPriorityNominatedPods).
+                        let priority = pod.spec.priority();
+                        let mut lower: Vec<u64> = (self.nominated.iter())
+                            .filter(|&(&uid, nom)| {
+                                nom.node == c.node && uid != f.uid && nom.spec.priority() < priority
+                            })
+                            .map(|(&uid, _)| uid)
+                            .collect();
+                        lower.sort_unstable();
+                        for uid in lower {
+                            self.nominated.remove(&uid);
+                            let Some(other) = self.waiting.get(&uid).cloned() else {
+                                continue;
+                            };
+                            let Some(other_pod) = other.as_pod() else {
+                                continue;
+                            };
+                            let mut status = other_pod.status.clone();
+                            status.nominated_node_name = None;
+                            self.next_tag += 1;
+                            let verb = Verb::UpdatePodStatus {
+                                key: other.key(),
+                                status,
+                            };
+                            self.call(self.next_tag, verb, cx);
+                        }
                         let status = patch.get_or_insert_with(|| pod.status.clone());
                         status.nominated_node_name = Some(node.to_string());
                         let nomination = Nomination {

@@ -626,6 +626,54 @@ fn a_preemptor_waits_for_its_terminating_victim_rather_than_preempting_again() {
     );
 }
 
+/// A preemptor nominated to a node loses the nomination when a pod of
+/// higher priority preempts on that node (upstream's
+/// getLowerPriorityNominatedPods): `mid` preempted `low`, which takes 20 s
+/// to stop; `high` comes meanwhile and takes the node. Its victim already
+/// terminating, it deletes nothing; it clears `mid`'s nomination at once,
+/// and is bound there when `low` is gone while `mid` waits.
+#[test]
+fn a_higher_priority_preemptor_clears_the_nomination_of_a_lower_one() {
+    let dir = scratch("preempt-renominate");
+    let s = write(
+        &dir,
+        "s.yaml",
+        "name: preempt-renominate\ncluster:\n  nodeGroups:\n    - {name: n, count: 1, capacity: {cpu: '1', memory: 4Gi}}\n\
+         actions:\n\
+         \x20 - at: 0s\n    apply: {apiVersion: v1, kind: Pod, metadata: {name: low, annotations: {kubesim.io/shutdown-duration: 20s}}, spec: {containers: [{name: c, image: pause, resources: {requests: {cpu: 600m}}}]}}\n\
+         \x20 - at: 5s\n    apply: {apiVersion: v1, kind: Pod, metadata: {name: mid}, spec: {priority: 5, containers: [{name: c, image: pause, resources: {requests: {cpu: 600m}}}]}}\n\
+         \x20 - at: 8s\n    apply: {apiVersion: v1, kind: Pod, metadata: {name: high}, spec: {priority: 10, containers: [{name: c, image: pause, resources: {requests: {cpu: 600m}}}]}}\n",
+    );
+    let out = dir.join("out");
+    run_ok(&s, &out, &[]);
+    let events = read_csv(&out.join("events.csv"));
+    let preempted: Vec<&str> = (events.iter())
+        .filter(|e| e["action"] == "preempt")
+        .map(|e| e["name"].as_str())
+        .collect();
+    assert_eq!(preempted, ["low"], "low is preempted once");
+    // The scheduler's status writes for mid: its nomination at 5 s, its
+    // clearing within the cycle that nominated high at 8 s.
+    let mid_writes: Vec<u64> = (events.iter())
+        .filter(|e| {
+            e["action"] == "update-status"
+                && e["name"] == "mid"
+                && e["detail"].starts_with("from kube-scheduler")
+        })
+        .filter_map(|e| micros(&e["time_s"]))
+        .collect();
+    assert!(
+        mid_writes
+            .iter()
+            .any(|&t| (8_000_000..8_100_000).contains(&t)),
+        "{mid_writes:?}"
+    );
+    let pods = read_csv(&out.join("pods.csv"));
+    let get = |n: &str| pods.iter().find(|p| p["name"] == n).unwrap().clone();
+    assert_eq!(get("high")["node"], "n-0");
+    assert!(get("mid")["bound_s"].is_empty());
+}
+
 /// A Deployment whose template carries a gate makes gated pods; a
 /// `removeSchedulingGates` by label selector lists them and ungates each,
 /// as a queueing controller would, and they are scheduled then. An action
