@@ -116,8 +116,9 @@ const WATCH_NAMESPACES: u32 = 6;
 
 /// What DefaultPreemption (PostFilter) made of a pod no node fits.
 enum Preemption {
-    /// The pod may not preempt (`preemptionPolicy: Never`, or a victim of
-    /// its last preemption still terminating): its nomination stays.
+    /// The pod may not preempt (`preemptionPolicy: Never`, or a
+    /// lower-priority pod the scheduler preempted still terminating on its
+    /// nominated node): its nomination stays.
     NotEligible,
     /// No node would fit it whatever lower-priority pods went: a
     /// nomination it had is cleared.
@@ -486,8 +487,8 @@ pub struct Scheduler {
     in_flight: Option<InFlight>,
     next_start: usize,
     rng: ties::HostRng,
-    /// Preemption's draws: where its dry run starts among the potential
-    /// nodes, and which of equally good candidates it takes.
+    /// Preemption's draws: the order its dry run tries the potential
+    /// nodes in, and which of equally good candidates it takes.
     preempt_rng: ChaCha8Rng,
     next_tag: u64,
     /// Bind requests in flight: tag to (pod uid, attempts so far).

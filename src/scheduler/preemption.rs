@@ -30,10 +30,11 @@
 //! without the victims. PodTopologySpread and InterPodAffinity are not
 //! re-evaluated in it: a node they rejected for skew or anti-affinity is a
 //! candidate once removing pods frees what the per-node filters need,
-//! where upstream also checks them again without the victims. Victims are not patched with upstream's
-//! DisruptionTarget condition: the scheduler remembers which pods it
-//! preempted, for PodEligibleToPreemptOthers; a victim already being
-//! deleted gets no second delete, as upstream's `prepareCandidate`.
+//! where upstream also checks them again without the victims. Victims are
+//! not patched with upstream's DisruptionTarget condition: the scheduler
+//! remembers which pods it preempted, for PodEligibleToPreemptOthers; a
+//! victim already being deleted gets no second delete, as upstream's
+//! `prepareCandidate`.
 
 use rand_chacha::rand_core::Rng;
 
@@ -104,8 +105,8 @@ fn fits(filters: &[FilterPlugin], pod: &Pod, res: &PodResources, node: &NodeInfo
 }
 
 /// The victims on `node` (a potential one: see [`resolvable`]) for `pod`,
-/// if preempting can make it fit there. `pods` are the pods placed on the node;
-/// `nominated`, the requests of the pods nominated to it that count
+/// if preempting can make it fit there. `pods` are the pods placed on the
+/// node; `nominated`, the requests of the pods nominated to it that count
 /// against the preemptor.
 pub fn select_victims(
     filters: &[FilterPlugin],
