@@ -2207,13 +2207,14 @@ impl Scheduler {
                     }
                 }
                 Err(rej) => {
-                    (self.scratch.failed).push((i, preemption::resolvable(&rej)));
-                    if let Some(p) = FilterPlugin::ALL
+                    let plugin = FilterPlugin::ALL
                         .into_iter()
-                        .find(|p| p.name() == rej.plugin)
-                    {
+                        .find(|p| p.name() == rej.plugin);
+                    if let Some(p) = plugin {
                         self.rejected_by |= hints::bit(p);
                     }
+                    let resolvable = plugin.is_some_and(|p| preemption::resolvable(p, &rej.reason));
+                    self.scratch.failed.push((i, resolvable));
                     for r in std::iter::once(rej.reason).chain(rej.more) {
                         let k = match reasons.get(last_reason) {
                             Some((seen, _)) if *seen == r => last_reason,

@@ -38,7 +38,7 @@
 
 use rand_chacha::rand_core::Rng;
 
-use super::framework::{FilterPlugin, NodeInfo, PodResources, Rejection, filter_one};
+use super::framework::{FilterPlugin, NodeInfo, PodResources, filter_one};
 use crate::api::pod::Pod;
 use crate::engine::Time;
 
@@ -71,23 +71,17 @@ pub struct Candidate {
     key: (i64, i64, usize, i64),
 }
 
-/// Whether upstream's status for a node `rejection` rejects is
-/// Unschedulable, which removing pods may resolve, rather than
+/// Whether upstream's status for a node `plugin` rejects with `reason`
+/// is Unschedulable, which removing pods may resolve, rather than
 /// UnschedulableAndUnresolvable: NodeResourcesFit and NodePorts;
 /// PodTopologySpread but for a node without a constraint's topology
 /// label; InterPodAffinity for anti-affinity (the pod's own or existing
 /// pods'), not for a required affinity no node domain meets.
-pub fn resolvable(rejection: &Rejection) -> bool {
-    match rejection.plugin {
-        p if p == FilterPlugin::NodeResourcesFit.name() || p == FilterPlugin::NodePorts.name() => {
-            true
-        }
-        p if p == FilterPlugin::PodTopologySpread.name() => {
-            !rejection.reason.ends_with("(missing required label)")
-        }
-        p if p == FilterPlugin::InterPodAffinity.name() => {
-            rejection.reason != "node(s) didn't match pod affinity rules"
-        }
+pub fn resolvable(plugin: FilterPlugin, reason: &str) -> bool {
+    match plugin {
+        FilterPlugin::NodeResourcesFit | FilterPlugin::NodePorts => true,
+        FilterPlugin::PodTopologySpread => !reason.ends_with("(missing required label)"),
+        FilterPlugin::InterPodAffinity => reason != "node(s) didn't match pod affinity rules",
         _ => false,
     }
 }
@@ -316,7 +310,8 @@ mod tests {
     /// required affinity or a node-level rule.
     #[test]
     fn only_rejections_removing_pods_may_resolve_make_a_potential_node() {
-        let r = |plugin: FilterPlugin, reason: &'static str| Rejection::new(plugin.name(), reason);
+        let r = |plugin: FilterPlugin, reason: &'static str| (plugin, reason);
+        let resolvable = |(plugin, reason): &(FilterPlugin, &str)| resolvable(*plugin, reason);
         use FilterPlugin::*;
         assert!(resolvable(&r(NodeResourcesFit, "Insufficient cpu")));
         assert!(resolvable(&r(
