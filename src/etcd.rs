@@ -552,6 +552,10 @@ mod server {
                             (Object::Workload(kind, n), Object::Workload(_, c)) => {
                                 crate::apiserver::admission::workload_update(*kind, c, n)
                             }
+                            (
+                                Object::PersistentVolumeClaim(n),
+                                Object::PersistentVolumeClaim(c),
+                            ) => crate::apiserver::admission::claim_update(c, n),
                             _ => Vec::new(),
                         };
                         if !errors.is_empty() {

@@ -217,7 +217,7 @@ const CONTAINER: Schema = Struct(
 pub const POD_SPEC: Schema = Struct(
     "PodSpec",
     &[
-        ("volumes", &Any),
+        ("volumes", &Seq(&VOLUME)),
         ("initContainers", &Seq(&CONTAINER)),
         ("containers", &Seq(&CONTAINER)),
         ("ephemeralContainers", &Any),
@@ -465,6 +465,182 @@ pub const NODE_SPEC: Schema = Struct(
     ],
 );
 
+const CSI_SOURCE: Schema = Struct(
+    "CSIVolumeSource",
+    &[
+        ("driver", &Any),
+        ("volumeHandle", &Any),
+        ("readOnly", &Any),
+        ("fsType", &Any),
+        ("volumeAttributes", &Any),
+        ("controllerPublishSecretRef", &Any),
+        ("nodeStageSecretRef", &Any),
+        ("nodePublishSecretRef", &Any),
+        ("controllerExpandSecretRef", &Any),
+        ("nodeExpandSecretRef", &Any),
+    ],
+);
+
+const AWS_EBS_SOURCE: Schema = Struct(
+    "AWSElasticBlockStoreVolumeSource",
+    &[
+        ("volumeID", &Any),
+        ("fsType", &Any),
+        ("partition", &Any),
+        ("readOnly", &Any),
+    ],
+);
+
+const GCE_PD_SOURCE: Schema = Struct(
+    "GCEPersistentDiskVolumeSource",
+    &[
+        ("pdName", &Any),
+        ("fsType", &Any),
+        ("partition", &Any),
+        ("readOnly", &Any),
+    ],
+);
+
+/// The volume sources both a pod's volume and a PersistentVolume may have
+/// (upstream's `VolumeSource` and `PersistentVolumeSource` share them),
+/// then `extra` ones.
+macro_rules! volume_sources {
+    ($($extra:expr),* $(,)?) => {
+        &[
+            ("hostPath", &Any),
+            ("gcePersistentDisk", &GCE_PD_SOURCE),
+            ("awsElasticBlockStore", &AWS_EBS_SOURCE),
+            ("nfs", &Any),
+            ("iscsi", &Any),
+            ("glusterfs", &Any),
+            ("rbd", &Any),
+            ("flexVolume", &Any),
+            ("cinder", &Any),
+            ("cephfs", &Any),
+            ("flocker", &Any),
+            ("fc", &Any),
+            ("azureFile", &Any),
+            ("vsphereVolume", &Any),
+            ("quobyte", &Any),
+            ("azureDisk", &Any),
+            ("photonPersistentDisk", &Any),
+            ("portworxVolume", &Any),
+            ("scaleIO", &Any),
+            ("storageos", &Any),
+            ("csi", &CSI_SOURCE),
+            $($extra),*
+        ]
+    };
+}
+
+/// `core/v1.Volume`: a pod's volume.
+const VOLUME: Schema = Struct(
+    "Volume",
+    volume_sources!(
+        ("name", &Any),
+        ("emptyDir", &Any),
+        ("gitRepo", &Any),
+        ("secret", &Any),
+        (
+            "persistentVolumeClaim",
+            &Struct(
+                "PersistentVolumeClaimVolumeSource",
+                &[("claimName", &Any), ("readOnly", &Any)],
+            ),
+        ),
+        ("downwardAPI", &Any),
+        ("configMap", &Any),
+        ("projected", &Any),
+        ("ephemeral", &Any),
+        ("image", &Any),
+    ),
+);
+
+/// `core/v1.PersistentVolumeSpec`.
+pub const PERSISTENT_VOLUME_SPEC: Schema = Struct(
+    "PersistentVolumeSpec",
+    volume_sources!(
+        ("capacity", &Any),
+        ("local", &Any),
+        ("accessModes", &Any),
+        (
+            "claimRef",
+            &Struct(
+                "ObjectReference",
+                &[
+                    ("kind", &Any),
+                    ("namespace", &Any),
+                    ("name", &Any),
+                    ("uid", &Any),
+                    ("apiVersion", &Any),
+                    ("resourceVersion", &Any),
+                    ("fieldPath", &Any),
+                ],
+            ),
+        ),
+        ("persistentVolumeReclaimPolicy", &Any),
+        ("storageClassName", &Any),
+        ("mountOptions", &Any),
+        ("volumeMode", &Any),
+        (
+            "nodeAffinity",
+            &Struct(
+                "VolumeNodeAffinity",
+                &[(
+                    "required",
+                    &Struct(
+                        "NodeSelector",
+                        &[("nodeSelectorTerms", &Seq(&NODE_SELECTOR_TERM))],
+                    ),
+                )],
+            ),
+        ),
+        ("volumeAttributesClassName", &Any),
+    ),
+);
+
+/// `core/v1.PersistentVolumeClaimSpec`.
+pub const PERSISTENT_VOLUME_CLAIM_SPEC: Schema = Struct(
+    "PersistentVolumeClaimSpec",
+    &[
+        ("accessModes", &Any),
+        ("selector", &LABEL_SELECTOR),
+        (
+            "resources",
+            &Struct(
+                "VolumeResourceRequirements",
+                &[("limits", &Any), ("requests", &Any)],
+            ),
+        ),
+        ("volumeName", &Any),
+        ("storageClassName", &Any),
+        ("volumeMode", &Any),
+        ("dataSource", &Any),
+        ("dataSourceRef", &Any),
+        ("volumeAttributesClassName", &Any),
+    ],
+);
+
+/// `storage/v1.CSINodeSpec`.
+pub const CSI_NODE_SPEC: Schema = Struct(
+    "CSINodeSpec",
+    &[(
+        "drivers",
+        &Seq(&Struct(
+            "CSINodeDriver",
+            &[
+                ("name", &Any),
+                ("nodeID", &Any),
+                ("topologyKeys", &Any),
+                (
+                    "allocatable",
+                    &Struct("VolumeNodeResources", &[("count", &Any)]),
+                ),
+            ],
+        )),
+    )],
+);
+
 /// The fields of a kind's `spec`, as Kubernetes has them.
 pub fn spec_of(kind: super::Kind) -> &'static Schema {
     use super::Kind;
@@ -476,6 +652,9 @@ pub fn spec_of(kind: super::Kind) -> &'static Schema {
         Kind::ReplicaSet => &REPLICA_SET_SPEC,
         Kind::DaemonSet => &DAEMON_SET_SPEC,
         Kind::StatefulSet => &STATEFUL_SET_SPEC,
+        Kind::PersistentVolume => &PERSISTENT_VOLUME_SPEC,
+        Kind::PersistentVolumeClaim => &PERSISTENT_VOLUME_CLAIM_SPEC,
+        Kind::CSINode => &CSI_NODE_SPEC,
         _ => &Any,
     }
 }

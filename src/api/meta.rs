@@ -26,10 +26,13 @@ pub enum Kind {
     StatefulSet,
     PriorityClass,
     Namespace,
+    PersistentVolume,
+    PersistentVolumeClaim,
+    CSINode,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Node,
         Kind::Pod,
         Kind::Service,
@@ -40,6 +43,9 @@ impl Kind {
         Kind::StatefulSet,
         Kind::PriorityClass,
         Kind::Namespace,
+        Kind::PersistentVolume,
+        Kind::PersistentVolumeClaim,
+        Kind::CSINode,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +60,9 @@ impl Kind {
             Kind::StatefulSet => "StatefulSet",
             Kind::PriorityClass => "PriorityClass",
             Kind::Namespace => "Namespace",
+            Kind::PersistentVolume => "PersistentVolume",
+            Kind::PersistentVolumeClaim => "PersistentVolumeClaim",
+            Kind::CSINode => "CSINode",
         }
     }
 
@@ -63,13 +72,26 @@ impl Kind {
 
     /// Cluster-scoped kinds have no namespace.
     pub fn namespaced(self) -> bool {
-        !matches!(self, Kind::Node | Kind::PriorityClass | Kind::Namespace)
+        !matches!(
+            self,
+            Kind::Node
+                | Kind::PriorityClass
+                | Kind::Namespace
+                | Kind::PersistentVolume
+                | Kind::CSINode
+        )
     }
 
     /// The apiVersion a manifest of this kind carries.
     pub fn api_version(self) -> &'static str {
         match self {
-            Kind::Node | Kind::Pod | Kind::Service | Kind::Namespace => "v1",
+            Kind::Node
+            | Kind::Pod
+            | Kind::Service
+            | Kind::Namespace
+            | Kind::PersistentVolume
+            | Kind::PersistentVolumeClaim => "v1",
+            Kind::CSINode => "storage.k8s.io/v1",
             Kind::EndpointSlice => "discovery.k8s.io/v1",
             Kind::PriorityClass => "scheduling.k8s.io/v1",
             _ => "apps/v1",

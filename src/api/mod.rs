@@ -14,6 +14,7 @@ pub mod resources;
 pub mod selector;
 pub mod service;
 pub mod text;
+pub mod volume;
 pub mod workloads;
 
 pub use meta::{Kind, Labels, ObjectKey, ObjectMeta};

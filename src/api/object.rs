@@ -16,6 +16,10 @@ use super::node::{Node, NodeSpec, NodeStatus};
 use super::pod::{Pod, PodSpec};
 use super::priority::PriorityClass;
 use super::service::{EndpointSlice, Service, ServiceSpec};
+use super::volume::{
+    CsiNode, CsiNodeSpec, PersistentVolume, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+    PersistentVolumeSpec,
+};
 use super::workloads::{Workload, WorkloadSpec};
 
 /// A stored object. Objects are shared between components as
@@ -32,6 +36,9 @@ pub enum Object {
     Workload(Kind, Box<Workload>),
     PriorityClass(PriorityClass),
     Namespace(Namespace),
+    PersistentVolume(PersistentVolume),
+    PersistentVolumeClaim(PersistentVolumeClaim),
+    CsiNode(CsiNode),
 }
 
 impl Object {
@@ -44,6 +51,9 @@ impl Object {
             Object::Workload(k, _) => *k,
             Object::PriorityClass(_) => Kind::PriorityClass,
             Object::Namespace(_) => Kind::Namespace,
+            Object::PersistentVolume(_) => Kind::PersistentVolume,
+            Object::PersistentVolumeClaim(_) => Kind::PersistentVolumeClaim,
+            Object::CsiNode(_) => Kind::CSINode,
         }
     }
 
@@ -56,6 +66,9 @@ impl Object {
             Object::Workload(_, o) => &o.metadata,
             Object::PriorityClass(o) => &o.metadata,
             Object::Namespace(o) => &o.metadata,
+            Object::PersistentVolume(o) => &o.metadata,
+            Object::PersistentVolumeClaim(o) => &o.metadata,
+            Object::CsiNode(o) => &o.metadata,
         }
     }
 
@@ -68,6 +81,9 @@ impl Object {
             Object::Workload(_, o) => &mut o.metadata,
             Object::PriorityClass(o) => &mut o.metadata,
             Object::Namespace(o) => &mut o.metadata,
+            Object::PersistentVolume(o) => &mut o.metadata,
+            Object::PersistentVolumeClaim(o) => &mut o.metadata,
+            Object::CsiNode(o) => &mut o.metadata,
         }
     }
 
@@ -99,6 +115,11 @@ impl Object {
             (Object::Service(a), Object::Service(b)) => a.spec != b.spec,
             (Object::EndpointSlice(a), Object::EndpointSlice(b)) => a.endpoints != b.endpoints,
             (Object::Workload(_, a), Object::Workload(_, b)) => a.spec != b.spec,
+            (Object::PersistentVolume(a), Object::PersistentVolume(b)) => a.spec != b.spec,
+            (Object::PersistentVolumeClaim(a), Object::PersistentVolumeClaim(b)) => {
+                a.spec != b.spec
+            }
+            (Object::CsiNode(a), Object::CsiNode(b)) => a.spec != b.spec,
             _ => true,
         }
     }
@@ -148,6 +169,9 @@ enum Spec {
     Pod(PodSpec),
     Service(ServiceSpec),
     Workload(WorkloadSpec),
+    Volume(PersistentVolumeSpec),
+    Claim(PersistentVolumeClaimSpec),
+    CsiNode(CsiNodeSpec),
 }
 
 fn spec_for<E: de::Error>(
@@ -158,6 +182,9 @@ fn spec_for<E: de::Error>(
         Kind::Node => SpecType::Node,
         Kind::Pod => SpecType::Pod,
         Kind::Service => SpecType::Service,
+        Kind::PersistentVolume => SpecType::Volume,
+        Kind::PersistentVolumeClaim => SpecType::Claim,
+        Kind::CSINode => SpecType::CsiNode,
         _ => SpecType::Workload,
     };
     value(t, fields::spec_of(kind))
@@ -226,6 +253,9 @@ enum SpecType {
     Pod,
     Service,
     Workload,
+    Volume,
+    Claim,
+    CsiNode,
 }
 
 /// The next value, read as `T` with its keys checked against `schema`.
@@ -249,6 +279,9 @@ fn next_spec<'de, A: MapAccess<'de>>(
         SpecType::Pod => Spec::Pod(next_checked(map, schema)?),
         SpecType::Service => Spec::Service(next_checked(map, schema)?),
         SpecType::Workload => Spec::Workload(next_checked(map, schema)?),
+        SpecType::Volume => Spec::Volume(next_checked(map, schema)?),
+        SpecType::Claim => Spec::Claim(next_checked(map, schema)?),
+        SpecType::CsiNode => Spec::CsiNode(next_checked(map, schema)?),
     })
 }
 
@@ -263,6 +296,9 @@ fn spec_from_value<E: de::Error>(
         SpecType::Pod => Spec::Pod(fields::checked(v, schema).map_err(err)?),
         SpecType::Service => Spec::Service(fields::checked(v, schema).map_err(err)?),
         SpecType::Workload => Spec::Workload(fields::checked(v, schema).map_err(err)?),
+        SpecType::Volume => Spec::Volume(fields::checked(v, schema).map_err(err)?),
+        SpecType::Claim => Spec::Claim(fields::checked(v, schema).map_err(err)?),
+        SpecType::CsiNode => Spec::CsiNode(fields::checked(v, schema).map_err(err)?),
     })
 }
 
@@ -403,6 +439,29 @@ impl<'de> Visitor<'de> for ManifestVisitor {
                 })
             }
             (Kind::Namespace, _) => Object::Namespace(Namespace { metadata }),
+            (Kind::PersistentVolume, s) => Object::PersistentVolume(PersistentVolume {
+                metadata,
+                spec: match s {
+                    Some(Spec::Volume(s)) => s,
+                    _ => Default::default(),
+                },
+            }),
+            (Kind::PersistentVolumeClaim, s) => {
+                Object::PersistentVolumeClaim(PersistentVolumeClaim {
+                    metadata,
+                    spec: match s {
+                        Some(Spec::Claim(s)) => s,
+                        _ => Default::default(),
+                    },
+                })
+            }
+            (Kind::CSINode, s) => Object::CsiNode(CsiNode {
+                metadata,
+                spec: match s {
+                    Some(Spec::CsiNode(s)) => s,
+                    _ => Default::default(),
+                },
+            }),
             (Kind::Node, s) => Object::Node(Node {
                 metadata,
                 spec: match s {
@@ -569,6 +628,71 @@ mod tests {
                 Some("a")
             );
             assert!(!Kind::Namespace.namespaced());
+        }
+    }
+
+    #[test]
+    fn volumes_claims_csinodes_and_pod_volumes_are_typed_and_checked() {
+        let m: Manifest = serde_yaml::from_str(
+            "apiVersion: v1\nkind: PersistentVolume\nmetadata: {name: pv-1}\nspec:\n  capacity: {storage: 1Gi}\n  accessModes: [ReadOnlyMany]\n  awsElasticBlockStore: {volumeID: vol-1}\n  persistentVolumeReclaimPolicy: Retain\n",
+        )
+        .unwrap();
+        let Some(Object::PersistentVolume(pv)) = m.object else {
+            panic!()
+        };
+        assert_eq!(
+            pv.spec.source.in_tree_disk(),
+            Some(("kubernetes.io/aws-ebs", "ebs.csi.aws.com", "vol-1"))
+        );
+        assert!(!Kind::PersistentVolume.namespaced());
+        let m: Manifest = serde_yaml::from_str(
+            "kind: PersistentVolumeClaim\nmetadata: {name: c, annotations: {pv.kubernetes.io/bind-completed: 'true'}}\nspec: {accessModes: [ReadWriteOncePod], resources: {requests: {storage: 1Gi}}, volumeName: pv-1}\n",
+        )
+        .unwrap();
+        let Some(Object::PersistentVolumeClaim(pvc)) = m.object else {
+            panic!()
+        };
+        assert!(pvc.fully_bound() && pvc.read_write_once_pod());
+        let m: Manifest = serde_yaml::from_str(
+            "apiVersion: storage.k8s.io/v1\nkind: CSINode\nmetadata: {name: n1, annotations: {storage.alpha.kubernetes.io/migrated-plugins: 'kubernetes.io/aws-ebs,kubernetes.io/gce-pd'}}\nspec: {drivers: [{name: ebs.csi.aws.com, nodeID: n1, allocatable: {count: 39}}]}\n",
+        )
+        .unwrap();
+        let Some(Object::CsiNode(n)) = m.object else {
+            panic!()
+        };
+        assert_eq!(n.limit("ebs.csi.aws.com"), Some(39));
+        assert_eq!(n.limit("pd.csi.storage.gke.io"), None);
+        assert!(n.migrated("kubernetes.io/gce-pd") && !n.migrated("kubernetes.io/azure-disk"));
+        let m: Manifest = serde_yaml::from_str(
+            "kind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, image: x}]\n  volumes:\n  - {name: d, persistentVolumeClaim: {claimName: data}}\n  - {name: s, secret: {secretName: x}}\n  - {name: e, ephemeral: {volumeClaimTemplate: {spec: {}}}}\n",
+        )
+        .unwrap();
+        let Some(Object::Pod(p)) = m.object else {
+            panic!()
+        };
+        let claims: Vec<_> = (p.spec.volumes.iter())
+            .filter_map(|v| v.claim_name("p"))
+            .collect();
+        assert_eq!(claims, ["data", "p-e"]);
+        // A key the types do not have is an error at its line.
+        for (text, key) in [
+            (
+                "kind: Pod\nmetadata: {name: p}\nspec:\n  volumes:\n  - {name: d, persistentVolumeClaim: {claimNme: data}}\n",
+                "claimNme",
+            ),
+            (
+                "kind: PersistentVolumeClaim\nmetadata: {name: c}\nspec:\n  volumeNme: x\n",
+                "volumeNme",
+            ),
+            (
+                "kind: CSINode\nmetadata: {name: c}\nspec:\n  drivers: [{name: d, nodeId: x}]\n",
+                "nodeId",
+            ),
+        ] {
+            let e = serde_yaml::from_str::<Manifest>(text)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key) && e.contains("line"), "{e}");
         }
     }
 

@@ -83,6 +83,9 @@ pub struct PodSpec {
     /// and memory set here replace the containers' sum.
     #[serde(default)]
     pub resources: Option<PodLevelResources>,
+    /// The pod's volumes (only claims and attachable disks are read).
+    #[serde(default)]
+    pub volumes: Vec<super::volume::PodVolume>,
 }
 
 /// `spec.resources` of a pod.

@@ -152,6 +152,11 @@ impl Quantity {
         self.mantissa < 0
     }
 
+    /// Whether the quantity is above zero.
+    pub fn is_positive(&self) -> bool {
+        self.mantissa > 0
+    }
+
     /// `ceil(self * 10^shift)`, saturated to `i64`.
     fn scaled_ceil(&self, shift: i64) -> i64 {
         let saturated = || {

@@ -639,9 +639,151 @@ pub fn validate_with(obj: &Object, valid_spec: Option<&std::sync::Arc<PodSpec>>)
                 ));
             }
         }
+        Object::PersistentVolume(pv) => validate_volume(&pv.spec, &mut errs),
+        Object::PersistentVolumeClaim(pvc) => validate_claim(&pvc.spec, &mut errs),
+        Object::CsiNode(n) => validate_csi_node(&n.spec, &mut errs),
         Object::Node(_) | Object::EndpointSlice(_) | Object::Namespace(_) => {}
     }
     errs
+}
+
+/// Upstream's access mode checks (`validatePersistentVolumeAccessModes`):
+/// at least one, each known, and ReadWriteOncePod alone.
+fn validate_access_modes(modes: &[String], errs: &mut Vec<String>) {
+    use crate::api::volume::ACCESS_MODES;
+    if modes.is_empty() {
+        errs.push("spec.accessModes: Required value: at least 1 access mode is required".into());
+    }
+    for m in modes {
+        if !ACCESS_MODES.contains(&m.as_str()) {
+            errs.push(format!(
+                "spec.accessModes: Unsupported value: \"{m}\": supported values: \"ReadOnlyMany\", \"ReadWriteMany\", \"ReadWriteOnce\", \"ReadWriteOncePod\""
+            ));
+        }
+    }
+    if modes.len() > 1 && modes.iter().any(|m| m == "ReadWriteOncePod") {
+        errs.push(
+            "spec.accessModes: Forbidden: may not use ReadWriteOncePod with other access modes"
+                .into(),
+        );
+    }
+}
+
+/// A PersistentVolume's spec (upstream's `ValidatePersistentVolumeSpec`,
+/// the parts the model reads; that exactly one volume source is given is
+/// not checked).
+fn validate_volume(spec: &crate::api::volume::PersistentVolumeSpec, errs: &mut Vec<String>) {
+    validate_access_modes(&spec.access_modes, errs);
+    if spec.capacity.is_empty() {
+        errs.push("spec.capacity: Required value".into());
+    }
+    if !spec.capacity.contains_key("storage") || spec.capacity.len() > 1 {
+        errs.push("spec.capacity: Unsupported value: supported values: \"storage\"".into());
+    }
+    for (r, q) in &spec.capacity {
+        if !q.is_positive() {
+            errs.push(format!(
+                "spec.capacity[{r}]: Invalid value: \"{q}\": must be greater than zero"
+            ));
+        }
+    }
+    if let Some(p) = &spec.persistent_volume_reclaim_policy
+        && !matches!(p.as_str(), "Delete" | "Recycle" | "Retain")
+    {
+        errs.push(format!(
+            "spec.persistentVolumeReclaimPolicy: Unsupported value: \"{p}\": supported values: \"Delete\", \"Recycle\", \"Retain\""
+        ));
+    }
+    if let Some(na) = &spec.node_affinity {
+        match &na.required {
+            None => errs.push("spec.nodeAffinity.required: Required value".into()),
+            Some(ns) if ns.node_selector_terms.is_empty() => errs.push(
+                "spec.nodeAffinity.required.nodeSelectorTerms: Required value: must have at least one node selector term".into(),
+            ),
+            Some(_) => {}
+        }
+    }
+    if let Some(c) = &spec.source.csi {
+        if c.driver.is_empty() {
+            errs.push("spec.csi.driver: Required value".into());
+        }
+        if c.volume_handle.is_empty() {
+            errs.push("spec.csi.volumeHandle: Required value".into());
+        }
+    }
+    if spec
+        .source
+        .aws_elastic_block_store
+        .as_ref()
+        .is_some_and(|s| s.volume_id.is_empty())
+    {
+        errs.push("spec.awsElasticBlockStore.volumeID: Required value".into());
+    }
+    if spec
+        .source
+        .gce_persistent_disk
+        .as_ref()
+        .is_some_and(|s| s.pd_name.is_empty())
+    {
+        errs.push("spec.gcePersistentDisk.pdName: Required value".into());
+    }
+}
+
+/// A PersistentVolumeClaim's spec (upstream's
+/// `ValidatePersistentVolumeClaimSpec`, the parts the model reads).
+fn validate_claim(spec: &crate::api::volume::PersistentVolumeClaimSpec, errs: &mut Vec<String>) {
+    validate_access_modes(&spec.access_modes, errs);
+    match spec.resources.requests.get("storage") {
+        None => errs.push("spec.resources[storage]: Required value".into()),
+        Some(q) if !q.is_positive() => errs.push(format!(
+            "spec.resources[storage]: Invalid value: \"{q}\": must be greater than zero"
+        )),
+        Some(_) => {}
+    }
+}
+
+/// A CSINode's spec (upstream's `ValidateCSINode`): each driver named
+/// once, with a node id, and a limit not below zero.
+fn validate_csi_node(spec: &crate::api::volume::CsiNodeSpec, errs: &mut Vec<String>) {
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, d) in spec.drivers.iter().enumerate() {
+        if d.name.is_empty() {
+            errs.push(format!("spec.drivers[{i}].name: Required value"));
+        } else if !seen.insert(d.name.as_str()) {
+            errs.push(format!(
+                "spec.drivers[{i}].name: Duplicate value: \"{}\"",
+                d.name
+            ));
+        }
+        if d.node_id.is_empty() {
+            errs.push(format!("spec.drivers[{i}].nodeID: Required value"));
+        }
+        if let Some(c) = d.allocatable.as_ref().and_then(|a| a.count)
+            && c < 0
+        {
+            errs.push(format!(
+                "spec.drivers[{i}].allocatable.count: Invalid value: {c}: must be greater than or equal to 0"
+            ));
+        }
+    }
+}
+
+/// Upstream's PersistentVolumeClaim update rule: the spec is immutable
+/// but for naming its volume while it names none (the model keeps
+/// `resources.requests` fixed: volume expansion is not modelled).
+pub fn claim_update(
+    old: &crate::api::volume::PersistentVolumeClaim,
+    new: &crate::api::volume::PersistentVolumeClaim,
+) -> Vec<String> {
+    let mut spec = new.spec.clone();
+    if old.spec.volume_name.as_deref().unwrap_or("").is_empty() {
+        spec.volume_name.clone_from(&old.spec.volume_name);
+    }
+    if spec == old.spec {
+        Vec::new()
+    } else {
+        vec!["spec: Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims".into()]
+    }
 }
 
 /// Upstream's pod update rules (the Priority admission plugin on update,

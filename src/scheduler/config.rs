@@ -256,15 +256,11 @@ struct AffinityArgs {
 
 /// Upstream plugins that the simulation accepts in a configuration but
 /// whose extension points it does not vary.
-const OTHER_PLUGINS: [&str; 13] = [
+const OTHER_PLUGINS: [&str; 9] = [
     "PrioritySort",
     "DefaultPreemption",
     "DefaultBinder",
     "SchedulingGates",
-    "VolumeBinding",
-    "VolumeRestrictions",
-    "NodeVolumeLimits",
-    "VolumeZone",
     "EBSLimits",
     "GCEPDLimits",
     "AzureDiskLimits",

@@ -392,21 +392,41 @@ pub enum FilterPlugin {
     NodeAffinity,
     NodePorts,
     NodeResourcesFit,
+    VolumeRestrictions,
+    NodeVolumeLimits,
+    VolumeBinding,
+    VolumeZone,
     PodTopologySpread,
     InterPodAffinity,
 }
 
 impl FilterPlugin {
-    pub const ALL: [FilterPlugin; 8] = [
+    pub const ALL: [FilterPlugin; 12] = [
         FilterPlugin::NodeUnschedulable,
         FilterPlugin::NodeName,
         FilterPlugin::TaintToleration,
         FilterPlugin::NodeAffinity,
         FilterPlugin::NodePorts,
         FilterPlugin::NodeResourcesFit,
+        FilterPlugin::VolumeRestrictions,
+        FilterPlugin::NodeVolumeLimits,
+        FilterPlugin::VolumeBinding,
+        FilterPlugin::VolumeZone,
         FilterPlugin::PodTopologySpread,
         FilterPlugin::InterPodAffinity,
     ];
+
+    /// The plugins that read the scheduler's volume caches
+    /// (`volumes.rs`), not the node alone.
+    pub fn reads_volumes(self) -> bool {
+        matches!(
+            self,
+            FilterPlugin::VolumeRestrictions
+                | FilterPlugin::NodeVolumeLimits
+                | FilterPlugin::VolumeBinding
+                | FilterPlugin::VolumeZone
+        )
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -416,6 +436,10 @@ impl FilterPlugin {
             FilterPlugin::NodeAffinity => "NodeAffinity",
             FilterPlugin::NodePorts => "NodePorts",
             FilterPlugin::NodeResourcesFit => "NodeResourcesFit",
+            FilterPlugin::VolumeRestrictions => "VolumeRestrictions",
+            FilterPlugin::NodeVolumeLimits => "NodeVolumeLimits",
+            FilterPlugin::VolumeBinding => "VolumeBinding",
+            FilterPlugin::VolumeZone => "VolumeZone",
             FilterPlugin::PodTopologySpread => "PodTopologySpread",
             FilterPlugin::InterPodAffinity => "InterPodAffinity",
         }
@@ -566,7 +590,13 @@ pub fn filter_one(
         }
         FilterPlugin::NodeResourcesFit => fits(res, node),
         // These look at other pods: see `topology`.
-        FilterPlugin::PodTopologySpread | FilterPlugin::InterPodAffinity => Ok(()),
+        // Decided by the scheduler from its cycle state and caches.
+        FilterPlugin::PodTopologySpread
+        | FilterPlugin::InterPodAffinity
+        | FilterPlugin::VolumeRestrictions
+        | FilterPlugin::NodeVolumeLimits
+        | FilterPlugin::VolumeBinding
+        | FilterPlugin::VolumeZone => Ok(()),
     }
 }
 
@@ -581,7 +611,7 @@ pub struct PodFilter<'a> {
     node_name: Option<&'a str>,
     restricts_nodes: bool,
     /// The per-node filters that run, one bit per `FilterPlugin`.
-    active: u8,
+    active: u16,
     /// Whether the filters that run are NodeResourcesFit without extended
     /// resources and maybe NodeUnschedulable, TaintToleration and
     /// NodePorts: then a node whose row has none of `slow_flags` is
@@ -616,7 +646,7 @@ impl<'a> PodFilter<'a> {
         };
         for &p in enabled {
             if pf.may_reject(p) {
-                pf.active |= 1 << p as u8;
+                pf.active |= 1 << p as u16;
             }
         }
         let r = &res.requests;
@@ -626,7 +656,7 @@ impl<'a> PodFilter<'a> {
             positive(r.memory),
             positive(r.ephemeral_storage),
         ];
-        let bit = |p: FilterPlugin| 1u8 << p as u8;
+        let bit = |p: FilterPlugin| 1u16 << p as u16;
         let row_decidable = bit(FilterPlugin::NodeUnschedulable)
             | bit(FilterPlugin::TaintToleration)
             | bit(FilterPlugin::NodePorts)
@@ -648,7 +678,7 @@ impl<'a> PodFilter<'a> {
 
     /// Whether the per-node filter `plugin` runs for this pod.
     pub fn is_active(&self, plugin: FilterPlugin) -> bool {
-        self.active & (1 << plugin as u8) != 0
+        self.active & (1 << plugin as u16) != 0
     }
 
     /// Whether every per-node filter that runs passes `node`.
@@ -716,7 +746,14 @@ impl<'a> PodFilter<'a> {
             FilterPlugin::NodeAffinity => self.restricts_nodes,
             FilterPlugin::NodePorts => !self.res.host_ports.is_empty(),
             FilterPlugin::TaintToleration | FilterPlugin::NodeResourcesFit => true,
-            FilterPlugin::PodTopologySpread | FilterPlugin::InterPodAffinity => false,
+            // Run by the scheduler from the cycle's state, not per node
+            // here.
+            FilterPlugin::PodTopologySpread
+            | FilterPlugin::InterPodAffinity
+            | FilterPlugin::VolumeRestrictions
+            | FilterPlugin::NodeVolumeLimits
+            | FilterPlugin::VolumeBinding
+            | FilterPlugin::VolumeZone => false,
         }
     }
 
@@ -739,7 +776,12 @@ impl<'a> PodFilter<'a> {
                 .iter()
                 .any(|hp| node.host_ports.contains(hp)),
             FilterPlugin::NodeResourcesFit => fits_quick(self.res, node),
-            FilterPlugin::PodTopologySpread | FilterPlugin::InterPodAffinity => true,
+            FilterPlugin::PodTopologySpread
+            | FilterPlugin::InterPodAffinity
+            | FilterPlugin::VolumeRestrictions
+            | FilterPlugin::NodeVolumeLimits
+            | FilterPlugin::VolumeBinding
+            | FilterPlugin::VolumeZone => true,
         }
     }
 }

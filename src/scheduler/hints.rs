@@ -17,16 +17,19 @@ use std::cell::OnceCell;
 
 use crate::api::Labels;
 use crate::api::Node;
+use crate::api::Object;
 use crate::api::pod::{
     Pod, PodAffinityTerm, Taint, TaintEffect, TopologySpreadConstraint, WhenUnsatisfiable,
     tolerated,
 };
 use crate::api::resources::{Resources, pod_requests};
+use crate::api::volume::PersistentVolumeClaim;
 
 use super::framework::{
     FilterPlugin, NodeInfo, fits_requests, node_affinity_matches, pod_host_ports,
 };
 use super::topology;
+use super::volumes;
 
 /// The plugins that rejected a pod in its last scheduling cycle, one bit
 /// per [`FilterPlugin`] ([`bit`]), or [`NO_REJECTOR`].
@@ -141,6 +144,9 @@ pub enum Event<'a> {
     /// copy carries the node's name), `false` for a pending pod that held
     /// a nomination (its `status.nominatedNodeName` is read).
     PodDeleted(&'a Pod, bool),
+    /// A PersistentVolumeClaim, PersistentVolume or CSINode added (old
+    /// `None`) or updated (old, new).
+    Storage(Option<&'a Object>, &'a Object),
 }
 
 /// An [`Event`] kept while a pod is in flight, to be put to the hints
@@ -157,6 +163,10 @@ pub enum Recorded {
         Vec<PodChange>,
     ),
     PodDeleted(std::sync::Arc<crate::api::Object>, bool),
+    Storage(
+        Option<std::sync::Arc<crate::api::Object>>,
+        std::sync::Arc<crate::api::Object>,
+    ),
 }
 
 impl Recorded {
@@ -176,6 +186,7 @@ impl Recorded {
             Recorded::PodDeleted(p, assigned) => p
                 .as_pod()
                 .is_some_and(|p| f(Event::PodDeleted(p, *assigned))),
+            Recorded::Storage(old, new) => f(Event::Storage(old.as_deref(), new)),
         }
     }
 }
@@ -193,6 +204,19 @@ pub fn worth_requeuing(pod: &Pod, rejectors: Rejectors, event: Event<'_>) -> boo
         .into_iter()
         .filter(|&p| rejectors & bit(p) != 0)
         .any(|p| hint(p, pod, &requests, event) == Some(true))
+}
+
+/// With the queueing hints off: whether a plugin that rejected `pod`
+/// registers `event` (then it moves, whatever the hint would say).
+pub fn registered(pod: &Pod, rejectors: Rejectors, event: Event<'_>) -> bool {
+    if rejectors == 0 || rejectors & NO_REJECTOR != 0 {
+        return true;
+    }
+    let requests = OnceCell::new();
+    FilterPlugin::ALL
+        .into_iter()
+        .filter(|&p| rejectors & bit(p) != 0)
+        .any(|p| hint(p, pod, &requests, event).is_some())
 }
 
 /// `plugin`'s hint for `pod` on `event`: `None` when the plugin does not
@@ -218,10 +242,47 @@ pub fn hint(
             | P::NodePorts
             | P::NodeResourcesFit
             | P::NodeAffinity
-            | P::InterPodAffinity,
+            | P::InterPodAffinity
+            | P::VolumeRestrictions
+            | P::VolumeBinding
+            | P::VolumeZone,
             NodeUpdated(_, _, NodeChange::Taint),
         ) => Some(true),
-        (P::NodeName | P::NodePorts, NodeAdded(_)) => Some(true),
+        (
+            P::NodeName | P::NodePorts | P::VolumeRestrictions | P::VolumeBinding | P::VolumeZone,
+            NodeAdded(_),
+        ) => Some(true),
+        (P::VolumeBinding | P::VolumeZone, NodeUpdated(_, _, NodeChange::Label)) => Some(true),
+
+        // A claim of the pod's added (or, for VolumeBinding and
+        // VolumeZone, updated).
+        (
+            P::VolumeRestrictions | P::NodeVolumeLimits,
+            Storage(None, Object::PersistentVolumeClaim(c)),
+        ) => Some(names_claim(pod, c, plugin == P::NodeVolumeLimits)),
+        (P::VolumeBinding | P::VolumeZone, Storage(_, Object::PersistentVolumeClaim(c))) => {
+            Some(names_claim(pod, c, plugin == P::VolumeBinding))
+        }
+        (P::VolumeRestrictions, PodDeleted(gone, assigned)) => {
+            Some(placed_gone(gone, assigned) && volumes::shares_with(pod, gone))
+        }
+        (P::NodeVolumeLimits, PodDeleted(gone, assigned)) => {
+            Some((assigned || gone.spec.node_name().is_some()) && volumes::reads_volumes(gone))
+        }
+        (P::NodeVolumeLimits, Storage(None, Object::CsiNode(_))) => Some(true),
+        (P::NodeVolumeLimits, Storage(Some(Object::CsiNode(o)), Object::CsiNode(n))) => {
+            Some(volumes::limits_rose(o, n))
+        }
+        (P::VolumeBinding, Storage(_, Object::PersistentVolume(_))) => Some(true),
+        (P::VolumeBinding, Storage(None, Object::CsiNode(_))) => Some(true),
+        (P::VolumeBinding, Storage(Some(Object::CsiNode(o)), Object::CsiNode(n))) => {
+            Some(volumes::migration_changed(o, n))
+        }
+        (P::VolumeZone, Storage(None, Object::PersistentVolume(_))) => Some(true),
+        (
+            P::VolumeZone,
+            Storage(Some(Object::PersistentVolume(o)), Object::PersistentVolume(n)),
+        ) => Some(volumes::zones_changed(o, n)),
 
         (P::NodeUnschedulable, NodeAdded(n)) => Some(!n.unschedulable),
         (P::NodeUnschedulable, NodeUpdated(o, n, NodeChange::Taint)) => {
@@ -305,6 +366,20 @@ pub fn hint(
         }
         _ => None,
     }
+}
+
+/// Whether `claim` is one `pod` reads: by a `persistentVolumeClaim`
+/// volume, or with `ephemeral`, also as a generic ephemeral volume's.
+fn names_claim(pod: &Pod, claim: &PersistentVolumeClaim, ephemeral: bool) -> bool {
+    claim.metadata.namespace == pod.metadata.namespace
+        && pod.spec.volumes.iter().any(|v| {
+            let name = if ephemeral {
+                v.claim_name(&pod.metadata.name)
+            } else {
+                (v.source.persistent_volume_claim.as_ref()).map(|c| c.claim_name.clone())
+            };
+            name.is_some_and(|n| n == claim.metadata.name.as_str())
+        })
 }
 
 fn same_pod(a: &Pod, b: &Pod) -> bool {

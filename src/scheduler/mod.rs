@@ -24,6 +24,7 @@ pub mod queue;
 pub mod ties;
 pub mod topology;
 pub mod trace;
+pub mod volumes;
 
 /// PreFilter: the cycle state of the plugins that look at other pods, and
 /// the profile's filters that can reject a node for `pod`, in order.
@@ -31,6 +32,7 @@ fn prefilter<'a>(
     idx: &mut Indexes,
     view: &View<'_>,
     placed: &HashMap<u64, Placed>,
+    volume_cache: &volumes::VolumeCache,
     pod: &'a Pod,
     res: &'a PodResources,
     prof: &profile::Profile,
@@ -42,9 +44,11 @@ fn prefilter<'a>(
     };
     let st = idx.prepare(view, pod, all_placed, prof.system_default_spreading);
     let pf = framework::PodFilter::new(pod, res, &prof.filters);
+    let vols = volumes::PodVolumes::new(pod, &prof.filters, volume_cache);
     let looks_at_pods = |p: FilterPlugin| match p {
         FilterPlugin::PodTopologySpread => Indexes::has_spread_filter(&st),
         FilterPlugin::InterPodAffinity => Indexes::has_affinity_filter(&st),
+        p if p.reads_volumes() => vols.active.contains(&p),
         _ => false,
     };
     let plugins = prof
@@ -65,6 +69,7 @@ fn prefilter<'a>(
         pod: pf,
         pod_obj: pod,
         res,
+        vols,
     };
     (st, cf)
 }
@@ -73,11 +78,15 @@ fn prefilter<'a>(
 /// node for it, in the profile's order, and the pod's side of them.
 struct CycleFilters<'a> {
     plugins: Vec<FilterPlugin>,
-    /// The subset of `plugins` that look at other pods.
+    /// The subset of `plugins` that look beyond the node: at other pods
+    /// (PodTopologySpread, InterPodAffinity) or at storage objects (the
+    /// volume plugins).
     topology: Vec<FilterPlugin>,
     pod: framework::PodFilter<'a>,
     pod_obj: &'a Pod,
     res: &'a PodResources,
+    /// The volume plugins' side of the pod (their PreFilter).
+    vols: volumes::PodVolumes,
 }
 
 #[cfg(test)]
@@ -113,6 +122,9 @@ const WATCH_SERVICES: u32 = 3;
 const WATCH_REPLICASETS: u32 = 4;
 const WATCH_STATEFULSETS: u32 = 5;
 const WATCH_NAMESPACES: u32 = 6;
+const WATCH_CLAIMS: u32 = 7;
+const WATCH_VOLUMES: u32 = 8;
+const WATCH_CSI_NODES: u32 = 9;
 
 /// What DefaultPreemption (PostFilter) made of a pod no node fits.
 enum Preemption {
@@ -499,6 +511,13 @@ pub struct Scheduler {
     /// [`Scheduler::watch_namespaces`]), and whether its list has come.
     namespace_informer: bool,
     synced_namespaces: bool,
+    /// Whether the scheduler runs PersistentVolumeClaim, PersistentVolume
+    /// and CSINode informers (see [`Scheduler::watch_volumes`]), and how
+    /// many of their lists are still to come.
+    volume_informers: bool,
+    volume_lists_due: u8,
+    /// Their caches, for the volume plugins.
+    volume_cache: volumes::VolumeCache,
     /// The Namespaces' labels, by name.
     namespaces: topology::NamespaceLabels,
     /// When a flush of backoffQ is already scheduled.
@@ -613,6 +632,9 @@ impl Scheduler {
             in_flight_events: Vec::new(),
             namespace_informer: false,
             synced_namespaces: true,
+            volume_informers: false,
+            volume_lists_due: 0,
+            volume_cache: volumes::VolumeCache::default(),
             namespaces: BTreeMap::new(),
             flush_at: BTreeMap::new(),
             profiles,
@@ -648,6 +670,17 @@ impl Scheduler {
     pub fn watch_namespaces(&mut self) {
         self.namespace_informer = true;
         self.synced_namespaces = false;
+    }
+
+    /// Runs the informers of PersistentVolumeClaims, PersistentVolumes
+    /// and CSINodes, which the volume plugins read (upstream's scheduler
+    /// always does): called for a run whose scenario creates any of them,
+    /// so that a cluster without them keeps the requests it had before
+    /// volumes existed. Without them the caches stay empty, as the
+    /// cluster's stores are.
+    pub fn watch_volumes(&mut self) {
+        self.volume_informers = true;
+        self.volume_lists_due = 3;
     }
 
     /// Sets the scheduling queue's backoff (a KubeSchedulerConfiguration's
@@ -813,6 +846,15 @@ impl Scheduler {
                     let spec = WatchSpec::all(WATCH_NAMESPACES, Kind::Namespace);
                     self.call(0, Verb::Watch(spec), cx);
                 }
+                if self.volume_informers {
+                    for (tag, kind) in [
+                        (WATCH_CLAIMS, Kind::PersistentVolumeClaim),
+                        (WATCH_VOLUMES, Kind::PersistentVolume),
+                        (WATCH_CSI_NODES, Kind::CSINode),
+                    ] {
+                        self.call(0, Verb::Watch(WatchSpec::all(tag, kind)), cx);
+                    }
+                }
             }
             Msg::WatchList { tag, objects, .. } => {
                 // The nodes of the list, in the order the node tree visits
@@ -833,6 +875,9 @@ impl Scheduler {
                     WATCH_PODS => self.synced_pods = true,
                     WATCH_NODES => self.synced_nodes = true,
                     WATCH_NAMESPACES => self.synced_namespaces = true,
+                    WATCH_CLAIMS | WATCH_VOLUMES | WATCH_CSI_NODES => {
+                        self.volume_lists_due = self.volume_lists_due.saturating_sub(1);
+                    }
                     _ => {}
                 }
             }
@@ -930,6 +975,14 @@ impl Scheduler {
                 self.namespaces.remove(ns.metadata.name.as_str());
             }
             Object::Namespace(ns) => self.add_namespace(ns),
+            Object::PersistentVolumeClaim(_) | Object::PersistentVolume(_) | Object::CsiNode(_) => {
+                let old = prev.map(|o| Arc::new(o.clone()));
+                self.volume_cache.observe(kind == EventType::Deleted, obj);
+                if kind != EventType::Deleted {
+                    let old = old.filter(|_| kind == EventType::Modified);
+                    self.storage_event(old, obj.clone(), cx);
+                }
+            }
             Object::Service(svc) => {
                 let key = (svc.metadata.namespace.clone(), svc.metadata.name.clone());
                 if kind == EventType::Deleted {
@@ -1175,6 +1228,9 @@ impl Scheduler {
         }
         let wanted = preemption::num_candidates(potential.len());
         let mut candidates = Vec::new();
+        // The volume filters' side of the pod, re-run on each node without
+        // the pods the dry run removes.
+        let vols = volumes::PodVolumes::new(pod, filters, &self.volume_cache);
         for k in 0..potential.len() {
             // A shuffle drawn as far as the run goes.
             let j = k + (self.preempt_rng.next_u64() % (potential.len() - k) as u64) as usize;
@@ -1200,9 +1256,30 @@ impl Scheduler {
             // The list is in no order: fix it before anything ranks ties.
             pods.sort_unstable_by_key(|r| r.uid);
             let held = nominated.get(&i).map_or(&[][..], Vec::as_slice);
-            if let Some(c) =
-                preemption::select_victims(filters, pod, &res, i, &self.nodes[i], pods, held)
-            {
+            let (placed, on_node, cache) = (&self.placed, &self.on_node[i], &self.volume_cache);
+            let node = &self.nodes[i];
+            let mut volumes_fit = |removed: &[u64]| {
+                if !vols.any() {
+                    return true;
+                }
+                let pod_of = |uid: &u64| placed.get(uid)?.obj.as_pod();
+                let gone: Vec<&Pod> = removed.iter().filter_map(pod_of).collect();
+                let left = (on_node.iter())
+                    .filter(|uid| !removed.contains(uid))
+                    .filter_map(pod_of);
+                (vols.active.iter())
+                    .all(|&p| vols.filter(p, node, left.clone(), &gone, cache).is_ok())
+            };
+            if let Some(c) = preemption::select_victims(
+                filters,
+                pod,
+                &res,
+                i,
+                node,
+                pods,
+                held,
+                &mut volumes_fit,
+            ) {
                 candidates.push(c);
                 if candidates.len() >= wanted {
                     break;
@@ -1270,6 +1347,9 @@ impl Scheduler {
         self.refresh_row(n);
         if let Some(pod) = obj.as_pod() {
             self.idx.pod_added(n, pod);
+            if !pod.spec.volumes.is_empty() {
+                self.volume_cache.pod_placed(pod, 1);
+            }
             if has_pod_affinity(pod) {
                 self.idx.existing_pod(n, pod, 1, &self.nodes);
                 if let Some((old_n, old)) = self.with_affinity.insert(uid, (n, obj.clone()))
@@ -1290,8 +1370,16 @@ impl Scheduler {
         );
         if let Some(before) = before {
             self.unlist(uid, before.node);
+            if let Some(pod) = before.obj.as_pod().filter(|p| !p.spec.volumes.is_empty()) {
+                self.volume_cache.pod_placed(pod, -1);
+            }
         }
         self.on_node[n].push(uid);
+    }
+
+    /// The pods placed on node `i` (bound or assumed).
+    fn pods_on(&self, i: usize) -> impl Iterator<Item = &Pod> + Clone {
+        (self.on_node[i].iter()).filter_map(|uid| self.placed.get(uid)?.obj.as_pod())
     }
 
     /// Takes `uid` out of node `n`'s list of placed pods.
@@ -1457,6 +1545,8 @@ impl Scheduler {
             | hints::bit(P::NodePorts)
             | hints::bit(P::InterPodAffinity)
             | hints::bit(P::PodTopologySpread)
+            | hints::bit(P::VolumeRestrictions)
+            | hints::bit(P::NodeVolumeLimits)
             | hints::NO_REJECTOR;
         let until =
             self.queue
@@ -1527,6 +1617,9 @@ impl Scheduler {
             self.refresh_row(p.node);
             if let Some(pod) = p.obj.as_pod() {
                 self.idx.pod_removed(p.node, pod);
+                if !pod.spec.volumes.is_empty() {
+                    self.volume_cache.pod_placed(pod, -1);
+                }
             }
             if let Some((n, obj)) = self.with_affinity.remove(&uid)
                 && let Some(pod) = obj.as_pod()
@@ -1796,6 +1889,30 @@ impl Scheduler {
         }
     }
 
+    /// A PersistentVolumeClaim, PersistentVolume or CSINode added (`old`
+    /// none) or updated: with the hints on, the pods a plugin that
+    /// rejected them says Queue to move; with them off, those a plugin
+    /// that rejected them registers the event for.
+    fn storage_event(&mut self, old: Option<Arc<Object>>, new: Arc<Object>, cx: &mut Cx) {
+        if self.queueing_hints {
+            if !self.queue.has_unschedulable() && self.in_flight.is_none() {
+                return;
+            }
+            self.hinted_move(hints::Event::Storage(old.as_deref(), &new), |_| true, cx);
+            self.record(|| hints::Recorded::Storage(old, new));
+            return;
+        }
+        let waiting = &self.waiting;
+        let event = hints::Event::Storage(old.as_deref(), &new);
+        let until = self.queue.move_some(cx.now(), |uid, rejectors| {
+            (waiting.get(&uid).and_then(|o| o.as_pod()))
+                .is_some_and(|pod| hints::registered(pod, rejectors, event))
+        });
+        if let Some(until) = until {
+            self.schedule_flush(until, false, cx);
+        }
+    }
+
     /// With the hints on: a pod seen bound for the first time (upstream's
     /// AssignedPod/Add).
     fn hinted_pod_added(&mut self, obj: &Arc<Object>, cx: &mut Cx) {
@@ -2033,6 +2150,7 @@ impl Scheduler {
             || !self.synced_pods
             || !self.synced_nodes
             || !self.synced_namespaces
+            || self.volume_lists_due > 0
         {
             return;
         }
@@ -2125,7 +2243,27 @@ impl Scheduler {
             default_matcher,
             namespaces: &self.namespaces,
         };
-        let (mut st, cf) = prefilter(&mut self.idx, &view, &self.placed, pod, res, prof);
+        let (mut st, cf) = prefilter(
+            &mut self.idx,
+            &view,
+            &self.placed,
+            &self.volume_cache,
+            pod,
+            res,
+            prof,
+        );
+        // A volume plugin's PreFilter rejected the pod (upstream's status
+        // UnschedulableAndUnresolvable): every node with its message.
+        if let Some((plugin, message)) = &cf.vols.rejected {
+            self.release_nominated(held);
+            self.rejected_by = hints::bit(*plugin);
+            let live = self.order.iter().map(|&i| (i, false));
+            self.scratch.failed.extend(live);
+            return (
+                Decision::Unschedulable(format!("0/{n} nodes are available: {message}.")),
+                0,
+            );
+        }
         // A pod that preempted others tries its nominated node first.
         if let Some(nn) = self.nominated.get(&pod.metadata.uid).map(|nom| nom.node)
             && self.live.get(nn).copied().unwrap_or(false)
@@ -2397,11 +2535,25 @@ impl Scheduler {
             default_matcher,
             namespaces: &self.namespaces,
         };
-        let (mut st, cf) = prefilter(&mut self.idx, &view, &self.placed, pod, &res, prof);
+        let (mut st, cf) = prefilter(
+            &mut self.idx,
+            &view,
+            &self.placed,
+            &self.volume_cache,
+            pod,
+            &res,
+            prof,
+        );
         let mut verdicts = Vec::with_capacity(self.order.len());
         let mut feasible = Vec::new();
         for &i in &self.order {
-            let v = self.run_filters(&cf, &st, i);
+            let v = match &cf.vols.rejected {
+                Some((plugin, message)) => Err(framework::Rejection::new(
+                    plugin.name(),
+                    framework::Reason::Owned(message.clone()),
+                )),
+                None => self.run_filters(&cf, &st, i),
+            };
             if v.is_ok() {
                 feasible.push(i);
             }
@@ -2469,6 +2621,10 @@ impl Scheduler {
                     .idx
                     .affinity_filter(st, i)
                     .map_err(|r| framework::Rejection::new(plugin.name(), r))?,
+                p if p.reads_volumes() => {
+                    cf.vols
+                        .filter(p, node, self.pods_on(i), &[], &self.volume_cache)?
+                }
                 _ if cf.pod.passes(plugin, node) => {}
                 _ => filter_one(plugin, cf.pod_obj, cf.res, node)?,
             }

@@ -79,7 +79,10 @@ pub struct Candidate {
 /// pods'), not for a required affinity no node domain meets.
 pub fn resolvable(plugin: FilterPlugin, reason: &str) -> bool {
     match plugin {
-        FilterPlugin::NodeResourcesFit | FilterPlugin::NodePorts => true,
+        FilterPlugin::NodeResourcesFit
+        | FilterPlugin::NodePorts
+        | FilterPlugin::VolumeRestrictions
+        | FilterPlugin::NodeVolumeLimits => true,
         FilterPlugin::PodTopologySpread => !reason.ends_with("(missing required label)"),
         FilterPlugin::InterPodAffinity => reason != "node(s) didn't match pod affinity rules",
         _ => false,
@@ -93,7 +96,7 @@ fn fits(filters: &[FilterPlugin], pod: &Pod, res: &PodResources, node: &NodeInfo
             !matches!(
                 p,
                 FilterPlugin::PodTopologySpread | FilterPlugin::InterPodAffinity
-            )
+            ) && !p.reads_volumes()
         })
         .all(|&p| filter_one(p, pod, res, node).is_ok())
 }
@@ -101,7 +104,9 @@ fn fits(filters: &[FilterPlugin], pod: &Pod, res: &PodResources, node: &NodeInfo
 /// The victims on `node` (a potential one: see [`resolvable`]) for `pod`,
 /// if preempting can make it fit there. `pods` are the pods placed on the
 /// node; `nominated`, the requests of the pods nominated to it that count
-/// against the preemptor.
+/// against the preemptor; `volumes_fit`, whether the volume filters pass
+/// with the pods of the given uids removed.
+#[allow(clippy::too_many_arguments)]
 pub fn select_victims(
     filters: &[FilterPlugin],
     pod: &Pod,
@@ -110,6 +115,7 @@ pub fn select_victims(
     node: &NodeInfo,
     mut pods: Vec<Running>,
     nominated: &[std::sync::Arc<PodResources>],
+    volumes_fit: &mut dyn FnMut(&[u64]) -> bool,
 ) -> Option<Candidate> {
     let priority = pod.spec.priority();
     pods.retain(|p| p.priority < priority);
@@ -123,7 +129,8 @@ pub fn select_victims(
     for r in nominated {
         info.add_pod(r);
     }
-    if !fits(filters, pod, res, &info) {
+    let mut removed: Vec<u64> = pods.iter().map(|p| p.uid).collect();
+    if !fits(filters, pod, res, &info) || !volumes_fit(&removed) {
         return None;
     }
     // Most important first: higher priority, then earlier start.
@@ -136,8 +143,10 @@ pub fn select_victims(
     let mut victims: Vec<&Running> = Vec::new();
     for p in &pods {
         info.add_pod(&p.res);
-        if !fits(filters, pod, res, &info) {
+        removed.retain(|&u| u != p.uid);
+        if !fits(filters, pod, res, &info) || !volumes_fit(&removed) {
             info.remove_pod(&p.res);
+            removed.push(p.uid);
             victims.push(p);
         }
     }
@@ -237,7 +246,17 @@ mod tests {
         for p in &pods {
             n.add_pod(&p.res);
         }
-        let c = select_victims(&FilterPlugin::ALL, &preemptor, &res, 0, &n, pods, &[]).unwrap();
+        let c = select_victims(
+            &FilterPlugin::ALL,
+            &preemptor,
+            &res,
+            0,
+            &n,
+            pods,
+            &[],
+            &mut |_| true,
+        )
+        .unwrap();
         // Pod 4 outranks the preemptor and stays; with it and the
         // preemptor 1.5 of 2 cpus are used: pod 1 (the most important of
         // the others) is reprieved, pods 2 and 3 must go.
@@ -253,7 +272,17 @@ mod tests {
         for p in &pods {
             n.add_pod(&p.res);
         }
-        let c = select_victims(&FilterPlugin::ALL, &preemptor, &res, 0, &n, pods, &[]).unwrap();
+        let c = select_victims(
+            &FilterPlugin::ALL,
+            &preemptor,
+            &res,
+            0,
+            &n,
+            pods,
+            &[],
+            &mut |_| true,
+        )
+        .unwrap();
         assert_eq!(c.victims, vec![3]);
     }
 

@@ -160,7 +160,7 @@ mod tests {
         assert_eq!(p.weight(ScorePlugin::NodeResourcesFit), 1);
         assert_eq!(p.weight(ScorePlugin::NodeResourcesBalancedAllocation), 1);
         assert_eq!(p.weight(ScorePlugin::ImageLocality), 1);
-        assert_eq!(p.filters.len(), 8);
+        assert_eq!(p.filters.len(), 12);
     }
 
     #[test]

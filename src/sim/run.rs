@@ -288,6 +288,18 @@ fn simulate_into(
     if creates_namespaces {
         cluster.scheduler.watch_namespaces();
     }
+    let creates_storage = scenario.actions.iter().any(|a| match &a.op {
+        ActionOp::Apply(objects) => objects.iter().any(|o| {
+            matches!(
+                o.kind(),
+                Kind::PersistentVolume | Kind::PersistentVolumeClaim | Kind::CSINode
+            )
+        }),
+        _ => false,
+    });
+    if creates_storage {
+        cluster.scheduler.watch_volumes();
+    }
     if boot || !opts.scheduling_only {
         cluster.proxy =
             ProxyLink::spawn(cluster.node_names.clone(), &cluster.lat, &mut cluster.rec);

@@ -7,4 +7,5 @@ mod node_agents;
 mod scheduler_perf;
 mod scheduling;
 mod support;
+mod volumes;
 mod workloads;

@@ -1,0 +1,590 @@
+//! The volume plugins of the default profile, in its order:
+//! VolumeRestrictions, NodeVolumeLimits, VolumeBinding and VolumeZone
+//! (`pkg/scheduler/framework/plugins/{volumerestrictions,
+//! nodevolumelimits, volumebinding, volumezone}`), over the scheduler's
+//! informer caches of PersistentVolumeClaims, PersistentVolumes and
+//! CSINodes ([`VolumeCache`]).
+//!
+//! A cycle resolves the pod's side once ([`PodVolumes::new`], the plugins'
+//! PreFilter): a claim that does not exist, is being deleted or is not
+//! bound rejects the pod on every node (UnschedulableAndUnresolvable);
+//! otherwise each plugin that can reject some node runs per node
+//! ([`PodVolumes::filter`]):
+//! - VolumeRestrictions: an inline GCE PD or AWS EBS disk a pod on the
+//!   node also uses (GCE: unless both read-only), and a ReadWriteOncePod
+//!   claim any placed pod uses (every node, Unschedulable);
+//! - NodeVolumeLimits: the node's CSINode limit per CSI driver against the
+//!   distinct volumes of its pods and the pod's new ones (CSI volumes, and
+//!   in-tree EBS, GCE PD and Azure Disk volumes where the CSINode lists
+//!   their plugin as migrated);
+//! - VolumeBinding: each bound claim's PersistentVolume exists and its
+//!   node affinity selects the node;
+//! - VolumeZone: the node's zone and region labels are among the
+//!   volumes' labels' (values split on `__`).
+//!
+//! Simplified: no StorageClass is modelled, so every claim not bound is
+//! an immediate one (VolumeBinding's "pod has unbound immediate
+//! PersistentVolumeClaims"), and no volume is bound, provisioned or
+//! scored by the scheduler; VolumeAttachments are not counted; the
+//! inline disk conflicts of RBD and iSCSI volumes are not checked; a
+//! generic ephemeral volume's claim is found by name without checking
+//! that the pod owns it.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use crate::api::volume::{
+    CsiNode, PersistentVolume, PersistentVolumeClaim, PodVolume, VolumeSources,
+};
+use crate::api::{Labels, Object, Pod};
+use crate::fasthash::HashMap;
+
+use super::framework::{FilterPlugin, NodeInfo, Rejection};
+
+/// VolumeRestrictions' reasons.
+pub const DISK_CONFLICT: &str = "node(s) had no available disk";
+pub const READ_WRITE_ONCE_POD_CONFLICT: &str =
+    "node has pod using PersistentVolumeClaim with the same name and ReadWriteOncePod access mode";
+/// NodeVolumeLimits' reason.
+pub const MAX_VOLUME_COUNT: &str = "node(s) exceed max volume count";
+/// VolumeBinding's reasons.
+pub const UNBOUND_IMMEDIATE: &str = "pod has unbound immediate PersistentVolumeClaims";
+pub const NODE_CONFLICT: &str = "node(s) had volume node affinity conflict";
+pub const PV_NOT_EXIST: &str =
+    "node(s) unavailable due to one or more pvc(s) bound to non-existent pv(s)";
+/// VolumeZone's reason.
+pub const ZONE_CONFLICT: &str = "node(s) had no available volume zone";
+
+/// The topology labels VolumeZone reads on a volume, in its order.
+const ZONE_LABELS: [&str; 4] = [
+    "failure-domain.beta.kubernetes.io/zone",
+    "failure-domain.beta.kubernetes.io/region",
+    "topology.kubernetes.io/zone",
+    "topology.kubernetes.io/region",
+];
+
+/// The GA label of a beta one, read on a node that lacks the beta one.
+fn ga_label(key: &str) -> Option<&'static str> {
+    match key {
+        "failure-domain.beta.kubernetes.io/zone" => Some("topology.kubernetes.io/zone"),
+        "failure-domain.beta.kubernetes.io/region" => Some("topology.kubernetes.io/region"),
+        _ => None,
+    }
+}
+
+fn claim_key(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+/// The scheduler's caches of the storage objects, and how many placed
+/// pods use each claim (upstream's `PVCRefCounts`, summed over nodes).
+#[derive(Default)]
+pub struct VolumeCache {
+    /// By `namespace/name`.
+    claims: HashMap<String, Arc<Object>>,
+    volumes: HashMap<String, Arc<Object>>,
+    csi_nodes: HashMap<String, Arc<Object>>,
+    claim_users: HashMap<String, u32>,
+}
+
+impl VolumeCache {
+    /// Takes a PersistentVolumeClaim, PersistentVolume or CSINode change
+    /// into the cache.
+    pub fn observe(&mut self, deleted: bool, obj: &Arc<Object>) {
+        let m = obj.meta();
+        let (map, key) = match &**obj {
+            Object::PersistentVolumeClaim(_) => {
+                (&mut self.claims, claim_key(&m.namespace, &m.name))
+            }
+            Object::PersistentVolume(_) => (&mut self.volumes, m.name.to_string()),
+            Object::CsiNode(_) => (&mut self.csi_nodes, m.name.to_string()),
+            _ => return,
+        };
+        if deleted {
+            map.remove(&key);
+        } else {
+            map.insert(key, obj.clone());
+        }
+    }
+
+    pub fn claim(&self, namespace: &str, name: &str) -> Option<&PersistentVolumeClaim> {
+        match self.claims.get(&claim_key(namespace, name)).map(|o| &**o) {
+            Some(Object::PersistentVolumeClaim(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    pub fn volume(&self, name: &str) -> Option<&PersistentVolume> {
+        match self.volumes.get(name).map(|o| &**o) {
+            Some(Object::PersistentVolume(v)) => Some(v),
+            _ => None,
+        }
+    }
+
+    pub fn csi_node(&self, node: &str) -> Option<&CsiNode> {
+        match self.csi_nodes.get(node).map(|o| &**o) {
+            Some(Object::CsiNode(n)) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// A pod placed on a node (`delta` 1) or taken off (-1): the claims
+    /// its `persistentVolumeClaim` volumes name gain or lose a user.
+    pub fn pod_placed(&mut self, pod: &Pod, delta: i32) {
+        for v in &pod.spec.volumes {
+            let Some(c) = &v.source.persistent_volume_claim else {
+                continue;
+            };
+            let key = claim_key(&pod.metadata.namespace, &c.claim_name);
+            if delta > 0 {
+                *self.claim_users.entry(key).or_default() += 1;
+            } else if let Some(n) = self.claim_users.get_mut(&key) {
+                *n -= 1;
+                if *n == 0 {
+                    self.claim_users.remove(&key);
+                }
+            }
+        }
+    }
+
+    fn users(&self, namespace: &str, claim: &str) -> u32 {
+        if self.claim_users.is_empty() {
+            return 0;
+        }
+        (self.claim_users.get(&claim_key(namespace, claim)).copied()).unwrap_or(0)
+    }
+
+    /// The attachable volume `v` of a pod in `namespace` reads, if any:
+    /// through its claim's bound volume, or inline. `None` for a claim or
+    /// volume not found, one not bound, and sources no driver attaches.
+    fn attachable(&self, namespace: &str, pod_name: &str, v: &PodVolume) -> Option<Attachable> {
+        if let Some(claim) = v.claim_name(pod_name) {
+            let pvc = self.claim(namespace, &claim)?;
+            let pv = self.volume(pvc.spec.volume_name.as_deref().filter(|n| !n.is_empty())?)?;
+            return Attachable::of(&pv.spec.source);
+        }
+        // Inline: only the in-tree disks migrate (an inline CSI volume is
+        // not counted).
+        let (plugin, driver, handle) = v.source.in_tree_disk()?;
+        Some(Attachable {
+            plugin: Some(plugin),
+            driver: driver.to_string(),
+            handle: handle.to_string(),
+        })
+    }
+}
+
+/// A volume a CSI driver attaches to the node: a CSI volume (`plugin`
+/// none), or an in-tree disk counted as its driver's where the node's
+/// CSINode lists `plugin` as migrated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Attachable {
+    plugin: Option<&'static str>,
+    driver: String,
+    handle: String,
+}
+
+impl Attachable {
+    fn of(source: &VolumeSources) -> Option<Attachable> {
+        if let Some(csi) = &source.csi {
+            return Some(Attachable {
+                plugin: None,
+                driver: csi.driver.clone(),
+                handle: csi.volume_handle.clone(),
+            });
+        }
+        let (plugin, driver, handle) = source.in_tree_disk()?;
+        Some(Attachable {
+            plugin: Some(plugin),
+            driver: driver.to_string(),
+            handle: handle.to_string(),
+        })
+    }
+
+    fn counted_on(&self, csi_node: &CsiNode) -> bool {
+        self.plugin.is_none_or(|p| csi_node.migrated(p))
+    }
+}
+
+/// An inline disk of a pod, for VolumeRestrictions' conflicts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum InlineDisk {
+    Gce { name: String, read_only: bool },
+    Ebs { id: String },
+}
+
+fn inline_disks(pod: &Pod) -> Vec<InlineDisk> {
+    let mut out = Vec::new();
+    for v in &pod.spec.volumes {
+        if let Some(g) = &v.source.gce_persistent_disk {
+            out.push(InlineDisk::Gce {
+                name: g.pd_name.clone(),
+                read_only: g.read_only,
+            });
+        }
+        if let Some(e) = &v.source.aws_elastic_block_store {
+            out.push(InlineDisk::Ebs {
+                id: e.volume_id.clone(),
+            });
+        }
+    }
+    out
+}
+
+fn disks_conflict(a: &InlineDisk, b: &InlineDisk) -> bool {
+    match (a, b) {
+        (
+            InlineDisk::Gce {
+                name: x,
+                read_only: rx,
+            },
+            InlineDisk::Gce {
+                name: y,
+                read_only: ry,
+            },
+        ) => x == y && !(*rx && *ry),
+        (InlineDisk::Ebs { id: x }, InlineDisk::Ebs { id: y }) => x == y,
+        _ => false,
+    }
+}
+
+/// A pod's side of the volume plugins for one cycle (their PreFilter).
+#[derive(Default)]
+pub struct PodVolumes {
+    /// The first PreFilter rejection: plugin and message
+    /// (UnschedulableAndUnresolvable on every node).
+    pub rejected: Option<(FilterPlugin, String)>,
+    /// The volume filters that may reject some node, in profile order.
+    pub active: Vec<FilterPlugin>,
+    namespace: String,
+    name: String,
+    /// VolumeRestrictions: the pod's inline disks, its ReadWriteOncePod
+    /// claims, and how many of those placed pods use.
+    inline: Vec<InlineDisk>,
+    rwop: Vec<String>,
+    rwop_in_use: u32,
+    /// NodeVolumeLimits: the pod's attachable volumes.
+    attach: Vec<Attachable>,
+    /// VolumeBinding: the volumes of the bound claims (`None`: missing).
+    bound: Vec<Option<Arc<Object>>>,
+    /// VolumeZone: each (label, values) of the volumes' topology.
+    zones: Vec<(&'static str, BTreeSet<String>)>,
+}
+
+impl PodVolumes {
+    /// Runs the enabled volume plugins' PreFilter for `pod`, in order.
+    pub fn new(pod: &Pod, enabled: &[FilterPlugin], cache: &VolumeCache) -> PodVolumes {
+        let mut pv = PodVolumes::default();
+        if pod.spec.volumes.is_empty() || !enabled.iter().any(|p| p.reads_volumes()) {
+            return pv;
+        }
+        let ns = pod.metadata.namespace.as_str();
+        let pod_name = pod.metadata.name.as_str();
+        pv.namespace = ns.to_string();
+        pv.name = pod_name.to_string();
+        let not_found = |claim: &str| format!("persistentvolumeclaim \"{claim}\" not found");
+        for &plugin in enabled.iter().filter(|p| p.reads_volumes()) {
+            let active = match plugin {
+                FilterPlugin::VolumeRestrictions => {
+                    for v in &pod.spec.volumes {
+                        let Some(c) = &v.source.persistent_volume_claim else {
+                            continue;
+                        };
+                        let Some(pvc) = cache.claim(ns, &c.claim_name) else {
+                            pv.rejected = Some((plugin, not_found(&c.claim_name)));
+                            return pv;
+                        };
+                        if pvc.read_write_once_pod() {
+                            pv.rwop.push(c.claim_name.clone());
+                        }
+                    }
+                    pv.rwop_in_use =
+                        (pv.rwop.iter()).filter(|c| cache.users(ns, c) > 0).count() as u32;
+                    pv.inline = inline_disks(pod);
+                    !pv.inline.is_empty() || pv.rwop_in_use > 0
+                }
+                FilterPlugin::NodeVolumeLimits => {
+                    pv.attach = (pod.spec.volumes.iter())
+                        .filter_map(|v| cache.attachable(ns, pod_name, v))
+                        .collect();
+                    !pv.attach.is_empty()
+                }
+                FilterPlugin::VolumeBinding => {
+                    let mut unbound = false;
+                    for v in &pod.spec.volumes {
+                        let Some(claim) = v.claim_name(pod_name) else {
+                            continue;
+                        };
+                        let Some(pvc) = cache.claim(ns, &claim) else {
+                            let message = if v.source.ephemeral.is_some() {
+                                format!(
+                                    "waiting for ephemeral volume controller to create the persistentvolumeclaim \"{claim}\""
+                                )
+                            } else {
+                                not_found(&claim)
+                            };
+                            pv.rejected = Some((plugin, message));
+                            return pv;
+                        };
+                        if pvc.metadata.deletion_timestamp.is_some() {
+                            pv.rejected = Some((
+                                plugin,
+                                format!("persistentvolumeclaim \"{claim}\" is being deleted"),
+                            ));
+                            return pv;
+                        }
+                        if pvc.fully_bound() {
+                            let name = pvc.spec.volume_name.as_deref().unwrap_or("");
+                            pv.bound.push(cache.volumes.get(name).cloned());
+                        } else {
+                            unbound = true;
+                        }
+                    }
+                    if unbound {
+                        pv.rejected = Some((plugin, UNBOUND_IMMEDIATE.to_string()));
+                        return pv;
+                    }
+                    !pv.bound.is_empty()
+                }
+                FilterPlugin::VolumeZone => {
+                    for v in &pod.spec.volumes {
+                        let Some(c) = &v.source.persistent_volume_claim else {
+                            continue;
+                        };
+                        let message = if c.claim_name.is_empty() {
+                            Some("PersistentVolumeClaim had no name".to_string())
+                        } else {
+                            match cache.claim(ns, &c.claim_name) {
+                                None => Some(not_found(&c.claim_name)),
+                                Some(pvc) => {
+                                    match pvc.spec.volume_name.as_deref().filter(|n| !n.is_empty())
+                                    {
+                                        None => Some(
+                                            match pvc.spec.storage_class_name.as_deref() {
+                                                None | Some("") => "PersistentVolumeClaim had no pv name and storageClass name".to_string(),
+                                                Some(class) => format!(
+                                                    "storageclass.storage.k8s.io \"{class}\" not found"
+                                                ),
+                                            },
+                                        ),
+                                        Some(name) => match cache.volume(name) {
+                                            None => Some(format!(
+                                                "persistentvolume \"{name}\" not found"
+                                            )),
+                                            Some(vol) => {
+                                                pv.zones.extend(zones_of(&vol.metadata.labels));
+                                                None
+                                            }
+                                        },
+                                    }
+                                }
+                            }
+                        };
+                        if let Some(message) = message {
+                            pv.rejected = Some((plugin, message));
+                            return pv;
+                        }
+                    }
+                    !pv.zones.is_empty()
+                }
+                _ => false,
+            };
+            if active {
+                pv.active.push(plugin);
+            }
+        }
+        pv
+    }
+
+    /// Whether any volume filter runs per node.
+    pub fn any(&self) -> bool {
+        !self.active.is_empty()
+    }
+
+    /// `plugin`'s verdict on `node` (index `i`), whose placed pods are
+    /// `on_node`, less those in `removed` (a preemption's dry run).
+    pub fn filter<'a>(
+        &self,
+        plugin: FilterPlugin,
+        node: &NodeInfo,
+        on_node: impl Iterator<Item = &'a Pod> + Clone,
+        removed: &[&Pod],
+        cache: &VolumeCache,
+    ) -> Result<(), Rejection> {
+        let reject = |reason: &'static str| Err(Rejection::new(plugin.name(), reason));
+        match plugin {
+            FilterPlugin::VolumeRestrictions => {
+                if !self.inline.is_empty() {
+                    for other in on_node.clone() {
+                        let theirs = inline_disks(other);
+                        if (self.inline.iter()).any(|a| theirs.iter().any(|b| disks_conflict(a, b)))
+                        {
+                            return reject(DISK_CONFLICT);
+                        }
+                    }
+                }
+                if self.rwop_in_use > 0 && self.rwop_conflict(removed, cache) {
+                    return reject(READ_WRITE_ONCE_POD_CONFLICT);
+                }
+                Ok(())
+            }
+            FilterPlugin::NodeVolumeLimits => {
+                let Some(csi_node) = cache.csi_node(&node.name) else {
+                    return Ok(());
+                };
+                let mut new: BTreeSet<(&str, &str)> = (self.attach.iter())
+                    .filter(|a| a.counted_on(csi_node))
+                    .map(|a| (a.driver.as_str(), a.handle.as_str()))
+                    .collect();
+                if new.is_empty() || !new.iter().any(|(d, _)| csi_node.limit(d).is_some()) {
+                    return Ok(());
+                }
+                let mut attached: BTreeSet<(String, String)> = BTreeSet::new();
+                for other in on_node {
+                    for v in &other.spec.volumes {
+                        let ns = &other.metadata.namespace;
+                        if let Some(a) = cache.attachable(ns, &other.metadata.name, v)
+                            && a.counted_on(csi_node)
+                        {
+                            attached.insert((a.driver, a.handle));
+                        }
+                    }
+                }
+                new.retain(|(d, h)| !attached.contains(&(d.to_string(), h.to_string())));
+                for driver in new.iter().map(|(d, _)| *d).collect::<BTreeSet<_>>() {
+                    let Some(limit) = csi_node.limit(driver) else {
+                        continue;
+                    };
+                    let wanted = new.iter().filter(|(d, _)| *d == driver).count() as i64;
+                    let have = attached.iter().filter(|(d, _)| d == driver).count() as i64;
+                    if have + wanted > limit {
+                        return reject(MAX_VOLUME_COUNT);
+                    }
+                }
+                Ok(())
+            }
+            FilterPlugin::VolumeBinding => {
+                for v in &self.bound {
+                    let Some(Object::PersistentVolume(vol)) = v.as_deref() else {
+                        return reject(PV_NOT_EXIST);
+                    };
+                    if let Some(required) = vol
+                        .spec
+                        .node_affinity
+                        .as_ref()
+                        .and_then(|a| a.required.as_ref())
+                        && !required.matches(&node.name, &node.labels)
+                    {
+                        return reject(NODE_CONFLICT);
+                    }
+                }
+                Ok(())
+            }
+            FilterPlugin::VolumeZone => {
+                let labels = &node.labels;
+                if !ZONE_LABELS.iter().any(|k| labels.contains_key(*k)) {
+                    return Ok(());
+                }
+                for (key, values) in &self.zones {
+                    let value = labels
+                        .get(*key)
+                        .or_else(|| ga_label(key).and_then(|g| labels.get(g)));
+                    if !value.is_some_and(|v| values.contains(v)) {
+                        return reject(ZONE_CONFLICT);
+                    }
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether one of the pod's ReadWriteOncePod claims is in use by a
+    /// placed pod not in `removed` (upstream's count, less the victims'
+    /// uses in a dry run).
+    fn rwop_conflict(&self, removed: &[&Pod], cache: &VolumeCache) -> bool {
+        self.rwop.iter().any(|c| {
+            let gone = (removed.iter())
+                .filter(|p| p.metadata.namespace == self.namespace)
+                .flat_map(|p| &p.spec.volumes)
+                .filter(|v| {
+                    (v.source.persistent_volume_claim.as_ref()).is_some_and(|s| s.claim_name == *c)
+                })
+                .count() as u32;
+            cache.users(&self.namespace, c) > gone
+        })
+    }
+}
+
+/// VolumeZone: a volume's topology labels, each value a set split on
+/// `__` (a value with an empty part is ignored).
+fn zones_of(labels: &Labels) -> Vec<(&'static str, BTreeSet<String>)> {
+    let mut out = Vec::new();
+    for key in ZONE_LABELS {
+        let Some(value) = labels.get(key) else {
+            continue;
+        };
+        let parts: Vec<&str> = value.split("__").map(str::trim).collect();
+        if parts.iter().any(|p| p.is_empty()) {
+            continue;
+        }
+        out.push((key, parts.into_iter().map(str::to_string).collect()));
+    }
+    out
+}
+
+/// Whether `pod` has a volume any of the volume plugins reads.
+pub fn reads_volumes(pod: &Pod) -> bool {
+    pod.spec.volumes.iter().any(|v| {
+        v.source.persistent_volume_claim.is_some()
+            || v.source.ephemeral.is_some()
+            || v.source.in_tree_disk().is_some()
+    })
+}
+
+/// The claims `pod` names (its own and its ephemeral volumes'), for the
+/// hints.
+pub fn claim_names(pod: &Pod) -> impl Iterator<Item = String> + '_ {
+    (pod.spec.volumes.iter()).filter_map(|v| v.claim_name(&pod.metadata.name))
+}
+
+/// VolumeRestrictions' hint on a placed pod deleted: it shared a claim
+/// or conflicted on an inline disk.
+pub fn shares_with(pod: &Pod, gone: &Pod) -> bool {
+    if gone.metadata.namespace != pod.metadata.namespace {
+        return false;
+    }
+    let mine: Vec<&str> = (pod.spec.volumes.iter())
+        .filter_map(|v| v.source.persistent_volume_claim.as_ref())
+        .map(|c| c.claim_name.as_str())
+        .collect();
+    let theirs = (gone.spec.volumes.iter())
+        .filter_map(|v| v.source.persistent_volume_claim.as_ref())
+        .any(|c| mine.contains(&c.claim_name.as_str()));
+    let (a, b) = (inline_disks(pod), inline_disks(gone));
+    theirs || a.iter().any(|x| b.iter().any(|y| disks_conflict(x, y)))
+}
+
+/// VolumeZone's hint on a PersistentVolume updated: its topology changed.
+pub fn zones_changed(old: &PersistentVolume, new: &PersistentVolume) -> bool {
+    zones_of(&old.metadata.labels) != zones_of(&new.metadata.labels)
+}
+
+/// NodeVolumeLimits' hint on a CSINode updated: some driver may attach
+/// more volumes.
+pub fn limits_rose(old: &CsiNode, new: &CsiNode) -> bool {
+    new.spec.drivers.iter().any(|d| {
+        let now = d.allocatable.as_ref().and_then(|a| a.count);
+        match (old.limit(&d.name), now) {
+            (Some(was), Some(is)) => is > was,
+            (Some(_), None) => true,
+            _ => false,
+        }
+    })
+}
+
+/// VolumeBinding's hint on a CSINode updated: its migrated plugins changed.
+pub fn migration_changed(old: &CsiNode, new: &CsiNode) -> bool {
+    let key = crate::api::volume::ANN_MIGRATED_PLUGINS;
+    old.metadata.annotations.get(key) != new.metadata.annotations.get(key)
+}

@@ -1,0 +1,233 @@
+//! Persistent volumes and the scheduler's volume plugins, through runs of
+//! scenarios written here.
+
+use std::collections::BTreeMap;
+
+use crate::support::{micros, read_csv, run_ok, scratch, write};
+
+type Row = BTreeMap<String, String>;
+
+fn node_of<'a>(pods: &'a [Row], name: &str) -> &'a str {
+    let p = pods.iter().find(|p| p["name"] == name).expect(name);
+    p["node"].as_str()
+}
+
+fn unschedulable<'a>(events: &'a [Row], name: &str) -> Vec<&'a str> {
+    (events.iter())
+        .filter(|e| e["action"] == "unschedulable" && e["name"] == name)
+        .map(|e| e["detail"].as_str())
+        .collect()
+}
+
+const CLUSTER: &str = "cluster:\n  nodeGroups:\n    - {name: a, count: 2, capacity: {cpu: '4', memory: 8Gi}, labels: {topology.kubernetes.io/zone: zone-a}}\n    - {name: b, count: 2, capacity: {cpu: '4', memory: 8Gi}, labels: {topology.kubernetes.io/zone: zone-b}}\n";
+
+fn pod(name: &str, claim: &str, extra: &str) -> String {
+    format!(
+        "{{apiVersion: v1, kind: Pod, metadata: {{name: {name}}}, spec: {{{extra}containers: [{{name: c, image: pause}}], volumes: [{{name: v, persistentVolumeClaim: {{claimName: {claim}}}}}]}}}}"
+    )
+}
+
+fn claim(name: &str, volume: &str, modes: &str) -> String {
+    let bound = if volume.is_empty() {
+        String::new()
+    } else {
+        format!(", volumeName: {volume}")
+    };
+    let ann = if volume.is_empty() {
+        ""
+    } else {
+        ", annotations: {pv.kubernetes.io/bind-completed: 'yes'}"
+    };
+    format!(
+        "{{apiVersion: v1, kind: PersistentVolumeClaim, metadata: {{name: {name}{ann}}}, spec: {{accessModes: [{modes}], resources: {{requests: {{storage: 1Gi}}}}{bound}}}}}"
+    )
+}
+
+fn volume(name: &str, extra_spec: &str, labels: &str) -> String {
+    format!(
+        "{{apiVersion: v1, kind: PersistentVolume, metadata: {{name: {name}, labels: {{{labels}}}}}, spec: {{capacity: {{storage: 1Gi}}, accessModes: [ReadWriteOnce, ReadOnlyMany], csi: {{driver: ebs.csi.aws.com, volumeHandle: {name}}}{extra_spec}}}}}"
+    )
+}
+
+/// VolumeBinding: a bound claim's volume node affinity places the pod; a
+/// claim not bound keeps its pod pending with upstream's message until an
+/// update binds it (the claim's update moves the pod); a claim that does
+/// not exist is VolumeRestrictions' PreFilter rejection. VolumeZone: a
+/// volume labelled with a zone keeps its pod in that zone.
+#[test]
+fn claims_bind_pods_where_their_volumes_are() {
+    let dir = scratch("volume-binding");
+    let pinned = ", nodeAffinity: {required: {nodeSelectorTerms: [{matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [b-1]}]}]}}";
+    let text = format!(
+        "name: volume-binding\nduration: 60s\n{CLUSTER}actions:\n  - at: 0s\n    apply:\n      - {}\n      - {}\n      - {}\n      - {}\n      - {}\n  - at: 1s\n    apply:\n      - {}\n      - {}\n      - {}\n  - at: 20s\n    apply:\n      - {}\n",
+        volume("pv-pinned", pinned, ""),
+        volume("pv-zoned", "", "topology.kubernetes.io/zone: zone-a"),
+        claim("pinned", "pv-pinned", "ReadWriteOnce"),
+        claim("zoned", "pv-zoned", "ReadWriteOnce"),
+        claim("later", "", "ReadWriteOnce"),
+        pod("on-pinned", "pinned", ""),
+        pod("in-zone", "zoned", ""),
+        pod("waits", "later", ""),
+        claim("later", "pv-zoned", "ReadWriteOnce"),
+    );
+    let s = write(&dir, "s.yaml", &text);
+    let missing = write(
+        &dir,
+        "missing.yaml",
+        &format!(
+            "name: volume-missing\nduration: 10s\n{CLUSTER}actions:\n  - at: 0s\n    apply:\n      - {}\n      - {}\n",
+            claim("other", "", "ReadWriteOnce"),
+            pod("lost", "nope", "")
+        ),
+    );
+    let out = dir.join("out");
+    run_ok(&s, &out, &[]);
+    let pods = read_csv(&out.join("pods.csv"));
+    let events = read_csv(&out.join("events.csv"));
+    assert_eq!(node_of(&pods, "on-pinned"), "b-1");
+    assert!(node_of(&pods, "in-zone").starts_with("a-"), "{pods:?}");
+    // Bound once the claim named its volume, zone-a's, at 20 s.
+    let waits = unschedulable(&events, "waits");
+    assert_eq!(
+        waits.first().copied(),
+        Some("0/4 nodes are available: pod has unbound immediate PersistentVolumeClaims.")
+    );
+    let row = pods.iter().find(|p| p["name"] == "waits").unwrap();
+    assert!(micros(&row["bound_s"]).expect("bound") > 20_000_000);
+    assert!(row["node"].starts_with("a-"), "{row:?}");
+    let out = dir.join("out-missing");
+    run_ok(&missing, &out, &[]);
+    let events = read_csv(&out.join("events.csv"));
+    assert_eq!(
+        unschedulable(&events, "lost").first().copied(),
+        Some("0/4 nodes are available: persistentvolumeclaim \"nope\" not found.")
+    );
+}
+
+/// NodeVolumeLimits: a CSINode's limit of one volume of the driver per
+/// node; the third pod waits until a pod with a volume leaves a node,
+/// which moves it (upstream's hint on an assigned pod's deletion).
+#[test]
+fn csinode_limits_cap_the_volumes_a_node_attaches() {
+    let dir = scratch("volume-limits");
+    let csinode = |n: &str| {
+        format!(
+            "{{apiVersion: storage.k8s.io/v1, kind: CSINode, metadata: {{name: {n}}}, spec: {{drivers: [{{name: ebs.csi.aws.com, nodeID: {n}, allocatable: {{count: 1}}}}]}}}}"
+        )
+    };
+    let mut objects = vec![csinode("n-0"), csinode("n-1")];
+    for k in 0..3 {
+        objects.push(volume(&format!("pv-{k}"), "", ""));
+        objects.push(claim(
+            &format!("c-{k}"),
+            &format!("pv-{k}"),
+            "ReadWriteOnce",
+        ));
+    }
+    let text = format!(
+        "name: volume-limits\nduration: 60s\ncluster:\n  nodeGroups:\n    - {{name: n, count: 2, capacity: {{cpu: '4', memory: 8Gi}}}}\nactions:\n  - at: 0s\n    apply:\n{}  - at: 1s\n    apply:\n      - {}\n      - {}\n  - at: 5s\n    apply:\n      - {}\n  - at: 20s\n    delete: {{kind: Pod, name: p-0}}\n",
+        objects
+            .iter()
+            .map(|o| format!("      - {o}\n"))
+            .collect::<String>(),
+        pod("p-0", "c-0", ""),
+        pod("p-1", "c-1", ""),
+        pod("p-2", "c-2", ""),
+    );
+    let s = write(&dir, "s.yaml", &text);
+    let out = dir.join("out");
+    run_ok(&s, &out, &[]);
+    let pods = read_csv(&out.join("pods.csv"));
+    let events = read_csv(&out.join("events.csv"));
+    assert_ne!(node_of(&pods, "p-0"), node_of(&pods, "p-1"));
+    assert_eq!(
+        unschedulable(&events, "p-2").first().copied(),
+        Some("0/2 nodes are available: 2 node(s) exceed max volume count.")
+    );
+    let p2 = pods.iter().find(|p| p["name"] == "p-2").unwrap();
+    assert!(micros(&p2["bound_s"]).expect("bound after p-0 left") > 20_000_000);
+    assert_eq!(p2["node"], node_of(&pods, "p-0"));
+}
+
+/// VolumeRestrictions: a ReadWriteOncePod claim serves one pod in the
+/// cluster; a second pod of the same priority waits, one of higher
+/// priority preempts the first (the dry run counts the claim's users
+/// without the victim).
+#[test]
+fn a_read_write_once_pod_claim_serves_one_pod() {
+    let dir = scratch("volume-rwop");
+    let text = format!(
+        "name: volume-rwop\nduration: 60s\n{CLUSTER}actions:\n  - at: 0s\n    apply:\n      - {}\n      - {}\n  - at: 1s\n    apply:\n      - {}\n  - at: 5s\n    apply:\n      - {}\n  - at: 10s\n    apply:\n      - {}\n",
+        volume("pv", "", ""),
+        claim("once", "pv", "ReadWriteOncePod"),
+        pod("first", "once", ""),
+        pod("second", "once", ""),
+        pod("urgent", "once", "priority: 100, "),
+    );
+    let s = write(&dir, "s.yaml", &text);
+    let out = dir.join("out");
+    run_ok(&s, &out, &[]);
+    let events = read_csv(&out.join("events.csv"));
+    let pods = read_csv(&out.join("pods.csv"));
+    let conflict = "0/4 nodes are available: 4 node has pod using PersistentVolumeClaim with the same name and ReadWriteOncePod access mode.";
+    assert_eq!(
+        unschedulable(&events, "second").first().copied(),
+        Some(conflict)
+    );
+    assert_eq!(
+        unschedulable(&events, "urgent").first().copied(),
+        Some(conflict)
+    );
+    // `first` is preempted; `second`, out of backoff sooner than
+    // `urgent`, may take the claim meanwhile and be preempted in turn.
+    let preempted: Vec<&Row> = (events.iter())
+        .filter(|e| e["action"] == "preempt")
+        .collect();
+    assert_eq!(preempted.first().map(|e| e["name"].as_str()), Some("first"));
+    assert!(
+        (preempted.iter()).all(|e| e["detail"].starts_with("preempted by default/urgent")),
+        "{preempted:?}"
+    );
+    let running: Vec<&str> = (pods.iter())
+        .filter(|p| p["phase"] == "Running")
+        .map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(running, ["urgent"]);
+}
+
+/// The apiserver's checks of the storage objects (bad input: the
+/// scenario does not load), and a manifest key Kubernetes' volume types do not have (a load error
+/// at its line).
+#[test]
+fn storage_objects_are_validated() {
+    for (k, (object, message)) in [
+        (
+            "{apiVersion: v1, kind: PersistentVolumeClaim, metadata: {name: c}, spec: {accessModes: [ReadWriteOnce]}}",
+            "spec.resources[storage]: Required value",
+        ),
+        (
+            "{apiVersion: v1, kind: PersistentVolume, metadata: {name: v}, spec: {capacity: {storage: 1Gi}, accessModes: [ReadWriteOncePod, ReadOnlyMany], csi: {driver: d, volumeHandle: h}}}",
+            "may not use ReadWriteOncePod with other access modes",
+        ),
+        (
+            "{apiVersion: storage.k8s.io/v1, kind: CSINode, metadata: {name: a-0}, spec: {drivers: [{name: d, nodeID: a-0, allocatable: {count: -1}}]}}",
+            "spec.drivers[0].allocatable.count: Invalid value: -1",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let e = crate::support::load_error(
+            &format!("volume-invalid-{k}"),
+            &format!("name: t\n{CLUSTER}actions:\n  - at: 0s\n    apply:\n      - {object}\n"),
+        );
+        assert!(e.contains(message) && e.contains("422"), "{e}");
+    }
+    let e = crate::support::load_error(
+        "volume-typo",
+        &format!(
+            "name: t\n{CLUSTER}actions:\n  - at: 0s\n    apply:\n      - {{apiVersion: v1, kind: Pod, metadata: {{name: p}}, spec: {{containers: [{{name: c, image: x}}], volumes: [{{name: v, persistentVolumeClaim: {{claimname: c}}}}]}}}}\n"
+        ),
+    );
+    assert!(e.contains("claimname") && e.contains("claimName"), "{e}");
+}
