@@ -36,9 +36,11 @@ pub enum Object {
     Workload(Kind, Box<Workload>),
     PriorityClass(PriorityClass),
     Namespace(Namespace),
-    PersistentVolume(PersistentVolume),
-    PersistentVolumeClaim(PersistentVolumeClaim),
-    CsiNode(CsiNode),
+    /// Boxed, as the workloads: every object is as large as its largest
+    /// variant.
+    PersistentVolume(Box<PersistentVolume>),
+    PersistentVolumeClaim(Box<PersistentVolumeClaim>),
+    CsiNode(Box<CsiNode>),
 }
 
 impl Object {
@@ -439,29 +441,29 @@ impl<'de> Visitor<'de> for ManifestVisitor {
                 })
             }
             (Kind::Namespace, _) => Object::Namespace(Namespace { metadata }),
-            (Kind::PersistentVolume, s) => Object::PersistentVolume(PersistentVolume {
+            (Kind::PersistentVolume, s) => Object::PersistentVolume(Box::new(PersistentVolume {
                 metadata,
                 spec: match s {
                     Some(Spec::Volume(s)) => s,
                     _ => Default::default(),
                 },
-            }),
+            })),
             (Kind::PersistentVolumeClaim, s) => {
-                Object::PersistentVolumeClaim(PersistentVolumeClaim {
+                Object::PersistentVolumeClaim(Box::new(PersistentVolumeClaim {
                     metadata,
                     spec: match s {
                         Some(Spec::Claim(s)) => s,
                         _ => Default::default(),
                     },
-                })
+                }))
             }
-            (Kind::CSINode, s) => Object::CsiNode(CsiNode {
+            (Kind::CSINode, s) => Object::CsiNode(Box::new(CsiNode {
                 metadata,
                 spec: match s {
                     Some(Spec::CsiNode(s)) => s,
                     _ => Default::default(),
                 },
-            }),
+            })),
             (Kind::Node, s) => Object::Node(Node {
                 metadata,
                 spec: match s {
