@@ -80,8 +80,8 @@ fn claim_key(namespace: &str, name: &str) -> String {
 /// pods use each claim (upstream's `PVCRefCounts`, summed over nodes).
 #[derive(Default)]
 pub struct VolumeCache {
-    /// By `namespace/name`.
-    claims: HashMap<String, Arc<Object>>,
+    /// By namespace, then name.
+    claims: HashMap<String, HashMap<String, Arc<Object>>>,
     volumes: HashMap<String, Arc<Object>>,
     csi_nodes: HashMap<String, Arc<Object>>,
     claim_users: HashMap<String, u32>,
@@ -93,9 +93,10 @@ impl VolumeCache {
     pub fn observe(&mut self, deleted: bool, obj: &Arc<Object>) {
         let m = obj.meta();
         let (map, key) = match &**obj {
-            Object::PersistentVolumeClaim(_) => {
-                (&mut self.claims, claim_key(&m.namespace, &m.name))
-            }
+            Object::PersistentVolumeClaim(_) => (
+                self.claims.entry(m.namespace.to_string()).or_default(),
+                m.name.to_string(),
+            ),
             Object::PersistentVolume(_) => (&mut self.volumes, m.name.to_string()),
             Object::CsiNode(_) => (&mut self.csi_nodes, m.name.to_string()),
             _ => return,
@@ -108,7 +109,7 @@ impl VolumeCache {
     }
 
     pub fn claim(&self, namespace: &str, name: &str) -> Option<&PersistentVolumeClaim> {
-        match self.claims.get(&claim_key(namespace, name)).map(|o| &**o) {
+        match (self.claims.get(namespace)?.get(name)).map(|o| &**o) {
             Some(Object::PersistentVolumeClaim(c)) => Some(c),
             _ => None,
         }
@@ -157,52 +158,49 @@ impl VolumeCache {
     /// The attachable volume `v` of a pod in `namespace` reads, if any:
     /// through its claim's bound volume, or inline. `None` for a claim or
     /// volume not found, one not bound, and sources no driver attaches.
-    fn attachable(&self, namespace: &str, pod_name: &str, v: &PodVolume) -> Option<Attachable> {
-        if let Some(claim) = v.claim_name(pod_name) {
-            let pvc = self.claim(namespace, &claim)?;
-            let pv = self.volume(pvc.spec.volume_name.as_deref().filter(|n| !n.is_empty())?)?;
-            return Attachable::of(&pv.spec.source);
-        }
-        // Inline: only the in-tree disks migrate (an inline CSI volume is
-        // not counted).
-        let (plugin, driver, handle) = v.source.in_tree_disk()?;
-        Some(Attachable {
-            plugin: Some(plugin),
-            driver: driver.to_string(),
-            handle: handle.to_string(),
-        })
+    fn attachable<'a>(
+        &'a self,
+        namespace: &str,
+        pod_name: &str,
+        v: &'a PodVolume,
+    ) -> Option<Attachable<'a>> {
+        let pvc = match (&v.source.persistent_volume_claim, &v.source.ephemeral) {
+            (Some(c), _) => self.claim(namespace, &c.claim_name)?,
+            (None, Some(_)) => self.claim(namespace, &format!("{pod_name}-{}", v.name))?,
+            // Inline: only the in-tree disks migrate (an inline CSI
+            // volume is not counted).
+            (None, None) => return Attachable::of(&v.source),
+        };
+        let pv = self.volume(pvc.spec.volume_name.as_deref().filter(|n| !n.is_empty())?)?;
+        Attachable::of(&pv.spec.source)
     }
 }
 
 /// A volume a CSI driver attaches to the node: a CSI volume (`plugin`
 /// none), or an in-tree disk counted as its driver's where the node's
 /// CSINode lists `plugin` as migrated.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Attachable {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Attachable<'a> {
     plugin: Option<&'static str>,
-    driver: String,
-    handle: String,
+    driver: &'a str,
+    handle: &'a str,
 }
 
-impl Attachable {
-    fn of(source: &VolumeSources) -> Option<Attachable> {
+impl<'a> Attachable<'a> {
+    fn of(source: &'a VolumeSources) -> Option<Attachable<'a>> {
         if let Some(csi) = &source.csi {
             return Some(Attachable {
                 plugin: None,
-                driver: csi.driver.clone(),
-                handle: csi.volume_handle.clone(),
+                driver: &csi.driver,
+                handle: &csi.volume_handle,
             });
         }
         let (plugin, driver, handle) = source.in_tree_disk()?;
         Some(Attachable {
             plugin: Some(plugin),
-            driver: driver.to_string(),
-            handle: handle.to_string(),
+            driver,
+            handle,
         })
-    }
-
-    fn counted_on(&self, csi_node: &CsiNode) -> bool {
-        self.plugin.is_none_or(|p| csi_node.migrated(p))
     }
 }
 
@@ -263,8 +261,9 @@ pub struct PodVolumes {
     inline: Vec<InlineDisk>,
     rwop: Vec<String>,
     rwop_in_use: u32,
-    /// NodeVolumeLimits: the pod's attachable volumes.
-    attach: Vec<Attachable>,
+    /// NodeVolumeLimits: the pod's attachable volumes (plugin, driver,
+    /// handle).
+    attach: Vec<(Option<&'static str>, String, String)>,
     /// VolumeBinding: the volumes of the bound claims (`None`: missing).
     bound: Vec<Option<Arc<Object>>>,
     /// VolumeZone: each (label, values) of the volumes' topology.
@@ -306,6 +305,7 @@ impl PodVolumes {
                 FilterPlugin::NodeVolumeLimits => {
                     pv.attach = (pod.spec.volumes.iter())
                         .filter_map(|v| cache.attachable(ns, pod_name, v))
+                        .map(|a| (a.plugin, a.driver.to_string(), a.handle.to_string()))
                         .collect();
                     !pv.attach.is_empty()
                 }
@@ -432,31 +432,41 @@ impl PodVolumes {
                 let Some(csi_node) = cache.csi_node(&node.name) else {
                     return Ok(());
                 };
-                let mut new: BTreeSet<(&str, &str)> = (self.attach.iter())
-                    .filter(|a| a.counted_on(csi_node))
-                    .map(|a| (a.driver.as_str(), a.handle.as_str()))
-                    .collect();
-                if new.is_empty() || !new.iter().any(|(d, _)| csi_node.limit(d).is_some()) {
+                let counted = |plugin: Option<&str>| plugin.is_none_or(|p| csi_node.migrated(p));
+                // The pod's distinct volumes here, then those its node's
+                // pods already use struck out (a handful each: lists).
+                let mut new: Vec<(&str, &str)> = Vec::new();
+                for (plugin, driver, handle) in &self.attach {
+                    let v = (driver.as_str(), handle.as_str());
+                    if counted(*plugin) && !new.contains(&v) {
+                        new.push(v);
+                    }
+                }
+                if !new.iter().any(|(d, _)| csi_node.limit(d).is_some()) {
                     return Ok(());
                 }
-                let mut attached: BTreeSet<(String, String)> = BTreeSet::new();
+                let mut attached: Vec<(&str, &str)> = Vec::new();
                 for other in on_node {
                     for v in &other.spec.volumes {
                         let ns = &other.metadata.namespace;
                         if let Some(a) = cache.attachable(ns, &other.metadata.name, v)
-                            && a.counted_on(csi_node)
+                            && counted(a.plugin)
+                            && !attached.contains(&(a.driver, a.handle))
                         {
-                            attached.insert((a.driver, a.handle));
+                            attached.push((a.driver, a.handle));
                         }
                     }
                 }
-                new.retain(|(d, h)| !attached.contains(&(d.to_string(), h.to_string())));
-                for driver in new.iter().map(|(d, _)| *d).collect::<BTreeSet<_>>() {
+                new.retain(|v| !attached.contains(v));
+                for (k, &(driver, _)) in new.iter().enumerate() {
+                    if new[..k].iter().any(|(d, _)| *d == driver) {
+                        continue;
+                    }
                     let Some(limit) = csi_node.limit(driver) else {
                         continue;
                     };
                     let wanted = new.iter().filter(|(d, _)| *d == driver).count() as i64;
-                    let have = attached.iter().filter(|(d, _)| d == driver).count() as i64;
+                    let have = attached.iter().filter(|(d, _)| *d == driver).count() as i64;
                     if have + wanted > limit {
                         return reject(MAX_VOLUME_COUNT);
                     }
