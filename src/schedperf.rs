@@ -15,7 +15,20 @@
 //!   `labelNodePrepareStrategy` (`labelKey`, `labelValues`: the op's node
 //!   `i` gets value `i mod len`, round-robin as upstream's
 //!   LabelNodePrepareStrategy); `uniqueNodeLabelStrategy` (`labelKey`: each
-//!   node its own value, here its name where upstream draws a UUID). The
+//!   node its own value, here its name where upstream draws a UUID);
+//!   `nodeAllocatableStrategy` (one strategy at a time, as upstream
+//!   applies only one): each node gets a CSINode named as the node, as
+//!   upstream's NodeAllocatableStrategy makes it, with one driver per
+//!   `csiNodeAllocatable` entry (`{name, nodeID: the node, allocatable:
+//!   {count}}`, in the drivers' name order where upstream ranges over a
+//!   Go map) and the annotation
+//!   `storage.alpha.kubernetes.io/migrated-plugins`, the `migratedPlugins`
+//!   joined by "," ("" without any); its `nodeAllocatable` is checked and
+//!   ignored, in a note: upstream patches it into the Node's status
+//!   through the main resource, where the apiserver keeps the old status.
+//!   The CSINodes of the cluster's first nodes are created first of all,
+//!   and the next operation starts a second later; those of a later
+//!   `createNodes` come with its nodes. The
 //!   nodes of a `createNodes` that comes after an operation that created
 //!   something come at its place in the run (with `--scheduling-only` as
 //!   API objects with no kubelet, as all of upstream's are; through the
@@ -32,7 +45,23 @@
 //!   `namespace`, else `namespace-N` for operation N as upstream (created,
 //!   unlabelled, when no earlier operation created it, as upstream);
 //!   `collectMetrics` marks the measured pods (not inside a window, as
-//!   upstream, which has one collector at a time).
+//!   upstream, which has one collector at a time);
+//!   `persistentVolumeTemplatePath` with `persistentVolumeClaimTemplatePath`
+//!   (both or neither; upstream ignores the first alone and fails on the
+//!   second alone): pod `i` of the operation gets a PersistentVolumeClaim
+//!   `pvc-i` in the namespace from the claim template (its annotations,
+//!   such as `pv.kubernetes.io/bind-completed`, kept) with
+//!   `spec.volumeName: NS-vol-i`, a PersistentVolume `NS-vol-i` from the
+//!   volume template with `spec.claimRef` naming the claim (a `csi`
+//!   volume's `volumeHandle` is `NS-vol-i`, an `awsElasticBlockStore`
+//!   volume's `volumeID` `vol-i`, as upstream's), and its `spec.volumes`
+//!   replaced by the one volume `vol` reading `pvc-i`, as upstream's
+//!   harness makes them. The claims and volumes, in upstream's order
+//!   (claim, volume), are created 100 ms before the pods, so that the
+//!   scheduler has them first; upstream's status updates to phase Bound
+//!   are not made (status is not kept: a claim is bound by its
+//!   `volumeName` and annotation). Both templates are checked as the
+//!   apiserver checks the objects made from them.
 //! - `createPodSets`: `count` / `countParam`, `namespacePrefix`,
 //!   `createPodsOp`: unrolled, as upstream, into one `createPods` per
 //!   namespace `namespacePrefix-i`.
@@ -201,6 +230,11 @@ const PHASE_MIN: u64 = 60 * SECOND;
 /// labels, a Service's selector) before the pods that read them arrive (a
 /// few milliseconds).
 const CREATE_GAP: u64 = SECOND;
+/// How long before a `createPods` operation's pods its claims and volumes
+/// (`persistentVolumeClaimTemplatePath`) are created: long enough for the
+/// scheduler to have them before the pods (a few milliseconds), as
+/// upstream creates each pod after its claim and volume.
+const VOLUME_LEAD: u64 = SECOND / 10;
 
 /// Refuses any key of `v` outside `allowed`, naming it and `what`.
 fn check_fields(v: &Value, allowed: &[&str], what: &str) -> Result<(), String> {
@@ -601,6 +635,305 @@ fn default_pod() -> Object {
     meta.namespace = Default::default();
     meta.generate_name = "pod-".into();
     pod
+}
+
+/// The PersistentVolume and PersistentVolumeClaim templates of a
+/// `createPods` operation (`persistentVolumeTemplatePath`,
+/// `persistentVolumeClaimTemplatePath`): each pod gets a claim and a
+/// volume of its own, made from them as upstream's
+/// `CreatePodWithPersistentVolume` makes them (see [`VolumeTemplates::objects`]).
+struct VolumeTemplates {
+    pv: Box<crate::api::volume::PersistentVolume>,
+    pvc: Box<crate::api::volume::PersistentVolumeClaim>,
+}
+
+impl VolumeTemplates {
+    /// Reads the two templates (decoded as upstream decodes them into their
+    /// Go types) and checks the objects they make as the apiserver would,
+    /// naming the template: upstream's create would fail and fail the test.
+    fn read(base: &Path, pv_rel: &str, pvc_rel: &str, what: &str) -> Result<Self, String> {
+        let pv = match unnamed_template(base, pv_rel)? {
+            Object::PersistentVolume(pv) => pv,
+            o => {
+                return Err(format!(
+                    "{what}: persistentVolumeTemplatePath {pv_rel}: a {}, not a PersistentVolume",
+                    o.kind()
+                ));
+            }
+        };
+        let pvc = match unnamed_template(base, pvc_rel)? {
+            Object::PersistentVolumeClaim(pvc) => pvc,
+            o => {
+                return Err(format!(
+                    "{what}: persistentVolumeClaimTemplatePath {pvc_rel}: a {}, not a \
+                     PersistentVolumeClaim",
+                    o.kind()
+                ));
+            }
+        };
+        let t = VolumeTemplates { pv, pvc };
+        // Every index makes the same objects but for names and ids: the
+        // first one's stand for all.
+        let [pvc, pv] = t.objects("namespace", 0);
+        for (o, rel) in [(pvc, pvc_rel), (pv, pv_rel)] {
+            let errs = crate::apiserver::admission::validate(&o);
+            if !errs.is_empty() {
+                return Err(format!(
+                    "{what}: template {rel}: the apiserver would refuse the {} made from it: {}",
+                    o.kind(),
+                    errs.join("; ")
+                ));
+            }
+        }
+        Ok(t)
+    }
+
+    /// The claim and the volume of pod `i` of an operation in namespace
+    /// `ns`, in upstream's order of creation: the claim `pvc-i` (the
+    /// template's, its annotations kept, `spec.volumeName` set), then the
+    /// volume `NS-vol-i` (the template's, its `spec.claimRef` naming the
+    /// claim; a CSI volume's `volumeHandle` is its name, an AWS EBS
+    /// volume's `volumeID` `vol-i`, not prefixed, as upstream's volume
+    /// factory leaves it). Upstream then writes each one's status phase
+    /// Bound; status is not kept here, and the scheduler reads the claim's
+    /// binding from `spec.volumeName` and its bind-completed annotation.
+    fn objects(&self, ns: &str, i: usize) -> [Object; 2] {
+        use crate::api::volume::ClaimRef;
+        let claim = format!("pvc-{i}");
+        let volume = format!("{ns}-vol-{i}");
+        let mut pvc = self.pvc.clone();
+        pvc.metadata.name = claim.as_str().into();
+        pvc.metadata.generate_name = Default::default();
+        pvc.metadata.namespace = ns.into();
+        pvc.spec.volume_name = Some(volume.clone());
+        let mut pv = self.pv.clone();
+        pv.metadata.name = volume.as_str().into();
+        pv.metadata.generate_name = Default::default();
+        pv.metadata.namespace = Default::default();
+        let source = &mut pv.spec.source;
+        if let Some(csi) = &mut source.csi {
+            csi.volume_handle = volume;
+        } else if let Some(ebs) = &mut source.aws_elastic_block_store {
+            ebs.volume_id = format!("vol-{i}");
+        }
+        // Upstream's reference also says `kind: PersistentVolumeClaim` and
+        // `apiVersion: v1`, which the model's ClaimRef does not keep.
+        pv.spec.claim_ref = Some(ClaimRef {
+            namespace: Some(ns.to_string()),
+            name: Some(claim),
+        });
+        [
+            Object::PersistentVolumeClaim(pvc),
+            Object::PersistentVolume(pv),
+        ]
+    }
+}
+
+/// The object of template `rel` that need not be named (upstream names
+/// each object it makes from it), read as upstream decodes it into its Go
+/// type (see [`template_manifest`]).
+fn unnamed_template(base: &Path, rel: &str) -> Result<Object, String> {
+    let mut v = read_template(base, rel)?;
+    if let Some(m) = v.as_mapping_mut() {
+        let meta = m
+            .entry("metadata".into())
+            .or_insert_with(|| Value::Mapping(Default::default()));
+        if let Some(meta) = meta.as_mapping_mut() {
+            meta.entry("name".into())
+                .or_insert_with(|| "template".into());
+        }
+    }
+    crate::api::fields::loosen(&mut v, true);
+    let m: Manifest = serde_yaml::from_value(v).map_err(|e| format!("template {rel}: {e}"))?;
+    m.object
+        .ok_or_else(|| format!("template {rel}: a kind the simulator does not model"))
+}
+
+/// Pod `pod`, pod `i` of its operation, with its volumes replaced by the
+/// one upstream's harness gives it: `vol`, reading claim `pvc-i`.
+fn with_claim_volume(mut pod: Object, i: usize) -> Object {
+    use crate::api::volume::{ClaimSource, PodVolume, VolumeSources};
+    if let Object::Pod(p) = &mut pod {
+        std::sync::Arc::make_mut(&mut p.spec).volumes = vec![PodVolume {
+            name: "vol".into(),
+            source: VolumeSources {
+                persistent_volume_claim: Some(ClaimSource {
+                    claim_name: format!("pvc-{i}"),
+                    read_only: false,
+                }),
+                ..Default::default()
+            },
+        }];
+    }
+    pod
+}
+
+/// The CSINodes a `createNodes` operation's `nodeAllocatableStrategy`
+/// makes, one per node, as upstream's `NodeAllocatableStrategy`
+/// (`PrepareDependentObjects`, creating the CSINode as none exists).
+struct CsiNodes {
+    /// `csiNodeAllocatable`: each driver and its `allocatable` (`None` for
+    /// a null entry), in the drivers' name order. Upstream ranges over a
+    /// Go map, whose order is random: the drivers' order changes nothing
+    /// the scheduler reads.
+    drivers: Vec<(String, Option<crate::api::volume::VolumeNodeResources>)>,
+    /// `migratedPlugins`, joined by "," ("" when there are none, as
+    /// upstream's `strings.Join`).
+    migrated: String,
+}
+
+impl CsiNodes {
+    /// The operation's strategy, if it has one; `notes` gets one for its
+    /// `nodeAllocatable`, which changes nothing (see the comment inside).
+    fn of(op: &Value, what: &str, notes: &mut Vec<String>) -> Result<Option<CsiNodes>, String> {
+        let Some(s) = field(op, "nodeAllocatableStrategy") else {
+            return Ok(None);
+        };
+        let w = format!("{what} `nodeAllocatableStrategy`");
+        check_fields(
+            s,
+            &["nodeAllocatable", "csiNodeAllocatable", "migratedPlugins"],
+            &w,
+        )?;
+        // Upstream's PreparePatch writes these into the node's
+        // `status.allocatable` and sends the patch to the Node's main
+        // resource, not its `status` subresource: the apiserver keeps the
+        // node's old status on such an update (nodeStrategy's
+        // PrepareForUpdate), so the patch changes nothing the scheduler
+        // reads. Each value must parse (upstream's MustParse panics).
+        let mut ignored = Vec::new();
+        match field(s, "nodeAllocatable") {
+            None | Some(Value::Null) => {}
+            Some(Value::Mapping(m)) => {
+                for (k, v) in m {
+                    let (Some(k), Some(v)) = (k.as_str(), scalar_string(v)) else {
+                        return Err(format!(
+                            "{w}: `nodeAllocatable` must map resource names to quantities"
+                        ));
+                    };
+                    crate::api::Quantity::parse(&v).map_err(|e| {
+                        format!("{w}: `nodeAllocatable`: {k}: {v:?} is not a quantity: {e}")
+                    })?;
+                    ignored.push(format!("{k}={v}"));
+                }
+            }
+            Some(_) => {
+                return Err(format!(
+                    "{w}: `nodeAllocatable` must map resource names to quantities"
+                ));
+            }
+        }
+        if !ignored.is_empty() {
+            notes.push(format!(
+                "{w}: nodeAllocatable ({}) is ignored: upstream's harness patches it into the \
+                 node's status through the Node's main resource, where the apiserver keeps the \
+                 old status, so it changes nothing there either",
+                ignored.join(", ")
+            ));
+        }
+        let mut drivers = Vec::new();
+        match field(s, "csiNodeAllocatable") {
+            None | Some(Value::Null) => {}
+            Some(Value::Mapping(m)) => {
+                // Sorted by name: upstream's map has no order.
+                let mut entries: Vec<(&str, &Value)> = Vec::new();
+                for (k, v) in m {
+                    let Some(k) = k.as_str().filter(|k| !k.is_empty()) else {
+                        return Err(format!(
+                            "{w}: `csiNodeAllocatable` must map CSI driver names to {{count: N}}"
+                        ));
+                    };
+                    entries.push((k, v));
+                }
+                entries.sort_by_key(|(k, _)| *k);
+                for (driver, v) in entries {
+                    let allocatable = match v {
+                        Value::Null => None,
+                        Value::Mapping(_) => {
+                            let dw = format!("{w} `csiNodeAllocatable` {driver}");
+                            check_fields(v, &["count"], &dw)?;
+                            let count = match field(v, "count") {
+                                None | Some(Value::Null) => None,
+                                Some(c) => Some(
+                                    c.as_i64()
+                                        .filter(|c| (0..=i64::from(i32::MAX)).contains(c))
+                                        .ok_or_else(|| {
+                                            format!(
+                                                "{dw}: `count` must be an integer from 0 to {} \
+                                                 (the apiserver refuses a negative count)",
+                                                i32::MAX
+                                            )
+                                        })?,
+                                ),
+                            };
+                            Some(crate::api::volume::VolumeNodeResources { count })
+                        }
+                        _ => {
+                            return Err(format!(
+                                "{w}: `csiNodeAllocatable` {driver}: expected {{count: N}}"
+                            ));
+                        }
+                    };
+                    drivers.push((driver.to_string(), allocatable));
+                }
+            }
+            Some(_) => {
+                return Err(format!(
+                    "{w}: `csiNodeAllocatable` must map CSI driver names to {{count: N}}"
+                ));
+            }
+        }
+        let migrated = match field(s, "migratedPlugins") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Sequence(items)) => items
+                .iter()
+                .map(|p| {
+                    p.as_str().map(str::to_string).ok_or_else(|| {
+                        format!("{w}: `migratedPlugins` must be a list of plugin names")
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => {
+                return Err(format!(
+                    "{w}: `migratedPlugins` must be a list of plugin names"
+                ));
+            }
+        };
+        Ok(Some(CsiNodes {
+            drivers,
+            migrated: migrated.join(","),
+        }))
+    }
+
+    /// Node `node`'s CSINode: named as the node, the migrated-plugins
+    /// annotation, and each driver with the node's name as its `nodeID`.
+    fn object(&self, node: &str) -> Object {
+        use crate::api::volume::{ANN_MIGRATED_PLUGINS, CsiNode, CsiNodeDriver};
+        let mut c = CsiNode::default();
+        c.metadata.name = node.into();
+        std::sync::Arc::make_mut(&mut c.metadata.annotations)
+            .insert(ANN_MIGRATED_PLUGINS.to_string(), self.migrated.clone());
+        c.spec.drivers = self
+            .drivers
+            .iter()
+            .map(|(name, allocatable)| CsiNodeDriver {
+                name: name.clone(),
+                node_id: node.to_string(),
+                topology_keys: Vec::new(),
+                allocatable: allocatable.clone(),
+            })
+            .collect();
+        Object::CsiNode(Box::new(c))
+    }
+}
+
+/// A YAML scalar as a string (a number or a string), else `None`.
+fn scalar_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 /// A `churn` operation's timeline: upstream's ticker fires every
@@ -1219,6 +1552,29 @@ pub fn run(
     seed: u64,
     opts: &RunOptions,
 ) -> Result<PerfResult, String> {
+    run_writing(path, selector, seed, opts, None)
+}
+
+/// [`run`], writing the run's outputs (events.csv, pods.csv, ...) into
+/// `dir` as `kubesim run` does, to see what happened in the run (the
+/// wall-clock figures then include the writing).
+pub fn run_to_dir(
+    path: &Path,
+    selector: &str,
+    seed: u64,
+    opts: &RunOptions,
+    dir: &Path,
+) -> Result<PerfResult, String> {
+    run_writing(path, selector, seed, opts, Some(dir))
+}
+
+fn run_writing(
+    path: &Path,
+    selector: &str,
+    seed: u64,
+    opts: &RunOptions,
+    out: Option<&Path>,
+) -> Result<PerfResult, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let config: Value =
         serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -1370,6 +1726,13 @@ pub fn run(
     // Pods of `skipWaitToCompletion` operations since the last barrier
     // that waited for pods to be scheduled.
     let mut pending = 0u64;
+    // The CSINodes of the cluster's nodes from the start (those of
+    // `createNodes` operations before anything else was created), created
+    // at time 0 before any other object.
+    let mut initial_csi_nodes: Vec<Object> = Vec::new();
+    // When the operations after those `createNodes` start: `CREATE_GAP`
+    // after the CSINodes, if there are any, else 0.
+    let mut initial_csi_gap = 0u64;
     for (k, op) in ops.iter().enumerate() {
         let opcode = str_field(op, "opcode").unwrap_or("");
         let what = format!("{case_name} operation {k} ({opcode})");
@@ -1384,10 +1747,23 @@ pub fn run(
                         "nodeTemplatePath",
                         "labelNodePrepareStrategy",
                         "uniqueNodeLabelStrategy",
+                        "nodeAllocatableStrategy",
                     ],
                     &what,
                 )?;
                 let n = count(op, &params, &what)?;
+                let csi_nodes = CsiNodes::of(op, &what, &mut notes)?;
+                if csi_nodes.is_some()
+                    && (field(op, "labelNodePrepareStrategy").is_some()
+                        || field(op, "uniqueNodeLabelStrategy").is_some())
+                {
+                    // Upstream's getNodePreparer applies one strategy, the
+                    // allocatable one first, and drops the other.
+                    return Err(format!(
+                        "{what}: `nodeAllocatableStrategy` and a label strategy together: \
+                         upstream applies only the nodeAllocatableStrategy, give one"
+                    ));
+                }
                 let group = format!("node-{k}");
                 let (runs, names) = match str_field(op, "nodeTemplatePath") {
                     Some(rel) => {
@@ -1416,7 +1792,7 @@ pub fn run(
                     )?);
                     generated.extend((0..*len).map(|j| format!("{run_group}-{j}")));
                 }
-                let later = at > 0 || !actions.is_empty();
+                let later = at > initial_csi_gap || !actions.is_empty();
                 let mut group_names = Vec::new();
                 let mut seen = BTreeSet::new();
                 for (i, (named, generated)) in names.into_iter().zip(&generated).enumerate() {
@@ -1444,6 +1820,12 @@ pub fn run(
                     labelings.push((generated, group.clone(), l));
                 }
                 nodes += n;
+                // Each node's CSINode, as upstream's strategy creates it
+                // right after the node.
+                let csi: Vec<Object> = csi_nodes
+                    .iter()
+                    .flat_map(|c| group_names.iter().map(|node| c.object(node)))
+                    .collect();
                 if later {
                     // Upstream creates them when the operation runs: pods
                     // already waiting may then fit, and have a phase's
@@ -1454,8 +1836,31 @@ pub fn run(
                         place: format!("<{case_name} operation {k}>"),
                         op: ActionOp::Apply(Vec::new()),
                     });
+                    if !csi.is_empty() {
+                        // Right after the nodes, before the next
+                        // operation's objects.
+                        actions.push(Action {
+                            at,
+                            place: format!("<{case_name} operation {k} CSINodes>"),
+                            op: ActionOp::Apply(csi),
+                        });
+                    }
                     at += CREATE_GAP;
                     owed = owed.max(at + (pending * PHASE_GAP_PER_POD).max(PHASE_MIN));
+                } else {
+                    // The cluster's nodes from the start: their CSINodes
+                    // are created first of all (see below), not here, so
+                    // that a `createNodes` after this one is still among
+                    // the cluster's nodes. The next operation starts
+                    // `CREATE_GAP` later, once the scheduler has them
+                    // (upstream's createNodes returns once it made them);
+                    // the requests of one action reach the apiserver in
+                    // any order.
+                    if !csi.is_empty() && initial_csi_gap == 0 {
+                        at += CREATE_GAP;
+                        initial_csi_gap = at;
+                    }
+                    initial_csi_nodes.extend(csi);
                 }
             }
             "createAny" => {
@@ -1580,10 +1985,39 @@ pub fn run(
                         "skipWaitToCompletion",
                         "signatureBatchSize",
                         "signatureBatchSizeParam",
+                        "persistentVolumeTemplatePath",
+                        "persistentVolumeClaimTemplatePath",
                     ],
                     &what,
                 )?;
                 let n = count(op, &params, &what)?;
+                // Upstream's getPodStrategy makes volumes when the claim
+                // template is given, reading the volume template then
+                // (which fails when it is not given), and ignores the
+                // volume template without a claim template: here each
+                // alone is refused.
+                let volumes = match (
+                    opt_str_field(op, "persistentVolumeTemplatePath", &what)?,
+                    opt_str_field(op, "persistentVolumeClaimTemplatePath", &what)?,
+                ) {
+                    (Some(pv), Some(pvc)) => Some(VolumeTemplates::read(base, pv, pvc, &what)?),
+                    (None, None) => None,
+                    (Some(_), None) => {
+                        return Err(format!(
+                            "{what}: `persistentVolumeTemplatePath` without \
+                             `persistentVolumeClaimTemplatePath`: upstream's harness would \
+                             ignore the volume template and create the pods without volumes; \
+                             give both"
+                        ));
+                    }
+                    (None, Some(_)) => {
+                        return Err(format!(
+                            "{what}: `persistentVolumeClaimTemplatePath` without \
+                             `persistentVolumeTemplatePath`: upstream's harness needs both \
+                             (it fails reading the volume template); give both"
+                        ));
+                    }
+                };
                 // Upstream's opportunistic batching of pods of one
                 // signature (feature gate OpportunisticBatching): an
                 // optimization of its scheduler that kubesim's does not
@@ -1628,6 +2062,42 @@ pub fn run(
                 let mut objs = Vec::with_capacity(n + 1);
                 if namespaces.insert(ns.clone()) {
                     objs.push(namespace_object(&ns));
+                }
+                // With volume templates, each pod's volumes are the claim
+                // upstream's harness gives it, so each pod is its own.
+                let per_index = match (&volumes, per_index) {
+                    (Some(_), per_index) => Some(
+                        (0..n)
+                            .map(|i| {
+                                let t = per_index.as_ref().map_or(&t, |all| &all[i]);
+                                with_claim_volume(t.clone(), i)
+                            })
+                            .collect::<Vec<_>>(),
+                    ),
+                    (None, per_index) => per_index,
+                };
+                // When the operation starts (its pods may come later).
+                let op_start = at;
+                if let Some(v) = &volumes {
+                    // Upstream creates each pod's claim, then its volume,
+                    // then the pod, one after the other. The objects of
+                    // one action are sent at once and may reach the
+                    // apiserver in any order: the claims and volumes (in
+                    // upstream's order) come first, in an action of their
+                    // own, and the pods `VOLUME_LEAD` later, once the
+                    // scheduler has them, as upstream's scheduler has a
+                    // pod's claim before the pod.
+                    let mut volume_objs = std::mem::take(&mut objs);
+                    volume_objs.reserve(2 * n);
+                    for i in 0..n {
+                        volume_objs.extend(v.objects(&ns, i));
+                    }
+                    actions.push(Action {
+                        at,
+                        place: format!("<{case_name} operation {k} volumes>"),
+                        op: ActionOp::Apply(volume_objs),
+                    });
+                    at += VOLUME_LEAD;
                 }
                 match &per_index {
                     Some(all) => objs.extend(
@@ -1676,7 +2146,7 @@ pub fn run(
                     ));
                 }
                 if collect {
-                    measure_from.get_or_insert(at);
+                    measure_from.get_or_insert(op_start);
                 }
                 if collect || in_window {
                     measured_prefixes.push(prefix.clone());
@@ -2091,6 +2561,18 @@ pub fn run(
         };
         actions.extend(churn.actions(&templates, &what));
     }
+    if !initial_csi_nodes.is_empty() {
+        // First of the actions at time 0 (the sort is stable): the
+        // scheduler has them before the first pods.
+        actions.insert(
+            0,
+            Action {
+                at: 0,
+                place: format!("<{case_name} CSINodes>"),
+                op: ActionOp::Apply(initial_csi_nodes),
+            },
+        );
+    }
     actions.sort_by_key(|a| a.at);
 
     let yaml = format!(
@@ -2229,7 +2711,15 @@ pub fn run(
         ..opts.clone()
     };
     let started = Instant::now();
-    let outcome = simulate_discarding(&s, seed, &opts, None);
+    let outcome = match out {
+        None => simulate_discarding(&s, seed, &opts, None),
+        Some(dir) => crate::sim::run::run_to_dir_with(&s, seed, dir, &opts).map_err(|e| {
+            format!(
+                "{selector}: writing the outputs into {}: {e}",
+                dir.display()
+            )
+        })?,
+    };
     let wall_s = started.elapsed().as_secs_f64();
     // As upstream's updateAny, which fails the test on an update's error.
     let refused = &outcome.recorder.counters.pod_update_errors;
@@ -2553,12 +3043,48 @@ mod tests {
         };
         for (ops, wanted) in [
             (
-                "  - {opcode: createNodes, count: 1, nodeAllocatableStrategy: {}}\n",
-                "C operation 0 (createNodes): field `nodeAllocatableStrategy` is not supported",
+                "  - {opcode: createNodes, count: 1, nodeAllocatableStrategy: {zones: 1}}\n",
+                "C operation 0 (createNodes) `nodeAllocatableStrategy`: field `zones` is not supported",
             ),
             (
-                "  - {opcode: createPods, count: 1, persistentVolumeClaimTemplatePath: x}\n",
-                "C operation 0 (createPods): field `persistentVolumeClaimTemplatePath`",
+                "  - {opcode: createNodes, count: 1, nodeAllocatableStrategy: {csiNodeAllocatable: {d: {count: -1}}}}\n",
+                "`csiNodeAllocatable` d: `count` must be an integer from 0",
+            ),
+            (
+                "  - {opcode: createNodes, count: 1, nodeAllocatableStrategy: {csiNodeAllocatable: {d: {count: 1, max: 2}}}}\n",
+                "`csiNodeAllocatable` d: field `max` is not supported",
+            ),
+            (
+                "  - {opcode: createNodes, count: 1, nodeAllocatableStrategy: {nodeAllocatable: {cpu: lots}}}\n",
+                "`nodeAllocatable`: cpu: \"lots\" is not a quantity",
+            ),
+            (
+                "  - {opcode: createNodes, count: 1, nodeAllocatableStrategy: {migratedPlugins: a}}\n",
+                "`migratedPlugins` must be a list of plugin names",
+            ),
+            (
+                "  - {opcode: createNodes, count: 1, nodeAllocatableStrategy: {}, uniqueNodeLabelStrategy: {labelKey: u}}\n",
+                "`nodeAllocatableStrategy` and a label strategy together",
+            ),
+            (
+                "  - {opcode: createPods, count: 1, steadyState: true}\n",
+                "C operation 0 (createPods): field `steadyState` is not supported",
+            ),
+            (
+                "  - {opcode: createPods, count: 1, persistentVolumeClaimTemplatePath: templates/pvc.yaml}\n",
+                "C operation 0 (createPods): `persistentVolumeClaimTemplatePath` without `persistentVolumeTemplatePath`",
+            ),
+            (
+                "  - {opcode: createPods, count: 1, persistentVolumeTemplatePath: templates/pv-csi.yaml}\n",
+                "C operation 0 (createPods): `persistentVolumeTemplatePath` without `persistentVolumeClaimTemplatePath`",
+            ),
+            (
+                "  - {opcode: createPods, count: 1, persistentVolumeTemplatePath: templates/pvc.yaml, persistentVolumeClaimTemplatePath: templates/pvc.yaml}\n",
+                "persistentVolumeTemplatePath templates/pvc.yaml: a PersistentVolumeClaim, not a PersistentVolume",
+            ),
+            (
+                "  - {opcode: createPods, count: 1, persistentVolumeTemplatePath: templates/pv-csi.yaml, persistentVolumeClaimTemplatePath: templates/pv-csi.yaml}\n",
+                "persistentVolumeClaimTemplatePath templates/pv-csi.yaml: a PersistentVolume, not a PersistentVolumeClaim",
             ),
             (
                 "  - {opcode: createPods, count: 1, collectMetrics: true, skipWaitToCompletion: true}\n",
@@ -3063,6 +3589,115 @@ mod tests {
             let e = run(&path, "M/w", 1, &RunOptions::default()).unwrap_err();
             assert!(e.contains(wanted), "{mcc}: {e}");
         }
+    }
+
+    /// Pod `i` of an operation in namespace NS gets claim `pvc-i` and
+    /// volume `NS-vol-i`, reserved for each other, as upstream's harness
+    /// makes them; a CSI volume's handle is its name, an EBS volume's id
+    /// `vol-i`; the claim keeps the template's annotations.
+    #[test]
+    fn volume_templates_make_a_claim_and_a_volume_per_pod() {
+        use crate::api::volume::ANN_BIND_COMPLETED;
+        let base = example().parent().unwrap().to_path_buf();
+        for (pv, handle) in [
+            ("templates/pv-csi.yaml", "ns-a-vol-7"),
+            ("templates/pv-aws.yaml", "vol-7"),
+        ] {
+            let t = VolumeTemplates::read(&base, pv, "templates/pvc.yaml", "op").unwrap();
+            let [first, second] = t.objects("ns-a", 7);
+            let Object::PersistentVolumeClaim(pvc) = first else {
+                panic!("the claim comes first: {first:?}");
+            };
+            assert_eq!(
+                (&*pvc.metadata.namespace, &*pvc.metadata.name),
+                ("ns-a", "pvc-7")
+            );
+            assert_eq!(pvc.spec.volume_name.as_deref(), Some("ns-a-vol-7"));
+            assert!(pvc.metadata.annotations.contains_key(ANN_BIND_COMPLETED));
+            assert!(pvc.fully_bound());
+            let Object::PersistentVolume(pv) = second else {
+                panic!("then the volume: {second:?}");
+            };
+            assert_eq!(
+                (&*pv.metadata.namespace, &*pv.metadata.name),
+                ("", "ns-a-vol-7")
+            );
+            let claim = pv.spec.claim_ref.as_ref().unwrap();
+            assert_eq!(
+                (claim.namespace.as_deref(), claim.name.as_deref()),
+                (Some("ns-a"), Some("pvc-7"))
+            );
+            let src = &pv.spec.source;
+            let id = src.csi.as_ref().map(|c| c.volume_handle.as_str()).or(src
+                .aws_elastic_block_store
+                .as_ref()
+                .map(|e| e.volume_id.as_str()));
+            assert_eq!(id, Some(handle), "{pv:?}");
+        }
+        let pod = with_claim_volume(default_pod(), 3);
+        let Object::Pod(pod) = pod else {
+            unreachable!()
+        };
+        assert_eq!(pod.spec.volumes.len(), 1);
+        assert_eq!(pod.spec.volumes[0].name, "vol");
+        assert_eq!(
+            pod.spec.volumes[0].claim_name("p").as_deref(),
+            Some("pvc-3")
+        );
+    }
+
+    /// A CSINode per node, named as the node: the drivers in name order,
+    /// each with the node as its nodeID, and the migrated plugins joined
+    /// by "," (an empty annotation when there are none, as upstream).
+    #[test]
+    fn node_allocatable_strategy_makes_csi_nodes() {
+        use crate::api::volume::ANN_MIGRATED_PLUGINS;
+        let op: Value = serde_yaml::from_str(
+            "nodeAllocatableStrategy: {nodeAllocatable: {attachable-volumes-csi-x: '3'}, csiNodeAllocatable: {z.csi: {count: 2}, a.csi: {count: 5}, n.csi: null}, migratedPlugins: [kubernetes.io/aws-ebs, kubernetes.io/gce-pd]}",
+        )
+        .unwrap();
+        let mut notes = Vec::new();
+        let c = CsiNodes::of(&op, "op", &mut notes).unwrap().unwrap();
+        assert_eq!(notes.len(), 1);
+        assert!(
+            notes[0].contains("nodeAllocatable (attachable-volumes-csi-x=3) is ignored"),
+            "{notes:?}"
+        );
+        let Object::CsiNode(n) = c.object("node-0-1") else {
+            unreachable!()
+        };
+        assert_eq!(&*n.metadata.name, "node-0-1");
+        assert_eq!(
+            n.metadata.annotations[ANN_MIGRATED_PLUGINS],
+            "kubernetes.io/aws-ebs,kubernetes.io/gce-pd"
+        );
+        let drivers: Vec<_> = n
+            .spec
+            .drivers
+            .iter()
+            .map(|d| (d.name.as_str(), d.node_id.as_str(), n.limit(&d.name)))
+            .collect();
+        assert_eq!(
+            drivers,
+            [
+                ("a.csi", "node-0-1", Some(5)),
+                ("n.csi", "node-0-1", None),
+                ("z.csi", "node-0-1", Some(2)),
+            ]
+        );
+        assert!(crate::apiserver::admission::validate(&Object::CsiNode(n)).is_empty());
+        let op: Value = serde_yaml::from_str("nodeAllocatableStrategy: {}").unwrap();
+        let mut notes = Vec::new();
+        let Object::CsiNode(n) = CsiNodes::of(&op, "op", &mut notes)
+            .unwrap()
+            .unwrap()
+            .object("n")
+        else {
+            unreachable!()
+        };
+        assert!(notes.is_empty());
+        assert_eq!(n.metadata.annotations[ANN_MIGRATED_PLUGINS], "");
+        assert!(n.spec.drivers.is_empty());
     }
 
     #[test]

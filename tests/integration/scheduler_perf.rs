@@ -217,21 +217,19 @@ fn unsupported_operation_fields_are_refused_by_name() {
     let config = write(
         &dir,
         "config.yaml",
-        "- name: PVs\n  workloadTemplate:\n  - {opcode: createNodes, count: 1}\n  - {opcode: createPods, count: 1, persistentVolumeTemplatePath: pv.yaml}\n  workloads:\n  - {name: w}\n",
+        "- name: Steady\n  workloadTemplate:\n  - {opcode: createNodes, count: 1}\n  - {opcode: createPods, count: 1, steadyState: true}\n  workloads:\n  - {name: w}\n",
     );
     let o = kubesim(&[
         "bench",
         "--scheduler-perf",
         config.to_str().unwrap(),
         "--workload",
-        "PVs/w",
+        "Steady/w",
     ]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains(
-            "PVs operation 1 (createPods): field `persistentVolumeTemplatePath` is not supported"
-        ),
+        err.contains("Steady operation 1 (createPods): field `steadyState` is not supported"),
         "{err}"
     );
 }
@@ -1246,4 +1244,159 @@ fn bundled_preemption_cases_bind_every_preemptor_on_a_node_of_its_own() {
     let r = run(&bundled(), "PreemptionAsync/5Nodes");
     assert_eq!(r.measured_bound, r.measured);
     assert_eq!(r.measured, 5);
+}
+
+/// Pods per node of the `createPods` operations `ops` (each such pod
+/// reads one volume of its own).
+fn pods_per_node(r: &PerfResult, ops: &[usize]) -> BTreeMap<String, usize> {
+    let mut per = BTreeMap::new();
+    for p in r.placements.iter().filter(|p| ops.contains(&p.op)) {
+        if let Some(node) = &p.node {
+            *per.entry(node.clone()).or_insert(0) += 1;
+        }
+    }
+    per
+}
+
+/// A test case of `nodes` nodes whose CSINodes let driver ebs.csi.aws.com
+/// attach `count` volumes (with `migrated`, the in-tree AWS EBS plugin
+/// counted as migrated to it), then `pods` measured pods each with a claim
+/// and a volume of its own from `pv` (a bundled template): test case
+/// `Limit`, and `Packed`, the same scheduled by the scheduler
+/// configuration `most.yaml` beside the configuration.
+fn volume_limit_case(nodes: usize, count: u32, migrated: bool, pods: usize, pv: &str) -> String {
+    let migrated = if migrated {
+        ", migratedPlugins: [kubernetes.io/aws-ebs]"
+    } else {
+        ""
+    };
+    format!(
+        "- name: Limit\n  workloadTemplate:\n  - opcode: createNodes\n    count: {nodes}\n    nodeAllocatableStrategy: {{csiNodeAllocatable: {{ebs.csi.aws.com: {{count: {count}}}}}{migrated}}}\n  - opcode: createPods\n    count: {pods}\n    persistentVolumeTemplatePath: {pv}\n    persistentVolumeClaimTemplatePath: {pvc}\n    collectMetrics: true\n  workloads:\n  - {{name: w}}\n\
+         - name: Packed\n  schedulerConfigPath: most.yaml\n  workloadTemplate:\n  - opcode: createNodes\n    count: {nodes}\n    nodeAllocatableStrategy: {{csiNodeAllocatable: {{ebs.csi.aws.com: {{count: {count}}}}}{migrated}}}\n  - opcode: createPods\n    count: {pods}\n    persistentVolumeTemplatePath: {pv}\n    persistentVolumeClaimTemplatePath: {pvc}\n    collectMetrics: true\n  workloads:\n  - {{name: w}}\n",
+        pv = template(pv),
+        pvc = template("pvc.yaml"),
+    )
+}
+
+/// MostAllocated: without a volume limit, every pod would go to one node.
+const MOST_ALLOCATED: &str = "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nprofiles:\n- schedulerName: default-scheduler\n  pluginConfig:\n  - name: NodeResourcesFit\n    args: {scoringStrategy: {type: MostAllocated}}\n";
+
+/// SchedulingCSIPVs binds every measured pod within its nodes' CSI
+/// volume limit (39); packed by MostAllocated onto as few nodes as the
+/// limit lets them, pods with CSI volumes fill each node up to its
+/// CSINode's count and no further.
+#[test]
+fn csi_volumes_bind_every_measured_pod_within_the_node_limit() {
+    let r = run(&bundled(), "SchedulingCSIPVs/5Nodes");
+    assert_eq!((r.measured, r.measured_bound), (10, 10));
+    assert_eq!(r.scheduled, r.pods);
+    let per = pods_per_node(&r, &[1, 2]);
+    assert_eq!(per.values().sum::<usize>(), 15);
+    assert!(per.values().all(|&n| n <= 39), "{per:?}");
+
+    let dir = scratch("perf-csi-limit");
+    write(&dir, "most.yaml", MOST_ALLOCATED);
+    let config = write(
+        &dir,
+        "config.yaml",
+        &volume_limit_case(5, 3, false, 15, "pv-csi.yaml"),
+    );
+    let r = run(&config, "Packed/w");
+    assert_eq!((r.measured, r.measured_bound), (15, 15));
+    let per = pods_per_node(&r, &[1]);
+    assert_eq!(per.len(), 5, "{per:?}");
+    assert!(per.values().all(|&n| n == 3), "{per:?}");
+}
+
+/// Two nodes whose CSINodes allow one volume each, three pods with a CSI
+/// volume each: two bind, the third stays unschedulable, and the run's
+/// timeline says why.
+#[test]
+fn a_pod_past_every_node_s_volume_limit_stays_unschedulable() {
+    let dir = scratch("perf-volume-limit");
+    let config = write(
+        &dir,
+        "config.yaml",
+        &volume_limit_case(2, 1, false, 3, "pv-csi.yaml"),
+    );
+    let out = dir.join("out");
+    let r = schedperf::run_to_dir(&config, "Limit/w", 1, &RunOptions::default(), &out)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((r.measured, r.measured_bound), (3, 2));
+    let per = pods_per_node(&r, &[1]);
+    assert_eq!(per.values().copied().collect::<Vec<_>>(), [1, 1], "{per:?}");
+    let events = std::fs::read_to_string(out.join("events.csv")).unwrap();
+    let unbound = r
+        .placements
+        .iter()
+        .find(|p| p.node.is_none())
+        .expect("an unbound pod");
+    assert!(
+        events
+            .lines()
+            .any(|l| l.contains(unbound.name.as_str())
+                && l.contains("node(s) exceed max volume count")),
+        "no 'exceed max volume count' for {} in events.csv:\n{events}",
+        unbound.name
+    );
+}
+
+/// SchedulingMigratedInTreePVs runs and binds its measured pods; an
+/// in-tree EBS volume counts against the EBS CSI driver's limit only where
+/// the CSINode lists the plugin as migrated.
+#[test]
+fn migrated_in_tree_volumes_count_only_where_migrated() {
+    let r = run(&bundled(), "SchedulingMigratedInTreePVs/5Nodes");
+    assert_eq!((r.measured, r.measured_bound), (10, 10));
+    assert_eq!(r.scheduled, r.pods);
+    let dir = scratch("perf-migrated");
+    let migrated = write(
+        &dir,
+        "migrated.yaml",
+        &volume_limit_case(2, 1, true, 3, "pv-aws.yaml"),
+    );
+    let r = run(&migrated, "Limit/w");
+    assert_eq!((r.measured, r.measured_bound), (3, 2));
+    let in_tree = write(
+        &dir,
+        "in-tree.yaml",
+        &volume_limit_case(2, 1, false, 3, "pv-aws.yaml"),
+    );
+    let r = run(&in_tree, "Limit/w");
+    assert_eq!((r.measured, r.measured_bound), (3, 3));
+}
+
+/// PreemptionPVs: each preemptor with a claim and a volume evicts
+/// low-priority pods and binds.
+#[test]
+fn preemptors_with_volumes_bind_every_measured_pod() {
+    let r = run(&bundled(), "PreemptionPVs/5Nodes");
+    assert_eq!((r.measured, r.measured_bound), (5, 5));
+    assert!(
+        r.placements
+            .iter()
+            .filter(|p| p.measured)
+            .all(|p| p.node.is_some()),
+        "{:?}",
+        r.placements
+    );
+    assert!(
+        r.placements
+            .iter()
+            .any(|p| p.op == 1 && p.deleted.is_some()),
+        "no low-priority pod was preempted: {:?}",
+        r.placements
+    );
+}
+
+/// EventHandlingPodDelete: every measured pod, each held by one plugin
+/// until the blockers are deleted, binds once they are.
+#[test]
+fn pods_held_by_blockers_bind_once_the_blockers_are_deleted() {
+    let r = run(&bundled(), "EventHandlingPodDelete/2Nodes_20Pods");
+    assert_eq!((r.measured, r.measured_bound), (110, 110));
+    let deleted = r.placements.iter().filter(|p| p.deleted.is_some()).count();
+    assert_eq!(deleted, 30, "the blockers of two namespaces");
+    // Held until the deletes, after the Attempted barrier's minute.
+    assert!(r.virtual_span_s >= 60.0, "{}", r.virtual_span_s);
 }
