@@ -1267,8 +1267,10 @@ impl Scheduler {
                 let left = (on_node.iter())
                     .filter(|uid| !removed.contains(uid))
                     .filter_map(pod_of);
-                (vols.active.iter())
-                    .all(|&p| vols.filter(p, node, left.clone(), &gone, cache).is_ok())
+                (vols.active.iter()).all(|&p| {
+                    vols.filter(p, node, None, left.clone(), &gone, cache)
+                        .is_ok()
+                })
             };
             if let Some(c) = preemption::select_victims(
                 filters,
@@ -1375,6 +1377,7 @@ impl Scheduler {
             }
         }
         self.on_node[n].push(uid);
+        self.volume_cache.pods_changed(n);
     }
 
     /// The pods placed on node `i` (bound or assumed).
@@ -1384,6 +1387,7 @@ impl Scheduler {
 
     /// Takes `uid` out of node `n`'s list of placed pods.
     fn unlist(&mut self, uid: u64, n: usize) {
+        self.volume_cache.pods_changed(n);
         let on = &mut self.on_node[n];
         if let Some(k) = on.iter().position(|&u| u == uid) {
             on.swap_remove(k);
@@ -2623,7 +2627,7 @@ impl Scheduler {
                     .map_err(|r| framework::Rejection::new(plugin.name(), r))?,
                 p if p.reads_volumes() => {
                     cf.vols
-                        .filter(p, node, self.pods_on(i), &[], &self.volume_cache)?
+                        .filter(p, node, Some(i), self.pods_on(i), &[], &self.volume_cache)?
                 }
                 _ if cf.pod.passes(plugin, node) => {}
                 _ => filter_one(plugin, cf.pod_obj, cf.res, node)?,

@@ -30,6 +30,7 @@
 //! generic ephemeral volume's claim is found by name without checking
 //! that the pod owns it.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -85,7 +86,17 @@ pub struct VolumeCache {
     volumes: HashMap<String, Arc<Object>>,
     csi_nodes: HashMap<String, Arc<Object>>,
     claim_users: HashMap<String, u32>,
+    /// Bumped by every change of a claim or volume.
+    generation: u64,
+    /// Per node (by index), the attachable volumes of its pods, as the
+    /// claims and volumes were at `generation`: dropped when the node's
+    /// pods change ([`VolumeCache::pods_changed`]), taken again when
+    /// a claim or volume changed since.
+    attached: RefCell<HashMap<usize, (u64, Vec<Attached>)>>,
 }
+
+/// An attachable volume, owned: (in-tree plugin, driver, handle).
+type Attached = (Option<&'static str>, String, String);
 
 impl VolumeCache {
     /// Takes a PersistentVolumeClaim, PersistentVolume or CSINode change
@@ -106,6 +117,49 @@ impl VolumeCache {
         } else {
             map.insert(key, obj.clone());
         }
+        if !matches!(&**obj, Object::CsiNode(_)) {
+            self.generation += 1;
+        }
+    }
+
+    /// Node `node`'s placed pods changed.
+    pub fn pods_changed(&mut self, node: usize) {
+        let attached = self.attached.get_mut();
+        if !attached.is_empty() {
+            attached.remove(&node);
+        }
+    }
+
+    /// Calls `f` with the attachable volumes of `pods`; with `node`, they
+    /// are that node's placed pods, and the list is kept for the next call.
+    fn with_attached<'a, R>(
+        &self,
+        node: Option<usize>,
+        pods: impl Iterator<Item = &'a Pod>,
+        f: impl FnOnce(&[Attached]) -> R,
+    ) -> R {
+        let take = |pods: &mut dyn Iterator<Item = &'a Pod>| -> Vec<Attached> {
+            let mut out = Vec::new();
+            for other in pods {
+                for v in &other.spec.volumes {
+                    let ns = &other.metadata.namespace;
+                    if let Some(a) = self.attachable(ns, &other.metadata.name, v) {
+                        out.push((a.plugin, a.driver.to_string(), a.handle.to_string()));
+                    }
+                }
+            }
+            out
+        };
+        let mut pods = pods;
+        let Some(i) = node else {
+            return f(&take(&mut pods));
+        };
+        let mut kept = self.attached.borrow_mut();
+        let entry = kept.entry(i).or_insert((u64::MAX, Vec::new()));
+        if entry.0 != self.generation {
+            *entry = (self.generation, take(&mut pods));
+        }
+        f(&entry.1)
     }
 
     pub fn claim(&self, namespace: &str, name: &str) -> Option<&PersistentVolumeClaim> {
@@ -401,12 +455,15 @@ impl PodVolumes {
         !self.active.is_empty()
     }
 
-    /// `plugin`'s verdict on `node` (index `i`), whose placed pods are
-    /// `on_node`, less those in `removed` (a preemption's dry run).
+    /// `plugin`'s verdict on `node`, whose placed pods are `on_node`,
+    /// less those in `removed` (a preemption's dry run); `index`, the
+    /// node's index when `on_node` are all its placed pods (then what
+    /// they attach is kept in the cache).
     pub fn filter<'a>(
         &self,
         plugin: FilterPlugin,
         node: &NodeInfo,
+        index: Option<usize>,
         on_node: impl Iterator<Item = &'a Pod> + Clone,
         removed: &[&Pod],
         cache: &VolumeCache,
@@ -445,33 +502,30 @@ impl PodVolumes {
                 if !new.iter().any(|(d, _)| csi_node.limit(d).is_some()) {
                     return Ok(());
                 }
-                let mut attached: Vec<(&str, &str)> = Vec::new();
-                for other in on_node {
-                    for v in &other.spec.volumes {
-                        let ns = &other.metadata.namespace;
-                        if let Some(a) = cache.attachable(ns, &other.metadata.name, v)
-                            && counted(a.plugin)
-                            && !attached.contains(&(a.driver, a.handle))
-                        {
-                            attached.push((a.driver, a.handle));
+                cache.with_attached(index, on_node, |theirs| {
+                    let mut attached: Vec<(&str, &str)> = Vec::new();
+                    for (plugin, driver, handle) in theirs {
+                        let v = (driver.as_str(), handle.as_str());
+                        if counted(*plugin) && !attached.contains(&v) {
+                            attached.push(v);
                         }
                     }
-                }
-                new.retain(|v| !attached.contains(v));
-                for (k, &(driver, _)) in new.iter().enumerate() {
-                    if new[..k].iter().any(|(d, _)| *d == driver) {
-                        continue;
+                    new.retain(|v| !attached.contains(v));
+                    for (k, &(driver, _)) in new.iter().enumerate() {
+                        if new[..k].iter().any(|(d, _)| *d == driver) {
+                            continue;
+                        }
+                        let Some(limit) = csi_node.limit(driver) else {
+                            continue;
+                        };
+                        let wanted = new.iter().filter(|(d, _)| *d == driver).count() as i64;
+                        let have = attached.iter().filter(|(d, _)| *d == driver).count() as i64;
+                        if have + wanted > limit {
+                            return reject(MAX_VOLUME_COUNT);
+                        }
                     }
-                    let Some(limit) = csi_node.limit(driver) else {
-                        continue;
-                    };
-                    let wanted = new.iter().filter(|(d, _)| *d == driver).count() as i64;
-                    let have = attached.iter().filter(|(d, _)| *d == driver).count() as i64;
-                    if have + wanted > limit {
-                        return reject(MAX_VOLUME_COUNT);
-                    }
-                }
-                Ok(())
+                    Ok(())
+                })
             }
             FilterPlugin::VolumeBinding => {
                 for v in &self.bound {
@@ -597,4 +651,65 @@ pub fn limits_rose(old: &CsiNode, new: &CsiNode) -> bool {
 pub fn migration_changed(old: &CsiNode, new: &CsiNode) -> bool {
     let key = crate::api::volume::ANN_MIGRATED_PLUGINS;
     old.metadata.annotations.get(key) != new.metadata.annotations.get(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Manifest;
+
+    fn object(yaml: &str) -> Arc<Object> {
+        Arc::new(
+            serde_yaml::from_str::<Manifest>(yaml)
+                .unwrap()
+                .object
+                .unwrap(),
+        )
+    }
+
+    fn handles(cache: &VolumeCache, node: Option<usize>, pods: &[&Pod]) -> Vec<String> {
+        cache.with_attached(node, pods.iter().copied(), |a| {
+            a.iter().map(|(_, d, h)| format!("{d}/{h}")).collect()
+        })
+    }
+
+    /// A node's attachable volumes are kept until its pods change or a
+    /// claim or volume does: a volume created after its pod was placed
+    /// counts from then on.
+    #[test]
+    fn a_nodes_attached_volumes_follow_claims_volumes_and_pods() {
+        let mut cache = VolumeCache::default();
+        let claim = |n: &str| {
+            object(&format!(
+                "kind: PersistentVolumeClaim\nmetadata: {{name: c{n}, annotations: {{pv.kubernetes.io/bind-completed: 'yes'}}}}\nspec: {{accessModes: [ReadWriteOnce], resources: {{requests: {{storage: 1Gi}}}}, volumeName: v{n}}}\n"
+            ))
+        };
+        let volume = |n: &str| {
+            object(&format!(
+                "kind: PersistentVolume\nmetadata: {{name: v{n}}}\nspec: {{capacity: {{storage: 1Gi}}, accessModes: [ReadWriteOnce], csi: {{driver: d, volumeHandle: h{n}}}}}\n"
+            ))
+        };
+        let pod = |n: &str| {
+            object(&format!(
+                "kind: Pod\nmetadata: {{name: p{n}}}\nspec: {{containers: [{{name: c, image: x}}], volumes: [{{name: v, persistentVolumeClaim: {{claimName: c{n}}}}}]}}\n"
+            ))
+        };
+        let (p1, p2) = (pod("1"), pod("2"));
+        let (p1, p2) = (p1.as_pod().unwrap(), p2.as_pod().unwrap());
+        cache.observe(false, &claim("1"));
+        cache.observe(false, &claim("2"));
+        assert!(handles(&cache, Some(0), &[p1]).is_empty(), "no volume yet");
+        cache.observe(false, &volume("1"));
+        assert_eq!(handles(&cache, Some(0), &[p1]), ["d/h1"]);
+        cache.observe(false, &volume("2"));
+        // The node's pods are not looked at again until they change.
+        assert_eq!(handles(&cache, Some(0), &[p1]), ["d/h1"]);
+        cache.pods_changed(0);
+        assert_eq!(handles(&cache, Some(0), &[p1, p2]), ["d/h1", "d/h2"]);
+        // Another node, and a dry run's list, are their own.
+        assert_eq!(handles(&cache, Some(1), &[p2]), ["d/h2"]);
+        assert_eq!(handles(&cache, None, &[]), Vec::<String>::new());
+        cache.observe(true, &volume("1"));
+        assert_eq!(handles(&cache, Some(0), &[p1, p2]), ["d/h2"]);
+    }
 }
