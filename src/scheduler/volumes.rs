@@ -86,17 +86,79 @@ pub struct VolumeCache {
     volumes: HashMap<String, Arc<Object>>,
     csi_nodes: HashMap<String, Arc<Object>>,
     claim_users: HashMap<String, u32>,
-    /// Bumped by every change of a claim or volume.
+    /// Bumped by every change of a claim, volume or CSINode.
     generation: u64,
-    /// Per node (by index), the attachable volumes of its pods, as the
-    /// claims and volumes were at `generation`: dropped when the node's
-    /// pods change ([`VolumeCache::pods_changed`]), taken again when
-    /// a claim or volume changed since.
-    attached: RefCell<HashMap<usize, (u64, Vec<Attached>)>>,
+    /// Per node (by index), what NodeVolumeLimits reads of it, as the
+    /// storage objects were at its generation: dropped when the node's
+    /// pods change ([`VolumeCache::pods_changed`]), taken again when a
+    /// storage object changed since.
+    nodes: RefCell<Vec<Option<NodeVolumes>>>,
 }
 
 /// An attachable volume, owned: (in-tree plugin, driver, handle).
 type Attached = (Option<&'static str>, String, String);
+
+/// What NodeVolumeLimits reads of a node: its CSINode, the in-tree plugins
+/// that CSINode lists as migrated (a bit each, [`migrated_bit`]), and the
+/// attachable volumes of its pods, without repeats, sorted by (driver,
+/// handle).
+pub struct NodeVolumes {
+    generation: u64,
+    csi_node: Option<Arc<Object>>,
+    migrated: u8,
+    attached: Vec<Attached>,
+}
+
+/// The bit of an in-tree `plugin` in [`NodeVolumes::migrated`].
+fn migrated_bit(plugin: &str) -> u8 {
+    use crate::api::volume::{AWS_EBS_PLUGIN, AZURE_DISK_PLUGIN, GCE_PD_PLUGIN};
+    match plugin {
+        AWS_EBS_PLUGIN => 1,
+        GCE_PD_PLUGIN => 2,
+        AZURE_DISK_PLUGIN => 4,
+        _ => 0,
+    }
+}
+
+impl NodeVolumes {
+    fn csi_node(&self) -> Option<&CsiNode> {
+        match self.csi_node.as_deref() {
+            Some(Object::CsiNode(n)) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Whether a volume of in-tree `plugin` (none: a CSI volume) counts
+    /// on this node.
+    fn counts(&self, plugin: Option<&str>) -> bool {
+        plugin.is_none_or(|p| self.migrated & migrated_bit(p) != 0)
+    }
+
+    /// Whether a counted volume of the node's pods is (driver, handle).
+    fn has(&self, driver: &str, handle: &str) -> bool {
+        let a = &self.attached;
+        let from = a.partition_point(|(_, d, h)| (d.as_str(), h.as_str()) < (driver, handle));
+        a[from..]
+            .iter()
+            .take_while(|(_, d, h)| d == driver && h == handle)
+            .any(|(p, _, _)| self.counts(*p))
+    }
+
+    /// How many distinct counted volumes of `driver` the node's pods use.
+    fn count(&self, driver: &str) -> usize {
+        let a = &self.attached;
+        let from = a.partition_point(|(_, d, _)| d.as_str() < driver);
+        let mut last: Option<&str> = None;
+        let mut n = 0;
+        for (p, _, h) in a[from..].iter().take_while(|(_, d, _)| d == driver) {
+            if self.counts(*p) && last != Some(h.as_str()) {
+                n += 1;
+                last = Some(h);
+            }
+        }
+        n
+    }
+}
 
 impl VolumeCache {
     /// Takes a PersistentVolumeClaim, PersistentVolume or CSINode change
@@ -117,49 +179,74 @@ impl VolumeCache {
         } else {
             map.insert(key, obj.clone());
         }
-        if !matches!(&**obj, Object::CsiNode(_)) {
-            self.generation += 1;
-        }
+        self.generation += 1;
     }
 
     /// Node `node`'s placed pods changed.
     pub fn pods_changed(&mut self, node: usize) {
-        let attached = self.attached.get_mut();
-        if !attached.is_empty() {
-            attached.remove(&node);
+        if let Some(kept) = self.nodes.get_mut().get_mut(node) {
+            *kept = None;
         }
     }
 
-    /// Calls `f` with the attachable volumes of `pods`; with `node`, they
-    /// are that node's placed pods, and the list is kept for the next call.
-    fn with_attached<'a, R>(
+    /// Calls `f` with what NodeVolumeLimits reads of the node named
+    /// `name` with `pods` on it; with `index`, they are all its placed
+    /// pods, and what is read is kept for the next call.
+    fn with_node<'a, R>(
         &self,
-        node: Option<usize>,
+        index: Option<usize>,
+        name: &str,
         pods: impl Iterator<Item = &'a Pod>,
-        f: impl FnOnce(&[Attached]) -> R,
+        f: impl FnOnce(&NodeVolumes) -> R,
     ) -> R {
-        let take = |pods: &mut dyn Iterator<Item = &'a Pod>| -> Vec<Attached> {
-            let mut out = Vec::new();
-            for other in pods {
-                for v in &other.spec.volumes {
-                    let ns = &other.metadata.namespace;
-                    if let Some(a) = self.attachable(ns, &other.metadata.name, v) {
-                        out.push((a.plugin, a.driver.to_string(), a.handle.to_string()));
+        let take = |pods: &mut dyn Iterator<Item = &'a Pod>| -> NodeVolumes {
+            let csi_node = self.csi_nodes.get(name).cloned();
+            let migrated = match csi_node.as_deref() {
+                Some(Object::CsiNode(n)) => {
+                    let key = crate::api::volume::ANN_MIGRATED_PLUGINS;
+                    (n.metadata.annotations.get(key).map(String::as_str))
+                        .unwrap_or("")
+                        .split(',')
+                        .fold(0, |m, p| m | migrated_bit(p))
+                }
+                _ => 0,
+            };
+            let mut attached = Vec::new();
+            if csi_node.is_some() {
+                for other in pods {
+                    for v in &other.spec.volumes {
+                        let ns = &other.metadata.namespace;
+                        if let Some(a) = self.attachable(ns, &other.metadata.name, v) {
+                            attached.push((a.plugin, a.driver.to_string(), a.handle.to_string()));
+                        }
                     }
                 }
             }
-            out
+            attached.sort_unstable_by(|(p, d, h), (q, e, g)| (d, h, p).cmp(&(e, g, q)));
+            attached.dedup();
+            NodeVolumes {
+                generation: self.generation,
+                csi_node,
+                migrated,
+                attached,
+            }
         };
         let mut pods = pods;
-        let Some(i) = node else {
+        let Some(i) = index else {
             return f(&take(&mut pods));
         };
-        let mut kept = self.attached.borrow_mut();
-        let entry = kept.entry(i).or_insert((u64::MAX, Vec::new()));
-        if entry.0 != self.generation {
-            *entry = (self.generation, take(&mut pods));
+        let mut kept = self.nodes.borrow_mut();
+        if kept.len() <= i {
+            kept.resize_with(i + 1, || None);
         }
-        f(&entry.1)
+        let entry = &mut kept[i];
+        if entry
+            .as_ref()
+            .is_none_or(|e| e.generation != self.generation)
+        {
+            *entry = Some(take(&mut pods));
+        }
+        f(entry.as_ref().expect("just taken"))
     }
 
     pub fn claim(&self, namespace: &str, name: &str) -> Option<&PersistentVolumeClaim> {
@@ -485,48 +572,38 @@ impl PodVolumes {
                 }
                 Ok(())
             }
-            FilterPlugin::NodeVolumeLimits => {
-                let Some(csi_node) = cache.csi_node(&node.name) else {
+            FilterPlugin::NodeVolumeLimits => cache.with_node(index, &node.name, on_node, |nv| {
+                // Without a CSINode, no limit.
+                let Some(csi_node) = nv.csi_node() else {
                     return Ok(());
                 };
-                let counted = |plugin: Option<&str>| plugin.is_none_or(|p| csi_node.migrated(p));
-                // The pod's distinct volumes here, then those its node's
-                // pods already use struck out (a handful each: lists).
-                let mut new: Vec<(&str, &str)> = Vec::new();
-                for (plugin, driver, handle) in &self.attach {
-                    let v = (driver.as_str(), handle.as_str());
-                    if counted(*plugin) && !new.contains(&v) {
-                        new.push(v);
+                let new = &self.attach;
+                // The pod's volume `k` is new here: counted, not an
+                // earlier one of its own, not one the node's pods use.
+                let fresh = |k: usize| {
+                    let (p, d, h) = &new[k];
+                    nv.counts(*p)
+                        && !(new[..k].iter()).any(|(q, e, g)| nv.counts(*q) && e == d && g == h)
+                        && !nv.has(d, h)
+                };
+                for k in 0..new.len() {
+                    let driver = &new[k].1;
+                    // Each driver once, at its first new volume.
+                    if !fresh(k) || (0..k).any(|j| new[j].1 == *driver && fresh(j)) {
+                        continue;
+                    }
+                    let Some(limit) = csi_node.limit(driver) else {
+                        continue;
+                    };
+                    let wanted = (k..new.len())
+                        .filter(|&j| new[j].1 == *driver && fresh(j))
+                        .count();
+                    if (nv.count(driver) + wanted) as i64 > limit {
+                        return reject(MAX_VOLUME_COUNT);
                     }
                 }
-                if !new.iter().any(|(d, _)| csi_node.limit(d).is_some()) {
-                    return Ok(());
-                }
-                cache.with_attached(index, on_node, |theirs| {
-                    let mut attached: Vec<(&str, &str)> = Vec::new();
-                    for (plugin, driver, handle) in theirs {
-                        let v = (driver.as_str(), handle.as_str());
-                        if counted(*plugin) && !attached.contains(&v) {
-                            attached.push(v);
-                        }
-                    }
-                    new.retain(|v| !attached.contains(v));
-                    for (k, &(driver, _)) in new.iter().enumerate() {
-                        if new[..k].iter().any(|(d, _)| *d == driver) {
-                            continue;
-                        }
-                        let Some(limit) = csi_node.limit(driver) else {
-                            continue;
-                        };
-                        let wanted = new.iter().filter(|(d, _)| *d == driver).count() as i64;
-                        let have = attached.iter().filter(|(d, _)| *d == driver).count() as i64;
-                        if have + wanted > limit {
-                            return reject(MAX_VOLUME_COUNT);
-                        }
-                    }
-                    Ok(())
-                })
-            }
+                Ok(())
+            }),
             FilterPlugin::VolumeBinding => {
                 for v in &self.bound {
                     let Some(Object::PersistentVolume(vol)) = v.as_deref() else {
@@ -668,8 +745,10 @@ mod tests {
     }
 
     fn handles(cache: &VolumeCache, node: Option<usize>, pods: &[&Pod]) -> Vec<String> {
-        cache.with_attached(node, pods.iter().copied(), |a| {
-            a.iter().map(|(_, d, h)| format!("{d}/{h}")).collect()
+        cache.with_node(node, "n", pods.iter().copied(), |nv| {
+            (nv.attached.iter())
+                .map(|(_, d, h)| format!("{d}/{h}"))
+                .collect()
         })
     }
 
@@ -679,6 +758,12 @@ mod tests {
     #[test]
     fn a_nodes_attached_volumes_follow_claims_volumes_and_pods() {
         let mut cache = VolumeCache::default();
+        cache.observe(
+            false,
+            &object(
+                "kind: CSINode\nmetadata: {name: n}\nspec: {drivers: [{name: d, nodeID: n}]}\n",
+            ),
+        );
         let claim = |n: &str| {
             object(&format!(
                 "kind: PersistentVolumeClaim\nmetadata: {{name: c{n}, annotations: {{pv.kubernetes.io/bind-completed: 'yes'}}}}\nspec: {{accessModes: [ReadWriteOnce], resources: {{requests: {{storage: 1Gi}}}}, volumeName: v{n}}}\n"
