@@ -733,6 +733,17 @@ impl VolumeTemplates {
 /// each object it makes from it), read as upstream decodes it into its Go
 /// type (see [`template_manifest`]).
 fn unnamed_template(base: &Path, rel: &str) -> Result<Object, String> {
+    template_named_if_unnamed(base, rel, true)?
+        .ok_or_else(|| format!("template {rel}: a kind the simulator does not model"))
+}
+
+/// Template `rel`'s object, named `template` if it has no name, read with
+/// [`crate::api::fields::loosen`] (`fold_case` as there).
+fn template_named_if_unnamed(
+    base: &Path,
+    rel: &str,
+    fold_case: bool,
+) -> Result<Option<Object>, String> {
     let mut v = read_template(base, rel)?;
     if let Some(m) = v.as_mapping_mut() {
         let meta = m
@@ -743,10 +754,9 @@ fn unnamed_template(base: &Path, rel: &str) -> Result<Object, String> {
                 .or_insert_with(|| "template".into());
         }
     }
-    crate::api::fields::loosen(&mut v, true);
+    crate::api::fields::loosen(&mut v, fold_case);
     let m: Manifest = serde_yaml::from_value(v).map_err(|e| format!("template {rel}: {e}"))?;
-    m.object
-        .ok_or_else(|| format!("template {rel}: a kind the simulator does not model"))
+    Ok(m.object)
 }
 
 /// Pod `pod`, pod `i` of its operation, with its volumes replaced by the
@@ -1072,19 +1082,7 @@ fn namespace_object(name: &str) -> Object {
 /// annotations) each created namespace copies; its name, if any, is
 /// replaced, as upstream names them `PREFIX-i`.
 fn namespace_template(base: &Path, rel: &str) -> Result<Object, String> {
-    let mut v = read_template(base, rel)?;
-    if let Some(m) = v.as_mapping_mut() {
-        let meta = m
-            .entry("metadata".into())
-            .or_insert_with(|| Value::Mapping(Default::default()));
-        if let Some(meta) = meta.as_mapping_mut() {
-            meta.entry("name".into())
-                .or_insert_with(|| "template".into());
-        }
-    }
-    crate::api::fields::loosen(&mut v, false);
-    let m: Manifest = serde_yaml::from_value(v).map_err(|e| format!("template {rel}: {e}"))?;
-    match m.object {
+    match template_named_if_unnamed(base, rel, false)? {
         Some(o) if o.kind() == Kind::Namespace => Ok(o),
         _ => Err(format!("template {rel}: not a Namespace")),
     }

@@ -195,6 +195,23 @@ impl Recorded {
 /// true (queueAfterBackoff) when no plugin rejected it, or when a plugin
 /// that did registers `event` and its hint says Queue.
 pub fn worth_requeuing(pod: &Pod, rejectors: Rejectors, event: Event<'_>) -> bool {
+    some_rejector(pod, rejectors, event, |h| h == Some(true))
+}
+
+/// With the queueing hints off: whether a plugin that rejected `pod`
+/// registers `event` (then it moves, whatever the hint would say).
+pub fn registered(pod: &Pod, rejectors: Rejectors, event: Event<'_>) -> bool {
+    some_rejector(pod, rejectors, event, |h| h.is_some())
+}
+
+/// True when no plugin rejected `pod`, or when `says` holds of the hint
+/// of one that did.
+fn some_rejector(
+    pod: &Pod,
+    rejectors: Rejectors,
+    event: Event<'_>,
+    says: impl Fn(Option<bool>) -> bool,
+) -> bool {
     if rejectors == 0 || rejectors & NO_REJECTOR != 0 {
         return true;
     }
@@ -203,20 +220,7 @@ pub fn worth_requeuing(pod: &Pod, rejectors: Rejectors, event: Event<'_>) -> boo
     FilterPlugin::ALL
         .into_iter()
         .filter(|&p| rejectors & bit(p) != 0)
-        .any(|p| hint(p, pod, &requests, event) == Some(true))
-}
-
-/// With the queueing hints off: whether a plugin that rejected `pod`
-/// registers `event` (then it moves, whatever the hint would say).
-pub fn registered(pod: &Pod, rejectors: Rejectors, event: Event<'_>) -> bool {
-    if rejectors == 0 || rejectors & NO_REJECTOR != 0 {
-        return true;
-    }
-    let requests = OnceCell::new();
-    FilterPlugin::ALL
-        .into_iter()
-        .filter(|&p| rejectors & bit(p) != 0)
-        .any(|p| hint(p, pod, &requests, event).is_some())
+        .any(|p| says(hint(p, pod, &requests, event)))
 }
 
 /// `plugin`'s hint for `pod` on `event`: `None` when the plugin does not

@@ -2240,22 +2240,7 @@ impl Scheduler {
         // take the room a preemption freed. They are taken off again
         // before scoring, which upstream runs without them.
         let held = self.hold_nominated(pod);
-        let prof = &self.profiles[profile];
-        let view = View {
-            nodes: &self.nodes,
-            order: &self.order,
-            default_matcher,
-            namespaces: &self.namespaces,
-        };
-        let (mut st, cf) = prefilter(
-            &mut self.idx,
-            &view,
-            &self.placed,
-            &self.volume_cache,
-            pod,
-            res,
-            prof,
-        );
+        let (mut st, cf) = self.prefilter(pod, res, profile, default_matcher);
         // A volume plugin's PreFilter rejected the pod (upstream's status
         // UnschedulableAndUnresolvable): every node with its message.
         if let Some((plugin, message)) = &cf.vols.rejected {
@@ -2532,22 +2517,8 @@ impl Scheduler {
         let profile = self.profile_index(pod)?;
         let res = PodResources::of(pod);
         let default_matcher = self.system_default_matcher(pod, profile);
+        let (mut st, cf) = self.prefilter(pod, &res, profile, default_matcher);
         let prof = &self.profiles[profile];
-        let view = View {
-            nodes: &self.nodes,
-            order: &self.order,
-            default_matcher,
-            namespaces: &self.namespaces,
-        };
-        let (mut st, cf) = prefilter(
-            &mut self.idx,
-            &view,
-            &self.placed,
-            &self.volume_cache,
-            pod,
-            &res,
-            prof,
-        );
         let mut verdicts = Vec::with_capacity(self.order.len());
         let mut feasible = Vec::new();
         for &i in &self.order {
@@ -2596,6 +2567,31 @@ impl Scheduler {
             scored,
             nodes,
         })
+    }
+
+    /// PreFilter for `pod` under profile `profile` (see [`prefilter`]).
+    fn prefilter<'a>(
+        &mut self,
+        pod: &'a Pod,
+        res: &'a PodResources,
+        profile: usize,
+        default_matcher: Option<(usize, bool)>,
+    ) -> (topology::CycleState, CycleFilters<'a>) {
+        let view = View {
+            nodes: &self.nodes,
+            order: &self.order,
+            default_matcher,
+            namespaces: &self.namespaces,
+        };
+        prefilter(
+            &mut self.idx,
+            &view,
+            &self.placed,
+            &self.volume_cache,
+            pod,
+            res,
+            &self.profiles[profile],
+        )
     }
 
     /// Runs the cycle's filters on node `i` in order; the first failure

@@ -236,6 +236,10 @@ mod tests {
             "kind: Pod\nmetadata: {name: high}\nspec: {priority: 10, containers: [{name: c, image: x, resources: {requests: {cpu: '1'}}}]}",
         );
         let res = PodResources::of(&preemptor);
+        let victims = |n: &NodeInfo, pods| {
+            let all = &FilterPlugin::ALL;
+            select_victims(all, &preemptor, &res, 0, n, pods, &[], &mut |_| true).unwrap()
+        };
         let pods = vec![
             running(1, 5, 10, "500m"),
             running(2, 1, 20, "500m"),
@@ -246,17 +250,7 @@ mod tests {
         for p in &pods {
             n.add_pod(&p.res);
         }
-        let c = select_victims(
-            &FilterPlugin::ALL,
-            &preemptor,
-            &res,
-            0,
-            &n,
-            pods,
-            &[],
-            &mut |_| true,
-        )
-        .unwrap();
+        let c = victims(&n, pods);
         // Pod 4 outranks the preemptor and stays; with it and the
         // preemptor 1.5 of 2 cpus are used: pod 1 (the most important of
         // the others) is reprieved, pods 2 and 3 must go.
@@ -272,17 +266,7 @@ mod tests {
         for p in &pods {
             n.add_pod(&p.res);
         }
-        let c = select_victims(
-            &FilterPlugin::ALL,
-            &preemptor,
-            &res,
-            0,
-            &n,
-            pods,
-            &[],
-            &mut |_| true,
-        )
-        .unwrap();
+        let c = victims(&n, pods);
         assert_eq!(c.victims, vec![3]);
     }
 
