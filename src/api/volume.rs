@@ -253,12 +253,13 @@ pub struct CsiNode {
 
 impl CsiNode {
     /// Whether the in-tree `plugin` is migrated to CSI on this node (the
-    /// migrated-plugins annotation lists it).
+    /// migrated-plugins annotation lists it; entries are not trimmed, as
+    /// upstream splits the value).
     pub fn migrated(&self, plugin: &str) -> bool {
         self.metadata
             .annotations
             .get(ANN_MIGRATED_PLUGINS)
-            .is_some_and(|v| v.split(',').any(|p| p.trim() == plugin))
+            .is_some_and(|v| v.split(',').any(|p| p == plugin))
     }
 
     /// The number of volumes of `driver` the node may attach, if limited.

@@ -1571,11 +1571,15 @@ impl Scheduler {
     fn node_event(&mut self, i: usize, cx: &mut Cx) {
         let node = &self.nodes[i];
         let waiting = &self.waiting;
-        let until = self.queue.move_some(cx.now(), |uid, _| {
-            waiting
-                .get(&uid)
-                .and_then(|o| o.as_pod())
-                .is_none_or(|pod| admits(pod, node))
+        // Every filter plugin but NodeVolumeLimits registers Node events:
+        // a pod it alone rejected stays.
+        let limits_only = hints::bit(FilterPlugin::NodeVolumeLimits);
+        let until = self.queue.move_some(cx.now(), |uid, rejectors| {
+            rejectors != limits_only
+                && waiting
+                    .get(&uid)
+                    .and_then(|o| o.as_pod())
+                    .is_none_or(|pod| admits(pod, node))
         });
         if let Some(until) = until {
             self.schedule_flush(until, false, cx);

