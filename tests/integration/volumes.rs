@@ -253,3 +253,39 @@ fn storage_objects_are_validated() {
     );
     assert!(e.contains("claimname") && e.contains("claimName"), "{e}");
 }
+
+/// `scenarios/volumes.yaml` shows what its header says: zonal volumes keep
+/// their pods in their zones, the fifth cache pod waits for a volume slot,
+/// the second user of a ReadWriteOncePod claim waits for the first, and
+/// a claim bound late lets its pod run.
+#[test]
+fn the_bundled_volumes_scenario_shows_each_plugin() {
+    let scenario = crate::support::repo().join("scenarios/volumes.yaml");
+    let out = scratch("volumes-bundled");
+    run_ok(&scenario, &out, &[]);
+    let pods = read_csv(&out.join("pods.csv"));
+    let events = read_csv(&out.join("events.csv"));
+    assert_eq!(node_of(&pods, "db-0"), "a-0");
+    assert_eq!(node_of(&pods, "db-1"), "b-0");
+    let bound = |name: &str| {
+        let p = pods.iter().find(|p| p["name"] == name).expect(name);
+        micros(&p["bound_s"]).expect(name)
+    };
+    // Two volumes per node: four cache pods at once, the fifth once
+    // cache-0 is deleted at 40 s.
+    let late = (0..5)
+        .filter(|i| bound(&format!("cache-{i}")) > 40_000_000)
+        .count();
+    assert_eq!(late, 1, "{pods:?}");
+    let max_count = "0/2 nodes are available: 2 node(s) exceed max volume count.";
+    assert!(
+        (0..5).any(|i| unschedulable(&events, &format!("cache-{i}")).first() == Some(&max_count)),
+        "{events:?}"
+    );
+    assert!(bound("report-0") < 6_000_000 && bound("report-1") > 50_000_000);
+    assert!(bound("late") > 30_000_000);
+    assert_eq!(
+        unschedulable(&events, "late").first().copied(),
+        Some("0/2 nodes are available: pod has unbound immediate PersistentVolumeClaims.")
+    );
+}
