@@ -716,13 +716,12 @@ pub fn zones_changed(old: &PersistentVolume, new: &PersistentVolume) -> bool {
 /// NodeVolumeLimits' hint on a CSINode updated: some driver may attach
 /// more volumes.
 pub fn limits_rose(old: &CsiNode, new: &CsiNode) -> bool {
-    new.spec.drivers.iter().any(|d| {
-        let now = d.allocatable.as_ref().and_then(|a| a.count);
-        match (old.limit(&d.name), now) {
-            (Some(was), Some(is)) => is > was,
-            (Some(_), None) => true,
-            _ => false,
-        }
+    // A driver's limit raised or gone (with its entry, or its count).
+    old.spec.drivers.iter().any(|d| {
+        let Some(was) = old.limit(&d.name) else {
+            return false;
+        };
+        new.limit(&d.name).is_none_or(|is| is > was)
     })
 }
 
@@ -752,6 +751,28 @@ mod tests {
                 .map(|(_, d, h)| format!("{d}/{h}"))
                 .collect()
         })
+    }
+
+    /// NodeVolumeLimits' hint on a CSINode update: a limit raised or
+    /// removed may let a pod fit; one lowered or added may not.
+    #[test]
+    fn csinode_updates_queue_when_a_limit_rises_or_goes() {
+        let node = |drivers: &str| match &*object(&format!(
+            "kind: CSINode\nmetadata: {{name: n}}\nspec: {{drivers: [{drivers}]}}\n"
+        )) {
+            Object::CsiNode(n) => (**n).clone(),
+            _ => unreachable!(),
+        };
+        let two = node("{name: d, nodeID: n, allocatable: {count: 2}}");
+        let three = node("{name: d, nodeID: n, allocatable: {count: 3}}");
+        let unlimited = node("{name: d, nodeID: n}");
+        let none = node("");
+        assert!(limits_rose(&two, &three));
+        assert!(!limits_rose(&three, &two));
+        assert!(limits_rose(&two, &unlimited));
+        assert!(limits_rose(&two, &none));
+        assert!(!limits_rose(&none, &two));
+        assert!(!limits_rose(&two, &two));
     }
 
     /// A node's attachable volumes are kept until its pods change or a
