@@ -12,6 +12,7 @@
 //! immediately in upstream's terms; status is not kept; the kubelet
 //! attaches and mounts nothing (a pod's volumes cost it no time).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -184,14 +185,14 @@ pub struct PodVolume {
 impl PodVolume {
     /// The claim the volume reads from: its own, or the one a generic
     /// ephemeral volume's controller names `<pod>-<volume>`.
-    pub fn claim_name(&self, pod_name: &str) -> Option<String> {
+    pub fn claim_name(&self, pod_name: &str) -> Option<Cow<'_, str>> {
         if let Some(c) = &self.source.persistent_volume_claim {
-            return Some(c.claim_name.clone());
+            return Some(Cow::Borrowed(&c.claim_name));
         }
         self.source
             .ephemeral
             .as_ref()
-            .map(|_| format!("{pod_name}-{}", self.name))
+            .map(|_| Cow::Owned(format!("{pod_name}-{}", self.name)))
     }
 }
 

@@ -380,7 +380,7 @@ fn names_claim(pod: &Pod, claim: &PersistentVolumeClaim, ephemeral: bool) -> boo
             let name = if ephemeral {
                 v.claim_name(&pod.metadata.name)
             } else {
-                (v.source.persistent_volume_claim.as_ref()).map(|c| c.claim_name.clone())
+                (v.source.persistent_volume_claim.as_ref()).map(|c| c.claim_name.as_str().into())
             };
             name.is_some_and(|n| n == claim.metadata.name.as_str())
         })

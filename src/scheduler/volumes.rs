@@ -305,13 +305,12 @@ impl VolumeCache {
         pod_name: &str,
         v: &'a PodVolume,
     ) -> Option<Attachable<'a>> {
-        let pvc = match (&v.source.persistent_volume_claim, &v.source.ephemeral) {
-            (Some(c), _) => self.claim(namespace, &c.claim_name)?,
-            (None, Some(_)) => self.claim(namespace, &format!("{pod_name}-{}", v.name))?,
-            // Inline: only the in-tree disks migrate (an inline CSI
-            // volume is not counted).
-            (None, None) => return Attachable::of(&v.source),
+        // Inline: only the in-tree disks migrate (an inline CSI volume is
+        // not counted).
+        let Some(claim) = v.claim_name(pod_name) else {
+            return Attachable::of(&v.source);
         };
+        let pvc = self.claim(namespace, &claim)?;
         let pv = self.volume(pvc.spec.volume_name.as_deref().filter(|n| !n.is_empty())?)?;
         Attachable::of(&pv.spec.source)
     }
@@ -396,7 +395,6 @@ pub struct PodVolumes {
     /// The volume filters that may reject some node, in profile order.
     pub active: Vec<FilterPlugin>,
     namespace: String,
-    name: String,
     /// VolumeRestrictions: the pod's inline disks, its ReadWriteOncePod
     /// claims, and how many of those placed pods use.
     inline: Vec<InlineDisk>,
@@ -421,7 +419,6 @@ impl PodVolumes {
         let ns = pod.metadata.namespace.as_str();
         let pod_name = pod.metadata.name.as_str();
         pv.namespace = ns.to_string();
-        pv.name = pod_name.to_string();
         let not_found = |claim: &str| format!("persistentvolumeclaim \"{claim}\" not found");
         for &plugin in enabled.iter().filter(|p| p.reads_volumes()) {
             let active = match plugin {
@@ -683,12 +680,6 @@ pub fn reads_volumes(pod: &Pod) -> bool {
             || v.source.ephemeral.is_some()
             || v.source.in_tree_disk().is_some()
     })
-}
-
-/// The claims `pod` names (its own and its ephemeral volumes'), for the
-/// hints.
-pub fn claim_names(pod: &Pod) -> impl Iterator<Item = String> + '_ {
-    (pod.spec.volumes.iter()).filter_map(|v| v.claim_name(&pod.metadata.name))
 }
 
 /// VolumeRestrictions' hint on a placed pod deleted: it shared a claim

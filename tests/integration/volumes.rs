@@ -23,6 +23,20 @@ fn unschedulable<'a>(events: &'a [Row], name: &str) -> Vec<&'a str> {
 /// unless a filter keeps it in zone a.
 const CLUSTER: &str = "cluster:\n  nodeGroups:\n    - {name: a, count: 2, capacity: {cpu: '4', memory: 8Gi}, labels: {topology.kubernetes.io/zone: zone-a}}\n    - {name: b, count: 2, capacity: {cpu: '64', memory: 256Gi}, labels: {topology.kubernetes.io/zone: zone-b}}\n";
 
+/// A scenario of `cluster` running the `actions` ([`apply_at`]).
+fn scenario(name: &str, duration: &str, cluster: &str, actions: &[String]) -> String {
+    format!(
+        "name: {name}\nduration: {duration}\n{cluster}actions:\n{}",
+        actions.concat()
+    )
+}
+
+/// An action applying `objects` at `at`.
+fn apply_at(at: &str, objects: &[String]) -> String {
+    let items: String = objects.iter().map(|o| format!("      - {o}\n")).collect();
+    format!("  - at: {at}\n    apply:\n{items}")
+}
+
 fn pod(name: &str, claim: &str, extra: &str) -> String {
     format!(
         "{{apiVersion: v1, kind: Pod, metadata: {{name: {name}}}, spec: {{{extra}containers: [{{name: c, image: pause}}], volumes: [{{name: v, persistentVolumeClaim: {{claimName: {claim}}}}}]}}}}"
@@ -60,26 +74,44 @@ fn volume(name: &str, extra_spec: &str, labels: &str) -> String {
 fn claims_bind_pods_where_their_volumes_are() {
     let dir = scratch("volume-binding");
     let pinned = ", nodeAffinity: {required: {nodeSelectorTerms: [{matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [b-1]}]}]}}";
-    let text = format!(
-        "name: volume-binding\nduration: 60s\n{CLUSTER}actions:\n  - at: 0s\n    apply:\n      - {}\n      - {}\n      - {}\n      - {}\n      - {}\n  - at: 1s\n    apply:\n      - {}\n      - {}\n      - {}\n  - at: 20s\n    apply:\n      - {}\n",
-        volume("pv-pinned", pinned, ""),
-        volume("pv-zoned", "", "topology.kubernetes.io/zone: zone-a"),
-        claim("pinned", "pv-pinned", "ReadWriteOnce"),
-        claim("zoned", "pv-zoned", "ReadWriteOnce"),
-        claim("later", "", "ReadWriteOnce"),
-        pod("on-pinned", "pinned", ""),
-        pod("in-zone", "zoned", ""),
-        pod("waits", "later", ""),
-        claim("later", "pv-zoned", "ReadWriteOnce"),
+    let text = scenario(
+        "volume-binding",
+        "60s",
+        CLUSTER,
+        &[
+            apply_at(
+                "0s",
+                &[
+                    volume("pv-pinned", pinned, ""),
+                    volume("pv-zoned", "", "topology.kubernetes.io/zone: zone-a"),
+                    claim("pinned", "pv-pinned", "ReadWriteOnce"),
+                    claim("zoned", "pv-zoned", "ReadWriteOnce"),
+                    claim("later", "", "ReadWriteOnce"),
+                ],
+            ),
+            apply_at(
+                "1s",
+                &[
+                    pod("on-pinned", "pinned", ""),
+                    pod("in-zone", "zoned", ""),
+                    pod("waits", "later", ""),
+                ],
+            ),
+            apply_at("20s", &[claim("later", "pv-zoned", "ReadWriteOnce")]),
+        ],
     );
     let s = write(&dir, "s.yaml", &text);
     let missing = write(
         &dir,
         "missing.yaml",
-        &format!(
-            "name: volume-missing\nduration: 10s\n{CLUSTER}actions:\n  - at: 0s\n    apply:\n      - {}\n      - {}\n",
-            claim("other", "", "ReadWriteOnce"),
-            pod("lost", "nope", "")
+        &scenario(
+            "volume-missing",
+            "10s",
+            CLUSTER,
+            &[apply_at(
+                "0s",
+                &[claim("other", "", "ReadWriteOnce"), pod("lost", "nope", "")],
+            )],
         ),
     );
     let out = dir.join("out");
@@ -136,15 +168,18 @@ fn csinode_limits_cap_the_volumes_a_node_attaches() {
             "ReadWriteOnce",
         ));
     }
-    let text = format!(
-        "name: volume-limits\nduration: 60s\ncluster:\n  nodeGroups:\n    - {{name: n, count: 2, capacity: {{cpu: '4', memory: 8Gi}}}}\nactions:\n  - at: 0s\n    apply:\n{}  - at: 1s\n    apply:\n      - {}\n      - {}\n  - at: 5s\n    apply:\n      - {}\n  - at: 20s\n    delete: {{kind: Pod, name: p-0}}\n",
-        objects
-            .iter()
-            .map(|o| format!("      - {o}\n"))
-            .collect::<String>(),
-        pod("p-0", "c-0", ""),
-        pod("p-1", "c-1", ""),
-        pod("p-2", "c-2", ""),
+    let cluster =
+        "cluster:\n  nodeGroups:\n    - {name: n, count: 2, capacity: {cpu: '4', memory: 8Gi}}\n";
+    let text = scenario(
+        "volume-limits",
+        "60s",
+        cluster,
+        &[
+            apply_at("0s", &objects),
+            apply_at("1s", &[pod("p-0", "c-0", ""), pod("p-1", "c-1", "")]),
+            apply_at("5s", &[pod("p-2", "c-2", "")]),
+            "  - at: 20s\n    delete: {kind: Pod, name: p-0}\n".to_string(),
+        ],
     );
     let s = write(&dir, "s.yaml", &text);
     // With the queueing hints, and without them (the deletion moves the
@@ -178,13 +213,22 @@ fn csinode_limits_cap_the_volumes_a_node_attaches() {
 #[test]
 fn a_read_write_once_pod_claim_serves_one_pod() {
     let dir = scratch("volume-rwop");
-    let text = format!(
-        "name: volume-rwop\nduration: 60s\n{CLUSTER}actions:\n  - at: 0s\n    apply:\n      - {}\n      - {}\n  - at: 1s\n    apply:\n      - {}\n  - at: 5s\n    apply:\n      - {}\n  - at: 10s\n    apply:\n      - {}\n",
-        volume("pv", "", ""),
-        claim("once", "pv", "ReadWriteOncePod"),
-        pod("first", "once", ""),
-        pod("second", "once", ""),
-        pod("urgent", "once", "priority: 100, "),
+    let text = scenario(
+        "volume-rwop",
+        "60s",
+        CLUSTER,
+        &[
+            apply_at(
+                "0s",
+                &[
+                    volume("pv", "", ""),
+                    claim("once", "pv", "ReadWriteOncePod"),
+                ],
+            ),
+            apply_at("1s", &[pod("first", "once", "")]),
+            apply_at("5s", &[pod("second", "once", "")]),
+            apply_at("10s", &[pod("urgent", "once", "priority: 100, ")]),
+        ],
     );
     let s = write(&dir, "s.yaml", &text);
     let out = dir.join("out");
@@ -241,7 +285,7 @@ fn storage_objects_are_validated() {
     {
         let e = crate::support::load_error(
             &format!("volume-invalid-{k}"),
-            &format!("name: t\n{CLUSTER}actions:\n  - at: 0s\n    apply:\n      - {object}\n"),
+            &scenario("t", "10s", CLUSTER, &[apply_at("0s", &[object.to_string()])]),
         );
         assert!(e.contains(message) && e.contains("422"), "{e}");
     }
