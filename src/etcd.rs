@@ -579,6 +579,13 @@ mod server {
                             (Object::Workload(_, n), Object::Workload(_, c)) => {
                                 n.status = c.status.clone()
                             }
+                            (Object::PersistentVolume(n), Object::PersistentVolume(c)) => {
+                                n.status = c.status.clone()
+                            }
+                            (
+                                Object::PersistentVolumeClaim(n),
+                                Object::PersistentVolumeClaim(c),
+                            ) => n.status = c.status.clone(),
                             _ => {}
                         }
                         Ok(next)
@@ -700,6 +707,25 @@ mod server {
                                 status,
                             }),
                         ))
+                    })
+                    .map(TxnResult::Written),
+                Verb::UpdateStorageStatus { key, status } => self
+                    .store
+                    .guaranteed_update(&key, None, |current| {
+                        use crate::api::volume::StorageStatus;
+                        match (current, status) {
+                            (Object::PersistentVolume(v), StorageStatus::Volume(s)) => {
+                                let mut v = v.clone();
+                                v.status = s;
+                                Ok(Object::PersistentVolume(v))
+                            }
+                            (Object::PersistentVolumeClaim(c), StorageStatus::Claim(s)) => {
+                                let mut c = c.clone();
+                                c.status = s;
+                                Ok(Object::PersistentVolumeClaim(c))
+                            }
+                            _ => Err("not a volume or claim of that status".into()),
+                        }
                     })
                     .map(TxnResult::Written),
                 Verb::DeleteOrphan { key } => self

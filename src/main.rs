@@ -258,6 +258,7 @@ fn main() -> ExitCode {
                 scheduling_only,
                 queueing_hints,
                 scheduler_client: None,
+                no_volume_controllers: false,
             };
             if let (Some(file), Some(w)) = (scheduler_perf, workload) {
                 return scheduler_perf_bench(&file, &w, seed, &opts);

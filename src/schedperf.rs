@@ -719,6 +719,7 @@ impl VolumeTemplates {
         // Upstream's reference also says `kind: PersistentVolumeClaim` and
         // `apiVersion: v1`, which the model's ClaimRef does not keep.
         pv.spec.claim_ref = Some(ClaimRef {
+            uid: None,
             namespace: Some(ns.to_string()),
             name: Some(claim),
         });
@@ -2706,6 +2707,7 @@ fn run_writing(
         // Upstream's test sets its scheduler's client up itself, whatever
         // the scheduler configuration says.
         scheduler_client: opts.scheduler_client.or(Some(client)),
+        no_volume_controllers: true,
         ..opts.clone()
     };
     let started = Instant::now();

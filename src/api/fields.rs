@@ -371,7 +371,19 @@ pub const STATEFUL_SET_SPEC: Schema = Struct(
         ("replicas", &Any),
         ("selector", &LABEL_SELECTOR),
         ("template", &POD_TEMPLATE),
-        ("volumeClaimTemplates", &Any),
+        (
+            "volumeClaimTemplates",
+            &Seq(&Struct(
+                "PersistentVolumeClaim",
+                &[
+                    ("apiVersion", &Any),
+                    ("kind", &Any),
+                    ("metadata", &OBJECT_META),
+                    ("spec", &PERSISTENT_VOLUME_CLAIM_SPEC),
+                    ("status", &Any),
+                ],
+            )),
+        ),
         ("serviceName", &Any),
         ("podManagementPolicy", &Any),
         (

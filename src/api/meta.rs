@@ -29,10 +29,11 @@ pub enum Kind {
     PersistentVolume,
     PersistentVolumeClaim,
     CSINode,
+    StorageClass,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Node,
         Kind::Pod,
         Kind::Service,
@@ -46,6 +47,7 @@ impl Kind {
         Kind::PersistentVolume,
         Kind::PersistentVolumeClaim,
         Kind::CSINode,
+        Kind::StorageClass,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -63,6 +65,7 @@ impl Kind {
             Kind::PersistentVolume => "PersistentVolume",
             Kind::PersistentVolumeClaim => "PersistentVolumeClaim",
             Kind::CSINode => "CSINode",
+            Kind::StorageClass => "StorageClass",
         }
     }
 
@@ -79,6 +82,7 @@ impl Kind {
                 | Kind::Namespace
                 | Kind::PersistentVolume
                 | Kind::CSINode
+                | Kind::StorageClass
         )
     }
 
@@ -91,7 +95,7 @@ impl Kind {
             | Kind::Namespace
             | Kind::PersistentVolume
             | Kind::PersistentVolumeClaim => "v1",
-            Kind::CSINode => "storage.k8s.io/v1",
+            Kind::CSINode | Kind::StorageClass => "storage.k8s.io/v1",
             Kind::EndpointSlice => "discovery.k8s.io/v1",
             Kind::PriorityClass => "scheduling.k8s.io/v1",
             _ => "apps/v1",

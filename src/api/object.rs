@@ -18,7 +18,7 @@ use super::priority::PriorityClass;
 use super::service::{EndpointSlice, Service, ServiceSpec};
 use super::volume::{
     CsiNode, CsiNodeSpec, PersistentVolume, PersistentVolumeClaim, PersistentVolumeClaimSpec,
-    PersistentVolumeSpec,
+    PersistentVolumeSpec, STORAGE_CLASS_FIELDS, StorageClass, StorageClassFields,
 };
 use super::workloads::{Workload, WorkloadSpec};
 
@@ -41,6 +41,7 @@ pub enum Object {
     PersistentVolume(Box<PersistentVolume>),
     PersistentVolumeClaim(Box<PersistentVolumeClaim>),
     CsiNode(Box<CsiNode>),
+    StorageClass(Box<StorageClass>),
 }
 
 impl Object {
@@ -56,6 +57,7 @@ impl Object {
             Object::PersistentVolume(_) => Kind::PersistentVolume,
             Object::PersistentVolumeClaim(_) => Kind::PersistentVolumeClaim,
             Object::CsiNode(_) => Kind::CSINode,
+            Object::StorageClass(_) => Kind::StorageClass,
         }
     }
 
@@ -71,6 +73,7 @@ impl Object {
             Object::PersistentVolume(o) => &o.metadata,
             Object::PersistentVolumeClaim(o) => &o.metadata,
             Object::CsiNode(o) => &o.metadata,
+            Object::StorageClass(o) => &o.metadata,
         }
     }
 
@@ -86,6 +89,7 @@ impl Object {
             Object::PersistentVolume(o) => &mut o.metadata,
             Object::PersistentVolumeClaim(o) => &mut o.metadata,
             Object::CsiNode(o) => &mut o.metadata,
+            Object::StorageClass(o) => &mut o.metadata,
         }
     }
 
@@ -122,6 +126,7 @@ impl Object {
                 a.spec != b.spec
             }
             (Object::CsiNode(a), Object::CsiNode(b)) => a.spec != b.spec,
+            (Object::StorageClass(a), Object::StorageClass(b)) => a.class != b.class,
             _ => true,
         }
     }
@@ -203,6 +208,18 @@ pub(crate) fn top_level_keys(kind: Kind) -> &'static [&'static str] {
             "globalDefault",
             "description",
             "preemptionPolicy",
+        ],
+        Kind::StorageClass => &[
+            "apiVersion",
+            "kind",
+            "metadata",
+            "provisioner",
+            "parameters",
+            "reclaimPolicy",
+            "volumeBindingMode",
+            "allowVolumeExpansion",
+            "mountOptions",
+            "allowedTopologies",
         ],
         _ => &["apiVersion", "kind", "metadata", "spec", "status"],
     }
@@ -331,6 +348,8 @@ impl<'de> Visitor<'de> for ManifestVisitor {
         // A PriorityClass's fields sit beside its metadata, not in a spec.
         let mut priority = PriorityClass::default();
         let mut priority_value: Option<i32> = None;
+        // So are a StorageClass's, read once the manifest is read.
+        let mut class_fields = serde_yaml::Mapping::new();
         // Fields are read typed as they come, so that an error names its exact
         // line; a `spec` written before `kind` is read once the kind is known.
         // Keys met before the kind, which a known kind does not have.
@@ -343,10 +362,10 @@ impl<'de> Visitor<'de> for ManifestVisitor {
             // A kind's own keys, met before the kind: checked once it is
             // known (`spec` and `status` below, the rest here).
             if known.is_none()
-                && matches!(
+                && (matches!(
                     key.as_str(),
                     "items" | "value" | "globalDefault" | "preemptionPolicy" | "description"
-                )
+                ) || STORAGE_CLASS_FIELDS.contains(&key.as_str()))
             {
                 strangers.push(key.clone());
             }
@@ -365,6 +384,10 @@ impl<'de> Visitor<'de> for ManifestVisitor {
                 "globalDefault" => priority.global_default = map.next_value()?,
                 "preemptionPolicy" => priority.preemption_policy = Some(map.next_value()?),
                 "description" => priority.description = Some(map.next_value()?),
+                k if STORAGE_CLASS_FIELDS.contains(&k) => {
+                    let v: serde_yaml::Value = map.next_value()?;
+                    class_fields.insert(k.into(), v);
+                }
                 "spec" => match known {
                     // A Namespace's spec (its finalizers) is not modelled.
                     Some(Kind::Namespace) => {
@@ -441,12 +464,19 @@ impl<'de> Visitor<'de> for ManifestVisitor {
                 })
             }
             (Kind::Namespace, _) => Object::Namespace(Namespace { metadata }),
+            (Kind::StorageClass, _) => {
+                let class: StorageClassFields =
+                    serde_yaml::from_value(serde_yaml::Value::Mapping(class_fields))
+                        .map_err(|e| de::Error::custom(format!("in StorageClass: {e}")))?;
+                Object::StorageClass(Box::new(StorageClass { metadata, class }))
+            }
             (Kind::PersistentVolume, s) => Object::PersistentVolume(Box::new(PersistentVolume {
                 metadata,
                 spec: match s {
                     Some(Spec::Volume(s)) => s,
                     _ => Default::default(),
                 },
+                status: Default::default(),
             })),
             (Kind::PersistentVolumeClaim, s) => {
                 Object::PersistentVolumeClaim(Box::new(PersistentVolumeClaim {
@@ -455,6 +485,7 @@ impl<'de> Visitor<'de> for ManifestVisitor {
                         Some(Spec::Claim(s)) => s,
                         _ => Default::default(),
                     },
+                    status: Default::default(),
                 }))
             }
             (Kind::CSINode, s) => Object::CsiNode(Box::new(CsiNode {

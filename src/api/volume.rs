@@ -1,15 +1,13 @@
-//! Persistent storage as the scheduler's volume plugins read it:
-//! PersistentVolumes and PersistentVolumeClaims (`v1`) and CSINodes
-//! (`storage.k8s.io/v1`), and the volumes of a pod's spec.
+//! Persistent storage as the scheduler's volume plugins and the
+//! PersistentVolume controller read it: PersistentVolumes and
+//! PersistentVolumeClaims (`v1`) with their phases, StorageClasses and
+//! CSINodes (`storage.k8s.io/v1`), and the volumes of a pod's spec.
 //!
-//! Only the fields the plugins read are typed (a claim's binding, access
-//! modes and request; a volume's source, node affinity and zone labels; a
-//! CSINode's per-driver attach limits); every other real field is accepted
-//! and ignored. Simplified: no PersistentVolume controller runs, so a claim
-//! is bound only as written (`spec.volumeName` with the
-//! `pv.kubernetes.io/bind-completed` annotation, as upstream's scheduler_perf
-//! writes its claims); no StorageClass is modelled, so every claim binds
-//! immediately in upstream's terms; status is not kept; the kubelet
+//! Only the fields the model reads are typed (a claim's binding, access
+//! modes, class and request; a volume's source, class, claim reference,
+//! reclaim policy, node affinity and zone labels; a class's provisioner,
+//! reclaim policy and binding mode; a CSINode's per-driver attach limits);
+//! every other real field is accepted and ignored. Simplified: the kubelet
 //! attaches and mounts nothing (a pod's volumes cost it no time).
 
 use std::borrow::Cow;
@@ -23,6 +21,19 @@ use super::selector::NodeSelector;
 
 /// The annotation that marks a claim's binding complete.
 pub const ANN_BIND_COMPLETED: &str = "pv.kubernetes.io/bind-completed";
+/// The annotation the PersistentVolume controller puts on the volumes and
+/// claims it binds (rather than a user pre-binding them).
+pub const ANN_BOUND_BY_CONTROLLER: &str = "pv.kubernetes.io/bound-by-controller";
+/// The annotation naming the provisioner asked to provision a claim's
+/// volume, and its beta twin, which upstream still sets.
+pub const ANN_STORAGE_PROVISIONER: &str = "volume.kubernetes.io/storage-provisioner";
+pub const ANN_BETA_STORAGE_PROVISIONER: &str = "volume.beta.kubernetes.io/storage-provisioner";
+/// The annotation naming the provisioner that made a volume.
+pub const ANN_PROVISIONED_BY: &str = "pv.kubernetes.io/provisioned-by";
+/// The annotation that named a claim's class before `storageClassName`.
+pub const ANN_BETA_STORAGE_CLASS: &str = "volume.beta.kubernetes.io/storage-class";
+/// The annotation that makes a StorageClass the default one.
+pub const ANN_DEFAULT_CLASS: &str = "storageclass.kubernetes.io/is-default-class";
 /// The CSINode annotation listing the in-tree plugins migrated to CSI on
 /// the node, comma-separated.
 pub const ANN_MIGRATED_PLUGINS: &str = "storage.alpha.kubernetes.io/migrated-plugins";
@@ -49,6 +60,166 @@ pub const ACCESS_MODES: [&str; 4] = [
 pub struct PersistentVolume {
     pub metadata: ObjectMeta,
     pub spec: PersistentVolumeSpec,
+    pub status: VolumeStatus,
+}
+
+impl PersistentVolume {
+    /// The class the volume belongs to (`""`: none).
+    pub fn class(&self) -> &str {
+        self.spec.storage_class_name.as_deref().unwrap_or("")
+    }
+
+    /// The volume's size, `spec.capacity.storage`.
+    pub fn size(&self) -> Option<&Quantity> {
+        self.spec.capacity.get("storage")
+    }
+
+    /// The reclaim policy (defaulted by the apiserver to Retain).
+    pub fn reclaim_policy(&self) -> &str {
+        self.spec
+            .persistent_volume_reclaim_policy
+            .as_deref()
+            .unwrap_or("Retain")
+    }
+
+    /// Whether the volume's claim reference names the claim
+    /// `namespace/name` (and, when the reference has a uid, the claim with
+    /// `uid`).
+    pub fn reserved_for(&self, namespace: &str, name: &str, uid: u64) -> bool {
+        self.spec.claim_ref.as_ref().is_some_and(|r| {
+            r.namespace.as_deref() == Some(namespace)
+                && r.name.as_deref() == Some(name)
+                && r.uid
+                    .as_deref()
+                    .is_none_or(|u| u.is_empty() || u == uid.to_string())
+        })
+    }
+}
+
+/// A PersistentVolume's phase (`status.phase`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum VolumePhase {
+    /// Not yet available (upstream's phase of a volume being created).
+    #[default]
+    Pending,
+    /// Free to bind.
+    Available,
+    /// Bound to a claim.
+    Bound,
+    /// Its claim was deleted; not yet reclaimed.
+    Released,
+    /// Its reclamation failed.
+    Failed,
+}
+
+impl VolumePhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VolumePhase::Pending => "Pending",
+            VolumePhase::Available => "Available",
+            VolumePhase::Bound => "Bound",
+            VolumePhase::Released => "Released",
+            VolumePhase::Failed => "Failed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VolumeStatus {
+    pub phase: VolumePhase,
+    /// Why the volume is in its phase (a failed reclamation's error).
+    pub message: String,
+}
+
+/// A PersistentVolumeClaim's phase (`status.phase`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ClaimPhase {
+    /// Not yet bound.
+    #[default]
+    Pending,
+    Bound,
+    /// Its volume is gone or bound elsewhere.
+    Lost,
+}
+
+impl ClaimPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClaimPhase::Pending => "Pending",
+            ClaimPhase::Bound => "Bound",
+            ClaimPhase::Lost => "Lost",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClaimStatus {
+    pub phase: ClaimPhase,
+    /// The bound volume's capacity and access modes.
+    pub capacity: BTreeMap<String, Quantity>,
+    pub access_modes: Vec<String>,
+}
+
+/// A status write of a volume or a claim (their `status` subresources).
+#[derive(Clone, Debug, PartialEq)]
+pub enum StorageStatus {
+    Volume(VolumeStatus),
+    Claim(ClaimStatus),
+}
+
+/// A StorageClass: its fields sit beside its metadata, as upstream's.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StorageClass {
+    pub metadata: ObjectMeta,
+    pub class: StorageClassFields,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageClassFields {
+    #[serde(default)]
+    pub provisioner: String,
+    /// The volumes' reclaim policy (defaulted by the apiserver to Delete).
+    #[serde(default)]
+    pub reclaim_policy: Option<String>,
+    /// `Immediate` (the default) or `WaitForFirstConsumer`.
+    #[serde(default)]
+    pub volume_binding_mode: Option<String>,
+    #[serde(default)]
+    pub parameters: BTreeMap<String, String>,
+    #[serde(default)]
+    pub allow_volume_expansion: Option<bool>,
+    #[serde(default)]
+    pub mount_options: Vec<String>,
+    #[serde(default)]
+    pub allowed_topologies: Option<serde_yaml::Value>,
+}
+
+/// A StorageClass's top-level fields (beside `apiVersion`, `kind` and
+/// `metadata`).
+pub const STORAGE_CLASS_FIELDS: [&str; 7] = [
+    "provisioner",
+    "parameters",
+    "reclaimPolicy",
+    "volumeBindingMode",
+    "allowVolumeExpansion",
+    "mountOptions",
+    "allowedTopologies",
+];
+
+impl StorageClass {
+    /// Whether the class is marked the default one.
+    pub fn is_default(&self) -> bool {
+        self.metadata
+            .annotations
+            .get(ANN_DEFAULT_CLASS)
+            .is_some_and(|v| v == "true")
+    }
+
+    /// Whether its claims wait for a pod to be scheduled before binding.
+    pub fn waits_for_consumer(&self) -> bool {
+        self.class.volume_binding_mode.as_deref() == Some("WaitForFirstConsumer")
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -80,6 +251,9 @@ pub struct ClaimRef {
     pub namespace: Option<String>,
     #[serde(default)]
     pub name: Option<String>,
+    /// The claim's uid once the PersistentVolume controller bound it.
+    #[serde(default)]
+    pub uid: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -201,9 +375,25 @@ impl PodVolume {
 pub struct PersistentVolumeClaim {
     pub metadata: ObjectMeta,
     pub spec: PersistentVolumeClaimSpec,
+    pub status: ClaimStatus,
 }
 
 impl PersistentVolumeClaim {
+    /// The class the claim asks for (`""`: none).
+    pub fn class(&self) -> &str {
+        self.spec.storage_class_name.as_deref().unwrap_or("")
+    }
+
+    /// The volume the claim names, if any.
+    pub fn volume(&self) -> Option<&str> {
+        self.spec.volume_name.as_deref().filter(|v| !v.is_empty())
+    }
+
+    /// The storage the claim requests.
+    pub fn request(&self) -> Option<&Quantity> {
+        self.spec.resources.requests.get("storage")
+    }
+
     /// Upstream's `isPVCFullyBound`: a volume named and the binding
     /// marked complete.
     pub fn fully_bound(&self) -> bool {
@@ -235,6 +425,8 @@ pub struct PersistentVolumeClaimSpec {
     pub storage_class_name: Option<String>,
     #[serde(default)]
     pub volume_mode: Option<String>,
+    #[serde(default)]
+    pub selector: Option<super::selector::LabelSelector>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]

@@ -94,13 +94,22 @@ pub struct WorkloadSpec {
     pub service_name: Option<String>,
     #[serde(default)]
     pub pod_management_policy: Option<String>,
-    /// StatefulSet only: kept as written (volumes are not modelled), so
-    /// that an update can be refused for changing them, as upstream does.
+    /// StatefulSet only: the claims each replica gets, named
+    /// `<template>-<set>-<ordinal>`.
     #[serde(default)]
-    pub volume_claim_templates: Option<serde_yaml::Value>,
+    pub volume_claim_templates: Vec<ClaimTemplate>,
     /// StatefulSet only: the first replica's ordinal.
     #[serde(default)]
     pub ordinals: Option<StatefulSetOrdinals>,
+}
+
+/// One of a StatefulSet's `volumeClaimTemplates`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct ClaimTemplate {
+    #[serde(default)]
+    pub metadata: crate::api::ObjectMeta,
+    #[serde(default)]
+    pub spec: crate::api::volume::PersistentVolumeClaimSpec,
 }
 
 /// A StatefulSet's `spec.ordinals`: replicas are numbered from `start`

@@ -642,6 +642,7 @@ pub fn validate_with(obj: &Object, valid_spec: Option<&std::sync::Arc<PodSpec>>)
         Object::PersistentVolume(pv) => validate_volume(&pv.spec, &mut errs),
         Object::PersistentVolumeClaim(pvc) => validate_claim(&pvc.spec, &mut errs),
         Object::CsiNode(n) => validate_csi_node(&n.spec, &mut errs),
+        Object::StorageClass(c) => validate_storage_class(&c.class, &mut errs),
         Object::Node(_) | Object::EndpointSlice(_) | Object::Namespace(_) => {}
     }
     errs
@@ -768,16 +769,51 @@ fn validate_csi_node(spec: &crate::api::volume::CsiNodeSpec, errs: &mut Vec<Stri
     }
 }
 
+/// A StorageClass (upstream's `ValidateStorageClass`, the parts the model
+/// reads): a provisioner named, and known reclaim policy and binding mode.
+fn validate_storage_class(c: &crate::api::volume::StorageClassFields, errs: &mut Vec<String>) {
+    if c.provisioner.is_empty() {
+        errs.push("provisioner: Required value".into());
+    } else if !is_qualified_name(&c.provisioner) {
+        errs.push(format!(
+            "provisioner: Invalid value: \"{}\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+            c.provisioner
+        ));
+    }
+    if let Some(p) = &c.reclaim_policy
+        && p != "Delete"
+        && p != "Retain"
+    {
+        errs.push(format!(
+            "reclaimPolicy: Unsupported value: \"{p}\": supported values: \"Delete\", \"Retain\""
+        ));
+    }
+    if let Some(m) = &c.volume_binding_mode
+        && m != "Immediate"
+        && m != "WaitForFirstConsumer"
+    {
+        errs.push(format!(
+            "volumeBindingMode: Unsupported value: \"{m}\": supported values: \"Immediate\", \"WaitForFirstConsumer\""
+        ));
+    }
+}
+
 /// Upstream's PersistentVolumeClaim update rule: the spec is immutable
-/// but for naming its volume while it names none (the model keeps
-/// `resources.requests` fixed: volume expansion is not modelled).
+/// but for naming its volume while it names none, and for setting its
+/// class while it has none and is not bound (the retroactive default
+/// class); the model keeps `resources.requests` fixed: volume expansion
+/// is not modelled.
 pub fn claim_update(
     old: &crate::api::volume::PersistentVolumeClaim,
     new: &crate::api::volume::PersistentVolumeClaim,
 ) -> Vec<String> {
     let mut spec = new.spec.clone();
-    if old.spec.volume_name.as_deref().unwrap_or("").is_empty() {
+    let unbound = old.spec.volume_name.as_deref().unwrap_or("").is_empty();
+    if unbound {
         spec.volume_name.clone_from(&old.spec.volume_name);
+    }
+    if unbound && old.spec.storage_class_name.is_none() {
+        spec.storage_class_name = None;
     }
     if spec == old.spec {
         Vec::new()

@@ -203,6 +203,24 @@ impl ApiServer {
         Ok(())
     }
 
+    /// The DefaultStorageClass admission plugin: a claim created without
+    /// a class (neither `storageClassName`, not even `""`, nor the beta
+    /// annotation) gets the default class, if there is one.
+    fn default_storage_class(&mut self, claim: &mut crate::api::volume::PersistentVolumeClaim) {
+        if claim.spec.storage_class_name.is_some()
+            || claim
+                .metadata
+                .annotations
+                .contains_key(crate::api::volume::ANN_BETA_STORAGE_CLASS)
+        {
+            return;
+        }
+        let classes = self.cache.of_kind(Kind::StorageClass).map(|(_, o)| &**o);
+        if let Some(c) = crate::controllers::persistentvolume::default_class(classes) {
+            claim.spec.storage_class_name = Some(c.metadata.name.to_string());
+        }
+    }
+
     fn reject(cx: &mut Cx, req: Request, err: ApiError) {
         let key = req.verb.key();
         cx.rec.counters.api_rejected += 1;
@@ -258,6 +276,9 @@ impl ApiServer {
                     _ => None,
                 };
                 admission::default_object(obj);
+                if let Object::PersistentVolumeClaim(c) = obj {
+                    self.default_storage_class(c);
+                }
                 let meta = obj.meta_mut();
                 if meta.name.is_empty() {
                     let prefix = name_prefix(&meta.generate_name);
@@ -357,6 +378,26 @@ impl ApiServer {
                     Part::Text(if status.is_ready() { " ready" } else { "" }),
                 ],
             ),
+            Verb::UpdateStorageStatus { status, .. } => {
+                use crate::api::volume::StorageStatus;
+                let phase = match status {
+                    StorageStatus::Volume(s) => s.phase.as_str(),
+                    StorageStatus::Claim(s) => s.phase.as_str(),
+                };
+                rec.event_parts(
+                    now,
+                    me,
+                    action,
+                    subject,
+                    "",
+                    &[
+                        Part::Text("from "),
+                        Part::Text(from),
+                        Part::Text(" phase="),
+                        Part::Text(phase),
+                    ],
+                )
+            }
             _ => rec.event_parts(
                 now,
                 me,

@@ -18,6 +18,7 @@ pub mod deployment;
 pub mod endpointslice;
 pub mod gc;
 pub mod nodelifecycle;
+pub mod persistentvolume;
 pub mod podutil;
 pub mod replicaset;
 pub mod slowstart;
@@ -60,6 +61,16 @@ pub const NODE_LIFECYCLE: u8 = 6;
 pub const TAINT_EVICTION: u8 = 7;
 /// The pod garbage collector's force deletes of orphaned pods.
 pub const POD_GC: u8 = 8;
+/// The PersistentVolume controller (binder).
+pub const PERSISTENT_VOLUME: u8 = 9;
+/// The external provisioner of the StorageClasses' volumes.
+pub const PROVISIONER: u8 = 10;
+
+/// Whether controller `id` has a work queue (and a worker its requests
+/// hold back).
+fn has_queue(id: u8) -> bool {
+    !(NODE_LIFECYCLE..PERSISTENT_VOLUME).contains(&id)
+}
 
 /// The controller manager's settings (the scenario's `controllerManager:`).
 #[derive(Clone, Debug, PartialEq)]
@@ -762,13 +773,15 @@ fn controller_name(id: u8) -> &'static str {
         NODE_LIFECYCLE => "node-lifecycle-controller",
         TAINT_EVICTION => "taint manager",
         POD_GC => "pod GC",
+        PERSISTENT_VOLUME => persistentvolume::NAME,
+        PROVISIONER => persistentvolume::PROVISIONER_NAME,
         _ => "endpointslice-controller",
     }
 }
 
-/// How many controllers (ids 0 to 8) send requests, each through a client
+/// How many controllers (ids 0 to 10) send requests, each through a client
 /// of its own.
-const CLIENTS: usize = 9;
+const CLIENTS: usize = 11;
 
 impl Client {
     fn new(config: &ControllerManagerConfig) -> Self {
@@ -893,6 +906,14 @@ const WATCHED: [(u32, Kind); 7] = [
     (7, Kind::StatefulSet),
 ];
 
+/// The storage informers, opened only in runs that make storage objects
+/// (see [`ControllerManager::watch_storage`]).
+const WATCHED_STORAGE: [(u32, Kind); 3] = [
+    (8, Kind::PersistentVolume),
+    (9, Kind::PersistentVolumeClaim),
+    (10, Kind::StorageClass),
+];
+
 pub struct ControllerManager {
     cache: Cache,
     client: Client,
@@ -903,6 +924,10 @@ pub struct ControllerManager {
     statefulsets: StatefulSetController,
     gc: GarbageCollector,
     nodes: nodelifecycle::NodeLifecycleController,
+    volumes: persistentvolume::PersistentVolumeController,
+    provisioner: persistentvolume::Provisioner,
+    /// Whether the storage informers open (and the volume controllers run).
+    storage: bool,
 }
 
 impl Default for ControllerManager {
@@ -925,7 +950,18 @@ impl ControllerManager {
             statefulsets: StatefulSetController::default(),
             gc: GarbageCollector::default(),
             nodes: nodelifecycle::NodeLifecycleController::new(config.terminated_pod_gc_threshold),
+            volumes: Default::default(),
+            provisioner: Default::default(),
+            storage: false,
         }
+    }
+
+    /// Opens the PersistentVolume, PersistentVolumeClaim and StorageClass
+    /// informers when the controller manager starts, so that the
+    /// PersistentVolume controller and the provisioner run: only in runs
+    /// that make storage objects, so that others keep their timelines.
+    pub fn watch_storage(&mut self) {
+        self.storage = true;
     }
 
     /// The queue of controller `id` (one with a work queue).
@@ -936,6 +972,8 @@ impl ControllerManager {
             DAEMONSET => &mut self.daemonsets.queue,
             STATEFULSET => &mut self.statefulsets.queue,
             GARBAGE_COLLECTOR => &mut self.gc.queue,
+            PERSISTENT_VOLUME => &mut self.volumes.queue,
+            PROVISIONER => &mut self.provisioner.queue,
             _ => unreachable!("controller {id} has no work queue"),
         }
     }
@@ -948,7 +986,13 @@ impl ControllerManager {
                 // The node lifecycle controller shares the Node and Pod
                 // informers below.
                 self.nodes.start(cx);
-                for (tag, kind) in WATCHED {
+                let storage = if self.storage {
+                    self.volumes.start(cx);
+                    &WATCHED_STORAGE[..]
+                } else {
+                    &[]
+                };
+                for &(tag, kind) in WATCHED.iter().chain(storage) {
                     let spec = WatchSpec::all(tag, kind);
                     // Watches are opened once, before the informers sync:
                     // not rate limited.
@@ -963,6 +1007,7 @@ impl ControllerManager {
             Msg::WatchEvent { kind, change, .. } => {
                 self.observe(kind, &change.key, &change.object, cx)
             }
+            Msg::VolumeResync => self.volumes.resync(&self.cache, cx),
             msg @ (Msg::NodeMonitor | Msg::LeasesRenewed { .. } | Msg::TaintEviction { .. }) => {
                 self.nodes.handle(msg, &mut self.client, cx)
             }
@@ -991,6 +1036,13 @@ impl ControllerManager {
                             self.statefulsets
                                 .sync(&key, &self.cache, &mut self.client, cx)
                         }
+                        PERSISTENT_VOLUME => {
+                            self.volumes.sync(&key, &self.cache, &mut self.client, cx)
+                        }
+                        PROVISIONER => {
+                            self.provisioner
+                                .sync(&key, &self.cache, &mut self.client, cx)
+                        }
                         _ => self.gc.sync(&key, &self.cache, &mut self.client, cx),
                     }
                     let sent = self.client.next_tag != tags;
@@ -1011,7 +1063,7 @@ impl ControllerManager {
                 let id = (resp.tag >> 56) as u8;
                 worker = Some(id);
                 if let Err(e) = &resp.result
-                    && (id == 0 || id >= NODE_LIFECYCLE)
+                    && (id == 0 || !has_queue(id))
                 {
                     // Tag 0: a watch; others with id 0 the EndpointSlice
                     // controller's writes. The controllers that handle
@@ -1034,7 +1086,9 @@ impl ControllerManager {
                     }
                     GARBAGE_COLLECTOR => self.gc.on_response(&resp, &mut self.client, cx),
                     DAEMONSET => self.daemonsets.on_response(&resp, &mut self.client, cx),
-                    STATEFULSET => self.statefulsets.on_response(&resp, cx),
+                    STATEFULSET => self.statefulsets.on_response(&resp, &mut self.client, cx),
+                    PERSISTENT_VOLUME => self.volumes.on_response(&resp, &mut self.client, cx),
+                    PROVISIONER => self.provisioner.on_response(&resp, cx),
                     _ => {}
                 }
             }
@@ -1044,7 +1098,7 @@ impl ControllerManager {
         // (The node lifecycle controllers' loops are not held back: their
         // requests only go out later.)
         if let Some(id) = worker
-            && id < NODE_LIFECYCLE
+            && has_queue(id)
             && self.client.released(id) != released[usize::from(id)]
         {
             let until = self.client.released(id);
@@ -1060,6 +1114,10 @@ impl ControllerManager {
         self.gc.queue.kick(GARBAGE_COLLECTOR, cx);
         self.daemonsets.queue.kick(DAEMONSET, cx);
         self.statefulsets.queue.kick(STATEFULSET, cx);
+        if self.storage {
+            self.volumes.queue.kick(PERSISTENT_VOLUME, cx);
+            self.provisioner.queue.kick(PROVISIONER, cx);
+        }
     }
 
     /// Every controller's count of failed pods starts again (a refused pod
@@ -1087,6 +1145,18 @@ impl ControllerManager {
             self.nodes.observe(kind, key, obj, &mut self.client, cx);
         }
         if k == Kind::Service || k == Kind::EndpointSlice {
+            return;
+        }
+        if matches!(
+            k,
+            Kind::PersistentVolume | Kind::PersistentVolumeClaim | Kind::StorageClass
+        ) {
+            self.cache.apply(kind, key, obj);
+            self.volumes.observe(kind, key, obj);
+            self.provisioner.observe(key, obj);
+            if k == Kind::PersistentVolumeClaim {
+                self.statefulsets.observe_claim(obj);
+            }
             return;
         }
         let (old, controller) = self.cache.apply(kind, key, obj);

@@ -11,14 +11,24 @@
 //! partition, as upstream counts it), one at a time, each replaced and
 //! healthy before the next.
 //!
-//! Simplified: no PersistentVolumeClaims; the revision is the template
-//! hash (no ControllerRevision objects); `maxUnavailable` is not modelled.
+//! Each replica gets a claim per `volumeClaimTemplates` entry, named
+//! `<template>-<set>-<ordinal>` and labelled with the template's labels
+//! and the set's `matchLabels`; a missing claim is created before its pod,
+//! which is created once the claim is seen (upstream creates the pod when
+//! the claim's create returns), with a volume named after the template
+//! reading it. Claims are kept when pods go (upstream's default retention,
+//! Retain and Retain).
+//!
+//! Simplified: the revision is the template hash (no ControllerRevision
+//! objects); `maxUnavailable` and `persistentVolumeClaimRetentionPolicy`
+//! are not modelled.
 
 use crate::fasthash::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::api::pod::PodPhase;
+use crate::api::volume::{ClaimSource, PersistentVolumeClaim, PodVolume, VolumeSources};
 use crate::api::workloads::Workload;
 use crate::api::{Kind, Object, ObjectKey, Pod};
 use crate::etcd::EventType;
@@ -39,6 +49,11 @@ fn as_workload(o: &Object) -> Option<&Workload> {
         Object::Workload(_, w) => Some(w),
         _ => None,
     }
+}
+
+/// The claim of template `template` for replica `ordinal` of set `set`.
+pub fn claim_name(template: &str, set: &str, ordinal: i32) -> String {
+    format!("{template}-{set}-{ordinal}")
 }
 
 /// The ordinal of a pod named `<set>-<ordinal>`.
@@ -98,7 +113,23 @@ impl StatefulSetController {
         self.queue.add(owner);
     }
 
-    pub fn on_response(&mut self, resp: &Response, cx: &mut crate::sim::Cx) {
+    /// A claim was seen: the set whose create of it was in flight syncs
+    /// again (its pod waits for it).
+    pub fn observe_claim(&mut self, obj: &Object) {
+        let name = obj.meta().name.as_str();
+        let ns = obj.meta().namespace.as_str();
+        let found = self
+            .in_flight
+            .iter()
+            .find(|(k, n)| n == name && k.namespace() == ns)
+            .cloned();
+        if let Some(entry) = found {
+            self.in_flight.remove(&entry);
+            self.queue.add(entry.0);
+        }
+    }
+
+    pub fn on_response(&mut self, resp: &Response, _client: &mut Client, cx: &mut crate::sim::Cx) {
         if let Err(e) = &resp.result {
             let detail = format!(
                 "{} failed: {} {}: {}",
@@ -128,6 +159,68 @@ impl StatefulSetController {
             // The last answer of the set's requests.
             self.queue.forget(&set);
         }
+    }
+
+    /// Whether replica `i`'s claims all exist; creates those missing (the
+    /// pod waits for them) and refuses a claim being deleted, as
+    /// upstream's `createPersistentVolumeClaims`.
+    #[allow(clippy::too_many_arguments)]
+    fn claims_ready(
+        &mut self,
+        key: &ObjectKey,
+        set: &Workload,
+        i: i32,
+        pod_name: &str,
+        cache: &Cache,
+        client: &mut Client,
+        cx: &mut crate::sim::Cx,
+    ) -> bool {
+        let mut ready = true;
+        for t in &set.spec.volume_claim_templates {
+            let claim = claim_name(&t.metadata.name, &set.metadata.name, i);
+            let ck = ObjectKey::new(Kind::PersistentVolumeClaim, key.namespace(), &claim);
+            if self.in_flight.contains(&(key.clone(), claim.clone())) {
+                ready = false;
+                continue;
+            }
+            match cache.get(&ck) {
+                Some(c) if c.meta().deletion_timestamp.is_some() => {
+                    let detail = format!(
+                        "FailedCreate: create Claim {claim} for Pod {pod_name} in StatefulSet {} failed error: pvc {claim} is being deleted",
+                        set.metadata.name
+                    );
+                    log(cx, "error", Subject::from(key), NAME, &detail);
+                    ready = false;
+                }
+                Some(_) => {}
+                None => {
+                    let mut c = PersistentVolumeClaim {
+                        metadata: t.metadata.clone(),
+                        spec: t.spec.clone(),
+                        status: Default::default(),
+                    };
+                    c.metadata.name = claim.as_str().into();
+                    c.metadata.namespace = key.namespace().into();
+                    if let Some(sel) = &set.spec.selector {
+                        let labels = std::sync::Arc::make_mut(&mut c.metadata.labels);
+                        for (k, v) in &sel.match_labels {
+                            labels.insert(k.clone(), v.clone());
+                        }
+                    }
+                    let detail = format!(
+                        "SuccessfulCreate: create Claim {claim} Pod {pod_name} in StatefulSet {} success",
+                        set.metadata.name
+                    );
+                    log(cx, "create", Subject::from(&ck), NAME, &detail);
+                    self.in_flight.insert((key.clone(), claim));
+                    let verb = Verb::Create(Object::PersistentVolumeClaim(Box::new(c)));
+                    let tag = self.send(key, client, cx, verb, false);
+                    self.pending.insert(tag, key.clone());
+                    ready = false;
+                }
+            }
+        }
+        ready
     }
 
     pub fn sync(
@@ -279,6 +372,9 @@ impl StatefulSetController {
         let lingering = cache.replaces_failures_forever(uid, replicas);
         for i in creates {
             let pod_name = format!("{name}-{i}");
+            if !self.claims_ready(key, set, i, &pod_name, cache, client, cx) {
+                continue;
+            }
             let mut pod = podutil::pod_from_template(
                 &set.spec.template,
                 Kind::StatefulSet,
@@ -289,6 +385,33 @@ impl StatefulSetController {
                 .insert(REVISION_LABEL.into(), hash.clone());
             std::sync::Arc::make_mut(&mut pod.metadata.labels)
                 .insert(POD_NAME_LABEL.into(), pod_name.clone());
+            if !set.spec.volume_claim_templates.is_empty() {
+                // Upstream's `updateStorage`: a volume per template, in
+                // place of the template's volume of that name.
+                let spec = std::sync::Arc::make_mut(&mut pod.spec);
+                let mut volumes: Vec<PodVolume> = set
+                    .spec
+                    .volume_claim_templates
+                    .iter()
+                    .map(|t| PodVolume {
+                        name: t.metadata.name.to_string(),
+                        source: VolumeSources {
+                            persistent_volume_claim: Some(ClaimSource {
+                                claim_name: claim_name(&t.metadata.name, name, i),
+                                read_only: false,
+                            }),
+                            ..Default::default()
+                        },
+                    })
+                    .collect();
+                volumes.extend(spec.volumes.drain(..).filter(|v| {
+                    !set.spec
+                        .volume_claim_templates
+                        .iter()
+                        .any(|t| *t.metadata.name == *v.name)
+                }));
+                spec.volumes = volumes;
+            }
             let pk = ObjectKey::new(Kind::Pod, key.namespace(), &pod_name);
             log(
                 cx,

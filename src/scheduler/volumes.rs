@@ -6,8 +6,9 @@
 //! CSINodes ([`VolumeCache`]).
 //!
 //! A cycle resolves the pod's side once ([`PodVolumes::new`], the plugins'
-//! PreFilter): a claim that does not exist, is being deleted or is not
-//! bound rejects the pod on every node (UnschedulableAndUnresolvable);
+//! PreFilter): a claim that does not exist, is being deleted, is Lost or
+//! is not bound rejects the pod on every node
+//! (UnschedulableAndUnresolvable);
 //! otherwise each plugin that can reject some node runs per node
 //! ([`PodVolumes::filter`]):
 //! - VolumeRestrictions: an inline GCE PD or AWS EBS disk a pod on the
@@ -22,10 +23,13 @@
 //! - VolumeZone: the node's zone and region labels are among the
 //!   volumes' labels' (values split on `__`).
 //!
-//! Simplified: no StorageClass is modelled, so every claim not bound is
-//! an immediate one (VolumeBinding's "pod has unbound immediate
-//! PersistentVolumeClaims"), and no volume is bound, provisioned or
-//! scored by the scheduler; VolumeAttachments are not counted; the
+//! Simplified: the scheduler has no StorageClass informer and every class
+//! binds immediately (scenarios with WaitForFirstConsumer classes are
+//! refused), so every claim not bound is an immediate one (VolumeBinding's
+//! "pod has unbound immediate PersistentVolumeClaims"; VolumeZone, with
+//! VolumeBinding disabled, takes a class it does not know for a missing
+//! one), and no volume is bound, provisioned or scored by the scheduler:
+//! the PersistentVolume controller binds them; VolumeAttachments are not counted; the
 //! inline disk conflicts of RBD and iSCSI volumes are not checked; a
 //! generic ephemeral volume's claim is found by name without checking
 //! that the pod owns it.
@@ -468,6 +472,16 @@ impl PodVolumes {
                             pv.rejected = Some((
                                 plugin,
                                 format!("persistentvolumeclaim \"{claim}\" is being deleted"),
+                            ));
+                            return pv;
+                        }
+                        if pvc.status.phase == crate::api::volume::ClaimPhase::Lost {
+                            pv.rejected = Some((
+                                plugin,
+                                format!(
+                                    "persistentvolumeclaim \"{claim}\" bound to non-existent persistentvolume \"{}\"",
+                                    pvc.spec.volume_name.as_deref().unwrap_or("")
+                                ),
                             ));
                             return pv;
                         }

@@ -47,10 +47,14 @@ pub enum Hop {
     /// A workload controller's processing of one key of its work queue
     /// (before the requests it sends, which wait on the rate limiter).
     ControllerSync,
+    /// An external provisioner's making of a volume (the storage
+    /// backend's CreateVolume), from its start to the PersistentVolume's
+    /// create.
+    VolumeProvision,
 }
 
 impl Hop {
-    pub const ALL: [Hop; 17] = [
+    pub const ALL: [Hop; 18] = [
         Hop::ApiserverRequest,
         Hop::EtcdWrite,
         Hop::EtcdRead,
@@ -68,6 +72,7 @@ impl Hop {
         Hop::ProxySyncPerEndpoint,
         Hop::ProxyMinSyncPeriod,
         Hop::ControllerSync,
+        Hop::VolumeProvision,
     ];
 
     /// The scenario key.
@@ -90,6 +95,7 @@ impl Hop {
             Hop::ProxySyncPerEndpoint => "proxySyncPerEndpoint",
             Hop::ProxyMinSyncPeriod => "proxyMinSyncPeriod",
             Hop::ControllerSync => "controllerSync",
+            Hop::VolumeProvision => "volumeProvision",
         }
     }
 
@@ -122,6 +128,7 @@ impl Hop {
             Hop::ProxySyncPerEndpoint => Dist::Constant(5 * MICROSECOND),
             Hop::ProxyMinSyncPeriod => Dist::Constant(SECOND),
             Hop::ControllerSync => logn(ms / 2, 5 * ms),
+            Hop::VolumeProvision => logn(2 * SECOND, 10 * SECOND),
         }
     }
 }

@@ -131,6 +131,12 @@ pub enum Verb {
         key: ObjectKey,
         status: WorkloadStatus,
     },
+    /// PUT the `status` subresource of a PersistentVolume or a
+    /// PersistentVolumeClaim: only the status changes.
+    UpdateStorageStatus {
+        key: ObjectKey,
+        status: crate::api::volume::StorageStatus,
+    },
     /// DELETE with `propagationPolicy: Orphan`: the object gets a
     /// deletionTimestamp and the `orphan` finalizer; the garbage collector
     /// orphans its dependents and then deletes it.
@@ -210,7 +216,7 @@ impl Verb {
             Verb::Bind { .. } => "bind",
             Verb::Delete { .. } => "delete",
             Verb::Watch(_) => "watch",
-            Verb::UpdateWorkloadStatus { .. } => "update-status",
+            Verb::UpdateWorkloadStatus { .. } | Verb::UpdateStorageStatus { .. } => "update-status",
             Verb::DeleteOrphan { .. } => "delete",
             Verb::ForceDelete { .. } => "delete",
             Verb::PatchNode { .. } => "patch",
@@ -228,6 +234,7 @@ impl Verb {
             | Verb::Bind { key: k, .. }
             | Verb::Delete { key: k, .. }
             | Verb::UpdateWorkloadStatus { key: k, .. }
+            | Verb::UpdateStorageStatus { key: k, .. }
             | Verb::DeleteOrphan { key: k } => k.clone(),
             Verb::ForceDelete { key: k }
             | Verb::PatchNode { key: k, .. }
@@ -489,6 +496,9 @@ pub enum Msg {
     /// From the controller manager to itself (background): the node
     /// lifecycle controller's monitor pass.
     NodeMonitor,
+    /// From the controller manager to itself (background): the
+    /// PersistentVolume controller's periodic resync.
+    VolumeResync,
     /// From the controller manager to itself: the taint manager evicts pod
     /// `pod` (a NoExecute taint outlived its toleration).
     TaintEviction { pod: u64 },
@@ -560,6 +570,7 @@ impl MessageKind for Msg {
             Msg::StaticPodReady { .. } => 312,
             Msg::AwaitRequests => 313,
             Msg::PodDeleted { .. } => 314,
+            Msg::VolumeResync => 315,
         }
     }
 }

@@ -74,6 +74,11 @@ pub struct RunOptions {
     /// KubeSchedulerConfiguration `clientConnection` when it sets one,
     /// else the scenario's `scheduler.clientConnection`.
     pub scheduler_client: Option<crate::scheduler::ClientConnection>,
+    /// No PersistentVolume controller or provisioner runs, as in upstream's
+    /// scheduler_perf, whose harness writes its claims and volumes bound
+    /// (its volumes' claim references carry no uid, which the controller
+    /// would take for another claim's).
+    pub no_volume_controllers: bool,
 }
 
 /// The decision trace's file, written on request beside [`OUTPUT_FILES`].
@@ -289,16 +294,21 @@ fn simulate_into(
         cluster.scheduler.watch_namespaces();
     }
     let creates_storage = scenario.actions.iter().any(|a| match &a.op {
-        ActionOp::Apply(objects) => objects.iter().any(|o| {
-            matches!(
-                o.kind(),
-                Kind::PersistentVolume | Kind::PersistentVolumeClaim | Kind::CSINode
-            )
+        ActionOp::Apply(objects) => objects.iter().any(|o| match o {
+            Object::PersistentVolume(_)
+            | Object::PersistentVolumeClaim(_)
+            | Object::CsiNode(_)
+            | Object::StorageClass(_) => true,
+            Object::Workload(_, w) => !w.spec.volume_claim_templates.is_empty(),
+            _ => false,
         }),
         _ => false,
     });
     if creates_storage {
         cluster.scheduler.watch_volumes();
+        if !opts.no_volume_controllers {
+            cluster.controllers.watch_storage();
+        }
     }
     if boot || !opts.scheduling_only {
         cluster.proxy =

@@ -1,0 +1,1084 @@
+//! The PersistentVolume controller (upstream
+//! `pkg/controller/volume/persistentvolume/pv_controller.go`, the
+//! controller manager's `persistentvolume-binder-controller`) and the
+//! external provisioner a StorageClass names (upstream's CSI
+//! external-provisioner, a process of its own, modelled here beside it).
+//!
+//! The binder syncs claims and volumes from one work queue, fed by the
+//! controller manager's PersistentVolume, PersistentVolumeClaim and
+//! StorageClass informers and by a resync of every claim and volume each
+//! 15 s (`--pvclaimbinder-sync-period`):
+//! - an unbound claim gets the smallest Available volume of its class
+//!   whose access modes include the claim's, whose size is at least the
+//!   request and whose labels match the claim's selector (a volume
+//!   pre-bound to the claim by its `claimRef` wins at once); binding is
+//!   upstream's four writes in order, each sent once the one before it
+//!   succeeded: the volume's `claimRef` (with the claim's uid), its phase
+//!   Bound, the claim's `volumeName` with the bind-completed and
+//!   bound-by-controller annotations, and its phase Bound with the
+//!   volume's capacity and access modes;
+//! - with no volume, a claim without a class gets the default class if
+//!   one exists (upstream's retroactive default); a claim of a class is
+//!   annotated for the class's provisioner (`ExternalProvisioning`); one
+//!   of no class waits (`FailedBinding`);
+//! - a claim naming its volume binds to it if the volume fits
+//!   (`VolumeMismatch` otherwise) and is free or reserved for it;
+//! - a bound claim whose volume is gone or bound elsewhere is Lost;
+//! - a volume whose claim is gone is Released: Retain keeps it so; Delete
+//!   leaves a provisioned volume to its provisioner, and fails a static
+//!   one (`VolumeFailedDelete`: no in-tree deleter is modelled), as
+//!   Recycle fails (no recycler).
+//!
+//! The provisioner makes volume `pvc-<claim uid>` for an unbound claim
+//! annotated with its name, after the modelled provisioning time
+//! (`volumeProvision`), with the claim's request as capacity, its access
+//! modes and volume mode, and the class's reclaim policy; it deletes the
+//! Released volumes it made whose policy is Delete. Every provisioner a
+//! class names is taken to be installed and to succeed.
+//!
+//! Simplified: one worker for claims and volumes (upstream runs one each);
+//! WaitForFirstConsumer classes are refused when a scenario loads (the
+//! scheduler binds no volume); no volume expansion, finalizers or
+//! topology of provisioned volumes.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use crate::api::volume::{
+    ANN_BETA_STORAGE_PROVISIONER, ANN_BIND_COMPLETED, ANN_BOUND_BY_CONTROLLER, ANN_PROVISIONED_BY,
+    ANN_STORAGE_PROVISIONER, ClaimPhase, ClaimRef, ClaimStatus, PersistentVolume,
+    PersistentVolumeClaim, StorageClass, StorageStatus, VolumePhase, VolumeStatus,
+};
+use crate::api::{Kind, Object, ObjectKey};
+use crate::engine::{SECOND, Time};
+use crate::etcd::EventType;
+use crate::fasthash::HashMap;
+use crate::output::Subject;
+use crate::sim::msg::Response;
+use crate::sim::{Cx, Dest, Hop, Msg, Verb};
+
+use super::{Cache, Client, PERSISTENT_VOLUME, PROVISIONER, WorkQueue, log};
+
+pub(super) const NAME: &str = "persistentvolume-controller";
+pub(super) const PROVISIONER_NAME: &str = "external-provisioner";
+
+/// `--pvclaimbinder-sync-period`: every claim and volume is synced again
+/// this often.
+pub const SYNC_PERIOD: Time = 15 * SECOND;
+
+/// The provisioner upstream reserves for classes of statically made
+/// volumes: nothing provisions for it.
+pub const NO_PROVISIONER: &str = "kubernetes.io/no-provisioner";
+
+fn as_volume(o: &Object) -> Option<&PersistentVolume> {
+    match o {
+        Object::PersistentVolume(v) => Some(v),
+        _ => None,
+    }
+}
+
+fn as_claim(o: &Object) -> Option<&PersistentVolumeClaim> {
+    match o {
+        Object::PersistentVolumeClaim(c) => Some(c),
+        _ => None,
+    }
+}
+
+fn class<'a>(cache: &'a Cache, name: &str) -> Option<&'a StorageClass> {
+    match cache
+        .get(&ObjectKey::new(Kind::StorageClass, "", name))
+        .map(|o| &**o)
+    {
+        Some(Object::StorageClass(c)) => Some(c),
+        _ => None,
+    }
+}
+
+/// Upstream's `GetDefaultClass`: of the classes marked default, the newest
+/// (a tie: the first by name).
+pub fn default_class<'a>(classes: impl Iterator<Item = &'a Object>) -> Option<&'a StorageClass> {
+    classes
+        .filter_map(|o| match o {
+            Object::StorageClass(c) if c.is_default() => Some(&**c),
+            _ => None,
+        })
+        .min_by(|a, b| {
+            b.metadata
+                .creation_timestamp
+                .cmp(&a.metadata.creation_timestamp)
+                .then_with(|| a.metadata.name.cmp(&b.metadata.name))
+        })
+}
+
+fn volume_mode(m: Option<&str>) -> &str {
+    m.unwrap_or("Filesystem")
+}
+
+/// Whether `volume`'s claim reference names `claim` (its uid, when the
+/// reference has one): upstream's `IsVolumeBoundToClaim`.
+fn bound_to(volume: &PersistentVolume, claim: &PersistentVolumeClaim) -> bool {
+    volume.reserved_for(
+        &claim.metadata.namespace,
+        &claim.metadata.name,
+        claim.metadata.uid,
+    )
+}
+
+fn size(q: Option<&crate::api::Quantity>) -> i64 {
+    q.map_or(0, |q| q.value())
+}
+
+/// Why `volume` cannot serve `claim`, as upstream's
+/// `checkVolumeSatisfyClaim` words it.
+fn mismatch(volume: &PersistentVolume, claim: &PersistentVolumeClaim) -> Option<String> {
+    if volume.metadata.deletion_timestamp.is_some() {
+        return Some(format!(
+            "the volume is marked for deletion \"{}\"",
+            volume.metadata.name
+        ));
+    }
+    if size(volume.size()) < size(claim.request()) {
+        return Some("requested PV is too small".into());
+    }
+    if volume.class() != claim.class() {
+        return Some("storageClassName does not match".into());
+    }
+    if volume_mode(volume.spec.volume_mode.as_deref())
+        != volume_mode(claim.spec.volume_mode.as_deref())
+    {
+        return Some("incompatible volumeMode".into());
+    }
+    if !modes_include(&volume.spec.access_modes, &claim.spec.access_modes) {
+        return Some("incompatible accessMode".into());
+    }
+    None
+}
+
+fn modes_include(have: &[String], want: &[String]) -> bool {
+    want.iter().all(|m| have.contains(m))
+}
+
+/// Upstream's `findBestMatchForClaim`: a volume pre-bound to the claim,
+/// else the smallest Available one that fits it. Volumes are grouped by
+/// their set of access modes, the groups that include the claim's tried
+/// from the fewest modes up, and the first group with a match wins.
+pub fn best_match<'a>(
+    claim: &PersistentVolumeClaim,
+    volumes: impl Iterator<Item = &'a PersistentVolume>,
+) -> Option<&'a PersistentVolume> {
+    let request = size(claim.request());
+    let mode = volume_mode(claim.spec.volume_mode.as_deref());
+    // (number of modes, the modes, size, name): the best is the least.
+    let mut best: Option<(usize, Vec<&str>, i64, &PersistentVolume)> = None;
+    for v in volumes {
+        if v.spec.claim_ref.is_some() && !bound_to(v, claim) {
+            continue;
+        }
+        let vsize = size(v.size());
+        if vsize < request
+            || volume_mode(v.spec.volume_mode.as_deref()) != mode
+            || v.metadata.deletion_timestamp.is_some()
+            || !modes_include(&v.spec.access_modes, &claim.spec.access_modes)
+        {
+            continue;
+        }
+        if bound_to(v, claim) {
+            return Some(v);
+        }
+        if v.status.phase != VolumePhase::Available
+            || v.class() != claim.class()
+            || claim
+                .spec
+                .selector
+                .as_ref()
+                .is_some_and(|s| !s.matches(&v.metadata.labels))
+        {
+            continue;
+        }
+        let mut modes: Vec<&str> = v.spec.access_modes.iter().map(String::as_str).collect();
+        modes.sort_unstable();
+        modes.dedup();
+        let better = match &best {
+            None => true,
+            Some((n, m, s, _)) => (modes.len(), &modes)
+                .cmp(&(*n, m))
+                .then(vsize.cmp(s))
+                .is_lt(),
+        };
+        if better {
+            best = Some((modes.len(), modes, vsize, v));
+        }
+    }
+    best.map(|(_, _, _, v)| v)
+}
+
+/// The writes of one sync that must go one after another (upstream's
+/// `bind`, each call made once the one before it returned).
+struct Chain {
+    /// The key whose sync sent them.
+    key: ObjectKey,
+    rest: VecDeque<Verb>,
+}
+
+#[derive(Default)]
+pub struct PersistentVolumeController {
+    pub queue: WorkQueue,
+    /// Chains of writes in flight, by the tag of the write sent.
+    chains: HashMap<u64, Chain>,
+    /// Keys with a chain in flight: not synced again until it ends.
+    busy: BTreeSet<ObjectKey>,
+    /// The last event row of each claim or volume (reason and message),
+    /// so that a resync repeats none (upstream's recorder folds repeats
+    /// into one event with a count).
+    last_event: HashMap<ObjectKey, String>,
+    /// Whether the resync timer runs.
+    started: bool,
+}
+
+impl PersistentVolumeController {
+    /// Starts the resync loop (once the storage informers open).
+    pub fn start(&mut self, cx: &mut Cx) {
+        if !self.started {
+            self.started = true;
+            cx.send_background(Dest::ControllerManager, SYNC_PERIOD, Msg::VolumeResync);
+        }
+    }
+
+    /// The periodic resync: every claim, then every volume.
+    pub fn resync(&mut self, cache: &Cache, cx: &mut Cx) {
+        for kind in [Kind::PersistentVolumeClaim, Kind::PersistentVolume] {
+            for (k, _) in cache.of_kind(kind) {
+                self.queue.add(k.clone());
+            }
+        }
+        cx.send_background(Dest::ControllerManager, SYNC_PERIOD, Msg::VolumeResync);
+    }
+
+    /// A claim, volume or class changed: its key is queued, and a deleted
+    /// claim's volume and a deleted volume's claim with it.
+    pub fn observe(&mut self, kind: EventType, key: &ObjectKey, obj: &Object) {
+        match obj {
+            Object::PersistentVolumeClaim(c) => {
+                self.queue.add(key.clone());
+                if kind == EventType::Deleted
+                    && let Some(v) = c.volume()
+                {
+                    self.queue
+                        .add(ObjectKey::new(Kind::PersistentVolume, "", v));
+                }
+            }
+            Object::PersistentVolume(v) => {
+                self.queue.add(key.clone());
+                if kind == EventType::Deleted
+                    && let Some(r) = &v.spec.claim_ref
+                    && let (Some(ns), Some(name)) = (&r.namespace, &r.name)
+                {
+                    self.queue
+                        .add(ObjectKey::new(Kind::PersistentVolumeClaim, ns, name));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// An event row of `key`, unless it repeats the last one.
+    fn event(&mut self, cx: &mut Cx, key: &ObjectKey, reason: &str, message: &str) {
+        let text = format!("{reason}: {message}");
+        if self.last_event.get(key) == Some(&text) {
+            return;
+        }
+        log(cx, "event", Subject::from(key), NAME, &text);
+        self.last_event.insert(key.clone(), text);
+    }
+
+    /// Sends `writes` one after another for `key`'s sync.
+    fn send_chain(&mut self, key: &ObjectKey, writes: Vec<Verb>, client: &mut Client, cx: &mut Cx) {
+        let mut rest: VecDeque<Verb> = writes.into();
+        let Some(first) = rest.pop_front() else {
+            return;
+        };
+        self.busy.insert(key.clone());
+        self.queue.await_answer(key);
+        let tag = client.send(PERSISTENT_VOLUME, cx, first);
+        self.chains.insert(
+            tag,
+            Chain {
+                key: key.clone(),
+                rest,
+            },
+        );
+    }
+
+    pub fn on_response(&mut self, resp: &Response, client: &mut Client, cx: &mut Cx) {
+        let Some(mut chain) = self.chains.remove(&resp.tag) else {
+            return;
+        };
+        self.queue.answer_came(&chain.key);
+        if let Err(e) = &resp.result {
+            let detail = format!(
+                "{} {} failed: {} {}: {}",
+                resp.verb, resp.key, e.code, e.reason, e.message
+            );
+            log(cx, "error", Subject::from(&chain.key), NAME, &detail);
+            self.busy.remove(&chain.key);
+            self.queue
+                .add_rate_limited(PERSISTENT_VOLUME, chain.key, cx);
+            return;
+        }
+        match chain.rest.pop_front() {
+            Some(next) => {
+                self.queue.await_answer(&chain.key);
+                let tag = client.send(PERSISTENT_VOLUME, cx, next);
+                self.chains.insert(tag, chain);
+            }
+            None => {
+                self.busy.remove(&chain.key);
+                if !self.queue.awaiting(&chain.key) {
+                    self.queue.forget(&chain.key);
+                }
+            }
+        }
+    }
+
+    pub fn sync(&mut self, key: &ObjectKey, cache: &Cache, client: &mut Client, cx: &mut Cx) {
+        if self.busy.contains(key) {
+            // Its writes are in flight: the sync that follows their
+            // answers (the watch events they cause) takes it up.
+            return;
+        }
+        let Some(obj) = cache.get(key).cloned() else {
+            self.last_event.remove(key);
+            return;
+        };
+        match &*obj {
+            Object::PersistentVolumeClaim(c) => self.sync_claim(key, c, cache, client, cx),
+            Object::PersistentVolume(v) => self.sync_volume(key, v, cache, client, cx),
+            _ => {}
+        }
+    }
+
+    fn volume<'a>(cache: &'a Cache, name: &str) -> Option<&'a PersistentVolume> {
+        cache
+            .get(&ObjectKey::new(Kind::PersistentVolume, "", name))
+            .and_then(|o| as_volume(o))
+    }
+
+    fn claim_status_write(
+        key: &ObjectKey,
+        claim: &PersistentVolumeClaim,
+        status: ClaimStatus,
+    ) -> Option<Verb> {
+        (claim.status != status).then(|| Verb::UpdateStorageStatus {
+            key: key.clone(),
+            status: StorageStatus::Claim(status),
+        })
+    }
+
+    /// The claim's phase set to Pending (its status cleared), if it is not.
+    fn pend(
+        &mut self,
+        key: &ObjectKey,
+        claim: &PersistentVolumeClaim,
+        client: &mut Client,
+        cx: &mut Cx,
+    ) {
+        if let Some(w) = Self::claim_status_write(key, claim, ClaimStatus::default()) {
+            self.send_chain(key, vec![w], client, cx);
+        }
+    }
+
+    /// The claim's phase set to Lost, with the event of why.
+    fn lose(
+        &mut self,
+        key: &ObjectKey,
+        claim: &PersistentVolumeClaim,
+        reason: &str,
+        message: &str,
+        client: &mut Client,
+        cx: &mut Cx,
+    ) {
+        if claim.status.phase == ClaimPhase::Lost {
+            return;
+        }
+        self.event(cx, key, reason, message);
+        let status = ClaimStatus {
+            phase: ClaimPhase::Lost,
+            ..claim.status.clone()
+        };
+        let w = Verb::UpdateStorageStatus {
+            key: key.clone(),
+            status: StorageStatus::Claim(status),
+        };
+        self.send_chain(key, vec![w], client, cx);
+    }
+
+    fn sync_claim(
+        &mut self,
+        key: &ObjectKey,
+        claim: &PersistentVolumeClaim,
+        cache: &Cache,
+        client: &mut Client,
+        cx: &mut Cx,
+    ) {
+        if claim.metadata.deletion_timestamp.is_some() {
+            return;
+        }
+        let volumes = || {
+            cache
+                .of_kind(Kind::PersistentVolume)
+                .filter_map(|(_, o)| as_volume(o))
+        };
+        if !claim.metadata.annotations.contains_key(ANN_BIND_COMPLETED) {
+            let Some(name) = claim.volume() else {
+                if let Some(v) = best_match(claim, volumes()) {
+                    let writes = bind_writes(v, key, claim);
+                    return self.send_chain(key, writes, client, cx);
+                }
+                if claim.spec.storage_class_name.is_none()
+                    && let Some(def) =
+                        default_class(cache.of_kind(Kind::StorageClass).map(|(_, o)| &**o))
+                {
+                    // Upstream's retroactive default class; the sync that
+                    // its update causes goes on.
+                    let mut c = claim.clone();
+                    c.spec.storage_class_name = Some(def.metadata.name.to_string());
+                    let w = update(
+                        key,
+                        Object::PersistentVolumeClaim(Box::new(c)),
+                        claim.metadata.resource_version,
+                    );
+                    return self.send_chain(key, vec![w], client, cx);
+                }
+                let class_name = claim.class();
+                if class_name.is_empty() {
+                    self.event(
+                        cx,
+                        key,
+                        "FailedBinding",
+                        "no persistent volumes available for this claim and no storage class is set",
+                    );
+                    return self.pend(key, claim, client, cx);
+                }
+                let Some(sc) = class(cache, class_name) else {
+                    let msg = format!("storageclass.storage.k8s.io \"{class_name}\" not found");
+                    self.event(cx, key, "ProvisioningFailed", &msg);
+                    return self.pend(key, claim, client, cx);
+                };
+                let p = sc.class.provisioner.as_str();
+                if p == NO_PROVISIONER || p.starts_with("kubernetes.io/") {
+                    // An in-tree provisioner: none is modelled.
+                    let msg = format!("no volume plugin matched name: {p}");
+                    self.event(cx, key, "ProvisioningFailed", &msg);
+                    return self.pend(key, claim, client, cx);
+                }
+                let annotated = claim
+                    .metadata
+                    .annotations
+                    .get(ANN_STORAGE_PROVISIONER)
+                    .map(String::as_str)
+                    == Some(p)
+                    && claim
+                        .metadata
+                        .annotations
+                        .get(ANN_BETA_STORAGE_PROVISIONER)
+                        .map(String::as_str)
+                        == Some(p);
+                let msg = format!(
+                    "Waiting for a volume to be created either by the external provisioner '{p}' or manually by the system administrator. If volume creation is delayed, please verify that the provisioner is running and correctly registered."
+                );
+                self.event(cx, key, "ExternalProvisioning", &msg);
+                let mut writes = Vec::new();
+                if !annotated {
+                    let mut c = claim.clone();
+                    let ann = Arc::make_mut(&mut c.metadata.annotations);
+                    ann.insert(ANN_BETA_STORAGE_PROVISIONER.into(), p.into());
+                    ann.insert(ANN_STORAGE_PROVISIONER.into(), p.into());
+                    writes.push(update(
+                        key,
+                        Object::PersistentVolumeClaim(Box::new(c)),
+                        claim.metadata.resource_version,
+                    ));
+                }
+                writes.extend(Self::claim_status_write(key, claim, ClaimStatus::default()));
+                return self.send_chain(key, writes, client, cx);
+            };
+            // The claim names its volume.
+            let Some(v) = Self::volume(cache, name) else {
+                return self.pend(key, claim, client, cx);
+            };
+            if v.spec.claim_ref.is_none() {
+                if let Some(why) = mismatch(v, claim) {
+                    let msg = format!("Cannot bind to requested volume \"{name}\": {why}");
+                    self.event(cx, key, "VolumeMismatch", &msg);
+                    return self.pend(key, claim, client, cx);
+                }
+            } else if !bound_to(v, claim) {
+                let msg = format!("volume \"{name}\" already bound to a different claim.");
+                self.event(cx, key, "FailedBinding", &msg);
+                return self.pend(key, claim, client, cx);
+            }
+            let writes = bind_writes(v, key, claim);
+            return self.send_chain(key, writes, client, cx);
+        }
+        // A bound claim.
+        let Some(name) = claim.volume() else {
+            let msg =
+                "Bound claim has lost reference to PersistentVolume. Data on the volume is lost!";
+            return self.lose(key, claim, "ClaimLost", msg, client, cx);
+        };
+        let Some(v) = Self::volume(cache, name) else {
+            let msg = "Bound claim has lost its PersistentVolume. Data on the volume is lost!";
+            return self.lose(key, claim, "ClaimLost", msg, client, cx);
+        };
+        let uid_matches = v
+            .spec
+            .claim_ref
+            .as_ref()
+            .is_none_or(|r| r.uid.as_deref() == Some(claim.metadata.uid.to_string().as_str()));
+        if uid_matches {
+            let writes = bind_writes(v, key, claim);
+            self.send_chain(key, writes, client, cx);
+        } else {
+            let msg = "Two claims are bound to the same volume, this one is bound incorrectly";
+            self.lose(key, claim, "ClaimMisbound", msg, client, cx);
+        }
+    }
+
+    fn volume_phase(
+        &mut self,
+        key: &ObjectKey,
+        volume: &PersistentVolume,
+        phase: VolumePhase,
+        message: &str,
+    ) -> Option<Verb> {
+        let status = VolumeStatus {
+            phase,
+            message: message.to_string(),
+        };
+        (volume.status != status).then(|| Verb::UpdateStorageStatus {
+            key: key.clone(),
+            status: StorageStatus::Volume(status),
+        })
+    }
+
+    fn sync_volume(
+        &mut self,
+        key: &ObjectKey,
+        volume: &PersistentVolume,
+        cache: &Cache,
+        client: &mut Client,
+        cx: &mut Cx,
+    ) {
+        let reference = volume.spec.claim_ref.as_ref();
+        let uid = reference
+            .and_then(|r| r.uid.as_deref())
+            .filter(|u| !u.is_empty());
+        let (Some(r), Some(uid)) = (reference, uid) else {
+            // Free, or pre-bound by a user: Available.
+            let w = self.volume_phase(key, volume, VolumePhase::Available, "");
+            return self.send_chain(key, w.into_iter().collect(), client, cx);
+        };
+        let claim_key = ObjectKey::new(
+            Kind::PersistentVolumeClaim,
+            r.namespace.as_deref().unwrap_or(""),
+            r.name.as_deref().unwrap_or(""),
+        );
+        let claim = cache
+            .get(&claim_key)
+            .and_then(|o| as_claim(o))
+            .filter(|c| c.metadata.uid.to_string() == uid);
+        match claim {
+            None => {
+                let writes = self.release(key, volume, cx);
+                self.send_chain(key, writes, client, cx);
+            }
+            Some(c) if c.volume().is_none() => {
+                // The claim's half of the binding is to come.
+                self.queue.add(claim_key);
+            }
+            Some(c) if c.volume() == Some(&volume.metadata.name) => {
+                let w = self.volume_phase(key, volume, VolumePhase::Bound, "");
+                self.send_chain(key, w.into_iter().collect(), client, cx);
+            }
+            Some(_) => {
+                // The claim is bound to another volume.
+                if volume.metadata.annotations.contains_key(ANN_PROVISIONED_BY)
+                    && volume.reclaim_policy() == "Delete"
+                {
+                    let writes = self.release(key, volume, cx);
+                    return self.send_chain(key, writes, client, cx);
+                }
+                let mut v = volume.clone();
+                if v.metadata.annotations.contains_key(ANN_BOUND_BY_CONTROLLER) {
+                    v.spec.claim_ref = None;
+                    Arc::make_mut(&mut v.metadata.annotations).remove(ANN_BOUND_BY_CONTROLLER);
+                } else if let Some(r) = &mut v.spec.claim_ref {
+                    r.uid = None;
+                }
+                let w = update(
+                    key,
+                    Object::PersistentVolume(Box::new(v)),
+                    volume.metadata.resource_version,
+                );
+                let status = Verb::UpdateStorageStatus {
+                    key: key.clone(),
+                    status: StorageStatus::Volume(VolumeStatus {
+                        phase: VolumePhase::Available,
+                        message: String::new(),
+                    }),
+                };
+                self.send_chain(key, vec![w, status], client, cx);
+            }
+        }
+    }
+
+    /// A volume whose claim is gone: its phase Released (unless it is so
+    /// or Failed already), then its reclamation.
+    fn release(&mut self, key: &ObjectKey, volume: &PersistentVolume, cx: &mut Cx) -> Vec<Verb> {
+        let mut writes = Vec::new();
+        if !matches!(
+            volume.status.phase,
+            VolumePhase::Released | VolumePhase::Failed
+        ) {
+            writes.extend(self.volume_phase(key, volume, VolumePhase::Released, ""));
+        }
+        writes.extend(self.reclaim(key, volume, cx));
+        writes
+    }
+
+    /// Upstream's `reclaimVolume` of a Released volume: the status write
+    /// of a reclamation that fails here, if any (Retain keeps the volume;
+    /// a provisioned volume is its provisioner's to delete).
+    fn reclaim(&mut self, key: &ObjectKey, volume: &PersistentVolume, cx: &mut Cx) -> Option<Verb> {
+        let name = &volume.metadata.name;
+        let (reason, message) = match volume.reclaim_policy() {
+            "Retain" => return None,
+            "Delete" if volume.metadata.annotations.contains_key(ANN_PROVISIONED_BY) => {
+                return None;
+            }
+            "Delete" => (
+                "VolumeFailedDelete",
+                format!(
+                    "error getting deleter volume plugin for volume \"{name}\": no deletable volume plugin matched"
+                ),
+            ),
+            "Recycle" => (
+                "VolumeFailedRecycle",
+                "No recycler plugin found for the volume!".to_string(),
+            ),
+            _ => (
+                "VolumeUnknownReclaimPolicy",
+                "Volume has unrecognized PersistentVolumeReclaimPolicy".to_string(),
+            ),
+        };
+        self.event(cx, key, reason, &message);
+        self.volume_phase(key, volume, VolumePhase::Failed, &message)
+    }
+}
+
+/// A PUT of `object`, at the resourceVersion the controller read.
+fn update(key: &ObjectKey, object: Object, rv: u64) -> Verb {
+    Verb::Update {
+        key: key.clone(),
+        object,
+        precondition: Some(rv),
+    }
+}
+
+/// Upstream's `bind` of `volume` and `claim`: the writes still needed, in
+/// its order.
+fn bind_writes(
+    volume: &PersistentVolume,
+    claim_key: &ObjectKey,
+    claim: &PersistentVolumeClaim,
+) -> Vec<Verb> {
+    let uid = claim.metadata.uid.to_string();
+    let vkey = ObjectKey::new(Kind::PersistentVolume, "", &volume.metadata.name);
+    let mut writes = Vec::new();
+    let reference_done = volume
+        .spec
+        .claim_ref
+        .as_ref()
+        .is_some_and(|r| bound_to(volume, claim) && r.uid.as_deref() == Some(uid.as_str()));
+    if !reference_done {
+        let mut v = volume.clone();
+        if !bound_to(volume, claim) {
+            Arc::make_mut(&mut v.metadata.annotations)
+                .insert(ANN_BOUND_BY_CONTROLLER.into(), "yes".into());
+        }
+        v.spec.claim_ref = Some(ClaimRef {
+            namespace: Some(claim.metadata.namespace.to_string()),
+            name: Some(claim.metadata.name.to_string()),
+            uid: Some(uid),
+        });
+        writes.push(update(
+            &vkey,
+            Object::PersistentVolume(Box::new(v)),
+            volume.metadata.resource_version,
+        ));
+    }
+    if volume.status.phase != VolumePhase::Bound || !volume.status.message.is_empty() {
+        writes.push(Verb::UpdateStorageStatus {
+            key: vkey,
+            status: StorageStatus::Volume(VolumeStatus {
+                phase: VolumePhase::Bound,
+                message: String::new(),
+            }),
+        });
+    }
+    let ann = &claim.metadata.annotations;
+    if claim.volume() != Some(&volume.metadata.name) || !ann.contains_key(ANN_BIND_COMPLETED) {
+        let mut c = claim.clone();
+        let a = Arc::make_mut(&mut c.metadata.annotations);
+        if claim.volume() != Some(&volume.metadata.name) {
+            a.insert(ANN_BOUND_BY_CONTROLLER.into(), "yes".into());
+        }
+        a.insert(ANN_BIND_COMPLETED.into(), "yes".into());
+        c.spec.volume_name = Some(volume.metadata.name.to_string());
+        writes.push(update(
+            claim_key,
+            Object::PersistentVolumeClaim(Box::new(c)),
+            claim.metadata.resource_version,
+        ));
+    }
+    let status = ClaimStatus {
+        phase: ClaimPhase::Bound,
+        capacity: if claim.status.phase == ClaimPhase::Bound {
+            claim.status.capacity.clone()
+        } else {
+            volume.spec.capacity.clone()
+        },
+        access_modes: volume.spec.access_modes.clone(),
+    };
+    if claim.status != status {
+        writes.push(Verb::UpdateStorageStatus {
+            key: claim_key.clone(),
+            status: StorageStatus::Claim(status),
+        });
+    }
+    writes
+}
+
+/// The external provisioner: it makes the volumes of the claims annotated
+/// for a class's provisioner and deletes the Released volumes it made.
+#[derive(Default)]
+pub struct Provisioner {
+    pub queue: WorkQueue,
+    /// Claims whose volume is being made, by uid: when it is ready.
+    provisioning: BTreeMap<u64, Time>,
+    /// Creates and deletes in flight, by tag: the claim's uid (a create)
+    /// or none (a delete), and the key synced.
+    pending: HashMap<u64, (Option<u64>, ObjectKey)>,
+}
+
+impl Provisioner {
+    pub fn observe(&mut self, key: &ObjectKey, obj: &Object) {
+        if matches!(
+            obj,
+            Object::PersistentVolumeClaim(_) | Object::PersistentVolume(_)
+        ) {
+            self.queue.add(key.clone());
+        }
+    }
+
+    pub fn on_response(&mut self, resp: &Response, cx: &mut Cx) {
+        let Some((claim_uid, key)) = self.pending.remove(&resp.tag) else {
+            return;
+        };
+        self.queue.answer_came(&key);
+        match (&resp.result, claim_uid) {
+            (Ok(o), Some(_)) => {
+                let msg = format!(
+                    "ProvisioningSucceeded: Successfully provisioned volume {}",
+                    o.meta().name
+                );
+                log(cx, "event", Subject::from(&key), PROVISIONER_NAME, &msg);
+                self.queue.forget(&key);
+            }
+            (Ok(_), None) => self.queue.forget(&key),
+            (Err(e), uid) => {
+                if e.reason == "AlreadyExists" || e.reason == "NotFound" {
+                    self.queue.forget(&key);
+                } else {
+                    let msg = format!(
+                        "{} failed: {} {}: {}",
+                        resp.verb, e.code, e.reason, e.message
+                    );
+                    log(cx, "error", Subject::from(&key), PROVISIONER_NAME, &msg);
+                    if let Some(uid) = uid {
+                        self.provisioning.remove(&uid);
+                    }
+                    self.queue.add_rate_limited(PROVISIONER, key, cx);
+                }
+            }
+        }
+    }
+
+    pub fn sync(&mut self, key: &ObjectKey, cache: &Cache, client: &mut Client, cx: &mut Cx) {
+        let Some(obj) = cache.get(key).cloned() else {
+            return;
+        };
+        match &*obj {
+            Object::PersistentVolumeClaim(c) => self.sync_claim(key, c, cache, client, cx),
+            Object::PersistentVolume(v) => {
+                let mine = v
+                    .metadata
+                    .annotations
+                    .get(ANN_PROVISIONED_BY)
+                    .is_some_and(|p| {
+                        cache.of_kind(Kind::StorageClass).any(|(_, o)| {
+                        matches!(&**o, Object::StorageClass(c) if c.class.provisioner == *p)
+                    })
+                    });
+                if mine
+                    && v.status.phase == VolumePhase::Released
+                    && v.reclaim_policy() == "Delete"
+                    && v.metadata.deletion_timestamp.is_none()
+                    && !self.pending.values().any(|(_, k)| k == key)
+                {
+                    log(
+                        cx,
+                        "delete",
+                        Subject::from(key),
+                        PROVISIONER_NAME,
+                        "deleting the released volume it provisioned",
+                    );
+                    self.queue.await_answer(key);
+                    let verb = Verb::Delete {
+                        key: key.clone(),
+                        precondition: None,
+                    };
+                    let tag = client.send(PROVISIONER, cx, verb);
+                    self.pending.insert(tag, (None, key.clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn sync_claim(
+        &mut self,
+        key: &ObjectKey,
+        claim: &PersistentVolumeClaim,
+        cache: &Cache,
+        client: &mut Client,
+        cx: &mut Cx,
+    ) {
+        let uid = claim.metadata.uid;
+        let Some(p) = claim
+            .metadata
+            .annotations
+            .get(ANN_STORAGE_PROVISIONER)
+            .or_else(|| claim.metadata.annotations.get(ANN_BETA_STORAGE_PROVISIONER))
+        else {
+            return;
+        };
+        let name = format!("pvc-{uid}");
+        let sc = class(cache, claim.class()).filter(|c| c.class.provisioner == *p);
+        let wanted = claim.volume().is_none()
+            && claim.metadata.deletion_timestamp.is_none()
+            && sc.is_some()
+            && cache
+                .get(&ObjectKey::new(Kind::PersistentVolume, "", &name))
+                .is_none();
+        let Some(sc) = sc.filter(|_| wanted) else {
+            self.provisioning.remove(&uid);
+            return;
+        };
+        let now = cx.now();
+        let ready = match self.provisioning.get(&uid) {
+            Some(&t) => t,
+            None => {
+                let msg = format!(
+                    "Provisioning: External provisioner is provisioning volume for claim \"{}/{}\"",
+                    claim.metadata.namespace, claim.metadata.name
+                );
+                log(cx, "event", Subject::from(key), PROVISIONER_NAME, &msg);
+                let t = now + cx.lat.sample(Hop::VolumeProvision);
+                self.provisioning.insert(uid, t);
+                cx.send_at(
+                    Dest::ControllerManager,
+                    t,
+                    Msg::ControllerRequeue {
+                        controller: PROVISIONER,
+                        key: key.clone(),
+                    },
+                );
+                t
+            }
+        };
+        if now < ready || self.pending.values().any(|(u, _)| *u == Some(uid)) {
+            return;
+        }
+        let mut v = PersistentVolume::default();
+        v.metadata.name = name.into();
+        Arc::make_mut(&mut v.metadata.annotations).insert(ANN_PROVISIONED_BY.into(), p.clone());
+        v.spec.capacity = claim
+            .request()
+            .map(|q| BTreeMap::from([("storage".to_string(), *q)]))
+            .unwrap_or_default();
+        v.spec.access_modes = claim.spec.access_modes.clone();
+        v.spec.volume_mode = claim.spec.volume_mode.clone();
+        v.spec.storage_class_name = claim.spec.storage_class_name.clone();
+        v.spec.persistent_volume_reclaim_policy = Some(
+            sc.class
+                .reclaim_policy
+                .clone()
+                .unwrap_or_else(|| "Delete".into()),
+        );
+        v.spec.claim_ref = Some(ClaimRef {
+            namespace: Some(claim.metadata.namespace.to_string()),
+            name: Some(claim.metadata.name.to_string()),
+            uid: Some(uid.to_string()),
+        });
+        v.spec.source.csi = Some(crate::api::volume::CsiSource {
+            driver: p.clone(),
+            volume_handle: format!("{p}-{uid}"),
+            read_only: false,
+        });
+        self.queue.await_answer(key);
+        let tag = client.send(
+            PROVISIONER,
+            cx,
+            Verb::Create(Object::PersistentVolume(Box::new(v))),
+        );
+        self.pending.insert(tag, (Some(uid), key.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Manifest;
+
+    fn volume(yaml: &str) -> PersistentVolume {
+        let Some(Object::PersistentVolume(mut v)) =
+            serde_yaml::from_str::<Manifest>(yaml).unwrap().object
+        else {
+            panic!("not a volume")
+        };
+        v.status.phase = VolumePhase::Available;
+        *v
+    }
+
+    fn claim(yaml: &str) -> PersistentVolumeClaim {
+        let Some(Object::PersistentVolumeClaim(mut c)) =
+            serde_yaml::from_str::<Manifest>(yaml).unwrap().object
+        else {
+            panic!("not a claim")
+        };
+        c.metadata.namespace = "default".into();
+        c.metadata.uid = 7;
+        *c
+    }
+
+    fn pv(name: &str, size: &str, modes: &str, extra: &str) -> PersistentVolume {
+        volume(&format!(
+            "kind: PersistentVolume\nmetadata: {{name: {name}, labels: {{tier: {name}}}}}\nspec: {{capacity: {{storage: {size}}}, accessModes: [{modes}], hostPath: {{path: /x}}{extra}}}\n"
+        ))
+    }
+
+    #[test]
+    fn the_best_match_is_the_smallest_fit_of_the_fewest_modes_and_a_pre_bound_volume_wins() {
+        let c = claim(
+            "kind: PersistentVolumeClaim\nmetadata: {name: data}\nspec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 5Gi}}}\n",
+        );
+        let small = pv("small", "1Gi", "ReadWriteOnce", "");
+        let big = pv("big", "100Gi", "ReadWriteOnce", "");
+        let mid = pv("mid", "10Gi", "ReadWriteOnce", "");
+        let many = pv("many", "6Gi", "ReadWriteOnce, ReadOnlyMany", "");
+        let classed = pv(
+            "classed",
+            "6Gi",
+            "ReadWriteOnce",
+            ", storageClassName: fast",
+        );
+        let all = [&small, &big, &mid, &many, &classed];
+        let best = best_match(&c, all.iter().copied()).unwrap();
+        // `many` is smaller but has more modes: its group comes later.
+        assert_eq!(best.metadata.name, "mid");
+        // Not Available: skipped; the group of the claim's modes alone
+        // still has a fit, the 100Gi one, which wins over the smaller one
+        // of more modes.
+        let mut mid_bound = mid.clone();
+        mid_bound.status.phase = VolumePhase::Released;
+        let best = best_match(&c, [&small, &big, &mid_bound, &many].into_iter()).unwrap();
+        assert_eq!(best.metadata.name, "big");
+        let best = best_match(&c, [&small, &mid_bound, &many].into_iter()).unwrap();
+        assert_eq!(best.metadata.name, "many");
+        // A volume reserved for the claim wins over a smaller one.
+        let pre = pv(
+            "pre",
+            "100Gi",
+            "ReadWriteOnce",
+            ", claimRef: {namespace: default, name: data}",
+        );
+        let best = best_match(&c, [&mid, &pre].into_iter()).unwrap();
+        assert_eq!(best.metadata.name, "pre");
+        // One reserved for another claim is never chosen.
+        let other = pv(
+            "other",
+            "6Gi",
+            "ReadWriteOnce",
+            ", claimRef: {namespace: default, name: else}",
+        );
+        assert!(best_match(&c, [&other, &small].into_iter()).is_none());
+        // A selector picks by labels; a class must match.
+        let c2 = claim(
+            "kind: PersistentVolumeClaim\nmetadata: {name: d2}\nspec: {accessModes: [ReadWriteOnce], selector: {matchLabels: {tier: big}}, resources: {requests: {storage: 5Gi}}}\n",
+        );
+        assert_eq!(
+            best_match(&c2, all.iter().copied()).unwrap().metadata.name,
+            "big"
+        );
+        let c3 = claim(
+            "kind: PersistentVolumeClaim\nmetadata: {name: d3}\nspec: {accessModes: [ReadWriteOnce], storageClassName: fast, resources: {requests: {storage: 5Gi}}}\n",
+        );
+        assert_eq!(
+            best_match(&c3, all.iter().copied()).unwrap().metadata.name,
+            "classed"
+        );
+    }
+
+    #[test]
+    fn a_mismatch_is_named_as_upstream_names_it() {
+        let c = claim(
+            "kind: PersistentVolumeClaim\nmetadata: {name: data}\nspec: {accessModes: [ReadWriteMany], resources: {requests: {storage: 5Gi}}}\n",
+        );
+        let small = pv("small", "1Gi", "ReadWriteMany", "");
+        assert_eq!(
+            mismatch(&small, &c).as_deref(),
+            Some("requested PV is too small")
+        );
+        let rwo = pv("rwo", "10Gi", "ReadWriteOnce", "");
+        assert_eq!(
+            mismatch(&rwo, &c).as_deref(),
+            Some("incompatible accessMode")
+        );
+        let ok = pv("ok", "10Gi", "ReadWriteMany", "");
+        assert_eq!(mismatch(&ok, &c), None);
+    }
+
+    #[test]
+    fn the_newest_default_class_wins() {
+        let class = |name: &str, t: Time, default: bool| {
+            let mut c = StorageClass::default();
+            c.metadata.name = name.into();
+            c.metadata.creation_timestamp = Some(t);
+            if default {
+                Arc::make_mut(&mut c.metadata.annotations)
+                    .insert(crate::api::volume::ANN_DEFAULT_CLASS.into(), "true".into());
+            }
+            Object::StorageClass(Box::new(c))
+        };
+        let classes = [
+            class("a", 1, true),
+            class("b", 5, true),
+            class("c", 9, false),
+            class("d", 5, true),
+        ];
+        let d = default_class(classes.iter()).unwrap();
+        assert_eq!(d.metadata.name, "b");
+        assert!(default_class(classes[2..3].iter()).is_none());
+    }
+}
