@@ -6,6 +6,7 @@ mod flows;
 mod node_agents;
 mod scheduler_perf;
 mod scheduling;
+mod storage;
 mod support;
 mod volumes;
 mod workloads;

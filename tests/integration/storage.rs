@@ -1,0 +1,310 @@
+//! The PersistentVolume controller, the external provisioner,
+//! StorageClasses and StatefulSet claims, through runs of the bundled
+//! `scenarios/storage.yaml` and of scenarios written here.
+
+use std::collections::BTreeMap;
+
+use crate::support::{micros, read_csv, run_ok, scratch, write};
+
+type Row = BTreeMap<String, String>;
+
+/// The time of the first row matching `f`.
+fn first(events: &[Row], f: impl Fn(&Row) -> bool) -> Option<u64> {
+    events
+        .iter()
+        .find(|e| f(e))
+        .map(|e| micros(&e["time_s"]).unwrap())
+}
+
+/// The controller manager's event rows of `name` (reason and message).
+fn events_of<'a>(events: &'a [Row], name: &str) -> Vec<&'a str> {
+    (events.iter())
+        .filter(|e| e["action"] == "event" && e["name"] == name)
+        .map(|e| e["detail"].as_str())
+        .collect()
+}
+
+/// The phases the apiserver was asked to write for `name`, in order.
+fn phases<'a>(events: &'a [Row], kind: &str, name: &str) -> Vec<&'a str> {
+    (events.iter())
+        .filter(|e| {
+            e["component"] == "kube-apiserver"
+                && e["action"] == "update-status"
+                && e["kind"] == kind
+                && e["name"] == name
+        })
+        .filter_map(|e| e["detail"].split("phase=").nth(1))
+        .collect()
+}
+
+fn is_deleted(events: &[Row], kind: &str, name: &str) -> bool {
+    events.iter().any(|e| {
+        e["component"] == "etcd"
+            && e["action"] == "delete"
+            && e["kind"] == kind
+            && e["name"] == name
+    })
+}
+
+/// `scenarios/storage.yaml` shows what its header says.
+#[test]
+fn the_bundled_storage_scenario_provisions_binds_and_reclaims() {
+    let scenario = crate::support::repo().join("scenarios/storage.yaml");
+    let out = scratch("storage-bundled");
+    run_ok(&scenario, &out, &[]);
+    let pods = read_csv(&out.join("pods.csv"));
+    let events = read_csv(&out.join("events.csv"));
+    let mut volume_of = BTreeMap::new();
+    for i in 0..3 {
+        let claim = format!("data-web-{i}");
+        let pod = format!("web-{i}");
+        // The claim is created before its pod.
+        let claim_made = first(&events, |e| {
+            e["component"] == "etcd" && e["action"] == "put" && e["name"] == claim
+        })
+        .expect(&claim);
+        let pod_made = first(&events, |e| {
+            e["component"] == "etcd" && e["action"] == "put" && e["name"] == pod
+        })
+        .expect(&pod);
+        assert!(claim_made < pod_made, "{claim} {pod}");
+        // Provisioned, then bound, then the pod bound to a node.
+        let made = events_of(&events, &claim)
+            .into_iter()
+            .find_map(|d| d.split("Successfully provisioned volume ").nth(1))
+            .unwrap_or_else(|| panic!("{claim} provisioned: {events:?}"));
+        volume_of.insert(i, made.to_string());
+        assert!(made.starts_with("pvc-"), "{made}");
+        assert_eq!(phases(&events, "PersistentVolume", made)[0], "Bound");
+        assert_eq!(phases(&events, "PersistentVolumeClaim", &claim), ["Bound"]);
+        let claim_bound = first(&events, |e| {
+            e["action"] == "update-status"
+                && e["name"] == claim
+                && e["detail"].ends_with("phase=Bound")
+        })
+        .unwrap();
+        let row = pods.iter().find(|p| p["name"] == pod).expect(&pod);
+        assert!(
+            micros(&row["bound_s"]).expect("bound") > claim_bound,
+            "{row:?}"
+        );
+    }
+    // archive binds the smallest static volume that fits it: the only
+    // volume the controller writes a claim reference into.
+    let referenced: Vec<&str> = (events.iter())
+        .filter(|e| {
+            e["component"] == "kube-apiserver"
+                && e["action"] == "update"
+                && e["kind"] == "PersistentVolume"
+        })
+        .map(|e| e["name"].as_str())
+        .collect();
+    assert_eq!(referenced, ["archive-20g"]);
+    assert_eq!(
+        phases(&events, "PersistentVolume", "archive-5g"),
+        ["Available"]
+    );
+    assert_eq!(
+        phases(&events, "PersistentVolume", "archive-20g"),
+        ["Available", "Bound", "Released"]
+    );
+    assert!(!is_deleted(&events, "PersistentVolume", "archive-20g"));
+    // Scale-down keeps the claims; data-web-2's deletion releases its
+    // volume, which its provisioner deletes (the class reclaims by Delete).
+    assert!(!is_deleted(&events, "PersistentVolumeClaim", "data-web-1"));
+    let v2 = &volume_of[&2];
+    assert_eq!(
+        phases(&events, "PersistentVolume", v2),
+        ["Bound", "Released"]
+    );
+    assert!(is_deleted(&events, "PersistentVolume", v2));
+    assert!(!is_deleted(&events, "PersistentVolume", &volume_of[&1]));
+}
+
+const CLUSTER: &str =
+    "cluster:\n  nodeGroups:\n    - {name: n, count: 2, capacity: {cpu: '8', memory: 32Gi}}\n";
+
+fn volume(name: &str, size: &str, extra: &str) -> String {
+    format!(
+        "      - {{apiVersion: v1, kind: PersistentVolume, metadata: {{name: {name}}}, spec: {{capacity: {{storage: {size}}}, accessModes: [ReadWriteOnce], hostPath: {{path: /d/{name}}}{extra}}}}}\n"
+    )
+}
+
+fn claim(name: &str, size: &str, extra: &str) -> String {
+    format!(
+        "      - {{apiVersion: v1, kind: PersistentVolumeClaim, metadata: {{name: {name}}}, spec: {{accessModes: [ReadWriteOnce], resources: {{requests: {{storage: {size}}}}}{extra}}}}}\n"
+    )
+}
+
+/// Claims that cannot bind say why, as upstream's controller does; a
+/// static volume with the Delete policy fails to be reclaimed; a bound
+/// claim whose volume goes is Lost, and the scheduler refuses its pods.
+#[test]
+fn claims_that_cannot_bind_say_why_and_lost_claims_hold_their_pods() {
+    let dir = scratch("storage-failures");
+    let text = format!(
+        "name: storage-failures\nduration: 60s\n{CLUSTER}actions:\n  - at: 0s\n    apply:\n{}{}{}{}{}{}{}{}{}{}  - at: 20s\n    delete: {{kind: PersistentVolumeClaim, name: temp}}\n  - at: 21s\n    delete: {{kind: PersistentVolume, name: vanish}}\n  - at: 25s\n    apply:\n      - {{apiVersion: v1, kind: Pod, metadata: {{name: orphan}}, spec: {{containers: [{{name: c, image: pause}}], volumes: [{{name: v, persistentVolumeClaim: {{claimName: gone}}}}]}}}}\n",
+        claim("nothing", "100Gi", ""),
+        volume("tiny", "1Gi", ""),
+        claim("small", "5Gi", ", volumeName: tiny"),
+        volume(
+            "owned",
+            "1Gi",
+            ", claimRef: {namespace: default, name: owner}"
+        ),
+        claim("taken", "1Gi", ", volumeName: owned"),
+        claim("ghost", "1Gi", ", storageClassName: missing"),
+        volume(
+            "static-del",
+            "1Gi",
+            ", persistentVolumeReclaimPolicy: Delete, claimRef: {namespace: default, name: temp}"
+        ),
+        claim("temp", "1Gi", ", volumeName: static-del"),
+        volume(
+            "vanish",
+            "1Gi",
+            ", claimRef: {namespace: default, name: gone}"
+        ),
+        claim("gone", "1Gi", ", volumeName: vanish"),
+    );
+    let s = write(&dir, "s.yaml", &text);
+    let out = dir.join("out");
+    run_ok(&s, &out, &[]);
+    let events = read_csv(&out.join("events.csv"));
+    let said = |name: &str, text: &str| {
+        let rows = events_of(&events, name);
+        assert!(rows.iter().any(|d| d.contains(text)), "{name}: {rows:?}");
+    };
+    said(
+        "nothing",
+        "FailedBinding: no persistent volumes available for this claim and no storage class is set",
+    );
+    said(
+        "small",
+        "VolumeMismatch: Cannot bind to requested volume \"tiny\": requested PV is too small",
+    );
+    said(
+        "taken",
+        "FailedBinding: volume \"owned\" already bound to a different claim.",
+    );
+    said(
+        "ghost",
+        "ProvisioningFailed: storageclass.storage.k8s.io \"missing\" not found",
+    );
+    for name in ["nothing", "small", "taken", "ghost"] {
+        assert_eq!(
+            phases(&events, "PersistentVolumeClaim", name),
+            Vec::<&str>::new(),
+            "{name}"
+        );
+    }
+    // temp bound, then deleted: its static volume cannot be deleted.
+    assert_eq!(phases(&events, "PersistentVolumeClaim", "temp"), ["Bound"]);
+    said(
+        "static-del",
+        "VolumeFailedDelete: error getting deleter volume plugin for volume \"static-del\": no deletable volume plugin matched",
+    );
+    let p = phases(&events, "PersistentVolume", "static-del");
+    assert_eq!(p.last(), Some(&"Failed"), "{p:?}");
+    assert!(!is_deleted(&events, "PersistentVolume", "static-del"));
+    // gone's volume is deleted: the claim is Lost, its pod unschedulable.
+    assert_eq!(
+        phases(&events, "PersistentVolumeClaim", "gone"),
+        ["Bound", "Lost"]
+    );
+    said(
+        "gone",
+        "ClaimLost: Bound claim has lost its PersistentVolume. Data on the volume is lost!",
+    );
+    let refused = (events.iter())
+        .find(|e| e["action"] == "unschedulable" && e["name"] == "orphan")
+        .map(|e| e["detail"].as_str());
+    assert_eq!(
+        refused,
+        Some(
+            "0/2 nodes are available: persistentvolumeclaim \"gone\" bound to non-existent persistentvolume \"vanish\"."
+        )
+    );
+}
+
+/// A StorageClass is checked when the scenario loads: upstream's
+/// validation, a key it does not have, and the binding mode the model
+/// lacks.
+#[test]
+fn storage_classes_are_checked_when_the_scenario_loads() {
+    let class = |fields: &str| {
+        format!(
+            "name: t\nduration: 10s\n{CLUSTER}actions:\n  - at: 0s\n    apply:\n      - {{apiVersion: storage.k8s.io/v1, kind: StorageClass, metadata: {{name: c}}{fields}}}\n"
+        )
+    };
+    for (i, (fields, message)) in [
+        ("", "provisioner: Required value"),
+        (
+            ", provisioner: x.csi.io, reclaimPolicy: Recycle",
+            "reclaimPolicy: Unsupported value: \"Recycle\": supported values: \"Delete\", \"Retain\"",
+        ),
+        (
+            ", provisioner: x.csi.io, volumeBindingMode: Later",
+            "volumeBindingMode: Unsupported value: \"Later\"",
+        ),
+        (
+            ", provisioner: x.csi.io, volumeBindingMode: WaitForFirstConsumer",
+            "volumeBindingMode WaitForFirstConsumer is not modelled",
+        ),
+        (", provisoner: x.csi.io", "`provisoner` is not a field of a StorageClass manifest"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let e = crate::support::load_error(&format!("storage-class-{i}"), &class(fields));
+        assert!(e.contains(message), "{e}");
+    }
+}
+
+/// A StatefulSet scaled down keeps its claims; scaled up again, its pods
+/// use them rather than new ones, and no claim is created twice.
+#[test]
+fn a_statefulset_scaled_up_again_reuses_its_claims() {
+    let dir = scratch("storage-reuse");
+    let text = format!(
+        "name: reuse\nduration: 120s\n{CLUSTER}actions:\n  - at: 0s\n    apply:\n      - {{apiVersion: storage.k8s.io/v1, kind: StorageClass, metadata: {{name: fast, annotations: {{storageclass.kubernetes.io/is-default-class: 'true'}}}}, provisioner: x.csi.io}}\n      - {{apiVersion: apps/v1, kind: StatefulSet, metadata: {{name: db}}, spec: {{replicas: 2, serviceName: db, selector: {{matchLabels: {{app: db}}}}, template: {{metadata: {{labels: {{app: db}}}}, spec: {{containers: [{{name: c, image: pause}}], volumes: [{{name: data, emptyDir: {{}}}}, {{name: tmp, emptyDir: {{}}}}]}}}}, volumeClaimTemplates: [{{metadata: {{name: data, labels: {{tier: db}}}}, spec: {{accessModes: [ReadWriteOnce], resources: {{requests: {{storage: 1Gi}}}}}}}}]}}}}\n  - at: 40s\n    scale: {{kind: StatefulSet, name: db, replicas: 1}}\n  - at: 60s\n    scale: {{kind: StatefulSet, name: db, replicas: 2}}\n"
+    );
+    let s = write(&dir, "s.yaml", &text);
+    let out = dir.join("out");
+    run_ok(&s, &out, &[]);
+    let events = read_csv(&out.join("events.csv"));
+    let pods = read_csv(&out.join("pods.csv"));
+    for claim in ["data-db-0", "data-db-1"] {
+        let creates = (events.iter())
+            .filter(|e| e["component"] == "etcd" && e["action"] == "put" && e["name"] == claim)
+            .count();
+        assert!(creates >= 1, "{claim}");
+        let made = (events.iter())
+            .filter(|e| {
+                e["action"] == "create"
+                    && e["name"] == claim
+                    && e["component"] == "kube-controller-manager"
+            })
+            .count();
+        assert_eq!(made, 1, "{claim}");
+    }
+    // Two provisioned volumes in all.
+    let provisioned = (events.iter())
+        .filter(|e| e["detail"].contains("Successfully provisioned volume"))
+        .count();
+    assert_eq!(provisioned, 2);
+    // The template's `data` volume became the claim's (its pod waited for
+    // the claim to bind), and `tmp` stayed.
+    let bound = first(&events, |e| {
+        e["action"] == "update-status"
+            && e["name"] == "data-db-0"
+            && e["detail"].ends_with("phase=Bound")
+    })
+    .expect("data-db-0 bound");
+    let db0 = pods.iter().find(|p| p["name"] == "db-0").unwrap();
+    assert!(micros(&db0["bound_s"]).unwrap() > bound, "{db0:?}");
+    // db-1 runs twice: before the scale-down and after the scale-up.
+    let db1: Vec<&Row> = pods.iter().filter(|p| p["name"] == "db-1").collect();
+    assert_eq!(db1.len(), 2, "{pods:?}");
+    assert!(db1.iter().all(|p| p["phase"] != "Pending"), "{db1:?}");
+}
