@@ -28,6 +28,9 @@ pub const ANN_BOUND_BY_CONTROLLER: &str = "pv.kubernetes.io/bound-by-controller"
 /// volume, and its beta twin, which upstream still sets.
 pub const ANN_STORAGE_PROVISIONER: &str = "volume.kubernetes.io/storage-provisioner";
 pub const ANN_BETA_STORAGE_PROVISIONER: &str = "volume.beta.kubernetes.io/storage-provisioner";
+/// The annotation the scheduler puts on a WaitForFirstConsumer claim it
+/// wants provisioned for the node it chose.
+pub const ANN_SELECTED_NODE: &str = "volume.kubernetes.io/selected-node";
 /// The annotation naming the provisioner that made a volume.
 pub const ANN_PROVISIONED_BY: &str = "pv.kubernetes.io/provisioned-by";
 /// The annotation that named a claim's class before `storageClassName`.

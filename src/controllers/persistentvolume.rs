@@ -46,8 +46,9 @@ use std::sync::Arc;
 
 use crate::api::volume::{
     ANN_BETA_STORAGE_PROVISIONER, ANN_BIND_COMPLETED, ANN_BOUND_BY_CONTROLLER, ANN_PROVISIONED_BY,
-    ANN_STORAGE_PROVISIONER, ClaimPhase, ClaimRef, ClaimStatus, PersistentVolume,
-    PersistentVolumeClaim, StorageClass, StorageStatus, VolumePhase, VolumeStatus,
+    ANN_SELECTED_NODE, ANN_STORAGE_PROVISIONER, ClaimPhase, ClaimRef, ClaimStatus,
+    PersistentVolume, PersistentVolumeClaim, StorageClass, StorageStatus, VolumePhase,
+    VolumeStatus,
 };
 use crate::api::{Kind, Object, ObjectKey};
 use crate::engine::{SECOND, Time};
@@ -158,58 +159,88 @@ fn modes_include(have: &[String], want: &[String]) -> bool {
     want.iter().all(|m| have.contains(m))
 }
 
-/// Upstream's `findBestMatchForClaim`: a volume pre-bound to the claim,
-/// else the smallest Available one that fits it. Volumes are grouped by
-/// their set of access modes, the groups that include the claim's tried
-/// from the fewest modes up, and the first group with a match wins.
-pub fn best_match<'a>(
+/// Upstream's `FindMatchingVolume` over `volumes`: a volume reserved for
+/// the claim by its `claimRef` at once (none, on the scheduler's path, if
+/// its node affinity does not select the node), else the smallest one that
+/// fits. On the scheduler's path (`node`, the node's labels) a volume must
+/// also select the node and include the claim's access modes; with
+/// `delay` and no node (the controller, for a WaitForFirstConsumer claim)
+/// only a reserved volume is taken, the scheduler binds the rest.
+pub fn find_matching<'a>(
     claim: &PersistentVolumeClaim,
     volumes: impl Iterator<Item = &'a PersistentVolume>,
+    node: Option<&crate::api::Labels>,
+    delay: bool,
+    excluded: &dyn Fn(&str) -> bool,
 ) -> Option<&'a PersistentVolume> {
     let request = size(claim.request());
     let mode = volume_mode(claim.spec.volume_mode.as_deref());
-    // (number of modes, the modes, size, name): the best is the least.
-    let mut best: Option<(usize, Vec<&str>, i64, &PersistentVolume)> = None;
+    let mut best: Option<(i64, &PersistentVolume)> = None;
     for v in volumes {
-        if v.spec.claim_ref.is_some() && !bound_to(v, claim) {
+        if excluded(&v.metadata.name) || (v.spec.claim_ref.is_some() && !bound_to(v, claim)) {
             continue;
         }
         let vsize = size(v.size());
         if vsize < request
             || volume_mode(v.spec.volume_mode.as_deref()) != mode
             || v.metadata.deletion_timestamp.is_some()
-            || !modes_include(&v.spec.access_modes, &claim.spec.access_modes)
         {
             continue;
         }
+        let affinity_ok = node.is_none_or(|labels| {
+            (v.spec.node_affinity.as_ref())
+                .and_then(|a| a.required.as_ref())
+                .is_none_or(|r| r.matches("", labels))
+        });
         if bound_to(v, claim) {
-            return Some(v);
+            return affinity_ok.then_some(v);
         }
-        if v.status.phase != VolumePhase::Available
+        if (node.is_none() && delay)
+            || v.status.phase != VolumePhase::Available
             || v.class() != claim.class()
             || claim
                 .spec
                 .selector
                 .as_ref()
                 .is_some_and(|s| !s.matches(&v.metadata.labels))
+            || !affinity_ok
+            || (node.is_some() && !modes_include(&v.spec.access_modes, &claim.spec.access_modes))
         {
             continue;
         }
+        if best.is_none_or(|(s, _)| vsize < s) {
+            best = Some((vsize, v));
+        }
+    }
+    best.map(|(_, v)| v)
+}
+
+/// Upstream's `findBestMatchForClaim`: volumes are grouped by their set of
+/// access modes; the groups that include the claim's are tried from the
+/// fewest modes up (a tie by the modes' names), and the first group with a
+/// match ([`find_matching`]) wins.
+pub fn best_match<'a>(
+    claim: &PersistentVolumeClaim,
+    volumes: impl Iterator<Item = &'a PersistentVolume>,
+    delay: bool,
+) -> Option<&'a PersistentVolume> {
+    let mut groups: BTreeMap<(usize, Vec<&str>), Vec<&PersistentVolume>> = BTreeMap::new();
+    for v in volumes {
         let mut modes: Vec<&str> = v.spec.access_modes.iter().map(String::as_str).collect();
         modes.sort_unstable();
         modes.dedup();
-        let better = match &best {
-            None => true,
-            Some((n, m, s, _)) => (modes.len(), &modes)
-                .cmp(&(*n, m))
-                .then(vsize.cmp(s))
-                .is_lt(),
-        };
-        if better {
-            best = Some((modes.len(), modes, vsize, v));
+        if claim
+            .spec
+            .access_modes
+            .iter()
+            .all(|m| modes.contains(&m.as_str()))
+        {
+            groups.entry((modes.len(), modes)).or_default().push(v);
         }
     }
-    best.map(|(_, _, _, v)| v)
+    groups
+        .into_values()
+        .find_map(|g| find_matching(claim, g.into_iter(), None, delay, &|_| false))
 }
 
 /// The writes of one sync that must go one after another (upstream's
@@ -430,7 +461,8 @@ impl PersistentVolumeController {
         };
         if !claim.metadata.annotations.contains_key(ANN_BIND_COMPLETED) {
             let Some(name) = claim.volume() else {
-                if let Some(v) = best_match(claim, volumes()) {
+                let delay = class(cache, claim.class()).is_some_and(|c| c.waits_for_consumer());
+                if let Some(v) = best_match(claim, volumes(), delay) {
                     let writes = bind_writes(v, key, claim);
                     return self.send_chain(key, writes, client, cx);
                 }
@@ -448,6 +480,16 @@ impl PersistentVolumeController {
                         claim.metadata.resource_version,
                     );
                     return self.send_chain(key, vec![w], client, cx);
+                }
+                let selected = claim.metadata.annotations.contains_key(ANN_SELECTED_NODE);
+                if delay && !selected {
+                    self.event(
+                        cx,
+                        key,
+                        "WaitForFirstConsumer",
+                        "waiting for first consumer to be created before binding",
+                    );
+                    return self.pend(key, claim, client, cx);
                 }
                 let class_name = claim.class();
                 if class_name.is_empty() {
@@ -881,7 +923,9 @@ impl Provisioner {
             && cache
                 .get(&ObjectKey::new(Kind::PersistentVolume, "", &name))
                 .is_none();
-        let Some(sc) = sc.filter(|_| wanted) else {
+        let selected = claim.metadata.annotations.get(ANN_SELECTED_NODE);
+        let Some(sc) = sc.filter(|c| wanted && (selected.is_some() || !c.waits_for_consumer()))
+        else {
             self.provisioning.remove(&uid);
             return;
         };
@@ -936,6 +980,9 @@ impl Provisioner {
             volume_handle: format!("{p}-{uid}"),
             read_only: false,
         });
+        if let Some(node) = selected {
+            v.spec.node_affinity = Some(topology_of(cache, node));
+        }
         self.queue.await_answer(key);
         let tag = client.send(
             PROVISIONER,
@@ -943,6 +990,39 @@ impl Provisioner {
             Verb::Create(Object::PersistentVolume(Box::new(v))),
         );
         self.pending.insert(tag, (Some(uid), key.clone()));
+    }
+}
+
+/// The node affinity of a volume provisioned for `node`: the node's zone
+/// (`topology.kubernetes.io/zone`) when it has one, as a zonal disk's,
+/// else the node itself (`kubernetes.io/hostname`), as a local volume's.
+fn topology_of(cache: &Cache, node: &str) -> crate::api::volume::VolumeNodeAffinity {
+    use crate::api::selector::{
+        NodeSelector, NodeSelectorOperator, NodeSelectorRequirement, NodeSelectorTerm,
+    };
+    const ZONE: &str = "topology.kubernetes.io/zone";
+    let zone = match cache
+        .get(&ObjectKey::new(Kind::Node, "", node))
+        .map(|o| &**o)
+    {
+        Some(Object::Node(n)) => n.metadata.labels.get(ZONE).cloned(),
+        _ => None,
+    };
+    let (key, value) = match zone {
+        Some(z) => (ZONE, z),
+        None => ("kubernetes.io/hostname", node.to_string()),
+    };
+    crate::api::volume::VolumeNodeAffinity {
+        required: Some(NodeSelector {
+            node_selector_terms: vec![NodeSelectorTerm {
+                match_expressions: vec![NodeSelectorRequirement {
+                    key: key.to_string(),
+                    operator: NodeSelectorOperator::In,
+                    values: vec![value],
+                }],
+                match_fields: Vec::new(),
+            }],
+        }),
     }
 }
 
@@ -994,7 +1074,7 @@ mod tests {
             ", storageClassName: fast",
         );
         let all = [&small, &big, &mid, &many, &classed];
-        let best = best_match(&c, all.iter().copied()).unwrap();
+        let best = best_match(&c, all.iter().copied(), false).unwrap();
         // `many` is smaller but has more modes: its group comes later.
         assert_eq!(best.metadata.name, "mid");
         // Not Available: skipped; the group of the claim's modes alone
@@ -1002,9 +1082,9 @@ mod tests {
         // of more modes.
         let mut mid_bound = mid.clone();
         mid_bound.status.phase = VolumePhase::Released;
-        let best = best_match(&c, [&small, &big, &mid_bound, &many].into_iter()).unwrap();
+        let best = best_match(&c, [&small, &big, &mid_bound, &many].into_iter(), false).unwrap();
         assert_eq!(best.metadata.name, "big");
-        let best = best_match(&c, [&small, &mid_bound, &many].into_iter()).unwrap();
+        let best = best_match(&c, [&small, &mid_bound, &many].into_iter(), false).unwrap();
         assert_eq!(best.metadata.name, "many");
         // A volume reserved for the claim wins over a smaller one.
         let pre = pv(
@@ -1013,7 +1093,7 @@ mod tests {
             "ReadWriteOnce",
             ", claimRef: {namespace: default, name: data}",
         );
-        let best = best_match(&c, [&mid, &pre].into_iter()).unwrap();
+        let best = best_match(&c, [&mid, &pre].into_iter(), false).unwrap();
         assert_eq!(best.metadata.name, "pre");
         // One reserved for another claim is never chosen.
         let other = pv(
@@ -1022,20 +1102,26 @@ mod tests {
             "ReadWriteOnce",
             ", claimRef: {namespace: default, name: else}",
         );
-        assert!(best_match(&c, [&other, &small].into_iter()).is_none());
+        assert!(best_match(&c, [&other, &small].into_iter(), false).is_none());
         // A selector picks by labels; a class must match.
         let c2 = claim(
             "kind: PersistentVolumeClaim\nmetadata: {name: d2}\nspec: {accessModes: [ReadWriteOnce], selector: {matchLabels: {tier: big}}, resources: {requests: {storage: 5Gi}}}\n",
         );
         assert_eq!(
-            best_match(&c2, all.iter().copied()).unwrap().metadata.name,
+            best_match(&c2, all.iter().copied(), false)
+                .unwrap()
+                .metadata
+                .name,
             "big"
         );
         let c3 = claim(
             "kind: PersistentVolumeClaim\nmetadata: {name: d3}\nspec: {accessModes: [ReadWriteOnce], storageClassName: fast, resources: {requests: {storage: 5Gi}}}\n",
         );
         assert_eq!(
-            best_match(&c3, all.iter().copied()).unwrap().metadata.name,
+            best_match(&c3, all.iter().copied(), false)
+                .unwrap()
+                .metadata
+                .name,
             "classed"
         );
     }

@@ -452,19 +452,6 @@ fn admissible(p: &Placed) -> Result<(), LoadError> {
         .into();
     }
     let errs = crate::apiserver::admission::validate(&obj);
-    if let Object::StorageClass(c) = &obj
-        && errs.is_empty()
-        && c.waits_for_consumer()
-    {
-        return Err(LoadError::at(
-            &p.place,
-            format!(
-                "StorageClass `{}`: volumeBindingMode WaitForFirstConsumer is not modelled (the \
-                 scheduler binds and provisions no volume); use Immediate",
-                c.metadata.name
-            ),
-        ));
-    }
     if errs.is_empty() {
         return Ok(());
     }

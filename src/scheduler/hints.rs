@@ -278,6 +278,10 @@ pub fn hint(
             Some(volumes::limits_rose(o, n))
         }
         (P::VolumeBinding, Storage(_, Object::PersistentVolume(_))) => Some(true),
+        // A class added may make a waiting claim's volume provisionable
+        // (an update changes nothing the model reads).
+        (P::VolumeBinding, Storage(None, Object::StorageClass(_))) => Some(true),
+        (P::VolumeBinding, Storage(Some(_), Object::StorageClass(_))) => Some(false),
         (P::VolumeBinding, Storage(None, Object::CsiNode(_))) => Some(true),
         (P::VolumeBinding, Storage(Some(Object::CsiNode(o)), Object::CsiNode(n))) => {
             Some(volumes::migration_changed(o, n))

@@ -125,6 +125,24 @@ const WATCH_NAMESPACES: u32 = 6;
 const WATCH_CLAIMS: u32 = 7;
 const WATCH_VOLUMES: u32 = 8;
 const WATCH_CSI_NODES: u32 = 9;
+const WATCH_CLASSES: u32 = 10;
+
+/// VolumeBinding's PreBind polls the claims it waits for this often
+/// (upstream's `wait.PollUntilContextTimeout` interval)...
+const VOLUME_POLL: Time = crate::engine::SECOND;
+/// ...and gives up after its `bindTimeoutSeconds`' default.
+const VOLUME_BIND_TIMEOUT: Time = 600 * crate::engine::SECOND;
+
+/// A pod's VolumeBinding PreBind in progress: its writes, then its wait
+/// for the claims to be bound, before the pod's Bind.
+struct VolumeBind {
+    bindings: volumes::Bindings,
+    node: Arc<str>,
+    attempts: u32,
+    started: Time,
+    /// Writes not yet answered.
+    writes_due: u32,
+}
 
 /// What DefaultPreemption (PostFilter) made of a pod no node fits.
 enum Preemption {
@@ -505,6 +523,10 @@ pub struct Scheduler {
     next_tag: u64,
     /// Bind requests in flight: tag to (pod uid, attempts so far).
     binds: HashMap<u64, (u64, u32)>,
+    /// VolumeBinding's PreBinds in progress, by pod uid, and their writes
+    /// in flight, by tag (to the pod's uid).
+    volume_binds: HashMap<u64, VolumeBind>,
+    volume_writes: HashMap<u64, u64>,
     synced_pods: bool,
     synced_nodes: bool,
     /// Whether the scheduler runs a Namespace informer (see
@@ -624,6 +646,8 @@ impl Scheduler {
             preempt_rng: rng.stream("kube-scheduler/preemption"),
             next_tag: 0,
             binds: HashMap::default(),
+            volume_binds: HashMap::default(),
+            volume_writes: HashMap::default(),
             synced_pods: false,
             synced_nodes: false,
             rejected_by: 0,
@@ -680,7 +704,7 @@ impl Scheduler {
     /// cluster's stores are.
     pub fn watch_volumes(&mut self) {
         self.volume_informers = true;
-        self.volume_lists_due = 3;
+        self.volume_lists_due = 4;
     }
 
     /// Sets the scheduling queue's backoff (a KubeSchedulerConfiguration's
@@ -851,6 +875,7 @@ impl Scheduler {
                         (WATCH_CLAIMS, Kind::PersistentVolumeClaim),
                         (WATCH_VOLUMES, Kind::PersistentVolume),
                         (WATCH_CSI_NODES, Kind::CSINode),
+                        (WATCH_CLASSES, Kind::StorageClass),
                     ] {
                         self.call(0, Verb::Watch(WatchSpec::all(tag, kind)), cx);
                     }
@@ -875,7 +900,7 @@ impl Scheduler {
                     WATCH_PODS => self.synced_pods = true,
                     WATCH_NODES => self.synced_nodes = true,
                     WATCH_NAMESPACES => self.synced_namespaces = true,
-                    WATCH_CLAIMS | WATCH_VOLUMES | WATCH_CSI_NODES => {
+                    WATCH_CLAIMS | WATCH_VOLUMES | WATCH_CSI_NODES | WATCH_CLASSES => {
                         self.volume_lists_due = self.volume_lists_due.saturating_sub(1);
                     }
                     _ => {}
@@ -897,6 +922,11 @@ impl Scheduler {
                 if let Some(until) = self.queue.next_backoff() {
                     self.schedule_flush(until, false, cx);
                 }
+            }
+            Msg::VolumeBindPoll { uid } => self.poll_volume_bind(uid, cx),
+            Msg::Response(resp) if self.volume_writes.contains_key(&resp.tag) => {
+                let uid = self.volume_writes.remove(&resp.tag).expect("checked");
+                self.volume_write_answered(uid, &resp, cx);
             }
             Msg::Response(resp) => {
                 if let Some((uid, attempts)) = self.binds.remove(&resp.tag)
@@ -975,7 +1005,10 @@ impl Scheduler {
                 self.namespaces.remove(ns.metadata.name.as_str());
             }
             Object::Namespace(ns) => self.add_namespace(ns),
-            Object::PersistentVolumeClaim(_) | Object::PersistentVolume(_) | Object::CsiNode(_) => {
+            Object::PersistentVolumeClaim(_)
+            | Object::PersistentVolume(_)
+            | Object::CsiNode(_)
+            | Object::StorageClass(_) => {
                 let old = prev.map(|o| Arc::new(o.clone()));
                 self.volume_cache.observe(kind == EventType::Deleted, obj);
                 if kind != EventType::Deleted {
@@ -1584,6 +1617,143 @@ impl Scheduler {
         if let Some(until) = until {
             self.schedule_flush(until, false, cx);
         }
+    }
+
+    /// VolumeBinding's Reserve and PreBind for `pod`, placed on `node`:
+    /// with claims that wait for it, their volumes and provisioning are
+    /// assumed and written (each volume's claim reference, each claim's
+    /// selected node), and the pod's Bind waits until the claims are bound
+    /// ([`Self::poll_volume_bind`]). Returns whether it does.
+    fn prebind_volumes(
+        &mut self,
+        uid: u64,
+        pod: &Pod,
+        node: &Arc<str>,
+        attempts: u32,
+        cx: &mut Cx,
+    ) -> bool {
+        if !self.volume_informers || pod.spec.volumes.is_empty() {
+            return false;
+        }
+        let profile = self.profile_index(pod).unwrap_or(0);
+        let filters = &self.profiles[profile].filters;
+        if !filters.contains(&FilterPlugin::VolumeBinding) {
+            return false;
+        }
+        let vols = volumes::PodVolumes::new(pod, filters, &self.volume_cache);
+        if !vols.has_delayed() {
+            return false;
+        }
+        let Some(&i) = self.node_index.get(&**node) else {
+            return false;
+        };
+        let found = vols.bindings(node, &self.nodes[i].labels, &self.volume_cache);
+        let writes = found
+            .as_ref()
+            .ok()
+            .and_then(|b| self.volume_cache.prebind_writes(b));
+        let (Ok(bindings), Some(writes)) = (found, writes) else {
+            // The volumes it found in its cycle are gone since.
+            let detail = "binding volumes: the pod's volumes no longer fit the node";
+            let key =
+                crate::api::ObjectKey::new(Kind::Pod, &pod.metadata.namespace, &pod.metadata.name);
+            cx.log(Dest::Scheduler, "bind-failed", Subject::from(&key), detail);
+            self.bind_failed(uid, attempts, cx);
+            return true;
+        };
+        self.volume_cache.assume(&bindings);
+        let writes_due = writes.len() as u32;
+        for verb in writes {
+            self.next_tag += 1;
+            self.volume_writes.insert(self.next_tag, uid);
+            self.call(self.next_tag, verb, cx);
+        }
+        let now = cx.now();
+        self.volume_binds.insert(
+            uid,
+            VolumeBind {
+                bindings,
+                node: node.clone(),
+                attempts,
+                started: now,
+                writes_due,
+            },
+        );
+        if writes_due == 0 {
+            cx.send(Dest::Scheduler, VOLUME_POLL, Msg::VolumeBindPoll { uid });
+        }
+        true
+    }
+
+    /// An answer to one of a PreBind's writes: a refusal fails the
+    /// binding; the last success starts the wait.
+    fn volume_write_answered(&mut self, uid: u64, resp: &crate::sim::msg::Response, cx: &mut Cx) {
+        let Some(vb) = self.volume_binds.get_mut(&uid) else {
+            return;
+        };
+        vb.writes_due = vb.writes_due.saturating_sub(1);
+        if let Err(e) = &resp.result {
+            let detail = format!("binding volumes: {} {}: {}", e.code, e.reason, e.message);
+            cx.log(
+                Dest::Scheduler,
+                "bind-failed",
+                Subject::from(&resp.key),
+                &detail,
+            );
+            self.volume_bind_failed(uid, cx);
+        } else if vb.writes_due == 0 {
+            cx.send(Dest::Scheduler, VOLUME_POLL, Msg::VolumeBindPoll { uid });
+        }
+    }
+
+    /// PreBind's poll: once every claim is bound the pod's Bind goes; past
+    /// the timeout the binding fails.
+    fn poll_volume_bind(&mut self, uid: u64, cx: &mut Cx) {
+        let Some(vb) = self.volume_binds.get(&uid) else {
+            return;
+        };
+        if vb.writes_due > 0 {
+            return;
+        }
+        if !self.placed.contains_key(&uid) {
+            // Deleted while it waited.
+            let vb = self.volume_binds.remove(&uid).expect("present");
+            self.volume_cache.forget_assumed(&vb.bindings);
+            return;
+        }
+        let now = cx.now();
+        if self.volume_cache.all_bound(&vb.bindings) {
+            let vb = self.volume_binds.remove(&uid).expect("present");
+            self.volume_cache.forget_assumed(&vb.bindings);
+            let Some(obj) = self.placed.get(&uid).map(|p| p.obj.clone()) else {
+                return;
+            };
+            self.next_tag += 1;
+            self.binds.insert(self.next_tag, (uid, vb.attempts));
+            let verb = Verb::Bind {
+                key: obj.key(),
+                node: vb.node.to_string(),
+            };
+            self.call(self.next_tag, verb, cx);
+        } else if now.saturating_sub(vb.started) >= VOLUME_BIND_TIMEOUT {
+            if let Some(obj) = self.placed.get(&uid).map(|p| p.obj.clone()) {
+                let detail = "binding volumes: context deadline exceeded";
+                cx.log(Dest::Scheduler, "bind-failed", Subject::from(&*obj), detail);
+            }
+            self.volume_bind_failed(uid, cx);
+        } else {
+            cx.send(Dest::Scheduler, VOLUME_POLL, Msg::VolumeBindPoll { uid });
+        }
+    }
+
+    /// A PreBind failed: its assumptions go (Unreserve) and the pod is
+    /// retried, as a failed binding.
+    fn volume_bind_failed(&mut self, uid: u64, cx: &mut Cx) {
+        let Some(vb) = self.volume_binds.remove(&uid) else {
+            return;
+        };
+        self.volume_cache.forget_assumed(&vb.bindings);
+        self.bind_failed(uid, vb.attempts, cx);
     }
 
     /// A binding failed (upstream `handleBindingCycleError`): the assumed
@@ -3034,13 +3204,15 @@ impl Scheduler {
                         Part::Num(u64::from(attempts)),
                     ],
                 );
-                self.next_tag += 1;
-                self.binds.insert(self.next_tag, (f.uid, attempts));
-                let verb = Verb::Bind {
-                    key: obj.key(),
-                    node: name.to_string(),
-                };
-                self.call(self.next_tag, verb, cx);
+                if !self.prebind_volumes(f.uid, pod, &name, attempts, cx) {
+                    self.next_tag += 1;
+                    self.binds.insert(self.next_tag, (f.uid, attempts));
+                    let verb = Verb::Bind {
+                        key: obj.key(),
+                        node: name.to_string(),
+                    };
+                    self.call(self.next_tag, verb, cx);
+                }
             }
             Decision::Node { .. } => {
                 // The chosen node went away during the cycle: try again.

@@ -39,7 +39,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::api::volume::{
-    CsiNode, PersistentVolume, PersistentVolumeClaim, PodVolume, VolumeSources,
+    ANN_SELECTED_NODE, CsiNode, PersistentVolume, PersistentVolumeClaim, PodVolume, StorageClass,
+    VolumeSources,
 };
 use crate::api::{Labels, Object, Pod};
 use crate::fasthash::HashMap;
@@ -55,6 +56,7 @@ pub const MAX_VOLUME_COUNT: &str = "node(s) exceed max volume count";
 /// VolumeBinding's reasons.
 pub const UNBOUND_IMMEDIATE: &str = "pod has unbound immediate PersistentVolumeClaims";
 pub const NODE_CONFLICT: &str = "node(s) had volume node affinity conflict";
+pub const BIND_CONFLICT: &str = "node(s) didn't find available persistent volumes to bind";
 pub const PV_NOT_EXIST: &str =
     "node(s) unavailable due to one or more pvc(s) bound to non-existent pv(s)";
 /// VolumeZone's reason.
@@ -89,7 +91,14 @@ pub struct VolumeCache {
     claims: HashMap<String, HashMap<String, Arc<Object>>>,
     volumes: HashMap<String, Arc<Object>>,
     csi_nodes: HashMap<String, Arc<Object>>,
+    classes: HashMap<String, Arc<Object>>,
     claim_users: HashMap<String, u32>,
+    /// VolumeBinding's assumptions (its Reserve) until the writes of its
+    /// PreBind show through the informers: volumes by name, each with the
+    /// claim (`namespace/name`) it is being bound to, and claims with the
+    /// node chosen for their provisioning.
+    assumed_volumes: HashMap<String, String>,
+    assumed_nodes: HashMap<String, String>,
     /// Bumped by every change of a claim, volume or CSINode.
     generation: u64,
     /// Per node (by index), what NodeVolumeLimits reads of it, as the
@@ -176,6 +185,7 @@ impl VolumeCache {
             ),
             Object::PersistentVolume(_) => (&mut self.volumes, m.name.to_string()),
             Object::CsiNode(_) => (&mut self.csi_nodes, m.name.to_string()),
+            Object::StorageClass(_) => (&mut self.classes, m.name.to_string()),
             _ => return,
         };
         if deleted {
@@ -265,6 +275,101 @@ impl VolumeCache {
             Some(Object::PersistentVolume(v)) => Some(v),
             _ => None,
         }
+    }
+
+    pub fn class(&self, name: &str) -> Option<&StorageClass> {
+        match self.classes.get(name).map(|o| &**o) {
+            Some(Object::StorageClass(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Whether claim `pvc` waits for a pod to be scheduled before it binds
+    /// (it names no volume and its class's binding mode is
+    /// WaitForFirstConsumer).
+    fn delays(&self, pvc: &PersistentVolumeClaim) -> bool {
+        pvc.volume().is_none()
+            && self
+                .class(pvc.class())
+                .is_some_and(|c| c.waits_for_consumer())
+    }
+
+    /// The claim `namespace/name`'s node for its provisioning: its
+    /// selected-node annotation, else the scheduler's assumption.
+    fn selected_node<'a>(&'a self, pvc: &'a PersistentVolumeClaim) -> Option<&'a str> {
+        let m = &pvc.metadata;
+        (m.annotations.get(ANN_SELECTED_NODE))
+            .or_else(|| self.assumed_nodes.get(&claim_key(&m.namespace, &m.name)))
+            .map(String::as_str)
+    }
+
+    /// VolumeBinding's Reserve: `bindings` are assumed made.
+    pub fn assume(&mut self, b: &Bindings) {
+        for (volume, claim) in &b.volumes {
+            self.assumed_volumes
+                .insert(volume.clone(), claim_key(&claim.0, &claim.1));
+        }
+        for (claim, node) in &b.provisions {
+            self.assumed_nodes
+                .insert(claim_key(&claim.0, &claim.1), node.clone());
+        }
+        self.generation += 1;
+    }
+
+    /// Its Unreserve, or the end of its PreBind: the assumptions go.
+    pub fn forget_assumed(&mut self, b: &Bindings) {
+        for (volume, _) in &b.volumes {
+            self.assumed_volumes.remove(volume);
+        }
+        for (claim, _) in &b.provisions {
+            self.assumed_nodes.remove(&claim_key(&claim.0, &claim.1));
+        }
+        self.generation += 1;
+    }
+
+    /// Whether every claim of `b` is bound (upstream's `checkBindings`).
+    pub fn all_bound(&self, b: &Bindings) -> bool {
+        (b.volumes.iter().map(|(_, c)| c))
+            .chain(b.provisions.iter().map(|(c, _)| c))
+            .all(|(ns, name)| self.claim(ns, name).is_some_and(|c| c.fully_bound()))
+    }
+
+    /// The writes of VolumeBinding's PreBind for `b`: each volume's claim
+    /// reference, then each claim's selected node (against the informer's
+    /// copies; `None` for an object gone).
+    pub fn prebind_writes(&self, b: &Bindings) -> Option<Vec<crate::sim::Verb>> {
+        use crate::api::volume::{ANN_BOUND_BY_CONTROLLER, ClaimRef};
+        let mut writes = Vec::new();
+        for (volume, (ns, name)) in &b.volumes {
+            let mut v = self.volume(volume)?.clone();
+            let claim = self.claim(ns, name)?;
+            v.spec.claim_ref = Some(ClaimRef {
+                namespace: Some(ns.clone()),
+                name: Some(name.clone()),
+                uid: Some(claim.metadata.uid.to_string()),
+            });
+            Arc::make_mut(&mut v.metadata.annotations)
+                .insert(ANN_BOUND_BY_CONTROLLER.into(), "yes".into());
+            writes.push(crate::sim::Verb::Update {
+                key: crate::api::ObjectKey::new(crate::api::Kind::PersistentVolume, "", volume),
+                precondition: Some(v.metadata.resource_version),
+                object: Object::PersistentVolume(Box::new(v)),
+            });
+        }
+        for ((ns, name), node) in &b.provisions {
+            let mut c = self.claim(ns, name)?.clone();
+            if c.metadata.annotations.get(ANN_SELECTED_NODE) == Some(node) {
+                continue;
+            }
+            Arc::make_mut(&mut c.metadata.annotations)
+                .insert(ANN_SELECTED_NODE.into(), node.clone());
+            writes.push(crate::sim::Verb::Update {
+                key: crate::api::ObjectKey::new(crate::api::Kind::PersistentVolumeClaim, ns, name),
+                precondition: Some(c.metadata.resource_version),
+                object: Object::PersistentVolumeClaim(Box::new(c)),
+            });
+        }
+        Some(writes)
     }
 
     pub fn csi_node(&self, node: &str) -> Option<&CsiNode> {
@@ -407,8 +512,10 @@ pub struct PodVolumes {
     /// NodeVolumeLimits: the pod's attachable volumes (plugin, driver,
     /// handle).
     attach: Vec<(Option<&'static str>, String, String)>,
-    /// VolumeBinding: the volumes of the bound claims (`None`: missing).
+    /// VolumeBinding: the volumes of the bound claims (`None`: missing),
+    /// and the claims that wait for a pod to be scheduled.
     bound: Vec<Option<Arc<Object>>>,
+    delayed: Vec<Arc<Object>>,
     /// VolumeZone: each (label, values) of the volumes' topology.
     zones: Vec<(&'static str, BTreeSet<String>)>,
 }
@@ -488,6 +595,9 @@ impl PodVolumes {
                         if pvc.fully_bound() {
                             let name = pvc.spec.volume_name.as_deref().unwrap_or("");
                             pv.bound.push(cache.volumes.get(name).cloned());
+                        } else if cache.delays(pvc) {
+                            let c = cache.claims.get(ns).and_then(|m| m.get(&*claim));
+                            pv.delayed.extend(c.cloned());
                         } else {
                             unbound = true;
                         }
@@ -496,7 +606,7 @@ impl PodVolumes {
                         pv.rejected = Some((plugin, UNBOUND_IMMEDIATE.to_string()));
                         return pv;
                     }
-                    !pv.bound.is_empty()
+                    !pv.bound.is_empty() || !pv.delayed.is_empty()
                 }
                 FilterPlugin::VolumeZone => {
                     for v in &pod.spec.volumes {
@@ -511,14 +621,17 @@ impl PodVolumes {
                                 Some(pvc) => {
                                     match pvc.spec.volume_name.as_deref().filter(|n| !n.is_empty())
                                     {
-                                        None => Some(
-                                            match pvc.spec.storage_class_name.as_deref() {
-                                                None | Some("") => "PersistentVolumeClaim had no pv name and storageClass name".to_string(),
-                                                Some(class) => format!(
+                                        None => match pvc.spec.storage_class_name.as_deref() {
+                                            None | Some("") => Some("PersistentVolumeClaim had no pv name and storageClass name".to_string()),
+                                            Some(class) => match cache.class(class) {
+                                                None => Some(format!(
                                                     "storageclass.storage.k8s.io \"{class}\" not found"
-                                                ),
+                                                )),
+                                                // Skipped: bound once scheduled.
+                                                Some(c) if c.waits_for_consumer() => None,
+                                                Some(_) => Some("PersistentVolume had no name".to_string()),
                                             },
-                                        ),
+                                        },
                                         Some(name) => match cache.volume(name) {
                                             None => Some(format!(
                                                 "persistentvolume \"{name}\" not found"
@@ -632,6 +745,10 @@ impl PodVolumes {
                         return reject(NODE_CONFLICT);
                     }
                 }
+                if !self.delayed.is_empty() {
+                    self.bindings(&node.name, &node.labels, cache)
+                        .map_err(|reason| Rejection::new(plugin.name(), reason))?;
+                }
                 Ok(())
             }
             FilterPlugin::VolumeZone => {
@@ -653,6 +770,75 @@ impl PodVolumes {
         }
     }
 
+    /// Whether some of the pod's claims wait for it to be scheduled.
+    pub fn has_delayed(&self) -> bool {
+        !self.delayed.is_empty()
+    }
+
+    /// VolumeBinding's `FindPodVolumes` for the pod's claims that wait for
+    /// it, on node `node_name` with `labels`: a claim whose provisioning
+    /// chose a node goes to that node only; the others, smallest request
+    /// first, each take the smallest Available volume of their class that
+    /// selects the node (one reserved for the claim first), no volume twice,
+    /// or else are provisioned there if their class has a provisioner.
+    pub fn bindings(
+        &self,
+        node_name: &str,
+        labels: &Labels,
+        cache: &VolumeCache,
+    ) -> Result<Bindings, &'static str> {
+        use crate::controllers::persistentvolume::{NO_PROVISIONER, find_matching};
+        let mut b = Bindings::default();
+        let mut rest: Vec<&PersistentVolumeClaim> = Vec::new();
+        let id = |c: &PersistentVolumeClaim| {
+            (
+                c.metadata.namespace.to_string(),
+                c.metadata.name.to_string(),
+            )
+        };
+        for o in &self.delayed {
+            let Object::PersistentVolumeClaim(c) = &**o else {
+                continue;
+            };
+            match cache.selected_node(c) {
+                Some(n) if n != node_name => return Err(BIND_CONFLICT),
+                Some(_) => b.provisions.push((id(c), node_name.to_string())),
+                None => rest.push(c),
+            }
+        }
+        rest.sort_by_key(|c| c.request().map_or(0, |q| q.value()));
+        for c in rest {
+            let key = claim_key(&c.metadata.namespace, &c.metadata.name);
+            let chosen = &b.volumes;
+            let excluded = |name: &str| {
+                chosen.iter().any(|(v, _)| v == name)
+                    || cache.assumed_volumes.get(name).is_some_and(|k| *k != key)
+            };
+            let volumes = cache.volumes.values().filter_map(|o| match &**o {
+                Object::PersistentVolume(v) => Some(&**v),
+                _ => None,
+            });
+            match find_matching(c, volumes, Some(labels), true, &excluded) {
+                Some(v) => {
+                    let name = v.metadata.name.to_string();
+                    b.volumes.push((name, id(c)));
+                }
+                None => b.provisions.push((id(c), node_name.to_string())),
+            }
+        }
+        for ((ns, name), _) in &b.provisions {
+            let provisionable = (cache.claim(ns, name))
+                .and_then(|c| cache.class(c.class()))
+                .is_some_and(|sc| {
+                    !sc.class.provisioner.is_empty() && sc.class.provisioner != NO_PROVISIONER
+                });
+            if !provisionable {
+                return Err(BIND_CONFLICT);
+            }
+        }
+        Ok(b)
+    }
+
     /// Whether one of the pod's ReadWriteOncePod claims is in use by a
     /// placed pod not in `removed` (upstream's count, less the victims'
     /// uses in a dry run).
@@ -667,6 +853,21 @@ impl PodVolumes {
                 .count() as u32;
             cache.users(&self.namespace, c) > gone
         })
+    }
+}
+
+/// What VolumeBinding's Reserve assumes and its PreBind writes for a pod
+/// on a node: volumes bound to claims (volume, (namespace, claim)), and
+/// claims to provision there ((namespace, claim), node).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Bindings {
+    pub volumes: Vec<(String, (String, String))>,
+    pub provisions: Vec<((String, String), String)>,
+}
+
+impl Bindings {
+    pub fn is_empty(&self) -> bool {
+        self.volumes.is_empty() && self.provisions.is_empty()
     }
 }
 

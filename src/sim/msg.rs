@@ -499,6 +499,9 @@ pub enum Msg {
     /// From the controller manager to itself (background): the
     /// PersistentVolume controller's periodic resync.
     VolumeResync,
+    /// From the scheduler to itself: VolumeBinding's PreBind checks
+    /// whether pod `uid`'s claims are bound.
+    VolumeBindPoll { uid: u64 },
     /// From the controller manager to itself: the taint manager evicts pod
     /// `pod` (a NoExecute taint outlived its toleration).
     TaintEviction { pod: u64 },
@@ -571,6 +574,7 @@ impl MessageKind for Msg {
             Msg::AwaitRequests => 313,
             Msg::PodDeleted { .. } => 314,
             Msg::VolumeResync => 315,
+            Msg::VolumeBindPoll { .. } => 316,
         }
     }
 }

@@ -228,8 +228,7 @@ fn claims_that_cannot_bind_say_why_and_lost_claims_hold_their_pods() {
 }
 
 /// A StorageClass is checked when the scenario loads: upstream's
-/// validation, a key it does not have, and the binding mode the model
-/// lacks.
+/// validation, and a key it does not have.
 #[test]
 fn storage_classes_are_checked_when_the_scenario_loads() {
     let class = |fields: &str| {
@@ -246,10 +245,6 @@ fn storage_classes_are_checked_when_the_scenario_loads() {
         (
             ", provisioner: x.csi.io, volumeBindingMode: Later",
             "volumeBindingMode: Unsupported value: \"Later\"",
-        ),
-        (
-            ", provisioner: x.csi.io, volumeBindingMode: WaitForFirstConsumer",
-            "volumeBindingMode WaitForFirstConsumer is not modelled",
         ),
         (", provisoner: x.csi.io", "`provisoner` is not a field of a StorageClass manifest"),
     ]
@@ -307,4 +302,103 @@ fn a_statefulset_scaled_up_again_reuses_its_claims() {
     let db1: Vec<&Row> = pods.iter().filter(|p| p["name"] == "db-1").collect();
     assert_eq!(db1.len(), 2, "{pods:?}");
     assert!(db1.iter().all(|p| p["phase"] != "Pending"), "{db1:?}");
+}
+
+/// WaitForFirstConsumer: the scheduler picks the node first. A local
+/// volume (class without a provisioner) draws its pod to its node; a
+/// provisioned volume is made for the chosen node's zone (the claim's
+/// `selected-node`), and the pod is bound once its claim is; a replica
+/// recreated later goes back to its volume's zone; a claim no volume can
+/// serve keeps its pod pending with upstream's reason.
+#[test]
+fn wait_for_first_consumer_claims_bind_where_their_pods_go() {
+    let dir = scratch("storage-wffc");
+    let zoned = "    - {name: a, count: 2, capacity: {cpu: '4', memory: 16Gi}, labels: {topology.kubernetes.io/zone: zone-a}}\n    - {name: b, count: 2, capacity: {cpu: '4', memory: 16Gi}, labels: {topology.kubernetes.io/zone: zone-b}}\n";
+    let local_claim = |name: &str| {
+        format!(
+            "      - {{apiVersion: v1, kind: PersistentVolumeClaim, metadata: {{name: {name}}}, spec: {{storageClassName: local, accessModes: [ReadWriteOnce], resources: {{requests: {{storage: 50Gi}}}}}}}}\n"
+        )
+    };
+    let pod = |name: &str, claim: &str| {
+        format!(
+            "      - {{apiVersion: v1, kind: Pod, metadata: {{name: {name}}}, spec: {{containers: [{{name: c, image: nginx}}], volumes: [{{name: d, persistentVolumeClaim: {{claimName: {claim}}}}}]}}}}\n"
+        )
+    };
+    let text = format!(
+        "name: wffc\nduration: 100s\ncluster:\n  nodeGroups:\n{zoned}actions:\n  - at: 0s\n    apply:\n      - {{apiVersion: storage.k8s.io/v1, kind: StorageClass, metadata: {{name: gp3, annotations: {{storageclass.kubernetes.io/is-default-class: 'true'}}}}, provisioner: ebs.csi.aws.com, volumeBindingMode: WaitForFirstConsumer}}\n      - {{apiVersion: storage.k8s.io/v1, kind: StorageClass, metadata: {{name: local}}, provisioner: kubernetes.io/no-provisioner, volumeBindingMode: WaitForFirstConsumer}}\n      - {{apiVersion: v1, kind: PersistentVolume, metadata: {{name: local-b1}}, spec: {{capacity: {{storage: 100Gi}}, accessModes: [ReadWriteOnce], storageClassName: local, local: {{path: /mnt/disk}}, nodeAffinity: {{required: {{nodeSelectorTerms: [{{matchExpressions: [{{key: kubernetes.io/hostname, operator: In, values: [b-1]}}]}}]}}}}}}}}\n{}{}      - {{apiVersion: apps/v1, kind: StatefulSet, metadata: {{name: db}}, spec: {{replicas: 2, serviceName: db, selector: {{matchLabels: {{app: db}}}}, template: {{metadata: {{labels: {{app: db}}}}, spec: {{containers: [{{name: c, image: postgres}}]}}}}, volumeClaimTemplates: [{{metadata: {{name: data}}, spec: {{accessModes: [ReadWriteOnce], resources: {{requests: {{storage: 1Gi}}}}}}}}]}}}}\n  - at: 30s\n    apply:\n{}{}  - at: 60s\n    delete: {{kind: Pod, name: db-1}}\n",
+        local_claim("fast"),
+        pod("uses-local", "fast"),
+        local_claim("fast2"),
+        pod("no-local-left", "fast2"),
+    );
+    let s = write(&dir, "s.yaml", &text);
+    let out = dir.join("out");
+    run_ok(&s, &out, &[]);
+    let events = read_csv(&out.join("events.csv"));
+    let pods = read_csv(&out.join("pods.csv"));
+    let node = |name: &str| {
+        let rows: Vec<&Row> = pods.iter().filter(|p| p["name"] == name).collect();
+        rows.iter().map(|p| p["node"].clone()).collect::<Vec<_>>()
+    };
+    // The claim waits for its pod; the pod goes to the local volume's node.
+    assert!(events_of(&events, "fast").iter().any(|d| d.contains(
+        "WaitForFirstConsumer: waiting for first consumer to be created before binding"
+    )));
+    assert_eq!(node("uses-local"), ["b-1"]);
+    // The scheduler reserved the volume for the claim; the controller
+    // bound the two; then the pod was bound.
+    let reserved = first(&events, |e| {
+        e["component"] == "kube-apiserver"
+            && e["action"] == "update"
+            && e["name"] == "local-b1"
+            && e["detail"] == "from kube-scheduler"
+    })
+    .expect("the scheduler's claimRef write");
+    let claim_bound = first(&events, |e| {
+        e["action"] == "update-status"
+            && e["name"] == "fast"
+            && e["detail"].ends_with("phase=Bound")
+    })
+    .expect("fast bound");
+    let pod_bound = first(&events, |e| {
+        e["component"] == "kube-apiserver" && e["action"] == "bind" && e["name"] == "uses-local"
+    })
+    .expect("uses-local bound");
+    assert!(reserved < claim_bound && claim_bound < pod_bound);
+    // Provisioned for the chosen node: the claim names it, and the
+    // replica's pod is bound after its claim.
+    for (claim, pod_name) in [("data-db-0", "db-0"), ("data-db-1", "db-1")] {
+        let selected = first(&events, |e| {
+            e["component"] == "kube-apiserver"
+                && e["action"] == "update"
+                && e["name"] == claim
+                && e["detail"] == "from kube-scheduler"
+        })
+        .expect("selected-node write");
+        let provisioned = first(&events, |e| {
+            e["name"] == claim && e["detail"].contains("Successfully provisioned volume")
+        })
+        .expect("provisioned");
+        let bound = first(&events, |e| {
+            e["component"] == "kube-apiserver" && e["action"] == "bind" && e["name"] == pod_name
+        })
+        .unwrap();
+        assert!(selected < provisioned && provisioned < bound, "{claim}");
+    }
+    // db-1, recreated at 60 s, goes back to its volume's zone.
+    let db1 = node("db-1");
+    assert_eq!(db1.len(), 2, "{pods:?}");
+    assert_eq!(db1[0][..2], db1[1][..2], "{db1:?}");
+    // No local volume is left for the second claim.
+    let refused = (events.iter())
+        .filter(|e| e["action"] == "unschedulable" && e["name"] == "no-local-left")
+        .map(|e| e["detail"].as_str())
+        .collect::<Vec<_>>();
+    assert!(
+        refused.contains(
+            &"0/4 nodes are available: 4 node(s) didn't find available persistent volumes to bind."
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(node("no-local-left"), [""]);
 }
