@@ -556,6 +556,9 @@ mod server {
                                 Object::PersistentVolumeClaim(n),
                                 Object::PersistentVolumeClaim(c),
                             ) => crate::apiserver::admission::claim_update(c, n),
+                            (Object::StorageClass(n), Object::StorageClass(c)) => {
+                                crate::apiserver::admission::storage_class_update(c, n)
+                            }
                             _ => Vec::new(),
                         };
                         if !errors.is_empty() {
@@ -709,9 +712,13 @@ mod server {
                         ))
                     })
                     .map(TxnResult::Written),
-                Verb::UpdateStorageStatus { key, status } => self
+                Verb::UpdateStorageStatus {
+                    key,
+                    status,
+                    precondition,
+                } => self
                     .store
-                    .guaranteed_update(&key, None, |current| {
+                    .guaranteed_update(&key, precondition, |current| {
                         use crate::api::volume::StorageStatus;
                         match (current, status) {
                             (Object::PersistentVolume(v), StorageStatus::Volume(s)) => {

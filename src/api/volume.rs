@@ -31,6 +31,9 @@ pub const ANN_BETA_STORAGE_PROVISIONER: &str = "volume.beta.kubernetes.io/storag
 /// The annotation the scheduler puts on a WaitForFirstConsumer claim it
 /// wants provisioned for the node it chose.
 pub const ANN_SELECTED_NODE: &str = "volume.kubernetes.io/selected-node";
+/// The annotation a claim provisioned through a migrated in-tree
+/// provisioner carries: the CSI driver it went to.
+pub const ANN_MIGRATED_TO: &str = "pv.kubernetes.io/migrated-to";
 /// The annotation naming the provisioner that made a volume.
 pub const ANN_PROVISIONED_BY: &str = "pv.kubernetes.io/provisioned-by";
 /// The annotation that named a claim's class before `storageClassName`.
@@ -67,9 +70,13 @@ pub struct PersistentVolume {
 }
 
 impl PersistentVolume {
-    /// The class the volume belongs to (`""`: none).
+    /// The class the volume belongs to (`""`: none): the beta annotation,
+    /// else `storageClassName`, as upstream's `GetPersistentVolumeClass`.
     pub fn class(&self) -> &str {
-        self.spec.storage_class_name.as_deref().unwrap_or("")
+        (self.metadata.annotations.get(ANN_BETA_STORAGE_CLASS))
+            .map(String::as_str)
+            .or(self.spec.storage_class_name.as_deref())
+            .unwrap_or("")
     }
 
     /// The volume's size, `spec.capacity.storage`.
@@ -382,9 +389,24 @@ pub struct PersistentVolumeClaim {
 }
 
 impl PersistentVolumeClaim {
-    /// The class the claim asks for (`""`: none).
+    /// The class the claim asks for (`""`: none): the beta annotation,
+    /// else `storageClassName`, as upstream's
+    /// `GetPersistentVolumeClaimClass`.
     pub fn class(&self) -> &str {
-        self.spec.storage_class_name.as_deref().unwrap_or("")
+        (self.metadata.annotations.get(ANN_BETA_STORAGE_CLASS))
+            .map(String::as_str)
+            .or(self.spec.storage_class_name.as_deref())
+            .unwrap_or("")
+    }
+
+    /// Whether the claim names a class at all (`""` included), as
+    /// upstream's `PersistentVolumeClaimHasClass`.
+    pub fn has_class(&self) -> bool {
+        self.spec.storage_class_name.is_some()
+            || self
+                .metadata
+                .annotations
+                .contains_key(ANN_BETA_STORAGE_CLASS)
     }
 
     /// The volume the claim names, if any.

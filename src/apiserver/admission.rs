@@ -798,6 +798,41 @@ fn validate_storage_class(c: &crate::api::volume::StorageClassFields, errs: &mut
     }
 }
 
+/// Upstream's StorageClass update rules (`ValidateStorageClassUpdate`):
+/// its provisioner, parameters, reclaim policy and binding mode are
+/// immutable.
+pub fn storage_class_update(
+    old: &crate::api::volume::StorageClass,
+    new: &crate::api::volume::StorageClass,
+) -> Vec<String> {
+    let (o, n) = (&old.class, &new.class);
+    let mut errs = Vec::new();
+    if o.parameters != n.parameters {
+        errs.push("parameters: Forbidden: updates to parameters are forbidden.".to_string());
+    }
+    if o.provisioner != n.provisioner {
+        errs.push("provisioner: Forbidden: updates to provisioner are forbidden.".to_string());
+    }
+    let policy = |c: &crate::api::volume::StorageClassFields| {
+        c.reclaim_policy.clone().unwrap_or_else(|| "Delete".into())
+    };
+    if policy(o) != policy(n) {
+        errs.push("reclaimPolicy: Forbidden: updates to reclaimPolicy are forbidden.".to_string());
+    }
+    let mode = |c: &crate::api::volume::StorageClassFields| {
+        c.volume_binding_mode
+            .clone()
+            .unwrap_or_else(|| "Immediate".into())
+    };
+    if mode(o) != mode(n) {
+        errs.push(format!(
+            "volumeBindingMode: Invalid value: \"{}\": field is immutable",
+            mode(n)
+        ));
+    }
+    errs
+}
+
 /// Upstream's PersistentVolumeClaim update rule: the spec is immutable
 /// but for naming its volume while it names none, and for setting its
 /// class while it has none and is not bound (the retroactive default

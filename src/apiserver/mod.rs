@@ -207,12 +207,7 @@ impl ApiServer {
     /// a class (neither `storageClassName`, not even `""`, nor the beta
     /// annotation) gets the default class, if there is one.
     fn default_storage_class(&mut self, claim: &mut crate::api::volume::PersistentVolumeClaim) {
-        if claim.spec.storage_class_name.is_some()
-            || claim
-                .metadata
-                .annotations
-                .contains_key(crate::api::volume::ANN_BETA_STORAGE_CLASS)
-        {
+        if claim.has_class() {
             return;
         }
         let classes = self.cache.of_kind(Kind::StorageClass).map(|(_, o)| &**o);

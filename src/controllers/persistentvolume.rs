@@ -45,9 +45,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use crate::api::volume::{
-    ANN_BETA_STORAGE_PROVISIONER, ANN_BIND_COMPLETED, ANN_BOUND_BY_CONTROLLER, ANN_PROVISIONED_BY,
-    ANN_SELECTED_NODE, ANN_STORAGE_PROVISIONER, ClaimPhase, ClaimRef, ClaimStatus,
-    PersistentVolume, PersistentVolumeClaim, StorageClass, StorageStatus, VolumePhase,
+    ANN_BETA_STORAGE_PROVISIONER, ANN_BIND_COMPLETED, ANN_BOUND_BY_CONTROLLER, ANN_MIGRATED_TO,
+    ANN_PROVISIONED_BY, ANN_SELECTED_NODE, ANN_STORAGE_PROVISIONER, ClaimPhase, ClaimRef,
+    ClaimStatus, PersistentVolume, PersistentVolumeClaim, StorageClass, StorageStatus, VolumePhase,
     VolumeStatus,
 };
 use crate::api::{Kind, Object, ObjectKey};
@@ -104,11 +104,30 @@ pub fn default_class<'a>(classes: impl Iterator<Item = &'a Object>) -> Option<&'
             _ => None,
         })
         .min_by(|a, b| {
-            b.metadata
-                .creation_timestamp
-                .cmp(&a.metadata.creation_timestamp)
+            // Upstream's timestamps are whole seconds.
+            let secs = |c: &StorageClass| c.metadata.creation_timestamp.map(|t| t / SECOND);
+            secs(b)
+                .cmp(&secs(a))
                 .then_with(|| a.metadata.name.cmp(&b.metadata.name))
         })
+}
+
+/// The external provisioner that makes the volumes of a class whose
+/// `provisioner` is `p`: `p` itself, or for an in-tree provisioner
+/// migrated to CSI (AWS EBS, GCE PD, Azure Disk) its CSI driver; `None`
+/// for the other in-tree provisioners, which are not modelled.
+pub fn external_provisioner(p: &str) -> Option<&str> {
+    use crate::api::volume::{
+        AWS_EBS_DRIVER, AWS_EBS_PLUGIN, AZURE_DISK_DRIVER, AZURE_DISK_PLUGIN, GCE_PD_DRIVER,
+        GCE_PD_PLUGIN,
+    };
+    match p {
+        AWS_EBS_PLUGIN => Some(AWS_EBS_DRIVER),
+        GCE_PD_PLUGIN => Some(GCE_PD_DRIVER),
+        AZURE_DISK_PLUGIN => Some(AZURE_DISK_DRIVER),
+        _ if p.starts_with("kubernetes.io/") => None,
+        _ => Some(p),
+    }
 }
 
 fn volume_mode(m: Option<&str>) -> &str {
@@ -248,6 +267,8 @@ pub fn best_match<'a>(
 struct Chain {
     /// The key whose sync sent them.
     key: ObjectKey,
+    /// The keys it writes (and the sync's): none is synced while it runs.
+    locked: Vec<ObjectKey>,
     rest: VecDeque<Verb>,
 }
 
@@ -256,14 +277,59 @@ pub struct PersistentVolumeController {
     pub queue: WorkQueue,
     /// Chains of writes in flight, by the tag of the write sent.
     chains: HashMap<u64, Chain>,
-    /// Keys with a chain in flight: not synced again until it ends.
+    /// Keys a chain in flight writes (or whose sync sent it): not synced
+    /// until it ends, so that a sync never reads its objects half written.
     busy: BTreeSet<ObjectKey>,
     /// The last event row of each claim or volume (reason and message),
     /// so that a resync repeats none (upstream's recorder folds repeats
     /// into one event with a count).
     last_event: HashMap<ObjectKey, String>,
-    /// Whether the resync timer runs.
+    /// Whether the resync timer runs, and when it fires next.
     started: bool,
+    next_resync: Time,
+    /// When a keep-alive for the next resync was last sent.
+    kept_alive: Option<Time>,
+    /// What the controller's own writes returned, newer than its informers
+    /// (upstream keeps them in its own cache: `storeVolumeUpdate`), until
+    /// the informers catch up.
+    written: HashMap<ObjectKey, Arc<Object>>,
+    /// Keys whose sync was skipped while their writes were in flight:
+    /// synced again once they end.
+    skipped: BTreeSet<ObjectKey>,
+    /// Keys whose sync would have written an object another chain was
+    /// writing: synced again when a chain ends.
+    deferred: BTreeSet<ObjectKey>,
+}
+
+/// What the controller reads: its informers' objects, or what its own
+/// writes returned when that is newer.
+struct Store<'a> {
+    cache: &'a Cache,
+    written: &'a HashMap<ObjectKey, Arc<Object>>,
+}
+
+impl<'a> Store<'a> {
+    fn newest(&self, key: &ObjectKey, cached: Option<&'a Arc<Object>>) -> Option<&'a Arc<Object>> {
+        match (cached, self.written.get(key)) {
+            (Some(c), Some(w)) if w.meta().resource_version > c.meta().resource_version => Some(w),
+            (c, _) => c,
+        }
+    }
+
+    fn get(&self, key: &ObjectKey) -> Option<&'a Arc<Object>> {
+        self.newest(key, self.cache.get(key))
+    }
+
+    fn volume(&self, name: &str) -> Option<&'a PersistentVolume> {
+        self.get(&ObjectKey::new(Kind::PersistentVolume, "", name))
+            .and_then(|o| as_volume(o))
+    }
+
+    fn volumes(&self) -> impl Iterator<Item = &'a PersistentVolume> + use<'a, '_> {
+        (self.cache.of_kind(Kind::PersistentVolume))
+            .filter_map(|(k, o)| self.newest(k, Some(o)))
+            .filter_map(|o| as_volume(o))
+    }
 }
 
 impl PersistentVolumeController {
@@ -271,6 +337,7 @@ impl PersistentVolumeController {
     pub fn start(&mut self, cx: &mut Cx) {
         if !self.started {
             self.started = true;
+            self.next_resync = cx.now() + SYNC_PERIOD;
             cx.send_background(Dest::ControllerManager, SYNC_PERIOD, Msg::VolumeResync);
         }
     }
@@ -282,12 +349,35 @@ impl PersistentVolumeController {
                 self.queue.add(k.clone());
             }
         }
+        self.next_resync = cx.now() + SYNC_PERIOD;
         cx.send_background(Dest::ControllerManager, SYNC_PERIOD, Msg::VolumeResync);
+    }
+
+    /// A claim stays unbound: the run (if it has a time limit) goes on to
+    /// the next resync, which may bind it (a lingering no-op then, so
+    /// that a claim that never binds does not keep a run without one
+    /// going forever).
+    fn keep_alive(&mut self, cx: &mut Cx) {
+        if self.started && self.kept_alive != Some(self.next_resync) {
+            self.kept_alive = Some(self.next_resync);
+            cx.send_retry(
+                Dest::ControllerManager,
+                self.next_resync,
+                Msg::AwaitRequests,
+                true,
+            );
+        }
     }
 
     /// A claim, volume or class changed: its key is queued, and a deleted
     /// claim's volume and a deleted volume's claim with it.
     pub fn observe(&mut self, kind: EventType, key: &ObjectKey, obj: &Object) {
+        if let Some(w) = self.written.get(key)
+            && (kind == EventType::Deleted
+                || obj.meta().resource_version >= w.meta().resource_version)
+        {
+            self.written.remove(key);
+        }
         match obj {
             Object::PersistentVolumeClaim(c) => {
                 self.queue.add(key.clone());
@@ -328,16 +418,46 @@ impl PersistentVolumeController {
         let Some(first) = rest.pop_front() else {
             return;
         };
-        self.busy.insert(key.clone());
+        if std::iter::once(&first)
+            .chain(rest.iter())
+            .any(|w| self.busy.contains(&w.key()))
+        {
+            // Read while another chain writes it: decided again after.
+            self.deferred.insert(key.clone());
+            return;
+        }
+        let mut locked: Vec<ObjectKey> = std::iter::once(key.clone())
+            .chain(std::iter::once(&first).chain(rest.iter()).map(Verb::key))
+            .collect();
+        locked.sort_unstable();
+        locked.dedup();
+        for k in &locked {
+            self.busy.insert(k.clone());
+        }
         self.queue.await_answer(key);
         let tag = client.send(PERSISTENT_VOLUME, cx, first);
         self.chains.insert(
             tag,
             Chain {
                 key: key.clone(),
+                locked,
                 rest,
             },
         );
+    }
+
+    /// A chain ended: its keys are free, and those whose syncs it held
+    /// back are queued.
+    fn unlock(&mut self, chain: &Chain) {
+        for k in &chain.locked {
+            self.busy.remove(k);
+            if self.skipped.remove(k) {
+                self.queue.add(k.clone());
+            }
+        }
+        for k in std::mem::take(&mut self.deferred) {
+            self.queue.add(k);
+        }
     }
 
     pub fn on_response(&mut self, resp: &Response, client: &mut Client, cx: &mut Cx) {
@@ -345,25 +465,41 @@ impl PersistentVolumeController {
             return;
         };
         self.queue.answer_came(&chain.key);
-        if let Err(e) = &resp.result {
-            let detail = format!(
-                "{} {} failed: {} {}: {}",
-                resp.verb, resp.key, e.code, e.reason, e.message
-            );
-            log(cx, "error", Subject::from(&chain.key), NAME, &detail);
-            self.busy.remove(&chain.key);
-            self.queue
-                .add_rate_limited(PERSISTENT_VOLUME, chain.key, cx);
-            return;
-        }
+        let written = match &resp.result {
+            Ok(o) => o.clone(),
+            Err(e) => {
+                let detail = format!(
+                    "{} {} failed: {} {}: {}",
+                    resp.verb, resp.key, e.code, e.reason, e.message
+                );
+                log(cx, "error", Subject::from(&chain.key), NAME, &detail);
+                self.unlock(&chain);
+                self.queue
+                    .add_rate_limited(PERSISTENT_VOLUME, chain.key, cx);
+                return;
+            }
+        };
+        let rv = written.meta().resource_version;
+        self.written.insert(resp.key.clone(), written);
         match chain.rest.pop_front() {
-            Some(next) => {
+            Some(mut next) => {
+                // The next write of the same object is made against what
+                // this one returned.
+                match &mut next {
+                    Verb::Update {
+                        key, precondition, ..
+                    }
+                    | Verb::UpdateStorageStatus {
+                        key, precondition, ..
+                    } if *key == resp.key => *precondition = Some(rv),
+                    _ => {}
+                }
                 self.queue.await_answer(&chain.key);
                 let tag = client.send(PERSISTENT_VOLUME, cx, next);
                 self.chains.insert(tag, chain);
             }
             None => {
-                self.busy.remove(&chain.key);
+                self.unlock(&chain);
                 if !self.queue.awaiting(&chain.key) {
                     self.queue.forget(&chain.key);
                 }
@@ -373,25 +509,24 @@ impl PersistentVolumeController {
 
     pub fn sync(&mut self, key: &ObjectKey, cache: &Cache, client: &mut Client, cx: &mut Cx) {
         if self.busy.contains(key) {
-            // Its writes are in flight: the sync that follows their
-            // answers (the watch events they cause) takes it up.
+            // Its writes are in flight: synced again once they end.
+            self.skipped.insert(key.clone());
             return;
         }
-        let Some(obj) = cache.get(key).cloned() else {
-            self.last_event.remove(key);
-            return;
+        let written = std::mem::take(&mut self.written);
+        let store = Store {
+            cache,
+            written: &written,
         };
-        match &*obj {
-            Object::PersistentVolumeClaim(c) => self.sync_claim(key, c, cache, client, cx),
-            Object::PersistentVolume(v) => self.sync_volume(key, v, cache, client, cx),
-            _ => {}
+        match store.get(key).cloned().as_deref() {
+            None => {
+                self.last_event.remove(key);
+            }
+            Some(Object::PersistentVolumeClaim(c)) => self.sync_claim(key, c, &store, client, cx),
+            Some(Object::PersistentVolume(v)) => self.sync_volume(key, v, &store, client, cx),
+            Some(_) => {}
         }
-    }
-
-    fn volume<'a>(cache: &'a Cache, name: &str) -> Option<&'a PersistentVolume> {
-        cache
-            .get(&ObjectKey::new(Kind::PersistentVolume, "", name))
-            .and_then(|o| as_volume(o))
+        self.written = written;
     }
 
     fn claim_status_write(
@@ -402,6 +537,7 @@ impl PersistentVolumeController {
         (claim.status != status).then(|| Verb::UpdateStorageStatus {
             key: key.clone(),
             status: StorageStatus::Claim(status),
+            precondition: Some(claim.metadata.resource_version),
         })
     }
 
@@ -413,6 +549,7 @@ impl PersistentVolumeController {
         client: &mut Client,
         cx: &mut Cx,
     ) {
+        self.keep_alive(cx);
         if let Some(w) = Self::claim_status_write(key, claim, ClaimStatus::default()) {
             self.send_chain(key, vec![w], client, cx);
         }
@@ -432,13 +569,16 @@ impl PersistentVolumeController {
             return;
         }
         self.event(cx, key, reason, message);
+        // Upstream's status of a claim without a volume: no capacity or
+        // access modes.
         let status = ClaimStatus {
             phase: ClaimPhase::Lost,
-            ..claim.status.clone()
+            ..ClaimStatus::default()
         };
         let w = Verb::UpdateStorageStatus {
             key: key.clone(),
             status: StorageStatus::Claim(status),
+            precondition: Some(claim.metadata.resource_version),
         };
         self.send_chain(key, vec![w], client, cx);
     }
@@ -447,18 +587,15 @@ impl PersistentVolumeController {
         &mut self,
         key: &ObjectKey,
         claim: &PersistentVolumeClaim,
-        cache: &Cache,
+        store: &Store<'_>,
         client: &mut Client,
         cx: &mut Cx,
     ) {
         if claim.metadata.deletion_timestamp.is_some() {
             return;
         }
-        let volumes = || {
-            cache
-                .of_kind(Kind::PersistentVolume)
-                .filter_map(|(_, o)| as_volume(o))
-        };
+        let cache = store.cache;
+        let volumes = || store.volumes();
         if !claim.metadata.annotations.contains_key(ANN_BIND_COMPLETED) {
             let Some(name) = claim.volume() else {
                 let delay = class(cache, claim.class()).is_some_and(|c| c.waits_for_consumer());
@@ -466,7 +603,7 @@ impl PersistentVolumeController {
                     let writes = bind_writes(v, key, claim);
                     return self.send_chain(key, writes, client, cx);
                 }
-                if claim.spec.storage_class_name.is_none()
+                if !claim.has_class()
                     && let Some(def) =
                         default_class(cache.of_kind(Kind::StorageClass).map(|(_, o)| &**o))
                 {
@@ -506,13 +643,15 @@ impl PersistentVolumeController {
                     self.event(cx, key, "ProvisioningFailed", &msg);
                     return self.pend(key, claim, client, cx);
                 };
-                let p = sc.class.provisioner.as_str();
-                if p == NO_PROVISIONER || p.starts_with("kubernetes.io/") {
-                    // An in-tree provisioner: none is modelled.
-                    let msg = format!("no volume plugin matched name: {p}");
+                let in_tree = sc.class.provisioner.as_str();
+                let Some(p) = external_provisioner(in_tree) else {
+                    // An in-tree provisioner not migrated to CSI: none is
+                    // modelled.
+                    let msg = format!("no volume plugin matched name: {in_tree}");
                     self.event(cx, key, "ProvisioningFailed", &msg);
                     return self.pend(key, claim, client, cx);
-                }
+                };
+                let migrated = (p != in_tree).then_some(p);
                 let annotated = claim
                     .metadata
                     .annotations
@@ -524,7 +663,15 @@ impl PersistentVolumeController {
                         .annotations
                         .get(ANN_BETA_STORAGE_PROVISIONER)
                         .map(String::as_str)
-                        == Some(p);
+                        == Some(p)
+                    && migrated.is_none_or(|m| {
+                        claim
+                            .metadata
+                            .annotations
+                            .get(ANN_MIGRATED_TO)
+                            .map(String::as_str)
+                            == Some(m)
+                    });
                 let msg = format!(
                     "Waiting for a volume to be created either by the external provisioner '{p}' or manually by the system administrator. If volume creation is delayed, please verify that the provisioner is running and correctly registered."
                 );
@@ -535,6 +682,9 @@ impl PersistentVolumeController {
                     let ann = Arc::make_mut(&mut c.metadata.annotations);
                     ann.insert(ANN_BETA_STORAGE_PROVISIONER.into(), p.into());
                     ann.insert(ANN_STORAGE_PROVISIONER.into(), p.into());
+                    if let Some(m) = migrated {
+                        ann.insert(ANN_MIGRATED_TO.into(), m.into());
+                    }
                     writes.push(update(
                         key,
                         Object::PersistentVolumeClaim(Box::new(c)),
@@ -545,7 +695,7 @@ impl PersistentVolumeController {
                 return self.send_chain(key, writes, client, cx);
             };
             // The claim names its volume.
-            let Some(v) = Self::volume(cache, name) else {
+            let Some(v) = store.volume(name) else {
                 return self.pend(key, claim, client, cx);
             };
             if v.spec.claim_ref.is_none() {
@@ -568,7 +718,7 @@ impl PersistentVolumeController {
                 "Bound claim has lost reference to PersistentVolume. Data on the volume is lost!";
             return self.lose(key, claim, "ClaimLost", msg, client, cx);
         };
-        let Some(v) = Self::volume(cache, name) else {
+        let Some(v) = store.volume(name) else {
             let msg = "Bound claim has lost its PersistentVolume. Data on the volume is lost!";
             return self.lose(key, claim, "ClaimLost", msg, client, cx);
         };
@@ -593,13 +743,14 @@ impl PersistentVolumeController {
         phase: VolumePhase,
         message: &str,
     ) -> Option<Verb> {
-        let status = VolumeStatus {
-            phase,
-            message: message.to_string(),
-        };
-        (volume.status != status).then(|| Verb::UpdateStorageStatus {
+        // Upstream's `updateVolumePhase` compares the phase alone.
+        (volume.status.phase != phase).then(|| Verb::UpdateStorageStatus {
             key: key.clone(),
-            status: StorageStatus::Volume(status),
+            status: StorageStatus::Volume(VolumeStatus {
+                phase,
+                message: message.to_string(),
+            }),
+            precondition: Some(volume.metadata.resource_version),
         })
     }
 
@@ -607,7 +758,7 @@ impl PersistentVolumeController {
         &mut self,
         key: &ObjectKey,
         volume: &PersistentVolume,
-        cache: &Cache,
+        store: &Store<'_>,
         client: &mut Client,
         cx: &mut Cx,
     ) {
@@ -625,7 +776,7 @@ impl PersistentVolumeController {
             r.namespace.as_deref().unwrap_or(""),
             r.name.as_deref().unwrap_or(""),
         );
-        let claim = cache
+        let claim = store
             .get(&claim_key)
             .and_then(|o| as_claim(o))
             .filter(|c| c.metadata.uid.to_string() == uid);
@@ -668,6 +819,7 @@ impl PersistentVolumeController {
                         phase: VolumePhase::Available,
                         message: String::new(),
                     }),
+                    precondition: None,
                 };
                 self.send_chain(key, vec![w, status], client, cx);
             }
@@ -695,7 +847,12 @@ impl PersistentVolumeController {
         let name = &volume.metadata.name;
         let (reason, message) = match volume.reclaim_policy() {
             "Retain" => return None,
-            "Delete" if volume.metadata.annotations.contains_key(ANN_PROVISIONED_BY) => {
+            // A provisioned volume, or a CSI one (upstream's
+            // HonorPVReclaimPolicy): the external provisioner deletes it.
+            "Delete"
+                if volume.metadata.annotations.contains_key(ANN_PROVISIONED_BY)
+                    || volume.spec.source.csi.is_some() =>
+            {
                 return None;
             }
             "Delete" => (
@@ -759,13 +916,14 @@ fn bind_writes(
             volume.metadata.resource_version,
         ));
     }
-    if volume.status.phase != VolumePhase::Bound || !volume.status.message.is_empty() {
+    if volume.status.phase != VolumePhase::Bound {
         writes.push(Verb::UpdateStorageStatus {
             key: vkey,
             status: StorageStatus::Volume(VolumeStatus {
                 phase: VolumePhase::Bound,
                 message: String::new(),
             }),
+            precondition: Some(volume.metadata.resource_version),
         });
     }
     let ann = &claim.metadata.annotations;
@@ -796,6 +954,7 @@ fn bind_writes(
         writes.push(Verb::UpdateStorageStatus {
             key: claim_key.clone(),
             status: StorageStatus::Claim(status),
+            precondition: Some(claim.metadata.resource_version),
         });
     }
     writes
@@ -806,8 +965,8 @@ fn bind_writes(
 #[derive(Default)]
 pub struct Provisioner {
     pub queue: WorkQueue,
-    /// Claims whose volume is being made, by uid: when it is ready.
-    provisioning: BTreeMap<u64, Time>,
+    /// Claims whose volume is being made: their uid, and when it is ready.
+    provisioning: BTreeMap<ObjectKey, (u64, Time)>,
     /// Creates and deletes in flight, by tag: the claim's uid (a create)
     /// or none (a delete), and the key synced.
     pending: HashMap<u64, (Option<u64>, ObjectKey)>,
@@ -847,8 +1006,8 @@ impl Provisioner {
                         resp.verb, e.code, e.reason, e.message
                     );
                     log(cx, "error", Subject::from(&key), PROVISIONER_NAME, &msg);
-                    if let Some(uid) = uid {
-                        self.provisioning.remove(&uid);
+                    if uid.is_some() {
+                        self.provisioning.remove(&key);
                     }
                     self.queue.add_rate_limited(PROVISIONER, key, cx);
                 }
@@ -858,20 +1017,28 @@ impl Provisioner {
 
     pub fn sync(&mut self, key: &ObjectKey, cache: &Cache, client: &mut Client, cx: &mut Cx) {
         let Some(obj) = cache.get(key).cloned() else {
+            self.provisioning.remove(key);
             return;
         };
         match &*obj {
             Object::PersistentVolumeClaim(c) => self.sync_claim(key, c, cache, client, cx),
             Object::PersistentVolume(v) => {
-                let mine = v
-                    .metadata
-                    .annotations
-                    .get(ANN_PROVISIONED_BY)
-                    .is_some_and(|p| {
-                        cache.of_kind(Kind::StorageClass).any(|(_, o)| {
-                        matches!(&**o, Object::StorageClass(c) if c.class.provisioner == *p)
+                // Its provisioner's (or, a static CSI volume, its
+                // driver's), when a class names that provisioner.
+                let owner = (v.metadata.annotations.get(ANN_PROVISIONED_BY)).or(v
+                    .spec
+                    .source
+                    .csi
+                    .as_ref()
+                    .map(|c| &c.driver));
+                let mine = owner.is_some_and(|p| {
+                    cache.of_kind(Kind::StorageClass).any(|(_, o)| match &**o {
+                        Object::StorageClass(c) => {
+                            external_provisioner(&c.class.provisioner) == Some(p.as_str())
+                        }
+                        _ => false,
                     })
-                    });
+                });
                 if mine
                     && v.status.phase == VolumePhase::Released
                     && v.reclaim_policy() == "Delete"
@@ -916,7 +1083,8 @@ impl Provisioner {
             return;
         };
         let name = format!("pvc-{uid}");
-        let sc = class(cache, claim.class()).filter(|c| c.class.provisioner == *p);
+        let sc = class(cache, claim.class())
+            .filter(|c| external_provisioner(&c.class.provisioner) == Some(p.as_str()));
         let wanted = claim.volume().is_none()
             && claim.metadata.deletion_timestamp.is_none()
             && sc.is_some()
@@ -926,12 +1094,12 @@ impl Provisioner {
         let selected = claim.metadata.annotations.get(ANN_SELECTED_NODE);
         let Some(sc) = sc.filter(|c| wanted && (selected.is_some() || !c.waits_for_consumer()))
         else {
-            self.provisioning.remove(&uid);
+            self.provisioning.remove(key);
             return;
         };
         let now = cx.now();
-        let ready = match self.provisioning.get(&uid) {
-            Some(&t) => t,
+        let ready = match self.provisioning.get(key).filter(|(u, _)| *u == uid) {
+            Some(&(_, t)) => t,
             None => {
                 let msg = format!(
                     "Provisioning: External provisioner is provisioning volume for claim \"{}/{}\"",
@@ -939,7 +1107,7 @@ impl Provisioner {
                 );
                 log(cx, "event", Subject::from(key), PROVISIONER_NAME, &msg);
                 let t = now + cx.lat.sample(Hop::VolumeProvision);
-                self.provisioning.insert(uid, t);
+                self.provisioning.insert(key.clone(), (uid, t));
                 cx.send_at(
                     Dest::ControllerManager,
                     t,
@@ -963,7 +1131,7 @@ impl Provisioner {
             .unwrap_or_default();
         v.spec.access_modes = claim.spec.access_modes.clone();
         v.spec.volume_mode = claim.spec.volume_mode.clone();
-        v.spec.storage_class_name = claim.spec.storage_class_name.clone();
+        v.spec.storage_class_name = Some(claim.class().to_string());
         v.spec.persistent_volume_reclaim_policy = Some(
             sc.class
                 .reclaim_policy
@@ -1157,11 +1325,13 @@ mod tests {
             }
             Object::StorageClass(Box::new(c))
         };
+        // Upstream's timestamps are whole seconds: b and d, made within
+        // the same second, tie, and the first by name wins.
         let classes = [
-            class("a", 1, true),
-            class("b", 5, true),
-            class("c", 9, false),
-            class("d", 5, true),
+            class("a", SECOND, true),
+            class("b", 5 * SECOND + 700_000_000, true),
+            class("c", 9 * SECOND, false),
+            class("d", 5 * SECOND, true),
         ];
         let d = default_class(classes.iter()).unwrap();
         assert_eq!(d.metadata.name, "b");

@@ -72,6 +72,8 @@ pub struct StatefulSetController {
     pub queue: WorkQueue,
     /// Pods created or deleted and not yet observed: (set, pod name).
     in_flight: BTreeSet<(ObjectKey, String)>,
+    /// Claims created and not yet observed: (set, claim name).
+    claims_in_flight: BTreeSet<(ObjectKey, String)>,
     /// The set of each pod create or delete not yet answered, by tag.
     pending: HashMap<u64, ObjectKey>,
     /// Set uid -> (revision number, template hash) of its rollout.
@@ -119,12 +121,12 @@ impl StatefulSetController {
         let name = obj.meta().name.as_str();
         let ns = obj.meta().namespace.as_str();
         let found = self
-            .in_flight
+            .claims_in_flight
             .iter()
             .find(|(k, n)| n == name && k.namespace() == ns)
             .cloned();
         if let Some(entry) = found {
-            self.in_flight.remove(&entry);
+            self.claims_in_flight.remove(&entry);
             self.queue.add(entry.0);
         }
     }
@@ -152,8 +154,12 @@ impl StatefulSetController {
         self.queue.answer_came(&set);
         if resp.result.is_err() {
             // The sync failed: drop the in-flight mark and retry the set.
-            self.in_flight
-                .remove(&(set.clone(), resp.key.name().to_string()));
+            let mark = (set.clone(), resp.key.name().to_string());
+            if resp.key.kind == Kind::PersistentVolumeClaim {
+                self.claims_in_flight.remove(&mark);
+            } else {
+                self.in_flight.remove(&mark);
+            }
             self.queue.add_rate_limited(STATEFULSET, set, cx);
         } else if !self.queue.awaiting(&set) {
             // The last answer of the set's requests.
@@ -179,7 +185,10 @@ impl StatefulSetController {
         for t in &set.spec.volume_claim_templates {
             let claim = claim_name(&t.metadata.name, &set.metadata.name, i);
             let ck = ObjectKey::new(Kind::PersistentVolumeClaim, key.namespace(), &claim);
-            if self.in_flight.contains(&(key.clone(), claim.clone())) {
+            if self
+                .claims_in_flight
+                .contains(&(key.clone(), claim.clone()))
+            {
                 ready = false;
                 continue;
             }
@@ -190,6 +199,8 @@ impl StatefulSetController {
                         set.metadata.name
                     );
                     log(cx, "error", Subject::from(key), NAME, &detail);
+                    // Upstream's sync fails: retried after its backoff.
+                    self.queue.add_rate_limited(STATEFULSET, key.clone(), cx);
                     ready = false;
                 }
                 Some(_) => {}
@@ -212,7 +223,7 @@ impl StatefulSetController {
                         set.metadata.name
                     );
                     log(cx, "create", Subject::from(&ck), NAME, &detail);
-                    self.in_flight.insert((key.clone(), claim));
+                    self.claims_in_flight.insert((key.clone(), claim));
                     let verb = Verb::Create(Object::PersistentVolumeClaim(Box::new(c)));
                     let tag = self.send(key, client, cx, verb, false);
                     self.pending.insert(tag, key.clone());
@@ -233,6 +244,7 @@ impl StatefulSetController {
         let now = cx.now();
         let Some(obj) = cache.get(key).cloned() else {
             self.in_flight.retain(|(k, _)| k != key);
+            self.claims_in_flight.retain(|(k, _)| k != key);
             return;
         };
         let Some(set) = as_workload(&obj) else { return };

@@ -575,13 +575,6 @@ impl PodVolumes {
                             pv.rejected = Some((plugin, message));
                             return pv;
                         };
-                        if pvc.metadata.deletion_timestamp.is_some() {
-                            pv.rejected = Some((
-                                plugin,
-                                format!("persistentvolumeclaim \"{claim}\" is being deleted"),
-                            ));
-                            return pv;
-                        }
                         if pvc.status.phase == crate::api::volume::ClaimPhase::Lost {
                             pv.rejected = Some((
                                 plugin,
@@ -589,6 +582,13 @@ impl PodVolumes {
                                     "persistentvolumeclaim \"{claim}\" bound to non-existent persistentvolume \"{}\"",
                                     pvc.spec.volume_name.as_deref().unwrap_or("")
                                 ),
+                            ));
+                            return pv;
+                        }
+                        if pvc.metadata.deletion_timestamp.is_some() {
+                            pv.rejected = Some((
+                                plugin,
+                                format!("persistentvolumeclaim \"{claim}\" is being deleted"),
                             ));
                             return pv;
                         }

@@ -136,6 +136,8 @@ pub enum Verb {
     UpdateStorageStatus {
         key: ObjectKey,
         status: crate::api::volume::StorageStatus,
+        /// Only at this resourceVersion, when given.
+        precondition: Option<u64>,
     },
     /// DELETE with `propagationPolicy: Orphan`: the object gets a
     /// deletionTimestamp and the `orphan` finalizer; the garbage collector
