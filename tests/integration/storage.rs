@@ -96,10 +96,29 @@ fn the_bundled_storage_scenario_provisions_binds_and_reclaims() {
             e["component"] == "kube-apiserver"
                 && e["action"] == "update"
                 && e["kind"] == "PersistentVolume"
+                && e["detail"] == "from kube-controller-manager"
         })
         .map(|e| e["name"].as_str())
         .collect();
     assert_eq!(referenced, ["archive-20g"]);
+    // cache's claim waits for its pod; the scheduler sends the pod to the
+    // local volume's node and reserves the volume (the one volume it
+    // writes), and the pod is bound once the claim is.
+    let cache = pods.iter().find(|p| p["name"] == "cache").expect("cache");
+    assert_eq!(cache["node"], "node-2");
+    let reserved: Vec<&str> = (events.iter())
+        .filter(|e| e["action"] == "update" && e["detail"] == "from kube-scheduler")
+        .map(|e| e["name"].as_str())
+        .collect();
+    assert_eq!(reserved, ["local-ssd"]);
+    assert_eq!(phases(&events, "PersistentVolumeClaim", "cache"), ["Bound"]);
+    let claim_bound = first(&events, |e| {
+        e["action"] == "update-status"
+            && e["name"] == "cache"
+            && e["detail"].ends_with("phase=Bound")
+    })
+    .unwrap();
+    assert!(micros(&cache["bound_s"]).unwrap() > claim_bound);
     assert_eq!(
         phases(&events, "PersistentVolume", "archive-5g"),
         ["Available"]
@@ -401,4 +420,59 @@ fn wait_for_first_consumer_claims_bind_where_their_pods_go() {
         "{refused:?}"
     );
     assert_eq!(node("no-local-left"), [""]);
+}
+
+/// A claim whose class comes later is provisioned at the controller's
+/// next resync (the run goes on to it); a class of the in-tree AWS EBS
+/// provisioner is served by its CSI driver, as upstream's migration does;
+/// a StatefulSet whose replica's claim is being deleted retries until the
+/// claim is gone and then makes both.
+#[test]
+fn late_classes_migrated_provisioners_and_claims_being_deleted() {
+    let dir = scratch("storage-late");
+    let text = format!(
+        "name: late\nduration: 120s\n{CLUSTER}actions:\n  - at: 0s\n    apply:\n      - {{apiVersion: storage.k8s.io/v1, kind: StorageClass, metadata: {{name: gp2}}, provisioner: kubernetes.io/aws-ebs}}\n      - {{apiVersion: storage.k8s.io/v1, kind: StorageClass, metadata: {{name: std, annotations: {{storageclass.kubernetes.io/is-default-class: 'true'}}}}, provisioner: csi.example.com}}\n{}{}      - {{apiVersion: v1, kind: PersistentVolumeClaim, metadata: {{name: data-db-1, finalizers: [example.com/hold]}}, spec: {{accessModes: [ReadWriteOnce], resources: {{requests: {{storage: 1Gi}}}}}}}}\n  - at: 5s\n    delete: {{kind: PersistentVolumeClaim, name: data-db-1}}\n  - at: 6s\n    apply:\n      - {{apiVersion: apps/v1, kind: StatefulSet, metadata: {{name: db}}, spec: {{replicas: 2, serviceName: db, selector: {{matchLabels: {{app: db}}}}, template: {{metadata: {{labels: {{app: db}}}}, spec: {{containers: [{{name: c, image: pause}}]}}}}, volumeClaimTemplates: [{{metadata: {{name: data}}, spec: {{accessModes: [ReadWriteOnce], resources: {{requests: {{storage: 1Gi}}}}}}}}]}}}}\n  - at: 30s\n    apply:\n      - {{apiVersion: storage.k8s.io/v1, kind: StorageClass, metadata: {{name: later}}, provisioner: late.csi.io}}\n  - at: 31s\n    removeFinalizers: {{kind: PersistentVolumeClaim, name: data-db-1}}\n",
+        claim("waits", "1Gi", ", storageClassName: later"),
+        claim("ebs", "1Gi", ", storageClassName: gp2"),
+    );
+    let s = write(&dir, "s.yaml", &text);
+    let out = dir.join("out");
+    run_ok(&s, &out, &[]);
+    let events = read_csv(&out.join("events.csv"));
+    let pods = read_csv(&out.join("pods.csv"));
+    let provisioned = |claim: &str| {
+        first(&events, |e| {
+            e["name"] == claim && e["detail"].contains("Successfully provisioned volume")
+        })
+    };
+    // The class came at 30 s; the controller's resync at 45 s found it.
+    let t = provisioned("waits").expect("waits provisioned");
+    assert!(t > 45_000_000, "{t}");
+    assert!(events_of(&events, "waits").iter().any(|d| {
+        d.contains("ProvisioningFailed: storageclass.storage.k8s.io \"later\" not found")
+    }));
+    // kubernetes.io/aws-ebs is provisioned by ebs.csi.aws.com.
+    assert!(provisioned("ebs").is_some());
+    assert!(
+        events_of(&events, "ebs")
+            .iter()
+            .any(|d| d.contains("the external provisioner 'ebs.csi.aws.com'"))
+    );
+    // db-1 waits for its old claim to go (finalizer removed at 31 s),
+    // then gets a new one and runs.
+    assert!(
+        events
+            .iter()
+            .any(|e| e["detail"].contains("pvc data-db-1 is being deleted")),
+        "{events:?}"
+    );
+    let remade = first(&events, |e| {
+        e["action"] == "create"
+            && e["name"] == "data-db-1"
+            && e["component"] == "kube-controller-manager"
+    })
+    .expect("data-db-1 created again");
+    assert!(remade > 31_000_000, "{remade}");
+    let db1 = pods.iter().find(|p| p["name"] == "db-1").expect("db-1");
+    assert_eq!(db1["phase"], "Running", "{db1:?}");
 }
