@@ -17,29 +17,39 @@
 //!   Bound, the claim's `volumeName` with the bind-completed and
 //!   bound-by-controller annotations, and its phase Bound with the
 //!   volume's capacity and access modes;
+//! - a claim of a WaitForFirstConsumer class is left to the scheduler:
+//!   it waits (`WaitForFirstConsumer`) until the scheduler reserves it a
+//!   volume (the volume's `claimRef`, then bound here) or names its node
+//!   (`volume.kubernetes.io/selected-node`, then provisioned);
 //! - with no volume, a claim without a class gets the default class if
 //!   one exists (upstream's retroactive default); a claim of a class is
-//!   annotated for the class's provisioner (`ExternalProvisioning`); one
-//!   of no class waits (`FailedBinding`);
+//!   annotated for the class's provisioner (`ExternalProvisioning`; an
+//!   in-tree one migrated to CSI is its driver); one of no class waits
+//!   (`FailedBinding`);
 //! - a claim naming its volume binds to it if the volume fits
 //!   (`VolumeMismatch` otherwise) and is free or reserved for it;
 //! - a bound claim whose volume is gone or bound elsewhere is Lost;
 //! - a volume whose claim is gone is Released: Retain keeps it so; Delete
-//!   leaves a provisioned volume to its provisioner, and fails a static
-//!   one (`VolumeFailedDelete`: no in-tree deleter is modelled), as
+//!   leaves a provisioned or CSI volume to its provisioner, and fails any
+//!   other (`VolumeFailedDelete`: no in-tree deleter is modelled), as
 //!   Recycle fails (no recycler).
 //!
+//! The controller reads its informers' objects, or what its own writes
+//! returned when that is newer, and syncs no key while writes of its
+//! objects are in flight (a chain locks them), so that it never decides
+//! from an object half written.
+//!
 //! The provisioner makes volume `pvc-<claim uid>` for an unbound claim
-//! annotated with its name, after the modelled provisioning time
-//! (`volumeProvision`), with the claim's request as capacity, its access
-//! modes and volume mode, and the class's reclaim policy; it deletes the
-//! Released volumes it made whose policy is Delete. Every provisioner a
-//! class names is taken to be installed and to succeed.
+//! annotated with its name (of a WaitForFirstConsumer class, once the
+//! scheduler named the node: the volume then requires the node's zone, or
+//! the node), after the modelled provisioning time (`volumeProvision`),
+//! with the claim's request as capacity, its access modes and volume
+//! mode, and the class's reclaim policy; it deletes the Released volumes
+//! of its driver whose policy is Delete. Every provisioner a class names
+//! is taken to be installed and to succeed.
 //!
 //! Simplified: one worker for claims and volumes (upstream runs one each);
-//! WaitForFirstConsumer classes are refused when a scenario loads (the
-//! scheduler binds no volume); no volume expansion, finalizers or
-//! topology of provisioned volumes.
+//! no volume expansion, finalizers, allowedTopologies or storage capacity.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;

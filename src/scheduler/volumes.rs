@@ -23,16 +23,17 @@
 //! - VolumeZone: the node's zone and region labels are among the
 //!   volumes' labels' (values split on `__`).
 //!
-//! Simplified: the scheduler has no StorageClass informer and every class
-//! binds immediately (scenarios with WaitForFirstConsumer classes are
-//! refused), so every claim not bound is an immediate one (VolumeBinding's
-//! "pod has unbound immediate PersistentVolumeClaims"; VolumeZone, with
-//! VolumeBinding disabled, takes a class it does not know for a missing
-//! one), and no volume is bound, provisioned or scored by the scheduler:
-//! the PersistentVolume controller binds them; VolumeAttachments are not counted; the
-//! inline disk conflicts of RBD and iSCSI volumes are not checked; a
-//! generic ephemeral volume's claim is found by name without checking
-//! that the pod owns it.
+//! VolumeBinding's claims that wait for their pod (WaitForFirstConsumer)
+//! are matched per node ([`PodVolumes::bindings`]): a volume of their
+//! class that selects the node, else provisioning there; once the pod's
+//! node is chosen, `mod.rs` assumes and writes the bindings and binds the
+//! pod when the claims are bound.
+//!
+//! Simplified: no volume is scored (StorageCapacityScoring, off by
+//! default upstream), allowedTopologies and CSIStorageCapacity are not
+//! read; VolumeAttachments are not counted; the inline disk conflicts of
+//! RBD and iSCSI volumes are not checked; a generic ephemeral volume's
+//! claim is found by name without checking that the pod owns it.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
