@@ -191,7 +191,7 @@ fn modes_include(have: &[String], want: &[String]) -> bool {
 /// Upstream's `FindMatchingVolume` over `volumes`: a volume reserved for
 /// the claim by its `claimRef` at once (none, on the scheduler's path, if
 /// its node affinity does not select the node), else the smallest one that
-/// fits. On the scheduler's path (`node`, the node's labels) a volume must
+/// fits (of equal sizes, the first by name). On the scheduler's path (`node`, the node's labels) a volume must
 /// also select the node and include the claim's access modes; with
 /// `delay` and no node (the controller, for a WaitForFirstConsumer claim)
 /// only a reserved volume is taken, the scheduler binds the rest.
@@ -237,7 +237,9 @@ pub fn find_matching<'a>(
         {
             continue;
         }
-        if best.is_none_or(|(s, _)| vsize < s) {
+        // Of equal sizes, the first by name (upstream keeps the first of
+        // its list, in no particular order).
+        if best.is_none_or(|(s, b)| (vsize, &v.metadata.name) < (s, &b.metadata.name)) {
             best = Some((vsize, v));
         }
     }
