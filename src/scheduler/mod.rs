@@ -140,8 +140,10 @@ struct VolumeBind {
     node: Arc<str>,
     attempts: u32,
     started: Time,
-    /// Writes not yet answered.
-    writes_due: u32,
+    /// The write in flight (its tag), and those still to send after it,
+    /// one at a time, as upstream's `BindPodVolumes`.
+    writing: Option<u64>,
+    writes: std::collections::VecDeque<Verb>,
 }
 
 /// What DefaultPreemption (PostFilter) made of a pod no node fits.
@@ -1662,12 +1664,6 @@ impl Scheduler {
             return true;
         };
         self.volume_cache.assume(&bindings);
-        let writes_due = writes.len() as u32;
-        for verb in writes {
-            self.next_tag += 1;
-            self.volume_writes.insert(self.next_tag, uid);
-            self.call(self.next_tag, verb, cx);
-        }
         let now = cx.now();
         self.volume_binds.insert(
             uid,
@@ -1676,33 +1672,62 @@ impl Scheduler {
                 node: node.clone(),
                 attempts,
                 started: now,
-                writes_due,
+                writing: None,
+                writes: writes.into(),
             },
         );
-        if writes_due == 0 {
-            cx.send(Dest::Scheduler, VOLUME_POLL, Msg::VolumeBindPoll { uid });
-        }
+        self.next_volume_write(uid, cx);
         true
+    }
+
+    /// Sends pod `uid`'s next PreBind write, or, with none left, starts
+    /// the wait for its claims.
+    fn next_volume_write(&mut self, uid: u64, cx: &mut Cx) {
+        let Some(vb) = self.volume_binds.get_mut(&uid) else {
+            return;
+        };
+        match vb.writes.pop_front() {
+            Some(verb) => {
+                self.next_tag += 1;
+                vb.writing = Some(self.next_tag);
+                self.volume_writes.insert(self.next_tag, uid);
+                self.call(self.next_tag, verb, cx);
+            }
+            None => {
+                vb.writing = None;
+                cx.send(Dest::Scheduler, VOLUME_POLL, Msg::VolumeBindPoll { uid });
+            }
+        }
+    }
+
+    /// A `bind-failed` row of pod `uid`'s binding.
+    fn log_bind_failed(&self, uid: u64, detail: &str, cx: &mut Cx) {
+        if let Some(obj) = self.placed.get(&uid).map(|p| &p.obj) {
+            cx.log(
+                Dest::Scheduler,
+                "bind-failed",
+                Subject::from(&**obj),
+                detail,
+            );
+        }
     }
 
     /// An answer to one of a PreBind's writes: a refusal fails the
     /// binding; the last success starts the wait.
     fn volume_write_answered(&mut self, uid: u64, resp: &crate::sim::msg::Response, cx: &mut Cx) {
-        let Some(vb) = self.volume_binds.get_mut(&uid) else {
+        // An answer to an earlier attempt's write is no news.
+        if self.volume_binds.get(&uid).and_then(|vb| vb.writing) != Some(resp.tag) {
             return;
-        };
-        vb.writes_due = vb.writes_due.saturating_sub(1);
+        }
         if let Err(e) = &resp.result {
-            let detail = format!("binding volumes: {} {}: {}", e.code, e.reason, e.message);
-            cx.log(
-                Dest::Scheduler,
-                "bind-failed",
-                Subject::from(&resp.key),
-                &detail,
+            let detail = format!(
+                "binding volumes: {}: {} {}: {}",
+                resp.key, e.code, e.reason, e.message
             );
+            self.log_bind_failed(uid, &detail, cx);
             self.volume_bind_failed(uid, cx);
-        } else if vb.writes_due == 0 {
-            cx.send(Dest::Scheduler, VOLUME_POLL, Msg::VolumeBindPoll { uid });
+        } else {
+            self.next_volume_write(uid, cx);
         }
     }
 
@@ -1712,7 +1737,7 @@ impl Scheduler {
         let Some(vb) = self.volume_binds.get(&uid) else {
             return;
         };
-        if vb.writes_due > 0 {
+        if vb.writing.is_some() || !vb.writes.is_empty() {
             return;
         }
         if !self.placed.contains_key(&uid) {
@@ -1722,6 +1747,21 @@ impl Scheduler {
             return;
         }
         let now = cx.now();
+        // Upstream's `checkBindings`: the node, then each volume's claim
+        // and node affinity.
+        let broken = match self.node_index.get(&*vb.node) {
+            None => Some(format!(
+                "failed to get node {:?}: node {:?} not found",
+                vb.node, vb.node
+            )),
+            Some(&i) => self
+                .volume_cache
+                .broken(&vb.bindings, &vb.node, &self.nodes[i].labels),
+        };
+        if let Some(why) = broken {
+            self.log_bind_failed(uid, &format!("binding volumes: {why}"), cx);
+            return self.volume_bind_failed(uid, cx);
+        }
         if self.volume_cache.all_bound(&vb.bindings) {
             let vb = self.volume_binds.remove(&uid).expect("present");
             self.volume_cache.forget_assumed(&vb.bindings);
@@ -1736,10 +1776,7 @@ impl Scheduler {
             };
             self.call(self.next_tag, verb, cx);
         } else if now.saturating_sub(vb.started) >= VOLUME_BIND_TIMEOUT {
-            if let Some(obj) = self.placed.get(&uid).map(|p| p.obj.clone()) {
-                let detail = "binding volumes: context deadline exceeded";
-                cx.log(Dest::Scheduler, "bind-failed", Subject::from(&*obj), detail);
-            }
+            self.log_bind_failed(uid, "binding volumes: context deadline exceeded", cx);
             self.volume_bind_failed(uid, cx);
         } else {
             cx.send(Dest::Scheduler, VOLUME_POLL, Msg::VolumeBindPoll { uid });

@@ -335,6 +335,41 @@ impl VolumeCache {
             .all(|(ns, name)| self.claim(ns, name).is_some_and(|c| c.fully_bound()))
     }
 
+    /// Why the bindings `b` on node `labels` can no longer be made, as
+    /// upstream's `checkBindings` says it: a volume given to another claim
+    /// (its claimRef reset, or the claim bound elsewhere) or whose node
+    /// affinity no longer selects the node.
+    pub fn broken(&self, b: &Bindings, node: &str, labels: &Labels) -> Option<String> {
+        for (volume, (ns, name)) in &b.volumes {
+            let Some(v) = self.volume(volume) else {
+                return Some(format!("pv {volume:?} not found"));
+            };
+            let ours = v.spec.claim_ref.as_ref().is_none_or(|r| {
+                r.namespace.as_deref() == Some(ns.as_str())
+                    && r.name.as_deref() == Some(name.as_str())
+            });
+            let elsewhere = self
+                .claim(ns, name)
+                .and_then(|c| c.volume())
+                .is_some_and(|bound| bound != volume);
+            if !ours || elsewhere {
+                return Some(format!("ClaimRef got reset for pv {volume:?}"));
+            }
+            if let Some(r) = v
+                .spec
+                .node_affinity
+                .as_ref()
+                .and_then(|a| a.required.as_ref())
+                && !r.matches("", labels)
+            {
+                return Some(format!(
+                    "pv {volume:?} node affinity doesn't match node {node:?}"
+                ));
+            }
+        }
+        None
+    }
+
     /// The writes of VolumeBinding's PreBind for `b`: each volume's claim
     /// reference, then each claim's selected node (against the informer's
     /// copies; `None` for an object gone).
@@ -344,13 +379,18 @@ impl VolumeCache {
         for (volume, (ns, name)) in &b.volumes {
             let mut v = self.volume(volume)?.clone();
             let claim = self.claim(ns, name)?;
+            // Upstream's `GetBindVolumeToClaim`: marked bound by a
+            // controller unless a user reserved it for the claim.
+            let reserved = v.reserved_for(ns, name, claim.metadata.uid);
             v.spec.claim_ref = Some(ClaimRef {
                 namespace: Some(ns.clone()),
                 name: Some(name.clone()),
                 uid: Some(claim.metadata.uid.to_string()),
             });
-            Arc::make_mut(&mut v.metadata.annotations)
-                .insert(ANN_BOUND_BY_CONTROLLER.into(), "yes".into());
+            if !reserved {
+                Arc::make_mut(&mut v.metadata.annotations)
+                    .insert(ANN_BOUND_BY_CONTROLLER.into(), "yes".into());
+            }
             writes.push(crate::sim::Verb::Update {
                 key: crate::api::ObjectKey::new(crate::api::Kind::PersistentVolume, "", volume),
                 precondition: Some(v.metadata.resource_version),
@@ -358,10 +398,8 @@ impl VolumeCache {
             });
         }
         for ((ns, name), node) in &b.provisions {
+            // Written even when it already names the node, as upstream.
             let mut c = self.claim(ns, name)?.clone();
-            if c.metadata.annotations.get(ANN_SELECTED_NODE) == Some(node) {
-                continue;
-            }
             Arc::make_mut(&mut c.metadata.annotations)
                 .insert(ANN_SELECTED_NODE.into(), node.clone());
             writes.push(crate::sim::Verb::Update {
@@ -815,10 +853,37 @@ impl PodVolumes {
                 chosen.iter().any(|(v, _)| v == name)
                     || cache.assumed_volumes.get(name).is_some_and(|k| *k != key)
             };
-            let volumes = cache.volumes.values().filter_map(|o| match &**o {
-                Object::PersistentVolume(v) => Some(&**v),
-                _ => None,
+            // A volume assumed for this claim (by another pod's binding in
+            // flight) reads as reserved for it, as upstream's assume cache
+            // shows it: it then wins, or fails the node.
+            let mut assumed: Vec<&String> = (cache.assumed_volumes.iter())
+                .filter(|(_, k)| **k == key)
+                .map(|(v, _)| v)
+                .collect();
+            assumed.sort_unstable();
+            let reserved = assumed.first().and_then(|v| cache.volume(v)).map(|v| {
+                let mut v = v.clone();
+                v.spec.claim_ref = Some(crate::api::volume::ClaimRef {
+                    namespace: Some(c.metadata.namespace.to_string()),
+                    name: Some(c.metadata.name.to_string()),
+                    uid: Some(c.metadata.uid.to_string()),
+                });
+                v
             });
+            let volumes = reserved.iter().chain(
+                cache
+                    .volumes
+                    .values()
+                    .filter_map(|o| match &**o {
+                        Object::PersistentVolume(v) => Some(&**v),
+                        _ => None,
+                    })
+                    .filter(|v| {
+                        reserved
+                            .as_ref()
+                            .is_none_or(|r| r.metadata.name != v.metadata.name)
+                    }),
+            );
             match find_matching(c, volumes, Some(labels), true, &excluded) {
                 Some(v) => {
                     let name = v.metadata.name.to_string();
