@@ -476,3 +476,52 @@ fn late_classes_migrated_provisioners_and_claims_being_deleted() {
     let db1 = pods.iter().find(|p| p["name"] == "db-1").expect("db-1");
     assert_eq!(db1["phase"], "Running", "{db1:?}");
 }
+
+/// Two pods of one WaitForFirstConsumer claim, kept apart by
+/// anti-affinity: the first's binding reserves a local volume for the
+/// claim, and the second, which reads that volume as the claim's, cannot
+/// go elsewhere (upstream's assume cache), rather than reserving the
+/// other node's volume for the same claim.
+#[test]
+fn a_claim_reserved_by_one_pods_binding_holds_its_other_pods_to_that_volume() {
+    let dir = scratch("storage-shared");
+    let local = |name: &str, node: &str| {
+        format!(
+            "      - {{apiVersion: v1, kind: PersistentVolume, metadata: {{name: {name}}}, spec: {{capacity: {{storage: 100Gi}}, accessModes: [ReadWriteOnce], storageClassName: local, local: {{path: /mnt/{name}}}, nodeAffinity: {{required: {{nodeSelectorTerms: [{{matchExpressions: [{{key: kubernetes.io/hostname, operator: In, values: [{node}]}}]}}]}}}}}}}}\n"
+        )
+    };
+    let pod = |name: &str| {
+        format!(
+            "      - {{apiVersion: v1, kind: Pod, metadata: {{name: {name}, labels: {{app: x}}}}, spec: {{affinity: {{podAntiAffinity: {{requiredDuringSchedulingIgnoredDuringExecution: [{{labelSelector: {{matchLabels: {{app: x}}}}, topologyKey: kubernetes.io/hostname}}]}}}}, containers: [{{name: c, image: nginx}}], volumes: [{{name: d, persistentVolumeClaim: {{claimName: c1}}}}]}}}}\n"
+        )
+    };
+    let text = format!(
+        "name: shared\nduration: 60s\nlatencies: {{etcdWrite: 50ms}}\ncluster:\n  nodeGroups:\n    - {{name: node, count: 3, capacity: {{cpu: '8', memory: 32Gi}}}}\nactions:\n  - at: 0s\n    apply:\n      - {{apiVersion: storage.k8s.io/v1, kind: StorageClass, metadata: {{name: local}}, provisioner: kubernetes.io/no-provisioner, volumeBindingMode: WaitForFirstConsumer}}\n{}{}{}  - at: 1s\n    apply:\n{}{}",
+        local("lv-1", "node-1"),
+        local("lv-2", "node-2"),
+        claim("c1", "10Gi", ", storageClassName: local"),
+        pod("p1"),
+        pod("p2"),
+    );
+    let s = write(&dir, "s.yaml", &text);
+    let out = dir.join("out");
+    run_ok(&s, &out, &[]);
+    let events = read_csv(&out.join("events.csv"));
+    let pods = read_csv(&out.join("pods.csv"));
+    let reserved: Vec<&str> = (events.iter())
+        .filter(|e| e["action"] == "update" && e["detail"] == "from kube-scheduler")
+        .map(|e| e["name"].as_str())
+        .collect();
+    assert_eq!(reserved.len(), 1, "one volume reserved: {reserved:?}");
+    let running: Vec<&str> = (pods.iter())
+        .filter(|p| p["phase"] == "Running")
+        .map(|p| p["node"].as_str())
+        .collect();
+    assert_eq!(running.len(), 1, "{pods:?}");
+    let volume_node = if reserved[0] == "lv-1" {
+        "node-1"
+    } else {
+        "node-2"
+    };
+    assert_eq!(running[0], volume_node);
+}
