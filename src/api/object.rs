@@ -209,18 +209,7 @@ pub(crate) fn top_level_keys(kind: Kind) -> &'static [&'static str] {
             "description",
             "preemptionPolicy",
         ],
-        Kind::StorageClass => &[
-            "apiVersion",
-            "kind",
-            "metadata",
-            "provisioner",
-            "parameters",
-            "reclaimPolicy",
-            "volumeBindingMode",
-            "allowVolumeExpansion",
-            "mountOptions",
-            "allowedTopologies",
-        ],
+        Kind::StorageClass => &super::volume::STORAGE_CLASS_KEYS,
         _ => &["apiVersion", "kind", "metadata", "spec", "status"],
     }
 }

@@ -205,9 +205,11 @@ pub struct StorageClassFields {
     pub allowed_topologies: Option<serde_yaml::Value>,
 }
 
-/// A StorageClass's top-level fields (beside `apiVersion`, `kind` and
-/// `metadata`).
-pub const STORAGE_CLASS_FIELDS: [&str; 7] = [
+/// A StorageClass manifest's top-level keys...
+pub const STORAGE_CLASS_KEYS: [&str; 10] = [
+    "apiVersion",
+    "kind",
+    "metadata",
     "provisioner",
     "parameters",
     "reclaimPolicy",
@@ -216,6 +218,9 @@ pub const STORAGE_CLASS_FIELDS: [&str; 7] = [
     "mountOptions",
     "allowedTopologies",
 ];
+/// ...and its fields among them (beside `apiVersion`, `kind` and
+/// `metadata`).
+pub const STORAGE_CLASS_FIELDS: &[&str] = STORAGE_CLASS_KEYS.split_at(3).1;
 
 impl StorageClass {
     /// Whether the class is marked the default one.

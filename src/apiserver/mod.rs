@@ -359,25 +359,22 @@ impl ApiServer {
                     Part::Text(node),
                 ],
             ),
-            Verb::UpdatePodStatus { status, .. } => rec.event_parts(
-                now,
-                me,
-                action,
-                subject,
-                "",
-                &[
-                    Part::Text("from "),
-                    Part::Text(from),
-                    Part::Text(" phase="),
-                    Part::Text(status.phase.as_str()),
-                    Part::Text(if status.is_ready() { " ready" } else { "" }),
-                ],
-            ),
-            Verb::UpdateStorageStatus { status, .. } => {
+            Verb::UpdatePodStatus { .. } | Verb::UpdateStorageStatus { .. } => {
                 use crate::api::volume::StorageStatus;
-                let phase = match status {
-                    StorageStatus::Volume(s) => s.phase.as_str(),
-                    StorageStatus::Claim(s) => s.phase.as_str(),
+                let (phase, ready) = match &req.verb {
+                    Verb::UpdatePodStatus { status, .. } => (
+                        status.phase.as_str(),
+                        if status.is_ready() { " ready" } else { "" },
+                    ),
+                    Verb::UpdateStorageStatus {
+                        status: StorageStatus::Volume(s),
+                        ..
+                    } => (s.phase.as_str(), ""),
+                    Verb::UpdateStorageStatus {
+                        status: StorageStatus::Claim(s),
+                        ..
+                    } => (s.phase.as_str(), ""),
+                    _ => unreachable!("a status write"),
                 };
                 rec.event_parts(
                     now,
@@ -390,6 +387,7 @@ impl ApiServer {
                         Part::Text(from),
                         Part::Text(" phase="),
                         Part::Text(phase),
+                        Part::Text(ready),
                     ],
                 )
             }
