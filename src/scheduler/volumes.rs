@@ -768,9 +768,14 @@ impl PodVolumes {
                 Ok(())
             }),
             FilterPlugin::VolumeBinding => {
+                // Upstream's `FindPodVolumes`: the bound claims' verdict
+                // (the first volume missing or not selecting the node),
+                // then the waiting claims', every reason reported.
+                let mut bound_reason = None;
                 for v in &self.bound {
                     let Some(Object::PersistentVolume(vol)) = v.as_deref() else {
-                        return reject(PV_NOT_EXIST);
+                        bound_reason = Some(PV_NOT_EXIST);
+                        break;
                     };
                     if let Some(required) = vol
                         .spec
@@ -781,14 +786,27 @@ impl PodVolumes {
                         // the labels alone, its name empty.
                         && !required.matches("", &node.labels)
                     {
-                        return reject(NODE_CONFLICT);
+                        bound_reason = Some(NODE_CONFLICT);
+                        break;
                     }
                 }
-                if !self.delayed.is_empty() {
-                    self.bindings(&node.name, &node.labels, cache)
-                        .map_err(|reason| Rejection::new(plugin.name(), reason))?;
+                let unbound_reason = (!self.delayed.is_empty())
+                    .then(|| self.bindings(&node.name, &node.labels, cache).err())
+                    .flatten();
+                // In upstream's order: node conflict, bind conflict, PV
+                // missing.
+                let mut reasons: Vec<&'static str> = Vec::new();
+                reasons.extend(bound_reason.filter(|r| *r == NODE_CONFLICT));
+                reasons.extend(unbound_reason);
+                reasons.extend(bound_reason.filter(|r| *r == PV_NOT_EXIST));
+                match reasons.split_first() {
+                    None => Ok(()),
+                    Some((first, rest)) => {
+                        let mut r = Rejection::new(plugin.name(), *first);
+                        r.more.extend(rest.iter().map(|&m| m.into()));
+                        Err(r)
+                    }
                 }
-                Ok(())
             }
             FilterPlugin::VolumeZone => {
                 let labels = &node.labels;

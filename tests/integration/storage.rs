@@ -525,3 +525,34 @@ fn a_claim_reserved_by_one_pods_binding_holds_its_other_pods_to_that_volume() {
     };
     assert_eq!(running[0], volume_node);
 }
+
+/// VolumeBinding reports every reason of a node, in upstream's order: a
+/// bound volume on another node ("volume node affinity conflict") and a
+/// waiting claim no volume serves ("didn't find available persistent
+/// volumes to bind") count the node under both.
+#[test]
+fn volume_binding_reports_each_reason_of_a_node() {
+    let dir = scratch("storage-reasons");
+    let text = format!(
+        "name: reasons\nduration: 20s\n{CLUSTER}actions:\n  - at: 0s\n    apply:\n      - {{apiVersion: storage.k8s.io/v1, kind: StorageClass, metadata: {{name: local}}, provisioner: kubernetes.io/no-provisioner, volumeBindingMode: WaitForFirstConsumer}}\n{}{}{}  - at: 1s\n    apply:\n      - {{apiVersion: v1, kind: Pod, metadata: {{name: p}}, spec: {{containers: [{{name: c, image: pause}}], volumes: [{{name: a, persistentVolumeClaim: {{claimName: pinned}}}}, {{name: b, persistentVolumeClaim: {{claimName: waits}}}}]}}}}\n",
+        volume(
+            "elsewhere",
+            "1Gi",
+            ", nodeAffinity: {required: {nodeSelectorTerms: [{matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [n-9]}]}]}}, claimRef: {namespace: default, name: pinned}"
+        ),
+        claim("pinned", "1Gi", ", volumeName: elsewhere"),
+        claim("waits", "1Gi", ", storageClassName: local"),
+    );
+    let s = write(&dir, "s.yaml", &text);
+    let out = dir.join("out");
+    run_ok(&s, &out, &[]);
+    let events = read_csv(&out.join("events.csv"));
+    let said: Vec<&str> = (events.iter())
+        .filter(|e| e["action"] == "unschedulable" && e["name"] == "p")
+        .map(|e| e["detail"].as_str())
+        .collect();
+    assert!(
+        said.contains(&"0/2 nodes are available: 2 node(s) didn't find available persistent volumes to bind, 2 node(s) had volume node affinity conflict."),
+        "{said:?}"
+    );
+}
