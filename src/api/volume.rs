@@ -61,6 +61,15 @@ pub const ACCESS_MODES: [&str; 4] = [
     "ReadWriteOncePod",
 ];
 
+/// An object's class: the beta annotation, else its `storageClassName`
+/// (`""`: none).
+fn class_of<'a>(meta: &'a ObjectMeta, name: Option<&'a str>) -> &'a str {
+    (meta.annotations.get(ANN_BETA_STORAGE_CLASS))
+        .map(String::as_str)
+        .or(name)
+        .unwrap_or("")
+}
+
 /// A PersistentVolume.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PersistentVolume {
@@ -73,10 +82,7 @@ impl PersistentVolume {
     /// The class the volume belongs to (`""`: none): the beta annotation,
     /// else `storageClassName`, as upstream's `GetPersistentVolumeClass`.
     pub fn class(&self) -> &str {
-        (self.metadata.annotations.get(ANN_BETA_STORAGE_CLASS))
-            .map(String::as_str)
-            .or(self.spec.storage_class_name.as_deref())
-            .unwrap_or("")
+        class_of(&self.metadata, self.spec.storage_class_name.as_deref())
     }
 
     /// The volume's size, `spec.capacity.storage`.
@@ -398,10 +404,7 @@ impl PersistentVolumeClaim {
     /// else `storageClassName`, as upstream's
     /// `GetPersistentVolumeClaimClass`.
     pub fn class(&self) -> &str {
-        (self.metadata.annotations.get(ANN_BETA_STORAGE_CLASS))
-            .map(String::as_str)
-            .or(self.spec.storage_class_name.as_deref())
-            .unwrap_or("")
+        class_of(&self.metadata, self.spec.storage_class_name.as_deref())
     }
 
     /// Whether the claim names a class at all (`""` included), as
