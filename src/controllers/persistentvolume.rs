@@ -749,7 +749,6 @@ impl PersistentVolumeController {
     }
 
     fn volume_phase(
-        &mut self,
         key: &ObjectKey,
         volume: &PersistentVolume,
         phase: VolumePhase,
@@ -780,7 +779,7 @@ impl PersistentVolumeController {
             .filter(|u| !u.is_empty());
         let (Some(r), Some(uid)) = (reference, uid) else {
             // Free, or pre-bound by a user: Available.
-            let w = self.volume_phase(key, volume, VolumePhase::Available, "");
+            let w = Self::volume_phase(key, volume, VolumePhase::Available, "");
             return self.send_chain(key, w.into_iter().collect(), client, cx);
         };
         let claim_key = ObjectKey::new(
@@ -802,7 +801,7 @@ impl PersistentVolumeController {
                 self.queue.add(claim_key);
             }
             Some(c) if c.volume() == Some(&volume.metadata.name) => {
-                let w = self.volume_phase(key, volume, VolumePhase::Bound, "");
+                let w = Self::volume_phase(key, volume, VolumePhase::Bound, "");
                 self.send_chain(key, w.into_iter().collect(), client, cx);
             }
             Some(_) => {
@@ -846,7 +845,7 @@ impl PersistentVolumeController {
             volume.status.phase,
             VolumePhase::Released | VolumePhase::Failed
         ) {
-            writes.extend(self.volume_phase(key, volume, VolumePhase::Released, ""));
+            writes.extend(Self::volume_phase(key, volume, VolumePhase::Released, ""));
         }
         writes.extend(self.reclaim(key, volume, cx));
         writes
@@ -883,7 +882,7 @@ impl PersistentVolumeController {
             ),
         };
         self.event(cx, key, reason, &message);
-        self.volume_phase(key, volume, VolumePhase::Failed, &message)
+        Self::volume_phase(key, volume, VolumePhase::Failed, &message)
     }
 }
 

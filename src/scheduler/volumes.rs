@@ -949,12 +949,6 @@ pub struct Bindings {
     pub provisions: Vec<((String, String), String)>,
 }
 
-impl Bindings {
-    pub fn is_empty(&self) -> bool {
-        self.volumes.is_empty() && self.provisions.is_empty()
-    }
-}
-
 /// VolumeZone: a volume's topology labels, each value a set split on
 /// `__` (a value with an empty part is ignored).
 fn zones_of(labels: &Labels) -> Vec<(&'static str, BTreeSet<String>)> {
