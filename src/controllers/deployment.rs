@@ -27,7 +27,7 @@ use crate::api::workloads::{
 use crate::api::{Kind, Object, ObjectKey, ObjectMeta};
 use crate::engine::{SECOND, Time};
 use crate::etcd::EventType;
-use crate::output::{Part, RolloutRecord, Subject};
+use crate::output::{RolloutRecord, Subject};
 use crate::sim::msg::Response;
 use crate::sim::{Cx, Dest, Msg, Verb};
 
@@ -870,43 +870,29 @@ impl DeploymentController {
             }
         };
         if !scaled_up {
-            let Ok(scaled_down) = self.reconcile_old(key, d, &mut old, &new, cx) else {
-                // The sync failed: the scales made so far go out, the
-                // status is left alone.
-                self.flush(key, d, old.iter_mut().chain([&mut new]), client, cx);
-                return;
-            };
-            if !scaled_down {
-                let st = calculate_status(d, &old, Some(&new));
-                if deployment_complete(d, &st) {
-                    self.cleanup(d, &old, client, cx);
-                }
+            let scaled_down = self.reconcile_old(d, &mut old, &new);
+            // As upstream, the completeness the Deployment's status (as
+            // last written) records, not the one this sync computes.
+            if !scaled_down && deployment_complete(d, &d.status) {
+                self.cleanup(d, &old, client, cx);
             }
         }
         self.flush(key, d, old.iter_mut().chain([&mut new]), client, cx);
         self.sync_status(key, d, &old, Some(&new), true, client, cx);
     }
 
-    /// upstream `reconcileOldReplicaSets`: whether it scaled down, or
-    /// `Err` when the sync failed (and was requeued).
-    fn reconcile_old(
-        &mut self,
-        key: &ObjectKey,
-        d: &Workload,
-        old: &mut [Rs],
-        new: &Rs,
-        cx: &mut Cx,
-    ) -> Result<bool, ()> {
+    /// upstream `reconcileOldReplicaSets`: whether it scaled down.
+    fn reconcile_old(&mut self, d: &Workload, old: &mut [Rs], new: &Rs) -> bool {
         let old_pods: i32 = old.iter().map(|r| r.replicas).sum();
         if old_pods == 0 {
-            return Ok(false);
+            return false;
         }
         let all_pods = old_pods + new.replicas;
         let min_available = d.replicas() - max_unavailable(d);
         let new_unavailable = new.replicas - new.w().status.available_replicas;
         let max_scaled_down = all_pods - min_available - new_unavailable;
         if max_scaled_down <= 0 {
-            return Ok(false);
+            return false;
         }
         // cleanupUnhealthyReplicas: oldest first.
         let mut cleaned = 0;
@@ -920,30 +906,13 @@ impl DeploymentController {
             }
             let n = (max_scaled_down - cleaned).min(rs.replicas - available);
             if n < 0 {
-                // A stale status (more available than wanted): upstream
-                // refuses to scale up here; the sync fails and is retried.
-                // As `log` would write it, from parts: a frequent row.
-                cx.log_parts(
-                    Dest::ControllerManager,
-                    "error",
-                    Subject::from(key),
-                    &[
-                        Part::Text(NAME),
-                        Part::Text(
-                            ": sync failed: when cleaning up unhealthy replicas, \
-                             got invalid request to scale down ",
-                        ),
-                        Part::Text(rs.key.namespace()),
-                        Part::Text("/"),
-                        Part::Text(rs.key.name()),
-                        Part::Text(" "),
-                        Part::Int(rs.replicas.into()),
-                        Part::Text(" -> "),
-                        Part::Int((rs.replicas - n).into()),
-                    ],
-                );
-                self.queue.add_rate_limited(DEPLOYMENT, key.clone(), cx);
-                return Err(());
+                // A stale status (more available than wanted): upstream's
+                // cleanupUnhealthyReplicas refuses to scale up ("got
+                // invalid request to scale down"), and
+                // reconcileOldReplicaSets drops that error: no scale-down
+                // this sync (those made before it stand), no log, no
+                // retry; the sync goes on to the status.
+                return false;
             }
             let to = rs.replicas - n;
             self.scale_rs(d, rs, to);
@@ -971,7 +940,7 @@ impl DeploymentController {
                 scaled += n;
             }
         }
-        Ok(cleaned + scaled > 0)
+        cleaned + scaled > 0
     }
 
     fn rollout_recreate(
@@ -1019,8 +988,7 @@ impl DeploymentController {
             self.scale_rs(d, &mut new, d.replicas());
         }
         self.flush(key, d, [&mut new].into_iter(), client, cx);
-        let st = calculate_status(d, &old, Some(&new));
-        if deployment_complete(d, &st) {
+        if deployment_complete(d, &d.status) {
             self.cleanup(d, &old, client, cx);
         }
         self.sync_status(key, d, &old, Some(&new), true, client, cx);
