@@ -230,8 +230,21 @@ impl Rs {
 /// request records once it succeeds, as upstream records it after the
 /// write returns.
 enum Pending {
-    CreateRs { d: ObjectKey, event: String },
-    Update { d: ObjectKey, event: Option<String> },
+    CreateRs {
+        d: ObjectKey,
+        event: String,
+    },
+    Update {
+        d: ObjectKey,
+        event: Option<String>,
+    },
+    /// An old ReplicaSet's scale-down in a rolling update, whose refusal
+    /// upstream's reconcileOldReplicaSets drops (no failed sync, no
+    /// retry): the ReplicaSet's change brings the next sync.
+    OldScaleDown {
+        d: ObjectKey,
+        event: Option<String>,
+    },
     Other,
 }
 
@@ -255,6 +268,9 @@ pub struct DeploymentController {
     /// the templates field by field at every sync cost more than the rest
     /// of the split.)
     same_template: HashMap<(u64, u64), (i64, i64, bool)>,
+    /// When each Deployment's progress-check requeue is due (the latest
+    /// sent; one that is past has fired).
+    stuck_requeue: HashMap<ObjectKey, Time>,
 }
 
 impl DeploymentController {
@@ -270,6 +286,7 @@ impl DeploymentController {
             let uid = obj.meta().uid;
             self.rollout_rs.remove(&uid);
             self.same_template.retain(|&(d, _), _| d != uid);
+            self.stuck_requeue.remove(key);
         } else {
             self.queue.add(key.clone());
         }
@@ -303,8 +320,8 @@ impl DeploymentController {
         }
     }
 
-    /// A pod change: keeps the rollout's pod counts, and queues the
-    /// Deployment when one of its pods goes away (Recreate waits for that).
+    /// A pod change: keeps the rollout's pod counts, and queues a Recreate
+    /// Deployment when its last pod is deleted (its rollout waits for that).
     pub fn observe_pod(
         &mut self,
         kind: EventType,
@@ -341,8 +358,21 @@ impl DeploymentController {
                 .rollouts
                 .pods_changed(d_uid, after.0 - before.0, after.1 - before.1);
         }
-        if after.0 < before.0
+        // upstream's pod handler (deletePod): a Recreate Deployment is
+        // queued once the last of its pods is deleted; other pod changes
+        // reach the Deployment through its ReplicaSets' status.
+        if kind == EventType::Deleted
             && let Some(d) = cache.workload(Some(d_uid))
+            && cache
+                .get(&d.key)
+                .and_then(|o| as_workload(o))
+                .is_some_and(is_recreate)
+            && cache.controlled(d_uid, Kind::ReplicaSet).all(|rs| {
+                cache
+                    .controlled_pods_unordered(rs.meta().uid)
+                    .next()
+                    .is_none()
+            })
         {
             self.queue.add(d.key.clone());
         }
@@ -418,6 +448,14 @@ impl DeploymentController {
                     self.queue.add(d);
                 }
             }
+            Pending::OldScaleDown { d, event } => {
+                if let (Ok(_), Some(event)) = (&resp.result, event) {
+                    log(cx, "scale", Subject::from(&resp.key), NAME, &event);
+                }
+                if last_answer {
+                    self.queue.forget(&d);
+                }
+            }
             Pending::Update { d, event } => {
                 if let (Ok(_), Some(event)) = (&resp.result, event) {
                     log(cx, "scale", Subject::from(&resp.key), NAME, &event);
@@ -445,7 +483,9 @@ impl DeploymentController {
     /// write is of (`key`, the request's object).
     fn counted<'a>(p: &'a Pending, key: &'a ObjectKey) -> Option<&'a ObjectKey> {
         match p {
-            Pending::CreateRs { d, .. } | Pending::Update { d, .. } => Some(d),
+            Pending::CreateRs { d, .. }
+            | Pending::Update { d, .. }
+            | Pending::OldScaleDown { d, .. } => Some(d),
             Pending::Other if key.kind == Kind::Deployment => Some(key),
             Pending::Other => None,
         }
@@ -453,7 +493,9 @@ impl DeploymentController {
 
     fn send(&mut self, client: &mut Client, cx: &mut Cx, verb: Verb, p: Pending) {
         let d = match &p {
-            Pending::CreateRs { d, .. } | Pending::Update { d, .. } => Some(d.clone()),
+            Pending::CreateRs { d, .. }
+            | Pending::Update { d, .. }
+            | Pending::OldScaleDown { d, .. } => Some(d.clone()),
             Pending::Other => Some(verb.key()).filter(|k| k.kind == Kind::Deployment),
         };
         if let Some(d) = d {
@@ -802,6 +844,20 @@ impl DeploymentController {
         client: &mut Client,
         cx: &mut Cx,
     ) {
+        self.flush_as(key, d, rss, false, client, cx);
+    }
+
+    /// [`Self::flush`]; with `old_scale_down`, writes whose refusal does
+    /// not fail the sync (see [`Pending::OldScaleDown`]).
+    fn flush_as<'a>(
+        &mut self,
+        key: &ObjectKey,
+        d: &Workload,
+        rss: impl Iterator<Item = &'a mut Rs>,
+        old_scale_down: bool,
+        client: &mut Client,
+        cx: &mut Cx,
+    ) {
         for rs in rss.filter(|r| r.dirty) {
             rs.dirty = false;
             let w = rs.w();
@@ -833,9 +889,16 @@ impl DeploymentController {
                     object: o,
                     precondition: Some(rv),
                 },
-                Pending::Update {
-                    d: key.clone(),
-                    event,
+                if old_scale_down {
+                    Pending::OldScaleDown {
+                        d: key.clone(),
+                        event,
+                    }
+                } else {
+                    Pending::Update {
+                        d: key.clone(),
+                        event,
+                    }
                 },
             );
         }
@@ -877,7 +940,9 @@ impl DeploymentController {
                 self.cleanup(d, &old, client, cx);
             }
         }
-        self.flush(key, d, old.iter_mut().chain([&mut new]), client, cx);
+        // Old ReplicaSets are only scaled here by reconcileOldReplicaSets.
+        self.flush_as(key, d, old.iter_mut(), !scaled_up, client, cx);
+        self.flush(key, d, [&mut new].into_iter(), client, cx);
         self.sync_status(key, d, &old, Some(&new), true, client, cx);
     }
 
@@ -1170,6 +1235,7 @@ impl DeploymentController {
             .progress_deadline_seconds
             .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECONDS);
         let complete = deployment_complete(d, &st);
+        let mut stuck_due = None;
         if complete && cx.rec.rollouts.is_open(d.metadata.uid) {
             cx.rec.rollouts.complete(d.metadata.uid, now);
             log(cx, "rollout-complete", Subject::from(key), NAME, "");
@@ -1229,20 +1295,13 @@ impl DeploymentController {
                     }
                     set_condition(&mut st, new_cond(false, TIMED_OUT));
                 }
-                // requeueStuckDeployment
+                // When the progress check is due (requeueStuckDeployment).
                 if let Some(c) = st.condition(PROGRESSING)
                     && c.status
                     && !same_text(c.reason, NEW_RS_AVAILABLE)
                 {
-                    let at = c.last_update + Time::from(deadline.max(0) as u32) * SECOND + SECOND;
-                    cx.send_background(
-                        Dest::ControllerManager,
-                        at.saturating_sub(now),
-                        Msg::ControllerRequeue {
-                            controller: DEPLOYMENT,
-                            key: key.clone(),
-                        },
-                    );
+                    stuck_due =
+                        Some(c.last_update + Time::from(deadline.max(0) as u32) * SECOND + SECOND);
                 }
             }
         }
@@ -1256,6 +1315,26 @@ impl DeploymentController {
                 },
                 Pending::Other,
             );
+        } else if let Some(at) = stuck_due {
+            // As upstream, only a sync with nothing new to write requeues
+            // the Deployment for its progress check (the write's own event
+            // brings the sync that does), and the work queue's AddAfter
+            // keeps one wait per key, the earliest.
+            let at = at.max(now);
+            match self.stuck_requeue.get(key) {
+                Some(&pending) if pending > now && pending <= at => {}
+                _ => {
+                    self.stuck_requeue.insert(key.clone(), at);
+                    cx.send_background(
+                        Dest::ControllerManager,
+                        at - now,
+                        Msg::ControllerRequeue {
+                            controller: DEPLOYMENT,
+                            key: key.clone(),
+                        },
+                    );
+                }
+            }
         }
     }
 }

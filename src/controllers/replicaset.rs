@@ -142,7 +142,13 @@ impl ReplicaSetController {
                 if let Some(e) = self.expectations.get_mut(&owner) {
                     match kind {
                         EventType::Added if old.is_none() => e.add = (e.add - 1).max(0),
+                        // As upstream's updatePod, a pod given its
+                        // deletionTimestamp counts as deleted already: the
+                        // ReplicaSet does not wait out its grace period.
                         EventType::Deleted => {
+                            e.del.remove(&pod.metadata.uid);
+                        }
+                        EventType::Modified if pod.metadata.deletion_timestamp.is_some() => {
                             e.del.remove(&pod.metadata.uid);
                         }
                         _ => {}

@@ -1115,10 +1115,11 @@ fn replacements_go_on_once_a_refusing_node_frees_room() {
 fn an_orphaning_refused_by_a_conflict_is_retried_before_the_owner_goes() {
     // Deleted with the Orphan policy in the middle of a rollout: the
     // ReplicaSets' status writes race the garbage collector's updates,
-    // one of which is refused (409). The owner goes only once every
-    // ReplicaSet has lost its reference, and both ReplicaSets stay.
+    // one of which is refused (409): deleted at 10.6 s, the race meets.
+    // The owner goes only once every ReplicaSet has lost its reference,
+    // and both ReplicaSets stay.
     let text = format!(
-        "name: orphan\n{}actions:\n- at: 0s\n  apply: {}\n- at: 10s\n  setImage: {{kind: Deployment, name: web, container: c, image: 'app:2'}}\n- at: 10.5s\n  delete: {{kind: Deployment, name: web, propagationPolicy: Orphan}}\n",
+        "name: orphan\n{}actions:\n- at: 0s\n  apply: {}\n- at: 10s\n  setImage: {{kind: Deployment, name: web, container: c, image: 'app:2'}}\n- at: 10.6s\n  delete: {{kind: Deployment, name: web, propagationPolicy: Orphan}}\n",
         cluster(5),
         deployment("web", 50, "app:1", "")
     );
