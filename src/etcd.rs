@@ -15,6 +15,7 @@ use std::sync::Arc;
 use crate::api::workloads::Workload;
 use crate::api::{Kind, Object, ObjectKey};
 use crate::fasthash::HashMap;
+use crate::sim::msg::TxnResult;
 
 /// What happened to an object in one write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -251,6 +252,35 @@ impl Etcd {
         Ok(self.commit(EventType::Modified, key.clone(), next, Some(prev)))
     }
 
+    /// [`Etcd::guaranteed_update_or`] as upstream's store runs an update:
+    /// `f` gives the new state, or `None` when it is the stored one (but
+    /// for its resourceVersion); then nothing is written (no new revision,
+    /// no watch event) and the stored object is the answer.
+    pub fn update_unless_same(
+        &mut self,
+        key: &ObjectKey,
+        expected: Option<u64>,
+        f: impl FnOnce(&Object) -> Result<Option<Object>, EtcdError>,
+    ) -> Result<TxnResult, EtcdError> {
+        let Some(stored) = self.objects.get_mut(key) else {
+            return Err(EtcdError::NotFound(key.clone()));
+        };
+        check_version(key, expected, stored.object.meta().resource_version)?;
+        let Some(mut next) = f(&stored.object)? else {
+            return Ok(TxnResult::Unchanged(stored.object.clone()));
+        };
+        self.revision += 1;
+        next.meta_mut().resource_version = self.revision;
+        let next = Arc::new(next);
+        let prev = std::mem::replace(&mut stored.object, next.clone());
+        Ok(TxnResult::Written(self.commit(
+            EventType::Modified,
+            key.clone(),
+            next,
+            Some(prev),
+        )))
+    }
+
     /// Deletes an object, optionally only at the given resourceVersion.
     pub fn delete(
         &mut self,
@@ -303,6 +333,33 @@ mod tests {
         );
         assert_eq!(etcd.create_revision(&svc("a").key()), Some(1));
         assert_eq!(etcd.revision(), 3);
+    }
+
+    /// As upstream's store: an update to the same state writes nothing,
+    /// one that changes something is a new revision; the precondition is
+    /// checked either way.
+    #[test]
+    fn an_update_that_changes_nothing_writes_nothing() {
+        let mut etcd = Etcd::new();
+        etcd.create(svc("a")).unwrap();
+        let key = svc("a").key();
+        let same = etcd
+            .update_unless_same(&key, Some(1), |_| Ok(None))
+            .unwrap();
+        assert!(matches!(&same, TxnResult::Unchanged(o) if o.meta().resource_version == 1));
+        assert_eq!(etcd.revision(), 1);
+        let stale = etcd.update_unless_same(&key, Some(7), |_| Ok(None));
+        assert!(
+            matches!(stale, Err(EtcdError::Conflict { .. })),
+            "{stale:?}"
+        );
+        let mut changed = svc("a");
+        Arc::make_mut(&mut changed.meta_mut().labels).insert("x".into(), "y".into());
+        let written = etcd
+            .update_unless_same(&key, Some(1), |_| Ok(Some(changed)))
+            .unwrap();
+        assert!(matches!(&written, TxnResult::Written(c) if c.revision == 2));
+        assert_eq!(etcd.get(&key).unwrap().meta().resource_version, 2);
     }
 
     #[test]
@@ -466,7 +523,7 @@ mod server {
     use super::*;
     use crate::api::pod::PodConditionType;
     use crate::output::{Part, Subject};
-    use crate::sim::msg::{Txn, TxnDone, TxnResult};
+    use crate::sim::msg::{Txn, TxnDone};
     use crate::sim::{Cx, Dest, Msg, Verb, component_name};
 
     impl EtcdServer {
@@ -516,6 +573,13 @@ mod server {
         }
 
         pub fn handle(&mut self, msg: Msg, cx: &mut Cx) {
+            /// A status verb's refusal of an object of another kind.
+            fn not_a(key: &ObjectKey, what: &str) -> EtcdError {
+                EtcdError::Precondition {
+                    key: key.clone(),
+                    reason: format!("not a {what}"),
+                }
+            }
             let Msg::Txn(txn) = msg else {
                 return;
             };
@@ -540,7 +604,7 @@ mod server {
                     ..
                 } => self
                     .store
-                    .guaranteed_update_or(&key, precondition, |current| {
+                    .update_unless_same(&key, precondition, |current| {
                         let mut next = object;
                         // Upstream's update rules, checked against the
                         // stored object inside the guaranteed update, as
@@ -591,23 +655,23 @@ mod server {
                             ) => n.status = c.status.clone(),
                             _ => {}
                         }
-                        Ok(next)
+                        next.meta_mut().resource_version = cur.resource_version;
+                        Ok((next != *current).then_some(next))
                     })
-                    .and_then(|change| {
+                    .and_then(|result| match result {
                         // The last finalizer of an object whose deletion
                         // was requested is gone: it goes now (as upstream's
                         // registry; here a MODIFIED event, then DELETED).
-                        let m = change.object.meta();
-                        if m.deletion_timestamp.is_some()
-                            && m.deletion_grace_period_seconds == Some(0)
-                            && m.finalizers.is_empty()
+                        TxnResult::Written(change)
+                            if change.object.meta().deletion_timestamp.is_some()
+                                && change.object.meta().deletion_grace_period_seconds
+                                    == Some(0)
+                                && change.object.meta().finalizers.is_empty() =>
                         {
-                            self.store.delete(&key, None)
-                        } else {
-                            Ok(change)
+                            self.store.delete(&key, None).map(TxnResult::Written)
                         }
-                    })
-                    .map(TxnResult::Written),
+                        other => Ok(other),
+                    }),
                 Verb::ResizePod { key, resources } => self
                     .store
                     .guaranteed_update_or(&key, None, |current| {
@@ -627,20 +691,22 @@ mod server {
                         Ok(Object::Pod(resized))
                     })
                     .map(TxnResult::Written),
-                Verb::UpdatePodStatus { key, status } => self
-                    .store
-                    .guaranteed_update(&key, None, |current| {
+                Verb::UpdatePodStatus { key, status } => {
+                    self.store.update_unless_same(&key, None, |current| {
                         let Object::Pod(pod) = current else {
-                            return Err("not a pod".into());
+                            return Err(not_a(&key, "pod"));
                         };
+                        if status == pod.status {
+                            return Ok(None);
+                        }
                         // The new status replaces the old one, uncopied.
-                        Ok(Object::Pod(crate::api::Pod {
+                        Ok(Some(Object::Pod(crate::api::Pod {
                             metadata: pod.metadata.clone(),
                             spec: pod.spec.clone(),
                             status,
-                        }))
+                        })))
                     })
-                    .map(TxnResult::Written),
+                }
                 Verb::Bind { key, node } => self
                     .store
                     .guaranteed_update(&key, None, |current| {
@@ -683,58 +749,64 @@ mod server {
                         None => self.delete_or_finalize(&key, precondition, now),
                     }
                 }
-                Verb::PatchNode { key, patch } => self
-                    .store
-                    .guaranteed_update(&key, None, |current| {
+                Verb::PatchNode { key, patch } => {
+                    self.store.update_unless_same(&key, None, |current| {
                         let Object::Node(node) = current else {
-                            return Err("not a node".into());
+                            return Err(not_a(&key, "node"));
                         };
-                        let mut node = node.clone();
-                        apply_node_patch(&mut node, patch, now);
-                        Ok(Object::Node(node))
+                        let mut next = node.clone();
+                        apply_node_patch(&mut next, patch, now);
+                        Ok((next != *node).then_some(Object::Node(next)))
                     })
-                    .map(TxnResult::Written),
-                Verb::UpdateWorkloadStatus { key, status } => self
-                    .store
-                    .guaranteed_update(&key, None, |current| {
+                }
+                Verb::UpdateWorkloadStatus { key, status } => {
+                    self.store.update_unless_same(&key, None, |current| {
                         let Object::Workload(kind, w) = current else {
-                            return Err("not a workload".into());
+                            return Err(not_a(&key, "workload"));
                         };
+                        if status == w.status {
+                            return Ok(None);
+                        }
                         // The new status, and the rest shared or copied
                         // (the old status is not).
-                        Ok(Object::Workload(
+                        Ok(Some(Object::Workload(
                             *kind,
                             Box::new(Workload {
                                 metadata: w.metadata.clone(),
                                 spec: w.spec.clone(),
                                 status,
                             }),
-                        ))
+                        )))
                     })
-                    .map(TxnResult::Written),
+                }
                 Verb::UpdateStorageStatus {
                     key,
                     status,
                     precondition,
                 } => self
                     .store
-                    .guaranteed_update(&key, precondition, |current| {
+                    .update_unless_same(&key, precondition, |current| {
                         use crate::api::volume::StorageStatus;
                         match (current, status) {
                             (Object::PersistentVolume(v), StorageStatus::Volume(s)) => {
+                                if s == v.status {
+                                    return Ok(None);
+                                }
                                 let mut v = v.clone();
                                 v.status = s;
-                                Ok(Object::PersistentVolume(v))
+                                Ok(Some(Object::PersistentVolume(v)))
                             }
                             (Object::PersistentVolumeClaim(c), StorageStatus::Claim(s)) => {
+                                if s == c.status {
+                                    return Ok(None);
+                                }
                                 let mut c = c.clone();
                                 c.status = s;
-                                Ok(Object::PersistentVolumeClaim(c))
+                                Ok(Some(Object::PersistentVolumeClaim(c)))
                             }
-                            _ => Err("not a volume or claim of that status".into()),
+                            _ => Err(not_a(&key, "volume or claim of that status")),
                         }
-                    })
-                    .map(TxnResult::Written),
+                    }),
                 Verb::DeleteOrphan { key } => self
                     .store
                     .guaranteed_update(&key, None, |current| {
@@ -768,6 +840,17 @@ mod server {
                     );
                 }
                 TxnResult::Read(_) => cx.log(Dest::Etcd, "range", Subject::from(&key), ""),
+                TxnResult::Unchanged(o) => cx.rec.event_parts(
+                    now,
+                    component_name(Dest::Etcd),
+                    "unchanged",
+                    Subject::from(&key),
+                    "",
+                    &[
+                        Part::Text("revision="),
+                        Part::Num(o.meta().resource_version),
+                    ],
+                ),
                 TxnResult::Failed(e) => cx.log_on_args(
                     Dest::Etcd,
                     "txn-failed",

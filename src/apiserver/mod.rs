@@ -470,7 +470,9 @@ impl ApiServer {
             result,
         } = done;
         match result {
-            TxnResult::Read(obj) => Self::respond(cx, from, tag, verb, key, Ok(obj)),
+            TxnResult::Read(obj) | TxnResult::Unchanged(obj) => {
+                Self::respond(cx, from, tag, verb, key, Ok(obj))
+            }
             TxnResult::Failed(e) => {
                 let err = ApiError::from_etcd(&e);
                 match err.code {

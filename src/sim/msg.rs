@@ -304,6 +304,9 @@ pub type Txn = Request;
 pub enum TxnResult {
     Written(Arc<Change>),
     Read(Arc<Object>),
+    /// An update that would change nothing: nothing written, the stored
+    /// object is the answer.
+    Unchanged(Arc<Object>),
     Failed(EtcdError),
 }
 

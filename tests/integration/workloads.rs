@@ -1114,45 +1114,56 @@ fn replacements_go_on_once_a_refusing_node_frees_room() {
 #[test]
 fn an_orphaning_refused_by_a_conflict_is_retried_before_the_owner_goes() {
     // Deleted with the Orphan policy in the middle of a rollout: the
-    // ReplicaSets' status writes race the garbage collector's updates,
-    // one of which is refused (409): deleted at 10.6 s, the race meets.
-    // The owner goes only once every ReplicaSet has lost its reference,
-    // and both ReplicaSets stay.
-    let text = format!(
-        "name: orphan\n{}actions:\n- at: 0s\n  apply: {}\n- at: 10s\n  setImage: {{kind: Deployment, name: web, container: c, image: 'app:2'}}\n- at: 10.6s\n  delete: {{kind: Deployment, name: web, propagationPolicy: Orphan}}\n",
-        cluster(5),
-        deployment("web", 50, "app:1", "")
-    );
-    let out = run_scenario("orphan-conflict", &text);
-    let events = read_csv(&out.join("events.csv"));
-    let gc: Vec<&Row> = events
-        .iter()
-        .filter(|e| e["detail"].starts_with("garbage-collector:"))
-        .collect();
-    let refused = gc
-        .iter()
-        .position(|e| e["action"] == "error" && e["detail"].contains("409 Conflict"))
-        .expect("an orphaning update is refused");
-    let conflicted = &gc[refused]["name"];
-    let finalizer = gc
-        .iter()
-        .position(|e| e["detail"].ends_with("orphan finalizer removed"))
-        .expect("the Deployment goes");
-    // The refused ReplicaSet is orphaned again before the owner goes.
-    assert!(
-        gc[refused..finalizer]
+    // ReplicaSets' status writes race the garbage collector's updates, and
+    // at some moments one of those is refused (409). The race depends on
+    // every latency of the run, so the delete is tried at 20 moments of
+    // the rollout; in each run where an orphaning is refused, the owner
+    // goes only once every ReplicaSet has lost its reference, and both
+    // ReplicaSets stay.
+    let mut raced = 0;
+    for step in 0..20 {
+        let at = 10.0 + 0.05 * f64::from(step);
+        let text = format!(
+            "name: orphan\n{}actions:\n- at: 0s\n  apply: {}\n- at: 10s\n  setImage: {{kind: Deployment, name: web, container: c, image: 'app:2'}}\n- at: {at:.2}s\n  delete: {{kind: Deployment, name: web, propagationPolicy: Orphan}}\n",
+            cluster(5),
+            deployment("web", 50, "app:1", "")
+        );
+        let out = run_scenario(&format!("orphan-conflict-{step}"), &text);
+        let events = read_csv(&out.join("events.csv"));
+        let gc: Vec<&Row> = events
             .iter()
-            .any(|e| e["action"] == "orphan" && &e["name"] == conflicted),
-        "{gc:?}"
-    );
+            .filter(|e| e["detail"].starts_with("garbage-collector:"))
+            .collect();
+        let finalizer = gc
+            .iter()
+            .position(|e| e["detail"].ends_with("orphan finalizer removed"))
+            .expect("the Deployment goes");
+        // Neither ReplicaSet nor any of their pods is deleted.
+        assert!(
+            !gc.iter()
+                .any(|e| e["action"] == "delete"
+                    && (e["kind"] == "ReplicaSet" || e["kind"] == "Pod")),
+            "{at}: {gc:?}"
+        );
+        let Some(refused) = gc
+            .iter()
+            .position(|e| e["action"] == "error" && e["detail"].contains("409 Conflict"))
+        else {
+            continue;
+        };
+        raced += 1;
+        let conflicted = &gc[refused]["name"];
+        // The refused ReplicaSet is orphaned again before the owner goes.
+        assert!(
+            gc[refused..finalizer]
+                .iter()
+                .any(|e| e["action"] == "orphan" && &e["name"] == conflicted),
+            "{at}: {gc:?}"
+        );
+    }
     assert!(
-        !gc.iter()
-            .any(|e| e["action"] == "delete" && e["kind"] == "ReplicaSet")
-    );
-    // Both ReplicaSets keep their pods: none is deleted by the collector.
-    assert!(
-        !gc.iter()
-            .any(|e| e["action"] == "delete" && e["kind"] == "Pod")
+        raced > 0,
+        "no orphaning was refused at any of the 20 moments"
     );
 }
 
