@@ -597,6 +597,12 @@ pub struct WorkQueue {
     /// Per key, the requests its syncs sent and not yet answered: their
     /// answers decide whether the syncs failed.
     answers_due: HashMap<ObjectKey, u32>,
+    /// Whether a key is held back while requests of its last sync are
+    /// unanswered, as upstream's worker, whose sync returns only once its
+    /// requests are answered, holds the key it processes.
+    pub hold_while_awaiting: bool,
+    /// Keys taken while held back, queued again by their last answer.
+    held: HashSet<ObjectKey>,
 }
 
 /// client-go's default controller rate limiter: per key 5 ms doubling to
@@ -622,6 +628,9 @@ impl WorkQueue {
             *n -= 1;
             if *n == 0 {
                 self.answers_due.remove(key);
+                if self.held.remove(key) {
+                    self.add(key.clone());
+                }
             }
         }
     }
@@ -720,7 +729,16 @@ impl WorkQueue {
     /// Takes the next key for a sync, which has not failed yet.
     fn pop(&mut self) -> Option<ObjectKey> {
         self.busy = false;
-        let k = self.queue.pop_front()?;
+        let k = loop {
+            let k = self.queue.pop_front()?;
+            if self.hold_while_awaiting && self.awaiting(&k) {
+                // Still being processed: its last answer queues it again.
+                self.queued.remove(&k);
+                self.held.insert(k);
+                continue;
+            }
+            break k;
+        };
         self.sync_failed = false;
         self.queued.remove(&k);
         if !self.requeued.is_empty() {
@@ -940,11 +958,14 @@ impl ControllerManager {
     pub fn new(config: &ControllerManagerConfig) -> Self {
         let mut deployments = DeploymentController::default();
         deployments.queue.max_retries = Some(deployment::MAX_RETRIES);
+        deployments.queue.hold_while_awaiting = true;
+        let mut replicasets = ReplicaSetController::default();
+        replicasets.queue.hold_while_awaiting = true;
         ControllerManager {
             cache: Cache::default(),
             client: Client::new(config),
             endpoints: EndpointSliceController::default(),
-            replicasets: ReplicaSetController::default(),
+            replicasets,
             deployments,
             daemonsets: DaemonSetController::default(),
             statefulsets: StatefulSetController::default(),
@@ -1357,6 +1378,36 @@ mod tests {
         late.sort_unstable();
         assert_eq!(w.requests.len(), 5);
         assert_eq!(late, [REPLICASET]);
+    }
+
+    /// A key whose last sync's requests are unanswered is not synced
+    /// again: asked for meanwhile, its last answer queues it again; a
+    /// queue that does not hold keys hands it out at once.
+    #[test]
+    fn a_key_is_held_while_its_sync_awaits_answers() {
+        for hold in [true, false] {
+            let mut q = WorkQueue {
+                hold_while_awaiting: hold,
+                ..WorkQueue::default()
+            };
+            q.add(key("a"));
+            assert_eq!(q.pop(), Some(key("a")));
+            q.await_answer(&key("a"));
+            q.await_answer(&key("a"));
+            q.add(key("a"));
+            q.add(key("b"));
+            let first = q.pop();
+            if !hold {
+                assert_eq!(first, Some(key("a")));
+                continue;
+            }
+            assert_eq!(first, Some(key("b")), "a is held");
+            assert_eq!(q.pop(), None);
+            q.answer_came(&key("a"));
+            assert_eq!(q.pop(), None, "one answer still due");
+            q.answer_came(&key("a"));
+            assert_eq!(q.pop(), Some(key("a")));
+        }
     }
 
     #[test]
