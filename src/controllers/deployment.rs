@@ -1366,7 +1366,10 @@ fn calculate_status(d: &Workload, old: &[Rs], new: Option<&Rs>) -> WorkloadStatu
     st.updated_replicas = new.map_or(0, |n| n.w().status.replicas);
     st.ready_replicas = sum(|s| s.ready_replicas);
     st.available_replicas = sum(|s| s.available_replicas);
-    let total: i32 = all().map(|r| r.replicas).sum();
+    // The ReplicaSets' replicas as this sync read them: upstream's scales
+    // return new objects, which the status it computes in the same sync
+    // does not see (the next sync's status does).
+    let total: i32 = all().map(|r| r.w().replicas()).sum();
     st.unavailable_replicas = (total - st.available_replicas).max(0);
     let min_available = d.replicas() - max_unavailable(d);
     let available = st.available_replicas >= min_available;
