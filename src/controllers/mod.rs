@@ -961,14 +961,18 @@ impl ControllerManager {
         deployments.queue.hold_while_awaiting = true;
         let mut replicasets = ReplicaSetController::default();
         replicasets.queue.hold_while_awaiting = true;
+        let mut daemonsets = DaemonSetController::default();
+        daemonsets.queue.hold_while_awaiting = true;
+        let mut statefulsets = StatefulSetController::default();
+        statefulsets.queue.hold_while_awaiting = true;
         ControllerManager {
             cache: Cache::default(),
             client: Client::new(config),
             endpoints: EndpointSliceController::default(),
             replicasets,
             deployments,
-            daemonsets: DaemonSetController::default(),
-            statefulsets: StatefulSetController::default(),
+            daemonsets,
+            statefulsets,
             gc: GarbageCollector::default(),
             nodes: nodelifecycle::NodeLifecycleController::new(config.terminated_pod_gc_threshold),
             volumes: Default::default(),
