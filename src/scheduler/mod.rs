@@ -2578,8 +2578,10 @@ impl Scheduler {
         self.scratch.feasible = feasible;
         let feasible = &self.scratch.feasible;
         if feasible.is_empty() {
-            reasons.sort_unstable();
-            let parts: Vec<String> = reasons.iter().map(|(r, c)| format!("{c} {r}")).collect();
+            // As upstream's FitError, the "N reason" strings sorted as
+            // strings ("10 ..." before "2 ...").
+            let mut parts: Vec<String> = reasons.iter().map(|(r, c)| format!("{c} {r}")).collect();
+            parts.sort_unstable();
             return (
                 Decision::Unschedulable(format!(
                     "0/{n} nodes are available: {}.",

@@ -1095,3 +1095,29 @@ fn the_configurations_backoff_delays_the_next_attempt() {
     let slow = bound("slow", &["--policy", policy.to_str().unwrap()]);
     assert!((6.0..6.2).contains(&slow), "{slow}");
 }
+
+/// upstream's FitError sorts its "N reason" parts as strings, so "10 ..."
+/// comes before "2 ...", whatever the reasons.
+#[test]
+fn the_unschedulable_message_sorts_its_parts_as_strings() {
+    let dir = scratch("fit-error-order");
+    let text = "name: fit-error-order\nduration: 5s\ncluster:\n  nodeGroups:\n    - {name: a, count: 2, labels: {pool: a}, capacity: {cpu: '1', memory: 16Gi, pods: 110}}\n\
+                \x20   - {name: b, count: 10, labels: {pool: b}, capacity: {cpu: '8', memory: 16Gi, pods: 110}}\n\
+                actions:\n  - at: 0s\n    apply:\n\
+                \x20     - {apiVersion: v1, kind: Pod, metadata: {name: big}, spec: {nodeSelector: {pool: a}, containers: [{name: c, image: nginx, resources: {requests: {cpu: '2'}}}]}}\n";
+    let scenario = write(&dir, "s.yaml", text);
+    let out = dir.join("out");
+    run_ok(&scenario, &out, &[]);
+    let events = read_csv(&out.join("events.csv"));
+    let said = events
+        .iter()
+        .find(|e| e["action"] == "unschedulable" && e["name"] == "big")
+        .map(|e| e["detail"].clone())
+        .expect("the pod is unschedulable");
+    assert!(
+        said.starts_with(
+            "0/12 nodes are available: 10 node(s) didn't match Pod's node affinity/selector, 2 Insufficient cpu."
+        ),
+        "{said}"
+    );
+}
