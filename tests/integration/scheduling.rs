@@ -1100,14 +1100,11 @@ fn the_configurations_backoff_delays_the_next_attempt() {
 /// comes before "2 ...", whatever the reasons.
 #[test]
 fn the_unschedulable_message_sorts_its_parts_as_strings() {
-    let dir = scratch("fit-error-order");
     let text = "name: fit-error-order\nduration: 5s\ncluster:\n  nodeGroups:\n    - {name: a, count: 2, labels: {pool: a}, capacity: {cpu: '1', memory: 16Gi, pods: 110}}\n\
                 \x20   - {name: b, count: 10, labels: {pool: b}, capacity: {cpu: '8', memory: 16Gi, pods: 110}}\n\
                 actions:\n  - at: 0s\n    apply:\n\
                 \x20     - {apiVersion: v1, kind: Pod, metadata: {name: big}, spec: {nodeSelector: {pool: a}, containers: [{name: c, image: nginx, resources: {requests: {cpu: '2'}}}]}}\n";
-    let scenario = write(&dir, "s.yaml", text);
-    let out = dir.join("out");
-    run_ok(&scenario, &out, &[]);
+    let out = run_scenario("fit-error-order", text);
     let events = read_csv(&out.join("events.csv"));
     let said = events
         .iter()

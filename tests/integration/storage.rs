@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::support::{micros, read_csv, run_ok, scratch, write};
+use crate::support::{micros, read_csv, run_ok, run_scenario, scratch};
 
 type Row = BTreeMap<String, String>;
 
@@ -160,7 +160,6 @@ fn claim(name: &str, size: &str, extra: &str) -> String {
 /// claim whose volume goes is Lost, and the scheduler refuses its pods.
 #[test]
 fn claims_that_cannot_bind_say_why_and_lost_claims_hold_their_pods() {
-    let dir = scratch("storage-failures");
     let text = format!(
         "name: storage-failures\nduration: 60s\n{CLUSTER}actions:\n  - at: 0s\n    apply:\n{}{}{}{}{}{}{}{}{}{}  - at: 20s\n    delete: {{kind: PersistentVolumeClaim, name: temp}}\n  - at: 21s\n    delete: {{kind: PersistentVolume, name: vanish}}\n  - at: 25s\n    apply:\n      - {{apiVersion: v1, kind: Pod, metadata: {{name: orphan}}, spec: {{containers: [{{name: c, image: pause}}], volumes: [{{name: v, persistentVolumeClaim: {{claimName: gone}}}}]}}}}\n",
         claim("nothing", "100Gi", ""),
@@ -186,9 +185,7 @@ fn claims_that_cannot_bind_say_why_and_lost_claims_hold_their_pods() {
         ),
         claim("gone", "1Gi", ", volumeName: vanish"),
     );
-    let s = write(&dir, "s.yaml", &text);
-    let out = dir.join("out");
-    run_ok(&s, &out, &[]);
+    let out = run_scenario("storage-failures", &text);
     let events = read_csv(&out.join("events.csv"));
     let said = |name: &str, text: &str| {
         let rows = events_of(&events, name);
@@ -279,13 +276,10 @@ fn storage_classes_are_checked_when_the_scenario_loads() {
 /// use them rather than new ones, and no claim is created twice.
 #[test]
 fn a_statefulset_scaled_up_again_reuses_its_claims() {
-    let dir = scratch("storage-reuse");
     let text = format!(
         "name: reuse\nduration: 120s\n{CLUSTER}actions:\n  - at: 0s\n    apply:\n      - {{apiVersion: storage.k8s.io/v1, kind: StorageClass, metadata: {{name: fast, annotations: {{storageclass.kubernetes.io/is-default-class: 'true'}}}}, provisioner: x.csi.io}}\n      - {{apiVersion: apps/v1, kind: StatefulSet, metadata: {{name: db}}, spec: {{replicas: 2, serviceName: db, selector: {{matchLabels: {{app: db}}}}, template: {{metadata: {{labels: {{app: db}}}}, spec: {{containers: [{{name: c, image: pause}}], volumes: [{{name: data, emptyDir: {{}}}}, {{name: tmp, emptyDir: {{}}}}]}}}}, volumeClaimTemplates: [{{metadata: {{name: data, labels: {{tier: db}}}}, spec: {{accessModes: [ReadWriteOnce], resources: {{requests: {{storage: 1Gi}}}}}}}}]}}}}\n  - at: 40s\n    scale: {{kind: StatefulSet, name: db, replicas: 1}}\n  - at: 60s\n    scale: {{kind: StatefulSet, name: db, replicas: 2}}\n"
     );
-    let s = write(&dir, "s.yaml", &text);
-    let out = dir.join("out");
-    run_ok(&s, &out, &[]);
+    let out = run_scenario("storage-reuse", &text);
     let events = read_csv(&out.join("events.csv"));
     let pods = read_csv(&out.join("pods.csv"));
     for claim in ["data-db-0", "data-db-1"] {
@@ -331,7 +325,6 @@ fn a_statefulset_scaled_up_again_reuses_its_claims() {
 /// serve keeps its pod pending with upstream's reason.
 #[test]
 fn wait_for_first_consumer_claims_bind_where_their_pods_go() {
-    let dir = scratch("storage-wffc");
     let zoned = "    - {name: a, count: 2, capacity: {cpu: '4', memory: 16Gi}, labels: {topology.kubernetes.io/zone: zone-a}}\n    - {name: b, count: 2, capacity: {cpu: '4', memory: 16Gi}, labels: {topology.kubernetes.io/zone: zone-b}}\n";
     let local_claim = |name: &str| {
         format!(
@@ -350,9 +343,7 @@ fn wait_for_first_consumer_claims_bind_where_their_pods_go() {
         local_claim("fast2"),
         pod("no-local-left", "fast2"),
     );
-    let s = write(&dir, "s.yaml", &text);
-    let out = dir.join("out");
-    run_ok(&s, &out, &[]);
+    let out = run_scenario("storage-wffc", &text);
     let events = read_csv(&out.join("events.csv"));
     let pods = read_csv(&out.join("pods.csv"));
     let node = |name: &str| {
@@ -429,15 +420,12 @@ fn wait_for_first_consumer_claims_bind_where_their_pods_go() {
 /// claim is gone and then makes both.
 #[test]
 fn late_classes_migrated_provisioners_and_claims_being_deleted() {
-    let dir = scratch("storage-late");
     let text = format!(
         "name: late\nduration: 120s\n{CLUSTER}actions:\n  - at: 0s\n    apply:\n      - {{apiVersion: storage.k8s.io/v1, kind: StorageClass, metadata: {{name: gp2}}, provisioner: kubernetes.io/aws-ebs}}\n      - {{apiVersion: storage.k8s.io/v1, kind: StorageClass, metadata: {{name: std, annotations: {{storageclass.kubernetes.io/is-default-class: 'true'}}}}, provisioner: csi.example.com}}\n{}{}      - {{apiVersion: v1, kind: PersistentVolumeClaim, metadata: {{name: data-db-1, finalizers: [example.com/hold]}}, spec: {{accessModes: [ReadWriteOnce], resources: {{requests: {{storage: 1Gi}}}}}}}}\n  - at: 5s\n    delete: {{kind: PersistentVolumeClaim, name: data-db-1}}\n  - at: 6s\n    apply:\n      - {{apiVersion: apps/v1, kind: StatefulSet, metadata: {{name: db}}, spec: {{replicas: 2, serviceName: db, selector: {{matchLabels: {{app: db}}}}, template: {{metadata: {{labels: {{app: db}}}}, spec: {{containers: [{{name: c, image: pause}}]}}}}, volumeClaimTemplates: [{{metadata: {{name: data}}, spec: {{accessModes: [ReadWriteOnce], resources: {{requests: {{storage: 1Gi}}}}}}}}]}}}}\n  - at: 30s\n    apply:\n      - {{apiVersion: storage.k8s.io/v1, kind: StorageClass, metadata: {{name: later}}, provisioner: late.csi.io}}\n  - at: 31s\n    removeFinalizers: {{kind: PersistentVolumeClaim, name: data-db-1}}\n",
         claim("waits", "1Gi", ", storageClassName: later"),
         claim("ebs", "1Gi", ", storageClassName: gp2"),
     );
-    let s = write(&dir, "s.yaml", &text);
-    let out = dir.join("out");
-    run_ok(&s, &out, &[]);
+    let out = run_scenario("storage-late", &text);
     let events = read_csv(&out.join("events.csv"));
     let pods = read_csv(&out.join("pods.csv"));
     let provisioned = |claim: &str| {
@@ -484,7 +472,6 @@ fn late_classes_migrated_provisioners_and_claims_being_deleted() {
 /// other node's volume for the same claim.
 #[test]
 fn a_claim_reserved_by_one_pods_binding_holds_its_other_pods_to_that_volume() {
-    let dir = scratch("storage-shared");
     let local = |name: &str, node: &str| {
         format!(
             "      - {{apiVersion: v1, kind: PersistentVolume, metadata: {{name: {name}}}, spec: {{capacity: {{storage: 100Gi}}, accessModes: [ReadWriteOnce], storageClassName: local, local: {{path: /mnt/{name}}}, nodeAffinity: {{required: {{nodeSelectorTerms: [{{matchExpressions: [{{key: kubernetes.io/hostname, operator: In, values: [{node}]}}]}}]}}}}}}}}\n"
@@ -503,9 +490,7 @@ fn a_claim_reserved_by_one_pods_binding_holds_its_other_pods_to_that_volume() {
         pod("p1"),
         pod("p2"),
     );
-    let s = write(&dir, "s.yaml", &text);
-    let out = dir.join("out");
-    run_ok(&s, &out, &[]);
+    let out = run_scenario("storage-shared", &text);
     let events = read_csv(&out.join("events.csv"));
     let pods = read_csv(&out.join("pods.csv"));
     let reserved: Vec<&str> = (events.iter())
@@ -532,7 +517,6 @@ fn a_claim_reserved_by_one_pods_binding_holds_its_other_pods_to_that_volume() {
 /// volumes to bind") count the node under both.
 #[test]
 fn volume_binding_reports_each_reason_of_a_node() {
-    let dir = scratch("storage-reasons");
     let text = format!(
         "name: reasons\nduration: 20s\n{CLUSTER}actions:\n  - at: 0s\n    apply:\n      - {{apiVersion: storage.k8s.io/v1, kind: StorageClass, metadata: {{name: local}}, provisioner: kubernetes.io/no-provisioner, volumeBindingMode: WaitForFirstConsumer}}\n{}{}{}  - at: 1s\n    apply:\n      - {{apiVersion: v1, kind: Pod, metadata: {{name: p}}, spec: {{containers: [{{name: c, image: pause}}], volumes: [{{name: a, persistentVolumeClaim: {{claimName: pinned}}}}, {{name: b, persistentVolumeClaim: {{claimName: waits}}}}]}}}}\n",
         volume(
@@ -543,9 +527,7 @@ fn volume_binding_reports_each_reason_of_a_node() {
         claim("pinned", "1Gi", ", volumeName: elsewhere"),
         claim("waits", "1Gi", ", storageClassName: local"),
     );
-    let s = write(&dir, "s.yaml", &text);
-    let out = dir.join("out");
-    run_ok(&s, &out, &[]);
+    let out = run_scenario("storage-reasons", &text);
     let events = read_csv(&out.join("events.csv"));
     let said: Vec<&str> = (events.iter())
         .filter(|e| e["action"] == "unschedulable" && e["name"] == "p")

@@ -109,3 +109,12 @@ pub fn assert_in_time_order(events: &[BTreeMap<String, String>]) {
         "events.csv is in time order"
     );
 }
+
+/// Runs scenario `text` in a scratch directory named after `tag`; returns
+/// its output directory.
+pub fn run_scenario(tag: &str, text: &str) -> std::path::PathBuf {
+    let dir = scratch(tag);
+    let out = dir.join("out");
+    run_ok(&write(&dir, "s.yaml", text), &out, &[]);
+    out
+}

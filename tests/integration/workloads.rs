@@ -8,15 +8,6 @@ use crate::support::*;
 
 type Row = BTreeMap<String, String>;
 
-/// Runs scenario `text` in a scratch directory named after `tag`; returns
-/// its output directory.
-fn run_scenario(tag: &str, text: &str) -> std::path::PathBuf {
-    let dir = scratch(tag);
-    let out = dir.join("out");
-    run_ok(&write(&dir, "s.yaml", text), &out, &[]);
-    out
-}
-
 /// A Deployment manifest (flow style) with an optional strategy.
 fn deployment(name: &str, replicas: u32, image: &str, strategy: &str) -> String {
     format!(
