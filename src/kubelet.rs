@@ -176,11 +176,12 @@ enum Outgoing {
     Call(Box<Verb>),
 }
 
-/// A kubelet's state. A thousand kubelets' are seldom in the cache when
-/// their events come, so the fields nearly every event reads come first,
-/// in declared order (`repr(C)`), and each kubelet starts a cache line of
-/// its own: its first event touches one or two lines, not wherever the
-/// compiler would have put its flags and tables.
+/// A kubelet's state. With one per node, a kubelet's state is seldom in
+/// the cache when its event comes, so the fields nearly every event reads
+/// come first, in declared order (`repr(C)`), and each state starts a
+/// cache line of its own: the flags, index and watch tag, the pod table,
+/// the outbox, the rate limiter and the node's name lie in its first two
+/// lines, not wherever the compiler would have put them.
 #[repr(C, align(64))]
 pub struct Kubelet {
     /// The node failed (`failNode`): the kubelet does nothing until it

@@ -25,10 +25,10 @@ pub struct ImageCatalog {
     pub missing: BTreeSet<String>,
 }
 
-/// A node's container runtime. As a kubelet's (see `Kubelet`), a thousand
-/// of these are seldom in the cache: the fields most calls read come
-/// first (`repr(C)`), within the first cache line of a state that starts
-/// one.
+/// A node's container runtime. As a kubelet's (see `Kubelet`), its state
+/// is seldom in the cache: the fields most calls read (the index, the
+/// sandboxes, the free addresses) come first (`repr(C)`), within the first
+/// cache line of a state that starts one.
 #[repr(C, align(64))]
 pub struct Docker {
     index: u32,
