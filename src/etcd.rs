@@ -240,16 +240,10 @@ impl Etcd {
         expected: Option<u64>,
         f: impl FnOnce(&Object) -> Result<Object, EtcdError>,
     ) -> Result<Arc<Change>, EtcdError> {
-        let Some(stored) = self.objects.get_mut(key) else {
-            return Err(EtcdError::NotFound(key.clone()));
-        };
-        check_version(key, expected, stored.object.meta().resource_version)?;
-        let mut next = f(&stored.object)?;
-        self.revision += 1;
-        next.meta_mut().resource_version = self.revision;
-        let next = Arc::new(next);
-        let prev = std::mem::replace(&mut stored.object, next.clone());
-        Ok(self.commit(EventType::Modified, key.clone(), next, Some(prev)))
+        match self.update_unless_same(key, expected, |current| f(current).map(Some))? {
+            TxnResult::Written(change) => Ok(change),
+            _ => unreachable!("a function that always gives a new state writes it"),
+        }
     }
 
     /// [`Etcd::guaranteed_update_or`] as upstream's store runs an update:

@@ -237,13 +237,11 @@ enum Pending {
     Update {
         d: ObjectKey,
         event: Option<String>,
-    },
-    /// An old ReplicaSet's scale-down in a rolling update, whose refusal
-    /// upstream's reconcileOldReplicaSets drops (no failed sync, no
-    /// retry): the ReplicaSet's change brings the next sync.
-    OldScaleDown {
-        d: ObjectKey,
-        event: Option<String>,
+        /// Whether a refusal fails the sync (and retries it). Not for an
+        /// old ReplicaSet's scale-down in a rolling update, whose refusal
+        /// upstream's reconcileOldReplicaSets drops: the ReplicaSet's
+        /// change brings the next sync.
+        fails_sync: bool,
     },
     Other,
 }
@@ -448,19 +446,15 @@ impl DeploymentController {
                     self.queue.add(d);
                 }
             }
-            Pending::OldScaleDown { d, event } => {
+            Pending::Update {
+                d,
+                event,
+                fails_sync,
+            } => {
                 if let (Ok(_), Some(event)) = (&resp.result, event) {
                     log(cx, "scale", Subject::from(&resp.key), NAME, &event);
                 }
-                if last_answer {
-                    self.queue.forget(&d);
-                }
-            }
-            Pending::Update { d, event } => {
-                if let (Ok(_), Some(event)) = (&resp.result, event) {
-                    log(cx, "scale", Subject::from(&resp.key), NAME, &event);
-                }
-                if resp.result.is_err() {
+                if resp.result.is_err() && fails_sync {
                     if resp.key == d {
                         self.annotating.remove(&d);
                     }
@@ -483,9 +477,7 @@ impl DeploymentController {
     /// write is of (`key`, the request's object).
     fn counted<'a>(p: &'a Pending, key: &'a ObjectKey) -> Option<&'a ObjectKey> {
         match p {
-            Pending::CreateRs { d, .. }
-            | Pending::Update { d, .. }
-            | Pending::OldScaleDown { d, .. } => Some(d),
+            Pending::CreateRs { d, .. } | Pending::Update { d, .. } => Some(d),
             Pending::Other if key.kind == Kind::Deployment => Some(key),
             Pending::Other => None,
         }
@@ -493,9 +485,7 @@ impl DeploymentController {
 
     fn send(&mut self, client: &mut Client, cx: &mut Cx, verb: Verb, p: Pending) {
         let d = match &p {
-            Pending::CreateRs { d, .. }
-            | Pending::Update { d, .. }
-            | Pending::OldScaleDown { d, .. } => Some(d.clone()),
+            Pending::CreateRs { d, .. } | Pending::Update { d, .. } => Some(d.clone()),
             Pending::Other => Some(verb.key()).filter(|k| k.kind == Kind::Deployment),
         };
         if let Some(d) = d {
@@ -548,6 +538,7 @@ impl DeploymentController {
                 Pending::Update {
                     d: key.clone(),
                     event: None,
+                    fails_sync: true,
                 },
             );
             rss.push(Rs {
@@ -660,6 +651,7 @@ impl DeploymentController {
                     Pending::Update {
                         d: key.clone(),
                         event: None,
+                        fails_sync: true,
                     },
                 );
             }
@@ -776,6 +768,7 @@ impl DeploymentController {
             Pending::Update {
                 d: key.clone(),
                 event: None,
+                fails_sync: true,
             },
         );
     }
@@ -844,17 +837,17 @@ impl DeploymentController {
         client: &mut Client,
         cx: &mut Cx,
     ) {
-        self.flush_as(key, d, rss, false, client, cx);
+        self.flush_as(key, d, rss, true, client, cx);
     }
 
-    /// [`Self::flush`]; with `old_scale_down`, writes whose refusal does
-    /// not fail the sync (see [`Pending::OldScaleDown`]).
+    /// [`Self::flush`]; without `fails_sync`, writes whose refusal does
+    /// not fail the sync (see [`Pending::Update`]).
     fn flush_as<'a>(
         &mut self,
         key: &ObjectKey,
         d: &Workload,
         rss: impl Iterator<Item = &'a mut Rs>,
-        old_scale_down: bool,
+        fails_sync: bool,
         client: &mut Client,
         cx: &mut Cx,
     ) {
@@ -889,16 +882,10 @@ impl DeploymentController {
                     object: o,
                     precondition: Some(rv),
                 },
-                if old_scale_down {
-                    Pending::OldScaleDown {
-                        d: key.clone(),
-                        event,
-                    }
-                } else {
-                    Pending::Update {
-                        d: key.clone(),
-                        event,
-                    }
+                Pending::Update {
+                    d: key.clone(),
+                    event,
+                    fails_sync,
                 },
             );
         }
@@ -941,7 +928,7 @@ impl DeploymentController {
             }
         }
         // Old ReplicaSets are only scaled here by reconcileOldReplicaSets.
-        self.flush_as(key, d, old.iter_mut(), !scaled_up, client, cx);
+        self.flush_as(key, d, old.iter_mut(), scaled_up, client, cx);
         self.flush(key, d, [&mut new].into_iter(), client, cx);
         self.sync_status(key, d, &old, Some(&new), true, client, cx);
     }
@@ -1460,6 +1447,7 @@ mod tests {
             let scale = Pending::Update {
                 d: d.clone(),
                 event: None,
+                fails_sync: true,
             };
             let verb = Verb::Update {
                 key: object.key(),
